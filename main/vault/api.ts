@@ -1,0 +1,139 @@
+// The vault's public contract, used by net/, e2e/, search/, backup/ and messenger.ts.
+// Types only: the implementation lives beside this file (main/vault/index.ts exports
+// `Vault`, which implements `VaultHandle`). Change this file only together with its users.
+
+export type MessageDirection = 'in' | 'out';
+
+/** Delivery state of a message. 'queued' = in the outbox, not yet accepted by the relay. */
+export type MessageState = 'queued' | 'sent' | 'delivered' | 'read' | 'received' | 'failed';
+
+export interface NewMessage {
+  /** Opaque, globally unique id chosen by the caller (e.g. 32 hex chars). Appending an id that already exists is a no-op. */
+  id: string;
+  conversationId: string;
+  direction: MessageDirection;
+  /** Contact id of the author, or 'self'. */
+  sender: string;
+  /** Milliseconds since the epoch, as the sender stated it. */
+  sentAt: number;
+  /** Milliseconds since the epoch, when this device stored it. Defaults to now. */
+  receivedAt?: number;
+  text: string;
+  state: MessageState;
+}
+
+export interface StoredMessage extends Required<NewMessage> {
+  /** Per-conversation ordering key, strictly increasing in append order. */
+  orderKey: number;
+  /** Vault-wide change sequence of the last write to this message (append or state update). */
+  seq: number;
+}
+
+export interface ContactRecord {
+  id: string;
+  handle: string;
+  displayName: string;
+  /** Public identity key (libsignal serialized), once known. */
+  identityKey?: Uint8Array;
+  verified: boolean;
+  /** Set when the contact's identity key changed and the user has not accepted it yet. */
+  identityChanged: boolean;
+  createdAt: number;
+}
+
+export interface ConversationRecord {
+  id: string;
+  kind: 'direct';
+  /** For 'direct': the contact id. */
+  contactId: string;
+  title: string;
+  /** ms since epoch of the newest message (plaintext ordering column). */
+  lastActivity: number;
+  unread: number;
+}
+
+export interface PageQuery {
+  /** Return messages with orderKey < before (newest first, then returned in ascending order). */
+  before?: number;
+  /** Return messages with orderKey > after (ascending). */
+  after?: number;
+  limit: number;
+}
+
+export interface OutboxItem {
+  /** Idempotency key; also the primary key. */
+  id: string;
+  /** Sealed at rest; opaque to the vault. */
+  body: Uint8Array;
+  createdAt: number;
+}
+
+export interface ChangeBatch {
+  /** Messages appended or updated with seq > since, ascending by seq. */
+  upserts: StoredMessage[];
+  /** Ids of messages deleted with seq > since. */
+  deletes: string[];
+  /** Highest seq covered by this batch (== since when nothing changed). */
+  maxSeq: number;
+  /** True when more changes remain after maxSeq. */
+  more: boolean;
+}
+
+/** Sealed blobs kept as files in the profile directory (e.g. the search index snapshot). */
+export interface SealedFiles {
+  /** Atomically replaces NAME (temp file + rename). NAME matches /^[a-z0-9-]+$/. */
+  write(name: string, data: Uint8Array): void;
+  /** undefined when absent; throws VaultCorrupt when present but tampered or truncated. */
+  read(name: string): Uint8Array | undefined;
+  remove(name: string): void;
+}
+
+export interface VaultHandle {
+  readonly profileDir: string;
+  readonly isUnlocked: boolean;
+
+  changePassword(oldPassword: string, newPassword: string): Promise<void>;
+  /** Drops every key from memory (zeroed) and closes the database. */
+  lock(): void;
+
+  // Account secrets (device permanent key, libsignal identity, ...), sealed.
+  getAccountSecret(name: string): Uint8Array | undefined;
+  setAccountSecret(name: string, value: Uint8Array): void;
+
+  // Generic sealed key-value namespaces (libsignal stores, secret settings).
+  kvGet(namespace: string, key: string): Uint8Array | undefined;
+  kvSet(namespace: string, key: string, value: Uint8Array): void;
+  kvDelete(namespace: string, key: string): void;
+  kvKeys(namespace: string): string[];
+
+  upsertContact(contact: ContactRecord): void;
+  getContact(id: string): ContactRecord | undefined;
+  findContactByHandle(handle: string): ContactRecord | undefined;
+  listContacts(): ContactRecord[];
+
+  upsertConversation(conversation: ConversationRecord): void;
+  getConversation(id: string): ConversationRecord | undefined;
+  /** Newest activity first. */
+  listConversations(limit?: number): ConversationRecord[];
+
+  /** One durable transaction per call. Skips ids already present. Returns the stored rows in input order (existing ones as stored). */
+  appendMessages(batch: readonly NewMessage[]): StoredMessage[];
+  getMessage(id: string): StoredMessage | undefined;
+  /** Ascending by orderKey. Without before/after: the newest `limit` messages. */
+  pageMessages(conversationId: string, query: PageQuery): StoredMessage[];
+  /** The message plus up to `before` older and `after` newer ones of its conversation, ascending. */
+  pageAround(messageId: string, before: number, after: number): StoredMessage[];
+  updateMessageState(id: string, state: MessageState): void;
+  deleteMessage(id: string): void;
+  countMessages(conversationId?: string): number;
+  /** Streams every message, conversation by conversation, ascending by orderKey, in bounded memory. */
+  iterateMessages(conversationId?: string): IterableIterator<StoredMessage>;
+  /** Change feed for derived indexes (search). */
+  changesSince(since: number, limit: number): ChangeBatch;
+
+  outboxPut(item: OutboxItem): void;
+  outboxList(): OutboxItem[];
+  outboxDelete(id: string): void;
+
+  readonly sealedFiles: SealedFiles;
+}

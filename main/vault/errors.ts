@@ -1,0 +1,76 @@
+// Typed vault errors. Each carries a stable `code` so the CLI and the API boundary can map
+// them to exit codes and messages without string matching.
+
+export type VaultErrorCode =
+  | 'WRONG_PASSWORD'
+  | 'VAULT_CORRUPT'
+  | 'PROFILE_LOCKED'
+  | 'UNSUPPORTED_VERSION'
+  | 'VAULT_LOCKED'
+  | 'VAULT_EXISTS'
+  | 'NO_VAULT'
+  | 'BAD_PARAMETERS'
+  | 'WRONG_RECOVERY_PHRASE';
+
+export class VaultError extends Error {
+  readonly code: VaultErrorCode;
+  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class WrongPassword extends VaultError {
+  constructor() {
+    super('WRONG_PASSWORD', 'The password is wrong.');
+  }
+}
+
+export class WrongRecoveryPhrase extends VaultError {
+  constructor(detail = 'The recovery phrase does not open this vault.') {
+    super('WRONG_RECOVERY_PHRASE', detail);
+  }
+}
+
+export class VaultCorrupt extends VaultError {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super('VAULT_CORRUPT', `The vault is damaged or was tampered with: ${detail}`, options);
+  }
+}
+
+export class ProfileLocked extends VaultError {
+  constructor(profileDir: string, pid?: number) {
+    super('PROFILE_LOCKED', `The profile ${profileDir} is open in another process${pid ? ` (pid ${pid})` : ''}.`);
+  }
+}
+
+export class UnsupportedVersion extends VaultError {
+  constructor(found: number, supported: number) {
+    super('UNSUPPORTED_VERSION', `The vault has format version ${found}; this build supports up to ${supported}.`);
+  }
+}
+
+export class VaultLocked extends VaultError {
+  constructor() {
+    super('VAULT_LOCKED', 'The vault is locked.');
+  }
+}
+
+export class VaultExists extends VaultError {
+  constructor(profileDir: string) {
+    super('VAULT_EXISTS', `A vault already exists in ${profileDir}.`);
+  }
+}
+
+export class NoVault extends VaultError {
+  constructor(profileDir: string) {
+    super('NO_VAULT', `There is no vault in ${profileDir}.`);
+  }
+}
+
+export class BadParameters extends VaultError {
+  constructor(detail: string) {
+    super('BAD_PARAMETERS', `Refusing key-derivation parameters: ${detail}`);
+  }
+}
