@@ -1,0 +1,361 @@
+// The age file layer (C2SP age spec). age-encryption builds and checks the header (recipient
+// stanzas, X25519, header MAC); the payload STREAM (64 KiB ChaCha20-Poly1305 chunks, counter
+// nonce, last-chunk flag) is done here on Node's native ChaCha20-Poly1305 when present, about
+// 15x faster than the pure-JS cipher, falling back to @noble/ciphers. Both directions are
+// synchronous over a file descriptor so that import can apply inside one SQLite transaction.
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { createCipheriv, createDecipheriv, getCiphers, hkdfSync, randomBytes } from 'node:crypto';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { Decrypter, Encrypter, type Identity, type Recipient, type Stanza } from 'age-encryption';
+import { BackupBadParameters, BackupCorrupt, BackupError, BackupIoError, BackupWrongKey } from './errors.ts';
+import { DEFAULT_WORK_FACTOR, ScryptIdentity, ScryptRecipient, checkWorkFactor, parseWorkFactor } from './scrypt.ts';
+
+export const CHUNK_SIZE = 64 * 1024;
+const TAG_SIZE = 16;
+const CT_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE;
+const NONCE_SIZE = 16;
+/** Headers are a few hundred bytes per recipient; anything this long is not a header. */
+const MAX_HEADER_BYTES = 256 * 1024;
+const READ_BLOCK = 16 * CT_CHUNK_SIZE;
+const WRITE_BLOCK = 16 * CT_CHUNK_SIZE;
+
+export type EncryptKeys = { passphrase: string; workFactor?: number } | { recipients: readonly string[] };
+export type DecryptKeys = { passphrase: string } | { identities: readonly string[] };
+
+export type ChunkCipher = 'native' | 'noble';
+const nativeAvailable = getCiphers().includes('chacha20-poly1305');
+export function defaultChunkCipher(): ChunkCipher {
+  return nativeAvailable ? 'native' : 'noble';
+}
+
+const X25519_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
+const X25519_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
+
+/** age1... strings the user typed; only X25519 recipients (what every age version reads). */
+export function validateRecipients(recipients: readonly string[]): void {
+  if (recipients.length === 0) throw new BackupBadParameters('At least one recipient is needed.');
+  for (const r of recipients) {
+    if (!X25519_RECIPIENT.test(r)) throw new BackupBadParameters(`Not an age X25519 recipient: ${r.slice(0, 80)}`);
+  }
+}
+
+/** Reads AGE-SECRET-KEY-1 lines from an age identity file (as written by age-keygen). */
+export function parseIdentityFile(text: string): string[] {
+  const ids = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  for (const l of ids) {
+    if (!X25519_IDENTITY.test(l)) throw new BackupBadParameters('The identity file has a line that is not an age X25519 identity.');
+  }
+  if (ids.length === 0) throw new BackupBadParameters('The identity file holds no identity.');
+  return ids;
+}
+
+function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+}
+
+/** Captures the file key that age-encryption generates, adding no stanza of its own. */
+class FileKeyCapture implements Recipient {
+  constructor(private readonly onFileKey: (k: Uint8Array) => void) {}
+  wrapFileKey(fileKey: Uint8Array): Stanza[] {
+    this.onFileKey(fileKey);
+    return [];
+  }
+}
+
+export interface AgeHeader {
+  /** The header bytes, MAC line included. */
+  header: Uint8Array;
+  fileKey: Uint8Array;
+}
+
+/** Builds a header with age-encryption and keeps its file key for the payload. */
+export async function createHeader(keys: EncryptKeys): Promise<AgeHeader> {
+  let fileKey: Uint8Array | undefined;
+  const capture = (k: Uint8Array): void => {
+    fileKey = Uint8Array.from(k);
+  };
+  const e = new Encrypter();
+  if ('passphrase' in keys) {
+    if (keys.passphrase.length === 0) throw new BackupBadParameters('The passphrase is empty.');
+    e.addRecipient(new ScryptRecipient(keys.passphrase, keys.workFactor ?? DEFAULT_WORK_FACTOR, capture));
+  } else {
+    validateRecipients(keys.recipients);
+    for (const r of keys.recipients) e.addRecipient(r);
+    e.addRecipient(new FileKeyCapture(capture));
+  }
+  // An empty file is header || 16-byte nonce || one empty final chunk (16-byte tag).
+  const empty = await e.encrypt(new Uint8Array(0));
+  const header = empty.subarray(0, empty.length - NONCE_SIZE - TAG_SIZE);
+  const headerText = Buffer.from(header).toString('latin1');
+  if (!fileKey || !headerText.startsWith('age-encryption.org/v1\n') || !/\n--- [A-Za-z0-9+/]+\n$/.test(headerText)) {
+    throw new BackupError('IO', 'age-encryption produced an unexpected header');
+  }
+  return { header: Uint8Array.from(header), fileKey };
+}
+
+function sealChunk(cipher: ChunkCipher, key: Buffer, nonce: Buffer, plain: Uint8Array): Uint8Array {
+  if (cipher === 'noble') return chacha20poly1305(key, nonce).encrypt(plain);
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  const body = c.update(plain);
+  c.final();
+  return Buffer.concat([body, c.getAuthTag()]);
+}
+
+function openChunk(cipher: ChunkCipher, key: Buffer, nonce: Buffer, sealed: Uint8Array): Uint8Array | null {
+  if (sealed.length < TAG_SIZE) return null;
+  if (cipher === 'noble') {
+    try {
+      return chacha20poly1305(key, nonce).decrypt(sealed);
+    } catch {
+      return null;
+    }
+  }
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
+  d.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
+  const body = d.update(sealed.subarray(0, sealed.length - TAG_SIZE));
+  try {
+    d.final();
+  } catch {
+    body.fill(0);
+    return null;
+  }
+  return body;
+}
+
+/** 11-byte big-endian chunk counter then the last-chunk flag byte. */
+function chunkNonce(counter: number, last: boolean): Buffer {
+  const n = Buffer.alloc(12);
+  n.writeUIntBE(counter, 5, 6);
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+/**
+ * Writes an age file to an open descriptor: header, payload nonce, then STREAM chunks.
+ * A full chunk is sealed only when more data arrives, so a payload that ends on a chunk
+ * boundary still ends with a (full) last chunk, as the spec requires.
+ */
+export class AgeWriter {
+  private readonly key: Buffer;
+  private readonly plain = Buffer.alloc(CHUNK_SIZE);
+  private used = 0;
+  private counter = 0;
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private closed = false;
+  /** Ciphertext bytes written so far. */
+  written = 0;
+
+  constructor(
+    private readonly fd: number,
+    { header, fileKey }: AgeHeader,
+    private readonly cipher: ChunkCipher = defaultChunkCipher(),
+  ) {
+    const nonce = randomBytes(NONCE_SIZE);
+    this.key = payloadKey(fileKey, nonce);
+    fileKey.fill(0);
+    this.push(header);
+    this.push(nonce);
+  }
+
+  write(data: Uint8Array): void {
+    let off = 0;
+    while (off < data.length) {
+      if (this.used === CHUNK_SIZE) {
+        this.push(sealChunk(this.cipher, this.key, chunkNonce(this.counter++, false), this.plain));
+        this.used = 0;
+      }
+      const n = Math.min(CHUNK_SIZE - this.used, data.length - off);
+      this.plain.set(data.subarray(off, off + n), this.used);
+      this.used += n;
+      off += n;
+    }
+  }
+
+  /** Seals the last chunk and flushes. The caller fsyncs and closes the descriptor. */
+  end(): void {
+    this.push(sealChunk(this.cipher, this.key, chunkNonce(this.counter, true), this.plain.subarray(0, this.used)));
+    this.flush();
+    this.destroy();
+  }
+
+  /** Drops the key and buffered plaintext (also on cancel). */
+  destroy(): void {
+    this.closed = true;
+    this.key.fill(0);
+    this.plain.fill(0);
+    this.out = [];
+  }
+
+  private push(b: Uint8Array): void {
+    if (this.closed) throw new BackupError('IO', 'write after end');
+    this.out.push(b);
+    this.outBytes += b.length;
+    if (this.outBytes >= WRITE_BLOCK) this.flush();
+  }
+
+  private flush(): void {
+    const block = Buffer.concat(this.out);
+    let off = 0;
+    while (off < block.length) off += writeSync(this.fd, block, off, block.length - off);
+    this.written += block.length;
+    this.out = [];
+    this.outBytes = 0;
+  }
+}
+
+/** An age file whose header has been verified (MAC checked, file key unwrapped). */
+export interface OpenedAgeFile {
+  readonly fd: number;
+  readonly size: number;
+  /** Ciphertext offset of the first chunk. */
+  readonly payloadOffset: number;
+  /** Plaintext chunks, each authenticated before it is yielded; throws BackupCorrupt otherwise. Can be called more than once. */
+  chunks(): Generator<Uint8Array, void, undefined>;
+  close(): void;
+}
+
+function readHeaderBytes(fd: number, size: number): Buffer {
+  const want = Math.min(size, MAX_HEADER_BYTES);
+  const buf = Buffer.alloc(want);
+  let got = 0;
+  while (got < want) {
+    const n = readSync(fd, buf, got, want - got, got);
+    if (n === 0) break;
+    got += n;
+  }
+  const head = buf.subarray(0, got);
+  if (!head.subarray(0, 22).equals(Buffer.from('age-encryption.org/v1\n'))) {
+    if (head.subarray(0, 34).toString('latin1') === '-----BEGIN AGE ENCRYPTED FILE-----') {
+      throw new BackupCorrupt('this is an ASCII-armored age file; de-armor it first (age -d reads it)');
+    }
+    throw new BackupCorrupt('not an age-encrypted file (bad version line)');
+  }
+  // The MAC line is the first line that starts with "---" (stanza lines start with "->", bodies are base64).
+  const macStart = head.indexOf('\n---');
+  if (macStart < 0) throw new BackupCorrupt('the age header is truncated');
+  const macEnd = head.indexOf(0x0a, macStart + 1);
+  if (macEnd < 0) throw new BackupCorrupt('the age header is truncated');
+  return head.subarray(0, macEnd + 1);
+}
+
+function stanzaArgLines(header: Buffer): string[][] {
+  return header
+    .toString('latin1')
+    .split('\n')
+    .filter((l) => l.startsWith('-> '))
+    .map((l) => l.slice(3).split(' '));
+}
+
+/** Maps age-encryption's untyped header errors to ours. */
+function mapHeaderError(err: unknown, keys: DecryptKeys, stanzaTypes: string[]): BackupError {
+  if (err instanceof BackupError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.includes('no identity matched')) {
+    if ('passphrase' in keys && !stanzaTypes.includes('scrypt')) {
+      return new BackupBadParameters('This backup is encrypted to an age identity, not a passphrase; pass --identity.');
+    }
+    if ('identities' in keys && stanzaTypes.length === 1 && stanzaTypes[0] === 'scrypt') {
+      return new BackupBadParameters('This backup is encrypted with a passphrase, not to an age identity.');
+    }
+    return new BackupWrongKey('passphrase' in keys ? 'passphrase' : 'identity');
+  }
+  if (message.includes('HMAC')) return new BackupCorrupt('the header MAC does not match', { cause: err });
+  return new BackupCorrupt(`the age header is malformed (${message})`, { cause: err });
+}
+
+export async function openAgeFile(path: string, keys: DecryptKeys, cipher: ChunkCipher = defaultChunkCipher()): Promise<OpenedAgeFile> {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw new BackupIoError(`Cannot open ${path}: ${(cause as Error).message}`, { cause });
+  }
+  try {
+    const size = fstatSync(fd).size;
+    const header = readHeaderBytes(fd, size);
+    const stanzas = stanzaArgLines(header);
+    // Refuse an expensive scrypt before doing any work.
+    for (const args of stanzas) if (args[0] === 'scrypt') checkWorkFactor(parseWorkFactor(args[2]));
+
+    const d = new Decrypter();
+    if ('passphrase' in keys) {
+      d.addIdentity(new ScryptIdentity(keys.passphrase) satisfies Identity);
+    } else {
+      if (keys.identities.length === 0) throw new BackupBadParameters('No identity given.');
+      for (const id of keys.identities) {
+        if (!X25519_IDENTITY.test(id)) throw new BackupBadParameters('Not an age X25519 identity (AGE-SECRET-KEY-1...).');
+        d.addIdentity(id);
+      }
+    }
+    let fileKey: Uint8Array;
+    try {
+      fileKey = await d.decryptHeader(header);
+    } catch (err) {
+      throw mapHeaderError(
+        err,
+        keys,
+        stanzas.map((a) => a[0] ?? ''),
+      );
+    }
+    if (size < header.length + NONCE_SIZE + TAG_SIZE) {
+      fileKey.fill(0);
+      throw new BackupCorrupt('the file is truncated (no payload)');
+    }
+    const nonce = Buffer.alloc(NONCE_SIZE);
+    readSync(fd, nonce, 0, NONCE_SIZE, header.length);
+    const key = payloadKey(fileKey, nonce);
+    fileKey.fill(0);
+    const payloadOffset = header.length + NONCE_SIZE;
+    let open = true;
+    return {
+      fd,
+      size,
+      payloadOffset,
+      chunks: () => decryptChunks(fd, payloadOffset, size, key, cipher),
+      close: () => {
+        if (!open) return;
+        open = false;
+        key.fill(0);
+        closeSync(fd);
+      },
+    };
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+function* decryptChunks(fd: number, offset: number, size: number, key: Buffer, cipher: ChunkCipher): Generator<Uint8Array, void, undefined> {
+  let pos = offset;
+  let pending: Buffer = Buffer.alloc(0);
+  let counter = 0;
+  const block = Buffer.alloc(READ_BLOCK);
+  for (;;) {
+    const n = pos < size ? readSync(fd, block, 0, Math.min(READ_BLOCK, size - pos), pos) : 0;
+    pos += n;
+    const eof = n === 0 || pos >= size;
+    pending = pending.length === 0 ? Buffer.from(block.subarray(0, n)) : Buffer.concat([pending, block.subarray(0, n)]);
+    let at = 0;
+    // A chunk is known not to be the last only when more bytes follow it.
+    while (pending.length - at > CT_CHUNK_SIZE) {
+      const plain = openChunk(cipher, key, chunkNonce(counter, false), pending.subarray(at, at + CT_CHUNK_SIZE));
+      if (!plain) throw new BackupCorrupt(`payload chunk ${counter} failed authentication`);
+      counter++;
+      at += CT_CHUNK_SIZE;
+      yield plain;
+    }
+    pending = pending.subarray(at);
+    if (eof) break;
+  }
+  if (pending.length === 0) throw new BackupCorrupt('the file is truncated (the final chunk is missing)');
+  const last = openChunk(cipher, key, chunkNonce(counter, true), pending);
+  if (!last) {
+    throw new BackupCorrupt(`the final chunk (${counter}) failed authentication: the file is truncated or was modified`);
+  }
+  if (last.length === 0 && counter > 0) throw new BackupCorrupt('the final chunk is empty');
+  yield last;
+}

@@ -1,0 +1,139 @@
+// Export: vault -> line-delimited JSON -> age file, streaming in bounded memory. Writes a
+// temporary file beside the target and renames it only when complete and fsynced, so a
+// cancel or a crash never leaves a partial backup under the requested name.
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { VaultHandle } from '../vault/api.ts';
+import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
+import { BackupError, BackupIoError } from './errors.ts';
+import {
+  BACKUP_FORMAT,
+  BACKUP_VERSION,
+  contactToLine,
+  conversationToLine,
+  encodeLine,
+  messageToLine,
+  type BackupCounts,
+  type BackupLine,
+} from './format.ts';
+import { PROGRESS_EVERY, throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
+
+export interface ExportOptions {
+  keys: EncryptKeys;
+  /**
+   * Account secrets to include (names as stored with VaultHandle.setAccountSecret). Only when
+   * the user asked for it: whoever can open the backup can then act as this account.
+   */
+  identitySecretNames?: readonly string[];
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  /** For tests and the benchmark; defaults to native when available. */
+  chunkCipher?: ChunkCipher;
+  now?: () => number;
+}
+
+export interface ExportResult {
+  file: string;
+  counts: BackupCounts;
+  bytes: number;
+  includesIdentity: boolean;
+}
+
+/** Lines are gathered into ~64 KiB strings before UTF-8 encoding: one Buffer per batch, not per message. */
+const BATCH_CHARS = 64 * 1024;
+
+export async function exportBackup(vault: VaultHandle, file: string, options: ExportOptions): Promise<ExportResult> {
+  const { signal, onProgress } = options;
+  throwIfAborted(signal);
+  const target = resolve(file);
+  const header = await createHeader(options.keys);
+  throwIfAborted(signal);
+
+  const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.partial`);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+  } catch (cause) {
+    header.fileKey.fill(0);
+    throw new BackupIoError(`Cannot write in ${dirname(target)}: ${(cause as Error).message}`, { cause });
+  }
+  const writer = new AgeWriter(fd, header, options.chunkCipher);
+  let fdOpen = true;
+  try {
+    let batch = '';
+    const put = (line: BackupLine): void => {
+      batch += encodeLine(line);
+      if (batch.length >= BATCH_CHARS) {
+        writer.write(Buffer.from(batch, 'utf8'));
+        batch = '';
+      }
+    };
+
+    const secretNames = options.identitySecretNames;
+    const secrets: Array<{ name: string; value: Uint8Array }> = [];
+    for (const name of secretNames ?? []) {
+      const value = vault.getAccountSecret(name);
+      if (value) secrets.push({ name, value });
+    }
+    const contacts = vault.listContacts();
+    const conversations = vault.listConversations();
+    const total = vault.countMessages();
+    const contactIds = new Set(contacts.map((c) => c.id));
+    const conversationIds = new Set(conversations.map((c) => c.id));
+
+    put({
+      type: 'header',
+      format: BACKUP_FORMAT,
+      version: BACKUP_VERSION,
+      created: (options.now ?? Date.now)(),
+      counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length },
+      includesIdentity: secretNames !== undefined,
+    });
+    for (const s of secrets) {
+      put({ type: 'account-secret', name: s.name, value: Buffer.from(s.value).toString('base64') });
+      s.value.fill(0);
+    }
+    for (const c of contacts) put(contactToLine(c));
+    for (const c of conversations) {
+      // The reader refuses dangling references; refuse to write a file it could not import.
+      if (!contactIds.has(c.contactId)) throw new BackupError('IO', `The vault is inconsistent: conversation ${c.id} has no contact.`);
+      put(conversationToLine(c));
+    }
+
+    let done = 0;
+    onProgress?.({ phase: 'export', done, total });
+    for (const m of vault.iterateMessages()) {
+      if (!conversationIds.has(m.conversationId)) {
+        throw new BackupError('IO', `The vault is inconsistent: message ${m.id} has no conversation.`);
+      }
+      put(messageToLine(m));
+      done++;
+      if (done % PROGRESS_EVERY === 0) {
+        onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
+        await yieldAndCheck(signal);
+      }
+    }
+    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length };
+    put({ type: 'end', counts });
+    if (batch.length > 0) writer.write(Buffer.from(batch, 'utf8'));
+    throwIfAborted(signal);
+    writer.end();
+    fsyncSync(fd);
+    closeSync(fd);
+    fdOpen = false;
+    renameSync(tmp, target);
+    onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
+    return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined };
+  } catch (err) {
+    writer.destroy();
+    if (fdOpen) closeSync(fd);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    if (err instanceof BackupError) throw err;
+    throw new BackupIoError(`Export failed: ${(err as Error).message}`, { cause: err });
+  }
+}

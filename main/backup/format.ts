@@ -1,0 +1,192 @@
+// The plaintext inside a backup: line-delimited JSON, one record per line, in a fixed order
+// (docs/backup-format.md). Every line read back is validated with these schemas; anything
+// else is BackupMalformed, and a newer format version is BackupUnsupportedVersion.
+import { z } from 'zod';
+import type { ContactRecord, ConversationRecord, NewMessage } from '../vault/api.ts';
+import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
+
+export const BACKUP_FORMAT = 'ephemera-backup';
+export const BACKUP_VERSION = 1;
+/** A longer line is refused before it is parsed, so a crafted file cannot exhaust memory. */
+export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+
+const id = z.string().min(1).max(256);
+const epochMs = z.number().int().min(0).max(8_640_000_000_000_000);
+const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const base64 = z
+  .string()
+  .max(1024 * 1024)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
+
+const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count });
+export type BackupCounts = z.infer<typeof counts>;
+
+export const headerLine = z.strictObject({
+  type: z.literal('header'),
+  format: z.literal(BACKUP_FORMAT),
+  version: z.literal(BACKUP_VERSION),
+  created: epochMs,
+  /** At export start; informational (progress totals). The end line carries the exact counts. */
+  counts,
+  /** True when account-secret lines follow: whoever opens the file can act as this account. */
+  includesIdentity: z.boolean(),
+});
+
+export const accountSecretLine = z.strictObject({
+  type: z.literal('account-secret'),
+  name: z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/),
+  value: base64,
+});
+
+export const contactLine = z.strictObject({
+  type: z.literal('contact'),
+  id,
+  handle: z.string().max(256),
+  displayName: z.string().max(1024),
+  identityKey: base64.optional(),
+  verified: z.boolean(),
+  identityChanged: z.boolean(),
+  createdAt: epochMs,
+});
+
+export const conversationLine = z.strictObject({
+  type: z.literal('conversation'),
+  id,
+  kind: z.literal('direct'),
+  contactId: id,
+  title: z.string().max(1024),
+  lastActivity: epochMs,
+  unread: count,
+});
+
+export const messageLine = z.strictObject({
+  type: z.literal('message'),
+  id,
+  conversationId: id,
+  direction: z.enum(['in', 'out']),
+  sender: id,
+  sentAt: epochMs,
+  receivedAt: epochMs,
+  text: z.string().max(MAX_LINE_BYTES),
+  state: z.enum(['queued', 'sent', 'delivered', 'read', 'received', 'failed']),
+});
+
+export const endLine = z.strictObject({ type: z.literal('end'), counts });
+
+export type HeaderLine = z.infer<typeof headerLine>;
+export type AccountSecretLine = z.infer<typeof accountSecretLine>;
+export type ContactLine = z.infer<typeof contactLine>;
+export type ConversationLine = z.infer<typeof conversationLine>;
+export type MessageLine = z.infer<typeof messageLine>;
+export type EndLine = z.infer<typeof endLine>;
+export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | MessageLine | EndLine;
+
+const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, messageLine, endLine]);
+/** Just enough of a header to tell a newer version from a broken file. */
+const headerProbe = z.object({ type: z.literal('header'), format: z.literal(BACKUP_FORMAT), version: z.number().int() });
+
+function parseJson(text: string, lineNo: number): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new BackupMalformed(`line ${lineNo} is not JSON`, { cause });
+  }
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(line)'}: ${i.message}`)
+    .join('; ');
+}
+
+export function parseHeaderLine(text: string): HeaderLine {
+  const value = parseJson(text, 1);
+  const probe = headerProbe.safeParse(value);
+  if (!probe.success) throw new BackupMalformed('the first line is not an Ephemera backup header');
+  if (probe.data.version > BACKUP_VERSION) throw new BackupUnsupportedVersion(probe.data.version, BACKUP_VERSION);
+  const parsed = headerLine.safeParse(value);
+  if (!parsed.success) throw new BackupMalformed(`line 1 (header): ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export function parseBodyLine(text: string, lineNo: number): Exclude<BackupLine, HeaderLine> {
+  const parsed = bodyLine.safeParse(parseJson(text, lineNo));
+  if (!parsed.success) throw new BackupMalformed(`line ${lineNo}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+/** One line of the stream, newline included. */
+export function encodeLine(line: BackupLine): string {
+  return `${JSON.stringify(line)}\n`;
+}
+
+export function contactToLine(c: ContactRecord): ContactLine {
+  const line: ContactLine = {
+    type: 'contact',
+    id: c.id,
+    handle: c.handle,
+    displayName: c.displayName,
+    verified: c.verified,
+    identityChanged: c.identityChanged,
+    createdAt: c.createdAt,
+  };
+  if (c.identityKey) line.identityKey = Buffer.from(c.identityKey).toString('base64');
+  return line;
+}
+
+export function lineToContact(l: ContactLine): ContactRecord {
+  const c: ContactRecord = {
+    id: l.id,
+    handle: l.handle,
+    displayName: l.displayName,
+    verified: l.verified,
+    identityChanged: l.identityChanged,
+    createdAt: l.createdAt,
+  };
+  if (l.identityKey !== undefined) c.identityKey = new Uint8Array(Buffer.from(l.identityKey, 'base64'));
+  return c;
+}
+
+export function conversationToLine(c: ConversationRecord): ConversationLine {
+  return {
+    type: 'conversation',
+    id: c.id,
+    kind: c.kind,
+    contactId: c.contactId,
+    title: c.title,
+    lastActivity: c.lastActivity,
+    unread: c.unread,
+  };
+}
+
+export function lineToConversation(l: ConversationLine): ConversationRecord {
+  return { id: l.id, kind: l.kind, contactId: l.contactId, title: l.title, lastActivity: l.lastActivity, unread: l.unread };
+}
+
+export function messageToLine(m: Required<NewMessage>): MessageLine {
+  return {
+    type: 'message',
+    id: m.id,
+    conversationId: m.conversationId,
+    direction: m.direction,
+    sender: m.sender,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    text: m.text,
+    state: m.state,
+  };
+}
+
+export function lineToMessage(l: MessageLine): Required<NewMessage> {
+  return {
+    id: l.id,
+    conversationId: l.conversationId,
+    direction: l.direction,
+    sender: l.sender,
+    sentAt: l.sentAt,
+    receivedAt: l.receivedAt,
+    text: l.text,
+    state: l.state,
+  };
+}

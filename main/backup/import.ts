@@ -1,0 +1,125 @@
+// Import: verify the whole file (age header MAC, every chunk, the final chunk, every line,
+// the end line) without touching the vault; then decrypt it again and merge it in one
+// vault transaction. Merging is idempotent: existing contacts, conversations and messages
+// (by id) are kept as they are, so importing the same file twice adds nothing.
+import type { NewMessage, VaultHandle } from '../vault/api.ts';
+import { BackupError, BackupIoError } from './errors.ts';
+import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
+import { throwIfAborted, type ProgressListener } from './progress.ts';
+import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
+
+export interface ImportOptions extends ReadOptions {
+  /** Restore account secrets found in the backup, never overwriting ones the profile has. */
+  restoreIdentity?: boolean;
+  onProgress?: ProgressListener;
+}
+
+export interface ImportResult {
+  header: HeaderLine;
+  /** What the file holds. */
+  inFile: BackupCounts;
+  /** What this import added to the profile. */
+  added: BackupCounts;
+  /** Account secrets present in the file but not restored (not asked for, or the profile has its own). */
+  secretsSkipped: string[];
+}
+
+/** A vault that can run a synchronous function in one transaction (all or nothing). */
+export interface TransactionalVault extends VaultHandle {
+  transaction<T>(fn: () => T): T;
+}
+
+export function hasTransaction(vault: VaultHandle): vault is TransactionalVault {
+  return typeof (vault as Partial<TransactionalVault>).transaction === 'function';
+}
+
+const APPEND_BATCH = 1000;
+
+export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
+  if (!hasTransaction(vault)) {
+    throw new BackupIoError('This vault cannot apply an import atomically (no transaction support).');
+  }
+  throwIfAborted(options.signal);
+  const file = await openBackupFile(path, options);
+  try {
+    // Pass 1: nothing is written until the whole file has checked out.
+    const { header, counts: inFile } = await scanRecords(file, 'verify', options);
+    throwIfAborted(options.signal);
+
+    // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied atomically. If the
+    // file changed in between, a chunk fails authentication and the transaction rolls back.
+    const total = inFile.messages;
+    options.onProgress?.({ phase: 'apply', done: 0, total });
+    const result = vault.transaction(() => applyRecords(vault, records(file), options.restoreIdentity === true, (done) =>
+      options.onProgress?.({ phase: 'apply', done, total }),
+    ));
+    options.onProgress?.({ phase: 'apply', done: total, total });
+    return { header, inFile, ...result };
+  } catch (err) {
+    if (err instanceof BackupError) throw err;
+    throw new BackupIoError(`Import failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    file.close();
+  }
+}
+
+function applyRecords(
+  vault: VaultHandle,
+  input: Iterable<import('./stream.ts').BackupRecord>,
+  restoreIdentity: boolean,
+  progress: (done: number) => void,
+): Pick<ImportResult, 'added' | 'secretsSkipped'> {
+  const added = { contacts: 0, conversations: 0, messages: 0, secrets: 0 };
+  const secretsSkipped: string[] = [];
+  const messagesBefore = vault.countMessages();
+  let batch: NewMessage[] = [];
+  let done = 0;
+  const flush = (): void => {
+    if (batch.length === 0) return;
+    vault.appendMessages(batch);
+    done += batch.length;
+    batch = [];
+    if (done % (APPEND_BATCH * 10) === 0) progress(done);
+  };
+  for (const r of input) {
+    switch (r.kind) {
+      case 'account-secret': {
+        if (!restoreIdentity || vault.getAccountSecret(r.line.name) !== undefined) {
+          secretsSkipped.push(r.line.name);
+          break;
+        }
+        const value = new Uint8Array(Buffer.from(r.line.value, 'base64'));
+        vault.setAccountSecret(r.line.name, value);
+        value.fill(0);
+        added.secrets++;
+        break;
+      }
+      case 'contact':
+        if (!vault.getContact(r.line.id)) {
+          vault.upsertContact(lineToContact(r.line));
+          added.contacts++;
+        }
+        break;
+      case 'conversation': {
+        const existing = vault.getConversation(r.line.id);
+        if (!existing) {
+          vault.upsertConversation(lineToConversation(r.line));
+          added.conversations++;
+        } else if (r.line.lastActivity > existing.lastActivity) {
+          vault.upsertConversation({ ...existing, lastActivity: r.line.lastActivity });
+        }
+        break;
+      }
+      case 'message':
+        batch.push(lineToMessage(r.line));
+        if (batch.length === APPEND_BATCH) flush();
+        break;
+      case 'header':
+      case 'end':
+        break;
+    }
+  }
+  flush();
+  added.messages = vault.countMessages() - messagesBefore;
+  return { added, secretsSkipped };
+}

@@ -1,0 +1,105 @@
+// Read-only open: the whole backup decrypted into memory, to browse and search on a machine
+// with no profile. Nothing is written anywhere; account secrets in the file are not kept.
+import type { ContactRecord, ConversationRecord } from '../vault/api.ts';
+import { BackupBadParameters } from './errors.ts';
+import { lineToContact, lineToConversation, type BackupCounts, type HeaderLine, type MessageLine } from './format.ts';
+import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
+
+export type BackupMessage = Omit<MessageLine, 'type'>;
+
+export interface BackupHistory {
+  contact: ContactRecord;
+  conversation: ConversationRecord;
+  /** In the order they were stored (ascending). */
+  messages: BackupMessage[];
+}
+
+export interface BackupSearchHit {
+  message: BackupMessage;
+  conversation: ConversationRecord;
+}
+
+/** Case- and diacritic-insensitive form for substring search (ß -> ss, é -> e, ﬁ -> fi). */
+export function foldText(s: string): string {
+  return s.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().replace(/ß/g, 'ss');
+}
+
+export class BackupArchive {
+  private readonly messagesByConversation = new Map<string, BackupMessage[]>();
+
+  constructor(
+    readonly header: HeaderLine,
+    readonly counts: BackupCounts,
+    readonly contacts: readonly ContactRecord[],
+    readonly conversations: readonly ConversationRecord[],
+    messages: Iterable<BackupMessage>,
+  ) {
+    for (const c of conversations) this.messagesByConversation.set(c.id, []);
+    for (const m of messages) this.messagesByConversation.get(m.conversationId)?.push(m);
+  }
+
+  /** The conversation with a contact found by handle (exact, case-insensitive) or display name / title (folded). */
+  findConversation(name: string): { contact: ContactRecord; conversation: ConversationRecord } {
+    const byContact = new Map(this.contacts.map((c) => [c.id, c]));
+    const pairs = this.conversations.flatMap((conversation) => {
+      const contact = byContact.get(conversation.contactId);
+      return contact ? [{ contact, conversation }] : [];
+    });
+    const lower = name.toLowerCase();
+    const byHandle = pairs.filter((p) => p.contact.handle.toLowerCase() === lower);
+    if (byHandle.length === 1 && byHandle[0]) return byHandle[0];
+    const folded = foldText(name);
+    const byName = pairs.filter((p) => foldText(p.contact.displayName) === folded || foldText(p.conversation.title) === folded);
+    if (byName.length === 1 && byName[0]) return byName[0];
+    if (byName.length > 1) {
+      throw new BackupBadParameters(`"${name}" matches several contacts: ${byName.map((p) => p.contact.handle).join(', ')}; use the handle.`);
+    }
+    throw new BackupBadParameters(`No contact "${name}" in this backup.`);
+  }
+
+  history(name: string, options: { limit?: number } = {}): BackupHistory {
+    const found = this.findConversation(name);
+    const all = this.messagesByConversation.get(found.conversation.id) ?? [];
+    const messages = options.limit !== undefined ? all.slice(Math.max(0, all.length - options.limit)) : all.slice();
+    return { ...found, messages };
+  }
+
+  /** Every message whose text contains `query` (folded), newest conversation activity first, at most `limit`. */
+  search(query: string, options: { limit?: number } = {}): BackupSearchHit[] {
+    const needle = foldText(query.trim());
+    if (needle === '') return [];
+    const limit = options.limit ?? 100;
+    const hits: BackupSearchHit[] = [];
+    for (const conversation of this.conversations) {
+      for (const message of this.messagesByConversation.get(conversation.id) ?? []) {
+        if (foldText(message.text).includes(needle)) {
+          hits.push({ message, conversation });
+          if (hits.length >= limit) return hits;
+        }
+      }
+    }
+    return hits;
+  }
+}
+
+/** Decrypts and validates the whole file (same checks as import), keeping it in memory only. */
+export async function openBackup(path: string, options: ReadOptions): Promise<BackupArchive> {
+  const file = await openBackupFile(path, options);
+  try {
+    const contacts: ContactRecord[] = [];
+    const conversations: ConversationRecord[] = [];
+    const messages: BackupMessage[] = [];
+    const { header, counts } = await scanRecords(file, 'open', options, (r) => {
+      if (r.kind === 'contact') contacts.push(lineToContact(r.line));
+      else if (r.kind === 'conversation') conversations.push(lineToConversation(r.line));
+      else if (r.kind === 'message') {
+        const { type: _type, ...message } = r.line;
+        messages.push(message);
+      }
+    });
+    conversations.sort((a, b) => b.lastActivity - a.lastActivity);
+    return new BackupArchive(header, counts, contacts, conversations, messages);
+  } finally {
+    file.close();
+  }
+}

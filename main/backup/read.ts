@@ -1,0 +1,60 @@
+// Decrypt + parse a backup file into validated records: the one reading path shared by
+// import (verify pass, then apply pass) and read-only open.
+import { openAgeFile, type ChunkCipher, type DecryptKeys, type OpenedAgeFile } from './age-file.ts';
+import { readRecords, splitLines, type BackupRecord } from './stream.ts';
+import type { BackupCounts, HeaderLine } from './format.ts';
+import { PROGRESS_EVERY, yieldAndCheck, type BackupProgress, type ProgressListener } from './progress.ts';
+
+export interface ReadOptions {
+  keys: DecryptKeys;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  chunkCipher?: ChunkCipher;
+}
+
+export function records(file: OpenedAgeFile): Generator<BackupRecord, void, undefined> {
+  return readRecords(splitLines(file.chunks()));
+}
+
+/**
+ * Reads every record (async: yields to the event loop and honours the signal between
+ * batches) and hands each to `visit`. Returns the header and exact counts once the whole
+ * file — every chunk, the final chunk, every line, the end line — has been checked.
+ */
+export async function scanRecords(
+  file: OpenedAgeFile,
+  phase: BackupProgress['phase'],
+  options: Pick<ReadOptions, 'signal' | 'onProgress'>,
+  visit?: (r: BackupRecord) => void,
+): Promise<{ header: HeaderLine; counts: BackupCounts }> {
+  let header: HeaderLine | undefined;
+  let counts: BackupCounts | undefined;
+  let total = 0;
+  let done = 0;
+  let sinceYield = 0;
+  for (const r of records(file)) {
+    if (r.kind === 'header') {
+      header = r.line;
+      total = r.line.counts.messages;
+      options.onProgress?.({ phase, done, total });
+    } else if (r.kind === 'message') {
+      done++;
+    } else if (r.kind === 'end') {
+      counts = r.counts;
+    }
+    visit?.(r);
+    if (++sinceYield === PROGRESS_EVERY) {
+      sinceYield = 0;
+      options.onProgress?.({ phase, done, total: Math.max(total, done) });
+      await yieldAndCheck(options.signal);
+    }
+  }
+  // readRecords throws unless both were seen; this satisfies the type checker.
+  if (!header || !counts) throw new Error('unreachable: stream ended without header or end');
+  options.onProgress?.({ phase, done, total: Math.max(total, done) });
+  return { header, counts };
+}
+
+export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {
+  return openAgeFile(path, options.keys, options.chunkCipher);
+}
