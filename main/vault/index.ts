@@ -1,0 +1,841 @@
+// The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
+// construction and the performance design.
+import Database from 'better-sqlite3';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type {
+  ChangeBatch,
+  ContactRecord,
+  ConversationRecord,
+  MessageState,
+  NewMessage,
+  OutboxItem,
+  PageQuery,
+  SealedFiles,
+  StoredMessage,
+  VaultHandle,
+} from './api.ts';
+import { BatchOpener, BatchSealer, open, SealOpenError, seal } from './aead.ts';
+import { NoVault, UnsupportedVersion, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
+import {
+  HEADER_FILE,
+  HEADER_FORMAT,
+  readHeader,
+  unwrapWithPassword,
+  unwrapWithRecovery,
+  wrapWithPassword,
+  wrapWithRecovery,
+  writeHeader,
+  type VaultHeader,
+} from './header.ts';
+import {
+  checkKdfParams,
+  checkNewPassword,
+  DEFAULT_KDF,
+  deriveRecoveryKey,
+  derivePasswordKey,
+  newRecoveryPhrase,
+  phraseEntropy,
+  SALT_BYTES,
+  TEST_KDF,
+  type KdfParams,
+} from './kdf.ts';
+import { liveLockOwner, ProfileLock } from './lockfile.ts';
+import {
+  ad,
+  checkContact,
+  checkConversation,
+  checkId,
+  checkNewMessage,
+  checkState,
+  checkTimestamp,
+  decodeContact,
+  decodeConversation,
+  decodeKeyed,
+  decodeMessage,
+  encodeContact,
+  encodeConversation,
+  encodeKeyed,
+  encodeMessage,
+} from './records.ts';
+import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
+import { SealedFileStore } from './sealed-files.ts';
+
+export { DEFAULT_KDF, TEST_KDF, type KdfParams };
+export { KDF_LIMITS } from './kdf.ts';
+
+export const DB_FILE = 'vault.db';
+const MAX_PAGE = 10_000;
+const ITERATE_CHUNK = 500;
+
+type SubkeyName = 'meta' | 'account_secrets' | 'kv' | 'contacts' | 'conversations' | 'messages' | 'message_state' | 'outbox' | 'sealed_files' | 'tags';
+const SUBKEYS: readonly SubkeyName[] = ['meta', 'account_secrets', 'kv', 'contacts', 'conversations', 'messages', 'message_state', 'outbox', 'sealed_files', 'tags'];
+const KEY_CHECK_PLAINTEXT = Buffer.from('ephemera vault key check v1', 'utf8');
+
+interface MessageRow {
+  id: string;
+  conversation_id: string;
+  order_key: number;
+  seq: number;
+  sealed: Buffer;
+  state_sealed: Buffer | null;
+}
+
+const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.order_key, m.seq, m.sealed, s.sealed AS state_sealed FROM messages m LEFT JOIN message_state s ON s.message_id = m.id';
+
+function isSqliteCorruption(err: unknown): boolean {
+  if (!(err instanceof Database.SqliteError)) return false;
+  return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_IOERR_SHORT_READ' || err.code === 'SQLITE_FORMAT';
+}
+
+function mapError(err: unknown): unknown {
+  if (err instanceof VaultError) return err;
+  if (isSqliteCorruption(err)) return new VaultCorrupt(`database error ${(err as { code: string }).code}`, { cause: err });
+  return err;
+}
+
+/**
+ * Cheap structural check of vault.db before SQLite opens it (O(1), unlike PRAGMA quick_check):
+ * the magic string, a sane page size, and a file at least as long as the page count its
+ * header declares. Catches truncation and non-database files up front.
+ */
+function checkDatabaseFile(path: string): void {
+  let size: number;
+  try {
+    size = statSync(path).size;
+  } catch {
+    throw new VaultCorrupt(`${DB_FILE} is missing`);
+  }
+  if (size < 100) throw new VaultCorrupt(`${DB_FILE} is truncated`);
+  const head = Buffer.alloc(100);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 100, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.subarray(0, 16).equals(Buffer.from('SQLite format 3\0', 'latin1'))) throw new VaultCorrupt(`${DB_FILE} is not a database`);
+  const rawPageSize = head.readUInt16BE(16);
+  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) throw new VaultCorrupt(`${DB_FILE} has a bad header`);
+  if (size % pageSize !== 0) throw new VaultCorrupt(`${DB_FILE} is truncated`);
+  const pageCount = head.readUInt32BE(28);
+  const headerCountValid = head.readUInt32BE(24) === head.readUInt32BE(92) && pageCount > 0;
+  if (headerCountValid && pageCount * pageSize > size) throw new VaultCorrupt(`${DB_FILE} is truncated`);
+}
+
+function removeDatabaseFiles(profileDir: string): void {
+  for (const f of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) {
+    try {
+      unlinkSync(join(profileDir, f));
+    } catch {
+      // not there
+    }
+  }
+}
+
+/** What can be said about a profile without its password (CLI `status`). */
+export interface ProfileInfo {
+  exists: boolean;
+  format?: number;
+  schemaVersion?: number;
+  kdf?: KdfParams;
+  /** pid of the live process holding the profile, if any. */
+  lockedBy?: number;
+}
+
+/** Reads only the header and the lock file; never opens the database. Throws header errors. */
+export function inspectProfile(profileDir: string): ProfileInfo {
+  if (!Vault.exists(profileDir)) return { exists: false };
+  const header = readHeader(profileDir);
+  const info: ProfileInfo = {
+    exists: true,
+    format: header.format,
+    kdf: { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism },
+  };
+  const owner = liveLockOwner(profileDir);
+  if (owner !== undefined) info.lockedBy = owner;
+  return info;
+}
+
+export class Vault implements VaultHandle {
+  readonly profileDir: string;
+  readonly sealedFiles: SealedFiles;
+  private db: Database.Database | undefined;
+  private header: VaultHeader;
+  private dataKey: Buffer | undefined;
+  private readonly subkeys = new Map<SubkeyName, Buffer>();
+  private readonly profileLock: ProfileLock;
+  private seq = 0;
+  private stmts!: ReturnType<Vault['prepare']>;
+
+  private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
+    this.profileDir = profileDir;
+    this.header = header;
+    this.dataKey = dataKey;
+    this.profileLock = profileLock;
+    for (const name of SUBKEYS) {
+      this.subkeys.set(name, Buffer.from(hkdfSync('sha256', dataKey, header.vaultId, `ephemera/vault/v1/subkey/${name}`, 32)));
+    }
+    const files = new SealedFileStore(profileDir, () => this.key('sealed_files'));
+    this.sealedFiles = {
+      write: (name, data) => {
+        this.ensureUnlocked();
+        files.write(name, data);
+      },
+      read: (name) => {
+        this.ensureUnlocked();
+        return files.read(name);
+      },
+      remove: (name) => {
+        this.ensureUnlocked();
+        files.remove(name);
+      },
+    };
+    files.removeStaleTemps();
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  static exists(profileDir: string): boolean {
+    return existsSync(join(profileDir, HEADER_FILE));
+  }
+
+  static async create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
+    const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
+    checkNewPassword(password);
+    mkdirSync(profileDir, { recursive: true, mode: 0o700 });
+    if (Vault.exists(profileDir) || existsSync(join(profileDir, DB_FILE))) throw new VaultExists(profileDir);
+    const lock = ProfileLock.acquire(profileDir);
+    const dataKey = randomBytes(32);
+    const entropy = randomBytes(32);
+    let passwordKey: Buffer | undefined;
+    let recoveryKey: Buffer | undefined;
+    let vault: Vault | undefined;
+    try {
+      const vaultId = randomBytes(16);
+      const kdf = { ...params, salt: randomBytes(SALT_BYTES) };
+      passwordKey = await derivePasswordKey(password, kdf.salt, kdf);
+      recoveryKey = deriveRecoveryKey(entropy, vaultId);
+      const header: VaultHeader = {
+        format: HEADER_FORMAT,
+        vaultId,
+        kdf,
+        passwordWrap: wrapWithPassword(passwordKey, dataKey, vaultId, kdf),
+        recoveryWrap: wrapWithRecovery(recoveryKey, dataKey, vaultId),
+      };
+      vault = new Vault(profileDir, header, dataKey, lock);
+      vault.openDatabase(true);
+      // The header is the commit point of create: without it the database cannot be opened.
+      writeHeader(profileDir, header);
+      return { vault, recoveryPhrase: newRecoveryPhrase(entropy) };
+    } catch (err) {
+      if (vault) vault.lock();
+      else {
+        dataKey.fill(0);
+        lock.release();
+      }
+      if (!Vault.exists(profileDir)) removeDatabaseFiles(profileDir);
+      throw mapError(err);
+    } finally {
+      entropy.fill(0);
+      passwordKey?.fill(0);
+      recoveryKey?.fill(0);
+    }
+  }
+
+  static async unlock(profileDir: string, password: string): Promise<Vault> {
+    if (typeof password !== 'string') throw new TypeError('password must be a string');
+    if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    const lock = ProfileLock.acquire(profileDir);
+    let dataKey: Buffer | undefined;
+    try {
+      const header = readHeader(profileDir);
+      const passwordKey = await derivePasswordKey(password, header.kdf.salt, header.kdf);
+      dataKey = unwrapWithPassword(passwordKey, header);
+      passwordKey.fill(0);
+      if (!dataKey) throw new WrongPassword();
+      const vault = new Vault(profileDir, header, dataKey, lock);
+      try {
+        vault.openDatabase(false);
+      } catch (err) {
+        vault.lock();
+        throw err;
+      }
+      return vault;
+    } catch (err) {
+      dataKey?.fill(0);
+      lock.release();
+      throw mapError(err);
+    }
+  }
+
+  /** Opens with the recovery phrase and sets a new password (re-wraps the data key). */
+  static async unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
+    checkNewPassword(newPassword);
+    const entropy = phraseEntropy(phrase);
+    if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    const lock = ProfileLock.acquire(profileDir);
+    let dataKey: Buffer | undefined;
+    try {
+      const header = readHeader(profileDir);
+      const recoveryKey = deriveRecoveryKey(entropy, header.vaultId);
+      entropy.fill(0);
+      dataKey = unwrapWithRecovery(recoveryKey, header);
+      recoveryKey.fill(0);
+      if (!dataKey) throw new WrongRecoveryPhrase();
+      const kdf = { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism, salt: randomBytes(SALT_BYTES) };
+      const passwordKey = await derivePasswordKey(newPassword, kdf.salt, kdf);
+      const newHeader: VaultHeader = { ...header, kdf, passwordWrap: wrapWithPassword(passwordKey, dataKey, header.vaultId, kdf) };
+      passwordKey.fill(0);
+      const vault = new Vault(profileDir, newHeader, dataKey, lock);
+      try {
+        vault.openDatabase(false);
+        writeHeader(profileDir, newHeader);
+      } catch (err) {
+        vault.lock();
+        throw err;
+      }
+      return vault;
+    } catch (err) {
+      entropy.fill(0);
+      dataKey?.fill(0);
+      lock.release();
+      throw mapError(err);
+    }
+  }
+
+  get isUnlocked(): boolean {
+    return this.dataKey !== undefined;
+  }
+
+  async changePassword(oldPassword: string, newPassword: string): Promise<void> {
+    this.ensureUnlocked();
+    checkNewPassword(newPassword);
+    const header = this.header;
+    const oldKey = await derivePasswordKey(oldPassword, header.kdf.salt, header.kdf);
+    const unwrapped = unwrapWithPassword(oldKey, header);
+    oldKey.fill(0);
+    const current = this.dataKey;
+    if (!current) {
+      unwrapped?.fill(0);
+      throw new VaultLocked();
+    }
+    const matches = unwrapped !== undefined && timingSafeEqual(unwrapped, current);
+    unwrapped?.fill(0);
+    if (!matches) throw new WrongPassword();
+    const kdf = { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism, salt: randomBytes(SALT_BYTES) };
+    const newKey = await derivePasswordKey(newPassword, kdf.salt, kdf);
+    const dataKey = this.dataKey;
+    if (!dataKey) {
+      newKey.fill(0);
+      throw new VaultLocked();
+    }
+    const newHeader: VaultHeader = { ...header, kdf, passwordWrap: wrapWithPassword(newKey, dataKey, header.vaultId, kdf) };
+    newKey.fill(0);
+    writeHeader(this.profileDir, newHeader);
+    this.header = newHeader;
+  }
+
+  lock(): void {
+    if (!this.dataKey) return;
+    this.dataKey.fill(0);
+    this.dataKey = undefined;
+    for (const k of this.subkeys.values()) k.fill(0);
+    this.subkeys.clear();
+    try {
+      this.db?.close();
+    } finally {
+      this.db = undefined;
+      this.profileLock.release();
+    }
+  }
+
+  // ---------------------------------------------------------------- database
+
+  private openDatabase(creating: boolean): void {
+    const path = join(this.profileDir, DB_FILE);
+    if (!creating) checkDatabaseFile(path);
+    try {
+      const db = new Database(path, { fileMustExist: !creating });
+      this.db = db;
+      // Refuse a newer format before the pragmas below write anything.
+      const found = schemaVersion(db);
+      if (found > LATEST_SCHEMA) throw new UnsupportedVersion(found, LATEST_SCHEMA);
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = FULL');
+      db.pragma('secure_delete = ON');
+      db.pragma('trusted_schema = OFF');
+      db.pragma('cell_size_check = ON');
+      migrate(db);
+      const checkAd = ad('vault_meta', 'key_check', this.header.vaultId.toString('hex'));
+      const row = db.prepare<[], { sealed: Buffer }>("SELECT sealed FROM vault_meta WHERE name = 'key_check'").get();
+      if (creating && !row) {
+        db.prepare("INSERT INTO vault_meta (name, sealed) VALUES ('key_check', ?)").run(seal(this.key('meta'), KEY_CHECK_PLAINTEXT, checkAd));
+      } else {
+        if (!row) throw new VaultCorrupt('the database has no key check');
+        let plain: Buffer;
+        try {
+          plain = open(this.key('meta'), row.sealed, checkAd);
+        } catch {
+          throw new VaultCorrupt('the database does not belong to this key header');
+        }
+        if (!plain.equals(KEY_CHECK_PLAINTEXT)) throw new VaultCorrupt('the key check does not match');
+      }
+      this.stmts = this.prepare(db);
+      const m = this.stmts.maxSeq.get();
+      this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  private prepare(db: Database.Database) {
+    return {
+      maxSeq: db.prepare<[], { a: number | null; b: number | null }>('SELECT (SELECT MAX(seq) FROM messages) AS a, (SELECT MAX(seq) FROM tombstones) AS b'),
+      insertMessage: db.prepare<[string, string, number, number, Buffer], unknown>(
+        'INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, sealed) VALUES (?, ?, ?, ?, ?)',
+      ),
+      maxOrder: db.prepare<[string], { k: number | null }>('SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ?'),
+      messageById: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
+      newest: db.prepare<[string, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? ORDER BY m.order_key DESC LIMIT ?`),
+      before: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.order_key < ? ORDER BY m.order_key DESC LIMIT ?`,
+      ),
+      after: db.prepare<[string, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.order_key > ? ORDER BY m.order_key ASC LIMIT ?`,
+      ),
+      between: db.prepare<[string, number, number, number], MessageRow>(
+        `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.order_key > ? AND m.order_key < ? ORDER BY m.order_key ASC LIMIT ?`,
+      ),
+      bySeq: db.prepare<[number, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.seq > ? ORDER BY m.seq ASC LIMIT ?`),
+      tombstonesBySeq: db.prepare<[number, number], { id: string; seq: number }>('SELECT id, seq FROM tombstones WHERE seq > ? ORDER BY seq ASC LIMIT ?'),
+      nextConversation: db.prepare<[string], { c: string }>('SELECT conversation_id AS c FROM messages WHERE conversation_id > ? ORDER BY conversation_id LIMIT 1'),
+      setSeq: db.prepare<[number, string], unknown>('UPDATE messages SET seq = ? WHERE id = ?'),
+      putState: db.prepare<[string, Buffer], unknown>('INSERT OR REPLACE INTO message_state (message_id, sealed) VALUES (?, ?)'),
+      deleteMessage: db.prepare<[string], unknown>('DELETE FROM messages WHERE id = ?'),
+      deleteState: db.prepare<[string], unknown>('DELETE FROM message_state WHERE message_id = ?'),
+      putTombstone: db.prepare<[string, number], unknown>('INSERT OR REPLACE INTO tombstones (id, seq) VALUES (?, ?)'),
+      countAll: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM messages'),
+      countConversation: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ?'),
+      getSecret: db.prepare<[Buffer], { sealed: Buffer }>('SELECT sealed FROM account_secrets WHERE name_tag = ?'),
+      putSecret: db.prepare<[Buffer, Buffer], unknown>('INSERT OR REPLACE INTO account_secrets (name_tag, sealed) VALUES (?, ?)'),
+      kvGet: db.prepare<[Buffer, Buffer], { sealed: Buffer }>('SELECT sealed FROM kv WHERE ns_tag = ? AND key_tag = ?'),
+      kvPut: db.prepare<[Buffer, Buffer, Buffer], unknown>('INSERT OR REPLACE INTO kv (ns_tag, key_tag, sealed) VALUES (?, ?, ?)'),
+      kvDelete: db.prepare<[Buffer, Buffer], unknown>('DELETE FROM kv WHERE ns_tag = ? AND key_tag = ?'),
+      kvList: db.prepare<[Buffer], { key_tag: Buffer; sealed: Buffer }>('SELECT key_tag, sealed FROM kv WHERE ns_tag = ?'),
+      putContact: db.prepare<[string, Buffer], unknown>('INSERT INTO contacts (id, sealed) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET sealed = excluded.sealed'),
+      getContact: db.prepare<[string], { id: string; sealed: Buffer }>('SELECT id, sealed FROM contacts WHERE id = ?'),
+      allContacts: db.prepare<[], { id: string; sealed: Buffer }>('SELECT id, sealed FROM contacts ORDER BY id'),
+      putConversation: db.prepare<[string, number, Buffer], unknown>(
+        'INSERT INTO conversations (id, last_activity, sealed) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_activity = excluded.last_activity, sealed = excluded.sealed',
+      ),
+      getConversation: db.prepare<[string], { id: string; last_activity: number; sealed: Buffer }>('SELECT id, last_activity, sealed FROM conversations WHERE id = ?'),
+      listConversations: db.prepare<[number], { id: string; last_activity: number; sealed: Buffer }>(
+        'SELECT id, last_activity, sealed FROM conversations ORDER BY last_activity DESC, id LIMIT ?',
+      ),
+      outboxPut: db.prepare<[string, number, Buffer], unknown>('INSERT OR REPLACE INTO outbox (id, created_at, sealed) VALUES (?, ?, ?)'),
+      outboxList: db.prepare<[], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox ORDER BY created_at, id'),
+      outboxDelete: db.prepare<[string], unknown>('DELETE FROM outbox WHERE id = ?'),
+    };
+  }
+
+  private ensureUnlocked(): Database.Database {
+    if (!this.dataKey || !this.db) throw new VaultLocked();
+    return this.db;
+  }
+
+  private key(name: SubkeyName): Buffer {
+    const k = this.subkeys.get(name);
+    if (!k || !this.dataKey) throw new VaultLocked();
+    return k;
+  }
+
+  /** Runs fn on the open database; maps SQLite corruption errors to VaultCorrupt. */
+  private run<T>(fn: (db: Database.Database) => T): T {
+    const db = this.ensureUnlocked();
+    try {
+      return fn(db);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  private openSealed(name: SubkeyName, blob: Buffer, rowAd: Buffer, what: string): Buffer {
+    try {
+      return open(this.key(name), blob, rowAd);
+    } catch (err) {
+      if (err instanceof SealOpenError) throw new VaultCorrupt(`${what} failed authentication (tampered, swapped or damaged)`);
+      throw err;
+    }
+  }
+
+  /** Keyed tag for names whose clear text must not reach disk (kv keys, secret names). */
+  private tag(...parts: string[]): Buffer {
+    return createHmac('sha256', this.key('tags')).update(JSON.stringify(parts)).digest().subarray(0, 16);
+  }
+
+  // ---------------------------------------------------------------- account secrets and kv
+
+  getAccountSecret(name: string): Uint8Array | undefined {
+    return this.run(() => {
+      if (typeof name !== 'string' || name.length === 0) throw new TypeError('secret name must be a non-empty string');
+      const nameTag = this.tag('account', name);
+      const row = this.stmts.getSecret.get(nameTag);
+      if (!row) return undefined;
+      return decodeKeyed(this.openSealed('account_secrets', row.sealed, ad('account_secrets', nameTag.toString('hex')), 'account secret')).value;
+    });
+  }
+
+  setAccountSecret(name: string, value: Uint8Array): void {
+    this.run(() => {
+      if (typeof name !== 'string' || name.length === 0) throw new TypeError('secret name must be a non-empty string');
+      if (!(value instanceof Uint8Array)) throw new TypeError('secret value must be bytes');
+      const nameTag = this.tag('account', name);
+      this.stmts.putSecret.run(nameTag, seal(this.key('account_secrets'), encodeKeyed(name, value), ad('account_secrets', nameTag.toString('hex'))));
+    });
+  }
+
+  private kvTags(namespace: string, key?: string): { ns: Buffer; key: Buffer | undefined } {
+    if (typeof namespace !== 'string' || namespace.length === 0) throw new TypeError('namespace must be a non-empty string');
+    if (key !== undefined && typeof key !== 'string') throw new TypeError('key must be a string');
+    return { ns: this.tag('kv-namespace', namespace), key: key === undefined ? undefined : this.tag('kv-key', namespace, key) };
+  }
+
+  kvGet(namespace: string, key: string): Uint8Array | undefined {
+    return this.run(() => {
+      const t = this.kvTags(namespace, key);
+      const keyTag = t.key as Buffer;
+      const row = this.stmts.kvGet.get(t.ns, keyTag);
+      if (!row) return undefined;
+      return decodeKeyed(this.openSealed('kv', row.sealed, ad('kv', t.ns.toString('hex'), keyTag.toString('hex')), 'kv entry')).value;
+    });
+  }
+
+  kvSet(namespace: string, key: string, value: Uint8Array): void {
+    this.run(() => {
+      if (!(value instanceof Uint8Array)) throw new TypeError('value must be bytes');
+      const t = this.kvTags(namespace, key);
+      const keyTag = t.key as Buffer;
+      this.stmts.kvPut.run(t.ns, keyTag, seal(this.key('kv'), encodeKeyed(key, value), ad('kv', t.ns.toString('hex'), keyTag.toString('hex'))));
+    });
+  }
+
+  kvDelete(namespace: string, key: string): void {
+    this.run(() => {
+      const t = this.kvTags(namespace, key);
+      this.stmts.kvDelete.run(t.ns, t.key as Buffer);
+    });
+  }
+
+  kvKeys(namespace: string): string[] {
+    return this.run(() => {
+      const t = this.kvTags(namespace);
+      const nsHex = t.ns.toString('hex');
+      const keys = this.stmts.kvList.all(t.ns).map((row) => decodeKeyed(this.openSealed('kv', row.sealed, ad('kv', nsHex, row.key_tag.toString('hex')), 'kv entry')).key);
+      return keys.sort();
+    });
+  }
+
+  // ---------------------------------------------------------------- contacts and conversations
+
+  upsertContact(contact: ContactRecord): void {
+    this.run(() => {
+      checkContact(contact);
+      this.stmts.putContact.run(contact.id, seal(this.key('contacts'), encodeContact(contact), ad('contacts', contact.id)));
+    });
+  }
+
+  private decodeContactRow(row: { id: string; sealed: Buffer }): ContactRecord {
+    return decodeContact(row.id, this.openSealed('contacts', row.sealed, ad('contacts', row.id), `contact ${row.id}`));
+  }
+
+  getContact(id: string): ContactRecord | undefined {
+    return this.run(() => {
+      checkId(id, 'contact id');
+      const row = this.stmts.getContact.get(id);
+      return row ? this.decodeContactRow(row) : undefined;
+    });
+  }
+
+  /** Handles are secret, so there is no index on them: contacts are few, this scans them. */
+  findContactByHandle(handle: string): ContactRecord | undefined {
+    return this.listContacts().find((c) => c.handle === handle);
+  }
+
+  listContacts(): ContactRecord[] {
+    return this.run(() => this.stmts.allContacts.all().map((row) => this.decodeContactRow(row)));
+  }
+
+  upsertConversation(conversation: ConversationRecord): void {
+    this.run(() => {
+      checkConversation(conversation);
+      const c = conversation;
+      this.stmts.putConversation.run(c.id, c.lastActivity, seal(this.key('conversations'), encodeConversation(c), ad('conversations', c.id, c.lastActivity)));
+    });
+  }
+
+  private decodeConversationRow(row: { id: string; last_activity: number; sealed: Buffer }): ConversationRecord {
+    const plain = this.openSealed('conversations', row.sealed, ad('conversations', row.id, row.last_activity), `conversation ${row.id}`);
+    return decodeConversation(row.id, row.last_activity, plain);
+  }
+
+  getConversation(id: string): ConversationRecord | undefined {
+    return this.run(() => {
+      checkId(id, 'conversation id');
+      const row = this.stmts.getConversation.get(id);
+      return row ? this.decodeConversationRow(row) : undefined;
+    });
+  }
+
+  listConversations(limit?: number): ConversationRecord[] {
+    return this.run(() => {
+      const n = limit === undefined ? -1 : checkLimit(limit);
+      return this.stmts.listConversations.all(n).map((row) => this.decodeConversationRow(row));
+    });
+  }
+
+  // ---------------------------------------------------------------- messages
+
+  appendMessages(batch: readonly NewMessage[]): StoredMessage[] {
+    return this.run((db) => {
+      if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
+      for (const m of batch) checkNewMessage(m);
+      if (batch.length === 0) return [];
+      const now = Date.now();
+      const messagesKey = this.key('messages');
+      let seq = this.seq;
+      const result = db.transaction(() => {
+        const sealer = new BatchSealer(messagesKey);
+        const opener = new BatchOpener(messagesKey);
+        const nextOrder = new Map<string, number>();
+        const out: StoredMessage[] = [];
+        try {
+          for (const m of batch) {
+            let orderKey = nextOrder.get(m.conversationId);
+            if (orderKey === undefined) orderKey = (this.stmts.maxOrder.get(m.conversationId)?.k ?? 0) + 1;
+            const body = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
+            const sealed = sealer.seal(encodeMessage(body), ad('messages', m.id, m.conversationId, orderKey));
+            const info = this.stmts.insertMessage.run(m.id, m.conversationId, orderKey, seq + 1, sealed) as Database.RunResult;
+            if (info.changes === 1) {
+              seq += 1;
+              nextOrder.set(m.conversationId, orderKey + 1);
+              out.push({ id: m.id, conversationId: m.conversationId, ...body, orderKey, seq });
+            } else {
+              const existing = this.stmts.messageById.get(m.id);
+              if (!existing) throw new VaultCorrupt(`ordering key ${orderKey} of a conversation is taken twice`);
+              out.push(this.decodeMessageRow(existing, opener));
+            }
+          }
+        } finally {
+          sealer.dispose();
+          opener.dispose();
+        }
+        return out;
+      })();
+      this.seq = seq;
+      return result;
+    });
+  }
+
+  private decodeMessageRow(row: MessageRow, opener?: BatchOpener): StoredMessage {
+    const rowAd = ad('messages', row.id, row.conversation_id, row.order_key);
+    let plain: Buffer;
+    try {
+      plain = opener ? opener.open(row.sealed, rowAd) : open(this.key('messages'), row.sealed, rowAd);
+    } catch (err) {
+      if (err instanceof SealOpenError) throw new VaultCorrupt(`message ${row.id} failed authentication (tampered, swapped or damaged)`);
+      throw err;
+    }
+    const body = decodeMessage(plain);
+    let state: MessageState = body.state;
+    if (row.state_sealed) {
+      const s = this.openSealed('message_state', row.state_sealed, ad('message_state', row.id, row.seq), `state of message ${row.id}`);
+      try {
+        state = checkState(s.toString('utf8'));
+      } catch (err) {
+        throw new VaultCorrupt(`state of message ${row.id} is not decodable`, { cause: err });
+      }
+    }
+    return {
+      id: row.id,
+      conversationId: row.conversation_id,
+      direction: body.direction,
+      sender: body.sender,
+      sentAt: body.sentAt,
+      receivedAt: body.receivedAt,
+      text: body.text,
+      state,
+      orderKey: row.order_key,
+      seq: row.seq,
+    };
+  }
+
+  private decodeRows(rows: MessageRow[]): StoredMessage[] {
+    const opener = new BatchOpener(this.key('messages'));
+    try {
+      return rows.map((r) => this.decodeMessageRow(r, opener));
+    } finally {
+      opener.dispose();
+    }
+  }
+
+  getMessage(id: string): StoredMessage | undefined {
+    return this.run(() => {
+      checkId(id, 'message id');
+      const row = this.stmts.messageById.get(id);
+      return row ? this.decodeMessageRow(row) : undefined;
+    });
+  }
+
+  pageMessages(conversationId: string, query: PageQuery): StoredMessage[] {
+    return this.run(() => {
+      checkId(conversationId, 'conversation id');
+      if (typeof query !== 'object' || query === null) throw new TypeError('query must be an object');
+      const limit = checkLimit(query.limit);
+      const { before, after } = query;
+      if (before !== undefined && !Number.isFinite(before)) throw new TypeError('before must be a number');
+      if (after !== undefined && !Number.isFinite(after)) throw new TypeError('after must be a number');
+      let rows: MessageRow[];
+      if (before !== undefined && after !== undefined) rows = this.stmts.between.all(conversationId, after, before, limit);
+      else if (after !== undefined) rows = this.stmts.after.all(conversationId, after, limit);
+      else if (before !== undefined) rows = this.stmts.before.all(conversationId, before, limit).reverse();
+      else rows = this.stmts.newest.all(conversationId, limit).reverse();
+      return this.decodeRows(rows);
+    });
+  }
+
+  pageAround(messageId: string, before: number, after: number): StoredMessage[] {
+    return this.run(() => {
+      checkId(messageId, 'message id');
+      const row = this.stmts.messageById.get(messageId);
+      if (!row) return [];
+      const older = before > 0 ? this.stmts.before.all(row.conversation_id, row.order_key, checkLimit(before)).reverse() : [];
+      const newer = after > 0 ? this.stmts.after.all(row.conversation_id, row.order_key, checkLimit(after)) : [];
+      return this.decodeRows([...older, row, ...newer]);
+    });
+  }
+
+  /** Unknown ids are ignored (a receipt may arrive for a message deleted meanwhile). */
+  updateMessageState(id: string, state: MessageState): void {
+    this.run((db) => {
+      checkId(id, 'message id');
+      checkState(state);
+      let seq = this.seq;
+      db.transaction(() => {
+        const row = this.stmts.messageById.get(id);
+        if (!row) return;
+        seq += 1;
+        this.stmts.setSeq.run(seq, id);
+        this.stmts.putState.run(id, seal(this.key('message_state'), Buffer.from(state, 'utf8'), ad('message_state', id, seq)));
+      })();
+      this.seq = seq;
+    });
+  }
+
+  /** Removes the row (secure_delete scrubs its bytes) and leaves a tombstone for changesSince. */
+  deleteMessage(id: string): void {
+    this.run((db) => {
+      checkId(id, 'message id');
+      let seq = this.seq;
+      db.transaction(() => {
+        const info = this.stmts.deleteMessage.run(id) as Database.RunResult;
+        if (info.changes === 0) return;
+        this.stmts.deleteState.run(id);
+        seq += 1;
+        this.stmts.putTombstone.run(id, seq);
+      })();
+      this.seq = seq;
+    });
+  }
+
+  countMessages(conversationId?: string): number {
+    return this.run(() => {
+      if (conversationId === undefined) return this.stmts.countAll.get()?.n ?? 0;
+      checkId(conversationId, 'conversation id');
+      return this.stmts.countConversation.get(conversationId)?.n ?? 0;
+    });
+  }
+
+  *iterateMessages(conversationId?: string): IterableIterator<StoredMessage> {
+    if (conversationId !== undefined) checkId(conversationId, 'conversation id');
+    let conversation = conversationId ?? this.run(() => this.stmts.nextConversation.get('')?.c);
+    while (conversation !== undefined) {
+      let after = Number.MIN_SAFE_INTEGER;
+      for (;;) {
+        const conv = conversation;
+        const page = this.run(() => this.decodeRows(this.stmts.after.all(conv, after, ITERATE_CHUNK)));
+        for (const m of page) yield m;
+        if (page.length < ITERATE_CHUNK) break;
+        after = (page[page.length - 1] as StoredMessage).orderKey;
+      }
+      if (conversationId !== undefined) return;
+      const prev = conversation;
+      conversation = this.run(() => this.stmts.nextConversation.get(prev)?.c);
+    }
+  }
+
+  changesSince(since: number, limit: number): ChangeBatch {
+    return this.run(() => {
+      checkTimestamp(since, 'since');
+      const n = checkLimit(limit);
+      const upserts = this.stmts.bySeq.all(since, n + 1);
+      const deletes = this.stmts.tombstonesBySeq.all(since, n + 1);
+      const merged: ({ kind: 'u'; row: MessageRow } | { kind: 'd'; id: string; seq: number })[] = [
+        ...upserts.map((row) => ({ kind: 'u' as const, row })),
+        ...deletes.map((d) => ({ kind: 'd' as const, id: d.id, seq: d.seq })),
+      ].sort((a, b) => (a.kind === 'u' ? a.row.seq : a.seq) - (b.kind === 'u' ? b.row.seq : b.seq));
+      const taken = merged.slice(0, n);
+      const rows: MessageRow[] = [];
+      const deleted: string[] = [];
+      let maxSeq = since;
+      for (const item of taken) {
+        if (item.kind === 'u') {
+          rows.push(item.row);
+          maxSeq = item.row.seq;
+        } else {
+          deleted.push(item.id);
+          maxSeq = item.seq;
+        }
+      }
+      return { upserts: this.decodeRows(rows), deletes: deleted, maxSeq, more: merged.length > n };
+    });
+  }
+
+  // ---------------------------------------------------------------- outbox
+
+  outboxPut(item: OutboxItem): void {
+    this.run(() => {
+      if (typeof item !== 'object' || item === null) throw new TypeError('outbox item must be an object');
+      checkId(item.id, 'outbox id');
+      checkTimestamp(item.createdAt, 'createdAt');
+      if (!(item.body instanceof Uint8Array)) throw new TypeError('outbox body must be bytes');
+      this.stmts.outboxPut.run(item.id, item.createdAt, seal(this.key('outbox'), item.body, ad('outbox', item.id, item.createdAt)));
+    });
+  }
+
+  outboxList(): OutboxItem[] {
+    return this.run(() =>
+      this.stmts.outboxList.all().map((row) => ({
+        id: row.id,
+        createdAt: row.created_at,
+        body: new Uint8Array(this.openSealed('outbox', row.sealed, ad('outbox', row.id, row.created_at), `outbox item ${row.id}`)),
+      })),
+    );
+  }
+
+  outboxDelete(id: string): void {
+    this.run(() => {
+      checkId(id, 'outbox id');
+      this.stmts.outboxDelete.run(id);
+    });
+  }
+}
+
+function checkLimit(limit: unknown): number {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new RangeError(`limit must be an integer from 1 to ${MAX_PAGE}`);
+  }
+  return limit;
+}

@@ -1,0 +1,98 @@
+// Password and recovery-phrase key derivation.
+import argon2 from 'argon2';
+import { hkdfSync } from 'node:crypto';
+import { entropyToMnemonic, mnemonicToEntropy, validateMnemonic } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
+import { BadParameters, WrongRecoveryPhrase } from './errors.ts';
+
+export type KdfParams = { memoryKiB: number; iterations: number; parallelism: number };
+
+/** The defaults from DESIGN.md: about 0.4 s on the reference 2-core machine. */
+export const DEFAULT_KDF: KdfParams = Object.freeze({ memoryKiB: 256 * 1024, iterations: 3, parallelism: 4 });
+/** The smallest parameters the floor accepts (OWASP's 19 MiB); for tests only. */
+export const TEST_KDF: KdfParams = Object.freeze({ memoryKiB: 19 * 1024, iterations: 1, parallelism: 1 });
+
+// Floor: weaker than this is not a password hash. Ceiling: a crafted header must not be able
+// to make unlock allocate gigabytes or spin for minutes.
+export const KDF_LIMITS = Object.freeze({
+  minMemoryKiB: 19 * 1024,
+  maxMemoryKiB: 4 * 1024 * 1024,
+  minIterations: 1,
+  maxIterations: 20,
+  minParallelism: 1,
+  maxParallelism: 16,
+});
+
+export const SALT_BYTES = 16;
+
+/** Throws BadParameters unless every parameter is an integer inside [floor, ceiling]. Does no work. */
+export function checkKdfParams(params: unknown): KdfParams {
+  if (typeof params !== 'object' || params === null) throw new BadParameters('parameters missing');
+  const p = params as Record<string, unknown>;
+  const check = (name: string, value: unknown, min: number, max: number): number => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new BadParameters(`${name} must be an integer`);
+    if (value < min) throw new BadParameters(`${name} ${value} is below the floor ${min}`);
+    if (value > max) throw new BadParameters(`${name} ${value} is above the ceiling ${max}`);
+    return value;
+  };
+  return {
+    memoryKiB: check('memoryKiB', p.memoryKiB, KDF_LIMITS.minMemoryKiB, KDF_LIMITS.maxMemoryKiB),
+    iterations: check('iterations', p.iterations, KDF_LIMITS.minIterations, KDF_LIMITS.maxIterations),
+    parallelism: check('parallelism', p.parallelism, KDF_LIMITS.minParallelism, KDF_LIMITS.maxParallelism),
+  };
+}
+
+/** NFC so the same password typed through different input methods gives the same key. */
+export function passwordBytes(password: string): Buffer {
+  return Buffer.from(password.normalize('NFC'), 'utf8');
+}
+
+export function checkNewPassword(password: string): void {
+  if (typeof password !== 'string' || password.length === 0) throw new BadParameters('the password must not be empty');
+}
+
+/** Argon2id -> 32-byte key. Runs on libuv's thread pool, so the event loop stays free. */
+export async function derivePasswordKey(password: string, salt: Uint8Array, params: KdfParams): Promise<Buffer> {
+  const checked = checkKdfParams(params);
+  if (salt.length < SALT_BYTES) throw new BadParameters(`salt must be at least ${SALT_BYTES} bytes`);
+  const pw = passwordBytes(password);
+  try {
+    return await argon2.hash(pw, {
+      type: argon2.argon2id,
+      raw: true,
+      hashLength: 32,
+      salt: Buffer.from(salt),
+      memoryCost: checked.memoryKiB,
+      timeCost: checked.iterations,
+      parallelism: checked.parallelism,
+    });
+  } finally {
+    pw.fill(0);
+  }
+}
+
+/** Lower case, single spaces, NFKD as BIP39 prescribes. */
+export function normalizePhrase(phrase: string): string {
+  return phrase.normalize('NFKD').toLowerCase().trim().split(/\s+/u).join(' ');
+}
+
+export function newRecoveryPhrase(entropy: Uint8Array): string {
+  return entropyToMnemonic(entropy, wordlist);
+}
+
+/** 24 valid English BIP39 words with a good checksum -> their 32 bytes of entropy. */
+export function phraseEntropy(phrase: string): Uint8Array {
+  const normalized = normalizePhrase(phrase);
+  if (normalized.split(' ').length !== 24 || !validateMnemonic(normalized, wordlist)) {
+    throw new WrongRecoveryPhrase('That is not a valid 24-word recovery phrase (check every word and their order).');
+  }
+  return mnemonicToEntropy(normalized, wordlist);
+}
+
+/**
+ * The phrase carries 256 bits of entropy, so a plain HKDF is enough (no Argon2 needed);
+ * the vault id as salt makes the key specific to this vault.
+ */
+export function deriveRecoveryKey(entropy: Uint8Array, vaultId: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', entropy, vaultId, 'ephemera/vault/v1/recovery-key', 32));
+}

@@ -1,0 +1,63 @@
+// Numbered schema migrations, applied in order inside one transaction each.
+// PRAGMA user_version records the last applied one. A database newer than LATEST_SCHEMA is
+// refused with UnsupportedVersion rather than opened.
+//
+// Plaintext columns are limited to opaque ids, keyed tags and ordering numbers; every secret
+// field lives in a `sealed` BLOB (nonce || ciphertext || tag).
+import type Database from 'better-sqlite3';
+import { UnsupportedVersion } from './errors.ts';
+
+export interface Migration {
+  version: number;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE vault_meta (name TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE account_secrets (name_tag BLOB PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE kv (
+        ns_tag BLOB NOT NULL, key_tag BLOB NOT NULL, sealed BLOB NOT NULL,
+        PRIMARY KEY (ns_tag, key_tag)
+      ) WITHOUT ROWID;
+      CREATE TABLE contacts (id TEXT PRIMARY KEY, sealed BLOB NOT NULL);
+      CREATE TABLE conversations (id TEXT PRIMARY KEY, last_activity INTEGER NOT NULL, sealed BLOB NOT NULL);
+      CREATE INDEX conversations_by_activity ON conversations (last_activity DESC, id);
+      CREATE TABLE messages (
+        rid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        conversation_id TEXT NOT NULL,
+        order_key INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        sealed BLOB NOT NULL
+      );
+      CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, order_key);
+      CREATE INDEX messages_by_seq ON messages (seq);
+      CREATE TABLE message_state (message_id TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE tombstones (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX tombstones_by_seq ON tombstones (seq);
+      CREATE TABLE outbox (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
+    `,
+  },
+];
+
+export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+/** Applies pending migrations; throws UnsupportedVersion for a newer database. */
+export function migrate(db: Database.Database): void {
+  const current = schemaVersion(db);
+  if (current > LATEST_SCHEMA) throw new UnsupportedVersion(current, LATEST_SCHEMA);
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}

@@ -1,0 +1,127 @@
+// Sealed files in the profile directory (e.g. the search index snapshot), for blobs too big
+// for a row. Format of NAME.sealed:
+//   "EPHSF001" | u32 BE chunk size | chunks...
+//   chunk i = nonce(24) || XChaCha20-Poly1305(ct || tag) with AD (sealed_files, NAME, i, last?)
+// Chunking keeps 100+ MB snapshots streaming-friendly; the `last` flag in the AD makes a file
+// cut at a chunk boundary fail, and NAME in the AD makes swapping two files fail.
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { SealedFiles } from './api.ts';
+import { BatchOpener, BatchSealer, SealOpenError, SEAL_OVERHEAD } from './aead.ts';
+import { VaultCorrupt } from './errors.ts';
+import { fsyncDir } from './header.ts';
+import { ad } from './records.ts';
+
+const MAGIC = Buffer.from('EPHSF001', 'latin1');
+const HEADER_BYTES = MAGIC.length + 4;
+export const SEALED_FILE_CHUNK = 1024 * 1024;
+const NAME_PATTERN = /^[a-z0-9-]+$/u;
+export const SEALED_SUFFIX = '.sealed';
+
+function checkName(name: string): void {
+  if (typeof name !== 'string' || name.length > 100 || !NAME_PATTERN.test(name)) throw new TypeError('sealed file name must match /^[a-z0-9-]+$/');
+}
+
+function chunkAd(name: string, index: number, last: boolean): Buffer {
+  return ad('sealed_files', name, index, last ? 1 : 0);
+}
+
+export class SealedFileStore implements SealedFiles {
+  constructor(
+    private readonly profileDir: string,
+    private readonly key: () => Uint8Array,
+  ) {}
+
+  private path(name: string): string {
+    return join(this.profileDir, `${name}${SEALED_SUFFIX}`);
+  }
+
+  write(name: string, data: Uint8Array): void {
+    checkName(name);
+    const target = this.path(name);
+    const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
+    const sealer = new BatchSealer(this.key());
+    const fd = openSync(tmp, 'wx', 0o600);
+    try {
+      const head = Buffer.alloc(HEADER_BYTES);
+      MAGIC.copy(head, 0);
+      head.writeUInt32BE(SEALED_FILE_CHUNK, MAGIC.length);
+      writeAll(fd, head);
+      const chunks = Math.max(1, Math.ceil(data.length / SEALED_FILE_CHUNK));
+      for (let i = 0; i < chunks; i++) {
+        const part = data.subarray(i * SEALED_FILE_CHUNK, Math.min(data.length, (i + 1) * SEALED_FILE_CHUNK));
+        writeAll(fd, sealer.seal(part, chunkAd(name, i, i === chunks - 1)));
+      }
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(tmp);
+      throw err;
+    } finally {
+      sealer.dispose();
+    }
+    closeSync(fd);
+    renameSync(tmp, target);
+    fsyncDir(this.profileDir);
+  }
+
+  read(name: string): Uint8Array | undefined {
+    checkName(name);
+    const path = this.path(name);
+    if (!existsSync(path)) return undefined;
+    const raw = readFileSync(path);
+    if (raw.length < HEADER_BYTES || !raw.subarray(0, MAGIC.length).equals(MAGIC)) throw new VaultCorrupt(`sealed file ${name} has a bad header`);
+    const chunkSize = raw.readUInt32BE(MAGIC.length);
+    if (chunkSize < 1024 || chunkSize > 64 * 1024 * 1024) throw new VaultCorrupt(`sealed file ${name} has a bad chunk size`);
+    const sealedChunk = chunkSize + SEAL_OVERHEAD;
+    const body = raw.length - HEADER_BYTES;
+    const fullChunks = Math.floor(Math.max(0, body - 1) / sealedChunk);
+    const lastLen = body - fullChunks * sealedChunk;
+    if (lastLen < SEAL_OVERHEAD) throw new VaultCorrupt(`sealed file ${name} is truncated`);
+    const out = Buffer.allocUnsafe(fullChunks * chunkSize + lastLen - SEAL_OVERHEAD);
+    const opener = new BatchOpener(this.key());
+    try {
+      for (let i = 0; i <= fullChunks; i++) {
+        const last = i === fullChunks;
+        const start = HEADER_BYTES + i * sealedChunk;
+        const blob = raw.subarray(start, last ? raw.length : start + sealedChunk);
+        out.set(opener.open(blob, chunkAd(name, i, last)), i * chunkSize);
+      }
+    } catch (err) {
+      if (err instanceof SealOpenError) throw new VaultCorrupt(`sealed file ${name} was tampered with or truncated`);
+      throw err;
+    } finally {
+      opener.dispose();
+    }
+    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  }
+
+  remove(name: string): void {
+    checkName(name);
+    try {
+      unlinkSync(this.path(name));
+      fsyncDir(this.profileDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Deletes temp files left by a write that was interrupted (crash between write and rename). */
+  removeStaleTemps(): void {
+    for (const f of readdirSync(this.profileDir)) {
+      if (/\.(sealed|json)\.tmp-[0-9a-f]{12}$/u.test(f)) {
+        try {
+          unlinkSync(join(this.profileDir, f));
+        } catch {
+          // best effort
+        }
+      }
+    }
+  }
+}
+
+function writeAll(fd: number, data: Uint8Array): void {
+  let off = 0;
+  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+}

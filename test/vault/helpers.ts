@@ -1,0 +1,27 @@
+// Shared helpers for the vault tests: temp profile dirs and message factories.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NewMessage } from '../../main/vault/api.ts';
+
+export function tempProfile(): { dir: string; cleanup: () => void } {
+  const root = mkdtempSync(join(tmpdir(), 'ephemera-vault-test-'));
+  const dir = join(root, 'profile');
+  return { dir, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+let counter = 0;
+export function msg(conversationId: string, text: string, extra: Partial<NewMessage> = {}): NewMessage {
+  counter += 1;
+  return {
+    id: `m${process.pid.toString(16)}${counter.toString(16).padStart(8, '0')}`,
+    conversationId,
+    direction: 'in',
+    sender: 'contact-1',
+    sentAt: 1_700_000_000_000 + counter,
+    receivedAt: 1_700_000_000_500 + counter,
+    text,
+    state: 'received',
+    ...extra,
+  };
+}
