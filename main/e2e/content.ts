@@ -1,0 +1,65 @@
+// The plaintext inside a Signal message: a small versioned structure, JSON-encoded, then padded
+// to a multiple of PAD_BLOCK bytes so ciphertext sizes reveal only a coarse length class.
+import { z } from 'zod';
+import { BadContent, UnsupportedContent } from './errors.ts';
+
+export const CONTENT_VERSION = 1;
+export const PAD_BLOCK = 160;
+export const MAX_TEXT_CHARS = 64 * 1024;
+export const MAX_RECEIPT_IDS = 1000;
+/** Encoded content larger than this is refused before parsing. */
+export const MAX_CONTENT_BYTES = 512 * 1024;
+
+const messageId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+
+export const textContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('text'),
+  id: messageId,
+  /** ms since epoch, as the sender's clock said. */
+  sentAt: z.number().int().nonnegative(),
+  text: z.string().max(MAX_TEXT_CHARS),
+});
+
+export const receiptContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('receipt'),
+  type: z.enum(['delivered', 'read']),
+  ids: z.array(messageId).min(1).max(MAX_RECEIPT_IDS),
+});
+
+export const contentSchema = z.discriminatedUnion('kind', [textContentSchema, receiptContentSchema]);
+export type TextContent = z.infer<typeof textContentSchema>;
+export type ReceiptContent = z.infer<typeof receiptContentSchema>;
+export type MessageContent = z.infer<typeof contentSchema>;
+const KNOWN_KINDS = new Set(['text', 'receipt']);
+
+export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
+  const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));
+  // ISO/IEC 7816-4 padding: 0x80 then zeros, at least one byte.
+  const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD_BLOCK) * PAD_BLOCK);
+  padded.set(json);
+  padded[json.length] = 0x80;
+  return padded;
+}
+
+export function decodeContent(bytes: Uint8Array): MessageContent {
+  if (bytes.length > MAX_CONTENT_BYTES) throw new BadContent(`larger than ${MAX_CONTENT_BYTES} bytes`);
+  let end = bytes.length - 1;
+  while (end >= 0 && bytes[end] === 0) end--;
+  if (end < 0 || bytes[end] !== 0x80) throw new BadContent('bad padding');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end)));
+  } catch (cause) {
+    throw new BadContent('not UTF-8 JSON', { cause });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadContent('not an object');
+  const { v, kind } = parsed as { v?: unknown; kind?: unknown };
+  if (typeof v === 'number' && Number.isInteger(v) && v > CONTENT_VERSION) throw new UnsupportedContent(v);
+  if (v !== CONTENT_VERSION) throw new BadContent(`bad version ${JSON.stringify(v)}`);
+  if (typeof kind === 'string' && !KNOWN_KINDS.has(kind) && /^[a-z][a-z0-9-]{0,31}$/.test(kind)) throw new UnsupportedContent(v, kind);
+  const result = contentSchema.safeParse(parsed);
+  if (!result.success) throw new BadContent(z.prettifyError(result.error));
+  return result.data;
+}

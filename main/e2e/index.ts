@@ -1,0 +1,471 @@
+// The E2E layer the messenger uses: Signal sessions with each contact on top of the sealed vault.
+// See docs/e2e.md for the contract (trust policy, held envelopes, commit-after-store).
+import {
+  CiphertextMessageType,
+  ErrorCode,
+  KEMPublicKey,
+  LibSignalErrorBase,
+  PreKeyBundle,
+  PreKeySignalMessage,
+  ProtocolAddress,
+  PublicKey,
+  SignalMessage,
+  processPreKeyBundle,
+  signalDecrypt,
+  signalDecryptPreKey,
+  signalEncrypt,
+} from '@signalapp/libsignal-client';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, type PreKeyBundleWire } from './bundle.ts';
+import { decodeContent, encodeContent, type MessageContent } from './content.ts';
+import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
+import {
+  BadAddress,
+  BadBundle,
+  BadMessage,
+  DuplicateMessage,
+  E2eError,
+  NoPendingIdentity,
+  NoSession,
+  NotRegistered,
+  UntrustedIdentity,
+} from './errors.ts';
+import { E2eKv, NS, type E2eVault } from './kv.ts';
+import { hasMeta, readMeta } from './meta.ts';
+import {
+  generateOneTimePreKeys,
+  generateRegistration,
+  rotateSignedPreKeyIfDue,
+  type RegistrationResult,
+  type RotationResult,
+} from './prekeys.ts';
+import { safetyNumber } from './safety-number.ts';
+import {
+  VaultIdentityKeyStore,
+  VaultKyberPreKeyStore,
+  VaultPreKeyStore,
+  VaultSessionStore,
+  VaultSignedPreKeyStore,
+  type IdentityStatus,
+} from './stores.ts';
+
+export * from './bundle.ts';
+export * from './content.ts';
+export * from './envelope.ts';
+export * from './errors.ts';
+export { needsReplenish, ONE_TIME_PREKEY_COUNT, REPLENISH_THRESHOLD, SIGNED_PREKEY_ROTATION_MS, RETIRED_PREKEY_GRACE_MS } from './prekeys.ts';
+export type { RegistrationResult, RotationResult } from './prekeys.ts';
+export { formatSafetyNumber, safetyNumber } from './safety-number.ts';
+export type { E2eVault } from './kv.ts';
+export type { IdentityStatus } from './stores.ts';
+
+/** Every contact has one device (Ephemera accounts are single-device). */
+const DEVICE = 1;
+const MAX_ADDRESS_CHARS = 128;
+
+const heldSchema = z.strictObject({
+  address: z.string(),
+  envelope: z.base64(),
+  heldAt: z.number(),
+});
+
+export interface HeldResult<T> {
+  ok: boolean;
+  /** The store callback's value when ok. */
+  value?: T;
+  /** Why a held envelope could not be decrypted (it is dropped: it can never succeed). */
+  error?: E2eError;
+}
+
+export class E2e {
+  private readonly kv: E2eKv;
+  private readonly identityStore: VaultIdentityKeyStore;
+  private readonly sessionStore: VaultSessionStore;
+  private readonly preKeyStore: VaultPreKeyStore;
+  private readonly signedPreKeyStore: VaultSignedPreKeyStore;
+  private readonly kyberPreKeyStore: VaultKyberPreKeyStore;
+  private readonly now: () => number;
+  // libsignal's store calls are async; one operation at a time keeps load-modify-save of
+  // session records from interleaving.
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(vault: E2eVault, now: () => number) {
+    this.kv = new E2eKv(vault);
+    this.now = now;
+    this.identityStore = new VaultIdentityKeyStore(this.kv, now);
+    this.sessionStore = new VaultSessionStore(this.kv);
+    this.preKeyStore = new VaultPreKeyStore(this.kv);
+    this.signedPreKeyStore = new VaultSignedPreKeyStore(this.kv);
+    this.kyberPreKeyStore = new VaultKyberPreKeyStore(this.kv);
+  }
+
+  /**
+   * Creates the identity and all prekeys in the (unlocked) vault. Upload `identity` and every
+   * chunk of `chunkOneTimePreKeys(oneTimePreKeys)` to the relay. Throws AlreadyRegistered.
+   */
+  static register(
+    vault: E2eVault,
+    localName: string,
+    options: { now?: () => number; oneTimeCount?: number } = {},
+  ): { e2e: E2e; registration: RegistrationResult } {
+    checkAddress(localName);
+    const now = options.now ?? Date.now;
+    const e2e = new E2e(vault, now);
+    const registration = generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
+    return { e2e, registration };
+  }
+
+  /** Opens the E2E state of an unlocked, registered vault. Throws NotRegistered. */
+  static open(vault: E2eVault, options: { now?: () => number } = {}): E2e {
+    const e2e = new E2e(vault, options.now ?? Date.now);
+    if (!hasMeta(e2e.kv)) throw new NotRegistered();
+    return e2e;
+  }
+
+  static isRegistered(vault: E2eVault): boolean {
+    return hasMeta(new E2eKv(vault));
+  }
+
+  get localName(): string {
+    return readMeta(this.kv).localName;
+  }
+
+  get registrationId(): number {
+    return readMeta(this.kv).registrationId;
+  }
+
+  /** Our public identity key (33 bytes). */
+  get identityKey(): Uint8Array<ArrayBuffer> {
+    return this.identityStore.identityKeyPair().publicKey.serialize();
+  }
+
+  /** Processes a bundle fetched from the relay. Throws BadBundle, or UntrustedIdentity (held: false) if the key changed. */
+  startSession(address: string, bundle: PreKeyBundleWire | Uint8Array): Promise<void> {
+    return this.exclusive(async () => {
+      const wire = bundle instanceof Uint8Array ? decodePreKeyBundle(bundle) : bundle;
+      const remote = protocolAddress(address);
+      let native: PreKeyBundle;
+      try {
+        native = PreKeyBundle.new(
+          wire.registrationId,
+          DEVICE,
+          wire.preKey?.id ?? null,
+          wire.preKey ? PublicKey.deserialize(ab(wire.preKey.publicKey)) : null,
+          wire.signedPreKey.id,
+          PublicKey.deserialize(ab(wire.signedPreKey.publicKey)),
+          ab(wire.signedPreKey.signature),
+          PublicKey.deserialize(ab(wire.identityKey)),
+          wire.kyberPreKey.id,
+          KEMPublicKey.deserialize(ab(wire.kyberPreKey.publicKey)),
+          ab(wire.kyberPreKey.signature),
+        );
+      } catch (cause) {
+        throw new BadBundle('keys do not parse', { cause });
+      }
+      try {
+        await processPreKeyBundle(native, remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now()));
+      } catch (error) {
+        if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) throw this.untrusted(address, false, error);
+        if (error instanceof E2eError) throw error;
+        // Bad signatures and malformed keys end here: the bundle did not come from that identity.
+        throw new BadBundle(error instanceof Error ? error.message : String(error), { cause: error });
+      }
+    });
+  }
+
+  /** True when we can encrypt to `address` without a bundle. */
+  hasSession(address: string): Promise<boolean> {
+    return this.exclusive(async () => {
+      const record = await this.sessionStore.getSession(protocolAddress(address));
+      return record !== null && record.hasCurrentState(new Date(this.now()));
+    });
+  }
+
+  /**
+   * Encrypts for `address`. The session advance is stored before this returns, so a message key
+   * is never used twice. Throws NoSession, or UntrustedIdentity while a change is pending.
+   */
+  encryptFor(address: string, plaintext: Uint8Array): Promise<Envelope> {
+    return this.exclusive(async () => {
+      const remote = protocolAddress(address);
+      const record = await this.sessionStore.getSession(remote);
+      if (!record || !record.hasCurrentState(new Date(this.now()))) throw new NoSession(address);
+      try {
+        const message = await signalEncrypt(ab(plaintext), remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now()));
+        const type = message.type() === CiphertextMessageType.PreKey ? 'prekey' : 'message';
+        return { type, body: message.serialize() };
+      } catch (error) {
+        if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) throw this.untrusted(address, false, error);
+        throw error;
+      }
+    });
+  }
+
+  /** Decrypts and commits the session change at once. Prefer `receive` when storing the result. */
+  decryptFrom(address: string, envelope: Envelope | Uint8Array): Promise<Uint8Array> {
+    // A copy: receive zeroes its plaintext buffer after the callback.
+    return this.receive(address, envelope, (plaintext) => plaintext.slice());
+  }
+
+  /**
+   * Decrypts, hands the plaintext to `store` (which must persist it durably and must not call
+   * back into this object), and only then commits the session change. If `store` throws, or
+   * the process dies before it returns, nothing changed: a redelivery decrypts again.
+   * Throws DuplicateMessage for a message already committed, BadMessage, NoSession, or
+   * UntrustedIdentity (the envelope is then held sealed in the vault until acceptIdentity +
+   * releaseHeld, so the caller may acknowledge it to the relay).
+   */
+  receive<T>(address: string, envelope: Envelope | Uint8Array, store: (plaintext: Uint8Array) => T | Promise<T>): Promise<T> {
+    return this.exclusive(() => this.receiveLocked(address, envelope, store, true));
+  }
+
+  /** encodeContent + encryptFor. */
+  sendContent(address: string, content: MessageContent): Promise<Envelope> {
+    return this.encryptFor(address, encodeContent(content));
+  }
+
+  /** receive + decodeContent. Content that does not decode throws BadContent / UnsupportedContent (the session change is committed: the message is consumed). */
+  async receiveContent<T>(address: string, envelope: Envelope | Uint8Array, store: (content: MessageContent) => T | Promise<T>): Promise<T> {
+    let contentError: unknown;
+    const result = await this.receive(address, envelope, async (plaintext) => {
+      let content: MessageContent;
+      try {
+        content = decodeContent(plaintext);
+      } catch (error) {
+        contentError = error;
+        return undefined;
+      }
+      return store(content);
+    });
+    if (contentError !== undefined) throw contentError;
+    return result as T;
+  }
+
+  identityStatus(address: string): IdentityStatus {
+    return this.identityStore.status(protocolAddress(address));
+  }
+
+  /**
+   * The user accepted the new safety number: the pending key becomes trusted, the old session
+   * is dropped (it was with the old key). Pass the key the user was shown so a key that changed
+   * again in the meantime is not accepted by mistake. Then call releaseHeld, and startSession
+   * with a fresh bundle before sending if hasSession is false.
+   */
+  acceptIdentity(address: string, expectedKey?: Uint8Array): Promise<Uint8Array> {
+    return this.exclusive(async () => {
+      const remote = protocolAddress(address);
+      const status = this.identityStore.status(remote);
+      if (!status.pending) throw new NoPendingIdentity(address);
+      if (expectedKey && Buffer.compare(status.pending, expectedKey) !== 0) throw new NoPendingIdentity(address, 'the pending key is not the one that was shown');
+      const accepted = this.identityStore.accept(remote);
+      if (!accepted) throw new NoPendingIdentity(address);
+      this.sessionStore.deleteSession(remote);
+      return accepted;
+    });
+  }
+
+  heldCount(address: string): number {
+    return this.heldKeys(address).length;
+  }
+
+  /**
+   * Decrypts envelopes held while `address`'s identity was untrusted, oldest first, each through
+   * `store` like `receive`. Stops (keeping the rest) if the identity is still untrusted.
+   */
+  releaseHeld<T>(address: string, store: (plaintext: Uint8Array) => T | Promise<T>): Promise<HeldResult<T>[]> {
+    return this.exclusive(async () => {
+      const results: HeldResult<T>[] = [];
+      for (const key of this.heldKeys(address)) {
+        const raw = this.kv.get(NS.held, key);
+        if (!raw) continue;
+        const held = heldSchema.parse(JSON.parse(new TextDecoder().decode(raw)));
+        try {
+          const value = await this.receiveLocked(address, new Uint8Array(Buffer.from(held.envelope, 'base64')), store, false);
+          results.push({ ok: true, value });
+        } catch (error) {
+          if (error instanceof UntrustedIdentity) break;
+          if (!(error instanceof E2eError)) throw error;
+          results.push({ ok: false, error });
+        }
+        this.kv.delete(NS.held, key);
+      }
+      return results;
+    });
+  }
+
+  /** Drops held envelopes (the user rejected the new identity). */
+  discardHeld(address: string): Promise<number> {
+    return this.exclusive(async () => {
+      const keys = this.heldKeys(address);
+      for (const key of keys) this.kv.delete(NS.held, key);
+      return keys.length;
+    });
+  }
+
+  /** Drops the session (e.g. the contact was removed). Identity records stay. */
+  forgetSession(address: string): Promise<void> {
+    return this.exclusive(async () => this.sessionStore.deleteSession(protocolAddress(address)));
+  }
+
+  /** Safety number with `address`'s trusted key (or the pending one, to show the user what they would accept). */
+  safetyNumberWith(address: string, which: 'trusted' | 'pending' = 'trusted'): string | undefined {
+    const status = this.identityStatus(address);
+    const theirs = which === 'trusted' ? status.trusted : status.pending;
+    if (!theirs) return undefined;
+    return safetyNumber(this.localName, this.identityKey, address, theirs);
+  }
+
+  /** Makes `count` more one-time prekeys of each kind; upload the result (chunked). */
+  generateOneTimePreKeys(count: number): Promise<OneTimePreKeysUpload> {
+    return this.exclusive(async () => {
+      const identity = this.identityStore.identityKeyPair();
+      return generateOneTimePreKeys(this.kv, identity.privateKey, count, this.now());
+    });
+  }
+
+  /** One-time prekeys still held locally (unused). */
+  localPreKeyCounts(): { preKeys: number; kyberPreKeys: number } {
+    return { preKeys: this.preKeyStore.count(), kyberPreKeys: this.kyberPreKeyStore.count() };
+  }
+
+  /** Call at start-up and daily; upload `identity` when rotated. */
+  rotateSignedPreKeyIfDue(options: { intervalMs?: number; graceMs?: number; force?: boolean } = {}): Promise<RotationResult> {
+    return this.exclusive(async () => rotateSignedPreKeyIfDue(this.kv, this.identityStore.identityKeyPair(), this.now(), options));
+  }
+
+  /** The registration's public identity part, e.g. to re-upload after the relay lost it. */
+  currentIdentityUpload(): Promise<IdentityUpload> {
+    return this.exclusive(async () => {
+      const meta = readMeta(this.kv);
+      const signed = await this.signedPreKeyStore.getSignedPreKey(meta.signedPreKeyId);
+      const kyber = await this.kyberPreKeyStore.getKyberPreKey(meta.kyberLastResortId);
+      return {
+        v: 1,
+        registrationId: meta.registrationId,
+        deviceId: meta.deviceId,
+        identityKey: this.identityKey,
+        signedPreKey: { id: signed.id(), publicKey: signed.publicKey().serialize(), signature: signed.signature() },
+        kyberLastResort: { id: kyber.id(), publicKey: kyber.publicKey().serialize(), signature: kyber.signature() },
+      };
+    });
+  }
+
+  private async receiveLocked<T>(
+    address: string,
+    input: Envelope | Uint8Array,
+    store: (plaintext: Uint8Array) => T | Promise<T>,
+    holdOnUntrusted: boolean,
+  ): Promise<T> {
+    const envelope = input instanceof Uint8Array ? decodeEnvelope(input) : input;
+    const remote = protocolAddress(address);
+    let staged: { result: Uint8Array; commit: () => void };
+    try {
+      staged = await this.kv.staged(() => this.decryptRaw(remote, envelope));
+    } catch (error) {
+      if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) {
+        if (holdOnUntrusted) this.hold(address, envelope);
+        throw this.untrusted(address, holdOnUntrusted, error);
+      }
+      throw decryptError(error, address);
+    }
+    try {
+      const result = await store(staged.result);
+      staged.commit();
+      return result;
+    } finally {
+      staged.result.fill(0);
+    }
+  }
+
+  private async decryptRaw(remote: ProtocolAddress, envelope: Envelope): Promise<Uint8Array> {
+    const body = ab(envelope.body);
+    if (envelope.type === 'prekey') {
+      let message: PreKeySignalMessage;
+      try {
+        message = PreKeySignalMessage.deserialize(body);
+      } catch (cause) {
+        throw new BadMessage('malformed PreKey message', { cause });
+      }
+      return signalDecryptPreKey(
+        message,
+        remote,
+        this.localAddress(),
+        this.sessionStore,
+        this.identityStore,
+        this.preKeyStore,
+        this.signedPreKeyStore,
+        this.kyberPreKeyStore,
+      );
+    }
+    let message: SignalMessage;
+    try {
+      message = SignalMessage.deserialize(body);
+    } catch (cause) {
+      throw new BadMessage('malformed message', { cause });
+    }
+    if (!(await this.sessionStore.getSession(remote))) throw new NoSession(remote.name());
+    return signalDecrypt(message, remote, this.localAddress(), this.sessionStore, this.identityStore);
+  }
+
+  private hold(address: string, envelope: Envelope): void {
+    const encoded = encodeEnvelope(envelope);
+    const digest = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
+    const existing = this.heldKeys(address);
+    if (existing.some((k) => k.endsWith(`-${digest}`))) return; // a redelivery: keep one copy
+    const last = existing.at(-1);
+    const seq = last ? Number(last.split('-')[1]) + 1 : 1;
+    const key = `${this.kv.addressKey(address)}-${String(seq).padStart(10, '0')}-${digest}`;
+    const record = { address, envelope: Buffer.from(encoded).toString('base64'), heldAt: this.now() };
+    this.kv.setDurable(NS.held, key, new TextEncoder().encode(JSON.stringify(record)));
+  }
+
+  private heldKeys(address: string): string[] {
+    const prefix = `${this.kv.addressKey(address)}-`;
+    return this.kv
+      .keys(NS.held)
+      .filter((k) => k.startsWith(prefix))
+      .sort();
+  }
+
+  private untrusted(address: string, held: boolean, cause: unknown): UntrustedIdentity {
+    const pending = this.identityStore.status(protocolAddress(address)).pending;
+    return new UntrustedIdentity(address, pending ?? new Uint8Array(0), held, { cause });
+  }
+
+  private localAddress(): ProtocolAddress {
+    const meta = readMeta(this.kv);
+    return ProtocolAddress.new(meta.localName, meta.deviceId);
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}
+
+function protocolAddress(name: string): ProtocolAddress {
+  checkAddress(name);
+  return ProtocolAddress.new(name, DEVICE);
+}
+
+function checkAddress(name: string): void {
+  const hasControl = [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
+  if (name.length === 0 || name.length > MAX_ADDRESS_CHARS || hasControl) throw new BadAddress(name);
+}
+
+function decryptError(error: unknown, address: string): E2eError {
+  if (error instanceof E2eError) return error;
+  if (error instanceof LibSignalErrorBase) {
+    if (error.code === ErrorCode.DuplicatedMessage) return new DuplicateMessage({ cause: error });
+    if (error.code === ErrorCode.InvalidSession) return new NoSession(address, { cause: error });
+    return new BadMessage(error.message, { cause: error });
+  }
+  return new BadMessage(error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+// libsignal's types want Uint8Array<ArrayBuffer>; copy anything else (e.g. a Buffer view).
+function ab(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}

@@ -1,0 +1,130 @@
+// Sealed key-value access for the E2E layer, on top of the vault's kv namespaces.
+//
+// Two things beyond plain kv:
+// - Per-contact records are keyed by an HMAC of the address under a random account secret, so
+//   kv keys never reveal who we talk to, whatever the vault does with key columns.
+// - Writes can be *staged*: during a decrypt, libsignal's store writes (session, used prekeys,
+//   identity) go to an overlay and reach the vault only when the caller commits, after the
+//   plaintext itself was stored. A crash in between leaves the old session, so the relay's
+//   redelivery decrypts again instead of failing as a duplicate and losing the message.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { VaultHandle } from '../vault/api.ts';
+
+/** The part of the vault the E2E layer uses. */
+export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'>;
+
+export const NS = {
+  meta: 'e2e-meta',
+  session: 'e2e-session',
+  identity: 'e2e-identity',
+  preKey: 'e2e-prekey',
+  signedPreKey: 'e2e-signed-prekey',
+  kyberPreKey: 'e2e-kyber-prekey',
+  kyberLastResort: 'e2e-kyber-last-resort',
+  kyberLastResortUsed: 'e2e-kyber-used',
+  held: 'e2e-held',
+} as const;
+export type Namespace = (typeof NS)[keyof typeof NS];
+
+export const SECRET = {
+  identity: 'e2e-identity-key-pair',
+  addressKey: 'e2e-address-key',
+} as const;
+
+type Staged = { value: Uint8Array } | { deleted: true };
+
+export class E2eKv {
+  readonly vault: E2eVault;
+  private staging: Map<string, Staged> | undefined;
+
+  constructor(vault: E2eVault) {
+    this.vault = vault;
+  }
+
+  get(ns: Namespace, key: string): Uint8Array | undefined {
+    const staged = this.staging?.get(stagingKey(ns, key));
+    if (staged) return 'value' in staged ? staged.value : undefined;
+    return this.vault.kvGet(ns, key);
+  }
+
+  set(ns: Namespace, key: string, value: Uint8Array): void {
+    if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
+    else this.vault.kvSet(ns, key, value);
+  }
+
+  delete(ns: Namespace, key: string): void {
+    if (this.staging) this.staging.set(stagingKey(ns, key), { deleted: true });
+    else this.vault.kvDelete(ns, key);
+  }
+
+  /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
+  setDurable(ns: Namespace, key: string, value: Uint8Array): void {
+    this.staging?.delete(stagingKey(ns, key));
+    this.vault.kvSet(ns, key, value);
+  }
+
+  keys(ns: Namespace): string[] {
+    const keys = new Set(this.vault.kvKeys(ns));
+    if (this.staging) {
+      for (const [k, v] of this.staging) {
+        const [sns, skey] = splitStagingKey(k);
+        if (sns !== ns) continue;
+        if ('value' in v) keys.add(skey);
+        else keys.delete(skey);
+      }
+    }
+    return [...keys];
+  }
+
+  /** Runs fn with writes staged. Returns its result and a commit that flushes them to the vault. */
+  async staged<T>(fn: () => Promise<T>): Promise<{ result: T; commit: () => void }> {
+    if (this.staging) throw new Error('E2eKv: nested staging');
+    const staging = new Map<string, Staged>();
+    this.staging = staging;
+    let result: T;
+    try {
+      result = await fn();
+    } finally {
+      this.staging = undefined;
+    }
+    return { result, commit: () => flush(this.vault, staging) };
+  }
+
+  /** Opaque, stable kv key for a contact address (hex HMAC-SHA-256, 128 bits). */
+  addressKey(address: string): string {
+    let secret = this.vault.getAccountSecret(SECRET.addressKey);
+    if (!secret) {
+      secret = new Uint8Array(randomBytes(32));
+      this.vault.setAccountSecret(SECRET.addressKey, secret);
+    }
+    const mac = createHmac('sha256', secret).update(address, 'utf8').digest();
+    secret.fill(0);
+    return mac.subarray(0, 16).toString('hex');
+  }
+}
+
+function stagingKey(ns: string, key: string): string {
+  return `${ns}\u0000${key}`;
+}
+
+function splitStagingKey(k: string): [string, string] {
+  const i = k.indexOf('\u0000');
+  return [k.slice(0, i), k.slice(i + 1)];
+}
+
+// Order matters while the vault has no multi-key transaction: new session and identity state
+// first, deletions (used one-time prekeys) last. A crash in the middle then leaves a prekey that
+// is merely unused, never a session that still needs a prekey we already deleted.
+function flush(vault: E2eVault, staging: Map<string, Staged>): void {
+  const deletes: string[] = [];
+  for (const [k, v] of staging) {
+    const [ns, key] = splitStagingKey(k);
+    if ('value' in v) vault.kvSet(ns, key, v.value);
+    else deletes.push(k);
+  }
+  for (const k of deletes) {
+    const [ns, key] = splitStagingKey(k);
+    vault.kvDelete(ns, key);
+  }
+  staging.clear();
+}

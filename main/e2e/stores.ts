@@ -1,0 +1,277 @@
+// libsignal's store interfaces implemented on the sealed vault kv (through E2eKv).
+//
+// Trust policy (IdentityKeyStore): trust on first use; after that only the stored key is
+// trusted. A different key is recorded as *pending* and refused in both directions until the
+// user accepts it (E2e.acceptIdentity). While a change is pending, sending is refused even on an
+// old session, so nothing goes out before the user has seen the new safety number.
+import {
+  Direction,
+  IdentityChange,
+  IdentityKeyPair,
+  IdentityKeyStore,
+  KyberPreKeyRecord,
+  KyberPreKeyStore,
+  PreKeyRecord,
+  PreKeyStore,
+  PrivateKey,
+  ProtocolAddress,
+  PublicKey,
+  SessionRecord,
+  SessionStore,
+  SignedPreKeyRecord,
+  SignedPreKeyStore,
+} from '@signalapp/libsignal-client';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { E2eKv, NS, SECRET } from './kv.ts';
+import { NotRegistered } from './errors.ts';
+import { readMeta } from './meta.ts';
+
+const identityRecordSchema = z.object({
+  address: z.string(),
+  trusted: z.base64(),
+  pending: z.base64().optional(),
+  /** ms since epoch when the pending key was first seen. */
+  pendingSince: z.number().optional(),
+});
+export type IdentityRecord = z.infer<typeof identityRecordSchema>;
+
+export interface IdentityStatus {
+  /** Trusted identity key (33 bytes), undefined before first contact. */
+  trusted: Uint8Array | undefined;
+  /** A different key seen since, not yet accepted. */
+  pending: Uint8Array | undefined;
+  pendingSince: number | undefined;
+}
+
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
+const unb64 = (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(s, 'base64'));
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
+
+export class VaultIdentityKeyStore extends IdentityKeyStore {
+  private readonly kv: E2eKv;
+  private readonly now: () => number;
+
+  constructor(kv: E2eKv, now: () => number = Date.now) {
+    super();
+    this.kv = kv;
+    this.now = now;
+  }
+
+  override async getIdentityKey(): Promise<PrivateKey> {
+    return this.identityKeyPair().privateKey;
+  }
+
+  override async getIdentityKeyPair(): Promise<IdentityKeyPair> {
+    return this.identityKeyPair();
+  }
+
+  identityKeyPair(): IdentityKeyPair {
+    const raw = this.kv.vault.getAccountSecret(SECRET.identity);
+    if (!raw) throw new NotRegistered();
+    try {
+      return IdentityKeyPair.deserialize(new Uint8Array(raw));
+    } finally {
+      raw.fill(0);
+    }
+  }
+
+  override async getLocalRegistrationId(): Promise<number> {
+    return readMeta(this.kv).registrationId;
+  }
+
+  override async saveIdentity(address: ProtocolAddress, key: PublicKey): Promise<IdentityChange> {
+    const name = address.toString();
+    const serialized = key.serialize();
+    const record = this.record(name);
+    if (!record) {
+      this.write({ address: name, trusted: b64(serialized) });
+      return IdentityChange.NewOrUnchanged;
+    }
+    if (sameBytes(unb64(record.trusted), serialized)) return IdentityChange.NewOrUnchanged;
+    // Only reachable for a key isTrustedIdentity accepted, i.e. never for an unaccepted change.
+    this.write({ address: name, trusted: b64(serialized) });
+    return IdentityChange.ReplacedExisting;
+  }
+
+  override async isTrustedIdentity(address: ProtocolAddress, key: PublicKey, direction: Direction): Promise<boolean> {
+    const name = address.toString();
+    const record = this.record(name);
+    if (!record) return true;
+    const serialized = key.serialize();
+    if (sameBytes(unb64(record.trusted), serialized)) {
+      return direction === Direction.Receiving || record.pending === undefined;
+    }
+    if (record.pending === undefined || !sameBytes(unb64(record.pending), serialized)) {
+      // Durable even if the surrounding decrypt is discarded: the change must be surfaced.
+      const updated: IdentityRecord = { address: name, trusted: record.trusted, pending: b64(serialized), pendingSince: this.now() };
+      this.kv.setDurable(NS.identity, this.kv.addressKey(name), utf8.encode(JSON.stringify(updated)));
+    }
+    return false;
+  }
+
+  override async getIdentity(address: ProtocolAddress): Promise<PublicKey | null> {
+    const record = this.record(address.toString());
+    return record ? PublicKey.deserialize(unb64(record.trusted)) : null;
+  }
+
+  status(address: ProtocolAddress): IdentityStatus {
+    const record = this.record(address.toString());
+    return {
+      trusted: record ? unb64(record.trusted) : undefined,
+      pending: record?.pending !== undefined ? unb64(record.pending) : undefined,
+      pendingSince: record?.pendingSince,
+    };
+  }
+
+  /** Makes the pending key the trusted one. Returns the new key, or undefined when nothing was pending. */
+  accept(address: ProtocolAddress): Uint8Array | undefined {
+    const name = address.toString();
+    const record = this.record(name);
+    if (record?.pending === undefined) return undefined;
+    this.kv.setDurable(NS.identity, this.kv.addressKey(name), utf8.encode(JSON.stringify({ address: name, trusted: record.pending })));
+    return unb64(record.pending);
+  }
+
+  private record(name: string): IdentityRecord | undefined {
+    const raw = this.kv.get(NS.identity, this.kv.addressKey(name));
+    if (!raw) return undefined;
+    return identityRecordSchema.parse(JSON.parse(fromUtf8.decode(raw)));
+  }
+
+  private write(record: IdentityRecord): void {
+    this.kv.set(NS.identity, this.kv.addressKey(record.address), utf8.encode(JSON.stringify(record)));
+  }
+}
+
+export class VaultSessionStore extends SessionStore {
+  private readonly kv: E2eKv;
+  constructor(kv: E2eKv) {
+    super();
+    this.kv = kv;
+  }
+
+  override async saveSession(address: ProtocolAddress, record: SessionRecord): Promise<void> {
+    this.kv.set(NS.session, this.kv.addressKey(address.toString()), record.serialize());
+  }
+
+  override async getSession(address: ProtocolAddress): Promise<SessionRecord | null> {
+    const raw = this.kv.get(NS.session, this.kv.addressKey(address.toString()));
+    return raw ? SessionRecord.deserialize(new Uint8Array(raw)) : null;
+  }
+
+  override async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {
+    const records: SessionRecord[] = [];
+    for (const address of addresses) {
+      const record = await this.getSession(address);
+      if (!record) throw new Error(`no session for ${address.toString()}`);
+      records.push(record);
+    }
+    return records;
+  }
+
+  deleteSession(address: ProtocolAddress): void {
+    this.kv.delete(NS.session, this.kv.addressKey(address.toString()));
+  }
+}
+
+export class VaultPreKeyStore extends PreKeyStore {
+  private readonly kv: E2eKv;
+  constructor(kv: E2eKv) {
+    super();
+    this.kv = kv;
+  }
+
+  override async savePreKey(id: number, record: PreKeyRecord): Promise<void> {
+    this.kv.set(NS.preKey, String(id), record.serialize());
+  }
+
+  override async getPreKey(id: number): Promise<PreKeyRecord> {
+    const raw = this.kv.get(NS.preKey, String(id));
+    if (!raw) throw new Error(`one-time prekey ${id} is unknown or already used`);
+    return PreKeyRecord.deserialize(new Uint8Array(raw));
+  }
+
+  override async removePreKey(id: number): Promise<void> {
+    this.kv.delete(NS.preKey, String(id));
+  }
+
+  count(): number {
+    return this.kv.keys(NS.preKey).length;
+  }
+}
+
+export class VaultSignedPreKeyStore extends SignedPreKeyStore {
+  private readonly kv: E2eKv;
+  constructor(kv: E2eKv) {
+    super();
+    this.kv = kv;
+  }
+
+  override async saveSignedPreKey(id: number, record: SignedPreKeyRecord): Promise<void> {
+    this.kv.set(NS.signedPreKey, String(id), record.serialize());
+  }
+
+  override async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
+    const raw = this.kv.get(NS.signedPreKey, String(id));
+    if (!raw) throw new Error(`signed prekey ${id} is unknown or retired`);
+    return SignedPreKeyRecord.deserialize(new Uint8Array(raw));
+  }
+
+  removeSignedPreKey(id: number): void {
+    this.kv.delete(NS.signedPreKey, String(id));
+  }
+}
+
+/**
+ * One-time Kyber prekeys are deleted when used. Last-resort Kyber prekeys stay until rotated,
+ * so each use is recorded by (key id, signed prekey id, base key) and a repeat is refused: that
+ * is what stops a replayed PreKey message from being accepted twice.
+ */
+export class VaultKyberPreKeyStore extends KyberPreKeyStore {
+  private readonly kv: E2eKv;
+  constructor(kv: E2eKv) {
+    super();
+    this.kv = kv;
+  }
+
+  override async saveKyberPreKey(id: number, record: KyberPreKeyRecord): Promise<void> {
+    this.kv.set(NS.kyberPreKey, String(id), record.serialize());
+  }
+
+  saveLastResort(id: number, record: KyberPreKeyRecord): void {
+    this.kv.set(NS.kyberLastResort, String(id), record.serialize());
+  }
+
+  override async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
+    const raw = this.kv.get(NS.kyberPreKey, String(id)) ?? this.kv.get(NS.kyberLastResort, String(id));
+    if (!raw) throw new Error(`Kyber prekey ${id} is unknown or already used`);
+    return KyberPreKeyRecord.deserialize(new Uint8Array(raw));
+  }
+
+  override async markKyberPreKeyUsed(id: number, signedPreKeyId: number, baseKey: PublicKey): Promise<void> {
+    if (this.kv.get(NS.kyberPreKey, String(id))) {
+      this.kv.delete(NS.kyberPreKey, String(id));
+      return;
+    }
+    const useKey = `${id}-${createHash('sha256').update(`${signedPreKeyId}:`).update(baseKey.serialize()).digest('hex').slice(0, 32)}`;
+    if (this.kv.get(NS.kyberLastResortUsed, useKey)) throw new Error(`Kyber last-resort prekey ${id} was already used with this base key`);
+    this.kv.set(NS.kyberLastResortUsed, useKey, new Uint8Array([1]));
+  }
+
+  removeLastResort(id: number): void {
+    this.kv.delete(NS.kyberLastResort, String(id));
+    for (const key of this.kv.keys(NS.kyberLastResortUsed)) {
+      if (key.startsWith(`${id}-`)) this.kv.delete(NS.kyberLastResortUsed, key);
+    }
+  }
+
+  count(): number {
+    return this.kv.keys(NS.kyberPreKey).length;
+  }
+}
