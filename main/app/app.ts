@@ -1,0 +1,61 @@
+// The Electron shell: wires the window, the app:// protocol, the guards and IPC around a
+// service that implements shared/api.ts. No application logic lives here.
+import path from 'node:path';
+import { app, BrowserWindow, ipcMain, Menu, protocol, session, shell } from 'electron';
+import type { EphemeraService } from '../../shared/api.ts';
+import { APP_ENTRY_URL, APP_SCHEME } from './channels.ts';
+import { hardenSession, hardenWebContents } from './guards.ts';
+import { wireIpc } from './ipc.ts';
+import { APP_SCHEME_PRIVILEGES, createAppProtocolHandler } from './protocol.ts';
+import { mainWindowOptions } from './window.ts';
+
+export interface AppOptions {
+  openService(profileDir: string): Promise<{ service: EphemeraService; close(): Promise<void> }>;
+  /** Defaults to <app>/dist/renderer. */
+  rendererDir?: string;
+  /** Defaults to <app>/dist/app/preload.cjs. */
+  preloadPath?: string;
+}
+
+export interface RunningApp {
+  window: BrowserWindow;
+  shutdown(): Promise<void>;
+}
+
+export async function startApp(options: AppOptions): Promise<RunningApp | undefined> {
+  // Must happen before 'ready'.
+  protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES]);
+  app.enableSandbox();
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return undefined;
+  }
+  app.on('web-contents-created', (_event, contents) => hardenWebContents(contents, (url) => shell.openExternal(url)));
+
+  await app.whenReady();
+  const appDir = app.getAppPath();
+  const rendererDir = options.rendererDir ?? path.join(appDir, 'dist', 'renderer');
+  const preloadPath = options.preloadPath ?? path.join(appDir, 'dist', 'app', 'preload.cjs');
+
+  hardenSession(session.defaultSession);
+  protocol.handle(APP_SCHEME, createAppProtocolHandler(rendererDir));
+  Menu.setApplicationMenu(null);
+
+  const { service, close } = await options.openService(path.join(app.getPath('userData'), 'profile'));
+  const window = new BrowserWindow(mainWindowOptions(preloadPath, !app.isPackaged));
+  const unwire = wireIpc(ipcMain, service, window);
+  window.once('ready-to-show', () => window.show());
+
+  let closed = false;
+  const shutdown = async () => {
+    if (closed) return;
+    closed = true;
+    unwire();
+    await close();
+  };
+  app.on('window-all-closed', () => {
+    void shutdown().finally(() => app.quit());
+  });
+  await window.loadURL(APP_ENTRY_URL);
+  return { window, shutdown };
+}
