@@ -1,0 +1,55 @@
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import Ajv from 'ajv';
+import yaml from 'js-yaml';
+
+const require = createRequire(import.meta.url);
+const schemaPath = require.resolve('app-builder-lib/scheme.json');
+const configPath = new URL('../../electron-builder.yml', import.meta.url);
+
+function validator() {
+  const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8')) as object;
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  return ajv.compile(schema);
+}
+
+const config = yaml.load(fs.readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+
+describe('electron-builder.yml', () => {
+  it("validates against electron-builder's own JSON schema", () => {
+    const validate = validator();
+    const valid = validate(config);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it('the schema check is real: an unknown key or a wrong fuse type is rejected', () => {
+    const validate = validator();
+    expect(validate({ ...config, notAnOption: true })).toBe(false);
+    expect(validate({ ...config, electronFuses: { runAsNode: 'no' } })).toBe(false);
+  });
+
+  it('sets identity, targets and unpacks the native modules', () => {
+    expect(config.appId).toBe('org.ephemera.desktop');
+    expect(config.productName).toBe('Ephemera');
+    expect(config.linux).toMatchObject({ target: ['AppImage', 'deb'] });
+    expect(config.mac).toMatchObject({ target: [{ target: 'dmg', arch: ['arm64', 'x64'] }] });
+    expect(JSON.stringify(config.win)).toContain('nsis');
+    const unpack = config.asarUnpack as string[];
+    for (const mod of ['better-sqlite3', 'argon2', '@signalapp/libsignal-client']) {
+      expect(unpack.some((p) => p.includes(`node_modules/${mod}/`))).toBe(true);
+    }
+  });
+
+  it('flips the security fuses', () => {
+    expect(config.electronFuses).toMatchObject({
+      runAsNode: false,
+      enableNodeOptionsEnvironmentVariable: false,
+      enableNodeCliInspectArguments: false,
+      enableCookieEncryption: true,
+      enableEmbeddedAsarIntegrityValidation: true,
+      onlyLoadAppFromAsar: true,
+    });
+  });
+});
