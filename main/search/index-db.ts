@@ -1,0 +1,272 @@
+// The in-memory full-text index: SQLite FTS5 on ':memory:', never a file. It persists only as
+// bytes handed to the caller (`serialize`) to be sealed; nothing here touches the disk
+// (temp_store = MEMORY keeps SQLite's sort spills in RAM too).
+//
+// Document ids (FTS rowids) are derived from the message's sentAt: doc = sentAt * 4096 + n.
+// "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
+// filter is a rowid range, so neither needs to visit every match.
+import Database from 'better-sqlite3';
+import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
+
+export const INDEX_FORMAT_VERSION = 1;
+const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
+const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
+/** Most hits one query returns. */
+export const MAX_LIMIT = 1000;
+/** Relevance order ranks this many of the newest matches (bounds the cost of common words). */
+export const RELEVANCE_WINDOW = 2000;
+
+export class SnapshotInvalid extends Error {
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`The search index snapshot is unusable: ${detail}`, options);
+    this.name = 'SnapshotInvalid';
+  }
+}
+
+export interface IndexedMessage {
+  id: string;
+  conversationId: string;
+  sentAt: number;
+  text: string;
+}
+
+export interface IndexQuery {
+  /** FTS5 MATCH expression without the conversation clause (see query.ts). */
+  match: string;
+  conversationId?: string;
+  /** Inclusive bounds on sentAt, ms since the epoch. */
+  from?: number;
+  to?: number;
+  order: 'newest' | 'relevance';
+  limit: number;
+}
+
+export interface IndexHit {
+  id: string;
+  /** bm25 score (lower is better) when ordered by relevance, else 0. */
+  score: number;
+}
+
+function clampTime(ms: number): number {
+  if (!Number.isFinite(ms)) return 0;
+  return Math.min(MAX_TIME, Math.max(0, Math.floor(ms)));
+}
+
+// 32+ hex-char ids (the vault's default) are stored as blobs, half the size; others as text.
+// SQLite never equates a blob with a text value, so the two forms cannot collide.
+function encodeId(id: string): string | Buffer {
+  return id.length >= 16 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id) ? Buffer.from(id, 'hex') : id;
+}
+
+function decodeId(stored: unknown): string {
+  if (typeof stored === 'string') return stored;
+  if (Buffer.isBuffer(stored)) return stored.toString('hex');
+  throw new SnapshotInvalid('a document id has an unexpected type');
+}
+
+const SCHEMA = `
+  PRAGMA auto_vacuum = INCREMENTAL;
+  CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
+  CREATE TABLE docs(doc INTEGER PRIMARY KEY, id NOT NULL UNIQUE);
+  CREATE TABLE convs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+  CREATE VIRTUAL TABLE fts USING fts5(body, uni, conv, content='', contentless_delete=1, tokenize='ascii', detail=full);
+  INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5, 0.0)');
+`;
+
+export class SearchIndex {
+  readonly #db: Database.Database;
+  readonly #stmts;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    db.pragma('temp_store = MEMORY');
+    this.#stmts = {
+      getMeta: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
+      setMeta: db.prepare<[string, string | number]>('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
+      docOf: db.prepare<[string | Buffer], { doc: number | bigint }>('SELECT doc FROM docs WHERE id = ?').safeIntegers(true),
+      maxDocIn: db.prepare<[bigint, bigint], { m: bigint | null }>('SELECT max(doc) AS m FROM docs WHERE doc >= ? AND doc < ?').safeIntegers(true),
+      insertDoc: db.prepare<[bigint, string | Buffer]>('INSERT INTO docs(doc, id) VALUES (?, ?)'),
+      deleteDoc: db.prepare<[bigint]>('DELETE FROM docs WHERE doc = ?'),
+      insertFts: db.prepare<[bigint, string, string, string]>('INSERT INTO fts(rowid, body, uni, conv) VALUES (?, ?, ?, ?)'),
+      deleteFts: db.prepare<[bigint]>('DELETE FROM fts WHERE rowid = ?'),
+      convOf: db.prepare<[string], { n: number }>('SELECT n FROM convs WHERE id = ?'),
+      insertConv: db.prepare<[string]>('INSERT INTO convs(id) VALUES (?)'),
+      countDocs: db.prepare<[], { c: number }>('SELECT count(*) AS c FROM docs'),
+    };
+  }
+
+  static create(): SearchIndex {
+    const db = new Database(':memory:');
+    try {
+      db.exec(SCHEMA);
+      const index = new SearchIndex(db);
+      index.#stmts.setMeta.run('format', INDEX_FORMAT_VERSION);
+      index.#stmts.setMeta.run('tokenizer', TOKENIZER_VERSION);
+      index.#stmts.setMeta.run('seq', 0);
+      return index;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Opens an index from `serialize()` output. Throws SnapshotInvalid when it is not one of ours or is of another version. */
+  static restore(bytes: Uint8Array): SearchIndex {
+    if (bytes.length < 100 || Buffer.from(bytes.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\0') {
+      throw new SnapshotInvalid('not an SQLite image');
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    } catch (err) {
+      throw new SnapshotInvalid('SQLite refused the image', { cause: err });
+    }
+    try {
+      const index = new SearchIndex(db);
+      if (index.#meta('format') !== INDEX_FORMAT_VERSION) throw new SnapshotInvalid('index format version differs');
+      if (index.#meta('tokenizer') !== TOKENIZER_VERSION) throw new SnapshotInvalid('tokenizer version differs');
+      if (typeof index.#meta('seq') !== 'number') throw new SnapshotInvalid('no sequence number');
+      return index;
+    } catch (err) {
+      db.close();
+      if (err instanceof SnapshotInvalid) throw err;
+      throw new SnapshotInvalid('schema check failed', { cause: err });
+    }
+  }
+
+  #meta(key: string): unknown {
+    return this.#stmts.getMeta.get(key)?.value;
+  }
+
+  /** Vault change sequence that this index reflects. */
+  get seq(): number {
+    return this.#meta('seq') as number;
+  }
+
+  set seq(value: number) {
+    this.#stmts.setMeta.run('seq', value);
+  }
+
+  getMeta(key: string): string | undefined {
+    const v = this.#meta(`x:${key}`);
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.#stmts.setMeta.run(`x:${key}`, value);
+  }
+
+  get size(): number {
+    return this.#stmts.countDocs.get()?.c ?? 0;
+  }
+
+  #docOf(id: string): bigint | undefined {
+    const row = this.#stmts.docOf.get(encodeId(id));
+    return row === undefined ? undefined : BigInt(row.doc);
+  }
+
+  #allocateDoc(sentAt: number): bigint {
+    let base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
+    for (;;) {
+      const top = base + BigInt(SLOT_BITS);
+      const m = this.#stmts.maxDocIn.get(base, top)?.m ?? null;
+      if (m === null) return base;
+      if (m + 1n < top) return m + 1n;
+      base = top; // 4096 messages in one millisecond: spill into the next one
+    }
+  }
+
+  #convTerm(conversationId: string, create: boolean): string | undefined {
+    let n = this.#stmts.convOf.get(conversationId)?.n;
+    if (n === undefined) {
+      if (!create) return undefined;
+      n = Number(this.#stmts.insertConv.run(conversationId).lastInsertRowid);
+    }
+    return `c${n.toString(36)}`;
+  }
+
+  #removeDoc(doc: bigint): void {
+    this.#stmts.deleteFts.run(doc);
+    this.#stmts.deleteDoc.run(doc);
+  }
+
+  /** Adds or replaces messages, in one transaction. */
+  upsert(messages: readonly IndexedMessage[]): void {
+    this.#db.transaction(() => {
+      for (const m of messages) {
+        const existing = this.#docOf(m.id);
+        if (existing !== undefined) this.#removeDoc(existing);
+        const doc = this.#allocateDoc(m.sentAt);
+        const cols = indexColumns(m.text);
+        this.#stmts.insertDoc.run(doc, encodeId(m.id));
+        this.#stmts.insertFts.run(doc, cols.body, cols.uni, this.#convTerm(m.conversationId, true) as string);
+      }
+    })();
+  }
+
+  /** Removes messages by id; unknown ids are ignored. */
+  remove(ids: readonly string[]): void {
+    this.#db.transaction(() => {
+      for (const id of ids) {
+        const doc = this.#docOf(id);
+        if (doc !== undefined) this.#removeDoc(doc);
+      }
+    })();
+  }
+
+  /**
+   * Applies one batch of the vault's change feed and its seq atomically. Deletes go first: a
+   * message deleted and then re-added appears in both lists, and its upsert (the current row) wins.
+   */
+  apply(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): void {
+    this.#db.transaction(() => {
+      this.remove(deletes);
+      this.upsert(upserts);
+      this.seq = seq;
+    })();
+  }
+
+  has(id: string): boolean {
+    return this.#docOf(id) !== undefined;
+  }
+
+  search(q: IndexQuery): IndexHit[] {
+    let match = q.match;
+    if (q.conversationId !== undefined) {
+      const term = this.#convTerm(q.conversationId, false);
+      if (term === undefined) return [];
+      match = `(${match}) AND conv : "${term}"`;
+    }
+    const lo = q.from === undefined ? 0n : BigInt(clampTime(q.from)) * BigInt(SLOT_BITS);
+    const hi = q.to === undefined ? 2n ** 62n : (BigInt(clampTime(q.to)) + 1n) * BigInt(SLOT_BITS);
+    const limit = Math.max(1, Math.min(MAX_LIMIT, Math.floor(q.limit)));
+    // FTS5 walks matches newest first and stops at the LIMIT. Relevance ranks (bm25) only the
+    // newest RELEVANCE_WINDOW matches, so a query for a common word costs the same as for a rare one.
+    const sql =
+      q.order === 'relevance'
+        ? `SELECT m.score AS score, d.id AS id FROM
+             (SELECT rowid, rank AS score FROM fts WHERE fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY rowid DESC LIMIT ${RELEVANCE_WINDOW}) m
+             JOIN docs d ON d.doc = m.rowid ORDER BY m.score, m.rowid DESC LIMIT ?`
+        : `SELECT 0 AS score, d.id AS id FROM
+             (SELECT rowid FROM fts WHERE fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY rowid DESC LIMIT ?) m
+             JOIN docs d ON d.doc = m.rowid ORDER BY m.rowid DESC`;
+    const rows = this.#db.prepare<[string, bigint, bigint, number], { score: number; id: unknown }>(sql).all(match, lo, hi, limit);
+    return rows.map((r) => ({ id: decodeId(r.id), score: r.score }));
+  }
+
+  /** Merges FTS5 segments into one: smaller snapshot, faster queries. Costs time proportional to the index. */
+  optimize(): void {
+    this.#db.exec(`INSERT INTO fts(fts) VALUES('optimize')`);
+  }
+
+  /** The whole index as bytes (an SQLite image): plaintext-derived, so seal it before it leaves RAM. */
+  serialize(): Buffer {
+    // Drop free pages first: they would only make the snapshot bigger.
+    this.#db.pragma('incremental_vacuum');
+    return this.#db.serialize();
+  }
+
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

@@ -1,0 +1,295 @@
+// Search over an unlocked vault. The index lives in RAM (index-db.ts); on disk there is only
+// the sealed snapshot file `search-index` plus a small sealed record in the vault's kv store
+// naming the snapshot the vault vouches for. On open:
+//
+//   1. read the record and the snapshot; use the snapshot only if it opens, has our format
+//      and names the same generation and seq as the record (else: rebuild from the vault);
+//   2. replay the vault's change feed from the snapshot's seq (the tail);
+//   3. from then on `catchUp()` (called by the messenger after each write, and by every
+//      search) applies new changes; a snapshot is written every SNAPSHOT_EVERY changes and
+//      on close.
+//
+// A crash at any point leaves either the old snapshot (its tail is replayed) or a snapshot that
+// the record does not vouch for (rebuilt); never a snapshot that silently misses changes.
+import { randomBytes } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { z } from 'zod';
+import type { StoredMessage, VaultHandle } from '../vault/api.ts';
+import { VaultCorrupt } from '../vault/errors.ts';
+import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage } from './index-db.ts';
+import { MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
+import { makeSnippet, type Snippet } from './snippet.ts';
+
+/** What the search service needs from the vault. */
+export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet'>;
+
+export const SNAPSHOT_FILE = 'search-index';
+const KV_NAMESPACE = 'search';
+const KV_RECORD = 'snapshot';
+const FEED_BATCH = 2000;
+
+const snapshotRef = z.object({ generation: z.string().regex(/^[0-9a-f]{32}$/), seq: z.number().int().nonnegative() });
+const snapshotRecord = snapshotRef.extend({ pending: snapshotRef.optional() });
+type SnapshotRecord = z.infer<typeof snapshotRecord>;
+
+export const searchRequestSchema = z.object({
+  text: z.string().max(MAX_QUERY_LENGTH * 4),
+  conversationId: z.string().min(1).max(200).optional(),
+  /** Inclusive, ms since the epoch (message sentAt). */
+  from: z.number().finite().optional(),
+  to: z.number().finite().optional(),
+  order: z.enum(['newest', 'relevance']).default('newest'),
+  limit: z.number().int().min(1).max(MAX_LIMIT).default(50),
+});
+export type SearchRequest = z.input<typeof searchRequestSchema>;
+
+export interface SearchHit {
+  id: string;
+  conversationId: string;
+  sender: string;
+  direction: StoredMessage['direction'];
+  sentAt: number;
+  orderKey: number;
+  snippet: Snippet;
+  /** bm25 (lower is more relevant) in relevance order; 0 in newest-first order. */
+  score: number;
+}
+
+export interface SearchServiceOptions {
+  /** Write a snapshot after this many indexed changes (default 20,000). */
+  snapshotEvery?: number;
+  /** Progress of a rebuild: messages indexed so far, and the vault's message count. */
+  onRebuildProgress?: (done: number, total: number) => void;
+}
+
+/** How the index came to be at open: useful for the UI ("building search index") and tests. */
+export type OpenedFrom = 'snapshot' | 'rebuild';
+
+export interface RebuildReason {
+  reason: 'no-snapshot' | 'snapshot-unreadable' | 'snapshot-invalid' | 'snapshot-not-vouched';
+  detail: string;
+}
+
+function toIndexed(m: StoredMessage): IndexedMessage {
+  return { id: m.id, conversationId: m.conversationId, sentAt: m.sentAt, text: m.text };
+}
+
+export class SearchService {
+  readonly #source: SearchSource;
+  readonly #snapshotEvery: number;
+  #index: SearchIndex | undefined;
+  #changesSinceSnapshot = 0;
+  /** How the index was obtained when opened. */
+  readonly openedFrom: OpenedFrom;
+  /** Why a rebuild happened (undefined when the snapshot was used). */
+  readonly rebuildReason: RebuildReason | undefined;
+  #replayedAtOpen = 0;
+
+  private constructor(source: SearchSource, index: SearchIndex, openedFrom: OpenedFrom, reason: RebuildReason | undefined, snapshotEvery: number) {
+    this.#source = source;
+    this.#index = index;
+    this.openedFrom = openedFrom;
+    this.rebuildReason = reason;
+    this.#snapshotEvery = snapshotEvery;
+  }
+
+  /** Changes replayed from the feed at open (the tail after the snapshot, or every message on rebuild). */
+  get replayedAtOpen(): number {
+    return this.#replayedAtOpen;
+  }
+
+  /** Opens the index for an unlocked vault: snapshot + tail, or a full rebuild when the snapshot cannot be trusted. */
+  static async open(source: SearchSource, options: SearchServiceOptions = {}): Promise<SearchService> {
+    const snapshotEvery = Math.max(1, options.snapshotEvery ?? 20_000);
+    const loaded = loadSnapshot(source);
+    if ('index' in loaded) {
+      const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery);
+      service.#replayedAtOpen = service.#drainFeed(Number.POSITIVE_INFINITY);
+      if (service.#changesSinceSnapshot >= snapshotEvery) service.snapshot();
+      return service;
+    }
+    const index = SearchIndex.create();
+    const service = new SearchService(source, index, 'rebuild', loaded, snapshotEvery);
+    try {
+      const total = source.countMessages();
+      let done = 0;
+      // Batches yield to the event loop so a rebuild of a big history does not freeze the app.
+      for (;;) {
+        const batch = source.changesSince(index.seq, FEED_BATCH);
+        service.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
+        done += batch.upserts.length;
+        options.onRebuildProgress?.(done, total);
+        if (!batch.more) break;
+        await yieldToEventLoop();
+      }
+      service.#replayedAtOpen = done;
+      index.optimize();
+      service.snapshot();
+      return service;
+    } catch (err) {
+      index.close();
+      throw err;
+    }
+  }
+
+  #open(): SearchIndex {
+    if (!this.#index) throw new Error('The search index is closed.');
+    return this.#index;
+  }
+
+  #applyBatch(upserts: readonly StoredMessage[], deletes: readonly string[], maxSeq: number): void {
+    const index = this.#open();
+    index.apply(upserts.map(toIndexed), deletes, maxSeq);
+    this.#changesSinceSnapshot += upserts.length + deletes.length;
+  }
+
+  #drainFeed(maxBatches: number): number {
+    const index = this.#open();
+    let applied = 0;
+    for (let i = 0; i < maxBatches; i++) {
+      const batch = this.#source.changesSince(index.seq, FEED_BATCH);
+      if (batch.upserts.length === 0 && batch.deletes.length === 0) break;
+      this.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
+      applied += batch.upserts.length + batch.deletes.length;
+      if (!batch.more) break;
+    }
+    return applied;
+  }
+
+  /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
+  catchUp(): number {
+    const applied = this.#drainFeed(Number.POSITIVE_INFINITY);
+    if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
+    return applied;
+  }
+
+  /** Vault seq the index reflects. */
+  get seq(): number {
+    return this.#open().seq;
+  }
+
+  /** Messages in the index. */
+  get size(): number {
+    return this.#open().size;
+  }
+
+  search(request: SearchRequest): SearchHit[] {
+    const req = searchRequestSchema.parse(request);
+    this.catchUp();
+    const query = parseQuery(req.text);
+    const match = toFtsMatch(query);
+    if (match === undefined) return [];
+    const hits = this.#open().search({
+      match,
+      order: req.order,
+      limit: req.limit,
+      ...(req.conversationId !== undefined ? { conversationId: req.conversationId } : {}),
+      ...(req.from !== undefined ? { from: req.from } : {}),
+      ...(req.to !== undefined ? { to: req.to } : {}),
+    });
+    const out: SearchHit[] = [];
+    for (const hit of hits) {
+      // The snippet comes from the message itself, fetched from the vault.
+      const m = this.#source.getMessage(hit.id);
+      if (!m) continue;
+      out.push({
+        id: m.id,
+        conversationId: m.conversationId,
+        sender: m.sender,
+        direction: m.direction,
+        sentAt: m.sentAt,
+        orderKey: m.orderKey,
+        snippet: makeSnippet(m.text, query),
+        score: hit.score,
+      });
+    }
+    return out;
+  }
+
+  /**
+   * Seals the index into the profile. Order: vouch for the new generation as pending, write
+   * the file atomically, then make it current. A crash between the steps leaves a state that
+   * open() either accepts (file and record agree) or rebuilds.
+   */
+  snapshot(): void {
+    const index = this.#open();
+    const previous = readRecord(this.#source);
+    const generation = randomBytes(16).toString('hex');
+    const seq = index.seq;
+    index.setMeta('generation', generation);
+    const bytes = index.serialize();
+    try {
+      const pending: SnapshotRecord = previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq };
+      writeRecord(this.#source, pending);
+      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes);
+      writeRecord(this.#source, { generation, seq });
+    } finally {
+      bytes.fill(0);
+    }
+    this.#changesSinceSnapshot = 0;
+  }
+
+  /** Writes a snapshot if anything changed since the last one, then frees the index. Call before locking the vault. */
+  close(): void {
+    if (!this.#index) return;
+    try {
+      if (this.#changesSinceSnapshot > 0) this.snapshot();
+    } finally {
+      this.#index.close();
+      this.#index = undefined;
+    }
+  }
+
+  /** Frees the index without writing a snapshot (the vault is already locked, or the app is crashing). */
+  discard(): void {
+    this.#index?.close();
+    this.#index = undefined;
+  }
+}
+
+function readRecord(source: SearchSource): SnapshotRecord | undefined {
+  const raw = source.kvGet(KV_NAMESPACE, KV_RECORD);
+  if (!raw) return undefined;
+  try {
+    const parsed = snapshotRecord.safeParse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeRecord(source: SearchSource, record: SnapshotRecord): void {
+  source.kvSet(KV_NAMESPACE, KV_RECORD, Buffer.from(JSON.stringify(record), 'utf8'));
+}
+
+function loadSnapshot(source: SearchSource): { index: SearchIndex } | RebuildReason {
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = source.sealedFiles.read(SNAPSHOT_FILE);
+  } catch (err) {
+    if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
+    throw err;
+  }
+  if (!bytes) return { reason: 'no-snapshot', detail: 'no snapshot file' };
+  let index: SearchIndex;
+  try {
+    index = SearchIndex.restore(bytes);
+  } catch (err) {
+    if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
+    throw err;
+  } finally {
+    bytes.fill(0); // plaintext-derived; SQLite holds its own copy now
+  }
+  const record = readRecord(source);
+  const generation = index.getMeta('generation');
+  const seq = index.seq;
+  const vouched =
+    record !== undefined &&
+    generation !== undefined &&
+    ((record.generation === generation && record.seq === seq) || (record.pending?.generation === generation && record.pending.seq === seq));
+  if (!vouched) {
+    index.close();
+    return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
+  }
+  return { index };
+}
