@@ -8,9 +8,11 @@ import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 export const BACKUP_FORMAT = 'ephemera-backup';
 export const BACKUP_VERSION = 1;
 /** A longer line is refused before it is parsed, so a crafted file cannot exhaust memory. */
-export const MAX_LINE_BYTES = 4 * 1024 * 1024;
+export const MAX_LINE_BYTES = 16 * 1024 * 1024;
+const MAX_NAME = 64 * 1024;
 
-const id = z.string().min(1).max(256);
+/** The vault's own id rule (main/vault/records.ts), so everything that verifies also imports. */
+const id = z.string().regex(/^[\x21-\x7e]{1,256}$/, 'not a valid id');
 const epochMs = z.number().int().min(0).max(8_640_000_000_000_000);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const base64 = z
@@ -41,8 +43,8 @@ export const accountSecretLine = z.strictObject({
 export const contactLine = z.strictObject({
   type: z.literal('contact'),
   id,
-  handle: z.string().max(256),
-  displayName: z.string().max(1024),
+  handle: z.string().max(MAX_NAME),
+  displayName: z.string().max(MAX_NAME),
   identityKey: base64.optional(),
   verified: z.boolean(),
   identityChanged: z.boolean(),
@@ -54,7 +56,7 @@ export const conversationLine = z.strictObject({
   id,
   kind: z.literal('direct'),
   contactId: id,
-  title: z.string().max(1024),
+  title: z.string().max(MAX_NAME),
   lastActivity: epochMs,
   unread: count,
 });
@@ -64,7 +66,7 @@ export const messageLine = z.strictObject({
   id,
   conversationId: id,
   direction: z.enum(['in', 'out']),
-  sender: id,
+  sender: z.string().max(MAX_NAME),
   sentAt: epochMs,
   receivedAt: epochMs,
   text: z.string().max(MAX_LINE_BYTES),

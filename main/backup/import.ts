@@ -22,6 +22,8 @@ export interface ImportResult {
   added: BackupCounts;
   /** Account secrets present in the file but not restored (not asked for, or the profile has its own). */
   secretsSkipped: string[];
+  /** True when the merge ran in one vault transaction (see TransactionalVault). */
+  atomic: boolean;
 }
 
 /** A vault that can run a synchronous function in one transaction (all or nothing). */
@@ -36,9 +38,6 @@ export function hasTransaction(vault: VaultHandle): vault is TransactionalVault 
 const APPEND_BATCH = 1000;
 
 export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
-  if (!hasTransaction(vault)) {
-    throw new BackupIoError('This vault cannot apply an import atomically (no transaction support).');
-  }
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
   try {
@@ -50,11 +49,14 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // file changed in between, a chunk fails authentication and the transaction rolls back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    const result = vault.transaction(() => applyRecords(vault, records(file), options.restoreIdentity === true, (done) =>
-      options.onProgress?.({ phase: 'apply', done, total }),
-    ));
+    const apply = (): Pick<ImportResult, 'added' | 'secretsSkipped'> =>
+      applyRecords(vault, records(file), options.restoreIdentity === true, (done) => options.onProgress?.({ phase: 'apply', done, total }));
+    // Without a vault transaction each append batch commits on its own: the file is already
+    // verified and the merge is idempotent, so an interrupted import is completed by re-running it.
+    const atomic = hasTransaction(vault);
+    const result = atomic ? vault.transaction(apply) : apply();
     options.onProgress?.({ phase: 'apply', done: total, total });
-    return { header, inFile, ...result };
+    return { header, inFile, ...result, atomic };
   } catch (err) {
     if (err instanceof BackupError) throw err;
     throw new BackupIoError(`Import failed: ${(err as Error).message}`, { cause: err });

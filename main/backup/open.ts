@@ -16,7 +16,8 @@ export interface BackupHistory {
 
 export interface BackupSearchHit {
   message: BackupMessage;
-  conversation: ConversationRecord;
+  /** Absent when the vault held messages without a conversation record. */
+  conversation?: ConversationRecord;
 }
 
 /** Case- and diacritic-insensitive form for substring search (ß -> ss, é -> e, ﬁ -> fi). */
@@ -35,7 +36,11 @@ export class BackupArchive {
     messages: Iterable<BackupMessage>,
   ) {
     for (const c of conversations) this.messagesByConversation.set(c.id, []);
-    for (const m of messages) this.messagesByConversation.get(m.conversationId)?.push(m);
+    for (const m of messages) {
+      let list = this.messagesByConversation.get(m.conversationId);
+      if (!list) this.messagesByConversation.set(m.conversationId, (list = []));
+      list.push(m);
+    }
   }
 
   /** The conversation with a contact found by handle (exact, case-insensitive) or display name / title (folded). */
@@ -70,10 +75,13 @@ export class BackupArchive {
     if (needle === '') return [];
     const limit = options.limit ?? 100;
     const hits: BackupSearchHit[] = [];
-    for (const conversation of this.conversations) {
-      for (const message of this.messagesByConversation.get(conversation.id) ?? []) {
+    const byId = new Map(this.conversations.map((c) => [c.id, c]));
+    // Map order: conversations with records (newest first), then any without one.
+    for (const [conversationId, messages] of this.messagesByConversation) {
+      const conversation = byId.get(conversationId);
+      for (const message of messages) {
         if (foldText(message.text).includes(needle)) {
-          hits.push({ message, conversation });
+          hits.push(conversation ? { message, conversation } : { message });
           if (hits.length >= limit) return hits;
         }
       }

@@ -108,12 +108,10 @@ export function* readRecords(lines: Iterable<string>): Generator<BackupRecord, v
         break;
       case 'conversation':
         if (conversationIds.has(line.id)) throw new BackupMalformed(`line ${lineNo}: duplicate conversation id`);
-        if (!contactIds.has(line.contactId)) throw new BackupMalformed(`line ${lineNo}: conversation refers to an unknown contact`);
         conversationIds.add(line.id);
         yield { kind: 'conversation', line };
         break;
       case 'message':
-        if (!conversationIds.has(line.conversationId)) throw new BackupMalformed(`line ${lineNo}: message refers to an unknown conversation`);
         messages++;
         yield { kind: 'message', line };
         break;

@@ -1,0 +1,282 @@
+// Export from a real vault, decrypt with the real `age` tool, import into real vaults; every
+// refused file leaves the profile byte-identical.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Vault, TEST_KDF } from '../../main/vault/index.ts';
+import type { NewMessage, StoredMessage, VaultHandle } from '../../main/vault/api.ts';
+import { BackupError, exportBackup, importBackup, openBackup } from '../../main/backup/index.ts';
+import { ageEncryptToFile, ageKeygen, ageRun, ageWithPassphrase, hashTree, makeTempDir, type AgeKeyPair } from './helpers.ts';
+
+const PASS = 'backup passphrase ✓';
+const WF = 10;
+
+async function newVault(dir: string): Promise<Vault> {
+  return (await Vault.create(dir, 'vault password 123', { kdf: TEST_KDF })).vault;
+}
+
+function fill(vault: VaultHandle, perConversation: number): void {
+  const people = [
+    { id: 'c-alice', handle: 'alice', displayName: 'Alice Émile' },
+    { id: 'c-bob', handle: 'bob', displayName: 'Bob Straße' },
+    { id: 'c-chen', handle: 'chen', displayName: '陳' },
+  ];
+  for (const [i, p] of people.entries()) {
+    vault.upsertContact({ ...p, verified: i === 0, identityChanged: i === 2, createdAt: 1_000 + i, identityKey: new Uint8Array([5, i, 1, 2]) });
+    vault.upsertConversation({ id: `v-${p.handle}`, kind: 'direct', contactId: p.id, title: p.displayName, lastActivity: 9_000 + i, unread: i });
+    const batch: NewMessage[] = [];
+    for (let n = 0; n < perConversation; n++) {
+      batch.push({
+        id: `m-${p.handle}-${n}`,
+        conversationId: `v-${p.handle}`,
+        direction: n % 2 ? 'out' : 'in',
+        sender: n % 2 ? 'self' : p.id,
+        sentAt: 1_700_000_000_000 + n,
+        receivedAt: 1_700_000_000_100 + n,
+        text: n % 97 === 0 ? `Ünïcödé 東京タワー line\nwith "quotes" and \\ ${n}` : `message ${n} to ${p.handle}`,
+        state: n % 2 ? 'sent' : 'received',
+      });
+    }
+    vault.appendMessages(batch);
+  }
+  vault.updateMessageState('m-alice-1', 'read');
+  vault.setAccountSecret('e2e-identity-key-pair', new Uint8Array([1, 2, 3, 4]));
+}
+
+type Comparable = Omit<StoredMessage, 'seq'>;
+function history(vault: VaultHandle): Comparable[] {
+  return [...vault.iterateMessages()].map(({ seq: _seq, ...m }) => m);
+}
+
+function errorCodeOf(err: unknown): string {
+  return err instanceof BackupError ? err.code : `untyped: ${String(err)}`;
+}
+
+describe('backup round trip with the real vault', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let keys: AgeKeyPair;
+  let source: Vault;
+  let passFile: string;
+  let idFile: string;
+  beforeAll(async () => {
+    tmp = makeTempDir();
+    keys = ageKeygen(tmp.dir);
+    source = await newVault(join(tmp.dir, 'source'));
+    fill(source, 1500);
+    passFile = join(tmp.dir, 'pass.age');
+    idFile = join(tmp.dir, 'id.age');
+    const progress: number[] = [];
+    const r = await exportBackup(source, passFile, { keys: { passphrase: PASS, workFactor: WF }, onProgress: (p) => progress.push(p.done) });
+    expect(r.counts).toEqual({ contacts: 3, conversations: 3, messages: 4500, secrets: 0 });
+    expect(progress.at(-1)).toBe(4500);
+    await exportBackup(source, idFile, { keys: { recipients: [keys.recipient] } });
+  });
+  afterAll(() => {
+    source.lock();
+    tmp.cleanup();
+  });
+
+  function parseLines(text: string): Array<Record<string, unknown>> {
+    return text
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+
+  function expectMatchesVault(lines: Array<Record<string, unknown>>): void {
+    expect(lines[0]).toMatchObject({ type: 'header', format: 'ephemera-backup', version: 1, includesIdentity: false });
+    const messages = lines.filter((l) => l.type === 'message');
+    expect(messages.map((m) => m.id)).toEqual(history(source).map((m) => m.id));
+    expect(messages.find((m) => m.id === 'm-alice-1')?.state).toBe('read');
+    expect(lines.filter((l) => l.type === 'contact').map((c) => c.handle).sort()).toEqual(['alice', 'bob', 'chen']);
+    expect(lines.at(-1)).toEqual({ type: 'end', counts: { contacts: 3, conversations: 3, messages: 4500, secrets: 0 } });
+    expect(lines.some((l) => l.type === 'account-secret')).toBe(false);
+  }
+
+  it('age -d -i decrypts an export to a stream that matches the vault', () => {
+    const r = ageRun(['-d', '-i', keys.identityFile, idFile]);
+    expect(r.status).toBe(0);
+    expectMatchesVault(parseLines(r.stdout.toString('utf8')));
+  });
+
+  it('age -d with the passphrase (typed into a pty) decrypts an export', async () => {
+    const out = join(tmp.dir, 'pass.jsonl');
+    const r = await ageWithPassphrase(['-d', '-o', out, passFile], PASS);
+    expect(r.code).toBe(0);
+    expectMatchesVault(parseLines(readFileSync(out, 'utf8')));
+  });
+
+  it('imports into a new profile with equal histories; a second import adds nothing', async () => {
+    const target = await newVault(join(tmp.dir, 'new-profile'));
+    try {
+      const first = await importBackup(target, passFile, { keys: { passphrase: PASS } });
+      expect(first.added).toEqual({ contacts: 3, conversations: 3, messages: 4500, secrets: 0 });
+      expect(first.secretsSkipped).toEqual([]);
+      expect(history(target)).toEqual(history(source));
+      expect(target.listContacts()).toEqual(source.listContacts());
+      expect(target.listConversations()).toEqual(source.listConversations());
+      const second = await importBackup(target, passFile, { keys: { passphrase: PASS } });
+      expect(second.added).toEqual({ contacts: 0, conversations: 0, messages: 0, secrets: 0 });
+      expect(target.countMessages()).toBe(4500);
+      expect(history(target)).toEqual(history(source));
+    } finally {
+      target.lock();
+    }
+  });
+
+  it('merges into an existing profile, keeping what it has', async () => {
+    const target = await newVault(join(tmp.dir, 'existing'));
+    try {
+      target.upsertContact({ id: 'c-alice', handle: 'alice', displayName: 'Local Alice', verified: false, identityChanged: false, createdAt: 5 });
+      target.upsertConversation({ id: 'v-alice', kind: 'direct', contactId: 'c-alice', title: 'Local Alice', lastActivity: 1, unread: 7 });
+      target.appendMessages([{ id: 'm-alice-0', conversationId: 'v-alice', direction: 'in', sender: 'c-alice', sentAt: 1, text: 'local copy', state: 'read' }]);
+      target.appendMessages([{ id: 'local-only', conversationId: 'v-alice', direction: 'out', sender: 'self', sentAt: 2, text: 'mine', state: 'sent' }]);
+      const r = await importBackup(target, idFile, { keys: { identities: [keys.identity] } });
+      expect(r.added).toEqual({ contacts: 2, conversations: 2, messages: 4499, secrets: 0 });
+      expect(target.countMessages()).toBe(4501);
+      expect(target.getContact('c-alice')?.displayName).toBe('Local Alice');
+      expect(target.getMessage('m-alice-0')?.text).toBe('local copy');
+      expect(target.getConversation('v-alice')).toMatchObject({ unread: 7, lastActivity: 9_000 });
+    } finally {
+      target.lock();
+    }
+  });
+
+  it('a stream encrypted by the age tool imports', async () => {
+    const plain = ageRun(['-d', '-i', keys.identityFile, idFile]).stdout;
+    const other = ageKeygen(tmp.dir, 'other.txt');
+    const reencrypted = join(tmp.dir, 'by-age.age');
+    ageEncryptToFile(plain, other.recipient, reencrypted);
+    const target = await newVault(join(tmp.dir, 'from-age'));
+    try {
+      const r = await importBackup(target, reencrypted, { keys: { identities: [other.identity] } });
+      expect(r.added.messages).toBe(4500);
+      expect(history(target)).toEqual(history(source));
+    } finally {
+      target.lock();
+    }
+  });
+
+  it('the account identity travels only when asked, and never overwrites one', async () => {
+    const withId = join(tmp.dir, 'with-identity.age');
+    await exportBackup(source, withId, { keys: { recipients: [keys.recipient] }, identitySecretNames: ['e2e-identity-key-pair', 'absent-secret'] });
+    const plain = ageRun(['-d', '-i', keys.identityFile, withId]).stdout.toString('utf8');
+    expect(plain).toContain('"type":"account-secret","name":"e2e-identity-key-pair"');
+
+    const fresh = await newVault(join(tmp.dir, 'id-fresh'));
+    const mine = await newVault(join(tmp.dir, 'id-mine'));
+    try {
+      const notAsked = await importBackup(fresh, withId, { keys: { identities: [keys.identity] } });
+      expect(notAsked.secretsSkipped).toEqual(['e2e-identity-key-pair']);
+      expect(fresh.getAccountSecret('e2e-identity-key-pair')).toBeUndefined();
+      const asked = await importBackup(fresh, withId, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      expect(asked.added.secrets).toBe(1);
+      expect(fresh.getAccountSecret('e2e-identity-key-pair')).toEqual(new Uint8Array([1, 2, 3, 4]));
+
+      mine.setAccountSecret('e2e-identity-key-pair', new Uint8Array([9]));
+      const kept = await importBackup(mine, withId, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      expect(kept.secretsSkipped).toEqual(['e2e-identity-key-pair']);
+      expect(mine.getAccountSecret('e2e-identity-key-pair')).toEqual(new Uint8Array([9]));
+    } finally {
+      fresh.lock();
+      mine.lock();
+    }
+  });
+
+  it('open read-only browses and searches the same content', async () => {
+    const archive = await openBackup(passFile, { keys: { passphrase: PASS } });
+    expect(archive.history('alice').messages).toHaveLength(1500);
+    expect(archive.search('UNICODE 東京').length).toBe(3 * Math.ceil(1500 / 97));
+  });
+
+  it('cancelling an export leaves no file, partial or final', async () => {
+    const dir = makeTempDir();
+    try {
+      const target = join(dir.dir, 'cancelled.age');
+      const ac = new AbortController();
+      const p = exportBackup(source, target, {
+        keys: { recipients: [keys.recipient] },
+        signal: ac.signal,
+        onProgress: (pr) => {
+          if (pr.done > 0) ac.abort();
+        },
+      });
+      await expect(p).rejects.toMatchObject({ code: 'CANCELLED' });
+      expect(existsSync(target)).toBe(false);
+      expect(readdirSync(dir.dir)).toEqual([]);
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  describe('each bad file: a clear typed error and the profile byte-identical', () => {
+    let victim: Vault;
+    let victimDir: string;
+    const bad: Record<string, { file: string; keys: Parameters<typeof importBackup>[2]['keys']; code: string }> = {};
+    beforeAll(async () => {
+      victimDir = join(tmp.dir, 'victim');
+      victim = await newVault(victimDir);
+      fill(victim, 10);
+      const bytes = readFileSync(idFile);
+      const headerEnd = bytes.indexOf('\n', bytes.indexOf('\n---') + 1) + 1;
+      const chunk = 64 * 1024 + 16;
+      expect(bytes.length).toBeGreaterThan(headerEnd + 16 + 3 * chunk);
+      const write = (name: string, b: Uint8Array): string => {
+        const p = join(tmp.dir, name);
+        writeFileSync(p, b);
+        return p;
+      };
+      const flipped = (at: number): Buffer => {
+        const c = Buffer.from(bytes);
+        c[at] = (c[at] as number) ^ 0x20;
+        return c;
+      };
+      const idKeys = { identities: [keys.identity] };
+      const other = ageKeygen(tmp.dir, 'wrong.txt');
+      bad['wrong passphrase'] = { file: passFile, keys: { passphrase: 'not it' }, code: 'WRONG_KEY' };
+      bad['wrong identity'] = { file: idFile, keys: { identities: [other.identity] }, code: 'WRONG_KEY' };
+      bad['truncated file'] = { file: write('trunc.age', bytes.subarray(0, bytes.length - 1000)), keys: idKeys, code: 'CORRUPT' };
+      bad['truncated at a chunk boundary'] = { file: write('trunc2.age', bytes.subarray(0, headerEnd + 16 + 2 * chunk)), keys: idKeys, code: 'CORRUPT' };
+      bad['flipped byte in the header'] = { file: write('flip-h.age', flipped(headerEnd - 5)), keys: idKeys, code: 'CORRUPT' };
+      bad['flipped byte in a middle chunk'] = { file: write('flip-m.age', flipped(headerEnd + 16 + chunk + 100)), keys: idKeys, code: 'CORRUPT' };
+      bad['flipped byte in the last chunk'] = { file: write('flip-l.age', flipped(bytes.length - 20)), keys: idKeys, code: 'CORRUPT' };
+      const plain = ageRun(['-d', '-i', keys.identityFile, idFile]).stdout.toString('utf8');
+      const lines = plain.split('\n');
+      const malformed = [...lines.slice(0, 2000), '{"type":"message","id":', ...lines.slice(2000)].join('\n');
+      const malformedFile = join(tmp.dir, 'malformed.age');
+      ageEncryptToFile(malformed, keys.recipient, malformedFile);
+      bad['valid age, malformed JSON line late in the stream'] = { file: malformedFile, keys: idKeys, code: 'MALFORMED' };
+      const future = plain.replace('"version":1', '"version":7');
+      const futureFile = join(tmp.dir, 'future.age');
+      ageEncryptToFile(future, keys.recipient, futureFile);
+      bad['unknown future format version'] = { file: futureFile, keys: idKeys, code: 'UNSUPPORTED_VERSION' };
+      const passBytes = readFileSync(passFile).toString('latin1');
+      bad['scrypt work factor above the ceiling'] = {
+        file: write('wf.age', Buffer.from(passBytes.replace(/^(-> scrypt \S+) 10$/m, '$1 23'), 'latin1')),
+        keys: { passphrase: PASS },
+        code: 'BAD_PARAMETERS',
+      };
+      bad['a passphrase for an identity file'] = { file: idFile, keys: { passphrase: PASS }, code: 'BAD_PARAMETERS' };
+    });
+    afterAll(() => victim.lock());
+
+    it('is refused and changes nothing', async () => {
+      const count = victim.countMessages();
+      // Hash after the last read: readers update SQLite's -shm read marks.
+      const before = hashTree(victimDir);
+      for (const [name, c] of Object.entries(bad)) {
+        let code = 'no error';
+        try {
+          await importBackup(victim, c.file, { keys: c.keys });
+        } catch (err) {
+          code = errorCodeOf(err);
+          expect((err as Error).message.length, name).toBeGreaterThan(10);
+        }
+        expect(code, name).toBe(c.code);
+        expect(hashTree(victimDir), name).toEqual(before);
+      }
+      expect(victim.countMessages()).toBe(count);
+      expect(Object.keys(bad)).toHaveLength(11);
+    });
+  });
+});
