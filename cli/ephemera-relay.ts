@@ -1,0 +1,47 @@
+// `npm run relay -- --data DIR [--host 127.0.0.1] [--port N]`: runs the relay until SIGINT/SIGTERM.
+import { Command, InvalidArgumentError } from 'commander';
+import { startRelay } from '../server/relay.ts';
+
+function int(min: number, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError('must be a whole number');
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('ephemera-relay')
+  .description('Ephemera relay: temp keys in RAM, devices and queued envelopes in DIR/relay.db')
+  .requiredOption('--data <dir>', 'data directory (identity, TLS certificate, descriptor.json, relay.db)')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'TCP port (0 = any free port)', int(0, 65535), 8443)
+  .option('--max-ttl <seconds>', 'longest temp key lifetime a bind may ask for', int(1, 7 * 86400), 25 * 3600)
+  .option('--handshake-rate <n>', 'handshakes per second per source address', int(1, 1_000_000), 500)
+  .option('--handshake-burst <n>', 'handshake burst per source address', int(1, 1_000_000), 2000)
+  .option('--queue-limit <n>', 'envelopes waiting per account', int(1, 10_000_000), 10_000)
+  .parse();
+
+const o = program.opts<{ data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; queueLimit: number }>();
+
+const relay = await startRelay({
+  dataDir: o.data,
+  host: o.host,
+  port: o.port,
+  maxTtlSec: o.maxTtl,
+  handshakesPerSecond: o.handshakeRate,
+  handshakeBurst: o.handshakeBurst,
+  queueLimit: o.queueLimit,
+  log: (event) => process.stderr.write(`${JSON.stringify(event)}\n`),
+});
+process.stdout.write(`${JSON.stringify({ event: 'listening', url: relay.url, descriptor: relay.descriptorFile })}\n`);
+
+let stopping = false;
+const stop = (): void => {
+  if (stopping) return;
+  stopping = true;
+  void relay.close().then(() => process.exit(0));
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

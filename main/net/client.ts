@@ -1,0 +1,541 @@
+// Connection to one relay: temp-key lifecycle (handshake, bind, rotation before expiry, 404
+// recovery), a generic request/response RPC over the record layer, server pushes, and a
+// durable outbox. The temp key lives only in this object's memory and is zeroed when dropped.
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { WebSocket, type RawData } from 'ws';
+import { BIND_NONCE_BYTES, SESSION_ID_BYTES } from '../../shared/protocol/bind.ts';
+import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
+import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
+import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
+import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
+import { RecordEndpoint } from '../../shared/protocol/record.ts';
+import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
+import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
+import type { PermanentKey } from './permanent-key.ts';
+import type { OutboxItem, OutboxStore } from './stores.ts';
+
+export type ConnectionState = 'offline' | 'connecting' | 'handshaking' | 'binding' | 'ready' | 'rebinding';
+
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+export interface RelayClientOptions {
+  descriptor: RelayDescriptor;
+  permanentKey: PermanentKey;
+  outbox: OutboxStore;
+  /** Requested temp key lifetime; default 24 h, minus up to 4 % jitter, capped by the relay. */
+  tempKeyLifetimeSec?: number;
+  /** Reconnect and re-handshake backoff (full jitter). */
+  backoff?: Backoff;
+  /** Requests in flight at once; the rest wait in order. */
+  maxInFlight?: number;
+}
+
+export interface DurableOutcome {
+  id: string;
+  method: string;
+  result?: Value;
+  error?: RpcError;
+}
+
+interface Pending {
+  reqId: number;
+  method: string;
+  params: Value;
+  durableId?: string;
+  sentOn?: RecordEndpoint;
+  resolve: (v: Value) => void;
+  reject: (e: Error) => void;
+}
+
+interface LiveKey {
+  endpoint: RecordEndpoint;
+  material: TempKeyMaterial;
+  expiresAt: number;
+}
+
+interface Binding extends LiveKey {
+  reqId: number;
+  purpose: Purpose;
+}
+
+type Purpose = 'initial' | 'rebind' | 'rotate';
+
+const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 2000 };
+const LIFETIME_JITTER = 0.04;
+const ROTATION_LEAD_MAX_MS = 3600_000;
+/** Until a handshake is answered no sign of relay time is trusted beyond this. */
+const EXPIRY_MARGIN_MS = 1000;
+
+export interface RelayClientEvents {
+  state: [state: ConnectionState, previous: ConnectionState];
+  push: [topic: string, data: Value];
+  durable: [outcome: DurableOutcome];
+  warning: [error: Error];
+}
+
+export class RelayClient extends EventEmitter<RelayClientEvents> {
+  private readonly o: Required<Omit<RelayClientOptions, 'descriptor' | 'permanentKey' | 'outbox'>> & RelayClientOptions;
+  private readonly relayPub: Buffer;
+  private st: ConnectionState = 'offline';
+  private ws: WebSocket | undefined;
+  private running = false;
+  private key: LiveKey | undefined;
+  private binding: Binding | undefined;
+  private handshake: { hs: ClientHandshake; purpose: Purpose } | undefined;
+  private clockOffset = 0;
+  private readonly pending = new Map<number, Pending>();
+  private readonly durable = new Map<string, Pending>();
+  private nextReqId = 1;
+  private inFlight = 0;
+  private failures = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private rotateTimer: NodeJS.Timeout | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private lastCreatedAt = 0;
+  private outboxLoaded: Promise<void> | undefined;
+
+  constructor(options: RelayClientOptions) {
+    super();
+    this.o = { tempKeyLifetimeSec: 86400, backoff: DEFAULT_BACKOFF, maxInFlight: 256, ...options };
+    this.relayPub = Buffer.from(options.descriptor.relayPublicKey, 'hex');
+  }
+
+  get state(): ConnectionState {
+    return this.st;
+  }
+
+  /** Relay time (ms) at which the current temp key expires; never the key itself. */
+  get tempKeyExpiresAt(): number | undefined {
+    return this.key?.expiresAt;
+  }
+
+  /** Best estimate of the relay's clock, ms since the epoch. */
+  relayNow(): number {
+    return Date.now() + this.clockOffset;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.outboxLoaded ??= this.loadOutbox();
+    await this.outboxLoaded;
+    if (this.running) this.connect();
+  }
+
+  /** Disconnects, zeroes every temp key, rejects non-durable requests. Durable ones stay in the outbox. */
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of [this.reconnectTimer, this.rotateTimer, this.retryTimer, this.handshakeTimer]) if (t) clearTimeout(t);
+    const ws = this.ws;
+    this.ws = undefined;
+    if (ws) {
+      ws.removeAllListeners();
+      ws.on('error', () => undefined);
+      ws.terminate();
+    }
+    this.dropAllKeys();
+    for (const p of this.pending.values()) if (!p.durableId) p.reject(new Error('relay client stopped'));
+    for (const [id, p] of this.pending) if (!p.durableId) this.pending.delete(id);
+    for (const p of this.pending.values()) p.sentOn = undefined;
+    this.inFlight = 0;
+    this.setState('offline');
+  }
+
+  /** One request; waits for a bound key, re-sent (new msg_id) after a 404 until answered. */
+  call(method: string, params: Value = null): Promise<Value> {
+    return new Promise<Value>((resolve, reject) => {
+      const p: Pending = { reqId: this.nextReqId++, method, params, resolve, reject };
+      this.pending.set(p.reqId, p);
+      this.flush();
+    });
+  }
+
+  /**
+   * A request that must survive restarts: written to the outbox first, removed when the relay
+   * answered. `params.idem` is set to `id`, so the relay stores a re-send once.
+   */
+  async callDurable(method: string, params: ValueMap, id: string): Promise<Value> {
+    const existing = this.durable.get(id);
+    if (existing) return new Promise<Value>((resolve, reject) => this.chain(existing, resolve, reject));
+    const full: ValueMap = { ...params, idem: id };
+    const createdAt = Math.max(Date.now(), this.lastCreatedAt + 1);
+    this.lastCreatedAt = createdAt;
+    await this.o.outbox.put({ id, body: encodeValue({ m: method, p: full }), createdAt });
+    return new Promise<Value>((resolve, reject) => {
+      const p: Pending = { reqId: this.nextReqId++, method, params: full, durableId: id, resolve, reject };
+      this.pending.set(p.reqId, p);
+      this.durable.set(id, p);
+      this.flush();
+    });
+  }
+
+  private chain(p: Pending, resolve: (v: Value) => void, reject: (e: Error) => void): void {
+    const r0 = p.resolve;
+    const j0 = p.reject;
+    p.resolve = (v) => { r0(v); resolve(v); };
+    p.reject = (e) => { j0(e); reject(e); };
+  }
+
+  private async loadOutbox(): Promise<void> {
+    const items = [...(await this.o.outbox.list())].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (const item of items) this.restoreDurable(item);
+  }
+
+  private restoreDurable(item: OutboxItem): void {
+    if (this.durable.has(item.id)) return;
+    let decoded: Value;
+    try {
+      decoded = decodeValue(item.body);
+    } catch {
+      this.emit('warning', new Error(`outbox item ${item.id} is unreadable; dropped`));
+      void this.o.outbox.delete(item.id);
+      return;
+    }
+    if (!isValueMap(decoded) || typeof decoded.m !== 'string' || !isValueMap(decoded.p as Value)) {
+      void this.o.outbox.delete(item.id);
+      return;
+    }
+    this.lastCreatedAt = Math.max(this.lastCreatedAt, item.createdAt);
+    const p: Pending = {
+      reqId: this.nextReqId++,
+      method: decoded.m,
+      params: decoded.p as Value,
+      durableId: item.id,
+      resolve: () => undefined,
+      reject: () => undefined,
+    };
+    this.pending.set(p.reqId, p);
+    this.durable.set(item.id, p);
+  }
+
+  // ---- connection ----------------------------------------------------------------------
+
+  private setState(s: ConnectionState): void {
+    if (s === this.st) return;
+    const prev = this.st;
+    this.st = s;
+    this.emit('state', s, prev);
+  }
+
+  private backoffDelay(): number {
+    const { baseMs, maxMs } = this.o.backoff;
+    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.failures, 16));
+    return randomInt(Math.max(1, Math.floor(cap / 2)), Math.max(2, cap + 1));
+  }
+
+  private connect(): void {
+    if (!this.running) return;
+    this.reconnectTimer = undefined;
+    this.setState('connecting');
+    const ws = new WebSocket(this.o.descriptor.url, {
+      rejectUnauthorized: false, // the certificate is pinned below instead of chained to a CA
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handshakeTimeout: 10_000,
+      minVersion: 'TLSv1.2',
+    });
+    this.ws = ws;
+    let pinned = false;
+    ws.on('upgrade', (res: IncomingMessage) => {
+      const cert = (res.socket as TLSSocket).getPeerCertificate?.();
+      const fp = cert?.raw ? createHash('sha256').update(cert.raw).digest('hex') : '';
+      if (fp !== this.o.descriptor.certificateSha256) {
+        this.emit('warning', new ProtocolError('CERT_PIN_MISMATCH', 'relay certificate does not match the descriptor'));
+        ws.terminate();
+        return;
+      }
+      pinned = true;
+    });
+    ws.on('open', () => {
+      if (ws !== this.ws) return;
+      if (!pinned) {
+        ws.terminate();
+        return;
+      }
+      this.onOpen();
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (ws !== this.ws) return;
+      try {
+        if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'unexpected text frame');
+        this.onFrame(data);
+      } catch (e) {
+        this.emit('warning', e instanceof Error ? e : new Error(String(e)));
+        ws.terminate();
+      }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', (code: number) => {
+      if (ws !== this.ws) return;
+      const name = closeCodeName(code);
+      if (name) this.emit('warning', new ProtocolError(name, 'relay closed the connection'));
+      this.onDisconnect();
+    });
+  }
+
+  private onDisconnect(): void {
+    this.ws = undefined;
+    this.handshake = undefined;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.binding) {
+      this.binding.endpoint.zero();
+      zeroTempKey(this.binding.material);
+      this.binding = undefined;
+    }
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    for (const p of this.pending.values()) p.sentOn = undefined;
+    this.inFlight = 0;
+    this.setState('offline');
+    if (!this.running) return;
+    this.failures++;
+    this.reconnectTimer = setTimeout(() => this.connect(), this.backoffDelay());
+  }
+
+  private onOpen(): void {
+    const key = this.key;
+    if (key && key.expiresAt - EXPIRY_MARGIN_MS > this.relayNow()) {
+      // The relay may still know this key (network blip) or answer 404 (restart, expiry).
+      void this.probe(key);
+      return;
+    }
+    this.dropAllKeys();
+    this.startHandshake('initial');
+  }
+
+  private async probe(key: LiveKey): Promise<void> {
+    try {
+      this.transmitRaw(key, { kind: 'request', reqId: 0, method: 'ping', params: null });
+    } catch {
+      return;
+    }
+    // The answer (reqId 0) or a 404 arrives in onRecord / onUnknownKey.
+  }
+
+  private startHandshake(purpose: Purpose): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.handshake || this.binding) return;
+    if (purpose === 'initial') this.setState('handshaking');
+    else if (purpose === 'rebind') this.setState('rebinding');
+    const hs = new ClientHandshake();
+    this.handshake = { hs, purpose };
+    ws.send(hs.helloFrame);
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = setTimeout(() => {
+      if (this.handshake?.hs === hs && this.ws === ws) ws.terminate();
+    }, 15_000);
+  }
+
+  // ---- frames ----------------------------------------------------------------------------
+
+  private onFrame(data: Buffer): void {
+    const frame = decodeFrame(data);
+    switch (frame.type) {
+      case 'helloReply':
+        return this.onHelloReply(frame);
+      case 'record':
+        return this.onRecord(frame);
+      case 'unknownKey':
+        return this.onUnknownKey();
+      case 'error':
+        return this.onErrorFrame(frame.code, frame.retryAfterMs);
+      case 'hello':
+        throw new ProtocolError('BAD_FRAME', 'relay sent a hello');
+    }
+  }
+
+  private onErrorFrame(code: number, retryAfterMs: number): void {
+    const hs = this.handshake;
+    if (!hs) return;
+    this.handshake = undefined;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (code !== ERROR_FRAME_CODES.RATE_LIMITED) throw new ProtocolError('HANDSHAKE_INVALID', 'relay refused the handshake');
+    this.failures++;
+    const delay = Math.max(retryAfterMs, 50) + randomInt(0, Math.max(1, this.backoffDelay()));
+    this.retryTimer = setTimeout(() => this.startHandshake(hs.purpose), delay);
+  }
+
+  private onHelloReply(reply: HelloReplyFrame): void {
+    const hs = this.handshake;
+    if (!hs) throw new ProtocolError('BAD_FRAME', 'unexpected hello reply');
+    this.handshake = undefined;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    const material = hs.hs.finish(reply, this.relayPub);
+    this.clockOffset = material.relayTime - Date.now();
+    const sessionId = randomBytes(SESSION_ID_BYTES);
+    const endpoint = new RecordEndpoint(material, 'client', () => this.relayNow(), sessionId);
+    const lifetimeMs = Math.min(this.o.tempKeyLifetimeSec, material.maxTtlSec) * 1000 * (1 - Math.random() * LIFETIME_JITTER);
+    const expiresAt = Math.floor(material.relayTime + Math.max(1000, lifetimeMs));
+    const { message, signature } = this.o.permanentKey.signBind({
+      tempKeyId: material.id,
+      transcriptHash: material.transcriptHash,
+      sessionId,
+      nonce: randomBytes(BIND_NONCE_BYTES),
+      expiresAt,
+    });
+    const binding: Binding = { endpoint, material, expiresAt, reqId: this.nextReqId++, purpose: hs.purpose };
+    this.binding = binding;
+    if (hs.purpose === 'initial') this.setState('binding');
+    this.transmitRaw(binding, { kind: 'request', reqId: binding.reqId, method: 'bind', params: { message, signature } });
+  }
+
+  private onRecord(frame: RecordFrame): void {
+    const live = this.key && frame.tempKeyId.equals(this.key.endpoint.tempKeyId) ? this.key
+      : this.binding && frame.tempKeyId.equals(this.binding.endpoint.tempKeyId) ? this.binding
+        : undefined;
+    if (!live) return; // a record under a key already dropped
+    const payload = live.endpoint.open(frame);
+    if (!payload) throw new ProtocolError('RECORD_INVALID');
+    const body = decodeBody(payload.body);
+    if (body.kind === 'request') throw new ProtocolError('BAD_FRAME', 'relay sent a request');
+    if (body.kind === 'push') {
+      this.emit('push', body.topic, body.data);
+      return;
+    }
+    if (this.binding && live === this.binding && body.reqId === this.binding.reqId) {
+      if (body.kind === 'result') this.onBound(this.binding);
+      else this.onBindFailed(this.binding, new RpcError(body.code, body.detail));
+      return;
+    }
+    if (body.reqId === 0) {
+      // Answer to the reconnect probe: the relay still knows the key.
+      if (live === this.key && this.st === 'connecting') this.becomeReady();
+      return;
+    }
+    const p = this.pending.get(body.reqId);
+    if (!p || p.sentOn !== live.endpoint) return;
+    this.pending.delete(body.reqId);
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    if (body.kind === 'result') this.settle(p, body.result, undefined);
+    else this.settle(p, undefined, new RpcError(body.code, body.detail));
+    this.flush();
+  }
+
+  private settle(p: Pending, result: Value | undefined, error: RpcError | undefined): void {
+    if (p.durableId !== undefined) {
+      if (error && RETRYABLE_RPC_ERRORS.has(error.code)) {
+        // Keep it; try again later in the same order.
+        p.sentOn = undefined;
+        this.pending.set(p.reqId, p);
+        this.scheduleRetry();
+        return;
+      }
+      this.durable.delete(p.durableId);
+      void Promise.resolve(this.o.outbox.delete(p.durableId)).catch((e: unknown) => this.emit('warning', e instanceof Error ? e : new Error(String(e))));
+      this.emit('durable', { id: p.durableId, method: p.method, result, error });
+    }
+    if (error) p.reject(error);
+    else p.resolve(result ?? null);
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush();
+    }, 1000 + randomInt(0, 1000));
+  }
+
+  private onBound(b: Binding): void {
+    const old = this.key;
+    this.key = { endpoint: b.endpoint, material: b.material, expiresAt: b.expiresAt };
+    this.binding = undefined;
+    if (old) this.zeroKey(old);
+    // Whatever was sent under the old key and not answered goes again, with new msg_ids.
+    for (const p of this.pending.values()) p.sentOn = undefined;
+    this.inFlight = 0;
+    this.becomeReady();
+  }
+
+  private becomeReady(): void {
+    this.failures = 0;
+    this.setState('ready');
+    this.scheduleRotation();
+    this.flush();
+  }
+
+  private onBindFailed(b: Binding, err: RpcError): void {
+    this.binding = undefined;
+    this.zeroKey(b);
+    this.emit('warning', err);
+    this.failures++;
+    const purpose = b.purpose;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.startHandshake(purpose);
+    }, this.backoffDelay());
+  }
+
+  /** A bare 404: the relay does not know the key. Only the temp key is dropped, never the permanent one. */
+  private onUnknownKey(): void {
+    if (this.handshake) return; // stale 404s for records sent before our new hello
+    const hadKey = this.key !== undefined;
+    this.dropAllKeys();
+    for (const p of this.pending.values()) p.sentOn = undefined;
+    this.inFlight = 0;
+    this.setState(hadKey ? 'rebinding' : 'handshaking');
+    const delay = this.failures === 0 ? randomInt(0, 50) : this.backoffDelay();
+    this.failures++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.startHandshake(hadKey ? 'rebind' : 'initial');
+    }, delay);
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  private transmitRaw(k: LiveKey, body: Parameters<typeof encodeBody>[0]): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) throw new Error('not connected');
+    ws.send(k.endpoint.seal(encodeBody(body)));
+  }
+
+  /** Sends waiting requests in order while a bound key is usable and no bind is in flight. */
+  private flush(): void {
+    const key = this.key;
+    if (this.st !== 'ready' || !key || this.binding || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    for (const p of this.pending.values()) {
+      if (this.inFlight >= this.o.maxInFlight) break;
+      if (p.sentOn) continue;
+      p.sentOn = key.endpoint;
+      this.inFlight++;
+      this.transmitRaw(key, { kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
+    }
+  }
+
+  // ---- temp key lifecycle ------------------------------------------------------------------
+
+  private scheduleRotation(): void {
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+    const key = this.key;
+    if (!key) return;
+    const remaining = key.expiresAt - this.relayNow();
+    // About an hour early for a day-long key; proportionally earlier (a third) for short ones.
+    const lead = Math.min(ROTATION_LEAD_MAX_MS, remaining / 3);
+    this.rotateTimer = setTimeout(() => {
+      this.rotateTimer = undefined;
+      if (this.st === 'ready' && this.key === key) this.startHandshake('rotate');
+    }, Math.max(0, remaining - lead));
+    this.rotateTimer.unref();
+  }
+
+  private zeroKey(k: LiveKey): void {
+    k.endpoint.zero();
+    zeroTempKey(k.material);
+  }
+
+  private dropAllKeys(): void {
+    if (this.key) this.zeroKey(this.key);
+    if (this.binding) this.zeroKey(this.binding);
+    this.key = undefined;
+    this.binding = undefined;
+    this.handshake = undefined;
+    if (this.rotateTimer) clearTimeout(this.rotateTimer);
+  }
+}

@@ -1,0 +1,58 @@
+// Where main/net keeps what must survive a restart: the device's permanent key and the outbox
+// of requests not yet accepted by the relay. Both are sealed by the vault; the in-memory
+// versions are for tests and tools. Temp keys are never stored anywhere.
+import type { OutboxItem, VaultHandle } from '../vault/api.ts';
+
+export type { OutboxItem };
+
+export interface OutboxStore {
+  put(item: OutboxItem): void | Promise<void>;
+  list(): OutboxItem[] | Promise<OutboxItem[]>;
+  delete(id: string): void | Promise<void>;
+}
+
+export interface PermanentKeyStore {
+  /** The 32-byte Ed25519 seed, or undefined before the first run. */
+  load(): Uint8Array | undefined | Promise<Uint8Array | undefined>;
+  save(seed: Uint8Array): void | Promise<void>;
+}
+
+export class MemoryOutboxStore implements OutboxStore {
+  private readonly items = new Map<string, OutboxItem>();
+  put(item: OutboxItem): void {
+    this.items.set(item.id, { ...item, body: new Uint8Array(item.body) });
+  }
+  list(): OutboxItem[] {
+    return [...this.items.values()];
+  }
+  delete(id: string): void {
+    this.items.delete(id);
+  }
+}
+
+export class MemoryPermanentKeyStore implements PermanentKeyStore {
+  private seed: Uint8Array | undefined;
+  load(): Uint8Array | undefined {
+    return this.seed ? new Uint8Array(this.seed) : undefined;
+  }
+  save(seed: Uint8Array): void {
+    this.seed = new Uint8Array(seed);
+  }
+}
+
+export const PERMANENT_KEY_SECRET = 'net.permanent-key';
+
+export function vaultOutboxStore(vault: VaultHandle): OutboxStore {
+  return {
+    put: (item) => vault.outboxPut(item),
+    list: () => vault.outboxList(),
+    delete: (id) => vault.outboxDelete(id),
+  };
+}
+
+export function vaultPermanentKeyStore(vault: VaultHandle): PermanentKeyStore {
+  return {
+    load: () => vault.getAccountSecret(PERMANENT_KEY_SECRET),
+    save: (seed) => vault.setAccountSecret(PERMANENT_KEY_SECRET, seed),
+  };
+}

@@ -1,0 +1,58 @@
+// Relay files in the data directory: long-term Ed25519 identity, self-signed TLS certificate
+// (made with the openssl CLI on first start) and the descriptor clients pin.
+import { execFileSync } from 'node:child_process';
+import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import type { RelayIdentity } from '../shared/protocol/handshake.ts';
+import { rawPublicKey } from '../shared/protocol/keys.ts';
+
+export interface RelayFiles {
+  identity: RelayIdentity;
+  tlsKey: string;
+  tlsCert: string;
+  certSha256: string;
+}
+
+function writeAtomic(file: string, data: string, mode: number): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, data, { mode });
+  renameSync(tmp, file);
+}
+
+export function loadOrCreateRelayFiles(dataDir: string, host: string): RelayFiles {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const idFile = join(dataDir, 'identity.pem');
+  if (!existsSync(idFile)) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    writeAtomic(idFile, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), 0o600);
+  }
+  const privateKey = createPrivateKey(readFileSync(idFile, 'utf8'));
+  if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${idFile} is not an Ed25519 key`);
+
+  const keyFile = join(dataDir, 'tls-key.pem');
+  const certFile = join(dataDir, 'tls-cert.pem');
+  if (!existsSync(keyFile) || !existsSync(certFile)) {
+    const san = /^[0-9.]+$/.test(host) || host.includes(':') ? `IP:${host}` : `DNS:${host}`;
+    // ECDSA P-256 for TLS (widest support, incl. BoringSSL); the relay's Ed25519 identity is separate.
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', `${keyFile}.tmp`, '-out', `${certFile}.tmp`, '-days', '3650',
+      '-subj', '/CN=ephemera-relay', '-addext', `subjectAltName=${san},DNS:localhost`,
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    chmodSync(`${keyFile}.tmp`, 0o600);
+    renameSync(`${keyFile}.tmp`, keyFile);
+    renameSync(`${certFile}.tmp`, certFile);
+  }
+  const tlsKey = readFileSync(keyFile, 'utf8');
+  const tlsCert = readFileSync(certFile, 'utf8');
+  const certSha256 = createHash('sha256').update(new X509Certificate(tlsCert).raw).digest('hex');
+  return { identity: { privateKey, publicRaw: rawPublicKey(privateKey) }, tlsKey, tlsCert, certSha256 };
+}
+
+export function writeDescriptor(dataDir: string, descriptor: RelayDescriptor): string {
+  const file = join(dataDir, 'descriptor.json');
+  writeAtomic(file, `${JSON.stringify(descriptor, null, 2)}\n`, 0o644);
+  return file;
+}

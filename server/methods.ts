@@ -1,0 +1,100 @@
+// The relay's method table. Each entry says whether an unbound temp key may call it, how its
+// params are validated, and what it does. Issue 4 adds prekey methods here.
+import { z } from 'zod';
+import { decodeBindMessage, permKeyIdOf, verifyBind } from '../shared/protocol/bind.ts';
+import { bytesEqual } from '../shared/protocol/bytes.ts';
+import { RpcError } from '../shared/protocol/errors.ts';
+import type { Value } from '../shared/protocol/value.ts';
+import type { BoundDevice, MethodContext } from './relay.ts';
+
+const bytes = (min: number, max: number) =>
+  z.custom<Uint8Array>((v) => v instanceof Uint8Array && v.length >= min && v.length <= max, { message: `bytes of length ${min}..${max}` });
+
+export const HANDLE_RE = /^[a-z0-9_]{3,32}$/;
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
+const handle = z.string().regex(HANDLE_RE);
+
+export interface MethodSpec<S extends z.ZodType> {
+  /** true: callable on an unbound temp key (bind, ping, time only). */
+  unbound: boolean;
+  params: S;
+  handler: (ctx: MethodContext, params: z.infer<S>) => Value;
+}
+
+function method<S extends z.ZodType>(spec: MethodSpec<S>): MethodSpec<z.ZodType> {
+  return spec as unknown as MethodSpec<z.ZodType>;
+}
+
+function requireDevice(ctx: MethodContext): BoundDevice {
+  const d = ctx.device;
+  if (!d) throw new RpcError('AUTH_KEY_UNBOUND');
+  return d;
+}
+
+export const METHODS: Readonly<Record<string, MethodSpec<z.ZodType>>> = {
+  ping: method({ unbound: true, params: z.unknown(), handler: (ctx) => ({ pong: true, relayTime: ctx.now }) }),
+  time: method({ unbound: true, params: z.unknown(), handler: (ctx) => ({ relayTime: ctx.now }) }),
+
+  bind: method({
+    unbound: true,
+    params: z.object({ message: bytes(1, 512), signature: bytes(64, 64) }),
+    handler: (ctx, p) => {
+      const f = decodeBindMessage(p.message);
+      if (!f) throw new RpcError('BIND_INVALID', 'malformed bind message');
+      if (ctx.key.boundTo) throw new RpcError('TEMP_KEY_ALREADY_BOUND');
+      if (!bytesEqual(permKeyIdOf(f.permPub), f.permKeyId)) throw new RpcError('BIND_INVALID', 'perm_key_id does not match the key');
+      if (!verifyBind(p.message, p.signature, f.permPub)) throw new RpcError('BIND_SIGNATURE_INVALID');
+      if (!bytesEqual(f.tempKeyId, ctx.key.endpoint.tempKeyId)) throw new RpcError('BIND_TEMP_KEY_MISMATCH');
+      if (!bytesEqual(f.transcriptHash, ctx.key.transcriptHash)) throw new RpcError('BIND_TRANSCRIPT_MISMATCH');
+      if (!ctx.key.endpoint.sessionId || !bytesEqual(f.sessionId, ctx.key.endpoint.sessionId)) throw new RpcError('BIND_SESSION_MISMATCH');
+      if (!(f.expiresAt > ctx.now && f.expiresAt <= ctx.now + ctx.relay.maxTtlSec * 1000)) throw new RpcError('EXPIRES_AT_INVALID');
+      if (!ctx.relay.rememberBindNonce(f.nonce, f.expiresAt)) throw new RpcError('BIND_NONCE_REPLAYED');
+      const device = ctx.relay.bindKey(ctx.key, f.permKeyId, f.permPub, f.expiresAt);
+      return { permKeyId: f.permKeyId, expiresAt: f.expiresAt, handle: device.handle, relayTime: ctx.now };
+    },
+  }),
+
+  register: method({
+    unbound: false,
+    params: z.object({ handle }),
+    handler: (ctx, p) => {
+      const d = requireDevice(ctx);
+      ctx.relay.store.register(d.permKeyId, p.handle);
+      d.handle = p.handle;
+      return { handle: p.handle };
+    },
+  }),
+
+  resolve: method({
+    unbound: false,
+    params: z.object({ handle }),
+    handler: (ctx, p) => {
+      const row = ctx.relay.store.deviceByHandle(p.handle);
+      if (!row || row.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
+      return { handle: row.handle, permKeyId: row.permKeyId, permPub: row.permPub };
+    },
+  }),
+
+  send: method({
+    unbound: false,
+    params: z.object({ to: handle, idem: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/), body: bytes(1, MAX_ENVELOPE_BYTES) }),
+    handler: (ctx, p) => {
+      const d = requireDevice(ctx);
+      if (d.handle === null) throw new RpcError('NOT_REGISTERED', 'register a handle before sending');
+      const r = ctx.relay.store.enqueue(d.permKeyId, d.handle, p.to, p.idem, Buffer.from(p.body), ctx.now, ctx.relay.queueLimit);
+      if (!r.duplicate) ctx.relay.notifyQueued(r.recipient);
+      return { id: r.id, duplicate: r.duplicate };
+    },
+  }),
+
+  ack: method({
+    unbound: false,
+    params: z.object({ ids: z.array(z.number().int().nonnegative()).min(1).max(1000) }),
+    handler: (ctx, p) => {
+      const d = requireDevice(ctx);
+      const removed = ctx.relay.store.ack(d.permKeyId, p.ids);
+      ctx.relay.acked(d, p.ids);
+      return { removed };
+    },
+  }),
+};

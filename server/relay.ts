@@ -1,0 +1,391 @@
+// The relay: TLS WebSocket server; temp keys in a RAM-only Map with an expiry sweep; devices
+// and the envelope queue in SQLite. One frame in, at most a few frames out; any malformed
+// input closes that one connection with a typed close code and never reaches the process.
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { WebSocketServer, WebSocket, type RawData } from 'ws';
+import { bytesEqual } from '../shared/protocol/bytes.ts';
+import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import { CLOSE_CODES, ProtocolError, RpcError } from '../shared/protocol/errors.ts';
+import {
+  decodeFrame, encodeErrorFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, UNKNOWN_KEY_FRAME,
+  type HelloFrame, type RecordFrame,
+} from '../shared/protocol/frames.ts';
+import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
+import { RecordEndpoint } from '../shared/protocol/record.ts';
+import { decodeBody, encodeBody, type Body } from '../shared/protocol/rpc.ts';
+import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
+import { METHODS } from './methods.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { RelayStore } from './store.ts';
+
+/** TLS 1.2 suites offered: ECDHE only, so every TLS session has forward secrecy. TLS 1.3 suites are all ephemeral. */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+].join(':');
+
+export interface RelayOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  /** Longest temp key lifetime a bind may ask for. Default 25 h (clients pick 23-24 h). */
+  maxTtlSec?: number;
+  /** An unbound temp key is forgotten after this long. */
+  unboundTtlMs?: number;
+  handshakesPerSecond?: number;
+  handshakeBurst?: number;
+  /** Envelopes waiting per account. */
+  queueLimit?: number;
+  clock?: () => number;
+  log?: (event: Record<string, unknown>) => void;
+}
+
+export interface TempKeyEntry {
+  idHex: string;
+  endpoint: RecordEndpoint;
+  transcriptHash: Buffer;
+  /** Relay time, ms. Unbound keys: creation + unboundTtl; bound: the bind's expires_at. */
+  expiresAt: number;
+  boundTo?: BoundDevice;
+  conn?: Conn;
+}
+
+export interface BoundDevice {
+  permKeyId: Buffer;
+  permHex: string;
+  handle: string | null;
+  key?: TempKeyEntry;
+  /** Highest queue id pushed over the current key/connection. */
+  cursor: number;
+  inflight: Set<number>;
+}
+
+interface Conn {
+  ws: WebSocket;
+  address: string;
+  keys: Set<TempKeyEntry>;
+  unbound: TempKeyEntry[];
+}
+
+export interface MethodContext {
+  relay: RelayCore;
+  key: TempKeyEntry;
+  device: BoundDevice | undefined;
+  now: number;
+}
+
+const PUSH_WINDOW = 128;
+const MAX_UNBOUND_PER_CONN = 4;
+const MAX_BIND_NONCES = 2_000_000;
+
+export class RelayCore {
+  readonly store: RelayStore;
+  readonly identity: RelayIdentity;
+  readonly maxTtlSec: number;
+  readonly queueLimit: number;
+  private readonly unboundTtlMs: number;
+  private readonly clock: () => number;
+  private readonly log: (event: Record<string, unknown>) => void;
+  private readonly limiter: RateLimiter;
+  private readonly keys = new Map<string, TempKeyEntry>();
+  private readonly devices = new Map<string, BoundDevice>();
+  private readonly bindNonces = new Map<string, number>();
+  private readonly pumps = new Set<BoundDevice>();
+  private readonly conns = new Set<Conn>();
+  readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
+
+  constructor(store: RelayStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
+    this.store = store;
+    this.identity = identity;
+    this.maxTtlSec = o.maxTtlSec ?? 25 * 3600;
+    this.unboundTtlMs = o.unboundTtlMs ?? 60_000;
+    this.queueLimit = o.queueLimit ?? 10_000;
+    this.clock = o.clock ?? Date.now;
+    this.log = o.log ?? (() => undefined);
+    this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
+  }
+
+  get tempKeyCount(): number {
+    return this.keys.size;
+  }
+
+  accept(ws: WebSocket, address: string): void {
+    const conn: Conn = { ws, address, keys: new Set(), unbound: [] };
+    this.conns.add(conn);
+    ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
+    ws.on('error', () => ws.terminate());
+    ws.on('close', () => this.onClose(conn));
+  }
+
+  private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    try {
+      if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'text or fragmented frame');
+      this.handleFrame(conn, data);
+    } catch (e) {
+      const code = e instanceof ProtocolError ? e.code : 'INTERNAL';
+      if (code === 'INTERNAL') this.log({ event: 'internal-error', error: String(e) });
+      if (code === 'RECORD_INVALID') this.stats.closedInvalid++;
+      conn.ws.close(CLOSE_CODES[code], code);
+    } finally {
+      this.runPumps();
+    }
+  }
+
+  private handleFrame(conn: Conn, data: Buffer): void {
+    const frame = decodeFrame(data);
+    if (frame.type === 'hello') this.onHello(conn, frame);
+    else if (frame.type === 'record') this.onRecord(conn, frame);
+    else throw new ProtocolError('BAD_FRAME', `${frame.type} is not sent by clients`);
+  }
+
+  private onHello(conn: Conn, hello: HelloFrame): void {
+    const wait = this.limiter.take(conn.address);
+    if (wait > 0) {
+      this.send(conn, encodeErrorFrame(ERROR_FRAME_CODES.RATE_LIMITED, wait));
+      return;
+    }
+    const now = this.clock();
+    const { reply, material } = relayHandshake(hello, this.identity, now, this.maxTtlSec);
+    const entry: TempKeyEntry = {
+      idHex: material.id.toString('hex'),
+      endpoint: new RecordEndpoint(material, 'relay', this.clock),
+      transcriptHash: material.transcriptHash,
+      expiresAt: now + this.unboundTtlMs,
+    };
+    // Only c2s/s2c are secret and they now live in the endpoint; the id is public.
+    if (this.keys.has(entry.idHex)) throw new ProtocolError('HANDSHAKE_INVALID', 'temp key id collision');
+    this.keys.set(entry.idHex, entry);
+    conn.unbound.push(entry);
+    while (conn.unbound.length > MAX_UNBOUND_PER_CONN) {
+      const old = conn.unbound.shift();
+      if (old && !old.boundTo) this.forgetKey(old);
+    }
+    this.stats.handshakes++;
+    this.send(conn, reply);
+  }
+
+  private onRecord(conn: Conn, frame: RecordFrame): void {
+    const idHex = frame.tempKeyId.toString('hex');
+    const entry = this.keys.get(idHex);
+    const now = this.clock();
+    if (!entry || entry.expiresAt <= now) {
+      if (entry) this.forgetKey(entry);
+      this.stats.notFound++;
+      this.send(conn, UNKNOWN_KEY_FRAME);
+      return;
+    }
+    const payload = entry.endpoint.open(frame);
+    if (!payload) throw new ProtocolError('RECORD_INVALID');
+    if (entry.conn !== conn) {
+      entry.conn?.keys.delete(entry);
+      entry.conn = conn;
+      conn.keys.add(entry);
+      const d = entry.boundTo;
+      if (d) this.restartPushes(d);
+    }
+    const body = decodeBody(payload.body);
+    if (body.kind !== 'request') throw new ProtocolError('BAD_FRAME', 'clients send only requests');
+    this.sendBody(entry, this.dispatch(entry, body.reqId, body.method, body.params));
+  }
+
+  private dispatch(entry: TempKeyEntry, reqId: number, method: string, params: unknown): Body {
+    const spec = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
+    try {
+      if (!spec) throw new RpcError('UNKNOWN_METHOD', method);
+      if (!spec.unbound && !entry.boundTo) throw new RpcError('AUTH_KEY_UNBOUND');
+      const parsed = spec.params.safeParse(params);
+      if (!parsed.success) throw new RpcError('BAD_REQUEST', parsed.error.issues[0]?.message ?? 'invalid params');
+      const ctx: MethodContext = { relay: this, key: entry, device: entry.boundTo, now: this.clock() };
+      return { kind: 'result', reqId, result: spec.handler(ctx, parsed.data) };
+    } catch (e) {
+      if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
+      this.log({ event: 'method-failed', method, error: String(e) });
+      return { kind: 'error', reqId, code: 'INTERNAL', detail: '' };
+    }
+  }
+
+  private sendBody(entry: TempKeyEntry, body: Body): void {
+    const conn = entry.conn;
+    if (!conn) return;
+    this.send(conn, entry.endpoint.seal(encodeBody(body)));
+  }
+
+  private send(conn: Conn, frame: Buffer): void {
+    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(frame);
+  }
+
+  /** Remembers a bind nonce until the key it bound would expire; false when seen before. */
+  rememberBindNonce(nonce: Buffer, until: number): boolean {
+    const k = nonce.toString('hex');
+    if (this.bindNonces.has(k)) return false;
+    if (this.bindNonces.size >= MAX_BIND_NONCES) this.sweep();
+    if (this.bindNonces.size >= MAX_BIND_NONCES) throw new RpcError('RATE_LIMITED', 'too many binds');
+    this.bindNonces.set(k, until);
+    return true;
+  }
+
+  /** Binds `entry` to the device; the device's previous temp key is forgotten (it now gets 404). */
+  bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice {
+    const row = this.store.upsertDevice(permKeyId, permPub, this.clock());
+    if (!bytesEqual(row.permPub, permPub)) throw new RpcError('BIND_INVALID', 'perm_key_id collision');
+    const permHex = permKeyId.toString('hex');
+    let device = this.devices.get(permHex);
+    if (!device) {
+      device = { permKeyId: Buffer.from(permKeyId), permHex, handle: row.handle, cursor: 0, inflight: new Set() };
+      this.devices.set(permHex, device);
+    }
+    if (device.key && device.key !== entry) this.forgetKey(device.key);
+    this.devices.set(permHex, device);
+    entry.boundTo = device;
+    entry.expiresAt = expiresAt;
+    device.key = entry;
+    if (entry.conn) entry.conn.unbound = entry.conn.unbound.filter((k) => k !== entry);
+    this.restartPushes(device);
+    this.stats.binds++;
+    return device;
+  }
+
+  private restartPushes(d: BoundDevice): void {
+    d.cursor = 0;
+    d.inflight.clear();
+    this.pumps.add(d);
+  }
+
+  notifyQueued(recipient: Buffer): void {
+    const d = this.devices.get(recipient.toString('hex'));
+    if (d) this.pumps.add(d);
+  }
+
+  acked(d: BoundDevice, ids: readonly number[]): void {
+    for (const id of ids) d.inflight.delete(id);
+    this.pumps.add(d);
+  }
+
+  private runPumps(): void {
+    for (const d of this.pumps) this.pump(d);
+    this.pumps.clear();
+  }
+
+  /** Pushes queued envelopes in queue order, at most PUSH_WINDOW unacknowledged at a time. */
+  private pump(d: BoundDevice): void {
+    const key = d.key;
+    if (!key?.conn || key.conn.ws.readyState !== WebSocket.OPEN) return;
+    const room = PUSH_WINDOW - d.inflight.size;
+    if (room <= 0) return;
+    for (const env of this.store.pending(d.permKeyId, d.cursor, room)) {
+      d.cursor = env.id;
+      d.inflight.add(env.id);
+      this.sendBody(key, { kind: 'push', topic: 'envelope', data: { id: env.id, from: env.from, body: env.body, sentAt: env.sentAt } });
+    }
+  }
+
+  private forgetKey(entry: TempKeyEntry): void {
+    this.keys.delete(entry.idHex);
+    entry.endpoint.zero();
+    entry.conn?.keys.delete(entry);
+    const d = entry.boundTo;
+    if (d && d.key === entry) {
+      d.key = undefined;
+      d.inflight.clear();
+      this.devices.delete(d.permHex);
+    }
+  }
+
+  private onClose(conn: Conn): void {
+    this.conns.delete(conn);
+    for (const entry of conn.keys) {
+      entry.conn = undefined;
+      if (entry.boundTo) entry.boundTo.inflight.clear();
+    }
+    for (const entry of conn.unbound) if (!entry.boundTo) this.forgetKey(entry);
+    conn.keys.clear();
+    conn.unbound = [];
+  }
+
+  sweep(): void {
+    const now = this.clock();
+    for (const entry of this.keys.values()) if (entry.expiresAt <= now) this.forgetKey(entry);
+    for (const [k, until] of this.bindNonces) if (until <= now) this.bindNonces.delete(k);
+    this.limiter.sweep(now);
+  }
+
+  /** Forgets every temp key (zeroed) and drops connections. */
+  shutdown(): void {
+    for (const entry of [...this.keys.values()]) this.forgetKey(entry);
+    for (const c of this.conns) c.ws.terminate();
+  }
+}
+
+export interface RunningRelay {
+  url: string;
+  port: number;
+  descriptor: RelayDescriptor;
+  descriptorFile: string;
+  core: RelayCore;
+  close(): Promise<void>;
+}
+
+export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
+  const host = o.host ?? '127.0.0.1';
+  const files = loadOrCreateRelayFiles(o.dataDir, host);
+  const store = new RelayStore(join(o.dataDir, 'relay.db'));
+  const core = new RelayCore(store, files.identity, o);
+  const server: Server = createServer(
+    {
+      key: files.tlsKey,
+      cert: files.tlsCert,
+      minVersion: 'TLSv1.2',
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+      ecdhCurve: 'X25519:prime256v1',
+    },
+    (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' });
+      res.end('WebSocket only\n');
+    },
+  );
+  const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  wss.on('connection', (ws, req) => core.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+  wss.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  if (!addr || typeof addr === 'string') throw new Error('relay has no TCP address');
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const descriptor: RelayDescriptor = {
+    version: 1,
+    url: `wss://${urlHost}:${addr.port}`,
+    relayPublicKey: files.identity.publicRaw.toString('hex'),
+    certificateSha256: files.certSha256,
+  };
+  const descriptorFile = writeDescriptor(o.dataDir, descriptor);
+  const sweeper = setInterval(() => core.sweep(), 1000);
+  sweeper.unref();
+  const pruner = setInterval(() => store.pruneIdempotency(Date.now()), 3600_000);
+  pruner.unref();
+  let closed = false;
+  return {
+    url: descriptor.url,
+    port: addr.port,
+    descriptor,
+    descriptorFile,
+    core,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      clearInterval(pruner);
+      core.shutdown();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      store.close();
+    },
+  };
+}

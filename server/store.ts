@@ -1,0 +1,175 @@
+// The relay's durable state (SQLite): devices (permanent public keys, handles), the
+// store-and-forward queue of opaque envelopes, and idempotency keys. Temp keys never come here.
+import Database from 'better-sqlite3';
+import { RpcError } from '../shared/protocol/errors.ts';
+
+export interface QueuedEnvelope {
+  id: number;
+  from: string;
+  body: Buffer;
+  sentAt: number;
+}
+
+export interface DeviceRow {
+  permKeyId: Buffer;
+  permPub: Buffer;
+  handle: string | null;
+}
+
+/** How long an idempotency key is remembered after its envelope was stored. */
+export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+
+export class RelayStore {
+  private readonly db: Database.Database;
+  private readonly queueCounts = new Map<string, number>();
+  private readonly st: {
+    upsertDevice: Database.Statement<[Buffer, Buffer, number]>;
+    device: Database.Statement<[Buffer]>;
+    deviceByHandle: Database.Statement<[string]>;
+    setHandle: Database.Statement<[string, Buffer]>;
+    idem: Database.Statement<[Buffer, string]>;
+    insertQueue: Database.Statement<[Buffer, string, Buffer, number]>;
+    insertIdem: Database.Statement<[Buffer, string, number, number]>;
+    count: Database.Statement<[Buffer]>;
+    pending: Database.Statement<[Buffer, number, number]>;
+    del: Database.Statement<[number, Buffer]>;
+    pruneIdem: Database.Statement<[number]>;
+  };
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a process kill (the chaos test); FULL would add an fsync
+    // per commit for power loss.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('secure_delete = ON');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS devices (
+        perm_key_id BLOB PRIMARY KEY,
+        perm_pub BLOB NOT NULL,
+        handle TEXT UNIQUE,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient BLOB NOT NULL,
+        sender_handle TEXT NOT NULL,
+        body BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, id);
+      CREATE TABLE IF NOT EXISTS idempotency (
+        sender BLOB NOT NULL,
+        idem TEXT NOT NULL,
+        queue_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (sender, idem)
+      ) WITHOUT ROWID;
+    `);
+    const d = this.db;
+    this.st = {
+      upsertDevice: d.prepare('INSERT OR IGNORE INTO devices (perm_key_id, perm_pub, created_at) VALUES (?, ?, ?)'),
+      device: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE perm_key_id = ?'),
+      deviceByHandle: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE handle = ?'),
+      setHandle: d.prepare('UPDATE devices SET handle = ? WHERE perm_key_id = ?'),
+      idem: d.prepare('SELECT queue_id FROM idempotency WHERE sender = ? AND idem = ?'),
+      insertQueue: d.prepare('INSERT INTO queue (recipient, sender_handle, body, created_at) VALUES (?, ?, ?, ?)'),
+      insertIdem: d.prepare('INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (?, ?, ?, ?)'),
+      count: d.prepare('SELECT COUNT(*) AS n FROM queue WHERE recipient = ?'),
+      pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?'),
+      del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
+      pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
+    };
+  }
+
+  private static row(r: unknown): DeviceRow | undefined {
+    if (!r) return undefined;
+    const x = r as { perm_key_id: Buffer; perm_pub: Buffer; handle: string | null };
+    return { permKeyId: x.perm_key_id, permPub: x.perm_pub, handle: x.handle };
+  }
+
+  upsertDevice(permKeyId: Buffer, permPub: Buffer, now: number): DeviceRow {
+    this.st.upsertDevice.run(permKeyId, permPub, now);
+    const row = RelayStore.row(this.st.device.get(permKeyId));
+    if (!row) throw new RpcError('INTERNAL', 'device vanished');
+    return row;
+  }
+
+  deviceByHandle(handle: string): DeviceRow | undefined {
+    return RelayStore.row(this.st.deviceByHandle.get(handle));
+  }
+
+  /** Claims `handle` for the device. Re-registering the same handle is a no-op. */
+  register(permKeyId: Buffer, handle: string): void {
+    this.db.transaction(() => {
+      const me = RelayStore.row(this.st.device.get(permKeyId));
+      if (!me) throw new RpcError('INTERNAL', 'unknown device');
+      if (me.handle === handle) return;
+      if (me.handle !== null) throw new RpcError('BAD_REQUEST', 'this device already has a handle');
+      const owner = RelayStore.row(this.st.deviceByHandle.get(handle));
+      if (owner) throw new RpcError('HANDLE_TAKEN');
+      this.st.setHandle.run(handle, permKeyId);
+    })();
+  }
+
+  private countFor(recipient: Buffer): number {
+    const k = recipient.toString('hex');
+    let n = this.queueCounts.get(k);
+    if (n === undefined) {
+      n = (this.st.count.get(recipient) as { n: number }).n;
+      this.queueCounts.set(k, n);
+    }
+    return n;
+  }
+
+  /** Stores an envelope once per (sender, idempotency key). */
+  enqueue(
+    sender: Buffer,
+    senderHandle: string,
+    recipientHandle: string,
+    idem: string,
+    body: Buffer,
+    now: number,
+    queueLimit: number,
+  ): { id: number; duplicate: boolean; recipient: Buffer } {
+    return this.db.transaction(() => {
+      const recipient = RelayStore.row(this.st.deviceByHandle.get(recipientHandle));
+      if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
+      const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
+      if (seen) return { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId };
+      const count = this.countFor(recipient.permKeyId);
+      if (count >= queueLimit) throw new RpcError('QUEUE_FULL');
+      const id = Number(this.st.insertQueue.run(recipient.permKeyId, senderHandle, body, now).lastInsertRowid);
+      this.st.insertIdem.run(sender, idem, id, now);
+      this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
+      return { id, duplicate: false, recipient: recipient.permKeyId };
+    })();
+  }
+
+  pending(recipient: Buffer, afterId: number, limit: number): QueuedEnvelope[] {
+    const rows = this.st.pending.all(recipient, afterId, limit) as { id: number; sender_handle: string; body: Buffer; created_at: number }[];
+    return rows.map((r) => ({ id: r.id, from: r.sender_handle, body: r.body, sentAt: r.created_at }));
+  }
+
+  /** Deletes acknowledged envelopes addressed to `recipient`; returns how many went. */
+  ack(recipient: Buffer, ids: readonly number[]): number {
+    let n = 0;
+    this.db.transaction(() => {
+      for (const id of ids) n += this.st.del.run(id, recipient).changes;
+    })();
+    if (n > 0) {
+      const k = recipient.toString('hex');
+      const c = this.queueCounts.get(k);
+      if (c !== undefined) this.queueCounts.set(k, Math.max(0, c - n));
+    }
+    return n;
+  }
+
+  pruneIdempotency(now: number): void {
+    this.st.pruneIdem.run(now - IDEMPOTENCY_RETENTION_MS);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,59 @@
+// Raw 32-byte X25519 / Ed25519 keys <-> node:crypto KeyObjects (native, fast).
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+
+const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
+const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
+const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+
+function raw32(b: Uint8Array, what: string): Buffer {
+  if (b.length !== 32) throw new RangeError(`${what} must be 32 bytes`);
+  return Buffer.from(b.buffer, b.byteOffset, 32);
+}
+
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  const der = Buffer.concat([ED25519_PKCS8, raw32(seed, 'Ed25519 seed')]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
+export function ed25519PublicKey(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw32(pub, 'Ed25519 public key')]), format: 'der', type: 'spki' });
+}
+
+export function x25519PrivateKey(priv: Uint8Array): KeyObject {
+  const der = Buffer.concat([X25519_PKCS8, raw32(priv, 'X25519 private key')]);
+  try {
+    return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  } finally {
+    der.fill(0);
+  }
+}
+
+export function x25519PublicKey(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw32(pub, 'X25519 public key')]), format: 'der', type: 'spki' });
+}
+
+/** Raw 32-byte public key of an X25519 or Ed25519 KeyObject (public or private). */
+export function rawPublicKey(key: KeyObject): Buffer {
+  const pub = key.type === 'private' ? createPublicKey(key) : key;
+  const der = pub.export({ format: 'der', type: 'spki' });
+  return Buffer.from(der.subarray(der.length - 32));
+}
+
+export function newX25519(priv?: Uint8Array): { privateKey: KeyObject; publicRaw: Buffer } {
+  const privateKey = priv ? x25519PrivateKey(priv) : generateKeyPairSync('x25519').privateKey;
+  return { privateKey, publicRaw: rawPublicKey(privateKey) };
+}
+
+/** X25519; throws on failure (OpenSSL refuses an all-zero shared secret from low-order points). */
+export function x25519(privateKey: KeyObject, peerPublicRaw: Uint8Array): Buffer {
+  return diffieHellman({ privateKey, publicKey: x25519PublicKey(peerPublicRaw) });
+}
+
+export function newEd25519Seed(): Buffer {
+  return randomBytes(32);
+}

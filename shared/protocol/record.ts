@@ -1,0 +1,149 @@
+// Record layer: temp_key_id || nonce || AEAD(dir_key, nonce, payload, ad = temp_key_id || direction),
+// payload = msg_id(8) || seq(4) || session_id(8) || body. Checks on open, in order: tag (one
+// failure path), session, replay window, time window. Every failure returns null.
+import { randomBytes } from 'node:crypto';
+import { open as aeadOpen, seal as aeadSeal, NONCE_BYTES } from './aead.ts';
+import { bytesEqual } from './bytes.ts';
+import { encodeRecordFrame, RECORD_HEADER_BYTES, type RecordFrame } from './frames.ts';
+import type { TempKeyMaterial } from './handshake.ts';
+
+export const DIRECTION_C2S = 0x01;
+export const DIRECTION_S2C = 0x02;
+export const REPLAY_WINDOW = 1000;
+/** msg_id may be at most this far behind the receiver's (relay) clock. */
+export const MAX_PAST_MS = 300_000;
+/** ... and at most this far ahead. */
+export const MAX_FUTURE_MS = 30_000;
+/** msg_id = (ms since epoch << 16) | counter: time-based, strictly increasing per sender. */
+export const MSG_ID_SHIFT = 16n;
+
+export function msgIdTime(msgId: bigint): number {
+  return Number(msgId >> MSG_ID_SHIFT);
+}
+
+export function recordAd(tempKeyId: Uint8Array, direction: number): Buffer {
+  return Buffer.concat([tempKeyId, Buffer.of(direction)]);
+}
+
+export interface RecordPayload {
+  msgId: bigint;
+  seq: number;
+  sessionId: Buffer;
+  body: Buffer;
+}
+
+export function encodePayload(p: RecordPayload): Buffer {
+  const h = Buffer.alloc(RECORD_HEADER_BYTES);
+  h.writeBigUInt64BE(p.msgId, 0);
+  h.writeUInt32BE(p.seq >>> 0, 8);
+  p.sessionId.copy(h, 12);
+  return Buffer.concat([h, p.body]);
+}
+
+export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Buffer {
+  const plain = encodePayload(payload);
+  return encodeRecordFrame(tempKeyId, nonce, aeadSeal(key, nonce, plain, recordAd(tempKeyId, direction)));
+}
+
+/** Tag check only; null on failure. */
+export function openRecord(key: Uint8Array, frame: RecordFrame, direction: number): RecordPayload | null {
+  const plain = aeadOpen(key, frame.nonce, frame.sealed, recordAd(frame.tempKeyId, direction));
+  if (!plain || plain.length < RECORD_HEADER_BYTES) return null;
+  return {
+    msgId: plain.readBigUInt64BE(0),
+    seq: plain.readUInt32BE(8),
+    sessionId: Buffer.from(plain.subarray(12, 20)),
+    body: plain.subarray(RECORD_HEADER_BYTES),
+  };
+}
+
+/** Remembers the last REPLAY_WINDOW msg_ids; anything at or below the evicted floor is refused. */
+export class ReplayWindow {
+  private readonly seen = new Set<bigint>();
+  private readonly order: bigint[] = [];
+  private head = 0;
+  private floor = -1n;
+
+  accept(msgId: bigint): boolean {
+    if (msgId <= this.floor || this.seen.has(msgId)) return false;
+    this.seen.add(msgId);
+    this.order.push(msgId);
+    if (this.order.length - this.head > REPLAY_WINDOW) {
+      const evicted = this.order[this.head] as bigint;
+      this.head++;
+      this.seen.delete(evicted);
+      if (evicted > this.floor) this.floor = evicted;
+      if (this.head > 4096) {
+        this.order.splice(0, this.head);
+        this.head = 0;
+      }
+    }
+    return true;
+  }
+}
+
+export interface SealOverrides {
+  /** Test-only overrides for crafting bad records and test vectors. */
+  msgId?: bigint;
+  nonce?: Uint8Array;
+  sessionId?: Buffer;
+}
+
+/**
+ * One side's view of one temp key: seals outgoing records, opens incoming ones.
+ * `clock` returns the relay's time in ms (the relay's own clock, or the client's estimate).
+ */
+export class RecordEndpoint {
+  readonly tempKeyId: Buffer;
+  sessionId: Buffer | undefined;
+  private readonly sendKey: Buffer;
+  private readonly recvKey: Buffer;
+  private readonly sendDir: number;
+  private readonly recvDir: number;
+  private lastMsgId = 0n;
+  private seq = 0;
+  private readonly window = new ReplayWindow();
+  private readonly clock: () => number;
+
+  constructor(material: TempKeyMaterial, side: 'client' | 'relay', clock: () => number, sessionId?: Buffer) {
+    this.tempKeyId = material.id;
+    this.sendKey = side === 'client' ? material.c2s : material.s2c;
+    this.recvKey = side === 'client' ? material.s2c : material.c2s;
+    this.sendDir = side === 'client' ? DIRECTION_C2S : DIRECTION_S2C;
+    this.recvDir = side === 'client' ? DIRECTION_S2C : DIRECTION_C2S;
+    this.clock = clock;
+    this.sessionId = sessionId;
+  }
+
+  nextMsgId(): bigint {
+    const t = BigInt(Math.floor(this.clock())) << MSG_ID_SHIFT;
+    this.lastMsgId = t > this.lastMsgId ? t : this.lastMsgId + 1n;
+    return this.lastMsgId;
+  }
+
+  seal(body: Uint8Array, o: SealOverrides = {}): Buffer {
+    const sessionId = o.sessionId ?? this.sessionId;
+    if (!sessionId) throw new Error('record endpoint has no session yet');
+    const msgId = o.msgId ?? this.nextMsgId();
+    this.seq = (this.seq + 1) >>> 0;
+    return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { msgId, seq: this.seq, sessionId, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }, o.nonce);
+  }
+
+  /** All checks; null for every kind of failure. The first valid record pins the session. */
+  open(frame: RecordFrame): RecordPayload | null {
+    const p = openRecord(this.recvKey, frame, this.recvDir);
+    if (!p) return null;
+    if (this.sessionId && !bytesEqual(this.sessionId, p.sessionId)) return null;
+    const now = this.clock();
+    const t = msgIdTime(p.msgId);
+    if (t < now - MAX_PAST_MS || t > now + MAX_FUTURE_MS) return null;
+    if (!this.window.accept(p.msgId)) return null;
+    if (!this.sessionId) this.sessionId = p.sessionId;
+    return p;
+  }
+
+  zero(): void {
+    this.sendKey.fill(0);
+    this.recvKey.fill(0);
+  }
+}

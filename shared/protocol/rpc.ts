@@ -1,0 +1,94 @@
+// Record bodies: requests, responses, errors and pushes. See docs/protocol.md "Bodies".
+import { ProtocolError } from './errors.ts';
+import { decodeValue, encodeValue, type Value } from './value.ts';
+
+export const BODY_REQUEST = 0x01;
+export const BODY_RESULT = 0x02;
+export const BODY_ERROR = 0x03;
+export const BODY_PUSH = 0x04;
+
+const NAME_RE = /^[a-z][a-zA-Z0-9.]{0,31}$/;
+const CODE_RE = /^[A-Z][A-Z0-9_]{0,47}$/;
+
+export interface RequestBody { kind: 'request'; reqId: number; method: string; params: Value }
+export interface ResultBody { kind: 'result'; reqId: number; result: Value }
+export interface ErrorBody { kind: 'error'; reqId: number; code: string; detail: string }
+export interface PushBody { kind: 'push'; topic: string; data: Value }
+export type Body = RequestBody | ResultBody | ErrorBody | PushBody;
+
+function bad(detail: string): never {
+  throw new ProtocolError('BAD_FRAME', detail);
+}
+
+function name(s: string): Buffer {
+  if (!NAME_RE.test(s)) throw new RangeError(`invalid method or topic name: ${s}`);
+  return Buffer.concat([Buffer.of(s.length), Buffer.from(s, 'latin1')]);
+}
+
+function reqIdBytes(id: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(id >>> 0);
+  return b;
+}
+
+export function encodeBody(body: Body): Buffer {
+  switch (body.kind) {
+    case 'request':
+      return Buffer.concat([Buffer.of(BODY_REQUEST), reqIdBytes(body.reqId), name(body.method), encodeValue(body.params)]);
+    case 'result':
+      return Buffer.concat([Buffer.of(BODY_RESULT), reqIdBytes(body.reqId), encodeValue(body.result)]);
+    case 'error': {
+      if (!CODE_RE.test(body.code)) throw new RangeError(`invalid error code: ${body.code}`);
+      const detail = Buffer.from(body.detail.slice(0, 200), 'utf8');
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(detail.length);
+      return Buffer.concat([Buffer.of(BODY_ERROR), reqIdBytes(body.reqId), Buffer.of(body.code.length), Buffer.from(body.code, 'latin1'), len, detail]);
+    }
+    case 'push':
+      return Buffer.concat([Buffer.of(BODY_PUSH), name(body.topic), encodeValue(body.data)]);
+  }
+}
+
+function readName(b: Buffer, pos: number, re: RegExp): [string, number] {
+  if (pos >= b.length) bad('name truncated');
+  const len = b[pos] as number;
+  if (pos + 1 + len > b.length) bad('name truncated');
+  const s = b.subarray(pos + 1, pos + 1 + len).toString('latin1');
+  if (!re.test(s)) bad('invalid name');
+  return [s, pos + 1 + len];
+}
+
+export function decodeBody(input: Uint8Array): Body {
+  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (b.length < 1) bad('empty body');
+  const kind = b[0];
+  if (kind === BODY_PUSH) {
+    const [topic, pos] = readName(b, 1, NAME_RE);
+    return { kind: 'push', topic, data: decodeValue(b.subarray(pos)) };
+  }
+  if (b.length < 5) bad('body truncated');
+  const reqId = b.readUInt32BE(1);
+  switch (kind) {
+    case BODY_REQUEST: {
+      const [method, pos] = readName(b, 5, NAME_RE);
+      return { kind: 'request', reqId, method, params: decodeValue(b.subarray(pos)) };
+    }
+    case BODY_RESULT:
+      return { kind: 'result', reqId, result: decodeValue(b.subarray(5)) };
+    case BODY_ERROR: {
+      const [code, pos] = readName(b, 5, CODE_RE);
+      if (pos + 2 > b.length) bad('error detail truncated');
+      const len = b.readUInt16BE(pos);
+      if (pos + 2 + len !== b.length) bad('error detail length mismatch');
+      let detail: string;
+      try {
+        detail = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(pos + 2));
+      } catch {
+        return bad('error detail is not UTF-8');
+      }
+      return { kind: 'error', reqId, code, detail };
+    }
+    default:
+      return bad(`unknown body kind ${String(kind)}`);
+  }
+}
