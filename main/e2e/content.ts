@@ -5,10 +5,13 @@ import { BadContent, UnsupportedContent } from './errors.ts';
 
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
-export const MAX_TEXT_CHARS = 64 * 1024;
+export const MAX_TEXT_CHARS = 32 * 1024;
 export const MAX_RECEIPT_IDS = 1000;
-/** Encoded content larger than this is refused before parsing. */
-export const MAX_CONTENT_BYTES = 512 * 1024;
+/**
+ * Padded content size limit, both ways. The relay accepts envelopes up to 64 KiB; a PreKey
+ * message adds about 1.8 KB (Kyber ciphertext, keys, MAC) to the content.
+ */
+export const MAX_CONTENT_BYTES = 56 * 1024;
 
 const messageId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
 
@@ -36,6 +39,7 @@ const KNOWN_KINDS = new Set(['text', 'receipt']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));
+  if (json.length + 1 > MAX_CONTENT_BYTES) throw new BadContent(`encodes to more than ${MAX_CONTENT_BYTES} bytes; split the text`);
   // ISO/IEC 7816-4 padding: 0x80 then zeros, at least one byte.
   const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD_BLOCK) * PAD_BLOCK);
   padded.set(json);

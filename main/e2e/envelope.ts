@@ -11,7 +11,8 @@ export interface Envelope {
 
 // Same numbers as libsignal's CiphertextMessageType, so logs and specs agree.
 const TYPE_BYTE: Record<EnvelopeType, number> = { prekey: 3, message: 2 };
-export const MAX_ENVELOPE_BYTES = 192 * 1024;
+/** Same limit as the relay's `send` (server/methods.ts). */
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const out = new Uint8Array(1 + envelope.body.length);

@@ -40,7 +40,10 @@ export interface RegistrationResult {
 
 /** Makes and stores a new identity with all prekeys. Refuses when the profile already has one. */
 export function generateRegistration(kv: E2eKv, localName: string, now: number, oneTimeCount = ONE_TIME_PREKEY_COUNT): RegistrationResult {
-  if (hasMeta(kv) || kv.vault.getAccountSecret(SECRET.identity)) throw new AlreadyRegistered();
+  // The meta record is written last and is the commit point: without it, leftovers of an
+  // interrupted registration (nothing of it was uploaded yet) are cleared and made anew.
+  if (hasMeta(kv)) throw new AlreadyRegistered();
+  for (const ns of Object.values(NS)) for (const key of kv.keys(ns)) kv.delete(ns, key);
   const identity = IdentityKeyPair.generate();
   const registrationId = randomInt(1, 16381);
   // Random starting ids, so ids say little about how long the account has existed.

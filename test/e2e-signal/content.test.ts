@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeContent, encodeContent, PAD_BLOCK, type MessageContent } from '../../main/e2e/content.ts';
+import { decodeContent, encodeContent, MAX_CONTENT_BYTES, MAX_TEXT_CHARS, PAD_BLOCK, type MessageContent } from '../../main/e2e/content.ts';
 import { BadContent, UnsupportedContent } from '../../main/e2e/errors.ts';
 
 const pad = (json: string): Uint8Array => {
@@ -71,7 +71,12 @@ describe('message content', () => {
     for (const b of bad) expect(() => decodeContent(b), new TextDecoder().decode(b)).toThrow(BadContent);
   });
 
-  it('encodeContent refuses invalid structures', () => {
+  it('encodeContent refuses invalid structures and content too large for one envelope', () => {
     expect(() => encodeContent({ v: 1, kind: 'text', id: '', sentAt: 1, text: 'x' })).toThrow();
+    // 32 Ki chars of 3-byte UTF-8 is ~96 KB: over the envelope budget.
+    expect(() => encodeContent({ v: 1, kind: 'text', id: 'big', sentAt: 1, text: '東'.repeat(MAX_TEXT_CHARS) })).toThrow(BadContent);
+    const largest = encodeContent({ v: 1, kind: 'text', id: 'big', sentAt: 1, text: 'a'.repeat(MAX_TEXT_CHARS) });
+    expect(largest.length).toBeLessThanOrEqual(MAX_CONTENT_BYTES);
+    expect(() => decodeContent(new Uint8Array(MAX_CONTENT_BYTES + PAD_BLOCK))).toThrow(BadContent);
   });
 });

@@ -335,6 +335,14 @@ describe('E2E sessions (in-memory kv)', () => {
     expect(() => E.register(vault, 'zed', { oneTimeCount: 1 })).toThrow(expect.objectContaining({ code: 'ALREADY_REGISTERED' }));
     expect(E.open(vault).localName).toBe('zed');
     expect(() => E.register(new MemoryVault(), '')).toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
+    // An interrupted registration (identity written, meta not) is redone from scratch.
+    const half = new MemoryVault();
+    half.setAccountSecret('e2e-identity-key-pair', new Uint8Array(69));
+    half.kvSet('e2e-prekey', '7', new Uint8Array([1]));
+    const redone = E.register(half, 'yan', { oneTimeCount: 2 });
+    expect(half.kvKeys('e2e-prekey')).toHaveLength(2);
+    expect(half.kvGet('e2e-prekey', '7')).toBeUndefined();
+    expect(redone.e2e.identityKey).toHaveLength(33);
   });
 
   it('no per-contact kv key names a contact', async () => {
@@ -347,5 +355,21 @@ describe('E2E sessions (in-memory kv)', () => {
       expect(keys.length).toBe(1);
       expect(keys[0]).toMatch(/^[0-9a-f]{32}$/);
     }
+  });
+});
+
+describe('envelope size budget', () => {
+  it('the largest allowed content fits the relay envelope limit on the PreKey path', async () => {
+    const { MAX_CONTENT_BYTES, MAX_ENVELOPE_BYTES, encodeContent, encodeEnvelope } = await import('../../main/e2e/index.ts');
+    const dir = new PreKeyDirectory();
+    const alice = party(dir, 'alice');
+    party(dir, 'bob');
+    await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
+    // Nearly the largest content that still encodes.
+    const content = { v: 1, kind: 'text', id: 'big', sentAt: 1, text: 'é'.repeat(28_600) } as const;
+    expect(encodeContent(content).length).toBeGreaterThan(MAX_CONTENT_BYTES - 160);
+    const env = await alice.e2e.sendContent('bob', content);
+    expect(env.type).toBe('prekey');
+    expect(encodeEnvelope(env).length).toBeLessThanOrEqual(MAX_ENVELOPE_BYTES);
   });
 });
