@@ -64,18 +64,16 @@ export function hchachaSubkey(key: Uint8Array, prefix16: Uint8Array): Buffer {
   return bytes;
 }
 
-function nativeSeal(subkey: Buffer, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
-  const iv = Buffer.alloc(12);
+function nativeSeal(subkey: Buffer, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, iv: Buffer = Buffer.alloc(12)): Buffer {
   iv.set(nonce.subarray(16, 24), 4);
   const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(ad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   cipher.final();
-  const tag = cipher.getAuthTag();
   const out = Buffer.allocUnsafe(NONCE_BYTES + body.length + TAG_BYTES);
   out.set(nonce, 0);
   out.set(body, NONCE_BYTES);
-  out.set(tag, NONCE_BYTES + body.length);
+  out.set(cipher.getAuthTag(), NONCE_BYTES + body.length);
   return out;
 }
 
@@ -129,6 +127,7 @@ export class BatchSealer {
   private readonly prefix: Buffer;
   private subkey: Buffer | undefined;
   private counter = 0n;
+  private readonly iv = Buffer.alloc(12);
 
   constructor(key: Uint8Array) {
     this.key = key;
@@ -141,7 +140,7 @@ export class BatchSealer {
     this.prefix.copy(nonce, 0);
     nonce.writeBigUInt64LE(this.counter, 16);
     this.counter += 1n;
-    if (this.subkey) return nativeSeal(this.subkey, nonce, plaintext, ad);
+    if (this.subkey) return nativeSeal(this.subkey, nonce, plaintext, ad, this.iv);
     const sealed = xchacha20poly1305(this.key, nonce, ad).encrypt(plaintext);
     const out = Buffer.allocUnsafe(NONCE_BYTES + sealed.length);
     out.set(nonce, 0);

@@ -1,5 +1,5 @@
 // Shared helpers for the vault tests: temp profile dirs and message factories.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewMessage } from '../../main/vault/api.ts';
@@ -24,4 +24,11 @@ export function msg(conversationId: string, text: string, extra: Partial<NewMess
     state: 'received',
     ...extra,
   };
+}
+
+/** Every file in the profile directory with its bytes (for byte-identity checks). */
+export function snapshotDir(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const name of readdirSync(dir).sort()) out.set(name, readFileSync(join(dir, name)));
+  return out;
 }

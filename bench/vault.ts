@@ -1,0 +1,195 @@
+// Vault benchmarks (issue 2). Every number is compared against a baseline measured in the same run:
+// - sealed batch insert vs plain better-sqlite3 inserting the same rows, same schema, unsealed
+// - newest page of 50 at a small and at a large vault (large vs small)
+// - unlock (Argon2id at DEFAULT_KDF + open + first page) vs Argon2id alone
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
+import { DEFAULT_KDF, TEST_KDF, Vault } from '../main/vault/index.ts';
+import type { NewMessage } from '../main/vault/api.ts';
+import { MIGRATIONS } from '../main/vault/schema.ts';
+import { encodeMessage } from '../main/vault/records.ts';
+import { aeadEngine, setAeadEngineForTesting } from '../main/vault/aead.ts';
+import { derivePasswordKey } from '../main/vault/kdf.ts';
+
+const PASSWORD = 'bench password';
+const CONVERSATIONS = 100;
+
+function makeRows(count: number, start: number): NewMessage[] {
+  const rows: NewMessage[] = new Array(count);
+  const now = Date.now();
+  for (let i = 0; i < count; i++) {
+    const n = start + i;
+    rows[i] = {
+      id: `${n.toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`,
+      conversationId: `conv-${(n % CONVERSATIONS).toString().padStart(3, '0')}`,
+      direction: n % 2 === 0 ? 'in' : 'out',
+      sender: n % 2 === 0 ? 'contact-0001' : 'self',
+      sentAt: now + n,
+      receivedAt: now + n + 5,
+      // ~200 bytes of text per message
+      text: `message ${n} `.padEnd(200, 'lorem ipsum dolor sit amet '),
+      state: 'received',
+    };
+  }
+  return rows;
+}
+
+function plainInsert(dir: string, rows: readonly NewMessage[], batch: number): number {
+  const db = new Database(join(dir, `plain-${randomBytes(4).toString('hex')}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('secure_delete = ON');
+  for (const m of MIGRATIONS) db.exec(m.sql);
+  const insert = db.prepare('INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, sealed) VALUES (?, ?, ?, ?, ?)');
+  const orderKeys = new Map<string, number>();
+  let seq = 0;
+  const t0 = performance.now();
+  for (let b = 0; b < rows.length; b += batch) {
+    const chunk = rows.slice(b, b + batch);
+    db.transaction(() => {
+      for (const m of chunk) {
+        const k = (orderKeys.get(m.conversationId) ?? 0) + 1;
+        orderKeys.set(m.conversationId, k);
+        seq += 1;
+        const body = encodeMessage({ direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? 0, text: m.text, state: m.state });
+        insert.run(m.id, m.conversationId, k, seq, body);
+      }
+    })();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  db.close();
+  return rows.length / seconds;
+}
+
+async function sealedInsert(dir: string, rows: readonly NewMessage[], batch: number): Promise<number> {
+  const { vault } = await Vault.create(join(dir, `sealed-${randomBytes(4).toString('hex')}`), PASSWORD, { kdf: TEST_KDF });
+  const t0 = performance.now();
+  for (let b = 0; b < rows.length; b += batch) vault.appendMessages(rows.slice(b, b + batch));
+  const seconds = (performance.now() - t0) / 1000;
+  vault.lock();
+  return rows.length / seconds;
+}
+
+function fill(vault: Vault, from: number, to: number): void {
+  const batch = 5000;
+  for (let n = from; n < to; n += batch) vault.appendMessages(makeRows(Math.min(batch, to - n), n));
+}
+
+function measurePages(vault: Vault, queries: number): { p50: number; p95: number } {
+  const times: number[] = [];
+  for (let i = 0; i < queries; i++) {
+    const conv = `conv-${(i % CONVERSATIONS).toString().padStart(3, '0')}`;
+    const t0 = performance.now();
+    const page = vault.pageMessages(conv, { limit: 50 });
+    times.push(performance.now() - t0);
+    if (page.length !== 50) throw new Error(`expected a full page, got ${page.length}`);
+  }
+  times.sort((a, b) => a - b);
+  return { p50: round(percentile(times, 50)), p95: round(percentile(times, 95)) };
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
+function sizeLabel(n: number): string {
+  return n >= 1_000_000 ? `${n / 1_000_000}M` : `${n / 1000}k`;
+}
+
+export async function main(opts: BenchOptions): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-vault-'));
+  try {
+    // 1. Sealed vs plain batch insert, alternating, best of two each (the machine is shared).
+    const insertRows = opts.quick ? 20_000 : 100_000;
+    const batch = 1000;
+    const rows = makeRows(insertRows, 0);
+    const plain: number[] = [];
+    const sealed: number[] = [];
+    for (let round = 0; round < 2; round++) {
+      plain.push(plainInsert(dir, rows, batch));
+      sealed.push(await sealedInsert(dir, rows, batch));
+    }
+    const plainBest = Math.max(...plain);
+    const sealedBest = Math.max(...sealed);
+    const params = { rows: insertRows, batch, textBytes: 200, engine: aeadEngine() };
+    emit({ bench: 'vault.insert.sealed', value: Math.round(sealedBest), unit: 'rows/s', baseline: Math.round(plainBest), ratio: ratioOf(sealedBest, plainBest, true), params, target: 'ratio >= 0.5' });
+
+    // Same, with the pure-JS engine (what runs where the runtime lacks native chacha20-poly1305).
+    setAeadEngineForTesting('noble');
+    const nobleRate = await sealedInsert(dir, rows, batch);
+    setAeadEngineForTesting('native');
+    emit({
+      bench: 'vault.insert.sealed-noble',
+      value: Math.round(nobleRate),
+      unit: 'rows/s',
+      baseline: Math.round(plainBest),
+      ratio: ratioOf(nobleRate, plainBest, true),
+      params: { ...params, engine: 'noble' },
+      target: 'informational (fallback engine)',
+    });
+
+    // 2. Newest page of 50 at a small and a large vault (the same vault, grown).
+    const small = 10_000;
+    const large = opts.quick ? 100_000 : 1_000_000;
+    const profile = join(dir, 'paging');
+    let vault = (await Vault.create(profile, PASSWORD, { kdf: DEFAULT_KDF })).vault;
+    fill(vault, 0, small);
+    measurePages(vault, 100); // warm-up
+    const atSmall = measurePages(vault, 500);
+    fill(vault, small, large);
+    measurePages(vault, 100);
+    const atLarge = measurePages(vault, 500);
+    const pageParams = (n: number) => ({ messages: n, conversations: CONVERSATIONS, limit: 50 });
+    emit({ bench: `vault.page50.${sizeLabel(small)}.p50`, value: atSmall.p50, unit: 'ms', baseline: null, ratio: null, params: pageParams(small) });
+    emit({ bench: `vault.page50.${sizeLabel(small)}.p95`, value: atSmall.p95, unit: 'ms', baseline: null, ratio: null, params: pageParams(small), target: 'p95 <= 5 ms' });
+    emit({ bench: `vault.page50.${sizeLabel(large)}.p50`, value: atLarge.p50, unit: 'ms', baseline: atSmall.p50, ratio: ratioOf(atLarge.p50, atSmall.p50, false), params: pageParams(large) });
+    emit({
+      bench: `vault.page50.${sizeLabel(large)}.p95`,
+      value: atLarge.p95,
+      unit: 'ms',
+      baseline: atSmall.p95,
+      ratio: ratioOf(atLarge.p95, atSmall.p95, false),
+      params: pageParams(large),
+      target: `p95 <= 5 ms and within 1.5x of ${sizeLabel(small)} (ratio >= 0.667)`,
+    });
+
+    // 3. Unlock at DEFAULT_KDF with the large vault: Argon2id + open + first page, vs Argon2id alone.
+    vault.lock();
+    const unlockTimes: number[] = [];
+    const kdfTimes: number[] = [];
+    const salt = randomBytes(16);
+    for (let i = 0; i < 3; i++) {
+      const k0 = performance.now();
+      (await derivePasswordKey(PASSWORD, salt, DEFAULT_KDF)).fill(0);
+      kdfTimes.push(performance.now() - k0);
+      const t0 = performance.now();
+      vault = await Vault.unlock(profile, PASSWORD);
+      const first = vault.pageMessages('conv-000', { limit: 50 });
+      unlockTimes.push(performance.now() - t0);
+      if (first.length !== 50) throw new Error('first page missing after unlock');
+      vault.lock();
+    }
+    const unlockMs = round(median(unlockTimes));
+    const kdfMs = round(median(kdfTimes));
+    emit({
+      bench: `vault.unlock.${sizeLabel(large)}`,
+      value: unlockMs,
+      unit: 'ms',
+      baseline: kdfMs,
+      ratio: ratioOf(unlockMs, kdfMs, false),
+      params: { messages: large, ...DEFAULT_KDF },
+      target: 'value <= 1000 ms (baseline: Argon2id alone)',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
