@@ -49,6 +49,8 @@ interface Pending {
   params: Value;
   durableId?: string;
   sentOn?: RecordEndpoint;
+  /** Retry not before this time (ms, local clock); holds later requests back to keep order. */
+  notBefore?: number;
   resolve: (v: Value) => void;
   reject: (e: Error) => void;
 }
@@ -410,7 +412,6 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     }
     const p = this.pending.get(body.reqId);
     if (!p || p.sentOn !== live.endpoint) return;
-    this.pending.delete(body.reqId);
     this.inFlight = Math.max(0, this.inFlight - 1);
     if (body.kind === 'result') this.settle(p, body.result, undefined);
     else this.settle(p, undefined, new RpcError(body.code, body.detail));
@@ -418,11 +419,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private settle(p: Pending, result: Value | undefined, error: RpcError | undefined): void {
+    if (p.durableId === undefined || !error || !RETRYABLE_RPC_ERRORS.has(error.code)) this.pending.delete(p.reqId);
     if (p.durableId !== undefined) {
       if (error && RETRYABLE_RPC_ERRORS.has(error.code)) {
-        // Keep it; try again later in the same order.
+        // Keep it in place; it and everything after it wait, so the order is kept.
         p.sentOn = undefined;
-        this.pending.set(p.reqId, p);
+        p.notBefore = Date.now() + 1000 + randomInt(0, 1000);
         this.scheduleRetry();
         return;
       }
@@ -439,7 +441,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.flush();
-    }, 1000 + randomInt(0, 1000));
+    }, 2100);
   }
 
   private onBound(b: Binding): void {
@@ -503,6 +505,13 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     for (const p of this.pending.values()) {
       if (this.inFlight >= this.o.maxInFlight) break;
       if (p.sentOn) continue;
+      if (p.notBefore !== undefined) {
+        if (p.notBefore > Date.now()) {
+          this.scheduleRetry();
+          break;
+        }
+        p.notBefore = undefined;
+      }
       p.sentOn = key.endpoint;
       this.inFlight++;
       this.transmitRaw(key, { kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
