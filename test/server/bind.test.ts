@@ -85,7 +85,7 @@ describe('handshake and bind', () => {
     expect(await bindError((dev, key) => dev.bindParams(dev.bindFields(key), other))).toBe('BIND_SIGNATURE_INVALID');
     expect(await bindError((dev, key) => {
       const p = dev.bindParams(dev.bindFields(key));
-      p.signature[5] ^= 1;
+      p.signature[5] = (p.signature[5] as number) ^ 1;
       return p;
     })).toBe('BIND_SIGNATURE_INVALID');
   });
