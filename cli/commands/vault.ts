@@ -1,0 +1,136 @@
+// Vault subcommands: init, unlock-check, change-password, recover, status.
+import { Option, type Command } from 'commander';
+import { DEFAULT_KDF, inspectProfile, TEST_KDF, Vault, type KdfParams } from '../../main/vault/index.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin } from '../io.ts';
+
+function kdfFor(kdfTest: boolean | undefined): KdfParams {
+  const env = process.env.EPHEMERA_KDF;
+  if (env !== undefined && env !== 'test' && env !== 'default') throw new CliError('EPHEMERA_KDF must be "test" or "default"', ExitCode.USAGE);
+  return kdfTest === true || env === 'test' ? TEST_KDF : DEFAULT_KDF;
+}
+
+const currentPassword = () => readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
+const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
+
+function formatPhrase(phrase: string): string {
+  const words = phrase.split(' ');
+  const rows: string[] = [];
+  for (let i = 0; i < words.length; i += 6) {
+    rows.push(
+      words
+        .slice(i, i + 6)
+        .map((w, j) => `${String(i + j + 1).padStart(2)}. ${w.padEnd(9)}`)
+        .join(' ')
+        .trimEnd(),
+    );
+  }
+  return rows.map((r) => `  ${r}`).join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('init')
+    .description('create a new vault in the profile directory and print its recovery phrase (once)')
+    .addOption(new Option('--kdf-test', 'use the smallest legal Argon2id parameters (tests only)').hideHelp())
+    .action(
+      action(async (opts: { kdfTest?: boolean }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const kdf = kdfFor(opts.kdfTest);
+        if (Vault.exists(g.profile)) throw new CliError(`A vault already exists in ${g.profile}.`, ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
+        const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
+        const { vault, recoveryPhrase } = await Vault.create(g.profile, password, { kdf });
+        vault.lock();
+        printResult(
+          g.json,
+          `Vault created in ${g.profile}.\n\nRecovery phrase — write it down now; it is shown only this once and opens the vault if you forget the password:\n\n${formatPhrase(recoveryPhrase)}\n`,
+          { profile: g.profile, recoveryPhrase, kdf },
+        );
+      }),
+    );
+
+  program
+    .command('unlock-check')
+    .description('check that the password opens the vault (nothing is changed)')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        const password = await currentPassword();
+        const vault = await Vault.unlock(g.profile, password);
+        try {
+          const messages = vault.countMessages();
+          printResult(g.json, `OK: the password opens the vault in ${g.profile} (${messages} messages).`, { profile: g.profile, messages });
+        } finally {
+          vault.lock();
+        }
+      }),
+    );
+
+  program
+    .command('change-password')
+    .description('set a new password (re-wraps the data key; the old password stops working)')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        const oldPassword = await currentPassword();
+        const vault = await Vault.unlock(g.profile, oldPassword);
+        try {
+          const next = await newPassword();
+          await vault.changePassword(oldPassword, next);
+        } finally {
+          vault.lock();
+        }
+        printResult(g.json, 'Password changed.', { profile: g.profile });
+      }),
+    );
+
+  program
+    .command('recover')
+    .description('open the vault with the recovery phrase (read from standard input) and set a new password')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        const phrase = process.stdin.isTTY ? await promptHidden('Recovery phrase (24 words): ') : await readStdin();
+        if (phrase.trim().length === 0) throw new CliError('no recovery phrase on standard input', ExitCode.USAGE);
+        const next = await newPassword();
+        const vault = await Vault.unlockWithRecovery(g.profile, phrase, next);
+        vault.lock();
+        printResult(g.json, 'Vault recovered; the new password is set.', { profile: g.profile });
+      }),
+    );
+
+  program
+    .command('status')
+    .description('show whether a vault exists, its format and key-derivation parameters, and whether it is open elsewhere; with EPHEMERA_PASSWORD also counts')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const info = inspectProfile(g.profile);
+        if (!info.exists) {
+          printResult(g.json, `No vault in ${g.profile}.`, { profile: g.profile, exists: false });
+          return;
+        }
+        const data: Record<string, unknown> = { profile: g.profile, ...info };
+        const lines = [
+          `Vault in ${g.profile}`,
+          `  format:    ${info.format}`,
+          `  kdf:       argon2id m=${info.kdf?.memoryKiB} KiB, t=${info.kdf?.iterations}, p=${info.kdf?.parallelism}`,
+          `  open by:   ${info.lockedBy !== undefined ? `pid ${info.lockedBy}` : 'no other process'}`,
+        ];
+        const password = process.env.EPHEMERA_PASSWORD;
+        if (password !== undefined && info.lockedBy === undefined) {
+          const vault = await Vault.unlock(g.profile, password);
+          try {
+            const counts = { messages: vault.countMessages(), conversations: vault.listConversations().length, contacts: vault.listContacts().length };
+            Object.assign(data, counts);
+            lines.push(`  messages:  ${counts.messages}`, `  conversations: ${counts.conversations}`, `  contacts:  ${counts.contacts}`);
+          } finally {
+            vault.lock();
+          }
+        }
+        printResult(g.json, lines.join('\n'), data);
+      }),
+    );
+}

@@ -1,0 +1,178 @@
+// Shared helpers for `ephemera` subcommands: exit codes, error mapping, password and phrase
+// input (environment or a no-echo prompt), and human/JSON output. Every command module uses
+// these so behaviour is the same across subcommands.
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
+
+export const ExitCode = {
+  OK: 0,
+  ERROR: 1,
+  USAGE: 2,
+  WRONG_SECRET: 3,
+  PROFILE_LOCKED: 4,
+  VAULT_CORRUPT: 5,
+  UNSUPPORTED_VERSION: 6,
+  NO_VAULT: 7,
+  VAULT_EXISTS: 8,
+  BAD_PARAMETERS: 9,
+  INTERRUPTED: 130,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0    success
+  1    unexpected error
+  2    usage error (bad arguments, or a password is needed and there is no terminal and no env var)
+  3    wrong password or wrong recovery phrase
+  4    profile is open in another process
+  5    vault is damaged or was tampered with
+  6    vault was written by a newer version
+  7    no vault in the profile directory
+  8    a vault already exists in the profile directory
+  9    refused parameters (key-derivation parameters out of range, empty password)
+  130  interrupted at a prompt
+
+Environment:
+  EPHEMERA_PROFILE       profile directory when --profile is not given
+  EPHEMERA_PASSWORD      the (current) password; otherwise you are prompted (no echo)
+  EPHEMERA_NEW_PASSWORD  the new password for change-password and recover
+  EPHEMERA_KDF=test      use the smallest legal Argon2id parameters (tests only; same as init --kdf-test)
+`;
+
+const CODE_FOR: Record<VaultErrorCode, ExitCodeValue> = {
+  WRONG_PASSWORD: ExitCode.WRONG_SECRET,
+  WRONG_RECOVERY_PHRASE: ExitCode.WRONG_SECRET,
+  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
+  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
+  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
+  NO_VAULT: ExitCode.NO_VAULT,
+  VAULT_EXISTS: ExitCode.VAULT_EXISTS,
+  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
+  VAULT_LOCKED: ExitCode.ERROR,
+};
+
+/** An error the CLI reports with a given exit code and a short machine code. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue,
+    readonly code = 'USAGE',
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+export function exitCodeFor(err: unknown): ExitCodeValue {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof VaultError) return CODE_FOR[err.code] ?? ExitCode.ERROR;
+  return ExitCode.ERROR;
+}
+
+export interface GlobalOptions {
+  profile: string;
+  json: boolean;
+}
+
+/** --profile / --json from the root program; the profile falls back to EPHEMERA_PROFILE. */
+export function globalOptions(cmd: Command): GlobalOptions {
+  const opts = cmd.optsWithGlobals<{ profile?: string; json?: boolean }>();
+  const profile = opts.profile ?? process.env.EPHEMERA_PROFILE;
+  if (!profile) throw new CliError('no profile directory: pass --profile DIR or set EPHEMERA_PROFILE', ExitCode.USAGE);
+  return { profile: resolve(profile), json: opts.json === true };
+}
+
+export function wantsJson(cmd: Command): boolean {
+  return cmd.optsWithGlobals<{ json?: boolean }>().json === true;
+}
+
+/** Prints the result: JSON object on stdout with --json, else the human text. */
+export function printResult(json: boolean, human: string, data: Record<string, unknown>): void {
+  if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...data })}\n`);
+  else process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+}
+
+export function printError(json: boolean, err: unknown): void {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = err instanceof VaultError ? err.code : err instanceof CliError ? err.code : 'ERROR';
+  if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
+  process.stderr.write(`ephemera: ${message}\n`);
+}
+
+/** Wraps a command action: maps thrown errors to their exit code and message. */
+export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command;
+    try {
+      await fn(...args);
+    } catch (err) {
+      printError(wantsJson(cmd), err);
+      const code = exitCodeFor(err);
+      if (code === ExitCode.ERROR && !(err instanceof VaultError) && !(err instanceof CliError) && process.env.EPHEMERA_DEBUG) {
+        process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+      }
+      process.exitCode = code;
+    }
+  };
+}
+
+/**
+ * A secret from `envVar`, else a no-echo prompt on the terminal. With `confirm`, the prompt
+ * asks twice. Fails clearly (usage error) when there is neither.
+ */
+export async function readSecret(opts: { envVar: string; prompt: string; confirm?: boolean; what: string }): Promise<string> {
+  const fromEnv = process.env[opts.envVar];
+  if (fromEnv !== undefined) return fromEnv;
+  if (!process.stdin.isTTY) {
+    throw new CliError(`${opts.what} needed: set ${opts.envVar} or run in a terminal to be prompted`, ExitCode.USAGE);
+  }
+  const first = await promptHidden(opts.prompt);
+  if (opts.confirm) {
+    const second = await promptHidden('Repeat to confirm: ');
+    if (first !== second) throw new CliError(`the two ${opts.what}s do not match`, ExitCode.USAGE);
+  }
+  return first;
+}
+
+/** Reads one line from the terminal without echoing it. Ctrl-C exits with 130. */
+export function promptHidden(question: string): Promise<string> {
+  const stdin = process.stdin;
+  process.stderr.write(question);
+  return new Promise((resolvePromise, reject) => {
+    let value = '';
+    const wasRaw = stdin.isRaw;
+    stdin.setRawMode(true);
+    stdin.resume();
+    stdin.setEncoding('utf8');
+    const done = (err?: Error) => {
+      stdin.setRawMode(wasRaw);
+      stdin.pause();
+      stdin.removeListener('data', onData);
+      process.stderr.write('\n');
+      if (err) reject(err);
+      else resolvePromise(value);
+    };
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new CliError('interrupted', ExitCode.INTERRUPTED, 'INTERRUPTED'));
+        if (ch === '\u0004') {
+          if (value.length === 0) return done(new CliError('no input', ExitCode.USAGE));
+          return done();
+        }
+        if (ch === '\u007f' || ch === '\b') value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+/** All of stdin as text (for a piped recovery phrase). */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks).toString('utf8');
+}
