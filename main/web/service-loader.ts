@@ -46,8 +46,8 @@ export async function loadService(options: ServiceOptions, modulePath: string = 
   }
   const opened: unknown = await (open as (o: ServiceOptions) => Promise<unknown>)(options);
   if (!isEphemeraService(opened)) {
-    const missing = methodNames.filter((m) => typeof (opened as Record<string, unknown> | null)?.[m] !== 'function');
-    throw new ServiceUnavailable(`openMessenger() returned an object missing: ${['subscribe', ...missing].slice(0, 8).join(', ')}.`);
+    const missing = ['subscribe', ...methodNames].filter((m) => typeof (opened as Record<string, unknown> | null)?.[m] !== 'function');
+    throw new ServiceUnavailable(`openMessenger() returned an object missing: ${missing.slice(0, 8).join(', ')}.`);
   }
   const closable = opened as EphemeraService & { close?: () => Promise<void> };
   return {

@@ -20,16 +20,16 @@ import {
 
 /** The answer to one call, as it crosses the boundary (never a thrown exception). */
 export const CallOutcome = z.discriminatedUnion('ok', [
-  z.strictObject({ ok: z.literal(true), value: z.unknown() }),
+  z.strictObject({ ok: z.literal(true), value: z.unknown().optional() }),
   z.strictObject({ ok: z.literal(false), error: ApiErrorValue }),
 ]);
 export type CallOutcome = { ok: true; value: unknown } | { ok: false; error: ApiErrorValue };
 
 // WebSocket frames (JSON). IPC uses the same outcome shape through ipcRenderer.invoke.
 const FrameId = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-export const CallFrame = z.strictObject({ t: z.literal('call'), id: FrameId, method: z.string().max(64), params: z.unknown() });
+export const CallFrame = z.strictObject({ t: z.literal('call'), id: FrameId, method: z.string().max(64), params: z.unknown().optional() });
 export const ResultFrame = z.strictObject({ t: z.literal('result'), id: FrameId, outcome: CallOutcome });
-export const EventFrame = z.strictObject({ t: z.literal('event'), name: z.string().max(64), payload: z.unknown() });
+export const EventFrame = z.strictObject({ t: z.literal('event'), name: z.string().max(64), payload: z.unknown().optional() });
 export type CallFrame = z.infer<typeof CallFrame>;
 export type ResultFrame = { t: 'result'; id: number; outcome: CallOutcome };
 export type EventFrame = z.infer<typeof EventFrame>;

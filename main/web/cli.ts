@@ -1,0 +1,76 @@
+// Browser mode entry: `npm run web -- --profile DIR [--port N] [--server DESCRIPTOR_FILE]`.
+// Starts the service for the profile and the web host on 127.0.0.1; the FIRST line of stdout
+// is the URL to open (it carries the per-launch token). Everything else goes to stderr.
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { startWebHost } from './host.ts';
+import { loadService, type ServiceHandle } from './service-loader.ts';
+import { RENDERER_DIST } from './static.ts';
+
+function parsePort(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return Number(value);
+}
+
+export interface WebOptions {
+  profile: string;
+  port: number;
+  server?: string;
+}
+
+export function parseWebArgs(argv: readonly string[]): WebOptions {
+  const program = new Command()
+    .name('ephemera-web')
+    .description('Run Ephemera in your browser, served from 127.0.0.1')
+    .requiredOption('--profile <dir>', 'profile directory (created if missing)')
+    .option('--port <n>', 'port on 127.0.0.1 (default: a free one)', parsePort, 0)
+    .option('--server <file>', 'server descriptor file of the relay to use')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
+  program.parse([...argv], { from: 'user' });
+  const opts = program.opts<{ profile: string; port: number; server?: string }>();
+  return { profile: path.resolve(opts.profile), port: opts.port, ...(opts.server ? { server: path.resolve(opts.server) } : {}) };
+}
+
+export async function runWeb(options: WebOptions, rendererDir = path.resolve(import.meta.dirname, '..', '..', RENDERER_DIST)): Promise<{ url: string; stop(): Promise<void> }> {
+  if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
+    throw new Error(`The renderer is not built (${rendererDir} is missing). Run: npx vite build --config renderer/vite.config.ts`);
+  }
+  if (options.server && !fs.existsSync(options.server)) throw new Error(`No server descriptor at ${options.server}.`);
+  fs.mkdirSync(options.profile, { recursive: true, mode: 0o700 });
+  const handle: ServiceHandle = await loadService({ profileDir: options.profile, ...(options.server ? { serverDescriptorPath: options.server } : {}) });
+  const host = await startWebHost({ service: handle.service, rendererDir, port: options.port });
+  return {
+    url: host.url,
+    stop: async () => {
+      await host.close();
+      await handle.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  let options: WebOptions;
+  try {
+    options = parseWebArgs(process.argv.slice(2));
+  } catch {
+    process.exitCode = 2;
+    return;
+  }
+  try {
+    const running = await runWeb(options);
+    process.stdout.write(`${running.url}\n`);
+    process.stderr.write('Ephemera is running in browser mode. Open the address above; press Ctrl+C to stop.\n');
+    const stop = () => {
+      void running.stop().finally(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  } catch (error) {
+    process.stderr.write(`ephemera-web: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) void main();
