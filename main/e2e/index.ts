@@ -359,7 +359,7 @@ export class E2e {
   ): Promise<T> {
     const envelope = input instanceof Uint8Array ? decodeEnvelope(input) : input;
     const remote = protocolAddress(address);
-    let staged: { result: Uint8Array; commit: () => void };
+    let staged: { result: Uint8Array; commit: () => void; discard: () => void };
     try {
       staged = await this.kv.staged(() => this.decryptRaw(remote, envelope));
     } catch (error) {
@@ -369,11 +369,14 @@ export class E2e {
       }
       throw decryptError(error, address);
     }
+    let committed = false;
     try {
       const result = await store(staged.result);
       staged.commit();
+      committed = true;
       return result;
     } finally {
+      if (!committed) staged.discard();
       staged.result.fill(0);
     }
   }

@@ -43,7 +43,7 @@ export class E2eKv {
 
   get(ns: Namespace, key: string): Uint8Array | undefined {
     const staged = this.staging?.get(stagingKey(ns, key));
-    if (staged) return 'value' in staged ? staged.value : undefined;
+    if (staged) return 'value' in staged ? staged.value.slice() : undefined;
     return this.vault.kvGet(ns, key);
   }
 
@@ -76,18 +76,21 @@ export class E2eKv {
     return [...keys];
   }
 
-  /** Runs fn with writes staged. Returns its result and a commit that flushes them to the vault. */
-  async staged<T>(fn: () => Promise<T>): Promise<{ result: T; commit: () => void }> {
+  /** Runs fn with writes staged. Returns its result, a commit that flushes them to the vault, and a discard. */
+  async staged<T>(fn: () => Promise<T>): Promise<{ result: T; commit: () => void; discard: () => void }> {
     if (this.staging) throw new Error('E2eKv: nested staging');
     const staging = new Map<string, Staged>();
     this.staging = staging;
     let result: T;
     try {
       result = await fn();
+    } catch (error) {
+      discard(staging);
+      throw error;
     } finally {
       this.staging = undefined;
     }
-    return { result, commit: () => flush(this.vault, staging) };
+    return { result, commit: () => flush(this.vault, staging), discard: () => discard(staging) };
   }
 
   /** Opaque, stable kv key for a contact address (hex HMAC-SHA-256, 128 bits). */
@@ -126,5 +129,11 @@ function flush(vault: E2eVault, staging: Map<string, Staged>): void {
     const [ns, key] = splitStagingKey(k);
     vault.kvDelete(ns, key);
   }
+  discard(staging);
+}
+
+/** Staged values are serialized session / prekey records: zero them once done. */
+function discard(staging: Map<string, Staged>): void {
+  for (const v of staging.values()) if ('value' in v) v.value.fill(0);
   staging.clear();
 }

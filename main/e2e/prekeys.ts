@@ -18,7 +18,7 @@ import {
   type SignedPublicPreKey,
 } from './bundle.ts';
 import { AlreadyRegistered } from './errors.ts';
-import { NS, SECRET, type E2eKv } from './kv.ts';
+import { NS, SECRET, type E2eKv, type Namespace } from './kv.ts';
 import { hasMeta, MAX_PREKEY_ID, readMeta, takeIds, writeMeta, type E2eMeta } from './meta.ts';
 import { VaultKyberPreKeyStore, VaultSignedPreKeyStore } from './stores.ts';
 
@@ -157,7 +157,7 @@ function makeSignedPreKeys(
   const ec = PrivateKey.generate();
   const ecPublic = ec.getPublicKey().serialize();
   const ecSignature = identityKey.sign(ecPublic);
-  kv.set(NS.signedPreKey, String(signedId), SignedPreKeyRecord.new(signedId, now, ec.getPublicKey(), ec, ecSignature).serialize());
+  writeZeroed(kv, NS.signedPreKey, String(signedId), SignedPreKeyRecord.new(signedId, now, ec.getPublicKey(), ec, ecSignature).serialize());
 
   const kem = KEMKeyPair.generate();
   const kemPublic = kem.getPublicKey().serialize();
@@ -181,15 +181,20 @@ function makeOneTimePreKeys(kv: E2eKv, identityKey: PrivateKey, meta: E2eMeta, c
   const upload: OneTimePreKeysUpload = { v: BUNDLE_FORMAT_VERSION, preKeys: [], kyberPreKeys: [] };
   for (const id of ec.ids) {
     const key = PrivateKey.generate();
-    kv.set(NS.preKey, String(id), PreKeyRecord.new(id, key.getPublicKey(), key).serialize());
+    writeZeroed(kv, NS.preKey, String(id), PreKeyRecord.new(id, key.getPublicKey(), key).serialize());
     upload.preKeys.push({ id, publicKey: key.getPublicKey().serialize() });
   }
   for (const id of kyber.ids) {
     const kem = KEMKeyPair.generate();
     const publicKey = kem.getPublicKey().serialize();
     const signature = identityKey.sign(publicKey);
-    kv.set(NS.kyberPreKey, String(id), KyberPreKeyRecord.new(id, now, kem, signature).serialize());
+    writeZeroed(kv, NS.kyberPreKey, String(id), KyberPreKeyRecord.new(id, now, kem, signature).serialize());
     upload.kyberPreKeys.push({ id, publicKey, signature });
   }
   return upload;
+}
+
+function writeZeroed(kv: E2eKv, ns: Namespace, key: string, secretBytes: Uint8Array): void {
+  kv.set(ns, key, secretBytes);
+  secretBytes.fill(0);
 }

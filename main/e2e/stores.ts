@@ -23,7 +23,7 @@ import {
 } from '@signalapp/libsignal-client';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { E2eKv, NS, SECRET } from './kv.ts';
+import { E2eKv, NS, SECRET, type Namespace } from './kv.ts';
 import { NotRegistered } from './errors.ts';
 import { readMeta } from './meta.ts';
 
@@ -48,6 +48,26 @@ const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64')
 const unb64 = (s: string): Uint8Array<ArrayBuffer> => new Uint8Array(Buffer.from(s, 'base64'));
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Deserializes secret-bearing bytes read from the vault, then zeroes them. */
+function consume<T>(raw: Uint8Array, parse: (bytes: Uint8Array<ArrayBuffer>) => T): T {
+  const bytes = raw.buffer instanceof ArrayBuffer ? (raw as Uint8Array<ArrayBuffer>) : new Uint8Array(raw);
+  try {
+    return parse(bytes);
+  } finally {
+    bytes.fill(0);
+    raw.fill(0);
+  }
+}
+
+/** Writes serialized secret-bearing bytes to the vault, then zeroes them. */
+function store(kv: E2eKv, ns: Namespace, key: string, bytes: Uint8Array): void {
+  try {
+    kv.set(ns, key, bytes);
+  } finally {
+    bytes.fill(0);
+  }
+}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
@@ -157,12 +177,12 @@ export class VaultSessionStore extends SessionStore {
   }
 
   override async saveSession(address: ProtocolAddress, record: SessionRecord): Promise<void> {
-    this.kv.set(NS.session, this.kv.addressKey(address.toString()), record.serialize());
+    store(this.kv, NS.session, this.kv.addressKey(address.toString()), record.serialize());
   }
 
   override async getSession(address: ProtocolAddress): Promise<SessionRecord | null> {
     const raw = this.kv.get(NS.session, this.kv.addressKey(address.toString()));
-    return raw ? SessionRecord.deserialize(new Uint8Array(raw)) : null;
+    return raw ? consume(raw, (b) => SessionRecord.deserialize(b)) : null;
   }
 
   override async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {
@@ -188,13 +208,13 @@ export class VaultPreKeyStore extends PreKeyStore {
   }
 
   override async savePreKey(id: number, record: PreKeyRecord): Promise<void> {
-    this.kv.set(NS.preKey, String(id), record.serialize());
+    store(this.kv, NS.preKey, String(id), record.serialize());
   }
 
   override async getPreKey(id: number): Promise<PreKeyRecord> {
     const raw = this.kv.get(NS.preKey, String(id));
     if (!raw) throw new Error(`one-time prekey ${id} is unknown or already used`);
-    return PreKeyRecord.deserialize(new Uint8Array(raw));
+    return consume(raw, (b) => PreKeyRecord.deserialize(b));
   }
 
   override async removePreKey(id: number): Promise<void> {
@@ -214,13 +234,13 @@ export class VaultSignedPreKeyStore extends SignedPreKeyStore {
   }
 
   override async saveSignedPreKey(id: number, record: SignedPreKeyRecord): Promise<void> {
-    this.kv.set(NS.signedPreKey, String(id), record.serialize());
+    store(this.kv, NS.signedPreKey, String(id), record.serialize());
   }
 
   override async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
     const raw = this.kv.get(NS.signedPreKey, String(id));
     if (!raw) throw new Error(`signed prekey ${id} is unknown or retired`);
-    return SignedPreKeyRecord.deserialize(new Uint8Array(raw));
+    return consume(raw, (b) => SignedPreKeyRecord.deserialize(b));
   }
 
   removeSignedPreKey(id: number): void {
@@ -241,21 +261,23 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
   }
 
   override async saveKyberPreKey(id: number, record: KyberPreKeyRecord): Promise<void> {
-    this.kv.set(NS.kyberPreKey, String(id), record.serialize());
+    store(this.kv, NS.kyberPreKey, String(id), record.serialize());
   }
 
   saveLastResort(id: number, record: KyberPreKeyRecord): void {
-    this.kv.set(NS.kyberLastResort, String(id), record.serialize());
+    store(this.kv, NS.kyberLastResort, String(id), record.serialize());
   }
 
   override async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
     const raw = this.kv.get(NS.kyberPreKey, String(id)) ?? this.kv.get(NS.kyberLastResort, String(id));
     if (!raw) throw new Error(`Kyber prekey ${id} is unknown or already used`);
-    return KyberPreKeyRecord.deserialize(new Uint8Array(raw));
+    return consume(raw, (b) => KyberPreKeyRecord.deserialize(b));
   }
 
   override async markKyberPreKeyUsed(id: number, signedPreKeyId: number, baseKey: PublicKey): Promise<void> {
-    if (this.kv.get(NS.kyberPreKey, String(id))) {
+    const oneTime = this.kv.get(NS.kyberPreKey, String(id));
+    if (oneTime) {
+      oneTime.fill(0);
       this.kv.delete(NS.kyberPreKey, String(id));
       return;
     }
