@@ -1,0 +1,56 @@
+// Property tests: the codecs never crash; they return a value or throw a typed ProtocolError.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeBindMessage } from '../../shared/protocol/bind.ts';
+import { ProtocolError } from '../../shared/protocol/errors.ts';
+import { decodeFrame } from '../../shared/protocol/frames.ts';
+import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
+import { decodeValue, encodeValue } from '../../shared/protocol/value.ts';
+import { bodyBytesArb, encodedValueArb, frameBytesArb, methodNameArb, mutate, valueArb } from './arbitraries.ts';
+
+function typedOrValue(f: () => unknown): boolean {
+  try {
+    f();
+    return true;
+  } catch (e) {
+    if (e instanceof ProtocolError) return true;
+    throw e;
+  }
+}
+
+function norm(v: unknown): unknown {
+  if (v instanceof Uint8Array) return { bytes: Buffer.from(v).toString('hex') };
+  if (Array.isArray(v)) return v.map(norm);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, norm(x)]));
+  return v;
+}
+
+describe('codec properties', () => {
+  it('values round-trip', () => {
+    fc.assert(fc.property(valueArb, (v) => {
+      expect(norm(decodeValue(encodeValue(v)))).toEqual(norm(v));
+    }), { numRuns: 300 });
+  });
+
+  it('mutated value encodings decode or throw ProtocolError', () => {
+    fc.assert(fc.property(encodedValueArb, (b) => typedOrValue(() => decodeValue(b))), { numRuns: 500 });
+  });
+
+  it('structure-aware frames decode or throw ProtocolError', () => {
+    fc.assert(fc.property(frameBytesArb, (b) => typedOrValue(() => decodeFrame(b))), { numRuns: 1000 });
+  });
+
+  it('bodies round-trip, and mutated bodies decode or throw ProtocolError', () => {
+    fc.assert(fc.property(methodNameArb, fc.nat({ max: 0xffffffff }), valueArb, (method, reqId, params) => {
+      expect(norm(decodeBody(encodeBody({ kind: 'request', reqId, method, params })))).toEqual(norm({ kind: 'request', reqId, method, params }));
+    }), { numRuns: 200 });
+    fc.assert(fc.property(bodyBytesArb, (b) => typedOrValue(() => decodeBody(b))), { numRuns: 1000 });
+  });
+
+  it('bind messages: any bytes give a decoded message or undefined', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }).chain((x) => mutate(Buffer.concat([Buffer.from('ephemera/v1 bind'), x]))), (b) => {
+      const r = decodeBindMessage(b);
+      expect(r === undefined || typeof r.expiresAt === 'number').toBe(true);
+    }), { numRuns: 300 });
+  });
+});
