@@ -19,12 +19,10 @@ import { z } from 'zod';
 export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'must be an opaque id');
 /** Milliseconds since the Unix epoch, on this device's clock. */
 export const Timestamp = z.number().int().nonnegative();
-/** A user handle on the relay. The relay may be stricter; this bounds what crosses the boundary. */
-export const Handle = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9_.-]+$/, 'may use letters, digits, dot, dash and underscore');
+/** A user handle on the relay: the relay's own rule (server/methods.ts HANDLE_RE), repeated here
+ * because shared/ may not import server/, so the UI can say what is wrong before any round trip. */
+export const HANDLE_PATTERN = /^[a-z0-9_]{3,32}$/;
+export const Handle = z.string().regex(HANDLE_PATTERN, 'must be 3-32 lowercase letters, digits or underscores');
 export const Password = z.string().min(1).max(1024);
 /** 24 BIP39 words separated by single spaces (main normalises case and spacing before checking). */
 export const RecoveryPhrase = z.string().min(1).max(1024);
