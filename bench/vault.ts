@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault } from '../main/vault/index.ts';
@@ -92,6 +92,11 @@ function measurePages(vault: Vault, queries: number): { p50: number; p95: number
   return { p50: round(percentile(times, 50)), p95: round(percentile(times, 95)) };
 }
 
+/** The machine is shared: every line records the 1-minute load average it was measured under. */
+function load(): number {
+  return Math.round((loadavg()[0] ?? 0) * 100) / 100;
+}
+
 function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
@@ -120,7 +125,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     }
     const plainBest = Math.max(...plain);
     const sealedBest = Math.max(...sealed);
-    const params = { rows: insertRows, batch, textBytes: 200, engine: aeadEngine() };
+    const params = { rows: insertRows, batch, textBytes: 200, engine: aeadEngine(), loadavg: load() };
     emit({ bench: 'vault.insert.sealed', value: Math.round(sealedBest), unit: 'rows/s', baseline: Math.round(plainBest), ratio: ratioOf(sealedBest, plainBest, true), params, target: 'ratio >= 0.5' });
 
     // Same, with the pure-JS engine (what runs where the runtime lacks native chacha20-poly1305).
@@ -148,7 +153,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     fill(vault, small, large);
     measurePages(vault, 100);
     const atLarge = measurePages(vault, 500);
-    const pageParams = (n: number) => ({ messages: n, conversations: CONVERSATIONS, limit: 50 });
+    const pageParams = (n: number) => ({ messages: n, conversations: CONVERSATIONS, limit: 50, loadavg: load() });
     emit({ bench: `vault.page50.${sizeLabel(small)}.p50`, value: atSmall.p50, unit: 'ms', baseline: null, ratio: null, params: pageParams(small) });
     emit({ bench: `vault.page50.${sizeLabel(small)}.p95`, value: atSmall.p95, unit: 'ms', baseline: null, ratio: null, params: pageParams(small), target: 'p95 <= 5 ms' });
     emit({ bench: `vault.page50.${sizeLabel(large)}.p50`, value: atLarge.p50, unit: 'ms', baseline: atSmall.p50, ratio: ratioOf(atLarge.p50, atSmall.p50, false), params: pageParams(large) });
@@ -186,7 +191,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       unit: 'ms',
       baseline: kdfMs,
       ratio: ratioOf(unlockMs, kdfMs, false),
-      params: { messages: large, ...DEFAULT_KDF },
+      params: { messages: large, ...DEFAULT_KDF, loadavg: load() },
       target: 'value <= 1000 ms (baseline: Argon2id alone)',
     });
   } finally {
