@@ -294,6 +294,25 @@ export class E2e {
     });
   }
 
+  /** releaseHeld + decodeContent; content that does not decode is reported (and consumed) like in receiveContent. */
+  async releaseHeldContent<T>(address: string, store: (content: MessageContent) => T | Promise<T>): Promise<HeldResult<T>[]> {
+    type Decoded = { value: T } | { error: E2eError };
+    const results = await this.releaseHeld<Decoded>(address, async (plaintext) => {
+      let content: MessageContent;
+      try {
+        content = decodeContent(plaintext);
+      } catch (error) {
+        if (error instanceof E2eError) return { error };
+        throw error;
+      }
+      return { value: await store(content) };
+    });
+    return results.map((r): HeldResult<T> => {
+      if (!r.ok || r.value === undefined) return r.error ? { ok: false, error: r.error } : { ok: false };
+      return 'error' in r.value ? { ok: false, error: r.value.error } : { ok: true, value: r.value.value };
+    });
+  }
+
   /** Drops held envelopes (the user rejected the new identity). */
   discardHeld(address: string): Promise<number> {
     return this.exclusive(async () => {

@@ -253,9 +253,29 @@ describe('E2E sessions (in-memory kv)', () => {
     expect(await alice.e2e.releaseHeld('bob', () => 'x')).toEqual([]);
     expect(alice.e2e.heldCount('bob')).toBe(2);
     expect(await alice.e2e.discardHeld('bob')).toBe(2);
+    expect(await alice.e2e.discardHeld('bob')).toBe(0);
     expect(alice.e2e.heldCount('bob')).toBe(0);
     // The real bob still gets through.
     expect(str(await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('real'))))).toBe('real');
+  });
+
+  it('held content is released through the content codec after acceptance', async () => {
+    const dir = new PreKeyDirectory();
+    const alice = party(dir, 'alice');
+    const bob = party(dir, 'bob');
+    await bob.e2e.startSession('alice', dir.fetchBundle('alice'));
+    await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hi')));
+    const bob2 = party(dir, 'bob');
+    await bob2.e2e.startSession('alice', dir.fetchBundle('alice'));
+    const good = await bob2.e2e.sendContent('alice', { v: 1, kind: 'text', id: 'n1', sentAt: 9, text: 'new me' });
+    const garbage = await bob2.e2e.encryptFor('alice', text('not content'));
+    for (const env of [good, garbage]) await expect(alice.e2e.receiveContent('bob', env, (c) => c)).rejects.toThrow(UntrustedIdentity);
+    await alice.e2e.acceptIdentity('bob');
+    const released = await alice.e2e.releaseHeldContent('bob', (c) => (c.kind === 'text' ? c.text : c.kind));
+    expect(released[0]).toEqual({ ok: true, value: 'new me' });
+    expect(released[1]!.ok).toBe(false);
+    expect(released[1]!.error!.code).toBe('BAD_CONTENT');
+    expect(alice.e2e.heldCount('bob')).toBe(0);
   });
 
   it('replenishes one-time prekeys with fresh ids', async () => {
