@@ -46,6 +46,22 @@ const CJK = /^(?:(?=[\p{L}\p{N}\p{M}])[\p{sc=Han}\p{sc=Hiragana}\p{sc=Katakana}\
 const MARK = /^\p{M}+$/u;
 const NON_TOKEN = /[^\p{L}\p{N}\p{M}]+/u;
 
+// Message text repeats words a lot (Zipf); folding each distinct short word once saves most of
+// the normalization work. Bounded: cleared when full.
+const foldCache = new Map<string, string>();
+const FOLD_CACHE_MAX = 50_000;
+
+function foldCached(s: string): string {
+  if (s.length > 24) return fold(s);
+  let f = foldCache.get(s);
+  if (f === undefined) {
+    if (foldCache.size >= FOLD_CACHE_MAX) foldCache.clear();
+    f = fold(s);
+    foldCache.set(s, f);
+  }
+  return f;
+}
+
 /** Case- and diacritic-folding: NFKD, drop combining diacritics, lower case, ß -> ss, final sigma -> sigma. */
 export function fold(s: string): string {
   return s
@@ -69,6 +85,16 @@ const ASCII_WORD = /[A-Za-z0-9]+/g;
 // CJK compatibility, supplementary ideographs); segments without any take the fast path.
 const MAYBE_CJK = /[\u1100-\u11ff\u2e80-\u9fff\ua960-\ua97f\uac00-\ud7ff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\u{1b000}-\u{1b16f}\u{1f200}-\u{1f2ff}\u{20000}-\u{3ffff}]/u;
 
+// Scripts written without spaces between words, which need ICU's dictionary segmentation:
+// Thai, Lao, Myanmar, Khmer. (CJK needs no segmenter: its runs are cut into bigrams.)
+const NEEDS_SEGMENTER = /[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u19e0-\u19ff\ua9e0-\ua9ff\uaa60-\uaa7f]/u;
+const LETTER_RUN = /[\p{L}\p{Nd}\p{Nl}\p{M}]+/gu; // WB ALetter/Numeric, roughly: not ½ or ²
+// Common CJK characters (hiragana, katakana, unified ideographs, Hangul syllables) fold to
+// themselves: skip the per-character fold and script checks for them.
+function isCjkIdentity(c: number): boolean {
+  return (c >= 0x4e00 && c <= 0x9fff) || (c >= 0xac00 && c <= 0xd7a3) || (c >= 0x3041 && c <= 0x3096) || (c >= 0x30a1 && c <= 0x30fa);
+}
+
 // For pure ASCII text, splitting on non-alphanumerics gives exactly the terms of the general
 // path (a word segment split on non-letters/numbers), at a fraction of the cost.
 function tokenizeAscii(text: string): Tokenized {
@@ -81,16 +107,38 @@ function tokenizeAscii(text: string): Tokenized {
 
 /** Tokenizes a message text or a query part. */
 export function tokenize(input: string): Tokenized {
-  return ASCII.test(input) ? tokenizeAscii(input) : tokenizeUnicode(input);
+  if (ASCII.test(input)) return tokenizeAscii(input);
+  return NEEDS_SEGMENTER.test(input) ? tokenizeWithSegmenter(input) : tokenizeLetterRuns(input);
 }
 
-/** The general path (exported so tests can check the ASCII fast path against it). */
-export function tokenizeUnicode(input: string): Tokenized {
+interface Piece {
+  index: number;
+  segment: string;
+  isWordLike?: boolean;
+}
+
+/**
+ * Scripts that separate words with spaces or punctuation: a word is a run of letters, numbers
+ * and marks, which is what a Segmenter word split on non-letters would give, without the
+ * segmenter's cost. CJK inside those runs is cut into bigrams as usual.
+ */
+export function tokenizeLetterRuns(input: string): Tokenized {
   const text = input.normalize('NFC');
+  return scan(text, text.matchAll(LETTER_RUN), 'runs');
+}
+
+/** The general path: Intl.Segmenter words (needed for Thai, Lao, Khmer, Myanmar) plus CJK runs. */
+export function tokenizeWithSegmenter(input: string): Tokenized {
+  const text = input.normalize('NFC');
+  return scan(text, segmenter.segment(text), 'segments');
+}
+
+function scan(text: string, pieces: Iterable<Piece | RegExpExecArray>, kind: 'runs' | 'segments'): Tokenized {
   const body: Token[] = [];
   const uni: CjkChar[] = [];
   let runIndex = 0;
   let run: { term: string; start: number; end: number }[] = [];
+  let lastEnd = 0;
 
   const flushRun = (): void => {
     if (run.length === 0) return;
@@ -111,30 +159,36 @@ export function tokenizeUnicode(input: string): Tokenized {
 
   const pushWords = (start: number, end: number): void => {
     if (end <= start) return;
-    for (const piece of fold(text.slice(start, end)).split(NON_TOKEN)) {
+    for (const piece of foldCached(text.slice(start, end)).split(NON_TOKEN)) {
       if (piece.length > 0) body.push({ term: piece, kind: 'word', start, end, run: -1 });
     }
   };
 
-  for (const seg of segmenter.segment(text)) {
-    const segStart = seg.index;
-    if (!MAYBE_CJK.test(seg.segment)) {
+  for (const p of pieces) {
+    const segment = 'segment' in p ? p.segment : p[0];
+    const wordLike = kind === 'runs' || ('isWordLike' in p && p.isWordLike === true);
+    const segStart = p.index;
+    // Letter runs are separated by gaps of other characters, which end a CJK run.
+    if (segStart !== lastEnd) flushRun();
+    lastEnd = segStart + segment.length;
+    if (!MAYBE_CJK.test(segment)) {
       flushRun();
-      if (seg.isWordLike) pushWords(segStart, segStart + seg.segment.length);
+      if (wordLike) pushWords(segStart, lastEnd);
       continue;
     }
     let wordStart = -1; // start of the pending non-CJK stretch inside this segment
     let offset = segStart;
-    for (const ch of seg.segment) {
+    for (const ch of segment) {
       const chEnd = offset + ch.length;
-      const folded = fold(ch);
-      if (isCjk(folded)) {
+      const identity = isCjkIdentity(ch.charCodeAt(0));
+      const folded = identity ? ch : fold(ch);
+      if (identity || isCjk(folded)) {
         if (wordStart >= 0) {
           pushWords(wordStart, offset);
           wordStart = -1;
         }
         const last = run[run.length - 1];
-        if (MARK.test(folded) && last && last.end === offset) {
+        if (!identity && MARK.test(folded) && last && last.end === offset) {
           // Half-width voiced marks and the like attach to the kana before them.
           last.term = (last.term + folded).normalize('NFC');
           last.end = chEnd;
@@ -143,7 +197,7 @@ export function tokenizeUnicode(input: string): Tokenized {
         }
       } else {
         flushRun();
-        if (seg.isWordLike && wordStart < 0) wordStart = offset;
+        if (wordLike && wordStart < 0) wordStart = offset;
       }
       offset = chEnd;
     }

@@ -1,5 +1,7 @@
 // The search service on a real vault (real SQLite file, real sealing, small KDF).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -279,6 +281,32 @@ describe('SearchService on a real vault', () => {
     expect(ids(service, { text: 'blorptune ' })).toEqual([hexId(13)]);
     service.close();
     vault.lock();
+  });
+
+  it('survives a restart, clean or after the process died without closing', async () => {
+    const vault = await createWithCorpus();
+    const service = await SearchService.open(vault);
+    service.close();
+    vault.lock();
+    const child = fileURLToPath(new URL('./restart-child.ts', import.meta.url));
+    for (const mode of ['crash', 'clean'] as const) {
+      const res = spawnSync(process.execPath, ['--import', 'tsx', child, profile, PASSWORD, mode], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
+      expect(res.status, res.stderr).toBe(0);
+      const out = JSON.parse(res.stdout.trim().split('\n').pop() ?? '{}') as { openedFrom: string; found: string[] };
+      expect(out.openedFrom).toBe('snapshot');
+      const expected = mode === 'crash' ? [hexId(900)] : [hexId(901), hexId(900)];
+      expect(out.found).toEqual(expected);
+      const reopened = await Vault.unlock(profile, PASSWORD);
+      const again = await SearchService.open(reopened);
+      expect(again.openedFrom).toBe('snapshot');
+      // After the crash the child's changes come back as the tail; after a clean exit they are in the snapshot.
+      expect(again.replayedAtOpen).toBe(mode === 'crash' ? 2 : 0);
+      expect(ids(again, { text: 'quillowisp ' })).toEqual(expected);
+      expect(ids(again, { text: 'plumbifex ' })).toEqual([]);
+      expect(ids(again, { text: 'blorptune ' })).toEqual(mode === 'crash' ? [hexId(13), hexId(12)] : [hexId(13)]);
+      again.close();
+      reopened.lock();
+    }
   });
 
   it('writes a snapshot every snapshotEvery changes', async () => {

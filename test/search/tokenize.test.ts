@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { fold, indexColumns, tokenize, tokenizeUnicode } from '../../main/search/tokenize.ts';
+import { fold, indexColumns, tokenize, tokenizeLetterRuns, tokenizeWithSegmenter } from '../../main/search/tokenize.ts';
 
 const terms = (s: string): string[] => tokenize(s).body.map((t) => t.term);
 
@@ -75,13 +75,29 @@ describe('tokenize', () => {
       }),
     );
   });
-  it('ASCII fast path gives the same terms as the Unicode path', () => {
+  it('ASCII fast path gives the same terms as the segmenter path', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary-ascii', maxLength: 60 }), (s) => {
-        expect(tokenize(s).body.map((t) => t.term)).toEqual(tokenizeUnicode(s).body.map((t) => t.term));
+        expect(tokenize(s).body.map((t) => t.term)).toEqual(tokenizeWithSegmenter(s).body.map((t) => t.term));
       }),
       { numRuns: 500 },
     );
+  });
+  it('letter-run fast path gives the same terms as the segmenter path for spaced scripts and CJK', () => {
+    const alphabet = [...'aZé ßẞΣσςΐюЁ-\'’.,:;!?1²½ﬁＡ東京タワーがｶﾞ서울、。 \t\n()"'];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { maxLength: 40 }), (chars) => {
+        const s = chars.join('');
+        const a = tokenizeLetterRuns(s);
+        const b = tokenizeWithSegmenter(s);
+        expect(a.body.map((t) => `${t.kind}:${t.term}`)).toEqual(b.body.map((t) => `${t.kind}:${t.term}`));
+        expect(a.uni.map((t) => t.term)).toEqual(b.uni.map((t) => t.term));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('Thai goes through the segmenter (no spaces between words)', () => {
+    expect(terms('ฉันรักภาษาไทย').length).toBeGreaterThan(1);
   });
   it('indexColumns joins tokens with spaces', () => {
     expect(indexColumns('Hello 東京タ')).toEqual({ body: 'hello 東京 京タ', uni: '東 京 タ' });

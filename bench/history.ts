@@ -1,0 +1,331 @@
+// Offline history at scale (issue 6): a generated corpus in a real vault (default Argon2
+// parameters), 200 conversations of Zipf-like sizes, Zipf-distributed vocabulary with Latin,
+// Cyrillic and CJK conversations. For each size it measures, in a fresh child process so memory
+// and caches are those of a real unlock:
+//   unlock-to-search-ready (Argon2 + sealed snapshot restore + tail replay + first query),
+//   search p50/p95 for 1-3 word queries (newest first, and by relevance),
+//   page-around-a-message p95 (vault), resident memory after unlock;
+// and in the parent: vault fill, index rebuild, snapshot size.
+// The larger size's lines carry the smaller size's value as baseline (growth, lower is better).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { NewMessage } from '../main/vault/api.ts';
+import { Vault } from '../main/vault/index.ts';
+import { SearchService, SNAPSHOT_FILE, type SearchRequest } from '../main/search/service.ts';
+import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
+
+const PASSWORD = 'bench password: correct horse battery staple';
+const CONVERSATIONS = 200;
+const START = Date.UTC(2021, 0, 1);
+const SPAN = 5 * 365 * 86_400_000; // five years of history
+const QUERIES = 300;
+const PAGE_AROUNDS = 300;
+
+// ------------------------------------------------------------------ deterministic corpus
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+class Zipf {
+  readonly #cum: Float64Array;
+  constructor(n: number, s: number) {
+    this.#cum = new Float64Array(n);
+    let acc = 0;
+    for (let i = 0; i < n; i++) {
+      acc += 1 / Math.pow(i + 1, s);
+      this.#cum[i] = acc;
+    }
+  }
+  sample(r: number): number {
+    const x = r * (this.#cum[this.#cum.length - 1] as number);
+    let lo = 0;
+    let hi = this.#cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.#cum[mid] as number) < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
+const LATIN_SYLLABLES = ['ka', 'to', 'ri', 'mo', 'ne', 'sa', 'lu', 'vi', 'de', 'po', 'an', 'el', 'or', 'us', 'in', 'ba', 'ge', 'fi', 'ho', 'ju', 'str', 'qu', 'ch', 'ee', 'ou'];
+const CYRILLIC_SYLLABLES = ['ка', 'то', 'ри', 'мо', 'не', 'са', 'лу', 'ви', 'де', 'по', 'ан', 'ел', 'ор', 'ус', 'ин', 'ба', 'же', 'фи', 'хо', 'ю', 'ст', 'щи', 'ч', 'ё', 'ы'];
+const CJK_CHARS = [...'日本語東京大阪京都学校先生電車時間今日明日昨日会社仕事食事映画音楽写真天気雨雪花山川海空友達家族子供猫犬本店駅道車新古高安長短白黒赤青'].concat([...'あいうえおかきくけこさしすせそたちつてとなにぬねのはひふへほまみむめもやゆよらりるれろわをん'], [...'アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモラリルレロン']);
+
+interface Vocab {
+  latin: string[];
+  cyrillic: string[];
+  cjk: string[];
+  zipf: Zipf;
+}
+
+function makeWords(r: () => number, syllables: string[], n: number, join = ''): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  while (out.length < n) {
+    const len = 1 + Math.floor(r() * 4);
+    let w = '';
+    for (let i = 0; i < len; i++) w += (i > 0 ? join : '') + (syllables[Math.floor(r() * syllables.length)] as string);
+    if (!seen.has(w)) {
+      seen.add(w);
+      out.push(w);
+    }
+  }
+  return out;
+}
+
+const VOCAB_SIZE = 50_000;
+
+function vocabulary(): Vocab {
+  const r = rng(7);
+  return {
+    latin: makeWords(r, LATIN_SYLLABLES, VOCAB_SIZE),
+    cyrillic: makeWords(r, CYRILLIC_SYLLABLES, VOCAB_SIZE),
+    cjk: makeWords(r, CJK_CHARS, VOCAB_SIZE),
+    zipf: new Zipf(VOCAB_SIZE, 1.05),
+  };
+}
+
+type Script = 'latin' | 'cyrillic' | 'cjk';
+function scriptOf(conversation: number): Script {
+  if (conversation % 20 === 19) return 'cjk'; // 5% of conversations
+  if (conversation % 10 === 8) return 'cyrillic'; // 10%
+  return 'latin';
+}
+
+function conversationId(c: number): string {
+  return `conv-${c.toString().padStart(3, '0')}`;
+}
+
+function messageId(i: number): string {
+  return `${(i + 1).toString(16).padStart(24, '0')}${'ab12cd34'}`;
+}
+
+function* messages(total: number, vocab: Vocab): Generator<NewMessage[]> {
+  const r = rng(42);
+  const convZipf = new Zipf(CONVERSATIONS, 0.9);
+  const BATCH = 5000;
+  let batch: NewMessage[] = [];
+  for (let i = 0; i < total; i++) {
+    const conv = convZipf.sample(r());
+    const script = scriptOf(conv);
+    // Message length: mostly short, a long tail (exponential, mean ~9 words).
+    const words = Math.min(80, 1 + Math.floor(-Math.log(1 - r()) * 8));
+    const parts: string[] = [];
+    for (let k = 0; k < words; k++) parts.push(vocab[script][vocab.zipf.sample(r())] as string);
+    const sentAt = START + Math.floor((i / total) * SPAN) + Math.floor(r() * 60_000);
+    batch.push({
+      id: messageId(i),
+      conversationId: conversationId(conv),
+      direction: r() < 0.5 ? 'in' : 'out',
+      sender: r() < 0.5 ? 'self' : `contact-${conv}`,
+      sentAt,
+      receivedAt: sentAt + 500,
+      text: script === 'cjk' ? parts.join(r() < 0.7 ? '' : '、') : `${parts.join(' ')}${r() < 0.3 ? '.' : ''}`,
+      state: 'received',
+    });
+    if (batch.length === BATCH) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+function queries(vocab: Vocab): SearchRequest[] {
+  const r = rng(99);
+  const out: SearchRequest[] = [];
+  for (let q = 0; q < QUERIES; q++) {
+    const x = r();
+    const script: Script = x < 0.8 ? 'latin' : x < 0.9 ? 'cyrillic' : 'cjk';
+    const n = script === 'cjk' ? 1 : 1 + Math.floor(r() * 3);
+    const words: string[] = [];
+    for (let k = 0; k < n; k++) {
+      // Half the words weighted by frequency (common words: the worst case), half by rank.
+      const rank = r() < 0.5 ? vocab.zipf.sample(r()) : Math.floor(r() * 20_000);
+      words.push(vocab[script][rank] as string);
+    }
+    // Half typed as you go (last word is a prefix), half finished (trailing space).
+    const req: SearchRequest = { text: words.join(' ') + (r() < 0.5 ? ' ' : ''), limit: 50 };
+    const f = r();
+    if (f < 0.2) req.conversationId = conversationId(Math.floor(r() * 40));
+    else if (f < 0.3) {
+      req.from = START + Math.floor(r() * SPAN);
+      req.to = req.from + 90 * 86_400_000;
+    }
+    out.push(req);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ child: a fresh unlock
+
+interface ChildResult {
+  unlockMs: number;
+  indexOpenMs: number;
+  readyMs: number;
+  openedFrom: string;
+  replayed: number;
+  rssMb: number;
+  heapMb: number;
+  searchNewest: number[];
+  searchRelevance: number[];
+  pageAround: number[];
+  hitsPerQuery: number;
+}
+
+async function child(profile: string, total: number): Promise<void> {
+  const t0 = performance.now();
+  const vault = await Vault.unlock(profile, PASSWORD);
+  const t1 = performance.now();
+  const service = await SearchService.open(vault);
+  const t2 = performance.now();
+  service.search({ text: 'ka', limit: 20 });
+  const t3 = performance.now();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const mem = process.memoryUsage();
+  const vocab = vocabulary();
+  const reqs = queries(vocab);
+  const searchNewest: number[] = [];
+  const searchRelevance: number[] = [];
+  let hits = 0;
+  for (const req of reqs) {
+    let t = performance.now();
+    hits += service.search(req).length;
+    searchNewest.push(performance.now() - t);
+    t = performance.now();
+    service.search({ ...req, order: 'relevance' });
+    searchRelevance.push(performance.now() - t);
+  }
+  const r = rng(5);
+  const pageAround: number[] = [];
+  for (let i = 0; i < PAGE_AROUNDS; i++) {
+    const id = messageId(Math.floor(r() * total));
+    const t = performance.now();
+    vault.pageAround(id, 25, 25);
+    pageAround.push(performance.now() - t);
+  }
+  service.discard();
+  vault.lock();
+  const result: ChildResult = {
+    unlockMs: t1 - t0,
+    indexOpenMs: t2 - t1,
+    readyMs: t3 - t0,
+    openedFrom: service.openedFrom,
+    replayed: service.replayedAtOpen,
+    rssMb: mem.rss / 2 ** 20,
+    heapMb: mem.heapUsed / 2 ** 20,
+    searchNewest,
+    searchRelevance,
+    pageAround,
+    hitsPerQuery: hits / reqs.length,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+function runChild(profile: string, total: number): ChildResult {
+  const self = fileURLToPath(import.meta.url);
+  const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', profile, String(total)], {
+    cwd: join(dirname(self), '..'),
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (res.status !== 0) throw new Error(`bench child failed (${res.status}): ${res.stderr}`);
+  const line = res.stdout.trim().split('\n').pop() ?? '';
+  return JSON.parse(line) as ChildResult;
+}
+
+// ------------------------------------------------------------------ parent
+
+interface SizeResult {
+  messages: number;
+  fillMs: number;
+  rebuildMs: number;
+  snapshotBytes: number;
+  child: ChildResult;
+}
+
+async function measureSize(total: number, vocab: Vocab): Promise<SizeResult> {
+  const root = mkdtempSync(join(tmpdir(), 'ephemera-bench-history-'));
+  const profile = join(root, 'profile');
+  try {
+    const { vault } = await Vault.create(profile, PASSWORD); // DEFAULT_KDF
+    let t = performance.now();
+    for (const batch of messages(total, vocab)) vault.appendMessages(batch);
+    const fillMs = performance.now() - t;
+    t = performance.now();
+    const service = await SearchService.open(vault);
+    const rebuildMs = performance.now() - t;
+    service.close();
+    vault.lock();
+    const snapshotBytes = statSync(join(profile, `${SNAPSHOT_FILE}.sealed`)).size;
+    const child = runChild(profile, total);
+    if (child.openedFrom !== 'snapshot') throw new Error(`expected the child to open from the snapshot, got ${child.openedFrom}`);
+    return { messages: total, fillMs, rebuildMs, snapshotBytes, child };
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+function report(r: SizeResult, base: SizeResult | undefined): void {
+  const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
+  const params = { messages: r.messages, conversations: CONVERSATIONS, kdf: 'default' };
+  const line = (bench: string, value: number, unit: string, baseValue: number | undefined, target?: string, extra?: Record<string, string | number>): void => {
+    const v = Math.round(value * 1000) / 1000;
+    emit({
+      bench: `history.${bench}`,
+      value: v,
+      unit,
+      baseline: baseValue === undefined ? null : Math.round(baseValue * 1000) / 1000,
+      ratio: baseValue === undefined ? null : ratioOf(v, baseValue, false),
+      params: { ...params, ...(base ? { baseline_messages: base.messages } : {}), ...extra },
+      ...(target ? { target } : {}),
+    });
+  };
+  const c = r.child;
+  const b = base?.child;
+  const big = r.messages >= 1_000_000;
+  line('unlock_to_search_ready', c.readyMs, 'ms', b?.readyMs, big ? '<= 2000 ms at 1M' : undefined, { replayed_tail: c.replayed });
+  line('unlock_kdf_and_open', c.unlockMs, 'ms', b?.unlockMs);
+  line('index_restore_and_tail', c.indexOpenMs, 'ms', b?.indexOpenMs);
+  line('search_p50', percentile(sorted(c.searchNewest), 50), 'ms', b && percentile(sorted(b.searchNewest), 50), undefined, { order: 'newest', queries: QUERIES });
+  line('search_p95', percentile(sorted(c.searchNewest), 95), 'ms', b && percentile(sorted(b.searchNewest), 95), big ? '<= 50 ms at 1M' : undefined, {
+    order: 'newest',
+    queries: QUERIES,
+    hits_per_query: Math.round(c.hitsPerQuery * 10) / 10,
+  });
+  line('search_relevance_p95', percentile(sorted(c.searchRelevance), 95), 'ms', b && percentile(sorted(b.searchRelevance), 95), undefined, { order: 'relevance', queries: QUERIES });
+  line('page_around_p95', percentile(sorted(c.pageAround), 95), 'ms', b && percentile(sorted(b.pageAround), 95), big ? '<= 5 ms at 1M' : undefined, { before: 25, after: 25 });
+  line('rss_after_unlock', c.rssMb, 'MiB', b?.rssMb, big ? '<= 400 MiB at 1M' : undefined, { heap_used_mib: Math.round(c.heapMb) });
+  line('snapshot_size', r.snapshotBytes / 2 ** 20, 'MiB', base && base.snapshotBytes / 2 ** 20);
+  line('index_rebuild', r.rebuildMs, 'ms', base?.rebuildMs);
+  line('vault_fill', r.fillMs, 'ms', base?.fillMs);
+}
+
+export async function main(opts: BenchOptions): Promise<void> {
+  const sizes = opts.quick ? [10_000, 50_000] : [100_000, 1_000_000];
+  const vocab = vocabulary();
+  let base: SizeResult | undefined;
+  for (const n of sizes) {
+    const r = await measureSize(n, vocab);
+    report(r, base);
+    base = r;
+  }
+}
+
+if (process.argv[2] === '--child' && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await child(process.argv[3] as string, Number(process.argv[4]));
+}
