@@ -89,6 +89,7 @@ export class E2e {
   // libsignal's store calls are async; one operation at a time keeps load-modify-save of
   // session records from interleaving.
   private queue: Promise<unknown> = Promise.resolve();
+  private local: { name: string; deviceId: number } | undefined;
 
   private constructor(vault: E2eVault, now: () => number) {
     this.kv = new E2eKv(vault);
@@ -456,8 +457,12 @@ export class E2e {
   }
 
   private localAddress(): ProtocolAddress {
-    const meta = readMeta(this.kv);
-    return ProtocolAddress.new(meta.localName, meta.deviceId);
+    // Name and device never change after registration.
+    if (!this.local) {
+      const meta = readMeta(this.kv);
+      this.local = { name: meta.localName, deviceId: meta.deviceId };
+    }
+    return ProtocolAddress.new(this.local.name, this.local.deviceId);
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -36,6 +36,7 @@ type Staged = { value: Uint8Array } | { deleted: true };
 export class E2eKv {
   readonly vault: E2eVault;
   private staging: Map<string, Staged> | undefined;
+  private readonly addressKeys = new Map<string, string>();
 
   constructor(vault: E2eVault) {
     this.vault = vault;
@@ -95,6 +96,8 @@ export class E2eKv {
 
   /** Opaque, stable kv key for a contact address (hex HMAC-SHA-256, 128 bits). */
   addressKey(address: string): string {
+    const cached = this.addressKeys.get(address);
+    if (cached !== undefined) return cached;
     let secret = this.vault.getAccountSecret(SECRET.addressKey);
     if (!secret) {
       secret = new Uint8Array(randomBytes(32));
@@ -102,7 +105,11 @@ export class E2eKv {
     }
     const mac = createHmac('sha256', secret).update(address, 'utf8').digest();
     secret.fill(0);
-    return mac.subarray(0, 16).toString('hex');
+    const key = mac.subarray(0, 16).toString('hex');
+    // Outputs only (never the secret), bounded: they are kv keys, not keys to anything.
+    if (this.addressKeys.size >= 10_000) this.addressKeys.clear();
+    this.addressKeys.set(address, key);
+    return key;
   }
 }
 
