@@ -20,6 +20,12 @@ import {
 } from './format.ts';
 import { PROGRESS_EVERY, throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 
+/**
+ * The account secrets that make up "the account identity" for --with-identity: the libsignal
+ * identity key pair and the key that derives its address ids (names from main/e2e/kv.ts).
+ */
+export const ACCOUNT_IDENTITY_SECRETS: readonly string[] = ['e2e-identity-key-pair', 'e2e-address-key'];
+
 export interface ExportOptions {
   keys: EncryptKeys;
   /**

@@ -35,7 +35,7 @@ export function hasTransaction(vault: VaultHandle): vault is TransactionalVault 
   return typeof (vault as Partial<TransactionalVault>).transaction === 'function';
 }
 
-const APPEND_BATCH = 1000;
+const APPEND_BATCH = 5000;
 
 export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
   throwIfAborted(options.signal);
@@ -81,7 +81,7 @@ function applyRecords(
     vault.appendMessages(batch);
     done += batch.length;
     batch = [];
-    if (done % (APPEND_BATCH * 10) === 0) progress(done);
+    progress(done);
   };
   for (const r of input) {
     switch (r.kind) {

@@ -1,6 +1,7 @@
 // Read-only open: the whole backup decrypted into memory, to browse and search on a machine
 // with no profile. Nothing is written anywhere; account secrets in the file are not kept.
 import type { ContactRecord, ConversationRecord } from '../vault/api.ts';
+import { fold } from '../search/tokenize.ts';
 import { BackupBadParameters } from './errors.ts';
 import { lineToContact, lineToConversation, type BackupCounts, type HeaderLine, type MessageLine } from './format.ts';
 import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
@@ -20,9 +21,9 @@ export interface BackupSearchHit {
   conversation?: ConversationRecord;
 }
 
-/** Case- and diacritic-insensitive form for substring search (ß -> ss, é -> e, ﬁ -> fi). */
+/** Case- and diacritic-insensitive form for substring search: the search index's own folding. */
 export function foldText(s: string): string {
-  return s.normalize('NFKD').replace(/\p{M}+/gu, '').toLowerCase().replace(/ß/g, 'ss');
+  return fold(s);
 }
 
 export class BackupArchive {

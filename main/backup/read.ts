@@ -58,3 +58,13 @@ export async function scanRecords(
 export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {
   return openAgeFile(path, options.keys, options.chunkCipher);
 }
+
+/** Checks a whole backup (header MAC, every chunk, every line) without keeping or changing anything. */
+export async function verifyBackup(path: string, options: ReadOptions): Promise<{ header: HeaderLine; counts: BackupCounts }> {
+  const file = await openBackupFile(path, options);
+  try {
+    return await scanRecords(file, 'verify', options);
+  } finally {
+    file.close();
+  }
+}

@@ -30,7 +30,7 @@ export function ageKeygen(dir: string, name = 'id.txt'): AgeKeyPair {
 }
 
 export function ageRun(args: string[], input?: Uint8Array): { status: number | null; stdout: Buffer; stderr: string } {
-  const r = spawnSync('age', args, input ? { input } : {});
+  const r = spawnSync('age', args, { maxBuffer: 1 << 30, ...(input ? { input } : {}) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8') };
 }
 

@@ -1,0 +1,213 @@
+// Backup benchmarks (issue 7), each against a baseline measured in the same run:
+// - export MB/s (vault -> JSON lines -> age, X25519 recipient) vs `age -e` encrypting the same
+//   plaintext stream; import MB/s (verify pass + apply pass into a new vault) vs `age -d`.
+// - peak RSS of export and import at the small and the large size (large / small, target <= 1.3).
+// - the backup layer alone (no vault): encode+encrypt and decrypt+validate vs `age`.
+// - export vs the vault's own iterateMessages, import vs the vault's own appendMessages of the
+//   same history: what the backup adds on top of the vault's floor.
+// Export and import each run in a fresh child process so peak RSS is theirs alone.
+// MB/s is plaintext stream bytes per second. Vaults use TEST_KDF: Argon2 is not measured here.
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
+
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { emit, ratioOf, type BenchOptions } from './report.ts';
+import { TEST_KDF, Vault } from '../main/vault/index.ts';
+import type { NewMessage } from '../main/vault/api.ts';
+import { exportBackup, importBackup } from '../main/backup/index.ts';
+import { AgeWriter, createHeader, openAgeFile } from '../main/backup/age-file.ts';
+import { encodeLine, type MessageLine } from '../main/backup/format.ts';
+import { readRecords, splitLines } from '../main/backup/stream.ts';
+
+const PASSWORD = 'bench password';
+const CONVERSATIONS = 50;
+const WORDS = ['lorem', 'ipsum', 'dolor', 'sit', 'amet', 'café', 'straße', '東京', 'backup', 'message', 'hello', 'tomorrow', 'ok'];
+
+function message(n: number): NewMessage {
+  let text = `#${n}`;
+  const words = 5 + (n % 25);
+  for (let w = 0; w < words; w++) text += ` ${WORDS[(n * 7 + w * 13) % WORDS.length]}`;
+  return {
+    id: `${n.toString(16).padStart(12, '0')}${(n * 2654435761 % 2 ** 32).toString(16).padStart(8, '0')}`,
+    conversationId: `conv-${(n % CONVERSATIONS).toString().padStart(3, '0')}`,
+    direction: n % 2 === 0 ? 'in' : 'out',
+    sender: n % 2 === 0 ? `contact-${n % CONVERSATIONS}` : 'self',
+    sentAt: 1_700_000_000_000 + n * 1000,
+    receivedAt: 1_700_000_000_000 + n * 1000 + 250,
+    text,
+    state: n % 2 === 0 ? 'received' : 'read',
+  };
+}
+
+interface ChildResult {
+  ms: number;
+  maxRssMiB: number;
+  /** export: the vault's own iterateMessages over the same history (the floor of any export). */
+  floorMs?: number;
+}
+
+async function child(mode: string, args: string[]): Promise<ChildResult> {
+  if (mode === 'populate') {
+    const [dir, countArg] = args as [string, string];
+    const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
+    for (let c = 0; c < CONVERSATIONS; c++) {
+      vault.upsertContact({ id: `contact-${c}`, handle: `user${c}`, displayName: `User ${c}`, verified: false, identityChanged: false, createdAt: 1 });
+      vault.upsertConversation({ id: `conv-${c.toString().padStart(3, '0')}`, kind: 'direct', contactId: `contact-${c}`, title: `User ${c}`, lastActivity: c, unread: 0 });
+    }
+    const count = Number(countArg);
+    let ms = 0;
+    for (let b = 0; b < count; b += 5000) {
+      const batch: NewMessage[] = [];
+      for (let n = b; n < Math.min(count, b + 5000); n++) batch.push(message(n));
+      const t0 = performance.now();
+      vault.appendMessages(batch);
+      ms += performance.now() - t0;
+    }
+    vault.lock();
+    // ms: appending the same history in batches of 5000 (the floor of any import).
+    return { ms, maxRssMiB: 0 };
+  }
+  if (mode === 'export') {
+    const [dir, file, recipient] = args as [string, string, string];
+    const vault = await Vault.unlock(dir, PASSWORD);
+    const t0 = performance.now();
+    await exportBackup(vault, file, { keys: { recipients: [recipient] } });
+    const ms = performance.now() - t0;
+    const maxRssMiB = process.resourceUsage().maxRSS / 1024;
+    const t1 = performance.now();
+    let chars = 0;
+    for (const m of vault.iterateMessages()) chars += m.text.length;
+    const floorMs = performance.now() - t1;
+    vault.lock();
+    return { ms, maxRssMiB, floorMs: chars >= 0 ? floorMs : 0 };
+  }
+  if (mode === 'import') {
+    const [dir, file, identity] = args as [string, string, string];
+    const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
+    const t0 = performance.now();
+    await importBackup(vault, file, { keys: { identities: [identity] } });
+    const ms = performance.now() - t0;
+    vault.lock();
+    return { ms, maxRssMiB: process.resourceUsage().maxRSS / 1024 };
+  }
+  throw new Error(`unknown child mode ${mode}`);
+}
+
+const here = fileURLToPath(import.meta.url);
+
+function runChild(mode: string, args: string[]): ChildResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', here, '--child', mode, ...args], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  if (r.status !== 0) throw new Error(`bench child ${mode} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as ChildResult;
+}
+
+function timeAge(args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync('age', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`age ${args.join(' ')} failed: ${r.stderr.toString()}`);
+  return ms;
+}
+
+const mbps = (bytes: number, ms: number): number => Math.round((bytes / 1e6 / (ms / 1000)) * 10) / 10;
+
+/** The backup layer alone: records -> JSON lines -> age file, and back with full validation. */
+async function layerOnly(root: string, count: number, recipient: string, identity: string, identityFile: string): Promise<void> {
+  const file = join(root, 'layer.age');
+  const header = await createHeader({ recipients: [recipient] });
+  const t0 = performance.now();
+  const fd = openSync(file, 'w');
+  const w = new AgeWriter(fd, header);
+  let batch = '';
+  let plainBytes = 0;
+  const flush = (): void => {
+    const b = Buffer.from(batch, 'utf8');
+    plainBytes += b.length;
+    w.write(b);
+    batch = '';
+  };
+  const counts = { contacts: 0, conversations: 0, messages: count, secrets: 0 };
+  batch += encodeLine({ type: 'header', format: 'ephemera-backup', version: 1, created: 1, counts, includesIdentity: false });
+  for (let n = 0; n < count; n++) {
+    const m = message(n);
+    batch += encodeLine({ type: 'message', ...m, receivedAt: m.receivedAt ?? 0 } satisfies MessageLine);
+    if (batch.length >= 65536) flush();
+  }
+  batch += encodeLine({ type: 'end', counts });
+  flush();
+  w.end();
+  closeSync(fd);
+  const encMs = performance.now() - t0;
+
+  const t1 = performance.now();
+  const opened = await openAgeFile(file, { identities: [identity] });
+  let seen = 0;
+  for (const r of readRecords(splitLines(opened.chunks()))) if (r.kind === 'message') seen++;
+  opened.close();
+  const decMs = performance.now() - t1;
+  if (seen !== count) throw new Error('layer bench lost messages');
+
+  const plain = join(root, 'layer.jsonl');
+  spawnSync('age', ['-d', '-i', identityFile, '-o', plain, file]);
+  const ageEnc = timeAge(['-e', '-r', recipient, '-o', join(root, 'layer-age.age'), plain]);
+  const ageDec = timeAge(['-d', '-i', identityFile, '-o', '/dev/null', file]);
+  const params = { messages: count, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
+  emit({ bench: 'backup.layer_encode_encrypt', value: mbps(plainBytes, encMs), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(encMs, ageEnc, false), params });
+  emit({ bench: 'backup.layer_decrypt_validate', value: mbps(plainBytes, decMs), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(decMs, ageDec, false), params });
+}
+
+export async function main(opts: BenchOptions): Promise<void> {
+  const sizes = opts.quick ? [10_000, 100_000] : [100_000, 1_000_000];
+  const root = mkdtempSync(join(tmpdir(), 'ephemera-bench-backup-'));
+  try {
+    const identityFile = join(root, 'id.txt');
+    spawnSync('age-keygen', ['-o', identityFile], { stdio: 'ignore' });
+    const recipient = spawnSync('age-keygen', ['-y', identityFile], { encoding: 'utf8' }).stdout.trim();
+    const identity = spawnSync('grep', ['^AGE-SECRET-KEY-1', identityFile], { encoding: 'utf8' }).stdout.trim();
+
+    const rss: Record<'export' | 'import', number[]> = { export: [], import: [] };
+    for (const size of sizes) {
+      const profile = join(root, `p-${size}`);
+      const file = join(root, `b-${size}.age`);
+      const populate = runChild('populate', [profile, String(size)]);
+      const exp = runChild('export', [profile, file, recipient]);
+      const plain = join(root, `b-${size}.jsonl`);
+      spawnSync('age', ['-d', '-i', identityFile, '-o', plain, file]);
+      const plainBytes = statSync(plain).size;
+      const ageEnc = timeAge(['-e', '-r', recipient, '-o', join(root, `age-${size}.age`), plain]);
+      const ageDec = timeAge(['-d', '-i', identityFile, '-o', '/dev/null', file]);
+      const imp = runChild('import', [join(root, `i-${size}`), file, identity]);
+      const params = { messages: size, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
+      emit({ bench: 'backup.export', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.ms, ageEnc, false), params, target: 'ratio >= 0.5 (baseline: age -e, same stream)' });
+      emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'ratio >= 0.5 (baseline: age -d, same file)' });
+      emit({ bench: 'backup.export_vs_vault_read', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.ms, exp.floorMs ?? 0, false), params });
+      emit({ bench: 'backup.import_vs_vault_append', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.ms, populate.ms, false), params });
+      rss.export.push(exp.maxRssMiB);
+      rss.import.push(imp.maxRssMiB);
+      for (const p of [profile, join(root, `i-${size}`), file, plain, join(root, `age-${size}.age`)]) rmSync(p, { recursive: true, force: true });
+    }
+    const [small, large] = sizes as [number, number];
+    for (const kind of ['export', 'import'] as const) {
+      const [a, b] = rss[kind] as [number, number];
+      emit({
+        bench: `backup.${kind}_peak_rss`,
+        value: Math.round(b),
+        unit: 'MiB',
+        baseline: Math.round(a),
+        ratio: Math.round((b / a) * 1000) / 1000,
+        params: { messages: large, baseline_messages: small },
+        target: `value within 1.3x of baseline (ratio <= 1.3; here ratio = large/small)`,
+      });
+    }
+    await layerOnly(root, sizes[0] === 10_000 ? 100_000 : 300_000, recipient, identity, identityFile);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] === here && process.argv[2] === '--child') {
+  const result = await child(process.argv[3] ?? '', process.argv.slice(4));
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

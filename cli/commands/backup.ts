@@ -1,0 +1,265 @@
+// Backup subcommands: export, import, open-backup (docs/backup-format.md). Thin wrappers over
+// main/backup: keys from flags, the environment or a prompt; a progress bar on stderr when it
+// is a terminal; Ctrl-C cancels (no partial file); BackupError codes mapped to exit codes.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import {
+  ACCOUNT_IDENTITY_SECRETS,
+  BackupError,
+  DEFAULT_WORK_FACTOR,
+  exportBackup,
+  importBackup,
+  openBackup,
+  parseIdentityFile,
+  verifyBackup,
+  type BackupErrorCode,
+  type BackupProgress,
+  type DecryptKeys,
+  type EncryptKeys,
+  type ProgressListener,
+} from '../../main/backup/index.ts';
+import { DEFAULT_KDF, TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue } from '../io.ts';
+
+const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
+  WRONG_KEY: ExitCode.WRONG_SECRET,
+  CORRUPT: ExitCode.VAULT_CORRUPT,
+  MALFORMED: ExitCode.VAULT_CORRUPT,
+  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
+  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
+  CANCELLED: ExitCode.INTERRUPTED,
+  IO: ExitCode.ERROR,
+};
+
+const BACKUP_HELP = `
+Backup keys:
+  EPHEMERA_BACKUP_PASSPHRASE  the backup passphrase; otherwise you are prompted (no echo)
+  --recipient / --identity     age X25519 keys instead of a passphrase (age-keygen makes them)
+Backup errors use the exit codes above: 3 wrong passphrase or identity, 5 damaged/truncated/
+tampered or invalid content, 6 newer backup format, 9 refused parameters, 130 cancelled.
+Any backup can also be read without Ephemera: age -d [-i KEY] FILE
+`;
+
+/** Runs `fn`, turning BackupErrors into CliErrors with the right exit code and machine code. */
+async function mapped<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof BackupError) throw new CliError(err.message, BACKUP_EXIT[err.code], err.code);
+    throw err;
+  }
+}
+
+function kdf(): typeof DEFAULT_KDF {
+  const env = process.env.EPHEMERA_KDF;
+  if (env !== undefined && env !== 'test' && env !== 'default') throw new CliError('EPHEMERA_KDF must be "test" or "default"', ExitCode.USAGE);
+  return env === 'test' ? TEST_KDF : DEFAULT_KDF;
+}
+
+const vaultPassword = (confirm = false) =>
+  readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: confirm ? 'New vault password: ' : 'Vault password: ', confirm, what: 'password' });
+
+const backupPassphrase = (confirm: boolean) =>
+  readSecret({ envVar: 'EPHEMERA_BACKUP_PASSPHRASE', prompt: 'Backup passphrase: ', confirm, what: 'backup passphrase' });
+
+async function decryptKeys(identityFile: string | undefined): Promise<DecryptKeys> {
+  if (identityFile === undefined) return { passphrase: await backupPassphrase(false) };
+  let text: string;
+  try {
+    text = readFileSync(resolve(identityFile), 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read the identity file: ${(err as Error).message}`, ExitCode.USAGE);
+  }
+  return { identities: await mapped(async () => parseIdentityFile(text)) };
+}
+
+/** A progress bar on stderr when it is a terminal (and not --json); otherwise nothing. */
+function progressBar(json: boolean): { listener: ProgressListener | undefined; stop: () => void } {
+  if (json || !process.stderr.isTTY) return { listener: undefined, stop: () => {} };
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{phase} [{bar}] {percentage}% | {value}/{total} messages', hideCursor: true, clearOnComplete: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let phase: BackupProgress['phase'] | undefined;
+  return {
+    listener: (p) => {
+      if (p.phase !== phase) {
+        if (phase !== undefined) bar.stop();
+        phase = p.phase;
+        bar.start(p.total, p.done, { phase: p.phase.padEnd(6) });
+      } else {
+        bar.setTotal(p.total);
+        bar.update(p.done, { phase: p.phase.padEnd(6) });
+      }
+    },
+    stop: () => {
+      if (phase !== undefined) bar.stop();
+    },
+  };
+}
+
+/** Ctrl-C aborts the operation (export removes its temporary file) instead of killing the process. */
+function cancelOnSigint(): { signal: AbortSignal; dispose: () => void } {
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.on('SIGINT', onSigint);
+  return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError('--limit must be a positive integer', ExitCode.USAGE);
+  return n;
+}
+
+function parseWorkFactor(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new CliError('--work-factor must be an integer', ExitCode.USAGE);
+  return n;
+}
+
+function formatTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('write the whole history to FILE, an age-encrypted backup (passphrase, or --recipient)')
+    .argument('<file>', 'backup file to write (replaced only once complete)')
+    .option('--recipient <age1...>', 'encrypt to this age X25519 recipient instead of a passphrase (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--with-identity', 'also include the account identity key (whoever opens the backup can act as you)')
+    .addOption(new Option('--work-factor <n>', 'scrypt log2(N) for a passphrase backup').default(DEFAULT_WORK_FACTOR).argParser(parseWorkFactor).hideHelp())
+    .addHelpText('after', BACKUP_HELP)
+    .action(
+      action(async (file: string, opts: { recipient: string[]; withIdentity?: boolean; workFactor: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        if (opts.withIdentity) {
+          process.stderr.write(
+            'WARNING: this backup will contain your account identity key. Anyone who can decrypt it can impersonate you. Keep it like a password.\n',
+          );
+        }
+        const vault = await Vault.unlock(g.profile, await vaultPassword());
+        const progress = progressBar(g.json);
+        const cancel = cancelOnSigint();
+        try {
+          const keys: EncryptKeys =
+            opts.recipient.length > 0 ? { recipients: opts.recipient } : { passphrase: await backupPassphrase(true), workFactor: opts.workFactor };
+          const r = await mapped(() =>
+            exportBackup(vault, file, {
+              keys,
+              identitySecretNames: opts.withIdentity ? ACCOUNT_IDENTITY_SECRETS : undefined,
+              signal: cancel.signal,
+              onProgress: progress.listener,
+            }),
+          );
+          progress.stop();
+          printResult(
+            g.json,
+            `Backup written to ${r.file}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.`,
+            { ...r },
+          );
+        } finally {
+          progress.stop();
+          cancel.dispose();
+          vault.lock();
+        }
+      }),
+    );
+
+  program
+    .command('import')
+    .description('merge a backup into the profile (creating the vault if there is none); verifies the whole file first')
+    .argument('<file>', 'backup file')
+    .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1...) for a backup made with --recipient')
+    .option('--with-identity', 'also restore the account identity if the backup has one and the profile has none')
+    .addHelpText('after', BACKUP_HELP)
+    .action(
+      action(async (file: string, opts: { identity?: string; withIdentity?: boolean }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const keys = await decryptKeys(opts.identity);
+        const progress = progressBar(g.json);
+        const cancel = cancelOnSigint();
+        let recoveryPhrase: string | undefined;
+        let vault: Vault | undefined;
+        try {
+          if (Vault.exists(g.profile)) {
+            vault = await Vault.unlock(g.profile, await vaultPassword());
+          } else {
+            // Check the file before creating anything, so a bad backup leaves no new profile behind.
+            await mapped(() => verifyBackup(file, { keys, signal: cancel.signal, onProgress: progress.listener }));
+            const created = await Vault.create(g.profile, await vaultPassword(true), { kdf: kdf() });
+            vault = created.vault;
+            recoveryPhrase = created.recoveryPhrase;
+          }
+          const target = vault;
+          const r = await mapped(() =>
+            importBackup(target, file, { keys, restoreIdentity: opts.withIdentity === true, signal: cancel.signal, onProgress: progress.listener }),
+          );
+          progress.stop();
+          const lines = [
+            `Imported into ${g.profile}: ${r.added.messages} new messages, ${r.added.conversations} new conversations, ${r.added.contacts} new contacts` +
+              `${r.added.secrets > 0 ? ', the account identity' : ''} (the backup holds ${r.inFile.messages} messages).`,
+          ];
+          if (r.secretsSkipped.length > 0) {
+            lines.push(`Account identity in the backup not restored${opts.withIdentity ? ' (the profile has its own)' : ' (use --with-identity)'}.`);
+          }
+          if (recoveryPhrase !== undefined) lines.push(`New vault created. Recovery phrase — write it down now, it is shown only once:\n  ${recoveryPhrase}`);
+          printResult(g.json, lines.join('\n'), { profile: g.profile, ...r, created: recoveryPhrase !== undefined, ...(recoveryPhrase ? { recoveryPhrase } : {}) });
+        } finally {
+          progress.stop();
+          cancel.dispose();
+          vault?.lock();
+        }
+      }),
+    );
+
+  program
+    .command('open-backup')
+    .description('read a backup without any profile: "history NAME" or "search TEXT"')
+    .argument('<file>', 'backup file')
+    .argument('<what>', 'history | search')
+    .argument('<text...>', 'contact (handle or name) for history; words for search')
+    .option('--identity <file>', 'age identity file for a backup made with --recipient')
+    .option('--limit <n>', 'at most this many messages (history: the newest)', parseLimit)
+    .addHelpText('after', BACKUP_HELP)
+    .action(
+      action(async (file: string, what: string, words: string[], opts: { identity?: string; limit?: number }, cmd: Command) => {
+        const json = wantsJson(cmd);
+        if (what !== 'history' && what !== 'search') throw new CliError('open-backup: expected "history NAME" or "search TEXT"', ExitCode.USAGE);
+        const keys = await decryptKeys(opts.identity);
+        const progress = progressBar(json);
+        const cancel = cancelOnSigint();
+        try {
+          const archive = await mapped(() => openBackup(file, { keys, signal: cancel.signal, onProgress: progress.listener }));
+          progress.stop();
+          const text = words.join(' ');
+          if (what === 'history') {
+            const h = await mapped(async () => archive.history(text, opts.limit !== undefined ? { limit: opts.limit } : {}));
+            const name = h.contact.displayName || h.contact.handle;
+            const human = [`${name} (@${h.contact.handle}) — ${h.messages.length} messages`];
+            for (const m of h.messages) human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${m.text}`);
+            printResult(json, human.join('\n'), {
+              contact: { id: h.contact.id, handle: h.contact.handle, displayName: h.contact.displayName },
+              conversation: h.conversation,
+              messages: h.messages,
+            });
+          } else {
+            const hits = archive.search(text, { limit: opts.limit ?? 100 });
+            const human = hits.length === 0 ? [`No message contains "${text}".`] : [];
+            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${hit.conversation?.title ?? hit.message.conversationId}: ${hit.message.text}`);
+            printResult(json, human.join('\n'), {
+              query: text,
+              hits: hits.map((h) => ({ message: h.message, conversationId: h.message.conversationId, title: h.conversation?.title })),
+            });
+          }
+        } finally {
+          progress.stop();
+          cancel.dispose();
+        }
+      }),
+    );
+}
