@@ -17,7 +17,7 @@ import type {
   VaultHandle,
 } from './api.ts';
 import { BatchOpener, BatchSealer, open, SealOpenError, seal } from './aead.ts';
-import { NoVault, UnsupportedVersion, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
+import { NoVault, ProfileLocked, UnsupportedVersion, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
 import {
   HEADER_FILE,
   HEADER_FORMAT,
@@ -89,8 +89,9 @@ function isSqliteCorruption(err: unknown): boolean {
   return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_IOERR_SHORT_READ' || err.code === 'SQLITE_FORMAT';
 }
 
-function mapError(err: unknown): unknown {
+function mapError(err: unknown, profileDir?: string): unknown {
   if (err instanceof VaultError) return err;
+  if (profileDir !== undefined && err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) return new ProfileLocked(profileDir);
   if (isSqliteCorruption(err)) return new VaultCorrupt(`database error ${(err as { code: string }).code}`, { cause: err });
   return err;
 }
@@ -358,8 +359,12 @@ export class Vault implements VaultHandle {
     const path = join(this.profileDir, DB_FILE);
     if (!creating) checkDatabaseFile(path);
     try {
-      const db = new Database(path, { fileMustExist: !creating });
+      // timeout 0: another process holding the database must fail fast, not wait 5 s.
+      const db = new Database(path, { fileMustExist: !creating, timeout: 0 });
       this.db = db;
+      // Second guard behind vault.lock: an OS-level exclusive lock held for the connection's
+      // life (released by the kernel if the process dies). In WAL mode this also means no -shm.
+      db.pragma('locking_mode = EXCLUSIVE');
       // Refuse a newer format before the pragmas below write anything.
       const found = schemaVersion(db);
       if (found > LATEST_SCHEMA) throw new UnsupportedVersion(found, LATEST_SCHEMA);
@@ -387,7 +392,7 @@ export class Vault implements VaultHandle {
       const m = this.stmts.maxSeq.get();
       this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
     } catch (err) {
-      throw mapError(err);
+      throw mapError(err, this.profileDir);
     }
   }
 

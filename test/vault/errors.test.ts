@@ -1,8 +1,9 @@
 // Every typed vault error, each provoked from real files on disk (issue 2).
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, readdirSync, truncateSync, writeFileSync, statSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { copyFileSync, existsSync, readFileSync, readdirSync, truncateSync, writeFileSync, statSync, mkdirSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
@@ -81,6 +82,33 @@ describe('vault errors from real files', () => {
       v.lock();
     }
     expect(existsSync(join(dir, 'vault.lock'))).toBe(false);
+  });
+
+  it('ProfileLocked while another process has the vault open, even if its lock file is deleted', async () => {
+    const { dir } = await made();
+    const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+    const holder = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./fixtures/hold-open.ts', import.meta.url)), dir, PW], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.on('data', (d: Buffer) => (d.toString().startsWith('ready') ? resolve() : undefined));
+        holder.on('exit', () => reject(new Error('holder exited')));
+      });
+      await expect(Vault.unlock(dir, PW)).rejects.toThrow(new RegExp(`ProfileLocked|pid ${holder.pid}`));
+      await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(ProfileLocked);
+      // Lose the lock file (e.g. a racing stale-lock takeover): SQLite's exclusive lock still refuses.
+      unlinkSync(join(dir, 'vault.lock'));
+      await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(ProfileLocked);
+      expect(existsSync(join(dir, 'vault.lock'))).toBe(false);
+    } finally {
+      holder.kill('SIGKILL');
+      await new Promise((r) => (holder.exitCode !== null || holder.signalCode !== null ? r(undefined) : holder.once('exit', r)));
+    }
+    const v = await Vault.unlock(dir, PW);
+    expect(v.countMessages()).toBe(50);
+    v.lock();
   });
 
   it('ProfileLocked for a lock held by another live process; a dead owner is a stale lock', async () => {
