@@ -165,12 +165,12 @@ export class E2e {
         throw new BadBundle('keys do not parse', { cause });
       }
       try {
-        await processPreKeyBundle(native, remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now()));
+        await this.signal(() => processPreKeyBundle(native, remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now())));
       } catch (error) {
         if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) throw this.untrusted(address, false, error);
-        if (error instanceof E2eError) throw error;
         // Bad signatures and malformed keys end here: the bundle did not come from that identity.
-        throw new BadBundle(error instanceof Error ? error.message : String(error), { cause: error });
+        if (error instanceof LibSignalErrorBase) throw new BadBundle(error.message, { cause: error });
+        throw error;
       }
     });
   }
@@ -193,7 +193,9 @@ export class E2e {
       const record = await this.sessionStore.getSession(remote);
       if (!record || !record.hasCurrentState(new Date(this.now()))) throw new NoSession(address);
       try {
-        const message = await signalEncrypt(ab(plaintext), remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now()));
+        const message = await this.signal(() =>
+          signalEncrypt(ab(plaintext), remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now())),
+        );
         const type = message.type() === CiphertextMessageType.PreKey ? 'prekey' : 'message';
         return { type, body: message.serialize() };
       } catch (error) {
@@ -410,15 +412,17 @@ export class E2e {
       } catch (cause) {
         throw new BadMessage('malformed PreKey message', { cause });
       }
-      return signalDecryptPreKey(
-        message,
-        remote,
-        this.localAddress(),
-        this.sessionStore,
-        this.identityStore,
-        this.preKeyStore,
-        this.signedPreKeyStore,
-        this.kyberPreKeyStore,
+      return this.signal(() =>
+        signalDecryptPreKey(
+          message,
+          remote,
+          this.localAddress(),
+          this.sessionStore,
+          this.identityStore,
+          this.preKeyStore,
+          this.signedPreKeyStore,
+          this.kyberPreKeyStore,
+        ),
       );
     }
     let message: SignalMessage;
@@ -428,7 +432,7 @@ export class E2e {
       throw new BadMessage('malformed message', { cause });
     }
     if (!(await this.sessionStore.getSession(remote))) throw new NoSession(remote.name());
-    return signalDecrypt(message, remote, this.localAddress(), this.sessionStore, this.identityStore);
+    return this.signal(() => signalDecrypt(message, remote, this.localAddress(), this.sessionStore, this.identityStore));
   }
 
   private hold(address: string, envelope: Envelope): void {
@@ -465,6 +469,17 @@ export class E2e {
     return ProtocolAddress.new(this.local.name, this.local.deviceId);
   }
 
+  /** Runs a libsignal call; a vault failure inside one of its store callbacks is rethrown as itself. */
+  private async signal<T>(fn: () => Promise<T>): Promise<T> {
+    this.kv.takeFailure();
+    try {
+      return await fn();
+    } catch (error) {
+      const failure = this.kv.takeFailure();
+      throw failure ?? error;
+    }
+  }
+
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.queue.then(fn, fn);
     this.queue = run.catch(() => undefined);
@@ -482,14 +497,14 @@ function checkAddress(name: string): void {
   if (name.length === 0 || name.length > MAX_ADDRESS_CHARS || hasControl) throw new BadAddress(name);
 }
 
-function decryptError(error: unknown, address: string): E2eError {
-  if (error instanceof E2eError) return error;
+/** libsignal's verdicts become typed E2E errors; anything else (vault errors) passes through unchanged. */
+function decryptError(error: unknown, address: string): unknown {
   if (error instanceof LibSignalErrorBase) {
     if (error.code === ErrorCode.DuplicatedMessage) return new DuplicateMessage({ cause: error });
     if (error.code === ErrorCode.InvalidSession) return new NoSession(address, { cause: error });
     return new BadMessage(error.message, { cause: error });
   }
-  return new BadMessage(error instanceof Error ? error.message : String(error), { cause: error });
+  return error;
 }
 
 // libsignal's types want Uint8Array<ArrayBuffer>; copy anything else (e.g. a Buffer view).

@@ -42,30 +42,63 @@ export class E2eKv {
     this.vault = vault;
   }
 
+  /**
+   * libsignal turns an exception thrown by a store callback into its own generic error, which
+   * would look like a bad message (acked, dropped). Failures of the vault itself (locked,
+   * corrupt, disk) are therefore recorded here and rethrown as they were (see E2e.signal).
+   */
+  private failure: unknown;
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      this.failure ??= error;
+      throw error;
+    }
+  }
+
+  /** Records an error that must reach the caller unchanged even when thrown inside libsignal. */
+  fail(error: unknown): never {
+    this.failure ??= error;
+    throw error;
+  }
+
+  /** Returns and clears the first failure recorded since the last call. */
+  takeFailure(): unknown {
+    const f = this.failure;
+    this.failure = undefined;
+    return f;
+  }
+
+  secret(name: string): Uint8Array | undefined {
+    return this.guard(() => this.vault.getAccountSecret(name));
+  }
+
   get(ns: Namespace, key: string): Uint8Array | undefined {
     const staged = this.staging?.get(stagingKey(ns, key));
     if (staged) return 'value' in staged ? staged.value.slice() : undefined;
-    return this.vault.kvGet(ns, key);
+    return this.guard(() => this.vault.kvGet(ns, key));
   }
 
   set(ns: Namespace, key: string, value: Uint8Array): void {
     if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
-    else this.vault.kvSet(ns, key, value);
+    else this.guard(() => this.vault.kvSet(ns, key, value));
   }
 
   delete(ns: Namespace, key: string): void {
     if (this.staging) this.staging.set(stagingKey(ns, key), { deleted: true });
-    else this.vault.kvDelete(ns, key);
+    else this.guard(() => this.vault.kvDelete(ns, key));
   }
 
   /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
     this.staging?.delete(stagingKey(ns, key));
-    this.vault.kvSet(ns, key, value);
+    this.guard(() => this.vault.kvSet(ns, key, value));
   }
 
   keys(ns: Namespace): string[] {
-    const keys = new Set(this.vault.kvKeys(ns));
+    const keys = new Set(this.guard(() => this.vault.kvKeys(ns)));
     if (this.staging) {
       for (const [k, v] of this.staging) {
         const [sns, skey] = splitStagingKey(k);
@@ -98,10 +131,11 @@ export class E2eKv {
   addressKey(address: string): string {
     const cached = this.addressKeys.get(address);
     if (cached !== undefined) return cached;
-    let secret = this.vault.getAccountSecret(SECRET.addressKey);
+    let secret = this.secret(SECRET.addressKey);
     if (!secret) {
-      secret = new Uint8Array(randomBytes(32));
-      this.vault.setAccountSecret(SECRET.addressKey, secret);
+      const fresh = new Uint8Array(randomBytes(32));
+      this.guard(() => this.vault.setAccountSecret(SECRET.addressKey, fresh));
+      secret = fresh;
     }
     const mac = createHmac('sha256', secret).update(address, 'utf8').digest();
     secret.fill(0);

@@ -92,8 +92,8 @@ export class VaultIdentityKeyStore extends IdentityKeyStore {
   }
 
   identityKeyPair(): IdentityKeyPair {
-    const raw = this.kv.vault.getAccountSecret(SECRET.identity);
-    if (!raw) throw new NotRegistered();
+    const raw = this.kv.secret(SECRET.identity);
+    if (!raw) this.kv.fail(new NotRegistered());
     try {
       return IdentityKeyPair.deserialize(new Uint8Array(raw));
     } finally {

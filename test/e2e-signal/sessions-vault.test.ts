@@ -209,3 +209,26 @@ describe('E2E on the real vault', () => {
     }
   });
 });
+
+describe('vault errors inside libsignal callbacks', () => {
+  it('a locked vault surfaces as VaultLocked (never as BadMessage, which would be acked and lost)', async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await register(relay, 'alice', 3);
+    const bob = await register(relay, 'bob', 3);
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    const first = await alice.e2e.encryptFor('bob', text('first'));
+    await bob.e2e.hasSession('alice'); // warm caches
+    expect(str(await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('warm'))))).toBe('warm');
+    const later = await alice.e2e.encryptFor('bob', text('later'));
+    const reply = await bob.e2e.encryptFor('alice', text('reply'));
+    bob.vault.lock();
+    alice.vault.lock();
+    await expect(bob.e2e.decryptFrom('alice', first)).rejects.toThrow(VaultLocked);
+    await expect(bob.e2e.decryptFrom('alice', later)).rejects.toThrow(VaultLocked);
+    await expect(alice.e2e.decryptFrom('bob', reply)).rejects.toThrow(VaultLocked);
+    await expect(alice.e2e.encryptFor('bob', text('x'))).rejects.toThrow(VaultLocked);
+    await expect(alice.e2e.startSession('bob', relay.fetchBundle('bob'))).rejects.toThrow(VaultLocked);
+    await relock(bob);
+    expect(str(await bob.e2e.decryptFrom('alice', later))).toBe('later');
+  });
+});
