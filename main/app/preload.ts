@@ -4,8 +4,12 @@
 // no Electron or Node objects, no event objects reach the page. Bundled (scripts/build-app.ts)
 // because a sandboxed preload can only require 'electron'.
 import { contextBridge, ipcRenderer } from 'electron';
+import { z } from 'zod';
 import { isEventName, isMethodName } from '../../shared/api.ts';
 import { CALL_CHANNEL, EVENT_CHANNEL } from './channels.ts';
+
+// The page's CSP forbids eval; zod must not probe for it.
+z.config({ jitless: true });
 
 export const bridge = {
   call(method: unknown, params: unknown): Promise<unknown> {

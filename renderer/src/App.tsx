@@ -1,0 +1,117 @@
+import { useEffect, useState } from 'react';
+import type { Settings, VaultStatus } from '../../shared/api/contract.ts';
+import type { LinkState } from '../../shared/api/socket-client.ts';
+import { ApiContext, errorText, type Connection } from './api.ts';
+import { CreateVault } from './screens/CreateVault.tsx';
+import { Messenger } from './screens/Messenger.tsx';
+import { Register } from './screens/Register.tsx';
+import { Unlock } from './screens/Unlock.tsx';
+
+const IDLE_EVENTS = ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart'] as const;
+
+export function App({ connection }: { connection: Connection }) {
+  const api = connection.client;
+  const [status, setStatus] = useState<VaultStatus | null>(null);
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [problem, setProblem] = useState('');
+  const [link, setLink] = useState<LinkState>('open');
+  const [onboarding, setOnboarding] = useState(false);
+
+  useEffect(() => {
+    const load = () => {
+      api.vaultStatus().then(
+        (s) => {
+          setStatus(s);
+          setProblem('');
+        },
+        (err: unknown) => setProblem(errorText(err)),
+      );
+      api.settingsGet().then(setSettings, () => undefined);
+    };
+    load();
+    const offs = [
+      api.on('vault', setStatus),
+      api.on('settings', setSettings),
+      connection.onLinkChange((state) => {
+        setLink(state);
+        if (state === 'open') load();
+      }),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [api, connection]);
+
+  // Theme: 'system' follows prefers-color-scheme in CSS; otherwise a data attribute decides.
+  useEffect(() => {
+    document.documentElement.dataset.theme = settings?.theme ?? 'system';
+  }, [settings?.theme]);
+
+  // Keep the create flow on screen after the vault exists: the phrase must still be shown and confirmed.
+  useEffect(() => {
+    if (status?.vault === 'none') setOnboarding(true);
+  }, [status?.vault]);
+
+  const unlocked = status?.vault === 'unlocked';
+
+  // Lock shortcut and idle auto-lock, only while unlocked.
+  useEffect(() => {
+    if (!unlocked) return;
+    const lock = () => void api.lock().catch(() => undefined);
+    const onKey = (e: KeyboardEvent) => {
+      if ((e.ctrlKey || e.metaKey) && e.shiftKey && e.key.toLowerCase() === 'l') {
+        e.preventDefault();
+        lock();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    const minutes = settings?.autoLockMinutes ?? 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const arm = () => {
+      if (timer) clearTimeout(timer);
+      if (minutes > 0) timer = setTimeout(lock, minutes * 60_000);
+    };
+    arm();
+    for (const name of IDLE_EVENTS) window.addEventListener(name, arm, { passive: true });
+    return () => {
+      window.removeEventListener('keydown', onKey);
+      for (const name of IDLE_EVENTS) window.removeEventListener(name, arm);
+      if (timer) clearTimeout(timer);
+    };
+  }, [api, unlocked, settings?.autoLockMinutes]);
+
+  let screen;
+  if (problem && !status) {
+    screen = (
+      <main className="onboarding">
+        <h1>Ephemera cannot start</h1>
+        <p role="alert" className="error">
+          {problem}
+        </p>
+      </main>
+    );
+  } else if (!status) {
+    screen = (
+      <main className="onboarding" aria-busy="true">
+        <p>Opening…</p>
+      </main>
+    );
+  } else if (status.vault === 'none' || onboarding) {
+    screen = <CreateVault onDone={() => setOnboarding(false)} />;
+  } else if (status.vault === 'locked') {
+    screen = <Unlock />;
+  } else if (!status.account) {
+    screen = <Register settings={settings} />;
+  } else {
+    screen = <Messenger status={status} settings={settings ?? { relayUrl: null, autoLockMinutes: 0, theme: 'system' }} />;
+  }
+
+  return (
+    <ApiContext.Provider value={api}>
+      {link !== 'open' ? (
+        <div className="banner warn" role="alert">
+          {link === 'closed' ? 'Lost the connection to the Ephemera service. Reconnecting…' : 'Connecting to the Ephemera service…'}
+        </div>
+      ) : null}
+      {screen}
+    </ApiContext.Provider>
+  );
+}

@@ -1,0 +1,180 @@
+// Pure helpers for the screens (no React, no DOM), unit-tested in test/renderer.
+import type { ConnectionState, Message } from '../../shared/api/contract.ts';
+
+export interface StrengthEstimate {
+  /** 0 (very weak) .. 4 (strong). */
+  score: 0 | 1 | 2 | 3 | 4;
+  label: 'Very weak' | 'Weak' | 'Fair' | 'Good' | 'Strong';
+  /** Rough guessing entropy in bits. */
+  bits: number;
+  hint: string;
+}
+
+const COMMON = ['password', 'qwerty', '123456', 'letmein', 'welcome', 'admin', 'iloveyou', 'monkey', 'dragon', 'ephemera', 'abc123', 'secret'];
+
+/**
+ * A deliberately conservative estimate: character-class entropy per character, discounted for
+ * repeats, sequences and common words. Not zxcvbn, but never calls a weak password strong.
+ */
+export function estimatePasswordStrength(password: string): StrengthEstimate {
+  if (password.length === 0) return { score: 0, label: 'Very weak', bits: 0, hint: 'Type a password.' };
+  let pool = 0;
+  if (/[a-z]/.test(password)) pool += 26;
+  if (/[A-Z]/.test(password)) pool += 26;
+  if (/[0-9]/.test(password)) pool += 10;
+  if (/[^A-Za-z0-9]/.test(password)) pool += 33;
+  const chars = [...password];
+  let effective = 0;
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i]!;
+    const prev = chars[i - 1];
+    const prevCode = prev?.codePointAt(0) ?? -10;
+    const code = c.codePointAt(0)!;
+    // Repeats and runs (aaa, abc, 123) add little.
+    effective += c === prev || Math.abs(code - prevCode) === 1 ? 0.25 : 1;
+  }
+  let bits = effective * Math.log2(Math.max(pool, 2));
+  const lower = password.toLowerCase();
+  let hint = '';
+  for (const word of COMMON) {
+    if (lower.includes(word)) {
+      bits -= word.length * Math.log2(Math.max(pool, 2)) - 10;
+      hint = 'Avoid common words and patterns.';
+    }
+  }
+  bits = Math.max(0, Math.round(bits));
+  const score = bits < 28 ? 0 : bits < 36 ? 1 : bits < 50 ? 2 : bits < 64 ? 3 : 4;
+  const labels = ['Very weak', 'Weak', 'Fair', 'Good', 'Strong'] as const;
+  if (!hint) hint = score >= 3 ? 'Good. A few random words make a password that is long and easy to remember.' : 'Make it longer: several random words work well.';
+  return { score, label: labels[score], bits, hint };
+}
+
+/** Minimum accepted by the create screen. */
+export const MIN_PASSWORD_SCORE = 2;
+
+/** Lowercase, single spaces, no surrounding space: how phrases are compared and sent. */
+export function normalizePhrase(text: string): string {
+  return text.toLowerCase().split(/\s+/).filter(Boolean).join(' ');
+}
+
+export function phraseWords(text: string): string[] {
+  const n = normalizePhrase(text);
+  return n === '' ? [] : n.split(' ');
+}
+
+/** 60 digits -> 12 groups of 5, as both devices show them. */
+export function groupSafetyNumber(digits: string): string[] {
+  const groups: string[] = [];
+  for (let i = 0; i < digits.length; i += 5) groups.push(digits.slice(i, i + 5));
+  return groups;
+}
+
+export type TimelineRow = { kind: 'day'; key: string; label: string } | { kind: 'message'; key: string; message: Message };
+
+function dayKey(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}-${d.getMonth() + 1}-${d.getDate()}`;
+}
+
+export function dayLabel(ms: number, now = Date.now()): string {
+  const key = dayKey(ms);
+  if (key === dayKey(now)) return 'Today';
+  if (key === dayKey(now - 86_400_000)) return 'Yesterday';
+  return new Date(ms).toLocaleDateString(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' });
+}
+
+/** Messages (ascending) -> rows with a day separator before the first message of each day. */
+export function buildTimeline(messages: readonly Message[], now = Date.now()): TimelineRow[] {
+  const rows: TimelineRow[] = [];
+  let lastDay = '';
+  for (const message of messages) {
+    const day = dayKey(message.sentAt);
+    if (day !== lastDay) {
+      rows.push({ kind: 'day', key: `day-${day}-${message.id}`, label: dayLabel(message.sentAt, now) });
+      lastDay = day;
+    }
+    rows.push({ kind: 'message', key: message.id, message });
+  }
+  return rows;
+}
+
+/** Merges a page into the loaded window: dedupes by id, keeps ascending orderKey. */
+export function mergeMessages(current: readonly Message[], incoming: readonly Message[]): Message[] {
+  const byId = new Map<string, Message>();
+  for (const m of current) byId.set(m.id, m);
+  for (const m of incoming) byId.set(m.id, m);
+  return [...byId.values()].sort((a, b) => a.orderKey - b.orderKey);
+}
+
+export const DELIVERY_LABELS: Record<Message['state'], string> = {
+  queued: 'Waiting to send',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  read: 'Read',
+  received: 'Received',
+  failed: 'Not sent',
+};
+
+export function formatTime(ms: number): string {
+  return new Date(ms).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+}
+
+/** "in 23 h", "in 5 min", "expired" for the temp key's expiry. */
+export function formatRemaining(untilMs: number, now = Date.now()): string {
+  const s = Math.round((untilMs - now) / 1000);
+  if (s <= 0) return 'expired';
+  if (s < 90) return `in ${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 90) return `in ${m} min`;
+  return `in ${Math.round(m / 60)} h`;
+}
+
+/** A random job id for backup calls (so progress events can be matched before the call returns). */
+export function newJobId(random: (n: number) => Uint8Array): string {
+  return [...random(12)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+
+export interface ConnectionDescription {
+  /** Short text shown in the indicator, naming the temp-key state. */
+  label: string;
+  /** Longer text for the tooltip / accessible description. */
+  detail: string;
+  tone: 'ok' | 'busy' | 'off';
+}
+
+export function describeConnection(state: ConnectionState, now = Date.now()): ConnectionDescription {
+  const expiry = state.tempKeyExpiresAt !== null ? `Temporary key expires ${formatRemaining(state.tempKeyExpiresAt, now)}.` : '';
+  const queued = state.outboxSize > 0 ? ` ${state.outboxSize} message${state.outboxSize === 1 ? '' : 's'} waiting to send.` : '';
+  const retry = state.nextAttemptAt !== null ? ` Next attempt ${formatRemaining(state.nextAttemptAt, now).replace('expired', 'now')}.` : '';
+  switch (state.phase) {
+    case 'ready':
+      return { label: 'Ready', detail: `Connected to ${state.relayUrl ?? 'the relay'} with a bound temporary key. ${expiry}${queued}`.trim(), tone: 'ok' };
+    case 'connecting':
+      return { label: 'Connecting', detail: `Connecting to the relay.${queued}${retry}`, tone: 'busy' };
+    case 'handshaking':
+      return { label: 'Handshaking', detail: `Making a new temporary key with the relay.${queued}`, tone: 'busy' };
+    case 'binding':
+      return { label: 'Binding', detail: `Binding the new temporary key to this device's permanent key.${queued}`, tone: 'busy' };
+    case 'rebinding': {
+      const why =
+        state.cause === 'relay_forgot_key'
+          ? 'The relay forgot our temporary key (404); making and binding a new one.'
+          : state.cause === 'scheduled_rotation'
+            ? 'Replacing the temporary key before it expires.'
+            : 'Re-binding a new temporary key.';
+      return { label: 'Re-binding', detail: `${why}${queued}`, tone: 'busy' };
+    }
+    case 'offline': {
+      const why =
+        state.cause === 'locked'
+          ? 'Locked: no keys in memory.'
+          : state.cause === 'not_registered'
+            ? 'Not registered with a relay yet.'
+            : state.cause === 'relay_rejected'
+              ? 'The relay refused the connection.'
+              : 'The relay cannot be reached. History and search still work.';
+      return { label: 'Offline', detail: `${why}${queued}${retry}`, tone: 'off' };
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { useEffect, useId, useState, type FormEvent } from 'react';
+import type { BackupProgress, OpenedBackup, Settings, Theme } from '../../../shared/api/contract.ts';
+import { useApi, errorText } from '../api.ts';
+import { Dialog } from '../components/Dialog.tsx';
+import { PasswordField } from '../components/PasswordField.tsx';
+import { estimatePasswordStrength, MIN_PASSWORD_SCORE, newJobId } from '../logic.ts';
+
+const AUTO_LOCK_CHOICES = [0, 1, 5, 15, 30, 60, 240];
+
+export function SettingsDialog({ settings, onClose, onOpenBackup }: { settings: Settings; onClose: () => void; onOpenBackup: (b: OpenedBackup) => void }) {
+  return (
+    <Dialog title="Settings" onClose={onClose} wide>
+      <GeneralSettings settings={settings} />
+      <ChangePassword />
+      <RelaySettings settings={settings} />
+      <Backups onOpenBackup={onOpenBackup} />
+      <section aria-labelledby="about-title">
+        <h3 id="about-title">About</h3>
+        <p>
+          Ephemera is free software under the{' '}
+          <a href="https://www.gnu.org/licenses/agpl-3.0.html" target="_blank" rel="noreferrer noopener">
+            GNU Affero General Public License v3
+          </a>
+          , with no warranty.
+        </p>
+      </section>
+    </Dialog>
+  );
+}
+
+function GeneralSettings({ settings }: { settings: Settings }) {
+  const api = useApi();
+  const [error, setError] = useState('');
+  const ids = { theme: useId(), lock: useId() };
+  const update = (patch: { theme?: Theme; autoLockMinutes?: number }) => api.settingsUpdate(patch).then(() => setError(''), (err: unknown) => setError(errorText(err)));
+  return (
+    <section aria-labelledby="general-title">
+      <h3 id="general-title">General</h3>
+      <div className="field">
+        <label htmlFor={ids.theme}>Theme</label>
+        <select id={ids.theme} value={settings.theme} onChange={(e) => void update({ theme: e.target.value as Theme })}>
+          <option value="system">Same as system</option>
+          <option value="light">Light</option>
+          <option value="dark">Dark</option>
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor={ids.lock}>Lock after being idle for</label>
+        <select id={ids.lock} value={settings.autoLockMinutes} onChange={(e) => void update({ autoLockMinutes: Number(e.target.value) })}>
+          {AUTO_LOCK_CHOICES.map((m) => (
+            <option key={m} value={m}>
+              {m === 0 ? 'Never' : m < 60 ? `${m} minute${m === 1 ? '' : 's'}` : `${m / 60} hour${m === 60 ? '' : 's'}`}
+            </option>
+          ))}
+        </select>
+      </div>
+      <p className="hint">Lock now at any time with Ctrl+Shift+L.</p>
+      {error ? <p role="alert" className="error">{error}</p> : null}
+    </section>
+  );
+}
+
+function ChangePassword() {
+  const api = useApi();
+  const [oldPassword, setOld] = useState('');
+  const [newPassword, setNew] = useState('');
+  const [repeat, setRepeat] = useState('');
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (newPassword !== repeat) return setMessage({ ok: false, text: 'The two new passwords differ.' });
+    if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) return setMessage({ ok: false, text: 'Choose a stronger password: at least "Fair".' });
+    try {
+      await api.changePassword({ oldPassword, newPassword });
+      setOld('');
+      setNew('');
+      setRepeat('');
+      setMessage({ ok: true, text: 'Password changed.' });
+    } catch (err) {
+      setMessage({ ok: false, text: errorText(err) });
+    }
+  }
+  return (
+    <section aria-labelledby="password-title">
+      <h3 id="password-title">Change password</h3>
+      <form onSubmit={submit}>
+        <PasswordField label="Current password" value={oldPassword} onChange={setOld} autoComplete="current-password" />
+        <PasswordField label="New password" value={newPassword} onChange={setNew} autoComplete="new-password" showStrength />
+        <PasswordField label="Repeat new password" value={repeat} onChange={setRepeat} autoComplete="new-password" />
+        {message ? <p role={message.ok ? 'status' : 'alert'} className={message.ok ? 'ok' : 'error'}>{message.text}</p> : null}
+        <button type="submit">Change password</button>
+      </form>
+    </section>
+  );
+}
+
+function RelaySettings({ settings }: { settings: Settings }) {
+  const api = useApi();
+  const [descriptor, setDescriptor] = useState('');
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    try {
+      await api.settingsUpdate({ relayDescriptor: descriptor.trim() });
+      setDescriptor('');
+      setMessage({ ok: true, text: 'Relay saved.' });
+    } catch (err) {
+      setMessage({ ok: false, text: errorText(err) });
+    }
+  }
+  return (
+    <section aria-labelledby="relay-title">
+      <h3 id="relay-title">Relay</h3>
+      <p>Current relay: {settings.relayUrl ?? 'none configured'}</p>
+      <form onSubmit={submit}>
+        <div className="field">
+          <label htmlFor="relay-descriptor">New server descriptor</label>
+          <textarea id="relay-descriptor" rows={3} value={descriptor} onChange={(e) => setDescriptor(e.target.value)} spellCheck={false} />
+        </div>
+        {message ? <p role={message.ok ? 'status' : 'alert'} className={message.ok ? 'ok' : 'error'}>{message.text}</p> : null}
+        <button type="submit" disabled={descriptor.trim() === ''}>
+          Use this relay
+        </button>
+      </form>
+    </section>
+  );
+}
+
+type BackupAction = 'export' | 'import' | 'open';
+
+function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) {
+  const api = useApi();
+  const [action, setAction] = useState<BackupAction>('export');
+  const [path, setPath] = useState('');
+  const [passphrase, setPassphrase] = useState('');
+  const [includeIdentity, setIncludeIdentity] = useState(false);
+  const [job, setJob] = useState<string | null>(null);
+  const [progress, setProgress] = useState<BackupProgress | null>(null);
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  const ids = { action: useId(), path: useId() };
+
+  useEffect(() => api.on('backupProgress', (p) => p.jobId === job && setProgress(p)), [api, job]);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    const jobId = newJobId((n) => crypto.getRandomValues(new Uint8Array(n)));
+    setJob(jobId);
+    setProgress(null);
+    setMessage(null);
+    const key = { kind: 'passphrase' as const, passphrase };
+    try {
+      if (action === 'export') {
+        const r = await api.backupExport({ jobId, path, protection: key, includeIdentity });
+        setMessage({ ok: true, text: `Exported ${r.messages} messages to ${r.path}.` });
+      } else if (action === 'import') {
+        const r = await api.backupImport({ jobId, path, key });
+        setMessage({ ok: true, text: `Imported ${r.messagesAdded} new messages (${r.messagesSkipped} already here).` });
+      } else {
+        onOpenBackup(await api.backupOpen({ jobId, path, key }));
+      }
+      setPassphrase('');
+    } catch (err) {
+      setMessage({ ok: false, text: errorText(err) });
+    } finally {
+      setJob(null);
+    }
+  }
+
+  return (
+    <section aria-labelledby="backup-title">
+      <h3 id="backup-title">Backup</h3>
+      <form onSubmit={submit}>
+        <div className="field">
+          <label htmlFor={ids.action}>Action</label>
+          <select id={ids.action} value={action} onChange={(e) => setAction(e.target.value as BackupAction)} disabled={job !== null}>
+            <option value="export">Export a backup</option>
+            <option value="import">Import a backup</option>
+            <option value="open">Open a backup read-only</option>
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor={ids.path}>Backup file (full path)</label>
+          <input id={ids.path} value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/you/ephemera-backup.age" autoComplete="off" spellCheck={false} />
+        </div>
+        <PasswordField label="Backup passphrase" value={passphrase} onChange={setPassphrase} autoComplete="new-password" showStrength={action === 'export'} />
+        {action === 'export' ? (
+          <label className="check">
+            <input type="checkbox" checked={includeIdentity} onChange={(e) => setIncludeIdentity(e.target.checked)} /> Include my account identity (anyone with the file and passphrase could act as
+            me)
+          </label>
+        ) : null}
+        {job ? (
+          <div className="progress">
+            <progress max={progress?.total ?? undefined} value={progress?.done ?? undefined} aria-label="Backup progress" />
+            <span>{progress ? `${progress.phase}: ${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} ${progress.unit}` : 'Starting…'}</span>
+            <button type="button" onClick={() => void api.backupCancel({ jobId: job })}>
+              Cancel
+            </button>
+          </div>
+        ) : null}
+        {message ? <p role={message.ok ? 'status' : 'alert'} className={message.ok ? 'ok' : 'error'}>{message.text}</p> : null}
+        <button type="submit" className="primary" disabled={job !== null || path.trim() === '' || passphrase === ''}>
+          {action === 'export' ? 'Export' : action === 'import' ? 'Import' : 'Open'}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,18 @@
+// Builds the renderer to dist/renderer. No inline scripts or styles end up in the output, so
+// the strict CSP (script-src/style-src 'self') of both hosts holds.
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+export default defineConfig({
+  root: import.meta.dirname,
+  base: '/',
+  plugins: [react()],
+  build: {
+    outDir: '../dist/renderer',
+    emptyOutDir: true,
+    target: 'chrome130',
+    sourcemap: false,
+    modulePreload: { polyfill: false },
+    assetsInlineLimit: 0,
+  },
+});
