@@ -105,15 +105,15 @@ export class E2e {
    * Creates the identity and all prekeys in the (unlocked) vault. Upload `identity` and every
    * chunk of `chunkOneTimePreKeys(oneTimePreKeys)` to the relay. Throws AlreadyRegistered.
    */
-  static register(
+  static async register(
     vault: E2eVault,
     localName: string,
     options: { now?: () => number; oneTimeCount?: number } = {},
-  ): { e2e: E2e; registration: RegistrationResult } {
+  ): Promise<{ e2e: E2e; registration: RegistrationResult }> {
     checkAddress(localName);
     const now = options.now ?? Date.now;
     const e2e = new E2e(vault, now);
-    const registration = generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
+    const registration = await generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
     return { e2e, registration };
   }
 

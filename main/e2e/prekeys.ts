@@ -10,6 +10,7 @@ import {
   SignedPreKeyRecord,
 } from '@signalapp/libsignal-client';
 import { randomInt } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import {
   BUNDLE_FORMAT_VERSION,
   type IdentityUpload,
@@ -39,7 +40,12 @@ export interface RegistrationResult {
 }
 
 /** Makes and stores a new identity with all prekeys. Refuses when the profile already has one. */
-export function generateRegistration(kv: E2eKv, localName: string, now: number, oneTimeCount = ONE_TIME_PREKEY_COUNT): RegistrationResult {
+export async function generateRegistration(
+  kv: E2eKv,
+  localName: string,
+  now: number,
+  oneTimeCount = ONE_TIME_PREKEY_COUNT,
+): Promise<RegistrationResult> {
   // The meta record is written last and is the commit point: without it, leftovers of an
   // interrupted registration (nothing of it was uploaded yet) are cleared and made anew.
   if (hasMeta(kv)) throw new AlreadyRegistered();
@@ -65,7 +71,7 @@ export function generateRegistration(kv: E2eKv, localName: string, now: number, 
   const secret = identity.serialize();
   kv.vault.setAccountSecret(SECRET.identity, secret);
   secret.fill(0);
-  const oneTimePreKeys = makeOneTimePreKeys(kv, identity.privateKey, meta, oneTimeCount, now);
+  const oneTimePreKeys = await makeOneTimePreKeys(kv, identity.privateKey, meta, oneTimeCount, now);
   writeMeta(kv, meta);
   return {
     identityKey,
@@ -76,9 +82,9 @@ export function generateRegistration(kv: E2eKv, localName: string, now: number, 
 }
 
 /** Makes `count` more one-time EC and Kyber prekeys; returns their public parts for upload. */
-export function generateOneTimePreKeys(kv: E2eKv, identityKey: PrivateKey, count: number, now: number): OneTimePreKeysUpload {
+export async function generateOneTimePreKeys(kv: E2eKv, identityKey: PrivateKey, count: number, now: number): Promise<OneTimePreKeysUpload> {
   const meta = readMeta(kv);
-  const upload = makeOneTimePreKeys(kv, identityKey, meta, count, now);
+  const upload = await makeOneTimePreKeys(kv, identityKey, meta, count, now);
   writeMeta(kv, meta);
   return upload;
 }
@@ -173,18 +179,24 @@ function makeSignedPreKeys(
   };
 }
 
-function makeOneTimePreKeys(kv: E2eKv, identityKey: PrivateKey, meta: E2eMeta, count: number, now: number): OneTimePreKeysUpload {
+// Each key is one durable vault write (an fsync); yielding every few keys keeps the event loop
+// (IPC, the connection) responsive during the ~0.5 s a registration takes.
+const KEYS_PER_SLICE = 8;
+
+async function makeOneTimePreKeys(kv: E2eKv, identityKey: PrivateKey, meta: E2eMeta, count: number, now: number): Promise<OneTimePreKeysUpload> {
   const ec = takeIds(meta.nextPreKeyId, count);
   const kyber = takeIds(meta.nextKyberPreKeyId, count);
   meta.nextPreKeyId = ec.next;
   meta.nextKyberPreKeyId = kyber.next;
   const upload: OneTimePreKeysUpload = { v: BUNDLE_FORMAT_VERSION, preKeys: [], kyberPreKeys: [] };
-  for (const id of ec.ids) {
+  for (const [i, id] of ec.ids.entries()) {
+    if (i % KEYS_PER_SLICE === KEYS_PER_SLICE - 1) await yieldToEventLoop();
     const key = PrivateKey.generate();
     writeZeroed(kv, NS.preKey, String(id), PreKeyRecord.new(id, key.getPublicKey(), key).serialize());
     upload.preKeys.push({ id, publicKey: key.getPublicKey().serialize() });
   }
-  for (const id of kyber.ids) {
+  for (const [i, id] of kyber.ids.entries()) {
+    if (i % KEYS_PER_SLICE === KEYS_PER_SLICE - 1) await yieldToEventLoop();
     const kem = KEMKeyPair.generate();
     const publicKey = kem.getPublicKey().serialize();
     const signature = identityKey.sign(publicKey);

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   chunkOneTimePreKeys,
   decodeIdentityUpload,
@@ -7,12 +7,15 @@ import {
   encodeIdentityUpload,
   encodeOneTimePreKeysUpload,
 } from '../../main/e2e/bundle.ts';
-import { E2e } from '../../main/e2e/index.ts';
+import { E2e, type RegistrationResult } from '../../main/e2e/index.ts';
 import { BadBundle } from '../../main/e2e/errors.ts';
 import { MemoryVault, PreKeyDirectory } from './helpers.ts';
 
 describe('prekey wire formats', () => {
-  const { registration } = E2e.register(new MemoryVault(), 'carol', { oneTimeCount: 100 });
+  let registration: RegistrationResult;
+  beforeAll(async () => {
+    ({ registration } = await E2e.register(new MemoryVault(), 'carol', { oneTimeCount: 100 }));
+  });
 
   it('registration has 100 + 100 one-time keys with distinct ids and signed public parts', () => {
     const { identity, oneTimePreKeys } = registration;

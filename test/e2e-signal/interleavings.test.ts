@@ -31,11 +31,12 @@ describe('E2E under arbitrary interleavings', () => {
         const relay = new PreKeyDirectory();
         const names = ['alice', 'bob'] as const;
         const vaults = [new MemoryVault(), new MemoryVault()];
-        const e2e: E2e[] = names.map((n, i) => {
-          const { e2e: e, registration } = E2e.register(vaults[i]!, n, { oneTimeCount: 2 });
+        const e2e: E2e[] = [];
+        for (const [i, n] of names.entries()) {
+          const { e2e: e, registration } = await E2e.register(vaults[i]!, n, { oneTimeCount: 2 });
           relay.register(n, registration.identity, registration.oneTimePreKeys);
-          return e;
-        });
+          e2e.push(e);
+        }
         await e2e[0]!.startSession('bob', relay.fetchBundle('bob'));
         // In flight towards party i, and already delivered to party i.
         const pending: { env: Envelope; text: string; at: number }[][] = [[], []];

@@ -5,9 +5,9 @@ import { E2e, type Envelope } from '../../main/e2e/index.ts';
 import { BadBundle, BadMessage, DuplicateMessage, NoPendingIdentity, NoSession, UntrustedIdentity } from '../../main/e2e/errors.ts';
 import { MemoryVault, PreKeyDirectory, str, text } from './helpers.ts';
 
-function party(dir: PreKeyDirectory, name: string, now?: () => number): { e2e: E2e; vault: MemoryVault } {
+async function party(dir: PreKeyDirectory, name: string, now?: () => number): Promise<{ e2e: E2e; vault: MemoryVault }> {
   const vault = new MemoryVault();
-  const { e2e, registration } = E2e.register(vault, name, { oneTimeCount: 5, ...(now ? { now } : {}) });
+  const { e2e, registration } = await E2e.register(vault, name, { oneTimeCount: 5, ...(now ? { now } : {}) });
   dir.register(name, registration.identity, registration.oneTimePreKeys);
   return { e2e, vault };
 }
@@ -15,8 +15,8 @@ function party(dir: PreKeyDirectory, name: string, now?: () => number): { e2e: E
 describe('E2E sessions (in-memory kv)', () => {
   it('exchanges messages both ways: PreKey path first, then the normal path', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
 
     expect(await alice.e2e.hasSession('bob')).toBe(false);
     await expect(alice.e2e.encryptFor('bob', text('x'))).rejects.toThrow(NoSession);
@@ -47,8 +47,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('content helpers: text and receipts through the session', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     const env = await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'm1', sentAt: 5, text: 'hello' });
     const got = await bob.e2e.receiveContent('alice', env, (c) => c);
@@ -59,8 +59,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('safety numbers are 60 digits and equal on both sides', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('x')));
     const a = alice.e2e.safetyNumberWith('bob');
@@ -72,8 +72,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('out-of-order messages decrypt; duplicates are refused as DuplicateMessage', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('init')));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('ack')));
@@ -88,8 +88,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('a duplicated PreKey message is refused as a duplicate, not re-processed', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     const first = await alice.e2e.encryptFor('bob', text('once'));
     await bob.e2e.decryptFrom('alice', first);
@@ -98,8 +98,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('commits the session only after the store callback succeeded (redelivery after a crash)', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     const env = await alice.e2e.encryptFor('bob', text('durable'));
     await expect(
@@ -119,9 +119,9 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('uses a one-time prekey at most once, even if a relay hands it out twice', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const carol = party(dir, 'carol');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const carol = await party(dir, 'carol');
+    const bob = await party(dir, 'bob');
     const bundle = dir.peekBundle('bob');
     await alice.e2e.startSession('bob', bundle);
     await carol.e2e.startSession('bob', bundle);
@@ -133,9 +133,9 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('when one-time keys run out, sessions use the signed + last-resort Kyber prekeys', async () => {
     const dir = new PreKeyDirectory();
-    const bob = party(dir, 'bob');
+    const bob = await party(dir, 'bob');
     for (let i = 0; i < 7; i++) {
-      const sender = party(dir, `s${i}`);
+      const sender = await party(dir, `s${i}`);
       await sender.e2e.startSession('bob', dir.fetchBundle('bob'));
       expect(str(await bob.e2e.decryptFrom(`s${i}`, await sender.e2e.encryptFor('bob', text(`n${i}`))))).toBe(`n${i}`);
     }
@@ -145,8 +145,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('rejects tampered and malformed envelopes with BadMessage, and unknown senders with NoSession', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('init')));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('ack')));
@@ -163,8 +163,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('refuses a bundle whose signed prekey signature does not verify', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    await party(dir, 'bob');
     const bundle = JSON.parse(new TextDecoder().decode(dir.fetchBundle('bob'))) as { signedPreKey: { signature: string } };
     const sig = Buffer.from(bundle.signedPreKey.signature, 'base64');
     sig[0]! ^= 1;
@@ -175,15 +175,15 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('a re-registered identity is detected, held, blocks sending until accepted', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('hi')));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hey')));
     const oldNumber = alice.e2e.safetyNumberWith('bob');
 
     // Bob reinstalls: fresh keys, same handle.
-    const bob2 = party(dir, 'bob');
+    const bob2 = await party(dir, 'bob');
     await bob2.e2e.startSession('alice', dir.fetchBundle('alice'));
     const fromNewBob = await bob2.e2e.encryptFor('alice', text('it is me, new phone'));
 
@@ -223,11 +223,11 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('an identity change seen first through a bundle blocks sending until accepted', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('hi')));
-    const bob2 = party(dir, 'bob');
+    const bob2 = await party(dir, 'bob');
     const err = await alice.e2e.startSession('bob', dir.fetchBundle('bob')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UntrustedIdentity);
     expect((err as UntrustedIdentity).held).toBe(false);
@@ -240,11 +240,11 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('rejecting a change discards held envelopes', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await bob.e2e.startSession('alice', dir.fetchBundle('alice'));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hi')));
-    const impostor = party(dir, 'bob');
+    const impostor = await party(dir, 'bob');
     await impostor.e2e.startSession('alice', dir.fetchBundle('alice'));
     await expect(alice.e2e.decryptFrom('bob', await impostor.e2e.encryptFor('alice', text('send money')))).rejects.toThrow(UntrustedIdentity);
     await expect(alice.e2e.decryptFrom('bob', await impostor.e2e.encryptFor('alice', text('now')))).rejects.toThrow(UntrustedIdentity);
@@ -261,11 +261,11 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('held content is released through the content codec after acceptance', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await bob.e2e.startSession('alice', dir.fetchBundle('alice'));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hi')));
-    const bob2 = party(dir, 'bob');
+    const bob2 = await party(dir, 'bob');
     await bob2.e2e.startSession('alice', dir.fetchBundle('alice'));
     const good = await bob2.e2e.sendContent('alice', { v: 1, kind: 'text', id: 'n1', sentAt: 9, text: 'new me' });
     const garbage = await bob2.e2e.encryptFor('alice', text('not content'));
@@ -280,7 +280,7 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('replenishes one-time prekeys with fresh ids', async () => {
     const dir = new PreKeyDirectory();
-    const bob = party(dir, 'bob');
+    const bob = await party(dir, 'bob');
     const before = dir.fetchBundle('bob');
     const upload = await bob.e2e.generateOneTimePreKeys(10);
     expect(upload.preKeys).toHaveLength(10);
@@ -298,9 +298,9 @@ describe('E2E sessions (in-memory kv)', () => {
     let now = 1_800_000_000_000;
     const clock = () => now;
     const dir = new PreKeyDirectory();
-    const bob = party(dir, 'bob', clock);
-    const alice = party(dir, 'alice', clock);
-    const carol = party(dir, 'carol', clock);
+    const bob = await party(dir, 'bob', clock);
+    const alice = await party(dir, 'alice', clock);
+    const carol = await party(dir, 'carol', clock);
     const day = 24 * 3600 * 1000;
 
     expect((await bob.e2e.rotateSignedPreKeyIfDue()).rotated).toBe(false);
@@ -330,15 +330,15 @@ describe('E2E sessions (in-memory kv)', () => {
     // Established sessions are unaffected by rotation.
     expect(str(await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('still fine'))))).toBe('still fine');
     // And the new bundle works.
-    const dave = party(dir, 'dave', clock);
+    const dave = await party(dir, 'dave', clock);
     await dave.e2e.startSession('bob', dir.fetchBundle('bob'));
     expect(str(await bob.e2e.decryptFrom('dave', await dave.e2e.encryptFor('bob', text('new spk'))))).toBe('new spk');
   });
 
   it('serializes concurrent operations on one session', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    const bob = party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('init')));
     await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('ack')));
@@ -351,15 +351,15 @@ describe('E2E sessions (in-memory kv)', () => {
     const vault = new MemoryVault();
     const { E2e: E } = await import('../../main/e2e/index.ts');
     expect(() => E.open(vault)).toThrow(expect.objectContaining({ code: 'NOT_REGISTERED' }));
-    E.register(vault, 'zed', { oneTimeCount: 1 });
-    expect(() => E.register(vault, 'zed', { oneTimeCount: 1 })).toThrow(expect.objectContaining({ code: 'ALREADY_REGISTERED' }));
+    await E.register(vault, 'zed', { oneTimeCount: 1 });
+    await expect(E.register(vault, 'zed', { oneTimeCount: 1 })).rejects.toThrow(expect.objectContaining({ code: 'ALREADY_REGISTERED' }));
     expect(E.open(vault).localName).toBe('zed');
-    expect(() => E.register(new MemoryVault(), '')).toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
+    await expect(E.register(new MemoryVault(), '')).rejects.toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
     // An interrupted registration (identity written, meta not) is redone from scratch.
     const half = new MemoryVault();
     half.setAccountSecret('e2e-identity-key-pair', new Uint8Array(69));
     half.kvSet('e2e-prekey', '7', new Uint8Array([1]));
-    const redone = E.register(half, 'yan', { oneTimeCount: 2 });
+    const redone = await E.register(half, 'yan', { oneTimeCount: 2 });
     expect(half.kvKeys('e2e-prekey')).toHaveLength(2);
     expect(half.kvGet('e2e-prekey', '7')).toBeUndefined();
     expect(redone.e2e.identityKey).toHaveLength(33);
@@ -367,8 +367,8 @@ describe('E2E sessions (in-memory kv)', () => {
 
   it('no per-contact kv key names a contact', async () => {
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    party(dir, 'bob-the-contact');
+    const alice = await party(dir, 'alice');
+    await party(dir, 'bob-the-contact');
     await alice.e2e.startSession('bob-the-contact', dir.fetchBundle('bob-the-contact'));
     for (const ns of ['e2e-session', 'e2e-identity']) {
       const keys = alice.vault.kvKeys(ns);
@@ -382,8 +382,8 @@ describe('envelope size budget', () => {
   it('the largest allowed content fits the relay envelope limit on the PreKey path', async () => {
     const { MAX_CONTENT_BYTES, MAX_ENVELOPE_BYTES, encodeContent, encodeEnvelope } = await import('../../main/e2e/index.ts');
     const dir = new PreKeyDirectory();
-    const alice = party(dir, 'alice');
-    party(dir, 'bob');
+    const alice = await party(dir, 'alice');
+    await party(dir, 'bob');
     await alice.e2e.startSession('bob', dir.fetchBundle('bob'));
     // Nearly the largest content that still encodes.
     const content = { v: 1, kind: 'text', id: 'big', sentAt: 1, text: 'é'.repeat(28_600) } as const;
