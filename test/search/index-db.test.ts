@@ -1,0 +1,118 @@
+// The in-memory index alone: ordering by doc id, spill within a millisecond, replace, remove,
+// restore validation.
+import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { SearchIndex, SnapshotInvalid, type IndexQuery } from '../../main/search/index-db.ts';
+import { parseQuery, toFtsMatch } from '../../main/search/query.ts';
+
+function q(text: string, extra: Partial<IndexQuery> = {}): IndexQuery {
+  const match = toFtsMatch(parseQuery(text));
+  if (!match) throw new Error('empty query');
+  return { match, order: 'newest', limit: 100, ...extra };
+}
+
+const hits = (index: SearchIndex, query: IndexQuery): string[] => index.search(query).map((h) => h.id);
+
+describe('SearchIndex', () => {
+  it('orders newest first by sentAt, whatever the insertion order', () => {
+    const index = SearchIndex.create();
+    index.upsert([
+      { id: 'b', conversationId: 'c', sentAt: 2000, text: 'apple' },
+      { id: 'c', conversationId: 'c', sentAt: 3000, text: 'apple' },
+      { id: 'a', conversationId: 'c', sentAt: 1000, text: 'apple' },
+    ]);
+    expect(hits(index, q('apple '))).toEqual(['c', 'b', 'a']);
+    expect(hits(index, q('apple ', { limit: 2 }))).toEqual(['c', 'b']);
+    index.close();
+  });
+
+  it('keeps more than 4096 messages of the same millisecond, in insertion order', () => {
+    const index = SearchIndex.create();
+    const batch = Array.from({ length: 4100 }, (_, i) => ({ id: `m${i}`, conversationId: 'c', sentAt: 5000, text: 'same' }));
+    index.upsert(batch);
+    expect(index.size).toBe(4100);
+    const found = hits(index, q('same ', { limit: 5 }));
+    expect(found).toEqual(['m4099', 'm4098', 'm4097', 'm4096', 'm4095']);
+    // The spilled ones count as the next millisecond; those of 5000 stay in a 5000..5000 range.
+    expect(index.search(q('same ', { from: 5000, to: 5000, limit: 1000 })).length).toBe(1000);
+    index.close();
+  });
+
+  it('date bounds are inclusive', () => {
+    const index = SearchIndex.create();
+    index.upsert([1000, 2000, 3000].map((t) => ({ id: `t${t}`, conversationId: 'c', sentAt: t, text: 'tick' })));
+    expect(hits(index, q('tick ', { from: 2000, to: 3000 }))).toEqual(['t3000', 't2000']);
+    expect(hits(index, q('tick ', { to: 1999 }))).toEqual(['t1000']);
+    expect(hits(index, q('tick ', { from: 3001 }))).toEqual([]);
+    index.close();
+  });
+
+  it('upsert replaces the text of an id; remove forgets it; unknown ids are ignored', () => {
+    const index = SearchIndex.create();
+    index.upsert([{ id: 'x', conversationId: 'c', sentAt: 1, text: 'before' }]);
+    index.upsert([{ id: 'x', conversationId: 'c', sentAt: 1, text: 'after' }]);
+    expect(hits(index, q('before '))).toEqual([]);
+    expect(hits(index, q('after '))).toEqual(['x']);
+    index.remove(['x', 'never-there']);
+    expect(hits(index, q('after '))).toEqual([]);
+    expect(index.size).toBe(0);
+    index.close();
+  });
+
+  it('apply deletes before upserts and records the seq', () => {
+    const index = SearchIndex.create();
+    index.apply([{ id: 'r', conversationId: 'c', sentAt: 1, text: 'again' }], ['r'], 7);
+    expect(hits(index, q('again '))).toEqual(['r']);
+    expect(index.seq).toBe(7);
+    index.close();
+  });
+
+  it('hex ids are stored compactly and come back identical; other ids as text', () => {
+    const index = SearchIndex.create();
+    const hex = '00ff'.repeat(8);
+    index.upsert([
+      { id: hex, conversationId: 'c', sentAt: 1, text: 'idtest' },
+      { id: 'ABCDEF0123456789', conversationId: 'c', sentAt: 2, text: 'idtest' },
+    ]);
+    expect(hits(index, q('idtest '))).toEqual(['ABCDEF0123456789', hex]);
+    expect(index.has(hex)).toBe(true);
+    index.close();
+  });
+
+  it('round-trips through serialize/restore, and the restored index stays writable', () => {
+    const index = SearchIndex.create();
+    index.upsert([{ id: 'k', conversationId: 'conv', sentAt: 1, text: 'kept word' }]);
+    index.seq = 42;
+    index.setMeta('generation', 'g1');
+    const bytes = index.serialize();
+    index.close();
+    const restored = SearchIndex.restore(bytes);
+    expect(restored.seq).toBe(42);
+    expect(restored.getMeta('generation')).toBe('g1');
+    expect(hits(restored, q('kept ', { conversationId: 'conv' }))).toEqual(['k']);
+    restored.upsert([{ id: 'n', conversationId: 'conv', sentAt: 2, text: 'kept too' }]);
+    expect(hits(restored, q('kept '))).toEqual(['n', 'k']);
+    restored.close();
+  });
+
+  it('restore refuses garbage, foreign SQLite images and other versions', () => {
+    expect(() => SearchIndex.restore(new Uint8Array(10))).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(Buffer.alloc(4096, 7))).toThrow(SnapshotInvalid);
+    const header = Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4000, 0xee)]);
+    expect(() => SearchIndex.restore(header)).toThrow(SnapshotInvalid);
+    const other = SearchIndex.create();
+    const bytes = other.serialize();
+    other.close();
+    for (const key of ['format', 'tokenizer']) {
+      const db = new Database(bytes);
+      db.prepare('UPDATE meta SET value = 999 WHERE key = ?').run(key);
+      const patched = db.serialize();
+      db.close();
+      expect(() => SearchIndex.restore(patched), key).toThrow(SnapshotInvalid);
+    }
+    const foreign = new Database(':memory:');
+    foreign.exec('CREATE TABLE t(x)');
+    expect(() => SearchIndex.restore(foreign.serialize())).toThrow(SnapshotInvalid);
+    foreign.close();
+  });
+});
