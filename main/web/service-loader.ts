@@ -25,7 +25,8 @@ export class ServiceUnavailable extends Error {
   }
 }
 
-const MESSENGER_MODULE = path.resolve(import.meta.dirname, '..', 'messenger.ts');
+/** Where the messenger may live: main/messenger.ts or main/messenger/index.ts. */
+const MESSENGER_CANDIDATES = [path.resolve(import.meta.dirname, '..', 'messenger.ts'), path.resolve(import.meta.dirname, '..', 'messenger', 'index.ts')];
 
 /** Structural check: everything the hosts will call exists. */
 export function isEphemeraService(value: unknown): value is EphemeraService {
@@ -34,10 +35,16 @@ export function isEphemeraService(value: unknown): value is EphemeraService {
   return typeof record.subscribe === 'function' && methodNames.every((m) => typeof record[m] === 'function');
 }
 
-export async function loadService(options: ServiceOptions, modulePath: string = MESSENGER_MODULE): Promise<ServiceHandle> {
-  if (!fs.existsSync(modulePath)) {
-    throw new ServiceUnavailable(`The messenger service (${path.basename(modulePath)}) is not built yet, so there is nothing to serve.`);
+export async function loadService(options: ServiceOptions, modulePath?: string): Promise<ServiceHandle> {
+  const candidates = modulePath ? [modulePath] : MESSENGER_CANDIDATES;
+  const found = candidates.find((p) => fs.existsSync(p));
+  if (!found) {
+    throw new ServiceUnavailable('The messenger service (main/messenger.ts) is not built yet, so there is nothing to serve.');
   }
+  return openFrom(found, options);
+}
+
+async function openFrom(modulePath: string, options: ServiceOptions): Promise<ServiceHandle> {
   // A variable specifier: the module may not exist at typecheck time.
   const mod = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
   const open = mod.openMessenger;

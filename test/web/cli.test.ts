@@ -31,11 +31,12 @@ describe('ephemera-web command line', () => {
     expect(r.stdout).toBe('');
   });
 
-  it('fails with one clear line when the renderer or service is unavailable', () => {
-    const r = runCli(['--profile', path.join(tmp, 'profile')]);
+  it('fails with one clear line, before serving anything, when an input is missing', () => {
+    const r = runCli(['--profile', path.join(tmp, 'profile'), '--server', path.join(tmp, 'missing-descriptor.json')]);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^ephemera-web: (The renderer is not built|The messenger service)/);
+    expect(r.stderr).toMatch(/^ephemera-web: (The renderer is not built|No server descriptor at .*missing-descriptor\.json)/);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
 
