@@ -64,16 +64,14 @@ export function hchachaSubkey(key: Uint8Array, prefix16: Uint8Array): Buffer {
   return bytes;
 }
 
-function nativeSeal(subkey: Buffer, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, iv: Buffer = Buffer.alloc(12)): Buffer {
-  iv.set(nonce.subarray(16, 24), 4);
+/** Seals into `out` = nonce || ct || tag; the nonce bytes must already be in out[0..24]. */
+function nativeSealInto(subkey: Buffer, iv: Buffer, out: Buffer, plaintext: Uint8Array, ad: Uint8Array): Buffer {
+  out.copy(iv, 4, 16, 24);
   const cipher = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(ad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
+  out.set(cipher.update(plaintext), NONCE_BYTES);
   cipher.final();
-  const out = Buffer.allocUnsafe(NONCE_BYTES + body.length + TAG_BYTES);
-  out.set(nonce, 0);
-  out.set(body, NONCE_BYTES);
-  out.set(cipher.getAuthTag(), NONCE_BYTES + body.length);
+  out.set(cipher.getAuthTag(), NONCE_BYTES + plaintext.length);
   return out;
 }
 
@@ -136,15 +134,12 @@ export class BatchSealer {
   }
 
   seal(plaintext: Uint8Array, ad: Uint8Array): Buffer {
-    const nonce = Buffer.allocUnsafe(NONCE_BYTES);
-    this.prefix.copy(nonce, 0);
-    nonce.writeBigUInt64LE(this.counter, 16);
+    const out = Buffer.allocUnsafe(NONCE_BYTES + plaintext.length + TAG_BYTES);
+    this.prefix.copy(out, 0);
+    out.writeBigUInt64LE(this.counter, 16);
     this.counter += 1n;
-    if (this.subkey) return nativeSeal(this.subkey, nonce, plaintext, ad, this.iv);
-    const sealed = xchacha20poly1305(this.key, nonce, ad).encrypt(plaintext);
-    const out = Buffer.allocUnsafe(NONCE_BYTES + sealed.length);
-    out.set(nonce, 0);
-    out.set(sealed, NONCE_BYTES);
+    if (this.subkey) return nativeSealInto(this.subkey, this.iv, out, plaintext, ad);
+    out.set(xchacha20poly1305(this.key, out.subarray(0, NONCE_BYTES), ad).encrypt(plaintext), NONCE_BYTES);
     return out;
   }
 

@@ -613,7 +613,7 @@ export class Vault implements VaultHandle {
       let seq = this.seq;
       const result = db.transaction(() => {
         const sealer = new BatchSealer(messagesKey);
-        const opener = new BatchOpener(messagesKey);
+        let opener: BatchOpener | undefined;
         const nextOrder = new Map<string, number>();
         const out: StoredMessage[] = [];
         try {
@@ -630,12 +630,13 @@ export class Vault implements VaultHandle {
             } else {
               const existing = this.stmts.messageById.get(m.id);
               if (!existing) throw new VaultCorrupt(`ordering key ${orderKey} of a conversation is taken twice`);
+              opener ??= new BatchOpener(messagesKey);
               out.push(this.decodeMessageRow(existing, opener));
             }
           }
         } finally {
           sealer.dispose();
-          opener.dispose();
+          opener?.dispose();
         }
         return out;
       })();
