@@ -55,6 +55,10 @@ function filesOf(dir: string): Buffer[] {
 describe('E2E on the real vault', () => {
   it('registers with 100 + 100 one-time prekeys sealed in the vault, yielding to the event loop', async () => {
     const relay = new PreKeyDirectory();
+    const dir = mkdtempSync(join(tmpdir(), 'ephemera-e2e-alice-'));
+    dirs.push(dir);
+    const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
+    open.push(vault);
     let turns = 0;
     let counting = true;
     const tick = (): void => {
@@ -62,9 +66,11 @@ describe('E2E on the real vault', () => {
       if (counting) setImmediate(tick);
     };
     setImmediate(tick);
-    const alice = await register(relay, 'alice');
+    const { e2e, registration } = await E2e.register(vault, 'alice');
     counting = false;
     expect(turns).toBeGreaterThan(10); // other work ran while 200 keys were made and sealed
+    relay.register('alice', registration.identity, registration.oneTimePreKeys);
+    const alice: Party = { name: 'alice', dir, vault, e2e };
     expect(alice.e2e.localPreKeyCounts()).toEqual({ preKeys: 100, kyberPreKeys: 100 });
     expect(relay.counts('alice')).toEqual({ preKeys: 100, kyberPreKeys: 100 });
     await relock(alice);
