@@ -69,3 +69,8 @@ export class BackupIoError extends BackupError {
     super('IO', detail, options);
   }
 }
+
+/** A Node file-system error (ENOSPC, EACCES, ...), as opposed to a typed vault or backup error. */
+export function isFsError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}

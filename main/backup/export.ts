@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
-import { BackupError, BackupIoError } from './errors.ts';
+import { BackupError, BackupIoError, isFsError } from './errors.ts';
 import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
@@ -136,7 +136,8 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     } catch {
       // already gone
     }
-    if (err instanceof BackupError) throw err;
-    throw new BackupIoError(`Export failed: ${(err as Error).message}`, { cause: err });
+    // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
+    if (isFsError(err)) throw new BackupIoError(`Export failed: ${err.message}`, { cause: err });
+    throw err;
   }
 }

@@ -3,7 +3,7 @@
 // vault transaction. Merging is idempotent: existing contacts, conversations and messages
 // (by id) are kept as they are, so importing the same file twice adds nothing.
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
-import { BackupError, BackupIoError } from './errors.ts';
+import { BackupIoError, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, type ProgressListener } from './progress.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
@@ -58,8 +58,9 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     options.onProgress?.({ phase: 'apply', done: total, total });
     return { header, inFile, ...result, atomic };
   } catch (err) {
-    if (err instanceof BackupError) throw err;
-    throw new BackupIoError(`Import failed: ${(err as Error).message}`, { cause: err });
+    // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
+    if (isFsError(err)) throw new BackupIoError(`Import failed: ${err.message}`, { cause: err });
+    throw err;
   } finally {
     file.close();
   }

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import type { NewMessage, StoredMessage, VaultHandle } from '../../main/vault/api.ts';
-import { BackupError, exportBackup, importBackup, openBackup } from '../../main/backup/index.ts';
+import { BackupError, exportBackup, hasTransaction, importBackup, openBackup } from '../../main/backup/index.ts';
 import { ageEncryptToFile, ageKeygen, ageRun, ageWithPassphrase, hashTree, makeTempDir, type AgeKeyPair } from './helpers.ts';
 
 const PASS = 'backup passphrase ✓';
@@ -111,6 +111,7 @@ describe('backup round trip with the real vault', () => {
     try {
       const first = await importBackup(target, passFile, { keys: { passphrase: PASS } });
       expect(first.added).toEqual({ contacts: 3, conversations: 3, messages: 4500, secrets: 0 });
+      expect(first.atomic).toBe(hasTransaction(target));
       expect(first.secretsSkipped).toEqual([]);
       expect(history(target)).toEqual(history(source));
       expect(target.listContacts()).toEqual(source.listContacts());
@@ -137,6 +138,34 @@ describe('backup round trip with the real vault', () => {
       expect(target.getContact('c-alice')?.displayName).toBe('Local Alice');
       expect(target.getMessage('m-alice-0')?.text).toBe('local copy');
       expect(target.getConversation('v-alice')).toMatchObject({ unread: 7, lastActivity: 9_000 });
+    } finally {
+      target.lock();
+    }
+  });
+
+  it('an import interrupted while applying is completed by running it again', async () => {
+    const target = await newVault(join(tmp.dir, 'interrupted'));
+    try {
+      if (hasTransaction(target)) return; // atomic vaults roll back instead; covered by the test above
+      // Stores part of the first append batch, then fails, as a full disk would.
+      const failing = new Proxy(target, {
+        get(t, prop, receiver) {
+          if (prop === 'appendMessages') {
+            return (batch: NewMessage[]) => {
+              t.appendMessages(batch.slice(0, 1500));
+              throw new Error('disk full (simulated)');
+            };
+          }
+          const v = Reflect.get(t, prop, receiver) as unknown;
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+        },
+      });
+      await expect(importBackup(failing, passFile, { keys: { passphrase: PASS } })).rejects.toThrow('disk full');
+      expect(target.countMessages()).toBe(1500);
+      const again = await importBackup(target, passFile, { keys: { passphrase: PASS } });
+      expect(target.countMessages()).toBe(4500);
+      expect(again.added.messages).toBe(4500 - 1500);
+      expect(new Set(history(target).map((m) => m.id))).toEqual(new Set(history(source).map((m) => m.id)));
     } finally {
       target.lock();
     }
