@@ -139,11 +139,12 @@ export async function readSecret(opts: { envVar: string; prompt: string; confirm
 /** Reads one line from the terminal without echoing it. Ctrl-C exits with 130. */
 export function promptHidden(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
   return new Promise((resolvePromise, reject) => {
     let value = '';
     const wasRaw = stdin.isRaw;
+    // Echo off before the prompt appears, so nothing typed early is echoed.
     stdin.setRawMode(true);
+    process.stderr.write(question);
     stdin.resume();
     stdin.setEncoding('utf8');
     const done = (err?: Error) => {

@@ -1,0 +1,73 @@
+// Interactive input through a real pseudo-terminal (util-linux `script`): the password prompt
+// does not echo, asks twice on init, and a wrong confirmation is refused.
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
+const hasScript = existsSync('/usr/bin/script');
+
+/** Runs the CLI under a pty; answers each prompt (matched in order) when it appears. */
+function inPty(args: string[], answers: { prompt: string; reply: string }[]): Promise<{ code: number | null; transcript: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_KDF: 'test' };
+  delete env.EPHEMERA_PASSWORD;
+  delete env.EPHEMERA_NEW_PASSWORD;
+  const quoted = [process.execPath, '--import', 'tsx', cliPath, ...args].map((a) => `'${a.replace(/'/gu, "'\\''")}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qefc', quoted, '/dev/null'], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let transcript = '';
+    let next = 0;
+    let searchFrom = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      transcript += d.toString();
+      const want = answers[next];
+      if (want) {
+        const at = transcript.indexOf(want.prompt, searchFrom);
+        if (at >= 0) {
+          searchFrom = at + want.prompt.length;
+          next += 1;
+          child.stdin.write(`${want.reply}\r`);
+        }
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      child.stdin.destroy();
+      resolve({ code, transcript });
+    });
+  });
+}
+
+describe.skipIf(!hasScript)('CLI prompts on a terminal', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ephemera-cli-pty-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('init asks twice without echo; unlock-check prompts; mismatch is a usage error', async () => {
+    const profile = join(root, 'p');
+    const mismatch = await inPty(['--profile', profile, 'init'], [
+      { prompt: 'New password:', reply: 'Typed-Once-111' },
+      { prompt: 'Repeat to confirm:', reply: 'Typed-Other-222' },
+    ]);
+    expect(mismatch.code).toBe(2);
+    expect(mismatch.transcript).toContain('do not match');
+
+    const init = await inPty(['--profile', profile, 'init'], [
+      { prompt: 'New password:', reply: 'Hidden-Pw-98765' },
+      { prompt: 'Repeat to confirm:', reply: 'Hidden-Pw-98765' },
+    ]);
+    expect(init.code).toBe(0);
+    expect(init.transcript).toContain('Recovery phrase');
+    expect(init.transcript).not.toContain('Hidden-Pw-98765');
+
+    const ok = await inPty(['--profile', profile, 'unlock-check'], [{ prompt: 'Password:', reply: 'Hidden-Pw-98765' }]);
+    expect(ok.code).toBe(0);
+    expect(ok.transcript).toContain('OK');
+    expect(ok.transcript).not.toContain('Hidden-Pw-98765');
+    const bad = await inPty(['--profile', profile, 'unlock-check'], [{ prompt: 'Password:', reply: 'nope' }]);
+    expect(bad.code).toBe(3);
+  });
+});
