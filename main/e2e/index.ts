@@ -63,6 +63,8 @@ export type { IdentityStatus } from './stores.ts';
 /** Every contact has one device (Ephemera accounts are single-device). */
 const DEVICE = 1;
 const MAX_ADDRESS_CHARS = 128;
+/** Bounds what a changed (possibly hostile) identity can make us store before the user decides. */
+export const MAX_HELD_PER_CONTACT = 200;
 
 const heldSchema = z.strictObject({
   address: z.string(),
@@ -386,8 +388,8 @@ export class E2e {
       staged = await this.kv.staged(() => this.decryptRaw(remote, envelope));
     } catch (error) {
       if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) {
-        if (holdOnUntrusted) this.hold(address, envelope);
-        throw this.untrusted(address, holdOnUntrusted, error);
+        const held = holdOnUntrusted && this.hold(address, envelope);
+        throw this.untrusted(address, held, error);
       }
       throw decryptError(error, address);
     }
@@ -435,16 +437,19 @@ export class E2e {
     return this.signal(() => signalDecrypt(message, remote, this.localAddress(), this.sessionStore, this.identityStore));
   }
 
-  private hold(address: string, envelope: Envelope): void {
+  /** Holds the envelope; false when the contact already has MAX_HELD_PER_CONTACT held (then it is dropped). */
+  private hold(address: string, envelope: Envelope): boolean {
     const encoded = encodeEnvelope(envelope);
     const digest = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
     const existing = this.heldKeys(address);
-    if (existing.some((k) => k.endsWith(`-${digest}`))) return; // a redelivery: keep one copy
+    if (existing.some((k) => k.endsWith(`-${digest}`))) return true; // a redelivery: keep one copy
+    if (existing.length >= MAX_HELD_PER_CONTACT) return false;
     const last = existing.at(-1);
     const seq = last ? Number(last.split('-')[1]) + 1 : 1;
     const key = `${this.kv.addressKey(address)}-${String(seq).padStart(10, '0')}-${digest}`;
     const record = { address, envelope: Buffer.from(encoded).toString('base64'), heldAt: this.now() };
     this.kv.setDurable(NS.held, key, new TextEncoder().encode(JSON.stringify(record)));
+    return true;
   }
 
   private heldKeys(address: string): string[] {

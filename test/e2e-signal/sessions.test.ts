@@ -259,6 +259,26 @@ describe('E2E sessions (in-memory kv)', () => {
     expect(str(await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('real'))))).toBe('real');
   });
 
+  it('holds at most MAX_HELD_PER_CONTACT envelopes per changed contact', async () => {
+    const { MAX_HELD_PER_CONTACT } = await import('../../main/e2e/index.ts');
+    const dir = new PreKeyDirectory();
+    const alice = await party(dir, 'alice');
+    const bob = await party(dir, 'bob');
+    await bob.e2e.startSession('alice', dir.fetchBundle('alice'));
+    await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hi')));
+    const flood = await party(dir, 'bob');
+    await flood.e2e.startSession('alice', dir.fetchBundle('alice'));
+    const held: boolean[] = [];
+    for (let i = 0; i < MAX_HELD_PER_CONTACT + 3; i++) {
+      const err = await alice.e2e.decryptFrom('bob', await flood.e2e.encryptFor('alice', text(`f${i}`))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UntrustedIdentity);
+      held.push((err as UntrustedIdentity).held);
+    }
+    expect(held.filter(Boolean)).toHaveLength(MAX_HELD_PER_CONTACT);
+    expect(held.slice(-3)).toEqual([false, false, false]);
+    expect(alice.e2e.heldCount('bob')).toBe(MAX_HELD_PER_CONTACT);
+  });
+
   it('held content is released through the content codec after acceptance', async () => {
     const dir = new PreKeyDirectory();
     const alice = await party(dir, 'alice');
