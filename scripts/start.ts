@@ -1,0 +1,163 @@
+// `npm start`: build what is missing, start a local relay unless told not to, then open the
+// app: Electron if its binary is (or can be) installed, else browser mode in a Chromium --app
+// window, else print the URL. Exactly one line on stdout says which happened and why.
+//
+//   npm start [-- --profile DIR] [--server DESCRIPTOR_FILE] [--no-relay] [--browser]
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { Command } from 'commander';
+import { buildElectronMain, buildPreload, buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
+
+const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+
+/** Per-OS user data directory, as Electron's app.getPath('userData') would choose. */
+export function userDataDir(): string {
+  const home = os.homedir();
+  if (process.platform === 'win32') return path.join(process.env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'Ephemera');
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Ephemera');
+  return path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'Ephemera');
+}
+
+export function findChromium(candidates = CHROMIUM_CANDIDATES): string | undefined {
+  return candidates.find((p) => fs.existsSync(p));
+}
+
+/** The Electron binary, installing it with electron's own install.js on first use. */
+export function ensureElectron(): { ok: true; binary: string } | { ok: false; reason: string } {
+  const dir = path.join(ROOT, 'node_modules', 'electron');
+  const binaryFrom = (): string | undefined => {
+    const pathFile = path.join(dir, 'path.txt');
+    if (!fs.existsSync(pathFile)) return undefined;
+    const binary = path.join(dir, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
+    return fs.existsSync(binary) ? binary : undefined;
+  };
+  const existing = binaryFrom();
+  if (existing) return { ok: true, binary: existing };
+  if (!fs.existsSync(path.join(dir, 'install.js'))) return { ok: false, reason: 'the electron package is not installed' };
+  const run = spawnSync(process.execPath, [path.join(dir, 'install.js')], { cwd: dir, encoding: 'utf8', timeout: 180_000 });
+  const installed = binaryFrom();
+  if (run.status === 0 && installed) return { ok: true, binary: installed };
+  const firstLine = `${run.stderr ?? ''}\n${run.error?.message ?? ''}`.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('at ')) ?? `exit code ${run.status}`;
+  return { ok: false, reason: `its binary could not be downloaded (${firstLine})` };
+}
+
+interface RelayHandle {
+  descriptorFile: string;
+  child: ChildProcess;
+}
+
+/** Starts the local relay (data in the user data directory) and waits for its descriptor. */
+async function startLocalRelay(dataDir: string): Promise<RelayHandle> {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'cli', 'ephemera-relay.ts'), '--data', dataDir], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const descriptorFile = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the local relay did not start within 60 s')), 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the local relay exited (code ${code}); is port 8443 in use?`));
+    });
+    lines.on('line', (line) => {
+      try {
+        const event = JSON.parse(line) as { event?: string; descriptor?: string };
+        if (event.event === 'listening' && typeof event.descriptor === 'string') {
+          clearTimeout(timer);
+          resolve(event.descriptor);
+        }
+      } catch {
+        // not a status line
+      }
+    });
+  });
+  return { descriptorFile, child };
+}
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('npm start')
+    .option('--profile <dir>', 'profile directory (default: in the user data directory)')
+    .option('--server <file>', 'server descriptor of the relay to use (no local relay is started)')
+    .option('--no-relay', 'do not start a local relay')
+    .option('--browser', 'skip Electron and use browser mode')
+    .parse();
+  const opts = program.opts<{ profile?: string; server?: string; relay: boolean; browser?: boolean }>();
+  const dataDir = userDataDir();
+  const profile = path.resolve(opts.profile ?? path.join(dataDir, 'profile'));
+
+  if (!rendererBuilt()) {
+    process.stderr.write('Building the renderer (first start)…\n');
+    await buildRenderer();
+  }
+
+  const children: ChildProcess[] = [];
+  const stopChildren = () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  process.once('exit', stopChildren);
+
+  let descriptor = opts.server ? path.resolve(opts.server) : undefined;
+  if (!descriptor && opts.relay) {
+    const relay = await startLocalRelay(path.join(dataDir, 'relay'));
+    children.push(relay.child);
+    descriptor = relay.descriptorFile;
+    process.stderr.write(`Local relay running; descriptor: ${descriptor}\n`);
+  }
+
+  const electron = opts.browser ? ({ ok: false, reason: '--browser was given' } as const) : ensureElectron();
+  if (electron.ok) {
+    await buildPreload();
+    await buildElectronMain();
+    say('Ephemera: starting the Electron app.');
+    const app = spawn(electron.binary, [path.join(ROOT, 'dist', 'app', 'main.js')], {
+      stdio: 'inherit',
+      env: { ...process.env, EPHEMERA_PROFILE: profile, ...(descriptor ? { EPHEMERA_SERVER_DESCRIPTOR: descriptor } : {}) },
+    });
+    app.once('exit', (code) => {
+      stopChildren();
+      process.exit(code ?? 0);
+    });
+    return;
+  }
+
+  // Browser mode: the same service and renderer over the loopback web host.
+  const { runWeb } = await import('../main/web/cli.ts');
+  let running: Awaited<ReturnType<typeof runWeb>>;
+  try {
+    running = await runWeb({ profile, port: 0, ...(descriptor ? { server: descriptor } : {}) });
+  } catch (error) {
+    say(`Ephemera: cannot start: Electron is unavailable (${electron.reason}) and browser mode failed: ${error instanceof Error ? error.message : String(error)}`);
+    stopChildren();
+    process.exit(1);
+  }
+  const stop = () => {
+    void running.stop().finally(() => {
+      stopChildren();
+      process.exit(0);
+    });
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+
+  const chromium = findChromium();
+  if (chromium) {
+    say(`Ephemera: Electron is unavailable (${electron.reason}); running in browser mode in a Chromium app window (${chromium}).`);
+    const window = spawn(
+      chromium,
+      [`--app=${running.url}`, `--user-data-dir=${path.join(dataDir, 'chromium')}`, '--no-first-run', '--no-default-browser-check', '--disable-sync', '--disable-background-networking'],
+      { stdio: 'ignore' },
+    );
+    window.once('exit', stop);
+  } else {
+    say(`Ephemera: Electron is unavailable (${electron.reason}) and no Chromium was found; open ${running.url} in your browser (Ctrl+C to stop).`);
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) await main();
