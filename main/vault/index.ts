@@ -784,7 +784,7 @@ export class Vault implements VaultHandle {
 
   changesSince(since: number, limit: number): ChangeBatch {
     return this.run(() => {
-      checkTimestamp(since, 'since');
+      if (!Number.isSafeInteger(since) || since < 0) throw new TypeError('since must be a non-negative integer seq');
       const n = checkLimit(limit);
       const upserts = this.stmts.bySeq.all(since, n + 1);
       const deletes = this.stmts.tombstonesBySeq.all(since, n + 1);

@@ -58,11 +58,14 @@ describe('vault errors from real files', () => {
 
   it('recovery sets a new password; changePassword re-wraps and the old password stops working', async () => {
     const { dir, phrase } = await made();
+    const dbBefore = readFileSync(join(dir, 'vault.db'));
     const v = await Vault.unlockWithRecovery(dir, `  ${phrase.toUpperCase()}  `, 'recovered pw');
     expect(v.countMessages()).toBe(50);
     await expect(v.changePassword('wrong old', 'x')).rejects.toBeInstanceOf(WrongPassword);
     await v.changePassword('recovered pw', 'changed pw');
     v.lock();
+    // Recovery and password change re-wrap the data key in the header only.
+    expect(readFileSync(join(dir, 'vault.db')).equals(dbBefore)).toBe(true);
     await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(WrongPassword);
     await expect(Vault.unlock(dir, 'recovered pw')).rejects.toBeInstanceOf(WrongPassword);
     const again = await Vault.unlock(dir, 'changed pw');
