@@ -5,6 +5,7 @@ import { decodeBindMessage, permKeyIdOf, verifyBind } from '../shared/protocol/b
 import { bytesEqual } from '../shared/protocol/bytes.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import type { Value } from '../shared/protocol/value.ts';
+import { KEY_METHODS } from './keys.ts';
 import type { BoundDevice, MethodContext } from './relay.ts';
 
 const bytes = (min: number, max: number) =>
@@ -97,4 +98,6 @@ export const METHODS: Readonly<Record<string, MethodSpec<z.ZodType>>> = {
       return { removed };
     },
   }),
+
+  ...KEY_METHODS,
 };

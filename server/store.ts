@@ -165,6 +165,29 @@ export class RelayStore {
     return n;
   }
 
+  /** The database handle, for tables kept beside these (prekeys: server/key-store.ts). */
+  get database(): Database.Database {
+    return this.db;
+  }
+
+  /**
+   * Group commit: the relay opens one transaction for all requests handled in one event-loop
+   * turn and commits it before any answer leaves, so each answer still means "on disk".
+   * Methods' own transactions become savepoints inside it.
+   */
+  beginBatch(): void {
+    if (!this.db.inTransaction) this.db.exec('BEGIN');
+  }
+
+  commitBatch(): void {
+    if (this.db.inTransaction) this.db.exec('COMMIT');
+  }
+
+  rollbackBatch(): void {
+    if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.queueCounts.clear();
+  }
+
   pruneIdempotency(now: number): void {
     this.st.pruneIdem.run(now - IDEMPOTENCY_RETENTION_MS);
   }

@@ -1,0 +1,1081 @@
+// The one service object behind the UI and the CLI: implements shared/api.ts (methods and
+// events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
+// main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
+// parts, which drop them on lock. See docs/messaging.md.
+import { readFileSync } from 'node:fs';
+import {
+  ApiError,
+  type ApiEvent,
+  type Contact,
+  type ConnectionState,
+  type ConversationSummary,
+  type EphemeraEvents,
+  type EphemeraService,
+  type EventName,
+  type HistoryPage,
+  type Message,
+  type ParamsOf,
+  type ResultOf,
+  type SafetyNumber,
+  type SearchResult,
+  type Settings,
+  type VaultStatus,
+} from '../shared/api.ts';
+import { parseDescriptor, type RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import {
+  chunkOneTimePreKeys,
+  E2e,
+  E2eError,
+  encodeEnvelope,
+  encodeIdentityUpload,
+  encodeOneTimePreKeysUpload,
+  MAX_TEXT_CHARS,
+  needsReplenish,
+  ONE_TIME_PREKEY_COUNT,
+  UntrustedIdentity,
+  type MessageContent,
+  type OneTimePreKeysUpload,
+} from './e2e/index.ts';
+import type { DurableOutcome } from './net/client.ts';
+import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
+import { SearchService } from './search/service.ts';
+import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
+import { Vault, type KdfParams } from './vault/index.ts';
+import { RelayConnection } from './messenger/connection.ts';
+import { toServiceError } from './messenger/errors.ts';
+import {
+  contactIdOfConversation,
+  contentIdOfIncoming,
+  contentIdOfTextIdempotencyKey,
+  conversationIdOf,
+  incomingMessageId,
+  newContactId,
+  newContentId,
+  outgoingMessageId,
+  receiptIdempotencyKey,
+  textIdempotencyKey,
+} from './messenger/ids.ts';
+import { readSettings, writeSettings } from './messenger/settings.ts';
+
+export interface MessengerOptions {
+  profileDir: string;
+  /** A relay descriptor file to use when `register` is called without one. */
+  serverDescriptorPath?: string;
+  /** Argon2id parameters for createVault (tests pass TEST_KDF). */
+  kdf?: KdfParams;
+}
+
+export async function openMessenger(opts: MessengerOptions): Promise<Messenger> {
+  return new Messenger(opts);
+}
+
+/** Sealed vault kv namespace of the messenger's own records. */
+const NS = 'messenger';
+const ACCOUNT_KEY = 'account';
+const RELAY_KEY = 'relay';
+const READY_TIMEOUT_MS = 15_000;
+const RECEIPT_DELAY_MS = 20;
+const MAX_RECEIPT_IDS = 1000;
+const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
+
+interface AccountRecord {
+  handle: string;
+  descriptor: RelayDescriptor;
+}
+
+type InboundEffect =
+  | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
+  | { kind: 'receipt'; changed: StoredMessage[] }
+  | { kind: 'none' };
+
+export class Messenger implements EphemeraService {
+  readonly profileDir: string;
+  private readonly opts: MessengerOptions;
+  private vault: Vault | undefined;
+  private e2e: E2e | undefined;
+  private searchService: SearchService | undefined;
+  private conn: RelayConnection | undefined;
+  private account: AccountRecord | undefined;
+  private recoveryPhraseToConfirm: string | undefined;
+  private readonly listeners = new Set<(event: ApiEvent) => void>();
+  private lifecycle: Promise<unknown> = Promise.resolve();
+  private sendChain: Promise<unknown> = Promise.resolve();
+  private readonly pendingReceipts = new Map<string, string[]>();
+  private receiptTimer: NodeJS.Timeout | undefined;
+  private searchTimer: NodeJS.Timeout | undefined;
+  private autoLockTimer: NodeJS.Timeout | undefined;
+  private upkeepRunning = false;
+  private inboundAt = 0;
+  private closed = false;
+
+  constructor(opts: MessengerOptions) {
+    this.opts = opts;
+    this.profileDir = opts.profileDir;
+  }
+
+  // ------------------------------------------------------------------ events
+
+  subscribe(listener: (event: ApiEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit<E extends EventName>(name: E, payload: EphemeraEvents[E]): void {
+    const event = { name, payload } as ApiEvent;
+    for (const l of [...this.listeners]) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure is its own; the others still hear the event.
+      }
+    }
+  }
+
+  /** Runs an API method: maps errors to ApiError codes and resets the auto-lock timer. */
+  private async api<T>(fn: () => Promise<T> | T): Promise<T> {
+    if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
+    this.touch();
+    try {
+      return await fn();
+    } catch (e) {
+      throw toServiceError(e);
+    }
+  }
+
+  /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lifecycle.then(fn, fn);
+    this.lifecycle = run.catch(() => undefined);
+    return run;
+  }
+
+  // ------------------------------------------------------------------ vault lifecycle
+
+  vaultStatus(): Promise<VaultStatus> {
+    return this.api(() => this.status());
+  }
+
+  private status(): VaultStatus {
+    const unlocked = this.vault?.isUnlocked === true;
+    return {
+      vault: unlocked ? 'unlocked' : Vault.exists(this.profileDir) ? 'locked' : 'none',
+      recoveryConfirmed: readSettings(this.profileDir).recoveryConfirmed,
+      account: unlocked && this.account ? { handle: this.account.handle, relayUrl: this.account.descriptor.url } : null,
+    };
+  }
+
+  createVault(params: ParamsOf<'createVault'>): Promise<ResultOf<'createVault'>> {
+    return this.api(() =>
+      this.serial(async () => {
+        if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
+        const { vault, recoveryPhrase } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
+        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
+        this.recoveryPhraseToConfirm = recoveryPhrase;
+        await this.afterUnlock(vault);
+        return { recoveryPhrase };
+      }),
+    );
+  }
+
+  confirmRecoveryPhrase(params: ParamsOf<'confirmRecoveryPhrase'>): Promise<ResultOf<'confirmRecoveryPhrase'>> {
+    return this.api(() => {
+      const expected = this.recoveryPhraseToConfirm;
+      // The vault offers no check against its recovery wrap without re-keying, so the phrase is
+      // compared with the one shown in this session (kept in RAM until confirmed or locked).
+      if (expected === undefined) throw new ApiError('NOT_AVAILABLE', 'The recovery phrase can be confirmed only right after the vault was created.');
+      const confirmed = normalizePhrase(params.recoveryPhrase) === normalizePhrase(expected);
+      if (confirmed) {
+        this.recoveryPhraseToConfirm = undefined;
+        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
+        this.emit('vault', this.status());
+      }
+      return { confirmed };
+    });
+  }
+
+  unlock(params: ParamsOf<'unlock'>): Promise<VaultStatus> {
+    return this.api(() =>
+      this.serial(async () => {
+        if (!this.vault?.isUnlocked) await this.afterUnlock(await Vault.unlock(this.profileDir, params.password));
+        return this.status();
+      }),
+    );
+  }
+
+  unlockWithRecovery(params: ParamsOf<'unlockWithRecovery'>): Promise<VaultStatus> {
+    return this.api(() =>
+      this.serial(async () => {
+        if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
+        const vault = await Vault.unlockWithRecovery(this.profileDir, params.recoveryPhrase, params.newPassword);
+        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
+        await this.afterUnlock(vault);
+        return this.status();
+      }),
+    );
+  }
+
+  lock(): Promise<void> {
+    return this.api(() => this.serial(() => this.lockNow()));
+  }
+
+  changePassword(params: ParamsOf<'changePassword'>): Promise<void> {
+    return this.api(async () => {
+      await this.requireVault().changePassword(params.oldPassword, params.newPassword);
+    });
+  }
+
+  /** Locks and releases the profile; the object is unusable afterwards. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.serial(() => this.lockNow());
+    this.closed = true;
+    this.listeners.clear();
+  }
+
+  private async afterUnlock(vault: Vault): Promise<void> {
+    this.vault = vault;
+    try {
+      this.account = this.readJson<AccountRecord>(ACCOUNT_KEY);
+      this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault) : undefined;
+      this.searchService = await SearchService.open(vault);
+    } catch (e) {
+      await this.lockNow();
+      throw e;
+    }
+    this.emit('vault', this.status());
+    this.emit('settings', this.settings());
+    if (this.account && this.e2e) await this.connect(this.account.descriptor);
+    else this.emit('connection', this.offlineState());
+  }
+
+  private async lockNow(): Promise<void> {
+    if (this.receiptTimer) clearTimeout(this.receiptTimer);
+    if (this.searchTimer) clearTimeout(this.searchTimer);
+    if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
+    this.receiptTimer = this.searchTimer = this.autoLockTimer = undefined;
+    this.pendingReceipts.clear();
+    const conn = this.conn;
+    this.conn = undefined;
+    if (conn) await conn.stop();
+    await this.sendChain.catch(() => undefined);
+    const vault = this.vault;
+    try {
+      if (vault?.isUnlocked) this.searchService?.close();
+    } catch {
+      // A snapshot that could not be written is rebuilt or replayed at the next unlock.
+    }
+    this.searchService = undefined;
+    this.e2e = undefined;
+    this.account = undefined;
+    this.recoveryPhraseToConfirm = undefined;
+    this.vault = undefined;
+    const wasUnlocked = vault?.isUnlocked === true;
+    vault?.lock();
+    if (wasUnlocked) {
+      this.emit('vault', this.status());
+      this.emit('connection', this.offlineState());
+    }
+  }
+
+  private touch(): void {
+    if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
+    this.autoLockTimer = undefined;
+    const minutes = readSettings(this.profileDir).autoLockMinutes;
+    if (minutes > 0 && this.vault?.isUnlocked) {
+      this.autoLockTimer = setTimeout(() => void this.serial(() => this.lockNow()).catch(() => undefined), minutes * 60_000);
+      this.autoLockTimer.unref();
+    }
+  }
+
+  // ------------------------------------------------------------------ account and connection
+
+  register(params: ParamsOf<'register'>): Promise<VaultStatus> {
+    return this.api(() =>
+      this.serial(async () => {
+        const vault = this.requireVault();
+        if (this.account) {
+          if (this.account.handle === params.handle) return this.status();
+          throw new ApiError('ALREADY_REGISTERED', `This profile is already registered as ${this.account.handle}.`);
+        }
+        const descriptor = params.serverDescriptor !== undefined ? parseDescriptorText(params.serverDescriptor) : this.configuredRelay();
+        if (!descriptor) throw new ApiError('BAD_DESCRIPTOR', 'No relay is configured: pass a server descriptor.');
+        this.writeJson(RELAY_KEY, descriptor);
+        if (this.conn && !sameRelay(this.conn.descriptor, descriptor)) {
+          await this.conn.stop();
+          this.conn = undefined;
+        }
+        const conn = this.conn ?? (await this.connect(descriptor));
+        if (!(await conn.waitReady(READY_TIMEOUT_MS))) throw unreachable(descriptor);
+        await conn.mailbox.register(params.handle);
+        let e2e: E2e;
+        let oneTime: OneTimePreKeysUpload | undefined;
+        if (E2e.isRegistered(vault)) {
+          e2e = E2e.open(vault);
+          if (e2e.localName !== params.handle) throw new ApiError('ALREADY_REGISTERED', `This profile's identity belongs to ${e2e.localName}.`);
+        } else {
+          const made = await E2e.register(vault, params.handle);
+          e2e = made.e2e;
+          oneTime = made.registration.oneTimePreKeys;
+        }
+        await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
+        if (oneTime) for (const chunk of chunkOneTimePreKeys(oneTime)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
+        // Written last: an interrupted registration is redone by the next register call.
+        this.account = { handle: params.handle, descriptor };
+        this.writeJson(ACCOUNT_KEY, this.account);
+        this.e2e = e2e;
+        this.emit('vault', this.status());
+        this.emit('settings', this.settings());
+        void this.upkeep();
+        return this.status();
+      }),
+    );
+  }
+
+  connectionState(): Promise<ConnectionState> {
+    return this.api(() => this.conn?.state() ?? this.offlineState());
+  }
+
+  private offlineState(): ConnectionState {
+    const unlocked = this.vault?.isUnlocked === true;
+    return {
+      phase: 'offline',
+      cause: unlocked ? 'not_registered' : 'locked',
+      relayUrl: unlocked ? (this.configuredRelay()?.url ?? null) : null,
+      tempKeyExpiresAt: null,
+      nextAttemptAt: null,
+      outboxSize: 0,
+      since: Date.now(),
+    };
+  }
+
+  private async connect(descriptor: RelayDescriptor): Promise<RelayConnection> {
+    const conn = await RelayConnection.open(descriptor, this.requireVault(), {
+      onState: (s) => {
+        if (this.conn === conn) this.emit('connection', s);
+      },
+      onDurable: (o) => {
+        if (this.conn === conn) this.onDurable(o);
+      },
+      onEnvelope: (env) => this.onEnvelope(env),
+      onReady: () => {
+        if (this.conn === conn) void this.upkeep();
+      },
+    });
+    this.conn = conn;
+    await conn.start();
+    return conn;
+  }
+
+  /** Prekey upkeep after each (re)connect: re-upload a lost identity, rotate, replenish. */
+  private async upkeep(): Promise<void> {
+    const conn = this.conn;
+    const e2e = this.e2e;
+    if (!conn || !e2e || !this.account || this.upkeepRunning) return;
+    this.upkeepRunning = true;
+    try {
+      const counts = await conn.keys.count();
+      if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
+      const rotation = await e2e.rotateSignedPreKeyIfDue();
+      if (rotation.rotated && rotation.identity) await conn.keys.uploadIdentity(encodeIdentityUpload(rotation.identity));
+      if (needsReplenish(counts)) {
+        const n = ONE_TIME_PREKEY_COUNT - Math.min(counts.preKeys, counts.kyberPreKeys);
+        const upload = await e2e.generateOneTimePreKeys(n);
+        for (const chunk of chunkOneTimePreKeys(upload)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
+      }
+    } catch {
+      // Retried at the next connect; sending and receiving do not depend on it.
+    } finally {
+      this.upkeepRunning = false;
+    }
+  }
+
+  private async readyConnection(): Promise<RelayConnection> {
+    const conn = this.conn;
+    if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    if (!(await conn.waitReady(READY_TIMEOUT_MS))) throw unreachable(conn.descriptor);
+    return conn;
+  }
+
+  // ------------------------------------------------------------------ contacts
+
+  contactsList(): Promise<Contact[]> {
+    return this.api(() => this.requireVault().listContacts().map(contactView));
+  }
+
+  contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact> {
+    return this.api(async () => {
+      const { e2e, account } = this.requireAccount();
+      if (params.handle === account.handle) throw new ApiError('INVALID_ARGUMENT', 'That is your own handle.');
+      const existing = this.requireVault().findContactByHandle(params.handle);
+      if (existing && (await e2e.hasSession(params.handle))) return contactView(existing);
+      await this.fetchSession(params.handle);
+      const contact = existing ?? this.createContact(params.handle);
+      return contactView(this.refreshIdentityKey(contact));
+    });
+  }
+
+  /** Fetches the contact's bundle and starts a session (the PreKey path of the next message). */
+  private async fetchSession(handle: string): Promise<void> {
+    const conn = await this.readyConnection();
+    const e2e = this.requireAccount().e2e;
+    let bundle: Uint8Array;
+    try {
+      bundle = await conn.keys.fetch(handle);
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'NOT_FOUND' || (e as { code?: unknown }).code === 'BAD_REQUEST') {
+        throw new ApiError('UNKNOWN_HANDLE', `No one is registered as ${handle} on this relay.`);
+      }
+      throw e;
+    }
+    try {
+      await e2e.startSession(handle, bundle);
+    } catch (e) {
+      if (e instanceof UntrustedIdentity) {
+        const contact = this.requireVault().findContactByHandle(handle);
+        if (contact) this.markIdentityChanged(contact);
+      }
+      throw e;
+    }
+  }
+
+  private createContact(handle: string): ContactRecord {
+    const vault = this.requireVault();
+    const now = Date.now();
+    const contact: ContactRecord = { id: newContactId(), handle, displayName: handle, verified: false, identityChanged: false, createdAt: now };
+    vault.upsertContact(contact);
+    vault.upsertConversation({ id: conversationIdOf(contact.id), kind: 'direct', contactId: contact.id, title: handle, lastActivity: now, unread: 0 });
+    this.emit('contact', contactView(contact));
+    this.emitConversation(conversationIdOf(contact.id));
+    return contact;
+  }
+
+  private refreshIdentityKey(contact: ContactRecord): ContactRecord {
+    const trusted = this.e2e?.identityStatus(contact.handle).trusted;
+    if (!trusted || (contact.identityKey && Buffer.compare(contact.identityKey, trusted) === 0)) return contact;
+    const updated = { ...contact, identityKey: new Uint8Array(trusted) };
+    this.requireVault().upsertContact(updated);
+    return updated;
+  }
+
+  private markIdentityChanged(contact: ContactRecord): void {
+    const current = this.requireVault().getContact(contact.id) ?? contact;
+    if (current.identityChanged && !current.verified) return;
+    const updated = { ...current, identityChanged: true, verified: false };
+    this.requireVault().upsertContact(updated);
+    this.emit('contact', contactView(updated));
+    this.emitConversation(conversationIdOf(updated.id));
+  }
+
+  private contactById(contactId: string): ContactRecord {
+    const contact = this.requireVault().getContact(contactId);
+    if (!contact) throw new ApiError('UNKNOWN_CONTACT', 'There is no such contact.');
+    return contact;
+  }
+
+  safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
+    return this.api(() => {
+      const { e2e } = this.requireAccount();
+      const contact = this.contactById(params.contactId);
+      const status = e2e.identityStatus(contact.handle);
+      const digits = e2e.safetyNumberWith(contact.handle, status.pending ? 'pending' : 'trusted');
+      if (!digits) throw new ApiError('NOT_AVAILABLE', `No identity key of ${contact.handle} is known yet.`);
+      return { contactId: contact.id, handle: contact.handle, digits, verified: contact.verified, identityChanged: contact.identityChanged || status.pending !== undefined };
+    });
+  }
+
+  markVerified(params: ParamsOf<'markVerified'>): Promise<Contact> {
+    return this.api(() => {
+      const contact = this.contactById(params.contactId);
+      if (params.verified && contact.identityChanged) {
+        throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
+      }
+      const updated = { ...contact, verified: params.verified };
+      this.requireVault().upsertContact(updated);
+      this.emit('contact', contactView(updated));
+      this.emitConversation(conversationIdOf(updated.id));
+      return contactView(updated);
+    });
+  }
+
+  acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
+    return this.api(async () => {
+      const { e2e } = this.requireAccount();
+      const contact = this.contactById(params.contactId);
+      const pending = e2e.identityStatus(contact.handle).pending;
+      if (!pending) throw new ApiError('INVALID_ARGUMENT', `There is no identity change of ${contact.handle} to accept.`);
+      const accepted = await e2e.acceptIdentity(contact.handle, pending);
+      const updated: ContactRecord = { ...contact, identityKey: new Uint8Array(accepted), identityChanged: false, verified: false };
+      this.requireVault().upsertContact(updated);
+      const results = await e2e.releaseHeldContent(contact.handle, (content) => this.storeInbound(contact.handle, content));
+      for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
+      this.emit('contact', contactView(updated));
+      this.emitConversation(conversationIdOf(updated.id));
+      return contactView(updated);
+    });
+  }
+
+  // ------------------------------------------------------------------ conversations and history
+
+  conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
+    return this.api(() => {
+      if (params.backupId !== undefined) throw unknownBackup();
+      const vault = this.requireVault();
+      return vault.listConversations().map((c) => this.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
+    });
+  }
+
+  private summary(conversationId: string): ConversationSummary | undefined {
+    const vault = this.requireVault();
+    const conv = vault.getConversation(conversationId);
+    if (!conv) return undefined;
+    const contact = vault.getContact(conv.contactId);
+    const last = vault.pageMessages(conv.id, { limit: 1 })[0];
+    return {
+      id: conv.id,
+      contactId: conv.contactId,
+      title: conv.title.slice(0, 256),
+      lastActivity: Math.max(0, Math.floor(conv.lastActivity)),
+      unread: conv.unread,
+      lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
+      verified: contact?.verified ?? false,
+      identityChanged: contact?.identityChanged ?? false,
+    };
+  }
+
+  private emitConversation(conversationId: string): void {
+    const s = this.summary(conversationId);
+    if (s) this.emit('conversation', s);
+  }
+
+  historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
+    return this.api(() => {
+      if (params.backupId !== undefined) throw unknownBackup();
+      const vault = this.requireVault();
+      const convId = params.conversationId;
+      if (!vault.getConversation(convId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const limit = params.limit;
+      const anchorMessage = (id: string): StoredMessage => {
+        const m = vault.getMessage(id);
+        if (!m || m.conversationId !== convId) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
+        return m;
+      };
+      const hasBefore = (orderKey: number) => vault.pageMessages(convId, { before: orderKey, limit: 1 }).length > 0;
+      const hasAfter = (orderKey: number) => vault.pageMessages(convId, { after: orderKey, limit: 1 }).length > 0;
+      let messages: StoredMessage[];
+      switch (params.anchor.kind) {
+        case 'newest': {
+          messages = vault.pageMessages(convId, { limit });
+          break;
+        }
+        case 'before': {
+          messages = vault.pageMessages(convId, { before: anchorMessage(params.anchor.messageId).orderKey, limit });
+          break;
+        }
+        case 'after': {
+          messages = vault.pageMessages(convId, { after: anchorMessage(params.anchor.messageId).orderKey, limit });
+          break;
+        }
+        case 'around': {
+          const m = anchorMessage(params.anchor.messageId);
+          const older = Math.floor((limit - 1) / 2);
+          messages = vault.pageAround(m.id, older, limit - 1 - older);
+          break;
+        }
+      }
+      const first = messages[0];
+      const last = messages.at(-1);
+      return {
+        messages: messages.map(messageView),
+        hasOlder: first ? hasBefore(first.orderKey) : params.anchor.kind !== 'newest' && params.anchor.kind !== 'before',
+        hasNewer: last ? hasAfter(last.orderKey) : params.anchor.kind === 'before',
+      };
+    });
+  }
+
+  sendText(params: ParamsOf<'sendText'>): Promise<Message> {
+    return this.api(async () => {
+      this.requireAccount();
+      const contactId = contactIdOfConversation(params.conversationId);
+      const contact = contactId ? this.requireVault().getContact(contactId) : undefined;
+      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      if (params.text.length > MAX_TEXT_CHARS) throw new ApiError('INVALID_ARGUMENT', `A message may have at most ${MAX_TEXT_CHARS} characters.`);
+      return this.enqueueSend(() => this.sendTextNow(contact, params.text));
+    });
+  }
+
+  private enqueueSend<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.sendChain.then(fn, fn);
+    this.sendChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async sendTextNow(contactRecord: ContactRecord, text: string): Promise<Message> {
+    const { e2e } = this.requireAccount();
+    const vault = this.requireVault();
+    const contact = vault.getContact(contactRecord.id) ?? contactRecord;
+    if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
+      if (!contact.identityChanged) this.markIdentityChanged(contact);
+      throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
+    }
+    if (!(await e2e.hasSession(contact.handle))) await this.fetchSession(contact.handle);
+    const contentId = newContentId();
+    const now = Date.now();
+    const conversationId = conversationIdOf(contact.id);
+    const [stored] = vault.appendMessages([
+      { id: outgoingMessageId(contentId), conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
+    ]);
+    if (!stored) throw new Error('the vault did not store the message');
+    this.touchConversation(conversationId, now, 0);
+    let body: Uint8Array;
+    try {
+      body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text }));
+    } catch (e) {
+      vault.updateMessageState(stored.id, 'failed');
+      if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
+      throw e;
+    }
+    const conn = this.conn;
+    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+    // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
+    conn.mailbox.send(contact.handle, body, textIdempotencyKey(contentId)).catch(() => undefined);
+    this.emit('message', messageView(stored));
+    this.emitConversation(conversationId);
+    this.scheduleSearchCatchUp();
+    return messageView(stored);
+  }
+
+  private touchConversation(conversationId: string, at: number, unreadDelta: number): void {
+    const vault = this.requireVault();
+    const conv = vault.getConversation(conversationId);
+    if (!conv) return;
+    vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, at), unread: Math.max(0, conv.unread + unreadDelta) });
+  }
+
+  private onDurable(outcome: DurableOutcome): void {
+    if (outcome.method !== 'send') return;
+    const contentId = contentIdOfTextIdempotencyKey(outcome.id);
+    const vault = this.vault;
+    if (!contentId || !vault?.isUnlocked) return;
+    this.setState(outgoingMessageId(contentId), outcome.error ? 'failed' : 'sent');
+  }
+
+  /** Moves a message's state forward only (queued -> sent -> delivered -> read). */
+  private setState(messageId: string, state: MessageState): StoredMessage | undefined {
+    const vault = this.requireVault();
+    const m = vault.getMessage(messageId);
+    if (!m) return undefined;
+    const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
+    if (!forward) return undefined;
+    vault.updateMessageState(messageId, state);
+    this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
+    return { ...m, state };
+  }
+
+  markRead(params: ParamsOf<'markRead'>): Promise<void> {
+    return this.api(async () => {
+      const vault = this.requireVault();
+      const conv = vault.getConversation(params.conversationId);
+      if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const target = vault.getMessage(params.upToMessageId);
+      if (!target || target.conversationId !== conv.id) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
+      // Walk back from the target until an incoming message that is already read: everything
+      // before it was marked by an earlier call.
+      const newlyRead: string[] = [];
+      let before = target.orderKey + 1;
+      for (;;) {
+        const page = vault.pageMessages(conv.id, { before, limit: 500 });
+        let stop = page.length === 0;
+        for (let i = page.length - 1; i >= 0; i--) {
+          const m = page[i]!;
+          if (m.direction !== 'in') continue;
+          if (m.state === 'read') {
+            stop = true;
+            break;
+          }
+          if (this.setState(m.id, 'read')) {
+            const cid = contentIdOfIncoming(m.id);
+            if (cid) newlyRead.push(cid);
+          }
+        }
+        if (stop) break;
+        before = page[0]!.orderKey;
+      }
+      let unread = 0;
+      let after = target.orderKey;
+      for (;;) {
+        const page = vault.pageMessages(conv.id, { after, limit: 500 });
+        if (page.length === 0) break;
+        unread += page.filter((m) => m.direction === 'in' && m.state === 'received').length;
+        after = page.at(-1)!.orderKey;
+      }
+      vault.upsertConversation({ ...conv, unread });
+      this.emitConversation(conv.id);
+      const contact = vault.getContact(conv.contactId);
+      if (contact && newlyRead.length > 0 && this.account) {
+        newlyRead.reverse();
+        for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
+          const ids = newlyRead.slice(i, i + MAX_RECEIPT_IDS);
+          void this.enqueueSend(() => this.sendReceipt(contact.handle, 'read', ids)).catch(() => undefined);
+        }
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */
+  private async onEnvelope(env: RelayEnvelope): Promise<void> {
+    const e2e = this.e2e;
+    if (!e2e || !this.vault?.isUnlocked) throw new Error('locked: not acknowledged');
+    this.inboundAt = Date.now();
+    let effect: InboundEffect;
+    try {
+      effect = await e2e.receiveContent(env.from, env.body, (content) => this.storeInbound(env.from, content));
+    } catch (e) {
+      if (e instanceof UntrustedIdentity) {
+        // Held sealed by e2e until the user accepts the new safety number: acknowledge.
+        const contact = this.vault.findContactByHandle(env.from) ?? this.createContact(env.from);
+        this.markIdentityChanged(contact);
+        return;
+      }
+      // Duplicates are already stored; malformed, forged or undecodable envelopes can never
+      // succeed: acknowledge them. Vault errors (locked, corrupt) are not: the relay keeps them.
+      if (e instanceof E2eError) return;
+      throw e;
+    }
+    this.afterInbound(effect);
+  }
+
+  /** Runs inside e2e.receive: vault writes only (must not call back into e2e). */
+  private storeInbound(from: string, content: MessageContent): InboundEffect {
+    const vault = this.requireVault();
+    if (content.kind === 'text') {
+      const contact = vault.findContactByHandle(from) ?? this.createContact(from);
+      const id = incomingMessageId(contact.id, content.id);
+      const existing = vault.getMessage(id);
+      if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
+      const conversationId = conversationIdOf(contact.id);
+      const now = Date.now();
+      const [message] = vault.appendMessages([
+        { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.text, state: 'received' },
+      ]);
+      if (!message) throw new Error('the vault did not store the message');
+      this.touchConversation(conversationId, now, 1);
+      return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+    }
+    const contact = vault.findContactByHandle(from);
+    if (!contact) return { kind: 'none' };
+    const conversationId = conversationIdOf(contact.id);
+    const changed: StoredMessage[] = [];
+    for (const cid of content.ids) {
+      const m = vault.getMessage(outgoingMessageId(cid));
+      // Receipts apply only to our own messages in that contact's conversation.
+      if (!m || m.direction !== 'out' || m.conversationId !== conversationId) continue;
+      const updated = this.setState(m.id, content.type);
+      if (updated) changed.push(updated);
+    }
+    return { kind: 'receipt', changed };
+  }
+
+  private afterInbound(effect: InboundEffect): void {
+    if (effect.kind === 'text') {
+      if (!effect.contact.identityKey) this.refreshIdentityKey(effect.contact);
+      if (effect.isNew) {
+        this.emit('message', messageView(effect.message));
+        this.emitConversation(effect.message.conversationId);
+        this.scheduleSearchCatchUp();
+      }
+      this.queueReceipt(effect.contact.handle, effect.contentId);
+    } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
+      this.emitConversation(effect.changed[0]!.conversationId);
+    }
+  }
+
+  private queueReceipt(handle: string, contentId: string): void {
+    const list = this.pendingReceipts.get(handle) ?? [];
+    list.push(contentId);
+    this.pendingReceipts.set(handle, list);
+    this.receiptTimer ??= setTimeout(() => this.flushReceipts(), RECEIPT_DELAY_MS);
+  }
+
+  private flushReceipts(): void {
+    this.receiptTimer = undefined;
+    const batches = [...this.pendingReceipts];
+    this.pendingReceipts.clear();
+    for (const [handle, ids] of batches) {
+      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+        const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
+        void this.enqueueSend(() => this.sendReceipt(handle, 'delivered', chunk)).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Receipts travel inside the E2E layer like texts, durably, but are never shown. */
+  private async sendReceipt(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
+    const e2e = this.e2e;
+    const conn = this.conn;
+    if (!e2e || !conn) return;
+    const contact = this.vault?.findContactByHandle(handle);
+    if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
+    if (!(await e2e.hasSession(handle))) return;
+    const envelope = await e2e.sendContent(handle, { v: 1, kind: 'receipt', type, ids });
+    conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
+  }
+
+  private scheduleSearchCatchUp(): void {
+    this.searchTimer ??= setTimeout(() => {
+      this.searchTimer = undefined;
+      try {
+        if (this.vault?.isUnlocked) this.searchService?.catchUp();
+      } catch {
+        // The next search catches up again.
+      }
+    }, 50);
+  }
+
+  // ------------------------------------------------------------------ search and settings
+
+  search(params: ParamsOf<'search'>): Promise<SearchResult> {
+    return this.api(() => {
+      if (params.backupId !== undefined) throw unknownBackup();
+      const vault = this.requireVault();
+      const service = this.searchService;
+      if (!service) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
+      const hits = service.search({
+        text: params.query,
+        order: params.order,
+        limit: params.limit + 1,
+        ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
+        ...(params.from !== undefined ? { from: params.from } : {}),
+        ...(params.to !== undefined ? { to: params.to } : {}),
+      });
+      const titles = new Map<string, string>();
+      const titleOf = (id: string): string => {
+        let t = titles.get(id);
+        if (t === undefined) {
+          t = vault.getConversation(id)?.title ?? '';
+          titles.set(id, t);
+        }
+        return t.slice(0, 256);
+      };
+      return {
+        truncated: hits.length > params.limit,
+        hits: hits.slice(0, params.limit).map((h) => ({
+          messageId: h.id,
+          conversationId: h.conversationId,
+          conversationTitle: titleOf(h.conversationId),
+          direction: h.direction,
+          sentAt: h.sentAt,
+          snippet: snippetParts(h.snippet.text, h.snippet.highlights),
+        })),
+      };
+    });
+  }
+
+  settingsGet(): Promise<Settings> {
+    return this.api(() => this.settings());
+  }
+
+  private settings(): Settings {
+    const s = readSettings(this.profileDir);
+    const relay = this.vault?.isUnlocked ? this.configuredRelay() : undefined;
+    return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme };
+  }
+
+  settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
+    return this.api(() => {
+      if (params.relayDescriptor !== undefined) {
+        this.requireVault();
+        const descriptor = parseDescriptorText(params.relayDescriptor);
+        if (this.account && !sameRelay(this.account.descriptor, descriptor)) {
+          throw new ApiError('ALREADY_REGISTERED', `This profile is registered on ${this.account.descriptor.url}; it cannot move to another relay.`);
+        }
+        this.writeJson(RELAY_KEY, descriptor);
+      }
+      const s = readSettings(this.profileDir);
+      writeSettings(this.profileDir, {
+        ...s,
+        ...(params.autoLockMinutes !== undefined ? { autoLockMinutes: params.autoLockMinutes } : {}),
+        ...(params.theme !== undefined ? { theme: params.theme } : {}),
+      });
+      this.touch();
+      const settings = this.settings();
+      this.emit('settings', settings);
+      return settings;
+    });
+  }
+
+  // ------------------------------------------------------------------ backup
+
+  backupExport(): Promise<ResultOf<'backupExport'>> {
+    return this.api(() => notAvailable('Backup export'));
+  }
+
+  backupImport(): Promise<ResultOf<'backupImport'>> {
+    return this.api(() => notAvailable('Backup import'));
+  }
+
+  backupOpen(): Promise<ResultOf<'backupOpen'>> {
+    return this.api(() => notAvailable('Opening a backup'));
+  }
+
+  backupClose(): Promise<void> {
+    return this.api(() => {
+      throw unknownBackup();
+    });
+  }
+
+  backupCancel(): Promise<ResultOf<'backupCancel'>> {
+    return this.api(() => ({ cancelled: false }));
+  }
+
+  // ------------------------------------------------------------------ for the CLI and tests
+
+  /** The contact with this handle, if any (unlocked vault). */
+  contactByHandle(handle: string): Contact | undefined {
+    const c = this.requireVault().findContactByHandle(handle);
+    return c ? contactView(c) : undefined;
+  }
+
+  /** Handle of the registered account, or undefined. */
+  get handle(): string | undefined {
+    return this.account?.handle;
+  }
+
+  /** Requests waiting in the sealed outbox (messages and receipts not yet accepted by the relay). */
+  outboxSize(): number {
+    return this.vault?.isUnlocked ? this.vault.outboxList().length : 0;
+  }
+
+  /**
+   * Waits until connected, the outbox is empty, receipts are out, and no envelope arrived for
+   * `quietMs` (the relay pushes everything queued right after a bind). False when the relay
+   * could not be reached, or the work did not finish, within `timeoutMs`.
+   */
+  async sync(timeoutMs: number, quietMs = 400): Promise<boolean> {
+    const conn = this.conn;
+    if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    const end = Date.now() + timeoutMs;
+    if (!(await conn.waitReady(timeoutMs))) return false;
+    const since = Date.now();
+    while (Date.now() < end) {
+      await this.sendChain.catch(() => undefined);
+      const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
+      if (quiet && this.outboxSize() === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
+        this.searchService?.catchUp();
+        return true;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  private requireVault(): Vault {
+    const v = this.vault;
+    if (!v?.isUnlocked) {
+      throw new ApiError(Vault.exists(this.profileDir) ? 'VAULT_LOCKED' : 'NO_VAULT', Vault.exists(this.profileDir) ? 'The vault is locked.' : 'There is no vault in this profile yet.');
+    }
+    return v;
+  }
+
+  private requireAccount(): { e2e: E2e; account: AccountRecord } {
+    this.requireVault();
+    if (!this.account || !this.e2e) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    return { e2e: this.e2e, account: this.account };
+  }
+
+  private configuredRelay(): RelayDescriptor | undefined {
+    const stored = this.readJson<RelayDescriptor>(RELAY_KEY);
+    if (stored) return stored;
+    if (!this.opts.serverDescriptorPath) return undefined;
+    try {
+      return parseDescriptor(JSON.parse(readFileSync(this.opts.serverDescriptorPath, 'utf8')));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private readJson<T>(key: string): T | undefined {
+    const raw = this.requireVault().kvGet(NS, key);
+    if (!raw) return undefined;
+    const value = JSON.parse(Buffer.from(raw).toString('utf8')) as unknown;
+    if (key === ACCOUNT_KEY) {
+      const v = value as { handle?: unknown; descriptor?: unknown };
+      if (typeof v.handle !== 'string') throw new Error('account record is malformed');
+      return { handle: v.handle, descriptor: parseDescriptor(v.descriptor) } as T;
+    }
+    return parseDescriptor(value) as T;
+  }
+
+  private writeJson(key: string, value: AccountRecord | RelayDescriptor): void {
+    this.requireVault().kvSet(NS, key, Buffer.from(JSON.stringify(value), 'utf8'));
+  }
+}
+
+function contactView(c: ContactRecord): Contact {
+  return {
+    id: c.id,
+    handle: c.handle,
+    displayName: c.displayName.slice(0, 256),
+    conversationId: conversationIdOf(c.id),
+    verified: c.verified,
+    identityChanged: c.identityChanged,
+    createdAt: c.createdAt,
+  };
+}
+
+function messageView(m: StoredMessage): Message {
+  return {
+    id: m.id,
+    conversationId: m.conversationId,
+    orderKey: m.orderKey,
+    direction: m.direction,
+    sender: m.sender,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    text: m.text,
+    state: m.state,
+  };
+}
+
+function snippetParts(text: string, highlights: readonly { start: number; end: number }[]): { text: string; match: boolean }[] {
+  const parts: { text: string; match: boolean }[] = [];
+  let at = 0;
+  for (const h of highlights) {
+    if (h.start > at) parts.push({ text: text.slice(at, h.start), match: false });
+    parts.push({ text: text.slice(h.start, h.end), match: true });
+    at = h.end;
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), match: false });
+  return parts.slice(0, 64).map((p) => ({ text: p.text.slice(0, 1000), match: p.match }));
+}
+
+function normalizePhrase(p: string): string {
+  return p.trim().toLowerCase().split(/\s+/).join(' ');
+}
+
+function parseDescriptorText(text: string): RelayDescriptor {
+  try {
+    return parseDescriptor(JSON.parse(text));
+  } catch {
+    throw new ApiError('BAD_DESCRIPTOR', 'The server descriptor is not valid (expected the JSON the relay prints: version, url, relayPublicKey, certificateSha256).');
+  }
+}
+
+function sameRelay(a: RelayDescriptor, b: RelayDescriptor): boolean {
+  return a.url === b.url && a.relayPublicKey === b.relayPublicKey && a.certificateSha256 === b.certificateSha256;
+}
+
+function unreachable(d: RelayDescriptor): ApiError {
+  return new ApiError('RELAY_UNREACHABLE', `The relay at ${d.url} cannot be reached right now.`);
+}
+
+function unknownBackup(): ApiError {
+  return new ApiError('UNKNOWN_BACKUP', 'No backup with that id is open.');
+}
+
+function notAvailable(what: string): never {
+  throw new ApiError('NOT_AVAILABLE', `${what} is not available in this build yet.`);
+}

@@ -1,0 +1,124 @@
+// One relay connection of an unlocked, registered (or registering) account: the RelayClient
+// with the vault's sealed outbox and permanent key, the mailbox and the prekey calls. Maps the
+// client's temp-key states to the API's ConnectionState (phase, cause, expiry; never the key).
+import type { ConnectionState } from '../../shared/api.ts';
+
+type ConnectionCause = NonNullable<ConnectionState['cause']>;
+import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
+import { RelayClient, type ConnectionState as ClientState, type DurableOutcome } from '../net/client.ts';
+import { RelayKeys } from '../net/keys.ts';
+import { RelayMailbox, type EnvelopeHandler } from '../net/mailbox.ts';
+import { PermanentKey } from '../net/permanent-key.ts';
+import { vaultOutboxStore, vaultPermanentKeyStore } from '../net/stores.ts';
+import type { VaultHandle } from '../vault/api.ts';
+
+export interface ConnectionHooks {
+  onState(state: ConnectionState): void;
+  onDurable(outcome: DurableOutcome): void;
+  onEnvelope: EnvelopeHandler;
+  /** Each time the connection becomes ready (first time and after every re-bind). */
+  onReady(): void;
+}
+
+export class RelayConnection {
+  readonly client: RelayClient;
+  readonly mailbox: RelayMailbox;
+  readonly keys: RelayKeys;
+  private cause: ConnectionCause | null = null;
+  private since = Date.now();
+  private everReady = false;
+  private readonly readyWaiters = new Set<() => void>();
+
+  private constructor(
+    readonly descriptor: RelayDescriptor,
+    private readonly vault: VaultHandle,
+    permanentKey: PermanentKey,
+    private readonly hooks: ConnectionHooks,
+  ) {
+    this.client = new RelayClient({
+      descriptor,
+      permanentKey,
+      outbox: vaultOutboxStore(vault),
+      backoff: { baseMs: 200, maxMs: 3000 },
+    });
+    this.mailbox = new RelayMailbox(this.client);
+    this.keys = new RelayKeys(this.client);
+    this.mailbox.onEnvelope(hooks.onEnvelope);
+    this.client.on('state', (s, prev) => this.onClientState(s, prev));
+    this.client.on('durable', (o) => hooks.onDurable(o));
+    // Warnings carry no secrets but are noisy; the state events tell the user what matters.
+    this.client.on('warning', () => undefined);
+  }
+
+  static async open(descriptor: RelayDescriptor, vault: VaultHandle, hooks: ConnectionHooks): Promise<RelayConnection> {
+    const key = await PermanentKey.loadOrCreate(vaultPermanentKeyStore(vault));
+    return new RelayConnection(descriptor, vault, key, hooks);
+  }
+
+  async start(): Promise<void> {
+    await this.client.start();
+    this.hooks.onState(this.state());
+  }
+
+  async stop(): Promise<void> {
+    await this.client.stop();
+    for (const w of this.readyWaiters) w();
+    this.readyWaiters.clear();
+  }
+
+  get isReady(): boolean {
+    return this.client.state === 'ready';
+  }
+
+  /** Resolves true when ready, false after `timeoutMs`. */
+  waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.isReady) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.readyWaiters.delete(done);
+        resolve(this.isReady);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.readyWaiters.add(done);
+    });
+  }
+
+  state(): ConnectionState {
+    const s = this.client.state;
+    const expiresRelay = this.client.tempKeyExpiresAt;
+    // Relay time to this device's clock.
+    const expires = expiresRelay === undefined ? null : Math.max(0, Math.round(expiresRelay - (this.client.relayNow() - Date.now())));
+    return {
+      phase: s,
+      cause: s === 'ready' ? null : this.cause,
+      relayUrl: this.descriptor.url,
+      tempKeyExpiresAt: s === 'ready' || s === 'rebinding' ? expires : null,
+      nextAttemptAt: null,
+      outboxSize: this.outboxSize(),
+      since: this.since,
+    };
+  }
+
+  private outboxSize(): number {
+    try {
+      return this.vault.isUnlocked ? this.vault.outboxList().length : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  private onClientState(s: ClientState, prev: ClientState): void {
+    this.since = Date.now();
+    if (s === 'rebinding') this.cause = prev === 'ready' ? 'relay_forgot_key' : this.cause;
+    else if (s === 'offline' && this.everReady) this.cause = 'network_error';
+    else if (s === 'connecting' && prev === 'offline' && this.cause === null && this.everReady) this.cause = 'network_error';
+    if (s === 'ready') {
+      this.everReady = true;
+      this.cause = null;
+      for (const w of [...this.readyWaiters]) w();
+    }
+    this.hooks.onState(this.state());
+    if (s === 'ready') this.hooks.onReady();
+  }
+}

@@ -1,0 +1,43 @@
+// Maps errors of the parts (vault, e2e, relay) to ApiError codes the caller can act on. Vault
+// errors already carry ApiErrorCode-compatible codes and pass through unchanged; anything
+// without a known code stays as it is and becomes INTERNAL at the boundary (toApiErrorValue).
+import { ApiError, ApiErrorCode, type ApiErrorCode as Code } from '../../shared/api.ts';
+import { E2eError } from '../e2e/errors.ts';
+import { RpcError } from '../../shared/protocol/errors.ts';
+
+const E2E_CODES: Partial<Record<string, Code>> = {
+  UNTRUSTED_IDENTITY: 'IDENTITY_CHANGED',
+  NOT_REGISTERED: 'NOT_REGISTERED',
+  ALREADY_REGISTERED: 'ALREADY_REGISTERED',
+  BAD_BUNDLE: 'RELAY_REJECTED',
+  BAD_ADDRESS: 'INVALID_ARGUMENT',
+  BAD_CONTENT: 'INVALID_ARGUMENT',
+};
+
+const RPC_CODES: Partial<Record<string, Code>> = {
+  HANDLE_TAKEN: 'HANDLE_TAKEN',
+  NOT_FOUND: 'UNKNOWN_HANDLE',
+  RATE_LIMITED: 'BUSY',
+  QUEUE_FULL: 'BUSY',
+  BAD_REQUEST: 'INVALID_ARGUMENT',
+  NOT_REGISTERED: 'NOT_REGISTERED',
+};
+
+export function apiError(code: Code, message: string): ApiError {
+  return new ApiError(code, message);
+}
+
+/** The error to throw to a caller of the service. */
+export function toServiceError(error: unknown): unknown {
+  if (error instanceof ApiError) return error;
+  if (error instanceof E2eError) {
+    const code = E2E_CODES[error.code];
+    return code ? new ApiError(code, error.message) : error;
+  }
+  if (error instanceof RpcError) {
+    const code = RPC_CODES[error.code] ?? 'RELAY_REJECTED';
+    return new ApiError(code, `The relay refused the request (${error.message}).`);
+  }
+  if (typeof error === 'object' && error !== null && ApiErrorCode.safeParse((error as { code?: unknown }).code).success) return error;
+  return error;
+}

@@ -1,0 +1,33 @@
+// settings.json in the profile directory: non-secret preferences readable without the password
+// (auto-lock, theme, whether the recovery phrase was confirmed). Anything about the account
+// (handle, relay descriptor) lives sealed in the vault instead.
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+export const SETTINGS_FILE = 'settings.json';
+
+const FileSchema = z.object({
+  autoLockMinutes: z.number().int().min(0).max(24 * 60).default(15),
+  theme: z.enum(['system', 'light', 'dark']).default('system'),
+  recoveryConfirmed: z.boolean().default(false),
+});
+export type ProfileSettings = z.infer<typeof FileSchema>;
+
+export function readSettings(profileDir: string): ProfileSettings {
+  let raw: unknown = {};
+  try {
+    raw = JSON.parse(readFileSync(join(profileDir, SETTINGS_FILE), 'utf8'));
+  } catch {
+    // Missing or unreadable: defaults. The file holds no secret, so nothing is lost.
+  }
+  const parsed = FileSchema.safeParse(raw);
+  return parsed.success ? parsed.data : FileSchema.parse({});
+}
+
+export function writeSettings(profileDir: string, settings: ProfileSettings): void {
+  const path = join(profileDir, SETTINGS_FILE);
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(FileSchema.parse(settings), null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}

@@ -1,0 +1,85 @@
+// Shared by the messaging tests: a relay child process, profiles on disk, and waiting.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ApiEvent, Message } from '../../shared/api.ts';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
+import { TEST_KDF } from '../../main/vault/index.ts';
+import { freePort, RelayProcess } from '../chaos/relay-process.ts';
+
+export const PASSWORD = 'correct horse battery staple';
+
+export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), `ephemera-msg-${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export async function startRelay(dataDir: string, port?: number): Promise<{ relay: RelayProcess; port: number; descriptorText: string }> {
+  const p = port ?? (await freePort());
+  const relay = await RelayProcess.start(dataDir, p);
+  return { relay, port: p, descriptorText: JSON.stringify(relay.descriptor) };
+}
+
+export interface Peer {
+  m: Messenger;
+  dir: string;
+  events: ApiEvent[];
+}
+
+/** A new profile with a vault, registered on the relay as `handle`. */
+export async function newPeer(dir: string, handle: string, descriptorText: string): Promise<Peer> {
+  const m = await openMessenger({ profileDir: dir, kdf: TEST_KDF });
+  const events: ApiEvent[] = [];
+  m.subscribe((e) => events.push(e));
+  await m.createVault({ password: PASSWORD });
+  await m.register({ handle, serverDescriptor: descriptorText });
+  return { m, dir, events };
+}
+
+/** Opens an existing profile and unlocks it. */
+export async function reopen(dir: string): Promise<Peer> {
+  const m = await openMessenger({ profileDir: dir, kdf: TEST_KDF });
+  const events: ApiEvent[] = [];
+  m.subscribe((e) => events.push(e));
+  await m.unlock({ password: PASSWORD });
+  return { m, dir, events };
+}
+
+export async function waitFor(pred: () => boolean | Promise<boolean>, ms = 60_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Every message of a conversation, ascending, paging backwards from the newest. */
+export async function fullHistory(m: Messenger, conversationId: string): Promise<Message[]> {
+  const out: Message[] = [];
+  let page = await m.historyPage({ conversationId, anchor: { kind: 'newest' }, limit: 500 });
+  out.unshift(...page.messages);
+  while (page.hasOlder && page.messages[0]) {
+    page = await m.historyPage({ conversationId, anchor: { kind: 'before', messageId: page.messages[0].id }, limit: 500 });
+    out.unshift(...page.messages);
+  }
+  return out;
+}
+
+/** Files under `dir` (recursively) whose bytes contain `needle` as UTF-8 or UTF-16LE. */
+export function filesContaining(dir: string, needle: string): string[] {
+  const patterns = [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')];
+  const hits: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else {
+        const bytes = readFileSync(p);
+        if (patterns.some((pat) => bytes.includes(pat))) hits.push(p);
+      }
+    }
+  };
+  walk(dir);
+  return hits;
+}
