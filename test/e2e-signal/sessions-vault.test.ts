@@ -1,10 +1,12 @@
 // The E2E layer on the real vault: real SQLite files in temp profile directories, real Argon2
 // (test parameters), lock/unlock re-opening everything from disk.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { E2e, type Envelope } from '../../main/e2e/index.ts';
+import { fileURLToPath } from 'node:url';
+import { decodeEnvelope, E2e, encodeEnvelope, type Envelope } from '../../main/e2e/index.ts';
 import { DuplicateMessage, BadMessage, UntrustedIdentity } from '../../main/e2e/errors.ts';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
@@ -245,5 +247,41 @@ describe('vault errors inside libsignal callbacks', () => {
     await expect(alice.e2e.startSession('bob', relay.fetchBundle('bob'))).rejects.toThrow(VaultLocked);
     await relock(bob);
     expect(str(await bob.e2e.decryptFrom('alice', later))).toBe('later');
+  });
+});
+
+describe('process restarts', () => {
+  const repo = fileURLToPath(new URL('../..', import.meta.url));
+  const child = fileURLToPath(new URL('./fixtures/party-process.ts', import.meta.url));
+  const run = (...args: string[]): Record<string, string> => {
+    const res = spawnSync(process.execPath, ['--import', 'tsx', child, ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+    if (res.status !== 0) throw new Error(`child failed (${res.status}): ${res.stderr}`);
+    return JSON.parse(res.stdout) as Record<string, string>;
+  };
+
+  it('sessions continue in a new process, both ways, PreKey path then normal path', async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await register(relay, 'alice', 3);
+    const bob = await register(relay, 'bob', 3);
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    const first = await alice.e2e.encryptFor('bob', text('before restart'));
+    expect(first.type).toBe('prekey');
+    alice.vault.lock();
+    bob.vault.lock();
+    const work = mkdtempSync(join(tmpdir(), 'ephemera-e2e-proc-'));
+    dirs.push(work);
+
+    writeFileSync(join(work, 'm1'), encodeEnvelope(first));
+    expect(run(bob.dir, PASSWORD, 'decrypt', 'alice', join(work, 'm1'))).toEqual({ text: 'before restart' });
+    expect(run(bob.dir, PASSWORD, 'encrypt', 'alice', 'reply from a new process', join(work, 'm2'))).toEqual({ type: 'message' });
+    expect(run(alice.dir, PASSWORD, 'decrypt', 'bob', join(work, 'm2'))).toEqual({ text: 'reply from a new process' });
+    expect(run(alice.dir, PASSWORD, 'encrypt', 'bob', 'normal path now', join(work, 'm3'))).toEqual({ type: 'message' });
+    // A redelivery to a fresh process is still a duplicate.
+    expect(() => run(bob.dir, PASSWORD, 'decrypt', 'alice', join(work, 'm1'))).toThrow(/DuplicateMessage|already received/);
+
+    bob.vault = await Vault.unlock(bob.dir, PASSWORD);
+    open.push(bob.vault);
+    bob.e2e = E2e.open(bob.vault);
+    expect(str(await bob.e2e.decryptFrom('alice', decodeEnvelope(new Uint8Array(readFileSync(join(work, 'm3'))))))).toBe('normal path now');
   });
 });
