@@ -13,7 +13,7 @@ export interface BackupProgress {
 export type ProgressListener = (p: BackupProgress) => void;
 
 /** How many records between progress reports, cancellation checks and event-loop yields. */
-export const PROGRESS_EVERY = 4096;
+export const PROGRESS_EVERY = 1024;
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new BackupCancelled();

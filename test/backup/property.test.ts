@@ -1,0 +1,96 @@
+// Property tests: any records survive encode -> age -> decrypt -> split -> validate, whatever
+// the text (any Unicode, lone surrogates, newlines, quotes) and however the bytes are chunked.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateIdentity, identityToRecipient } from 'age-encryption';
+import { AgeWriter, createHeader, openAgeFile } from '../../main/backup/age-file.ts';
+import { encodeLine, type MessageLine } from '../../main/backup/format.ts';
+import { readRecords, splitLines } from '../../main/backup/stream.ts';
+import { makeTempDir } from './helpers.ts';
+
+const idChars = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:!~'.split(''));
+const id = fc.string({ unit: idChars, minLength: 1, maxLength: 40 });
+const message: fc.Arbitrary<MessageLine> = fc.record({
+  type: fc.constant('message' as const),
+  id,
+  conversationId: id,
+  direction: fc.constantFrom('in' as const, 'out' as const),
+  sender: fc.string({ maxLength: 20 }),
+  sentAt: fc.nat(),
+  receivedAt: fc.nat(),
+  text: fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.string({ unit: 'grapheme', maxLength: 200 }), fc.string({ maxLength: 5000 })),
+  state: fc.constantFrom('queued' as const, 'sent' as const, 'delivered' as const, 'read' as const, 'received' as const, 'failed' as const),
+});
+
+function stream(messages: MessageLine[]): string {
+  const counts = { contacts: 0, conversations: 0, messages: messages.length, secrets: 0 };
+  return (
+    encodeLine({ type: 'header', format: 'ephemera-backup', version: 1, created: 0, counts, includesIdentity: false }) +
+    messages.map(encodeLine).join('') +
+    encodeLine({ type: 'end', counts })
+  );
+}
+
+function chunked(bytes: Buffer, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const out: Uint8Array[] = [];
+  let prev = 0;
+  for (const p of [...points, bytes.length]) {
+    out.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  return out;
+}
+
+describe('backup stream properties', () => {
+  let tmp: ReturnType<typeof makeTempDir>;
+  let identity: string;
+  let recipient: string;
+  beforeAll(async () => {
+    tmp = makeTempDir();
+    identity = await generateIdentity();
+    recipient = await identityToRecipient(identity);
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('any messages, any chunking: read back equal', () => {
+    fc.assert(
+      fc.property(fc.array(message, { maxLength: 30 }), fc.array(fc.nat(), { maxLength: 20 }), (messages, cuts) => {
+        const bytes = Buffer.from(stream(messages), 'utf8');
+        const read = [...readRecords(splitLines(chunked(bytes, cuts)))].flatMap((r) => (r.kind === 'message' ? [r.line] : []));
+        expect(read).toEqual(messages);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('through the age layer, at sizes around chunk boundaries', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 60 }), fc.integer({ min: 0, max: 3 }), async (messages, pad) => {
+        // Pad the stream so its length lands on or near a 64 KiB boundary some of the time.
+        const base = stream(messages);
+        const target = Math.max(1, Math.ceil(Buffer.byteLength(base) / 65536)) * 65536 + pad - 1;
+        const filler: MessageLine = { ...messages[0]!, id: 'filler', text: '' };
+        const fillerLen = Buffer.byteLength(encodeLine(filler));
+        const need = target - Buffer.byteLength(base) - fillerLen;
+        const all = need >= 0 ? [...messages, { ...filler, text: 'x'.repeat(need) }] : messages;
+        const file = join(tmp.dir, 'p.age');
+        const fd = openSync(file, 'w');
+        const w = new AgeWriter(fd, await createHeader({ recipients: [recipient] }));
+        w.write(Buffer.from(stream(all), 'utf8'));
+        w.end();
+        closeSync(fd);
+        const opened = await openAgeFile(file, { identities: [identity] });
+        try {
+          const read = [...readRecords(splitLines(opened.chunks()))].flatMap((r) => (r.kind === 'message' ? [r.line] : []));
+          expect(read).toEqual(all);
+        } finally {
+          opened.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
