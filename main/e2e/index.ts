@@ -21,6 +21,7 @@ import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, typ
 import { decodeContent, encodeContent, type MessageContent } from './content.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
 import {
+  AlreadyRegistered,
   BadAddress,
   BadBundle,
   BadMessage,
@@ -59,6 +60,8 @@ export type { RegistrationResult, RotationResult } from './prekeys.ts';
 export { formatSafetyNumber, safetyNumber } from './safety-number.ts';
 export type { E2eVault } from './kv.ts';
 export type { IdentityStatus } from './stores.ts';
+
+const registering = new WeakSet<E2eVault>();
 
 /** Every contact has one device (Ephemera accounts are single-device). */
 const DEVICE = 1;
@@ -113,10 +116,17 @@ export class E2e {
     options: { now?: () => number; oneTimeCount?: number } = {},
   ): Promise<{ e2e: E2e; registration: RegistrationResult }> {
     checkAddress(localName);
-    const now = options.now ?? Date.now;
-    const e2e = new E2e(vault, now);
-    const registration = await generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
-    return { e2e, registration };
+    // Registration yields while it writes; a second call meanwhile would interleave two identities.
+    if (registering.has(vault)) throw new AlreadyRegistered();
+    registering.add(vault);
+    try {
+      const now = options.now ?? Date.now;
+      const e2e = new E2e(vault, now);
+      const registration = await generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
+      return { e2e, registration };
+    } finally {
+      registering.delete(vault);
+    }
   }
 
   /** Opens the E2E state of an unlocked, registered vault. Throws NotRegistered. */

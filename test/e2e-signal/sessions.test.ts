@@ -375,6 +375,12 @@ describe('E2E sessions (in-memory kv)', () => {
     await expect(E.register(vault, 'zed', { oneTimeCount: 1 })).rejects.toThrow(expect.objectContaining({ code: 'ALREADY_REGISTERED' }));
     expect(E.open(vault).localName).toBe('zed');
     await expect(E.register(new MemoryVault(), '')).rejects.toThrow(expect.objectContaining({ code: 'BAD_ADDRESS' }));
+    // Two registrations at once on one vault: the second is refused, the first completes intact.
+    const racing = new MemoryVault();
+    const both = await Promise.allSettled([E.register(racing, 'r1', { oneTimeCount: 20 }), E.register(racing, 'r2', { oneTimeCount: 20 })]);
+    expect(both.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(E.open(racing).localName).toBe('r1');
+    expect(E.open(racing).localPreKeyCounts()).toEqual({ preKeys: 20, kyberPreKeys: 20 });
     // An interrupted registration (identity written, meta not) is redone from scratch.
     const half = new MemoryVault();
     half.setAccountSecret('e2e-identity-key-pair', new Uint8Array(69));
