@@ -14,7 +14,7 @@ const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
 /** Most hits one query returns. */
 export const MAX_LIMIT = 1000;
 /** Relevance order ranks this many of the newest matches (bounds the cost of common words). */
-export const RELEVANCE_WINDOW = 2000;
+export const RELEVANCE_WINDOW = 1000;
 
 export class SnapshotInvalid extends Error {
   constructor(detail: string, options?: { cause?: unknown }) {

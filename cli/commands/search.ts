@@ -1,0 +1,137 @@
+// `ephemera search TEXT [--chat NAME] [--limit N] [--order newest|relevance] [--from DATE] [--to DATE]`
+// Offline full-text search of the vault (docs/search.md). Opens the sealed index snapshot (or
+// rebuilds it), searches, and writes the updated snapshot back before locking.
+import { Option, type Command } from 'commander';
+import type { ConversationRecord, VaultHandle } from '../../main/vault/api.ts';
+import { Vault } from '../../main/vault/index.ts';
+import { MAX_LIMIT } from '../../main/search/index-db.ts';
+import { SearchService, type SearchHit, type SearchRequest } from '../../main/search/service.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, readSecret } from '../io.ts';
+
+/**
+ * Finds a conversation by id, contact handle, or exact title (case-insensitive). Ambiguous or
+ * unknown names are usage errors that list what exists, so a script never searches the wrong chat.
+ */
+export function resolveConversation(vault: VaultHandle, name: string): ConversationRecord {
+  const all = vault.listConversations();
+  const byId = all.find((c) => c.id === name);
+  if (byId) return byId;
+  const wanted = name.trim().toLocaleLowerCase();
+  // A contact handle is unique; titles are not, so a handle wins over a title.
+  const byHandle = all.filter((c) => vault.getContact(c.contactId)?.handle.toLocaleLowerCase() === wanted);
+  if (byHandle.length === 1 && byHandle[0]) return byHandle[0];
+  const matches = all.filter((c) => c.title.toLocaleLowerCase() === wanted);
+  if (matches.length === 1 && matches[0]) return matches[0];
+  if (matches.length > 1) {
+    throw new CliError(`"${name}" names ${matches.length} chats; use the id: ${matches.map((c) => c.id).join(', ')}`, ExitCode.USAGE, 'AMBIGUOUS_CHAT');
+  }
+  throw new CliError(`no chat named "${name}"`, ExitCode.USAGE, 'NO_SUCH_CHAT');
+}
+
+/** Message text is untrusted: no control characters or bidi overrides reach the terminal. */
+export function terminalSafe(text: string): string {
+  // eslint-disable-next-line no-control-regex -- removing control characters is the point
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ');
+}
+
+function parseLimit(value: string): number {
+  if (!/^\d+$/.test(value)) throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}`, ExitCode.USAGE);
+  const n = Number(value);
+  if (n < 1 || n > MAX_LIMIT) throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}`, ExitCode.USAGE);
+  return n;
+}
+
+/** YYYY-MM-DD (UTC day; `--to` includes the whole day) or a full ISO timestamp. */
+function parseDate(value: string, flag: '--from' | '--to'): number {
+  const day = /^\d{4}-\d{2}-\d{2}$/.test(value);
+  const ms = Date.parse(day ? `${value}T00:00:00Z` : value);
+  if (!Number.isFinite(ms) || !/^\d{4}-\d{2}-\d{2}/.test(value)) throw new CliError(`${flag} must be a date like 2025-01-31 or an ISO timestamp`, ExitCode.USAGE);
+  return day && flag === '--to' ? ms + 86_400_000 - 1 : ms;
+}
+
+function highlighted(hit: SearchHit, color: boolean): string {
+  const { text, highlights } = hit.snippet;
+  let out = '';
+  let at = 0;
+  for (const h of highlights) {
+    out += terminalSafe(text.slice(at, h.start));
+    const match = terminalSafe(text.slice(h.start, h.end));
+    out += color ? `\u001b[1;7m${match}\u001b[0m` : `[${match}]`;
+    at = h.end;
+  }
+  return out + terminalSafe(text.slice(at));
+}
+
+interface SearchOptions {
+  chat?: string;
+  limit: string;
+  order: 'newest' | 'relevance';
+  from?: string;
+  to?: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('search')
+    .description('search message history offline (case- and accent-insensitive; "quoted phrases"; the last word is a prefix)')
+    .argument('<text>', 'what to search for')
+    .option('--chat <name>', 'only this chat (title, contact handle or id)')
+    .option('--limit <n>', `at most this many results (1-${MAX_LIMIT})`, '20')
+    .addOption(new Option('--order <order>', 'result order').choices(['newest', 'relevance']).default('newest'))
+    .option('--from <date>', 'only messages sent on or after this date (YYYY-MM-DD, UTC)')
+    .option('--to <date>', 'only messages sent on or before this date (YYYY-MM-DD, UTC)')
+    .action(
+      action(async (text: string, opts: SearchOptions, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const request: SearchRequest = { text, limit: parseLimit(opts.limit), order: opts.order };
+        if (opts.from !== undefined) request.from = parseDate(opts.from, '--from');
+        if (opts.to !== undefined) request.to = parseDate(opts.to, '--to');
+        if (text.trim().length === 0) throw new CliError('nothing to search for', ExitCode.USAGE);
+        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
+        const vault = await Vault.unlock(g.profile, password);
+        let service: SearchService | undefined;
+        try {
+          const chat = opts.chat !== undefined ? resolveConversation(vault, opts.chat) : undefined;
+          if (chat) request.conversationId = chat.id;
+          const showProgress = !g.json && process.stderr.isTTY;
+          service = await SearchService.open(vault, {
+            onRebuildProgress: (done, total) => {
+              if (showProgress) process.stderr.write(`\rbuilding the search index: ${done}/${total}`);
+            },
+          });
+          if (showProgress && service.openedFrom === 'rebuild') process.stderr.write('\n');
+          const hits = service.search(request);
+          const titles = new Map(vault.listConversations().map((c) => [c.id, c.title]));
+          const color = !g.json && process.stdout.isTTY === true;
+          const lines = hits.map((h) => {
+            const when = new Date(h.sentAt).toISOString().replace('T', ' ').slice(0, 16);
+            const who = h.direction === 'out' ? 'me' : h.sender;
+            return `${when}  ${terminalSafe(titles.get(h.conversationId) ?? h.conversationId)}  ${terminalSafe(who)}  ${h.id}\n    ${highlighted(h, color)}`;
+          });
+          const human = hits.length === 0 ? 'No messages found.' : `${lines.join('\n')}\n${hits.length} result${hits.length === 1 ? '' : 's'}.`;
+          printResult(g.json, human, {
+            query: text,
+            ...(chat ? { chat: { id: chat.id, title: chat.title } } : {}),
+            results: hits.map((h) => ({
+              id: h.id,
+              conversationId: h.conversationId,
+              chat: titles.get(h.conversationId) ?? null,
+              sender: h.sender,
+              direction: h.direction,
+              sentAt: h.sentAt,
+              sentAtIso: new Date(h.sentAt).toISOString(),
+              orderKey: h.orderKey,
+              snippet: h.snippet,
+              ...(request.order === 'relevance' ? { score: h.score } : {}),
+            })),
+          });
+          service.close(); // writes the snapshot if the tail changed it
+          service = undefined;
+        } finally {
+          service?.discard();
+          vault.lock();
+        }
+      }),
+    );
+}
