@@ -402,7 +402,12 @@ export class Vault implements VaultHandle {
       insertMessage: db.prepare<[string, string, number, number, Buffer], unknown>(
         'INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, sealed) VALUES (?, ?, ?, ?, ?)',
       ),
-      maxOrder: db.prepare<[string], { k: number | null }>('SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ?'),
+      maxOrder: db.prepare<[string, string], { k: number | null }>(
+        'SELECT MAX(k) AS k FROM (SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ? UNION ALL SELECT last FROM order_high WHERE conversation_id = ?)',
+      ),
+      raiseOrderHigh: db.prepare<[string, number], unknown>(
+        'INSERT INTO order_high (conversation_id, last) VALUES (?, ?) ON CONFLICT (conversation_id) DO UPDATE SET last = MAX(last, excluded.last)',
+      ),
       messageById: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
       newest: db.prepare<[string, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? ORDER BY m.order_key DESC LIMIT ?`),
       before: db.prepare<[string, number, number], MessageRow>(
@@ -619,7 +624,7 @@ export class Vault implements VaultHandle {
         try {
           for (const m of batch) {
             let orderKey = nextOrder.get(m.conversationId);
-            if (orderKey === undefined) orderKey = (this.stmts.maxOrder.get(m.conversationId)?.k ?? 0) + 1;
+            if (orderKey === undefined) orderKey = (this.stmts.maxOrder.get(m.conversationId, m.conversationId)?.k ?? 0) + 1;
             const body = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
             const sealed = sealer.seal(encodeMessage(body), ad('messages', m.id, m.conversationId, orderKey));
             const info = this.stmts.insertMessage.run(m.id, m.conversationId, orderKey, seq + 1, sealed) as Database.RunResult;
@@ -746,9 +751,11 @@ export class Vault implements VaultHandle {
       checkId(id, 'message id');
       let seq = this.seq;
       db.transaction(() => {
-        const info = this.stmts.deleteMessage.run(id) as Database.RunResult;
-        if (info.changes === 0) return;
+        const row = this.stmts.messageById.get(id);
+        if (!row) return;
+        this.stmts.deleteMessage.run(id);
         this.stmts.deleteState.run(id);
+        this.stmts.raiseOrderHigh.run(row.conversation_id, row.order_key);
         seq += 1;
         this.stmts.putTombstone.run(id, seq);
       })();

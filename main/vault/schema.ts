@@ -41,6 +41,14 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE outbox (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, sealed BLOB NOT NULL);
     `,
   },
+  {
+    // Ordering keys must never be reused: when the newest message of a conversation is
+    // deleted, its key is remembered here so the next append continues above it.
+    version: 2,
+    sql: `
+      CREATE TABLE order_high (conversation_id TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

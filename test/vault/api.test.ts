@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
+import { LATEST_SCHEMA } from '../../main/vault/schema.ts';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { msg, tempProfile } from './helpers.ts';
 
@@ -34,6 +37,34 @@ describe('vault API on a real file', () => {
     expect(vault.pageMessages('conv-a', { after: 10, before: 14, limit: 50 }).map((m) => m.orderKey)).toEqual([11, 12, 13]);
     expect(vault.pageAround(stored[10]!.id, 2, 3).map((m) => m.orderKey)).toEqual([9, 10, 11, 12, 13, 14]);
     expect(vault.getMessage(stored[3]!.id)).toEqual(stored[3]);
+  });
+
+  it('never reuses an ordering key, even after the newest message is deleted and across reopen', async () => {
+    const [, , third] = vault.appendMessages([msg('o', '1'), msg('o', '2'), msg('o', '3')]);
+    vault.deleteMessage(third!.id);
+    expect(vault.appendMessages([msg('o', '4')])[0]!.orderKey).toBe(4);
+    vault.deleteMessage(vault.pageMessages('o', { limit: 1 })[0]!.id);
+    vault.lock();
+    vault = await Vault.unlock(profile.dir, 'correct horse');
+    expect(vault.appendMessages([msg('o', '5')])[0]!.orderKey).toBe(5);
+  });
+
+  it('applies numbered migrations to an older database on unlock', async () => {
+    vault.appendMessages([msg('mig', 'kept')]);
+    vault.lock();
+    const db = new Database(join(profile.dir, 'vault.db'));
+    db.exec('DROP TABLE order_high');
+    db.pragma('user_version = 1');
+    db.close();
+    vault = await Vault.unlock(profile.dir, 'correct horse');
+    expect(vault.pageMessages('mig', { limit: 5 }).map((m) => m.text)).toEqual(['kept']);
+    vault.deleteMessage(vault.pageMessages('mig', { limit: 5 })[0]!.id);
+    vault.lock();
+    const after = new Database(join(profile.dir, 'vault.db'), { readonly: true });
+    expect(after.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA);
+    expect(after.prepare('SELECT last FROM order_high').all()).toEqual([{ last: 1 }]);
+    after.close();
+    vault = await Vault.unlock(profile.dir, 'correct horse');
   });
 
   it('duplicate ids inside one batch are stored once', () => {
