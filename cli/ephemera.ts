@@ -5,10 +5,11 @@ import { Command, CommanderError } from 'commander';
 import { pathToFileURL } from 'node:url';
 import { EXIT_CODES_HELP, ExitCode } from './io.ts';
 import * as vaultCommands from './commands/vault.ts';
+import * as messagingCommands from './commands/messaging.ts';
 import * as backupCommands from './commands/backup.ts';
 
 /** Subcommand modules, in help order. Add new modules here. */
-const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, backupCommands];
+const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, backupCommands];
 
 export function buildProgram(): Command {
   const program = new Command();

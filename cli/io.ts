@@ -16,6 +16,12 @@ export const ExitCode = {
   NO_VAULT: 7,
   VAULT_EXISTS: 8,
   BAD_PARAMETERS: 9,
+  // messaging (cli/commands/messaging.ts)
+  UNKNOWN_CONTACT: 10,
+  RELAY_UNREACHABLE: 11,
+  NOT_REGISTERED: 12,
+  IDENTITY_CHANGED: 13,
+  RELAY_REJECTED: 14,
   INTERRUPTED: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -32,6 +38,11 @@ Exit codes:
   7    no vault in the profile directory
   8    a vault already exists in the profile directory
   9    refused parameters (key-derivation parameters out of range, empty password)
+  10   unknown contact or handle (no such contact in this profile, or no such handle on the relay)
+  11   relay unreachable (a message being sent stays queued in the sealed outbox; send exits 0 and says so)
+  12   profile not registered on a relay (run register first)
+  13   the contact's identity key changed: compare the safety number, then accept-identity
+  14   the relay refused the request (handle taken, invalid handle, rate limited)
   130  interrupted at a prompt
 
 Environment:

@@ -63,6 +63,8 @@ export interface MessengerOptions {
   serverDescriptorPath?: string;
   /** Argon2id parameters for createVault (tests pass TEST_KDF). */
   kdf?: KdfParams;
+  /** How long calls that need the relay wait for a connection before RELAY_UNREACHABLE (default 15 s). */
+  relayTimeoutMs?: number;
 }
 
 export async function openMessenger(opts: MessengerOptions): Promise<Messenger> {
@@ -73,7 +75,7 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 const NS = 'messenger';
 const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
-const READY_TIMEOUT_MS = 15_000;
+const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 const RECEIPT_DELAY_MS = 20;
 const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
@@ -111,6 +113,10 @@ export class Messenger implements EphemeraService {
   constructor(opts: MessengerOptions) {
     this.opts = opts;
     this.profileDir = opts.profileDir;
+  }
+
+  private get relayTimeoutMs(): number {
+    return this.opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
   }
 
   // ------------------------------------------------------------------ events
@@ -305,7 +311,7 @@ export class Messenger implements EphemeraService {
           this.conn = undefined;
         }
         const conn = this.conn ?? (await this.connect(descriptor));
-        if (!(await conn.waitReady(READY_TIMEOUT_MS))) throw unreachable(descriptor);
+        if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(descriptor);
         await conn.mailbox.register(params.handle);
         let e2e: E2e;
         let oneTime: OneTimePreKeysUpload | undefined;
@@ -392,7 +398,7 @@ export class Messenger implements EphemeraService {
   private async readyConnection(): Promise<RelayConnection> {
     const conn = this.conn;
     if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    if (!(await conn.waitReady(READY_TIMEOUT_MS))) throw unreachable(conn.descriptor);
+    if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(conn.descriptor);
     return conn;
   }
 

@@ -1,0 +1,278 @@
+// Messaging subcommands: register, contact add|list, safety-number, verify, accept-identity,
+// send, sync, history, account. Each opens the profile through the Messenger (the same service
+// the app uses), does its work, and locks the profile again before exiting.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { ApiError, type ApiErrorCode, type Contact, type Message } from '../../shared/api.ts';
+import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
+import { Vault } from '../../main/vault/index.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, readSecret, type ExitCodeValue, type GlobalOptions } from '../io.ts';
+
+const EXIT_FOR: Partial<Record<ApiErrorCode, ExitCodeValue>> = {
+  UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
+  UNKNOWN_HANDLE: ExitCode.UNKNOWN_CONTACT,
+  UNKNOWN_CONVERSATION: ExitCode.UNKNOWN_CONTACT,
+  RELAY_UNREACHABLE: ExitCode.RELAY_UNREACHABLE,
+  NOT_REGISTERED: ExitCode.NOT_REGISTERED,
+  IDENTITY_CHANGED: ExitCode.IDENTITY_CHANGED,
+  HANDLE_TAKEN: ExitCode.RELAY_REJECTED,
+  RELAY_REJECTED: ExitCode.RELAY_REJECTED,
+  BUSY: ExitCode.RELAY_REJECTED,
+  ALREADY_REGISTERED: ExitCode.RELAY_REJECTED,
+  INVALID_ARGUMENT: ExitCode.USAGE,
+  BAD_DESCRIPTOR: ExitCode.USAGE,
+  UNKNOWN_MESSAGE: ExitCode.USAGE,
+  WRONG_PASSWORD: ExitCode.WRONG_SECRET,
+  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
+  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
+  NO_VAULT: ExitCode.NO_VAULT,
+};
+
+/** Default wait for the relay, seconds (`--wait` changes it where offered). */
+const DEFAULT_WAIT_S = 10;
+
+function seconds(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('must be a number of seconds');
+  const n = Number(v);
+  if (n > 3600) throw new InvalidArgumentError('at most 3600 seconds');
+  return n;
+}
+
+function positive(max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) throw new InvalidArgumentError(`must be a whole number from 1 to ${max}`);
+    return Number(v);
+  };
+}
+
+/** Opens and unlocks the profile, runs `fn`, always locks again. ApiErrors become exit codes. */
+async function withMessenger<T>(g: GlobalOptions, waitS: number, fn: (m: Messenger) => Promise<T>): Promise<T> {
+  if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}; run init first.`, ExitCode.NO_VAULT, 'NO_VAULT');
+  const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
+  const m = await openMessenger({ profileDir: g.profile, relayTimeoutMs: Math.max(1, waitS * 1000) });
+  try {
+    await m.unlock({ password });
+    return await fn(m);
+  } catch (e) {
+    if (e instanceof ApiError) throw new CliError(e.message, EXIT_FOR[e.code] ?? ExitCode.ERROR, e.code);
+    throw e;
+  } finally {
+    await m.close();
+  }
+}
+
+async function contactNamed(m: Messenger, handle: string): Promise<Contact> {
+  const c = m.contactByHandle(handle);
+  if (!c) throw new CliError(`No contact ${handle} in this profile (add it with: contact add ${handle}).`, ExitCode.UNKNOWN_CONTACT, 'UNKNOWN_CONTACT');
+  return c;
+}
+
+function contactLine(c: Contact): string {
+  const flags = [c.verified ? 'verified' : 'not verified', c.identityChanged ? 'IDENTITY CHANGED' : ''].filter(Boolean).join(', ');
+  return `${c.handle}  (${flags})`;
+}
+
+function messageLine(m: Message, handle: string): string {
+  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+  const who = m.direction === 'out' ? `-> ${handle}` : `<- ${handle}`;
+  return `${when}  ${who}  ${m.text}  [${m.state}]  (${m.id})`;
+}
+
+/** Resolves when the message left the outbox (state no longer 'queued'), or after waitMs. */
+function waitUntilSent(m: Messenger, id: string, waitMs: number): Promise<Message['state'] | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      off();
+      resolve(undefined);
+    }, waitMs);
+    const off = m.subscribe((e) => {
+      if (e.name === 'messageState' && e.payload.id === id && e.payload.state !== 'queued') {
+        clearTimeout(timer);
+        off();
+        resolve(e.payload.state);
+      }
+    });
+  });
+}
+
+export function register(program: Command): void {
+  program
+    .command('register')
+    .description('register this profile on a relay under a handle (uploads the public prekeys)')
+    .requiredOption('--server <descriptor-file>', 'the relay descriptor (descriptor.json printed by ephemera-relay)')
+    .requiredOption('--handle <name>', 'your handle: 3-32 of a-z, 0-9, _')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (opts: { server: string; handle: string; wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        let descriptor: string;
+        try {
+          descriptor = readFileSync(opts.server, 'utf8');
+        } catch {
+          throw new CliError(`cannot read the descriptor file ${opts.server}`, ExitCode.USAGE);
+        }
+        const status = await withMessenger(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }));
+        printResult(g.json, `Registered as ${status.account?.handle} on ${status.account?.relayUrl}.`, { handle: status.account?.handle, relayUrl: status.account?.relayUrl });
+      }),
+    );
+
+  const contact = program.command('contact').description('manage contacts');
+  contact
+    .command('add <handle>')
+    .description('add a contact by handle (fetches their prekeys; compare safety numbers afterwards)')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (handle: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const c = await withMessenger(g, opts.wait, (m) => m.contactAdd({ handle }));
+        printResult(g.json, `Added ${c.handle}. Compare safety numbers with: safety-number ${c.handle}`, { contact: c });
+      }),
+    );
+  contact
+    .command('list')
+    .description('list contacts')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const list = await withMessenger(g, DEFAULT_WAIT_S, (m) => m.contactsList());
+        printResult(g.json, list.length === 0 ? 'No contacts.' : list.map(contactLine).join('\n'), { contacts: list });
+      }),
+    );
+
+  program
+    .command('safety-number <handle>')
+    .description("show the safety number with a contact (the same 60 digits on both sides)")
+    .action(
+      action(async (handle: string, _opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const sn = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.safetyNumber({ contactId: (await contactNamed(m, handle)).id }));
+        const note = sn.identityChanged ? '\nTheir identity CHANGED: this is the new number; accept it with accept-identity after comparing.' : sn.verified ? '\nVerified.' : '';
+        printResult(g.json, `Safety number with ${handle}:\n  ${formatSafetyNumber(sn.digits)}${note}`, { safetyNumber: sn });
+      }),
+    );
+
+  program
+    .command('verify <handle>')
+    .description('mark a contact verified (after comparing the safety number in person)')
+    .action(
+      action(async (handle: string, _opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const c = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.markVerified({ contactId: (await contactNamed(m, handle)).id, verified: true }));
+        printResult(g.json, `${handle} is marked verified.`, { contact: c });
+      }),
+    );
+
+  program
+    .command('accept-identity <handle>')
+    .description("accept a contact's changed identity key (compare the new safety number first)")
+    .action(
+      action(async (handle: string, _opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const c = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.acceptIdentity({ contactId: (await contactNamed(m, handle)).id }));
+        printResult(g.json, `Accepted the new identity of ${handle}. Sending is possible again.`, { contact: c });
+      }),
+    );
+
+  program
+    .command('send <handle> <text>')
+    .description('send a text message; if the relay is unreachable it stays queued (sealed) and goes out with the next send or sync')
+    .option('--wait <seconds>', 'how long to wait for the relay to accept it', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (handle: string, text: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const result = await withMessenger(g, opts.wait, async (m) => {
+          const c = await contactNamed(m, handle);
+          const sent = await m.sendText({ conversationId: c.conversationId, text });
+          const state = (await waitUntilSent(m, sent.id, opts.wait * 1000)) ?? 'queued';
+          // Let anything else queued earlier go out too while we are connected.
+          if (state !== 'queued') await m.sync(opts.wait * 1000, 100);
+          return { id: sent.id, state, outbox: m.outboxSize() };
+        });
+        const human =
+          result.state === 'queued'
+            ? `Queued (relay unreachable): the message is in the sealed outbox and goes out with the next send or sync.`
+            : result.state === 'failed'
+              ? `The relay refused the message.`
+              : `Sent.`;
+        printResult(g.json, human, { message: result.id, state: result.state, outbox: result.outbox });
+        if (result.state === 'failed') process.exitCode = ExitCode.RELAY_REJECTED;
+      }),
+    );
+
+  program
+    .command('sync')
+    .description('connect, send what is queued, receive what is waiting, then exit')
+    .option('--wait <seconds>', 'how long to wait for the relay and for messages', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const result = await withMessenger(g, opts.wait, async (m) => {
+          let received = 0;
+          const off = m.subscribe((e) => {
+            if (e.name === 'message' && e.payload.direction === 'in') received++;
+          });
+          const done = await m.sync(opts.wait * 1000);
+          off();
+          const state = await m.connectionState();
+          if (!done && state.phase !== 'ready') throw new ApiError('RELAY_UNREACHABLE', `The relay cannot be reached (${state.outboxSize} waiting in the outbox).`);
+          return { received, outbox: m.outboxSize(), complete: done };
+        });
+        printResult(
+          g.json,
+          `Received ${result.received} new message(s); ${result.outbox} waiting in the outbox${result.complete ? '' : ' (still busy when --wait ran out)'}.`,
+          result,
+        );
+      }),
+    );
+
+  program
+    .command('history <handle>')
+    .description('show the conversation with a contact, oldest first')
+    .option('--limit <n>', 'how many messages', positive(500), 50)
+    .option('--around <message-id>', 'show the messages around this one instead of the newest')
+    .action(
+      action(async (handle: string, opts: { limit: number; around?: string }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const page = await withMessenger(g, DEFAULT_WAIT_S, async (m) => {
+          const c = await contactNamed(m, handle);
+          return m.historyPage({
+            conversationId: c.conversationId,
+            anchor: opts.around !== undefined ? { kind: 'around', messageId: opts.around } : { kind: 'newest' },
+            limit: opts.limit,
+          });
+        });
+        const human = page.messages.length === 0 ? `No messages with ${handle}.` : page.messages.map((m) => messageLine(m, handle)).join('\n');
+        printResult(g.json, human, { messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
+      }),
+    );
+
+  program
+    .command('account')
+    .description('show the registered handle, the relay, the connection and the outbox')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, 3)
+    .action(
+      action(async (opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const data = await withMessenger(g, opts.wait, async (m) => {
+          const status = await m.vaultStatus();
+          if (status.account) await m.sync(opts.wait * 1000, 0).catch(() => false);
+          const conn = await m.connectionState();
+          const conversations = await m.conversationsList({});
+          return {
+            handle: status.account?.handle ?? null,
+            relayUrl: status.account?.relayUrl ?? null,
+            connection: conn.phase,
+            outbox: conn.outboxSize,
+            contacts: (await m.contactsList()).length,
+            unread: conversations.reduce((n, c) => n + c.unread, 0),
+          };
+        });
+        const human = data.handle
+          ? [`Handle:      ${data.handle}`, `Relay:       ${data.relayUrl}`, `Connection:  ${data.connection}`, `Outbox:      ${data.outbox}`, `Contacts:    ${data.contacts}`, `Unread:      ${data.unread}`].join('\n')
+          : 'Not registered (run register --server FILE --handle NAME).';
+        printResult(g.json, human, data);
+      }),
+    );
+}
