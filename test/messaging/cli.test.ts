@@ -43,7 +43,7 @@ function cli(profile: string, ...args: string[]): Promise<Run> {
     child.on('exit', (code) => {
       clearTimeout(timer);
       const line = out.trim().split('\n').at(-1) ?? '';
-      let json: Record<string, unknown> = {};
+      let json: Record<string, unknown>;
       try {
         json = JSON.parse(line) as Record<string, unknown>;
       } catch {
