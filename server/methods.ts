@@ -83,7 +83,7 @@ export const METHODS: Readonly<Record<string, MethodSpec<z.ZodType>>> = {
       const d = requireDevice(ctx);
       if (d.handle === null) throw new RpcError('NOT_REGISTERED', 'register a handle before sending');
       const r = ctx.relay.store.enqueue(d.permKeyId, d.handle, p.to, p.idem, Buffer.from(p.body), ctx.now, ctx.relay.queueLimit);
-      if (!r.duplicate) ctx.relay.notifyQueued(r.recipient);
+      if (!r.duplicate) ctx.relay.notifyQueued(r.recipient, { id: r.id, from: d.handle, body: Buffer.from(p.body), sentAt: ctx.now });
       return { id: r.id, duplicate: r.duplicate };
     },
   }),

@@ -2,6 +2,7 @@
 // and the envelope queue in SQLite. One frame in, at most a few frames out; any malformed
 // input closes that one connection with a typed close code and never reaches the process.
 import { createServer, type Server } from 'node:https';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bytesEqual } from '../shared/protocol/bytes.ts';
@@ -17,7 +18,7 @@ import { decodeBody, encodeBody, type Body } from '../shared/protocol/rpc.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
 import { METHODS } from './methods.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { RelayStore } from './store.ts';
+import { RelayStore, type QueuedEnvelope } from './store.ts';
 
 /** TLS 1.2 suites offered: ECDHE only, so every TLS session has forward secrecy. TLS 1.3 suites are all ephemeral. */
 export const TLS12_CIPHERS = [
@@ -60,10 +61,14 @@ export interface BoundDevice {
   /** Highest queue id pushed over the current key/connection. */
   cursor: number;
   inflight: Set<number>;
+  /** True when the queue may hold envelopes beyond `cursor` not yet pushed (then read from disk). */
+  backlog: boolean;
 }
 
 interface Conn {
   ws: WebSocket;
+  /** The underlying socket, corked while a batch of frames is written (one syscall, fewer TLS records). */
+  socket: Socket | undefined;
   address: string;
   keys: Set<TempKeyEntry>;
   unbound: TempKeyEntry[];
@@ -94,6 +99,8 @@ export class RelayCore {
   private readonly bindNonces = new Map<string, number>();
   private readonly pumps = new Set<BoundDevice>();
   private readonly conns = new Set<Conn>();
+  /** Frames held until the open write batch is committed (answers must not precede durability). */
+  private held: { conn: Conn; frame: Buffer }[] | undefined;
   readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
 
   constructor(store: RelayStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
@@ -111,8 +118,8 @@ export class RelayCore {
     return this.keys.size;
   }
 
-  accept(ws: WebSocket, address: string): void {
-    const conn: Conn = { ws, address, keys: new Set(), unbound: [] };
+  accept(ws: WebSocket, address: string, socket?: Socket): void {
+    const conn: Conn = { ws, address, socket, keys: new Set(), unbound: [] };
     this.conns.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('error', () => ws.terminate());
@@ -120,6 +127,7 @@ export class RelayCore {
   }
 
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    this.openBatch();
     try {
       if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'text or fragmented frame');
       this.handleFrame(conn, data);
@@ -213,7 +221,41 @@ export class RelayCore {
   }
 
   private send(conn: Conn, frame: Buffer): void {
-    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(frame);
+    if (this.held) this.held.push({ conn, frame });
+    else if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(frame);
+  }
+
+  private openBatch(): void {
+    if (this.held) return;
+    this.held = [];
+    this.store.beginBatch();
+    setImmediate(() => this.commitBatch());
+  }
+
+  /** Commits the turn's writes, then releases the answers and pushes they made possible. */
+  commitBatch(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    try {
+      this.store.commitBatch();
+    } catch (e) {
+      // Nothing was promised yet: drop the answers; clients re-send (idempotent) after reconnecting.
+      this.log({ event: 'commit-failed', error: String(e) });
+      this.store.rollbackBatch();
+      for (const { conn } of held) conn.ws.terminate();
+      return;
+    }
+    const corked = new Set<Socket>();
+    for (const { conn, frame } of held) {
+      if (conn.ws.readyState !== WebSocket.OPEN) continue;
+      if (conn.socket && !corked.has(conn.socket)) {
+        conn.socket.cork();
+        corked.add(conn.socket);
+      }
+      conn.ws.send(frame);
+    }
+    for (const sock of corked) sock.uncork();
   }
 
   /** Remembers a bind nonce until the key it bound would expire; false when seen before. */
@@ -233,7 +275,7 @@ export class RelayCore {
     const permHex = permKeyId.toString('hex');
     let device = this.devices.get(permHex);
     if (!device) {
-      device = { permKeyId: Buffer.from(permKeyId), permHex, handle: row.handle, cursor: 0, inflight: new Set() };
+      device = { permKeyId: Buffer.from(permKeyId), permHex, handle: row.handle, cursor: 0, inflight: new Set(), backlog: true };
       this.devices.set(permHex, device);
     }
     if (device.key && device.key !== entry) this.forgetKey(device.key);
@@ -250,17 +292,33 @@ export class RelayCore {
   private restartPushes(d: BoundDevice): void {
     d.cursor = 0;
     d.inflight.clear();
+    d.backlog = true;
     this.pumps.add(d);
   }
 
-  notifyQueued(recipient: Buffer): void {
+  /** A new envelope for `recipient` was stored. Pushed straight from memory when nothing older waits. */
+  notifyQueued(recipient: Buffer, env?: QueuedEnvelope): void {
     const d = this.devices.get(recipient.toString('hex'));
-    if (d) this.pumps.add(d);
+    if (!d) return;
+    const key = d.key;
+    const online = key?.conn !== undefined && key.conn.ws.readyState === WebSocket.OPEN;
+    if (env && online && key && !d.backlog && d.inflight.size < PUSH_WINDOW && env.id > d.cursor) {
+      this.pushEnvelope(d, key, env);
+      return;
+    }
+    d.backlog = true;
+    this.pumps.add(d);
   }
 
   acked(d: BoundDevice, ids: readonly number[]): void {
     for (const id of ids) d.inflight.delete(id);
-    this.pumps.add(d);
+    if (d.backlog) this.pumps.add(d);
+  }
+
+  private pushEnvelope(d: BoundDevice, key: TempKeyEntry, env: QueuedEnvelope): void {
+    d.cursor = env.id;
+    d.inflight.add(env.id);
+    this.sendBody(key, { kind: 'push', topic: 'envelope', data: { id: env.id, from: env.from, body: env.body, sentAt: env.sentAt } });
   }
 
   private runPumps(): void {
@@ -271,14 +329,12 @@ export class RelayCore {
   /** Pushes queued envelopes in queue order, at most PUSH_WINDOW unacknowledged at a time. */
   private pump(d: BoundDevice): void {
     const key = d.key;
-    if (!key?.conn || key.conn.ws.readyState !== WebSocket.OPEN) return;
+    if (!d.backlog || !key?.conn || key.conn.ws.readyState !== WebSocket.OPEN) return;
     const room = PUSH_WINDOW - d.inflight.size;
     if (room <= 0) return;
-    for (const env of this.store.pending(d.permKeyId, d.cursor, room)) {
-      d.cursor = env.id;
-      d.inflight.add(env.id);
-      this.sendBody(key, { kind: 'push', topic: 'envelope', data: { id: env.id, from: env.from, body: env.body, sentAt: env.sentAt } });
-    }
+    const rows = this.store.pending(d.permKeyId, d.cursor, room);
+    for (const env of rows) this.pushEnvelope(d, key, env);
+    if (rows.length < room) d.backlog = false;
   }
 
   private forgetKey(entry: TempKeyEntry): void {
@@ -297,7 +353,10 @@ export class RelayCore {
     this.conns.delete(conn);
     for (const entry of conn.keys) {
       entry.conn = undefined;
-      if (entry.boundTo) entry.boundTo.inflight.clear();
+      if (entry.boundTo) {
+        entry.boundTo.inflight.clear();
+        entry.boundTo.backlog = true;
+      }
     }
     for (const entry of conn.unbound) if (!entry.boundTo) this.forgetKey(entry);
     conn.keys.clear();
@@ -313,6 +372,7 @@ export class RelayCore {
 
   /** Forgets every temp key (zeroed) and drops connections. */
   shutdown(): void {
+    this.commitBatch();
     for (const entry of [...this.keys.values()]) this.forgetKey(entry);
     for (const c of this.conns) c.ws.terminate();
   }
@@ -347,7 +407,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     },
   );
   const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-  wss.on('connection', (ws, req) => core.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+  wss.on('connection', (ws, req) => core.accept(ws, req.socket.remoteAddress ?? 'unknown', req.socket));
   wss.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

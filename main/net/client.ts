@@ -86,6 +86,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private readonly relayPub: Buffer;
   private st: ConnectionState = 'offline';
   private ws: WebSocket | undefined;
+  /** The connection's TLS socket, corked while a burst of records is written. */
+  private socket: TLSSocket | undefined;
   private running = false;
   private key: LiveKey | undefined;
   private binding: Binding | undefined;
@@ -95,7 +97,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private readonly durable = new Map<string, Pending>();
   private nextReqId = 1;
   private inFlight = 0;
-  private failures = 0;
+  /** Consecutive failed connection attempts (reset when a connection opens). */
+  private connectFailures = 0;
+  /** Consecutive failed handshakes/binds (reset when ready). */
+  private rebindFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private rotateTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -226,9 +231,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.emit('state', s, prev);
   }
 
-  private backoffDelay(): number {
+  private backoffDelay(failures: number): number {
     const { baseMs, maxMs } = this.o.backoff;
-    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(this.failures, 16));
+    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, failures - 1), 16));
     return randomInt(Math.max(1, Math.floor(cap / 2)), Math.max(2, cap + 1));
   }
 
@@ -254,6 +259,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         return;
       }
       pinned = true;
+      this.socket = res.socket as TLSSocket;
     });
     ws.on('open', () => {
       if (ws !== this.ws) return;
@@ -284,6 +290,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private onDisconnect(): void {
     this.ws = undefined;
+    this.socket = undefined;
     this.handshake = undefined;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.binding) {
@@ -296,11 +303,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.inFlight = 0;
     this.setState('offline');
     if (!this.running) return;
-    this.failures++;
-    this.reconnectTimer = setTimeout(() => this.connect(), this.backoffDelay());
+    this.connectFailures++;
+    this.reconnectTimer = setTimeout(() => this.connect(), this.backoffDelay(this.connectFailures));
   }
 
   private onOpen(): void {
+    this.connectFailures = 0;
     const key = this.key;
     if (key && key.expiresAt - EXPIRY_MARGIN_MS > this.relayNow()) {
       // The relay may still know this key (network blip) or answer 404 (restart, expiry).
@@ -358,8 +366,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.handshake = undefined;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (code !== ERROR_FRAME_CODES.RATE_LIMITED) throw new ProtocolError('HANDSHAKE_INVALID', 'relay refused the handshake');
-    this.failures++;
-    const delay = Math.max(retryAfterMs, 50) + randomInt(0, Math.max(1, this.backoffDelay()));
+    this.rebindFailures++;
+    const delay = Math.max(retryAfterMs, 50) + this.backoffDelay(this.rebindFailures);
     this.retryTimer = setTimeout(() => this.startHandshake(hs.purpose), delay);
   }
 
@@ -456,7 +464,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private becomeReady(): void {
-    this.failures = 0;
+    this.rebindFailures = 0;
     this.setState('ready');
     this.scheduleRotation();
     this.flush();
@@ -466,12 +474,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.binding = undefined;
     this.zeroKey(b);
     this.emit('warning', err);
-    this.failures++;
+    this.rebindFailures++;
     const purpose = b.purpose;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.startHandshake(purpose);
-    }, this.backoffDelay());
+    }, this.backoffDelay(this.rebindFailures));
   }
 
   /** A bare 404: the relay does not know the key. Only the temp key is dropped, never the permanent one. */
@@ -482,8 +490,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     for (const p of this.pending.values()) p.sentOn = undefined;
     this.inFlight = 0;
     this.setState(hadKey ? 'rebinding' : 'handshaking');
-    const delay = this.failures === 0 ? randomInt(0, 50) : this.backoffDelay();
-    this.failures++;
+    // The first re-handshake goes out almost at once (spread over 50 ms); repeated ones back off.
+    const delay = this.rebindFailures === 0 ? randomInt(0, 50) : this.backoffDelay(this.rebindFailures);
+    this.rebindFailures++;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.startHandshake(hadKey ? 'rebind' : 'initial');
@@ -502,6 +511,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private flush(): void {
     const key = this.key;
     if (this.st !== 'ready' || !key || this.binding || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const socket = this.socket;
+    socket?.cork();
+    try {
+      this.flushOn(key);
+    } finally {
+      socket?.uncork();
+    }
+  }
+
+  private flushOn(key: LiveKey): void {
     for (const p of this.pending.values()) {
       if (this.inFlight >= this.o.maxInFlight) break;
       if (p.sentOn) continue;

@@ -29,7 +29,9 @@ export class RelayProcess {
   ) {}
 
   static async start(dataDir: string, port: number, extraArgs: string[] = []): Promise<RelayProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'cli', 'ephemera-relay.ts'), '--data', dataDir, '--port', String(port), ...extraArgs], {
+    // EPHEMERA_RELAY_NODE_ARGS: extra node flags for profiling (e.g. --cpu-prof).
+    const nodeArgs = process.env.EPHEMERA_RELAY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(repoRoot, 'cli', 'ephemera-relay.ts'), '--data', dataDir, '--port', String(port), ...extraArgs], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

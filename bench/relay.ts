@@ -1,0 +1,262 @@
+// bench/relay: (1) throughput and latency of 64-byte envelopes sent pairwise by N clients
+// through the Ephemera relay (TLS, temp keys, AEAD records, SQLite queue, acks) against a plain
+// `ws` relay with no crypto and no storage, same topology, same run; (2) restart wave: N bound
+// clients, relay SIGKILLed and restarted, time from "listening" until every client is re-bound
+// and has received one envelope queued before the kill.
+// Both relays run as child processes; the clients run in this process.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { RelayClient } from '../main/net/client.ts';
+import { RelayMailbox } from '../main/net/mailbox.ts';
+import { PermanentKey } from '../main/net/permanent-key.ts';
+import { MemoryOutboxStore, MemoryPermanentKeyStore } from '../main/net/stores.ts';
+import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
+import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
+
+const PAYLOAD = 64;
+const WINDOW = 4;
+
+// ---- plain ws relay (child process role) ------------------------------------------------
+if (process.env.EPHEMERA_BENCH_ROLE === 'plain-relay') {
+  const sockets = new Map<number, WebSocket>();
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 256 * 1024, perMessageDeflate: false });
+  wss.on('connection', (ws) => {
+    let id = -1;
+    ws.on('message', (data: Buffer) => {
+      if (id < 0) {
+        id = data.readUInt32BE(0);
+        sockets.set(id, ws);
+        return;
+      }
+      const to = sockets.get(data.readUInt32BE(0));
+      if (!to) return;
+      const out = Buffer.from(data);
+      out.writeUInt32BE(id, 0);
+      to.send(out);
+    });
+    ws.on('error', () => undefined);
+  });
+  wss.on('listening', () => {
+    const a = wss.address();
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: typeof a === 'object' && a ? a.port : 0 })}\n`);
+  });
+}
+
+async function startPlainRelay(): Promise<{ port: number; kill: () => void }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+    env: { ...process.env, EPHEMERA_BENCH_ROLE: 'plain-relay' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error('plain relay did not start')), 30_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"port":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  child.stdout.resume();
+  return { port, kill: () => child.kill('SIGKILL') };
+}
+
+// ---- the pairwise load, shared by both relays ---------------------------------------------
+interface Endpoint {
+  send(to: number, payload: Buffer): void;
+  onReceive(handler: (payload: Buffer) => void): void;
+}
+
+async function drive(endpoints: Endpoint[], seconds: number): Promise<{ rate: number; latencies: number[] }> {
+  const n = endpoints.length;
+  const outstanding = new Array<number>(n).fill(0);
+  const seqs = new Array<number>(n).fill(0);
+  const latencies: number[] = [];
+  let received = 0;
+  let running = true;
+  const pump = (i: number): void => {
+    const ep = endpoints[i] as Endpoint;
+    while (running && (outstanding[i] as number) < WINDOW) {
+      const payload = Buffer.alloc(PAYLOAD);
+      payload.writeDoubleBE(performance.now(), 8);
+      payload.writeUInt32BE(i, 16);
+      payload.writeUInt32BE((seqs[i] = (seqs[i] as number) + 1), 20);
+      outstanding[i] = (outstanding[i] as number) + 1;
+      ep.send(i ^ 1, payload);
+    }
+  };
+  endpoints.forEach((ep) => {
+    ep.onReceive((payload) => {
+      const from = payload.readUInt32BE(16);
+      if (!running) return;
+      received++;
+      latencies.push(performance.now() - payload.readDoubleBE(8));
+      outstanding[from] = Math.max(0, (outstanding[from] as number) - 1);
+      pump(from);
+    });
+  });
+  const start = performance.now();
+  for (let i = 0; i < n; i++) pump(i);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  running = false;
+  const elapsed = (performance.now() - start) / 1000;
+  return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b) };
+}
+
+async function plainEndpoints(port: number, n: number): Promise<{ endpoints: Endpoint[]; close: () => void }> {
+  const sockets: WebSocket[] = [];
+  const endpoints: Endpoint[] = [];
+  for (let i = 0; i < n; i++) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 256 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const id = Buffer.alloc(4);
+    id.writeUInt32BE(i);
+    ws.send(id);
+    let handler: (p: Buffer) => void = () => undefined;
+    ws.on('message', (d: Buffer) => handler(d.subarray(4)));
+    sockets.push(ws);
+    endpoints.push({
+      send: (to, payload) => {
+        const b = Buffer.alloc(4 + payload.length);
+        b.writeUInt32BE(to, 0);
+        payload.copy(b, 4);
+        ws.send(b);
+      },
+      onReceive: (h) => {
+        handler = h;
+      },
+    });
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  return { endpoints, close: () => sockets.forEach((s) => s.terminate()) };
+}
+
+interface BenchClient {
+  client: RelayClient;
+  mailbox: RelayMailbox;
+}
+
+async function ephemeraClients(descriptor: RelayDescriptor, n: number, prefix: string): Promise<BenchClient[]> {
+  const out: BenchClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const client = new RelayClient({
+      descriptor,
+      permanentKey: await PermanentKey.loadOrCreate(new MemoryPermanentKeyStore()),
+      outbox: new MemoryOutboxStore(),
+    });
+    out.push({ client, mailbox: new RelayMailbox(client) });
+  }
+  // connect in batches so setup does not trip the relay's per-address handshake limit
+  for (let i = 0; i < n; i += 100) {
+    const batch = out.slice(i, i + 100);
+    await Promise.all(batch.map((c) => c.client.start()));
+    await until(() => batch.every((c) => c.client.state === 'ready'), 60_000);
+  }
+  for (let i = 0; i < n; i += 100) {
+    await Promise.all(out.slice(i, i + 100).map((c, j) => c.mailbox.register(`${prefix}${i + j}`)));
+  }
+  return out;
+}
+
+async function until(pred: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('bench step timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+async function throughput(quick: boolean): Promise<void> {
+  const n = quick ? 100 : 200;
+  const seconds = quick ? 3 : 10;
+  const params = { clients: n, payload_bytes: PAYLOAD, seconds, window_per_client: WINDOW };
+
+  const plain = await startPlainRelay();
+  const pe = await plainEndpoints(plain.port, n);
+  const base = await drive(pe.endpoints, seconds);
+  pe.close();
+  plain.kill();
+
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-relay-'));
+  const relay = await RelayProcess.start(dir, await freePort());
+  try {
+    const clients = await ephemeraClients(relay.descriptor, n, 'tp');
+    let seq = 0;
+    const endpoints: Endpoint[] = clients.map((c, i) => ({
+      send: (to, payload) => {
+        c.mailbox.send(`tp${to}`, payload, `bench-${i}-${seq++}`).catch(() => undefined);
+      },
+      onReceive: (h) => c.mailbox.onEnvelope((e) => h(Buffer.from(e.body))),
+    }));
+    const ours = await drive(endpoints, seconds);
+    await Promise.all(clients.map((c) => c.client.stop()));
+    emit({ bench: 'relay-throughput', value: Math.round(ours.rate), unit: 'msg/s', baseline: Math.round(base.rate), ratio: ratioOf(ours.rate, base.rate, true), params, target: '>= 0.5 of plain ws' });
+    for (const p of [50, 99]) {
+      const v = percentile(ours.latencies, p);
+      const b = percentile(base.latencies, p);
+      emit({ bench: `relay-latency-p${p}`, value: Math.round(v * 100) / 100, unit: 'ms', baseline: Math.round(b * 100) / 100, ratio: ratioOf(v, b, false), params });
+    }
+  } finally {
+    await relay.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function restartWave(quick: boolean): Promise<void> {
+  const n = quick ? 300 : 1000;
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-wave-'));
+  const port = await freePort();
+  let relay = await RelayProcess.start(dir, port);
+  const all: BenchClient[] = [];
+  try {
+    const clients = await ephemeraClients(relay.descriptor, n, 'wave');
+    all.push(...clients);
+    const [sender] = await ephemeraClients(relay.descriptor, 1, 'sender');
+    if (!sender) throw new Error('no sender');
+    all.push(sender);
+    // one envelope queued for every client; no handler yet, so none is acknowledged
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(clients.slice(i, i + 100).map((_, j) => sender.mailbox.send(`wave${i + j}`, Buffer.alloc(PAYLOAD, 1), `wave-msg-${i + j}`)));
+    }
+    const gotAt = new Array<number>(n).fill(0);
+    await relay.kill('SIGKILL');
+    clients.forEach((c, i) => c.mailbox.onEnvelope(() => {
+      if (!gotAt[i]) gotAt[i] = Date.now();
+    }));
+    await until(() => clients.every((c) => c.client.state !== 'ready'), 30_000);
+    const timeline: { state: string; at: number }[] = [];
+    if (process.env.EPHEMERA_BENCH_DEBUG) clients.forEach((c) => c.client.on('state', (st) => timeline.push({ state: st, at: Date.now() })));
+    relay = await RelayProcess.start(dir, port);
+    await until(() => gotAt.every((t) => t > 0) && clients.every((c) => c.client.state === 'ready'), 60_000);
+    const seconds = (Math.max(...gotAt) - relay.listeningAt) / 1000;
+    if (process.env.EPHEMERA_BENCH_DEBUG) {
+      const rel = gotAt.map((t) => t - relay.listeningAt).sort((a, b) => a - b);
+      for (const st of ['connecting', 'rebinding', 'ready']) {
+        const ts = timeline.filter((x) => x.state === st && x.at >= relay.listeningAt).map((x) => x.at - relay.listeningAt).sort((a, b) => a - b);
+        process.stderr.write(`${st} n=${ts.length} p0 ${ts[0]} p50 ${percentile(ts, 50)} p100 ${ts[ts.length - 1]}\n`);
+      }
+      process.stderr.write(`wave got-at ms p0 ${rel[0]} p50 ${percentile(rel, 50)} p90 ${percentile(rel, 90)} p100 ${rel[rel.length - 1]}\n`);
+    }
+    emit({ bench: 'relay-restart-wave', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n }, target: '<= 3 s' });
+  } finally {
+    await Promise.all(all.map((c) => c.client.stop()));
+    await relay.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function main(opts: BenchOptions): Promise<void> {
+  if (!process.env.EPHEMERA_BENCH_ONLY_WAVE) await throughput(opts.quick);
+  if (!process.env.EPHEMERA_BENCH_ONLY_THROUGHPUT) await restartWave(opts.quick);
+}
