@@ -37,8 +37,8 @@ const BACKUP_HELP = `
 Backup keys:
   EPHEMERA_BACKUP_PASSPHRASE  the backup passphrase; otherwise you are prompted (no echo)
   --recipient / --identity     age X25519 keys instead of a passphrase (age-keygen makes them)
-Backup errors use the exit codes above: 3 wrong passphrase or identity, 5 damaged/truncated/
-tampered or invalid content, 6 newer backup format, 9 refused parameters, 130 cancelled.
+Backup exit codes (all codes: ephemera --help): 3 wrong passphrase or identity, 5 damaged,
+truncated, tampered or invalid content, 6 newer backup format, 9 refused parameters, 130 cancelled.
 Any backup can also be read without Ephemera: age -d [-i KEY] FILE
 `;
 
@@ -129,12 +129,15 @@ export function register(program: Command): void {
     .command('export')
     .description('write the whole history to FILE, an age-encrypted backup (passphrase, or --recipient)')
     .argument('<file>', 'backup file to write (replaced only once complete)')
-    .option('--recipient <age1...>', 'encrypt to this age X25519 recipient instead of a passphrase (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--recipient <age1...>', 'encrypt to this age X25519 recipient instead of a passphrase (repeatable)', (v: string, acc: string[] | undefined) => [
+      ...(acc ?? []),
+      v,
+    ])
     .option('--with-identity', 'also include the account identity key (whoever opens the backup can act as you)')
     .addOption(new Option('--work-factor <n>', 'scrypt log2(N) for a passphrase backup').default(DEFAULT_WORK_FACTOR).argParser(parseWorkFactor).hideHelp())
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, opts: { recipient: string[]; withIdentity?: boolean; workFactor: number }, cmd: Command) => {
+      action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; workFactor: number }, cmd: Command) => {
         const g = globalOptions(cmd);
         if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
         if (opts.withIdentity) {
@@ -147,7 +150,7 @@ export function register(program: Command): void {
         const cancel = cancelOnSigint();
         try {
           const keys: EncryptKeys =
-            opts.recipient.length > 0 ? { recipients: opts.recipient } : { passphrase: await backupPassphrase(true), workFactor: opts.workFactor };
+            opts.recipient !== undefined ? { recipients: opts.recipient } : { passphrase: await backupPassphrase(true), workFactor: opts.workFactor };
           const r = await mapped(() =>
             exportBackup(vault, file, {
               keys,

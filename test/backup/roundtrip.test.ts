@@ -1,7 +1,7 @@
 // Export from a real vault, decrypt with the real `age` tool, import into real vaults; every
 // refused file leaves the profile byte-identical.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import type { NewMessage, StoredMessage, VaultHandle } from '../../main/vault/api.ts';
@@ -92,6 +92,10 @@ describe('backup round trip with the real vault', () => {
     expect(lines.at(-1)).toEqual({ type: 'end', counts: { contacts: 3, conversations: 3, messages: 4500, secrets: 0 } });
     expect(lines.some((l) => l.type === 'account-secret')).toBe(false);
   }
+
+  it('writes the backup readable by its owner only', () => {
+    expect(statSync(passFile).mode & 0o777).toBe(0o600);
+  });
 
   it('age -d -i decrypts an export to a stream that matches the vault', () => {
     const r = ageRun(['-d', '-i', keys.identityFile, idFile]);
