@@ -63,6 +63,11 @@ export class BackupArchive {
     throw new BackupBadParameters(`No contact "${name}" in this backup.`);
   }
 
+  /** Messages of one conversation, ascending (as stored); empty for an unknown id. For paging by the messenger. */
+  messagesOf(conversationId: string): readonly BackupMessage[] {
+    return this.messagesByConversation.get(conversationId) ?? [];
+  }
+
   history(name: string, options: { limit?: number } = {}): BackupHistory {
     const found = this.findConversation(name);
     const all = this.messagesByConversation.get(found.conversation.id) ?? [];
@@ -71,16 +76,20 @@ export class BackupArchive {
   }
 
   /** Every message whose text contains `query` (folded), newest conversation activity first, at most `limit`. */
-  search(query: string, options: { limit?: number } = {}): BackupSearchHit[] {
+  search(query: string, options: { limit?: number; conversationId?: string; from?: number; to?: number } = {}): BackupSearchHit[] {
     const needle = foldText(query.trim());
     if (needle === '') return [];
     const limit = options.limit ?? 100;
+    const from = options.from ?? 0;
+    const to = options.to ?? Number.MAX_SAFE_INTEGER;
     const hits: BackupSearchHit[] = [];
     const byId = new Map(this.conversations.map((c) => [c.id, c]));
     // Map order: conversations with records (newest first), then any without one.
     for (const [conversationId, messages] of this.messagesByConversation) {
+      if (options.conversationId !== undefined && conversationId !== options.conversationId) continue;
       const conversation = byId.get(conversationId);
       for (const message of messages) {
+        if (message.sentAt < from || message.sentAt > to) continue;
         if (foldText(message.text).includes(needle)) {
           hits.push(conversation ? { message, conversation } : { message });
           if (hits.length >= limit) return hits;

@@ -107,6 +107,10 @@ describe('read-only open of a file made by the age tool', () => {
     expect(archive.search('東京')).toHaveLength(2);
     expect(archive.search('message 1999 for bob')).toHaveLength(1);
     expect(() => archive.history('carol')).toThrow(BackupError);
+    expect(archive.messagesOf('v-bob')).toHaveLength(2000);
+    expect(archive.messagesOf('v-nobody')).toEqual([]);
+    expect(archive.search('message 5', { conversationId: 'v-bob', limit: 1000 }).every((x) => x.message.conversationId === 'v-bob')).toBe(true);
+    expect(archive.search('message', { from: 3000, to: 3002, limit: 1000 }).map((x) => x.message.sentAt).sort()).toEqual([3000, 3000, 3002, 3002]);
   });
 
   it('a valid age file with malformed lines inside is refused', async () => {
