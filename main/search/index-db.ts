@@ -8,7 +8,7 @@
 import Database from 'better-sqlite3';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
-export const INDEX_FORMAT_VERSION = 1;
+export const INDEX_FORMAT_VERSION = 2;
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
 /** Most hits one query returns. */
@@ -69,12 +69,17 @@ const SCHEMA = `
   CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
   CREATE TABLE docs(doc INTEGER PRIMARY KEY, id NOT NULL UNIQUE);
   CREATE TABLE convs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+  CREATE TABLE words(term TEXT PRIMARY KEY) WITHOUT ROWID;
   CREATE VIRTUAL TABLE fts USING fts5(body, uni, conv, content='', contentless_delete=1, tokenize='ascii', detail=full);
   INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5, 0.0)');
 `;
 
+/** Words already in the `words` table (a bounded cache that saves an INSERT per repeated word). */
+const KNOWN_WORDS_CACHE = 200_000;
+
 export class SearchIndex {
   readonly #db: Database.Database;
+  readonly #knownWords = new Set<string>();
   readonly #stmts;
 
   private constructor(db: Database.Database) {
@@ -92,6 +97,8 @@ export class SearchIndex {
       convOf: db.prepare<[string], { n: number }>('SELECT n FROM convs WHERE id = ?'),
       insertConv: db.prepare<[string]>('INSERT INTO convs(id) VALUES (?)'),
       countDocs: db.prepare<[], { c: number }>('SELECT count(*) AS c FROM docs'),
+      insertWord: db.prepare<[string]>('INSERT OR IGNORE INTO words(term) VALUES (?)'),
+      wordsFrom: db.prepare<[string, string, number], { term: string }>('SELECT term FROM words WHERE term >= ? AND term < ? ORDER BY term LIMIT ?'),
     };
   }
 
@@ -193,6 +200,7 @@ export class SearchIndex {
   /** Adds or replaces messages, in one transaction. */
   upsert(messages: readonly IndexedMessage[]): void {
     this.#db.transaction(() => {
+      const batchWords = new Set<string>();
       for (const m of messages) {
         const existing = this.#docOf(m.id);
         if (existing !== undefined) this.#removeDoc(existing);
@@ -200,8 +208,28 @@ export class SearchIndex {
         const cols = indexColumns(m.text);
         this.#stmts.insertDoc.run(doc, encodeId(m.id));
         this.#stmts.insertFts.run(doc, cols.body, cols.uni, this.#convTerm(m.conversationId, true) as string);
+        for (const w of cols.words) batchWords.add(w);
+      }
+      for (const w of batchWords) {
+        if (this.#knownWords.has(w)) continue;
+        this.#stmts.insertWord.run(w);
+        if (this.#knownWords.size >= KNOWN_WORDS_CACHE) this.#knownWords.clear();
+        this.#knownWords.add(w);
       }
     })();
+  }
+
+  /**
+   * The indexed words starting with `prefix`, or undefined when there are more than `max`.
+   * FTS5 answers a prefix query by merging the full match lists of every word with that
+   * prefix before it can return the newest match; an OR of the (few) actual words is walked
+   * newest-first and stops at the LIMIT like any other query. The word list may hold words
+   * whose messages were deleted since: they simply match nothing.
+   */
+  expandPrefix(prefix: string, max: number): string[] | undefined {
+    const rows = this.#stmts.wordsFrom.all(prefix, `${prefix}\u{10ffff}`, max + 1);
+    if (rows.length > max) return undefined;
+    return rows.map((r) => r.term).filter((t) => t.startsWith(prefix));
   }
 
   /** Removes messages by id; unknown ids are ignored. */

@@ -82,19 +82,28 @@ export function parseQuery(input: string): ParsedQuery {
   return { clauses: clauses.slice(0, MAX_CLAUSES) };
 }
 
-/** The FTS5 MATCH expression for a parsed query, or undefined when there is nothing to match. */
-export function toFtsMatch(query: ParsedQuery, conversationTerm?: string): string | undefined {
+/** Most words a prefix is expanded to (see SearchIndex.expandPrefix); beyond, FTS5's own prefix query is used. */
+export const MAX_PREFIX_EXPANSION = 64;
+
+/**
+ * The FTS5 MATCH expression for a parsed query, or undefined when there is nothing to match.
+ * `expand` may replace a prefix by the list of indexed words that start with it.
+ */
+export function toFtsMatch(query: ParsedQuery, expand?: (prefix: string) => string[] | undefined): string | undefined {
   if (query.clauses.length === 0) return undefined;
   const parts = query.clauses.map((c) => {
     switch (c.kind) {
-      case 'term':
-        return `body : ${quote(c.term)}${c.prefix ? ' *' : ''}`;
+      case 'term': {
+        if (!c.prefix) return `body : ${quote(c.term)}`;
+        const words = expand?.(c.term);
+        if (words === undefined || words.length === 0) return `body : ${quote(c.term)} *`;
+        return `body : (${words.map(quote).join(' OR ')})`;
+      }
       case 'phrase':
         return `body : ${quote(c.terms.join(' '))}`;
       case 'char':
         return `uni : ${quote(c.term)}`;
     }
   });
-  if (conversationTerm !== undefined) parts.push(`conv : ${quote(conversationTerm)}`);
   return parts.join(' AND ');
 }

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
 import { VaultCorrupt } from '../vault/errors.ts';
 import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage } from './index-db.ts';
-import { MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
+import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
 import { makeSnippet, type Snippet } from './snippet.ts';
 
 /** What the search service needs from the vault. */
@@ -177,9 +177,10 @@ export class SearchService {
     const req = searchRequestSchema.parse(request);
     this.catchUp();
     const query = parseQuery(req.text);
-    const match = toFtsMatch(query);
+    const index = this.#open();
+    const match = toFtsMatch(query, (prefix) => index.expandPrefix(prefix, MAX_PREFIX_EXPANSION));
     if (match === undefined) return [];
-    const hits = this.#open().search({
+    const hits = index.search({
       match,
       order: req.order,
       limit: req.limit,

@@ -207,8 +207,10 @@ function scan(text: string, pieces: Iterable<Piece | RegExpExecArray>, kind: 'ru
   return { text, body, uni };
 }
 
-/** The text given to FTS5 for one message: tokens joined by spaces, one string per column. */
-export function indexColumns(input: string): { body: string; uni: string } {
+/** The text given to FTS5 for one message: tokens joined by spaces, one string per column; plus its distinct words (for prefix expansion). */
+export function indexColumns(input: string): { body: string; uni: string; words: Set<string> } {
   const t = tokenize(input);
-  return { body: t.body.map((x) => x.term).join(' '), uni: t.uni.map((x) => x.term).join(' ') };
+  const words = new Set<string>();
+  for (const x of t.body) if (x.kind === 'word') words.add(x.term);
+  return { body: t.body.map((x) => x.term).join(' '), uni: t.uni.map((x) => x.term).join(' '), words };
 }

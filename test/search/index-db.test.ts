@@ -67,6 +67,29 @@ describe('SearchIndex', () => {
     index.close();
   });
 
+  it('a prefix expanded to its words finds the same messages as FTS5\'s own prefix query', () => {
+    const index = SearchIndex.create();
+    const words = ['plum', 'plumb', 'plumber', 'plumbing', 'plume', 'plus', 'apple', 'plumbago'];
+    index.upsert(Array.from({ length: 300 }, (_, i) => ({ id: `p${i}`, conversationId: `c${i % 3}`, sentAt: 1000 + i, text: `${words[i % words.length]} ${words[(i * 7) % words.length]} x${i % 5}` })));
+    index.remove(['p8', 'p16']); // leaves their words in the word list: harmless
+    expect(index.expandPrefix('plumb', 64)).toEqual(['plumb', 'plumbago', 'plumber', 'plumbing']);
+    expect(index.expandPrefix('plu', 3)).toBeUndefined(); // too many: fall back to FTS5's prefix query
+    expect(index.expandPrefix('zzz', 64)).toEqual([]);
+    for (const text of ['plumb', 'plu', 'x1 plumbi', 'apple plum', 'plumbago x']) {
+      const parsed = parseQuery(text);
+      const native = toFtsMatch(parsed) as string;
+      const expanded = toFtsMatch(parsed, (p) => index.expandPrefix(p, 64)) as string;
+      for (const order of ['newest', 'relevance'] as const) {
+        for (const extra of [{}, { conversationId: 'c1' }, { from: 1100, to: 1200 }]) {
+          const a = index.search({ match: native, order, limit: 1000, ...extra }).map((h) => h.id);
+          const b = index.search({ match: expanded, order, limit: 1000, ...extra }).map((h) => h.id);
+          expect(order === 'newest' ? b : [...b].sort(), `${text} ${order}`).toEqual(order === 'newest' ? a : [...a].sort());
+        }
+      }
+    }
+    index.close();
+  });
+
   it('hex ids are stored compactly and come back identical; other ids as text', () => {
     const index = SearchIndex.create();
     const hex = '00ff'.repeat(8);

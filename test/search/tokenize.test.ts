@@ -100,6 +100,6 @@ describe('tokenize', () => {
     expect(terms('ฉันรักภาษาไทย').length).toBeGreaterThan(1);
   });
   it('indexColumns joins tokens with spaces', () => {
-    expect(indexColumns('Hello 東京タ')).toEqual({ body: 'hello 東京 京タ', uni: '東 京 タ' });
+    expect(indexColumns('Hello 東京タ hello')).toEqual({ body: 'hello 東京 京タ hello', uni: '東 京 タ', words: new Set(['hello']) });
   });
 });
