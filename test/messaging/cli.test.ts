@@ -2,15 +2,13 @@
 // contact add, safety-number, send (also while the relay is down: queued in the sealed outbox,
 // delivered by the next sync), sync of 100 messages queued for an offline recipient, history,
 // and the documented exit codes.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { RelayProcess } from '../chaos/relay-process.ts';
-import { PASSWORD, startRelay, tempDir } from './helpers.ts';
+import { cli, PASSWORD, startRelay, tempDir } from './helpers.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const relayDir = tempDir('cli-relay');
 const aliceDir = tempDir('cli-alice');
 const bobDir = tempDir('cli-bob');
@@ -20,39 +18,6 @@ afterAll(async () => {
   for (const p of procs) await p.kill();
   for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
 });
-
-interface Run {
-  code: number | null;
-  json: Record<string, unknown>;
-  stderr: string;
-}
-
-function cli(profile: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'ephemera.ts'), '--profile', profile, '--json', ...args], {
-      cwd: root,
-      env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      const line = out.trim().split('\n').at(-1) ?? '';
-      let json: Record<string, unknown>;
-      try {
-        json = JSON.parse(line) as Record<string, unknown>;
-      } catch {
-        json = { raw: out };
-      }
-      resolve({ code, json, stderr: err });
-    });
-  });
-}
 
 describe('ephemera messaging CLI', () => {
   it('registers, adds, sends, queues while the relay is down, syncs 100 for an offline recipient', async () => {

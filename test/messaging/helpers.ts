@@ -1,7 +1,9 @@
 // Shared by the messaging tests: a relay child process, profiles on disk, and waiting.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { ApiEvent, Message } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -82,4 +84,50 @@ export function filesContaining(dir: string, needle: string): string[] {
   };
   walk(dir);
   return hits;
+}
+
+const root = join(import.meta.dirname, '..', '..');
+
+export interface CliRun {
+  code: number | null;
+  json: Record<string, unknown>;
+  stderr: string;
+}
+
+/** `ephemera --profile DIR --json ARGS` as a child process, with the test password and KDF. */
+export function cli(profile: string, ...args: string[]): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'ephemera.ts'), '--profile', profile, '--json', ...args], {
+      cwd: root,
+      env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 110_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').at(-1) ?? '';
+      let json: Record<string, unknown>;
+      try {
+        json = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        json = { raw: out };
+      }
+      resolve({ code, json, stderr: err });
+    });
+  });
+}
+
+/** Bodies of the envelopes the relay holds for anyone, oldest first (read-only, beside the running relay). */
+export function queuedEnvelopes(relayDataDir: string): Buffer[] {
+  const db = new Database(join(relayDataDir, 'relay.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT body FROM queue ORDER BY id').all() as { body: Buffer }[]).map((r) => r.body);
+  } finally {
+    db.close();
+  }
 }

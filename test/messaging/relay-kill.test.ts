@@ -1,0 +1,61 @@
+// A relay child process is SIGKILLed and restarted during a 200-message exchange (100 each
+// way) between two Messengers: every message arrives exactly once, in send order per sender.
+import { afterAll, describe, expect, it } from 'vitest';
+import { RelayProcess } from '../chaos/relay-process.ts';
+import { fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+
+const N = 100;
+const relayDir = tempDir('k-relay');
+const aliceDir = tempDir('k-alice');
+const bobDir = tempDir('k-bob');
+const procs: RelayProcess[] = [];
+const peers: Peer[] = [];
+
+afterAll(async () => {
+  for (const p of peers) await p.m.close();
+  for (const p of procs) await p.kill();
+  for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
+});
+
+describe('relay SIGKILL during an exchange', () => {
+  it('every one of 200 messages arrives exactly once, in order', async () => {
+    const started = await startRelay(relayDir.dir);
+    procs.push(started.relay);
+    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
+    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
+    peers.push(alice, bob);
+    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+    await alice.m.sendText({ conversationId: toBob, text: 'a-000' });
+    await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
+    const toAlice = (await bob.m.contactsList())[0]!.conversationId;
+
+    const states: string[] = [];
+    alice.m.subscribe((e) => {
+      if (e.name === 'connection') states.push(e.payload.phase);
+    });
+    for (let i = 0; i < N; i++) {
+      if (i > 0) await alice.m.sendText({ conversationId: toBob, text: `a-${String(i).padStart(3, '0')}` });
+      await bob.m.sendText({ conversationId: toAlice, text: `b-${String(i).padStart(3, '0')}` });
+      if (i === 40) await procs[0]!.kill('SIGKILL');
+      if (i === 60) procs.push(await RelayProcess.start(relayDir.dir, started.port));
+    }
+
+    await waitFor(async () => (await fullHistory(alice.m, toBob)).length >= 2 * N, 180_000, 'alice has all');
+    await waitFor(async () => (await fullHistory(bob.m, toAlice)).length >= 2 * N, 180_000, 'bob has all');
+    expect(await alice.m.sync(60_000)).toBe(true);
+    expect(await bob.m.sync(60_000)).toBe(true);
+    const expectA = Array.from({ length: N }, (_, i) => `a-${String(i).padStart(3, '0')}`);
+    const expectB = Array.from({ length: N }, (_, i) => `b-${String(i).padStart(3, '0')}`);
+    const ha = await fullHistory(alice.m, toBob);
+    const hb = await fullHistory(bob.m, toAlice);
+    expect(ha).toHaveLength(2 * N);
+    expect(hb).toHaveLength(2 * N);
+    expect(ha.filter((m) => m.direction === 'in').map((m) => m.text)).toEqual(expectB);
+    expect(hb.filter((m) => m.direction === 'in').map((m) => m.text)).toEqual(expectA);
+    expect(ha.filter((m) => m.direction === 'out').every((m) => m.state !== 'queued' && m.state !== 'failed')).toBe(true);
+    // The connection went through a reconnect and came back.
+    expect(states).toContain('ready');
+    expect(states.some((s) => s === 'offline' || s === 'rebinding' || s === 'connecting')).toBe(true);
+    expect(alice.m.outboxSize()).toBe(0);
+  }, 400_000);
+});
