@@ -175,7 +175,9 @@ export class SearchService {
 
   search(request: SearchRequest): SearchHit[] {
     const req = searchRequestSchema.parse(request);
-    this.catchUp();
+    // Current before every search (a deleted message never shows), but no snapshot here:
+    // writing one would add its cost to this query; the messenger's catchUp() calls do that.
+    this.#drainFeed(Number.POSITIVE_INFINITY);
     const query = parseQuery(req.text);
     const index = this.#open();
     const match = toFtsMatch(query, (prefix) => index.expandPrefix(prefix, MAX_PREFIX_EXPANSION));
@@ -292,5 +294,8 @@ function loadSnapshot(source: SearchSource): { index: SearchIndex } | RebuildRea
     index.close();
     return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
   }
+  // The file is the pending one (a crash came before its record was made current): make it
+  // current now, so the next snapshot's pending entry does not push it out of the record.
+  if (record.generation !== generation) writeRecord(source, { generation, seq });
   return { index };
 }

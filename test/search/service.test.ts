@@ -260,6 +260,9 @@ describe('SearchService on a real vault', () => {
     expect(service.openedFrom).toBe('snapshot');
     expect(service.replayedAtOpen).toBe(0);
     expect(ids(service, { text: 'zanzibarcafe ' })).toEqual([hexId(600), hexId(2), hexId(1)]);
+    // Opening made the pending snapshot current.
+    const record = JSON.parse(Buffer.from(vault.kvGet('search', 'snapshot') as Uint8Array).toString('utf8')) as { pending?: unknown };
+    expect(record.pending).toBeUndefined();
     service.close();
     vault.lock();
   });
