@@ -126,6 +126,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     closeSync(fd);
     fdOpen = false;
     renameSync(tmp, target);
+    syncDirectory(dirname(target));
     onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
     return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined };
   } catch (err) {
@@ -139,5 +140,18 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Export failed: ${err.message}`, { cause: err });
     throw err;
+  }
+}
+
+/** Makes the rename durable (POSIX); directories cannot be opened this way on Windows. */
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -7,6 +7,7 @@ import { BackupIoError, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, type ProgressListener } from './progress.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
+import type { BackupRecord } from './stream.ts';
 
 export interface ImportOptions extends ReadOptions {
   /** Restore account secrets found in the backup, never overwriting ones the profile has. */
@@ -68,7 +69,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
 
 function applyRecords(
   vault: VaultHandle,
-  input: Iterable<import('./stream.ts').BackupRecord>,
+  input: Iterable<BackupRecord>,
   restoreIdentity: boolean,
   progress: (done: number) => void,
 ): Pick<ImportResult, 'added' | 'secretsSkipped'> {
