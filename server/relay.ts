@@ -370,6 +370,19 @@ export class RelayCore {
     this.limiter.sweep(now);
   }
 
+  /**
+   * Forgets every temp key (zeroed) without dropping connections: what clients see after a
+   * restart or an eviction. Used by tests, and by operators to force every device to re-bind.
+   */
+  forgetAllTempKeys(): void {
+    for (const entry of [...this.keys.values()]) this.forgetKey(entry);
+  }
+
+  /** Open WebSockets, for tests that simulate a network loss. */
+  connectionsForTests(): WebSocket[] {
+    return [...this.conns].map((c) => c.ws);
+  }
+
   /** Forgets every temp key (zeroed) and drops connections. */
   shutdown(): void {
     this.commitBatch();

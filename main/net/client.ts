@@ -34,6 +34,11 @@ export interface RelayClientOptions {
   backoff?: Backoff;
   /** Requests in flight at once; the rest wait in order. */
   maxInFlight?: number;
+  /**
+   * A ping after this much silence (ms). It finds a dead connection, and a temp key the relay
+   * forgot while we were idle (the 404 is only ever an answer to a record).
+   */
+  keepaliveMs?: number;
 }
 
 export interface DurableOutcome {
@@ -105,12 +110,15 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private rotateTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  /** Set while a re-handshake after a 404 is scheduled; further 404s (for records already in flight) are ignored. */
+  private rehandshakeTimer: NodeJS.Timeout | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
   private lastCreatedAt = 0;
   private outboxLoaded: Promise<void> | undefined;
 
   constructor(options: RelayClientOptions) {
     super();
-    this.o = { tempKeyLifetimeSec: 86400, backoff: DEFAULT_BACKOFF, maxInFlight: 256, ...options };
+    this.o = { tempKeyLifetimeSec: 86400, backoff: DEFAULT_BACKOFF, maxInFlight: 256, keepaliveMs: 30_000, ...options };
     this.relayPub = Buffer.from(options.descriptor.relayPublicKey, 'hex');
   }
 
@@ -139,7 +147,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Disconnects, zeroes every temp key, rejects non-durable requests. Durable ones stay in the outbox. */
   async stop(): Promise<void> {
     this.running = false;
-    for (const t of [this.reconnectTimer, this.rotateTimer, this.retryTimer, this.handshakeTimer]) if (t) clearTimeout(t);
+    for (const t of [this.reconnectTimer, this.rotateTimer, this.retryTimer, this.handshakeTimer, this.rehandshakeTimer, this.keepaliveTimer]) if (t) clearTimeout(t);
+    this.rehandshakeTimer = undefined;
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
@@ -291,6 +300,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private onDisconnect(): void {
     this.ws = undefined;
     this.socket = undefined;
+    if (this.rehandshakeTimer) clearTimeout(this.rehandshakeTimer);
+    this.rehandshakeTimer = undefined;
     this.handshake = undefined;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.binding) {
@@ -345,6 +356,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   // ---- frames ----------------------------------------------------------------------------
 
   private onFrame(data: Buffer): void {
+    this.armKeepalive();
     const frame = decodeFrame(data);
     switch (frame.type) {
       case 'helloReply':
@@ -463,7 +475,18 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.becomeReady();
   }
 
+  private armKeepalive(): void {
+    if (this.keepaliveTimer) clearTimeout(this.keepaliveTimer);
+    this.keepaliveTimer = setTimeout(() => {
+      this.keepaliveTimer = undefined;
+      if (this.st === 'ready' && this.running) this.call('ping', null).catch(() => undefined);
+      else if (this.running) this.armKeepalive();
+    }, this.o.keepaliveMs);
+    this.keepaliveTimer.unref();
+  }
+
   private becomeReady(): void {
+    this.armKeepalive();
     this.rebindFailures = 0;
     this.setState('ready');
     this.scheduleRotation();
@@ -484,7 +507,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   /** A bare 404: the relay does not know the key. Only the temp key is dropped, never the permanent one. */
   private onUnknownKey(): void {
-    if (this.handshake) return; // stale 404s for records sent before our new hello
+    // Stale 404s for records sent before our new hello (or before the one scheduled) change nothing.
+    if (this.handshake || this.rehandshakeTimer) return;
     const hadKey = this.key !== undefined;
     this.dropAllKeys();
     for (const p of this.pending.values()) p.sentOn = undefined;
@@ -493,8 +517,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     // The first re-handshake goes out almost at once (spread over 50 ms); repeated ones back off.
     const delay = this.rebindFailures === 0 ? randomInt(0, 50) : this.backoffDelay(this.rebindFailures);
     this.rebindFailures++;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
+    this.rehandshakeTimer = setTimeout(() => {
+      this.rehandshakeTimer = undefined;
       this.startHandshake(hadKey ? 'rebind' : 'initial');
     }, delay);
   }
