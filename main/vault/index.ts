@@ -53,11 +53,13 @@ import {
   decodeContact,
   decodeConversation,
   decodeKeyed,
-  decodeMessage,
+  decodeSegment,
   encodeContact,
   encodeConversation,
   encodeKeyed,
-  encodeMessage,
+  encodeSegment,
+  type MessageBody,
+  type SegmentEntry,
 } from './records.ts';
 import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
 import { SealedFileStore } from './sealed-files.ts';
@@ -78,11 +80,29 @@ interface MessageRow {
   conversation_id: string;
   order_key: number;
   seq: number;
-  sealed: Buffer;
+  segment: number;
+  slot: number;
   state_sealed: Buffer | null;
 }
 
-const MESSAGE_COLUMNS = 'm.id, m.conversation_id, m.order_key, m.seq, m.sealed, s.sealed AS state_sealed FROM messages m LEFT JOIN message_state s ON s.message_id = m.id';
+const MESSAGE_COLUMNS =
+  'm.id, m.conversation_id, m.order_key, m.seq, m.segment, m.slot, s.sealed AS state_sealed FROM messages m LEFT JOIN message_state s ON s.message_id = m.id';
+
+// A segment closes at this many messages or (approximate) plaintext bytes, so reading a page or
+// re-sealing after a delete touches a bounded amount of data.
+const SEGMENT_MAX_MESSAGES = 64;
+const SEGMENT_MAX_BYTES = 64 * 1024;
+
+interface PendingSegment {
+  id: number;
+  conversationId: string;
+  entries: SegmentEntry[];
+  bytes: number;
+}
+
+function segmentAd(segment: number, conversationId: string): Buffer {
+  return ad('message_segments', segment, conversationId);
+}
 
 function isSqliteCorruption(err: unknown): boolean {
   if (!(err instanceof Database.SqliteError)) return false;
@@ -169,6 +189,7 @@ export class Vault implements VaultHandle {
   private readonly subkeys = new Map<SubkeyName, Buffer>();
   private readonly profileLock: ProfileLock;
   private seq = 0;
+  private nextSegment = 1;
   private stmts!: ReturnType<Vault['prepare']>;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
@@ -391,6 +412,7 @@ export class Vault implements VaultHandle {
       this.stmts = this.prepare(db);
       const m = this.stmts.maxSeq.get();
       this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
+      this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
     } catch (err) {
       throw mapError(err, this.profileDir);
     }
@@ -399,9 +421,14 @@ export class Vault implements VaultHandle {
   private prepare(db: Database.Database) {
     return {
       maxSeq: db.prepare<[], { a: number | null; b: number | null }>('SELECT (SELECT MAX(seq) FROM messages) AS a, (SELECT MAX(seq) FROM tombstones) AS b'),
-      insertMessage: db.prepare<[string, string, number, number, Buffer], unknown>(
-        'INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, sealed) VALUES (?, ?, ?, ?, ?)',
+      insertMessage: db.prepare<[string, string, number, number, number, number], unknown>(
+        'INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, segment, slot) VALUES (?, ?, ?, ?, ?, ?)',
       ),
+      insertSegment: db.prepare<[number, string, Buffer], unknown>('INSERT INTO message_segments (id, conversation_id, sealed) VALUES (?, ?, ?)'),
+      segmentById: db.prepare<[number], { conversation_id: string; sealed: Buffer }>('SELECT conversation_id, sealed FROM message_segments WHERE id = ?'),
+      updateSegment: db.prepare<[Buffer, number], unknown>('UPDATE message_segments SET sealed = ? WHERE id = ?'),
+      deleteSegment: db.prepare<[number], unknown>('DELETE FROM message_segments WHERE id = ?'),
+      maxSegment: db.prepare<[], { s: number | null }>('SELECT MAX(id) AS s FROM message_segments'),
       maxOrder: db.prepare<[string, string], { k: number | null }>(
         'SELECT MAX(k) AS k FROM (SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ? UNION ALL SELECT last FROM order_high WHERE conversation_id = ?)',
       ),
@@ -608,59 +635,75 @@ export class Vault implements VaultHandle {
 
   // ---------------------------------------------------------------- messages
 
+  /**
+   * One transaction per batch. Message bodies are sealed per segment (the batch's new messages
+   * of one conversation, up to SEGMENT_MAX_*), one AEAD call per segment instead of per row.
+   */
   appendMessages(batch: readonly NewMessage[]): StoredMessage[] {
     return this.run((db) => {
       if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
       for (const m of batch) checkNewMessage(m);
       if (batch.length === 0) return [];
       const now = Date.now();
-      const messagesKey = this.key('messages');
+      const key = this.key('messages');
       let seq = this.seq;
+      let nextSegment = this.nextSegment;
       const result = db.transaction(() => {
-        const sealer = new BatchSealer(messagesKey);
-        let opener: BatchOpener | undefined;
+        const sealer = new BatchSealer(key);
         const nextOrder = new Map<string, number>();
+        const openByConversation = new Map<string, PendingSegment>();
+        const pendingById = new Map<number, PendingSegment>();
         const out: StoredMessage[] = [];
+        const flush = (p: PendingSegment) => {
+          this.stmts.insertSegment.run(p.id, p.conversationId, sealer.seal(encodeSegment(p.entries), segmentAd(p.id, p.conversationId)));
+          openByConversation.delete(p.conversationId);
+          pendingById.delete(p.id);
+        };
         try {
           for (const m of batch) {
-            let orderKey = nextOrder.get(m.conversationId);
-            if (orderKey === undefined) orderKey = (this.stmts.maxOrder.get(m.conversationId, m.conversationId)?.k ?? 0) + 1;
-            const body = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
-            const sealed = sealer.seal(encodeMessage(body), ad('messages', m.id, m.conversationId, orderKey));
-            const info = this.stmts.insertMessage.run(m.id, m.conversationId, orderKey, seq + 1, sealed) as Database.RunResult;
+            const conv = m.conversationId;
+            let orderKey = nextOrder.get(conv);
+            if (orderKey === undefined) orderKey = (this.stmts.maxOrder.get(conv, conv)?.k ?? 0) + 1;
+            let pending = openByConversation.get(conv);
+            if (!pending) {
+              pending = { id: nextSegment++, conversationId: conv, entries: [], bytes: 0 };
+              openByConversation.set(conv, pending);
+              pendingById.set(pending.id, pending);
+            }
+            const info = this.stmts.insertMessage.run(m.id, conv, orderKey, seq + 1, pending.id, pending.entries.length) as Database.RunResult;
             if (info.changes === 1) {
               seq += 1;
-              nextOrder.set(m.conversationId, orderKey + 1);
-              out.push({ id: m.id, conversationId: m.conversationId, ...body, orderKey, seq });
+              nextOrder.set(conv, orderKey + 1);
+              const body: MessageBody = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
+              pending.entries.push({ id: m.id, orderKey, body });
+              pending.bytes += m.text.length + m.sender.length + m.id.length + 64;
+              out.push({ id: m.id, conversationId: conv, ...body, orderKey, seq });
+              if (pending.entries.length >= SEGMENT_MAX_MESSAGES || pending.bytes >= SEGMENT_MAX_BYTES) flush(pending);
             } else {
               const existing = this.stmts.messageById.get(m.id);
               if (!existing) throw new VaultCorrupt(`ordering key ${orderKey} of a conversation is taken twice`);
-              opener ??= new BatchOpener(messagesKey);
-              out.push(this.decodeMessageRow(existing, opener));
+              const inBatch = pendingById.get(existing.segment);
+              out.push(inBatch ? this.messageFromEntry(existing, inBatch.entries[existing.slot]) : (this.decodeRows([existing])[0] as StoredMessage));
             }
           }
+          for (const p of [...openByConversation.values()]) if (p.entries.length > 0) flush(p);
         } finally {
           sealer.dispose();
-          opener?.dispose();
         }
         return out;
       })();
       this.seq = seq;
+      this.nextSegment = nextSegment;
       return result;
     });
   }
 
-  private decodeMessageRow(row: MessageRow, opener?: BatchOpener): StoredMessage {
-    const rowAd = ad('messages', row.id, row.conversation_id, row.order_key);
-    let plain: Buffer;
-    try {
-      plain = opener ? opener.open(row.sealed, rowAd) : open(this.key('messages'), row.sealed, rowAd);
-    } catch (err) {
-      if (err instanceof SealOpenError) throw new VaultCorrupt(`message ${row.id} failed authentication (tampered, swapped or damaged)`);
-      throw err;
+  /** Checks that the sealed entry is the one the row claims (id, ordering key), then builds the message. */
+  private messageFromEntry(row: MessageRow, entry: SegmentEntry | undefined): StoredMessage {
+    if (!entry || entry.id !== row.id || entry.orderKey !== row.order_key) {
+      throw new VaultCorrupt(`message ${row.id} does not match its sealed entry (moved, swapped or edited)`);
     }
-    const body = decodeMessage(plain);
-    let state: MessageState = body.state;
+    let state: MessageState = entry.body.state;
     if (row.state_sealed) {
       const s = this.openSealed('message_state', row.state_sealed, ad('message_state', row.id, row.seq), `state of message ${row.id}`);
       try {
@@ -669,24 +712,48 @@ export class Vault implements VaultHandle {
         throw new VaultCorrupt(`state of message ${row.id} is not decodable`, { cause: err });
       }
     }
+    const b = entry.body;
     return {
       id: row.id,
       conversationId: row.conversation_id,
-      direction: body.direction,
-      sender: body.sender,
-      sentAt: body.sentAt,
-      receivedAt: body.receivedAt,
-      text: body.text,
+      direction: b.direction,
+      sender: b.sender,
+      sentAt: b.sentAt,
+      receivedAt: b.receivedAt,
+      text: b.text,
       state,
       orderKey: row.order_key,
       seq: row.seq,
     };
   }
 
+  private loadSegment(segment: number, conversationId: string, opener: BatchOpener): SegmentEntry[] {
+    const seg = this.stmts.segmentById.get(segment);
+    if (!seg) throw new VaultCorrupt(`message segment ${segment} is missing`);
+    if (seg.conversation_id !== conversationId) throw new VaultCorrupt(`message segment ${segment} belongs to another conversation`);
+    let plain: Buffer;
+    try {
+      plain = opener.open(seg.sealed, segmentAd(segment, seg.conversation_id));
+    } catch (err) {
+      if (err instanceof SealOpenError) throw new VaultCorrupt(`message segment ${segment} failed authentication (tampered, swapped or damaged)`);
+      throw err;
+    }
+    return decodeSegment(plain);
+  }
+
+  /** Decodes rows, opening each segment once. */
   private decodeRows(rows: MessageRow[]): StoredMessage[] {
     const opener = new BatchOpener(this.key('messages'));
+    const segments = new Map<number, SegmentEntry[]>();
     try {
-      return rows.map((r) => this.decodeMessageRow(r, opener));
+      return rows.map((row) => {
+        let entries = segments.get(row.segment);
+        if (!entries) {
+          entries = this.loadSegment(row.segment, row.conversation_id, opener);
+          segments.set(row.segment, entries);
+        }
+        return this.messageFromEntry(row, entries[row.slot]);
+      });
     } finally {
       opener.dispose();
     }
@@ -696,7 +763,7 @@ export class Vault implements VaultHandle {
     return this.run(() => {
       checkId(id, 'message id');
       const row = this.stmts.messageById.get(id);
-      return row ? this.decodeMessageRow(row) : undefined;
+      return row ? this.decodeRows([row])[0] : undefined;
     });
   }
 
@@ -745,7 +812,7 @@ export class Vault implements VaultHandle {
     });
   }
 
-  /** Removes the row (secure_delete scrubs its bytes) and leaves a tombstone for changesSince. */
+  /** Removes the row, blanks its sealed entry (secure_delete scrubs freed bytes) and leaves a tombstone for changesSince. */
   deleteMessage(id: string): void {
     this.run((db) => {
       checkId(id, 'message id');
@@ -753,6 +820,23 @@ export class Vault implements VaultHandle {
       db.transaction(() => {
         const row = this.stmts.messageById.get(id);
         if (!row) return;
+        // Blank the slot and re-seal the segment: the text is gone from the database, not just unlinked.
+        const opener = new BatchOpener(this.key('messages'));
+        let entries: SegmentEntry[];
+        try {
+          entries = this.loadSegment(row.segment, row.conversation_id, opener);
+        } finally {
+          opener.dispose();
+        }
+        this.messageFromEntry(row, entries[row.slot]);
+        entries[row.slot] = null;
+        if (entries.every((e) => e === null)) {
+          this.stmts.deleteSegment.run(row.segment);
+        } else {
+          const sealer = new BatchSealer(this.key('messages'));
+          this.stmts.updateSegment.run(sealer.seal(encodeSegment(entries), segmentAd(row.segment, row.conversation_id)), row.segment);
+          sealer.dispose();
+        }
         this.stmts.deleteMessage.run(id);
         this.stmts.deleteState.run(id);
         this.stmts.raiseOrderHigh.run(row.conversation_id, row.order_key);

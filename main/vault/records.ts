@@ -83,6 +83,53 @@ export function decodeMessage(plain: Buffer): MessageBody {
   return { direction: v[0] as MessageDirection, sender: v[1], sentAt: v[2], receivedAt: v[3], text: v[4], state: v[5] as MessageState };
 }
 
+/** One message inside a segment; null marks a deleted slot (slots never move). */
+export type SegmentEntry = { id: string; orderKey: number; body: MessageBody } | null;
+
+/**
+ * A segment is the sealed unit for message bodies: up to a few dozen messages of one
+ * conversation appended in one batch. Each entry repeats its message id and ordering key, so a
+ * row pointing at the wrong segment or slot is detected when the entry does not match.
+ */
+export function encodeSegment(entries: readonly SegmentEntry[]): Buffer {
+  return Buffer.from(
+    JSON.stringify(entries.map((e) => (e ? [e.id, e.orderKey, e.body.direction, e.body.sender, e.body.sentAt, e.body.receivedAt, e.body.text, e.body.state] : null))),
+    'utf8',
+  );
+}
+
+export function decodeSegment(plain: Buffer): SegmentEntry[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(plain.toString('utf8'));
+  } catch (err) {
+    throw new VaultCorrupt('message segment is not decodable', { cause: err });
+  }
+  if (!Array.isArray(v)) throw new VaultCorrupt('message segment has the wrong shape');
+  return v.map((e: unknown): SegmentEntry => {
+    if (e === null) return null;
+    if (
+      !Array.isArray(e) ||
+      e.length !== 8 ||
+      typeof e[0] !== 'string' ||
+      typeof e[1] !== 'number' ||
+      !DIRECTIONS.includes(e[2] as MessageDirection) ||
+      typeof e[3] !== 'string' ||
+      typeof e[4] !== 'number' ||
+      typeof e[5] !== 'number' ||
+      typeof e[6] !== 'string' ||
+      !STATES.includes(e[7] as MessageState)
+    ) {
+      throw new VaultCorrupt('message segment entry has the wrong shape');
+    }
+    return {
+      id: e[0],
+      orderKey: e[1],
+      body: { direction: e[2] as MessageDirection, sender: e[3], sentAt: e[4], receivedAt: e[5], text: e[6], state: e[7] as MessageState },
+    };
+  });
+}
+
 export function encodeJson(value: unknown): Buffer {
   return Buffer.from(JSON.stringify(value), 'utf8');
 }

@@ -31,8 +31,10 @@ export const MIGRATIONS: readonly Migration[] = [
         conversation_id TEXT NOT NULL,
         order_key INTEGER NOT NULL,
         seq INTEGER NOT NULL,
-        sealed BLOB NOT NULL
+        segment INTEGER NOT NULL,
+        slot INTEGER NOT NULL
       );
+      CREATE TABLE message_segments (id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, sealed BLOB NOT NULL);
       CREATE UNIQUE INDEX messages_by_conversation ON messages (conversation_id, order_key);
       CREATE INDEX messages_by_seq ON messages (seq);
       CREATE TABLE message_state (message_id TEXT PRIMARY KEY, sealed BLOB NOT NULL) WITHOUT ROWID;

@@ -19,6 +19,7 @@ describe('tamper detection', () => {
     profile = tempProfile();
     const { vault } = await Vault.create(profile.dir, PW, { kdf: TEST_KDF });
     ids = vault.appendMessages([msg('c1', 'first'), msg('c1', 'second'), msg('c2', 'third')]).map((m) => m.id);
+    ids.push(vault.appendMessages([msg('c1', 'fourth')])[0]!.id);
     vault.updateMessageState(ids[0]!, 'read');
     vault.upsertContact({ id: 'k1', handle: '@a', displayName: 'A', verified: false, identityChanged: false, createdAt: 1 });
     vault.upsertContact({ id: 'k2', handle: '@b', displayName: 'B', verified: false, identityChanged: false, createdAt: 2 });
@@ -40,6 +41,11 @@ describe('tamper detection', () => {
   function sealedOf(db: Database.Database, table: string, where: string, ...args: unknown[]): Buffer {
     return (db.prepare(`SELECT sealed FROM ${table} WHERE ${where}`).get(...args) as { sealed: Buffer }).sealed;
   }
+  /** The sealed segment that holds message `id`, and that segment's row id. */
+  function segmentOf(db: Database.Database, id: string): { segment: number; sealed: Buffer } {
+    const { segment } = db.prepare('SELECT segment FROM messages WHERE id = ?').get(id) as { segment: number };
+    return { segment, sealed: sealedOf(db, 'message_segments', 'id = ?', segment) };
+  }
   async function open(): Promise<Vault> {
     return Vault.unlock(profile.dir, PW);
   }
@@ -57,6 +63,7 @@ describe('tamper detection', () => {
     expect(v.pageMessages('c1', { limit: 10 }).map((m) => [m.text, m.state])).toEqual([
       ['first', 'read'],
       ['second', 'received'],
+      ['fourth', 'received'],
     ]);
     expect(v.listContacts().length).toBe(2);
     expect(v.sealedFiles.read('alpha')!.length).toBe(3 * 1024 * 1024 + 17);
@@ -64,27 +71,54 @@ describe('tamper detection', () => {
   });
 
   for (const offset of [0, 20, 30, -1]) {
-    it(`a flipped byte in a sealed message (offset ${offset}) is VaultCorrupt`, async () => {
+    it(`a flipped byte in a sealed message segment (offset ${offset}) is VaultCorrupt`, async () => {
       edit((db) => {
-        const blob = Buffer.from(sealedOf(db, 'messages', 'id = ?', ids[1]));
+        const { segment, sealed } = segmentOf(db, ids[1]!);
+        const blob = Buffer.from(sealed);
         const at = offset < 0 ? blob.length + offset : offset;
         blob[at] = (blob[at] as number) ^ 0x01;
-        db.prepare('UPDATE messages SET sealed = ? WHERE id = ?').run(blob, ids[1]);
+        db.prepare('UPDATE message_segments SET sealed = ? WHERE id = ?').run(blob, segment);
       });
       await expectCorrupt((v) => v.getMessage(ids[1]!));
       await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
     });
   }
 
-  it('swapping sealed blobs between two message rows is VaultCorrupt', async () => {
+  it('swapping sealed segments between two rows of one conversation, or of two conversations, is VaultCorrupt', async () => {
     edit((db) => {
-      const a = sealedOf(db, 'messages', 'id = ?', ids[1]);
-      const b = sealedOf(db, 'messages', 'id = ?', ids[2]);
-      db.prepare('UPDATE messages SET sealed = ? WHERE id = ?').run(b, ids[1]);
-      db.prepare('UPDATE messages SET sealed = ? WHERE id = ?').run(a, ids[2]);
+      const a = segmentOf(db, ids[0]!);
+      const b = segmentOf(db, ids[3]!);
+      expect(a.segment).not.toBe(b.segment);
+      db.prepare('UPDATE message_segments SET sealed = ? WHERE id = ?').run(b.sealed, a.segment);
+      db.prepare('UPDATE message_segments SET sealed = ? WHERE id = ?').run(a.sealed, b.segment);
+    });
+    await expectCorrupt((v) => v.getMessage(ids[0]!));
+    await expectCorrupt((v) => v.getMessage(ids[3]!));
+  });
+
+  it('swapping segments across conversations, even with their conversation column, is VaultCorrupt', async () => {
+    edit((db) => {
+      const a = segmentOf(db, ids[1]!);
+      const c = segmentOf(db, ids[2]!);
+      db.prepare('UPDATE message_segments SET sealed = ?, conversation_id = ? WHERE id = ?').run(c.sealed, 'c2', a.segment);
     });
     await expectCorrupt((v) => v.getMessage(ids[1]!));
-    await expectCorrupt((v) => v.getMessage(ids[2]!));
+    // Make the row agree with the copied segment's conversation too: the AD (segment id) still fails.
+    edit((db) => db.prepare("UPDATE messages SET conversation_id = 'c2', order_key = 99 WHERE id = ?").run(ids[1]));
+    await expectCorrupt((v) => v.getMessage(ids[1]!));
+    await expectCorrupt((v) => v.pageMessages('c2', { limit: 10 }));
+  });
+
+  it('pointing a message row at another slot or segment is VaultCorrupt', async () => {
+    edit((db) => db.prepare('UPDATE messages SET slot = 1 - slot WHERE id IN (?, ?)').run(ids[0], ids[1]));
+    await expectCorrupt((v) => v.getMessage(ids[0]!));
+    await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
+    edit((db) => {
+      db.prepare('UPDATE messages SET slot = 1 - slot WHERE id IN (?, ?)').run(ids[0], ids[1]);
+      const other = segmentOf(db, ids[3]!).segment;
+      db.prepare('UPDATE messages SET segment = ?, slot = 0 WHERE id = ?').run(other, ids[0]);
+    });
+    await expectCorrupt((v) => v.getMessage(ids[0]!));
   });
 
   it('moving a message to another conversation or position (plaintext columns) is VaultCorrupt', async () => {
@@ -94,13 +128,13 @@ describe('tamper detection', () => {
     await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
   });
 
-  it('swapping sealed blobs between tables (contact <-> conversation, message -> contact) is VaultCorrupt', async () => {
+  it('swapping sealed blobs between tables (contact <-> conversation, message segment -> contact) is VaultCorrupt', async () => {
     edit((db) => {
       const contact = sealedOf(db, 'contacts', 'id = ?', 'k1');
       const conversation = sealedOf(db, 'conversations', 'id = ?', 'c1');
       db.prepare('UPDATE contacts SET sealed = ? WHERE id = ?').run(conversation, 'k1');
       db.prepare('UPDATE conversations SET sealed = ? WHERE id = ?').run(contact, 'c1');
-      db.prepare('UPDATE contacts SET sealed = ? WHERE id = ?').run(sealedOf(db, 'messages', 'id = ?', ids[0]), 'k2');
+      db.prepare('UPDATE contacts SET sealed = ? WHERE id = ?').run(segmentOf(db, ids[0]!).sealed, 'k2');
     });
     await expectCorrupt((v) => v.getContact('k1'));
     await expectCorrupt((v) => v.getConversation('c1'));
