@@ -14,7 +14,7 @@ import {
   contactToLine,
   conversationToLine,
   encodeLine,
-  messageToLine,
+  encodeMessageLine,
   type BackupCounts,
   type BackupLine,
 } from './format.ts';
@@ -69,11 +69,10 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
   let fdOpen = true;
   try {
     let batch = '';
-    const put = (line: BackupLine): void => {
-      const text = encodeLine(line);
+    const append = (text: string, what: string): void => {
       // Never write a file that import would refuse; the reader caps line length.
       if (text.length > MAX_LINE_BYTES / 4 && Buffer.byteLength(text) > MAX_LINE_BYTES) {
-        throw new BackupError('IO', `A ${line.type} record is larger than ${MAX_LINE_BYTES} bytes and cannot be backed up.`);
+        throw new BackupError('IO', `A ${what} record is larger than ${MAX_LINE_BYTES} bytes and cannot be backed up.`);
       }
       batch += text;
       if (batch.length >= BATCH_CHARS) {
@@ -81,6 +80,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
         batch = '';
       }
     };
+    const put = (line: BackupLine): void => append(encodeLine(line), line.type);
 
     const secretNames = options.identitySecretNames;
     const secrets: Array<{ name: string; value: Uint8Array }> = [];
@@ -110,7 +110,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     let done = 0;
     onProgress?.({ phase: 'export', done, total });
     for (const m of vault.iterateMessages()) {
-      put(messageToLine(m));
+      append(encodeMessageLine(m), 'message');
       done++;
       if (done % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'export', done, total: Math.max(total, done) });

@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { AgeWriter, createHeader, openAgeFile } from '../../main/backup/age-file.ts';
-import { encodeLine, type MessageLine } from '../../main/backup/format.ts';
+import { encodeLine, encodeMessageLine, messageToLine, type MessageLine } from '../../main/backup/format.ts';
 import { readRecords, splitLines } from '../../main/backup/stream.ts';
 import { makeTempDir } from './helpers.ts';
 
@@ -63,6 +63,16 @@ describe('backup stream properties', () => {
         expect(read).toEqual(messages);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('the export fast path encodes exactly like the schema-shaped line', () => {
+    fc.assert(
+      fc.property(message, (m) => {
+        const { type: _type, ...stored } = m;
+        expect(encodeMessageLine(stored)).toBe(encodeLine(messageToLine(stored)));
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -222,6 +222,20 @@ describe('backup round trip with the real vault', () => {
     expect(archive.search('UNICODE 東京').length).toBe(3 * Math.ceil(1500 / 97));
   });
 
+  it('refuses to write a record the reader would refuse (over 16 MiB), leaving no file', async () => {
+    const dir = makeTempDir();
+    const big = await newVault(join(dir.dir, 'big'));
+    try {
+      big.appendMessages([{ id: 'huge', conversationId: 'v', direction: 'in', sender: 's', sentAt: 1, text: 'é'.repeat(9 * 1024 * 1024), state: 'read' }]);
+      const target = join(dir.dir, 'big.age');
+      await expect(exportBackup(big, target, { keys: { recipients: [keys.recipient] } })).rejects.toMatchObject({ code: 'IO' });
+      expect(readdirSync(dir.dir)).toEqual(['big']);
+    } finally {
+      big.lock();
+      dir.cleanup();
+    }
+  });
+
   it('cancelling an export leaves no file, partial or final', async () => {
     const dir = makeTempDir();
     try {
