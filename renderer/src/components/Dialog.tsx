@@ -4,10 +4,11 @@ import { useEffect, useId, useRef, type ReactNode } from 'react';
 export function Dialog({ title, onClose, children, wide = false }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const ref = useRef<HTMLDialogElement>(null);
   const titleId = useId();
+  // No close() on cleanup: it would fire `close` (and onClose) during StrictMode's re-mount.
+  // Unmounting removes the element, which ends the modal state anyway.
   useEffect(() => {
     const dialog = ref.current;
     if (dialog && !dialog.open) dialog.showModal();
-    return () => dialog?.close();
   }, []);
   return (
     <dialog ref={ref} className={wide ? 'dialog wide' : 'dialog'} aria-labelledby={titleId} onClose={onClose}>

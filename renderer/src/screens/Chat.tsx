@@ -35,8 +35,6 @@ export function Chat({
 
   const load = useCallback(
     async (anchor: HistoryAnchor) => {
-      if (loading.current) return;
-      loading.current = true;
       try {
         const page = await api.historyPage({ conversationId, anchor, limit: PAGE, ...source });
         setError('');
@@ -44,8 +42,6 @@ export function Chat({
       } catch (err) {
         setError(errorText(err));
         return undefined;
-      } finally {
-        loading.current = false;
       }
     },
     [api, conversationId, backupId],
@@ -117,8 +113,18 @@ export function Chat({
   }, [api, backupId, conversationId, newestIncoming?.id, conversation.unread, hasNewer]);
 
   async function onScroll() {
+    if (loading.current) return;
+    loading.current = true;
+    try {
+      await loadMore();
+    } finally {
+      loading.current = false;
+    }
+  }
+
+  async function loadMore() {
     const el = scrollRef.current;
-    if (!el || loading.current || messages.length === 0) return;
+    if (!el || messages.length === 0) return;
     if (el.scrollTop < 300 && hasOlder) {
       const first = messages[0]!;
       const page = await load({ kind: 'before', messageId: first.id });

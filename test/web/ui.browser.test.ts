@@ -1,0 +1,243 @@
+// The real UI in Debian's Chromium (headless, via playwright-core) against browser mode
+// (`main/web/cli.ts`, real messenger, real profiles on disk) and a real relay process that is
+// killed and restarted during the chat. Screenshots of each screen go to test-results/ui/.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { buildRenderer } from '../../scripts/build-app.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
+const HAS_MESSENGER = fs.existsSync(path.join(ROOT, 'main', 'messenger.ts'));
+const SHOTS = path.join(ROOT, 'test-results', 'ui');
+const PASSWORD = 'correct horse battery staple';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-ui-'));
+const children: ChildProcess[] = [];
+
+/** Starts a child and resolves with its first stdout line that satisfies `pick`. */
+function startChild<T>(args: string[], pick: (line: string) => T | undefined): Promise<{ child: ChildProcess; value: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const lines = readline.createInterface({ input: child.stdout! });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timeout starting ${args.join(' ')}: ${stderr}`)), 90_000);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${stderr}`)));
+    lines.on('line', (line) => {
+      const value = pick(line);
+      if (value !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, value });
+      }
+    });
+  });
+}
+
+async function startRelay(port: number): Promise<{ child: ChildProcess; url: string; descriptor: string }> {
+  const { child, value } = await startChild(['cli/ephemera-relay.ts', '--data', path.join(tmp, 'relay'), '--port', String(port)], (line) => {
+    try {
+      const e = JSON.parse(line) as { event?: string; url?: string; descriptor?: string };
+      return e.event === 'listening' && e.url && e.descriptor ? { url: e.url, descriptor: e.descriptor } : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  return { child, ...value };
+}
+
+async function startWeb(name: string, descriptor: string): Promise<string> {
+  const { value } = await startChild(['main/web/cli.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
+    line.startsWith('http://127.0.0.1:') ? line.trim() : undefined,
+  );
+  return value;
+}
+
+let browser: Browser;
+let urls: { alice: string; bob: string };
+let relay: { child: ChildProcess; url: string; descriptor: string };
+let alice: Page;
+let bob: Page;
+const consoleProblems: string[] = [];
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+}
+
+async function onboard(page: Page, url: string, handle: string): Promise<void> {
+  await page.goto(url);
+  await expect.poll(() => page.url()).not.toContain('token=');
+  await page.getByRole('heading', { name: 'Create your vault' }).waitFor();
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByLabel('Repeat password').fill(PASSWORD);
+  await shot(page, `${handle}-01-create-vault`);
+  await page.getByRole('button', { name: 'Create vault' }).click();
+  const phraseList = page.getByRole('list', { name: 'Recovery phrase' });
+  await phraseList.waitFor({ timeout: 60_000 });
+  const words = await phraseList.getByRole('listitem').allTextContents();
+  expect(words).toHaveLength(24);
+  await shot(page, `${handle}-02-recovery-phrase`);
+  await page.getByRole('checkbox', { name: 'I have written down the 24 words' }).check();
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Type the 24 words').fill(words.join(' '));
+  await shot(page, `${handle}-03-confirm-phrase`);
+  await page.getByRole('button', { name: 'Confirm phrase' }).click();
+  await page.getByRole('heading', { name: 'Choose your handle' }).waitFor();
+  await page.getByRole('textbox', { name: 'Handle' }).fill(handle);
+  await shot(page, `${handle}-04-register`);
+  await page.getByRole('button', { name: 'Register' }).click();
+  await page.getByRole('button', { name: 'New contact' }).waitFor({ timeout: 60_000 });
+  await expect.poll(() => connectionLabel(page), { timeout: 60_000 }).toBe('Ready');
+  await shot(page, `${handle}-05-chat-list`);
+}
+
+function connectionLabel(page: Page): Promise<string | null> {
+  return page.locator('.connection-label').textContent({ timeout: 2000 }).catch(() => null);
+}
+
+const run = CHROMIUM && HAS_MESSENGER ? describe : describe.skip;
+
+run('the UI in Chromium against browser mode and a real relay', () => {
+  beforeAll(async () => {
+    fs.mkdirSync(SHOTS, { recursive: true });
+    await buildRenderer();
+    relay = await startRelay(0);
+    const [aliceUrl, bobUrl] = await Promise.all([startWeb('alice', relay.descriptor), startWeb('bob', relay.descriptor)]);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM!,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    alice = await (await browser.newContext()).newPage();
+    bob = await (await browser.newContext()).newPage();
+    for (const page of [alice, bob]) {
+      page.on('console', (m) => {
+        if (m.type() === 'error') consoleProblems.push(m.text());
+      });
+      page.on('pageerror', (e) => consoleProblems.push(e.message));
+    }
+    urls = { alice: aliceUrl!, bob: bobUrl! };
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await Promise.all(
+      children.filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => (c.once('exit', r), c.kill('SIGTERM')))),
+    );
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('creates a vault (phrase shown, then confirmed) and registers, in two profiles', async () => {
+    await onboard(alice, urls.alice, 'alice');
+    await onboard(bob, urls.bob, 'bob');
+  });
+
+  it('adds a contact, shows the safety number on both sides, and chats both ways', async () => {
+    await alice.getByRole('button', { name: 'New contact' }).click();
+    await alice.getByLabel('Their handle').fill('bob');
+    await shot(alice, 'alice-06-new-contact');
+    await alice.getByRole('button', { name: 'Add contact' }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+
+    await alice.getByRole('button', { name: 'Safety number' }).click();
+    const aliceNumber = await alice.locator('.safety-number').getAttribute('aria-label');
+    expect(aliceNumber).toMatch(/^Safety number: (\d{5} ){11}\d{5}$/);
+    await shot(alice, 'alice-07-safety-number');
+    await alice.getByRole('button', { name: 'Mark as verified' }).click();
+    await alice.getByRole('button', { name: 'Clear verified' }).waitFor();
+    await alice.getByRole('button', { name: 'Close' }).click();
+
+    const composer = alice.getByLabel('Message to bob');
+    await composer.fill('hello bob, from alice');
+    await composer.press('Enter');
+    await alice.getByRole('log').getByText('hello bob, from alice').waitFor();
+
+    // Bob sees a conversation with one unread message.
+    const bobEntry = bob.getByRole('button', { name: /^alice, 1 unread/ });
+    await bobEntry.waitFor({ timeout: 60_000 });
+    await shot(bob, 'bob-06-unread');
+    await bobEntry.click();
+    await bob.getByRole('log').getByText('hello bob, from alice').waitFor();
+    await bob.getByRole('button', { name: 'Safety number' }).click();
+    expect(await bob.locator('.safety-number').getAttribute('aria-label')).toBe(aliceNumber);
+    await bob.getByRole('button', { name: 'Close' }).click();
+
+    await bob.getByLabel('Message to alice').fill('hi alice, bob here');
+    await bob.getByRole('button', { name: 'Send' }).click();
+    await alice.getByRole('log').getByText('hi alice, bob here').waitFor({ timeout: 60_000 });
+    // Alice's message reaches "Read" once bob has opened the chat.
+    await expect.poll(() => alice.locator('.bubble.out .delivery').last().textContent(), { timeout: 60_000 }).toContain('Read');
+    // Alice has the chat open, so bob's reply is marked read: no unread badge remains.
+    await expect.poll(() => alice.getByRole('button', { name: /^bob/ }).getAttribute('aria-label'), { timeout: 30_000 }).toBe('bob');
+    await shot(alice, 'alice-08-chat');
+    await shot(bob, 'bob-07-chat');
+  });
+
+  it('locks, refuses a wrong password, unlocks, and the history is still there', async () => {
+    await alice.getByRole('button', { name: 'Lock' }).click();
+    await alice.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor();
+    await alice.getByLabel('Password', { exact: true }).fill('not my password');
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => alice.getByRole('alert').textContent(), { timeout: 60_000 }).toContain('password is wrong');
+    await shot(alice, 'alice-09-wrong-password');
+    await alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await alice.getByRole('button', { name: /^bob/ }).click({ timeout: 60_000 });
+    await shot(alice, 'alice-09b-unlocked');
+    await alice.getByRole('log').getByText('hello bob, from alice').waitFor();
+    await alice.getByRole('log').getByText('hi alice, bob here').waitFor();
+    await expect.poll(() => connectionLabel(alice), { timeout: 60_000 }).toBe('Ready');
+  });
+
+  it('survives a relay killed and restarted mid-chat: re-binds, and a message typed during the outage arrives', async () => {
+    const port = Number(new URL(relay.url).port);
+    // Record every label the indicator shows (phases can last only milliseconds on loopback).
+    await alice.evaluate(() => {
+      const w = window as unknown as { phaseLog: string[] };
+      w.phaseLog = [];
+      new MutationObserver(() => {
+        const label = document.querySelector('.connection-label')?.textContent ?? '';
+        if (label && w.phaseLog[w.phaseLog.length - 1] !== label) w.phaseLog.push(label);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    relay.child.kill('SIGKILL');
+    await new Promise((r) => relay.child.once('exit', r));
+    await expect.poll(() => connectionLabel(alice), { timeout: 60_000 }).not.toBe('Ready');
+    await shot(alice, 'alice-10-relay-down');
+    await alice.getByLabel('Message to bob').fill('typed while the relay was down');
+    await alice.getByLabel('Message to bob').press('Enter');
+    await alice.getByRole('log').getByText('typed while the relay was down').waitFor();
+
+    relay = await startRelay(port);
+    await expect.poll(() => connectionLabel(alice), { timeout: 90_000 }).toBe('Ready');
+    await shot(alice, 'alice-11-ready-again');
+    await bob.getByRole('log').getByText('typed while the relay was down').waitFor({ timeout: 90_000 });
+    await shot(bob, 'bob-08-after-restart');
+    const phases = await alice.evaluate(() => (window as unknown as { phaseLog: string[] }).phaseLog);
+    // The relay forgot the temp key with its restart: the client's probe gets 404, it re-binds.
+    expect(phases).toContain('Re-binding');
+    expect(phases.indexOf('Re-binding')).toBeLessThan(phases.lastIndexOf('Ready'));
+    expect(phases[phases.length - 1]).toBe('Ready');
+  });
+
+  it('search (Ctrl+K) finds a message and opens it in context', async () => {
+    await alice.keyboard.press('Control+K');
+    const box = alice.getByLabel('Search for');
+    await box.fill('typed');
+    const hit = alice.getByRole('list', { name: 'Search results' }).getByRole('button').first();
+    await hit.waitFor({ timeout: 30_000 });
+    await shot(alice, 'alice-12-search');
+    await hit.click();
+    await alice.locator('.bubble.focused').getByText('typed while the relay was down').waitFor();
+  });
+
+  it('keeps the CSP: no violations or page errors were reported', () => {
+    expect(consoleProblems.filter((m) => /Content Security Policy|Refused to/.test(m))).toEqual([]);
+    expect(consoleProblems.filter((m) => !/Failed to load resource/.test(m))).toEqual([]);
+  });
+});
