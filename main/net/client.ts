@@ -503,6 +503,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       this.retryTimer = undefined;
       this.startHandshake(purpose);
     }, this.backoffDelay(this.rebindFailures));
+    // A failed rotation leaves the current key in use: release what waited for the bind.
+    this.flush();
   }
 
   /** A bare 404: the relay does not know the key. Only the temp key is dropped, never the permanent one. */
