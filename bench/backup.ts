@@ -18,7 +18,7 @@ import { TEST_KDF, Vault } from '../main/vault/index.ts';
 import type { NewMessage } from '../main/vault/api.ts';
 import { exportBackup, importBackup } from '../main/backup/index.ts';
 import { AgeWriter, createHeader, openAgeFile } from '../main/backup/age-file.ts';
-import { encodeLine, type MessageLine } from '../main/backup/format.ts';
+import { encodeLine, encodeMessageLine } from '../main/backup/format.ts';
 import { readRecords, splitLines } from '../main/backup/stream.ts';
 
 const PASSWORD = 'bench password';
@@ -118,10 +118,10 @@ async function layerOnly(root: string, count: number, recipient: string, identit
   const file = join(root, 'layer.age');
   const header = await createHeader({ recipients: [recipient] });
   // Records are built before the clock starts: only encoding and encryption are timed.
-  const lines: MessageLine[] = [];
+  const stored: Array<Required<NewMessage>> = [];
   for (let n = 0; n < count; n++) {
     const m = message(n);
-    lines.push({ type: 'message', ...m, receivedAt: m.receivedAt ?? 0 });
+    stored.push({ ...m, receivedAt: m.receivedAt ?? 0 });
   }
   const t0 = performance.now();
   const fd = openSync(file, 'w');
@@ -136,8 +136,8 @@ async function layerOnly(root: string, count: number, recipient: string, identit
   };
   const counts = { contacts: 0, conversations: 0, messages: count, secrets: 0 };
   batch += encodeLine({ type: 'header', format: 'ephemera-backup', version: 1, created: 1, counts, includesIdentity: false });
-  for (const line of lines) {
-    batch += encodeLine(line);
+  for (const m of stored) {
+    batch += encodeMessageLine(m);
     if (batch.length >= 65536) flush();
   }
   batch += encodeLine({ type: 'end', counts });
