@@ -197,14 +197,14 @@ run('the UI in Chromium against browser mode and a real relay', () => {
   it('survives a relay killed and restarted mid-chat: re-binds, and a message typed during the outage arrives', async () => {
     const port = Number(new URL(relay.url).port);
     // Record every label the indicator shows (phases can last only milliseconds on loopback).
-    await alice.evaluate(() => {
-      const w = window as unknown as { phaseLog: string[] };
-      w.phaseLog = [];
+    // (A string: this file is typed for Node, without DOM names.)
+    await alice.evaluate(`
+      window.phaseLog = [];
       new MutationObserver(() => {
         const label = document.querySelector('.connection-label')?.textContent ?? '';
-        if (label && w.phaseLog[w.phaseLog.length - 1] !== label) w.phaseLog.push(label);
+        if (label && window.phaseLog[window.phaseLog.length - 1] !== label) window.phaseLog.push(label);
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
+    `);
     relay.child.kill('SIGKILL');
     await new Promise((r) => relay.child.once('exit', r));
     await expect.poll(() => connectionLabel(alice), { timeout: 60_000 }).not.toBe('Ready');
@@ -218,7 +218,7 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await shot(alice, 'alice-11-ready-again');
     await bob.getByRole('log').getByText('typed while the relay was down').waitFor({ timeout: 90_000 });
     await shot(bob, 'bob-08-after-restart');
-    const phases = await alice.evaluate(() => (window as unknown as { phaseLog: string[] }).phaseLog);
+    const phases = (await alice.evaluate('window.phaseLog')) as string[];
     // The relay forgot the temp key with its restart: the client's probe gets 404, it re-binds.
     expect(phases).toContain('Re-binding');
     expect(phases.indexOf('Re-binding')).toBeLessThan(phases.lastIndexOf('Ready'));
