@@ -41,6 +41,7 @@ import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
 import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
+import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import { toServiceError } from './messenger/errors.ts';
 import {
@@ -109,6 +110,7 @@ export class Messenger implements EphemeraService {
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
+  private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
 
   constructor(opts: MessengerOptions) {
     this.opts = opts;
@@ -255,6 +257,8 @@ export class Messenger implements EphemeraService {
   }
 
   private async lockNow(): Promise<void> {
+    // Opened backups are decrypted history in RAM: locking drops them too.
+    this.backups.closeAll();
     if (this.receiptTimer) clearTimeout(this.receiptTimer);
     if (this.searchTimer) clearTimeout(this.searchTimer);
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
@@ -524,7 +528,7 @@ export class Messenger implements EphemeraService {
 
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
     return this.api(() => {
-      if (params.backupId !== undefined) throw unknownBackup();
+      if (params.backupId !== undefined) return this.backups.conversations(params.backupId);
       const vault = this.requireVault();
       return vault.listConversations().map((c) => this.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
     });
@@ -555,7 +559,7 @@ export class Messenger implements EphemeraService {
 
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
     return this.api(() => {
-      if (params.backupId !== undefined) throw unknownBackup();
+      if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
       const vault = this.requireVault();
       const convId = params.conversationId;
       if (!vault.getConversation(convId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
@@ -843,7 +847,15 @@ export class Messenger implements EphemeraService {
 
   search(params: ParamsOf<'search'>): Promise<SearchResult> {
     return this.api(() => {
-      if (params.backupId !== undefined) throw unknownBackup();
+      if (params.backupId !== undefined) {
+        return this.backups.search(params.backupId, {
+          query: params.query,
+          limit: params.limit,
+          ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
+          ...(params.from !== undefined ? { from: params.from } : {}),
+          ...(params.to !== undefined ? { to: params.to } : {}),
+        });
+      }
       const vault = this.requireVault();
       const service = this.searchService;
       if (!service) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
@@ -913,26 +925,30 @@ export class Messenger implements EphemeraService {
 
   // ------------------------------------------------------------------ backup
 
-  backupExport(): Promise<ResultOf<'backupExport'>> {
-    return this.api(() => notAvailable('Backup export'));
+  backupExport(params: ParamsOf<'backupExport'>): Promise<ResultOf<'backupExport'>> {
+    return this.api(() => this.backups.export(this.requireVault(), params));
   }
 
-  backupImport(): Promise<ResultOf<'backupImport'>> {
-    return this.api(() => notAvailable('Backup import'));
-  }
-
-  backupOpen(): Promise<ResultOf<'backupOpen'>> {
-    return this.api(() => notAvailable('Opening a backup'));
-  }
-
-  backupClose(): Promise<void> {
-    return this.api(() => {
-      throw unknownBackup();
+  backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
+    return this.api(async () => {
+      const result = await this.backups.import(this.requireVault(), params);
+      this.searchService?.catchUp();
+      for (const c of this.requireVault().listConversations()) this.emitConversation(c.id);
+      return result;
     });
   }
 
-  backupCancel(): Promise<ResultOf<'backupCancel'>> {
-    return this.api(() => ({ cancelled: false }));
+  /** Works without an unlocked vault: a backup can be browsed on a machine with no account. */
+  backupOpen(params: ParamsOf<'backupOpen'>): Promise<ResultOf<'backupOpen'>> {
+    return this.api(() => this.backups.open(params));
+  }
+
+  backupClose(params: ParamsOf<'backupClose'>): Promise<void> {
+    return this.api(() => this.backups.close(params.backupId));
+  }
+
+  backupCancel(params: ParamsOf<'backupCancel'>): Promise<ResultOf<'backupCancel'>> {
+    return this.api(() => ({ cancelled: this.backups.cancel(params.jobId) }));
   }
 
   // ------------------------------------------------------------------ for the CLI and tests
@@ -1076,12 +1092,4 @@ function sameRelay(a: RelayDescriptor, b: RelayDescriptor): boolean {
 
 function unreachable(d: RelayDescriptor): ApiError {
   return new ApiError('RELAY_UNREACHABLE', `The relay at ${d.url} cannot be reached right now.`);
-}
-
-function unknownBackup(): ApiError {
-  return new ApiError('UNKNOWN_BACKUP', 'No backup with that id is open.');
-}
-
-function notAvailable(what: string): never {
-  throw new ApiError('NOT_AVAILABLE', `${what} is not available in this build yet.`);
 }

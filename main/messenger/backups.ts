@@ -1,0 +1,248 @@
+// The messenger's backup jobs: export / import / open through main/backup, with progress events
+// carrying the caller's jobId, cancellation by jobId, and read-only views of opened backups
+// (conversations, history pages, search) addressed by backupId.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import {
+  ApiError,
+  type BackupKey,
+  type BackupProgress as ApiBackupProgress,
+  type BackupProtection,
+  type ConversationSummary,
+  type ExportSummary,
+  type HistoryAnchor,
+  type HistoryPage,
+  type ImportSummary,
+  type Message,
+  type OpenedBackup,
+  type SearchResult,
+} from '../../shared/api.ts';
+import {
+  ACCOUNT_IDENTITY_SECRETS,
+  BackupError,
+  exportBackup,
+  importBackup,
+  openBackup,
+  parseIdentityFile,
+  type BackupArchive,
+  type BackupMessage,
+  type BackupProgress,
+  type DecryptKeys,
+  type EncryptKeys,
+} from '../backup/index.ts';
+import type { VaultHandle } from '../vault/api.ts';
+
+const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
+  export: 'writing',
+  verify: 'verifying',
+  apply: 'merging',
+  open: 'reading',
+};
+
+const CODE: Record<BackupError['code'], ApiError['code']> = {
+  WRONG_KEY: 'BACKUP_WRONG_KEY',
+  CORRUPT: 'BACKUP_CORRUPT',
+  MALFORMED: 'BACKUP_CORRUPT',
+  UNSUPPORTED_VERSION: 'BACKUP_UNSUPPORTED',
+  BAD_PARAMETERS: 'INVALID_ARGUMENT',
+  CANCELLED: 'CANCELLED',
+  IO: 'FILE_ERROR',
+};
+
+export function backupApiError(e: unknown): unknown {
+  return e instanceof BackupError ? new ApiError(CODE[e.code], e.message) : e;
+}
+
+function encryptKeys(p: BackupProtection): EncryptKeys {
+  return p.kind === 'passphrase' ? { passphrase: p.passphrase } : { recipients: p.recipients };
+}
+
+function decryptKeys(k: BackupKey): DecryptKeys {
+  if (k.kind === 'passphrase') return { passphrase: k.passphrase };
+  let text: string;
+  try {
+    text = readFileSync(k.path, 'utf8');
+  } catch {
+    throw new ApiError('FILE_ERROR', `Cannot read the identity file ${k.path}.`);
+  }
+  return { identities: parseIdentityFile(text) };
+}
+
+export class BackupJobs {
+  private readonly running = new Map<string, AbortController>();
+  private readonly archives = new Map<string, BackupArchive>();
+
+  constructor(private readonly onProgress: (p: ApiBackupProgress) => void) {}
+
+  private async job<T>(jobId: string, operation: ApiBackupProgress['operation'], fn: (signal: AbortSignal, progress: (p: BackupProgress) => void) => Promise<T>): Promise<T> {
+    if (this.running.has(jobId)) throw new ApiError('BUSY', 'A job with this id is already running.');
+    const controller = new AbortController();
+    this.running.set(jobId, controller);
+    const progress = (p: BackupProgress): void =>
+      this.onProgress({ jobId, operation, phase: PHASE[p.phase], done: p.done, total: p.total, unit: 'messages' });
+    try {
+      return await fn(controller.signal, progress);
+    } catch (e) {
+      throw backupApiError(e);
+    } finally {
+      this.running.delete(jobId);
+    }
+  }
+
+  cancel(jobId: string): boolean {
+    const c = this.running.get(jobId);
+    if (!c) return false;
+    c.abort();
+    return true;
+  }
+
+  export(vault: VaultHandle, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean }): Promise<ExportSummary> {
+    return this.job(p.jobId, 'export', async (signal, onProgress) => {
+      const r = await exportBackup(vault, p.path, {
+        keys: encryptKeys(p.protection),
+        signal,
+        onProgress,
+        ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
+      });
+      return { path: r.file, messages: r.counts.messages, bytes: r.bytes };
+    });
+  }
+
+  import(vault: VaultHandle, p: { jobId: string; path: string; key: BackupKey }): Promise<ImportSummary> {
+    return this.job(p.jobId, 'import', async (signal, onProgress) => {
+      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress });
+      return {
+        contactsAdded: r.added.contacts,
+        conversationsAdded: r.added.conversations,
+        messagesAdded: r.added.messages,
+        messagesSkipped: Math.max(0, r.inFile.messages - r.added.messages),
+      };
+    });
+  }
+
+  open(p: { jobId: string; path: string; key: BackupKey }): Promise<OpenedBackup> {
+    return this.job(p.jobId, 'open', async (signal, onProgress) => {
+      const archive = await openBackup(p.path, { keys: decryptKeys(p.key), signal, onProgress });
+      const backupId = `b${randomBytes(12).toString('hex')}`;
+      this.archives.set(backupId, archive);
+      return {
+        backupId,
+        createdAt: archive.header.created,
+        contacts: archive.counts.contacts,
+        conversations: archive.counts.conversations,
+        messages: archive.counts.messages,
+      };
+    });
+  }
+
+  close(backupId: string): void {
+    if (!this.archives.delete(backupId)) throw unknownBackup();
+  }
+
+  closeAll(): void {
+    for (const c of this.running.values()) c.abort();
+    this.archives.clear();
+  }
+
+  private archive(backupId: string): BackupArchive {
+    const a = this.archives.get(backupId);
+    if (!a) throw unknownBackup();
+    return a;
+  }
+
+  conversations(backupId: string): ConversationSummary[] {
+    const a = this.archive(backupId);
+    const contacts = new Map(a.contacts.map((c) => [c.id, c]));
+    return a.conversations.map((c) => {
+      const last = a.messagesOf(c.id).at(-1);
+      const contact = contacts.get(c.contactId);
+      return {
+        id: c.id,
+        contactId: c.contactId,
+        title: c.title.slice(0, 256),
+        lastActivity: c.lastActivity,
+        unread: 0,
+        lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
+        verified: contact?.verified ?? false,
+        identityChanged: contact?.identityChanged ?? false,
+      };
+    });
+  }
+
+  history(backupId: string, conversationId: string, anchor: HistoryAnchor, limit: number): HistoryPage {
+    const a = this.archive(backupId);
+    if (!a.conversations.some((c) => c.id === conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation in this backup.');
+    const all = a.messagesOf(conversationId);
+    const indexOf = (id: string): number => {
+      const i = all.findIndex((m) => m.id === id);
+      if (i < 0) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
+      return i;
+    };
+    let start: number;
+    let end: number;
+    switch (anchor.kind) {
+      case 'newest':
+        end = all.length;
+        start = Math.max(0, end - limit);
+        break;
+      case 'before':
+        end = indexOf(anchor.messageId);
+        start = Math.max(0, end - limit);
+        break;
+      case 'after':
+        start = indexOf(anchor.messageId) + 1;
+        end = Math.min(all.length, start + limit);
+        break;
+      case 'around': {
+        const i = indexOf(anchor.messageId);
+        start = Math.max(0, i - Math.floor((limit - 1) / 2));
+        end = Math.min(all.length, start + limit);
+        break;
+      }
+    }
+    return {
+      messages: all.slice(start, end).map((m, k) => archivedMessage(m, start + k)),
+      hasOlder: start > 0,
+      hasNewer: end < all.length,
+    };
+  }
+
+  search(backupId: string, q: { query: string; conversationId?: string; from?: number; to?: number; limit: number }): SearchResult {
+    const a = this.archive(backupId);
+    const hits = a.search(q.query, {
+      limit: q.limit + 1,
+      ...(q.conversationId !== undefined ? { conversationId: q.conversationId } : {}),
+      ...(q.from !== undefined ? { from: q.from } : {}),
+      ...(q.to !== undefined ? { to: q.to } : {}),
+    });
+    return {
+      truncated: hits.length > q.limit,
+      hits: hits.slice(0, q.limit).map((h) => ({
+        messageId: h.message.id,
+        conversationId: h.message.conversationId,
+        conversationTitle: (h.conversation?.title ?? '').slice(0, 256),
+        direction: h.message.direction,
+        sentAt: h.message.sentAt,
+        snippet: [{ text: h.message.text.slice(0, 1000), match: false }],
+      })),
+    };
+  }
+}
+
+function archivedMessage(m: BackupMessage, orderKey: number): Message {
+  return {
+    id: m.id,
+    conversationId: m.conversationId,
+    orderKey,
+    direction: m.direction,
+    sender: m.sender,
+    sentAt: m.sentAt,
+    receivedAt: m.receivedAt,
+    text: m.text,
+    state: m.state,
+  };
+}
+
+export function unknownBackup(): ApiError {
+  return new ApiError('UNKNOWN_BACKUP', 'No backup with that id is open.');
+}
