@@ -228,8 +228,11 @@ export class Vault implements VaultHandle {
     const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
     checkNewPassword(password);
     mkdirSync(profileDir, { recursive: true, mode: 0o700 });
-    if (Vault.exists(profileDir) || existsSync(join(profileDir, DB_FILE))) throw new VaultExists(profileDir);
+    if (Vault.exists(profileDir)) throw new VaultExists(profileDir);
     const lock = ProfileLock.acquire(profileDir);
+    // A database without its header is what an interrupted create leaves behind. Without the
+    // header's wrapped key it can never be opened, so clearing it loses nothing.
+    removeDatabaseFiles(profileDir);
     const dataKey = randomBytes(32);
     const entropy = randomBytes(32);
     let passwordKey: Buffer | undefined;

@@ -135,7 +135,24 @@ describe('vault errors from real files', () => {
     mkdirSync(profile.dir, { recursive: true });
     await expect(Vault.unlock(profile.dir, PW)).rejects.toBeInstanceOf(NoVault);
     const { dir } = await made(0);
+    const before = snapshotDir(dir);
     await expect(Vault.create(dir, PW, { kdf: TEST_KDF })).rejects.toBeInstanceOf(VaultExists);
+    expect(snapshotDir(dir)).toEqual(before);
+  });
+
+  it('create recovers from an interrupted create (database left without its header)', async () => {
+    const profile = tempProfile();
+    profiles.push(profile);
+    mkdirSync(profile.dir, { recursive: true });
+    writeFileSync(join(profile.dir, 'vault.db'), Buffer.alloc(0));
+    writeFileSync(join(profile.dir, 'vault.db-wal'), Buffer.alloc(100, 1));
+    expect(Vault.exists(profile.dir)).toBe(false);
+    const { vault } = await Vault.create(profile.dir, PW, { kdf: TEST_KDF });
+    vault.appendMessages([msg('c', 'fresh')]);
+    vault.lock();
+    const again = await Vault.unlock(profile.dir, PW);
+    expect(again.countMessages()).toBe(1);
+    again.lock();
   });
 
   it('BadParameters below the floor or above the ceiling, before any work or file', async () => {
