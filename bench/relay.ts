@@ -6,7 +6,7 @@
 // Both relays run as child processes; the clients run in this process.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -180,7 +180,7 @@ async function until(pred: () => boolean, ms: number): Promise<void> {
 async function throughput(quick: boolean): Promise<void> {
   const n = quick ? 100 : 200;
   const seconds = quick ? 3 : 10;
-  const params = { clients: n, payload_bytes: PAYLOAD, seconds, window_per_client: WINDOW };
+  const params = { clients: n, payload_bytes: PAYLOAD, seconds, window_per_client: WINDOW, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 };
 
   const plain = await startPlainRelay();
   const pe = await plainEndpoints(plain.port, n);
@@ -248,7 +248,7 @@ async function restartWave(quick: boolean): Promise<void> {
       }
       process.stderr.write(`wave got-at ms p0 ${rel[0]} p50 ${percentile(rel, 50)} p90 ${percentile(rel, 90)} p100 ${rel[rel.length - 1]}\n`);
     }
-    emit({ bench: 'relay-restart-wave', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n }, target: '<= 3 s' });
+    emit({ bench: 'relay-restart-wave', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 }, target: '<= 3 s' });
   } finally {
     await Promise.all(all.map((c) => c.client.stop()));
     await relay.kill();
