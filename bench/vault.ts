@@ -125,7 +125,7 @@ export async function main(opts: BenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-vault-'));
   try {
     // 1. Sealed vs plain batch insert, alternating, best of two each (the machine is shared).
-    const insertRows = opts.quick ? 20_000 : 100_000;
+    const insertRows = opts.quick ? 30_000 : 100_000;
     const batch = 1000;
     const rows = makeRows(insertRows, 0);
     const plain: number[] = [];
