@@ -104,7 +104,7 @@ export class SearchService {
     const loaded = loadSnapshot(source);
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery);
-      service.#replayedAtOpen = service.#drainFeed(Number.POSITIVE_INFINITY);
+      service.#replayedAtOpen = service.#drainFeed();
       if (service.#changesSinceSnapshot >= snapshotEvery) service.snapshot();
       return service;
     }
@@ -143,10 +143,11 @@ export class SearchService {
     this.#changesSinceSnapshot += upserts.length + deletes.length;
   }
 
-  #drainFeed(maxBatches: number): number {
+  /** Applies every change the vault has after the index's seq. */
+  #drainFeed(): number {
     const index = this.#open();
     let applied = 0;
-    for (let i = 0; i < maxBatches; i++) {
+    for (;;) {
       const batch = this.#source.changesSince(index.seq, FEED_BATCH);
       if (batch.upserts.length === 0 && batch.deletes.length === 0) break;
       this.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
@@ -158,7 +159,7 @@ export class SearchService {
 
   /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
   catchUp(): number {
-    const applied = this.#drainFeed(Number.POSITIVE_INFINITY);
+    const applied = this.#drainFeed();
     if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
     return applied;
   }
@@ -177,7 +178,7 @@ export class SearchService {
     const req = searchRequestSchema.parse(request);
     // Current before every search (a deleted message never shows), but no snapshot here:
     // writing one would add its cost to this query; the messenger's catchUp() calls do that.
-    this.#drainFeed(Number.POSITIVE_INFINITY);
+    this.#drainFeed();
     const query = parseQuery(req.text);
     const index = this.#open();
     const match = toFtsMatch(query, (prefix) => index.expandPrefix(prefix, MAX_PREFIX_EXPANSION));
