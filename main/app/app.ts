@@ -7,7 +7,6 @@ import { APP_ENTRY_URL, APP_SCHEME } from './channels.ts';
 import { hardenSession, hardenWebContents } from './guards.ts';
 import { wireIpc } from './ipc.ts';
 import { APP_SCHEME_PRIVILEGES, createAppProtocolHandler } from './protocol.ts';
-import { mainWindowOptions } from './window.ts';
 
 export interface AppOptions {
   openService(profileDir: string): Promise<{ service: EphemeraService; close(): Promise<void> }>;
@@ -42,7 +41,34 @@ export async function startApp(options: AppOptions): Promise<RunningApp | undefi
   Menu.setApplicationMenu(null);
 
   const { service, close } = await options.openService(path.join(app.getPath('userData'), 'profile'));
-  const window = new BrowserWindow(mainWindowOptions(preloadPath, !app.isPackaged));
+  // Every security-relevant preference is spelled out here, literally (not left to defaults and
+  // not built elsewhere), so tests and Electronegativity's static checks both see each one.
+  const window = new BrowserWindow({
+    width: 1100,
+    height: 760,
+    minWidth: 640,
+    minHeight: 480,
+    title: 'Ephemera',
+    show: false,
+    backgroundColor: '#111418',
+    webPreferences: {
+      preload: preloadPath,
+      contextIsolation: true,
+      sandbox: true,
+      nodeIntegration: false,
+      nodeIntegrationInWorker: false,
+      nodeIntegrationInSubFrames: false,
+      webSecurity: true,
+      allowRunningInsecureContent: false,
+      experimentalFeatures: false,
+      webviewTag: false,
+      navigateOnDragDrop: false,
+      safeDialogs: true,
+      spellcheck: false,
+      disableBlinkFeatures: 'Auxclick',
+      devTools: !app.isPackaged,
+    },
+  });
   const unwire = wireIpc(ipcMain, service, window);
   window.once('ready-to-show', () => window.show());
 

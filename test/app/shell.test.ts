@@ -72,6 +72,7 @@ describe('Electron shell settings', () => {
       allowRunningInsecureContent: false,
       experimentalFeatures: false,
       webviewTag: false,
+      disableBlinkFeatures: 'Auxclick',
       devTools: false,
       preload: path.join(tmp, 'preload.cjs'),
     });
