@@ -78,6 +78,10 @@ const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 const RECEIPT_DELAY_MS = 20;
+/** Newest messages per conversation checked at unlock for interrupted sends. */
+const RESUME_SCAN = 200;
+/** Signed-prekey rotation check while connected (also at every connect). */
+const UPKEEP_INTERVAL_MS = 24 * 3600 * 1000;
 const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
@@ -107,6 +111,7 @@ export class Messenger implements EphemeraService {
   private receiptTimer: NodeJS.Timeout | undefined;
   private searchTimer: NodeJS.Timeout | undefined;
   private autoLockTimer: NodeJS.Timeout | undefined;
+  private upkeepTimer: NodeJS.Timeout | undefined;
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
@@ -252,8 +257,35 @@ export class Messenger implements EphemeraService {
     }
     this.emit('vault', this.status());
     this.emit('settings', this.settings());
-    if (this.account && this.e2e) await this.connect(this.account.descriptor);
-    else this.emit('connection', this.offlineState());
+    if (this.account && this.e2e) {
+      await this.connect(this.account.descriptor);
+      void this.enqueueSend(() => this.resumeQueued()).catch(() => undefined);
+    } else this.emit('connection', this.offlineState());
+  }
+
+  /**
+   * A message stored as 'queued' whose relay request is not in the outbox was interrupted
+   * between the two writes (or accepted just before the state update). It is encrypted again
+   * under the same content id and idempotency key: the relay and the recipient store it once.
+   * Looks at the newest messages of each conversation only (bounded work at unlock).
+   */
+  private async resumeQueued(): Promise<void> {
+    const vault = this.vault;
+    const e2e = this.e2e;
+    const conn = this.conn;
+    if (!vault?.isUnlocked || !e2e || !conn) return;
+    const inOutbox = new Set(vault.outboxList().map((o) => o.id));
+    for (const conv of vault.listConversations()) {
+      const contact = vault.getContact(conv.contactId);
+      if (!contact || contact.identityChanged) continue;
+      for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
+        const contentId = m.direction === 'out' && m.state === 'queued' && m.id.startsWith('o.') ? m.id.slice(2) : undefined;
+        if (!contentId || inOutbox.has(textIdempotencyKey(contentId))) continue;
+        if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
+        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text });
+        conn.mailbox.send(contact.handle, encodeEnvelope(envelope), textIdempotencyKey(contentId)).catch(() => undefined);
+      }
+    }
   }
 
   private async lockNow(): Promise<void> {
@@ -262,7 +294,8 @@ export class Messenger implements EphemeraService {
     if (this.receiptTimer) clearTimeout(this.receiptTimer);
     if (this.searchTimer) clearTimeout(this.searchTimer);
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
-    this.receiptTimer = this.searchTimer = this.autoLockTimer = undefined;
+    if (this.upkeepTimer) clearInterval(this.upkeepTimer);
+    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = undefined;
     this.pendingReceipts.clear();
     const conn = this.conn;
     this.conn = undefined;
@@ -372,6 +405,9 @@ export class Messenger implements EphemeraService {
       },
     });
     this.conn = conn;
+    if (this.upkeepTimer) clearInterval(this.upkeepTimer);
+    this.upkeepTimer = setInterval(() => void this.upkeep(), UPKEEP_INTERVAL_MS);
+    this.upkeepTimer.unref();
     await conn.start();
     return conn;
   }

@@ -1,6 +1,8 @@
 // Two profiles on a real relay child process exchange 100 messages each way through the
 // Messenger API: both histories are equal, in order, without duplicates, and nothing of the
 // text is on disk in either profile or in the relay's data directory.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../shared/api.ts';
 import { filesContaining, fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
@@ -83,6 +85,16 @@ describe('two profiles exchange messages', () => {
     expect(found.truncated).toBe(true);
 
     // Byte scan of everything at rest: profiles (locked) and the relay's data directory.
+    // First, the scan itself finds a planted marker in either encoding.
+    const planted = tempDir('scan-check');
+    try {
+      writeFileSync(join(planted.dir, 'u16'), Buffer.concat([Buffer.from([0, 1]), Buffer.from(marker('a', 7), 'utf16le')]));
+      writeFileSync(join(planted.dir, 'u8'), `x${marker('b', 7)}y`);
+      expect(filesContaining(planted.dir, marker('a', 7))).toHaveLength(1);
+      expect(filesContaining(planted.dir, marker('b', 7))).toHaveLength(1);
+    } finally {
+      planted.cleanup();
+    }
     await alice.m.lock();
     await bob.m.lock();
     for (const dir of [aliceDir.dir, bobDir.dir, relayDir.dir]) {
