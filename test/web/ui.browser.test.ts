@@ -76,12 +76,14 @@ async function onboard(page: Page, url: string, handle: string): Promise<void> {
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Repeat password').fill(PASSWORD);
   await shot(page, `${handle}-01-create-vault`);
+  await expectAllNamed(page, 'create vault');
   await page.getByRole('button', { name: 'Create vault' }).click();
   const phraseList = page.getByRole('list', { name: 'Recovery phrase' });
   await phraseList.waitFor({ timeout: 60_000 });
   const words = await phraseList.getByRole('listitem').allTextContents();
   expect(words).toHaveLength(24);
   await shot(page, `${handle}-02-recovery-phrase`);
+  await expectAllNamed(page, 'recovery phrase');
   await page.getByRole('checkbox', { name: 'I have written down the 24 words' }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByLabel('Type the 24 words').fill(words.join(' '));
@@ -90,10 +92,18 @@ async function onboard(page: Page, url: string, handle: string): Promise<void> {
   await page.getByRole('heading', { name: 'Choose your handle' }).waitFor();
   await page.getByRole('textbox', { name: 'Handle' }).fill(handle);
   await shot(page, `${handle}-04-register`);
+  await expectAllNamed(page, 'register');
   await page.getByRole('button', { name: 'Register' }).click();
   await page.getByRole('button', { name: 'New contact' }).waitFor({ timeout: 60_000 });
   await expect.poll(() => connectionLabel(page), { timeout: 60_000 }).toBe('Ready');
   await shot(page, `${handle}-05-chat-list`);
+}
+
+/** Fails if any control in the accessibility tree has no name (the browser tests select by role and name). */
+async function expectAllNamed(page: Page, where: string): Promise<void> {
+  const tree = await page.locator('body').ariaSnapshot();
+  const unnamed = tree.split('\n').filter((line) => /^\s*- (button|textbox|combobox|checkbox|link|searchbox|listbox|slider|meter|dialog)\s*(\[[^\]]*\])?\s*:?\s*$/.test(line));
+  expect(unnamed, `${where}:\n${tree}`).toEqual([]);
 }
 
 function connectionLabel(page: Page): Promise<string | null> {
@@ -148,6 +158,7 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     const aliceNumber = await alice.locator('.safety-number').getAttribute('aria-label');
     expect(aliceNumber).toMatch(/^Safety number: (\d{5} ){11}\d{5}$/);
     await shot(alice, 'alice-07-safety-number');
+    await expectAllNamed(alice, 'safety number');
     await alice.getByRole('button', { name: 'Mark as verified' }).click();
     await alice.getByRole('button', { name: 'Clear verified' }).waitFor();
     await alice.getByRole('button', { name: 'Close' }).click();
@@ -185,6 +196,7 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await alice.getByRole('button', { name: 'Unlock' }).click();
     await expect.poll(() => alice.getByRole('alert').textContent(), { timeout: 60_000 }).toContain('password is wrong');
     await shot(alice, 'alice-09-wrong-password');
+    await expectAllNamed(alice, 'unlock');
     await alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await alice.getByRole('button', { name: 'Unlock' }).click();
     await alice.getByRole('button', { name: /^bob/ }).click({ timeout: 60_000 });
@@ -232,8 +244,43 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     const hit = alice.getByRole('list', { name: 'Search results' }).getByRole('button').first();
     await hit.waitFor({ timeout: 30_000 });
     await shot(alice, 'alice-12-search');
+    await expectAllNamed(alice, 'search');
     await hit.click();
     await alice.locator('.bubble.focused').getByText('typed while the relay was down').waitFor();
+  });
+
+  it('is usable from the keyboard: every main control is reachable by Tab, Ctrl+Shift+L locks, Enter unlocks', async () => {
+    await alice.keyboard.press('Escape');
+    await expectAllNamed(alice, 'messenger');
+    const reached = new Set<string>();
+    await alice.locator('body').focus();
+    for (let i = 0; i < 40; i++) {
+      await alice.keyboard.press('Tab');
+      const name = await alice.evaluate('(() => { const e = document.activeElement; return e ? (e.getAttribute("aria-label") || e.textContent || e.id || e.tagName).trim() : ""; })()');
+      reached.add(String(name));
+    }
+    for (const name of ['New contact', 'Search', 'Settings', 'Lock', 'bob', 'Safety number', 'composer']) {
+      expect([...reached].some((r) => r === name || r.startsWith(name)), `${name} in ${[...reached].join(' | ')}`).toBe(true);
+    }
+    await alice.keyboard.press('Control+Shift+L');
+    await alice.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor();
+    await alice.keyboard.type(PASSWORD);
+    await alice.keyboard.press('Enter');
+    await alice.getByRole('button', { name: 'New contact' }).waitFor({ timeout: 60_000 });
+  });
+
+  it('switches between light and dark themes from settings', async () => {
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    await expectAllNamed(alice, 'settings');
+    await shot(alice, 'alice-13-settings');
+    const background = () => alice.evaluate('getComputedStyle(document.body).backgroundColor');
+    await alice.getByLabel('Theme').selectOption('dark');
+    await expect.poll(() => alice.evaluate('document.documentElement.dataset.theme')).toBe('dark');
+    await expect.poll(background).toBe('rgb(17, 20, 24)');
+    await shot(alice, 'alice-14-settings-dark');
+    await alice.getByLabel('Theme').selectOption('light');
+    await expect.poll(background).toBe('rgb(246, 247, 249)');
+    await alice.getByRole('button', { name: 'Close' }).click();
   });
 
   it('keeps the CSP: no violations or page errors were reported', () => {
