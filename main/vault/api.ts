@@ -131,6 +131,13 @@ export interface VaultHandle {
   /** Change feed for derived indexes (search). */
   changesSince(since: number, limit: number): ChangeBatch;
 
+  /**
+   * Runs fn in one SQLite transaction: every vault write inside it (they nest as savepoints) is
+   * kept together or not at all. fn must be synchronous. After a rollback the change sequence may
+   * skip numbers; consumers of changesSince only rely on it increasing.
+   */
+  transaction<T>(fn: () => T): T;
+
   outboxPut(item: OutboxItem): void;
   outboxList(): OutboxItem[];
   outboxDelete(id: string): void;

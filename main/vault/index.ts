@@ -798,6 +798,13 @@ export class Vault implements VaultHandle {
     });
   }
 
+  transaction<T>(fn: () => T): T {
+    return this.run((db) => {
+      if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
+      return db.transaction(fn)();
+    });
+  }
+
   /** Unknown ids are ignored (a receipt may arrive for a message deleted meanwhile). */
   updateMessageState(id: string, state: MessageState): void {
     this.run((db) => {
