@@ -78,6 +78,7 @@ const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 const RECEIPT_DELAY_MS = 20;
+const CONVERSATION_FLUSH_MS = 50;
 /** Newest messages per conversation checked at unlock for interrupted sends. */
 const RESUME_SCAN = 200;
 /** Signed-prekey rotation check while connected (also at every connect). */
@@ -112,6 +113,10 @@ export class Messenger implements EphemeraService {
   private searchTimer: NodeJS.Timeout | undefined;
   private autoLockTimer: NodeJS.Timeout | undefined;
   private upkeepTimer: NodeJS.Timeout | undefined;
+  /** Conversation activity / unread changes not yet written (one write per conversation per flush). */
+  private readonly conversationDeltas = new Map<string, { at: number; unread: number }>();
+  private readonly conversationsToEmit = new Set<string>();
+  private conversationTimer: NodeJS.Timeout | undefined;
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
@@ -295,13 +300,21 @@ export class Messenger implements EphemeraService {
     if (this.searchTimer) clearTimeout(this.searchTimer);
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
     if (this.upkeepTimer) clearInterval(this.upkeepTimer);
-    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = undefined;
+    if (this.conversationTimer) clearTimeout(this.conversationTimer);
+    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = this.conversationTimer = undefined;
     this.pendingReceipts.clear();
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await conn.stop();
     await this.sendChain.catch(() => undefined);
     const vault = this.vault;
+    try {
+      if (vault?.isUnlocked) this.flushConversations();
+    } catch {
+      // Counters only; the messages are stored.
+    }
+    this.conversationDeltas.clear();
+    this.conversationsToEmit.clear();
     try {
       if (vault?.isUnlocked) this.searchService?.close();
     } catch {
@@ -572,6 +585,7 @@ export class Messenger implements EphemeraService {
 
   private summary(conversationId: string): ConversationSummary | undefined {
     const vault = this.requireVault();
+    this.flushConversations();
     const conv = vault.getConversation(conversationId);
     if (!conv) return undefined;
     const contact = vault.getContact(conv.contactId);
@@ -685,16 +699,43 @@ export class Messenger implements EphemeraService {
     // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
     conn.mailbox.send(contact.handle, body, textIdempotencyKey(contentId)).catch(() => undefined);
     this.emit('message', messageView(stored));
-    this.emitConversation(conversationId);
     this.scheduleSearchCatchUp();
     return messageView(stored);
   }
 
+  /**
+   * Records a conversation's new activity and unread change; written (and announced) in one
+   * batch shortly after, or before anything reads conversations. Messages themselves are
+   * durable at once; a crash in the batch window only loses these counters' last increments.
+   */
   private touchConversation(conversationId: string, at: number, unreadDelta: number): void {
+    const d = this.conversationDeltas.get(conversationId) ?? { at: 0, unread: 0 };
+    d.at = Math.max(d.at, at);
+    d.unread += unreadDelta;
+    this.conversationDeltas.set(conversationId, d);
+    this.conversationsToEmit.add(conversationId);
+    this.conversationTimer ??= setTimeout(() => {
+      this.conversationTimer = undefined;
+      try {
+        this.flushConversations();
+        const ids = [...this.conversationsToEmit];
+        this.conversationsToEmit.clear();
+        for (const id of ids) this.emitConversation(id);
+      } catch {
+        // Locked meanwhile: lock flushed what it could.
+      }
+    }, CONVERSATION_FLUSH_MS);
+  }
+
+  private flushConversations(): void {
+    if (this.conversationDeltas.size === 0) return;
     const vault = this.requireVault();
-    const conv = vault.getConversation(conversationId);
-    if (!conv) return;
-    vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, at), unread: Math.max(0, conv.unread + unreadDelta) });
+    const deltas = [...this.conversationDeltas];
+    this.conversationDeltas.clear();
+    for (const [id, d] of deltas) {
+      const conv = vault.getConversation(id);
+      if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
+    }
   }
 
   private onDurable(outcome: DurableOutcome): void {
@@ -720,6 +761,7 @@ export class Messenger implements EphemeraService {
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
     return this.api(async () => {
       const vault = this.requireVault();
+      this.flushConversations();
       const conv = vault.getConversation(params.conversationId);
       if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       const target = vault.getMessage(params.upToMessageId);
@@ -828,12 +870,12 @@ export class Messenger implements EphemeraService {
       if (!effect.contact.identityKey) this.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
         this.emit('message', messageView(effect.message));
-        this.emitConversation(effect.message.conversationId);
         this.scheduleSearchCatchUp();
       }
       this.queueReceipt(effect.contact.handle, effect.contentId);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
-      this.emitConversation(effect.changed[0]!.conversationId);
+      this.conversationsToEmit.add(effect.changed[0]!.conversationId);
+      this.touchConversation(effect.changed[0]!.conversationId, 0, 0);
     }
   }
 
@@ -962,7 +1004,10 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ backup
 
   backupExport(params: ParamsOf<'backupExport'>): Promise<ResultOf<'backupExport'>> {
-    return this.api(() => this.backups.export(this.requireVault(), params));
+    return this.api(() => {
+      this.flushConversations();
+      return this.backups.export(this.requireVault(), params);
+    });
   }
 
   backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
