@@ -82,6 +82,8 @@ export interface MethodContext {
 }
 
 const PUSH_WINDOW = 128;
+/** A peer that does not read its answers is cut off before it makes the relay buffer without bound. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const MAX_UNBOUND_PER_CONN = 4;
 const MAX_BIND_NONCES = 2_000_000;
 
@@ -222,7 +224,16 @@ export class RelayCore {
 
   private send(conn: Conn, frame: Buffer): void {
     if (this.held) this.held.push({ conn, frame });
-    else if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(frame);
+    else this.write(conn, frame);
+  }
+
+  private write(conn: Conn, frame: Buffer): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.ws.close(CLOSE_CODES.RATE_LIMITED, 'RATE_LIMITED');
+      return;
+    }
+    conn.ws.send(frame);
   }
 
   private openBatch(): void {
@@ -253,7 +264,7 @@ export class RelayCore {
         conn.socket.cork();
         corked.add(conn.socket);
       }
-      conn.ws.send(frame);
+      this.write(conn, frame);
     }
     for (const sock of corked) sock.uncork();
   }
