@@ -110,7 +110,8 @@ export class RelayConnection {
 
   private onClientState(s: ClientState, prev: ClientState): void {
     this.since = Date.now();
-    if (s === 'rebinding') this.cause = prev === 'ready' ? 'relay_forgot_key' : this.cause;
+    // The client re-binds only after the relay answered 404 for a key it still held.
+    if (s === 'rebinding') this.cause = 'relay_forgot_key';
     else if (s === 'offline' && this.everReady) this.cause = 'network_error';
     else if (s === 'connecting' && prev === 'offline' && this.cause === null && this.everReady) this.cause = 'network_error';
     if (s === 'ready') {

@@ -30,8 +30,12 @@ describe('relay SIGKILL during an exchange', () => {
     const toAlice = (await bob.m.contactsList())[0]!.conversationId;
 
     const states: string[] = [];
+    const causes: (string | null)[] = [];
     alice.m.subscribe((e) => {
-      if (e.name === 'connection') states.push(e.payload.phase);
+      if (e.name === 'connection') {
+        states.push(e.payload.phase);
+        causes.push(e.payload.cause);
+      }
     });
     for (let i = 0; i < N; i++) {
       if (i > 0) await alice.m.sendText({ conversationId: toBob, text: `a-${String(i).padStart(3, '0')}` });
@@ -56,6 +60,9 @@ describe('relay SIGKILL during an exchange', () => {
     // The connection went through a reconnect and came back.
     expect(states).toContain('ready');
     expect(states.some((s) => s === 'offline' || s === 'rebinding' || s === 'connecting')).toBe(true);
+    // The restarted relay forgot the temp key: the client re-bound after its 404.
+    expect(states).toContain('rebinding');
+    expect(causes).toContain('relay_forgot_key');
     expect(alice.m.outboxSize()).toBe(0);
   }, 400_000);
 });
