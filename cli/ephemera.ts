@@ -7,9 +7,10 @@ import { EXIT_CODES_HELP, ExitCode } from './io.ts';
 import * as vaultCommands from './commands/vault.ts';
 import * as messagingCommands from './commands/messaging.ts';
 import * as backupCommands from './commands/backup.ts';
+import * as searchCommands from './commands/search.ts';
 
 /** Subcommand modules, in help order. Add new modules here. */
-const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, backupCommands];
+const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, searchCommands, backupCommands];
 
 export function buildProgram(): Command {
   const program = new Command();
