@@ -40,7 +40,23 @@ export function encodePayload(p: RecordPayload): Buffer {
   return Buffer.concat([h, p.body]);
 }
 
-export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = randomBytes(NONCE_BYTES)): Buffer {
+// Nonces come from a pool refilled from the CSPRNG 170 at a time: one call per record cost
+// more than the AEAD itself. Nonces are public; only uniqueness matters (192 random bits).
+const NONCE_POOL_BYTES = NONCE_BYTES * 170;
+let noncePool = Buffer.alloc(0);
+let noncePos = NONCE_POOL_BYTES;
+
+export function freshNonce(): Buffer {
+  if (noncePos + NONCE_BYTES > noncePool.length) {
+    noncePool = randomBytes(NONCE_POOL_BYTES);
+    noncePos = 0;
+  }
+  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + NONCE_BYTES));
+  noncePos += NONCE_BYTES;
+  return n;
+}
+
+export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = freshNonce()): Buffer {
   const plain = encodePayload(payload);
   return encodeRecordFrame(tempKeyId, nonce, aeadSeal(key, nonce, plain, recordAd(tempKeyId, direction)));
 }

@@ -6,6 +6,7 @@ import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
 import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue } from '../../shared/protocol/value.ts';
+import { freshNonce } from '../../shared/protocol/record.ts';
 import { bodyBytesArb, encodedValueArb, frameBytesArb, methodNameArb, mutate, valueArb } from './arbitraries.ts';
 
 function typedOrValue(f: () => unknown): boolean {
@@ -26,6 +27,16 @@ function norm(v: unknown): unknown {
 }
 
 describe('codec properties', () => {
+  it('record nonces from the pool are 24 bytes and never repeat across refills', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const n = freshNonce();
+      expect(n.length).toBe(24);
+      seen.add(n.toString('hex'));
+    }
+    expect(seen.size).toBe(2000);
+  });
+
   it('values round-trip', () => {
     fc.assert(fc.property(valueArb, (v) => {
       expect(norm(decodeValue(encodeValue(v)))).toEqual(norm(v));
