@@ -9,6 +9,8 @@ import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildRenderer } from '../../scripts/build-app.ts';
+import { Vault } from '../../main/vault/index.ts';
+import type { NewMessage } from '../../main/vault/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
@@ -51,10 +53,13 @@ async function startRelay(port: number): Promise<{ child: ChildProcess; url: str
   return { child, ...value };
 }
 
+const webHosts = new Map<string, ChildProcess>();
+
 async function startWeb(name: string, descriptor: string): Promise<string> {
-  const { value } = await startChild(['main/web/cli.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
+  const { child, value } = await startChild(['main/web/cli.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
     line.startsWith('http://127.0.0.1:') ? line.trim() : undefined,
   );
+  webHosts.set(name, child);
   return value;
 }
 
@@ -281,6 +286,64 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await alice.getByLabel('Theme').selectOption('light');
     await expect.poll(background).toBe('rgb(246, 247, 249)');
     await alice.getByRole('button', { name: 'Close' }).click();
+  });
+
+  it('browses 100k messages: the DOM stays bounded, history pages in while scrolling, search jumps deep', async () => {
+    // Seed alice's vault directly (the relay would take minutes for 100k), with her host stopped.
+    await alice.close(); // its socket would keep knocking on the stopped host
+    const host = webHosts.get('alice')!;
+    await new Promise((r) => (host.once('exit', r), host.kill('SIGTERM')));
+    const vault = await Vault.unlock(path.join(tmp, 'alice'), PASSWORD);
+    const conversation = vault.listConversations()[0]!;
+    const total = 100_000;
+    const start = Date.now() - 400 * 86_400_000;
+    for (let from = 0; from < total; from += 10_000) {
+      const batch: NewMessage[] = [];
+      for (let i = from; i < from + 10_000; i++) {
+        batch.push({
+          id: `seed${i.toString(16).padStart(28, '0')}`,
+          conversationId: conversation.id,
+          direction: i % 3 === 0 ? 'out' : 'in',
+          sender: i % 3 === 0 ? 'self' : conversation.contactId,
+          sentAt: start + i * 300_000,
+          text: `seed message ${i.toString().padStart(6, '0')}`,
+          state: i % 3 === 0 ? 'read' : 'received',
+        });
+      }
+      vault.appendMessages(batch);
+    }
+    vault.lock();
+
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (e) => consoleProblems.push(e.message));
+    await page.goto(await startWeb('alice', relay.descriptor));
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByRole('button', { name: 'Unlock' }).click();
+    await page.getByRole('button', { name: /^bob/ }).click({ timeout: 60_000 });
+    const log = page.getByRole('log');
+    await log.getByText('seed message 099999').waitFor();
+    const rows = () => page.locator('.messages .row').count();
+    expect(await rows()).toBeLessThan(120);
+
+    // Scroll up through several pages: older messages arrive, the DOM stays small.
+    const firstShown = async () => Number((await page.locator('.bubble .text').first().textContent())?.match(/\d{6}/)?.[0] ?? NaN);
+    const before = await firstShown();
+    await log.hover();
+    for (let i = 0; i < 12; i++) {
+      await page.mouse.wheel(0, -20_000);
+      await page.waitForTimeout(150);
+    }
+    await expect.poll(firstShown, { timeout: 30_000 }).toBeLessThan(before - 500);
+    expect(await rows()).toBeLessThan(120);
+    await shot(page, 'alice-15-100k-history');
+
+    // Search finds a message 95k messages back and opens it in context.
+    await page.keyboard.press('Control+K');
+    await page.getByLabel('Search for').fill('000123');
+    await page.getByRole('list', { name: 'Search results' }).getByRole('button').first().click({ timeout: 60_000 });
+    await page.locator('.bubble.focused').getByText('seed message 000123').waitFor();
+    expect(await rows()).toBeLessThan(120);
+    await shot(page, 'alice-16-100k-search-jump');
   });
 
   it('keeps the CSP: no violations or page errors were reported', () => {
