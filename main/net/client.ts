@@ -11,7 +11,7 @@ import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
-import { RecordEndpoint } from '../../shared/protocol/record.ts';
+import { msgIdTime, RecordEndpoint } from '../../shared/protocol/record.ts';
 import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
 import type { PermanentKey } from './permanent-key.ts';
@@ -293,6 +293,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       if (ws !== this.ws) return;
       const name = closeCodeName(code);
       if (name) this.emit('warning', new ProtocolError(name, 'relay closed the connection'));
+      // The relay refused our records (clock far off, or a damaged key): start over with a new
+      // handshake, which also re-reads the relay's clock, rather than retry the same key forever.
+      if (name === 'RECORD_INVALID') this.dropAllKeys();
       this.onDisconnect();
     });
   }
@@ -414,6 +417,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (!live) return; // a record under a key already dropped
     const payload = live.endpoint.open(frame);
     if (!payload) throw new ProtocolError('RECORD_INVALID');
+    // Valid relay msg_ids carry its clock: if it runs ahead of our estimate, catch up.
+    const relayTime = msgIdTime(payload.msgId);
+    if (relayTime > this.relayNow()) this.clockOffset = relayTime - Date.now();
     const body = decodeBody(payload.body);
     if (body.kind === 'request') throw new ProtocolError('BAD_FRAME', 'relay sent a request');
     if (body.kind === 'push') {

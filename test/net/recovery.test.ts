@@ -78,6 +78,25 @@ describe('404 recovery', () => {
   });
 });
 
+describe('clock', () => {
+  it('a relay clock jump that puts our msg_ids outside its window: refused, then a new handshake re-reads the clock', async () => {
+    const t = tempDir('clock');
+    let skew = 0;
+    const relay = await inProcessRelay(t.dir, { clock: () => Date.now() + skew });
+    cleanups.push(t.cleanup, () => relay.close());
+    const alice = await started(relay);
+    await waitForState(alice.client, 'ready');
+    const warnings: string[] = [];
+    alice.client.on('warning', (e) => warnings.push((e as { code?: string }).code ?? e.message));
+    skew = 400_000; // our msg_ids are now 400 s in the relay's past
+    const before = alice.client.relayNow();
+    expect(await alice.client.call('time', null)).toMatchObject({ relayTime: expect.any(Number) });
+    expect(warnings).toContain('RECORD_INVALID');
+    expect(alice.client.relayNow() - before).toBeGreaterThan(300_000);
+    expect(alice.client.state).toBe('ready');
+  });
+});
+
 describe('pinning', () => {
   it('a certificate that does not match the descriptor is refused before any frame', async () => {
     const relay = await setup();
