@@ -104,7 +104,6 @@ export class Messenger implements EphemeraService {
   private searchService: SearchService | undefined;
   private conn: RelayConnection | undefined;
   private account: AccountRecord | undefined;
-  private recoveryPhraseToConfirm: string | undefined;
   private readonly listeners = new Set<(event: ApiEvent) => void>();
   private lifecycle: Promise<unknown> = Promise.resolve();
   private sendChain: Promise<unknown> = Promise.resolve();
@@ -188,7 +187,6 @@ export class Messenger implements EphemeraService {
         if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
         const { vault, recoveryPhrase } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
-        this.recoveryPhraseToConfirm = recoveryPhrase;
         await this.afterUnlock(vault);
         return { recoveryPhrase };
       }),
@@ -197,13 +195,10 @@ export class Messenger implements EphemeraService {
 
   confirmRecoveryPhrase(params: ParamsOf<'confirmRecoveryPhrase'>): Promise<ResultOf<'confirmRecoveryPhrase'>> {
     return this.api(() => {
-      const expected = this.recoveryPhraseToConfirm;
-      // The vault offers no check against its recovery wrap without re-keying, so the phrase is
-      // compared with the one shown in this session (kept in RAM until confirmed or locked).
-      if (expected === undefined) throw new ApiError('NOT_AVAILABLE', 'The recovery phrase can be confirmed only right after the vault was created.');
-      const confirmed = normalizePhrase(params.recoveryPhrase) === normalizePhrase(expected);
+      // Checked against the vault's recovery wrap, so the phrase need not stay in memory and the
+      // check works in any later session too.
+      const confirmed = this.requireVault().checkRecoveryPhrase(params.recoveryPhrase);
       if (confirmed) {
-        this.recoveryPhraseToConfirm = undefined;
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
         this.emit('vault', this.status());
       }
@@ -323,7 +318,6 @@ export class Messenger implements EphemeraService {
     this.searchService = undefined;
     this.e2e = undefined;
     this.account = undefined;
-    this.recoveryPhraseToConfirm = undefined;
     this.vault = undefined;
     const wasUnlocked = vault?.isUnlocked === true;
     vault?.lock();
@@ -1155,9 +1149,6 @@ function snippetParts(text: string, highlights: readonly { start: number; end: n
   return parts.slice(0, 64).map((p) => ({ text: p.text.slice(0, 1000), match: p.match }));
 }
 
-function normalizePhrase(p: string): string {
-  return p.trim().toLowerCase().split(/\s+/).join(' ');
-}
 
 function parseDescriptorText(text: string): RelayDescriptor {
   try {

@@ -93,6 +93,8 @@ export interface VaultHandle {
   readonly isUnlocked: boolean;
 
   changePassword(oldPassword: string, newPassword: string): Promise<void>;
+  /** True when the 24-word phrase opens this vault's recovery wrap; changes nothing. */
+  checkRecoveryPhrase(phrase: string): boolean;
   /** Drops every key from memory (zeroed) and closes the database. */
   lock(): void;
 

@@ -798,6 +798,29 @@ export class Vault implements VaultHandle {
     });
   }
 
+  /**
+   * True when the phrase opens this vault's recovery wrap (nothing is changed). Lets the app
+   * confirm that the user wrote the phrase down, without keeping the phrase in memory.
+   */
+  checkRecoveryPhrase(phrase: string): boolean {
+    this.ensureUnlocked();
+    let entropy: Uint8Array;
+    try {
+      entropy = phraseEntropy(phrase);
+    } catch (err) {
+      if (err instanceof WrongRecoveryPhrase) return false;
+      throw err;
+    }
+    const recoveryKey = deriveRecoveryKey(entropy, this.header.vaultId);
+    entropy.fill(0);
+    const unwrapped = unwrapWithRecovery(recoveryKey, this.header);
+    recoveryKey.fill(0);
+    if (!unwrapped) return false;
+    const same = this.dataKey !== undefined && unwrapped.length === this.dataKey.length && timingSafeEqual(unwrapped, this.dataKey);
+    unwrapped.fill(0);
+    return same;
+  }
+
   transaction<T>(fn: () => T): T {
     return this.run((db) => {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
