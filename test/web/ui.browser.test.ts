@@ -344,6 +344,34 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await page.locator('.bubble.focused').getByText('seed message 000123').waitFor();
     expect(await rows()).toBeLessThan(120);
     await shot(page, 'alice-16-100k-search-jump');
+    alice = page;
+  });
+
+  it('exports a backup, refuses a wrong passphrase, then opens it read-only and browses it', async () => {
+    const file = path.join(tmp, 'alice-backup.age');
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    await alice.getByLabel('Action').selectOption('export');
+    await alice.getByLabel('Backup file (full path)').fill(file);
+    await alice.getByLabel('Backup passphrase').fill('backup passphrase for the test');
+    await alice.getByRole('button', { name: 'Export', exact: true }).click();
+    await expect.poll(() => alice.getByRole('status').filter({ hasText: 'Exported' }).count(), { timeout: 120_000 }).toBe(1);
+    expect(await alice.getByRole('status').filter({ hasText: 'Exported' }).textContent()).toMatch(/Exported 100\d{3} messages/);
+    expect(fs.statSync(file).size).toBeGreaterThan(100_000);
+    await shot(alice, 'alice-17-backup-exported');
+
+    await alice.getByLabel('Action').selectOption('open');
+    await alice.getByLabel('Backup passphrase').fill('wrong passphrase');
+    await alice.getByRole('button', { name: 'Open', exact: true }).click();
+    await alice.getByRole('dialog').getByRole('alert').waitFor({ timeout: 120_000 });
+    await alice.getByLabel('Backup passphrase').fill('backup passphrase for the test');
+    await alice.getByRole('button', { name: 'Open', exact: true }).click();
+    await alice.getByText(/Viewing a backup from .* \(read-only, 100\d{3} messages\)/).waitFor({ timeout: 120_000 });
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await alice.getByRole('log').getByText('seed message 099999').waitFor();
+    expect(await alice.getByLabel('Message to bob').count()).toBe(0);
+    await shot(alice, 'alice-18-backup-open');
+    await alice.getByRole('button', { name: 'Close backup' }).click();
+    await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });
 
   it('keeps the CSP: no violations or page errors were reported', () => {
