@@ -374,6 +374,21 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });
 
+  it('locks after the chosen idle time (page clock fast-forwarded, no real waiting)', async () => {
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (e) => consoleProblems.push(e.message));
+    await page.clock.install();
+    await page.goto(urls.bob);
+    await page.getByRole('button', { name: 'Settings' }).click();
+    await page.getByLabel('Lock after being idle for').selectOption('1');
+    await page.getByRole('button', { name: 'Close' }).click();
+    await page.clock.fastForward('00:30');
+    expect(await page.getByRole('heading', { name: 'Unlock Ephemera' }).count()).toBe(0);
+    await page.clock.fastForward('00:45');
+    await page.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor({ timeout: 30_000 });
+    await shot(page, 'bob-09-idle-locked');
+  });
+
   it('keeps the CSP: no violations or page errors were reported', () => {
     expect(consoleProblems.filter((m) => /Content Security Policy|Refused to/.test(m))).toEqual([]);
     expect(consoleProblems.filter((m) => !/Failed to load resource/.test(m))).toEqual([]);
