@@ -2,7 +2,11 @@
 // then IETF ChaCha20-Poly1305 with nonce 0x00000000 || nonce[16..24]. Node's native
 // chacha20-poly1305 is ~5x faster than pure JS; when the runtime lacks it (some BoringSSL
 // builds), @noble/ciphers' xchacha20poly1305 gives the same bytes.
+// This runs three or more times per relayed message on each side, so the native path keeps
+// its scratch words in module-level arrays (zeroed after every use) and writes the sealed
+// bytes straight into the caller's frame instead of concatenating.
 import { createCipheriv, createDecipheriv, getCiphers } from 'node:crypto';
+import { endianness } from 'node:os';
 import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 
 export const KEY_BYTES = 32;
@@ -11,27 +15,45 @@ export const TAG_BYTES = 16;
 
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 const nativeAvailable = getCiphers().includes('chacha20-poly1305');
+const littleEndian = endianness() === 'LE';
 
-function subkey(key: Uint8Array, nonce: Uint8Array): Buffer {
-  const kb = Buffer.from(key.buffer, key.byteOffset, KEY_BYTES);
-  const nb = Buffer.from(nonce.buffer, nonce.byteOffset, NONCE_BYTES);
-  const k = new Uint32Array(8);
-  const n = new Uint32Array(4);
-  const out = new Uint32Array(8);
-  for (let i = 0; i < 8; i++) k[i] = kb.readUInt32LE(4 * i);
-  for (let i = 0; i < 4; i++) n[i] = nb.readUInt32LE(4 * i);
-  hchacha(SIGMA, k, n, out);
-  const sub = Buffer.alloc(KEY_BYTES);
-  for (let i = 0; i < 8; i++) sub.writeUInt32LE(out[i] as number, 4 * i);
-  k.fill(0);
-  out.fill(0);
-  return sub;
+// Scratch for one subkey derivation at a time (JS is single-threaded; nothing here awaits).
+const kWords = new Uint32Array(8);
+const nWords = new Uint32Array(4);
+const outWords = new Uint32Array(8);
+const kBytes = new Uint8Array(kWords.buffer);
+const nBytes = new Uint8Array(nWords.buffer);
+const subBytes = new Uint8Array(outWords.buffer);
+const ivScratch = new Uint8Array(12);
+
+/** Derives the HChaCha20 subkey into `subBytes`; the caller zeroes it with `wipe()`. */
+function subkey(key: Uint8Array, nonce: Uint8Array): Uint8Array {
+  if (littleEndian) {
+    kBytes.set(key);
+    nBytes.set(nonce.subarray(0, 16));
+  } else {
+    const kv = new DataView(key.buffer, key.byteOffset, KEY_BYTES);
+    const nv = new DataView(nonce.buffer, nonce.byteOffset, 16);
+    for (let i = 0; i < 8; i++) kWords[i] = kv.getUint32(4 * i, true);
+    for (let i = 0; i < 4; i++) nWords[i] = nv.getUint32(4 * i, true);
+  }
+  hchacha(SIGMA, kWords, nWords, outWords);
+  if (!littleEndian) {
+    const ov = new DataView(subBytes.buffer);
+    for (let i = 0; i < 8; i++) ov.setUint32(4 * i, outWords[i] as number, true);
+  }
+  kWords.fill(0);
+  return subBytes;
 }
 
-function ietfNonce(nonce: Uint8Array): Buffer {
-  const iv = Buffer.alloc(12);
-  iv.set(nonce.subarray(16, 24), 4);
-  return iv;
+function wipe(): void {
+  outWords.fill(0);
+  kWords.fill(0);
+}
+
+function ietfNonce(nonce: Uint8Array): Uint8Array {
+  ivScratch.set(nonce.subarray(16, 24), 4);
+  return ivScratch;
 }
 
 function check(key: Uint8Array, nonce: Uint8Array): void {
@@ -39,20 +61,33 @@ function check(key: Uint8Array, nonce: Uint8Array): void {
   if (nonce.length !== NONCE_BYTES) throw new RangeError('nonce must be 24 bytes');
 }
 
-/** Returns ciphertext || tag. */
-export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
+/**
+ * Seals `plaintext` and writes ciphertext || tag into `out` at `offset` (which must have
+ * plaintext.length + TAG_BYTES bytes of room). Returns `out`.
+ */
+export function sealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array, out: Buffer, offset: number): Buffer {
   check(key, nonce);
-  if (!nativeAvailable) return Buffer.from(xchacha20poly1305(key, nonce, ad).encrypt(plaintext));
-  const sub = subkey(key, nonce);
+  if (out.length - offset < plaintext.length + TAG_BYTES) throw new RangeError('output too small');
+  if (!nativeAvailable) {
+    out.set(xchacha20poly1305(key, nonce, ad).encrypt(plaintext), offset);
+    return out;
+  }
   try {
-    const c = createCipheriv('chacha20-poly1305', sub, ietfNonce(nonce), { authTagLength: TAG_BYTES });
+    const c = createCipheriv('chacha20-poly1305', subkey(key, nonce), ietfNonce(nonce), { authTagLength: TAG_BYTES });
     c.setAAD(ad, { plaintextLength: plaintext.length });
     const body = c.update(plaintext);
     c.final();
-    return Buffer.concat([body, c.getAuthTag()]);
+    out.set(body, offset);
+    out.set(c.getAuthTag(), offset + body.length);
+    return out;
   } finally {
-    sub.fill(0);
+    wipe();
   }
+}
+
+/** Returns ciphertext || tag. */
+export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
+  return sealInto(key, nonce, plaintext, ad, Buffer.allocUnsafe(plaintext.length + TAG_BYTES), 0);
 }
 
 /** Returns the plaintext, or null for any failure (one failure path, no detail). */
@@ -66,9 +101,8 @@ export function open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad:
       return null;
     }
   }
-  const sub = subkey(key, nonce);
   try {
-    const d = createDecipheriv('chacha20-poly1305', sub, ietfNonce(nonce), { authTagLength: TAG_BYTES });
+    const d = createDecipheriv('chacha20-poly1305', subkey(key, nonce), ietfNonce(nonce), { authTagLength: TAG_BYTES });
     const ctLen = sealed.length - TAG_BYTES;
     d.setAAD(ad, { plaintextLength: ctLen });
     d.setAuthTag(sealed.subarray(ctLen));
@@ -78,6 +112,6 @@ export function open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, ad:
   } catch {
     return null;
   } finally {
-    sub.fill(0);
+    wipe();
   }
 }

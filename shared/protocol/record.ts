@@ -2,9 +2,9 @@
 // payload = msg_id(8) || seq(4) || session_id(8) || body. Checks on open, in order: tag (one
 // failure path), session, replay window, time window. Every failure returns null.
 import { randomBytes } from 'node:crypto';
-import { open as aeadOpen, seal as aeadSeal, NONCE_BYTES } from './aead.ts';
+import { open as aeadOpen, sealInto as aeadSealInto, NONCE_BYTES, TAG_BYTES } from './aead.ts';
 import { bytesEqual } from './bytes.ts';
-import { encodeRecordFrame, RECORD_HEADER_BYTES, type RecordFrame } from './frames.ts';
+import { FRAME_RECORD, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
 import type { TempKeyMaterial } from './handshake.ts';
 
 export const DIRECTION_C2S = 0x01;
@@ -25,6 +25,15 @@ export function recordAd(tempKeyId: Uint8Array, direction: number): Buffer {
   return Buffer.concat([tempKeyId, Buffer.of(direction)]);
 }
 
+// One AD buffer reused per call (records are sealed and opened synchronously, one at a time).
+const adScratch = Buffer.alloc(TEMP_KEY_ID_BYTES + 1);
+function adFor(tempKeyId: Uint8Array, direction: number): Buffer {
+  if (tempKeyId.length !== TEMP_KEY_ID_BYTES) return recordAd(tempKeyId, direction);
+  adScratch.set(tempKeyId);
+  adScratch[TEMP_KEY_ID_BYTES] = direction;
+  return adScratch;
+}
+
 export interface RecordPayload {
   msgId: bigint;
   seq: number;
@@ -33,11 +42,12 @@ export interface RecordPayload {
 }
 
 export function encodePayload(p: RecordPayload): Buffer {
-  const h = Buffer.alloc(RECORD_HEADER_BYTES);
-  h.writeBigUInt64BE(p.msgId, 0);
-  h.writeUInt32BE(p.seq >>> 0, 8);
-  p.sessionId.copy(h, 12);
-  return Buffer.concat([h, p.body]);
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + p.body.length);
+  out.writeBigUInt64BE(p.msgId, 0);
+  out.writeUInt32BE(p.seq >>> 0, 8);
+  if (p.sessionId.copy(out, 12) !== 8) throw new RangeError('session id must be 8 bytes');
+  out.set(p.body, RECORD_HEADER_BYTES);
+  return out;
 }
 
 // Nonces come from a pool refilled from the CSPRNG 170 at a time: one call per record cost
@@ -51,24 +61,32 @@ export function freshNonce(): Buffer {
     noncePool = randomBytes(NONCE_POOL_BYTES);
     noncePos = 0;
   }
-  const n = Buffer.from(noncePool.subarray(noncePos, noncePos + NONCE_BYTES));
+  // A view, not a copy: a pool is never written again once handed out.
+  const n = noncePool.subarray(noncePos, noncePos + NONCE_BYTES);
   noncePos += NONCE_BYTES;
   return n;
 }
 
 export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = freshNonce()): Buffer {
+  if (tempKeyId.length !== TEMP_KEY_ID_BYTES || nonce.length !== NONCE_BYTES) throw new RangeError('bad temp key id or nonce length');
   const plain = encodePayload(payload);
-  return encodeRecordFrame(tempKeyId, nonce, aeadSeal(key, nonce, plain, recordAd(tempKeyId, direction)));
+  // type || temp_key_id || nonce || ciphertext || tag, written into one buffer
+  const head = 1 + TEMP_KEY_ID_BYTES + NONCE_BYTES;
+  const frame = Buffer.allocUnsafe(head + plain.length + TAG_BYTES);
+  frame[0] = FRAME_RECORD;
+  frame.set(tempKeyId, 1);
+  frame.set(nonce, 1 + TEMP_KEY_ID_BYTES);
+  return aeadSealInto(key, nonce, plain, adFor(tempKeyId, direction), frame, head);
 }
 
 /** Tag check only; null on failure. */
 export function openRecord(key: Uint8Array, frame: RecordFrame, direction: number): RecordPayload | null {
-  const plain = aeadOpen(key, frame.nonce, frame.sealed, recordAd(frame.tempKeyId, direction));
+  const plain = aeadOpen(key, frame.nonce, frame.sealed, adFor(frame.tempKeyId, direction));
   if (!plain || plain.length < RECORD_HEADER_BYTES) return null;
   return {
     msgId: plain.readBigUInt64BE(0),
     seq: plain.readUInt32BE(8),
-    sessionId: Buffer.from(plain.subarray(12, 20)),
+    sessionId: plain.subarray(12, 20),
     body: plain.subarray(RECORD_HEADER_BYTES),
   };
 }
