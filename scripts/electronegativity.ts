@@ -61,6 +61,26 @@ export function repoRelative(file: string): string {
   return at < 0 ? norm : norm.slice(norm[at] === '/' ? at + 1 : at);
 }
 
+/**
+ * Electronegativity lives in its own tree (tools/electronegativity, with its own lockfile): it
+ * relies on an old hoisted `commander` that would clash with the app's. Installed from that
+ * lockfile on first use.
+ */
+function toolBinary(): string {
+  const toolDir = path.join(ROOT, 'tools', 'electronegativity');
+  const bin = path.join(toolDir, 'node_modules', '.bin', process.platform === 'win32' ? 'electronegativity.cmd' : 'electronegativity');
+  if (!fs.existsSync(bin)) {
+    process.stderr.write(`installing Electronegativity ${VERSION} into tools/electronegativity (npm ci, from its lockfile)\n`);
+    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+    const install = spawnSync(npm, ['ci', '--no-audit', '--no-fund', '--prefix', toolDir], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+    if (install.status !== 0 || !fs.existsSync(bin)) {
+      process.stderr.write('could not install Electronegativity: run `npm ci --prefix tools/electronegativity`\n');
+      process.exit(1);
+    }
+  }
+  return bin;
+}
+
 function main(): void {
   // Scan a staging copy: the shell, the page it loads, and package.json (for the Electron version).
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-eneg-'));
@@ -70,7 +90,7 @@ function main(): void {
     fs.copyFileSync(path.join(ROOT, 'renderer', 'index.html'), path.join(stage, 'renderer', 'index.html'));
     fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(stage, 'package.json'));
     const csv = path.join(stage, 'report.csv');
-    const run = spawnSync('npx', ['--yes', `@doyensec/electronegativity@${VERSION}`, '-i', stage, '-o', csv, '-r'], { encoding: 'utf8', timeout: 600_000 });
+    const run = spawnSync(toolBinary(), ['-i', stage, '-o', csv, '-r'], { encoding: 'utf8', timeout: 600_000 });
     if (!fs.existsSync(csv)) {
       process.stderr.write(`electronegativity did not run: ${run.error?.message ?? run.stderr.slice(-2000)}\n`);
       process.exit(1);
