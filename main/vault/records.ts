@@ -83,8 +83,16 @@ export function decodeMessage(plain: Buffer): MessageBody {
   return { direction: v[0] as MessageDirection, sender: v[1], sentAt: v[2], receivedAt: v[3], text: v[4], state: v[5] as MessageState };
 }
 
-/** One message inside a segment; null marks a deleted slot (slots never move). */
-export type SegmentEntry = { id: string; orderKey: number; body: MessageBody } | null;
+/**
+ * One message inside a segment, as stored: `[id, orderKey, direction, sender, sentAt,
+ * receivedAt, text, state]`; null marks a deleted slot (slots never move). Kept as the stored
+ * tuple (no per-entry object) because bulk reads decode every entry of every segment.
+ */
+export type SegmentEntry = readonly [id: string, orderKey: number, direction: MessageDirection, sender: string, sentAt: number, receivedAt: number, text: string, state: MessageState] | null;
+
+export function segmentEntry(id: string, orderKey: number, b: MessageBody): SegmentEntry {
+  return [id, orderKey, b.direction, b.sender, b.sentAt, b.receivedAt, b.text, b.state];
+}
 
 /**
  * A segment is the sealed unit for message bodies: up to a few dozen messages of one
@@ -92,10 +100,15 @@ export type SegmentEntry = { id: string; orderKey: number; body: MessageBody } |
  * row pointing at the wrong segment or slot is detected when the entry does not match.
  */
 export function encodeSegment(entries: readonly SegmentEntry[]): Buffer {
-  return Buffer.from(
-    JSON.stringify(entries.map((e) => (e ? [e.id, e.orderKey, e.body.direction, e.body.sender, e.body.sentAt, e.body.receivedAt, e.body.text, e.body.state] : null))),
-    'utf8',
-  );
+  return Buffer.from(JSON.stringify(entries), 'utf8');
+}
+
+function isDirection(v: unknown): v is MessageDirection {
+  return (DIRECTIONS as readonly unknown[]).includes(v);
+}
+
+function isState(v: unknown): v is MessageState {
+  return (STATES as readonly unknown[]).includes(v);
 }
 
 export function decodeSegment(plain: Buffer): SegmentEntry[] {
@@ -106,28 +119,25 @@ export function decodeSegment(plain: Buffer): SegmentEntry[] {
     throw new VaultCorrupt('message segment is not decodable', { cause: err });
   }
   if (!Array.isArray(v)) throw new VaultCorrupt('message segment has the wrong shape');
-  return v.map((e: unknown): SegmentEntry => {
-    if (e === null) return null;
+  // Validated in place: the parsed arrays are the entries (no copy per message).
+  for (const e of v as unknown[]) {
+    if (e === null) continue;
     if (
       !Array.isArray(e) ||
       e.length !== 8 ||
       typeof e[0] !== 'string' ||
       typeof e[1] !== 'number' ||
-      !DIRECTIONS.includes(e[2] as MessageDirection) ||
+      !isDirection(e[2]) ||
       typeof e[3] !== 'string' ||
       typeof e[4] !== 'number' ||
       typeof e[5] !== 'number' ||
       typeof e[6] !== 'string' ||
-      !STATES.includes(e[7] as MessageState)
+      !isState(e[7])
     ) {
       throw new VaultCorrupt('message segment entry has the wrong shape');
     }
-    return {
-      id: e[0],
-      orderKey: e[1],
-      body: { direction: e[2] as MessageDirection, sender: e[3], sentAt: e[4], receivedAt: e[5], text: e[6], state: e[7] as MessageState },
-    };
-  });
+  }
+  return v as SegmentEntry[];
 }
 
 export function encodeJson(value: unknown): Buffer {

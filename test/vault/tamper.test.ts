@@ -81,6 +81,7 @@ describe('tamper detection', () => {
       });
       await expectCorrupt((v) => v.getMessage(ids[1]!));
       await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
+      await expectCorrupt((v) => [...v.iterateMessages()]);
     });
   }
 
@@ -94,6 +95,7 @@ describe('tamper detection', () => {
     });
     await expectCorrupt((v) => v.getMessage(ids[0]!));
     await expectCorrupt((v) => v.getMessage(ids[3]!));
+    await expectCorrupt((v) => [...v.iterateMessages('c1')]);
   });
 
   it('swapping segments across conversations, even with their conversation column, is VaultCorrupt', async () => {
@@ -107,25 +109,30 @@ describe('tamper detection', () => {
     edit((db) => db.prepare("UPDATE messages SET conversation_id = 'c2', order_key = 99 WHERE id = ?").run(ids[1]));
     await expectCorrupt((v) => v.getMessage(ids[1]!));
     await expectCorrupt((v) => v.pageMessages('c2', { limit: 10 }));
+    await expectCorrupt((v) => [...v.iterateMessages('c2')]);
   });
 
   it('pointing a message row at another slot or segment is VaultCorrupt', async () => {
     edit((db) => db.prepare('UPDATE messages SET slot = 1 - slot WHERE id IN (?, ?)').run(ids[0], ids[1]));
     await expectCorrupt((v) => v.getMessage(ids[0]!));
     await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
+    await expectCorrupt((v) => [...v.iterateMessages()]);
     edit((db) => {
       db.prepare('UPDATE messages SET slot = 1 - slot WHERE id IN (?, ?)').run(ids[0], ids[1]);
       const other = segmentOf(db, ids[3]!).segment;
       db.prepare('UPDATE messages SET segment = ?, slot = 0 WHERE id = ?').run(other, ids[0]);
     });
     await expectCorrupt((v) => v.getMessage(ids[0]!));
+    await expectCorrupt((v) => [...v.iterateMessages('c1')]);
   });
 
   it('moving a message to another conversation or position (plaintext columns) is VaultCorrupt', async () => {
     edit((db) => db.prepare("UPDATE messages SET conversation_id = 'c9' WHERE id = ?").run(ids[1]));
     await expectCorrupt((v) => v.pageMessages('c9', { limit: 10 }));
+    await expectCorrupt((v) => [...v.iterateMessages()]);
     edit((db) => db.prepare("UPDATE messages SET conversation_id = 'c1', order_key = 77 WHERE id = ?").run(ids[1]));
     await expectCorrupt((v) => v.pageMessages('c1', { limit: 10 }));
+    await expectCorrupt((v) => [...v.iterateMessages('c1')]);
   });
 
   it('swapping sealed blobs between tables (contact <-> conversation, message segment -> contact) is VaultCorrupt', async () => {
@@ -150,6 +157,7 @@ describe('tamper detection', () => {
     await expectCorrupt((v) => v.kvKeys('ns'));
     edit((db) => db.prepare('UPDATE messages SET seq = seq + 100 WHERE id = ?').run(ids[0]));
     await expectCorrupt((v) => v.getMessage(ids[0]!));
+    await expectCorrupt((v) => [...v.iterateMessages()]);
   });
 
   it('editing the outbox or the conversation ordering column is VaultCorrupt', async () => {
