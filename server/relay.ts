@@ -205,10 +205,15 @@ export class RelayCore {
     try {
       if (!spec) throw new RpcError('UNKNOWN_METHOD', method);
       if (!spec.unbound && !entry.boundTo) throw new RpcError('AUTH_KEY_UNBOUND');
-      const parsed = spec.params.safeParse(params);
-      if (!parsed.success) throw new RpcError('BAD_REQUEST', parsed.error.issues[0]?.message ?? 'invalid params');
+      let data: unknown;
+      if (spec.check) data = spec.check(params);
+      else {
+        const parsed = spec.params.safeParse(params);
+        if (!parsed.success) throw new RpcError('BAD_REQUEST', parsed.error.issues[0]?.message ?? 'invalid params');
+        data = parsed.data;
+      }
       const ctx: MethodContext = { relay: this, key: entry, device: entry.boundTo, now: this.clock() };
-      return { kind: 'result', reqId, result: spec.handler(ctx, parsed.data) };
+      return { kind: 'result', reqId, result: spec.handler(ctx, data) };
     } catch (e) {
       if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
       this.log({ event: 'method-failed', method, error: String(e) });

@@ -16,12 +16,29 @@ export interface DeviceRow {
   handle: string | null;
 }
 
+export interface EnqueueResult {
+  id: number;
+  duplicate: boolean;
+  recipient: Buffer;
+}
+
+const HANDLE_CACHE_LIMIT = 100_000;
+
 /** How long an idempotency key is remembered after its envelope was stored. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 export class RelayStore {
   private readonly db: Database.Database;
   private readonly queueCounts = new Map<string, number>();
+  /**
+   * handle -> device, for the per-message recipient lookup. A handle, once set, never changes
+   * or goes away, so entries stay true; cleared on rollback (a rolled-back register) and when large.
+   */
+  private readonly byHandle = new Map<string, DeviceRow>();
+  // Transaction wrappers are made once: better-sqlite3 builds four wrapper functions per call.
+  private readonly enqueueTx: (sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number) => EnqueueResult;
+  private readonly ackTx: (recipient: Buffer, ids: readonly number[]) => number;
+  private readonly registerTx: (permKeyId: Buffer, handle: string) => void;
   private readonly st: {
     upsertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
@@ -80,6 +97,32 @@ export class RelayStore {
       del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
       pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
     };
+    this.enqueueTx = d.transaction((sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): EnqueueResult => {
+      const recipient = this.deviceByHandle(recipientHandle);
+      if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
+      const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
+      if (seen) return { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId };
+      const count = this.countFor(recipient.permKeyId);
+      if (count >= queueLimit) throw new RpcError('QUEUE_FULL');
+      const id = Number(this.st.insertQueue.run(recipient.permKeyId, senderHandle, body, now).lastInsertRowid);
+      this.st.insertIdem.run(sender, idem, id, now);
+      this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
+      return { id, duplicate: false, recipient: recipient.permKeyId };
+    });
+    this.ackTx = d.transaction((recipient: Buffer, ids: readonly number[]): number => {
+      let n = 0;
+      for (const id of ids) n += this.st.del.run(id, recipient).changes;
+      return n;
+    });
+    this.registerTx = d.transaction((permKeyId: Buffer, handle: string): void => {
+      const me = RelayStore.row(this.st.device.get(permKeyId));
+      if (!me) throw new RpcError('INTERNAL', 'unknown device');
+      if (me.handle === handle) return;
+      if (me.handle !== null) throw new RpcError('BAD_REQUEST', 'this device already has a handle');
+      const owner = RelayStore.row(this.st.deviceByHandle.get(handle));
+      if (owner) throw new RpcError('HANDLE_TAKEN');
+      this.st.setHandle.run(handle, permKeyId);
+    });
   }
 
   private static row(r: unknown): DeviceRow | undefined {
@@ -96,20 +139,19 @@ export class RelayStore {
   }
 
   deviceByHandle(handle: string): DeviceRow | undefined {
-    return RelayStore.row(this.st.deviceByHandle.get(handle));
+    const hit = this.byHandle.get(handle);
+    if (hit) return hit;
+    const row = RelayStore.row(this.st.deviceByHandle.get(handle));
+    if (row) {
+      if (this.byHandle.size >= HANDLE_CACHE_LIMIT) this.byHandle.clear();
+      this.byHandle.set(handle, row);
+    }
+    return row;
   }
 
   /** Claims `handle` for the device. Re-registering the same handle is a no-op. */
   register(permKeyId: Buffer, handle: string): void {
-    this.db.transaction(() => {
-      const me = RelayStore.row(this.st.device.get(permKeyId));
-      if (!me) throw new RpcError('INTERNAL', 'unknown device');
-      if (me.handle === handle) return;
-      if (me.handle !== null) throw new RpcError('BAD_REQUEST', 'this device already has a handle');
-      const owner = RelayStore.row(this.st.deviceByHandle.get(handle));
-      if (owner) throw new RpcError('HANDLE_TAKEN');
-      this.st.setHandle.run(handle, permKeyId);
-    })();
+    this.registerTx(permKeyId, handle);
   }
 
   private countFor(recipient: Buffer): number {
@@ -131,19 +173,8 @@ export class RelayStore {
     body: Buffer,
     now: number,
     queueLimit: number,
-  ): { id: number; duplicate: boolean; recipient: Buffer } {
-    return this.db.transaction(() => {
-      const recipient = RelayStore.row(this.st.deviceByHandle.get(recipientHandle));
-      if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
-      const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
-      if (seen) return { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId };
-      const count = this.countFor(recipient.permKeyId);
-      if (count >= queueLimit) throw new RpcError('QUEUE_FULL');
-      const id = Number(this.st.insertQueue.run(recipient.permKeyId, senderHandle, body, now).lastInsertRowid);
-      this.st.insertIdem.run(sender, idem, id, now);
-      this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
-      return { id, duplicate: false, recipient: recipient.permKeyId };
-    })();
+  ): EnqueueResult {
+    return this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
   }
 
   pending(recipient: Buffer, afterId: number, limit: number): QueuedEnvelope[] {
@@ -153,10 +184,7 @@ export class RelayStore {
 
   /** Deletes acknowledged envelopes addressed to `recipient`; returns how many went. */
   ack(recipient: Buffer, ids: readonly number[]): number {
-    let n = 0;
-    this.db.transaction(() => {
-      for (const id of ids) n += this.st.del.run(id, recipient).changes;
-    })();
+    const n = this.ackTx(recipient, ids);
     if (n > 0) {
       const k = recipient.toString('hex');
       const c = this.queueCounts.get(k);
@@ -186,6 +214,7 @@ export class RelayStore {
   rollbackBatch(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     this.queueCounts.clear();
+    this.byHandle.clear();
   }
 
   pruneIdempotency(now: number): void {

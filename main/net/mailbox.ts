@@ -3,22 +3,55 @@
 // Issue 4 (messaging) adds prekey methods the same way.
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { Value } from '../../shared/protocol/value.ts';
+import { isValueMap, type Value } from '../../shared/protocol/value.ts';
 import type { RelayClient } from './client.ts';
 
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array);
 const ResolveResult = z.object({ handle: z.string(), permKeyId: bytes, permPub: bytes });
-const SendResult = z.object({ id: z.number().int().nonnegative(), duplicate: z.boolean() });
-const EnvelopePush = z.object({ id: z.number().int().positive(), from: z.string(), body: bytes, sentAt: z.number().int().nonnegative() });
 
 export type ResolvedHandle = z.infer<typeof ResolveResult>;
-export type Envelope = z.infer<typeof EnvelopePush>;
+export interface Envelope {
+  id: number;
+  from: string;
+  body: Uint8Array;
+  sentAt: number;
+}
+
+// Send results and envelope pushes come once per message: checked by hand (zod's generic
+// parse cost more than the record's AEAD). Same rules as a zod object: extra keys ignored.
+function field(v: Value, k: string): Value | undefined {
+  return isValueMap(v) && Object.hasOwn(v, k) ? v[k] : undefined;
+}
+
+function isUint(v: Value | undefined, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
+/** The relay's answer to `send`, or undefined when it is malformed. */
+export function parseSendResult(v: Value): { id: number; duplicate: boolean } | undefined {
+  const id = field(v, 'id');
+  const duplicate = field(v, 'duplicate');
+  return isUint(id, 0) && typeof duplicate === 'boolean' ? { id, duplicate } : undefined;
+}
+
+/** An `envelope` push, or undefined when it is malformed. */
+export function parseEnvelopePush(v: Value): Envelope | undefined {
+  const id = field(v, 'id');
+  const from = field(v, 'from');
+  const body = field(v, 'body');
+  const sentAt = field(v, 'sentAt');
+  if (!isUint(id, 1) || typeof from !== 'string' || !(body instanceof Uint8Array) || !isUint(sentAt, 0)) return undefined;
+  return { id, from, body, sentAt };
+}
 export type EnvelopeHandler = (envelope: Envelope) => void | Promise<void>;
 
 /** Envelope ids already handled, kept so a re-push (after reconnect or rotation) is only re-acked. */
 const SEEN_LIMIT = 20_000;
-const ACK_BATCH = 128;
-const ACK_DELAY_MS = 10;
+// Acks are coalesced: each ack is a request and an answer (two records each way, plus a relay
+// write), so one per envelope would cost more than the envelope. A batch goes when it is full
+// (well below the relay's push window of 128, so pushes never stall) or after a short delay.
+const ACK_BATCH = 64;
+const ACK_DELAY_MS = 50;
 
 export function newIdempotencyKey(): string {
   return randomBytes(16).toString('hex');
@@ -27,7 +60,9 @@ export function newIdempotencyKey(): string {
 export class RelayMailbox {
   private handler: EnvelopeHandler | undefined;
   private readonly seen = new Set<number>();
-  private queue: Promise<void> = Promise.resolve();
+  /** Pushed envelopes not yet handed over, in queue order. */
+  private inbox: Envelope[] = [];
+  private draining = false;
   private acks: number[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
 
@@ -47,7 +82,9 @@ export class RelayMailbox {
 
   /** Stored in the outbox until the relay accepted it; a re-send with the same key is stored once. */
   async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey()): Promise<{ id: number; duplicate: boolean }> {
-    return SendResult.parse(await this.client.callDurable('send', { to, body }, idempotencyKey));
+    const r = parseSendResult(await this.client.callDurable('send', { to, body }, idempotencyKey));
+    if (!r) throw new Error('relay answered send with a malformed result');
+    return r;
   }
 
   /** Envelopes are handed over one at a time in queue order; each is acknowledged after the handler returns. */
@@ -56,26 +93,43 @@ export class RelayMailbox {
   }
 
   private onEnvelopePush(data: Value): void {
-    const parsed = EnvelopePush.safeParse(data);
-    if (!parsed.success) {
+    const env = parseEnvelopePush(data);
+    if (!env) {
       this.client.emit('warning', new Error('relay pushed a malformed envelope'));
       return;
     }
-    const env = parsed.data;
-    this.queue = this.queue.then(async () => {
-      if (!this.seen.has(env.id)) {
-        if (!this.handler) return; // not acknowledged: the relay keeps it for later
-        await this.handler(env);
-        this.seen.add(env.id);
-        if (this.seen.size > SEEN_LIMIT) {
-          const oldest = this.seen.values().next().value;
-          if (oldest !== undefined) this.seen.delete(oldest);
+    this.inbox.push(env);
+    if (!this.draining) void this.drain();
+  }
+
+  /**
+   * Hands envelopes over one at a time, in order; a handler that returns a promise holds the
+   * rest until it settles. A synchronous handler costs no promise per envelope.
+   */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      let env: Envelope | undefined;
+      while ((env = this.inbox.shift()) !== undefined) {
+        try {
+          if (!this.seen.has(env.id)) {
+            if (!this.handler) continue; // not acknowledged: the relay keeps it for later
+            const r = this.handler(env);
+            if (r !== undefined) await r;
+            this.seen.add(env.id);
+            if (this.seen.size > SEEN_LIMIT) {
+              const oldest = this.seen.values().next().value;
+              if (oldest !== undefined) this.seen.delete(oldest);
+            }
+          }
+          this.ack(env.id);
+        } catch (e) {
+          this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
         }
       }
-      this.ack(env.id);
-    }).catch((e: unknown) => {
-      this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
-    });
+    } finally {
+      this.draining = false;
+    }
   }
 
   private ack(id: number): void {

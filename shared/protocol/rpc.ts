@@ -1,6 +1,6 @@
 // Record bodies: requests, responses, errors and pushes. See docs/protocol.md "Bodies".
 import { ProtocolError } from './errors.ts';
-import { decodeValue, encodeValue, type Value } from './value.ts';
+import { decodeValue, valueSize, writeValue, type Value } from './value.ts';
 
 export const BODY_REQUEST = 0x01;
 export const BODY_RESULT = 0x02;
@@ -20,9 +20,27 @@ function bad(detail: string): never {
   throw new ProtocolError('BAD_FRAME', detail);
 }
 
-function name(s: string): Buffer {
+function checkName(s: string): void {
   if (!NAME_RE.test(s)) throw new RangeError(`invalid method or topic name: ${s}`);
-  return Buffer.concat([Buffer.of(s.length), Buffer.from(s, 'latin1')]);
+}
+
+/** kind || [reqId(4)] || [len || name] || value, in one allocation. */
+function withValue(kind: number, reqId: number | undefined, nameStr: string | undefined, v: Value): Buffer {
+  const head = 1 + (reqId === undefined ? 0 : 4) + (nameStr === undefined ? 0 : 1 + nameStr.length);
+  const out = Buffer.allocUnsafe(head + valueSize(v, 0));
+  out[0] = kind;
+  let pos = 1;
+  if (reqId !== undefined) {
+    out.writeUInt32BE(reqId >>> 0, pos);
+    pos += 4;
+  }
+  if (nameStr !== undefined) {
+    out[pos] = nameStr.length;
+    out.write(nameStr, pos + 1, 'latin1');
+    pos += 1 + nameStr.length;
+  }
+  if (writeValue(v, out, pos, 0) !== out.length) throw new Error('body size mismatch');
+  return out;
 }
 
 function reqIdBytes(id: number): Buffer {
@@ -34,9 +52,10 @@ function reqIdBytes(id: number): Buffer {
 export function encodeBody(body: Body): Buffer {
   switch (body.kind) {
     case 'request':
-      return Buffer.concat([Buffer.of(BODY_REQUEST), reqIdBytes(body.reqId), name(body.method), encodeValue(body.params)]);
+      checkName(body.method);
+      return withValue(BODY_REQUEST, body.reqId, body.method, body.params);
     case 'result':
-      return Buffer.concat([Buffer.of(BODY_RESULT), reqIdBytes(body.reqId), encodeValue(body.result)]);
+      return withValue(BODY_RESULT, body.reqId, undefined, body.result);
     case 'error': {
       if (!CODE_RE.test(body.code)) throw new RangeError(`invalid error code: ${body.code}`);
       const detail = Buffer.from(body.detail.slice(0, 200), 'utf8');
@@ -45,7 +64,8 @@ export function encodeBody(body: Body): Buffer {
       return Buffer.concat([Buffer.of(BODY_ERROR), reqIdBytes(body.reqId), Buffer.of(body.code.length), Buffer.from(body.code, 'latin1'), len, detail]);
     }
     case 'push':
-      return Buffer.concat([Buffer.of(BODY_PUSH), name(body.topic), encodeValue(body.data)]);
+      checkName(body.topic);
+      return withValue(BODY_PUSH, undefined, body.topic, body.data);
   }
 }
 

@@ -24,47 +24,79 @@ function bad(detail: string): never {
 }
 
 export function encodeValue(value: Value): Buffer {
-  const parts: Buffer[] = [];
-  write(value, parts, 0);
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(valueSize(value, 0));
+  if (writeValue(value, out, 0, 0) !== out.length) throw new Error('value size mismatch');
+  return out;
 }
 
-function head(tag: number, len: number): Buffer {
-  const b = Buffer.alloc(5);
-  b[0] = tag;
-  b.writeUInt32BE(len, 1);
-  return b;
-}
-
-function write(v: Value, out: Buffer[], depth: number): void {
+/**
+ * Encoded size of `value` in bytes; throws RangeError for what cannot be encoded. With
+ * `writeValue` it lets a caller put a value behind its own header in one allocation.
+ */
+export function valueSize(v: Value, depth: number): number {
   if (depth > MAX_DEPTH) throw new RangeError('value nested too deeply');
-  if (v === null) out.push(Buffer.of(T_NULL));
-  else if (v === false) out.push(Buffer.of(T_FALSE));
-  else if (v === true) out.push(Buffer.of(T_TRUE));
+  if (v === null || v === false || v === true) return 1;
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError('only non-negative safe integers are encodable');
+    return 9;
+  }
+  if (typeof v === 'string') return 5 + Buffer.byteLength(v, 'utf8');
+  if (v instanceof Uint8Array) return 5 + v.length;
+  if (Array.isArray(v)) {
+    let n = 5;
+    for (const item of v) n += valueSize(item, depth + 1);
+    return n;
+  }
+  let n = 5;
+  for (const k of Object.keys(v)) {
+    const klen = Buffer.byteLength(k, 'utf8');
+    if (klen > 255) throw new RangeError('map key too long');
+    n += 1 + klen + valueSize(v[k] as Value, depth + 1);
+  }
+  return n;
+}
+
+/** Writes `v` at `pos` (room checked by the caller via valueSize); returns the end position. */
+export function writeValue(v: Value, out: Buffer, pos: number, depth: number): number {
+  if (depth > MAX_DEPTH) throw new RangeError('value nested too deeply');
+  if (v === null) out[pos++] = T_NULL;
+  else if (v === false) out[pos++] = T_FALSE;
+  else if (v === true) out[pos++] = T_TRUE;
   else if (typeof v === 'number') {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError('only non-negative safe integers are encodable');
-    const b = Buffer.alloc(9);
-    b[0] = T_UINT;
-    b.writeBigUInt64BE(BigInt(v), 1);
-    out.push(b);
+    out[pos] = T_UINT;
+    // high and low 32 bits: v is a safe integer, so no BigInt is needed
+    out.writeUInt32BE(Math.floor(v / 0x1_0000_0000), pos + 1);
+    out.writeUInt32BE(v >>> 0, pos + 5);
+    pos += 9;
   } else if (typeof v === 'string') {
-    const s = Buffer.from(v, 'utf8');
-    out.push(head(T_STRING, s.length), s);
+    out[pos] = T_STRING;
+    const len = out.write(v, pos + 5, 'utf8');
+    out.writeUInt32BE(len, pos + 1);
+    pos += 5 + len;
   } else if (v instanceof Uint8Array) {
-    out.push(head(T_BYTES, v.length), Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    out[pos] = T_BYTES;
+    out.writeUInt32BE(v.length, pos + 1);
+    out.set(v, pos + 5);
+    pos += 5 + v.length;
   } else if (Array.isArray(v)) {
-    out.push(head(T_ARRAY, v.length));
-    for (const item of v) write(item, out, depth + 1);
+    out[pos] = T_ARRAY;
+    out.writeUInt32BE(v.length, pos + 1);
+    pos += 5;
+    for (const item of v) pos = writeValue(item, out, pos, depth + 1);
   } else {
     const keys = Object.keys(v);
-    out.push(head(T_MAP, keys.length));
+    out[pos] = T_MAP;
+    out.writeUInt32BE(keys.length, pos + 1);
+    pos += 5;
     for (const k of keys) {
-      const kb = Buffer.from(k, 'utf8');
-      if (kb.length > 255) throw new RangeError('map key too long');
-      out.push(Buffer.of(kb.length), kb);
-      write(v[k] as Value, out, depth + 1);
+      const klen = out.write(k, pos + 1, 'utf8');
+      if (klen > 255) throw new RangeError('map key too long');
+      out[pos] = klen;
+      pos = writeValue(v[k] as Value, out, pos + 1 + klen, depth + 1);
     }
   }
+  return pos;
 }
 
 export function decodeValue(input: Uint8Array): Value {
@@ -92,10 +124,12 @@ function read(buf: Buffer, r: { pos: number }, depth: number): Value {
       return true;
     case T_UINT: {
       need(buf, r, 8);
-      const n = buf.readBigUInt64BE(r.pos);
+      const hi = buf.readUInt32BE(r.pos);
+      const lo = buf.readUInt32BE(r.pos + 4);
       r.pos += 8;
-      if (n > BigInt(Number.MAX_SAFE_INTEGER)) bad('integer out of range');
-      return Number(n);
+      // MAX_SAFE_INTEGER = 2^53 - 1: the high word may use at most 21 bits
+      if (hi > 0x1f_ffff) bad('integer out of range');
+      return hi * 0x1_0000_0000 + lo;
     }
     case T_BYTES:
     case T_STRING: {
