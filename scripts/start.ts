@@ -10,6 +10,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { Command } from 'commander';
 import { buildElectronMain, buildPreload, buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
+import { ensureElectronSqlite } from './native-electron.ts';
+import { SQLITE_BINDING_ENV } from '../main/vault/sqlite-binding.ts';
 
 const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
@@ -42,6 +44,16 @@ export function ensureElectron(): { ok: true; binary: string } | { ok: false; re
   if (run.status === 0 && installed) return { ok: true, binary: installed };
   const firstLine = `${run.stderr ?? ''}\n${run.error?.message ?? ''}`.split('\n').map((l) => l.trim()).find((l) => l && !l.startsWith('at ')) ?? `exit code ${run.status}`;
   return { ok: false, reason: `its binary could not be downloaded (${firstLine})` };
+}
+
+/** Electron plus the SQLite addon built for its ABI (the Node build stays for `npm test`). */
+function ensureElectronWithSqlite(): { ok: true; binary: string; sqliteBinding: string } | { ok: false; reason: string } {
+  const electron = ensureElectron();
+  if (!electron.ok) return electron;
+  const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', 'electron', 'package.json'), 'utf8')) as { version?: unknown }).version;
+  const sqlite = ensureElectronSqlite(typeof version === 'string' ? version : '');
+  if (!sqlite.ok) return { ok: false, reason: sqlite.reason };
+  return { ok: true, binary: electron.binary, sqliteBinding: sqlite.binding };
 }
 
 interface RelayHandle {
@@ -111,14 +123,19 @@ async function main(): Promise<void> {
     process.stderr.write(`Local relay running; descriptor: ${descriptor}\n`);
   }
 
-  const electron = opts.browser ? ({ ok: false, reason: '--browser was given' } as const) : ensureElectron();
+  const electron = opts.browser ? ({ ok: false, reason: '--browser was given' } as const) : ensureElectronWithSqlite();
   if (electron.ok) {
     await buildPreload();
     await buildElectronMain();
     say('Ephemera: starting the Electron app.');
     const app = spawn(electron.binary, [path.join(ROOT, 'dist', 'app', 'main.js')], {
       stdio: 'inherit',
-      env: { ...process.env, EPHEMERA_PROFILE: profile, ...(descriptor ? { EPHEMERA_SERVER_DESCRIPTOR: descriptor } : {}) },
+      env: {
+        ...process.env,
+        EPHEMERA_PROFILE: profile,
+        [SQLITE_BINDING_ENV]: electron.sqliteBinding,
+        ...(descriptor ? { EPHEMERA_SERVER_DESCRIPTOR: descriptor } : {}),
+      },
     });
     app.once('exit', (code) => {
       stopChildren();

@@ -6,6 +6,7 @@
 // "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
 // filter is a rowid range, so neither needs to visit every match.
 import Database from 'better-sqlite3';
+import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
 export const INDEX_FORMAT_VERSION = 2;
@@ -103,7 +104,7 @@ export class SearchIndex {
   }
 
   static create(): SearchIndex {
-    const db = new Database(':memory:');
+    const db = new Database(':memory:', sqliteOptions());
     try {
       db.exec(SCHEMA);
       const index = new SearchIndex(db);
@@ -124,7 +125,7 @@ export class SearchIndex {
     }
     let db: Database.Database;
     try {
-      db = new Database(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      db = new Database(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), sqliteOptions());
     } catch (err) {
       throw new SnapshotInvalid('SQLite refused the image', { cause: err });
     }
