@@ -112,8 +112,40 @@ export function parseHeaderLine(text: string): HeaderLine {
   return parsed.data;
 }
 
+const ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
+const isId = (v: unknown): boolean => typeof v === 'string' && ID_PATTERN.test(v);
+const isEpochMs = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 8_640_000_000_000_000;
+const MESSAGE_STATES: ReadonlySet<unknown> = new Set(messageLine.shape.state.options);
+const MESSAGE_KEYS = Object.keys(messageLine.shape).length;
+
+/**
+ * The import hot path: true only for a value that `messageLine` accepts (the same rules, written
+ * out; a property test holds them in step). Anything else goes through zod, which decides and
+ * names the problem.
+ */
+export function isValidMessageLine(v: unknown): v is MessageLine {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const m = v as Record<string, unknown>;
+  return (
+    m.type === 'message' &&
+    Object.keys(m).length === MESSAGE_KEYS &&
+    isId(m.id) &&
+    isId(m.conversationId) &&
+    (m.direction === 'in' || m.direction === 'out') &&
+    typeof m.sender === 'string' &&
+    m.sender.length <= MAX_NAME &&
+    isEpochMs(m.sentAt) &&
+    isEpochMs(m.receivedAt) &&
+    typeof m.text === 'string' &&
+    m.text.length <= MAX_LINE_BYTES &&
+    MESSAGE_STATES.has(m.state)
+  );
+}
+
 export function parseBodyLine(text: string, lineNo: number): Exclude<BackupLine, HeaderLine> {
-  const parsed = bodyLine.safeParse(parseJson(text, lineNo));
+  const value = parseJson(text, lineNo);
+  if (isValidMessageLine(value)) return value;
+  const parsed = bodyLine.safeParse(value);
   if (!parsed.success) throw new BackupMalformed(`line ${lineNo}: ${describeIssues(parsed.error)}`);
   return parsed.data;
 }

@@ -16,43 +16,77 @@ import {
 import { BackupMalformed } from './errors.ts';
 
 const NEWLINE = 0x0a;
-const decoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function decodeLine(bytes: Uint8Array, lineNo: number): string {
-  try {
-    return decoder.decode(bytes);
-  } catch (cause) {
-    throw new BackupMalformed(`line ${lineNo} is not valid UTF-8`, { cause });
+/** After a block failed to decode: the number of its first line that is not valid UTF-8. */
+function badLineError(block: Uint8Array, firstLineNo: number): BackupMalformed {
+  let start = 0;
+  for (let lineNo = firstLineNo; ; lineNo++) {
+    const nl = block.indexOf(NEWLINE, start);
+    const piece = block.subarray(start, nl < 0 ? block.length : nl);
+    try {
+      decoder.decode(piece);
+    } catch (cause) {
+      return new BackupMalformed(`line ${lineNo} is not valid UTF-8`, { cause });
+    }
+    if (nl < 0) return new BackupMalformed(`line ${firstLineNo} is not valid UTF-8`);
+    start = nl + 1;
   }
 }
 
-/** Complete lines (without '\n') from plaintext chunks; a trailing partial line is an error. */
+function checkLength(line: string, lineNo: number): void {
+  // A string of n UTF-16 units is at most 3n UTF-8 bytes, so only long lines are measured.
+  if (line.length * 3 > MAX_LINE_BYTES && Buffer.byteLength(line, 'utf8') > MAX_LINE_BYTES) {
+    throw new BackupMalformed(`line ${lineNo} is longer than ${MAX_LINE_BYTES} bytes`);
+  }
+}
+
+/**
+ * Complete lines (without '\n') from plaintext chunks; a trailing partial line is an error.
+ * Each chunk's complete lines are decoded with one UTF-8 call, then split: a '\n' byte never
+ * occurs inside a multi-byte sequence, so this equals decoding line by line.
+ */
 export function* splitLines(chunks: Iterable<Uint8Array>): Generator<string, void, undefined> {
   let carry: Uint8Array[] = [];
   let carryBytes = 0;
   let lineNo = 0;
   for (const chunk of chunks) {
+    const lastNl = chunk.lastIndexOf(NEWLINE);
+    if (lastNl < 0) {
+      carryBytes += chunk.length;
+      if (carryBytes > MAX_LINE_BYTES) throw new BackupMalformed(`line ${lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes`);
+      if (chunk.length > 0) carry.push(Uint8Array.from(chunk));
+      continue;
+    }
+    const head = chunk.subarray(0, lastNl);
+    if (carry.length > 0) {
+      // The carried start of a line plus the chunk's first line, checked before concatenating.
+      const firstNl = chunk.indexOf(NEWLINE);
+      if (carryBytes + firstNl > MAX_LINE_BYTES) throw new BackupMalformed(`line ${lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes`);
+    }
+    const block = carry.length === 0 ? head : Buffer.concat([...carry, head]);
+    carry = [];
+    carryBytes = 0;
+    let text: string;
+    try {
+      text = decoder.decode(block);
+    } catch {
+      throw badLineError(block, lineNo + 1);
+    }
     let start = 0;
     for (;;) {
-      const nl = chunk.indexOf(NEWLINE, start);
-      if (nl < 0) break;
+      const nl = text.indexOf('\n', start);
+      const line = nl < 0 ? text.slice(start) : text.slice(start, nl);
       lineNo++;
-      const piece = chunk.subarray(start, nl);
-      if (carryBytes + piece.length > MAX_LINE_BYTES) throw new BackupMalformed(`line ${lineNo} is longer than ${MAX_LINE_BYTES} bytes`);
-      if (carry.length === 0) {
-        yield decodeLine(piece, lineNo);
-      } else {
-        carry.push(piece);
-        yield decodeLine(Buffer.concat(carry), lineNo);
-        carry = [];
-        carryBytes = 0;
-      }
+      checkLength(line, lineNo);
+      yield line;
+      if (nl < 0) break;
       start = nl + 1;
     }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      carryBytes += rest.length;
-      if (carryBytes > MAX_LINE_BYTES) throw new BackupMalformed(`line ${lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes`);
+    if (lastNl + 1 < chunk.length) {
+      const rest = chunk.subarray(lastNl + 1);
+      carryBytes = rest.length;
       carry.push(Uint8Array.from(rest));
     }
   }

@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { AgeWriter, createHeader, openAgeFile } from '../../main/backup/age-file.ts';
-import { encodeLine, encodeMessageLine, messageToLine, type MessageLine } from '../../main/backup/format.ts';
+import { encodeLine, encodeMessageLine, isValidMessageLine, messageLine, messageToLine, type MessageLine } from '../../main/backup/format.ts';
 import { readRecords, splitLines } from '../../main/backup/stream.ts';
 import { makeTempDir } from './helpers.ts';
 
@@ -73,6 +73,42 @@ describe('backup stream properties', () => {
         expect(encodeMessageLine(stored)).toBe(encodeLine(messageToLine(stored)));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('the import fast path accepts a message line only when the schema does, and every valid one', () => {
+    // Each field either valid or something near a rule's edge; sometimes a field missing or one extra.
+    const near = <T>(valid: fc.Arbitrary<T>, ...odd: unknown[]): fc.Arbitrary<unknown> =>
+      fc.oneof({ weight: 4, arbitrary: valid }, fc.constantFrom(...odd), fc.anything());
+    const candidate = fc
+      .record({
+        type: near(fc.constant('message'), 'contact', 'Message'),
+        id: near(id, '', 'a b', 'x'.repeat(257), 'é', 'x'.repeat(256)),
+        conversationId: near(id, '', '\u007f', 'x'.repeat(257)),
+        direction: near(fc.constantFrom('in', 'out'), 'IN', ''),
+        sender: near(fc.string({ maxLength: 20 }), 'x'.repeat(64 * 1024 + 1), 'x'.repeat(64 * 1024), 5),
+        sentAt: near(fc.nat(), -1, 1.5, 8_640_000_000_000_001, 8_640_000_000_000_000, Number.NaN, -0, '5'),
+        receivedAt: near(fc.nat(), -1, 2 ** 53, Infinity, null),
+        text: near(fc.string({ maxLength: 50 }), 7, null),
+        state: near(fc.constantFrom('queued', 'sent', 'delivered', 'read', 'received', 'failed'), 'exploded', 'Read'),
+      })
+      .chain((r) =>
+        fc.oneof(
+          { weight: 3, arbitrary: fc.constant<Record<string, unknown>>(r) },
+          fc.constantFrom(...Object.keys(r)).map((k) => Object.fromEntries(Object.entries(r).filter(([key]) => key !== k))),
+          fc.constant({ ...r, extra: 1 }),
+          fc.constant(JSON.parse(`{"__proto__":1,${JSON.stringify(r).slice(1)}`) as Record<string, unknown>),
+        ),
+      );
+    fc.assert(
+      fc.property(candidate, (v) => {
+        const viaSchema = messageLine.safeParse(v).success;
+        if (isValidMessageLine(v)) expect(viaSchema).toBe(true);
+        // Round-trip through JSON: what a file can hold.
+        const json = JSON.parse(JSON.stringify(v) ?? 'null') as unknown;
+        expect(isValidMessageLine(json)).toBe(messageLine.safeParse(json).success);
+      }),
+      { numRuns: 3000 },
     );
   });
 

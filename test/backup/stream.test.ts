@@ -67,6 +67,18 @@ describe('backup stream', () => {
     expect(codeOf(() => [...readRecords(splitLines([Buffer.from(joined(good.slice(0, 1))), long]))])).toBe('MALFORMED');
   });
 
+  it('names the line that is not UTF-8, however the bytes are chunked, and keeps a BOM (not JSON)', () => {
+    const bytes = Buffer.concat([Buffer.from(joined(good.slice(0, 3))), Buffer.from('{"type":"con'), Buffer.from([0xc3]), Buffer.from('"}\n')]);
+    for (const size of [1, 5, 64, 1 << 20]) {
+      const pieces: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += size) pieces.push(bytes.subarray(i, i + size));
+      expect(() => [...splitLines(pieces)]).toThrow(/line 4 is not valid UTF-8/);
+    }
+    const bom = joined([good[0] as string, `\ufeff${good[1] as string}`, ...good.slice(2)]);
+    expect(codeOf(() => parseAll(bom))).toBe('MALFORMED');
+    expect([...splitLines([Buffer.from('a\n\nb\n')])]).toEqual(['a', '', 'b']);
+  });
+
   it('carries dangling references as the vault allows them (messages without a conversation record)', () => {
     expect(parseAll(joined(edit(5, { conversationId: 'v-nobody' })))).toBe(good.length);
     expect(parseAll(joined(edit(3, { contactId: 'c-nobody' })))).toBe(good.length);
