@@ -5,7 +5,7 @@
 // and has received one envelope queued before the kill.
 // Both relays run as child processes; the clients run in this process.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -48,7 +48,7 @@ if (process.env.EPHEMERA_BENCH_ROLE === 'plain-relay') {
   });
 }
 
-async function startPlainRelay(): Promise<{ port: number; kill: () => void }> {
+async function startPlainRelay(): Promise<{ port: number; pid: number | undefined; kill: () => void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
     env: { ...process.env, EPHEMERA_BENCH_ROLE: 'plain-relay' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -66,7 +66,7 @@ async function startPlainRelay(): Promise<{ port: number; kill: () => void }> {
     });
   });
   child.stdout.resume();
-  return { port, kill: () => child.kill('SIGKILL') };
+  return { port, pid: child.pid, kill: () => child.kill('SIGKILL') };
 }
 
 // ---- the pairwise load, shared by both relays ---------------------------------------------
@@ -75,7 +75,25 @@ interface Endpoint {
   onReceive(handler: (payload: Buffer) => void): void;
 }
 
-async function drive(endpoints: Endpoint[], seconds: number): Promise<{ rate: number; latencies: number[] }> {
+/** CPU time (µs) a child process has used so far, from /proc (Linux); NaN elsewhere. */
+function childCpuMicros(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000; // utime + stime, in 100 Hz ticks
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function selfCpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+interface DriveResult { rate: number; latencies: number[]; received: number; relayCpuUs: number; clientCpuUs: number }
+
+async function drive(endpoints: Endpoint[], seconds: number, relayPid: number | undefined): Promise<DriveResult> {
   const n = endpoints.length;
   const outstanding = new Array<number>(n).fill(0);
   const seqs = new Array<number>(n).fill(0);
@@ -104,11 +122,15 @@ async function drive(endpoints: Endpoint[], seconds: number): Promise<{ rate: nu
     });
   });
   const start = performance.now();
+  const relay0 = childCpuMicros(relayPid);
+  const self0 = selfCpuMicros();
   for (let i = 0; i < n; i++) pump(i);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   running = false;
   const elapsed = (performance.now() - start) / 1000;
-  return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b) };
+  const relayCpuUs = childCpuMicros(relayPid) - relay0;
+  const clientCpuUs = selfCpuMicros() - self0;
+  return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b), received, relayCpuUs, clientCpuUs };
 }
 
 async function plainEndpoints(port: number, n: number): Promise<{ endpoints: Endpoint[]; close: () => void }> {
@@ -184,7 +206,7 @@ async function throughput(quick: boolean): Promise<void> {
 
   const plain = await startPlainRelay();
   const pe = await plainEndpoints(plain.port, n);
-  const base = await drive(pe.endpoints, seconds);
+  const base = await drive(pe.endpoints, seconds, plain.pid);
   pe.close();
   plain.kill();
 
@@ -199,8 +221,15 @@ async function throughput(quick: boolean): Promise<void> {
       },
       onReceive: (h) => c.mailbox.onEnvelope((e) => h(Buffer.from(e.body))),
     }));
-    const ours = await drive(endpoints, seconds);
+    const ours = await drive(endpoints, seconds, relay.child.pid);
     await Promise.all(clients.map((c) => c.client.stop()));
+    const perMsg = (us: number, r: DriveResult): number => Math.round(us / Math.max(1, r.received));
+    Object.assign(params, {
+      relay_cpu_us_per_msg: perMsg(ours.relayCpuUs, ours),
+      clients_cpu_us_per_msg: perMsg(ours.clientCpuUs, ours),
+      plain_relay_cpu_us_per_msg: perMsg(base.relayCpuUs, base),
+      plain_clients_cpu_us_per_msg: perMsg(base.clientCpuUs, base),
+    });
     emit({ bench: 'relay-throughput', value: Math.round(ours.rate), unit: 'msg/s', baseline: Math.round(base.rate), ratio: ratioOf(ours.rate, base.rate, true), params, target: '>= 0.5 of plain ws' });
     for (const p of [50, 99]) {
       const v = percentile(ours.latencies, p);
@@ -238,8 +267,12 @@ async function restartWave(quick: boolean): Promise<void> {
     const timeline: { state: string; at: number }[] = [];
     if (process.env.EPHEMERA_BENCH_DEBUG) clients.forEach((c) => c.client.on('state', (st) => timeline.push({ state: st, at: Date.now() })));
     relay = await RelayProcess.start(dir, port);
+    const relayCpu0 = childCpuMicros(relay.child.pid);
+    const selfCpu0 = selfCpuMicros();
     await until(() => gotAt.every((t) => t > 0) && clients.every((c) => c.client.state === 'ready'), 60_000);
     const seconds = (Math.max(...gotAt) - relay.listeningAt) / 1000;
+    const relayCpuMs = Math.round((childCpuMicros(relay.child.pid) - relayCpu0) / 1000);
+    const clientsCpuMs = Math.round((selfCpuMicros() - selfCpu0) / 1000);
     if (process.env.EPHEMERA_BENCH_DEBUG) {
       const rel = gotAt.map((t) => t - relay.listeningAt).sort((a, b) => a - b);
       for (const st of ['connecting', 'rebinding', 'ready']) {
@@ -248,10 +281,10 @@ async function restartWave(quick: boolean): Promise<void> {
       }
       process.stderr.write(`wave got-at ms p0 ${rel[0]} p50 ${percentile(rel, 50)} p90 ${percentile(rel, 90)} p100 ${rel[rel.length - 1]}\n`);
     }
-    emit({ bench: 'relay-restart-wave', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 }, target: '<= 3 s' });
+    emit({ bench: 'relay-restart-wave', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n, relay_cpu_ms: relayCpuMs, clients_cpu_ms: clientsCpuMs, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 }, target: '<= 3 s' });
   } finally {
     await Promise.all(all.map((c) => c.client.stop()));
-    await relay.kill();
+    await relay.kill('SIGTERM'); // a clean exit, so a profile (EPHEMERA_RELAY_NODE_ARGS) is written
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -440,7 +440,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   wss.on('error', () => undefined);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(o.port ?? 0, host, () => {
+    // A deep accept queue: after a restart every client reconnects within about a second.
+    server.listen({ port: o.port ?? 0, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });

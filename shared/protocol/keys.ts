@@ -2,9 +2,7 @@
 import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const ED25519_SPKI = Buffer.from('302a300506032b6570032100', 'hex');
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
 
 function raw32(b: Uint8Array, what: string): Buffer {
   if (b.length !== 32) throw new RangeError(`${what} must be 32 bytes`);
@@ -20,8 +18,14 @@ export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
   }
 }
 
+// Public keys are imported as JWK: OpenSSL 3's DER decoder costs ~130-180 µs per key here,
+// the JWK path ~17 µs, and the relay imports two public keys per client handshake and bind.
+function okpPublicKey(crv: 'Ed25519' | 'X25519', pub: Buffer): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv, x: pub.toString('base64url') }, format: 'jwk' });
+}
+
 export function ed25519PublicKey(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI, raw32(pub, 'Ed25519 public key')]), format: 'der', type: 'spki' });
+  return okpPublicKey('Ed25519', raw32(pub, 'Ed25519 public key'));
 }
 
 export function x25519PrivateKey(priv: Uint8Array): KeyObject {
@@ -34,19 +38,25 @@ export function x25519PrivateKey(priv: Uint8Array): KeyObject {
 }
 
 export function x25519PublicKey(pub: Uint8Array): KeyObject {
-  return createPublicKey({ key: Buffer.concat([X25519_SPKI, raw32(pub, 'X25519 public key')]), format: 'der', type: 'spki' });
+  return okpPublicKey('X25519', raw32(pub, 'X25519 public key'));
 }
 
 /** Raw 32-byte public key of an X25519 or Ed25519 KeyObject (public or private). */
 export function rawPublicKey(key: KeyObject): Buffer {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
-  const der = pub.export({ format: 'der', type: 'spki' });
-  return Buffer.from(der.subarray(der.length - 32));
+  const jwk = pub.export({ format: 'jwk' });
+  const raw = typeof jwk.x === 'string' ? Buffer.from(jwk.x, 'base64url') : Buffer.alloc(0);
+  if (raw.length !== 32) throw new Error('not an X25519 or Ed25519 key');
+  return raw;
 }
 
 export function newX25519(priv?: Uint8Array): { privateKey: KeyObject; publicRaw: Buffer } {
-  const privateKey = priv ? x25519PrivateKey(priv) : generateKeyPairSync('x25519').privateKey;
-  return { privateKey, publicRaw: rawPublicKey(privateKey) };
+  if (priv) {
+    const privateKey = x25519PrivateKey(priv);
+    return { privateKey, publicRaw: rawPublicKey(privateKey) };
+  }
+  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  return { privateKey, publicRaw: rawPublicKey(publicKey) };
 }
 
 /** X25519; throws on failure (OpenSSL refuses an all-zero shared secret from low-order points). */
