@@ -47,8 +47,11 @@ export interface ExportResult {
   includesIdentity: boolean;
 }
 
-/** Lines are gathered into ~64 KiB strings before UTF-8 encoding: one Buffer per batch, not per message. */
-const BATCH_CHARS = 64 * 1024;
+/**
+ * Lines are gathered into ~1 MiB strings before UTF-8 encoding: one Buffer per batch, not per
+ * message, and the age writer seals the batch's whole chunks in place (no copy).
+ */
+const BATCH_CHARS = 1024 * 1024;
 
 export async function exportBackup(vault: VaultHandle, file: string, options: ExportOptions): Promise<ExportResult> {
   const { signal, onProgress } = options;

@@ -9,13 +9,13 @@ import { AgeWriter, CHUNK_SIZE, createHeader, openAgeFile, parseIdentityFile, ty
 import { BackupError } from '../../main/backup/errors.ts';
 import { ageKeygen, ageRun, ageWithPassphrase, makeTempDir, type AgeKeyPair } from './helpers.ts';
 
-async function encryptTo(path: string, keys: EncryptKeys, data: Uint8Array, cipher?: ChunkCipher): Promise<void> {
+async function encryptTo(path: string, keys: EncryptKeys, data: Uint8Array, cipher?: ChunkCipher, piece = 7919): Promise<void> {
   const header = await createHeader(keys);
   const fd = openSync(path, 'w');
   try {
     const w = new AgeWriter(fd, header, cipher);
-    // Uneven pieces, to exercise the chunk buffer.
-    for (let off = 0; off < data.length; off += 7919) w.write(data.subarray(off, Math.min(data.length, off + 7919)));
+    // Uneven pieces exercise the chunk buffer; pieces over a chunk, sealing in place.
+    for (let off = 0; off < data.length; off += piece) w.write(data.subarray(off, Math.min(data.length, off + piece)));
     w.end();
   } finally {
     closeSync(fd);
@@ -42,6 +42,8 @@ async function errorCode(p: Promise<unknown>): Promise<string> {
 }
 
 const SIZES = [0, 1, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 3 * CHUNK_SIZE, 3 * CHUNK_SIZE + 12345];
+/** Write sizes: uneven small pieces, exactly a chunk, a chunk and a bit, everything at once. */
+const PIECES = [7919, CHUNK_SIZE, 2 * CHUNK_SIZE + 1, Number.MAX_SAFE_INTEGER];
 
 describe('age file layer', () => {
   let tmp: ReturnType<typeof makeTempDir>;
@@ -56,14 +58,17 @@ describe('age file layer', () => {
 
   for (const cipher of ['native', 'noble'] as const) {
     it(`age -d decrypts what we write at chunk boundaries (${cipher} cipher)`, async () => {
-      for (const size of SIZES) {
-        const data = randomBytes(size);
-        const file = join(tmp.dir, `w-${cipher}-${size}.age`);
-        await encryptTo(file, { recipients: [keys.recipient] }, data, cipher);
-        const r = ageRun(['-d', '-i', keys.identityFile, file]);
-        expect(r.stderr).toBe('');
-        expect(r.status).toBe(0);
-        expect(Buffer.compare(r.stdout, data)).toBe(0);
+      // 20 chunks and a bit: more than one write block (16 chunks) of ciphertext.
+      for (const size of [...SIZES, 20 * CHUNK_SIZE + 5]) {
+        for (const piece of PIECES) {
+          const data = randomBytes(size);
+          const file = join(tmp.dir, `w-${cipher}-${size}-${piece}.age`);
+          await encryptTo(file, { recipients: [keys.recipient] }, data, cipher, piece);
+          const r = ageRun(['-d', '-i', keys.identityFile, file]);
+          expect(r.stderr).toBe('');
+          expect(r.status).toBe(0);
+          expect(Buffer.compare(r.stdout, data)).toBe(0);
+        }
       }
     });
 
