@@ -48,10 +48,10 @@ export interface ExportResult {
 }
 
 /**
- * Lines are gathered into ~1 MiB strings before UTF-8 encoding: one Buffer per batch, not per
- * message, and the age writer seals the batch's whole chunks in place (no copy).
+ * Lines are UTF-8-encoded straight into one reused 1 MiB buffer (no string concatenation, no
+ * Buffer per line); the age writer seals its whole chunks in place and keeps no reference.
  */
-const BATCH_CHARS = 1024 * 1024;
+const BATCH_BYTES = 1024 * 1024;
 
 export async function exportBackup(vault: VaultHandle, file: string, options: ExportOptions): Promise<ExportResult> {
   const { signal, onProgress } = options;
@@ -70,18 +70,27 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
   }
   const writer = new AgeWriter(fd, header, options.chunkCipher);
   let fdOpen = true;
+  const batch = Buffer.allocUnsafe(BATCH_BYTES);
   try {
-    let batch = '';
+    let used = 0;
+    const flushBatch = (): void => {
+      writer.write(batch.subarray(0, used));
+      used = 0;
+    };
     const append = (text: string, what: string): void => {
       // Never write a file that import would refuse; the reader caps line length.
       if (text.length > MAX_LINE_BYTES / 4 && Buffer.byteLength(text) > MAX_LINE_BYTES) {
         throw new BackupError('IO', `A ${what} record is larger than ${MAX_LINE_BYTES} bytes and cannot be backed up.`);
       }
-      batch += text;
-      if (batch.length >= BATCH_CHARS) {
-        writer.write(Buffer.from(batch, 'utf8'));
-        batch = '';
+      // A UTF-16 unit is at most 3 UTF-8 bytes, so this much room always holds the line.
+      if (used + text.length * 3 > BATCH_BYTES) {
+        flushBatch();
+        if (text.length * 3 > BATCH_BYTES) {
+          writer.write(Buffer.from(text, 'utf8'));
+          return;
+        }
       }
+      used += batch.write(text, used, 'utf8');
     };
     const put = (line: BackupLine): void => append(encodeLine(line), line.type);
 
@@ -122,7 +131,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     }
     const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length };
     put({ type: 'end', counts });
-    if (batch.length > 0) writer.write(Buffer.from(batch, 'utf8'));
+    flushBatch();
     throwIfAborted(signal);
     writer.end();
     fsyncSync(fd);
@@ -143,6 +152,9 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Export failed: ${err.message}`, { cause: err });
     throw err;
+  } finally {
+    // The batch held plaintext lines.
+    batch.fill(0);
   }
 }
 

@@ -239,6 +239,29 @@ describe('backup round trip with the real vault', () => {
     }
   });
 
+  it('lines longer than the export buffer, and lines that straddle its end, arrive intact', async () => {
+    const dir = makeTempDir();
+    const wide = await newVault(join(dir.dir, 'wide'));
+    const copy = await newVault(join(dir.dir, 'copy'));
+    try {
+      // 1.2 MB (over the 1 MiB buffer: written on its own), then many lines that fill it unevenly.
+      const texts = ['東'.repeat(400_000), ...Array.from({ length: 60 }, (_, i) => `${'é'.repeat(20_000 + i * 997)} ${i}`), 'x'.repeat(349_526), 'tail'];
+      const stored = wide.appendMessages(texts.map((text, i) => ({ id: `w-${i}`, conversationId: 'v', direction: 'in', sender: 's', sentAt: i, receivedAt: i, text, state: 'read' })));
+      const file = join(dir.dir, 'wide.age');
+      await exportBackup(wide, file, { keys: { recipients: [keys.recipient] } });
+      const plain = ageRun(['-d', '-i', keys.identityFile, file]).stdout.toString('utf8');
+      const lines = plain.trimEnd().split('\n');
+      expect(lines.length).toBe(texts.length + 2);
+      expect(lines.slice(1, -1).map((l) => (JSON.parse(l) as { text: string }).text)).toEqual(texts);
+      await importBackup(copy, file, { keys: { identities: [keys.identity] } });
+      expect(history(copy)).toEqual(stored.map(({ seq: _seq, ...m }) => m));
+    } finally {
+      wide.lock();
+      copy.lock();
+      dir.cleanup();
+    }
+  });
+
   it('cancelling an export leaves no file, partial or final', async () => {
     const dir = makeTempDir();
     try {
