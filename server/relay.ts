@@ -3,6 +3,7 @@
 // input closes that one connection with a typed close code and never reaches the process.
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bytesEqual } from '../shared/protocol/bytes.ts';
@@ -14,7 +15,7 @@ import {
 } from '../shared/protocol/frames.ts';
 import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
 import { RecordEndpoint } from '../shared/protocol/record.ts';
-import { decodeBody, encodeBody, type Body } from '../shared/protocol/rpc.ts';
+import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
 import { METHODS } from './methods.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -74,6 +75,18 @@ interface Conn {
   unbound: TempKeyEntry[];
 }
 
+/**
+ * An outgoing frame waiting for the commit: either a finished frame, or bodies for one temp key
+ * that are sealed together (one BATCH record when more than one) when the commit is done.
+ */
+interface Held {
+  conn: Conn;
+  frame?: Buffer;
+  entry?: TempKeyEntry;
+  bodies?: Buffer[];
+  bytes: number;
+}
+
 export interface MethodContext {
   relay: RelayCore;
   key: TempKeyEntry;
@@ -86,6 +99,8 @@ const PUSH_WINDOW = 128;
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const MAX_UNBOUND_PER_CONN = 4;
 const MAX_BIND_NONCES = 2_000_000;
+/** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
+const COMMIT_INTERVAL_MS = 3;
 
 export class RelayCore {
   readonly store: RelayStore;
@@ -102,7 +117,12 @@ export class RelayCore {
   private readonly pumps = new Set<BoundDevice>();
   private readonly conns = new Set<Conn>();
   /** Frames held until the open write batch is committed (answers must not precede durability). */
-  private held: { conn: Conn; frame: Buffer }[] | undefined;
+  private held: Held[] | undefined;
+  /** Per connection, the last held item: bodies for the same key join it (one record for all). */
+  private readonly lastHeld = new Map<Conn, Held>();
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  /** A method failed unexpectedly inside the open batch: it is rolled back, not committed. */
+  private batchFailed = false;
   readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
 
   constructor(store: RelayStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
@@ -195,9 +215,11 @@ export class RelayCore {
       const d = entry.boundTo;
       if (d) this.restartPushes(d);
     }
-    const body = decodeBody(payload.body);
-    if (body.kind !== 'request') throw new ProtocolError('BAD_FRAME', 'clients send only requests');
-    this.sendBody(entry, this.dispatch(entry, body.reqId, body.method, body.params));
+    const bodies = decodeBodies(payload.body);
+    for (const body of bodies) if (body.kind !== 'request') throw new ProtocolError('BAD_FRAME', 'clients send only requests');
+    for (const body of bodies) {
+      if (body.kind === 'request') this.sendBody(entry, this.dispatch(entry, body.reqId, body.method, body.params));
+    }
   }
 
   private dispatch(entry: TempKeyEntry, reqId: number, method: string, params: unknown): Body {
@@ -217,6 +239,8 @@ export class RelayCore {
     } catch (e) {
       if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
       this.log({ event: 'method-failed', method, error: String(e) });
+      // It may have written part of its work (no savepoints inside a batch): undo the batch.
+      if (this.held) this.batchFailed = true;
       return { kind: 'error', reqId, code: 'INTERNAL', detail: '' };
     }
   }
@@ -224,12 +248,39 @@ export class RelayCore {
   private sendBody(entry: TempKeyEntry, body: Body): void {
     const conn = entry.conn;
     if (!conn) return;
-    this.send(conn, entry.endpoint.seal(encodeBody(body)));
+    const encoded = encodeBody(body);
+    if (!this.held) {
+      this.write(conn, entry.endpoint.seal(encoded));
+      return;
+    }
+    const last = this.lastHeld.get(conn);
+    if (last?.bodies && last.entry === entry && last.bodies.length < MAX_BATCH_BODIES && last.bytes + encoded.length <= BATCH_TARGET_BYTES) {
+      last.bodies.push(encoded);
+      last.bytes += 4 + encoded.length;
+      return;
+    }
+    const item: Held = { conn, entry, bodies: [encoded], bytes: 3 + 4 + encoded.length };
+    this.held.push(item);
+    this.lastHeld.set(conn, item);
   }
 
   private send(conn: Conn, frame: Buffer): void {
-    if (this.held) this.held.push({ conn, frame });
-    else this.write(conn, frame);
+    if (!this.held) {
+      this.write(conn, frame);
+      return;
+    }
+    const item: Held = { conn, frame, bytes: frame.length };
+    this.held.push(item);
+    this.lastHeld.set(conn, item);
+  }
+
+  /** Seals a held group of bodies into its record (before its key may be forgotten). */
+  private sealHeld(item: Held): void {
+    const { entry, bodies } = item;
+    if (!entry || !bodies) return;
+    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as Buffer) : encodeBatch(bodies));
+    item.bodies = undefined;
+    if (this.lastHeld.get(item.conn) === item) this.lastHeld.delete(item.conn);
   }
 
   private write(conn: Conn, frame: Buffer): void {
@@ -245,7 +296,12 @@ export class RelayCore {
     if (this.held) return;
     this.held = [];
     this.store.beginBatch();
-    setImmediate(() => this.commitBatch());
+    // Group commit: when idle, commit at the end of this turn; when busy (the last commit was
+    // under COMMIT_INTERVAL_MS ago), keep collecting until that interval has passed, so one
+    // commit (its WAL page writes are the fixed cost) serves many requests.
+    const wait = this.lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.commitBatch(), wait);
+    else setImmediate(() => this.commitBatch());
   }
 
   /** Commits the turn's writes, then releases the answers and pushes they made possible. */
@@ -253,18 +309,26 @@ export class RelayCore {
     const held = this.held;
     if (!held) return;
     this.held = undefined;
+    this.lastHeld.clear();
+    this.lastCommitAt = performance.now();
     try {
+      if (this.batchFailed) throw new Error('a method failed inside the batch');
       this.store.commitBatch();
     } catch (e) {
       // Nothing was promised yet: drop the answers; clients re-send (idempotent) after reconnecting.
       this.log({ event: 'commit-failed', error: String(e) });
+      this.batchFailed = false;
       this.store.rollbackBatch();
       for (const { conn } of held) conn.ws.terminate();
       return;
     }
     const corked = new Set<Socket>();
-    for (const { conn, frame } of held) {
+    for (const item of held) {
+      const conn = item.conn;
       if (conn.ws.readyState !== WebSocket.OPEN) continue;
+      this.sealHeld(item);
+      const frame = item.frame;
+      if (!frame) continue;
       if (conn.socket && !corked.has(conn.socket)) {
         conn.socket.cork();
         corked.add(conn.socket);
@@ -354,6 +418,8 @@ export class RelayCore {
   }
 
   private forgetKey(entry: TempKeyEntry): void {
+    // Answers already produced under this key go out under it, sealed before it is zeroed.
+    if (this.held) for (const item of this.held) if (item.entry === entry) this.sealHeld(item);
     this.keys.delete(entry.idHex);
     entry.endpoint.zero();
     entry.conn?.keys.delete(entry);

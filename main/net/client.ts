@@ -12,7 +12,7 @@ import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '..
 import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
 import { msgIdTime, RecordEndpoint } from '../../shared/protocol/record.ts';
-import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
+import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
 import type { PermanentKey } from './permanent-key.ts';
 import type { OutboxItem, OutboxStore } from './stores.ts';
@@ -436,8 +436,13 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     // Valid relay msg_ids carry its clock: if it runs ahead of our estimate, catch up.
     const relayTime = msgIdTime(payload.msgId);
     if (relayTime > this.relayNow()) this.clockOffset = relayTime - Date.now();
-    const body = decodeBody(payload.body);
-    if (body.kind === 'request') throw new ProtocolError('BAD_FRAME', 'relay sent a request');
+    const bodies = decodeBodies(payload.body);
+    for (const body of bodies) if (body.kind === 'request') throw new ProtocolError('BAD_FRAME', 'relay sent a request');
+    for (const body of bodies) this.onBody(live, body);
+  }
+
+  private onBody(live: LiveKey, body: Body): void {
+    if (body.kind === 'request') return;
     if (body.kind === 'push') {
       this.emit('push', body.topic, body.data);
       return;
@@ -582,6 +587,28 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private flushOn(key: LiveKey): void {
+    // Requests released together go in one record (a BATCH body when more than one).
+    let batch: Buffer[] = [];
+    let bytes = 0;
+    const send = (): void => {
+      const ws = this.ws;
+      if (batch.length === 0 || !ws || ws.readyState !== WebSocket.OPEN) return;
+      ws.send(key.endpoint.seal(batch.length === 1 ? (batch[0] as Buffer) : encodeBatch(batch)));
+      batch = [];
+      bytes = 0;
+    };
+    try {
+      this.collectRequests(key, (encoded) => {
+        if (batch.length >= MAX_BATCH_BODIES || (batch.length > 0 && bytes + encoded.length > BATCH_TARGET_BYTES)) send();
+        batch.push(encoded);
+        bytes += 4 + encoded.length;
+      });
+    } finally {
+      send();
+    }
+  }
+
+  private collectRequests(key: LiveKey, out: (encoded: Buffer) => void): void {
     for (const p of this.pending.values()) {
       if (this.inFlight >= this.o.maxInFlight) break;
       if (p.sentOn) continue;
@@ -592,9 +619,22 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         }
         p.notBefore = undefined;
       }
+      let encoded: Buffer;
+      try {
+        encoded = encodeBody({ kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
+      } catch (e) {
+        // Not encodable (a bad method name or value): that call fails, nothing is sent.
+        this.pending.delete(p.reqId);
+        if (p.durableId !== undefined) {
+          this.durable.delete(p.durableId);
+          void Promise.resolve(this.o.outbox.delete(p.durableId)).catch(() => undefined);
+        }
+        p.reject(e instanceof Error ? e : new Error(String(e)));
+        continue;
+      }
       p.sentOn = key.endpoint;
       this.inFlight++;
-      this.transmitRaw(key, { kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
+      out(encoded);
     }
   }
 

@@ -6,6 +6,11 @@ export const BODY_REQUEST = 0x01;
 export const BODY_RESULT = 0x02;
 export const BODY_ERROR = 0x03;
 export const BODY_PUSH = 0x04;
+/** Several bodies in one record (docs/protocol.md "Bodies"): one AEAD and one TLS write for all. */
+export const BODY_BATCH = 0x05;
+export const MAX_BATCH_BODIES = 1024;
+/** Senders start a new record before a batch grows past this (frames are at most 256 KiB). */
+export const BATCH_TARGET_BYTES = 128 * 1024;
 
 const NAME_RE = /^[a-z][a-zA-Z0-9.]{0,31}$/;
 const CODE_RE = /^[A-Z][A-Z0-9_]{0,47}$/;
@@ -111,4 +116,46 @@ export function decodeBody(input: Uint8Array): Body {
     default:
       return bad(`unknown body kind ${String(kind)}`);
   }
+}
+
+/** BATCH = 0x05 || u16(count) || (u32(len) || body)*count; inner bodies are never batches. */
+export function encodeBatch(bodies: readonly Uint8Array[]): Buffer {
+  if (bodies.length < 1 || bodies.length > MAX_BATCH_BODIES) throw new RangeError('batch must hold 1..1024 bodies');
+  let size = 3;
+  for (const b of bodies) {
+    if (b.length < 1 || b[0] === BODY_BATCH) throw new RangeError('a batch holds only plain bodies');
+    size += 4 + b.length;
+  }
+  const out = Buffer.allocUnsafe(size);
+  out[0] = BODY_BATCH;
+  out.writeUInt16BE(bodies.length, 1);
+  let pos = 3;
+  for (const b of bodies) {
+    out.writeUInt32BE(b.length, pos);
+    out.set(b, pos + 4);
+    pos += 4 + b.length;
+  }
+  return out;
+}
+
+/** One body, or every body of a batch in order. Throws ProtocolError('BAD_FRAME'). */
+export function decodeBodies(input: Uint8Array): Body[] {
+  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (b.length < 1 || b[0] !== BODY_BATCH) return [decodeBody(b)];
+  if (b.length < 3) bad('batch truncated');
+  const count = b.readUInt16BE(1);
+  if (count < 1 || count > MAX_BATCH_BODIES) bad('batch count out of range');
+  const out: Body[] = [];
+  let pos = 3;
+  for (let i = 0; i < count; i++) {
+    if (pos + 4 > b.length) bad('batch truncated');
+    const len = b.readUInt32BE(pos);
+    pos += 4;
+    if (len < 1 || pos + len > b.length) bad('batch entry truncated');
+    if (b[pos] === BODY_BATCH) bad('nested batch');
+    out.push(decodeBody(b.subarray(pos, pos + len)));
+    pos += len;
+  }
+  if (pos !== b.length) bad('trailing bytes after batch');
+  return out;
 }

@@ -6,7 +6,7 @@ import { decodeFrame, type Frame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
 import { ed25519PrivateKey, rawPublicKey } from '../../shared/protocol/keys.ts';
 import { RecordEndpoint, type SealOverrides } from '../../shared/protocol/record.ts';
-import { decodeBody, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
+import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
 import type { RunningRelay } from '../../server/relay.ts';
 
@@ -98,14 +98,21 @@ export class RawSession {
 
   /** Next frame decoded: a body from `key`, or another frame kind. */
   async nextOn(key: RawKey): Promise<{ frame: Frame; body?: Body; raw: Buffer } | undefined> {
+    // A BATCH record yields its bodies one call at a time.
+    const queued = this.bodyQueue.shift();
+    if (queued) return queued;
     const raw = await this.next();
     if (!raw) return undefined;
     const frame = decodeFrame(raw);
     if (frame.type !== 'record') return { frame, raw };
     const p = key.endpoint.open(frame);
     if (!p) throw new Error('relay record did not open');
-    return { frame, body: decodeBody(p.body), raw };
+    const [first, ...rest] = decodeBodies(p.body);
+    for (const body of rest) this.bodyQueue.push({ frame, body, raw });
+    return { frame, body: first, raw };
   }
+
+  private readonly bodyQueue: { frame: Frame; body: Body; raw: Buffer }[] = [];
 
   async call(key: RawKey, method: string, params: Value): Promise<Body> {
     const { reqId } = this.request(key, method, params);
