@@ -80,3 +80,19 @@ export const frameBytesArb: fc.Arbitrary<Buffer> = fc.oneof(
     });
   }),
 );
+
+/** BATCH bodies (docs/protocol.md "Bodies"): well-formed ones of garbage bodies, then mutated. */
+export const batchBytesArb: fc.Arbitrary<Buffer> = fc
+  .array(bodyBytesArb.filter((b) => b.length > 0 && b[0] !== 5), { minLength: 1, maxLength: 4 })
+  .chain((bodies) => {
+    const parts: Buffer[] = [Buffer.of(5, 0, bodies.length)];
+    for (const b of bodies) {
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(b.length);
+      parts.push(len, b);
+    }
+    return mutate(Buffer.concat(parts));
+  });
+
+/** What a record may carry: a body or a batch of bodies. */
+export const recordBodyBytesArb: fc.Arbitrary<Buffer> = fc.oneof(bodyBytesArb, batchBytesArb);

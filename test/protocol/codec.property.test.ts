@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { decodeBindMessage } from '../../shared/protocol/bind.ts';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
-import { decodeBody, encodeBody } from '../../shared/protocol/rpc.ts';
+import { decodeBodies, decodeBody, encodeBatch, encodeBody } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue } from '../../shared/protocol/value.ts';
 import { freshNonce } from '../../shared/protocol/record.ts';
-import { bodyBytesArb, encodedValueArb, frameBytesArb, methodNameArb, mutate, valueArb } from './arbitraries.ts';
+import { batchBytesArb, bodyBytesArb, encodedValueArb, frameBytesArb, methodNameArb, mutate, valueArb } from './arbitraries.ts';
 
 function typedOrValue(f: () => unknown): boolean {
   try {
@@ -56,6 +56,21 @@ describe('codec properties', () => {
       expect(norm(decodeBody(encodeBody({ kind: 'request', reqId, method, params })))).toEqual(norm({ kind: 'request', reqId, method, params }));
     }), { numRuns: 200 });
     fc.assert(fc.property(bodyBytesArb, (b) => typedOrValue(() => decodeBody(b))), { numRuns: 1000 });
+  });
+
+  it('batches round-trip in order, a bare body decodes as a batch of one, mutated batches decode or throw ProtocolError', () => {
+    const requestArb = fc.tuple(methodNameArb, fc.nat({ max: 0xffffffff }), valueArb).map(([method, reqId, params]) => ({ kind: 'request' as const, reqId, method, params }));
+    fc.assert(fc.property(fc.array(requestArb, { minLength: 1, maxLength: 8 }), (reqs) => {
+      const encoded = reqs.map((r) => encodeBody(r));
+      expect(norm(decodeBodies(encodeBatch(encoded)))).toEqual(norm(reqs));
+      expect(norm(decodeBodies(encoded[0] as Buffer))).toEqual(norm([reqs[0]]));
+    }), { numRuns: 200 });
+    fc.assert(fc.property(batchBytesArb, (b) => typedOrValue(() => decodeBodies(b))), { numRuns: 1000 });
+    expect(() => encodeBatch([])).toThrow(RangeError);
+    expect(() => encodeBatch([encodeBatch([encodeBody({ kind: 'result', reqId: 1, result: null })])])).toThrow(RangeError);
+    const inner = encodeBatch([encodeBody({ kind: 'result', reqId: 1, result: null })]);
+    const nested = Buffer.concat([Buffer.of(5, 0, 1, 0, 0, 0, inner.length), inner]);
+    expect(() => decodeBodies(nested)).toThrow(ProtocolError);
   });
 
   it('bind messages: any bytes give a decoded message or undefined', () => {

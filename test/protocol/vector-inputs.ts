@@ -5,7 +5,7 @@ import { decodeFrame, UNKNOWN_KEY_FRAME, type HelloFrame, type HelloReplyFrame }
 import { ClientHandshake, relayHandshake, transcriptBytes } from '../../shared/protocol/handshake.ts';
 import { ed25519PrivateKey, rawPublicKey } from '../../shared/protocol/keys.ts';
 import { MSG_ID_SHIFT, RecordEndpoint } from '../../shared/protocol/record.ts';
-import { encodeBody } from '../../shared/protocol/rpc.ts';
+import { encodeBatch, encodeBody } from '../../shared/protocol/rpc.ts';
 
 const fill = (byte: number, n: number): Buffer => Buffer.alloc(n, byte);
 
@@ -65,6 +65,8 @@ export function computeVectors(): Record<string, string> {
   const c2sRecord = clientEp.seal(bindBody, { msgId: I.c2s_msg_id, nonce: I.c2s_record_nonce });
   const resultBody = encodeBody({ kind: 'result', reqId: 1, result: { expiresAt: I.expires_at } });
   const s2cRecord = relayEp.seal(resultBody, { msgId: I.s2c_msg_id, nonce: I.s2c_record_nonce, sessionId: I.session_id });
+  const pushBody = encodeBody({ kind: 'push', topic: 'envelope', data: { id: 7, from: 'alice', body: Buffer.of(1, 2, 3), sentAt: I.relay_time } });
+  const batchBody = encodeBatch([resultBody, pushBody]);
   const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
   return {
     relay_identity_public: hex(relayIdentity.publicRaw),
@@ -83,6 +85,7 @@ export function computeVectors(): Record<string, string> {
     c2s_record_frame: hex(c2sRecord),
     s2c_result_body: hex(resultBody),
     s2c_record_frame: hex(s2cRecord),
+    s2c_batch_body: hex(batchBody),
     unknown_key_frame: hex(UNKNOWN_KEY_FRAME),
   };
 }

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '../../shared/protocol/errors.ts';
 import type { RunningRelay } from '../../server/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { bodyBytesArb, frameBytesArb, methodNameArb, paramsArb } from '../protocol/arbitraries.ts';
+import { frameBytesArb, methodNameArb, paramsArb, recordBodyBytesArb } from '../protocol/arbitraries.ts';
 import { boundKey, RawSession, TestDevice, type RawKey } from './raw-session.ts';
 
 let relay: RunningRelay;
@@ -29,7 +29,7 @@ type Action =
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   frameBytesArb.map((bytes) => ({ kind: 'raw' as const, bytes })),
-  bodyBytesArb.map((bytes) => ({ kind: 'body' as const, bytes })),
+  recordBodyBytesArb.map((bytes) => ({ kind: 'body' as const, bytes })),
   fc.tuple(methodNameArb, paramsArb).map(([method, params]) => ({ kind: 'call' as const, method, params })),
 );
 
