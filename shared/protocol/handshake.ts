@@ -81,6 +81,15 @@ export interface HandshakeRandomness {
   nonce?: Uint8Array;
 }
 
+// The relay's identity key as a KeyObject, kept for the next handshake (a client process talks
+// to one relay; a public key, nothing secret). Saves a key import per handshake.
+let relayKeyCache: { hex: string; key: KeyObject } | undefined;
+function relayKeyObject(pub: Uint8Array): KeyObject {
+  const hex = Buffer.from(pub.buffer, pub.byteOffset, pub.byteLength).toString('hex');
+  if (relayKeyCache?.hex !== hex) relayKeyCache = { hex, key: ed25519PublicKey(pub) };
+  return relayKeyCache.key;
+}
+
 /** Client side of one handshake. */
 export class ClientHandshake {
   private eph: ReturnType<typeof newX25519> | undefined;
@@ -108,7 +117,7 @@ export class ClientHandshake {
       maxTtlSec: reply.maxTtlSec,
     };
     const transcript = transcriptBytes(t);
-    if (!verify(null, transcript, ed25519PublicKey(relayIdentityPub), reply.signature)) {
+    if (!verify(null, transcript, relayKeyObject(relayIdentityPub), reply.signature)) {
       throw new ProtocolError('HANDSHAKE_INVALID', 'relay signature does not verify');
     }
     let shared: Buffer;
