@@ -64,6 +64,7 @@ import {
 } from './records.ts';
 import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
 import { SealedFileStore } from './sealed-files.ts';
+import { sqliteOptions } from './sqlite-binding.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -389,7 +390,7 @@ export class Vault implements VaultHandle {
     if (!creating) checkDatabaseFile(path);
     try {
       // timeout 0: another process holding the database must fail fast, not wait 5 s.
-      const db = new Database(path, { fileMustExist: !creating, timeout: 0 });
+      const db = new Database(path, { fileMustExist: !creating, timeout: 0, ...sqliteOptions() });
       this.db = db;
       // Second guard behind vault.lock: an OS-level exclusive lock held for the connection's
       // life (released by the kernel if the process dies). In WAL mode this also means no -shm.
