@@ -339,8 +339,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private onOpen(): void {
+    // connectFailures counts the lost connection too: 2 or more means the relay refused or
+    // did not answer at least one attempt, i.e. it most likely restarted and forgot our key.
+    const relayWasDown = this.connectFailures >= 2;
     this.connectFailures = 0;
     const key = this.key;
+    if (key && relayWasDown) {
+      // Re-bind at once instead of probing first: after a restart the probe's 404 would cost
+      // a round trip through a relay busy with every other client's reconnect. If the relay
+      // did still know the key, the new bind simply replaces it.
+      this.dropAllKeys();
+      for (const p of this.pending.values()) p.sentOn = undefined;
+      this.inFlight = 0;
+      this.startHandshake('rebind');
+      return;
+    }
     if (key && key.expiresAt - EXPIRY_MARGIN_MS > this.relayNow()) {
       // The relay may still know this key (network blip) or answer 404 (restart, expiry).
       void this.probe(key);
