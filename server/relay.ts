@@ -100,7 +100,7 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const MAX_UNBOUND_PER_CONN = 4;
 const MAX_BIND_NONCES = 2_000_000;
 /** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
-const COMMIT_INTERVAL_MS = 3;
+const COMMIT_INTERVAL_MS = 8;
 
 export class RelayCore {
   readonly store: RelayStore;

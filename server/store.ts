@@ -39,14 +39,15 @@ export class RelayStore {
   private readonly enqueueTx: (sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number) => EnqueueResult;
   private readonly ackTx: (recipient: Buffer, ids: readonly number[]) => number;
   private readonly registerTx: (permKeyId: Buffer, handle: string) => void;
+  private nextQueueId: number;
   private readonly st: {
     upsertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
     deviceByHandle: Database.Statement<[string]>;
     setHandle: Database.Statement<[string, Buffer]>;
     idem: Database.Statement<[Buffer, string]>;
-    insertQueue: Database.Statement<[Buffer, string, Buffer, number]>;
-    insertIdem: Database.Statement<[Buffer, string, number, number]>;
+    insertQueue: Database.Statement<[number, Buffer, string, Buffer, number]>;
+    claimIdem: Database.Statement<[Buffer, string, number, number]>;
     count: Database.Statement<[Buffer]>;
     pending: Database.Statement<[Buffer, number, number]>;
     del: Database.Statement<[number, Buffer]>;
@@ -93,13 +94,19 @@ export class RelayStore {
       deviceByHandle: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE handle = ?'),
       setHandle: d.prepare('UPDATE devices SET handle = ? WHERE perm_key_id = ?'),
       idem: d.prepare('SELECT queue_id FROM idempotency WHERE sender = ? AND idem = ?'),
-      insertQueue: d.prepare('INSERT INTO queue (recipient, sender_handle, body, created_at) VALUES (?, ?, ?, ?)'),
-      insertIdem: d.prepare('INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (?, ?, ?, ?)'),
+      insertQueue: d.prepare('INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (?, ?, ?, ?, ?)'),
+      claimIdem: d.prepare('INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sender, idem) DO NOTHING'),
       count: d.prepare('SELECT COUNT(*) AS n FROM queue WHERE recipient = ?'),
       pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?'),
       del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
       pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
     };
+    // Queue ids are assigned here so the idempotency key can be claimed first (one statement
+    // fewer per send). AUTOINCREMENT's high-water mark still moves with every insert, so ids
+    // are never reused, across restarts too; a rolled-back batch only leaves a gap.
+    const seq = d.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").get() as { seq: number } | undefined;
+    const max = d.prepare('SELECT max(id) AS m FROM queue').get() as { m: number | null };
+    this.nextQueueId = Math.max(seq?.seq ?? 0, max.m ?? 0) + 1;
     this.enqueueTx = d.transaction((...a: Parameters<RelayStore['enqueueIn']>) => this.enqueueIn(...a));
     this.ackTx = d.transaction((recipient: Buffer, ids: readonly number[]) => this.ackIn(recipient, ids));
     this.registerTx = d.transaction((permKeyId: Buffer, handle: string): void => {
@@ -117,12 +124,24 @@ export class RelayStore {
   private enqueueIn(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): EnqueueResult {
     const recipient = this.deviceByHandle(recipientHandle);
     if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
-    const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
-    if (seen) return { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId };
+    const duplicate = (): EnqueueResult | undefined => {
+      const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
+      return seen ? { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId } : undefined;
+    };
     const count = this.countFor(recipient.permKeyId);
-    if (count >= queueLimit) throw new RpcError('QUEUE_FULL');
-    const id = Number(this.st.insertQueue.run(recipient.permKeyId, senderHandle, body, now).lastInsertRowid);
-    this.st.insertIdem.run(sender, idem, id, now);
+    if (count >= queueLimit) {
+      const d = duplicate(); // a re-send of a stored envelope is still answered as a duplicate
+      if (d) return d;
+      throw new RpcError('QUEUE_FULL');
+    }
+    const id = this.nextQueueId;
+    if (this.st.claimIdem.run(sender, idem, id, now).changes === 0) {
+      const d = duplicate();
+      if (!d) throw new Error('idempotency key vanished');
+      return d;
+    }
+    this.nextQueueId = id + 1;
+    this.st.insertQueue.run(id, recipient.permKeyId, senderHandle, body, now);
     this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
     return { id, duplicate: false, recipient: recipient.permKeyId };
   }
