@@ -40,6 +40,8 @@ export interface RelayOptions {
   handshakeBurst?: number;
   /** Envelopes waiting per account. */
   queueLimit?: number;
+  /** Bind nonces remembered (oldest evicted beyond this). Default 2,000,000. */
+  maxBindNonces?: number;
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
 }
@@ -111,6 +113,7 @@ export class RelayCore {
   private readonly clock: () => number;
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly limiter: RateLimiter;
+  private readonly maxBindNonces: number;
   private readonly keys = new Map<string, TempKeyEntry>();
   private readonly devices = new Map<string, BoundDevice>();
   private readonly bindNonces = new Map<string, number>();
@@ -134,6 +137,7 @@ export class RelayCore {
     this.clock = o.clock ?? Date.now;
     this.log = o.log ?? (() => undefined);
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
+    this.maxBindNonces = o.maxBindNonces ?? MAX_BIND_NONCES;
   }
 
   get tempKeyCount(): number {
@@ -342,8 +346,15 @@ export class RelayCore {
   rememberBindNonce(nonce: Buffer, until: number): boolean {
     const k = nonce.toString('hex');
     if (this.bindNonces.has(k)) return false;
-    if (this.bindNonces.size >= MAX_BIND_NONCES) this.sweep();
-    if (this.bindNonces.size >= MAX_BIND_NONCES) throw new RpcError('RATE_LIMITED', 'too many binds');
+    // Full: evict the oldest rather than refuse. Refusing would let anyone who mints permanent
+    // keys lock every client out of binding; evicting is safe because a bind message also names
+    // the temp key id and transcript hash of the one key it arrives on, so an old message whose
+    // nonce was forgotten still cannot bind any other key. (The sweeper drops expired ones.)
+    while (this.bindNonces.size >= this.maxBindNonces) {
+      const oldest = this.bindNonces.keys().next().value;
+      if (oldest === undefined) break;
+      this.bindNonces.delete(oldest);
+    }
     this.bindNonces.set(k, until);
     return true;
   }
