@@ -1,7 +1,8 @@
 // `npm run demo`: a local relay and two profiles, alice and bob, each with a vault, registered
 // and introduced to each other, ready to chat in two windows (Chromium --app windows if one is
 // installed, else the two URLs are printed). Set-up goes through the same API the UI uses, over
-// each browser host's socket. Demo data lives in <user data>/demo and is replaced on each run.
+// each browser host's socket; that uses up the hosts' one-time launch addresses, so the windows
+// get freshly started hosts. Demo data lives in <user data>/demo and is replaced on each run.
 //
 //   npm run demo [-- --dir DIR] [--no-open] [--setup-only]
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,7 @@ import { Command } from 'commander';
 import WebSocket from 'ws';
 import { createApiClient, type EphemeraClient } from '../shared/api/rpc.ts';
 import { createSocketTransport, type SocketLike } from '../shared/api/socket-client.ts';
+import { redeemLaunchUrl } from '../main/web/launch-client.ts';
 import { buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
 import { findChromium, userDataDir } from './start.ts';
 
@@ -19,7 +21,7 @@ export const DEMO_PASSWORD = 'ephemera demo password';
 const MARKER = '.ephemera-demo';
 const children: ChildProcess[] = [];
 
-function startChild(args: string[], pick: (line: string) => string | undefined): Promise<string> {
+function startChild(args: string[], pick: (line: string) => string | undefined): Promise<{ child: ChildProcess; value: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let stderr = '';
@@ -32,18 +34,27 @@ function startChild(args: string[], pick: (line: string) => string | undefined):
       const value = pick(line);
       if (value !== undefined) {
         clearTimeout(timer);
-        resolve(value);
+        resolve({ child, value });
       }
     });
   });
 }
 
-function connectClient(url: string): { client: EphemeraClient; close(): void } {
-  const parsed = new URL(url);
+/** Uses the host's one-time launch URL up, so its printed URL no longer works afterwards. */
+async function connectClient(launchUrl: string): Promise<{ client: EphemeraClient; close(): void }> {
+  const session = await redeemLaunchUrl(launchUrl);
   const transport = createSocketTransport({
-    connect: () => new WebSocket(`ws://${parsed.host}/api?token=${parsed.searchParams.get('token')}`, { origin: parsed.origin }) as unknown as SocketLike,
+    connect: () => new WebSocket(session.socketUrl, { origin: session.origin, headers: { Cookie: session.cookie } }) as unknown as SocketLike,
   });
   return { client: createApiClient(transport), close: () => transport.close() };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
 }
 
 async function setUp(client: EphemeraClient, handle: string): Promise<void> {
@@ -76,7 +87,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(dir, MARKER), 'Demo data made by `npm run demo`; replaced on each run.\n');
   if (!rendererBuilt()) await buildRenderer();
 
-  const descriptor = await startChild(['cli/ephemera-relay.ts', '--data', path.join(dir, 'relay'), '--port', '0'], (line) => {
+  const { value: descriptor } = await startChild(['cli/ephemera-relay.ts', '--data', path.join(dir, 'relay'), '--port', '0'], (line) => {
     try {
       const e = JSON.parse(line) as { event?: string; descriptor?: string };
       return e.event === 'listening' ? e.descriptor : undefined;
@@ -86,10 +97,9 @@ async function main(): Promise<void> {
   });
   const web = (name: string) =>
     startChild(['main/web/cli.ts', '--profile', path.join(dir, name), '--server', descriptor], (l) => (l.startsWith('http://') ? l.trim() : undefined));
-  const [aliceUrl, bobUrl] = await Promise.all([web('alice'), web('bob')]);
-
-  const alice = connectClient(aliceUrl);
-  const bob = connectClient(bobUrl);
+  // Set-up uses each host's one-time launch address; the windows get fresh hosts below.
+  const setupHosts = await Promise.all([web('alice'), web('bob')]);
+  const [alice, bob] = await Promise.all([connectClient(setupHosts[0].value), connectClient(setupHosts[1].value)]);
   try {
     await Promise.all([setUp(alice.client, 'alice'), setUp(bob.client, 'bob')]);
     const bobContact = await alice.client.contactAdd({ handle: 'bob' });
@@ -100,12 +110,17 @@ async function main(): Promise<void> {
     bob.close();
   }
 
-  process.stdout.write(`alice: ${aliceUrl}\nbob:   ${bobUrl}\n`);
-  process.stdout.write(`Both vaults use the password "${DEMO_PASSWORD}". Demo data: ${dir}\n`);
+  await Promise.all(setupHosts.map((h) => stopChild(h.child)));
   if (opts.setupOnly) {
+    process.stdout.write(`alice and bob are set up. Both vaults use the password "${DEMO_PASSWORD}". Demo data: ${dir}\n`);
     stopAll();
     return;
   }
+  const [aliceHost, bobHost] = await Promise.all([web('alice'), web('bob')]);
+  const aliceUrl = aliceHost.value;
+  const bobUrl = bobHost.value;
+  process.stdout.write(`alice: ${aliceUrl}\nbob:   ${bobUrl}\n`);
+  process.stdout.write(`Both vaults use the password "${DEMO_PASSWORD}". Demo data: ${dir}\n`);
   const chromium = opts.open ? findChromium() : undefined;
   if (chromium) {
     for (const [name, url] of [['alice', aliceUrl], ['bob', bobUrl]] as const) {
@@ -117,7 +132,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write('Opened two Chromium windows. Press Ctrl+C here to stop the demo.\n');
   } else {
-    process.stdout.write('Open the two addresses above in two browser windows (or two browsers). Press Ctrl+C to stop.\n');
+    process.stdout.write('Open the two addresses above in two browser windows (each works once). Press Ctrl+C to stop.\n');
   }
   const stop = () => {
     stopAll();

@@ -166,6 +166,11 @@ async function main(): Promise<void> {
   const chromium = findChromium();
   if (chromium) {
     say(`Ephemera: Electron is unavailable (${electron.reason}); running in browser mode in a Chromium app window (${chromium}).`);
+    // The URL is in Chromium's command line, which other local users can read (/proc/PID/cmdline),
+    // so it carries only a one-time launch code: Chromium spends it on its first request, and
+    // later uses are refused. Chromium has no way to take the start URL from a private file
+    // (its flags, even from Debian's wrapper, end up on the command line too), so a race
+    // remains: see docs/ui.md "Browser mode".
     const window = spawn(
       chromium,
       [`--app=${running.url}`, `--user-data-dir=${path.join(dataDir, 'chromium')}`, '--no-first-run', '--no-default-browser-check', '--disable-sync', '--disable-background-networking'],

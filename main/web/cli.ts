@@ -1,6 +1,6 @@
 // Browser mode entry: `npm run web -- --profile DIR [--port N] [--server DESCRIPTOR_FILE]`.
 // Starts the service for the profile and the web host on 127.0.0.1; the FIRST line of stdout
-// is the URL to open (it carries the per-launch token). Everything else goes to stderr.
+// is the URL to open (it carries a one-time launch code: it works once). Everything else goes to stderr.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';

@@ -3,8 +3,10 @@
 // adversaries here, so every request and socket upgrade must:
 //   - name our host in Host (defeats DNS rebinding: evil.example resolving to 127.0.0.1),
 //   - carry no foreign Origin / cross-site Sec-Fetch-Site (defeats CSRF and cross-site sockets),
-//   - prove knowledge of the per-launch random token (in the URL once, then an HttpOnly,
-//     SameSite=Strict cookie scoped by port, or ?token= on the socket URL).
+//   - hold the session: the URL carries a ONE-TIME launch code (it may be seen by others, e.g.
+//     in Chromium's command line); the first request presenting it gets a fresh random session
+//     secret in an HttpOnly, SameSite=Strict cookie scoped by port, and the code is dead. Every
+//     later request, and the /api socket (cookie only, nothing in its URL), needs that cookie.
 // Responses carry the same CSP as the Electron window.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -32,13 +34,15 @@ export interface WebHostOptions {
 }
 
 export interface WebHost {
-  /** The URL to open, including the token. */
+  /** The URL to open, with the one-time launch code: it works for the first request only. */
   readonly url: string;
   readonly origin: string;
   readonly port: number;
-  readonly token: string;
   close(): Promise<void>;
 }
+
+/** The query parameter that carries the launch code in `url`. */
+export const LAUNCH_CODE_PARAM = 'code';
 
 type Verdict = { ok: true } | { ok: false; status: 400 | 401 | 403 | 421; reason: string };
 
@@ -58,7 +62,10 @@ function parseCookies(header: string | undefined): Map<string, string> {
 }
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
-  const token = crypto.randomBytes(32).toString('base64url');
+  const launchCode = crypto.randomBytes(32).toString('base64url');
+  let launchCodeUsed = false;
+  /** Minted when the launch code is redeemed; never derived from the code, never in a URL. */
+  let sessionSecret: string | undefined;
   const server = http.createServer();
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
@@ -89,12 +96,17 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     return { ok: true };
   }
 
-  function hasToken(req: http.IncomingMessage, url: URL): 'query' | 'cookie' | undefined {
-    const fromQuery = url.searchParams.get('token');
-    if (fromQuery !== null && timingSafeEqualText(fromQuery, token)) return 'query';
+  function hasSession(req: http.IncomingMessage): boolean {
     const fromCookie = parseCookies(req.headers.cookie).get(cookieName);
-    if (fromCookie !== undefined && timingSafeEqualText(fromCookie, token)) return 'cookie';
-    return undefined;
+    return sessionSecret !== undefined && fromCookie !== undefined && timingSafeEqualText(fromCookie, sessionSecret);
+  }
+
+  /** True once, for the first request that presents the code; the code is dead afterwards. */
+  function redeemLaunchCode(presented: string): boolean {
+    if (launchCodeUsed || !timingSafeEqualText(presented, launchCode)) return false;
+    launchCodeUsed = true;
+    sessionSecret = crypto.randomBytes(32).toString('base64url');
+    return true;
   }
 
   function refuse(res: http.ServerResponse, status: number, reason: string): void {
@@ -111,19 +123,30 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     } catch {
       return refuse(res, 400, 'Bad request.');
     }
-    const auth = hasToken(req, url);
-    if (!auth) return refuse(res, 401, 'Open the address printed by Ephemera when it started (it contains a one-time token).');
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'Method not allowed.');
-    if (auth === 'query') {
-      // Trade the token in the URL for a cookie, and drop it from the address bar and history.
-      url.searchParams.delete('token');
+    const presented = url.searchParams.get(LAUNCH_CODE_PARAM);
+    if (presented !== null) {
+      url.searchParams.delete(LAUNCH_CODE_PARAM);
+      const location = url.pathname + url.search;
+      // A browser that already holds the session (the printed address opened again) just
+      // drops the dead code from the address; it gains nothing it did not have.
+      if (hasSession(req)) {
+        res.writeHead(303, { ...headers, Location: location });
+        return res.end();
+      }
+      if (!redeemLaunchCode(presented)) {
+        return refuse(res, 403, 'This address was already used (it works once). Restart Ephemera to get a new one.');
+      }
+      // Trade the code for a session cookie (no Max-Age: it ends with the browser session) and
+      // drop the code from the address bar and history.
       res.writeHead(303, {
         ...headers,
-        'Set-Cookie': `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`,
-        Location: url.pathname + url.search,
+        'Set-Cookie': `${cookieName}=${sessionSecret}; HttpOnly; SameSite=Strict; Path=/`,
+        Location: location,
       });
       return res.end();
     }
+    if (!hasSession(req)) return refuse(res, 401, 'Open the address printed by Ephemera when it started (it works once).');
     const found = resolveStaticFile(options.rendererDir, url.pathname);
     if (!found.ok) return refuse(res, found.status, found.status === 404 ? 'Not found.' : 'Bad request.');
     res.writeHead(200, { ...headers, 'Content-Type': found.contentType });
@@ -139,7 +162,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     } catch {
       url = undefined;
     }
-    const ok = peer.ok && url !== undefined && url.pathname === SOCKET_PATH && hasToken(req, url) !== undefined;
+    // The session cookie only: a secret in the socket URL could leak (logs, history, cmdlines).
+    const ok = peer.ok && url !== undefined && url.pathname === SOCKET_PATH && hasSession(req);
     if (!ok) {
       const status = peer.ok ? (url?.pathname === SOCKET_PATH ? 401 : 404) : peer.status;
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -183,10 +207,9 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   });
 
   return {
-    url: `${origin}/?token=${token}`,
+    url: `${origin}/?${LAUNCH_CODE_PARAM}=${launchCode}`,
     origin,
     port,
-    token,
     close: async () => {
       unsubscribe();
       for (const ws of live) ws.terminate();

@@ -1,5 +1,6 @@
 // Connects the UI to the service: the Electron preload bridge when present, otherwise the
-// browser host's WebSocket on the same origin (the token cookie authenticates it).
+// browser host's WebSocket on the same origin (the session cookie authenticates it; nothing
+// secret goes in the socket URL).
 import { createContext, useContext } from 'react';
 import { createApiClient, type ApiTransport, type EphemeraClient } from '../../shared/api/rpc.ts';
 import { createSocketTransport, type LinkState, type SocketLike } from '../../shared/api/socket-client.ts';

@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadService, ServiceUnavailable } from '../../main/web/service-loader.ts';
 import { parseWebArgs } from '../../main/web/cli.ts';
+import { LaunchRefused, redeemLaunchUrl } from '../../main/web/launch-client.ts';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-webcli-'));
@@ -37,6 +38,33 @@ describe('ephemera-web command line', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^ephemera-web: (The renderer is not built|No server descriptor at .*missing-descriptor\.json)/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+const CAN_SERVE = fs.existsSync(path.join(repo, 'main', 'messenger.ts')) && fs.existsSync(path.join(repo, 'dist', 'renderer', 'index.html'));
+
+describe.runIf(CAN_SERVE)('ephemera-web serving a profile', () => {
+  it('prints the launch URL as its first stdout line; it works once, then is refused', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'main/web/cli.ts'), '--profile', path.join(tmp, 'served')], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let stdout = '';
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (d: string) => (stdout += d));
+      await expect.poll(() => stdout.includes('\n'), { timeout: 60_000 }).toBe(true);
+      const url = stdout.split('\n')[0]!;
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?code=[A-Za-z0-9_-]{43}$/);
+      const session = await redeemLaunchUrl(url);
+      expect(session.cookie).toMatch(/^ephemera_\d+=[A-Za-z0-9_-]{43}$/);
+      await expect(redeemLaunchUrl(url)).rejects.toEqual(new LaunchRefused(403));
+    } finally {
+      await new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGTERM');
+      });
+    }
   });
 });
 

@@ -9,6 +9,7 @@ import { ApiError, methodNames, type ApiEvent, type EphemeraService } from '../.
 import { createApiClient } from '../../shared/api/rpc.ts';
 import { createSocketTransport, type SocketLike } from '../../shared/api/socket-client.ts';
 import { startWebHost, type WebHost } from '../../main/web/host.ts';
+import { LaunchRefused, redeemLaunchUrl } from '../../main/web/launch-client.ts';
 
 // The web host is the unit under test here; the service behind it is a small stand-in that
 // records calls (the real messenger is tested in its own suite).
@@ -39,12 +40,15 @@ function recordingService() {
 }
 
 let tmp: string;
+let renderer: string;
 let host: WebHost;
+/** The launch code is spent by the first test that presents it; this is what it gave. */
+let sessionCookie: string | undefined;
 const svc = recordingService();
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-web-'));
-  const renderer = path.join(tmp, 'renderer');
+  renderer = path.join(tmp, 'renderer');
   fs.mkdirSync(renderer);
   fs.writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>Ephemera</title>');
   fs.writeFileSync(path.join(tmp, 'secret.txt'), 'TOP SECRET');
@@ -62,9 +66,10 @@ interface Reply {
   body: string;
 }
 
-function request(pathname: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Reply> {
+function request(pathname: string, headers: Record<string, string> = {}, method = 'GET', port = host.port): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: host.port, path: pathname, method, headers: { Host: `127.0.0.1:${host.port}`, ...headers } }, (res) => {
+    // agent: false: a kept-alive socket could outlive the host it was opened to (same port, next launch).
+    const req = http.request({ host: '127.0.0.1', port, agent: false, path: pathname, method, headers: { Host: `127.0.0.1:${port}`, ...headers } }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -76,11 +81,12 @@ function request(pathname: string, headers: Record<string, string> = {}, method 
 }
 
 /** Attempts a WebSocket upgrade with exactly these headers; returns 101 or the refusal status. */
-function tryUpgrade(pathname: string, headers: Record<string, string>): Promise<number> {
+function tryUpgrade(pathname: string, headers: Record<string, string>, port = host.port): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1',
-      port: host.port,
+      port,
+      agent: false,
       path: pathname,
       headers: {
         Connection: 'Upgrade',
@@ -103,31 +109,53 @@ function tryUpgrade(pathname: string, headers: Record<string, string>): Promise<
   });
 }
 
-const cookie = () => `ephemera_${host.port}=${host.token}`;
+const launchCode = (url = host.url) => new URL(url).searchParams.get('code')!;
+const cookie = () => {
+  if (!sessionCookie) throw new Error('the launch code has not been redeemed yet');
+  return sessionCookie;
+};
 const goodHeaders = () => ({ Host: `127.0.0.1:${host.port}`, Origin: host.origin, Cookie: cookie() });
 
 describe('web host: HTTP', () => {
-  it('listens on 127.0.0.1 only and prints a URL with a random token', () => {
-    expect(host.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${host.port}/\\?token=[A-Za-z0-9_-]{43}$`));
+  it('listens on 127.0.0.1 only and prints a URL with a random launch code', () => {
+    expect(host.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${host.port}/\\?code=[A-Za-z0-9_-]{43}$`));
     expect(host.origin).toBe(`http://127.0.0.1:${host.port}`);
   });
 
-  it('refuses requests without the token', async () => {
+  it('refuses requests without a session, and a wrong code without spending the real one', async () => {
     const res = await request('/');
     expect(res.status).toBe(401);
     expect(res.body).not.toContain('<title>');
     expect((await request('/', { Cookie: `ephemera_${host.port}=wrong` })).status).toBe(401);
-    expect((await request('/?token=wrong')).status).toBe(401);
+    expect((await request(`/?token=${launchCode()}`)).status).toBe(401); // the old parameter means nothing
+    expect((await request('/?code=wrong')).status).toBe(403);
+    // Refused by the Host check before the code is looked at: the code is not spent.
+    expect((await request(`/?code=${launchCode()}`, { Host: 'evil.example' })).status).toBe(421);
+    expect((await request(`/?code=${launchCode()}`, {}, 'POST')).status).toBe(405);
   });
 
-  it('trades the token in the URL for an HttpOnly SameSite=Strict cookie and drops it from the address', async () => {
-    const res = await request(`/?token=${host.token}`);
+  it('trades the launch code, once, for a fresh HttpOnly SameSite=Strict session cookie and drops it from the address', async () => {
+    const res = await request(`/?code=${launchCode()}`);
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe('/');
     const setCookie = res.headers['set-cookie']![0]!;
-    expect(setCookie).toContain(`ephemera_${host.port}=${host.token}`);
-    expect(setCookie).toContain('HttpOnly');
-    expect(setCookie).toContain('SameSite=Strict');
+    const [pair, ...attributes] = setCookie.split(';').map((p) => p.trim());
+    expect(pair).toMatch(new RegExp(`^ephemera_${host.port}=[A-Za-z0-9_-]{43}$`));
+    expect(pair).not.toContain(launchCode()); // the cookie is a new secret, not the code
+    expect(attributes.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict']); // no Max-Age/Expires: a session cookie
+    sessionCookie = pair;
+
+    // The code is dead: a second use is refused and sets no cookie.
+    const again = await request(`/?code=${launchCode()}`);
+    expect(again.status).toBe(403);
+    expect(again.headers['set-cookie']).toBeUndefined();
+    expect(again.body).not.toContain('<title>');
+    await expect(redeemLaunchUrl(host.url)).rejects.toEqual(new LaunchRefused(403));
+    // The browser that holds the session may open the printed address again; it only loses the code.
+    const reopened = await request(`/?code=${launchCode()}`, { Cookie: cookie() });
+    expect(reopened.status).toBe(303);
+    expect(reopened.headers.location).toBe('/');
+    expect(reopened.headers['set-cookie']).toBeUndefined();
   });
 
   it('serves the renderer with the token cookie, with the same strict CSP as Electron', async () => {
@@ -142,13 +170,12 @@ describe('web host: HTTP', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
   });
 
-  it('refuses a foreign Host header (DNS rebinding) even with the token', async () => {
+  it('refuses a foreign Host header (DNS rebinding) even with the session', async () => {
     expect((await request('/', { Cookie: cookie(), Host: `evil.example:${host.port}` })).status).toBe(421);
-    expect((await request(`/?token=${host.token}`, { Host: 'evil.example' })).status).toBe(421);
     expect((await request('/', { Cookie: cookie(), Host: `127.0.0.1:${host.port + 1}` })).status).toBe(421);
   });
 
-  it('refuses a foreign Origin or a cross-site fetch even with the token', async () => {
+  it('refuses a foreign Origin or a cross-site fetch even with the session', async () => {
     expect((await request('/', { Cookie: cookie(), Origin: 'https://evil.example' })).status).toBe(403);
     expect((await request('/', { Cookie: cookie(), 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
     expect((await request('/', { Cookie: cookie(), Origin: host.origin, 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
@@ -165,12 +192,19 @@ describe('web host: HTTP', () => {
 });
 
 describe('web host: WebSocket', () => {
-  it('accepts an upgrade with the cookie or the token in the socket URL, from our origin', async () => {
-    expect(await tryUpgrade('/api', goodHeaders())).toBe(101);
-    expect(await tryUpgrade(`/api?token=${host.token}`, { Host: `127.0.0.1:${host.port}`, Origin: host.origin })).toBe(101);
+  it('accepts an upgrade with the session cookie from our origin, and nothing else as a credential', async () => {
+    const base = goodHeaders();
+    expect(await tryUpgrade('/api', base)).toBe(101);
+    expect(await tryUpgrade('/api', { ...base, Host: `localhost:${host.port}`, Origin: `http://localhost:${host.port}` })).toBe(101);
+    const noCookie = { Host: base.Host, Origin: base.Origin };
+    // The launch code (spent or not) in the socket URL, under the old or the new name, is no credential.
+    expect(await tryUpgrade(`/api?token=${launchCode()}`, noCookie)).toBe(401);
+    expect(await tryUpgrade(`/api?code=${launchCode()}`, noCookie)).toBe(401);
+    expect(await tryUpgrade('/api', { ...noCookie, Cookie: `ephemera_${host.port}=${launchCode()}` })).toBe(401);
+    expect(await tryUpgrade('/api', { ...noCookie, Cookie: `${cookie()}x` })).toBe(401);
   });
 
-  it('refuses upgrades without the token, from a foreign origin or host, without origin, or on another path', async () => {
+  it('refuses upgrades without the session, from a foreign origin or host, without origin, or on another path', async () => {
     const base = goodHeaders();
     expect(await tryUpgrade('/api', { Host: base.Host, Origin: base.Origin })).toBe(401);
     expect(await tryUpgrade('/api', { ...base, Origin: 'https://evil.example' })).toBe(403);
@@ -235,6 +269,66 @@ describe('web host: WebSocket', () => {
       expect(seen).toEqual(['rebinding', 'ready']);
     } finally {
       transport.close();
+    }
+  });
+});
+
+describe('web host: each launch has its own one-time code and session', () => {
+  it('refuses the socket before the code is redeemed, even with the code in the socket URL', async () => {
+    const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+    try {
+      const headers = { Host: `127.0.0.1:${fresh.port}`, Origin: fresh.origin };
+      const code = launchCode(fresh.url);
+      expect(await tryUpgrade(`/api?token=${code}`, headers, fresh.port)).toBe(401);
+      expect(await tryUpgrade(`/api?code=${code}`, headers, fresh.port)).toBe(401);
+      expect(await tryUpgrade('/api', { ...headers, Cookie: `ephemera_${fresh.port}=${code}` }, fresh.port)).toBe(401);
+      // None of that spent the code: it still works, once.
+      const session = await redeemLaunchUrl(fresh.url);
+      expect(await tryUpgrade('/api', { ...headers, Cookie: session.cookie }, fresh.port)).toBe(101);
+      expect((await request(`/?code=${code}`, {}, 'GET', fresh.port)).status).toBe(403);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it('refuses a session cookie from another launch, even one that ran on the same port', async () => {
+    const earlier = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+    const earlierSession = await redeemLaunchUrl(earlier.url);
+    const port = earlier.port;
+    await earlier.close();
+    const later = await startWebHost({ service: recordingService().service, rendererDir: renderer, port });
+    try {
+      expect(later.url).not.toBe(earlier.url);
+      const headers = { Host: `127.0.0.1:${port}`, Origin: later.origin, Cookie: earlierSession.cookie };
+      expect(earlierSession.cookie.startsWith(`ephemera_${port}=`)).toBe(true); // same cookie name
+      expect((await request('/', headers, 'GET', port)).status).toBe(401);
+      expect(await tryUpgrade('/api', headers, port)).toBe(401);
+      // Also before and after the later launch's own code is redeemed.
+      const laterSession = await redeemLaunchUrl(later.url);
+      expect(laterSession.cookie).not.toBe(earlierSession.cookie);
+      expect(await tryUpgrade('/api', headers, port)).toBe(401);
+      expect(await tryUpgrade('/api', { ...headers, Cookie: laterSession.cookie }, port)).toBe(101);
+      // And this suite's own host refuses the later launch's session.
+      expect(await tryUpgrade('/api', { ...goodHeaders(), Cookie: laterSession.cookie.replace(`ephemera_${port}=`, `ephemera_${host.port}=`) })).toBe(401);
+    } finally {
+      await later.close();
+    }
+  });
+
+  it('serves the API end to end to a client that redeemed the launch URL', async () => {
+    const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+    try {
+      const session = await redeemLaunchUrl(fresh.url);
+      const transport = createSocketTransport({
+        connect: () => new WebSocket(session.socketUrl, { headers: { Cookie: session.cookie }, origin: session.origin }) as unknown as SocketLike,
+      });
+      try {
+        await expect(createApiClient(transport).vaultStatus()).resolves.toMatchObject({ vault: 'none' });
+      } finally {
+        transport.close();
+      }
+    } finally {
+      await fresh.close();
     }
   });
 });

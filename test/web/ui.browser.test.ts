@@ -76,7 +76,7 @@ async function shot(page: Page, name: string): Promise<void> {
 
 async function onboard(page: Page, url: string, handle: string): Promise<void> {
   await page.goto(url);
-  await expect.poll(() => page.url()).not.toContain('token=');
+  await expect.poll(() => page.url()).not.toContain('code=');
   await page.getByRole('heading', { name: 'Create your vault' }).waitFor();
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Repeat password').fill(PASSWORD);
@@ -374,11 +374,23 @@ run('the UI in Chromium against browser mode and a real relay', () => {
     await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });
 
+  it('refuses the spent launch address in another browser context (its own cookie jar)', async () => {
+    // Another browser context (its own cookie jar) cannot reuse bob's launch address.
+    const stranger = await (await browser.newContext()).newPage();
+    const refused = await stranger.goto(urls.bob);
+    expect(refused?.status()).toBe(403);
+    expect(await stranger.getByRole('heading', { name: 'Unlock Ephemera' }).count()).toBe(0);
+    await stranger.context().close();
+  });
+
   it('locks after the chosen idle time (page clock fast-forwarded, no real waiting)', async () => {
-    const page = await (await browser.newContext()).newPage();
+    // A new page in bob's browser context: the session cookie lets it in; the launch code is spent.
+    const context = bob.context();
+    await bob.close();
+    const page = await context.newPage();
     page.on('pageerror', (e) => consoleProblems.push(e.message));
     await page.clock.install();
-    await page.goto(urls.bob);
+    await page.goto(new URL(urls.bob).origin + '/');
     await page.getByRole('button', { name: 'Settings' }).click();
     await page.getByLabel('Lock after being idle for').selectOption('1');
     await page.getByRole('button', { name: 'Close' }).click();
