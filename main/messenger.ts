@@ -43,7 +43,7 @@ import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts'
 import { Vault, type KdfParams } from './vault/index.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
-import { toServiceError } from './messenger/errors.ts';
+import { safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
   contentIdOfIncoming,
@@ -355,7 +355,7 @@ export class Messenger implements EphemeraService {
           this.conn = undefined;
         }
         const conn = this.conn ?? (await this.connect(descriptor));
-        if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(descriptor);
+        if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(descriptor, conn);
         await conn.mailbox.register(params.handle);
         let e2e: E2e;
         let oneTime: OneTimePreKeysUpload | undefined;
@@ -445,7 +445,7 @@ export class Messenger implements EphemeraService {
   private async readyConnection(): Promise<RelayConnection> {
     const conn = this.conn;
     if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(conn.descriptor);
+    if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(conn.descriptor, conn);
     return conn;
   }
 
@@ -539,7 +539,8 @@ export class Messenger implements EphemeraService {
   markVerified(params: ParamsOf<'markVerified'>): Promise<Contact> {
     return this.api(() => {
       const contact = this.contactById(params.contactId);
-      if (params.verified && contact.identityChanged) {
+      // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
+      if (params.verified && (contact.identityChanged || this.e2e?.identityStatus(contact.handle).pending)) {
         throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
       }
       const updated = { ...contact, verified: params.verified };
@@ -554,13 +555,31 @@ export class Messenger implements EphemeraService {
     return this.api(async () => {
       const { e2e } = this.requireAccount();
       const contact = this.contactById(params.contactId);
+      if (!/^\d{60}$/.test(params.safetyNumber)) throw new ApiError('INVALID_ARGUMENT', 'The safety number must be the 60 digits that were shown.');
+      // The pending key and its safety number are read in the same synchronous step, so `digits`
+      // belongs to exactly `pending`; e2e.acceptIdentity then accepts only that key.
       const pending = e2e.identityStatus(contact.handle).pending;
       if (!pending) throw new ApiError('INVALID_ARGUMENT', `There is no identity change of ${contact.handle} to accept.`);
-      const accepted = await e2e.acceptIdentity(contact.handle, pending);
+      const digits = e2e.safetyNumberWith(contact.handle, 'pending');
+      if (digits !== params.safetyNumber) throw safetyNumberChanged(contact.handle);
+      let accepted: Uint8Array;
+      try {
+        accepted = await e2e.acceptIdentity(contact.handle, pending);
+      } catch (e) {
+        // Another key replaced (or a concurrent accept took) the one whose number was shown.
+        if (e instanceof E2eError && e.code === 'NO_PENDING_IDENTITY') throw safetyNumberChanged(contact.handle);
+        throw e;
+      }
       const updated: ContactRecord = { ...contact, identityKey: new Uint8Array(accepted), identityChanged: false, verified: false };
       this.requireVault().upsertContact(updated);
       const results = await e2e.releaseHeldContent(contact.handle, (content) => this.storeInbound(contact.handle, content));
       for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
+      // A held envelope from yet another key (an earlier change superseded before it was
+      // accepted) makes that key pending again: the contact says so, it is not silently trusted.
+      if (e2e.identityStatus(contact.handle).pending) {
+        this.markIdentityChanged(updated);
+        return contactView(this.contactById(contact.id));
+      }
       this.emit('contact', contactView(updated));
       this.emitConversation(conversationIdOf(updated.id));
       return contactView(updated);
@@ -1162,6 +1181,9 @@ function sameRelay(a: RelayDescriptor, b: RelayDescriptor): boolean {
   return a.url === b.url && a.relayPublicKey === b.relayPublicKey && a.certificateSha256 === b.certificateSha256;
 }
 
-function unreachable(d: RelayDescriptor): ApiError {
+function unreachable(d: RelayDescriptor, conn: RelayConnection): ApiError {
+  if (conn.state().cause === 'relay_identity_mismatch') {
+    return new ApiError('RELAY_UNREACHABLE', `The server at ${d.url} is not the relay the descriptor names (certificate or identity key mismatch): someone may be intercepting the connection.`);
+  }
   return new ApiError('RELAY_UNREACHABLE', `The relay at ${d.url} cannot be reached right now.`);
 }

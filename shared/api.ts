@@ -207,6 +207,12 @@ export const ConnectionCause = z.enum([
   /** The next temp key is being made before the current one expires. */
   'scheduled_rotation',
   'relay_rejected',
+  /**
+   * The relay presented a TLS certificate that does not match the descriptor's pin, or signed
+   * the handshake with a key other than the descriptor's identity key: someone may be in the
+   * middle. The client keeps retrying; this stays the cause until a connection becomes ready.
+   */
+  'relay_identity_mismatch',
 ]);
 
 export const ConnectionState = z.strictObject({
@@ -337,8 +343,12 @@ export const apiMethods = {
   contactAdd: { params: z.strictObject({ handle: Handle }), result: Contact },
   safetyNumber: { params: z.strictObject({ contactId: Id }), result: SafetyNumber },
   markVerified: { params: z.strictObject({ contactId: Id, verified: z.boolean() }), result: Contact },
-  /** Accepts a changed identity key (after the user compared the new safety number). */
-  acceptIdentity: { params: z.strictObject({ contactId: Id }), result: Contact },
+  /**
+   * Accepts a changed identity key after the user compared the new safety number. `safetyNumber`
+   * is the 60 digits that were shown: the key is accepted only if it still yields exactly these
+   * digits, so a key swapped in after the number was displayed is refused (IDENTITY_CHANGED).
+   */
+  acceptIdentity: { params: z.strictObject({ contactId: Id, safetyNumber: z.string().regex(/^\d{60}$/) }), result: Contact },
 
   // conversations and history
   conversationsList: { params: z.strictObject({ ...BackupSource }), result: z.array(ConversationSummary).max(100_000) },

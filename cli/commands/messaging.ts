@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ApiError, type ApiErrorCode, type Contact, type Message } from '../../shared/api.ts';
+import { ApiError, type ApiErrorCode, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { Vault } from '../../main/vault/index.ts';
@@ -38,6 +38,13 @@ function seconds(v: string): number {
   const n = Number(v);
   if (n > 3600) throw new InvalidArgumentError('at most 3600 seconds');
   return n;
+}
+
+/** A safety number as printed by `safety-number` (12 groups of 5 digits); whitespace is ignored. */
+function safetyNumberDigits(v: string): string {
+  const digits = v.replace(/\s+/g, '');
+  if (!/^\d{60}$/.test(digits)) throw new InvalidArgumentError('must be the 60 digits printed by safety-number (spaces allowed)');
+  return digits;
 }
 
 function positive(max: number) {
@@ -148,7 +155,7 @@ export function register(program: Command): void {
       action(async (handle: string, _opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
         const sn = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.safetyNumber({ contactId: (await contactNamed(m, handle)).id }));
-        const note = sn.identityChanged ? '\nTheir identity CHANGED: this is the new number; accept it with accept-identity after comparing.' : sn.verified ? '\nVerified.' : '';
+        const note = sn.identityChanged ? `\nTheir identity CHANGED: this is the new number. After comparing, accept it with: accept-identity ${handle} --safety-number "${formatSafetyNumber(sn.digits)}"` : sn.verified ? '\nVerified.' : '';
         printResult(g.json, `Safety number with ${handle}:\n  ${formatSafetyNumber(sn.digits)}${note}`, { safetyNumber: sn });
       }),
     );
@@ -166,12 +173,32 @@ export function register(program: Command): void {
 
   program
     .command('accept-identity <handle>')
-    .description("accept a contact's changed identity key (compare the new safety number first)")
+    .description("accept a contact's changed identity key: pass the new safety number you compared (as printed by safety-number)")
+    .option('--safety-number <digits>', 'the 60 digits you compared; spaces allowed. Without it the current number is printed and nothing changes', safetyNumberDigits)
     .action(
-      action(async (handle: string, _opts: unknown, cmd: Command) => {
+      action(async (handle: string, opts: { safetyNumber?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
-        const c = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.acceptIdentity({ contactId: (await contactNamed(m, handle)).id }));
-        printResult(g.json, `Accepted the new identity of ${handle}. Sending is possible again.`, { contact: c });
+        type Outcome = { kind: 'shown'; sn: SafetyNumber } | { kind: 'accepted'; contact: Contact };
+        const outcome = await withMessenger(g, DEFAULT_WAIT_S, async (m): Promise<Outcome> => {
+          const contactId = (await contactNamed(m, handle)).id;
+          // Without the digits nothing is accepted: the user is shown what to compare first.
+          if (opts.safetyNumber === undefined) return { kind: 'shown', sn: await m.safetyNumber({ contactId }) };
+          return { kind: 'accepted', contact: await m.acceptIdentity({ contactId, safetyNumber: opts.safetyNumber }) };
+        });
+        if (outcome.kind === 'accepted') {
+          const more = outcome.contact.identityChanged
+            ? ` But messages held from yet another identity key of ${handle} are waiting: compare the safety number again (safety-number ${handle}).`
+            : ' Sending is possible again.';
+          printResult(g.json, `Accepted the new identity of ${handle}.${more}`, { contact: outcome.contact });
+          return;
+        }
+        const sn = outcome.sn;
+        if (!sn.identityChanged) throw new CliError(`The identity of ${handle} has not changed: there is nothing to accept.`, ExitCode.USAGE, 'INVALID_ARGUMENT');
+        const formatted = formatSafetyNumber(sn.digits);
+        const message = `Nothing accepted. The new safety number with ${handle} is:\n  ${formatted}\nCompare it with ${handle}, then run: accept-identity ${handle} --safety-number "${formatted}"`;
+        if (g.json) process.stdout.write(`${JSON.stringify({ ok: false, code: 'IDENTITY_CHANGED', message, safetyNumber: sn })}\n`);
+        process.stderr.write(`ephemera: ${message}\n`);
+        process.exitCode = ExitCode.IDENTITY_CHANGED;
       }),
     );
 

@@ -41,3 +41,11 @@ export function toServiceError(error: unknown): unknown {
   if (typeof error === 'object' && error !== null && ApiErrorCode.safeParse((error as { code?: unknown }).code).success) return error;
   return error;
 }
+
+/** acceptIdentity was given a safety number that is not the one of the key pending now. */
+export function safetyNumberChanged(handle: string): ApiError {
+  return new ApiError(
+    'IDENTITY_CHANGED',
+    `The safety number with ${handle} changed again since it was shown (or the digits given are not the ones shown). Nothing was accepted: look at the safety number again and compare it before accepting.`,
+  );
+}

@@ -127,7 +127,7 @@ describe('sessions and identity changes', () => {
     expect(await codeOf(alice.m.sendText({ conversationId: conv, text: 'still blocked' }))).toBe('IDENTITY_CHANGED');
 
     // Accept: the held message appears, sending works, safety numbers agree again.
-    const accepted = await alice.m.acceptIdentity({ contactId: bobContact.id });
+    const accepted = await alice.m.acceptIdentity({ contactId: bobContact.id, safetyNumber: pending.digits });
     expect(accepted).toMatchObject({ identityChanged: false, verified: false });
     expect((await fullHistory(alice.m, conv)).at(-1)!.text).toBe('i am the new bob');
     await alice.m.sendText({ conversationId: conv, text: 'welcome back' });

@@ -4,7 +4,10 @@ import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { groupSafetyNumber } from '../logic.ts';
 
-/** The safety number in 12 groups of 5; mark verified; accept a changed identity. */
+/**
+ * The safety number in 12 groups of 5; mark verified; accept a changed identity. Accepting sends
+ * the digits displayed, so a key that changed after they were shown is refused, not trusted.
+ */
 export function SafetyNumberDialog({ contactId, onClose }: { contactId: string; onClose: () => void }) {
   const api = useApi();
   const [sn, setSn] = useState<SafetyNumber | null>(null);
@@ -20,6 +23,9 @@ export function SafetyNumberDialog({ contactId, onClose }: { contactId: string; 
       setSn(await api.safetyNumber({ contactId }));
     } catch (err) {
       setError(errorText(err));
+      // Refused because the key changed again: show the number that is pending now, so the user
+      // compares that one (accepting sends exactly the digits on screen).
+      api.safetyNumber({ contactId }).then(setSn, () => undefined);
     }
   }
 
@@ -36,7 +42,7 @@ export function SafetyNumberDialog({ contactId, onClose }: { contactId: string; 
           {sn.identityChanged ? (
             <div className="banner warn" role="alert">
               <span>{sn.handle}&apos;s identity key changed. This is the new safety number. Accept it only after comparing.</span>
-              <button type="button" className="primary" onClick={() => act(() => api.acceptIdentity({ contactId }))}>
+              <button type="button" className="primary" onClick={() => act(() => api.acceptIdentity({ contactId, safetyNumber: sn.digits }))}>
                 Accept new safety number
               </button>
             </div>
