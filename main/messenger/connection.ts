@@ -2,8 +2,6 @@
 // with the vault's sealed outbox and permanent key, the mailbox and the prekey calls. Maps the
 // client's temp-key states to the API's ConnectionState (phase, cause, expiry; never the key).
 import type { ConnectionState } from '../../shared/api.ts';
-
-type ConnectionCause = NonNullable<ConnectionState['cause']>;
 import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { RelayClient, type ConnectionState as ClientState, type DurableOutcome } from '../net/client.ts';
 import { RelayKeys } from '../net/keys.ts';
@@ -11,6 +9,20 @@ import { RelayMailbox, type EnvelopeHandler } from '../net/mailbox.ts';
 import { PermanentKey } from '../net/permanent-key.ts';
 import { vaultOutboxStore, vaultPermanentKeyStore } from '../net/stores.ts';
 import type { VaultHandle } from '../vault/api.ts';
+import { ProtocolError } from '../../shared/protocol/errors.ts';
+
+type ConnectionCause = NonNullable<ConnectionState['cause']>;
+
+/**
+ * Whether a client warning says the relay is not the one the descriptor names: its TLS
+ * certificate does not match the pin, or its handshake signature does not verify under the
+ * descriptor's identity key (ClientHandshake.finish reports that as HANDSHAKE_INVALID with this
+ * detail; other HANDSHAKE_INVALID causes, e.g. a refused hello, are not a mismatch).
+ */
+export function isRelayIdentityMismatch(error: Error): boolean {
+  if (!(error instanceof ProtocolError)) return false;
+  return error.code === 'CERT_PIN_MISMATCH' || (error.code === 'HANDSHAKE_INVALID' && error.message.includes('relay signature does not verify'));
+}
 
 export interface ConnectionHooks {
   onState(state: ConnectionState): void;
@@ -46,8 +58,9 @@ export class RelayConnection {
     this.mailbox.onEnvelope(hooks.onEnvelope);
     this.client.on('state', (s, prev) => this.onClientState(s, prev));
     this.client.on('durable', (o) => hooks.onDurable(o));
-    // Warnings carry no secrets but are noisy; the state events tell the user what matters.
-    this.client.on('warning', () => undefined);
+    // Warnings carry no secrets and are mostly noise the state events already cover; the one
+    // the user must see is a relay that is not the descriptor's (pin or identity key mismatch).
+    this.client.on('warning', (error) => this.onClientWarning(error));
   }
 
   static async open(descriptor: RelayDescriptor, vault: VaultHandle, hooks: ConnectionHooks): Promise<RelayConnection> {
@@ -108,8 +121,20 @@ export class RelayConnection {
     }
   }
 
+  private onClientWarning(error: Error): void {
+    if (!isRelayIdentityMismatch(error) || this.cause === 'relay_identity_mismatch') return;
+    this.cause = 'relay_identity_mismatch';
+    this.hooks.onState(this.state());
+  }
+
   private onClientState(s: ClientState, prev: ClientState): void {
     this.since = Date.now();
+    // A relay that failed the pin / identity check stays the cause through the retry cycle
+    // (offline, connecting, ...) until a connection is ready: "network error" would hide it.
+    if (this.cause === 'relay_identity_mismatch' && s !== 'ready') {
+      this.hooks.onState(this.state());
+      return;
+    }
     // The client re-binds only after the relay answered 404 for a key it still held.
     if (s === 'rebinding') this.cause = 'relay_forgot_key';
     else if (s === 'offline' && this.everReady) this.cause = 'network_error';

@@ -144,6 +144,15 @@ export interface ConnectionDescription {
 }
 
 export function describeConnection(state: ConnectionState, now = Date.now()): ConnectionDescription {
+  // Whatever the phase of the retry cycle, a relay that failed the pin / identity key check is
+  // named as such: the user must not read it as "connecting" or a network problem.
+  if (state.phase !== 'ready' && state.cause === 'relay_identity_mismatch') {
+    return {
+      label: 'Relay not trusted',
+      detail: `The server at ${state.relayUrl ?? 'the relay address'} is not the relay your descriptor names (its certificate or identity key does not match). Someone may be intercepting the connection; nothing is sent to it. Check the relay descriptor with its operator.`,
+      tone: 'off',
+    };
+  }
   const expiry = state.tempKeyExpiresAt !== null ? `Temporary key expires ${formatRemaining(state.tempKeyExpiresAt, now)}.` : '';
   const queued = state.outboxSize > 0 ? ` ${state.outboxSize} message${state.outboxSize === 1 ? '' : 's'} waiting to send.` : '';
   const retry = state.nextAttemptAt !== null ? ` Next attempt ${formatRemaining(state.nextAttemptAt, now).replace('expired', 'now')}.` : '';

@@ -3,7 +3,10 @@ import type { ConnectionState } from '../../../shared/api/contract.ts';
 import { useApi } from '../api.ts';
 import { describeConnection, formatRemaining } from '../logic.ts';
 
-/** Names the temp-key state (offline, connecting, handshaking, binding, ready, re-binding) and its expiry. */
+/**
+ * Names the temp-key state (offline, connecting, handshaking, binding, ready, re-binding) and its
+ * expiry, and a relay that failed the certificate pin / identity key check.
+ */
 export function ConnectionIndicator() {
   const api = useApi();
   const [state, setState] = useState<ConnectionState | null>(null);
@@ -26,6 +29,12 @@ export function ConnectionIndicator() {
     <div className={`connection tone-${d.tone}`} role="status" aria-live="polite" aria-label={`Connection: ${d.label}. ${d.detail}`} title={d.detail}>
       <span className="dot" aria-hidden="true" />
       <span className="connection-label">{d.label}</span>
+      {state.phase !== 'ready' && state.cause === 'relay_identity_mismatch' ? (
+        // Spelled out, not only in the tooltip: this may be an interception attempt.
+        <span className="connection-expiry" role="alert">
+          certificate or identity key mismatch
+        </span>
+      ) : null}
       {state.phase === 'ready' && state.tempKeyExpiresAt !== null ? (
         <span className="connection-expiry">key expires {formatRemaining(state.tempKeyExpiresAt)}</span>
       ) : null}
