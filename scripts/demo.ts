@@ -105,6 +105,12 @@ async function main(): Promise<void> {
     const bobContact = await alice.client.contactAdd({ handle: 'bob' });
     await bob.client.contactAdd({ handle: 'alice' });
     await alice.client.sendText({ conversationId: bobContact.conversationId, text: 'Hi Bob! This is the Ephemera demo.' });
+    // Wait until Bob has it, so the set-up hosts are not stopped with the message still in flight.
+    const deadline = Date.now() + 60_000;
+    while (!(await bob.client.conversationsList({})).some((c) => c.lastMessage?.direction === 'in')) {
+      if (Date.now() > deadline) throw new Error('bob did not receive the welcome message within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   } finally {
     alice.close();
     bob.close();

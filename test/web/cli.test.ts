@@ -41,9 +41,8 @@ describe('ephemera-web command line', () => {
   });
 });
 
-const CAN_SERVE = fs.existsSync(path.join(repo, 'main', 'messenger.ts')) && fs.existsSync(path.join(repo, 'dist', 'renderer', 'index.html'));
-
-describe.runIf(CAN_SERVE)('ephemera-web serving a profile', () => {
+// dist/renderer is built once by test/global-setup.ts.
+describe('ephemera-web serving a profile', () => {
   it('prints the launch URL as its first stdout line; it works once, then is refused', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'main/web/cli.ts'), '--profile', path.join(tmp, 'served')], {
       cwd: repo,

@@ -13,7 +13,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const node = (args: string[], env: Record<string, string> = {}) =>
   spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env: { ...process.env, ...env } });
 
-describe.runIf(fs.existsSync(path.join(ROOT, 'main', 'messenger.ts')))('npm run demo', () => {
+describe('npm run demo', () => {
   it('sets up alice and bob, registered and introduced, and refuses to wipe a folder it did not make', () => {
     const foreign = path.join(tmp, 'foreign');
     fs.mkdirSync(foreign);
