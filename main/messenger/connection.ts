@@ -51,7 +51,8 @@ export class RelayConnection {
       descriptor,
       permanentKey,
       outbox: vaultOutboxStore(vault),
-      backoff: { baseMs: 200, maxMs: 3000 },
+      // Capped at 1 s: after a relay restart every client should be back within the wave budget (3 s).
+      backoff: { baseMs: 200, maxMs: 1000 },
     });
     this.mailbox = new RelayMailbox(this.client);
     this.keys = new RelayKeys(this.client);
