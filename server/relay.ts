@@ -103,6 +103,8 @@ const MAX_UNBOUND_PER_CONN = 4;
 const MAX_BIND_NONCES = 2_000_000;
 /** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
 const COMMIT_INTERVAL_MS = 8;
+/** How often the WAL is checkpointed and truncated (old frames hold acknowledged envelopes). */
+const WAL_SCRUB_INTERVAL_MS = 10_000;
 
 export class RelayCore {
   readonly store: RelayStore;
@@ -534,6 +536,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   };
   const descriptorFile = writeDescriptor(o.dataDir, descriptor);
   const sweeper = setInterval(() => core.sweep(), 1000);
+  const walScrubber = setInterval(() => core.store.scrubWal(), WAL_SCRUB_INTERVAL_MS);
+  walScrubber.unref();
   sweeper.unref();
   const pruner = setInterval(() => store.pruneIdempotency(Date.now()), 3600_000);
   pruner.unref();
@@ -548,6 +552,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      clearInterval(walScrubber);
       clearInterval(pruner);
       core.shutdown();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

@@ -64,6 +64,9 @@ export class RelayStore {
     // Queue pages are rewritten by every send and ack; checkpointing less often copies each
     // hot page to the database file once per 8000 WAL pages instead of once per 1000.
     this.db.pragma('wal_autocheckpoint = 8000');
+    // After a checkpoint resets the WAL, shrink the file: old frames (acknowledged envelopes,
+    // metadata) must not linger on disk (see scrubWal).
+    this.db.pragma('journal_size_limit = 0');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS devices (
         perm_key_id BLOB PRIMARY KEY,
@@ -250,6 +253,16 @@ export class RelayStore {
 
   pruneIdempotency(now: number): void {
     this.st.pruneIdem.run(now - IDEMPOTENCY_RETENTION_MS);
+  }
+
+  /**
+   * Copies the WAL into the database and truncates it, so acknowledged (deleted, and with
+   * secure_delete overwritten) envelopes do not survive as old WAL frames. The relay runs it
+   * periodically; it is a no-op while a batch is open.
+   */
+  scrubWal(): void {
+    if (this.db.inTransaction) return;
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
   close(): void {

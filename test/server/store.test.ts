@@ -48,3 +48,26 @@ describe('relay store', () => {
     expect(rolled.id).toBeGreaterThan(second.id);
   });
 });
+
+describe('relay store at rest', () => {
+  it('an acknowledged envelope is in no file of the data directory after the WAL scrub', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const dir = tempDir('store-wal');
+    try {
+      const store = new RelayStore(join(dir.dir, 'relay.db'));
+      const alice = device(store, 'alice');
+      const bob = device(store, 'bob');
+      const marker = Buffer.from(`wal-marker-${randomBytes(8).toString('hex')}`);
+      const found = () => readdirSync(dir.dir).filter((f) => readFileSync(join(dir.dir, f)).includes(marker));
+      const { id } = store.enqueue(alice, 'alice', 'bob', 'idem-wal-01', marker, 1, 10);
+      expect(found().length).toBeGreaterThan(0); // the scan sees it while it is queued
+      expect(store.ack(bob, [id])).toBe(1);
+      store.scrubWal();
+      expect(found()).toEqual([]);
+      store.close();
+      expect(found()).toEqual([]);
+    } finally {
+      dir.cleanup();
+    }
+  });
+});
