@@ -42,6 +42,8 @@ export interface RelayOptions {
   queueLimit?: number;
   /** Bind nonces remembered (oldest evicted beyond this). Default 2,000,000. */
   maxBindNonces?: number;
+  /** Bound temp keys kept without a connection (oldest forgotten beyond this; they get 404). Default 200,000. */
+  maxIdleBoundKeys?: number;
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
 }
@@ -101,6 +103,7 @@ const PUSH_WINDOW = 128;
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 const MAX_UNBOUND_PER_CONN = 4;
 const MAX_BIND_NONCES = 2_000_000;
+const MAX_IDLE_BOUND_KEYS = 200_000;
 /** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
 const COMMIT_INTERVAL_MS = 8;
 /** How often the WAL is checkpointed and truncated (old frames hold acknowledged envelopes). */
@@ -116,6 +119,9 @@ export class RelayCore {
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly limiter: RateLimiter;
   private readonly maxBindNonces: number;
+  private readonly maxIdleBoundKeys: number;
+  /** Bound keys whose connection closed, oldest first: kept so a client can resume, but capped. */
+  private readonly idleBound = new Set<TempKeyEntry>();
   private readonly keys = new Map<string, TempKeyEntry>();
   private readonly devices = new Map<string, BoundDevice>();
   private readonly bindNonces = new Map<string, number>();
@@ -140,6 +146,7 @@ export class RelayCore {
     this.log = o.log ?? (() => undefined);
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
     this.maxBindNonces = o.maxBindNonces ?? MAX_BIND_NONCES;
+    this.maxIdleBoundKeys = o.maxIdleBoundKeys ?? MAX_IDLE_BOUND_KEYS;
   }
 
   get tempKeyCount(): number {
@@ -216,6 +223,7 @@ export class RelayCore {
     if (!payload) throw new ProtocolError('RECORD_INVALID');
     if (entry.conn !== conn) {
       entry.conn?.keys.delete(entry);
+      this.idleBound.delete(entry);
       entry.conn = conn;
       conn.keys.add(entry);
       const d = entry.boundTo;
@@ -434,6 +442,7 @@ export class RelayCore {
     // Answers already produced under this key go out under it, sealed before it is zeroed.
     if (this.held) for (const item of this.held) if (item.entry === entry) this.sealHeld(item);
     this.keys.delete(entry.idHex);
+    this.idleBound.delete(entry);
     entry.endpoint.zero();
     entry.conn?.keys.delete(entry);
     const d = entry.boundTo;
@@ -451,7 +460,15 @@ export class RelayCore {
       if (entry.boundTo) {
         entry.boundTo.inflight.clear();
         entry.boundTo.backlog = true;
+        this.idleBound.add(entry);
       }
+    }
+    // Anyone can mint permanent keys and bind; without a cap, keys of closed connections would
+    // pile up in RAM until they expire (up to max_ttl). Forgetting the oldest is safe: its
+    // client gets 404 on return and re-binds.
+    for (const oldest of this.idleBound) {
+      if (this.idleBound.size <= this.maxIdleBoundKeys) break;
+      this.forgetKey(oldest);
     }
     for (const entry of conn.unbound) if (!entry.boundTo) this.forgetKey(entry);
     conn.keys.clear();
