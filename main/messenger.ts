@@ -2,6 +2,7 @@
 // events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
 // main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
 // parts, which drop them on lock. See docs/messaging.md.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   ApiError,
@@ -46,8 +47,9 @@ import { RelayConnection } from './messenger/connection.ts';
 import { safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
-  contentIdOfIncoming,
-  contentIdOfTextIdempotencyKey,
+  ID_KEY_SECRET,
+  INCOMING_CONTENT_IDS,
+  PENDING_SENDS,
   conversationIdOf,
   incomingMessageId,
   newContactId,
@@ -269,6 +271,22 @@ export class Messenger implements EphemeraService {
    * under the same content id and idempotency key: the relay and the recipient store it once.
    * Looks at the newest messages of each conversation only (bounded work at unlock).
    */
+  /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
+  private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
+    const vault = this.requireVault();
+    let key = vault.getAccountSecret(ID_KEY_SECRET);
+    if (!key) {
+      const fresh = randomBytes(32);
+      vault.setAccountSecret(ID_KEY_SECRET, fresh);
+      key = fresh;
+    }
+    try {
+      return fn(key);
+    } finally {
+      key.fill(0);
+    }
+  }
+
   private async resumeQueued(): Promise<void> {
     const vault = this.vault;
     const e2e = this.e2e;
@@ -280,10 +298,13 @@ export class Messenger implements EphemeraService {
       if (!contact || contact.identityChanged) continue;
       for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
         const contentId = m.direction === 'out' && m.state === 'queued' && m.id.startsWith('o.') ? m.id.slice(2) : undefined;
-        if (!contentId || inOutbox.has(textIdempotencyKey(contentId))) continue;
+        if (!contentId) continue;
+        const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+        if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
         const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text });
-        conn.mailbox.send(contact.handle, encodeEnvelope(envelope), textIdempotencyKey(contentId)).catch(() => undefined);
+        vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
+        conn.mailbox.send(contact.handle, encodeEnvelope(envelope), idem).catch(() => undefined);
       }
     }
   }
@@ -710,7 +731,9 @@ export class Messenger implements EphemeraService {
     const conn = this.conn;
     if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
     // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
-    conn.mailbox.send(contact.handle, body, textIdempotencyKey(contentId)).catch(() => undefined);
+    const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+    vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
+    conn.mailbox.send(contact.handle, body, idem).catch(() => undefined);
     this.emit('message', messageView(stored));
     this.scheduleSearchCatchUp();
     return messageView(stored);
@@ -753,10 +776,12 @@ export class Messenger implements EphemeraService {
 
   private onDurable(outcome: DurableOutcome): void {
     if (outcome.method !== 'send') return;
-    const contentId = contentIdOfTextIdempotencyKey(outcome.id);
     const vault = this.vault;
-    if (!contentId || !vault?.isUnlocked) return;
-    this.setState(outgoingMessageId(contentId), outcome.error ? 'failed' : 'sent');
+    if (!vault?.isUnlocked) return;
+    const pending = vault.kvGet(PENDING_SENDS, outcome.id);
+    if (!pending) return;
+    vault.kvDelete(PENDING_SENDS, outcome.id);
+    this.setState(outgoingMessageId(Buffer.from(pending).toString('utf8')), outcome.error ? 'failed' : 'sent');
   }
 
   /** Moves a message's state forward only (queued -> sent -> delivered -> read). */
@@ -794,8 +819,11 @@ export class Messenger implements EphemeraService {
             break;
           }
           if (this.setState(m.id, 'read')) {
-            const cid = contentIdOfIncoming(m.id);
-            if (cid) newlyRead.push(cid);
+            const cid = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
+            if (cid) {
+              newlyRead.push(Buffer.from(cid).toString('utf8'));
+              vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
+            }
           }
         }
         if (stop) break;
@@ -852,7 +880,7 @@ export class Messenger implements EphemeraService {
     const vault = this.requireVault();
     if (content.kind === 'text') {
       const contact = vault.findContactByHandle(from) ?? this.createContact(from);
-      const id = incomingMessageId(contact.id, content.id);
+      const id = this.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
       const existing = vault.getMessage(id);
       if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
       const conversationId = conversationIdOf(contact.id);
@@ -861,6 +889,7 @@ export class Messenger implements EphemeraService {
         { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.text, state: 'received' },
       ]);
       if (!message) throw new Error('the vault did not store the message');
+      vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
       this.touchConversation(conversationId, now, 1);
       return { kind: 'text', message, contact, contentId: content.id, isNew: true };
     }

@@ -1,7 +1,9 @@
-// Identifiers the messenger chooses. Contact ids are random (never derived from handles);
-// stored message ids are derived so that a contact cannot pick another conversation's id and
-// the content id can be recovered for receipts (docs/e2e.md "Message content").
-import { randomBytes } from 'node:crypto';
+// Identifiers the messenger chooses. Contact ids are random (never derived from handles).
+// Stored message ids and relay idempotency keys that derive from E2E content ids are keyed
+// hashes, so a contact cannot pick another conversation's id, cannot write chosen bytes into our
+// plaintext columns, and a seized relay's idempotency keys do not match a seized laptop's ids.
+// The content ids themselves are kept sealed (kv) where receipts need them.
+import { createHmac, randomBytes } from 'node:crypto';
 
 export function newContactId(): string {
   return `c${randomBytes(12).toString('hex')}`;
@@ -24,24 +26,36 @@ export function outgoingMessageId(contentId: string): string {
   return `o.${contentId}`;
 }
 
-export function incomingMessageId(contactId: string, contentId: string): string {
-  return `i.${contactId}.${contentId}`;
+/**
+ * A keyed hash (HMAC-SHA-256 under the account's id key, a sealed vault secret), 32 hex
+ * characters. Ids that are stored in plaintext columns or shown to the relay are made with it, so
+ * neither a sender's chosen content id nor a value the relay saw ever lands on our disk as is.
+ */
+function keyedId(idKey: Uint8Array, ...parts: string[]): string {
+  return createHmac('sha256', idKey).update(JSON.stringify(parts)).digest().subarray(0, 16).toString('hex');
 }
 
-/** The content id of an incoming message's stored id (for read receipts). */
-export function contentIdOfIncoming(messageId: string): string | undefined {
-  const m = /^i\.c[0-9a-f]{24}\.([A-Za-z0-9_-]{1,64})$/.exec(messageId);
-  return m?.[1];
+/**
+ * Stored id of a received message. Deterministic (a redelivery finds the stored copy), scoped by
+ * the contact, and a keyed hash of the sender-chosen content id, which is kept sealed (kv) for
+ * read receipts.
+ */
+export function incomingMessageId(idKey: Uint8Array, contactId: string, contentId: string): string {
+  return `i.${contactId}.${keyedId(idKey, 'incoming', contactId, contentId)}`;
 }
 
-/** Idempotency key of the relay send carrying a text message (the outbox id). */
-export function textIdempotencyKey(contentId: string): string {
-  return `t${contentId}`;
+/**
+ * Idempotency key of the relay send carrying a text message (the outbox id). Deterministic (a
+ * re-send uses the same key) but unlinkable, without the id key, to the stored message id.
+ */
+export function textIdempotencyKey(idKey: Uint8Array, contentId: string): string {
+  return `t${keyedId(idKey, 'send', contentId)}`;
 }
 
-export function contentIdOfTextIdempotencyKey(idem: string): string | undefined {
-  return /^t[0-9a-f]{32}$/.test(idem) ? idem.slice(1) : undefined;
-}
+export const ID_KEY_SECRET = 'messenger.id-key';
+/** kv namespaces: stored incoming id -> content id; idempotency key -> content id. */
+export const INCOMING_CONTENT_IDS = 'messenger-incoming-content-ids';
+export const PENDING_SENDS = 'messenger-pending-sends';
 
 export function receiptIdempotencyKey(): string {
   return `r${randomBytes(16).toString('hex')}`;
