@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
+import { Vault } from '../main/vault/index.ts';
 
 export const ExitCode = {
   OK: 0,
@@ -93,6 +94,16 @@ export function globalOptions(cmd: Command): GlobalOptions {
   const profile = opts.profile ?? process.env.EPHEMERA_PROFILE;
   if (!profile) throw new CliError('no profile directory: pass --profile DIR or set EPHEMERA_PROFILE', ExitCode.USAGE);
   return { profile: resolve(profile), json: opts.json === true };
+}
+
+/** Fails before any prompt when the profile has no vault (asking for a password would be for nothing). */
+export function requireVault(profile: string): void {
+  if (!Vault.exists(profile)) throw new CliError(`There is no vault in ${profile}; run init first.`, ExitCode.NO_VAULT, 'NO_VAULT');
+}
+
+/** The vault password: EPHEMERA_PASSWORD, else a no-echo prompt. */
+export function currentPassword(): Promise<string> {
+  return readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
 }
 
 export function wantsJson(cmd: Command): boolean {

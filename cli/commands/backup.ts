@@ -21,7 +21,7 @@ import {
   type ProgressListener,
 } from '../../main/backup/index.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault } from '../io.ts';
 
 const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
   WRONG_KEY: ExitCode.WRONG_SECRET,
@@ -139,7 +139,7 @@ export function register(program: Command): void {
     .action(
       action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; workFactor: number }, cmd: Command) => {
         const g = globalOptions(cmd);
-        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        requireVault(g.profile);
         if (opts.withIdentity) {
           process.stderr.write(
             'WARNING: this backup will contain your account identity key. Anyone who can decrypt it can impersonate you. Keep it like a password.\n',

@@ -7,8 +7,7 @@ import { readFileSync } from 'node:fs';
 import { ApiError, type ApiErrorCode, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { Vault } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, readSecret, type ExitCodeValue, type GlobalOptions } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, type ExitCodeValue, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
 
 const EXIT_FOR: Partial<Record<ApiErrorCode, ExitCodeValue>> = {
   UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
@@ -56,8 +55,8 @@ function positive(max: number) {
 
 /** Opens and unlocks the profile, runs `fn`, always locks again. ApiErrors become exit codes. */
 async function withMessenger<T>(g: GlobalOptions, waitS: number, fn: (m: Messenger) => Promise<T>): Promise<T> {
-  if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}; run init first.`, ExitCode.NO_VAULT, 'NO_VAULT');
-  const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
+  requireVault(g.profile);
+  const password = await currentPassword();
   const m = await openMessenger({ profileDir: g.profile, relayTimeoutMs: Math.max(1, waitS * 1000) });
   try {
     await m.unlock({ password });

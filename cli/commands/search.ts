@@ -6,7 +6,7 @@ import type { ConversationRecord, VaultHandle } from '../../main/vault/api.ts';
 import { Vault } from '../../main/vault/index.ts';
 import { MAX_LIMIT } from '../../main/search/index-db.ts';
 import { SearchService, type SearchHit, type SearchRequest } from '../../main/search/service.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, readSecret } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, requireVault, currentPassword } from '../io.ts';
 
 /**
  * Finds a conversation by id, contact handle, or exact title (case-insensitive). Ambiguous or
@@ -87,8 +87,8 @@ export function register(program: Command): void {
         if (opts.from !== undefined) request.from = parseDate(opts.from, '--from');
         if (opts.to !== undefined) request.to = parseDate(opts.to, '--to');
         if (text.trim().length === 0) throw new CliError('nothing to search for', ExitCode.USAGE);
-        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
-        const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
+        requireVault(g.profile);
+        const password = await currentPassword();
         const vault = await Vault.unlock(g.profile, password);
         let service: SearchService | undefined;
         try {

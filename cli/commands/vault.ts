@@ -1,7 +1,7 @@
 // Vault subcommands: init, unlock-check, change-password, recover, status.
 import { Option, type Command } from 'commander';
 import { DEFAULT_KDF, inspectProfile, TEST_KDF, Vault, type KdfParams } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword } from '../io.ts';
 
 function kdfFor(kdfTest: boolean | undefined): KdfParams {
   const env = process.env.EPHEMERA_KDF;
@@ -9,7 +9,6 @@ function kdfFor(kdfTest: boolean | undefined): KdfParams {
   return kdfTest === true || env === 'test' ? TEST_KDF : DEFAULT_KDF;
 }
 
-const currentPassword = () => readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'Password: ', what: 'password' });
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
 function formatPhrase(phrase: string): string {
@@ -54,7 +53,7 @@ export function register(program: Command): void {
     .action(
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
-        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        requireVault(g.profile);
         const password = await currentPassword();
         const vault = await Vault.unlock(g.profile, password);
         try {
@@ -72,7 +71,7 @@ export function register(program: Command): void {
     .action(
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
-        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        requireVault(g.profile);
         const oldPassword = await currentPassword();
         const vault = await Vault.unlock(g.profile, oldPassword);
         try {
@@ -91,7 +90,7 @@ export function register(program: Command): void {
     .action(
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
-        if (!Vault.exists(g.profile)) throw new CliError(`There is no vault in ${g.profile}.`, ExitCode.NO_VAULT, 'NO_VAULT');
+        requireVault(g.profile);
         const phrase = process.stdin.isTTY ? await promptHidden('Recovery phrase (24 words): ') : await readStdin();
         if (phrase.trim().length === 0) throw new CliError('no recovery phrase on standard input', ExitCode.USAGE);
         const next = await newPassword();
