@@ -40,9 +40,18 @@ export function App({ connection }: { connection: Connection }) {
     return () => offs.forEach((off) => off());
   }, [api, connection]);
 
-  // Theme: 'system' follows prefers-color-scheme in CSS; otherwise a data attribute decides.
+  // Theme: the data attribute is always the resolved theme ('system' follows prefers-color-scheme,
+  // live), so the stylesheet defines the dark palette once.
   useEffect(() => {
-    document.documentElement.dataset.theme = settings?.theme ?? 'system';
+    const chosen = settings?.theme ?? 'system';
+    const media = window.matchMedia('(prefers-color-scheme: dark)');
+    const apply = () => {
+      document.documentElement.dataset.theme = chosen === 'system' ? (media.matches ? 'dark' : 'light') : chosen;
+    };
+    apply();
+    if (chosen !== 'system') return undefined;
+    media.addEventListener('change', apply);
+    return () => media.removeEventListener('change', apply);
   }, [settings?.theme]);
 
   // Keep the create flow on screen after the vault exists: the phrase must still be shown and confirmed.
