@@ -4,7 +4,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
-import { Vault } from '../main/vault/index.ts';
+import { DEFAULT_KDF, TEST_KDF, Vault, type KdfParams } from '../main/vault/index.ts';
 
 export const ExitCode = {
   OK: 0,
@@ -97,6 +97,13 @@ export function globalOptions(cmd: Command): GlobalOptions {
 }
 
 /** Fails before any prompt when the profile has no vault (asking for a password would be for nothing). */
+/** Argon2 parameters for a new vault: `--kdf-test` or EPHEMERA_KDF=test picks the fast test set. */
+export function kdfFor(kdfTest?: boolean): KdfParams {
+  const env = process.env.EPHEMERA_KDF;
+  if (env !== undefined && env !== 'test' && env !== 'default') throw new CliError('EPHEMERA_KDF must be "test" or "default"', ExitCode.USAGE);
+  return kdfTest === true || env === 'test' ? TEST_KDF : DEFAULT_KDF;
+}
+
 export function requireVault(profile: string): void {
   if (!Vault.exists(profile)) throw new CliError(`There is no vault in ${profile}; run init first.`, ExitCode.NO_VAULT, 'NO_VAULT');
 }

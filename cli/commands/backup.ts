@@ -20,8 +20,8 @@ import {
   type EncryptKeys,
   type ProgressListener,
 } from '../../main/backup/index.ts';
-import { DEFAULT_KDF, TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault } from '../io.ts';
+import { Vault } from '../../main/vault/index.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
 
 const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
   WRONG_KEY: ExitCode.WRONG_SECRET,
@@ -50,12 +50,6 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
     if (err instanceof BackupError) throw new CliError(err.message, BACKUP_EXIT[err.code], err.code);
     throw err;
   }
-}
-
-function kdf(): typeof DEFAULT_KDF {
-  const env = process.env.EPHEMERA_KDF;
-  if (env !== undefined && env !== 'test' && env !== 'default') throw new CliError('EPHEMERA_KDF must be "test" or "default"', ExitCode.USAGE);
-  return env === 'test' ? TEST_KDF : DEFAULT_KDF;
 }
 
 const vaultPassword = (confirm = false) =>
@@ -194,7 +188,7 @@ export function register(program: Command): void {
           } else {
             // Check the file before creating anything, so a bad backup leaves no new profile behind.
             await mapped(() => verifyBackup(file, { keys, signal: cancel.signal, onProgress: progress.listener }));
-            const created = await Vault.create(g.profile, await vaultPassword(true), { kdf: kdf() });
+            const created = await Vault.create(g.profile, await vaultPassword(true), { kdf: kdfFor() });
             vault = created.vault;
             recoveryPhrase = created.recoveryPhrase;
           }

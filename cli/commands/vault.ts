@@ -1,13 +1,7 @@
 // Vault subcommands: init, unlock-check, change-password, recover, status.
 import { Option, type Command } from 'commander';
-import { DEFAULT_KDF, inspectProfile, TEST_KDF, Vault, type KdfParams } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword } from '../io.ts';
-
-function kdfFor(kdfTest: boolean | undefined): KdfParams {
-  const env = process.env.EPHEMERA_KDF;
-  if (env !== undefined && env !== 'test' && env !== 'default') throw new CliError('EPHEMERA_KDF must be "test" or "default"', ExitCode.USAGE);
-  return kdfTest === true || env === 'test' ? TEST_KDF : DEFAULT_KDF;
-}
+import { inspectProfile, Vault } from '../../main/vault/index.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
