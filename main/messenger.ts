@@ -93,6 +93,12 @@ interface AccountRecord {
   descriptor: RelayDescriptor;
 }
 
+function parseAccountRecord(value: unknown): AccountRecord {
+  const v = value as { handle?: unknown; descriptor?: unknown } | null;
+  if (typeof v !== 'object' || v === null || typeof v.handle !== 'string') throw new Error('account record is malformed');
+  return { handle: v.handle, descriptor: parseDescriptor(v.descriptor) };
+}
+
 type InboundEffect =
   | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
   | { kind: 'receipt'; changed: StoredMessage[] }
@@ -121,6 +127,8 @@ export class Messenger implements EphemeraService {
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
+  /** The --server-descriptor file, parsed once it could be read (status() asks often). */
+  private fileRelay: RelayDescriptor | undefined;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
 
   constructor(opts: MessengerOptions) {
@@ -250,7 +258,7 @@ export class Messenger implements EphemeraService {
   private async afterUnlock(vault: Vault): Promise<void> {
     this.vault = vault;
     try {
-      this.account = this.readJson<AccountRecord>(ACCOUNT_KEY);
+      this.account = this.readJson(ACCOUNT_KEY, parseAccountRecord);
       this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault) : undefined;
       this.searchService = await SearchService.open(vault);
     } catch (e) {
@@ -1119,10 +1127,9 @@ export class Messenger implements EphemeraService {
 
   private requireVault(): Vault {
     const v = this.vault;
-    if (!v?.isUnlocked) {
-      throw new ApiError(Vault.exists(this.profileDir) ? 'VAULT_LOCKED' : 'NO_VAULT', Vault.exists(this.profileDir) ? 'The vault is locked.' : 'There is no vault in this profile yet.');
-    }
-    return v;
+    if (v?.isUnlocked) return v;
+    if (Vault.exists(this.profileDir)) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
+    throw new ApiError('NO_VAULT', 'There is no vault in this profile yet.');
   }
 
   private requireAccount(): { e2e: E2e; account: AccountRecord } {
@@ -1132,26 +1139,23 @@ export class Messenger implements EphemeraService {
   }
 
   private configuredRelay(): RelayDescriptor | undefined {
-    const stored = this.readJson<RelayDescriptor>(RELAY_KEY);
+    const stored = this.readJson(RELAY_KEY, parseDescriptor);
     if (stored) return stored;
     if (!this.opts.serverDescriptorPath) return undefined;
-    try {
-      return parseDescriptor(JSON.parse(readFileSync(this.opts.serverDescriptorPath, 'utf8')));
-    } catch {
-      return undefined;
+    if (!this.fileRelay) {
+      try {
+        this.fileRelay = parseDescriptor(JSON.parse(readFileSync(this.opts.serverDescriptorPath, 'utf8')));
+      } catch {
+        return undefined; // not there yet (the relay may still be starting) or not a descriptor
+      }
     }
+    return this.fileRelay;
   }
 
-  private readJson<T>(key: string): T | undefined {
+  private readJson<T>(key: string, parse: (value: unknown) => T): T | undefined {
     const raw = this.requireVault().kvGet(NS, key);
     if (!raw) return undefined;
-    const value = JSON.parse(Buffer.from(raw).toString('utf8')) as unknown;
-    if (key === ACCOUNT_KEY) {
-      const v = value as { handle?: unknown; descriptor?: unknown };
-      if (typeof v.handle !== 'string') throw new Error('account record is malformed');
-      return { handle: v.handle, descriptor: parseDescriptor(v.descriptor) } as T;
-    }
-    return parseDescriptor(value) as T;
+    return parse(JSON.parse(Buffer.from(raw).toString('utf8')) as unknown);
   }
 
   private writeJson(key: string, value: AccountRecord | RelayDescriptor): void {
