@@ -1,7 +1,7 @@
 // The bind message: signed by the device's permanent Ed25519 key, sent over the new temp
 // key, it tells the relay "this temp key speaks for this device until expires_at".
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
-import { ascii, u64be } from './bytes.ts';
+import { ascii, toBuffer, u64be } from './bytes.ts';
 import { ed25519PublicKey } from './keys.ts';
 
 export const BIND_LABEL = 'ephemera/v1 bind';
@@ -33,7 +33,7 @@ export function encodeBindMessage(f: BindFields): Buffer {
 
 /** Structural decode; undefined when the layout or label is wrong. */
 export function decodeBindMessage(input: Uint8Array): BindFields | undefined {
-  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const b = toBuffer(input);
   if (b.length !== BIND_MESSAGE_BYTES || !b.subarray(0, LABEL.length).equals(LABEL)) return undefined;
   let p = LABEL.length;
   const take = (n: number): Buffer => {

@@ -1,4 +1,5 @@
 // Outer frames: one WebSocket binary message = one frame. See docs/protocol.md "Frames".
+import { toBuffer } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import { NONCE_BYTES, TAG_BYTES } from './aead.ts';
 
@@ -73,7 +74,7 @@ function bad(detail: string): never {
 
 /** Structural decode of one frame. Copies nothing secret; throws ProtocolError('BAD_FRAME'). */
 export function decodeFrame(input: Uint8Array): Frame {
-  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const b = toBuffer(input);
   if (b.length > MAX_FRAME_BYTES) throw new ProtocolError('FRAME_TOO_LARGE');
   if (b.length === 4) {
     if (b.readInt32BE(0) !== -404) bad('4-byte frame that is not -404');

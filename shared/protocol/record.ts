@@ -3,7 +3,7 @@
 // failure path), session, replay window, time window. Every failure returns null.
 import { randomBytes } from 'node:crypto';
 import { open as aeadOpen, sealInto as aeadSealInto, NONCE_BYTES, TAG_BYTES } from './aead.ts';
-import { bytesEqual } from './bytes.ts';
+import { bytesEqual, toBuffer } from './bytes.ts';
 import { FRAME_RECORD, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
 import type { TempKeyMaterial } from './handshake.ts';
 
@@ -160,7 +160,7 @@ export class RecordEndpoint {
     if (!sessionId) throw new Error('record endpoint has no session yet');
     const msgId = o.msgId ?? this.nextMsgId();
     this.seq = (this.seq + 1) >>> 0;
-    return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { msgId, seq: this.seq, sessionId, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }, o.nonce);
+    return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { msgId, seq: this.seq, sessionId, body: toBuffer(body) }, o.nonce);
   }
 
   /** All checks; null for every kind of failure. The first valid record pins the session. */

@@ -1,4 +1,5 @@
 // Record bodies: requests, responses, errors and pushes. See docs/protocol.md "Bodies".
+import { toBuffer, u32be } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import { decodeValue, valueSize, writeValue, type Value } from './value.ts';
 
@@ -14,6 +15,7 @@ export const BATCH_TARGET_BYTES = 128 * 1024;
 
 const NAME_RE = /^[a-z][a-zA-Z0-9.]{0,31}$/;
 const CODE_RE = /^[A-Z][A-Z0-9_]{0,47}$/;
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
 
 export interface RequestBody { kind: 'request'; reqId: number; method: string; params: Value }
 export interface ResultBody { kind: 'result'; reqId: number; result: Value }
@@ -48,12 +50,6 @@ function withValue(kind: number, reqId: number | undefined, nameStr: string | un
   return out;
 }
 
-function reqIdBytes(id: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(id >>> 0);
-  return b;
-}
-
 export function encodeBody(body: Body): Buffer {
   switch (body.kind) {
     case 'request':
@@ -66,7 +62,7 @@ export function encodeBody(body: Body): Buffer {
       const detail = Buffer.from(body.detail.slice(0, 200), 'utf8');
       const len = Buffer.alloc(2);
       len.writeUInt16BE(detail.length);
-      return Buffer.concat([Buffer.of(BODY_ERROR), reqIdBytes(body.reqId), Buffer.of(body.code.length), Buffer.from(body.code, 'latin1'), len, detail]);
+      return Buffer.concat([Buffer.of(BODY_ERROR), u32be(body.reqId), Buffer.of(body.code.length), Buffer.from(body.code, 'latin1'), len, detail]);
     }
     case 'push':
       checkName(body.topic);
@@ -84,7 +80,7 @@ function readName(b: Buffer, pos: number, re: RegExp): [string, number] {
 }
 
 export function decodeBody(input: Uint8Array): Body {
-  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const b = toBuffer(input);
   if (b.length < 1) bad('empty body');
   const kind = b[0];
   if (kind === BODY_PUSH) {
@@ -107,7 +103,7 @@ export function decodeBody(input: Uint8Array): Body {
       if (pos + 2 + len !== b.length) bad('error detail length mismatch');
       let detail: string;
       try {
-        detail = new TextDecoder('utf-8', { fatal: true }).decode(b.subarray(pos + 2));
+        detail = UTF8_STRICT.decode(b.subarray(pos + 2));
       } catch {
         return bad('error detail is not UTF-8');
       }
@@ -140,7 +136,7 @@ export function encodeBatch(bodies: readonly Uint8Array[]): Buffer {
 
 /** One body, or every body of a batch in order. Throws ProtocolError('BAD_FRAME'). */
 export function decodeBodies(input: Uint8Array): Body[] {
-  const b = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const b = toBuffer(input);
   if (b.length < 1 || b[0] !== BODY_BATCH) return [decodeBody(b)];
   if (b.length < 3) bad('batch truncated');
   const count = b.readUInt16BE(1);
