@@ -281,7 +281,9 @@ function mapHeaderError(err: unknown, keys: DecryptKeys, stanzaTypes: string[]):
     return new BackupWrongKey('passphrase' in keys ? 'passphrase' : 'identity');
   }
   if (message.includes('HMAC')) return new BackupCorrupt('the header MAC does not match', { cause: err });
-  return new BackupCorrupt(`the age header is malformed (${message})`, { cause: err });
+  // The library's text can quote header bytes from the file: printable ASCII only, and short.
+  const detail = message.replace(/[^\x20-\x7e]/g, '?').slice(0, 160);
+  return new BackupCorrupt(`the age header is malformed (${detail})`, { cause: err });
 }
 
 export async function openAgeFile(path: string, keys: DecryptKeys, cipher: ChunkCipher = defaultChunkCipher()): Promise<OpenedAgeFile> {
