@@ -380,6 +380,7 @@ export class RelayCore {
       this.devices.set(permHex, device);
     }
     if (device.key && device.key !== entry) this.forgetKey(device.key);
+    // forgetKey just removed the device from the map along with its old key; put it back.
     this.devices.set(permHex, device);
     entry.boundTo = device;
     entry.expiresAt = expiresAt;
