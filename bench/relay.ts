@@ -24,6 +24,8 @@ import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
 import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
 
 const PAYLOAD = 64;
+/** Every bench client is a new device from 127.0.0.1: lift the relay's per-address budget for those. */
+const RELAY_ARGS = ['--new-device-burst', '100000'];
 const WINDOW = 4;
 
 // ---- plain ws relay (child process role) ------------------------------------------------
@@ -215,7 +217,7 @@ async function throughput(quick: boolean): Promise<void> {
   plain.kill();
 
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-relay-'));
-  const relay = await RelayProcess.start(dir, await freePort());
+  const relay = await RelayProcess.start(dir, await freePort(), RELAY_ARGS);
   try {
     const clients = await ephemeraClients(relay.descriptor, n, 'tp');
     let seq = 0;
@@ -254,7 +256,7 @@ async function restartWave(quick: boolean): Promise<void> {
   const n = quick ? 300 : 1000;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-wave-'));
   const port = await freePort();
-  let relay = await RelayProcess.start(dir, port);
+  let relay = await RelayProcess.start(dir, port, RELAY_ARGS);
   const all: BenchClient[] = [];
   try {
     const clients = await ephemeraClients(relay.descriptor, n, 'wave');
@@ -274,7 +276,7 @@ async function restartWave(quick: boolean): Promise<void> {
     await until(() => clients.every((c) => c.client.state !== 'ready'), 30_000);
     const timeline: { state: string; at: number }[] = [];
     if (process.env.EPHEMERA_BENCH_DEBUG) clients.forEach((c) => c.client.on('state', (st) => timeline.push({ state: st, at: Date.now() })));
-    relay = await RelayProcess.start(dir, port);
+    relay = await RelayProcess.start(dir, port, RELAY_ARGS);
     const relayCpu0 = childCpuMicros(relay.child.pid);
     const selfCpu0 = selfCpuMicros();
     await until(() => gotAt.every((t) => t > 0) && clients.every((c) => c.client.state === 'ready'), 60_000);

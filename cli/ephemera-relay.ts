@@ -20,10 +20,12 @@ const program = new Command()
   .option('--max-ttl <seconds>', 'longest temp key lifetime a bind may ask for', int(1, 7 * 86400), 25 * 3600)
   .option('--handshake-rate <n>', 'handshakes per second per source address', int(1, 1_000_000), 500)
   .option('--handshake-burst <n>', 'handshake burst per source address', int(1, 1_000_000), 2000)
+  .option('--new-device-rate <n>', 'first binds of unknown permanent keys per minute per source address', int(1, 1_000_000), 10)
+  .option('--new-device-burst <n>', 'burst of first binds of unknown permanent keys per source address', int(1, 10_000_000), 100)
   .option('--queue-limit <n>', 'envelopes waiting per account', int(1, 10_000_000), 10_000)
   .parse();
 
-const o = program.opts<{ data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; queueLimit: number }>();
+const o = program.opts<{ data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number }>();
 
 const relay = await startRelay({
   dataDir: o.data,
@@ -32,6 +34,8 @@ const relay = await startRelay({
   maxTtlSec: o.maxTtl,
   handshakesPerSecond: o.handshakeRate,
   handshakeBurst: o.handshakeBurst,
+  newDevicesPerMinute: o.newDeviceRate,
+  newDeviceBurst: o.newDeviceBurst,
   queueLimit: o.queueLimit,
   log: (event) => process.stderr.write(`${JSON.stringify(event)}\n`),
 });

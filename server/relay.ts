@@ -38,6 +38,12 @@ export interface RelayOptions {
   unboundTtlMs?: number;
   handshakesPerSecond?: number;
   handshakeBurst?: number;
+  /**
+   * First binds of unknown permanent keys (each adds a row to the relay's disk) per source
+   * address: sustained per minute, and burst. Defaults 10 and 100.
+   */
+  newDevicesPerMinute?: number;
+  newDeviceBurst?: number;
   /** Envelopes waiting per account. */
   queueLimit?: number;
   /** Bind nonces remembered (oldest evicted beyond this). Default 2,000,000. */
@@ -118,6 +124,7 @@ export class RelayCore {
   private readonly clock: () => number;
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly limiter: RateLimiter;
+  private readonly newDeviceLimiter: RateLimiter;
   private readonly maxBindNonces: number;
   private readonly maxIdleBoundKeys: number;
   /** Bound keys whose connection closed, oldest first: kept so a client can resume, but capped. */
@@ -145,6 +152,7 @@ export class RelayCore {
     this.clock = o.clock ?? Date.now;
     this.log = o.log ?? (() => undefined);
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
+    this.newDeviceLimiter = new RateLimiter((o.newDevicesPerMinute ?? 10) / 60, o.newDeviceBurst ?? 100, this.clock);
     this.maxBindNonces = o.maxBindNonces ?? MAX_BIND_NONCES;
     this.maxIdleBoundKeys = o.maxIdleBoundKeys ?? MAX_IDLE_BOUND_KEYS;
   }
@@ -371,6 +379,12 @@ export class RelayCore {
 
   /** Binds `entry` to the device; the device's previous temp key is forgotten (it now gets 404). */
   bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice {
+    // Permanent keys cost nothing to make, and each new one is a row on disk: budget them per
+    // source address. Devices the relay already knows re-bind freely.
+    if (!this.store.hasDevice(permKeyId)) {
+      const wait = this.newDeviceLimiter.take(entry.conn?.address ?? '');
+      if (wait > 0) throw new RpcError('RATE_LIMITED', `too many new devices from this address; retry in ${wait} ms`);
+    }
     const row = this.store.upsertDevice(permKeyId, permPub, this.clock());
     if (!bytesEqual(row.permPub, permPub)) throw new RpcError('BIND_INVALID', 'perm_key_id collision');
     const permHex = permKeyId.toString('hex');
@@ -481,6 +495,7 @@ export class RelayCore {
     for (const entry of this.keys.values()) if (entry.expiresAt <= now) this.forgetKey(entry);
     for (const [k, until] of this.bindNonces) if (until <= now) this.bindNonces.delete(k);
     this.limiter.sweep(now);
+    this.newDeviceLimiter.sweep(now);
   }
 
   /**

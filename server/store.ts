@@ -161,6 +161,10 @@ export class RelayStore {
     return { permKeyId: x.perm_key_id, permPub: x.perm_pub, handle: x.handle };
   }
 
+  hasDevice(permKeyId: Buffer): boolean {
+    return this.st.device.get(permKeyId) !== undefined;
+  }
+
   upsertDevice(permKeyId: Buffer, permPub: Buffer, now: number): DeviceRow {
     this.st.upsertDevice.run(permKeyId, permPub, now);
     const row = RelayStore.row(this.st.device.get(permKeyId));
