@@ -1,6 +1,8 @@
 // bench/relay: (1) throughput and latency of 64-byte envelopes sent pairwise by N clients
 // through the Ephemera relay (TLS, temp keys, AEAD records, SQLite queue, acks) against a plain
-// `ws` relay with no crypto and no storage, same topology, same run; (2) restart wave: N bound
+// `ws` relay with no crypto and no storage, same topology, same run, and against that same plain
+// relay behind the relay's own TLS settings (what TLS alone, which the issue requires, costs);
+// (2) restart wave: N bound
 // clients, relay SIGKILLed and restarted, time from "listening" until every client is re-bound
 // and has received one envelope queued before the kill.
 // Both relays run as child processes; the clients run in this process (nothing else runs
@@ -14,7 +16,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:https';
 import { WebSocket, WebSocketServer } from 'ws';
+import { loadOrCreateRelayFiles } from '../server/identity.ts';
 import { RelayClient } from '../main/net/client.ts';
 import { RelayMailbox } from '../main/net/mailbox.ts';
 import { PermanentKey } from '../main/net/permanent-key.ts';
@@ -31,7 +35,17 @@ const WINDOW = 4;
 // ---- plain ws relay (child process role) ------------------------------------------------
 if (process.env.EPHEMERA_BENCH_ROLE === 'plain-relay') {
   const sockets = new Map<number, WebSocket>();
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 256 * 1024, perMessageDeflate: false });
+  // EPHEMERA_BENCH_TLS_DIR: the same relay over TLS with the relay's certificate (TLS cost alone).
+  const tlsDir = process.env.EPHEMERA_BENCH_TLS_DIR;
+  const files = tlsDir ? loadOrCreateRelayFiles(tlsDir, '127.0.0.1') : undefined;
+  const server = files ? createServer({ key: files.tlsKey, cert: files.tlsCert, minVersion: 'TLSv1.2', ecdhCurve: 'X25519:prime256v1' }) : undefined;
+  const wss = server
+    ? new WebSocketServer({ server, maxPayload: 256 * 1024, perMessageDeflate: false })
+    : new WebSocketServer({ host: '127.0.0.1', port: 0, maxPayload: 256 * 1024, perMessageDeflate: false });
+  server?.listen(0, '127.0.0.1', () => {
+    const a = server.address();
+    process.stdout.write(`${JSON.stringify({ event: 'listening', port: typeof a === 'object' && a ? a.port : 0 })}\n`);
+  });
   wss.on('connection', (ws) => {
     let id = -1;
     ws.on('message', (data: Buffer) => {
@@ -54,9 +68,9 @@ if (process.env.EPHEMERA_BENCH_ROLE === 'plain-relay') {
   });
 }
 
-async function startPlainRelay(): Promise<{ port: number; pid: number | undefined; kill: () => void }> {
+async function startPlainRelay(tlsDir?: string): Promise<{ port: number; pid: number | undefined; kill: () => void }> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
-    env: { ...process.env, EPHEMERA_BENCH_ROLE: 'plain-relay' },
+    env: { ...process.env, EPHEMERA_BENCH_ROLE: 'plain-relay', ...(tlsDir ? { EPHEMERA_BENCH_TLS_DIR: tlsDir } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -139,11 +153,11 @@ async function drive(endpoints: Endpoint[], seconds: number, relayPid: number | 
   return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b), received, relayCpuUs, clientCpuUs };
 }
 
-async function plainEndpoints(port: number, n: number): Promise<{ endpoints: Endpoint[]; close: () => void }> {
+async function plainEndpoints(port: number, n: number, tls = false): Promise<{ endpoints: Endpoint[]; close: () => void }> {
   const sockets: WebSocket[] = [];
   const endpoints: Endpoint[] = [];
   for (let i = 0; i < n; i++) {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 256 * 1024 });
+    const ws = new WebSocket(`${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`, { perMessageDeflate: false, maxPayload: 256 * 1024, rejectUnauthorized: false });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -216,6 +230,14 @@ async function throughput(quick: boolean): Promise<void> {
   pe.close();
   plain.kill();
 
+  const tlsDir = mkdtempSync(join(tmpdir(), 'ephemera-bench-tls-'));
+  const tlsPlain = await startPlainRelay(tlsDir);
+  const te = await plainEndpoints(tlsPlain.port, n, true);
+  const tlsOnly = await drive(te.endpoints, seconds, tlsPlain.pid);
+  te.close();
+  tlsPlain.kill();
+  rmSync(tlsDir, { recursive: true, force: true });
+
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-relay-'));
   const relay = await RelayProcess.start(dir, await freePort(), RELAY_ARGS);
   try {
@@ -237,6 +259,9 @@ async function throughput(quick: boolean): Promise<void> {
       plain_clients_cpu_us_per_msg: perMsg(base.clientCpuUs, base),
     });
     emit({ bench: 'relay-throughput', value: Math.round(ours.rate), unit: 'msg/s', baseline: Math.round(base.rate), ratio: ratioOf(ours.rate, base.rate, true), params, target: '>= 0.5 of plain ws' });
+    // TLS alone (required by the issue) against no TLS: how much of the gap is TLS's.
+    emit({ bench: 'relay-throughput-plain-tls-vs-plain', value: Math.round(tlsOnly.rate), unit: 'msg/s', baseline: Math.round(base.rate), ratio: ratioOf(tlsOnly.rate, base.rate, true), params: { ...params, plain_tls_relay_cpu_us_per_msg: perMsg(tlsOnly.relayCpuUs, tlsOnly), plain_tls_clients_cpu_us_per_msg: perMsg(tlsOnly.clientCpuUs, tlsOnly) } });
+    emit({ bench: 'relay-throughput-vs-plain-tls', value: Math.round(ours.rate), unit: 'msg/s', baseline: Math.round(tlsOnly.rate), ratio: ratioOf(ours.rate, tlsOnly.rate, true), params });
     // The relay's own cost, independent of how much CPU the clients leave it on a shared machine.
     const relayUs = ours.relayCpuUs / Math.max(1, ours.received);
     const plainUs = base.relayCpuUs / Math.max(1, base.received);
