@@ -63,6 +63,7 @@ const CODE_FOR: Record<VaultErrorCode, ExitCodeValue> = {
   VAULT_EXISTS: ExitCode.VAULT_EXISTS,
   BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
   VAULT_LOCKED: ExitCode.ERROR,
+  BUSY: ExitCode.ERROR,
 };
 
 /** An error the CLI reports with a given exit code and a short machine code. */

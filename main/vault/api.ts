@@ -139,6 +139,16 @@ export interface VaultHandle {
    * skip numbers; consumers of changesSince only rely on it increasing.
    */
   transaction<T>(fn: () => T): T;
+  /**
+   * One transaction spanning event-loop turns (see Vault.longTransaction): `work` writes in
+   * synchronous `write(fn)` steps and may await between them; commit on resolve, rollback on
+   * throw. Meanwhile other writes fail with VaultBusy.
+   */
+  longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T>;
+  /** Resolves when no long transaction is open. */
+  idle(): Promise<void>;
+  /** True while a long transaction is open. */
+  readonly busy: boolean;
 
   outboxPut(item: OutboxItem): void;
   outboxList(): OutboxItem[];

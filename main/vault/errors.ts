@@ -10,7 +10,8 @@ export type VaultErrorCode =
   | 'VAULT_EXISTS'
   | 'NO_VAULT'
   | 'BAD_PARAMETERS'
-  | 'WRONG_RECOVERY_PHRASE';
+  | 'WRONG_RECOVERY_PHRASE'
+  | 'BUSY';
 
 export class VaultError extends Error {
   readonly code: VaultErrorCode;
@@ -72,5 +73,12 @@ export class NoVault extends VaultError {
 export class BadParameters extends VaultError {
   constructor(detail: string) {
     super('BAD_PARAMETERS', `Refusing key-derivation parameters: ${detail}`);
+  }
+}
+
+/** A long transaction (backup import) is open: other writes wait until it is over. */
+export class VaultBusy extends VaultError {
+  constructor() {
+    super('BUSY', 'The vault is busy importing a backup; try again when the import has finished.');
   }
 }

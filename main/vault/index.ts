@@ -17,7 +17,7 @@ import type {
   VaultHandle,
 } from './api.ts';
 import { BatchOpener, BatchSealer, open, SealOpenError, seal } from './aead.ts';
-import { NoVault, ProfileLocked, UnsupportedVersion, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
+import { NoVault, ProfileLocked, UnsupportedVersion, VaultBusy, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
 import {
   HEADER_FILE,
   HEADER_FORMAT,
@@ -186,6 +186,15 @@ export function inspectProfile(profileDir: string): ProfileInfo {
   return info;
 }
 
+interface LongTransaction {
+  /** True while one of its `write` steps runs (JS is single-threaded: nothing else can). */
+  writing: boolean;
+  /** Committed changes end here while it is open (changesSince). */
+  seqAtStart: number;
+  db: Database.Database;
+  idle: Promise<void>;
+}
+
 export class Vault implements VaultHandle {
   readonly profileDir: string;
   readonly sealedFiles: SealedFiles;
@@ -196,6 +205,7 @@ export class Vault implements VaultHandle {
   private readonly profileLock: ProfileLock;
   private seq = 0;
   private nextSegment = 1;
+  private longTx: LongTransaction | undefined;
   private stmts!: ReturnType<Vault['prepare']>;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
@@ -521,6 +531,71 @@ export class Vault implements VaultHandle {
     }
   }
 
+  /**
+   * Writes go through here: while a long transaction is open only its own `write` steps may
+   * write, so nothing else can join it (and be lost with its rollback) or slip in between.
+   */
+  private runWrite<T>(fn: (db: Database.Database) => T): T {
+    if (this.longTx && !this.longTx.writing) throw new VaultBusy();
+    return this.run(fn);
+  }
+
+  /**
+   * One SQLite transaction that spans several event-loop turns, for long merges (backup import)
+   * that must be atomic without freezing the process. `work` makes its changes in synchronous
+   * `write(fn)` steps and may await between them (progress, cancellation). Commits when `work`
+   * resolves; rolls back when it throws or the vault is locked meanwhile. While it is open,
+   * every other write is refused with VaultBusy and reads see its uncommitted rows, except
+   * changesSince, which reports committed changes only (the search index never sees rows that
+   * may yet be rolled back). `idle()` resolves when it is over.
+   */
+  async longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T> {
+    if (this.longTx) throw new VaultBusy();
+    const db = this.ensureUnlocked();
+    let done!: () => void;
+    const idle = new Promise<void>((resolve) => (done = resolve));
+    const tx: LongTransaction = { writing: false, seqAtStart: this.seq, db, idle };
+    this.run(() => db.exec('BEGIN IMMEDIATE'));
+    this.longTx = tx;
+    const write = <R>(fn: () => R): R => {
+      if (this.longTx !== tx || this.db !== db) throw new VaultLocked();
+      tx.writing = true;
+      try {
+        return fn();
+      } finally {
+        tx.writing = false;
+      }
+    };
+    try {
+      const result = await work(write);
+      if (this.longTx !== tx || this.db !== db) throw new VaultLocked();
+      this.run(() => db.exec('COMMIT'));
+      return result;
+    } catch (err) {
+      if (this.db === db && db.inTransaction) {
+        db.exec('ROLLBACK');
+        // Counters kept in memory moved with the rolled-back writes: read them again.
+        const m = this.stmts.maxSeq.get();
+        this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
+        this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
+      }
+      throw err;
+    } finally {
+      if (this.longTx === tx) this.longTx = undefined;
+      done();
+    }
+  }
+
+  /** Resolves when no long transaction is open (at once when none is). */
+  idle(): Promise<void> {
+    return this.longTx?.idle ?? Promise.resolve();
+  }
+
+  /** True while a long transaction is open: other writes get VaultBusy. */
+  get busy(): boolean {
+    return this.longTx !== undefined;
+  }
+
   private openSealed(name: SubkeyName, blob: Buffer, rowAd: Buffer, what: string): Buffer {
     try {
       return open(this.key(name), blob, rowAd);
@@ -548,7 +623,7 @@ export class Vault implements VaultHandle {
   }
 
   setAccountSecret(name: string, value: Uint8Array): void {
-    this.run(() => {
+    this.runWrite(() => {
       if (typeof name !== 'string' || name.length === 0) throw new TypeError('secret name must be a non-empty string');
       if (!(value instanceof Uint8Array)) throw new TypeError('secret value must be bytes');
       const nameTag = this.tag('account', name);
@@ -573,7 +648,7 @@ export class Vault implements VaultHandle {
   }
 
   kvSet(namespace: string, key: string, value: Uint8Array): void {
-    this.run(() => {
+    this.runWrite(() => {
       if (!(value instanceof Uint8Array)) throw new TypeError('value must be bytes');
       const t = this.kvTags(namespace, key);
       const keyTag = t.key as Buffer;
@@ -582,7 +657,7 @@ export class Vault implements VaultHandle {
   }
 
   kvDelete(namespace: string, key: string): void {
-    this.run(() => {
+    this.runWrite(() => {
       const t = this.kvTags(namespace, key);
       this.stmts.kvDelete.run(t.ns, t.key as Buffer);
     });
@@ -600,7 +675,7 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- contacts and conversations
 
   upsertContact(contact: ContactRecord): void {
-    this.run(() => {
+    this.runWrite(() => {
       checkContact(contact);
       this.stmts.putContact.run(contact.id, seal(this.key('contacts'), encodeContact(contact), ad('contacts', contact.id)));
     });
@@ -628,7 +703,7 @@ export class Vault implements VaultHandle {
   }
 
   upsertConversation(conversation: ConversationRecord): void {
-    this.run(() => {
+    this.runWrite(() => {
       checkConversation(conversation);
       const c = conversation;
       this.stmts.putConversation.run(c.id, c.lastActivity, seal(this.key('conversations'), encodeConversation(c), ad('conversations', c.id, c.lastActivity)));
@@ -662,7 +737,7 @@ export class Vault implements VaultHandle {
    * of one conversation, up to SEGMENT_MAX_*), one AEAD call per segment instead of per row.
    */
   appendMessages(batch: readonly NewMessage[]): StoredMessage[] {
-    return this.run((db) => {
+    return this.runWrite((db) => {
       if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
       for (const m of batch) checkNewMessage(m);
       if (batch.length === 0) return [];
@@ -849,7 +924,7 @@ export class Vault implements VaultHandle {
 
   /** Unknown ids are ignored (a receipt may arrive for a message deleted meanwhile). */
   updateMessageState(id: string, state: MessageState): void {
-    this.run((db) => {
+    this.runWrite((db) => {
       checkId(id, 'message id');
       checkState(state);
       let seq = this.seq;
@@ -866,7 +941,7 @@ export class Vault implements VaultHandle {
 
   /** Removes the row, blanks its sealed entry (secure_delete scrubs freed bytes) and leaves a tombstone for changesSince. */
   deleteMessage(id: string): void {
-    this.run((db) => {
+    this.runWrite((db) => {
       checkId(id, 'message id');
       let seq = this.seq;
       db.transaction(() => {
@@ -977,7 +1052,10 @@ export class Vault implements VaultHandle {
         ...upserts.map((row) => ({ kind: 'u' as const, row })),
         ...deletes.map((d) => ({ kind: 'd' as const, id: d.id, seq: d.seq })),
       ].sort((a, b) => (a.kind === 'u' ? a.row.seq : a.seq) - (b.kind === 'u' ? b.row.seq : b.seq));
-      const taken = merged.slice(0, n);
+      // During a long transaction only committed changes count (see longTransaction).
+      const committedUpTo = this.longTx?.seqAtStart ?? Infinity;
+      const visible = merged.filter((item) => (item.kind === 'u' ? item.row.seq : item.seq) <= committedUpTo);
+      const taken = visible.slice(0, n);
       const rows: MessageRow[] = [];
       const deleted: string[] = [];
       let maxSeq = since;
@@ -990,14 +1068,14 @@ export class Vault implements VaultHandle {
           maxSeq = item.seq;
         }
       }
-      return { upserts: this.decodeRows(rows), deletes: deleted, maxSeq, more: merged.length > n };
+      return { upserts: this.decodeRows(rows), deletes: deleted, maxSeq, more: visible.length > n };
     });
   }
 
   // ---------------------------------------------------------------- outbox
 
   outboxPut(item: OutboxItem): void {
-    this.run(() => {
+    this.runWrite(() => {
       if (typeof item !== 'object' || item === null) throw new TypeError('outbox item must be an object');
       checkId(item.id, 'outbox id');
       checkTimestamp(item.createdAt, 'createdAt');
@@ -1017,7 +1095,7 @@ export class Vault implements VaultHandle {
   }
 
   outboxDelete(id: string): void {
-    this.run(() => {
+    this.runWrite(() => {
       checkId(id, 'outbox id');
       this.stmts.outboxDelete.run(id);
     });
