@@ -1,11 +1,11 @@
 // Import: verify the whole file (age header MAC, every chunk, the final chunk, every line,
 // the end line) without touching the vault; then decrypt it again and merge it in one
-// vault transaction. Merging is idempotent: existing contacts, conversations and messages
+// vault transaction that does not block the event loop (Vault.longTransaction). Merging is idempotent: existing contacts, conversations and messages
 // (by id) are kept as they are, so importing the same file twice adds nothing.
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
 import { BackupIoError, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
-import { throwIfAborted, type ProgressListener } from './progress.ts';
+import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
 import type { BackupRecord } from './stream.ts';
 
@@ -23,20 +23,10 @@ export interface ImportResult {
   added: BackupCounts;
   /** Account secrets present in the file but not restored (not asked for, or the profile has its own). */
   secretsSkipped: string[];
-  /** True when the merge ran in one vault transaction (see TransactionalVault). */
-  atomic: boolean;
 }
 
-/** A vault that can run a synchronous function in one transaction (all or nothing). */
-export interface TransactionalVault extends VaultHandle {
-  transaction<T>(fn: () => T): T;
-}
-
-export function hasTransaction(vault: VaultHandle): vault is TransactionalVault {
-  return typeof (vault as Partial<TransactionalVault>).transaction === 'function';
-}
-
-const APPEND_BATCH = 5000;
+/** Messages per write step; the event loop runs between steps (~10-20 ms each here). */
+const APPEND_BATCH = 2000;
 
 export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
   throwIfAborted(options.signal);
@@ -46,18 +36,17 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     const { header, counts: inFile } = await scanRecords(file, 'verify', options);
     throwIfAborted(options.signal);
 
-    // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied atomically. If the
-    // file changed in between, a chunk fails authentication and the transaction rolls back.
+    // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied in one vault
+    // transaction that yields to the event loop between batches (progress, cancel, the rest of
+    // the app). If the file changed in between, a chunk fails authentication; a failure, a
+    // cancel or a lock rolls everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    const apply = (): Pick<ImportResult, 'added' | 'secretsSkipped'> =>
-      applyRecords(vault, records(file), options.restoreIdentity === true, (done) => options.onProgress?.({ phase: 'apply', done, total }));
-    // Without a vault transaction each append batch commits on its own: the file is already
-    // verified and the merge is idempotent, so an interrupted import is completed by re-running it.
-    const atomic = hasTransaction(vault);
-    const result = atomic ? vault.transaction(apply) : apply();
+    const result = await vault.longTransaction((write) =>
+      applyRecords(vault, write, records(file), options.restoreIdentity === true, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+    );
     options.onProgress?.({ phase: 'apply', done: total, total });
-    return { header, inFile, ...result, atomic };
+    return { header, inFile, ...result };
   } catch (err) {
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Import failed: ${err.message}`, { cause: err });
@@ -67,23 +56,27 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
   }
 }
 
-function applyRecords(
+async function applyRecords(
   vault: VaultHandle,
+  write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
   restoreIdentity: boolean,
+  signal: AbortSignal | undefined,
   progress: (done: number) => void,
-): Pick<ImportResult, 'added' | 'secretsSkipped'> {
+): Promise<Pick<ImportResult, 'added' | 'secretsSkipped'>> {
   const added = { contacts: 0, conversations: 0, messages: 0, secrets: 0 };
   const secretsSkipped: string[] = [];
   const messagesBefore = vault.countMessages();
   let batch: NewMessage[] = [];
   let done = 0;
-  const flush = (): void => {
+  const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
-    vault.appendMessages(batch);
-    done += batch.length;
+    const b = batch;
     batch = [];
+    write(() => vault.appendMessages(b));
+    done += b.length;
     progress(done);
+    await yieldAndCheck(signal);
   };
   for (const r of input) {
     switch (r.kind) {
@@ -93,37 +86,37 @@ function applyRecords(
           break;
         }
         const value = new Uint8Array(Buffer.from(r.line.value, 'base64'));
-        vault.setAccountSecret(r.line.name, value);
+        write(() => vault.setAccountSecret(r.line.name, value));
         value.fill(0);
         added.secrets++;
         break;
       }
       case 'contact':
         if (!vault.getContact(r.line.id)) {
-          vault.upsertContact(lineToContact(r.line));
+          write(() => vault.upsertContact(lineToContact(r.line)));
           added.contacts++;
         }
         break;
       case 'conversation': {
         const existing = vault.getConversation(r.line.id);
         if (!existing) {
-          vault.upsertConversation(lineToConversation(r.line));
+          write(() => vault.upsertConversation(lineToConversation(r.line)));
           added.conversations++;
         } else if (r.line.lastActivity > existing.lastActivity) {
-          vault.upsertConversation({ ...existing, lastActivity: r.line.lastActivity });
+          write(() => vault.upsertConversation({ ...existing, lastActivity: r.line.lastActivity }));
         }
         break;
       }
       case 'message':
         batch.push(lineToMessage(r.line));
-        if (batch.length === APPEND_BATCH) flush();
+        if (batch.length === APPEND_BATCH) await flush();
         break;
       case 'header':
       case 'end':
         break;
     }
   }
-  flush();
+  await flush();
   added.messages = vault.countMessages() - messagesBefore;
   return { added, secretsSkipped };
 }
