@@ -455,6 +455,7 @@ export class Messenger implements EphemeraService {
     if (!conn || !e2e || !this.account || this.upkeepRunning) return;
     this.upkeepRunning = true;
     try {
+      await this.vaultIdle();
       const counts = await conn.keys.count();
       if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
       const rotation = await e2e.rotateSignedPreKeyIfDue();
@@ -705,7 +706,12 @@ export class Messenger implements EphemeraService {
     });
   }
 
-  private enqueueSend<T>(fn: () => Promise<T>): Promise<T> {
+  /** Sends run one at a time, each after any backup import (its vault writes would get BUSY). */
+  private enqueueSend<T>(send: () => Promise<T>): Promise<T> {
+    const fn = async (): Promise<T> => {
+      await this.vaultIdle();
+      return send();
+    };
     const run = this.sendChain.then(fn, fn);
     this.sendChain = run.catch(() => undefined);
     return run;
@@ -774,6 +780,7 @@ export class Messenger implements EphemeraService {
   private flushConversations(): void {
     if (this.conversationDeltas.size === 0) return;
     const vault = this.requireVault();
+    if (vault.busy) return; // kept for the next flush, after the import
     const deltas = [...this.conversationDeltas];
     this.conversationDeltas.clear();
     for (const [id, d] of deltas) {
@@ -786,6 +793,10 @@ export class Messenger implements EphemeraService {
     if (outcome.method !== 'send') return;
     const vault = this.vault;
     if (!vault?.isUnlocked) return;
+    if (vault.busy) {
+      void this.vaultIdle().then(() => this.onDurable(outcome));
+      return;
+    }
     const pending = vault.kvGet(PENDING_SENDS, outcome.id);
     if (!pending) return;
     vault.kvDelete(PENDING_SENDS, outcome.id);
@@ -862,6 +873,10 @@ export class Messenger implements EphemeraService {
 
   /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */
   private async onEnvelope(env: RelayEnvelope): Promise<void> {
+    // During a backup import the vault refuses other writes: hold the inbox (the mailbox hands
+    // over nothing else meanwhile) rather than fail, which would leave the envelope at the relay
+    // until the next connection.
+    await this.vaultIdle();
     const e2e = this.e2e;
     if (!e2e || !this.vault?.isUnlocked) throw new Error('locked: not acknowledged');
     this.inboundAt = Date.now();
@@ -1124,6 +1139,11 @@ export class Messenger implements EphemeraService {
   }
 
   // ------------------------------------------------------------------ helpers
+
+  /** Resolves when no backup import holds the vault (at once when none does). */
+  private async vaultIdle(): Promise<void> {
+    for (let v = this.vault; v?.busy; v = this.vault) await v.idle();
+  }
 
   private requireVault(): Vault {
     const v = this.vault;

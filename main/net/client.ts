@@ -224,11 +224,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       decoded = decodeValue(item.body);
     } catch {
       this.emit('warning', new Error(`outbox item ${item.id} is unreadable; dropped`));
-      void this.o.outbox.delete(item.id);
+      this.deleteFromOutbox(item.id);
       return;
     }
     if (!isValueMap(decoded) || typeof decoded.m !== 'string' || !isValueMap(decoded.p as Value)) {
-      void this.o.outbox.delete(item.id);
+      this.deleteFromOutbox(item.id);
       return;
     }
     this.lastCreatedAt = Math.max(this.lastCreatedAt, item.createdAt);
@@ -490,11 +490,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         return;
       }
       this.durable.delete(p.durableId);
-      void Promise.resolve(this.o.outbox.delete(p.durableId)).catch((e: unknown) => this.emit('warning', e instanceof Error ? e : new Error(String(e))));
+      this.deleteFromOutbox(p.durableId);
       this.emit('durable', { id: p.durableId, method: p.method, result, error });
     }
     if (error) p.reject(error);
     else p.resolve(result ?? null);
+  }
+
+  /** A store may throw or reject (locked meanwhile): the item is then re-sent and de-duplicated. */
+  private deleteFromOutbox(id: string): void {
+    const warn = (e: unknown): void => void this.emit('warning', e instanceof Error ? e : new Error(String(e)));
+    try {
+      void Promise.resolve(this.o.outbox.delete(id)).catch(warn);
+    } catch (e) {
+      warn(e);
+    }
   }
 
   private scheduleRetry(): void {
@@ -641,7 +651,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
         this.pending.delete(p.reqId);
         if (p.durableId !== undefined) {
           this.durable.delete(p.durableId);
-          void Promise.resolve(this.o.outbox.delete(p.durableId)).catch(() => undefined);
+          this.deleteFromOutbox(p.durableId);
         }
         p.reject(e instanceof Error ? e : new Error(String(e)));
         continue;

@@ -42,11 +42,21 @@ export class MemoryPermanentKeyStore implements PermanentKeyStore {
 
 export const PERMANENT_KEY_SECRET = 'net.permanent-key';
 
+/** Writes wait while a backup import holds the vault's long transaction (they would get VaultBusy). */
 export function vaultOutboxStore(vault: VaultHandle): OutboxStore {
+  const whenIdle = async (): Promise<void> => {
+    while (vault.busy) await vault.idle();
+  };
   return {
-    put: (item) => vault.outboxPut(item),
+    put: async (item) => {
+      await whenIdle();
+      vault.outboxPut(item);
+    },
     list: () => vault.outboxList(),
-    delete: (id) => vault.outboxDelete(id),
+    delete: async (id) => {
+      await whenIdle();
+      vault.outboxDelete(id);
+    },
   };
 }
 
