@@ -5,12 +5,14 @@
 // - the backup layer alone (no vault): encode+encrypt and decrypt+validate vs `age`.
 // - export vs the vault's own iterateMessages, import vs the vault's own appendMessages of the
 //   same history: what the backup adds on top of the vault's floor.
+// - ceilings: the vault's own read and append floors vs `age`, and the JSON codec alone
+//   (JSON.stringify of every record, JSON.parse of every line of the same stream) vs `age`.
 // - the vault's read floor when every message has had a state update (delivery/read receipts,
 //   as in a lived-in vault: one small sealed state row each) vs the same history without.
 // Export and import each run in a fresh child process so peak RSS is theirs alone.
 // MB/s is plaintext stream bytes per second. Vaults use TEST_KDF: Argon2 is not measured here.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,7 +185,21 @@ async function layerOnly(root: string, count: number, recipient: string, identit
   spawnSync('age', ['-d', '-i', identityFile, '-o', plain, file]);
   const ageEnc = timeAge(['-e', '-r', recipient, '-o', join(root, 'layer-age.age'), plain]);
   const ageDec = timeAge(['-d', '-i', identityFile, '-o', '/dev/null', file]);
+  // The JSON codec alone, no encryption and no validation: any line-per-record JSON format
+  // costs at least this much.
+  const lines = readFileSync(plain, 'utf8').split('\n');
+  const t2 = performance.now();
+  let encoded = 0;
+  for (const m of stored) encoded += JSON.stringify({ type: 'message', ...m }).length;
+  const stringifyMs = performance.now() - t2;
+  const t3 = performance.now();
+  let parsed = 0;
+  for (const line of lines) if (line.length > 0 && JSON.parse(line) !== null) parsed++;
+  const parseMs = performance.now() - t3;
+  if (encoded === 0 || parsed !== count + 2) throw new Error('json ceiling bench lost lines');
   const params = { messages: count, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
+  emit({ bench: 'backup.json_stringify_ceiling_vs_age', value: mbps(plainBytes, stringifyMs), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(stringifyMs, ageEnc, false), params });
+  emit({ bench: 'backup.json_parse_ceiling_vs_age', value: mbps(plainBytes, parseMs), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(parseMs, ageDec, false), params });
   emit({ bench: 'backup.layer_encode_encrypt', value: mbps(plainBytes, encMs), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(encMs, ageEnc, false), params });
   emit({ bench: 'backup.layer_decrypt_validate', value: mbps(plainBytes, decMs), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(decMs, ageDec, false), params });
 }
@@ -214,6 +230,11 @@ export async function main(opts: BenchOptions): Promise<void> {
       emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'ratio >= 0.5 (baseline: age -d, same file)' });
       emit({ bench: 'backup.export_vs_vault_read', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.ms, exp.floorMs ?? 0, false), params });
       emit({ bench: 'backup.import_vs_vault_append', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.ms, populate.ms, false), params });
+      // Ceilings: the vault's own floors (reading every message; appending the same history)
+      // against `age`. No export or import can beat the vault it reads from or writes to, so
+      // these ratios bound backup.export and backup.import whatever the backup layer does.
+      emit({ bench: 'backup.export_ceiling_vault_read_vs_age', value: mbps(plainBytes, exp.floorMs ?? 0), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.floorMs ?? 0, ageEnc, false), params });
+      emit({ bench: 'backup.import_ceiling_vault_append_vs_age', value: mbps(plainBytes, populate.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(populate.ms, ageDec, false), params });
       if (size === sizes[0]) {
         // Runs last on this profile: it writes a state row for every message.
         const plainRead = runChild('read', [profile, 'none']);
