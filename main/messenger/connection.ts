@@ -16,12 +16,10 @@ type ConnectionCause = NonNullable<ConnectionState['cause']>;
 /**
  * Whether a client warning says the relay is not the one the descriptor names: its TLS
  * certificate does not match the pin, or its handshake signature does not verify under the
- * descriptor's identity key (ClientHandshake.finish reports that as HANDSHAKE_INVALID with this
- * detail; other HANDSHAKE_INVALID causes, e.g. a refused hello, are not a mismatch).
+ * descriptor's identity key. Other handshake failures (a refused hello) are not a mismatch.
  */
 export function isRelayIdentityMismatch(error: Error): boolean {
-  if (!(error instanceof ProtocolError)) return false;
-  return error.code === 'CERT_PIN_MISMATCH' || (error.code === 'HANDSHAKE_INVALID' && error.message.includes('relay signature does not verify'));
+  return error instanceof ProtocolError && (error.code === 'CERT_PIN_MISMATCH' || error.code === 'RELAY_SIGNATURE_INVALID');
 }
 
 export interface ConnectionHooks {

@@ -10,6 +10,7 @@ export type ConnectionErrorCode =
   | 'FRAME_TOO_LARGE'
   | 'RATE_LIMITED'
   | 'CERT_PIN_MISMATCH'
+  | 'RELAY_SIGNATURE_INVALID'
   | 'INTERNAL';
 
 export const CLOSE_CODES: Readonly<Record<ConnectionErrorCode, number>> = {
@@ -19,6 +20,7 @@ export const CLOSE_CODES: Readonly<Record<ConnectionErrorCode, number>> = {
   FRAME_TOO_LARGE: 4413,
   RATE_LIMITED: 4429,
   CERT_PIN_MISMATCH: 4495,
+  RELAY_SIGNATURE_INVALID: 4496,
   INTERNAL: 4500,
 };
 

@@ -102,7 +102,7 @@ export class ClientHandshake {
     this.helloFrame = encodeHello(this.eph.publicRaw, this.nonce);
   }
 
-  /** Verifies the relay's signature and derives the temp key. Throws ProtocolError('HANDSHAKE_INVALID'). */
+  /** Verifies the relay's signature and derives the temp key. Throws ProtocolError: RELAY_SIGNATURE_INVALID (not the pinned relay) or HANDSHAKE_INVALID. */
   finish(reply: HelloReplyFrame, relayIdentityPub: Uint8Array): TempKeyMaterial & { relayTime: number; maxTtlSec: number } {
     const eph = this.eph;
     if (!eph) throw new ProtocolError('HANDSHAKE_INVALID', 'handshake already finished');
@@ -118,7 +118,7 @@ export class ClientHandshake {
     };
     const transcript = transcriptBytes(t);
     if (!verify(null, transcript, relayKeyObject(relayIdentityPub), reply.signature)) {
-      throw new ProtocolError('HANDSHAKE_INVALID', 'relay signature does not verify');
+      throw new ProtocolError('RELAY_SIGNATURE_INVALID', 'relay signature does not verify');
     }
     let shared: Buffer;
     try {

@@ -55,8 +55,10 @@ describe('relay identity mismatch', () => {
 
   it('only pin and relay-signature failures count as a mismatch', () => {
     expect(isRelayIdentityMismatch(new ProtocolError('CERT_PIN_MISMATCH', 'x'))).toBe(true);
-    expect(isRelayIdentityMismatch(new ProtocolError('HANDSHAKE_INVALID', 'relay signature does not verify'))).toBe(true);
+    expect(isRelayIdentityMismatch(new ProtocolError('RELAY_SIGNATURE_INVALID', 'relay signature does not verify'))).toBe(true);
     expect(isRelayIdentityMismatch(new ProtocolError('HANDSHAKE_INVALID', 'relay refused the handshake'))).toBe(false);
+    // the code decides, never the text
+    expect(isRelayIdentityMismatch(new ProtocolError('HANDSHAKE_INVALID', 'relay signature does not verify'))).toBe(false);
     expect(isRelayIdentityMismatch(new ProtocolError('RECORD_INVALID'))).toBe(false);
     expect(isRelayIdentityMismatch(new Error('CERT_PIN_MISMATCH'))).toBe(false);
   });

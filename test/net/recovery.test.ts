@@ -119,7 +119,7 @@ describe('pinning', () => {
     const warnings: string[] = [];
     c.client.on('warning', (e) => warnings.push((e as { code?: string }).code ?? e.message));
     await c.client.start();
-    await waitFor(() => warnings.includes('HANDSHAKE_INVALID'));
+    await waitFor(() => warnings.includes('RELAY_SIGNATURE_INVALID'));
     expect(c.states).not.toContain('binding');
     expect(c.client.tempKeyExpiresAt).toBeUndefined();
   });
