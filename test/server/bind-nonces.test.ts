@@ -3,31 +3,10 @@
 // replayed usefully: the signed bind names the temp key id and transcript of the one key it
 // was made for.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../server/relay.ts';
-import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { boundKey, RawSession, TestDevice } from './raw-session.ts';
+import { describe, expect, it } from 'vitest';
+import { boundKey, relayForFile, TestDevice } from './raw-session.ts';
 
-let relay: RunningRelay;
-let cleanup: () => void;
-const sessions: RawSession[] = [];
-
-beforeAll(async () => {
-  const t = tempDir('bind-nonces');
-  cleanup = t.cleanup;
-  relay = await inProcessRelay(t.dir, { maxTtlSec: 7200, maxBindNonces: 2 });
-});
-afterAll(async () => {
-  for (const s of sessions) s.close();
-  await relay.close();
-  cleanup();
-});
-
-async function session(): Promise<RawSession> {
-  const s = await RawSession.connect(relay);
-  sessions.push(s);
-  return s;
-}
+const { session } = relayForFile('bind-nonces', { maxTtlSec: 7200, maxBindNonces: 2 });
 
 describe('bind nonce memory', () => {
   it('keeps binding when full, still refuses recent replays, and an evicted old bind binds nothing', async () => {

@@ -1,31 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ed25519PrivateKey } from '../../shared/protocol/keys.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
-import type { RunningRelay } from '../../server/relay.ts';
-import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { boundKey, RawSession, TestDevice, type RawKey } from './raw-session.ts';
+import { boundKey, type RawKey, type RawSession, relayForFile, TestDevice } from './raw-session.ts';
 
-let relay: RunningRelay;
-let cleanup: () => void;
-const sessions: RawSession[] = [];
-
-beforeAll(async () => {
-  const t = tempDir('bind');
-  cleanup = t.cleanup;
-  relay = await inProcessRelay(t.dir, { maxTtlSec: 7200 });
-});
-afterAll(async () => {
-  for (const s of sessions) s.close();
-  await relay.close();
-  cleanup();
-});
-
-async function session(): Promise<RawSession> {
-  const s = await RawSession.connect(relay);
-  sessions.push(s);
-  return s;
-}
+const { session } = relayForFile('bind', { maxTtlSec: 7200 });
 
 /** A fresh key whose session is pinned by a first ping, ready for a bind attempt. */
 async function freshKey(s: RawSession): Promise<RawKey> {

@@ -1,32 +1,11 @@
 // Bound temp keys of closed connections are kept so a client can resume on a new connection,
 // but only up to a cap: anyone can mint permanent keys and bind, so without it they would pile
 // up in RAM until they expire. Beyond the cap the oldest is forgotten; its client gets 404.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
-import type { RunningRelay } from '../../server/relay.ts';
-import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { boundKey, RawSession, TestDevice, type RawKey } from './raw-session.ts';
+import { boundKey, type RawKey, type RawSession, relayForFile, TestDevice } from './raw-session.ts';
 
-let relay: RunningRelay;
-let cleanup: () => void;
-const sessions: RawSession[] = [];
-
-beforeAll(async () => {
-  const t = tempDir('idle-keys');
-  cleanup = t.cleanup;
-  relay = await inProcessRelay(t.dir, { maxTtlSec: 7200, maxIdleBoundKeys: 1 });
-});
-afterAll(async () => {
-  for (const s of sessions) s.close();
-  await relay.close();
-  cleanup();
-});
-
-async function session(): Promise<RawSession> {
-  const s = await RawSession.connect(relay);
-  sessions.push(s);
-  return s;
-}
+const { session } = relayForFile('idle-keys', { maxTtlSec: 7200, maxIdleBoundKeys: 1 });
 
 /** What the relay answers to a ping under `key` on a fresh connection: a record, or the 404 frame. */
 async function pingFrom(key: RawKey): Promise<string> {

@@ -1,29 +1,11 @@
 // Relay limits: queue size per account, handshakes per source address, frame size, unbound
 // keys per connection, text frames. Each refusal is typed; the relay keeps serving.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES } from '../../shared/protocol/frames.ts';
-import type { RunningRelay } from '../../server/relay.ts';
-import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { boundKey, RawSession, TestDevice } from './raw-session.ts';
+import { boundKey, relayForFile, TestDevice } from './raw-session.ts';
 
-let relay: RunningRelay;
-const t = tempDir('limits');
-const sessions: RawSession[] = [];
-beforeAll(async () => {
-  relay = await inProcessRelay(t.dir, { queueLimit: 3, handshakesPerSecond: 1, handshakeBurst: 6 });
-});
-afterAll(async () => {
-  for (const s of sessions) s.close();
-  await relay.close();
-  t.cleanup();
-});
-
-async function session(): Promise<RawSession> {
-  const s = await RawSession.connect(relay);
-  sessions.push(s);
-  return s;
-}
+const { session } = relayForFile('limits', { queueLimit: 3, handshakesPerSecond: 1, handshakeBurst: 6 });
 
 describe('relay limits', () => {
   it('a full queue answers QUEUE_FULL; acknowledging frees room', async () => {

@@ -4,33 +4,16 @@
 // budget comes back with time.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RETRYABLE_RPC_ERRORS } from '../../shared/protocol/errors.ts';
-import type { RunningRelay } from '../../server/relay.ts';
-import { inProcessRelay, tempDir } from '../net/harness.ts';
-import { boundKey, RawSession, TestDevice } from './raw-session.ts';
+import { boundKey, relayForFile, TestDevice } from './raw-session.ts';
 
-let relay: RunningRelay;
 let now = Date.now();
-const t = tempDir('new-devices');
-const sessions: RawSession[] = [];
-beforeAll(async () => {
-  relay = await inProcessRelay(t.dir, { newDeviceBurst: 2, newDevicesPerMinute: 1, clock: () => now });
-});
-afterAll(async () => {
-  for (const s of sessions) s.close();
-  await relay.close();
-  t.cleanup();
-});
-
-async function session(): Promise<RawSession> {
-  const s = await RawSession.connect(relay);
-  sessions.push(s);
-  return s;
-}
+const relay = relayForFile('new-devices', { newDeviceBurst: 2, newDevicesPerMinute: 1, clock: () => now });
+const { session } = relay;
 
 function deviceRows(): number {
-  const db = new Database(join(t.dir, 'relay.db'), { readonly: true });
+  const db = new Database(join(relay.dir, 'relay.db'), { readonly: true });
   try {
     return (db.prepare('SELECT COUNT(*) AS n FROM devices').get() as { n: number }).n;
   } finally {

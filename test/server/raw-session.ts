@@ -8,7 +8,9 @@ import { ed25519PrivateKey, rawPublicKey } from '../../shared/protocol/keys.ts';
 import { RecordEndpoint, type SealOverrides } from '../../shared/protocol/record.ts';
 import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import { afterAll, beforeAll } from 'vitest';
+import type { RelayOptions, RunningRelay } from '../../server/relay.ts';
+import { inProcessRelay, tempDir } from '../net/harness.ts';
 
 export interface RawKey {
   material: TempKeyMaterial;
@@ -159,4 +161,31 @@ export async function boundKey(s: RawSession, dev: TestDevice, o: Partial<BindFi
   const r = await s.call(key, 'bind', dev.bindParams(dev.bindFields(key, o)));
   if (r.kind !== 'result') throw new Error(`bind failed: ${r.kind === 'error' ? r.code : r.kind}`);
   return key;
+}
+
+/**
+ * One in-process relay for a test file, started in beforeAll, and the raw sessions its tests
+ * open; afterAll closes every session, the relay, and removes its data directory.
+ */
+export function relayForFile(name: string, options: Partial<RelayOptions> = {}): { readonly dir: string; session(): Promise<RawSession> } {
+  const t = tempDir(name);
+  const sessions: RawSession[] = [];
+  let relay: RunningRelay | undefined;
+  beforeAll(async () => {
+    relay = await inProcessRelay(t.dir, options);
+  });
+  afterAll(async () => {
+    for (const s of sessions) s.close();
+    await relay?.close();
+    t.cleanup();
+  });
+  return {
+    dir: t.dir,
+    async session() {
+      if (!relay) throw new Error('the relay starts in beforeAll');
+      const s = await RawSession.connect(relay);
+      sessions.push(s);
+      return s;
+    },
+  };
 }

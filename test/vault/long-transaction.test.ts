@@ -1,33 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { VaultError } from '../../main/vault/errors.ts';
-import { msg, tempProfile } from './helpers.ts';
+import { msg, testVaults } from './helpers.ts';
 
 // vault.longTransaction is what lets a backup import be all-or-nothing without freezing the
 // process: one SQLite transaction across event-loop turns. Nothing else may write into it (and
 // be lost with its rollback), the search feed never sees rows that may still be rolled back,
 // and a failure, a cancel or a lock keeps nothing. Real vaults on disk.
 describe('vault.longTransaction', () => {
-  const cleanups: (() => void)[] = [];
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c();
-  });
-
-  async function fresh(): Promise<{ vault: Vault; dir: string }> {
-    const p = tempProfile();
-    cleanups.push(p.cleanup);
-    const { vault } = await Vault.create(p.dir, 'correct horse', { kdf: TEST_KDF });
-    cleanups.unshift(() => {
-      if (vault.isUnlocked) vault.lock();
-    });
-    return { vault, dir: p.dir };
-  }
-
-  async function reopen(dir: string): Promise<Vault> {
-    const again = await Vault.unlock(dir, 'correct horse');
-    cleanups.unshift(() => again.isUnlocked && again.lock());
-    return again;
-  }
+  const vaults = testVaults();
+  afterEach(() => vaults.cleanup());
+  const { fresh, reopen } = vaults;
 
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 

@@ -1,24 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { msg, tempProfile } from './helpers.ts';
+import { msg, testVaults } from './helpers.ts';
 
 // vault.transaction is what makes a backup import (and a received message plus its session
 // update) all-or-nothing. These tests use a real vault on disk.
 describe('vault.transaction', () => {
-  const cleanups: (() => void)[] = [];
-  afterEach(() => {
-    for (const c of cleanups.splice(0)) c();
-  });
-
-  async function fresh(): Promise<{ vault: Vault; dir: string }> {
-    const p = tempProfile();
-    cleanups.push(p.cleanup);
-    const { vault } = await Vault.create(p.dir, 'correct horse', { kdf: TEST_KDF });
-    cleanups.unshift(() => {
-      if (vault.isUnlocked) vault.lock();
-    });
-    return { vault, dir: p.dir };
-  }
+  const vaults = testVaults();
+  afterEach(() => vaults.cleanup());
+  const fresh = vaults.fresh;
 
   it('keeps every write of a successful function, across reopen', async () => {
     const { vault, dir } = await fresh();
@@ -30,8 +18,7 @@ describe('vault.transaction', () => {
     });
     expect(result).toBe('done');
     vault.lock();
-    const again = await Vault.unlock(dir, 'correct horse');
-    cleanups.unshift(() => again.isUnlocked && again.lock());
+    const again = await vaults.reopen(dir);
     expect(again.countMessages()).toBe(3);
     expect(again.pageMessages('c1', { limit: 10 }).map((m) => m.text)).toEqual(['first', 'second']);
     expect(again.kvGet('ns', 'k')).toEqual(new Uint8Array([1, 2, 3]));
