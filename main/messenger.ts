@@ -455,20 +455,23 @@ export class Messenger implements EphemeraService {
     if (!conn || !e2e || !this.account || this.upkeepRunning) return;
     this.upkeepRunning = true;
     try {
-      await this.vaultIdle();
-      const counts = await conn.keys.count();
-      if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
-      const rotation = await e2e.rotateSignedPreKeyIfDue();
-      if (rotation.rotated && rotation.identity) await conn.keys.uploadIdentity(encodeIdentityUpload(rotation.identity));
-      if (needsReplenish(counts)) {
-        const n = ONE_TIME_PREKEY_COUNT - Math.min(counts.preKeys, counts.kyberPreKeys);
-        const upload = await e2e.generateOneTimePreKeys(n);
-        for (const chunk of chunkOneTimePreKeys(upload)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
-      }
+      await this.asActivity(() => this.upkeepNow(conn, e2e));
     } catch {
       // Retried at the next connect; sending and receiving do not depend on it.
     } finally {
       this.upkeepRunning = false;
+    }
+  }
+
+  private async upkeepNow(conn: RelayConnection, e2e: E2e): Promise<void> {
+    const counts = await conn.keys.count();
+    if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
+    const rotation = await e2e.rotateSignedPreKeyIfDue();
+    if (rotation.rotated && rotation.identity) await conn.keys.uploadIdentity(encodeIdentityUpload(rotation.identity));
+    if (needsReplenish(counts)) {
+      const n = ONE_TIME_PREKEY_COUNT - Math.min(counts.preKeys, counts.kyberPreKeys);
+      const upload = await e2e.generateOneTimePreKeys(n);
+      for (const chunk of chunkOneTimePreKeys(upload)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
     }
   }
 
@@ -582,7 +585,9 @@ export class Messenger implements EphemeraService {
   }
 
   acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
-    return this.api(async () => {
+    // One vault activity: accepting in e2e and clearing the contact's flag must not be split by
+    // a backup import's merge (the flag would stay set with nothing left to accept).
+    return this.api(() => this.asActivity(async () => {
       const { e2e } = this.requireAccount();
       const contact = this.contactById(params.contactId);
       if (!/^\d{60}$/.test(params.safetyNumber)) throw new ApiError('INVALID_ARGUMENT', 'The safety number must be the 60 digits that were shown.');
@@ -613,7 +618,7 @@ export class Messenger implements EphemeraService {
       this.emit('contact', contactView(updated));
       this.emitConversation(conversationIdOf(updated.id));
       return contactView(updated);
-    });
+    }));
   }
 
   // ------------------------------------------------------------------ conversations and history
@@ -706,12 +711,9 @@ export class Messenger implements EphemeraService {
     });
   }
 
-  /** Sends run one at a time, each after any backup import (its vault writes would get BUSY). */
+  /** Sends run one at a time, each as one vault activity (never overlapping a backup import's merge). */
   private enqueueSend<T>(send: () => Promise<T>): Promise<T> {
-    const fn = async (): Promise<T> => {
-      await this.vaultIdle();
-      return send();
-    };
+    const fn = (): Promise<T> => this.asActivity(send);
     const run = this.sendChain.then(fn, fn);
     this.sendChain = run.catch(() => undefined);
     return run;
@@ -764,6 +766,10 @@ export class Messenger implements EphemeraService {
     d.unread += unreadDelta;
     this.conversationDeltas.set(conversationId, d);
     this.conversationsToEmit.add(conversationId);
+    this.armConversationFlush();
+  }
+
+  private armConversationFlush(): void {
     this.conversationTimer ??= setTimeout(() => {
       this.conversationTimer = undefined;
       try {
@@ -780,7 +786,11 @@ export class Messenger implements EphemeraService {
   private flushConversations(): void {
     if (this.conversationDeltas.size === 0) return;
     const vault = this.requireVault();
-    if (vault.busy) return; // kept for the next flush, after the import
+    if (vault.busy) {
+      // Kept for a flush after the import's merge (its transaction refuses other writes).
+      void vault.idle().then(() => this.armConversationFlush());
+      return;
+    }
     const deltas = [...this.conversationDeltas];
     this.conversationDeltas.clear();
     for (const [id, d] of deltas) {
@@ -794,7 +804,9 @@ export class Messenger implements EphemeraService {
     const vault = this.vault;
     if (!vault?.isUnlocked) return;
     if (vault.busy) {
-      void this.vaultIdle().then(() => this.onDurable(outcome));
+      void this.vaultIdle()
+        .then(() => this.onDurable(outcome))
+        .catch(() => undefined); // locked meanwhile: the send is resumed at the next unlock
       return;
     }
     const pending = vault.kvGet(PENDING_SENDS, outcome.id);
@@ -872,11 +884,14 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ receiving
 
   /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */
-  private async onEnvelope(env: RelayEnvelope): Promise<void> {
-    // During a backup import the vault refuses other writes: hold the inbox (the mailbox hands
-    // over nothing else meanwhile) rather than fail, which would leave the envelope at the relay
-    // until the next connection.
-    await this.vaultIdle();
+  private onEnvelope(env: RelayEnvelope): Promise<void> {
+    // One vault activity: a backup import's merge waits for it, and it waits for the merge (the
+    // mailbox hands over nothing else meanwhile), instead of failing with BUSY and leaving the
+    // envelope at the relay until the next connection.
+    return this.asActivity(() => this.receiveEnvelope(env));
+  }
+
+  private async receiveEnvelope(env: RelayEnvelope): Promise<void> {
     const e2e = this.e2e;
     if (!e2e || !this.vault?.isUnlocked) throw new Error('locked: not acknowledged');
     this.inboundAt = Date.now();
@@ -1069,16 +1084,25 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ backup
 
   backupExport(params: ParamsOf<'backupExport'>): Promise<ResultOf<'backupExport'>> {
-    return this.api(() => {
-      this.flushConversations();
-      return this.backups.export(this.requireVault(), params);
-    });
+    // One vault activity: an import's merge never runs while it reads (it would see rows that
+    // might still be rolled back).
+    return this.api(() =>
+      this.asActivity(() => {
+        this.flushConversations();
+        return this.backups.export(this.requireVault(), params);
+      }),
+    );
   }
 
   backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
     return this.api(async () => {
       const result = await this.backups.import(this.requireVault(), params);
-      this.searchService?.catchUp();
+      // A whole history may have arrived: index it in steps, not in one blocking pass.
+      try {
+        await this.searchService?.catchUpInSteps();
+      } catch {
+        // Locked meanwhile: the next unlock replays the change feed.
+      }
       for (const c of this.requireVault().listConversations()) this.emitConversation(c.id);
       return result;
     });
@@ -1143,6 +1167,12 @@ export class Messenger implements EphemeraService {
   /** Resolves when no backup import holds the vault (at once when none does). */
   private async vaultIdle(): Promise<void> {
     for (let v = this.vault; v?.busy; v = this.vault) await v.idle();
+  }
+
+  /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
+  private asActivity<T>(fn: () => Promise<T>): Promise<T> {
+    const vault = this.vault;
+    return vault ? vault.activity(fn) : fn();
   }
 
   private requireVault(): Vault {

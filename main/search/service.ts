@@ -143,23 +143,41 @@ export class SearchService {
     this.#changesSinceSnapshot += upserts.length + deletes.length;
   }
 
+  /** Applies the next batch of the vault's change feed; `more` when another batch waits. */
+  #applyNext(): { applied: number; more: boolean } {
+    const batch = this.#source.changesSince(this.#open().seq, FEED_BATCH);
+    if (batch.upserts.length === 0 && batch.deletes.length === 0) return { applied: 0, more: false };
+    this.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
+    return { applied: batch.upserts.length + batch.deletes.length, more: batch.more };
+  }
+
   /** Applies every change the vault has after the index's seq. */
   #drainFeed(): number {
-    const index = this.#open();
     let applied = 0;
-    for (;;) {
-      const batch = this.#source.changesSince(index.seq, FEED_BATCH);
-      if (batch.upserts.length === 0 && batch.deletes.length === 0) break;
-      this.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
-      applied += batch.upserts.length + batch.deletes.length;
-      if (!batch.more) break;
+    for (let step = this.#applyNext(); ; step = this.#applyNext()) {
+      applied += step.applied;
+      if (!step.more) return applied;
     }
-    return applied;
   }
 
   /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
   catchUp(): number {
     const applied = this.#drainFeed();
+    if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
+    return applied;
+  }
+
+  /**
+   * catchUp in batches that yield to the event loop between them, after a bulk write (a backup
+   * import) whose changes would otherwise be indexed in one blocking pass.
+   */
+  async catchUpInSteps(): Promise<number> {
+    let applied = 0;
+    for (let step = this.#applyNext(); ; step = this.#applyNext()) {
+      applied += step.applied;
+      if (!step.more) break;
+      await yieldToEventLoop();
+    }
     if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
     return applied;
   }

@@ -145,8 +145,10 @@ export interface VaultHandle {
    * throw. Meanwhile other writes fail with VaultBusy.
    */
   longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T>;
-  /** Resolves when no long transaction is open. */
+  /** Resolves when no long transaction is waiting or open. */
   idle(): Promise<void>;
+  /** Runs fn as one activity: long transactions wait for running activities, and new activities for them (see Vault.activity). */
+  activity<T>(fn: () => Promise<T>): Promise<T>;
   /** True while a long transaction is open. */
   readonly busy: boolean;
 

@@ -187,11 +187,12 @@ export function inspectProfile(profileDir: string): ProfileInfo {
 }
 
 interface LongTransaction {
+  /** BEGIN has run (before that it waits for running activities to end). */
+  open: boolean;
   /** True while one of its `write` steps runs (JS is single-threaded: nothing else can). */
   writing: boolean;
   /** Committed changes end here while it is open (changesSince). */
   seqAtStart: number;
-  db: Database.Database;
   idle: Promise<void>;
 }
 
@@ -206,6 +207,8 @@ export class Vault implements VaultHandle {
   private seq = 0;
   private nextSegment = 1;
   private longTx: LongTransaction | undefined;
+  private activities = 0;
+  private activitiesDone: (() => void) | undefined;
   private stmts!: ReturnType<Vault['prepare']>;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
@@ -536,64 +539,105 @@ export class Vault implements VaultHandle {
    * write, so nothing else can join it (and be lost with its rollback) or slip in between.
    */
   private runWrite<T>(fn: (db: Database.Database) => T): T {
-    if (this.longTx && !this.longTx.writing) throw new VaultBusy();
+    if (this.longTx?.open && !this.longTx.writing) throw new VaultBusy();
     return this.run(fn);
   }
 
   /**
+   * Runs `fn` (which may await) as one activity of the app (a send, a received message, an
+   * export): a long transaction does not begin while activities run, and an activity does not
+   * start while one is waiting to begin or open. So an activity never finds the vault busy
+   * halfway through. Activities must not wait for each other's completion through this (a
+   * nested call would wait for a long transaction that waits for the outer call).
+   */
+  async activity<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.longTx) await this.longTx.idle;
+    this.activities++;
+    try {
+      return await fn();
+    } finally {
+      this.activities--;
+      if (this.activities === 0) this.activitiesDone?.();
+    }
+  }
+
+  /**
    * One SQLite transaction that spans several event-loop turns, for long merges (backup import)
-   * that must be atomic without freezing the process. `work` makes its changes in synchronous
-   * `write(fn)` steps and may await between them (progress, cancellation). Commits when `work`
-   * resolves; rolls back when it throws or the vault is locked meanwhile. While it is open,
-   * every other write is refused with VaultBusy and reads see its uncommitted rows, except
-   * changesSince, which reports committed changes only (the search index never sees rows that
-   * may yet be rolled back). `idle()` resolves when it is over.
+   * that must be atomic without freezing the process. It waits for running activities to end
+   * (new ones wait for it), then `work` makes its changes in synchronous `write(fn)` steps and
+   * may await between them (progress, cancellation). Commits when `work` resolves; rolls back
+   * when it throws or the vault is locked meanwhile. While it is open every other write is
+   * refused with VaultBusy, and reads see its uncommitted rows, except changesSince, which
+   * reports committed changes only (the search index never sees rows that may yet be rolled
+   * back). `idle()` resolves when it is over.
    */
   async longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T> {
     if (this.longTx) throw new VaultBusy();
     const db = this.ensureUnlocked();
     let done!: () => void;
     const idle = new Promise<void>((resolve) => (done = resolve));
-    const tx: LongTransaction = { writing: false, seqAtStart: this.seq, db, idle };
-    this.run(() => db.exec('BEGIN IMMEDIATE'));
+    const tx: LongTransaction = { open: false, writing: false, seqAtStart: 0, idle };
     this.longTx = tx;
-    const write = <R>(fn: () => R): R => {
+    // SQLite rolls a transaction back on its own after some errors (disk full, I/O): a caller
+    // that caught the step's error must not go on writing in autocommit, nor commit.
+    const stillOpen = (): void => {
       if (this.longTx !== tx || this.db !== db) throw new VaultLocked();
+      if (!db.inTransaction) throw new Error('the long transaction was rolled back after a failed step');
+    };
+    const write = <R>(fn: () => R): R => {
+      stillOpen();
+      const outer = tx.writing;
       tx.writing = true;
       try {
-        return fn();
+        const result = fn();
+        if (typeof (result as { then?: unknown } | null)?.then === 'function') throw new TypeError('a write step must be synchronous');
+        return result;
       } finally {
-        tx.writing = false;
+        tx.writing = outer;
       }
     };
     try {
+      while (this.activities > 0) await new Promise<void>((resolve) => (this.activitiesDone = resolve));
+      this.activitiesDone = undefined;
+      if (this.db !== db) throw new VaultLocked();
+      tx.seqAtStart = this.seq;
+      this.run(() => db.exec('BEGIN IMMEDIATE'));
+      tx.open = true;
       const result = await work(write);
-      if (this.longTx !== tx || this.db !== db) throw new VaultLocked();
+      stillOpen();
       this.run(() => db.exec('COMMIT'));
       return result;
     } catch (err) {
       if (this.db === db && db.inTransaction) {
-        db.exec('ROLLBACK');
-        // Counters kept in memory moved with the rolled-back writes: read them again.
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // the original error is the one to report
+        }
+      }
+      if (this.db === db && tx.open) {
+        // The change sequence kept in memory moved with the rolled-back writes: read it again
+        // (a stale value would only leave gaps, but the feed's numbering stays dense).
         const m = this.stmts.maxSeq.get();
         this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
         this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
       }
       throw err;
     } finally {
+      tx.open = false;
       if (this.longTx === tx) this.longTx = undefined;
       done();
     }
   }
 
-  /** Resolves when no long transaction is open (at once when none is). */
+  /** Resolves when no long transaction is waiting or open (at once when none is). */
   idle(): Promise<void> {
     return this.longTx?.idle ?? Promise.resolve();
   }
 
   /** True while a long transaction is open: other writes get VaultBusy. */
   get busy(): boolean {
-    return this.longTx !== undefined;
+    return this.longTx?.open === true;
   }
 
   private openSealed(name: SubkeyName, blob: Buffer, rowAd: Buffer, what: string): Buffer {
@@ -1053,7 +1097,7 @@ export class Vault implements VaultHandle {
         ...deletes.map((d) => ({ kind: 'd' as const, id: d.id, seq: d.seq })),
       ].sort((a, b) => (a.kind === 'u' ? a.row.seq : a.seq) - (b.kind === 'u' ? b.row.seq : b.seq));
       // During a long transaction only committed changes count (see longTransaction).
-      const committedUpTo = this.longTx?.seqAtStart ?? Infinity;
+      const committedUpTo = this.longTx?.open ? this.longTx.seqAtStart : Infinity;
       const visible = merged.filter((item) => (item.kind === 'u' ? item.row.seq : item.seq) <= committedUpTo);
       const taken = visible.slice(0, n);
       const rows: MessageRow[] = [];

@@ -65,12 +65,22 @@ describe('a message that arrives during a backup import', () => {
       duringImport = alice.m.sendText({ conversationId: toBob.conversationId, text: 'written during the import' });
       bobReply = bob.m.sendText({ conversationId: toAlice.conversationId, text: 'reply during the import' });
     });
+    // When the relay took Alice's message (it pushes to Bob, who is online, at once).
+    let acceptedAt = 0;
+    const unsubscribeAlice = alice.m.subscribe((e) => {
+      if (e.name === 'messageState' && e.payload.state === 'sent' && acceptedAt === 0) acceptedAt = Date.now();
+    });
     const imported = await bob.m.backupImport({ jobId: 'import-1', path: file, key: { kind: 'passphrase', passphrase: 'archive pass' } });
+    const importedAt = Date.now();
     unsubscribe();
     expect(imported.messagesAdded).toBe(ARCHIVED);
     expect(duringImport).toBeDefined();
     await duringImport;
     await bobReply;
+    // The case under test happened: the envelope reached Bob while his merge was still open.
+    await waitFor(() => acceptedAt > 0, 30_000, 'the relay accepting alice\'s message');
+    unsubscribeAlice();
+    expect(acceptedAt).toBeLessThan(importedAt);
 
     const withAlice = async (): Promise<string[]> => (await fullHistory(bob.m, toAlice.conversationId)).map((m) => m.text);
     await waitFor(async () => (await withAlice()).includes('written during the import'), 30_000, 'the message sent during the import');
