@@ -3,23 +3,13 @@
 // text is on disk in either profile or in the relay's data directory.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Message } from '../../shared/api.ts';
-import { filesContaining, fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
+import { filesContaining, fullHistory, messagingScene, newPeer, tempDir, waitFor } from './helpers.ts';
 
 const N = 100;
-const relayDir = tempDir('relay');
-const aliceDir = tempDir('alice');
-const bobDir = tempDir('bob');
-let relay: RelayProcess | undefined;
-const peers: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of peers) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
-});
+const scene = messagingScene('exchange', ['alice', 'bob']);
+const { dirs, peers } = scene;
 
 const marker = (from: string, i: number) => `zq-${from}-secret-${String(i).padStart(3, '0')}-ünïcødé`;
 
@@ -29,10 +19,9 @@ function texts(h: Message[]): string[] {
 
 describe('two profiles exchange messages', () => {
   it('100 each way: equal histories, in order, no duplicates, nothing readable at rest', async () => {
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
     peers.push(alice, bob);
 
     const bobContact = await alice.m.contactAdd({ handle: 'bob' });
@@ -97,7 +86,7 @@ describe('two profiles exchange messages', () => {
     }
     await alice.m.lock();
     await bob.m.lock();
-    for (const dir of [aliceDir.dir, bobDir.dir, relayDir.dir]) {
+    for (const dir of [dirs.alice, dirs.bob, dirs.relay]) {
       for (const i of [0, 1, 42, N - 1]) {
         expect(filesContaining(dir, marker('a', i))).toEqual([]);
         expect(filesContaining(dir, marker('b', i))).toEqual([]);

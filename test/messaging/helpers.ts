@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { afterAll } from 'vitest';
 import type { ApiEvent, Message } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -26,6 +27,44 @@ export interface Peer {
   m: Messenger;
   dir: string;
   events: ApiEvent[];
+}
+
+/**
+ * What one messaging test file works with: a temp directory per name plus `relay` for the
+ * relay's data, the relay child process once started, and the peers the test opened. afterAll
+ * closes the peers, kills the relay (unless the test stopped it) and removes the directories.
+ */
+export function messagingScene<N extends string>(
+  prefix: string,
+  names: readonly N[],
+): {
+  readonly dirs: Readonly<Record<N | 'relay', string>>;
+  readonly peers: Peer[];
+  startRelay(): Promise<{ relay: RelayProcess; port: number; descriptorText: string }>;
+  stopRelay(): Promise<void>;
+} {
+  const made = (['relay', ...names] as const).map((name) => ({ name, ...tempDir(`${prefix}-${name}`) }));
+  const dirs = Object.fromEntries(made.map((d) => [d.name, d.dir])) as Record<N | 'relay', string>;
+  const peers: Peer[] = [];
+  let relay: RelayProcess | undefined;
+  afterAll(async () => {
+    for (const p of peers) await p.m.close();
+    await relay?.kill();
+    for (const d of made) d.cleanup();
+  });
+  return {
+    dirs,
+    peers,
+    async startRelay() {
+      const started = await startRelay(dirs.relay);
+      relay = started.relay;
+      return started;
+    },
+    async stopRelay() {
+      await relay?.kill();
+      relay = undefined;
+    },
+  };
 }
 
 /** A new profile with a vault, registered on the relay as `handle`. */

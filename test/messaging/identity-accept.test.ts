@@ -2,27 +2,15 @@
 // anyone who can register the handle's device key) cannot swap in another key after the number
 // was displayed and have that key trusted. Real relay process, real libsignal, the CLI as a
 // child process.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger } from '../../main/messenger.ts';
 import { PERMANENT_KEY_SECRET } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
-import { cli, fullHistory, newPeer, PASSWORD, reopen, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { cli, fullHistory, messagingScene, newPeer, PASSWORD, type Peer, reopen, waitFor } from './helpers.ts';
 
-const relayDir = tempDir('ia-relay');
-const aliceDir = tempDir('ia-alice');
-const bobDir = tempDir('ia-bob');
-const bob2Dir = tempDir('ia-bob2');
-const bob3Dir = tempDir('ia-bob3');
-let relay: RelayProcess | undefined;
-const open: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of open) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir, bob2Dir, bob3Dir]) d.cleanup();
-});
+const scene = messagingScene('ia', ['alice', 'bob', 'bob2', 'bob3']);
+const { dirs, peers } = scene;
 
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
@@ -39,7 +27,7 @@ async function reinstall(seed: Uint8Array, dir: string, descriptorText: string, 
   vault.setAccountSecret(PERMANENT_KEY_SECRET, seed);
   vault.lock();
   const peer: Peer = { m: await openMessenger({ profileDir: dir }), dir, events: [] };
-  open.push(peer);
+  peers.push(peer);
   await peer.m.unlock({ password: PASSWORD });
   await peer.m.register({ handle: 'bob', serverDescriptor: descriptorText });
   const alice = await peer.m.contactAdd({ handle: 'alice' });
@@ -50,21 +38,20 @@ async function reinstall(seed: Uint8Array, dir: string, descriptorText: string, 
 
 describe('accepting a changed identity', () => {
   it('accepts only the key whose safety number was shown', async () => {
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    let alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
-    open.push(alice);
+    const started = await scene.startRelay();
+    let alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
+    peers.push(alice);
     const bobContact = await alice.m.contactAdd({ handle: 'bob' });
     const conv = bobContact.conversationId;
     const original = await alice.m.safetyNumber({ contactId: bobContact.id });
     await bob.m.close();
-    const bobVault = await Vault.unlock(bobDir.dir, PASSWORD);
+    const bobVault = await Vault.unlock(dirs.bob, PASSWORD);
     const seed = bobVault.getAccountSecret(PERMANENT_KEY_SECRET)!;
     bobVault.lock();
 
     // First re-registration: alice sees the change and is shown the new number N2.
-    await reinstall(seed, bob2Dir.dir, started.descriptorText, 'from bob2');
+    await reinstall(seed, dirs.bob2, started.descriptorText, 'from bob2');
     await waitFor(async () => (await alice.m.safetyNumber({ contactId: bobContact.id })).identityChanged, 60_000, 'first change detected');
     const shown = await alice.m.safetyNumber({ contactId: bobContact.id });
     expect(shown.digits).not.toBe(original.digits);
@@ -81,7 +68,7 @@ describe('accepting a changed identity', () => {
     expect(await codeOf(alice.m.markVerified({ contactId: bobContact.id, verified: true }))).toBe('IDENTITY_CHANGED');
 
     // Second re-registration after N2 was shown: the pending key is replaced by a third one.
-    await reinstall(seed, bob3Dir.dir, started.descriptorText, 'from bob3');
+    await reinstall(seed, dirs.bob3, started.descriptorText, 'from bob3');
     await waitFor(async () => (await alice.m.safetyNumber({ contactId: bobContact.id })).digits !== shown.digits, 60_000, 'second change detected');
     const third = await alice.m.safetyNumber({ contactId: bobContact.id });
     expect(third.identityChanged).toBe(true);
@@ -97,29 +84,29 @@ describe('accepting a changed identity', () => {
     await alice.m.close();
 
     // CLI: without --safety-number it prints the pending number, exits 13 and changes nothing.
-    const bare = await cli(aliceDir.dir, 'accept-identity', 'bob');
+    const bare = await cli(dirs.alice, 'accept-identity', 'bob');
     expect(bare.code, bare.stderr).toBe(13);
     expect(bare.json).toMatchObject({ ok: false, code: 'IDENTITY_CHANGED', safetyNumber: { digits: third.digits, identityChanged: true } });
     expect(bare.stderr).toContain(formatSafetyNumber(third.digits));
     // With the number shown before the second change: refused (exit 13).
-    const stale = await cli(aliceDir.dir, 'accept-identity', 'bob', '--safety-number', formatSafetyNumber(shown.digits));
+    const stale = await cli(dirs.alice, 'accept-identity', 'bob', '--safety-number', formatSafetyNumber(shown.digits));
     expect(stale.code, stale.stderr).toBe(13);
     expect(stale.json).toMatchObject({ ok: false, code: 'IDENTITY_CHANGED' });
     // Not 60 digits: a usage error.
-    expect((await cli(aliceDir.dir, 'accept-identity', 'bob', '--safety-number', '12345 67890')).code).toBe(2);
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    expect((await cli(dirs.alice, 'accept-identity', 'bob', '--safety-number', '12345 67890')).code).toBe(2);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     expect(await alice.m.safetyNumber({ contactId: bobContact.id })).toMatchObject({ digits: third.digits, identityChanged: true });
     await alice.m.close();
 
     // With the number on screen now (spaces as printed): accepted.
-    const right = await cli(aliceDir.dir, 'accept-identity', 'bob', '--safety-number', formatSafetyNumber(third.digits));
+    const right = await cli(dirs.alice, 'accept-identity', 'bob', '--safety-number', formatSafetyNumber(third.digits));
     expect(right.code, right.stderr).toBe(0);
     expect(right.json).toMatchObject({ ok: true, contact: { handle: 'bob', verified: false } });
     // Bob2's message is still held and was sent with the second key, so that key is pending
     // again, and the contact says so rather than looking settled.
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     const after = await alice.m.safetyNumber({ contactId: bobContact.id });
     expect(after).toMatchObject({ digits: shown.digits, identityChanged: true });
     expect((await alice.m.contactsList())[0]!.identityChanged).toBe(true);
@@ -127,12 +114,12 @@ describe('accepting a changed identity', () => {
     await alice.m.close();
 
     // markVerified checks e2e's pending key itself, not only the contact's flag.
-    const aliceVault = await Vault.unlock(aliceDir.dir, PASSWORD);
+    const aliceVault = await Vault.unlock(dirs.alice, PASSWORD);
     const record = aliceVault.getContact(bobContact.id)!;
     aliceVault.upsertContact({ ...record, identityChanged: false });
     aliceVault.lock();
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     expect((await alice.m.contactsList())[0]!.identityChanged).toBe(false);
     expect(await codeOf(alice.m.markVerified({ contactId: bobContact.id, verified: true }))).toBe('IDENTITY_CHANGED');
     expect((await alice.m.contactsList())[0]!.verified).toBe(false);

@@ -2,28 +2,17 @@
 // plaintext column, and the relay's idempotency keys must not equal anything stored on the
 // sender's disk (a seized relay and a seized laptop should not line up). Read receipts, which
 // need the content ids, still work (they are kept sealed).
-import { afterAll, describe, expect, it } from 'vitest';
-import { filesContaining, fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
+import { describe, expect, it } from 'vitest';
+import { filesContaining, fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
 
-const relayDir = tempDir('relay-ids');
-const aliceDir = tempDir('alice-ids');
-const bobDir = tempDir('bob-ids');
-let relay: RelayProcess | undefined;
-const peers: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of peers) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
-});
+const scene = messagingScene('ids', ['alice', 'bob']);
+const { dirs, peers } = scene;
 
 describe('message ids at rest', () => {
   it('no content id in the recipient profile or the relay; receipts still arrive', async () => {
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
     peers.push(alice, bob);
     const toBob = await alice.m.contactAdd({ handle: 'bob' });
     for (let i = 0; i < 5; i++) await alice.m.sendText({ conversationId: toBob.conversationId, text: `hello ${i}` });
@@ -41,13 +30,12 @@ describe('message ids at rest', () => {
     expect(contentIds.every((c) => /^[0-9a-f]{32}$/.test(c))).toBe(true);
     for (const p of peers) await p.m.close();
     peers.length = 0;
-    await relay.kill();
-    relay = undefined;
+    await scene.stopRelay();
     for (const cid of contentIds) {
-      expect(filesContaining(bobDir.dir, cid)).toEqual([]);
-      expect(filesContaining(relayDir.dir, cid)).toEqual([]);
+      expect(filesContaining(dirs.bob, cid)).toEqual([]);
+      expect(filesContaining(dirs.relay, cid)).toEqual([]);
     }
     // The scan itself works: Alice's own ids are on her disk (her vault's plaintext id column).
-    expect(filesContaining(aliceDir.dir, contentIds[0]!).length).toBeGreaterThan(0);
+    expect(filesContaining(dirs.alice, contentIds[0]!).length).toBeGreaterThan(0);
   });
 });

@@ -3,30 +3,19 @@
 // inbox until the merge is over, then stores and acknowledges it as usual. A send started
 // during the import waits too, and both histories come out whole.
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exportBackup } from '../../main/backup/index.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import type { NewMessage } from '../../main/vault/api.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
-import { fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
 
 const ARCHIVED = 60_000;
-const relayDir = tempDir('import-relay');
-const aliceDir = tempDir('import-alice');
-const bobDir = tempDir('import-bob');
-const archiveDir = tempDir('import-archive');
-let relay: RelayProcess | undefined;
-const peers: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of peers) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir, archiveDir]) d.cleanup();
-});
+const scene = messagingScene('import', ['alice', 'bob', 'archive']);
+const { dirs, peers } = scene;
 
 /** A backup of an old profile: one contact, one conversation, ARCHIVED messages. */
 async function archive(file: string): Promise<void> {
-  const { vault } = await Vault.create(join(archiveDir.dir, 'old-profile'), 'old profile password', { kdf: TEST_KDF });
+  const { vault } = await Vault.create(join(dirs.archive, 'old-profile'), 'old profile password', { kdf: TEST_KDF });
   try {
     vault.upsertContact({ id: 'old-contact', handle: 'carol', displayName: 'Carol', verified: false, identityChanged: false, createdAt: 1 });
     vault.upsertConversation({ id: 'old-conversation', kind: 'direct', contactId: 'old-contact', title: 'Carol', lastActivity: 1, unread: 0 });
@@ -45,12 +34,11 @@ async function archive(file: string): Promise<void> {
 
 describe('a message that arrives during a backup import', () => {
   it('waits for the merge, then is stored and acknowledged; a send meanwhile waits too', async () => {
-    const file = join(archiveDir.dir, 'old.age');
+    const file = join(dirs.archive, 'old.age');
     await archive(file);
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
     peers.push(alice, bob);
     const toBob = await alice.m.contactAdd({ handle: 'bob' });
     await alice.m.sendText({ conversationId: toBob.conversationId, text: 'hello before' });

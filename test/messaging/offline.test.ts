@@ -1,29 +1,18 @@
 // Issue 6: with no relay reachable, an existing profile unlocks, browses every conversation,
 // pages around a message and searches; the connection says offline and nothing waits on the
 // network. Real relay child process (stopped for the offline part), real profiles on disk.
-import { afterAll, describe, expect, it } from 'vitest';
-import { fullHistory, newPeer, reopen, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
+import { describe, expect, it } from 'vitest';
+import { fullHistory, messagingScene, newPeer, reopen, waitFor } from './helpers.ts';
 
-const relayDir = tempDir('relay-offline');
-const aliceDir = tempDir('alice-offline');
-const bobDir = tempDir('bob-offline');
-let relay: RelayProcess | undefined;
-const open: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of open) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
-});
+const scene = messagingScene('offline', ['alice', 'bob']);
+const { dirs, peers } = scene;
 
 describe('offline history', () => {
   it('browse, page around a message and search all work with the relay stopped', async () => {
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
-    open.push(alice, bob);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
+    peers.push(alice, bob);
     const toBob = await alice.m.contactAdd({ handle: 'bob' });
     const words = ['Zürich', 'Москва', '東京タワー', 'plain'];
     for (let i = 0; i < 40; i++) {
@@ -34,13 +23,12 @@ describe('offline history', () => {
       return contacts.length === 1 && (await fullHistory(bob.m, contacts[0]!.conversationId)).length === 40;
     }, 120_000, 'bob receives 40');
     await bob.m.close();
-    open.splice(open.indexOf(bob), 1);
+    peers.splice(peers.indexOf(bob), 1);
 
     // The relay goes away entirely; Bob reopens his profile.
-    await relay.kill();
-    relay = undefined;
-    const again = await reopen(bobDir.dir);
-    open.push(again);
+    await scene.stopRelay();
+    const again = await reopen(dirs.bob);
+    peers.push(again);
 
     const state = await again.m.connectionState();
     expect(['offline', 'connecting']).toContain(state.phase);

@@ -3,25 +3,14 @@
 // path (type 2); sessions survive lock/unlock, closing and reopening the profile, and a CLI
 // child process. Then the contact re-registers with a new identity: it is detected, sending is
 // held (API and CLI exit code 13) until accepted, and nothing is silently re-trusted.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { PERMANENT_KEY_SECRET } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import type { RelayProcess } from '../chaos/relay-process.ts';
-import { cli, fullHistory, newPeer, PASSWORD, queuedEnvelopes, reopen, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { cli, fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
 
-const relayDir = tempDir('s-relay');
-const aliceDir = tempDir('s-alice');
-const bobDir = tempDir('s-bob');
-const bob2Dir = tempDir('s-bob2');
-let relay: RelayProcess | undefined;
-const open: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of open) await p.m.close();
-  await relay?.kill();
-  for (const d of [relayDir, aliceDir, bobDir, bob2Dir]) d.cleanup();
-});
+const scene = messagingScene('s', ['alice', 'bob', 'bob2']);
+const { dirs, peers } = scene;
 
 const PREKEY = 3;
 const NORMAL = 2;
@@ -37,11 +26,10 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 describe('sessions and identity changes', () => {
   it('PreKey then normal path; survive lock/unlock, reopen and a CLI process; identity change held until accepted', async () => {
-    const started = await startRelay(relayDir.dir);
-    relay = started.relay;
-    let alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    let bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
-    open.push(alice, bob);
+    const started = await scene.startRelay();
+    let alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    let bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
+    peers.push(alice, bob);
     const bobContact = await alice.m.contactAdd({ handle: 'bob' });
     const conv = bobContact.conversationId;
     await bob.m.close();
@@ -50,10 +38,10 @@ describe('sessions and identity changes', () => {
     await alice.m.sendText({ conversationId: conv, text: 'p1' });
     await alice.m.sendText({ conversationId: conv, text: 'p2' });
     expect(await alice.m.sync(30_000)).toBe(true);
-    expect(queuedEnvelopes(relayDir.dir).map((b) => b[0])).toEqual([PREKEY, PREKEY]);
+    expect(queuedEnvelopes(dirs.relay).map((b) => b[0])).toEqual([PREKEY, PREKEY]);
 
-    bob = await reopen(bobDir.dir);
-    open.push(bob);
+    bob = await reopen(dirs.bob);
+    peers.push(bob);
     await waitFor(async () => (await bob.m.contactsList()).length === 1 && (await fullHistory(bob.m, (await bob.m.contactsList())[0]!.conversationId)).length === 2, 60_000, 'bob receives');
     const aliceContact = (await bob.m.contactsList())[0]!;
     await bob.m.sendText({ conversationId: aliceContact.conversationId, text: 'r1' });
@@ -68,41 +56,41 @@ describe('sessions and identity changes', () => {
     await alice.m.sendText({ conversationId: conv, text: 'n1' });
     expect(await alice.m.sync(30_000)).toBe(true);
     await alice.m.close();
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     await alice.m.sendText({ conversationId: conv, text: 'n2' });
     expect(await alice.m.sync(30_000)).toBe(true);
     await alice.m.close();
     // And from another process.
-    const sent = await cli(aliceDir.dir, 'send', 'bob', 'n3');
+    const sent = await cli(dirs.alice, 'send', 'bob', 'n3');
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.json.state).toBe('sent');
-    const types = queuedEnvelopes(relayDir.dir).map((b) => b[0]);
+    const types = queuedEnvelopes(dirs.relay).map((b) => b[0]);
     expect(types.length).toBeGreaterThanOrEqual(3);
     expect(types.every((t) => t === NORMAL)).toBe(true);
 
-    bob = await reopen(bobDir.dir);
-    open.push(bob);
+    bob = await reopen(dirs.bob);
+    peers.push(bob);
     await waitFor(async () => (await fullHistory(bob.m, aliceContact.conversationId)).length === 6, 60_000, 'bob receives n1..n3');
     expect((await fullHistory(bob.m, aliceContact.conversationId)).map((m) => m.text)).toEqual(['p1', 'p2', 'r1', 'n1', 'n2', 'n3']);
     expect(await bob.m.sync(30_000)).toBe(true);
     await bob.m.close();
-    const bobVault = await Vault.unlock(bobDir.dir, PASSWORD);
+    const bobVault = await Vault.unlock(dirs.bob, PASSWORD);
     const bobSeed = bobVault.getAccountSecret(PERMANENT_KEY_SECRET);
     bobVault.lock();
     expect(bobSeed?.length).toBe(32);
 
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     const before = await alice.m.safetyNumber({ contactId: bobContact.id });
     await alice.m.markVerified({ contactId: bobContact.id, verified: true });
 
     // Bob reinstalls: same device key (so the relay keeps his handle), new Signal identity.
-    const { vault } = await Vault.create(bob2Dir.dir, PASSWORD, { kdf: TEST_KDF });
+    const { vault } = await Vault.create(dirs.bob2, PASSWORD, { kdf: TEST_KDF });
     vault.setAccountSecret(PERMANENT_KEY_SECRET, bobSeed!);
     vault.lock();
-    const bob2 = { m: await openMessenger({ profileDir: bob2Dir.dir }), dir: bob2Dir.dir, events: [] };
-    open.push(bob2);
+    const bob2 = { m: await openMessenger({ profileDir: dirs.bob2 }), dir: dirs.bob2, events: [] };
+    peers.push(bob2);
     await bob2.m.unlock({ password: PASSWORD });
     await bob2.m.register({ handle: 'bob', serverDescriptor: started.descriptorText });
     const bob2Alice = await bob2.m.contactAdd({ handle: 'alice' });
@@ -121,9 +109,9 @@ describe('sessions and identity changes', () => {
     expect((await alice.m.conversationsList({}))[0]!.identityChanged).toBe(true);
     // The CLI says so with its exit code, and reopening does not re-trust anything.
     await alice.m.close();
-    expect((await cli(aliceDir.dir, 'send', 'bob', 'blocked too')).code).toBe(13);
-    alice = await reopen(aliceDir.dir);
-    open.push(alice);
+    expect((await cli(dirs.alice, 'send', 'bob', 'blocked too')).code).toBe(13);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
     expect(await codeOf(alice.m.sendText({ conversationId: conv, text: 'still blocked' }))).toBe('IDENTITY_CHANGED');
 
     // Accept: the held message appears, sending works, safety numbers agree again.
