@@ -124,6 +124,7 @@ export class Messenger implements EphemeraService {
   private readonly conversationDeltas = new Map<string, { at: number; unread: number }>();
   private readonly conversationsToEmit = new Set<string>();
   private conversationTimer: NodeJS.Timeout | undefined;
+  private conversationFlushDeferred = false;
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
@@ -269,7 +270,7 @@ export class Messenger implements EphemeraService {
     this.emit('settings', this.settings());
     if (this.account && this.e2e) {
       await this.connect(this.account.descriptor);
-      void this.enqueueSend(() => this.resumeQueued()).catch(() => undefined);
+      void this.enqueueSend(() => this.asActivity(() => this.resumeQueued())).catch(() => undefined);
     } else this.emit('connection', this.offlineState());
   }
 
@@ -455,7 +456,7 @@ export class Messenger implements EphemeraService {
     if (!conn || !e2e || !this.account || this.upkeepRunning) return;
     this.upkeepRunning = true;
     try {
-      await this.asActivity(() => this.upkeepNow(conn, e2e));
+      await this.upkeepNow(conn, e2e);
     } catch {
       // Retried at the next connect; sending and receiving do not depend on it.
     } finally {
@@ -463,14 +464,15 @@ export class Messenger implements EphemeraService {
     }
   }
 
+  /** Relay calls between local steps; only the local (vault-writing) steps are vault activities. */
   private async upkeepNow(conn: RelayConnection, e2e: E2e): Promise<void> {
     const counts = await conn.keys.count();
     if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
-    const rotation = await e2e.rotateSignedPreKeyIfDue();
+    const rotation = await this.asActivity(() => e2e.rotateSignedPreKeyIfDue());
     if (rotation.rotated && rotation.identity) await conn.keys.uploadIdentity(encodeIdentityUpload(rotation.identity));
     if (needsReplenish(counts)) {
       const n = ONE_TIME_PREKEY_COUNT - Math.min(counts.preKeys, counts.kyberPreKeys);
-      const upload = await e2e.generateOneTimePreKeys(n);
+      const upload = await this.asActivity(() => e2e.generateOneTimePreKeys(n));
       for (const chunk of chunkOneTimePreKeys(upload)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
     }
   }
@@ -494,25 +496,37 @@ export class Messenger implements EphemeraService {
       if (params.handle === account.handle) throw new ApiError('INVALID_ARGUMENT', 'That is your own handle.');
       const existing = this.requireVault().findContactByHandle(params.handle);
       if (existing && (await e2e.hasSession(params.handle))) return contactView(existing);
-      await this.fetchSession(params.handle);
-      const contact = existing ?? this.createContact(params.handle);
-      return contactView(this.refreshIdentityKey(contact));
+      const bundle = await this.fetchBundle(params.handle);
+      return this.asActivity(async () => {
+        await this.startSessionWith(params.handle, bundle);
+        const contact = this.requireVault().findContactByHandle(params.handle) ?? this.createContact(params.handle);
+        return contactView(this.refreshIdentityKey(contact));
+      });
     });
   }
 
   /** Fetches the contact's bundle and starts a session (the PreKey path of the next message). */
   private async fetchSession(handle: string): Promise<void> {
+    const bundle = await this.fetchBundle(handle);
+    await this.asActivity(() => this.startSessionWith(handle, bundle));
+  }
+
+  /** The relay round trip of fetchSession: outside any vault activity (it may wait on the network). */
+  private async fetchBundle(handle: string): Promise<Uint8Array> {
     const conn = await this.readyConnection();
-    const e2e = this.requireAccount().e2e;
-    let bundle: Uint8Array;
     try {
-      bundle = await conn.keys.fetch(handle);
+      return await conn.keys.fetch(handle);
     } catch (e) {
       if ((e as { code?: unknown }).code === 'NOT_FOUND' || (e as { code?: unknown }).code === 'BAD_REQUEST') {
         throw new ApiError('UNKNOWN_HANDLE', `No one is registered as ${handle} on this relay.`);
       }
       throw e;
     }
+  }
+
+  /** The local half of fetchSession (run it inside an activity: it writes session and contact). */
+  private async startSessionWith(handle: string, bundle: Uint8Array): Promise<void> {
+    const e2e = this.requireAccount().e2e;
     try {
       await e2e.startSession(handle, bundle);
     } catch (e) {
@@ -711,9 +725,11 @@ export class Messenger implements EphemeraService {
     });
   }
 
-  /** Sends run one at a time, each as one vault activity (never overlapping a backup import's merge). */
-  private enqueueSend<T>(send: () => Promise<T>): Promise<T> {
-    const fn = (): Promise<T> => this.asActivity(send);
+  /**
+   * Sends run one at a time. Their local work (vault, ratchet) runs as vault activities, never
+   * split by a backup import's merge; relay round trips stay outside (they may wait long).
+   */
+  private enqueueSend<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.sendChain.then(fn, fn);
     this.sendChain = run.catch(() => undefined);
     return run;
@@ -721,38 +737,49 @@ export class Messenger implements EphemeraService {
 
   private async sendTextNow(contactRecord: ContactRecord, text: string): Promise<Message> {
     const { e2e } = this.requireAccount();
-    const vault = this.requireVault();
-    const contact = vault.getContact(contactRecord.id) ?? contactRecord;
+    const handle = (await this.asActivity(async () => this.sendableContact(contactRecord))).handle;
+    // The relay round trip (a bundle, for a first message) stays outside the vault activity.
+    if (!(await e2e.hasSession(handle))) await this.fetchSession(handle);
+    return this.asActivity(async () => {
+      const vault = this.requireVault();
+      const contact = this.sendableContact(contactRecord);
+      const contentId = newContentId();
+      const now = Date.now();
+      const conversationId = conversationIdOf(contact.id);
+      const [stored] = vault.appendMessages([
+        { id: outgoingMessageId(contentId), conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
+      ]);
+      if (!stored) throw new Error('the vault did not store the message');
+      this.touchConversation(conversationId, now, 0);
+      let body: Uint8Array;
+      try {
+        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text }));
+      } catch (e) {
+        vault.updateMessageState(stored.id, 'failed');
+        if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
+        throw e;
+      }
+      const conn = this.conn;
+      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+      // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
+      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+      vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
+      conn.mailbox.send(contact.handle, body, idem).catch(() => undefined);
+      this.emit('message', messageView(stored));
+      this.scheduleSearchCatchUp();
+      return messageView(stored);
+    });
+  }
+
+  /** The contact as stored now, if it may be sent to; otherwise marks it and throws IDENTITY_CHANGED. */
+  private sendableContact(contactRecord: ContactRecord): ContactRecord {
+    const e2e = this.requireAccount().e2e;
+    const contact = this.requireVault().getContact(contactRecord.id) ?? contactRecord;
     if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
       if (!contact.identityChanged) this.markIdentityChanged(contact);
       throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
     }
-    if (!(await e2e.hasSession(contact.handle))) await this.fetchSession(contact.handle);
-    const contentId = newContentId();
-    const now = Date.now();
-    const conversationId = conversationIdOf(contact.id);
-    const [stored] = vault.appendMessages([
-      { id: outgoingMessageId(contentId), conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
-    ]);
-    if (!stored) throw new Error('the vault did not store the message');
-    this.touchConversation(conversationId, now, 0);
-    let body: Uint8Array;
-    try {
-      body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text }));
-    } catch (e) {
-      vault.updateMessageState(stored.id, 'failed');
-      if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
-      throw e;
-    }
-    const conn = this.conn;
-    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-    // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
-    const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
-    vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
-    conn.mailbox.send(contact.handle, body, idem).catch(() => undefined);
-    this.emit('message', messageView(stored));
-    this.scheduleSearchCatchUp();
-    return messageView(stored);
+    return contact;
   }
 
   /**
@@ -773,7 +800,8 @@ export class Messenger implements EphemeraService {
     this.conversationTimer ??= setTimeout(() => {
       this.conversationTimer = undefined;
       try {
-        this.flushConversations();
+        // Deferred by an import's merge: announce once the counts are written.
+        if (!this.flushConversations()) return;
         const ids = [...this.conversationsToEmit];
         this.conversationsToEmit.clear();
         for (const id of ids) this.emitConversation(id);
@@ -783,13 +811,19 @@ export class Messenger implements EphemeraService {
     }, CONVERSATION_FLUSH_MS);
   }
 
-  private flushConversations(): void {
-    if (this.conversationDeltas.size === 0) return;
+  /** False when an import's merge holds the vault: the deltas are kept and flushed after it. */
+  private flushConversations(): boolean {
+    if (this.conversationDeltas.size === 0) return true;
     const vault = this.requireVault();
     if (vault.busy) {
-      // Kept for a flush after the import's merge (its transaction refuses other writes).
-      void vault.idle().then(() => this.armConversationFlush());
-      return;
+      if (!this.conversationFlushDeferred) {
+        this.conversationFlushDeferred = true;
+        void vault.idle().then(() => {
+          this.conversationFlushDeferred = false;
+          this.armConversationFlush();
+        });
+      }
+      return false;
     }
     const deltas = [...this.conversationDeltas];
     this.conversationDeltas.clear();
@@ -797,6 +831,7 @@ export class Messenger implements EphemeraService {
       const conv = vault.getConversation(id);
       if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
     }
+    return true;
   }
 
   private onDurable(outcome: DurableOutcome): void {
@@ -875,7 +910,7 @@ export class Messenger implements EphemeraService {
         newlyRead.reverse();
         for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
           const ids = newlyRead.slice(i, i + MAX_RECEIPT_IDS);
-          void this.enqueueSend(() => this.sendReceipt(contact.handle, 'read', ids)).catch(() => undefined);
+          void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(contact.handle, 'read', ids))).catch(() => undefined);
         }
       }
     });
@@ -973,7 +1008,7 @@ export class Messenger implements EphemeraService {
     for (const [handle, ids] of batches) {
       for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
         const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
-        void this.enqueueSend(() => this.sendReceipt(handle, 'delivered', chunk)).catch(() => undefined);
+        void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(handle, 'delivered', chunk))).catch(() => undefined);
       }
     }
   }
@@ -1097,13 +1132,16 @@ export class Messenger implements EphemeraService {
   backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
     return this.api(async () => {
       const result = await this.backups.import(this.requireVault(), params);
-      // A whole history may have arrived: index it in steps, not in one blocking pass.
+      // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
+      // next unlock replays the change feed into the search index).
       try {
+        // A whole history may have arrived: index it in steps, not in one blocking pass.
         await this.searchService?.catchUpInSteps();
+        const vault = this.vault;
+        if (vault?.isUnlocked) for (const c of vault.listConversations()) this.emitConversation(c.id);
       } catch {
-        // Locked meanwhile: the next unlock replays the change feed.
+        // locked meanwhile
       }
-      for (const c of this.requireVault().listConversations()) this.emitConversation(c.id);
       return result;
     });
   }

@@ -3,7 +3,7 @@
 // vault transaction that does not block the event loop (Vault.longTransaction). Merging is idempotent: existing contacts, conversations and messages
 // (by id) are kept as they are, so importing the same file twice adds nothing.
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
-import { BackupIoError, isFsError } from './errors.ts';
+import { BackupCancelled, BackupError, BackupIoError, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
@@ -42,9 +42,17 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // cancel or a lock rolls everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    const result = await vault.longTransaction((write) =>
-      applyRecords(vault, write, records(file), options.restoreIdentity === true, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
-    );
+    let result: Pick<ImportResult, 'added' | 'secretsSkipped'>;
+    try {
+      result = await vault.longTransaction(
+        (write) => applyRecords(vault, write, records(file), options.restoreIdentity === true, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        options.signal ? { signal: options.signal } : {},
+      );
+    } catch (err) {
+      // Cancelled while the merge waited for the app's running activities (sends, receipts).
+      if (options.signal?.aborted && !(err instanceof BackupError)) throw new BackupCancelled();
+      throw err;
+    }
     options.onProgress?.({ phase: 'apply', done: total, total });
     return { header, inFile, ...result };
   } catch (err) {

@@ -144,7 +144,7 @@ export interface VaultHandle {
    * synchronous `write(fn)` steps and may await between them; commit on resolve, rollback on
    * throw. Meanwhile other writes fail with VaultBusy.
    */
-  longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T>;
+  longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
   /** Resolves when no long transaction is waiting or open. */
   idle(): Promise<void>;
   /** Runs fn as one activity: long transactions wait for running activities, and new activities for them (see Vault.activity). */

@@ -384,6 +384,8 @@ export class Vault implements VaultHandle {
 
   lock(): void {
     if (!this.dataKey) return;
+    // A long transaction waiting for activities stops waiting (it then finds the vault locked).
+    this.activitiesDone?.();
     this.dataKey.fill(0);
     this.dataKey = undefined;
     for (const k of this.subkeys.values()) k.fill(0);
@@ -571,7 +573,7 @@ export class Vault implements VaultHandle {
    * reports committed changes only (the search index never sees rows that may yet be rolled
    * back). `idle()` resolves when it is over.
    */
-  async longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>): Promise<T> {
+  async longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     if (this.longTx) throw new VaultBusy();
     const db = this.ensureUnlocked();
     let done!: () => void;
@@ -597,9 +599,19 @@ export class Vault implements VaultHandle {
       }
     };
     try {
-      while (this.activities > 0) await new Promise<void>((resolve) => (this.activitiesDone = resolve));
+      // Running activities end first; a lock or the caller's abort ends the wait.
+      const { signal } = options;
+      const aborted = new Promise<never>((_, reject) => {
+        if (signal?.aborted) reject(signal.reason);
+        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+      });
+      aborted.catch(() => undefined);
+      while (this.activities > 0 && this.db === db) {
+        await Promise.race([new Promise<void>((resolve) => (this.activitiesDone = resolve)), aborted]);
+      }
       this.activitiesDone = undefined;
       if (this.db !== db) throw new VaultLocked();
+      signal?.throwIfAborted();
       tx.seqAtStart = this.seq;
       this.run(() => db.exec('BEGIN IMMEDIATE'));
       tx.open = true;

@@ -209,6 +209,33 @@ describe('backup round trip with the real vault', () => {
     }
   });
 
+  it('waits for the app\'s running activities before merging; cancelled while waiting, it keeps nothing', async () => {
+    const target = await newVault(join(tmp.dir, 'cancel-waiting'));
+    try {
+      let release!: () => void;
+      const activity = target.activity(() => new Promise<void>((r) => (release = r)));
+      const controller = new AbortController();
+      const phases: string[] = [];
+      const err = await importBackup(target, idFile, {
+        keys: { identities: [keys.identity] },
+        signal: controller.signal,
+        onProgress: (p) => {
+          phases.push(`${p.phase}:${p.done}`);
+          // the merge is announced (0 done) and then waits for the activity: cancel it there
+          if (p.phase === 'apply') setTimeout(() => controller.abort(), 20);
+        },
+      }).catch((e: unknown) => e);
+      expect(errorCodeOf(err)).toBe('CANCELLED');
+      expect(phases.filter((p) => p.startsWith('apply'))).toEqual(['apply:0']);
+      expect(target.countMessages()).toBe(0);
+      release();
+      await activity;
+      expect(target.busy).toBe(false);
+    } finally {
+      target.lock();
+    }
+  });
+
   it('an import interrupted while applying keeps nothing, and running it again completes it', async () => {
     const target = await newVault(join(tmp.dir, 'interrupted'));
     try {

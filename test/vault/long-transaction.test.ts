@@ -152,6 +152,41 @@ describe('vault.longTransaction', () => {
     expect(vault.countMessages()).toBe(4);
   });
 
+  it('an abort or a lock ends the wait for activities at once; nothing begins and the activity is unharmed', async () => {
+    const { vault, dir } = await fresh();
+    let finishActivity!: () => void;
+    const activityMayFinish = new Promise<void>((r) => (finishActivity = r));
+    const running = vault.activity(async () => {
+      await activityMayFinish; // think: an activity stuck on something slow
+      vault.appendMessages([msg('c1', 'activity')]);
+    });
+    const controller = new AbortController();
+    let began = false;
+    const merge = vault.longTransaction(async () => {
+      began = true;
+    }, { signal: controller.signal });
+    await turn();
+    controller.abort(new Error('cancelled by the user'));
+    await expect(merge).rejects.toThrow('cancelled by the user');
+    expect(began).toBe(false);
+    expect(vault.busy).toBe(false);
+    finishActivity();
+    await running;
+    expect(vault.countMessages()).toBe(1);
+
+    // A lock while waiting: the merge fails with VAULT_LOCKED without waiting for the activity.
+    vault.lock();
+    const again = await reopen(dir);
+    let release!: () => void;
+    const stuck = again.activity(() => new Promise<void>((r) => (release = r)));
+    const waiting = again.longTransaction(async () => undefined);
+    await turn();
+    again.lock();
+    await expect(waiting).rejects.toMatchObject({ code: 'VAULT_LOCKED' });
+    release();
+    await stuck;
+  });
+
   it('one at a time; idle() resolves when it is over', async () => {
     const { vault } = await fresh();
     let release!: () => void;
