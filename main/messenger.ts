@@ -584,7 +584,8 @@ export class Messenger implements EphemeraService {
   }
 
   markVerified(params: ParamsOf<'markVerified'>): Promise<Contact> {
-    return this.api(() => {
+    // Vault activities (also markRead): during an import's merge they wait rather than fail.
+    return this.api(() => this.asActivity(async () => {
       const contact = this.contactById(params.contactId);
       // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
       if (params.verified && (contact.identityChanged || this.e2e?.identityStatus(contact.handle).pending)) {
@@ -595,7 +596,7 @@ export class Messenger implements EphemeraService {
       this.emit('contact', contactView(updated));
       this.emitConversation(conversationIdOf(updated.id));
       return contactView(updated);
-    });
+    }));
   }
 
   acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
@@ -863,7 +864,7 @@ export class Messenger implements EphemeraService {
   }
 
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
-    return this.api(async () => {
+    return this.api(() => this.asActivity(async () => {
       const vault = this.requireVault();
       this.flushConversations();
       const conv = vault.getConversation(params.conversationId);
@@ -913,7 +914,7 @@ export class Messenger implements EphemeraService {
           void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(contact.handle, 'read', ids))).catch(() => undefined);
         }
       }
-    });
+    }));
   }
 
   // ------------------------------------------------------------------ receiving

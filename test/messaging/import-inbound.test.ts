@@ -44,14 +44,18 @@ describe('a message that arrives during a backup import', () => {
     await alice.m.sendText({ conversationId: toBob.conversationId, text: 'hello before' });
     await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
     const toAlice = (await bob.m.contactsList())[0]!;
+    const hello = (await fullHistory(bob.m, toAlice.conversationId))[0]!;
 
     // Once Bob's merge is under way, Alice writes and Bob replies.
     let duringImport: Promise<unknown> | undefined;
     let bobReply: Promise<unknown> | undefined;
+    let bobReads: Promise<unknown> | undefined;
     const unsubscribe = bob.m.subscribe((e) => {
       if (e.name !== 'backupProgress' || e.payload.phase !== 'merging' || e.payload.done < 2000 || duringImport) return;
       duringImport = alice.m.sendText({ conversationId: toBob.conversationId, text: 'written during the import' });
       bobReply = bob.m.sendText({ conversationId: toAlice.conversationId, text: 'reply during the import' });
+      // a local write the UI makes on its own while a chat is open: it waits, it does not fail
+      bobReads = bob.m.markRead({ conversationId: toAlice.conversationId, upToMessageId: hello.id });
     });
     // When the relay took Alice's message (it pushes to Bob, who is online, at once).
     let acceptedAt = 0;
@@ -65,6 +69,7 @@ describe('a message that arrives during a backup import', () => {
     expect(duringImport).toBeDefined();
     await duringImport;
     await bobReply;
+    await bobReads;
     // The case under test happened: the envelope reached Bob while his merge was still open.
     await waitFor(() => acceptedAt > 0, 30_000, 'the relay accepting alice\'s message');
     unsubscribeAlice();
@@ -78,6 +83,7 @@ describe('a message that arrives during a backup import', () => {
     await waitFor(async () => (await fullHistory(alice.m, toBob.conversationId)).some((m) => m.text === 'reply during the import'), 30_000, 'bob\'s reply at alice');
     const archived = (await bob.m.conversationsList({})).find((c) => c.id !== toAlice.conversationId);
     expect(archived?.title).toBe('Carol');
+    expect((await fullHistory(bob.m, toAlice.conversationId)).find((m) => m.id === hello.id)?.state).toBe('read');
     expect((await fullHistory(bob.m, archived!.id)).length).toBe(ARCHIVED);
   });
 });
