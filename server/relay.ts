@@ -381,11 +381,12 @@ export class RelayCore {
   bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice {
     // Permanent keys cost nothing to make, and each new one is a row on disk: budget them per
     // source address. Devices the relay already knows re-bind freely.
-    if (!this.store.hasDevice(permKeyId)) {
+    let row = this.store.device(permKeyId);
+    if (!row) {
       const wait = this.newDeviceLimiter.take(entry.conn?.address ?? '');
       if (wait > 0) throw new RpcError('RATE_LIMITED', `too many new devices from this address; retry in ${wait} ms`);
+      row = this.store.insertDevice(permKeyId, permPub, this.clock());
     }
-    const row = this.store.upsertDevice(permKeyId, permPub, this.clock());
     if (!bytesEqual(row.permPub, permPub)) throw new RpcError('BIND_INVALID', 'perm_key_id collision');
     const permHex = permKeyId.toString('hex');
     let device = this.devices.get(permHex);

@@ -41,7 +41,7 @@ export class RelayStore {
   private readonly registerTx: (permKeyId: Buffer, handle: string) => void;
   private nextQueueId: number;
   private readonly st: {
-    upsertDevice: Database.Statement<[Buffer, Buffer, number]>;
+    insertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
     deviceByHandle: Database.Statement<[string]>;
     setHandle: Database.Statement<[string, Buffer]>;
@@ -92,7 +92,7 @@ export class RelayStore {
     `);
     const d = this.db;
     this.st = {
-      upsertDevice: d.prepare('INSERT OR IGNORE INTO devices (perm_key_id, perm_pub, created_at) VALUES (?, ?, ?)'),
+      insertDevice: d.prepare('INSERT INTO devices (perm_key_id, perm_pub, created_at) VALUES (?, ?, ?)'),
       device: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE perm_key_id = ?'),
       deviceByHandle: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE handle = ?'),
       setHandle: d.prepare('UPDATE devices SET handle = ? WHERE perm_key_id = ?'),
@@ -161,15 +161,14 @@ export class RelayStore {
     return { permKeyId: x.perm_key_id, permPub: x.perm_pub, handle: x.handle };
   }
 
-  hasDevice(permKeyId: Buffer): boolean {
-    return this.st.device.get(permKeyId) !== undefined;
+  device(permKeyId: Buffer): DeviceRow | undefined {
+    return RelayStore.row(this.st.device.get(permKeyId));
   }
 
-  upsertDevice(permKeyId: Buffer, permPub: Buffer, now: number): DeviceRow {
-    this.st.upsertDevice.run(permKeyId, permPub, now);
-    const row = RelayStore.row(this.st.device.get(permKeyId));
-    if (!row) throw new RpcError('INTERNAL', 'device vanished');
-    return row;
+  /** A device the relay has not seen (check with device() first). */
+  insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): DeviceRow {
+    this.st.insertDevice.run(permKeyId, permPub, now);
+    return { permKeyId: Buffer.from(permKeyId), permPub: Buffer.from(permPub), handle: null };
   }
 
   deviceByHandle(handle: string): DeviceRow | undefined {

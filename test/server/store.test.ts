@@ -12,7 +12,7 @@ afterEach(() => t.cleanup());
 
 function device(store: RelayStore, handle: string): Buffer {
   const id = randomBytes(8);
-  store.upsertDevice(id, randomBytes(32), 1);
+  store.insertDevice(id, randomBytes(32), 1);
   store.register(id, handle);
   return id;
 }
