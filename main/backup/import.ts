@@ -1,7 +1,8 @@
 // Import: verify the whole file (age header MAC, every chunk, the final chunk, every line,
 // the end line) without touching the vault; then decrypt it again and merge it in one
-// vault transaction that does not block the event loop (Vault.longTransaction). Merging is idempotent: existing contacts, conversations and messages
-// (by id) are kept as they are, so importing the same file twice adds nothing.
+// vault transaction that does not block the event loop (Vault.longTransaction). Merging is
+// idempotent: existing contacts, conversations and messages (by id) are kept as they are, so
+// importing the same file twice adds nothing.
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
 import { BackupCancelled, BackupError, BackupIoError, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';

@@ -434,12 +434,17 @@ export class Vault implements VaultHandle {
         if (!plain.equals(KEY_CHECK_PLAINTEXT)) throw new VaultCorrupt('the key check does not match');
       }
       this.stmts = this.prepare(db);
-      const m = this.stmts.maxSeq.get();
-      this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
-      this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
+      this.loadCounters();
     } catch (err) {
       throw mapError(err, this.profileDir);
     }
+  }
+
+  /** The change sequence and next segment id kept in memory, from the database. */
+  private loadCounters(): void {
+    const m = this.stmts.maxSeq.get();
+    this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
+    this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
   }
 
   private prepare(db: Database.Database) {
@@ -598,16 +603,17 @@ export class Vault implements VaultHandle {
         tx.writing = outer;
       }
     };
+    const { signal } = options;
     try {
       // Running activities end first; a lock or the caller's abort ends the wait.
-      const { signal } = options;
-      const aborted = new Promise<never>((_, reject) => {
-        if (signal?.aborted) reject(signal.reason);
-        signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
-      });
-      aborted.catch(() => undefined);
-      while (this.activities > 0 && this.db === db) {
-        await Promise.race([new Promise<void>((resolve) => (this.activitiesDone = resolve)), aborted]);
+      while (this.activities > 0 && this.db === db && !signal?.aborted) {
+        let wake = (): void => undefined;
+        await new Promise<void>((resolve) => {
+          wake = () => resolve();
+          this.activitiesDone = wake;
+          signal?.addEventListener('abort', wake, { once: true });
+        });
+        signal?.removeEventListener('abort', wake);
       }
       this.activitiesDone = undefined;
       if (this.db !== db) throw new VaultLocked();
@@ -627,13 +633,9 @@ export class Vault implements VaultHandle {
           // the original error is the one to report
         }
       }
-      if (this.db === db && tx.open) {
-        // The change sequence kept in memory moved with the rolled-back writes: read it again
-        // (a stale value would only leave gaps, but the feed's numbering stays dense).
-        const m = this.stmts.maxSeq.get();
-        this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
-        this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
-      }
+      // The change sequence kept in memory moved with the rolled-back writes: read it again
+      // (a stale value would only leave gaps, but the feed's numbering stays dense).
+      if (this.db === db && tx.open) this.loadCounters();
       throw err;
     } finally {
       tx.open = false;
