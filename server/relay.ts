@@ -1,6 +1,7 @@
 // The relay: TLS WebSocket server; temp keys in a RAM-only Map with an expiry sweep; devices
 // and the envelope queue in SQLite. One frame in, at most a few frames out; any malformed
 // input closes that one connection with a typed close code and never reaches the process.
+import { constants } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -542,6 +543,10 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       ciphers: TLS12_CIPHERS,
       honorCipherOrder: true,
       ecdhCurve: 'X25519:prime256v1',
+      // No session resumption at all (no tickets, and Node keeps no server-side session cache):
+      // every connection does a fresh ECDHE exchange. A TLS 1.2 resumption would reuse the old
+      // master secret, and a ticket key in RAM would open every ticketed session it sealed.
+      secureOptions: constants.SSL_OP_NO_TICKET,
     },
     (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' });
