@@ -51,6 +51,11 @@ export interface RelayOptions {
   maxBindNonces?: number;
   /** Bound temp keys kept without a connection (oldest forgotten beyond this; they get 404). Default 200,000. */
   maxIdleBoundKeys?: number;
+  /**
+   * How often idempotency records older than their retention are deleted (also once at start,
+   * so a relay that restarts more often than this still prunes). Default 1 h.
+   */
+  idempotencyPruneIntervalMs?: number;
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
 }
@@ -578,7 +583,18 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const walScrubber = setInterval(() => core.store.scrubWal(), WAL_SCRUB_INTERVAL_MS);
   walScrubber.unref();
   sweeper.unref();
-  const pruner = setInterval(() => store.pruneIdempotency(Date.now()), 3600_000);
+  // Idempotency records (sender, key, time) are metadata on disk: pruned at every start and on a
+  // schedule in relay time, whatever the uptime.
+  const clock = o.clock ?? Date.now;
+  const prune = (): void => {
+    try {
+      store.pruneIdempotency(clock());
+    } catch (e) {
+      o.log?.({ event: 'prune-failed', error: String(e) });
+    }
+  };
+  prune();
+  const pruner = setInterval(prune, o.idempotencyPruneIntervalMs ?? 3600_000);
   pruner.unref();
   let closed = false;
   return {

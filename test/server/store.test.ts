@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
-import { RelayStore } from '../../server/store.ts';
-import { tempDir } from '../net/harness.ts';
+import { IDEMPOTENCY_RETENTION_MS, RelayStore } from '../../server/store.ts';
+import { inProcessRelay, tempDir, waitFor } from '../net/harness.ts';
 
 const t = tempDir('store');
 afterEach(() => t.cleanup());
@@ -67,6 +67,54 @@ describe('relay store at rest', () => {
       store.close();
       expect(found()).toEqual([]);
     } finally {
+      dir.cleanup();
+    }
+  });
+});
+
+// Idempotency records (sender, key, time) are metadata on the relay's disk: they must go after
+// their retention whatever the uptime, so at every start and on a schedule, in relay time.
+describe('idempotency records are pruned', () => {
+  const count = (store: RelayStore): number => (store.database.prepare('SELECT COUNT(*) AS n FROM idempotency').get() as { n: number }).n;
+  const day = 24 * 3600 * 1000;
+
+  it('at start: records older than the retention are gone after a restart', async () => {
+    const dir = tempDir('store-prune-start');
+    try {
+      const store = new RelayStore(join(dir.dir, 'relay.db'));
+      const alice = device(store, 'alice');
+      device(store, 'bob');
+      const t0 = 1_000_000_000_000;
+      store.enqueue(alice, 'alice', 'bob', 'idem-old-0001', Buffer.from('x'), t0, 10);
+      store.enqueue(alice, 'alice', 'bob', 'idem-new-0001', Buffer.from('x'), t0 + 6 * day, 10);
+      store.close();
+      // Restarted 1 minute past the first record's retention; the hourly schedule has not run.
+      const relay = await inProcessRelay(dir.dir, { clock: () => t0 + IDEMPOTENCY_RETENTION_MS + 60_000, idempotencyPruneIntervalMs: 3600_000 });
+      try {
+        const idems = relay.core.store.database.prepare('SELECT idem FROM idempotency').all() as { idem: string }[];
+        expect(idems.map((r) => r.idem)).toEqual(['idem-new-0001']);
+      } finally {
+        await relay.close();
+      }
+    } finally {
+      dir.cleanup();
+    }
+  });
+
+  it('on schedule: a running relay prunes records as they pass the retention', async () => {
+    const dir = tempDir('store-prune-schedule');
+    let now = 2_000_000_000_000;
+    const relay = await inProcessRelay(dir.dir, { clock: () => now, idempotencyPruneIntervalMs: 20 });
+    try {
+      const store = relay.core.store;
+      const alice = device(store, 'alice');
+      device(store, 'bob');
+      store.enqueue(alice, 'alice', 'bob', 'idem-sched-01', Buffer.from('x'), now, 10);
+      expect(count(store)).toBe(1);
+      now += IDEMPOTENCY_RETENTION_MS + 1;
+      await waitFor(() => count(store) === 0, 10_000, 'scheduled prune');
+    } finally {
+      await relay.close();
       dir.cleanup();
     }
   });
