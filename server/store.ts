@@ -1,6 +1,7 @@
 // The relay's durable state (SQLite): devices (permanent public keys, handles), the
 // store-and-forward queue of opaque envelopes, and idempotency keys. Temp keys never come here.
 import Database from 'better-sqlite3';
+import { ensurePrivateFile } from '../shared/private-files.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 
 export interface QueuedEnvelope {
@@ -55,6 +56,8 @@ export class RelayStore {
   };
 
   constructor(file: string) {
+    // SQLite would create the file (and its -wal/-shm) with 0644 minus the umask.
+    if (file !== ':memory:') ensurePrivateFile(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode survives a process kill (the chaos test); FULL would add an fsync

@@ -4,6 +4,7 @@
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { makePrivate } from '../../shared/private-files.ts';
 
 export const SETTINGS_FILE = 'settings.json';
 
@@ -29,5 +30,7 @@ export function writeSettings(profileDir: string, settings: ProfileSettings): vo
   const path = join(profileDir, SETTINGS_FILE);
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(FileSchema.parse(settings), null, 2)}\n`, { mode: 0o600 });
+  // A leftover tmp file keeps its old mode through writeFileSync.
+  makePrivate(tmp);
   renameSync(tmp, path);
 }

@@ -2,8 +2,9 @@
 // construction and the performance design.
 import Database from 'better-sqlite3';
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensurePrivateDir, ensurePrivateFile } from '../../shared/private-files.ts';
 import type {
   ChangeBatch,
   ContactRecord,
@@ -246,7 +247,7 @@ export class Vault implements VaultHandle {
   static async create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
     const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
     checkNewPassword(password);
-    mkdirSync(profileDir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(profileDir);
     if (Vault.exists(profileDir)) throw new VaultExists(profileDir);
     const lock = ProfileLock.acquire(profileDir);
     // A database without its header is what an interrupted create leaves behind. Without the
@@ -292,6 +293,8 @@ export class Vault implements VaultHandle {
   static async unlock(profileDir: string, password: string): Promise<Vault> {
     if (typeof password !== 'string') throw new TypeError('password must be a string');
     if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    // Profiles made by older versions (or under a loose umask) become owner-only here.
+    ensurePrivateDir(profileDir);
     const lock = ProfileLock.acquire(profileDir);
     let dataKey: Buffer | undefined;
     try {
@@ -320,6 +323,8 @@ export class Vault implements VaultHandle {
     checkNewPassword(newPassword);
     const entropy = phraseEntropy(phrase);
     if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    // Profiles made by older versions (or under a loose umask) become owner-only here.
+    ensurePrivateDir(profileDir);
     const lock = ProfileLock.acquire(profileDir);
     let dataKey: Buffer | undefined;
     try {
@@ -403,6 +408,8 @@ export class Vault implements VaultHandle {
   private openDatabase(creating: boolean): void {
     const path = join(this.profileDir, DB_FILE);
     if (!creating) checkDatabaseFile(path);
+    // SQLite would create the file (and then its WAL) with 0644 minus the umask.
+    else ensurePrivateFile(path);
     try {
       // timeout 0: another process holding the database must fail fast, not wait 5 s.
       const db = new Database(path, { fileMustExist: !creating, timeout: 0, ...sqliteOptions() });
