@@ -12,15 +12,19 @@ export const DEFAULT_KDF: KdfParams = Object.freeze({ memoryKiB: 256 * 1024, ite
 /** The smallest parameters the floor accepts (OWASP's 19 MiB); for tests only. */
 export const TEST_KDF: KdfParams = Object.freeze({ memoryKiB: 19 * 1024, iterations: 1, parallelism: 1 });
 
-// Floor: weaker than this is not a password hash. Ceiling: a crafted header must not be able
-// to make unlock allocate gigabytes or spin for minutes.
+// Floor: weaker than this is not a password hash. Ceiling: a crafted header (or a copy of one
+// in vault.db) must not make one unlock attempt cost more than a small multiple of the default.
+// Argon2id's work is memory x passes, so besides per-parameter limits the product is capped at
+// 4x the default's: at most 1 GiB of memory and about 4x the default's time (docs/vault.md).
 export const KDF_LIMITS = Object.freeze({
   minMemoryKiB: 19 * 1024,
-  maxMemoryKiB: 4 * 1024 * 1024,
+  maxMemoryKiB: 4 * DEFAULT_KDF.memoryKiB,
   minIterations: 1,
-  maxIterations: 20,
+  maxIterations: 4 * DEFAULT_KDF.iterations,
   minParallelism: 1,
   maxParallelism: 16,
+  /** memoryKiB x iterations. */
+  maxWork: 4 * DEFAULT_KDF.memoryKiB * DEFAULT_KDF.iterations,
 });
 
 export const SALT_BYTES = 16;
@@ -35,11 +39,16 @@ export function checkKdfParams(params: unknown): KdfParams {
     if (value > max) throw new BadParameters(`${name} ${value} is above the ceiling ${max}`);
     return value;
   };
-  return {
+  const checked = {
     memoryKiB: check('memoryKiB', p.memoryKiB, KDF_LIMITS.minMemoryKiB, KDF_LIMITS.maxMemoryKiB),
     iterations: check('iterations', p.iterations, KDF_LIMITS.minIterations, KDF_LIMITS.maxIterations),
     parallelism: check('parallelism', p.parallelism, KDF_LIMITS.minParallelism, KDF_LIMITS.maxParallelism),
   };
+  const work = checked.memoryKiB * checked.iterations;
+  if (work > KDF_LIMITS.maxWork) {
+    throw new BadParameters(`memoryKiB x iterations ${work} is above the ceiling ${KDF_LIMITS.maxWork} (4x the default's work)`);
+  }
+  return checked;
 }
 
 /** NFC so the same password typed through different input methods gives the same key. */

@@ -33,7 +33,18 @@ describe('key derivation', () => {
 
   it('refuses parameters outside the floor/ceiling and short salts before any work', async () => {
     expect(checkKdfParams(DEFAULT_KDF)).toEqual(DEFAULT_KDF);
-    expect(() => checkKdfParams({ memoryKiB: 4 * 1024 * 1024, iterations: 20, parallelism: 16 })).not.toThrow();
+    // The ceiling: 1 GiB at the default's passes, or the default's memory at 4x its passes.
+    expect(() => checkKdfParams({ memoryKiB: 1024 * 1024, iterations: 3, parallelism: 16 })).not.toThrow();
+    expect(() => checkKdfParams({ memoryKiB: 256 * 1024, iterations: 12, parallelism: 4 })).not.toThrow();
+    for (const over of [
+      { memoryKiB: 1024 * 1024 + 1, iterations: 1, parallelism: 1 },
+      { memoryKiB: 19 * 1024, iterations: 13, parallelism: 1 },
+      { memoryKiB: 1024 * 1024, iterations: 4, parallelism: 4 },
+      { memoryKiB: 512 * 1024, iterations: 7, parallelism: 4 },
+      { memoryKiB: 4 * 1024 * 1024, iterations: 20, parallelism: 16 },
+    ]) {
+      expect(() => checkKdfParams(over)).toThrow(BadParameters);
+    }
     for (const bad of [null, {}, { memoryKiB: '19456', iterations: 1, parallelism: 1 }, { memoryKiB: 19455, iterations: 1, parallelism: 1 }]) {
       expect(() => checkKdfParams(bad)).toThrow(BadParameters);
     }
