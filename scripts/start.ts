@@ -1,6 +1,8 @@
 // `npm start`: build what is missing, start a local relay unless told not to, then open the
-// app: Electron if its binary is (or can be) installed, else browser mode in a Chromium --app
-// window, else print the URL. Exactly one line on stdout says which happened and why.
+// app: Electron if its binary is (or can be) installed and its window stays up, else browser mode
+// in a Chromium --app window that stays up, else browser mode with the URL printed on its own
+// line, served until Ctrl+C. One stdout line says which happened and why; nothing exits 0
+// while leaving the user without an app. $EPHEMERA_BROWSER picks the browser command.
 //
 //   npm start [-- --profile DIR] [--server DESCRIPTOR_FILE] [--no-relay] [--browser]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -12,8 +14,7 @@ import { Command } from 'commander';
 import { buildElectronMain, buildPreload, buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
 import { ensureElectronSqlite } from './native-electron.ts';
 import { SQLITE_BINDING_ENV } from '../main/vault/sqlite-binding.ts';
-
-const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
+import { chooseBrowser, noDisplayReason, openAppWindow, runningAsRoot, watchStart, WINDOW_WATCH_MS } from './app-window.ts';
 
 /** Per-OS user data directory, as Electron's app.getPath('userData') would choose. */
 export function userDataDir(): string {
@@ -21,10 +22,6 @@ export function userDataDir(): string {
   if (process.platform === 'win32') return path.join(process.env.APPDATA ?? path.join(home, 'AppData', 'Roaming'), 'Ephemera');
   if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'Ephemera');
   return path.join(process.env.XDG_CONFIG_HOME ?? path.join(home, '.config'), 'Ephemera');
-}
-
-export function findChromium(candidates = CHROMIUM_CANDIDATES): string | undefined {
-  return candidates.find((p) => fs.existsSync(p));
 }
 
 /** The Electron binary, installing it with electron's own install.js on first use. */
@@ -112,7 +109,7 @@ async function main(): Promise<void> {
   }
 
   const children: ChildProcess[] = [];
-  const stopChildren = () => children.forEach((c) => c.exitCode === null && c.kill('SIGTERM'));
+  const stopChildren = () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGTERM'));
   process.once('exit', stopChildren);
 
   let descriptor = opts.server ? path.resolve(opts.server) : undefined;
@@ -123,25 +120,43 @@ async function main(): Promise<void> {
     process.stderr.write(`Local relay running; descriptor: ${descriptor}\n`);
   }
 
-  const electron = opts.browser ? ({ ok: false, reason: '--browser was given' } as const) : ensureElectronWithSqlite();
-  if (electron.ok) {
-    await buildPreload();
-    await buildElectronMain();
-    say('Ephemera: starting the Electron app.');
-    const app = spawn(electron.binary, [path.join(ROOT, 'dist', 'app', 'main.js')], {
-      stdio: 'inherit',
-      env: {
-        ...process.env,
-        EPHEMERA_PROFILE: profile,
-        [SQLITE_BINDING_ENV]: electron.sqliteBinding,
-        ...(descriptor ? { EPHEMERA_SERVER_DESCRIPTOR: descriptor } : {}),
-      },
-    });
-    app.once('exit', (code) => {
-      stopChildren();
-      process.exit(code ?? 0);
-    });
-    return;
+  // No display: neither Electron nor Chromium can show a window, so do not fetch or start either.
+  const noDisplay = noDisplayReason();
+  let electronReason: string;
+  if (opts.browser) electronReason = '--browser was given';
+  else if (noDisplay) electronReason = noDisplay;
+  else {
+    const electron = ensureElectronWithSqlite();
+    if (electron.ok) {
+      await buildPreload();
+      await buildElectronMain();
+      process.stderr.write('Starting the Electron app…\n');
+      const app = spawn(electron.binary, [path.join(ROOT, 'dist', 'app', 'main.js')], {
+        stdio: ['ignore', 'inherit', 'pipe'],
+        env: {
+          ...process.env,
+          EPHEMERA_PROFILE: profile,
+          [SQLITE_BINDING_ENV]: electron.sqliteBinding,
+          ...(descriptor ? { EPHEMERA_SERVER_DESCRIPTOR: descriptor } : {}),
+        },
+      });
+      const watched = await watchStart(app, 'Electron', WINDOW_WATCH_MS, process.stderr);
+      if (watched.ok) {
+        say('Ephemera: running as the Electron app.');
+        children.push(app);
+        app.once('exit', (code) => {
+          stopChildren();
+          process.exit(code ?? 0);
+        });
+        const stopApp = () => void app.kill('SIGTERM');
+        process.once('SIGINT', stopApp);
+        process.once('SIGTERM', stopApp);
+        return;
+      }
+      electronReason = watched.reason;
+    } else {
+      electronReason = electron.reason;
+    }
   }
 
   // Browser mode: the same service and renderer over the loopback web host.
@@ -150,11 +165,14 @@ async function main(): Promise<void> {
   try {
     running = await runWeb({ profile, port: 0, ...(descriptor ? { server: descriptor } : {}) });
   } catch (error) {
-    say(`Ephemera: cannot start: Electron is unavailable (${electron.reason}) and browser mode failed: ${error instanceof Error ? error.message : String(error)}`);
+    say(`Ephemera: cannot start: Electron is unavailable (${electronReason}) and browser mode failed: ${error instanceof Error ? error.message : String(error)}`);
     stopChildren();
     process.exit(1);
   }
+  let stopping = false;
   const stop = () => {
+    if (stopping) return;
+    stopping = true;
     void running.stop().finally(() => {
       stopChildren();
       process.exit(0);
@@ -163,23 +181,36 @@ async function main(): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
-  const chromium = findChromium();
-  if (chromium) {
-    say(`Ephemera: Electron is unavailable (${electron.reason}); running in browser mode in a Chromium app window (${chromium}).`);
+  const browser = chooseBrowser();
+  let windowReason: string;
+  if (browser.ok) {
+    process.stderr.write(`Opening a Chromium app window (${browser.command})…\n`);
     // The URL is in Chromium's command line, which other local users can read (/proc/PID/cmdline),
     // so it carries only a one-time launch code: Chromium spends it on its first request, and
     // later uses are refused. Chromium has no way to take the start URL from a private file
     // (its flags, even from Debian's wrapper, end up on the command line too), so a race
     // remains: see docs/ui.md "Browser mode".
-    const window = spawn(
-      chromium,
-      [`--app=${running.url}`, `--user-data-dir=${path.join(dataDir, 'chromium')}`, '--no-first-run', '--no-default-browser-check', '--disable-sync', '--disable-background-networking'],
-      { stdio: 'ignore' },
-    );
-    window.once('exit', stop);
+    const window = await openAppWindow(browser.command, running.url, path.join(dataDir, 'chromium'));
+    if (window.ok) {
+      children.push(window.child);
+      const sandbox = runningAsRoot() ? ', without its sandbox because this runs as root' : '';
+      say(`Ephemera: running in browser mode in a Chromium app window (${browser.command}${sandbox}); Electron is unavailable (${electronReason}). Close the window or press Ctrl+C here to stop.`);
+      // Closing the window ends Ephemera, as closing the Electron app would.
+      window.child.once('exit', stop);
+      return;
+    }
+    windowReason = window.reason;
   } else {
-    say(`Ephemera: Electron is unavailable (${electron.reason}) and no Chromium was found; open ${running.url} in your browser (Ctrl+C to stop).`);
+    windowReason = browser.reason;
   }
+  const why = electronReason === noDisplay ? noDisplay : `Electron is unavailable (${electronReason}) and ${windowReason}`;
+  say(`Ephemera: running in browser mode: ${why}. Open this address in your browser (it works once); press Ctrl+C here to stop:`);
+  say(running.url);
 }
 
-if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) await main();
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
+  main().catch((error: unknown) => {
+    say(`Ephemera: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,116 @@
+// `npm start` (scripts/start.ts) run as a child process, with a stub in place of Chromium: it
+// always ends in something that serves the user, and its stdout says truthfully which.
+// (--browser skips Electron, which cannot be fetched here; --no-relay keeps port 8443 free.)
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { chooseBrowser, noDisplayReason, reasonLine } from '../../scripts/app-window.ts';
+import { alive, browserStub, expectServesApp, runScript, scriptEnv } from './launch-script.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-start-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const URL_LINE = /^http:\/\/127\.0\.0\.1:\d+\/\S*$/;
+const asRoot = process.getuid?.() === 0;
+
+function start(name: string, env: Record<string, string | undefined>) {
+  return runScript('scripts/start.ts', ['--browser', '--no-relay', '--profile', path.join(tmp, name, 'profile')], scriptEnv(path.join(tmp, name), env));
+}
+
+describe('npm start', () => {
+  it('without Chromium: says so, prints the URL on its own line and serves it until SIGINT', async () => {
+    const run = start('missing', { DISPLAY: ':99', EPHEMERA_BROWSER: path.join(tmp, 'no-such-chromium') });
+    try {
+      const sentence = await run.line(/^Ephemera: /);
+      expect(sentence).toBe(
+        `Ephemera: running in browser mode: Electron is unavailable (--browser was given) and EPHEMERA_BROWSER names ${path.join(tmp, 'no-such-chromium')}, which does not exist. Open this address in your browser (it works once); press Ctrl+C here to stop:`,
+      );
+      const url = await run.line(URL_LINE);
+      expect(run.lines.indexOf(url)).toBe(run.lines.indexOf(sentence) + 1);
+      await expectServesApp(url);
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+  });
+
+  it('with Chromium failing at once: falls back to the URL, giving the reason from its stderr, and serves until SIGTERM', async () => {
+    const stub = browserStub(path.join(tmp, 'fail-stub'), 'fail');
+    const run = start('fail', { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command });
+    try {
+      const sentence = await run.line(/^Ephemera: /);
+      expect(sentence).toContain(`Chromium (${stub.command}) exited at once (exit code 1: Missing X server or $DISPLAY).`);
+      expect(sentence).toMatch(/^Ephemera: running in browser mode: .* Open this address in your browser/);
+      expect(sentence).not.toContain('app window (');
+      const url = await run.line(URL_LINE);
+      expect(stub.started()).toHaveLength(1);
+      expect(stub.started()[0]!.args).toContain('--no-first-run');
+      await expectServesApp(url);
+      // Still serving a while later: nothing exited under the user.
+      await new Promise((r) => setTimeout(r, 1000));
+      await expectServesApp(url);
+    } finally {
+      expect(await run.stop('SIGTERM')).toBe(0);
+    }
+  });
+
+  it('with Chromium staying up: says it runs in the app window, serves the window, and stops the window on SIGINT', async () => {
+    const stub = browserStub(path.join(tmp, 'stay-stub'), 'stay');
+    const run = start('stay', { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command });
+    let windowPid = 0;
+    try {
+      const sentence = await run.line(/^Ephemera: /);
+      const sandbox = asRoot ? ', without its sandbox because this runs as root' : '';
+      expect(sentence).toBe(
+        `Ephemera: running in browser mode in a Chromium app window (${stub.command}${sandbox}); Electron is unavailable (--browser was given). Close the window or press Ctrl+C here to stop.`,
+      );
+      // The address went to the window, not to stdout.
+      expect(run.lines.filter((l) => l.includes('http://'))).toEqual([]);
+      const [window] = stub.started();
+      windowPid = window!.pid;
+      expect(alive(windowPid)).toBe(true);
+      const app = window!.args.find((a) => a.startsWith('--app='));
+      expect(app).toMatch(/^--app=http:\/\/127\.0\.0\.1:\d+\//);
+      expect(window!.args.includes('--no-sandbox')).toBe(asRoot);
+      expect(window!.args).toContain(`--user-data-dir=${path.join(tmp, 'stay', '.config', 'Ephemera', 'chromium')}`);
+      await expectServesApp(app!.slice('--app='.length));
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+    await expect.poll(() => alive(windowPid), { timeout: 10_000 }).toBe(false);
+  });
+
+  it('without a display: does not try Chromium, says why, and serves the URL', async () => {
+    const stub = browserStub(path.join(tmp, 'nodisplay-stub'), 'stay');
+    const run = start('nodisplay', { EPHEMERA_BROWSER: stub.command });
+    try {
+      const sentence = await run.line(/^Ephemera: /);
+      expect(sentence).toBe(
+        'Ephemera: running in browser mode: Electron is unavailable (--browser was given) and there is no display ($DISPLAY and $WAYLAND_DISPLAY are unset), so no app window can open. Open this address in your browser (it works once); press Ctrl+C here to stop:',
+      );
+      await expectServesApp(await run.line(URL_LINE));
+      expect(stub.started()).toEqual([]);
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+  });
+});
+
+describe('choosing the app window', () => {
+  it('needs a display on X11/Wayland systems, not on Windows or macOS', () => {
+    expect(noDisplayReason({}, 'linux')).toMatch(/no display/);
+    expect(noDisplayReason({ WAYLAND_DISPLAY: 'wayland-0' }, 'linux')).toBeUndefined();
+    expect(noDisplayReason({}, 'darwin')).toBeUndefined();
+    expect(chooseBrowser({}, 'linux', ['/bin/sh'])).toEqual({ ok: false, reason: noDisplayReason({}, 'linux') });
+    expect(chooseBrowser({ DISPLAY: ':0' }, 'linux', [path.join(tmp, 'none'), '/bin/sh'])).toEqual({ ok: true, command: '/bin/sh' });
+    expect(chooseBrowser({ DISPLAY: ':0' }, 'linux', [path.join(tmp, 'none')])).toMatchObject({ ok: false, reason: expect.stringMatching(/^no Chromium was found/) });
+  });
+
+  it("takes the reason from Chromium's first error line, without its [pid:tid] prefix", () => {
+    expect(reasonLine('\n[1:1:0101/000000.000:ERROR:zygote_host_impl_linux.cc(101)] Running as root without --no-sandbox is not supported. See https://crbug.com/638180.\n')).toBe(
+      'Running as root without --no-sandbox is not supported. See https://crbug.com/638180.',
+    );
+    expect(reasonLine('just this\n')).toBe('just this');
+    expect(reasonLine('')).toBe('');
+  });
+});
