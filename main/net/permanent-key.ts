@@ -3,6 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { permKeyIdOf, signBind, type BindFields } from '../../shared/protocol/bind.ts';
 import { ed25519PrivateKey, newEd25519Seed, rawPublicKey } from '../../shared/protocol/keys.ts';
 import type { PermanentKeyStore } from './stores.ts';
+import { observeKey } from '../../shared/protocol/key-observer.ts';
 
 export class PermanentKey {
   readonly publicRaw: Buffer;
@@ -18,6 +19,7 @@ export class PermanentKey {
   /** The seed buffer is zeroed after the native key object is made. */
   static fromSeed(seed: Uint8Array): PermanentKey {
     try {
+      observeKey('permanent', seed);
       return new PermanentKey(ed25519PrivateKey(seed));
     } finally {
       seed.fill(0);

@@ -12,6 +12,7 @@
 // per row; every nonce is still unique (random 128-bit prefix per batch, counter within it).
 import { createCipheriv, createDecipheriv, getCiphers, randomBytes } from 'node:crypto';
 import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
 
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
@@ -27,7 +28,6 @@ export class SealOpenError extends Error {
 }
 
 const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
-const littleEndianHost = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 let nativeAvailable = getCiphers().includes('chacha20-poly1305');
 
@@ -41,26 +41,32 @@ export function setAeadEngineForTesting(engine: 'native' | 'noble'): void {
   nativeAvailable = engine === 'native' && getCiphers().includes('chacha20-poly1305');
 }
 
-function toWords(bytes: Uint8Array): Uint32Array {
-  const words = new Uint32Array(bytes.length / 4);
+// HChaCha20 scratch words, outside the V8 heap (keyBuffer: the garbage collector never moves
+// them) and zeroed after every use, so no word-array copy of a key outlives the call. Nothing in
+// hchachaSubkey awaits, so one set serves the whole process.
+const keyWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
+const prefixWords = new Uint32Array(keyBuffer(16).buffer, 0, 4);
+const outWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
+
+function loadWords(words: Uint32Array, bytes: Uint8Array): void {
   for (let i = 0; i < words.length; i++) {
     const o = i * 4;
     words[i] = ((bytes[o] as number) | ((bytes[o + 1] as number) << 8) | ((bytes[o + 2] as number) << 16) | ((bytes[o + 3] as number) << 24)) >>> 0;
   }
-  return words;
 }
 
-/** HChaCha20(key, nonce[0..16]) -> 32-byte XChaCha20 subkey. */
+/** HChaCha20(key, nonce[0..16]) -> 32-byte XChaCha20 subkey, in a keyBuffer the caller zeroes. */
 export function hchachaSubkey(key: Uint8Array, prefix16: Uint8Array): Buffer {
-  const out = new Uint32Array(8);
-  hchacha(SIGMA, toWords(key), toWords(prefix16.subarray(0, 16)), out);
-  const bytes = Buffer.alloc(32);
-  if (littleEndianHost) {
-    bytes.set(new Uint8Array(out.buffer));
-  } else {
-    for (let i = 0; i < 8; i++) bytes.writeUInt32LE(out[i] as number, i * 4);
+  const bytes = keyBuffer(32);
+  try {
+    loadWords(keyWords, key);
+    loadWords(prefixWords, prefix16);
+    hchacha(SIGMA, keyWords, prefixWords, outWords);
+    for (let i = 0; i < 8; i++) bytes.writeUInt32LE(outWords[i] as number, i * 4);
+  } finally {
+    keyWords.fill(0);
+    outWords.fill(0);
   }
-  out.fill(0);
   return bytes;
 }
 

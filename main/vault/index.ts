@@ -1,7 +1,7 @@
 // The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
 // construction and the performance design.
 import Database from 'better-sqlite3';
-import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateFile } from '../../shared/private-files.ts';
@@ -66,6 +66,8 @@ import {
 import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
 import { SealedFileStore } from './sealed-files.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
+import { observeKey } from '../../shared/protocol/key-observer.ts';
+import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -217,8 +219,11 @@ export class Vault implements VaultHandle {
     this.header = header;
     this.dataKey = dataKey;
     this.profileLock = profileLock;
+    observeKey('vault.data', dataKey);
     for (const name of SUBKEYS) {
-      this.subkeys.set(name, Buffer.from(hkdfSync('sha256', dataKey, header.vaultId, `ephemera/vault/v1/subkey/${name}`, 32)));
+      const subkey = hkdfSha256(dataKey, header.vaultId, `ephemera/vault/v1/subkey/${name}`, 32);
+      observeKey(`vault.subkey.${name}`, subkey);
+      this.subkeys.set(name, subkey);
     }
     const files = new SealedFileStore(profileDir, () => this.key('sealed_files'));
     this.sealedFiles = {

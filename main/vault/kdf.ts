@@ -1,6 +1,6 @@
 // Password and recovery-phrase key derivation.
 import argon2 from 'argon2';
-import { hkdfSync } from 'node:crypto';
+import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
 import { entropyToMnemonic, mnemonicToEntropy, validateMnemonic } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { BadParameters, WrongRecoveryPhrase } from './errors.ts';
@@ -103,5 +103,5 @@ export function phraseEntropy(phrase: string): Uint8Array {
  * the vault id as salt makes the key specific to this vault.
  */
 export function deriveRecoveryKey(entropy: Uint8Array, vaultId: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', entropy, vaultId, 'ephemera/vault/v1/recovery-key', 32));
+  return hkdfSha256(entropy, vaultId, 'ephemera/vault/v1/recovery-key', 32);
 }

@@ -8,6 +8,7 @@
 import { createCipheriv, createDecipheriv, getCiphers } from 'node:crypto';
 import { endianness } from 'node:os';
 import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { keyBuffer } from './secret-bytes.ts';
 
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
@@ -18,9 +19,10 @@ const nativeAvailable = getCiphers().includes('chacha20-poly1305');
 const littleEndian = endianness() === 'LE';
 
 // Scratch for one subkey derivation at a time (JS is single-threaded; nothing here awaits).
-const kWords = new Uint32Array(8);
-const nWords = new Uint32Array(4);
-const outWords = new Uint32Array(8);
+// Outside the V8 heap (keyBuffer), so the garbage collector never leaves moved copies of keys.
+const kWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
+const nWords = new Uint32Array(keyBuffer(16).buffer, 0, 4);
+const outWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
 const kBytes = new Uint8Array(kWords.buffer);
 const nBytes = new Uint8Array(nWords.buffer);
 const subBytes = new Uint8Array(outWords.buffer);

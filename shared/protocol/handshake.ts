@@ -2,11 +2,13 @@
 // relay's long-term Ed25519 signature over the transcript. HKDF-SHA256 (salt = transcript
 // hash; info = purpose label and both sides' identities) yields the two directional
 // XChaCha20-Poly1305 keys and the 8-byte temp_key_id. The result lives in RAM only.
-import { createHash, hkdfSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createHash, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { isAllZero, u32be, u64be, ascii } from './bytes.ts';
 import { ProtocolError } from './errors.ts';
 import { encodeHello, encodeHelloReply, HANDSHAKE_NONCE_BYTES, PROTOCOL_VERSION, type HelloFrame, type HelloReplyFrame } from './frames.ts';
 import { ed25519PublicKey, newX25519, x25519 } from './keys.ts';
+import { observeKey } from './key-observer.ts';
+import { hkdfSha256, keyCopy } from './secret-bytes.ts';
 
 export const HANDSHAKE_LABEL = 'ephemera/v1 handshake';
 export const TEMP_KEY_INFO_LABEL = 'ephemera/v1 temp key';
@@ -63,14 +65,18 @@ export function transcriptBytes(t: TranscriptFields): Buffer {
 export function deriveTempKey(sharedSecret: Buffer, transcript: Buffer, t: TranscriptFields): TempKeyMaterial {
   const transcriptHash = createHash('sha256').update(transcript).digest();
   const info = Buffer.concat([ascii(TEMP_KEY_INFO_LABEL), t.relayIdentityPub, t.clientEphPub, t.relayEphPub]);
-  const okm = Buffer.from(hkdfSync('sha256', sharedSecret, transcriptHash, info, 72));
+  // hkdfSha256 and keyCopy: no native copy of the shared secret waits for the garbage
+  // collector, and the keys sit outside the V8 heap, so zeroTempKey erases them (secret-bytes.ts).
+  const okm = hkdfSha256(sharedSecret, transcriptHash, info, 72);
   const m: TempKeyMaterial = {
-    c2s: Buffer.from(okm.subarray(0, 32)),
-    s2c: Buffer.from(okm.subarray(32, 64)),
+    c2s: keyCopy(okm.subarray(0, 32)),
+    s2c: keyCopy(okm.subarray(32, 64)),
     id: Buffer.from(okm.subarray(64, 72)),
     transcriptHash,
   };
   okm.fill(0);
+  observeKey('temp.c2s', m.c2s);
+  observeKey('temp.s2c', m.s2c);
   if (observer) observer({ id: Buffer.from(m.id), c2s: Buffer.from(m.c2s), s2c: Buffer.from(m.s2c), sharedSecret: Buffer.from(sharedSecret) });
   return m;
 }
