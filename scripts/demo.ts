@@ -1,10 +1,12 @@
 // `npm run demo`: a local relay and two profiles, alice and bob, each with a vault, registered
-// and introduced to each other, ready to chat in two windows (Chromium --app windows if one is
-// installed, else the two URLs are printed). Set-up goes through the same API the UI uses, over
-// each browser host's socket; that uses up the hosts' one-time launch addresses, so the windows
-// get freshly started hosts. Demo data lives in <user data>/demo and is replaced on each run.
+// and introduced to each other, ready to chat in two windows (Chromium --app windows if they
+// open and stay up, else the two URLs are printed, each on its own line). Set-up goes through the
+// same API the UI uses, over each browser host's socket; that uses up the hosts' one-time launch
+// addresses, so the windows get freshly started hosts. Demo data (relay, profiles, Chromium
+// profiles) lives in <user data>/demo, is replaced on each run and deleted when the demo stops,
+// unless --keep (or --setup-only, whose whole point is the data) is given.
 //
-//   npm run demo [-- --dir DIR] [--no-open] [--setup-only]
+//   npm run demo [-- --dir DIR] [--no-open] [--setup-only] [--keep]
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,7 +17,8 @@ import { createApiClient, type EphemeraClient } from '../shared/api/rpc.ts';
 import { createSocketTransport, type SocketLike } from '../shared/api/socket-client.ts';
 import { redeemLaunchUrl } from '../main/web/launch-client.ts';
 import { buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
-import { findChromium, userDataDir } from './start.ts';
+import { userDataDir } from './start.ts';
+import { chooseBrowser, openAppWindow, runningAsRoot, type Choice } from './app-window.ts';
 
 export const DEMO_PASSWORD = 'ephemera demo password';
 const MARKER = '.ephemera-demo';
@@ -52,7 +55,9 @@ async function connectClient(launchUrl: string): Promise<{ client: EphemeraClien
 function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    child.once('exit', () => resolve());
+    // A child that ignores SIGTERM must not keep the demo (and its data) around forever.
+    const force = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    child.once('exit', () => (clearTimeout(force), resolve()));
     child.kill('SIGTERM');
   });
 }
@@ -65,18 +70,26 @@ async function setUp(client: EphemeraClient, handle: string): Promise<void> {
   await client.register({ handle });
 }
 
-function stopAll(): void {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+/** The demo folder to delete on the way out (set once this run made it, unless kept). */
+let throwaway: string | undefined;
+
+/** Stops every child (relay, hosts, windows) and waits for them, then deletes the demo data unless kept. */
+async function shutdown(code: number): Promise<never> {
+  await Promise.all(children.map((c) => stopChild(c)));
+  // The children are gone, so nothing writes into the folder any more.
+  if (throwaway) fs.rmSync(throwaway, { recursive: true, force: true });
+  process.exit(code);
 }
 
 async function main(): Promise<void> {
   const opts = new Command()
     .name('npm run demo')
-    .option('--dir <dir>', 'where demo data goes (replaced on each run)', path.join(userDataDir(), 'demo'))
+    .option('--dir <dir>', 'where demo data goes (replaced on each run, deleted when the demo stops)', path.join(userDataDir(), 'demo'))
     .option('--no-open', 'print the URLs instead of opening windows')
-    .option('--setup-only', 'exit once both profiles are set up')
+    .option('--setup-only', 'exit once both profiles are set up, keeping the data')
+    .option('--keep', 'keep the demo data when the demo stops')
     .parse()
-    .opts<{ dir: string; open: boolean; setupOnly?: boolean }>();
+    .opts<{ dir: string; open: boolean; setupOnly?: boolean; keep?: boolean }>();
   const dir = path.resolve(opts.dir);
   if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
     // Only ever delete a folder this script made.
@@ -85,6 +98,10 @@ async function main(): Promise<void> {
   }
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   fs.writeFileSync(path.join(dir, MARKER), 'Demo data made by `npm run demo`; replaced on each run.\n');
+  if (!opts.keep && !opts.setupOnly) throwaway = dir;
+  // From here on, a signal also stops the children and deletes the demo data.
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
   if (!rendererBuilt()) await buildRenderer();
 
   const { value: descriptor } = await startChild(['cli/ephemera-relay.ts', '--data', path.join(dir, 'relay'), '--port', '0'], (line) => {
@@ -118,40 +135,53 @@ async function main(): Promise<void> {
 
   await Promise.all(setupHosts.map((h) => stopChild(h.child)));
   if (opts.setupOnly) {
-    process.stdout.write(`alice and bob are set up. Both vaults use the password "${DEMO_PASSWORD}". Demo data: ${dir}\n`);
-    stopAll();
-    return;
+    process.stdout.write(`alice and bob are set up. Both vaults use the password "${DEMO_PASSWORD}". Demo data (kept): ${dir}\n`);
+    return shutdown(0);
   }
-  const [aliceHost, bobHost] = await Promise.all([web('alice'), web('bob')]);
-  const aliceUrl = aliceHost.value;
-  const bobUrl = bobHost.value;
-  process.stdout.write(`alice: ${aliceUrl}\nbob:   ${bobUrl}\n`);
-  process.stdout.write(`Both vaults use the password "${DEMO_PASSWORD}". Demo data: ${dir}\n`);
-  const chromium = opts.open ? findChromium() : undefined;
-  if (chromium) {
-    for (const [name, url] of [['alice', aliceUrl], ['bob', bobUrl]] as const) {
-      children.push(
-        spawn(chromium, [`--app=${url}`, `--user-data-dir=${path.join(dir, `chromium-${name}`)}`, '--no-first-run', '--no-default-browser-check', '--disable-sync'], {
-          stdio: 'ignore',
-        }),
-      );
+  const hosts = await Promise.all([web('alice'), web('bob')]);
+  const names = ['alice', 'bob'] as const;
+  const kept = throwaway ? 'deleted when the demo stops; --keep keeps it' : 'kept';
+  process.stdout.write(`Demo ready: alice and bob are registered and introduced; both vaults use the password "${DEMO_PASSWORD}". Demo data (${kept}): ${dir}\n`);
+  const browser: Choice = opts.open ? chooseBrowser() : { ok: false, reason: '--no-open was given' };
+  let reason: string;
+  if (browser.ok) {
+    process.stderr.write(`Opening two Chromium app windows (${browser.command})…\n`);
+    const windows = await Promise.all(names.map((name, i) => openAppWindow(browser.command, hosts[i]!.value, path.join(dir, `chromium-${name}`))));
+    const open = windows.flatMap((w) => (w.ok ? [w.child] : []));
+    children.push(...open);
+    const failed = windows.find((w) => !w.ok);
+    if (!failed) {
+      const sandbox = runningAsRoot() ? ', without their sandbox because this runs as root' : '';
+      process.stdout.write(`Opened two Chromium app windows, alice's and bob's (${browser.command}${sandbox}). Close them or press Ctrl+C here to stop the demo.\n`);
+      // Closing both windows ends the demo.
+      let left = open.length;
+      for (const w of open) {
+        w.once('exit', () => {
+          if (--left === 0) void shutdown(0);
+        });
+      }
+      return;
     }
-    process.stdout.write('Opened two Chromium windows. Press Ctrl+C here to stop the demo.\n');
+    // One window without the other is no demo: close the survivor and print both addresses. Its
+    // host's launch code may be spent, so that host is restarted.
+    await Promise.all(open.map((c) => stopChild(c)));
+    for (const [i, w] of windows.entries()) {
+      if (w.ok) {
+        await stopChild(hosts[i]!.child);
+        hosts[i] = await web(names[i]!);
+      }
+    }
+    reason = failed.reason;
   } else {
-    process.stdout.write('Open the two addresses above in two browser windows (each works once). Press Ctrl+C to stop.\n');
+    reason = browser.reason;
   }
-  const stop = () => {
-    stopAll();
-    process.exit(0);
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.stdout.write(`No app windows: ${reason}. Open each address below in its own browser window, the first as alice, the second as bob (each works once); press Ctrl+C here to stop the demo:\n`);
+  for (const host of hosts) process.stdout.write(`${host.value}\n`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.meta.filename)) {
   main().catch((error: unknown) => {
     process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
-    stopAll();
-    process.exit(1);
+    void shutdown(1);
   });
 }

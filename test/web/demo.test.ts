@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { alive, browserStub, expectServesApp, runScript, scriptEnv } from './launch-script.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-demo-'));
@@ -35,5 +36,56 @@ describe('npm run demo', () => {
     expect(history.status).toBe(0);
     const parsed = JSON.parse(history.stdout) as { messages: Array<{ text: string; direction: string }> };
     expect(parsed.messages).toEqual([expect.objectContaining({ text: 'Hi Bob! This is the Ephemera demo.', direction: 'in' })]);
+  });
+});
+
+describe('npm run demo, running until stopped', () => {
+  const URL_LINE = /^http:\/\/127\.0\.0\.1:\d+\/\S*$/;
+
+  it('with Chromium failing at once: prints both URLs on their own lines, serves them until SIGINT, then deletes its data', async () => {
+    const stub = browserStub(path.join(tmp, 'fail-stub'), 'fail');
+    const dir = path.join(tmp, 'throwaway');
+    const run = runScript('scripts/demo.ts', ['--dir', dir], scriptEnv(path.join(tmp, 'home-fail'), { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command }));
+    try {
+      const ready = await run.line(/^Demo ready: /);
+      expect(ready).toContain(`Demo data (deleted when the demo stops; --keep keeps it): ${dir}`);
+      const sentence = await run.line(/^No app windows: /);
+      expect(sentence).toContain(`Chromium (${stub.command}) exited at once (exit code 1: Missing X server or $DISPLAY).`);
+      await run.line(/^http:/);
+      await expect.poll(() => run.lines.filter((l) => URL_LINE.test(l)).length).toBe(2);
+      expect(run.lines.filter((l) => l.includes('http://'))).toEqual(run.lines.slice(-2));
+      for (const url of run.lines.slice(-2)) await expectServesApp(url);
+      expect(fs.existsSync(path.join(dir, 'alice'))).toBe(true);
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+    expect(run.stderr()).not.toMatch(/^demo: /m);
+    expect(fs.existsSync(dir)).toBe(false);
+  });
+
+  it('with Chromium staying up: says it opened two windows, stops them on SIGTERM, and --keep keeps the data', async () => {
+    const stub = browserStub(path.join(tmp, 'stay-stub'), 'stay');
+    const dir = path.join(tmp, 'kept');
+    const run = runScript('scripts/demo.ts', ['--dir', dir, '--keep'], scriptEnv(path.join(tmp, 'home-stay'), { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command }));
+    const windows: Array<{ pid: number; args: string[] }> = [];
+    try {
+      expect(await run.line(/^Demo ready: /)).toContain(`Demo data (kept): ${dir}`);
+      const sentence = await run.line(/^Opened two Chromium app windows/);
+      expect(sentence).toMatch(/^Opened two Chromium app windows, alice's and bob's \(.*\)\. Close them or press Ctrl\+C here to stop the demo\.$/);
+      expect(run.lines.filter((l) => l.includes('http://'))).toEqual([]);
+      windows.push(...stub.started());
+      expect(windows).toHaveLength(2);
+      for (const name of ['alice', 'bob']) {
+        const window = windows.find((w) => w.args.includes(`--user-data-dir=${path.join(dir, `chromium-${name}`)}`));
+        expect(window, name).toBeDefined();
+        expect(alive(window!.pid)).toBe(true);
+        await expectServesApp(window!.args.find((a) => a.startsWith('--app='))!.slice('--app='.length));
+      }
+    } finally {
+      expect(await run.stop('SIGTERM')).toBe(0);
+    }
+    for (const w of windows) expect(alive(w.pid)).toBe(false);
+    expect(fs.existsSync(path.join(dir, 'alice'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'bob'))).toBe(true);
   });
 });
