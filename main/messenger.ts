@@ -49,6 +49,7 @@ import {
   contactIdOfConversation,
   ID_KEY_SECRET,
   INCOMING_CONTENT_IDS,
+  OUTGOING_CONTENT_IDS,
   PENDING_SENDS,
   conversationIdOf,
   incomingMessageId,
@@ -306,8 +307,9 @@ export class Messenger implements EphemeraService {
       const contact = vault.getContact(conv.contactId);
       if (!contact || contact.identityChanged) continue;
       for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
-        const contentId = m.direction === 'out' && m.state === 'queued' && m.id.startsWith('o.') ? m.id.slice(2) : undefined;
-        if (!contentId) continue;
+        const sealedCid = m.direction === 'out' && m.state === 'queued' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
+        if (!sealedCid) continue;
+        const contentId = Buffer.from(sealedCid).toString('utf8');
         const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
         if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
@@ -747,8 +749,12 @@ export class Messenger implements EphemeraService {
       const contentId = newContentId();
       const now = Date.now();
       const conversationId = conversationIdOf(contact.id);
+      const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
+      // The content id is kept sealed (a resume at unlock re-sends a queued message under it);
+      // written first, so a queued message always has it.
+      vault.kvSet(OUTGOING_CONTENT_IDS, id, Buffer.from(contentId, 'utf8'));
       const [stored] = vault.appendMessages([
-        { id: outgoingMessageId(contentId), conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
+        { id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
       ]);
       if (!stored) throw new Error('the vault did not store the message');
       this.touchConversation(conversationId, now, 0);
@@ -848,7 +854,7 @@ export class Messenger implements EphemeraService {
     const pending = vault.kvGet(PENDING_SENDS, outcome.id);
     if (!pending) return;
     vault.kvDelete(PENDING_SENDS, outcome.id);
-    this.setState(outgoingMessageId(Buffer.from(pending).toString('utf8')), outcome.error ? 'failed' : 'sent');
+    this.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
   }
 
   /** Moves a message's state forward only (queued -> sent -> delivered -> read). */
@@ -971,8 +977,9 @@ export class Messenger implements EphemeraService {
     if (!contact) return { kind: 'none' };
     const conversationId = conversationIdOf(contact.id);
     const changed: StoredMessage[] = [];
-    for (const cid of content.ids) {
-      const m = vault.getMessage(outgoingMessageId(cid));
+    const ids = this.withIdKey((k) => content.ids.map((cid) => outgoingMessageId(k, cid)));
+    for (const id of ids) {
+      const m = vault.getMessage(id);
       // Receipts apply only to our own messages in that contact's conversation.
       if (!m || m.direction !== 'out' || m.conversationId !== conversationId) continue;
       const updated = this.setState(m.id, content.type);

@@ -22,9 +22,6 @@ export function newContentId(): string {
   return randomBytes(16).toString('hex');
 }
 
-export function outgoingMessageId(contentId: string): string {
-  return `o.${contentId}`;
-}
 
 /**
  * A keyed hash (HMAC-SHA-256 under the account's id key, a sealed vault secret), 32 hex
@@ -35,28 +32,47 @@ function keyedId(idKey: Uint8Array, ...parts: string[]): string {
   return createHmac('sha256', idKey).update(JSON.stringify(parts)).digest().subarray(0, 16).toString('hex');
 }
 
+// Stored message ids are `m` + 32 hex characters in both directions: the direction is an input of
+// the keyed hash, never a visible part of the id (it is in the sealed row). Likewise every relay
+// idempotency key is 32 hex characters whatever the content type (text, receipt, anything later),
+// so neither a seized laptop's id columns nor the relay's records tell kinds or directions apart.
+
 /**
  * Stored id of a received message. Deterministic (a redelivery finds the stored copy), scoped by
  * the contact, and a keyed hash of the sender-chosen content id, which is kept sealed (kv) for
  * read receipts.
  */
 export function incomingMessageId(idKey: Uint8Array, contactId: string, contentId: string): string {
-  return `i.${contactId}.${keyedId(idKey, 'incoming', contactId, contentId)}`;
+  return `m${keyedId(idKey, 'message', 'in', contactId, contentId)}`;
+}
+
+/**
+ * Stored id of a message we send. Deterministic, so a receipt naming the content id finds it; the
+ * content id itself is kept sealed (kv, OUTGOING_CONTENT_IDS), for re-sending a queued message.
+ */
+export function outgoingMessageId(idKey: Uint8Array, contentId: string): string {
+  return `m${keyedId(idKey, 'message', 'out', contentId)}`;
 }
 
 /**
  * Idempotency key of the relay send carrying a text message (the outbox id). Deterministic (a
- * re-send uses the same key) but unlinkable, without the id key, to the stored message id.
+ * re-send uses the same key) but unlinkable, without the id key, to the stored message id. The
+ * content type is inside the hash input, not a visible prefix.
  */
 export function textIdempotencyKey(idKey: Uint8Array, contentId: string): string {
-  return `t${keyedId(idKey, 'send', contentId)}`;
+  return keyedId(idKey, 'send', 'text', contentId);
 }
 
 export const ID_KEY_SECRET = 'messenger.id-key';
-/** kv namespaces: stored incoming id -> content id; idempotency key -> content id. */
+/**
+ * kv namespaces: stored incoming id -> content id; stored outgoing id -> content id;
+ * idempotency key -> content id.
+ */
 export const INCOMING_CONTENT_IDS = 'messenger-incoming-content-ids';
+export const OUTGOING_CONTENT_IDS = 'messenger-outgoing-content-ids';
 export const PENDING_SENDS = 'messenger-pending-sends';
 
+/** Idempotency key of a receipt send: random (the outbox re-sends it under the same key), shaped like a text's. */
 export function receiptIdempotencyKey(): string {
-  return `r${randomBytes(16).toString('hex')}`;
+  return randomBytes(16).toString('hex');
 }
