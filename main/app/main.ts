@@ -2,16 +2,22 @@
 // imported statically so the bundle contains it (tsx-style runtime imports of .ts files do not
 // work inside a packaged app).
 import { app, dialog } from 'electron';
+import { devEnv, markPackaged } from '../../shared/packaged.ts';
 import { openMessenger } from '../messenger.ts';
 import { startApp } from './app.ts';
 
-// scripts/start.ts passes the profile and the local relay's descriptor through the environment.
-const serverDescriptorPath = process.env.EPHEMERA_SERVER_DESCRIPTOR;
+// First, before anything reads the environment: a packaged app ignores development variables
+// (the SQLite addon path, test hooks, the two below).
+if (app.isPackaged) markPackaged();
+
+// In development, scripts/start.ts passes the profile and the local relay's descriptor through
+// the environment. A packaged app uses its own profile and the relay the user registers with.
+const serverDescriptorPath = devEnv('EPHEMERA_SERVER_DESCRIPTOR');
 
 startApp({
   openService: async (profileDir) => {
     const messenger = await openMessenger({
-      profileDir: process.env.EPHEMERA_PROFILE ?? profileDir,
+      profileDir: devEnv('EPHEMERA_PROFILE') ?? profileDir,
       ...(serverDescriptorPath ? { serverDescriptorPath } : {}),
     });
     return { service: messenger, close: () => messenger.close() };

@@ -4,6 +4,7 @@
 // XChaCha20-Poly1305 keys and the 8-byte temp_key_id. The result lives in RAM only.
 import { createHash, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { isAllZero, u32be, u64be, ascii } from './bytes.ts';
+import { testHooksAllowed } from '../packaged.ts';
 import { ProtocolError } from './errors.ts';
 import { encodeHello, encodeHelloReply, HANDSHAKE_NONCE_BYTES, PROTOCOL_VERSION, type HelloFrame, type HelloReplyFrame } from './frames.ts';
 import { ed25519PublicKey, newX25519, x25519 } from './keys.ts';
@@ -34,7 +35,7 @@ export function zeroTempKey(m: TempKeyMaterial): void {
 type TempKeyObserver = (material: { id: Buffer; c2s: Buffer; s2c: Buffer; sharedSecret: Buffer }) => void;
 let observer: TempKeyObserver | undefined;
 export function installTempKeyObserverForTests(fn: TempKeyObserver | undefined): void {
-  if (!process.env.VITEST && process.env.EPHEMERA_TEST_HOOKS !== '1') throw new Error('test hook outside tests');
+  if (!testHooksAllowed()) throw new Error('test hook outside tests');
   observer = fn;
 }
 

@@ -3,12 +3,14 @@
 // then searches the locked process's memory for them. The observer receives the live bytes and
 // must not keep or copy them (the test writes them out as hex at once), or it would itself leave
 // the copies the test looks for. Refuses to install outside a test run.
+import { testHooksAllowed } from '../packaged.ts';
+
 export type KeyObserver = (label: string, key: Uint8Array) => void;
 
 let observer: KeyObserver | undefined;
 
 export function installKeyObserverForTests(fn: KeyObserver | undefined): void {
-  if (!process.env.VITEST && process.env.EPHEMERA_TEST_HOOKS !== '1') throw new Error('test hook outside tests');
+  if (!testHooksAllowed()) throw new Error('test hook outside tests');
   observer = fn;
 }
 
