@@ -32,7 +32,13 @@ export const ServerDescriptorText = z.string().min(2).max(16 * 1024);
 export const FilePath = z.string().min(1).max(4096);
 /** Chosen by the renderer so progress events can be matched before the call returns. */
 export const JobId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 URL-safe characters');
-export const MessageText = z.string().min(1).max(65_536);
+/**
+ * The one limit on a message's text, in UTF-16 code units (JavaScript string length), for every
+ * path into the vault: sending, receiving (main/e2e/content.ts), backup import and the vault
+ * itself; history pages can therefore never hold a text this contract would reject.
+ */
+export const MAX_TEXT_CHARS = 32 * 1024;
+export const MessageText = z.string().min(1).max(MAX_TEXT_CHARS);
 export const Count = z.number().int().nonnegative();
 
 // ---------------------------------------------------------------------------------------------
@@ -77,7 +83,7 @@ export const Message = z.strictObject({
   sender: Id,
   sentAt: Timestamp,
   receivedAt: Timestamp,
-  text: z.string().max(65_536),
+  text: z.string().max(MAX_TEXT_CHARS),
   state: MessageState,
 });
 

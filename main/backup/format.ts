@@ -3,6 +3,7 @@
 // else is BackupMalformed, and a newer format version is BackupUnsupportedVersion.
 import { z } from 'zod';
 import type { ContactRecord, ConversationRecord, NewMessage } from '../vault/api.ts';
+import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 
 export const BACKUP_FORMAT = 'ephemera-backup';
@@ -69,7 +70,8 @@ export const messageLine = z.strictObject({
   sender: z.string().max(MAX_NAME),
   sentAt: epochMs,
   receivedAt: epochMs,
-  text: z.string().max(MAX_LINE_BYTES),
+  // The one text limit (shared/api.ts): a longer text would make its chat unreadable.
+  text: z.string().max(MAX_TEXT_CHARS, `longer than ${MAX_TEXT_CHARS} characters, the limit of every message`),
   state: z.enum(['queued', 'sent', 'delivered', 'read', 'received', 'failed']),
 });
 
@@ -137,7 +139,7 @@ export function isValidMessageLine(v: unknown): v is MessageLine {
     isEpochMs(m.sentAt) &&
     isEpochMs(m.receivedAt) &&
     typeof m.text === 'string' &&
-    m.text.length <= MAX_LINE_BYTES &&
+    m.text.length <= MAX_TEXT_CHARS &&
     MESSAGE_STATES.has(m.state)
   );
 }

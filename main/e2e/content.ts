@@ -1,11 +1,15 @@
 // The plaintext inside a Signal message: a small versioned structure, JSON-encoded, then padded
 // to a multiple of PAD_BLOCK bytes so ciphertext sizes reveal only a coarse length class.
 import { z } from 'zod';
+import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { BadContent, UnsupportedContent } from './errors.ts';
+
+// One text limit everywhere (shared/api.ts): a longer text from a contact is refused as
+// BadContent, acknowledged and dropped, never stored.
+export { MAX_TEXT_CHARS };
 
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
-export const MAX_TEXT_CHARS = 32 * 1024;
 export const MAX_RECEIPT_IDS = 1000;
 /**
  * Padded content size limit, both ways. The relay accepts envelopes up to 64 KiB; a PreKey

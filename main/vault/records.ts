@@ -4,7 +4,9 @@
 // re-seals the rows.
 import { z } from 'zod';
 import type { ContactRecord, ConversationRecord, MessageDirection, MessageState, NewMessage } from './api.ts';
+import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { VaultCorrupt } from './errors.ts';
+import { keyBuffer, keyCopy } from '../../shared/protocol/secret-bytes.ts';
 
 export const RECORD_VERSION = 1;
 
@@ -44,6 +46,9 @@ export function checkNewMessage(m: NewMessage): void {
   checkTimestamp(m.sentAt, 'sentAt');
   if (m.receivedAt !== undefined) checkTimestamp(m.receivedAt, 'receivedAt');
   if (typeof m.text !== 'string') throw new TypeError('text must be a string');
+  // The vault is the last gate of every path in (send, receive, backup import): nothing longer
+  // than the API's limit is stored, so no history page can fail the contract's output check.
+  if (m.text.length > MAX_TEXT_CHARS) throw new RangeError(`text must be at most ${MAX_TEXT_CHARS} characters`);
   checkState(m.state);
 }
 

@@ -8,6 +8,7 @@ import { generateIdentity, identityToRecipient } from 'age-encryption';
 import { AgeWriter, createHeader, openAgeFile } from '../../main/backup/age-file.ts';
 import { encodeLine, encodeMessageLine, isValidMessageLine, messageLine, messageToLine, type MessageLine } from '../../main/backup/format.ts';
 import { readRecords, splitLines } from '../../main/backup/stream.ts';
+import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { makeTempDir } from './helpers.ts';
 
 const idChars = fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:!~'.split(''));
@@ -89,7 +90,7 @@ describe('backup stream properties', () => {
         sender: near(fc.string({ maxLength: 20 }), 'x'.repeat(64 * 1024 + 1), 'x'.repeat(64 * 1024), 5),
         sentAt: near(fc.nat(), -1, 1.5, 8_640_000_000_000_001, 8_640_000_000_000_000, Number.NaN, -0, '5'),
         receivedAt: near(fc.nat(), -1, 2 ** 53, Infinity, null),
-        text: near(fc.string({ maxLength: 50 }), 7, null),
+        text: near(fc.string({ maxLength: 50 }), 7, null, 'x'.repeat(MAX_TEXT_CHARS), 'x'.repeat(MAX_TEXT_CHARS + 1)),
         state: near(fc.constantFrom('queued', 'sent', 'delivered', 'read', 'received', 'failed'), 'exploded', 'Read'),
       })
       .chain((r) =>
@@ -118,10 +119,18 @@ describe('backup stream properties', () => {
         // Pad the stream so its length lands on or near a 64 KiB boundary some of the time.
         const base = stream(messages);
         const target = Math.max(1, Math.ceil(Buffer.byteLength(base) / 65536)) * 65536 + pad - 1;
-        const filler: MessageLine = { ...messages[0]!, id: 'filler', text: '' };
-        const fillerLen = Buffer.byteLength(encodeLine(filler));
-        const need = target - Buffer.byteLength(base) - fillerLen;
-        const all = need >= 0 ? [...messages, { ...filler, text: 'x'.repeat(need) }] : messages;
+        // Filler messages, each within the text limit; all but the last leave room for another.
+        const all = [...messages];
+        let rest = target - Buffer.byteLength(base);
+        for (;;) {
+          const empty: MessageLine = { ...messages[0]!, id: `filler-${all.length}`, text: '' };
+          const room = rest - Buffer.byteLength(encodeLine(empty));
+          if (room < 0) break;
+          const line = { ...empty, text: 'x'.repeat(room > MAX_TEXT_CHARS ? MAX_TEXT_CHARS - 1000 : room) };
+          all.push(line);
+          rest -= Buffer.byteLength(encodeLine(line));
+          if (rest === 0) break;
+        }
         const file = join(tmp.dir, 'p.age');
         const fd = openSync(file, 'w');
         const w = new AgeWriter(fd, await createHeader({ recipients: [recipient] }));

@@ -7,6 +7,7 @@ import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import type { NewMessage, StoredMessage, VaultHandle } from '../../main/vault/api.ts';
 import { BackupError, exportBackup, importBackup, openBackup } from '../../main/backup/index.ts';
 import { ageEncryptToFile, ageKeygen, ageRun, ageWithPassphrase, hashTree, makeTempDir, type AgeKeyPair } from './helpers.ts';
+import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 
 const PASS = 'backup passphrase ✓';
 const WF = 10;
@@ -316,7 +317,9 @@ describe('backup round trip with the real vault', () => {
     const dir = makeTempDir();
     const big = await newVault(join(dir.dir, 'big'));
     try {
-      big.appendMessages([{ id: 'huge', conversationId: 'v', direction: 'in', sender: 's', sentAt: 1, text: 'é'.repeat(9 * 1024 * 1024), state: 'read' }]);
+      // Message texts are capped far below this (MAX_TEXT_CHARS); a contact's name is not.
+      const huge = { id: 'huge', handle: 'huge', displayName: 'é'.repeat(9 * 1024 * 1024), verified: false, identityChanged: false, createdAt: 1 };
+      big.upsertContact(huge);
       const target = join(dir.dir, 'big.age');
       await expect(exportBackup(big, target, { keys: { recipients: [keys.recipient] } })).rejects.toMatchObject({ code: 'IO' });
       expect(readdirSync(dir.dir)).toEqual(['big']);
@@ -331,17 +334,21 @@ describe('backup round trip with the real vault', () => {
     const wide = await newVault(join(dir.dir, 'wide'));
     const copy = await newVault(join(dir.dir, 'copy'));
     try {
-      // 1.2 MB (over the 1 MiB buffer: written on its own), then many lines that fill it unevenly.
-      const texts = ['東'.repeat(400_000), ...Array.from({ length: 60 }, (_, i) => `${'é'.repeat(20_000 + i * 997)} ${i}`), 'x'.repeat(349_526), 'tail'];
+      // A 1 MB account-secret line (over the 1 MiB buffer's third: written on its own; message
+      // texts are capped far below that), then many message lines that fill the buffer unevenly.
+      const blob = new Uint8Array(Buffer.alloc(750_000, 'wide secret'));
+      wide.setAccountSecret('wide-blob', blob);
+      const texts = ['東'.repeat(MAX_TEXT_CHARS), ...Array.from({ length: 120 }, (_, i) => `${'é'.repeat(10_000 + i * 191)} ${i}`), 'x'.repeat(MAX_TEXT_CHARS), 'tail'];
       const stored = wide.appendMessages(texts.map((text, i) => ({ id: `w-${i}`, conversationId: 'v', direction: 'in', sender: 's', sentAt: i, receivedAt: i, text, state: 'read' })));
       const file = join(dir.dir, 'wide.age');
-      await exportBackup(wide, file, { keys: { recipients: [keys.recipient] } });
+      await exportBackup(wide, file, { keys: { recipients: [keys.recipient] }, identitySecretNames: ['wide-blob'] });
       const plain = ageRun(['-d', '-i', keys.identityFile, file]).stdout.toString('utf8');
-      const lines = plain.trimEnd().split('\n');
-      expect(lines.length).toBe(texts.length + 2);
-      expect(lines.slice(1, -1).map((l) => (JSON.parse(l) as { text: string }).text)).toEqual(texts);
-      await importBackup(copy, file, { keys: { identities: [keys.identity] } });
+      const lines = plain.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; value?: string });
+      expect(lines.filter((l) => l.type === 'account-secret').map((l) => l.value)).toEqual([Buffer.from(blob).toString('base64')]);
+      expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(texts);
+      await importBackup(copy, file, { keys: { identities: [keys.identity] }, restoreIdentity: true });
       expect(history(copy)).toEqual(stored.map(({ seq: _seq, ...m }) => m));
+      expect(copy.getAccountSecret('wide-blob')).toEqual(blob);
     } finally {
       wide.lock();
       copy.lock();

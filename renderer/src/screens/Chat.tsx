@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import type { ConversationSummary, HistoryAnchor, Message } from '../../../shared/api/contract.ts';
+import { MAX_TEXT_CHARS, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api/contract.ts';
 import { useApi, errorText } from '../api.ts';
 import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages } from '../logic.ts';
 
@@ -221,7 +221,7 @@ export function Chat({
             placeholder={held ? 'Sending is held until you accept the new safety number' : 'Write a message (Enter to send, Shift+Enter for a new line)'}
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={onComposerKey}
-            maxLength={65_536}
+            maxLength={MAX_TEXT_CHARS}
           />
           <button type="submit" className="primary" disabled={draft.trim() === ''}>
             Send
