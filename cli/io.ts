@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault, type KdfParams } from '../main/vault/index.ts';
+import { forTerminal, jsonForTerminal, untrusted } from './terminal.ts';
 
 export const ExitCode = {
   OK: 0,
@@ -118,17 +119,34 @@ export function wantsJson(cmd: Command): boolean {
   return cmd.optsWithGlobals<{ json?: boolean }>().json === true;
 }
 
+// Every line a command prints goes through the functions below, which make untrusted text
+// harmless on a terminal (cli/terminal.ts); commands never write to stdout/stderr themselves.
+
+/** One JSON object on stdout (exact values; terminal-unsafe characters as \uXXXX escapes). */
+export function printJson(data: Record<string, unknown>): void {
+  process.stdout.write(`${jsonForTerminal(data)}\n`);
+}
+
 /** Prints the result: JSON object on stdout with --json, else the human text. */
 export function printResult(json: boolean, human: string, data: Record<string, unknown>): void {
-  if (json) process.stdout.write(`${JSON.stringify({ ok: true, ...data })}\n`);
-  else process.stdout.write(human.endsWith('\n') ? human : `${human}\n`);
+  if (json) printJson({ ok: true, ...data });
+  else {
+    const text = forTerminal(human, process.stdout.isTTY === true);
+    process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  }
+}
+
+/** A warning or notice for the user on stderr (also with --json, where stdout is for data). */
+export function printNotice(text: string): void {
+  process.stderr.write(`${forTerminal(text)}\n`);
 }
 
 export function printError(json: boolean, err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof VaultError ? err.code : err instanceof CliError ? err.code : 'ERROR';
-  if (json) process.stdout.write(`${JSON.stringify({ ok: false, code, message })}\n`);
-  process.stderr.write(`ephemera: ${message}\n`);
+  if (json) printJson({ ok: false, code, message });
+  // One line: error details can come from the relay or from a file.
+  process.stderr.write(`ephemera: ${untrusted(message)}\n`);
 }
 
 /** Wraps a command action: maps thrown errors to their exit code and message. */
@@ -141,7 +159,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void>): 
       printError(wantsJson(cmd), err);
       const code = exitCodeFor(err);
       if (code === ExitCode.ERROR && !(err instanceof VaultError) && !(err instanceof CliError) && process.env.EPHEMERA_DEBUG) {
-        process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+        process.stderr.write(`${forTerminal((err as Error).stack ?? '')}\n`);
       }
       process.exitCode = code;
     }

@@ -21,7 +21,8 @@ import {
   type ProgressListener,
 } from '../../main/backup/index.ts';
 import { Vault } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
+import { untrusted } from '../terminal.ts';
 
 const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
   WRONG_KEY: ExitCode.WRONG_SECRET,
@@ -135,9 +136,7 @@ export function register(program: Command): void {
         const g = globalOptions(cmd);
         requireVault(g.profile);
         if (opts.withIdentity) {
-          process.stderr.write(
-            'WARNING: this backup will contain your account identity key. Anyone who can decrypt it can impersonate you. Keep it like a password.\n',
-          );
+          printNotice('WARNING: this backup will contain your account identity key. Anyone who can decrypt it can impersonate you. Keep it like a password.');
         }
         const vault = await Vault.unlock(g.profile, await vaultPassword());
         const progress = progressBar(g.json);
@@ -156,7 +155,7 @@ export function register(program: Command): void {
           progress.stop();
           printResult(
             g.json,
-            `Backup written to ${r.file}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.`,
+            `Backup written to ${untrusted(r.file)}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.`,
             { ...r },
           );
         } finally {
@@ -236,9 +235,9 @@ export function register(program: Command): void {
           const text = words.join(' ');
           if (what === 'history') {
             const h = await mapped(async () => archive.history(text, opts.limit !== undefined ? { limit: opts.limit } : {}));
-            const name = h.contact.displayName || h.contact.handle;
-            const human = [`${name} (@${h.contact.handle}) — ${h.messages.length} messages`];
-            for (const m of h.messages) human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${m.text}`);
+            const name = untrusted(h.contact.displayName || h.contact.handle);
+            const human = [`${name} (@${untrusted(h.contact.handle)}) — ${h.messages.length} messages`];
+            for (const m of h.messages) human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}`);
             printResult(json, human.join('\n'), {
               contact: { id: h.contact.id, handle: h.contact.handle, displayName: h.contact.displayName },
               conversation: h.conversation,
@@ -246,8 +245,8 @@ export function register(program: Command): void {
             });
           } else {
             const hits = archive.search(text, { limit: opts.limit ?? 100 });
-            const human = hits.length === 0 ? [`No message contains "${text}".`] : [];
-            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${hit.conversation?.title ?? hit.message.conversationId}: ${hit.message.text}`);
+            const human = hits.length === 0 ? [`No message contains "${untrusted(text)}".`] : [];
+            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${untrusted(hit.conversation?.title ?? hit.message.conversationId)}: ${untrusted(hit.message.text)}`);
             printResult(json, human.join('\n'), {
               query: text,
               hits: hits.map((h) => ({ message: h.message, conversationId: h.message.conversationId, title: h.conversation?.title })),

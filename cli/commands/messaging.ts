@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import { ApiError, type ApiErrorCode, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { action, CliError, ExitCode, globalOptions, printResult, type ExitCodeValue, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult, type ExitCodeValue, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
+import { untrusted } from '../terminal.ts';
 
 const EXIT_FOR: Partial<Record<ApiErrorCode, ExitCodeValue>> = {
   UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
@@ -77,13 +78,13 @@ async function contactNamed(m: Messenger, handle: string): Promise<Contact> {
 
 function contactLine(c: Contact): string {
   const flags = [c.verified ? 'verified' : 'not verified', c.identityChanged ? 'IDENTITY CHANGED' : ''].filter(Boolean).join(', ');
-  return `${c.handle}  (${flags})`;
+  return `${untrusted(c.handle)}  (${flags})`;
 }
 
 function messageLine(m: Message, handle: string): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
-  const who = m.direction === 'out' ? `-> ${handle}` : `<- ${handle}`;
-  return `${when}  ${who}  ${m.text}  [${m.state}]  (${m.id})`;
+  const who = m.direction === 'out' ? `-> ${untrusted(handle)}` : `<- ${untrusted(handle)}`;
+  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]  (${untrusted(m.id)})`;
 }
 
 /** Resolves when the message left the outbox (state no longer 'queued'), or after waitMs. */
@@ -120,7 +121,7 @@ export function register(program: Command): void {
           throw new CliError(`cannot read the descriptor file ${opts.server}`, ExitCode.USAGE);
         }
         const status = await withMessenger(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }));
-        printResult(g.json, `Registered as ${status.account?.handle} on ${status.account?.relayUrl}.`, { handle: status.account?.handle, relayUrl: status.account?.relayUrl });
+        printResult(g.json, `Registered as ${untrusted(status.account?.handle ?? '')} on ${untrusted(status.account?.relayUrl ?? '')}.`, { handle: status.account?.handle, relayUrl: status.account?.relayUrl });
       }),
     );
 
@@ -133,7 +134,7 @@ export function register(program: Command): void {
       action(async (handle: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
         const c = await withMessenger(g, opts.wait, (m) => m.contactAdd({ handle }));
-        printResult(g.json, `Added ${c.handle}. Compare safety numbers with: safety-number ${c.handle}`, { contact: c });
+        printResult(g.json, `Added ${untrusted(c.handle)}. Compare safety numbers with: safety-number ${untrusted(c.handle)}`, { contact: c });
       }),
     );
   contact
@@ -195,8 +196,8 @@ export function register(program: Command): void {
         if (!sn.identityChanged) throw new CliError(`The identity of ${handle} has not changed: there is nothing to accept.`, ExitCode.USAGE, 'INVALID_ARGUMENT');
         const formatted = formatSafetyNumber(sn.digits);
         const message = `Nothing accepted. The new safety number with ${handle} is:\n  ${formatted}\nCompare it with ${handle}, then run: accept-identity ${handle} --safety-number "${formatted}"`;
-        if (g.json) process.stdout.write(`${JSON.stringify({ ok: false, code: 'IDENTITY_CHANGED', message, safetyNumber: sn })}\n`);
-        process.stderr.write(`ephemera: ${message}\n`);
+        if (g.json) printJson({ ok: false, code: 'IDENTITY_CHANGED', message, safetyNumber: sn });
+        printNotice(`ephemera: ${message}`);
         process.exitCode = ExitCode.IDENTITY_CHANGED;
       }),
     );

@@ -7,6 +7,7 @@ import { Vault } from '../../main/vault/index.ts';
 import { MAX_LIMIT } from '../../main/search/index-db.ts';
 import { SearchService, type SearchHit, type SearchRequest } from '../../main/search/service.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, requireVault, currentPassword } from '../io.ts';
+import { MARK_END, MARK_START, untrusted } from '../terminal.ts';
 
 /**
  * Finds a conversation by id, contact handle, or exact title (case-insensitive). Ambiguous or
@@ -28,12 +29,6 @@ export function resolveConversation(vault: VaultHandle, name: string): Conversat
   throw new CliError(`no chat named "${name}"`, ExitCode.USAGE, 'NO_SUCH_CHAT');
 }
 
-/** Message text is untrusted: no control characters or bidi overrides reach the terminal. */
-export function terminalSafe(text: string): string {
-  // eslint-disable-next-line no-control-regex -- removing control characters is the point
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, ' ');
-}
-
 function parseLimit(value: string): number {
   if (!/^\d+$/.test(value)) throw new CliError(`--limit must be a whole number from 1 to ${MAX_LIMIT}`, ExitCode.USAGE);
   const n = Number(value);
@@ -49,17 +44,17 @@ function parseDate(value: string, flag: '--from' | '--to'): number {
   return day && flag === '--to' ? ms + 86_400_000 - 1 : ms;
 }
 
-function highlighted(hit: SearchHit, color: boolean): string {
+/** The snippet with its matches between highlight marks (inverse video or [brackets] at output). */
+function highlighted(hit: SearchHit): string {
   const { text, highlights } = hit.snippet;
   let out = '';
   let at = 0;
   for (const h of highlights) {
-    out += terminalSafe(text.slice(at, h.start));
-    const match = terminalSafe(text.slice(h.start, h.end));
-    out += color ? `\u001b[1;7m${match}\u001b[0m` : `[${match}]`;
+    out += untrusted(text.slice(at, h.start));
+    out += `${MARK_START}${untrusted(text.slice(h.start, h.end))}${MARK_END}`;
     at = h.end;
   }
-  return out + terminalSafe(text.slice(at));
+  return out + untrusted(text.slice(at));
 }
 
 interface SearchOptions {
@@ -103,11 +98,10 @@ export function register(program: Command): void {
           if (showProgress && service.openedFrom === 'rebuild') process.stderr.write('\n');
           const hits = service.search(request);
           const titles = new Map(vault.listConversations().map((c) => [c.id, c.title]));
-          const color = !g.json && process.stdout.isTTY === true;
           const lines = hits.map((h) => {
             const when = new Date(h.sentAt).toISOString().replace('T', ' ').slice(0, 16);
             const who = h.direction === 'out' ? 'me' : h.sender;
-            return `${when}  ${terminalSafe(titles.get(h.conversationId) ?? h.conversationId)}  ${terminalSafe(who)}  ${h.id}\n    ${highlighted(h, color)}`;
+            return `${when}  ${untrusted(titles.get(h.conversationId) ?? h.conversationId)}  ${untrusted(who)}  ${untrusted(h.id)}\n    ${highlighted(h)}`;
           });
           const human = hits.length === 0 ? 'No messages found.' : `${lines.join('\n')}\n${hits.length} result${hits.length === 1 ? '' : 's'}.`;
           printResult(g.json, human, {
