@@ -12,10 +12,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { Command } from 'commander';
-import WebSocket from 'ws';
 import { createApiClient, type EphemeraClient } from '../shared/api/rpc.ts';
-import { createSocketTransport, type SocketLike } from '../shared/api/socket-client.ts';
-import { redeemLaunchUrl } from '../main/web/launch-client.ts';
+import { connectLaunchUrl } from '../main/web/launch-client.ts';
 import { buildRenderer, rendererBuilt, ROOT } from './build-app.ts';
 import { userDataDir } from './start.ts';
 import { chooseBrowser, openAppWindow, runningAsRoot, type Choice } from './app-window.ts';
@@ -45,10 +43,7 @@ function startChild(args: string[], pick: (line: string) => string | undefined):
 
 /** Uses the host's one-time launch URL up, so its printed URL no longer works afterwards. */
 async function connectClient(launchUrl: string): Promise<{ client: EphemeraClient; close(): void }> {
-  const session = await redeemLaunchUrl(launchUrl);
-  const transport = createSocketTransport({
-    connect: () => new WebSocket(session.socketUrl, { origin: session.origin, headers: { Cookie: session.cookie } }) as unknown as SocketLike,
-  });
+  const transport = await connectLaunchUrl(launchUrl);
   return { client: createApiClient(transport), close: () => transport.close() };
 }
 

@@ -3,11 +3,15 @@
 // adversaries here, so every request and socket upgrade must:
 //   - name our host in Host (defeats DNS rebinding: evil.example resolving to 127.0.0.1),
 //   - carry no foreign Origin / cross-site Sec-Fetch-Site (defeats CSRF and cross-site sockets),
-//   - hold the session: the URL carries a ONE-TIME launch code (it may be seen by others, e.g.
-//     in Chromium's command line); the first request presenting it gets a fresh random session
-//     secret in an HttpOnly, SameSite=Strict cookie scoped by port, and the code is dead. Every
-//     later request, and the /api socket (cookie only, nothing in its URL), needs that cookie.
-// Responses carry the same CSP as the Electron window.
+//   - and, on the /api socket only, authenticate in-band (shared/api/socket-auth.ts): the first
+//     frame presents the ONE-TIME launch code (in the launch URL's fragment, which the browser
+//     never sends to a server; it may be seen by others, e.g. in Chromium's command line) or the
+//     session secret minted, once, when that code was redeemed. No cookie is ever set: cookies
+//     are not isolated by port, so every other server on 127.0.0.1 would receive it. Until a
+//     socket is authenticated it gets no answer to anything and no event; it is closed if it
+//     does not authenticate within a few seconds.
+// The static files (the renderer bundle) are not secret and need no credential. Responses carry
+// the same CSP as the Electron window.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -15,6 +19,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { EphemeraService } from '../../shared/api.ts';
 import { CallFrame, checkEvent, dispatchCall, type EventFrame, type ResultFrame } from '../../shared/api/rpc.ts';
+import { AUTH_REFUSED_CLOSE, AUTH_TIMEOUT_CLOSE, AuthFrame, LAUNCH_CODE_FRAGMENT_PARAM, type AuthOkFrame } from '../../shared/api/socket-auth.ts';
 import { securityHeaders } from './csp.ts';
 import { resolveStaticFile } from './static.ts';
 
@@ -24,6 +29,8 @@ export const SOCKET_PATH = '/api';
 const MAX_FRAME_BYTES = 512 * 1024;
 /** Calls in flight per socket; more is a misbehaving page. */
 const MAX_PENDING_CALLS = 64;
+/** How long a socket may stay open without authenticating. */
+const DEFAULT_AUTH_TIMEOUT_MS = 5000;
 
 export interface WebHostOptions {
   service: EphemeraService;
@@ -31,18 +38,17 @@ export interface WebHostOptions {
   rendererDir: string;
   /** 0 (default) picks a free port. */
   port?: number;
+  /** Unauthenticated sockets are closed after this long (default 5 s). */
+  authTimeoutMs?: number;
 }
 
 export interface WebHost {
-  /** The URL to open, with the one-time launch code: it works for the first request only. */
+  /** The URL to open, with the one-time launch code in its fragment (`/#code=…`): it works once. */
   readonly url: string;
   readonly origin: string;
   readonly port: number;
   close(): Promise<void>;
 }
-
-/** The query parameter that carries the launch code in `url`. */
-export const LAUNCH_CODE_PARAM = 'code';
 
 type Verdict = { ok: true } | { ok: false; status: 400 | 401 | 403 | 421; reason: string };
 
@@ -50,15 +56,6 @@ function timingSafeEqualText(a: string, b: string): boolean {
   const ab = Buffer.from(a);
   const bb = Buffer.from(b);
   return ab.length === bb.length && crypto.timingSafeEqual(ab, bb);
-}
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const cookies = new Map<string, string>();
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return cookies;
 }
 
 export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
@@ -82,7 +79,6 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   const origin = `http://${WEB_HOST_ADDRESS}:${port}`;
   const allowedHosts = new Set([`${WEB_HOST_ADDRESS}:${port}`, `localhost:${port}`]);
   const allowedOrigins = new Set([origin, `http://localhost:${port}`]);
-  const cookieName = `ephemera_${port}`; // cookies ignore ports; two hosts must not clobber each other
   const headers = securityHeaders({ connectSrc: [`ws://${WEB_HOST_ADDRESS}:${port}`, `ws://localhost:${port}`] });
 
   function checkPeer(req: http.IncomingMessage, upgrade: boolean): Verdict {
@@ -96,17 +92,13 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     return { ok: true };
   }
 
-  function hasSession(req: http.IncomingMessage): boolean {
-    const fromCookie = parseCookies(req.headers.cookie).get(cookieName);
-    return sessionSecret !== undefined && fromCookie !== undefined && timingSafeEqualText(fromCookie, sessionSecret);
-  }
-
-  /** True once, for the first request that presents the code; the code is dead afterwards. */
-  function redeemLaunchCode(presented: string): boolean {
-    if (launchCodeUsed || !timingSafeEqualText(presented, launchCode)) return false;
+  /** The session secret if the frame's credential is good; redeeming the code spends it. */
+  function authenticate(frame: AuthFrame): string | undefined {
+    if ('session' in frame) return sessionSecret !== undefined && timingSafeEqualText(frame.session, sessionSecret) ? sessionSecret : undefined;
+    if (launchCodeUsed || !timingSafeEqualText(frame.launchCode, launchCode)) return undefined;
     launchCodeUsed = true;
     sessionSecret = crypto.randomBytes(32).toString('base64url');
-    return true;
+    return sessionSecret;
   }
 
   function refuse(res: http.ServerResponse, status: number, reason: string): void {
@@ -124,29 +116,8 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       return refuse(res, 400, 'Bad request.');
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 405, 'Method not allowed.');
-    const presented = url.searchParams.get(LAUNCH_CODE_PARAM);
-    if (presented !== null) {
-      url.searchParams.delete(LAUNCH_CODE_PARAM);
-      const location = url.pathname + url.search;
-      // A browser that already holds the session (the printed address opened again) just
-      // drops the dead code from the address; it gains nothing it did not have.
-      if (hasSession(req)) {
-        res.writeHead(303, { ...headers, Location: location });
-        return res.end();
-      }
-      if (!redeemLaunchCode(presented)) {
-        return refuse(res, 403, 'This address was already used (it works once). Restart Ephemera to get a new one.');
-      }
-      // Trade the code for a session cookie (no Max-Age: it ends with the browser session) and
-      // drop the code from the address bar and history.
-      res.writeHead(303, {
-        ...headers,
-        'Set-Cookie': `${cookieName}=${sessionSecret}; HttpOnly; SameSite=Strict; Path=/`,
-        Location: location,
-      });
-      return res.end();
-    }
-    if (!hasSession(req)) return refuse(res, 401, 'Open the address printed by Ephemera when it started (it works once).');
+    // No credential here: the bundle is not secret, and whatever a request carries (a cookie,
+    // a code in the query) grants nothing. Only the socket's auth frame does.
     const found = resolveStaticFile(options.rendererDir, url.pathname);
     if (!found.ok) return refuse(res, found.status, found.status === 404 ? 'Not found.' : 'Bad request.');
     res.writeHead(200, { ...headers, 'Content-Type': found.contentType });
@@ -162,10 +133,11 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     } catch {
       url = undefined;
     }
-    // The session cookie only: a secret in the socket URL could leak (logs, history, cmdlines).
-    const ok = peer.ok && url !== undefined && url.pathname === SOCKET_PATH && hasSession(req);
+    // Nothing in the upgrade request is a credential (a secret in the socket URL could leak to
+    // logs, history, cmdlines); the socket authenticates with its first frame.
+    const ok = peer.ok && url !== undefined && url.pathname === SOCKET_PATH;
     if (!ok) {
-      const status = peer.ok ? (url?.pathname === SOCKET_PATH ? 401 : 404) : peer.status;
+      const status = peer.ok ? 404 : peer.status;
       socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Refused'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
@@ -174,12 +146,36 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
 
   const live = new Set<WebSocket>();
 
+  const authTimeoutMs = options.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
+
   function serveSocket(ws: WebSocket): void {
-    live.add(ws);
+    // Unauthenticated: not in `live` (no events), no call dispatched, closed after a timeout.
+    let authenticated = false;
     let pending = 0;
-    ws.on('close', () => live.delete(ws));
+    const authTimer = setTimeout(() => ws.close(AUTH_TIMEOUT_CLOSE, 'not authenticated'), authTimeoutMs);
+    ws.on('close', () => {
+      clearTimeout(authTimer);
+      live.delete(ws);
+    });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (isBinary) return ws.close(1003, 'text frames only');
+      if (!authenticated) {
+        // Exactly one attempt: the first frame authenticates or the socket is closed.
+        clearTimeout(authTimer);
+        let session: string | undefined;
+        try {
+          const parsed = AuthFrame.safeParse(JSON.parse(data.toString()));
+          session = parsed.success ? authenticate(parsed.data) : undefined;
+        } catch {
+          session = undefined;
+        }
+        if (session === undefined) return ws.close(AUTH_REFUSED_CLOSE, 'not authenticated');
+        authenticated = true;
+        live.add(ws);
+        const ok: AuthOkFrame = { t: 'auth-ok', session };
+        ws.send(JSON.stringify(ok));
+        return;
+      }
       let frame: CallFrame;
       try {
         const parsed = CallFrame.safeParse(JSON.parse(data.toString()));
@@ -207,12 +203,12 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   });
 
   return {
-    url: `${origin}/?${LAUNCH_CODE_PARAM}=${launchCode}`,
+    url: `${origin}/#${LAUNCH_CODE_FRAGMENT_PARAM}=${launchCode}`,
     origin,
     port,
     close: async () => {
       unsubscribe();
-      for (const ws of live) ws.terminate();
+      for (const ws of sockets.clients) ws.terminate();
       sockets.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,36 +1,78 @@
-// A Node-side client of the browser host (scripts/demo.ts, tests): redeems the one-time launch
-// URL the way a browser would, and keeps the session cookie it gets for the /api socket.
-import http from 'node:http';
+// A Node-side client of the browser host (scripts/demo.ts, tests): takes the one-time launch
+// code from the launch URL's fragment and presents it in-band on the /api socket, the way the
+// renderer does (renderer/src/api.ts); reconnects with the session secret the host returns.
+import WebSocket from 'ws';
+import { launchCodeFromFragment, type AuthCredential } from '../../shared/api/socket-auth.ts';
+import { createSocketTransport, type SocketLike, type SocketTransport } from '../../shared/api/socket-client.ts';
 
-export interface WebSession {
+export interface LaunchAddress {
   /** e.g. http://127.0.0.1:PORT */
   readonly origin: string;
-  /** The Cookie header value for requests and the /api socket upgrade. */
-  readonly cookie: string;
-  /** ws://HOST:PORT/api (carries nothing secret; the cookie authenticates). */
+  /** ws://HOST:PORT/api (carries nothing secret; the first frame authenticates). */
   readonly socketUrl: string;
+  readonly launchCode: string;
 }
 
 export class LaunchRefused extends Error {
-  constructor(readonly status: number) {
-    super(`the web host refused the launch address (HTTP ${status})`);
+  readonly code = 'LAUNCH_REFUSED';
+  constructor(detail: string) {
+    super(`the web host refused the launch address: ${detail}`);
     this.name = 'LaunchRefused';
   }
 }
 
-/** Presents the launch URL once; resolves with the session, or rejects with LaunchRefused. */
-export function redeemLaunchUrl(launchUrl: string): Promise<WebSession> {
-  const url = new URL(launchUrl);
-  if (url.protocol !== 'http:') return Promise.reject(new Error('the launch address must be http://'));
+/** Checks the shape of a launch URL (`http://127.0.0.1:PORT/#code=…`) without contacting it. */
+export function parseLaunchUrl(launchUrl: string): LaunchAddress {
+  let url: URL;
+  try {
+    url = new URL(launchUrl);
+  } catch {
+    throw new LaunchRefused('not a URL');
+  }
+  if (url.protocol !== 'http:') throw new LaunchRefused('it must be http://');
+  const launchCode = launchCodeFromFragment(url.hash);
+  if (!launchCode) throw new LaunchRefused('it carries no launch code (#code=…)');
+  return { origin: url.origin, socketUrl: `ws://${url.host}/api`, launchCode };
+}
+
+/**
+ * Redeems the launch code over the socket; resolves with a connected transport once the host
+ * accepted it (reconnects present the session secret), or rejects with LaunchRefused (or an
+ * Error if the socket could not be opened at all).
+ */
+export function connectLaunchUrl(launchUrl: string, options: { retryDelayMs?: number } = {}): Promise<SocketTransport> {
+  let address: LaunchAddress;
+  try {
+    address = parseLaunchUrl(launchUrl);
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+  let credential: AuthCredential = { launchCode: address.launchCode };
+  const transport = createSocketTransport({
+    connect: () => new WebSocket(address.socketUrl, { origin: address.origin }) as unknown as SocketLike,
+    auth: {
+      credential: () => credential,
+      onSession: (session) => {
+        credential = { session };
+      },
+    },
+    ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+  });
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, agent: false, path: url.pathname + url.search, method: 'GET', headers: { Host: url.host } }, (res) => {
-      res.resume();
-      const setCookie = res.headers['set-cookie']?.[0];
-      const pair = setCookie?.split(';')[0]?.trim();
-      if (res.statusCode !== 303 || !pair || !pair.includes('=')) return reject(new LaunchRefused(res.statusCode ?? 0));
-      resolve({ origin: url.origin, cookie: pair, socketUrl: `ws://${url.host}/api` });
+    const off = transport.onLinkChange((state) => {
+      if (state === 'open') {
+        off();
+        resolve(transport);
+      } else if (state === 'refused') {
+        off();
+        transport.close();
+        reject(new LaunchRefused('the code was already used or is wrong'));
+      } else if (state === 'closed') {
+        // Never reached (nothing listening, or the upgrade was refused): do not retry forever.
+        off();
+        transport.close();
+        reject(new Error(`could not open ${address.socketUrl}`));
+      }
     });
-    req.on('error', reject);
-    req.end();
   });
 }

@@ -117,7 +117,11 @@ export function App({ connection }: { connection: Connection }) {
     <ApiContext.Provider value={api}>
       {link !== 'open' ? (
         <div className="banner warn" role="alert">
-          {link === 'closed' ? 'Lost the connection to the Ephemera service. Reconnecting…' : 'Connecting to the Ephemera service…'}
+          {link === 'refused'
+            ? 'This address was already used or belongs to an earlier start of Ephemera (it works once). Restart Ephemera and open the new address it prints.'
+            : link === 'closed'
+              ? 'Lost the connection to the Ephemera service. Reconnecting…'
+              : 'Connecting to the Ephemera service…'}
         </div>
       ) : null}
       {screen}

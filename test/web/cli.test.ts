@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadService, ServiceUnavailable } from '../../main/web/service-loader.ts';
 import { parseWebArgs } from '../../main/web/cli.ts';
-import { LaunchRefused, redeemLaunchUrl } from '../../main/web/launch-client.ts';
+import { connectLaunchUrl, LaunchRefused } from '../../main/web/launch-client.ts';
+import { createApiClient } from '../../shared/api/rpc.ts';
 
 const repo = path.resolve(import.meta.dirname, '..', '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-webcli-'));
@@ -54,10 +55,11 @@ describe('ephemera-web serving a profile', () => {
       child.stdout.on('data', (d: string) => (stdout += d));
       await expect.poll(() => stdout.includes('\n'), { timeout: 60_000 }).toBe(true);
       const url = stdout.split('\n')[0]!;
-      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?code=[A-Za-z0-9_-]{43}$/);
-      const session = await redeemLaunchUrl(url);
-      expect(session.cookie).toMatch(/^ephemera_\d+=[A-Za-z0-9_-]{43}$/);
-      await expect(redeemLaunchUrl(url)).rejects.toEqual(new LaunchRefused(403));
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/#code=[A-Za-z0-9_-]{43}$/);
+      const transport = await connectLaunchUrl(url);
+      await expect(createApiClient(transport).vaultStatus()).resolves.toMatchObject({ vault: 'none' });
+      transport.close();
+      await expect(connectLaunchUrl(url)).rejects.toBeInstanceOf(LaunchRefused);
     } finally {
       await new Promise((resolve) => {
         child.once('exit', resolve);

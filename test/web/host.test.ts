@@ -8,8 +8,9 @@ import WebSocket from 'ws';
 import { ApiError, methodNames, type ApiEvent, type EphemeraService } from '../../shared/api.ts';
 import { createApiClient } from '../../shared/api/rpc.ts';
 import { createSocketTransport, type SocketLike } from '../../shared/api/socket-client.ts';
+import { AUTH_REFUSED_CLOSE, AUTH_TIMEOUT_CLOSE } from '../../shared/api/socket-auth.ts';
 import { startWebHost, type WebHost } from '../../main/web/host.ts';
-import { LaunchRefused, redeemLaunchUrl } from '../../main/web/launch-client.ts';
+import { connectLaunchUrl, LaunchRefused, parseLaunchUrl } from '../../main/web/launch-client.ts';
 
 // The web host is the unit under test here; the service behind it is a small stand-in that
 // records calls (the real messenger is tested in its own suite).
@@ -42,8 +43,8 @@ function recordingService() {
 let tmp: string;
 let renderer: string;
 let host: WebHost;
-/** The launch code is spent by the first test that presents it; this is what it gave. */
-let sessionCookie: string | undefined;
+/** The launch code is spent by the first test that presents it; this is the session it gave. */
+let sessionSecret: string | undefined;
 const svc = recordingService();
 
 beforeAll(async () => {
@@ -109,114 +110,175 @@ function tryUpgrade(pathname: string, headers: Record<string, string>, port = ho
   });
 }
 
-const launchCode = (url = host.url) => new URL(url).searchParams.get('code')!;
-const cookie = () => {
-  if (!sessionCookie) throw new Error('the launch code has not been redeemed yet');
-  return sessionCookie;
-};
-const goodHeaders = () => ({ Host: `127.0.0.1:${host.port}`, Origin: host.origin, Cookie: cookie() });
+/** A raw socket to /api from our origin: what it received, and how it closed. */
+async function rawSocket(target: WebHost = host, options: { path?: string; headers?: Record<string, string> } = {}) {
+  const ws = new WebSocket(`ws://127.0.0.1:${target.port}${options.path ?? '/api'}`, { origin: target.origin, ...(options.headers ? { headers: options.headers } : {}) });
+  const received: Record<string, unknown>[] = [];
+  ws.on('message', (d) => received.push(JSON.parse(String(d)) as Record<string, unknown>));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+  const send = (frame: unknown) => ws.send(JSON.stringify(frame));
+  /** Presents a credential as the first frame; resolves with the host's answer or the close code. */
+  const auth = async (credential: Record<string, string>) => {
+    send({ t: 'auth', ...credential });
+    return Promise.race([closed.then((code) => ({ closed: code })), expect.poll(() => received.length).toBeGreaterThan(0).then(() => received[0]!)]);
+  };
+  return { ws, received, closed, send, auth };
+}
 
-describe('web host: HTTP', () => {
-  it('listens on 127.0.0.1 only and prints a URL with a random launch code', () => {
-    expect(host.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${host.port}/\\?code=[A-Za-z0-9_-]{43}$`));
+const launchCode = (url = host.url) => parseLaunchUrl(url).launchCode;
+const session = () => {
+  if (!sessionSecret) throw new Error('the launch code has not been redeemed yet');
+  return sessionSecret;
+};
+const callFrame = (id: number) => ({ t: 'call', id, method: 'vaultStatus' });
+
+describe('web host: HTTP (the renderer bundle: no credential, and no cookie, ever)', () => {
+  it('listens on 127.0.0.1 only and prints a URL with a random launch code in the fragment', () => {
+    expect(host.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${host.port}/#code=[A-Za-z0-9_-]{43}$`));
     expect(host.origin).toBe(`http://127.0.0.1:${host.port}`);
   });
 
-  it('refuses requests without a session, and a wrong code without spending the real one', async () => {
-    const res = await request('/');
-    expect(res.status).toBe(401);
-    expect(res.body).not.toContain('<title>');
-    expect((await request('/', { Cookie: `ephemera_${host.port}=wrong` })).status).toBe(401);
-    expect((await request(`/?token=${launchCode()}`)).status).toBe(401); // the old parameter means nothing
-    expect((await request('/?code=wrong')).status).toBe(403);
-    // Refused by the Host check before the code is looked at: the code is not spent.
-    expect((await request(`/?code=${launchCode()}`, { Host: 'evil.example' })).status).toBe(421);
-    expect((await request(`/?code=${launchCode()}`, {}, 'POST')).status).toBe(405);
+  it('serves the renderer without a credential, with the same strict CSP as Electron, and never sets a cookie', async () => {
+    const attempts = [
+      await request('/'),
+      // The old launch address shapes and any cookie: same answer, no cookie, nothing spent.
+      await request(`/?code=${launchCode()}`),
+      await request(`/?token=${launchCode()}`),
+      await request('/', { Cookie: `ephemera_${host.port}=${launchCode()}` }),
+      await request('/index.html', { Origin: host.origin, 'Sec-Fetch-Site': 'same-origin' }),
+    ];
+    for (const res of attempts) {
+      expect(res.status).toBe(200);
+      expect(res.body).toContain('<title>Ephemera</title>');
+      expect(res.headers['set-cookie']).toBeUndefined();
+      const csp = String(res.headers['content-security-policy']);
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).toContain(`connect-src ws://127.0.0.1:${host.port}`);
+      expect(csp).not.toContain('unsafe-inline');
+      expect(csp).not.toContain('unsafe-eval');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+    }
   });
 
-  it('trades the launch code, once, for a fresh HttpOnly SameSite=Strict session cookie and drops it from the address', async () => {
-    const res = await request(`/?code=${launchCode()}`);
-    expect(res.status).toBe(303);
-    expect(res.headers.location).toBe('/');
-    const setCookie = res.headers['set-cookie']![0]!;
-    const [pair, ...attributes] = setCookie.split(';').map((p) => p.trim());
-    expect(pair).toMatch(new RegExp(`^ephemera_${host.port}=[A-Za-z0-9_-]{43}$`));
-    expect(pair).not.toContain(launchCode()); // the cookie is a new secret, not the code
-    expect(attributes.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Strict']); // no Max-Age/Expires: a session cookie
-    sessionCookie = pair;
-
-    // The code is dead: a second use is refused and sets no cookie.
-    const again = await request(`/?code=${launchCode()}`);
-    expect(again.status).toBe(403);
-    expect(again.headers['set-cookie']).toBeUndefined();
-    expect(again.body).not.toContain('<title>');
-    await expect(redeemLaunchUrl(host.url)).rejects.toEqual(new LaunchRefused(403));
-    // The browser that holds the session may open the printed address again; it only loses the code.
-    const reopened = await request(`/?code=${launchCode()}`, { Cookie: cookie() });
-    expect(reopened.status).toBe(303);
-    expect(reopened.headers.location).toBe('/');
-    expect(reopened.headers['set-cookie']).toBeUndefined();
+  it('refuses a foreign Host header (DNS rebinding)', async () => {
+    expect((await request('/', { Host: `evil.example:${host.port}` })).status).toBe(421);
+    expect((await request('/', { Host: `127.0.0.1:${host.port + 1}` })).status).toBe(421);
   });
 
-  it('serves the renderer with the token cookie, with the same strict CSP as Electron', async () => {
-    const res = await request('/', { Cookie: cookie() });
-    expect(res.status).toBe(200);
-    expect(res.body).toContain('<title>Ephemera</title>');
-    const csp = String(res.headers['content-security-policy']);
-    expect(csp).toContain("script-src 'self'");
-    expect(csp).toContain(`connect-src ws://127.0.0.1:${host.port}`);
-    expect(csp).not.toContain('unsafe-inline');
-    expect(csp).not.toContain('unsafe-eval');
-    expect(res.headers['x-content-type-options']).toBe('nosniff');
-  });
-
-  it('refuses a foreign Host header (DNS rebinding) even with the session', async () => {
-    expect((await request('/', { Cookie: cookie(), Host: `evil.example:${host.port}` })).status).toBe(421);
-    expect((await request('/', { Cookie: cookie(), Host: `127.0.0.1:${host.port + 1}` })).status).toBe(421);
-  });
-
-  it('refuses a foreign Origin or a cross-site fetch even with the session', async () => {
-    expect((await request('/', { Cookie: cookie(), Origin: 'https://evil.example' })).status).toBe(403);
-    expect((await request('/', { Cookie: cookie(), 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
-    expect((await request('/', { Cookie: cookie(), Origin: host.origin, 'Sec-Fetch-Site': 'same-origin' })).status).toBe(200);
+  it('refuses a foreign Origin or a cross-site fetch', async () => {
+    expect((await request('/', { Origin: 'https://evil.example' })).status).toBe(403);
+    expect((await request('/', { Origin: `http://127.0.0.1:${host.port + 1}` })).status).toBe(403);
+    expect((await request('/', { 'Sec-Fetch-Site': 'cross-site' })).status).toBe(403);
+    expect((await request('/', { 'Sec-Fetch-Site': 'same-site' })).status).toBe(403);
   });
 
   it('refuses path traversal and non-GET methods', async () => {
     for (const p of ['/../secret.txt', '/%2e%2e/secret.txt', '/..%2fsecret.txt', '/%5c..%5csecret.txt']) {
-      const res = await request(p, { Cookie: cookie() });
+      const res = await request(p);
       expect(res.status, p).toBeGreaterThanOrEqual(400);
       expect(res.body).not.toContain('TOP SECRET');
     }
-    expect((await request('/', { Cookie: cookie() }, 'POST')).status).toBe(405);
+    expect((await request('/', {}, 'POST')).status).toBe(405);
   });
 });
 
-describe('web host: WebSocket', () => {
-  it('accepts an upgrade with the session cookie from our origin, and nothing else as a credential', async () => {
-    const base = goodHeaders();
+describe('web host: WebSocket, authenticated in-band', () => {
+  it('upgrades only from our origin and host, on /api', async () => {
+    const base = { Host: `127.0.0.1:${host.port}`, Origin: host.origin };
     expect(await tryUpgrade('/api', base)).toBe(101);
-    expect(await tryUpgrade('/api', { ...base, Host: `localhost:${host.port}`, Origin: `http://localhost:${host.port}` })).toBe(101);
-    const noCookie = { Host: base.Host, Origin: base.Origin };
-    // The launch code (spent or not) in the socket URL, under the old or the new name, is no credential.
-    expect(await tryUpgrade(`/api?token=${launchCode()}`, noCookie)).toBe(401);
-    expect(await tryUpgrade(`/api?code=${launchCode()}`, noCookie)).toBe(401);
-    expect(await tryUpgrade('/api', { ...noCookie, Cookie: `ephemera_${host.port}=${launchCode()}` })).toBe(401);
-    expect(await tryUpgrade('/api', { ...noCookie, Cookie: `${cookie()}x` })).toBe(401);
-  });
-
-  it('refuses upgrades without the session, from a foreign origin or host, without origin, or on another path', async () => {
-    const base = goodHeaders();
-    expect(await tryUpgrade('/api', { Host: base.Host, Origin: base.Origin })).toBe(401);
+    expect(await tryUpgrade('/api', { Host: `localhost:${host.port}`, Origin: `http://localhost:${host.port}` })).toBe(101);
     expect(await tryUpgrade('/api', { ...base, Origin: 'https://evil.example' })).toBe(403);
+    expect(await tryUpgrade('/api', { ...base, Origin: `http://127.0.0.1:${host.port + 1}` })).toBe(403); // a page on another loopback port
     expect(await tryUpgrade('/api', { ...base, Origin: 'null' })).toBe(403);
-    expect(await tryUpgrade('/api', { Host: base.Host, Cookie: base.Cookie })).toBe(403);
+    expect(await tryUpgrade('/api', { Host: base.Host })).toBe(403);
     expect(await tryUpgrade('/api', { ...base, Host: `evil.example:${host.port}` })).toBe(421);
     expect(await tryUpgrade('/other', base)).toBe(404);
   });
 
+  it('answers no call on a socket that has not authenticated, whatever its request carried', async () => {
+    const before = svc.calls.length;
+    const variants = [
+      {},
+      { path: `/api?code=${launchCode()}` },
+      { path: `/api?token=${launchCode()}` },
+      { headers: { Cookie: `ephemera_${host.port}=${launchCode()}` } },
+    ];
+    for (const variant of variants) {
+      const s = await rawSocket(host, variant);
+      s.send(callFrame(1));
+      expect(await s.closed).toBe(AUTH_REFUSED_CLOSE);
+      expect(s.received).toEqual([]);
+    }
+    // A malformed or incomplete auth frame is no better.
+    for (const frame of [{ t: 'auth' }, { t: 'auth', launchCode: 'short' }, { t: 'auth', launchCode: launchCode(), extra: 1 }, 'not json']) {
+      const s = await rawSocket();
+      s.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+      expect(await s.closed).toBe(AUTH_REFUSED_CLOSE);
+      expect(s.received).toEqual([]);
+    }
+    expect(svc.calls.length).toBe(before);
+  });
+
+  it('trades the launch code, once, for a session secret returned in-band; a wrong code does not spend it', async () => {
+    const wrong = await rawSocket();
+    expect(await wrong.auth({ launchCode: crypto.randomBytes(32).toString('base64url') })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+
+    const first = await rawSocket();
+    const ok = await first.auth({ launchCode: launchCode() });
+    expect(ok).toEqual({ t: 'auth-ok', session: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    sessionSecret = (ok as { session: string }).session;
+    expect(sessionSecret).not.toBe(launchCode()); // a new secret, not the code
+    first.send(callFrame(7));
+    await expect.poll(() => first.received.length).toBe(2);
+    expect(first.received[1]).toMatchObject({ t: 'result', id: 7, outcome: { ok: true } });
+    first.ws.close();
+
+    // The code is dead, as a code and as a session.
+    const again = await rawSocket();
+    expect(await again.auth({ launchCode: launchCode() })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+    const asSession = await rawSocket();
+    expect(await asSession.auth({ session: launchCode() })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+    await expect(connectLaunchUrl(host.url)).rejects.toBeInstanceOf(LaunchRefused);
+
+    // The session secret opens further sockets (a reload, a reconnect).
+    const resumed = await rawSocket();
+    expect(await resumed.auth({ session: session() })).toEqual({ t: 'auth-ok', session: session() });
+    resumed.ws.close();
+    const tampered = await rawSocket();
+    expect(await tampered.auth({ session: `${session().slice(0, -1)}${session().endsWith('A') ? 'B' : 'A'}` })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+  });
+
+  it('sends no event to a socket before it authenticates', async () => {
+    const observer = createSocketTransport({
+      connect: () => new WebSocket(`ws://127.0.0.1:${host.port}/api`, { origin: host.origin }) as unknown as SocketLike,
+      auth: { credential: () => ({ session: session() }), onSession: () => undefined },
+    });
+    const client = createApiClient(observer);
+    try {
+      await client.vaultStatus();
+      const seen: string[] = [];
+      client.on('connection', (s) => seen.push(s.phase));
+      const waiting = await rawSocket();
+      const state = { phase: 'ready', cause: null, relayUrl: null, tempKeyExpiresAt: null, nextAttemptAt: null, outboxSize: 0, since: 1 };
+      svc.emit({ name: 'connection', payload: state });
+      await expect.poll(() => seen).toEqual(['ready']);
+      // Frames on one socket arrive in order: had the event been sent to `waiting`, it would come
+      // before the auth-ok that the socket gets now.
+      expect(await waiting.auth({ session: session() })).toEqual({ t: 'auth-ok', session: session() });
+      svc.emit({ name: 'connection', payload: { ...state, phase: 'offline' } });
+      await expect.poll(() => waiting.received.length).toBe(2);
+      expect(waiting.received[1]).toMatchObject({ t: 'event', name: 'connection', payload: { phase: 'offline' } });
+      waiting.ws.close();
+    } finally {
+      observer.close();
+    }
+  });
+
   function openClient() {
     const transport = createSocketTransport({
-      connect: () => new WebSocket(`ws://127.0.0.1:${host.port}/api`, { headers: { Cookie: cookie() }, origin: host.origin }) as unknown as SocketLike,
+      connect: () => new WebSocket(`ws://127.0.0.1:${host.port}/api`, { origin: host.origin }) as unknown as SocketLike,
+      auth: { credential: () => ({ session: session() }), onSession: () => undefined },
       retryDelayMs: 50,
     });
     return { transport, client: createApiClient(transport) };
@@ -237,22 +299,19 @@ describe('web host: WebSocket', () => {
   });
 
   it('validates frames on the host side: bad params, unknown methods, malformed frames', async () => {
-    const ws = new WebSocket(`ws://127.0.0.1:${host.port}/api`, { headers: { Cookie: cookie() }, origin: host.origin });
-    await new Promise((r) => ws.once('open', r));
-    const replies: unknown[] = [];
-    ws.on('message', (d) => replies.push(JSON.parse(String(d))));
+    const s = await rawSocket();
+    expect(await s.auth({ session: session() })).toMatchObject({ t: 'auth-ok' });
     const before = svc.calls.length;
-    ws.send(JSON.stringify({ t: 'call', id: 1, method: 'unlock', params: { password: 42 } }));
-    ws.send(JSON.stringify({ t: 'call', id: 2, method: 'constructor', params: {} }));
-    await new Promise((r) => setTimeout(r, 100));
-    expect(replies).toEqual([
+    s.send({ t: 'call', id: 1, method: 'unlock', params: { password: 42 } });
+    s.send({ t: 'call', id: 2, method: 'constructor', params: {} });
+    await expect.poll(() => s.received.length).toBe(3);
+    expect(s.received.slice(1)).toEqual([
       { t: 'result', id: 1, outcome: { ok: false, error: expect.objectContaining({ code: 'INVALID_ARGUMENT' }) } },
       { t: 'result', id: 2, outcome: { ok: false, error: expect.objectContaining({ code: 'UNKNOWN_METHOD' }) } },
     ]);
     expect(svc.calls.length).toBe(before);
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    ws.send('{not json');
-    expect(await closed).toBe(1008);
+    s.ws.send('{not json');
+    expect(await s.closed).toBe(1008);
   });
 
   it('broadcasts valid events only', async () => {
@@ -274,42 +333,38 @@ describe('web host: WebSocket', () => {
 });
 
 describe('web host: each launch has its own one-time code and session', () => {
-  it('refuses the socket before the code is redeemed, even with the code in the socket URL', async () => {
-    const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+  it('closes a socket that does not authenticate in time', async () => {
+    const quick = await startWebHost({ service: recordingService().service, rendererDir: renderer, authTimeoutMs: 100 });
     try {
-      const headers = { Host: `127.0.0.1:${fresh.port}`, Origin: fresh.origin };
-      const code = launchCode(fresh.url);
-      expect(await tryUpgrade(`/api?token=${code}`, headers, fresh.port)).toBe(401);
-      expect(await tryUpgrade(`/api?code=${code}`, headers, fresh.port)).toBe(401);
-      expect(await tryUpgrade('/api', { ...headers, Cookie: `ephemera_${fresh.port}=${code}` }, fresh.port)).toBe(401);
-      // None of that spent the code: it still works, once.
-      const session = await redeemLaunchUrl(fresh.url);
-      expect(await tryUpgrade('/api', { ...headers, Cookie: session.cookie }, fresh.port)).toBe(101);
-      expect((await request(`/?code=${code}`, {}, 'GET', fresh.port)).status).toBe(403);
+      const s = await rawSocket(quick);
+      expect(await s.closed).toBe(AUTH_TIMEOUT_CLOSE);
+      expect(s.received).toEqual([]);
+      // The code was not spent by it.
+      const transport = await connectLaunchUrl(quick.url);
+      transport.close();
     } finally {
-      await fresh.close();
+      await quick.close();
     }
   });
 
-  it('refuses a session cookie from another launch, even one that ran on the same port', async () => {
+  it('refuses a session from another launch, even one that ran on the same port', async () => {
     const earlier = await startWebHost({ service: recordingService().service, rendererDir: renderer });
-    const earlierSession = await redeemLaunchUrl(earlier.url);
+    const s = await rawSocket(earlier);
+    const earlierSession = ((await s.auth({ launchCode: launchCode(earlier.url) })) as { session: string }).session;
     const port = earlier.port;
     await earlier.close();
     const later = await startWebHost({ service: recordingService().service, rendererDir: renderer, port });
     try {
       expect(later.url).not.toBe(earlier.url);
-      const headers = { Host: `127.0.0.1:${port}`, Origin: later.origin, Cookie: earlierSession.cookie };
-      expect(earlierSession.cookie.startsWith(`ephemera_${port}=`)).toBe(true); // same cookie name
-      expect((await request('/', headers, 'GET', port)).status).toBe(401);
-      expect(await tryUpgrade('/api', headers, port)).toBe(401);
-      // Also before and after the later launch's own code is redeemed.
-      const laterSession = await redeemLaunchUrl(later.url);
-      expect(laterSession.cookie).not.toBe(earlierSession.cookie);
-      expect(await tryUpgrade('/api', headers, port)).toBe(401);
-      expect(await tryUpgrade('/api', { ...headers, Cookie: laterSession.cookie }, port)).toBe(101);
+      expect(await (await rawSocket(later)).auth({ session: earlierSession })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+      // Nor the earlier launch's code.
+      expect(await (await rawSocket(later)).auth({ launchCode: launchCode(earlier.url) })).toEqual({ closed: AUTH_REFUSED_CLOSE });
+      // Also after the later launch's own code is redeemed.
+      const laterSession = ((await (await rawSocket(later)).auth({ launchCode: launchCode(later.url) })) as { session: string }).session;
+      expect(laterSession).not.toBe(earlierSession);
+      expect(await (await rawSocket(later)).auth({ session: earlierSession })).toEqual({ closed: AUTH_REFUSED_CLOSE });
       // And this suite's own host refuses the later launch's session.
-      expect(await tryUpgrade('/api', { ...goodHeaders(), Cookie: laterSession.cookie.replace(`ephemera_${port}=`, `ephemera_${host.port}=`) })).toBe(401);
+      expect(await (await rawSocket()).auth({ session: laterSession })).toEqual({ closed: AUTH_REFUSED_CLOSE });
     } finally {
       await later.close();
     }
@@ -318,15 +373,15 @@ describe('web host: each launch has its own one-time code and session', () => {
   it('serves the API end to end to a client that redeemed the launch URL', async () => {
     const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer });
     try {
-      const session = await redeemLaunchUrl(fresh.url);
-      const transport = createSocketTransport({
-        connect: () => new WebSocket(session.socketUrl, { headers: { Cookie: session.cookie }, origin: session.origin }) as unknown as SocketLike,
-      });
+      // The code must be in the fragment; the launch client does not send it anywhere else.
+      await expect(connectLaunchUrl(`http://127.0.0.1:${fresh.port}/?code=${launchCode(fresh.url)}`)).rejects.toBeInstanceOf(LaunchRefused);
+      const transport = await connectLaunchUrl(fresh.url);
       try {
         await expect(createApiClient(transport).vaultStatus()).resolves.toMatchObject({ vault: 'none' });
       } finally {
         transport.close();
       }
+      await expect(connectLaunchUrl(fresh.url)).rejects.toBeInstanceOf(LaunchRefused);
     } finally {
       await fresh.close();
     }
