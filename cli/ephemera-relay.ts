@@ -1,6 +1,7 @@
 // `npm run relay -- --data DIR [--host 127.0.0.1] [--port N]`: runs the relay until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
 import { startRelay } from '../server/relay.ts';
+import { jsonForTerminal } from './terminal.ts';
 
 function int(min: number, max: number) {
   return (v: string): number => {
@@ -37,7 +38,8 @@ const relay = await startRelay({
   newDevicesPerMinute: o.newDeviceRate,
   newDeviceBurst: o.newDeviceBurst,
   queueLimit: o.queueLimit,
-  log: (event) => process.stderr.write(`${JSON.stringify(event)}\n`),
+  // Log lines can carry client-supplied text (handles, error details): no raw control characters.
+  log: (event) => process.stderr.write(`${jsonForTerminal(event)}\n`),
 });
 process.stdout.write(`${JSON.stringify({ event: 'listening', url: relay.url, descriptor: relay.descriptorFile })}\n`);
 

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { pathToFileURL } from 'node:url';
 import { EXIT_CODES_HELP, ExitCode } from './io.ts';
+import { forTerminal } from './terminal.ts';
 import * as vaultCommands from './commands/vault.ts';
 import * as messagingCommands from './commands/messaging.ts';
 import * as backupCommands from './commands/backup.ts';
@@ -20,6 +21,8 @@ export function buildProgram(): Command {
     .option('--profile <dir>', 'profile directory (default: $EPHEMERA_PROFILE)')
     .option('--json', 'machine-readable output (one JSON object on stdout)')
     .showHelpAfterError('(run ephemera --help for usage and exit codes)')
+    // Usage errors quote the arguments, which a script may have taken from untrusted text.
+    .configureOutput({ outputError: (str, write) => write(forTerminal(str)) })
     // Must precede the subcommands so they inherit it: usage errors become exit code 2.
     .exitOverride()
     .addHelpText('after', EXIT_CODES_HELP);

@@ -110,6 +110,10 @@ describe('untrusted text in CLI output', () => {
     const noContact = await run(dirs.bob, 'open-backup', backup, 'history', '\u202Eevil\u001b[2J');
     expect(noContact.code).not.toBe(0);
     expectNeutralised(noContact, ['\\u{202e}evil\\u{1b}[2J']);
+    // Usage errors (commander's) quote the argument too.
+    const badArg = await run(dirs.bob, 'history', 'alice', '--limit', '\u001b[2J\u0007');
+    expect(badArg.code).toBe(2);
+    expectNeutralised(badArg, ['\\u{1b}[2J\\u{7}']);
     const noContactJson = await run(dirs.bob, '--json', 'open-backup', backup, 'history', '\u202Eevil\u001b[2J');
     expect((JSON.parse(noContactJson.stdout) as { message: string }).message).toContain('\u202Eevil\u001b[2J');
   });
