@@ -49,6 +49,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp | undefi
     minWidth: 640,
     minHeight: 480,
     title: 'Ephemera',
+    // Window and taskbar icon on Linux and Windows (macOS takes the bundle's icon).
+    icon: path.join(rendererDir, 'icon.png'),
     show: false,
     backgroundColor: '#111418',
     webPreferences: {

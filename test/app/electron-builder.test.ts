@@ -42,6 +42,14 @@ describe('electron-builder.yml', () => {
     }
   });
 
+  it('gives the installers the app icon: a 512x512 PNG in the repository', () => {
+    const icon = new URL(`../../${String(config.icon)}`, import.meta.url);
+    const png = fs.readFileSync(icon);
+    expect(png.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));
+    // IHDR: width and height, big-endian, right after the chunk header.
+    expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([512, 512]);
+  });
+
   it('flips the security fuses', () => {
     expect(config.electronFuses).toMatchObject({
       runAsNode: false,

@@ -77,6 +77,7 @@ describe('Electron shell settings', () => {
       preload: path.join(tmp, 'preload.cjs'),
     });
     expect(prefs).not.toHaveProperty('enableBlinkFeatures');
+    expect((window.options as { icon?: unknown }).icon).toBe(path.join(tmp, 'renderer', 'icon.png'));
     expect(fake.state.sandboxEnabled).toBe(true);
   });
 
