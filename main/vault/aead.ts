@@ -12,7 +12,7 @@
 // per row; every nonce is still unique (random 128-bit prefix per batch, counter within it).
 import { createCipheriv, createDecipheriv, getCiphers, randomBytes } from 'node:crypto';
 import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
+import { keyBuffer, keyCopy } from '../../shared/protocol/secret-bytes.ts';
 
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
@@ -109,7 +109,12 @@ export function open(key: Uint8Array, blob: Uint8Array, ad: Uint8Array): Buffer 
   if (!nativeAvailable) {
     try {
       const nonce = blob.subarray(0, NONCE_BYTES);
-      return Buffer.from(xchacha20poly1305(key, nonce, ad).decrypt(blob.subarray(NONCE_BYTES)));
+      const plain = xchacha20poly1305(key, nonce, ad).decrypt(blob.subarray(NONCE_BYTES));
+      try {
+        return keyCopy(plain);
+      } finally {
+        plain.fill(0); // often a key (the data key from a wrap); the copy is off the V8 heap
+      }
     } catch {
       throw new SealOpenError();
     }

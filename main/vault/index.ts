@@ -1,7 +1,7 @@
 // The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
 // construction and the performance design.
 import Database from 'better-sqlite3';
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, ensurePrivateFile } from '../../shared/private-files.ts';
@@ -67,7 +67,7 @@ import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
 import { SealedFileStore } from './sealed-files.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 import { observeKey } from '../../shared/protocol/key-observer.ts';
-import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
+import { hkdfSha256, keyBuffer } from '../../shared/protocol/secret-bytes.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -258,8 +258,9 @@ export class Vault implements VaultHandle {
     // A database without its header is what an interrupted create leaves behind. Without the
     // header's wrapped key it can never be opened, so clearing it loses nothing.
     removeDatabaseFiles(profileDir);
-    const dataKey = randomBytes(32);
-    const entropy = randomBytes(32);
+    // Outside the V8 heap, where the GC could leave moved copies (secret-bytes.ts).
+    const dataKey = randomFillSync(keyBuffer(32));
+    const entropy = randomFillSync(keyBuffer(32));
     let passwordKey: Buffer | undefined;
     let recoveryKey: Buffer | undefined;
     let vault: Vault | undefined;
@@ -697,7 +698,12 @@ export class Vault implements VaultHandle {
       if (typeof name !== 'string' || name.length === 0) throw new TypeError('secret name must be a non-empty string');
       if (!(value instanceof Uint8Array)) throw new TypeError('secret value must be bytes');
       const nameTag = this.tag('account', name);
-      this.stmts.putSecret.run(nameTag, seal(this.key('account_secrets'), encodeKeyed(name, value), ad('account_secrets', nameTag.toString('hex'))));
+      const plain = encodeKeyed(name, value);
+      try {
+        this.stmts.putSecret.run(nameTag, seal(this.key('account_secrets'), plain, ad('account_secrets', nameTag.toString('hex'))));
+      } finally {
+        plain.fill(0);
+      }
     });
   }
 
@@ -722,7 +728,12 @@ export class Vault implements VaultHandle {
       if (!(value instanceof Uint8Array)) throw new TypeError('value must be bytes');
       const t = this.kvTags(namespace, key);
       const keyTag = t.key as Buffer;
-      this.stmts.kvPut.run(t.ns, keyTag, seal(this.key('kv'), encodeKeyed(key, value), ad('kv', t.ns.toString('hex'), keyTag.toString('hex'))));
+      const plain = encodeKeyed(key, value);
+      try {
+        this.stmts.kvPut.run(t.ns, keyTag, seal(this.key('kv'), plain, ad('kv', t.ns.toString('hex'), keyTag.toString('hex'))));
+      } finally {
+        plain.fill(0);
+      }
     });
   }
 

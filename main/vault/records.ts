@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ContactRecord, ConversationRecord, MessageDirection, MessageState, NewMessage } from './api.ts';
 import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { VaultCorrupt } from './errors.ts';
-import { keyBuffer, keyCopy } from '../../shared/protocol/secret-bytes.ts';
+import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
 
 export const RECORD_VERSION = 1;
 
@@ -230,18 +230,30 @@ export function decodeConversation(id: string, lastActivity: number, plain: Buff
 }
 
 /** kv and account-secret values: the clear key travels inside the seal so kvKeys can list them. */
+/** The caller zeroes the result once sealed (the value may be a key). */
 export function encodeKeyed(key: string, value: Uint8Array): Buffer {
   const k = Buffer.from(key, 'utf8');
-  const out = Buffer.allocUnsafe(4 + k.length + value.length);
+  const out = keyBuffer(4 + k.length + value.length);
   out.writeUInt32BE(k.length, 0);
   k.copy(out, 4);
   out.set(value, 4 + k.length);
   return out;
 }
 
+/**
+ * Takes over `plain` (an opened record) and zeroes it: values are often keys (the permanent key,
+ * libsignal records), so the value comes back as a keyBuffer the caller zeroes after use.
+ */
 export function decodeKeyed(plain: Buffer): { key: string; value: Uint8Array } {
-  if (plain.length < 4) throw new VaultCorrupt('keyed record too short');
-  const len = plain.readUInt32BE(0);
-  if (4 + len > plain.length) throw new VaultCorrupt('keyed record has a bad length');
-  return { key: plain.subarray(4, 4 + len).toString('utf8'), value: new Uint8Array(plain.subarray(4 + len)) };
+  try {
+    if (plain.length < 4) throw new VaultCorrupt('keyed record too short');
+    const len = plain.readUInt32BE(0);
+    if (4 + len > plain.length) throw new VaultCorrupt('keyed record has a bad length');
+    // A plain Uint8Array (the API's type), on an ArrayBuffer outside the V8 heap like keyBuffer.
+    const value = new Uint8Array(new ArrayBuffer(plain.length - 4 - len));
+    value.set(plain.subarray(4 + len));
+    return { key: plain.subarray(4, 4 + len).toString('utf8'), value };
+  } finally {
+    plain.fill(0);
+  }
 }
