@@ -42,6 +42,7 @@ import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
 import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
+import { isVerified } from './vault/records.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import { safetyNumberChanged, toServiceError } from './messenger/errors.ts';
@@ -261,7 +262,7 @@ export class Messenger implements EphemeraService {
     this.vault = vault;
     try {
       this.account = this.readJson(ACCOUNT_KEY, parseAccountRecord);
-      this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault) : undefined;
+      this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: this.knownIdentity }) : undefined;
       this.searchService = await SearchService.open(vault);
     } catch (e) {
       await this.lockNow();
@@ -392,10 +393,10 @@ export class Messenger implements EphemeraService {
         let e2e: E2e;
         let oneTime: OneTimePreKeysUpload | undefined;
         if (E2e.isRegistered(vault)) {
-          e2e = E2e.open(vault);
+          e2e = E2e.open(vault, { knownIdentity: this.knownIdentity });
           if (e2e.localName !== params.handle) throw new ApiError('ALREADY_REGISTERED', `This profile's identity belongs to ${e2e.localName}.`);
         } else {
-          const made = await E2e.register(vault, params.handle);
+          const made = await E2e.register(vault, params.handle, { knownIdentity: this.knownIdentity });
           e2e = made.e2e;
           oneTime = made.registration.oneTimePreKeys;
         }
@@ -543,7 +544,7 @@ export class Messenger implements EphemeraService {
   private createContact(handle: string): ContactRecord {
     const vault = this.requireVault();
     const now = Date.now();
-    const contact: ContactRecord = { id: newContactId(), handle, displayName: handle, verified: false, identityChanged: false, createdAt: now };
+    const contact: ContactRecord = { id: newContactId(), handle, displayName: handle, identityChanged: false, createdAt: now };
     vault.upsertContact(contact);
     vault.upsertConversation({ id: conversationIdOf(contact.id), kind: 'direct', contactId: contact.id, title: handle, lastActivity: now, unread: 0 });
     this.emit('contact', contactView(contact));
@@ -559,10 +560,16 @@ export class Messenger implements EphemeraService {
     return updated;
   }
 
+  /**
+   * The key a contact record holds, for the identity store's first use of a handle it has no
+   * record of (a contact restored from a backup): a different key is then a change to accept.
+   */
+  private readonly knownIdentity = (handle: string): Uint8Array | undefined => this.vault?.findContactByHandle(handle)?.identityKey;
+
   private markIdentityChanged(contact: ContactRecord): void {
     const current = this.requireVault().getContact(contact.id) ?? contact;
-    if (current.identityChanged && !current.verified) return;
-    const updated = { ...current, identityChanged: true, verified: false };
+    if (current.identityChanged) return;
+    const updated = { ...current, identityChanged: true };
     this.requireVault().upsertContact(updated);
     this.emit('contact', contactView(updated));
     this.emitConversation(conversationIdOf(updated.id));
@@ -581,7 +588,9 @@ export class Messenger implements EphemeraService {
       const status = e2e.identityStatus(contact.handle);
       const digits = e2e.safetyNumberWith(contact.handle, status.pending ? 'pending' : 'trusted');
       if (!digits) throw new ApiError('NOT_AVAILABLE', `No identity key of ${contact.handle} is known yet.`);
-      return { contactId: contact.id, handle: contact.handle, digits, verified: contact.verified, identityChanged: contact.identityChanged || status.pending !== undefined };
+      // Verified only for the key whose number this is (the trusted one), with no change pending.
+      const verified = isVerified(contact) && status.pending === undefined && status.trusted !== undefined && Buffer.compare(status.trusted, contact.verifiedKey!) === 0;
+      return { contactId: contact.id, handle: contact.handle, digits, verified, identityChanged: contact.identityChanged || status.pending !== undefined };
     });
   }
 
@@ -589,11 +598,18 @@ export class Messenger implements EphemeraService {
     // Vault activities (also markRead): during an import's merge they wait rather than fail.
     return this.api(() => this.asActivity(async () => {
       const contact = this.contactById(params.contactId);
-      // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
-      if (params.verified && (contact.identityChanged || this.e2e?.identityStatus(contact.handle).pending)) {
-        throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
+      const { verifiedKey: _previous, ...unverified } = contact;
+      let updated: ContactRecord = unverified;
+      if (params.verified) {
+        const status = this.requireAccount().e2e.identityStatus(contact.handle);
+        // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
+        if (contact.identityChanged || status.pending) {
+          throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
+        }
+        if (!status.trusted) throw new ApiError('NOT_AVAILABLE', `No identity key of ${contact.handle} is known yet: there is no safety number to compare.`);
+        // The mark names the key whose safety number is shown (the trusted one), and only it.
+        updated = { ...unverified, identityKey: new Uint8Array(status.trusted), verifiedKey: new Uint8Array(status.trusted) };
       }
-      const updated = { ...contact, verified: params.verified };
       this.requireVault().upsertContact(updated);
       this.emit('contact', contactView(updated));
       this.emitConversation(conversationIdOf(updated.id));
@@ -622,7 +638,9 @@ export class Messenger implements EphemeraService {
         if (e instanceof E2eError && e.code === 'NO_PENDING_IDENTITY') throw safetyNumberChanged(contact.handle);
         throw e;
       }
-      const updated: ContactRecord = { ...contact, identityKey: new Uint8Array(accepted), identityChanged: false, verified: false };
+      // The verified mark named the old key; the new one is unverified until compared.
+      const { verifiedKey: _old, ...rest } = contact;
+      const updated: ContactRecord = { ...rest, identityKey: new Uint8Array(accepted), identityChanged: false };
       this.requireVault().upsertContact(updated);
       const results = await e2e.releaseHeldContent(contact.handle, (content) => this.storeInbound(contact.handle, content));
       for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
@@ -662,7 +680,7 @@ export class Messenger implements EphemeraService {
       lastActivity: Math.max(0, Math.floor(conv.lastActivity)),
       unread: conv.unread,
       lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
-      verified: contact?.verified ?? false,
+      verified: contact ? isVerified(contact) : false,
       identityChanged: contact?.identityChanged ?? false,
     };
   }
@@ -990,7 +1008,8 @@ export class Messenger implements EphemeraService {
 
   private afterInbound(effect: InboundEffect): void {
     if (effect.kind === 'text') {
-      if (!effect.contact.identityKey) this.refreshIdentityKey(effect.contact);
+      // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
+      this.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
         this.emit('message', messageView(effect.message));
         this.scheduleSearchCatchUp();
@@ -1265,7 +1284,7 @@ function contactView(c: ContactRecord): Contact {
     handle: c.handle,
     displayName: c.displayName.slice(0, 256),
     conversationId: conversationIdOf(c.id),
-    verified: c.verified,
+    verified: isVerified(c),
     identityChanged: c.identityChanged,
     createdAt: c.createdAt,
   };
