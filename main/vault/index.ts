@@ -63,7 +63,8 @@ import {
   type MessageBody,
   type SegmentEntry,
 } from './records.ts';
-import { LATEST_SCHEMA, migrate, schemaVersion } from './schema.ts';
+import { migrate, schemaVersion } from './schema.ts';
+import { blobColumn, checkSchema, integerColumn, latestSchema, SCHEMA_VERSION_ROW } from './integrity.ts';
 import { SealedFileStore } from './sealed-files.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 import { observeKey } from '../../shared/protocol/key-observer.ts';
@@ -423,29 +424,25 @@ export class Vault implements VaultHandle {
       // Second guard behind vault.lock: an OS-level exclusive lock held for the connection's
       // life (released by the kernel if the process dies). In WAL mode this also means no -shm.
       db.pragma('locking_mode = EXCLUSIVE');
-      // Refuse a newer format before the pragmas below write anything.
-      const found = schemaVersion(db);
-      if (found > LATEST_SCHEMA) throw new UnsupportedVersion(found, LATEST_SCHEMA);
+      db.pragma('trusted_schema = OFF');
+      db.pragma('cell_size_check = ON');
+      const vaultIdHex = this.header.vaultId.toString('hex');
+      const checkAd = ad('vault_meta', 'key_check', vaultIdHex);
+      const versionAd = ad('vault_meta', SCHEMA_VERSION_ROW, vaultIdHex);
+      // An existing database is checked before the pragmas and migrations below write anything.
+      const sealedVersion = creating ? undefined : this.checkExisting(db, checkAd, versionAd);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = FULL');
       db.pragma('secure_delete = ON');
-      db.pragma('trusted_schema = OFF');
-      db.pragma('cell_size_check = ON');
-      migrate(db);
-      const checkAd = ad('vault_meta', 'key_check', this.header.vaultId.toString('hex'));
-      const row = db.prepare<[], { sealed: Buffer }>("SELECT sealed FROM vault_meta WHERE name = 'key_check'").get();
-      if (creating && !row) {
-        db.prepare("INSERT INTO vault_meta (name, sealed) VALUES ('key_check', ?)").run(seal(this.key('meta'), KEY_CHECK_PLAINTEXT, checkAd));
-      } else {
-        if (!row) throw new VaultCorrupt('the database has no key check');
-        let plain: Buffer;
-        try {
-          plain = open(this.key('meta'), row.sealed, checkAd);
-        } catch {
-          throw new VaultCorrupt('the database does not belong to this key header');
+      db.transaction(() => {
+        migrate(db);
+        if (creating) db.prepare("INSERT INTO vault_meta (name, sealed) VALUES ('key_check', ?)").run(seal(this.key('meta'), KEY_CHECK_PLAINTEXT, checkAd));
+        // The schema version, sealed, so an edited user_version is found (checkExisting).
+        const latest = latestSchema();
+        if (sealedVersion !== latest) {
+          db.prepare('INSERT OR REPLACE INTO vault_meta (name, sealed) VALUES (?, ?)').run(SCHEMA_VERSION_ROW, seal(this.key('meta'), Buffer.from(String(latest)), versionAd));
         }
-        if (!plain.equals(KEY_CHECK_PLAINTEXT)) throw new VaultCorrupt('the key check does not match');
-      }
+      })();
       this.stmts = this.prepare(db);
       this.loadCounters();
     } catch (err) {
@@ -453,11 +450,47 @@ export class Vault implements VaultHandle {
     }
   }
 
+  /**
+   * Reads only: the key check (does this database belong to the header?), the sealed schema
+   * version against user_version, and the schema itself. Returns the sealed version, if any.
+   */
+  private checkExisting(db: Database.Database, checkAd: Buffer, versionAd: Buffer): number | undefined {
+    const found = schemaVersion(db);
+    let rows: { name: unknown; sealed: unknown }[];
+    try {
+      rows = db.prepare<[string], { name: unknown; sealed: unknown }>("SELECT name, sealed FROM vault_meta WHERE name IN ('key_check', ?)").all(SCHEMA_VERSION_ROW);
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_ERROR') throw new VaultCorrupt('the database has no vault_meta table', { cause: err });
+      throw err;
+    }
+    const keyCheck = rows.find((r) => r.name === 'key_check');
+    if (!keyCheck) throw new VaultCorrupt('the database has no key check');
+    let plain: Buffer;
+    try {
+      plain = open(this.key('meta'), blobColumn(keyCheck.sealed, 'the key check'), checkAd);
+    } catch {
+      throw new VaultCorrupt('the database does not belong to this key header');
+    }
+    if (!plain.equals(KEY_CHECK_PLAINTEXT)) throw new VaultCorrupt('the key check does not match');
+    const versionRow = rows.find((r) => r.name === SCHEMA_VERSION_ROW);
+    let sealed: number | undefined;
+    if (versionRow) {
+      sealed = Number(this.openSealed('meta', blobColumn(versionRow.sealed, 'the schema version'), versionAd, 'the schema version').toString('utf8'));
+      if (sealed !== found) throw new VaultCorrupt(`user_version ${found} is not the sealed schema version`);
+      if (sealed > latestSchema()) throw new UnsupportedVersion(sealed, latestSchema());
+    } else if (found > latestSchema()) {
+      // Every build that writes a newer schema seals its version: an unsealed one was edited.
+      throw new VaultCorrupt(`user_version ${found} is not sealed`);
+    }
+    checkSchema(db, found);
+    return sealed;
+  }
+
   /** The change sequence and next segment id kept in memory, from the database. */
   private loadCounters(): void {
     const m = this.stmts.maxSeq.get();
-    this.seq = Math.max(m?.a ?? 0, m?.b ?? 0);
-    this.nextSegment = (this.stmts.maxSegment.get()?.s ?? 0) + 1;
+    this.seq = Math.max(integerColumn(m?.a ?? 0, 'a change sequence number'), integerColumn(m?.b ?? 0, 'a tombstone sequence number'));
+    this.nextSegment = integerColumn(this.stmts.maxSegment.get()?.s ?? 0, 'a segment id') + 1;
   }
 
   private prepare(db: Database.Database) {
@@ -669,7 +702,7 @@ export class Vault implements VaultHandle {
 
   private openSealed(name: SubkeyName, blob: Buffer, rowAd: Buffer, what: string): Buffer {
     try {
-      return open(this.key(name), blob, rowAd);
+      return open(this.key(name), blobColumn(blob, what), rowAd);
     } catch (err) {
       if (err instanceof SealOpenError) throw new VaultCorrupt(`${what} failed authentication (tampered, swapped or damaged)`);
       throw err;
@@ -748,7 +781,7 @@ export class Vault implements VaultHandle {
     return this.run(() => {
       const t = this.kvTags(namespace);
       const nsHex = t.ns.toString('hex');
-      const keys = this.stmts.kvList.all(t.ns).map((row) => decodeKeyed(this.openSealed('kv', row.sealed, ad('kv', nsHex, row.key_tag.toString('hex')), 'kv entry')).key);
+      const keys = this.stmts.kvList.all(t.ns).map((row) => decodeKeyed(this.openSealed('kv', row.sealed, ad('kv', nsHex, blobColumn(row.key_tag, 'a kv key tag').toString('hex')), 'kv entry')).key);
       return keys.sort();
     });
   }
@@ -911,7 +944,7 @@ export class Vault implements VaultHandle {
     if (seg.conversation_id !== conversationId) throw new VaultCorrupt(`message segment ${segment} belongs to another conversation`);
     let plain: Buffer;
     try {
-      plain = opener.open(seg.sealed, segmentAd(segment, seg.conversation_id));
+      plain = opener.open(blobColumn(seg.sealed, `message segment ${segment}`), segmentAd(segment, seg.conversation_id));
     } catch (err) {
       if (err instanceof SealOpenError) throw new VaultCorrupt(`message segment ${segment} failed authentication (tampered, swapped or damaged)`);
       throw err;

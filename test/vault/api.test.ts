@@ -55,6 +55,8 @@ describe('vault API on a real file', () => {
     const db = new Database(join(profile.dir, 'vault.db'));
     db.exec('DROP TABLE order_high');
     db.pragma('user_version = 1');
+    // Builds of schema 1 did not seal the schema version.
+    db.exec("DELETE FROM vault_meta WHERE name = 'schema_version'");
     db.close();
     vault = await Vault.unlock(profile.dir, 'correct horse');
     expect(vault.pageMessages('mig', { limit: 5 }).map((m) => m.text)).toEqual(['kept']);

@@ -192,11 +192,13 @@ describe('vault errors from real files', () => {
     await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(UnsupportedVersion);
     writeFileSync(headerPath, original);
 
+    // An edited user_version is damage, not a newer build: the version is sealed (damage.test.ts
+    // has the newer-build case).
     const db = new Database(join(dir, 'vault.db'));
     db.pragma('user_version = 99');
     db.close();
     const before = snapshotDir(dir);
-    await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(UnsupportedVersion);
+    await expect(Vault.unlock(dir, PW)).rejects.toBeInstanceOf(VaultCorrupt);
     expect(snapshotDir(dir)).toEqual(before);
   });
 

@@ -1,0 +1,117 @@
+// Damage to vault.db through the real CLI (issue 11): a wrong column type, an edited
+// user_version or a dropped table gives the same exit code (5) and error code as a failed tag,
+// for `unlock-check` and for `history` (which reads through the Messenger, the app's API).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { conversationIdOf, newContactId } from '../../main/messenger/ids.ts';
+import { openMessenger } from '../../main/messenger.ts';
+import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
+const PW = 'damage cli pw';
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_PASSWORD: PW };
+  delete env.EPHEMERA_PROFILE;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('a damaged vault.db through the CLI and the API', () => {
+  const root = mkdtempSync(join(tmpdir(), 'ephemera-damage-cli-'));
+  const original = join(root, 'original');
+  let n = 0;
+  const damaged = (sql: (db: Database.Database) => void): string => {
+    const dir = join(root, `d${n++}`);
+    cpSync(original, dir, { recursive: true });
+    const db = new Database(join(dir, 'vault.db'));
+    try {
+      sql(db);
+    } finally {
+      db.close();
+    }
+    return dir;
+  };
+  const both = async (dir: string): Promise<{ unlock: number | null; history: number | null; code: string | undefined }> => {
+    const unlock = await cli(['--profile', dir, 'unlock-check']);
+    const history = await cli(['--profile', dir, '--json', 'history', 'alice']);
+    // No stack trace, no TypeError: the typed error's message only.
+    expect(`${unlock.stderr}${history.stderr}`).not.toMatch(/TypeError|SqliteError|\n\s+at /);
+    const out = JSON.parse(history.stdout.trim() || history.stderr.trim() || '{}') as { code?: string };
+    return { unlock: unlock.code, history: history.code, code: out.code };
+  };
+
+  beforeAll(async () => {
+    const { vault } = await Vault.create(original, PW, { kdf: TEST_KDF });
+    const contactId = newContactId();
+    const conversationId = conversationIdOf(contactId);
+    // Not a literal: the contact record's verified field is being reshaped (issue 11).
+    const alice = { id: contactId, handle: 'alice', displayName: 'Alice', verified: false, identityChanged: false, createdAt: 1 };
+    vault.upsertContact(alice);
+    vault.upsertConversation({ id: conversationId, kind: 'direct', contactId, title: 'alice', lastActivity: 2, unread: 0 });
+    vault.appendMessages([{ id: 'm1', conversationId, direction: 'in', sender: contactId, sentAt: 1, text: 'hello', state: 'received' }]);
+    vault.lock();
+  });
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  it('an intact profile reads', async () => {
+    const r = await cli(['--profile', original, '--json', 'history', 'alice']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('hello');
+  });
+
+  it('a failed tag, a wrong column type, an edited user_version, a dropped table: exit 5 and VAULT_CORRUPT', async () => {
+    const tag = await both(
+      damaged((db) => {
+        const row = db.prepare<[], { id: number; sealed: Buffer }>('SELECT id, sealed FROM message_segments').get();
+        if (!row) throw new Error('no segment');
+        const last = row.sealed.length - 1;
+        row.sealed.writeUInt8(row.sealed.readUInt8(last) ^ 1, last);
+        db.prepare('UPDATE message_segments SET sealed = ? WHERE id = ?').run(row.sealed, row.id);
+      }),
+    );
+    expect(tag).toEqual({ unlock: 0, history: 5, code: 'VAULT_CORRUPT' });
+
+    const wrongType = await both(damaged((db) => db.prepare('UPDATE message_segments SET sealed = 12345').run()));
+    expect(wrongType).toEqual(tag);
+    const wrongContact = await both(damaged((db) => db.prepare('UPDATE contacts SET sealed = 7').run()));
+    expect(wrongContact.history).toBe(5);
+
+    for (const damage of ['PRAGMA user_version = 99', 'PRAGMA user_version = 1', 'DROP TABLE order_high', 'DROP TABLE messages']) {
+      const r = await both(damaged((db) => db.exec(damage)));
+      expect({ damage, ...r }).toEqual({ damage, unlock: 5, history: 5, code: 'VAULT_CORRUPT' });
+    }
+  });
+
+  it('the API (Messenger) reports VAULT_CORRUPT for each', async () => {
+    for (const damage of ['UPDATE message_segments SET sealed = 12345', 'PRAGMA user_version = 99', 'DROP TABLE order_high']) {
+      const dir = damaged((db) => db.exec(damage));
+      const m = await openMessenger({ profileDir: dir });
+      try {
+        const code = await (async () => {
+          await m.unlock({ password: PW });
+          const contact = m.contactByHandle('alice');
+          if (!contact) return 'no contact';
+          await m.historyPage({ conversationId: contact.conversationId, anchor: { kind: 'newest' }, limit: 10 });
+          return 'ok';
+        })().catch((e: unknown) => (e as { code?: string }).code ?? String(e));
+        expect({ damage, code }).toEqual({ damage, code: 'VAULT_CORRUPT' });
+      } finally {
+        await m.close();
+      }
+    }
+  });
+});
