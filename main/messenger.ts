@@ -61,6 +61,7 @@ import {
   textIdempotencyKey,
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
+import { collectGarbage } from './collect-garbage.ts';
 
 export interface MessengerOptions {
   profileDir: string;
@@ -354,6 +355,8 @@ export class Messenger implements EphemeraService {
     this.vault = undefined;
     const wasUnlocked = vault?.isUnlocked === true;
     vault?.lock();
+    // Native key objects (permanent key, handshake keys) are cleansed only when freed.
+    if (wasUnlocked) await collectGarbage();
     if (wasUnlocked) {
       this.emit('vault', this.status());
       this.emit('connection', this.offlineState());

@@ -42,7 +42,7 @@ export class RelayConnection {
   private constructor(
     readonly descriptor: RelayDescriptor,
     private readonly vault: VaultHandle,
-    permanentKey: PermanentKey,
+    private readonly permanentKey: PermanentKey,
     private readonly hooks: ConnectionHooks,
   ) {
     this.client = new RelayClient({
@@ -74,6 +74,7 @@ export class RelayConnection {
 
   async stop(): Promise<void> {
     await this.client.stop();
+    this.permanentKey.dispose();
     for (const w of this.readyWaiters) w();
     this.readyWaiters.clear();
   }

@@ -170,6 +170,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       ws.terminate();
     }
     this.dropAllKeys();
+    // A handshake in flight holds an ephemeral X25519 key object: let the GC free it.
+    this.handshake = undefined;
     for (const p of this.pending.values()) if (!p.durableId) p.reject(new Error('relay client stopped'));
     for (const [id, p] of this.pending) if (!p.durableId) this.pending.delete(id);
     for (const p of this.pending.values()) p.sentOn = undefined;

@@ -5,10 +5,19 @@ import { ed25519PrivateKey, newEd25519Seed, rawPublicKey } from '../../shared/pr
 import type { PermanentKeyStore } from './stores.ts';
 import { observeKey } from '../../shared/protocol/key-observer.ts';
 
+/** signBind after dispose (the vault was locked): a bug in the caller, never a relay's doing. */
+export class PermanentKeyDisposed extends Error {
+  readonly code = 'PERMANENT_KEY_DISPOSED';
+  constructor() {
+    super('the permanent key was disposed (vault locked)');
+    this.name = 'PermanentKeyDisposed';
+  }
+}
+
 export class PermanentKey {
   readonly publicRaw: Buffer;
   readonly permKeyId: Buffer;
-  readonly #privateKey: KeyObject;
+  #privateKey: KeyObject | undefined;
 
   private constructor(privateKey: KeyObject) {
     this.#privateKey = privateKey;
@@ -38,6 +47,17 @@ export class PermanentKey {
   }
 
   signBind(fields: Omit<BindFields, 'permKeyId' | 'permPub'>): { message: Buffer; signature: Buffer } {
-    return signBind({ ...fields, permKeyId: this.permKeyId, permPub: this.publicRaw }, this.#privateKey);
+    const key = this.#privateKey;
+    if (!key) throw new PermanentKeyDisposed();
+    return signBind({ ...fields, permKeyId: this.permKeyId, permPub: this.publicRaw }, key);
+  }
+
+  /**
+   * Lets go of the native key object (on lock). JS cannot zero it; OpenSSL cleanses the private
+   * key when the garbage collector frees it, which needs the object to be unreachable even while
+   * something still holds this PermanentKey (a closing socket's listeners, a pending promise).
+   */
+  dispose(): void {
+    this.#privateKey = undefined;
   }
 }

@@ -1,5 +1,6 @@
 // Raw 32-byte X25519 / Ed25519 keys <-> node:crypto KeyObjects (native, fast).
-import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, randomFillSync, type KeyObject } from 'node:crypto';
+import { keyBuffer } from './secret-bytes.ts';
 
 const ED25519_PKCS8 = Buffer.from('302e020100300506032b657004220420', 'hex');
 const X25519_PKCS8 = Buffer.from('302e020100300506032b656e04220420', 'hex');
@@ -64,6 +65,7 @@ export function x25519(privateKey: KeyObject, peerPublicRaw: Uint8Array): Buffer
   return diffieHellman({ privateKey, publicKey: x25519PublicKey(peerPublicRaw) });
 }
 
+/** In a keyBuffer (outside the V8 heap), so zeroing it erases it. */
 export function newEd25519Seed(): Buffer {
-  return randomBytes(32);
+  return randomFillSync(keyBuffer(32));
 }
