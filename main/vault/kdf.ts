@@ -1,5 +1,7 @@
 // Password and recovery-phrase key derivation.
 import argon2 from 'argon2';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
 import { entropyToMnemonic, mnemonicToEntropy, validateMnemonic } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
@@ -60,20 +62,55 @@ export function checkNewPassword(password: string): void {
   if (typeof password !== 'string' || password.length === 0) throw new BadParameters('the password must not be empty');
 }
 
+// argon2's hash() copies the password into a new Buffer (Buffer.from) that is never zeroed. Its
+// native binding, called directly, copies it only into memory it clears itself
+// (ARGON2_FLAG_CLEAR_PASSWORD), so the caller's bytes, which derivePasswordKey zeroes, are the
+// only copy. The binding is loaded exactly as argon2 loads it (node-gyp-build from its directory).
+interface Argon2Binding {
+  hash(args: {
+    password: Buffer;
+    salt: Buffer;
+    secret: Buffer;
+    data: Buffer;
+    hashLength: number;
+    m: number;
+    t: number;
+    p: number;
+    version: number;
+    type: number;
+  }): Promise<Buffer>;
+}
+const ARGON2_VERSION_13 = 0x13;
+let binding: Argon2Binding | undefined;
+function argon2Binding(): Argon2Binding {
+  if (binding) return binding;
+  const argon2Dir = dirname(createRequire(import.meta.url).resolve('argon2/package.json'));
+  const gypBuild = createRequire(join(argon2Dir, 'argon2.cjs'))('node-gyp-build') as (dir: string) => unknown;
+  const loaded = gypBuild(argon2Dir);
+  if (typeof loaded !== 'object' || loaded === null || typeof (loaded as { hash?: unknown }).hash !== 'function') {
+    throw new Error('the argon2 native binding has an unexpected shape');
+  }
+  binding = loaded as Argon2Binding;
+  return binding;
+}
+
 /** Argon2id -> 32-byte key. Runs on libuv's thread pool, so the event loop stays free. */
 export async function derivePasswordKey(password: string, salt: Uint8Array, params: KdfParams): Promise<Buffer> {
   const checked = checkKdfParams(params);
   if (salt.length < SALT_BYTES) throw new BadParameters(`salt must be at least ${SALT_BYTES} bytes`);
   const pw = passwordBytes(password);
   try {
-    return await argon2.hash(pw, {
-      type: argon2.argon2id,
-      raw: true,
-      hashLength: 32,
+    return await argon2Binding().hash({
+      password: pw,
       salt: Buffer.from(salt),
-      memoryCost: checked.memoryKiB,
-      timeCost: checked.iterations,
-      parallelism: checked.parallelism,
+      secret: Buffer.alloc(0),
+      data: Buffer.alloc(0),
+      hashLength: 32,
+      m: checked.memoryKiB,
+      t: checked.iterations,
+      p: checked.parallelism,
+      version: ARGON2_VERSION_13,
+      type: argon2.argon2id,
     });
   } finally {
     pw.fill(0);
