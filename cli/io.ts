@@ -24,6 +24,8 @@ export const ExitCode = {
   NOT_REGISTERED: 12,
   IDENTITY_CHANGED: 13,
   RELAY_REJECTED: 14,
+  // backup (cli/commands/backup.ts)
+  UNTRUSTED_BACKUP: 15,
   INTERRUPTED: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -45,6 +47,7 @@ Exit codes:
   12   profile not registered on a relay (run register first)
   13   the contact's identity key changed: compare the safety number, then accept-identity
   14   the relay refused the request (handle taken, invalid handle, rate limited)
+  15   backup not signed by this profile's identity (import refused; --trust-unsigned after checking)
   130  interrupted at a prompt
 
 Environment:

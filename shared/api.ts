@@ -188,11 +188,20 @@ export const BackupProgress = z.strictObject({
 });
 
 export const ExportSummary = z.strictObject({ path: FilePath, messages: Count, bytes: Count });
+/**
+ * Who signed a backup, as seen from this profile: its own identity, another identity (shown by
+ * key fingerprint), or nobody (an old or identity-less backup). Only 'own' imports without the
+ * user's confirmation (backupImport trustUnsigned), and only then keeps verified marks.
+ */
+export const BackupSignerStatus = z.enum(['own', 'foreign', 'unsigned']);
 export const ImportSummary = z.strictObject({
   contactsAdded: Count,
   conversationsAdded: Count,
   messagesAdded: Count,
   messagesSkipped: Count,
+  signer: BackupSignerStatus,
+  /** 40 hex digits in groups of 8 (SHA-256 of the signer's identity key); null when unsigned. */
+  signerFingerprint: z.string().max(64).nullable(),
 });
 export const OpenedBackup = z.strictObject({
   backupId: BackupId,
@@ -270,6 +279,8 @@ export const ApiErrorCode = z.enum([
   'BACKUP_WRONG_KEY',
   'BACKUP_CORRUPT',
   'BACKUP_UNSUPPORTED',
+  /** Not signed by this profile's identity: ask the user, then call backupImport again with trustUnsigned. */
+  'BACKUP_UNTRUSTED',
   'FILE_ERROR',
   'CANCELLED',
   'UNKNOWN_BACKUP',
@@ -396,7 +407,11 @@ export const apiMethods = {
     params: z.strictObject({ jobId: JobId, path: FilePath, protection: BackupProtection, includeIdentity: z.boolean() }),
     result: ExportSummary,
   },
-  backupImport: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey }), result: ImportSummary },
+  /**
+   * Fails with BACKUP_UNTRUSTED (nothing changed) unless the backup is signed by this profile's
+   * identity or `trustUnsigned` is true (the user confirmed the warning; no verified marks are kept).
+   */
+  backupImport: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey, trustUnsigned: z.boolean().optional() }), result: ImportSummary },
   backupOpen: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey }), result: OpenedBackup },
   backupClose: { params: z.strictObject({ backupId: BackupId }), result: NoResult },
   /** Cancels a running job; it then rejects with CANCELLED and leaves nothing behind. */

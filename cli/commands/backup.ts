@@ -11,10 +11,13 @@ import {
   DEFAULT_WORK_FACTOR,
   exportBackup,
   importBackup,
+  inspectBackup,
   openBackup,
   parseIdentityFile,
-  verifyBackup,
+  signerFingerprint,
+  BackupUntrusted,
   type BackupErrorCode,
+  type BackupSigner,
   type BackupProgress,
   type DecryptKeys,
   type EncryptKeys,
@@ -30,6 +33,8 @@ const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
   MALFORMED: ExitCode.VAULT_CORRUPT,
   UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
   BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
+  BAD_SIGNATURE: ExitCode.VAULT_CORRUPT,
+  UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
   CANCELLED: ExitCode.INTERRUPTED,
   IO: ExitCode.ERROR,
 };
@@ -39,7 +44,10 @@ Backup keys:
   EPHEMERA_BACKUP_PASSPHRASE  the backup passphrase; otherwise you are prompted (no echo)
   --recipient / --identity     age X25519 keys instead of a passphrase (age-keygen makes them)
 Backup exit codes (all codes: ephemera --help): 3 wrong passphrase or identity, 5 damaged,
-truncated, tampered or invalid content, 6 newer backup format, 9 refused parameters, 130 cancelled.
+truncated, tampered or invalid content (or a signature that does not verify), 6 newer backup
+format, 9 refused parameters, 15 not signed by this profile's identity, 130 cancelled.
+Backups are signed with the account's identity key; import merges only backups signed by this
+profile's identity unless you pass --trust-unsigned (their contacts then carry no verified marks).
 Any backup can also be read without Ephemera: age -d [-i KEY] FILE
 `;
 
@@ -48,7 +56,10 @@ async function mapped<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof BackupError) throw new CliError(err.message, BACKUP_EXIT[err.code], err.code);
+    if (err instanceof BackupError) {
+      const hint = err.code === 'UNTRUSTED' ? ' To import it anyway, add --trust-unsigned.' : '';
+      throw new CliError(err.message + hint, BACKUP_EXIT[err.code], err.code);
+    }
     throw err;
   }
 }
@@ -115,6 +126,17 @@ function parseWorkFactor(value: string): number {
   return n;
 }
 
+function describeSigner(s: BackupSigner): string {
+  if (s.status === 'own') return "Signed by this profile's identity.";
+  if (s.status === 'foreign') return `Signed by ANOTHER identity (key ${s.fingerprint}); imported on your confirmation, without verified marks.`;
+  return 'NOT signed; imported on your confirmation, without verified marks.';
+}
+
+const signerJson = (s: BackupSigner): { status: BackupSigner['status']; fingerprint: string | null } => ({
+  status: s.status,
+  fingerprint: s.status === 'unsigned' ? null : s.fingerprint,
+});
+
 function formatTime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
 }
@@ -155,8 +177,9 @@ export function register(program: Command): void {
           progress.stop();
           printResult(
             g.json,
-            `Backup written to ${untrusted(r.file)}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.`,
-            { ...r },
+            `Backup written to ${untrusted(r.file)}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.\n` +
+              (r.signer ? `Signed with this profile's identity (key ${signerFingerprint(r.signer)}).` : 'Not signed: this profile has no identity yet (register first to sign backups).'),
+            { ...r, signer: r.signer ? signerFingerprint(r.signer) : null },
           );
         } finally {
           progress.stop();
@@ -172,9 +195,10 @@ export function register(program: Command): void {
     .argument('<file>', 'backup file')
     .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1...) for a backup made with --recipient')
     .option('--with-identity', 'also restore the account identity if the backup has one and the profile has none')
+    .option('--trust-unsigned', "import a backup that is not signed by this profile's identity (unsigned, or another identity's); it gets no verified marks")
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, opts: { identity?: string; withIdentity?: boolean }, cmd: Command) => {
+      action(async (file: string, opts: { identity?: string; withIdentity?: boolean; trustUnsigned?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         const keys = await decryptKeys(opts.identity);
         const progress = progressBar(g.json);
@@ -185,26 +209,43 @@ export function register(program: Command): void {
           if (Vault.exists(g.profile)) {
             vault = await Vault.unlock(g.profile, await vaultPassword());
           } else {
-            // Check the file before creating anything, so a bad backup leaves no new profile behind.
-            await mapped(() => verifyBackup(file, { keys, signal: cancel.signal, onProgress: progress.listener }));
+            // Check the file (and who signed it) before creating anything, so a bad or refused
+            // backup leaves no new profile behind.
+            await mapped(async () => {
+              const seen = await inspectBackup(undefined, file, { keys, restoreIdentity: opts.withIdentity === true, signal: cancel.signal, onProgress: progress.listener });
+              if (seen.signer.status !== 'own' && opts.trustUnsigned !== true) throw new BackupUntrusted(seen.signer);
+            });
             const created = await Vault.create(g.profile, await vaultPassword(true), { kdf: kdfFor() });
             vault = created.vault;
             recoveryPhrase = created.recoveryPhrase;
           }
           const target = vault;
           const r = await mapped(() =>
-            importBackup(target, file, { keys, restoreIdentity: opts.withIdentity === true, signal: cancel.signal, onProgress: progress.listener }),
+            importBackup(target, file, {
+              keys,
+              restoreIdentity: opts.withIdentity === true,
+              trustUnsigned: opts.trustUnsigned === true,
+              signal: cancel.signal,
+              onProgress: progress.listener,
+            }),
           );
           progress.stop();
           const lines = [
             `Imported into ${g.profile}: ${r.added.messages} new messages, ${r.added.conversations} new conversations, ${r.added.contacts} new contacts` +
               `${r.added.secrets > 0 ? ', the account identity' : ''} (the backup holds ${r.inFile.messages} messages).`,
+            describeSigner(r.signer),
           ];
           if (r.secretsSkipped.length > 0) {
             lines.push(`Account identity in the backup not restored${opts.withIdentity ? ' (the profile has its own)' : ' (use --with-identity)'}.`);
           }
           if (recoveryPhrase !== undefined) lines.push(`New vault created. Recovery phrase — write it down now, it is shown only once:\n  ${recoveryPhrase}`);
-          printResult(g.json, lines.join('\n'), { profile: g.profile, ...r, created: recoveryPhrase !== undefined, ...(recoveryPhrase ? { recoveryPhrase } : {}) });
+          printResult(g.json, lines.join('\n'), {
+            profile: g.profile,
+            ...r,
+            signer: signerJson(r.signer),
+            created: recoveryPhrase !== undefined,
+            ...(recoveryPhrase ? { recoveryPhrase } : {}),
+          });
         } finally {
           progress.stop();
           cancel.dispose();

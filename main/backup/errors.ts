@@ -8,6 +8,8 @@ export type BackupErrorCode =
   | 'MALFORMED'
   | 'UNSUPPORTED_VERSION'
   | 'BAD_PARAMETERS'
+  | 'BAD_SIGNATURE'
+  | 'UNTRUSTED'
   | 'CANCELLED'
   | 'IO';
 
@@ -55,6 +57,30 @@ export class BackupUnsupportedVersion extends BackupError {
 export class BackupBadParameters extends BackupError {
   constructor(detail: string) {
     super('BAD_PARAMETERS', detail);
+  }
+}
+
+/** A signed stream whose signature is missing or does not verify: someone changed it, or forged it. */
+export class BackupSignatureInvalid extends BackupError {
+  constructor(detail: string) {
+    super('BAD_SIGNATURE', `The backup's signature is not valid: ${detail}. Nothing was imported.`);
+  }
+}
+
+/**
+ * Not signed by the profile's own identity (unsigned, or signed by another identity), and the
+ * caller did not confirm: anyone who knows the backup's recipient or passphrase could have written it.
+ */
+export class BackupUntrusted extends BackupError {
+  constructor(
+    readonly signer: { status: 'unsigned' } | { status: 'foreign'; key: Uint8Array; fingerprint: string },
+  ) {
+    super(
+      'UNTRUSTED',
+      signer.status === 'unsigned'
+        ? 'This backup is not signed, so anyone who knows its recipient or passphrase could have written it. Nothing was imported; import it only if you made it yourself (it then carries no verified marks).'
+        : `This backup is signed by another identity (key ${signer.fingerprint}), not by this profile's. Nothing was imported; import it only if you trust where it came from (it then carries no verified marks).`,
+    );
   }
 }
 

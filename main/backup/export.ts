@@ -2,7 +2,7 @@
 // temporary file beside the target and renames it only when complete and fsynced, so a
 // cancel or a crash never leaves a partial backup under the requested name.
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
@@ -19,6 +19,7 @@ import {
   type BackupLine,
 } from './format.ts';
 import { PROGRESS_EVERY, throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
+import { signingKeyOf, type BackupSigningKey } from './signature.ts';
 
 /**
  * The account secrets that make up "the account identity" for --with-identity: the libsignal
@@ -38,6 +39,8 @@ export interface ExportOptions {
   /** For tests and the benchmark; defaults to native when available. */
   chunkCipher?: ChunkCipher;
   now?: () => number;
+  /** For tests: sign with this key instead of the profile's identity (null: write an unsigned stream). */
+  signingKey?: BackupSigningKey | null;
 }
 
 export interface ExportResult {
@@ -45,6 +48,8 @@ export interface ExportResult {
   counts: BackupCounts;
   bytes: number;
   includesIdentity: boolean;
+  /** The identity public key that signed the stream; undefined when the profile has no identity (unsigned backup). */
+  signer: Uint8Array | undefined;
 }
 
 /**
@@ -71,10 +76,15 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
   const writer = new AgeWriter(fd, header, options.chunkCipher);
   let fdOpen = true;
   const batch = Buffer.allocUnsafe(BATCH_BYTES);
+  // The signature covers every byte written before the signature line (signature.ts).
+  const signingKey = options.signingKey === undefined ? signingKeyOf(vault) : (options.signingKey ?? undefined);
+  const hash = createHash('sha256');
   try {
     let used = 0;
     const flushBatch = (): void => {
-      writer.write(batch.subarray(0, used));
+      const bytes = batch.subarray(0, used);
+      hash.update(bytes);
+      writer.write(bytes);
       used = 0;
     };
     const append = (text: string, what: string): void => {
@@ -86,7 +96,9 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
       if (used + text.length * 3 > BATCH_BYTES) {
         flushBatch();
         if (text.length * 3 > BATCH_BYTES) {
-          writer.write(Buffer.from(text, 'utf8'));
+          const bytes = Buffer.from(text, 'utf8');
+          hash.update(bytes);
+          writer.write(bytes);
           return;
         }
       }
@@ -111,6 +123,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
       created: (options.now ?? Date.now)(),
       counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length },
       includesIdentity: secretNames !== undefined,
+      ...(signingKey ? { signer: Buffer.from(signingKey.publicKey).toString('base64') } : {}),
     });
     for (const s of secrets) {
       put({ type: 'account-secret', name: s.name, value: Buffer.from(s.value).toString('base64') });
@@ -132,6 +145,13 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length };
     put({ type: 'end', counts });
     flushBatch();
+    if (signingKey) {
+      const signature = signingKey.sign(hash.digest());
+      put({ type: 'signature', signature: Buffer.from(signature).toString('base64') });
+      const bytes = batch.subarray(0, used);
+      writer.write(bytes);
+      used = 0;
+    }
     throwIfAborted(signal);
     writer.end();
     fsyncSync(fd);
@@ -140,7 +160,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     renameSync(tmp, target);
     syncDirectory(dirname(target));
     onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
-    return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined };
+    return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined, signer: signingKey?.publicKey };
   } catch (err) {
     writer.destroy();
     if (fdOpen) closeSync(fd);

@@ -7,7 +7,8 @@ import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 
 export const BACKUP_FORMAT = 'ephemera-backup';
-export const BACKUP_VERSION = 1;
+/** Version 2 adds the signer and the signature line, and ties a contact's verified mark to a key. Version 1 is still read. */
+export const BACKUP_VERSION = 2;
 /** A longer line is refused before it is parsed, so a crafted file cannot exhaust memory. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const MAX_NAME = 64 * 1024;
@@ -21,19 +22,29 @@ const base64 = z
   .max(1024 * 1024)
   .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'not base64');
 
+/** libsignal serialized public key (33 bytes) in base64. */
+const publicKey = z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'not a 33-byte key in base64');
+
 const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count });
 export type BackupCounts = z.infer<typeof counts>;
 
-export const headerLine = z.strictObject({
-  type: z.literal('header'),
-  format: z.literal(BACKUP_FORMAT),
-  version: z.literal(BACKUP_VERSION),
-  created: epochMs,
-  /** At export start; informational (progress totals). The end line carries the exact counts. */
-  counts,
-  /** True when account-secret lines follow: whoever opens the file can act as this account. */
-  includesIdentity: z.boolean(),
-});
+export const headerLine = z
+  .strictObject({
+    type: z.literal('header'),
+    format: z.literal(BACKUP_FORMAT),
+    version: z.union([z.literal(1), z.literal(BACKUP_VERSION)]),
+    created: epochMs,
+    /** At export start; informational (progress totals). The end line carries the exact counts. */
+    counts,
+    /** True when account-secret lines follow: whoever opens the file can act as this account. */
+    includesIdentity: z.boolean(),
+    /**
+     * Version 2: the identity public key that signed this stream (a signature line then ends it).
+     * Absent: unsigned (a profile without an identity, or any version-1 file).
+     */
+    signer: publicKey.optional(),
+  })
+  .refine((h) => h.version >= 2 || h.signer === undefined, { message: 'a version-1 header has no signer', path: ['signer'] });
 
 export const accountSecretLine = z.strictObject({
   type: z.literal('account-secret'),
@@ -47,10 +58,14 @@ export const contactLine = z.strictObject({
   handle: z.string().max(MAX_NAME),
   displayName: z.string().max(MAX_NAME),
   identityKey: base64.optional(),
-  verified: z.boolean(),
+  /** The identity key whose safety number the user compared; the contact is verified only while it is the contact's key. */
+  verifiedKey: base64.optional(),
   identityChanged: z.boolean(),
   createdAt: epochMs,
 });
+
+/** Version 1 stored a bare flag, read as "verified for the identityKey on the same line". */
+const contactLineV1 = contactLine.omit({ verifiedKey: true }).extend({ verified: z.boolean() });
 
 export const conversationLine = z.strictObject({
   type: z.literal('conversation'),
@@ -77,15 +92,20 @@ export const messageLine = z.strictObject({
 
 export const endLine = z.strictObject({ type: z.literal('end'), counts });
 
+/** Version 2, signed streams only: the last line, after `end` (signature.ts says what is signed). */
+export const signatureLine = z.strictObject({ type: z.literal('signature'), signature: z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'not a 64-byte signature in base64') });
+
 export type HeaderLine = z.infer<typeof headerLine>;
 export type AccountSecretLine = z.infer<typeof accountSecretLine>;
 export type ContactLine = z.infer<typeof contactLine>;
 export type ConversationLine = z.infer<typeof conversationLine>;
 export type MessageLine = z.infer<typeof messageLine>;
 export type EndLine = z.infer<typeof endLine>;
-export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | MessageLine | EndLine;
+export type SignatureLine = z.infer<typeof signatureLine>;
+export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | MessageLine | EndLine | SignatureLine;
 
-const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, messageLine, endLine]);
+const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, messageLine, endLine, signatureLine]);
+const bodyLineV1 = z.discriminatedUnion('type', [accountSecretLine, contactLineV1, conversationLine, messageLine, endLine]);
 /** Just enough of a header to tell a newer version from a broken file. */
 const headerProbe = z.object({ type: z.literal('header'), format: z.literal(BACKUP_FORMAT), version: z.number().int() });
 
@@ -144,9 +164,17 @@ export function isValidMessageLine(v: unknown): v is MessageLine {
   );
 }
 
-export function parseBodyLine(text: string, lineNo: number): Exclude<BackupLine, HeaderLine> {
+/** A body line of a stream of `version` (the header's), in the current shape (a version-1 contact is converted). */
+export function parseBodyLine(text: string, lineNo: number, version: HeaderLine['version'] = BACKUP_VERSION): Exclude<BackupLine, HeaderLine> {
   const value = parseJson(text, lineNo);
   if (isValidMessageLine(value)) return value;
+  if (version === 1) {
+    const v1 = bodyLineV1.safeParse(value);
+    if (!v1.success) throw new BackupMalformed(`line ${lineNo}: ${describeIssues(v1.error)}`);
+    if (v1.data.type !== 'contact') return v1.data;
+    const { verified, ...rest } = v1.data;
+    return verified && rest.identityKey !== undefined ? { ...rest, verifiedKey: rest.identityKey } : rest;
+  }
   const parsed = bodyLine.safeParse(value);
   if (!parsed.success) throw new BackupMalformed(`line ${lineNo}: ${describeIssues(parsed.error)}`);
   return parsed.data;
@@ -163,24 +191,29 @@ export function contactToLine(c: ContactRecord): ContactLine {
     id: c.id,
     handle: c.handle,
     displayName: c.displayName,
-    verified: c.verified,
     identityChanged: c.identityChanged,
     createdAt: c.createdAt,
   };
   if (c.identityKey) line.identityKey = Buffer.from(c.identityKey).toString('base64');
+  if (c.verifiedKey) line.verifiedKey = Buffer.from(c.verifiedKey).toString('base64');
   return line;
 }
 
-export function lineToContact(l: ContactLine): ContactRecord {
+/**
+ * `trusted`: the stream is signed by the profile's own identity. Otherwise its verified marks are
+ * claims by whoever wrote the file, and are dropped (the identity key stays, unverified: a
+ * different key met later is then an identity change the user must accept).
+ */
+export function lineToContact(l: ContactLine, options: { trusted: boolean }): ContactRecord {
   const c: ContactRecord = {
     id: l.id,
     handle: l.handle,
     displayName: l.displayName,
-    verified: l.verified,
     identityChanged: l.identityChanged,
     createdAt: l.createdAt,
   };
   if (l.identityKey !== undefined) c.identityKey = new Uint8Array(Buffer.from(l.identityKey, 'base64'));
+  if (l.verifiedKey !== undefined && options.trusted) c.verifiedKey = new Uint8Array(Buffer.from(l.verifiedKey, 'base64'));
   return c;
 }
 

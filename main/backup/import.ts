@@ -3,17 +3,47 @@
 // vault transaction that does not block the event loop (Vault.longTransaction). Merging is
 // idempotent: existing contacts, conversations and messages (by id) are kept as they are, so
 // importing the same file twice adds nothing.
+//
+// Trust: only a backup signed by this profile's own identity (or, restoring into a profile
+// without one, by the identity it restores) merges as it is. Any other (unsigned, or signed by
+// another identity) is refused with BackupUntrusted before anything changes, unless the caller
+// passes `trustUnsigned` after asking the user; its contacts then carry no verified marks.
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
-import { BackupCancelled, BackupError, BackupIoError, isFsError } from './errors.ts';
+import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
+import type { OpenedAgeFile } from './age-file.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
+import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
 import type { BackupRecord } from './stream.ts';
 
 export interface ImportOptions extends ReadOptions {
   /** Restore account secrets found in the backup, never overwriting ones the profile has. */
   restoreIdentity?: boolean;
+  /**
+   * The user confirmed importing a backup that is not signed by this profile's identity
+   * (unsigned, or another identity's). Without it such a backup is refused (BackupUntrusted).
+   */
+  trustUnsigned?: boolean;
   onProgress?: ProgressListener;
+}
+
+/** Who signed a backup, as seen from the profile it is imported into. */
+export type BackupSigner =
+  /** This profile's own identity (or the identity this import restores into a profile without one). */
+  | { status: 'own'; key: Uint8Array; fingerprint: string }
+  | { status: 'foreign'; key: Uint8Array; fingerprint: string }
+  | { status: 'unsigned' };
+
+/**
+ * `ownKey`: the profile's identity public key, or (restoring into a profile without one) the
+ * public key of the identity this import restores; undefined when there is neither.
+ */
+function classifySigner(signer: Uint8Array | undefined, own: Uint8Array | undefined): BackupSigner {
+  if (signer === undefined) return { status: 'unsigned' };
+  const fingerprint = signerFingerprint(signer);
+  const same = own !== undefined && own.length === signer.length && Buffer.compare(own, signer) === 0;
+  return { status: same ? 'own' : 'foreign', key: signer, fingerprint };
 }
 
 export interface ImportResult {
@@ -24,6 +54,43 @@ export interface ImportResult {
   added: BackupCounts;
   /** Account secrets present in the file but not restored (not asked for, or the profile has its own). */
   secretsSkipped: string[];
+  signer: BackupSigner;
+}
+
+export interface InspectResult {
+  header: HeaderLine;
+  inFile: BackupCounts;
+  signer: BackupSigner;
+}
+
+/**
+ * Pass 1 of an import, alone: checks the whole file and its signature, and says who signed it
+ * relative to `vault` (undefined: a profile about to be created, which has no identity yet).
+ * Changes nothing. Lets a caller ask the user before it creates or changes anything.
+ */
+export async function inspectBackup(vault: VaultHandle | undefined, path: string, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult> {
+  throwIfAborted(options.signal);
+  const file = await openBackupFile(path, options);
+  try {
+    return await inspectOpened(vault, file, options);
+  } finally {
+    file.close();
+  }
+}
+
+async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult> {
+  let fileIdentityKey: Uint8Array | undefined;
+  const { header, counts: inFile, signer: signerKey } = await scanRecords(file, 'verify', options, (r) => {
+    if (r.kind === 'account-secret' && r.line.name === IDENTITY_SECRET) {
+      const bytes = Buffer.from(r.line.value, 'base64');
+      fileIdentityKey = publicKeyOfIdentitySecret(bytes);
+      bytes.fill(0);
+    }
+  });
+  throwIfAborted(options.signal);
+  const own = vault ? ownIdentityKey(vault) : undefined;
+  const restored = own === undefined && options.restoreIdentity === true ? fileIdentityKey : undefined;
+  return { header, inFile, signer: classifySigner(signerKey, own ?? restored) };
 }
 
 /** Messages per write step; the event loop runs between steps (~10-20 ms each here). */
@@ -33,9 +100,10 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
   try {
-    // Pass 1: nothing is written until the whole file has checked out.
-    const { header, counts: inFile } = await scanRecords(file, 'verify', options);
-    throwIfAborted(options.signal);
+    // Pass 1: nothing is written until the whole file, its signature included, has checked out.
+    const { header, inFile, signer } = await inspectOpened(vault, file, options);
+    const trusted = signer.status === 'own';
+    if (signer.status !== 'own' && options.trustUnsigned !== true) throw new BackupUntrusted(signer);
 
     // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied in one vault
     // transaction that yields to the event loop between batches (progress, cancel, the rest of
@@ -46,7 +114,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     let result: Pick<ImportResult, 'added' | 'secretsSkipped'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, records(file), options.restoreIdentity === true, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, records(file), { restoreIdentity: options.restoreIdentity === true, trusted }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -55,7 +123,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
       throw err;
     }
     options.onProgress?.({ phase: 'apply', done: total, total });
-    return { header, inFile, ...result };
+    return { header, inFile, ...result, signer };
   } catch (err) {
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Import failed: ${err.message}`, { cause: err });
@@ -69,7 +137,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  restoreIdentity: boolean,
+  { restoreIdentity, trusted }: { restoreIdentity: boolean; trusted: boolean },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Pick<ImportResult, 'added' | 'secretsSkipped'>> {
@@ -102,7 +170,7 @@ async function applyRecords(
       }
       case 'contact':
         if (!vault.getContact(r.line.id)) {
-          write(() => vault.upsertContact(lineToContact(r.line)));
+          write(() => vault.upsertContact(lineToContact(r.line, { trusted })));
           added.contacts++;
         }
         break;
@@ -122,6 +190,7 @@ async function applyRecords(
         break;
       case 'header':
       case 'end':
+      case 'signed':
         break;
     }
   }

@@ -32,6 +32,9 @@ export class BackupArchive {
   constructor(
     readonly header: HeaderLine,
     readonly counts: BackupCounts,
+    /** The identity key whose signature verified, undefined when unsigned. */
+    readonly signer: Uint8Array | undefined,
+    /** Without verified marks: nothing here says whose profile the file came from. */
     readonly contacts: readonly ContactRecord[],
     readonly conversations: readonly ConversationRecord[],
     messages: Iterable<BackupMessage>,
@@ -107,8 +110,8 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
     const contacts: ContactRecord[] = [];
     const conversations: ConversationRecord[] = [];
     const messages: BackupMessage[] = [];
-    const { header, counts } = await scanRecords(file, 'open', options, (r) => {
-      if (r.kind === 'contact') contacts.push(lineToContact(r.line));
+    const { header, counts, signer } = await scanRecords(file, 'open', options, (r) => {
+      if (r.kind === 'contact') contacts.push(lineToContact(r.line, { trusted: false }));
       else if (r.kind === 'conversation') conversations.push(lineToConversation(r.line));
       else if (r.kind === 'message') {
         const { type: _type, ...message } = r.line;
@@ -116,7 +119,7 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
       }
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);
-    return new BackupArchive(header, counts, contacts, conversations, messages);
+    return new BackupArchive(header, counts, signer, contacts, conversations, messages);
   } finally {
     file.close();
   }

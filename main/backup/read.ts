@@ -3,6 +3,7 @@
 import { openAgeFile, type ChunkCipher, type DecryptKeys, type OpenedAgeFile } from './age-file.ts';
 import { readRecords, splitLines, type BackupRecord } from './stream.ts';
 import type { BackupCounts, HeaderLine } from './format.ts';
+import { StreamHash } from './signature.ts';
 import { PROGRESS_EVERY, yieldAndCheck, type BackupProgress, type ProgressListener } from './progress.ts';
 
 export interface ReadOptions {
@@ -13,22 +14,32 @@ export interface ReadOptions {
 }
 
 export function records(file: OpenedAgeFile): Generator<BackupRecord, void, undefined> {
-  return readRecords(splitLines(file.chunks()));
+  const hash = new StreamHash();
+  return readRecords(splitLines(file.chunks(), hash), hash);
+}
+
+export interface ScanResult {
+  header: HeaderLine;
+  counts: BackupCounts;
+  /** The identity key whose signature over the whole stream verified; undefined for an unsigned stream. */
+  signer: Uint8Array | undefined;
 }
 
 /**
  * Reads every record (async: yields to the event loop and honours the signal between
- * batches) and hands each to `visit`. Returns the header and exact counts once the whole
- * file — every chunk, the final chunk, every line, the end line — has been checked.
+ * batches) and hands each to `visit`. Returns the header, exact counts and the verified
+ * signer once the whole file — every chunk, the final chunk, every line, the end line, the
+ * signature — has been checked.
  */
 export async function scanRecords(
   file: OpenedAgeFile,
   phase: BackupProgress['phase'],
   options: Pick<ReadOptions, 'signal' | 'onProgress'>,
   visit?: (r: BackupRecord) => void,
-): Promise<{ header: HeaderLine; counts: BackupCounts }> {
+): Promise<ScanResult> {
   let header: HeaderLine | undefined;
   let counts: BackupCounts | undefined;
+  let signer: Uint8Array | undefined;
   let total = 0;
   let done = 0;
   let sinceYield = 0;
@@ -41,6 +52,8 @@ export async function scanRecords(
       done++;
     } else if (r.kind === 'end') {
       counts = r.counts;
+    } else if (r.kind === 'signed') {
+      signer = r.signer;
     }
     visit?.(r);
     if (++sinceYield === PROGRESS_EVERY) {
@@ -52,15 +65,15 @@ export async function scanRecords(
   // readRecords throws unless both were seen; this satisfies the type checker.
   if (!header || !counts) throw new Error('unreachable: stream ended without header or end');
   options.onProgress?.({ phase, done, total: Math.max(total, done) });
-  return { header, counts };
+  return { header, counts, signer };
 }
 
 export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {
   return openAgeFile(path, options.keys, options.chunkCipher);
 }
 
-/** Checks a whole backup (header MAC, every chunk, every line) without keeping or changing anything. */
-export async function verifyBackup(path: string, options: ReadOptions): Promise<{ header: HeaderLine; counts: BackupCounts }> {
+/** Checks a whole backup (header MAC, every chunk, every line, the signature) without keeping or changing anything. */
+export async function verifyBackup(path: string, options: ReadOptions): Promise<ScanResult> {
   const file = await openBackupFile(path, options);
   try {
     return await scanRecords(file, 'verify', options);

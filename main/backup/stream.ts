@@ -1,7 +1,9 @@
 // Plaintext stream <-> validated records. The reader splits on '\n' bytes (never inside a
 // UTF-8 sequence), parses each line with the zod schemas in format.ts, and checks the
 // stream's structure: header first, then sections in order, references resolve, and an end
-// line whose counts match what was read. Anything else is BackupMalformed.
+// line whose counts match what was read. Anything else is BackupMalformed. A signed stream
+// (version 2 with a signer) must end with a signature line that verifies over every byte
+// before it; otherwise BackupSignatureInvalid, raised only once the whole stream was read.
 import {
   MAX_LINE_BYTES,
   parseBodyLine,
@@ -13,7 +15,8 @@ import {
   type HeaderLine,
   type MessageLine,
 } from './format.ts';
-import { BackupMalformed } from './errors.ts';
+import { BackupMalformed, BackupSignatureInvalid } from './errors.ts';
+import { StreamHash, verifySignature } from './signature.ts';
 
 const NEWLINE = 0x0a;
 // ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
@@ -47,7 +50,7 @@ function checkLength(line: string, lineNo: number): void {
  * Each chunk's complete lines are decoded with one UTF-8 call, then split: a '\n' byte never
  * occurs inside a multi-byte sequence, so this equals decoding line by line.
  */
-export function* splitLines(chunks: Iterable<Uint8Array>): Generator<string, void, undefined> {
+export function* splitLines(chunks: Iterable<Uint8Array>, hash?: StreamHash): Generator<string, void, undefined> {
   let carry: Uint8Array[] = [];
   let carryBytes = 0;
   let lineNo = 0;
@@ -74,6 +77,7 @@ export function* splitLines(chunks: Iterable<Uint8Array>): Generator<string, voi
     } catch {
       throw badLineError(block, lineNo + 1);
     }
+    hash?.addLines(block);
     let start = 0;
     for (;;) {
       const nl = text.indexOf('\n', start);
@@ -99,15 +103,21 @@ export type BackupRecord =
   | { kind: 'contact'; line: ContactLine }
   | { kind: 'conversation'; line: ConversationLine }
   | { kind: 'message'; line: MessageLine }
-  | { kind: 'end'; counts: BackupCounts };
+  | { kind: 'end'; counts: BackupCounts }
+  /** Last, only for a signed stream: the signature over everything before it verified under `signer`. */
+  | { kind: 'signed'; signer: Uint8Array };
 
-const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'message', 'end'] as const;
+const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'message', 'end', 'signature'] as const;
 
 /**
- * Validated records in file order. The stream is complete only once the 'end' record has
- * been yielded; a consumer that must not act on partial input (import) reads to the end first.
+ * Validated records in file order. The stream is complete only once the generator has
+ * finished (for a signed stream, after the 'signed' record); a consumer that must not act on
+ * partial or unauthenticated input (import) reads to the end first. `hash` is the StreamHash
+ * that splitLines fed with the same bytes; without one, the line strings are hashed here.
  */
-export function* readRecords(lines: Iterable<string>): Generator<BackupRecord, void, undefined> {
+export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Generator<BackupRecord, void, undefined> {
+  const ownHash = hash === undefined ? new StreamHash() : undefined;
+  let signature: string | undefined;
   let lineNo = 0;
   let section = 0;
   let header: HeaderLine | undefined;
@@ -118,13 +128,14 @@ export function* readRecords(lines: Iterable<string>): Generator<BackupRecord, v
   let messages = 0;
   for (const text of lines) {
     lineNo++;
-    if (ended) throw new BackupMalformed(`line ${lineNo}: data after the end line`);
+    ownHash?.addLine(text);
+    if (signature !== undefined || (ended && header?.signer === undefined)) throw new BackupMalformed(`line ${lineNo}: data after the end line`);
     if (!header) {
       header = parseHeaderLine(text);
       yield { kind: 'header', line: header };
       continue;
     }
-    const line = parseBodyLine(text, lineNo);
+    const line = parseBodyLine(text, lineNo, header.version);
     const s = SECTION_ORDER.indexOf(line.type);
     if (s < section) throw new BackupMalformed(`line ${lineNo}: a ${line.type} line after the ${SECTION_ORDER[section]} section`);
     section = s;
@@ -159,8 +170,23 @@ export function* readRecords(lines: Iterable<string>): Generator<BackupRecord, v
         yield { kind: 'end', counts: actual };
         break;
       }
+      case 'signature':
+        if (header.signer === undefined) throw new BackupMalformed(`line ${lineNo}: a signature in a backup whose header names no signer`);
+        if (!ended) throw new BackupMalformed(`line ${lineNo}: the signature line comes before the end line`);
+        signature = line.signature;
+        break;
     }
   }
   if (!header) throw new BackupMalformed('the backup is empty');
   if (!ended) throw new BackupMalformed('the stream has no end line (incomplete export)');
+  if (header.signer !== undefined) {
+    if (signature === undefined) throw new BackupSignatureInvalid('the header names a signer but the signature line is missing');
+    // The signature line is the last line, so the hash now covers exactly the bytes before it.
+    const digest = (hash ?? ownHash)!.beforeLastLine();
+    const signer = new Uint8Array(Buffer.from(header.signer, 'base64'));
+    if (!verifySignature(signer, digest, Buffer.from(signature, 'base64'))) {
+      throw new BackupSignatureInvalid('the signature does not match the content (changed after it was signed, or not made by the key it names)');
+    }
+    yield { kind: 'signed', signer };
+  }
 }

@@ -49,6 +49,7 @@ import {
   VaultSessionStore,
   VaultSignedPreKeyStore,
   type IdentityStatus,
+  type KnownIdentity,
 } from './stores.ts';
 
 export * from './bundle.ts';
@@ -59,7 +60,7 @@ export { needsReplenish, ONE_TIME_PREKEY_COUNT, REPLENISH_THRESHOLD, SIGNED_PREK
 export type { RegistrationResult, RotationResult } from './prekeys.ts';
 export { formatSafetyNumber, safetyNumber } from './safety-number.ts';
 export type { E2eVault } from './kv.ts';
-export type { IdentityStatus } from './stores.ts';
+export type { IdentityStatus, KnownIdentity } from './stores.ts';
 
 const registering = new WeakSet<E2eVault>();
 
@@ -96,10 +97,10 @@ export class E2e {
   private queue: Promise<unknown> = Promise.resolve();
   private local: { name: string; deviceId: number } | undefined;
 
-  private constructor(vault: E2eVault, now: () => number) {
+  private constructor(vault: E2eVault, now: () => number, known?: KnownIdentity) {
     this.kv = new E2eKv(vault);
     this.now = now;
-    this.identityStore = new VaultIdentityKeyStore(this.kv, now);
+    this.identityStore = new VaultIdentityKeyStore(this.kv, now, known);
     this.sessionStore = new VaultSessionStore(this.kv);
     this.preKeyStore = new VaultPreKeyStore(this.kv);
     this.signedPreKeyStore = new VaultSignedPreKeyStore(this.kv);
@@ -113,7 +114,7 @@ export class E2e {
   static async register(
     vault: E2eVault,
     localName: string,
-    options: { now?: () => number; oneTimeCount?: number } = {},
+    options: { now?: () => number; oneTimeCount?: number; knownIdentity?: KnownIdentity } = {},
   ): Promise<{ e2e: E2e; registration: RegistrationResult }> {
     checkAddress(localName);
     // Registration yields while it writes; a second call meanwhile would interleave two identities.
@@ -121,7 +122,7 @@ export class E2e {
     registering.add(vault);
     try {
       const now = options.now ?? Date.now;
-      const e2e = new E2e(vault, now);
+      const e2e = new E2e(vault, now, options.knownIdentity);
       const registration = await generateRegistration(e2e.kv, localName, now(), options.oneTimeCount);
       return { e2e, registration };
     } finally {
@@ -129,9 +130,13 @@ export class E2e {
     }
   }
 
-  /** Opens the E2E state of an unlocked, registered vault. Throws NotRegistered. */
-  static open(vault: E2eVault, options: { now?: () => number } = {}): E2e {
-    const e2e = new E2e(vault, options.now ?? Date.now);
+  /**
+   * Opens the E2E state of an unlocked, registered vault. Throws NotRegistered. `knownIdentity`
+   * gives the key the profile already holds for a handle the identity store has no record of
+   * (e.g. a contact restored from a backup): it is then the trusted key, and any other is a change.
+   */
+  static open(vault: E2eVault, options: { now?: () => number; knownIdentity?: KnownIdentity } = {}): E2e {
+    const e2e = new E2e(vault, options.now ?? Date.now, options.knownIdentity);
     if (!hasMeta(e2e.kv)) throw new NotRegistered();
     return e2e;
   }

@@ -4,6 +4,9 @@
 // trusted. A different key is recorded as *pending* and refused in both directions until the
 // user accepts it (E2e.acceptIdentity). While a change is pending, sending is refused even on an
 // old session, so nothing goes out before the user has seen the new safety number.
+// "First use" is the first key this profile knows of: a key it learned elsewhere (a contact
+// restored from a backup, see KnownIdentity) counts as the trusted key, so a different key
+// served at the first session is a change the user must accept, never trusted silently.
 import {
   Direction,
   IdentityChange,
@@ -73,14 +76,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
+/** The identity key the profile already knows for a contact (by handle), outside the libsignal store. */
+export type KnownIdentity = (name: string) => Uint8Array | undefined;
+
 export class VaultIdentityKeyStore extends IdentityKeyStore {
   private readonly kv: E2eKv;
   private readonly now: () => number;
+  private readonly known: KnownIdentity | undefined;
 
-  constructor(kv: E2eKv, now: () => number = Date.now) {
+  constructor(kv: E2eKv, now: () => number = Date.now, known?: KnownIdentity) {
     super();
     this.kv = kv;
     this.now = now;
+    this.known = known;
   }
 
   override async getIdentityKey(): Promise<PrivateKey> {
@@ -158,10 +166,13 @@ export class VaultIdentityKeyStore extends IdentityKeyStore {
     return unb64(record.pending);
   }
 
+  /** The stored record; without one, the key known from elsewhere as the trusted key (not written until needed). */
   private record(name: string): IdentityRecord | undefined {
     const raw = this.kv.get(NS.identity, this.kv.addressKey(name));
-    if (!raw) return undefined;
-    return identityRecordSchema.parse(JSON.parse(fromUtf8.decode(raw)));
+    if (raw) return identityRecordSchema.parse(JSON.parse(fromUtf8.decode(raw)));
+    // name is "<handle>.<device id>" (ProtocolAddress.toString).
+    const known = this.known?.(name.slice(0, name.lastIndexOf('.')));
+    return known && known.length > 0 ? { address: name, trusted: b64(known) } : undefined;
   }
 
   private write(record: IdentityRecord): void {

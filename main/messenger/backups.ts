@@ -45,6 +45,9 @@ const CODE: Record<BackupError['code'], ApiError['code']> = {
   MALFORMED: 'BACKUP_CORRUPT',
   UNSUPPORTED_VERSION: 'BACKUP_UNSUPPORTED',
   BAD_PARAMETERS: 'INVALID_ARGUMENT',
+  // A signature that does not verify: the file was changed or forged.
+  BAD_SIGNATURE: 'BACKUP_CORRUPT',
+  UNTRUSTED: 'BACKUP_UNTRUSTED',
   CANCELLED: 'CANCELLED',
   IO: 'FILE_ERROR',
 };
@@ -108,14 +111,16 @@ export class BackupJobs {
     });
   }
 
-  import(vault: VaultHandle, p: { jobId: string; path: string; key: BackupKey }): Promise<ImportSummary> {
+  import(vault: VaultHandle, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
-      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress });
+      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true });
       return {
         contactsAdded: r.added.contacts,
         conversationsAdded: r.added.conversations,
         messagesAdded: r.added.messages,
         messagesSkipped: Math.max(0, r.inFile.messages - r.added.messages),
+        signer: r.signer.status,
+        signerFingerprint: r.signer.status === 'unsigned' ? null : r.signer.fingerprint,
       };
     });
   }
@@ -163,7 +168,8 @@ export class BackupJobs {
         lastActivity: c.lastActivity,
         unread: 0,
         lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
-        verified: contact?.verified ?? false,
+        // An opened backup proves no key comparison to this profile: never shown as verified.
+        verified: false,
         identityChanged: contact?.identityChanged ?? false,
       };
     });

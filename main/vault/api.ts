@@ -35,7 +35,11 @@ export interface ContactRecord {
   displayName: string;
   /** Public identity key (libsignal serialized), once known. */
   identityKey?: Uint8Array;
-  verified: boolean;
+  /**
+   * The identity key whose safety number the user compared and marked verified. The contact is
+   * verified only while this is its identity key (records.ts isVerified); any other key is not.
+   */
+  verifiedKey?: Uint8Array;
   /** Set when the contact's identity key changed and the user has not accepted it yet. */
   identityChanged: boolean;
   createdAt: number;

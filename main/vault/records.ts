@@ -165,7 +165,9 @@ const contactBody = z.object({
   handle: z.string(),
   displayName: z.string(),
   identityKey: z.string().optional(),
-  verified: z.boolean(),
+  verifiedKey: z.string().optional(),
+  /** Rows written before verifiedKey existed: a flag meaning "verified for identityKey". */
+  verified: z.boolean().optional(),
   identityChanged: z.boolean(),
   createdAt: z.number(),
 });
@@ -175,7 +177,8 @@ export function checkContact(c: ContactRecord): void {
   checkId(c.id, 'contact id');
   if (typeof c.handle !== 'string' || typeof c.displayName !== 'string') throw new TypeError('contact handle and displayName must be strings');
   if (c.identityKey !== undefined && !(c.identityKey instanceof Uint8Array)) throw new TypeError('identityKey must be bytes');
-  if (typeof c.verified !== 'boolean' || typeof c.identityChanged !== 'boolean') throw new TypeError('verified and identityChanged must be booleans');
+  if (c.verifiedKey !== undefined && !(c.verifiedKey instanceof Uint8Array)) throw new TypeError('verifiedKey must be bytes');
+  if (typeof c.identityChanged !== 'boolean') throw new TypeError('identityChanged must be a boolean');
   checkTimestamp(c.createdAt, 'createdAt');
 }
 
@@ -184,7 +187,7 @@ export function encodeContact(c: ContactRecord): Buffer {
     handle: c.handle,
     displayName: c.displayName,
     identityKey: c.identityKey ? Buffer.from(c.identityKey).toString('base64') : undefined,
-    verified: c.verified,
+    verifiedKey: c.verifiedKey ? Buffer.from(c.verifiedKey).toString('base64') : undefined,
     identityChanged: c.identityChanged,
     createdAt: c.createdAt,
   });
@@ -196,12 +199,27 @@ export function decodeContact(id: string, plain: Buffer): ContactRecord {
     id,
     handle: b.handle,
     displayName: b.displayName,
-    verified: b.verified,
     identityChanged: b.identityChanged,
     createdAt: b.createdAt,
   };
   if (b.identityKey !== undefined) out.identityKey = new Uint8Array(Buffer.from(b.identityKey, 'base64'));
+  const verifiedKey = b.verifiedKey ?? (b.verified === true ? b.identityKey : undefined);
+  if (verifiedKey !== undefined) out.verifiedKey = new Uint8Array(Buffer.from(verifiedKey, 'base64'));
   return out;
+}
+
+/**
+ * A contact is verified when the key the user compared is the contact's identity key now, and
+ * no change of it is waiting: a verified mark names one key and never carries over to another.
+ */
+export function isVerified(c: ContactRecord): boolean {
+  return (
+    !c.identityChanged &&
+    c.verifiedKey !== undefined &&
+    c.identityKey !== undefined &&
+    c.verifiedKey.length === c.identityKey.length &&
+    Buffer.compare(c.verifiedKey, c.identityKey) === 0
+  );
 }
 
 const conversationBody = z.object({
@@ -229,8 +247,10 @@ export function decodeConversation(id: string, lastActivity: number, plain: Buff
   return { id, kind: b.kind, contactId: b.contactId, title: b.title, lastActivity, unread: b.unread };
 }
 
-/** kv and account-secret values: the clear key travels inside the seal so kvKeys can list them. */
-/** The caller zeroes the result once sealed (the value may be a key). */
+/**
+ * kv and account-secret values: the clear key travels inside the seal so kvKeys can list them.
+ * The caller zeroes the result once sealed (the value may be a key).
+ */
 export function encodeKeyed(key: string, value: Uint8Array): Buffer {
   const k = Buffer.from(key, 'utf8');
   const out = keyBuffer(4 + k.length + value.length);
@@ -242,7 +262,7 @@ export function encodeKeyed(key: string, value: Uint8Array): Buffer {
 
 /**
  * Takes over `plain` (an opened record) and zeroes it: values are often keys (the permanent key,
- * libsignal records), so the value comes back as a keyBuffer the caller zeroes after use.
+ * libsignal records), so the value comes back outside the V8 heap, for the caller to zero.
  */
 export function decodeKeyed(plain: Buffer): { key: string; value: Uint8Array } {
   try {

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { Vault } from '../../main/vault/index.ts';
 import { ageKeygen, ageRun, makeTempDir, type AgeKeyPair } from './helpers.ts';
 
@@ -34,6 +35,9 @@ function cli(args: string[], env: Record<string, string> = {}): Promise<Result> 
   });
 }
 
+const IDENTITY = IdentityKeyPair.generate().serialize();
+const ALICE_KEY = IdentityKeyPair.generate().publicKey.serialize();
+
 const json = (r: Result): Record<string, unknown> => JSON.parse(r.stdout.trim()) as Record<string, unknown>;
 
 describe('ephemera CLI (backup subcommands)', () => {
@@ -45,7 +49,7 @@ describe('ephemera CLI (backup subcommands)', () => {
     keys = ageKeygen(tmp.dir);
     source = join(tmp.dir, 'source');
     const { vault } = await Vault.create(source, PW, { kdf: { memoryKiB: 19 * 1024, iterations: 1, parallelism: 1 } });
-    vault.upsertContact({ id: 'c-a', handle: 'alice', displayName: 'Alice Émile', verified: true, identityChanged: false, createdAt: 1 });
+    vault.upsertContact({ id: 'c-a', handle: 'alice', displayName: 'Alice Émile', identityKey: ALICE_KEY, verifiedKey: ALICE_KEY, identityChanged: false, createdAt: 1 });
     vault.upsertConversation({ id: 'v-a', kind: 'direct', contactId: 'c-a', title: 'Alice Émile', lastActivity: 5, unread: 0 });
     vault.appendMessages(
       Array.from({ length: 9000 }, (_, i) => ({
@@ -58,7 +62,7 @@ describe('ephemera CLI (backup subcommands)', () => {
         state: 'read' as const,
       })),
     );
-    vault.setAccountSecret('e2e-identity-key-pair', new Uint8Array([7, 7, 7]));
+    vault.setAccountSecret('e2e-identity-key-pair', IDENTITY);
     vault.lock();
   });
   afterAll(() => tmp.cleanup());
@@ -70,14 +74,31 @@ describe('ephemera CLI (backup subcommands)', () => {
     expect(json(e)).toMatchObject({ ok: true, counts: { messages: 9000, contacts: 1, conversations: 1, secrets: 0 }, includesIdentity: false });
     expect(e.stderr).not.toContain('WARNING');
 
+    expect(json(e).signer).toMatch(/^[0-9a-f]{8}( [0-9a-f]{8}){4}$/);
+
+    // Signed by the source's identity, which the new profile does not have: refused without
+    // --trust-unsigned, before any profile is created.
     const target = join(tmp.dir, 'target');
-    const first = await cli(['--profile', target, '--json', 'import', file]);
+    const refused = await cli(['--profile', target, '--json', 'import', file]);
+    expect(refused.code).toBe(15);
+    expect(json(refused)).toMatchObject({ ok: false, code: 'UNTRUSTED' });
+    expect(String(json(refused).message)).toContain(String(json(e).signer));
+    expect(existsSync(target)).toBe(false);
+    const first = await cli(['--profile', target, '--json', 'import', file, '--trust-unsigned']);
     expect(first.code, first.stderr).toBe(0);
-    expect(json(first)).toMatchObject({ created: true, added: { messages: 9000, contacts: 1, conversations: 1 } });
+    expect(json(first)).toMatchObject({ created: true, added: { messages: 9000, contacts: 1, conversations: 1 }, signer: { status: 'foreign', fingerprint: json(e).signer } });
     expect(typeof json(first).recoveryPhrase).toBe('string');
-    const second = await cli(['--profile', target, '--json', 'import', file]);
+    const second = await cli(['--profile', target, '--json', 'import', file, '--trust-unsigned']);
     expect(second.code, second.stderr).toBe(0);
     expect(json(second)).toMatchObject({ created: false, added: { messages: 0, contacts: 0, conversations: 0, secrets: 0 } });
+    // The confirmed foreign backup brought no verified mark.
+    const v = await Vault.unlock(target, PW);
+    try {
+      expect(v.getContact('c-a')?.verifiedKey).toBeUndefined();
+      expect(Buffer.from(v.getContact('c-a')!.identityKey!)).toEqual(Buffer.from(ALICE_KEY));
+    } finally {
+      v.lock();
+    }
   });
 
   it('--recipient export opens with --identity: history and search, human and --json', async () => {
@@ -126,13 +147,18 @@ describe('ephemera CLI (backup subcommands)', () => {
     expect(e.stderr).toContain('WARNING');
     expect(json(e)).toMatchObject({ includesIdentity: true, counts: { secrets: 1 } });
     const target = join(tmp.dir, 'restored');
-    const plain = await cli(['--profile', target, '--json', 'import', file]);
+    const plain = await cli(['--profile', target, '--json', 'import', file, '--trust-unsigned']);
     expect(json(plain)).toMatchObject({ added: { secrets: 0 }, secretsSkipped: ['e2e-identity-key-pair'] });
+    // Restoring the identity that signed it: the profile's own backup, no confirmation needed.
     const restored = await cli(['--profile', target, '--json', 'import', file, '--with-identity']);
-    expect(json(restored)).toMatchObject({ added: { secrets: 1, messages: 0 } });
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(json(restored)).toMatchObject({ added: { secrets: 1, messages: 0 }, signer: { status: 'own' } });
+    const again = await cli(['--profile', target, '--json', 'import', file]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(json(again)).toMatchObject({ signer: { status: 'own' } });
     const v = await Vault.unlock(target, PW);
     try {
-      expect(v.getAccountSecret('e2e-identity-key-pair')).toEqual(new Uint8Array([7, 7, 7]));
+      expect(Buffer.from(v.getAccountSecret('e2e-identity-key-pair')!)).toEqual(Buffer.from(IDENTITY));
     } finally {
       v.lock();
     }

@@ -8,12 +8,18 @@ import type { NewMessage, StoredMessage, VaultHandle } from '../../main/vault/ap
 import { BackupError, exportBackup, importBackup, openBackup } from '../../main/backup/index.ts';
 import { ageEncryptToFile, ageKeygen, ageRun, ageWithPassphrase, hashTree, makeTempDir, type AgeKeyPair } from './helpers.ts';
 import { MAX_TEXT_CHARS } from '../../shared/api.ts';
+import { IdentityKeyPair } from '@signalapp/libsignal-client';
 
 const PASS = 'backup passphrase ✓';
 const WF = 10;
 
-async function newVault(dir: string): Promise<Vault> {
-  return (await Vault.create(dir, 'vault password 123', { kdf: TEST_KDF })).vault;
+/** The account's identity: the source profile signs with it; "own" targets are the same account on another machine. */
+const IDENTITY = IdentityKeyPair.generate().serialize();
+
+async function newVault(dir: string, options: { own?: boolean } = {}): Promise<Vault> {
+  const vault = (await Vault.create(dir, 'vault password 123', { kdf: TEST_KDF })).vault;
+  if (options.own) vault.setAccountSecret('e2e-identity-key-pair', IDENTITY);
+  return vault;
 }
 
 function fill(vault: VaultHandle, perConversation: number): void {
@@ -23,7 +29,8 @@ function fill(vault: VaultHandle, perConversation: number): void {
     { id: 'c-chen', handle: 'chen', displayName: '陳' },
   ];
   for (const [i, p] of people.entries()) {
-    vault.upsertContact({ ...p, verified: i === 0, identityChanged: i === 2, createdAt: 1_000 + i, identityKey: new Uint8Array([5, i, 1, 2]) });
+    const identityKey = new Uint8Array([5, i, 1, 2]);
+    vault.upsertContact({ ...p, ...(i === 0 ? { verifiedKey: identityKey } : {}), identityChanged: i === 2, createdAt: 1_000 + i, identityKey });
     vault.upsertConversation({ id: `v-${p.handle}`, kind: 'direct', contactId: p.id, title: p.displayName, lastActivity: 9_000 + i, unread: i });
     const batch: NewMessage[] = [];
     for (let n = 0; n < perConversation; n++) {
@@ -41,7 +48,7 @@ function fill(vault: VaultHandle, perConversation: number): void {
     vault.appendMessages(batch);
   }
   vault.updateMessageState('m-alice-1', 'read');
-  vault.setAccountSecret('e2e-identity-key-pair', new Uint8Array([1, 2, 3, 4]));
+  vault.setAccountSecret('e2e-identity-key-pair', IDENTITY);
 }
 
 type Comparable = Omit<StoredMessage, 'seq'>;
@@ -85,12 +92,13 @@ describe('backup round trip with the real vault', () => {
   }
 
   function expectMatchesVault(lines: Array<Record<string, unknown>>): void {
-    expect(lines[0]).toMatchObject({ type: 'header', format: 'ephemera-backup', version: 1, includesIdentity: false });
+    expect(lines[0]).toMatchObject({ type: 'header', format: 'ephemera-backup', version: 2, includesIdentity: false });
     const messages = lines.filter((l) => l.type === 'message');
     expect(messages.map((m) => m.id)).toEqual(history(source).map((m) => m.id));
     expect(messages.find((m) => m.id === 'm-alice-1')?.state).toBe('read');
     expect(lines.filter((l) => l.type === 'contact').map((c) => c.handle).sort()).toEqual(['alice', 'bob', 'chen']);
-    expect(lines.at(-1)).toEqual({ type: 'end', counts: { contacts: 3, conversations: 3, messages: 4500, secrets: 0 } });
+    expect(lines.at(-2)).toEqual({ type: 'end', counts: { contacts: 3, conversations: 3, messages: 4500, secrets: 0 } });
+    expect(lines.at(-1)).toMatchObject({ type: 'signature' });
     expect(lines.some((l) => l.type === 'account-secret')).toBe(false);
   }
 
@@ -112,7 +120,7 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('imports into a new profile with equal histories; a second import adds nothing', async () => {
-    const target = await newVault(join(tmp.dir, 'new-profile'));
+    const target = await newVault(join(tmp.dir, 'new-profile'), { own: true });
     try {
       const first = await importBackup(target, passFile, { keys: { passphrase: PASS } });
       expect(first.added).toEqual({ contacts: 3, conversations: 3, messages: 4500, secrets: 0 });
@@ -130,9 +138,9 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('merges into an existing profile, keeping what it has', async () => {
-    const target = await newVault(join(tmp.dir, 'existing'));
+    const target = await newVault(join(tmp.dir, 'existing'), { own: true });
     try {
-      target.upsertContact({ id: 'c-alice', handle: 'alice', displayName: 'Local Alice', verified: false, identityChanged: false, createdAt: 5 });
+      target.upsertContact({ id: 'c-alice', handle: 'alice', displayName: 'Local Alice', identityChanged: false, createdAt: 5 });
       target.upsertConversation({ id: 'v-alice', kind: 'direct', contactId: 'c-alice', title: 'Local Alice', lastActivity: 1, unread: 7 });
       target.appendMessages([{ id: 'm-alice-0', conversationId: 'v-alice', direction: 'in', sender: 'c-alice', sentAt: 1, text: 'local copy', state: 'read' }]);
       target.appendMessages([{ id: 'local-only', conversationId: 'v-alice', direction: 'out', sender: 'self', sentAt: 2, text: 'mine', state: 'sent' }]);
@@ -148,7 +156,7 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('applies in steps: the event loop runs, progress arrives as it goes, other vault writes wait (BUSY)', async () => {
-    const target = await newVault(join(tmp.dir, 'live'));
+    const target = await newVault(join(tmp.dir, 'live'), { own: true });
     try {
       let ticks = 0;
       const ticker = setInterval(() => ticks++, 0);
@@ -186,7 +194,7 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('cancelled while applying: keeps nothing, and running it again completes it', async () => {
-    const target = await newVault(join(tmp.dir, 'cancel-apply'));
+    const target = await newVault(join(tmp.dir, 'cancel-apply'), { own: true });
     try {
       const controller = new AbortController();
       const err = await importBackup(target, idFile, {
@@ -211,7 +219,7 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('waits for the app\'s running activities before merging; cancelled while waiting, it keeps nothing', async () => {
-    const target = await newVault(join(tmp.dir, 'cancel-waiting'));
+    const target = await newVault(join(tmp.dir, 'cancel-waiting'), { own: true });
     try {
       let release!: () => void;
       const activity = target.activity(() => new Promise<void>((r) => (release = r)));
@@ -238,7 +246,7 @@ describe('backup round trip with the real vault', () => {
   });
 
   it('an import interrupted while applying keeps nothing, and running it again completes it', async () => {
-    const target = await newVault(join(tmp.dir, 'interrupted'));
+    const target = await newVault(join(tmp.dir, 'interrupted'), { own: true });
     try {
       // Stores part of the first append batch, then fails, as a full disk would.
       const failing = new Proxy(target, {
@@ -271,7 +279,7 @@ describe('backup round trip with the real vault', () => {
     const other = ageKeygen(tmp.dir, 'other.txt');
     const reencrypted = join(tmp.dir, 'by-age.age');
     ageEncryptToFile(plain, other.recipient, reencrypted);
-    const target = await newVault(join(tmp.dir, 'from-age'));
+    const target = await newVault(join(tmp.dir, 'from-age'), { own: true });
     try {
       const r = await importBackup(target, reencrypted, { keys: { identities: [other.identity] } });
       expect(r.added.messages).toBe(4500);
@@ -290,17 +298,23 @@ describe('backup round trip with the real vault', () => {
     const fresh = await newVault(join(tmp.dir, 'id-fresh'));
     const mine = await newVault(join(tmp.dir, 'id-mine'));
     try {
-      const notAsked = await importBackup(fresh, withId, { keys: { identities: [keys.identity] } });
+      // Without restoring it, the profile has no identity: the signer is foreign, so it asks first.
+      await expect(importBackup(fresh, withId, { keys: { identities: [keys.identity] } })).rejects.toMatchObject({ code: 'UNTRUSTED' });
+      const notAsked = await importBackup(fresh, withId, { keys: { identities: [keys.identity] }, trustUnsigned: true });
       expect(notAsked.secretsSkipped).toEqual(['e2e-identity-key-pair']);
       expect(fresh.getAccountSecret('e2e-identity-key-pair')).toBeUndefined();
+      // Restoring the identity that signed the file makes it this profile's own backup.
       const asked = await importBackup(fresh, withId, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      expect(asked.signer.status).toBe('own');
       expect(asked.added.secrets).toBe(1);
-      expect(fresh.getAccountSecret('e2e-identity-key-pair')).toEqual(new Uint8Array([1, 2, 3, 4]));
+      expect(Buffer.from(fresh.getAccountSecret('e2e-identity-key-pair')!)).toEqual(Buffer.from(IDENTITY));
 
-      mine.setAccountSecret('e2e-identity-key-pair', new Uint8Array([9]));
-      const kept = await importBackup(mine, withId, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      const theirs = IdentityKeyPair.generate().serialize();
+      mine.setAccountSecret('e2e-identity-key-pair', theirs);
+      const kept = await importBackup(mine, withId, { keys: { identities: [keys.identity] }, restoreIdentity: true, trustUnsigned: true });
+      expect(kept.signer.status).toBe('foreign');
       expect(kept.secretsSkipped).toEqual(['e2e-identity-key-pair']);
-      expect(mine.getAccountSecret('e2e-identity-key-pair')).toEqual(new Uint8Array([9]));
+      expect(Buffer.from(mine.getAccountSecret('e2e-identity-key-pair')!)).toEqual(Buffer.from(theirs));
     } finally {
       fresh.lock();
       mine.lock();
@@ -318,7 +332,7 @@ describe('backup round trip with the real vault', () => {
     const big = await newVault(join(dir.dir, 'big'));
     try {
       // Message texts are capped far below this (MAX_TEXT_CHARS); a contact's name is not.
-      const huge = { id: 'huge', handle: 'huge', displayName: 'é'.repeat(9 * 1024 * 1024), verified: false, identityChanged: false, createdAt: 1 };
+      const huge = { id: 'huge', handle: 'huge', displayName: 'é'.repeat(9 * 1024 * 1024), identityChanged: false, createdAt: 1 };
       big.upsertContact(huge);
       const target = join(dir.dir, 'big.age');
       await expect(exportBackup(big, target, { keys: { recipients: [keys.recipient] } })).rejects.toMatchObject({ code: 'IO' });
@@ -346,9 +360,9 @@ describe('backup round trip with the real vault', () => {
       const lines = plain.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; value?: string });
       expect(lines.filter((l) => l.type === 'account-secret').map((l) => l.value)).toEqual([Buffer.from(blob).toString('base64')]);
       expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(texts);
-      await importBackup(copy, file, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      await importBackup(copy, file, { keys: { identities: [keys.identity] }, restoreIdentity: true, trustUnsigned: true });
       expect(history(copy)).toEqual(stored.map(({ seq: _seq, ...m }) => m));
-      expect(copy.getAccountSecret('wide-blob')).toEqual(blob);
+      expect(Buffer.from(copy.getAccountSecret('wide-blob')!)).toEqual(Buffer.from(blob));
     } finally {
       wide.lock();
       copy.lock();
@@ -413,7 +427,7 @@ describe('backup round trip with the real vault', () => {
       const malformedFile = join(tmp.dir, 'malformed.age');
       ageEncryptToFile(malformed, keys.recipient, malformedFile);
       bad['valid age, malformed JSON line late in the stream'] = { file: malformedFile, keys: idKeys, code: 'MALFORMED' };
-      const future = plain.replace('"version":1', '"version":7');
+      const future = plain.replace('"version":2', '"version":7');
       const futureFile = join(tmp.dir, 'future.age');
       ageEncryptToFile(future, keys.recipient, futureFile);
       bad['unknown future format version'] = { file: futureFile, keys: idKeys, code: 'UNSUPPORTED_VERSION' };

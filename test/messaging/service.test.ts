@@ -150,7 +150,7 @@ describe('Messenger service contract', () => {
     toClose.push(cRaw);
     const c = checked(cRaw);
     await c.createVault({ password: PASSWORD });
-    const imported = await c.backupImport({ jobId: 'job-import-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass' } });
+    const imported = await c.backupImport({ jobId: 'job-import-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass' }, trustUnsigned: true });
     expect(imported.messagesAdded).toBe(30);
     expect((await c.conversationsList({}))[0]!.lastMessage?.text).toBe('history 29 Grüße');
     expect((await c.search({ query: 'history', order: 'newest', limit: 50 })).hits).toHaveLength(30);

@@ -24,7 +24,7 @@ beforeAll(async () => {
     { id: 'k-gamma', handle: 'carol', title: 'Bobby Tables', conv: 'gamma' }, // same title as beta: ambiguous
   ];
   for (const c of contacts) {
-    vault.upsertContact({ id: c.id, handle: c.handle, displayName: c.title, verified: false, identityChanged: false, createdAt: T0 });
+    vault.upsertContact({ id: c.id, handle: c.handle, displayName: c.title, identityChanged: false, createdAt: T0 });
     vault.upsertConversation({ id: c.conv, kind: 'direct', contactId: c.id, title: c.title, lastActivity: T0, unread: 0 });
   }
   vault.appendMessages(corpus());

@@ -116,8 +116,8 @@ describe('vault API on a real file', () => {
   });
 
   it('stores contacts, conversations, secrets, kv and outbox, and survives reopen', async () => {
-    vault.upsertContact({ id: 'k1', handle: '@alice', displayName: 'Alice', identityKey: new Uint8Array([1, 2, 3]), verified: false, identityChanged: false, createdAt: 5 });
-    vault.upsertContact({ id: 'k2', handle: '@bob', displayName: 'Bob', verified: true, identityChanged: false, createdAt: 6 });
+    vault.upsertContact({ id: 'k1', handle: '@alice', displayName: 'Alice', identityKey: new Uint8Array([1, 2, 3]), identityChanged: false, createdAt: 5 });
+    vault.upsertContact({ id: 'k2', handle: '@bob', displayName: 'Bob', verifiedKey: new Uint8Array([4, 5, 6]), identityChanged: false, createdAt: 6 });
     vault.upsertConversation({ id: 'c1', kind: 'direct', contactId: 'k1', title: 'Alice', lastActivity: 10, unread: 1 });
     vault.upsertConversation({ id: 'c2', kind: 'direct', contactId: 'k2', title: 'Bob', lastActivity: 20, unread: 0 });
     vault.setAccountSecret('device-key', new Uint8Array([9, 9]));

@@ -33,7 +33,7 @@ describe('vault.longTransaction', () => {
         await new Promise((r) => setTimeout(r, 5));
         seen.push({
           busy: vault.busy,
-          outsideWrite: busyCode(() => vault.upsertContact({ id: `x${step}`, handle: 'x', displayName: 'x', verified: false, identityChanged: false, createdAt: 1 })),
+          outsideWrite: busyCode(() => vault.upsertContact({ id: `x${step}`, handle: 'x', displayName: 'x', identityChanged: false, createdAt: 1 })),
           feed: vault.changesSince(0, 100).upserts.length,
           visible: vault.countMessages(),
         });
@@ -51,7 +51,7 @@ describe('vault.longTransaction', () => {
     expect(vault.busy).toBe(false);
     const feed = vault.changesSince(committedSeq, 100);
     expect(feed.upserts.map((m) => m.text)).toEqual(['imported 0', 'imported 1', 'imported 2', 'imported 3', 'imported 4']);
-    vault.upsertContact({ id: 'after', handle: 'after', displayName: 'After', verified: false, identityChanged: false, createdAt: 2 });
+    vault.upsertContact({ id: 'after', handle: 'after', displayName: 'After', identityChanged: false, createdAt: 2 });
     vault.lock();
     const again = await reopen(dir);
     expect(again.countMessages()).toBe(6);

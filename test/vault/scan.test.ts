@@ -43,7 +43,7 @@ describe('at-rest scan', () => {
     cleanup = profile.cleanup;
     const { vault, recoveryPhrase } = await Vault.create(profile.dir, PASSWORD, { kdf: TEST_KDF });
     const needles = needlesOf(recoveryPhrase);
-    vault.upsertContact({ id: 'k1', handle: CONTACT_NAMES[1]!, displayName: CONTACT_NAMES[0]!, verified: true, identityChanged: false, createdAt: 1 });
+    vault.upsertContact({ id: 'k1', handle: CONTACT_NAMES[1]!, displayName: CONTACT_NAMES[0]!, identityChanged: false, createdAt: 1 });
     vault.upsertConversation({ id: 'c1', kind: 'direct', contactId: 'k1', title: CONTACT_NAMES[0]!, lastActivity: 2, unread: 3 });
     const batch = [];
     for (let i = 0; i < 400; i++) batch.push(msg('c1', MESSAGES[i % MESSAGES.length]!, { sender: CONTACT_NAMES[1]! }));

@@ -21,8 +21,8 @@ describe('tamper detection', () => {
     ids = vault.appendMessages([msg('c1', 'first'), msg('c1', 'second'), msg('c2', 'third')]).map((m) => m.id);
     ids.push(vault.appendMessages([msg('c1', 'fourth')])[0]!.id);
     vault.updateMessageState(ids[0]!, 'read');
-    vault.upsertContact({ id: 'k1', handle: '@a', displayName: 'A', verified: false, identityChanged: false, createdAt: 1 });
-    vault.upsertContact({ id: 'k2', handle: '@b', displayName: 'B', verified: false, identityChanged: false, createdAt: 2 });
+    vault.upsertContact({ id: 'k1', handle: '@a', displayName: 'A', identityChanged: false, createdAt: 1 });
+    vault.upsertContact({ id: 'k2', handle: '@b', displayName: 'B', identityChanged: false, createdAt: 2 });
     vault.upsertConversation({ id: 'c1', kind: 'direct', contactId: 'k1', title: 'A', lastActivity: 5, unread: 0 });
     vault.kvSet('ns', 'one', new Uint8Array([1]));
     vault.kvSet('ns', 'two', new Uint8Array([2]));
