@@ -409,11 +409,9 @@ describe('the UI in Chromium against browser mode and a real relay', () => {
   });
 
   it('locks after the chosen idle time (page clock fast-forwarded, no real waiting)', async () => {
-    // A new page in bob's browser context: the session cookie lets it in; the launch code is spent.
-    const context = bob.context();
-    await bob.close();
-    const page = await context.newPage();
-    watchProblems(page);
+    // Bob's page, loaded again with a fake clock: the launch code is spent; the session secret
+    // kept in the tab's sessionStorage (per tab: a new page would have none) lets it back in.
+    const page = bob; // already watched for problems
     // The page's clock stands still from the start: only fastForward moves it, so however slow
     // the machine, the idle timer fires exactly when the test says and never on its own.
     const t0 = Date.now();
