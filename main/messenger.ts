@@ -1181,6 +1181,14 @@ export class Messenger implements EphemeraService {
     return this.api(() => this.backups.open(params));
   }
 
+  /**
+   * The messenger has no file dialog: the Electron shell answers this around it
+   * (main/backup-files.ts with main/app/file-dialogs.ts); browser mode and the CLI have none.
+   */
+  backupChooseFile(): Promise<ResultOf<'backupChooseFile'>> {
+    return Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: give the file name instead.'));
+  }
+
   backupClose(params: ParamsOf<'backupClose'>): Promise<void> {
     return this.api(() => this.backups.close(params.backupId));
   }

@@ -28,8 +28,14 @@ export const Password = z.string().min(1).max(1024);
 export const RecoveryPhrase = z.string().min(1).max(1024);
 /** A server descriptor as text (the JSON the relay prints); main parses and pins it. */
 export const ServerDescriptorText = z.string().min(2).max(16 * 1024);
-/** An absolute file path typed or picked by the user, for backups. */
+/**
+ * A backup file. From the renderer it is never taken as it is: in the Electron app it must be a
+ * path that main's native file dialog returned (backupChooseFile); in browser mode it is a file
+ * name in the web host's backups folder (main/backup-files.ts). Anything else is PATH_NOT_ALLOWED.
+ */
 export const FilePath = z.string().min(1).max(4096);
+/** What a chosen file is for: export writes it; import and open read it; identity is an age identity file. */
+export const BackupFilePurpose = z.enum(['export', 'import', 'open', 'identity']);
 /** Chosen by the renderer so progress events can be matched before the call returns. */
 export const JobId = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 URL-safe characters');
 /**
@@ -290,6 +296,8 @@ export const ApiErrorCode = z.enum([
   'PROTOCOL_ERROR',
   'DISCONNECTED',
   'FORBIDDEN',
+  /** A backup path the host does not allow (not from the file dialog; outside the backups folder). */
+  'PATH_NOT_ALLOWED',
   'BUSY',
   'NOT_AVAILABLE',
   'INTERNAL',
@@ -413,6 +421,12 @@ export const apiMethods = {
    */
   backupImport: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey, trustUnsigned: z.boolean().optional() }), result: ImportSummary },
   backupOpen: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey }), result: OpenedBackup },
+  /**
+   * Asks main for a file with the system's file dialog (Electron app only; NOT_AVAILABLE in
+   * browser mode, CANCELLED if the user cancels). The path returned is the only kind the
+   * Electron app accepts in backupExport/Import/Open.
+   */
+  backupChooseFile: { params: z.strictObject({ purpose: BackupFilePurpose }), result: z.strictObject({ path: FilePath }) },
   backupClose: { params: z.strictObject({ backupId: BackupId }), result: NoResult },
   /** Cancels a running job; it then rejects with CANCELLED and leaves nothing behind. */
   backupCancel: { params: z.strictObject({ jobId: JobId }), result: z.strictObject({ cancelled: z.boolean() }) },
@@ -473,6 +487,7 @@ export type ConnectionPhase = z.infer<typeof ConnectionPhase>;
 export type BackupProgress = z.infer<typeof BackupProgress>;
 export type BackupProtection = z.infer<typeof BackupProtection>;
 export type BackupKey = z.infer<typeof BackupKey>;
+export type BackupFilePurpose = z.infer<typeof BackupFilePurpose>;
 export type ExportSummary = z.infer<typeof ExportSummary>;
 export type ImportSummary = z.infer<typeof ImportSummary>;
 export type OpenedBackup = z.infer<typeof OpenedBackup>;
@@ -507,6 +522,7 @@ export interface EphemeraApi {
   backupExport(params: ParamsOf<'backupExport'>): Promise<ExportSummary>;
   backupImport(params: ParamsOf<'backupImport'>): Promise<ImportSummary>;
   backupOpen(params: ParamsOf<'backupOpen'>): Promise<OpenedBackup>;
+  backupChooseFile(params: ParamsOf<'backupChooseFile'>): Promise<ResultOf<'backupChooseFile'>>;
   backupClose(params: ParamsOf<'backupClose'>): Promise<void>;
   backupCancel(params: ParamsOf<'backupCancel'>): Promise<ResultOf<'backupCancel'>>;
 }

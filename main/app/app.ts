@@ -1,9 +1,11 @@
 // The Electron shell: wires the window, the app:// protocol, the guards and IPC around a
 // service that implements shared/api.ts. No application logic lives here.
 import path from 'node:path';
-import { app, BrowserWindow, ipcMain, Menu, protocol, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell } from 'electron';
 import type { EphemeraService } from '../../shared/api.ts';
+import { dialogPolicy, withBackupFilePolicy } from '../backup-files.ts';
 import { APP_ENTRY_URL, APP_SCHEME } from './channels.ts';
+import { nativeFileDialog } from './file-dialogs.ts';
 import { hardenSession, hardenWebContents } from './guards.ts';
 import { wireIpc } from './ipc.ts';
 import { APP_SCHEME_PRIVILEGES, createAppProtocolHandler } from './protocol.ts';
@@ -71,7 +73,8 @@ export async function startApp(options: AppOptions): Promise<RunningApp | undefi
       devTools: !app.isPackaged,
     },
   });
-  const unwire = wireIpc(ipcMain, service, window);
+  // Backup paths come only from main's native file dialogs, never from the renderer.
+  const unwire = wireIpc(ipcMain, withBackupFilePolicy(service, dialogPolicy(nativeFileDialog(dialog, window))), window);
   window.once('ready-to-show', () => window.show());
 
   let closed = false;

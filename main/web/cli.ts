@@ -1,4 +1,4 @@
-// Browser mode entry: `npm run web -- --profile DIR [--port N] [--server DESCRIPTOR_FILE]`.
+// Browser mode entry: `npm run web -- --profile DIR [--port N] [--server DESCRIPTOR_FILE] [--backup-dir DIR]`.
 // Starts the service for the profile and the web host on 127.0.0.1; the FIRST line of stdout
 // is the URL to open (it carries a one-time launch code: it works once). Everything else goes to stderr.
 import fs from 'node:fs';
@@ -17,6 +17,8 @@ export interface WebOptions {
   profile: string;
   port: number;
   server?: string;
+  /** Where backups are written and read (default: the profile's `backups/`). */
+  backupDir?: string;
 }
 
 export function parseWebArgs(argv: readonly string[]): WebOptions {
@@ -26,11 +28,17 @@ export function parseWebArgs(argv: readonly string[]): WebOptions {
     .requiredOption('--profile <dir>', 'profile directory (created if missing)')
     .option('--port <n>', 'port on 127.0.0.1 (default: a free one)', parsePort, 0)
     .option('--server <file>', 'server descriptor file of the relay to use')
+    .option('--backup-dir <dir>', "the only folder backups are exported to and imported or opened from (default: the profile's backups/)")
     .exitOverride()
     .configureOutput({ writeOut: (s) => process.stderr.write(s), writeErr: (s) => process.stderr.write(s) });
   program.parse([...argv], { from: 'user' });
-  const opts = program.opts<{ profile: string; port: number; server?: string }>();
-  return { profile: path.resolve(opts.profile), port: opts.port, ...(opts.server ? { server: path.resolve(opts.server) } : {}) };
+  const opts = program.opts<{ profile: string; port: number; server?: string; backupDir?: string }>();
+  return {
+    profile: path.resolve(opts.profile),
+    port: opts.port,
+    ...(opts.server ? { server: path.resolve(opts.server) } : {}),
+    ...(opts.backupDir ? { backupDir: path.resolve(opts.backupDir) } : {}),
+  };
 }
 
 export async function runWeb(options: WebOptions, rendererDir = path.resolve(import.meta.dirname, '..', '..', RENDERER_DIST)): Promise<{ url: string; stop(): Promise<void> }> {
@@ -40,7 +48,8 @@ export async function runWeb(options: WebOptions, rendererDir = path.resolve(imp
   if (options.server && !fs.existsSync(options.server)) throw new Error(`No server descriptor at ${options.server}.`);
   fs.mkdirSync(options.profile, { recursive: true, mode: 0o700 });
   const handle: ServiceHandle = await loadService({ profileDir: options.profile, ...(options.server ? { serverDescriptorPath: options.server } : {}) });
-  const host = await startWebHost({ service: handle.service, rendererDir, port: options.port });
+  const backupDir = options.backupDir ?? path.join(options.profile, 'backups');
+  const host = await startWebHost({ service: handle.service, rendererDir, port: options.port, backupDir });
   return {
     url: host.url,
     stop: async () => {

@@ -20,6 +20,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { EphemeraService } from '../../shared/api.ts';
 import { CallFrame, checkEvent, dispatchCall, type EventFrame, type ResultFrame } from '../../shared/api/rpc.ts';
 import { AUTH_REFUSED_CLOSE, AUTH_TIMEOUT_CLOSE, AuthFrame, LAUNCH_CODE_FRAGMENT_PARAM, type AuthOkFrame } from '../../shared/api/socket-auth.ts';
+import { folderPolicy, withBackupFilePolicy } from '../backup-files.ts';
 import { securityHeaders } from './csp.ts';
 import { resolveStaticFile } from './static.ts';
 
@@ -38,6 +39,11 @@ export interface WebHostOptions {
   rendererDir: string;
   /** 0 (default) picks a free port. */
   port?: number;
+  /**
+   * The only folder backups are written to and read from: the browser has no native file
+   * dialog, so the page names a file in it (main/backup-files.ts).
+   */
+  backupDir: string;
   /** Unauthenticated sockets are closed after this long (default 5 s). */
   authTimeoutMs?: number;
 }
@@ -63,6 +69,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
   let launchCodeUsed = false;
   /** Minted when the launch code is redeemed; never derived from the code, never in a URL. */
   let sessionSecret: string | undefined;
+  const service = withBackupFilePolicy(options.service, folderPolicy(options.backupDir));
   const server = http.createServer();
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
 
@@ -186,7 +193,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
       }
       if (pending >= MAX_PENDING_CALLS) return ws.close(1008, 'too many calls in flight');
       pending++;
-      void dispatchCall(options.service, frame.method, frame.params).then((outcome) => {
+      void dispatchCall(service, frame.method, frame.params).then((outcome) => {
         pending--;
         const reply: ResultFrame = { t: 'result', id: frame.id, outcome };
         if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(reply));
@@ -194,7 +201,7 @@ export async function startWebHost(options: WebHostOptions): Promise<WebHost> {
     });
   }
 
-  const unsubscribe = options.service.subscribe((event) => {
+  const unsubscribe = service.subscribe((event) => {
     const checked = checkEvent(event.name, event.payload);
     if (!checked) return;
     const frame: EventFrame = { t: 'event', name: checked.name, payload: checked.payload };

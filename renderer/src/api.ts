@@ -78,6 +78,11 @@ export function connect(): Connection {
   return { client: createApiClient(transport), mode: 'browser', onLinkChange: (l) => transport.onLinkChange(l) };
 }
 
+/** True in the Electron app, where main chooses backup files with the system's dialog (backupChooseFile). */
+export function hasNativeFileDialogs(): boolean {
+  return window.ephemera !== undefined;
+}
+
 export const ApiContext = createContext<EphemeraClient | null>(null);
 
 export function useApi(): EphemeraClient {

@@ -48,6 +48,9 @@ export function createFakeElectron() {
     beforeRequest: undefined as undefined | ((details: { url: string }, cb: (r: { cancel: boolean }) => void) => void),
     rendererListeners: new Map<string, Listener[]>(),
     invoked: [] as unknown[][],
+    /** What the next file dialog answers (a path, or undefined: cancelled); each shown dialog is recorded. */
+    dialogAnswers: [] as (string | undefined)[],
+    dialogsShown: [] as { kind: 'save' | 'open'; window: unknown; options: Record<string, unknown> }[],
   };
   const appEmitter = new FakeEmitter();
 
@@ -104,7 +107,19 @@ export function createFakeElectron() {
       handle: (channel: string, fn: (event: unknown, ...args: unknown[]) => unknown) => state.ipcHandlers.set(channel, fn),
       removeHandler: (channel: string) => state.ipcHandlers.delete(channel),
     },
-    dialog: { showErrorBox: () => {} },
+    dialog: {
+      showErrorBox: () => {},
+      showSaveDialog: async (window: unknown, options: Record<string, unknown>) => {
+        state.dialogsShown.push({ kind: 'save', window, options });
+        const answer = state.dialogAnswers.shift();
+        return answer === undefined ? { canceled: true, filePath: '' } : { canceled: false, filePath: answer };
+      },
+      showOpenDialog: async (window: unknown, options: Record<string, unknown>) => {
+        state.dialogsShown.push({ kind: 'open', window, options });
+        const answer = state.dialogAnswers.shift();
+        return answer === undefined ? { canceled: true, filePaths: [] } : { canceled: false, filePaths: [answer] };
+      },
+    },
     contextBridge: { exposeInMainWorld: (key: string, value: unknown) => state.exposed.set(key, value) },
     ipcRenderer: {
       invoke: async (...args: unknown[]) => {

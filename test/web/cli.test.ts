@@ -23,6 +23,7 @@ describe('ephemera-web command line', () => {
       port: 8123,
       server: path.resolve('d.json'),
     });
+    expect(parseWebArgs(['--profile', 'p', '--backup-dir', 'b'])).toEqual({ profile: path.resolve('p'), port: 0, backupDir: path.resolve('b') });
     expect(() => parseWebArgs(['--port', '1'])).toThrow();
     expect(() => parseWebArgs(['--profile', 'p', '--port', '99999'])).toThrow();
   });

@@ -53,7 +53,7 @@ beforeAll(async () => {
   fs.mkdirSync(renderer);
   fs.writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>Ephemera</title>');
   fs.writeFileSync(path.join(tmp, 'secret.txt'), 'TOP SECRET');
-  host = await startWebHost({ service: svc.service, rendererDir: renderer });
+  host = await startWebHost({ service: svc.service, rendererDir: renderer, backupDir: path.join(tmp, 'backups') });
 });
 
 afterAll(async () => {
@@ -334,7 +334,7 @@ describe('web host: WebSocket, authenticated in-band', () => {
 
 describe('web host: each launch has its own one-time code and session', () => {
   it('closes a socket that does not authenticate in time', async () => {
-    const quick = await startWebHost({ service: recordingService().service, rendererDir: renderer, authTimeoutMs: 100 });
+    const quick = await startWebHost({ service: recordingService().service, rendererDir: renderer, backupDir: path.join(tmp, 'backups'), authTimeoutMs: 100 });
     try {
       const s = await rawSocket(quick);
       expect(await s.closed).toBe(AUTH_TIMEOUT_CLOSE);
@@ -348,12 +348,12 @@ describe('web host: each launch has its own one-time code and session', () => {
   });
 
   it('refuses a session from another launch, even one that ran on the same port', async () => {
-    const earlier = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+    const earlier = await startWebHost({ service: recordingService().service, rendererDir: renderer, backupDir: path.join(tmp, 'backups') });
     const s = await rawSocket(earlier);
     const earlierSession = ((await s.auth({ launchCode: launchCode(earlier.url) })) as { session: string }).session;
     const port = earlier.port;
     await earlier.close();
-    const later = await startWebHost({ service: recordingService().service, rendererDir: renderer, port });
+    const later = await startWebHost({ service: recordingService().service, rendererDir: renderer, backupDir: path.join(tmp, 'backups'), port });
     try {
       expect(later.url).not.toBe(earlier.url);
       expect(await (await rawSocket(later)).auth({ session: earlierSession })).toEqual({ closed: AUTH_REFUSED_CLOSE });
@@ -371,7 +371,7 @@ describe('web host: each launch has its own one-time code and session', () => {
   });
 
   it('serves the API end to end to a client that redeemed the launch URL', async () => {
-    const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer });
+    const fresh = await startWebHost({ service: recordingService().service, rendererDir: renderer, backupDir: path.join(tmp, 'backups') });
     try {
       // The code must be in the fragment; the launch client does not send it anywhere else.
       await expect(connectLaunchUrl(`http://127.0.0.1:${fresh.port}/?code=${launchCode(fresh.url)}`)).rejects.toBeInstanceOf(LaunchRefused);

@@ -1,6 +1,6 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import type { BackupProgress, OpenedBackup, Settings, Theme } from '../../../shared/api/contract.ts';
-import { useApi, errorText } from '../api.ts';
+import { useApi, errorText, hasNativeFileDialogs } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, newJobId } from '../logic.ts';
@@ -137,7 +137,19 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
   const [job, setJob] = useState<string | null>(null);
   const [progress, setProgress] = useState<BackupProgress | null>(null);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
-  const ids = { action: useId(), path: useId() };
+  const ids = { action: useId(), path: useId(), pathHint: useId() };
+  // The Electron app takes backup files only from main's native dialog; browser mode only by
+  // name, in the web host's backups folder (main/backup-files.ts).
+  const native = hasNativeFileDialogs();
+
+  async function chooseFile() {
+    setMessage(null);
+    try {
+      setPath((await api.backupChooseFile({ purpose: action })).path);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'CANCELLED') setMessage({ ok: false, text: errorText(err) });
+    }
+  }
 
   useEffect(() => api.on('backupProgress', (p) => p.jobId === job && setProgress(p)), [api, job]);
 
@@ -172,16 +184,45 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
       <form onSubmit={submit}>
         <div className="field">
           <label htmlFor={ids.action}>Action</label>
-          <select id={ids.action} value={action} onChange={(e) => setAction(e.target.value as BackupAction)} disabled={job !== null}>
+          <select
+            id={ids.action}
+            value={action}
+            onChange={(e) => {
+              setAction(e.target.value as BackupAction);
+              if (native) setPath(''); // a file chosen to read cannot be written, and the reverse
+            }}
+            disabled={job !== null}
+          >
             <option value="export">Export a backup</option>
             <option value="import">Import a backup</option>
             <option value="open">Open a backup read-only</option>
           </select>
         </div>
-        <div className="field">
-          <label htmlFor={ids.path}>Backup file (full path)</label>
-          <input id={ids.path} value={path} onChange={(e) => setPath(e.target.value)} placeholder="/home/you/ephemera-backup.age" autoComplete="off" spellCheck={false} />
-        </div>
+        {native ? (
+          <div className="field">
+            <span id={ids.path}>Backup file</span>
+            <output aria-labelledby={ids.path}>{path === '' ? 'No file chosen' : path}</output>
+            <button type="button" onClick={() => void chooseFile()} disabled={job !== null}>
+              Choose file…
+            </button>
+          </div>
+        ) : (
+          <div className="field">
+            <label htmlFor={ids.path}>Backup file name</label>
+            <input
+              id={ids.path}
+              value={path}
+              onChange={(e) => setPath(e.target.value)}
+              placeholder="ephemera-backup.age"
+              aria-describedby={ids.pathHint}
+              autoComplete="off"
+              spellCheck={false}
+            />
+            <span id={ids.pathHint} className="hint">
+              In browser mode backups are kept in one folder: the profile&apos;s backups folder, or the one given to Ephemera with --backup-dir.
+            </span>
+          </div>
+        )}
         <PasswordField label="Backup passphrase" value={passphrase} onChange={setPassphrase} autoComplete="new-password" showStrength={action === 'export'} />
         {action === 'export' ? (
           <label className="check">

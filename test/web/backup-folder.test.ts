@@ -1,0 +1,115 @@
+// Browser mode has no native file dialog, so the web host confines backup paths to one folder:
+// the page names a file in it, and anything else is PATH_NOT_ALLOWED before the service is
+// called. Real web host and socket; the service behind it records what reaches it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiError, methodNames, type EphemeraService } from '../../shared/api.ts';
+import { createApiClient, type EphemeraClient } from '../../shared/api/rpc.ts';
+import type { SocketTransport } from '../../shared/api/socket-client.ts';
+import { startWebHost, type WebHost } from '../../main/web/host.ts';
+import { connectLaunchUrl } from '../../main/web/launch-client.ts';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-backup-folder-'));
+const folder = path.join(tmp, 'profile', 'backups');
+const outside = path.join(tmp, 'outside');
+const reached: { method: string; path: string; identityFile?: string }[] = [];
+
+function recordingService(): EphemeraService {
+  const base: Record<string, unknown> = {};
+  for (const m of methodNames) base[m] = () => Promise.reject(new ApiError('NOT_AVAILABLE', `${m} not in this test`));
+  const record = (method: string) => async (p: { path: string; key?: { kind: string; path?: string } }) => {
+    reached.push({ method, path: p.path, ...(p.key?.kind === 'identityFile' ? { identityFile: p.key.path! } : {}) });
+    if (method === 'backupExport') return { path: p.path, messages: 0, bytes: 0 };
+    throw new ApiError('BACKUP_WRONG_KEY', 'recorded');
+  };
+  return Object.assign(base, {
+    backupExport: record('backupExport'),
+    backupImport: record('backupImport'),
+    backupOpen: record('backupOpen'),
+    subscribe: () => () => undefined,
+  }) as unknown as EphemeraService;
+}
+
+let host: WebHost;
+let transport: SocketTransport;
+let client: EphemeraClient;
+
+beforeAll(async () => {
+  const renderer = path.join(tmp, 'renderer');
+  fs.mkdirSync(renderer);
+  fs.writeFileSync(path.join(renderer, 'index.html'), '<!doctype html><title>Ephemera</title>');
+  fs.mkdirSync(outside);
+  fs.writeFileSync(path.join(outside, 'secret.age'), 'not yours');
+  host = await startWebHost({ service: recordingService(), rendererDir: renderer, backupDir: folder });
+  transport = await connectLaunchUrl(host.url);
+  client = createApiClient(transport);
+});
+
+afterAll(async () => {
+  transport?.close();
+  await host?.close();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+const passphrase = { kind: 'passphrase' as const, passphrase: 'backup passphrase' };
+const exportTo = (p: string) => client.backupExport({ jobId: 'job-0000001', path: p, protection: passphrase, includeIdentity: false });
+const PATH_NOT_ALLOWED = { code: 'PATH_NOT_ALLOWED', message: expect.stringContaining(folder) };
+
+describe('browser mode: backups only in the backups folder', () => {
+  it('refuses any path but a bare file name, with a typed error, changing nothing', async () => {
+    const attempts = [
+      path.join(outside, 'exported.age'),
+      '../outside/exported.age',
+      '../../outside/exported.age',
+      'sub/exported.age',
+      'sub\\exported.age',
+      '..',
+      '.',
+      '.hidden.age',
+      'exported..age',
+      'exported.age.',
+      'exported.age\u0000',
+      'exported\n.age',
+      'x'.repeat(200),
+    ];
+    for (const attempt of attempts) {
+      await expect(exportTo(attempt), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
+      await expect(client.backupImport({ jobId: 'job-0000002', path: attempt, key: passphrase }), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
+      await expect(client.backupOpen({ jobId: 'job-0000003', path: attempt, key: passphrase }), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
+    }
+    expect(reached).toEqual([]);
+    expect(fs.existsSync(folder)).toBe(false); // not even the folder was made
+    expect(fs.readdirSync(outside)).toEqual(['secret.age']);
+  });
+
+  it('refuses an identity file outside the folder, and has no file dialog', async () => {
+    await expect(
+      client.backupOpen({ jobId: 'job-0000004', path: 'backup.age', key: { kind: 'identityFile', path: path.join(outside, 'secret.age') } }),
+    ).rejects.toMatchObject(PATH_NOT_ALLOWED);
+    await expect(client.backupChooseFile({ purpose: 'export' })).rejects.toMatchObject({ code: 'NOT_AVAILABLE' });
+    expect(reached).toEqual([]);
+  });
+
+  it('uses a file name inside the folder, making the folder (0700) for an export', async () => {
+    await expect(exportTo('ephemera-backup 2026-12-03.age')).resolves.toMatchObject({ path: path.join(folder, 'ephemera-backup 2026-12-03.age') });
+    expect(fs.statSync(folder).mode & 0o777).toBe(0o700);
+    await expect(client.backupOpen({ jobId: 'job-0000005', path: 'other.age', key: { kind: 'identityFile', path: 'me.txt' } })).rejects.toMatchObject({
+      code: 'BACKUP_WRONG_KEY',
+    });
+    expect(reached).toEqual([
+      { method: 'backupExport', path: path.join(folder, 'ephemera-backup 2026-12-03.age') },
+      { method: 'backupOpen', path: path.join(folder, 'other.age'), identityFile: path.join(folder, 'me.txt') },
+    ]);
+  });
+
+  it('refuses a symbolic link in the folder (it could point anywhere)', async () => {
+    fs.symlinkSync(path.join(outside, 'secret.age'), path.join(folder, 'link.age'));
+    const before = reached.length;
+    await expect(client.backupImport({ jobId: 'job-0000006', path: 'link.age', key: passphrase })).rejects.toMatchObject(PATH_NOT_ALLOWED);
+    await expect(exportTo('link.age')).rejects.toMatchObject(PATH_NOT_ALLOWED);
+    expect(reached.length).toBe(before);
+    expect(fs.readFileSync(path.join(outside, 'secret.age'), 'utf8')).toBe('not yours');
+  });
+});
