@@ -264,6 +264,7 @@ export class Messenger implements EphemeraService {
     try {
       this.account = this.readJson(ACCOUNT_KEY, parseAccountRecord);
       this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: this.knownIdentity }) : undefined;
+      this.reconcileIdentityKeys();
       this.searchService = await SearchService.open(vault);
     } catch (e) {
       await this.lockNow();
@@ -568,6 +569,28 @@ export class Messenger implements EphemeraService {
    * record of (a contact restored from a backup): a different key is then a change to accept.
    */
   private readonly knownIdentity = (handle: string): Uint8Array | undefined => this.vault?.findContactByHandle(handle)?.identityKey;
+
+  /**
+   * Every contact's identityKey := the key the identity store trusts for its handle, where they
+   * differ (e.g. a contact imported from a backup with another key): a verified mark for any
+   * other key then reads as unverified, everywhere the contact is shown.
+   */
+  private reconcileIdentityKeys(): void {
+    const e2e = this.e2e;
+    const vault = this.vault;
+    if (!e2e || !vault?.isUnlocked) return;
+    for (const contact of vault.listContacts()) {
+      let trusted: Uint8Array | undefined;
+      try {
+        trusted = e2e.identityStatus(contact.handle).trusted;
+      } catch {
+        continue; // not a valid address (e.g. an imported handle): no session can exist with it
+      }
+      if (trusted && !(contact.identityKey && Buffer.compare(contact.identityKey, trusted) === 0)) {
+        vault.upsertContact({ ...contact, identityKey: new Uint8Array(trusted) });
+      }
+    }
+  }
 
   private markIdentityChanged(contact: ContactRecord): void {
     const current = this.requireVault().getContact(contact.id) ?? contact;
@@ -1165,6 +1188,8 @@ export class Messenger implements EphemeraService {
       // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
       // next unlock replays the change feed into the search index).
       try {
+        // Imported contacts name the key the identity store trusts, if it knows one.
+        this.reconcileIdentityKeys();
         // A whole history may have arrived: index it in steps, not in one blocking pass.
         await this.searchService?.catchUpInSteps();
         const vault = this.vault;
