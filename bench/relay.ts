@@ -28,8 +28,8 @@ import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
 import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
 
 const PAYLOAD = 64;
-/** Every bench client is a new device from 127.0.0.1: lift the relay's per-address budget for those. */
-const RELAY_ARGS = ['--new-device-burst', '100000'];
+/** Every bench client is a new device from 127.0.0.1: lift the relay's per-address budgets for those. */
+const RELAY_ARGS = ['--new-device-burst', '100000', '--max-connections-per-address', '100000'];
 const WINDOW = 4;
 
 // ---- plain ws relay (child process role) ------------------------------------------------

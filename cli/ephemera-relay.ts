@@ -24,9 +24,17 @@ const program = new Command()
   .option('--new-device-rate <n>', 'first binds of unknown permanent keys per minute per source address', int(1, 1_000_000), 10)
   .option('--new-device-burst <n>', 'burst of first binds of unknown permanent keys per source address', int(1, 10_000_000), 100)
   .option('--queue-limit <n>', 'envelopes waiting per account', int(1, 10_000_000), 10_000)
+  .option('--max-connections-per-address <n>', 'open connections per source address (IPv6: per /64)', int(1, 1_000_000), 128)
+  .option('--handshake-timeout <ms>', 'a connection that has not bound a temp key this long after connecting is closed', int(100, 600_000), 10_000)
+  .option('--idle-timeout <ms>', 'a bound connection silent this long is closed (clients ping after 30 s)', int(1000, 86_400_000), 120_000)
+  .option('--lookup-rate <n>', 'handle lookups (resolve) per minute per device', int(1, 1_000_000), 60)
+  .option('--lookup-burst <n>', 'burst of handle lookups per device', int(1, 1_000_000), 100)
   .parse();
 
-const o = program.opts<{ data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number }>();
+const o = program.opts<{
+  data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number;
+  maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
+}>();
 
 const relay = await startRelay({
   dataDir: o.data,
@@ -38,6 +46,11 @@ const relay = await startRelay({
   newDevicesPerMinute: o.newDeviceRate,
   newDeviceBurst: o.newDeviceBurst,
   queueLimit: o.queueLimit,
+  maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+  handshakeTimeoutMs: o.handshakeTimeout,
+  idleTimeoutMs: o.idleTimeout,
+  lookupsPerMinute: o.lookupRate,
+  lookupBurst: o.lookupBurst,
   // Log lines can carry client-supplied text (handles, error details): no raw control characters.
   log: (event) => process.stderr.write(`${jsonForTerminal(event)}\n`),
 });

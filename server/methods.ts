@@ -110,6 +110,7 @@ export const METHODS: Readonly<Record<string, MethodSpec<z.ZodType>>> = {
     unbound: false,
     params: z.object({ handle }),
     handler: (ctx, p) => {
+      ctx.relay.takeLookup(requireDevice(ctx));
       const row = ctx.relay.store.deviceByHandle(p.handle);
       if (!row || row.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
       return { handle: row.handle, permKeyId: row.permKeyId, permPub: row.permPub };

@@ -17,6 +17,7 @@ import {
 import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
 import { RecordEndpoint } from '../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
+import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type TrackedConnection } from './connections.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
 import { METHODS } from './methods.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -47,6 +48,15 @@ export interface RelayOptions {
   newDeviceBurst?: number;
   /** Envelopes waiting per account. */
   queueLimit?: number;
+  /** Open connections per source address (IPv6: per /64). Default 128. */
+  maxConnectionsPerAddress?: number;
+  /** A connection that has not bound a temp key this long after TCP accept is closed. Default 10 s. */
+  handshakeTimeoutMs?: number;
+  /** A bound connection without a frame from the client this long is closed (clients ping every 30 s). Default 120 s. */
+  idleTimeoutMs?: number;
+  /** Handle lookups (`resolve`) per device: sustained per minute, and burst. Defaults 60 and 100. */
+  lookupsPerMinute?: number;
+  lookupBurst?: number;
   /** Bind nonces remembered (oldest evicted beyond this). Default 2,000,000. */
   maxBindNonces?: number;
   /** Bound temp keys kept without a connection (oldest forgotten beyond this; they get 404). Default 200,000. */
@@ -86,7 +96,10 @@ interface Conn {
   ws: WebSocket;
   /** The underlying socket, corked while a batch of frames is written (one syscall, fewer TLS records). */
   socket: Socket | undefined;
+  /** The source address's budget key (IPv6: its /64). */
   address: string;
+  /** Admission and liveness record (absent only for sockets that did not come through startRelay). */
+  tracked: TrackedConnection | undefined;
   keys: Set<TempKeyEntry>;
   unbound: TempKeyEntry[];
 }
@@ -131,6 +144,8 @@ export class RelayCore {
   private readonly log: (event: Record<string, unknown>) => void;
   private readonly limiter: RateLimiter;
   private readonly newDeviceLimiter: RateLimiter;
+  private readonly lookupLimiter: RateLimiter;
+  readonly guard: ConnectionGuard;
   private readonly maxBindNonces: number;
   private readonly maxIdleBoundKeys: number;
   /** Bound keys whose connection closed, oldest first: kept so a client can resume, but capped. */
@@ -159,6 +174,12 @@ export class RelayCore {
     this.log = o.log ?? (() => undefined);
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
     this.newDeviceLimiter = new RateLimiter((o.newDevicesPerMinute ?? 10) / 60, o.newDeviceBurst ?? 100, this.clock);
+    this.lookupLimiter = new RateLimiter((o.lookupsPerMinute ?? 60) / 60, o.lookupBurst ?? 100, this.clock);
+    this.guard = new ConnectionGuard({
+      maxPerAddress: o.maxConnectionsPerAddress ?? DEFAULT_CONNECTION_LIMITS.maxPerAddress,
+      handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
+      idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
+    });
     this.maxBindNonces = o.maxBindNonces ?? MAX_BIND_NONCES;
     this.maxIdleBoundKeys = o.maxIdleBoundKeys ?? MAX_IDLE_BOUND_KEYS;
   }
@@ -168,7 +189,8 @@ export class RelayCore {
   }
 
   accept(ws: WebSocket, address: string, socket?: Socket): void {
-    const conn: Conn = { ws, address, socket, keys: new Set(), unbound: [] };
+    const tracked = socket ? this.guard.tracked(socket) : undefined;
+    const conn: Conn = { ws, address: tracked?.bucket ?? addressBucket(address), socket, tracked, keys: new Set(), unbound: [] };
     this.conns.add(conn);
     ws.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, data, isBinary));
     ws.on('error', () => ws.terminate());
@@ -176,6 +198,7 @@ export class RelayCore {
   }
 
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
+    if (conn.tracked) this.guard.seen(conn.tracked);
     this.openBatch();
     try {
       if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'text or fragmented frame');
@@ -383,6 +406,12 @@ export class RelayCore {
     return true;
   }
 
+  /** A handle lookup by `d`: budgeted per device, so the handle list cannot be enumerated fast. */
+  takeLookup(d: BoundDevice): void {
+    const wait = this.lookupLimiter.take(d.permHex);
+    if (wait > 0) throw new RpcError('RATE_LIMITED', `too many handle lookups; retry in ${wait} ms`);
+  }
+
   /** Binds `entry` to the device; the device's previous temp key is forgotten (it now gets 404). */
   bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice {
     // Permanent keys cost nothing to make, and each new one is a row on disk: budget them per
@@ -406,7 +435,11 @@ export class RelayCore {
     entry.boundTo = device;
     entry.expiresAt = expiresAt;
     device.key = entry;
-    if (entry.conn) entry.conn.unbound = entry.conn.unbound.filter((k) => k !== entry);
+    if (entry.conn) {
+      entry.conn.unbound = entry.conn.unbound.filter((k) => k !== entry);
+      // The handshake deadline no longer applies; the keepalive timeout does.
+      if (entry.conn.tracked) entry.conn.tracked.bound = true;
+    }
     this.restartPushes(device);
     this.stats.binds++;
     return device;
@@ -503,6 +536,7 @@ export class RelayCore {
     for (const [k, until] of this.bindNonces) if (until <= now) this.bindNonces.delete(k);
     this.limiter.sweep(now);
     this.newDeviceLimiter.sweep(now);
+    this.lookupLimiter.sweep(now);
   }
 
   /**
@@ -558,6 +592,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       res.end('WebSocket only\n');
     },
   );
+  // Counted from the TCP accept, before TLS: a socket that never finishes TLS holds room too.
+  server.on('connection', (socket: Socket) => core.guard.admit(socket));
   const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   wss.on('connection', (ws, req) => core.accept(ws, req.socket.remoteAddress ?? 'unknown', req.socket));
   wss.on('error', () => undefined);
@@ -580,6 +616,8 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   };
   const descriptorFile = writeDescriptor(o.dataDir, descriptor);
   const sweeper = setInterval(() => core.sweep(), 1000);
+  const connectionSweeper = setInterval(() => core.guard.sweep(), core.guard.sweepIntervalMs);
+  connectionSweeper.unref();
   const walScrubber = setInterval(() => core.store.scrubWal(), WAL_SCRUB_INTERVAL_MS);
   walScrubber.unref();
   sweeper.unref();
@@ -607,9 +645,11 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       if (closed) return;
       closed = true;
       clearInterval(sweeper);
+      clearInterval(connectionSweeper);
       clearInterval(walScrubber);
       clearInterval(pruner);
       core.shutdown();
+      core.guard.closeAll();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
       store.close();

@@ -43,8 +43,9 @@ export class RawSession {
     for (const f of w) f();
   }
 
-  static async connect(relay: RunningRelay): Promise<RawSession> {
-    const ws = new WebSocket(relay.url, { rejectUnauthorized: false, perMessageDeflate: false });
+  /** `localAddress` picks the source address (127.0.0.2 etc. reach a relay on 127.0.0.1 on Linux). */
+  static async connect(relay: RunningRelay, o: { localAddress?: string } = {}): Promise<RawSession> {
+    const ws = new WebSocket(relay.url, { rejectUnauthorized: false, perMessageDeflate: false, ...o });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
