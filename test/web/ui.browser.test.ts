@@ -8,7 +8,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { Vault } from '../../main/vault/index.ts';
+import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { exportBackup } from '../../main/backup/index.ts';
 import type { NewMessage } from '../../main/vault/api.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
@@ -398,6 +399,42 @@ describe('the UI in Chromium against browser mode and a real relay', () => {
     await shot(alice, 'alice-18-backup-open');
     await alice.getByRole('button', { name: 'Close backup' }).click();
     await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
+  });
+
+  it('warns before importing a backup not signed by this profile; only "Import anyway" imports it, without verified marks', async () => {
+    // Made by someone else (a profile with no identity: unsigned), with a contact marked verified.
+    const forgedKey = new Uint8Array(33).fill(5);
+    const { vault } = await Vault.create(path.join(tmp, 'forger'), PASSWORD, { kdf: TEST_KDF });
+    vault.upsertContact({ id: 'c-mallory', handle: 'mallory', displayName: 'Mallory', identityKey: forgedKey, verifiedKey: forgedKey, identityChanged: false, createdAt: 1 });
+    vault.upsertConversation({ id: 'v-mallory', kind: 'direct', contactId: 'c-mallory', title: 'Mallory', lastActivity: 1, unread: 0 });
+    vault.appendMessages([{ id: 'forged-1', conversationId: 'v-mallory', direction: 'in', sender: 'c-mallory', sentAt: 1, text: 'an invented message', state: 'read' }]);
+    fs.mkdirSync(path.join(tmp, 'bob', 'backups'), { recursive: true, mode: 0o700 });
+    await exportBackup(vault, path.join(tmp, 'bob', 'backups', 'forged.age'), { keys: { passphrase: 'forged backup passphrase', workFactor: 10 } });
+    vault.lock();
+
+    await bob.getByRole('button', { name: 'Settings' }).click();
+    await bob.getByLabel('Action').selectOption('import');
+    await bob.getByLabel('Backup file name').fill('forged.age');
+    const importIt = async (): Promise<void> => {
+      await bob.getByLabel('Backup passphrase').fill('forged backup passphrase');
+      await bob.getByRole('button', { name: 'Import', exact: true }).click();
+    };
+    await importIt();
+    const warning = bob.getByRole('dialog', { name: 'This backup is not signed by you' });
+    await warning.getByRole('alert').filter({ hasText: 'not signed' }).waitFor({ timeout: 60_000 });
+    await shot(bob, 'bob-08b-untrusted-backup-warning');
+    await warning.getByRole('button', { name: "Don't import" }).click();
+    await warning.waitFor({ state: 'detached' });
+    expect(await bob.getByRole('status').filter({ hasText: 'Imported' }).count()).toBe(0);
+
+    await importIt();
+    await warning.getByRole('button', { name: 'Import anyway' }).click();
+    await bob.getByRole('status').filter({ hasText: 'Imported 1 new messages' }).waitFor({ timeout: 60_000 });
+    expect(await bob.getByRole('status').filter({ hasText: 'Imported' }).textContent()).toContain('nothing in it is marked verified');
+    await bob.getByRole('button', { name: 'Close', exact: true }).click();
+    const mallory = bob.getByRole('button', { name: /^Mallory/ });
+    await mallory.waitFor();
+    expect(await mallory.locator('.badge.verified').count()).toBe(0);
   });
 
   it('refuses the spent launch address in another browser context (its own storage)', async () => {

@@ -137,6 +137,9 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
   const [job, setJob] = useState<string | null>(null);
   const [progress, setProgress] = useState<BackupProgress | null>(null);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  // An import refused as not signed by this profile (BACKUP_UNTRUSTED): the warning shown
+  // before the user may confirm it (docs/backup-format.md, "Whose backup it is").
+  const [untrusted, setUntrusted] = useState<string | null>(null);
   const ids = { action: useId(), path: useId(), pathHint: useId() };
   // The Electron app takes backup files only from main's native dialog; browser mode only by
   // name, in the web host's backups folder (main/backup-files.ts).
@@ -155,6 +158,10 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    await run(false);
+  }
+
+  async function run(trustUnsigned: boolean) {
     const jobId = newJobId((n) => crypto.getRandomValues(new Uint8Array(n)));
     setJob(jobId);
     setProgress(null);
@@ -165,14 +172,17 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
         const r = await api.backupExport({ jobId, path, protection: key, includeIdentity });
         setMessage({ ok: true, text: `Exported ${r.messages} messages to ${r.path}.` });
       } else if (action === 'import') {
-        const r = await api.backupImport({ jobId, path, key });
-        setMessage({ ok: true, text: `Imported ${r.messagesAdded} new messages (${r.messagesSkipped} already here).` });
+        const r = await api.backupImport({ jobId, path, key, ...(trustUnsigned ? { trustUnsigned } : {}) });
+        const origin = r.signer === 'own' ? '' : ' The backup was not signed by you: nothing in it is marked verified.';
+        setMessage({ ok: true, text: `Imported ${r.messagesAdded} new messages (${r.messagesSkipped} already here).${origin}` });
       } else {
         onOpenBackup(await api.backupOpen({ jobId, path, key }));
       }
       setPassphrase('');
     } catch (err) {
-      setMessage({ ok: false, text: errorText(err) });
+      // Kept: the passphrase, for the import the user may confirm in the warning.
+      if ((err as { code?: unknown }).code === 'BACKUP_UNTRUSTED') setUntrusted(errorText(err));
+      else setMessage({ ok: false, text: errorText(err) });
     } finally {
       setJob(null);
     }
@@ -244,6 +254,26 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
           {action === 'export' ? 'Export' : action === 'import' ? 'Import' : 'Open'}
         </button>
       </form>
+      {untrusted !== null ? (
+        <Dialog title="This backup is not signed by you" onClose={() => setUntrusted(null)}>
+          <p role="alert">{untrusted}</p>
+          <p>Such a file can hold invented messages. If you import it anyway, its contacts are not marked verified and nothing already in this profile changes.</p>
+          <div className="actions">
+            <button type="button" onClick={() => setUntrusted(null)}>
+              Don&apos;t import
+            </button>
+            <button
+              type="button"
+              onClick={() => {
+                setUntrusted(null);
+                void run(true);
+              }}
+            >
+              Import anyway
+            </button>
+          </div>
+        </Dialog>
+      ) : null}
     </section>
   );
 }
