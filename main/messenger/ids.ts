@@ -22,7 +22,6 @@ export function newContentId(): string {
   return randomBytes(16).toString('hex');
 }
 
-
 /**
  * A keyed hash (HMAC-SHA-256 under the account's id key, a sealed vault secret), 32 hex
  * characters. Ids that are stored in plaintext columns or shown to the relay are made with it, so
