@@ -3,6 +3,7 @@ import argon2 from 'argon2';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
+import { observeKey } from '../../shared/protocol/key-observer.ts';
 import { entropyToMnemonic, mnemonicToEntropy, validateMnemonic } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { BadParameters, WrongRecoveryPhrase } from './errors.ts';
@@ -100,7 +101,7 @@ export async function derivePasswordKey(password: string, salt: Uint8Array, para
   if (salt.length < SALT_BYTES) throw new BadParameters(`salt must be at least ${SALT_BYTES} bytes`);
   const pw = passwordBytes(password);
   try {
-    return await argon2Binding().hash({
+    const key = await argon2Binding().hash({
       password: pw,
       salt: Buffer.from(salt),
       secret: Buffer.alloc(0),
@@ -112,9 +113,26 @@ export async function derivePasswordKey(password: string, salt: Uint8Array, para
       version: ARGON2_VERSION_13,
       type: argon2.argon2id,
     });
+    observeKey('vault.password-key', key);
+    await scrubArgon2Stacks();
+    return key;
   } finally {
     pw.fill(0);
   }
+}
+
+// The native Argon2 code leaves a copy of its output on the stack of the libuv worker thread
+// that ran it (test/messaging/lock-memory.test.ts finds it there). A small dummy hash runs the
+// same code over the same stack slots. Several per pool thread are queued together so that every
+// thread, the one that ran the real hash among them, most likely takes one; a thread the OS does
+// not schedule until the others have drained the queue is missed (best effort; certain with one
+// pool thread, as the test runs it). About 60 ms of CPU spread over the pool.
+const POOL_THREADS = Math.min(Math.max(Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10) || 4, 1), 1024);
+async function scrubArgon2Stacks(): Promise<void> {
+  const none = Buffer.alloc(0);
+  const dummy = (): Promise<Buffer> =>
+    argon2Binding().hash({ password: Buffer.alloc(8), salt: Buffer.alloc(SALT_BYTES), secret: none, data: none, hashLength: 32, m: 4096, t: 1, p: 1, version: ARGON2_VERSION_13, type: argon2.argon2id });
+  await Promise.all(Array.from({ length: 4 * POOL_THREADS }, dummy));
 }
 
 /** Lower case, single spaces, NFKD as BIP39 prescribes. */
