@@ -32,17 +32,39 @@ export function chooseBrowser(env: NodeJS.ProcessEnv = process.env, platform: No
   return found ? { ok: true, command: found } : { ok: false, reason: `no Chromium was found (looked for ${candidates.join(', ')}; ${BROWSER_ENV} names another)` };
 }
 
-/** The one line of a failed browser's stderr that says why: its first error, without the [pid:tid:…] prefix. */
+/** Chromium's complaints that accompany any failed start but never explain it (no D-Bus in a container, fonts, audio). */
+const NOISE = /d-?bus|\bbus\b|fontconfig|libva|alsa|pulseaudio|gcm|gpu process/i;
+
+/**
+ * The one line of a failed browser's stderr that says why: its first FATAL, else its first ERROR
+ * that is not noise, else any line naming a failure, else the last line; without Chromium's
+ * [pid:tid:time:LEVEL:file] prefix.
+ */
 export function reasonLine(stderr: string): string {
   const lines = stderr
     .split('\n')
-    .map((l) => l.replace(/^\[[^\]]*\]\s*/, '').trim())
-    .filter(Boolean);
-  const line = lines.find((l) => /error|fatal|cannot|can't|not supported|missing|failed/i.test(l)) ?? lines[lines.length - 1] ?? '';
+    .map((raw) => {
+      const m = /^\[[^\]]*?:(FATAL|ERROR|WARNING|INFO|VERBOSE\d*):[^\]]*\]\s*(.*)$/.exec(raw.trim());
+      return { level: m?.[1] ?? '', text: (m ? m[2]! : raw).trim() };
+    })
+    .filter((l) => l.text);
+  const pick =
+    lines.find((l) => l.level === 'FATAL') ??
+    lines.find((l) => l.level === 'ERROR' && !NOISE.test(l.text)) ??
+    lines.find((l) => /error|fatal|cannot|can't|not supported|missing|failed/i.test(l.text) && !NOISE.test(l.text)) ??
+    lines[lines.length - 1];
+  const line = pick?.text ?? '';
   return line.length > 200 ? `${line.slice(0, 199)}…` : line;
 }
 
-export type Watched = { ok: true; child: ChildProcess } | { ok: false; reason: string };
+export type Watched =
+  | {
+      ok: true;
+      child: ChildProcess;
+      /** Resolves when the process ends: whether it failed (not a plain exit 0, e.g. the user closing the window), and why. */
+      ended: Promise<{ failed: boolean; reason: string }>;
+    }
+  | { ok: false; reason: string };
 
 /**
  * Waits until `child` has stayed up for `watchMs` (ok) or has failed to start or exited (the
@@ -64,7 +86,13 @@ export function watchStart(child: ChildProcess, what: string, watchMs = WINDOW_W
       clearTimeout(timer);
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ ok: true, child }), watchMs);
+    const ended = new Promise<{ failed: boolean; reason: string }>((resolveEnded) =>
+      child.once('exit', (code, signal) => {
+        const why = reasonLine(stderr);
+        resolveEnded({ failed: code !== 0, reason: `${what} exited (${code !== null ? `exit code ${code}` : `signal ${signal}`}${why ? `: ${why}` : ''})` });
+      }),
+    );
+    const timer = setTimeout(() => finish({ ok: true, child, ended }), watchMs);
     child.once('error', (error) => finish({ ok: false, reason: `${what} could not be started (${error.message})` }));
     child.once('exit', (code, signal) => {
       const failed = () => {

@@ -69,7 +69,10 @@ async function setUp(client: EphemeraClient, handle: string): Promise<void> {
 let throwaway: string | undefined;
 
 /** Stops every child (relay, hosts, windows) and waits for them, then deletes the demo data unless kept. */
+let stopping = false;
+
 async function shutdown(code: number): Promise<never> {
+  stopping = true;
   await Promise.all(children.map((c) => stopChild(c)));
   // The children are gone, so nothing writes into the folder any more.
   if (throwaway) fs.rmSync(throwaway, { recursive: true, force: true });
@@ -148,11 +151,23 @@ async function main(): Promise<void> {
     if (!failed) {
       const sandbox = runningAsRoot() ? ', without their sandbox because this runs as root' : '';
       process.stdout.write(`Opened two Chromium app windows, alice's and bob's (${browser.command}${sandbox}). Close them or press Ctrl+C here to stop the demo.\n`);
-      // Closing both windows ends the demo.
-      let left = open.length;
-      for (const w of open) {
-        w.once('exit', () => {
-          if (--left === 0) void shutdown(0);
+      // Closing both windows ends the demo. A window that crashed or failed late does not: its
+      // profile gets a fresh host, whose address is printed.
+      let left = windows.length;
+      for (const [i, w] of windows.entries()) {
+        if (!w.ok) continue;
+        void w.ended.then(async ({ failed, reason }) => {
+          if (stopping) return;
+          if (!failed) {
+            if (--left === 0) await shutdown(0);
+            return;
+          }
+          await stopChild(hosts[i]!.child);
+          hosts[i] = await web(names[i]!);
+          process.stdout.write(`${names[i]}'s window is gone: ${reason}. Open this address as ${names[i]} in your browser (it works once); Ctrl+C here stops the demo:\n${hosts[i]!.value}\n`);
+        }).catch((error: unknown) => {
+          process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
+          void shutdown(1);
         });
       }
       return;

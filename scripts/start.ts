@@ -144,11 +144,16 @@ async function main(): Promise<void> {
       if (watched.ok) {
         say('Ephemera: running as the Electron app.');
         children.push(app);
+        let stoppingApp = false;
         app.once('exit', (code) => {
           stopChildren();
-          process.exit(code ?? 0);
+          // Killed by a signal we did not send (a crash): not a clean end.
+          process.exit(code ?? (stoppingApp ? 0 : 1));
         });
-        const stopApp = () => void app.kill('SIGTERM');
+        const stopApp = () => {
+          stoppingApp = true;
+          app.kill('SIGTERM');
+        };
         process.once('SIGINT', stopApp);
         process.once('SIGTERM', stopApp);
         return;
@@ -195,8 +200,13 @@ async function main(): Promise<void> {
       children.push(window.child);
       const sandbox = runningAsRoot() ? ', without its sandbox because this runs as root' : '';
       say(`Ephemera: running in browser mode in a Chromium app window (${browser.command}${sandbox}); Electron is unavailable (${electronReason}). Close the window or press Ctrl+C here to stop.`);
-      // Closing the window ends Ephemera, as closing the Electron app would.
-      window.child.once('exit', stop);
+      void window.ended.then(({ failed, reason }) => {
+        // Closing the window ends Ephemera, as closing the Electron app would. A window that
+        // crashed or failed late must not take the app with it: fall back to the URL.
+        if (!failed || stopping) return stop();
+        say(`Ephemera: still running in browser mode: ${reason}. Open this address in your browser (if it says it was already used, restart Ephemera); press Ctrl+C here to stop:`);
+        say(running.url);
+      });
       return;
     }
     windowReason = window.reason;

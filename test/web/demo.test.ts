@@ -63,7 +63,7 @@ describe('npm run demo, running until stopped', () => {
     expect(fs.existsSync(dir)).toBe(false);
   });
 
-  it('with Chromium staying up: says it opened two windows, stops them on SIGTERM, and --keep keeps the data', async () => {
+  it('with Chromium staying up: says it opened two windows, prints a fresh address for one that fails later, stops them on SIGTERM, and --keep keeps the data', async () => {
     const stub = browserStub(path.join(tmp, 'stay-stub'), 'stay');
     const dir = path.join(tmp, 'kept');
     const run = runScript('scripts/demo.ts', ['--dir', dir, '--keep'], scriptEnv(path.join(tmp, 'home-stay'), { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command }));
@@ -81,10 +81,17 @@ describe('npm run demo, running until stopped', () => {
         expect(alive(window!.pid)).toBe(true);
         await expectServesApp(window!.args.find((a) => a.startsWith('--app='))!.slice('--app='.length));
       }
+      // Alice's window fails late: the demo keeps running and gives alice a fresh address.
+      const aliceWindow = windows.find((w) => w.args.includes(`--user-data-dir=${path.join(dir, 'chromium-alice')}`))!;
+      stub.crash(aliceWindow.pid);
+      expect(await run.line(/^alice's window is gone: /)).toContain(`Chromium (${stub.command}) exited (exit code 1: GPU process isn't usable. Goodbye.). Open this address as alice`);
+      const fresh = await run.line(URL_LINE);
+      await expectServesApp(fresh);
+      expect(run.child.exitCode).toBeNull();
     } finally {
       expect(await run.stop('SIGTERM')).toBe(0);
     }
-    for (const w of windows) expect(alive(w.pid)).toBe(false);
+    await expect.poll(() => windows.filter((w) => alive(w.pid))).toEqual([]);
     expect(fs.existsSync(path.join(dir, 'alice'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'bob'))).toBe(true);
   });

@@ -55,19 +55,24 @@ export function runScript(script: string, args: string[], env: NodeJS.ProcessEnv
 
 /**
  * A stand-in for Chromium. 'fail' exits 1 at once with Chromium's no-display complaint on stderr;
- * 'stay' records its pid and arguments and stays up like a window would.
+ * 'stay' records its pid and arguments and stays up like a window would, until `crash(pid)`
+ * makes it fail late (exit 1 with a FATAL line), as a crashing browser would.
  */
-export function browserStub(dir: string, kind: 'fail' | 'stay'): { command: string; started(): Array<{ pid: number; args: string[] }> } {
+export function browserStub(
+  dir: string,
+  kind: 'fail' | 'stay',
+): { command: string; started(): Array<{ pid: number; args: string[] }>; crash(pid: number): void } {
   fs.mkdirSync(dir, { recursive: true });
   const command = path.join(dir, `browser-${kind}`);
   const log = path.join(dir, `browser-${kind}.log`);
   const body =
     kind === 'fail'
       ? `printf '%s\\n' "$$ $*" >> '${log}'\necho '[4242:4242:1203/130000.000000:ERROR:ozone_platform_x11.cc(245)] Missing X server or $DISPLAY' >&2\necho '[4242:4242:1203/130000.000000:ERROR:env.cc(257)] The platform failed to initialize.  Exiting.' >&2\nexit 1\n`
-      : `printf '%s\\n' "$$ $*" >> '${log}'\nexec sleep 600\n`;
+      : `printf '%s\\n' "$$ $*" >> '${log}'\nwhile [ ! -e '${dir}/crash-'$$ ]; do sleep 0.2; done\necho '[4242:4242:1203/130000.000000:FATAL:gpu_data_manager_impl_private.cc(415)] GPU process isn'"'"'t usable. Goodbye.' >&2\nexit 1\n`;
   fs.writeFileSync(command, `#!/bin/sh\n${body}`, { mode: 0o755 });
   return {
     command,
+    crash: (pid) => fs.writeFileSync(path.join(dir, `crash-${pid}`), ''),
     started: () =>
       fs.existsSync(log)
         ? fs

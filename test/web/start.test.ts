@@ -80,6 +80,37 @@ describe('npm start', () => {
     await expect.poll(() => alive(windowPid), { timeout: 10_000 }).toBe(false);
   });
 
+  it('with a Chromium window that fails later: falls back to the URL instead of exiting, and serves until SIGINT', async () => {
+    const stub = browserStub(path.join(tmp, 'late-stub'), 'stay');
+    const run = start('late', { DISPLAY: ':99', EPHEMERA_BROWSER: stub.command });
+    try {
+      expect(await run.line(/^Ephemera: /)).toMatch(/^Ephemera: running in browser mode in a Chromium app window/);
+      const [window] = stub.started();
+      const address = window!.args.find((a) => a.startsWith('--app='))!.slice('--app='.length);
+      stub.crash(window!.pid);
+      const sentence = await run.line(/^Ephemera: still running/);
+      expect(sentence).toContain(`Chromium (${stub.command}) exited (exit code 1: GPU process isn't usable. Goodbye.). Open this address in your browser`);
+      const url = await run.line(URL_LINE);
+      expect(url).toBe(address);
+      expect(run.child.exitCode).toBeNull();
+      await expectServesApp(url);
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+  });
+
+  it("with Debian's real Chromium and a display that does not exist: reports Chromium's own reason and serves the URL", async () => {
+    // :987 names no X server, so the real browser starts (as root with --no-sandbox) and gives up.
+    const run = start('real', { DISPLAY: ':987', EPHEMERA_BROWSER: '/usr/bin/chromium' });
+    try {
+      const sentence = await run.line(/^Ephemera: /);
+      expect(sentence).toMatch(/ and Chromium \(\/usr\/bin\/chromium\) exited at once \(exit code [1-9]\d*: Missing X server or \$DISPLAY\)\. Open this address/);
+      await expectServesApp(await run.line(URL_LINE));
+    } finally {
+      expect(await run.stop('SIGINT')).toBe(0);
+    }
+  });
+
   it('without a display: does not try Chromium, says why, and serves the URL', async () => {
     const stub = browserStub(path.join(tmp, 'nodisplay-stub'), 'stay');
     const run = start('nodisplay', { EPHEMERA_BROWSER: stub.command });
@@ -110,6 +141,15 @@ describe('choosing the app window', () => {
     expect(reasonLine('\n[1:1:0101/000000.000:ERROR:zygote_host_impl_linux.cc(101)] Running as root without --no-sandbox is not supported. See https://crbug.com/638180.\n')).toBe(
       'Running as root without --no-sandbox is not supported. See https://crbug.com/638180.',
     );
+    // Debian's wrapper and D-Bus speak first in a container; the X11 line is the reason.
+    const noDisplay = [
+      '/usr/bin/chromium: 9: [: 25276071936: unexpected operator',
+      '[21785:21834:1203/140546.314105:ERROR:dbus/bus.cc:405] Failed to connect to the bus: Failed to connect to socket /run/dbus/system_bus_socket: No such file or directory',
+      '[21785:21785:1203/140546.313310:ERROR:ui/ozone/platform/x11/ozone_platform_x11.cc:257] Missing X server or $DISPLAY',
+      '[21785:21785:1203/140546.313343:ERROR:ui/aura/env.cc:253] The platform failed to initialize.  Exiting.',
+    ].join('\n');
+    expect(reasonLine(noDisplay)).toBe('Missing X server or $DISPLAY');
+    expect(reasonLine(`[1:1:0101/000000.000:ERROR:a.cc(1)] first\n[1:1:0101/000000.000:FATAL:b.cc(2)] the fatal one\n`)).toBe('the fatal one');
     expect(reasonLine('just this\n')).toBe('just this');
     expect(reasonLine('')).toBe('');
   });
