@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import boundaries from 'eslint-plugin-boundaries';
 
 // Boundaries from DESIGN.md: renderer imports only shared/api*; shared/ imports
-// nothing from other top folders; server/ never imports main/ or renderer/;
+// nothing from other top folders; relay/ never imports main/ or renderer/;
 // only main/app/ imports electron.
 const boundaryElements = [
   { type: 'shared-api', pattern: 'shared/api*', partialMatch: false },
@@ -13,7 +13,7 @@ const boundaryElements = [
   { type: 'main-app', pattern: 'main/app/**', partialMatch: false },
   { type: 'main', pattern: 'main/**', partialMatch: false },
   { type: 'renderer', pattern: 'renderer/**', partialMatch: false },
-  { type: 'server', pattern: 'server/**', partialMatch: false },
+  { type: 'relay', pattern: 'relay/**', partialMatch: false },
   { type: 'cli', pattern: 'cli/**', partialMatch: false },
   { type: 'test', pattern: 'test/**', partialMatch: false },
   { type: 'bench', pattern: 'bench/**', partialMatch: false },
@@ -30,7 +30,7 @@ export default tseslint.config(
     plugins: { boundaries },
     settings: {
       'boundaries/elements': boundaryElements,
-      'boundaries/include': ['main/**', 'renderer/**', 'shared/**', 'server/**', 'cli/**', 'test/**', 'bench/**'],
+      'boundaries/include': ['main/**', 'renderer/**', 'shared/**', 'relay/**', 'cli/**', 'test/**', 'bench/**'],
       'import/resolver': { node: { extensions: ['.ts', '.tsx', '.js'] } },
     },
     rules: {
@@ -44,11 +44,11 @@ export default tseslint.config(
             { from: { element: { type: 'shared-api' } }, allow: { to: { element: { types: { anyOf: ['shared-api', 'shared'] } } } } },
             { from: { element: { type: 'shared' } }, allow: { to: { element: { types: { anyOf: ['shared', 'shared-api'] } } } } },
             { from: { element: { type: 'renderer' } }, allow: { to: { element: { types: { anyOf: ['renderer', 'shared-api'] } } } } },
-            { from: { element: { type: 'server' } }, allow: { to: { element: { types: { anyOf: ['server', 'shared', 'shared-api'] } } } } },
+            { from: { element: { type: 'relay' } }, allow: { to: { element: { types: { anyOf: ['relay', 'shared', 'shared-api'] } } } } },
             { from: { element: { type: 'main' } }, allow: { to: { element: { types: { anyOf: ['main', 'shared', 'shared-api'] } } } } },
             { from: { element: { type: 'main-app' } }, allow: { to: { element: { types: { anyOf: ['main-app', 'main', 'shared', 'shared-api'] } } } } },
-            { from: { element: { type: 'cli' } }, allow: { to: { element: { types: { anyOf: ['cli', 'main', 'server', 'shared', 'shared-api'] } } } } },
-            { from: { element: { types: { anyOf: ['test', 'bench'] } } }, allow: { to: { element: { types: { anyOf: ['test', 'bench', 'main', 'main-app', 'server', 'shared', 'shared-api', 'cli', 'renderer'] } } } } },
+            { from: { element: { type: 'cli' } }, allow: { to: { element: { types: { anyOf: ['cli', 'main', 'relay', 'shared', 'shared-api'] } } } } },
+            { from: { element: { types: { anyOf: ['test', 'bench'] } } }, allow: { to: { element: { types: { anyOf: ['test', 'bench', 'main', 'main-app', 'relay', 'shared', 'shared-api', 'cli', 'renderer'] } } } } },
             { allow: { to: { module: { origin: 'external' } } } },
             { allow: { to: { module: { origin: 'core' } } } },
           ],

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { createServer } from 'node:https';
 import { WebSocket, WebSocketServer } from 'ws';
-import { loadOrCreateRelayFiles } from '../server/identity.ts';
+import { loadOrCreateRelayFiles } from '../relay/identity.ts';
 import { RelayClient } from '../main/net/client.ts';
 import { RelayMailbox } from '../main/net/mailbox.ts';
 import { PermanentKey } from '../main/net/permanent-key.ts';

@@ -1,6 +1,6 @@
 // `npm run relay -- --data DIR [--host 127.0.0.1] [--port N]`: runs the relay until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
-import { startRelay } from '../server/relay.ts';
+import { startRelay } from '../relay/relay.ts';
 import { jsonForTerminal } from './terminal.ts';
 
 function int(min: number, max: number) {

@@ -51,6 +51,8 @@ import {
   ID_KEY_SECRET,
   INCOMING_CONTENT_IDS,
   OUTGOING_CONTENT_IDS,
+  QUOTABLE_CONTENT_IDS,
+  REPLY_TO,
   PENDING_SENDS,
   conversationIdOf,
   incomingMessageId,
@@ -79,6 +81,8 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 
 /** Sealed vault kv namespace of the messenger's own records. */
 const NS = 'messenger';
+/** Sealed vault kv namespace of unsent drafts, keyed by conversation id. */
+const DRAFTS_NS = 'drafts';
 const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
@@ -316,7 +320,8 @@ export class Messenger implements EphemeraService {
         const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
         if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
-        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text });
+        const replyTo = this.quotedContentId(m.id);
+        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}) });
         vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
         conn.mailbox.send(contact.handle, encodeEnvelope(envelope), idem).catch(() => undefined);
       }
@@ -682,7 +687,64 @@ export class Messenger implements EphemeraService {
     }));
   }
 
+  /** A local nickname: the contact's display name and the conversation's title; '' goes back to the handle. */
+  setNickname(params: ParamsOf<'setNickname'>): Promise<Contact> {
+    const nickname = params.nickname.trim();
+    if (/\p{Cc}/u.test(nickname)) return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A nickname cannot contain control characters.'));
+    return this.api(() => this.asActivity(async () => {
+      const vault = this.requireVault();
+      const contact = this.contactById(params.contactId);
+      const name = nickname === '' ? contact.handle : nickname;
+      const updated: ContactRecord = { ...contact, displayName: name };
+      vault.upsertContact(updated);
+      const conv = vault.getConversation(conversationIdOf(contact.id));
+      if (conv) vault.upsertConversation({ ...conv, title: name });
+      const view = contactView(updated);
+      this.emit('contact', view);
+      this.emitConversation(conversationIdOf(contact.id));
+      return view;
+    }));
+  }
+
   // ------------------------------------------------------------------ conversations and history
+
+  /** The message as the UI sees it, with the quote it replies to (looked up in the sealed kv). */
+  private viewOf(m: StoredMessage): Message {
+    const view = messageView(m);
+    const vault = this.requireVault();
+    const raw = vault.kvGet(REPLY_TO, m.id);
+    if (!raw) return view;
+    const quoted = vault.getMessage(Buffer.from(raw).toString('utf8'));
+    return { ...view, replyTo: quoted ? { id: quoted.id, direction: quoted.direction, text: quoted.text.slice(0, 200) } : null };
+  }
+
+  /** The content id (as both devices know it) of the message a stored reply quotes, if known. */
+  private quotedContentId(messageId: string): string | undefined {
+    const vault = this.requireVault();
+    const raw = vault.kvGet(REPLY_TO, messageId);
+    if (!raw) return undefined;
+    const quotedId = Buffer.from(raw).toString('utf8');
+    const cid = vault.kvGet(OUTGOING_CONTENT_IDS, quotedId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, quotedId);
+    return cid ? Buffer.from(cid).toString('utf8') : undefined;
+  }
+
+  getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
+    return this.api(() => {
+      const vault = this.requireVault();
+      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const raw = vault.kvGet(DRAFTS_NS, params.conversationId);
+      return { text: raw ? Buffer.from(raw).toString('utf8').slice(0, MAX_TEXT_CHARS) : '' };
+    });
+  }
+
+  setDraft(params: ParamsOf<'setDraft'>): Promise<void> {
+    return this.api(() => this.asActivity(async () => {
+      const vault = this.requireVault();
+      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      if (params.text.trim() === '') vault.kvDelete(DRAFTS_NS, params.conversationId);
+      else vault.kvSet(DRAFTS_NS, params.conversationId, Buffer.from(params.text, 'utf8'));
+    }));
+  }
 
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
     return this.api(() => {
@@ -754,7 +816,7 @@ export class Messenger implements EphemeraService {
       const first = messages[0];
       const last = messages.at(-1);
       return {
-        messages: messages.map(messageView),
+        messages: messages.map((m) => this.viewOf(m)),
         hasOlder: first ? hasBefore(first.orderKey) : params.anchor.kind !== 'newest' && params.anchor.kind !== 'before',
         hasNewer: last ? hasAfter(last.orderKey) : params.anchor.kind === 'before',
       };
@@ -768,7 +830,11 @@ export class Messenger implements EphemeraService {
       const contact = contactId ? this.requireVault().getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       if (params.text.length > MAX_TEXT_CHARS) throw new ApiError('INVALID_ARGUMENT', `A message may have at most ${MAX_TEXT_CHARS} characters.`);
-      return this.enqueueSend(() => this.sendTextNow(contact, params.text));
+      if (params.replyTo !== undefined) {
+        const quoted = this.requireVault().getMessage(params.replyTo);
+        if (!quoted || quoted.conversationId !== params.conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
+      }
+      return this.enqueueSend(() => this.sendTextNow(contact, params.text, params.replyTo));
     });
   }
 
@@ -782,7 +848,7 @@ export class Messenger implements EphemeraService {
     return run;
   }
 
-  private async sendTextNow(contactRecord: ContactRecord, text: string): Promise<Message> {
+  private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
     const { e2e } = this.requireAccount();
     const handle = (await this.asActivity(async () => this.sendableContact(contactRecord))).handle;
     // The relay round trip (a bundle, for a first message) stays outside the vault activity.
@@ -801,10 +867,12 @@ export class Messenger implements EphemeraService {
         { id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
       ]);
       if (!stored) throw new Error('the vault did not store the message');
+      if (replyToId !== undefined) vault.kvSet(REPLY_TO, id, Buffer.from(replyToId, 'utf8'));
+      const replyTo = this.quotedContentId(id);
       this.touchConversation(conversationId, now, 0);
       let body: Uint8Array;
       try {
-        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text }));
+        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}) }));
       } catch (e) {
         vault.updateMessageState(stored.id, 'failed');
         if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
@@ -816,9 +884,10 @@ export class Messenger implements EphemeraService {
       const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
       vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
       conn.mailbox.send(contact.handle, body, idem).catch(() => undefined);
-      this.emit('message', messageView(stored));
+      const view = this.viewOf(stored);
+      this.emit('message', view);
       this.scheduleSearchCatchUp();
-      return messageView(stored);
+      return view;
     });
   }
 
@@ -1014,6 +1083,15 @@ export class Messenger implements EphemeraService {
       ]);
       if (!message) throw new Error('the vault did not store the message');
       vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+      vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+      if (content.replyTo !== undefined) {
+        // The quoted message is ours or theirs; either way it must be in this conversation.
+        const cid = content.replyTo;
+        const quoted = this.withIdKey((k) => [outgoingMessageId(k, cid), incomingMessageId(k, contact.id, cid)]).find(
+          (qid) => vault.getMessage(qid)?.conversationId === conversationId,
+        );
+        if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted, 'utf8'));
+      }
       this.touchConversation(conversationId, now, 1);
       return { kind: 'text', message, contact, contentId: content.id, isNew: true };
     }
@@ -1037,7 +1115,7 @@ export class Messenger implements EphemeraService {
       // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
       this.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
-        this.emit('message', messageView(effect.message));
+        this.emit('message', this.viewOf(effect.message));
         this.scheduleSearchCatchUp();
       }
       this.queueReceipt(effect.contact.handle, effect.contentId);
@@ -1143,7 +1221,7 @@ export class Messenger implements EphemeraService {
   private settings(): Settings {
     const s = readSettings(this.profileDir);
     const relay = this.vault?.isUnlocked ? this.configuredRelay() : undefined;
-    return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme };
+    return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
   }
 
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
@@ -1161,6 +1239,7 @@ export class Messenger implements EphemeraService {
         ...s,
         ...(params.autoLockMinutes !== undefined ? { autoLockMinutes: params.autoLockMinutes } : {}),
         ...(params.theme !== undefined ? { theme: params.theme } : {}),
+        ...(params.notifications !== undefined ? { notifications: params.notifications } : {}),
       });
       this.touch();
       const settings = this.settings();

@@ -19,8 +19,8 @@ import { z } from 'zod';
 export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'must be an opaque id');
 /** Milliseconds since the Unix epoch, on this device's clock. */
 export const Timestamp = z.number().int().nonnegative();
-/** A user handle on the relay: the relay's own rule (server/methods.ts HANDLE_RE), repeated here
- * because shared/ may not import server/, so the UI can say what is wrong before any round trip. */
+/** A user handle on the relay: the relay's own rule (relay/methods.ts HANDLE_RE), repeated here
+ * because shared/ may not import relay/, so the UI can say what is wrong before any round trip. */
 export const HANDLE_PATTERN = /^[a-z0-9_]{3,32}$/;
 export const Handle = z.string().regex(HANDLE_PATTERN, 'must be 3-32 lowercase letters, digits or underscores');
 export const Password = z.string().min(1).max(1024);
@@ -52,6 +52,14 @@ export const Count = z.number().int().nonnegative();
 
 export const VaultState = z.enum(['none', 'locked', 'unlocked']);
 export const Theme = z.enum(['system', 'light', 'dark']);
+/**
+ * What a new-message notification shows: sender and text, the sender only (default), or no
+ * notification at all. While the vault is locked it never says more than "New message".
+ */
+export const NotificationPrivacy = z.enum(['full', 'sender', 'none']);
+/** A local name for a contact, never sent anywhere; empty clears it (the handle is shown). */
+export const MAX_NICKNAME_CHARS = 64;
+export const Nickname = z.string().max(MAX_NICKNAME_CHARS);
 
 export const Account = z.strictObject({
   handle: Handle,
@@ -73,6 +81,7 @@ export const Settings = z.strictObject({
   /** 0 = never. */
   autoLockMinutes: z.number().int().min(0).max(24 * 60),
   theme: Theme,
+  notifications: NotificationPrivacy,
 });
 
 export const MessageDirection = z.enum(['in', 'out']);
@@ -91,6 +100,11 @@ export const Message = z.strictObject({
   receivedAt: Timestamp,
   text: z.string().max(MAX_TEXT_CHARS),
   state: MessageState,
+  /** The message this one replies to, with the start of its text (null if no longer stored). */
+  replyTo: z
+    .strictObject({ id: Id, direction: MessageDirection, text: z.string().max(200) })
+    .nullable()
+    .optional(),
 });
 
 export const Contact = z.strictObject({
@@ -374,6 +388,8 @@ export const apiMethods = {
    * digits, so a key swapped in after the number was displayed is refused (IDENTITY_CHANGED).
    */
   acceptIdentity: { params: z.strictObject({ contactId: Id, safetyNumber: z.string().regex(/^\d{60}$/) }), result: Contact },
+  /** Sets the local nickname shown instead of the handle (sealed in the vault); '' clears it. */
+  setNickname: { params: z.strictObject({ contactId: Id, nickname: Nickname }), result: Contact },
 
   // conversations and history
   conversationsList: { params: z.strictObject({ ...BackupSource }), result: z.array(ConversationSummary).max(100_000) },
@@ -381,7 +397,12 @@ export const apiMethods = {
     params: z.strictObject({ conversationId: Id, anchor: HistoryAnchor, limit: z.number().int().min(1).max(500), ...BackupSource }),
     result: HistoryPage,
   },
-  sendText: { params: z.strictObject({ conversationId: Id, text: MessageText }), result: Message },
+  /** `replyTo` quotes an earlier message of the same conversation. */
+  sendText: { params: z.strictObject({ conversationId: Id, text: MessageText, replyTo: Id.optional() }), result: Message },
+  /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
+  getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
+  /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
+  setDraft: { params: z.strictObject({ conversationId: Id, text: z.string().max(MAX_TEXT_CHARS) }), result: NoResult },
   /** Marks every incoming message up to and including `upToMessageId` as read. */
   markRead: { params: z.strictObject({ conversationId: Id, upToMessageId: Id }), result: NoResult },
 
@@ -406,6 +427,7 @@ export const apiMethods = {
       relayDescriptor: ServerDescriptorText.optional(),
       autoLockMinutes: z.number().int().min(0).max(24 * 60).optional(),
       theme: Theme.optional(),
+      notifications: NotificationPrivacy.optional(),
     }),
     result: Settings,
   },
@@ -492,6 +514,7 @@ export type ExportSummary = z.infer<typeof ExportSummary>;
 export type ImportSummary = z.infer<typeof ImportSummary>;
 export type OpenedBackup = z.infer<typeof OpenedBackup>;
 export type Theme = z.infer<typeof Theme>;
+export type NotificationPrivacy = z.infer<typeof NotificationPrivacy>;
 
 /**
  * What the renderer calls and what main/messenger.ts implements. Every method may reject with
@@ -512,9 +535,12 @@ export interface EphemeraApi {
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber>;
   markVerified(params: ParamsOf<'markVerified'>): Promise<Contact>;
   acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact>;
+  setNickname(params: ParamsOf<'setNickname'>): Promise<Contact>;
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]>;
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage>;
   sendText(params: ParamsOf<'sendText'>): Promise<Message>;
+  getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
+  setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;
   search(params: ParamsOf<'search'>): Promise<SearchResult>;
   settingsGet(): Promise<Settings>;

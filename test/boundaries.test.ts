@@ -15,20 +15,20 @@ async function boundaryErrors(filePath: string, code: string): Promise<string[]>
 
 describe('import boundaries', () => {
   it.each([
-    ['renderer/src/probe.ts', "import { METHODS } from '../../server/methods.ts';\nexport const x = METHODS;\n"],
+    ['renderer/src/probe.ts', "import { METHODS } from '../../relay/methods.ts';\nexport const x = METHODS;\n"],
     ['renderer/src/probe.ts', "import { Vault } from '../../main/vault/index.ts';\nexport const x = Vault;\n"],
     ['renderer/src/probe.ts', "import { HANDSHAKE_LABEL } from '../../shared/protocol/handshake.ts';\nexport const x = HANDSHAKE_LABEL;\n"],
     ['shared/protocol/probe.ts', "import { Vault } from '../../main/vault/index.ts';\nexport const x = Vault;\n"],
-    ['server/probe.ts', "import { Vault } from '../main/vault/index.ts';\nexport const x = Vault;\n"],
+    ['relay/probe.ts', "import { Vault } from '../main/vault/index.ts';\nexport const x = Vault;\n"],
     ['main/vault/probe.ts', "import { app } from 'electron';\nexport const x = app;\n"],
-    ['server/probe.ts', "import { app } from 'electron';\nexport const x = app;\n"],
+    ['relay/probe.ts', "import { app } from 'electron';\nexport const x = app;\n"],
   ])('refuses %s importing across a boundary (%#)', async (filePath, code) => {
     expect(await boundaryErrors(filePath, code)).not.toEqual([]);
   });
 
   it.each([
     ['renderer/src/probe.ts', "import { apiMethods } from '../../shared/api/contract.ts';\nexport const x = apiMethods;\n"],
-    ['server/probe.ts', "import { RpcError } from '../shared/protocol/errors.ts';\nexport const x = RpcError;\n"],
+    ['relay/probe.ts', "import { RpcError } from '../shared/protocol/errors.ts';\nexport const x = RpcError;\n"],
     ['main/net/probe.ts', "import { Vault } from '../vault/index.ts';\nexport const x = Vault;\n"],
     ['main/app/probe.ts', "import { app } from 'electron';\nexport const x = app;\n"],
     ['cli/probe.ts', "import { Vault } from '../main/vault/index.ts';\nexport const x = Vault;\n"],

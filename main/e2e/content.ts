@@ -26,6 +26,9 @@ export const textContentSchema = z.strictObject({
   /** ms since epoch, as the sender's clock said. */
   sentAt: z.number().int().nonnegative(),
   text: z.string().max(MAX_TEXT_CHARS),
+  /** Content id of the quoted message (ours or theirs) when this one is a reply. Inside the
+   * padded content, so the relay sees no difference between a reply and any other text. */
+  replyTo: messageId.optional(),
 });
 
 export const receiptContentSchema = z.strictObject({

@@ -11,7 +11,7 @@ export interface Envelope {
 
 // Same numbers as libsignal's CiphertextMessageType, so logs and specs agree.
 const TYPE_BYTE: Record<EnvelopeType, number> = { prekey: 3, message: 2 };
-/** Same limit as the relay's `send` (server/methods.ts). */
+/** Same limit as the relay's `send` (relay/methods.ts). */
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {

@@ -70,6 +70,10 @@ export const ID_KEY_SECRET = 'messenger.id-key';
 export const INCOMING_CONTENT_IDS = 'messenger-incoming-content-ids';
 export const OUTGOING_CONTENT_IDS = 'messenger-outgoing-content-ids';
 export const PENDING_SENDS = 'messenger-pending-sends';
+/** Stored incoming id -> content id, kept after the read receipt so a reply can quote the message. */
+export const QUOTABLE_CONTENT_IDS = 'messenger-quotable-content-ids';
+/** Stored id of a reply -> stored id of the message it quotes. */
+export const REPLY_TO = 'messenger-reply-to';
 
 /** Idempotency key of a receipt send: random (the outbox re-sends it under the same key), shaped like a text's. */
 export function receiptIdempotencyKey(): string {

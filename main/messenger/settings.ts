@@ -11,6 +11,7 @@ export const SETTINGS_FILE = 'settings.json';
 const FileSchema = z.object({
   autoLockMinutes: z.number().int().min(0).max(24 * 60).default(15),
   theme: z.enum(['system', 'light', 'dark']).default('system'),
+  notifications: z.enum(['full', 'sender', 'none']).default('sender'),
   recoveryConfirmed: z.boolean().default(false),
 });
 export type ProfileSettings = z.infer<typeof FileSchema>;

@@ -1,4 +1,4 @@
-// Typed calls of the relay's prekey methods (server/keys.ts). Bytes in, bytes out: encoding and
+// Typed calls of the relay's prekey methods (relay/keys.ts). Bytes in, bytes out: encoding and
 // decoding of the bundles is main/e2e's job; this only checks the shape of the relay's answers.
 import { z } from 'zod';
 import type { RelayClient } from './client.ts';

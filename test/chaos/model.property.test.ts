@@ -3,7 +3,7 @@
 // envelope reaches bob exactly once, in order, and every send resolves.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor, type TestClient } from '../net/harness.ts';
 
 interface Model {

@@ -43,7 +43,7 @@ export class MemoryVault implements E2eVault {
   }
 }
 
-/** What server/ is expected to do with uploads: store them, hand out each one-time key once. */
+/** What relay/ is expected to do with uploads: store them, hand out each one-time key once. */
 export class PreKeyDirectory {
   private readonly accounts = new Map<string, { identity: IdentityUpload; preKeys: PublicPreKey[]; kyberPreKeys: KyberPublicPreKey[] }>();
 

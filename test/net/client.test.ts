@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { inProcessRelay, makeClient, tempDir, waitFor, waitForState, type TestClient } from './harness.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import { MemoryOutboxStore, MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 

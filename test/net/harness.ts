@@ -7,7 +7,7 @@ import { RelayMailbox } from '../../main/net/mailbox.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
 import { MemoryOutboxStore, MemoryPermanentKeyStore, type OutboxStore } from '../../main/net/stores.ts';
 import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
-import { startRelay, type RelayOptions, type RunningRelay } from '../../server/relay.ts';
+import { startRelay, type RelayOptions, type RunningRelay } from '../../relay/relay.ts';
 
 export function tempDir(prefix: string): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `ephemera-${prefix}-`));

@@ -2,7 +2,7 @@
 // before the current one expires, switches, and no request fails or sees a 404.
 import { afterAll, describe, expect, it } from 'vitest';
 import { inProcessRelay, makeClient, tempDir, waitFor, type TestClient } from './harness.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 
 const t = tempDir('lifetime');
 let relay: RunningRelay | undefined;

@@ -1,7 +1,7 @@
 // Client-side recovery and pinning: a 404 drops only the temp key, the client re-binds and
 // re-sends what was unanswered; a wrong certificate pin or relay key never gets to "ready".
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor, waitForState, type TestClient } from './harness.ts';
 

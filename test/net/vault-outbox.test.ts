@@ -6,7 +6,7 @@ import { RelayMailbox } from '../../main/net/mailbox.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
 import { PERMANENT_KEY_SECRET, vaultOutboxStore, vaultPermanentKeyStore } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor } from './harness.ts';
 
 const PASSWORD = 'correct horse battery staple 42';

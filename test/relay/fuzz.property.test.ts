@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLOSE_CODES } from '../../shared/protocol/errors.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
 import { frameBytesArb, methodNameArb, paramsArb, recordBodyBytesArb } from '../protocol/arbitraries.ts';
 import { boundKey, RawSession, TestDevice, type RawKey } from './raw-session.ts';

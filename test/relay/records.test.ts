@@ -4,7 +4,7 @@ import { CLOSE_CODES } from '../../shared/protocol/errors.ts';
 import { decodeFrame } from '../../shared/protocol/frames.ts';
 import { MSG_ID_SHIFT, sealRecord, DIRECTION_S2C, DIRECTION_C2S } from '../../shared/protocol/record.ts';
 import { encodeBody } from '../../shared/protocol/rpc.ts';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
 import { boundKey, RawSession, TestDevice, type RawKey } from './raw-session.ts';
 

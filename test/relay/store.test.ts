@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
-import { IDEMPOTENCY_RETENTION_MS, RelayStore } from '../../server/store.ts';
+import { IDEMPOTENCY_RETENTION_MS, RelayStore } from '../../relay/store.ts';
 import { inProcessRelay, tempDir, waitFor } from '../net/harness.ts';
 
 const t = tempDir('store');

@@ -233,7 +233,7 @@ export class RelayStore {
     return n;
   }
 
-  /** The database handle, for tables kept beside these (prekeys: server/key-store.ts). */
+  /** The database handle, for tables kept beside these (prekeys: relay/key-store.ts). */
   get database(): Database.Database {
     return this.db;
   }

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningRelay } from '../../server/relay.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
 
 let relay: RunningRelay;

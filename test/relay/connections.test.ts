@@ -5,8 +5,8 @@
 // Linux routes to a relay on 127.0.0.1) unaffected; handle lookups are budgeted per device.
 import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import { addressBucket } from '../../server/connections.ts';
-import type { RelayOptions, RunningRelay } from '../../server/relay.ts';
+import { addressBucket } from '../../relay/connections.ts';
+import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor } from '../net/harness.ts';
 import { boundKey, RawSession, TestDevice } from './raw-session.ts';
 

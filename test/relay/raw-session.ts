@@ -9,7 +9,7 @@ import { RecordEndpoint, type SealOverrides } from '../../shared/protocol/record
 import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
 import { afterAll, beforeAll } from 'vitest';
-import type { RelayOptions, RunningRelay } from '../../server/relay.ts';
+import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
 
 export interface RawKey {

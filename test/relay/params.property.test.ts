@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import type { Value } from '../../shared/protocol/value.ts';
-import { METHODS } from '../../server/methods.ts';
+import { METHODS } from '../../relay/methods.ts';
 import { valueArb } from '../protocol/arbitraries.ts';
 
 function outcome(f: () => unknown): { ok: true; data: unknown } | { ok: false } {

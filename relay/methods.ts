@@ -56,7 +56,7 @@ export interface MethodSpec<S extends z.ZodType> {
   /**
    * Optional hand-written check that accepts exactly what `params` accepts, for methods on the
    * per-message path (send, ack), where zod's generic parse cost more than the AEAD. Throws
-   * RpcError('BAD_REQUEST'). test/server/params.property.test.ts holds the two in agreement.
+   * RpcError('BAD_REQUEST'). test/relay/params.property.test.ts holds the two in agreement.
    */
   check?: (params: unknown) => z.infer<S>;
   handler: (ctx: MethodContext, params: z.infer<S>) => Value;

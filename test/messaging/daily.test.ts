@@ -1,0 +1,75 @@
+// Everyday features of the service: drafts and nicknames sealed in the vault (kept across a
+// restart, never in a file in the clear), and replies that quote a message on both devices
+// (the quoted message's id travels inside the padded E2E content). Real relay, real libsignal.
+import { describe, expect, it } from 'vitest';
+import { messagingScene, newPeer, reopen, filesContaining, waitFor, type Peer } from './helpers.ts';
+
+const scene = messagingScene('daily', ['alice', 'bob']);
+const { dirs, peers } = scene;
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (e) {
+    return String((e as { code?: unknown }).code);
+  }
+}
+
+describe('drafts, nicknames and replies', () => {
+  it('keeps a draft and a nickname sealed across a restart; replies quote the message on both sides', async () => {
+    const started = await scene.startRelay();
+    let alice: Peer = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
+    peers.push(alice, bob);
+    const contact = await alice.m.contactAdd({ handle: 'bob' });
+    const conversationId = contact.conversationId;
+
+    // Draft: kept, sealed, cleared by ''.
+    expect(await alice.m.getDraft({ conversationId })).toEqual({ text: '' });
+    await alice.m.setDraft({ conversationId, text: 'half-written marmalade plan' });
+    const named = await alice.m.setNickname({ contactId: contact.id, nickname: '  Bobby B  ' });
+    expect(named).toMatchObject({ handle: 'bob', displayName: 'Bobby B' });
+    expect(await codeOf(alice.m.setNickname({ contactId: contact.id, nickname: 'a\u0007b' }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(alice.m.getDraft({ conversationId: 'c-nope' }))).toBe('UNKNOWN_CONVERSATION');
+    await alice.m.close();
+    expect(filesContaining(dirs.alice, 'marmalade')).toEqual([]);
+    expect(filesContaining(dirs.alice, 'Bobby')).toEqual([]);
+    alice = await reopen(dirs.alice);
+    peers.push(alice);
+    expect(await alice.m.getDraft({ conversationId })).toEqual({ text: 'half-written marmalade plan' });
+    expect((await alice.m.conversationsList({}))[0]).toMatchObject({ id: conversationId, title: 'Bobby B' });
+    expect((await alice.m.contactsList())[0]).toMatchObject({ handle: 'bob', displayName: 'Bobby B' });
+    await alice.m.setDraft({ conversationId, text: '' });
+    expect(await alice.m.getDraft({ conversationId })).toEqual({ text: '' });
+    expect((await alice.m.setNickname({ contactId: contact.id, nickname: '' })).displayName).toBe('bob');
+
+    // Reply: bob quotes alice's message; alice replies to bob's reply (a message she received
+    // and read, so its content id must outlive the read receipt).
+    const first = await alice.m.sendText({ conversationId, text: 'first from alice' });
+    expect(first.replyTo).toBeUndefined();
+    await waitFor(async () => (await bob.m.conversationsList({})).length === 1, 60_000, 'bob sees the conversation');
+    const bobConv = (await bob.m.conversationsList({}))[0]!;
+    await waitFor(async () => (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages.length === 1);
+    const bobFirst = (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages[0]!;
+    await bob.m.markRead({ conversationId: bobConv.id, upToMessageId: bobFirst.id });
+    const bobReply = await bob.m.sendText({ conversationId: bobConv.id, text: 'answering you', replyTo: bobFirst.id });
+    expect(bobReply.replyTo).toEqual({ id: bobFirst.id, direction: 'in', text: 'first from alice' });
+
+    const aliceHistory = async () => (await alice.m.historyPage({ conversationId, anchor: { kind: 'newest' }, limit: 10 })).messages;
+    await waitFor(async () => (await aliceHistory()).length === 2, 60_000, 'alice receives the reply');
+    const received = (await aliceHistory())[1]!;
+    expect(received.text).toBe('answering you');
+    expect(received.replyTo).toEqual({ id: first.id, direction: 'out', text: 'first from alice' });
+
+    await alice.m.markRead({ conversationId, upToMessageId: received.id });
+    const back = await alice.m.sendText({ conversationId, text: 'reply to your reply', replyTo: received.id });
+    expect(back.replyTo).toMatchObject({ id: received.id, direction: 'in' });
+    await waitFor(async () => (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages.length === 3);
+    const bobSees = (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages[2]!;
+    expect(bobSees.replyTo).toEqual({ id: bobReply.id, direction: 'out', text: 'answering you' });
+
+    // A reply can only quote a message of the same conversation.
+    expect(await codeOf(alice.m.sendText({ conversationId, text: 'x', replyTo: 'm-not-a-message' }))).toBe('UNKNOWN_MESSAGE');
+  });
+});
