@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault, type KdfParams } from '../main/vault/index.ts';
+import { headerMissingMessage } from '../main/vault/recovery-copy.ts';
 import { forTerminal, jsonForTerminal, untrusted } from './terminal.ts';
 
 export const ExitCode = {
@@ -110,6 +111,7 @@ export function kdfFor(kdfTest?: boolean): KdfParams {
 }
 
 export function requireVault(profile: string): void {
+  if (Vault.headerMissing(profile)) throw new CliError(headerMissingMessage(profile), ExitCode.VAULT_CORRUPT, 'VAULT_CORRUPT');
   if (!Vault.exists(profile)) throw new CliError(`There is no vault in ${profile}; run init first.`, ExitCode.NO_VAULT, 'NO_VAULT');
 }
 

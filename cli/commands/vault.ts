@@ -1,7 +1,9 @@
 // Vault subcommands: init, unlock-check, change-password, recover, status.
 import { Option, type Command } from 'commander';
 import { inspectProfile, Vault } from '../../main/vault/index.ts';
+import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
+import { allowWeakOption, checkStrength } from '../errors.ts';
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
@@ -30,7 +32,10 @@ export function register(program: Command): void {
         const g = globalOptions(cmd);
         const kdf = kdfFor(opts.kdfTest);
         if (Vault.exists(g.profile)) throw new CliError(`A vault already exists in ${g.profile}.`, ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
+        // Before any prompt; Vault.create refuses the same (it never clears such a vault.db).
+        if (Vault.headerLost(g.profile)) throw new CliError(headerMissingMessage(g.profile), ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
+        checkStrength(password, 'password', opts.allowWeak);
         const { vault, recoveryPhrase } = await Vault.create(g.profile, password, { kdf });
         vault.lock();
         printResult(
@@ -81,10 +86,12 @@ export function register(program: Command): void {
   program
     .command('recover')
     .description('open the vault with the recovery phrase (read from standard input) and set a new password')
+    .addOption(allowWeakOption())
     .action(
-      action(async (_opts: unknown, cmd: Command) => {
+      action(async (opts: { allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
-        requireVault(g.profile);
+        // A lost vault.header.json is what recover is for: vault.db holds a recovery copy.
+        if (!Vault.headerMissing(g.profile)) requireVault(g.profile);
         const phrase = process.stdin.isTTY ? await promptHidden('Recovery phrase (24 words): ') : await readStdin();
         if (phrase.trim().length === 0) throw new CliError('no recovery phrase on standard input', ExitCode.USAGE);
         const next = await newPassword();

@@ -59,8 +59,8 @@ export class VaultLocked extends VaultError {
 }
 
 export class VaultExists extends VaultError {
-  constructor(profileDir: string) {
-    super('VAULT_EXISTS', `A vault already exists in ${profileDir}.`);
+  constructor(profileDir: string, detail?: string) {
+    super('VAULT_EXISTS', detail ?? `A vault already exists in ${profileDir}.`);
   }
 }
 

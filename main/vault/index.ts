@@ -65,6 +65,7 @@ import {
 } from './records.ts';
 import { migrate, schemaVersion } from './schema.ts';
 import { blobColumn, checkSchema, integerColumn, latestSchema, SCHEMA_VERSION_ROW } from './integrity.ts';
+import { encodeRecoveryCopy, headerMissingMessage, probeRecoveryCopy, RECOVERY_COPY_ROW } from './recovery-copy.ts';
 import { SealedFileStore } from './sealed-files.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 import { observeKey } from '../../shared/protocol/key-observer.ts';
@@ -156,6 +157,15 @@ function checkDatabaseFile(path: string): void {
   if (headerCountValid && pageCount * pageSize > size) throw new VaultCorrupt(`${DB_FILE} is truncated`);
 }
 
+/** The recovery part of a lost header, from vault.db's copy; the caller makes a new password wrap. */
+function headerFromCopy(profileDir: string): VaultHeader {
+  const probe = probeRecoveryCopy(join(profileDir, DB_FILE));
+  if (probe.kind === 'unreadable') throw probe.cause instanceof VaultError ? probe.cause : new VaultCorrupt(`${DB_FILE} cannot be read`, { cause: probe.cause });
+  if (probe.kind === 'none') throw new VaultCorrupt(`${HEADER_FILE} is missing and ${DB_FILE} holds no copy of the recovery data (made by an older version): restore ${HEADER_FILE}`);
+  const { format, vaultId, kdf, recoveryWrap } = probe.copy;
+  return { format, vaultId, kdf: { ...kdf, salt: randomBytes(SALT_BYTES) }, passwordWrap: Buffer.alloc(0), recoveryWrap };
+}
+
 function removeDatabaseFiles(profileDir: string): void {
   for (const f of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) {
     try {
@@ -178,7 +188,10 @@ export interface ProfileInfo {
 
 /** Reads only the header and the lock file; never opens the database. Throws header errors. */
 export function inspectProfile(profileDir: string): ProfileInfo {
-  if (!Vault.exists(profileDir)) return { exists: false };
+  if (!Vault.exists(profileDir)) {
+    if (Vault.headerMissing(profileDir)) throw new VaultCorrupt(headerMissingMessage(profileDir));
+    return { exists: false };
+  }
   const header = readHeader(profileDir);
   const info: ProfileInfo = {
     exists: true,
@@ -250,14 +263,29 @@ export class Vault implements VaultHandle {
     return existsSync(join(profileDir, HEADER_FILE));
   }
 
+  /** vault.db without vault.header.json: unlock says so; recovery with the phrase still works. */
+  static headerMissing(profileDir: string): boolean {
+    return !Vault.exists(profileDir) && existsSync(join(profileDir, DB_FILE));
+  }
+
+  /** A header-less vault.db that `create` keeps (and refuses): one holding a recovery copy, or unreadable. */
+  static headerLost(profileDir: string): boolean {
+    return Vault.headerMissing(profileDir) && probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none';
+  }
+
   static async create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
     const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
     checkNewPassword(password);
     ensurePrivateDir(profileDir);
     if (Vault.exists(profileDir)) throw new VaultExists(profileDir);
     const lock = ProfileLock.acquire(profileDir);
-    // A database without its header is what an interrupted create leaves behind. Without the
-    // header's wrapped key it can never be opened, so clearing it loses nothing.
+    // A database without its header: the leftover of an interrupted create (which never showed
+    // its phrase) is cleared; one holding a recovery copy (recovery-copy.ts), or unreadable, is
+    // a vault whose header was lost, and is kept.
+    if (probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none') {
+      lock.release();
+      throw new VaultExists(profileDir, headerMissingMessage(profileDir));
+    }
     removeDatabaseFiles(profileDir);
     // Outside the V8 heap, where the GC could leave moved copies (secret-bytes.ts).
     const dataKey = randomFillSync(keyBuffer(32));
@@ -281,6 +309,8 @@ export class Vault implements VaultHandle {
       vault.openDatabase(true);
       // The header is the commit point of create: without it the database cannot be opened.
       writeHeader(profileDir, header);
+      // Only now: a database with a recovery copy is never cleared (see above).
+      vault.storeRecoveryCopy(vault.ensureUnlocked());
       return { vault, recoveryPhrase: newRecoveryPhrase(entropy) };
     } catch (err) {
       if (vault) vault.lock();
@@ -299,7 +329,7 @@ export class Vault implements VaultHandle {
 
   static async unlock(profileDir: string, password: string): Promise<Vault> {
     if (typeof password !== 'string') throw new TypeError('password must be a string');
-    if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    if (!Vault.exists(profileDir)) throw Vault.headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
     // Profiles made by older versions (or under a loose umask) become owner-only here.
     ensurePrivateDir(profileDir);
     const lock = ProfileLock.acquire(profileDir);
@@ -329,13 +359,15 @@ export class Vault implements VaultHandle {
   static async unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
     checkNewPassword(newPassword);
     const entropy = phraseEntropy(phrase);
-    if (!Vault.exists(profileDir)) throw new NoVault(profileDir);
+    // Without the header, vault.db's recovery copy serves (recovery-copy.ts).
+    const fromCopy = !Vault.exists(profileDir);
+    if (fromCopy && !Vault.headerMissing(profileDir)) throw new NoVault(profileDir);
     // Profiles made by older versions (or under a loose umask) become owner-only here.
     ensurePrivateDir(profileDir);
     const lock = ProfileLock.acquire(profileDir);
     let dataKey: Buffer | undefined;
     try {
-      const header = readHeader(profileDir);
+      const header = fromCopy ? headerFromCopy(profileDir) : readHeader(profileDir);
       const recoveryKey = deriveRecoveryKey(entropy, header.vaultId);
       entropy.fill(0);
       dataKey = unwrapWithRecovery(recoveryKey, header);
@@ -442,6 +474,8 @@ export class Vault implements VaultHandle {
         if (sealedVersion !== latest) {
           db.prepare('INSERT OR REPLACE INTO vault_meta (name, sealed) VALUES (?, ?)').run(SCHEMA_VERSION_ROW, seal(this.key('meta'), Buffer.from(String(latest)), versionAd));
         }
+        // Vaults made before the copy existed get it here; create stores it after the header.
+        if (!creating) this.storeRecoveryCopy(db);
       })();
       this.stmts = this.prepare(db);
       this.loadCounters();
@@ -484,6 +518,14 @@ export class Vault implements VaultHandle {
     }
     checkSchema(db, found);
     return sealed;
+  }
+
+  /** Keeps vault.db's copy of the header's recovery data equal to the header (recovery-copy.ts). */
+  private storeRecoveryCopy(db: Database.Database): void {
+    const copy = encodeRecoveryCopy(this.header);
+    const row = db.prepare<[string], { sealed: unknown }>('SELECT sealed FROM vault_meta WHERE name = ?').get(RECOVERY_COPY_ROW);
+    if (Buffer.isBuffer(row?.sealed) && row.sealed.equals(copy)) return;
+    db.prepare('INSERT OR REPLACE INTO vault_meta (name, sealed) VALUES (?, ?)').run(RECOVERY_COPY_ROW, copy);
   }
 
   /** The change sequence and next segment id kept in memory, from the database. */

@@ -14,7 +14,7 @@ import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
-const PW = 'damage cli pw';
+const PW = 'Thistle-Marble-Comet-6481';
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_PASSWORD: PW };
