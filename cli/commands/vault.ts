@@ -3,7 +3,6 @@ import { Option, type Command } from 'commander';
 import { inspectProfile, Vault } from '../../main/vault/index.ts';
 import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
-import { allowWeakOption, checkStrength } from '../errors.ts';
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
@@ -35,7 +34,6 @@ export function register(program: Command): void {
         // Before any prompt; Vault.create refuses the same (it never clears such a vault.db).
         if (Vault.headerLost(g.profile)) throw new CliError(headerMissingMessage(g.profile), ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
-        checkStrength(password, 'password', opts.allowWeak);
         const { vault, recoveryPhrase } = await Vault.create(g.profile, password, { kdf });
         vault.lock();
         printResult(
@@ -86,9 +84,8 @@ export function register(program: Command): void {
   program
     .command('recover')
     .description('open the vault with the recovery phrase (read from standard input) and set a new password')
-    .addOption(allowWeakOption())
     .action(
-      action(async (opts: { allowWeak?: boolean }, cmd: Command) => {
+      action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
         // A lost vault.header.json is what recover is for: vault.db holds a recovery copy.
         if (!Vault.headerMissing(g.profile)) requireVault(g.profile);
