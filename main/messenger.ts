@@ -193,7 +193,8 @@ export class Messenger implements EphemeraService {
   private status(): VaultStatus {
     const unlocked = this.vault?.isUnlocked === true;
     return {
-      vault: unlocked ? 'unlocked' : Vault.exists(this.profileDir) ? 'locked' : 'none',
+      // A vault.db whose header was lost is a locked vault: the phrase opens it (recovery-copy.ts).
+      vault: unlocked ? 'unlocked' : Vault.exists(this.profileDir) || Vault.headerMissing(this.profileDir) ? 'locked' : 'none',
       recoveryConfirmed: readSettings(this.profileDir).recoveryConfirmed,
       account: unlocked && this.account ? { handle: this.account.handle, relayUrl: this.account.descriptor.url } : null,
     };

@@ -103,6 +103,6 @@ export function probeRecoveryCopy(dbPath: string): { kind: 'none' } | { kind: 'c
 export function headerMissingMessage(profileDir: string): string {
   return (
     `vault.db exists in ${profileDir} but ${HEADER_FILE} is missing; nothing was changed. ` +
-    `Restore ${HEADER_FILE} from a copy, or recover with your recovery phrase (ephemera recover --profile ${profileDir}).`
+    `Restore ${HEADER_FILE} from a copy, or recover with your recovery phrase ("Forgot password" in the app, or ephemera recover --profile ${profileDir}).`
   );
 }

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { existsSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { NoVault, VaultCorrupt, VaultExists, WrongPassword, WrongRecoveryPhrase } from '../../main/vault/errors.ts';
 import { newRecoveryPhrase } from '../../main/vault/kdf.ts';
@@ -120,5 +121,26 @@ describe('a lost vault.header.json', () => {
     const vault = await Vault.unlockWithRecovery(dir, phrase, 'again');
     expect(vault.countMessages()).toBe(30);
     vault.lock();
+  });
+
+  it('through the API (Messenger): the vault shows as locked, unlock says why, the phrase opens it', async () => {
+    const { dir, phrase, texts } = await vaultWithHistory();
+    unlinkSync(join(dir, 'vault.header.json'));
+    const m = await openMessenger({ profileDir: dir });
+    try {
+      // Not 'none': the app must offer unlock and "forgot password", not create (which refuses).
+      expect((await m.vaultStatus()).vault).toBe('locked');
+      await expect(m.unlock({ password: PW })).rejects.toMatchObject({ code: 'VAULT_CORRUPT', message: expect.stringContaining('Forgot password') });
+      expect((await m.unlockWithRecovery({ recoveryPhrase: phrase, newPassword: 'Juniper-Atlas-Ember-4417' })).vault).toBe('unlocked');
+      expect(existsSync(join(dir, 'vault.header.json'))).toBe(true);
+      const vault = await (async () => {
+        await m.lock();
+        return Vault.unlock(dir, 'Juniper-Atlas-Ember-4417');
+      })();
+      expect(vault.pageMessages('conv', { limit: 100 }).map((x) => x.text)).toEqual(texts);
+      vault.lock();
+    } finally {
+      await m.close();
+    }
   });
 });
