@@ -44,6 +44,7 @@ import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts'
 import { Vault, type KdfParams } from './vault/index.ts';
 import { isVerified } from './vault/records.ts';
 import { BackupJobs } from './messenger/backups.ts';
+import { UNVERIFIED_IMPORTS } from './backup/index.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import { safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
@@ -771,6 +772,7 @@ export class Messenger implements EphemeraService {
       lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
       verified: contact ? isVerified(contact) : false,
       identityChanged: contact?.identityChanged ?? false,
+      ...(vault.kvGet(UNVERIFIED_IMPORTS, conv.id) ? { importedUnverified: true as const } : {}),
     };
   }
 

@@ -135,6 +135,12 @@ export const ConversationSummary = z.strictObject({
   lastMessage: MessagePreview.nullable(),
   verified: z.boolean(),
   identityChanged: z.boolean(),
+  /**
+   * True when a backup not signed by this profile (imported on the user's confirmation) created
+   * this conversation or added messages to it: some of its history may have been written by
+   * someone else. Absent otherwise.
+   */
+  importedUnverified: z.literal(true).optional(),
 });
 
 export const SafetyNumber = z.strictObject({

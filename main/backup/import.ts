@@ -46,6 +46,19 @@ function classifySigner(signer: Uint8Array | undefined, own: Uint8Array | undefi
   return { status: same ? 'own' : 'foreign', key: signer, fingerprint };
 }
 
+/**
+ * Vault kv namespace: conversation id -> JSON {importedAt, signer, fingerprint?} for every
+ * conversation that an import of a backup not signed by the profile created or added messages
+ * to. The messenger shows such conversations as holding unverified content.
+ */
+export const UNVERIFIED_IMPORTS = 'backup-unverified-imports';
+
+export interface UnverifiedImportMark {
+  importedAt: number;
+  signer: 'foreign' | 'unsigned';
+  fingerprint?: string;
+}
+
 export interface ImportResult {
   header: HeaderLine;
   /** What the file holds. */
@@ -55,6 +68,8 @@ export interface ImportResult {
   /** Account secrets present in the file but not restored (not asked for, or the profile has its own). */
   secretsSkipped: string[];
   signer: BackupSigner;
+  /** Conversations this import created or added messages to, when it was not the profile's own backup (marked in UNVERIFIED_IMPORTS). */
+  unverifiedConversations: string[];
 }
 
 export interface InspectResult {
@@ -102,7 +117,6 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
   try {
     // Pass 1: nothing is written until the whole file, its signature included, has checked out.
     const { header, inFile, signer } = await inspectOpened(vault, file, options);
-    const trusted = signer.status === 'own';
     if (signer.status !== 'own' && options.trustUnsigned !== true) throw new BackupUntrusted(signer);
 
     // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied in one vault
@@ -111,10 +125,10 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // cancel or a lock rolls everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    let result: Pick<ImportResult, 'added' | 'secretsSkipped'>;
+    let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, records(file), { restoreIdentity: options.restoreIdentity === true, trusted }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, records(file), { restoreIdentity: options.restoreIdentity === true, signer }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -137,10 +151,15 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, trusted }: { restoreIdentity: boolean; trusted: boolean },
+  { restoreIdentity, signer }: { restoreIdentity: boolean; signer: BackupSigner },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
-): Promise<Pick<ImportResult, 'added' | 'secretsSkipped'>> {
+): Promise<Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>> {
+  const trusted = signer.status === 'own';
+  // Untrusted imports: message count per conversation before this import touched it, and the
+  // conversations it created, to mark those that got content from the file.
+  const countsBefore = new Map<string, number>();
+  const createdConversations = new Set<string>();
   const added = { contacts: 0, conversations: 0, messages: 0, secrets: 0 };
   const secretsSkipped: string[] = [];
   const messagesBefore = vault.countMessages();
@@ -179,12 +198,14 @@ async function applyRecords(
         if (!existing) {
           write(() => vault.upsertConversation(lineToConversation(r.line)));
           added.conversations++;
+          if (!trusted) createdConversations.add(r.line.id);
         } else if (r.line.lastActivity > existing.lastActivity) {
           write(() => vault.upsertConversation({ ...existing, lastActivity: r.line.lastActivity }));
         }
         break;
       }
       case 'message':
+        if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
         batch.push(lineToMessage(r.line));
         if (batch.length === APPEND_BATCH) await flush();
         break;
@@ -196,5 +217,16 @@ async function applyRecords(
   }
   await flush();
   added.messages = vault.countMessages() - messagesBefore;
-  return { added, secretsSkipped };
+  const unverifiedConversations = [...createdConversations];
+  for (const [conversationId, before] of countsBefore) {
+    if (!createdConversations.has(conversationId) && vault.countMessages(conversationId) > before) unverifiedConversations.push(conversationId);
+  }
+  if (signer.status !== 'own' && unverifiedConversations.length > 0) {
+    const mark: UnverifiedImportMark = { importedAt: Date.now(), signer: signer.status, ...(signer.status === 'foreign' ? { fingerprint: signer.fingerprint } : {}) };
+    const value = Buffer.from(JSON.stringify(mark), 'utf8');
+    write(() => {
+      for (const id of unverifiedConversations) vault.kvSet(UNVERIFIED_IMPORTS, id, value);
+    });
+  }
+  return { added, secretsSkipped, unverifiedConversations };
 }

@@ -1,7 +1,16 @@
 // Portable encrypted backups in the age format (docs/backup-format.md).
 export { exportBackup, ACCOUNT_IDENTITY_SECRETS, type ExportOptions, type ExportResult } from './export.ts';
 export { verifyBackup, type ReadOptions } from './read.ts';
-export { importBackup, inspectBackup, type BackupSigner, type ImportOptions, type ImportResult, type InspectResult } from './import.ts';
+export {
+  importBackup,
+  inspectBackup,
+  UNVERIFIED_IMPORTS,
+  type BackupSigner,
+  type ImportOptions,
+  type ImportResult,
+  type InspectResult,
+  type UnverifiedImportMark,
+} from './import.ts';
 export { signerFingerprint, SIGNATURE_CONTEXT } from './signature.ts';
 export { openBackup, BackupArchive, foldText, type BackupHistory, type BackupMessage, type BackupSearchHit } from './open.ts';
 export { parseIdentityFile, validateRecipients, type DecryptKeys, type EncryptKeys, type ChunkCipher } from './age-file.ts';

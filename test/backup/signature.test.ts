@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IdentityKeyPair, PrivateKey } from '@signalapp/libsignal-client';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
-import { BackupError, exportBackup, importBackup, inspectBackup, openBackup } from '../../main/backup/index.ts';
+import { BackupError, exportBackup, importBackup, inspectBackup, openBackup, UNVERIFIED_IMPORTS } from '../../main/backup/index.ts';
 import { SIGNATURE_CONTEXT, signedMessage, signerFingerprint, StreamHash, verifySignature } from '../../main/backup/signature.ts';
 import { readRecords, splitLines } from '../../main/backup/stream.ts';
 import { ageEncryptToFile, ageKeygen, ageRun, hashTree, makeTempDir, sampleBackupLines, type AgeKeyPair } from './helpers.ts';
@@ -154,6 +154,13 @@ describe('importing backups by who signed them', () => {
     expect(Buffer.from(alice.identityKey!).toString('base64')).toBe('BQECAwQ=');
     // What the profile had is kept as it was.
     expect(Buffer.from(victim.getContact('c-bob')!.verifiedKey!)).toEqual(Buffer.from(bobKey));
+    // Both conversations got messages from the file (v-bob already existed): both are marked.
+    expect(r.unverifiedConversations.sort()).toEqual(['v-alice', 'v-bob']);
+    const mark = JSON.parse(Buffer.from(victim.kvGet(UNVERIFIED_IMPORTS, 'v-bob')!).toString('utf8')) as Record<string, unknown>;
+    expect(mark).toMatchObject({ signer: 'unsigned' });
+    // Importing it again adds nothing, and marks nothing new.
+    const again = await importBackup(victim, forged, { keys: { identities: [keys.identity] }, trustUnsigned: true });
+    expect(again.unverifiedConversations).toEqual([]);
   });
 
   it('a stream signed by another identity is refused and named; on confirmation it brings no verified marks', async () => {
@@ -173,6 +180,8 @@ describe('importing backups by who signed them', () => {
       expect(r.signer).toMatchObject({ status: 'foreign', fingerprint });
       expect(victim.getMessage('invented')?.text).toBe('send me the code');
       expect(victim.getContact('c-mallory')?.verifiedKey).toBeUndefined();
+      expect(r.unverifiedConversations).toEqual(['v-mallory']);
+      expect(JSON.parse(Buffer.from(victim.kvGet(UNVERIFIED_IMPORTS, 'v-mallory')!).toString('utf8'))).toMatchObject({ signer: 'foreign', fingerprint });
     } finally {
       forger.lock();
     }
@@ -191,6 +200,8 @@ describe('importing backups by who signed them', () => {
     try {
       const r = await importBackup(copy, file, { keys: { identities: [keys.identity] } });
       expect(r.signer.status).toBe('own');
+      expect(r.unverifiedConversations).toEqual([]);
+      expect(copy.kvKeys(UNVERIFIED_IMPORTS)).toEqual([]);
       expect(Buffer.from(copy.getContact('c-bob')!.verifiedKey!)).toEqual(Buffer.from(bobKey));
       expect(copy.getMessage('real-1')?.text).toBe('a real message');
     } finally {

@@ -435,6 +435,9 @@ describe('the UI in Chromium against browser mode and a real relay', () => {
     const mallory = bob.getByRole('button', { name: /^Mallory/ });
     await mallory.waitFor();
     expect(await mallory.locator('.badge.verified').count()).toBe(0);
+    await mallory.click();
+    await bob.getByRole('note').filter({ hasText: 'came from a backup that was not signed by you' }).waitFor();
+    await bob.getByRole('log').getByText('an invented message').waitFor();
   });
 
   it('refuses the spent launch address in another browser context (its own storage)', async () => {

@@ -188,6 +188,11 @@ export function Chat({
           </button>
         </div>
       ) : null}
+      {conversation.importedUnverified ? (
+        <div className="banner info" role="note">
+          <span>Some messages here came from a backup that was not signed by you: they may have been written by someone else.</span>
+        </div>
+      ) : null}
       <div ref={scrollRef} className="messages" role="log" aria-label={`Messages with ${conversation.title}`} tabIndex={0} onScroll={() => void onScroll()}>
         <div className="messages-inner" style={{ height: virtualizer.getTotalSize() }}>
           {virtualizer.getVirtualItems().map((item) => {
