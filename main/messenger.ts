@@ -46,7 +46,7 @@ import { isVerified } from './vault/records.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { UNVERIFIED_IMPORTS } from './backup/index.ts';
 import { RelayConnection } from './messenger/connection.ts';
-import { safetyNumberChanged, toServiceError } from './messenger/errors.ts';
+import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -74,6 +74,8 @@ export interface MessengerOptions {
   kdf?: KdfParams;
   /** How long calls that need the relay wait for a connection before RELAY_UNREACHABLE (default 15 s). */
   relayTimeoutMs?: number;
+  /** Accept passwords and backup passphrases the strength policy calls weak (tests only). */
+  allowWeakSecrets?: boolean;
 }
 
 export async function openMessenger(opts: MessengerOptions): Promise<Messenger> {
@@ -205,6 +207,7 @@ export class Messenger implements EphemeraService {
     return this.api(() =>
       this.serial(async () => {
         if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
+        refuseWeakSecret(params.password, 'password', this.opts.allowWeakSecrets === true);
         const { vault, recoveryPhrase } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
         await this.afterUnlock(vault);
@@ -239,6 +242,7 @@ export class Messenger implements EphemeraService {
     return this.api(() =>
       this.serial(async () => {
         if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
+        refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
         const vault = await Vault.unlockWithRecovery(this.profileDir, params.recoveryPhrase, params.newPassword);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
         await this.afterUnlock(vault);
@@ -253,7 +257,9 @@ export class Messenger implements EphemeraService {
 
   changePassword(params: ParamsOf<'changePassword'>): Promise<void> {
     return this.api(async () => {
-      await this.requireVault().changePassword(params.oldPassword, params.newPassword);
+      const vault = this.requireVault();
+      refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
+      await vault.changePassword(params.oldPassword, params.newPassword);
     });
   }
 
@@ -1257,9 +1263,11 @@ export class Messenger implements EphemeraService {
     // One vault activity: an import's merge never runs while it reads (it would see rows that
     // might still be rolled back).
     return this.api(() =>
-      this.asActivity(() => {
+      this.asActivity(async () => {
+        const vault = this.requireVault();
+        if (params.protection.kind === 'passphrase') refuseWeakSecret(params.protection.passphrase, 'backup passphrase', this.opts.allowWeakSecrets === true);
         this.flushConversations();
-        return this.backups.export(this.requireVault(), params);
+        return this.backups.export(vault, params);
       }),
     );
   }

@@ -4,6 +4,7 @@
 import { ApiError, ApiErrorCode, type ApiErrorCode as Code } from '../../shared/api.ts';
 import { E2eError } from '../e2e/errors.ts';
 import { RpcError } from '../../shared/protocol/errors.ts';
+import { weakSecretReason } from '../../shared/api/password-policy.ts';
 
 const E2E_CODES: Partial<Record<string, Code>> = {
   UNTRUSTED_IDENTITY: 'IDENTITY_CHANGED',
@@ -48,4 +49,14 @@ export function safetyNumberChanged(handle: string): ApiError {
     'IDENTITY_CHANGED',
     `The safety number with ${handle} changed again since it was shown (or the digits given are not the ones shown). Nothing was accepted: look at the safety number again and compare it before accepting.`,
   );
+}
+
+/**
+ * Refuses a weak vault password or backup passphrase (WEAK_PASSWORD, with the reason) before
+ * anything is written: the renderer checks too, but main must not rely on it.
+ */
+export function refuseWeakSecret(secret: string, what: 'password' | 'backup passphrase', allowWeak: boolean): void {
+  if (allowWeak) return;
+  const reason = weakSecretReason(secret, what);
+  if (reason !== undefined) throw new ApiError('WEAK_PASSWORD', reason);
 }

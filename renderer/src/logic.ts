@@ -1,56 +1,9 @@
 // Pure helpers for the screens (no React, no DOM), unit-tested in test/renderer.
 import type { ConnectionState, Message } from '../../shared/api/contract.ts';
 
-export interface StrengthEstimate {
-  /** 0 (very weak) .. 4 (strong). */
-  score: 0 | 1 | 2 | 3 | 4;
-  label: 'Very weak' | 'Weak' | 'Fair' | 'Good' | 'Strong';
-  /** Rough guessing entropy in bits. */
-  bits: number;
-  hint: string;
-}
-
-const COMMON = ['password', 'qwerty', '123456', 'letmein', 'welcome', 'admin', 'iloveyou', 'monkey', 'dragon', 'ephemera', 'abc123', 'secret'];
-
-/**
- * A deliberately conservative estimate: character-class entropy per character, discounted for
- * repeats, sequences and common words. Not zxcvbn, but never calls a weak password strong.
- */
-export function estimatePasswordStrength(password: string): StrengthEstimate {
-  if (password.length === 0) return { score: 0, label: 'Very weak', bits: 0, hint: 'Type a password.' };
-  let pool = 0;
-  if (/[a-z]/.test(password)) pool += 26;
-  if (/[A-Z]/.test(password)) pool += 26;
-  if (/[0-9]/.test(password)) pool += 10;
-  if (/[^A-Za-z0-9]/.test(password)) pool += 33;
-  const chars = [...password];
-  let effective = 0;
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i]!;
-    const prev = chars[i - 1];
-    const prevCode = prev?.codePointAt(0) ?? -10;
-    const code = c.codePointAt(0)!;
-    // Repeats and runs (aaa, abc, 123) add little.
-    effective += c === prev || Math.abs(code - prevCode) === 1 ? 0.25 : 1;
-  }
-  let bits = effective * Math.log2(Math.max(pool, 2));
-  const lower = password.toLowerCase();
-  let hint = '';
-  for (const word of COMMON) {
-    if (lower.includes(word)) {
-      bits -= word.length * Math.log2(Math.max(pool, 2)) - 10;
-      hint = 'Avoid common words and patterns.';
-    }
-  }
-  bits = Math.max(0, Math.round(bits));
-  const score = bits < 28 ? 0 : bits < 36 ? 1 : bits < 50 ? 2 : bits < 64 ? 3 : 4;
-  const labels = ['Very weak', 'Weak', 'Fair', 'Good', 'Strong'] as const;
-  if (!hint) hint = score >= 3 ? 'Good. A few random words make a password that is long and easy to remember.' : 'Make it longer: several random words work well.';
-  return { score, label: labels[score], bits, hint };
-}
-
-/** Minimum accepted by the create screen. */
-export const MIN_PASSWORD_SCORE = 2;
+// The strength estimate and the minimum are the shared policy (shared/api/password-policy.ts):
+// main and the CLI refuse exactly what this screen calls too weak.
+export { estimateStrength as estimatePasswordStrength, MIN_STRENGTH_SCORE as MIN_PASSWORD_SCORE, type StrengthEstimate } from '../../shared/api/password-policy.ts';
 
 /** Lowercase, single spaces, no surrounding space: how phrases are compared and sent. */
 export function normalizePhrase(text: string): string {

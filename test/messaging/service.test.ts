@@ -131,11 +131,11 @@ describe('Messenger service contract', () => {
 
     // Backup: export with progress, open read-only, import into a fresh profile.
     const file = join(backupDir.dir, 'a.age');
-    const exported = await a.backupExport({ jobId: 'job-export-1', path: file, protection: { kind: 'passphrase', passphrase: 'backup pass' }, includeIdentity: false });
+    const exported = await a.backupExport({ jobId: 'job-export-1', path: file, protection: { kind: 'passphrase', passphrase: 'backup pass phrase 7' }, includeIdentity: false });
     expect(exported.messages).toBe(30);
     expect(events.some((e) => e.name === 'backupProgress' && e.payload.jobId === 'job-export-1')).toBe(true);
     expect(await codeOf(a.backupOpen({ jobId: 'job-open-bad', path: file, key: { kind: 'passphrase', passphrase: 'wrong' } }))).toBe('BACKUP_WRONG_KEY');
-    const opened = await a.backupOpen({ jobId: 'job-open-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass' } });
+    const opened = await a.backupOpen({ jobId: 'job-open-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass phrase 7' } });
     expect(opened.messages).toBe(30);
     const archived = await a.conversationsList({ backupId: opened.backupId });
     expect(archived).toHaveLength(1);
@@ -150,7 +150,7 @@ describe('Messenger service contract', () => {
     toClose.push(cRaw);
     const c = checked(cRaw);
     await c.createVault({ password: PASSWORD });
-    const imported = await c.backupImport({ jobId: 'job-import-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass' }, trustUnsigned: true });
+    const imported = await c.backupImport({ jobId: 'job-import-1', path: file, key: { kind: 'passphrase', passphrase: 'backup pass phrase 7' }, trustUnsigned: true });
     expect(imported.messagesAdded).toBe(30);
     expect((await c.conversationsList({}))[0]!.lastMessage?.text).toBe('history 29 Grüße');
     expect((await c.search({ query: 'history', order: 'newest', limit: 50 })).hits).toHaveLength(30);

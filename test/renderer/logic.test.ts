@@ -10,6 +10,7 @@ import {
   newJobId,
   normalizePhrase,
 } from '../../renderer/src/logic.ts';
+import { estimateStrength, MIN_STRENGTH_SCORE } from '../../shared/api/password-policy.ts';
 
 const day = 86_400_000;
 const base = new Date(2026, 10, 20, 12, 0, 0).getTime();
@@ -18,6 +19,10 @@ function msg(id: string, orderKey: number, sentAt: number, direction: 'in' | 'ou
 }
 
 describe('password strength', () => {
+  it('is the shared policy main and the CLI enforce (the same function and minimum)', () => {
+    expect(estimatePasswordStrength).toBe(estimateStrength);
+    expect(MIN_PASSWORD_SCORE).toBe(MIN_STRENGTH_SCORE);
+  });
   it('rates short, repetitive and common passwords below the minimum', () => {
     for (const weak of ['', 'abc', 'password', 'aaaaaaaaaaaa', 'abcdefghijkl', '12345678', 'Password1']) {
       expect(estimatePasswordStrength(weak).score, weak).toBeLessThan(MIN_PASSWORD_SCORE);

@@ -1,5 +1,6 @@
 import { useId } from 'react';
-import { estimatePasswordStrength } from '../logic.ts';
+// The same estimate main and the CLI enforce (shared/api/password-policy.ts).
+import { estimateStrength } from '../../../shared/api/password-policy.ts';
 
 export function PasswordField({
   label,
@@ -17,7 +18,7 @@ export function PasswordField({
   autoFocus?: boolean;
 }) {
   const id = useId();
-  const strength = estimatePasswordStrength(value);
+  const strength = estimateStrength(value);
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>

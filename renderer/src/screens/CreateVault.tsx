@@ -19,7 +19,7 @@ export function CreateVault({ onDone }: { onDone: () => void }) {
   async function create(e: FormEvent) {
     e.preventDefault();
     setError('');
-    if (estimatePasswordStrength(password).score < MIN_PASSWORD_SCORE) return setError('Choose a stronger password: at least "Fair".');
+    if (estimatePasswordStrength(password).score < MIN_PASSWORD_SCORE) return setError('Choose a stronger password: at least "Good".');
     if (password !== repeat) return setError('The two passwords differ.');
     setBusy(true);
     try {

@@ -69,7 +69,7 @@ function ChangePassword() {
   async function submit(e: FormEvent) {
     e.preventDefault();
     if (newPassword !== repeat) return setMessage({ ok: false, text: 'The two new passwords differ.' });
-    if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) return setMessage({ ok: false, text: 'Choose a stronger password: at least "Fair".' });
+    if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) return setMessage({ ok: false, text: 'Choose a stronger password: at least "Good".' });
     try {
       await api.changePassword({ oldPassword, newPassword });
       setOld('');

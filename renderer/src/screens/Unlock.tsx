@@ -35,7 +35,7 @@ export function Unlock() {
           onSubmit={(e) =>
             run(e, async () => {
               if (newPassword !== repeat) throw new Error('The two passwords differ.');
-              if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) throw new Error('Choose a stronger password: at least "Fair".');
+              if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) throw new Error('Choose a stronger password: at least "Good".');
               await api.unlockWithRecovery({ recoveryPhrase: normalizePhrase(phrase), newPassword });
             })
           }
