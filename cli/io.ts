@@ -27,6 +27,12 @@ export const ExitCode = {
   RELAY_REJECTED: 14,
   // backup (cli/commands/backup.ts)
   UNTRUSTED_BACKUP: 15,
+  // cli/errors.ts
+  WEAK_SECRET: 16,
+  INVALID_HANDLE: 17,
+  HANDLE_TAKEN: 18,
+  BUSY: 19,
+  ALREADY_REGISTERED: 20,
   INTERRUPTED: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
@@ -43,19 +49,28 @@ Exit codes:
   7    no vault in the profile directory
   8    a vault already exists in the profile directory
   9    refused parameters (key-derivation parameters out of range, empty password)
-  10   unknown contact or handle (no such contact in this profile, or no such handle on the relay)
+  10   unknown contact, handle or message (not in this profile, or no such handle on the relay)
   11   relay unreachable (a message being sent stays queued in the sealed outbox; send exits 0 and says so)
   12   profile not registered on a relay (run register first)
   13   the contact's identity key changed: compare the safety number, then accept-identity
-  14   the relay refused the request (handle taken, invalid handle, rate limited)
+  14   the relay refused the request (malformed, unknown to this relay version, or the connection key's binding)
   15   backup not signed by this profile's identity (import refused; --trust-unsigned after checking)
+  16   password or backup passphrase too weak (the reason is printed; --allow-weak for tests)
+  17   invalid handle (a handle is 3-32 of a-z, 0-9 and _)
+  18   handle already taken on the relay
+  19   busy: the relay is rate limiting, its queue for the contact is full or it failed, or the
+       profile is busy with an import; try again later
+  20   this profile is already registered (under another handle)
   130  interrupted at a prompt
 
 Environment:
-  EPHEMERA_PROFILE       profile directory when --profile is not given
-  EPHEMERA_PASSWORD      the (current) password; otherwise you are prompted (no echo)
-  EPHEMERA_NEW_PASSWORD  the new password for change-password and recover
-  EPHEMERA_KDF=test      use the smallest legal Argon2id parameters (tests only; same as init --kdf-test)
+  EPHEMERA_PROFILE            profile directory when --profile is not given
+  EPHEMERA_PASSWORD           the (current) vault password; otherwise you are prompted (no echo)
+  EPHEMERA_NEW_PASSWORD       the new password for change-password and recover
+  EPHEMERA_BACKUP_PASSPHRASE  the backup passphrase for export, import and open-backup
+  EPHEMERA_KDF=test|default   test: the smallest legal Argon2id parameters for a new vault
+                              (tests only; same as init --kdf-test)
+  EPHEMERA_DEBUG=1            print the stack trace of an unexpected error (exit code 1)
 `;
 
 const CODE_FOR: Record<VaultErrorCode, ExitCodeValue> = {
@@ -68,7 +83,7 @@ const CODE_FOR: Record<VaultErrorCode, ExitCodeValue> = {
   VAULT_EXISTS: ExitCode.VAULT_EXISTS,
   BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
   VAULT_LOCKED: ExitCode.ERROR,
-  BUSY: ExitCode.ERROR,
+  BUSY: ExitCode.BUSY,
 };
 
 /** An error the CLI reports with a given exit code and a short machine code. */

@@ -26,6 +26,7 @@ import {
 import { Vault } from '../../main/vault/index.ts';
 import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
 import { untrusted } from '../terminal.ts';
+import { allowWeakOption, checkStrength } from '../errors.ts';
 
 const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
   WRONG_KEY: ExitCode.WRONG_SECRET,
@@ -152,9 +153,10 @@ export function register(program: Command): void {
     ])
     .option('--with-identity', 'also include the account identity key (whoever opens the backup can act as you)')
     .addOption(new Option('--work-factor <n>', 'scrypt log2(N) for a passphrase backup').default(DEFAULT_WORK_FACTOR).argParser(parseWorkFactor).hideHelp())
+    .addOption(allowWeakOption())
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; workFactor: number }, cmd: Command) => {
+      action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; workFactor: number; allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         requireVault(g.profile);
         if (opts.withIdentity) {
@@ -164,8 +166,9 @@ export function register(program: Command): void {
         const progress = progressBar(g.json);
         const cancel = cancelOnSigint();
         try {
-          const keys: EncryptKeys =
-            opts.recipient !== undefined ? { recipients: opts.recipient } : { passphrase: await backupPassphrase(true), workFactor: opts.workFactor };
+          const passphrase = opts.recipient === undefined ? await backupPassphrase(true) : undefined;
+          if (passphrase !== undefined) checkStrength(passphrase, 'backup passphrase', opts.allowWeak);
+          const keys: EncryptKeys = passphrase === undefined ? { recipients: opts.recipient ?? [] } : { passphrase, workFactor: opts.workFactor };
           const r = await mapped(() =>
             exportBackup(vault, file, {
               keys,
@@ -196,9 +199,10 @@ export function register(program: Command): void {
     .option('--identity <file>', 'age identity file (AGE-SECRET-KEY-1...) for a backup made with --recipient')
     .option('--with-identity', 'also restore the account identity if the backup has one and the profile has none')
     .option('--trust-unsigned', "import a backup that is not signed by this profile's identity (unsigned, or another identity's); it gets no verified marks")
+    .addOption(allowWeakOption())
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, opts: { identity?: string; withIdentity?: boolean; trustUnsigned?: boolean }, cmd: Command) => {
+      action(async (file: string, opts: { identity?: string; withIdentity?: boolean; trustUnsigned?: boolean; allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         const keys = await decryptKeys(opts.identity);
         const progress = progressBar(g.json);
@@ -215,7 +219,9 @@ export function register(program: Command): void {
               const seen = await inspectBackup(undefined, file, { keys, restoreIdentity: opts.withIdentity === true, signal: cancel.signal, onProgress: progress.listener });
               if (seen.signer.status !== 'own' && opts.trustUnsigned !== true) throw new BackupUntrusted(seen.signer);
             });
-            const created = await Vault.create(g.profile, await vaultPassword(true), { kdf: kdfFor() });
+            const password = await vaultPassword(true);
+            checkStrength(password, 'password', opts.allowWeak);
+            const created = await Vault.create(g.profile, password, { kdf: kdfFor() });
             vault = created.vault;
             recoveryPhrase = created.recoveryPhrase;
           }
@@ -287,7 +293,7 @@ export function register(program: Command): void {
           } else {
             const hits = archive.search(text, { limit: opts.limit ?? 100 });
             const human = hits.length === 0 ? [`No message contains "${untrusted(text)}".`] : [];
-            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${untrusted(hit.conversation?.title ?? hit.message.conversationId)}: ${untrusted(hit.message.text)}`);
+            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${untrusted(hit.conversation?.title ?? 'unknown chat')}: ${untrusted(hit.message.text)}`);
             printResult(json, human.join('\n'), {
               query: text,
               hits: hits.map((h) => ({ message: h.message, conversationId: h.message.conversationId, title: h.conversation?.title })),

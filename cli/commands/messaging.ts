@@ -4,31 +4,12 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { ApiError, type ApiErrorCode, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
+import { ApiError, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult, type ExitCodeValue, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
 import { untrusted } from '../terminal.ts';
-
-const EXIT_FOR: Partial<Record<ApiErrorCode, ExitCodeValue>> = {
-  UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
-  UNKNOWN_HANDLE: ExitCode.UNKNOWN_CONTACT,
-  UNKNOWN_CONVERSATION: ExitCode.UNKNOWN_CONTACT,
-  RELAY_UNREACHABLE: ExitCode.RELAY_UNREACHABLE,
-  NOT_REGISTERED: ExitCode.NOT_REGISTERED,
-  IDENTITY_CHANGED: ExitCode.IDENTITY_CHANGED,
-  HANDLE_TAKEN: ExitCode.RELAY_REJECTED,
-  RELAY_REJECTED: ExitCode.RELAY_REJECTED,
-  BUSY: ExitCode.RELAY_REJECTED,
-  ALREADY_REGISTERED: ExitCode.RELAY_REJECTED,
-  INVALID_ARGUMENT: ExitCode.USAGE,
-  BAD_DESCRIPTOR: ExitCode.USAGE,
-  UNKNOWN_MESSAGE: ExitCode.USAGE,
-  WRONG_PASSWORD: ExitCode.WRONG_SECRET,
-  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
-  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
-  NO_VAULT: ExitCode.NO_VAULT,
-};
+import { checkHandle, cliErrorFor, type RefusalContext } from '../errors.ts';
 
 /** Default wait for the relay, seconds (`--wait` changes it where offered). */
 const DEFAULT_WAIT_S = 10;
@@ -54,17 +35,25 @@ function positive(max: number) {
   };
 }
 
-/** Opens and unlocks the profile, runs `fn`, always locks again. ApiErrors become exit codes. */
-async function withMessenger<T>(g: GlobalOptions, waitS: number, fn: (m: Messenger) => Promise<T>): Promise<T> {
+interface SessionOptions extends RefusalContext {
+  /** Runs before the unlock, e.g. to subscribe to events the unlock already causes (the outbox flush). */
+  onOpen?: (m: Messenger) => void;
+}
+
+/**
+ * Opens and unlocks the profile, runs `fn`, always locks again. Errors become their exit code
+ * and sentence (cli/errors.ts); `handle` is what a relay refusal's sentence names.
+ */
+async function withMessenger<T>(g: GlobalOptions, waitS: number, fn: (m: Messenger) => Promise<T>, opts: SessionOptions = {}): Promise<T> {
   requireVault(g.profile);
   const password = await currentPassword();
   const m = await openMessenger({ profileDir: g.profile, relayTimeoutMs: Math.max(1, waitS * 1000) });
   try {
+    opts.onOpen?.(m);
     await m.unlock({ password });
     return await fn(m);
   } catch (e) {
-    if (e instanceof ApiError) throw new CliError(e.message, EXIT_FOR[e.code] ?? ExitCode.ERROR, e.code);
-    throw e;
+    throw cliErrorFor(e, opts);
   } finally {
     await m.close();
   }
@@ -81,10 +70,11 @@ function contactLine(c: Contact): string {
   return `${untrusted(c.handle)}  (${flags})`;
 }
 
+/** One message for people: time, direction and handle, text, state (the opaque id only in --json). */
 function messageLine(m: Message, handle: string): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   const who = m.direction === 'out' ? `-> ${untrusted(handle)}` : `<- ${untrusted(handle)}`;
-  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]  (${untrusted(m.id)})`;
+  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]`;
 }
 
 /** Resolves when the message left the outbox (state no longer 'queued'), or after waitMs. */
@@ -114,13 +104,14 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { server: string; handle: string; wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(opts.handle);
         let descriptor: string;
         try {
           descriptor = readFileSync(opts.server, 'utf8');
         } catch {
           throw new CliError(`cannot read the descriptor file ${opts.server}`, ExitCode.USAGE);
         }
-        const status = await withMessenger(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }));
+        const status = await withMessenger(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }), { handle: opts.handle });
         printResult(g.json, `Registered as ${untrusted(status.account?.handle ?? '')} on ${untrusted(status.account?.relayUrl ?? '')}.`, { handle: status.account?.handle, relayUrl: status.account?.relayUrl });
       }),
     );
@@ -133,7 +124,8 @@ export function register(program: Command): void {
     .action(
       action(async (handle: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
-        const c = await withMessenger(g, opts.wait, (m) => m.contactAdd({ handle }));
+        checkHandle(handle);
+        const c = await withMessenger(g, opts.wait, (m) => m.contactAdd({ handle }), { handle });
         printResult(g.json, `Added ${untrusted(c.handle)}. Compare safety numbers with: safety-number ${untrusted(c.handle)}`, { contact: c });
       }),
     );
@@ -154,6 +146,7 @@ export function register(program: Command): void {
     .action(
       action(async (handle: string, _opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(handle);
         const sn = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.safetyNumber({ contactId: (await contactNamed(m, handle)).id }));
         const note = sn.identityChanged ? `\nTheir identity CHANGED: this is the new number. After comparing, accept it with: accept-identity ${handle} --safety-number "${formatSafetyNumber(sn.digits)}"` : sn.verified ? '\nVerified.' : '';
         printResult(g.json, `Safety number with ${handle}:\n  ${formatSafetyNumber(sn.digits)}${note}`, { safetyNumber: sn });
@@ -166,6 +159,7 @@ export function register(program: Command): void {
     .action(
       action(async (handle: string, _opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(handle);
         const c = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.markVerified({ contactId: (await contactNamed(m, handle)).id, verified: true }));
         printResult(g.json, `${handle} is marked verified.`, { contact: c });
       }),
@@ -178,6 +172,7 @@ export function register(program: Command): void {
     .action(
       action(async (handle: string, opts: { safetyNumber?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(handle);
         type Outcome = { kind: 'shown'; sn: SafetyNumber } | { kind: 'accepted'; contact: Contact };
         const outcome = await withMessenger(g, DEFAULT_WAIT_S, async (m): Promise<Outcome> => {
           const contactId = (await contactNamed(m, handle)).id;
@@ -209,6 +204,7 @@ export function register(program: Command): void {
     .action(
       action(async (handle: string, text: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(handle);
         const result = await withMessenger(g, opts.wait, async (m) => {
           const c = await contactNamed(m, handle);
           const sent = await m.sendText({ conversationId: c.conversationId, text });
@@ -235,22 +231,36 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
-        const result = await withMessenger(g, opts.wait, async (m) => {
-          let received = 0;
-          const off = m.subscribe((e) => {
+        let received = 0;
+        // Queued messages leave the outbox as soon as the unlock has connected and bound, which
+        // can be before sync() is called: so the count starts at open. A message changes from
+        // queued to sent (accepted by the relay) or failed (refused) once.
+        const sent = new Set<string>();
+        const failed = new Set<string>();
+        const count = (m: Messenger): void => {
+          m.subscribe((e) => {
             if (e.name === 'message' && e.payload.direction === 'in') received++;
+            if (e.name === 'messageState' && e.payload.state === 'sent') sent.add(e.payload.id);
+            if (e.name === 'messageState' && e.payload.state === 'failed') failed.add(e.payload.id);
           });
-          const done = await m.sync(opts.wait * 1000);
-          off();
-          const state = await m.connectionState();
-          if (!done && state.phase !== 'ready') throw new ApiError('RELAY_UNREACHABLE', `The relay cannot be reached (${state.outboxSize} waiting in the outbox).`);
-          return { received, outbox: m.outboxSize(), complete: done };
-        });
-        printResult(
-          g.json,
-          `Received ${result.received} new message(s); ${result.outbox} waiting in the outbox${result.complete ? '' : ' (still busy when --wait ran out)'}.`,
-          result,
+        };
+        const result = await withMessenger(
+          g,
+          opts.wait,
+          async (m) => {
+            const done = await m.sync(opts.wait * 1000);
+            const state = await m.connectionState();
+            if (!done && state.phase !== 'ready') throw new ApiError('RELAY_UNREACHABLE', `The relay cannot be reached (${state.outboxSize} waiting in the outbox).`);
+            return { received, sent: sent.size, failed: failed.size, outbox: m.outboxSize(), complete: done };
+          },
+          { onOpen: count },
         );
+        const lines = [
+          `Sent ${result.sent} queued message(s); received ${result.received} new message(s); ${result.outbox} waiting in the outbox${result.complete ? '' : ' (still busy when --wait ran out)'}.`,
+        ];
+        if (result.failed > 0) lines.push(`The relay refused ${result.failed} queued message(s); they are marked failed (history shows them).`);
+        printResult(g.json, lines.join('\n'), result);
+        if (result.failed > 0) process.exitCode = ExitCode.RELAY_REJECTED;
       }),
     );
 
@@ -258,10 +268,11 @@ export function register(program: Command): void {
     .command('history <handle>')
     .description('show the conversation with a contact, oldest first')
     .option('--limit <n>', 'how many messages', positive(500), 50)
-    .option('--around <message-id>', 'show the messages around this one instead of the newest')
+    .option('--around <message-id>', 'show the messages around this one instead of the newest (its id from history --json or search --json)')
     .action(
       action(async (handle: string, opts: { limit: number; around?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
+        checkHandle(handle);
         const page = await withMessenger(g, DEFAULT_WAIT_S, async (m) => {
           const c = await contactNamed(m, handle);
           return m.historyPage({

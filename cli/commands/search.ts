@@ -24,7 +24,9 @@ export function resolveConversation(vault: VaultHandle, name: string): Conversat
   const matches = all.filter((c) => c.title.toLocaleLowerCase() === wanted);
   if (matches.length === 1 && matches[0]) return matches[0];
   if (matches.length > 1) {
-    throw new CliError(`"${name}" names ${matches.length} chats; use the id: ${matches.map((c) => c.id).join(', ')}`, ExitCode.USAGE, 'AMBIGUOUS_CHAT');
+    // Named by their contacts' handles (unique), not by opaque ids; the id still works in --chat.
+    const handles = matches.map((c) => vault.getContact(c.contactId)?.handle ?? '?').join(', ');
+    throw new CliError(`"${name}" names ${matches.length} chats (with ${handles}); use the contact's handle`, ExitCode.USAGE, 'AMBIGUOUS_CHAT');
   }
   throw new CliError(`no chat named "${name}"`, ExitCode.USAGE, 'NO_SUCH_CHAT');
 }
@@ -97,11 +99,16 @@ export function register(program: Command): void {
           });
           if (showProgress && service.openedFrom === 'rebuild') process.stderr.write('\n');
           const hits = service.search(request);
-          const titles = new Map(vault.listConversations().map((c) => [c.id, c.title]));
+          const conversations = vault.listConversations();
+          const titles = new Map(conversations.map((c) => [c.id, c.title]));
+          // People see chat titles and handles; the opaque ids are in --json only. An incoming
+          // message's sender is its contact's id; in a direct chat that is the chat's contact.
+          const chatHandles = new Map(conversations.map((c) => [c.id, vault.getContact(c.contactId)?.handle]));
+          const senderOf = (h: SearchHit): string => vault.getContact(h.sender)?.handle ?? chatHandles.get(h.conversationId) ?? 'unknown contact';
           const lines = hits.map((h) => {
             const when = new Date(h.sentAt).toISOString().replace('T', ' ').slice(0, 16);
-            const who = h.direction === 'out' ? 'me' : h.sender;
-            return `${when}  ${untrusted(titles.get(h.conversationId) ?? h.conversationId)}  ${untrusted(who)}  ${untrusted(h.id)}\n    ${highlighted(h)}`;
+            const who = h.direction === 'out' ? 'me' : senderOf(h);
+            return `${when}  ${untrusted(titles.get(h.conversationId) ?? 'unknown chat')}  ${untrusted(who)}\n    ${highlighted(h)}`;
           });
           const human = hits.length === 0 ? 'No messages found.' : `${lines.join('\n')}\n${hits.length} result${hits.length === 1 ? '' : 's'}.`;
           printResult(g.json, human, {

@@ -3,6 +3,7 @@ import { Option, type Command } from 'commander';
 import { inspectProfile, Vault } from '../../main/vault/index.ts';
 import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
+import { allowWeakOption, checkStrength } from '../errors.ts';
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
@@ -26,14 +27,16 @@ export function register(program: Command): void {
     .command('init')
     .description('create a new vault in the profile directory and print its recovery phrase (once)')
     .addOption(new Option('--kdf-test', 'use the smallest legal Argon2id parameters (tests only)').hideHelp())
+    .addOption(allowWeakOption())
     .action(
-      action(async (opts: { kdfTest?: boolean }, cmd: Command) => {
+      action(async (opts: { kdfTest?: boolean; allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         const kdf = kdfFor(opts.kdfTest);
         if (Vault.exists(g.profile)) throw new CliError(`A vault already exists in ${g.profile}.`, ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         // Before any prompt; Vault.create refuses the same (it never clears such a vault.db).
         if (Vault.headerLost(g.profile)) throw new CliError(headerMissingMessage(g.profile), ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
+        checkStrength(password, 'password', opts.allowWeak);
         const { vault, recoveryPhrase } = await Vault.create(g.profile, password, { kdf });
         vault.lock();
         printResult(
@@ -65,14 +68,16 @@ export function register(program: Command): void {
   program
     .command('change-password')
     .description('set a new password (re-wraps the data key; the old password stops working)')
+    .addOption(allowWeakOption())
     .action(
-      action(async (_opts: unknown, cmd: Command) => {
+      action(async (opts: { allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         requireVault(g.profile);
         const oldPassword = await currentPassword();
         const vault = await Vault.unlock(g.profile, oldPassword);
         try {
           const next = await newPassword();
+          checkStrength(next, 'password', opts.allowWeak);
           await vault.changePassword(oldPassword, next);
         } finally {
           vault.lock();
@@ -84,14 +89,16 @@ export function register(program: Command): void {
   program
     .command('recover')
     .description('open the vault with the recovery phrase (read from standard input) and set a new password')
+    .addOption(allowWeakOption())
     .action(
-      action(async (_opts: unknown, cmd: Command) => {
+      action(async (opts: { allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         // A lost vault.header.json is what recover is for: vault.db holds a recovery copy.
         if (!Vault.headerMissing(g.profile)) requireVault(g.profile);
         const phrase = process.stdin.isTTY ? await promptHidden('Recovery phrase (24 words): ') : await readStdin();
         if (phrase.trim().length === 0) throw new CliError('no recovery phrase on standard input', ExitCode.USAGE);
         const next = await newPassword();
+        checkStrength(next, 'password', opts.allowWeak);
         const vault = await Vault.unlockWithRecovery(g.profile, phrase, next);
         vault.lock();
         printResult(g.json, 'Vault recovered; the new password is set.', { profile: g.profile });

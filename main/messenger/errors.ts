@@ -24,6 +24,21 @@ const RPC_CODES: Partial<Record<string, Code>> = {
   NOT_REGISTERED: 'NOT_REGISTERED',
 };
 
+/**
+ * A refusal answered by the relay: the ApiError callers act on, plus the relay's own code
+ * (shared/protocol/errors.ts RpcErrorCode, or whatever a newer relay sent), so the CLI can say
+ * one sentence per refusal and pick its exit code.
+ */
+export class RelayRefusal extends ApiError {
+  constructor(
+    code: Code,
+    readonly relayCode: string,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
+
 export function apiError(code: Code, message: string): ApiError {
   return new ApiError(code, message);
 }
@@ -37,7 +52,7 @@ export function toServiceError(error: unknown): unknown {
   }
   if (error instanceof RpcError) {
     const code = RPC_CODES[error.code] ?? 'RELAY_REJECTED';
-    return new ApiError(code, `The relay refused the request (${error.message}).`);
+    return new RelayRefusal(code, error.code, `The relay refused the request (${error.message}).`);
   }
   if (typeof error === 'object' && error !== null && ApiErrorCode.safeParse((error as { code?: unknown }).code).success) return error;
   return error;

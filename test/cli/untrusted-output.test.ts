@@ -65,7 +65,7 @@ describe('untrusted text in CLI output', () => {
 
     const synced = await run(dirs.bob, 'sync', '--wait', '60');
     expect(synced.code, synced.stderr).toBe(0);
-    expectNeutralised(synced, ['Received 1 new message']);
+    expectNeutralised(synced, ['received 1 new message']);
 
     const history = await run(dirs.bob, 'history', 'alice');
     expect(history.code, history.stderr).toBe(0);

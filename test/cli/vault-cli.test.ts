@@ -44,7 +44,8 @@ describe('ephemera CLI (vault subcommands)', () => {
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'ephemera-cli-test-'));
     profile = join(root, 'profile');
-    const r = await cli(['--profile', profile, '--json', 'init'], { env: { EPHEMERA_PASSWORD: 'first pw' } });
+    // Short passwords throughout, so --allow-weak (test/cli/weak-secret.test.ts covers the check).
+    const r = await cli(['--profile', profile, '--json', 'init', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'first pw' } });
     expect(r.code).toBe(0);
     phrase = json(r).recoveryPhrase as string;
   });
@@ -68,7 +69,7 @@ describe('ephemera CLI (vault subcommands)', () => {
 
   it('human init shows the numbered phrase', async () => {
     const dir = join(root, 'human');
-    const r = await cli(['--profile', dir, 'init', '--kdf-test'], { env: { EPHEMERA_PASSWORD: 'pw', EPHEMERA_KDF: 'default' } });
+    const r = await cli(['--profile', dir, 'init', '--kdf-test', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'pw', EPHEMERA_KDF: 'default' } });
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Recovery phrase/u);
     expect(r.stdout).toMatch(/24\. [a-z]+/u);
@@ -90,21 +91,21 @@ describe('ephemera CLI (vault subcommands)', () => {
 
   it('change-password and recover', async () => {
     const dir = join(root, 'change');
-    const init = await cli(['--profile', dir, '--json', 'init'], { env: { EPHEMERA_PASSWORD: 'old pw' } });
+    const init = await cli(['--profile', dir, '--json', 'init', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'old pw' } });
     const p = json(init).recoveryPhrase as string;
-    const bad = await cli(['--profile', dir, 'change-password'], { env: { EPHEMERA_PASSWORD: 'wrong', EPHEMERA_NEW_PASSWORD: 'new pw' } });
+    const bad = await cli(['--profile', dir, 'change-password', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'wrong', EPHEMERA_NEW_PASSWORD: 'new pw' } });
     expect(bad.code).toBe(3);
-    const changed = await cli(['--profile', dir, 'change-password'], { env: { EPHEMERA_PASSWORD: 'old pw', EPHEMERA_NEW_PASSWORD: 'new pw' } });
+    const changed = await cli(['--profile', dir, 'change-password', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'old pw', EPHEMERA_NEW_PASSWORD: 'new pw' } });
     expect(changed.code).toBe(0);
     expect((await cli(['--profile', dir, 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'old pw' } })).code).toBe(3);
     expect((await cli(['--profile', dir, 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'new pw' } })).code).toBe(0);
 
-    const wrongPhrase = await cli(['--profile', dir, '--json', 'recover'], { env: { EPHEMERA_NEW_PASSWORD: 'x' }, stdin: `${phrase}\n` });
+    const wrongPhrase = await cli(['--profile', dir, '--json', 'recover', '--allow-weak'], { env: { EPHEMERA_NEW_PASSWORD: 'x' }, stdin: `${phrase}\n` });
     expect(wrongPhrase.code).toBe(3);
     expect(json(wrongPhrase)).toMatchObject({ code: 'WRONG_RECOVERY_PHRASE' });
     const noPassword = await cli(['--profile', dir, 'recover'], { stdin: `${p}\n` });
     expect(noPassword.code).toBe(2);
-    const recovered = await cli(['--profile', dir, 'recover'], { env: { EPHEMERA_NEW_PASSWORD: 'recovered pw' }, stdin: `${p}\n` });
+    const recovered = await cli(['--profile', dir, 'recover', '--allow-weak'], { env: { EPHEMERA_NEW_PASSWORD: 'recovered pw' }, stdin: `${p}\n` });
     expect(recovered.code).toBe(0);
     expect((await cli(['--profile', dir, 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'recovered pw' } })).code).toBe(0);
   });
@@ -132,7 +133,7 @@ describe('ephemera CLI (vault subcommands)', () => {
   it('maps vault errors to exit codes: 7 no vault, 5 corrupt, 6 newer version, 9 bad parameters', async () => {
     expect((await cli(['--profile', join(root, 'nothing'), 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'x' } })).code).toBe(7);
     const dir = join(root, 'broken');
-    expect((await cli(['--profile', dir, 'init'], { env: { EPHEMERA_PASSWORD: 'pw' } })).code).toBe(0);
+    expect((await cli(['--profile', dir, 'init', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'pw' } })).code).toBe(0);
     const headerPath = join(dir, 'vault.header.json');
     const header = readFileSync(headerPath, 'utf8');
     writeFileSync(headerPath, header.slice(0, 40));
@@ -141,7 +142,9 @@ describe('ephemera CLI (vault subcommands)', () => {
     expect((await cli(['--profile', dir, 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'pw' } })).code).toBe(6);
     writeFileSync(headerPath, header.replace(/"memoryKiB": \d+/u, '"memoryKiB": 8388608'));
     expect((await cli(['--profile', dir, 'unlock-check'], { env: { EPHEMERA_PASSWORD: 'pw' } })).code).toBe(9);
-    expect((await cli(['--profile', join(root, 'e'), 'init'], { env: { EPHEMERA_PASSWORD: '' } })).code).toBe(9);
+    // An empty password is refused by the strength check (16) and, past it, by the vault (9).
+    expect((await cli(['--profile', join(root, 'e'), 'init'], { env: { EPHEMERA_PASSWORD: '' } })).code).toBe(16);
+    expect((await cli(['--profile', join(root, 'e'), 'init', '--allow-weak'], { env: { EPHEMERA_PASSWORD: '' } })).code).toBe(9);
   });
 
   it('usage errors are exit 2', async () => {

@@ -1,9 +1,11 @@
 // The `ephemera` messaging commands as child processes against a real relay process: register,
 // contact add, safety-number, send (also while the relay is down: queued in the sealed outbox,
-// delivered by the next sync), sync of 100 messages queued for an offline recipient, history,
-// and the documented exit codes.
+// delivered by the next sync, which says it went out), sync of 100 messages queued for an
+// offline recipient, history, the documented exit codes and the relay refusals' sentences.
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { RelayProcess } from '../chaos/relay-process.ts';
@@ -13,6 +15,24 @@ const relayDir = tempDir('cli-relay');
 const aliceDir = tempDir('cli-alice');
 const bobDir = tempDir('cli-bob');
 const procs: RelayProcess[] = [];
+
+/** The CLI's human output (no --json). */
+function human(profile: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'ephemera.ts'), '--profile', profile, ...args], {
+      cwd: root,
+      env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 
 afterAll(async () => {
   for (const p of procs) await p.kill();
@@ -33,17 +53,20 @@ describe('ephemera messaging CLI', () => {
     expect(reg.code, reg.stderr).toBe(0);
     expect(reg.json.handle).toBe('alice');
     expect((await cli(bobDir.dir, 'register', '--server', descFile, '--handle', 'bob')).code).toBe(0);
-    // The handle is taken.
+    // The handle is taken: its own exit code and a sentence, not the relay's code.
     const other = tempDir('cli-other');
     try {
       expect((await cli(other.dir, 'init')).code).toBe(0);
-      expect((await cli(other.dir, 'register', '--server', descFile, '--handle', 'bob')).code).toBe(14);
+      const taken = await human(other.dir, 'register', '--server', descFile, '--handle', 'bob');
+      expect(taken.code, taken.stderr).toBe(18);
+      expect(taken.stderr).toBe('ephemera: bob is already taken on this relay; choose another handle.\n');
     } finally {
       other.cleanup();
     }
 
-    // Unknown handle on the relay; unknown contact in the profile.
+    // Unknown handle on the relay; unknown contact in the profile; a malformed handle.
     expect((await cli(aliceDir.dir, 'contact', 'add', 'nobody')).code).toBe(10);
+    expect((await cli(aliceDir.dir, 'contact', 'add', 'no body')).code).toBe(17);
     expect((await cli(aliceDir.dir, 'send', 'bob', 'hi')).code).toBe(10);
     const added = await cli(aliceDir.dir, 'contact', 'add', 'bob');
     expect(added.code, added.stderr).toBe(0);
@@ -89,6 +112,8 @@ describe('ephemera messaging CLI', () => {
     const flushed = await cli(aliceDir.dir, 'sync', '--wait', '30');
     expect(flushed.code, flushed.stderr).toBe(0);
     expect(flushed.json.outbox).toBe(0);
+    // sync says what went out of the outbox, not only what arrived.
+    expect(flushed.json).toMatchObject({ sent: 1, failed: 0, received: 0 });
     const got = await cli(bobDir.dir, 'sync', '--wait', '30');
     expect(got.json.received).toBe(1);
     const last = await cli(bobDir.dir, 'history', 'alice', '--limit', '1');
@@ -99,8 +124,20 @@ describe('ephemera messaging CLI', () => {
 
     const account = await cli(aliceDir.dir, 'account');
     expect(account.json).toMatchObject({ handle: 'alice', contacts: 1 });
+    // The same once more in human output: the relay down at send time, up at sync.
+    await again.kill('SIGKILL');
+    expect((await cli(aliceDir.dir, 'send', 'bob', 'queued-again', '--wait', '1')).json.state).toBe('queued');
+    procs.push(await RelayProcess.start(relayDir.dir, started.port));
+    const said = await human(aliceDir.dir, 'sync', '--wait', '30');
+    expect(said.code, said.stderr).toBe(0);
+    expect(said.stdout).toBe('Sent 1 queued message(s); received 0 new message(s); 0 waiting in the outbox.\n');
+    // People see handles, not ids: history's human lines carry no message id.
+    const lines = await human(bobDir.dir, 'history', 'alice', '--limit', '2');
+    expect(lines.stdout).toContain('<- alice  while-the-relay-was-down  [received]');
+    expect(lines.stdout).not.toContain((last.json.messages as { id: string }[])[0]!.id);
+
     // Already registered; and a descriptor that is not one is a usage error.
-    expect((await cli(aliceDir.dir, 'register', '--server', descFile, '--handle', 'someone_else')).code).toBe(14);
+    expect((await cli(aliceDir.dir, 'register', '--server', descFile, '--handle', 'someone_else')).code).toBe(20);
     writeFileSync(join(relayDir.dir, 'bad.json'), '{"url":1}');
     const fresh = tempDir('cli-fresh');
     try {
