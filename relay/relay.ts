@@ -15,11 +15,15 @@ import {
   type HelloFrame, type RecordFrame,
 } from '../shared/protocol/frames.ts';
 import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
+import { isRelayMethod, type RelayMethodName } from '../shared/protocol/methods.ts';
 import { RecordEndpoint } from '../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
-import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS, type TrackedConnection } from './connections.ts';
+import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
-import { METHODS } from './methods.ts';
+import type { BoundDevice, CallContext, Conn, ServedMethod, TempKeyEntry } from './context.ts';
+import { KeyStore } from './key-store.ts';
+import { FetchBudget } from './keys.ts';
+import { relayMethods, type Binder, type Delivery, type LookupBudget } from './methods.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { RelayStore, type QueuedEnvelope } from './store.ts';
 
@@ -70,40 +74,6 @@ export interface RelayOptions {
   log?: (event: Record<string, unknown>) => void;
 }
 
-export interface TempKeyEntry {
-  idHex: string;
-  endpoint: RecordEndpoint;
-  transcriptHash: Buffer;
-  /** Relay time, ms. Unbound keys: creation + unboundTtl; bound: the bind's expires_at. */
-  expiresAt: number;
-  boundTo?: BoundDevice;
-  conn?: Conn;
-}
-
-export interface BoundDevice {
-  permKeyId: Buffer;
-  permHex: string;
-  handle: string | null;
-  key?: TempKeyEntry;
-  /** Highest queue id pushed over the current key/connection. */
-  cursor: number;
-  inflight: Set<number>;
-  /** True when the queue may hold envelopes beyond `cursor` not yet pushed (then read from disk). */
-  backlog: boolean;
-}
-
-interface Conn {
-  ws: WebSocket;
-  /** The underlying socket, corked while a batch of frames is written (one syscall, fewer TLS records). */
-  socket: Socket | undefined;
-  /** The source address's budget key (IPv6: its /64). */
-  address: string;
-  /** Admission and liveness record (absent only for sockets that did not come through startRelay). */
-  tracked: TrackedConnection | undefined;
-  keys: Set<TempKeyEntry>;
-  unbound: TempKeyEntry[];
-}
-
 /**
  * An outgoing frame waiting for the commit: either a finished frame, or bodies for one temp key
  * that are sealed together (one BATCH record when more than one) when the commit is done.
@@ -116,12 +86,6 @@ interface Held {
   bytes: number;
 }
 
-export interface MethodContext {
-  relay: RelayCore;
-  key: TempKeyEntry;
-  device: BoundDevice | undefined;
-  now: number;
-}
 
 const PUSH_WINDOW = 128;
 /** A peer that does not read its answers is cut off before it makes the relay buffer without bound. */
@@ -134,7 +98,7 @@ const COMMIT_INTERVAL_MS = 8;
 /** How often the WAL is checkpointed and truncated (old frames hold acknowledged envelopes). */
 const WAL_SCRUB_INTERVAL_MS = 10_000;
 
-export class RelayCore {
+export class RelayCore implements Binder, Delivery, LookupBudget {
   readonly store: RelayStore;
   readonly identity: RelayIdentity;
   readonly maxTtlSec: number;
@@ -163,6 +127,8 @@ export class RelayCore {
   /** A method failed unexpectedly inside the open batch: it is rolled back, not committed. */
   private batchFailed = false;
   readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
+  /** The method table, served; each handler holds only the services it uses. */
+  private readonly methods: Readonly<Record<RelayMethodName, ServedMethod>>;
 
   constructor(store: RelayStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
     this.store = store;
@@ -182,6 +148,16 @@ export class RelayCore {
     });
     this.maxBindNonces = o.maxBindNonces ?? MAX_BIND_NONCES;
     this.maxIdleBoundKeys = o.maxIdleBoundKeys ?? MAX_IDLE_BOUND_KEYS;
+    // The core is the binder, the delivery and the lookup budget; prekeys live beside the store's tables.
+    this.methods = relayMethods({
+      binder: this,
+      delivery: this,
+      lookups: this,
+      directory: store,
+      queue: store,
+      prekeys: new KeyStore(store.database),
+      fetches: new FetchBudget(),
+    });
   }
 
   get tempKeyCount(): number {
@@ -274,19 +250,12 @@ export class RelayCore {
   }
 
   private dispatch(entry: TempKeyEntry, reqId: number, method: string, params: unknown): Body {
-    const spec = Object.hasOwn(METHODS, method) ? METHODS[method] : undefined;
+    const served: ServedMethod | undefined = isRelayMethod(method) ? this.methods[method] : undefined;
     try {
-      if (!spec) throw new RpcError('UNKNOWN_METHOD', method);
-      if (!spec.unbound && !entry.boundTo) throw new RpcError('AUTH_KEY_UNBOUND');
-      let data: unknown;
-      if (spec.check) data = spec.check(params);
-      else {
-        const parsed = spec.params.safeParse(params);
-        if (!parsed.success) throw new RpcError('BAD_REQUEST', parsed.error.issues[0]?.message ?? 'invalid params');
-        data = parsed.data;
-      }
-      const ctx: MethodContext = { relay: this, key: entry, device: entry.boundTo, now: this.clock() };
-      return { kind: 'result', reqId, result: spec.handler(ctx, data) };
+      if (!served) throw new RpcError('UNKNOWN_METHOD', method);
+      if (!served.unbound && !entry.boundTo) throw new RpcError('AUTH_KEY_UNBOUND');
+      const ctx: CallContext = { key: entry, device: entry.boundTo, now: this.clock() };
+      return { kind: 'result', reqId, result: served.run(ctx, params) };
     } catch (e) {
       if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
       this.log({ event: 'method-failed', method, error: String(e) });

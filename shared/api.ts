@@ -9,8 +9,9 @@
 // - The connection state names the temp key's phase and expiry, never the key or its id.
 // - The recovery phrase crosses exactly once, as the result of `createVault`, to be shown.
 //
-// Imports nothing but zod: shared/ must not depend on other top folders.
+// Imports only zod and shared/protocol/schema.ts: shared/ must not depend on other top folders.
 import { z } from 'zod';
+import { HANDLE_RE } from './protocol/schema.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Scalars
@@ -19,9 +20,9 @@ import { z } from 'zod';
 export const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/, 'must be an opaque id');
 /** Milliseconds since the Unix epoch, on this device's clock. */
 export const Timestamp = z.number().int().nonnegative();
-/** A user handle on the relay: the relay's own rule (relay/methods.ts HANDLE_RE), repeated here
- * because shared/ may not import relay/, so the UI can say what is wrong before any round trip. */
-export const HANDLE_PATTERN = /^[a-z0-9_]{3,32}$/;
+/** A user handle on the relay: the relay's own rule (shared/protocol/schema.ts), so the UI can say
+ * what is wrong before any round trip. */
+export const HANDLE_PATTERN = HANDLE_RE;
 export const Handle = z.string().regex(HANDLE_PATTERN, 'must be 3-32 lowercase letters, digits or underscores');
 export const Password = z.string().min(1).max(1024);
 /** 24 BIP39 words separated by single spaces (main normalises case and spacing before checking). */

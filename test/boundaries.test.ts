@@ -15,7 +15,7 @@ async function boundaryErrors(filePath: string, code: string): Promise<string[]>
 
 describe('import boundaries', () => {
   it.each([
-    ['renderer/src/probe.ts', "import { METHODS } from '../../relay/methods.ts';\nexport const x = METHODS;\n"],
+    ['renderer/src/probe.ts', "import { relayMethods } from '../../relay/methods.ts';\nexport const x = relayMethods;\n"],
     ['renderer/src/probe.ts', "import { Vault } from '../../main/vault/index.ts';\nexport const x = Vault;\n"],
     ['renderer/src/probe.ts', "import { HANDSHAKE_LABEL } from '../../shared/protocol/handshake.ts';\nexport const x = HANDSHAKE_LABEL;\n"],
     ['shared/protocol/probe.ts', "import { Vault } from '../../main/vault/index.ts';\nexport const x = Vault;\n"],

@@ -1,6 +1,7 @@
 // The E2E envelope the relay carries: one type byte, then libsignal's serialized message.
 // The relay only sees this opaque blob and its size.
 import { BadMessage } from './errors.ts';
+import { MAX_ENVELOPE_BYTES } from '../../shared/protocol/methods.ts';
 
 export type EnvelopeType = 'prekey' | 'message';
 export interface Envelope {
@@ -11,8 +12,8 @@ export interface Envelope {
 
 // Same numbers as libsignal's CiphertextMessageType, so logs and specs agree.
 const TYPE_BYTE: Record<EnvelopeType, number> = { prekey: 3, message: 2 };
-/** Same limit as the relay's `send` (relay/methods.ts). */
-export const MAX_ENVELOPE_BYTES = 64 * 1024;
+/** The relay's limit on a `send` body (shared/protocol/methods.ts). */
+export { MAX_ENVELOPE_BYTES };
 
 export function encodeEnvelope(envelope: Envelope): Uint8Array {
   const out = new Uint8Array(1 + envelope.body.length);

@@ -11,6 +11,7 @@ import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
+import { parseRelayResult, type RelayCallParams, type RelayMethodName, type RelayParams, type RelayResult } from '../../shared/protocol/methods.ts';
 import { msgIdTime, RecordEndpoint } from '../../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
@@ -179,8 +180,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.setState('offline');
   }
 
-  /** One request; waits for a bound key, re-sent (new msg_id) after a 404 until answered. */
-  call(method: string, params: Value = null): Promise<Value> {
+  /**
+   * One request of the relay's method table, typed from it; waits for a bound key, re-sent (new
+   * msg_id) after a 404 until answered. The answer is checked against the table (a malformed one
+   * is a ProtocolError BAD_FRAME).
+   */
+  async call<M extends RelayMethodName>(method: M, params: RelayCallParams<M>): Promise<RelayResult<M>> {
+    return parseRelayResult(method, await this.request(method, params));
+  }
+
+  private request(method: string, params: Value): Promise<Value> {
     return new Promise<Value>((resolve, reject) => {
       const p: Pending = { reqId: this.nextReqId++, method, params, resolve, reject };
       this.pending.set(p.reqId, p);
@@ -189,10 +198,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   /**
-   * A request that must survive restarts: written to the outbox first, removed when the relay
+   * A `send` that must survive restarts: written to the outbox first, removed when the relay
    * answered. `params.idem` is set to `id`, so the relay stores a re-send once.
    */
-  async callDurable(method: string, params: ValueMap, id: string): Promise<Value> {
+  async callDurable(method: 'send', params: Omit<RelayParams<'send'>, 'idem'>, id: string): Promise<RelayResult<'send'>> {
+    return parseRelayResult(method, await this.requestDurable(method, { ...params }, id));
+  }
+
+  private async requestDurable(method: string, params: ValueMap, id: string): Promise<Value> {
     const existing = this.durable.get(id);
     if (existing) return new Promise<Value>((resolve, reject) => this.chain(existing, resolve, reject));
     const full: ValueMap = { ...params, idem: id };

@@ -1,15 +1,12 @@
 // Typed relay methods on top of RelayClient: register a handle, resolve one, send an opaque
 // envelope (durable, idempotent), and receive pushed envelopes in order with acknowledgement.
-// Issue 4 (messaging) adds prekey methods the same way.
+// Method names, params and results are the shared table's (shared/protocol/methods.ts).
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
+import { isUint, type RelayResult } from '../../shared/protocol/methods.ts';
 import { isValueMap, type Value } from '../../shared/protocol/value.ts';
 import type { RelayClient } from './client.ts';
 
-const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array);
-const ResolveResult = z.object({ handle: z.string(), permKeyId: bytes, permPub: bytes });
-
-export type ResolvedHandle = z.infer<typeof ResolveResult>;
+export type ResolvedHandle = RelayResult<'resolve'>;
 export interface Envelope {
   id: number;
   from: string;
@@ -17,21 +14,10 @@ export interface Envelope {
   sentAt: number;
 }
 
-// Send results and envelope pushes come once per message: checked by hand (zod's generic
-// parse cost more than the record's AEAD). Same rules as a zod object: extra keys ignored.
+// Envelope pushes come once per message: checked by hand (zod's generic parse cost more than
+// the record's AEAD). Same rules as a zod object: extra keys ignored.
 function field(v: Value, k: string): Value | undefined {
   return isValueMap(v) && Object.hasOwn(v, k) ? v[k] : undefined;
-}
-
-function isUint(v: Value | undefined, min: number): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
-}
-
-/** The relay's answer to `send`, or undefined when it is malformed. */
-export function parseSendResult(v: Value): { id: number; duplicate: boolean } | undefined {
-  const id = field(v, 'id');
-  const duplicate = field(v, 'duplicate');
-  return isUint(id, 0) && typeof duplicate === 'boolean' ? { id, duplicate } : undefined;
 }
 
 /** An `envelope` push, or undefined when it is malformed. */
@@ -77,14 +63,12 @@ export class RelayMailbox {
   }
 
   async resolve(handle: string): Promise<ResolvedHandle> {
-    return ResolveResult.parse(await this.client.call('resolve', { handle }));
+    return this.client.call('resolve', { handle });
   }
 
   /** Stored in the outbox until the relay accepted it; a re-send with the same key is stored once. */
-  async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey()): Promise<{ id: number; duplicate: boolean }> {
-    const r = parseSendResult(await this.client.callDurable('send', { to, body }, idempotencyKey));
-    if (!r) throw new Error('relay answered send with a malformed result');
-    return r;
+  async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey()): Promise<RelayResult<'send'>> {
+    return this.client.callDurable('send', { to, body }, idempotencyKey);
   }
 
   /** Envelopes are handed over one at a time in queue order; each is acknowledged after the handler returns. */

@@ -1,10 +1,10 @@
-// The relay's hand-written checks for the per-message methods (send, ack) accept exactly what
+// The hand-written checks for the per-message methods (send, ack) accept exactly what
 // their zod schemas accept, and return the same data.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import type { Value } from '../../shared/protocol/value.ts';
-import { METHODS } from '../../relay/methods.ts';
+import { RELAY_METHODS } from '../../shared/protocol/methods.ts';
 import { valueArb } from '../protocol/arbitraries.ts';
 
 function outcome(f: () => unknown): { ok: true; data: unknown } | { ok: false } {
@@ -41,7 +41,7 @@ const ackParams = fc.oneof(
 describe('hand-written param checks', () => {
   for (const [name, arb] of [['send', sendParams], ['ack', ackParams]] as const) {
     it(`${name}: same verdict and data as the zod schema`, () => {
-      const spec = METHODS[name];
+      const spec = RELAY_METHODS[name];
       const check = spec?.check;
       if (!spec || !check) throw new Error(`${name} has no hand-written check`);
       fc.assert(fc.property(arb, (params) => {

@@ -1,0 +1,148 @@
+// The client-relay contract: every relay method in one table, with its params schema, its
+// result schema and whether an unbound temp key may call it (docs/protocol.md "Methods").
+// The relay (relay/methods.ts) validates params with it and must return what `result` says
+// (checked by the compiler); the client (main/net/client.ts) calls by name, typed from it, and
+// validates each answer with it.
+import { z } from 'zod';
+import { ProtocolError, RpcError } from './errors.ts';
+import { bytes, handle, HANDLE_RE } from './schema.ts';
+import { isValueMap, type Value } from './value.ts';
+
+/** Largest envelope body `send` accepts. */
+export const MAX_ENVELOPE_BYTES = 64 * 1024;
+/** An idempotency key of `send`. */
+export const IDEM_RE = /^[A-Za-z0-9_-]{8,64}$/;
+/** Most queue ids one `ack` may name. */
+export const MAX_ACK_IDS = 1000;
+/** One prekey upload fits one transport frame; the client chunks one-time keys to 64 KiB. */
+export const MAX_UPLOAD_BYTES = 96 * 1024;
+
+export interface RelayMethod<P extends z.ZodType, R extends z.ZodType> {
+  /** true: callable on an unbound temp key (bind, ping, time only). */
+  readonly unbound: boolean;
+  readonly params: P;
+  /**
+   * Optional hand-written check that accepts exactly what `params` accepts, for methods on the
+   * per-message path (send, ack), where zod's generic parse cost more than the AEAD. Throws
+   * RpcError('BAD_REQUEST'). test/relay/params.property.test.ts holds the two in agreement.
+   */
+  readonly check?: (params: unknown) => z.output<P>;
+  readonly result: R;
+  /** Optional hand-written result check (undefined when malformed), same reason as `check`. */
+  readonly parseResult?: (result: Value) => z.output<R> | undefined;
+}
+
+function method<P extends z.ZodType, R extends z.ZodType>(m: RelayMethod<P, R>): RelayMethod<P, R> {
+  return m;
+}
+
+function badRequest(detail: string): never {
+  throw new RpcError('BAD_REQUEST', detail);
+}
+
+/** Own enumerable keys of a plain params map, or a BAD_REQUEST. Extra keys are ignored (as zod objects do). */
+function paramsMap(v: unknown): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof Uint8Array) badRequest('params must be a map');
+  return v as Record<string, unknown>;
+}
+
+function own(m: Record<string, unknown>, k: string): unknown {
+  return Object.hasOwn(m, k) ? m[k] : undefined;
+}
+
+export function checkSendParams(v: unknown): { to: string; idem: string; body: Uint8Array } {
+  const m = paramsMap(v);
+  const to = own(m, 'to');
+  const idem = own(m, 'idem');
+  const body = own(m, 'body');
+  if (typeof to !== 'string' || !HANDLE_RE.test(to)) badRequest('to: invalid handle');
+  if (typeof idem !== 'string' || !IDEM_RE.test(idem)) badRequest('idem: invalid idempotency key');
+  if (!(body instanceof Uint8Array) || body.length < 1 || body.length > MAX_ENVELOPE_BYTES) badRequest(`body: bytes of length 1..${MAX_ENVELOPE_BYTES}`);
+  return { to, idem, body };
+}
+
+export function checkAckParams(v: unknown): { ids: number[] } {
+  const ids = own(paramsMap(v), 'ids');
+  if (!Array.isArray(ids) || ids.length < 1 || ids.length > MAX_ACK_IDS) badRequest(`ids: 1..${MAX_ACK_IDS} ids`);
+  for (const id of ids) if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) badRequest('ids: non-negative integers');
+  return { ids: ids as number[] };
+}
+
+// Results come once per message for `send`: checked by hand. Same rules as a zod object: extra keys ignored.
+function field(v: Value, k: string): Value | undefined {
+  return isValueMap(v) && Object.hasOwn(v, k) ? v[k] : undefined;
+}
+
+export function isUint(v: Value | undefined, min: number): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
+}
+
+/** The relay's answer to `send`, or undefined when it is malformed. */
+export function parseSendResult(v: Value): { id: number; duplicate: boolean } | undefined {
+  const id = field(v, 'id');
+  const duplicate = field(v, 'duplicate');
+  return isUint(id, 0) && typeof duplicate === 'boolean' ? { id, duplicate } : undefined;
+}
+
+const uint = z.number().int().nonnegative();
+const counts = { preKeys: uint, kyberPreKeys: uint };
+
+export const RELAY_METHODS = {
+  ping: method({ unbound: true, params: z.unknown(), result: z.object({ pong: z.literal(true), relayTime: uint }) }),
+  time: method({ unbound: true, params: z.unknown(), result: z.object({ relayTime: uint }) }),
+  bind: method({
+    unbound: true,
+    params: z.object({ message: bytes(1, 512), signature: bytes(64, 64) }),
+    result: z.object({ permKeyId: bytes(), expiresAt: uint, handle: z.string().nullable(), relayTime: uint }),
+  }),
+  register: method({ unbound: false, params: z.object({ handle: handle() }), result: z.object({ handle: z.string() }) }),
+  resolve: method({
+    unbound: false,
+    params: z.object({ handle: handle() }),
+    result: z.object({ handle: z.string(), permKeyId: bytes(), permPub: bytes() }),
+  }),
+  send: method({
+    unbound: false,
+    params: z.object({ to: handle(), idem: z.string().regex(IDEM_RE), body: bytes(1, MAX_ENVELOPE_BYTES) }),
+    check: checkSendParams,
+    result: z.object({ id: uint, duplicate: z.boolean() }),
+    parseResult: parseSendResult,
+  }),
+  ack: method({
+    unbound: false,
+    params: z.object({ ids: z.array(uint).min(1).max(MAX_ACK_IDS) }),
+    check: checkAckParams,
+    result: z.object({ removed: uint }),
+  }),
+  // Prekeys (docs/e2e.md): bytes in, bytes out; the encodings are shared/protocol/prekey-bundle.ts.
+  'keys.upload': method({ unbound: false, params: z.object({ identity: bytes(1, MAX_UPLOAD_BYTES) }), result: z.object({ reRegistered: z.boolean() }) }),
+  'keys.uploadOneTime': method({
+    unbound: false,
+    params: z.object({ keys: bytes(1, MAX_UPLOAD_BYTES) }),
+    result: z.object({ added: z.object(counts), ...counts }),
+  }),
+  'keys.count': method({ unbound: false, params: z.unknown(), result: z.object({ ...counts, hasIdentity: z.boolean(), signedPreKeyId: uint }) }),
+  'keys.fetch': method({ unbound: false, params: z.object({ handle: handle() }), result: z.object({ bundle: bytes() }) }),
+};
+
+export type RelayMethods = typeof RELAY_METHODS;
+export type RelayMethodName = keyof RelayMethods;
+/** Params as a handler receives them (after validation). */
+export type RelayParams<M extends RelayMethodName> = z.output<RelayMethods[M]['params']>;
+/** Params as a caller sends them: what the schema takes, and encodable as a Value. */
+export type RelayCallParams<M extends RelayMethodName> = z.input<RelayMethods[M]['params']> & Value;
+export type RelayResult<M extends RelayMethodName> = z.output<RelayMethods[M]['result']>;
+
+export function isRelayMethod(name: string): name is RelayMethodName {
+  return Object.hasOwn(RELAY_METHODS, name);
+}
+
+/** The relay's answer to `method`, checked against the table; a malformed one is BAD_FRAME. */
+export function parseRelayResult<M extends RelayMethodName>(method: M, result: Value): RelayResult<M> {
+  const def: RelayMethod<z.ZodType, z.ZodType> = RELAY_METHODS[method];
+  const parsed = def.parseResult ? def.parseResult(result) : def.result.safeParse(result).data;
+  if (parsed === undefined) throw new ProtocolError('BAD_FRAME', `relay answered ${method} with a malformed result`);
+  // `def` is the table's entry for `method`, so its output is RelayResult<M>; widening it to
+  // RelayMethod<ZodType, ZodType> only lost that link for the compiler.
+  return parsed as RelayResult<M>;
+}
