@@ -1,10 +1,16 @@
 // The relay store's idempotency and queue ids: a re-send is stored once (also when the queue is
 // full), and ids are never reused, not even after the queue emptied and the relay restarted.
+// The backend-neutral suite runs against both SQLite and a throwaway PostgreSQL (pg-harness.ts).
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import { IDEMPOTENCY_RETENTION_MS, RelayStore } from '../../relay/store.ts';
+import type { RelayStoreBackend, StoreOps, StoredIdentity } from '../../relay/store-backend.ts';
+import { SqliteStoreBackend } from '../../relay/store-sqlite.ts';
+import { PgStoreBackend } from '../../relay/store-pg.ts';
+import { startPostgres, type TestPostgres } from './pg-harness.ts';
 import { inProcessRelay, tempDir, waitFor } from '../net/harness.ts';
 
 const t = tempDir('store');
@@ -17,35 +23,182 @@ function device(store: RelayStore, handle: string): Buffer {
   return id;
 }
 
-describe('relay store', () => {
-  it('stores a re-send once, answers it as a duplicate even when the queue is full, and never reuses ids', () => {
-    const file = join(t.dir, 'relay.db');
-    let store = new RelayStore(file);
-    const alice = device(store, 'alice');
-    const bob = device(store, 'bob');
+interface Backend {
+  name: string;
+  /** A fresh store; `reopen` opens the same data again (a relay restart). */
+  open(): Promise<{ store: RelayStoreBackend; reopen: () => Promise<RelayStoreBackend> }>;
+}
+
+let pgServer: TestPostgres | undefined;
+afterAll(async () => {
+  await pgServer?.stop();
+});
+
+const backends: Backend[] = [
+  {
+    name: 'SQLite',
+    async open() {
+      mkdirSync(t.dir, { recursive: true }); // afterEach removed it
+      const file = join(t.dir, `relay-${randomBytes(4).toString('hex')}.db`);
+      return { store: new SqliteStoreBackend(file), reopen: async () => new SqliteStoreBackend(file) };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      pgServer ??= await startPostgres();
+      const url = await pgServer.createDatabase();
+      return { store: await PgStoreBackend.open({ url }), reopen: () => PgStoreBackend.open({ url }) };
+    },
+  },
+];
+
+async function deviceIn(store: StoreOps, handle: string): Promise<Buffer> {
+  const id = randomBytes(8);
+  await store.insertDevice(id, randomBytes(32), 1);
+  await store.register(id, handle);
+  return id;
+}
+
+describe.each(backends)('relay store ($name)', (backend) => {
+  it('stores a re-send once, answers it as a duplicate even when the queue is full, and never reuses ids', async () => {
+    const opened = await backend.open();
+    let store = opened.store;
+    const alice = await deviceIn(store, 'alice');
+    const bob = await deviceIn(store, 'bob');
     const body = Buffer.from('x');
-    const first = store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 1, 2);
+    const first = await store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 1, 2);
     expect(first.duplicate).toBe(false);
-    expect(store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 2, 2)).toMatchObject({ id: first.id, duplicate: true });
-    const second = store.enqueue(alice, 'alice', 'bob', 'idem-0002', body, 3, 2);
+    expect(await store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 2, 2)).toMatchObject({ id: first.id, duplicate: true });
+    const second = await store.enqueue(alice, 'alice', 'bob', 'idem-0002', body, 3, 2);
     expect(second.id).toBeGreaterThan(first.id);
-    expect(() => store.enqueue(alice, 'alice', 'bob', 'idem-0003', body, 4, 2)).toThrow(RpcError);
-    expect(store.enqueue(alice, 'alice', 'bob', 'idem-0002', body, 5, 2)).toMatchObject({ id: second.id, duplicate: true });
-    expect(store.pending(bob, 0, 10).map((e) => e.id)).toEqual([first.id, second.id]);
+    await expect(store.enqueue(alice, 'alice', 'bob', 'idem-0003', body, 4, 2)).rejects.toThrow(RpcError);
+    expect(await store.enqueue(alice, 'alice', 'bob', 'idem-0002', body, 5, 2)).toMatchObject({ id: second.id, duplicate: true });
+    expect((await store.pending(bob, 0, 10)).map((e) => e.id)).toEqual([first.id, second.id]);
     // a batch that is rolled back leaves nothing, and its id is not handed out again
-    store.beginBatch();
-    const rolled = store.enqueue(alice, 'alice', 'bob', 'idem-0004', body, 6, 10);
-    store.rollbackBatch();
-    expect(store.pending(bob, 0, 10).map((e) => e.id)).toEqual([first.id, second.id]);
+    let rolled = { id: 0 };
+    await expect(store.batch(async (ops) => {
+      rolled = await ops.enqueue(alice, 'alice', 'bob', 'idem-0004', body, 6, 10);
+      throw new Error('roll back');
+    })).rejects.toThrow('roll back');
+    expect((await store.pending(bob, 0, 10)).map((e) => e.id)).toEqual([first.id, second.id]);
     // empty the queue, restart: new ids are still above every id handed out before the restart
-    expect(store.ack(bob, [first.id, second.id])).toBe(2);
-    store.close();
-    store = new RelayStore(file);
-    const third = store.enqueue(alice, 'alice', 'bob', 'idem-0005', body, 7, 10);
+    expect(await store.ack(bob, [first.id, second.id])).toBe(2);
+    await store.close();
+    store = await opened.reopen();
+    const third = await store.enqueue(alice, 'alice', 'bob', 'idem-0005', body, 7, 10);
     expect(third.id).toBeGreaterThan(second.id);
-    expect(store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 8, 10)).toMatchObject({ id: first.id, duplicate: true });
-    store.close();
+    expect(await store.enqueue(alice, 'alice', 'bob', 'idem-0001', body, 8, 10)).toMatchObject({ id: first.id, duplicate: true });
+    await store.close();
     expect(rolled.id).toBeGreaterThan(second.id);
+  });
+
+  it('group commit: the sends of a batch are stored together, and a refused send does not cost the batch', async () => {
+    const { store } = await backend.open();
+    try {
+      const alice = await deviceIn(store, 'alice');
+      const bob = await deviceIn(store, 'bob');
+      const ids = await store.batch(async (ops) => {
+        const a = await ops.enqueue(alice, 'alice', 'bob', 'idem-b-0001', Buffer.from('1'), 1, 10);
+        await expect(ops.enqueue(alice, 'alice', 'nobody', 'idem-b-0002', Buffer.from('2'), 1, 10)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+        await expect(ops.register(alice, 'bob')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+        const b = await ops.enqueue(alice, 'alice', 'bob', 'idem-b-0003', Buffer.from('3'), 1, 10);
+        return [a.id, b.id];
+      });
+      expect((await store.pending(bob, 0, 10)).map((e) => [e.id, e.body.toString(), e.from])).toEqual([[ids[0], '1', 'alice'], [ids[1], '3', 'alice']]);
+      expect(await store.ack(alice, ids)).toBe(0); // only the recipient acknowledges
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('handles: taken, re-registered, looked up', async () => {
+    const { store } = await backend.open();
+    try {
+      const alice = await deviceIn(store, 'alice');
+      await store.register(alice, 'alice'); // same handle again: no-op
+      const other = randomBytes(8);
+      const pub = randomBytes(32);
+      expect((await store.insertDevice(other, pub, 2)).permPub.equals(pub)).toBe(true);
+      // inserting a known device answers the stored row
+      expect((await store.insertDevice(other, randomBytes(32), 3)).permPub.equals(pub)).toBe(true);
+      await expect(store.register(other, 'alice')).rejects.toMatchObject({ code: 'HANDLE_TAKEN' });
+      await expect(store.register(alice, 'alice2')).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+      expect((await store.deviceByHandle('alice'))?.permKeyId.equals(alice)).toBe(true);
+      expect(await store.deviceByHandle('nobody')).toBeUndefined();
+      expect((await store.device(other))?.handle).toBeNull();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('prekeys: each one-time key is handed out once; a new identity key drops the old pool', async () => {
+    const { store } = await backend.open();
+    try {
+      const alice = await deviceIn(store, 'alice');
+      const identity = (key: Buffer): StoredIdentity => ({
+        registrationId: 7, deviceId: 1, identityKey: key,
+        signedPreKey: { id: 1, publicKey: randomBytes(33), signature: randomBytes(64) },
+        kyberLastResort: { id: 2, publicKey: randomBytes(32), signature: randomBytes(64) },
+      });
+      const ik = randomBytes(33);
+      expect(await store.putIdentity(alice, identity(ik), 1)).toEqual({ reRegistered: false });
+      expect((await store.identity(alice))?.identityKey.equals(ik)).toBe(true);
+      const ec = [1, 2, 3].map((id) => ({ id, publicKey: randomBytes(33) }));
+      const ky = [1, 2].map((id) => ({ id, publicKey: randomBytes(32), signature: randomBytes(64) }));
+      expect(await store.addOneTime(alice, ec, ky)).toEqual({ preKeys: 3, kyberPreKeys: 2 });
+      expect(await store.addOneTime(alice, ec, [])).toEqual({ preKeys: 0, kyberPreKeys: 0 }); // already there
+      expect(await store.preKeyCounts(alice)).toEqual({ preKeys: 3, kyberPreKeys: 2 });
+      const first = await store.takeOneTime(alice);
+      expect(first.preKey?.id).toBe(1);
+      expect(first.kyberPreKey?.signature?.equals(ky[0]!.signature)).toBe(true);
+      expect((await store.takeOneTime(alice)).preKey?.id).toBe(2);
+      expect(await store.preKeyCounts(alice)).toEqual({ preKeys: 1, kyberPreKeys: 0 });
+      expect(await store.putIdentity(alice, identity(randomBytes(33)), 2)).toEqual({ reRegistered: true });
+      expect(await store.preKeyCounts(alice)).toEqual({ preKeys: 0, kyberPreKeys: 0 });
+      expect(await store.takeOneTime(alice)).toEqual({ preKey: undefined, kyberPreKey: undefined });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('bindings: one current binding per device; replacing one names the previous; unbind only if still current', async () => {
+    const { store } = await backend.open();
+    try {
+      const alice = await deviceIn(store, 'alice');
+      const b1 = randomBytes(16);
+      const b2 = randomBytes(16);
+      const first = await store.bind(alice, 'node_a', b1, 1);
+      expect(first.previous).toBeUndefined();
+      const second = await store.bind(alice, 'node_b', b2, 2);
+      expect(second.previous).toMatchObject({ node: 'node_a', seq: first.current.seq });
+      expect(second.previous?.bindingId.equals(b1)).toBe(true);
+      expect(second.current.seq).toBeGreaterThan(first.current.seq);
+      expect(await store.unbind(alice, 'node_a', b1)).toBe(false); // replaced: stays node_b's
+      expect((await store.currentBinding(alice))?.bindingId.equals(b2)).toBe(true);
+      expect(await store.unbind(alice, 'node_b', b2)).toBe(true);
+      expect(await store.currentBinding(alice)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('idempotency records go after their retention: a re-send with an old key is then stored anew', async () => {
+    const { store } = await backend.open();
+    try {
+      const alice = await deviceIn(store, 'alice');
+      await deviceIn(store, 'bob');
+      const t0 = 1_000_000_000_000;
+      const old = await store.enqueue(alice, 'alice', 'bob', 'idem-old-0001', Buffer.from('x'), t0, 10);
+      const recent = await store.enqueue(alice, 'alice', 'bob', 'idem-new-0001', Buffer.from('x'), t0 + 6 * 24 * 3600 * 1000, 10);
+      await store.pruneIdempotency(t0 + IDEMPOTENCY_RETENTION_MS + 1);
+      expect(await store.enqueue(alice, 'alice', 'bob', 'idem-new-0001', Buffer.from('x'), t0, 10)).toMatchObject({ id: recent.id, duplicate: true });
+      const again = await store.enqueue(alice, 'alice', 'bob', 'idem-old-0001', Buffer.from('x'), t0, 10);
+      expect(again.duplicate).toBe(false);
+      expect(again.id).not.toBe(old.id);
+    } finally {
+      await store.close();
+    }
   });
 });
 
