@@ -3,7 +3,7 @@
 // else is BackupMalformed, and a newer format version is BackupUnsupportedVersion.
 import { z } from 'zod';
 import type { ContactRecord, ConversationRecord, NewMessage } from '../vault/api.ts';
-import { MAX_TEXT_CHARS } from '../../shared/api.ts';
+import { Contact, ConversationSummary, Id, MAX_TEXT_CHARS, Message } from '../../shared/api.ts';
 import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 
 export const BACKUP_FORMAT = 'ephemera-backup';
@@ -11,10 +11,11 @@ export const BACKUP_FORMAT = 'ephemera-backup';
 export const BACKUP_VERSION = 2;
 /** A longer line is refused before it is parsed, so a crafted file cannot exhaust memory. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
-const MAX_NAME = 64 * 1024;
 
-/** The vault's own id rule (main/vault/records.ts), so everything that verifies also imports. */
-const id = z.string().regex(/^[\x21-\x7e]{1,256}$/, 'not a valid id');
+// What a backup holds is what the API can show: ids, handles, names and texts follow the renderer
+// contract's own schemas (shared/api.ts; narrower than the vault's rules), so no import can
+// leave a chat or the contact list failing the contract's output check.
+const id = Id;
 const epochMs = z.number().int().min(0).max(8_640_000_000_000_000);
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const base64 = z
@@ -55,8 +56,8 @@ export const accountSecretLine = z.strictObject({
 export const contactLine = z.strictObject({
   type: z.literal('contact'),
   id,
-  handle: z.string().max(MAX_NAME),
-  displayName: z.string().max(MAX_NAME),
+  handle: Contact.shape.handle,
+  displayName: Contact.shape.displayName,
   identityKey: base64.optional(),
   /** The identity key whose safety number the user compared; the contact is verified only while it is the contact's key. */
   verifiedKey: base64.optional(),
@@ -72,7 +73,7 @@ export const conversationLine = z.strictObject({
   id,
   kind: z.literal('direct'),
   contactId: id,
-  title: z.string().max(MAX_NAME),
+  title: ConversationSummary.shape.title,
   lastActivity: epochMs,
   unread: count,
 });
@@ -82,7 +83,7 @@ export const messageLine = z.strictObject({
   id,
   conversationId: id,
   direction: z.enum(['in', 'out']),
-  sender: z.string().max(MAX_NAME),
+  sender: Message.shape.sender,
   sentAt: epochMs,
   receivedAt: epochMs,
   // The one text limit (shared/api.ts): a longer text would make its chat unreadable.
@@ -134,7 +135,8 @@ export function parseHeaderLine(text: string): HeaderLine {
   return parsed.data;
 }
 
-const ID_PATTERN = /^[\x21-\x7e]{1,256}$/;
+/** shared/api.ts `Id`, written out for the hot path (the property test holds them in step). */
+const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const isId = (v: unknown): boolean => typeof v === 'string' && ID_PATTERN.test(v);
 const isEpochMs = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 8_640_000_000_000_000;
 const MESSAGE_STATES: ReadonlySet<unknown> = new Set(messageLine.shape.state.options);
@@ -154,8 +156,7 @@ export function isValidMessageLine(v: unknown): v is MessageLine {
     isId(m.id) &&
     isId(m.conversationId) &&
     (m.direction === 'in' || m.direction === 'out') &&
-    typeof m.sender === 'string' &&
-    m.sender.length <= MAX_NAME &&
+    isId(m.sender) &&
     isEpochMs(m.sentAt) &&
     isEpochMs(m.receivedAt) &&
     typeof m.text === 'string' &&

@@ -1,5 +1,6 @@
 // One text limit everywhere (issue 11): a message longer than the API allows cannot enter the
-// vault by any path. A backup holding one is refused whole with a clear error, changing nothing;
+// vault by any path, nor can a backup bring an id, handle or name that the API could not show.
+// A backup holding one is refused whole with a clear error, changing nothing;
 // the vault itself refuses it; a contact's over-long text is refused when decoded (BadContent:
 // acknowledged and dropped); and whatever is stored passes the renderer contract's output check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +12,14 @@ import { BadContent } from '../../shared/protocol/e2e-errors.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { ageEncryptToFile, ageKeygen, hashTree, makeTempDir, type AgeKeyPair } from './helpers.ts';
 
-/** A version-1 backup stream (unsigned, no contacts) holding one message per text. */
-function stream(texts: string[]): string {
-  const counts = { contacts: 0, conversations: 1, messages: texts.length, secrets: 0 };
+/** A version-1 backup stream (unsigned) of one contact, one conversation and one message per text. */
+function stream(texts: string[], edit: { contact?: object; conversation?: object; message?: object } = {}): string {
+  const counts = { contacts: 1, conversations: 1, messages: texts.length, secrets: 0 };
   const lines: object[] = [
     { type: 'header', format: 'ephemera-backup', version: 1, created: 1, counts, includesIdentity: false },
-    { type: 'conversation', id: 'conv-1', kind: 'direct', contactId: 'contact-1', title: 'Alice', lastActivity: 5, unread: 0 },
-    ...texts.map((text, i) => ({ type: 'message', id: `msg-${i}`, conversationId: 'conv-1', direction: 'in', sender: 'contact-1', sentAt: i, receivedAt: i, text, state: 'received' })),
+    { type: 'contact', id: 'contact-1', handle: 'alice', displayName: 'Alice', verified: false, identityChanged: false, createdAt: 1, ...edit.contact },
+    { type: 'conversation', id: 'conv-1', kind: 'direct', contactId: 'contact-1', title: 'Alice', lastActivity: 5, unread: 0, ...edit.conversation },
+    ...texts.map((text, i) => ({ type: 'message', id: `msg-${i}`, conversationId: 'conv-1', direction: 'in', sender: 'contact-1', sentAt: i, receivedAt: i, text, state: 'received', ...edit.message })),
     { type: 'end', counts },
   ];
   return lines.map((l) => `${JSON.stringify(l)}\n`).join('');
@@ -73,6 +75,30 @@ describe('one text limit', () => {
     expect(hashTree(vaultDir)).toEqual(before);
     expect(vault.countMessages()).toBe(count);
     expect(vault.getMessage('msg-0')).toBeUndefined();
+  });
+
+  it('a backup with an id, handle or name the API could not show is refused whole, the profile byte-identical', async () => {
+    const edits: Record<string, Parameters<typeof stream>[1]> = {
+      'message id over 128': { message: { id: 'x'.repeat(129) } },
+      'message id with a space': { message: { id: 'a b' } },
+      'sender not an id': { message: { sender: 'Mallory <m@x>' } },
+      'conversation title over 256': { conversation: { title: 'T'.repeat(257) } },
+      'conversation id not an id': { conversation: { id: 'conv/1' } },
+      'contact display name over 256': { contact: { displayName: 'N'.repeat(257) } },
+      'contact handle not a handle': { contact: { handle: 'Not A Handle' } },
+    };
+    const before = hashTree(vaultDir);
+    for (const [what, edit] of Object.entries(edits)) {
+      const file = join(tmp.dir, 'bad-field.age');
+      ageEncryptToFile(stream(['hello'], edit), keys.recipient, file);
+      const options = { keys: { identities: [keys.identity] }, trustUnsigned: true };
+      const code = await importBackup(vault, file, options).then(
+        () => 'imported',
+        (e: unknown) => (e as { code?: string }).code,
+      );
+      expect({ what, code }).toEqual({ what, code: 'MALFORMED' });
+    }
+    expect(hashTree(vaultDir)).toEqual(before);
   });
 
   it('a backup at the limit imports, and every stored message passes the contract', async () => {
