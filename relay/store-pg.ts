@@ -229,15 +229,14 @@ export class PgStoreBackend implements RelayStoreBackend {
       return row;
     };
     /**
-     * Locks the device row and reads its binding's node. Sends to a device and binds of it
-     * serialise on this lock, so queue ids of one recipient commit in id order (a pushing node's
-     * cursor never passes an id still uncommitted), the queue limit is exact, and a send
-     * notifies the node that holds the binding at its commit.
+     * Locks the device row. Sends to a device and binds of it serialise on this lock, so queue
+     * ids of one recipient commit in id order (a pushing node's cursor never passes an id still
+     * uncommitted), the queue limit is exact, and a send notifies the node that holds the
+     * binding at its commit. What is read under the lock must be read by a later statement: a
+     * statement that waited for the lock still answers from the snapshot it started with.
      */
-    const lockDevice = async (c: Db, permKeyId: Buffer): Promise<{ node: string | null; binding_id: Buffer | null; seq: string | null } | undefined> =>
-      (await this.q<{ node: string | null; binding_id: Buffer | null; seq: string | null }>(c, 'lock_device',
-        'SELECT b.node, b.binding_id, b.seq FROM devices d LEFT JOIN bindings b ON b.perm_key_id = d.perm_key_id WHERE d.perm_key_id = $1 FOR UPDATE OF d',
-        [permKeyId])).rows[0];
+    const lockDevice = async (c: Db, permKeyId: Buffer): Promise<boolean> =>
+      (await this.q(c, 'lock_device', 'SELECT 1 FROM devices WHERE perm_key_id = $1 FOR UPDATE', [permKeyId])).rowCount === 1;
 
     return {
       device,
@@ -266,10 +265,11 @@ export class PgStoreBackend implements RelayStoreBackend {
         const recipient = await deviceByHandle(recipientHandle);
         if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
         const run = async (c: Db): Promise<EnqueueResult> => {
-          const lock = await lockDevice(c, recipient.permKeyId);
-          if (!lock) throw new Error('recipient row vanished');
-          const seen = (await this.q<{ dup: string | null; n: string }>(c, 'enqueue_check',
-            'SELECT (SELECT queue_id FROM idempotency WHERE sender = $1 AND idem = $2) AS dup, (SELECT count(*) FROM queue WHERE recipient = $3) AS n',
+          if (!(await lockDevice(c, recipient.permKeyId))) throw new Error('recipient row vanished');
+          const seen = (await this.q<{ dup: string | null; n: string; node: string | null }>(c, 'enqueue_check',
+            `SELECT (SELECT queue_id FROM idempotency WHERE sender = $1 AND idem = $2) AS dup,
+                    (SELECT count(*) FROM queue WHERE recipient = $3) AS n,
+                    (SELECT node FROM bindings WHERE perm_key_id = $3) AS node`,
             [sender, idem, recipient.permKeyId])).rows[0]!;
           // A re-send of a stored envelope is answered as a duplicate, also when the queue is full.
           if (seen.dup !== null) return { id: num(seen.dup), duplicate: true, recipient: recipient.permKeyId };
@@ -289,7 +289,7 @@ export class PgStoreBackend implements RelayStoreBackend {
             if (!d) throw new Error('idempotency key vanished');
             return { id: num(d.queue_id), duplicate: true, recipient: recipient.permKeyId };
           }
-          if (lock.node !== null) await this.notify(c, lock.node, `q:${recipient.permKeyId.toString('hex')}`);
+          if (seen.node !== null) await this.notify(c, seen.node, `q:${recipient.permKeyId.toString('hex')}`);
           return { id: num(id), duplicate: false, recipient: recipient.permKeyId };
         };
         // Every refusal above comes before the first write, so inside a batch no savepoint is needed.
@@ -336,7 +336,7 @@ export class PgStoreBackend implements RelayStoreBackend {
       }),
       addOneTime: (permKeyId, preKeys, kyberPreKeys) => atomic(async (c) => {
         // Uploads of one device serialise on its row, so the per-kind cap holds across nodes.
-        await this.q(c, 'device_lock_only', 'SELECT 1 FROM devices WHERE perm_key_id = $1 FOR UPDATE', [permKeyId]);
+        await lockDevice(c, permKeyId);
         const add = async (kind: 0 | 1, keys: readonly OneTimeKey[]): Promise<number> => {
           const have = (await this.q<{ n: string }>(c, 'prekey_count', 'SELECT count(*) AS n FROM prekey_one_time WHERE perm_key_id = $1 AND kind = $2', [permKeyId, kind])).rows[0]!;
           let room = MAX_ONE_TIME_KEYS - num(have.n);
@@ -373,11 +373,9 @@ export class PgStoreBackend implements RelayStoreBackend {
 
       bind: (permKeyId, node, bindingId, now) => atomic(async (c): Promise<BindResult> => {
         nodeChannel(node);
-        const lock = await lockDevice(c, permKeyId);
-        if (!lock) throw new RpcError('INTERNAL', 'unknown device');
-        const previous: Binding | undefined = lock.node !== null && lock.binding_id !== null && lock.seq !== null
-          ? { node: lock.node, bindingId: lock.binding_id, seq: num(lock.seq) }
-          : undefined;
+        if (!(await lockDevice(c, permKeyId))) throw new RpcError('INTERNAL', 'unknown device');
+        const old = (await this.q<{ node: string; binding_id: Buffer; seq: string }>(c, 'binding', 'SELECT node, binding_id, seq FROM bindings WHERE perm_key_id = $1', [permKeyId])).rows[0];
+        const previous: Binding | undefined = old ? { node: old.node, bindingId: old.binding_id, seq: num(old.seq) } : undefined;
         const seq = (previous?.seq ?? 0) + 1;
         await this.q(c, 'bind_upsert',
           `INSERT INTO bindings (perm_key_id, node, binding_id, seq, bound_at) VALUES ($1, $2, $3, $4, $5)
