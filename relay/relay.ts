@@ -15,7 +15,7 @@ import {
   type HelloFrame, type RecordFrame,
 } from '../shared/protocol/frames.ts';
 import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
-import { isRelayMethod, type RelayMethodName } from '../shared/protocol/methods.ts';
+import { ENVELOPE_TOPIC, isRelayMethod, type EnvelopePush, type RelayMethodName } from '../shared/protocol/methods.ts';
 import { RecordEndpoint } from '../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
 import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
@@ -443,7 +443,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private pushEnvelope(d: BoundDevice, key: TempKeyEntry, env: QueuedEnvelope): void {
     d.cursor = env.id;
     d.inflight.add(env.id);
-    this.sendBody(key, { kind: 'push', topic: 'envelope', data: { id: env.id, from: env.from, body: env.body, sentAt: env.sentAt } });
+    const data: EnvelopePush = { id: env.id, from: env.from, body: env.body, sentAt: env.sentAt };
+    this.sendBody(key, { kind: 'push', topic: ENVELOPE_TOPIC, data });
   }
 
   private runPumps(): void {

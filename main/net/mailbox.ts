@@ -2,33 +2,12 @@
 // envelope (durable, idempotent), and receive pushed envelopes in order with acknowledgement.
 // Method names, params and results are the shared table's (shared/protocol/methods.ts).
 import { randomBytes } from 'node:crypto';
-import { isUint, type RelayResult } from '../../shared/protocol/methods.ts';
-import { isValueMap, type Value } from '../../shared/protocol/value.ts';
+import { ENVELOPE_TOPIC, parseEnvelopePush, type EnvelopePush, type RelayResult } from '../../shared/protocol/methods.ts';
+import type { Value } from '../../shared/protocol/value.ts';
 import type { RelayClient } from './client.ts';
 
 export type ResolvedHandle = RelayResult<'resolve'>;
-export interface Envelope {
-  id: number;
-  from: string;
-  body: Uint8Array;
-  sentAt: number;
-}
-
-// Envelope pushes come once per message: checked by hand (zod's generic parse cost more than
-// the record's AEAD). Same rules as a zod object: extra keys ignored.
-function field(v: Value, k: string): Value | undefined {
-  return isValueMap(v) && Object.hasOwn(v, k) ? v[k] : undefined;
-}
-
-/** An `envelope` push, or undefined when it is malformed. */
-export function parseEnvelopePush(v: Value): Envelope | undefined {
-  const id = field(v, 'id');
-  const from = field(v, 'from');
-  const body = field(v, 'body');
-  const sentAt = field(v, 'sentAt');
-  if (!isUint(id, 1) || typeof from !== 'string' || !(body instanceof Uint8Array) || !isUint(sentAt, 0)) return undefined;
-  return { id, from, body, sentAt };
-}
+export type Envelope = EnvelopePush;
 export type EnvelopeHandler = (envelope: Envelope) => void | Promise<void>;
 
 /** Envelope ids already handled, kept so a re-push (after reconnect or rotation) is only re-acked. */
@@ -54,7 +33,7 @@ export class RelayMailbox {
 
   constructor(private readonly client: RelayClient) {
     client.on('push', (topic, data) => {
-      if (topic === 'envelope') this.onEnvelopePush(data);
+      if (topic === ENVELOPE_TOPIC) this.onEnvelopePush(data);
     });
   }
 

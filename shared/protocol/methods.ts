@@ -68,12 +68,13 @@ export function checkAckParams(v: unknown): { ids: number[] } {
   return { ids: ids as number[] };
 }
 
-// Results come once per message for `send`: checked by hand. Same rules as a zod object: extra keys ignored.
+// `send` results and envelope pushes come once per message: checked by hand (zod's generic parse
+// cost more than the record's AEAD). Same rules as a zod object: extra keys ignored.
 function field(v: Value, k: string): Value | undefined {
   return isValueMap(v) && Object.hasOwn(v, k) ? v[k] : undefined;
 }
 
-export function isUint(v: Value | undefined, min: number): v is number {
+function isUint(v: Value | undefined, min: number): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= min;
 }
 
@@ -82,6 +83,28 @@ export function parseSendResult(v: Value): { id: number; duplicate: boolean } | 
   const id = field(v, 'id');
   const duplicate = field(v, 'duplicate');
   return isUint(id, 0) && typeof duplicate === 'boolean' ? { id, duplicate } : undefined;
+}
+
+/** The relay's one push topic, `envelope`: a queued envelope for this device. */
+export const ENVELOPE_TOPIC = 'envelope';
+// A type, not an interface, so it is a Value (a map) as it stands.
+export type EnvelopePush = {
+  /** Queue id (from 1), acknowledged with `ack`. */
+  id: number;
+  from: string;
+  body: Uint8Array;
+  /** Relay time when it was stored, ms. */
+  sentAt: number;
+};
+
+/** An `envelope` push's data (once per message, so checked by hand), or undefined when it is malformed. */
+export function parseEnvelopePush(v: Value): EnvelopePush | undefined {
+  const id = field(v, 'id');
+  const from = field(v, 'from');
+  const body = field(v, 'body');
+  const sentAt = field(v, 'sentAt');
+  if (!isUint(id, 1) || typeof from !== 'string' || !(body instanceof Uint8Array) || !isUint(sentAt, 0)) return undefined;
+  return { id, from, body, sentAt };
 }
 
 const uint = z.number().int().nonnegative();
