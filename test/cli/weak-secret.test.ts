@@ -60,7 +60,7 @@ describe('CLI', () => {
     expect((await runCli(['--profile', profile, 'unlock-check'], { EPHEMERA_PASSWORD: STRONG })).code).toBe(0);
   });
 
-  it('export refuses a one-character backup passphrase with a reason and writes nothing; --allow-weak accepts it', async () => {
+  it('export refuses a one-character backup passphrase with a reason and writes nothing; --allow-weak accepts it; import into a new profile checks its password', async () => {
     const profile = join(root, 'export');
     expect((await runCli(['--profile', profile, 'init', '--kdf-test'], { EPHEMERA_PASSWORD: STRONG })).code).toBe(0);
     const file = join(root, 'weak.age');
@@ -72,8 +72,19 @@ describe('CLI', () => {
     const allowed = await runCli(['--profile', profile, 'export', file, '--work-factor', '10', '--allow-weak'], env);
     expect(allowed.code, allowed.stderr).toBe(0);
     expect(existsSync(file)).toBe(true);
-    const strong = await runCli(['--profile', profile, 'export', join(root, 'strong.age'), '--work-factor', '10'], { ...env, EPHEMERA_BACKUP_PASSPHRASE: STRONG_BACKUP });
+    const strongFile = join(root, 'strong.age');
+    const strong = await runCli(['--profile', profile, 'export', strongFile, '--work-factor', '10'], { ...env, EPHEMERA_BACKUP_PASSPHRASE: STRONG_BACKUP });
     expect(strong.code, strong.stderr).toBe(0);
+
+    // import into a new profile sets a vault password: the same check, and no profile is left.
+    const fresh = join(root, 'imported');
+    const importEnv = { EPHEMERA_PASSWORD: 'x', EPHEMERA_BACKUP_PASSPHRASE: STRONG_BACKUP, EPHEMERA_KDF: 'test' };
+    const weakImport = await runCli(['--profile', fresh, 'import', strongFile, '--trust-unsigned'], importEnv);
+    expect(weakImport.code, weakImport.stderr).toBe(ExitCode.WEAK_SECRET);
+    expect(weakImport.stderr).toContain('This password is too weak');
+    expect(Vault.exists(fresh)).toBe(false);
+    const okImport = await runCli(['--profile', fresh, 'import', strongFile, '--trust-unsigned'], { ...importEnv, EPHEMERA_PASSWORD: STRONG });
+    expect(okImport.code, okImport.stderr).toBe(0);
   });
 });
 
