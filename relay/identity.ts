@@ -2,8 +2,9 @@
 // (made with the openssl CLI on first start) and the descriptor clients pin.
 import { execFileSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../shared/atomic-write.ts';
 import { ensurePrivateDir, makePrivate } from '../shared/private-files.ts';
 import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
 import type { RelayIdentity } from '../shared/protocol/handshake.ts';
@@ -16,20 +17,13 @@ export interface RelayFiles {
   certSha256: string;
 }
 
-function writeAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data, { mode: 0o600 });
-  makePrivate(tmp);
-  renameSync(tmp, file);
-}
-
 export function loadOrCreateRelayFiles(dataDir: string, host: string): RelayFiles {
   // Owner-only whatever the umask; data directories made by older versions are tightened too.
   ensurePrivateDir(dataDir);
   const idFile = join(dataDir, 'identity.pem');
   if (!existsSync(idFile)) {
     const { privateKey } = generateKeyPairSync('ed25519');
-    writeAtomic(idFile, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    writeFileAtomic(idFile, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
   }
   const privateKey = createPrivateKey(readFileSync(idFile, 'utf8'));
   if (privateKey.asymmetricKeyType !== 'ed25519') throw new Error(`${idFile} is not an Ed25519 key`);
@@ -44,10 +38,12 @@ export function loadOrCreateRelayFiles(dataDir: string, host: string): RelayFile
       '-keyout', `${keyFile}.tmp`, '-out', `${certFile}.tmp`, '-days', '3650',
       '-subj', '/CN=ephemera-relay', '-addext', `subjectAltName=${san},DNS:localhost`,
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
-    makePrivate(`${keyFile}.tmp`);
-    makePrivate(`${certFile}.tmp`);
-    renameSync(`${keyFile}.tmp`, keyFile);
-    renameSync(`${certFile}.tmp`, certFile);
+    // openssl writes where it likes; the files are then put in place like every other.
+    for (const [tmp, file] of [[`${keyFile}.tmp`, keyFile], [`${certFile}.tmp`, certFile]] as const) {
+      makePrivate(tmp);
+      writeFileAtomic(file, readFileSync(tmp));
+      rmSync(tmp, { force: true });
+    }
   }
   const tlsKey = readFileSync(keyFile, 'utf8');
   const tlsCert = readFileSync(certFile, 'utf8');
@@ -58,6 +54,6 @@ export function loadOrCreateRelayFiles(dataDir: string, host: string): RelayFile
 export function writeDescriptor(dataDir: string, descriptor: RelayDescriptor): string {
   const file = join(dataDir, 'descriptor.json');
   // 0600 like everything in the data directory: whoever hands it to clients copies it.
-  writeAtomic(file, `${JSON.stringify(descriptor, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(descriptor, null, 2)}\n`);
   return file;
 }

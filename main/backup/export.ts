@@ -1,9 +1,9 @@
 // Export: vault -> line-delimited JSON -> age file, streaming in bounded memory. Writes a
 // temporary file beside the target and renames it only when complete and fsynced, so a
 // cancel or a crash never leaves a partial backup under the requested name.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
+import { beginAtomicWrite, type AtomicFile } from '../../shared/atomic-write.ts';
 import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
 import { BackupError, BackupIoError, isFsError } from './errors.ts';
@@ -66,15 +66,14 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
   throwIfAborted(signal);
 
   const tmp = join(dirname(target), `.${basename(target)}.${randomBytes(6).toString('hex')}.partial`);
-  let fd: number;
+  let out: AtomicFile;
   try {
-    fd = openSync(tmp, 'wx', 0o600);
+    out = beginAtomicWrite(target, tmp);
   } catch (cause) {
     header.fileKey.fill(0);
     throw new BackupIoError(`Cannot write in ${dirname(target)}: ${(cause as Error).message}`, { cause });
   }
-  const writer = new AgeWriter(fd, header, options.chunkCipher);
-  let fdOpen = true;
+  const writer = new AgeWriter(out.fd, header, options.chunkCipher);
   const batch = Buffer.allocUnsafe(BATCH_BYTES);
   // The signature covers every byte written before the signature line (signature.ts).
   const signingKey = options.signingKey === undefined ? signingKeyOf(vault) : (options.signingKey ?? undefined);
@@ -154,39 +153,17 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     }
     throwIfAborted(signal);
     writer.end();
-    fsyncSync(fd);
-    closeSync(fd);
-    fdOpen = false;
-    renameSync(tmp, target);
-    syncDirectory(dirname(target));
+    out.commit();
     onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
     return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined, signer: signingKey?.publicKey };
   } catch (err) {
     writer.destroy();
-    if (fdOpen) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
+    out.abort();
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Export failed: ${err.message}`, { cause: err });
     throw err;
   } finally {
     // The batch held plaintext lines.
     batch.fill(0);
-  }
-}
-
-/** Makes the rename durable (POSIX); directories cannot be opened this way on Windows. */
-function syncDirectory(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // best effort
-  } finally {
-    if (fd !== undefined) closeSync(fd);
   }
 }

@@ -1,10 +1,10 @@
 // settings.json in the profile directory: non-secret preferences readable without the password
 // (auto-lock, theme, whether the recovery phrase was confirmed). Anything about the account
 // (handle, relay descriptor) lives sealed in the vault instead.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { makePrivate } from '../../shared/private-files.ts';
+import { writeFileAtomic } from '../../shared/atomic-write.ts';
 
 export const SETTINGS_FILE = 'settings.json';
 
@@ -29,9 +29,5 @@ export function readSettings(profileDir: string): ProfileSettings {
 
 export function writeSettings(profileDir: string, settings: ProfileSettings): void {
   const path = join(profileDir, SETTINGS_FILE);
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(FileSchema.parse(settings), null, 2)}\n`, { mode: 0o600 });
-  // A leftover tmp file keeps its old mode through writeFileSync.
-  makePrivate(tmp);
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify(FileSchema.parse(settings), null, 2)}\n`);
 }

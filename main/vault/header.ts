@@ -1,10 +1,10 @@
 // The key header: a small JSON file beside vault.db holding the Argon2id parameters and the
 // data key wrapped twice (password key, recovery key). It lives outside SQLite so a wrong
 // password is detected before the database is opened at all: a failed unlock writes nothing.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../../shared/atomic-write.ts';
 import { open, seal, SealOpenError, KEY_BYTES, SEAL_OVERHEAD } from './aead.ts';
 import { VaultCorrupt, UnsupportedVersion } from './errors.ts';
 import { checkKdfParams, SALT_BYTES, type KdfParams } from './kdf.ts';
@@ -95,32 +95,7 @@ export function writeHeader(profileDir: string, header: VaultHeader): void {
     null,
     2,
   );
-  atomicWrite(join(profileDir, HEADER_FILE), Buffer.from(`${body}\n`, 'utf8'));
-}
-
-export function atomicWrite(path: string, data: Uint8Array): void {
-  const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, Math.min(data.length - off, 1 << 20));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  fsyncDir(dirname(path));
-}
-
-export function fsyncDir(dir: string): void {
-  // Directory fsync makes the rename durable; not supported on Windows, where rename is enough.
-  if (process.platform === 'win32') return;
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileAtomic(join(profileDir, HEADER_FILE), `${body}\n`);
 }
 
 function passwordWrapAd(vaultId: Buffer, kdf: KdfParams & { salt: Buffer }): Buffer {

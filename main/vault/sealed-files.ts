@@ -4,13 +4,12 @@
 //   chunk i = nonce(24) || XChaCha20-Poly1305(ct || tag) with AD (sealed_files, NAME, i, last?)
 // Chunking keeps 100+ MB snapshots streaming-friendly; the `last` flag in the AD makes a file
 // cut at a chunk boundary fail, and NAME in the AD makes swapping two files fail.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SealedFiles } from './api.ts';
 import { BatchOpener, BatchSealer, SealOpenError, SEAL_OVERHEAD } from './aead.ts';
 import { VaultCorrupt } from './errors.ts';
-import { fsyncDir } from './header.ts';
+import { beginAtomicWrite, fsyncDir, writeAll } from '../../shared/atomic-write.ts';
 import { ad } from './records.ts';
 
 const MAGIC = Buffer.from('EPHSF001', 'latin1');
@@ -40,30 +39,25 @@ export class SealedFileStore implements SealedFiles {
   write(name: string, data: Uint8Array): void {
     checkName(name);
     const target = this.path(name);
-    const tmp = `${target}.tmp-${randomBytes(6).toString('hex')}`;
     const sealer = new BatchSealer(this.key());
-    const fd = openSync(tmp, 'wx', 0o600);
+    const file = beginAtomicWrite(target);
     try {
       const head = Buffer.alloc(HEADER_BYTES);
       MAGIC.copy(head, 0);
       head.writeUInt32BE(SEALED_FILE_CHUNK, MAGIC.length);
-      writeAll(fd, head);
+      writeAll(file.fd, head);
       const chunks = Math.max(1, Math.ceil(data.length / SEALED_FILE_CHUNK));
       for (let i = 0; i < chunks; i++) {
         const part = data.subarray(i * SEALED_FILE_CHUNK, Math.min(data.length, (i + 1) * SEALED_FILE_CHUNK));
-        writeAll(fd, sealer.seal(part, chunkAd(name, i, i === chunks - 1)));
+        writeAll(file.fd, sealer.seal(part, chunkAd(name, i, i === chunks - 1)));
       }
-      fsyncSync(fd);
     } catch (err) {
-      closeSync(fd);
-      unlinkSync(tmp);
+      file.abort();
       throw err;
     } finally {
       sealer.dispose();
     }
-    closeSync(fd);
-    renameSync(tmp, target);
-    fsyncDir(this.profileDir);
+    file.commit();
   }
 
   read(name: string): Uint8Array | undefined {
@@ -119,9 +113,4 @@ export class SealedFileStore implements SealedFiles {
       }
     }
   }
-}
-
-function writeAll(fd: number, data: Uint8Array): void {
-  let off = 0;
-  while (off < data.length) off += writeSync(fd, data, off, data.length - off);
 }
