@@ -1,6 +1,7 @@
-// `npm run relay -- --data DIR [--host 127.0.0.1] [--port N]`: runs the relay until SIGINT/SIGTERM.
+// `npm run relay -- --data DIR [--host 127.0.0.1] [--port N] [--advertise wss://HOST:PORT ...]`: runs the relay until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
 import { startRelay } from '../relay/relay.ts';
+import { MAX_DESCRIPTOR_URLS } from '../shared/protocol/descriptor.ts';
 import { jsonForTerminal } from './terminal.ts';
 
 function int(min: number, max: number) {
@@ -10,6 +11,14 @@ function int(min: number, max: number) {
     if (n < min || n > max) throw new InvalidArgumentError(`must be between ${min} and ${max}`);
     return n;
   };
+}
+
+/** Collects --advertise URLs, each checked as the descriptor will check it. */
+function advertised(v: string, prev: string[]): string[] {
+  if (!/^wss:\/\/[^\s/]+(\/[^\s]*)?$/.test(v)) throw new InvalidArgumentError('must be a wss:// URL');
+  if (prev.includes(v)) throw new InvalidArgumentError('given twice');
+  if (prev.length >= MAX_DESCRIPTOR_URLS) throw new InvalidArgumentError(`at most ${MAX_DESCRIPTOR_URLS} URLs`);
+  return [...prev, v];
 }
 
 const program = new Command()
@@ -29,11 +38,13 @@ const program = new Command()
   .option('--idle-timeout <ms>', 'a bound connection silent this long is closed (clients ping after 30 s)', int(1000, 86_400_000), 120_000)
   .option('--lookup-rate <n>', 'handle lookups (resolve) per minute per device', int(1, 1_000_000), 60)
   .option('--lookup-burst <n>', 'burst of handle lookups per device', int(1, 1_000_000), 100)
+  .option('--advertise <url>', 'a wss:// URL clients use (repeat for each node of a cluster; the descriptor lists them all)', advertised, [])
   .parse();
 
 const o = program.opts<{
   data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number;
   maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
+  advertise: string[];
 }>();
 
 const relay = await startRelay({
@@ -51,6 +62,7 @@ const relay = await startRelay({
   idleTimeoutMs: o.idleTimeout,
   lookupsPerMinute: o.lookupRate,
   lookupBurst: o.lookupBurst,
+  advertise: o.advertise,
   // Log lines can carry client-supplied text (handles, error details): no raw control characters.
   log: (event) => process.stderr.write(`${jsonForTerminal(event)}\n`),
 });

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { bytesEqual } from '../shared/protocol/bytes.ts';
-import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import { parseDescriptor, type RelayDescriptor } from '../shared/protocol/descriptor.ts';
 import { CLOSE_CODES, ProtocolError, RpcError } from '../shared/protocol/errors.ts';
 import {
   decodeFrame, encodeErrorFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, UNKNOWN_KEY_FRAME,
@@ -72,6 +72,12 @@ export interface RelayOptions {
   idempotencyPruneIntervalMs?: number;
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
+  /**
+   * The URLs clients use, when they differ from the listening address (a cluster's nodes, a
+   * public name): the descriptor lists them all, its `url` is the first. Same list, same files:
+   * the same descriptor on every node.
+   */
+  advertise?: readonly string[];
 }
 
 /**
@@ -578,12 +584,15 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const addr = server.address();
   if (!addr || typeof addr === 'string') throw new Error('relay has no TCP address');
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  const descriptor: RelayDescriptor = {
+  const localUrl = `wss://${urlHost}:${addr.port}`;
+  const advertised = o.advertise && o.advertise.length > 0 ? [...o.advertise] : undefined;
+  const descriptor: RelayDescriptor = parseDescriptor({
     version: 1,
-    url: `wss://${urlHost}:${addr.port}`,
+    url: advertised?.[0] ?? localUrl,
+    ...(advertised ? { urls: advertised } : {}),
     relayPublicKey: files.identity.publicRaw.toString('hex'),
     certificateSha256: files.certSha256,
-  };
+  });
   const descriptorFile = writeDescriptor(o.dataDir, descriptor);
   const sweeper = setInterval(() => core.sweep(), 1000);
   const connectionSweeper = setInterval(() => core.guard.sweep(), core.guard.sweepIntervalMs);
@@ -606,7 +615,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   pruner.unref();
   let closed = false;
   return {
-    url: descriptor.url,
+    url: localUrl,
     port: addr.port,
     descriptor,
     descriptorFile,

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import { WebSocket, type ClientOptions, type RawData } from 'ws';
 import { BIND_NONCE_BYTES, SESSION_ID_BYTES } from '../../shared/protocol/bind.ts';
-import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
+import { descriptorUrls, type RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
@@ -129,11 +129,19 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private lastCreatedAt = 0;
   private outboxLoaded: Promise<void> | undefined;
   private flushQueued = false;
+  /** The relay's node URLs (one for a single relay); `url` is the one tried next. */
+  private readonly urls: readonly string[];
+  private url: string;
+  /** The node of the last connection that opened: a key from another node is unknown here. */
+  private openedUrl: string | undefined;
 
   constructor(options: RelayClientOptions) {
     super();
     this.o = { tempKeyLifetimeSec: 86400, backoff: DEFAULT_BACKOFF, maxInFlight: 256, keepaliveMs: 30_000, ...options };
     this.relayPub = Buffer.from(options.descriptor.relayPublicKey, 'hex');
+    this.urls = descriptorUrls(options.descriptor);
+    // A random node first, so a cluster's clients spread over its nodes.
+    this.url = this.urls[randomInt(this.urls.length)]!;
   }
 
   get state(): ConnectionState {
@@ -287,7 +295,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       minVersion: 'TLSv1.2',
       secureContext: tlsContext(),
     };
-    const ws = new WebSocket(this.o.descriptor.url, options);
+    const ws = new WebSocket(this.url, options);
     this.ws = ws;
     let pinned = false;
     ws.on('upgrade', (res: IncomingMessage) => {
@@ -350,13 +358,21 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.setState('offline');
     if (!this.running) return;
     this.connectFailures++;
+    // Several nodes: the next attempt goes to another one, picked at random, so the clients of a
+    // node that died spread over the rest instead of all moving to the same next one.
+    if (this.urls.length > 1) {
+      const others = this.urls.filter((u) => u !== this.url);
+      this.url = others[randomInt(others.length)]!;
+    }
     this.reconnectTimer = setTimeout(() => this.connect(), this.backoffDelay(this.connectFailures));
   }
 
   private onOpen(): void {
     // connectFailures counts the lost connection too: 2 or more means the relay refused or
     // did not answer at least one attempt, i.e. it most likely restarted and forgot our key.
-    const relayWasDown = this.connectFailures >= 2;
+    // A key bound on another node of the cluster is unknown here: the same as a relay restart.
+    const relayWasDown = this.connectFailures >= 2 || (this.openedUrl !== undefined && this.openedUrl !== this.url);
+    this.openedUrl = this.url;
     this.connectFailures = 0;
     const key = this.key;
     if (key && relayWasDown) {
