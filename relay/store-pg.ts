@@ -83,6 +83,47 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // A send in one round trip instead of four. Each statement of a VOLATILE plpgsql function
+    // takes a fresh snapshot, so what it reads after taking the recipient's row lock is current.
+    version: 2,
+    sql: `
+      CREATE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                       p_body bytea, p_now bigint, p_limit bigint,
+                                       OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_node text;
+        v_n bigint;
+      BEGIN
+        -- Sends to one recipient (and its binds) serialise here: its ids commit in id order,
+        -- the queue limit is exact, and the node read below holds the binding at commit.
+        PERFORM 1 FROM devices WHERE perm_key_id = p_recipient FOR UPDATE;
+        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+        duplicate := true;
+        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+        IF FOUND THEN RETURN; END IF;
+        SELECT count(*) INTO v_n FROM queue q WHERE q.recipient = p_recipient;
+        duplicate := false;
+        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
+        queue_id := nextval('queue_id_seq');
+        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
+          ON CONFLICT (sender, idem) DO NOTHING;
+        IF NOT FOUND THEN
+          -- The same key, sent at once to another recipient, won: this is its duplicate.
+          duplicate := true;
+          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+          RETURN;
+        END IF;
+        INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now);
+        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
+        IF v_node IS NOT NULL THEN
+          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
+        END IF;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;
@@ -265,32 +306,13 @@ export class PgStoreBackend implements RelayStoreBackend {
         const recipient = await deviceByHandle(recipientHandle);
         if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
         const run = async (c: Db): Promise<EnqueueResult> => {
-          if (!(await lockDevice(c, recipient.permKeyId))) throw new Error('recipient row vanished');
-          const seen = (await this.q<{ dup: string | null; n: string; node: string | null }>(c, 'enqueue_check',
-            `SELECT (SELECT queue_id FROM idempotency WHERE sender = $1 AND idem = $2) AS dup,
-                    (SELECT count(*) FROM queue WHERE recipient = $3) AS n,
-                    (SELECT node FROM bindings WHERE perm_key_id = $3) AS node`,
-            [sender, idem, recipient.permKeyId])).rows[0]!;
+          const r = (await this.q<{ queue_id: string | null; duplicate: boolean }>(c, 'enqueue',
+            'SELECT queue_id, duplicate FROM ephemera_enqueue($1, $2, $3, $4, $5, $6, $7)',
+            [sender, idem, recipient.permKeyId, senderHandle, body, now, queueLimit])).rows[0]!;
           // A re-send of a stored envelope is answered as a duplicate, also when the queue is full.
-          if (seen.dup !== null) return { id: num(seen.dup), duplicate: true, recipient: recipient.permKeyId };
-          if (num(seen.n) >= queueLimit) throw new RpcError('QUEUE_FULL');
+          if (r.queue_id === null) throw new RpcError('QUEUE_FULL');
           // The id comes from a sequence: never reused, also after a rollback or a restart.
-          const ins = await this.q<{ id: string }>(c, 'enqueue_insert',
-            `WITH claim AS (
-               INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES ($1, $2, nextval('queue_id_seq'), $3)
-               ON CONFLICT (sender, idem) DO NOTHING RETURNING queue_id)
-             INSERT INTO queue (id, recipient, sender_handle, body, created_at)
-             SELECT queue_id, $4, $5, $6, $3 FROM claim RETURNING id`,
-            [sender, idem, now, recipient.permKeyId, senderHandle, body]);
-          const id = ins.rows[0]?.id;
-          if (id === undefined) {
-            // The same key, sent at once to another recipient, won: it is that envelope's duplicate.
-            const d = (await this.q<{ queue_id: string }>(c, 'idem', 'SELECT queue_id FROM idempotency WHERE sender = $1 AND idem = $2', [sender, idem])).rows[0];
-            if (!d) throw new Error('idempotency key vanished');
-            return { id: num(d.queue_id), duplicate: true, recipient: recipient.permKeyId };
-          }
-          if (seen.node !== null) await this.notify(c, seen.node, `q:${recipient.permKeyId.toString('hex')}`);
-          return { id: num(id), duplicate: false, recipient: recipient.permKeyId };
+          return { id: num(r.queue_id), duplicate: r.duplicate, recipient: recipient.permKeyId };
         };
         // Every refusal above comes before the first write, so inside a batch no savepoint is needed.
         return inTx ? run(db) : this.tx(run);
