@@ -54,6 +54,7 @@ import {
   OUTGOING_CONTENT_IDS,
   QUOTABLE_CONTENT_IDS,
   REPLY_TO,
+  STATE_TIMES,
   PENDING_SENDS,
   conversationIdOf,
   incomingMessageId,
@@ -736,6 +737,36 @@ export class Messenger implements EphemeraService {
     return cid ? Buffer.from(cid).toString('utf8') : undefined;
   }
 
+  private stateTimes(messageId: string): { delivered?: number; read?: number } {
+    const raw = this.requireVault().kvGet(STATE_TIMES, messageId);
+    if (!raw) return {};
+    try {
+      const v = JSON.parse(Buffer.from(raw).toString('utf8')) as { delivered?: unknown; read?: unknown };
+      const ok = (x: unknown): number | undefined => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : undefined);
+      const delivered = ok(v.delivered);
+      const read = ok(v.read);
+      return { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) };
+    } catch {
+      return {};
+    }
+  }
+
+  private recordStateTime(messageId: string, state: 'delivered' | 'read'): void {
+    const times = { ...this.stateTimes(messageId), [state]: Date.now() };
+    this.requireVault().kvSet(STATE_TIMES, messageId, Buffer.from(JSON.stringify(times), 'utf8'));
+  }
+
+  messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>> {
+    return this.api(() => {
+      const m = this.requireVault().getMessage(params.messageId);
+      if (!m) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message.');
+      const times = this.stateTimes(m.id);
+      // A read receipt can arrive without a delivered one before it: read implies delivered.
+      const readAt = times.read ?? null;
+      return { id: m.id, direction: m.direction, state: m.state, sentAt: m.sentAt, receivedAt: m.receivedAt, deliveredAt: times.delivered ?? readAt, readAt };
+    });
+  }
+
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
     return this.api(() => {
       const vault = this.requireVault();
@@ -987,6 +1018,7 @@ export class Messenger implements EphemeraService {
     const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
     if (!forward) return undefined;
     vault.updateMessageState(messageId, state);
+    if (state === 'delivered' || state === 'read') this.recordStateTime(messageId, state);
     this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
     return { ...m, state };
   }

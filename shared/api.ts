@@ -119,6 +119,17 @@ export const Contact = z.strictObject({
   createdAt: Timestamp,
 });
 
+/** When a message reached each state, on this device's clock (null: not yet, or not recorded). */
+export const MessageDetails = z.strictObject({
+  id: Id,
+  direction: MessageDirection,
+  state: MessageState,
+  sentAt: Timestamp,
+  receivedAt: Timestamp,
+  deliveredAt: Timestamp.nullable(),
+  readAt: Timestamp.nullable(),
+});
+
 export const MessagePreview = z.strictObject({
   /** At most 200 characters of the newest message. */
   text: z.string().max(200),
@@ -406,6 +417,7 @@ export const apiMethods = {
   },
   /** `replyTo` quotes an earlier message of the same conversation. */
   sendText: { params: z.strictObject({ conversationId: Id, text: MessageText, replyTo: Id.optional() }), result: Message },
+  messageDetails: { params: z.strictObject({ messageId: Id }), result: MessageDetails },
   /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
   getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
   /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
@@ -486,6 +498,8 @@ export const apiEvents = {
   contact: Contact,
   backupProgress: BackupProgress,
   settings: Settings,
+  /** From the Electron shell, not the service: the user clicked a notification for this chat. */
+  openConversation: z.strictObject({ conversationId: Id }),
 } as const;
 
 export type EventName = keyof typeof apiEvents;
@@ -503,6 +517,7 @@ export function isEventName(name: unknown): name is EventName {
 export type VaultStatus = z.infer<typeof VaultStatus>;
 export type Settings = z.infer<typeof Settings>;
 export type Message = z.infer<typeof Message>;
+export type MessageDetails = z.infer<typeof MessageDetails>;
 export type MessageState = z.infer<typeof MessageState>;
 export type Contact = z.infer<typeof Contact>;
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
@@ -546,6 +561,7 @@ export interface EphemeraApi {
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]>;
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage>;
   sendText(params: ParamsOf<'sendText'>): Promise<Message>;
+  messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>>;
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
   setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;

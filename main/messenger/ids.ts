@@ -72,6 +72,8 @@ export const OUTGOING_CONTENT_IDS = 'messenger-outgoing-content-ids';
 export const PENDING_SENDS = 'messenger-pending-sends';
 /** Stored incoming id -> content id, kept after the read receipt so a reply can quote the message. */
 export const QUOTABLE_CONTENT_IDS = 'messenger-quotable-content-ids';
+/** Stored id -> JSON { delivered?, read? }: when the message reached those states (message details). */
+export const STATE_TIMES = 'messenger-state-times';
 /** Stored id of a reply -> stored id of the message it quotes. */
 export const REPLY_TO = 'messenger-reply-to';
 

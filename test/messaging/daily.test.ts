@@ -1,4 +1,4 @@
-// Everyday features of the service: drafts and nicknames sealed in the vault (kept across a
+// Everyday features of the service: message details (delivered and read times), drafts and nicknames sealed in the vault (kept across a
 // restart, never in a file in the clear), and replies that quote a message on both devices
 // (the quoted message's id travels inside the padded E2E content). Real relay, real libsignal.
 import { describe, expect, it } from 'vitest';
@@ -53,6 +53,14 @@ describe('drafts, nicknames and replies', () => {
     await waitFor(async () => (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages.length === 1);
     const bobFirst = (await bob.m.historyPage({ conversationId: bobConv.id, anchor: { kind: 'newest' }, limit: 10 })).messages[0]!;
     await bob.m.markRead({ conversationId: bobConv.id, upToMessageId: bobFirst.id });
+    // Details: when alice's message was delivered and read, from the receipts.
+    await waitFor(async () => (await alice.m.messageDetails({ messageId: first.id })).readAt !== null, 60_000, 'read receipt');
+    const details = await alice.m.messageDetails({ messageId: first.id });
+    expect(details).toMatchObject({ id: first.id, direction: 'out', state: 'read', sentAt: first.sentAt });
+    expect(details.deliveredAt).not.toBeNull();
+    expect(details.readAt! >= details.deliveredAt!).toBe(true);
+    expect((await bob.m.messageDetails({ messageId: bobFirst.id })).readAt).not.toBeNull();
+    expect(await codeOf(alice.m.messageDetails({ messageId: 'm-nope' }))).toBe('UNKNOWN_MESSAGE');
     const bobReply = await bob.m.sendText({ conversationId: bobConv.id, text: 'answering you', replyTo: bobFirst.id });
     expect(bobReply.replyTo).toEqual({ id: bobFirst.id, direction: 'in', text: 'first from alice' });
 
