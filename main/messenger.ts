@@ -4,6 +4,7 @@
 // parts, which drop them on lock. See docs/messaging.md.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import PQueue from 'p-queue';
 import {
   ApiError,
   type ApiEvent,
@@ -124,8 +125,10 @@ export class Messenger implements EphemeraService {
   private conn: RelayConnection | undefined;
   private account: AccountRecord | undefined;
   private readonly listeners = new Set<(event: ApiEvent) => void>();
-  private lifecycle: Promise<unknown> = Promise.resolve();
-  private sendChain: Promise<unknown> = Promise.resolve();
+  /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
+  private readonly lifecycle = new PQueue({ concurrency: 1 });
+  /** Sends run one at a time (see enqueueSend). */
+  private readonly sendQueue = new PQueue({ concurrency: 1 });
   private readonly pendingReceipts = new Map<string, string[]>();
   private receiptTimer: NodeJS.Timeout | undefined;
   private searchTimer: NodeJS.Timeout | undefined;
@@ -181,11 +184,8 @@ export class Messenger implements EphemeraService {
     }
   }
 
-  /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lifecycle.then(fn, fn);
-    this.lifecycle = run.catch(() => undefined);
-    return run;
+    return this.lifecycle.add(fn);
   }
 
   // ------------------------------------------------------------------ vault lifecycle
@@ -350,7 +350,7 @@ export class Messenger implements EphemeraService {
     const conn = this.conn;
     this.conn = undefined;
     if (conn) await conn.stop();
-    await this.sendChain.catch(() => undefined);
+    await this.sendQueue.onIdle();
     const vault = this.vault;
     try {
       if (vault?.isUnlocked) this.flushConversations();
@@ -883,9 +883,7 @@ export class Messenger implements EphemeraService {
    * split by a backup import's merge; relay round trips stay outside (they may wait long).
    */
   private enqueueSend<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.sendChain.then(fn, fn);
-    this.sendChain = run.catch(() => undefined);
-    return run;
+    return this.sendQueue.add(fn);
   }
 
   private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
@@ -1374,7 +1372,7 @@ export class Messenger implements EphemeraService {
     if (!(await conn.waitReady(timeoutMs))) return false;
     const since = Date.now();
     while (Date.now() < end) {
-      await this.sendChain.catch(() => undefined);
+      await this.sendQueue.onIdle();
       const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
       if (quiet && this.outboxSize() === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
         this.searchService?.catchUp();

@@ -16,6 +16,7 @@ import {
   signalEncrypt,
 } from '@signalapp/libsignal-client';
 import { createHash } from 'node:crypto';
+import PQueue from 'p-queue';
 import { z } from 'zod';
 import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, type PreKeyBundleWire } from './bundle.ts';
 import { decodeContent, encodeContent, type MessageContent } from './content.ts';
@@ -94,7 +95,7 @@ export class E2e {
   private readonly now: () => number;
   // libsignal's store calls are async; one operation at a time keeps load-modify-save of
   // session records from interleaving.
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new PQueue({ concurrency: 1 });
   private local: { name: string; deviceId: number } | undefined;
 
   private constructor(vault: E2eVault, now: () => number, known?: KnownIdentity) {
@@ -501,9 +502,7 @@ export class E2e {
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.add(fn);
   }
 }
 
