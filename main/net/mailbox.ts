@@ -2,6 +2,7 @@
 // envelope (durable, idempotent), and receive pushed envelopes in order with acknowledgement.
 // Method names, params and results are the shared table's (shared/protocol/methods.ts).
 import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { ENVELOPE_TOPIC, parseEnvelopePush, type EnvelopePush, type RelayResult } from '../../shared/protocol/methods.ts';
 import type { Value } from '../../shared/protocol/value.ts';
 import type { RelayClient } from './client.ts';
@@ -24,7 +25,8 @@ export function newIdempotencyKey(): string {
 
 export class RelayMailbox {
   private handler: EnvelopeHandler | undefined;
-  private readonly seen = new Set<number>();
+  // Ids are only ever added once (checked first), so the least recently used is the oldest.
+  private readonly seen = new LRUCache<number, true>({ max: SEEN_LIMIT });
   /** Pushed envelopes not yet handed over, in queue order. */
   private inbox: Envelope[] = [];
   private draining = false;
@@ -79,11 +81,7 @@ export class RelayMailbox {
             if (!this.handler) continue; // not acknowledged: the relay keeps it for later
             const r = this.handler(env);
             if (r !== undefined) await r;
-            this.seen.add(env.id);
-            if (this.seen.size > SEEN_LIMIT) {
-              const oldest = this.seen.values().next().value;
-              if (oldest !== undefined) this.seen.delete(oldest);
-            }
+            this.seen.set(env.id, true);
           }
           this.ack(env.id);
         } catch (e) {
