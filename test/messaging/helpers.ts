@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll } from 'vitest';
+import { afterAll, vi } from 'vitest';
 import type { ApiEvent, Message } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -86,12 +86,11 @@ export async function reopen(dir: string): Promise<Peer> {
   return { m, dir, events };
 }
 
+/** Resolves when `pred` holds; polls every 20 ms, gives up after `ms`. */
 export async function waitFor(pred: () => boolean | Promise<boolean>, ms = 60_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await vi.waitFor(async () => {
+    if (!(await pred())) throw new Error(`timed out waiting for ${what}`);
+  }, { timeout: ms, interval: 20 });
 }
 
 /** Every message of a conversation, ascending, paging backwards from the newest. */

@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vi } from 'vitest';
 import { RelayClient, type ConnectionState, type RelayClientOptions } from '../../main/net/client.ts';
 import { RelayMailbox } from '../../main/net/mailbox.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
@@ -40,11 +41,9 @@ export async function makeClient(
 
 /** Resolves when `pred` holds; polls every 10 ms, gives up after `ms`. */
 export async function waitFor(pred: () => boolean, ms = 30_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await vi.waitFor(() => {
+    if (!pred()) throw new Error(`timed out waiting for ${what}`);
+  }, { timeout: ms, interval: 10 });
 }
 
 export function waitForState(c: RelayClient, s: ConnectionState, ms = 30_000): Promise<void> {
