@@ -52,6 +52,19 @@ describe('PostgreSQL store shared by nodes', () => {
     }
   });
 
+  it('a node older than the database schema refuses to start', async () => {
+    const { url, stores } = await nodes(1);
+    await closeAll(stores);
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      await c.query('INSERT INTO ephemera_schema (version, applied_at) VALUES (9999, 0)');
+    } finally {
+      await c.end();
+    }
+    await expect(PgStoreBackend.open({ url })).rejects.toMatchObject({ code: 'SCHEMA_TOO_NEW' });
+  });
+
   it('two binds of one device on two nodes at once: exactly one stays, the other node is told to forget its key', async () => {
     const { stores } = await nodes(2);
     const [a, b] = stores as [PgStoreBackend, PgStoreBackend];
