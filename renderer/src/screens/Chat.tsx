@@ -1,8 +1,23 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { MAX_TEXT_CHARS, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api/contract.ts';
 import { useApi, errorText } from '../api.ts';
-import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages } from '../logic.ts';
+import { Avatar } from '../components/Avatar.tsx';
+import { firstUnreadId, splitLinks } from '../daily.ts';
+import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
+import { LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
+
+type Row = TimelineRow | { kind: 'unread'; key: string };
+/** How long the composer waits after the last keystroke before sealing the draft. */
+const DRAFT_SAVE_MS = 400;
+/**
+ * Drafts of this session in page memory, so switching back to a chat shows its draft even before
+ * main has sealed the latest keystrokes. Cleared when the messenger closes (lock).
+ */
+const sessionDrafts = new Map<string, string>();
+export function forgetSessionDrafts(): void {
+  sessionDrafts.clear();
+}
 
 const PAGE = 100;
 /** Keep at most this many messages in memory; the list pages in both directions. */
@@ -11,13 +26,18 @@ const WINDOW = 1500;
 export function Chat({
   conversation,
   backupId,
-  focusMessageId,
+  focusMessageId: focusFromParent,
+  handle = null,
   onShowSafetyNumber,
+  onRename,
 }: {
   conversation: ConversationSummary;
   backupId: string | null;
   focusMessageId: string | null;
+  /** The contact's handle, shown next to a nickname. */
+  handle?: string | null;
   onShowSafetyNumber: () => void;
+  onRename?: () => void;
 }) {
   const api = useApi();
   const [messages, setMessages] = useState<Message[]>([]);
@@ -25,6 +45,19 @@ export function Chat({
   const [hasNewer, setHasNewer] = useState(false);
   const [error, setError] = useState('');
   const [draft, setDraft] = useState('');
+  // A quoted message outside the loaded window is loaded around (like a search hit).
+  const [focusMessageId, setFocusMessageId] = useState(focusFromParent);
+  useEffect(() => setFocusMessageId(focusFromParent), [focusFromParent]);
+  const [highlight, setHighlight] = useState<string | null>(focusFromParent);
+  /** Where the "New messages" divider sits: fixed when the chat opens, so reading does not move it. */
+  const [unreadFrom, setUnreadFrom] = useState<string | null>(null);
+  const [jumped, setJumped] = useState(false);
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [details, setDetails] = useState<Message | null>(null);
+  const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  const [notice, setNotice] = useState('');
+  const composerRef = useRef<HTMLTextAreaElement>(null);
+  const unreadAtOpen = useRef(conversation.unread);
   const loading = useRef(false);
   const hasNewerRef = useRef(false);
   hasNewerRef.current = hasNewer;
@@ -54,6 +87,10 @@ export function Chat({
     void load(focusMessageId ? { kind: 'around', messageId: focusMessageId } : { kind: 'newest' }).then((page) => {
       if (!alive || !page) return;
       pendingScroll.current = focusMessageId ? { kind: 'id', id: focusMessageId } : { kind: 'bottom' };
+      if (unreadAtOpen.current > 0) {
+        const first = firstUnreadId(page.messages);
+        if (first) setUnreadFrom((cur) => cur ?? first);
+      }
       setMessages(page.messages);
       setHasOlder(page.hasOlder);
       setHasNewer(page.hasNewer);
@@ -85,11 +122,49 @@ export function Chat({
     };
   }, [api, conversationId, backupId]);
 
-  const rows = buildTimeline(messages);
+  // Drafts are sealed in the vault by main (never localStorage): loaded when the chat opens, saved
+  // shortly after typing stops and when the chat closes.
+  const draftRef = useRef({ text: '', saved: '' });
+  useEffect(() => {
+    if (backupId) return;
+    let alive = true;
+    const cached = sessionDrafts.get(conversationId);
+    if (cached !== undefined) {
+      draftRef.current = { text: cached, saved: draftRef.current.saved };
+      setDraft(cached);
+    } else
+    api.getDraft({ conversationId }).then(
+      ({ text }) => {
+        if (!alive || text === '') return;
+        draftRef.current = { text, saved: text };
+        setDraft((cur) => (cur === '' ? text : cur));
+      },
+      () => undefined,
+    );
+    return () => {
+      alive = false;
+      const { text, saved } = draftRef.current;
+      if (text !== saved) void api.setDraft({ conversationId, text }).catch(() => undefined);
+    };
+  }, [api, conversationId, backupId]);
+  useEffect(() => {
+    if (backupId) return;
+    draftRef.current.text = draft;
+    if (draft === draftRef.current.saved) return;
+    const timer = setTimeout(() => {
+      draftRef.current.saved = draft;
+      void api.setDraft({ conversationId, text: draft }).catch(() => undefined);
+    }, DRAFT_SAVE_MS);
+    return () => clearTimeout(timer);
+  }, [api, conversationId, backupId, draft]);
+
+  const rows: Row[] = buildTimeline(messages);
+  const unreadIndex = unreadFrom ? rows.findIndex((r) => r.kind === 'message' && r.message.id === unreadFrom) : -1;
+  if (unreadIndex >= 0) rows.splice(unreadIndex, 0, { kind: 'unread', key: `unread-${unreadFrom}` });
   const virtualizer = useVirtualizer({
     count: rows.length,
     getScrollElement: () => scrollRef.current,
-    estimateSize: (i) => (rows[i]?.kind === 'day' ? 36 : 64),
+    estimateSize: (i) => (rows[i]?.kind === 'message' ? 64 : 36),
     getItemKey: (i) => rows[i]?.key ?? i,
     overscan: 12,
   });
@@ -151,8 +226,12 @@ export function Chat({
     const text = draft.trim();
     if (!text) return;
     try {
-      const sent = await api.sendText({ conversationId, text });
+      const sent = await api.sendText({ conversationId, text, ...(replyTo ? { replyTo: replyTo.id } : {}) });
       setDraft('');
+      sessionDrafts.delete(conversationId);
+      setReplyTo(null);
+      draftRef.current = { text: '', saved: '' };
+      void api.setDraft({ conversationId, text: '' }).catch(() => undefined);
       setError('');
       pendingScroll.current = { kind: 'bottom' };
       setMessages((cur) => (hasNewer ? cur : mergeMessages(cur, [sent])));
@@ -168,21 +247,56 @@ export function Chat({
     }
   }
 
+  /** Scrolls to a message (a quote's original): in the window, or loaded around it. */
+  function jumpTo(id: string) {
+    setHighlight(id);
+    const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === id);
+    if (index >= 0) virtualizer.scrollToIndex(index, { align: 'center' });
+    else setFocusMessageId(id);
+  }
+
+  function jumpToUnread() {
+    setJumped(true);
+    if (unreadIndex >= 0) virtualizer.scrollToIndex(unreadIndex, { align: 'start' });
+  }
+
+  function startReply(m: Message) {
+    setReplyTo(m);
+    composerRef.current?.focus();
+  }
+
+  async function copy(m: Message) {
+    try {
+      await navigator.clipboard.writeText(m.text);
+      setNotice('Copied the message text.');
+    } catch {
+      setNotice('Could not copy: the clipboard is not available.');
+    }
+  }
+
   const held = conversation.identityChanged;
+  const nicknamed = handle !== null && handle !== conversation.title;
   return (
     <section className="chat" aria-labelledby="chat-title">
       <header className="chat-head">
+        <Avatar contactId={conversation.contactId} name={conversation.title} />
         <h2 id="chat-title">
           {conversation.title}
+          {nicknamed ? <span className="handle"> @{handle}</span> : null}
           {conversation.verified ? <span className="badge verified" title="Safety number verified"> ✓ verified</span> : null}
         </h2>
+        {onRename && !backupId ? (
+          <button type="button" onClick={onRename}>
+            Nickname
+          </button>
+        ) : null}
         <button type="button" onClick={onShowSafetyNumber}>
           Safety number
         </button>
       </header>
       {held ? (
         <div className="banner warn" role="alert">
-          <span>{conversation.title}&apos;s safety number has changed. Messages to them are held until you compare and accept the new one.</span>
+          <span>{conversation.title}{nicknamed ? ` (@${handle})` : ''}&apos;s safety number has changed. Messages to them are held until you compare and accept the new one.</span>
           <button type="button" onClick={onShowSafetyNumber}>
             Review safety number
           </button>
@@ -192,6 +306,11 @@ export function Chat({
         <div className="banner info" role="note">
           <span>Some messages here came from a backup that was not signed by you: they may have been written by someone else.</span>
         </div>
+      ) : null}
+      {unreadFrom && !jumped ? (
+        <button type="button" className="jump-unread" onClick={jumpToUnread}>
+          Jump to first unread
+        </button>
       ) : null}
       <div ref={scrollRef} className="messages" role="log" aria-label={`Messages with ${conversation.title}`} tabIndex={0} onScroll={() => void onScroll()}>
         <div className="messages-inner" style={{ height: virtualizer.getTotalSize() }}>
@@ -203,8 +322,21 @@ export function Chat({
                   <div className="day-separator" role="separator" aria-label={row.label}>
                     <span>{row.label}</span>
                   </div>
+                ) : row.kind === 'unread' ? (
+                  <div className="unread-divider" role="separator" aria-label="New messages">
+                    <span>New messages</span>
+                  </div>
                 ) : (
-                  <MessageBubble message={row.message} focused={row.message.id === focusMessageId} />
+                  <MessageBubble
+                    message={row.message}
+                    focused={row.message.id === highlight}
+                    readOnly={backupId !== null}
+                    onReply={startReply}
+                    onCopy={(m) => void copy(m)}
+                    onDetails={setDetails}
+                    onJump={jumpTo}
+                    onLink={setLinkUrl}
+                  />
                 )}
               </div>
             );
@@ -212,6 +344,18 @@ export function Chat({
         </div>
       </div>
       {error ? <p role="alert" className="error">{error}</p> : null}
+      <p role="status" className="visually-hidden">
+        {notice}
+      </p>
+      {replyTo ? (
+        <div className="reply-bar">
+          <span className="reply-label">Replying to {replyTo.direction === 'out' ? 'yourself' : conversation.title}:</span>
+          <span className="reply-text">{replyTo.text.slice(0, 200)}</span>
+          <button type="button" className="icon-button" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>
+            ×
+          </button>
+        </div>
+      ) : null}
       {backupId ? (
         <p className="hint">This is a read-only backup.</p>
       ) : (
@@ -220,11 +364,16 @@ export function Chat({
             Message to {conversation.title}
           </label>
           <textarea
+            ref={composerRef}
             id="composer"
             rows={2}
             value={draft}
             placeholder={held ? 'Sending is held until you accept the new safety number' : 'Write a message (Enter to send, Shift+Enter for a new line)'}
-            onChange={(e) => setDraft(e.target.value)}
+            onChange={(e) => {
+              // The page's copy changes only on typing (effects may run twice on mount).
+              sessionDrafts.set(conversationId, e.target.value);
+              setDraft(e.target.value);
+            }}
             onKeyDown={onComposerKey}
             maxLength={MAX_TEXT_CHARS}
           />
@@ -233,16 +382,72 @@ export function Chat({
           </button>
         </form>
       )}
+      {details ? <MessageDetailsDialog message={details} backupId={backupId} onClose={() => setDetails(null)} /> : null}
+      {linkUrl ? <LinkDialog url={linkUrl} onClose={() => setLinkUrl(null)} /> : null}
     </section>
   );
 }
 
-function MessageBubble({ message, focused }: { message: Message; focused: boolean }) {
+function MessageBubble({
+  message,
+  focused,
+  readOnly,
+  onReply,
+  onCopy,
+  onDetails,
+  onJump,
+  onLink,
+}: {
+  message: Message;
+  focused: boolean;
+  readOnly: boolean;
+  onReply: (m: Message) => void;
+  onCopy: (m: Message) => void;
+  onDetails: (m: Message) => void;
+  onJump: (id: string) => void;
+  onLink: (url: string) => void;
+}) {
   const out = message.direction === 'out';
   const state = DELIVERY_LABELS[message.state];
+  const quote = message.replyTo;
+  const openLink = (e: MouseEvent<HTMLAnchorElement>, href: string) => {
+    // Never followed directly: the confirmation shows the full address first.
+    e.preventDefault();
+    onLink(href);
+  };
   return (
     <div className={`bubble ${out ? 'out' : 'in'}${focused ? ' focused' : ''}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
-      <p className="text">{message.text}</p>
+      {quote ? (
+        <button type="button" className="quote" onClick={() => onJump(quote.id)} aria-label={`Quoted message: ${quote.text.slice(0, 80)}. Show it`}>
+          {quote.text}
+        </button>
+      ) : quote === null ? (
+        <p className="quote missing">Quoted message not available</p>
+      ) : null}
+      <p className="text">
+        {splitLinks(message.text).map((part, i) =>
+          part.kind === 'text' ? (
+            part.text
+          ) : (
+            <a key={i} href={part.href} target="_blank" rel="noopener noreferrer" onClick={(e) => openLink(e, part.href)}>
+              {part.text}
+            </a>
+          ),
+        )}
+      </p>
+      <div className="message-actions" role="group" aria-label="Message actions">
+        {readOnly ? null : (
+          <button type="button" onClick={() => onReply(message)}>
+            Reply
+          </button>
+        )}
+        <button type="button" onClick={() => onCopy(message)}>
+          Copy
+        </button>
+        <button type="button" onClick={() => onDetails(message)}>
+          Details
+        </button>
+      </div>
       <p className="meta">
         <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
         {out ? <span className={`delivery state-${message.state}`}> · {state}</span> : null}

@@ -1,19 +1,30 @@
-import { useCallback, useEffect, useState } from 'react';
-import type { ConversationSummary, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api/contract.ts';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import type { Contact, ConversationSummary, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api/contract.ts';
 import { useApi, errorText } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
-import { Chat } from './Chat.tsx';
+import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
+import { NicknameDialog } from './NicknameDialog.tsx';
+import { ShortcutsDialog } from './ShortcutsDialog.tsx';
+import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
 
-type Panel = { kind: 'none' } | { kind: 'newContact' } | { kind: 'safety'; contactId: string } | { kind: 'search' } | { kind: 'settings' };
+type Panel =
+  | { kind: 'none' }
+  | { kind: 'newContact' }
+  | { kind: 'safety'; contactId: string }
+  | { kind: 'search' }
+  | { kind: 'settings' }
+  | { kind: 'shortcuts' }
+  | { kind: 'nickname'; contactId: string };
 
-export function Messenger({ status, settings }: { status: VaultStatus; settings: Settings }) {
+export function Messenger({ status, settings, mode = 'browser' }: { status: VaultStatus; settings: Settings; mode?: 'electron' | 'browser' }) {
   const api = useApi();
   const [conversations, setConversations] = useState<ConversationSummary[]>([]);
+  const [contacts, setContacts] = useState<ReadonlyMap<string, Contact>>(new Map());
   const [selected, setSelected] = useState<string | null>(null);
   const [focusMessageId, setFocusMessageId] = useState<string | null>(null);
   const [panel, setPanel] = useState<Panel>({ kind: 'none' });
@@ -31,30 +42,108 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
     );
   }, [api, backupId]);
 
+  const refreshContacts = useCallback(() => {
+    api.contactsList().then((list) => setContacts(new Map(list.map((c) => [c.id, c]))), () => undefined);
+  }, [api]);
+
   useEffect(() => {
     refresh();
+    refreshContacts();
     if (backupId) return;
     const offConversation = api.on('conversation', (c) =>
       setConversations((cur) => [c, ...cur.filter((x) => x.id !== c.id)].sort((a, b) => b.lastActivity - a.lastActivity)),
     );
-    const offContact = api.on('contact', () => refresh());
+    const offContact = api.on('contact', () => {
+      refresh();
+      refreshContacts();
+    });
     return () => {
       offConversation();
       offContact();
     };
   }, [api, backupId, refresh]);
 
-  // Ctrl+K: search.
+  // The unread total in the window title (the Electron shell sets the dock/taskbar badge itself).
+  const unreadTotal = backupId ? 0 : totalUnread(conversations);
+  useEffect(() => {
+    document.title = windowTitle(unreadTotal);
+  }, [unreadTotal]);
+  useEffect(
+    () => () => {
+      document.title = windowTitle(0);
+      forgetSessionDrafts();
+    },
+    [],
+  );
+
+  // Keyboard: Ctrl+K search, Ctrl+N new contact, Alt+Up/Down previous/next chat, Ctrl+/ the list.
+  // Dialogs close on Escape by themselves (<dialog>).
+  const order = useRef<string[]>([]);
+  order.current = conversations.map((c) => c.id);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && !e.shiftKey && e.key.toLowerCase() === 'k') {
+      const ctrl = e.ctrlKey || e.metaKey;
+      const key = e.key.toLowerCase();
+      if (ctrl && !e.shiftKey && !e.altKey && key === 'k') {
         e.preventDefault();
         setPanel({ kind: 'search' });
+      } else if (ctrl && !e.shiftKey && !e.altKey && key === 'n') {
+        e.preventDefault();
+        if (!backupId) setPanel({ kind: 'newContact' });
+      } else if (ctrl && !e.altKey && (e.key === '/' || e.code === 'Slash')) {
+        e.preventDefault();
+        setPanel({ kind: 'shortcuts' });
+      } else if (e.altKey && !ctrl && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
+        e.preventDefault();
+        setSelected((cur) => adjacentChat(order.current, cur, e.key === 'ArrowDown' ? 1 : -1) ?? cur);
+        setFocusMessageId(null);
       }
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, []);
+  }, [backupId]);
+
+  // Browser mode: a Web Notification for a new message while the window is not focused (the
+  // Electron shell shows its own from main). Clicking it opens the chat.
+  const titles = useRef(new Map<string, string>());
+  titles.current = new Map(conversations.map((c) => [c.id, c.title]));
+  useEffect(() => {
+    if (mode !== 'browser' || backupId || typeof Notification === 'undefined') return;
+    const open = new Set<Notification>();
+    const off = api.on('message', (m) => {
+      if (m.direction !== 'in' || (document.visibilityState === 'visible' && document.hasFocus())) return;
+      if (Notification.permission !== 'granted') return;
+      const sender = titles.current.get(m.conversationId) ?? contactName(contacts, m.sender);
+      const text = notificationText(settings.notifications, status.vault !== 'unlocked', sender, m.text);
+      if (!text) return;
+      const n = new Notification(text.title, { body: text.body, tag: m.conversationId });
+      open.add(n);
+      n.onclick = () => {
+        window.focus();
+        setPanel({ kind: 'none' });
+        setSelected(m.conversationId);
+        setFocusMessageId(null);
+        n.close();
+      };
+      n.onclose = () => open.delete(n);
+    });
+    return () => {
+      off();
+      // Nothing stays on screen after a lock.
+      for (const n of open) n.close();
+    };
+  }, [api, mode, backupId, settings.notifications, status.vault, contacts]);
+
+  // Electron: main shows the notification; a click there asks us to open the chat.
+  useEffect(
+    () =>
+      api.on('openConversation', ({ conversationId }) => {
+        setPanel({ kind: 'none' });
+        setSelected(conversationId);
+        setFocusMessageId(null);
+      }),
+    [api],
+  );
 
   const current = conversations.find((c) => c.id === selected) ?? null;
 
@@ -78,6 +167,9 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
         <span className="me">{status.account ? `@${status.account.handle}` : ''}</span>
         <ConnectionIndicator />
         <div className="actions">
+          <button type="button" onClick={() => setPanel({ kind: 'shortcuts' })} aria-keyshortcuts="Control+/">
+            Shortcuts
+          </button>
           <button type="button" onClick={() => setPanel({ kind: 'search' })} aria-keyshortcuts="Control+K">
             Search
           </button>
@@ -105,7 +197,7 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
       <div className="panes">
         <nav className="sidebar" aria-label="Chats">
           {backup ? null : (
-            <button type="button" className="primary new-contact" onClick={() => setPanel({ kind: 'newContact' })}>
+            <button type="button" className="primary new-contact" onClick={() => setPanel({ kind: 'newContact' })} aria-keyshortcuts="Control+N">
               New contact
             </button>
           )}
@@ -126,7 +218,9 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
               conversation={current}
               backupId={backupId}
               focusMessageId={focusMessageId}
+              handle={contacts.get(current.contactId)?.handle ?? null}
               onShowSafetyNumber={() => setPanel({ kind: 'safety', contactId: current.contactId })}
+              onRename={() => setPanel({ kind: 'nickname', contactId: current.contactId })}
             />
           ) : (
             <p className="empty">Choose a conversation, or press Ctrl+K to search.</p>
@@ -143,6 +237,10 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
           }}
         />
       ) : null}
+      {panel.kind === 'shortcuts' ? <ShortcutsDialog onClose={() => setPanel({ kind: 'none' })} /> : null}
+      {panel.kind === 'nickname' && contacts.get(panel.contactId) ? (
+        <NicknameDialog contact={contacts.get(panel.contactId)!} onClose={() => setPanel({ kind: 'none' })} />
+      ) : null}
       {panel.kind === 'safety' ? <SafetyNumberDialog contactId={panel.contactId} onClose={() => (setPanel({ kind: 'none' }), refresh())} /> : null}
       {panel.kind === 'search' ? <SearchDialog conversations={conversations} backupId={backupId} onClose={() => setPanel({ kind: 'none' })} onPick={openHit} /> : null}
       {panel.kind === 'settings' ? (
@@ -158,4 +256,9 @@ export function Messenger({ status, settings }: { status: VaultStatus; settings:
       ) : null}
     </div>
   );
+}
+
+function contactName(contacts: ReadonlyMap<string, Contact>, contactId: string): string {
+  const c = contacts.get(contactId);
+  return c ? c.displayName || c.handle : 'Someone';
 }

@@ -1,5 +1,6 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import type { BackupProgress, OpenedBackup, Settings, Theme } from '../../../shared/api/contract.ts';
+import type { BackupProgress, NotificationPrivacy, OpenedBackup, Settings, Theme } from '../../../shared/api/contract.ts';
+import { NotificationSetting } from './NotificationSetting.tsx';
 import { useApi, errorText, hasNativeFileDialogs } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { PasswordField } from '../components/PasswordField.tsx';
@@ -31,8 +32,8 @@ export function SettingsDialog({ settings, onClose, onOpenBackup }: { settings: 
 function GeneralSettings({ settings }: { settings: Settings }) {
   const api = useApi();
   const [error, setError] = useState('');
-  const ids = { theme: useId(), lock: useId() };
-  const update = (patch: { theme?: Theme; autoLockMinutes?: number }) => api.settingsUpdate(patch).then(() => setError(''), (err: unknown) => setError(errorText(err)));
+  const ids = { theme: useId(), lock: useId(), notify: useId() };
+  const update = (patch: { theme?: Theme; autoLockMinutes?: number; notifications?: NotificationPrivacy }) => api.settingsUpdate(patch).then(() => setError(''), (err: unknown) => setError(errorText(err)));
   return (
     <section aria-labelledby="general-title">
       <h3 id="general-title">General</h3>
@@ -54,6 +55,7 @@ function GeneralSettings({ settings }: { settings: Settings }) {
           ))}
         </select>
       </div>
+      <NotificationSetting id={ids.notify} value={settings.notifications} onChange={(notifications) => void update({ notifications })} />
       <p className="hint">Lock now at any time with Ctrl+Shift+L.</p>
       {error ? <p role="alert" className="error">{error}</p> : null}
     </section>
