@@ -79,13 +79,3 @@ export interface RelayStoreBackend extends StoreOps {
   close(): Promise<void>;
 }
 
-/** Runs promise-returning jobs one after another (a batch must not interleave with another). */
-export class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(job: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(job, job);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}

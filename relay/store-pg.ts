@@ -3,11 +3,12 @@
 // is versioned and migrated by whichever node starts first, under an advisory lock. Nodes wake
 // each other with NOTIFY on a per-node channel; the rows are the truth, a notification only says
 // "look again". No temp key material is stored: a binding is (node, random binding id, seq).
+import PQueue from 'p-queue';
 import pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { IDEMPOTENCY_RETENTION_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
 import { MAX_ONE_TIME_KEYS, type OneTimeKey, type StoredIdentity } from './key-store.ts';
-import { Serial, type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
+import { type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
 
 export type PgStoreErrorCode = 'BAD_NODE_ID' | 'SCHEMA_TOO_NEW' | 'DATABASE_UNAVAILABLE';
 
@@ -188,7 +189,8 @@ export interface PgStoreOptions {
 export class PgStoreBackend implements RelayStoreBackend {
   readonly kind = 'postgres';
   readonly pool: pg.Pool;
-  private readonly serial = new Serial();
+  /** Batches run one after another (a batch must not interleave with another). */
+  private readonly serial = new PQueue({ concurrency: 1 });
   private readonly byHandle = new Map<string, DeviceRow>();
   private readonly url: string;
   private readonly log: (event: Record<string, unknown>) => void;
@@ -425,7 +427,7 @@ export class PgStoreBackend implements RelayStoreBackend {
   }
 
   batch<T>(fn: (ops: StoreOps) => Promise<T>): Promise<T> {
-    return this.serial.run(() => this.tx((c) => fn(this.ops(c, true))));
+    return this.serial.add(() => this.tx((c) => fn(this.ops(c, true))));
   }
 
   private get top(): StoreOps {
@@ -509,7 +511,7 @@ export class PgStoreBackend implements RelayStoreBackend {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.serial.run(async () => undefined);
+    await this.serial.onIdle();
     const l = this.listener;
     this.listener = undefined;
     if (l) await l.end().catch(() => undefined);

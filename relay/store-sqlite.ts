@@ -1,9 +1,10 @@
 // The embedded backend: today's SQLite store (relay/store.ts, relay/key-store.ts) behind the
 // async store interface. One node, so the current binding per device lives in this process's
 // memory (a restart forgets every temp key anyway) and there are no cluster events.
+import PQueue from 'p-queue';
 import { RelayStore } from './store.ts';
 import { KeyStore } from './key-store.ts';
-import { Serial, type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
+import { type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
 import type { DeviceRow, EnqueueResult, QueuedEnvelope } from './store.ts';
 import type { OneTimeKey, StoredIdentity } from './key-store.ts';
 
@@ -12,7 +13,8 @@ export class SqliteStoreBackend implements RelayStoreBackend {
   readonly store: RelayStore;
   private readonly keys: KeyStore;
   private readonly bindings = new Map<string, Binding>();
-  private readonly serial = new Serial();
+  /** Batches run one after another (a batch must not interleave with another). */
+  private readonly serial = new PQueue({ concurrency: 1 });
   /** Set while a batch's transaction is open: other callers then wait for it to end. */
   private inBatch = false;
   /** The ops a batch runs on: the same calls, without waiting for the batch they are in. */
@@ -60,11 +62,11 @@ export class SqliteStoreBackend implements RelayStoreBackend {
 
   /** Runs `f` now, or after the open batch when one is open (it must not join that batch). */
   private op<T>(f: (o: StoreOps) => Promise<T>): Promise<T> {
-    return this.inBatch ? this.serial.run(() => f(this.direct)) : f(this.direct);
+    return this.inBatch ? this.serial.add(() => f(this.direct)) : f(this.direct);
   }
 
   batch<T>(fn: (ops: StoreOps) => Promise<T>): Promise<T> {
-    return this.serial.run(async () => {
+    return this.serial.add(async () => {
       this.store.beginBatch();
       this.inBatch = true;
       try {
@@ -110,6 +112,6 @@ export class SqliteStoreBackend implements RelayStoreBackend {
   }
 
   async close(): Promise<void> {
-    await this.serial.run(async () => this.store.close());
+    await this.serial.add(async () => this.store.close());
   }
 }
