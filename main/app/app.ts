@@ -1,9 +1,10 @@
 // The Electron shell: wires the window, the app:// protocol, the guards and IPC around a
 // service that implements shared/api.ts. No application logic lives here.
 import path from 'node:path';
-import { app, BrowserWindow, dialog, ipcMain, Menu, protocol, session, shell } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, Menu, Notification, protocol, session, shell } from 'electron';
 import type { EphemeraService } from '../../shared/api.ts';
 import { dialogPolicy, withBackupFilePolicy } from '../backup-files.ts';
+import { withAttention } from './attention.ts';
 import { APP_ENTRY_URL, APP_SCHEME } from './channels.ts';
 import { nativeFileDialog } from './file-dialogs.ts';
 import { hardenSession, hardenWebContents } from './guards.ts';
@@ -74,7 +75,29 @@ export async function startApp(options: AppOptions): Promise<RunningApp | undefi
     },
   });
   // Backup paths come only from main's native file dialogs, never from the renderer.
-  const unwire = wireIpc(ipcMain, withBackupFilePolicy(service, dialogPolicy(nativeFileDialog(dialog, window))), window);
+  // Badge and notifications; a notification click opens its chat in the window.
+  const attention = withAttention(withBackupFilePolicy(service, dialogPolicy(nativeFileDialog(dialog, window))), {
+    setBadgeCount: (count) => void app.setBadgeCount(count),
+    isFocused: () => !window.isDestroyed() && window.isFocused(),
+    focus: () => {
+      if (window.isDestroyed()) return;
+      if (window.isMinimized()) window.restore();
+      window.show();
+      window.focus();
+    },
+    notify: (title, body, onClick) => {
+      if (!Notification.isSupported()) return undefined;
+      const n = new Notification({ title, body });
+      n.on('click', onClick);
+      n.show();
+      return n;
+    },
+  });
+  const unwireIpc = wireIpc(ipcMain, attention.service, window);
+  const unwire = () => {
+    unwireIpc();
+    attention.dispose();
+  };
   window.once('ready-to-show', () => window.show());
 
   let closed = false;

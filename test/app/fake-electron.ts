@@ -51,7 +51,28 @@ export function createFakeElectron() {
     /** What the next file dialog answers (a path, or undefined: cancelled); each shown dialog is recorded. */
     dialogAnswers: [] as (string | undefined)[],
     dialogsShown: [] as { kind: 'save' | 'open'; window: unknown; options: Record<string, unknown> }[],
+    badgeCounts: [] as number[],
+    notifications: [] as FakeNotification[],
+    focused: false,
   };
+
+  class FakeNotification extends FakeEmitter {
+    shown = false;
+    closed = false;
+    constructor(public options: { title: string; body: string }) {
+      super();
+      state.notifications.push(this);
+    }
+    static isSupported() {
+      return true;
+    }
+    show() {
+      this.shown = true;
+    }
+    close() {
+      this.closed = true;
+    }
+  }
   const appEmitter = new FakeEmitter();
 
   class FakeBrowserWindow extends FakeEmitter {
@@ -69,6 +90,16 @@ export function createFakeElectron() {
       this.webContents.mainFrame.url = url;
     }
     show() {}
+    isFocused() {
+      return state.focused;
+    }
+    isMinimized() {
+      return false;
+    }
+    restore() {}
+    focus() {
+      state.focused = true;
+    }
   }
 
   const electron = {
@@ -83,7 +114,12 @@ export function createFakeElectron() {
       isPackaged: true,
       quit: () => {},
       exit: () => {},
+      setBadgeCount: (count: number) => {
+        state.badgeCounts.push(count);
+        return true;
+      },
     }),
+    Notification: FakeNotification,
     BrowserWindow: FakeBrowserWindow,
     Menu: { setApplicationMenu: (menu: unknown) => (state.menu = menu) },
     protocol: {
