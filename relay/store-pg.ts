@@ -125,6 +125,46 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       $fn$;
     `,
   },
+  {
+    // The queue limit check reads a per-device count kept under the same row lock, instead of
+    // counting the recipient's queue on every send (up to the limit's 10,000 rows).
+    version: 3,
+    sql: `
+      ALTER TABLE devices ADD COLUMN queued bigint NOT NULL DEFAULT 0;
+      UPDATE devices d SET queued = (SELECT count(*) FROM queue q WHERE q.recipient = d.perm_key_id);
+      CREATE OR REPLACE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                                  p_body bytea, p_now bigint, p_limit bigint,
+                                                  OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_node text;
+        v_n bigint;
+      BEGIN
+        SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient FOR UPDATE;
+        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+        duplicate := true;
+        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+        IF FOUND THEN RETURN; END IF;
+        duplicate := false;
+        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
+        queue_id := nextval('queue_id_seq');
+        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
+          ON CONFLICT (sender, idem) DO NOTHING;
+        IF NOT FOUND THEN
+          duplicate := true;
+          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+          RETURN;
+        END IF;
+        INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now);
+        UPDATE devices SET queued = queued + 1 WHERE perm_key_id = p_recipient;
+        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
+        IF v_node IS NOT NULL THEN
+          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
+        END IF;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;
@@ -326,8 +366,13 @@ export class PgStoreBackend implements RelayStoreBackend {
       },
       ack: async (recipient, ids) => {
         if (ids.length === 0) return 0;
-        const r = await this.q(db, 'ack', 'DELETE FROM queue WHERE recipient = $1 AND id = ANY($2::bigint[])', [recipient, ids.map(String)]);
-        return r.rowCount ?? 0;
+        // The count goes down with the rows, in the same statement (and transaction).
+        const r = await this.q<{ n: string }>(db, 'ack',
+          `WITH gone AS (DELETE FROM queue WHERE recipient = $1 AND id = ANY($2::bigint[]) RETURNING 1),
+                n AS (SELECT count(*) AS n FROM gone)
+           UPDATE devices SET queued = queued - n.n FROM n WHERE perm_key_id = $1 AND n.n > 0 RETURNING n.n`,
+          [recipient, ids.map(String)]);
+        return r.rows[0] ? num(r.rows[0].n) : 0;
       },
 
       identity: async (permKeyId) => {
