@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     }
   });
   const web = (name: string) =>
-    startChild(['main/web/cli.ts', '--profile', path.join(dir, name), '--server', descriptor], (l) => (l.startsWith('http://') ? l.trim() : undefined));
+    startChild(['cli/ephemera-web.ts', '--profile', path.join(dir, name), '--server', descriptor], (l) => (l.startsWith('http://') ? l.trim() : undefined));
   // Set-up uses each host's one-time launch address; the windows get fresh hosts below.
   const setupHosts = await Promise.all([web('alice'), web('bob')]);
   const [alice, bob] = await Promise.all([connectClient(setupHosts[0].value), connectClient(setupHosts[1].value)]);

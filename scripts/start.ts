@@ -165,7 +165,7 @@ async function main(): Promise<void> {
   }
 
   // Browser mode: the same service and renderer over the loopback web host.
-  const { runWeb } = await import('../main/web/cli.ts');
+  const { runWeb } = await import('../cli/ephemera-web.ts');
   let running: Awaited<ReturnType<typeof runWeb>>;
   try {
     running = await runWeb({ profile, port: 0, ...(descriptor ? { server: descriptor } : {}) });

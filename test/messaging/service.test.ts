@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apiEvents, apiMethods, type ApiEvent, type MethodName } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { loadService } from '../../main/web/service-loader.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import type { RelayProcess } from '../chaos/relay-process.ts';
 import { fullHistory, newPeer, PASSWORD, startRelay, tempDir, waitFor } from './helpers.ts';
@@ -57,11 +56,6 @@ describe('Messenger service contract', () => {
   it('lifecycle, errors, connection phases, history, unread, backups; all shapes valid', async () => {
     const started = await startRelay(relayDir.dir);
     relay = started.relay;
-
-    // The hosts load it through the service loader.
-    const loaded = await loadService({ profileDir: cDir.dir });
-    expect(typeof loaded.service.subscribe).toBe('function');
-    await loaded.close();
 
     const raw = await openMessenger({ profileDir: aDir.dir, kdf: TEST_KDF, relayTimeoutMs: 1500 });
     toClose.push(raw);

@@ -1,4 +1,4 @@
-// Shared setup of the browser tests: browser mode (`main/web/cli.ts`, real messenger, real
+// Shared setup of the browser tests: browser mode (`cli/ephemera-web.ts`, real messenger, real
 // profiles on disk) against a real relay process, driven in Debian's Chromium through
 // playwright-core. Pages fail their test on any console error, failed request or HTTP error;
 // every screen can be checked with axe-core (no serious or critical violations).
@@ -71,7 +71,7 @@ export function browserScene(prefix: string, shots: string): BrowserScene {
       return { child, ...value };
     },
     async startWeb(name, descriptor) {
-      const { value } = await startChild(['main/web/cli.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
+      const { value } = await startChild(['cli/ephemera-web.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
         line.startsWith('http://127.0.0.1:') ? line.trim() : undefined,
       );
       return value;

@@ -3,8 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadService, ServiceUnavailable } from '../../main/web/service-loader.ts';
-import { parseWebArgs } from '../../main/web/cli.ts';
+import { parseWebArgs } from '../../cli/ephemera-web.ts';
 import { connectLaunchUrl, LaunchRefused } from '../../main/web/launch-client.ts';
 import { createApiClient } from '../../shared/api/rpc.ts';
 
@@ -13,7 +12,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-webcli-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function runCli(args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'main/web/cli.ts'), ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(repo, 'cli/ephemera-web.ts'), ...args], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
 }
 
 describe('ephemera-web command line', () => {
@@ -46,7 +45,7 @@ describe('ephemera-web command line', () => {
 // dist/renderer is built once by test/global-setup.ts.
 describe('ephemera-web serving a profile', () => {
   it('prints the launch URL as its first stdout line; it works once, then is refused', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'main/web/cli.ts'), '--profile', path.join(tmp, 'served')], {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'cli/ephemera-web.ts'), '--profile', path.join(tmp, 'served')], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -67,17 +66,5 @@ describe('ephemera-web serving a profile', () => {
         child.kill('SIGTERM');
       });
     }
-  });
-});
-
-describe('service loader', () => {
-  it('refuses a missing module, a module without openMessenger and an incomplete service', async () => {
-    await expect(loadService({ profileDir: tmp }, path.join(tmp, 'nope.ts'))).rejects.toBeInstanceOf(ServiceUnavailable);
-    const noExport = path.join(tmp, 'no-export.mjs');
-    fs.writeFileSync(noExport, 'export const x = 1;\n');
-    await expect(loadService({ profileDir: tmp }, noExport)).rejects.toThrow('does not export openMessenger');
-    const partial = path.join(tmp, 'partial.mjs');
-    fs.writeFileSync(partial, 'export async function openMessenger() { return { subscribe() {}, vaultStatus() {} }; }\n');
-    await expect(loadService({ profileDir: tmp }, partial)).rejects.toThrow(/missing: createVault, confirmRecoveryPhrase/);
   });
 });

@@ -1,5 +1,5 @@
 // The real UI in Debian's Chromium (headless, via playwright-core) against browser mode
-// (`main/web/cli.ts`, real messenger, real profiles on disk) and a real relay process that is
+// (`cli/ephemera-web.ts`, real messenger, real profiles on disk) and a real relay process that is
 // killed and restarted during the chat. Screenshots of each screen go to test-results/ui/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,7 +55,7 @@ async function startRelay(port: number): Promise<{ child: ChildProcess; url: str
 const webHosts = new Map<string, ChildProcess>();
 
 async function startWeb(name: string, descriptor: string): Promise<string> {
-  const { child, value } = await startChild(['main/web/cli.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
+  const { child, value } = await startChild(['cli/ephemera-web.ts', '--profile', path.join(tmp, name), '--server', descriptor], (line) =>
     line.startsWith('http://127.0.0.1:') ? line.trim() : undefined,
   );
   webHosts.set(name, child);

@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { startWebHost } from './host.ts';
-import { loadService, type ServiceHandle } from './service-loader.ts';
-import { RENDERER_DIST } from './static.ts';
+import { openMessenger } from '../main/messenger.ts';
+import { startWebHost } from '../main/web/host.ts';
+import { RENDERER_DIST } from '../main/web/static.ts';
 
 function parsePort(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
@@ -41,20 +41,20 @@ export function parseWebArgs(argv: readonly string[]): WebOptions {
   };
 }
 
-export async function runWeb(options: WebOptions, rendererDir = path.resolve(import.meta.dirname, '..', '..', RENDERER_DIST)): Promise<{ url: string; stop(): Promise<void> }> {
+export async function runWeb(options: WebOptions, rendererDir = path.resolve(import.meta.dirname, '..', RENDERER_DIST)): Promise<{ url: string; stop(): Promise<void> }> {
   if (!fs.existsSync(path.join(rendererDir, 'index.html'))) {
     throw new Error(`The renderer is not built (${rendererDir} is missing). Run: npx vite build --config renderer/vite.config.ts`);
   }
   if (options.server && !fs.existsSync(options.server)) throw new Error(`No server descriptor at ${options.server}.`);
   fs.mkdirSync(options.profile, { recursive: true, mode: 0o700 });
-  const handle: ServiceHandle = await loadService({ profileDir: options.profile, ...(options.server ? { serverDescriptorPath: options.server } : {}) });
+  const messenger = await openMessenger({ profileDir: options.profile, ...(options.server ? { serverDescriptorPath: options.server } : {}) });
   const backupDir = options.backupDir ?? path.join(options.profile, 'backups');
-  const host = await startWebHost({ service: handle.service, rendererDir, port: options.port, backupDir });
+  const host = await startWebHost({ service: messenger, rendererDir, port: options.port, backupDir });
   return {
     url: host.url,
     stop: async () => {
       await host.close();
-      await handle.close();
+      await messenger.close();
     },
   };
 }
