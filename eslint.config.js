@@ -113,6 +113,19 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules: a promise nobody awaits or handles (a rejection lost, or work racing what
+    // follows), a promise where a plain value is expected (an async callback whose rejection
+    // nobody sees), a switch over a union that forgets a member.
+    files: ['**/*.ts', '**/*.tsx'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      // A default branch is a decision about the rest (e.g. refusing an unknown frame byte).
+      '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: true }],
+    },
+  },
+  {
     files: ['main/app/**', 'test/app/**'],
     rules: { 'no-restricted-imports': 'off' },
   },

@@ -1,5 +1,5 @@
 // Pure helpers for the screens (no React, no DOM), unit-tested in test/renderer.
-import type { ConnectionState, Message } from '../../shared/api/contract.ts';
+import type { ConnectionState, Message } from '../../shared/api.ts';
 
 // The strength estimate and the minimum are the shared policy (shared/api/password-policy.ts):
 // main and the CLI refuse exactly what this screen calls too weak.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConnectionState, Message } from '../../shared/api/contract.ts';
+import type { ConnectionState, Message } from '../../shared/api.ts';
 import {
   buildTimeline,
   describeConnection,

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { ConnectionState } from '../../../shared/api/contract.ts';
+import type { ConnectionState } from '../../../shared/api.ts';
 import { useApi } from '../api.ts';
 import { describeConnection, formatRemaining } from '../logic.ts';
 

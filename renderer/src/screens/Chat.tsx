@@ -359,7 +359,7 @@ export function Chat({
       {backupId ? (
         <p className="hint">This is a read-only backup.</p>
       ) : (
-        <form className="composer" onSubmit={send}>
+        <form className="composer" onSubmit={(e) => void send(e)}>
           <label htmlFor="composer" className="visually-hidden">
             Message to {conversation.title}
           </label>

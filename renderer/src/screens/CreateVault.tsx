@@ -55,7 +55,7 @@ export function CreateVault({ onDone }: { onDone: () => void }) {
     <main className="onboarding" aria-labelledby="create-title">
       <h1 id="create-title">Create your vault</h1>
       {step.kind === 'password' ? (
-        <form onSubmit={create}>
+        <form onSubmit={(e) => void create(e)}>
           <p>Your history is encrypted on this computer with a key only your password (or your recovery phrase) can open.</p>
           <PasswordField label="Password" value={password} onChange={setPassword} autoComplete="new-password" showStrength autoFocus />
           <PasswordField label="Repeat password" value={repeat} onChange={setRepeat} autoComplete="new-password" />
@@ -81,7 +81,7 @@ export function CreateVault({ onDone }: { onDone: () => void }) {
           </button>
         </section>
       ) : (
-        <form onSubmit={(e) => confirm(e, step.phrase)}>
+        <form onSubmit={(e) => void confirm(e, step.phrase)}>
           <h2>Confirm your recovery phrase</h2>
           <div className="field">
             <label htmlFor="confirm-phrase">Type the 24 words</label>

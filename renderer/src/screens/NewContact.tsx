@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { HANDLE_PATTERN, type Contact } from '../../../shared/api/contract.ts';
+import { HANDLE_PATTERN, type Contact } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 
@@ -23,7 +23,7 @@ export function NewContact({ onClose, onAdded }: { onClose: () => void; onAdded:
   }
   return (
     <Dialog title="New contact" onClose={onClose}>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor="contact-handle">Their handle</label>
           <input id="contact-handle" value={handle} onChange={(e) => setHandle(e.target.value.toLowerCase())} autoFocus autoComplete="off" />

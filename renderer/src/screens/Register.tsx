@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { HANDLE_PATTERN, type Settings } from '../../../shared/api/contract.ts';
+import { HANDLE_PATTERN, type Settings } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 
 /** Register this device on a relay under a handle. */
@@ -29,7 +29,7 @@ export function Register({ settings }: { settings: Settings | null }) {
   return (
     <main className="onboarding" aria-labelledby="register-title">
       <h1 id="register-title">Choose your handle</h1>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <p>Others find you by this handle on the relay. The relay sees handles, never message content.</p>
         <div className="field">
           <label htmlFor="handle">Handle</label>

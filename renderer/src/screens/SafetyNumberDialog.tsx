@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { SafetyNumber } from '../../../shared/api/contract.ts';
+import type { SafetyNumber } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { groupSafetyNumber } from '../logic.ts';
@@ -42,13 +42,13 @@ export function SafetyNumberDialog({ contactId, onClose }: { contactId: string; 
           {sn.identityChanged ? (
             <div className="banner warn" role="alert">
               <span>{sn.handle}&apos;s identity key changed. This is the new safety number. Accept it only after comparing.</span>
-              <button type="button" className="primary" onClick={() => act(() => api.acceptIdentity({ contactId, safetyNumber: sn.digits }))}>
+              <button type="button" className="primary" onClick={() => void act(() => api.acceptIdentity({ contactId, safetyNumber: sn.digits }))}>
                 Accept new safety number
               </button>
             </div>
           ) : null}
           <p>Status: {sn.verified ? 'verified' : 'not verified'}</p>
-          <button type="button" aria-pressed={sn.verified} onClick={() => act(() => api.markVerified({ contactId, verified: !sn.verified }))} disabled={sn.identityChanged}>
+          <button type="button" aria-pressed={sn.verified} onClick={() => void act(() => api.markVerified({ contactId, verified: !sn.verified }))} disabled={sn.identityChanged}>
             {sn.verified ? 'Clear verified' : 'Mark as verified'}
           </button>
         </>

@@ -1,5 +1,5 @@
 import { useEffect, useId, useState } from 'react';
-import type { ConversationSummary, SearchHit } from '../../../shared/api/contract.ts';
+import type { ConversationSummary, SearchHit } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { dayLabel, formatTime } from '../logic.ts';

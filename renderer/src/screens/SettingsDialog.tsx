@@ -85,7 +85,7 @@ function ChangePassword() {
   return (
     <section aria-labelledby="password-title">
       <h3 id="password-title">Change password</h3>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <PasswordField label="Current password" value={oldPassword} onChange={setOld} autoComplete="current-password" />
         <PasswordField label="New password" value={newPassword} onChange={setNew} autoComplete="new-password" showStrength />
         <PasswordField label="Repeat new password" value={repeat} onChange={setRepeat} autoComplete="new-password" />
@@ -114,7 +114,7 @@ function RelaySettings({ settings }: { settings: Settings }) {
     <section aria-labelledby="relay-title">
       <h3 id="relay-title">Relay</h3>
       <p>Current relay: {settings.relayUrl ?? 'none configured'}</p>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor="relay-descriptor">New server descriptor</label>
           <textarea id="relay-descriptor" rows={3} value={descriptor} onChange={(e) => setDescriptor(e.target.value)} spellCheck={false} />
@@ -193,7 +193,7 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
   return (
     <section aria-labelledby="backup-title">
       <h3 id="backup-title">Backup</h3>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor={ids.action}>Action</label>
           <select

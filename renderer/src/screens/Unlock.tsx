@@ -33,7 +33,7 @@ export function Unlock() {
         <h1 id="recover-title">Open with your recovery phrase</h1>
         <form
           onSubmit={(e) =>
-            run(e, async () => {
+            void run(e, async () => {
               if (newPassword !== repeat) throw new Error('The two passwords differ.');
               if (estimatePasswordStrength(newPassword).score < MIN_PASSWORD_SCORE) throw new Error('Choose a stronger password: at least "Good".');
               await api.unlockWithRecovery({ recoveryPhrase: normalizePhrase(phrase), newPassword });
@@ -62,7 +62,7 @@ export function Unlock() {
   return (
     <main className="onboarding" aria-labelledby="unlock-title">
       <h1 id="unlock-title">Unlock Ephemera</h1>
-      <form onSubmit={(e) => run(e, async () => {
+      <form onSubmit={(e) => void run(e, async () => {
         await api.unlock({ password });
         setPassword('');
       })}>
