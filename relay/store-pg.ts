@@ -506,6 +506,8 @@ export class PgStoreBackend implements RelayStoreBackend {
    */
   async listen(node: string, onEvent: (e: ClusterEvent) => void): Promise<void> {
     const channel = nodeChannel(node);
+    // One node per store object: its events go to one place.
+    if (this.listener) throw new Error('this store already listens');
     let delay = 100;
     const connect = async (): Promise<void> => {
       const c = new pg.Client({ connectionString: this.url });
