@@ -19,7 +19,7 @@ export function NicknameDialog({ contact, onClose }: { contact: Contact; onClose
   }
   return (
     <Dialog title={`Nickname for @${contact.handle}`} onClose={onClose}>
-      <form onSubmit={submit}>
+      <form onSubmit={(e) => void submit(e)}>
         <div className="field">
           <label htmlFor="nickname">Nickname (only on this device; empty shows the handle)</label>
           <input id="nickname" value={name} maxLength={MAX_NICKNAME_CHARS} onChange={(e) => setName(e.target.value)} autoFocus autoComplete="off" />
