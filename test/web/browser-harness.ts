@@ -149,7 +149,7 @@ export async function expectAccessible(page: Page, where: string): Promise<void>
 export async function shotBothThemes(page: Page, dir: string, name: string): Promise<void> {
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    await expect.poll(() => page.locator('html').getAttribute('data-theme')).toBe(scheme);
+    await page.locator(`html[data-theme="${scheme}"]`).waitFor({ state: 'attached' });
     await page.screenshot({ path: path.join(dir, `${name}-${scheme}.png`) });
   }
 }
@@ -158,24 +158,31 @@ export function connectionLabel(page: Page): Promise<string | null> {
   return page.locator('.connection-label').textContent({ timeout: 2000 }).catch(() => null);
 }
 
-/** Creates a vault (phrase shown and confirmed) and registers `handle`, ending on the chat list. */
-export async function onboard(page: Page, url: string, handle: string): Promise<void> {
+/**
+ * Creates a vault (phrase shown and confirmed) and registers `handle`, ending on the chat list.
+ * `check` (screenshots, axe) runs on each onboarding screen.
+ */
+export async function onboard(page: Page, url: string, handle: string, check?: (name: string) => Promise<void>): Promise<void> {
   // (No expect.poll here: onboarding may run in beforeAll.)
   await page.goto(url);
   await page.waitForURL((u) => !u.href.includes('code='));
   await page.getByRole('heading', { name: 'Create your vault' }).waitFor();
   await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
   await page.getByLabel('Repeat password').fill(PASSWORD);
+  await check?.('create-vault');
   await page.getByRole('button', { name: 'Create vault' }).click();
   const phraseList = page.getByRole('list', { name: 'Recovery phrase' });
   await phraseList.waitFor({ timeout: 60_000 });
   const words = await phraseList.getByRole('listitem').allTextContents();
+  await check?.('recovery-phrase');
   await page.getByRole('checkbox', { name: 'I have written down the 24 words' }).check();
   await page.getByRole('button', { name: 'Continue' }).click();
   await page.getByLabel('Type the 24 words').fill(words.join(' '));
+  await check?.('confirm-phrase');
   await page.getByRole('button', { name: 'Confirm phrase' }).click();
   await page.getByRole('heading', { name: 'Choose your handle' }).waitFor();
   await page.getByRole('textbox', { name: 'Handle' }).fill(handle);
+  await check?.('register');
   await page.getByRole('button', { name: 'Register' }).click();
   await page.getByRole('button', { name: 'New contact' }).waitFor({ timeout: 60_000 });
   await page.locator('.connection-label', { hasText: /^Ready$/ }).waitFor({ timeout: 60_000 });

@@ -12,7 +12,7 @@ let alice: Page;
 let bob: Page;
 let bobContext: BrowserContext;
 
-/** Screenshot in both themes, every control named, axe clean. */
+/** Screenshot in both themes, every control named, axe clean (also usable in beforeAll). */
 async function check(page: Page, name: string): Promise<void> {
   await shotBothThemes(page, scene.shotsDir, name);
   await expectAllNamed(page, name);
@@ -63,7 +63,8 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     const carol = (await scene.newPage()).page;
     await bobContext.grantPermissions(['notifications', 'clipboard-read', 'clipboard-write'], { origin: new URL(b!).origin });
     await bob.addInitScript(NOTIFICATION_SPY);
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob'), onboard(carol, c!, 'carol')]);
+    // Alice's onboarding screens get the same checks (screenshots, names, axe) as the new ones.
+    await Promise.all([onboard(alice, a!, 'alice', (name) => check(alice, name)), onboard(bob, b!, 'bob'), onboard(carol, c!, 'carol')]);
     await carol.close();
   });
 
@@ -139,6 +140,7 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await bob.getByRole('heading', { name: 'carol', level: 2 }).waitFor();
     await bob.keyboard.press('Control+Shift+L');
     await bob.getByRole('button', { name: 'Unlock' }).waitFor();
+    await check(bob, 'unlock');
     await bob.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await bob.getByRole('button', { name: 'Unlock' }).click();
     await bob.getByRole('button', { name: /^alice/ }).click();
@@ -162,6 +164,7 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     // Where identity matters, the handle.
     await bob.getByRole('button', { name: 'Safety number' }).click();
     await bob.getByRole('dialog', { name: 'Safety number with alice' }).waitFor();
+    await check(bob, 'safety-number');
     await bob.keyboard.press('Escape');
     await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
     await bob.getByLabel('Message to Ally Cat').fill('');
@@ -220,6 +223,7 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await bob.keyboard.press('Escape');
     await bob.keyboard.press('Control+k');
     await bob.getByRole('dialog', { name: /Search/ }).waitFor();
+    await check(bob, 'search');
     await bob.keyboard.press('Escape');
     await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
 
