@@ -18,7 +18,7 @@ import {
 import { createHash } from 'node:crypto';
 import PQueue from 'p-queue';
 import { z } from 'zod';
-import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, type PreKeyBundleWire } from './bundle.ts';
+import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, type PreKeyBundleWire } from '../../shared/protocol/prekey-bundle.ts';
 import { decodeContent, encodeContent, type MessageContent } from './content.ts';
 import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
 import {
@@ -53,7 +53,7 @@ import {
   type KnownIdentity,
 } from './stores.ts';
 
-export * from './bundle.ts';
+export * from '../../shared/protocol/prekey-bundle.ts';
 export * from './content.ts';
 export * from './envelope.ts';
 export * from './errors.ts';

@@ -17,7 +17,7 @@ import {
   type KyberPublicPreKey,
   type OneTimePreKeysUpload,
   type SignedPublicPreKey,
-} from './bundle.ts';
+} from '../../shared/protocol/prekey-bundle.ts';
 import { AlreadyRegistered } from './errors.ts';
 import { NS, SECRET, type E2eKv, type Namespace } from './kv.ts';
 import { hasMeta, MAX_PREKEY_ID, readMeta, takeIds, writeMeta, type E2eMeta } from './meta.ts';

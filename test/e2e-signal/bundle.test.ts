@@ -6,7 +6,7 @@ import {
   decodePreKeyBundle,
   encodeIdentityUpload,
   encodeOneTimePreKeysUpload,
-} from '../../main/e2e/bundle.ts';
+} from '../../shared/protocol/prekey-bundle.ts';
 import { E2e, type RegistrationResult } from '../../main/e2e/index.ts';
 import { BadBundle } from '../../main/e2e/errors.ts';
 import { MemoryVault, PreKeyDirectory } from './helpers.ts';

@@ -12,7 +12,7 @@ import {
   type KyberPublicPreKey,
   type OneTimePreKeysUpload,
   type PublicPreKey,
-} from '../../main/e2e/bundle.ts';
+} from '../../shared/protocol/prekey-bundle.ts';
 
 export class MemoryVault implements E2eVault {
   private readonly kv = new Map<string, Map<string, Uint8Array>>();

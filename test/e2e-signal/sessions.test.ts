@@ -309,7 +309,7 @@ describe('E2E sessions (in-memory kv)', () => {
     const oldIds = JSON.parse(new TextDecoder().decode(before)) as { preKey: { id: number } };
     expect(upload.preKeys.map((k) => k.id)).not.toContain(oldIds.preKey.id);
     // The new keys work.
-    const { encodeOneTimePreKeysUpload } = await import('../../main/e2e/bundle.ts');
+    const { encodeOneTimePreKeysUpload } = await import('../../shared/protocol/prekey-bundle.ts');
     dir.addOneTime('bob', encodeOneTimePreKeysUpload(upload));
     expect(dir.counts('bob')).toEqual({ preKeys: 14, kyberPreKeys: 14 });
   });
