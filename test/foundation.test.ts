@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 
-// The README's first lines are the contract with a new machine (issue 2).
+// The README's first lines are the contract with a new machine.
 describe('repository foundation', () => {
   it('README starts with the install/start and test commands', () => {
     const firstLines = readFileSync(new URL('../README.md', import.meta.url), 'utf8').split('\n').slice(0, 5).join('\n');

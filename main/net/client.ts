@@ -75,8 +75,8 @@ interface Binding extends LiveKey {
 type Purpose = 'initial' | 'rebind' | 'rotate';
 
 // Reconnects back off to at most a second: a refused connection costs the relay nothing, and
-// after a relay restart the time to come back is bounded by this cap (issue 3: the wave of
-// 1000 clients must be re-bound within 3 s). Handshakes themselves are paced by the relay.
+// after a relay restart the time to come back is bounded by this cap (the target: a wave of
+// 1000 clients re-bound within 3 s). Handshakes themselves are paced by the relay.
 const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 1000 };
 const LIFETIME_JITTER = 0.04;
 const ROTATION_LEAD_MAX_MS = 3600_000;

@@ -1,5 +1,5 @@
 // A tiny canonical binary value encoding for RPC parameters and results, so methods can be
-// added (issue 4: prekeys) without changing the frame layout. Decoding is strict: every
+// added (as the prekey methods were) without changing the frame layout. Decoding is strict: every
 // length is checked against the remaining input, depth is bounded, map keys are unique.
 
 import { ProtocolError } from './errors.ts';

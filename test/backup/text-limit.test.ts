@@ -1,4 +1,4 @@
-// One text limit everywhere (issue 11): a message longer than the API allows cannot enter the
+// One text limit everywhere: a message longer than the API allows cannot enter the
 // vault by any path, nor can a backup bring an id, handle or name that the API could not show.
 // A backup holding one is refused whole with a clear error, changing nothing;
 // the vault itself refuses it; a contact's over-long text is refused when decoded (BadContent:

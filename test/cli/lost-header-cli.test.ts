@@ -1,4 +1,4 @@
-// `ephemera` with a lost vault.header.json (issue 11): init refuses and leaves vault.db
+// `ephemera` with a lost vault.header.json: init refuses and leaves vault.db
 // byte-identical, other commands say what happened, and `recover` with the phrase restores it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';

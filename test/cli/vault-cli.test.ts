@@ -1,5 +1,5 @@
 // The real `ephemera` CLI as a child process: vault subcommands, --json, env/stdin input,
-// exit codes (issue 2).
+// exit codes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Damage to vault.db through the real CLI (issue 11): a wrong column type, an edited
+// Damage to vault.db through the real CLI: a wrong column type, an edited
 // user_version or a dropped table gives the same exit code (5) and error code as a failed tag,
 // for `unlock-check` and for `history` (which reads through the Messenger, the app's API).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,7 +58,8 @@ describe('a damaged vault.db through the CLI and the API', () => {
     const { vault } = await Vault.create(original, PW, { kdf: TEST_KDF });
     const contactId = newContactId();
     const conversationId = conversationIdOf(contactId);
-    // Not a literal: the contact record's verified field is being reshaped (issue 11).
+    // Not a literal: `verified` is the flag of rows written before verifiedKey (vault/records.ts),
+    // which ContactRecord no longer declares.
     const alice = { id: contactId, handle: 'alice', displayName: 'Alice', verified: false, identityChanged: false, createdAt: 1 };
     vault.upsertContact(alice);
     vault.upsertConversation({ id: conversationId, kind: 'direct', contactId, title: 'alice', lastActivity: 2, unread: 0 });

@@ -1,4 +1,4 @@
-// Issue 6: with no relay reachable, an existing profile unlocks, browses every conversation,
+// Offline: with no relay reachable, an existing profile unlocks, browses every conversation,
 // pages around a message and searches; the connection says offline and nothing waits on the
 // network. Real relay child process (stopped for the offline part), real profiles on disk.
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 // Crash safety: a writer killed with SIGKILL in the middle of batch writes leaves a vault that
-// reopens consistently with every batch it reported committed (issue 2).
+// reopens consistently with every batch it reported committed.
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

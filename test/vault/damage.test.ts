@@ -1,4 +1,4 @@
-// Any damage to vault.db (issue 11): a column holding the wrong type, a changed user_version, a
+// Any damage to vault.db: a column holding the wrong type, a changed user_version, a
 // dropped table or index, an added trigger. Unlocking and reading everything either works or
 // fails with VaultCorrupt (VAULT_CORRUPT, the CLI's exit code 5, as for a bad tag), never a
 // TypeError or a raw SQLite error.
@@ -64,7 +64,8 @@ describe('a damaged vault.db is VAULT_CORRUPT, never a TypeError', () => {
 
   beforeAll(async () => {
     const { vault } = await Vault.create(original, PW, { kdf: TEST_KDF });
-    // Not a literal: the contact record's verified field is being reshaped (issue 11).
+    // Not a literal: `verified` is the flag of rows written before verifiedKey (vault/records.ts),
+    // which ContactRecord no longer declares.
     const alice = { id: 'contact-1', handle: 'alice', displayName: 'Alice', verified: false, identityChanged: false, createdAt: 1 };
     vault.upsertContact(alice);
     vault.upsertConversation({ id: 'conv-a', kind: 'direct', contactId: 'contact-1', title: 'Alice', lastActivity: 5, unread: 1 });

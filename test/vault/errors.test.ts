@@ -1,4 +1,4 @@
-// Every typed vault error, each provoked from real files on disk (issue 2).
+// Every typed vault error, each provoked from real files on disk.
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// The KDF ceiling (issue 11): a crafted vault header or backup can make one unlock attempt cost
+// The KDF ceiling: a crafted vault header or backup can make one unlock attempt cost
 // at most 4x the default's work (Argon2id: 1 GiB, 4x the passes; age scrypt: 2^20), refused
 // with the typed error before any work and without changing a file.
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// A lost vault.header.json (issue 11): create must not clear the remaining vault.db; unlock says
+// A lost vault.header.json: create must not clear the remaining vault.db; unlock says
 // what happened; the recovery phrase opens the vault from vault.db's recovery copy alone and
 // writes a new header.
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// Nothing secret reaches disk in the clear (issue 2): distinctive messages, contact names, the
+// Nothing secret reaches disk in the clear: distinctive messages, contact names, the
 // recovery phrase and the password are searched for in every byte of every file of the
 // profile directory (vault.db, -wal, -shm if any, header, lock, sealed files), in UTF-8 and UTF-16LE,
 // both while the vault is open (WAL live) and after it is closed.

@@ -1,5 +1,5 @@
 // Tampering with sealed data on disk is detected on read as VaultCorrupt, never a crash or
-// silently wrong data (issue 2): flipped bytes, blobs swapped between rows and between tables,
+// silently wrong data: flipped bytes, blobs swapped between rows and between tables,
 // edited plaintext ordering columns, damaged sealed files.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
