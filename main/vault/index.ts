@@ -1,10 +1,10 @@
 // The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
 // construction and the performance design.
-import Database from 'better-sqlite3';
-import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { randomBytes, randomFillSync } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ensurePrivateDir, ensurePrivateFile } from '../../shared/private-files.ts';
+import { ensurePrivateDir } from '../../shared/private-files.ts';
 import type {
   ChangeBatch,
   ContactRecord,
@@ -17,31 +17,12 @@ import type {
   StoredMessage,
   VaultHandle,
 } from './api.ts';
-import { BatchOpener, BatchSealer, open, SealOpenError, seal } from './aead.ts';
-import { NoVault, ProfileLocked, UnsupportedVersion, VaultBusy, VaultCorrupt, VaultError, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
-import {
-  HEADER_FILE,
-  HEADER_FORMAT,
-  readHeader,
-  unwrapWithPassword,
-  unwrapWithRecovery,
-  wrapWithPassword,
-  wrapWithRecovery,
-  writeHeader,
-  type VaultHeader,
-} from './header.ts';
-import {
-  checkKdfParams,
-  checkNewPassword,
-  DEFAULT_KDF,
-  deriveRecoveryKey,
-  derivePasswordKey,
-  newRecoveryPhrase,
-  phraseEntropy,
-  SALT_BYTES,
-  TEST_KDF,
-  type KdfParams,
-} from './kdf.ts';
+import { BatchOpener, BatchSealer, SealOpenError, seal } from './aead.ts';
+import { NoVault, VaultBusy, VaultCorrupt, VaultExists, VaultLocked, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
+import { freshKdf, recoveryPhraseOpens, rewrapPassword, VaultKeys, type SubkeyName } from './keys.ts';
+import { DB_FILE, headerFromCopy, mapError, openDatabase, removeDatabaseFiles, storeRecoveryCopy } from './open.ts';
+import { HEADER_FILE, HEADER_FORMAT, readHeader, unwrapWithPassword, unwrapWithRecovery, wrapWithPassword, wrapWithRecovery, writeHeader, type VaultHeader } from './header.ts';
+import { checkKdfParams, checkNewPassword, DEFAULT_KDF, deriveRecoveryKey, derivePasswordKey, newRecoveryPhrase, phraseEntropy, SALT_BYTES, TEST_KDF, type KdfParams } from './kdf.ts';
 import { liveLockOwner, ProfileLock } from './lockfile.ts';
 import {
   ad,
@@ -63,25 +44,18 @@ import {
   type MessageBody,
   type SegmentEntry,
 } from './records.ts';
-import { migrate, schemaVersion } from './schema.ts';
-import { blobColumn, checkSchema, integerColumn, latestSchema, SCHEMA_VERSION_ROW } from './integrity.ts';
-import { encodeRecoveryCopy, headerMissingMessage, probeRecoveryCopy, RECOVERY_COPY_ROW } from './recovery-copy.ts';
+import { blobColumn, integerColumn } from './integrity.ts';
+import { headerMissingMessage, probeRecoveryCopy } from './recovery-copy.ts';
 import { SealedFileStore } from './sealed-files.ts';
-import { sqliteOptions } from './sqlite-binding.ts';
-import { observeKey } from '../../shared/protocol/key-observer.ts';
-import { hkdfSha256, keyBuffer } from '../../shared/protocol/secret-bytes.ts';
+import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
 
-export const DB_FILE = 'vault.db';
+export { DB_FILE };
 const MAX_PAGE = 10_000;
 /** Rows per query when streaming the whole history (iterateMessages): ~32 segments per query. */
 const ITERATE_CHUNK = 2048;
-
-type SubkeyName = 'meta' | 'account_secrets' | 'kv' | 'contacts' | 'conversations' | 'messages' | 'message_state' | 'outbox' | 'sealed_files' | 'tags';
-const SUBKEYS: readonly SubkeyName[] = ['meta', 'account_secrets', 'kv', 'contacts', 'conversations', 'messages', 'message_state', 'outbox', 'sealed_files', 'tags'];
-const KEY_CHECK_PLAINTEXT = Buffer.from('ephemera vault key check v1', 'utf8');
 
 interface MessageRow {
   id: string;
@@ -113,67 +87,6 @@ interface PendingSegment {
 
 function segmentAd(segment: number, conversationId: string): Buffer {
   return ad('message_segments', segment, conversationId);
-}
-
-function isSqliteCorruption(err: unknown): boolean {
-  if (!(err instanceof Database.SqliteError)) return false;
-  return err.code.startsWith('SQLITE_CORRUPT') || err.code === 'SQLITE_NOTADB' || err.code === 'SQLITE_IOERR_SHORT_READ' || err.code === 'SQLITE_FORMAT';
-}
-
-function mapError(err: unknown, profileDir?: string): unknown {
-  if (err instanceof VaultError) return err;
-  if (profileDir !== undefined && err instanceof Database.SqliteError && err.code.startsWith('SQLITE_BUSY')) return new ProfileLocked(profileDir);
-  if (isSqliteCorruption(err)) return new VaultCorrupt(`database error ${(err as { code: string }).code}`, { cause: err });
-  return err;
-}
-
-/**
- * Cheap structural check of vault.db before SQLite opens it (O(1), unlike PRAGMA quick_check):
- * the magic string, a sane page size, and a file at least as long as the page count its
- * header declares. Catches truncation and non-database files up front.
- */
-function checkDatabaseFile(path: string): void {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    throw new VaultCorrupt(`${DB_FILE} is missing`);
-  }
-  if (size < 100) throw new VaultCorrupt(`${DB_FILE} is truncated`);
-  const head = Buffer.alloc(100);
-  const fd = openSync(path, 'r');
-  try {
-    readSync(fd, head, 0, 100, 0);
-  } finally {
-    closeSync(fd);
-  }
-  if (!head.subarray(0, 16).equals(Buffer.from('SQLite format 3\0', 'latin1'))) throw new VaultCorrupt(`${DB_FILE} is not a database`);
-  const rawPageSize = head.readUInt16BE(16);
-  const pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
-  if (pageSize < 512 || (pageSize & (pageSize - 1)) !== 0) throw new VaultCorrupt(`${DB_FILE} has a bad header`);
-  if (size % pageSize !== 0) throw new VaultCorrupt(`${DB_FILE} is truncated`);
-  const pageCount = head.readUInt32BE(28);
-  const headerCountValid = head.readUInt32BE(24) === head.readUInt32BE(92) && pageCount > 0;
-  if (headerCountValid && pageCount * pageSize > size) throw new VaultCorrupt(`${DB_FILE} is truncated`);
-}
-
-/** The recovery part of a lost header, from vault.db's copy; the caller makes a new password wrap. */
-function headerFromCopy(profileDir: string): VaultHeader {
-  const probe = probeRecoveryCopy(join(profileDir, DB_FILE));
-  if (probe.kind === 'unreadable') throw probe.cause instanceof VaultError ? probe.cause : new VaultCorrupt(`${DB_FILE} cannot be read`, { cause: probe.cause });
-  if (probe.kind === 'none') throw new VaultCorrupt(`${HEADER_FILE} is missing and ${DB_FILE} holds no copy of the recovery data (made by an older version): restore ${HEADER_FILE}`);
-  const { format, vaultId, kdf, recoveryWrap } = probe.copy;
-  return { format, vaultId, kdf: { ...kdf, salt: randomBytes(SALT_BYTES) }, passwordWrap: Buffer.alloc(0), recoveryWrap };
-}
-
-function removeDatabaseFiles(profileDir: string): void {
-  for (const f of [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`]) {
-    try {
-      unlinkSync(join(profileDir, f));
-    } catch {
-      // not there
-    }
-  }
 }
 
 /** What can be said about a profile without its password (CLI `status`). */
@@ -218,8 +131,7 @@ export class Vault implements VaultHandle {
   readonly sealedFiles: SealedFiles;
   private db: Database.Database | undefined;
   private header: VaultHeader;
-  private dataKey: Buffer | undefined;
-  private readonly subkeys = new Map<SubkeyName, Buffer>();
+  private readonly keys: VaultKeys;
   private readonly profileLock: ProfileLock;
   private seq = 0;
   private nextSegment = 1;
@@ -231,14 +143,8 @@ export class Vault implements VaultHandle {
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
     this.header = header;
-    this.dataKey = dataKey;
     this.profileLock = profileLock;
-    observeKey('vault.data', dataKey);
-    for (const name of SUBKEYS) {
-      const subkey = hkdfSha256(dataKey, header.vaultId, `ephemera/vault/v1/subkey/${name}`, 32);
-      observeKey(`vault.subkey.${name}`, subkey);
-      this.subkeys.set(name, subkey);
-    }
+    this.keys = new VaultKeys(dataKey, header.vaultId);
     const files = new SealedFileStore(profileDir, () => this.key('sealed_files'));
     this.sealedFiles = {
       write: (name, data) => {
@@ -310,7 +216,7 @@ export class Vault implements VaultHandle {
       // The header is the commit point of create: without it the database cannot be opened.
       writeHeader(profileDir, header);
       // Only now: a database with a recovery copy is never cleared (see above).
-      vault.storeRecoveryCopy(vault.ensureUnlocked());
+      storeRecoveryCopy(vault.ensureUnlocked(), vault.header);
       return { vault, recoveryPhrase: newRecoveryPhrase(entropy) };
     } catch (err) {
       if (vault) vault.lock();
@@ -373,7 +279,7 @@ export class Vault implements VaultHandle {
       dataKey = unwrapWithRecovery(recoveryKey, header);
       recoveryKey.fill(0);
       if (!dataKey) throw new WrongRecoveryPhrase();
-      const kdf = { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism, salt: randomBytes(SALT_BYTES) };
+      const kdf = freshKdf(header);
       const passwordKey = await derivePasswordKey(newPassword, kdf.salt, kdf);
       const newHeader: VaultHeader = { ...header, kdf, passwordWrap: wrapWithPassword(passwordKey, dataKey, header.vaultId, kdf) };
       passwordKey.fill(0);
@@ -395,45 +301,21 @@ export class Vault implements VaultHandle {
   }
 
   get isUnlocked(): boolean {
-    return this.dataKey !== undefined;
+    return this.keys.unlocked;
   }
 
   async changePassword(oldPassword: string, newPassword: string): Promise<void> {
     this.ensureUnlocked();
-    checkNewPassword(newPassword);
-    const header = this.header;
-    const oldKey = await derivePasswordKey(oldPassword, header.kdf.salt, header.kdf);
-    const unwrapped = unwrapWithPassword(oldKey, header);
-    oldKey.fill(0);
-    const current = this.dataKey;
-    if (!current) {
-      unwrapped?.fill(0);
-      throw new VaultLocked();
-    }
-    const matches = unwrapped !== undefined && timingSafeEqual(unwrapped, current);
-    unwrapped?.fill(0);
-    if (!matches) throw new WrongPassword();
-    const kdf = { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism, salt: randomBytes(SALT_BYTES) };
-    const newKey = await derivePasswordKey(newPassword, kdf.salt, kdf);
-    const dataKey = this.dataKey;
-    if (!dataKey) {
-      newKey.fill(0);
-      throw new VaultLocked();
-    }
-    const newHeader: VaultHeader = { ...header, kdf, passwordWrap: wrapWithPassword(newKey, dataKey, header.vaultId, kdf) };
-    newKey.fill(0);
+    const newHeader = await rewrapPassword(this.keys, this.header, oldPassword, newPassword);
     writeHeader(this.profileDir, newHeader);
     this.header = newHeader;
   }
 
   lock(): void {
-    if (!this.dataKey) return;
+    if (!this.keys.unlocked) return;
     // A long transaction waiting for activities stops waiting (it then finds the vault locked).
     this.activitiesDone?.();
-    this.dataKey.fill(0);
-    this.dataKey = undefined;
-    for (const k of this.subkeys.values()) k.fill(0);
-    this.subkeys.clear();
+    this.keys.zero();
     try {
       this.db?.close();
     } finally {
@@ -445,87 +327,14 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- database
 
   private openDatabase(creating: boolean): void {
-    const path = join(this.profileDir, DB_FILE);
-    if (!creating) checkDatabaseFile(path);
-    // SQLite would create the file (and then its WAL) with 0644 minus the umask.
-    else ensurePrivateFile(path);
+    const db = openDatabase(this.profileDir, this.header, this.keys, creating);
+    this.db = db;
     try {
-      // timeout 0: another process holding the database must fail fast, not wait 5 s.
-      const db = new Database(path, { fileMustExist: !creating, timeout: 0, ...sqliteOptions() });
-      this.db = db;
-      // Second guard behind vault.lock: an OS-level exclusive lock held for the connection's
-      // life (released by the kernel if the process dies). In WAL mode this also means no -shm.
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('trusted_schema = OFF');
-      db.pragma('cell_size_check = ON');
-      const vaultIdHex = this.header.vaultId.toString('hex');
-      const checkAd = ad('vault_meta', 'key_check', vaultIdHex);
-      const versionAd = ad('vault_meta', SCHEMA_VERSION_ROW, vaultIdHex);
-      // An existing database is checked before the pragmas and migrations below write anything.
-      const sealedVersion = creating ? undefined : this.checkExisting(db, checkAd, versionAd);
-      db.pragma('journal_mode = WAL');
-      db.pragma('synchronous = FULL');
-      db.pragma('secure_delete = ON');
-      db.transaction(() => {
-        migrate(db);
-        if (creating) db.prepare("INSERT INTO vault_meta (name, sealed) VALUES ('key_check', ?)").run(seal(this.key('meta'), KEY_CHECK_PLAINTEXT, checkAd));
-        // The schema version, sealed, so an edited user_version is found (checkExisting).
-        const latest = latestSchema();
-        if (sealedVersion !== latest) {
-          db.prepare('INSERT OR REPLACE INTO vault_meta (name, sealed) VALUES (?, ?)').run(SCHEMA_VERSION_ROW, seal(this.key('meta'), Buffer.from(String(latest)), versionAd));
-        }
-        // Vaults made before the copy existed get it here; create stores it after the header.
-        if (!creating) this.storeRecoveryCopy(db);
-      })();
       this.stmts = this.prepare(db);
       this.loadCounters();
     } catch (err) {
       throw mapError(err, this.profileDir);
     }
-  }
-
-  /**
-   * Reads only: the key check (does this database belong to the header?), the sealed schema
-   * version against user_version, and the schema itself. Returns the sealed version, if any.
-   */
-  private checkExisting(db: Database.Database, checkAd: Buffer, versionAd: Buffer): number | undefined {
-    const found = schemaVersion(db);
-    let rows: { name: unknown; sealed: unknown }[];
-    try {
-      rows = db.prepare<[string], { name: unknown; sealed: unknown }>("SELECT name, sealed FROM vault_meta WHERE name IN ('key_check', ?)").all(SCHEMA_VERSION_ROW);
-    } catch (err) {
-      if (err instanceof Database.SqliteError && err.code === 'SQLITE_ERROR') throw new VaultCorrupt('the database has no vault_meta table', { cause: err });
-      throw err;
-    }
-    const keyCheck = rows.find((r) => r.name === 'key_check');
-    if (!keyCheck) throw new VaultCorrupt('the database has no key check');
-    let plain: Buffer;
-    try {
-      plain = open(this.key('meta'), blobColumn(keyCheck.sealed, 'the key check'), checkAd);
-    } catch {
-      throw new VaultCorrupt('the database does not belong to this key header');
-    }
-    if (!plain.equals(KEY_CHECK_PLAINTEXT)) throw new VaultCorrupt('the key check does not match');
-    const versionRow = rows.find((r) => r.name === SCHEMA_VERSION_ROW);
-    let sealed: number | undefined;
-    if (versionRow) {
-      sealed = Number(this.openSealed('meta', blobColumn(versionRow.sealed, 'the schema version'), versionAd, 'the schema version').toString('utf8'));
-      if (sealed !== found) throw new VaultCorrupt(`user_version ${found} is not the sealed schema version`);
-      if (sealed > latestSchema()) throw new UnsupportedVersion(sealed, latestSchema());
-    } else if (found > latestSchema()) {
-      // Every build that writes a newer schema seals its version: an unsealed one was edited.
-      throw new VaultCorrupt(`user_version ${found} is not sealed`);
-    }
-    checkSchema(db, found);
-    return sealed;
-  }
-
-  /** Keeps vault.db's copy of the header's recovery data equal to the header (recovery-copy.ts). */
-  private storeRecoveryCopy(db: Database.Database): void {
-    const copy = encodeRecoveryCopy(this.header);
-    const row = db.prepare<[string], { sealed: unknown }>('SELECT sealed FROM vault_meta WHERE name = ?').get(RECOVERY_COPY_ROW);
-    if (Buffer.isBuffer(row?.sealed) && row.sealed.equals(copy)) return;
-    db.prepare('INSERT OR REPLACE INTO vault_meta (name, sealed) VALUES (?, ?)').run(RECOVERY_COPY_ROW, copy);
   }
 
   /** The change sequence and next segment id kept in memory, from the database. */
@@ -609,14 +418,12 @@ export class Vault implements VaultHandle {
   }
 
   private ensureUnlocked(): Database.Database {
-    if (!this.dataKey || !this.db) throw new VaultLocked();
+    if (!this.keys.unlocked || !this.db) throw new VaultLocked();
     return this.db;
   }
 
   private key(name: SubkeyName): Buffer {
-    const k = this.subkeys.get(name);
-    if (!k || !this.dataKey) throw new VaultLocked();
-    return k;
+    return this.keys.key(name);
   }
 
   /** Runs fn on the open database; maps SQLite corruption errors to VaultCorrupt. */
@@ -743,17 +550,12 @@ export class Vault implements VaultHandle {
   }
 
   private openSealed(name: SubkeyName, blob: Buffer, rowAd: Buffer, what: string): Buffer {
-    try {
-      return open(this.key(name), blobColumn(blob, what), rowAd);
-    } catch (err) {
-      if (err instanceof SealOpenError) throw new VaultCorrupt(`${what} failed authentication (tampered, swapped or damaged)`);
-      throw err;
-    }
+    return this.keys.openSealed(name, blob, rowAd, what);
   }
 
   /** Keyed tag for names whose clear text must not reach disk (kv keys, secret names). */
   private tag(...parts: string[]): Buffer {
-    return createHmac('sha256', this.key('tags')).update(JSON.stringify(parts)).digest().subarray(0, 16);
+    return this.keys.tag(...parts);
   }
 
   // ---------------------------------------------------------------- account secrets and kv
@@ -1054,21 +856,7 @@ export class Vault implements VaultHandle {
    */
   checkRecoveryPhrase(phrase: string): boolean {
     this.ensureUnlocked();
-    let entropy: Uint8Array;
-    try {
-      entropy = phraseEntropy(phrase);
-    } catch (err) {
-      if (err instanceof WrongRecoveryPhrase) return false;
-      throw err;
-    }
-    const recoveryKey = deriveRecoveryKey(entropy, this.header.vaultId);
-    entropy.fill(0);
-    const unwrapped = unwrapWithRecovery(recoveryKey, this.header);
-    recoveryKey.fill(0);
-    if (!unwrapped) return false;
-    const same = this.dataKey !== undefined && unwrapped.length === this.dataKey.length && timingSafeEqual(unwrapped, this.dataKey);
-    unwrapped.fill(0);
-    return same;
+    return recoveryPhraseOpens(this.keys, this.header, phrase);
   }
 
   transaction<T>(fn: () => T): T {
