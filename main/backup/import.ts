@@ -8,8 +8,9 @@
 // without one, by the identity it restores) merges as it is. Any other (unsigned, or signed by
 // another identity) is refused with BackupUntrusted before anything changes, unless the caller
 // passes `trustUnsigned` after asking the user; its contacts then carry no verified marks.
+import { createHash } from 'node:crypto';
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
-import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
+import { BackupCancelled, BackupCorrupt, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import type { OpenedAgeFile } from './age-file.ts';
@@ -87,15 +88,22 @@ export async function inspectBackup(vault: VaultHandle | undefined, path: string
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
   try {
-    return await inspectOpened(vault, file, options);
+    const { header, inFile, signer } = await inspectOpened(vault, file, options);
+    return { header, inFile, signer };
   } finally {
     file.close();
   }
 }
 
-async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult> {
+/** What pass 1 checked, for pass 2 to compare against: the whole plaintext's SHA-256 and the verified signer. */
+interface Checked {
+  plaintextSha256: Uint8Array;
+  signerKey: Uint8Array | undefined;
+}
+
+async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult & { checked: Checked }> {
   let fileIdentityKey: Uint8Array | undefined;
-  const { header, counts: inFile, signer: signerKey } = await scanRecords(file, 'verify', options, (r) => {
+  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', options, (r) => {
     if (r.kind === 'account-secret' && r.line.name === IDENTITY_SECRET) {
       const bytes = Buffer.from(r.line.value, 'base64');
       fileIdentityKey = publicKeyOfIdentitySecret(bytes);
@@ -105,7 +113,7 @@ async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile
   throwIfAborted(options.signal);
   const own = vault ? ownIdentityKey(vault) : undefined;
   const restored = own === undefined && options.restoreIdentity === true ? fileIdentityKey : undefined;
-  return { header, inFile, signer: classifySigner(signerKey, own ?? restored) };
+  return { header, inFile, signer: classifySigner(signerKey, own ?? restored), checked: { plaintextSha256, signerKey } };
 }
 
 /** Messages per write step; the event loop runs between steps (~10-20 ms each here). */
@@ -116,19 +124,22 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
   const file = await openBackupFile(path, options);
   try {
     // Pass 1: nothing is written until the whole file, its signature included, has checked out.
-    const { header, inFile, signer } = await inspectOpened(vault, file, options);
+    const { header, inFile, signer, checked } = await inspectOpened(vault, file, options);
     if (signer.status !== 'own' && options.trustUnsigned !== true) throw new BackupUntrusted(signer);
 
     // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied in one vault
     // transaction that yields to the event loop between batches (progress, cancel, the rest of
-    // the app). If the file changed in between, a chunk fails authentication; a failure, a
-    // cancel or a lock rolls everything back.
+    // the app). Chunk authentication alone does not prove it is the same file: whoever knows
+    // the passphrase or identity can rewrite it in place under the same header. So pass 2
+    // hashes the whole plaintext it applies and, before the transaction commits, refuses
+    // unless hash and verified signer equal pass 1's. A failure, a cancel or a lock rolls
+    // everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
     let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, records(file), { restoreIdentity: options.restoreIdentity === true, signer }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -144,6 +155,23 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     throw err;
   } finally {
     file.close();
+  }
+}
+
+/**
+ * The records of pass 2; once they are all read, throws BackupCorrupt (inside the transaction,
+ * so nothing commits) unless the plaintext and its verified signer are the ones pass 1 checked.
+ */
+function* appliedRecords(file: OpenedAgeFile, checked: Checked): Generator<BackupRecord, void, undefined> {
+  const plaintext = createHash('sha256');
+  let signerKey: Uint8Array | undefined;
+  for (const r of records(file, plaintext)) {
+    if (r.kind === 'signed') signerKey = r.signer;
+    yield r;
+  }
+  const sameSigner = signerKey === undefined ? checked.signerKey === undefined : checked.signerKey !== undefined && Buffer.compare(signerKey, checked.signerKey) === 0;
+  if (!sameSigner || !plaintext.digest().equals(checked.plaintextSha256)) {
+    throw new BackupCorrupt('it changed on disk between the check and the import (written to while importing); nothing was imported');
   }
 }
 

@@ -1,5 +1,6 @@
 // Decrypt + parse a backup file into validated records: the one reading path shared by
 // import (verify pass, then apply pass) and read-only open.
+import { createHash, type Hash } from 'node:crypto';
 import { openAgeFile, type ChunkCipher, type DecryptKeys, type OpenedAgeFile } from './age-file.ts';
 import { readRecords, splitLines, type BackupRecord } from './stream.ts';
 import type { BackupCounts, HeaderLine } from './format.ts';
@@ -13,9 +14,22 @@ export interface ReadOptions {
   chunkCipher?: ChunkCipher;
 }
 
-export function records(file: OpenedAgeFile): Generator<BackupRecord, void, undefined> {
+/**
+ * `plaintext`, when given, is fed every plaintext byte in order: once the generator has finished
+ * it is the SHA-256 of the whole stream. Import compares its two passes by it, since the file
+ * can be rewritten in place between them (same age header and nonce, other chunks).
+ */
+export function records(file: OpenedAgeFile, plaintext?: Hash): Generator<BackupRecord, void, undefined> {
   const hash = new StreamHash();
-  return readRecords(splitLines(file.chunks(), hash), hash);
+  const chunks = plaintext === undefined ? file.chunks() : hashedChunks(file.chunks(), plaintext);
+  return readRecords(splitLines(chunks, hash), hash);
+}
+
+function* hashedChunks(chunks: Iterable<Uint8Array>, plaintext: Hash): Generator<Uint8Array, void, undefined> {
+  for (const chunk of chunks) {
+    plaintext.update(chunk);
+    yield chunk;
+  }
 }
 
 export interface ScanResult {
@@ -23,6 +37,8 @@ export interface ScanResult {
   counts: BackupCounts;
   /** The identity key whose signature over the whole stream verified; undefined for an unsigned stream. */
   signer: Uint8Array | undefined;
+  /** SHA-256 of the whole plaintext that was checked. */
+  plaintextSha256: Uint8Array;
 }
 
 /**
@@ -43,7 +59,8 @@ export async function scanRecords(
   let total = 0;
   let done = 0;
   let sinceYield = 0;
-  for (const r of records(file)) {
+  const plaintext = createHash('sha256');
+  for (const r of records(file, plaintext)) {
     if (r.kind === 'header') {
       header = r.line;
       total = r.line.counts.messages;
@@ -65,7 +82,7 @@ export async function scanRecords(
   // readRecords throws unless both were seen; this satisfies the type checker.
   if (!header || !counts) throw new Error('unreachable: stream ended without header or end');
   options.onProgress?.({ phase, done, total: Math.max(total, done) });
-  return { header, counts, signer };
+  return { header, counts, signer, plaintextSha256: plaintext.digest() };
 }
 
 export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {

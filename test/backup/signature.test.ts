@@ -3,13 +3,16 @@
 // tool; it must not merge into a profile without the user's confirmation, and never brings
 // verified marks. The test vector in docs/backup-format.md is checked here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createCipheriv, hkdfSync } from 'node:crypto';
+import { Decrypter } from 'age-encryption';
 import { join } from 'node:path';
 import { IdentityKeyPair, PrivateKey } from '@signalapp/libsignal-client';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import { BackupError, exportBackup, importBackup, inspectBackup, openBackup, UNVERIFIED_IMPORTS } from '../../main/backup/index.ts';
 import { SIGNATURE_CONTEXT, signedMessage, signerFingerprint, StreamHash, verifySignature } from '../../main/backup/signature.ts';
 import { readRecords, splitLines } from '../../main/backup/stream.ts';
+import { ScryptIdentity } from '../../main/backup/scrypt.ts';
 import { ageEncryptToFile, ageKeygen, ageRun, hashTree, makeTempDir, sampleBackupLines, type AgeKeyPair } from './helpers.ts';
 
 // The vector (docs/backup-format.md, "Signature"): private key 32 x 0x01, this stream.
@@ -211,6 +214,61 @@ describe('importing backups by who signed them', () => {
     const archive = await openBackup(file, { keys: { identities: [keys.identity] } });
     expect(Buffer.from(archive.signer!)).toEqual(Buffer.from(ownIdentity.publicKey.serialize()));
     expect(archive.contacts.every((c) => c.verifiedKey === undefined)).toBe(true);
+  });
+
+  it('an own backup rewritten in place while it is applied (same age header, other content) is refused and changes nothing', async () => {
+    // Whoever knows the passphrase can keep the genuine header and nonce and write new chunks
+    // under the same file key: every chunk of the new file authenticates. Pass 1 checked the
+    // genuine file (signed by this profile); the swap happens as pass 2 starts.
+    const pass = 'correct horse battery staple 42';
+    const file = join(tmp.dir, 'own-swapped.age');
+    await exportBackup(victim, file, { keys: { passphrase: pass, workFactor: 10 } });
+    const bytes = readFileSync(file);
+    const headerEnd = bytes.indexOf(0x0a, bytes.indexOf('\n---') + 1) + 1;
+    const header = bytes.subarray(0, headerEnd);
+    const decrypter = new Decrypter();
+    decrypter.addIdentity(new ScryptIdentity(pass));
+    const fileKey = await decrypter.decryptHeader(header);
+    const nonce = bytes.subarray(headerEnd, headerEnd + 16);
+    const payloadKey = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
+    const mal = Buffer.from(attackerKey).toString('base64');
+    const counts = { contacts: 1, conversations: 1, messages: 1, secrets: 0 };
+    const forgedLines = [
+      JSON.stringify({ type: 'header', format: 'ephemera-backup', version: 2, created: 1, counts, includesIdentity: false }),
+      JSON.stringify({ type: 'contact', id: 'c-swap', handle: 'mallory', displayName: 'Mallory', identityKey: mal, verifiedKey: mal, identityChanged: false, createdAt: 2 }),
+      JSON.stringify({ type: 'conversation', id: 'v-swap', kind: 'direct', contactId: 'c-swap', title: 'Mallory', lastActivity: 2, unread: 0 }),
+      JSON.stringify({ type: 'message', id: 'swapped-1', conversationId: 'v-swap', direction: 'in', sender: 'c-swap', sentAt: 2, receivedAt: 2, text: 'forged', state: 'read' }),
+      JSON.stringify({ type: 'end', counts }),
+    ];
+    const chunkNonce = Buffer.alloc(12);
+    chunkNonce[11] = 1; // the last (only) chunk
+    const cipher = createCipheriv('chacha20-poly1305', payloadKey, chunkNonce, { authTagLength: 16 });
+    const body = Buffer.concat([cipher.update(joined(forgedLines), 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const forged = Buffer.concat([header, nonce, body]);
+
+    const before = hashTree(victimDir);
+    const messagesBefore = victim.countMessages();
+    let swapped = false;
+    const err = await importBackup(victim, file, {
+      keys: { passphrase: pass },
+      onProgress: (p) => {
+        if (p.phase === 'apply' && !swapped) {
+          swapped = true;
+          writeFileSync(file, forged);
+        }
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(swapped).toBe(true);
+    expect(err).toBeInstanceOf(BackupError);
+    expect((err as BackupError).code).toBe('CORRUPT');
+    expect((err as BackupError).message).toContain('changed on disk');
+    expect(victim.getMessage('swapped-1')).toBeUndefined();
+    expect(victim.getContact('c-swap')).toBeUndefined();
+    expect(victim.countMessages()).toBe(messagesBefore);
+    expect(hashTree(victimDir)).toEqual(before);
   });
 
   it('an own backup edited with only the recipient: a changed line is refused; a stripped signature needs confirmation', async () => {
