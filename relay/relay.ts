@@ -246,6 +246,9 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       entry.conn = conn;
       conn.keys.add(entry);
       const d = entry.boundTo;
+      // A bound key reused on a new connection (the client reconnected) binds that connection:
+      // the handshake deadline no longer applies to it, the keepalive timeout does.
+      if (d && conn.tracked) conn.tracked.bound = true;
       if (d) this.restartPushes(d);
     }
     const bodies = decodeBodies(payload.body);

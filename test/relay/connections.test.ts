@@ -64,6 +64,22 @@ describe('handshake deadline', () => {
     expect(bound.closed).toBeUndefined();
     expect(relay.core.guard.stats.handshakeTimeouts).toBeGreaterThanOrEqual(2);
   });
+
+  it('a client that reconnects and reuses its bound key (a network blip) stays past the deadline', async () => {
+    const relay = await relayWith('conn-reconnect', { handshakeTimeoutMs: 400, idleTimeoutMs: 60_000 });
+    const first = await session(relay);
+    const key = await boundKey(first, new TestDevice());
+    first.close();
+    // The new connection never binds: its first record comes under the key bound before.
+    const second = await session(relay);
+    expect((await second.call(key, 'ping', null)).kind).toBe('result');
+    // Opened after `second`, this one never binds: once it is closed, `second`'s deadline has passed too.
+    const control = await session(relay);
+    await control.handshake();
+    await control.waitClosed();
+    expect(second.closed).toBeUndefined();
+    expect((await second.call(key, 'ping', null)).kind).toBe('result');
+  });
 });
 
 describe('keepalive timeout', () => {
