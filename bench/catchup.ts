@@ -11,7 +11,7 @@
 // (2) Sequential sends: one process sending and receiving (both Messengers here), each
 //     sendText awaited, until the recipient has committed all: what `e2e.throughput` measures.
 // Profiles use the test Argon2id parameters (unlock's key derivation is not what is measured).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -53,7 +53,7 @@ function queuedFor(relayDataDir: string): (handle: string) => number {
   return (handle) => (st.get(handle) as { n: number }).n;
 }
 
-async function sequentialSends(root: string, descriptorText: string, count: number): Promise<{ rate: number }> {
+async function sequentialSends(root: string, descriptorText: string, count: number): Promise<{ rate: number; cpuUs: number }> {
   const alice = await newProfile(join(root, 'seq-alice'), 'seq_alice', descriptorText);
   const bob = await newProfile(join(root, 'seq-bob'), 'seq_bob', descriptorText);
   try {
@@ -72,9 +72,11 @@ async function sequentialSends(root: string, descriptorText: string, count: numb
     await bob.sync(30_000, 50);
     const target = committed + count;
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     for (let i = 0; i < count; i++) await alice.sendText({ conversationId: conv, text: textOf(0, i) });
     await waitUntil(() => committed >= target, 300_000, 'sequential sends committed');
-    return { rate: count / ((performance.now() - t0) / 1000) };
+    const cpu = process.cpuUsage(cpu0);
+    return { rate: count / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / count };
   } finally {
     await alice.close();
     await bob.close();
@@ -88,9 +90,23 @@ interface CatchUp {
   maxMs: number;
   meanMs: number;
   queueSeconds: number;
+  /** CPU of this process (the recipient's app) and of the relay child during the catch-up, per message. */
+  appCpuUs: number;
+  relayCpuUs: number;
 }
 
-async function catchUp(root: string, relayDir: string, descriptorText: string, senders: number, perSender: number): Promise<CatchUp> {
+/** utime + stime of a child process so far (µs, Linux /proc); NaN elsewhere. */
+function childCpuMicros(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10_000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function catchUp(root: string, relay: RelayProcess, relayDir: string, descriptorText: string, senders: number, perSender: number): Promise<CatchUp> {
   const total = senders * perSender;
   const recipientDir = join(root, 'recipient');
   // The recipient registers (its prekeys go up), then its app is closed.
@@ -122,6 +138,8 @@ async function catchUp(root: string, relayDir: string, descriptorText: string, s
   const loop = monitorEventLoopDelay({ resolution: 10 });
   try {
     loop.enable();
+    const cpu0 = process.cpuUsage();
+    const relayCpu0 = childCpuMicros(relay.child.pid);
     const t0 = performance.now();
     await recipient.unlock({ password: PASSWORD });
     await waitUntil(() => committed >= total, 600_000, 'all messages committed', 20);
@@ -133,7 +151,9 @@ async function catchUp(root: string, relayDir: string, descriptorText: string, s
     }
     const seconds = (performance.now() - t0) / 1000;
     loop.disable();
-    return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds };
+    const cpu = process.cpuUsage(cpu0);
+    const relayCpuUs = (childCpuMicros(relay.child.pid) - relayCpu0) / total;
+    return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds, appCpuUs: (cpu.user + cpu.system) / total, relayCpuUs };
   } finally {
     loop.disable();
     await recipient.close();
@@ -152,7 +172,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     relay = await RelayProcess.start(relayDir, await freePort(), RELAY_ARGS);
     const descriptorText = JSON.stringify(relay.descriptor);
     const total = senders * perSender;
-    const c = await catchUp(root, relayDir, descriptorText, senders, perSender);
+    const c = await catchUp(root, relay, relayDir, descriptorText, senders, perSender);
     const params = {
       messages: total,
       contacts: senders,
@@ -160,6 +180,10 @@ export async function main(opts: BenchOptions): Promise<void> {
       kdf: 'test',
       all_committed_s: round(c.committedAt, 3),
       queueing_s: round(c.queueSeconds),
+      // What bounds it: the app's own CPU per message (decrypt, commit, index, receipts); on a
+      // core of its own the app could not go faster than 1e6 / this.
+      app_cpu_us_per_msg: Math.round(c.appCpuUs),
+      relay_cpu_us_per_msg: Math.round(c.relayCpuUs),
       load_average_1m: round(loadavg()[0] ?? 0, 2),
     };
     const rate = total / c.seconds;
@@ -174,7 +198,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       unit: 'messages/s',
       baseline: null,
       ratio: null,
-      params: { messages: sequential, relay: 'child process, loopback', both_sides: 'this process, committed', load_average_1m: round(loadavg()[0] ?? 0, 2) },
+      params: { messages: sequential, relay: 'child process, loopback', both_sides: 'this process, committed', app_cpu_us_per_msg: Math.round(seq.cpuUs), load_average_1m: round(loadavg()[0] ?? 0, 2) },
       target: '>= 1000 messages/s',
     });
   } finally {
