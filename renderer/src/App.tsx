@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { Settings, VaultStatus } from '../../shared/api/contract.ts';
+import type { Settings, VaultStatus } from '../../shared/api.ts';
 import type { LinkState } from '../../shared/api/socket-client.ts';
 import { ApiContext, errorText, type Connection } from './api.ts';
 import { CreateVault } from './screens/CreateVault.tsx';

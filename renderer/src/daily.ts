@@ -1,6 +1,6 @@
 // Pure helpers for the everyday features (unread, avatars, links, shortcuts, notifications): no
 // React, no DOM, unit-tested in test/renderer/daily.test.ts.
-import type { ConversationSummary, Message } from '../../shared/api/contract.ts';
+import type { ConversationSummary, Message } from '../../shared/api.ts';
 
 /** The number the window title and the dock/taskbar badge show. */
 export function totalUnread(conversations: readonly Pick<ConversationSummary, 'unread'>[]): number {

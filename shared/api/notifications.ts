@@ -1,6 +1,6 @@
 // What a new-message notification may say, one policy for both hosts: the renderer (Web
 // Notifications in browser mode) and main (Electron's Notification in the app).
-import type { NotificationPrivacy } from './contract.ts';
+import type { NotificationPrivacy } from '../api.ts';
 
 export interface NotificationText {
   title: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Message } from '../../shared/api/contract.ts';
+import type { Message } from '../../shared/api.ts';
 import { adjacentChat, avatarHue, firstUnreadId, initials, notificationText, splitLinks, totalUnread, windowTitle } from '../../renderer/src/daily.ts';
 
 const msg = (id: string, direction: 'in' | 'out', state: Message['state']): Message => ({

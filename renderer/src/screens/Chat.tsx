@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { MAX_TEXT_CHARS, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api/contract.ts';
+import { MAX_TEXT_CHARS, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { firstUnreadId, splitLinks } from '../daily.ts';

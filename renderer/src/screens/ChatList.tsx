@@ -1,4 +1,4 @@
-import type { ConversationSummary } from '../../../shared/api/contract.ts';
+import type { ConversationSummary } from '../../../shared/api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { formatTime } from '../logic.ts';
 

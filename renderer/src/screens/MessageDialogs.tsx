@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { Message, MessageDetails } from '../../../shared/api/contract.ts';
+import type { Message, MessageDetails } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { DELIVERY_LABELS } from '../logic.ts';

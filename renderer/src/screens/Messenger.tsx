@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Contact, ConversationSummary, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api/contract.ts';
+import type { Contact, ConversationSummary, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { MAX_NICKNAME_CHARS, type Contact } from '../../../shared/api/contract.ts';
+import { MAX_NICKNAME_CHARS, type Contact } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 

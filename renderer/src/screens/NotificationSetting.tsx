@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { NotificationPrivacy } from '../../../shared/api/contract.ts';
+import type { NotificationPrivacy } from '../../../shared/api.ts';
 
 /** What new-message notifications show, and (browser mode) the browser's permission for them. */
 export function NotificationSetting({ id, value, onChange }: { id: string; value: NotificationPrivacy; onChange: (v: NotificationPrivacy) => void }) {

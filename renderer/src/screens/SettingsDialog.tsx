@@ -1,5 +1,5 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
-import type { BackupProgress, NotificationPrivacy, OpenedBackup, Settings, Theme } from '../../../shared/api/contract.ts';
+import type { BackupProgress, NotificationPrivacy, OpenedBackup, Settings, Theme } from '../../../shared/api.ts';
 import { NotificationSetting } from './NotificationSetting.tsx';
 import { useApi, errorText, hasNativeFileDialogs } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
