@@ -144,11 +144,12 @@ export interface VaultHandle {
    */
   transaction<T>(fn: () => T): T;
   /**
-   * One transaction spanning event-loop turns (see Vault.longTransaction): `work` writes in
-   * synchronous `write(fn)` steps and may await between them; commit on resolve, rollback on
-   * throw. Meanwhile other writes fail with VaultBusy.
+   * One transaction spanning event-loop turns (see WriteGate.longTransaction): `work` writes in
+   * synchronous `write(fn)` steps, each given a writer on the transaction, and may await
+   * between them; commit on resolve, rollback on throw. Meanwhile other writes fail with
+   * VaultBusy.
    */
-  longTransaction<T>(work: (write: <R>(fn: () => R) => R) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
+  longTransaction<T>(work: (write: <R>(fn: (writer: VaultWriter) => R) => R) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
   /** Resolves when no long transaction is waiting or open. */
   idle(): Promise<void>;
   /** Runs fn as one activity: long transactions wait for running activities, and new activities for them (see Vault.activity). */
@@ -162,3 +163,9 @@ export interface VaultHandle {
 
   readonly sealedFiles: SealedFiles;
 }
+
+/** The writes, as a long transaction's step gets them (VaultHandle.longTransaction). */
+export type VaultWriter = Pick<
+  VaultHandle,
+  'setAccountSecret' | 'kvSet' | 'kvDelete' | 'upsertContact' | 'upsertConversation' | 'appendMessages' | 'updateMessageState' | 'deleteMessage' | 'outboxPut' | 'outboxDelete'
+>;

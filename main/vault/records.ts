@@ -277,3 +277,13 @@ export function decodeKeyed(plain: Buffer): { key: string; value: Uint8Array } {
     plain.fill(0);
   }
 }
+
+export const MAX_PAGE = 10_000;
+
+/** A page size: an integer from 1 to MAX_PAGE. */
+export function checkLimit(limit: unknown): number {
+  if (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new RangeError(`limit must be an integer from 1 to ${MAX_PAGE}`);
+  }
+  return limit;
+}

@@ -1,0 +1,222 @@
+// The gate in front of the open database: every query passes it (a locked vault fails with
+// VaultLocked, SQLite corruption becomes VaultCorrupt), and it is the only place a WritableDB
+// comes from. It also orders the app's activities and the long transaction (backup import):
+// while a long transaction is open, only its own steps get a writable handle; every other write
+// is refused with VaultBusy (a runtime check behind the types, for callers that go through the
+// Vault facade from inside a step).
+import type Database from 'better-sqlite3';
+import { VaultBusy, VaultLocked } from './errors.ts';
+import type { ReadableDB, WritableDB } from './handles.ts';
+import type { VaultKeys } from './keys.ts';
+import { mapError } from './open.ts';
+
+interface LongTransaction {
+  /** BEGIN has run (before that it waits for running activities to end). */
+  open: boolean;
+  /** True while one of its steps runs (JS is single-threaded: nothing else can). */
+  writing: boolean;
+  /** Committed changes end here while it is open (changesSince). */
+  seqAtStart: number;
+  idle: Promise<void>;
+}
+
+/** A long transaction's step: runs `fn` synchronously with the transaction's writable handle. */
+export type Step<R, W> = <T>(fn: (db: WritableDB<R, W>) => T) => T;
+
+export interface GateCounters {
+  /** The change sequence kept in memory. */
+  seq(): number;
+  /** Reads the in-memory counters again (after a rollback moved them). */
+  reload(): void;
+}
+
+export class WriteGate<R, W> {
+  readonly #keys: VaultKeys;
+  readonly #counters: GateCounters;
+  #db: Database.Database | undefined;
+  #readable: ReadableDB<R> | undefined;
+  #writable: WritableDB<R, W> | undefined;
+  #longTx: LongTransaction | undefined;
+  #activities = 0;
+  #activitiesDone: (() => void) | undefined;
+
+  constructor(keys: VaultKeys, counters: GateCounters) {
+    this.#keys = keys;
+    this.#counters = counters;
+  }
+
+  /** Puts an opened database behind the gate, with its statements split by what they may do. */
+  attach(db: Database.Database, read: R, write: W): void {
+    const keys = this.#keys;
+    this.#db = db;
+    this.#readable = { keys, read };
+    const writable = { keys, read, write, transaction: <T>(fn: () => T): T => db.transaction(fn)() };
+    // The one place a WritableDB is made (the brand has no value to give).
+    this.#writable = writable as WritableDB<R, W>;
+  }
+
+  /** Closes the database; a long transaction waiting for activities stops waiting (it then finds the vault locked). */
+  close(): void {
+    this.#activitiesDone?.();
+    const db = this.#db;
+    this.#db = undefined;
+    this.#readable = undefined;
+    this.#writable = undefined;
+    db?.close();
+  }
+
+  /** Throws VaultLocked unless the keys are there and the database open. */
+  checkOpen(): void {
+    this.#open();
+  }
+
+  #open(): Database.Database {
+    if (!this.#keys.unlocked || !this.#db) throw new VaultLocked();
+    return this.#db;
+  }
+
+  /** Runs fn with a read-only handle; maps SQLite corruption errors to VaultCorrupt. */
+  read<T>(fn: (db: ReadableDB<R>) => T): T {
+    this.#open();
+    try {
+      return fn(this.#readable as ReadableDB<R>);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /**
+   * Runs fn with a writable handle. While a long transaction is open only its own steps may
+   * write, so nothing else can join it (and be lost with its rollback) or slip in between.
+   */
+  write<T>(fn: (db: WritableDB<R, W>) => T): T {
+    if (this.#longTx?.open && !this.#longTx.writing) throw new VaultBusy();
+    this.#open();
+    try {
+      return fn(this.#writable as WritableDB<R, W>);
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /** fn in one SQLite transaction; the writes inside pass `write` (and its checks) one by one. */
+  transaction<T>(fn: () => T): T {
+    const db = this.#open();
+    try {
+      if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
+      return db.transaction(fn)();
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
+  /** The end of the committed change sequence: while a long transaction is open, where it began. */
+  committedSeq(): number {
+    return this.#longTx?.open ? this.#longTx.seqAtStart : Infinity;
+  }
+
+  /**
+   * Runs `fn` (which may await) as one activity of the app (a send, a received message, an
+   * export): a long transaction does not begin while activities run, and an activity does not
+   * start while one is waiting to begin or open. So an activity never finds the vault busy
+   * halfway through. Activities must not wait for each other's completion through this (a
+   * nested call would wait for a long transaction that waits for the outer call).
+   */
+  async activity<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#longTx) await this.#longTx.idle;
+    this.#activities++;
+    try {
+      return await fn();
+    } finally {
+      this.#activities--;
+      if (this.#activities === 0) this.#activitiesDone?.();
+    }
+  }
+
+  /**
+   * One SQLite transaction that spans several event-loop turns, for long merges (backup import)
+   * that must be atomic without freezing the process. It waits for running activities to end
+   * (new ones wait for it), then `work` makes its changes in synchronous steps, each given the
+   * transaction's writable handle, and may await between them (progress, cancellation).
+   * Commits when `work` resolves; rolls back when it throws or the vault is locked meanwhile.
+   * While it is open every other write is refused with VaultBusy, and reads see its uncommitted
+   * rows, except changesSince, which reports committed changes only (the search index never
+   * sees rows that may yet be rolled back). `idle()` resolves when it is over.
+   */
+  async longTransaction<T>(work: (step: Step<R, W>) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
+    if (this.#longTx) throw new VaultBusy();
+    const db = this.#open();
+    const writable = this.#writable as WritableDB<R, W>;
+    let done!: () => void;
+    const idle = new Promise<void>((resolve) => (done = resolve));
+    const tx: LongTransaction = { open: false, writing: false, seqAtStart: 0, idle };
+    this.#longTx = tx;
+    // SQLite rolls a transaction back on its own after some errors (disk full, I/O): a caller
+    // that caught the step's error must not go on writing in autocommit, nor commit.
+    const stillOpen = (): void => {
+      if (this.#longTx !== tx || this.#db !== db) throw new VaultLocked();
+      if (!db.inTransaction) throw new Error('the long transaction was rolled back after a failed step');
+    };
+    const step: Step<R, W> = (fn) => {
+      stillOpen();
+      const outer = tx.writing;
+      tx.writing = true;
+      try {
+        const result = fn(writable);
+        if (typeof (result as { then?: unknown } | null)?.then === 'function') throw new TypeError('a write step must be synchronous');
+        return result;
+      } finally {
+        tx.writing = outer;
+      }
+    };
+    const { signal } = options;
+    try {
+      // Running activities end first; a lock or the caller's abort ends the wait.
+      while (this.#activities > 0 && this.#db === db && !signal?.aborted) {
+        let wake = (): void => undefined;
+        await new Promise<void>((resolve) => {
+          wake = () => resolve();
+          this.#activitiesDone = wake;
+          signal?.addEventListener('abort', wake, { once: true });
+        });
+        signal?.removeEventListener('abort', wake);
+      }
+      this.#activitiesDone = undefined;
+      if (this.#db !== db) throw new VaultLocked();
+      signal?.throwIfAborted();
+      tx.seqAtStart = this.#counters.seq();
+      this.read(() => db.exec('BEGIN IMMEDIATE'));
+      tx.open = true;
+      const result = await work(step);
+      stillOpen();
+      this.read(() => db.exec('COMMIT'));
+      return result;
+    } catch (err) {
+      if (this.#db === db && db.inTransaction) {
+        try {
+          db.exec('ROLLBACK');
+        } catch {
+          // the original error is the one to report
+        }
+      }
+      // The change sequence kept in memory moved with the rolled-back writes: read it again
+      // (a stale value would only leave gaps, but the feed's numbering stays dense).
+      if (this.#db === db && tx.open) this.#counters.reload();
+      throw err;
+    } finally {
+      tx.open = false;
+      if (this.#longTx === tx) this.#longTx = undefined;
+      done();
+    }
+  }
+
+  /** Resolves when no long transaction is waiting or open (at once when none is). */
+  idle(): Promise<void> {
+    return this.#longTx?.idle ?? Promise.resolve();
+  }
+
+  /** True while a long transaction is open: other writes get VaultBusy. */
+  get busy(): boolean {
+    return this.#longTx?.open === true;
+  }
+}

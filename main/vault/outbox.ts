@@ -1,0 +1,43 @@
+// The sealed outbox (table outbox): relay requests waiting to be sent, in creation order.
+import type Database from 'better-sqlite3';
+import type { OutboxItem } from './api.ts';
+import { seal } from './aead.ts';
+import type { Prepared, ReadableDB, WritableDB } from './handles.ts';
+import { ad, checkId, checkTimestamp } from './records.ts';
+
+export function prepareOutbox(db: Database.Database) {
+  return {
+    read: {
+      outboxList: db.prepare<[], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox ORDER BY created_at, id'),
+    },
+    write: {
+      outboxPut: db.prepare<[string, number, Buffer], unknown>('INSERT OR REPLACE INTO outbox (id, created_at, sealed) VALUES (?, ?, ?)'),
+      outboxDelete: db.prepare<[string], unknown>('DELETE FROM outbox WHERE id = ?'),
+    },
+  } satisfies Prepared<unknown, unknown>;
+}
+
+type OutboxStatements = ReturnType<typeof prepareOutbox>;
+type OutboxReadable = ReadableDB<{ outbox: OutboxStatements['read'] }>;
+type OutboxWritable = WritableDB<{ outbox: OutboxStatements['read'] }, { outbox: OutboxStatements['write'] }>;
+
+export function outboxPut(db: OutboxWritable, item: OutboxItem): void {
+  if (typeof item !== 'object' || item === null) throw new TypeError('outbox item must be an object');
+  checkId(item.id, 'outbox id');
+  checkTimestamp(item.createdAt, 'createdAt');
+  if (!(item.body instanceof Uint8Array)) throw new TypeError('outbox body must be bytes');
+  db.write.outbox.outboxPut.run(item.id, item.createdAt, seal(db.keys.key('outbox'), item.body, ad('outbox', item.id, item.createdAt)));
+}
+
+export function outboxList(db: OutboxReadable): OutboxItem[] {
+  return db.read.outbox.outboxList.all().map((row) => ({
+    id: row.id,
+    createdAt: row.created_at,
+    body: new Uint8Array(db.keys.openSealed('outbox', row.sealed, ad('outbox', row.id, row.created_at), `outbox item ${row.id}`)),
+  }));
+}
+
+export function outboxDelete(db: OutboxWritable, id: string): void {
+  checkId(id, 'outbox id');
+  db.write.outbox.outboxDelete.run(id);
+}
