@@ -61,6 +61,9 @@ export interface RelayOptions {
   /** Handle lookups (`resolve`) per device: sustained per minute, and burst. Defaults 60 and 100. */
   lookupsPerMinute?: number;
   lookupBurst?: number;
+  /** The same lookups per source address (IPv6: per /64), so new devices do not buy new budget. Defaults 240 and 400. */
+  addressLookupsPerMinute?: number;
+  addressLookupBurst?: number;
   /** Bind nonces remembered (oldest evicted beyond this). Default 2,000,000. */
   maxBindNonces?: number;
   /** Bound temp keys kept without a connection (oldest forgotten beyond this; they get 404). Default 200,000. */
@@ -115,6 +118,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private readonly limiter: RateLimiter;
   private readonly newDeviceLimiter: RateLimiter;
   private readonly lookupLimiter: RateLimiter;
+  private readonly addressLookupLimiter: RateLimiter;
   readonly guard: ConnectionGuard;
   private readonly maxBindNonces: number;
   private readonly maxIdleBoundKeys: number;
@@ -147,6 +151,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
     this.newDeviceLimiter = new RateLimiter((o.newDevicesPerMinute ?? 10) / 60, o.newDeviceBurst ?? 100, this.clock);
     this.lookupLimiter = new RateLimiter((o.lookupsPerMinute ?? 60) / 60, o.lookupBurst ?? 100, this.clock);
+    this.addressLookupLimiter = new RateLimiter((o.addressLookupsPerMinute ?? 240) / 60, o.addressLookupBurst ?? 400, this.clock);
     this.guard = new ConnectionGuard({
       maxPerAddress: o.maxConnectionsPerAddress ?? DEFAULT_CONNECTION_LIMITS.maxPerAddress,
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
@@ -384,10 +389,15 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     return true;
   }
 
-  /** A handle lookup by `d`: budgeted per device, so the handle list cannot be enumerated fast. */
+  /**
+   * A handle lookup by `d`: budgeted per device, so the handle list cannot be enumerated fast,
+   * and per source address, since new devices cost only their (address-budgeted) bind.
+   */
   takeLookup(d: BoundDevice): void {
     const wait = this.lookupLimiter.take(d.permHex);
     if (wait > 0) throw new RpcError('RATE_LIMITED', `too many handle lookups; retry in ${wait} ms`);
+    const addressWait = this.addressLookupLimiter.take(d.key?.conn?.address ?? '');
+    if (addressWait > 0) throw new RpcError('RATE_LIMITED', `too many handle lookups from this address; retry in ${addressWait} ms`);
   }
 
   /** Binds `entry` to the device; the device's previous temp key is forgotten (it now gets 404). */
@@ -516,6 +526,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     this.limiter.sweep(now);
     this.newDeviceLimiter.sweep(now);
     this.lookupLimiter.sweep(now);
+    this.addressLookupLimiter.sweep(now);
   }
 
   /**

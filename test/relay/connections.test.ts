@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { addressBucket } from '../../relay/connections.ts';
 import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
+import type { Body } from '../../shared/protocol/rpc.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor } from '../net/harness.ts';
 import { boundKey, RawSession, TestDevice } from './raw-session.ts';
 
@@ -152,5 +153,19 @@ describe('handle lookups', () => {
     const b = await session(relay);
     const bkey = await boundKey(b, new TestDevice());
     expect(await b.call(bkey, 'resolve', { handle: 'lookup_a' })).toMatchObject({ kind: 'result' });
+  });
+
+  it('new devices do not buy new budget: lookups are also budgeted per source address', async () => {
+    const relay = await relayWith('conn-lookups-address', { lookupBurst: 3, lookupsPerMinute: 1, addressLookupBurst: 5, addressLookupsPerMinute: 1 });
+    const lookup = async (localAddress: string): Promise<Body> => {
+      const s = await session(relay, localAddress);
+      const key = await boundKey(s, new TestDevice());
+      return s.call(key, 'resolve', { handle: 'nobody_here' });
+    };
+    // Five fresh devices from one address use up its budget (each lookup within its own device's).
+    for (let i = 0; i < 5; i++) expect(await lookup('127.0.0.1')).toMatchObject({ kind: 'error', code: 'NOT_FOUND' });
+    expect(await lookup('127.0.0.1')).toMatchObject({ kind: 'error', code: 'RATE_LIMITED' });
+    // Another address has its own.
+    expect(await lookup('127.0.0.2')).toMatchObject({ kind: 'error', code: 'NOT_FOUND' });
   });
 });
