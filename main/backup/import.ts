@@ -17,9 +17,13 @@ import type { OpenedAgeFile } from './age-file.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
 import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
 import type { BackupRecord } from './stream.ts';
+import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
 
 export interface ImportOptions extends ReadOptions {
-  /** Restore account secrets found in the backup, never overwriting ones the profile has. */
+  /**
+   * Restore the account identity secrets (ACCOUNT_IDENTITY_SECRETS) found in the backup, never
+   * overwriting ones the profile has, and only from a backup classified `own`.
+   */
   restoreIdentity?: boolean;
   /**
    * The user confirmed importing a backup that is not signed by this profile's identity
@@ -205,7 +209,10 @@ async function applyRecords(
   for (const r of input) {
     switch (r.kind) {
       case 'account-secret': {
-        if (!restoreIdentity || vault.getAccountSecret(r.line.name) !== undefined) {
+        // Only the identity secrets, and only from the profile's own backup (or one signed by the
+        // identity it restores, see classifySigner): a confirmed but unsigned or foreign file
+        // must not plant an identity its writer holds, nor any other secret name.
+        if (!restoreIdentity || !trusted || !ACCOUNT_IDENTITY_SECRETS.includes(r.line.name) || vault.getAccountSecret(r.line.name) !== undefined) {
           secretsSkipped.push(r.line.name);
           break;
         }

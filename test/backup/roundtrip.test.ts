@@ -321,6 +321,45 @@ describe('backup round trip with the real vault', () => {
     }
   });
 
+  it('restores only the identity secrets, and only from a backup that is its own: a confirmed forgery plants nothing', async () => {
+    const planted = IdentityKeyPair.generate().serialize();
+    const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+    const counts = { contacts: 0, conversations: 0, messages: 0, secrets: 2 };
+    const forged = join(tmp.dir, 'forged-secrets.age');
+    const lines = [
+      { type: 'header', format: 'ephemera-backup', version: 2, created: 1, counts, includesIdentity: true },
+      { type: 'account-secret', name: 'e2e-identity-key-pair', value: b64(planted) },
+      { type: 'account-secret', name: 'settings-override', value: b64(Buffer.from('anything')) },
+      { type: 'end', counts },
+    ];
+    ageEncryptToFile(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), keys.recipient, forged);
+    // The same account's real backup, carrying one more secret name.
+    const own = join(tmp.dir, 'own-with-extra.age');
+    const extra = await newVault(join(tmp.dir, 'secrets-source'), { own: true });
+    extra.setAccountSecret('settings-override', new Uint8Array([1]));
+    await exportBackup(extra, own, { keys: { recipients: [keys.recipient] }, identitySecretNames: ['e2e-identity-key-pair', 'settings-override'] });
+    extra.lock();
+
+    const fresh = await newVault(join(tmp.dir, 'secrets-fresh'));
+    try {
+      // Unsigned, confirmed by the user, into a profile without an identity: nothing is restored.
+      const r = await importBackup(fresh, forged, { keys: { identities: [keys.identity] }, restoreIdentity: true, trustUnsigned: true });
+      expect(r.signer.status).toBe('unsigned');
+      expect(r.added.secrets).toBe(0);
+      expect(r.secretsSkipped).toEqual(['e2e-identity-key-pair', 'settings-override']);
+      expect(fresh.getAccountSecret('e2e-identity-key-pair')).toBeUndefined();
+      expect(fresh.getAccountSecret('settings-override')).toBeUndefined();
+      // Signed by the identity it restores: the identity comes back, the other name does not.
+      const mine = await importBackup(fresh, own, { keys: { identities: [keys.identity] }, restoreIdentity: true });
+      expect(mine.signer.status).toBe('own');
+      expect(mine.secretsSkipped).toEqual(['settings-override']);
+      expect(Buffer.from(fresh.getAccountSecret('e2e-identity-key-pair')!)).toEqual(Buffer.from(IDENTITY));
+      expect(fresh.getAccountSecret('settings-override')).toBeUndefined();
+    } finally {
+      fresh.lock();
+    }
+  });
+
   it('open read-only browses and searches the same content', async () => {
     const archive = await openBackup(passFile, { keys: { passphrase: PASS } });
     expect(archive.history('alice').messages).toHaveLength(1500);
@@ -360,9 +399,11 @@ describe('backup round trip with the real vault', () => {
       const lines = plain.trimEnd().split('\n').map((l) => JSON.parse(l) as { type: string; text?: string; value?: string });
       expect(lines.filter((l) => l.type === 'account-secret').map((l) => l.value)).toEqual([Buffer.from(blob).toString('base64')]);
       expect(lines.filter((l) => l.type === 'message').map((l) => l.text)).toEqual(texts);
-      await importBackup(copy, file, { keys: { identities: [keys.identity] }, restoreIdentity: true, trustUnsigned: true });
+      const r = await importBackup(copy, file, { keys: { identities: [keys.identity] }, restoreIdentity: true, trustUnsigned: true });
       expect(history(copy)).toEqual(stored.map(({ seq: _seq, ...m }) => m));
-      expect(Buffer.from(copy.getAccountSecret('wide-blob')!)).toEqual(Buffer.from(blob));
+      // Read intact (above), but not restored: only the account identity secrets are.
+      expect(r.secretsSkipped).toEqual(['wide-blob']);
+      expect(copy.getAccountSecret('wide-blob')).toBeUndefined();
     } finally {
       wide.lock();
       copy.lock();
