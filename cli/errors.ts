@@ -1,53 +1,12 @@
-// Which exit code and which sentence each error gets. Two tables, both exhaustive over their
-// enums, so adding a code without deciding its exit code (and, for relay refusals, its sentence)
-// fails the type check; test/cli/exit-codes.test.ts walks them against `ephemera --help`.
-import { ApiError, HANDLE_PATTERN, type ApiErrorCode } from '../shared/api.ts';
+// Which sentence and exit code each relay refusal gets, exhaustive over RpcErrorCode, so adding a
+// code without deciding them fails the type check (the exit code of every other error is
+// API_EXIT in io.ts); test/cli/exit-codes.test.ts walks both against `ephemera --help`.
+import { ApiError, HANDLE_PATTERN } from '../shared/api.ts';
 import type { RpcErrorCode } from '../shared/protocol/errors.ts';
 import { RelayRefusal } from '../main/messenger/errors.ts';
 import { weakSecretReason } from '../shared/api/password-policy.ts';
 import { Option } from 'commander';
-import { CliError, ExitCode, type ExitCodeValue } from './io.ts';
-
-/** The exit code of every error the messenger (shared/api.ts ApiErrorCode) may throw. */
-export const API_EXIT: Readonly<Record<ApiErrorCode, ExitCodeValue>> = {
-  WRONG_PASSWORD: ExitCode.WRONG_SECRET,
-  WRONG_RECOVERY_PHRASE: ExitCode.WRONG_SECRET,
-  VAULT_LOCKED: ExitCode.ERROR,
-  VAULT_EXISTS: ExitCode.VAULT_EXISTS,
-  NO_VAULT: ExitCode.NO_VAULT,
-  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
-  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
-  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
-  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
-  WEAK_PASSWORD: ExitCode.WEAK_SECRET,
-  NOT_REGISTERED: ExitCode.NOT_REGISTERED,
-  ALREADY_REGISTERED: ExitCode.ALREADY_REGISTERED,
-  HANDLE_TAKEN: ExitCode.HANDLE_TAKEN,
-  UNKNOWN_HANDLE: ExitCode.UNKNOWN_CONTACT,
-  UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
-  UNKNOWN_CONVERSATION: ExitCode.UNKNOWN_CONTACT,
-  UNKNOWN_MESSAGE: ExitCode.UNKNOWN_CONTACT,
-  IDENTITY_CHANGED: ExitCode.IDENTITY_CHANGED,
-  BAD_DESCRIPTOR: ExitCode.USAGE,
-  RELAY_UNREACHABLE: ExitCode.RELAY_UNREACHABLE,
-  RELAY_REJECTED: ExitCode.RELAY_REJECTED,
-  BACKUP_WRONG_KEY: ExitCode.WRONG_SECRET,
-  BACKUP_CORRUPT: ExitCode.VAULT_CORRUPT,
-  BACKUP_UNSUPPORTED: ExitCode.UNSUPPORTED_VERSION,
-  BACKUP_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
-  FILE_ERROR: ExitCode.ERROR,
-  CANCELLED: ExitCode.INTERRUPTED,
-  UNKNOWN_BACKUP: ExitCode.USAGE,
-  INVALID_ARGUMENT: ExitCode.USAGE,
-  UNKNOWN_METHOD: ExitCode.ERROR,
-  PROTOCOL_ERROR: ExitCode.ERROR,
-  DISCONNECTED: ExitCode.ERROR,
-  FORBIDDEN: ExitCode.ERROR,
-  PATH_NOT_ALLOWED: ExitCode.USAGE,
-  BUSY: ExitCode.BUSY,
-  NOT_AVAILABLE: ExitCode.ERROR,
-  INTERNAL: ExitCode.ERROR,
-};
+import { API_EXIT, CliError, ExitCode, type ExitCodeValue } from './io.ts';
 
 /** What the CLI knows when a relay refuses: the handle the command was about, if any. */
 export interface RefusalContext {

@@ -3,7 +3,9 @@
 // these so behaviour is the same across subcommands.
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { VaultError, type VaultErrorCode } from '../main/vault/errors.ts';
+import { VaultError } from '../main/vault/errors.ts';
+import type { ApiErrorCode } from '../shared/api.ts';
+import { CodedError } from '../shared/errors.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault, type KdfParams } from '../main/vault/index.ts';
 import { headerMissingMessage } from '../main/vault/recovery-copy.ts';
 import { forTerminal, jsonForTerminal, untrusted } from './terminal.ts';
@@ -73,34 +75,64 @@ Environment:
   EPHEMERA_DEBUG=1            print the stack trace of an unexpected error (exit code 1)
 `;
 
-const CODE_FOR: Record<VaultErrorCode, ExitCodeValue> = {
+/**
+ * The one map from error codes to exit codes: every error the messenger (shared/api.ts
+ * ApiErrorCode) may throw, and so every vault error (its codes are API codes). Exhaustive by type.
+ */
+export const API_EXIT: Readonly<Record<ApiErrorCode, ExitCodeValue>> = {
   WRONG_PASSWORD: ExitCode.WRONG_SECRET,
   WRONG_RECOVERY_PHRASE: ExitCode.WRONG_SECRET,
-  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
-  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
-  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
-  NO_VAULT: ExitCode.NO_VAULT,
-  VAULT_EXISTS: ExitCode.VAULT_EXISTS,
-  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
   VAULT_LOCKED: ExitCode.ERROR,
+  VAULT_EXISTS: ExitCode.VAULT_EXISTS,
+  NO_VAULT: ExitCode.NO_VAULT,
+  VAULT_CORRUPT: ExitCode.VAULT_CORRUPT,
+  PROFILE_LOCKED: ExitCode.PROFILE_LOCKED,
+  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
+  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
+  WEAK_PASSWORD: ExitCode.WEAK_SECRET,
+  NOT_REGISTERED: ExitCode.NOT_REGISTERED,
+  ALREADY_REGISTERED: ExitCode.ALREADY_REGISTERED,
+  HANDLE_TAKEN: ExitCode.HANDLE_TAKEN,
+  UNKNOWN_HANDLE: ExitCode.UNKNOWN_CONTACT,
+  UNKNOWN_CONTACT: ExitCode.UNKNOWN_CONTACT,
+  UNKNOWN_CONVERSATION: ExitCode.UNKNOWN_CONTACT,
+  UNKNOWN_MESSAGE: ExitCode.UNKNOWN_CONTACT,
+  IDENTITY_CHANGED: ExitCode.IDENTITY_CHANGED,
+  BAD_DESCRIPTOR: ExitCode.USAGE,
+  RELAY_UNREACHABLE: ExitCode.RELAY_UNREACHABLE,
+  RELAY_REJECTED: ExitCode.RELAY_REJECTED,
+  BACKUP_WRONG_KEY: ExitCode.WRONG_SECRET,
+  BACKUP_CORRUPT: ExitCode.VAULT_CORRUPT,
+  BACKUP_UNSUPPORTED: ExitCode.UNSUPPORTED_VERSION,
+  BACKUP_UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
+  FILE_ERROR: ExitCode.ERROR,
+  CANCELLED: ExitCode.INTERRUPTED,
+  UNKNOWN_BACKUP: ExitCode.USAGE,
+  INVALID_ARGUMENT: ExitCode.USAGE,
+  UNKNOWN_METHOD: ExitCode.ERROR,
+  PROTOCOL_ERROR: ExitCode.ERROR,
+  DISCONNECTED: ExitCode.ERROR,
+  FORBIDDEN: ExitCode.ERROR,
+  PATH_NOT_ALLOWED: ExitCode.USAGE,
   BUSY: ExitCode.BUSY,
+  NOT_AVAILABLE: ExitCode.ERROR,
+  INTERNAL: ExitCode.ERROR,
 };
 
 /** An error the CLI reports with a given exit code and a short machine code. */
-export class CliError extends Error {
+export class CliError extends CodedError {
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue,
-    readonly code = 'USAGE',
+    code = 'USAGE',
   ) {
-    super(message);
-    this.name = 'CliError';
+    super(code, message);
   }
 }
 
 export function exitCodeFor(err: unknown): ExitCodeValue {
   if (err instanceof CliError) return err.exitCode;
-  if (err instanceof VaultError) return CODE_FOR[err.code] ?? ExitCode.ERROR;
+  if (err instanceof VaultError) return API_EXIT[err.code];
   return ExitCode.ERROR;
 }
 

@@ -6,20 +6,14 @@
 import PQueue from 'p-queue';
 import pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
+import { CodedError } from '../shared/errors.ts';
 import { IDEMPOTENCY_RETENTION_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
 import { MAX_ONE_TIME_KEYS, type OneTimeKey, type StoredIdentity } from './key-store.ts';
 import { type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
 
 export type PgStoreErrorCode = 'BAD_NODE_ID' | 'SCHEMA_TOO_NEW' | 'DATABASE_UNAVAILABLE';
 
-export class PgStoreError extends Error {
-  readonly code: PgStoreErrorCode;
-  constructor(code: PgStoreErrorCode, message: string) {
-    super(message);
-    this.name = 'PgStoreError';
-    this.code = code;
-  }
-}
+export class PgStoreError extends CodedError<PgStoreErrorCode> {}
 
 /** pg_advisory_lock key held while migrating ("EPHE"). */
 const MIGRATION_LOCK = 0x45504845;

@@ -9,9 +9,10 @@
 // - The connection state names the temp key's phase and expiry, never the key or its id.
 // - The recovery phrase crosses exactly once, as the result of `createVault`, to be shown.
 //
-// Imports only zod and shared/protocol/schema.ts: shared/ must not depend on other top folders.
+// Imports only zod, shared/protocol/schema.ts and shared/errors.ts: shared/ must not depend on other top folders.
 import { z } from 'zod';
 import { HANDLE_RE } from './protocol/schema.ts';
+import { CodedError } from './errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Scalars
@@ -340,11 +341,10 @@ export const ApiErrorValue = z.strictObject({ code: ApiErrorCode, message: z.str
 export type ApiErrorValue = z.infer<typeof ApiErrorValue>;
 
 /** What a caller of EphemeraApi catches. */
-export class ApiError extends Error {
-  readonly code: ApiErrorCode;
+export class ApiError extends CodedError<ApiErrorCode> {
   constructor(code: ApiErrorCode, message: string) {
-    super(message);
-    this.code = code;
+    super(code, message);
+    // One name for every API error (a RelayRefusal too): callers tell them apart by code.
     this.name = 'ApiError';
   }
   toValue(): ApiErrorValue {

@@ -1,6 +1,7 @@
 // Typed backup errors. Each carries a stable `code` so the CLI and the API boundary map them
 // to messages and exit codes without string matching. Every one of them is thrown before the
 // profile is changed (import verifies the whole file first).
+import { CodedError } from '../../shared/errors.ts';
 
 export type BackupErrorCode =
   | 'WRONG_KEY'
@@ -13,14 +14,7 @@ export type BackupErrorCode =
   | 'CANCELLED'
   | 'IO';
 
-export class BackupError extends Error {
-  readonly code: BackupErrorCode;
-  constructor(code: BackupErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+export class BackupError extends CodedError<BackupErrorCode> {}
 
 /** No passphrase or identity given opens the file (or a recipient stanza is damaged, which looks the same). */
 export class BackupWrongKey extends BackupError {

@@ -4,13 +4,12 @@ import { permKeyIdOf, signBind, type BindFields } from '../../shared/protocol/bi
 import { ed25519PrivateKey, newEd25519Seed, rawPublicKey } from '../../shared/protocol/keys.ts';
 import type { PermanentKeyStore } from './stores.ts';
 import { observeKey } from '../../shared/protocol/key-observer.ts';
+import { CodedError } from '../../shared/errors.ts';
 
 /** signBind after dispose (the vault was locked): a bug in the caller, never a relay's doing. */
-export class PermanentKeyDisposed extends Error {
-  readonly code = 'PERMANENT_KEY_DISPOSED';
+export class PermanentKeyDisposed extends CodedError<'PERMANENT_KEY_DISPOSED'> {
   constructor() {
-    super('the permanent key was disposed (vault locked)');
-    this.name = 'PermanentKeyDisposed';
+    super('PERMANENT_KEY_DISPOSED', 'the permanent key was disposed (vault locked)');
   }
 }
 

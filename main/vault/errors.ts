@@ -1,5 +1,6 @@
 // Typed vault errors. Each carries a stable `code` so the CLI and the API boundary can map
-// them to exit codes and messages without string matching.
+// them to exit codes and messages without string matching (every code is also an ApiErrorCode).
+import { CodedError } from '../../shared/errors.ts';
 
 export type VaultErrorCode =
   | 'WRONG_PASSWORD'
@@ -13,14 +14,7 @@ export type VaultErrorCode =
   | 'WRONG_RECOVERY_PHRASE'
   | 'BUSY';
 
-export class VaultError extends Error {
-  readonly code: VaultErrorCode;
-  constructor(code: VaultErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+export class VaultError extends CodedError<VaultErrorCode> {}
 
 export class WrongPassword extends VaultError {
   constructor() {

@@ -4,6 +4,7 @@
 import WebSocket from 'ws';
 import { launchCodeFromFragment, type AuthCredential } from '../../shared/api/socket-auth.ts';
 import { createSocketTransport, type SocketLike, type SocketTransport } from '../../shared/api/socket-client.ts';
+import { CodedError } from '../../shared/errors.ts';
 
 export interface LaunchAddress {
   /** e.g. http://127.0.0.1:PORT */
@@ -13,11 +14,9 @@ export interface LaunchAddress {
   readonly launchCode: string;
 }
 
-export class LaunchRefused extends Error {
-  readonly code = 'LAUNCH_REFUSED';
+export class LaunchRefused extends CodedError<'LAUNCH_REFUSED'> {
   constructor(detail: string) {
-    super(`the web host refused the launch address: ${detail}`);
-    this.name = 'LaunchRefused';
+    super('LAUNCH_REFUSED', `the web host refused the launch address: ${detail}`);
   }
 }
 

@@ -7,6 +7,7 @@ import { EventFrame, ResultFrame, type CallFrame } from './rpc.ts';
 import { AUTH_REFUSED_CLOSE, AuthOkFrame, type AuthCredential, type AuthFrame } from './socket-auth.ts';
 import type { ApiTransport } from './rpc.ts';
 import type { MethodName } from '../api.ts';
+import { CodedError } from '../errors.ts';
 
 export interface SocketLike {
   readonly readyState: number;
@@ -32,11 +33,9 @@ export interface SocketAuth {
 }
 
 /** Why calls fail once the host refused the credential; the message is shown to the user. */
-export class SessionRefused extends Error {
-  readonly code = 'SESSION_REFUSED';
+export class SessionRefused extends CodedError<'SESSION_REFUSED'> {
   constructor() {
-    super('This address was already used or belongs to an earlier start of Ephemera (it works once). Restart Ephemera and open the new address it prints.');
-    this.name = 'SessionRefused';
+    super('SESSION_REFUSED', 'This address was already used or belongs to an earlier start of Ephemera (it works once). Restart Ephemera and open the new address it prints.');
   }
 }
 

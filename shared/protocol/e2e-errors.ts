@@ -1,7 +1,8 @@
 // Typed errors of the E2E layer. Each carries a stable `code` so the messenger, the CLI and the
 // API boundary can map them to exit codes and UI states without matching on messages.
-// No imports on purpose: shared by main/e2e (re-exported as main/e2e/errors.ts) and the relay
-// (its prekey methods throw BadBundle when validating uploads).
+// Shared by main/e2e (re-exported as main/e2e/errors.ts) and the relay (its prekey methods throw
+// BadBundle when validating uploads), so it imports only the error base.
+import { CodedError } from '../errors.ts';
 
 export type E2eErrorCode =
   | 'UNTRUSTED_IDENTITY'
@@ -16,14 +17,7 @@ export type E2eErrorCode =
   | 'NO_PENDING_IDENTITY'
   | 'BAD_ADDRESS';
 
-export class E2eError extends Error {
-  readonly code: E2eErrorCode;
-  constructor(code: E2eErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = new.target.name;
-  }
-}
+export class E2eError extends CodedError<E2eErrorCode> {}
 
 /**
  * The contact's identity key differs from the one we trust. Nothing was decrypted or sent with

@@ -1,6 +1,7 @@
 // Typed errors of the wire protocol. Each carries a stable `code` so callers map them
 // without string matching. Connection-level codes close the WebSocket with a close code
 // (CLOSE_CODES); RPC-level codes travel inside an authenticated error response.
+import { CodedError } from '../errors.ts';
 
 /** Errors that end a connection. The relay closes with the code and the name as reason. */
 export type ConnectionErrorCode =
@@ -59,21 +60,15 @@ export const RPC_ERROR_CODES: readonly RpcErrorCode[] = [
 /** Transient errors: the same request may succeed later, so durable requests stay queued. */
 export const RETRYABLE_RPC_ERRORS: ReadonlySet<string> = new Set(['QUEUE_FULL', 'RATE_LIMITED', 'INTERNAL']);
 
-export class ProtocolError extends Error {
-  readonly code: ConnectionErrorCode;
+export class ProtocolError extends CodedError<ConnectionErrorCode> {
   constructor(code: ConnectionErrorCode, detail?: string) {
-    super(detail ? `${code}: ${detail}` : code);
-    this.code = code;
-    this.name = 'ProtocolError';
+    super(code, detail ? `${code}: ${detail}` : code);
   }
 }
 
 /** Error answered by the relay to one request. `code` is whatever the relay sent (validated shape). */
-export class RpcError extends Error {
-  readonly code: string;
+export class RpcError extends CodedError {
   constructor(code: string, detail = '') {
-    super(detail ? `${code}: ${detail}` : code);
-    this.code = code;
-    this.name = 'RpcError';
+    super(code, detail ? `${code}: ${detail}` : code);
   }
 }

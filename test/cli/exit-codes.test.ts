@@ -9,8 +9,8 @@ import { ApiError, ApiErrorCode } from '../../shared/api.ts';
 import { RPC_ERROR_CODES, type RpcErrorCode } from '../../shared/protocol/errors.ts';
 import { VaultError, type VaultErrorCode } from '../../main/vault/errors.ts';
 import { RelayRefusal } from '../../main/messenger/errors.ts';
-import { API_EXIT, cliErrorFor, RELAY_REFUSALS } from '../../cli/errors.ts';
-import { CliError, ExitCode, exitCodeFor } from '../../cli/io.ts';
+import { cliErrorFor, RELAY_REFUSALS } from '../../cli/errors.ts';
+import { API_EXIT, CliError, ExitCode, exitCodeFor } from '../../cli/io.ts';
 import { documentedExitCodes, runCli } from './run.ts';
 
 let help = '';
@@ -53,7 +53,11 @@ describe('exit codes', () => {
   });
 
   it('every vault error code maps to a documented exit code', () => {
-    for (const code of VAULT_CODES) expect(documented.has(exitCodeFor(new VaultError(code, 'm'))), code).toBe(true);
+    for (const code of VAULT_CODES) {
+      expect(documented.has(exitCodeFor(new VaultError(code, 'm'))), code).toBe(true);
+      // One map: a vault error exits as the API error of the same code does.
+      expect(exitCodeFor(new VaultError(code, 'm')), code).toBe(API_EXIT[code]);
+    }
   });
 
   it('every relay refusal code has a sentence and a documented exit code', () => {
