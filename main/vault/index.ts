@@ -1,13 +1,9 @@
 // The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
-// construction and the performance design. `Vault` is a facade: key lifecycle in keys.ts,
-// opening the database in open.ts, the activity / long-transaction gate in gate.ts, and one
+// construction and the performance design. `Vault` is a facade: create / unlock / recover in
+// lifecycle.ts, the keys in keys.ts, opening the database in open.ts, the activity / long-transaction gate in gate.ts, and one
 // module per table (kv.ts, contacts.ts, messages/, outbox.ts) whose reads take a ReadableDB and
 // whose writes take a WritableDB (handles.ts).
 import type Database from 'better-sqlite3';
-import { randomBytes, randomFillSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { ensurePrivateDir } from '../../shared/private-files.ts';
 import type {
   ChangeBatch,
   ContactRecord,
@@ -22,23 +18,23 @@ import type {
   VaultWriter,
 } from './api.ts';
 import * as contacts from './contacts.ts';
-import { NoVault, VaultCorrupt, VaultExists, WrongPassword, WrongRecoveryPhrase } from './errors.ts';
-import { WriteGate } from './gate.ts';
+import { VaultCorrupt } from './errors.ts';
+import { WriteGate, type Step } from './gate.ts';
 import type { WritableDB } from './handles.ts';
-import { HEADER_FILE, HEADER_FORMAT, readHeader, unwrapWithPassword, unwrapWithRecovery, wrapWithPassword, wrapWithRecovery, writeHeader, type VaultHeader } from './header.ts';
-import { checkKdfParams, checkNewPassword, DEFAULT_KDF, deriveRecoveryKey, derivePasswordKey, newRecoveryPhrase, phraseEntropy, SALT_BYTES, TEST_KDF, type KdfParams } from './kdf.ts';
-import { freshKdf, recoveryPhraseOpens, rewrapPassword, VaultKeys } from './keys.ts';
+import { readHeader, writeHeader, type VaultHeader } from './header.ts';
+import { DEFAULT_KDF, TEST_KDF, type KdfParams } from './kdf.ts';
+import { recoveryPhraseOpens, rewrapPassword, VaultKeys } from './keys.ts';
 import * as kv from './kv.ts';
-import { liveLockOwner, ProfileLock } from './lockfile.ts';
+import { createVault, headerLost, headerMissing, unlockVault, unlockVaultWithRecovery, vaultExists, type Opening } from './lifecycle.ts';
+import { liveLockOwner, type ProfileLock } from './lockfile.ts';
 import * as read from './messages/read.ts';
 import { loadCounters, prepareMessages, type MessageCounters } from './messages/statements.ts';
 import * as write from './messages/write.ts';
-import { DB_FILE, headerFromCopy, mapError, openDatabase, removeDatabaseFiles, storeRecoveryCopy } from './open.ts';
+import { DB_FILE, mapError, openDatabase } from './open.ts';
 import * as outbox from './outbox.ts';
 import { checkId } from './records.ts';
-import { headerMissingMessage, probeRecoveryCopy } from './recovery-copy.ts';
+import { headerMissingMessage } from './recovery-copy.ts';
 import { SealedFileStore } from './sealed-files.ts';
-import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -86,28 +82,32 @@ export function inspectProfile(profileDir: string): ProfileInfo {
   return info;
 }
 
-/** The writes on one writable handle (a long transaction's steps), errors mapped as everywhere. */
-function writerOn(w: VaultWritable): VaultWriter {
-  const mapped =
+/**
+ * The writes, each one a step of the long transaction (so a writer kept past the transaction's
+ * end is refused, like its `write`), with errors mapped as everywhere.
+ */
+function writerThrough(step: Step<Statements['read'], Statements['write']>): VaultWriter {
+  const through =
     <A extends unknown[], T>(fn: (db: VaultWritable, ...args: A) => T) =>
-    (...args: A): T => {
-      try {
-        return fn(w, ...args);
-      } catch (err) {
-        throw mapError(err);
-      }
-    };
+    (...args: A): T =>
+      step((w) => {
+        try {
+          return fn(w, ...args);
+        } catch (err) {
+          throw mapError(err);
+        }
+      });
   return {
-    setAccountSecret: mapped(kv.setAccountSecret),
-    kvSet: mapped(kv.kvSet),
-    kvDelete: mapped(kv.kvDelete),
-    upsertContact: mapped(contacts.upsertContact),
-    upsertConversation: mapped(contacts.upsertConversation),
-    appendMessages: mapped(write.appendMessages),
-    updateMessageState: mapped(write.updateMessageState),
-    deleteMessage: mapped(write.deleteMessage),
-    outboxPut: mapped(outbox.outboxPut),
-    outboxDelete: mapped(outbox.outboxDelete),
+    setAccountSecret: through(kv.setAccountSecret),
+    kvSet: through(kv.kvSet),
+    kvDelete: through(kv.kvDelete),
+    upsertContact: through(contacts.upsertContact),
+    upsertConversation: through(contacts.upsertConversation),
+    appendMessages: through(write.appendMessages),
+    updateMessageState: through(write.updateMessageState),
+    deleteMessage: through(write.deleteMessage),
+    outboxPut: through(outbox.outboxPut),
+    outboxDelete: through(outbox.outboxDelete),
   };
 }
 
@@ -150,139 +150,41 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- lifecycle
 
   static exists(profileDir: string): boolean {
-    return existsSync(join(profileDir, HEADER_FILE));
+    return vaultExists(profileDir);
   }
 
   /** vault.db without vault.header.json: unlock says so; recovery with the phrase still works. */
   static headerMissing(profileDir: string): boolean {
-    return !Vault.exists(profileDir) && existsSync(join(profileDir, DB_FILE));
+    return headerMissing(profileDir);
   }
 
   /** A header-less vault.db that `create` keeps (and refuses): one holding a recovery copy, or unreadable. */
   static headerLost(profileDir: string): boolean {
-    return Vault.headerMissing(profileDir) && probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none';
+    return headerLost(profileDir);
   }
 
-  static async create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
-    const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
-    checkNewPassword(password);
-    ensurePrivateDir(profileDir);
-    if (Vault.exists(profileDir)) throw new VaultExists(profileDir);
-    const lock = ProfileLock.acquire(profileDir);
-    // A database without its header: the leftover of an interrupted create (which never showed
-    // its phrase) is cleared; one holding a recovery copy (recovery-copy.ts), or unreadable, is
-    // a vault whose header was lost, and is kept.
-    if (probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none') {
-      lock.release();
-      throw new VaultExists(profileDir, headerMissingMessage(profileDir));
-    }
-    removeDatabaseFiles(profileDir);
-    // Outside the V8 heap, where the GC could leave moved copies (secret-bytes.ts).
-    const dataKey = randomFillSync(keyBuffer(32));
-    const entropy = randomFillSync(keyBuffer(32));
-    let passwordKey: Buffer | undefined;
-    let recoveryKey: Buffer | undefined;
-    let vault: Vault | undefined;
-    try {
-      const vaultId = randomBytes(16);
-      const kdf = { ...params, salt: randomBytes(SALT_BYTES) };
-      passwordKey = await derivePasswordKey(password, kdf.salt, kdf);
-      recoveryKey = deriveRecoveryKey(entropy, vaultId);
-      const header: VaultHeader = {
-        format: HEADER_FORMAT,
-        vaultId,
-        kdf,
-        passwordWrap: wrapWithPassword(passwordKey, dataKey, vaultId, kdf),
-        recoveryWrap: wrapWithRecovery(recoveryKey, dataKey, vaultId),
-      };
-      vault = new Vault(profileDir, header, dataKey, lock);
-      const db = vault.openDatabase(true);
-      // The header is the commit point of create: without it the database cannot be opened.
-      writeHeader(profileDir, header);
-      // Only now: a database with a recovery copy is never cleared (see above).
-      vault.gate.checkOpen();
-      storeRecoveryCopy(db, vault.header);
-      return { vault, recoveryPhrase: newRecoveryPhrase(entropy) };
-    } catch (err) {
-      if (vault) vault.lock();
-      else {
-        dataKey.fill(0);
-        lock.release();
-      }
-      if (!Vault.exists(profileDir)) removeDatabaseFiles(profileDir);
-      throw mapError(err);
-    } finally {
-      entropy.fill(0);
-      passwordKey?.fill(0);
-      recoveryKey?.fill(0);
-    }
+  /** A new vault and its recovery phrase (lifecycle.ts). */
+  static create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
+    return createVault(profileDir, password, options, Vault.make);
   }
 
-  static async unlock(profileDir: string, password: string): Promise<Vault> {
-    if (typeof password !== 'string') throw new TypeError('password must be a string');
-    if (!Vault.exists(profileDir)) throw Vault.headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
-    // Profiles made by older versions (or under a loose umask) become owner-only here.
-    ensurePrivateDir(profileDir);
-    const lock = ProfileLock.acquire(profileDir);
-    let dataKey: Buffer | undefined;
-    try {
-      const header = readHeader(profileDir);
-      const passwordKey = await derivePasswordKey(password, header.kdf.salt, header.kdf);
-      dataKey = unwrapWithPassword(passwordKey, header);
-      passwordKey.fill(0);
-      if (!dataKey) throw new WrongPassword();
-      const vault = new Vault(profileDir, header, dataKey, lock);
-      try {
-        vault.openDatabase(false);
-      } catch (err) {
-        vault.lock();
-        throw err;
-      }
-      return vault;
-    } catch (err) {
-      dataKey?.fill(0);
-      lock.release();
-      throw mapError(err);
-    }
+  static unlock(profileDir: string, password: string): Promise<Vault> {
+    return unlockVault(profileDir, password, Vault.make);
   }
 
   /** Opens with the recovery phrase and sets a new password (re-wraps the data key). */
-  static async unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
-    checkNewPassword(newPassword);
-    const entropy = phraseEntropy(phrase);
-    // Without the header, vault.db's recovery copy serves (recovery-copy.ts).
-    const fromCopy = !Vault.exists(profileDir);
-    if (fromCopy && !Vault.headerMissing(profileDir)) throw new NoVault(profileDir);
-    // Profiles made by older versions (or under a loose umask) become owner-only here.
-    ensurePrivateDir(profileDir);
-    const lock = ProfileLock.acquire(profileDir);
-    let dataKey: Buffer | undefined;
-    try {
-      const header = fromCopy ? headerFromCopy(profileDir) : readHeader(profileDir);
-      const recoveryKey = deriveRecoveryKey(entropy, header.vaultId);
-      entropy.fill(0);
-      dataKey = unwrapWithRecovery(recoveryKey, header);
-      recoveryKey.fill(0);
-      if (!dataKey) throw new WrongRecoveryPhrase();
-      const kdf = freshKdf(header);
-      const passwordKey = await derivePasswordKey(newPassword, kdf.salt, kdf);
-      const newHeader: VaultHeader = { ...header, kdf, passwordWrap: wrapWithPassword(passwordKey, dataKey, header.vaultId, kdf) };
-      passwordKey.fill(0);
-      const vault = new Vault(profileDir, newHeader, dataKey, lock);
-      try {
-        vault.openDatabase(false);
-        writeHeader(profileDir, newHeader);
-      } catch (err) {
-        vault.lock();
-        throw err;
-      }
-      return vault;
-    } catch (err) {
-      entropy.fill(0);
-      dataKey?.fill(0);
-      lock.release();
-      throw mapError(err);
-    }
+  static unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
+    return unlockVaultWithRecovery(profileDir, phrase, newPassword, Vault.make);
+  }
+
+  private static make(profileDir: string, header: VaultHeader, dataKey: Buffer, lock: ProfileLock): Opening<Vault> {
+    const vault = new Vault(profileDir, header, dataKey, lock);
+    return {
+      vault,
+      open: (creating) => vault.openDatabase(creating),
+      checkOpen: () => vault.gate.checkOpen(),
+      close: () => vault.lock(),
+    };
   }
 
   get isUnlocked(): boolean {
@@ -352,8 +254,8 @@ export class Vault implements VaultHandle {
    */
   longTransaction<T>(work: (write: <R>(fn: (writer: VaultWriter) => R) => R) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     return this.gate.longTransaction((step) => {
-      let writer: VaultWriter | undefined;
-      return work((fn) => step((w) => fn((writer ??= writerOn(w)))));
+      const writer = writerThrough(step);
+      return work((fn) => step(() => fn(writer)));
     }, options);
   }
 

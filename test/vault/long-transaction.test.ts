@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { VaultWriter } from '../../main/vault/api.ts';
 import { VaultError } from '../../main/vault/errors.ts';
 import { msg, testVaults } from './helpers.ts';
 
@@ -205,5 +206,32 @@ describe('vault.longTransaction', () => {
     await waited;
     expect(idle).toBe(true);
     expect(vault.countMessages()).toBe(1);
+  });
+
+  it("a step's writer writes into the transaction; kept past its end, the writer is refused and writes nothing", async () => {
+    const { vault, dir } = await fresh();
+    let kept: VaultWriter | undefined;
+    await vault.longTransaction(async (write) => {
+      write((w) => {
+        kept = w;
+        w.appendMessages([msg('c1', 'through the writer')]);
+        w.kvSet('ns', 'k', new Uint8Array([1]));
+      });
+      await turn();
+      // The transaction's own writes are not in the committed feed yet.
+      expect(vault.changesSince(0, 10).upserts).toEqual([]);
+    });
+    expect(vault.pageMessages('c1', { limit: 10 }).map((m) => m.text)).toEqual(['through the writer']);
+    const writer = kept as VaultWriter;
+    expect(() => writer.appendMessages([msg('c1', 'late')])).toThrow(VaultError);
+    // Nor inside the next long transaction, which it is no step of.
+    await vault.longTransaction(async () => {
+      expect(() => writer.kvSet('ns', 'k', new Uint8Array([2]))).toThrow(VaultError);
+      await turn();
+    });
+    vault.lock();
+    const again = await reopen(dir);
+    expect(again.pageMessages('c1', { limit: 10 }).map((m) => m.text)).toEqual(['through the writer']);
+    expect(again.kvGet('ns', 'k')).toEqual(new Uint8Array([1]));
   });
 });
