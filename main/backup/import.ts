@@ -224,7 +224,11 @@ async function applyRecords(
       }
       case 'contact':
         if (!vault.getContact(r.line.id)) {
-          write(() => vault.upsertContact(lineToContact(r.line, { trusted })));
+          // An untrusted file's identity key would become the key first use trusts for this
+          // handle (messenger's knownIdentity), pinning whatever its writer chose: dropped.
+          const contact = lineToContact(r.line, { trusted });
+          if (!trusted) delete contact.identityKey;
+          write(() => vault.upsertContact(contact));
           added.contacts++;
         }
         break;
