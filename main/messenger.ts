@@ -47,6 +47,7 @@ import { isVerified } from './vault/records.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { UNVERIFIED_IMPORTS } from './backup/index.ts';
 import { RelayConnection } from './messenger/connection.ts';
+import { messageView } from './messenger/views.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
@@ -719,7 +720,7 @@ export class Messenger implements EphemeraService {
 
   /** The message as the UI sees it, with the quote it replies to (looked up in the sealed kv). */
   private viewOf(m: StoredMessage): Message {
-    const view = messageView(m);
+    const view = messageView(m, m.orderKey);
     const vault = this.requireVault();
     const raw = vault.kvGet(REPLY_TO, m.id);
     if (!raw) return view;
@@ -1443,20 +1444,6 @@ function contactView(c: ContactRecord): Contact {
     verified: isVerified(c),
     identityChanged: c.identityChanged,
     createdAt: c.createdAt,
-  };
-}
-
-function messageView(m: StoredMessage): Message {
-  return {
-    id: m.id,
-    conversationId: m.conversationId,
-    orderKey: m.orderKey,
-    direction: m.direction,
-    sender: m.sender,
-    sentAt: m.sentAt,
-    receivedAt: m.receivedAt,
-    text: m.text,
-    state: m.state,
   };
 }
 

@@ -234,18 +234,16 @@ export function lineToConversation(l: ConversationLine): ConversationRecord {
   return { id: l.id, kind: l.kind, contactId: l.contactId, title: l.title, lastActivity: l.lastActivity, unread: l.unread };
 }
 
+/** What a message is, alike in a backup line, an opened backup and the API's view of it. */
+export type MessageFields = Omit<MessageLine, 'type'>;
+
+/** Exactly the fields of MessageFields (a stored message carries more, e.g. its orderKey and seq). */
+export function messageFields(m: MessageFields): MessageFields {
+  return { id: m.id, conversationId: m.conversationId, direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state };
+}
+
 export function messageToLine(m: Required<NewMessage>): MessageLine {
-  return {
-    type: 'message',
-    id: m.id,
-    conversationId: m.conversationId,
-    direction: m.direction,
-    sender: m.sender,
-    sentAt: m.sentAt,
-    receivedAt: m.receivedAt,
-    text: m.text,
-    state: m.state,
-  };
+  return { type: 'message', ...messageFields(m) };
 }
 
 const q = JSON.stringify;

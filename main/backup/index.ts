@@ -15,6 +15,6 @@ export { signerFingerprint, SIGNATURE_CONTEXT } from './signature.ts';
 export { openBackup, BackupArchive, foldText, type BackupHistory, type BackupMessage, type BackupSearchHit } from './open.ts';
 export { parseIdentityFile, validateRecipients, type DecryptKeys, type EncryptKeys, type ChunkCipher } from './age-file.ts';
 export { DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR, MIN_EXPORT_WORK_FACTOR } from './scrypt.ts';
-export { BACKUP_FORMAT, BACKUP_VERSION, type BackupCounts, type HeaderLine } from './format.ts';
+export { BACKUP_FORMAT, BACKUP_VERSION, messageFields, type BackupCounts, type HeaderLine, type MessageFields } from './format.ts';
 export type { BackupProgress, ProgressListener } from './progress.ts';
 export * from './errors.ts';

@@ -13,7 +13,6 @@ import {
   type HistoryAnchor,
   type HistoryPage,
   type ImportSummary,
-  type Message,
   type OpenedBackup,
   type SearchResult,
 } from '../../shared/api.ts';
@@ -25,12 +24,12 @@ import {
   openBackup,
   parseIdentityFile,
   type BackupArchive,
-  type BackupMessage,
   type BackupProgress,
   type DecryptKeys,
   type EncryptKeys,
 } from '../backup/index.ts';
 import type { VaultHandle } from '../vault/api.ts';
+import { messageView } from './views.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
   export: 'writing',
@@ -207,7 +206,7 @@ export class BackupJobs {
       }
     }
     return {
-      messages: all.slice(start, end).map((m, k) => archivedMessage(m, start + k)),
+      messages: all.slice(start, end).map((m, k) => messageView(m, start + k)),
       hasOlder: start > 0,
       hasNewer: end < all.length,
     };
@@ -233,20 +232,6 @@ export class BackupJobs {
       })),
     };
   }
-}
-
-function archivedMessage(m: BackupMessage, orderKey: number): Message {
-  return {
-    id: m.id,
-    conversationId: m.conversationId,
-    orderKey,
-    direction: m.direction,
-    sender: m.sender,
-    sentAt: m.sentAt,
-    receivedAt: m.receivedAt,
-    text: m.text,
-    state: m.state,
-  };
 }
 
 export function unknownBackup(): ApiError {
