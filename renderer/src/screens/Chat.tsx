@@ -47,8 +47,12 @@ export function Chat({
   const [draft, setDraft] = useState('');
   // A quoted message outside the loaded window is loaded around (like a search hit).
   const [focusMessageId, setFocusMessageId] = useState(focusFromParent);
-  useEffect(() => setFocusMessageId(focusFromParent), [focusFromParent]);
   const [highlight, setHighlight] = useState<string | null>(focusFromParent);
+  useEffect(() => {
+    // A search hit in the chat already open: load around it and highlight it.
+    setFocusMessageId(focusFromParent);
+    setHighlight(focusFromParent);
+  }, [focusFromParent]);
   /** Where the "New messages" divider sits: fixed when the chat opens, so reading does not move it. */
   const [unreadFrom, setUnreadFrom] = useState<string | null>(null);
   const [jumped, setJumped] = useState(false);
@@ -435,7 +439,7 @@ function MessageBubble({
           ),
         )}
       </p>
-      <div className="message-actions" role="group" aria-label="Message actions">
+      <div className="message-actions">
         {readOnly ? null : (
           <button type="button" onClick={() => onReply(message)}>
             Reply
