@@ -68,10 +68,19 @@ export function dialogPolicy(showDialog: (purpose: BackupFilePurpose) => Promise
 
 /** A bare file name: no separators, no "..", not hidden, no control characters. */
 const FILE_NAME = /^[\p{L}\p{N}_][\p{L}\p{N}_ .,()+-]{0,127}$/u;
+/**
+ * Windows device names, with any extension and any case ("nul.age" opens the NUL device there);
+ * Windows also ignores spaces before the extension and takes the superscript digits.
+ */
+const DEVICE_NAME = /^(con|prn|aux|nul|com[1-9¹²³]|lpt[1-9¹²³])$/iu;
+const isDeviceName = (name: string): boolean => DEVICE_NAME.test(name.split('.')[0]!.trimEnd());
 
 /**
  * Browser mode: backups live in `folder`, named by a bare file name. The folder is made (0700)
- * on the first export; a symbolic link in it is refused (it could point anywhere).
+ * on the first export; a symbolic link in it is refused (it could point anywhere). The check
+ * here is only the first line: a link swapped in after it is not followed either, because the
+ * service opens backup and identity files for reading with O_NOFOLLOW (main/messenger/backups.ts),
+ * and an export replaces the name by rename, never writing through a link.
  */
 export function folderPolicy(folder: string): BackupFilePolicy {
   const dir = path.resolve(folder);
@@ -79,7 +88,7 @@ export function folderPolicy(folder: string): BackupFilePolicy {
   return {
     choose: () => Promise.reject(new ApiError('NOT_AVAILABLE', `There is no file dialog in browser mode: give a file name in ${dir}.`)),
     resolve(purpose, given) {
-      if (!FILE_NAME.test(given) || given.includes('..') || given.endsWith('.') || given.endsWith(' ')) throw refusal();
+      if (!FILE_NAME.test(given) || given.includes('..') || given.endsWith('.') || given.endsWith(' ') || isDeviceName(given)) throw refusal();
       const file = path.join(dir, given);
       if (path.dirname(file) !== dir) throw refusal();
       let stat: fs.Stats | undefined;

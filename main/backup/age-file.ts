@@ -3,7 +3,7 @@
 // nonce, last-chunk flag) is done here on Node's native ChaCha20-Poly1305 when present, about
 // 15x faster than the pure-JS cipher, falling back to @noble/ciphers. Both directions are
 // synchronous over a file descriptor so that import can apply inside one SQLite transaction.
-import { closeSync, fstatSync, openSync, readSync, writevSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, writevSync } from 'node:fs';
 import { createCipheriv, createDecipheriv, getCiphers, hkdfSync, randomBytes } from 'node:crypto';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { Decrypter, Encrypter, type Identity, type Recipient, type Stanza } from 'age-encryption';
@@ -286,10 +286,11 @@ function mapHeaderError(err: unknown, keys: DecryptKeys, stanzaTypes: string[]):
   return new BackupCorrupt(`the age header is malformed (${detail})`, { cause: err });
 }
 
-export async function openAgeFile(path: string, keys: DecryptKeys, cipher: ChunkCipher = defaultChunkCipher()): Promise<OpenedAgeFile> {
+/** `noFollow`: refuse (ELOOP) when the last component of `path` is a symbolic link. */
+export async function openAgeFile(path: string, keys: DecryptKeys, cipher: ChunkCipher = defaultChunkCipher(), options: { noFollow?: boolean } = {}): Promise<OpenedAgeFile> {
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = openSync(path, options.noFollow === true ? fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW : 'r');
   } catch (cause) {
     throw new BackupIoError(`Cannot open ${path}: ${(cause as Error).message}`, { cause });
   }

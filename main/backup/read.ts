@@ -12,6 +12,8 @@ export interface ReadOptions {
   signal?: AbortSignal;
   onProgress?: ProgressListener;
   chunkCipher?: ChunkCipher;
+  /** Do not follow a symbolic link at the path (paths a UI named, see main/backup-files.ts). */
+  noFollow?: boolean;
 }
 
 /**
@@ -86,7 +88,7 @@ export async function scanRecords(
 }
 
 export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {
-  return openAgeFile(path, options.keys, options.chunkCipher);
+  return openAgeFile(path, options.keys, options.chunkCipher, { noFollow: options.noFollow === true });
 }
 
 /** Checks a whole backup (header MAC, every chunk, every line, the signature) without keeping or changing anything. */

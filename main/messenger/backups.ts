@@ -2,7 +2,7 @@
 // carrying the caller's jobId, cancellation by jobId, and read-only views of opened backups
 // (conversations, history pages, search) addressed by backupId.
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
 import {
   ApiError,
   type BackupKey,
@@ -63,7 +63,13 @@ function decryptKeys(k: BackupKey): DecryptKeys {
   if (k.kind === 'passphrase') return { passphrase: k.passphrase };
   let text: string;
   try {
-    text = readFileSync(k.path, 'utf8');
+    // Paths come from a UI (main/backup-files.ts): a symbolic link swapped in after its check is not followed.
+    const fd = openSync(k.path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    try {
+      text = readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     throw new ApiError('FILE_ERROR', `Cannot read the identity file ${k.path}.`);
   }
@@ -112,7 +118,7 @@ export class BackupJobs {
 
   import(vault: VaultHandle, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
-      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true });
+      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true });
       return {
         contactsAdded: r.added.contacts,
         conversationsAdded: r.added.conversations,
@@ -126,7 +132,7 @@ export class BackupJobs {
 
   open(p: { jobId: string; path: string; key: BackupKey }): Promise<OpenedBackup> {
     return this.job(p.jobId, 'open', async (signal, onProgress) => {
-      const archive = await openBackup(p.path, { keys: decryptKeys(p.key), signal, onProgress });
+      const archive = await openBackup(p.path, { keys: decryptKeys(p.key), signal, onProgress, noFollow: true });
       const backupId = `b${randomBytes(12).toString('hex')}`;
       this.archives.set(backupId, archive);
       return {

@@ -10,6 +10,10 @@ import { createApiClient, type EphemeraClient } from '../../shared/api/rpc.ts';
 import type { SocketTransport } from '../../shared/api/socket-client.ts';
 import { startWebHost, type WebHost } from '../../main/web/host.ts';
 import { connectLaunchUrl } from '../../main/web/launch-client.ts';
+import { folderPolicy } from '../../main/backup-files.ts';
+import { openMessenger } from '../../main/messenger.ts';
+import { TEST_KDF } from '../../main/vault/index.ts';
+import { ageEncryptToFile, ageKeygen } from '../backup/helpers.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-backup-folder-'));
 const folder = path.join(tmp, 'profile', 'backups');
@@ -73,6 +77,13 @@ describe('browser mode: backups only in the backups folder', () => {
       'exported.age\u0000',
       'exported\n.age',
       'x'.repeat(200),
+      // Windows device names, with any extension or case.
+      'CON',
+      'nul.age',
+      'Com1.age',
+      'lpt9.tar.gz',
+      'aux .age',
+      'PRN.backup.age',
     ];
     for (const attempt of attempts) {
       await expect(exportTo(attempt), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
@@ -111,5 +122,43 @@ describe('browser mode: backups only in the backups folder', () => {
     await expect(exportTo('link.age')).rejects.toMatchObject(PATH_NOT_ALLOWED);
     expect(reached.length).toBe(before);
     expect(fs.readFileSync(path.join(outside, 'secret.age'), 'utf8')).toBe('not yours');
+  });
+});
+
+describe('browser mode: a symbolic link swapped in after the folder check', () => {
+  it('is not followed when the service opens the backup or the identity file', async () => {
+    const dir = path.join(tmp, 'swap');
+    const backups = path.join(dir, 'backups');
+    const policy = folderPolicy(backups);
+    const m = await openMessenger({ profileDir: path.join(dir, 'profile'), kdf: TEST_KDF });
+    try {
+      await m.createVault({ password: 'vault password for links 9' });
+      // Outside the folder: a real backup, and the identity that opens it.
+      const keys = ageKeygen(outside, 'outside-id.txt');
+      const target = path.join(outside, 'real.age');
+      const counts = { contacts: 0, conversations: 0, messages: 0, secrets: 0 };
+      const lines = [{ type: 'header', format: 'ephemera-backup', version: 2, created: 1, counts, includesIdentity: false }, { type: 'end', counts }];
+      ageEncryptToFile(lines.map((l) => `${JSON.stringify(l)}\n`).join(''), keys.recipient, target);
+      fs.mkdirSync(backups, { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(backups, 'b.age'), 'a plain file when checked');
+      fs.writeFileSync(path.join(backups, 'me.txt'), 'a plain file when checked');
+      const file = policy.resolve('open', 'b.age');
+      const identityFile = policy.resolve('identity', 'me.txt');
+      // The swap, between the check and the open.
+      for (const [name, to] of [['b.age', target], ['me.txt', keys.identityFile]] as const) {
+        fs.rmSync(path.join(backups, name));
+        fs.symlinkSync(to, path.join(backups, name));
+      }
+      const key = { kind: 'identityFile' as const, path: identityFile };
+      await expect(m.backupOpen({ jobId: 'job-links-1', path: file, key })).rejects.toMatchObject({ code: 'FILE_ERROR' });
+      // With the identity file itself given outside the folder (as the CLI may), the backup's link is still refused.
+      const direct = { kind: 'identityFile' as const, path: keys.identityFile };
+      await expect(m.backupOpen({ jobId: 'job-links-2', path: file, key: direct })).rejects.toMatchObject({ code: 'FILE_ERROR' });
+      await expect(m.backupImport({ jobId: 'job-links-3', path: file, key: direct, trustUnsigned: true })).rejects.toMatchObject({ code: 'FILE_ERROR' });
+      // The same file through no link opens.
+      await expect(m.backupOpen({ jobId: 'job-links-4', path: target, key: direct })).resolves.toMatchObject({ messages: 0, createdAt: 1 });
+    } finally {
+      await m.close();
+    }
   });
 });
