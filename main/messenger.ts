@@ -444,7 +444,6 @@ export class Messenger implements EphemeraService {
       cause: unlocked ? 'not_registered' : 'locked',
       relayUrl: unlocked ? (this.configuredRelay()?.url ?? null) : null,
       tempKeyExpiresAt: null,
-      nextAttemptAt: null,
       outboxSize: 0,
       since: Date.now(),
     };

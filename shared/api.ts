@@ -223,7 +223,7 @@ export const BackupProgress = z.strictObject({
   done: Count,
   /** null while the total is unknown. */
   total: Count.nullable(),
-  unit: z.enum(['messages', 'bytes']),
+  unit: z.literal('messages'),
 });
 
 export const ExportSummary = z.strictObject({ path: FilePath, messages: Count, bytes: Count });
@@ -258,9 +258,6 @@ export const ConnectionCause = z.enum([
   'network_error',
   /** The relay answered 404: it forgot our temp key (restart, expiry, eviction). */
   'relay_forgot_key',
-  /** The next temp key is being made before the current one expires. */
-  'scheduled_rotation',
-  'relay_rejected',
   /**
    * The relay presented a TLS certificate that does not match the descriptor's pin, or signed
    * the handshake with a key other than the descriptor's identity key: someone may be in the
@@ -276,8 +273,6 @@ export const ConnectionState = z.strictObject({
   relayUrl: z.string().max(2048).nullable(),
   /** When the current temp key expires, converted to this device's clock. Never the key itself. */
   tempKeyExpiresAt: Timestamp.nullable(),
-  /** When the next reconnect attempt is scheduled, if one is. */
-  nextAttemptAt: Timestamp.nullable(),
   /** Messages waiting in the outbox. */
   outboxSize: Count,
   /** When this phase began. */

@@ -107,7 +107,6 @@ export class RelayConnection {
       cause: s === 'ready' ? null : this.cause,
       relayUrl: this.descriptor.url,
       tempKeyExpiresAt: s === 'ready' || s === 'rebinding' ? expires : null,
-      nextAttemptAt: null,
       outboxSize: this.outboxSize(),
       since: this.since,
     };

@@ -108,12 +108,11 @@ export function describeConnection(state: ConnectionState, now = Date.now()): Co
   }
   const expiry = state.tempKeyExpiresAt !== null ? `Temporary key expires ${formatRemaining(state.tempKeyExpiresAt, now)}.` : '';
   const queued = state.outboxSize > 0 ? ` ${state.outboxSize} message${state.outboxSize === 1 ? '' : 's'} waiting to send.` : '';
-  const retry = state.nextAttemptAt !== null ? ` Next attempt ${formatRemaining(state.nextAttemptAt, now).replace('expired', 'now')}.` : '';
   switch (state.phase) {
     case 'ready':
       return { label: 'Ready', detail: `Connected to ${state.relayUrl ?? 'the relay'} with a bound temporary key. ${expiry}${queued}`.trim(), tone: 'ok' };
     case 'connecting':
-      return { label: 'Connecting', detail: `Connecting to the relay.${queued}${retry}`, tone: 'busy' };
+      return { label: 'Connecting', detail: `Connecting to the relay.${queued}`, tone: 'busy' };
     case 'handshaking':
       return { label: 'Handshaking', detail: `Making a new temporary key with the relay.${queued}`, tone: 'busy' };
     case 'binding':
@@ -122,9 +121,7 @@ export function describeConnection(state: ConnectionState, now = Date.now()): Co
       const why =
         state.cause === 'relay_forgot_key'
           ? 'The relay forgot our temporary key (404); making and binding a new one.'
-          : state.cause === 'scheduled_rotation'
-            ? 'Replacing the temporary key before it expires.'
-            : 'Re-binding a new temporary key.';
+          : 'Re-binding a new temporary key.';
       return { label: 'Re-binding', detail: `${why}${queued}`, tone: 'busy' };
     }
     case 'offline': {
@@ -133,10 +130,8 @@ export function describeConnection(state: ConnectionState, now = Date.now()): Co
           ? 'Locked: no keys in memory.'
           : state.cause === 'not_registered'
             ? 'Not registered with a relay yet.'
-            : state.cause === 'relay_rejected'
-              ? 'The relay refused the connection.'
-              : 'The relay cannot be reached. History and search still work.';
-      return { label: 'Offline', detail: `${why}${queued}${retry}`, tone: 'off' };
+            : 'The relay cannot be reached. History and search still work.';
+      return { label: 'Offline', detail: `${why}${queued}`, tone: 'off' };
     }
   }
 }

@@ -56,7 +56,7 @@ describe('shared/api contract', () => {
   it('a result with an unexpected field (e.g. a key) is not sent', async () => {
     const leaky = serviceWith({
       connectionState: async () =>
-        ({ phase: 'ready', cause: null, relayUrl: 'wss://r', tempKeyExpiresAt: now, nextAttemptAt: null, outboxSize: 0, since: now, tempKey: 'AAAA' }) as never,
+        ({ phase: 'ready', cause: null, relayUrl: 'wss://r', tempKeyExpiresAt: now, outboxSize: 0, since: now, tempKey: 'AAAA' }) as never,
     });
     const outcome = await dispatchCall(leaky, 'connectionState', undefined);
     expect(outcome).toMatchObject({ ok: false, error: { code: 'INTERNAL' } });
@@ -74,9 +74,14 @@ describe('shared/api contract', () => {
   });
 
   it('checkEvent accepts valid payloads only', () => {
-    const state = { phase: 'rebinding', cause: 'relay_forgot_key', relayUrl: 'wss://r', tempKeyExpiresAt: null, nextAttemptAt: now, outboxSize: 2, since: now };
+    const state = { phase: 'rebinding', cause: 'relay_forgot_key', relayUrl: 'wss://r', tempKeyExpiresAt: null, outboxSize: 2, since: now };
     expect(checkEvent('connection', state)).toEqual({ name: 'connection', payload: state });
     expect(checkEvent('connection', { ...state, phase: 'weird' })).toBeUndefined();
+    // The contract carries only what main sends: no reconnect time, no causes nothing produces.
+    expect(checkEvent('connection', { ...state, nextAttemptAt: now })).toBeUndefined();
+    expect(checkEvent('connection', { ...state, cause: 'scheduled_rotation' })).toBeUndefined();
+    expect(checkEvent('connection', { ...state, cause: 'relay_rejected' })).toBeUndefined();
+    expect(checkEvent('backupProgress', { jobId: 'job-12345', operation: 'export', phase: 'writing', done: 1, total: null, unit: 'bytes' })).toBeUndefined();
     expect(checkEvent('connection', { ...state, tempKey: 'x' })).toBeUndefined();
     expect(checkEvent('toString', {})).toBeUndefined();
     expect(Object.keys(apiEvents)).toContain('connection');

@@ -63,7 +63,7 @@ describe('timeline', () => {
 });
 
 describe('connection indicator text', () => {
-  const state: ConnectionState = { phase: 'ready', cause: null, relayUrl: 'wss://relay', tempKeyExpiresAt: base + 23 * 3_600_000, nextAttemptAt: null, outboxSize: 0, since: base };
+  const state: ConnectionState = { phase: 'ready', cause: null, relayUrl: 'wss://relay', tempKeyExpiresAt: base + 23 * 3_600_000, outboxSize: 0, since: base };
   it('names the temp-key state and its expiry', () => {
     expect(describeConnection(state, base)).toMatchObject({ label: 'Ready', tone: 'ok' });
     expect(describeConnection(state, base).detail).toContain('expires in 23 h');

@@ -260,7 +260,7 @@ describe('web host: WebSocket, authenticated in-band', () => {
       const seen: string[] = [];
       client.on('connection', (s) => seen.push(s.phase));
       const waiting = await rawSocket();
-      const state = { phase: 'ready', cause: null, relayUrl: null, tempKeyExpiresAt: null, nextAttemptAt: null, outboxSize: 0, since: 1 };
+      const state = { phase: 'ready', cause: null, relayUrl: null, tempKeyExpiresAt: null, outboxSize: 0, since: 1 };
       svc.emit({ name: 'connection', payload: state });
       await expect.poll(() => seen).toEqual(['ready']);
       // Frames on one socket arrive in order: had the event been sent to `waiting`, it would come
@@ -320,7 +320,7 @@ describe('web host: WebSocket, authenticated in-band', () => {
       await client.vaultStatus(); // socket is open
       const seen: unknown[] = [];
       client.on('connection', (s) => seen.push(s.phase));
-      const state = { phase: 'rebinding', cause: 'relay_forgot_key', relayUrl: null, tempKeyExpiresAt: null, nextAttemptAt: null, outboxSize: 1, since: 1 };
+      const state = { phase: 'rebinding', cause: 'relay_forgot_key', relayUrl: null, tempKeyExpiresAt: null, outboxSize: 1, since: 1 };
       svc.emit({ name: 'connection', payload: { ...state, tempKey: 'SECRET' } });
       svc.emit({ name: 'connection', payload: state });
       svc.emit({ name: 'connection', payload: { ...state, phase: 'ready', cause: null } });
