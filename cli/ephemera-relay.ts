@@ -21,6 +21,11 @@ function advertised(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
+function databaseUrl(v: string): string {
+  if (!/^postgres(ql)?:\/\/\S+$/.test(v)) throw new InvalidArgumentError('must be a postgres:// URL');
+  return v;
+}
+
 const program = new Command()
   .name('ephemera-relay')
   .description('Ephemera relay: temp keys in RAM, devices and queued envelopes in DIR/relay.db')
@@ -39,13 +44,25 @@ const program = new Command()
   .option('--lookup-rate <n>', 'handle lookups (resolve) per minute per device', int(1, 1_000_000), 60)
   .option('--lookup-burst <n>', 'burst of handle lookups per device', int(1, 1_000_000), 100)
   .option('--advertise <url>', 'a wss:// URL clients use (repeat for each node of a cluster; the descriptor lists them all)', advertised, [])
+  .option('--database <url>', 'postgres://… : run as a cluster node on that PostgreSQL database (default: $EPHEMERA_RELAY_DATABASE; none: DIR/relay.db)', databaseUrl)
   .parse();
 
 const o = program.opts<{
   data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number;
   maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
   advertise: string[];
+  database?: string;
 }>();
+
+// The environment variable keeps a password off the command line (and out of `ps`).
+const envDatabase = process.env.EPHEMERA_RELAY_DATABASE;
+let database: string | undefined;
+try {
+  database = o.database ?? (envDatabase ? databaseUrl(envDatabase) : undefined);
+} catch {
+  process.stderr.write('EPHEMERA_RELAY_DATABASE must be a postgres:// URL\n');
+  process.exit(2);
+}
 
 const relay = await startRelay({
   dataDir: o.data,
@@ -63,6 +80,7 @@ const relay = await startRelay({
   lookupsPerMinute: o.lookupRate,
   lookupBurst: o.lookupBurst,
   advertise: o.advertise,
+  ...(database ? { database } : {}),
   // Log lines can carry client-supplied text (handles, error details): no raw control characters.
   log: (event) => process.stderr.write(`${jsonForTerminal(event)}\n`),
 });

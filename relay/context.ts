@@ -19,6 +19,10 @@ export interface TempKeyEntry {
   expiresAt: number;
   boundTo?: BoundDevice;
   conn?: Conn;
+  /** On a cluster node: the random id of this key's binding in the shared store (never key material). */
+  bindingId?: Buffer;
+  /** On a cluster node: this key's requests, run one after another. */
+  chain?: Promise<void>;
 }
 
 export interface BoundDevice {
@@ -31,6 +35,10 @@ export interface BoundDevice {
   inflight: Set<number>;
   /** True when the queue may hold envelopes beyond `cursor` not yet pushed (then read from disk). */
   backlog: boolean;
+  /** On a cluster node: a queue read is under way (at most one per device)… */
+  reading?: boolean;
+  /** …and another was asked for meanwhile (a wake-up it may have missed). */
+  readAgain?: boolean;
 }
 
 export interface Conn {
@@ -57,7 +65,15 @@ export interface CallContext {
 export interface ServedMethod {
   readonly unbound: boolean;
   /** Throws RpcError (BAD_REQUEST for params the table refuses, or the handler's own). */
-  run(ctx: CallContext, params: unknown): Value;
+  run(ctx: CallContext, params: unknown): MaybePromise<Value>;
+}
+
+/** A store answer: a value from SQLite (synchronous, as before), a promise from PostgreSQL. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/** `f` of the value, at once when it is one (the SQLite path stays synchronous), else after it. */
+export function andThen<T, U>(v: MaybePromise<T>, f: (t: T) => MaybePromise<U>): MaybePromise<U> {
+  return v instanceof Promise ? v.then(f) : f(v);
 }
 
 /**
@@ -66,7 +82,7 @@ export interface ServedMethod {
  */
 export function serve<P extends z.ZodType, R extends z.ZodType>(
   def: RelayMethod<P, R>,
-  handler: (ctx: CallContext, params: z.output<P>) => z.output<R> & Value,
+  handler: (ctx: CallContext, params: z.output<P>) => MaybePromise<z.output<R> & Value>,
 ): ServedMethod {
   const check = def.check ?? ((params: unknown): z.output<P> => {
     const parsed = def.params.safeParse(params);

@@ -12,18 +12,27 @@ import {
   type PreKeyBundleWire,
 } from '../shared/protocol/prekey-bundle.ts';
 import { E2eError } from '../shared/protocol/e2e-errors.ts';
-import { requireHandle, serve, type ServedMethod } from './context.ts';
-import type { KeyStore } from './key-store.ts';
-import type { RelayStore } from './store.ts';
+import { andThen, requireHandle, serve, type MaybePromise, type ServedMethod } from './context.ts';
+import type { OneTimeKey, StoredIdentity } from './key-store.ts';
+import type { DeviceRow } from './store.ts';
 
 /** keys.fetch: bundles per caller per second, and burst. Draining someone's keys forces the last-resort path, so it is limited. */
 export const FETCH_RATE_PER_SEC = 2;
 export const FETCH_BURST = 30;
 
+/** The prekey tables: KeyStore (SQLite) answers at once, a cluster store later. */
+export interface Prekeys {
+  identity(permKeyId: Buffer): MaybePromise<StoredIdentity | undefined>;
+  putIdentity(permKeyId: Buffer, id: StoredIdentity, now: number): MaybePromise<{ reRegistered: boolean }>;
+  addOneTime(permKeyId: Buffer, preKeys: readonly OneTimeKey[], kyberPreKeys: readonly OneTimeKey[]): MaybePromise<{ preKeys: number; kyberPreKeys: number }>;
+  counts(permKeyId: Buffer): MaybePromise<{ preKeys: number; kyberPreKeys: number }>;
+  takeOneTime(permKeyId: Buffer): MaybePromise<{ preKey: OneTimeKey | undefined; kyberPreKey: OneTimeKey | undefined }>;
+}
+
 /** What the prekey methods use: the prekey tables, the handle directory, and the fetch budget. */
 export interface KeyServices {
-  prekeys: KeyStore;
-  directory: Pick<RelayStore, 'deviceByHandle'>;
+  prekeys: Prekeys;
+  directory: { deviceByHandle(handle: string): MaybePromise<DeviceRow | undefined> };
   fetches: FetchBudget;
 }
 
@@ -84,7 +93,7 @@ export function keyMethods({ prekeys, directory, fetches }: KeyServices): Record
       const ik = identityPublicKey(u.identityKey);
       verify(ik, u.signedPreKey.publicKey, u.signedPreKey.signature, 'signed prekey');
       verify(ik, u.kyberLastResort.publicKey, u.kyberLastResort.signature, 'Kyber last-resort prekey');
-      const { reRegistered } = prekeys.putIdentity(
+      return andThen(prekeys.putIdentity(
         d.permKeyId,
         {
           registrationId: u.registrationId,
@@ -94,51 +103,55 @@ export function keyMethods({ prekeys, directory, fetches }: KeyServices): Record
           kyberLastResort: { id: u.kyberLastResort.id, publicKey: Buffer.from(u.kyberLastResort.publicKey), signature: Buffer.from(u.kyberLastResort.signature) },
         },
         ctx.now,
-      );
-      return { reRegistered };
+      ), ({ reRegistered }) => ({ reRegistered }));
     }),
 
     'keys.uploadOneTime': serve(RELAY_METHODS['keys.uploadOneTime'], (ctx, p) => {
       const d = requireHandle(ctx);
-      const identity = prekeys.identity(d.permKeyId);
-      if (!identity) throw new RpcError('NOT_FOUND', 'upload the identity before one-time prekeys');
-      const u = decoded(() => decodeOneTimePreKeysUpload(p.keys));
-      const ik = identityPublicKey(identity.identityKey);
-      for (const k of u.kyberPreKeys) verify(ik, k.publicKey, k.signature, `Kyber prekey ${k.id}`);
-      const added = prekeys.addOneTime(
-        d.permKeyId,
-        u.preKeys.map((k) => ({ id: k.id, publicKey: Buffer.from(k.publicKey) })),
-        u.kyberPreKeys.map((k) => ({ id: k.id, publicKey: Buffer.from(k.publicKey), signature: Buffer.from(k.signature) })),
-      );
-      return { added: { preKeys: added.preKeys, kyberPreKeys: added.kyberPreKeys }, ...prekeys.counts(d.permKeyId) };
+      return andThen(prekeys.identity(d.permKeyId), (identity) => {
+        if (!identity) throw new RpcError('NOT_FOUND', 'upload the identity before one-time prekeys');
+        const u = decoded(() => decodeOneTimePreKeysUpload(p.keys));
+        const ik = identityPublicKey(identity.identityKey);
+        for (const k of u.kyberPreKeys) verify(ik, k.publicKey, k.signature, `Kyber prekey ${k.id}`);
+        const added = prekeys.addOneTime(
+          d.permKeyId,
+          u.preKeys.map((k) => ({ id: k.id, publicKey: Buffer.from(k.publicKey) })),
+          u.kyberPreKeys.map((k) => ({ id: k.id, publicKey: Buffer.from(k.publicKey), signature: Buffer.from(k.signature) })),
+        );
+        return andThen(added, (a) => andThen(prekeys.counts(d.permKeyId), (counts) => (
+          { added: { preKeys: a.preKeys, kyberPreKeys: a.kyberPreKeys }, ...counts })));
+      });
     }),
 
     'keys.count': serve(RELAY_METHODS['keys.count'], (ctx) => {
       const d = requireHandle(ctx);
-      const identity = prekeys.identity(d.permKeyId);
-      return { ...prekeys.counts(d.permKeyId), hasIdentity: identity !== undefined, signedPreKeyId: identity?.signedPreKey.id ?? 0 };
+      return andThen(prekeys.identity(d.permKeyId), (identity) => andThen(prekeys.counts(d.permKeyId), (counts) => (
+        { ...counts, hasIdentity: identity !== undefined, signedPreKeyId: identity?.signedPreKey.id ?? 0 })));
     }),
 
     'keys.fetch': serve(RELAY_METHODS['keys.fetch'], (ctx, p) => {
       const d = requireHandle(ctx);
       fetches.take(d.permHex, ctx.now);
-      const owner = directory.deviceByHandle(p.handle);
-      const identity = owner ? prekeys.identity(owner.permKeyId) : undefined;
-      if (!owner || !identity) throw new RpcError('NOT_FOUND', 'no prekeys for that handle');
-      const { preKey, kyberPreKey } = prekeys.takeOneTime(owner.permKeyId);
-      const kyber = kyberPreKey?.signature ? kyberPreKey : identity.kyberLastResort;
-      const u8 = (b: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(b);
-      const sp = identity.signedPreKey;
-      const bundle: PreKeyBundleWire = {
-        v: 1,
-        registrationId: identity.registrationId,
-        deviceId: identity.deviceId,
-        identityKey: u8(identity.identityKey),
-        signedPreKey: { id: sp.id, publicKey: u8(sp.publicKey), signature: u8(sp.signature) },
-        preKey: preKey ? { id: preKey.id, publicKey: u8(preKey.publicKey) } : null,
-        kyberPreKey: { id: kyber.id, publicKey: u8(kyber.publicKey), signature: u8(kyber.signature ?? Buffer.alloc(0)) },
-      };
-      return { bundle: encodePreKeyBundle(bundle) };
+      return andThen(directory.deviceByHandle(p.handle), (owner) => andThen(owner ? prekeys.identity(owner.permKeyId) : undefined, (identity) => {
+        if (!owner || !identity) throw new RpcError('NOT_FOUND', 'no prekeys for that handle');
+        return andThen(prekeys.takeOneTime(owner.permKeyId), ({ preKey, kyberPreKey }) => ({ bundle: bundleOf(identity, preKey, kyberPreKey) }));
+      }));
     }),
   };
+}
+
+function bundleOf(identity: StoredIdentity, preKey: OneTimeKey | undefined, kyberPreKey: OneTimeKey | undefined): Uint8Array {
+  const kyber = kyberPreKey?.signature ? kyberPreKey : identity.kyberLastResort;
+  const u8 = (b: Buffer): Uint8Array<ArrayBuffer> => new Uint8Array(b);
+  const sp = identity.signedPreKey;
+  const bundle: PreKeyBundleWire = {
+    v: 1,
+    registrationId: identity.registrationId,
+    deviceId: identity.deviceId,
+    identityKey: u8(identity.identityKey),
+    signedPreKey: { id: sp.id, publicKey: u8(sp.publicKey), signature: u8(sp.signature) },
+    preKey: preKey ? { id: preKey.id, publicKey: u8(preKey.publicKey) } : null,
+    kyberPreKey: { id: kyber.id, publicKey: u8(kyber.publicKey), signature: u8(kyber.signature ?? Buffer.alloc(0)) },
+  };
+  return encodePreKeyBundle(bundle);
 }

@@ -5,16 +5,16 @@ import { decodeBindMessage, permKeyIdOf, verifyBind } from '../shared/protocol/b
 import { bytesEqual } from '../shared/protocol/bytes.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { RELAY_METHODS, type RelayMethodName } from '../shared/protocol/methods.ts';
-import { requireDevice, serve, type BoundDevice, type ServedMethod, type TempKeyEntry } from './context.ts';
+import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
-import type { QueuedEnvelope, RelayStore } from './store.ts';
+import type { DeviceRow, EnqueueResult, QueuedEnvelope, RelayStore } from './store.ts';
 
 /** Binding a temp key to a device: the relay core's part of `bind`. */
 export interface Binder {
   readonly maxTtlSec: number;
   /** False when the nonce was seen before. */
   rememberBindNonce(nonce: Buffer, until: number): boolean;
-  bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice;
+  bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): MaybePromise<BoundDevice>;
 }
 
 /** Pushing stored envelopes to connected devices: the relay core's part of `send` and `ack`. */
@@ -29,8 +29,15 @@ export interface LookupBudget {
   takeLookup(d: BoundDevice): void;
 }
 
-export type Directory = Pick<RelayStore, 'register' | 'deviceByHandle'>;
-export type Queue = Pick<RelayStore, 'enqueue' | 'ack'>;
+/** The handle directory and the queue: RelayStore (SQLite) answers at once, a cluster store later. */
+export interface Directory {
+  register(permKeyId: Buffer, handle: string): MaybePromise<void>;
+  deviceByHandle(handle: string): MaybePromise<DeviceRow | undefined>;
+}
+export interface Queue {
+  enqueue(...a: Parameters<RelayStore['enqueue']>): MaybePromise<EnqueueResult>;
+  ack(recipient: Buffer, ids: readonly number[]): MaybePromise<number>;
+}
 
 export interface RelayServices extends KeyServices {
   binder: Binder;
@@ -66,26 +73,28 @@ function bindMethod(binder: Binder): ServedMethod {
     if (!ctx.key.endpoint.sessionId || !bytesEqual(f.sessionId, ctx.key.endpoint.sessionId)) throw new RpcError('BIND_SESSION_MISMATCH');
     if (!(f.expiresAt > ctx.now && f.expiresAt <= ctx.now + binder.maxTtlSec * 1000)) throw new RpcError('EXPIRES_AT_INVALID');
     if (!binder.rememberBindNonce(f.nonce, f.expiresAt)) throw new RpcError('BIND_NONCE_REPLAYED');
-    const device = binder.bindKey(ctx.key, f.permKeyId, f.permPub, f.expiresAt);
-    return { permKeyId: f.permKeyId, expiresAt: f.expiresAt, handle: device.handle, relayTime: ctx.now };
+    return andThen(binder.bindKey(ctx.key, f.permKeyId, f.permPub, f.expiresAt), (device) => (
+      { permKeyId: f.permKeyId, expiresAt: f.expiresAt, handle: device.handle, relayTime: ctx.now }));
   });
 }
 
 function registerMethod(directory: Directory): ServedMethod {
   return serve(RELAY_METHODS.register, (ctx, p) => {
     const d = requireDevice(ctx);
-    directory.register(d.permKeyId, p.handle);
-    d.handle = p.handle;
-    return { handle: p.handle };
+    return andThen(directory.register(d.permKeyId, p.handle), () => {
+      d.handle = p.handle;
+      return { handle: p.handle };
+    });
   });
 }
 
 function resolveMethod(lookups: LookupBudget, directory: Directory): ServedMethod {
   return serve(RELAY_METHODS.resolve, (ctx, p) => {
     lookups.takeLookup(requireDevice(ctx));
-    const row = directory.deviceByHandle(p.handle);
-    if (!row || row.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
-    return { handle: row.handle, permKeyId: row.permKeyId, permPub: row.permPub };
+    return andThen(directory.deviceByHandle(p.handle), (row) => {
+      if (!row || row.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
+      return { handle: row.handle, permKeyId: row.permKeyId, permPub: row.permPub };
+    });
   });
 }
 
@@ -95,17 +104,20 @@ function sendMethod(queue: Queue, delivery: Delivery): ServedMethod {
     if (d.handle === null) throw new RpcError('NOT_REGISTERED', 'register a handle before sending');
     // The decoder made a fresh copy of the body; stored and pushed as is, no further copies.
     const body = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
-    const r = queue.enqueue(d.permKeyId, d.handle, p.to, p.idem, body, ctx.now, delivery.queueLimit);
-    if (!r.duplicate) delivery.notifyQueued(r.recipient, { id: r.id, from: d.handle, body, sentAt: ctx.now });
-    return { id: r.id, duplicate: r.duplicate };
+    const from = d.handle;
+    return andThen(queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, delivery.queueLimit), (r) => {
+      if (!r.duplicate) delivery.notifyQueued(r.recipient, { id: r.id, from, body, sentAt: ctx.now });
+      return { id: r.id, duplicate: r.duplicate };
+    });
   });
 }
 
 function ackMethod(queue: Queue, delivery: Delivery): ServedMethod {
   return serve(RELAY_METHODS.ack, (ctx, p) => {
     const d = requireDevice(ctx);
-    const removed = queue.ack(d.permKeyId, p.ids);
-    delivery.acked(d, p.ids);
-    return { removed };
+    return andThen(queue.ack(d.permKeyId, p.ids), (removed) => {
+      delivery.acked(d, p.ids);
+      return { removed };
+    });
   });
 }

@@ -1,7 +1,7 @@
 // The relay: TLS WebSocket server; temp keys in a RAM-only Map with an expiry sweep; devices
 // and the envelope queue in SQLite. One frame in, at most a few frames out; any malformed
 // input closes that one connection with a typed close code and never reaches the process.
-import { constants } from 'node:crypto';
+import { constants, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -20,12 +20,15 @@ import { RecordEndpoint } from '../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
 import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
-import type { BoundDevice, CallContext, Conn, ServedMethod, TempKeyEntry } from './context.ts';
+import { andThen, type BoundDevice, type CallContext, type Conn, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
+import { ClusterStore } from './cluster.ts';
+import type { ClusterEvent } from './store-backend.ts';
+import { PgStoreBackend } from './store-pg.ts';
 import { KeyStore } from './key-store.ts';
 import { FetchBudget } from './keys.ts';
 import { relayMethods, type Binder, type Delivery, type LookupBudget } from './methods.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { RelayStore, type QueuedEnvelope } from './store.ts';
+import { RelayStore, type DeviceRow, type QueuedEnvelope } from './store.ts';
 
 /** TLS 1.2 suites offered: ECDHE only, so every TLS session has forward secrecy. TLS 1.3 suites are all ephemeral. */
 export const TLS12_CIPHERS = [
@@ -81,6 +84,12 @@ export interface RelayOptions {
    * the same descriptor on every node.
    */
   advertise?: readonly string[];
+  /**
+   * postgres://… : run as a node of a cluster whose devices, prekeys, queue and idempotency
+   * records are in that PostgreSQL database (shared by every node); DIR then holds only the
+   * identity, the certificate and the descriptor. Without it: DIR/relay.db (SQLite).
+   */
+  database?: string;
 }
 
 /**
@@ -108,7 +117,10 @@ const COMMIT_INTERVAL_MS = 8;
 const WAL_SCRUB_INTERVAL_MS = 10_000;
 
 export class RelayCore implements Binder, Delivery, LookupBudget {
-  readonly store: RelayStore;
+  private readonly sqlite: RelayStore | undefined;
+  /** On a cluster node: the shared PostgreSQL store and this node's id. */
+  readonly cluster: ClusterStore | undefined;
+  private readonly backend: RelayStore | ClusterStore;
   readonly identity: RelayIdentity;
   readonly maxTtlSec: number;
   readonly queueLimit: number;
@@ -140,8 +152,10 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   /** The method table, served; each handler holds only the services it uses. */
   private readonly methods: Readonly<Record<RelayMethodName, ServedMethod>>;
 
-  constructor(store: RelayStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
-    this.store = store;
+  constructor(store: RelayStore | ClusterStore, identity: RelayIdentity, o: Omit<RelayOptions, 'dataDir' | 'host' | 'port'>) {
+    this.backend = store;
+    this.sqlite = store instanceof RelayStore ? store : undefined;
+    this.cluster = store instanceof ClusterStore ? store : undefined;
     this.identity = identity;
     this.maxTtlSec = o.maxTtlSec ?? 25 * 3600;
     this.unboundTtlMs = o.unboundTtlMs ?? 60_000;
@@ -166,9 +180,15 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       lookups: this,
       directory: store,
       queue: store,
-      prekeys: new KeyStore(store.database),
+      prekeys: store instanceof RelayStore ? new KeyStore(store.database) : store.prekeys,
       fetches: new FetchBudget(),
     });
+  }
+
+  /** The SQLite store (tests reach into it); a cluster node has none. */
+  get store(): RelayStore {
+    if (!this.sqlite) throw new Error('a cluster node has no SQLite store');
+    return this.sqlite;
   }
 
   get tempKeyCount(): number {
@@ -259,24 +279,48 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     const bodies = decodeBodies(payload.body);
     for (const body of bodies) if (body.kind !== 'request') throw new ProtocolError('BAD_FRAME', 'clients send only requests');
     for (const body of bodies) {
-      if (body.kind === 'request') this.sendBody(entry, this.dispatch(entry, body.reqId, body.method, body.params));
+      if (body.kind !== 'request') continue;
+      if (this.cluster) {
+        // The store answers later: one key's requests run one after another, so a send never
+        // overtakes an earlier one (per-sender order), each answered when it is done.
+        const run = async (): Promise<void> => this.answerLater(entry, await this.dispatch(entry, body.reqId, body.method, body.params));
+        entry.chain = (entry.chain ?? Promise.resolve()).then(run, run);
+        continue;
+      }
+      const answer = this.dispatch(entry, body.reqId, body.method, body.params);
+      if (answer instanceof Promise) void answer.then((b) => this.answerLater(entry, b));
+      else this.sendBody(entry, answer);
     }
   }
 
-  private dispatch(entry: TempKeyEntry, reqId: number, method: string, params: unknown): Body {
+  private dispatch(entry: TempKeyEntry, reqId: number, method: string, params: unknown): MaybePromise<Body> {
     const served: ServedMethod | undefined = isRelayMethod(method) ? this.methods[method] : undefined;
     try {
       if (!served) throw new RpcError('UNKNOWN_METHOD', method);
       if (!served.unbound && !entry.boundTo) throw new RpcError('AUTH_KEY_UNBOUND');
       const ctx: CallContext = { key: entry, device: entry.boundTo, now: this.clock() };
-      return { kind: 'result', reqId, result: served.run(ctx, params) };
+      const result = served.run(ctx, params);
+      if (result instanceof Promise) return result.then((r): Body => ({ kind: 'result', reqId, result: r }), (e: unknown) => this.failed(e, reqId, method));
+      return { kind: 'result', reqId, result };
     } catch (e) {
-      if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
-      this.log({ event: 'method-failed', method, error: String(e) });
-      // It may have written part of its work (no savepoints inside a batch): undo the batch.
-      if (this.held) this.batchFailed = true;
-      return { kind: 'error', reqId, code: 'INTERNAL', detail: '' };
+      return this.failed(e, reqId, method);
     }
+  }
+
+  private failed(e: unknown, reqId: number, method: string): Body {
+    if (e instanceof RpcError) return { kind: 'error', reqId, code: e.code, detail: e.message === e.code ? '' : e.message.slice(e.code.length + 2) };
+    this.log({ event: 'method-failed', method, error: String(e) });
+    // It may have written part of its work (no savepoints inside a batch): undo the batch.
+    // (A cluster node's store calls each commit or fail whole: no batch to undo.)
+    if (this.held && !this.cluster) this.batchFailed = true;
+    return { kind: 'error', reqId, code: 'INTERNAL', detail: '' };
+  }
+
+  /** An answer the store gave later: sent unless its key was forgotten meanwhile. */
+  private answerLater(entry: TempKeyEntry, b: Body): void {
+    if (this.keys.get(entry.idHex) !== entry) return;
+    this.sendBody(entry, b);
+    this.runPumps();
   }
 
   private sendBody(entry: TempKeyEntry, body: Body): void {
@@ -329,7 +373,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private openBatch(): void {
     if (this.held) return;
     this.held = [];
-    this.store.beginBatch();
+    this.backend.beginBatch();
     // Group commit: when idle, commit at the end of this turn; when busy (the last commit was
     // under COMMIT_INTERVAL_MS ago), keep collecting until that interval has passed, so one
     // commit (its WAL page writes are the fixed cost) serves many requests.
@@ -347,12 +391,12 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     this.lastCommitAt = performance.now();
     try {
       if (this.batchFailed) throw new Error('a method failed inside the batch');
-      this.store.commitBatch();
+      this.backend.commitBatch();
     } catch (e) {
       // Nothing was promised yet: drop the answers; clients re-send (idempotent) after reconnecting.
       this.log({ event: 'commit-failed', error: String(e) });
       this.batchFailed = false;
-      this.store.rollbackBatch();
+      this.backend.rollbackBatch();
       for (const { conn } of held) conn.ws.terminate();
       return;
     }
@@ -401,16 +445,33 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   }
 
   /** Binds `entry` to the device; the device's previous temp key is forgotten (it now gets 404). */
-  bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): BoundDevice {
-    // Permanent keys cost nothing to make, and each new one is a row on disk: budget them per
-    // source address. Devices the relay already knows re-bind freely.
-    let row = this.store.device(permKeyId);
-    if (!row) {
-      const wait = this.newDeviceLimiter.take(entry.conn?.address ?? '');
-      if (wait > 0) throw new RpcError('RATE_LIMITED', `too many new devices from this address; retry in ${wait} ms`);
-      row = this.store.insertDevice(permKeyId, permPub, this.clock());
-    }
-    if (!bytesEqual(row.permPub, permPub)) throw new RpcError('BIND_INVALID', 'perm_key_id collision');
+  bindKey(entry: TempKeyEntry, permKeyId: Buffer, permPub: Buffer, expiresAt: number): MaybePromise<BoundDevice> {
+    return andThen(this.backend.device(permKeyId), (found) => {
+      // Permanent keys cost nothing to make, and each new one is a row on disk: budget them per
+      // source address. Devices the relay already knows re-bind freely.
+      let row: MaybePromise<DeviceRow> | undefined = found;
+      if (!row) {
+        const wait = this.newDeviceLimiter.take(entry.conn?.address ?? '');
+        if (wait > 0) throw new RpcError('RATE_LIMITED', `too many new devices from this address; retry in ${wait} ms`);
+        row = this.backend.insertDevice(permKeyId, permPub, this.clock());
+      }
+      return andThen(row, (r) => {
+        if (!bytesEqual(r.permPub, permPub)) throw new RpcError('BIND_INVALID', 'perm_key_id collision');
+        const cluster = this.cluster;
+        if (!cluster) return this.attachKey(entry, r, permKeyId, expiresAt);
+        // Cluster-wide one key per device: the shared store names this node and a random binding
+        // id (never the key or its id); the node that held the previous binding forgets that key.
+        const bindingId = randomBytes(16);
+        return cluster.bind(permKeyId, bindingId, this.clock()).then(() => {
+          if (this.keys.get(entry.idHex) !== entry) throw new RpcError('INTERNAL', 'temp key forgotten during bind');
+          entry.bindingId = bindingId;
+          return this.attachKey(entry, r, permKeyId, expiresAt);
+        });
+      });
+    });
+  }
+
+  private attachKey(entry: TempKeyEntry, row: DeviceRow, permKeyId: Buffer, expiresAt: number): BoundDevice {
     const permHex = permKeyId.toString('hex');
     let device = this.devices.get(permHex);
     if (!device) {
@@ -444,6 +505,9 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   notifyQueued(recipient: Buffer, env?: QueuedEnvelope): void {
     const d = this.devices.get(recipient.toString('hex'));
     if (!d) return;
+    // A cluster node reads the queue instead: an older envelope sent through another node may
+    // still be on its way here as a notification.
+    if (this.cluster) env = undefined;
     const key = d.key;
     const online = key?.conn !== undefined && key.conn.ws.readyState === WebSocket.OPEN;
     if (env && online && key && !d.backlog && d.inflight.size < PUSH_WINDOW && env.id > d.cursor) {
@@ -477,9 +541,76 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     if (!d.backlog || !key?.conn || key.conn.ws.readyState !== WebSocket.OPEN) return;
     const room = PUSH_WINDOW - d.inflight.size;
     if (room <= 0) return;
-    const rows = this.store.pending(d.permKeyId, d.cursor, room);
+    if (d.reading) {
+      d.readAgain = true;
+      return;
+    }
+    const rows = this.backend.pending(d.permKeyId, d.cursor, room);
+    if (!(rows instanceof Promise)) {
+      this.pushRows(d, key, room, rows);
+      return;
+    }
+    // Cluster node: one read at a time per device; a wake-up during it reads again after.
+    d.reading = true;
+    const cursor = d.cursor;
+    rows.then((r) => {
+      d.reading = false;
+      if (d.key === key && d.cursor === cursor) this.pushRows(d, key, room, r);
+      else d.readAgain = true;
+      if (d.readAgain) {
+        d.readAgain = false;
+        d.backlog = true;
+        this.pumps.add(d);
+      }
+      this.runPumps();
+    }, (e: unknown) => {
+      // The store is unreachable: the listener's resync after it is back reads again.
+      d.reading = false;
+      d.readAgain = false;
+      this.log({ event: 'pump-failed', error: String(e) });
+    });
+  }
+
+  private pushRows(d: BoundDevice, key: TempKeyEntry, room: number, rows: readonly QueuedEnvelope[]): void {
+    if (!key.conn || key.conn.ws.readyState !== WebSocket.OPEN) return;
     for (const env of rows) this.pushEnvelope(d, key, env);
     if (rows.length < room) d.backlog = false;
+  }
+
+  /**
+   * What another node (through the shared store) says: forget a key whose device bound
+   * elsewhere, read a queue that got an envelope, or, after the notification connection was
+   * lost, re-read every queue and re-check every binding.
+   */
+  clusterEvent(e: ClusterEvent): void {
+    if (e.kind === 'resync') {
+      for (const d of this.devices.values()) {
+        d.backlog = true;
+        this.pumps.add(d);
+        this.recheckBinding(d);
+      }
+    } else {
+      const d = this.devices.get(e.device.toString('hex'));
+      if (!d) return;
+      if (e.kind === 'unbind') {
+        const k = d.key;
+        if (k?.bindingId && k.bindingId.equals(e.bindingId)) this.forgetKey(k);
+        return;
+      }
+      d.backlog = true;
+      this.pumps.add(d);
+    }
+    this.runPumps();
+  }
+
+  private recheckBinding(d: BoundDevice): void {
+    const k = d.key;
+    const c = this.cluster;
+    if (!k?.bindingId || !c) return;
+    const mine = k.bindingId;
+    c.currentBinding(d.permKeyId).then((b) => {
+      if (d.key === k && (!b || b.node !== c.node || !b.bindingId.equals(mine))) this.forgetKey(k);
+    }, () => undefined);
   }
 
   private forgetKey(entry: TempKeyEntry): void {
@@ -562,8 +693,12 @@ export interface RunningRelay {
 export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const host = o.host ?? '127.0.0.1';
   const files = loadOrCreateRelayFiles(o.dataDir, host);
-  const store = new RelayStore(join(o.dataDir, 'relay.db'));
+  // Never logged: the database URL may carry a password.
+  const store = o.database
+    ? new ClusterStore(await PgStoreBackend.open({ url: o.database, ...(o.log ? { log: o.log } : {}) }))
+    : new RelayStore(join(o.dataDir, 'relay.db'));
   const core = new RelayCore(store, files.identity, o);
+  if (store instanceof ClusterStore) await store.listen((e) => core.clusterEvent(e));
   const server: Server = createServer(
     {
       key: files.tlsKey,
@@ -611,17 +746,21 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   const sweeper = setInterval(() => core.sweep(), 1000);
   const connectionSweeper = setInterval(() => core.guard.sweep(), core.guard.sweepIntervalMs);
   connectionSweeper.unref();
-  const walScrubber = setInterval(() => core.store.scrubWal(), WAL_SCRUB_INTERVAL_MS);
+  const walScrubber = setInterval(() => {
+    if (store instanceof RelayStore) store.scrubWal();
+  }, WAL_SCRUB_INTERVAL_MS);
   walScrubber.unref();
   sweeper.unref();
   // Idempotency records (sender, key, time) are metadata on disk: pruned at every start and on a
   // schedule in relay time, whatever the uptime.
   const clock = o.clock ?? Date.now;
   const prune = (): void => {
+    const failed = (e: unknown): void => o.log?.({ event: 'prune-failed', error: String(e) });
     try {
-      store.pruneIdempotency(clock());
+      const done = store.pruneIdempotency(clock());
+      if (done instanceof Promise) done.catch(failed);
     } catch (e) {
-      o.log?.({ event: 'prune-failed', error: String(e) });
+      failed(e);
     }
   };
   prune();
@@ -645,7 +784,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       core.guard.closeAll();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      store.close();
+      await store.close();
     },
   };
 }

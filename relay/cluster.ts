@@ -1,0 +1,53 @@
+// A relay node of a cluster: the relay core's store services answered from PostgreSQL
+// (relay/store-pg.ts), shared by every node. Each call is its own transaction (PostgreSQL merges
+// the WAL flushes of concurrent commits), so the core's SQLite batch calls are no-ops here. The
+// node id is random per process: a restarted node is a new node, and bindings that named the old
+// one are simply replaced when their devices re-bind.
+import { randomBytes } from 'node:crypto';
+import type { Binding, ClusterEvent } from './store-backend.ts';
+import type { PgStoreBackend } from './store-pg.ts';
+import type { Prekeys } from './keys.ts';
+import type { DeviceRow, EnqueueResult, QueuedEnvelope } from './store.ts';
+
+export class ClusterStore {
+  readonly node = randomBytes(8).toString('hex');
+  readonly prekeys: Prekeys;
+
+  constructor(readonly backend: PgStoreBackend) {
+    const b = backend;
+    this.prekeys = {
+      identity: (id) => b.identity(id),
+      putIdentity: (id, v, now) => b.putIdentity(id, v, now),
+      addOneTime: (id, pre, kyber) => b.addOneTime(id, pre, kyber),
+      counts: (id) => b.preKeyCounts(id),
+      takeOneTime: (id) => b.takeOneTime(id),
+    };
+  }
+
+  device(permKeyId: Buffer): Promise<DeviceRow | undefined> { return this.backend.device(permKeyId); }
+  insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.backend.insertDevice(permKeyId, permPub, now); }
+  deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.backend.deviceByHandle(handle); }
+  register(permKeyId: Buffer, handle: string): Promise<void> { return this.backend.register(permKeyId, handle); }
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): Promise<EnqueueResult> {
+    return this.backend.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
+  }
+  ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.backend.ack(recipient, ids); }
+  pending(recipient: Buffer, afterId: number, limit: number): Promise<QueuedEnvelope[]> { return this.backend.pending(recipient, afterId, limit); }
+
+  /** Makes this node's key (named by a random binding id) the device's one binding; the previous holder is told. */
+  async bind(permKeyId: Buffer, bindingId: Buffer, now: number): Promise<void> {
+    await this.backend.bind(permKeyId, this.node, bindingId, now);
+  }
+
+  currentBinding(permKeyId: Buffer): Promise<Binding | undefined> { return this.backend.currentBinding(permKeyId); }
+
+  listen(onEvent: (e: ClusterEvent) => void): Promise<void> { return this.backend.listen(this.node, onEvent); }
+
+  // Each call above commits on its own: nothing to batch.
+  beginBatch(): void {}
+  commitBatch(): void {}
+  rollbackBatch(): void {}
+
+  pruneIdempotency(now: number): Promise<void> { return this.backend.pruneIdempotency(now); }
+  close(): Promise<void> { return this.backend.close(); }
+}

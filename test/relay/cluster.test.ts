@@ -1,0 +1,109 @@
+// Relay nodes on one PostgreSQL (a throwaway server, pg-harness.ts) sharing one data directory:
+// an envelope sent through one node reaches a device connected to another, pushed (not polled);
+// two binds of one device on two nodes at once leave exactly one temp key in the cluster; and
+// no temp key (captured as it is made, through the test-only key observer) is in a pg_dump or
+// in the data directory.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
+import type { Envelope } from '../../main/net/mailbox.ts';
+import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
+import type { RunningRelay } from '../../relay/relay.ts';
+import { inProcessRelay, makeClient, tempDir, waitFor, waitForState, type TestClient } from '../net/harness.ts';
+import { startPostgres, type TestPostgres } from './pg-harness.ts';
+
+let pg: TestPostgres;
+const tempKeys = new Set<string>();
+beforeAll(async () => {
+  pg = await startPostgres();
+  installKeyObserverForTests((label, key) => {
+    if (label.startsWith('temp.')) tempKeys.add(Buffer.from(key).toString('hex'));
+  });
+});
+afterAll(async () => {
+  installKeyObserverForTests(undefined);
+  await pg?.stop();
+});
+
+async function cluster(n: number): Promise<{ url: string; dir: { dir: string; cleanup: () => void }; nodes: RunningRelay[] }> {
+  const url = await pg.createDatabase();
+  const dir = tempDir('cluster');
+  const nodes: RunningRelay[] = [];
+  // One after another: the first creates the identity files the others then load.
+  for (let i = 0; i < n; i++) nodes.push(await inProcessRelay(dir.dir, { database: url }));
+  return { url, dir, nodes };
+}
+
+async function shutdown(c: { dir: { cleanup: () => void }; nodes: RunningRelay[] }, clients: TestClient[]): Promise<void> {
+  for (const x of clients) await x.client.stop();
+  for (const n of c.nodes) await n.close();
+  c.dir.cleanup();
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+describe('relay cluster on PostgreSQL', () => {
+  it('an envelope sent through one node is pushed to its recipient on another, both ways', async () => {
+    const c = await cluster(2);
+    const [a, b] = c.nodes as [RunningRelay, RunningRelay];
+    const clients: TestClient[] = [];
+    try {
+      // Each client pinned to one node (a descriptor naming only that node's URL).
+      const alice = await makeClient(a.descriptor);
+      const bob = await makeClient(b.descriptor);
+      clients.push(alice, bob);
+      const got = { alice: [] as Envelope[], bob: [] as Envelope[] };
+      alice.mailbox.onEnvelope((e) => void got.alice.push(e));
+      bob.mailbox.onEnvelope((e) => void got.bob.push(e));
+      await alice.client.start();
+      await bob.client.start();
+      await alice.mailbox.register('alice');
+      await bob.mailbox.register('bob');
+      // Handles are one directory for the whole cluster.
+      expect((await alice.mailbox.resolve('bob')).handle).toBe('bob');
+      for (let i = 0; i < 5; i++) await alice.mailbox.send('bob', Buffer.from(`a2b-${i}`));
+      await bob.mailbox.send('alice', Buffer.from('b2a'));
+      await waitFor(() => got.bob.length === 5 && got.alice.length === 1, 30_000, 'cross-node pushes');
+      expect(got.bob.map((e) => [e.from, Buffer.from(e.body).toString()])).toEqual([0, 1, 2, 3, 4].map((i) => ['alice', `a2b-${i}`]));
+      expect(Buffer.from(got.alice[0]!.body).toString()).toBe('b2a');
+      // The data directory of nodes on PostgreSQL holds no database.
+      expect(readdirSync(c.dir.dir).filter((f) => f.startsWith('relay.db'))).toEqual([]);
+    } finally {
+      await shutdown(c, clients);
+    }
+  });
+
+  it('two binds of one device on two nodes at once leave exactly one temp key in the cluster; no temp key is in the database or DIR', async () => {
+    const c = await cluster(2);
+    const [a, b] = c.nodes as [RunningRelay, RunningRelay];
+    const clients: TestClient[] = [];
+    try {
+      // Two clients with one permanent key: one device, binding on A and on B at the same time.
+      const keyStore = new MemoryPermanentKeyStore();
+      const x = await makeClient(a.descriptor, { keyStore });
+      const y = await makeClient(b.descriptor, { keyStore });
+      clients.push(x, y);
+      await Promise.all([x.client.start(), y.client.start()]);
+      await Promise.all([waitForState(x.client, 'ready'), waitForState(y.client, 'ready')]);
+      // Whichever bound last holds the one key; the other node forgot its key.
+      await waitFor(() => a.core.tempKeyCount + b.core.tempKeyCount === 1, 30_000, 'one temp key in the cluster');
+
+      const dump = pg.dump(new URL(c.url).pathname.slice(1));
+      const files = filesUnder(c.dir.dir).map((f) => readFileSync(f));
+      expect(tempKeys.size).toBeGreaterThan(0);
+      for (const hex of tempKeys) {
+        const key = Buffer.from(hex, 'hex');
+        expect(dump.includes(key) || dump.includes(Buffer.from(hex))).toBe(false);
+        for (const f of files) expect(f.includes(key) || f.includes(Buffer.from(hex))).toBe(false);
+      }
+    } finally {
+      await shutdown(c, clients);
+    }
+  });
+});
