@@ -37,12 +37,13 @@ export function register(program: Command): void {
         if (Vault.headerLost(g.profile)) throw new CliError(headerMissingMessage(g.profile), ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
         checkStrength(password, 'password', opts.allowWeak);
-        const { vault, recoveryPhrase } = await Vault.create(g.profile, password, { kdf });
+        const { vault, recoveryPhrase, setAside } = await Vault.create(g.profile, password, { kdf });
         vault.lock();
+        const asideNote = setAside === undefined ? '' : `A vault.db without its header and without a recovery copy was found and moved aside to ${setAside} (not deleted).\n`;
         printResult(
           g.json,
-          `Vault created in ${g.profile}.\n\nRecovery phrase — write it down now; it is shown only this once and opens the vault if you forget the password:\n\n${formatPhrase(recoveryPhrase)}\n`,
-          { profile: g.profile, recoveryPhrase, kdf },
+          `${asideNote}Vault created in ${g.profile}.\n\nRecovery phrase — write it down now; it is shown only this once and opens the vault if you forget the password:\n\n${formatPhrase(recoveryPhrase)}\n`,
+          { profile: g.profile, recoveryPhrase, kdf, ...(setAside === undefined ? {} : { setAside }) },
         );
       }),
     );

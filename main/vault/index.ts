@@ -163,8 +163,8 @@ export class Vault implements VaultHandle {
     return headerLost(profileDir);
   }
 
-  /** A new vault and its recovery phrase (lifecycle.ts). */
-  static create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string }> {
+  /** A new vault and its recovery phrase (lifecycle.ts); `setAside`: where an orphaned vault.db was moved. */
+  static create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string; setAside?: string }> {
     return createVault(profileDir, password, options, Vault.make);
   }
 

@@ -13,7 +13,7 @@ import { HEADER_FILE, HEADER_FORMAT, readHeader, unwrapWithPassword, unwrapWithR
 import { checkKdfParams, checkNewPassword, DEFAULT_KDF, deriveRecoveryKey, derivePasswordKey, newRecoveryPhrase, phraseEntropy, SALT_BYTES, type KdfParams } from './kdf.ts';
 import { freshKdf } from './keys.ts';
 import { ProfileLock } from './lockfile.ts';
-import { DB_FILE, headerFromCopy, mapError, removeDatabaseFiles, storeRecoveryCopy } from './open.ts';
+import { DB_FILE, headerFromCopy, mapError, removeDatabaseFiles, setAsideDatabaseFiles, storeRecoveryCopy } from './open.ts';
 import { headerMissingMessage, probeRecoveryCopy } from './recovery-copy.ts';
 
 /** A vault being made around a data key. */
@@ -44,20 +44,22 @@ export function headerLost(profileDir: string): boolean {
   return headerMissing(profileDir) && probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none';
 }
 
-export async function createVault<V>(profileDir: string, password: string, options: { kdf?: KdfParams } | undefined, make: MakeVault<V>): Promise<{ vault: V; recoveryPhrase: string }> {
+/** `setAside`: where a header-less vault.db without a recovery copy was moved (see below). */
+export async function createVault<V>(profileDir: string, password: string, options: { kdf?: KdfParams } | undefined, make: MakeVault<V>): Promise<{ vault: V; recoveryPhrase: string; setAside?: string }> {
   const params = checkKdfParams(options?.kdf ?? DEFAULT_KDF);
   checkNewPassword(password);
   ensurePrivateDir(profileDir);
   if (vaultExists(profileDir)) throw new VaultExists(profileDir);
   const lock = ProfileLock.acquire(profileDir);
-  // A database without its header: the leftover of an interrupted create (which never showed
-  // its phrase) is cleared; one holding a recovery copy (recovery-copy.ts), or unreadable, is
-  // a vault whose header was lost, and is kept.
+  // A database without its header: one holding a recovery copy (recovery-copy.ts), or
+  // unreadable, is a vault whose header was lost, and is kept in place (create refuses). One
+  // without a copy is an interrupted create's leftover (which never showed its phrase) or a
+  // vault made before the copy existed whose header was lost: it is renamed aside, not deleted.
   if (probeRecoveryCopy(join(profileDir, DB_FILE)).kind !== 'none') {
     lock.release();
     throw new VaultExists(profileDir, headerMissingMessage(profileDir));
   }
-  removeDatabaseFiles(profileDir);
+  const setAside = setAsideDatabaseFiles(profileDir);
   // Outside the V8 heap, where the GC could leave moved copies (secret-bytes.ts).
   const dataKey = randomFillSync(keyBuffer(32));
   const entropy = randomFillSync(keyBuffer(32));
@@ -83,7 +85,7 @@ export async function createVault<V>(profileDir: string, password: string, optio
     // Only now: a database with a recovery copy is never cleared (see above).
     opening.checkOpen();
     storeRecoveryCopy(db, header);
-    return { vault: opening.vault, recoveryPhrase: newRecoveryPhrase(entropy) };
+    return { vault: opening.vault, recoveryPhrase: newRecoveryPhrase(entropy), ...(setAside === undefined ? {} : { setAside }) };
   } catch (err) {
     if (opening) opening.close();
     else {

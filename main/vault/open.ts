@@ -3,7 +3,7 @@
 // migrations and the recovery copy. Also the error mapping every vault query uses.
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync, readSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateFile } from '../../shared/private-files.ts';
 import { open, seal } from './aead.ts';
@@ -80,6 +80,32 @@ export function removeDatabaseFiles(profileDir: string): void {
       // not there
     }
   }
+}
+
+/**
+ * Renames vault.db (and its -wal / -shm) aside to `vault.db.orphaned-<time>` (mode 0600) and
+ * returns that path, or undefined when there is no vault.db. For a header-less database that
+ * create cannot tell from an interrupted create's leftover: it may be an older vault whose
+ * header was lost, so it is kept for the user rather than deleted.
+ */
+export function setAsideDatabaseFiles(profileDir: string): string | undefined {
+  const db = join(profileDir, DB_FILE);
+  if (!existsSync(db)) {
+    removeDatabaseFiles(profileDir);
+    return undefined;
+  }
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  let aside = `${db}.orphaned-${stamp}`;
+  for (let n = 2; existsSync(aside); n++) aside = `${db}.orphaned-${stamp}-${n}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    try {
+      renameSync(`${db}${suffix}`, `${aside}${suffix}`);
+    } catch {
+      continue; // not there
+    }
+    chmodSync(`${aside}${suffix}`, 0o600);
+  }
+  return aside;
 }
 
 /**

@@ -3,7 +3,7 @@
 // writes a new header.
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
@@ -93,17 +93,25 @@ describe('a lost vault.header.json', () => {
     expect(snapshotDir(dir)).toEqual(before);
   });
 
-  it('a database without a copy (an interrupted create) is still cleared by create', async () => {
+  it('a database without a copy (an interrupted create, or an older vault) is moved aside by create, not deleted', async () => {
     const { dir, phrase } = await vaultWithHistory();
     const db = new Database(join(dir, 'vault.db'));
     db.prepare("DELETE FROM vault_meta WHERE name = 'recovery_copy'").run();
+    const rows = (db.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n;
     db.close();
     unlinkSync(join(dir, 'vault.header.json'));
     expect(Vault.headerLost(dir)).toBe(false);
     await expect(Vault.unlockWithRecovery(dir, phrase, 'x')).rejects.toThrow(/holds no copy of the recovery data/);
-    const { vault } = await Vault.create(dir, 'fresh', { kdf: TEST_KDF });
+    const { vault, setAside } = await Vault.create(dir, 'fresh', { kdf: TEST_KDF });
     expect(vault.countMessages()).toBe(0);
     vault.lock();
+    // Kept, private, with every row: restoring the old header beside it would open it again.
+    expect(setAside).toMatch(/[/\\]vault\.db\.orphaned-[0-9TZ-]+$/);
+    expect(statSync(setAside!).mode & 0o777).toBe(0o600);
+    const kept = new Database(setAside!, { readonly: true });
+    expect((kept.prepare('SELECT count(*) AS n FROM messages').get() as { n: number }).n).toBe(rows);
+    kept.close();
+    expect(rows).toBeGreaterThan(0);
     // No database, no header: simply no vault.
     const empty = tempProfile();
     profiles.push(empty);
