@@ -21,7 +21,8 @@ export interface OneTimeKey {
   signature?: Buffer;
 }
 
-interface IdentityRow {
+/** A prekey_identity row as both backends read it (the same columns in SQLite and PostgreSQL). */
+export interface IdentityRow {
   registration_id: number;
   device_id: number;
   identity_key: Buffer;
@@ -31,6 +32,16 @@ interface IdentityRow {
   kyber_id: number;
   kyber_pub: Buffer;
   kyber_sig: Buffer;
+}
+
+export function identityFromRow(r: IdentityRow): StoredIdentity {
+  return {
+    registrationId: r.registration_id,
+    deviceId: r.device_id,
+    identityKey: r.identity_key,
+    signedPreKey: { id: r.signed_id, publicKey: r.signed_pub, signature: r.signed_sig },
+    kyberLastResort: { id: r.kyber_id, publicKey: r.kyber_pub, signature: r.kyber_sig },
+  };
 }
 
 export class KeyStore {
@@ -90,14 +101,7 @@ export class KeyStore {
 
   identity(permKeyId: Buffer): StoredIdentity | undefined {
     const r = this.st.identity.get(permKeyId);
-    if (!r) return undefined;
-    return {
-      registrationId: r.registration_id,
-      deviceId: r.device_id,
-      identityKey: r.identity_key,
-      signedPreKey: { id: r.signed_id, publicKey: r.signed_pub, signature: r.signed_sig },
-      kyberLastResort: { id: r.kyber_id, publicKey: r.kyber_pub, signature: r.kyber_sig },
-    };
+    return r ? identityFromRow(r) : undefined;
   }
 
   /**

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { CodedError } from '../shared/errors.ts';
 import { IDEMPOTENCY_RETENTION_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
-import { MAX_ONE_TIME_KEYS, type OneTimeKey, type StoredIdentity } from './key-store.ts';
+import { identityFromRow, MAX_ONE_TIME_KEYS, type IdentityRow, type OneTimeKey, type StoredIdentity } from './key-store.ts';
 import { type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
 
 export type PgStoreErrorCode = 'BAD_NODE_ID' | 'SCHEMA_TOO_NEW' | 'DATABASE_UNAVAILABLE';
@@ -370,16 +370,9 @@ export class PgStoreBackend implements RelayStoreBackend {
       },
 
       identity: async (permKeyId) => {
-        const r = (await this.q<{ registration_id: number; device_id: number; identity_key: Buffer; signed_id: number; signed_pub: Buffer; signed_sig: Buffer; kyber_id: number; kyber_pub: Buffer; kyber_sig: Buffer }>(db, 'prekey_identity',
+        const r = (await this.q<IdentityRow>(db, 'prekey_identity',
           'SELECT registration_id, device_id, identity_key, signed_id, signed_pub, signed_sig, kyber_id, kyber_pub, kyber_sig FROM prekey_identity WHERE perm_key_id = $1', [permKeyId])).rows[0];
-        if (!r) return undefined;
-        return {
-          registrationId: r.registration_id,
-          deviceId: r.device_id,
-          identityKey: r.identity_key,
-          signedPreKey: { id: r.signed_id, publicKey: r.signed_pub, signature: r.signed_sig },
-          kyberLastResort: { id: r.kyber_id, publicKey: r.kyber_pub, signature: r.kyber_sig },
-        };
+        return r ? identityFromRow(r) : undefined;
       },
       putIdentity: (permKeyId, id, now) => atomic(async (c) => {
         const old = (await this.q<{ identity_key: Buffer }>(c, 'prekey_identity_lock', 'SELECT identity_key FROM prekey_identity WHERE perm_key_id = $1 FOR UPDATE', [permKeyId])).rows[0];
