@@ -64,6 +64,12 @@ function consume<T>(raw: Uint8Array, parse: (bytes: Uint8Array<ArrayBuffer>) => 
 }
 
 /** Writes serialized secret-bearing bytes to the vault, then zeroes them. */
+/** The record in `raw`, parsed (and the bytes wiped), or an error saying what libsignal asked for in vain. */
+function required<T>(raw: Uint8Array | undefined, missing: string, parse: (bytes: Uint8Array<ArrayBuffer>) => T): T {
+  if (!raw) throw new Error(missing);
+  return consume(raw, parse);
+}
+
 function store(kv: E2eKv, ns: Namespace, key: string, bytes: Uint8Array): void {
   try {
     kv.set(ns, key, bytes);
@@ -181,10 +187,8 @@ export class VaultIdentityKeyStore extends IdentityKeyStore {
 }
 
 export class VaultSessionStore extends SessionStore {
-  private readonly kv: E2eKv;
-  constructor(kv: E2eKv) {
+  constructor(private readonly kv: E2eKv) {
     super();
-    this.kv = kv;
   }
 
   override async saveSession(address: ProtocolAddress, record: SessionRecord): Promise<void> {
@@ -212,10 +216,8 @@ export class VaultSessionStore extends SessionStore {
 }
 
 export class VaultPreKeyStore extends PreKeyStore {
-  private readonly kv: E2eKv;
-  constructor(kv: E2eKv) {
+  constructor(private readonly kv: E2eKv) {
     super();
-    this.kv = kv;
   }
 
   override async savePreKey(id: number, record: PreKeyRecord): Promise<void> {
@@ -223,9 +225,7 @@ export class VaultPreKeyStore extends PreKeyStore {
   }
 
   override async getPreKey(id: number): Promise<PreKeyRecord> {
-    const raw = this.kv.get(NS.preKey, String(id));
-    if (!raw) throw new Error(`one-time prekey ${id} is unknown or already used`);
-    return consume(raw, (b) => PreKeyRecord.deserialize(b));
+    return required(this.kv.get(NS.preKey, String(id)), `one-time prekey ${id} is unknown or already used`, (b) => PreKeyRecord.deserialize(b));
   }
 
   override async removePreKey(id: number): Promise<void> {
@@ -238,10 +238,8 @@ export class VaultPreKeyStore extends PreKeyStore {
 }
 
 export class VaultSignedPreKeyStore extends SignedPreKeyStore {
-  private readonly kv: E2eKv;
-  constructor(kv: E2eKv) {
+  constructor(private readonly kv: E2eKv) {
     super();
-    this.kv = kv;
   }
 
   override async saveSignedPreKey(id: number, record: SignedPreKeyRecord): Promise<void> {
@@ -249,9 +247,7 @@ export class VaultSignedPreKeyStore extends SignedPreKeyStore {
   }
 
   override async getSignedPreKey(id: number): Promise<SignedPreKeyRecord> {
-    const raw = this.kv.get(NS.signedPreKey, String(id));
-    if (!raw) throw new Error(`signed prekey ${id} is unknown or retired`);
-    return consume(raw, (b) => SignedPreKeyRecord.deserialize(b));
+    return required(this.kv.get(NS.signedPreKey, String(id)), `signed prekey ${id} is unknown or retired`, (b) => SignedPreKeyRecord.deserialize(b));
   }
 
   removeSignedPreKey(id: number): void {
@@ -265,10 +261,8 @@ export class VaultSignedPreKeyStore extends SignedPreKeyStore {
  * is what stops a replayed PreKey message from being accepted twice.
  */
 export class VaultKyberPreKeyStore extends KyberPreKeyStore {
-  private readonly kv: E2eKv;
-  constructor(kv: E2eKv) {
+  constructor(private readonly kv: E2eKv) {
     super();
-    this.kv = kv;
   }
 
   override async saveKyberPreKey(id: number, record: KyberPreKeyRecord): Promise<void> {
@@ -281,8 +275,7 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
 
   override async getKyberPreKey(id: number): Promise<KyberPreKeyRecord> {
     const raw = this.kv.get(NS.kyberPreKey, String(id)) ?? this.kv.get(NS.kyberLastResort, String(id));
-    if (!raw) throw new Error(`Kyber prekey ${id} is unknown or already used`);
-    return consume(raw, (b) => KyberPreKeyRecord.deserialize(b));
+    return required(raw, `Kyber prekey ${id} is unknown or already used`, (b) => KyberPreKeyRecord.deserialize(b));
   }
 
   override async markKyberPreKeyUsed(id: number, signedPreKeyId: number, baseKey: PublicKey): Promise<void> {
