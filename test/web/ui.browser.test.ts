@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { exportBackup } from '../../main/backup/index.ts';
 import type { NewMessage } from '../../main/vault/api.ts';
+import { expectAccessible, expectAllNamed as expectNamed, watchProblems as watchPageProblems } from './browser-harness.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..');
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
@@ -69,20 +70,9 @@ let alice: Page;
 let bob: Page;
 const consoleProblems: string[] = [];
 
-/**
- * Collects everything that would show in the page's console as a problem: console errors (CSP
- * violations included), uncaught errors, failed requests and HTTP errors (e.g. a missing icon).
- * Each test fails if its pages reported any (afterEach below).
- */
+/** The shared watch (test/web/browser-harness.ts): each test fails if its pages reported a problem. */
 function watchProblems(page: Page): void {
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleProblems.push(`console error: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => consoleProblems.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => consoleProblems.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText ?? '?'})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) consoleProblems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
-  });
+  watchPageProblems(page, consoleProblems);
 }
 
 /** The element's box lies within the container's box (the layout keeps it inside the card). */
@@ -128,11 +118,10 @@ async function onboard(page: Page, url: string, handle: string): Promise<void> {
   await shot(page, `${handle}-05-chat-list`);
 }
 
-/** Fails if any control in the accessibility tree has no name (the browser tests select by role and name). */
+/** Every control named, and axe-core finds no serious or critical violation (shared harness). */
 async function expectAllNamed(page: Page, where: string): Promise<void> {
-  const tree = await page.locator('body').ariaSnapshot();
-  const unnamed = tree.split('\n').filter((line) => /^\s*- (button|textbox|combobox|checkbox|link|searchbox|listbox|slider|meter|dialog)\s*(\[[^\]]*\])?\s*:?\s*$/.test(line));
-  expect(unnamed, `${where}:\n${tree}`).toEqual([]);
+  await expectNamed(page, where);
+  await expectAccessible(page, where);
 }
 
 function connectionLabel(page: Page): Promise<string | null> {
@@ -483,7 +472,8 @@ describe('the UI in Chromium against browser mode and a real relay', () => {
     await page.goto('about:blank');
     await page.goto(`${origin}/no-such-file.png`).catch(() => undefined);
     await expect.poll(() => consoleProblems.some((m) => m.startsWith('HTTP 4') && m.includes('/no-such-file.png'))).toBe(true);
-    consoleProblems.splice(0);
+    // Closed first: the console's own report of the 404 may come after the response event.
     await page.context().close();
+    consoleProblems.splice(0);
   });
 });

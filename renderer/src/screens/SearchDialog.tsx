@@ -81,10 +81,12 @@ export function SearchDialog({
       <ul className="search-results" aria-label="Search results">
         {hits.map((hit) => (
           <li key={hit.messageId}>
-            <button type="button" onClick={() => onPick(hit)} aria-label={`${hit.conversationTitle}, ${dayLabel(hit.sentAt)} ${formatTime(hit.sentAt)}: ${hit.snippet.map((p) => p.text).join('')}`}>
+            {/* Named by its visible text (WCAG 2.5.3: a different aria-label would not match it). */}
+            <button type="button" onClick={() => onPick(hit)}>
               <span className="hit-head">
                 {hit.conversationTitle} · {dayLabel(hit.sentAt)} {formatTime(hit.sentAt)}
               </span>
+              <span className="visually-hidden">: </span>
               <span className="hit-snippet">{hit.snippet.map((part, i) => (part.match ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}</span>
             </button>
           </li>
