@@ -8,7 +8,7 @@ import { ed25519PrivateKey, rawPublicKey } from '../../shared/protocol/keys.ts';
 import { RecordEndpoint, type SealOverrides } from '../../shared/protocol/record.ts';
 import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, tempDir } from '../net/harness.ts';
 
@@ -70,13 +70,11 @@ export class RawSession {
     return this.frames.shift();
   }
 
-  async waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
-    const end = Date.now() + ms;
-    while (!this.closed) {
-      if (Date.now() > end) throw new Error('connection not closed in time');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return this.closed;
+  waitClosed(ms = 10_000): Promise<{ code: number; reason: string }> {
+    return vi.waitFor(() => {
+      if (!this.closed) throw new Error('connection not closed in time');
+      return this.closed;
+    }, { timeout: ms, interval: 10 });
   }
 
   async handshake(): Promise<RawKey> {
