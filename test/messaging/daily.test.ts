@@ -2,6 +2,7 @@
 // restart, never in a file in the clear), and replies that quote a message on both devices
 // (the quoted message's id travels inside the padded E2E content). Real relay, real libsignal.
 import { describe, expect, it } from 'vitest';
+import { apiMethods } from '../../shared/api.ts';
 import { messagingScene, newPeer, reopen, filesContaining, waitFor, type Peer } from './helpers.ts';
 
 const scene = messagingScene('daily', ['alice', 'bob']);
@@ -29,7 +30,10 @@ describe('drafts, nicknames and replies', () => {
     expect(await alice.m.getDraft({ conversationId })).toEqual({ text: '' });
     await alice.m.setDraft({ conversationId, text: 'half-written marmalade plan' });
     const named = await alice.m.setNickname({ contactId: contact.id, nickname: '  Bobby B  ' });
-    expect(named).toMatchObject({ handle: 'bob', displayName: 'Bobby B' });
+    expect(apiMethods.setNickname.result.parse(named)).toMatchObject({ handle: 'bob', displayName: 'Bobby B' });
+    // The notification setting: sender only by default, kept in settings.json (readable while locked).
+    expect((await alice.m.settingsGet()).notifications).toBe('sender');
+    expect(apiMethods.settingsUpdate.result.parse(await alice.m.settingsUpdate({ notifications: 'full' })).notifications).toBe('full');
     expect(await codeOf(alice.m.setNickname({ contactId: contact.id, nickname: 'a\u0007b' }))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(alice.m.getDraft({ conversationId: 'c-nope' }))).toBe('UNKNOWN_CONVERSATION');
     await alice.m.close();
@@ -38,6 +42,7 @@ describe('drafts, nicknames and replies', () => {
     alice = await reopen(dirs.alice);
     peers.push(alice);
     expect(await alice.m.getDraft({ conversationId })).toEqual({ text: 'half-written marmalade plan' });
+    expect((await alice.m.settingsGet()).notifications).toBe('full');
     expect((await alice.m.conversationsList({}))[0]).toMatchObject({ id: conversationId, title: 'Bobby B' });
     expect((await alice.m.contactsList())[0]).toMatchObject({ handle: 'bob', displayName: 'Bobby B' });
     await alice.m.setDraft({ conversationId, text: '' });
@@ -55,7 +60,7 @@ describe('drafts, nicknames and replies', () => {
     await bob.m.markRead({ conversationId: bobConv.id, upToMessageId: bobFirst.id });
     // Details: when alice's message was delivered and read, from the receipts.
     await waitFor(async () => (await alice.m.messageDetails({ messageId: first.id })).readAt !== null, 60_000, 'read receipt');
-    const details = await alice.m.messageDetails({ messageId: first.id });
+    const details = apiMethods.messageDetails.result.parse(await alice.m.messageDetails({ messageId: first.id }));
     expect(details).toMatchObject({ id: first.id, direction: 'out', state: 'read', sentAt: first.sentAt });
     expect(details.deliveredAt).not.toBeNull();
     expect(details.readAt! >= details.deliveredAt!).toBe(true);
@@ -66,7 +71,7 @@ describe('drafts, nicknames and replies', () => {
 
     const aliceHistory = async () => (await alice.m.historyPage({ conversationId, anchor: { kind: 'newest' }, limit: 10 })).messages;
     await waitFor(async () => (await aliceHistory()).length === 2, 60_000, 'alice receives the reply');
-    const received = (await aliceHistory())[1]!;
+    const received = apiMethods.historyPage.result.parse({ messages: await aliceHistory(), hasOlder: false, hasNewer: false }).messages[1]!;
     expect(received.text).toBe('answering you');
     expect(received.replyTo).toEqual({ id: first.id, direction: 'out', text: 'first from alice' });
 
