@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
 import {
   ApiError,
+  MAX_NICKNAME_CHARS,
   type ApiEvent,
   type Contact,
   type ConnectionState,
@@ -699,7 +700,9 @@ export class Messenger implements EphemeraService {
   /** A local nickname: the contact's display name and the conversation's title; '' goes back to the handle. */
   setNickname(params: ParamsOf<'setNickname'>): Promise<Contact> {
     const nickname = params.nickname.trim();
+    // Also for callers that skip the boundary's schema (the CLI): the same limits.
     if (/\p{Cc}/u.test(nickname)) return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A nickname cannot contain control characters.'));
+    if (nickname.length > MAX_NICKNAME_CHARS) return Promise.reject(new ApiError('INVALID_ARGUMENT', `A nickname may have at most ${MAX_NICKNAME_CHARS} characters.`));
     return this.api(() => this.asActivity(async () => {
       const vault = this.requireVault();
       const contact = this.contactById(params.contactId);

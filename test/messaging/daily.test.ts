@@ -35,6 +35,7 @@ describe('drafts, nicknames and replies', () => {
     expect((await alice.m.settingsGet()).notifications).toBe('sender');
     expect(apiMethods.settingsUpdate.result.parse(await alice.m.settingsUpdate({ notifications: 'full' })).notifications).toBe('full');
     expect(await codeOf(alice.m.setNickname({ contactId: contact.id, nickname: 'a\u0007b' }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(alice.m.setNickname({ contactId: contact.id, nickname: 'n'.repeat(65) }))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(alice.m.getDraft({ conversationId: 'c-nope' }))).toBe('UNKNOWN_CONVERSATION');
     await alice.m.close();
     expect(filesContaining(dirs.alice, 'marmalade')).toEqual([]);
