@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { useApi, errorText } from '../api.ts';
+import { useApi } from '../api.ts';
+import { useFormAction } from '../form-action.ts';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, normalizePhrase, phraseWords } from '../logic.ts';
 
@@ -13,42 +14,31 @@ export function CreateVault({ onDone }: { onDone: () => void }) {
   const [repeat, setRepeat] = useState('');
   const [written, setWritten] = useState(false);
   const [typed, setTyped] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, attempt } = useFormAction();
 
   async function create(e: FormEvent) {
     e.preventDefault();
     setError('');
     if (estimatePasswordStrength(password).score < MIN_PASSWORD_SCORE) return setError('Choose a stronger password: at least "Good".');
     if (password !== repeat) return setError('The two passwords differ.');
-    setBusy(true);
-    try {
+    await attempt(async () => {
       const { recoveryPhrase } = await api.createVault({ password });
       setPassword('');
       setRepeat('');
       setStep({ kind: 'phrase', phrase: recoveryPhrase });
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   async function confirm(e: FormEvent, phrase: string) {
     e.preventDefault();
     setError('');
     if (normalizePhrase(typed) !== normalizePhrase(phrase)) return setError('That is not the phrase shown before. Check each word and its order.');
-    setBusy(true);
-    try {
+    await attempt(async () => {
       const { confirmed } = await api.confirmRecoveryPhrase({ recoveryPhrase: normalizePhrase(typed) });
       if (!confirmed) return setError('The vault did not accept this phrase.');
       setTyped('');
       onDone();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

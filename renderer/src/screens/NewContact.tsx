@@ -1,25 +1,20 @@
 import { useState, type FormEvent } from 'react';
 import { HANDLE_PATTERN, type Contact } from '../../../shared/api.ts';
-import { useApi, errorText } from '../api.ts';
+import { useApi } from '../api.ts';
+import { useFormAction } from '../form-action.ts';
 import { Dialog } from '../components/Dialog.tsx';
 
 export function NewContact({ onClose, onAdded }: { onClose: () => void; onAdded: (contact: Contact) => void }) {
   const api = useApi();
   const [handle, setHandle] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, attempt } = useFormAction();
   async function submit(e: FormEvent) {
     e.preventDefault();
     setError('');
     if (!HANDLE_PATTERN.test(handle)) return setError('A handle is 3 to 32 lowercase letters, digits or underscores.');
-    setBusy(true);
-    try {
+    await attempt(async () => {
       onAdded(await api.contactAdd({ handle }));
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
   return (
     <Dialog title="New contact" onClose={onClose}>

@@ -1,14 +1,14 @@
 import { useState, type FormEvent } from 'react';
 import { HANDLE_PATTERN, type Settings } from '../../../shared/api.ts';
-import { useApi, errorText } from '../api.ts';
+import { useApi } from '../api.ts';
+import { useFormAction } from '../form-action.ts';
 
 /** Register this device on a relay under a handle. */
 export function Register({ settings }: { settings: Settings | null }) {
   const api = useApi();
   const [handle, setHandle] = useState('');
   const [descriptor, setDescriptor] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, attempt } = useFormAction();
   const needsDescriptor = !settings?.relayUrl;
 
   async function submit(e: FormEvent) {
@@ -16,14 +16,9 @@ export function Register({ settings }: { settings: Settings | null }) {
     setError('');
     if (!HANDLE_PATTERN.test(handle)) return setError('A handle is 3 to 32 lowercase letters, digits or underscores.');
     if (needsDescriptor && descriptor.trim() === '') return setError('Paste the relay\'s server descriptor.');
-    setBusy(true);
-    try {
+    await attempt(async () => {
       await api.register({ handle, ...(descriptor.trim() ? { serverDescriptor: descriptor.trim() } : {}) });
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    });
   }
 
   return (

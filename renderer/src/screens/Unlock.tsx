@@ -1,5 +1,6 @@
 import { useState, type FormEvent } from 'react';
-import { useApi, errorText } from '../api.ts';
+import { useApi } from '../api.ts';
+import { useFormAction } from '../form-action.ts';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, normalizePhrase } from '../logic.ts';
 
@@ -11,20 +12,12 @@ export function Unlock() {
   const [phrase, setPhrase] = useState('');
   const [newPassword, setNewPassword] = useState('');
   const [repeat, setRepeat] = useState('');
-  const [error, setError] = useState('');
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, attempt } = useFormAction();
 
   async function run(e: FormEvent, action: () => Promise<unknown>) {
     e.preventDefault();
     setError('');
-    setBusy(true);
-    try {
-      await action();
-    } catch (err) {
-      setError(errorText(err));
-    } finally {
-      setBusy(false);
-    }
+    await attempt(action);
   }
 
   if (mode === 'recovery') {
