@@ -8,6 +8,7 @@
 //   plaintext itself was stored. A crash in between leaves the old session, so the relay's
 //   redelivery decrypts again instead of failing as a duplicate and losing the message.
 import { createHmac, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { VaultHandle } from '../vault/api.ts';
 
 /** The part of the vault the E2E layer uses. */
@@ -36,7 +37,7 @@ type Staged = { value: Uint8Array } | { deleted: true };
 export class E2eKv {
   readonly vault: E2eVault;
   private staging: Map<string, Staged> | undefined;
-  private readonly addressKeys = new Map<string, string>();
+  private readonly addressKeys = new LRUCache<string, string>({ max: 10_000 });
 
   constructor(vault: E2eVault) {
     this.vault = vault;
@@ -141,7 +142,6 @@ export class E2eKv {
     secret.fill(0);
     const key = mac.subarray(0, 16).toString('hex');
     // Outputs only (never the secret), bounded: they are kv keys, not keys to anything.
-    if (this.addressKeys.size >= 10_000) this.addressKeys.clear();
     this.addressKeys.set(address, key);
     return key;
   }
