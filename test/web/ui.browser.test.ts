@@ -84,8 +84,17 @@ async function expectInside(page: Page, inner: ReturnType<Page['locator']>, oute
   expect(Math.min(box.left, box.top, box.right, box.bottom), `${what} outside its card: ${JSON.stringify({ inner: a, outer: b })}`).toBeGreaterThanOrEqual(0);
 }
 
+/**
+ * Every screen in both themes: the stylesheet keys its palette on <html data-theme>, which the
+ * app sets from the user's choice; the shot sets each value in turn and puts the app's back.
+ */
 async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  const chosen = await page.evaluate('document.documentElement.dataset.theme ?? "light"');
+  for (const scheme of ['light', 'dark']) {
+    await page.evaluate(`document.documentElement.dataset.theme = ${JSON.stringify(scheme)}`);
+    await page.screenshot({ path: path.join(SHOTS, `${name}-${scheme}.png`) });
+  }
+  await page.evaluate(`document.documentElement.dataset.theme = ${JSON.stringify(chosen)}`);
 }
 
 async function onboard(page: Page, url: string, handle: string): Promise<void> {
@@ -297,7 +306,7 @@ describe('the UI in Chromium against browser mode and a real relay', () => {
     await alice.getByLabel('Theme').selectOption('dark');
     await expect.poll(() => alice.evaluate('document.documentElement.dataset.theme')).toBe('dark');
     await expect.poll(background).toBe('rgb(17, 20, 24)');
-    await shot(alice, 'alice-14-settings-dark');
+    await shot(alice, 'alice-14-settings-dark-chosen');
     await alice.getByLabel('Theme').selectOption('light');
     await expect.poll(background).toBe('rgb(246, 247, 249)');
     await alice.getByRole('button', { name: 'Close' }).click();
