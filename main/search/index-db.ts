@@ -86,6 +86,12 @@ export class SearchIndex {
   private constructor(db: Database.Database) {
     this.#db = db;
     db.pragma('temp_store = MEMORY');
+    // A deleted message's terms must leave the image `serialize` hands out to be sealed: freed
+    // cells and pages are zeroed, not just unlinked.
+    db.pragma('secure_delete = ON');
+    // The index's vocabulary (in the temp schema: never part of the serialized image), for
+    // dropping words that no message contains any more.
+    db.exec(`CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row')`);
     this.#stmts = {
       getMeta: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string | number]>('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
@@ -100,6 +106,7 @@ export class SearchIndex {
       countDocs: db.prepare<[], { c: number }>('SELECT count(*) AS c FROM docs'),
       insertWord: db.prepare<[string]>('INSERT OR IGNORE INTO words(term) VALUES (?)'),
       wordsFrom: db.prepare<[string, string, number], { term: string }>('SELECT term FROM words WHERE term >= ? AND term < ? ORDER BY term LIMIT ?'),
+      pruneWords: db.prepare('DELETE FROM words WHERE NOT EXISTS (SELECT 1 FROM temp.vocab v WHERE v.term = words.term)'),
     };
   }
 
@@ -224,8 +231,8 @@ export class SearchIndex {
    * The indexed words starting with `prefix`, or undefined when there are more than `max`.
    * FTS5 answers a prefix query by merging the full match lists of every word with that
    * prefix before it can return the newest match; an OR of the (few) actual words is walked
-   * newest-first and stops at the LIMIT like any other query. The word list may hold words
-   * whose messages were deleted since: they simply match nothing.
+   * newest-first and stops at the LIMIT like any other query. Words of deleted messages are
+   * pruned (remove), so the list holds only words some message contains.
    */
   expandPrefix(prefix: string, max: number): string[] | undefined {
     const rows = this.#stmts.wordsFrom.all(prefix, `${prefix}\u{10ffff}`, max + 1);
@@ -233,13 +240,27 @@ export class SearchIndex {
     return rows.map((r) => r.term).filter((t) => t.startsWith(prefix));
   }
 
-  /** Removes messages by id; unknown ids are ignored. */
+  /**
+   * Removes messages by id; unknown ids are ignored. What was derived from their text goes too
+   * (deletion means gone from every byte, docs/vault.md): FTS5 only marks a contentless row
+   * deleted and keeps its terms in the segments until they merge, so the segments are merged
+   * ('optimize', which costs time proportional to the index: deletions are rare and the user's
+   * own act), and words no message holds any more leave the prefix list.
+   */
   remove(ids: readonly string[]): void {
     this.#db.transaction(() => {
+      let removed = 0;
       for (const id of ids) {
         const doc = this.#docOf(id);
-        if (doc !== undefined) this.#removeDoc(doc);
+        if (doc !== undefined) {
+          this.#removeDoc(doc);
+          removed++;
+        }
       }
+      if (removed === 0) return;
+      this.optimize();
+      this.#stmts.pruneWords.run();
+      this.#knownWords.clear();
     })();
   }
 

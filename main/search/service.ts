@@ -79,6 +79,11 @@ export class SearchService {
   readonly #snapshotEvery: number;
   #index: SearchIndex | undefined;
   #changesSinceSnapshot = 0;
+  /**
+   * A deletion was applied since the last snapshot: the sealed snapshot on disk still holds the
+   * deleted text's terms, so the next catchUp writes a new one at once (not after snapshotEvery).
+   */
+  #deletedSinceSnapshot = false;
   /** How the index was obtained when opened. */
   readonly openedFrom: OpenedFrom;
   /** Why a rebuild happened (undefined when the snapshot was used). */
@@ -105,7 +110,7 @@ export class SearchService {
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery);
       service.#replayedAtOpen = service.#drainFeed();
-      if (service.#changesSinceSnapshot >= snapshotEvery) service.snapshot();
+      if (service.#snapshotDue()) service.snapshot();
       return service;
     }
     const index = SearchIndex.create();
@@ -141,6 +146,7 @@ export class SearchService {
     const index = this.#open();
     index.apply(upserts.map(toIndexed), deletes, maxSeq);
     this.#changesSinceSnapshot += upserts.length + deletes.length;
+    if (deletes.length > 0) this.#deletedSinceSnapshot = true;
   }
 
   /** Applies the next batch of the vault's change feed; `more` when another batch waits. */
@@ -163,7 +169,7 @@ export class SearchService {
   /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
   catchUp(): number {
     const applied = this.#drainFeed();
-    if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
+    if (this.#snapshotDue()) this.snapshot();
     return applied;
   }
 
@@ -178,8 +184,12 @@ export class SearchService {
       if (!step.more) break;
       await yieldToEventLoop();
     }
-    if (this.#changesSinceSnapshot >= this.#snapshotEvery) this.snapshot();
+    if (this.#snapshotDue()) this.snapshot();
     return applied;
+  }
+
+  #snapshotDue(): boolean {
+    return this.#deletedSinceSnapshot || this.#changesSinceSnapshot >= this.#snapshotEvery;
   }
 
   /** Vault seq the index reflects. */
@@ -249,6 +259,7 @@ export class SearchService {
       bytes.fill(0);
     }
     this.#changesSinceSnapshot = 0;
+    this.#deletedSinceSnapshot = false;
   }
 
   /** Writes a snapshot if anything changed since the last one, then frees the index. Call before locking the vault. */

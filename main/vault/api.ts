@@ -131,6 +131,10 @@ export interface VaultHandle {
   pageAround(messageId: string, before: number, after: number): StoredMessage[];
   updateMessageState(id: string, state: MessageState): void;
   deleteMessage(id: string): void;
+  /** "Delete for me": re-seals their segments without them and truncates the WAL. Returns the ids deleted (unknown ids and other conversations' skipped). */
+  deleteMessages(conversationId: string, messageIds: readonly string[]): string[];
+  /** Every message of the conversation, as deleteMessages; the conversation record stays. */
+  deleteConversation(conversationId: string): string[];
   countMessages(conversationId?: string): number;
   /** Streams every message, conversation by conversation, ascending by orderKey, in bounded memory. */
   iterateMessages(conversationId?: string): IterableIterator<StoredMessage>;

@@ -110,6 +110,23 @@ export class WriteGate<R, W> {
     }
   }
 
+  /**
+   * Copies the WAL into vault.db and truncates it to zero bytes, so the page versions a delete
+   * replaced (the old sealed segment) are in no file: secure_delete has zeroed the freed bytes
+   * in the new versions, and the old ones lived only in the WAL. Inside a transaction it cannot
+   * run: false, and the caller's commit leaves the old frames to the next checkpoint.
+   */
+  checkpoint(): boolean {
+    const db = this.#open();
+    if (db.inTransaction) return false;
+    try {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+      return result !== undefined && result.busy === 0;
+    } catch (err) {
+      throw mapError(err);
+    }
+  }
+
   /** The end of the committed change sequence: while a long transaction is open, where it began. */
   committedSeq(): number {
     return this.#longTx?.open ? this.#longTx.seqAtStart : Infinity;

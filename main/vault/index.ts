@@ -352,6 +352,25 @@ export class Vault implements VaultHandle {
     this.gate.write((w) => write.deleteMessage(w, id));
   }
 
+  /**
+   * "Delete for me" (docs/vault.md "Deleting messages"): the listed messages of the
+   * conversation, their segments re-sealed without them, then the WAL checkpointed and truncated
+   * so no old page version stays in a file. Unknown ids, and ids of another conversation, are
+   * skipped; returns the ids deleted.
+   */
+  deleteMessages(conversationId: string, messageIds: readonly string[]): string[] {
+    const deleted = this.gate.write((w) => write.deleteMessages(w, conversationId, messageIds));
+    if (deleted.length > 0) this.gate.checkpoint();
+    return deleted;
+  }
+
+  /** Every message of the conversation, as deleteMessages (the conversation record stays). Returns the ids deleted. */
+  deleteConversation(conversationId: string): string[] {
+    const deleted = this.gate.write((w) => write.deleteConversationMessages(w, conversationId));
+    if (deleted.length > 0) this.gate.checkpoint();
+    return deleted;
+  }
+
   countMessages(conversationId?: string): number {
     return this.gate.read((r) => read.countMessages(r, conversationId));
   }

@@ -272,7 +272,8 @@ describe('SearchService on a real vault', () => {
     let service = await SearchService.open(vault);
     vault.appendMessages([{ ...corpus()[0]!, id: hexId(700), text: 'unsnapshotted grimbleflax', sentAt: T0 + 80 * DAY }]);
     vault.deleteMessage(hexId(12));
-    service.catchUp();
+    // The crash comes before the index learned of the writes (a catchUp after a deletion would
+    // write a snapshot at once: test/vault/delete-for-me.test.ts).
     service.discard();
     vault.lock();
 

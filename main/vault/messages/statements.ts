@@ -36,6 +36,7 @@ export function prepareMessages(db: Database.Database, counters: MessageCounters
         'SELECT MAX(k) AS k FROM (SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ? UNION ALL SELECT last FROM order_high WHERE conversation_id = ?)',
       ),
       messageById: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
+      allOfConversation: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ?`),
       newest: db.prepare<[string, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? ORDER BY m.order_key DESC LIMIT ?`),
       before: db.prepare<[string, number, number], MessageRow>(
         `SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? AND m.order_key < ? ORDER BY m.order_key DESC LIMIT ?`,

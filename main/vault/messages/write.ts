@@ -5,7 +5,7 @@ import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
 import { decodeRows, loadSegment, messageFromEntry, segmentAd } from './read.ts';
-import type { MessagesWritable } from './statements.ts';
+import type { MessageRow, MessagesWritable } from './statements.ts';
 
 // A segment closes at this many messages or (approximate) plaintext bytes, so reading a page or
 // re-sealing after a delete touches a bounded amount of data.
@@ -102,33 +102,77 @@ export function updateMessageState(db: MessagesWritable, id: string, state: Mess
 /** Removes the row, blanks its sealed entry (secure_delete scrubs freed bytes) and leaves a tombstone for changesSince. */
 export function deleteMessage(db: MessagesWritable, id: string): void {
   checkId(id, 'message id');
+  const row = db.read.messages.messageById.get(id);
+  if (row) removeRows(db, [row]);
+}
+
+/**
+ * "Delete for me": the messages of `conversationId` among `ids`, in one transaction. Each
+ * segment holding one of them is opened once and sealed again without it (a fresh nonce; a
+ * segment left empty is deleted), and its rows, state and any ordering gap are handled as in
+ * deleteMessage. Unknown ids and ids of another conversation are skipped. Returns the ids deleted.
+ */
+export function deleteMessages(db: MessagesWritable, conversationId: string, ids: readonly string[]): string[] {
+  checkId(conversationId, 'conversation id');
+  if (!Array.isArray(ids)) throw new TypeError('message ids must be an array');
+  for (const id of ids) checkId(id, 'message id');
+  const rows: MessageRow[] = [];
+  const seen = new Set<string>();
+  for (const id of ids) {
+    if (seen.has(id)) continue;
+    seen.add(id);
+    const row = db.read.messages.messageById.get(id);
+    if (row && row.conversation_id === conversationId) rows.push(row);
+  }
+  removeRows(db, rows);
+  return rows.map((r) => r.id);
+}
+
+/** Every message of the conversation (deleteMessages over all of them). Returns the ids deleted. */
+export function deleteConversationMessages(db: MessagesWritable, conversationId: string): string[] {
+  checkId(conversationId, 'conversation id');
+  const rows = db.read.messages.allOfConversation.all(conversationId);
+  removeRows(db, rows);
+  return rows.map((r) => r.id);
+}
+
+function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): void {
+  if (rows.length === 0) return;
   const w = db.write.messages;
   let seq = w.counters.seq;
+  const bySegment = new Map<number, MessageRow[]>();
+  for (const row of rows) {
+    const list = bySegment.get(row.segment);
+    if (list) list.push(row);
+    else bySegment.set(row.segment, [row]);
+  }
   db.transaction(() => {
-    const row = db.read.messages.messageById.get(id);
-    if (!row) return;
-    // Blank the slot and re-seal the segment: the text is gone from the database, not just unlinked.
     const opener = new BatchOpener(db.keys.key('messages'));
-    let entries: SegmentEntry[];
+    const sealer = new BatchSealer(db.keys.key('messages'));
     try {
-      entries = loadSegment(db, row.segment, row.conversation_id, opener);
+      for (const [segment, inSegment] of bySegment) {
+        const conversationId = (inSegment[0] as MessageRow).conversation_id;
+        const entries = loadSegment(db, segment, conversationId, opener);
+        for (const row of inSegment) {
+          // Checks the entry is this row's (id, ordering key) before blanking it.
+          messageFromEntry(db.keys, row, entries[row.slot]);
+          entries[row.slot] = null;
+        }
+        // Blank the slots and re-seal the segment: the text is gone from the database, not just unlinked.
+        if (entries.every((e) => e === null)) w.deleteSegment.run(segment);
+        else w.updateSegment.run(sealer.seal(encodeSegment(entries), segmentAd(segment, conversationId)), segment);
+      }
     } finally {
       opener.dispose();
-    }
-    messageFromEntry(db.keys, row, entries[row.slot]);
-    entries[row.slot] = null;
-    if (entries.every((e) => e === null)) {
-      w.deleteSegment.run(row.segment);
-    } else {
-      const sealer = new BatchSealer(db.keys.key('messages'));
-      w.updateSegment.run(sealer.seal(encodeSegment(entries), segmentAd(row.segment, row.conversation_id)), row.segment);
       sealer.dispose();
     }
-    w.deleteMessage.run(id);
-    w.deleteState.run(id);
-    w.raiseOrderHigh.run(row.conversation_id, row.order_key);
-    seq += 1;
-    w.putTombstone.run(id, seq);
+    for (const row of rows) {
+      w.deleteMessage.run(row.id);
+      w.deleteState.run(row.id);
+      w.raiseOrderHigh.run(row.conversation_id, row.order_key);
+      seq += 1;
+      w.putTombstone.run(row.id, seq);
+    }
   });
   w.counters.seq = seq;
 }
