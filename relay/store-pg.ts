@@ -238,6 +238,11 @@ export class PgStoreBackend implements RelayStoreBackend {
     // An idle pooled connection that dies (the server restarted) must not crash the node; the
     // pool drops it and the next query opens a new one.
     this.pool.on('error', (e) => this.log({ event: 'pg-pool-error', error: e.message }));
+    // The pool hears its clients only while they are idle in it; a connection that dies while
+    // checked out (or just after it was released and dropped) emits 'error' on the client, and
+    // unheard that ends the process. Every client gets a listener for its whole life; its failed
+    // query rejects on its own, and a dead client is dropped when released.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
   }
 
   /** Connects and migrates the schema (the first node to start does it; the others wait and find it done). */
@@ -260,6 +265,13 @@ export class PgStoreBackend implements RelayStoreBackend {
   /** Runs `f` in a transaction on its own connection (outside a batch). */
   private async tx<T>(f: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     const c = await this.pool.connect();
+    // A checked-out connection that dies (PostgreSQL restarted) emits 'error' on the client;
+    // unheard, that would end the process. The failing query rejects on its own.
+    let broken: Error | undefined;
+    const onError = (e: Error): void => {
+      broken = e;
+    };
+    c.on('error', onError);
     try {
       await c.query('BEGIN');
       try {
@@ -267,11 +279,15 @@ export class PgStoreBackend implements RelayStoreBackend {
         await c.query('COMMIT');
         return r;
       } catch (e) {
-        await c.query('ROLLBACK').catch(() => undefined);
+        await c.query('ROLLBACK').catch((err: unknown) => {
+          broken ??= err instanceof Error ? err : new Error(String(err));
+        });
         throw e;
       }
     } finally {
-      c.release();
+      c.off('error', onError);
+      // A connection that failed is dropped from the pool, not handed to the next caller.
+      c.release(broken);
     }
   }
 
