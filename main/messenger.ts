@@ -1078,6 +1078,63 @@ export class Messenger implements EphemeraService {
     }));
   }
 
+  // ------------------------------------------------------------------ delete for me
+
+  deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
+    return this.api(() => this.asActivity(async () => {
+      const vault = this.requireVault();
+      const conv = vault.getConversation(params.conversationId);
+      if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const m = vault.getMessage(params.messageId);
+      if (!m || m.conversationId !== conv.id) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
+      return { deleted: this.deleteForMe(conv.id, [m], false) };
+    }));
+  }
+
+  deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
+    return this.api(() => this.asActivity(async () => {
+      const vault = this.requireVault();
+      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      return { deleted: this.deleteForMe(params.conversationId, [...vault.iterateMessages(params.conversationId)], true) };
+    }));
+  }
+
+  /**
+   * Everything the messenger keeps about the messages goes first (kv entries keyed by their id,
+   * a queued one's outbox entry and pending send, and with `all` the draft), then the vault
+   * deletes them (re-sealed segments, truncated WAL), and the search index and its sealed
+   * snapshot follow at once. A crash in between leaves only id-keyed leftovers without text.
+   */
+  private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
+    const vault = this.requireVault();
+    this.flushConversations();
+    vault.transaction(() => {
+      for (const m of messages) {
+        const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
+        if (cid) {
+          // A queued message is not sent after it was deleted here (unless the relay has it already).
+          const idem = this.withIdKey((k) => textIdempotencyKey(k, Buffer.from(cid).toString('utf8')));
+          vault.outboxDelete(idem);
+          vault.kvDelete(PENDING_SENDS, idem);
+        }
+        for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO]) vault.kvDelete(ns, m.id);
+      }
+      if (all) vault.kvDelete(DRAFTS_NS, conversationId);
+    });
+    const deleted = all ? vault.deleteConversation(conversationId) : vault.deleteMessages(conversationId, messages.map((m) => m.id));
+    const conv = vault.getConversation(conversationId);
+    const unreadGone = messages.filter((m) => m.direction === 'in' && m.state === 'received').length;
+    if (conv && unreadGone > 0) vault.upsertConversation({ ...conv, unread: all ? 0 : Math.max(0, conv.unread - unreadGone) });
+    try {
+      this.searchService?.catchUp();
+    } catch {
+      // The next search catches up (and a search never shows a message the vault no longer has).
+    }
+    this.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
+    this.emitConversation(conversationId);
+    return deleted.length;
+  }
+
   // ------------------------------------------------------------------ receiving
 
   /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */

@@ -280,6 +280,11 @@ export const ConnectionState = z.strictObject({
 });
 
 export const MessageStateChange = z.strictObject({ id: Id, conversationId: Id, state: MessageState });
+/** "Delete for me" done: these messages (or, `all`, every message of the conversation) are gone. */
+export const MessagesDeleted = z.strictObject({ conversationId: Id, messageIds: z.array(Id).max(1000), all: z.boolean() });
+export type MessagesDeleted = z.infer<typeof MessagesDeleted>;
+/** How many messages a delete removed. */
+export const DeleteResult = z.strictObject({ deleted: z.number().int().min(0) });
 
 // ---------------------------------------------------------------------------------------------
 // Errors: typed values with a sentence a person can read.
@@ -419,6 +424,13 @@ export const apiMethods = {
   setDraft: { params: z.strictObject({ conversationId: Id, text: z.string().max(MAX_TEXT_CHARS) }), result: NoResult },
   /** Marks every incoming message up to and including `upToMessageId` as read. */
   markRead: { params: z.strictObject({ conversationId: Id, upToMessageId: Id }), result: NoResult },
+  /**
+   * "Delete for me": the message leaves every file of the profile (docs/vault.md "Deleting
+   * messages"), search and the outbox; UNKNOWN_MESSAGE when the conversation has no such message.
+   */
+  deleteMessage: { params: z.strictObject({ conversationId: Id, messageId: Id }), result: DeleteResult },
+  /** "Delete for me" of every message of the conversation and its draft; the conversation stays, empty. */
+  deleteConversation: { params: z.strictObject({ conversationId: Id }), result: DeleteResult },
 
   // search
   search: {
@@ -487,6 +499,7 @@ export const apiEvents = {
   /** A message was stored: received, or sent from this device. */
   message: Message,
   messageState: MessageStateChange,
+  messagesDeleted: MessagesDeleted,
   /** A conversation's summary changed (new message, unread count). */
   conversation: ConversationSummary,
   /** A contact changed (verified, identity changed or accepted). */
@@ -560,6 +573,8 @@ export interface EphemeraApi {
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
   setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;
+  deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>>;
+  deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>>;
   search(params: ParamsOf<'search'>): Promise<SearchResult>;
   settingsGet(): Promise<Settings>;
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings>;

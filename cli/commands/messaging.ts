@@ -1,5 +1,5 @@
 // Messaging subcommands: register, contact add|list, safety-number, verify, accept-identity,
-// send, sync, history, account. Each opens the profile through the Messenger (the same service
+// send, sync, history, delete, account. Each opens the profile through the Messenger (the same service
 // the app uses), does its work, and locks the profile again before exiting.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
@@ -283,6 +283,31 @@ export function register(program: Command): void {
         });
         const human = page.messages.length === 0 ? `No messages with ${handle}.` : page.messages.map((m) => messageLine(m, handle)).join('\n');
         printResult(g.json, human, { messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
+      }),
+    );
+
+  program
+    .command('delete <handle> [message-id]')
+    .description('delete a message (its id from history --json), or with --conversation every message with the contact, from this profile only ("delete for me")')
+    .option('--conversation', 'delete every message of the conversation')
+    .action(
+      action(async (handle: string, messageId: string | undefined, opts: { conversation?: boolean }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        checkHandle(handle);
+        // Exactly one of the two forms, refused before the password is asked.
+        if (opts.conversation === true && messageId !== undefined) throw new CliError('Give either a MESSAGE_ID or --conversation, not both.', ExitCode.USAGE);
+        if (opts.conversation !== true && messageId === undefined) throw new CliError('Give the MESSAGE_ID to delete (from history --json), or --conversation.', ExitCode.USAGE);
+        const result = await withMessenger(g, DEFAULT_WAIT_S, async (m) => {
+          const c = await contactNamed(m, handle);
+          return messageId === undefined
+            ? m.deleteConversation({ conversationId: c.conversationId })
+            : m.deleteMessage({ conversationId: c.conversationId, messageId });
+        });
+        const human =
+          messageId === undefined
+            ? `Deleted ${result.deleted} message${result.deleted === 1 ? '' : 's'} with ${handle}.`
+            : `Deleted message ${messageId}.`;
+        printResult(g.json, human, { deleted: result.deleted, ...(messageId !== undefined ? { id: messageId } : { conversation: true }) });
       }),
     );
 
