@@ -1,0 +1,48 @@
+// "Delete for me" through the Messenger (issue #14): a queued message deleted while the relay is
+// down leaves the sealed outbox (it is not sent later) and search; the API announces the
+// deletion; a message of another conversation is refused and changes nothing.
+import { describe, expect, it } from 'vitest';
+import { ApiError, apiEvents } from '../../shared/api.ts';
+import { fullHistory, messagingScene, newPeer } from './helpers.ts';
+
+const scene = messagingScene('delete-api', ['alice', 'bob', 'carol'] as const);
+
+describe('Messenger deleteMessage / deleteConversation', () => {
+  it('drops a queued message from the outbox, search and history; refuses another chat\'s message', async () => {
+    const { descriptorText } = await scene.startRelay();
+    const alice = await newPeer(scene.dirs.alice, 'alice', descriptorText);
+    const bob = await newPeer(scene.dirs.bob, 'bob', descriptorText);
+    const carol = await newPeer(scene.dirs.carol, 'carol', descriptorText);
+    scene.peers.push(alice, bob, carol);
+    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+    const toCarol = (await alice.m.contactAdd({ handle: 'carol' })).conversationId;
+    const first = await alice.m.sendText({ conversationId: toBob, text: 'hello before the outage' });
+    const other = await alice.m.sendText({ conversationId: toCarol, text: 'for carol only' });
+    expect(await alice.m.sync(60_000)).toBe(true);
+
+    await scene.stopRelay();
+    const queued = await alice.m.sendText({ conversationId: toBob, text: 'wombatquasar while offline' });
+    expect(queued.state).toBe('queued');
+    expect((await alice.m.connectionState()).outboxSize).toBe(1);
+    expect((await alice.m.search({ query: 'wombatquasar', order: 'newest', limit: 10 })).hits).toHaveLength(1);
+
+    // Another conversation's message: UNKNOWN_MESSAGE, nothing deleted.
+    await expect(alice.m.deleteMessage({ conversationId: toBob, messageId: other.id })).rejects.toMatchObject({ code: 'UNKNOWN_MESSAGE' });
+    await expect(alice.m.deleteMessage({ conversationId: 'c-none', messageId: other.id })).rejects.toBeInstanceOf(ApiError);
+    expect((await fullHistory(alice.m, toCarol)).map((m) => m.text)).toEqual(['for carol only']);
+
+    alice.events.length = 0;
+    expect(await alice.m.deleteMessage({ conversationId: toBob, messageId: queued.id })).toEqual({ deleted: 1 });
+    expect((await alice.m.connectionState()).outboxSize).toBe(0);
+    expect((await alice.m.search({ query: 'wombatquasar', order: 'newest', limit: 10 })).hits).toEqual([]);
+    expect((await fullHistory(alice.m, toBob)).map((m) => m.id)).toEqual([first.id]);
+    const announced = alice.events.filter((e) => e.name === 'messagesDeleted');
+    expect(announced.map((e) => apiEvents.messagesDeleted.parse(e.payload))).toEqual([{ conversationId: toBob, messageIds: [queued.id], all: false }]);
+
+    expect(await alice.m.deleteConversation({ conversationId: toBob })).toEqual({ deleted: 1 });
+    expect(await fullHistory(alice.m, toBob)).toEqual([]);
+    expect((await alice.m.search({ query: 'outage', order: 'newest', limit: 10 })).hits).toEqual([]);
+    expect((await alice.m.conversationsList({})).map((c) => c.id)).toContain(toBob); // the chat stays, empty
+    expect((await fullHistory(alice.m, toCarol)).map((m) => m.text)).toEqual(['for carol only']);
+  });
+});
