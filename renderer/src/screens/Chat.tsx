@@ -5,7 +5,7 @@ import { useApi, errorText } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { firstUnreadId, splitLinks } from '../daily.ts';
 import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
-import { LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
+import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
 
 type Row = TimelineRow | { kind: 'unread'; key: string };
 /** How long the composer waits after the last keystroke before sealing the draft. */
@@ -58,6 +58,7 @@ export function Chat({
   const [jumped, setJumped] = useState(false);
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [details, setDetails] = useState<Message | null>(null);
+  const [toDelete, setToDelete] = useState<Message | null>(null);
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
   const [notice, setNotice] = useState('');
   const composerRef = useRef<HTMLTextAreaElement>(null);
@@ -120,9 +121,16 @@ export function Chat({
       if (s.conversationId !== conversationId) return;
       setMessages((cur) => cur.map((m) => (m.id === s.id ? { ...m, state: s.state } : m)));
     });
+    const offDeleted = api.on('messagesDeleted', (d) => {
+      if (d.conversationId !== conversationId) return;
+      const gone = new Set(d.messageIds);
+      setMessages((cur) => (d.all ? [] : cur.filter((m) => !gone.has(m.id))));
+      setReplyTo((r) => (r && (d.all || gone.has(r.id)) ? null : r));
+    });
     return () => {
       offMessage();
       offState();
+      offDeleted();
     };
   }, [api, conversationId, backupId]);
 
@@ -264,6 +272,19 @@ export function Chat({
     if (unreadIndex >= 0) virtualizer.scrollToIndex(unreadIndex, { align: 'start' });
   }
 
+  /** "Delete for me", after the dialog's confirmation; the messagesDeleted event updates the list. */
+  async function deleteForMe(m: Message) {
+    setToDelete(null);
+    try {
+      await api.deleteMessage({ conversationId, messageId: m.id });
+      setMessages((cur) => cur.filter((x) => x.id !== m.id));
+      setNotice('Deleted the message from this device.');
+      setError('');
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
+
   function startReply(m: Message) {
     setReplyTo(m);
     composerRef.current?.focus();
@@ -338,6 +359,7 @@ export function Chat({
                     onReply={startReply}
                     onCopy={(m) => void copy(m)}
                     onDetails={setDetails}
+                    onDelete={setToDelete}
                     onJump={jumpTo}
                     onLink={setLinkUrl}
                   />
@@ -388,6 +410,7 @@ export function Chat({
       )}
       {details ? <MessageDetailsDialog message={details} backupId={backupId} onClose={() => setDetails(null)} /> : null}
       {linkUrl ? <LinkDialog url={linkUrl} onClose={() => setLinkUrl(null)} /> : null}
+      {toDelete ? <DeleteMessageDialog contact={conversation.title} onConfirm={() => void deleteForMe(toDelete)} onClose={() => setToDelete(null)} /> : null}
     </section>
   );
 }
@@ -399,6 +422,7 @@ function MessageBubble({
   onReply,
   onCopy,
   onDetails,
+  onDelete,
   onJump,
   onLink,
 }: {
@@ -408,6 +432,7 @@ function MessageBubble({
   onReply: (m: Message) => void;
   onCopy: (m: Message) => void;
   onDetails: (m: Message) => void;
+  onDelete: (m: Message) => void;
   onJump: (id: string) => void;
   onLink: (url: string) => void;
 }) {
@@ -451,6 +476,11 @@ function MessageBubble({
         <button type="button" onClick={() => onDetails(message)}>
           Details
         </button>
+        {readOnly ? null : (
+          <button type="button" onClick={() => onDelete(message)}>
+            Delete for me
+          </button>
+        )}
       </div>
       <p className="meta">
         <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>

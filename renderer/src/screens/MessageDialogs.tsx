@@ -75,3 +75,20 @@ export function LinkDialog({ url, onClose }: { url: string; onClose: () => void 
     </Dialog>
   );
 }
+
+/** "Delete for me" asks first: the message leaves this device for good; the contact keeps theirs. */
+export function DeleteMessageDialog({ contact, onConfirm, onClose }: { contact: string; onConfirm: () => void; onClose: () => void }) {
+  return (
+    <Dialog title="Delete this message for you?" onClose={onClose}>
+      <p>It is erased from this device and cannot be brought back. {contact} keeps their copy.</p>
+      <div className="dialog-actions">
+        <button type="button" className="primary" onClick={onConfirm}>
+          Delete for me
+        </button>
+        <button type="button" onClick={onClose}>
+          Cancel
+        </button>
+      </div>
+    </Dialog>
+  );
+}
