@@ -68,6 +68,8 @@ authentication = "internal_hashed"
 storage = "internal"
 -- the offline drain is sent before the client can ack; keep it resumable-sized
 smacks_max_queue_size = ${maxQueue}
+-- like the relay's --queue-limit here: room for the whole offline backlog (default 10,000)
+storage_archive_item_limit = ${maxQueue}
 log = { warn = "${dir}/prosody.log" }
 ssl = { key = "${dir}/key.pem", certificate = "${dir}/cert.pem" }
 VirtualHost "${DOMAIN}"
@@ -192,44 +194,51 @@ class XmppClient {
     return new Promise((resolve) => this.waiters.push({ pred, resolve }));
   }
 
-  /** Splits the stream into top-level elements; enough for the stanzas this bench sees (no same-name nesting). */
+  /**
+   * Splits the stream into top-level elements; enough for the stanzas this bench sees (no
+   * same-name nesting). Walks an offset and cuts the buffer once per chunk: an offline drain
+   * arrives as megabytes at once, and cutting per element would copy them per element.
+   */
   private feed(d: string): void {
-    this.buf += d;
+    const buf = this.buf + d;
+    let pos = 0;
     for (;;) {
-      const start = this.buf.indexOf('<');
+      const start = buf.indexOf('<', pos);
       if (start < 0) {
-        this.buf = '';
-        return;
+        pos = buf.length;
+        break;
       }
-      if (start > 0) this.buf = this.buf.slice(start);
-      if (this.buf.startsWith('<?')) {
-        const e = this.buf.indexOf('?>');
-        if (e < 0) return;
-        this.buf = this.buf.slice(e + 2);
+      pos = start;
+      if (buf.startsWith('<?', pos)) {
+        const e = buf.indexOf('?>', pos);
+        if (e < 0) break;
+        pos = e + 2;
         continue;
       }
-      const m = /^<([A-Za-z][\w:.-]*)/.exec(this.buf);
+      const tagEnd = buf.indexOf('>', pos);
+      if (tagEnd < 0) break;
+      const m = /^<([A-Za-z][\w:.-]*)/.exec(buf.slice(pos, Math.min(tagEnd + 1, pos + 64)));
       if (!m) {
-        this.buf = this.buf.slice(1);
+        pos += 1;
         continue;
       }
       const name = m[1] as string;
-      const tagEnd = this.buf.indexOf('>');
-      if (tagEnd < 0) return;
-      let el: string;
       if (name === 'stream:stream') {
-        this.buf = this.buf.slice(tagEnd + 1);
+        pos = tagEnd + 1;
         continue;
-      } else if (this.buf[tagEnd - 1] === '/') {
-        el = this.buf.slice(0, tagEnd + 1);
-      } else {
-        const close = this.buf.indexOf(`</${name}>`, tagEnd);
-        if (close < 0) return;
-        el = this.buf.slice(0, close + name.length + 3);
       }
-      this.buf = this.buf.slice(el.length);
+      let endAt: number;
+      if (buf[tagEnd - 1] === '/') endAt = tagEnd + 1;
+      else {
+        const close = buf.indexOf(`</${name}>`, tagEnd);
+        if (close < 0) break;
+        endAt = close + name.length + 3;
+      }
+      const el = buf.slice(pos, endAt);
+      pos = endAt;
       this.handle(name, el);
     }
+    this.buf = buf.slice(pos);
   }
 
   private handle(name: string, el: string): void {
