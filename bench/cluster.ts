@@ -1,7 +1,14 @@
-// bench/cluster: the relay's store layer on PostgreSQL (two nodes) against the embedded SQLite
-// store, same work, one run, on a throwaway PostgreSQL started here (test/relay/pg-harness.ts).
-// The relay process does not run on PostgreSQL yet (issue 17: the store is there, the relay's
-// wiring is not), so this measures what the store costs per message, the part that changes:
+// bench/cluster (issue 17), on a throwaway PostgreSQL started here (test/relay/pg-harness.ts):
+// End to end, relay processes and clients as in bench/relay:
+// (A) one SQLite relay against two PostgreSQL nodes, same clients, pairs split across the two
+//     nodes: delivered msg/s and relay CPU per message (both nodes' CPU; the PostgreSQL server's
+//     beside it); goal: the PostgreSQL path at most 2x the CPU per message of the embedded one.
+// (B) delivery latency p50/p99 with every pair across the two nodes against every pair on one
+//     node (goal p99 <= 20 ms on loopback).
+// (C) failover: N clients on three nodes (descriptor listing all three), one envelope queued for
+//     each, one node SIGKILLed: time until every client of that node is ready on another and has
+//     its envelope (goal <= 3 s, as the restart wave).
+// The store layer alone (the part that changes), same work on both backends:
 // (1) store throughput and CPU per message: senders' envelopes stored in group-commit batches
 //     (BATCH sends per transaction, as the relay commits), the recipient's node woken, reading
 //     and acknowledging them. SQLite: all in this process. PostgreSQL: the two nodes' CPU (this
@@ -19,6 +26,11 @@ import { SqliteStoreBackend } from '../relay/store-sqlite.ts';
 import { startPostgres, type TestPostgres } from '../test/relay/pg-harness.ts';
 import { tempDir } from '../test/net/harness.ts';
 import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
+import { childCpuMicros, drive, ephemeraClients, RELAY_ARGS, type BenchClient, type Endpoint } from './relay.ts';
 
 const BATCH = 64;
 const PAYLOAD = 64;
@@ -97,6 +109,121 @@ async function throughput(sendVia: RelayStoreBackend, readVia: RelayStoreBackend
   return { rate: messages / seconds, cpuMs: (c.user + c.system) / 1000 };
 }
 
+function endpointsOf(clients: BenchClient[], handles: string[], tag: string): Endpoint[] {
+  let seq = 0;
+  return clients.map((c, i) => ({
+    send: (to, payload) => {
+      c.mailbox.send(handles[to]!, payload, `${tag}-${i}-${seq++}`).catch(() => undefined);
+    },
+    onReceive: (h) => c.mailbox.onEnvelope((e) => h(Buffer.from(e.body))),
+  }));
+}
+
+const cpu = (pids: (number | undefined)[]): number => pids.reduce<number>((sum, p) => sum + childCpuMicros(p), 0);
+
+async function endToEnd(o: BenchOptions, pg: TestPostgres): Promise<void> {
+  const n = o.quick ? 40 : 200;
+  const seconds = o.quick ? 3 : 10;
+  const params = { clients: n, seconds, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 };
+  const dirs: string[] = [];
+  const procs: RelayProcess[] = [];
+  const all: BenchClient[] = [];
+  try {
+    // (A) SQLite relay.
+    dirs.push(mkdtempSync(join(tmpdir(), 'ephemera-bench-cluster-lite-')));
+    const lite = await RelayProcess.start(dirs[0]!, await freePort(), RELAY_ARGS);
+    procs.push(lite);
+    const lc = await ephemeraClients(lite.descriptor, n, 'lite');
+    all.push(...lc);
+    const l = await drive(endpointsOf(lc, lc.map((_, i) => `lite${i}`), 'lite'), seconds, lite.child.pid);
+    await Promise.all(lc.map((c) => c.client.stop()));
+    await lite.kill('SIGTERM');
+
+    // (A) and (B) two PostgreSQL nodes sharing one data directory.
+    const url = await pg.createDatabase();
+    dirs.push(mkdtempSync(join(tmpdir(), 'ephemera-bench-cluster-pg-')));
+    const args = [...RELAY_ARGS, '--database', url];
+    const a = await RelayProcess.start(dirs[1]!, await freePort(), args);
+    procs.push(a);
+    const b = await RelayProcess.start(dirs[1]!, await freePort(), args);
+    procs.push(b);
+    const ca = await ephemeraClients(a.descriptor, n / 2, 'na');
+    const cb = await ephemeraClients(b.descriptor, n / 2, 'nb');
+    all.push(...ca, ...cb);
+    // Across: endpoint 2k on A, 2k+1 on B (drive pairs i with i^1).
+    const across = ca.flatMap((c, k) => [c, cb[k]!]);
+    const acrossHandles = ca.flatMap((_, k) => [`na${k}`, `nb${k}`]);
+    const pids = [a.child.pid, b.child.pid];
+    const c0 = cpu(pids);
+    const s0 = serverCpuMs(pg);
+    const x = await drive(endpointsOf(across, acrossHandles, 'x'), seconds, undefined);
+    const nodesUs = cpu(pids) - c0;
+    const serverUs = (serverCpuMs(pg) - s0) * 1000;
+    await new Promise((r) => setTimeout(r, 500));
+    // Same node: pairs within A's clients and within B's.
+    const same = [...ca, ...cb];
+    const sameHandles = [...ca.map((_, k) => `na${k}`), ...cb.map((_, k) => `nb${k}`)];
+    const y = await drive(endpointsOf(same, sameHandles, 'y'), seconds, undefined);
+
+    const liteUs = l.relayCpuUs / Math.max(1, l.received);
+    const pgUs = nodesUs / Math.max(1, x.received);
+    emit({ bench: 'cluster-throughput', value: Math.round(x.rate), unit: 'msg/s', baseline: Math.round(l.rate), ratio: ratioOf(x.rate, l.rate, true), params: { ...params, topology: 'two PostgreSQL nodes, every pair across them, vs one SQLite relay' }, target: 'information' });
+    emit({ bench: 'cluster-relay-cpu-per-message', value: Math.round(pgUs), unit: 'us', baseline: Math.round(liteUs), ratio: ratioOf(pgUs, liteUs, false), params: { ...params, postgres_server_cpu_us_per_msg: Math.round(serverUs / Math.max(1, x.received)) }, target: '<= 2x the SQLite relay (ratio >= 0.5)' });
+    for (const pct of [50, 99]) {
+      const v = percentile(x.latencies, pct);
+      const base = percentile(y.latencies, pct);
+      emit({ bench: `cluster-cross-node-latency-p${pct}`, value: Math.round(v * 100) / 100, unit: 'ms', baseline: Math.round(base * 100) / 100, ratio: ratioOf(v, base, false), params: { ...params, under: 'the throughput load' }, target: pct === 99 ? 'p99 <= 20 ms on loopback' : 'information' });
+    }
+    await Promise.all(all.map((c) => c.client.stop()));
+  } finally {
+    for (const p of procs) await p.kill('SIGKILL');
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+async function failover(o: BenchOptions, pg: TestPostgres): Promise<void> {
+  const n = o.quick ? 150 : 1000;
+  const url = await pg.createDatabase();
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-failover-'));
+  const ports = [await freePort(), await freePort(), await freePort()];
+  const args = [...RELAY_ARGS, '--database', url, ...ports.flatMap((p) => ['--advertise', `wss://127.0.0.1:${p}`])];
+  const procs: RelayProcess[] = [];
+  const all: BenchClient[] = [];
+  try {
+    procs.push(await RelayProcess.start(dir, ports[0]!, args));
+    procs.push(await RelayProcess.start(dir, ports[1]!, args), await RelayProcess.start(dir, ports[2]!, args));
+    const descriptor: RelayDescriptor = procs[0]!.descriptor;
+    const clients = await ephemeraClients(descriptor, n, 'fo');
+    all.push(...clients);
+    const [sender] = await ephemeraClients(descriptor, 1, 'fosender');
+    all.push(sender!);
+    // Bench only: which node a client is connected to (the client's current URL).
+    const nodeOf = (c: BenchClient): string => (c.client as unknown as { url: string }).url;
+    const victim = `wss://127.0.0.1:${ports[0]!}`;
+    const onVictim = clients.map((c, i) => [c, i] as const).filter(([c]) => nodeOf(c) === victim && c.client.state === 'ready');
+    if (sender && nodeOf(sender) === victim) throw new Error('the sender picked the node to be killed; run again');
+    // One envelope queued for every client; no handler yet, so none is acknowledged.
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(clients.slice(i, i + 100).map((_, j) => sender!.mailbox.send(`fo${i + j}`, Buffer.alloc(64, 1), `fo-msg-${i + j}`)));
+    }
+    const gotAt = new Map<number, number>();
+    const killAt = Date.now();
+    await procs[0]!.kill('SIGKILL');
+    for (const [c, i] of onVictim) c.mailbox.onEnvelope(() => void (gotAt.has(i) || gotAt.set(i, Date.now())));
+    const end = Date.now() + 120_000;
+    while (!onVictim.every(([c, i]) => gotAt.has(i) && c.client.state === 'ready' && nodeOf(c) !== victim)) {
+      if (Date.now() > end) throw new Error('failover did not finish');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const seconds = (Math.max(killAt, ...gotAt.values()) - killAt) / 1000;
+    emit({ bench: 'cluster-failover', value: Math.round(seconds * 1000) / 1000, unit: 's', baseline: null, ratio: null, params: { clients: n, on_killed_node: onVictim.length, nodes: 3, load_average_1m: Math.round((loadavg()[0] ?? 0) * 100) / 100 }, target: '<= 3 s' });
+  } finally {
+    await Promise.all(all.map((c) => c.client.stop()));
+    for (const p of procs) await p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export async function main(o: BenchOptions): Promise<void> {
   const messages = o.quick ? 3000 : 30000;
   const pairsN = o.quick ? 50 : 500;
@@ -169,6 +296,9 @@ export async function main(o: BenchOptions): Promise<void> {
     }
     await a.close();
     await b.close();
+
+    await endToEnd(o, pg);
+    await failover(o, pg);
   } finally {
     await pg.stop();
     dir.cleanup();

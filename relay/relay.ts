@@ -505,9 +505,11 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   notifyQueued(recipient: Buffer, env?: QueuedEnvelope): void {
     const d = this.devices.get(recipient.toString('hex'));
     if (!d) return;
-    // A cluster node reads the queue instead: an older envelope sent through another node may
-    // still be on its way here as a notification.
-    if (this.cluster) env = undefined;
+    // A cluster node reads the queue when the store's notification (sent at commit to the node
+    // holding the recipient, this one included) wakes it: an older envelope sent through another
+    // node may still be on its way, so nothing is pushed from memory, and reading here too would
+    // read twice.
+    if (this.cluster) return;
     const key = d.key;
     const online = key?.conn !== undefined && key.conn.ws.readyState === WebSocket.OPEN;
     if (env && online && key && !d.backlog && d.inflight.size < PUSH_WINDOW && env.id > d.cursor) {

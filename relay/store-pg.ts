@@ -478,8 +478,11 @@ export class PgStoreBackend implements RelayStoreBackend {
     return this.serial.add(() => this.tx((c) => fn(this.ops(c, true))));
   }
 
+  /** The ops outside a batch (each its own transaction), made once. */
+  private topOps: StoreOps | undefined;
   private get top(): StoreOps {
-    return this.ops(this.pool, false);
+    this.topOps ??= this.ops(this.pool, false);
+    return this.topOps;
   }
 
   device(permKeyId: Buffer): Promise<DeviceRow | undefined> { return this.top.device(permKeyId); }
