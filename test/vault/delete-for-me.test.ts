@@ -3,8 +3,10 @@
 // the sealed search snapshot is opened, and every file is scanned for the words in plaintext;
 // the old ciphertext of each re-sealed segment is looked for in every file too (while the vault
 // is still open, so a WAL that kept the old page versions is caught before close tidies it).
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -165,6 +167,36 @@ describe('Vault deleteMessages / deleteConversation', () => {
     expect(again.countMessages('conv-b')).toBe(0);
     expect([...again.iterateMessages('conv-a')].map((m) => m.text)).toContain('ordinary message number 199');
     expect(again.getConversation('conv-b')).toBeUndefined(); // never upserted in this test: nothing made one
+  });
+
+  it('after a SIGKILL right after the deletion, the next open rewrites the search snapshot without the words', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const { secretIds } = fill(vault);
+    const search = await SearchService.open(vault);
+    search.close();
+    vault.lock();
+    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+
+    const child = fileURLToPath(new URL('./delete-crash-child.ts', import.meta.url));
+    const res = spawnSync(process.execPath, ['--import', 'tsx', child, dir, 'correct horse', 'conv-a', JSON.stringify(secretIds)], {
+      encoding: 'utf8',
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    });
+    expect(res.signal, res.stderr).toBe('SIGKILL');
+    expect(JSON.parse(res.stdout.trim()) as { deleted: string[] }).toEqual({ deleted: secretIds });
+    // The child died before its index caught up: the old snapshot still holds the words.
+    expect(wordsIn(snapshotImage(dir))).toContain(WORDS[0]);
+
+    const reopened = await vaults.reopen(dir);
+    const again = await SearchService.open(reopened);
+    expect(again.openedFrom).toBe('snapshot');
+    // Conversation B was not deleted: its word is still found (the scanners work).
+    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(again.search({ text: WORDS[0] })).toEqual([]);
+    again.discard();
+    reopened.lock();
+    expect(decryptVaultDb(dir).found).toEqual([WORDS[2]]);
+    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
   });
 
   it('skips ids of another conversation and unknown ids; validates its input', async () => {
