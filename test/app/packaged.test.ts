@@ -93,11 +93,14 @@ describe('the built Electron main bundle', () => {
     const mark = code.indexOf('if (app.isPackaged) markPackaged();');
     expect(mark).toBeGreaterThan(0);
     expect(mark).toBeLessThan(code.indexOf('startApp({'));
-    // Every environment read in the app's own code is one of the gated ones.
+    // Every environment read in the app's own code is one of the gated ones, or the libuv pool
+    // size, which libuv itself reads whatever we do: the KDF only mirrors it to scrub every pool
+    // thread's stack after Argon2 (a smaller value there would leave a stack unscrubbed).
     const reads = [...code.matchAll(/^.*process\.env.*$/gmu)].map((m) => m[0].trim());
     expect(reads).toEqual([
       'function devEnv(name, env = process.env) {',
       'function sqliteNativeBinding(env = process.env, versions = process.versions, packaged = isPackaged()) {',
+      expect.stringMatching(/^var POOL_THREADS = .*process\.env\.UV_THREADPOOL_SIZE\b/u),
     ]);
   });
 });
