@@ -1,0 +1,87 @@
+// "Delete all data": after the password is checked against the vault header, every file under
+// the profile directory is overwritten with random bytes, fsynced and unlinked, then the
+// directories are removed. What this does not reach (SSD wear levelling, journals, snapshots,
+// copies outside the profile) is in docs/threat-model.md.
+import { closeSync, fsyncSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { join } from 'node:path';
+import { readHeader, unwrapWithPassword } from './header.ts';
+import { derivePasswordKey } from './kdf.ts';
+import { headerMissing, vaultExists } from './lifecycle.ts';
+import { LOCK_FILE, ProfileLock } from './lockfile.ts';
+import { NoVault, VaultCorrupt, WrongPassword } from './errors.ts';
+import { headerMissingMessage } from './recovery-copy.ts';
+
+export interface WipeSummary {
+  /** Files overwritten and removed (symbolic links are removed without following them). */
+  files: number;
+  /** Bytes overwritten. */
+  bytes: number;
+}
+
+const CHUNK = 1 << 20;
+
+/** Overwrites the file's bytes in place (same inode) with random data and fsyncs it. */
+function overwrite(path: string, size: number): void {
+  const fd = openSync(path, 'r+');
+  try {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(size, 1)));
+    for (let pos = 0; pos < size; pos += buf.length) {
+      const n = Math.min(buf.length, size - pos);
+      randomFillSync(buf, 0, n);
+      writeSync(fd, buf, 0, n, pos);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function wipeTree(dir: string, summary: WipeSummary, keep?: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (path === keep) continue;
+    if (entry.isDirectory()) {
+      wipeTree(path, summary);
+      rmdirSync(path);
+      continue;
+    }
+    // lstat, not stat: a symbolic link is removed, never followed (its target is outside the profile's say).
+    const st = lstatSync(path);
+    if (st.isFile()) {
+      overwrite(path, st.size);
+      summary.bytes += st.size;
+    }
+    unlinkSync(path);
+    summary.files += 1;
+  }
+}
+
+/**
+ * Checks the password against the header (Argon2id + unwrap: nothing is written), then
+ * overwrites and removes every file of the profile, the profile folder last. A wrong password
+ * (WRONG_PASSWORD), a profile without a vault (NO_VAULT / VAULT_CORRUPT) or one open in another
+ * process (PROFILE_LOCKED) changes nothing. The caller must have closed its own vault first.
+ */
+export async function wipeProfile(profileDir: string, password: string): Promise<WipeSummary> {
+  if (typeof password !== 'string') throw new TypeError('password must be a string');
+  if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
+  // Held until the end so no other process opens the vault while it is being overwritten.
+  const lock = ProfileLock.acquire(profileDir);
+  try {
+    const header = readHeader(profileDir);
+    const passwordKey = await derivePasswordKey(password, header.kdf.salt, header.kdf);
+    const dataKey = unwrapWithPassword(passwordKey, header);
+    passwordKey.fill(0);
+    if (!dataKey) throw new WrongPassword();
+    dataKey.fill(0);
+    const summary: WipeSummary = { files: 0, bytes: 0 };
+    wipeTree(profileDir, summary, join(profileDir, LOCK_FILE));
+    lock.release();
+    // Only the lock file (a pid, no secret) could remain; a leftover would make rmdir fail loudly.
+    rmdirSync(profileDir);
+    return summary;
+  } finally {
+    lock.release();
+  }
+}
