@@ -45,6 +45,7 @@ import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { isVerified } from './vault/records.ts';
+import { verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { UNVERIFIED_IMPORTS } from './backup/index.ts';
 import { RelayConnection } from './messenger/connection.ts';
@@ -264,6 +265,20 @@ export class Messenger implements EphemeraService {
       refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
       await vault.changePassword(params.oldPassword, params.newPassword);
     });
+  }
+
+  wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>> {
+    return this.api(() =>
+      this.serial(async () => {
+        // Checked before anything closes: a wrong password leaves the app as it was.
+        await verifyPassword(this.profileDir, params.password);
+        // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
+        await this.lockNow();
+        const summary = wipeVerifiedProfile(this.profileDir);
+        this.emit('vault', this.status());
+        return summary;
+      }),
+    );
   }
 
   /** Locks and releases the profile; the object is unusable afterwards. */

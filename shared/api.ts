@@ -389,6 +389,14 @@ export const apiMethods = {
   unlockWithRecovery: { params: z.strictObject({ recoveryPhrase: RecoveryPhrase, newPassword: Password }), result: VaultStatus },
   lock: { params: NoParams, result: NoResult },
   changePassword: { params: z.strictObject({ oldPassword: Password, newPassword: Password }), result: NoResult },
+  /**
+   * "Delete all data": checks the password (WRONG_PASSWORD changes nothing), locks, then
+   * overwrites and removes every file of the profile and the folder; afterwards the vault is 'none'.
+   */
+  wipeProfile: {
+    params: z.strictObject({ password: Password }),
+    result: z.strictObject({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+  },
 
   // account
   /** Registers this device on a relay. Without a descriptor, the configured relay is used. */
@@ -558,6 +566,7 @@ export interface EphemeraApi {
   unlockWithRecovery(params: ParamsOf<'unlockWithRecovery'>): Promise<VaultStatus>;
   lock(): Promise<void>;
   changePassword(params: ParamsOf<'changePassword'>): Promise<void>;
+  wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>>;
   register(params: ParamsOf<'register'>): Promise<VaultStatus>;
   connectionState(): Promise<ConnectionState>;
   contactsList(): Promise<Contact[]>;

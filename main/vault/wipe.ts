@@ -57,30 +57,55 @@ function wipeTree(dir: string, summary: WipeSummary, keep?: string): void {
   }
 }
 
+/** Throws WrongPassword unless the password unwraps the data key (Argon2id + unwrap; nothing is written). */
+export async function verifyPassword(profileDir: string, password: string): Promise<void> {
+  if (typeof password !== 'string') throw new TypeError('password must be a string');
+  if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
+  const header = readHeader(profileDir);
+  const passwordKey = await derivePasswordKey(password, header.kdf.salt, header.kdf);
+  const dataKey = unwrapWithPassword(passwordKey, header);
+  passwordKey.fill(0);
+  if (!dataKey) throw new WrongPassword();
+  dataKey.fill(0);
+}
+
+/** Overwrites and removes everything under the profile while holding its lock, then the folder. */
+function wipeLocked(profileDir: string, lock: ProfileLock): WipeSummary {
+  const summary: WipeSummary = { files: 0, bytes: 0 };
+  wipeTree(profileDir, summary, join(profileDir, LOCK_FILE));
+  lock.release();
+  // Only the lock file (a pid, no secret) could remain; a leftover would make rmdir fail loudly.
+  rmdirSync(profileDir);
+  return summary;
+}
+
 /**
- * Checks the password against the header (Argon2id + unwrap: nothing is written), then
- * overwrites and removes every file of the profile, the profile folder last. A wrong password
- * (WRONG_PASSWORD), a profile without a vault (NO_VAULT / VAULT_CORRUPT) or one open in another
- * process (PROFILE_LOCKED) changes nothing. The caller must have closed its own vault first.
+ * Checks the password against the header, then overwrites and removes every file of the
+ * profile, the profile folder last. A wrong password (WRONG_PASSWORD), a profile without a
+ * vault (NO_VAULT / VAULT_CORRUPT) or one open in another process or by the caller itself
+ * (PROFILE_LOCKED) changes nothing.
  */
 export async function wipeProfile(profileDir: string, password: string): Promise<WipeSummary> {
-  if (typeof password !== 'string') throw new TypeError('password must be a string');
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
   // Held until the end so no other process opens the vault while it is being overwritten.
   const lock = ProfileLock.acquire(profileDir);
   try {
-    const header = readHeader(profileDir);
-    const passwordKey = await derivePasswordKey(password, header.kdf.salt, header.kdf);
-    const dataKey = unwrapWithPassword(passwordKey, header);
-    passwordKey.fill(0);
-    if (!dataKey) throw new WrongPassword();
-    dataKey.fill(0);
-    const summary: WipeSummary = { files: 0, bytes: 0 };
-    wipeTree(profileDir, summary, join(profileDir, LOCK_FILE));
+    await verifyPassword(profileDir, password);
+    return wipeLocked(profileDir, lock);
+  } finally {
     lock.release();
-    // Only the lock file (a pid, no secret) could remain; a leftover would make rmdir fail loudly.
-    rmdirSync(profileDir);
-    return summary;
+  }
+}
+
+/**
+ * For a caller that checked the password with verifyPassword while it held the vault open and
+ * has closed it since (the messenger): takes the lock (PROFILE_LOCKED if another process got it
+ * meanwhile) and wipes.
+ */
+export function wipeVerifiedProfile(profileDir: string): WipeSummary {
+  const lock = ProfileLock.acquire(profileDir);
+  try {
+    return wipeLocked(profileDir, lock);
   } finally {
     lock.release();
   }

@@ -1,0 +1,58 @@
+// The messenger's "Delete all data" (wipeProfile): a wrong password leaves the vault open and
+// every file as it was; the right one closes search and the vault, removes the profile folder,
+// reports vault 'none', and a new vault can be created in the same place.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
+import { TEST_KDF } from '../../main/vault/index.ts';
+import type { ApiEvent } from '../../shared/api.ts';
+
+const PASSWORD = 'a long enough wipe test password';
+
+function files(dir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) out.set(join(e.parentPath, e.name), readFileSync(join(e.parentPath, e.name)));
+  }
+  return out;
+}
+
+describe('messenger wipeProfile', () => {
+  let root: string;
+  let profile: string;
+  let m: Messenger;
+
+  beforeEach(async () => {
+    root = mkdtempSync(join(tmpdir(), 'ephemera-wipe-api-'));
+    profile = join(root, 'profile');
+    m = await openMessenger({ profileDir: profile, kdf: TEST_KDF });
+    await m.createVault({ password: PASSWORD });
+  });
+  afterEach(async () => {
+    await m.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('a wrong password is WRONG_PASSWORD and changes nothing: the vault stays unlocked, no byte changes', async () => {
+    await m.settingsUpdate({ theme: 'dark' });
+    const before = files(profile);
+    await expect(m.wipeProfile({ password: 'not the password' })).rejects.toMatchObject({ code: 'WRONG_PASSWORD' });
+    expect((await m.vaultStatus()).vault).toBe('unlocked');
+    expect(files(profile)).toEqual(before);
+  });
+
+  it('the right password removes the profile folder and the app is back to no vault', async () => {
+    const events: ApiEvent[] = [];
+    m.subscribe((e) => events.push(e));
+    const summary = await m.wipeProfile({ password: PASSWORD });
+    expect(summary.files).toBeGreaterThanOrEqual(2);
+    expect(existsSync(profile)).toBe(false);
+    expect((await m.vaultStatus()).vault).toBe('none');
+    expect(events.filter((e) => e.name === 'vault').at(-1)).toMatchObject({ payload: { vault: 'none' } });
+    // The same messenger creates a fresh vault in the same place.
+    await m.createVault({ password: PASSWORD });
+    expect((await m.vaultStatus()).vault).toBe('unlocked');
+  });
+});
