@@ -15,6 +15,7 @@ export function SettingsDialog({ settings, onClose, onOpenBackup }: { settings: 
       <ChangePassword />
       <RelaySettings settings={settings} />
       <Backups onOpenBackup={onOpenBackup} />
+      <DeleteAllData />
       <section aria-labelledby="about-title">
         <h3 id="about-title">About</h3>
         <p>
@@ -92,6 +93,59 @@ function ChangePassword() {
         {message ? <p role={message.ok ? 'status' : 'alert'} className={message.ok ? 'ok' : 'error'}>{message.text}</p> : null}
         <button type="submit">Change password</button>
       </form>
+    </section>
+  );
+}
+
+function DeleteAllData() {
+  const api = useApi();
+  const [asking, setAsking] = useState(false);
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const close = () => {
+    setAsking(false);
+    setPassword('');
+    setError('');
+  };
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    try {
+      // On success the vault becomes 'none' and the app shows Create vault (this dialog goes away).
+      await api.wipeProfile({ password });
+    } catch (err) {
+      setError(errorText(err));
+      setBusy(false);
+    }
+  }
+  return (
+    <section aria-labelledby="wipe-title">
+      <h3 id="wipe-title">Delete all data</h3>
+      <p>
+        Overwrites and removes every file of this profile on this device: messages, contacts, keys, settings, and backups kept in the profile&apos;s own backups
+        folder. Backups saved elsewhere are not touched. This cannot be undone.
+      </p>
+      <button type="button" onClick={() => setAsking(true)}>
+        Delete all data…
+      </button>
+      {asking ? (
+        <Dialog title="Delete all data?" onClose={close}>
+          <form onSubmit={(e) => void submit(e)}>
+            <p>Everything in this profile is overwritten and removed. Enter your password to confirm.</p>
+            <PasswordField label="Password" value={password} onChange={setPassword} autoComplete="current-password" />
+            {error ? <p role="alert" className="error">{error}</p> : null}
+            <div className="dialog-actions">
+              <button type="submit" className="primary" disabled={busy || password === ''}>
+                {busy ? 'Deleting…' : 'Delete all data'}
+              </button>
+              <button type="button" onClick={close}>
+                Cancel
+              </button>
+            </div>
+          </form>
+        </Dialog>
+      ) : null}
     </section>
   );
 }
