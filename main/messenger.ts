@@ -47,9 +47,18 @@ import { Vault, type KdfParams } from './vault/index.ts';
 import { isVerified } from './vault/records.ts';
 import { verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { BackupJobs } from './messenger/backups.ts';
-import { UNVERIFIED_IMPORTS } from './backup/index.ts';
 import { RelayConnection } from './messenger/connection.ts';
-import { messageView } from './messenger/views.ts';
+import {
+  conversationSummary,
+  DRAFTS_NS,
+  historyPage,
+  messageDetails,
+  quotedContentId,
+  readDraft,
+  recordStateTime,
+  viewWithQuote,
+  writeDraft,
+} from './messenger/conversations.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
@@ -89,8 +98,6 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 
 /** Sealed vault kv namespace of the messenger's own records. */
 const NS = 'messenger';
-/** Sealed vault kv namespace of unsent drafts, keyed by conversation id. */
-const DRAFTS_NS = 'drafts';
 const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
@@ -346,7 +353,7 @@ export class Messenger implements EphemeraService {
         const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
         if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
-        const replyTo = this.quotedContentId(m.id);
+        const replyTo = quotedContentId(this.requireVault(), m.id);
         const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}) });
         vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
         conn.mailbox.send(contact.handle, encodeEnvelope(envelope), idem).catch(() => undefined);
@@ -735,72 +742,21 @@ export class Messenger implements EphemeraService {
 
   // ------------------------------------------------------------------ conversations and history
 
-  /** The message as the UI sees it, with the quote it replies to (looked up in the sealed kv). */
+  /** The message as the UI sees it, with the quote it replies to. */
   private viewOf(m: StoredMessage): Message {
-    const view = messageView(m, m.orderKey);
-    const vault = this.requireVault();
-    const raw = vault.kvGet(REPLY_TO, m.id);
-    if (!raw) return view;
-    const quoted = vault.getMessage(Buffer.from(raw).toString('utf8'));
-    return { ...view, replyTo: quoted ? { id: quoted.id, direction: quoted.direction, text: quoted.text.slice(0, 200) } : null };
-  }
-
-  /** The content id (as both devices know it) of the message a stored reply quotes, if known. */
-  private quotedContentId(messageId: string): string | undefined {
-    const vault = this.requireVault();
-    const raw = vault.kvGet(REPLY_TO, messageId);
-    if (!raw) return undefined;
-    const quotedId = Buffer.from(raw).toString('utf8');
-    const cid = vault.kvGet(OUTGOING_CONTENT_IDS, quotedId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, quotedId);
-    return cid ? Buffer.from(cid).toString('utf8') : undefined;
-  }
-
-  private stateTimes(messageId: string): { delivered?: number; read?: number } {
-    const raw = this.requireVault().kvGet(STATE_TIMES, messageId);
-    if (!raw) return {};
-    try {
-      const v = JSON.parse(Buffer.from(raw).toString('utf8')) as { delivered?: unknown; read?: unknown };
-      const ok = (x: unknown): number | undefined => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : undefined);
-      const delivered = ok(v.delivered);
-      const read = ok(v.read);
-      return { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) };
-    } catch {
-      return {};
-    }
-  }
-
-  private recordStateTime(messageId: string, state: 'delivered' | 'read'): void {
-    const times = { ...this.stateTimes(messageId), [state]: Date.now() };
-    this.requireVault().kvSet(STATE_TIMES, messageId, Buffer.from(JSON.stringify(times), 'utf8'));
+    return viewWithQuote(this.requireVault(), m);
   }
 
   messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>> {
-    return this.api(() => {
-      const m = this.requireVault().getMessage(params.messageId);
-      if (!m) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message.');
-      const times = this.stateTimes(m.id);
-      // A read receipt can arrive without a delivered one before it: read implies delivered.
-      const readAt = times.read ?? null;
-      return { id: m.id, direction: m.direction, state: m.state, sentAt: m.sentAt, receivedAt: m.receivedAt, deliveredAt: times.delivered ?? readAt, readAt };
-    });
+    return this.api(() => messageDetails(this.requireVault(), params.messageId));
   }
 
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
-    return this.api(() => {
-      const vault = this.requireVault();
-      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const raw = vault.kvGet(DRAFTS_NS, params.conversationId);
-      return { text: raw ? Buffer.from(raw).toString('utf8').slice(0, MAX_TEXT_CHARS) : '' };
-    });
+    return this.api(() => readDraft(this.requireVault(), params.conversationId));
   }
 
   setDraft(params: ParamsOf<'setDraft'>): Promise<void> {
-    return this.api(() => this.asActivity(async () => {
-      const vault = this.requireVault();
-      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      if (params.text.trim() === '') vault.kvDelete(DRAFTS_NS, params.conversationId);
-      else vault.kvSet(DRAFTS_NS, params.conversationId, Buffer.from(params.text, 'utf8'));
-    }));
+    return this.api(() => this.asActivity(async () => writeDraft(this.requireVault(), params.conversationId, params.text)));
   }
 
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
@@ -814,21 +770,7 @@ export class Messenger implements EphemeraService {
   private summary(conversationId: string): ConversationSummary | undefined {
     const vault = this.requireVault();
     this.flushConversations();
-    const conv = vault.getConversation(conversationId);
-    if (!conv) return undefined;
-    const contact = vault.getContact(conv.contactId);
-    const last = vault.pageMessages(conv.id, { limit: 1 })[0];
-    return {
-      id: conv.id,
-      contactId: conv.contactId,
-      title: conv.title.slice(0, 256),
-      lastActivity: Math.max(0, Math.floor(conv.lastActivity)),
-      unread: conv.unread,
-      lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
-      verified: contact ? isVerified(contact) : false,
-      identityChanged: contact?.identityChanged ?? false,
-      ...(vault.kvGet(UNVERIFIED_IMPORTS, conv.id) ? { importedUnverified: true as const } : {}),
-    };
+    return conversationSummary(vault, conversationId);
   }
 
   private emitConversation(conversationId: string): void {
@@ -839,45 +781,7 @@ export class Messenger implements EphemeraService {
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
-      const vault = this.requireVault();
-      const convId = params.conversationId;
-      if (!vault.getConversation(convId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const limit = params.limit;
-      const anchorMessage = (id: string): StoredMessage => {
-        const m = vault.getMessage(id);
-        if (!m || m.conversationId !== convId) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
-        return m;
-      };
-      const hasBefore = (orderKey: number) => vault.pageMessages(convId, { before: orderKey, limit: 1 }).length > 0;
-      const hasAfter = (orderKey: number) => vault.pageMessages(convId, { after: orderKey, limit: 1 }).length > 0;
-      let messages: StoredMessage[];
-      switch (params.anchor.kind) {
-        case 'newest': {
-          messages = vault.pageMessages(convId, { limit });
-          break;
-        }
-        case 'before': {
-          messages = vault.pageMessages(convId, { before: anchorMessage(params.anchor.messageId).orderKey, limit });
-          break;
-        }
-        case 'after': {
-          messages = vault.pageMessages(convId, { after: anchorMessage(params.anchor.messageId).orderKey, limit });
-          break;
-        }
-        case 'around': {
-          const m = anchorMessage(params.anchor.messageId);
-          const older = Math.floor((limit - 1) / 2);
-          messages = vault.pageAround(m.id, older, limit - 1 - older);
-          break;
-        }
-      }
-      const first = messages[0];
-      const last = messages.at(-1);
-      return {
-        messages: messages.map((m) => this.viewOf(m)),
-        hasOlder: first ? hasBefore(first.orderKey) : params.anchor.kind !== 'newest' && params.anchor.kind !== 'before',
-        hasNewer: last ? hasAfter(last.orderKey) : params.anchor.kind === 'before',
-      };
+      return historyPage(this.requireVault(), params.conversationId, params.anchor, params.limit);
     });
   }
 
@@ -924,7 +828,7 @@ export class Messenger implements EphemeraService {
       ]);
       if (!stored) throw new Error('the vault did not store the message');
       if (replyToId !== undefined) vault.kvSet(REPLY_TO, id, Buffer.from(replyToId, 'utf8'));
-      const replyTo = this.quotedContentId(id);
+      const replyTo = quotedContentId(this.requireVault(), id);
       this.touchConversation(conversationId, now, 0);
       let body: Uint8Array;
       try {
@@ -1034,7 +938,7 @@ export class Messenger implements EphemeraService {
     const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
     if (!forward) return undefined;
     vault.updateMessageState(messageId, state);
-    if (state === 'delivered' || state === 'read') this.recordStateTime(messageId, state);
+    if (state === 'delivered' || state === 'read') recordStateTime(this.requireVault(), messageId, state);
     this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
     return { ...m, state };
   }
