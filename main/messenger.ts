@@ -45,7 +45,7 @@ import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { isVerified } from './vault/records.ts';
-import { verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
+import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import {
@@ -279,9 +279,17 @@ export class Messenger implements EphemeraService {
       this.serial(async () => {
         // Checked before anything closes: a wrong password leaves the app as it was.
         await verifyPassword(this.profileDir, params.password);
-        // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
-        await this.lockNow();
-        const summary = wipeVerifiedProfile(this.profileDir);
+        // Pinned first: closing deletes the WAL and replaces the search snapshot (wipe.ts).
+        const pins = pinProfileFiles(this.profileDir);
+        let summary: ResultOf<'wipeProfile'>;
+        try {
+          // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
+          await this.lockNow();
+          summary = wipeVerifiedProfile(this.profileDir);
+        } catch (e) {
+          pins.release();
+          throw e;
+        }
         this.emit('vault', this.status());
         return summary;
       }),

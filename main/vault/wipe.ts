@@ -2,7 +2,7 @@
 // the profile directory is overwritten with random bytes, fsynced and unlinked, then the
 // directories are removed. What this does not reach (SSD wear levelling, journals, snapshots,
 // copies outside the profile) is in docs/threat-model.md.
-import { closeSync, fsyncSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync, writeSync } from 'node:fs';
 import { randomFillSync } from 'node:crypto';
 import { join } from 'node:path';
 import { readHeader, unwrapWithPassword } from './header.ts';
@@ -55,6 +55,40 @@ function wipeTree(dir: string, summary: WipeSummary, keep?: string): void {
     unlinkSync(path);
     summary.files += 1;
   }
+}
+
+const PIN_PREFIX = '.wipe-pin-';
+
+/**
+ * Hard links (inside the profile) to every file of it, taken before an open vault is closed:
+ * closing deletes vault.db-wal/-shm and re-writes the search snapshot by rename, which would free
+ * those inodes without an overwrite; pinned, their bytes are overwritten by the wipe like the
+ * rest. Best effort: a filesystem without hard links pins nothing. `release` removes the pins
+ * (for a wipe that did not happen).
+ */
+export function pinProfileFiles(profileDir: string): { release(): void } {
+  const pins: string[] = [];
+  for (const entry of readdirSync(profileDir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile() || entry.name.startsWith(PIN_PREFIX) || entry.name === LOCK_FILE) continue;
+    const pin = join(profileDir, `${PIN_PREFIX}${pins.length}`);
+    try {
+      linkSync(join(entry.parentPath, entry.name), pin);
+      pins.push(pin);
+    } catch {
+      // No hard links here (or the file went meanwhile): that file is wiped only if it stays.
+    }
+  }
+  return {
+    release: () => {
+      for (const pin of pins) {
+        try {
+          unlinkSync(pin);
+        } catch {
+          // already wiped
+        }
+      }
+    },
+  };
 }
 
 /** Throws WrongPassword unless the password unwraps the data key (Argon2id + unwrap; nothing is written). */

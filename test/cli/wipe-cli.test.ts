@@ -5,8 +5,37 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { runCli } from './run.ts';
+import { repoRoot, runCli } from './run.ts';
+
+const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
+
+/** The CLI under a real pseudo-terminal (util-linux `script`), answering one prompt. */
+function inPty(args: string[], env: Record<string, string>, prompt: string, reply: string): Promise<{ code: number | null; transcript: string }> {
+  const full: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EPHEMERA_')) full[k] = v;
+  Object.assign(full, env);
+  const quoted = [process.execPath, '--import', 'tsx', cliPath, ...args].map((a) => `'${a.replace(/'/gu, "'\\''")}'`).join(' ');
+  return new Promise((resolve, reject) => {
+    const child = spawn('script', ['-qefc', quoted, '/dev/null'], { cwd: repoRoot, env: full, stdio: ['pipe', 'pipe', 'pipe'] });
+    let transcript = '';
+    let answered = false;
+    child.stdout.on('data', (d: Buffer) => {
+      transcript += d.toString();
+      if (!answered && transcript.includes(prompt)) {
+        answered = true;
+        child.stdin.write(`${reply}\r`);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      child.stdin.destroy();
+      resolve({ code, transcript });
+    });
+  });
+}
 
 const PASSWORD = 'wipe test password';
 
@@ -91,6 +120,19 @@ describe('ephemera wipe', () => {
       }
     }
     expect(readFileSync(links[0]!.link).subarray(0, 15).toString('latin1')).not.toBe('SQLite format 3');
+  });
+
+  it('on a terminal without --yes it asks (no echo) and ignores EPHEMERA_PASSWORD', async () => {
+    const before = snapshot(profile);
+    // The right password in the environment does not count without --yes: the typed one does.
+    const wrong = await inPty(['--profile', profile, 'wipe'], { EPHEMERA_PASSWORD: PASSWORD }, 'Password to delete all data: ', 'typed wrong secret');
+    expect(wrong.code).toBe(3);
+    expect(wrong.transcript).not.toContain('typed wrong secret');
+    expect(snapshot(profile)).toEqual(before);
+    const right = await inPty(['--profile', profile, 'wipe'], {}, 'Password to delete all data: ', PASSWORD);
+    expect(right.code).toBe(0);
+    expect(right.transcript).not.toContain(PASSWORD);
+    expect(existsSync(profile)).toBe(false);
   });
 
   it('no vault: exit 7, nothing removed', async () => {

@@ -2,7 +2,7 @@
 // every file as it was; the right one closes search and the vault, removes the profile folder,
 // reports vault 'none', and a new vault can be created in the same place.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
@@ -46,8 +46,23 @@ describe('messenger wipeProfile', () => {
   it('the right password removes the profile folder and the app is back to no vault', async () => {
     const events: ApiEvent[] = [];
     m.subscribe((e) => events.push(e));
+    // Every file the open profile has (vault.db and its WAL while unlocked, the header, the search
+    // snapshot, settings.json), hard-linked outside it so the bytes left in each inode can be read
+    // back. Closing the vault deletes the WAL and replaces the snapshot: wipe must overwrite them anyway.
+    // (vault.lock holds only a pid and is simply removed.)
+    const links = [...files(profile)].filter(([path]) => !path.endsWith('vault.lock')).map(([path, original], i) => {
+      const link = join(root, `link-${i}`);
+      linkSync(path, link);
+      return { path, link, original };
+    });
+    expect(links.map((l) => l.path)).toEqual(expect.arrayContaining([join(profile, 'vault.db'), join(profile, 'vault.db-wal'), join(profile, 'search-index.sealed'), join(profile, 'vault.header.json'), join(profile, 'settings.json')]));
     const summary = await m.wipeProfile({ password: PASSWORD });
-    expect(summary.files).toBeGreaterThanOrEqual(2);
+    expect(summary.files).toBeGreaterThanOrEqual(4);
+    for (const { path, link, original } of links) {
+      const now = readFileSync(link);
+      expect(now.equals(original), path).toBe(false);
+      if (path.endsWith('vault.db')) expect(now.subarray(0, 15).toString('latin1')).not.toBe('SQLite format 3');
+    }
     expect(existsSync(profile)).toBe(false);
     expect((await m.vaultStatus()).vault).toBe('none');
     expect(events.filter((e) => e.name === 'vault').at(-1)).toMatchObject({ payload: { vault: 'none' } });
