@@ -50,7 +50,6 @@ import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import {
   conversationSummary,
-  DRAFTS_NS,
   historyPage,
   messageDetails,
   quotedContentId,
@@ -59,6 +58,7 @@ import {
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
+import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
@@ -67,7 +67,6 @@ import {
   OUTGOING_CONTENT_IDS,
   QUOTABLE_CONTENT_IDS,
   REPLY_TO,
-  STATE_TIMES,
   PENDING_SENDS,
   conversationIdOf,
   incomingMessageId,
@@ -1009,49 +1008,22 @@ export class Messenger implements EphemeraService {
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
     return this.api(() => this.asActivity(async () => {
-      const vault = this.requireVault();
-      const conv = vault.getConversation(params.conversationId);
-      if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const m = vault.getMessage(params.messageId);
-      if (!m || m.conversationId !== conv.id) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
-      return { deleted: this.deleteForMe(conv.id, [m], false) };
+      const m = messageToDelete(this.requireVault(), params.conversationId, params.messageId);
+      return { deleted: this.deleteForMe(m.conversationId, [m], false) };
     }));
   }
 
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
     return this.api(() => this.asActivity(async () => {
-      const vault = this.requireVault();
-      if (!vault.getConversation(params.conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      return { deleted: this.deleteForMe(params.conversationId, [...vault.iterateMessages(params.conversationId)], true) };
+      return { deleted: this.deleteForMe(params.conversationId, conversationToDelete(this.requireVault(), params.conversationId), true) };
     }));
   }
 
-  /**
-   * Everything the messenger keeps about the messages goes first (kv entries keyed by their id,
-   * a queued one's outbox entry and pending send, and with `all` the draft), then the vault
-   * deletes them (re-sealed segments, truncated WAL), and the search index and its sealed
-   * snapshot follow at once. A crash in between leaves only id-keyed leftovers without text.
-   */
+  /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
   private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
     const vault = this.requireVault();
     this.flushConversations();
-    vault.transaction(() => {
-      for (const m of messages) {
-        const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
-        if (cid) {
-          // A queued message is not sent after it was deleted here (unless the relay has it already).
-          const idem = this.withIdKey((k) => textIdempotencyKey(k, Buffer.from(cid).toString('utf8')));
-          vault.outboxDelete(idem);
-          vault.kvDelete(PENDING_SENDS, idem);
-        }
-        for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO]) vault.kvDelete(ns, m.id);
-      }
-      if (all) vault.kvDelete(DRAFTS_NS, conversationId);
-    });
-    const deleted = all ? vault.deleteConversation(conversationId) : vault.deleteMessages(conversationId, messages.map((m) => m.id));
-    const conv = vault.getConversation(conversationId);
-    const unreadGone = messages.filter((m) => m.direction === 'in' && m.state === 'received').length;
-    if (conv && unreadGone > 0) vault.upsertConversation({ ...conv, unread: all ? 0 : Math.max(0, conv.unread - unreadGone) });
+    const deleted = deleteFromVault(vault, (contentId) => this.withIdKey((k) => textIdempotencyKey(k, contentId)), conversationId, messages, all);
     try {
       this.searchService?.catchUp();
     } catch {
