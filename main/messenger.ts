@@ -59,6 +59,7 @@ import {
   writeDraft,
 } from './messenger/conversations.ts';
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
+import { searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
 import {
   contactIdOfConversation,
@@ -1181,34 +1182,7 @@ export class Messenger implements EphemeraService {
       const vault = this.requireVault();
       const service = this.searchService;
       if (!service) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
-      const hits = service.search({
-        text: params.query,
-        order: params.order,
-        limit: params.limit + 1,
-        ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
-        ...(params.from !== undefined ? { from: params.from } : {}),
-        ...(params.to !== undefined ? { to: params.to } : {}),
-      });
-      const titles = new Map<string, string>();
-      const titleOf = (id: string): string => {
-        let t = titles.get(id);
-        if (t === undefined) {
-          t = vault.getConversation(id)?.title ?? '';
-          titles.set(id, t);
-        }
-        return t.slice(0, 256);
-      };
-      return {
-        truncated: hits.length > params.limit,
-        hits: hits.slice(0, params.limit).map((h) => ({
-          messageId: h.id,
-          conversationId: h.conversationId,
-          conversationTitle: titleOf(h.conversationId),
-          direction: h.direction,
-          sentAt: h.sentAt,
-          snippet: snippetParts(h.snippet.text, h.snippet.highlights),
-        })),
-      };
+      return searchHistory(vault, service, params);
     });
   }
 
@@ -1404,19 +1378,6 @@ function contactView(c: ContactRecord): Contact {
     createdAt: c.createdAt,
   };
 }
-
-function snippetParts(text: string, highlights: readonly { start: number; end: number }[]): { text: string; match: boolean }[] {
-  const parts: { text: string; match: boolean }[] = [];
-  let at = 0;
-  for (const h of highlights) {
-    if (h.start > at) parts.push({ text: text.slice(at, h.start), match: false });
-    parts.push({ text: text.slice(h.start, h.end), match: true });
-    at = h.end;
-  }
-  if (at < text.length) parts.push({ text: text.slice(at), match: false });
-  return parts.slice(0, 64).map((p) => ({ text: p.text.slice(0, 1000), match: p.match }));
-}
-
 
 function parseDescriptorText(text: string): RelayDescriptor {
   try {

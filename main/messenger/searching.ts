@@ -1,0 +1,48 @@
+// Search in the stored history as the API shows it: hits with conversation titles and
+// highlighted snippet parts, bounded for the contract. (Opened backups: messenger/backups.ts.)
+import type { ParamsOf, SearchResult } from '../../shared/api.ts';
+import type { SearchService } from '../search/service.ts';
+import type { Vault } from '../vault/index.ts';
+
+export function searchHistory(vault: Vault, service: SearchService, params: ParamsOf<'search'>): SearchResult {
+  const hits = service.search({
+    text: params.query,
+    order: params.order,
+    limit: params.limit + 1,
+    ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
+    ...(params.from !== undefined ? { from: params.from } : {}),
+    ...(params.to !== undefined ? { to: params.to } : {}),
+  });
+  const titles = new Map<string, string>();
+  const titleOf = (id: string): string => {
+    let t = titles.get(id);
+    if (t === undefined) {
+      t = vault.getConversation(id)?.title ?? '';
+      titles.set(id, t);
+    }
+    return t.slice(0, 256);
+  };
+  return {
+    truncated: hits.length > params.limit,
+    hits: hits.slice(0, params.limit).map((h) => ({
+      messageId: h.id,
+      conversationId: h.conversationId,
+      conversationTitle: titleOf(h.conversationId),
+      direction: h.direction,
+      sentAt: h.sentAt,
+      snippet: snippetParts(h.snippet.text, h.snippet.highlights),
+    })),
+  };
+}
+
+function snippetParts(text: string, highlights: readonly { start: number; end: number }[]): { text: string; match: boolean }[] {
+  const parts: { text: string; match: boolean }[] = [];
+  let at = 0;
+  for (const h of highlights) {
+    if (h.start > at) parts.push({ text: text.slice(at, h.start), match: false });
+    parts.push({ text: text.slice(h.start, h.end), match: true });
+    at = h.end;
+  }
+  if (at < text.length) parts.push({ text: text.slice(at), match: false });
+  return parts.slice(0, 64).map((p) => ({ text: p.text.slice(0, 1000), match: p.match }));
+}
