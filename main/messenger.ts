@@ -44,7 +44,6 @@ import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
 import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
-import { isVerified } from './vault/records.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { RelayConnection } from './messenger/connection.ts';
@@ -58,6 +57,7 @@ import {
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
+import { contactById, contactView, reconcileIdentityKeys, safetyNumberOf } from './messenger/contacts.ts';
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
 import { searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
@@ -615,26 +615,12 @@ export class Messenger implements EphemeraService {
    */
   private readonly knownIdentity = (handle: string): Uint8Array | undefined => this.vault?.findContactByHandle(handle)?.identityKey;
 
-  /**
-   * Every contact's identityKey := the key the identity store trusts for its handle, where they
-   * differ (e.g. a contact imported from a backup with another key): a verified mark for any
-   * other key then reads as unverified, everywhere the contact is shown.
-   */
+  /** Identity keys as the identity store trusts them (messenger/contacts.ts); no-op when locked or unregistered. */
   private reconcileIdentityKeys(): void {
     const e2e = this.e2e;
     const vault = this.vault;
     if (!e2e || !vault?.isUnlocked) return;
-    for (const contact of vault.listContacts()) {
-      let trusted: Uint8Array | undefined;
-      try {
-        trusted = e2e.identityStatus(contact.handle).trusted;
-      } catch {
-        continue; // not a valid address (e.g. an imported handle): no session can exist with it
-      }
-      if (trusted && !(contact.identityKey && Buffer.compare(contact.identityKey, trusted) === 0)) {
-        vault.upsertContact({ ...contact, identityKey: new Uint8Array(trusted) });
-      }
-    }
+    reconcileIdentityKeys(vault, e2e);
   }
 
   private markIdentityChanged(contact: ContactRecord): void {
@@ -647,21 +633,13 @@ export class Messenger implements EphemeraService {
   }
 
   private contactById(contactId: string): ContactRecord {
-    const contact = this.requireVault().getContact(contactId);
-    if (!contact) throw new ApiError('UNKNOWN_CONTACT', 'There is no such contact.');
-    return contact;
+    return contactById(this.requireVault(), contactId);
   }
 
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
     return this.api(() => {
       const { e2e } = this.requireAccount();
-      const contact = this.contactById(params.contactId);
-      const status = e2e.identityStatus(contact.handle);
-      const digits = e2e.safetyNumberWith(contact.handle, status.pending ? 'pending' : 'trusted');
-      if (!digits) throw new ApiError('NOT_AVAILABLE', `No identity key of ${contact.handle} is known yet.`);
-      // Verified only for the key whose number this is (the trusted one), with no change pending.
-      const verified = isVerified(contact) && status.pending === undefined && status.trusted !== undefined && Buffer.compare(status.trusted, contact.verifiedKey!) === 0;
-      return { contactId: contact.id, handle: contact.handle, digits, verified, identityChanged: contact.identityChanged || status.pending !== undefined };
+      return safetyNumberOf(e2e, this.contactById(params.contactId));
     });
   }
 
@@ -1365,18 +1343,6 @@ export class Messenger implements EphemeraService {
   private writeJson(key: string, value: AccountRecord | RelayDescriptor): void {
     this.requireVault().kvSet(NS, key, Buffer.from(JSON.stringify(value), 'utf8'));
   }
-}
-
-function contactView(c: ContactRecord): Contact {
-  return {
-    id: c.id,
-    handle: c.handle,
-    displayName: c.displayName.slice(0, 256),
-    conversationId: conversationIdOf(c.id),
-    verified: isVerified(c),
-    identityChanged: c.identityChanged,
-    createdAt: c.createdAt,
-  };
 }
 
 function parseDescriptorText(text: string): RelayDescriptor {
