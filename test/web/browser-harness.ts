@@ -28,6 +28,30 @@ export interface BrowserScene {
   close(): Promise<void>;
 }
 
+/** Starts a tsx child (recorded in `children`) and resolves with its first stdout line that satisfies `pick`. */
+export function startChildProcess<T>(
+children: ChildProcess[],
+args: string[],
+pick: (line: string) => T | undefined,
+): Promise<{ child: ChildProcess; value: T }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const lines = readline.createInterface({ input: child.stdout! });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timeout starting ${args.join(' ')}: ${stderr}`)), 90_000);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${stderr}`)));
+    lines.on('line', (line) => {
+      const value = pick(line);
+      if (value !== undefined) {
+        clearTimeout(timer);
+        resolve({ child, value });
+      }
+    });
+  });
+}
+
 export function browserScene(prefix: string, shots: string): BrowserScene {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ephemera-${prefix}-`));
   const shotsDir = path.join(ROOT, 'test-results', shots);
@@ -36,24 +60,7 @@ export function browserScene(prefix: string, shots: string): BrowserScene {
   const problems: string[] = [];
   let browser: Browser | undefined;
 
-  function startChild<T>(args: string[], pick: (line: string) => T | undefined): Promise<{ child: ChildProcess; value: T }> {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-    const lines = readline.createInterface({ input: child.stdout! });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timeout starting ${args.join(' ')}: ${stderr}`)), 90_000);
-      child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${stderr}`)));
-      lines.on('line', (line) => {
-        const value = pick(line);
-        if (value !== undefined) {
-          clearTimeout(timer);
-          resolve({ child, value });
-        }
-      });
-    });
-  }
+  const startChild = <T>(args: string[], pick: (line: string) => T | undefined) => startChildProcess(children, args, pick);
 
   return {
     tmp,

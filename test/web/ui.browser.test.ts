@@ -1,45 +1,31 @@
 // The real UI in Debian's Chromium (headless, via playwright-core) against browser mode
 // (`cli/ephemera-web.ts`, real messenger, real profiles on disk) and a real relay process that is
 // killed and restarted during the chat. Screenshots of each screen go to test-results/ui/.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { exportBackup } from '../../main/backup/index.ts';
 import type { NewMessage } from '../../main/vault/api.ts';
-import { expectAccessible, expectAllNamed as expectNamed, watchProblems as watchPageProblems } from './browser-harness.ts';
+import {
+  CHROMIUM,
+  PASSWORD,
+  ROOT,
+  expectAccessible,
+  expectAllNamed as expectNamed,
+  startChildProcess,
+  watchProblems as watchPageProblems,
+} from './browser-harness.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '..', '..');
-const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
 const SHOTS = path.join(ROOT, 'test-results', 'ui');
-const PASSWORD = 'correct horse battery staple';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-ui-'));
 const children: ChildProcess[] = [];
 
-/** Starts a child and resolves with its first stdout line that satisfies `pick`. */
-function startChild<T>(args: string[], pick: (line: string) => T | undefined): Promise<{ child: ChildProcess; value: T }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const lines = readline.createInterface({ input: child.stdout! });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timeout starting ${args.join(' ')}: ${stderr}`)), 90_000);
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${stderr}`)));
-    lines.on('line', (line) => {
-      const value = pick(line);
-      if (value !== undefined) {
-        clearTimeout(timer);
-        resolve({ child, value });
-      }
-    });
-  });
-}
+const startChild = <T>(args: string[], pick: (line: string) => T | undefined) => startChildProcess(children, args, pick);
 
 async function startRelay(port: number): Promise<{ child: ChildProcess; url: string; descriptor: string }> {
   const { child, value } = await startChild(['cli/ephemera-relay.ts', '--data', path.join(tmp, 'relay'), '--port', String(port)], (line) => {
