@@ -61,6 +61,7 @@ import { contactById, contactView, reconcileIdentityKeys, safetyNumberOf } from 
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
 import { searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
+import { markReadUpTo } from './messenger/receipts.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -933,48 +934,10 @@ export class Messenger implements EphemeraService {
     return this.api(() => this.asActivity(async () => {
       const vault = this.requireVault();
       this.flushConversations();
-      const conv = vault.getConversation(params.conversationId);
-      if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const target = vault.getMessage(params.upToMessageId);
-      if (!target || target.conversationId !== conv.id) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
-      // Walk back from the target until an incoming message that is already read: everything
-      // before it was marked by an earlier call.
-      const newlyRead: string[] = [];
-      let before = target.orderKey + 1;
-      for (;;) {
-        const page = vault.pageMessages(conv.id, { before, limit: 500 });
-        let stop = page.length === 0;
-        for (let i = page.length - 1; i >= 0; i--) {
-          const m = page[i]!;
-          if (m.direction !== 'in') continue;
-          if (m.state === 'read') {
-            stop = true;
-            break;
-          }
-          if (this.setState(m.id, 'read')) {
-            const cid = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
-            if (cid) {
-              newlyRead.push(Buffer.from(cid).toString('utf8'));
-              vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
-            }
-          }
-        }
-        if (stop) break;
-        before = page[0]!.orderKey;
-      }
-      let unread = 0;
-      let after = target.orderKey;
-      for (;;) {
-        const page = vault.pageMessages(conv.id, { after, limit: 500 });
-        if (page.length === 0) break;
-        unread += page.filter((m) => m.direction === 'in' && m.state === 'received').length;
-        after = page.at(-1)!.orderKey;
-      }
-      vault.upsertConversation({ ...conv, unread });
+      const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
       this.emitConversation(conv.id);
       const contact = vault.getContact(conv.contactId);
       if (contact && newlyRead.length > 0 && this.account) {
-        newlyRead.reverse();
         for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
           const ids = newlyRead.slice(i, i + MAX_RECEIPT_IDS);
           void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(contact.handle, 'read', ids))).catch(() => undefined);
