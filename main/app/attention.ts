@@ -94,6 +94,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'messageState':
       case 'backupProgress':
       case 'openConversation':
+      case 'messagesDeleted':
         break;
     }
   });
