@@ -79,7 +79,7 @@ import {
   textIdempotencyKey,
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
-import { collectGarbage } from './collect-garbage.ts';
+import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
 
 export interface MessengerOptions {
   profileDir: string;
@@ -111,11 +111,6 @@ const UPKEEP_INTERVAL_MS = 24 * 3600 * 1000;
 const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
-interface AccountRecord {
-  handle: string;
-  descriptor: RelayDescriptor;
-}
-
 function parseAccountRecord(value: unknown): AccountRecord {
   const v = value as { handle?: unknown; descriptor?: unknown } | null;
   if (typeof v !== 'object' || v === null || typeof v.handle !== 'string') throw new Error('account record is malformed');
@@ -130,11 +125,8 @@ type InboundEffect =
 export class Messenger implements EphemeraService {
   readonly profileDir: string;
   private readonly opts: MessengerOptions;
-  private vault: Vault | undefined;
-  private e2e: E2e | undefined;
-  private searchService: SearchService | undefined;
-  private conn: RelayConnection | undefined;
-  private account: AccountRecord | undefined;
+  /** Everything that exists only while unlocked (vault, search, registration, connection). */
+  private session: UnlockedSession | undefined;
   private readonly listeners = new Set<(event: ApiEvent) => void>();
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly lifecycle = new PQueue({ concurrency: 1 });
@@ -206,19 +198,20 @@ export class Messenger implements EphemeraService {
   }
 
   private status(): VaultStatus {
-    const unlocked = this.vault?.isUnlocked === true;
+    const unlocked = this.session?.vault.isUnlocked === true;
+    const account = this.session?.registration?.account;
     return {
       // A vault.db whose header was lost is a locked vault: the phrase opens it (recovery-copy.ts).
       vault: unlocked ? 'unlocked' : Vault.exists(this.profileDir) || Vault.headerMissing(this.profileDir) ? 'locked' : 'none',
       recoveryConfirmed: readSettings(this.profileDir).recoveryConfirmed,
-      account: unlocked && this.account ? { handle: this.account.handle, relayUrl: this.account.descriptor.url } : null,
+      account: unlocked && account ? { handle: account.handle, relayUrl: account.descriptor.url } : null,
     };
   }
 
   createVault(params: ParamsOf<'createVault'>): Promise<ResultOf<'createVault'>> {
     return this.api(() =>
       this.serial(async () => {
-        if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
+        if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
         refuseWeakSecret(params.password, 'password', this.opts.allowWeakSecrets === true);
         const { vault, recoveryPhrase } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
@@ -232,7 +225,7 @@ export class Messenger implements EphemeraService {
     return this.api(() => {
       // Checked against the vault's recovery wrap, so the phrase need not stay in memory and the
       // check works in any later session too.
-      const confirmed = this.requireVault().checkRecoveryPhrase(params.recoveryPhrase);
+      const confirmed = this.requireSession().vault.checkRecoveryPhrase(params.recoveryPhrase);
       if (confirmed) {
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
         this.emit('vault', this.status());
@@ -244,7 +237,7 @@ export class Messenger implements EphemeraService {
   unlock(params: ParamsOf<'unlock'>): Promise<VaultStatus> {
     return this.api(() =>
       this.serial(async () => {
-        if (!this.vault?.isUnlocked) await this.afterUnlock(await Vault.unlock(this.profileDir, params.password));
+        if (!this.session?.vault.isUnlocked) await this.afterUnlock(await Vault.unlock(this.profileDir, params.password));
         return this.status();
       }),
     );
@@ -253,7 +246,7 @@ export class Messenger implements EphemeraService {
   unlockWithRecovery(params: ParamsOf<'unlockWithRecovery'>): Promise<VaultStatus> {
     return this.api(() =>
       this.serial(async () => {
-        if (this.vault?.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
+        if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
         refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
         const vault = await Vault.unlockWithRecovery(this.profileDir, params.recoveryPhrase, params.newPassword);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
@@ -269,7 +262,7 @@ export class Messenger implements EphemeraService {
 
   changePassword(params: ParamsOf<'changePassword'>): Promise<void> {
     return this.api(async () => {
-      const vault = this.requireVault();
+      const vault = this.requireSession().vault;
       refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
       await vault.changePassword(params.oldPassword, params.newPassword);
     });
@@ -306,20 +299,27 @@ export class Messenger implements EphemeraService {
   }
 
   private async afterUnlock(vault: Vault): Promise<void> {
-    this.vault = vault;
+    let session: UnlockedSession;
     try {
-      this.account = this.readJson(ACCOUNT_KEY, parseAccountRecord);
-      this.e2e = this.account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: this.knownIdentity }) : undefined;
-      this.reconcileIdentityKeys();
-      this.searchService = await SearchService.open(vault);
+      const account = readJson(vault, ACCOUNT_KEY, parseAccountRecord);
+      // The account record is written only after the identity exists (register).
+      const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
+      const registration = account && e2e ? { account, e2e } : undefined;
+      if (e2e) reconcileIdentityKeys(vault, e2e);
+      session = new UnlockedSession(vault, await SearchService.open(vault), registration);
     } catch (e) {
       await this.lockNow();
+      if (await lockVault(vault)) {
+        this.emit('vault', this.status());
+        this.emit('connection', this.offlineState());
+      }
       throw e;
     }
+    this.session = session;
     this.emit('vault', this.status());
     this.emit('settings', this.settings());
-    if (this.account && this.e2e) {
-      await this.connect(this.account.descriptor);
+    if (session.registration) {
+      await this.connect(session.registration.account.descriptor);
       void this.enqueueSend(() => this.asActivity(() => this.resumeQueued())).catch(() => undefined);
     } else this.emit('connection', this.offlineState());
   }
@@ -332,7 +332,7 @@ export class Messenger implements EphemeraService {
    */
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     let key = vault.getAccountSecret(ID_KEY_SECRET);
     if (!key) {
       const fresh = randomBytes(32);
@@ -347,10 +347,11 @@ export class Messenger implements EphemeraService {
   }
 
   private async resumeQueued(): Promise<void> {
-    const vault = this.vault;
-    const e2e = this.e2e;
-    const conn = this.conn;
-    if (!vault?.isUnlocked || !e2e || !conn) return;
+    const session = this.session;
+    const e2e = session?.registration?.e2e;
+    const conn = session?.connection;
+    if (!session?.vault.isUnlocked || !e2e || !conn) return;
+    const vault = session.vault;
     const inOutbox = new Set(vault.outboxList().map((o) => o.id));
     for (const conv of vault.listConversations()) {
       const contact = vault.getContact(conv.contactId);
@@ -362,7 +363,7 @@ export class Messenger implements EphemeraService {
         const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
         if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
-        const replyTo = quotedContentId(this.requireVault(), m.id);
+        const replyTo = quotedContentId(this.requireSession().vault, m.id);
         const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}) });
         vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
         conn.mailbox.send(contact.handle, encodeEnvelope(envelope), idem).catch(() => undefined);
@@ -380,31 +381,19 @@ export class Messenger implements EphemeraService {
     if (this.conversationTimer) clearTimeout(this.conversationTimer);
     this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = this.conversationTimer = undefined;
     this.pendingReceipts.clear();
-    const conn = this.conn;
-    this.conn = undefined;
-    if (conn) await conn.stop();
+    const session = this.session;
+    await session?.stopConnection();
     await this.sendQueue.onIdle();
-    const vault = this.vault;
     try {
-      if (vault?.isUnlocked) this.flushConversations();
+      if (session?.vault.isUnlocked) this.flushConversations();
     } catch {
       // Counters only; the messages are stored.
     }
     this.conversationDeltas.clear();
     this.conversationsToEmit.clear();
-    try {
-      if (vault?.isUnlocked) this.searchService?.close();
-    } catch {
-      // A snapshot that could not be written is rebuilt or replayed at the next unlock.
-    }
-    this.searchService = undefined;
-    this.e2e = undefined;
-    this.account = undefined;
-    this.vault = undefined;
-    const wasUnlocked = vault?.isUnlocked === true;
-    vault?.lock();
-    // Native key objects (permanent key, handshake keys) are cleansed only when freed.
-    if (wasUnlocked) await collectGarbage();
+    this.session = undefined;
+    // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
+    const wasUnlocked = session ? await session.close() : false;
     if (wasUnlocked) {
       this.emit('vault', this.status());
       this.emit('connection', this.offlineState());
@@ -415,7 +404,7 @@ export class Messenger implements EphemeraService {
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
     this.autoLockTimer = undefined;
     const minutes = readSettings(this.profileDir).autoLockMinutes;
-    if (minutes > 0 && this.vault?.isUnlocked) {
+    if (minutes > 0 && this.session?.vault.isUnlocked) {
       this.autoLockTimer = setTimeout(() => void this.serial(() => this.lockNow()).catch(() => undefined), minutes * 60_000);
       this.autoLockTimer.unref();
     }
@@ -426,37 +415,39 @@ export class Messenger implements EphemeraService {
   register(params: ParamsOf<'register'>): Promise<VaultStatus> {
     return this.api(() =>
       this.serial(async () => {
-        const vault = this.requireVault();
-        if (this.account) {
-          if (this.account.handle === params.handle) return this.status();
-          throw new ApiError('ALREADY_REGISTERED', `This profile is already registered as ${this.account.handle}.`);
+        const session = this.requireSession();
+        const vault = session.vault;
+        const registered = session.registration?.account;
+        if (registered) {
+          if (registered.handle === params.handle) return this.status();
+          throw new ApiError('ALREADY_REGISTERED', `This profile is already registered as ${registered.handle}.`);
         }
         const descriptor = params.serverDescriptor !== undefined ? parseDescriptorText(params.serverDescriptor) : this.configuredRelay();
         if (!descriptor) throw new ApiError('BAD_DESCRIPTOR', 'No relay is configured: pass a server descriptor.');
         this.writeJson(RELAY_KEY, descriptor);
-        if (this.conn && !sameRelay(this.conn.descriptor, descriptor)) {
-          await this.conn.stop();
-          this.conn = undefined;
+        if (session.connection && !sameRelay(session.connection.descriptor, descriptor)) {
+          await session.connection.stop();
+          session.connection = undefined;
         }
-        const conn = this.conn ?? (await this.connect(descriptor));
+        const conn = session.connection ?? (await this.connect(descriptor));
         if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(descriptor, conn);
         await conn.mailbox.register(params.handle);
         let e2e: E2e;
         let oneTime: OneTimePreKeysUpload | undefined;
         if (E2e.isRegistered(vault)) {
-          e2e = E2e.open(vault, { knownIdentity: this.knownIdentity });
+          e2e = E2e.open(vault, { knownIdentity: knownIdentityIn(vault) });
           if (e2e.localName !== params.handle) throw new ApiError('ALREADY_REGISTERED', `This profile's identity belongs to ${e2e.localName}.`);
         } else {
-          const made = await E2e.register(vault, params.handle, { knownIdentity: this.knownIdentity });
+          const made = await E2e.register(vault, params.handle, { knownIdentity: knownIdentityIn(vault) });
           e2e = made.e2e;
           oneTime = made.registration.oneTimePreKeys;
         }
         await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
         if (oneTime) for (const chunk of chunkOneTimePreKeys(oneTime)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
         // Written last: an interrupted registration is redone by the next register call.
-        this.account = { handle: params.handle, descriptor };
-        this.writeJson(ACCOUNT_KEY, this.account);
-        this.e2e = e2e;
+        const account = { handle: params.handle, descriptor };
+        this.writeJson(ACCOUNT_KEY, account);
+        session.registration = { account, e2e };
         this.emit('vault', this.status());
         this.emit('settings', this.settings());
         void this.upkeep();
@@ -466,11 +457,11 @@ export class Messenger implements EphemeraService {
   }
 
   connectionState(): Promise<ConnectionState> {
-    return this.api(() => this.conn?.state() ?? this.offlineState());
+    return this.api(() => this.session?.connection?.state() ?? this.offlineState());
   }
 
   private offlineState(): ConnectionState {
-    const unlocked = this.vault?.isUnlocked === true;
+    const unlocked = this.session?.vault.isUnlocked === true;
     return {
       phase: 'offline',
       cause: unlocked ? 'not_registered' : 'locked',
@@ -482,19 +473,20 @@ export class Messenger implements EphemeraService {
   }
 
   private async connect(descriptor: RelayDescriptor): Promise<RelayConnection> {
-    const conn = await RelayConnection.open(descriptor, this.requireVault(), {
+    const session = this.requireSession();
+    const conn = await RelayConnection.open(descriptor, session.vault, {
       onState: (s) => {
-        if (this.conn === conn) this.emit('connection', s);
+        if (this.session?.connection === conn) this.emit('connection', s);
       },
       onDurable: (o) => {
-        if (this.conn === conn) this.onDurable(o);
+        if (this.session?.connection === conn) this.onDurable(o);
       },
       onEnvelope: (env) => this.onEnvelope(env),
       onReady: () => {
-        if (this.conn === conn) void this.upkeep();
+        if (this.session?.connection === conn) void this.upkeep();
       },
     });
-    this.conn = conn;
+    session.connection = conn;
     if (this.upkeepTimer) clearInterval(this.upkeepTimer);
     this.upkeepTimer = setInterval(() => void this.upkeep(), UPKEEP_INTERVAL_MS);
     this.upkeepTimer.unref();
@@ -504,9 +496,9 @@ export class Messenger implements EphemeraService {
 
   /** Prekey upkeep after each (re)connect: re-upload a lost identity, rotate, replenish. */
   private async upkeep(): Promise<void> {
-    const conn = this.conn;
-    const e2e = this.e2e;
-    if (!conn || !e2e || !this.account || this.upkeepRunning) return;
+    const conn = this.session?.connection;
+    const e2e = this.session?.registration?.e2e;
+    if (!conn || !e2e || this.upkeepRunning) return;
     this.upkeepRunning = true;
     try {
       await this.upkeepNow(conn, e2e);
@@ -531,8 +523,8 @@ export class Messenger implements EphemeraService {
   }
 
   private async readyConnection(): Promise<RelayConnection> {
-    const conn = this.conn;
-    if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    const conn = this.session?.connection;
+    if (!conn || !this.session?.registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
     if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(conn.descriptor, conn);
     return conn;
   }
@@ -540,19 +532,19 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ contacts
 
   contactsList(): Promise<Contact[]> {
-    return this.api(() => this.requireVault().listContacts().map(contactView));
+    return this.api(() => this.requireSession().vault.listContacts().map(contactView));
   }
 
   contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact> {
     return this.api(async () => {
-      const { e2e, account } = this.requireAccount();
+      const { e2e, account } = this.requireRegistration();
       if (params.handle === account.handle) throw new ApiError('INVALID_ARGUMENT', 'That is your own handle.');
-      const existing = this.requireVault().findContactByHandle(params.handle);
+      const existing = this.requireSession().vault.findContactByHandle(params.handle);
       if (existing && (await e2e.hasSession(params.handle))) return contactView(existing);
       const bundle = await this.fetchBundle(params.handle);
       return this.asActivity(async () => {
         await this.startSessionWith(params.handle, bundle);
-        const contact = this.requireVault().findContactByHandle(params.handle) ?? this.createContact(params.handle);
+        const contact = this.requireSession().vault.findContactByHandle(params.handle) ?? this.createContact(params.handle);
         return contactView(this.refreshIdentityKey(contact));
       });
     });
@@ -579,12 +571,12 @@ export class Messenger implements EphemeraService {
 
   /** The local half of fetchSession (run it inside an activity: it writes session and contact). */
   private async startSessionWith(handle: string, bundle: Uint8Array): Promise<void> {
-    const e2e = this.requireAccount().e2e;
+    const e2e = this.requireRegistration().e2e;
     try {
       await e2e.startSession(handle, bundle);
     } catch (e) {
       if (e instanceof UntrustedIdentity) {
-        const contact = this.requireVault().findContactByHandle(handle);
+        const contact = this.requireSession().vault.findContactByHandle(handle);
         if (contact) this.markIdentityChanged(contact);
       }
       throw e;
@@ -592,7 +584,7 @@ export class Messenger implements EphemeraService {
   }
 
   private createContact(handle: string): ContactRecord {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     const now = Date.now();
     const contact: ContactRecord = { id: newContactId(), handle, displayName: handle, identityChanged: false, createdAt: now };
     vault.upsertContact(contact);
@@ -603,10 +595,10 @@ export class Messenger implements EphemeraService {
   }
 
   private refreshIdentityKey(contact: ContactRecord): ContactRecord {
-    const trusted = this.e2e?.identityStatus(contact.handle).trusted;
+    const trusted = this.session?.registration?.e2e.identityStatus(contact.handle).trusted;
     if (!trusted || (contact.identityKey && Buffer.compare(contact.identityKey, trusted) === 0)) return contact;
     const updated = { ...contact, identityKey: new Uint8Array(trusted) };
-    this.requireVault().upsertContact(updated);
+    this.requireSession().vault.upsertContact(updated);
     return updated;
   }
 
@@ -614,32 +606,30 @@ export class Messenger implements EphemeraService {
    * The key a contact record holds, for the identity store's first use of a handle it has no
    * record of (a contact restored from a backup): a different key is then a change to accept.
    */
-  private readonly knownIdentity = (handle: string): Uint8Array | undefined => this.vault?.findContactByHandle(handle)?.identityKey;
-
   /** Identity keys as the identity store trusts them (messenger/contacts.ts); no-op when locked or unregistered. */
   private reconcileIdentityKeys(): void {
-    const e2e = this.e2e;
-    const vault = this.vault;
-    if (!e2e || !vault?.isUnlocked) return;
-    reconcileIdentityKeys(vault, e2e);
+    const session = this.session;
+    const e2e = session?.registration?.e2e;
+    if (!e2e || !session.vault.isUnlocked) return;
+    reconcileIdentityKeys(session.vault, e2e);
   }
 
   private markIdentityChanged(contact: ContactRecord): void {
-    const current = this.requireVault().getContact(contact.id) ?? contact;
+    const current = this.requireSession().vault.getContact(contact.id) ?? contact;
     if (current.identityChanged) return;
     const updated = { ...current, identityChanged: true };
-    this.requireVault().upsertContact(updated);
+    this.requireSession().vault.upsertContact(updated);
     this.emit('contact', contactView(updated));
     this.emitConversation(conversationIdOf(updated.id));
   }
 
   private contactById(contactId: string): ContactRecord {
-    return contactById(this.requireVault(), contactId);
+    return contactById(this.requireSession().vault, contactId);
   }
 
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
     return this.api(() => {
-      const { e2e } = this.requireAccount();
+      const { e2e } = this.requireRegistration();
       return safetyNumberOf(e2e, this.contactById(params.contactId));
     });
   }
@@ -651,7 +641,7 @@ export class Messenger implements EphemeraService {
       const { verifiedKey: _previous, ...unverified } = contact;
       let updated: ContactRecord = unverified;
       if (params.verified) {
-        const status = this.requireAccount().e2e.identityStatus(contact.handle);
+        const status = this.requireRegistration().e2e.identityStatus(contact.handle);
         // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
         if (contact.identityChanged || status.pending) {
           throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
@@ -660,7 +650,7 @@ export class Messenger implements EphemeraService {
         // The mark names the key whose safety number is shown (the trusted one), and only it.
         updated = { ...unverified, identityKey: new Uint8Array(status.trusted), verifiedKey: new Uint8Array(status.trusted) };
       }
-      this.requireVault().upsertContact(updated);
+      this.requireSession().vault.upsertContact(updated);
       this.emit('contact', contactView(updated));
       this.emitConversation(conversationIdOf(updated.id));
       return contactView(updated);
@@ -671,7 +661,7 @@ export class Messenger implements EphemeraService {
     // One vault activity: accepting in e2e and clearing the contact's flag must not be split by
     // a backup import's merge (the flag would stay set with nothing left to accept).
     return this.api(() => this.asActivity(async () => {
-      const { e2e } = this.requireAccount();
+      const { e2e } = this.requireRegistration();
       const contact = this.contactById(params.contactId);
       if (!/^\d{60}$/.test(params.safetyNumber)) throw new ApiError('INVALID_ARGUMENT', 'The safety number must be the 60 digits that were shown.');
       // The pending key and its safety number are read in the same synchronous step, so `digits`
@@ -691,7 +681,7 @@ export class Messenger implements EphemeraService {
       // The verified mark named the old key; the new one is unverified until compared.
       const { verifiedKey: _old, ...rest } = contact;
       const updated: ContactRecord = { ...rest, identityKey: new Uint8Array(accepted), identityChanged: false };
-      this.requireVault().upsertContact(updated);
+      this.requireSession().vault.upsertContact(updated);
       const results = await e2e.releaseHeldContent(contact.handle, (content) => this.storeInbound(contact.handle, content));
       for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
       // A held envelope from yet another key (an earlier change superseded before it was
@@ -713,7 +703,7 @@ export class Messenger implements EphemeraService {
     if (/\p{Cc}/u.test(nickname)) return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A nickname cannot contain control characters.'));
     if (nickname.length > MAX_NICKNAME_CHARS) return Promise.reject(new ApiError('INVALID_ARGUMENT', `A nickname may have at most ${MAX_NICKNAME_CHARS} characters.`));
     return this.api(() => this.asActivity(async () => {
-      const vault = this.requireVault();
+      const vault = this.requireSession().vault;
       const contact = this.contactById(params.contactId);
       const name = nickname === '' ? contact.handle : nickname;
       const updated: ContactRecord = { ...contact, displayName: name };
@@ -731,31 +721,31 @@ export class Messenger implements EphemeraService {
 
   /** The message as the UI sees it, with the quote it replies to. */
   private viewOf(m: StoredMessage): Message {
-    return viewWithQuote(this.requireVault(), m);
+    return viewWithQuote(this.requireSession().vault, m);
   }
 
   messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>> {
-    return this.api(() => messageDetails(this.requireVault(), params.messageId));
+    return this.api(() => messageDetails(this.requireSession().vault, params.messageId));
   }
 
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
-    return this.api(() => readDraft(this.requireVault(), params.conversationId));
+    return this.api(() => readDraft(this.requireSession().vault, params.conversationId));
   }
 
   setDraft(params: ParamsOf<'setDraft'>): Promise<void> {
-    return this.api(() => this.asActivity(async () => writeDraft(this.requireVault(), params.conversationId, params.text)));
+    return this.api(() => this.asActivity(async () => writeDraft(this.requireSession().vault, params.conversationId, params.text)));
   }
 
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.conversations(params.backupId);
-      const vault = this.requireVault();
+      const vault = this.requireSession().vault;
       return vault.listConversations().map((c) => this.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
     });
   }
 
   private summary(conversationId: string): ConversationSummary | undefined {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     this.flushConversations();
     return conversationSummary(vault, conversationId);
   }
@@ -768,19 +758,19 @@ export class Messenger implements EphemeraService {
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
-      return historyPage(this.requireVault(), params.conversationId, params.anchor, params.limit);
+      return historyPage(this.requireSession().vault, params.conversationId, params.anchor, params.limit);
     });
   }
 
   sendText(params: ParamsOf<'sendText'>): Promise<Message> {
     return this.api(async () => {
-      this.requireAccount();
+      this.requireRegistration();
       const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.requireVault().getContact(contactId) : undefined;
+      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       if (params.text.length > MAX_TEXT_CHARS) throw new ApiError('INVALID_ARGUMENT', `A message may have at most ${MAX_TEXT_CHARS} characters.`);
       if (params.replyTo !== undefined) {
-        const quoted = this.requireVault().getMessage(params.replyTo);
+        const quoted = this.requireSession().vault.getMessage(params.replyTo);
         if (!quoted || quoted.conversationId !== params.conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
       }
       return this.enqueueSend(() => this.sendTextNow(contact, params.text, params.replyTo));
@@ -796,12 +786,12 @@ export class Messenger implements EphemeraService {
   }
 
   private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
-    const { e2e } = this.requireAccount();
+    const { e2e } = this.requireRegistration();
     const handle = (await this.asActivity(async () => this.sendableContact(contactRecord))).handle;
     // The relay round trip (a bundle, for a first message) stays outside the vault activity.
     if (!(await e2e.hasSession(handle))) await this.fetchSession(handle);
     return this.asActivity(async () => {
-      const vault = this.requireVault();
+      const vault = this.requireSession().vault;
       const contact = this.sendableContact(contactRecord);
       const contentId = newContentId();
       const now = Date.now();
@@ -815,7 +805,7 @@ export class Messenger implements EphemeraService {
       ]);
       if (!stored) throw new Error('the vault did not store the message');
       if (replyToId !== undefined) vault.kvSet(REPLY_TO, id, Buffer.from(replyToId, 'utf8'));
-      const replyTo = quotedContentId(this.requireVault(), id);
+      const replyTo = quotedContentId(this.requireSession().vault, id);
       this.touchConversation(conversationId, now, 0);
       let body: Uint8Array;
       try {
@@ -825,7 +815,7 @@ export class Messenger implements EphemeraService {
         if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
         throw e;
       }
-      const conn = this.conn;
+      const conn = this.session?.connection;
       if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
       // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
       const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
@@ -840,8 +830,8 @@ export class Messenger implements EphemeraService {
 
   /** The contact as stored now, if it may be sent to; otherwise marks it and throws IDENTITY_CHANGED. */
   private sendableContact(contactRecord: ContactRecord): ContactRecord {
-    const e2e = this.requireAccount().e2e;
-    const contact = this.requireVault().getContact(contactRecord.id) ?? contactRecord;
+    const e2e = this.requireRegistration().e2e;
+    const contact = this.requireSession().vault.getContact(contactRecord.id) ?? contactRecord;
     if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
       if (!contact.identityChanged) this.markIdentityChanged(contact);
       throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
@@ -881,7 +871,7 @@ export class Messenger implements EphemeraService {
   /** False when an import's merge holds the vault: the deltas are kept and flushed after it. */
   private flushConversations(): boolean {
     if (this.conversationDeltas.size === 0) return true;
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     if (vault.busy) {
       if (!this.conversationFlushDeferred) {
         this.conversationFlushDeferred = true;
@@ -903,7 +893,7 @@ export class Messenger implements EphemeraService {
 
   private onDurable(outcome: DurableOutcome): void {
     if (outcome.method !== 'send') return;
-    const vault = this.vault;
+    const vault = this.session?.vault;
     if (!vault?.isUnlocked) return;
     if (vault.busy) {
       void this.vaultIdle()
@@ -919,25 +909,25 @@ export class Messenger implements EphemeraService {
 
   /** Moves a message's state forward only (queued -> sent -> delivered -> read). */
   private setState(messageId: string, state: MessageState): StoredMessage | undefined {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     const m = vault.getMessage(messageId);
     if (!m) return undefined;
     const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
     if (!forward) return undefined;
     vault.updateMessageState(messageId, state);
-    if (state === 'delivered' || state === 'read') recordStateTime(this.requireVault(), messageId, state);
+    if (state === 'delivered' || state === 'read') recordStateTime(this.requireSession().vault, messageId, state);
     this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
     return { ...m, state };
   }
 
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
     return this.api(() => this.asActivity(async () => {
-      const vault = this.requireVault();
+      const vault = this.requireSession().vault;
       this.flushConversations();
       const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
       this.emitConversation(conv.id);
       const contact = vault.getContact(conv.contactId);
-      if (contact && newlyRead.length > 0 && this.account) {
+      if (contact && newlyRead.length > 0 && this.session?.registration) {
         for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
           const ids = newlyRead.slice(i, i + MAX_RECEIPT_IDS);
           void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(contact.handle, 'read', ids))).catch(() => undefined);
@@ -950,24 +940,24 @@ export class Messenger implements EphemeraService {
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
     return this.api(() => this.asActivity(async () => {
-      const m = messageToDelete(this.requireVault(), params.conversationId, params.messageId);
+      const m = messageToDelete(this.requireSession().vault, params.conversationId, params.messageId);
       return { deleted: this.deleteForMe(m.conversationId, [m], false) };
     }));
   }
 
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
     return this.api(() => this.asActivity(async () => {
-      return { deleted: this.deleteForMe(params.conversationId, conversationToDelete(this.requireVault(), params.conversationId), true) };
+      return { deleted: this.deleteForMe(params.conversationId, conversationToDelete(this.requireSession().vault, params.conversationId), true) };
     }));
   }
 
   /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
   private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     this.flushConversations();
     const deleted = deleteFromVault(vault, (contentId) => this.withIdKey((k) => textIdempotencyKey(k, contentId)), conversationId, messages, all);
     try {
-      this.searchService?.catchUp();
+      this.session?.search.catchUp();
     } catch {
       // The next search catches up (and a search never shows a message the vault no longer has).
     }
@@ -987,8 +977,8 @@ export class Messenger implements EphemeraService {
   }
 
   private async receiveEnvelope(env: RelayEnvelope): Promise<void> {
-    const e2e = this.e2e;
-    if (!e2e || !this.vault?.isUnlocked) throw new Error('locked: not acknowledged');
+    const e2e = this.session?.registration?.e2e;
+    if (!e2e || !this.session?.vault.isUnlocked) throw new Error('locked: not acknowledged');
     this.inboundAt = Date.now();
     let effect: InboundEffect;
     try {
@@ -996,7 +986,7 @@ export class Messenger implements EphemeraService {
     } catch (e) {
       if (e instanceof UntrustedIdentity) {
         // Held sealed by e2e until the user accepts the new safety number: acknowledge.
-        const contact = this.vault.findContactByHandle(env.from) ?? this.createContact(env.from);
+        const contact = this.requireSession().vault.findContactByHandle(env.from) ?? this.createContact(env.from);
         this.markIdentityChanged(contact);
         return;
       }
@@ -1010,7 +1000,7 @@ export class Messenger implements EphemeraService {
 
   /** Runs inside e2e.receive: vault writes only (must not call back into e2e). */
   private storeInbound(from: string, content: MessageContent): InboundEffect {
-    const vault = this.requireVault();
+    const vault = this.requireSession().vault;
     if (content.kind === 'text') {
       const contact = vault.findContactByHandle(from) ?? this.createContact(from);
       const id = this.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
@@ -1086,10 +1076,11 @@ export class Messenger implements EphemeraService {
 
   /** Receipts travel inside the E2E layer like texts, durably, but are never shown. */
   private async sendReceipt(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
-    const e2e = this.e2e;
-    const conn = this.conn;
+    const session = this.session;
+    const e2e = session?.registration?.e2e;
+    const conn = session?.connection;
     if (!e2e || !conn) return;
-    const contact = this.vault?.findContactByHandle(handle);
+    const contact = session.vault.findContactByHandle(handle);
     if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
     if (!(await e2e.hasSession(handle))) return;
     const envelope = await e2e.sendContent(handle, { v: 1, kind: 'receipt', type, ids });
@@ -1100,7 +1091,7 @@ export class Messenger implements EphemeraService {
     this.searchTimer ??= setTimeout(() => {
       this.searchTimer = undefined;
       try {
-        if (this.vault?.isUnlocked) this.searchService?.catchUp();
+        if (this.session?.vault.isUnlocked) this.session.search.catchUp();
       } catch {
         // The next search catches up again.
       }
@@ -1120,10 +1111,8 @@ export class Messenger implements EphemeraService {
           ...(params.to !== undefined ? { to: params.to } : {}),
         });
       }
-      const vault = this.requireVault();
-      const service = this.searchService;
-      if (!service) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
-      return searchHistory(vault, service, params);
+      const { vault, search } = this.requireSession();
+      return searchHistory(vault, search, params);
     });
   }
 
@@ -1133,17 +1122,17 @@ export class Messenger implements EphemeraService {
 
   private settings(): Settings {
     const s = readSettings(this.profileDir);
-    const relay = this.vault?.isUnlocked ? this.configuredRelay() : undefined;
+    const relay = this.session?.vault.isUnlocked ? this.configuredRelay() : undefined;
     return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
   }
 
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
     return this.api(() => {
       if (params.relayDescriptor !== undefined) {
-        this.requireVault();
+        const account = this.requireSession().registration?.account;
         const descriptor = parseDescriptorText(params.relayDescriptor);
-        if (this.account && !sameRelay(this.account.descriptor, descriptor)) {
-          throw new ApiError('ALREADY_REGISTERED', `This profile is registered on ${this.account.descriptor.url}; it cannot move to another relay.`);
+        if (account && !sameRelay(account.descriptor, descriptor)) {
+          throw new ApiError('ALREADY_REGISTERED', `This profile is registered on ${account.descriptor.url}; it cannot move to another relay.`);
         }
         this.writeJson(RELAY_KEY, descriptor);
       }
@@ -1168,7 +1157,7 @@ export class Messenger implements EphemeraService {
     // might still be rolled back).
     return this.api(() =>
       this.asActivity(async () => {
-        const vault = this.requireVault();
+        const vault = this.requireSession().vault;
         if (params.protection.kind === 'passphrase') refuseWeakSecret(params.protection.passphrase, 'backup passphrase', this.opts.allowWeakSecrets === true);
         this.flushConversations();
         return this.backups.export(vault, params);
@@ -1178,15 +1167,15 @@ export class Messenger implements EphemeraService {
 
   backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
     return this.api(async () => {
-      const result = await this.backups.import(this.requireVault(), params);
+      const result = await this.backups.import(this.requireSession().vault, params);
       // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
       // next unlock replays the change feed into the search index).
       try {
         // Imported contacts name the key the identity store trusts, if it knows one.
         this.reconcileIdentityKeys();
         // A whole history may have arrived: index it in steps, not in one blocking pass.
-        await this.searchService?.catchUpInSteps();
-        const vault = this.vault;
+        await this.session?.search.catchUpInSteps();
+        const vault = this.session?.vault;
         if (vault?.isUnlocked) for (const c of vault.listConversations()) this.emitConversation(c.id);
       } catch {
         // locked meanwhile
@@ -1220,18 +1209,19 @@ export class Messenger implements EphemeraService {
 
   /** The contact with this handle, if any (unlocked vault). */
   contactByHandle(handle: string): Contact | undefined {
-    const c = this.requireVault().findContactByHandle(handle);
+    const c = this.requireSession().vault.findContactByHandle(handle);
     return c ? contactView(c) : undefined;
   }
 
   /** Handle of the registered account, or undefined. */
   get handle(): string | undefined {
-    return this.account?.handle;
+    return this.session?.registration?.account.handle;
   }
 
   /** Requests waiting in the sealed outbox (messages and receipts not yet accepted by the relay). */
   outboxSize(): number {
-    return this.vault?.isUnlocked ? this.vault.outboxList().length : 0;
+    const vault = this.session?.vault;
+    return vault?.isUnlocked ? vault.outboxList().length : 0;
   }
 
   /**
@@ -1240,8 +1230,8 @@ export class Messenger implements EphemeraService {
    * could not be reached, or the work did not finish, within `timeoutMs`.
    */
   async sync(timeoutMs: number, quietMs = 400): Promise<boolean> {
-    const conn = this.conn;
-    if (!conn || !this.account) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    const conn = this.session?.connection;
+    if (!conn || !this.session?.registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
     const end = Date.now() + timeoutMs;
     if (!(await conn.waitReady(timeoutMs))) return false;
     const since = Date.now();
@@ -1249,7 +1239,7 @@ export class Messenger implements EphemeraService {
       await this.sendQueue.onIdle();
       const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
       if (quiet && this.outboxSize() === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
-        this.searchService?.catchUp();
+        this.session?.search.catchUp();
         return true;
       }
       await new Promise((r) => setTimeout(r, 25));
@@ -1261,26 +1251,27 @@ export class Messenger implements EphemeraService {
 
   /** Resolves when no backup import holds the vault (at once when none does). */
   private async vaultIdle(): Promise<void> {
-    for (let v = this.vault; v?.busy; v = this.vault) await v.idle();
+    for (let v = this.session?.vault; v?.busy; v = this.session?.vault) await v.idle();
   }
 
   /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
   private asActivity<T>(fn: () => Promise<T>): Promise<T> {
-    const vault = this.vault;
+    const vault = this.session?.vault;
     return vault ? vault.activity(fn) : fn();
   }
 
-  private requireVault(): Vault {
-    const v = this.vault;
-    if (v?.isUnlocked) return v;
+  /** The one check for "unlocked": the session exists from unlock to lock. */
+  private requireSession(): UnlockedSession {
+    const s = this.session;
+    if (s?.vault.isUnlocked) return s;
     if (Vault.exists(this.profileDir)) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
     throw new ApiError('NO_VAULT', 'There is no vault in this profile yet.');
   }
 
-  private requireAccount(): { e2e: E2e; account: AccountRecord } {
-    this.requireVault();
-    if (!this.account || !this.e2e) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    return { e2e: this.e2e, account: this.account };
+  private requireRegistration(): Registration {
+    const registration = this.requireSession().registration;
+    if (!registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    return registration;
   }
 
   private configuredRelay(): RelayDescriptor | undefined {
@@ -1298,14 +1289,26 @@ export class Messenger implements EphemeraService {
   }
 
   private readJson<T>(key: string, parse: (value: unknown) => T): T | undefined {
-    const raw = this.requireVault().kvGet(NS, key);
-    if (!raw) return undefined;
-    return parse(JSON.parse(Buffer.from(raw).toString('utf8')) as unknown);
+    return readJson(this.requireSession().vault, key, parse);
   }
 
   private writeJson(key: string, value: AccountRecord | RelayDescriptor): void {
-    this.requireVault().kvSet(NS, key, Buffer.from(JSON.stringify(value), 'utf8'));
+    this.requireSession().vault.kvSet(NS, key, Buffer.from(JSON.stringify(value), 'utf8'));
   }
+}
+
+function readJson<T>(vault: Vault, key: string, parse: (value: unknown) => T): T | undefined {
+  const raw = vault.kvGet(NS, key);
+  if (!raw) return undefined;
+  return parse(JSON.parse(Buffer.from(raw).toString('utf8')) as unknown);
+}
+
+/**
+ * The key a contact record holds, for the identity store's first use of a handle it has no
+ * record of (a contact restored from a backup): a different key is then a change to accept.
+ */
+function knownIdentityIn(vault: Vault): (handle: string) => Uint8Array | undefined {
+  return (handle) => (vault.isUnlocked ? vault.findContactByHandle(handle)?.identityKey : undefined);
 }
 
 function parseDescriptorText(text: string): RelayDescriptor {
