@@ -249,7 +249,8 @@ export class E2e {
   /** receive + decodeContent. Content that does not decode throws BadContent / UnsupportedContent (the session change is committed: the message is consumed). */
   async receiveContent<T>(address: string, envelope: Envelope | Uint8Array, store: (content: MessageContent) => T | Promise<T>): Promise<T> {
     let contentError: unknown;
-    const result = await this.receive(address, envelope, async (plaintext) => {
+    // Not async: a synchronous store then runs in the same transaction as the session change.
+    const result = await this.receive(address, envelope, (plaintext): T | Promise<T> | undefined => {
       let content: MessageContent;
       try {
         content = decodeContent(plaintext);
@@ -411,10 +412,30 @@ export class E2e {
     }
     let committed = false;
     try {
-      const result = await store(staged.result);
-      staged.commit();
-      committed = true;
-      return result;
+      // The store's writes and the session change in one vault transaction: one commit (one
+      // fsync) per message instead of one per write, which bounded catch-up (docs/protocol.md
+      // §12a), and all or nothing. It is durable when transaction() returns, before the caller
+      // acknowledges. An async store's first synchronous part runs inside the transaction; the
+      // session change then waits for its promise, as before.
+      const tx = this.kv.vault.transaction?.bind(this.kv.vault) ?? (<R>(fn: () => R): R => fn());
+      let pending: PromiseLike<T> | undefined;
+      let result: T | undefined;
+      tx(() => {
+        const r = store(staged.result);
+        if (isThenable(r)) {
+          pending = r;
+          return;
+        }
+        result = r;
+        staged.commit();
+        committed = true;
+      });
+      if (pending) {
+        result = await pending;
+        staged.commit();
+        committed = true;
+      }
+      return result as T;
     } finally {
       if (!committed) staged.discard();
       staged.result.fill(0);
@@ -529,4 +550,8 @@ function decryptError(error: unknown, address: string): unknown {
 // libsignal's types want Uint8Array<ArrayBuffer>; copy anything else (e.g. a Buffer view).
 function ab(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

@@ -12,7 +12,9 @@ import { LRUCache } from 'lru-cache';
 import type { VaultHandle } from '../vault/api.ts';
 
 /** The part of the vault the E2E layer uses. */
-export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'>;
+export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'> &
+  // Optional so plain in-memory stand-ins still fit; the real vault has it (one commit, one fsync).
+  Partial<Pick<VaultHandle, 'transaction'>>;
 
 export const NS = {
   meta: 'e2e-meta',
@@ -156,9 +158,10 @@ function splitStagingKey(k: string): [string, string] {
   return [k.slice(0, i), k.slice(i + 1)];
 }
 
-// Order matters while the vault has no multi-key transaction: new session and identity state
-// first, deletions (used one-time prekeys) last. A crash in the middle then leaves a prekey that
-// is merely unused, never a session that still needs a prekey we already deleted.
+// Order matters for a vault without transactions: new session and identity state first,
+// deletions (used one-time prekeys) last. A crash in the middle then leaves a prekey that is
+// merely unused, never a session that still needs a prekey we already deleted. With the real
+// vault, E2e.receive runs this inside the store's transaction, so it is all or nothing anyway.
 function flush(vault: E2eVault, staging: Map<string, Staged>): void {
   const deletes: string[] = [];
   for (const [k, v] of staging) {

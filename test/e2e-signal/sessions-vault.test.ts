@@ -172,6 +172,41 @@ describe('E2E on the real vault', () => {
     expect(str(await bob.e2e.decryptFrom('alice', env))).toBe('survives a crash');
   });
 
+  it("a synchronous store's writes and the session change commit as one transaction: a store that fails keeps neither", async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await register(relay, 'alice', 3);
+    const bob = await register(relay, 'bob', 3);
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    const conversationId = 'conv-alice';
+    const storeMessage = (id: string, t: string) =>
+      bob.vault.appendMessages([{ id, conversationId, direction: 'in', sender: 'alice', sentAt: 1, text: t, state: 'received' }]);
+    const first = await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'm1', sentAt: 1, text: 'first' });
+    await expect(
+      bob.e2e.receiveContent('alice', first, (c) => {
+        if (c.kind !== 'text') throw new Error('expected text');
+        storeMessage(c.id, c.text);
+        throw new Error('crash after the message was written');
+      }),
+    ).rejects.toThrow('crash after the message was written');
+    // Rolled back with the (uncommitted) session change, not left behind on its own.
+    expect(bob.vault.getMessage('m1')).toBeUndefined();
+    await relock(bob);
+    expect(bob.vault.getMessage('m1')).toBeUndefined();
+    // The redelivery decrypts again and stores it; the session change is committed with it.
+    await bob.e2e.receiveContent('alice', first, (c) => (c.kind === 'text' ? storeMessage(c.id, c.text) : []));
+    expect(bob.vault.getMessage('m1')?.text).toBe('first');
+    await expect(bob.e2e.decryptFrom('alice', first)).rejects.toThrow(DuplicateMessage);
+    // An async store still works: the session change waits for its promise.
+    const second = await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'm2', sentAt: 2, text: 'second' });
+    await bob.e2e.receiveContent('alice', second, async (c) => {
+      await new Promise((r) => setTimeout(r, 1));
+      return c.kind === 'text' ? storeMessage(c.id, c.text) : [];
+    });
+    await relock(bob);
+    expect(bob.vault.getMessage('m2')?.text).toBe('second');
+    await expect(bob.e2e.decryptFrom('alice', second)).rejects.toThrow(DuplicateMessage);
+  });
+
   it('a re-registered identity is detected, survives lock/unlock as pending, and blocks until accepted', async () => {
     const relay = new PreKeyDirectory();
     const alice = await register(relay, 'alice', 5);
