@@ -65,13 +65,10 @@ import { markReadUpTo } from './messenger/receipts.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
-  INCOMING_CONTENT_IDS,
   OUTGOING_CONTENT_IDS,
-  QUOTABLE_CONTENT_IDS,
   REPLY_TO,
   PENDING_SENDS,
   conversationIdOf,
-  incomingMessageId,
   newContactId,
   newContentId,
   outgoingMessageId,
@@ -79,6 +76,7 @@ import {
   textIdempotencyKey,
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
+import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
 
 export interface MessengerOptions {
@@ -116,11 +114,6 @@ function parseAccountRecord(value: unknown): AccountRecord {
   if (typeof v !== 'object' || v === null || typeof v.handle !== 'string') throw new Error('account record is malformed');
   return { handle: v.handle, descriptor: parseDescriptor(v.descriptor) };
 }
-
-type InboundEffect =
-  | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
-  | { kind: 'receipt'; changed: StoredMessage[] }
-  | { kind: 'none' };
 
 export class Messenger implements EphemeraService {
   readonly profileDir: string;
@@ -998,46 +991,15 @@ export class Messenger implements EphemeraService {
     this.afterInbound(effect);
   }
 
-  /** Runs inside e2e.receive: vault writes only (must not call back into e2e). */
+  /** Runs inside e2e.receive: vault writes only (must not call back into e2e; messenger/inbound.ts). */
   private storeInbound(from: string, content: MessageContent): InboundEffect {
     const vault = this.requireSession().vault;
-    if (content.kind === 'text') {
-      const contact = vault.findContactByHandle(from) ?? this.createContact(from);
-      const id = this.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
-      const existing = vault.getMessage(id);
-      if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
-      const conversationId = conversationIdOf(contact.id);
-      const now = Date.now();
-      const [message] = vault.appendMessages([
-        { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.text, state: 'received' },
-      ]);
-      if (!message) throw new Error('the vault did not store the message');
-      vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
-      vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
-      if (content.replyTo !== undefined) {
-        // The quoted message is ours or theirs; either way it must be in this conversation.
-        const cid = content.replyTo;
-        const quoted = this.withIdKey((k) => [outgoingMessageId(k, cid), incomingMessageId(k, contact.id, cid)]).find(
-          (qid) => vault.getMessage(qid)?.conversationId === conversationId,
-        );
-        if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted, 'utf8'));
-      }
-      this.touchConversation(conversationId, now, 1);
-      return { kind: 'text', message, contact, contentId: content.id, isNew: true };
-    }
-    const contact = vault.findContactByHandle(from);
-    if (!contact) return { kind: 'none' };
-    const conversationId = conversationIdOf(contact.id);
-    const changed: StoredMessage[] = [];
-    const ids = this.withIdKey((k) => content.ids.map((cid) => outgoingMessageId(k, cid)));
-    for (const id of ids) {
-      const m = vault.getMessage(id);
-      // Receipts apply only to our own messages in that contact's conversation.
-      if (!m || m.direction !== 'out' || m.conversationId !== conversationId) continue;
-      const updated = this.setState(m.id, content.type);
-      if (updated) changed.push(updated);
-    }
-    return { kind: 'receipt', changed };
+    return storeInbound(vault, from, content, {
+      contactFor: (handle) => vault.findContactByHandle(handle) ?? this.createContact(handle),
+      withIdKey: (fn) => this.withIdKey(fn),
+      touchConversation: (conversationId, at, unreadDelta) => this.touchConversation(conversationId, at, unreadDelta),
+      setState: (messageId, state) => this.setState(messageId, state),
+    });
   }
 
   private afterInbound(effect: InboundEffect): void {

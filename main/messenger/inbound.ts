@@ -1,0 +1,62 @@
+/**
+ * Storing what arrives: runs inside e2e.receiveContent, so it only writes to the vault (it must
+ * not call back into e2e); the facade announces the effect afterwards.
+ */
+import type { MessageContent } from '../e2e/index.ts';
+import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
+import type { Vault } from '../vault/index.ts';
+import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
+
+export type InboundEffect =
+  | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
+  | { kind: 'receipt'; changed: StoredMessage[] }
+  | { kind: 'none' };
+
+/** The facade's parts the store step uses (contact creation, the id key, counters, state changes). */
+export interface InboundSteps {
+  /** The contact with this handle, created when there is none. */
+  contactFor(handle: string): ContactRecord;
+  withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
+  touchConversation(conversationId: string, at: number, unreadDelta: number): void;
+  setState(messageId: string, state: MessageState): StoredMessage | undefined;
+}
+
+export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
+  if (content.kind === 'text') {
+    const contact = steps.contactFor(from);
+    const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
+    const existing = vault.getMessage(id);
+    if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
+    const conversationId = conversationIdOf(contact.id);
+    const now = Date.now();
+    const [message] = vault.appendMessages([
+      { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.text, state: 'received' },
+    ]);
+    if (!message) throw new Error('the vault did not store the message');
+    vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    if (content.replyTo !== undefined) {
+      // The quoted message is ours or theirs; either way it must be in this conversation.
+      const cid = content.replyTo;
+      const quoted = steps.withIdKey((k) => [outgoingMessageId(k, cid), incomingMessageId(k, contact.id, cid)]).find(
+        (qid) => vault.getMessage(qid)?.conversationId === conversationId,
+      );
+      if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted, 'utf8'));
+    }
+    steps.touchConversation(conversationId, now, 1);
+    return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+  }
+  const contact = vault.findContactByHandle(from);
+  if (!contact) return { kind: 'none' };
+  const conversationId = conversationIdOf(contact.id);
+  const changed: StoredMessage[] = [];
+  const ids = steps.withIdKey((k) => content.ids.map((cid) => outgoingMessageId(k, cid)));
+  for (const id of ids) {
+    const m = vault.getMessage(id);
+    // Receipts apply only to our own messages in that contact's conversation.
+    if (!m || m.direction !== 'out' || m.conversationId !== conversationId) continue;
+    const updated = steps.setState(m.id, content.type);
+    if (updated) changed.push(updated);
+  }
+  return { kind: 'receipt', changed };
+}
