@@ -66,7 +66,6 @@ import {
   contactIdOfConversation,
   ID_KEY_SECRET,
   OUTGOING_CONTENT_IDS,
-  REPLY_TO,
   PENDING_SENDS,
   conversationIdOf,
   newContactId,
@@ -77,6 +76,7 @@ import {
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
+import { handToRelay, storeQueued } from './messenger/outgoing.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
 
 export interface MessengerOptions {
@@ -358,8 +358,7 @@ export class Messenger implements EphemeraService {
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
         const replyTo = quotedContentId(this.requireSession().vault, m.id);
         const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}) });
-        vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
-        conn.mailbox.send(contact.handle, encodeEnvelope(envelope), idem).catch(() => undefined);
+        handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId);
       }
     }
   }
@@ -790,15 +789,7 @@ export class Messenger implements EphemeraService {
       const now = Date.now();
       const conversationId = conversationIdOf(contact.id);
       const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
-      // The content id is kept sealed (a resume at unlock re-sends a queued message under it);
-      // written first, so a queued message always has it.
-      vault.kvSet(OUTGOING_CONTENT_IDS, id, Buffer.from(contentId, 'utf8'));
-      const [stored] = vault.appendMessages([
-        { id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text, state: 'queued' },
-      ]);
-      if (!stored) throw new Error('the vault did not store the message');
-      if (replyToId !== undefined) vault.kvSet(REPLY_TO, id, Buffer.from(replyToId, 'utf8'));
-      const replyTo = quotedContentId(this.requireSession().vault, id);
+      const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
       this.touchConversation(conversationId, now, 0);
       let body: Uint8Array;
       try {
@@ -810,10 +801,8 @@ export class Messenger implements EphemeraService {
       }
       const conn = this.session?.connection;
       if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      // Durable: in the sealed outbox until the relay accepted it; onDurable marks it 'sent'.
       const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
-      vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
-      conn.mailbox.send(contact.handle, body, idem).catch(() => undefined);
+      handToRelay(vault, conn, contact.handle, body, idem, contentId);
       const view = this.viewOf(stored);
       this.emit('message', view);
       this.scheduleSearchCatchUp();

@@ -1,0 +1,37 @@
+/** The vault and relay steps of sending a text; the facade orders them (messenger.ts sendTextNow, resumeQueued). */
+import type { StoredMessage } from '../vault/api.ts';
+import type { Vault } from '../vault/index.ts';
+import type { RelayConnection } from './connection.ts';
+import { quotedContentId } from './conversations.ts';
+import { OUTGOING_CONTENT_IDS, PENDING_SENDS, REPLY_TO } from './ids.ts';
+
+export interface QueuedText {
+  id: string;
+  conversationId: string;
+  contentId: string;
+  at: number;
+  text: string;
+  replyToId: string | undefined;
+}
+
+/** Stores a text as 'queued'; returns it with the quoted message's content id, if any. */
+export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessage; replyTo: string | undefined } {
+  // The content id is kept sealed (a resume at unlock re-sends a queued message under it);
+  // written first, so a queued message always has it.
+  vault.kvSet(OUTGOING_CONTENT_IDS, q.id, Buffer.from(q.contentId, 'utf8'));
+  const [stored] = vault.appendMessages([
+    { id: q.id, conversationId: q.conversationId, direction: 'out', sender: 'self', sentAt: q.at, receivedAt: q.at, text: q.text, state: 'queued' },
+  ]);
+  if (!stored) throw new Error('the vault did not store the message');
+  if (q.replyToId !== undefined) vault.kvSet(REPLY_TO, q.id, Buffer.from(q.replyToId, 'utf8'));
+  return { stored, replyTo: quotedContentId(vault, q.id) };
+}
+
+/**
+ * Durable: in the sealed outbox until the relay accepted it (onDurable then marks it 'sent');
+ * the pending record maps the idempotency key back to the content id.
+ */
+export function handToRelay(vault: Vault, conn: RelayConnection, handle: string, body: Uint8Array, idem: string, contentId: string): void {
+  vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
+  conn.mailbox.send(handle, body, idem).catch(() => undefined);
+}
