@@ -14,7 +14,6 @@
 //
 // Server: a child process (`EPHEMERA_BENCH_ROLE=floor-relay`, data directory in
 // EPHEMERA_BENCH_FLOOR_DIR) that prints {"event":"listening","port":N}. Clients: floorEndpoints().
-import { spawn } from 'node:child_process';
 import { randomBytes, constants } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { Socket } from 'node:net';
@@ -26,6 +25,7 @@ import { TLS12_CIPHERS } from '../relay/relay.ts';
 import { loadOrCreateRelayFiles } from '../relay/identity.ts';
 import { decodeFrame, MAX_FRAME_BYTES, TEMP_KEY_ID_BYTES } from '../shared/protocol/frames.ts';
 import { DIRECTION_C2S, DIRECTION_S2C, openRecord, sealRecord } from '../shared/protocol/record.ts';
+import { startPortChild, type PortChild } from './report.ts';
 
 /** As relay/relay.ts COMMIT_INTERVAL_MS: when busy, one commit per this interval. */
 const COMMIT_INTERVAL_MS = 8;
@@ -155,25 +155,8 @@ function runFloorRelay(dataDir: string): void {
 if (process.env.EPHEMERA_BENCH_ROLE === 'floor-relay') runFloorRelay(process.env.EPHEMERA_BENCH_FLOOR_DIR ?? '');
 
 /** Starts the floor relay as a child process with its data in `dataDir`. */
-export async function startFloorRelay(dataDir: string): Promise<{ port: number; pid: number | undefined; kill: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
-    env: { ...process.env, EPHEMERA_BENCH_ROLE: 'floor-relay', EPHEMERA_BENCH_FLOOR_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('floor relay did not start')), 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"port":(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  child.stdout.resume();
-  return { port, pid: child.pid, kill: () => child.kill('SIGKILL') };
+export function startFloorRelay(dataDir: string): Promise<PortChild> {
+  return startPortChild(fileURLToPath(import.meta.url), { EPHEMERA_BENCH_ROLE: 'floor-relay', EPHEMERA_BENCH_FLOOR_DIR: dataDir }, 'floor relay');
 }
 
 export interface FloorEndpoint {

@@ -15,7 +15,6 @@
 // relay process and of this process (µs), for both relays: on a two-core machine the clients
 // cost about as much as the relay, so msg/s measures both, and `relay-cpu-per-message` gives
 // the relay's own cost against the plain relay's.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +30,7 @@ import { MemoryOutboxStore, MemoryPermanentKeyStore } from '../main/net/stores.t
 import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
 import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
 import { floorEndpoints, startFloorRelay } from './floor-relay.ts';
-import { emit, percentile, ratioOf, type BenchOptions } from './report.ts';
+import { emit, percentile, ratioOf, startPortChild, type BenchOptions, type PortChild } from './report.ts';
 
 const PAYLOAD = 64;
 /** Every bench client is a new device from 127.0.0.1: lift the relay's per-address budgets for those. */
@@ -74,25 +73,9 @@ if (process.env.EPHEMERA_BENCH_ROLE === 'plain-relay') {
   });
 }
 
-async function startPlainRelay(tlsDir?: string): Promise<{ port: number; pid: number | undefined; kill: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
-    env: { ...process.env, EPHEMERA_BENCH_ROLE: 'plain-relay', ...(tlsDir ? { EPHEMERA_BENCH_TLS_DIR: tlsDir } : {}) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error('plain relay did not start')), 30_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"port":(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  child.stdout.resume();
-  return { port, pid: child.pid, kill: () => child.kill('SIGKILL') };
+function startPlainRelay(tlsDir?: string): Promise<PortChild> {
+  const env: Record<string, string> = { EPHEMERA_BENCH_ROLE: 'plain-relay', ...(tlsDir ? { EPHEMERA_BENCH_TLS_DIR: tlsDir } : {}) };
+  return startPortChild(fileURLToPath(import.meta.url), env, 'plain relay');
 }
 
 // ---- the pairwise load, shared by both relays ---------------------------------------------

@@ -1,4 +1,6 @@
-// Shared shape of every benchmark line (DESIGN.md "Performance bars").
+// Shared shape of every benchmark line (DESIGN.md "Performance bars"), and the small helpers the
+// benchmarks share.
+import { spawn } from 'node:child_process';
 export interface BenchLine {
   bench: string;
   value: number;
@@ -32,4 +34,32 @@ export function percentile(sortedAscending: readonly number[], p: number): numbe
   if (sortedAscending.length === 0) return Number.NaN;
   const idx = Math.min(sortedAscending.length - 1, Math.max(0, Math.ceil((p / 100) * sortedAscending.length) - 1));
   return sortedAscending[idx] as number;
+}
+
+export interface PortChild {
+  port: number;
+  pid: number | undefined;
+  kill: () => void;
+}
+
+/**
+ * Runs `script` (a benchmark module acting in `env`'s role) as a tsx child and resolves with the
+ * port it prints as `"port":N` on stdout.
+ */
+export async function startPortChild(script: string, env: Record<string, string>, what: string): Promise<PortChild> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start`)), 30_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /"port":(\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  child.stdout.resume();
+  return { port, pid: child.pid, kill: () => child.kill('SIGKILL') };
 }
