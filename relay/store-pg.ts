@@ -27,7 +27,10 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
         perm_key_id bytea PRIMARY KEY,
         perm_pub bytea NOT NULL,
         handle text UNIQUE,
-        created_at bigint NOT NULL
+        created_at bigint NOT NULL,
+        -- Envelopes queued for the device, kept under its row lock so the queue limit check is
+        -- one read, not a count of up to the limit's rows on every send.
+        queued bigint NOT NULL DEFAULT 0
       );
       CREATE SEQUENCE queue_id_seq;
       CREATE TABLE queue (
@@ -93,47 +96,6 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       BEGIN
         -- Sends to one recipient (and its binds) serialise here: its ids commit in id order,
         -- the queue limit is exact, and the node read below holds the binding at commit.
-        PERFORM 1 FROM devices WHERE perm_key_id = p_recipient FOR UPDATE;
-        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
-        duplicate := true;
-        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
-        IF FOUND THEN RETURN; END IF;
-        SELECT count(*) INTO v_n FROM queue q WHERE q.recipient = p_recipient;
-        duplicate := false;
-        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
-        queue_id := nextval('queue_id_seq');
-        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
-          ON CONFLICT (sender, idem) DO NOTHING;
-        IF NOT FOUND THEN
-          -- The same key, sent at once to another recipient, won: this is its duplicate.
-          duplicate := true;
-          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
-          RETURN;
-        END IF;
-        INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now);
-        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
-        IF v_node IS NOT NULL THEN
-          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
-        END IF;
-      END
-      $fn$;
-    `,
-  },
-  {
-    // The queue limit check reads a per-device count kept under the same row lock, instead of
-    // counting the recipient's queue on every send (up to the limit's 10,000 rows).
-    version: 3,
-    sql: `
-      ALTER TABLE devices ADD COLUMN queued bigint NOT NULL DEFAULT 0;
-      UPDATE devices d SET queued = (SELECT count(*) FROM queue q WHERE q.recipient = d.perm_key_id);
-      CREATE OR REPLACE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
-                                                  p_body bytea, p_now bigint, p_limit bigint,
-                                                  OUT queue_id bigint, OUT duplicate boolean)
-      LANGUAGE plpgsql VOLATILE AS $fn$
-      DECLARE
-        v_node text;
-        v_n bigint;
-      BEGIN
         SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient FOR UPDATE;
         IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
         duplicate := true;
@@ -145,6 +107,7 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
         INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
           ON CONFLICT (sender, idem) DO NOTHING;
         IF NOT FOUND THEN
+          -- The same key, sent at once to another recipient, won: this is its duplicate.
           duplicate := true;
           SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
           RETURN;
