@@ -1,29 +1,15 @@
 // `ephemera` with a lost vault.header.json: init refuses and leaves vault.db
 // byte-identical, other commands say what happened, and `recover` with the phrase restores it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Vault } from '../../main/vault/index.ts';
+import { runCli, type CliResult } from './run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
-
-function cli(args: string[], env: Record<string, string> = {}, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const full: Record<string, string | undefined> = { ...process.env, EPHEMERA_KDF: 'test', ...env };
-  for (const k of ['EPHEMERA_PASSWORD', 'EPHEMERA_NEW_PASSWORD', 'EPHEMERA_PROFILE']) if (!(k in env)) delete full[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: repoRoot, env: full, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+/** The real CLI (test/cli/run.ts: no caller EPHEMERA_* variable leaks in), at the test KDF. */
+function cli(args: string[], env: Record<string, string> = {}, stdin = ''): Promise<CliResult> {
+  return runCli(args, { EPHEMERA_KDF: 'test', ...env }, stdin);
 }
 
 describe('ephemera with a lost vault.header.json', () => {
