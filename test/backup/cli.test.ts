@@ -8,31 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { Vault } from '../../main/vault/index.ts';
 import { ageKeygen, ageRun, makeTempDir, type AgeKeyPair } from './helpers.ts';
+import { repoRoot, runCli, type CliResult } from '../cli/run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
 const PW = 'vault pw 1234';
 const BP = 'backup passphrase';
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Result = CliResult;
 
+/** The real CLI (test/cli/run.ts) with this file's vault password and passphrase; '' unsets one. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const full: Record<string, string | undefined> = { ...process.env, EPHEMERA_KDF: 'test', EPHEMERA_PASSWORD: PW, EPHEMERA_BACKUP_PASSPHRASE: BP, ...env };
+  const full: Record<string, string> = { EPHEMERA_KDF: 'test', EPHEMERA_PASSWORD: PW, EPHEMERA_BACKUP_PASSPHRASE: BP, ...env };
   for (const k of Object.keys(env)) if (env[k] === '') delete full[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: repoRoot, env: full, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+  return runCli(args, full);
 }
 
 const IDENTITY = IdentityKeyPair.generate().serialize();
