@@ -3,7 +3,8 @@
 // them (through the IPC handler), and a service that records what reaches it.
 import path from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { ApiError, methodNames, type EphemeraService } from '../../shared/api.ts';
+import type { EphemeraService } from '../../shared/api.ts';
+import { recordingBackupService, type ReachedCall } from './recording-service.ts';
 
 const fake = await vi.hoisted(async () => {
   const { createFakeElectron } = await import('./fake-electron.ts');
@@ -15,24 +16,9 @@ const { startApp } = await import('../../main/app/app.ts');
 const { CALL_CHANNEL, APP_ENTRY_URL } = await import('../../main/app/channels.ts');
 
 /** Every backup call that reached the service, with the path (and identity file) it got. */
-const reached: { method: string; path: string; identityFile?: string }[] = [];
+const reached: ReachedCall[] = [];
 
-function recordingService(): EphemeraService {
-  const base: Record<string, unknown> = {};
-  for (const m of methodNames) base[m] = () => Promise.reject(new ApiError('NOT_AVAILABLE', `${m} not in this test`));
-  const record = (method: string) => async (p: { path: string; key?: { kind: string; path?: string } }) => {
-    reached.push({ method, path: p.path, ...(p.key?.kind === 'identityFile' ? { identityFile: p.key.path! } : {}) });
-    if (method === 'backupExport') return { path: p.path, messages: 1, bytes: 100 };
-    // Reading needs no real file here: reaching the service is what the tests look at.
-    throw new ApiError('BACKUP_WRONG_KEY', 'recorded');
-  };
-  return Object.assign(base, {
-    backupExport: record('backupExport'),
-    backupImport: record('backupImport'),
-    backupOpen: record('backupOpen'),
-    subscribe: () => () => undefined,
-  }) as unknown as EphemeraService;
-}
+const recordingService = (): EphemeraService => recordingBackupService(reached);
 
 type FakeWindow = InstanceType<typeof fake.FakeBrowserWindow>;
 let window: FakeWindow;

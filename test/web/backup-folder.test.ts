@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiError, methodNames, type EphemeraService } from '../../shared/api.ts';
+import type { EphemeraService } from '../../shared/api.ts';
+import { recordingBackupService, type ReachedCall } from '../app/recording-service.ts';
 import { createApiClient, type EphemeraClient } from '../../shared/api/rpc.ts';
 import type { SocketTransport } from '../../shared/api/socket-client.ts';
 import { startWebHost, type WebHost } from '../../main/web/host.ts';
@@ -18,23 +19,9 @@ import { ageEncryptToFile, ageKeygen } from '../backup/helpers.ts';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-backup-folder-'));
 const folder = path.join(tmp, 'profile', 'backups');
 const outside = path.join(tmp, 'outside');
-const reached: { method: string; path: string; identityFile?: string }[] = [];
+const reached: ReachedCall[] = [];
 
-function recordingService(): EphemeraService {
-  const base: Record<string, unknown> = {};
-  for (const m of methodNames) base[m] = () => Promise.reject(new ApiError('NOT_AVAILABLE', `${m} not in this test`));
-  const record = (method: string) => async (p: { path: string; key?: { kind: string; path?: string } }) => {
-    reached.push({ method, path: p.path, ...(p.key?.kind === 'identityFile' ? { identityFile: p.key.path! } : {}) });
-    if (method === 'backupExport') return { path: p.path, messages: 0, bytes: 0 };
-    throw new ApiError('BACKUP_WRONG_KEY', 'recorded');
-  };
-  return Object.assign(base, {
-    backupExport: record('backupExport'),
-    backupImport: record('backupImport'),
-    backupOpen: record('backupOpen'),
-    subscribe: () => () => undefined,
-  }) as unknown as EphemeraService;
-}
+const recordingService = (): EphemeraService => recordingBackupService(reached);
 
 let host: WebHost;
 let transport: SocketTransport;
