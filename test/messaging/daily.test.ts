@@ -3,19 +3,10 @@
 // (the quoted message's id travels inside the padded E2E content). Real relay, real libsignal.
 import { describe, expect, it } from 'vitest';
 import { apiMethods } from '../../shared/api.ts';
-import { messagingScene, newPeer, reopen, filesContaining, waitFor, type Peer } from './helpers.ts';
+import { messagingScene, newPeer, reopen, filesContaining, waitFor, type Peer, codeOf } from './helpers.ts';
 
 const scene = messagingScene('daily', ['alice', 'bob']);
 const { dirs, peers } = scene;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 describe('drafts, nicknames and replies', () => {
   it('keeps a draft and a nickname sealed across a restart; replies quote the message on both sides', async () => {

@@ -87,6 +87,16 @@ export async function reopen(dir: string): Promise<Peer> {
 }
 
 /** Resolves when `pred` holds; polls every 20 ms, gives up after `ms`. */
+/** 'OK', or the code of the error the call fails with. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'OK';
+  } catch (e) {
+    return String((e as { code?: unknown }).code);
+  }
+}
+
 export async function waitFor(pred: () => boolean | Promise<boolean>, ms = 60_000, what = 'condition'): Promise<void> {
   await vi.waitFor(async () => {
     if (!(await pred())) throw new Error(`timed out waiting for ${what}`);

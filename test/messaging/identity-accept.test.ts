@@ -7,19 +7,10 @@ import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { openMessenger } from '../../main/messenger.ts';
 import { PERMANENT_KEY_SECRET } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { cli, fullHistory, messagingScene, newPeer, PASSWORD, type Peer, reopen, waitFor } from './helpers.ts';
+import { cli, fullHistory, messagingScene, newPeer, PASSWORD, type Peer, reopen, waitFor, codeOf } from './helpers.ts';
 
 const scene = messagingScene('ia', ['alice', 'bob', 'bob2', 'bob3']);
 const { dirs, peers } = scene;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 /** Bob reinstalls: same device key (the relay keeps his handle), a new Signal identity; says `text` to alice. */
 async function reinstall(seed: Uint8Array, dir: string, descriptorText: string, text: string): Promise<Peer> {

@@ -8,7 +8,7 @@ import { apiEvents, apiMethods, type ApiEvent, type MethodName } from '../../sha
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import type { RelayProcess } from '../chaos/relay-process.ts';
-import { fullHistory, newPeer, PASSWORD, startRelay, tempDir, waitFor } from './helpers.ts';
+import { fullHistory, newPeer, PASSWORD, startRelay, tempDir, waitFor, codeOf } from './helpers.ts';
 
 const relayDir = tempDir('svc-relay');
 const aDir = tempDir('svc-a');
@@ -23,15 +23,6 @@ afterAll(async () => {
   await relay?.kill();
   for (const d of [relayDir, aDir, bDir, cDir, backupDir]) d.cleanup();
 });
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 /** Wraps a messenger so every result is checked against the API's result schema. */
 function checked(m: Messenger): Messenger {

@@ -7,22 +7,13 @@ import { describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { PERMANENT_KEY_SECRET } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { cli, fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
+import { cli, fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor, codeOf } from './helpers.ts';
 
 const scene = messagingScene('s', ['alice', 'bob', 'bob2']);
 const { dirs, peers } = scene;
 
 const PREKEY = 3;
 const NORMAL = 2;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 describe('sessions and identity changes', () => {
   it('PreKey then normal path; survive lock/unlock, reopen and a CLI process; identity change held until accepted', async () => {

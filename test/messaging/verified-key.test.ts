@@ -9,19 +9,10 @@ import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { openMessenger } from '../../main/messenger.ts';
 import { PERMANENT_KEY_SECRET } from '../../main/net/stores.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { messagingScene, newPeer, PASSWORD, type Peer, reopen } from './helpers.ts';
+import { messagingScene, newPeer, PASSWORD, type Peer, reopen, codeOf } from './helpers.ts';
 
 const scene = messagingScene('vk', ['alice', 'bob', 'bob2', 'carol', 'files']);
 const { dirs, peers } = scene;
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'OK';
-  } catch (e) {
-    return String((e as { code?: unknown }).code);
-  }
-}
 
 describe('a verified mark names one identity key', () => {
   it('is kept only for that key: not by another profile importing it, not for a new key met after a restore', async () => {
