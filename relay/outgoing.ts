@@ -1,0 +1,151 @@
+// The relay's outgoing frames and its group commit: a turn's answers and pushes are held until
+// the turn's writes are committed (an answer must never precede durability), then sealed (bodies
+// for one temp key together, one BATCH record when more than one) and written corked.
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
+import { CLOSE_CODES } from '../shared/protocol/errors.ts';
+import { BATCH_TARGET_BYTES, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
+import type { Conn, TempKeyEntry } from './context.ts';
+
+/**
+ * An outgoing frame waiting for the commit: either a finished frame, or bodies for one temp key
+ * that are sealed together (one BATCH record when more than one) when the commit is done.
+ */
+interface Held {
+  conn: Conn;
+  frame?: Buffer;
+  entry?: TempKeyEntry;
+  bodies?: Buffer[];
+  bytes: number;
+}
+
+/** The store's batch: SQLite's one write transaction per turn (a cluster store's are no-ops). */
+export interface BatchStore {
+  beginBatch(): void;
+  commitBatch(): void;
+  rollbackBatch(): void;
+}
+
+/** A peer that does not read its answers is cut off before it makes the relay buffer without bound. */
+const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
+const COMMIT_INTERVAL_MS = 8;
+
+export class Outgoing {
+  /** Frames held until the open write batch is committed (answers must not precede durability). */
+  private held: Held[] | undefined;
+  /** Per connection, the last held item: bodies for the same key join it (one record for all). */
+  private readonly lastHeld = new Map<Conn, Held>();
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  /** A method failed unexpectedly inside the open batch: it is rolled back, not committed. */
+  private batchFailed = false;
+
+  constructor(
+    private readonly store: BatchStore,
+    private readonly log: (event: Record<string, unknown>) => void,
+  ) {}
+
+  /** Marks the open batch (if any) to be rolled back instead of committed. */
+  failBatch(): void {
+    if (this.held) this.batchFailed = true;
+  }
+
+  sendBody(entry: TempKeyEntry, body: Body): void {
+    const conn = entry.conn;
+    if (!conn) return;
+    const encoded = encodeBody(body);
+    if (!this.held) {
+      this.write(conn, entry.endpoint.seal(encoded));
+      return;
+    }
+    const last = this.lastHeld.get(conn);
+    if (last?.bodies && last.entry === entry && last.bodies.length < MAX_BATCH_BODIES && last.bytes + encoded.length <= BATCH_TARGET_BYTES) {
+      last.bodies.push(encoded);
+      last.bytes += 4 + encoded.length;
+      return;
+    }
+    const item: Held = { conn, entry, bodies: [encoded], bytes: 3 + 4 + encoded.length };
+    this.held.push(item);
+    this.lastHeld.set(conn, item);
+  }
+
+  send(conn: Conn, frame: Buffer): void {
+    if (!this.held) {
+      this.write(conn, frame);
+      return;
+    }
+    const item: Held = { conn, frame, bytes: frame.length };
+    this.held.push(item);
+    this.lastHeld.set(conn, item);
+  }
+
+  /** Answers already produced under `entry` are sealed now, before the key is zeroed. */
+  sealFor(entry: TempKeyEntry): void {
+    if (this.held) for (const item of this.held) if (item.entry === entry) this.sealHeld(item);
+  }
+
+  /** Seals a held group of bodies into its record (before its key may be forgotten). */
+  private sealHeld(item: Held): void {
+    const { entry, bodies } = item;
+    if (!entry || !bodies) return;
+    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as Buffer) : encodeBatch(bodies));
+    item.bodies = undefined;
+    if (this.lastHeld.get(item.conn) === item) this.lastHeld.delete(item.conn);
+  }
+
+  private write(conn: Conn, frame: Buffer): void {
+    if (conn.ws.readyState !== WebSocket.OPEN) return;
+    if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+      conn.ws.close(CLOSE_CODES.RATE_LIMITED, 'RATE_LIMITED');
+      return;
+    }
+    conn.ws.send(frame);
+  }
+
+  openBatch(): void {
+    if (this.held) return;
+    this.held = [];
+    this.store.beginBatch();
+    // Group commit: when idle, commit at the end of this turn; when busy (the last commit was
+    // under COMMIT_INTERVAL_MS ago), keep collecting until that interval has passed, so one
+    // commit (its WAL page writes are the fixed cost) serves many requests.
+    const wait = this.lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
+    if (wait > 0) setTimeout(() => this.commitBatch(), wait);
+    else setImmediate(() => this.commitBatch());
+  }
+
+  /** Commits the turn's writes, then releases the answers and pushes they made possible. */
+  commitBatch(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    this.lastHeld.clear();
+    this.lastCommitAt = performance.now();
+    try {
+      if (this.batchFailed) throw new Error('a method failed inside the batch');
+      this.store.commitBatch();
+    } catch (e) {
+      // Nothing was promised yet: drop the answers; clients re-send (idempotent) after reconnecting.
+      this.log({ event: 'commit-failed', error: String(e) });
+      this.batchFailed = false;
+      this.store.rollbackBatch();
+      for (const { conn } of held) conn.ws.terminate();
+      return;
+    }
+    const corked = new Set<Socket>();
+    for (const item of held) {
+      const conn = item.conn;
+      if (conn.ws.readyState !== WebSocket.OPEN) continue;
+      this.sealHeld(item);
+      const frame = item.frame;
+      if (!frame) continue;
+      if (conn.socket && !corked.has(conn.socket)) {
+        conn.socket.cork();
+        corked.add(conn.socket);
+      }
+      this.write(conn, frame);
+    }
+    for (const sock of corked) sock.uncork();
+  }
+}
