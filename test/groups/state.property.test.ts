@@ -1,0 +1,213 @@
+// Group membership log (main/messenger/group-state.ts) with real libsignal identity keys: every
+// member converges to one state whatever order the changes reach it in, crossing changes
+// included; forged, stale, replayed and non-admin changes are refused and change nothing.
+import { PrivateKey } from '@signalapp/libsignal-client';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  changeHash,
+  GroupChangeRefused,
+  GroupLog,
+  MAX_GROUP_MEMBERS,
+  sign,
+  type ChangeBody,
+  type GroupOp,
+  type GroupState,
+  type SignedChange,
+  type Verify,
+} from '../../main/messenger/group-state.ts';
+
+const HANDLES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
+const keys = new Map(HANDLES.map((h) => [h as string, PrivateKey.generate()]));
+const verify: Verify = (author, message, sig) => {
+  const k = keys.get(author);
+  return k !== undefined && k.getPublicKey().verify(new Uint8Array(message), new Uint8Array(sig));
+};
+const signAs = (who: string, body: ChangeBody): SignedChange => sign(body, (m) => keys.get(who)!.sign(new Uint8Array(m)));
+const GROUP = 'ab'.repeat(16);
+
+// Signatures are randomised, so each creation is signed once: every member starts from the same one.
+const creations = new Map<string, SignedChange>();
+function creation(members: string[] = ['bob', 'carol']): SignedChange {
+  const key = members.join(',');
+  let c = creations.get(key);
+  if (!c) {
+    c = signAs('alice', { v: 1, groupId: GROUP, revision: 0, parent: '', author: 'alice', op: { type: 'create', name: 'Team', members } });
+    creations.set(key, c);
+  }
+  return c;
+}
+
+function changeOn(s: GroupState, author: string, op: GroupOp, signer = author): SignedChange {
+  return signAs(signer, { v: 1, groupId: s.groupId, revision: s.revision, parent: s.head, author, op });
+}
+
+function shuffled<T>(xs: readonly T[], seeds: readonly number[]): T[] {
+  const out = [...xs];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = (seeds[i % seeds.length] ?? 0) % (i + 1);
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/** One author's intent: which known state it builds on (crossing when two pick the same), who, what. */
+const intent = fc.record({
+  base: fc.nat(),
+  author: fc.constantFrom(...HANDLES),
+  op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote'),
+  target: fc.constantFrom(...HANDLES),
+  forged: fc.boolean(),
+});
+
+function opFor(kind: string, target: string, n: number): GroupOp {
+  switch (kind) {
+    case 'add': return { type: 'add', handle: target };
+    case 'remove': return { type: 'remove', handle: target };
+    case 'leave': return { type: 'leave' };
+    case 'promote': return { type: 'promote', handle: target };
+    default: return { type: 'rename', name: `Team ${n}` };
+  }
+}
+
+describe('group log convergence', () => {
+  it('members that received the same changes in any order hold the same state', () => {
+    fc.assert(
+      fc.property(fc.array(intent, { minLength: 1, maxLength: 14 }), fc.array(fc.array(fc.nat(), { minLength: 8, maxLength: 8 }), { minLength: 3, maxLength: 3 }), (intents, orders) => {
+        // The authors' side: each change is made on a state some member held at some point,
+        // so changes cross (two on one revision) and some are invalid or forged.
+        const author = GroupLog.create(creation(), verify);
+        const states: GroupState[] = [author.state];
+        const sent: SignedChange[] = [];
+        intents.forEach((it, n) => {
+          const base = states[it.base % states.length]!;
+          const c = changeOn(base, it.author, opFor(it.op, it.target, n), it.forged ? (it.author === 'alice' ? 'bob' : 'alice') : it.author);
+          sent.push(c);
+          if (author.offer(c, verify).result === 'applied') states.push(author.state);
+          else states.push(base);
+        });
+        const finals = orders.map((seeds) => {
+          const log = GroupLog.create(creation(), verify);
+          for (const c of shuffled(sent, seeds)) log.offer(c, verify);
+          return log.state;
+        });
+        for (const s of finals) {
+          expect(s).toEqual(author.state);
+          expect(s.admins.every((a) => s.members.includes(a))).toBe(true);
+          if (s.members.length > 0) expect(s.admins.length).toBeGreaterThan(0);
+        }
+        // A restored log (as read back from the vault) is the same too.
+        expect(GroupLog.restore(author.data()).state).toEqual(author.state);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('of two changes for one revision the smaller hash wins, the other is refused by every member', () => {
+    const log = GroupLog.create(creation(), verify);
+    const base = log.state;
+    const promote = changeOn(base, 'alice', { type: 'promote', handle: 'bob' });
+    const rename = changeOn(base, 'alice', { type: 'rename', name: 'Renamed' });
+    const [win, lose] = changeHash(promote) < changeHash(rename) ? [promote, rename] : [rename, promote];
+    for (const order of [[win, lose], [lose, win]]) {
+      const m = GroupLog.create(creation(), verify);
+      for (const c of order) m.offer(c, verify);
+      expect(m.state.revision).toBe(2);
+      expect(m.state.head).toBe(changeHash(win));
+      expect(m.onChain(changeHash(lose))).toBe(false);
+    }
+    // The loser's author re-issues it on the new head; everyone applies it next.
+    const m = GroupLog.create(creation(), verify);
+    m.offer(lose, verify);
+    m.offer(win, verify);
+    const reissued = changeOn(m.state, 'alice', lose.body.op);
+    expect(m.offer(reissued, verify)).toEqual({ result: 'applied' });
+    expect(m.state.revision).toBe(3);
+    expect(m.state.name === 'Renamed' && m.state.admins.includes('bob')).toBe(true);
+  });
+
+  it('a change that arrives before its parent waits for it', () => {
+    const a = GroupLog.create(creation(), verify);
+    const c1 = changeOn(a.state, 'alice', { type: 'add', handle: 'dave' });
+    a.offer(c1, verify);
+    const c2 = changeOn(a.state, 'alice', { type: 'rename', name: 'Later' });
+    const b = GroupLog.create(creation(), verify);
+    expect(b.offer(c2, verify)).toEqual({ result: 'waiting' });
+    expect(b.offer(c1, verify)).toEqual({ result: 'applied' });
+    expect(b.state).toEqual({ ...a.state, name: 'Later', revision: 3, head: changeHash(c2) });
+  });
+});
+
+describe('group log refusals', () => {
+  const fresh = (): GroupLog => GroupLog.create(creation(), verify);
+
+  it('refuses a change from a non-admin, and it changes nothing', () => {
+    const log = fresh();
+    const before = log.state;
+    expect(log.offer(changeOn(before, 'bob', { type: 'add', handle: 'dave' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    expect(log.offer(changeOn(before, 'bob', { type: 'rename', name: 'Mine' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    expect(log.offer(changeOn(before, 'dave', { type: 'leave' }), verify)).toEqual({ result: 'refused', reason: 'not-member' });
+    expect(log.state).toEqual(before);
+    expect(log.data().changes).toEqual([]);
+  });
+
+  it("refuses a change signed with someone else's key", () => {
+    const log = fresh();
+    const before = log.state;
+    expect(log.offer(changeOn(before, 'alice', { type: 'remove', handle: 'bob' }, 'bob'), verify)).toEqual({ result: 'refused', reason: 'bad-signature' });
+    // The body altered after signing: the signature no longer covers it.
+    const good = changeOn(before, 'alice', { type: 'rename', name: 'Fine' });
+    const altered: SignedChange = { ...good, body: { ...good.body, op: { type: 'rename', name: 'Evil' } } };
+    expect(log.offer(altered, verify)).toEqual({ result: 'refused', reason: 'bad-signature' });
+    expect(log.state).toEqual(before);
+    expect(() => GroupLog.create({ ...creation(), sig: creation(['dave']).sig }, verify)).toThrow(GroupChangeRefused);
+  });
+
+  it('refuses a change for a stale revision and ignores a replayed one', () => {
+    const log = fresh();
+    const first = changeOn(log.state, 'alice', { type: 'add', handle: 'dave' });
+    expect(log.offer(first, verify).result).toBe('applied');
+    const afterFirst = log.state;
+    expect(log.offer(first, verify)).toEqual({ result: 'duplicate' });
+    expect(log.state).toEqual(afterFirst);
+    // Moved on far past the stale change's revision.
+    for (let i = 0; i < 70; i++) log.offer(changeOn(log.state, 'alice', { type: 'rename', name: `n${i}` }), verify);
+    const stale = changeOn(afterFirst, 'alice', { type: 'remove', handle: 'bob' });
+    const at = log.state;
+    expect(log.offer(stale, verify)).toEqual({ result: 'refused', reason: 'stale' });
+    // A revision number that does not match its parent's state is refused as well.
+    const lying = signAs('alice', { ...changeOn(at, 'alice', { type: 'leave' }).body, revision: at.revision + 5 });
+    expect(log.offer(lying, verify)).toEqual({ result: 'refused', reason: 'stale' });
+    expect(log.state).toEqual(at);
+  });
+
+  it(`holds at most ${MAX_GROUP_MEMBERS} members`, () => {
+    const many = Array.from({ length: MAX_GROUP_MEMBERS - 1 }, (_, i) => `m${String(i).padStart(3, '0')}`);
+    const log = GroupLog.create(creation(many), verify);
+    expect(log.state.members).toHaveLength(MAX_GROUP_MEMBERS);
+    expect(log.offer(changeOn(log.state, 'alice', { type: 'add', handle: 'dave' }), verify)).toEqual({ result: 'refused', reason: 'full' });
+    expect(() => GroupLog.create(creation([...many, 'dave']), verify)).toThrow(GroupChangeRefused);
+  });
+
+  it('a joiner starts from the admin-signed add and the state it names, nothing else', () => {
+    const log = fresh();
+    const add = changeOn(log.state, 'alice', { type: 'add', handle: 'dave' });
+    log.offer(add, verify);
+    const joined = GroupLog.joined(add, log.state, 'dave', verify);
+    expect(joined.state).toEqual(log.state);
+    expect(() => GroupLog.joined(add, { ...log.state, admins: ['bob'] }, 'dave', verify)).toThrow(GroupChangeRefused);
+    expect(() => GroupLog.joined(add, log.state, 'erin', verify)).toThrow(GroupChangeRefused);
+    const bobAdds = changeOn(fresh().state, 'bob', { type: 'add', handle: 'dave' });
+    expect(() => GroupLog.joined(bobAdds, { ...log.state, head: changeHash(bobAdds) }, 'dave', verify)).toThrow(GroupChangeRefused);
+    // Changes older than the joiner's start are refused as stale, later ones apply.
+    expect(joined.offer(changeOn(fresh().state, 'alice', { type: 'rename', name: 'Old' }), verify)).toEqual({ result: 'refused', reason: 'stale' });
+    expect(joined.offer(changeOn(joined.state, 'alice', { type: 'rename', name: 'New' }), verify).result).toBe('applied');
+  });
+
+  it('the last admin leaving hands the group to the first remaining member', () => {
+    const log = fresh();
+    log.offer(changeOn(log.state, 'alice', { type: 'leave' }), verify);
+    expect(log.state.members).toEqual(['bob', 'carol']);
+    expect(log.state.admins).toEqual(['bob']);
+  });
+});
