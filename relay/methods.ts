@@ -6,6 +6,7 @@ import { bytesEqual } from '../shared/protocol/bytes.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { RELAY_METHODS, type RelayMethodName } from '../shared/protocol/methods.ts';
 import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
+import { blobMethods, type BlobStore } from './blobs.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
 import type { DeviceRow, EnqueueResult, QueuedEnvelope, RelayStore } from './store.ts';
 
@@ -40,6 +41,8 @@ export interface Queue {
 }
 
 export interface RelayServices extends KeyServices {
+  /** Attachment blobs; undefined on a cluster node (not kept there yet). */
+  blobs: BlobStore | undefined;
   binder: Binder;
   delivery: Delivery;
   lookups: LookupBudget;
@@ -58,6 +61,7 @@ export function relayMethods(s: RelayServices): Readonly<Record<RelayMethodName,
     send: sendMethod(s.queue, s.delivery),
     ack: ackMethod(s.queue, s.delivery),
     ...keyMethods(s),
+    ...blobMethods(s.blobs),
   };
 }
 

@@ -16,6 +16,10 @@ export const IDEM_RE = /^[A-Za-z0-9_-]{8,64}$/;
 export const MAX_ACK_IDS = 1000;
 /** One prekey upload fits one transport frame; the client chunks one-time keys to 64 KiB. */
 export const MAX_UPLOAD_BYTES = 96 * 1024;
+/** Bytes one blob.put or blob.get carries: one sealed stream chunk (shared/protocol/stream.ts), under the 256 KiB frame. */
+export const MAX_BLOB_CHUNK_BYTES = 64 * 1024 + 16;
+/** Recipients one blob may name (a group's members, later). */
+export const MAX_BLOB_RECIPIENTS = 1000;
 
 export interface RelayMethod<P extends z.ZodType, R extends z.ZodType> {
   /** true: callable on an unbound temp key (bind, ping, time only). */
@@ -146,6 +150,21 @@ export const RELAY_METHODS = {
   }),
   'keys.count': method({ unbound: false, params: z.unknown(), result: z.object({ ...counts, hasIdentity: z.boolean(), signedPreKeyId: uint }) }),
   'keys.fetch': method({ unbound: false, params: z.object({ handle: handle() }), result: z.object({ bundle: bytes() }) }),
+  // Attachment blobs (docs/protocol.md §9a, relay/blobs.ts): sealed streams, 128-bit random ids.
+  'blob.limits': method({ unbound: false, params: z.unknown(), result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint }) }),
+  'blob.create': method({
+    unbound: false,
+    params: z.object({ size: uint.min(1), recipients: z.array(handle()).min(1).max(MAX_BLOB_RECIPIENTS) }),
+    result: z.object({ id: bytes(16, 16), expiresAt: uint }),
+  }),
+  'blob.put': method({ unbound: false, params: z.object({ id: bytes(16, 16), offset: uint, data: bytes(1, MAX_BLOB_CHUNK_BYTES) }), result: z.object({ length: uint }) }),
+  'blob.status': method({ unbound: false, params: z.object({ id: bytes(16, 16) }), result: z.object({ size: uint, length: uint, expiresAt: uint }) }),
+  'blob.get': method({
+    unbound: false,
+    params: z.object({ id: bytes(16, 16), offset: uint, length: uint.min(1).max(MAX_BLOB_CHUNK_BYTES) }),
+    result: z.object({ data: bytes() }),
+  }),
+  'blob.done': method({ unbound: false, params: z.object({ id: bytes(16, 16) }), result: z.object({ deleted: z.boolean() }) }),
 };
 
 export type RelayMethods = typeof RELAY_METHODS;

@@ -1,0 +1,273 @@
+// Attachment blobs at the relay (docs/protocol.md §9a): opaque sealed streams as files in
+// DIR/blobs (never SQLite rows, so a 100 MiB file is not a 100 MiB row), their size, upload
+// progress, owner, recipients and expiry in relay.db. The relay never has a key: all it learns
+// of a file is its padded sealed size, who uploaded it and whom the uploader named.
+// Embedded (SQLite) relay only; a cluster node answers UNKNOWN_METHOD (PostgreSQL: later).
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts';
+import { RpcError } from '../shared/protocol/errors.ts';
+import { RELAY_METHODS } from '../shared/protocol/methods.ts';
+import { streamLayout } from '../shared/protocol/stream.ts';
+import { requireDevice, requireHandle, serve, type ServedMethod } from './context.ts';
+import type { DeviceRow } from './store.ts';
+
+export interface BlobLimits {
+  /** Largest file (plaintext bytes) a blob may hold; the relay accepts its sealed, padded size. */
+  maxFileBytes: number;
+  /** Sealed bytes one account may hold in live blobs at a time. */
+  quotaBytes: number;
+  /** A blob is deleted this long after its creation, fetched or not. */
+  ttlMs: number;
+}
+
+export const DEFAULT_BLOB_LIMITS: BlobLimits = {
+  maxFileBytes: 100 * 1024 * 1024,
+  quotaBytes: 1024 * 1024 * 1024,
+  ttlMs: 30 * 24 * 3600 * 1000,
+};
+
+/** Expired blobs deleted per sweep step, so a sweep never holds the database for long. */
+const SWEEP_BATCH = 500;
+const SWEEP_INTERVAL_MS = 60_000;
+
+interface BlobRow {
+  owner: Buffer;
+  size: number;
+  length: number;
+  expires_at: number;
+}
+
+export class BlobStore {
+  readonly dir: string;
+  readonly limits: BlobLimits;
+  private readonly db: Database.Database;
+  private readonly deviceByHandle: (handle: string) => DeviceRow | undefined;
+  private readonly timer: NodeJS.Timeout;
+  private readonly st: {
+    insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
+    row: Database.Statement<[Buffer]>;
+    used: Database.Statement<[Buffer, number]>;
+    setLength: Database.Statement<[number, Buffer]>;
+    addRecipient: Database.Statement<[Buffer, Buffer]>;
+    isRecipient: Database.Statement<[Buffer, Buffer]>;
+    dropRecipient: Database.Statement<[Buffer, Buffer]>;
+    recipientsLeft: Database.Statement<[Buffer]>;
+    del: Database.Statement<[Buffer]>;
+    delRecipients: Database.Statement<[Buffer]>;
+    expired: Database.Statement<[number, number]>;
+    exists: Database.Statement<[Buffer]>;
+  };
+
+  /** `db` is relay.db; the files go to `blobs/` beside it. */
+  constructor(db: Database.Database, deviceByHandle: (handle: string) => DeviceRow | undefined, limits: Partial<BlobLimits> = {}, private readonly clock: () => number = Date.now) {
+    this.db = db;
+    this.deviceByHandle = deviceByHandle;
+    this.limits = { ...DEFAULT_BLOB_LIMITS, ...limits };
+    this.dir = join(dirname(db.name), 'blobs');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS blobs (
+        id BLOB PRIMARY KEY, owner BLOB NOT NULL, size INTEGER NOT NULL, length INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS blobs_by_owner ON blobs (owner);
+      CREATE INDEX IF NOT EXISTS blobs_by_expiry ON blobs (expires_at);
+      CREATE TABLE IF NOT EXISTS blob_recipients (
+        blob_id BLOB NOT NULL, recipient BLOB NOT NULL, PRIMARY KEY (blob_id, recipient)
+      ) WITHOUT ROWID;
+    `);
+    this.st = {
+      insert: db.prepare('INSERT INTO blobs (id, owner, size, length, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      row: db.prepare('SELECT owner, size, length, expires_at FROM blobs WHERE id = ?'),
+      used: db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
+      setLength: db.prepare('UPDATE blobs SET length = ? WHERE id = ?'),
+      addRecipient: db.prepare('INSERT OR IGNORE INTO blob_recipients (blob_id, recipient) VALUES (?, ?)'),
+      isRecipient: db.prepare('SELECT 1 FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
+      dropRecipient: db.prepare('DELETE FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
+      recipientsLeft: db.prepare('SELECT COUNT(*) AS n FROM blob_recipients WHERE blob_id = ?'),
+      del: db.prepare('DELETE FROM blobs WHERE id = ?'),
+      delRecipients: db.prepare('DELETE FROM blob_recipients WHERE blob_id = ?'),
+      expired: db.prepare('SELECT id FROM blobs WHERE expires_at <= ? LIMIT ?'),
+      exists: db.prepare('SELECT 1 FROM blobs WHERE id = ?'),
+    };
+    if (db.name !== ':memory:' && db.name !== '') {
+      ensurePrivateDir(this.dir);
+      this.sweep();
+      this.removeOrphans();
+    }
+    this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private file(id: Buffer): string {
+    return join(this.dir, id.toString('hex'));
+  }
+
+  /** Sealed size a blob of the largest allowed file has (what `create` accepts). */
+  get maxSealedBytes(): number {
+    return streamLayout(this.limits.maxFileBytes).sealedSize;
+  }
+
+  usedBytes(owner: Buffer): number {
+    return (this.st.used.get(owner, this.clock()) as { n: number }).n;
+  }
+
+  create(owner: Buffer, size: number, recipientHandles: readonly string[]): { id: Buffer; expiresAt: number } {
+    if (size > this.maxSealedBytes) throw new RpcError('BLOB_TOO_LARGE', `at most ${this.limits.maxFileBytes} bytes per file`);
+    if (this.usedBytes(owner) + size > this.limits.quotaBytes) throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
+    const recipients: Buffer[] = [];
+    for (const h of new Set(recipientHandles)) {
+      const d = this.deviceByHandle(h);
+      if (!d || d.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
+      recipients.push(d.permKeyId);
+    }
+    // 128 random bits: a blob id cannot be guessed (reading needs to be named too).
+    const id = randomBytes(16);
+    const expiresAt = this.clock() + this.limits.ttlMs;
+    // Created empty now; an orphan left by a rolled-back batch is removed at the next start.
+    closeSync(openSync(this.file(id), 'wx', PRIVATE_FILE_MODE));
+    this.st.insert.run(id, owner, size, 0, expiresAt);
+    for (const r of recipients) this.st.addRecipient.run(id, r);
+    return { id, expiresAt };
+  }
+
+  private live(id: Uint8Array): { id: Buffer; row: BlobRow } {
+    const key = Buffer.from(id);
+    const row = this.st.row.get(key) as BlobRow | undefined;
+    if (!row || row.expires_at <= this.clock()) throw new RpcError('NOT_FOUND', 'no such blob');
+    return { id: key, row };
+  }
+
+  /** The blob, when `caller` uploaded it or was named by its uploader; else NOT_FOUND (no oracle). */
+  private readable(caller: Buffer, blobId: Uint8Array): { id: Buffer; row: BlobRow; owner: boolean } {
+    const b = this.live(blobId);
+    const owner = b.row.owner.equals(caller);
+    if (!owner && this.st.isRecipient.get(b.id, caller) === undefined) throw new RpcError('NOT_FOUND', 'no such blob');
+    return { ...b, owner };
+  }
+
+  /**
+   * Appends `data` at `offset` when `offset` is the acknowledged length; anything else (a re-send
+   * of an acknowledged chunk, or a gap) writes nothing. Returns the acknowledged length, from
+   * which the uploader continues.
+   */
+  put(owner: Buffer, blobId: Uint8Array, offset: number, data: Uint8Array): number {
+    const { id, row } = this.live(blobId);
+    if (!row.owner.equals(owner)) throw new RpcError('NOT_FOUND', 'no such blob');
+    if (offset !== row.length) return row.length;
+    if (offset + data.length > row.size) throw new RpcError('BAD_REQUEST', 'data beyond the declared size');
+    // Written before the length is committed: after a crash between the two, the bytes past
+    // the length are simply written again at the same place.
+    const fd = openSync(this.file(id), 'r+');
+    try {
+      let done = 0;
+      while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+    } finally {
+      closeSync(fd);
+    }
+    const length = offset + data.length;
+    this.st.setLength.run(length, id);
+    return length;
+  }
+
+  status(caller: Buffer, blobId: Uint8Array): { size: number; length: number; expiresAt: number } {
+    const { row } = this.readable(caller, blobId);
+    return { size: row.size, length: row.length, expiresAt: row.expires_at };
+  }
+
+  get(caller: Buffer, blobId: Uint8Array, offset: number, length: number): Uint8Array {
+    const { id, row } = this.readable(caller, blobId);
+    if (row.length < row.size) throw new RpcError('NOT_FOUND', 'the blob is not completely uploaded yet');
+    if (offset + length > row.size) throw new RpcError('BAD_REQUEST', 'range beyond the blob');
+    const out = Buffer.allocUnsafe(length);
+    const fd = openSync(this.file(id), 'r');
+    try {
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) throw new Error('blob file shorter than its recorded length');
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return out;
+  }
+
+  /**
+   * A recipient is done with the blob (fetched and stored it): it loses access, and the blob is
+   * deleted once no recipient is left. The uploader's `done` withdraws it for everyone.
+   */
+  done(caller: Buffer, blobId: Uint8Array): boolean {
+    const { id, owner } = this.readable(caller, blobId);
+    if (!owner) {
+      this.st.dropRecipient.run(id, caller);
+      if ((this.st.recipientsLeft.get(id) as { n: number }).n > 0) return false;
+    }
+    this.remove(id);
+    return true;
+  }
+
+  private remove(id: Buffer): void {
+    this.st.delRecipients.run(id);
+    this.st.del.run(id);
+    try {
+      unlinkSync(this.file(id));
+    } catch {
+      // Already gone (a previous attempt whose transaction was rolled back).
+    }
+  }
+
+  /** Deletes expired blobs. Skipped while the relay's group-commit batch is open (it runs again). */
+  sweep(): number {
+    if (!this.db.open || this.db.inTransaction) return 0;
+    let n = 0;
+    for (;;) {
+      const rows = this.st.expired.all(this.clock(), SWEEP_BATCH) as { id: Buffer }[];
+      if (rows.length === 0) return n;
+      this.db.transaction(() => {
+        for (const r of rows) this.remove(r.id);
+      })();
+      n += rows.length;
+    }
+  }
+
+  /** Files without a row (a create rolled back, a crash between unlink and commit). */
+  private removeOrphans(): void {
+    if (!existsSync(this.dir)) return;
+    for (const name of readdirSync(this.dir)) {
+      if (!/^[0-9a-f]{32}$/.test(name) || this.st.exists.get(Buffer.from(name, 'hex')) === undefined) unlinkSync(join(this.dir, name));
+    }
+  }
+}
+
+/** The blob methods of the table, served (UNKNOWN_METHOD on a relay without a blob store). */
+export function blobMethods(blobs: BlobStore | undefined): Record<'blob.limits' | 'blob.create' | 'blob.put' | 'blob.status' | 'blob.get' | 'blob.done', ServedMethod> {
+  const store = (): BlobStore => {
+    if (!blobs) throw new RpcError('UNKNOWN_METHOD', 'this relay keeps no attachments (cluster mode)');
+    return blobs;
+  };
+  return {
+    'blob.limits': serve(RELAY_METHODS['blob.limits'], (ctx) => {
+      const b = store();
+      const d = requireDevice(ctx);
+      return { maxFileBytes: b.limits.maxFileBytes, quotaBytes: b.limits.quotaBytes, usedBytes: b.usedBytes(d.permKeyId), ttlMs: b.limits.ttlMs };
+    }),
+    'blob.create': serve(RELAY_METHODS['blob.create'], (ctx, p) => {
+      const b = store();
+      const d = requireHandle(ctx);
+      const { id, expiresAt } = b.create(d.permKeyId, p.size, p.recipients);
+      return { id: new Uint8Array(id), expiresAt };
+    }),
+    'blob.put': serve(RELAY_METHODS['blob.put'], (ctx, p) => ({ length: store().put(requireDevice(ctx).permKeyId, p.id, p.offset, p.data) })),
+    'blob.status': serve(RELAY_METHODS['blob.status'], (ctx, p) => store().status(requireDevice(ctx).permKeyId, p.id)),
+    'blob.get': serve(RELAY_METHODS['blob.get'], (ctx, p) => ({ data: store().get(requireDevice(ctx).permKeyId, p.id, p.offset, p.length) })),
+    'blob.done': serve(RELAY_METHODS['blob.done'], (ctx, p) => ({ deleted: store().done(requireDevice(ctx).permKeyId, p.id) })),
+  };
+}

@@ -1,0 +1,176 @@
+// Attachment blobs at the relay (relay/blobs.ts, docs/protocol.md §9a): only the uploader and
+// the recipients it named can read; puts continue at the acknowledged length (a re-sent chunk
+// is not written twice); limits, quota and TTL hold; the bytes are files in DIR/blobs, deleted
+// once every recipient is done or the blob expired.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { RpcError } from '../../shared/protocol/errors.ts';
+import { MAX_BLOB_CHUNK_BYTES } from '../../shared/protocol/methods.ts';
+import { streamLayout } from '../../shared/protocol/stream.ts';
+import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
+import { PermanentKey } from '../../main/net/permanent-key.ts';
+import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
+import { inProcessRelay, makeClient, tempDir, type TestClient } from '../net/harness.ts';
+import { RawSession } from './raw-session.ts';
+
+const dirs: { cleanup: () => void }[] = [];
+const relays: RunningRelay[] = [];
+const clients: TestClient[] = [];
+
+afterAll(async () => {
+  for (const c of clients) await c.client.stop();
+  for (const r of relays) await r.close();
+  for (const d of dirs) d.cleanup();
+});
+
+async function relayIn(dir: string, o: Partial<RelayOptions> = {}): Promise<RunningRelay> {
+  const r = await inProcessRelay(dir, o);
+  relays.push(r);
+  return r;
+}
+
+async function user(relay: RunningRelay, handle: string, permanentKey?: PermanentKey): Promise<TestClient> {
+  const c = await makeClient(relay.descriptor, permanentKey ? { permanentKey } : {});
+  clients.push(c);
+  await c.client.start();
+  await c.client.call('register', { handle });
+  return c;
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  const e = await p.then(() => undefined, (err: unknown) => err);
+  expect(e).toBeInstanceOf(RpcError);
+  return (e as RpcError).code;
+}
+
+function blobFiles(dir: string): string[] {
+  const d = join(dir, 'blobs');
+  return existsSync(d) ? readdirSync(d) : [];
+}
+
+describe('relay blobs', () => {
+  it('an unbound temp key may not call any blob method', async () => {
+    const d = tempDir('blob-unbound');
+    dirs.push(d);
+    const relay = await relayIn(d.dir);
+    const s = await RawSession.connect(relay);
+    const key = await s.handshake();
+    for (const m of ['blob.limits', 'blob.create', 'blob.put', 'blob.status', 'blob.get', 'blob.done']) {
+      expect(await s.call(key, m, { id: new Uint8Array(16), size: 1, recipients: ['bob'], offset: 0, length: 1, data: new Uint8Array(1) })).toMatchObject({ kind: 'error', code: 'AUTH_KEY_UNBOUND' });
+    }
+    s.ws.close();
+  });
+
+  it('uploads at the acknowledged length, serves only the named recipient, and deletes the file when done', async () => {
+    const d = tempDir('blob-flow');
+    dirs.push(d);
+    const relay = await relayIn(d.dir);
+    const alice = await user(relay, 'alice');
+    const bob = await user(relay, 'bob');
+    const carol = await user(relay, 'carol');
+    const content = randomBytes(MAX_BLOB_CHUNK_BYTES * 2 + 1000);
+    const { id } = await alice.client.call('blob.create', { size: content.length, recipients: ['bob'] });
+    expect(id).toHaveLength(16);
+    const c0 = content.subarray(0, MAX_BLOB_CHUNK_BYTES);
+    const c1 = content.subarray(MAX_BLOB_CHUNK_BYTES, 2 * MAX_BLOB_CHUNK_BYTES);
+    const c2 = content.subarray(2 * MAX_BLOB_CHUNK_BYTES);
+    expect(await alice.client.call('blob.put', { id, offset: 0, data: c0 })).toEqual({ length: c0.length });
+    // A re-send of the acknowledged chunk (its answer was lost) writes nothing and says where to go on.
+    expect(await alice.client.call('blob.put', { id, offset: 0, data: randomBytes(c0.length) })).toEqual({ length: c0.length });
+    // A gap is not written either.
+    expect(await alice.client.call('blob.put', { id, offset: 2 * MAX_BLOB_CHUNK_BYTES, data: c2 })).toEqual({ length: c0.length });
+    // Only the uploader puts; others do not learn the blob exists.
+    expect(await refusal(bob.client.call('blob.put', { id, offset: c0.length, data: c1 }))).toBe('NOT_FOUND');
+    // Not readable before it is complete.
+    expect(await refusal(bob.client.call('blob.get', { id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
+    expect(await alice.client.call('blob.put', { id, offset: c0.length, data: c1 })).toEqual({ length: 2 * c0.length });
+    expect(await alice.client.call('blob.put', { id, offset: 2 * c0.length, data: c2 })).toEqual({ length: content.length });
+    expect(await refusal(alice.client.call('blob.put', { id, offset: content.length, data: new Uint8Array(1) }))).toBe('BAD_REQUEST');
+
+    // On disk: one file, exactly the bytes uploaded (the relay stores ciphertext as given).
+    const files = blobFiles(d.dir);
+    expect(files).toEqual([Buffer.from(id).toString('hex')]);
+    expect(readFileSync(join(d.dir, 'blobs', files[0] as string)).equals(content)).toBe(true);
+
+    expect(await bob.client.call('blob.status', { id })).toMatchObject({ size: content.length, length: content.length });
+    const got: Uint8Array[] = [];
+    for (let off = 0; off < content.length; off += MAX_BLOB_CHUNK_BYTES) {
+      got.push((await bob.client.call('blob.get', { id, offset: off, length: Math.min(MAX_BLOB_CHUNK_BYTES, content.length - off) })).data);
+    }
+    expect(Buffer.concat(got).equals(content)).toBe(true);
+    expect(await refusal(bob.client.call('blob.get', { id, offset: content.length - 1, length: 2 }))).toBe('BAD_REQUEST');
+    // Carol was not named: the same answer as for an id that does not exist.
+    expect(await refusal(carol.client.call('blob.get', { id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
+    expect(await refusal(carol.client.call('blob.status', { id }))).toBe('NOT_FOUND');
+    expect(await refusal(carol.client.call('blob.done', { id }))).toBe('NOT_FOUND');
+    expect(await refusal(bob.client.call('blob.get', { id: randomBytes(16), offset: 0, length: 10 }))).toBe('NOT_FOUND');
+
+    expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: true });
+    expect(blobFiles(d.dir)).toEqual([]);
+    expect(await refusal(alice.client.call('blob.status', { id }))).toBe('NOT_FOUND');
+  });
+
+  it('keeps the blob until every named recipient is done; the uploader can withdraw it', async () => {
+    const d = tempDir('blob-many');
+    dirs.push(d);
+    const relay = await relayIn(d.dir);
+    const alice = await user(relay, 'alice');
+    const bob = await user(relay, 'bob');
+    const carol = await user(relay, 'carol');
+    const { id } = await alice.client.call('blob.create', { size: 10, recipients: ['bob', 'carol', 'bob'] });
+    await alice.client.call('blob.put', { id, offset: 0, data: randomBytes(10) });
+    expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: false });
+    expect(await refusal(bob.client.call('blob.get', { id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
+    expect((await carol.client.call('blob.get', { id, offset: 0, length: 10 })).data).toHaveLength(10);
+    expect(await carol.client.call('blob.done', { id })).toEqual({ deleted: true });
+    const second = await alice.client.call('blob.create', { size: 10, recipients: ['bob'] });
+    expect(await alice.client.call('blob.done', { id: second.id })).toEqual({ deleted: true });
+    expect(await refusal(bob.client.call('blob.status', { id: second.id }))).toBe('NOT_FOUND');
+    expect(blobFiles(d.dir)).toEqual([]);
+    expect(await refusal(alice.client.call('blob.create', { size: 10, recipients: ['nobody'] }))).toBe('NOT_FOUND');
+  });
+
+  it('refuses files over the configured limit and uploads over the account quota; limits are stated', async () => {
+    const d = tempDir('blob-limits');
+    dirs.push(d);
+    const relay = await relayIn(d.dir, { blobMaxFileBytes: 1_000_000, blobQuotaBytes: 1_500_000, blobTtlMs: 3_600_000 });
+    const alice = await user(relay, 'alice');
+    await user(relay, 'bob');
+    const max = streamLayout(1_000_000).sealedSize;
+    expect(await alice.client.call('blob.limits', null)).toEqual({ maxFileBytes: 1_000_000, quotaBytes: 1_500_000, usedBytes: 0, ttlMs: 3_600_000 });
+    expect(await refusal(alice.client.call('blob.create', { size: max + 1, recipients: ['bob'] }))).toBe('BLOB_TOO_LARGE');
+    const first = await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(max);
+    expect(await refusal(alice.client.call('blob.create', { size: max, recipients: ['bob'] }))).toBe('QUOTA_EXCEEDED');
+    await alice.client.call('blob.done', { id: first.id });
+    await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
+  });
+
+  it('keeps the acknowledged length across a restart and deletes expired blobs (TTL in relay time)', async () => {
+    const d = tempDir('blob-ttl');
+    dirs.push(d);
+    let now = Date.now();
+    const clock = (): number => now;
+    const relay = await relayIn(d.dir, { clock, blobTtlMs: 3_600_000 });
+    const key = await PermanentKey.loadOrCreate(new MemoryPermanentKeyStore());
+    const alice = await user(relay, 'alice', key);
+    await user(relay, 'bob');
+    const { id, expiresAt } = await alice.client.call('blob.create', { size: 100, recipients: ['bob'] });
+    expect(expiresAt).toBe(now + 3_600_000);
+    await alice.client.call('blob.put', { id, offset: 0, data: randomBytes(40) });
+    await alice.client.stop();
+    await relay.close();
+    const again = await relayIn(d.dir, { clock, blobTtlMs: 3_600_000, port: relay.port });
+    const alice2 = await makeClient(again.descriptor, { permanentKey: key });
+    clients.push(alice2);
+    await alice2.client.start();
+    expect(await alice2.client.call('blob.status', { id })).toMatchObject({ size: 100, length: 40 });
+    await again.close();
+    now += 3_600_001;
+    expect(blobFiles(d.dir)).toHaveLength(1);
+    await relayIn(d.dir, { clock, blobTtlMs: 3_600_000 });
+    expect(blobFiles(d.dir)).toEqual([]);
+  });
+});
