@@ -8,6 +8,7 @@ import { RELAY_METHODS, type RelayMethodName } from '../shared/protocol/methods.
 import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
 import { blobMethods, type BlobStore } from './blobs.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
+import { sendManyMethod } from './send-many.ts';
 import type { DeviceRow, EnqueueResult, QueuedEnvelope, RelayStore } from './store.ts';
 
 /** Binding a temp key to a device: the relay core's part of `bind`. */
@@ -59,6 +60,7 @@ export function relayMethods(s: RelayServices): Readonly<Record<RelayMethodName,
     register: registerMethod(s.directory),
     resolve: resolveMethod(s.lookups, s.directory),
     send: sendMethod(s.queue, s.delivery),
+    sendMany: sendManyMethod(sendMethod(s.queue, s.delivery)),
     ack: ackMethod(s.queue, s.delivery),
     ...keyMethods(s),
     ...blobMethods(s.blobs),

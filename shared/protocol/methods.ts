@@ -14,6 +14,14 @@ export const MAX_ENVELOPE_BYTES = 64 * 1024;
 export const IDEM_RE = /^[A-Za-z0-9_-]{8,64}$/;
 /** Most queue ids one `ack` may name. */
 export const MAX_ACK_IDS = 1000;
+/**
+ * Most envelopes one `sendMany` carries: a message to every other member of a group of 256
+ * plus, for each, a sender key distribution in the same request.
+ */
+export const MAX_SEND_MANY_ITEMS = 512;
+/** Most distinct bodies one `sendMany` carries, and their total size (under the 256 KiB frame). */
+export const MAX_SEND_MANY_BODIES = 512;
+export const MAX_SEND_MANY_BYTES = 160 * 1024;
 /** One prekey upload fits one transport frame; the client chunks one-time keys to 64 KiB. */
 export const MAX_UPLOAD_BYTES = 96 * 1024;
 /** Bytes one blob.put or blob.get carries: one sealed stream chunk (shared/protocol/stream.ts), under the 256 KiB frame. */
@@ -64,6 +72,46 @@ export function checkSendParams(v: unknown): { to: string; idem: string; body: U
   if (!(body instanceof Uint8Array) || body.length < 1 || body.length > MAX_ENVELOPE_BYTES) badRequest(`body: bytes of length 1..${MAX_ENVELOPE_BYTES}`);
   return { to, idem, body };
 }
+
+export interface SendManyParams {
+  bodies: Uint8Array[];
+  items: { to: string; idem: string; b: number }[];
+}
+
+/** `sendMany`: envelopes to many recipients, each naming its body by index (a group message is one body for all). */
+export function checkSendManyParams(v: unknown): SendManyParams {
+  const m = paramsMap(v);
+  const bodies = own(m, 'bodies');
+  const items = own(m, 'items');
+  if (!Array.isArray(bodies) || bodies.length < 1 || bodies.length > MAX_SEND_MANY_BODIES) badRequest(`bodies: 1..${MAX_SEND_MANY_BODIES} byte strings`);
+  let total = 0;
+  for (const body of bodies) {
+    if (!(body instanceof Uint8Array) || body.length < 1 || body.length > MAX_ENVELOPE_BYTES) badRequest(`bodies: bytes of length 1..${MAX_ENVELOPE_BYTES}`);
+    total += body.length;
+  }
+  if (total > MAX_SEND_MANY_BYTES) badRequest(`bodies: at most ${MAX_SEND_MANY_BYTES} bytes in all`);
+  if (!Array.isArray(items) || items.length < 1 || items.length > MAX_SEND_MANY_ITEMS) badRequest(`items: 1..${MAX_SEND_MANY_ITEMS} items`);
+  const out: SendManyParams['items'] = [];
+  for (const item of items) {
+    const it = paramsMap(item);
+    const to = own(it, 'to');
+    const idem = own(it, 'idem');
+    const b = own(it, 'b');
+    if (typeof to !== 'string' || !HANDLE_RE.test(to)) badRequest('items.to: invalid handle');
+    if (typeof idem !== 'string' || !IDEM_RE.test(idem)) badRequest('items.idem: invalid idempotency key');
+    if (typeof b !== 'number' || !Number.isSafeInteger(b) || b < 0 || b >= bodies.length) badRequest('items.b: index of a body');
+    out.push({ to, idem, b });
+  }
+  return { bodies: bodies as Uint8Array[], items: out };
+}
+
+const sendManySchema = z
+  .object({
+    bodies: z.array(bytes(1, MAX_ENVELOPE_BYTES)).min(1).max(MAX_SEND_MANY_BODIES),
+    items: z.array(z.object({ to: handle(), idem: z.string().regex(IDEM_RE), b: z.number().int().nonnegative() })).min(1).max(MAX_SEND_MANY_ITEMS),
+  })
+  .refine((p) => p.bodies.reduce((n, x) => n + x.length, 0) <= MAX_SEND_MANY_BYTES, 'bodies: too many bytes in all')
+  .refine((p) => p.items.every((i) => i.b < p.bodies.length), 'items.b: index of a body');
 
 export function checkAckParams(v: unknown): { ids: number[] } {
   const ids = own(paramsMap(v), 'ids');
@@ -134,6 +182,14 @@ export const RELAY_METHODS = {
     check: checkSendParams,
     result: z.object({ id: uint, duplicate: z.boolean() }),
     parseResult: parseSendResult,
+  }),
+  // One request, one relay commit, for many envelopes (a group message's fan-out, relay/send-many.ts):
+  // each item is stored exactly as a `send` of it would be, and answered on its own.
+  sendMany: method({
+    unbound: false,
+    params: sendManySchema,
+    check: checkSendManyParams,
+    result: z.object({ results: z.array(z.union([z.object({ id: uint, duplicate: z.boolean() }), z.object({ error: z.string() })])) }),
   }),
   ack: method({
     unbound: false,

@@ -38,8 +38,32 @@ const ackParams = fc.oneof(
   valueArb,
 );
 
+// sendMany: bodies by index; lists around their limits, indexes in and out of range, items of any shape.
+const bodiesLike = fc.oneof(
+  fc.array(fc.uint8Array({ minLength: 0, maxLength: 6 }), { maxLength: 4 }),
+  fc.constant(new Array<Uint8Array>(513).fill(new Uint8Array(1))),
+  fc.constant([new Uint8Array(64 * 1024), new Uint8Array(64 * 1024), new Uint8Array(32 * 1024)]),
+  fc.constant([new Uint8Array(64 * 1024), new Uint8Array(64 * 1024), new Uint8Array(32 * 1024 + 1)]),
+);
+const itemLike = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ to: anyField(handleLike), idem: anyField(idemLike), b: anyField(fc.oneof(fc.integer({ min: -1, max: 4 }), fc.double())), extra: anyField(valueArb) }).map(withoutUndefined) },
+  { weight: 1, arbitrary: valueArb },
+);
+const sendManyParams = fc.oneof(
+  // Mostly valid: so acceptance is compared too, not only refusal.
+  fc.record({
+    bodies: fc.array(fc.uint8Array({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 3 }),
+    items: fc.array(fc.record({ to: fc.stringMatching(/^[a-z0-9_]{3,32}$/), idem: fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/), b: fc.nat({ max: 3 }) }), { minLength: 1, maxLength: 4 }),
+  }),
+  fc.record({
+    bodies: anyField(bodiesLike),
+    items: anyField(fc.oneof(fc.array(itemLike, { maxLength: 4 }), fc.constant(new Array<Value>(513).fill({ to: 'bob', idem: 'a'.repeat(16), b: 0 })))),
+  }).map(withoutUndefined),
+  valueArb,
+);
+
 describe('hand-written param checks', () => {
-  for (const [name, arb] of [['send', sendParams], ['ack', ackParams]] as const) {
+  for (const [name, arb] of [['send', sendParams], ['ack', ackParams], ['sendMany', sendManyParams]] as const) {
     it(`${name}: same verdict and data as the zod schema`, () => {
       const spec = RELAY_METHODS[name];
       const check = spec?.check;
