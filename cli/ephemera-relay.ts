@@ -13,6 +13,19 @@ function int(min: number, max: number) {
   };
 }
 
+const DURATION_UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 };
+
+/** A duration such as 30d, 12h, 90m or 45s, in ms, between `min` and `max` ms. */
+function duration(min: number, max: number) {
+  return (v: string): number => {
+    const m = /^(\d{1,9})([smhd])$/.exec(v);
+    if (!m) throw new InvalidArgumentError('must be a number followed by s, m, h or d (e.g. 30d)');
+    const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    if (ms < min || ms > max) throw new InvalidArgumentError(`must be between ${min / 1000}s and ${max / 86_400_000}d`);
+    return ms;
+  };
+}
+
 /** Collects --advertise URLs, each checked as the descriptor will check it. */
 function advertised(v: string, prev: string[]): string[] {
   if (!/^wss:\/\/[^\s/]+(\/[^\s]*)?$/.test(v)) throw new InvalidArgumentError('must be a wss:// URL');
@@ -38,6 +51,7 @@ const program = new Command()
   .option('--new-device-rate <n>', 'first binds of unknown permanent keys per minute per source address', int(1, 1_000_000), 10)
   .option('--new-device-burst <n>', 'burst of first binds of unknown permanent keys per source address', int(1, 10_000_000), 100)
   .option('--queue-limit <n>', 'envelopes waiting per account', int(1, 10_000_000), 10_000)
+  .option('--envelope-ttl <duration>', 'longest a queued envelope waits before it is deleted undelivered (e.g. 30d, 12h)', duration(60_000, 366 * 86_400_000), 30 * 86_400_000)
   .option('--max-connections-per-address <n>', 'open connections per source address (IPv6: per /64)', int(1, 1_000_000), 128)
   .option('--handshake-timeout <ms>', 'a connection that has not bound a temp key this long after connecting is closed', int(100, 600_000), 10_000)
   .option('--idle-timeout <ms>', 'a bound connection silent this long is closed (clients ping after 30 s)', int(1000, 86_400_000), 120_000)
@@ -48,7 +62,7 @@ const program = new Command()
   .parse();
 
 const o = program.opts<{
-  data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number;
+  data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number; envelopeTtl: number;
   maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
   advertise: string[];
   database?: string;
@@ -74,6 +88,7 @@ const relay = await startRelay({
   newDevicesPerMinute: o.newDeviceRate,
   newDeviceBurst: o.newDeviceBurst,
   queueLimit: o.queueLimit,
+  envelopeTtlMs: o.envelopeTtl,
   maxConnectionsPerAddress: o.maxConnectionsPerAddress,
   handshakeTimeoutMs: o.handshakeTimeout,
   idleTimeoutMs: o.idleTimeout,

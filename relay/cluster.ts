@@ -28,11 +28,12 @@ export class ClusterStore {
   insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.backend.insertDevice(permKeyId, permPub, now); }
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.backend.deviceByHandle(handle); }
   register(permKeyId: Buffer, handle: string): Promise<void> { return this.backend.register(permKeyId, handle); }
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): Promise<EnqueueResult> {
-    return this.backend.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
+    return this.backend.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
   }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.backend.ack(recipient, ids); }
-  pending(recipient: Buffer, afterId: number, limit: number): Promise<QueuedEnvelope[]> { return this.backend.pending(recipient, afterId, limit); }
+  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.backend.pending(recipient, afterId, limit, now); }
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.backend.withdraw(sender, recipientHandle, idem); }
 
   /** Makes this node's key (named by a random binding id) the device's one binding; the previous holder is told. */
   async bind(permKeyId: Buffer, bindingId: Buffer, now: number): Promise<void> {
@@ -49,5 +50,6 @@ export class ClusterStore {
   rollbackBatch(): void {}
 
   pruneIdempotency(now: number): Promise<void> { return this.backend.pruneIdempotency(now); }
+  purgeExpired(now: number, maxAgeMs: number): Promise<number> { return this.backend.purgeExpired(now, maxAgeMs); }
   close(): Promise<void> { return this.backend.close(); }
 }

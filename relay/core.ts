@@ -27,7 +27,7 @@ import type { RelayOptions } from './options.ts';
 import { Outgoing } from './outgoing.ts';
 import { Pushes } from './pushes.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { RelayStore, type DeviceRow, type QueuedEnvelope } from './store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, RelayStore, type DeviceRow, type QueuedEnvelope } from './store.ts';
 import { TempKeys } from './temp-keys.ts';
 
 const MAX_UNBOUND_PER_CONN = 4;
@@ -40,6 +40,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   readonly identity: RelayIdentity;
   readonly maxTtlSec: number;
   readonly queueLimit: number;
+  readonly envelopeTtlMs: number;
   private readonly unboundTtlMs: number;
   private readonly clock: () => number;
   private readonly log: (event: Record<string, unknown>) => void;
@@ -66,6 +67,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     this.maxTtlSec = o.maxTtlSec ?? 25 * 3600;
     this.unboundTtlMs = o.unboundTtlMs ?? 60_000;
     this.queueLimit = o.queueLimit ?? 10_000;
+    this.envelopeTtlMs = o.envelopeTtlMs ?? DEFAULT_ENVELOPE_TTL_MS;
     this.clock = o.clock ?? Date.now;
     this.log = o.log ?? (() => undefined);
     this.limiter = new RateLimiter(o.handshakesPerSecond ?? 500, o.handshakeBurst ?? 2000, this.clock);
@@ -79,7 +81,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     });
     this.out = new Outgoing(store, this.log);
     this.tempKeys = new TempKeys(o, this.out);
-    this.pushes = new Pushes(store, this.out, this.log);
+    // Reads skip envelopes expired by relay time (relay/expiry.ts purges them later).
+    this.pushes = new Pushes({ pending: (r, after, limit) => store.pending(r, after, limit, this.clock()) }, this.out, this.log);
     // The core is the binder, the delivery and the lookup budget; prekeys live beside the store's tables.
     this.methods = relayMethods({
       binder: this,

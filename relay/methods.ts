@@ -9,7 +9,7 @@ import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, typ
 import { blobMethods, type BlobStore } from './blobs.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
 import { sendManyMethod } from './send-many.ts';
-import type { DeviceRow, EnqueueResult, QueuedEnvelope, RelayStore } from './store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope, type RelayStore } from './store.ts';
 
 /** Binding a temp key to a device: the relay core's part of `bind`. */
 export interface Binder {
@@ -22,6 +22,8 @@ export interface Binder {
 /** Pushing stored envelopes to connected devices: the relay core's part of `send` and `ack`. */
 export interface Delivery {
   readonly queueLimit: number;
+  /** Longest an envelope waits (a sender's `ttl` may only shorten it); default DEFAULT_ENVELOPE_TTL_MS. */
+  readonly envelopeTtlMs?: number;
   notifyQueued(recipient: Buffer, env?: QueuedEnvelope): void;
   acked(d: BoundDevice, ids: readonly number[]): void;
 }
@@ -39,6 +41,7 @@ export interface Directory {
 export interface Queue {
   enqueue(...a: Parameters<RelayStore['enqueue']>): MaybePromise<EnqueueResult>;
   ack(recipient: Buffer, ids: readonly number[]): MaybePromise<number>;
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): MaybePromise<void>;
 }
 
 export interface RelayServices extends KeyServices {
@@ -62,6 +65,7 @@ export function relayMethods(s: RelayServices): Readonly<Record<RelayMethodName,
     send: sendMethod(s.queue, s.delivery),
     sendMany: sendManyMethod(sendMethod(s.queue, s.delivery)),
     ack: ackMethod(s.queue, s.delivery),
+    withdraw: withdrawMethod(s.queue),
     ...keyMethods(s),
     ...blobMethods(s.blobs),
   };
@@ -111,10 +115,20 @@ function sendMethod(queue: Queue, delivery: Delivery): ServedMethod {
     // The decoder made a fresh copy of the body; stored and pushed as is, no further copies.
     const body = Buffer.from(p.body.buffer, p.body.byteOffset, p.body.byteLength);
     const from = d.handle;
-    return andThen(queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, delivery.queueLimit), (r) => {
+    const maxMs = delivery.envelopeTtlMs ?? DEFAULT_ENVELOPE_TTL_MS;
+    const ttlMs = p.ttl === undefined ? maxMs : Math.min(p.ttl * 1000, maxMs);
+    return andThen(queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, delivery.queueLimit, ctx.now + ttlMs), (r) => {
       if (!r.duplicate) delivery.notifyQueued(r.recipient, { id: r.id, from, body, sentAt: ctx.now });
       return { id: r.id, duplicate: r.duplicate };
     });
+  });
+}
+
+function withdrawMethod(queue: Queue): ServedMethod {
+  return serve(RELAY_METHODS.withdraw, (ctx, p) => {
+    const d = requireDevice(ctx);
+    // Keyed by the caller's own permanent key: only the original sender can name its envelope.
+    return andThen(queue.withdraw(d.permKeyId, p.to, p.idem), () => ({ ok: true as const }));
   });
 }
 

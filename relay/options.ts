@@ -45,6 +45,13 @@ export interface RelayOptions {
    * so a relay that restarts more often than this still prunes). Default 1 h.
    */
   idempotencyPruneIntervalMs?: number;
+  /**
+   * Longest an envelope waits in the queue; expired ones are never delivered and are purged
+   * (relay/expiry.ts). A sender's `ttl` may only shorten it. Default 30 days.
+   */
+  envelopeTtlMs?: number;
+  /** How often expired envelopes are purged (also once at start). Default 60 s. */
+  envelopePurgeIntervalMs?: number;
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
   /**

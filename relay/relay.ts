@@ -10,6 +10,7 @@ import { parseDescriptor, type RelayDescriptor } from '../shared/protocol/descri
 import { MAX_FRAME_BYTES } from '../shared/protocol/frames.ts';
 import { ClusterStore } from './cluster.ts';
 import { RelayCore } from './core.ts';
+import { startEnvelopePurge } from './expiry.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
 import type { RelayOptions } from './options.ts';
 import { PgStoreBackend } from './store-pg.ts';
@@ -112,6 +113,9 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   prune();
   const pruner = setInterval(prune, o.idempotencyPruneIntervalMs ?? 3600_000);
   pruner.unref();
+  const purge = startEnvelopePurge(store, {
+    ttlMs: core.envelopeTtlMs, clock, ...(o.envelopePurgeIntervalMs ? { intervalMs: o.envelopePurgeIntervalMs } : {}), ...(o.log ? { log: o.log } : {}),
+  });
   let closed = false;
   return {
     url: localUrl,
@@ -126,6 +130,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
       clearInterval(connectionSweeper);
       clearInterval(walScrubber);
       clearInterval(pruner);
+      purge.stop();
       core.shutdown();
       core.guard.closeAll();
       await new Promise<void>((resolve) => wss.close(() => resolve()));

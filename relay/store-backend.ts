@@ -42,8 +42,11 @@ export interface StoreOps {
   /** Claims `handle` for the device. Re-registering the same handle is a no-op. */
   register(permKeyId: Buffer, handle: string): Promise<void>;
   /** Stores an envelope once per (sender, idempotency key); the recipient's node is woken at commit. */
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): Promise<EnqueueResult>;
-  pending(recipient: Buffer, afterId: number, limit: number): Promise<QueuedEnvelope[]>;
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult>;
+  /** Envelopes not expired at `now` (without: all), after `afterId`, in queue order. An envelope expires at `expiresAt` (default: 30 days after `now`). */
+  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]>;
+  /** Deletes the sender's own still-queued envelope stored under `idem` (relay/store.ts withdraw). */
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void>;
   /** Deletes acknowledged envelopes addressed to `recipient`; returns how many went. */
   ack(recipient: Buffer, ids: readonly number[]): Promise<number>;
 
@@ -76,6 +79,8 @@ export interface RelayStoreBackend extends StoreOps {
   listen(node: string, onEvent: (e: ClusterEvent) => void): Promise<void>;
   /** Forgets idempotency records past their retention. */
   pruneIdempotency(now: number): Promise<void>;
+  /** Deletes envelopes expired at `now` or stored more than `maxAgeMs` ago; returns how many. */
+  purgeExpired(now: number, maxAgeMs: number): Promise<number>;
   close(): Promise<void>;
 }
 

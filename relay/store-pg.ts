@@ -7,7 +7,7 @@ import PQueue from 'p-queue';
 import pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { CodedError } from '../shared/errors.ts';
-import { IDEMPOTENCY_RETENTION_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, IDEMPOTENCY_RETENTION_MS, PURGE_BATCH, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
 import { identityFromRow, MAX_ONE_TIME_KEYS, type IdentityRow, type OneTimeKey, type StoredIdentity } from './key-store.ts';
 import { type BindResult, type Binding, type ClusterEvent, type RelayStoreBackend, type StoreOps } from './store-backend.ts';
 
@@ -17,6 +17,8 @@ export class PgStoreError extends CodedError<PgStoreErrorCode> {}
 
 /** pg_advisory_lock key held while migrating ("EPHE"). */
 const MIGRATION_LOCK = 0x45504845;
+/** Transaction advisory lock of the expiry purge ("EPHP"): one node purges at a time. */
+const PURGE_LOCK = 0x45504850;
 
 /** Versioned schema; a migration is never edited once released, only followed by another. */
 export const MIGRATIONS: readonly { version: number; sql: string }[] = [
@@ -119,6 +121,58 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
           PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
         END IF;
       END
+      $fn$;
+    `,
+  },
+  {
+    // Envelopes expire (docs/operations.md "Envelope expiry"): the queue keeps when, and the
+    // enqueue function takes it. What was queued before gets the default lifetime from when it
+    // was stored. The seven-argument function stays, calling the new one with that default, so
+    // nodes not yet upgraded keep sending until they are restarted.
+    version: 3,
+    sql: `
+      ALTER TABLE queue ADD COLUMN expires_at bigint;
+      UPDATE queue SET expires_at = created_at + ${DEFAULT_ENVELOPE_TTL_MS};
+      ALTER TABLE queue ALTER COLUMN expires_at SET NOT NULL;
+      CREATE INDEX queue_by_expiry ON queue (expires_at);
+      CREATE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                       p_body bytea, p_now bigint, p_limit bigint, p_expires_at bigint,
+                                       OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_node text;
+        v_n bigint;
+      BEGIN
+        SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient FOR UPDATE;
+        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+        duplicate := true;
+        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+        IF FOUND THEN RETURN; END IF;
+        duplicate := false;
+        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
+        queue_id := nextval('queue_id_seq');
+        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
+          ON CONFLICT (sender, idem) DO NOTHING;
+        IF NOT FOUND THEN
+          duplicate := true;
+          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+          RETURN;
+        END IF;
+        INSERT INTO queue (id, recipient, sender_handle, body, created_at, expires_at)
+          VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now, p_expires_at);
+        UPDATE devices SET queued = queued + 1 WHERE perm_key_id = p_recipient;
+        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
+        IF v_node IS NOT NULL THEN
+          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
+        END IF;
+      END
+      $fn$;
+      CREATE OR REPLACE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                                  p_body bytea, p_now bigint, p_limit bigint,
+                                                  OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE sql VOLATILE AS $fn$
+        SELECT e.queue_id, e.duplicate FROM ephemera_enqueue(p_sender, p_idem, p_recipient, p_sender_handle, p_body, p_now, p_limit,
+                                                           p_now + ${DEFAULT_ENVELOPE_TTL_MS}) e
       $fn$;
     `,
   },
@@ -317,13 +371,13 @@ export class PgStoreBackend implements RelayStoreBackend {
           throw e;
         }
       }),
-      enqueue: async (sender, senderHandle, recipientHandle, idem, body, now, queueLimit) => {
+      enqueue: async (sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt) => {
         const recipient = await deviceByHandle(recipientHandle);
         if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
         const run = async (c: Db): Promise<EnqueueResult> => {
-          const r = (await this.q<{ queue_id: string | null; duplicate: boolean }>(c, 'enqueue',
-            'SELECT queue_id, duplicate FROM ephemera_enqueue($1, $2, $3, $4, $5, $6, $7)',
-            [sender, idem, recipient.permKeyId, senderHandle, body, now, queueLimit])).rows[0]!;
+          const r = (await this.q<{ queue_id: string | null; duplicate: boolean }>(c, 'enqueue_expiring',
+            'SELECT queue_id, duplicate FROM ephemera_enqueue($1, $2, $3, $4, $5, $6, $7, $8)',
+            [sender, idem, recipient.permKeyId, senderHandle, body, now, queueLimit, expiresAt ?? now + DEFAULT_ENVELOPE_TTL_MS])).rows[0]!;
           // A re-send of a stored envelope is answered as a duplicate, also when the queue is full.
           if (r.queue_id === null) throw new RpcError('QUEUE_FULL');
           // The id comes from a sequence: never reused, also after a rollback or a restart.
@@ -332,10 +386,21 @@ export class PgStoreBackend implements RelayStoreBackend {
         // Every refusal above comes before the first write, so inside a batch no savepoint is needed.
         return inTx ? run(db) : this.tx(run);
       },
-      pending: async (recipient, afterId, limit) => {
-        const r = await this.q<{ id: string; sender_handle: string; body: Buffer; created_at: string }>(db, 'pending',
-          'SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = $1 AND id > $2 ORDER BY id LIMIT $3', [recipient, afterId, limit]);
+      pending: async (recipient, afterId, limit, now) => {
+        // An expired envelope is never delivered, even before the purge has deleted it.
+        const r = await this.q<{ id: string; sender_handle: string; body: Buffer; created_at: string }>(db, 'pending_unexpired',
+          'SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = $1 AND id > $2 AND expires_at > $4 ORDER BY id LIMIT $3', [recipient, afterId, limit, now ?? 0]);
         return r.rows.map((x): QueuedEnvelope => ({ id: num(x.id), from: x.sender_handle, body: x.body, sentAt: num(x.created_at) }));
+      },
+      withdraw: async (sender, recipientHandle, idem) => {
+        const recipient = await deviceByHandle(recipientHandle);
+        if (!recipient) return;
+        // The idempotency record stays: a late re-send of the same key is a duplicate, not queued again.
+        await this.q(db, 'withdraw',
+          `WITH gone AS (DELETE FROM queue q USING idempotency i
+                          WHERE i.sender = $1 AND i.idem = $2 AND q.id = i.queue_id AND q.recipient = $3 RETURNING q.recipient)
+           UPDATE devices d SET queued = d.queued - 1 FROM gone WHERE d.perm_key_id = gone.recipient`,
+          [sender, idem, recipient.permKeyId]);
       },
       ack: async (recipient, ids) => {
         if (ids.length === 0) return 0;
@@ -452,10 +517,11 @@ export class PgStoreBackend implements RelayStoreBackend {
   insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.top.insertDevice(permKeyId, permPub, now); }
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.top.deviceByHandle(handle); }
   register(permKeyId: Buffer, handle: string): Promise<void> { return this.top.register(permKeyId, handle); }
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): Promise<EnqueueResult> {
-    return this.top.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
+    return this.top.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
   }
-  pending(recipient: Buffer, afterId: number, limit: number): Promise<QueuedEnvelope[]> { return this.top.pending(recipient, afterId, limit); }
+  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.top.pending(recipient, afterId, limit, now); }
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.top.withdraw(sender, recipientHandle, idem); }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.top.ack(recipient, ids); }
   identity(permKeyId: Buffer): Promise<StoredIdentity | undefined> { return this.top.identity(permKeyId); }
   putIdentity(permKeyId: Buffer, id: StoredIdentity, now: number): Promise<{ reRegistered: boolean }> { return this.top.putIdentity(permKeyId, id, now); }
@@ -523,6 +589,32 @@ export class PgStoreBackend implements RelayStoreBackend {
 
   async pruneIdempotency(now: number): Promise<void> {
     await this.q(this.pool, 'prune_idem', 'DELETE FROM idempotency WHERE created_at < $1', [now - IDEMPOTENCY_RETENTION_MS]);
+  }
+
+  /**
+   * Deletes expired envelopes (and those stored more than `maxAgeMs` ago) in batches, each its
+   * own transaction under an advisory lock, so only one node purges at a time; locked rows (an
+   * ack in progress) are skipped until the next run. Returns how many went.
+   */
+  async purgeExpired(now: number, maxAgeMs: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const n = await this.tx(async (c) => {
+        const lock = await this.q<{ ok: boolean }>(c, 'purge_lock', 'SELECT pg_try_advisory_xact_lock($1) AS ok', [PURGE_LOCK]);
+        if (!lock.rows[0]?.ok) return 0;
+        const r = await this.q<{ n: string }>(c, 'purge_expired',
+          `WITH gone AS (DELETE FROM queue WHERE id IN (
+                           SELECT id FROM queue WHERE expires_at <= $1 OR created_at <= $2 LIMIT $3 FOR UPDATE SKIP LOCKED)
+                         RETURNING recipient),
+                per AS (SELECT recipient, count(*) AS n FROM gone GROUP BY recipient),
+                upd AS (UPDATE devices d SET queued = d.queued - per.n FROM per WHERE d.perm_key_id = per.recipient RETURNING 1)
+           SELECT coalesce(sum(n), 0) AS n FROM per`,
+          [now, now - maxAgeMs, PURGE_BATCH]);
+        return num(r.rows[0]?.n ?? 0);
+      });
+      total += n;
+      if (n < PURGE_BATCH) return total;
+    }
   }
 
   async close(): Promise<void> {

@@ -31,7 +31,8 @@ export class SqliteStoreBackend implements RelayStoreBackend {
       deviceByHandle: async (h) => s.deviceByHandle(h),
       register: async (id, h) => s.register(id, h),
       enqueue: async (...a) => s.enqueue(...a),
-      pending: async (r, after, limit) => s.pending(r, after, limit),
+      pending: async (r, after, limit, now) => s.pending(r, after, limit, now),
+      withdraw: async (sender, to, idem) => s.withdraw(sender, to, idem),
       ack: async (r, ids) => s.ack(r, ids),
       identity: async (id) => k.identity(id),
       putIdentity: async (id, v, now) => k.putIdentity(id, v, now),
@@ -86,10 +87,11 @@ export class SqliteStoreBackend implements RelayStoreBackend {
   insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.op((o) => o.insertDevice(permKeyId, permPub, now)); }
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.op((o) => o.deviceByHandle(handle)); }
   register(permKeyId: Buffer, handle: string): Promise<void> { return this.op((o) => o.register(permKeyId, handle)); }
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): Promise<EnqueueResult> {
-    return this.op((o) => o.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit));
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
+    return this.op((o) => o.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt));
   }
-  pending(recipient: Buffer, afterId: number, limit: number): Promise<QueuedEnvelope[]> { return this.op((o) => o.pending(recipient, afterId, limit)); }
+  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.op((o) => o.pending(recipient, afterId, limit, now)); }
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.op((o) => o.withdraw(sender, recipientHandle, idem)); }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.op((o) => o.ack(recipient, ids)); }
   identity(permKeyId: Buffer): Promise<StoredIdentity | undefined> { return this.op((o) => o.identity(permKeyId)); }
   putIdentity(permKeyId: Buffer, id: StoredIdentity, now: number): Promise<{ reRegistered: boolean }> { return this.op((o) => o.putIdentity(permKeyId, id, now)); }
@@ -109,6 +111,10 @@ export class SqliteStoreBackend implements RelayStoreBackend {
 
   async pruneIdempotency(now: number): Promise<void> {
     await this.op(async () => this.store.pruneIdempotency(now));
+  }
+
+  purgeExpired(now: number, maxAgeMs: number): Promise<number> {
+    return this.op(async () => this.store.purgeExpired(now, maxAgeMs));
   }
 
   async close(): Promise<void> {

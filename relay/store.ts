@@ -27,6 +27,10 @@ const HANDLE_CACHE_LIMIT = 100_000;
 
 /** How long an idempotency key is remembered after its envelope was stored. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** Longest an envelope waits in the queue unless the relay is configured otherwise (`--envelope-ttl`). */
+export const DEFAULT_ENVELOPE_TTL_MS = 30 * 24 * 3600 * 1000;
+/** Expired envelopes deleted per statement, so a purge never holds the database for long. */
+export const PURGE_BATCH = 5000;
 
 export class RelayStore {
   private readonly db: Database.Database;
@@ -37,7 +41,7 @@ export class RelayStore {
    */
   private readonly byHandle = new Map<string, DeviceRow>();
   // Transaction wrappers are made once: better-sqlite3 builds four wrapper functions per call.
-  private readonly enqueueTx: (sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number) => EnqueueResult;
+  private readonly enqueueTx: (sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number) => EnqueueResult;
   private readonly ackTx: (recipient: Buffer, ids: readonly number[]) => number;
   private readonly registerTx: (permKeyId: Buffer, handle: string) => void;
   private nextQueueId: number;
@@ -47,11 +51,13 @@ export class RelayStore {
     deviceByHandle: Database.Statement<[string]>;
     setHandle: Database.Statement<[string, Buffer]>;
     idem: Database.Statement<[Buffer, string]>;
-    insertQueue: Database.Statement<[number, Buffer, string, Buffer, number]>;
+    insertQueue: Database.Statement<[number, Buffer, string, Buffer, number, number]>;
     claimIdem: Database.Statement<[Buffer, string, number, number]>;
     count: Database.Statement<[Buffer]>;
-    pending: Database.Statement<[Buffer, number, number]>;
+    pending: Database.Statement<[Buffer, number, number, number]>;
     del: Database.Statement<[number, Buffer]>;
+    expired: Database.Statement<[number, number, number]>;
+    delById: Database.Statement<[number]>;
     pruneIdem: Database.Statement<[number]>;
   };
 
@@ -82,7 +88,8 @@ export class RelayStore {
         recipient BLOB NOT NULL,
         sender_handle TEXT NOT NULL,
         body BLOB NOT NULL,
-        created_at INTEGER NOT NULL
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, id);
       CREATE TABLE IF NOT EXISTS idempotency (
@@ -93,6 +100,14 @@ export class RelayStore {
         PRIMARY KEY (sender, idem)
       ) WITHOUT ROWID;
     `);
+    // A queue made before envelopes expired: each envelope gets the default lifetime from when it
+    // was stored (the relay's purge at start then applies a shorter configured one).
+    const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'queue\')').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'expires_at')) {
+      this.db.exec(`ALTER TABLE queue ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
+        UPDATE queue SET expires_at = created_at + ${DEFAULT_ENVELOPE_TTL_MS};`);
+    }
+    this.db.exec('CREATE INDEX IF NOT EXISTS queue_by_expiry ON queue (expires_at)');
     const d = this.db;
     this.st = {
       insertDevice: d.prepare('INSERT INTO devices (perm_key_id, perm_pub, created_at) VALUES (?, ?, ?)'),
@@ -100,11 +115,14 @@ export class RelayStore {
       deviceByHandle: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE handle = ?'),
       setHandle: d.prepare('UPDATE devices SET handle = ? WHERE perm_key_id = ?'),
       idem: d.prepare('SELECT queue_id FROM idempotency WHERE sender = ? AND idem = ?'),
-      insertQueue: d.prepare('INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertQueue: d.prepare('INSERT INTO queue (id, recipient, sender_handle, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       claimIdem: d.prepare('INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sender, idem) DO NOTHING'),
       count: d.prepare('SELECT COUNT(*) AS n FROM queue WHERE recipient = ?'),
-      pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?'),
+      // An expired envelope is never delivered, even before the purge has deleted it.
+      pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? AND expires_at > ? ORDER BY id LIMIT ?'),
       del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
+      expired: d.prepare('SELECT id FROM queue WHERE expires_at <= ? OR created_at <= ? LIMIT ?'),
+      delById: d.prepare('DELETE FROM queue WHERE id = ?'),
       pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
     };
     // Queue ids are assigned here so the idempotency key can be claimed first (one statement
@@ -127,7 +145,7 @@ export class RelayStore {
   }
 
   /** enqueue's body; every RpcError it throws comes before its first write. */
-  private enqueueIn(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number): EnqueueResult {
+  private enqueueIn(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number): EnqueueResult {
     const recipient = this.deviceByHandle(recipientHandle);
     if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
     const duplicate = (): EnqueueResult | undefined => {
@@ -147,7 +165,7 @@ export class RelayStore {
       return d;
     }
     this.nextQueueId = id + 1;
-    this.st.insertQueue.run(id, recipient.permKeyId, senderHandle, body, now);
+    this.st.insertQueue.run(id, recipient.permKeyId, senderHandle, body, now, expiresAt);
     this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
     return { id, duplicate: false, recipient: recipient.permKeyId };
   }
@@ -200,7 +218,7 @@ export class RelayStore {
     return n;
   }
 
-  /** Stores an envelope once per (sender, idempotency key). */
+  /** Stores an envelope once per (sender, idempotency key); it is never delivered at or after `expiresAt`. */
   enqueue(
     sender: Buffer,
     senderHandle: string,
@@ -209,16 +227,18 @@ export class RelayStore {
     body: Buffer,
     now: number,
     queueLimit: number,
+    expiresAt = now + DEFAULT_ENVELOPE_TTL_MS,
   ): EnqueueResult {
     // Inside the relay's group-commit batch no savepoint is taken (two statements per call
     // saved): the relay rolls the whole batch back if a method fails other than with an
     // RpcError (RelayCore.dispatch). Outside a batch it is its own transaction.
-    if (this.db.inTransaction) return this.enqueueIn(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
-    return this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit);
+    if (this.db.inTransaction) return this.enqueueIn(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
+    return this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
   }
 
-  pending(recipient: Buffer, afterId: number, limit: number): QueuedEnvelope[] {
-    const rows = this.st.pending.all(recipient, afterId, limit) as { id: number; sender_handle: string; body: Buffer; created_at: number }[];
+  /** Envelopes for `recipient` after `afterId` that have not expired at `now` (without: all), in queue order. */
+  pending(recipient: Buffer, afterId: number, limit: number, now = 0): QueuedEnvelope[] {
+    const rows = this.st.pending.all(recipient, afterId, now, limit) as { id: number; sender_handle: string; body: Buffer; created_at: number }[];
     return rows.map((r) => ({ id: r.id, from: r.sender_handle, body: r.body, sentAt: r.created_at }));
   }
 
@@ -231,6 +251,43 @@ export class RelayStore {
       if (c !== undefined) this.queueCounts.set(k, Math.max(0, c - n));
     }
     return n;
+  }
+
+  /**
+   * Deletes the sender's own envelope stored under `idem` for `recipientHandle`, if it is still
+   * queued. The idempotency record stays, so a late re-send of it is a duplicate, not queued
+   * again. Answers nothing either way (the caller's result must not tell).
+   */
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): void {
+    const recipient = this.deviceByHandle(recipientHandle);
+    const seen = recipient ? (this.st.idem.get(sender, idem) as { queue_id: number } | undefined) : undefined;
+    if (!recipient || !seen) return;
+    // One statement: no transaction needed, inside a batch or not.
+    if (this.st.del.run(seen.queue_id, recipient.permKeyId).changes === 0) return;
+    const k = recipient.permKeyId.toString('hex');
+    const c = this.queueCounts.get(k);
+    if (c !== undefined) this.queueCounts.set(k, Math.max(0, c - 1));
+  }
+
+  /**
+   * Deletes envelopes that expired by `now` or were stored longer than `maxAgeMs` ago (a
+   * lowered `--envelope-ttl` applies to what is already queued). Returns how many went.
+   */
+  purgeExpired(now: number, maxAgeMs: number): number {
+    if (this.db.inTransaction) return 0; // never inside a request batch; the next run does it
+    let total = 0;
+    for (;;) {
+      const ids = (this.st.expired.all(now, now - maxAgeMs, PURGE_BATCH) as { id: number }[]).map((r) => r.id);
+      if (ids.length === 0) break;
+      this.db.transaction(() => {
+        for (const id of ids) this.st.delById.run(id);
+      })();
+      total += ids.length;
+      if (ids.length < PURGE_BATCH) break;
+    }
+    // Counts are read again from the table when next needed.
+    if (total > 0) this.queueCounts.clear();
+    return total;
   }
 
   /** The database handle, for tables kept beside these (prekeys: relay/key-store.ts). */

@@ -12,6 +12,11 @@ import { isValueMap, type Value } from './value.ts';
 export const MAX_ENVELOPE_BYTES = 64 * 1024;
 /** An idempotency key of `send`. */
 export const IDEM_RE = /^[A-Za-z0-9_-]{8,64}$/;
+/**
+ * Longest envelope lifetime a sender may ask for with `send`'s `ttl` (seconds). The relay keeps
+ * an envelope for the shorter of that and its own maximum (`--envelope-ttl`, default 30 days).
+ */
+export const MAX_SEND_TTL_SEC = 366 * 86400;
 /** Most queue ids one `ack` may name. */
 export const MAX_ACK_IDS = 1000;
 /**
@@ -62,15 +67,18 @@ function own(m: Record<string, unknown>, k: string): unknown {
   return Object.hasOwn(m, k) ? m[k] : undefined;
 }
 
-export function checkSendParams(v: unknown): { to: string; idem: string; body: Uint8Array } {
+export function checkSendParams(v: unknown): { to: string; idem: string; body: Uint8Array; ttl?: number } {
   const m = paramsMap(v);
   const to = own(m, 'to');
   const idem = own(m, 'idem');
   const body = own(m, 'body');
+  const ttl = own(m, 'ttl');
   if (typeof to !== 'string' || !HANDLE_RE.test(to)) badRequest('to: invalid handle');
   if (typeof idem !== 'string' || !IDEM_RE.test(idem)) badRequest('idem: invalid idempotency key');
   if (!(body instanceof Uint8Array) || body.length < 1 || body.length > MAX_ENVELOPE_BYTES) badRequest(`body: bytes of length 1..${MAX_ENVELOPE_BYTES}`);
-  return { to, idem, body };
+  if (ttl === undefined) return { to, idem, body };
+  if (typeof ttl !== 'number' || !Number.isSafeInteger(ttl) || ttl < 1 || ttl > MAX_SEND_TTL_SEC) badRequest(`ttl: whole seconds 1..${MAX_SEND_TTL_SEC}`);
+  return { to, idem, body, ttl };
 }
 
 export interface SendManyParams {
@@ -178,10 +186,23 @@ export const RELAY_METHODS = {
   }),
   send: method({
     unbound: false,
-    params: z.object({ to: handle(), idem: z.string().regex(IDEM_RE), body: bytes(1, MAX_ENVELOPE_BYTES) }),
+    params: z.object({
+      to: handle(),
+      idem: z.string().regex(IDEM_RE),
+      body: bytes(1, MAX_ENVELOPE_BYTES),
+      /** Optional: the envelope expires after this many seconds (a disappearing message's timer). */
+      ttl: z.number().int().min(1).max(MAX_SEND_TTL_SEC).optional(),
+    }),
     check: checkSendParams,
     result: z.object({ id: uint, duplicate: z.boolean() }),
     parseResult: parseSendResult,
+  }),
+  // Withdraws the caller's own still-queued envelope sent with this idempotency key (a message
+  // deleted for everyone). The same answer whether or not there was one, so it is no oracle.
+  withdraw: method({
+    unbound: false,
+    params: z.object({ to: handle(), idem: z.string().regex(IDEM_RE) }),
+    result: z.object({ ok: z.literal(true) }),
   }),
   // One request, one relay commit, for many envelopes (a group message's fan-out, relay/send-many.ts):
   // each item is stored exactly as a `send` of it would be, and answered on its own.

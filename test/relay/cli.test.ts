@@ -27,6 +27,12 @@ describe('ephemera-relay CLI', () => {
     expect(badPort.stderr).toMatch(/whole number/);
     const bigPort = run(['--data', t.dir, '--port', '70000']);
     expect(bigPort.status).not.toBe(0);
+    const badTtl = run(['--data', t.dir, '--envelope-ttl', '30 days']);
+    expect(badTtl.status).not.toBe(0);
+    expect(badTtl.stderr).toMatch(/s, m, h or d/);
+    const shortTtl = run(['--data', t.dir, '--envelope-ttl', '10s']);
+    expect(shortTtl.status).not.toBe(0);
+    expect(shortTtl.stderr).toMatch(/between 60s and 366d/);
   });
 
   it('keeps its identity and certificate pin across restarts', async () => {

@@ -20,6 +20,7 @@ function outcome(f: () => unknown): { ok: true; data: unknown } | { ok: false } 
 const handleLike = fc.oneof(fc.stringMatching(/^[a-z0-9_]{3,32}$/), fc.string({ maxLength: 40 }), fc.constant('ab'), fc.constant('A_b_c'));
 const idemLike = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_-]{8,64}$/), fc.string({ maxLength: 70 }), fc.constant('short'));
 const bodyLike = fc.oneof(fc.uint8Array({ minLength: 0, maxLength: 40 }), fc.constant(new Uint8Array(64 * 1024 + 1)), fc.constant(new Uint8Array(64 * 1024)));
+const ttlLike = fc.oneof(fc.integer({ min: 1, max: 366 * 86400 }), fc.integer({ min: -3, max: 3 }), fc.constant(366 * 86400 + 1), fc.double(), fc.constant('60'));
 const idLike = fc.oneof(fc.nat(), fc.integer({ min: -5, max: 5 }), fc.double(), fc.constant(2 ** 53), fc.constant(Number.MAX_SAFE_INTEGER));
 const anyField = (specific: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> => fc.oneof({ weight: 4, arbitrary: specific }, { weight: 1, arbitrary: valueArb }, { weight: 1, arbitrary: fc.constant(undefined) });
 
@@ -30,14 +31,13 @@ function withoutUndefined(m: Record<string, unknown>): Value {
 }
 
 const sendParams = fc.oneof(
-  fc.record({ to: anyField(handleLike), idem: anyField(idemLike), body: anyField(bodyLike), extra: anyField(valueArb) }).map(withoutUndefined),
+  fc.record({ to: anyField(handleLike), idem: anyField(idemLike), body: anyField(bodyLike), ttl: anyField(ttlLike), extra: anyField(valueArb) }).map(withoutUndefined),
   valueArb,
 );
 const ackParams = fc.oneof(
   fc.record({ ids: anyField(fc.oneof(fc.array(idLike, { maxLength: 5 }), fc.constant([]), fc.constant(new Array<number>(1001).fill(1)), fc.constant(new Array<number>(1000).fill(1)))) }).map(withoutUndefined),
   valueArb,
 );
-
 // sendMany: bodies by index; lists around their limits, indexes in and out of range, items of any shape.
 const bodiesLike = fc.oneof(
   fc.array(fc.uint8Array({ minLength: 0, maxLength: 6 }), { maxLength: 4 }),
