@@ -1,0 +1,143 @@
+// Moving one attachment through the relay's blob methods (docs/protocol.md §9a): the file is
+// sealed chunk by chunk (shared/protocol/stream.ts) straight from disk, so memory holds one
+// chunk whatever the file's size. The upload continues from the length the relay acknowledged:
+// RelayClient re-sends a request after a dropped connection or a 404 re-bind, and a put the
+// relay had already stored answers with that same length, so nothing is written twice; after a
+// relay restart a put that was lost with it is answered with the shorter length, and the upload
+// goes back there. Sealing is deterministic for a key and chunk index, so any chunk can be
+// sealed again from the file. The download checks every chunk and the digest of the whole.
+import { randomBytes } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
+import { CodedError } from '../../shared/errors.ts';
+import type { RelayCallParams, RelayMethodName, RelayResult } from '../../shared/protocol/methods.ts';
+import {
+  openChunk, SealedDigest, sealChunk, sealedChunkLength, streamLayout, StreamError,
+  STREAM_CHUNK_BYTES, STREAM_KEY_BYTES, STREAM_SEALED_CHUNK_BYTES, type StreamLayout,
+} from '../../shared/protocol/stream.ts';
+import { bytesEqual } from '../../shared/protocol/bytes.ts';
+
+/** What the transfer needs of RelayClient (its typed call). */
+export interface BlobCaller {
+  call<M extends RelayMethodName>(method: M, params: RelayCallParams<M>): Promise<RelayResult<M>>;
+}
+
+export type TransferErrorCode = 'ATTACHMENT_TOO_LARGE' | 'ATTACHMENT_CHANGED' | 'ATTACHMENT_CANCELLED' | 'ATTACHMENT_RELAY_STATE';
+
+export class TransferError extends CodedError<TransferErrorCode> {
+  constructor(code: TransferErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+export interface TransferOptions {
+  /** Sealed bytes acknowledged (upload) or checked (download) so far, of `total`. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** What the recipient needs to fetch and open the blob (it travels inside the E2E message). */
+export interface BlobRef {
+  blobId: Uint8Array;
+  key: Uint8Array;
+  /** SHA-256 of the whole sealed stream. */
+  digest: Uint8Array;
+  /** Plaintext bytes. */
+  size: number;
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new TransferError('ATTACHMENT_CANCELLED', 'The transfer was cancelled.');
+}
+
+/** Reads and seals chunk `index` of the file (zero padding included). */
+async function sealFromFile(fh: Awaited<ReturnType<typeof open>>, key: Uint8Array, layout: StreamLayout, index: number): Promise<Buffer> {
+  const plainLen = sealedChunkLength(layout, index) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
+  const plain = Buffer.alloc(plainLen);
+  const start = index * STREAM_CHUNK_BYTES;
+  const fromFile = Math.max(0, Math.min(plainLen, layout.size - start));
+  let got = 0;
+  while (got < fromFile) {
+    const { bytesRead } = await fh.read(plain, got, fromFile - got, start + got);
+    if (bytesRead === 0) throw new TransferError('ATTACHMENT_CHANGED', 'The file became shorter while it was being sent.');
+    got += bytesRead;
+  }
+  return sealChunk(key, index, index === layout.chunks - 1, plain);
+}
+
+/**
+ * Seals the file at `path` under a new random key and uploads it as a blob readable by
+ * `recipients` (handles). Returns the reference for the E2E message.
+ */
+export async function uploadFile(relay: BlobCaller, path: string, recipients: readonly string[], o: TransferOptions = {}): Promise<BlobRef> {
+  const size = (await stat(path)).size;
+  const limits = await relay.call('blob.limits', null);
+  if (size > limits.maxFileBytes) {
+    throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
+  }
+  const layout = streamLayout(size);
+  const key = randomBytes(STREAM_KEY_BYTES);
+  const fh = await open(path, 'r');
+  try {
+    // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
+    // again after a rewind is the same bytes, so it holds for the upload too).
+    const digest = new SealedDigest();
+    for (let i = 0; i < layout.chunks; i++) {
+      checkAborted(o.signal);
+      digest.update(await sealFromFile(fh, key, layout, i));
+    }
+    const sum = digest.digest();
+    if ((await fh.stat()).size !== size) throw new TransferError('ATTACHMENT_CHANGED', 'The file changed while it was being sent.');
+    const { id } = await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] });
+    await putFrom(relay, fh, key, layout, id, 0, o);
+    return { blobId: id, key, digest: sum, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Puts sealed chunks from `length` on until the relay acknowledges the whole stream. */
+async function putFrom(relay: BlobCaller, fh: Awaited<ReturnType<typeof open>>, key: Uint8Array, layout: StreamLayout, id: Uint8Array, from: number, o: TransferOptions): Promise<void> {
+  let length = from;
+  o.onProgress?.(length, layout.sealedSize);
+  while (length < layout.sealedSize) {
+    checkAborted(o.signal);
+    if (length % STREAM_SEALED_CHUNK_BYTES !== 0) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged a length inside a chunk.');
+    const sealed = await sealFromFile(fh, key, layout, length / STREAM_SEALED_CHUNK_BYTES);
+    const r = await relay.call('blob.put', { id, offset: length, data: sealed });
+    if (r.length > layout.sealedSize) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged more than was sent.');
+    // Normally offset + chunk; shorter after a relay restart lost the last puts (continue there).
+    length = r.length;
+    o.onProgress?.(length, layout.sealedSize);
+  }
+}
+
+/**
+ * Downloads and opens the blob, handing each plaintext piece (padding removed) to `sink` in
+ * order. Every chunk must open at its place and the digest of the whole sealed stream must
+ * match before this resolves; on any failure it throws (StreamError for damage) and the caller
+ * must discard what the sink received.
+ */
+export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain: Buffer, index: number) => void | Promise<void>, o: TransferOptions = {}): Promise<void> {
+  const layout = streamLayout(ref.size);
+  const status = await relay.call('blob.status', { id: ref.blobId });
+  if (status.size !== layout.sealedSize) throw new StreamError('ATTACHMENT_CORRUPT', 'the blob at the relay has another size than the message says');
+  const digest = new SealedDigest();
+  let offset = 0;
+  let out = 0;
+  for (let i = 0; i < layout.chunks; i++) {
+    checkAborted(o.signal);
+    const want = sealedChunkLength(layout, i);
+    const { data } = await relay.call('blob.get', { id: ref.blobId, offset, length: want });
+    if (data.length !== want) throw new StreamError('ATTACHMENT_TRUNCATED', `chunk ${i} is short`);
+    digest.update(data);
+    const plain = openChunk(ref.key, i, i === layout.chunks - 1, data);
+    if (!plain) throw new StreamError('ATTACHMENT_CORRUPT', `chunk ${i} does not open`);
+    const keep = Math.max(0, Math.min(plain.length, ref.size - out));
+    for (let j = keep; j < plain.length; j++) if (plain[j] !== 0) throw new StreamError('ATTACHMENT_CORRUPT', 'padding is not zeros');
+    if (keep > 0) await sink(plain.subarray(0, keep), i);
+    out += keep;
+    offset += want;
+    o.onProgress?.(offset, layout.sealedSize);
+  }
+  if (!bytesEqual(digest.digest(), ref.digest)) throw new StreamError('ATTACHMENT_CORRUPT', 'the digest does not match');
+}
