@@ -68,8 +68,8 @@ async function sequentialSends(root: string, descriptorText: string, count: numb
     const back = (await bob.contactsList())[0];
     if (!back) throw new Error('bob has no contact');
     await bob.sendText({ conversationId: back.conversationId, text: 'hi' });
-    await alice.sync(30_000, 50);
-    await bob.sync(30_000, 50);
+    await alice.sync({ timeoutMs: 30_000, quietMs: 50 });
+    await bob.sync({ timeoutMs: 30_000, quietMs: 50 });
     const target = committed + count;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
@@ -120,7 +120,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
       profiles.map(async (m, s) => {
         const conv = (await m.contactAdd({ handle: RECIPIENT })).conversationId;
         for (let i = 0; i < perSender; i++) await m.sendText({ conversationId: conv, text: textOf(s, i) });
-        if (!(await m.sync(120_000, 50))) throw new Error(`sender ${s} did not get its sends to the relay`);
+        if (!(await m.sync({ timeoutMs: 120_000, quietMs: 50 })).done) throw new Error(`sender ${s} did not get its sends to the relay`);
       }),
     );
   } finally {

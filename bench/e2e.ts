@@ -113,7 +113,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     const back = (await bob.contactsList())[0];
     if (!back) throw new Error('bob has no contact');
     await bob.sendText({ conversationId: back.conversationId, text: TEXT });
-    await alice.sync(30_000, 50);
+    await alice.sync({ timeoutMs: 30_000, quietMs: 50 });
     const e2eLatency: number[] = [];
     for (let i = 0; i < samples + 5; i++) {
       const target = committed + 1;
@@ -122,8 +122,8 @@ export async function main(opts: BenchOptions): Promise<void> {
       await waitUntil(() => committed >= target, 30_000, 'e2e message');
       if (i >= 5) e2eLatency.push(performance.now() - t0);
     }
-    await bob.sync(30_000, 50);
-    await alice.sync(30_000, 50);
+    await bob.sync({ timeoutMs: 30_000, quietMs: 50 });
+    await alice.sync({ timeoutMs: 30_000, quietMs: 50 });
     const e2eStart = performance.now();
     const e2eTarget = committed + burst;
     for (let i = 0; i < burst; i++) await alice.sendText({ conversationId: conv, text: `${TEXT} ${i}` });

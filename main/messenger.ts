@@ -61,6 +61,7 @@ import { contactById, contactView, reconcileIdentityKeys, safetyNumberOf } from 
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
 import { searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
+import type { RefusalContext } from './messenger/refusals.ts';
 import { markReadUpTo } from './messenger/receipts.ts';
 import {
   contactIdOfConversation,
@@ -169,14 +170,17 @@ export class Messenger implements EphemeraService {
     }
   }
 
-  /** Runs an API method: maps errors to ApiError codes and resets the auto-lock timer. */
-  private async api<T>(fn: () => Promise<T> | T): Promise<T> {
+  /**
+   * Runs an API method: maps errors to ApiError codes and resets the auto-lock timer. `about`
+   * names the handle a relay refusal concerns, for its sentence.
+   */
+  private async api<T>(fn: () => Promise<T> | T, about?: RefusalContext): Promise<T> {
     if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
     this.touch();
     try {
       return await fn();
     } catch (e) {
-      throw toServiceError(e);
+      throw toServiceError(e, about);
     }
   }
 
@@ -445,6 +449,7 @@ export class Messenger implements EphemeraService {
         void this.upkeep();
         return this.status();
       }),
+      { handle: params.handle },
     );
   }
 
@@ -539,7 +544,7 @@ export class Messenger implements EphemeraService {
         const contact = this.requireSession().vault.findContactByHandle(params.handle) ?? this.createContact(params.handle);
         return contactView(this.refreshIdentityKey(contact));
       });
-    });
+    }, { handle: params.handle });
   }
 
   /** Fetches the contact's bundle and starts a session (the PreKey path of the next message). */
@@ -1156,31 +1161,14 @@ export class Messenger implements EphemeraService {
     return this.api(() => ({ cancelled: this.backups.cancel(params.jobId) }));
   }
 
-  // ------------------------------------------------------------------ for the CLI and tests
+  // ------------------------------------------------------------------ waiting for the relay
 
-  /** The contact with this handle, if any (unlocked vault). */
-  contactByHandle(handle: string): Contact | undefined {
-    const c = this.requireSession().vault.findContactByHandle(handle);
-    return c ? contactView(c) : undefined;
+  /** Waits for the connection, an empty outbox, sent receipts and a quiet inbox (shared/api.ts `sync`). */
+  sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>> {
+    return this.api(async () => ({ done: await this.waitIdle(params.timeoutMs, params.quietMs ?? 400) }));
   }
 
-  /** Handle of the registered account, or undefined. */
-  get handle(): string | undefined {
-    return this.session?.registration?.account.handle;
-  }
-
-  /** Requests waiting in the sealed outbox (messages and receipts not yet accepted by the relay). */
-  outboxSize(): number {
-    const vault = this.session?.vault;
-    return vault?.isUnlocked ? vault.outboxList().length : 0;
-  }
-
-  /**
-   * Waits until connected, the outbox is empty, receipts are out, and no envelope arrived for
-   * `quietMs` (the relay pushes everything queued right after a bind). False when the relay
-   * could not be reached, or the work did not finish, within `timeoutMs`.
-   */
-  async sync(timeoutMs: number, quietMs = 400): Promise<boolean> {
+  private async waitIdle(timeoutMs: number, quietMs: number): Promise<boolean> {
     const conn = this.session?.connection;
     if (!conn || !this.session?.registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
     const end = Date.now() + timeoutMs;
@@ -1189,7 +1177,9 @@ export class Messenger implements EphemeraService {
     while (Date.now() < end) {
       await this.sendQueue.onIdle();
       const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
-      if (quiet && this.outboxSize() === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
+      const vault = this.session?.vault;
+      const outbox = vault?.isUnlocked ? vault.outboxList().length : 0;
+      if (quiet && outbox === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
         this.session?.search.catchUp();
         return true;
       }

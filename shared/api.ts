@@ -69,7 +69,16 @@ export const apiMethods = {
   /** Registers this device on a relay. Without a descriptor, the configured relay is used. */
   register: { params: z.strictObject({ handle: Handle, serverDescriptor: ServerDescriptorText.optional() }), result: VaultStatus },
   connectionState: { params: NoParams, result: ConnectionState },
-
+  /**
+   * Waits at most `timeoutMs` until the relay connection is ready, the outbox is empty, receipts
+   * are out and no envelope arrived for `quietMs` (default 400; the relay pushes what is queued
+   * right after a bind). `done` is false when that did not happen in time. NOT_REGISTERED before
+   * registration. The CLI's send, sync and account wait with it.
+   */
+  sync: {
+    params: z.strictObject({ timeoutMs: z.number().int().min(0).max(3_600_000), quietMs: z.number().int().min(0).max(60_000).optional() }),
+    result: z.strictObject({ done: z.boolean() }),
+  },
   // contacts
   contactsList: { params: NoParams, result: z.array(Contact).max(100_000) },
   contactAdd: { params: z.strictObject({ handle: Handle }), result: Contact },
@@ -209,6 +218,7 @@ export interface EphemeraApi {
   wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>>;
   register(params: ParamsOf<'register'>): Promise<VaultStatus>;
   connectionState(): Promise<ConnectionState>;
+  sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>>;
   contactsList(): Promise<Contact[]>;
   contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact>;
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber>;

@@ -1,15 +1,16 @@
 // Messaging subcommands: register, contact add|list, safety-number, verify, accept-identity,
-// send, sync, history, delete, account. Each opens the profile through the Messenger (the same service
-// the app uses), does its work, and locks the profile again before exiting.
+// send, sync, history, delete, account. Each opens the profile, calls the contract (shared/api.ts)
+// in-process through cli/client.ts, the same path and checks as the app, and locks again before exiting.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiError, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
+import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult, type GlobalOptions, requireVault, currentPassword } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult } from '../io.ts';
 import { untrusted } from '../terminal.ts';
-import { checkHandle, cliErrorFor, type RefusalContext } from '../errors.ts';
+import { checkHandle } from '../errors.ts';
+import { contactNamed, waitMs, withClient } from '../client.ts';
 
 /** Default wait for the relay, seconds (`--wait` changes it where offered). */
 const DEFAULT_WAIT_S = 10;
@@ -35,36 +36,6 @@ function positive(max: number) {
   };
 }
 
-interface SessionOptions extends RefusalContext {
-  /** Runs before the unlock, e.g. to subscribe to events the unlock already causes (the outbox flush). */
-  onOpen?: (m: Messenger) => void;
-}
-
-/**
- * Opens and unlocks the profile, runs `fn`, always locks again. Errors become their exit code
- * and sentence (cli/errors.ts); `handle` is what a relay refusal's sentence names.
- */
-async function withMessenger<T>(g: GlobalOptions, waitS: number, fn: (m: Messenger) => Promise<T>, opts: SessionOptions = {}): Promise<T> {
-  requireVault(g.profile);
-  const password = await currentPassword();
-  const m = await openMessenger({ profileDir: g.profile, relayTimeoutMs: Math.max(1, waitS * 1000) });
-  try {
-    opts.onOpen?.(m);
-    await m.unlock({ password });
-    return await fn(m);
-  } catch (e) {
-    throw cliErrorFor(e, opts);
-  } finally {
-    await m.close();
-  }
-}
-
-async function contactNamed(m: Messenger, handle: string): Promise<Contact> {
-  const c = m.contactByHandle(handle);
-  if (!c) throw new CliError(`No contact ${handle} in this profile (add it with: contact add ${handle}).`, ExitCode.UNKNOWN_CONTACT, 'UNKNOWN_CONTACT');
-  return c;
-}
-
 function contactLine(c: Contact): string {
   const flags = [c.verified ? 'verified' : 'not verified', c.identityChanged ? 'IDENTITY CHANGED' : ''].filter(Boolean).join(', ');
   return `${untrusted(c.handle)}  (${flags})`;
@@ -78,17 +49,17 @@ function messageLine(m: Message, handle: string): string {
 }
 
 /** Resolves when the message left the outbox (state no longer 'queued'), or after waitMs. */
-function waitUntilSent(m: Messenger, id: string, waitMs: number): Promise<Message['state'] | undefined> {
+function waitUntilSent(api: EphemeraClient, id: string, ms: number): Promise<Message['state'] | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       off();
       resolve(undefined);
-    }, waitMs);
-    const off = m.subscribe((e) => {
-      if (e.name === 'messageState' && e.payload.id === id && e.payload.state !== 'queued') {
+    }, ms);
+    const off = api.on('messageState', (change) => {
+      if (change.id === id && change.state !== 'queued') {
         clearTimeout(timer);
         off();
-        resolve(e.payload.state);
+        resolve(change.state);
       }
     });
   });
@@ -111,7 +82,7 @@ export function register(program: Command): void {
         } catch {
           throw new CliError(`cannot read the descriptor file ${opts.server}`, ExitCode.USAGE);
         }
-        const status = await withMessenger(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }), { handle: opts.handle });
+        const status = await withClient(g, opts.wait, (m) => m.register({ handle: opts.handle, serverDescriptor: descriptor }));
         printResult(g.json, `Registered as ${untrusted(status.account?.handle ?? '')} on ${untrusted(status.account?.relayUrl ?? '')}.`, { handle: status.account?.handle, relayUrl: status.account?.relayUrl });
       }),
     );
@@ -125,7 +96,7 @@ export function register(program: Command): void {
       action(async (handle: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
-        const c = await withMessenger(g, opts.wait, (m) => m.contactAdd({ handle }), { handle });
+        const c = await withClient(g, opts.wait, (m) => m.contactAdd({ handle }));
         printResult(g.json, `Added ${untrusted(c.handle)}. Compare safety numbers with: safety-number ${untrusted(c.handle)}`, { contact: c });
       }),
     );
@@ -135,7 +106,7 @@ export function register(program: Command): void {
     .action(
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
-        const list = await withMessenger(g, DEFAULT_WAIT_S, (m) => m.contactsList());
+        const list = await withClient(g, DEFAULT_WAIT_S, (m) => m.contactsList());
         printResult(g.json, list.length === 0 ? 'No contacts.' : list.map(contactLine).join('\n'), { contacts: list });
       }),
     );
@@ -147,7 +118,7 @@ export function register(program: Command): void {
       action(async (handle: string, _opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
-        const sn = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.safetyNumber({ contactId: (await contactNamed(m, handle)).id }));
+        const sn = await withClient(g, DEFAULT_WAIT_S, async (m) => m.safetyNumber({ contactId: (await contactNamed(m, handle)).id }));
         const note = sn.identityChanged ? `\nTheir identity CHANGED: this is the new number. After comparing, accept it with: accept-identity ${handle} --safety-number "${formatSafetyNumber(sn.digits)}"` : sn.verified ? '\nVerified.' : '';
         printResult(g.json, `Safety number with ${handle}:\n  ${formatSafetyNumber(sn.digits)}${note}`, { safetyNumber: sn });
       }),
@@ -160,7 +131,7 @@ export function register(program: Command): void {
       action(async (handle: string, _opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
-        const c = await withMessenger(g, DEFAULT_WAIT_S, async (m) => m.markVerified({ contactId: (await contactNamed(m, handle)).id, verified: true }));
+        const c = await withClient(g, DEFAULT_WAIT_S, async (m) => m.markVerified({ contactId: (await contactNamed(m, handle)).id, verified: true }));
         printResult(g.json, `${handle} is marked verified.`, { contact: c });
       }),
     );
@@ -174,7 +145,7 @@ export function register(program: Command): void {
         const g = globalOptions(cmd);
         checkHandle(handle);
         type Outcome = { kind: 'shown'; sn: SafetyNumber } | { kind: 'accepted'; contact: Contact };
-        const outcome = await withMessenger(g, DEFAULT_WAIT_S, async (m): Promise<Outcome> => {
+        const outcome = await withClient(g, DEFAULT_WAIT_S, async (m): Promise<Outcome> => {
           const contactId = (await contactNamed(m, handle)).id;
           // Without the digits nothing is accepted: the user is shown what to compare first.
           if (opts.safetyNumber === undefined) return { kind: 'shown', sn: await m.safetyNumber({ contactId }) };
@@ -205,13 +176,13 @@ export function register(program: Command): void {
       action(async (handle: string, text: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
-        const result = await withMessenger(g, opts.wait, async (m) => {
+        const result = await withClient(g, opts.wait, async (m) => {
           const c = await contactNamed(m, handle);
           const sent = await m.sendText({ conversationId: c.conversationId, text });
-          const state = (await waitUntilSent(m, sent.id, opts.wait * 1000)) ?? 'queued';
+          const state = (await waitUntilSent(m, sent.id, waitMs(opts.wait))) ?? 'queued';
           // Let anything else queued earlier go out too while we are connected.
-          if (state !== 'queued') await m.sync(opts.wait * 1000, 100);
-          return { id: sent.id, state, outbox: m.outboxSize() };
+          if (state !== 'queued') await m.sync({ timeoutMs: waitMs(opts.wait), quietMs: 100 });
+          return { id: sent.id, state, outbox: (await m.connectionState()).outboxSize };
         });
         const human =
           result.state === 'queued'
@@ -237,21 +208,23 @@ export function register(program: Command): void {
         // queued to sent (accepted by the relay) or failed (refused) once.
         const sent = new Set<string>();
         const failed = new Set<string>();
-        const count = (m: Messenger): void => {
-          m.subscribe((e) => {
-            if (e.name === 'message' && e.payload.direction === 'in') received++;
-            if (e.name === 'messageState' && e.payload.state === 'sent') sent.add(e.payload.id);
-            if (e.name === 'messageState' && e.payload.state === 'failed') failed.add(e.payload.id);
+        const count = (api: EphemeraClient): void => {
+          api.on('message', (message) => {
+            if (message.direction === 'in') received++;
+          });
+          api.on('messageState', (change) => {
+            if (change.state === 'sent') sent.add(change.id);
+            if (change.state === 'failed') failed.add(change.id);
           });
         };
-        const result = await withMessenger(
+        const result = await withClient(
           g,
           opts.wait,
           async (m) => {
-            const done = await m.sync(opts.wait * 1000);
+            const { done } = await m.sync({ timeoutMs: waitMs(opts.wait) });
             const state = await m.connectionState();
             if (!done && state.phase !== 'ready') throw new ApiError('RELAY_UNREACHABLE', `The relay cannot be reached (${state.outboxSize} waiting in the outbox).`);
-            return { received, sent: sent.size, failed: failed.size, outbox: m.outboxSize(), complete: done };
+            return { received, sent: sent.size, failed: failed.size, outbox: state.outboxSize, complete: done };
           },
           { onOpen: count },
         );
@@ -273,7 +246,7 @@ export function register(program: Command): void {
       action(async (handle: string, opts: { limit: number; around?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
-        const page = await withMessenger(g, DEFAULT_WAIT_S, async (m) => {
+        const page = await withClient(g, DEFAULT_WAIT_S, async (m) => {
           const c = await contactNamed(m, handle);
           return m.historyPage({
             conversationId: c.conversationId,
@@ -297,7 +270,7 @@ export function register(program: Command): void {
         // Exactly one of the two forms, refused before the password is asked.
         if (opts.conversation === true && messageId !== undefined) throw new CliError('Give either a MESSAGE_ID or --conversation, not both.', ExitCode.USAGE);
         if (opts.conversation !== true && messageId === undefined) throw new CliError('Give the MESSAGE_ID to delete (from history --json), or --conversation.', ExitCode.USAGE);
-        const result = await withMessenger(g, DEFAULT_WAIT_S, async (m) => {
+        const result = await withClient(g, DEFAULT_WAIT_S, async (m) => {
           const c = await contactNamed(m, handle);
           return messageId === undefined
             ? m.deleteConversation({ conversationId: c.conversationId })
@@ -318,9 +291,9 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
-        const data = await withMessenger(g, opts.wait, async (m) => {
+        const data = await withClient(g, opts.wait, async (m) => {
           const status = await m.vaultStatus();
-          if (status.account) await m.sync(opts.wait * 1000, 0).catch(() => false);
+          if (status.account) await m.sync({ timeoutMs: waitMs(opts.wait), quietMs: 0 }).catch(() => undefined);
           const conn = await m.connectionState();
           const conversations = await m.conversationsList({});
           return {

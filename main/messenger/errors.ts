@@ -5,6 +5,7 @@ import { ApiError, ApiErrorCode, type ApiErrorCode as Code } from '../../shared/
 import { E2eError } from '../e2e/errors.ts';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import { weakSecretReason } from '../../shared/api/password-policy.ts';
+import { refusalFor, type RefusalContext } from './refusals.ts';
 
 const E2E_CODES: Partial<Record<string, Code>> = {
   UNTRUSTED_IDENTITY: 'IDENTITY_CHANGED',
@@ -13,15 +14,6 @@ const E2E_CODES: Partial<Record<string, Code>> = {
   BAD_BUNDLE: 'RELAY_REJECTED',
   BAD_ADDRESS: 'INVALID_ARGUMENT',
   BAD_CONTENT: 'INVALID_ARGUMENT',
-};
-
-const RPC_CODES: Partial<Record<string, Code>> = {
-  HANDLE_TAKEN: 'HANDLE_TAKEN',
-  NOT_FOUND: 'UNKNOWN_HANDLE',
-  RATE_LIMITED: 'BUSY',
-  QUEUE_FULL: 'BUSY',
-  BAD_REQUEST: 'INVALID_ARGUMENT',
-  NOT_REGISTERED: 'NOT_REGISTERED',
 };
 
 /**
@@ -43,16 +35,19 @@ export function apiError(code: Code, message: string): ApiError {
   return new ApiError(code, message);
 }
 
-/** The error to throw to a caller of the service. */
-export function toServiceError(error: unknown): unknown {
+/** The error to throw to a caller of the service; `about` names the handle a relay refusal concerns. */
+export function toServiceError(error: unknown, about: RefusalContext = {}): unknown {
   if (error instanceof ApiError) return error;
   if (error instanceof E2eError) {
     const code = E2E_CODES[error.code];
     return code ? new ApiError(code, error.message) : error;
   }
   if (error instanceof RpcError) {
-    const code = RPC_CODES[error.code] ?? 'RELAY_REJECTED';
-    return new RelayRefusal(code, error.code, `The relay refused the request (${error.message}).`);
+    // One sentence per refusal (main/messenger/refusals.ts); a code this client does not know (a
+    // newer relay) keeps the relay's own words.
+    const refusal = refusalFor(error.code);
+    if (!refusal) return new RelayRefusal('RELAY_REJECTED', error.code, `The relay refused the request (${error.message}).`);
+    return new RelayRefusal(refusal.code, error.code, refusal.sentence(about));
   }
   if (typeof error === 'object' && error !== null && ApiErrorCode.safeParse((error as { code?: unknown }).code).success) return error;
   return error;

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, ApiErrorCode } from '../../shared/api.ts';
-import { RPC_ERROR_CODES, type RpcErrorCode } from '../../shared/protocol/errors.ts';
+import { RPC_ERROR_CODES, RpcError } from '../../shared/protocol/errors.ts';
 import { VaultError, type VaultErrorCode } from '../../main/vault/errors.ts';
-import { RelayRefusal } from '../../main/messenger/errors.ts';
-import { cliErrorFor, RELAY_REFUSALS } from '../../cli/errors.ts';
+import { toServiceError } from '../../main/messenger/errors.ts';
+import { RELAY_REFUSALS } from '../../main/messenger/refusals.ts';
+import { cliErrorFor } from '../../cli/errors.ts';
 import { API_EXIT, CliError, ExitCode, exitCodeFor } from '../../cli/io.ts';
 import { documentedExitCodes, runCli } from './run.ts';
 
@@ -68,19 +69,24 @@ describe('exit codes', () => {
       const sentence = r.sentence({ handle: 'alice' });
       expect(sentence, code).toMatch(/^[A-Za-z].{15,}[.]$/);
       expect(sentence, code).not.toContain(code);
-      expect(documented.has(r.exit), `${code} -> ${r.exit}`).toBe(true);
-      const mapped = cliErrorFor(new RelayRefusal('RELAY_REJECTED', code, `The relay refused the request (${code}).`), { handle: 'alice' }) as CliError;
+      const exit = API_EXIT[r.code];
+      expect(documented.has(exit), `${code} -> ${exit}`).toBe(true);
+      // The refusal as main throws it (about the handle the call named), then as the CLI exits.
+      const mapped = cliErrorFor(toServiceError(new RpcError(code, 'detail'), { handle: 'alice' })) as CliError;
       expect(mapped.message).toBe(sentence);
-      expect(mapped.exitCode).toBe(r.exit);
+      expect(mapped.exitCode).toBe(exit);
     }
     expect(RELAY_REFUSALS.HANDLE_TAKEN.sentence({ handle: 'alice' })).toBe('alice is already taken on this relay; choose another handle.');
-    expect(RELAY_REFUSALS.HANDLE_TAKEN.exit).toBe(ExitCode.HANDLE_TAKEN);
+    expect(API_EXIT[RELAY_REFUSALS.HANDLE_TAKEN.code]).toBe(ExitCode.HANDLE_TAKEN);
+    // Refusals that pass are "busy, try again"; refusals of this client's request are "refused".
+    for (const code of ['RATE_LIMITED', 'QUEUE_FULL', 'INTERNAL', 'AUTH_KEY_UNBOUND'] as const) expect(API_EXIT[RELAY_REFUSALS[code].code], code).toBe(ExitCode.BUSY);
+    for (const code of ['BAD_REQUEST', 'UNKNOWN_METHOD', 'BIND_INVALID', 'EXPIRES_AT_INVALID'] as const) expect(API_EXIT[RELAY_REFUSALS[code].code], code).toBe(ExitCode.RELAY_REJECTED);
     // The table has no entry for a code the protocol does not define.
     expect(Object.keys(RELAY_REFUSALS).sort()).toEqual([...RPC_ERROR_CODES].sort());
   });
 
   it('a refusal code this client does not know is "relay refused" with the relay\'s words', () => {
-    const mapped = cliErrorFor(new RelayRefusal('RELAY_REJECTED', 'SOMETHING_NEW' as RpcErrorCode, 'The relay refused the request (SOMETHING_NEW).')) as CliError;
+    const mapped = cliErrorFor(toServiceError(new RpcError('SOMETHING_NEW'))) as CliError;
     expect(mapped.exitCode).toBe(ExitCode.RELAY_REJECTED);
     expect(mapped.message).toContain('SOMETHING_NEW');
   });

@@ -61,7 +61,7 @@ describe('untrusted text in CLI output', () => {
     await bob.m.close();
     const c = await alice.m.contactAdd({ handle: 'bob' });
     await alice.m.sendText({ conversationId: c.conversationId, text: NASTY });
-    expect(await alice.m.sync(60_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
 
     const synced = await run(dirs.bob, 'sync', '--wait', '60');
     expect(synced.code, synced.stderr).toBe(0);

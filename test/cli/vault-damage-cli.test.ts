@@ -104,7 +104,7 @@ describe('a damaged vault.db through the CLI and the API', () => {
       try {
         const code = await (async () => {
           await m.unlock({ password: PW });
-          const contact = m.contactByHandle('alice');
+          const contact = (await m.contactsList()).find((c) => c.handle === 'alice');
           if (!contact) return 'no contact';
           await m.historyPage({ conversationId: contact.conversationId, anchor: { kind: 'newest' }, limit: 10 });
           return 'ok';

@@ -78,9 +78,9 @@ describe('ephemera messaging CLI', () => {
     await alice.unlock({ password: PASSWORD });
     // The profile is open here: the CLI refuses it with exit code 4.
     expect((await cli(aliceDir.dir, 'contact', 'list')).code).toBe(4);
-    const conv = alice.contactByHandle('bob')!.conversationId;
+    const conv = (await alice.contactsList()).find((c) => c.handle === 'bob')!.conversationId;
     for (let i = 0; i < 100; i++) await alice.sendText({ conversationId: conv, text: `offline-${String(i).padStart(3, '0')}` });
-    expect(await alice.sync(60_000)).toBe(true);
+    expect(await alice.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     await alice.close();
 
     const synced = await cli(bobDir.dir, 'sync', '--wait', '60');

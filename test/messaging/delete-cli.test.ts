@@ -16,8 +16,8 @@ describe('ephemera delete', () => {
     scene.peers.push(alice, bob);
     const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
     for (const text of ['first ordinary line', `the ${WORD} secret`, 'last ordinary line']) await alice.m.sendText({ conversationId: toBob, text });
-    expect(await alice.m.sync(60_000)).toBe(true);
-    expect(await bob.m.sync(60_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+    expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     await bob.m.close();
     scene.peers.splice(scene.peers.indexOf(bob), 1);
     const dir = scene.dirs.bob;

@@ -18,7 +18,7 @@ describe('Messenger deleteMessage / deleteConversation', () => {
     const toCarol = (await alice.m.contactAdd({ handle: 'carol' })).conversationId;
     const first = await alice.m.sendText({ conversationId: toBob, text: 'hello before the outage' });
     const other = await alice.m.sendText({ conversationId: toCarol, text: 'for carol only' });
-    expect(await alice.m.sync(60_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
 
     await scene.stopRelay();
     const queued = await alice.m.sendText({ conversationId: toBob, text: 'wombatquasar while offline' });

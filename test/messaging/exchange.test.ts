@@ -39,8 +39,8 @@ describe('two profiles exchange messages', () => {
 
     await waitFor(async () => (await fullHistory(alice.m, bobContact.conversationId)).length === 2 * N, 120_000, 'alice history');
     await waitFor(async () => (await fullHistory(bob.m, aliceContact.conversationId)).length === 2 * N, 120_000, 'bob history');
-    await alice.m.sync(30_000);
-    await bob.m.sync(30_000);
+    await alice.m.sync({ timeoutMs: 30_000 });
+    await bob.m.sync({ timeoutMs: 30_000 });
 
     const ha = await fullHistory(alice.m, bobContact.conversationId);
     const hb = await fullHistory(bob.m, aliceContact.conversationId);

@@ -23,7 +23,7 @@ async function reinstall(seed: Uint8Array, dir: string, descriptorText: string, 
   await peer.m.register({ handle: 'bob', serverDescriptor: descriptorText });
   const alice = await peer.m.contactAdd({ handle: 'alice' });
   await peer.m.sendText({ conversationId: alice.conversationId, text });
-  expect(await peer.m.sync(30_000)).toBe(true);
+  expect(await peer.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
   return peer;
 }
 

@@ -46,8 +46,8 @@ describe('relay SIGKILL during an exchange', () => {
 
     await waitFor(async () => (await fullHistory(alice.m, toBob)).length >= 2 * N, 180_000, 'alice has all');
     await waitFor(async () => (await fullHistory(bob.m, toAlice)).length >= 2 * N, 180_000, 'bob has all');
-    expect(await alice.m.sync(60_000)).toBe(true);
-    expect(await bob.m.sync(60_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+    expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     const expectA = Array.from({ length: N }, (_, i) => `a-${String(i).padStart(3, '0')}`);
     const expectB = Array.from({ length: N }, (_, i) => `b-${String(i).padStart(3, '0')}`);
     const ha = await fullHistory(alice.m, toBob);
@@ -63,6 +63,6 @@ describe('relay SIGKILL during an exchange', () => {
     // The restarted relay forgot the temp key: the client re-bound after its 404.
     expect(states).toContain('rebinding');
     expect(causes).toContain('relay_forgot_key');
-    expect(alice.m.outboxSize()).toBe(0);
+    expect((await alice.m.connectionState()).outboxSize).toBe(0);
   }, 400_000);
 });

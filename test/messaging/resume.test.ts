@@ -34,7 +34,7 @@ describe('interrupted sends', () => {
     // died before writing it.
     await started.relay.kill('SIGKILL');
     const lost = await alice.m.sendText({ conversationId: conv, text: 'lost in a crash' });
-    expect(alice.m.outboxSize()).toBe(1);
+    expect((await alice.m.connectionState()).outboxSize).toBe(1);
     await alice.m.close();
     const v = await Vault.unlock(aliceDir.dir, PASSWORD);
     for (const item of v.outboxList()) v.outboxDelete(item.id);
@@ -54,8 +54,8 @@ describe('interrupted sends', () => {
     alice = await reopen(aliceDir.dir);
     open.push(alice);
     await waitFor(async () => (await fullHistory(alice.m, conv)).find((m) => m.id === lost.id)?.state === 'sent', 60_000, 'sent again');
-    expect(await alice.m.sync(30_000)).toBe(true);
-    expect(await bob.m.sync(30_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
+    expect(await bob.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     const texts = (await fullHistory(bob.m, bobConv)).map((m) => m.text);
     expect(texts).toEqual(['first', 'lost in a crash']);
   }, 300_000);

@@ -28,7 +28,7 @@ describe('sessions and identity changes', () => {
     // Bob offline: Alice's first messages wait at the relay as PreKey envelopes.
     await alice.m.sendText({ conversationId: conv, text: 'p1' });
     await alice.m.sendText({ conversationId: conv, text: 'p2' });
-    expect(await alice.m.sync(30_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     expect(queuedEnvelopes(dirs.relay).map((b) => b[0])).toEqual([PREKEY, PREKEY]);
 
     bob = await reopen(dirs.bob);
@@ -37,7 +37,7 @@ describe('sessions and identity changes', () => {
     const aliceContact = (await bob.m.contactsList())[0]!;
     await bob.m.sendText({ conversationId: aliceContact.conversationId, text: 'r1' });
     await waitFor(async () => (await fullHistory(alice.m, conv)).some((m) => m.text === 'r1'), 60_000, 'alice receives r1');
-    expect(await bob.m.sync(30_000)).toBe(true);
+    expect(await bob.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     await bob.m.close();
 
     // Lock and unlock, then close and reopen: the session is still there (normal path).
@@ -45,12 +45,12 @@ describe('sessions and identity changes', () => {
     expect(await codeOf(alice.m.sendText({ conversationId: conv, text: 'nope' }))).toBe('VAULT_LOCKED');
     await alice.m.unlock({ password: PASSWORD });
     await alice.m.sendText({ conversationId: conv, text: 'n1' });
-    expect(await alice.m.sync(30_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     await alice.m.close();
     alice = await reopen(dirs.alice);
     peers.push(alice);
     await alice.m.sendText({ conversationId: conv, text: 'n2' });
-    expect(await alice.m.sync(30_000)).toBe(true);
+    expect(await alice.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     await alice.m.close();
     // And from another process.
     const sent = await cli(dirs.alice, 'send', 'bob', 'n3');
@@ -64,7 +64,7 @@ describe('sessions and identity changes', () => {
     peers.push(bob);
     await waitFor(async () => (await fullHistory(bob.m, aliceContact.conversationId)).length === 6, 60_000, 'bob receives n1..n3');
     expect((await fullHistory(bob.m, aliceContact.conversationId)).map((m) => m.text)).toEqual(['p1', 'p2', 'r1', 'n1', 'n2', 'n3']);
-    expect(await bob.m.sync(30_000)).toBe(true);
+    expect(await bob.m.sync({ timeoutMs: 30_000 })).toEqual({ done: true });
     await bob.m.close();
     const bobVault = await Vault.unlock(dirs.bob, PASSWORD);
     const bobSeed = bobVault.getAccountSecret(PERMANENT_KEY_SECRET);

@@ -1,0 +1,61 @@
+// How CLI commands reach the messenger: through the contract (shared/api.ts), in-process. Every
+// call goes through the client and dispatchCall of shared/api/rpc.ts, the same path as the
+// Electron app and the browser host, so parameters are checked by the same schemas and errors
+// arrive as the same ApiError codes and sentences; the CLI only chooses exit codes for them
+// (cli/errors.ts API_EXIT).
+import { openMessenger } from '../main/messenger.ts';
+import type { Contact } from '../shared/api.ts';
+import { createApiClient, dispatchCall, type EphemeraClient } from '../shared/api/rpc.ts';
+import { CliError, cliErrorFor, ExitCode } from './errors.ts';
+import { currentPassword, requireVault, type GlobalOptions } from './io.ts';
+
+export interface OpenClientOptions {
+  /** How long the messenger waits for the relay (connect and bind) in one call. */
+  relayTimeoutMs?: number;
+}
+
+/** The contract served in-process by a messenger on `profileDir`; `close` locks and closes it. */
+export async function openClient(profileDir: string, opts: OpenClientOptions = {}): Promise<{ api: EphemeraClient; close: () => Promise<void> }> {
+  const messenger = await openMessenger({ profileDir, ...(opts.relayTimeoutMs !== undefined ? { relayTimeoutMs: opts.relayTimeoutMs } : {}) });
+  const api = createApiClient({
+    call: (method, params) => dispatchCall(messenger, method, params),
+    subscribe: (listener) => messenger.subscribe((event) => listener(event.name, event.payload)),
+  });
+  return { api, close: () => messenger.close() };
+}
+
+export interface SessionOptions {
+  /** Runs before the unlock, e.g. to subscribe to events the unlock already causes (the outbox flush). */
+  onOpen?: (api: EphemeraClient) => void;
+}
+
+/**
+ * Opens and unlocks the profile, runs `fn` with the contract, always locks again. Errors become
+ * their exit code and sentence (cli/errors.ts). `waitS` bounds each wait for the relay.
+ */
+export async function withClient<T>(g: GlobalOptions, waitS: number, fn: (api: EphemeraClient) => Promise<T>, opts: SessionOptions = {}): Promise<T> {
+  requireVault(g.profile);
+  const password = await currentPassword();
+  const { api, close } = await openClient(g.profile, { relayTimeoutMs: Math.max(1, Math.round(waitS * 1000)) });
+  try {
+    opts.onOpen?.(api);
+    await api.unlock({ password });
+    return await fn(api);
+  } catch (e) {
+    throw cliErrorFor(e);
+  } finally {
+    await close();
+  }
+}
+
+/** The contact with this handle (contactsList), or UNKNOWN_CONTACT naming how to add it. */
+export async function contactNamed(api: EphemeraClient, handle: string): Promise<Contact> {
+  const c = (await api.contactsList()).find((x) => x.handle === handle);
+  if (!c) throw new CliError(`No contact ${handle} in this profile (add it with: contact add ${handle}).`, ExitCode.UNKNOWN_CONTACT, 'UNKNOWN_CONTACT');
+  return c;
+}
+
+/** A wait in seconds as the contract's milliseconds (whole, within its bounds). */
+export function waitMs(seconds: number): number {
+  return Math.min(3_600_000, Math.max(0, Math.round(seconds * 1000)));
+}
