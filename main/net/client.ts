@@ -1,22 +1,26 @@
-// Connection to one relay: temp-key lifecycle (handshake, bind, rotation before expiry, 404
-// recovery), a generic request/response RPC over the record layer, server pushes, and a
-// durable outbox. The temp key lives only in this object's memory and is zeroed when dropped.
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+// Connection to one relay: its state (connect, reconnect with backoff, node choice), the temp
+// key's handshake, bind, rotation and 404 recovery (temp-key.ts), requests and the durable
+// outbox (requests.ts) sent in batched records, and server pushes. The temp key lives only in
+// this object's memory and is zeroed when dropped.
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage } from 'node:http';
-import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
-import { WebSocket, type ClientOptions, type RawData } from 'ws';
-import { BIND_NONCE_BYTES, SESSION_ID_BYTES } from '../../shared/protocol/bind.ts';
+import type { TLSSocket } from 'node:tls';
+import { WebSocket, type RawData } from 'ws';
 import { descriptorUrls, type RelayDescriptor } from '../../shared/protocol/descriptor.ts';
-import { closeCodeName, ProtocolError, RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
-import { decodeFrame, ERROR_FRAME_CODES, MAX_FRAME_BYTES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
-import { ClientHandshake, zeroTempKey, type TempKeyMaterial } from '../../shared/protocol/handshake.ts';
+import { closeCodeName, ProtocolError, RpcError } from '../../shared/protocol/errors.ts';
+import { decodeFrame, ERROR_FRAME_CODES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
+import { ClientHandshake } from '../../shared/protocol/handshake.ts';
 import { parseRelayResult, type RelayCallParams, type RelayMethodName, type RelayParams, type RelayResult } from '../../shared/protocol/methods.ts';
-import { msgIdTime, RecordEndpoint } from '../../shared/protocol/record.ts';
-import { BATCH_TARGET_BYTES, decodeBodies, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../../shared/protocol/rpc.ts';
-import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
+import { msgIdTime } from '../../shared/protocol/record.ts';
+import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
+import type { Value } from '../../shared/protocol/value.ts';
 import type { PermanentKey } from './permanent-key.ts';
-import type { OutboxItem, OutboxStore } from './stores.ts';
+import { Requests, type DurableOutcome } from './requests.ts';
+import { openPinned, sendInRecords } from './socket.ts';
+import type { OutboxStore } from './stores.ts';
+import { newBinding, rotationDelay, zeroKey, type Binding, type LiveKey, type Purpose } from './temp-key.ts';
+
+export type { DurableOutcome } from './requests.ts';
 
 export type ConnectionState = 'offline' | 'connecting' | 'handshaking' | 'binding' | 'ready' | 'rebinding';
 
@@ -42,55 +46,12 @@ export interface RelayClientOptions {
   keepaliveMs?: number;
 }
 
-export interface DurableOutcome {
-  id: string;
-  method: string;
-  result?: Value;
-  error?: RpcError;
-}
-
-interface Pending {
-  reqId: number;
-  method: string;
-  params: Value;
-  durableId?: string;
-  sentOn?: RecordEndpoint;
-  /** Retry not before this time (ms, local clock); holds later requests back to keep order. */
-  notBefore?: number;
-  resolve: (v: Value) => void;
-  reject: (e: Error) => void;
-}
-
-interface LiveKey {
-  endpoint: RecordEndpoint;
-  material: TempKeyMaterial;
-  expiresAt: number;
-}
-
-interface Binding extends LiveKey {
-  reqId: number;
-  purpose: Purpose;
-}
-
-type Purpose = 'initial' | 'rebind' | 'rotate';
-
 // Reconnects back off to at most a second: a refused connection costs the relay nothing, and
 // after a relay restart the time to come back is bounded by this cap (the target: a wave of
 // 1000 clients re-bound within 3 s). Handshakes themselves are paced by the relay.
 const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 1000 };
-const LIFETIME_JITTER = 0.04;
-const ROTATION_LEAD_MAX_MS = 3600_000;
 /** Until a handshake is answered no sign of relay time is trusted beyond this. */
 const EXPIRY_MARGIN_MS = 1000;
-
-// One TLS context for every connection: building one per connect (what tls.connect does when
-// given options) loads the CA store each time and cost the client ~1 ms per reconnect, which
-// dominated a restart wave. The relay's certificate is pinned by hash, not chained to a CA.
-let sharedTlsContext: SecureContext | undefined;
-function tlsContext(): SecureContext {
-  sharedTlsContext ??= createSecureContext({ minVersion: 'TLSv1.2' });
-  return sharedTlsContext;
-}
 
 export interface RelayClientEvents {
   state: [state: ConnectionState, previous: ConnectionState];
@@ -111,10 +72,8 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private binding: Binding | undefined;
   private handshake: { hs: ClientHandshake; purpose: Purpose } | undefined;
   private clockOffset = 0;
-  private readonly pending = new Map<number, Pending>();
-  private readonly durable = new Map<string, Pending>();
-  private nextReqId = 1;
-  private inFlight = 0;
+  /** Requests waiting, in flight and durable (restored from the outbox at start). */
+  private readonly requests: Requests;
   /** Consecutive failed connection attempts (reset when a connection opens). */
   private connectFailures = 0;
   /** Consecutive failed handshakes/binds (reset when ready). */
@@ -126,7 +85,6 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   /** Set while a re-handshake after a 404 is scheduled; further 404s (for records already in flight) are ignored. */
   private rehandshakeTimer: NodeJS.Timeout | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
-  private lastCreatedAt = 0;
   private outboxLoaded: Promise<void> | undefined;
   private flushQueued = false;
   /** The relay's node URLs (one for a single relay); `url` is the one tried next. */
@@ -142,6 +100,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.urls = descriptorUrls(options.descriptor);
     // A random node first, so a cluster's clients spread over its nodes.
     this.url = this.urls[randomInt(this.urls.length)]!;
+    this.requests = new Requests({
+      outbox: options.outbox,
+      maxInFlight: this.o.maxInFlight,
+      wake: () => this.flush(),
+      retryLater: () => this.scheduleRetry(),
+      durable: (outcome) => this.emit('durable', outcome),
+      warning: (error) => void this.emit('warning', error),
+    });
   }
 
   get state(): ConnectionState {
@@ -161,7 +127,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   async start(): Promise<void> {
     if (this.running) return;
     this.running = true;
-    this.outboxLoaded ??= this.loadOutbox();
+    this.outboxLoaded ??= this.requests.loadOutbox();
     await this.outboxLoaded;
     if (this.running) this.connect();
   }
@@ -181,10 +147,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.dropAllKeys();
     // A handshake in flight holds an ephemeral X25519 key object: let the GC free it.
     this.handshake = undefined;
-    for (const p of this.pending.values()) if (!p.durableId) p.reject(new Error('relay client stopped'));
-    for (const [id, p] of this.pending) if (!p.durableId) this.pending.delete(id);
-    for (const p of this.pending.values()) p.sentOn = undefined;
-    this.inFlight = 0;
+    this.requests.stop();
     this.setState('offline');
   }
 
@@ -194,15 +157,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * is a ProtocolError BAD_FRAME).
    */
   async call<M extends RelayMethodName>(method: M, params: RelayCallParams<M>): Promise<RelayResult<M>> {
-    return parseRelayResult(method, await this.request(method, params));
-  }
-
-  private request(method: string, params: Value): Promise<Value> {
-    return new Promise<Value>((resolve, reject) => {
-      const p: Pending = { reqId: this.nextReqId++, method, params, resolve, reject };
-      this.pending.set(p.reqId, p);
-      this.flush();
-    });
+    return parseRelayResult(method, await this.requests.add(method, params));
   }
 
   /**
@@ -210,61 +165,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    * answered. `params.idem` is set to `id`, so the relay stores a re-send once.
    */
   async callDurable(method: 'send', params: Omit<RelayParams<'send'>, 'idem'>, id: string): Promise<RelayResult<'send'>> {
-    return parseRelayResult(method, await this.requestDurable(method, { ...params }, id));
-  }
-
-  private async requestDurable(method: string, params: ValueMap, id: string): Promise<Value> {
-    const existing = this.durable.get(id);
-    if (existing) return new Promise<Value>((resolve, reject) => this.chain(existing, resolve, reject));
-    const full: ValueMap = { ...params, idem: id };
-    const createdAt = Math.max(Date.now(), this.lastCreatedAt + 1);
-    this.lastCreatedAt = createdAt;
-    await this.o.outbox.put({ id, body: encodeValue({ m: method, p: full }), createdAt });
-    return new Promise<Value>((resolve, reject) => {
-      const p: Pending = { reqId: this.nextReqId++, method, params: full, durableId: id, resolve, reject };
-      this.pending.set(p.reqId, p);
-      this.durable.set(id, p);
-      this.flush();
-    });
-  }
-
-  private chain(p: Pending, resolve: (v: Value) => void, reject: (e: Error) => void): void {
-    const r0 = p.resolve;
-    const j0 = p.reject;
-    p.resolve = (v) => { r0(v); resolve(v); };
-    p.reject = (e) => { j0(e); reject(e); };
-  }
-
-  private async loadOutbox(): Promise<void> {
-    const items = [...(await this.o.outbox.list())].sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    for (const item of items) this.restoreDurable(item);
-  }
-
-  private restoreDurable(item: OutboxItem): void {
-    if (this.durable.has(item.id)) return;
-    let decoded: Value;
-    try {
-      decoded = decodeValue(item.body);
-    } catch {
-      this.emit('warning', new Error(`outbox item ${item.id} is unreadable; dropped`));
-      this.deleteFromOutbox(item.id);
-      return;
-    }
-    if (!isValueMap(decoded) || typeof decoded.m !== 'string' || !isValueMap(decoded.p as Value)) {
-      this.deleteFromOutbox(item.id);
-      return;
-    }
-    this.lastCreatedAt = Math.max(this.lastCreatedAt, item.createdAt);
-    const p: Pending = {
-      reqId: this.nextReqId++,
-      method: decoded.m,
-      params: decoded.p as Value,
-      durableId: item.id,
-      resolve: () => undefined,
-      reject: () => undefined,
-    };
-    this.pending.set(p.reqId, p);
-    this.durable.set(item.id, p);
+    return parseRelayResult(method, await this.requests.addDurable(method, { ...params }, id));
   }
 
   // ---- connection ----------------------------------------------------------------------
@@ -286,33 +187,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (!this.running) return;
     this.reconnectTimer = undefined;
     this.setState('connecting');
-    // ws hands these options to tls.connect, which takes `secureContext` (ws's types omit it).
-    const options: ClientOptions & { secureContext: SecureContext } = {
-      rejectUnauthorized: false, // the certificate is pinned below instead of chained to a CA
-      maxPayload: MAX_FRAME_BYTES,
-      perMessageDeflate: false,
-      handshakeTimeout: 10_000,
-      minVersion: 'TLSv1.2',
-      secureContext: tlsContext(),
-    };
-    const ws = new WebSocket(this.url, options);
-    this.ws = ws;
-    let pinned = false;
-    ws.on('upgrade', (res: IncomingMessage) => {
-      // getPeerX509Certificate parses lazily; getPeerCertificate built a full object (~0.1 ms).
-      const cert = (res.socket as TLSSocket).getPeerX509Certificate?.();
-      const fp = cert ? createHash('sha256').update(cert.raw).digest('hex') : '';
-      if (fp !== this.o.descriptor.certificateSha256) {
-        this.emit('warning', new ProtocolError('CERT_PIN_MISMATCH', 'relay certificate does not match the descriptor'));
-        ws.terminate();
-        return;
-      }
-      pinned = true;
-      this.socket = res.socket as TLSSocket;
+    const { ws, pinned } = openPinned(this.url, this.o.descriptor.certificateSha256, {
+      mismatch: (e) => void this.emit('warning', e),
+      tlsSocket: (socket) => {
+        this.socket = socket;
+      },
     });
+    this.ws = ws;
     ws.on('open', () => {
       if (ws !== this.ws) return;
-      if (!pinned) {
+      if (!pinned()) {
         ws.terminate();
         return;
       }
@@ -348,13 +232,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.handshake = undefined;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.binding) {
-      this.binding.endpoint.zero();
-      zeroTempKey(this.binding.material);
+      zeroKey(this.binding);
       this.binding = undefined;
     }
     if (this.rotateTimer) clearTimeout(this.rotateTimer);
-    for (const p of this.pending.values()) p.sentOn = undefined;
-    this.inFlight = 0;
+    this.requests.unsend();
     this.setState('offline');
     if (!this.running) return;
     this.connectFailures++;
@@ -380,8 +262,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       // a round trip through a relay busy with every other client's reconnect. If the relay
       // did still know the key, the new bind simply replaces it.
       this.dropAllKeys();
-      for (const p of this.pending.values()) p.sentOn = undefined;
-      this.inFlight = 0;
+      this.requests.unsend();
       this.startHandshake('rebind');
       return;
     }
@@ -454,21 +335,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     const material = hs.hs.finish(reply, this.relayPub);
     this.clockOffset = material.relayTime - Date.now();
-    const sessionId = randomBytes(SESSION_ID_BYTES);
-    const endpoint = new RecordEndpoint(material, 'client', () => this.relayNow(), sessionId);
-    const lifetimeMs = Math.min(this.o.tempKeyLifetimeSec, material.maxTtlSec) * 1000 * (1 - Math.random() * LIFETIME_JITTER);
-    const expiresAt = Math.floor(material.relayTime + Math.max(1000, lifetimeMs));
-    const { message, signature } = this.o.permanentKey.signBind({
-      tempKeyId: material.id,
-      transcriptHash: material.transcriptHash,
-      sessionId,
-      nonce: randomBytes(BIND_NONCE_BYTES),
-      expiresAt,
+    const { binding, params } = newBinding(material, {
+      permanentKey: this.o.permanentKey,
+      lifetimeSec: this.o.tempKeyLifetimeSec,
+      relayNow: () => this.relayNow(),
+      reqId: this.requests.nextReqId(),
+      purpose: hs.purpose,
     });
-    const binding: Binding = { endpoint, material, expiresAt, reqId: this.nextReqId++, purpose: hs.purpose };
     this.binding = binding;
     if (hs.purpose === 'initial') this.setState('binding');
-    this.transmitRaw(binding, { kind: 'request', reqId: binding.reqId, method: 'bind', params: { message, signature } });
+    this.transmitRaw(binding, { kind: 'request', reqId: binding.reqId, method: 'bind', params });
   }
 
   private onRecord(frame: RecordFrame): void {
@@ -502,40 +378,10 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
       if (live === this.key && this.st === 'connecting') this.becomeReady();
       return;
     }
-    const p = this.pending.get(body.reqId);
-    if (!p || p.sentOn !== live.endpoint) return;
-    this.inFlight = Math.max(0, this.inFlight - 1);
-    if (body.kind === 'result') this.settle(p, body.result, undefined);
-    else this.settle(p, undefined, new RpcError(body.code, body.detail));
-    this.flush();
-  }
-
-  private settle(p: Pending, result: Value | undefined, error: RpcError | undefined): void {
-    if (p.durableId === undefined || !error || !RETRYABLE_RPC_ERRORS.has(error.code)) this.pending.delete(p.reqId);
-    if (p.durableId !== undefined) {
-      if (error && RETRYABLE_RPC_ERRORS.has(error.code)) {
-        // Keep it in place; it and everything after it wait, so the order is kept.
-        p.sentOn = undefined;
-        p.notBefore = Date.now() + 1000 + randomInt(0, 1000);
-        this.scheduleRetry();
-        return;
-      }
-      this.durable.delete(p.durableId);
-      this.deleteFromOutbox(p.durableId);
-      this.emit('durable', { id: p.durableId, method: p.method, result, error });
-    }
-    if (error) p.reject(error);
-    else p.resolve(result ?? null);
-  }
-
-  /** A store may throw or reject (locked meanwhile): the item is then re-sent and de-duplicated. */
-  private deleteFromOutbox(id: string): void {
-    const warn = (e: unknown): void => void this.emit('warning', e instanceof Error ? e : new Error(String(e)));
-    try {
-      void Promise.resolve(this.o.outbox.delete(id)).catch(warn);
-    } catch (e) {
-      warn(e);
-    }
+    const answered = body.kind === 'result'
+      ? this.requests.answer(live.endpoint, body.reqId, body.result, undefined)
+      : this.requests.answer(live.endpoint, body.reqId, undefined, new RpcError(body.code, body.detail));
+    if (answered) this.flush();
   }
 
   private scheduleRetry(): void {
@@ -550,10 +396,9 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     const old = this.key;
     this.key = { endpoint: b.endpoint, material: b.material, expiresAt: b.expiresAt };
     this.binding = undefined;
-    if (old) this.zeroKey(old);
+    if (old) zeroKey(old);
     // Whatever was sent under the old key and not answered goes again, with new msg_ids.
-    for (const p of this.pending.values()) p.sentOn = undefined;
-    this.inFlight = 0;
+    this.requests.unsend();
     this.becomeReady();
   }
 
@@ -577,7 +422,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
 
   private onBindFailed(b: Binding, err: RpcError): void {
     this.binding = undefined;
-    this.zeroKey(b);
+    zeroKey(b);
     this.emit('warning', err);
     this.rebindFailures++;
     const purpose = b.purpose;
@@ -595,8 +440,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (this.handshake || this.rehandshakeTimer) return;
     const hadKey = this.key !== undefined;
     this.dropAllKeys();
-    for (const p of this.pending.values()) p.sentOn = undefined;
-    this.inFlight = 0;
+    this.requests.unsend();
     this.setState(hadKey ? 'rebinding' : 'handshaking');
     // The first re-handshake goes out almost at once (spread over 50 ms); repeated ones back off.
     const delay = this.rebindFailures === 0 ? randomInt(0, 50) : this.backoffDelay(this.rebindFailures);
@@ -642,55 +486,7 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private flushOn(key: LiveKey): void {
-    // Requests released together go in one record (a BATCH body when more than one).
-    let batch: Buffer[] = [];
-    let bytes = 0;
-    const send = (): void => {
-      const ws = this.ws;
-      if (batch.length === 0 || !ws || ws.readyState !== WebSocket.OPEN) return;
-      ws.send(key.endpoint.seal(batch.length === 1 ? (batch[0] as Buffer) : encodeBatch(batch)));
-      batch = [];
-      bytes = 0;
-    };
-    try {
-      this.collectRequests(key, (encoded) => {
-        if (batch.length >= MAX_BATCH_BODIES || (batch.length > 0 && bytes + encoded.length > BATCH_TARGET_BYTES)) send();
-        batch.push(encoded);
-        bytes += 4 + encoded.length;
-      });
-    } finally {
-      send();
-    }
-  }
-
-  private collectRequests(key: LiveKey, out: (encoded: Buffer) => void): void {
-    for (const p of this.pending.values()) {
-      if (this.inFlight >= this.o.maxInFlight) break;
-      if (p.sentOn) continue;
-      if (p.notBefore !== undefined) {
-        if (p.notBefore > Date.now()) {
-          this.scheduleRetry();
-          break;
-        }
-        p.notBefore = undefined;
-      }
-      let encoded: Buffer;
-      try {
-        encoded = encodeBody({ kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
-      } catch (e) {
-        // Not encodable (a bad method name or value): that call fails, nothing is sent.
-        this.pending.delete(p.reqId);
-        if (p.durableId !== undefined) {
-          this.durable.delete(p.durableId);
-          this.deleteFromOutbox(p.durableId);
-        }
-        p.reject(e instanceof Error ? e : new Error(String(e)));
-        continue;
-      }
-      p.sentOn = key.endpoint;
-      this.inFlight++;
-      out(encoded);
-    }
+    sendInRecords(() => this.ws, key.endpoint, (out) => this.requests.collect(key.endpoint, out));
   }
 
   // ---- temp key lifecycle ------------------------------------------------------------------
@@ -699,24 +495,16 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     if (this.rotateTimer) clearTimeout(this.rotateTimer);
     const key = this.key;
     if (!key) return;
-    const remaining = key.expiresAt - this.relayNow();
-    // About an hour early for a day-long key; proportionally earlier (a third) for short ones.
-    const lead = Math.min(ROTATION_LEAD_MAX_MS, remaining / 3);
     this.rotateTimer = setTimeout(() => {
       this.rotateTimer = undefined;
       if (this.st === 'ready' && this.key === key) this.startHandshake('rotate');
-    }, Math.max(0, remaining - lead));
+    }, rotationDelay(key, this.relayNow()));
     this.rotateTimer.unref();
   }
 
-  private zeroKey(k: LiveKey): void {
-    k.endpoint.zero();
-    zeroTempKey(k.material);
-  }
-
   private dropAllKeys(): void {
-    if (this.key) this.zeroKey(this.key);
-    if (this.binding) this.zeroKey(this.binding);
+    if (this.key) zeroKey(this.key);
+    if (this.binding) zeroKey(this.binding);
     this.key = undefined;
     this.binding = undefined;
     this.handshake = undefined;
