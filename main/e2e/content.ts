@@ -38,11 +38,40 @@ export const receiptContentSchema = z.strictObject({
   ids: z.array(messageId).min(1).max(MAX_RECEIPT_IDS),
 });
 
-export const contentSchema = z.discriminatedUnion('kind', [textContentSchema, receiptContentSchema]);
+// Groups (main/messenger/groups.ts). A change and a sender key travel over the 1:1 session with
+// each member; a group text is encrypted once with the sender's group chain (main/e2e/sender-keys.ts).
+const groupId = z.string().regex(/^[0-9a-f]{32}$/);
+/** A signed membership change, checked by main/messenger/group-state.ts; `state` only for the member it adds. */
+export const groupChangeContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('group-change'),
+  change: z.record(z.string(), z.unknown()),
+  state: z.record(z.string(), z.unknown()).optional(),
+});
+/** The sender's current chain for the group (a libsignal SenderKeyDistributionMessage). */
+export const senderKeyContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('sender-key'),
+  groupId,
+  distribution: z.base64().max(1024),
+});
+export const groupTextContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('group-text'),
+  groupId,
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  text: z.string().max(MAX_TEXT_CHARS),
+});
+export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
+export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
+export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
+
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
-const KNOWN_KINDS = new Set(['text', 'receipt']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'text', 'receipt']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

@@ -43,6 +43,7 @@ import {
   type RotationResult,
 } from './prekeys.ts';
 import { safetyNumber } from './safety-number.ts';
+import { GroupCrypto } from './sender-keys.ts';
 import {
   VaultIdentityKeyStore,
   VaultKyberPreKeyStore,
@@ -140,6 +141,14 @@ export class E2e {
     const e2e = new E2e(vault, options.now ?? Date.now, options.knownIdentity);
     if (!hasMeta(e2e.kv)) throw new NotRegistered();
     return e2e;
+  }
+
+  private groupCrypto: GroupCrypto | undefined;
+
+  /** Sender keys for group messages (main/e2e/sender-keys.ts), on the same vault store and queue. */
+  get groups(): GroupCrypto {
+    this.groupCrypto ??= new GroupCrypto({ kv: this.kv, identity: this.identityStore, exclusive: (fn) => this.exclusive(fn), local: () => this.localAddress() });
+    return this.groupCrypto;
   }
 
   static isRegistered(vault: E2eVault): boolean {

@@ -26,6 +26,8 @@ export const NS = {
   kyberLastResort: 'e2e-kyber-last-resort',
   kyberLastResortUsed: 'e2e-kyber-used',
   held: 'e2e-held',
+  /** Sender key chains of group members, ours included (main/e2e/sender-keys.ts). */
+  senderKey: 'e2e-sender-key',
 } as const;
 export type Namespace = (typeof NS)[keyof typeof NS];
 

@@ -46,6 +46,8 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     steps.touchConversation(conversationId, now, 1);
     return { kind: 'text', message, contact, contentId: content.id, isNew: true };
   }
+  // Group kinds are stored by main/messenger/groups.ts before this is called.
+  if (content.kind !== 'receipt') return { kind: 'none' };
   const contact = vault.findContactByHandle(from);
   if (!contact) return { kind: 'none' };
   const conversationId = conversationIdOf(contact.id);
