@@ -2,11 +2,11 @@
 // recipient, each exactly as a send would (a re-sent request stores nothing twice), a refused
 // item does not stop the others, and each recipient gets its envelopes in the order sent.
 import { describe, expect, it } from 'vitest';
-import type { Body } from '../../shared/protocol/frames.ts';
 import { MAX_SEND_MANY_ITEMS } from '../../shared/protocol/methods.ts';
 import { boundKey, relayForFile, TestDevice, type RawKey, type RawSession } from './raw-session.ts';
 
 const relay = relayForFile('send-many', { queueLimit: 4 });
+type Body = Awaited<ReturnType<RawSession['call']>>;
 
 async function registered(handle: string): Promise<{ s: RawSession; key: RawKey; dev: TestDevice }> {
   const dev = new TestDevice();
