@@ -1,39 +1,30 @@
 // The E2E layer the messenger uses: Signal sessions with each contact on top of the sealed vault.
-// See docs/e2e.md for the contract (trust policy, held envelopes, commit-after-store).
+// See docs/e2e.md for the contract (trust policy, held envelopes, commit-after-store). The
+// receive path is in receive.ts, held envelopes in held.ts, libsignal adapters in libsignal.ts.
 import {
   CiphertextMessageType,
   ErrorCode,
-  KEMPublicKey,
   LibSignalErrorBase,
-  PreKeyBundle,
-  PreKeySignalMessage,
   ProtocolAddress,
-  PublicKey,
-  SignalMessage,
   processPreKeyBundle,
-  signalDecrypt,
-  signalDecryptPreKey,
   signalEncrypt,
 } from '@signalapp/libsignal-client';
-import { createHash } from 'node:crypto';
 import PQueue from 'p-queue';
-import { z } from 'zod';
 import { decodePreKeyBundle, type IdentityUpload, type OneTimePreKeysUpload, type PreKeyBundleWire } from '../../shared/protocol/prekey-bundle.ts';
 import { decodeContent, encodeContent, type MessageContent } from './content.ts';
-import { decodeEnvelope, encodeEnvelope, type Envelope } from './envelope.ts';
+import { decodeEnvelope, type Envelope } from './envelope.ts';
 import {
   AlreadyRegistered,
-  BadAddress,
   BadBundle,
-  BadMessage,
-  DuplicateMessage,
   E2eError,
   NoPendingIdentity,
   NoSession,
   NotRegistered,
   UntrustedIdentity,
 } from './errors.ts';
-import { E2eKv, NS, type E2eVault } from './kv.ts';
+import { HeldEnvelopes, type HeldResult } from './held.ts';
+import { E2eKv, type E2eVault } from './kv.ts';
+import { ab, checkAddress, decryptError, nativeBundle, protocolAddress } from './libsignal.ts';
 import { hasMeta, readMeta } from './meta.ts';
 import {
   generateOneTimePreKeys,
@@ -42,6 +33,7 @@ import {
   type RegistrationResult,
   type RotationResult,
 } from './prekeys.ts';
+import { decryptSignal, storeThenCommit, type SignalStores } from './receive.ts';
 import { safetyNumber } from './safety-number.ts';
 import { GroupCrypto } from './sender-keys.ts';
 import {
@@ -63,28 +55,9 @@ export type { RegistrationResult, RotationResult } from './prekeys.ts';
 export { formatSafetyNumber, safetyNumber } from './safety-number.ts';
 export type { E2eVault } from './kv.ts';
 export type { IdentityStatus, KnownIdentity } from './stores.ts';
+export { MAX_HELD_PER_CONTACT, type HeldResult } from './held.ts';
 
 const registering = new WeakSet<E2eVault>();
-
-/** Every contact has one device (Ephemera accounts are single-device). */
-const DEVICE = 1;
-const MAX_ADDRESS_CHARS = 128;
-/** Bounds what a changed (possibly hostile) identity can make us store before the user decides. */
-export const MAX_HELD_PER_CONTACT = 200;
-
-const heldSchema = z.strictObject({
-  address: z.string(),
-  envelope: z.base64(),
-  heldAt: z.number(),
-});
-
-export interface HeldResult<T> {
-  ok: boolean;
-  /** The store callback's value when ok. */
-  value?: T;
-  /** Why a held envelope could not be decrypted (it is dropped: it can never succeed). */
-  error?: E2eError;
-}
 
 export class E2e {
   private readonly kv: E2eKv;
@@ -93,6 +66,9 @@ export class E2e {
   private readonly preKeyStore: VaultPreKeyStore;
   private readonly signedPreKeyStore: VaultSignedPreKeyStore;
   private readonly kyberPreKeyStore: VaultKyberPreKeyStore;
+  /** The stores and local address a decrypt runs with. */
+  private readonly stores: SignalStores;
+  private readonly held: HeldEnvelopes;
   private readonly now: () => number;
   // libsignal's store calls are async; one operation at a time keeps load-modify-save of
   // session records from interleaving.
@@ -107,6 +83,16 @@ export class E2e {
     this.preKeyStore = new VaultPreKeyStore(this.kv);
     this.signedPreKeyStore = new VaultSignedPreKeyStore(this.kv);
     this.kyberPreKeyStore = new VaultKyberPreKeyStore(this.kv);
+    this.stores = {
+      session: this.sessionStore,
+      identity: this.identityStore,
+      preKey: this.preKeyStore,
+      signedPreKey: this.signedPreKeyStore,
+      kyberPreKey: this.kyberPreKeyStore,
+      local: () => this.localAddress(),
+      signal: (fn) => this.signal(fn),
+    };
+    this.held = new HeldEnvelopes(this.kv);
   }
 
   /**
@@ -173,24 +159,7 @@ export class E2e {
     return this.exclusive(async () => {
       const wire = bundle instanceof Uint8Array ? decodePreKeyBundle(bundle) : bundle;
       const remote = protocolAddress(address);
-      let native: PreKeyBundle;
-      try {
-        native = PreKeyBundle.new(
-          wire.registrationId,
-          DEVICE,
-          wire.preKey?.id ?? null,
-          wire.preKey ? PublicKey.deserialize(ab(wire.preKey.publicKey)) : null,
-          wire.signedPreKey.id,
-          PublicKey.deserialize(ab(wire.signedPreKey.publicKey)),
-          ab(wire.signedPreKey.signature),
-          PublicKey.deserialize(ab(wire.identityKey)),
-          wire.kyberPreKey.id,
-          KEMPublicKey.deserialize(ab(wire.kyberPreKey.publicKey)),
-          ab(wire.kyberPreKey.signature),
-        );
-      } catch (cause) {
-        throw new BadBundle('keys do not parse', { cause });
-      }
+      const native = nativeBundle(wire);
       try {
         await this.signal(() => processPreKeyBundle(native, remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now())));
       } catch (error) {
@@ -297,7 +266,7 @@ export class E2e {
   }
 
   heldCount(address: string): number {
-    return this.heldKeys(address).length;
+    return this.held.keys(address).length;
   }
 
   /**
@@ -307,19 +276,18 @@ export class E2e {
   releaseHeld<T>(address: string, store: (plaintext: Uint8Array) => T | Promise<T>): Promise<HeldResult<T>[]> {
     return this.exclusive(async () => {
       const results: HeldResult<T>[] = [];
-      for (const key of this.heldKeys(address)) {
-        const raw = this.kv.get(NS.held, key);
-        if (!raw) continue;
-        const held = heldSchema.parse(JSON.parse(new TextDecoder().decode(raw)));
+      for (const key of this.held.keys(address)) {
+        const envelope = this.held.read(key);
+        if (!envelope) continue;
         try {
-          const value = await this.receiveLocked(address, new Uint8Array(Buffer.from(held.envelope, 'base64')), store, false);
+          const value = await this.receiveLocked(address, envelope, store, false);
           results.push({ ok: true, value });
         } catch (error) {
           if (error instanceof UntrustedIdentity) break;
           if (!(error instanceof E2eError)) throw error;
           results.push({ ok: false, error });
         }
-        this.kv.delete(NS.held, key);
+        this.held.drop(key);
       }
       return results;
     });
@@ -347,8 +315,8 @@ export class E2e {
   /** Drops held envelopes (the user rejected the new identity). */
   discardHeld(address: string): Promise<number> {
     return this.exclusive(async () => {
-      const keys = this.heldKeys(address);
-      for (const key of keys) this.kv.delete(NS.held, key);
+      const keys = this.held.keys(address);
+      for (const key of keys) this.held.drop(key);
       return keys.length;
     });
   }
@@ -411,99 +379,15 @@ export class E2e {
     const remote = protocolAddress(address);
     let staged: { result: Uint8Array; commit: () => void; discard: () => void };
     try {
-      staged = await this.kv.staged(() => this.decryptRaw(remote, envelope));
+      staged = await this.kv.staged(() => decryptSignal(this.stores, remote, envelope));
     } catch (error) {
       if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) {
-        const held = holdOnUntrusted && this.hold(address, envelope);
+        const held = holdOnUntrusted && this.held.hold(address, envelope, this.now());
         throw this.untrusted(address, held, error);
       }
       throw decryptError(error, address);
     }
-    let committed = false;
-    try {
-      // The store's writes and the session change in one vault transaction: one commit (one
-      // fsync) per message instead of one per write, which bounded catch-up (docs/protocol.md
-      // §12a), and all or nothing. It is durable when transaction() returns, before the caller
-      // acknowledges. An async store's first synchronous part runs inside the transaction; the
-      // session change then waits for its promise, as before.
-      const tx = this.kv.vault.transaction?.bind(this.kv.vault) ?? (<R>(fn: () => R): R => fn());
-      let pending: PromiseLike<T> | undefined;
-      let result: T | undefined;
-      tx(() => {
-        const r = store(staged.result);
-        if (isThenable(r)) {
-          pending = r;
-          return;
-        }
-        result = r;
-        staged.commit();
-        committed = true;
-      });
-      if (pending) {
-        result = await pending;
-        staged.commit();
-        committed = true;
-      }
-      return result as T;
-    } finally {
-      if (!committed) staged.discard();
-      staged.result.fill(0);
-    }
-  }
-
-  private async decryptRaw(remote: ProtocolAddress, envelope: Envelope): Promise<Uint8Array> {
-    const body = ab(envelope.body);
-    if (envelope.type === 'prekey') {
-      let message: PreKeySignalMessage;
-      try {
-        message = PreKeySignalMessage.deserialize(body);
-      } catch (cause) {
-        throw new BadMessage('malformed PreKey message', { cause });
-      }
-      return this.signal(() =>
-        signalDecryptPreKey(
-          message,
-          remote,
-          this.localAddress(),
-          this.sessionStore,
-          this.identityStore,
-          this.preKeyStore,
-          this.signedPreKeyStore,
-          this.kyberPreKeyStore,
-        ),
-      );
-    }
-    let message: SignalMessage;
-    try {
-      message = SignalMessage.deserialize(body);
-    } catch (cause) {
-      throw new BadMessage('malformed message', { cause });
-    }
-    if (!(await this.sessionStore.getSession(remote))) throw new NoSession(remote.name());
-    return this.signal(() => signalDecrypt(message, remote, this.localAddress(), this.sessionStore, this.identityStore));
-  }
-
-  /** Holds the envelope; false when the contact already has MAX_HELD_PER_CONTACT held (then it is dropped). */
-  private hold(address: string, envelope: Envelope): boolean {
-    const encoded = encodeEnvelope(envelope);
-    const digest = createHash('sha256').update(encoded).digest('hex').slice(0, 32);
-    const existing = this.heldKeys(address);
-    if (existing.some((k) => k.endsWith(`-${digest}`))) return true; // a redelivery: keep one copy
-    if (existing.length >= MAX_HELD_PER_CONTACT) return false;
-    const last = existing.at(-1);
-    const seq = last ? Number(last.split('-')[1]) + 1 : 1;
-    const key = `${this.kv.addressKey(address)}-${String(seq).padStart(10, '0')}-${digest}`;
-    const record = { address, envelope: Buffer.from(encoded).toString('base64'), heldAt: this.now() };
-    this.kv.setDurable(NS.held, key, new TextEncoder().encode(JSON.stringify(record)));
-    return true;
-  }
-
-  private heldKeys(address: string): string[] {
-    const prefix = `${this.kv.addressKey(address)}-`;
-    return this.kv
-      .keys(NS.held)
-      .filter((k) => k.startsWith(prefix))
-      .sort();
+    return storeThenCommit(this.kv, staged, store);
   }
 
   private untrusted(address: string, held: boolean, cause: unknown): UntrustedIdentity {
@@ -534,33 +418,4 @@ export class E2e {
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     return this.queue.add(fn);
   }
-}
-
-function protocolAddress(name: string): ProtocolAddress {
-  checkAddress(name);
-  return ProtocolAddress.new(name, DEVICE);
-}
-
-function checkAddress(name: string): void {
-  const hasControl = [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-  if (name.length === 0 || name.length > MAX_ADDRESS_CHARS || hasControl) throw new BadAddress(name);
-}
-
-/** libsignal's verdicts become typed E2E errors; anything else (vault errors) passes through unchanged. */
-function decryptError(error: unknown, address: string): unknown {
-  if (error instanceof LibSignalErrorBase) {
-    if (error.code === ErrorCode.DuplicatedMessage) return new DuplicateMessage({ cause: error });
-    if (error.code === ErrorCode.InvalidSession) return new NoSession(address, { cause: error });
-    return new BadMessage(error.message, { cause: error });
-  }
-  return error;
-}
-
-// libsignal's types want Uint8Array<ArrayBuffer>; copy anything else (e.g. a Buffer view).
-function ab(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
-}
-
-function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
