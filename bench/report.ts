@@ -1,6 +1,7 @@
 // Shared shape of every benchmark line (DESIGN.md "Performance bars"), and the small helpers the
 // benchmarks share.
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 export interface BenchLine {
   bench: string;
   value: number;
@@ -34,6 +35,19 @@ export function percentile(sortedAscending: readonly number[], p: number): numbe
   if (sortedAscending.length === 0) return Number.NaN;
   const idx = Math.min(sortedAscending.length - 1, Math.max(0, Math.ceil((p / 100) * sortedAscending.length) - 1));
   return sortedAscending[idx] as number;
+}
+
+/** Event-loop delay over a stretch of work (perf_hooks histogram, 10 ms resolution), in ms. */
+export function loopDelay(): { stop: () => { p99Ms: number; maxMs: number } } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  return {
+    stop: () => {
+      h.disable();
+      const r = (ns: number) => Math.round(ns / 1e4) / 100;
+      return { p99Ms: r(h.percentile(99)), maxMs: r(h.max) };
+    },
+  };
 }
 
 export interface PortChild {

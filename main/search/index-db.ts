@@ -42,6 +42,13 @@ export interface IndexQuery {
   limit: number;
 }
 
+/** Where a purge (SearchIndex.purgeStep) stands between its steps. */
+export interface PurgeCursor {
+  phase: 'merge' | 'words';
+  /** The last word checked (phase 'words'). */
+  after: string;
+}
+
 export interface IndexHit {
   id: string;
   /** bm25 score (lower is better) when ordered by relevance, else 0. */
@@ -107,6 +114,10 @@ export class SearchIndex {
       insertWord: db.prepare<[string]>('INSERT OR IGNORE INTO words(term) VALUES (?)'),
       wordsFrom: db.prepare<[string, string, number], { term: string }>('SELECT term FROM words WHERE term >= ? AND term < ? ORDER BY term LIMIT ?'),
       pruneWords: db.prepare('DELETE FROM words WHERE NOT EXISTS (SELECT 1 FROM temp.vocab v WHERE v.term = words.term)'),
+      wordsAfter: db.prepare<[string, number], { term: string }>('SELECT term FROM words WHERE term > ? ORDER BY term LIMIT ?'),
+      wordLive: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM temp.vocab WHERE term = ?'),
+      deleteWord: db.prepare<[string]>('DELETE FROM words WHERE term = ?'),
+      merge: db.prepare<[number]>(`INSERT INTO fts(fts, rank) VALUES('merge', ?)`),
     };
   }
 
@@ -265,6 +276,62 @@ export class SearchIndex {
   }
 
   /**
+   * Removes messages by id like `remove`, but leaves their terms in the FTS5 segments and the
+   * prefix list until `purgeStep` has run to the end: the sliced path for large deletions,
+   * whose full merge would block for seconds at a million messages. Returns how many were indexed.
+   */
+  removeDeferred(ids: readonly string[]): number {
+    return this.#db.transaction(() => {
+      let removed = 0;
+      for (const id of ids) {
+        const doc = this.#docOf(id);
+        if (doc !== undefined) {
+          this.#removeDoc(doc);
+          removed++;
+        }
+      }
+      return removed;
+    })();
+  }
+
+  /**
+   * One bounded step of the purge after removeDeferred. First FTS5's incremental merge with a
+   * negative page budget (every segment merges into one, as 'optimize' does, but `pages` leaf
+   * pages at a time), then the prefix list in runs of `words` words, each checked against the
+   * vocabulary. `cursor` is the state between steps (start with undefined); returns the next
+   * cursor, or undefined when the purge is complete (no deleted message's term is left).
+   */
+  purgeStep(cursor: PurgeCursor | undefined, pages = 64, words = 2000): PurgeCursor | undefined {
+    const c: PurgeCursor = cursor ?? { phase: 'merge', after: '' };
+    if (c.phase === 'merge') {
+      const before = this.#db.prepare('SELECT total_changes() AS n').pluck().get() as number;
+      this.#stmts.merge.run(-Math.max(1, Math.floor(pages)));
+      const after = this.#db.prepare('SELECT total_changes() AS n').pluck().get() as number;
+      // FTS5's documented test: a merge that did no work changes fewer than two rows.
+      if (after - before >= 2) return c;
+      // A single segment is not rewritten by 'merge'; 'optimize' drops its deleted entries (cheap once merged).
+      this.optimize();
+      return { phase: 'words', after: '' };
+    }
+    const batch = this.#stmts.wordsAfter.all(c.after, Math.max(1, Math.floor(words)));
+    this.#db.transaction(() => {
+      for (const { term } of batch) if (!this.#stmts.wordLive.get(term)) this.#stmts.deleteWord.run(term);
+    })();
+    this.#knownWords.clear();
+    const last = batch[batch.length - 1];
+    return last === undefined ? undefined : { phase: 'words', after: last.term };
+  }
+
+  /** The whole purge after removeDeferred in one blocking call (one 'optimize': cheaper in total than the steps). */
+  purgeAll(): void {
+    this.#db.transaction(() => {
+      this.optimize();
+      this.#stmts.pruneWords.run();
+      this.#knownWords.clear();
+    })();
+  }
+
+  /**
    * Applies one batch of the vault's change feed and its seq atomically. Deletes go first: a
    * message deleted and then re-added appears in both lists, and its upsert (the current row) wins.
    */
@@ -273,6 +340,16 @@ export class SearchIndex {
       this.remove(deletes);
       this.upsert(upserts);
       this.seq = seq;
+    })();
+  }
+
+  /** As apply, with the deletes removed by removeDeferred (the caller purges). Returns how many were indexed. */
+  applyDeferred(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): number {
+    return this.#db.transaction(() => {
+      const removed = this.removeDeferred(deletes);
+      this.upsert(upserts);
+      this.seq = seq;
+      return removed;
     })();
   }
 

@@ -16,7 +16,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
 import { VaultCorrupt } from '../vault/errors.ts';
-import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage } from './index-db.ts';
+import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage, type PurgeCursor } from './index-db.ts';
 import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
 import { makeSnippet, type Snippet } from './snippet.ts';
 
@@ -27,6 +27,10 @@ export const SNAPSHOT_FILE = 'search-index';
 const KV_NAMESPACE = 'search';
 const KV_RECORD = 'snapshot';
 const FEED_BATCH = 2000;
+/** Deletes removed from the index per step of catchUpInSteps (each costs FTS5 a tombstone write). */
+const DELETE_STEP = 250;
+/** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
+const PURGE_STEP_MS = 10;
 
 const snapshotRef = z.object({ generation: z.string().regex(/^[0-9a-f]{32}$/), seq: z.number().int().nonnegative() });
 const snapshotRecord = snapshotRef.extend({ pending: snapshotRef.optional() });
@@ -84,6 +88,13 @@ export class SearchService {
    * deleted text's terms, so the next catchUp writes a new one at once (not after snapshotEvery).
    */
   #deletedSinceSnapshot = false;
+  /**
+   * Deleted messages were removed from the index but their terms may still sit in FTS5 segments
+   * and the prefix list: a purge (SearchIndex.purgeStep) must complete before any snapshot.
+   */
+  #purge: { cursor: PurgeCursor | undefined } | undefined;
+  /** A catchUpInSteps or openInSteps is purging and snapshotting: sync catchUps leave both to it. */
+  #stepping = false;
   /** How the index was obtained when opened. */
   readonly openedFrom: OpenedFrom;
   /** Why a rebuild happened (undefined when the snapshot was used). */
@@ -109,8 +120,8 @@ export class SearchService {
     const loaded = loadSnapshot(source);
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery);
-      service.#replayedAtOpen = service.#drainFeed();
-      if (service.#snapshotDue()) service.snapshot();
+      // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
+      service.#replayedAtOpen = await service.catchUpInSteps();
       return service;
     }
     const index = SearchIndex.create();
@@ -144,9 +155,17 @@ export class SearchService {
 
   #applyBatch(upserts: readonly StoredMessage[], deletes: readonly string[], maxSeq: number): void {
     const index = this.#open();
-    index.apply(upserts.map(toIndexed), deletes, maxSeq);
+    // Deleted docs leave the index at once (no search finds them); their terms leave with the purge.
+    if (index.applyDeferred(upserts.map(toIndexed), deletes, maxSeq) > 0) this.#purge = { cursor: undefined };
     this.#changesSinceSnapshot += upserts.length + deletes.length;
     if (deletes.length > 0) this.#deletedSinceSnapshot = true;
+  }
+
+  /** Runs the pending purge to its end in one go (sync paths: catchUp, snapshot, close). */
+  #purgeNow(): void {
+    if (!this.#purge) return;
+    this.#open().purgeAll();
+    this.#purge = undefined;
   }
 
   /** Applies the next batch of the vault's change feed; `more` when another batch waits. */
@@ -169,23 +188,66 @@ export class SearchService {
   /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
   catchUp(): number {
     const applied = this.#drainFeed();
-    if (this.#snapshotDue()) this.snapshot();
+    // A catchUpInSteps under way purges and snapshots when it gets there, without blocking.
+    if (!this.#stepping && this.#snapshotDue()) this.snapshot();
     return applied;
   }
 
   /**
-   * catchUp in batches that yield to the event loop between them, after a bulk write (a backup
-   * import) whose changes would otherwise be indexed in one blocking pass.
+   * catchUp that never blocks the event loop for long, after a bulk write (a backup import) or a
+   * large deletion: the feed in batches (deletes DELETE_STEP at a time), then the purge of
+   * deleted terms in bounded steps, then the snapshot sealed chunk by chunk; yielding between
+   * all of them. `onProgress` hears the phase and how far it is.
    */
-  async catchUpInSteps(): Promise<number> {
-    let applied = 0;
-    for (let step = this.#applyNext(); ; step = this.#applyNext()) {
-      applied += step.applied;
-      if (!step.more) break;
-      await yieldToEventLoop();
+  async catchUpInSteps(onProgress?: (phase: 'index' | 'purge' | 'snapshot', done: number) => void): Promise<number> {
+    if (this.#stepping) {
+      // Another one is running: apply what is new (its loop finishes the rest).
+      return this.#drainFeed();
     }
-    if (this.#snapshotDue()) this.snapshot();
-    return applied;
+    this.#stepping = true;
+    try {
+      let applied = 0;
+      for (;;) {
+        const batch = this.#source.changesSince(this.#open().seq, FEED_BATCH);
+        if (batch.upserts.length === 0 && batch.deletes.length === 0) break;
+        // The batch's deletes in slices, then its upserts with its seq (deletes first, as apply does).
+        for (let i = 0; i + DELETE_STEP < batch.deletes.length; i += DELETE_STEP) {
+          if (this.#open().removeDeferred(batch.deletes.slice(i, i + DELETE_STEP)) > 0) this.#purge = { cursor: undefined };
+          await yieldToEventLoop();
+        }
+        const lastDeletes = batch.deletes.slice(Math.max(0, Math.ceil(batch.deletes.length / DELETE_STEP) - 1) * DELETE_STEP);
+        this.#applyBatch(batch.upserts, lastDeletes, batch.maxSeq);
+        if (batch.deletes.length > lastDeletes.length) this.#deletedSinceSnapshot = true;
+        this.#changesSinceSnapshot += batch.deletes.length - lastDeletes.length;
+        applied += batch.upserts.length + batch.deletes.length;
+        onProgress?.('index', applied);
+        await yieldToEventLoop();
+        if (!batch.more) break;
+      }
+      // Each step's budget follows the time the last one took, towards PURGE_STEP_MS.
+      let steps = 0;
+      let pages = 64;
+      let words = 2000;
+      while (this.#purge) {
+        const phase = this.#purge.cursor?.phase ?? 'merge';
+        const t0 = performance.now();
+        const next = this.#open().purgeStep(this.#purge.cursor, pages, words);
+        const scale = PURGE_STEP_MS / Math.max(0.1, performance.now() - t0);
+        if (phase === 'merge') pages = Math.max(16, Math.min(pages * 2, Math.round(pages * scale)));
+        else words = Math.max(100, Math.min(words * 2, Math.round(words * scale)));
+        if (next && this.#purge) this.#purge.cursor = next;
+        else this.#purge = undefined;
+        onProgress?.('purge', ++steps);
+        await yieldToEventLoop();
+      }
+      if (this.#snapshotDue()) {
+        onProgress?.('snapshot', 0);
+        await this.#snapshotInSteps();
+      }
+      return applied;
+    } finally {
+      this.#stepping = false;
+    }
   }
 
   #snapshotDue(): boolean {
@@ -244,6 +306,41 @@ export class SearchService {
    * open() either accepts (file and record agree) or rebuilds.
    */
   snapshot(): void {
+    this.#purgeNow();
+    const { bytes, generation, seq } = this.#beginSnapshot();
+    try {
+      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes);
+      writeRecord(this.#source, { generation, seq });
+    } catch (err) {
+      this.#deletedSinceSnapshot = true; // due again
+      throw err;
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  /** snapshot with the file sealed and written chunk by chunk between event-loop turns. */
+  async #snapshotInSteps(): Promise<void> {
+    this.#purgeNow(); // nothing left unless a delete came in after the purge loop
+    const { bytes, generation, seq } = this.#beginSnapshot();
+    try {
+      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes);
+      // A sync snapshot() may have completed meanwhile: only a newer generation may replace this one.
+      const current = readRecord(this.#source);
+      if (current?.pending?.generation === generation || current?.generation === generation || current === undefined) writeRecord(this.#source, { generation, seq });
+    } catch (err) {
+      this.#deletedSinceSnapshot = true;
+      throw err;
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  /**
+   * The image and the record vouching for it as pending. Order: vouch for the new generation as
+   * pending, write the file atomically, then make it current (the callers).
+   */
+  #beginSnapshot(): { bytes: Buffer; generation: string; seq: number } {
     const index = this.#open();
     const previous = readRecord(this.#source);
     const generation = randomBytes(16).toString('hex');
@@ -253,13 +350,14 @@ export class SearchService {
     try {
       const pending: SnapshotRecord = previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq };
       writeRecord(this.#source, pending);
-      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes);
-      writeRecord(this.#source, { generation, seq });
-    } finally {
+    } catch (err) {
       bytes.fill(0);
+      throw err;
     }
+    // Changes from here on belong to the next snapshot.
     this.#changesSinceSnapshot = 0;
     this.#deletedSinceSnapshot = false;
+    return { bytes, generation, seq };
   }
 
   /** Writes a snapshot if anything changed since the last one, then frees the index. Call before locking the vault. */

@@ -18,6 +18,7 @@ import type {
   VaultWriter,
 } from './api.ts';
 import * as contacts from './contacts.ts';
+import { deleteConversationInSlices, deleteInSlices, finishPendingDeletions, PENDING_DELETIONS, type DeletionOptions, type DeletionReport, type DeletionStore } from './deletion.ts';
 import { VaultCorrupt } from './errors.ts';
 import { WriteGate, type Step } from './gate.ts';
 import type { WritableDB } from './handles.ts';
@@ -39,6 +40,7 @@ import { SealedFileStore } from './sealed-files.ts';
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
 export { DB_FILE };
+export type { DeletionOptions, DeletionReport };
 
 /** Every table's statements, split into the reads and the writes (handles.ts). */
 function prepareAll(db: Database.Database, counters: MessageCounters) {
@@ -135,6 +137,10 @@ export class Vault implements VaultHandle {
         this.gate.checkOpen();
         files.write(name, data);
       },
+      writeInSteps: async (name, data) => {
+        this.gate.checkOpen();
+        await files.writeInSteps(name, data);
+      },
       read: (name) => {
         this.gate.checkOpen();
         return files.read(name);
@@ -168,13 +174,24 @@ export class Vault implements VaultHandle {
     return createVault(profileDir, password, options, Vault.make);
   }
 
-  static unlock(profileDir: string, password: string): Promise<Vault> {
-    return unlockVault(profileDir, password, Vault.make);
+  /** Finishes any deletion a crash interrupted (deletion.ts) before it returns: nothing asked deleted is ever read again. */
+  static async unlock(profileDir: string, password: string): Promise<Vault> {
+    return Vault.resumed(await unlockVault(profileDir, password, Vault.make));
   }
 
   /** Opens with the recovery phrase and sets a new password (re-wraps the data key). */
-  static unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
-    return unlockVaultWithRecovery(profileDir, phrase, newPassword, Vault.make);
+  static async unlockWithRecovery(profileDir: string, phrase: string, newPassword: string): Promise<Vault> {
+    return Vault.resumed(await unlockVaultWithRecovery(profileDir, phrase, newPassword, Vault.make));
+  }
+
+  private static async resumed(vault: Vault): Promise<Vault> {
+    try {
+      await finishPendingDeletions(vault.deletionStore());
+    } catch (err) {
+      vault.lock();
+      throw err;
+    }
+    return vault;
   }
 
   private static make(profileDir: string, header: VaultHeader, dataKey: Buffer, lock: ProfileLock): Opening<Vault> {
@@ -369,6 +386,55 @@ export class Vault implements VaultHandle {
     const deleted = this.gate.write((w) => write.deleteConversationMessages(w, conversationId));
     if (deleted.length > 0) this.gate.checkpoint();
     return deleted;
+  }
+
+  /**
+   * "Delete for me" at any size without blocking the event loop (deletion.ts): the same result
+   * as deleteMessages, in short transactions with a yield between them, under a sealed
+   * pending-deletion record that the next unlock finishes if the process dies meanwhile.
+   */
+  deleteMessagesInSlices(conversationId: string, messageIds: readonly string[], options?: DeletionOptions): Promise<DeletionReport> {
+    checkId(conversationId, 'conversation id');
+    if (!Array.isArray(messageIds)) throw new TypeError('message ids must be an array');
+    for (const id of messageIds) checkId(id, 'message id');
+    return deleteInSlices(this.deletionStore(), conversationId, messageIds, options);
+  }
+
+  /** Every message of the conversation, as deleteMessagesInSlices (the conversation record stays). */
+  deleteConversationInSlices(conversationId: string, options?: DeletionOptions): Promise<DeletionReport> {
+    checkId(conversationId, 'conversation id');
+    return deleteConversationInSlices(this.deletionStore(), conversationId, options);
+  }
+
+  /** Deletions begun and not finished (a crash, or a lock between slices); unlock finishes them. */
+  pendingDeletions(): number {
+    return this.kvKeys(PENDING_DELETIONS).length;
+  }
+
+  private deletionStore(): DeletionStore {
+    return {
+      putRecord: (key, value) => this.kvSet(PENDING_DELETIONS, key, value),
+      records: () => this.kvKeys(PENDING_DELETIONS).flatMap((key) => {
+        const value = this.kvGet(PENDING_DELETIONS, key);
+        return value ? [{ key, value }] : [];
+      }),
+      rowsOf: (conversationId, ids) =>
+        this.gate.read((r) => ids.flatMap((id) => {
+          const row = r.read.messages.messageById.get(id);
+          return row && row.conversation_id === conversationId ? [row] : [];
+        })),
+      idsAfter: (conversationId, after, limit) =>
+        this.gate.read((r) => r.read.messages.chunkRowsNoState.all(conversationId, after, limit).map(([id, orderKey]) => ({ id, orderKey }))),
+      removeSlice: (rows, inSlice) =>
+        this.gate.transaction(() => {
+          inSlice?.();
+          return this.gate.write((w) => write.removeRows(w, rows));
+        }),
+      finish: (key) => {
+        this.kvDelete(PENDING_DELETIONS, key);
+        this.gate.checkpoint();
+      },
+    };
   }
 
   countMessages(conversationId?: string): number {

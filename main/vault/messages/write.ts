@@ -136,8 +136,20 @@ export function deleteConversationMessages(db: MessagesWritable, conversationId:
   return rows.map((r) => r.id);
 }
 
-function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): void {
-  if (rows.length === 0) return;
+/** What a removal rewrote: segments sealed again, segments deleted (left empty), sealed bytes written. */
+export interface RemovalStats {
+  resealed: number;
+  emptied: number;
+  bytes: number;
+}
+
+/**
+ * Removes `rows` (current rows of the messages table) in one transaction: each segment holding
+ * one of them is opened once and sealed again without them. deletion.ts calls it slice by slice.
+ */
+export function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): RemovalStats {
+  const stats: RemovalStats = { resealed: 0, emptied: 0, bytes: 0 };
+  if (rows.length === 0) return stats;
   const w = db.write.messages;
   let seq = w.counters.seq;
   const bySegment = new Map<number, MessageRow[]>();
@@ -159,8 +171,15 @@ function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): void {
           entries[row.slot] = null;
         }
         // Blank the slots and re-seal the segment: the text is gone from the database, not just unlinked.
-        if (entries.every((e) => e === null)) w.deleteSegment.run(segment);
-        else w.updateSegment.run(sealer.seal(encodeSegment(entries), segmentAd(segment, conversationId)), segment);
+        if (entries.every((e) => e === null)) {
+          w.deleteSegment.run(segment);
+          stats.emptied++;
+        } else {
+          const sealed = sealer.seal(encodeSegment(entries), segmentAd(segment, conversationId));
+          w.updateSegment.run(sealed, segment);
+          stats.resealed++;
+          stats.bytes += sealed.length;
+        }
       }
     } finally {
       opener.dispose();
@@ -175,4 +194,5 @@ function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): void {
     }
   });
   w.counters.seq = seq;
+  return stats;
 }

@@ -1,0 +1,144 @@
+// Large deletions in slices (issue #14, "what gone means" at scale). Deleting 10% of a
+// million-message vault at random touches nearly every segment: done in one transaction it
+// blocks the process for many seconds. Here it runs as a series of short transactions (each a
+// bounded number of segments, sized to SLICE_MS), yielding to the event loop between them.
+//
+// Crash safety: before the first slice a sealed *pending-deletion record* (kv namespace
+// PENDING_DELETIONS: the conversation and the ids) is committed. A slice removes its messages'
+// rows and re-seals their segments in one transaction, so after a crash each message is either
+// fully deleted or fully present; Vault.unlock finishes every pending record before it returns,
+// so no caller (history, search, export) ever sees a message whose deletion was asked for and
+// committed. The record goes, and the WAL is checkpointed and truncated, after the last slice.
+import { randomBytes } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { z } from 'zod';
+import type { MessageRow } from './messages/statements.ts';
+import type { RemovalStats } from './messages/write.ts';
+
+export const PENDING_DELETIONS = 'vault.pending-deletions';
+/** Target length of one slice's transaction (the loop-delay bar is 50 ms; commit and fsync come on top). */
+export const SLICE_MS = 10;
+const LOOKUP_STEP = 500;
+const MAX_SEGMENTS_PER_SLICE = 256;
+
+export interface DeletionOptions {
+  /** Runs inside each slice's transaction with the ids it removes (the messenger's id-keyed entries go with them). */
+  inSlice?: (ids: readonly string[]) => void;
+  /** After each slice: messages deleted so far, and how many were asked for. */
+  onProgress?: (done: number, total: number) => void;
+  /** Target slice length in ms (default SLICE_MS). */
+  sliceMs?: number;
+}
+
+export interface DeletionReport {
+  /** The ids deleted (unknown ids and other conversations' skipped). */
+  deleted: string[];
+  slices: number;
+  /** Segments sealed again without the deleted messages, and the sealed bytes written for them. */
+  resealed: number;
+  bytesResealed: number;
+  /** Segments deleted because nothing was left in them. */
+  emptied: number;
+  /** The longest slice (its transaction and hook), ms. */
+  longestSliceMs: number;
+}
+
+/** What deletion.ts needs from the vault (index.ts wires it to the gate). */
+export interface DeletionStore {
+  putRecord(key: string, value: Uint8Array): void;
+  records(): { key: string; value: Uint8Array }[];
+  /** The current rows of those of `ids` that are in the conversation. */
+  rowsOf(conversationId: string, ids: readonly string[]): MessageRow[];
+  /** Ids of the conversation's messages after `afterOrderKey`, ascending, at most `limit`. */
+  idsAfter(conversationId: string, afterOrderKey: number, limit: number): { id: string; orderKey: number }[];
+  /** One transaction: `inSlice`, then the rows removed (their segments re-sealed). */
+  removeSlice(rows: readonly MessageRow[], inSlice: (() => void) | undefined): RemovalStats;
+  /** Drops the record, then checkpoints and truncates the WAL. */
+  finish(key: string): void;
+}
+
+const recordSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)) });
+
+/** Writes the pending record for `ids`, then deletes them slice by slice. */
+export async function deleteInSlices(store: DeletionStore, conversationId: string, ids: readonly string[], options: DeletionOptions = {}): Promise<DeletionReport> {
+  const unique = [...new Set(ids)];
+  const key = randomBytes(16).toString('hex');
+  store.putRecord(key, Buffer.from(JSON.stringify({ v: 1, conversationId, ids: unique }), 'utf8'));
+  return runDeletion(store, key, conversationId, unique, options);
+}
+
+/** Every message of the conversation at the time of the call, as deleteInSlices. */
+export async function deleteConversationInSlices(store: DeletionStore, conversationId: string, options: DeletionOptions = {}): Promise<DeletionReport> {
+  const ids: string[] = [];
+  let after = Number.MIN_SAFE_INTEGER;
+  for (;;) {
+    const page = store.idsAfter(conversationId, after, LOOKUP_STEP);
+    for (const r of page) ids.push(r.id);
+    if (page.length < LOOKUP_STEP) break;
+    after = (page[page.length - 1] as { orderKey: number }).orderKey;
+    await yieldToEventLoop();
+  }
+  return deleteInSlices(store, conversationId, ids, options);
+}
+
+/** Finishes every deletion a crash or a lock interrupted (Vault.unlock runs it before returning). */
+export async function finishPendingDeletions(store: DeletionStore, options: DeletionOptions = {}): Promise<DeletionReport[]> {
+  const out: DeletionReport[] = [];
+  for (const { key, value } of store.records()) {
+    let parsed: z.infer<typeof recordSchema> | undefined;
+    try {
+      const r = recordSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')));
+      parsed = r.success ? r.data : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    // A record sealed by this vault that does not parse can only come from a bug: nothing to resume.
+    if (!parsed) {
+      store.finish(key);
+      continue;
+    }
+    out.push(await runDeletion(store, key, parsed.conversationId, parsed.ids, options));
+  }
+  return out;
+}
+
+async function runDeletion(store: DeletionStore, key: string, conversationId: string, ids: readonly string[], options: DeletionOptions): Promise<DeletionReport> {
+  const target = Math.max(1, options.sliceMs ?? SLICE_MS);
+  // Group by segment first, so each segment is re-sealed once however its messages are spread.
+  const bySegment = new Map<number, string[]>();
+  for (let i = 0; i < ids.length; i += LOOKUP_STEP) {
+    for (const row of store.rowsOf(conversationId, ids.slice(i, i + LOOKUP_STEP))) {
+      const list = bySegment.get(row.segment);
+      if (list) list.push(row.id);
+      else bySegment.set(row.segment, [row.id]);
+    }
+    if (i + LOOKUP_STEP < ids.length) await yieldToEventLoop();
+  }
+  const segments = [...bySegment.keys()].sort((a, b) => a - b);
+  const total = segments.reduce((n, s) => n + (bySegment.get(s) as string[]).length, 0);
+  const report: DeletionReport = { deleted: [], slices: 0, resealed: 0, bytesResealed: 0, emptied: 0, longestSliceMs: 0 };
+  let perSlice = 2;
+  for (let i = 0; i < segments.length; ) {
+    const chunk = segments.slice(i, i + perSlice);
+    i += chunk.length;
+    const sliceIds = chunk.flatMap((s) => bySegment.get(s) as string[]);
+    const t0 = performance.now();
+    // Read again inside the slice: another deletion may have taken some of them meanwhile.
+    const rows = store.rowsOf(conversationId, sliceIds);
+    const deleted = rows.map((r) => r.id);
+    const stats = store.removeSlice(rows, options.inSlice && deleted.length > 0 ? () => options.inSlice?.(deleted) : undefined);
+    const ms = performance.now() - t0;
+    report.slices++;
+    report.resealed += stats.resealed;
+    report.bytesResealed += stats.bytes;
+    report.emptied += stats.emptied;
+    report.longestSliceMs = Math.max(report.longestSliceMs, ms);
+    for (const id of deleted) report.deleted.push(id);
+    options.onProgress?.(report.deleted.length, total);
+    // Size the next slice to the target (at most doubling, so one fast slice cannot overshoot).
+    perSlice = Math.max(1, Math.min(MAX_SEGMENTS_PER_SLICE, perSlice * 2, Math.round((perSlice * target) / Math.max(ms, 0.1))));
+    if (i < segments.length) await yieldToEventLoop();
+  }
+  store.finish(key);
+  return report;
+}
