@@ -5,6 +5,7 @@
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { storeInboundAttachment } from './attachments.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export type InboundEffect =
@@ -22,6 +23,7 @@ export interface InboundSteps {
 }
 
 export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
+  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, steps);
   if (content.kind === 'text') {
     const contact = steps.contactFor(from);
     const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
