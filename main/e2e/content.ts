@@ -2,6 +2,7 @@
 // to a multiple of PAD_BLOCK bytes so ciphertext sizes reveal only a coarse length class.
 import { z } from 'zod';
 import { MAX_TEXT_CHARS } from '../../shared/api.ts';
+import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
 import { BadContent, UnsupportedContent } from './errors.ts';
 
 // One text limit everywhere (shared/api.ts): a longer text from a contact is refused as
@@ -18,6 +19,8 @@ export const MAX_RECEIPT_IDS = 1000;
 export const MAX_CONTENT_BYTES = 56 * 1024;
 
 const messageId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
+/** One of the allowed timers (shared/api/disappearing.ts), so a stored timer is always one the UI knows. */
+const disappearingTimer = z.number().int().refine(isDisappearingSeconds, 'not an allowed disappearing timer');
 
 export const textContentSchema = z.strictObject({
   v: z.literal(1),
@@ -29,6 +32,8 @@ export const textContentSchema = z.strictObject({
   /** Content id of the quoted message (ours or theirs) when this one is a reply. Inside the
    * padded content, so the relay sees no difference between a reply and any other text. */
   replyTo: messageId.optional(),
+  /** The disappearing timer (seconds) the message was sent under; absent when off (main/messenger/disappearing.ts). */
+  timer: disappearingTimer.refine((n) => n > 0).optional(),
 });
 
 export const receiptContentSchema = z.strictObject({
@@ -36,6 +41,15 @@ export const receiptContentSchema = z.strictObject({
   kind: z.literal('receipt'),
   type: z.enum(['delivered', 'read']),
   ids: z.array(messageId).min(1).max(MAX_RECEIPT_IDS),
+});
+
+/** A conversation's disappearing timer set by the sender (0 = off); both sides apply the same rule. */
+export const timerContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('timer'),
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  seconds: disappearingTimer,
 });
 
 // Groups (main/messenger/groups.ts). A change and a sender key travel over the 1:1 session with
@@ -67,36 +81,12 @@ export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
 
-/** base64url of 16 (blob id) or 32 (key, digest) bytes. */
-const b64url = (bytes: number): z.ZodString => z.string().length(Math.ceil((bytes * 4) / 3)).regex(/^[A-Za-z0-9_-]+$/);
-/** Most bytes of a file name or content type carried with an attachment. */
-export const MAX_ATTACHMENT_NAME = 255;
-
-/**
- * A file (main/messenger/attachments.ts): its sealed bytes are a relay blob (docs/protocol.md
- * §9a); this carries what finds and opens them, and what the file is called. Padded as any content.
- */
-export const attachmentContentSchema = z.strictObject({
-  v: z.literal(1),
-  kind: z.literal('attachment'),
-  id: messageId,
-  sentAt: z.number().int().nonnegative(),
-  blob: b64url(16),
-  key: b64url(32),
-  /** SHA-256 of the sealed stream. */
-  digest: b64url(32),
-  size: z.number().int().nonnegative().max(2 ** 40),
-  type: z.string().max(MAX_ATTACHMENT_NAME),
-  name: z.string().min(1).max(MAX_ATTACHMENT_NAME),
-  caption: z.string().max(MAX_TEXT_CHARS).optional(),
-});
-
-export const contentSchema = z.discriminatedUnion('kind', [attachmentContentSchema, groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema]);
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
+export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
-export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['attachment', 'group-change', 'sender-key', 'group-text', 'text', 'receipt']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'text', 'receipt', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

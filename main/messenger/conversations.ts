@@ -7,6 +7,8 @@ import { MAX_TEXT_CHARS } from '../e2e/index.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { isVerified } from '../vault/records.ts';
+import { timerChangeLine } from '../../shared/api/disappearing.ts';
+import { conversationTimer, timerChangeOf, withTimer } from './disappearing.ts';
 import { OUTGOING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } from './ids.ts';
 import { messageView } from './views.ts';
 
@@ -15,7 +17,7 @@ export const DRAFTS_NS = 'drafts';
 
 /** The message as the UI sees it, with the quote it replies to (looked up in the sealed kv). */
 export function viewWithQuote(vault: Vault, m: StoredMessage): Message {
-  const view = messageView(m, m.orderKey);
+  const view = withTimer(vault, messageView(m, m.orderKey));
   const raw = vault.kvGet(REPLY_TO, m.id);
   if (!raw) return view;
   const quoted = vault.getMessage(Buffer.from(raw).toString('utf8'));
@@ -82,16 +84,27 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
   if (!conv) return undefined;
   const contact = vault.getContact(conv.contactId);
   const last = vault.pageMessages(conv.id, { limit: 1 })[0];
+  const change = last ? timerChangeOf(vault, last.id) : undefined;
+  const timer = conversationTimer(vault, conv.id).seconds;
   return {
     id: conv.id,
     contactId: conv.contactId,
     title: conv.title.slice(0, 256),
     lastActivity: Math.max(0, Math.floor(conv.lastActivity)),
     unread: conv.unread,
-    lastMessage: last ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state } : null,
+    lastMessage: last
+      ? {
+          // A timer change has no text: its system line stands in.
+          text: (change === undefined ? last.text : timerChangeLine(last.direction === 'out' ? 'You' : conv.title, change)).slice(0, 200),
+          direction: last.direction,
+          sentAt: last.sentAt,
+          state: last.state,
+        }
+      : null,
     verified: contact ? isVerified(contact) : false,
     identityChanged: contact?.identityChanged ?? false,
     ...(vault.kvGet(UNVERIFIED_IMPORTS, conv.id) ? { importedUnverified: true as const } : {}),
+    ...(timer > 0 ? { timerSeconds: timer } : {}),
   };
 }
 

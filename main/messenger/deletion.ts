@@ -4,9 +4,8 @@
 import { ApiError } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { deleteAttachmentOf } from './attachments.ts';
 import { DRAFTS_NS } from './conversations.ts';
-import { INCOMING_CONTENT_IDS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } from './ids.ts';
+import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES, TIMER_CHANGES } from './ids.ts';
 
 /** The message to delete: it must be in that conversation. */
 export function messageToDelete(vault: Vault, conversationId: string, messageId: string): StoredMessage {
@@ -46,8 +45,7 @@ export function deleteFromVault(
         vault.outboxDelete(idem);
         vault.kvDelete(PENDING_SENDS, idem);
       }
-      deleteAttachmentOf(vault, m.id);
-      for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO]) vault.kvDelete(ns, m.id);
+      for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES]) vault.kvDelete(ns, m.id);
     }
     if (all) vault.kvDelete(DRAFTS_NS, conversationId);
   });

@@ -5,7 +5,7 @@
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { storeInboundAttachment } from './attachments.ts';
+import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export type InboundEffect =
@@ -23,7 +23,14 @@ export interface InboundSteps {
 }
 
 export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
-  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, steps);
+  if (content.kind === 'timer') {
+    // A timer change shows as a system line and is acknowledged (delivered) like a text.
+    const contact = steps.contactFor(from);
+    const stored = storeInboundTimerChange(vault, contact, content, steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id)), Date.now());
+    if (!stored) return { kind: 'none' };
+    if (stored.isNew) steps.touchConversation(stored.message.conversationId, stored.message.receivedAt, 0);
+    return { kind: 'text', message: stored.message, contact, contentId: content.id, isNew: stored.isNew };
+  }
   if (content.kind === 'text') {
     const contact = steps.contactFor(from);
     const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
@@ -36,6 +43,8 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     ]);
     if (!message) throw new Error('the vault did not store the message');
     vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    // Its countdown starts when first shown (messenger/disappearing.ts).
+    if (content.timer !== undefined) recordMessageTimer(vault, id, conversationId, content.timer, null);
     vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
     if (content.replyTo !== undefined) {
       // The quoted message is ours or theirs; either way it must be in this conversation.

@@ -1,5 +1,6 @@
 // Conversation summaries for the chat list (shared/api.ts).
 import { z } from 'zod';
+import { DisappearingTimer } from '../disappearing.ts';
 import { Count, Id, Timestamp } from './scalars.ts';
 import { MessagePreview } from './messages.ts';
 
@@ -18,6 +19,8 @@ export const ConversationSummary = z.strictObject({
    * someone else. Absent otherwise.
    */
   importedUnverified: z.literal(true).optional(),
+  /** The conversation's disappearing timer for new messages, in seconds (absent: off). */
+  timerSeconds: DisappearingTimer.optional(),
 });
 
 export type ConversationSummary = z.infer<typeof ConversationSummary>;

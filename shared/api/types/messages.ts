@@ -1,5 +1,6 @@
 // Messages, their states and history pages (shared/api.ts).
 import { z } from 'zod';
+import { DisappearingTimer } from '../disappearing.ts';
 import { Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
 
 export const MessageDirection = z.enum(['in', 'out']);
@@ -23,6 +24,15 @@ export const Message = z.strictObject({
     .strictObject({ id: Id, direction: MessageDirection, text: z.string().max(200) })
     .nullable()
     .optional(),
+  /** The disappearing timer this message was sent under (absent: none). */
+  timerSeconds: DisappearingTimer.optional(),
+  /**
+   * When it disappears (ms, this device's clock); null while the countdown has not started (a
+   * received message starts it when first shown). Present exactly when timerSeconds is.
+   */
+  expiresAt: Timestamp.nullable().optional(),
+  /** A system line, not a text: the sender set the conversation's timer to these seconds (0 = off). */
+  timerChange: z.strictObject({ seconds: DisappearingTimer }).optional(),
 });
 
 /** When a message reached each state, on this device's clock (null: not yet, or not recorded). */
