@@ -1,0 +1,211 @@
+// The cluster's PostgreSQL schema: versioned migrations, applied by whichever node starts first
+// under an advisory lock (the others wait, then find nothing to do), and the per-node NOTIFY
+// channel names.
+import type pg from 'pg';
+import { CodedError } from '../shared/errors.ts';
+import { DEFAULT_ENVELOPE_TTL_MS } from './store.ts';
+
+export type PgStoreErrorCode = 'BAD_NODE_ID' | 'SCHEMA_TOO_NEW' | 'DATABASE_UNAVAILABLE';
+
+export class PgStoreError extends CodedError<PgStoreErrorCode> {}
+
+/** pg_advisory_lock key held while migrating ("EPHE"). */
+const MIGRATION_LOCK = 0x45504845;
+
+/** Versioned schema; a migration is never edited once released, only followed by another. */
+export const MIGRATIONS: readonly { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE devices (
+        perm_key_id bytea PRIMARY KEY,
+        perm_pub bytea NOT NULL,
+        handle text UNIQUE,
+        created_at bigint NOT NULL,
+        -- Envelopes queued for the device, kept under its row lock so the queue limit check is
+        -- one read, not a count of up to the limit's rows on every send.
+        queued bigint NOT NULL DEFAULT 0
+      );
+      CREATE SEQUENCE queue_id_seq;
+      CREATE TABLE queue (
+        id bigint PRIMARY KEY,
+        recipient bytea NOT NULL,
+        sender_handle text NOT NULL,
+        body bytea NOT NULL,
+        created_at bigint NOT NULL
+      );
+      CREATE INDEX queue_by_recipient ON queue (recipient, id);
+      CREATE TABLE idempotency (
+        sender bytea NOT NULL,
+        idem text NOT NULL,
+        queue_id bigint NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (sender, idem)
+      );
+      CREATE INDEX idempotency_by_time ON idempotency (created_at);
+      CREATE TABLE prekey_identity (
+        perm_key_id bytea PRIMARY KEY,
+        registration_id integer NOT NULL,
+        device_id integer NOT NULL,
+        identity_key bytea NOT NULL,
+        signed_id integer NOT NULL,
+        signed_pub bytea NOT NULL,
+        signed_sig bytea NOT NULL,
+        kyber_id integer NOT NULL,
+        kyber_pub bytea NOT NULL,
+        kyber_sig bytea NOT NULL,
+        updated_at bigint NOT NULL
+      );
+      CREATE TABLE prekey_one_time (
+        seq bigserial PRIMARY KEY,
+        perm_key_id bytea NOT NULL,
+        kind smallint NOT NULL,
+        key_id integer NOT NULL,
+        public_key bytea NOT NULL,
+        signature bytea,
+        UNIQUE (perm_key_id, kind, key_id)
+      );
+      CREATE INDEX prekey_one_time_by_owner ON prekey_one_time (perm_key_id, kind, seq);
+      CREATE TABLE bindings (
+        perm_key_id bytea PRIMARY KEY REFERENCES devices (perm_key_id),
+        node text NOT NULL,
+        binding_id bytea NOT NULL,
+        seq bigint NOT NULL,
+        bound_at bigint NOT NULL
+      );
+    `,
+  },
+  {
+    // A send in one round trip instead of four. Each statement of a VOLATILE plpgsql function
+    // takes a fresh snapshot, so what it reads after taking the recipient's row lock is current.
+    version: 2,
+    sql: `
+      CREATE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                       p_body bytea, p_now bigint, p_limit bigint,
+                                       OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_node text;
+        v_n bigint;
+      BEGIN
+        -- Sends to one recipient (and its binds) serialise here: its ids commit in id order,
+        -- the queue limit is exact, and the node read below holds the binding at commit.
+        SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient FOR UPDATE;
+        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+        duplicate := true;
+        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+        IF FOUND THEN RETURN; END IF;
+        duplicate := false;
+        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
+        queue_id := nextval('queue_id_seq');
+        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
+          ON CONFLICT (sender, idem) DO NOTHING;
+        IF NOT FOUND THEN
+          -- The same key, sent at once to another recipient, won: this is its duplicate.
+          duplicate := true;
+          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+          RETURN;
+        END IF;
+        INSERT INTO queue (id, recipient, sender_handle, body, created_at) VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now);
+        UPDATE devices SET queued = queued + 1 WHERE perm_key_id = p_recipient;
+        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
+        IF v_node IS NOT NULL THEN
+          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
+        END IF;
+      END
+      $fn$;
+    `,
+  },
+  {
+    // Envelopes expire (docs/operations.md "Envelope expiry"): the queue keeps when, and the
+    // enqueue function takes it. What was queued before gets the default lifetime from when it
+    // was stored. The seven-argument function stays, calling the new one with that default, so
+    // nodes not yet upgraded keep sending until they are restarted.
+    version: 3,
+    sql: `
+      ALTER TABLE queue ADD COLUMN expires_at bigint;
+      UPDATE queue SET expires_at = created_at + ${DEFAULT_ENVELOPE_TTL_MS};
+      ALTER TABLE queue ALTER COLUMN expires_at SET NOT NULL;
+      CREATE INDEX queue_by_expiry ON queue (expires_at);
+      CREATE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                       p_body bytea, p_now bigint, p_limit bigint, p_expires_at bigint,
+                                       OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_node text;
+        v_n bigint;
+      BEGIN
+        SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient FOR UPDATE;
+        IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+        duplicate := true;
+        SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+        IF FOUND THEN RETURN; END IF;
+        duplicate := false;
+        IF v_n >= p_limit THEN queue_id := NULL; RETURN; END IF;
+        queue_id := nextval('queue_id_seq');
+        INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender, p_idem, queue_id, p_now)
+          ON CONFLICT (sender, idem) DO NOTHING;
+        IF NOT FOUND THEN
+          duplicate := true;
+          SELECT i.queue_id INTO queue_id FROM idempotency i WHERE i.sender = p_sender AND i.idem = p_idem;
+          RETURN;
+        END IF;
+        INSERT INTO queue (id, recipient, sender_handle, body, created_at, expires_at)
+          VALUES (queue_id, p_recipient, p_sender_handle, p_body, p_now, p_expires_at);
+        UPDATE devices SET queued = queued + 1 WHERE perm_key_id = p_recipient;
+        SELECT b.node INTO v_node FROM bindings b WHERE b.perm_key_id = p_recipient;
+        IF v_node IS NOT NULL THEN
+          PERFORM pg_notify('ephemera_node_' || v_node, 'q:' || encode(p_recipient, 'hex'));
+        END IF;
+      END
+      $fn$;
+      CREATE OR REPLACE FUNCTION ephemera_enqueue(p_sender bytea, p_idem text, p_recipient bytea, p_sender_handle text,
+                                                  p_body bytea, p_now bigint, p_limit bigint,
+                                                  OUT queue_id bigint, OUT duplicate boolean)
+      LANGUAGE sql VOLATILE AS $fn$
+        SELECT e.queue_id, e.duplicate FROM ephemera_enqueue(p_sender, p_idem, p_recipient, p_sender_handle, p_body, p_now, p_limit,
+                                                           p_now + ${DEFAULT_ENVELOPE_TTL_MS}) e
+      $fn$;
+    `,
+  },
+];
+
+const NODE_ID = /^[a-z0-9_]{1,40}$/;
+
+/** The NOTIFY channel of a node (its id is checked: it becomes part of a LISTEN statement). */
+export function nodeChannel(node: string): string {
+  if (!NODE_ID.test(node)) throw new PgStoreError('BAD_NODE_ID', 'a node id is 1-40 of a-z, 0-9, _');
+  return `ephemera_node_${node}`;
+}
+
+/** Applies missing migrations; concurrent starters wait on the advisory lock, then find nothing to do. */
+export async function migrate(pool: pg.Pool): Promise<number> {
+  const c = await pool.connect();
+  try {
+    await c.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await c.query('CREATE TABLE IF NOT EXISTS ephemera_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
+      const done = new Set((await c.query<{ version: number }>('SELECT version FROM ephemera_schema')).rows.map((r) => r.version));
+      const known = Math.max(...MIGRATIONS.map((m) => m.version));
+      const newest = Math.max(0, ...done);
+      if (newest > known) throw new PgStoreError('SCHEMA_TOO_NEW', `the database schema is version ${newest}; this relay knows up to ${known}: upgrade this node`);
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await c.query('BEGIN');
+        try {
+          await c.query(m.sql);
+          await c.query('INSERT INTO ephemera_schema (version, applied_at) VALUES ($1, $2)', [m.version, Date.now()]);
+          await c.query('COMMIT');
+        } catch (e) {
+          await c.query('ROLLBACK');
+          throw e;
+        }
+      }
+      return known;
+    } finally {
+      await c.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    c.release();
+  }
+}
