@@ -24,11 +24,14 @@ function notAllowed(message: string): ApiError {
 /** The service with backupChooseFile answered and every backup path passed through the policy. */
 export function withBackupFilePolicy(service: EphemeraService, policy: BackupFilePolicy): EphemeraService {
   const key = (k: BackupKey): BackupKey => (k.kind === 'identityFile' ? { ...k, path: policy.resolve('identity', k.path) } : k);
-  const overrides: Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupOpen'> = {
+  const overrides: Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupOpen' | 'sendFile' | 'saveAttachment'> = {
     backupChooseFile: async ({ purpose }) => ({ path: await policy.choose(purpose) }),
     backupExport: async (p) => service.backupExport({ ...p, path: policy.resolve('export', p.path) }),
     backupImport: async (p) => service.backupImport({ ...p, path: policy.resolve('import', p.path), key: key(p.key) }),
     backupOpen: async (p) => service.backupOpen({ ...p, path: policy.resolve('open', p.path), key: key(p.key) }),
+    // A UI names no file path for attachments yet: a renderer must not read or write arbitrary files.
+    sendFile: async () => Promise.reject(notAllowed('Attachments cannot be sent from this window yet; use ephemera send-file.')),
+    saveAttachment: async () => Promise.reject(notAllowed('Attachments cannot be saved from this window yet; use ephemera save-attachment.')),
   };
   return new Proxy(service, {
     get(target, property) {

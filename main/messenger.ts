@@ -19,6 +19,7 @@ import {
   type Message,
   type ParamsOf,
   type ResultOf,
+  type Attachment,
   type SafetyNumber,
   type SearchResult,
   type Settings,
@@ -78,6 +79,7 @@ import {
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
+import { attachmentsOf, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
 
 export interface MessengerOptions {
@@ -771,6 +773,49 @@ export class Messenger implements EphemeraService {
         if (!quoted || quoted.conversationId !== params.conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
       }
       return this.enqueueSend(() => this.sendTextNow(contact, params.text, params.replyTo));
+    });
+  }
+
+  sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
+    return this.api(async () => {
+      const { e2e } = this.requireRegistration();
+      const contactId = contactIdOfConversation(params.conversationId);
+      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const conn = this.session?.connection;
+      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+      const { jobId } = params;
+      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
+      // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
+      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, onProgress ? { onProgress } : {});
+      return this.enqueueSend(async () => {
+        if (!(await e2e.hasSession(contact.handle))) await this.fetchSession(contact.handle);
+        return this.asActivity(async () => {
+          const stored = await sendAttachment({
+            vault: this.requireSession().vault,
+            conn,
+            withIdKey: (fn) => this.withIdKey(fn),
+            encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
+          }, this.sendableContact(contact), up, params.caption);
+          this.touchConversation(stored.conversationId, stored.sentAt, 0);
+          const view = this.viewOf(stored);
+          this.emit('message', view);
+          this.scheduleSearchCatchUp();
+          return view;
+        });
+      });
+    });
+  }
+
+  attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {
+    return this.api(() => attachmentsOf(this.requireSession().vault, params.messageIds));
+  }
+
+  saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>> {
+    return this.api(async () => {
+      const { jobId } = params;
+      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
+      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, onProgress ? { onProgress } : {}));
     });
   }
 

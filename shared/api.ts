@@ -25,6 +25,7 @@ import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, Rec
 import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
+import { Attachment, AttachmentProgress, MAX_ATTACHMENT_NAME_CHARS } from './api/types/attachments.ts';
 
 export * from './api/errors.ts';
 export * from './api/types/backup.ts';
@@ -36,6 +37,7 @@ export * from './api/types/scalars.ts';
 export * from './api/types/search.ts';
 export * from './api/types/settings.ts';
 export * from './api/types/vault.ts';
+export * from './api/types/attachments.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Methods
@@ -102,6 +104,19 @@ export const apiMethods = {
   /** `replyTo` quotes an earlier message of the same conversation. */
   sendText: { params: z.strictObject({ conversationId: Id, text: MessageText, replyTo: Id.optional() }), result: Message },
   messageDetails: { params: z.strictObject({ messageId: Id }), result: MessageDetails },
+  /**
+   * Sends a file (docs/protocol.md §9a): sealed with its own key, uploaded to the relay, then
+   * announced in an E2E message with the caption. Progress arrives as `attachmentProgress`
+   * events with `jobId`. The app UI cannot call it yet: a path from the renderer is refused (main/backup-files.ts).
+   */
+  sendFile: {
+    params: z.strictObject({ conversationId: Id, path: FilePath, caption: MessageText.optional(), name: z.string().min(1).max(MAX_ATTACHMENT_NAME_CHARS).optional(), jobId: JobId.optional() }),
+    result: Message,
+  },
+  /** The attachments of these messages (ids of other messages, or of messages without one, are skipped). */
+  attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500) }), result: z.array(Attachment).max(500) },
+  /** Downloads the attachment if needed, checks it against the sender's digest, then writes the plaintext to `path`. */
+  saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
   /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
   getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
   /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
@@ -189,6 +204,8 @@ export const apiEvents = {
   /** A contact changed (verified, identity changed or accepted). */
   contact: Contact,
   backupProgress: BackupProgress,
+  /** An upload (sendFile) or download (saveAttachment) moved on. */
+  attachmentProgress: AttachmentProgress,
   settings: Settings,
   /** From the Electron shell, not the service: the user clicked a notification for this chat. */
   openConversation: z.strictObject({ conversationId: Id }),
@@ -229,6 +246,9 @@ export interface EphemeraApi {
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage>;
   sendText(params: ParamsOf<'sendText'>): Promise<Message>;
   messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>>;
+  sendFile(params: ParamsOf<'sendFile'>): Promise<Message>;
+  attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]>;
+  saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>>;
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
   setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;

@@ -248,14 +248,17 @@ export function register(program: Command): void {
         checkHandle(handle);
         const page = await withClient(g, DEFAULT_WAIT_S, async (m) => {
           const c = await contactNamed(m, handle);
-          return m.historyPage({
+          const p = await m.historyPage({
             conversationId: c.conversationId,
             anchor: opts.around !== undefined ? { kind: 'around', messageId: opts.around } : { kind: 'newest' },
             limit: opts.limit,
           });
+          return { ...p, attachments: await m.attachmentsOf({ messageIds: p.messages.map((x) => x.id) }) };
         });
-        const human = page.messages.length === 0 ? `No messages with ${handle}.` : page.messages.map((m) => messageLine(m, handle)).join('\n');
-        printResult(g.json, human, { messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
+        const withFiles = page.messages.map((msg) => ({ ...msg, attachments: page.attachments.filter((x) => x.messageId === msg.id) }));
+        const fileNote = (msg: (typeof withFiles)[number]): string => msg.attachments.map((x) => `  [file ${untrusted(x.name)}, ${x.size} bytes${x.downloaded ? '' : ', not downloaded'}; save-attachment ${x.id}]`).join('');
+        const human = page.messages.length === 0 ? `No messages with ${handle}.` : withFiles.map((m) => messageLine(m, handle) + fileNote(m)).join('\n');
+        printResult(g.json, human, { messages: withFiles, hasOlder: page.hasOlder, hasNewer: page.hasNewer });
       }),
     );
 

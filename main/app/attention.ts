@@ -93,6 +93,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'contact':
       case 'messageState':
       case 'backupProgress':
+      case 'attachmentProgress':
       case 'openConversation':
       case 'messagesDeleted':
         break;

@@ -81,12 +81,37 @@ export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
 
-export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, timerContentSchema]);
+/** base64url of 16 (blob id) or 32 (key, digest) bytes. */
+const b64url = (bytes: number): z.ZodString => z.string().length(Math.ceil((bytes * 4) / 3)).regex(/^[A-Za-z0-9_-]+$/);
+/** Most bytes of a file name or content type carried with an attachment. */
+export const MAX_ATTACHMENT_NAME = 255;
+
+/**
+ * A file (main/messenger/attachments.ts): its sealed bytes are a relay blob (docs/protocol.md
+ * §9a); this carries what finds and opens them, and what the file is called. Padded as any content.
+ */
+export const attachmentContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('attachment'),
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  blob: b64url(16),
+  key: b64url(32),
+  /** SHA-256 of the sealed stream. */
+  digest: b64url(32),
+  size: z.number().int().nonnegative().max(2 ** 40),
+  type: z.string().max(MAX_ATTACHMENT_NAME),
+  name: z.string().min(1).max(MAX_ATTACHMENT_NAME),
+  caption: z.string().max(MAX_TEXT_CHARS).optional(),
+});
+
+export const contentSchema = z.discriminatedUnion('kind', [attachmentContentSchema, groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
-const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'text', 'receipt', 'timer']);
+export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
+const KNOWN_KINDS = new Set(['attachment', 'group-change', 'sender-key', 'group-text', 'text', 'receipt', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

@@ -4,6 +4,7 @@
 import { ApiError } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { deleteAttachmentOf } from './attachments.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES, TIMER_CHANGES } from './ids.ts';
 
@@ -45,6 +46,7 @@ export function deleteFromVault(
         vault.outboxDelete(idem);
         vault.kvDelete(PENDING_SENDS, idem);
       }
+      deleteAttachmentOf(vault, m.id);
       for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES]) vault.kvDelete(ns, m.id);
     }
     if (all) vault.kvDelete(DRAFTS_NS, conversationId);

@@ -5,6 +5,7 @@
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
@@ -23,6 +24,7 @@ export interface InboundSteps {
 }
 
 export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
+  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, steps);
   if (content.kind === 'timer') {
     // A timer change shows as a system line and is acknowledged (delivered) like a text.
     const contact = steps.contactFor(from);

@@ -48,8 +48,10 @@ describe('message content', () => {
       expect((e as UnsupportedContent).code).toBe('UNSUPPORTED_CONTENT');
       expect((e as UnsupportedContent).version).toBe(2);
     }
-    const attachment = pad(JSON.stringify({ v: 1, kind: 'attachment', id: 'a' }));
-    expect(() => decodeContent(attachment)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_CONTENT', kind: 'attachment' }));
+    // (attachment is a known kind now: an unknown one is refused as unsupported, a malformed attachment as bad.)
+    const poll = pad(JSON.stringify({ v: 1, kind: 'poll', id: 'a' }));
+    expect(() => decodeContent(poll)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_CONTENT', kind: 'poll' }));
+    expect(() => decodeContent(pad(JSON.stringify({ v: 1, kind: 'attachment', id: 'a' })))).toThrow(expect.objectContaining({ code: 'BAD_CONTENT' }));
   });
 
   it('refuses malformed content with BadContent', () => {

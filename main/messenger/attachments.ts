@@ -1,0 +1,303 @@
+// Attachments (issue #15): a file is sealed and uploaded as a relay blob (main/net/attachments.ts),
+// then announced by an E2E 'attachment' content carrying its key, digest, size, type and name.
+// At rest, its plaintext is kept in 64 KiB chunks, each sealed in the vault's kv table under a
+// key naming the attachment and the chunk index (the row's associated data binds both, so chunks
+// cannot be swapped); the record with name, type, key and digest is sealed too. Nothing about
+// the file reaches disk in plaintext, and no file or row grows with the number of attachments.
+// A received attachment is stored only after the whole stream opened and its digest matched.
+import { randomBytes } from 'node:crypto';
+import { open, rename, stat, unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { ApiError, type Attachment } from '../../shared/api.ts';
+import { STREAM_CHUNK_BYTES, StreamError } from '../../shared/protocol/stream.ts';
+import type { AttachmentContent } from '../e2e/content.ts';
+import { downloadBlob, TransferError, uploadFile, type BlobCaller, type BlobRef, type TransferOptions } from '../net/attachments.ts';
+import type { ContactRecord, StoredMessage } from '../vault/api.ts';
+import type { Vault } from '../vault/index.ts';
+import type { RelayConnection } from './connection.ts';
+import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
+import { handToRelay } from './outgoing.ts';
+
+/** attachment id -> sealed record (AttachmentRecord as JSON). */
+const ATTACHMENTS = 'messenger-attachments';
+/** `${attachment id}/${chunk index}` -> one sealed chunk of the plaintext. */
+const ATTACHMENT_CHUNKS = 'messenger-attachment-chunks';
+/** message id -> attachment id. */
+const MESSAGE_ATTACHMENTS = 'messenger-message-attachments';
+/** Chunks written per vault transaction (bounded work per commit). */
+const CHUNKS_PER_TRANSACTION = 16;
+
+interface AttachmentRecord {
+  id: string;
+  messageId: string;
+  name: string;
+  type: string;
+  size: number;
+  /** base64url */
+  blob: string;
+  key: string;
+  digest: string;
+  downloaded: boolean;
+}
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'));
+const chunkKey = (id: string, index: number): string => `${id}/${index}`;
+const chunkCount = (size: number): number => Math.ceil(size / STREAM_CHUNK_BYTES);
+
+function newAttachmentId(): string {
+  return `att_${randomBytes(16).toString('base64url')}`;
+}
+
+function readRecord(vault: Vault, id: string): AttachmentRecord | undefined {
+  const raw = vault.kvGet(ATTACHMENTS, id);
+  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as AttachmentRecord) : undefined;
+}
+
+function writeRecord(vault: Vault, r: AttachmentRecord): void {
+  vault.kvSet(ATTACHMENTS, r.id, Buffer.from(JSON.stringify(r), 'utf8'));
+}
+
+function recordOf(vault: Vault, messageId: string): AttachmentRecord | undefined {
+  const id = vault.kvGet(MESSAGE_ATTACHMENTS, messageId);
+  return id ? readRecord(vault, Buffer.from(id).toString('utf8')) : undefined;
+}
+
+function viewOf(r: AttachmentRecord): Attachment {
+  return { id: r.id, messageId: r.messageId, name: r.name, size: r.size, type: r.type, downloaded: r.downloaded };
+}
+
+/** A content type from the file name, for the few kinds a UI previews; '' otherwise. */
+function contentTypeOf(name: string): string {
+  const ext = name.toLowerCase().split('.').pop() ?? '';
+  const known: Record<string, string> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp', pdf: 'application/pdf', txt: 'text/plain' };
+  return known[ext] ?? 'application/octet-stream';
+}
+
+function apiErrorOf(e: unknown): unknown {
+  if (e instanceof StreamError) return new ApiError('PROTOCOL_ERROR', 'The attachment did not arrive as its sender sealed it (damaged or cut short); nothing of it was kept.');
+  if (e instanceof TransferError) {
+    if (e.code === 'ATTACHMENT_CANCELLED') return new ApiError('CANCELLED', e.message);
+    return new ApiError(e.code === 'ATTACHMENT_TOO_LARGE' ? 'RELAY_REJECTED' : 'FILE_ERROR', e.message);
+  }
+  if (e instanceof Error && 'code' in e && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code)) return new ApiError('FILE_ERROR', `The file could not be read or written (${e.code}).`);
+  return e;
+}
+
+/** A file sealed and uploaded, not yet announced. */
+export interface UploadedAttachment {
+  ref: BlobRef;
+  name: string;
+  type: string;
+  path: string;
+}
+
+/** Seals and uploads the file for `handle` (outside any vault activity: it may take long). */
+export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions = {}): Promise<UploadedAttachment> {
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new ApiError('FILE_ERROR', 'Only a regular file can be sent.');
+    const fileName = (name ?? basename(path)).slice(0, 255) || 'file';
+    const ref = await uploadFile(relay, path, [handle], o);
+    return { ref, name: fileName, type: contentTypeOf(fileName), path };
+  } catch (e) {
+    throw apiErrorOf(e);
+  }
+}
+
+/** What sending needs of the facade: the E2E encryption of one content for a handle. */
+export interface AttachmentSendSteps {
+  vault: Vault;
+  conn: RelayConnection;
+  withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
+  encrypt(handle: string, content: AttachmentContent): Promise<Uint8Array>;
+}
+
+/**
+ * Stores the message (its text is the caption) with its attachment and a sealed copy of the
+ * file, then hands the E2E message to the relay (durable). The outgoing content id is written
+ * only once the message is in the outbox: a resume at unlock re-encrypts queued messages as
+ * text, which an attachment must never become.
+ */
+export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRecord, up: UploadedAttachment, caption: string | undefined): Promise<StoredMessage> {
+  const { vault } = s;
+  const contentId = newContentId();
+  const now = Date.now();
+  const conversationId = conversationIdOf(contact.id);
+  const id = s.withIdKey((k) => outgoingMessageId(k, contentId));
+  const attachmentId = newAttachmentId();
+  const record: AttachmentRecord = {
+    id: attachmentId, messageId: id, name: up.name, type: up.type, size: up.ref.size,
+    blob: b64(up.ref.blobId), key: b64(up.ref.key), digest: b64(up.ref.digest), downloaded: false,
+  };
+  await storeFromFile(vault, record, up.path);
+  const [stored] = vault.transaction(() => {
+    writeRecord(vault, { ...record, downloaded: true });
+    vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
+    return vault.appendMessages([{ id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: caption ?? '', state: 'queued' }]);
+  });
+  if (!stored) throw new Error('the vault did not store the message');
+  let body: Uint8Array;
+  try {
+    body = await s.encrypt(contact.handle, {
+      v: 1, kind: 'attachment', id: contentId, sentAt: now, blob: record.blob, key: record.key, digest: record.digest,
+      size: record.size, type: record.type, name: record.name, ...(caption !== undefined ? { caption } : {}),
+    });
+  } catch (e) {
+    vault.updateMessageState(id, 'failed');
+    throw e;
+  }
+  const idem = s.withIdKey((k) => textIdempotencyKey(k, contentId));
+  handToRelay(vault, s.conn, contact.handle, body, idem, contentId);
+  vault.kvSet(OUTGOING_CONTENT_IDS, id, Buffer.from(contentId, 'utf8'));
+  return stored;
+}
+
+/** The sender's own copy, sealed chunk by chunk from the file it just sent. */
+async function storeFromFile(vault: Vault, r: AttachmentRecord, path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    const n = chunkCount(r.size);
+    for (let first = 0; first < n; first += CHUNKS_PER_TRANSACTION) {
+      const chunks: Buffer[] = [];
+      for (let i = first; i < Math.min(n, first + CHUNKS_PER_TRANSACTION); i++) {
+        const len = Math.min(STREAM_CHUNK_BYTES, r.size - i * STREAM_CHUNK_BYTES);
+        const buf = Buffer.alloc(len);
+        const { bytesRead } = await fh.read(buf, 0, len, i * STREAM_CHUNK_BYTES);
+        if (bytesRead !== len) throw new ApiError('FILE_ERROR', 'The file changed while it was being sent.');
+        chunks.push(buf);
+      }
+      vault.transaction(() => chunks.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
+    }
+  } catch (e) {
+    deleteChunks(vault, r);
+    throw e;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The parts of the inbound store step this uses (main/messenger/inbound.ts InboundSteps). */
+export interface InboundAttachmentSteps {
+  contactFor(handle: string): ContactRecord;
+  withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
+  touchConversation(conversationId: string, at: number, unreadDelta: number): void;
+}
+
+/** Stores a received attachment message (not yet downloaded); the same shape as a text's effect. */
+export function storeInboundAttachment(vault: Vault, from: string, content: AttachmentContent, steps: InboundAttachmentSteps):
+  { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean } {
+  const contact = steps.contactFor(from);
+  const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
+  const existing = vault.getMessage(id);
+  if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
+  const conversationId = conversationIdOf(contact.id);
+  const now = Date.now();
+  const [message] = vault.appendMessages([
+    { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.caption ?? '', state: 'received' },
+  ]);
+  if (!message) throw new Error('the vault did not store the message');
+  vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+  vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+  const attachmentId = newAttachmentId();
+  writeRecord(vault, {
+    id: attachmentId, messageId: id, name: content.name, type: content.type, size: content.size,
+    blob: content.blob, key: content.key, digest: content.digest, downloaded: false,
+  });
+  vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
+  steps.touchConversation(conversationId, now, 1);
+  return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+}
+
+/** The attachments of these messages, in the order given. */
+export function attachmentsOf(vault: Vault, messageIds: readonly string[]): Attachment[] {
+  const out: Attachment[] = [];
+  for (const m of messageIds) {
+    const r = recordOf(vault, m);
+    if (r) out.push(viewOf(r));
+  }
+  return out;
+}
+
+/**
+ * Fetches the blob and keeps it sealed in chunks; marked downloaded only after every chunk
+ * opened and the digest matched (otherwise nothing is kept). Then tells the relay it may delete it.
+ */
+async function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
+  const ref: BlobRef = { blobId: unb64(r.blob), key: unb64(r.key), digest: unb64(r.digest), size: r.size };
+  let pending: Buffer[] = [];
+  let next = 0;
+  const flush = (): void => {
+    const batch = pending;
+    const first = next;
+    pending = [];
+    next += batch.length;
+    vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
+  };
+  try {
+    await downloadBlob(relay, ref, (plain, index) => {
+      // Stream chunk i holds plaintext bytes [i * 64 KiB, ...): the same cut as the local chunks.
+      if (index !== next + pending.length) throw new StreamError('ATTACHMENT_CORRUPT', 'chunks out of order');
+      pending.push(Buffer.from(plain));
+      if (pending.length >= CHUNKS_PER_TRANSACTION) flush();
+    }, o);
+    if (pending.length > 0) flush();
+  } catch (e) {
+    deleteChunks(vault, r);
+    throw e;
+  }
+  writeRecord(vault, { ...r, downloaded: true });
+  relay.call('blob.done', { id: ref.blobId }).catch(() => undefined);
+}
+
+/**
+ * Writes the plaintext of the attachment to `path` (downloading it first when needed), through
+ * a temporary file beside it renamed into place, so a failure leaves no partial file.
+ */
+export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined, attachmentId: string, path: string, o: TransferOptions = {}): Promise<{ bytes: number }> {
+  const r = readRecord(vault, attachmentId);
+  if (!r) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such attachment.');
+  try {
+    if (!r.downloaded) {
+      if (!relay) throw new ApiError('RELAY_UNREACHABLE', 'The attachment is not downloaded yet and there is no relay connection.');
+      await download(vault, relay, r, o);
+    }
+    const tmp = `${path}.${randomBytes(6).toString('hex')}.part`;
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      for (let i = 0; i < chunkCount(r.size); i++) {
+        const chunk = vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
+        if (!chunk) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is missing from the vault.');
+        await fh.write(chunk);
+      }
+      await fh.close();
+      await rename(tmp, path);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    return { bytes: r.size };
+  } catch (e) {
+    throw apiErrorOf(e);
+  }
+}
+
+function deleteChunks(vault: Vault, r: AttachmentRecord): void {
+  const n = chunkCount(r.size);
+  for (let first = 0; first < n; first += CHUNKS_PER_TRANSACTION * 4) {
+    vault.transaction(() => {
+      for (let i = first; i < Math.min(n, first + CHUNKS_PER_TRANSACTION * 4); i++) vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
+    });
+  }
+}
+
+/** Deleting a message deletes its attachment: chunks, record and link (main/messenger/deletion.ts). */
+export function deleteAttachmentOf(vault: Vault, messageId: string): void {
+  const r = recordOf(vault, messageId);
+  if (r) {
+    deleteChunks(vault, r);
+    vault.kvDelete(ATTACHMENTS, r.id);
+  }
+  vault.kvDelete(MESSAGE_ATTACHMENTS, messageId);
+}
