@@ -12,14 +12,11 @@ import {
   type Contact,
   type ConnectionState,
   type ConversationSummary,
-  type EphemeraEvents,
   type EphemeraService,
-  type EventName,
   type HistoryPage,
   type Message,
   type ParamsOf,
   type ResultOf,
-  type Attachment,
   type SafetyNumber,
   type SearchResult,
   type Settings,
@@ -47,9 +44,10 @@ import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts'
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { BackupJobs } from './messenger/backups.ts';
+import { ConversationCounters } from './messenger/counters.ts';
+import { Listeners } from './messenger/events.ts';
 import { RelayConnection } from './messenger/connection.ts';
 import {
-  conversationSummary,
   historyPage,
   messageDetails,
   quotedContentId,
@@ -79,7 +77,6 @@ import {
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
-import { attachmentsOf, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
 
 export interface MessengerOptions {
@@ -104,7 +101,6 @@ const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 const RECEIPT_DELAY_MS = 20;
-const CONVERSATION_FLUSH_MS = 50;
 /** Newest messages per conversation checked at unlock for interrupted sends. */
 const RESUME_SCAN = 200;
 /** Signed-prekey rotation check while connected (also at every connect). */
@@ -123,7 +119,8 @@ export class Messenger implements EphemeraService {
   private readonly opts: MessengerOptions;
   /** Everything that exists only while unlocked (vault, search, registration, connection). */
   private session: UnlockedSession | undefined;
-  private readonly listeners = new Set<(event: ApiEvent) => void>();
+  private readonly events = new Listeners();
+  private readonly emit = this.events.emit;
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly lifecycle = new PQueue({ concurrency: 1 });
   /** Sends run one at a time (see enqueueSend). */
@@ -133,11 +130,7 @@ export class Messenger implements EphemeraService {
   private searchTimer: NodeJS.Timeout | undefined;
   private autoLockTimer: NodeJS.Timeout | undefined;
   private upkeepTimer: NodeJS.Timeout | undefined;
-  /** Conversation activity / unread changes not yet written (one write per conversation per flush). */
-  private readonly conversationDeltas = new Map<string, { at: number; unread: number }>();
-  private readonly conversationsToEmit = new Set<string>();
-  private conversationTimer: NodeJS.Timeout | undefined;
-  private conversationFlushDeferred = false;
+  private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
@@ -157,19 +150,7 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ events
 
   subscribe(listener: (event: ApiEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  private emit<E extends EventName>(name: E, payload: EphemeraEvents[E]): void {
-    const event = { name, payload } as ApiEvent;
-    for (const l of [...this.listeners]) {
-      try {
-        l(event);
-      } catch {
-        // A listener's failure is its own; the others still hear the event.
-      }
-    }
+    return this.events.subscribe(listener);
   }
 
   /**
@@ -294,7 +275,7 @@ export class Messenger implements EphemeraService {
     if (this.closed) return;
     await this.serial(() => this.lockNow());
     this.closed = true;
-    this.listeners.clear();
+    this.events.clear();
   }
 
   private async afterUnlock(vault: Vault): Promise<void> {
@@ -376,19 +357,13 @@ export class Messenger implements EphemeraService {
     if (this.searchTimer) clearTimeout(this.searchTimer);
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
     if (this.upkeepTimer) clearInterval(this.upkeepTimer);
-    if (this.conversationTimer) clearTimeout(this.conversationTimer);
-    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = this.conversationTimer = undefined;
+    this.counters.stopTimer();
+    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = undefined;
     this.pendingReceipts.clear();
     const session = this.session;
     await session?.stopConnection();
     await this.sendQueue.onIdle();
-    try {
-      if (session?.vault.isUnlocked) this.flushConversations();
-    } catch {
-      // Counters only; the messages are stored.
-    }
-    this.conversationDeltas.clear();
-    this.conversationsToEmit.clear();
+    this.counters.drain(session?.vault.isUnlocked === true);
     this.session = undefined;
     // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
     const wasUnlocked = session ? await session.close() : false;
@@ -589,7 +564,7 @@ export class Messenger implements EphemeraService {
     vault.upsertContact(contact);
     vault.upsertConversation({ id: conversationIdOf(contact.id), kind: 'direct', contactId: contact.id, title: handle, lastActivity: now, unread: 0 });
     this.emit('contact', contactView(contact));
-    this.emitConversation(conversationIdOf(contact.id));
+    this.counters.announce(conversationIdOf(contact.id));
     return contact;
   }
 
@@ -619,7 +594,7 @@ export class Messenger implements EphemeraService {
     const updated = { ...current, identityChanged: true };
     this.requireSession().vault.upsertContact(updated);
     this.emit('contact', contactView(updated));
-    this.emitConversation(conversationIdOf(updated.id));
+    this.counters.announce(conversationIdOf(updated.id));
   }
 
   private contactById(contactId: string): ContactRecord {
@@ -651,7 +626,7 @@ export class Messenger implements EphemeraService {
       }
       this.requireSession().vault.upsertContact(updated);
       this.emit('contact', contactView(updated));
-      this.emitConversation(conversationIdOf(updated.id));
+      this.counters.announce(conversationIdOf(updated.id));
       return contactView(updated);
     }));
   }
@@ -690,7 +665,7 @@ export class Messenger implements EphemeraService {
         return contactView(this.contactById(contact.id));
       }
       this.emit('contact', contactView(updated));
-      this.emitConversation(conversationIdOf(updated.id));
+      this.counters.announce(conversationIdOf(updated.id));
       return contactView(updated);
     }));
   }
@@ -711,7 +686,7 @@ export class Messenger implements EphemeraService {
       if (conv) vault.upsertConversation({ ...conv, title: name });
       const view = contactView(updated);
       this.emit('contact', view);
-      this.emitConversation(conversationIdOf(contact.id));
+      this.counters.announce(conversationIdOf(contact.id));
       return view;
     }));
   }
@@ -739,19 +714,8 @@ export class Messenger implements EphemeraService {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.conversations(params.backupId);
       const vault = this.requireSession().vault;
-      return vault.listConversations().map((c) => this.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
+      return vault.listConversations().map((c) => this.counters.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
     });
-  }
-
-  private summary(conversationId: string): ConversationSummary | undefined {
-    const vault = this.requireSession().vault;
-    this.flushConversations();
-    return conversationSummary(vault, conversationId);
-  }
-
-  private emitConversation(conversationId: string): void {
-    const s = this.summary(conversationId);
-    if (s) this.emit('conversation', s);
   }
 
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
@@ -776,49 +740,6 @@ export class Messenger implements EphemeraService {
     });
   }
 
-  sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
-    return this.api(async () => {
-      const { e2e } = this.requireRegistration();
-      const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
-      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const conn = this.session?.connection;
-      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      const { jobId } = params;
-      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
-      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, onProgress ? { onProgress } : {});
-      return this.enqueueSend(async () => {
-        if (!(await e2e.hasSession(contact.handle))) await this.fetchSession(contact.handle);
-        return this.asActivity(async () => {
-          const stored = await sendAttachment({
-            vault: this.requireSession().vault,
-            conn,
-            withIdKey: (fn) => this.withIdKey(fn),
-            encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
-          }, this.sendableContact(contact), up, params.caption);
-          this.touchConversation(stored.conversationId, stored.sentAt, 0);
-          const view = this.viewOf(stored);
-          this.emit('message', view);
-          this.scheduleSearchCatchUp();
-          return view;
-        });
-      });
-    });
-  }
-
-  attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {
-    return this.api(() => attachmentsOf(this.requireSession().vault, params.messageIds));
-  }
-
-  saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>> {
-    return this.api(async () => {
-      const { jobId } = params;
-      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, onProgress ? { onProgress } : {}));
-    });
-  }
-
   /**
    * Sends run one at a time. Their local work (vault, ratchet) runs as vault activities, never
    * split by a backup import's merge; relay round trips stay outside (they may wait long).
@@ -840,7 +761,7 @@ export class Messenger implements EphemeraService {
       const conversationId = conversationIdOf(contact.id);
       const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
       const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
-      this.touchConversation(conversationId, now, 0);
+      this.counters.touch(conversationId, now, 0);
       let body: Uint8Array;
       try {
         body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}) }));
@@ -869,58 +790,6 @@ export class Messenger implements EphemeraService {
       throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
     }
     return contact;
-  }
-
-  /**
-   * Records a conversation's new activity and unread change; written (and announced) in one
-   * batch shortly after, or before anything reads conversations. Messages themselves are
-   * durable at once; a crash in the batch window only loses these counters' last increments.
-   */
-  private touchConversation(conversationId: string, at: number, unreadDelta: number): void {
-    const d = this.conversationDeltas.get(conversationId) ?? { at: 0, unread: 0 };
-    d.at = Math.max(d.at, at);
-    d.unread += unreadDelta;
-    this.conversationDeltas.set(conversationId, d);
-    this.conversationsToEmit.add(conversationId);
-    this.armConversationFlush();
-  }
-
-  private armConversationFlush(): void {
-    this.conversationTimer ??= setTimeout(() => {
-      this.conversationTimer = undefined;
-      try {
-        // Deferred by an import's merge: announce once the counts are written.
-        if (!this.flushConversations()) return;
-        const ids = [...this.conversationsToEmit];
-        this.conversationsToEmit.clear();
-        for (const id of ids) this.emitConversation(id);
-      } catch {
-        // Locked meanwhile: lock flushed what it could.
-      }
-    }, CONVERSATION_FLUSH_MS);
-  }
-
-  /** False when an import's merge holds the vault: the deltas are kept and flushed after it. */
-  private flushConversations(): boolean {
-    if (this.conversationDeltas.size === 0) return true;
-    const vault = this.requireSession().vault;
-    if (vault.busy) {
-      if (!this.conversationFlushDeferred) {
-        this.conversationFlushDeferred = true;
-        void vault.idle().then(() => {
-          this.conversationFlushDeferred = false;
-          this.armConversationFlush();
-        });
-      }
-      return false;
-    }
-    const deltas = [...this.conversationDeltas];
-    this.conversationDeltas.clear();
-    for (const [id, d] of deltas) {
-      const conv = vault.getConversation(id);
-      if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
-    }
-    return true;
   }
 
   private onDurable(outcome: DurableOutcome): void {
@@ -955,9 +824,9 @@ export class Messenger implements EphemeraService {
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
     return this.api(() => this.asActivity(async () => {
       const vault = this.requireSession().vault;
-      this.flushConversations();
+      this.counters.flush();
       const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
-      this.emitConversation(conv.id);
+      this.counters.announce(conv.id);
       const contact = vault.getContact(conv.contactId);
       if (contact && newlyRead.length > 0 && this.session?.registration) {
         for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
@@ -986,7 +855,7 @@ export class Messenger implements EphemeraService {
   /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
   private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
     const vault = this.requireSession().vault;
-    this.flushConversations();
+    this.counters.flush();
     const deleted = deleteFromVault(vault, (contentId) => this.withIdKey((k) => textIdempotencyKey(k, contentId)), conversationId, messages, all);
     try {
       this.session?.search.catchUp();
@@ -994,7 +863,7 @@ export class Messenger implements EphemeraService {
       // The next search catches up (and a search never shows a message the vault no longer has).
     }
     this.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
-    this.emitConversation(conversationId);
+    this.counters.announce(conversationId);
     return deleted.length;
   }
 
@@ -1036,7 +905,7 @@ export class Messenger implements EphemeraService {
     return storeInbound(vault, from, content, {
       contactFor: (handle) => vault.findContactByHandle(handle) ?? this.createContact(handle),
       withIdKey: (fn) => this.withIdKey(fn),
-      touchConversation: (conversationId, at, unreadDelta) => this.touchConversation(conversationId, at, unreadDelta),
+      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
       setState: (messageId, state) => this.setState(messageId, state),
     });
   }
@@ -1051,8 +920,7 @@ export class Messenger implements EphemeraService {
       }
       this.queueReceipt(effect.contact.handle, effect.contentId);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
-      this.conversationsToEmit.add(effect.changed[0]!.conversationId);
-      this.touchConversation(effect.changed[0]!.conversationId, 0, 0);
+      this.counters.touch(effect.changed[0]!.conversationId, 0, 0);
     }
   }
 
@@ -1160,7 +1028,7 @@ export class Messenger implements EphemeraService {
       this.asActivity(async () => {
         const vault = this.requireSession().vault;
         if (params.protection.kind === 'passphrase') refuseWeakSecret(params.protection.passphrase, 'backup passphrase', this.opts.allowWeakSecrets === true);
-        this.flushConversations();
+        this.counters.flush();
         return this.backups.export(vault, params);
       }),
     );
@@ -1177,7 +1045,7 @@ export class Messenger implements EphemeraService {
         // A whole history may have arrived: index it in steps, not in one blocking pass.
         await this.session?.search.catchUpInSteps();
         const vault = this.session?.vault;
-        if (vault?.isUnlocked) for (const c of vault.listConversations()) this.emitConversation(c.id);
+        if (vault?.isUnlocked) for (const c of vault.listConversations()) this.counters.announce(c.id);
       } catch {
         // locked meanwhile
       }

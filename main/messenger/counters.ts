@@ -1,0 +1,104 @@
+/**
+ * A conversation's activity time and unread count, written in batches: each change is recorded
+ * here and written (and announced) in one batch shortly after, or before anything reads
+ * conversations. Messages themselves are durable at once; a crash in the batch window only
+ * loses these counters' last increments.
+ */
+import type { ConversationSummary } from '../../shared/api.ts';
+import type { Vault } from '../vault/index.ts';
+import { conversationSummary } from './conversations.ts';
+import type { Emit } from './events.ts';
+
+const CONVERSATION_FLUSH_MS = 50;
+
+export class ConversationCounters {
+  /** Activity / unread changes not yet written (one write per conversation per flush). */
+  private readonly deltas = new Map<string, { at: number; unread: number }>();
+  private readonly toAnnounce = new Set<string>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushDeferred = false;
+
+  /** `vault` is the unlocked vault (it throws when locked). */
+  constructor(
+    private readonly vault: () => Vault,
+    private readonly emit: Emit,
+  ) {}
+
+  /** Records a conversation's new activity and unread change (see above). */
+  touch(conversationId: string, at: number, unreadDelta: number): void {
+    const d = this.deltas.get(conversationId) ?? { at: 0, unread: 0 };
+    d.at = Math.max(d.at, at);
+    d.unread += unreadDelta;
+    this.deltas.set(conversationId, d);
+    this.toAnnounce.add(conversationId);
+    this.arm();
+  }
+
+  private arm(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      try {
+        // Deferred by an import's merge: announce once the counts are written.
+        if (!this.flush()) return;
+        const ids = [...this.toAnnounce];
+        this.toAnnounce.clear();
+        for (const id of ids) this.announce(id);
+      } catch {
+        // Locked meanwhile: lock flushed what it could.
+      }
+    }, CONVERSATION_FLUSH_MS);
+  }
+
+  /** False when an import's merge holds the vault: the deltas are kept and flushed after it. */
+  flush(): boolean {
+    if (this.deltas.size === 0) return true;
+    const vault = this.vault();
+    if (vault.busy) {
+      if (!this.flushDeferred) {
+        this.flushDeferred = true;
+        void vault.idle().then(() => {
+          this.flushDeferred = false;
+          this.arm();
+        });
+      }
+      return false;
+    }
+    const deltas = [...this.deltas];
+    this.deltas.clear();
+    for (const [id, d] of deltas) {
+      const conv = vault.getConversation(id);
+      if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
+    }
+    return true;
+  }
+
+  /** The summary with every pending change written first. */
+  summary(conversationId: string): ConversationSummary | undefined {
+    const vault = this.vault();
+    this.flush();
+    return conversationSummary(vault, conversationId);
+  }
+
+  /** Emits the conversation's summary (a 'conversation' event), if it exists. */
+  announce(conversationId: string): void {
+    const s = this.summary(conversationId);
+    if (s) this.emit('conversation', s);
+  }
+
+  /** First step of locking: no batch starts any more. */
+  stopTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Later in locking: writes what is pending while the vault is still open, then forgets the rest. */
+  drain(vaultOpen: boolean): void {
+    try {
+      if (vaultOpen) this.flush();
+    } catch {
+      // Counters only; the messages are stored.
+    }
+    this.deltas.clear();
+    this.toAnnounce.clear();
+  }
+}
