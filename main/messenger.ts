@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
 import {
   ApiError,
-  MAX_NICKNAME_CHARS,
   type ApiEvent,
   type Contact,
   type ConnectionState,
@@ -56,10 +55,10 @@ import {
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
-import { contactById, contactView, reconcileIdentityKeys, safetyNumberOf } from './messenger/contacts.ts';
+import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
 import { searchHistory } from './messenger/searching.ts';
-import { refuseWeakSecret, safetyNumberChanged, toServiceError } from './messenger/errors.ts';
+import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
 import { markReadUpTo } from './messenger/receipts.ts';
 import {
@@ -68,7 +67,6 @@ import {
   OUTGOING_CONTENT_IDS,
   PENDING_SENDS,
   conversationIdOf,
-  newContactId,
   newContentId,
   outgoingMessageId,
   receiptIdempotencyKey,
@@ -77,7 +75,8 @@ import {
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
-import { lockVault, UnlockedSession, type AccountRecord, type Registration } from './messenger/session.ts';
+import { lockVault, UnlockedSession, type AccountRecord, type Registration, type SessionAccess } from './messenger/session.ts';
+import { nicknameProblem, Trust } from './messenger/trust.ts';
 
 export interface MessengerOptions {
   profileDir: string;
@@ -131,6 +130,19 @@ export class Messenger implements EphemeraService {
   private autoLockTimer: NodeJS.Timeout | undefined;
   private upkeepTimer: NodeJS.Timeout | undefined;
   private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
+  private readonly access: SessionAccess = {
+    require: () => this.requireSession(),
+    current: () => this.session,
+    registration: () => this.requireRegistration(),
+    activity: (fn) => this.asActivity(fn),
+  };
+  private readonly trust = new Trust({
+    access: this.access,
+    emit: this.emit,
+    announce: (conversationId) => this.counters.announce(conversationId),
+    readyConnection: () => this.readyConnection(),
+    releaseHeld: (e2e, handle) => this.releaseHeld(e2e, handle),
+  });
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
@@ -511,75 +523,10 @@ export class Messenger implements EphemeraService {
 
   contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact> {
     return this.api(async () => {
-      const { e2e, account } = this.requireRegistration();
-      if (params.handle === account.handle) throw new ApiError('INVALID_ARGUMENT', 'That is your own handle.');
-      const existing = this.requireSession().vault.findContactByHandle(params.handle);
-      if (existing && (await e2e.hasSession(params.handle))) return contactView(existing);
-      const bundle = await this.fetchBundle(params.handle);
-      return this.asActivity(async () => {
-        await this.startSessionWith(params.handle, bundle);
-        const contact = this.requireSession().vault.findContactByHandle(params.handle) ?? this.createContact(params.handle);
-        return contactView(this.refreshIdentityKey(contact));
-      });
+      return this.trust.add(params.handle);
     }, { handle: params.handle });
   }
 
-  /** Fetches the contact's bundle and starts a session (the PreKey path of the next message). */
-  private async fetchSession(handle: string): Promise<void> {
-    const bundle = await this.fetchBundle(handle);
-    await this.asActivity(() => this.startSessionWith(handle, bundle));
-  }
-
-  /** The relay round trip of fetchSession: outside any vault activity (it may wait on the network). */
-  private async fetchBundle(handle: string): Promise<Uint8Array> {
-    const conn = await this.readyConnection();
-    try {
-      return await conn.keys.fetch(handle);
-    } catch (e) {
-      if ((e as { code?: unknown }).code === 'NOT_FOUND' || (e as { code?: unknown }).code === 'BAD_REQUEST') {
-        throw new ApiError('UNKNOWN_HANDLE', `No one is registered as ${handle} on this relay.`);
-      }
-      throw e;
-    }
-  }
-
-  /** The local half of fetchSession (run it inside an activity: it writes session and contact). */
-  private async startSessionWith(handle: string, bundle: Uint8Array): Promise<void> {
-    const e2e = this.requireRegistration().e2e;
-    try {
-      await e2e.startSession(handle, bundle);
-    } catch (e) {
-      if (e instanceof UntrustedIdentity) {
-        const contact = this.requireSession().vault.findContactByHandle(handle);
-        if (contact) this.markIdentityChanged(contact);
-      }
-      throw e;
-    }
-  }
-
-  private createContact(handle: string): ContactRecord {
-    const vault = this.requireSession().vault;
-    const now = Date.now();
-    const contact: ContactRecord = { id: newContactId(), handle, displayName: handle, identityChanged: false, createdAt: now };
-    vault.upsertContact(contact);
-    vault.upsertConversation({ id: conversationIdOf(contact.id), kind: 'direct', contactId: contact.id, title: handle, lastActivity: now, unread: 0 });
-    this.emit('contact', contactView(contact));
-    this.counters.announce(conversationIdOf(contact.id));
-    return contact;
-  }
-
-  private refreshIdentityKey(contact: ContactRecord): ContactRecord {
-    const trusted = this.session?.registration?.e2e.identityStatus(contact.handle).trusted;
-    if (!trusted || (contact.identityKey && Buffer.compare(contact.identityKey, trusted) === 0)) return contact;
-    const updated = { ...contact, identityKey: new Uint8Array(trusted) };
-    this.requireSession().vault.upsertContact(updated);
-    return updated;
-  }
-
-  /**
-   * The key a contact record holds, for the identity store's first use of a handle it has no
-   * record of (a contact restored from a backup): a different key is then a change to accept.
-   */
   /** Identity keys as the identity store trusts them (messenger/contacts.ts); no-op when locked or unregistered. */
   private reconcileIdentityKeys(): void {
     const session = this.session;
@@ -588,107 +535,28 @@ export class Messenger implements EphemeraService {
     reconcileIdentityKeys(session.vault, e2e);
   }
 
-  private markIdentityChanged(contact: ContactRecord): void {
-    const current = this.requireSession().vault.getContact(contact.id) ?? contact;
-    if (current.identityChanged) return;
-    const updated = { ...current, identityChanged: true };
-    this.requireSession().vault.upsertContact(updated);
-    this.emit('contact', contactView(updated));
-    this.counters.announce(conversationIdOf(updated.id));
-  }
-
-  private contactById(contactId: string): ContactRecord {
-    return contactById(this.requireSession().vault, contactId);
-  }
-
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
-    return this.api(() => {
-      const { e2e } = this.requireRegistration();
-      return safetyNumberOf(e2e, this.contactById(params.contactId));
-    });
+    return this.api(() => this.trust.safetyNumber(params.contactId));
   }
 
   markVerified(params: ParamsOf<'markVerified'>): Promise<Contact> {
-    // Vault activities (also markRead): during an import's merge they wait rather than fail.
-    return this.api(() => this.asActivity(async () => {
-      const contact = this.contactById(params.contactId);
-      const { verifiedKey: _previous, ...unverified } = contact;
-      let updated: ContactRecord = unverified;
-      if (params.verified) {
-        const status = this.requireRegistration().e2e.identityStatus(contact.handle);
-        // A pending key may not be flagged on the contact yet (seen by e2e, event not handled).
-        if (contact.identityChanged || status.pending) {
-          throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed: accept the new safety number first.`);
-        }
-        if (!status.trusted) throw new ApiError('NOT_AVAILABLE', `No identity key of ${contact.handle} is known yet: there is no safety number to compare.`);
-        // The mark names the key whose safety number is shown (the trusted one), and only it.
-        updated = { ...unverified, identityKey: new Uint8Array(status.trusted), verifiedKey: new Uint8Array(status.trusted) };
-      }
-      this.requireSession().vault.upsertContact(updated);
-      this.emit('contact', contactView(updated));
-      this.counters.announce(conversationIdOf(updated.id));
-      return contactView(updated);
-    }));
+    return this.api(() => this.trust.markVerified(params.contactId, params.verified));
   }
 
   acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
-    // One vault activity: accepting in e2e and clearing the contact's flag must not be split by
-    // a backup import's merge (the flag would stay set with nothing left to accept).
-    return this.api(() => this.asActivity(async () => {
-      const { e2e } = this.requireRegistration();
-      const contact = this.contactById(params.contactId);
-      if (!/^\d{60}$/.test(params.safetyNumber)) throw new ApiError('INVALID_ARGUMENT', 'The safety number must be the 60 digits that were shown.');
-      // The pending key and its safety number are read in the same synchronous step, so `digits`
-      // belongs to exactly `pending`; e2e.acceptIdentity then accepts only that key.
-      const pending = e2e.identityStatus(contact.handle).pending;
-      if (!pending) throw new ApiError('INVALID_ARGUMENT', `There is no identity change of ${contact.handle} to accept.`);
-      const digits = e2e.safetyNumberWith(contact.handle, 'pending');
-      if (digits !== params.safetyNumber) throw safetyNumberChanged(contact.handle);
-      let accepted: Uint8Array;
-      try {
-        accepted = await e2e.acceptIdentity(contact.handle, pending);
-      } catch (e) {
-        // Another key replaced (or a concurrent accept took) the one whose number was shown.
-        if (e instanceof E2eError && e.code === 'NO_PENDING_IDENTITY') throw safetyNumberChanged(contact.handle);
-        throw e;
-      }
-      // The verified mark named the old key; the new one is unverified until compared.
-      const { verifiedKey: _old, ...rest } = contact;
-      const updated: ContactRecord = { ...rest, identityKey: new Uint8Array(accepted), identityChanged: false };
-      this.requireSession().vault.upsertContact(updated);
-      const results = await e2e.releaseHeldContent(contact.handle, (content) => this.storeInbound(contact.handle, content));
-      for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
-      // A held envelope from yet another key (an earlier change superseded before it was
-      // accepted) makes that key pending again: the contact says so, it is not silently trusted.
-      if (e2e.identityStatus(contact.handle).pending) {
-        this.markIdentityChanged(updated);
-        return contactView(this.contactById(contact.id));
-      }
-      this.emit('contact', contactView(updated));
-      this.counters.announce(conversationIdOf(updated.id));
-      return contactView(updated);
-    }));
+    return this.api(() => this.trust.acceptIdentity(params.contactId, params.safetyNumber));
   }
 
-  /** A local nickname: the contact's display name and the conversation's title; '' goes back to the handle. */
+  /** Stores and announces what e2e held for the handle while its new key waited. */
+  private async releaseHeld(e2e: E2e, handle: string): Promise<void> {
+    const results = await e2e.releaseHeldContent(handle, (content) => this.storeInbound(handle, content));
+    for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
+  }
+
   setNickname(params: ParamsOf<'setNickname'>): Promise<Contact> {
-    const nickname = params.nickname.trim();
-    // Also for callers that skip the boundary's schema (the CLI): the same limits.
-    if (/\p{Cc}/u.test(nickname)) return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A nickname cannot contain control characters.'));
-    if (nickname.length > MAX_NICKNAME_CHARS) return Promise.reject(new ApiError('INVALID_ARGUMENT', `A nickname may have at most ${MAX_NICKNAME_CHARS} characters.`));
-    return this.api(() => this.asActivity(async () => {
-      const vault = this.requireSession().vault;
-      const contact = this.contactById(params.contactId);
-      const name = nickname === '' ? contact.handle : nickname;
-      const updated: ContactRecord = { ...contact, displayName: name };
-      vault.upsertContact(updated);
-      const conv = vault.getConversation(conversationIdOf(contact.id));
-      if (conv) vault.upsertConversation({ ...conv, title: name });
-      const view = contactView(updated);
-      this.emit('contact', view);
-      this.counters.announce(conversationIdOf(contact.id));
-      return view;
-    }));
+    const refused = nicknameProblem(params.nickname);
+    if (refused) return Promise.reject(refused);
+    return this.api(() => this.trust.setNickname(params.contactId, params.nickname));
   }
 
   // ------------------------------------------------------------------ conversations and history
@@ -752,7 +620,7 @@ export class Messenger implements EphemeraService {
     const { e2e } = this.requireRegistration();
     const handle = (await this.asActivity(async () => this.sendableContact(contactRecord))).handle;
     // The relay round trip (a bundle, for a first message) stays outside the vault activity.
-    if (!(await e2e.hasSession(handle))) await this.fetchSession(handle);
+    if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
     return this.asActivity(async () => {
       const vault = this.requireSession().vault;
       const contact = this.sendableContact(contactRecord);
@@ -767,7 +635,7 @@ export class Messenger implements EphemeraService {
         body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}) }));
       } catch (e) {
         vault.updateMessageState(stored.id, 'failed');
-        if (e instanceof UntrustedIdentity) this.markIdentityChanged(contact);
+        if (e instanceof UntrustedIdentity) this.trust.markIdentityChanged(contact);
         throw e;
       }
       const conn = this.session?.connection;
@@ -786,7 +654,7 @@ export class Messenger implements EphemeraService {
     const e2e = this.requireRegistration().e2e;
     const contact = this.requireSession().vault.getContact(contactRecord.id) ?? contactRecord;
     if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
-      if (!contact.identityChanged) this.markIdentityChanged(contact);
+      if (!contact.identityChanged) this.trust.markIdentityChanged(contact);
       throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
     }
     return contact;
@@ -887,8 +755,8 @@ export class Messenger implements EphemeraService {
     } catch (e) {
       if (e instanceof UntrustedIdentity) {
         // Held sealed by e2e until the user accepts the new safety number: acknowledge.
-        const contact = this.requireSession().vault.findContactByHandle(env.from) ?? this.createContact(env.from);
-        this.markIdentityChanged(contact);
+        const contact = this.requireSession().vault.findContactByHandle(env.from) ?? this.trust.createContact(env.from);
+        this.trust.markIdentityChanged(contact);
         return;
       }
       // Duplicates are already stored; malformed, forged or undecodable envelopes can never
@@ -903,7 +771,7 @@ export class Messenger implements EphemeraService {
   private storeInbound(from: string, content: MessageContent): InboundEffect {
     const vault = this.requireSession().vault;
     return storeInbound(vault, from, content, {
-      contactFor: (handle) => vault.findContactByHandle(handle) ?? this.createContact(handle),
+      contactFor: (handle) => vault.findContactByHandle(handle) ?? this.trust.createContact(handle),
       withIdKey: (fn) => this.withIdKey(fn),
       touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
       setState: (messageId, state) => this.setState(messageId, state),
@@ -913,7 +781,7 @@ export class Messenger implements EphemeraService {
   private afterInbound(effect: InboundEffect): void {
     if (effect.kind === 'text') {
       // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
-      this.refreshIdentityKey(effect.contact);
+      this.trust.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
         this.emit('message', this.viewOf(effect.message));
         this.scheduleSearchCatchUp();

@@ -20,6 +20,18 @@ export interface Registration {
   readonly e2e: E2e;
 }
 
+/** How a job reaches the unlocked state without holding the facade (messenger.ts makes it). */
+export interface SessionAccess {
+  /** The unlocked session; VAULT_LOCKED or NO_VAULT when there is none. */
+  require(): UnlockedSession;
+  /** The session as it is now (undefined when locked): for work that just stops then. */
+  current(): UnlockedSession | undefined;
+  /** The registration of the unlocked session; NOT_REGISTERED when there is none. */
+  registration(): Registration;
+  /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
+  activity<T>(fn: () => Promise<T>): Promise<T>;
+}
+
 export class UnlockedSession {
   /** Set by register, or at unlock when the profile is registered. */
   registration: Registration | undefined;
