@@ -2,7 +2,6 @@
 // events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
 // main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
 // parts, which drop them on lock. See docs/messaging.md.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
 import {
@@ -57,20 +56,19 @@ import {
 } from './messenger/conversations.ts';
 import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
-import { searchHistory } from './messenger/searching.ts';
+import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
-import { markReadUpTo } from './messenger/receipts.ts';
+import { markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
 import {
   contactIdOfConversation,
-  ID_KEY_SECRET,
   OUTGOING_CONTENT_IDS,
   PENDING_SENDS,
   conversationIdOf,
   newContentId,
   outgoingMessageId,
-  receiptIdempotencyKey,
   textIdempotencyKey,
+  withIdKey,
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
@@ -99,12 +97,10 @@ const NS = 'messenger';
 const ACCOUNT_KEY = 'account';
 const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
-const RECEIPT_DELAY_MS = 20;
 /** Newest messages per conversation checked at unlock for interrupted sends. */
 const RESUME_SCAN = 200;
 /** Signed-prekey rotation check while connected (also at every connect). */
 const UPKEEP_INTERVAL_MS = 24 * 3600 * 1000;
-const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
 function parseAccountRecord(value: unknown): AccountRecord {
@@ -124,9 +120,6 @@ export class Messenger implements EphemeraService {
   private readonly lifecycle = new PQueue({ concurrency: 1 });
   /** Sends run one at a time (see enqueueSend). */
   private readonly sendQueue = new PQueue({ concurrency: 1 });
-  private readonly pendingReceipts = new Map<string, string[]>();
-  private receiptTimer: NodeJS.Timeout | undefined;
-  private searchTimer: NodeJS.Timeout | undefined;
   private autoLockTimer: NodeJS.Timeout | undefined;
   private upkeepTimer: NodeJS.Timeout | undefined;
   private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
@@ -136,6 +129,8 @@ export class Messenger implements EphemeraService {
     registration: () => this.requireRegistration(),
     activity: (fn) => this.asActivity(fn),
   };
+  private readonly receipts = new ReceiptSender(this.access, (fn) => this.enqueueSend(fn));
+  private readonly searchCatchUp = new SearchCatchUp(() => this.session);
   private readonly trust = new Trust({
     access: this.access,
     emit: this.emit,
@@ -324,18 +319,7 @@ export class Messenger implements EphemeraService {
    */
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
-    const vault = this.requireSession().vault;
-    let key = vault.getAccountSecret(ID_KEY_SECRET);
-    if (!key) {
-      const fresh = randomBytes(32);
-      vault.setAccountSecret(ID_KEY_SECRET, fresh);
-      key = fresh;
-    }
-    try {
-      return fn(key);
-    } finally {
-      key.fill(0);
-    }
+    return withIdKey(this.requireSession().vault, fn);
   }
 
   private async resumeQueued(): Promise<void> {
@@ -365,13 +349,12 @@ export class Messenger implements EphemeraService {
   private async lockNow(): Promise<void> {
     // Opened backups are decrypted history in RAM: locking drops them too.
     this.backups.closeAll();
-    if (this.receiptTimer) clearTimeout(this.receiptTimer);
-    if (this.searchTimer) clearTimeout(this.searchTimer);
+    this.receipts.stop();
+    this.searchCatchUp.stop();
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
     if (this.upkeepTimer) clearInterval(this.upkeepTimer);
     this.counters.stopTimer();
-    this.receiptTimer = this.searchTimer = this.autoLockTimer = this.upkeepTimer = undefined;
-    this.pendingReceipts.clear();
+    this.autoLockTimer = this.upkeepTimer = undefined;
     const session = this.session;
     await session?.stopConnection();
     await this.sendQueue.onIdle();
@@ -644,7 +627,7 @@ export class Messenger implements EphemeraService {
       handToRelay(vault, conn, contact.handle, body, idem, contentId);
       const view = this.viewOf(stored);
       this.emit('message', view);
-      this.scheduleSearchCatchUp();
+      this.searchCatchUp.schedule();
       return view;
     });
   }
@@ -696,12 +679,7 @@ export class Messenger implements EphemeraService {
       const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
       this.counters.announce(conv.id);
       const contact = vault.getContact(conv.contactId);
-      if (contact && newlyRead.length > 0 && this.session?.registration) {
-        for (let i = 0; i < newlyRead.length; i += MAX_RECEIPT_IDS) {
-          const ids = newlyRead.slice(i, i + MAX_RECEIPT_IDS);
-          void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(contact.handle, 'read', ids))).catch(() => undefined);
-        }
-      }
+      if (contact && newlyRead.length > 0 && this.session?.registration) this.receipts.sendRead(contact.handle, newlyRead);
     }));
   }
 
@@ -784,55 +762,12 @@ export class Messenger implements EphemeraService {
       this.trust.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
         this.emit('message', this.viewOf(effect.message));
-        this.scheduleSearchCatchUp();
+        this.searchCatchUp.schedule();
       }
-      this.queueReceipt(effect.contact.handle, effect.contentId);
+      this.receipts.queueDelivered(effect.contact.handle, effect.contentId);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
       this.counters.touch(effect.changed[0]!.conversationId, 0, 0);
     }
-  }
-
-  private queueReceipt(handle: string, contentId: string): void {
-    const list = this.pendingReceipts.get(handle) ?? [];
-    list.push(contentId);
-    this.pendingReceipts.set(handle, list);
-    this.receiptTimer ??= setTimeout(() => this.flushReceipts(), RECEIPT_DELAY_MS);
-  }
-
-  private flushReceipts(): void {
-    this.receiptTimer = undefined;
-    const batches = [...this.pendingReceipts];
-    this.pendingReceipts.clear();
-    for (const [handle, ids] of batches) {
-      for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-        const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
-        void this.enqueueSend(() => this.asActivity(() => this.sendReceipt(handle, 'delivered', chunk))).catch(() => undefined);
-      }
-    }
-  }
-
-  /** Receipts travel inside the E2E layer like texts, durably, but are never shown. */
-  private async sendReceipt(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
-    const session = this.session;
-    const e2e = session?.registration?.e2e;
-    const conn = session?.connection;
-    if (!e2e || !conn) return;
-    const contact = session.vault.findContactByHandle(handle);
-    if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
-    if (!(await e2e.hasSession(handle))) return;
-    const envelope = await e2e.sendContent(handle, { v: 1, kind: 'receipt', type, ids });
-    conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
-  }
-
-  private scheduleSearchCatchUp(): void {
-    this.searchTimer ??= setTimeout(() => {
-      this.searchTimer = undefined;
-      try {
-        if (this.session?.vault.isUnlocked) this.session.search.catchUp();
-      } catch {
-        // The next search catches up again.
-      }
-    }, 50);
   }
 
   // ------------------------------------------------------------------ search and settings
@@ -960,7 +895,7 @@ export class Messenger implements EphemeraService {
       const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
       const vault = this.session?.vault;
       const outbox = vault?.isUnlocked ? vault.outboxList().length : 0;
-      if (quiet && outbox === 0 && this.pendingReceipts.size === 0 && !this.receiptTimer) {
+      if (quiet && outbox === 0 && this.receipts.idle()) {
         this.session?.search.catchUp();
         return true;
       }

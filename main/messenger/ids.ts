@@ -4,6 +4,7 @@
 // plaintext columns, and a seized relay's idempotency keys do not match a seized laptop's ids.
 // The content ids themselves are kept sealed (kv) where receipts need them.
 import { createHmac, randomBytes } from 'node:crypto';
+import type { Vault } from '../vault/index.ts';
 
 export function newContactId(): string {
   return `c${randomBytes(12).toString('hex')}`;
@@ -63,6 +64,21 @@ export function textIdempotencyKey(idKey: Uint8Array, contentId: string): string
 }
 
 export const ID_KEY_SECRET = 'messenger.id-key';
+
+/** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
+export function withIdKey<T>(vault: Vault, fn: (idKey: Uint8Array) => T): T {
+  let key = vault.getAccountSecret(ID_KEY_SECRET);
+  if (!key) {
+    const fresh = randomBytes(32);
+    vault.setAccountSecret(ID_KEY_SECRET, fresh);
+    key = fresh;
+  }
+  try {
+    return fn(key);
+  } finally {
+    key.fill(0);
+  }
+}
 /**
  * kv namespaces: stored incoming id -> content id; stored outgoing id -> content id;
  * idempotency key -> content id.
@@ -81,8 +97,3 @@ export const REPLY_TO = 'messenger-reply-to';
 export function receiptIdempotencyKey(): string {
   return randomBytes(16).toString('hex');
 }
-
-/** Stored id -> JSON { seconds, expiresAt|null }: a disappearing message's timer and its expiry (messenger/disappearing.ts). */
-export const MESSAGE_TIMERS = 'messenger-message-timers';
-/** Stored id of a timer-change system line -> JSON { seconds } (messenger/disappearing.ts). */
-export const TIMER_CHANGES = 'messenger-timer-changes';

@@ -1,10 +1,81 @@
-// Read marking: which incoming messages a "read up to here" covers, and the unread count after
-// it. Vault reads and writes only; the caller runs it as a vault activity, announces, and sends
-// the read receipts.
+// Receipts. Read marking: which incoming messages a "read up to here" covers, and the unread
+// count after it (vault reads and writes only; the caller runs it as a vault activity and
+// announces). Sending: delivered receipts batched per sender, read receipts for what was read.
 import { ApiError } from '../../shared/api.ts';
+import { encodeEnvelope } from '../e2e/index.ts';
 import type { ConversationRecord } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { INCOMING_CONTENT_IDS } from './ids.ts';
+import { INCOMING_CONTENT_IDS, receiptIdempotencyKey } from './ids.ts';
+import type { SessionAccess } from './session.ts';
+
+const RECEIPT_DELAY_MS = 20;
+const MAX_RECEIPT_IDS = 1000;
+
+/**
+ * Receipts travel inside the E2E layer like texts, durably, but are never shown. Delivered
+ * receipts are batched per sender for a moment; each batch is sent behind the queued sends.
+ */
+export class ReceiptSender {
+  private readonly pending = new Map<string, string[]>();
+  private timer: NodeJS.Timeout | undefined;
+
+  /** `enqueue` runs work in the send queue (one send at a time). */
+  constructor(
+    private readonly access: SessionAccess,
+    private readonly enqueue: (fn: () => Promise<void>) => Promise<void>,
+  ) {}
+
+  /** A delivered receipt for a stored incoming text, sent with the others of the moment. */
+  queueDelivered(handle: string, contentId: string): void {
+    const list = this.pending.get(handle) ?? [];
+    list.push(contentId);
+    this.pending.set(handle, list);
+    this.timer ??= setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
+  }
+
+  private flush(): void {
+    this.timer = undefined;
+    const batches = [...this.pending];
+    this.pending.clear();
+    for (const [handle, ids] of batches) this.sendInChunks(handle, 'delivered', ids);
+  }
+
+  /** Read receipts for the content ids just read (markReadUpTo's newlyRead). */
+  sendRead(handle: string, ids: string[]): void {
+    this.sendInChunks(handle, 'read', ids);
+  }
+
+  private sendInChunks(handle: string, type: 'delivered' | 'read', ids: string[]): void {
+    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+      const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
+      void this.enqueue(() => this.access.activity(() => this.send(handle, type, chunk))).catch(() => undefined);
+    }
+  }
+
+  private async send(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
+    const session = this.access.current();
+    const e2e = session?.registration?.e2e;
+    const conn = session?.connection;
+    if (!e2e || !conn) return;
+    const contact = session.vault.findContactByHandle(handle);
+    if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
+    if (!(await e2e.hasSession(handle))) return;
+    const envelope = await e2e.sendContent(handle, { v: 1, kind: 'receipt', type, ids });
+    conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
+  }
+
+  /** No receipt waits for its batch. */
+  idle(): boolean {
+    return this.pending.size === 0 && !this.timer;
+  }
+
+  /** At lock: batches not yet sent are dropped (the sender's copy stays 'sent'). */
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending.clear();
+  }
+}
 
 /**
  * Marks the conversation's incoming messages up to `upToMessageId` read (`setRead` moves one

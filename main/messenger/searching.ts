@@ -3,6 +3,33 @@
 import type { ParamsOf, SearchResult } from '../../shared/api.ts';
 import type { SearchService } from '../search/service.ts';
 import type { Vault } from '../vault/index.ts';
+import type { UnlockedSession } from './session.ts';
+
+const SEARCH_CATCH_UP_MS = 50;
+
+/** Indexes new messages shortly after they are stored (one catch-up for a burst). */
+export class SearchCatchUp {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly current: () => UnlockedSession | undefined) {}
+
+  schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      try {
+        const session = this.current();
+        if (session?.vault.isUnlocked) session.search.catchUp();
+      } catch {
+        // The next search catches up again.
+      }
+    }, SEARCH_CATCH_UP_MS);
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
 
 export function searchHistory(vault: Vault, service: SearchService, params: ParamsOf<'search'>): SearchResult {
   const hits = service.search({
