@@ -51,6 +51,9 @@ const program = new Command()
   .option('--new-device-rate <n>', 'first binds of unknown permanent keys per minute per source address', int(1, 1_000_000), 10)
   .option('--new-device-burst <n>', 'burst of first binds of unknown permanent keys per source address', int(1, 10_000_000), 100)
   .option('--queue-limit <n>', 'envelopes waiting per account', int(1, 10_000_000), 10_000)
+  .option('--blob-max-file <bytes>', 'largest attachment file (plaintext bytes) the relay accepts', int(1, 64 * 1024 ** 3), 100 * 1024 * 1024)
+  .option('--blob-quota <bytes>', 'sealed attachment bytes one account may keep waiting at the relay', int(1, Number.MAX_SAFE_INTEGER), 1024 ** 3)
+  .option('--blob-ttl <seconds>', 'an attachment blob is deleted this long after its upload began, fetched or not', int(60, 366 * 86400), 30 * 86400)
   .option('--envelope-ttl <duration>', 'longest a queued envelope waits before it is deleted undelivered (e.g. 30d, 12h)', duration(60_000, 366 * 86_400_000), 30 * 86_400_000)
   .option('--max-connections-per-address <n>', 'open connections per source address (IPv6: per /64)', int(1, 1_000_000), 128)
   .option('--handshake-timeout <ms>', 'a connection that has not bound a temp key this long after connecting is closed', int(100, 600_000), 10_000)
@@ -62,7 +65,7 @@ const program = new Command()
   .parse();
 
 const o = program.opts<{
-  data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number; envelopeTtl: number;
+  data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number; blobMaxFile: number; blobQuota: number; blobTtl: number; envelopeTtl: number;
   maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
   advertise: string[];
   database?: string;
@@ -88,6 +91,9 @@ const relay = await startRelay({
   newDevicesPerMinute: o.newDeviceRate,
   newDeviceBurst: o.newDeviceBurst,
   queueLimit: o.queueLimit,
+  blobMaxFileBytes: o.blobMaxFile,
+  blobQuotaBytes: o.blobQuota,
+  blobTtlMs: o.blobTtl * 1000,
   envelopeTtlMs: o.envelopeTtl,
   maxConnectionsPerAddress: o.maxConnectionsPerAddress,
   handshakeTimeoutMs: o.handshakeTimeout,
