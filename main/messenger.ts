@@ -28,7 +28,6 @@ import {
   encodeEnvelope,
   encodeIdentityUpload,
   encodeOneTimePreKeysUpload,
-  MAX_TEXT_CHARS,
   needsReplenish,
   ONE_TIME_PREKEY_COUNT,
   UntrustedIdentity,
@@ -582,7 +581,6 @@ export class Messenger implements EphemeraService {
       const contactId = contactIdOfConversation(params.conversationId);
       const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      if (params.text.length > MAX_TEXT_CHARS) throw new ApiError('INVALID_ARGUMENT', `A message may have at most ${MAX_TEXT_CHARS} characters.`);
       if (params.replyTo !== undefined) {
         const quoted = this.requireSession().vault.getMessage(params.replyTo);
         if (!quoted || quoted.conversationId !== params.conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
