@@ -701,11 +701,9 @@ export class Messenger implements EphemeraService {
     const vault = this.requireSession().vault;
     this.counters.flush();
     const deleted = deleteFromVault(vault, (contentId) => this.withIdKey((k) => textIdempotencyKey(k, contentId)), conversationId, messages, all);
-    try {
-      this.session?.search.catchUp();
-    } catch {
-      // The next search catches up (and a search never shows a message the vault no longer has).
-    }
+    // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
+    // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
+    this.session?.search.catchUpInSteps().catch(() => undefined);
     this.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
     this.counters.announce(conversationId);
     return deleted.length;

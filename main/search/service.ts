@@ -93,8 +93,10 @@ export class SearchService {
    * and the prefix list: a purge (SearchIndex.purgeStep) must complete before any snapshot.
    */
   #purge: { cursor: PurgeCursor | undefined } | undefined;
-  /** A catchUpInSteps or openInSteps is purging and snapshotting: sync catchUps leave both to it. */
+  /** A catchUpInSteps is purging and snapshotting: sync catchUps leave both to it. */
   #stepping = false;
+  /** Aborts the file write of a stepped snapshot in flight (a sync snapshot, close or discard supersedes it). */
+  #steppedWrite: AbortController | undefined;
   /** How the index was obtained when opened. */
   readonly openedFrom: OpenedFrom;
   /** Why a rebuild happened (undefined when the snapshot was used). */
@@ -306,6 +308,7 @@ export class SearchService {
    * open() either accepts (file and record agree) or rebuilds.
    */
   snapshot(): void {
+    this.#steppedWrite?.abort();
     this.#purgeNow();
     const { bytes, generation, seq } = this.#beginSnapshot();
     try {
@@ -323,16 +326,18 @@ export class SearchService {
   async #snapshotInSteps(): Promise<void> {
     this.#purgeNow(); // nothing left unless a delete came in after the purge loop
     const { bytes, generation, seq } = this.#beginSnapshot();
+    const abort = new AbortController();
+    this.#steppedWrite = abort;
     try {
-      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes);
-      // A sync snapshot() may have completed meanwhile: only a newer generation may replace this one.
-      const current = readRecord(this.#source);
-      if (current?.pending?.generation === generation || current?.generation === generation || current === undefined) writeRecord(this.#source, { generation, seq });
+      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes, abort.signal);
+      writeRecord(this.#source, { generation, seq });
     } catch (err) {
+      // Superseded (a newer snapshot covers it) or failed: due again either way.
       this.#deletedSinceSnapshot = true;
-      throw err;
+      if (!abort.signal.aborted) throw err;
     } finally {
       bytes.fill(0);
+      if (this.#steppedWrite === abort) this.#steppedWrite = undefined;
     }
   }
 
@@ -364,7 +369,8 @@ export class SearchService {
   close(): void {
     if (!this.#index) return;
     try {
-      if (this.#changesSinceSnapshot > 0) this.snapshot();
+      // A stepped snapshot still being written is superseded by this one (it aborts it).
+      if (this.#changesSinceSnapshot > 0 || this.#deletedSinceSnapshot || this.#steppedWrite) this.snapshot();
     } finally {
       this.#index.close();
       this.#index = undefined;
@@ -373,6 +379,7 @@ export class SearchService {
 
   /** Frees the index without writing a snapshot (the vault is already locked, or the app is crashing). */
   discard(): void {
+    this.#steppedWrite?.abort();
     this.#index?.close();
     this.#index = undefined;
   }

@@ -87,8 +87,8 @@ export interface ChangeBatch {
 export interface SealedFiles {
   /** Atomically replaces NAME (temp file + rename). NAME matches /^[a-z0-9-]+$/. */
   write(name: string, data: Uint8Array): void;
-  /** As write, yielding to the event loop between chunks (big snapshots). */
-  writeInSteps(name: string, data: Uint8Array): Promise<void>;
+  /** As write, yielding to the event loop between chunks (big snapshots); an abort leaves the old file. */
+  writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** undefined when absent; throws VaultCorrupt when present but tampered or truncated. */
   read(name: string): Uint8Array | undefined;
   remove(name: string): void;

@@ -137,9 +137,9 @@ export class Vault implements VaultHandle {
         this.gate.checkOpen();
         files.write(name, data);
       },
-      writeInSteps: async (name, data) => {
+      writeInSteps: async (name, data, signal) => {
         this.gate.checkOpen();
-        await files.writeInSteps(name, data);
+        await files.writeInSteps(name, data, signal);
       },
       read: (name) => {
         this.gate.checkOpen();

@@ -55,13 +55,19 @@ export class SealedFileStore implements SealedFiles {
   /**
    * As write, but yields to the event loop after each sealed chunk and flushes the file to disk
    * on the thread pool before the (then cheap) synchronous commit: a 100+ MB snapshot never
-   * blocks the process for its whole length (issue #14, sliced deletion).
+   * blocks the process for its whole length (issue #14, sliced deletion). An abort through
+   * `signal` removes the temporary file and leaves the old one in place.
    */
-  async writeInSteps(name: string, data: Uint8Array): Promise<void> {
+  async writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
     const w = this.begin(name, data);
     try {
-      while (w.next()) await yieldToEventLoop();
+      while (w.next()) {
+        await yieldToEventLoop();
+        signal?.throwIfAborted();
+      }
       await new Promise<void>((resolve, reject) => fsync(w.file.fd, (err) => (err ? reject(err) : resolve())));
+      // Aborted meanwhile (e.g. a newer snapshot was written): the old file stays, this one goes.
+      signal?.throwIfAborted();
     } catch (err) {
       w.file.abort();
       throw err;
