@@ -55,6 +55,7 @@ import {
 } from './messenger/conversations.ts';
 import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
 import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
+import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './messenger/delete-for-everyone.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
@@ -684,10 +685,54 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ delete for me
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
+    if (params.forEveryone === true) return this.api(() => this.deleteForEveryone(params.conversationId, params.messageId));
     return this.api(() => this.asActivity(async () => {
       const m = messageToDelete(this.requireSession().vault, params.conversationId, params.messageId);
       return { deleted: this.deleteForMe(m.conversationId, [m], false) };
     }));
+  }
+
+  /**
+   * Delete for everyone (messenger/delete-for-everyone.ts): refused at once (FORBIDDEN, NOT_AVAILABLE)
+   * or sent in order with the other sends; checked again when its turn comes.
+   */
+  private async deleteForEveryone(conversationId: string, messageId: string): Promise<ResultOf<'deleteMessage'>> {
+    const { e2e } = this.requireRegistration();
+    const check = (): { m: StoredMessage; contentId: string } | undefined => {
+      const vault = this.requireSession().vault;
+      const m = messageToDelete(vault, conversationId, messageId);
+      return isTombstone(vault, m.id) ? undefined : { m, contentId: ownContentIdToDelete(vault, m, Date.now()) };
+    };
+    if (!check()) return { deleted: 0 };
+    const contact = this.requireSession().vault.getContact(contactIdOfConversation(conversationId) ?? '');
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    return this.enqueueSend(async () => {
+      const handle = (await this.asActivity(async () => this.sendableContact(contact))).handle;
+      if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
+      return this.asActivity(async () => {
+        const target = check();
+        if (!target) return { deleted: 0 };
+        const session = this.requireSession();
+        const conn = session.connection;
+        if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+        this.counters.flush();
+        const steps = { vault: session.vault, e2e, conn, handle, withIdKey: <T>(fn: (k: Uint8Array) => T): T => this.withIdKey(fn) };
+        const tomb = await deleteOwnForEveryone(steps, target.m, target.contentId, Date.now());
+        this.afterTombstones(conversationId, [tomb]);
+        return { deleted: 1 };
+      });
+    });
+  }
+
+  /** Search drops the words, and both the chat and the chat list show the tombstones. */
+  private afterTombstones(conversationId: string, changed: readonly StoredMessage[]): void {
+    try {
+      this.session?.search.catchUp();
+    } catch {
+      // The next search catches up (and a search never shows a message the vault no longer has).
+    }
+    this.emit('deletedForEveryone', { conversationId, messages: changed.map((m) => this.viewOf(m)) });
+    this.counters.announce(conversationId);
   }
 
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
@@ -700,7 +745,13 @@ export class Messenger implements EphemeraService {
   private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
     const vault = this.requireSession().vault;
     this.counters.flush();
-    const deleted = deleteFromVault(vault, (contentId) => this.withIdKey((k) => textIdempotencyKey(k, contentId)), conversationId, messages, all);
+    // Our own messages not yet delivered are withdrawn from the relay too, where it still holds them.
+    const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
+    const unsent = undeliveredSends(vault, messages, sendIdOf);
+    const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
+    const conn = this.session?.connection;
+    const handle = vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
+    if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
     // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
     // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
     this.session?.search.catchUpInSteps().catch(() => undefined);
@@ -757,10 +808,15 @@ export class Messenger implements EphemeraService {
       // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
       this.trust.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
-        this.emit('message', this.viewOf(effect.message));
+        const view = this.viewOf(effect.message);
+        // A message whose delete came first arrives as a tombstone: shown, never notified.
+        if (view.deleted) this.emit('deletedForEveryone', { conversationId: view.conversationId, messages: [view] });
+        else this.emit('message', view);
         this.searchCatchUp.schedule();
       }
       this.receipts.queueDelivered(effect.contact.handle, effect.contentId);
+    } else if (effect.kind === 'deletedForEveryone') {
+      if (effect.changed.length > 0) this.afterTombstones(effect.conversationId, effect.changed);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
       this.counters.touch(effect.changed[0]!.conversationId, 0, 0);
     }

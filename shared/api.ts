@@ -20,7 +20,7 @@ import { BackupFilePurpose, BackupId, BackupKey, BackupProgress, BackupProtectio
 import { ConnectionState } from './api/types/connection.ts';
 import { Contact, Nickname, SafetyNumber } from './api/types/contacts.ts';
 import { ConversationSummary } from './api/types/conversations.ts';
-import { DeleteResult, HistoryAnchor, HistoryPage, Message, MessageDetails, MessagesDeleted, MessageStateChange } from './api/types/messages.ts';
+import { DeleteResult, HistoryAnchor, HistoryPage, Message, MessageDetails, MessagesDeleted, MessagesTombstoned, MessageStateChange } from './api/types/messages.ts';
 import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, RecoveryPhrase, ServerDescriptorText, Timestamp } from './api/types/scalars.ts';
 import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
@@ -127,7 +127,15 @@ export const apiMethods = {
    * "Delete for me": the message leaves every file of the profile (docs/vault.md "Deleting
    * messages"), search and the outbox; UNKNOWN_MESSAGE when the conversation has no such message.
    */
-  deleteMessage: { params: z.strictObject({ conversationId: Id, messageId: Id }), result: DeleteResult },
+  deleteMessage: {
+    /**
+     * forEveryone: "delete for everyone" of an own message sent less than 24 h ago (FORBIDDEN for
+     * another's message, NOT_AVAILABLE after 24 h): both sides keep it as a tombstone without text
+     * (Message.deleted), and its envelope is withdrawn from the relay where still queued.
+     */
+    params: z.strictObject({ conversationId: Id, messageId: Id, forEveryone: z.boolean().optional() }),
+    result: DeleteResult,
+  },
   /** "Delete for me" of every message of the conversation and its draft; the conversation stays, empty. */
   deleteConversation: { params: z.strictObject({ conversationId: Id }), result: DeleteResult },
 
@@ -199,6 +207,8 @@ export const apiEvents = {
   message: Message,
   messageState: MessageStateChange,
   messagesDeleted: MessagesDeleted,
+  /** Messages deleted for everyone (by either side): now tombstones; replace them by id. */
+  deletedForEveryone: MessagesTombstoned,
   /** A conversation's summary changed (new message, unread count). */
   conversation: ConversationSummary,
   /** A contact changed (verified, identity changed or accepted). */

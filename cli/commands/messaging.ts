@@ -45,7 +45,15 @@ function contactLine(c: Contact): string {
 function messageLine(m: Message, handle: string): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   const who = m.direction === 'out' ? `-> ${untrusted(handle)}` : `<- ${untrusted(handle)}`;
+  if (m.deleted) return `${when}  ${who}  This message was deleted`;
   return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]`;
+}
+
+/** Delete for everyone, then a short wait for the notice to reach the relay; `outbox`: what is still queued. */
+async function deleteForEveryone(api: EphemeraClient, conversationId: string, messageId: string): Promise<{ deleted: number; outbox: number }> {
+  const r = await api.deleteMessage({ conversationId, messageId, forEveryone: true });
+  await api.sync({ timeoutMs: waitMs(DEFAULT_WAIT_S), quietMs: 100 });
+  return { deleted: r.deleted, outbox: (await api.connectionState()).outboxSize };
 }
 
 /** Resolves when the message left the outbox (state no longer 'queued'), or after waitMs. */
@@ -264,26 +272,34 @@ export function register(program: Command): void {
 
   program
     .command('delete <handle> [message-id]')
-    .description('delete a message (its id from history --json), or with --conversation every message with the contact, from this profile only ("delete for me")')
+    .description('delete a message (its id from history --json), or with --conversation every message with the contact, from this profile only ("delete for me"); with --for-everyone your own message, sent less than 24 h ago, becomes "This message was deleted" on both sides')
     .option('--conversation', 'delete every message of the conversation')
+    .option('--for-everyone', 'delete your own message for everyone (within 24 h of sending it)')
     .action(
-      action(async (handle: string, messageId: string | undefined, opts: { conversation?: boolean }, cmd: Command) => {
+      action(async (handle: string, messageId: string | undefined, opts: { conversation?: boolean; forEveryone?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         checkHandle(handle);
         // Exactly one of the two forms, refused before the password is asked.
         if (opts.conversation === true && messageId !== undefined) throw new CliError('Give either a MESSAGE_ID or --conversation, not both.', ExitCode.USAGE);
         if (opts.conversation !== true && messageId === undefined) throw new CliError('Give the MESSAGE_ID to delete (from history --json), or --conversation.', ExitCode.USAGE);
-        const result = await withClient(g, DEFAULT_WAIT_S, async (m) => {
+        const forEveryone = opts.forEveryone === true;
+        if (forEveryone && messageId === undefined) throw new CliError('--for-everyone deletes one MESSAGE_ID of yours, not a conversation.', ExitCode.USAGE);
+        const result = await withClient(g, DEFAULT_WAIT_S, async (m): Promise<{ deleted: number; outbox?: number }> => {
           const c = await contactNamed(m, handle);
           return messageId === undefined
             ? m.deleteConversation({ conversationId: c.conversationId })
-            : m.deleteMessage({ conversationId: c.conversationId, messageId });
+            : forEveryone
+              ? deleteForEveryone(m, c.conversationId, messageId)
+              : m.deleteMessage({ conversationId: c.conversationId, messageId });
         });
         const human =
           messageId === undefined
             ? `Deleted ${result.deleted} message${result.deleted === 1 ? '' : 's'} with ${handle}.`
-            : `Deleted message ${messageId}.`;
-        printResult(g.json, human, { deleted: result.deleted, ...(messageId !== undefined ? { id: messageId } : { conversation: true }) });
+            : forEveryone
+              ? `Deleted message ${messageId} for everyone${(result.outbox ?? 0) > 0 ? ' here; the notice to the contact is queued (sealed) and goes out with the next send or sync' : ''}.`
+              : `Deleted message ${messageId}.`;
+        const outbox = result.outbox === undefined ? {} : { forEveryone: true, outbox: result.outbox };
+        printResult(g.json, human, { deleted: result.deleted, ...(messageId !== undefined ? { id: messageId } : { conversation: true }), ...outbox });
       }),
     );
 

@@ -96,6 +96,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'attachmentProgress':
       case 'openConversation':
       case 'messagesDeleted':
+      case 'deletedForEveryone':
         break;
     }
   });

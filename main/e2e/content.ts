@@ -105,13 +105,24 @@ export const attachmentContentSchema = z.strictObject({
   caption: z.string().max(MAX_TEXT_CHARS).optional(),
 });
 
-export const contentSchema = z.discriminatedUnion('kind', [attachmentContentSchema, groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, timerContentSchema]);
+/** Delete for everyone: the sender's own earlier messages (content ids), within 24 h of sending (main/messenger/delete-for-everyone.ts). */
+export const MAX_DELETE_IDS = 100;
+export const deleteContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('delete'),
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  ids: z.array(messageId).min(1).max(MAX_DELETE_IDS),
+});
+
+export const contentSchema = z.discriminatedUnion('kind', [attachmentContentSchema, groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
+export type DeleteContent = z.infer<typeof deleteContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
 export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['attachment', 'group-change', 'sender-key', 'group-text', 'text', 'receipt', 'timer']);
+const KNOWN_KINDS = new Set(['attachment', 'group-change', 'sender-key', 'group-text', 'text', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

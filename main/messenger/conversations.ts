@@ -11,12 +11,15 @@ import { timerChangeLine } from '../../shared/api/disappearing.ts';
 import { conversationTimer, timerChangeOf, withTimer } from './disappearing.ts';
 import { OUTGOING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } from './ids.ts';
 import { messageView } from './views.ts';
+import { isTombstone } from './delete-for-everyone.ts';
 
 /** Sealed vault kv namespace of unsent drafts, keyed by conversation id. */
 export const DRAFTS_NS = 'drafts';
 
 /** The message as the UI sees it, with the quote it replies to (looked up in the sealed kv). */
 export function viewWithQuote(vault: Vault, m: StoredMessage): Message {
+  // Deleted for everyone: "This message was deleted", nothing else (no quote, no timer).
+  if (isTombstone(vault, m.id)) return { ...messageView(m, m.orderKey), text: '', deleted: true };
   const view = withTimer(vault, messageView(m, m.orderKey));
   const raw = vault.kvGet(REPLY_TO, m.id);
   if (!raw) return view;

@@ -5,6 +5,7 @@
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { applyInboundDelete, arrivedAfterDelete, forgetQuoteLinks } from './delete-for-everyone.ts';
 import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
@@ -12,6 +13,8 @@ import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMess
 export type InboundEffect =
   | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
   | { kind: 'receipt'; changed: StoredMessage[] }
+  /** Messages of `conversationId` that a delete for everyone turned into tombstones. */
+  | { kind: 'deletedForEveryone'; conversationId: string; changed: StoredMessage[] }
   | { kind: 'none' };
 
 /** The facade's parts the store step uses (contact creation, the id key, counters, state changes). */
@@ -24,6 +27,12 @@ export interface InboundSteps {
 }
 
 export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
+  if (content.kind === 'delete') {
+    const contact = vault.findContactByHandle(from);
+    if (!contact) return { kind: 'none' };
+    const changed = applyInboundDelete(vault, contact, content, (cid) => steps.withIdKey((k) => incomingMessageId(k, contact.id, cid)));
+    return { kind: 'deletedForEveryone', conversationId: conversationIdOf(contact.id), changed };
+  }
   if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, steps);
   if (content.kind === 'timer') {
     // A timer change shows as a system line and is acknowledged (delivered) like a text.
@@ -40,8 +49,10 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
     const conversationId = conversationIdOf(contact.id);
     const now = Date.now();
+    // Deleted for everyone before it arrived: stored as a tombstone, its text never written.
+    const gone = arrivedAfterDelete(vault, id, content.sentAt);
     const [message] = vault.appendMessages([
-      { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.text, state: 'received' },
+      { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: gone ? '' : content.text, state: 'received' },
     ]);
     if (!message) throw new Error('the vault did not store the message');
     vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
@@ -56,6 +67,7 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
       );
       if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted, 'utf8'));
     }
+    if (gone) forgetQuoteLinks(vault, id);
     steps.touchConversation(conversationId, now, 1);
     return { kind: 'text', message, contact, contentId: content.id, isNew: true };
   }

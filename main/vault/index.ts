@@ -31,6 +31,7 @@ import { liveLockOwner, type ProfileLock } from './lockfile.ts';
 import * as read from './messages/read.ts';
 import { loadCounters, prepareMessages, type MessageCounters } from './messages/statements.ts';
 import * as write from './messages/write.ts';
+import { redactMessages } from './messages/redact.ts';
 import { DB_FILE, mapError, openDatabase } from './open.ts';
 import * as outbox from './outbox.ts';
 import { checkId } from './records.ts';
@@ -379,6 +380,17 @@ export class Vault implements VaultHandle {
     const deleted = this.gate.write((w) => write.deleteMessages(w, conversationId, messageIds));
     if (deleted.length > 0) this.gate.checkpoint();
     return deleted;
+  }
+
+  /**
+   * "Delete for everyone" (messages/redact.ts): the listed messages of the conversation keep
+   * their place as tombstones without text; their segments are re-sealed with the text blanked,
+   * then the WAL is checkpointed and truncated, as for deleteMessages. Returns the ids changed.
+   */
+  redactMessages(conversationId: string, messageIds: readonly string[]): string[] {
+    const changed = this.gate.write((w) => redactMessages(w, conversationId, messageIds));
+    if (changed.length > 0) this.gate.checkpoint();
+    return changed;
   }
 
   /** Every message of the conversation, as deleteMessages (the conversation record stays). Returns the ids deleted. */

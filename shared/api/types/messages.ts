@@ -19,6 +19,8 @@ export const Message = z.strictObject({
   receivedAt: Timestamp,
   text: z.string().max(MAX_TEXT_CHARS),
   state: MessageState,
+  /** Deleted for everyone by its sender: a tombstone ("This message was deleted"), text empty. */
+  deleted: z.literal(true).optional(),
   /** The message this one replies to, with the start of its text (null if no longer stored). */
   replyTo: z
     .strictObject({ id: Id, direction: MessageDirection, text: z.string().max(200) })
@@ -73,6 +75,9 @@ export const MessageStateChange = z.strictObject({ id: Id, conversationId: Id, s
 /** "Delete for me" done: these messages (or, `all`, every message of the conversation) are gone. */
 export const MessagesDeleted = z.strictObject({ conversationId: Id, messageIds: z.array(Id).max(1000), all: z.boolean() });
 export type MessagesDeleted = z.infer<typeof MessagesDeleted>;
+/** Messages deleted for everyone, as the tombstones they are now (the `deletedForEveryone` event). */
+export const MessagesTombstoned = z.strictObject({ conversationId: Id, messages: z.array(Message).max(100) });
+export type MessagesTombstoned = z.infer<typeof MessagesTombstoned>;
 /** How many messages a delete removed. */
 export const DeleteResult = z.strictObject({ deleted: z.number().int().min(0) });
 
