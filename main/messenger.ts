@@ -72,6 +72,7 @@ import {
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
+import { GroupService, isGroupContent, isSenderKeyEnvelope } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
@@ -144,6 +145,22 @@ export class Messenger implements EphemeraService {
   /** The --server-descriptor file, parsed once it could be read (status() asks often). */
   private fileRelay: RelayDescriptor | undefined;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
+  /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
+  private readonly groups = new GroupService({
+    vault: () => this.requireSession().vault,
+    e2e: () => this.requireRegistration().e2e,
+    self: () => this.requireRegistration().account.handle,
+    connection: () => this.readyConnection(),
+    activity: (fn) => this.asActivity(fn),
+    withIdKey: (fn) => this.withIdKey(fn),
+    stored: () => {
+      try {
+        this.session?.search.catchUp();
+      } catch {
+        // The next search catches up.
+      }
+    },
+  });
 
   constructor(opts: MessengerOptions) {
     this.opts = opts;
@@ -643,6 +660,7 @@ export class Messenger implements EphemeraService {
   }
 
   private onDurable(outcome: DurableOutcome): void {
+    if (outcome.method === 'sendMany') return this.groups.onSent(outcome.id);
     if (outcome.method !== 'send') return;
     const vault = this.session?.vault;
     if (!vault?.isUnlocked) return;
@@ -760,6 +778,48 @@ export class Messenger implements EphemeraService {
     return deleted.length;
   }
 
+  // ------------------------------------------------------------------ groups (messenger/groups.ts)
+
+  groupsList(): Promise<ResultOf<'groupsList'>> {
+    return this.api(() => this.groups.list());
+  }
+
+  groupInfo(params: ParamsOf<'groupInfo'>): Promise<ResultOf<'groupInfo'>> {
+    return this.api(() => this.groups.infoOf(params.groupId));
+  }
+
+  groupCreate(params: ParamsOf<'groupCreate'>): Promise<ResultOf<'groupCreate'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.create(params)));
+  }
+
+  groupAdd(params: ParamsOf<'groupAdd'>): Promise<ResultOf<'groupAdd'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.add(params)));
+  }
+
+  groupRemove(params: ParamsOf<'groupRemove'>): Promise<ResultOf<'groupRemove'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.remove(params)));
+  }
+
+  groupPromote(params: ParamsOf<'groupPromote'>): Promise<ResultOf<'groupPromote'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.promote(params)));
+  }
+
+  groupRename(params: ParamsOf<'groupRename'>): Promise<ResultOf<'groupRename'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.rename(params)));
+  }
+
+  groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.leave(params)));
+  }
+
+  groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>> {
+    return this.api(() => this.enqueueSend(() => this.groups.send(params)));
+  }
+
+  groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>> {
+    return this.api(() => this.groups.history(params));
+  }
+
   // ------------------------------------------------------------------ receiving
 
   /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */
@@ -774,9 +834,15 @@ export class Messenger implements EphemeraService {
     const e2e = this.session?.registration?.e2e;
     if (!e2e || !this.session?.vault.isUnlocked) throw new Error('locked: not acknowledged');
     this.inboundAt = Date.now();
+    if (isSenderKeyEnvelope(env.body)) {
+      await this.groups.receiveEnvelope(env);
+      return;
+    }
     let effect: InboundEffect;
     try {
-      effect = await e2e.receiveContent(env.from, env.body, (content) => this.storeInbound(env.from, content));
+      effect = await e2e.receiveContent<InboundEffect>(env.from, env.body, (content) =>
+        isGroupContent(content) ? this.groups.storeInbound(env.from, content) : this.storeInbound(env.from, content),
+      );
     } catch (e) {
       if (e instanceof UntrustedIdentity) {
         // Held sealed by e2e until the user accepts the new safety number: acknowledge.

@@ -21,6 +21,7 @@ import { ConnectionState } from './api/types/connection.ts';
 import { Contact, Nickname, SafetyNumber } from './api/types/contacts.ts';
 import { ConversationSummary } from './api/types/conversations.ts';
 import { DeleteResult, HistoryAnchor, HistoryPage, Message, MessageDetails, MessagesDeleted, MessagesTombstoned, MessageStateChange } from './api/types/messages.ts';
+import { GroupHistoryPage, GroupId, GroupInfo, GroupMessage, GroupName } from './api/types/groups.ts';
 import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, RecoveryPhrase, ServerDescriptorText, Timestamp } from './api/types/scalars.ts';
 import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
@@ -31,6 +32,7 @@ export * from './api/errors.ts';
 export * from './api/types/backup.ts';
 export * from './api/types/connection.ts';
 export * from './api/types/contacts.ts';
+export * from './api/types/groups.ts';
 export * from './api/types/conversations.ts';
 export * from './api/types/messages.ts';
 export * from './api/types/scalars.ts';
@@ -138,6 +140,21 @@ export const apiMethods = {
   },
   /** "Delete for me" of every message of the conversation and its draft; the conversation stays, empty. */
   deleteConversation: { params: z.strictObject({ conversationId: Id }), result: DeleteResult },
+
+  // groups (main/messenger/groups.ts): changes are signed and sent to every member; FORBIDDEN
+  // for a change this profile may not make (not an admin, not a member).
+  groupsList: { params: NoParams, result: z.array(GroupInfo).max(10_000) },
+  groupInfo: { params: z.strictObject({ groupId: GroupId }), result: GroupInfo },
+  /** `members`: the other members' handles (each gets the group over a 1:1 session). */
+  groupCreate: { params: z.strictObject({ name: GroupName, members: z.array(Handle).min(1).max(255) }), result: GroupInfo },
+  groupAdd: { params: z.strictObject({ groupId: GroupId, handle: Handle }), result: GroupInfo },
+  groupRemove: { params: z.strictObject({ groupId: GroupId, handle: Handle }), result: GroupInfo },
+  groupPromote: { params: z.strictObject({ groupId: GroupId, handle: Handle }), result: GroupInfo },
+  groupRename: { params: z.strictObject({ groupId: GroupId, name: GroupName }), result: GroupInfo },
+  groupLeave: { params: z.strictObject({ groupId: GroupId }), result: GroupInfo },
+  groupSend: { params: z.strictObject({ groupId: GroupId, text: MessageText }), result: GroupMessage },
+  /** Newest `limit` messages, or those before `before` (a message id of the group). */
+  groupHistory: { params: z.strictObject({ groupId: GroupId, limit: z.number().int().min(1).max(500), before: Id.optional() }), result: GroupHistoryPage },
 
   // search
   search: {
@@ -264,6 +281,16 @@ export interface EphemeraApi {
   markRead(params: ParamsOf<'markRead'>): Promise<void>;
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>>;
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>>;
+  groupsList(): Promise<ResultOf<'groupsList'>>;
+  groupInfo(params: ParamsOf<'groupInfo'>): Promise<ResultOf<'groupInfo'>>;
+  groupCreate(params: ParamsOf<'groupCreate'>): Promise<ResultOf<'groupCreate'>>;
+  groupAdd(params: ParamsOf<'groupAdd'>): Promise<ResultOf<'groupAdd'>>;
+  groupRemove(params: ParamsOf<'groupRemove'>): Promise<ResultOf<'groupRemove'>>;
+  groupPromote(params: ParamsOf<'groupPromote'>): Promise<ResultOf<'groupPromote'>>;
+  groupRename(params: ParamsOf<'groupRename'>): Promise<ResultOf<'groupRename'>>;
+  groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>>;
+  groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>>;
+  groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>>;
   search(params: ParamsOf<'search'>): Promise<SearchResult>;
   settingsGet(): Promise<Settings>;
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings>;

@@ -10,7 +10,7 @@ import { descriptorUrls, type RelayDescriptor } from '../../shared/protocol/desc
 import { closeCodeName, ProtocolError, RpcError } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake } from '../../shared/protocol/handshake.ts';
-import { parseRelayResult, type RelayCallParams, type RelayMethodName, type RelayParams, type RelayResult } from '../../shared/protocol/methods.ts';
+import { parseRelayResult, type RelayCallParams, type RelayMethodName, type RelayParams, type RelayResult, type SendManyParams } from '../../shared/protocol/methods.ts';
 import { msgIdTime } from '../../shared/protocol/record.ts';
 import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
@@ -166,6 +166,11 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    */
   async callDurable(method: 'send', params: Omit<RelayParams<'send'>, 'idem'>, id: string): Promise<RelayResult<'send'>> {
     return parseRelayResult(method, await this.requests.addDurable(method, { ...params }, id));
+  }
+
+  /** A `sendMany` through the outbox (a group message's fan-out); each item carries its own idempotency key. */
+  async callDurableMany(params: SendManyParams, id: string): Promise<RelayResult<'sendMany'>> {
+    return parseRelayResult('sendMany', await this.requests.addDurable('sendMany', { bodies: params.bodies, items: params.items.map((i) => ({ ...i })) }, id));
   }
 
   // ---- connection ----------------------------------------------------------------------

@@ -1,0 +1,54 @@
+// Group chats (shared/api.ts; main/messenger/groups.ts): what a member sees of a group and its
+// history. Membership itself is a signed log kept by each member (docs/protocol.md "Groups").
+import { z } from 'zod';
+import { Handle, Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
+import { MessageDirection, MessageState } from './messages.ts';
+
+/** Most members a group may have, this profile included. */
+export const MAX_GROUP_MEMBERS = 256;
+export const MAX_GROUP_NAME_CHARS = 100;
+/** 32 hex characters, chosen at random by the creator. */
+export const GroupId = z.string().regex(/^[0-9a-f]{32}$/, 'must be a group id (32 hex characters)');
+export const GroupName = z
+  .string()
+  .min(1)
+  .max(MAX_GROUP_NAME_CHARS)
+  // Checked here too so the CLI and UI say what is wrong before anything is signed.
+  .refine((s) => s.trim().length > 0 && ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f), 'must not be blank or hold control characters');
+
+export const GroupInfo = z.strictObject({
+  groupId: GroupId,
+  /** The conversation the group's messages are stored under (history, search). */
+  conversationId: Id,
+  name: z.string().max(MAX_GROUP_NAME_CHARS),
+  creator: Handle,
+  /** Sorted handles, this profile's included while it is a member. */
+  members: z.array(Handle).max(MAX_GROUP_MEMBERS),
+  admins: z.array(Handle).max(MAX_GROUP_MEMBERS),
+  /** Counts the changes applied since creation (1 after creation). */
+  revision: z.number().int().positive(),
+  /** False once this profile left or was removed: the group stays readable, nothing more arrives. */
+  isMember: z.boolean(),
+});
+
+export const GroupMessage = z.strictObject({
+  id: Id,
+  groupId: GroupId,
+  direction: MessageDirection,
+  /** The author's handle (this profile's own for direction 'out'). */
+  sender: Handle,
+  sentAt: Timestamp,
+  receivedAt: Timestamp,
+  text: z.string().max(MAX_TEXT_CHARS),
+  state: MessageState,
+});
+
+export const GroupHistoryPage = z.strictObject({
+  /** Ascending by storage order. */
+  messages: z.array(GroupMessage).max(500),
+  hasOlder: z.boolean(),
+});
+
+export type GroupInfo = z.infer<typeof GroupInfo>;
+export type GroupMessage = z.infer<typeof GroupMessage>;
+export type GroupHistoryPage = z.infer<typeof GroupHistoryPage>;

@@ -1,0 +1,141 @@
+// Group chats end to end: real relay process, real libsignal, real vaults on disk. Three members
+// exchange messages (each exactly once, in per-sender order); a removed member whose client is
+// still connected cannot decrypt what is sent after the removal even when handed the ciphertext;
+// a joiner cannot decrypt what came before; forged and replayed changes change nothing.
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { GroupMessage } from '../../shared/api.ts';
+import { encodeEnvelope, type E2e } from '../../main/e2e/index.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import type { GroupService } from '../../main/messenger/groups.ts';
+import { GroupLog, sign, type ChangeBody, type GroupLogData } from '../../main/messenger/group-state.ts';
+import type { Vault } from '../../main/vault/index.ts';
+import { E2eError } from '../../main/e2e/errors.ts';
+import type { RelayConnection } from '../../main/messenger/connection.ts';
+import { codeOf, messagingScene, newPeer, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
+
+const scene = messagingScene('groups', ['alice', 'bob', 'carol', 'dave']);
+let alice: Peer, bob: Peer, carol: Peer, dave: Peer;
+let groupId = '';
+
+// The parts a hostile member or a forwarding relay would use, reached inside the real messenger.
+const groupsOf = (p: Peer): GroupService => (p.m as unknown as { groups: GroupService }).groups;
+const e2eOf = (p: Peer): E2e => (p.m as unknown as { session: { registration: { e2e: E2e } } }).session.registration.e2e;
+const vaultOf = (p: Peer): Vault => (p.m as unknown as { session: { vault: Vault } }).session.vault;
+const connOf = (p: Peer): RelayConnection => (p.m as unknown as { session: { connection: RelayConnection } }).session.connection;
+
+async function texts(m: Messenger): Promise<string[]> {
+  return (await m.groupHistory({ groupId, limit: 500 })).messages.map((x: GroupMessage) => `${x.sender}:${x.text}`);
+}
+
+async function revisionOf(p: Peer): Promise<number> {
+  return (await p.m.groupsList()).find((g) => g.groupId === groupId)?.revision ?? 0;
+}
+
+beforeAll(async () => {
+  const { descriptorText } = await scene.startRelay();
+  const peer = (n: 'alice' | 'bob' | 'carol' | 'dave'): Promise<Peer> => newPeer(scene.dirs[n], `g_${n}`, descriptorText);
+  [alice, bob, carol, dave] = [await peer('alice'), await peer('bob'), await peer('carol'), await peer('dave')];
+  scene.peers.push(alice, bob, carol, dave);
+}, 120_000);
+
+describe('group chat', () => {
+  it('three members: create, everyone converges, messages exactly once in per-sender order', async () => {
+    const created = await alice.m.groupCreate({ name: 'Team', members: ['g_bob', 'g_carol'] });
+    groupId = created.groupId;
+    expect(created).toMatchObject({ name: 'Team', creator: 'g_alice', members: ['g_alice', 'g_bob', 'g_carol'], admins: ['g_alice'], revision: 1, isMember: true });
+    for (const p of [bob, carol]) await waitFor(async () => (await revisionOf(p)) === 1, 30_000, 'the group at every member');
+    expect((await bob.m.groupInfo({ groupId })).members).toEqual(['g_alice', 'g_bob', 'g_carol']);
+
+    for (let i = 0; i < 3; i++) {
+      await alice.m.groupSend({ groupId, text: `a${i}` });
+      await bob.m.groupSend({ groupId, text: `b${i}` });
+      await carol.m.groupSend({ groupId, text: `c${i}` });
+    }
+    for (const p of [alice, bob, carol]) await waitFor(async () => (await texts(p.m)).length === 9, 30_000, 'nine messages at every member');
+    for (const p of [alice, bob, carol]) {
+      const got = await texts(p.m);
+      for (const who of ['g_alice', 'g_bob', 'g_carol']) {
+        expect(got.filter((t) => t.startsWith(`${who}:`))).toEqual([0, 1, 2].map((i) => `${who}:${who[2]}${i}`));
+      }
+    }
+    // Sent messages reach 'sent' once the relay has the one request.
+    await waitFor(async () => (await alice.m.groupHistory({ groupId, limit: 500 })).messages.filter((m) => m.direction === 'out').every((m) => m.state === 'sent'), 30_000, 'sent');
+    // Group messages are searchable like any other.
+    const hits = await bob.m.search({ query: 'c2', order: 'newest', limit: 10 });
+    expect(hits.hits.map((h) => h.conversationId)).toContain(`g${groupId}`);
+  }, 120_000);
+
+  it('only an admin changes the group; a non-admin is refused and nothing is sent', async () => {
+    expect(await codeOf(bob.m.groupRename({ groupId, name: 'Mine' }))).toBe('FORBIDDEN');
+    expect(await codeOf(bob.m.groupAdd({ groupId, handle: 'g_dave' }))).toBe('FORBIDDEN');
+    expect((await alice.m.groupInfo({ groupId })).name).toBe('Team');
+  });
+
+  it('a forged or replayed change is refused by every member and shown nowhere', async () => {
+    const before = await alice.m.groupInfo({ groupId });
+    const be = e2eOf(bob);
+    // The log as bob holds it (sealed in his vault): its head is what a change must name.
+    const raw = vaultOf(bob).kvGet('groups', groupId);
+    const rec = JSON.parse(Buffer.from(raw!).toString('utf8')) as { log: GroupLogData };
+    const head = GroupLog.restore(rec.log).state.head;
+    const body = (author: string): ChangeBody => ({ v: 1, groupId, revision: before.revision, parent: head, author, op: { type: 'remove', handle: 'g_alice' } });
+    // bob (not an admin) signs a removal of alice; and one that names alice as its author.
+    const forgedAdmin = sign(body('g_bob'), (m) => be.groups.sign(m));
+    const forgedAuthor = sign(body('g_alice'), (m) => be.groups.sign(m));
+    // A replay of the creation, as an old change sent again.
+    const replay = rec.log.rootChange;
+    for (const change of [forgedAdmin, forgedAuthor, replay]) {
+      for (const to of ['g_alice', 'g_carol']) {
+        const env = encodeEnvelope(await be.sendContent(to, { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown> }));
+        await connOf(bob).mailbox.send(to, env);
+      }
+    }
+    // A message after them proves they were handled (per-sender order at the relay).
+    await bob.m.groupSend({ groupId, text: 'after the forgeries' });
+    for (const p of [alice, carol]) {
+      await waitFor(async () => (await texts(p.m)).includes('g_bob:after the forgeries'), 30_000, 'the marker');
+      expect(await p.m.groupInfo({ groupId })).toEqual(before);
+    }
+  }, 60_000);
+
+  it('removal: the removed member, still connected, cannot decrypt what follows; a joiner cannot decrypt what came before', async () => {
+    await alice.m.groupRemove({ groupId, handle: 'g_carol' });
+    await waitFor(async () => (await bob.m.groupInfo({ groupId })).members.join() === 'g_alice,g_bob', 30_000, 'the removal at bob');
+    await waitFor(async () => !(await carol.m.groupInfo({ groupId })).isMember, 30_000, 'the removal at carol');
+    expect(await codeOf(carol.m.groupSend({ groupId, text: 'still here?' }))).toBe('FORBIDDEN');
+
+    // bob offline, so alice's next group message stays queued at the relay where we can take it.
+    await bob.m.lock();
+    const seen = new Set(queuedEnvelopes(scene.dirs.relay).map((b) => b.toString('hex')));
+    await alice.m.groupSend({ groupId, text: 'after the removal' });
+    let captured: Buffer[] = [];
+    await waitFor(() => {
+      captured = queuedEnvelopes(scene.dirs.relay).filter((b) => b[0] === 7 && !seen.has(b.toString('hex')));
+      return captured.length > 0;
+    }, 30_000, 'the group message queued for bob');
+    // A relay that forwards it to carol anyway: alice started a new chain at the removal, so
+    // carol holds no key to decrypt it with.
+    for (const body of captured) {
+      await expect(e2eOf(carol).groups.receive('g_alice', body, (p) => p.slice())).rejects.toThrow(E2eError);
+      expect(await groupsOf(carol).receiveEnvelope({ id: 1_000_000, from: 'g_alice', body, sentAt: Date.now() })).toBe('dropped');
+    }
+    expect(await texts(carol.m)).not.toContain('g_alice:after the removal');
+
+    await bob.m.unlock({ password: 'correct horse battery staple' });
+    await waitFor(async () => (await texts(bob.m)).includes('g_alice:after the removal'), 30_000, 'bob reads it');
+
+    // dave joins: he gets the group as it is now and only the chains from now on.
+    await alice.m.groupAdd({ groupId, handle: 'g_dave' });
+    await waitFor(async () => (await revisionOf(dave)) > 0, 30_000, 'the group at dave');
+    expect((await dave.m.groupInfo({ groupId })).members).toEqual(['g_alice', 'g_bob', 'g_dave']);
+    await alice.m.groupSend({ groupId, text: 'welcome dave' });
+    await waitFor(async () => (await texts(dave.m)).includes('g_alice:welcome dave'), 30_000, 'dave reads what follows');
+    for (const body of captured) {
+      await expect(e2eOf(dave).groups.receive('g_alice', body, (p) => p.slice())).rejects.toThrow(E2eError);
+      expect(await groupsOf(dave).receiveEnvelope({ id: 1_000_001, from: 'g_alice', body, sentAt: Date.now() })).toBe('dropped');
+    }
+    expect(await texts(dave.m)).toEqual(['g_alice:welcome dave']);
+    await waitFor(async () => (await texts(bob.m)).includes('g_alice:welcome dave'), 30_000, 'bob too');
+    expect(await texts(carol.m)).not.toContain('g_alice:welcome dave');
+  }, 120_000);
+});
