@@ -15,6 +15,7 @@ import {
   type Message,
   type ParamsOf,
   type ResultOf,
+  type Attachment,
   type SafetyNumber,
   type SearchResult,
   type Settings,
@@ -74,6 +75,7 @@ import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { GroupService, isGroupContent, isSenderKeyEnvelope } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
+import { attachmentsOf, autoDownload, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type AccountRecord, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
@@ -607,6 +609,49 @@ export class Messenger implements EphemeraService {
     });
   }
 
+  sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
+    return this.api(async () => {
+      const { e2e } = this.requireRegistration();
+      const contactId = contactIdOfConversation(params.conversationId);
+      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      const conn = this.session?.connection;
+      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+      const { jobId } = params;
+      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
+      // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
+      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, onProgress ? { onProgress } : {});
+      return this.enqueueSend(async () => {
+        if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
+        return this.asActivity(async () => {
+          const stored = await sendAttachment({
+            vault: this.requireSession().vault,
+            conn,
+            withIdKey: (fn) => this.withIdKey(fn),
+            encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
+          }, this.sendableContact(contact), up, params.caption);
+          this.counters.touch(stored.conversationId, stored.sentAt, 0);
+          const view = this.viewOf(stored);
+          this.emit('message', view);
+          this.searchCatchUp.schedule();
+          return view;
+        });
+      });
+    });
+  }
+
+  attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {
+    return this.api(() => attachmentsOf(this.requireSession().vault, params.messageIds));
+  }
+
+  saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>> {
+    return this.api(async () => {
+      const { jobId } = params;
+      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
+      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, onProgress ? { onProgress } : {}));
+    });
+  }
+
   /**
    * Sends run one at a time. Their local work (vault, ratchet) runs as vault activities, never
    * split by a backup import's merge; relay round trips stay outside (they may wait long).
@@ -881,6 +926,8 @@ export class Messenger implements EphemeraService {
         this.searchCatchUp.schedule();
       }
       this.receipts.queueDelivered(effect.contact.handle, effect.contentId);
+      // A small attachment is fetched at once (main/messenger/attachments.ts); a larger one on save.
+      if (effect.isNew) autoDownload(this.session?.vault, this.session?.connection?.client, effect.message.id);
     } else if (effect.kind === 'deletedForEveryone') {
       if (effect.changed.length > 0) this.afterTombstones(effect.conversationId, effect.changed);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {

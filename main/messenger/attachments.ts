@@ -250,6 +250,21 @@ async function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o:
   relay.call('blob.done', { id: ref.blobId }).catch(() => undefined);
 }
 
+/** Attachments up to this size are fetched as soon as their message arrives; larger ones on save. */
+export const AUTO_DOWNLOAD_MAX_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Fetches a just-received small attachment in the background (as one vault activity). A failure
+ * (damage, relay gone, vault locked meanwhile) keeps nothing and leaves it not downloaded: a save
+ * tries again and reports the error.
+ */
+export function autoDownload(vault: Vault | undefined, relay: BlobCaller | undefined, messageId: string): void {
+  if (!vault?.isUnlocked || !relay) return;
+  const r = recordOf(vault, messageId);
+  if (!r || r.downloaded || r.size > AUTO_DOWNLOAD_MAX_BYTES) return;
+  vault.activity(() => download(vault, relay, r, {})).catch(() => undefined);
+}
+
 /**
  * Writes the plaintext of the attachment to `path` (downloading it first when needed), through
  * a temporary file beside it renamed into place, so a failure leaves no partial file.

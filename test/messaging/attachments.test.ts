@@ -36,8 +36,9 @@ describe('attachments end to end', () => {
     const toAlice = (await bob.m.contactsList())[0]!.conversationId;
 
     // Distinctive bytes: a marker repeated through the file, so any plaintext chunk would show.
+    // Over 2 MiB, so it waits for a save (smaller ones are fetched on arrival, checked below).
     const marker = Buffer.from('PLAINTEXT-MARKER-3k9d');
-    const content = Buffer.concat([randomBytes(1000), ...Array.from({ length: 20_000 }, () => marker), randomBytes(333)]);
+    const content = Buffer.concat([randomBytes(1000), ...Array.from({ length: 110_000 }, () => marker), randomBytes(333)]);
     const path = join(scene.dirs.files, 'source.bin');
     writeFileSync(path, content);
     const progress: number[] = [];
@@ -72,7 +73,7 @@ describe('attachments end to end', () => {
 
     // A second file, damaged at the relay before bob fetches it.
     const second = join(scene.dirs.files, 'second.bin');
-    writeFileSync(second, randomBytes(150_000));
+    writeFileSync(second, randomBytes(2_500_000));
     const sent2 = await alice.m.sendFile({ conversationId: toBob, path: second, caption: 'second' });
     expect(sent2.text).toBe('second');
     let received2: string | undefined;
@@ -84,7 +85,7 @@ describe('attachments end to end', () => {
     const [blobName] = readdirSync(join(scene.dirs.relay, 'blobs'));
     const blobPath = join(scene.dirs.relay, 'blobs', blobName!);
     const bytes = readFileSync(blobPath);
-    bytes[100_000] = (bytes[100_000] as number) ^ 1;
+    bytes[2_000_000] = (bytes[2_000_000] as number) ^ 1;
     writeFileSync(blobPath, bytes);
     const [att2] = await bob.m.attachmentsOf({ messageIds: [received2!] });
     const out3 = join(scene.dirs.files, 'damaged.bin');
@@ -92,6 +93,23 @@ describe('attachments end to end', () => {
     expect(existsSync(out3)).toBe(false);
     expect(readdirSync(scene.dirs.files).filter((f) => f.includes('.part'))).toEqual([]);
     expect((await bob.m.attachmentsOf({ messageIds: [received2!] }))[0]!.downloaded).toBe(false);
+
+    // A small file is fetched on arrival: downloaded without a save, and the relay's blob is gone.
+    const small = join(scene.dirs.files, 'small.bin');
+    const smallContent = randomBytes(10_000);
+    writeFileSync(small, smallContent);
+    await alice.m.sendFile({ conversationId: toBob, path: small, caption: 'small one' });
+    let received3: string | undefined;
+    await waitFor(async () => {
+      const page = await bob.m.historyPage({ conversationId: toAlice, anchor: { kind: 'newest' }, limit: 10 });
+      received3 = page.messages.find((m) => m.text === 'small one')?.id;
+      return received3 !== undefined && (await bob.m.attachmentsOf({ messageIds: [received3] }))[0]?.downloaded === true;
+    }, 60_000, 'the small attachment is downloaded on arrival');
+    await waitFor(() => readdirSync(join(scene.dirs.relay, 'blobs')).length === 1, 30_000, 'only the damaged blob left');
+    const [att3] = await bob.m.attachmentsOf({ messageIds: [received3!] });
+    const out4 = join(scene.dirs.files, 'small-saved.bin');
+    await bob.m.saveAttachment({ attachmentId: att3!.id, path: out4 });
+    expect(readFileSync(out4).equals(smallContent)).toBe(true);
 
     // Nothing of the file, its name or the caption in any profile or relay file.
     for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.relay]) {
