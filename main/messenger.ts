@@ -2,7 +2,6 @@
 // events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
 // main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
 // parts, which drop them on lock. See docs/messaging.md.
-import { readFileSync } from 'node:fs';
 import PQueue from 'p-queue';
 import {
   ApiError,
@@ -21,19 +20,12 @@ import {
   type Settings,
   type VaultStatus,
 } from '../shared/api.ts';
-import { parseDescriptor, type RelayDescriptor } from '../shared/protocol/descriptor.ts';
 import {
-  chunkOneTimePreKeys,
   E2e,
   E2eError,
   encodeEnvelope,
-  encodeIdentityUpload,
-  encodeOneTimePreKeysUpload,
-  needsReplenish,
-  ONE_TIME_PREKEY_COUNT,
   UntrustedIdentity,
   type MessageContent,
-  type OneTimePreKeysUpload,
 } from './e2e/index.ts';
 import type { DurableOutcome } from './net/client.ts';
 import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
@@ -41,10 +33,10 @@ import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
+import { Account, knownIdentityIn, readAccount } from './messenger/account.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { ConversationCounters } from './messenger/counters.ts';
 import { Listeners } from './messenger/events.ts';
-import { RelayConnection } from './messenger/connection.ts';
 import {
   historyPage,
   messageDetails,
@@ -76,7 +68,7 @@ import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
 import { GroupService, isGroupContent, isSenderKeyEnvelope } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
 import { attachmentsOf, autoDownload, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
-import { lockVault, UnlockedSession, type AccountRecord, type Registration, type SessionAccess } from './messenger/session.ts';
+import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
 export interface MessengerOptions {
@@ -95,22 +87,10 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
   return new Messenger(opts);
 }
 
-/** Sealed vault kv namespace of the messenger's own records. */
-const NS = 'messenger';
-const ACCOUNT_KEY = 'account';
-const RELAY_KEY = 'relay';
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 /** Newest messages per conversation checked at unlock for interrupted sends. */
 const RESUME_SCAN = 200;
-/** Signed-prekey rotation check while connected (also at every connect). */
-const UPKEEP_INTERVAL_MS = 24 * 3600 * 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
-
-function parseAccountRecord(value: unknown): AccountRecord {
-  const v = value as { handle?: unknown; descriptor?: unknown } | null;
-  if (typeof v !== 'object' || v === null || typeof v.handle !== 'string') throw new Error('account record is malformed');
-  return { handle: v.handle, descriptor: parseDescriptor(v.descriptor) };
-}
 
 export class Messenger implements EphemeraService {
   readonly profileDir: string;
@@ -138,21 +118,21 @@ export class Messenger implements EphemeraService {
     access: this.access,
     emit: this.emit,
     announce: (conversationId) => this.counters.announce(conversationId),
-    readyConnection: () => this.readyConnection(),
+    readyConnection: () => this.account.readyConnection(),
     releaseHeld: (e2e, handle) => this.releaseHeld(e2e, handle),
   });
   private upkeepRunning = false;
   private inboundAt = 0;
   private closed = false;
-  /** The --server-descriptor file, parsed once it could be read (status() asks often). */
-  private fileRelay: RelayDescriptor | undefined;
+  /** Registration, the relay descriptor, the connection's opening and prekey upkeep. */
+  private readonly account: Account;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
     vault: () => this.requireSession().vault,
     e2e: () => this.requireRegistration().e2e,
     self: () => this.requireRegistration().account.handle,
-    connection: () => this.readyConnection(),
+    connection: () => this.account.readyConnection(),
     activity: (fn) => this.asActivity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
     stored: () => {
@@ -167,10 +147,12 @@ export class Messenger implements EphemeraService {
   constructor(opts: MessengerOptions) {
     this.opts = opts;
     this.profileDir = opts.profileDir;
-  }
-
-  private get relayTimeoutMs(): number {
-    return this.opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
+    this.account = new Account(
+      { serverDescriptorPath: opts.serverDescriptorPath, relayTimeoutMs: opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS },
+      this.access,
+      this.emit,
+      { onDurable: (o) => this.onDurable(o), onEnvelope: (env) => this.onEnvelope(env) },
+    );
   }
 
   // ------------------------------------------------------------------ events
@@ -307,7 +289,7 @@ export class Messenger implements EphemeraService {
   private async afterUnlock(vault: Vault): Promise<void> {
     let session: UnlockedSession;
     try {
-      const account = readJson(vault, ACCOUNT_KEY, parseAccountRecord);
+      const account = readAccount(vault);
       // The account record is written only after the identity exists (register).
       const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
       const registration = account && e2e ? { account, e2e } : undefined;
@@ -317,7 +299,7 @@ export class Messenger implements EphemeraService {
       await this.lockNow();
       if (await lockVault(vault)) {
         this.emit('vault', this.status());
-        this.emit('connection', this.offlineState());
+        this.emit('connection', this.account.offlineState());
       }
       throw e;
     }
@@ -325,9 +307,9 @@ export class Messenger implements EphemeraService {
     this.emit('vault', this.status());
     this.emit('settings', this.settings());
     if (session.registration) {
-      await this.connect(session.registration.account.descriptor);
+      await this.account.connect(session.registration.account.descriptor);
       void this.enqueueSend(() => this.asActivity(() => this.resumeQueued())).catch(() => undefined);
-    } else this.emit('connection', this.offlineState());
+    } else this.emit('connection', this.account.offlineState());
   }
 
   /**
@@ -371,9 +353,9 @@ export class Messenger implements EphemeraService {
     this.receipts.stop();
     this.searchCatchUp.stop();
     if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
-    if (this.upkeepTimer) clearInterval(this.upkeepTimer);
+    this.account.stop();
     this.counters.stopTimer();
-    this.autoLockTimer = this.upkeepTimer = undefined;
+    this.autoLockTimer = undefined;
     const session = this.session;
     await session?.stopConnection();
     await this.sendQueue.onIdle();
@@ -383,7 +365,7 @@ export class Messenger implements EphemeraService {
     const wasUnlocked = session ? await session.close() : false;
     if (wasUnlocked) {
       this.emit('vault', this.status());
-      this.emit('connection', this.offlineState());
+      this.emit('connection', this.account.offlineState());
     }
   }
 
@@ -402,42 +384,11 @@ export class Messenger implements EphemeraService {
   register(params: ParamsOf<'register'>): Promise<VaultStatus> {
     return this.api(() =>
       this.serial(async () => {
-        const session = this.requireSession();
-        const vault = session.vault;
-        const registered = session.registration?.account;
-        if (registered) {
-          if (registered.handle === params.handle) return this.status();
-          throw new ApiError('ALREADY_REGISTERED', `This profile is already registered as ${registered.handle}.`);
+        if (await this.account.register(params.handle, params.serverDescriptor)) {
+          this.emit('vault', this.status());
+          this.emit('settings', this.settings());
+          void this.account.upkeep();
         }
-        const descriptor = params.serverDescriptor !== undefined ? parseDescriptorText(params.serverDescriptor) : this.configuredRelay();
-        if (!descriptor) throw new ApiError('BAD_DESCRIPTOR', 'No relay is configured: pass a server descriptor.');
-        this.writeJson(RELAY_KEY, descriptor);
-        if (session.connection && !sameRelay(session.connection.descriptor, descriptor)) {
-          await session.connection.stop();
-          session.connection = undefined;
-        }
-        const conn = session.connection ?? (await this.connect(descriptor));
-        if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(descriptor, conn);
-        await conn.mailbox.register(params.handle);
-        let e2e: E2e;
-        let oneTime: OneTimePreKeysUpload | undefined;
-        if (E2e.isRegistered(vault)) {
-          e2e = E2e.open(vault, { knownIdentity: knownIdentityIn(vault) });
-          if (e2e.localName !== params.handle) throw new ApiError('ALREADY_REGISTERED', `This profile's identity belongs to ${e2e.localName}.`);
-        } else {
-          const made = await E2e.register(vault, params.handle, { knownIdentity: knownIdentityIn(vault) });
-          e2e = made.e2e;
-          oneTime = made.registration.oneTimePreKeys;
-        }
-        await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
-        if (oneTime) for (const chunk of chunkOneTimePreKeys(oneTime)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
-        // Written last: an interrupted registration is redone by the next register call.
-        const account = { handle: params.handle, descriptor };
-        this.writeJson(ACCOUNT_KEY, account);
-        session.registration = { account, e2e };
-        this.emit('vault', this.status());
-        this.emit('settings', this.settings());
-        void this.upkeep();
         return this.status();
       }),
       { handle: params.handle },
@@ -445,76 +396,7 @@ export class Messenger implements EphemeraService {
   }
 
   connectionState(): Promise<ConnectionState> {
-    return this.api(() => this.session?.connection?.state() ?? this.offlineState());
-  }
-
-  private offlineState(): ConnectionState {
-    const unlocked = this.session?.vault.isUnlocked === true;
-    return {
-      phase: 'offline',
-      cause: unlocked ? 'not_registered' : 'locked',
-      relayUrl: unlocked ? (this.configuredRelay()?.url ?? null) : null,
-      tempKeyExpiresAt: null,
-      outboxSize: 0,
-      since: Date.now(),
-    };
-  }
-
-  private async connect(descriptor: RelayDescriptor): Promise<RelayConnection> {
-    const session = this.requireSession();
-    const conn = await RelayConnection.open(descriptor, session.vault, {
-      onState: (s) => {
-        if (this.session?.connection === conn) this.emit('connection', s);
-      },
-      onDurable: (o) => {
-        if (this.session?.connection === conn) this.onDurable(o);
-      },
-      onEnvelope: (env) => this.onEnvelope(env),
-      onReady: () => {
-        if (this.session?.connection === conn) void this.upkeep();
-      },
-    });
-    session.connection = conn;
-    if (this.upkeepTimer) clearInterval(this.upkeepTimer);
-    this.upkeepTimer = setInterval(() => void this.upkeep(), UPKEEP_INTERVAL_MS);
-    this.upkeepTimer.unref();
-    await conn.start();
-    return conn;
-  }
-
-  /** Prekey upkeep after each (re)connect: re-upload a lost identity, rotate, replenish. */
-  private async upkeep(): Promise<void> {
-    const conn = this.session?.connection;
-    const e2e = this.session?.registration?.e2e;
-    if (!conn || !e2e || this.upkeepRunning) return;
-    this.upkeepRunning = true;
-    try {
-      await this.upkeepNow(conn, e2e);
-    } catch {
-      // Retried at the next connect; sending and receiving do not depend on it.
-    } finally {
-      this.upkeepRunning = false;
-    }
-  }
-
-  /** Relay calls between local steps; only the local (vault-writing) steps are vault activities. */
-  private async upkeepNow(conn: RelayConnection, e2e: E2e): Promise<void> {
-    const counts = await conn.keys.count();
-    if (!counts.hasIdentity) await conn.keys.uploadIdentity(encodeIdentityUpload(await e2e.currentIdentityUpload()));
-    const rotation = await this.asActivity(() => e2e.rotateSignedPreKeyIfDue());
-    if (rotation.rotated && rotation.identity) await conn.keys.uploadIdentity(encodeIdentityUpload(rotation.identity));
-    if (needsReplenish(counts)) {
-      const n = ONE_TIME_PREKEY_COUNT - Math.min(counts.preKeys, counts.kyberPreKeys);
-      const upload = await this.asActivity(() => e2e.generateOneTimePreKeys(n));
-      for (const chunk of chunkOneTimePreKeys(upload)) await conn.keys.uploadOneTime(encodeOneTimePreKeysUpload(chunk));
-    }
-  }
-
-  private async readyConnection(): Promise<RelayConnection> {
-    const conn = this.session?.connection;
-    if (!conn || !this.session?.registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    if (!(await conn.waitReady(this.relayTimeoutMs))) throw unreachable(conn.descriptor, conn);
-    return conn;
+    return this.api(() => this.session?.connection?.state() ?? this.account.offlineState());
   }
 
   // ------------------------------------------------------------------ contacts
@@ -959,20 +841,13 @@ export class Messenger implements EphemeraService {
 
   private settings(): Settings {
     const s = readSettings(this.profileDir);
-    const relay = this.session?.vault.isUnlocked ? this.configuredRelay() : undefined;
+    const relay = this.session?.vault.isUnlocked ? this.account.configuredRelay() : undefined;
     return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
   }
 
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
     return this.api(() => {
-      if (params.relayDescriptor !== undefined) {
-        const account = this.requireSession().registration?.account;
-        const descriptor = parseDescriptorText(params.relayDescriptor);
-        if (account && !sameRelay(account.descriptor, descriptor)) {
-          throw new ApiError('ALREADY_REGISTERED', `This profile is registered on ${account.descriptor.url}; it cannot move to another relay.`);
-        }
-        this.writeJson(RELAY_KEY, descriptor);
-      }
+      if (params.relayDescriptor !== undefined) this.account.setRelay(params.relayDescriptor);
       const s = readSettings(this.profileDir);
       writeSettings(this.profileDir, {
         ...s,
@@ -1095,59 +970,5 @@ export class Messenger implements EphemeraService {
     if (!registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
     return registration;
   }
-
-  private configuredRelay(): RelayDescriptor | undefined {
-    const stored = this.readJson(RELAY_KEY, parseDescriptor);
-    if (stored) return stored;
-    if (!this.opts.serverDescriptorPath) return undefined;
-    if (!this.fileRelay) {
-      try {
-        this.fileRelay = parseDescriptor(JSON.parse(readFileSync(this.opts.serverDescriptorPath, 'utf8')));
-      } catch {
-        return undefined; // not there yet (the relay may still be starting) or not a descriptor
-      }
-    }
-    return this.fileRelay;
-  }
-
-  private readJson<T>(key: string, parse: (value: unknown) => T): T | undefined {
-    return readJson(this.requireSession().vault, key, parse);
-  }
-
-  private writeJson(key: string, value: AccountRecord | RelayDescriptor): void {
-    this.requireSession().vault.kvSet(NS, key, Buffer.from(JSON.stringify(value), 'utf8'));
-  }
 }
 
-function readJson<T>(vault: Vault, key: string, parse: (value: unknown) => T): T | undefined {
-  const raw = vault.kvGet(NS, key);
-  if (!raw) return undefined;
-  return parse(JSON.parse(Buffer.from(raw).toString('utf8')) as unknown);
-}
-
-/**
- * The key a contact record holds, for the identity store's first use of a handle it has no
- * record of (a contact restored from a backup): a different key is then a change to accept.
- */
-function knownIdentityIn(vault: Vault): (handle: string) => Uint8Array | undefined {
-  return (handle) => (vault.isUnlocked ? vault.findContactByHandle(handle)?.identityKey : undefined);
-}
-
-function parseDescriptorText(text: string): RelayDescriptor {
-  try {
-    return parseDescriptor(JSON.parse(text));
-  } catch {
-    throw new ApiError('BAD_DESCRIPTOR', 'The server descriptor is not valid (expected the JSON the relay prints: version, url, relayPublicKey, certificateSha256).');
-  }
-}
-
-function sameRelay(a: RelayDescriptor, b: RelayDescriptor): boolean {
-  return a.url === b.url && a.relayPublicKey === b.relayPublicKey && a.certificateSha256 === b.certificateSha256;
-}
-
-function unreachable(d: RelayDescriptor, conn: RelayConnection): ApiError {
-  if (conn.state().cause === 'relay_identity_mismatch') {
-    return new ApiError('RELAY_UNREACHABLE', `The server at ${d.url} is not the relay the descriptor names (certificate or identity key mismatch): someone may be intercepting the connection.`);
-  }
-  return new ApiError('RELAY_UNREACHABLE', `The relay at ${d.url} cannot be reached right now.`);
-}
