@@ -97,3 +97,8 @@ export const REPLY_TO = 'messenger-reply-to';
 export function receiptIdempotencyKey(): string {
   return randomBytes(16).toString('hex');
 }
+
+/** Stored id -> JSON { seconds, expiresAt|null }: a disappearing message's timer and its expiry (messenger/disappearing.ts). */
+export const MESSAGE_TIMERS = 'messenger-message-timers';
+/** Stored id of a timer-change system line -> JSON { seconds } (messenger/disappearing.ts). */
+export const TIMER_CHANGES = 'messenger-timer-changes';
