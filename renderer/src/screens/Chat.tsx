@@ -6,6 +6,7 @@ import { Avatar } from '../components/Avatar.tsx';
 import { firstUnreadId, splitLinks } from '../daily.ts';
 import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
+import { canDeleteForEveryone, TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
 
 type Row = TimelineRow | { kind: 'unread'; key: string };
 /** How long the composer waits after the last keystroke before sealing the draft. */
@@ -70,6 +71,7 @@ export function Chat({
   const pendingScroll = useRef<{ kind: 'bottom' } | { kind: 'id'; id: string } | { kind: 'keep'; id: string } | null>(null);
   const source = backupId ? { backupId } : {};
   const conversationId = conversation.id;
+  const forEveryone = useDeleteForEveryone(conversationId, conversation.title, setMessages, (n, e) => (setNotice(n), setError(e)));
 
   const load = useCallback(
     async (anchor: HistoryAnchor) => {
@@ -351,6 +353,8 @@ export function Chat({
                   <div className="unread-divider" role="separator" aria-label="New messages">
                     <span>New messages</span>
                   </div>
+                ) : row.message.deleted ? (
+                  <TombstoneBubble message={row.message} />
                 ) : (
                   <MessageBubble
                     message={row.message}
@@ -360,6 +364,7 @@ export function Chat({
                     onCopy={(m) => void copy(m)}
                     onDetails={setDetails}
                     onDelete={setToDelete}
+                    onDeleteForEveryone={forEveryone.ask}
                     onJump={jumpTo}
                     onLink={setLinkUrl}
                   />
@@ -411,6 +416,7 @@ export function Chat({
       {details ? <MessageDetailsDialog message={details} backupId={backupId} onClose={() => setDetails(null)} /> : null}
       {linkUrl ? <LinkDialog url={linkUrl} onClose={() => setLinkUrl(null)} /> : null}
       {toDelete ? <DeleteMessageDialog contact={conversation.title} onConfirm={() => void deleteForMe(toDelete)} onClose={() => setToDelete(null)} /> : null}
+      {forEveryone.dialog}
     </section>
   );
 }
@@ -423,6 +429,7 @@ function MessageBubble({
   onCopy,
   onDetails,
   onDelete,
+  onDeleteForEveryone,
   onJump,
   onLink,
 }: {
@@ -433,6 +440,7 @@ function MessageBubble({
   onCopy: (m: Message) => void;
   onDetails: (m: Message) => void;
   onDelete: (m: Message) => void;
+  onDeleteForEveryone: (m: Message) => void;
   onJump: (id: string) => void;
   onLink: (url: string) => void;
 }) {
@@ -481,6 +489,11 @@ function MessageBubble({
             Delete for me
           </button>
         )}
+        {!readOnly && canDeleteForEveryone(message, Date.now()) ? (
+          <button type="button" onClick={() => onDeleteForEveryone(message)}>
+            Delete for everyone
+          </button>
+        ) : null}
       </div>
       <p className="meta">
         <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
