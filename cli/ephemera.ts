@@ -10,10 +10,11 @@ import * as messagingCommands from './commands/messaging.ts';
 import * as backupCommands from './commands/backup.ts';
 import * as searchCommands from './commands/search.ts';
 import * as wipeCommands from './commands/wipe.ts';
+import * as disappearCommands from './commands/disappear.ts';
 import * as attachmentCommands from './commands/attachments.ts';
 
 /** Subcommand modules, in help order. Add new modules here. */
-const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, attachmentCommands, searchCommands, backupCommands, wipeCommands];
+const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, attachmentCommands, searchCommands, backupCommands, wipeCommands, disappearCommands];
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -65,6 +65,8 @@ import {
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
+import { storeOwnTimerChange } from './messenger/disappearing.ts';
+import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
 import { GroupService, isGroupContent, isSenderKeyEnvelope } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
 import { attachmentsOf, autoDownload, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
@@ -122,6 +124,8 @@ export class Messenger implements EphemeraService {
     releaseHeld: (e2e, handle) => this.releaseHeld(e2e, handle),
   });
   private upkeepRunning = false;
+  /** Disappearing-message timers (messenger/expiry.ts), from unlock to lock. */
+  private timers: DisappearingTimers | undefined;
   private inboundAt = 0;
   private closed = false;
   /** Registration, the relay descriptor, the connection's opening and prekey upkeep. */
@@ -288,7 +292,10 @@ export class Messenger implements EphemeraService {
 
   private async afterUnlock(vault: Vault): Promise<void> {
     let session: UnlockedSession;
+    let counting: Expiring[];
     try {
+      // Before the vault counts as unlocked (and before search opens): what expired is deleted.
+      counting = purgeExpiredAtUnlock(vault, Date.now());
       const account = readAccount(vault);
       // The account record is written only after the identity exists (register).
       const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
@@ -304,6 +311,11 @@ export class Messenger implements EphemeraService {
       throw e;
     }
     this.session = session;
+    this.timers = new DisappearingTimers(vault, counting, {
+      deleteExpired: (conversationId, messages) => void this.deleteForMe(conversationId, messages, false),
+      activity: (fn) => this.asActivity(fn),
+      announce: (m) => this.emit('message', this.viewOf(m)),
+    });
     this.emit('vault', this.status());
     this.emit('settings', this.settings());
     if (session.registration) {
@@ -341,13 +353,16 @@ export class Messenger implements EphemeraService {
         if (inOutbox.has(idem)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
         const replyTo = quotedContentId(this.requireSession().vault, m.id);
-        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}) });
+        const timer = this.timers?.timerOf(m.id);
+        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) });
         handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId);
       }
     }
   }
 
   private async lockNow(): Promise<void> {
+    this.timers?.stop();
+    this.timers = undefined;
     // Opened backups are decrypted history in RAM: locking drops them too.
     this.backups.closeAll();
     this.receipts.stop();
@@ -473,7 +488,8 @@ export class Messenger implements EphemeraService {
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
-      return historyPage(this.requireSession().vault, params.conversationId, params.anchor, params.limit);
+      const page = historyPage(this.requireSession().vault, params.conversationId, params.anchor, params.limit);
+      return this.timers ? this.timers.shown(page, params.anchor) : page;
     });
   }
 
@@ -554,11 +570,13 @@ export class Messenger implements EphemeraService {
       const now = Date.now();
       const conversationId = conversationIdOf(contact.id);
       const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
+      const timer = this.timers?.timerForSend(conversationId);
       const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
+      this.timers?.sent(id, conversationId, timer, now);
       this.counters.touch(conversationId, now, 0);
       let body: Uint8Array;
       try {
-        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}) }));
+        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }));
       } catch (e) {
         vault.updateMessageState(stored.id, 'failed');
         if (e instanceof UntrustedIdentity) this.trust.markIdentityChanged(contact);
@@ -612,6 +630,7 @@ export class Messenger implements EphemeraService {
     if (!forward) return undefined;
     vault.updateMessageState(messageId, state);
     if (state === 'delivered' || state === 'read') recordStateTime(this.requireSession().vault, messageId, state);
+    if (state === 'read') this.timers?.shownRead({ ...m, state });
     this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
     return { ...m, state };
   }
@@ -684,6 +703,38 @@ export class Messenger implements EphemeraService {
     return this.api(() => this.asActivity(async () => {
       return { deleted: this.deleteForMe(params.conversationId, conversationToDelete(this.requireSession().vault, params.conversationId), true) };
     }));
+  }
+
+  // ------------------------------------------------------------------ disappearing messages
+
+  /** Sets the timer here at once (messenger/disappearing.ts) and tells the contact, durably, like a text. */
+  setDisappearingTimer(params: ParamsOf<'setDisappearingTimer'>): Promise<ConversationSummary> {
+    return this.api(async () => {
+      const { e2e, account } = this.requireRegistration();
+      const contactId = contactIdOfConversation(params.conversationId);
+      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      await this.enqueueSend(async () => {
+        const handle = (await this.asActivity(async () => this.sendableContact(contact))).handle;
+        if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
+        await this.asActivity(async () => {
+          const vault = this.requireSession().vault;
+          const contentId = newContentId();
+          const messageId = this.withIdKey((k) => outgoingMessageId(k, contentId));
+          const { content, message } = storeOwnTimerChange(vault, { messageId, conversationId: params.conversationId, contentId, seconds: params.seconds, now: Date.now(), handle: account.handle });
+          const body = encodeEnvelope(await e2e.sendContent(handle, content));
+          const conn = this.session?.connection;
+          if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+          // Sent like a text (same idempotency-key shape); onDurable marks the line 'sent'.
+          handToRelay(vault, conn, handle, body, this.withIdKey((k) => textIdempotencyKey(k, contentId)), contentId);
+          this.emit('message', this.viewOf(message));
+        });
+      });
+      const summary = this.counters.summary(params.conversationId);
+      if (!summary) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      this.emit('conversation', summary);
+      return summary;
+    });
   }
 
   /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
@@ -831,7 +882,8 @@ export class Messenger implements EphemeraService {
         });
       }
       const { vault, search } = this.requireSession();
-      return searchHistory(vault, search, params);
+      const result = searchHistory(vault, search, params);
+      return this.timers ? this.timers.filterHits(result) : result;
     });
   }
 

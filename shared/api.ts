@@ -26,6 +26,7 @@ import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, Rec
 import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
+import { DisappearingTimer } from './api/disappearing.ts';
 import { Attachment, AttachmentProgress, MAX_ATTACHMENT_NAME_CHARS } from './api/types/attachments.ts';
 
 export * from './api/errors.ts';
@@ -140,6 +141,11 @@ export const apiMethods = {
   },
   /** "Delete for me" of every message of the conversation and its draft; the conversation stays, empty. */
   deleteConversation: { params: z.strictObject({ conversationId: Id }), result: DeleteResult },
+  /**
+   * Sets the conversation's disappearing timer (0 = off) for messages sent from now on; the
+   * contact is told (a 'timer' content) and both sides show the change. Returns the summary.
+   */
+  setDisappearingTimer: { params: z.strictObject({ conversationId: Id, seconds: DisappearingTimer }), result: ConversationSummary },
 
   // groups (main/messenger/groups.ts): changes are signed and sent to every member; FORBIDDEN
   // for a change this profile may not make (not an admin, not a member).
@@ -281,6 +287,7 @@ export interface EphemeraApi {
   markRead(params: ParamsOf<'markRead'>): Promise<void>;
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>>;
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>>;
+  setDisappearingTimer(params: ParamsOf<'setDisappearingTimer'>): Promise<ConversationSummary>;
   groupsList(): Promise<ResultOf<'groupsList'>>;
   groupInfo(params: ParamsOf<'groupInfo'>): Promise<ResultOf<'groupInfo'>>;
   groupCreate(params: ParamsOf<'groupCreate'>): Promise<ResultOf<'groupCreate'>>;

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { ApiError, type Contact, type Message, type SafetyNumber } from '../../shared/api.ts';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
+import { timerChangeLine } from '../../shared/api/disappearing.ts';
 import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult } from '../io.ts';
 import { untrusted } from '../terminal.ts';
@@ -46,7 +47,10 @@ function messageLine(m: Message, handle: string): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   const who = m.direction === 'out' ? `-> ${untrusted(handle)}` : `<- ${untrusted(handle)}`;
   if (m.deleted) return `${when}  ${who}  This message was deleted`;
-  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]`;
+  // A timer change is a system line; a message with a timer says when it disappears (issue #14).
+  if (m.timerChange) return `${when}  ${timerChangeLine(m.direction === 'out' ? 'You' : untrusted(handle), m.timerChange.seconds)}`;
+  const timer = m.timerSeconds === undefined ? '' : m.expiresAt ? `  (disappears ${new Date(m.expiresAt).toISOString().replace('T', ' ').slice(0, 19)})` : '  (disappears after it is shown)';
+  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]${timer}`;
 }
 
 /** Delete for everyone, then a short wait for the notice to reach the relay; `outbox`: what is still queued. */
