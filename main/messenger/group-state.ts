@@ -10,6 +10,7 @@
 // A change is valid only against the state it names: from an admin (a member for `leave`), for
 // that revision, signed by the author's key. Anything else is refused and changes nothing.
 import { createHash } from 'node:crypto';
+import { CodedError } from '../../shared/errors.ts';
 import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 
 /** Most members a group may have (the relay's per-send recipient limit is this minus one, us). */
@@ -69,9 +70,10 @@ export type OfferResult =
 /** Checks `sig` over `message` with the author's identity key as we trust it (false when unknown). */
 export type Verify = (author: string, message: Uint8Array, sig: Uint8Array) => boolean;
 
-export class GroupChangeRefused extends Error {
+/** A group change that is refused and not applied; `reason` says why. */
+export class GroupChangeRefused extends CodedError<'GROUP_CHANGE_REFUSED'> {
   constructor(readonly reason: Refusal) {
-    super(`group change refused: ${reason}`);
+    super('GROUP_CHANGE_REFUSED', `group change refused: ${reason}`);
   }
 }
 

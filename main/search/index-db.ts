@@ -6,6 +6,7 @@
 // "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
 // filter is a rowid range, so neither needs to visit every match.
 import Database from 'better-sqlite3';
+import { CodedError } from '../../shared/errors.ts';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
@@ -17,10 +18,10 @@ export const MAX_LIMIT = 1000;
 /** Relevance order ranks this many of the newest matches (bounds the cost of common words). */
 export const RELEVANCE_WINDOW = 1000;
 
-export class SnapshotInvalid extends Error {
+/** A sealed index snapshot that cannot be used (the service then rebuilds the index from the vault). */
+export class SnapshotInvalid extends CodedError<'SNAPSHOT_INVALID'> {
   constructor(detail: string, options?: { cause?: unknown }) {
-    super(`The search index snapshot is unusable: ${detail}`, options);
-    this.name = 'SnapshotInvalid';
+    super('SNAPSHOT_INVALID', `The search index snapshot is unusable: ${detail}`, options);
   }
 }
 

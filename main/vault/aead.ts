@@ -12,6 +12,7 @@
 // per row; every nonce is still unique (random 128-bit prefix per batch, counter within it).
 import { createCipheriv, createDecipheriv, getCiphers, randomBytes } from 'node:crypto';
 import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { CodedError } from '../../shared/errors.ts';
 import { keyBuffer, keyCopy } from '../../shared/protocol/secret-bytes.ts';
 
 export const NONCE_BYTES = 24;
@@ -20,10 +21,9 @@ export const KEY_BYTES = 32;
 export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
 /** Thrown when a blob fails authentication; callers turn it into VaultCorrupt / WrongPassword. */
-export class SealOpenError extends Error {
+export class SealOpenError extends CodedError<'SEAL_OPEN_FAILED'> {
   constructor(message = 'authentication failed') {
-    super(message);
-    this.name = 'SealOpenError';
+    super('SEAL_OPEN_FAILED', message);
   }
 }
 

@@ -12,6 +12,11 @@ import { RelayRefusal } from '../../main/messenger/errors.ts';
 import { PermanentKeyDisposed } from '../../main/net/permanent-key.ts';
 import { LaunchRefused } from '../../main/web/launch-client.ts';
 import { PgStoreError } from '../../relay/store-pg.ts';
+import { SnapshotInvalid } from '../../main/search/index-db.ts';
+import { SealOpenError } from '../../main/vault/aead.ts';
+import { GroupChangeRefused } from '../../main/messenger/group-state.ts';
+import { toServiceError } from '../../main/messenger/errors.ts';
+import { toApiErrorValue } from '../../shared/api/errors.ts';
 import { CliError, ExitCode } from '../../cli/io.ts';
 
 describe('error families', () => {
@@ -30,6 +35,9 @@ describe('error families', () => {
     [new PermanentKeyDisposed(), PermanentKeyDisposed, 'PERMANENT_KEY_DISPOSED', 'PermanentKeyDisposed'],
     [new LaunchRefused('d'), LaunchRefused, 'LAUNCH_REFUSED', 'LaunchRefused'],
     [new PgStoreError('BAD_NODE_ID', 'm'), PgStoreError, 'BAD_NODE_ID', 'PgStoreError'],
+    [new SnapshotInvalid('d'), SnapshotInvalid, 'SNAPSHOT_INVALID', 'SnapshotInvalid'],
+    [new SealOpenError(), SealOpenError, 'SEAL_OPEN_FAILED', 'SealOpenError'],
+    [new GroupChangeRefused('stale'), GroupChangeRefused, 'GROUP_CHANGE_REFUSED', 'GroupChangeRefused'],
     [new CliError('m', ExitCode.USAGE), CliError, 'USAGE', 'CliError'],
   ] as const)('%s: one base, its family, code and name', (error, Family, code, name) => {
     expect(error).toBeInstanceOf(Error);
@@ -50,6 +58,24 @@ describe('error families', () => {
     expect(new RpcError('NOT_FOUND', 'no such handle').message).toBe('NOT_FOUND: no such handle');
     const cli = new CliError('m', ExitCode.NO_VAULT, 'NO_VAULT');
     expect([cli.exitCode, cli.code]).toEqual([ExitCode.NO_VAULT, 'NO_VAULT']);
+  });
+
+  it('internal errors that escape reach callers as INTERNAL (the CLI: exit 1), their detail kept inside', () => {
+    const internal = [
+      new SnapshotInvalid('not an SQLite image'),
+      new SealOpenError('blob too short'),
+      new GroupChangeRefused('not-admin'),
+      new PgStoreError('DATABASE_UNAVAILABLE', 'connection refused'),
+      new PermanentKeyDisposed(),
+    ];
+    for (const error of internal) {
+      const value = toApiErrorValue(toServiceError(error));
+      expect(value.code, error.code).toBe('INTERNAL');
+      expect(value.message, error.code).not.toContain(error.message);
+    }
+    expect(new SnapshotInvalid('tokenizer version differs').message).toBe('The search index snapshot is unusable: tokenizer version differs');
+    expect(new SealOpenError().message).toBe('authentication failed');
+    expect(new GroupChangeRefused('full').reason).toBe('full');
   });
 
   it('isError tells families and codes apart and narrows the code', () => {
