@@ -29,9 +29,10 @@ export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessag
 
 /**
  * Durable: in the sealed outbox until the relay accepted it (onDurable then marks it 'sent');
- * the pending record maps the idempotency key back to the content id.
+ * the pending record maps the idempotency key back to the content id. `ttlSec` (a disappearing
+ * message's timer): the relay does not keep it undelivered longer than that.
  */
-export function handToRelay(vault: Vault, conn: RelayConnection, handle: string, body: Uint8Array, idem: string, contentId: string): void {
+export function handToRelay(vault: Vault, conn: RelayConnection, handle: string, body: Uint8Array, idem: string, contentId: string, ttlSec?: number): void {
   vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
-  conn.mailbox.send(handle, body, idem).catch(() => undefined);
+  conn.mailbox.send(handle, body, idem, ttlSec).catch(() => undefined);
 }

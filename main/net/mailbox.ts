@@ -47,9 +47,13 @@ export class RelayMailbox {
     return this.client.call('resolve', { handle });
   }
 
-  /** Stored in the outbox until the relay accepted it; a re-send with the same key is stored once. */
-  async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey()): Promise<RelayResult<'send'>> {
-    return this.client.callDurable('send', { to, body }, idempotencyKey);
+  /**
+   * Stored in the outbox until the relay accepted it; a re-send with the same key is stored once.
+   * `ttlSec`: the relay drops it if still undelivered after that long (a disappearing message's
+   * timer); it is in the outbox entry, so a re-send after a restart asks the same.
+   */
+  async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey(), ttlSec?: number): Promise<RelayResult<'send'>> {
+    return this.client.callDurable('send', { to, body, ...(ttlSec === undefined ? {} : { ttl: ttlSec }) }, idempotencyKey);
   }
 
   /** Envelopes are handed over one at a time in queue order; each is acknowledged after the handler returns. */
