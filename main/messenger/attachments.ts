@@ -17,51 +17,18 @@ import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
 import { handToRelay } from './outgoing.ts';
+import {
+  ATTACHMENT_CHUNKS, type AttachmentRecord, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, MESSAGE_ATTACHMENTS, readRecord, recordOf, writeRecord,
+} from './attachment-store.ts';
 
-/** attachment id -> sealed record (AttachmentRecord as JSON). */
-const ATTACHMENTS = 'messenger-attachments';
-/** `${attachment id}/${chunk index}` -> one sealed chunk of the plaintext. */
-const ATTACHMENT_CHUNKS = 'messenger-attachment-chunks';
-/** message id -> attachment id. */
-const MESSAGE_ATTACHMENTS = 'messenger-message-attachments';
-/** Chunks written per vault transaction (bounded work per commit). */
-const CHUNKS_PER_TRANSACTION = 16;
-
-interface AttachmentRecord {
-  id: string;
-  messageId: string;
-  name: string;
-  type: string;
-  size: number;
-  /** base64url */
-  blob: string;
-  key: string;
-  digest: string;
-  downloaded: boolean;
-}
+export { deleteAttachmentOf } from './attachment-store.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'));
-const chunkKey = (id: string, index: number): string => `${id}/${index}`;
-const chunkCount = (size: number): number => Math.ceil(size / STREAM_CHUNK_BYTES);
-
 function newAttachmentId(): string {
   return `att_${randomBytes(16).toString('base64url')}`;
 }
 
-function readRecord(vault: Vault, id: string): AttachmentRecord | undefined {
-  const raw = vault.kvGet(ATTACHMENTS, id);
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as AttachmentRecord) : undefined;
-}
-
-function writeRecord(vault: Vault, r: AttachmentRecord): void {
-  vault.kvSet(ATTACHMENTS, r.id, Buffer.from(JSON.stringify(r), 'utf8'));
-}
-
-function recordOf(vault: Vault, messageId: string): AttachmentRecord | undefined {
-  const id = vault.kvGet(MESSAGE_ATTACHMENTS, messageId);
-  return id ? readRecord(vault, Buffer.from(id).toString('utf8')) : undefined;
-}
 
 function viewOf(r: AttachmentRecord): Attachment {
   return { id: r.id, messageId: r.messageId, name: r.name, size: r.size, type: r.type, downloaded: r.downloaded };
@@ -182,6 +149,8 @@ export interface InboundAttachmentSteps {
   contactFor(handle: string): ContactRecord;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   touchConversation(conversationId: string, at: number, unreadDelta: number): void;
+  /** True when a delete for everyone of this message came first (it is then kept as a tombstone, without its file). */
+  arrivedAfterDelete?(messageId: string, sentAt: number): boolean;
 }
 
 /** Stores a received attachment message (not yet downloaded); the same shape as a text's effect. */
@@ -193,10 +162,16 @@ export function storeInboundAttachment(vault: Vault, from: string, content: Atta
   if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
   const conversationId = conversationIdOf(contact.id);
   const now = Date.now();
+  const gone = steps.arrivedAfterDelete?.(id, content.sentAt) === true;
   const [message] = vault.appendMessages([
-    { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: content.caption ?? '', state: 'received' },
+    { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: gone ? '' : (content.caption ?? ''), state: 'received' },
   ]);
   if (!message) throw new Error('the vault did not store the message');
+  if (gone) {
+    // Deleted for everyone before it arrived: no record, so nothing of the file is ever fetched.
+    steps.touchConversation(conversationId, now, 0);
+    return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+  }
   vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
   vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
   const attachmentId = newAttachmentId();
@@ -296,23 +271,4 @@ export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined
   } catch (e) {
     throw apiErrorOf(e);
   }
-}
-
-function deleteChunks(vault: Vault, r: AttachmentRecord): void {
-  const n = chunkCount(r.size);
-  for (let first = 0; first < n; first += CHUNKS_PER_TRANSACTION * 4) {
-    vault.transaction(() => {
-      for (let i = first; i < Math.min(n, first + CHUNKS_PER_TRANSACTION * 4); i++) vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
-    });
-  }
-}
-
-/** Deleting a message deletes its attachment: chunks, record and link (main/messenger/deletion.ts). */
-export function deleteAttachmentOf(vault: Vault, messageId: string): void {
-  const r = recordOf(vault, messageId);
-  if (r) {
-    deleteChunks(vault, r);
-    vault.kvDelete(ATTACHMENTS, r.id);
-  }
-  vault.kvDelete(MESSAGE_ATTACHMENTS, messageId);
 }

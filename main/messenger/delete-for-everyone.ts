@@ -9,6 +9,7 @@ import { ApiError } from '../../shared/api.ts';
 import { encodeEnvelope, type DeleteContent, type E2e } from '../e2e/index.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { deleteAttachmentOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, newContentId, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, textIdempotencyKey } from './ids.ts';
 
@@ -114,6 +115,8 @@ function tombstone(vault: Vault, conversationId: string, ids: readonly string[])
     for (const id of ids) {
       vault.kvSet(TOMBSTONES, id, Buffer.from('1'));
       forgetQuoteLinks(vault, id);
+      // Its file goes too: sealed chunks and record (main/messenger/attachments.ts).
+      deleteAttachmentOf(vault, id);
     }
   });
   vault.redactMessages(conversationId, ids);

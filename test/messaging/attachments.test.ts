@@ -111,6 +111,13 @@ describe('attachments end to end', () => {
     await bob.m.saveAttachment({ attachmentId: att3!.id, path: out4 });
     expect(readFileSync(out4).equals(smallContent)).toBe(true);
 
+    // Deleted for everyone by alice: bob's copy of the file goes with the text.
+    const small2 = (await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 10 })).messages.find((m) => m.text === 'small one');
+    await alice.m.deleteMessage({ conversationId: toBob, messageId: small2!.id, forEveryone: true });
+    expect(await alice.m.attachmentsOf({ messageIds: [small2!.id] })).toEqual([]);
+    await waitFor(async () => (await bob.m.attachmentsOf({ messageIds: [received3!] })).length === 0, 60_000, 'bob drops the file deleted for everyone');
+    expect(await codeOf(bob.m.saveAttachment({ attachmentId: att3!.id, path: join(scene.dirs.files, 'x.bin') }))).toBe('UNKNOWN_MESSAGE');
+
     // Nothing of the file, its name or the caption in any profile or relay file.
     for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.relay]) {
       expect(filesContaining(dir, marker.toString())).toEqual([]);
