@@ -7,6 +7,7 @@ import { EXIT_CODES_HELP, ExitCode } from './io.ts';
 import { forTerminal } from './terminal.ts';
 import * as vaultCommands from './commands/vault.ts';
 import * as messagingCommands from './commands/messaging.ts';
+import * as groupCommands from './commands/groups.ts';
 import * as backupCommands from './commands/backup.ts';
 import * as searchCommands from './commands/search.ts';
 import * as wipeCommands from './commands/wipe.ts';
@@ -14,7 +15,7 @@ import * as disappearCommands from './commands/disappear.ts';
 import * as attachmentCommands from './commands/attachments.ts';
 
 /** Subcommand modules, in help order. Add new modules here. */
-const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, attachmentCommands, searchCommands, backupCommands, wipeCommands, disappearCommands];
+const COMMAND_MODULES: readonly { register(program: Command): void }[] = [vaultCommands, messagingCommands, groupCommands, attachmentCommands, searchCommands, backupCommands, wipeCommands, disappearCommands];
 
 export function buildProgram(): Command {
   const program = new Command();

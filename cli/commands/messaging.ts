@@ -12,6 +12,7 @@ import { action, CliError, ExitCode, globalOptions, printJson, printNotice, prin
 import { untrusted } from '../terminal.ts';
 import { checkHandle } from '../errors.ts';
 import { contactNamed, waitMs, withClient } from '../client.ts';
+import { groupHistory, sendToGroup } from './groups.ts';
 
 /** Default wait for the relay, seconds (`--wait` changes it where offered). */
 const DEFAULT_WAIT_S = 10;
@@ -181,12 +182,19 @@ export function register(program: Command): void {
     );
 
   program
-    .command('send <handle> <text>')
-    .description('send a text message; if the relay is unreachable it stays queued (sealed) and goes out with the next send or sync')
+    .command('send <handle> [text]')
+    .description('send a text message (HANDLE TEXT, or --group GROUP_ID TEXT); if the relay is unreachable it stays queued (sealed) and goes out with the next send or sync')
     .option('--wait <seconds>', 'how long to wait for the relay to accept it', seconds, DEFAULT_WAIT_S)
+    .option('--group <group-id>', 'send to a group instead (then the one argument is the text)')
     .action(
-      action(async (handle: string, text: string, opts: { wait: number }, cmd: Command) => {
+      action(async (handle: string, maybeText: string | undefined, opts: { wait: number; group?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
+        if (opts.group !== undefined) {
+          if (maybeText !== undefined) throw new CliError('With --group give only the TEXT.', ExitCode.USAGE);
+          return sendToGroup(g, opts.group, handle, opts.wait);
+        }
+        if (maybeText === undefined) throw new CliError('Give the HANDLE and the TEXT.', ExitCode.USAGE);
+        const text = maybeText;
         checkHandle(handle);
         const result = await withClient(g, opts.wait, async (m) => {
           const c = await contactNamed(m, handle);
@@ -250,13 +258,20 @@ export function register(program: Command): void {
     );
 
   program
-    .command('history <handle>')
-    .description('show the conversation with a contact, oldest first')
+    .command('history [handle]')
+    .description('show the conversation with a contact (or with --group GROUP_ID a group), oldest first')
     .option('--limit <n>', 'how many messages', positive(500), 50)
     .option('--around <message-id>', 'show the messages around this one instead of the newest (its id from history --json or search --json)')
+    .option('--group <group-id>', "show a group's messages instead")
     .action(
-      action(async (handle: string, opts: { limit: number; around?: string }, cmd: Command) => {
+      action(async (maybeHandle: string | undefined, opts: { limit: number; around?: string; group?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
+        if (opts.group !== undefined) {
+          if (maybeHandle !== undefined) throw new CliError('With --group give no HANDLE.', ExitCode.USAGE);
+          return groupHistory(g, opts.group, opts.limit);
+        }
+        if (maybeHandle === undefined) throw new CliError('Give the HANDLE of the contact (or --group GROUP_ID).', ExitCode.USAGE);
+        const handle = maybeHandle;
         checkHandle(handle);
         const page = await withClient(g, DEFAULT_WAIT_S, async (m) => {
           const c = await contactNamed(m, handle);

@@ -1,0 +1,176 @@
+// Group subcommands: group create|add|remove|promote|leave|rename|info, groups, and the group
+// forms of send and history (send --group, history --group, wired in commands/messaging.ts).
+// Everything goes through the contract (cli/client.ts), as the app does.
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { GroupId, GroupName, type GroupInfo, type GroupMessage } from '../../shared/api.ts';
+import type { EphemeraClient } from '../../shared/api/rpc.ts';
+import { checkHandle } from '../errors.ts';
+import { action, CliError, ExitCode, globalOptions, printResult, type GlobalOptions } from '../io.ts';
+import { untrusted } from '../terminal.ts';
+import { waitMs, withClient } from '../client.ts';
+
+const DEFAULT_WAIT_S = 10;
+
+function groupId(v: string): string {
+  if (!GroupId.safeParse(v).success) throw new CliError(`"${v.slice(0, 40)}" is not a group id: 32 hex characters, from group create or groups --json.`, ExitCode.USAGE);
+  return v;
+}
+
+function groupName(v: string): string {
+  if (!GroupName.safeParse(v).success) throw new CliError('A group name is 1-100 characters, not blank, without control characters.', ExitCode.USAGE);
+  return v;
+}
+
+function seconds(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 3600) throw new InvalidArgumentError('must be a number of seconds, at most 3600');
+  return Number(v);
+}
+
+function infoLines(i: GroupInfo): string {
+  return [
+    `${untrusted(i.name)}  (${i.groupId}, revision ${i.revision}${i.isMember ? '' : ', you are no longer a member'})`,
+    ...i.members.map((m) => `  ${m}${i.admins.includes(m) ? '  admin' : ''}`),
+  ].join('\n');
+}
+
+function infoJson(i: GroupInfo): Record<string, unknown> {
+  return { groupId: i.groupId, name: i.name, members: i.members, admins: i.admins, revision: i.revision, creator: i.creator, isMember: i.isMember };
+}
+
+/** After a change or a message: a short wait so what was queued reaches the relay before the profile locks. */
+async function flush(api: EphemeraClient, waitS: number): Promise<number> {
+  await api.sync({ timeoutMs: waitMs(waitS), quietMs: 100 });
+  return (await api.connectionState()).outboxSize;
+}
+
+/** `send --group GROUP_ID TEXT` (commands/messaging.ts hands it over). */
+export async function sendToGroup(g: GlobalOptions, id: string, text: string, waitS: number): Promise<void> {
+  groupId(id);
+  const result = await withClient(g, waitS, async (api) => {
+    const sent = await api.groupSend({ groupId: id, text });
+    const outbox = await flush(api, waitS);
+    const now = (await api.groupHistory({ groupId: id, limit: 500 })).messages.find((m) => m.id === sent.id);
+    return { id: sent.id, state: now?.state ?? sent.state, outbox };
+  });
+  const human = result.state === 'queued' ? 'Queued (relay unreachable): it goes out with the next send or sync.' : 'Sent.';
+  printResult(g.json, human, { message: result.id, state: result.state, outbox: result.outbox });
+}
+
+function groupLine(m: GroupMessage): string {
+  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+  return `${when}  ${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}  ${untrusted(m.text)}  [${m.state}]`;
+}
+
+/** `history --group GROUP_ID` (commands/messaging.ts hands it over). */
+export async function groupHistory(g: GlobalOptions, id: string, limit: number): Promise<void> {
+  groupId(id);
+  const page = await withClient(g, DEFAULT_WAIT_S, (api) => api.groupHistory({ groupId: id, limit }));
+  const human = page.messages.length === 0 ? 'No messages in this group.' : page.messages.map(groupLine).join('\n');
+  printResult(g.json, human, { messages: page.messages, hasOlder: page.hasOlder });
+}
+
+export function register(program: Command): void {
+  const group = program.command('group').description('group chats: create, add, remove, promote, leave, rename, info');
+
+  group
+    .command('create <name> <handles...>')
+    .description('create a group with these members (each gets it over an end-to-end session); prints the group id')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (name: string, handles: string[], opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupName(name);
+        for (const h of handles) checkHandle(h);
+        const info = await withClient(g, opts.wait, async (api) => {
+          const created = await api.groupCreate({ name, members: handles });
+          await flush(api, opts.wait);
+          return created;
+        });
+        printResult(g.json, info.groupId, { groupId: info.groupId });
+      }),
+    );
+
+  const change = (verb: 'add' | 'remove' | 'promote', what: string): void => {
+    group
+      .command(`${verb} <group-id> <handle>`)
+      .description(what)
+      .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+      .action(
+        action(async (id: string, handle: string, opts: { wait: number }, cmd: Command) => {
+          const g = globalOptions(cmd);
+          groupId(id);
+          checkHandle(handle);
+          const info = await withClient(g, opts.wait, async (api) => {
+            const p = { groupId: id, handle };
+            const r = verb === 'add' ? await api.groupAdd(p) : verb === 'remove' ? await api.groupRemove(p) : await api.groupPromote(p);
+            await flush(api, opts.wait);
+            return r;
+          });
+          printResult(g.json, infoLines(info), infoJson(info));
+        }),
+      );
+  };
+  change('add', 'add a member (admins only); they get the group as it is now, never earlier messages');
+  change('remove', 'remove a member (admins only); every member starts a new sender key, so they cannot read what follows');
+  change('promote', 'make a member an admin (admins only)');
+
+  group
+    .command('leave <group-id>')
+    .description('leave the group; the other members start new sender keys')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (id: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupId(id);
+        const info = await withClient(g, opts.wait, async (api) => {
+          const r = await api.groupLeave({ groupId: id });
+          await flush(api, opts.wait);
+          return r;
+        });
+        printResult(g.json, `Left ${untrusted(info.name)}.`, infoJson(info));
+      }),
+    );
+
+  group
+    .command('rename <group-id> <name>')
+    .description('rename the group (admins only)')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (id: string, name: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupId(id);
+        groupName(name);
+        const info = await withClient(g, opts.wait, async (api) => {
+          const r = await api.groupRename({ groupId: id, name });
+          await flush(api, opts.wait);
+          return r;
+        });
+        printResult(g.json, infoLines(info), infoJson(info));
+      }),
+    );
+
+  group
+    .command('info <group-id>')
+    .description('name, members, admins and revision of a group (as this profile holds it; run sync first for news)')
+    .action(
+      action(async (id: string, _opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupId(id);
+        const info = await withClient(g, DEFAULT_WAIT_S, (api) => api.groupInfo({ groupId: id }));
+        printResult(g.json, infoLines(info), infoJson(info));
+      }),
+    );
+
+  program
+    .command('groups')
+    .description('list the groups this profile knows')
+    .action(
+      action(async (_opts: unknown, cmd: Command) => {
+        const g = globalOptions(cmd);
+        const list = await withClient(g, DEFAULT_WAIT_S, (api) => api.groupsList());
+        printResult(g.json, list.length === 0 ? 'No groups.' : list.map(infoLines).join('\n'), { groups: list.map(infoJson) });
+      }),
+    );
+
+}
