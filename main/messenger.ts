@@ -47,7 +47,8 @@ import {
   writeDraft,
 } from './messenger/conversations.ts';
 import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
-import { conversationToDelete, deleteFromVault, messageToDelete } from './messenger/deletion.ts';
+import { deleteFromVault, messageToDelete } from './messenger/deletion.ts';
+import { deleteConversationInSlices } from './messenger/deletion-slices.ts';
 import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './messenger/delete-for-everyone.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
@@ -699,9 +700,14 @@ export class Messenger implements EphemeraService {
     this.counters.announce(conversationId);
   }
 
+  /** In slices (messenger/deletion-slices.ts): a conversation of any size never holds the event loop for long. */
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
     return this.api(() => this.asActivity(async () => {
-      return { deleted: this.deleteForMe(params.conversationId, conversationToDelete(this.requireSession().vault, params.conversationId), true) };
+      this.counters.flush();
+      const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
+      const { deleted, unsent } = await deleteConversationInSlices(this.requireSession().vault, sendIdOf, params.conversationId);
+      this.afterDeletion(params.conversationId, deleted, unsent, true);
+      return { deleted: deleted.length };
     }));
   }
 
@@ -745,15 +751,20 @@ export class Messenger implements EphemeraService {
     const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
     const unsent = undeliveredSends(vault, messages, sendIdOf);
     const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
+    this.afterDeletion(conversationId, deleted, unsent, all);
+    return deleted.length;
+  }
+
+  /** After a delete for me: withdraw our undelivered sends, catch search up, announce. */
+  private afterDeletion(conversationId: string, deleted: readonly string[], unsent: readonly string[], all: boolean): void {
     const conn = this.session?.connection;
-    const handle = vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
+    const handle = this.requireSession().vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
     if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
     // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
     // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
     this.session?.search.catchUpInSteps().catch(() => undefined);
     this.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
     this.counters.announce(conversationId);
-    return deleted.length;
   }
 
   // ------------------------------------------------------------------ groups (messenger/groups.ts)

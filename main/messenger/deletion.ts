@@ -24,6 +24,25 @@ export function conversationToDelete(vault: Vault, conversationId: string): Stor
 }
 
 /**
+ * Everything the messenger keeps about these messages (kv entries keyed by their id, a queued
+ * one's outbox entry and pending send, attachment chunks). Vault writes only: run it inside the
+ * transaction that deletes them (deleteFromVault, or a slice of deletion-slices.ts).
+ */
+export function forgetMessages(vault: Vault, sendIdOf: (contentId: string) => string, messages: readonly StoredMessage[]): void {
+  for (const m of messages) {
+    const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
+    if (cid) {
+      // A queued message is not sent after it was deleted here (unless the relay has it already).
+      const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
+      vault.outboxDelete(idem);
+      vault.kvDelete(PENDING_SENDS, idem);
+    }
+    deleteAttachmentOf(vault, m.id);
+    for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES]) vault.kvDelete(ns, m.id);
+  }
+}
+
+/**
  * Everything the messenger keeps about the messages goes first (kv entries keyed by their id,
  * a queued one's outbox entry and pending send, and with `all` the draft), then the vault
  * deletes them (re-sealed segments, truncated WAL). A crash in between leaves only id-keyed
@@ -38,17 +57,7 @@ export function deleteFromVault(
   all: boolean,
 ): string[] {
   vault.transaction(() => {
-    for (const m of messages) {
-      const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
-      if (cid) {
-        // A queued message is not sent after it was deleted here (unless the relay has it already).
-        const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
-        vault.outboxDelete(idem);
-        vault.kvDelete(PENDING_SENDS, idem);
-      }
-      deleteAttachmentOf(vault, m.id);
-      for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES]) vault.kvDelete(ns, m.id);
-    }
+    forgetMessages(vault, sendIdOf, messages);
     if (all) vault.kvDelete(DRAFTS_NS, conversationId);
   });
   const deleted = all ? vault.deleteConversation(conversationId) : vault.deleteMessages(conversationId, messages.map((m) => m.id));
