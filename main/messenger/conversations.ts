@@ -98,7 +98,7 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
     lastMessage: last
       ? {
           // A timer change has no text: its system line stands in.
-          text: (change === undefined ? last.text : timerChangeLine(last.direction === 'out' ? 'You' : conv.title, change)).slice(0, 200),
+          text: (isTombstone(vault, last.id) ? 'This message was deleted' : change === undefined ? last.text : timerChangeLine(last.direction === 'out' ? 'You' : conv.title, change)).slice(0, 200),
           direction: last.direction,
           sentAt: last.sentAt,
           state: last.state,

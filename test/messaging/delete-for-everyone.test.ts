@@ -129,6 +129,8 @@ describe('delete for everyone', () => {
     expect(bob.events.filter((e) => e.name === 'message')).toEqual([]);
     expect(announced(bob).map((m) => m.id)).toEqual([h[3]!.id]);
     expect((await bob.m.search({ query: 'plorkzingvex', order: 'newest', limit: 10 })).hits).toEqual([]);
+    // The chat list's preview of a tombstone says so.
+    expect((await bob.m.conversationsList({})).find((c) => c.id === toAlice)?.lastMessage?.text).toBe('This message was deleted');
     expect(queueRows().filter((r) => r.recipient.equals(original.recipient))).toEqual([]);
     expect(filesContaining(dirs.bob.dir, 'plorkzingvex')).toEqual([]);
     expect(filesContaining(dirs.alice.dir, 'plorkzingvex')).toEqual([]);
