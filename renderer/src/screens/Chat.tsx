@@ -6,6 +6,7 @@ import { Avatar } from '../components/Avatar.tsx';
 import { firstUnreadId, splitLinks } from '../daily.ts';
 import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
+import { Countdown, notExpired, TimerLine, TimerMenu, useNow } from '../components/Disappearing.tsx';
 import { canDeleteForEveryone, TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
 
 type Row = TimelineRow | { kind: 'unread'; key: string };
@@ -172,7 +173,9 @@ export function Chat({
     return () => clearTimeout(timer);
   }, [api, conversationId, backupId, draft]);
 
-  const rows: Row[] = buildTimeline(messages);
+  // Messages with a timer count down on the page's clock and are not shown once expired.
+  const now = useNow(messages.some((m) => typeof m.expiresAt === 'number'));
+  const rows: Row[] = buildTimeline(notExpired(messages, now));
   const unreadIndex = unreadFrom ? rows.findIndex((r) => r.kind === 'message' && r.message.id === unreadFrom) : -1;
   if (unreadIndex >= 0) rows.splice(unreadIndex, 0, { kind: 'unread', key: `unread-${unreadFrom}` });
   const virtualizer = useVirtualizer({
@@ -317,6 +320,7 @@ export function Chat({
             Nickname
           </button>
         ) : null}
+        {backupId ? null : <TimerMenu conversationId={conversationId} seconds={conversation.timerSeconds ?? 0} onError={setError} />}
         <button type="button" onClick={onShowSafetyNumber}>
           Safety number
         </button>
@@ -355,9 +359,12 @@ export function Chat({
                   </div>
                 ) : row.message.deleted ? (
                   <TombstoneBubble message={row.message} />
+                ) : row.message.timerChange ? (
+                  <TimerLine message={row.message} contactName={conversation.title} />
                 ) : (
                   <MessageBubble
                     message={row.message}
+                    now={now}
                     focused={row.message.id === highlight}
                     readOnly={backupId !== null}
                     onReply={startReply}
@@ -423,6 +430,7 @@ export function Chat({
 
 function MessageBubble({
   message,
+  now,
   focused,
   readOnly,
   onReply,
@@ -434,6 +442,7 @@ function MessageBubble({
   onLink,
 }: {
   message: Message;
+  now: number;
   focused: boolean;
   readOnly: boolean;
   onReply: (m: Message) => void;
@@ -498,6 +507,7 @@ function MessageBubble({
       <p className="meta">
         <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
         {out ? <span className={`delivery state-${message.state}`}> · {state}</span> : null}
+        <Countdown message={message} now={now} />
       </p>
     </div>
   );
