@@ -22,6 +22,11 @@ export const TOMBSTONES = 'messenger-deleted-for-everyone';
  * delete that arrived first. Only ids (keyed hashes) and a time; dropped when the message comes.
  */
 export const DELETED_BEFORE_ARRIVAL = 'messenger-deleted-before-arrival';
+/**
+ * At most this many are remembered: honest deletes almost never come first (one queue, in order),
+ * so this only bounds what a contact naming ids that never come can make this device keep.
+ */
+export const MAX_DELETED_BEFORE_ARRIVAL = 1000;
 
 export function isTombstone(vault: Vault, messageId: string): boolean {
   return vault.kvGet(TOMBSTONES, messageId) !== undefined;
@@ -138,12 +143,17 @@ export function forgetQuoteLinks(vault: Vault, id: string): void {
 export function applyInboundDelete(vault: Vault, contact: ContactRecord, content: DeleteContent, incomingIdOf: (contentId: string) => string): StoredMessage[] {
   const conversationId = conversationIdOf(contact.id);
   const targets: string[] = [];
+  let room: number | undefined;
   vault.transaction(() => {
     for (const cid of content.ids) {
       const id = incomingIdOf(cid);
       const m = vault.getMessage(id);
       if (!m) {
-        vault.kvSet(DELETED_BEFORE_ARRIVAL, id, Buffer.from(String(content.sentAt), 'utf8'));
+        room ??= MAX_DELETED_BEFORE_ARRIVAL - vault.kvKeys(DELETED_BEFORE_ARRIVAL).length;
+        if (room > 0 && vault.kvGet(DELETED_BEFORE_ARRIVAL, id) === undefined) {
+          vault.kvSet(DELETED_BEFORE_ARRIVAL, id, Buffer.from(String(content.sentAt), 'utf8'));
+          room--;
+        }
         continue;
       }
       if (m.conversationId !== conversationId || m.direction !== 'in' || isTombstone(vault, id)) continue;

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeleteContent, MessageContent } from '../../main/e2e/index.ts';
 import {
-  DELETE_FOR_EVERYONE_WINDOW_MS, isTombstone, ownContentIdToDelete,
+  DELETE_FOR_EVERYONE_WINDOW_MS, DELETED_BEFORE_ARRIVAL, isTombstone, MAX_DELETED_BEFORE_ARRIVAL, ownContentIdToDelete,
 } from '../../main/messenger/delete-for-everyone.ts';
 import { conversationIdOf, incomingMessageId, OUTGOING_CONTENT_IDS, outgoingMessageId } from '../../main/messenger/ids.ts';
 import { storeInbound, type InboundSteps } from '../../main/messenger/inbound.ts';
@@ -106,5 +106,9 @@ describe('delete for everyone: the rules', () => {
     // The remembered delete is used once: a message from another contact with the same content id is not touched.
     storeInbound(vault, 'mallory', text('early-1', T, 'mallory keeps hers'), s);
     expect(vault.getMessage(incomingMessageId(idKey, mallory.id, 'early-1'))?.text).toBe('mallory keeps hers');
+    // What is remembered is bounded: ids beyond the cap are not kept (their messages, if they come, are stored).
+    const many = Array.from({ length: MAX_DELETED_BEFORE_ARRIVAL + 50 }, (_, i) => `never-${i}`);
+    for (let i = 0; i < many.length; i += 100) storeInbound(vault, 'mallory', del(many.slice(i, i + 100), T + 1), s);
+    expect(vault.kvKeys(DELETED_BEFORE_ARRIVAL)).toHaveLength(MAX_DELETED_BEFORE_ARRIVAL);
   });
 });
