@@ -1,4 +1,4 @@
-// Attachments at rest (issue #15): each one's record (name, type, size, blob id, key, digest,
+// Attachments at rest: each one's record (name, type, size, blob id, key, digest,
 // downloaded) sealed in the vault's kv table, and its plaintext in 64 KiB chunks, each a sealed
 // kv row under "attachment id/chunk index" (the row's associated data binds namespace and key
 // tags, so a chunk cannot be moved to another attachment or place). kv keys reach disk only as

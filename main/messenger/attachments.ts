@@ -1,4 +1,4 @@
-// Attachments (issue #15): a file is sealed and uploaded as a relay blob (main/net/attachments.ts),
+// Attachments: a file is sealed and uploaded as a relay blob (main/net/attachments.ts),
 // then announced by an E2E 'attachment' content carrying its key, digest, size, type and name.
 // At rest, its plaintext is kept in 64 KiB chunks, each sealed in the vault's kv table under a
 // key naming the attachment and the chunk index (the row's associated data binds both, so chunks

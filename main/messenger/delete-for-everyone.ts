@@ -1,4 +1,4 @@
-// "Delete for everyone" (issue #14): the sender, within 24 h of sending, replaces its own message
+// "Delete for everyone": the sender, within 24 h of sending, replaces its own message
 // by a tombstone on both sides. A tombstone keeps the message's id, place, author, times and
 // state, and nothing of its text: the vault re-seals its segment with the text blanked
 // (vault/messages/redact.ts). A delete that arrives before the message it names is remembered

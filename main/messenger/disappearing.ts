@@ -1,4 +1,4 @@
-// Disappearing messages (issue #14, docs/messaging.md "Disappearing messages"): a timer per
+// Disappearing messages (docs/messaging.md "Disappearing messages"): a timer per
 // conversation, set by either side with a 'timer' content that both apply under one rule; each
 // text carries the timer it was sent under; its countdown starts at send (sender) or when first
 // shown (recipient); expiry deletes it exactly as "delete for me" does (deletion.ts).

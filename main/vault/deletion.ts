@@ -1,4 +1,4 @@
-// Large deletions in slices (issue #14, "what gone means" at scale). Deleting 10% of a
+// Large deletions in slices ("what gone means" at scale). Deleting 10% of a
 // million-message vault at random touches nearly every segment: done in one transaction it
 // blocks the process for many seconds. Here it runs as a series of short transactions (each a
 // bounded number of segments, sized to SLICE_MS), yielding to the event loop between them.

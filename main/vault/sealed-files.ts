@@ -55,7 +55,7 @@ export class SealedFileStore implements SealedFiles {
   /**
    * As write, but yields to the event loop after each sealed chunk and flushes the file to disk
    * on the thread pool before the (then cheap) synchronous commit: a 100+ MB snapshot never
-   * blocks the process for its whole length (issue #14, sliced deletion). An abort through
+   * blocks the process for its whole length (sliced deletion). An abort through
    * `signal` removes the temporary file and leaves the old one in place.
    */
   async writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {

@@ -1,4 +1,4 @@
-// Disappearing-message timers (issue #14): the durations a conversation's timer may take, their
+// Disappearing-message timers: the durations a conversation's timer may take, their
 // CLI spellings and how the UI names them. Under shared/api/ because the renderer, the CLI and
 // main all use them (the renderer may import only shared/api*).
 import { z } from 'zod';
