@@ -20,15 +20,8 @@ import {
   type Settings,
   type VaultStatus,
 } from '../shared/api.ts';
-import {
-  E2e,
-  E2eError,
-  encodeEnvelope,
-  UntrustedIdentity,
-  type MessageContent,
-} from './e2e/index.ts';
+import { E2e, encodeEnvelope, UntrustedIdentity } from './e2e/index.ts';
 import type { DurableOutcome } from './net/client.ts';
-import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
 import { SearchService } from './search/service.ts';
 import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
@@ -65,12 +58,12 @@ import {
   withIdKey,
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
-import { storeInbound, type InboundEffect } from './messenger/inbound.ts';
+import { Receiver } from './messenger/receiving.ts';
 import { storeOwnTimerChange } from './messenger/disappearing.ts';
 import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
-import { GroupService, isGroupContent, isSenderKeyEnvelope } from './messenger/groups.ts';
+import { GroupService } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
-import { attachmentsOf, autoDownload, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
+import { attachmentsOf, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
@@ -122,15 +115,15 @@ export class Messenger implements EphemeraService {
     emit: this.emit,
     announce: (conversationId) => this.counters.announce(conversationId),
     readyConnection: () => this.account.readyConnection(),
-    releaseHeld: (e2e, handle) => this.releaseHeld(e2e, handle),
+    releaseHeld: (e2e, handle) => this.receiver.releaseHeld(e2e, handle),
   });
-  private upkeepRunning = false;
   /** Disappearing-message timers (messenger/expiry.ts), from unlock to lock. */
   private timers: DisappearingTimers | undefined;
-  private inboundAt = 0;
   private closed = false;
   /** Registration, the relay descriptor, the connection's opening and prekey upkeep. */
   private readonly account: Account;
+  /** Decrypt, store, acknowledge, announce (messenger/receiving.ts). */
+  private readonly receiver: Receiver;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
@@ -156,8 +149,20 @@ export class Messenger implements EphemeraService {
       { serverDescriptorPath: opts.serverDescriptorPath, relayTimeoutMs: opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS },
       this.access,
       this.emit,
-      { onDurable: (o) => this.onDurable(o), onEnvelope: (env) => this.onEnvelope(env) },
+      { onDurable: (o) => this.onDurable(o), onEnvelope: (env) => this.receiver.onEnvelope(env) },
     );
+    this.receiver = new Receiver({
+      access: this.access,
+      emit: this.emit,
+      trust: this.trust,
+      groups: this.groups,
+      receipts: this.receipts,
+      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
+      setState: (messageId, state) => this.setState(messageId, state),
+      viewOf: (m) => this.viewOf(m),
+      afterTombstones: (conversationId, changed) => this.afterTombstones(conversationId, changed),
+      scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
+    });
   }
 
   // ------------------------------------------------------------------ events
@@ -445,12 +450,6 @@ export class Messenger implements EphemeraService {
 
   acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
     return this.api(() => this.trust.acceptIdentity(params.contactId, params.safetyNumber));
-  }
-
-  /** Stores and announces what e2e held for the handle while its new key waited. */
-  private async releaseHeld(e2e: E2e, handle: string): Promise<void> {
-    const results = await e2e.releaseHeldContent(handle, (content) => this.storeInbound(handle, content));
-    for (const r of results) if (r.ok && r.value) this.afterInbound(r.value);
   }
 
   setNickname(params: ParamsOf<'setNickname'>): Promise<Contact> {
@@ -809,76 +808,6 @@ export class Messenger implements EphemeraService {
     return this.api(() => this.groups.history(params));
   }
 
-  // ------------------------------------------------------------------ receiving
-
-  /** Decrypt, commit to the vault, and only then return (the mailbox acknowledges after this). */
-  private onEnvelope(env: RelayEnvelope): Promise<void> {
-    // One vault activity: a backup import's merge waits for it, and it waits for the merge (the
-    // mailbox hands over nothing else meanwhile), instead of failing with BUSY and leaving the
-    // envelope at the relay until the next connection.
-    return this.asActivity(() => this.receiveEnvelope(env));
-  }
-
-  private async receiveEnvelope(env: RelayEnvelope): Promise<void> {
-    const e2e = this.session?.registration?.e2e;
-    if (!e2e || !this.session?.vault.isUnlocked) throw new Error('locked: not acknowledged');
-    this.inboundAt = Date.now();
-    if (isSenderKeyEnvelope(env.body)) {
-      await this.groups.receiveEnvelope(env);
-      return;
-    }
-    let effect: InboundEffect;
-    try {
-      effect = await e2e.receiveContent<InboundEffect>(env.from, env.body, (content) =>
-        isGroupContent(content) ? this.groups.storeInbound(env.from, content) : this.storeInbound(env.from, content),
-      );
-    } catch (e) {
-      if (e instanceof UntrustedIdentity) {
-        // Held sealed by e2e until the user accepts the new safety number: acknowledge.
-        const contact = this.requireSession().vault.findContactByHandle(env.from) ?? this.trust.createContact(env.from);
-        this.trust.markIdentityChanged(contact);
-        return;
-      }
-      // Duplicates are already stored; malformed, forged or undecodable envelopes can never
-      // succeed: acknowledge them. Vault errors (locked, corrupt) are not: the relay keeps them.
-      if (e instanceof E2eError) return;
-      throw e;
-    }
-    this.afterInbound(effect);
-  }
-
-  /** Runs inside e2e.receive: vault writes only (must not call back into e2e; messenger/inbound.ts). */
-  private storeInbound(from: string, content: MessageContent): InboundEffect {
-    const vault = this.requireSession().vault;
-    return storeInbound(vault, from, content, {
-      contactFor: (handle) => vault.findContactByHandle(handle) ?? this.trust.createContact(handle),
-      withIdKey: (fn) => this.withIdKey(fn),
-      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
-      setState: (messageId, state) => this.setState(messageId, state),
-    });
-  }
-
-  private afterInbound(effect: InboundEffect): void {
-    if (effect.kind === 'text') {
-      // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
-      this.trust.refreshIdentityKey(effect.contact);
-      if (effect.isNew) {
-        const view = this.viewOf(effect.message);
-        // A message whose delete came first arrives as a tombstone: shown, never notified.
-        if (view.deleted) this.emit('deletedForEveryone', { conversationId: view.conversationId, messages: [view] });
-        else this.emit('message', view);
-        this.searchCatchUp.schedule();
-      }
-      this.receipts.queueDelivered(effect.contact.handle, effect.contentId);
-      // A small attachment is fetched at once (main/messenger/attachments.ts); a larger one on save.
-      if (effect.isNew) autoDownload(this.session?.vault, this.session?.connection?.client, effect.message.id);
-    } else if (effect.kind === 'deletedForEveryone') {
-      if (effect.changed.length > 0) this.afterTombstones(effect.conversationId, effect.changed);
-    } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
-      this.counters.touch(effect.changed[0]!.conversationId, 0, 0);
-    }
-  }
-
   // ------------------------------------------------------------------ search and settings
 
   search(params: ParamsOf<'search'>): Promise<SearchResult> {
@@ -995,7 +924,7 @@ export class Messenger implements EphemeraService {
     const since = Date.now();
     while (Date.now() < end) {
       await this.sendQueue.onIdle();
-      const quiet = Date.now() - Math.max(this.inboundAt, since) >= quietMs;
+      const quiet = Date.now() - Math.max(this.receiver.lastAt, since) >= quietMs;
       const vault = this.session?.vault;
       const outbox = vault?.isUnlocked ? vault.outboxList().length : 0;
       if (quiet && outbox === 0 && this.receipts.idle()) {
