@@ -27,6 +27,7 @@ import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts'
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { Account, knownIdentityIn, readAccount } from './messenger/account.ts';
+import { AutoLock } from './messenger/auto-lock.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { ConversationCounters } from './messenger/counters.ts';
 import { Listeners } from './messenger/events.ts';
@@ -99,8 +100,7 @@ export class Messenger implements EphemeraService {
   private readonly lifecycle = new PQueue({ concurrency: 1 });
   /** Sends run one at a time (see enqueueSend). */
   private readonly sendQueue = new PQueue({ concurrency: 1 });
-  private autoLockTimer: NodeJS.Timeout | undefined;
-  private upkeepTimer: NodeJS.Timeout | undefined;
+  private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
   private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
   private readonly access: SessionAccess = {
     require: () => this.requireSession(),
@@ -373,10 +373,9 @@ export class Messenger implements EphemeraService {
     this.backups.closeAll();
     this.receipts.stop();
     this.searchCatchUp.stop();
-    if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
+    this.autoLock.stop();
     this.account.stop();
     this.counters.stopTimer();
-    this.autoLockTimer = undefined;
     const session = this.session;
     await session?.stopConnection();
     await this.sendQueue.onIdle();
@@ -391,13 +390,7 @@ export class Messenger implements EphemeraService {
   }
 
   private touch(): void {
-    if (this.autoLockTimer) clearTimeout(this.autoLockTimer);
-    this.autoLockTimer = undefined;
-    const minutes = readSettings(this.profileDir).autoLockMinutes;
-    if (minutes > 0 && this.session?.vault.isUnlocked) {
-      this.autoLockTimer = setTimeout(() => void this.serial(() => this.lockNow()).catch(() => undefined), minutes * 60_000);
-      this.autoLockTimer.unref();
-    }
+    this.autoLock.restart(readSettings(this.profileDir).autoLockMinutes, this.session?.vault.isUnlocked === true);
   }
 
   // ------------------------------------------------------------------ account and connection
