@@ -44,6 +44,8 @@ export { isSenderKeyEnvelope };
 const GROUPS = 'groups';
 const INBOX = 'group-inbox';
 const PENDING = 'group-pending-sends';
+/** A received group message's stored sender: the member's handle behind this prefix (an opaque id, as backups require; 1:1 ones hold a contact id). */
+const MEMBER_PREFIX = 'member:';
 
 interface GroupRecord {
   log: GroupLogData;
@@ -375,7 +377,7 @@ export class GroupService {
           return;
         }
         vault.appendMessages([
-          { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `@${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
+          { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
         outcome = 'stored';
       });
@@ -520,7 +522,7 @@ export class GroupService {
   }
 
   private view(groupId: string, m: StoredMessage): GroupMessage {
-    const sender = m.direction === 'out' ? this.d.self() : m.sender.slice(1);
+    const sender = m.direction === 'out' ? this.d.self() : m.sender.slice(MEMBER_PREFIX.length);
     return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state };
   }
 }

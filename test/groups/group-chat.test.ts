@@ -2,6 +2,7 @@
 // exchange messages (each exactly once, in per-sender order); a removed member whose client is
 // still connected cannot decrypt what is sent after the removal even when handed the ciphertext;
 // a joiner cannot decrypt what came before; forged and replayed changes change nothing.
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import { encodeEnvelope, type E2e } from '../../main/e2e/index.ts';
@@ -63,6 +64,13 @@ describe('group chat', () => {
     // Group messages are searchable like any other.
     const hits = await bob.m.search({ query: 'c2', order: 'newest', limit: 10 });
     expect(hits.hits.map((h) => h.conversationId)).toContain(`g${groupId}`);
+    // A backup holds them as well-formed message lines: it exports and opens.
+    const passphrase = 'group backup passphrase, long enough 7f3a9c';
+    const path = join(scene.dirs.bob, 'group.age');
+    await bob.m.backupExport({ jobId: 'group-export-1', path, protection: { kind: 'passphrase', passphrase }, includeIdentity: false });
+    const opened = await bob.m.backupOpen({ jobId: 'group-open-1', path, key: { kind: 'passphrase', passphrase } });
+    expect(opened.messages).toBeGreaterThanOrEqual(9);
+    await bob.m.backupClose({ backupId: opened.backupId });
   }, 120_000);
 
   it('only an admin changes the group; a non-admin is refused and nothing is sent', async () => {
