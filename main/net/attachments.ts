@@ -95,19 +95,44 @@ export async function uploadFile(relay: BlobCaller, path: string, recipients: re
   }
 }
 
-/** Puts sealed chunks from `length` on until the relay acknowledges the whole stream. */
+/** Puts or gets kept in flight at once: one at a time would wait a round trip (and a relay commit) per 64 KiB. */
+export const TRANSFER_WINDOW = 32;
+
+/**
+ * Puts sealed chunks from `from` on until the relay acknowledges the whole stream, up to
+ * TRANSFER_WINDOW at a time. The relay handles one key's requests in order, so the answers come
+ * back in order with growing lengths; one shorter than its put's end means the relay lost puts
+ * (a restart): the rest in flight write nothing, and sending goes on from that length.
+ */
 async function putFrom(relay: BlobCaller, fh: Awaited<ReturnType<typeof open>>, key: Uint8Array, layout: StreamLayout, id: Uint8Array, from: number, o: TransferOptions): Promise<void> {
-  let length = from;
-  o.onProgress?.(length, layout.sealedSize);
-  while (length < layout.sealedSize) {
+  let acked = from;
+  let next = from;
+  let inflight: { end: number; answer: Promise<{ length: number }> }[] = [];
+  o.onProgress?.(acked, layout.sealedSize);
+  while (acked < layout.sealedSize) {
     checkAborted(o.signal);
-    if (length % STREAM_SEALED_CHUNK_BYTES !== 0) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged a length inside a chunk.');
-    const sealed = await sealFromFile(fh, key, layout, length / STREAM_SEALED_CHUNK_BYTES);
-    const r = await relay.call('blob.put', { id, offset: length, data: sealed });
+    while (inflight.length < TRANSFER_WINDOW && next < layout.sealedSize) {
+      if (next % STREAM_SEALED_CHUNK_BYTES !== 0) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged a length inside a chunk.');
+      const sealed = await sealFromFile(fh, key, layout, next / STREAM_SEALED_CHUNK_BYTES);
+      const answer = relay.call('blob.put', { id, offset: next, data: sealed });
+      // Settled later, in order; a rejection is taken then (and never left unhandled: after an
+      // error nothing waits for the others).
+      answer.catch(() => undefined);
+      next += sealed.length;
+      inflight.push({ end: next, answer });
+    }
+    const head = inflight.shift();
+    if (!head) break;
+    const r = await head.answer;
     if (r.length > layout.sealedSize) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged more than was sent.');
-    // Normally offset + chunk; shorter after a relay restart lost the last puts (continue there).
-    length = r.length;
-    o.onProgress?.(length, layout.sealedSize);
+    acked = Math.max(acked, r.length);
+    if (r.length < head.end) {
+      // The relay has less than this put ends at: let the rest in flight settle, then resend from there.
+      for (const rest of inflight) acked = Math.max(acked, (await rest.answer).length);
+      inflight = [];
+      next = acked;
+    } else next = Math.max(next, acked);
+    o.onProgress?.(acked, layout.sealedSize);
   }
 }
 
@@ -122,12 +147,22 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
   const status = await relay.call('blob.status', { id: ref.blobId });
   if (status.size !== layout.sealedSize) throw new StreamError('ATTACHMENT_CORRUPT', 'the blob at the relay has another size than the message says');
   const digest = new SealedDigest();
-  let offset = 0;
+  const offsets: number[] = [];
+  for (let i = 0, off = 0; i < layout.chunks; off += sealedChunkLength(layout, i), i++) offsets.push(off);
+  const fetchChunk = (i: number): Promise<{ data: Uint8Array }> => {
+    const p = relay.call('blob.get', { id: ref.blobId, offset: offsets[i] as number, length: sealedChunkLength(layout, i) });
+    p.catch(() => undefined);
+    return p;
+  };
+  // Up to TRANSFER_WINDOW gets in flight, each chunk checked in order as it comes.
+  const ahead: Promise<{ data: Uint8Array }>[] = [];
+  let requested = 0;
   let out = 0;
   for (let i = 0; i < layout.chunks; i++) {
     checkAborted(o.signal);
+    while (requested < layout.chunks && requested < i + TRANSFER_WINDOW) ahead.push(fetchChunk(requested++));
     const want = sealedChunkLength(layout, i);
-    const { data } = await relay.call('blob.get', { id: ref.blobId, offset, length: want });
+    const { data } = await (ahead.shift() as Promise<{ data: Uint8Array }>);
     if (data.length !== want) throw new StreamError('ATTACHMENT_TRUNCATED', `chunk ${i} is short`);
     digest.update(data);
     const plain = openChunk(ref.key, i, i === layout.chunks - 1, data);
@@ -136,8 +171,7 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
     for (let j = keep; j < plain.length; j++) if (plain[j] !== 0) throw new StreamError('ATTACHMENT_CORRUPT', 'padding is not zeros');
     if (keep > 0) await sink(plain.subarray(0, keep), i);
     out += keep;
-    offset += want;
-    o.onProgress?.(offset, layout.sealedSize);
+    o.onProgress?.((offsets[i] as number) + want, layout.sealedSize);
   }
   if (!bytesEqual(digest.digest(), ref.digest)) throw new StreamError('ATTACHMENT_CORRUPT', 'the digest does not match');
 }

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { downloadBlob, TransferError, uploadFile, type BlobRef } from '../../main/net/attachments.ts';
+import { downloadBlob, TransferError, uploadFile, type BlobCaller, type BlobRef } from '../../main/net/attachments.ts';
 import { StreamError, streamLayout } from '../../shared/protocol/stream.ts';
 import { freePort, RelayProcess } from '../chaos/relay-process.ts';
 import { inProcessRelay, makeClient, tempDir, type TestClient } from './harness.ts';
@@ -90,6 +90,38 @@ describe('attachment transfer', () => {
     expect(await bob.client.call('blob.done', { id: ref.blobId })).toEqual({ deleted: true });
     expect(readdirSync(join(relayDir.dir, 'blobs'))).toEqual([]);
   }, 240_000);
+
+  it('goes back to the relay\'s acknowledged length when puts were lost (as after a restart), nothing written twice', async () => {
+    const d = tempDir('att-rewind');
+    closers.push(async () => d.cleanup());
+    const relay = await inProcessRelay(d.dir);
+    closers.push(() => relay.close());
+    const alice = await user(relay.descriptor, 'alice');
+    const bob = await user(relay.descriptor, 'bob');
+    const content = randomBytes(3 * 1024 * 1024 + 17);
+    const path = join(filesDir.dir, 'rewind.bin');
+    writeFileSync(path, content);
+    // Two puts vanish on the way (never reach the relay); their callers hear the relay's length.
+    const lost = new Set([5 * 65_552, 20 * 65_552]);
+    const puts: number[] = [];
+    const lossy: BlobCaller = {
+      call: async (method, params) => {
+        if (method === 'blob.put') {
+          const p = params as { id: Uint8Array; offset: number };
+          puts.push(p.offset);
+          if (lost.delete(p.offset)) return (await alice.client.call('blob.status', { id: p.id })) as never;
+        }
+        return alice.client.call(method, params);
+      },
+    };
+    const ref = await uploadFile(lossy, path, ['bob']);
+    // The lost chunks were sent again, so some offsets appear twice; the relay's file is exact.
+    expect(puts.length).toBeGreaterThan(streamLayout(content.length).chunks);
+    const file = join(d.dir, 'blobs', Buffer.from(ref.blobId).toString('hex'));
+    expect(statSync(file).size).toBe(streamLayout(content.length).sealedSize);
+    expect(createHash('sha256').update(readFileSync(file)).digest().equals(Buffer.from(ref.digest))).toBe(true);
+    expect((await download(bob, ref)).equals(content)).toBe(true);
+  }, 120_000);
 
   it('detects a chunk changed at the relay, a wrong digest and a wrong key, and refuses a file over the limit', async () => {
     const d = tempDir('att-damage');

@@ -1,0 +1,118 @@
+// `npm run bench -- attachments [--quick]` (issue #15): one file uploaded through the relay's
+// blob methods and downloaded by a second client (main/net/attachments.ts: sealed chunks, one
+// put or get per 64 KiB chunk) against the same bytes both ways over a plain TLS socket with
+// the relay's TLS settings, in the same process and run; and the process's peak RSS growth
+// during the transfer (the file is never held whole: it should stay flat as the file grows).
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, createServer, type TLSSocket } from 'node:tls';
+import { RelayClient } from '../main/net/client.ts';
+import { downloadBlob, uploadFile } from '../main/net/attachments.ts';
+import { PermanentKey } from '../main/net/permanent-key.ts';
+import { MemoryOutboxStore, MemoryPermanentKeyStore } from '../main/net/stores.ts';
+import { RELAY_TLS_OPTIONS, startRelay } from '../relay/relay.ts';
+import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
+import { emit, ratioOf, type BenchOptions } from './report.ts';
+
+const MiB = 1024 * 1024;
+
+/** A file of `size` random-looking bytes, written in 1 MiB pieces (never whole in memory). */
+function writeFile(path: string, size: number): void {
+  const fd = openSync(path, 'w');
+  const piece = randomBytes(MiB);
+  for (let done = 0; done < size; done += MiB) writeSync(fd, piece, 0, Math.min(MiB, size - done));
+  closeSync(fd);
+}
+
+/** Peak RSS growth over the run of `fn`, sampled every 20 ms. */
+async function peakRssGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; growth: number }> {
+  const start = process.memoryUsage().rss;
+  let peak = start;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  try {
+    const result = await fn();
+    peak = Math.max(peak, process.memoryUsage().rss);
+    return { result, growth: peak - start };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Seconds to move `size` bytes client -> server and back over one TLS connection, 64 KiB writes. */
+async function plainTls(key: string, cert: string, size: number): Promise<number> {
+  const server = createServer({ ...RELAY_TLS_OPTIONS, key, cert }, (s: TLSSocket) => {
+    let got = 0;
+    s.on('data', (d: Buffer) => {
+      got += d.length;
+      if (got === size) void sendAll(s, size).then(() => s.end());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const t0 = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const c = connect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => void sendAll(c, size));
+    let back = 0;
+    c.on('data', (d: Buffer) => {
+      back += d.length;
+      if (back === size) {
+        c.end();
+        resolve();
+      }
+    });
+    c.on('error', reject);
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return seconds;
+}
+
+async function sendAll(s: TLSSocket, size: number): Promise<void> {
+  const chunk = randomBytes(64 * 1024);
+  for (let sent = 0; sent < size; sent += chunk.length) {
+    if (!s.write(chunk.subarray(0, Math.min(chunk.length, size - sent)))) await new Promise((r) => s.once('drain', r));
+  }
+}
+
+async function client(descriptor: RelayDescriptor, handle: string): Promise<RelayClient> {
+  const permanentKey = await PermanentKey.loadOrCreate(new MemoryPermanentKeyStore());
+  const c = new RelayClient({ descriptor, permanentKey, outbox: new MemoryOutboxStore() });
+  await c.start();
+  await c.call('register', { handle });
+  return c;
+}
+
+export async function main(o: BenchOptions): Promise<void> {
+  const size = (o.quick ? 32 : 256) * MiB;
+  const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-attachments-'));
+  const relay = await startRelay({ dataDir: join(dir, 'relay'), host: '127.0.0.1', port: 0, blobMaxFileBytes: 2 * 1024 * MiB, blobQuotaBytes: 4 * 1024 * MiB });
+  const alice = await client(relay.descriptor, 'alice');
+  const bob = await client(relay.descriptor, 'bob');
+  try {
+    const file = join(dir, 'file.bin');
+    writeFile(file, size);
+    const { result: seconds, growth } = await peakRssGrowth(async () => {
+      const t0 = performance.now();
+      const ref = await uploadFile(alice, file, ['bob']);
+      let got = 0;
+      await downloadBlob(bob, ref, (plain) => {
+        got += plain.length;
+      });
+      if (got !== size) throw new Error('short download');
+      return (performance.now() - t0) / 1000;
+    });
+    const baselineSeconds = await plainTls(readFileSync(join(dir, 'relay', 'tls-key.pem'), 'utf8'), readFileSync(join(dir, 'relay', 'tls-cert.pem'), 'utf8'), size);
+    const mbps = (2 * size) / MiB / seconds;
+    const baseline = (2 * size) / MiB / baselineSeconds;
+    emit({ bench: 'attachments.upload_download', value: Math.round(mbps * 10) / 10, unit: 'MiB/s', baseline: Math.round(baseline * 10) / 10, ratio: ratioOf(mbps, baseline, true), params: { fileMiB: size / MiB }, target: 'ratio >= 0.5 against a plain TLS socket' });
+    emit({ bench: 'attachments.peak_rss_growth', value: Math.round((growth / MiB) * 10) / 10, unit: 'MiB', baseline: null, ratio: null, params: { fileMiB: size / MiB }, target: '<= 64 MiB, flat from 64 MiB to 1 GiB' });
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await relay.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
