@@ -131,6 +131,7 @@ export class Messenger implements EphemeraService {
     e2e: () => this.requireRegistration().e2e,
     self: () => this.requireRegistration().account.handle,
     connection: () => this.account.readyConnection(),
+    link: () => this.session?.connection,
     activity: (fn) => this.asActivity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
     stored: () => {

@@ -62,7 +62,10 @@ export interface GroupDeps {
   vault(): Vault;
   e2e(): E2e;
   self(): string;
+  /** Waits for a bound connection (a bundle fetch needs one). */
   connection(): Promise<RelayConnection>;
+  /** The connection as it is, ready or not: sends go to its sealed outbox and leave when it is. */
+  link(): RelayConnection | undefined;
   activity<T>(fn: () => Promise<T>): Promise<T>;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   stored(): void;
@@ -274,7 +277,8 @@ export class GroupService {
    */
   private async hand(bodies: Uint8Array[], items: SendManyParams['items'], reqId: string, messageId: string | undefined): Promise<void> {
     if (items.length === 0) return;
-    const conn = await this.d.connection();
+    const conn = this.d.link();
+    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
     const chunks: SendManyParams[] = [];
     let cur: SendManyParams = { bodies: [], items: [] };
     let bytes = 0;
