@@ -2,11 +2,14 @@
 // maximum, `--envelope-ttl`, default 30 days, or a sender's shorter `ttl`). The store never hands
 // out an expired one; this purge deletes them, once at start (so a lowered maximum applies at
 // once to what is already queued) and then on a schedule in relay time.
-import { DEFAULT_ENVELOPE_TTL_MS } from './store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, PurgeBusy } from './store.ts';
 
 export { DEFAULT_ENVELOPE_TTL_MS };
 /** How often expired envelopes are deleted. */
 export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+/** A purge that meets an open request batch (SQLite, under load) tries again this soon, this often. */
+const BUSY_RETRY_MS = 5;
+const BUSY_RETRIES = 200;
 
 export interface ExpiringQueue {
   purgeExpired(now: number, maxAgeMs: number): number | Promise<number>;
@@ -27,9 +30,17 @@ export function startEnvelopePurge(
     // One purge at a time: a slow PostgreSQL purge is not started again on top of itself.
     running ??= (async () => {
       try {
-        const n = await queue.purgeExpired(o.clock(), o.ttlMs);
-        if (n > 0) o.log?.({ event: 'envelopes-expired', count: n });
-        return n;
+        for (let tries = 0; ; tries++) {
+          try {
+            const n = await queue.purgeExpired(o.clock(), o.ttlMs);
+            if (n > 0) o.log?.({ event: 'envelopes-expired', count: n });
+            return n;
+          } catch (e) {
+            // Between two batches the loop gets a turn within a few ms; a timer callback may fall inside one.
+            if (!(e instanceof PurgeBusy) || tries >= BUSY_RETRIES) throw e;
+            await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+          }
+        }
       } catch (e) {
         o.log?.({ event: 'purge-failed', error: String(e) });
         return 0;

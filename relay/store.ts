@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { ensurePrivateFile } from '../shared/private-files.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
+import { CodedError } from '../shared/errors.ts';
 
 export interface QueuedEnvelope {
   id: number;
@@ -27,6 +28,13 @@ const HANDLE_CACHE_LIMIT = 100_000;
 
 /** How long an idempotency key is remembered after its envelope was stored. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** A purge found a request batch open: try again in a moment (relay/expiry.ts does). */
+export class PurgeBusy extends CodedError<'PURGE_BUSY'> {
+  constructor() {
+    super('PURGE_BUSY', 'a request batch is open; purge again after it');
+  }
+}
+
 /** Longest an envelope waits in the queue unless the relay is configured otherwise (`--envelope-ttl`). */
 export const DEFAULT_ENVELOPE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Expired envelopes deleted per statement, so a purge never holds the database for long. */
@@ -274,7 +282,8 @@ export class RelayStore {
    * lowered `--envelope-ttl` applies to what is already queued). Returns how many went.
    */
   purgeExpired(now: number, maxAgeMs: number): number {
-    if (this.db.inTransaction) return 0; // never inside a request batch; the next run does it
+    // Never inside a request batch (its rollback would undo the purge, its commit would wait for it).
+    if (this.db.inTransaction) throw new PurgeBusy();
     let total = 0;
     for (;;) {
       const ids = (this.st.expired.all(now, now - maxAgeMs, PURGE_BATCH) as { id: number }[]).map((r) => r.id);

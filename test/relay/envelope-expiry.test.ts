@@ -8,7 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_ENVELOPE_TTL_MS } from '../../relay/store.ts';
+import { startEnvelopePurge } from '../../relay/expiry.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, RelayStore } from '../../relay/store.ts';
 import type { RelayStoreBackend, StoreOps } from '../../relay/store-backend.ts';
 import { SqliteStoreBackend } from '../../relay/store-sqlite.ts';
 import { MIGRATIONS, PgStoreBackend } from '../../relay/store-pg.ts';
@@ -101,6 +102,31 @@ describe.each(backends)('envelope expiry and withdrawal in the store ($name)', (
       await expect(store.enqueue(alice, 'alice', 'bob', 'idem-more-002', Buffer.from('more'), T0, 3)).rejects.toMatchObject({ code: 'QUEUE_FULL' });
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe('the purge and an open request batch (SQLite)', () => {
+  it('waits for the batch to end instead of skipping its run', async () => {
+    mkdirSync(t.dir, { recursive: true });
+    const store = new RelayStore(join(t.dir, 'busy.db'));
+    try {
+      for (const [id, h] of [[Buffer.from('a1'), 'alice'], [Buffer.from('b1'), 'bob']] as const) {
+        store.insertDevice(id, randomBytes(32), 1);
+        store.register(id, h);
+      }
+      store.enqueue(Buffer.from('a1'), 'alice', 'bob', 'idem-busy-001', Buffer.from('x'), T0, 10, T0 + 1);
+      store.beginBatch(); // as the relay holds one open for up to 8 ms under load
+      const purge = startEnvelopePurge(store, { ttlMs: DEFAULT_ENVELOPE_TTL_MS, clock: () => T0 + 5, intervalMs: 3600_000 });
+      const first = purge.run(); // the run started with it, still waiting
+      await new Promise((r) => setTimeout(r, 30));
+      expect(store.pending(Buffer.from('b1'), 0, 10)).toHaveLength(1);
+      store.commitBatch();
+      expect(await first).toBe(1);
+      expect(store.pending(Buffer.from('b1'), 0, 10)).toEqual([]);
+      purge.stop();
+    } finally {
+      store.close();
     }
   });
 });
