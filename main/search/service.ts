@@ -27,6 +27,8 @@ export const SNAPSHOT_FILE = 'search-index';
 const KV_NAMESPACE = 'search';
 const KV_RECORD = 'snapshot';
 const FEED_BATCH = 2000;
+/** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */
+const REBUILD_BATCH = 250;
 /** Deletes removed from the index per step of catchUpInSteps (each costs FTS5 a tombstone write). */
 const DELETE_STEP = 250;
 /** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
@@ -133,7 +135,7 @@ export class SearchService {
       let done = 0;
       // Batches yield to the event loop so a rebuild of a big history does not freeze the app.
       for (;;) {
-        const batch = source.changesSince(index.seq, FEED_BATCH);
+        const batch = source.changesSince(index.seq, REBUILD_BATCH);
         service.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
         done += batch.upserts.length;
         options.onRebuildProgress?.(done, total);
@@ -141,8 +143,9 @@ export class SearchService {
         await yieldToEventLoop();
       }
       service.#replayedAtOpen = done;
-      index.optimize();
-      service.snapshot();
+      // Merged into one segment and sealed in steps too: at a million messages either would block for seconds.
+      await service.#mergeInSteps();
+      await service.#snapshotInSteps();
       return service;
     } catch (err) {
       index.close();
@@ -319,6 +322,20 @@ export class SearchService {
       throw err;
     } finally {
       bytes.fill(0);
+    }
+  }
+
+  /** FTS5 segments merged into one ('optimize' in bounded steps: purgeStep's merge phase). */
+  async #mergeInSteps(): Promise<void> {
+    const index = this.#open();
+    let pages = 64;
+    let cursor: PurgeCursor | undefined;
+    for (;;) {
+      const t0 = performance.now();
+      cursor = index.purgeStep(cursor, pages);
+      if (cursor?.phase !== 'merge') return;
+      pages = Math.max(16, Math.min(pages * 2, Math.round((pages * PURGE_STEP_MS) / Math.max(0.1, performance.now() - t0))));
+      await yieldToEventLoop();
     }
   }
 
