@@ -6,6 +6,7 @@
 // passes the few calls it needs, so this is testable with the fake Electron module.
 import type { ApiEvent, EphemeraService, NotificationPrivacy } from '../../shared/api.ts';
 import { notificationText } from '../../shared/api/notifications.ts';
+import { isNewArrival } from '../../shared/api/disappearing.ts';
 
 export interface ShownNotification {
   close(): void;
@@ -87,7 +88,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
         privacy = event.payload.notifications;
         break;
       case 'message':
-        if (event.payload.direction === 'in') void notify(event.payload.conversationId, event.payload.text);
+        if (isNewArrival(event.payload)) void notify(event.payload.conversationId, event.payload.text);
         break;
       case 'connection':
       case 'contact':

@@ -54,3 +54,12 @@ export function remainingLabel(ms: number): string {
   if (s < 86_400) return `${Math.ceil(s / 3600)}h`;
   return `${Math.ceil(s / 86_400)}d`;
 }
+
+/**
+ * Whether a `message` event is a new arrival to notify about: an incoming text, not a timer
+ * change, and not a received message whose countdown already runs (the messenger announces that
+ * one again when it is first shown, with its expiry).
+ */
+export function isNewArrival(m: { direction: 'in' | 'out'; timerChange?: unknown; expiresAt?: number | null }): boolean {
+  return m.direction === 'in' && m.timerChange === undefined && typeof m.expiresAt !== 'number';
+}

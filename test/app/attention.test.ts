@@ -108,6 +108,11 @@ describe('Electron badge and notifications', () => {
     emit({ name: 'message', payload: { ...message('c1', 'mine'), direction: 'out', sender: 'self', state: 'sent' } });
     await tick();
     expect(fake.state.notifications).toHaveLength(2);
+    // Nor a timer change, nor a received message announced again when its countdown starts (it was shown).
+    emit({ name: 'message', payload: { ...message('c1', ''), timerChange: { seconds: 3600 } } });
+    emit({ name: 'message', payload: { ...message('c1', 'seen already'), timerSeconds: 30, expiresAt: 31_000 } });
+    await tick();
+    expect(fake.state.notifications).toHaveLength(2);
 
     // Click: the window comes forward and the page is told which chat to open.
     window.webContents.sent.length = 0;

@@ -3,6 +3,7 @@ import type { Contact, ConversationSummary, OpenedBackup, SearchHit, Settings, V
 import { useApi, errorText } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
+import { isNewArrival } from '../../../shared/api/disappearing.ts';
 import { NicknameDialog } from './NicknameDialog.tsx';
 import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
@@ -111,7 +112,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
     if (mode !== 'browser' || backupId || typeof Notification === 'undefined') return;
     const open = new Set<Notification>();
     const off = api.on('message', (m) => {
-      if (m.direction !== 'in' || (document.visibilityState === 'visible' && document.hasFocus())) return;
+      if (!isNewArrival(m) || (document.visibilityState === 'visible' && document.hasFocus())) return;
       if (Notification.permission !== 'granted') return;
       const sender = titles.current.get(m.conversationId) ?? contactName(contacts, m.sender);
       const text = notificationText(settings.notifications, status.vault !== 'unlocked', sender, m.text);
