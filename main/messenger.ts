@@ -64,7 +64,7 @@ import { storeOwnTimerChange } from './messenger/disappearing.ts';
 import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
 import { GroupService } from './messenger/groups.ts';
 import { handToRelay, storeQueued } from './messenger/outgoing.ts';
-import { attachmentsOf, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
+import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
@@ -512,7 +512,7 @@ export class Messenger implements EphemeraService {
       const { jobId } = params;
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
       // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
-      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, onProgress ? { onProgress } : {});
+      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) });
       return this.enqueueSend(async () => {
         if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
         return this.asActivity(async () => {
@@ -540,8 +540,12 @@ export class Messenger implements EphemeraService {
     return this.api(async () => {
       const { jobId } = params;
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, onProgress ? { onProgress } : {}));
+      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) }));
     });
+  }
+
+  attachmentCancel(params: ParamsOf<'attachmentCancel'>): Promise<ResultOf<'attachmentCancel'>> {
+    return this.api(() => ({ cancelled: cancelTransfer(params.jobId) }));
   }
 
   /**

@@ -120,6 +120,8 @@ export const apiMethods = {
   attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500) }), result: z.array(Attachment).max(500) },
   /** Downloads the attachment if needed, checks it against the sender's digest, then writes the plaintext to `path`. */
   saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
+  /** Stops a running sendFile or saveAttachment by its jobId (it then rejects with CANCELLED, keeping nothing). */
+  attachmentCancel: { params: z.strictObject({ jobId: JobId }), result: z.strictObject({ cancelled: z.boolean() }) },
   /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
   getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
   /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
@@ -282,6 +284,7 @@ export interface EphemeraApi {
   sendFile(params: ParamsOf<'sendFile'>): Promise<Message>;
   attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]>;
   saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>>;
+  attachmentCancel(params: ParamsOf<'attachmentCancel'>): Promise<ResultOf<'attachmentCancel'>>;
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
   setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;

@@ -46,6 +46,13 @@ function progressBar(api: EphemeraClient, jobId: string, json: boolean, label: s
 
 const newJobId = (): string => randomBytes(12).toString('base64url');
 
+/** Ctrl-C cancels the transfer (nothing is kept; the partial upload is withdrawn) instead of killing the process. */
+function cancelOnSigint(api: EphemeraClient, jobId: string): () => void {
+  const onSigint = (): void => void api.attachmentCancel({ jobId }).catch(() => undefined);
+  process.on('SIGINT', onSigint);
+  return () => process.off('SIGINT', onSigint);
+}
+
 export function register(program: Command): void {
   program
     .command('send-file <contact> <path>')
@@ -60,6 +67,7 @@ export function register(program: Command): void {
           const c = await contactNamed(api, handle);
           const jobId = newJobId();
           const stop = progressBar(api, jobId, g.json, 'upload');
+          const release = cancelOnSigint(api, jobId);
           try {
             const sent = await api.sendFile({ conversationId: c.conversationId, path: resolve(path), jobId, ...(opts.caption !== undefined ? { caption: opts.caption } : {}) });
             const [attachment] = await api.attachmentsOf({ messageIds: [sent.id] });
@@ -67,6 +75,7 @@ export function register(program: Command): void {
             await api.sync({ timeoutMs: waitMs(opts.wait), quietMs: 100 });
             return { message: sent.id, attachment: attachment?.id, size: attachment?.size, outbox: (await api.connectionState()).outboxSize };
           } finally {
+            release();
             stop();
           }
         });
@@ -85,9 +94,11 @@ export function register(program: Command): void {
         const result = await withClient(g, opts.wait, async (api) => {
           const jobId = newJobId();
           const stop = progressBar(api, jobId, g.json, 'download');
+          const release = cancelOnSigint(api, jobId);
           try {
             return await api.saveAttachment({ attachmentId, path: target, jobId });
           } finally {
+            release();
             stop();
           }
         });

@@ -51,6 +51,30 @@ function apiErrorOf(e: unknown): unknown {
   return e;
 }
 
+/** Running transfers by the caller's job id, so attachmentCancel can stop one. */
+const running = new Map<string, AbortController>();
+
+/** Runs a transfer under `jobId` (when given) so it can be cancelled; CANCELLED when it was. */
+async function asJob<T>(jobId: string | undefined, o: TransferOptions, fn: (o: TransferOptions) => Promise<T>): Promise<T> {
+  if (jobId === undefined) return fn(o);
+  if (running.has(jobId)) throw new ApiError('INVALID_ARGUMENT', 'A transfer with this job id is already running.');
+  const ac = new AbortController();
+  running.set(jobId, ac);
+  try {
+    return await fn({ ...o, signal: ac.signal });
+  } finally {
+    running.delete(jobId);
+  }
+}
+
+/** Cancels the running upload or download of `jobId`; false when there is none. */
+export function cancelTransfer(jobId: string): boolean {
+  const ac = running.get(jobId);
+  if (!ac) return false;
+  ac.abort();
+  return true;
+}
+
 /** A file sealed and uploaded, not yet announced. */
 export interface UploadedAttachment {
   ref: BlobRef;
@@ -60,12 +84,12 @@ export interface UploadedAttachment {
 }
 
 /** Seals and uploads the file for `handle` (outside any vault activity: it may take long). */
-export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions = {}): Promise<UploadedAttachment> {
+export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string } = {}): Promise<UploadedAttachment> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new ApiError('FILE_ERROR', 'Only a regular file can be sent.');
     const fileName = (name ?? basename(path)).slice(0, 255) || 'file';
-    const ref = await uploadFile(relay, path, [handle], o);
+    const ref = await asJob(o.jobId, o, (jo) => uploadFile(relay, path, [handle], jo));
     return { ref, name: fileName, type: contentTypeOf(fileName), path };
   } catch (e) {
     throw apiErrorOf(e);
@@ -244,13 +268,13 @@ export function autoDownload(vault: Vault | undefined, relay: BlobCaller | undef
  * Writes the plaintext of the attachment to `path` (downloading it first when needed), through
  * a temporary file beside it renamed into place, so a failure leaves no partial file.
  */
-export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined, attachmentId: string, path: string, o: TransferOptions = {}): Promise<{ bytes: number }> {
+export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined, attachmentId: string, path: string, o: TransferOptions & { jobId?: string } = {}): Promise<{ bytes: number }> {
   const r = readRecord(vault, attachmentId);
   if (!r) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such attachment.');
   try {
     if (!r.downloaded) {
       if (!relay) throw new ApiError('RELAY_UNREACHABLE', 'The attachment is not downloaded yet and there is no relay connection.');
-      await download(vault, relay, r, o);
+      await asJob(o.jobId, o, (jo) => download(vault, relay, r, jo));
     }
     const tmp = `${path}.${randomBytes(6).toString('hex')}.part`;
     const fh = await open(tmp, 'wx', 0o600);

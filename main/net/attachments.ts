@@ -88,7 +88,13 @@ export async function uploadFile(relay: BlobCaller, path: string, recipients: re
     const sum = digest.digest();
     if ((await fh.stat()).size !== size) throw new TransferError('ATTACHMENT_CHANGED', 'The file changed while it was being sent.');
     const { id } = await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] });
-    await putFrom(relay, fh, key, layout, id, 0, o);
+    try {
+      await putFrom(relay, fh, key, layout, id, 0, o);
+    } catch (e) {
+      // Cancelled or failed: the partial blob is withdrawn rather than left to its expiry.
+      relay.call('blob.done', { id }).catch(() => undefined);
+      throw e;
+    }
     return { blobId: id, key, digest: sum, size };
   } finally {
     await fh.close();

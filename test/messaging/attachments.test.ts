@@ -35,6 +35,18 @@ describe('attachments end to end', () => {
     await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
     const toAlice = (await bob.m.contactsList())[0]!.conversationId;
 
+    // A transfer cancelled mid-way: CANCELLED, no message, the partial blob withdrawn at the relay.
+    const large = join(scene.dirs.files, 'large.bin');
+    writeFileSync(large, randomBytes(12 * 1024 * 1024));
+    const cancelling = alice.m.subscribe((e) => {
+      if (e.name === 'attachmentProgress' && e.payload.jobId === 'job-cancel-1' && e.payload.done > 0) void alice.m.attachmentCancel({ jobId: 'job-cancel-1' });
+    });
+    expect(await codeOf(alice.m.sendFile({ conversationId: toBob, path: large, jobId: 'job-cancel-1' }))).toBe('CANCELLED');
+    cancelling();
+    expect(await alice.m.attachmentCancel({ jobId: 'job-cancel-1' })).toEqual({ cancelled: false });
+    expect((await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 10 })).messages.map((m) => m.text)).toEqual(['hello']);
+    await waitFor(() => readdirSync(join(scene.dirs.relay, 'blobs')).length === 0, 30_000, 'the cancelled blob withdrawn');
+
     // Distinctive bytes: a marker repeated through the file, so any plaintext chunk would show.
     // Over 2 MiB, so it waits for a save (smaller ones are fetched on arrival, checked below).
     const marker = Buffer.from('PLAINTEXT-MARKER-3k9d');
