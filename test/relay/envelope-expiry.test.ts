@@ -223,7 +223,7 @@ describe('expiry and withdrawal on a real relay', () => {
     const mallory = await registered('mallory_w');
     const bob = await registered('bob_w');
     bob.s.close();
-    for (const [idem, text] of [['idem-w-000001', 'withdrawn'], ['idem-w-000002', 'kept']]) {
+    for (const [idem, text] of [['idem-w-000001', 'withdrawn'], ['idem-w-000002', 'kept']] as const) {
       expect(ok(await alice.s.call(alice.key, 'send', { to: 'bob_w', idem, body: Buffer.from(text) }))).toMatchObject({ duplicate: false });
     }
     const answers = [
