@@ -26,6 +26,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import {
+  changeHash,
   GroupChangeRefused,
   GroupLog,
   parseGroupState,
@@ -55,6 +56,8 @@ interface GroupRecord {
   holders: string[];
   /** The chain each other member last gave us. */
   chains: Record<string, string>;
+  /** Hashes of our own changes that lost to a crossing change and were issued again on the new head. */
+  reissued?: string[];
 }
 
 /** What the facade lends: the unlocked parts and its gates. */
@@ -446,9 +449,34 @@ export class GroupService {
     const log = GroupLog.restore(record.log);
     const before = log.state.members;
     if (log.offer(change, verify).result !== 'applied') return;
+    this.reissueLost(record, log);
     record.log = log.data();
     this.afterApplied(record, before, log.state.members);
     this.save(groupId, record);
+  }
+
+  /**
+   * The convergence rule's other half: a change of ours that lost to a crossing one (same
+   * revision, larger hash) is issued again, once, on the new head, if it still applies there.
+   */
+  private reissueLost(record: GroupRecord, log: GroupLog): void {
+    const self = this.d.self();
+    const done = new Set(record.reissued ?? []);
+    for (const c of log.data().changes) {
+      const hash = changeHash(c);
+      if (c.body.author !== self || done.has(hash) || log.onChain(hash)) continue;
+      done.add(hash);
+      const before = log.state;
+      const again = this.sign({ ...c.body, revision: before.revision, parent: before.head });
+      if (log.offer(again, this.verifier()).result !== 'applied') continue;
+      const to = [...new Set([...before.members, ...log.state.members])].filter((h) => h !== self);
+      const joiner = again.body.op.type === 'add' ? again.body.op.handle : undefined;
+      const snapshot = GroupLog.restore(log.data());
+      setImmediate(() => {
+        void this.d.activity(() => this.sendChange(snapshot, again, to, joiner)).catch(() => undefined);
+      });
+    }
+    record.reissued = [...done];
   }
 
   /** Chains that arrived before the group did. */

@@ -146,4 +146,22 @@ describe('group chat', () => {
     await waitFor(async () => (await texts(bob.m)).includes('g_alice:welcome dave'), 30_000, 'bob too');
     expect(await texts(carol.m)).not.toContain('g_alice:welcome dave');
   }, 120_000);
+
+  it('two admins changing the group at once: one change wins everywhere, the other is issued again on top', async () => {
+    await alice.m.groupPromote({ groupId, handle: 'g_bob' });
+    await waitFor(async () => (await bob.m.groupInfo({ groupId })).admins.includes('g_bob'), 30_000, 'bob an admin');
+    await waitFor(async () => (await revisionOf(dave)) === (await revisionOf(alice)), 30_000, 'dave up to date');
+    const r = await revisionOf(alice);
+    // Both sign on revision r before either hears of the other: the changes cross.
+    await Promise.all([alice.m.groupRename({ groupId, name: 'Alpha' }), bob.m.groupRename({ groupId, name: 'Beta' })]);
+    for (const p of [alice, bob, dave]) await waitFor(async () => (await revisionOf(p)) === r + 2, 30_000, 'the re-issued change everywhere');
+    const infos = await Promise.all([alice, bob, dave].map((p) => p.m.groupInfo({ groupId })));
+    expect(new Set(infos.map((i) => JSON.stringify(i))).size).toBe(1);
+    expect(['Alpha', 'Beta']).toContain(infos[0]!.name);
+    // They did cross: two renames were made on the same revision, one of them lost and came back.
+    const rec = JSON.parse(Buffer.from(vaultOf(alice).kvGet('groups', groupId)!).toString('utf8')) as { log: GroupLogData };
+    const renames = rec.log.changes.filter((c) => c.body.op.type === 'rename');
+    expect(renames.filter((c) => c.body.revision === r)).toHaveLength(2);
+    expect(renames.filter((c) => c.body.revision === r + 1)).toHaveLength(1);
+  }, 60_000);
 });
