@@ -14,14 +14,14 @@
 //
 // Server: a child process (`EPHEMERA_BENCH_ROLE=floor-relay`, data directory in
 // EPHEMERA_BENCH_FLOOR_DIR) that prints {"event":"listening","port":N}. Clients: floorEndpoints().
-import { randomBytes, constants } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { WebSocket, WebSocketServer } from 'ws';
-import { TLS12_CIPHERS } from '../relay/relay.ts';
+import { RELAY_TLS_OPTIONS } from '../relay/relay.ts';
 import { loadOrCreateRelayFiles } from '../relay/identity.ts';
 import { decodeFrame, MAX_FRAME_BYTES, TEMP_KEY_ID_BYTES } from '../shared/protocol/frames.ts';
 import { DIRECTION_C2S, DIRECTION_S2C, openRecord, sealRecord } from '../shared/protocol/record.ts';
@@ -97,11 +97,7 @@ function runFloorRelay(dataDir: string): void {
   const server = createServer({
     key: files.tlsKey,
     cert: files.tlsCert,
-    minVersion: 'TLSv1.2',
-    ciphers: TLS12_CIPHERS,
-    honorCipherOrder: true,
-    ecdhCurve: 'X25519:prime256v1',
-    secureOptions: constants.SSL_OP_NO_TICKET,
+    ...RELAY_TLS_OPTIONS,
   });
   const wss = new WebSocketServer({ server, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   wss.on('connection', (ws, req) => {

@@ -20,10 +20,9 @@ import {
   type Settings,
   type VaultStatus,
 } from '../shared/api.ts';
-import { E2e, encodeEnvelope, UntrustedIdentity } from './e2e/index.ts';
-import type { DurableOutcome } from './net/client.ts';
+import { E2e, encodeEnvelope } from './e2e/index.ts';
 import { SearchService } from './search/service.ts';
-import type { ContactRecord, MessageState, StoredMessage } from './vault/api.ts';
+import type { MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
 import { Account, knownIdentityIn, readAccount } from './messenger/account.ts';
@@ -34,9 +33,7 @@ import { Listeners } from './messenger/events.ts';
 import {
   historyPage,
   messageDetails,
-  quotedContentId,
   readDraft,
-  recordStateTime,
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
@@ -47,12 +44,9 @@ import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSen
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
-import { markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
+import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
 import {
   contactIdOfConversation,
-  OUTGOING_CONTENT_IDS,
-  PENDING_SENDS,
-  conversationIdOf,
   newContentId,
   outgoingMessageId,
   textIdempotencyKey,
@@ -60,10 +54,11 @@ import {
 } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
+import { Sender } from './messenger/sending.ts';
 import { storeOwnTimerChange } from './messenger/disappearing.ts';
 import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
 import { GroupService } from './messenger/groups.ts';
-import { handToRelay, storeQueued } from './messenger/outgoing.ts';
+import { handToRelay } from './messenger/outgoing.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
@@ -85,9 +80,6 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 }
 
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
-/** Newest messages per conversation checked at unlock for interrupted sends. */
-const RESUME_SCAN = 200;
-const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
 export class Messenger implements EphemeraService {
   readonly profileDir: string;
@@ -98,8 +90,6 @@ export class Messenger implements EphemeraService {
   private readonly emit = this.events.emit;
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly lifecycle = new PQueue({ concurrency: 1 });
-  /** Sends run one at a time (see enqueueSend). */
-  private readonly sendQueue = new PQueue({ concurrency: 1 });
   private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
   private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
   private readonly access: SessionAccess = {
@@ -108,7 +98,7 @@ export class Messenger implements EphemeraService {
     registration: () => this.requireRegistration(),
     activity: (fn) => this.asActivity(fn),
   };
-  private readonly receipts = new ReceiptSender(this.access, (fn) => this.enqueueSend(fn));
+  private readonly receipts = new ReceiptSender(this.access, (fn) => this.sender.enqueue(fn));
   private readonly searchCatchUp = new SearchCatchUp(() => this.session);
   private readonly trust = new Trust({
     access: this.access,
@@ -124,6 +114,8 @@ export class Messenger implements EphemeraService {
   private readonly account: Account;
   /** Decrypt, store, acknowledge, announce (messenger/receiving.ts). */
   private readonly receiver: Receiver;
+  /** The send queue, texts, durable outcomes, resume at unlock (messenger/sending.ts). */
+  private readonly sender: Sender;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
@@ -150,7 +142,7 @@ export class Messenger implements EphemeraService {
       { serverDescriptorPath: opts.serverDescriptorPath, relayTimeoutMs: opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS },
       this.access,
       this.emit,
-      { onDurable: (o) => this.onDurable(o), onEnvelope: (env) => this.receiver.onEnvelope(env) },
+      { onDurable: (o) => this.sender.onDurable(o), onEnvelope: (env) => this.receiver.onEnvelope(env) },
     );
     this.receiver = new Receiver({
       access: this.access,
@@ -162,6 +154,17 @@ export class Messenger implements EphemeraService {
       setState: (messageId, state) => this.setState(messageId, state),
       viewOf: (m) => this.viewOf(m),
       afterTombstones: (conversationId, changed) => this.afterTombstones(conversationId, changed),
+      scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
+    });
+    this.sender = new Sender({
+      access: this.access,
+      emit: this.emit,
+      trust: this.trust,
+      groups: this.groups,
+      timers: () => this.timers,
+      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
+      setState: (messageId, state) => this.setState(messageId, state),
+      viewOf: (m) => this.viewOf(m),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     });
   }
@@ -327,44 +330,13 @@ export class Messenger implements EphemeraService {
     this.emit('settings', this.settings());
     if (session.registration) {
       await this.account.connect(session.registration.account.descriptor);
-      void this.enqueueSend(() => this.asActivity(() => this.resumeQueued())).catch(() => undefined);
+      void this.sender.enqueue(() => this.asActivity(() => this.sender.resumeQueued())).catch(() => undefined);
     } else this.emit('connection', this.account.offlineState());
   }
 
-  /**
-   * A message stored as 'queued' whose relay request is not in the outbox was interrupted
-   * between the two writes (or accepted just before the state update). It is encrypted again
-   * under the same content id and idempotency key: the relay and the recipient store it once.
-   * Looks at the newest messages of each conversation only (bounded work at unlock).
-   */
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
     return withIdKey(this.requireSession().vault, fn);
-  }
-
-  private async resumeQueued(): Promise<void> {
-    const session = this.session;
-    const e2e = session?.registration?.e2e;
-    const conn = session?.connection;
-    if (!session?.vault.isUnlocked || !e2e || !conn) return;
-    const vault = session.vault;
-    const inOutbox = new Set(vault.outboxList().map((o) => o.id));
-    for (const conv of vault.listConversations()) {
-      const contact = vault.getContact(conv.contactId);
-      if (!contact || contact.identityChanged) continue;
-      for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
-        const sealedCid = m.direction === 'out' && m.state === 'queued' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
-        if (!sealedCid) continue;
-        const contentId = Buffer.from(sealedCid).toString('utf8');
-        const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
-        if (inOutbox.has(idem)) continue;
-        if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
-        const replyTo = quotedContentId(this.requireSession().vault, m.id);
-        const timer = this.timers?.timerOf(m.id);
-        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) });
-        handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId);
-      }
-    }
   }
 
   private async lockNow(): Promise<void> {
@@ -379,7 +351,7 @@ export class Messenger implements EphemeraService {
     this.counters.stopTimer();
     const session = this.session;
     await session?.stopConnection();
-    await this.sendQueue.onIdle();
+    await this.sender.idle();
     this.counters.drain(session?.vault.isUnlocked === true);
     this.session = undefined;
     // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
@@ -488,17 +460,7 @@ export class Messenger implements EphemeraService {
   }
 
   sendText(params: ParamsOf<'sendText'>): Promise<Message> {
-    return this.api(async () => {
-      this.requireRegistration();
-      const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
-      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      if (params.replyTo !== undefined) {
-        const quoted = this.requireSession().vault.getMessage(params.replyTo);
-        if (!quoted || quoted.conversationId !== params.conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
-      }
-      return this.enqueueSend(() => this.sendTextNow(contact, params.text, params.replyTo));
-    });
+    return this.api(async () => this.sender.sendText(params.conversationId, params.text, params.replyTo));
   }
 
   sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
@@ -513,7 +475,7 @@ export class Messenger implements EphemeraService {
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
       // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
       const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) });
-      return this.enqueueSend(async () => {
+      return this.sender.enqueue(async () => {
         if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
         return this.asActivity(async () => {
           const stored = await sendAttachment({
@@ -521,7 +483,7 @@ export class Messenger implements EphemeraService {
             conn,
             withIdKey: (fn) => this.withIdKey(fn),
             encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
-          }, this.sendableContact(contact), up, params.caption);
+          }, this.sender.sendable(contact), up, params.caption);
           this.counters.touch(stored.conversationId, stored.sentAt, 0);
           const view = this.viewOf(stored);
           this.emit('message', view);
@@ -548,89 +510,9 @@ export class Messenger implements EphemeraService {
     return this.api(() => ({ cancelled: cancelTransfer(params.jobId) }));
   }
 
-  /**
-   * Sends run one at a time. Their local work (vault, ratchet) runs as vault activities, never
-   * split by a backup import's merge; relay round trips stay outside (they may wait long).
-   */
-  private enqueueSend<T>(fn: () => Promise<T>): Promise<T> {
-    return this.sendQueue.add(fn);
-  }
-
-  private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
-    const { e2e } = this.requireRegistration();
-    const handle = (await this.asActivity(async () => this.sendableContact(contactRecord))).handle;
-    // The relay round trip (a bundle, for a first message) stays outside the vault activity.
-    if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
-    return this.asActivity(async () => {
-      const vault = this.requireSession().vault;
-      const contact = this.sendableContact(contactRecord);
-      const contentId = newContentId();
-      const now = Date.now();
-      const conversationId = conversationIdOf(contact.id);
-      const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
-      const timer = this.timers?.timerForSend(conversationId);
-      const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
-      this.timers?.sent(id, conversationId, timer, now);
-      this.counters.touch(conversationId, now, 0);
-      let body: Uint8Array;
-      try {
-        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }));
-      } catch (e) {
-        vault.updateMessageState(stored.id, 'failed');
-        if (e instanceof UntrustedIdentity) this.trust.markIdentityChanged(contact);
-        throw e;
-      }
-      const conn = this.session?.connection;
-      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
-      handToRelay(vault, conn, contact.handle, body, idem, contentId);
-      const view = this.viewOf(stored);
-      this.emit('message', view);
-      this.searchCatchUp.schedule();
-      return view;
-    });
-  }
-
-  /** The contact as stored now, if it may be sent to; otherwise marks it and throws IDENTITY_CHANGED. */
-  private sendableContact(contactRecord: ContactRecord): ContactRecord {
-    const e2e = this.requireRegistration().e2e;
-    const contact = this.requireSession().vault.getContact(contactRecord.id) ?? contactRecord;
-    if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
-      if (!contact.identityChanged) this.trust.markIdentityChanged(contact);
-      throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
-    }
-    return contact;
-  }
-
-  private onDurable(outcome: DurableOutcome): void {
-    if (outcome.method === 'sendMany') return this.groups.onSent(outcome.id);
-    if (outcome.method !== 'send') return;
-    const vault = this.session?.vault;
-    if (!vault?.isUnlocked) return;
-    if (vault.busy) {
-      void this.vaultIdle()
-        .then(() => this.onDurable(outcome))
-        .catch(() => undefined); // locked meanwhile: the send is resumed at the next unlock
-      return;
-    }
-    const pending = vault.kvGet(PENDING_SENDS, outcome.id);
-    if (!pending) return;
-    vault.kvDelete(PENDING_SENDS, outcome.id);
-    this.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
-  }
-
-  /** Moves a message's state forward only (queued -> sent -> delivered -> read). */
+  /** Moves a message's state forward only (messenger/receipts.ts); a read one starts its disappearing timer. */
   private setState(messageId: string, state: MessageState): StoredMessage | undefined {
-    const vault = this.requireSession().vault;
-    const m = vault.getMessage(messageId);
-    if (!m) return undefined;
-    const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
-    if (!forward) return undefined;
-    vault.updateMessageState(messageId, state);
-    if (state === 'delivered' || state === 'read') recordStateTime(this.requireSession().vault, messageId, state);
-    if (state === 'read') this.timers?.shownRead({ ...m, state });
-    this.emit('messageState', { id: messageId, conversationId: m.conversationId, state });
-    return { ...m, state };
+    return advanceState(this.requireSession().vault, this.emit, messageId, state, (m) => this.timers?.shownRead(m));
   }
 
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
@@ -668,8 +550,8 @@ export class Messenger implements EphemeraService {
     if (!check()) return { deleted: 0 };
     const contact = this.requireSession().vault.getContact(contactIdOfConversation(conversationId) ?? '');
     if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-    return this.enqueueSend(async () => {
-      const handle = (await this.asActivity(async () => this.sendableContact(contact))).handle;
+    return this.sender.enqueue(async () => {
+      const handle = (await this.asActivity(async () => this.sender.sendable(contact))).handle;
       if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
       return this.asActivity(async () => {
         const target = check();
@@ -717,8 +599,8 @@ export class Messenger implements EphemeraService {
       const contactId = contactIdOfConversation(params.conversationId);
       const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      await this.enqueueSend(async () => {
-        const handle = (await this.asActivity(async () => this.sendableContact(contact))).handle;
+      await this.sender.enqueue(async () => {
+        const handle = (await this.asActivity(async () => this.sender.sendable(contact))).handle;
         if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
         await this.asActivity(async () => {
           const vault = this.requireSession().vault;
@@ -775,31 +657,31 @@ export class Messenger implements EphemeraService {
   }
 
   groupCreate(params: ParamsOf<'groupCreate'>): Promise<ResultOf<'groupCreate'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.create(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.create(params)));
   }
 
   groupAdd(params: ParamsOf<'groupAdd'>): Promise<ResultOf<'groupAdd'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.add(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.add(params)));
   }
 
   groupRemove(params: ParamsOf<'groupRemove'>): Promise<ResultOf<'groupRemove'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.remove(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.remove(params)));
   }
 
   groupPromote(params: ParamsOf<'groupPromote'>): Promise<ResultOf<'groupPromote'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.promote(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.promote(params)));
   }
 
   groupRename(params: ParamsOf<'groupRename'>): Promise<ResultOf<'groupRename'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.rename(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.rename(params)));
   }
 
   groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.leave(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.leave(params)));
   }
 
   groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>> {
-    return this.api(() => this.enqueueSend(() => this.groups.send(params)));
+    return this.api(() => this.sender.enqueue(() => this.groups.send(params)));
   }
 
   groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>> {
@@ -921,7 +803,7 @@ export class Messenger implements EphemeraService {
     if (!(await conn.waitReady(timeoutMs))) return false;
     const since = Date.now();
     while (Date.now() < end) {
-      await this.sendQueue.onIdle();
+      await this.sender.idle();
       const quiet = Date.now() - Math.max(this.receiver.lastAt, since) >= quietMs;
       const vault = this.session?.vault;
       const outbox = vault?.isUnlocked ? vault.outboxList().length : 0;
@@ -935,11 +817,6 @@ export class Messenger implements EphemeraService {
   }
 
   // ------------------------------------------------------------------ helpers
-
-  /** Resolves when no backup import holds the vault (at once when none does). */
-  private async vaultIdle(): Promise<void> {
-    for (let v = this.session?.vault; v?.busy; v = this.session?.vault) await v.idle();
-  }
 
   /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
   private asActivity<T>(fn: () => Promise<T>): Promise<T> {

@@ -2,7 +2,7 @@
 // with an expiry sweep (temp-keys.ts); devices and the envelope queue in SQLite, or PostgreSQL
 // on a cluster node. Here: the listener, the descriptor and the periodic sweeps and prunes.
 import { constants } from 'node:crypto';
-import { createServer, type Server } from 'node:https';
+import { createServer, type Server, type ServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { WebSocketServer } from 'ws';
@@ -17,11 +17,23 @@ import { PgStoreBackend } from './store-pg.ts';
 import { RelayStore } from './store.ts';
 
 /** TLS 1.2 suites offered: ECDHE only, so every TLS session has forward secrecy. TLS 1.3 suites are all ephemeral. */
-export const TLS12_CIPHERS = [
+const TLS12_CIPHERS = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
   'ECDHE-ECDSA-AES256-GCM-SHA384',
   'ECDHE-ECDSA-CHACHA20-POLY1305',
 ].join(':');
+
+/** The relay's TLS settings (the benchmark's floor relay uses the same). */
+export const RELAY_TLS_OPTIONS: ServerOptions = {
+  minVersion: 'TLSv1.2',
+  ciphers: TLS12_CIPHERS,
+  honorCipherOrder: true,
+  ecdhCurve: 'X25519:prime256v1',
+  // No session resumption at all (no tickets, and Node keeps no server-side session cache):
+  // every connection does a fresh ECDHE exchange. A TLS 1.2 resumption would reuse the old
+  // master secret, and a ticket key in RAM would open every ticketed session it sealed.
+  secureOptions: constants.SSL_OP_NO_TICKET,
+};
 
 export type { RelayOptions } from './options.ts';
 
@@ -50,14 +62,7 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
     {
       key: files.tlsKey,
       cert: files.tlsCert,
-      minVersion: 'TLSv1.2',
-      ciphers: TLS12_CIPHERS,
-      honorCipherOrder: true,
-      ecdhCurve: 'X25519:prime256v1',
-      // No session resumption at all (no tickets, and Node keeps no server-side session cache):
-      // every connection does a fresh ECDHE exchange. A TLS 1.2 resumption would reuse the old
-      // master secret, and a ticket key in RAM would open every ticketed session it sealed.
-      secureOptions: constants.SSL_OP_NO_TICKET,
+      ...RELAY_TLS_OPTIONS,
     },
     (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' });

@@ -1,15 +1,35 @@
 // Receipts. Read marking: which incoming messages a "read up to here" covers, and the unread
 // count after it (vault reads and writes only; the caller runs it as a vault activity and
-// announces). Sending: delivered receipts batched per sender, read receipts for what was read.
+// announces). Message states moving forward. Sending: delivered receipts batched per sender,
+// read receipts for what was read.
 import { ApiError } from '../../shared/api.ts';
 import { encodeEnvelope } from '../e2e/index.ts';
-import type { ConversationRecord } from '../vault/api.ts';
+import type { ConversationRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { recordStateTime } from './conversations.ts';
+import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, receiptIdempotencyKey } from './ids.ts';
 import type { SessionAccess } from './session.ts';
 
 const RECEIPT_DELAY_MS = 20;
 const MAX_RECEIPT_IDS = 1000;
+const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
+
+/**
+ * Moves a message's state forward only (queued -> sent -> delivered -> read), records when it
+ * was delivered or read, and announces it; `onRead` sees a message that became read.
+ */
+export function advanceState(vault: Vault, emit: Emit, messageId: string, state: MessageState, onRead?: (m: StoredMessage) => void): StoredMessage | undefined {
+  const m = vault.getMessage(messageId);
+  if (!m) return undefined;
+  const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
+  if (!forward) return undefined;
+  vault.updateMessageState(messageId, state);
+  if (state === 'delivered' || state === 'read') recordStateTime(vault, messageId, state);
+  if (state === 'read') onRead?.({ ...m, state });
+  emit('messageState', { id: messageId, conversationId: m.conversationId, state });
+  return { ...m, state };
+}
 
 /**
  * Receipts travel inside the E2E layer like texts, durably, but are never shown. Delivered

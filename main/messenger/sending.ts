@@ -1,0 +1,183 @@
+/**
+ * The send pipeline: sends run one at a time (one queue, also for receipts, timer changes,
+ * files and group changes); their local work (vault, ratchet) runs as vault activities, never
+ * split by a backup import's merge, while relay round trips stay outside (they may wait long).
+ * A text is stored as 'queued', encrypted, and handed to the sealed outbox (outgoing.ts); the
+ * relay's durable answer moves it to 'sent' or 'failed'. Sends interrupted by a lock or a crash
+ * are resumed at unlock.
+ */
+import PQueue from 'p-queue';
+import { ApiError, type Message } from '../../shared/api.ts';
+import { encodeEnvelope, UntrustedIdentity } from '../e2e/index.ts';
+import type { DurableOutcome } from '../net/client.ts';
+import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
+import { quotedContentId } from './conversations.ts';
+import type { Emit } from './events.ts';
+import type { DisappearingTimers } from './expiry.ts';
+import type { GroupService } from './groups.ts';
+import {
+  contactIdOfConversation,
+  conversationIdOf,
+  newContentId,
+  OUTGOING_CONTENT_IDS,
+  outgoingMessageId,
+  PENDING_SENDS,
+  textIdempotencyKey,
+  withIdKey,
+} from './ids.ts';
+import { handToRelay, storeQueued } from './outgoing.ts';
+import type { SessionAccess } from './session.ts';
+import type { Trust } from './trust.ts';
+
+/** Newest messages per conversation checked at unlock for interrupted sends. */
+const RESUME_SCAN = 200;
+
+export interface SendingDeps {
+  access: SessionAccess;
+  emit: Emit;
+  trust: Pick<Trust, 'fetchSession' | 'markIdentityChanged'>;
+  groups: Pick<GroupService, 'onSent'>;
+  /** The disappearing-message timers while unlocked (expiry.ts). */
+  timers(): DisappearingTimers | undefined;
+  touchConversation(conversationId: string, at: number, unreadDelta: number): void;
+  setState(messageId: string, state: MessageState): StoredMessage | undefined;
+  /** The message as the UI sees it. */
+  viewOf(m: StoredMessage): Message;
+  scheduleSearchCatchUp(): void;
+}
+
+export class Sender {
+  private readonly queue = new PQueue({ concurrency: 1 });
+
+  constructor(private readonly deps: SendingDeps) {}
+
+  /** Runs fn after every send queued before it (one at a time). */
+  enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.add(fn);
+  }
+
+  /** Resolves when no send is queued or running. */
+  idle(): Promise<void> {
+    return this.queue.onIdle();
+  }
+
+  private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
+    return withIdKey(this.deps.access.require().vault, fn);
+  }
+
+  sendText(conversationId: string, text: string, replyTo: string | undefined): Promise<Message> {
+    const { access } = this.deps;
+    access.registration();
+    const contactId = contactIdOfConversation(conversationId);
+    const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    if (replyTo !== undefined) {
+      const quoted = access.require().vault.getMessage(replyTo);
+      if (!quoted || quoted.conversationId !== conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
+    }
+    return this.enqueue(() => this.sendTextNow(contact, text, replyTo));
+  }
+
+  private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
+    const deps = this.deps;
+    const access = deps.access;
+    const { e2e } = access.registration();
+    const handle = (await access.activity(async () => this.sendable(contactRecord))).handle;
+    // The relay round trip (a bundle, for a first message) stays outside the vault activity.
+    if (!(await e2e.hasSession(handle))) await deps.trust.fetchSession(handle);
+    return access.activity(async () => {
+      const vault = access.require().vault;
+      const contact = this.sendable(contactRecord);
+      const contentId = newContentId();
+      const now = Date.now();
+      const conversationId = conversationIdOf(contact.id);
+      const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
+      const timer = deps.timers()?.timerForSend(conversationId);
+      const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
+      deps.timers()?.sent(id, conversationId, timer, now);
+      deps.touchConversation(conversationId, now, 0);
+      let body: Uint8Array;
+      try {
+        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }));
+      } catch (e) {
+        vault.updateMessageState(stored.id, 'failed');
+        if (e instanceof UntrustedIdentity) deps.trust.markIdentityChanged(contact);
+        throw e;
+      }
+      const conn = access.current()?.connection;
+      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+      // A disappearing message does not wait at the relay longer than its timer.
+      handToRelay(vault, conn, contact.handle, body, idem, contentId, timer);
+      const view = deps.viewOf(stored);
+      deps.emit('message', view);
+      deps.scheduleSearchCatchUp();
+      return view;
+    });
+  }
+
+  /** The contact as stored now, if it may be sent to; otherwise marks it and throws IDENTITY_CHANGED. */
+  sendable(contactRecord: ContactRecord): ContactRecord {
+    const e2e = this.deps.access.registration().e2e;
+    const contact = this.deps.access.require().vault.getContact(contactRecord.id) ?? contactRecord;
+    if (contact.identityChanged || e2e.identityStatus(contact.handle).pending) {
+      if (!contact.identityChanged) this.deps.trust.markIdentityChanged(contact);
+      throw new ApiError('IDENTITY_CHANGED', `The identity of ${contact.handle} changed. Compare the new safety number and accept it before sending.`);
+    }
+    return contact;
+  }
+
+  /** The relay's durable answer to a send: the message becomes 'sent' (or 'failed'). */
+  onDurable(outcome: DurableOutcome): void {
+    if (outcome.method === 'sendMany') return this.deps.groups.onSent(outcome.id);
+    if (outcome.method !== 'send') return;
+    const vault = this.deps.access.current()?.vault;
+    if (!vault?.isUnlocked) return;
+    if (vault.busy) {
+      void this.vaultIdle()
+        .then(() => this.onDurable(outcome))
+        .catch(() => undefined); // locked meanwhile: the send is resumed at the next unlock
+      return;
+    }
+    const pending = vault.kvGet(PENDING_SENDS, outcome.id);
+    if (!pending) return;
+    vault.kvDelete(PENDING_SENDS, outcome.id);
+    this.deps.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
+  }
+
+  /** Resolves when no backup import holds the vault (at once when none does). */
+  private async vaultIdle(): Promise<void> {
+    for (let v = this.deps.access.current()?.vault; v?.busy; v = this.deps.access.current()?.vault) await v.idle();
+  }
+
+  /**
+   * A message stored as 'queued' whose relay request is not in the outbox was interrupted
+   * between the two writes (or accepted just before the state update). It is encrypted again
+   * under the same content id and idempotency key: the relay and the recipient store it once.
+   * Looks at the newest messages of each conversation only (bounded work at unlock).
+   */
+  async resumeQueued(): Promise<void> {
+    const session = this.deps.access.current();
+    const e2e = session?.registration?.e2e;
+    const conn = session?.connection;
+    if (!session?.vault.isUnlocked || !e2e || !conn) return;
+    const vault = session.vault;
+    const inOutbox = new Set(vault.outboxList().map((o) => o.id));
+    for (const conv of vault.listConversations()) {
+      const contact = vault.getContact(conv.contactId);
+      if (!contact || contact.identityChanged) continue;
+      for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
+        const sealedCid = m.direction === 'out' && m.state === 'queued' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
+        if (!sealedCid) continue;
+        const contentId = Buffer.from(sealedCid).toString('utf8');
+        const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+        if (inOutbox.has(idem)) continue;
+        if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
+        const replyTo = quotedContentId(this.deps.access.require().vault, m.id);
+        const timer = this.deps.timers()?.timerOf(m.id);
+        const envelope = await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: m.sentAt, text: m.text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) });
+        handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId, timer);
+      }
+    }
+  }
+}
