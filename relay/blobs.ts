@@ -109,6 +109,19 @@ export class BlobStore {
     return join(this.dir, id.toString('hex'));
   }
 
+  /**
+   * Opens the blob's file. A missing file (removed by hand, or a `done` whose commit failed after
+   * the unlink) is NOT_FOUND for that request, never an error that would roll back the batch.
+   */
+  private openFile(id: Buffer, flags: 'r' | 'r+'): number {
+    try {
+      return openSync(this.file(id), flags);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RpcError('NOT_FOUND', 'the blob\'s data is gone');
+      throw e;
+    }
+  }
+
   /** Sealed size a blob of the largest allowed file has (what `create` accepts). */
   get maxSealedBytes(): number {
     return streamLayout(this.limits.maxFileBytes).sealedSize;
@@ -164,7 +177,7 @@ export class BlobStore {
     if (offset + data.length > row.size) throw new RpcError('BAD_REQUEST', 'data beyond the declared size');
     // Written before the length is committed: after a crash between the two, the bytes past
     // the length are simply written again at the same place.
-    const fd = openSync(this.file(id), 'r+');
+    const fd = this.openFile(id, 'r+');
     try {
       let done = 0;
       while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
@@ -186,7 +199,7 @@ export class BlobStore {
     if (row.length < row.size) throw new RpcError('NOT_FOUND', 'the blob is not completely uploaded yet');
     if (offset + length > row.size) throw new RpcError('BAD_REQUEST', 'range beyond the blob');
     const out = Buffer.allocUnsafe(length);
-    const fd = openSync(this.file(id), 'r');
+    const fd = this.openFile(id, 'r');
     try {
       let done = 0;
       while (done < length) {

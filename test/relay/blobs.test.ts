@@ -3,7 +3,7 @@
 // is not written twice); limits, quota and TTL hold; the bytes are files in DIR/blobs, deleted
 // once every recipient is done or the blob expired.
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
@@ -106,6 +106,14 @@ describe('relay blobs', () => {
     expect(await refusal(carol.client.call('blob.status', { id }))).toBe('NOT_FOUND');
     expect(await refusal(carol.client.call('blob.done', { id }))).toBe('NOT_FOUND');
     expect(await refusal(bob.client.call('blob.get', { id: randomBytes(16), offset: 0, length: 10 }))).toBe('NOT_FOUND');
+
+    // Its file removed behind the relay's back: NOT_FOUND for that request, the connection lives on.
+    const second = await alice.client.call('blob.create', { size: 10, recipients: ['bob'] });
+    await alice.client.call('blob.put', { id: second.id, offset: 0, data: randomBytes(10) });
+    unlinkSync(join(d.dir, 'blobs', Buffer.from(second.id).toString('hex')));
+    expect(await refusal(bob.client.call('blob.get', { id: second.id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
+    expect((await bob.client.call('blob.status', { id })).length).toBe(content.length);
+    await alice.client.call('blob.done', { id: second.id });
 
     expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: true });
     expect(blobFiles(d.dir)).toEqual([]);
