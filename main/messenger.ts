@@ -483,6 +483,8 @@ export class Messenger implements EphemeraService {
             conn,
             withIdKey: (fn) => this.withIdKey(fn),
             encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
+            timerForSend: (conversationId) => this.timers?.timerForSend(conversationId),
+            sent: (messageId, conversationId, seconds, at) => this.timers?.sent(messageId, conversationId, seconds, at),
           }, this.sender.sendable(contact), up, params.caption);
           this.counters.touch(stored.conversationId, stored.sentAt, 0);
           const view = this.viewOf(stored);

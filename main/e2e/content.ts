@@ -103,6 +103,8 @@ export const attachmentContentSchema = z.strictObject({
   type: z.string().max(MAX_ATTACHMENT_NAME),
   name: z.string().min(1).max(MAX_ATTACHMENT_NAME),
   caption: z.string().max(MAX_TEXT_CHARS).optional(),
+  /** The disappearing timer (seconds) it was sent under, as a text's. */
+  timer: disappearingTimer.refine((n) => n > 0).optional(),
 });
 
 /** Delete for everyone: the sender's own earlier messages (content ids), within 24 h of sending (main/messenger/delete-for-everyone.ts). */

@@ -102,6 +102,10 @@ export interface AttachmentSendSteps {
   conn: RelayConnection;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   encrypt(handle: string, content: AttachmentContent): Promise<Uint8Array>;
+  /** The conversation's disappearing timer for a message sent now (seconds), if on. */
+  timerForSend?(conversationId: string): number | undefined;
+  /** Starts a sent message's countdown (main/messenger/expiry.ts); expiry deletes the file with it. */
+  sent?(messageId: string, conversationId: string, seconds: number | undefined, at: number): void;
 }
 
 /**
@@ -128,18 +132,20 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
     return vault.appendMessages([{ id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: caption ?? '', state: 'queued' }]);
   });
   if (!stored) throw new Error('the vault did not store the message');
+  const timer = s.timerForSend?.(conversationId);
+  s.sent?.(id, conversationId, timer, now);
   let body: Uint8Array;
   try {
     body = await s.encrypt(contact.handle, {
       v: 1, kind: 'attachment', id: contentId, sentAt: now, blob: record.blob, key: record.key, digest: record.digest,
-      size: record.size, type: record.type, name: record.name, ...(caption !== undefined ? { caption } : {}),
+      size: record.size, type: record.type, name: record.name, ...(caption !== undefined ? { caption } : {}), ...(timer !== undefined ? { timer } : {}),
     });
   } catch (e) {
     vault.updateMessageState(id, 'failed');
     throw e;
   }
   const idem = s.withIdKey((k) => textIdempotencyKey(k, contentId));
-  handToRelay(vault, s.conn, contact.handle, body, idem, contentId);
+  handToRelay(vault, s.conn, contact.handle, body, idem, contentId, timer);
   vault.kvSet(OUTGOING_CONTENT_IDS, id, Buffer.from(contentId, 'utf8'));
   return stored;
 }
@@ -175,6 +181,8 @@ export interface InboundAttachmentSteps {
   touchConversation(conversationId: string, at: number, unreadDelta: number): void;
   /** True when a delete for everyone of this message came first (it is then kept as a tombstone, without its file). */
   arrivedAfterDelete?(messageId: string, sentAt: number): boolean;
+  /** Records the timer a message was sent under (its countdown starts when first shown). */
+  recordTimer?(messageId: string, conversationId: string, seconds: number): void;
 }
 
 /** Stores a received attachment message (not yet downloaded); the same shape as a text's effect. */
@@ -198,6 +206,7 @@ export function storeInboundAttachment(vault: Vault, from: string, content: Atta
   }
   vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
   vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+  if (content.timer !== undefined) steps.recordTimer?.(id, conversationId, content.timer);
   const attachmentId = newAttachmentId();
   writeRecord(vault, {
     id: attachmentId, messageId: id, name: content.name, type: content.type, size: content.size,

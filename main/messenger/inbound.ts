@@ -33,7 +33,11 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     const changed = applyInboundDelete(vault, contact, content, (cid) => steps.withIdKey((k) => incomingMessageId(k, contact.id, cid)));
     return { kind: 'deletedForEveryone', conversationId: conversationIdOf(contact.id), changed };
   }
-  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, { ...steps, arrivedAfterDelete: (id, sentAt) => arrivedAfterDelete(vault, id, sentAt) });
+  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, {
+    ...steps,
+    arrivedAfterDelete: (id, sentAt) => arrivedAfterDelete(vault, id, sentAt),
+    recordTimer: (id, conversationId, seconds) => recordMessageTimer(vault, id, conversationId, seconds, null),
+  });
   if (content.kind === 'timer') {
     // A timer change shows as a system line and is acknowledged (delivered) like a text.
     const contact = steps.contactFor(from);

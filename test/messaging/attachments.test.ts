@@ -110,7 +110,10 @@ describe('attachments end to end', () => {
     const small = join(scene.dirs.files, 'small.bin');
     const smallContent = randomBytes(10_000);
     writeFileSync(small, smallContent);
-    await alice.m.sendFile({ conversationId: toBob, path: small, caption: 'small one' });
+    // Sent under a disappearing timer: the file carries it like a text (and expires with the message).
+    await alice.m.setDisappearingTimer({ conversationId: toBob, seconds: 3600 });
+    expect((await alice.m.sendFile({ conversationId: toBob, path: small, caption: 'small one' })).timerSeconds).toBe(3600);
+    await alice.m.setDisappearingTimer({ conversationId: toBob, seconds: 0 });
     let received3: string | undefined;
     await waitFor(async () => {
       const page = await bob.m.historyPage({ conversationId: toAlice, anchor: { kind: 'newest' }, limit: 10 });
@@ -119,6 +122,7 @@ describe('attachments end to end', () => {
     }, 60_000, 'the small attachment is downloaded on arrival');
     await waitFor(() => readdirSync(join(scene.dirs.relay, 'blobs')).length === 1, 30_000, 'only the damaged blob left');
     const [att3] = await bob.m.attachmentsOf({ messageIds: [received3!] });
+    expect((await bob.m.historyPage({ conversationId: toAlice, anchor: { kind: 'newest' }, limit: 10 })).messages.find((m) => m.id === received3)?.timerSeconds).toBe(3600);
     const out4 = join(scene.dirs.files, 'small-saved.bin');
     await bob.m.saveAttachment({ attachmentId: att3!.id, path: out4 });
     expect(readFileSync(out4).equals(smallContent)).toBe(true);
