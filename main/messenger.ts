@@ -38,9 +38,7 @@ import {
   writeDraft,
 } from './messenger/conversations.ts';
 import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
-import { deleteFromVault, messageToDelete } from './messenger/deletion.ts';
-import { deleteConversationInSlices } from './messenger/deletion-slices.ts';
-import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './messenger/delete-for-everyone.ts';
+import { Deleter } from './messenger/deleting.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
@@ -55,6 +53,7 @@ import {
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
+import { waitIdle } from './messenger/sync.ts';
 import { storeOwnTimerChange } from './messenger/disappearing.ts';
 import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
 import { GroupService } from './messenger/groups.ts';
@@ -116,6 +115,8 @@ export class Messenger implements EphemeraService {
   private readonly receiver: Receiver;
   /** The send queue, texts, durable outcomes, resume at unlock (messenger/sending.ts). */
   private readonly sender: Sender;
+  /** Delete for me and for everyone (messenger/deleting.ts). */
+  private readonly deleter: Deleter;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
@@ -153,7 +154,7 @@ export class Messenger implements EphemeraService {
       touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
       setState: (messageId, state) => this.setState(messageId, state),
       viewOf: (m) => this.viewOf(m),
-      afterTombstones: (conversationId, changed) => this.afterTombstones(conversationId, changed),
+      afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     });
     this.sender = new Sender({
@@ -167,6 +168,7 @@ export class Messenger implements EphemeraService {
       viewOf: (m) => this.viewOf(m),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     });
+    this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, trust: this.trust, viewOf: (m) => this.viewOf(m) });
   }
 
   // ------------------------------------------------------------------ events
@@ -322,7 +324,7 @@ export class Messenger implements EphemeraService {
     }
     this.session = session;
     this.timers = new DisappearingTimers(vault, counting, {
-      deleteExpired: (conversationId, messages) => void this.deleteForMe(conversationId, messages, false),
+      deleteExpired: (conversationId, messages) => void this.deleter.forMe(conversationId, messages, false),
       activity: (fn) => this.asActivity(fn),
       announce: (m) => this.emit('message', this.viewOf(m)),
     });
@@ -531,65 +533,12 @@ export class Messenger implements EphemeraService {
   // ------------------------------------------------------------------ delete for me
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
-    if (params.forEveryone === true) return this.api(() => this.deleteForEveryone(params.conversationId, params.messageId));
-    return this.api(() => this.asActivity(async () => {
-      const m = messageToDelete(this.requireSession().vault, params.conversationId, params.messageId);
-      return { deleted: this.deleteForMe(m.conversationId, [m], false) };
-    }));
+    if (params.forEveryone === true) return this.api(() => this.deleter.forEveryone(params.conversationId, params.messageId));
+    return this.api(() => this.deleter.message(params.conversationId, params.messageId));
   }
 
-  /**
-   * Delete for everyone (messenger/delete-for-everyone.ts): refused at once (FORBIDDEN, NOT_AVAILABLE)
-   * or sent in order with the other sends; checked again when its turn comes.
-   */
-  private async deleteForEveryone(conversationId: string, messageId: string): Promise<ResultOf<'deleteMessage'>> {
-    const { e2e } = this.requireRegistration();
-    const check = (): { m: StoredMessage; contentId: string } | undefined => {
-      const vault = this.requireSession().vault;
-      const m = messageToDelete(vault, conversationId, messageId);
-      return isTombstone(vault, m.id) ? undefined : { m, contentId: ownContentIdToDelete(vault, m, Date.now()) };
-    };
-    if (!check()) return { deleted: 0 };
-    const contact = this.requireSession().vault.getContact(contactIdOfConversation(conversationId) ?? '');
-    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-    return this.sender.enqueue(async () => {
-      const handle = (await this.asActivity(async () => this.sender.sendable(contact))).handle;
-      if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
-      return this.asActivity(async () => {
-        const target = check();
-        if (!target) return { deleted: 0 };
-        const session = this.requireSession();
-        const conn = session.connection;
-        if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-        this.counters.flush();
-        const steps = { vault: session.vault, e2e, conn, handle, withIdKey: <T>(fn: (k: Uint8Array) => T): T => this.withIdKey(fn) };
-        const tomb = await deleteOwnForEveryone(steps, target.m, target.contentId, Date.now());
-        this.afterTombstones(conversationId, [tomb]);
-        return { deleted: 1 };
-      });
-    });
-  }
-
-  /** Search drops the words, and both the chat and the chat list show the tombstones. */
-  private afterTombstones(conversationId: string, changed: readonly StoredMessage[]): void {
-    try {
-      this.session?.search.catchUp();
-    } catch {
-      // The next search catches up (and a search never shows a message the vault no longer has).
-    }
-    this.emit('deletedForEveryone', { conversationId, messages: changed.map((m) => this.viewOf(m)) });
-    this.counters.announce(conversationId);
-  }
-
-  /** In slices (messenger/deletion-slices.ts): a conversation of any size never holds the event loop for long. */
   deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
-    return this.api(() => this.asActivity(async () => {
-      this.counters.flush();
-      const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
-      const { deleted, unsent } = await deleteConversationInSlices(this.requireSession().vault, sendIdOf, params.conversationId);
-      this.afterDeletion(params.conversationId, deleted, unsent, true);
-      return { deleted: deleted.length };
-    }));
+    return this.api(() => this.deleter.conversation(params.conversationId));
   }
 
   // ------------------------------------------------------------------ disappearing messages
@@ -622,30 +571,6 @@ export class Messenger implements EphemeraService {
       this.emit('conversation', summary);
       return summary;
     });
-  }
-
-  /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
-  private deleteForMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
-    const vault = this.requireSession().vault;
-    this.counters.flush();
-    // Our own messages not yet delivered are withdrawn from the relay too, where it still holds them.
-    const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
-    const unsent = undeliveredSends(vault, messages, sendIdOf);
-    const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
-    this.afterDeletion(conversationId, deleted, unsent, all);
-    return deleted.length;
-  }
-
-  /** After a delete for me: withdraw our undelivered sends, catch search up, announce. */
-  private afterDeletion(conversationId: string, deleted: readonly string[], unsent: readonly string[], all: boolean): void {
-    const conn = this.session?.connection;
-    const handle = this.requireSession().vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
-    if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
-    // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
-    // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
-    this.session?.search.catchUpInSteps().catch(() => undefined);
-    this.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
-    this.counters.announce(conversationId);
   }
 
   // ------------------------------------------------------------------ groups (messenger/groups.ts)
@@ -793,29 +718,10 @@ export class Messenger implements EphemeraService {
 
   // ------------------------------------------------------------------ waiting for the relay
 
-  /** Waits for the connection, an empty outbox, sent receipts and a quiet inbox (shared/api.ts `sync`). */
+  /** Waits for the connection, an empty outbox, sent receipts and a quiet inbox (messenger/sync.ts). */
   sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>> {
-    return this.api(async () => ({ done: await this.waitIdle(params.timeoutMs, params.quietMs ?? 400) }));
-  }
-
-  private async waitIdle(timeoutMs: number, quietMs: number): Promise<boolean> {
-    const conn = this.session?.connection;
-    if (!conn || !this.session?.registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    const end = Date.now() + timeoutMs;
-    if (!(await conn.waitReady(timeoutMs))) return false;
-    const since = Date.now();
-    while (Date.now() < end) {
-      await this.sender.idle();
-      const quiet = Date.now() - Math.max(this.receiver.lastAt, since) >= quietMs;
-      const vault = this.session?.vault;
-      const outbox = vault?.isUnlocked ? vault.outboxList().length : 0;
-      if (quiet && outbox === 0 && this.receipts.idle()) {
-        this.session?.search.catchUp();
-        return true;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    return false;
+    const parts = { access: this.access, sender: this.sender, receiver: this.receiver, receipts: this.receipts };
+    return this.api(async () => ({ done: await waitIdle(parts, params.timeoutMs, params.quietMs ?? 400) }));
   }
 
   // ------------------------------------------------------------------ helpers

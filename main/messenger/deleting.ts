@@ -1,0 +1,122 @@
+/**
+ * Deleting, with its announcements: delete for me (messenger/deletion.ts; a whole chat in slices,
+ * deletion-slices.ts), our undelivered sends withdrawn from the relay, and delete for everyone
+ * (delete-for-everyone.ts), sent in order with the other sends. Search and the UI follow at once.
+ */
+import { ApiError, type Message, type ResultOf } from '../../shared/api.ts';
+import type { StoredMessage } from '../vault/api.ts';
+import type { ConversationCounters } from './counters.ts';
+import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './delete-for-everyone.ts';
+import { deleteConversationInSlices } from './deletion-slices.ts';
+import { deleteFromVault, messageToDelete } from './deletion.ts';
+import type { Emit } from './events.ts';
+import { contactIdOfConversation, textIdempotencyKey, withIdKey } from './ids.ts';
+import type { Sender } from './sending.ts';
+import type { SessionAccess } from './session.ts';
+import type { Trust } from './trust.ts';
+
+export interface DeletingDeps {
+  access: SessionAccess;
+  emit: Emit;
+  counters: Pick<ConversationCounters, 'flush' | 'announce'>;
+  sender: Pick<Sender, 'enqueue' | 'sendable'>;
+  trust: Pick<Trust, 'fetchSession'>;
+  /** The message as the UI sees it. */
+  viewOf(m: StoredMessage): Message;
+}
+
+export class Deleter {
+  constructor(private readonly deps: DeletingDeps) {}
+
+  private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
+    return withIdKey(this.deps.access.require().vault, fn);
+  }
+
+  /** Delete for me of one message, as one vault activity. */
+  message(conversationId: string, messageId: string): Promise<ResultOf<'deleteMessage'>> {
+    return this.deps.access.activity(async () => {
+      const m = messageToDelete(this.deps.access.require().vault, conversationId, messageId);
+      return { deleted: this.forMe(m.conversationId, [m], false) };
+    });
+  }
+
+  /** In slices (messenger/deletion-slices.ts): a conversation of any size never holds the event loop for long. */
+  conversation(conversationId: string): Promise<ResultOf<'deleteConversation'>> {
+    return this.deps.access.activity(async () => {
+      this.deps.counters.flush();
+      const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
+      const { deleted, unsent } = await deleteConversationInSlices(this.deps.access.require().vault, sendIdOf, conversationId);
+      this.afterDeletion(conversationId, deleted, unsent, true);
+      return { deleted: deleted.length };
+    });
+  }
+
+  /**
+   * Delete for everyone (messenger/delete-for-everyone.ts): refused at once (FORBIDDEN, NOT_AVAILABLE)
+   * or sent in order with the other sends; checked again when its turn comes.
+   */
+  async forEveryone(conversationId: string, messageId: string): Promise<ResultOf<'deleteMessage'>> {
+    const { access, sender, trust } = this.deps;
+    const { e2e } = access.registration();
+    const check = (): { m: StoredMessage; contentId: string } | undefined => {
+      const vault = access.require().vault;
+      const m = messageToDelete(vault, conversationId, messageId);
+      return isTombstone(vault, m.id) ? undefined : { m, contentId: ownContentIdToDelete(vault, m, Date.now()) };
+    };
+    if (!check()) return { deleted: 0 };
+    const contact = access.require().vault.getContact(contactIdOfConversation(conversationId) ?? '');
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    return sender.enqueue(async () => {
+      const handle = (await access.activity(async () => sender.sendable(contact))).handle;
+      if (!(await e2e.hasSession(handle))) await trust.fetchSession(handle);
+      return access.activity(async () => {
+        const target = check();
+        if (!target) return { deleted: 0 };
+        const session = access.require();
+        const conn = session.connection;
+        if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+        this.deps.counters.flush();
+        const steps = { vault: session.vault, e2e, conn, handle, withIdKey: <T>(fn: (k: Uint8Array) => T): T => this.withIdKey(fn) };
+        const tomb = await deleteOwnForEveryone(steps, target.m, target.contentId, Date.now());
+        this.afterTombstones(conversationId, [tomb]);
+        return { deleted: 1 };
+      });
+    });
+  }
+
+  /** Search drops the words, and both the chat and the chat list show the tombstones. */
+  afterTombstones(conversationId: string, changed: readonly StoredMessage[]): void {
+    try {
+      this.deps.access.current()?.search.catchUp();
+    } catch {
+      // The next search catches up (and a search never shows a message the vault no longer has).
+    }
+    this.deps.emit('deletedForEveryone', { conversationId, messages: changed.map((m) => this.deps.viewOf(m)) });
+    this.deps.counters.announce(conversationId);
+  }
+
+  /** Deletes (messenger/deletion.ts), then search and the UI follow at once. */
+  forMe(conversationId: string, messages: readonly StoredMessage[], all: boolean): number {
+    const vault = this.deps.access.require().vault;
+    this.deps.counters.flush();
+    // Our own messages not yet delivered are withdrawn from the relay too, where it still holds them.
+    const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
+    const unsent = undeliveredSends(vault, messages, sendIdOf);
+    const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
+    this.afterDeletion(conversationId, deleted, unsent, all);
+    return deleted.length;
+  }
+
+  /** After a delete for me: withdraw our undelivered sends, catch search up, announce. */
+  private afterDeletion(conversationId: string, deleted: readonly string[], unsent: readonly string[], all: boolean): void {
+    const session = this.deps.access.current();
+    const conn = session?.connection;
+    const handle = this.deps.access.require().vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
+    if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
+    // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
+    // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
+    this.deps.access.current()?.search.catchUpInSteps().catch(() => undefined);
+    this.deps.emit('messagesDeleted', { conversationId, messageIds: all ? [] : deleted.slice(0, 1000), all });
+    this.deps.counters.announce(conversationId);
+  }
+}
