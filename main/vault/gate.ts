@@ -127,6 +127,24 @@ export class WriteGate<R, W> {
     }
   }
 
+  /**
+   * Runs fn (its own transactions) with `synchronous = NORMAL`: a commit does not wait for an
+   * fsync. In WAL mode such a commit is still atomic and in order; it becomes durable at the
+   * next FULL commit or checkpoint. For the slices of a large deletion (deletion.ts), whose
+   * pending record was committed FULL before them and is removed FULL after them, so a power
+   * loss only undoes slices that the next unlock redoes. Restored to FULL before returning.
+   */
+  relaxedDurability<T>(fn: () => T): T {
+    const db = this.#open();
+    if (db.inTransaction) return fn();
+    db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      if (db.open) db.pragma('synchronous = FULL');
+    }
+  }
+
   /** The end of the committed change sequence: while a long transaction is open, where it began. */
   committedSeq(): number {
     return this.#longTx?.open ? this.#longTx.seqAtStart : Infinity;

@@ -437,11 +437,14 @@ export class Vault implements VaultHandle {
         })),
       idsAfter: (conversationId, after, limit) =>
         this.gate.read((r) => r.read.messages.chunkRowsNoState.all(conversationId, after, limit).map(([id, orderKey]) => ({ id, orderKey }))),
+      // No fsync per slice (the wait blocked the event loop for tens of ms on a busy disk).
       removeSlice: (rows, inSlice) =>
-        this.gate.transaction(() => {
-          inSlice?.();
-          return this.gate.write((w) => write.removeRows(w, rows));
-        }),
+        this.gate.relaxedDurability(() =>
+          this.gate.transaction(() => {
+            inSlice?.();
+            return this.gate.write((w) => write.removeRows(w, rows));
+          }),
+        ),
       finish: (key) => {
         this.kvDelete(PENDING_DELETIONS, key);
         this.gate.checkpoint();
