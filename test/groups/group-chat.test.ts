@@ -164,4 +164,24 @@ describe('group chat', () => {
     expect(renames.filter((c) => c.body.revision === r)).toHaveLength(2);
     expect(renames.filter((c) => c.body.revision === r + 1)).toHaveLength(1);
   }, 60_000);
+
+  it('leave: the member is gone everywhere and what follows is on chains it never gets', async () => {
+    const left = await dave.m.groupLeave({ groupId });
+    expect(left.isMember).toBe(false);
+    for (const p of [alice, bob]) await waitFor(async () => !(await p.m.groupInfo({ groupId })).members.includes('g_dave'), 30_000, 'the leave everywhere');
+    await dave.m.lock(); // nothing reaches dave's client now; the relay copy is taken below instead
+    await bob.m.lock();
+    const seen = new Set(queuedEnvelopes(scene.dirs.relay).map((b) => b.toString('hex')));
+    await alice.m.groupSend({ groupId, text: 'after dave left' });
+    let captured: Buffer[] = [];
+    await waitFor(() => {
+      captured = queuedEnvelopes(scene.dirs.relay).filter((b) => b[0] === 7 && !seen.has(b.toString('hex')));
+      return captured.length > 0;
+    }, 30_000, 'the message queued for bob');
+    await dave.m.unlock({ password: 'correct horse battery staple' });
+    for (const body of captured) await expect(e2eOf(dave).groups.receive('g_alice', body, (p) => p.slice())).rejects.toThrow(E2eError);
+    await bob.m.unlock({ password: 'correct horse battery staple' });
+    await waitFor(async () => (await texts(bob.m)).includes('g_alice:after dave left'), 30_000, 'bob reads it');
+    expect(await codeOf(dave.m.groupSend({ groupId, text: 'x' }))).toBe('FORBIDDEN');
+  }, 60_000);
 });
