@@ -1,20 +1,24 @@
 // A relay node of a cluster: the relay core's store services answered from PostgreSQL
-// (relay/store-pg.ts), shared by every node. Each call is its own transaction (PostgreSQL merges
-// the WAL flushes of concurrent commits), so the core's SQLite batch calls are no-ops here. The
+// (relay/store-pg.ts), shared by every node. Sends and acks are group-committed (many per
+// transaction, relay/pg-group-commit.ts); the other calls are each their own transaction, so the
+// core's SQLite batch calls are no-ops here. The
 // node id is random per process: a restarted node is a new node, and bindings that named the old
 // one are simply replaced when their devices re-bind.
 import { randomBytes } from 'node:crypto';
 import type { Binding, ClusterEvent } from './store-backend.ts';
+import { PgGroupCommit } from './pg-group-commit.ts';
 import type { PgStoreBackend } from './store-pg.ts';
 import type { Prekeys } from './keys.ts';
-import type { DeviceRow, EnqueueResult, QueuedEnvelope } from './store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
 
 export class ClusterStore {
   readonly node = randomBytes(8).toString('hex');
   readonly prekeys: Prekeys;
+  private readonly group: PgGroupCommit;
 
   constructor(readonly backend: PgStoreBackend) {
     const b = backend;
+    this.group = new PgGroupCommit(b.pool, (h) => b.deviceByHandle(h));
     this.prekeys = {
       identity: (id) => b.identity(id),
       putIdentity: (id, v, now) => b.putIdentity(id, v, now),
@@ -29,9 +33,9 @@ export class ClusterStore {
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.backend.deviceByHandle(handle); }
   register(permKeyId: Buffer, handle: string): Promise<void> { return this.backend.register(permKeyId, handle); }
   enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
-    return this.backend.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
+    return this.group.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt ?? now + DEFAULT_ENVELOPE_TTL_MS);
   }
-  ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.backend.ack(recipient, ids); }
+  ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.group.ack(recipient, ids); }
   pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.backend.pending(recipient, afterId, limit, now); }
   withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.backend.withdraw(sender, recipientHandle, idem); }
 
@@ -51,5 +55,8 @@ export class ClusterStore {
 
   pruneIdempotency(now: number): Promise<void> { return this.backend.pruneIdempotency(now); }
   purgeExpired(now: number, maxAgeMs: number): Promise<number> { return this.backend.purgeExpired(now, maxAgeMs); }
-  close(): Promise<void> { return this.backend.close(); }
+  async close(): Promise<void> {
+    await this.group.drain();
+    await this.backend.close();
+  }
 }

@@ -27,8 +27,7 @@ export class PgListener {
     const connect = async (): Promise<void> => {
       const c = new pg.Client({ connectionString: this.url });
       c.on('notification', (m) => {
-        const e = parseEvent(m.payload ?? '');
-        if (e) onEvent(e);
+        for (const e of parseEvents(m.payload ?? '')) onEvent(e);
       });
       const lost = (err?: Error): void => {
         if (this.listener !== c) return;
@@ -80,9 +79,10 @@ export class PgListener {
   }
 }
 
-function parseEvent(p: string): ClusterEvent | undefined {
-  const m = /^(?:q:([0-9a-f]{2,128})|u:([0-9a-f]{2,128}):([0-9a-f]{2,128}))$/.exec(p);
-  if (!m) return undefined;
-  if (m[1] !== undefined) return { kind: 'queued', device: Buffer.from(m[1], 'hex') };
-  return { kind: 'unbind', device: Buffer.from(m[2]!, 'hex'), bindingId: Buffer.from(m[3]!, 'hex') };
+/** 'q:' and one or more device ids (a group commit names every recipient of this node at once), or 'u:device:binding'. */
+function parseEvents(p: string): ClusterEvent[] {
+  const m = /^(?:q:([0-9a-f]{2,128}(?:,[0-9a-f]{2,128})*)|u:([0-9a-f]{2,128}):([0-9a-f]{2,128}))$/.exec(p);
+  if (!m) return [];
+  if (m[1] !== undefined) return m[1].split(',').map((hex): ClusterEvent => ({ kind: 'queued', device: Buffer.from(hex, 'hex') }));
+  return [{ kind: 'unbind', device: Buffer.from(m[2]!, 'hex'), bindingId: Buffer.from(m[3]!, 'hex') }];
 }

@@ -168,6 +168,71 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       $fn$;
     `,
   },
+  {
+    // Group commit (relay/pg-group-commit.ts): the sends and acks that arrive together, each
+    // kind in one statement (one round trip, one transaction), with one notification per node
+    // and batch naming every recipient of that node that got an envelope ('q:' then ids in hex,
+    // comma separated, 200 at most per notification). Every recipient row is locked first, in
+    // key order, so batches of different nodes never deadlock on each other.
+    version: 4,
+    sql: `
+      CREATE FUNCTION ephemera_enqueue_many(p_sender bytea[], p_idem text[], p_recipient bytea[], p_sender_handle text[],
+                                            p_body bytea[], p_now bigint[], p_limit bigint[], p_expires_at bigint[],
+                                            OUT ord integer, OUT queue_id bigint, OUT duplicate boolean)
+      RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $fn$
+      DECLARE
+        v_n bigint;
+        v_woken bytea[] := '{}';
+        v_note record;
+      BEGIN
+        PERFORM 1 FROM devices d WHERE d.perm_key_id = ANY(p_recipient) ORDER BY d.perm_key_id FOR UPDATE;
+        FOR i IN 1 .. coalesce(array_length(p_sender, 1), 0) LOOP
+          ord := i;
+          duplicate := true;
+          SELECT x.queue_id INTO queue_id FROM idempotency x WHERE x.sender = p_sender[i] AND x.idem = p_idem[i];
+          IF FOUND THEN RETURN NEXT; CONTINUE; END IF;
+          duplicate := false;
+          SELECT d.queued INTO v_n FROM devices d WHERE d.perm_key_id = p_recipient[i];
+          IF NOT FOUND THEN RAISE EXCEPTION 'recipient row vanished'; END IF;
+          IF v_n >= p_limit[i] THEN queue_id := NULL; RETURN NEXT; CONTINUE; END IF;
+          queue_id := nextval('queue_id_seq');
+          INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (p_sender[i], p_idem[i], queue_id, p_now[i])
+            ON CONFLICT (sender, idem) DO NOTHING;
+          IF NOT FOUND THEN
+            duplicate := true;
+            SELECT x.queue_id INTO queue_id FROM idempotency x WHERE x.sender = p_sender[i] AND x.idem = p_idem[i];
+            RETURN NEXT; CONTINUE;
+          END IF;
+          INSERT INTO queue (id, recipient, sender_handle, body, created_at, expires_at)
+            VALUES (queue_id, p_recipient[i], p_sender_handle[i], p_body[i], p_now[i], p_expires_at[i]);
+          UPDATE devices SET queued = queued + 1 WHERE perm_key_id = p_recipient[i];
+          v_woken := v_woken || p_recipient[i];
+          RETURN NEXT;
+        END LOOP;
+        FOR v_note IN
+          SELECT w.node, string_agg(encode(w.perm_key_id, 'hex'), ',') AS ids
+            FROM (SELECT b.node, b.perm_key_id, (row_number() OVER (PARTITION BY b.node ORDER BY b.perm_key_id) - 1) / 200 AS chunk
+                    FROM bindings b WHERE b.perm_key_id IN (SELECT DISTINCT unnest(v_woken))) w
+           GROUP BY w.node, w.chunk
+        LOOP
+          PERFORM pg_notify('ephemera_node_' || v_note.node, 'q:' || v_note.ids);
+        END LOOP;
+      END
+      $fn$;
+      CREATE FUNCTION ephemera_ack_many(p_recipient bytea[], p_id bigint[])
+      RETURNS TABLE (recipient bytea, id bigint) LANGUAGE plpgsql VOLATILE AS $fn$
+      BEGIN
+        PERFORM 1 FROM devices d WHERE d.perm_key_id = ANY(p_recipient) ORDER BY d.perm_key_id FOR UPDATE;
+        RETURN QUERY
+          WITH gone AS (DELETE FROM queue q USING unnest(p_recipient, p_id) AS a(r, i)
+                         WHERE q.recipient = a.r AND q.id = a.i RETURNING q.recipient, q.id),
+               per AS (SELECT g.recipient, count(*) AS n FROM gone g GROUP BY g.recipient),
+               upd AS (UPDATE devices d SET queued = d.queued - per.n FROM per WHERE d.perm_key_id = per.recipient RETURNING 1)
+          SELECT g.recipient, g.id FROM gone g;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;
