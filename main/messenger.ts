@@ -43,21 +43,13 @@ import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
 import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
-import {
-  contactIdOfConversation,
-  newContentId,
-  outgoingMessageId,
-  textIdempotencyKey,
-  withIdKey,
-} from './messenger/ids.ts';
+import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
 import { readSettings, writeSettings } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
-import { storeOwnTimerChange } from './messenger/disappearing.ts';
 import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
 import { GroupService } from './messenger/groups.ts';
-import { handToRelay } from './messenger/outgoing.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
@@ -543,29 +535,10 @@ export class Messenger implements EphemeraService {
 
   // ------------------------------------------------------------------ disappearing messages
 
-  /** Sets the timer here at once (messenger/disappearing.ts) and tells the contact, durably, like a text. */
+  /** Sets the timer here at once and tells the contact, durably, like a text (messenger/sending.ts). */
   setDisappearingTimer(params: ParamsOf<'setDisappearingTimer'>): Promise<ConversationSummary> {
     return this.api(async () => {
-      const { e2e, account } = this.requireRegistration();
-      const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
-      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      await this.sender.enqueue(async () => {
-        const handle = (await this.asActivity(async () => this.sender.sendable(contact))).handle;
-        if (!(await e2e.hasSession(handle))) await this.trust.fetchSession(handle);
-        await this.asActivity(async () => {
-          const vault = this.requireSession().vault;
-          const contentId = newContentId();
-          const messageId = this.withIdKey((k) => outgoingMessageId(k, contentId));
-          const { content, message } = storeOwnTimerChange(vault, { messageId, conversationId: params.conversationId, contentId, seconds: params.seconds, now: Date.now(), handle: account.handle });
-          const body = encodeEnvelope(await e2e.sendContent(handle, content));
-          const conn = this.session?.connection;
-          if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-          // Sent like a text (same idempotency-key shape); onDurable marks the line 'sent'.
-          handToRelay(vault, conn, handle, body, this.withIdKey((k) => textIdempotencyKey(k, contentId)), contentId);
-          this.emit('message', this.viewOf(message));
-        });
-      });
+      await this.sender.sendTimerChange(params.conversationId, params.seconds);
       const summary = this.counters.summary(params.conversationId);
       if (!summary) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       this.emit('conversation', summary);

@@ -12,6 +12,7 @@ import { encodeEnvelope, UntrustedIdentity } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { quotedContentId } from './conversations.ts';
+import { storeOwnTimerChange } from './disappearing.ts';
 import type { Emit } from './events.ts';
 import type { DisappearingTimers } from './expiry.ts';
 import type { GroupService } from './groups.ts';
@@ -113,6 +114,32 @@ export class Sender {
       deps.emit('message', view);
       deps.scheduleSearchCatchUp();
       return view;
+    });
+  }
+
+  /** A disappearing-timer change: set here at once (messenger/disappearing.ts) and told to the contact, durably, like a text. */
+  sendTimerChange(conversationId: string, seconds: number): Promise<void> {
+    const deps = this.deps;
+    const access = deps.access;
+    const { e2e, account } = access.registration();
+    const contactId = contactIdOfConversation(conversationId);
+    const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    return this.enqueue(async () => {
+      const handle = (await access.activity(async () => this.sendable(contact))).handle;
+      if (!(await e2e.hasSession(handle))) await deps.trust.fetchSession(handle);
+      await access.activity(async () => {
+        const vault = access.require().vault;
+        const contentId = newContentId();
+        const messageId = this.withIdKey((k) => outgoingMessageId(k, contentId));
+        const { content, message } = storeOwnTimerChange(vault, { messageId, conversationId, contentId, seconds, now: Date.now(), handle: account.handle });
+        const body = encodeEnvelope(await e2e.sendContent(handle, content));
+        const conn = access.current()?.connection;
+        if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+        // Sent like a text (same idempotency-key shape); onDurable marks the line 'sent'.
+        handToRelay(vault, conn, handle, body, this.withIdKey((k) => textIdempotencyKey(k, contentId)), contentId);
+        deps.emit('message', deps.viewOf(message));
+      });
     });
   }
 
