@@ -5,6 +5,7 @@
 import type { HistoryAnchor, HistoryPage, SearchResult } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { queueWithdrawals, withdrawalsFor } from './delete-for-everyone.ts';
 import { deleteFromVault } from './deletion.ts';
 import { ID_KEY_SECRET, MESSAGE_TIMERS, textIdempotencyKey } from './ids.ts';
 import { conversationTimer, hitsNotExpired, messageTimer, pageAsShown, recordMessageTimer, startCountdown } from './disappearing.ts';
@@ -46,8 +47,9 @@ export function storedMessages(vault: Vault, ids: readonly string[]): StoredMess
 /**
  * At unlock, before anything can be shown: deletes every message whose expiry has passed (while
  * locked, or while the app was not running) exactly as "delete for me" does (re-sealed segments,
- * truncated WAL, outbox entry), and returns the ones still counting down. Search is opened after
- * this, so its snapshot replays the deletions.
+ * truncated WAL, outbox entry), and returns the ones still counting down. Our sends among them
+ * the relay may still hold are withdrawn once the connection is up (a withdraw in the outbox).
+ * Search is opened after this, so its snapshot replays the deletions.
  */
 export function purgeExpiredAtUnlock(vault: Vault, now: number): Expiring[] {
   const all = loadExpiring(vault);
@@ -57,7 +59,12 @@ export function purgeExpiredAtUnlock(vault: Vault, now: number): Expiring[] {
     try {
       // Without an id key nothing was ever sent, so no outbox entry can name these messages.
       const sendIdOf = (contentId: string): string => (idKey ? textIdempotencyKey(idKey, contentId) : '');
-      for (const [conversationId, ids] of byConversation(due)) deleteFromVault(vault, sendIdOf, conversationId, storedMessages(vault, ids), false);
+      for (const [conversationId, ids] of byConversation(due)) {
+        const messages = storedMessages(vault, ids);
+        // Our sends the relay may still hold: withdrawn through the sealed outbox once connected.
+        if (idKey) queueWithdrawals(vault, withdrawalsFor(vault, conversationId, messages, sendIdOf), now);
+        deleteFromVault(vault, sendIdOf, conversationId, messages, false);
+      }
     } finally {
       idKey?.fill(0);
     }
