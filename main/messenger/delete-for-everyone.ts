@@ -33,9 +33,23 @@ export function isTombstone(vault: Vault, messageId: string): boolean {
   return vault.kvGet(TOMBSTONES, messageId) !== undefined;
 }
 
+/**
+ * What a recipient allows beyond the 24 h on its own clock: the delete may wait in the relay's
+ * queue while the recipient is offline, or be sent late in its window from a skewed clock.
+ */
+export const DELETE_ARRIVAL_ALLOWANCE_MS = 3600 * 1000;
+
 /** A delete sent `deleteSentAt` may remove a message sent `sentAt` (both on the author's clock). */
 export function withinDeleteWindow(sentAt: number, deleteSentAt: number): boolean {
   return deleteSentAt - sentAt <= DELETE_FOR_EVERYONE_WINDOW_MS;
+}
+
+/**
+ * The recipient's own-clock check: a delete arriving at `now` may remove a message received at
+ * `receivedAt` only within the window plus the allowance, whatever the author's clock says.
+ */
+export function arrivedWithinDeleteWindow(receivedAt: number, now: number): boolean {
+  return now - receivedAt <= DELETE_FOR_EVERYONE_WINDOW_MS + DELETE_ARRIVAL_ALLOWANCE_MS;
 }
 
 /**
@@ -168,9 +182,13 @@ export function forgetQuoteLinks(vault: Vault, id: string): void {
  * A received delete, from `contact`: each named content id maps to the id of *that contact's*
  * message (`incomingIdOf`), so a delete can only ever reach its author's messages, never ours or
  * another contact's. Refused (skipped): a message of another conversation, one sent more than 24 h
- * before the delete. A message not here yet is remembered. Returns the messages now tombstones.
+ * before the delete (author's clock), one received here more than 24 h plus the allowance before
+ * the delete arrives (`now`, our clock: a contact whose clock lies cannot stretch the window).
+ * A message not here yet is remembered. Returns the messages now tombstones.
  */
-export function applyInboundDelete(vault: Vault, contact: ContactRecord, content: DeleteContent, incomingIdOf: (contentId: string) => string): StoredMessage[] {
+export function applyInboundDelete(
+  vault: Vault, contact: ContactRecord, content: DeleteContent, incomingIdOf: (contentId: string) => string, now: number = Date.now(),
+): StoredMessage[] {
   const conversationId = conversationIdOf(contact.id);
   const targets: string[] = [];
   let room: number | undefined;
@@ -187,7 +205,7 @@ export function applyInboundDelete(vault: Vault, contact: ContactRecord, content
         continue;
       }
       if (m.conversationId !== conversationId || m.direction !== 'in' || isTombstone(vault, id)) continue;
-      if (!withinDeleteWindow(m.sentAt, content.sentAt)) continue;
+      if (!withinDeleteWindow(m.sentAt, content.sentAt) || !arrivedWithinDeleteWindow(m.receivedAt, now)) continue;
       targets.push(id);
     }
   });

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeleteContent, MessageContent } from '../../main/e2e/index.ts';
 import {
-  DELETE_FOR_EVERYONE_WINDOW_MS, DELETED_BEFORE_ARRIVAL, isTombstone, MAX_DELETED_BEFORE_ARRIVAL, ownContentIdToDelete,
+  DELETE_ARRIVAL_ALLOWANCE_MS, DELETE_FOR_EVERYONE_WINDOW_MS, DELETED_BEFORE_ARRIVAL, isTombstone, MAX_DELETED_BEFORE_ARRIVAL, ownContentIdToDelete,
 } from '../../main/messenger/delete-for-everyone.ts';
 import { conversationIdOf, incomingMessageId, OUTGOING_CONTENT_IDS, outgoingMessageId } from '../../main/messenger/ids.ts';
 import { storeInbound, type InboundSteps } from '../../main/messenger/inbound.ts';
@@ -87,6 +87,25 @@ describe('delete for everyone: the rules', () => {
     expect([...vault.iterateMessages(conversationIdOf(alice.id))].map((m) => m.id)).toEqual([a1, a2, ours.id]);
     // Again: nothing more to do.
     expect(storeInbound(vault, 'alice', del(['a-1'], T + 5), s)).toMatchObject({ changed: [] });
+  });
+
+  it('a recipient also judges by its own clock: a delete arriving more than 24 h (plus the allowance) after the message came is refused', async () => {
+    const vault = await scene();
+    const now = Date.now();
+    const conversationId = conversationIdOf(alice.id);
+    const receivedAgo = (ms: number, cid: string, body: string): string => {
+      const id = incomingMessageId(idKey, alice.id, cid);
+      // Alice's clock claims she sent it a minute ago; it came here long before.
+      vault.appendMessages([{ id, conversationId, direction: 'in', sender: alice.id, sentAt: now - 60_000, receivedAt: now - ms, text: body, state: 'received' }]);
+      return id;
+    };
+    const old = receivedAgo(DELETE_FOR_EVERYONE_WINDOW_MS + DELETE_ARRIVAL_ALLOWANCE_MS + 60_000, 'old-1', 'kept for good');
+    const recent = receivedAgo(DELETE_FOR_EVERYONE_WINDOW_MS + DELETE_ARRIVAL_ALLOWANCE_MS - 60_000, 'recent-1', 'still deletable');
+    expect(DELETE_ARRIVAL_ALLOWANCE_MS).toBe(3600 * 1000);
+    const effect = storeInbound(vault, 'alice', del(['old-1', 'recent-1'], now), steps(vault));
+    expect(effect.kind === 'deletedForEveryone' && effect.changed.map((m) => m.id)).toEqual([recent]);
+    expect([textOf(vault, old), textOf(vault, recent)]).toEqual(['kept for good', '']);
+    expect([isTombstone(vault, old), isTombstone(vault, recent)]).toEqual([false, true]);
   });
 
   it('a delete that comes first: the message, arriving later, is a tombstone; unless the delete was too late for it', async () => {
