@@ -44,7 +44,7 @@ import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
 import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
 import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
-import { readSettings, writeSettings } from './messenger/settings.ts';
+import { readSettings, settingsView, updatePreferences, writeSettings } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
@@ -137,29 +137,19 @@ export class Messenger implements EphemeraService {
       this.emit,
       { onDurable: (o) => this.sender.onDurable(o), onEnvelope: (env) => this.receiver.onEnvelope(env) },
     );
-    this.receiver = new Receiver({
+    // What receiving and sending both use.
+    const parts = {
       access: this.access,
       emit: this.emit,
       trust: this.trust,
       groups: this.groups,
-      receipts: this.receipts,
-      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
-      setState: (messageId, state) => this.setState(messageId, state),
-      viewOf: (m) => this.viewOf(m),
-      afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed),
+      touchConversation: (conversationId: string, at: number, unreadDelta: number) => this.counters.touch(conversationId, at, unreadDelta),
+      setState: (messageId: string, state: MessageState) => this.setState(messageId, state),
+      viewOf: (m: StoredMessage) => this.viewOf(m),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
-    });
-    this.sender = new Sender({
-      access: this.access,
-      emit: this.emit,
-      trust: this.trust,
-      groups: this.groups,
-      timers: () => this.timers,
-      touchConversation: (conversationId, at, unreadDelta) => this.counters.touch(conversationId, at, unreadDelta),
-      setState: (messageId, state) => this.setState(messageId, state),
-      viewOf: (m) => this.viewOf(m),
-      scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
-    });
+    };
+    this.receiver = new Receiver({ ...parts, receipts: this.receipts, afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed) });
+    this.sender = new Sender({ ...parts, timers: () => this.timers });
     this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, trust: this.trust, viewOf: (m) => this.viewOf(m) });
   }
 
@@ -612,21 +602,14 @@ export class Messenger implements EphemeraService {
   }
 
   private settings(): Settings {
-    const s = readSettings(this.profileDir);
     const relay = this.session?.vault.isUnlocked ? this.account.configuredRelay() : undefined;
-    return { relayUrl: relay?.url ?? null, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
+    return settingsView(this.profileDir, relay?.url ?? null);
   }
 
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
     return this.api(() => {
       if (params.relayDescriptor !== undefined) this.account.setRelay(params.relayDescriptor);
-      const s = readSettings(this.profileDir);
-      writeSettings(this.profileDir, {
-        ...s,
-        ...(params.autoLockMinutes !== undefined ? { autoLockMinutes: params.autoLockMinutes } : {}),
-        ...(params.theme !== undefined ? { theme: params.theme } : {}),
-        ...(params.notifications !== undefined ? { notifications: params.notifications } : {}),
-      });
+      updatePreferences(this.profileDir, params);
       this.touch();
       const settings = this.settings();
       this.emit('settings', settings);

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { ParamsOf, Settings } from '../../shared/api.ts';
 import { writeFileAtomic } from '../../shared/atomic-write.ts';
 
 export const SETTINGS_FILE = 'settings.json';
@@ -30,4 +31,20 @@ export function readSettings(profileDir: string): ProfileSettings {
 export function writeSettings(profileDir: string, settings: ProfileSettings): void {
   const path = join(profileDir, SETTINGS_FILE);
   writeFileAtomic(path, `${JSON.stringify(FileSchema.parse(settings), null, 2)}\n`);
+}
+
+/** The settings as the API shows them; `relayUrl` is the configured relay's (null while locked). */
+export function settingsView(profileDir: string, relayUrl: string | null): Settings {
+  const s = readSettings(profileDir);
+  return { relayUrl, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
+}
+
+/** Writes the preferences a settingsUpdate names (its relay descriptor is the account's: account.ts). */
+export function updatePreferences(profileDir: string, params: ParamsOf<'settingsUpdate'>): void {
+  writeSettings(profileDir, {
+    ...readSettings(profileDir),
+    ...(params.autoLockMinutes !== undefined ? { autoLockMinutes: params.autoLockMinutes } : {}),
+    ...(params.theme !== undefined ? { theme: params.theme } : {}),
+    ...(params.notifications !== undefined ? { notifications: params.notifications } : {}),
+  });
 }
