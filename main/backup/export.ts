@@ -41,6 +41,11 @@ export interface ExportOptions {
   now?: () => number;
   /** For tests: sign with this key instead of the profile's identity (null: write an unsigned stream). */
   signingKey?: BackupSigningKey | null;
+  /**
+   * What the messenger knows of a message (its sealed records): `gone`, expired and not deleted
+   * yet (never exported); `deleted`, deleted for everyone (exported as a tombstone line).
+   */
+  messageStatus?: (messageId: string) => 'gone' | 'deleted' | undefined;
 }
 
 export interface ExportResult {
@@ -133,8 +138,11 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
 
     let done = 0;
     onProgress?.({ phase: 'export', done, total });
+    const statusOf = options.messageStatus ?? ((): undefined => undefined);
     for (const m of vault.iterateMessages()) {
-      append(encodeMessageLine(m), 'message');
+      const status = statusOf(m.id);
+      if (status === 'gone') continue;
+      append(encodeMessageLine(m, status === 'deleted'), 'message');
       done++;
       if (done % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'export', done, total: Math.max(total, done) });

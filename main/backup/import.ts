@@ -31,6 +31,8 @@ export interface ImportOptions extends ReadOptions {
    */
   trustUnsigned?: boolean;
   onProgress?: ProgressListener;
+  /** Marks messages this import added as deleted for everyone (the messenger's sealed record), in the write that added them. */
+  markTombstones?: (messageIds: readonly string[]) => void;
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -143,7 +145,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -183,7 +185,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, signer }: { restoreIdentity: boolean; signer: BackupSigner },
+  { restoreIdentity, signer, markTombstones }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>> {
@@ -196,12 +198,19 @@ async function applyRecords(
   const secretsSkipped: string[] = [];
   const messagesBefore = vault.countMessages();
   let batch: NewMessage[] = [];
+  // Tombstone lines of messages not here before (one already here is kept as it is).
+  let tombs: string[] = [];
   let done = 0;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const b = batch;
+    const t = tombs;
     batch = [];
-    write(() => vault.appendMessages(b));
+    tombs = [];
+    write(() => {
+      vault.appendMessages(b);
+      if (t.length > 0) markTombstones?.(t);
+    });
     done += b.length;
     progress(done);
     await yieldAndCheck(signal);
@@ -245,6 +254,7 @@ async function applyRecords(
       }
       case 'message':
         if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
+        if (r.line.deleted === true && vault.getMessage(r.line.id) === undefined) tombs.push(r.line.id);
         batch.push(lineToMessage(r.line));
         if (batch.length === APPEND_BATCH) await flush();
         break;

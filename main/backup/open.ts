@@ -115,7 +115,8 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
       else if (r.kind === 'conversation') conversations.push(lineToConversation(r.line));
       else if (r.kind === 'message') {
         const { type: _type, ...message } = r.line;
-        messages.push(message);
+        // A tombstone shows no text, whatever the line carries.
+        messages.push(message.deleted === true ? { ...message, text: '' } : message);
       }
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);

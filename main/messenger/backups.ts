@@ -28,7 +28,8 @@ import {
   type DecryptKeys,
   type EncryptKeys,
 } from '../backup/index.ts';
-import type { VaultHandle } from '../vault/api.ts';
+import type { Vault } from '../vault/index.ts';
+import { backupMessageStatus, markImportedTombstones } from './backup-records.ts';
 import { messageView } from './views.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
@@ -104,21 +105,24 @@ export class BackupJobs {
     return true;
   }
 
-  export(vault: VaultHandle, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean }): Promise<ExportSummary> {
+  export(vault: Vault, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean }): Promise<ExportSummary> {
     return this.job(p.jobId, 'export', async (signal, onProgress) => {
       const r = await exportBackup(vault, p.path, {
         keys: encryptKeys(p.protection),
         signal,
         onProgress,
+        messageStatus: backupMessageStatus(vault, Date.now()),
         ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
       });
       return { path: r.file, messages: r.counts.messages, bytes: r.bytes };
     });
   }
 
-  import(vault: VaultHandle, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
+  import(vault: Vault, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
-      const r = await importBackup(vault, p.path, { keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true });
+      const r = await importBackup(vault, p.path, {
+        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault),
+      });
       return {
         contactsAdded: r.added.contacts,
         conversationsAdded: r.added.conversations,
