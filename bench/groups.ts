@@ -107,7 +107,7 @@ export async function main(options: BenchOptions): Promise<void> {
       await until(async () => {
         for (const m of receivers) {
           const list = await m.groupsList();
-          if (list.length === 0 || (await m.groupHistory({ groupId, limit: 500 })).messages.length < sends + 1) return false;
+          if (list.length === 0 || (await m.groupHistory({ groupId, limit: 500 })).messages.filter((x) => !x.system).length < sends + 1) return false;
         }
         return true;
       }, 600_000, 'every receiver to store every group message');

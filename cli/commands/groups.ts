@@ -59,6 +59,7 @@ export async function sendToGroup(g: GlobalOptions, id: string, text: string, wa
 
 function groupLine(m: GroupMessage): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+  if (m.system) return `${when}  -- ${untrusted(m.text)}`;
   return `${when}  ${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}  ${untrusted(m.text)}  [${m.state}]`;
 }
 

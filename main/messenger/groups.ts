@@ -47,6 +47,8 @@ const INBOX = 'group-inbox';
 const PENDING = 'group-pending-sends';
 /** A received group message's stored sender: the member's handle behind this prefix (an opaque id, as backups require; 1:1 ones hold a contact id). */
 const MEMBER_PREFIX = 'member:';
+/** A membership line's stored sender: the change's author behind this prefix (the UI shows it as a system line). */
+const LINE_PREFIX = 'change:';
 
 interface GroupRecord {
   log: GroupLogData;
@@ -140,6 +142,7 @@ export class GroupService {
       const log = GroupLog.create(change, this.verifier());
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       this.save(groupId, record);
+      this.line(change);
       await this.sendChange(log, change, members, undefined);
       return this.info(record);
     });
@@ -187,6 +190,7 @@ export class GroupService {
       record.log = log.data();
       this.afterApplied(record, s.members, log.state.members);
       this.save(groupId, record);
+      this.line(change);
       await this.sendChange(log, change, to, joiner);
       return this.info(record);
     });
@@ -444,6 +448,7 @@ export class GroupService {
       const fresh: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       this.adoptChains(groupId, fresh, log.state.members);
       this.save(groupId, fresh);
+      this.line(change);
       return;
     }
     const log = GroupLog.restore(record.log);
@@ -453,6 +458,26 @@ export class GroupService {
     record.log = log.data();
     this.afterApplied(record, before, log.state.members);
     this.save(groupId, record);
+    this.line(change);
+  }
+
+  /**
+   * A membership change as a line in the group's history ("alice removed carol"), stored once
+   * per change (its id comes from the change's hash), on every member's side that applied it.
+   */
+  private line(change: SignedChange): void {
+    const { author, op, groupId } = change.body;
+    const text =
+      op.type === 'create' ? `${author} created the group "${op.name}"`
+      : op.type === 'add' ? `${author} added ${op.handle}`
+      : op.type === 'remove' ? `${author} removed ${op.handle}`
+      : op.type === 'promote' ? `${author} made ${op.handle} an admin`
+      : op.type === 'rename' ? `${author} renamed the group to "${op.name}"`
+      : `${author} left the group`;
+    const conv = groupConversationId(groupId);
+    const id = this.d.withIdKey((k) => incomingMessageId(k, `${conv}:change`, changeHash(change)));
+    const now = Date.now();
+    this.d.vault().appendMessages([{ id, conversationId: conv, direction: 'in', sender: `${LINE_PREFIX}${author}`, sentAt: now, receivedAt: now, text, state: 'received' }]);
   }
 
   /**
@@ -554,6 +579,9 @@ export class GroupService {
   }
 
   private view(groupId: string, m: StoredMessage): GroupMessage {
+    if (m.sender.startsWith(LINE_PREFIX)) {
+      return { id: m.id, groupId, direction: m.direction, sender: m.sender.slice(LINE_PREFIX.length), sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, system: true };
+    }
     const sender = m.direction === 'out' ? this.d.self() : m.sender.slice(MEMBER_PREFIX.length);
     return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state };
   }

@@ -25,7 +25,7 @@ const vaultOf = (p: Peer): Vault => (p.m as unknown as { session: { vault: Vault
 const connOf = (p: Peer): RelayConnection => (p.m as unknown as { session: { connection: RelayConnection } }).session.connection;
 
 async function texts(m: Messenger): Promise<string[]> {
-  return (await m.groupHistory({ groupId, limit: 500 })).messages.map((x: GroupMessage) => `${x.sender}:${x.text}`);
+  return (await m.groupHistory({ groupId, limit: 500 })).messages.filter((x) => !x.system).map((x: GroupMessage) => `${x.sender}:${x.text}`);
 }
 
 async function revisionOf(p: Peer): Promise<number> {

@@ -33,7 +33,10 @@ describe('ephemera group commands', () => {
     expect(sent.json.state).toBe('sent');
     expect((await cli(bob, 'sync')).code).toBe(0);
     const history = await cli(bob, 'history', '--group', groupId);
-    expect(history.json.messages).toEqual([expect.objectContaining({ sender: 'gc_alice', text: 'hello friends', direction: 'in' })]);
+    expect(history.json.messages).toEqual([
+      expect.objectContaining({ sender: 'gc_alice', text: 'gc_alice created the group "Friends"', system: true }),
+      expect.objectContaining({ sender: 'gc_alice', text: 'hello friends', direction: 'in' }),
+    ]);
 
     // bob is no admin: refused, with the FORBIDDEN exit code, and nothing changes.
     const refused = await cli(bob, 'group', 'rename', groupId, 'Mine');

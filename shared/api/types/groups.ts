@@ -41,6 +41,8 @@ export const GroupMessage = z.strictObject({
   receivedAt: Timestamp,
   text: z.string().max(MAX_TEXT_CHARS),
   state: MessageState,
+  /** A membership line ("alice removed carol"), not a text: `sender` is the change's author. */
+  system: z.literal(true).optional(),
 });
 
 export const GroupHistoryPage = z.strictObject({
