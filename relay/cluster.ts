@@ -36,7 +36,7 @@ export class ClusterStore {
     return this.group.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt ?? now + DEFAULT_ENVELOPE_TTL_MS);
   }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.group.ack(recipient, ids); }
-  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.backend.pending(recipient, afterId, limit, now); }
+  pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.group.pending(recipient, afterId, limit, now ?? 0); }
   withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.backend.withdraw(sender, recipientHandle, idem); }
 
   /** Makes this node's key (named by a random binding id) the device's one binding; the previous holder is told. */

@@ -21,8 +21,10 @@ export interface TempKeyEntry {
   conn?: Conn;
   /** On a cluster node: the random id of this key's binding in the shared store (never key material). */
   bindingId?: Buffer;
-  /** On a cluster node: this key's requests, run one after another. */
+  /** On a cluster node: this key's requests, run one after another… */
   chain?: Promise<void>;
+  /** …except sends and acks, which only wait for the requests before them that are neither. */
+  barrier?: Promise<void>;
 }
 
 export interface BoundDevice {

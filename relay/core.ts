@@ -31,6 +31,8 @@ import { DEFAULT_ENVELOPE_TTL_MS, RelayStore, type DeviceRow, type QueuedEnvelop
 import { TempKeys } from './temp-keys.ts';
 
 const MAX_UNBOUND_PER_CONN = 4;
+/** On a cluster node, the requests that go to the store's group commit (relay/pg-group-commit.ts). */
+const PIPELINED: ReadonlySet<string> = new Set(['send', 'ack']);
 
 export class RelayCore implements Binder, Delivery, LookupBudget {
   private readonly sqlite: RelayStore | undefined;
@@ -79,7 +81,9 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       handshakeTimeoutMs: o.handshakeTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs,
       idleTimeoutMs: o.idleTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.idleTimeoutMs,
     });
-    this.out = new Outgoing(store, this.log);
+    // A cluster node's writes commit in the store's own group commit: a turn's frames are only
+    // held to the end of the turn (written corked together), never for a commit interval.
+    this.out = new Outgoing(store, this.log, store instanceof ClusterStore ? 0 : undefined);
     this.tempKeys = new TempKeys(o, this.out);
     // Reads skip envelopes expired by relay time (relay/expiry.ts purges them later).
     this.pushes = new Pushes({ pending: (r, after, limit) => store.pending(r, after, limit, this.clock()) }, this.out, this.log);
@@ -192,10 +196,18 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     for (const body of bodies) {
       if (body.kind !== 'request') continue;
       if (this.cluster) {
-        // The store answers later: one key's requests run one after another, so a send never
-        // overtakes an earlier one (per-sender order), each answered when it is done.
+        // The store answers later: one key's requests run one after another, each answered when
+        // it is done; but sends and acks are handed to the store's group commit without waiting
+        // for the ones before them (it keeps a sender's sends in order: per-sender order holds),
+        // so a client's window of sends shares one commit instead of one commit each.
         const run = async (): Promise<void> => this.answerLater(entry, await this.dispatch(entry, body.reqId, body.method, body.params));
-        entry.chain = (entry.chain ?? Promise.resolve()).then(run, run);
+        const all = entry.chain ?? Promise.resolve();
+        if (PIPELINED.has(body.method)) {
+          const done = (entry.barrier ?? Promise.resolve()).then(run, run);
+          entry.chain = Promise.all([all, done]).then(() => undefined, () => undefined);
+        } else {
+          entry.chain = entry.barrier = all.then(run, run);
+        }
         continue;
       }
       const answer = this.dispatch(entry, body.reqId, body.method, body.params);
@@ -230,6 +242,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   /** An answer the store gave later: sent unless its key was forgotten meanwhile. */
   private answerLater(entry: TempKeyEntry, b: Body): void {
     if (!this.tempKeys.holds(entry)) return;
+    // The answers a group commit released together leave in one corked write per connection.
+    this.out.openBatch();
     this.out.sendBody(entry, b);
     this.pushes.run();
   }

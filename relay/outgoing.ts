@@ -44,6 +44,7 @@ export class Outgoing {
   constructor(
     private readonly store: BatchStore,
     private readonly log: (event: Record<string, unknown>) => void,
+    private readonly commitIntervalMs = COMMIT_INTERVAL_MS,
   ) {}
 
   /** Marks the open batch (if any) to be rolled back instead of committed. */
@@ -110,7 +111,7 @@ export class Outgoing {
     // Group commit: when idle, commit at the end of this turn; when busy (the last commit was
     // under COMMIT_INTERVAL_MS ago), keep collecting until that interval has passed, so one
     // commit (its WAL page writes are the fixed cost) serves many requests.
-    const wait = this.lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
+    const wait = this.lastCommitAt + this.commitIntervalMs - performance.now();
     if (wait > 0) setTimeout(() => this.commitBatch(), wait);
     else setImmediate(() => this.commitBatch());
   }

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { num } from './pg-ops.ts';
-import type { DeviceRow, EnqueueResult } from './store.ts';
+import type { DeviceRow, EnqueueResult, QueuedEnvelope } from './store.ts';
 
 /** Items per statement; more wait for the next batch (bounds a statement's size and lock set). */
 const MAX_BATCH = 512;
@@ -24,6 +24,15 @@ interface Send {
   queueLimit: number;
   expiresAt: number;
   resolve: (r: EnqueueResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface Read {
+  recipient: Buffer;
+  afterId: number;
+  limit: number;
+  now: number;
+  resolve: (rows: QueuedEnvelope[]) => void;
   reject: (e: unknown) => void;
 }
 
@@ -52,7 +61,9 @@ class Lane<T> {
     const items = this.waiting.splice(0, MAX_BATCH);
     this.running = true;
     this.run(items).catch((e: unknown) => {
-      for (const it of items) this.fail(it, e);
+      // What waits was asked for before the failure was known (a later send of a sender whose
+      // earlier one just failed): it fails too, so no sender's sends commit out of order.
+      for (const it of [...items, ...this.waiting.splice(0)]) this.fail(it, e);
     }).finally(() => {
       this.running = false;
       this.next();
@@ -83,6 +94,9 @@ async function withRetry<T>(f: () => Promise<T>): Promise<T> {
 export class PgGroupCommit {
   private readonly sends: Lane<Send>;
   private readonly acks: Lane<Ack>;
+  private readonly reads: Lane<Read>;
+  /** Per sender: resolves once its latest send is in the lane (the next one goes in after it). */
+  private readonly order = new Map<string, Promise<void>>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -90,22 +104,65 @@ export class PgGroupCommit {
   ) {
     this.sends = new Lane((items) => this.runSends(items), (it, e) => it.reject(e));
     this.acks = new Lane((items) => this.runAcks(items), (it, e) => it.reject(e));
+    this.reads = new Lane((items) => this.runReads(items), (it, e) => it.reject(e));
   }
 
-  /** As StoreOps.enqueue; committed with the other sends of its batch. */
-  async enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number): Promise<EnqueueResult> {
-    // Handles are cached once read (they never change), so this is mostly no round trip.
-    const r = await this.deviceByHandle(recipientHandle);
-    if (!r) throw new RpcError('NOT_FOUND', 'no such handle');
-    return new Promise((resolve, reject) => {
-      this.sends.add({ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject });
-    });
+  /**
+   * As StoreOps.enqueue; committed with the other sends of its batch. A sender's sends enter
+   * the lane in call order (a handle not yet cached must not let a later send overtake), so the
+   * relay may hand a key's sends over without waiting for each one's commit.
+   */
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number): Promise<EnqueueResult> {
+    const k = sender.toString('hex');
+    let entered!: () => void;
+    const inLane = new Promise<void>((r) => (entered = r));
+    const before = this.order.get(k);
+    this.order.set(k, inLane);
+    void inLane.then(() => this.order.get(k) === inLane && this.order.delete(k));
+    const go = async (): Promise<EnqueueResult> => {
+      try {
+        // Handles are cached once read (they never change), so this is mostly no round trip.
+        const r = await this.deviceByHandle(recipientHandle);
+        if (!r) throw new RpcError('NOT_FOUND', 'no such handle');
+        return await new Promise<EnqueueResult>((resolve, reject) => {
+          this.sends.add({ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject });
+          entered();
+        });
+      } finally {
+        entered();
+      }
+    };
+    return before ? before.then(go) : go();
   }
 
   /** As StoreOps.ack; committed with the other acks of its batch. */
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> {
     if (ids.length === 0) return Promise.resolve(0);
     return new Promise((resolve, reject) => this.acks.add({ recipient, ids, resolve, reject }));
+  }
+
+  /**
+   * As StoreOps.pending; the queue reads of the devices woken together go in one statement (a
+   * node reads once per delivered batch, not once per device and message).
+   */
+  pending(recipient: Buffer, afterId: number, limit: number, now: number): Promise<QueuedEnvelope[]> {
+    return new Promise((resolve, reject) => this.reads.add({ recipient, afterId, limit, now, resolve, reject }));
+  }
+
+  private async runReads(items: Read[]): Promise<void> {
+    // An expired envelope is never delivered, even before the purge has deleted it.
+    const rows = (await this.pool.query<{ ord: number; id: string; sender_handle: string; body: Buffer; created_at: string }>({
+      name: 'pending_many',
+      text: `SELECT w.ord, q.id, q.sender_handle, q.body, q.created_at
+               FROM unnest($1::bytea[], $2::bigint[], $3::integer[], $4::bigint[]) WITH ORDINALITY AS w(r, after, lim, now, ord)
+               CROSS JOIN LATERAL (SELECT id, sender_handle, body, created_at FROM queue
+                                    WHERE recipient = w.r AND id > w.after AND expires_at > w.now ORDER BY id LIMIT w.lim) q
+              ORDER BY w.ord, q.id`,
+      values: [items.map((r) => r.recipient), items.map((r) => String(r.afterId)), items.map((r) => r.limit), items.map((r) => String(r.now))],
+    })).rows;
+    const out = items.map((): QueuedEnvelope[] => []);
+    for (const x of rows) out[Number(x.ord) - 1]?.push({ id: num(x.id), from: x.sender_handle, body: x.body, sentAt: num(x.created_at) });
+    items.forEach((r, i) => r.resolve(out[i]!));
   }
 
   private async runSends(items: Send[]): Promise<void> {
@@ -153,6 +210,6 @@ export class PgGroupCommit {
 
   /** Waits for every batch to be committed or failed. */
   async drain(): Promise<void> {
-    await Promise.all([this.sends.idle(), this.acks.idle()]);
+    await Promise.all([this.sends.idle(), this.acks.idle(), this.reads.idle()]);
   }
 }

@@ -85,6 +85,8 @@ export class Pushes {
     d.reading = true;
     const cursor = d.cursor;
     rows.then((r) => {
+      // The pushes of the devices read together leave in one corked write per connection.
+      this.out.openBatch();
       d.reading = false;
       if (d.key === key && d.cursor === cursor) this.pushRows(d, key, room, r);
       else d.readAgain = true;

@@ -74,6 +74,27 @@ describe('PostgreSQL group commit', () => {
     }
   });
 
+  it("a sender's sends enter the batch in call order, also when an earlier one's recipient handle is not cached yet and a later one's is", async () => {
+    const url = await server.createDatabase();
+    const store = await PgStoreBackend.open({ url, maxConnections: 4 });
+    try {
+      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h));
+      const [s, cold, warm] = [randomBytes(8), randomBytes(8), randomBytes(8)];
+      for (const [d, h] of [[s, 's'], [cold, 'cold'], [warm, 'warm']] as const) {
+        await store.insertDevice(d, randomBytes(32), 1);
+        await store.register(d, h);
+      }
+      await store.deviceByHandle('warm');
+      const first = group.enqueue(s, 's', 'cold', 'o1', Buffer.from([1]), 1, 100, 1e15);
+      const second = group.enqueue(s, 's', 'warm', 'o2', Buffer.from([2]), 1, 100, 1e15);
+      const [a, b] = await Promise.all([first, second]);
+      // Queue ids follow commit order: the first send was stored first.
+      expect(a.id).toBeLessThan(b.id);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('the queue limit is exact inside one batch; acks that arrive together each count their own ids', async () => {
     const url = await server.createDatabase();
     const store = await PgStoreBackend.open({ url, maxConnections: 4 });
