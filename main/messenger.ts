@@ -20,12 +20,11 @@ import {
   type Settings,
   type VaultStatus,
 } from '../shared/api.ts';
-import { E2e, encodeEnvelope } from './e2e/index.ts';
-import { SearchService } from './search/service.ts';
+import { encodeEnvelope } from './e2e/index.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
-import { Account, knownIdentityIn, readAccount } from './messenger/account.ts';
+import { Account } from './messenger/account.ts';
 import { AutoLock } from './messenger/auto-lock.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { ConversationCounters } from './messenger/counters.ts';
@@ -48,7 +47,8 @@ import { readSettings, settingsView, updatePreferences, writeSettings } from './
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
-import { DisappearingTimers, purgeExpiredAtUnlock, type Expiring } from './messenger/expiry.ts';
+import { DisappearingTimers, type Expiring } from './messenger/expiry.ts';
+import { openSession } from './messenger/lifecycle.ts';
 import { GroupService } from './messenger/groups.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
@@ -288,14 +288,7 @@ export class Messenger implements EphemeraService {
     let session: UnlockedSession;
     let counting: Expiring[];
     try {
-      // Before the vault counts as unlocked (and before search opens): what expired is deleted.
-      counting = purgeExpiredAtUnlock(vault, Date.now());
-      const account = readAccount(vault);
-      // The account record is written only after the identity exists (register).
-      const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
-      const registration = account && e2e ? { account, e2e } : undefined;
-      if (e2e) reconcileIdentityKeys(vault, e2e);
-      session = new UnlockedSession(vault, await SearchService.open(vault), registration);
+      ({ session, counting } = await openSession(vault));
     } catch (e) {
       await this.lockNow();
       if (await lockVault(vault)) {

@@ -1,0 +1,23 @@
+// Unlocking: what the unlocked state is made of, read from the vault that was just opened.
+import { E2e } from '../e2e/index.ts';
+import { SearchService } from '../search/service.ts';
+import type { Vault } from '../vault/index.ts';
+import { knownIdentityIn, readAccount } from './account.ts';
+import { reconcileIdentityKeys } from './contacts.ts';
+import { purgeExpiredAtUnlock, type Expiring } from './expiry.ts';
+import { UnlockedSession } from './session.ts';
+
+/**
+ * The session of a vault just unlocked, and the disappearing messages still counting down. On
+ * failure the caller locks the vault again.
+ */
+export async function openSession(vault: Vault): Promise<{ session: UnlockedSession; counting: Expiring[] }> {
+  // Before the vault counts as unlocked (and before search opens): what expired is deleted.
+  const counting = purgeExpiredAtUnlock(vault, Date.now());
+  const account = readAccount(vault);
+  // The account record is written only after the identity exists (register).
+  const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
+  const registration = account && e2e ? { account, e2e } : undefined;
+  if (e2e) reconcileIdentityKeys(vault, e2e);
+  return { session: new UnlockedSession(vault, await SearchService.open(vault), registration), counting };
+}
