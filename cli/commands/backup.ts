@@ -23,6 +23,7 @@ import {
   type EncryptKeys,
   type ProgressListener,
 } from '../../main/backup/index.ts';
+import { backupMessageStatus, markImportedTombstones } from '../../main/messenger/backup-records.ts';
 import { Vault } from '../../main/vault/index.ts';
 import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
 import { untrusted } from '../terminal.ts';
@@ -175,6 +176,8 @@ export function register(program: Command): void {
               identitySecretNames: opts.withIdentity ? ACCOUNT_IDENTITY_SECRETS : undefined,
               signal: cancel.signal,
               onProgress: progress.listener,
+              // Opened without the app: an expired message not yet deleted is left out, a tombstone stays one.
+              messageStatus: backupMessageStatus(vault, Date.now()),
             }),
           );
           progress.stop();
@@ -233,6 +236,7 @@ export function register(program: Command): void {
               trustUnsigned: opts.trustUnsigned === true,
               signal: cancel.signal,
               onProgress: progress.listener,
+              markTombstones: markImportedTombstones(target),
             }),
           );
           progress.stop();

@@ -16,6 +16,7 @@ import { messageView } from '../../main/messenger/views.ts';
 import type { ContactRecord } from '../../main/vault/api.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { ageKeygen, ageRun, makeTempDir } from '../backup/helpers.ts';
+import { runCli } from '../cli/run.ts';
 import { testVaults } from '../vault/helpers.ts';
 
 const vaults = testVaults();
@@ -84,6 +85,26 @@ describe('backups keep tombstones and never hold an expired message', () => {
       [idOf('d-1'), '', true],
       [idOf('k-1'), `the ${KEPT} stays`, undefined],
     ]);
+  });
+
+  it('`ephemera export` of a locked profile (no app, no unlock purge) leaves out an expired message and keeps a tombstone', async () => {
+    const { vault, dir } = await vaults.fresh();
+    vault.upsertContact(alice);
+    vault.upsertConversation({ id: conversationId, kind: 'direct', contactId: alice.id, title: 'alice', lastActivity: 1, unread: 0 });
+    const s = steps(vault);
+    storeInbound(vault, 'alice', text('d-3', `the ${DELETED} goes`), s);
+    storeInbound(vault, 'alice', text('e-3', `the ${EXPIRED} runs out`), s);
+    storeInbound(vault, 'alice', del(['d-3']), s);
+    recordMessageTimer(vault, idOf('e-3'), conversationId, 30, Date.now() - 60_000);
+    vault.lock();
+    const keys = ageKeygen(tmp.dir, 'id3.txt');
+    const file = join(tmp.dir, 'cli.age');
+    const r = await runCli(['--profile', dir, 'export', file, '--recipient', keys.recipient], { EPHEMERA_KDF: 'test', EPHEMERA_PASSWORD: 'correct horse' });
+    expect(r.code, r.stderr + r.stdout).toBe(0);
+    const out = ageRun(['-d', '-i', keys.identityFile, file]).stdout.toString('utf8');
+    expect(out).not.toContain(EXPIRED);
+    expect(out).toContain(`{"type":"message","id":"${idOf('d-3')}"`);
+    expect(out).toContain('"text":"","state":"received","deleted":true}');
   });
 
   it('a backup without tombstones has no deleted flag (its lines are what an older writer made)', async () => {
