@@ -23,7 +23,7 @@ import {
 import { encodeEnvelope } from './e2e/index.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
-import { pinProfileFiles, verifyPassword, wipeVerifiedProfile } from './vault/wipe.ts';
+import { pinProfileFiles, verifyPassword, wipeProfile as wipeClosedProfile, wipeVerifiedProfile } from './vault/wipe.ts';
 import { Account } from './messenger/account.ts';
 import { AutoLock } from './messenger/auto-lock.ts';
 import { BackupJobs } from './messenger/backups.ts';
@@ -64,6 +64,11 @@ export interface MessengerOptions {
   relayTimeoutMs?: number;
   /** Accept passwords and backup passphrases the strength policy calls weak (tests only). */
   allowWeakSecrets?: boolean;
+  /**
+   * For one-shot commands (the CLI's vault, search and backup commands): unlocking neither
+   * connects to the relay nor resumes queued sends, so nothing arrives or leaves.
+   */
+  offline?: boolean;
 }
 
 export async function openMessenger(opts: MessengerOptions): Promise<Messenger> {
@@ -199,10 +204,10 @@ export class Messenger implements EphemeraService {
       this.serial(async () => {
         if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
         refuseWeakSecret(params.password, 'password', this.opts.allowWeakSecrets === true);
-        const { vault, recoveryPhrase } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
+        const { vault, recoveryPhrase, setAside } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
         writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
         await this.afterUnlock(vault);
-        return { recoveryPhrase };
+        return { recoveryPhrase, ...(setAside === undefined ? {} : { setAside }) };
       }),
     );
   }
@@ -257,7 +262,15 @@ export class Messenger implements EphemeraService {
   wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>> {
     return this.api(() =>
       this.serial(async () => {
-        // Checked before anything closes: a wrong password leaves the app as it was.
+        if (!this.session?.vault.isUnlocked) {
+          // Not open here: the profile lock first (a profile open in another process is refused
+          // before any password check), held through the check and the wipe.
+          const summary = await wipeClosedProfile(this.profileDir, params.password);
+          this.emit('vault', this.status());
+          return summary;
+        }
+        // Open here (this process holds the lock). Checked before anything closes: a wrong
+        // password leaves the app as it was.
         await verifyPassword(this.profileDir, params.password);
         // Pinned first: closing deletes the WAL and replaces the search snapshot (wipe.ts).
         const pins = pinProfileFiles(this.profileDir);
@@ -305,7 +318,7 @@ export class Messenger implements EphemeraService {
     });
     this.emit('vault', this.status());
     this.emit('settings', this.settings());
-    if (session.registration) {
+    if (session.registration && this.opts.offline !== true) {
       await this.account.connect(session.registration.account.descriptor);
       void this.sender.enqueue(() => this.asActivity(() => this.sender.resumeQueued())).catch(() => undefined);
     } else this.emit('connection', this.account.offlineState());

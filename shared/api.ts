@@ -52,8 +52,11 @@ const BackupSource = { backupId: BackupId.optional() };
 export const apiMethods = {
   // vault
   vaultStatus: { params: NoParams, result: VaultStatus },
-  /** Creates the vault (unlocked) and returns the 24-word recovery phrase to show once. */
-  createVault: { params: z.strictObject({ password: Password }), result: z.strictObject({ recoveryPhrase: RecoveryPhrase }) },
+  /**
+   * Creates the vault (unlocked) and returns the 24-word recovery phrase to show once.
+   * `setAside`: where a header-less vault.db without a recovery copy was moved (not deleted).
+   */
+  createVault: { params: z.strictObject({ password: Password }), result: z.strictObject({ recoveryPhrase: RecoveryPhrase, setAside: z.string().max(4096).optional() }) },
   /** Checks the phrase against the vault's recovery wrap; marks it confirmed on success. */
   confirmRecoveryPhrase: { params: z.strictObject({ recoveryPhrase: RecoveryPhrase }), result: z.strictObject({ confirmed: z.boolean() }) },
   unlock: { params: z.strictObject({ password: Password }), result: VaultStatus },
