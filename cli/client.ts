@@ -4,19 +4,33 @@
 // arrive as the same ApiError codes and sentences; the CLI only chooses exit codes for them
 // (cli/errors.ts API_EXIT).
 import { openMessenger } from '../main/messenger.ts';
+import type { KdfParams } from '../main/vault/index.ts';
 import type { Contact } from '../shared/api.ts';
 import { createApiClient, dispatchCall, type EphemeraClient } from '../shared/api/rpc.ts';
-import { CliError, cliErrorFor, ExitCode } from './errors.ts';
+import { BadParameters } from '../main/vault/errors.ts';
+import { checkStrength, CliError, cliErrorFor, ExitCode } from './errors.ts';
 import { currentPassword, requireVault, type GlobalOptions } from './io.ts';
 
 export interface OpenClientOptions {
   /** How long the messenger waits for the relay (connect and bind) in one call. */
   relayTimeoutMs?: number;
+  /** One-shot commands: unlocking does not connect to the relay (MessengerOptions.offline). */
+  offline?: boolean;
+  /** Argon2id parameters for createVault (init: default, or the test set). */
+  kdf?: KdfParams;
+  /** --allow-weak: the messenger accepts a password the strength policy calls weak. */
+  allowWeakSecrets?: boolean;
 }
 
 /** The contract served in-process by a messenger on `profileDir`; `close` locks and closes it. */
 export async function openClient(profileDir: string, opts: OpenClientOptions = {}): Promise<{ api: EphemeraClient; close: () => Promise<void> }> {
-  const messenger = await openMessenger({ profileDir, ...(opts.relayTimeoutMs !== undefined ? { relayTimeoutMs: opts.relayTimeoutMs } : {}) });
+  const messenger = await openMessenger({
+    profileDir,
+    ...(opts.relayTimeoutMs !== undefined ? { relayTimeoutMs: opts.relayTimeoutMs } : {}),
+    ...(opts.offline === true ? { offline: true } : {}),
+    ...(opts.kdf ? { kdf: opts.kdf } : {}),
+    ...(opts.allowWeakSecrets === true ? { allowWeakSecrets: true } : {}),
+  });
   const api = createApiClient({
     call: (method, params) => dispatchCall(messenger, method, params),
     subscribe: (listener) => messenger.subscribe((event) => listener(event.name, event.payload)),
@@ -46,6 +60,40 @@ export async function withClient<T>(g: GlobalOptions, waitS: number, fn: (api: E
   } finally {
     await close();
   }
+}
+
+/**
+ * The contract without the relay, for commands on the vault alone (init, unlock-check, recover
+ * ...): `fn` unlocks (or creates) as it needs; the messenger is always closed (locked) after.
+ * Errors become their exit code and sentence.
+ */
+export async function withOfflineClient<T>(profile: string, fn: (api: EphemeraClient) => Promise<T>, opts: Omit<OpenClientOptions, 'offline' | 'relayTimeoutMs'> = {}): Promise<T> {
+  const { api, close } = await openClient(profile, { ...opts, offline: true });
+  try {
+    return await fn(api);
+  } catch (e) {
+    throw cliErrorFor(e);
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * An empty password stops here: the contract's schema would call it a malformed request
+ * (INVALID_ARGUMENT, exit 2); the CLI keeps the vault's refusal and exit code 9.
+ */
+export function refuseEmptyPassword(password: string): string {
+  if (password.length === 0) throw new BadParameters('the password must not be empty');
+  return password;
+}
+
+/**
+ * A new vault password before it goes to the contract: the strength policy first (exit 16, the
+ * same sentence main gives), then the empty password (exit 9).
+ */
+export function checkNewPassword(password: string, allowWeak: boolean | undefined): string {
+  checkStrength(password, 'password', allowWeak);
+  return refuseEmptyPassword(password);
 }
 
 /** The contact with this handle (contactsList), or UNKNOWN_CONTACT naming how to add it. */

@@ -1,9 +1,14 @@
-// Vault subcommands: init, unlock-check, change-password, recover, status.
+// Vault subcommands: init, unlock-check, change-password, recover, status. init, change-password
+// and recover go through the contract offline (cli/client.ts withOfflineClient): the same checks,
+// codes and sentences as the app. unlock-check and status stay on the vault: they are diagnostics
+// that must answer for a vault whose messages are damaged, and the contract's unlock opens the
+// whole session (search, expiry), which reads every message (docs/architecture.md, CLI).
 import { Option, type Command } from 'commander';
 import { inspectProfile, Vault } from '../../main/vault/index.ts';
 import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
-import { allowWeakOption, checkStrength } from '../errors.ts';
+import { allowWeakOption } from '../errors.ts';
+import { checkNewPassword, refuseEmptyPassword, withOfflineClient } from '../client.ts';
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
@@ -36,9 +41,8 @@ export function register(program: Command): void {
         // Before any prompt; Vault.create refuses the same (it never clears such a vault.db).
         if (Vault.headerLost(g.profile)) throw new CliError(headerMissingMessage(g.profile), ExitCode.VAULT_EXISTS, 'VAULT_EXISTS');
         const password = await readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: 'New password: ', confirm: true, what: 'password' });
-        checkStrength(password, 'password', opts.allowWeak);
-        const { vault, recoveryPhrase, setAside } = await Vault.create(g.profile, password, { kdf });
-        vault.lock();
+        checkNewPassword(password, opts.allowWeak);
+        const { recoveryPhrase, setAside } = await withOfflineClient(g.profile, (api) => api.createVault({ password }), { kdf, allowWeakSecrets: opts.allowWeak === true });
         const asideNote = setAside === undefined ? '' : `A vault.db without its header and without a recovery copy was found and moved aside to ${setAside} (not deleted).\n`;
         printResult(
           g.json,
@@ -74,15 +78,17 @@ export function register(program: Command): void {
       action(async (opts: { allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         requireVault(g.profile);
-        const oldPassword = await currentPassword();
-        const vault = await Vault.unlock(g.profile, oldPassword);
-        try {
-          const next = await newPassword();
-          checkStrength(next, 'password', opts.allowWeak);
-          await vault.changePassword(oldPassword, next);
-        } finally {
-          vault.lock();
-        }
+        const oldPassword = refuseEmptyPassword(await currentPassword());
+        await withOfflineClient(
+          g.profile,
+          async (api) => {
+            await api.unlock({ password: oldPassword });
+            const next = await newPassword();
+            checkNewPassword(next, opts.allowWeak);
+            await api.changePassword({ oldPassword, newPassword: next });
+          },
+          { allowWeakSecrets: opts.allowWeak === true },
+        );
         printResult(g.json, 'Password changed.', { profile: g.profile });
       }),
     );
@@ -99,9 +105,8 @@ export function register(program: Command): void {
         const phrase = process.stdin.isTTY ? await promptHidden('Recovery phrase (24 words): ') : await readStdin();
         if (phrase.trim().length === 0) throw new CliError('no recovery phrase on standard input', ExitCode.USAGE);
         const next = await newPassword();
-        checkStrength(next, 'password', opts.allowWeak);
-        const vault = await Vault.unlockWithRecovery(g.profile, phrase, next);
-        vault.lock();
+        checkNewPassword(next, opts.allowWeak);
+        await withOfflineClient(g.profile, (api) => api.unlockWithRecovery({ recoveryPhrase: phrase, newPassword: next }), { allowWeakSecrets: opts.allowWeak === true });
         printResult(g.json, 'Vault recovered; the new password is set.', { profile: g.profile });
       }),
     );
