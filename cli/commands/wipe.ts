@@ -1,7 +1,8 @@
-// `ephemera wipe`: "Delete all data" from the command line (main/vault/wipe.ts does the work).
+// `ephemera wipe`: "Delete all data" from the command line, through the contract's wipeProfile
+// (the app's Settings button): the profile lock first, then the password, then the wipe.
 import type { Command } from 'commander';
-import { wipeProfile } from '../../main/vault/wipe.ts';
 import { action, CliError, currentPassword, ExitCode, globalOptions, printNotice, printResult, promptHidden, requireVault } from '../io.ts';
+import { refuseEmptyPassword, withOfflineClient } from '../client.ts';
 
 export function register(program: Command): void {
   program
@@ -22,7 +23,8 @@ export function register(program: Command): void {
           printNotice(`This overwrites and deletes every file in ${g.profile}, including backups kept there. It cannot be undone.`);
           password = await promptHidden('Password to delete all data: ');
         }
-        const summary = await wipeProfile(g.profile, password);
+        refuseEmptyPassword(password);
+        const summary = await withOfflineClient(g.profile, (api) => api.wipeProfile({ password }));
         printResult(g.json, `All data deleted: ${summary.files} files overwritten and removed, and ${g.profile} is gone.`, { profile: g.profile, ...summary });
       }),
     );
