@@ -43,9 +43,21 @@ async function viaDispatch(method: MethodName, params: unknown): Promise<ApiErro
   }
 }
 
+/** What dispatchCall answers on a messenger of `dir` that was not unlocked (as the CLI's one-shot commands). */
+async function viaDispatchLocked(dir: string, method: MethodName, params: unknown, opts: { allowWeakSecrets?: boolean } = {}): Promise<ApiErrorValue> {
+  const m = await openMessenger({ profileDir: dir, kdf: TEST_KDF, ...opts });
+  try {
+    const outcome = await dispatchCall(m, method, params);
+    if (outcome.ok) throw new Error(`${method} unexpectedly succeeded`);
+    return outcome.error;
+  } finally {
+    await m.close();
+  }
+}
+
 /** What `ephemera --json ARGS` reports: its exit code and its { code, message }. */
-async function viaCli(args: string[]): Promise<{ exit: number | null; error: ApiErrorValue; stderr: string }> {
-  const r = await runCli(['--profile', profile, '--json', ...args], { EPHEMERA_PASSWORD: PASSWORD });
+async function viaCli(args: string[], env: Record<string, string> = { EPHEMERA_PASSWORD: PASSWORD }, dir = profile, stdin = ''): Promise<{ exit: number | null; error: ApiErrorValue; stderr: string }> {
+  const r = await runCli(['--profile', dir, '--json', ...args], env, stdin);
   const out = JSON.parse(r.stdout.trim()) as { ok: boolean; code: ApiErrorValue['code']; message: string };
   expect(out.ok, r.stderr).toBe(false);
   return { exit: r.code, error: { code: out.code, message: out.message }, stderr: r.stderr };
@@ -92,5 +104,48 @@ describe('the CLI goes through the contract', () => {
     // The contract bounds the wait: an hour at most, a whole number of milliseconds.
     expect((await viaDispatch('sync', { timeoutMs: 3_600_001 })).code).toBe('INVALID_ARGUMENT');
     expect((await viaDispatch('sync', { timeoutMs: 1.5 })).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('init with a weak password: the WEAK_PASSWORD and reason createVault gives; no vault is made', async () => {
+    const dir = join(root, 'weak-init');
+    const served = await viaDispatchLocked(dir, 'createVault', { password: 'abc' });
+    expect(served.code).toBe('WEAK_PASSWORD');
+    const cli = await viaCli(['init'], { EPHEMERA_PASSWORD: 'abc' }, dir);
+    expect(cli.error).toEqual(served);
+    expect(cli.exit).toBe(API_EXIT.WEAK_PASSWORD);
+    expect(Vault.exists(dir)).toBe(false);
+  });
+
+  it('change-password with a wrong current password, recover with a wrong phrase: the same codes and sentences', async () => {
+    const wrongPassword = await viaDispatchLocked(profile, 'unlock', { password: 'not the password 123' });
+    expect(wrongPassword.code).toBe('WRONG_PASSWORD');
+    const cli = await viaCli(['change-password', '--allow-weak'], { EPHEMERA_PASSWORD: 'not the password 123', EPHEMERA_NEW_PASSWORD: 'next password 456' });
+    expect(cli.error).toEqual(wrongPassword);
+    expect(cli.exit).toBe(API_EXIT.WRONG_PASSWORD);
+    const phrase = Array.from({ length: 24 }, () => 'abandon').join(' ');
+    const wrongPhrase = await viaDispatchLocked(profile, 'unlockWithRecovery', { recoveryPhrase: phrase, newPassword: 'next password 456' }, { allowWeakSecrets: true });
+    expect(wrongPhrase.code).toBe('WRONG_RECOVERY_PHRASE');
+    const recover = await viaCli(['recover', '--allow-weak'], { EPHEMERA_NEW_PASSWORD: 'next password 456' }, profile, `${phrase}\n`);
+    expect(recover.error).toEqual(wrongPhrase);
+    expect(recover.exit).toBe(API_EXIT.WRONG_RECOVERY_PHRASE);
+    // Nothing changed: the password still opens the vault.
+    const m = await openMessenger({ profileDir: profile });
+    await expect(m.unlock({ password: PASSWORD })).resolves.toMatchObject({ vault: 'unlocked' });
+    await m.close();
+  });
+
+  it('wipe of a profile open elsewhere: PROFILE_LOCKED before the password is checked, the same through both', async () => {
+    const open = await Vault.unlock(profile, PASSWORD);
+    try {
+      // A wrong password still gets PROFILE_LOCKED: the lock is checked first.
+      const served = await viaDispatchLocked(profile, 'wipeProfile', { password: 'not the password 123' });
+      expect(served.code).toBe('PROFILE_LOCKED');
+      const cli = await viaCli(['wipe', '--yes'], { EPHEMERA_PASSWORD: 'not the password 123' });
+      expect(cli.error).toEqual(served);
+      expect(cli.exit).toBe(API_EXIT.PROFILE_LOCKED);
+    } finally {
+      open.lock();
+    }
+    expect(Vault.exists(profile)).toBe(true);
   });
 });
