@@ -15,7 +15,7 @@ import { downloadBlob, TransferError, uploadFile, type BlobCaller, type BlobRef,
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
-import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
+import { conversationIdOf, INCOMING_CONTENT_IDS, incomingPlace, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
 import { handToRelay } from './outgoing.ts';
 import {
   ATTACHMENT_CHUNKS, type AttachmentRecord, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, MESSAGE_ATTACHMENTS, readRecord, recordOf, writeRecord,
@@ -189,10 +189,8 @@ export interface InboundAttachmentSteps {
 export function storeInboundAttachment(vault: Vault, from: string, content: AttachmentContent, steps: InboundAttachmentSteps):
   { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean } {
   const contact = steps.contactFor(from);
-  const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
-  const existing = vault.getMessage(id);
+  const { id, conversationId, existing } = incomingPlace(vault, steps, contact, content.id);
   if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
-  const conversationId = conversationIdOf(contact.id);
   const now = Date.now();
   const gone = steps.arrivedAfterDelete?.(id, content.sentAt) === true;
   const [message] = vault.appendMessages([

@@ -4,6 +4,7 @@
 // plaintext columns, and a seized relay's idempotency keys do not match a seized laptop's ids.
 // The content ids themselves are kept sealed (kv) where receipts need them.
 import { createHmac, randomBytes } from 'node:crypto';
+import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 
 export function newContactId(): string {
@@ -44,6 +45,20 @@ function keyedId(idKey: Uint8Array, ...parts: string[]): string {
  */
 export function incomingMessageId(idKey: Uint8Array, contactId: string, contentId: string): string {
   return `m${keyedId(idKey, 'message', 'in', contactId, contentId)}`;
+}
+
+/**
+ * Where a message received from `contact` goes: its stored id, its conversation, and the stored
+ * copy when this is a redelivery (a text's and an attachment's store steps alike).
+ */
+export function incomingPlace(
+  vault: Vault,
+  keys: { withIdKey<T>(fn: (idKey: Uint8Array) => T): T },
+  contact: ContactRecord,
+  contentId: string,
+): { id: string; conversationId: string; existing: StoredMessage | undefined } {
+  const id = keys.withIdKey((k) => incomingMessageId(k, contact.id, contentId));
+  return { id, conversationId: conversationIdOf(contact.id), existing: vault.getMessage(id) };
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Vault } from '../vault/index.ts';
 import { applyInboundDelete, arrivedAfterDelete, forgetQuoteLinks } from './delete-for-everyone.ts';
 import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
-import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
+import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, incomingPlace, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export type InboundEffect =
   | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
@@ -48,10 +48,8 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
   }
   if (content.kind === 'text') {
     const contact = steps.contactFor(from);
-    const id = steps.withIdKey((k) => incomingMessageId(k, contact.id, content.id));
-    const existing = vault.getMessage(id);
+    const { id, conversationId, existing } = incomingPlace(vault, steps, contact, content.id);
     if (existing) return { kind: 'text', message: existing, contact, contentId: content.id, isNew: false };
-    const conversationId = conversationIdOf(contact.id);
     const now = Date.now();
     // Deleted for everyone before it arrived: stored as a tombstone, its text never written.
     const gone = arrivedAfterDelete(vault, id, content.sentAt);
