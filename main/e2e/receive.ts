@@ -78,10 +78,12 @@ export async function storeThenCommit<T>(
   try {
     // The store's writes and the session change in one vault transaction: one commit (one
     // fsync) per message instead of one per write, which bounded catch-up (docs/protocol.md
-    // §12a), and all or nothing. It is durable when transaction() returns, before the caller
-    // acknowledges. An async store's first synchronous part runs inside the transaction; the
+    // §12a), and all or nothing. An async store's first synchronous part runs inside the transaction; the
     // session change then waits for its promise, as before.
-    const tx = kv.vault.transaction?.bind(kv.vault) ?? (<R>(fn: () => R): R => fn());
+    // Relaxed where the vault has it (no fsync wait per envelope): the mailbox acknowledges a
+    // batch only after vault.syncCommitted() made its commits durable (net/mailbox.ts); until
+    // then a power loss undoes whole envelopes, which the relay still holds and pushes again.
+    const tx = kv.vault.relaxedTransaction?.bind(kv.vault) ?? kv.vault.transaction?.bind(kv.vault) ?? (<R>(fn: () => R): R => fn());
     let pending: PromiseLike<T> | undefined;
     let result: T | undefined;
     tx(() => {

@@ -52,7 +52,7 @@ export class RelayConnection {
       // Capped at 1 s: after a relay restart every client should be back within the wave budget (3 s).
       backoff: { baseMs: 200, maxMs: 1000 },
     });
-    this.mailbox = new RelayMailbox(this.client);
+    this.mailbox = new RelayMailbox(this.client, () => vault.syncCommitted());
     this.keys = new RelayKeys(this.client);
     this.mailbox.onEnvelope(hooks.onEnvelope);
     this.client.on('state', (s, prev) => this.onClientState(s, prev));

@@ -18,6 +18,8 @@ const SEEN_LIMIT = 20_000;
 // (well below the relay's push window of 128, so pushes never stall) or after a short delay.
 const ACK_BATCH = 64;
 const ACK_DELAY_MS = 50;
+/** Longest run of envelopes handled without giving the event loop a turn. */
+const SLICE_MS = 15;
 
 export function newIdempotencyKey(): string {
   return randomBytes(16).toString('hex');
@@ -33,7 +35,15 @@ export class RelayMailbox {
   private acks: number[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly client: RelayClient) {
+  /**
+   * `durable`: makes what the handler committed durable before the relay is told to delete it
+   * (the receive path commits without an fsync per envelope; one sync per ack batch instead).
+   * False when it cannot now: the acks wait and it is asked again.
+   */
+  constructor(
+    private readonly client: RelayClient,
+    private readonly durable: () => boolean = () => true,
+  ) {
     client.on('push', (topic, data) => {
       if (topic === ENVELOPE_TOPIC) this.onEnvelopePush(data);
     });
@@ -79,7 +89,14 @@ export class RelayMailbox {
     this.draining = true;
     try {
       let env: Envelope | undefined;
+      let slice = performance.now();
       while ((env = this.inbox.shift()) !== undefined) {
+        // A backlog is handed over back to back, and a handler's awaits are microtasks only:
+        // let timers and I/O run between slices so the process never freezes during catch-up.
+        if (performance.now() - slice > SLICE_MS) {
+          await new Promise((r) => setImmediate(r));
+          slice = performance.now();
+        }
         try {
           if (!this.seen.has(env.id)) {
             if (!this.handler) continue; // not acknowledged: the relay keeps it for later
@@ -106,9 +123,23 @@ export class RelayMailbox {
   private flushAcks(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
+    if (this.acks.length === 0) return;
+    let durable: boolean;
+    try {
+      durable = this.durable();
+    } catch (e) {
+      // Locked or closed: not acknowledged; the relay pushes them again and `seen` or the
+      // receiver's duplicate check turns that into an ack.
+      this.acks = [];
+      this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
+      return;
+    }
+    if (!durable) {
+      this.ackTimer = setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
+      return;
+    }
     const ids = this.acks;
     this.acks = [];
-    if (ids.length === 0) return;
     // Lost acks are harmless: the relay pushes again and `seen` turns it into a re-ack.
     this.client.call('ack', { ids }).catch(() => undefined);
   }

@@ -149,6 +149,10 @@ export interface VaultHandle {
    * skip numbers; consumers of changesSince only rely on it increasing.
    */
   transaction<T>(fn: () => T): T;
+  /** As transaction, but durable only at the next full commit or syncCommitted() (Vault.relaxedTransaction). */
+  relaxedTransaction<T>(fn: () => T): T;
+  /** Makes every commit so far durable; false when it could not now (inside a transaction). */
+  syncCommitted(): boolean;
   /**
    * One transaction spanning event-loop turns (see WriteGate.longTransaction): `work` writes in
    * synchronous `write(fn)` steps, each given a writer on the transaction, and may await

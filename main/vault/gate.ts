@@ -4,6 +4,7 @@
 // while a long transaction is open, only its own steps get a writable handle; every other write
 // is refused with VaultBusy (a runtime check behind the types, for callers that go through the
 // Vault facade from inside a step).
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { VaultBusy, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
@@ -38,6 +39,8 @@ export class WriteGate<R, W> {
   #writable: WritableDB<R, W> | undefined;
   #longTx: LongTransaction | undefined;
   #activities = 0;
+  /** A relaxed commit may not be durable yet (syncCommitted). */
+  #unsynced = false;
   #activitiesDone: (() => void) | undefined;
 
   constructor(keys: VaultKeys, counters: GateCounters) {
@@ -138,11 +141,41 @@ export class WriteGate<R, W> {
     const db = this.#open();
     if (db.inTransaction) return fn();
     db.pragma('synchronous = NORMAL');
+    this.#unsynced = true;
     try {
       return fn();
     } finally {
       if (db.open) db.pragma('synchronous = FULL');
     }
+  }
+
+  /**
+   * Makes every commit so far durable, also those made under relaxedDurability: in WAL mode a
+   * NORMAL commit is complete in the -wal file and only misses the fsync a FULL commit does, so
+   * one fsync of that file (any descriptor flushes the file) makes every earlier commit durable.
+   * Nothing to do when no relaxed commit is pending. False inside a transaction (its frames are
+   * not committed yet): the caller must not rely on durability yet and asks again.
+   */
+  syncCommitted(): boolean {
+    const db = this.#open();
+    if (db.inTransaction) return false;
+    if (!this.#unsynced) return true;
+    let fd: number;
+    try {
+      fd = openSync(`${db.name}-wal`, 'r');
+    } catch (err) {
+      // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.#unsynced = false;
+      return true;
+    }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.#unsynced = false;
+    return true;
   }
 
   /** The end of the committed change sequence: while a long transaction is open, where it began. */

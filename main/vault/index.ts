@@ -260,6 +260,20 @@ export class Vault implements VaultHandle {
     return this.gate.transaction(fn);
   }
 
+  /**
+   * fn in one transaction committed without waiting for an fsync (WriteGate.relaxedDurability):
+   * atomic and in order, durable at the next full commit or syncCommitted(). For received
+   * envelopes, acknowledged to the relay only after syncCommitted() (net/mailbox.ts).
+   */
+  relaxedTransaction<T>(fn: () => T): T {
+    return this.gate.relaxedDurability(() => this.gate.transaction(fn));
+  }
+
+  /** See WriteGate.syncCommitted. */
+  syncCommitted(): boolean {
+    return this.gate.syncCommitted();
+  }
+
   /** See WriteGate.activity. */
   activity<T>(fn: () => Promise<T>): Promise<T> {
     return this.gate.activity(fn);
