@@ -177,7 +177,7 @@ export function register(program: Command): void {
               signal: cancel.signal,
               onProgress: progress.listener,
               // Opened without the app: an expired message not yet deleted is left out, a tombstone stays one.
-              messageStatus: backupMessageStatus(vault, Date.now()),
+              messageStatus: backupMessageStatus(vault),
             }),
           );
           progress.stop();

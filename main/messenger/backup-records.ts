@@ -1,13 +1,14 @@
-// What a backup needs from the messenger's sealed records: an expired message (its timer ran
-// out, its deletion not done yet) is never exported; a message deleted for everyone is
-// exported as a tombstone line, and imported as one (docs/backup-format.md).
+// What a backup needs from the messenger's sealed records: a message under a disappearing timer
+// (counting down, expired, or not shown yet) is never exported, since a backup written before
+// it expires would keep it for good; a message deleted for everyone is exported as a tombstone
+// line, and imported as one (docs/backup-format.md).
 import type { Vault } from '../vault/index.ts';
 import { TOMBSTONES } from './delete-for-everyone.ts';
-import { loadExpiring } from './expiry.ts';
+import { MESSAGE_TIMERS } from './ids.ts';
 
-/** ExportOptions.messageStatus as of `now`: sets built once (one lookup per exported message). */
-export function backupMessageStatus(vault: Vault, now: number): (messageId: string) => 'gone' | 'deleted' | undefined {
-  const gone = new Set(loadExpiring(vault).filter((e) => e.expiresAt <= now).map((e) => e.id));
+/** ExportOptions.messageStatus: sets built once (one lookup per exported message). */
+export function backupMessageStatus(vault: Vault): (messageId: string) => 'gone' | 'deleted' | undefined {
+  const gone = new Set(vault.kvKeys(MESSAGE_TIMERS));
   const deleted = new Set(vault.kvKeys(TOMBSTONES));
   return (id) => (gone.has(id) ? 'gone' : deleted.has(id) ? 'deleted' : undefined);
 }

@@ -111,7 +111,7 @@ export class BackupJobs {
         keys: encryptKeys(p.protection),
         signal,
         onProgress,
-        messageStatus: backupMessageStatus(vault, Date.now()),
+        messageStatus: backupMessageStatus(vault),
         ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
       });
       return { path: r.file, messages: r.counts.messages, bytes: r.bytes };

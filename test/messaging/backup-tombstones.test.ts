@@ -1,7 +1,8 @@
 // Backups and deletion (issue #14) on real vaults with the real `age` tool: a message deleted for
 // everyone is exported as a tombstone line (`"deleted":true`, no text) and comes back as a
-// tombstone from import and from open; a message whose timer ran out is never exported, even
-// before its deletion ran (the decrypted stream is scanned for its words).
+// tombstone from import and from open; a message under a disappearing timer is never exported
+// (expired before its deletion ran, counting down, or not shown yet; the decrypted stream is
+// scanned for its words).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -40,9 +41,10 @@ const idOf = (cid: string): string => incomingMessageId(idKey, alice.id, cid);
 const DELETED = 'zorbquillant';
 const EXPIRED = 'vextrafolium';
 const KEPT = 'plimbdrovish';
+const COUNTING = 'grustlevanix';
 
 describe('backups keep tombstones and never hold an expired message', () => {
-  it('export: a tombstone line, no expired words; import and open: a tombstone', async () => {
+  it('export: a tombstone line, no words of a message under a timer; import and open: a tombstone', async () => {
     const { vault } = await vaults.fresh();
     vault.upsertContact(alice);
     vault.upsertConversation({ id: conversationId, kind: 'direct', contactId: alice.id, title: 'alice', lastActivity: 1, unread: 0 });
@@ -54,16 +56,22 @@ describe('backups keep tombstones and never hold an expired message', () => {
     // Its countdown started a minute ago under a 30 s timer: expired, its deletion not run yet.
     recordMessageTimer(vault, idOf('e-1'), conversationId, 30, Date.now() - 60_000);
     expect(vault.getMessage(idOf('e-1'))?.text).toContain(EXPIRED);
+    // Still counting down, and not shown yet: a backup would keep them past their expiry, so neither goes in.
+    storeInbound(vault, 'alice', text('c-1', `the ${COUNTING} counts down`), s);
+    recordMessageTimer(vault, idOf('c-1'), conversationId, 3600, Date.now());
+    storeInbound(vault, 'alice', text('n-1', `the ${COUNTING} waits to be shown`), s);
+    recordMessageTimer(vault, idOf('n-1'), conversationId, 3600, null);
 
     const keys = ageKeygen(tmp.dir);
     const file = join(tmp.dir, 'b.age');
-    const r = await exportBackup(vault, file, { keys: { recipients: [keys.recipient] }, signingKey: null, messageStatus: backupMessageStatus(vault, Date.now()) });
+    const r = await exportBackup(vault, file, { keys: { recipients: [keys.recipient] }, signingKey: null, messageStatus: backupMessageStatus(vault) });
     expect(r.counts.messages).toBe(2);
     const plain = ageRun(['-d', '-i', keys.identityFile, file]);
     expect(plain.status).toBe(0);
     const out = plain.stdout.toString('utf8');
     expect(out).toContain(KEPT);
     expect(out).not.toContain(EXPIRED);
+    expect(out).not.toContain(COUNTING);
     expect(out).not.toContain(DELETED);
     const messageLines = out.split('\n').filter((l) => l.startsWith('{"type":"message"')).map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(messageLines.map((l) => [l.id, l.text, l.deleted])).toEqual([
@@ -114,7 +122,7 @@ describe('backups keep tombstones and never hold an expired message', () => {
     storeInbound(vault, 'alice', text('k-2', `the ${KEPT} stays`), steps(vault));
     const keys = ageKeygen(tmp.dir, 'id2.txt');
     const file = join(tmp.dir, 'plain.age');
-    await exportBackup(vault, file, { keys: { recipients: [keys.recipient] }, signingKey: null, messageStatus: backupMessageStatus(vault, Date.now()) });
+    await exportBackup(vault, file, { keys: { recipients: [keys.recipient] }, signingKey: null, messageStatus: backupMessageStatus(vault) });
     const out = ageRun(['-d', '-i', keys.identityFile, file]).stdout.toString('utf8');
     expect(out).not.toContain('"deleted"');
   });
