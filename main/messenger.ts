@@ -50,7 +50,8 @@ import { waitIdle } from './messenger/sync.ts';
 import { DisappearingTimers, type Expiring } from './messenger/expiry.ts';
 import { openSession } from './messenger/lifecycle.ts';
 import { GroupService } from './messenger/groups.ts';
-import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment } from './messenger/attachments.ts';
+import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment, type UploadedAttachment } from './messenger/attachments.ts';
+import { AttachmentUi } from './messenger/attachment-ui.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
@@ -115,6 +116,18 @@ export class Messenger implements EphemeraService {
   /** Delete for me and for everyone (messenger/deleting.ts). */
   private readonly deleter: Deleter;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
+  private readonly attachmentUi = new AttachmentUi({
+    vault: () => this.requireSession().vault,
+    relay: () => this.session?.connection?.client,
+    handleOf: (conversationId) => {
+      const contactId = contactIdOfConversation(conversationId);
+      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+      return contact.handle;
+    },
+    announce: (conversationId, up, caption) => this.announceAttachment(conversationId, up, caption),
+    progress: (jobId, done, total) => this.emit('attachmentProgress', { jobId, done, total }),
+  });
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
     vault: () => this.requireSession().vault,
@@ -334,6 +347,7 @@ export class Messenger implements EphemeraService {
     this.timers = undefined;
     // Opened backups are decrypted history in RAM: locking drops them too.
     this.backups.closeAll();
+    if (this.session) this.attachmentUi.dropAll(this.session.vault);
     this.receipts.stop();
     this.searchCatchUp.stop();
     this.autoLock.stop();
@@ -455,7 +469,7 @@ export class Messenger implements EphemeraService {
 
   sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
     return this.api(async () => {
-      const { e2e } = this.requireRegistration();
+      this.requireRegistration();
       const contactId = contactIdOfConversation(params.conversationId);
       const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
@@ -465,25 +479,64 @@ export class Messenger implements EphemeraService {
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
       // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
       const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) });
-      return this.sender.enqueue(async () => {
-        if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
-        return this.asActivity(async () => {
-          const stored = await sendAttachment({
-            vault: this.requireSession().vault,
-            conn,
-            withIdKey: (fn) => this.withIdKey(fn),
-            encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
-            timerForSend: (conversationId) => this.timers?.timerForSend(conversationId),
-            sent: (messageId, conversationId, seconds, at) => this.timers?.sent(messageId, conversationId, seconds, at),
-          }, this.sender.sendable(contact), up, params.caption);
-          this.counters.touch(stored.conversationId, stored.sentAt, 0);
-          const view = this.viewOf(stored);
-          this.emit('message', view);
-          this.searchCatchUp.schedule();
-          return view;
-        });
+      return this.announceAttachment(params.conversationId, up, params.caption);
+    });
+  }
+
+  /** Stores and announces an uploaded attachment through the send queue (sendFile, attachment-ui.ts). */
+  private announceAttachment(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message> {
+    const { e2e } = this.requireRegistration();
+    const contactId = contactIdOfConversation(conversationId);
+    const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    const conn = this.session?.connection;
+    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+    return this.sender.enqueue(async () => {
+      if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
+      return this.asActivity(async () => {
+        const stored = await sendAttachment({
+          vault: this.requireSession().vault,
+          conn,
+          withIdKey: (fn) => this.withIdKey(fn),
+          encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
+          timerForSend: (conversationId) => this.timers?.timerForSend(conversationId),
+          sent: (messageId, conversationId, seconds, at) => this.timers?.sent(messageId, conversationId, seconds, at),
+        }, this.sender.sendable(contact), up, caption);
+        this.counters.touch(stored.conversationId, stored.sentAt, 0);
+        const view = this.viewOf(stored);
+        this.emit('message', view);
+        this.searchCatchUp.schedule();
+        return view;
       });
     });
+  }
+
+  attachmentLimits(): Promise<ResultOf<'attachmentLimits'>> {
+    return this.api(() => this.attachmentUi.limits());
+  }
+
+  attachmentUploadBegin(params: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>> {
+    return this.api(() => this.attachmentUi.begin(params));
+  }
+
+  attachmentUploadChunk(params: ParamsOf<'attachmentUploadChunk'>): Promise<ResultOf<'attachmentUploadChunk'>> {
+    return this.api(() => this.asActivity(async () => this.attachmentUi.chunk(params)));
+  }
+
+  attachmentUploadCommit(params: ParamsOf<'attachmentUploadCommit'>): Promise<Message> {
+    return this.api(() => this.attachmentUi.commit(params));
+  }
+
+  attachmentUploadCancel(params: ParamsOf<'attachmentUploadCancel'>): Promise<ResultOf<'attachmentUploadCancel'>> {
+    return this.api(() => this.attachmentUi.cancel(params));
+  }
+
+  attachmentDownload(params: ParamsOf<'attachmentDownload'>): Promise<Attachment> {
+    return this.api(() => this.asActivity(() => this.attachmentUi.download(params)));
+  }
+
+  attachmentRead(params: ParamsOf<'attachmentRead'>): Promise<ResultOf<'attachmentRead'>> {
+    return this.api(() => this.asActivity(() => this.attachmentUi.read(params)));
   }
 
   attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {

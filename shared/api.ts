@@ -27,7 +27,9 @@ import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
 import { DisappearingTimer } from './api/disappearing.ts';
-import { Attachment, AttachmentProgress, MAX_ATTACHMENT_NAME_CHARS } from './api/types/attachments.ts';
+import {
+  Attachment, AttachmentBytes, AttachmentProgress, AttachmentRead, AttachmentUploadBegin, AttachmentUploadBegun, AttachmentUploadChunk, MAX_ATTACHMENT_NAME_CHARS, UploadId,
+} from './api/types/attachments.ts';
 
 export * from './api/errors.ts';
 export * from './api/types/backup.ts';
@@ -125,6 +127,23 @@ export const apiMethods = {
   saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
   /** Stops a running sendFile or saveAttachment by its jobId (it then rejects with CANCELLED, keeping nothing). */
   attachmentCancel: { params: z.strictObject({ jobId: JobId }), result: z.strictObject({ cancelled: z.boolean() }) },
+  /** The relay's per-file limit in plaintext bytes, to state before an upload (NOT_REGISTERED when not connected). */
+  attachmentLimits: { params: NoParams, result: z.strictObject({ maxBytes: z.number().int().nonnegative() }) },
+  /**
+   * Sending a file the renderer holds (docs/ui.md "Attachments"): begin states name and size
+   * (refused with ATTACHMENT_TOO_LARGE over the limit), chunks follow in order (64 KiB multiples,
+   * at most 256 KiB, base64), kept sealed in the vault; commit uploads and announces it like
+   * sendFile; cancel deletes what was received. A wrong offset or size is INVALID_ARGUMENT, an
+   * unknown or finished upload UNKNOWN_UPLOAD; neither stores anything.
+   */
+  attachmentUploadBegin: { params: AttachmentUploadBegin, result: AttachmentUploadBegun },
+  attachmentUploadChunk: { params: AttachmentUploadChunk, result: z.strictObject({ received: z.number().int().nonnegative() }) },
+  attachmentUploadCommit: { params: z.strictObject({ uploadId: UploadId }), result: Message },
+  attachmentUploadCancel: { params: z.strictObject({ uploadId: UploadId }), result: z.strictObject({ cancelled: z.boolean() }) },
+  /** Downloads (verified against the digest) if not yet in this profile; progress as attachmentProgress with jobId. */
+  attachmentDownload: { params: z.strictObject({ attachmentId: Id, jobId: JobId.optional() }), result: Attachment },
+  /** Plaintext bytes of a downloaded attachment, for the renderer to show or offer as a download (NOT_AVAILABLE until downloaded). */
+  attachmentRead: { params: AttachmentRead, result: z.strictObject({ bytes: AttachmentBytes, size: z.number().int().nonnegative() }) },
   /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
   getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
   /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
@@ -288,6 +307,13 @@ export interface EphemeraApi {
   attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]>;
   saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>>;
   attachmentCancel(params: ParamsOf<'attachmentCancel'>): Promise<ResultOf<'attachmentCancel'>>;
+  attachmentLimits(): Promise<ResultOf<'attachmentLimits'>>;
+  attachmentUploadBegin(params: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>>;
+  attachmentUploadChunk(params: ParamsOf<'attachmentUploadChunk'>): Promise<ResultOf<'attachmentUploadChunk'>>;
+  attachmentUploadCommit(params: ParamsOf<'attachmentUploadCommit'>): Promise<Message>;
+  attachmentUploadCancel(params: ParamsOf<'attachmentUploadCancel'>): Promise<ResultOf<'attachmentUploadCancel'>>;
+  attachmentDownload(params: ParamsOf<'attachmentDownload'>): Promise<Attachment>;
+  attachmentRead(params: ParamsOf<'attachmentRead'>): Promise<ResultOf<'attachmentRead'>>;
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>>;
   setDraft(params: ParamsOf<'setDraft'>): Promise<void>;
   markRead(params: ParamsOf<'markRead'>): Promise<void>;

@@ -25,7 +25,7 @@ export { deleteAttachmentOf } from './attachment-store.ts';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64url'));
-function newAttachmentId(): string {
+export function newAttachmentId(): string {
   return `att_${randomBytes(16).toString('base64url')}`;
 }
 
@@ -41,7 +41,7 @@ function contentTypeOf(name: string): string {
   return known[ext] ?? 'application/octet-stream';
 }
 
-function apiErrorOf(e: unknown): unknown {
+export function apiErrorOf(e: unknown): unknown {
   if (e instanceof StreamError) return new ApiError('PROTOCOL_ERROR', 'The attachment did not arrive as its sender sealed it (damaged or cut short); nothing of it was kept.');
   if (e instanceof TransferError) {
     if (e.code === 'ATTACHMENT_CANCELLED') return new ApiError('CANCELLED', e.message);
@@ -55,7 +55,7 @@ function apiErrorOf(e: unknown): unknown {
 const running = new Map<string, AbortController>();
 
 /** Runs a transfer under `jobId` (when given) so it can be cancelled; CANCELLED when it was. */
-async function asJob<T>(jobId: string | undefined, o: TransferOptions, fn: (o: TransferOptions) => Promise<T>): Promise<T> {
+export async function asJob<T>(jobId: string | undefined, o: TransferOptions, fn: (o: TransferOptions) => Promise<T>): Promise<T> {
   if (jobId === undefined) return fn(o);
   if (running.has(jobId)) throw new ApiError('INVALID_ARGUMENT', 'A transfer with this job id is already running.');
   const ac = new AbortController();
@@ -81,6 +81,8 @@ export interface UploadedAttachment {
   name: string;
   type: string;
   path: string;
+  /** Set when the plaintext is already sealed in the vault under this attachment id (main/messenger/attachment-ui.ts), not read from `path`. */
+  stagedId?: string;
 }
 
 /** Seals and uploads the file for `handle` (outside any vault activity: it may take long). */
@@ -120,12 +122,12 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
   const now = Date.now();
   const conversationId = conversationIdOf(contact.id);
   const id = s.withIdKey((k) => outgoingMessageId(k, contentId));
-  const attachmentId = newAttachmentId();
+  const attachmentId = up.stagedId ?? newAttachmentId();
   const record: AttachmentRecord = {
     id: attachmentId, messageId: id, name: up.name, type: up.type, size: up.ref.size,
     blob: b64(up.ref.blobId), key: b64(up.ref.key), digest: b64(up.ref.digest), downloaded: false,
   };
-  await storeFromFile(vault, record, up.path);
+  if (up.stagedId === undefined) await storeFromFile(vault, record, up.path);
   const [stored] = vault.transaction(() => {
     writeRecord(vault, { ...record, downloaded: true });
     vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
@@ -229,7 +231,7 @@ export function attachmentsOf(vault: Vault, messageIds: readonly string[]): Atta
  * Fetches the blob and keeps it sealed in chunks; marked downloaded only after every chunk
  * opened and the digest matched (otherwise nothing is kept). Then tells the relay it may delete it.
  */
-async function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
+export async function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
   const ref: BlobRef = { blobId: unb64(r.blob), key: unb64(r.key), digest: unb64(r.digest), size: r.size };
   let pending: Buffer[] = [];
   let next = 0;

@@ -50,7 +50,7 @@ function checkAborted(signal: AbortSignal | undefined): void {
 }
 
 /** Reads and seals chunk `index` of the file (zero padding included). */
-async function sealFromFile(fh: Awaited<ReturnType<typeof open>>, key: Uint8Array, layout: StreamLayout, index: number): Promise<Buffer> {
+async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayout, index: number): Promise<Buffer> {
   const plainLen = sealedChunkLength(layout, index) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
   const plain = Buffer.alloc(plainLen);
   const start = index * STREAM_CHUNK_BYTES;
@@ -70,35 +70,47 @@ async function sealFromFile(fh: Awaited<ReturnType<typeof open>>, key: Uint8Arra
  */
 export async function uploadFile(relay: BlobCaller, path: string, recipients: readonly string[], o: TransferOptions = {}): Promise<BlobRef> {
   const size = (await stat(path)).size;
+  const fh = await open(path, 'r');
+  try {
+    return await uploadFrom(relay, fh, size, recipients, o, async () => {
+      if ((await fh.stat()).size !== size) throw new TransferError('ATTACHMENT_CHANGED', 'The file changed while it was being sent.');
+    });
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Where the plaintext of an upload is read from: an open file, or chunks sealed in the vault (main/messenger/attachment-ui.ts). */
+export interface ByteSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** uploadFile from any source of `size` bytes; `unchanged` runs after the digest pass. */
+export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number, recipients: readonly string[], o: TransferOptions = {}, unchanged: () => Promise<void> = async () => undefined): Promise<BlobRef> {
   const limits = await relay.call('blob.limits', null);
   if (size > limits.maxFileBytes) {
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
   const key = randomBytes(STREAM_KEY_BYTES);
-  const fh = await open(path, 'r');
-  try {
-    // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
-    // again after a rewind is the same bytes, so it holds for the upload too).
-    const digest = new SealedDigest();
-    for (let i = 0; i < layout.chunks; i++) {
-      checkAborted(o.signal);
-      digest.update(await sealFromFile(fh, key, layout, i));
-    }
-    const sum = digest.digest();
-    if ((await fh.stat()).size !== size) throw new TransferError('ATTACHMENT_CHANGED', 'The file changed while it was being sent.');
-    const { id } = await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] });
-    try {
-      await putFrom(relay, fh, key, layout, id, 0, o);
-    } catch (e) {
-      // Cancelled or failed: the partial blob is withdrawn rather than left to its expiry.
-      relay.call('blob.done', { id }).catch(() => undefined);
-      throw e;
-    }
-    return { blobId: id, key, digest: sum, size };
-  } finally {
-    await fh.close();
+  // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
+  // again after a rewind is the same bytes, so it holds for the upload too).
+  const digest = new SealedDigest();
+  for (let i = 0; i < layout.chunks; i++) {
+    checkAborted(o.signal);
+    digest.update(await sealFromFile(fh, key, layout, i));
   }
+  const sum = digest.digest();
+  await unchanged();
+  const { id } = await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] });
+  try {
+    await putFrom(relay, fh, key, layout, id, 0, o);
+  } catch (e) {
+    // Cancelled or failed: the partial blob is withdrawn rather than left to its expiry.
+    relay.call('blob.done', { id }).catch(() => undefined);
+    throw e;
+  }
+  return { blobId: id, key, digest: sum, size };
 }
 
 /** Puts or gets kept in flight at once: one at a time would wait a round trip (and a relay commit) per 64 KiB. */
@@ -110,7 +122,7 @@ export const TRANSFER_WINDOW = 32;
  * back in order with growing lengths; one shorter than its put's end means the relay lost puts
  * (a restart): the rest in flight write nothing, and sending goes on from that length.
  */
-async function putFrom(relay: BlobCaller, fh: Awaited<ReturnType<typeof open>>, key: Uint8Array, layout: StreamLayout, id: Uint8Array, from: number, o: TransferOptions): Promise<void> {
+async function putFrom(relay: BlobCaller, fh: ByteSource, key: Uint8Array, layout: StreamLayout, id: Uint8Array, from: number, o: TransferOptions): Promise<void> {
   let acked = from;
   let next = from;
   let inflight: { end: number; answer: Promise<{ length: number }> }[] = [];

@@ -34,6 +34,8 @@ export const ApiErrorCode = z.enum([
   /** Not signed by this profile's identity: ask the user, then call backupImport again with trustUnsigned. */
   'BACKUP_UNTRUSTED',
   'FILE_ERROR',
+  'ATTACHMENT_TOO_LARGE',
+  'UNKNOWN_UPLOAD',
   'CANCELLED',
   'UNKNOWN_BACKUP',
   // boundary

@@ -1,0 +1,204 @@
+// Attachments for a renderer, which holds a File (drag and drop, paste, picker) and never a
+// path: the bytes come over the contract in bounded chunks and are sealed into the vault at
+// once, under the attachment id they will keep (so nothing of the file is ever plaintext on
+// disk or whole in memory); commit seals and uploads them from the vault like sendFile does
+// from a file. Reading gives a downloaded attachment's plaintext back in bounded chunks, for
+// the renderer to decode (images are decoded only there, never in this process).
+// A refused call (unknown upload, wrong offset, oversize) changes nothing.
+import { randomBytes } from 'node:crypto';
+import {
+  ApiError, ATTACHMENT_UPLOAD_ALIGN_BYTES, type Attachment, type Message, type ParamsOf, type ResultOf,
+} from '../../shared/api.ts';
+import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
+import { uploadFrom, type BlobCaller, type ByteSource } from '../net/attachments.ts';
+import type { Vault } from '../vault/index.ts';
+import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, readRecord } from './attachment-store.ts';
+import { apiErrorOf, asJob, download, newAttachmentId, type UploadedAttachment } from './attachments.ts';
+
+/** Uploads open at once per profile (each holds sealed chunks in the vault until commit or cancel). */
+export const MAX_OPEN_UPLOADS = 8;
+/** Media types kept as the browser reported them; anything else is sent as a generic binary. */
+const MEDIA_TYPE = /^[a-z]+\/[a-z0-9.+-]{1,100}$/;
+// Bidi overrides and C0/C1 controls in a file name could disguise it ("gpj.exe"); refused, not rewritten.
+// eslint-disable-next-line no-control-regex
+const BAD_NAME = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069/\\]/;
+
+interface Upload {
+  id: string;
+  attachmentId: string;
+  conversationId: string;
+  name: string;
+  type: string;
+  size: number;
+  caption: string | undefined;
+  jobId: string | undefined;
+  received: number;
+  committing: boolean;
+}
+
+/** What this needs of the facade (main/messenger.ts). */
+export interface AttachmentUiSteps {
+  vault(): Vault;
+  relay(): BlobCaller | undefined;
+  /** The handle of the conversation's contact (UNKNOWN_CONVERSATION otherwise). */
+  handleOf(conversationId: string): string;
+  /** Stores and announces an uploaded attachment, as sendFile does after its upload. */
+  announce(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message>;
+  progress(jobId: string, done: number, total: number): void;
+}
+
+const notConnected = (): ApiError => new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+const noAttachment = (): ApiError => new ApiError('UNKNOWN_MESSAGE', 'There is no such attachment.');
+
+/** The plaintext sealed in the vault as 64 KiB chunks, read at any position. */
+function vaultSource(vault: Vault, attachmentId: string, size: number): ByteSource {
+  return {
+    read(buffer, offset, length, position) {
+      let done = 0;
+      while (done < length && position + done < size) {
+        const at = position + done;
+        const chunk = vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(attachmentId, Math.floor(at / STREAM_CHUNK_BYTES)));
+        if (!chunk) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is missing from the vault.');
+        const within = at % STREAM_CHUNK_BYTES;
+        const n = Math.min(length - done, chunk.length - within);
+        if (n <= 0) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is shorter than its place.');
+        Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(buffer, offset + done, within, within + n);
+        done += n;
+      }
+      return Promise.resolve({ bytesRead: done });
+    },
+  };
+}
+
+function deleteStaged(vault: Vault, u: Upload): void {
+  const n = chunkCount(u.received);
+  for (let first = 0; first < n; first += 64) {
+    vault.transaction(() => {
+      for (let i = first; i < Math.min(n, first + 64); i++) vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(u.attachmentId, i));
+    });
+  }
+}
+
+export class AttachmentUi {
+  private readonly uploads = new Map<string, Upload>();
+
+  constructor(private readonly s: AttachmentUiSteps) {}
+
+  async limits(): Promise<ResultOf<'attachmentLimits'>> {
+    const relay = this.s.relay();
+    if (!relay) throw notConnected();
+    const l = await relay.call('blob.limits', null);
+    return { maxBytes: l.maxFileBytes };
+  }
+
+  async begin(p: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>> {
+    this.s.handleOf(p.conversationId);
+    if (BAD_NAME.test(p.name) || p.name.trim() === '') throw new ApiError('INVALID_ARGUMENT', 'name: must be a file name without control characters or slashes');
+    const { maxBytes } = await this.limits();
+    if (p.size > maxBytes) throw new ApiError('ATTACHMENT_TOO_LARGE', `The file is ${p.size} bytes; this relay accepts at most ${maxBytes} bytes per attachment.`);
+    if (this.uploads.size >= MAX_OPEN_UPLOADS) throw new ApiError('BUSY', 'Too many uploads are open; finish or cancel one first.');
+    const id = `up_${randomBytes(16).toString('base64url')}`;
+    this.uploads.set(id, {
+      id, attachmentId: newAttachmentId(), conversationId: p.conversationId, name: p.name, type: MEDIA_TYPE.test(p.type) ? p.type : 'application/octet-stream',
+      size: p.size, caption: p.caption, jobId: p.jobId, received: 0, committing: false,
+    });
+    return { uploadId: id, maxBytes };
+  }
+
+  private open(uploadId: string): Upload {
+    const u = this.uploads.get(uploadId);
+    if (!u) throw new ApiError('UNKNOWN_UPLOAD', 'There is no such upload (unknown, cancelled or already sent).');
+    if (u.committing) throw new ApiError('BUSY', 'This upload is being sent.');
+    return u;
+  }
+
+  chunk(p: ParamsOf<'attachmentUploadChunk'>): ResultOf<'attachmentUploadChunk'> {
+    const u = this.open(p.uploadId);
+    if (p.offset !== u.received) throw new ApiError('INVALID_ARGUMENT', `offset: must be ${u.received}, the bytes received so far`);
+    const bytes = Buffer.from(p.bytes, 'base64');
+    if (bytes.length === 0) throw new ApiError('INVALID_ARGUMENT', 'bytes: must not be empty');
+    const end = u.received + bytes.length;
+    if (end > u.size) throw new ApiError('INVALID_ARGUMENT', 'bytes: more than the size stated at begin');
+    if (end < u.size && bytes.length % ATTACHMENT_UPLOAD_ALIGN_BYTES !== 0) {
+      throw new ApiError('INVALID_ARGUMENT', `bytes: every chunk but the last must be a multiple of ${ATTACHMENT_UPLOAD_ALIGN_BYTES} bytes`);
+    }
+    const vault = this.s.vault();
+    const first = u.received / STREAM_CHUNK_BYTES;
+    vault.transaction(() => {
+      for (let i = 0; i * STREAM_CHUNK_BYTES < bytes.length; i++) {
+        vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(u.attachmentId, first + i), bytes.subarray(i * STREAM_CHUNK_BYTES, (i + 1) * STREAM_CHUNK_BYTES));
+      }
+    });
+    u.received = end;
+    return { received: end };
+  }
+
+  async commit(p: ParamsOf<'attachmentUploadCommit'>): Promise<Message> {
+    const u = this.open(p.uploadId);
+    if (u.received !== u.size) throw new ApiError('INVALID_ARGUMENT', `uploadId: only ${u.received} of ${u.size} bytes were received`);
+    const relay = this.s.relay();
+    if (!relay) throw notConnected();
+    const handle = this.s.handleOf(u.conversationId);
+    const vault = this.s.vault();
+    u.committing = true;
+    try {
+      const { jobId } = u;
+      const o = jobId === undefined ? {} : { onProgress: (done: number, total: number): void => this.s.progress(jobId, done, total) };
+      const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], jo)).catch((e: unknown) => {
+        throw apiErrorOf(e);
+      });
+      return await this.s.announce(u.conversationId, { ref, name: u.name, type: u.type, path: '', stagedId: u.attachmentId }, u.caption);
+    } catch (e) {
+      // Not announced: the staged chunks go (once announced, they are the sender's copy).
+      if (!readRecord(vault, u.attachmentId)) deleteStaged(vault, u);
+      throw e;
+    } finally {
+      this.uploads.delete(u.id);
+    }
+  }
+
+  cancel(p: ParamsOf<'attachmentUploadCancel'>): ResultOf<'attachmentUploadCancel'> {
+    const u = this.uploads.get(p.uploadId);
+    if (!u || u.committing) return { cancelled: false };
+    this.uploads.delete(u.id);
+    deleteStaged(this.s.vault(), u);
+    return { cancelled: true };
+  }
+
+  /** Forgets every open upload and deletes what they staged (at lock: the renderer starts over). */
+  dropAll(vault: Vault): void {
+    for (const u of [...this.uploads.values()]) {
+      if (u.committing) continue;
+      this.uploads.delete(u.id);
+      deleteStaged(vault, u);
+    }
+  }
+
+  async download(p: ParamsOf<'attachmentDownload'>): Promise<Attachment> {
+    const vault = this.s.vault();
+    const r = readRecord(vault, p.attachmentId);
+    if (!r) throw noAttachment();
+    if (!r.downloaded) {
+      const relay = this.s.relay();
+      if (!relay) throw new ApiError('RELAY_UNREACHABLE', 'The attachment is not downloaded yet and there is no relay connection.');
+      const { jobId } = p;
+      const o = jobId === undefined ? {} : { onProgress: (done: number, total: number): void => this.s.progress(jobId, done, total) };
+      await asJob(jobId, o, (jo) => download(vault, relay, r, jo)).catch((e: unknown) => {
+        throw apiErrorOf(e);
+      });
+    }
+    const now = readRecord(vault, p.attachmentId) ?? r;
+    return { id: now.id, messageId: now.messageId, name: now.name, size: now.size, type: now.type, downloaded: now.downloaded };
+  }
+
+  async read(p: ParamsOf<'attachmentRead'>): Promise<ResultOf<'attachmentRead'>> {
+    const vault = this.s.vault();
+    const r = readRecord(vault, p.attachmentId);
+    if (!r) throw noAttachment();
+    if (!r.downloaded) throw new ApiError('NOT_AVAILABLE', 'The attachment is not downloaded yet.');
+    if (p.offset > r.size) throw new ApiError('INVALID_ARGUMENT', 'offset: beyond the end of the attachment');
+    const buf = Buffer.alloc(Math.min(p.length, r.size - p.offset));
+    await vaultSource(vault, r.id, r.size).read(buf, 0, buf.length, p.offset);
+    return { bytes: buf.toString('base64'), size: r.size };
+  }
+}
