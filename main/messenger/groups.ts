@@ -261,7 +261,13 @@ export class GroupService {
           items.push({ to: h, idem: this.idem(reqId, `key:${h}`), b: bodies.length - 1 });
         }
         record.holders = [...new Set([...record.holders, ...needKey])];
-        this.save(p.groupId, record);
+        // Re-read before writing: a member's chain may have been stored while we awaited above
+        // (writing our stale copy would lose it, and every later message of theirs with it).
+        const fresh = this.require(p.groupId);
+        if (fresh.dist === record.dist) {
+          fresh.holders = [...new Set([...fresh.holders, ...needKey])];
+          this.save(p.groupId, fresh);
+        }
       }
       const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text });
       bodies.push(await e2e.groups.encrypt(record.dist, text));
