@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Contact, ConversationSummary, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
+import type { Contact, ConversationSummary, GroupInfo, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
@@ -8,6 +8,8 @@ import { NicknameDialog } from './NicknameDialog.tsx';
 import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
+import { GROUP_REFRESH_MS, GroupChat, GroupList } from './GroupChat.tsx';
+import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
@@ -20,7 +22,9 @@ type Panel =
   | { kind: 'search' }
   | { kind: 'settings' }
   | { kind: 'shortcuts' }
-  | { kind: 'nickname'; contactId: string };
+  | { kind: 'nickname'; contactId: string }
+  | { kind: 'newGroup' }
+  | { kind: 'groupInfo'; groupId: string };
 
 export function Messenger({ status, settings, mode = 'browser' }: { status: VaultStatus; settings: Settings; mode?: 'electron' | 'browser' }) {
   const api = useApi();
@@ -32,6 +36,20 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const [backup, setBackup] = useState<OpenedBackup | null>(null);
   const [error, setError] = useState('');
   const backupId = backup?.backupId ?? null;
+  const [groups, setGroups] = useState<GroupInfo[]>([]);
+  const self = status.account?.handle ?? '';
+  // Groups emit no event yet (GroupChat.tsx): the list is reloaded on a timer.
+  useEffect(() => {
+    if (backupId) {
+      setGroups([]);
+      return;
+    }
+    const load = () => api.groupsList().then((list) => setGroups((cur) => (JSON.stringify(cur) === JSON.stringify(list) ? cur : list)), () => undefined);
+    void load();
+    const timer = window.setInterval(load, GROUP_REFRESH_MS);
+    return () => window.clearInterval(timer);
+  }, [api, backupId]);
+  const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
 
   const refresh = useCallback(() => {
     api.conversationsList(backupId ? { backupId } : {}).then(
@@ -147,6 +165,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   );
 
   const current = conversations.find((c) => c.id === selected) ?? null;
+  const currentGroup = groups.find((g) => g.conversationId === selected) ?? null;
 
   function openHit(hit: SearchHit) {
     setPanel({ kind: 'none' });
@@ -202,9 +221,22 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
               New contact
             </button>
           )}
+          {backup ? null : (
+            <button type="button" className="new-group" onClick={() => setPanel({ kind: 'newGroup' })}>
+              New group
+            </button>
+          )}
           {error ? <p role="alert" className="error">{error}</p> : null}
           <ChatList
             conversations={conversations}
+            selectedId={selected}
+            onSelect={(id) => {
+              setSelected(id);
+              setFocusMessageId(null);
+            }}
+          />
+          <GroupList
+            groups={groups}
             selectedId={selected}
             onSelect={(id) => {
               setSelected(id);
@@ -223,6 +255,15 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
               onShowSafetyNumber={() => setPanel({ kind: 'safety', contactId: current.contactId })}
               onRename={() => setPanel({ kind: 'nickname', contactId: current.contactId })}
             />
+          ) : currentGroup ? (
+            <GroupChat
+              key={currentGroup.groupId}
+              group={currentGroup}
+              self={self}
+              contacts={[...contacts.values()]}
+              onInfo={() => setPanel({ kind: 'groupInfo', groupId: currentGroup.groupId })}
+              onChanged={groupChanged}
+            />
           ) : (
             <p className="empty">Choose a conversation, or press Ctrl+K to search.</p>
           )}
@@ -236,6 +277,26 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
             refresh();
             setSelected(contact.conversationId);
           }}
+        />
+      ) : null}
+      {panel.kind === 'newGroup' ? (
+        <NewGroupDialog
+          contacts={[...contacts.values()]}
+          onClose={() => setPanel({ kind: 'none' })}
+          onCreated={(g) => {
+            setPanel({ kind: 'none' });
+            setGroups((cur) => [...cur.filter((x) => x.groupId !== g.groupId), g].sort((a, b) => a.name.localeCompare(b.name)));
+            setSelected(g.conversationId);
+          }}
+        />
+      ) : null}
+      {panel.kind === 'groupInfo' && groups.some((g) => g.groupId === panel.groupId) ? (
+        <GroupInfoDialog
+          group={groups.find((g) => g.groupId === panel.groupId)!}
+          self={self}
+          contacts={[...contacts.values()]}
+          onClose={() => setPanel({ kind: 'none' })}
+          onChanged={groupChanged}
         />
       ) : null}
       {panel.kind === 'shortcuts' ? <ShortcutsDialog onClose={() => setPanel({ kind: 'none' })} /> : null}

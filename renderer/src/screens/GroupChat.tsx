@@ -1,0 +1,186 @@
+// A group chat (docs/ui.md "Groups"): header with the name and member count, the newest messages
+// with each sender's name, membership changes as system lines, and the composer.
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
+import { errorText, useApi } from '../api.ts';
+import { Avatar } from '../components/Avatar.tsx';
+import { DELIVERY_LABELS, formatTime } from '../logic.ts';
+import '../groups.css';
+
+const PAGE = 200;
+/**
+ * Groups emit no event of their own yet (main/messenger/groups.ts has no emitter), so an open
+ * group reloads its newest page and its info this often.
+ */
+export const GROUP_REFRESH_MS = 1500;
+
+export function memberName(handle: string, self: string, contacts: readonly Contact[]): string {
+  if (handle === self) return 'You';
+  const c = contacts.find((x) => x.handle === handle);
+  return c && c.displayName && c.displayName !== handle ? c.displayName : `@${handle}`;
+}
+
+export function GroupChat({
+  group,
+  self,
+  contacts,
+  onInfo,
+  onChanged,
+}: {
+  group: GroupInfo;
+  self: string;
+  contacts: readonly Contact[];
+  onInfo: () => void;
+  onChanged: (g: GroupInfo) => void;
+}) {
+  const api = useApi();
+  const [messages, setMessages] = useState<GroupMessage[]>([]);
+  const [draft, setDraft] = useState('');
+  const [error, setError] = useState('');
+  const logRef = useRef<HTMLDivElement>(null);
+  const groupId = group.groupId;
+
+  const reload = useCallback(async () => {
+    const [page, info] = await Promise.all([api.groupHistory({ groupId, limit: PAGE }), api.groupInfo({ groupId })]);
+    setMessages((cur) => (same(cur, page.messages) ? cur : page.messages));
+    onChanged(info);
+  }, [api, groupId, onChanged]);
+
+  useEffect(() => {
+    let live = true;
+    const tick = () => {
+      if (!live) return;
+      reload().then(
+        () => undefined,
+        (err: unknown) => live && setError(errorText(err)),
+      );
+    };
+    tick();
+    const timer = window.setInterval(tick, GROUP_REFRESH_MS);
+    return () => {
+      live = false;
+      window.clearInterval(timer);
+    };
+  }, [reload]);
+
+  // Keep the newest message in view.
+  useLayoutEffect(() => {
+    const el = logRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [messages]);
+
+  async function send(e?: FormEvent) {
+    e?.preventDefault();
+    const text = draft.trim();
+    if (!text) return;
+    setError('');
+    try {
+      await api.groupSend({ groupId, text });
+      setDraft('');
+      await reload();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
+  function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (e.key === 'Enter' && !e.shiftKey) {
+      e.preventDefault();
+      void send();
+    }
+  }
+
+  const count = `${group.members.length} ${group.members.length === 1 ? 'member' : 'members'}`;
+  return (
+    <section className="chat group-chat" aria-labelledby="chat-title">
+      <header className="chat-head">
+        <Avatar contactId={group.conversationId} name={group.name} />
+        <h2 id="chat-title">
+          {group.name}
+          <span className="handle"> {count}</span>
+        </h2>
+        <button type="button" onClick={onInfo}>
+          Group info
+        </button>
+      </header>
+      <div ref={logRef} className="messages group-messages" role="log" aria-label={`Messages in ${group.name}`} tabIndex={0}>
+        {messages.map((m) =>
+          m.system ? (
+            <p key={m.id} className="system-line" role="note" data-message-id={m.id}>
+              {m.text}
+            </p>
+          ) : (
+            <div key={m.id} className={`bubble ${m.direction === 'out' ? 'out' : 'in'}`} data-message-id={m.id}>
+              {m.direction === 'in' ? <p className="sender">{memberName(m.sender, self, contacts)}</p> : null}
+              <p className="text">{m.text}</p>
+              <p className="meta">
+                <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>
+                {m.direction === 'out' ? <span className={`delivery state-${m.state}`}> · {DELIVERY_LABELS[m.state]}</span> : null}
+              </p>
+            </div>
+          ),
+        )}
+      </div>
+      {error ? <p role="alert" className="error">{error}</p> : null}
+      {group.isMember ? (
+        <form className="composer" onSubmit={(e) => void send(e)}>
+          <label htmlFor="group-composer" className="visually-hidden">
+            Message to {group.name}
+          </label>
+          <textarea
+            id="group-composer"
+            rows={2}
+            value={draft}
+            placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
+            onChange={(e) => setDraft(e.target.value)}
+            onKeyDown={onKey}
+            maxLength={MAX_TEXT_CHARS}
+          />
+          <button type="submit" className="primary" disabled={draft.trim() === ''}>
+            Send
+          </button>
+        </form>
+      ) : (
+        <p className="hint">You are no longer a member of this group.</p>
+      )}
+    </section>
+  );
+}
+
+function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state);
+}
+
+/** The groups in the sidebar, by name; arrow keys move between entries as in the chat list. */
+export function GroupList({ groups, selectedId, onSelect }: { groups: readonly GroupInfo[]; selectedId: string | null; onSelect: (conversationId: string) => void }) {
+  if (groups.length === 0) return null;
+  return (
+    <ul className="chat-list group-list" aria-label="Groups">
+      {groups.map((g) => {
+        const selected = g.conversationId === selectedId;
+        return (
+          <li key={g.groupId} className={selected ? 'chat-item selected' : 'chat-item'}>
+            <button
+              type="button"
+              className={selected ? 'chat-entry selected' : 'chat-entry'}
+              aria-current={selected ? 'true' : undefined}
+              aria-label={`${g.name}, group of ${g.members.length}${g.isMember ? '' : ', left'}`}
+              onClick={() => onSelect(g.conversationId)}
+              onKeyDown={(e) => {
+                if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+                e.preventDefault();
+                const items = [...(e.currentTarget.closest('ul')?.querySelectorAll<HTMLButtonElement>('button.chat-entry') ?? [])];
+                items[items.indexOf(e.currentTarget) + (e.key === 'ArrowDown' ? 1 : -1)]?.focus();
+              }}
+            >
+              <Avatar contactId={g.conversationId} name={g.name} />
+              <span className="chat-title">{g.name}</span>
+            </button>
+            <span className="chat-preview" aria-hidden="true">
+              {g.members.length} members
+            </span>
+          </li>
+        );
+      })}
+    </ul>
+  );
+}
