@@ -83,6 +83,9 @@ describe('delete for everyone', () => {
     for (const p of [alice, bob]) {
       expect((await p.m.search({ query: 'zanzibarquokka', order: 'newest', limit: 10 })).hits).toEqual([]);
     }
+    // A jump to it (a search result shown before the delete) lands on the tombstone, never on its text.
+    const around = await bob.m.historyPage({ conversationId: toAlice, anchor: { kind: 'around', messageId: bobsCopy.id }, limit: 20 });
+    expect(around.messages.map((m) => [m.id === bobsCopy.id, m.text, m.deleted ?? false])).toEqual([[false, 'hello bob', false], [true, '', true], [false, 'noted', false]]);
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     // Deleting it again is a no-op.

@@ -36,6 +36,8 @@ describe('Messenger deleteMessage / deleteConversation', () => {
     expect((await alice.m.connectionState()).outboxSize).toBe(0);
     expect((await alice.m.search({ query: 'wombatquasar', order: 'newest', limit: 10 })).hits).toEqual([]);
     expect((await fullHistory(alice.m, toBob)).map((m) => m.id)).toEqual([first.id]);
+    // A jump to it (as from a search result shown before the delete) lands nowhere.
+    await expect(alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'around', messageId: queued.id }, limit: 20 })).rejects.toMatchObject({ code: 'UNKNOWN_MESSAGE' });
     const announced = alice.events.filter((e) => e.name === 'messagesDeleted');
     expect(announced.map((e) => apiEvents.messagesDeleted.parse(e.payload))).toEqual([{ conversationId: toBob, messageIds: [queued.id], all: false }]);
 
