@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DeleteContent, MessageContent } from '../../main/e2e/index.ts';
 import {
-  DELETE_ARRIVAL_ALLOWANCE_MS, DELETE_FOR_EVERYONE_WINDOW_MS, DELETED_BEFORE_ARRIVAL, isTombstone, MAX_DELETED_BEFORE_ARRIVAL, ownContentIdToDelete,
+  DELETE_ARRIVAL_ALLOWANCE_MS, DELETE_FOR_EVERYONE_WINDOW_MS, DELETED_BEFORE_ARRIVAL, isTombstone, MAX_DELETED_BEFORE_ARRIVAL, ownContentIdToDelete, TOMBSTONES,
 } from '../../main/messenger/delete-for-everyone.ts';
+import { conversationToDelete, deleteFromVault } from '../../main/messenger/deletion.ts';
 import { conversationIdOf, incomingMessageId, OUTGOING_CONTENT_IDS, outgoingMessageId } from '../../main/messenger/ids.ts';
 import { storeInbound, type InboundSteps } from '../../main/messenger/inbound.ts';
 import type { ContactRecord } from '../../main/vault/api.ts';
@@ -106,6 +107,21 @@ describe('delete for everyone: the rules', () => {
     expect(effect.kind === 'deletedForEveryone' && effect.changed.map((m) => m.id)).toEqual([recent]);
     expect([textOf(vault, old), textOf(vault, recent)]).toEqual(['kept for good', '']);
     expect([isTombstone(vault, old), isTombstone(vault, recent)]).toEqual([false, true]);
+  });
+
+  it('a tombstone deleted for me leaves no mark behind (nor does a deleted chat)', async () => {
+    const vault = await scene();
+    const s = steps(vault);
+    storeInbound(vault, 'alice', text('t-1', T, 'first'), s);
+    storeInbound(vault, 'alice', text('t-2', T, 'second'), s);
+    storeInbound(vault, 'alice', del(['t-1', 't-2'], T + 1), s);
+    const [t1, t2] = [incomingMessageId(idKey, alice.id, 't-1'), incomingMessageId(idKey, alice.id, 't-2')];
+    expect(vault.kvKeys(TOMBSTONES).sort()).toEqual([t1, t2].sort());
+    const sendIdOf = (cid: string): string => cid;
+    deleteFromVault(vault, sendIdOf, conversationIdOf(alice.id), [vault.getMessage(t1)!], false);
+    expect(vault.kvKeys(TOMBSTONES)).toEqual([t2]);
+    deleteFromVault(vault, sendIdOf, conversationIdOf(alice.id), conversationToDelete(vault, conversationIdOf(alice.id)), true);
+    expect(vault.kvKeys(TOMBSTONES)).toEqual([]);
   });
 
   it('a delete that comes first: the message, arriving later, is a tombstone; unless the delete was too late for it', async () => {
