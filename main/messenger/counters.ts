@@ -65,10 +65,14 @@ export class ConversationCounters {
     }
     const deltas = [...this.deltas];
     this.deltas.clear();
-    for (const [id, d] of deltas) {
-      const conv = vault.getConversation(id);
-      if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
-    }
+    // One commit for the batch, without an fsync wait (a crash may lose the last increments
+    // anyway, see above): the next full commit or the mailbox's sync makes it durable.
+    vault.relaxedTransaction(() => {
+      for (const [id, d] of deltas) {
+        const conv = vault.getConversation(id);
+        if (conv) vault.upsertConversation({ ...conv, lastActivity: Math.max(conv.lastActivity, d.at), unread: Math.max(0, conv.unread + d.unread) });
+      }
+    });
     return true;
   }
 

@@ -12,6 +12,11 @@ import { INCOMING_CONTENT_IDS, receiptIdempotencyKey } from './ids.ts';
 import type { SessionAccess } from './session.ts';
 
 const RECEIPT_DELAY_MS = 20;
+/**
+ * While texts keep arriving (a catch-up) the batch waits for a quiet moment, up to this long:
+ * each receipt costs an encrypt and durable commits, so one per sender per batch, not per text.
+ */
+const RECEIPT_MAX_WAIT_MS = 500;
 const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
@@ -38,6 +43,8 @@ export function advanceState(vault: Vault, emit: Emit, messageId: string, state:
 export class ReceiptSender {
   private readonly pending = new Map<string, string[]>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending batch began. */
+  private since = 0;
 
   /** `enqueue` runs work in the send queue (one send at a time). */
   constructor(
@@ -50,7 +57,11 @@ export class ReceiptSender {
     const list = this.pending.get(handle) ?? [];
     list.push(contentId);
     this.pending.set(handle, list);
-    this.timer ??= setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
+    const now = Date.now();
+    if (!this.timer) this.since = now;
+    else if (now - this.since < RECEIPT_MAX_WAIT_MS) clearTimeout(this.timer);
+    else return;
+    this.timer = setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
   }
 
   private flush(): void {
