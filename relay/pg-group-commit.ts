@@ -1,4 +1,4 @@
-// Group commit for a cluster node (issue 17): the sends and acks that arrive while the previous
+// Group commit for a cluster node: the sends and acks that arrive while the previous
 // batch is being committed wait for it, then go to PostgreSQL together, each kind as one
 // statement (ephemera_enqueue_many / ephemera_ack_many of migration 4), which is its own
 // transaction: one round trip and one commit for the whole batch, one NOTIFY per target node.
