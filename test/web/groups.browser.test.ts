@@ -143,4 +143,36 @@ describe('Group chats in Chromium', () => {
     expect(await bubble(carol, 'after carol left').count()).toBe(0);
     expect(await bubble(carol, 'bob is in').count()).toBe(1);
   });
+
+  it('an admin renames and promotes; the new admin sees the admin actions; a member leaves', async () => {
+    const NEW = 'Hikers at dawn';
+    await alice.getByRole('button', { name: 'Group info' }).click();
+    // The dialog's title follows the name, so it is found by its start.
+    const info = alice.getByRole('dialog', { name: /^Group info: / });
+    await info.getByRole('textbox', { name: 'Group name' }).fill(NEW);
+    await info.getByRole('button', { name: 'Rename' }).click();
+    await info.getByRole('status').getByText('Renamed.').waitFor({ timeout: T });
+    await alice.getByRole('dialog', { name: `Group info: ${NEW}` }).waitFor();
+    await info.getByRole('button', { name: 'Make bob an admin' }).click();
+    await info.getByRole('status').getByText('bob is an admin now.').waitFor({ timeout: T });
+    await alice.keyboard.press('Escape');
+
+    // bob: the new name in the header and the list, both lines, and now the admin actions.
+    await bob.getByRole('heading', { name: `${NEW} 2 members`, level: 2 }).waitFor({ timeout: T });
+    await bob.getByRole('button', { name: `${NEW}, group of 2` }).waitFor();
+    const log = bob.getByRole('log', { name: `Messages in ${NEW}` });
+    await log.getByText(`alice renamed the group to "${NEW}"`).waitFor({ timeout: T });
+    await log.getByText('alice made bob an admin').waitFor({ timeout: T });
+    await bob.getByRole('button', { name: 'Group info' }).click();
+    const bobInfo = bob.getByRole('dialog', { name: `Group info: ${NEW}` });
+    await bobInfo.getByRole('button', { name: 'Remove alice' }).waitFor({ timeout: T });
+    await bobInfo.getByRole('button', { name: 'Leave group' }).click();
+    await bobInfo.getByText('You are no longer a member of this group.').waitFor({ timeout: T });
+    await bob.keyboard.press('Escape');
+    await log.getByText('bob left the group').waitFor();
+    expect(await bob.getByLabel(`Message to ${NEW}`).count()).toBe(0);
+
+    await alice.getByRole('log', { name: `Messages in ${NEW}` }).getByText('bob left the group').waitFor({ timeout: T });
+    await alice.getByRole('heading', { name: `${NEW} 1 member`, level: 2 }).waitFor({ timeout: T });
+  });
 });
