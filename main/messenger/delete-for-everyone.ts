@@ -6,6 +6,7 @@
 // Vault writes only; the facade (messenger.ts) sends the delete, withdraws the original's
 // envelope from the relay, catches up search and announces.
 import { ApiError } from '../../shared/api.ts';
+import { IDEM_RE } from '../../shared/protocol/methods.ts';
 import { encodeValue } from '../../shared/protocol/value.ts';
 import { encodeEnvelope, type DeleteContent, type E2e } from '../e2e/index.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
@@ -151,6 +152,7 @@ export function withdrawalsFor(vault: Vault, conversationId: string, messages: r
  */
 export function queueWithdrawals(vault: Vault, withdrawals: readonly Withdrawal[], now: number): void {
   for (const w of withdrawals) {
+    if (!IDEM_RE.test(w.idem)) continue; // no id key: nothing was ever sent under it
     vault.outboxPut({ id: `withdraw-${w.idem}`, createdAt: now, body: encodeValue({ m: 'withdraw', p: { to: w.to, idem: w.idem } }) });
   }
 }

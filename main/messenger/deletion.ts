@@ -6,7 +6,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf } from './attachments.ts';
 import { DRAFTS_NS } from './conversations.ts';
-import { TOMBSTONES } from './delete-for-everyone.ts';
+import { queueWithdrawals, TOMBSTONES, withdrawalsFor } from './delete-for-everyone.ts';
 import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES, TIMER_CHANGES } from './ids.ts';
 
 /** The message to delete: it must be in that conversation. */
@@ -32,6 +32,10 @@ export function conversationToDelete(vault: Vault, conversationId: string): Stor
 export function forgetMessages(vault: Vault, sendIdOf: (contentId: string) => string, messages: readonly StoredMessage[]): void {
   for (const m of messages) {
     const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
+    // Accepted by the relay (no pending send) and not yet delivered: a withdraw goes in the sealed
+    // outbox in this transaction, so the relay drops the envelope once connected, also after a
+    // lock, a crash or a relay outage. One still pending just leaves the outbox (below).
+    if (cid) queueWithdrawals(vault, withdrawalsFor(vault, m.conversationId, [m], sendIdOf).filter((w) => vault.kvGet(PENDING_SENDS, w.idem) === undefined), Date.now());
     if (cid) {
       // A queued message is not sent after it was deleted here (unless the relay has it already).
       const idem = sendIdOf(Buffer.from(cid).toString('utf8'));

@@ -5,7 +5,6 @@
 import type { HistoryAnchor, HistoryPage, SearchResult } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { queueWithdrawals, withdrawalsFor } from './delete-for-everyone.ts';
 import { deleteFromVault } from './deletion.ts';
 import { ID_KEY_SECRET, MESSAGE_TIMERS, textIdempotencyKey } from './ids.ts';
 import { conversationTimer, hitsNotExpired, messageTimer, pageAsShown, recordMessageTimer, startCountdown } from './disappearing.ts';
@@ -59,12 +58,8 @@ export function purgeExpiredAtUnlock(vault: Vault, now: number): Expiring[] {
     try {
       // Without an id key nothing was ever sent, so no outbox entry can name these messages.
       const sendIdOf = (contentId: string): string => (idKey ? textIdempotencyKey(idKey, contentId) : '');
-      for (const [conversationId, ids] of byConversation(due)) {
-        const messages = storedMessages(vault, ids);
-        // Our sends the relay may still hold: withdrawn through the sealed outbox once connected.
-        if (idKey) queueWithdrawals(vault, withdrawalsFor(vault, conversationId, messages, sendIdOf), now);
-        deleteFromVault(vault, sendIdOf, conversationId, messages, false);
-      }
+      // Our sends the relay may still hold get a withdraw in the sealed outbox (deletion.ts), sent once connected.
+      for (const [conversationId, ids] of byConversation(due)) deleteFromVault(vault, sendIdOf, conversationId, storedMessages(vault, ids), false);
     } finally {
       idKey?.fill(0);
     }
