@@ -231,7 +231,22 @@ export function attachmentsOf(vault: Vault, messageIds: readonly string[]): Atta
  * Fetches the blob and keeps it sealed in chunks; marked downloaded only after every chunk
  * opened and the digest matched (otherwise nothing is kept). Then tells the relay it may delete it.
  */
-export async function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
+const downloading = new Map<string, Promise<void>>();
+
+/**
+ * One download per attachment at a time: a second caller (the automatic fetch on arrival, a save,
+ * the UI's show) joins the running one instead of fetching the same chunks again, whose failure
+ * would delete the chunks the other just wrote (and the first's blob.done ends the relay's copy).
+ */
+export function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
+  const running = downloading.get(r.id);
+  if (running) return running;
+  const p = downloadOnce(vault, relay, r, o).finally(() => downloading.delete(r.id));
+  downloading.set(r.id, p);
+  return p;
+}
+
+async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
   const ref: BlobRef = { blobId: unb64(r.blob), key: unb64(r.key), digest: unb64(r.digest), size: r.size };
   let pending: Buffer[] = [];
   let next = 0;

@@ -14,7 +14,7 @@ export function contentSecurityPolicy(options: CspOptions = {}): string {
     "default-src 'none'",
     "script-src 'self'",
     "style-src 'self'",
-    "img-src 'self' data:",
+    "img-src 'self' data: blob:",
     "font-src 'self'",
     `connect-src ${connect}`,
     "base-uri 'none'",

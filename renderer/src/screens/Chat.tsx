@@ -1,8 +1,9 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { MAX_TEXT_CHARS, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api.ts';
+import { MAX_TEXT_CHARS, type Attachment, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
+import { AttachButton, AttachmentCard, UploadList, useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId, splitLinks } from '../daily.ts';
 import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
@@ -72,6 +73,9 @@ export function Chat({
   const pendingScroll = useRef<{ kind: 'bottom' } | { kind: 'id'; id: string } | { kind: 'keep'; id: string } | null>(null);
   const source = backupId ? { backupId } : {};
   const conversationId = conversation.id;
+  const onFileSent = useCallback((m: Message) => setMessages((cur) => mergeMessages(cur, [m])), []);
+  const files = useAttachmentUpload(conversationId, onFileSent, setError);
+  const attachments = useAttachmentsOf(messages);
   const forEveryone = useDeleteForEveryone(conversationId, conversation.title, setMessages, (n, e) => (setNotice(n), setError(e)));
 
   const load = useCallback(
@@ -307,7 +311,18 @@ export function Chat({
   const held = conversation.identityChanged;
   const nicknamed = handle !== null && handle !== conversation.title;
   return (
-    <section className="chat" aria-labelledby="chat-title">
+    <section
+      className="chat"
+      aria-labelledby="chat-title"
+      onDragOver={(e) => {
+        if (!backupId && e.dataTransfer.types.includes('Files')) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        if (backupId || e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        files.sendFiles(Array.from(e.dataTransfer.files));
+      }}
+    >
       <header className="chat-head">
         <Avatar contactId={conversation.contactId} name={conversation.title} />
         <h2 id="chat-title">
@@ -364,6 +379,7 @@ export function Chat({
                 ) : (
                   <MessageBubble
                     message={row.message}
+                    attachment={attachments.get(row.message.id)}
                     now={now}
                     focused={row.message.id === highlight}
                     readOnly={backupId !== null}
@@ -398,6 +414,8 @@ export function Chat({
         <p className="hint">This is a read-only backup.</p>
       ) : (
         <form className="composer" onSubmit={(e) => void send(e)}>
+          <UploadList uploads={files.uploads} onCancel={files.cancel} />
+          <AttachButton onFiles={files.sendFiles} />
           <label htmlFor="composer" className="visually-hidden">
             Message to {conversation.title}
           </label>
@@ -413,6 +431,13 @@ export function Chat({
               setDraft(e.target.value);
             }}
             onKeyDown={onComposerKey}
+            onPaste={(e) => {
+              // A pasted image (a screenshot) is sent as a file; pasted text stays text.
+              const pasted = Array.from(e.clipboardData.files);
+              if (pasted.length === 0) return;
+              e.preventDefault();
+              files.sendFiles(pasted);
+            }}
             maxLength={MAX_TEXT_CHARS}
           />
           <button type="submit" className="primary" disabled={draft.trim() === ''}>
@@ -430,6 +455,7 @@ export function Chat({
 
 function MessageBubble({
   message,
+  attachment,
   now,
   focused,
   readOnly,
@@ -442,6 +468,7 @@ function MessageBubble({
   onLink,
 }: {
   message: Message;
+  attachment: Attachment | undefined;
   now: number;
   focused: boolean;
   readOnly: boolean;
@@ -470,6 +497,7 @@ function MessageBubble({
       ) : quote === null ? (
         <p className="quote missing">Quoted message not available</p>
       ) : null}
+      {attachment ? <AttachmentCard attachment={attachment} /> : null}
       <p className="text">
         {splitLinks(message.text).map((part, i) =>
           part.kind === 'text' ? (
