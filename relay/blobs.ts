@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
-import { RELAY_METHODS } from '../shared/protocol/methods.ts';
+import { MAX_BLOB_CHUNK_BYTES, RELAY_METHODS } from '../shared/protocol/methods.ts';
 import { streamLayout } from '../shared/protocol/stream.ts';
 import { requireDevice, requireHandle, serve, type ServedMethod } from './context.ts';
 import type { DeviceRow } from './store.ts';
@@ -32,6 +32,11 @@ export const DEFAULT_BLOB_LIMITS: BlobLimits = {
 /** Expired blobs deleted per sweep step, so a sweep never holds the database for long. */
 const SWEEP_BATCH = 500;
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * Each blob counts at least one chunk against the quota: otherwise an account could hold
+ * ~10^9 one-byte blobs (a row, a file and up to MAX_BLOB_RECIPIENTS rows each) within 1 GiB.
+ */
+export const MIN_BLOB_CHARGE_BYTES = MAX_BLOB_CHUNK_BYTES;
 
 interface BlobRow {
   owner: Buffer;
@@ -49,7 +54,7 @@ export class BlobStore {
   private readonly st: {
     insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
     row: Database.Statement<[Buffer]>;
-    used: Database.Statement<[Buffer, number]>;
+    used: Database.Statement<[number, Buffer, number]>;
     setLength: Database.Statement<[number, Buffer]>;
     addRecipient: Database.Statement<[Buffer, Buffer]>;
     isRecipient: Database.Statement<[Buffer, Buffer]>;
@@ -81,7 +86,7 @@ export class BlobStore {
     this.st = {
       insert: db.prepare('INSERT INTO blobs (id, owner, size, length, expires_at) VALUES (?, ?, ?, ?, ?)'),
       row: db.prepare('SELECT owner, size, length, expires_at FROM blobs WHERE id = ?'),
-      used: db.prepare('SELECT COALESCE(SUM(size), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
+      used: db.prepare('SELECT COALESCE(SUM(MAX(size, ?)), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
       setLength: db.prepare('UPDATE blobs SET length = ? WHERE id = ?'),
       addRecipient: db.prepare('INSERT OR IGNORE INTO blob_recipients (blob_id, recipient) VALUES (?, ?)'),
       isRecipient: db.prepare('SELECT 1 FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
@@ -128,12 +133,12 @@ export class BlobStore {
   }
 
   usedBytes(owner: Buffer): number {
-    return (this.st.used.get(owner, this.clock()) as { n: number }).n;
+    return (this.st.used.get(MIN_BLOB_CHARGE_BYTES, owner, this.clock()) as { n: number }).n;
   }
 
   create(owner: Buffer, size: number, recipientHandles: readonly string[]): { id: Buffer; expiresAt: number } {
     if (size > this.maxSealedBytes) throw new RpcError('BLOB_TOO_LARGE', `at most ${this.limits.maxFileBytes} bytes per file`);
-    if (this.usedBytes(owner) + size > this.limits.quotaBytes) throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
+    if (this.usedBytes(owner) + Math.max(size, MIN_BLOB_CHARGE_BYTES) > this.limits.quotaBytes) throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
     const recipients: Buffer[] = [];
     for (const h of new Set(recipientHandles)) {
       const d = this.deviceByHandle(h);

@@ -156,6 +156,25 @@ describe('relay blobs', () => {
     await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
   });
 
+  it('a tiny blob counts one chunk against the quota, so many one-byte creates cannot pile up rows and files', async () => {
+    const d = tempDir('blob-tiny');
+    dirs.push(d);
+    const relay = await relayIn(d.dir, { blobQuotaBytes: 1_000_000 });
+    const alice = await user(relay, 'alice');
+    await user(relay, 'bob');
+    let created = 0;
+    for (; created < 100; created++) {
+      const r = await alice.client.call('blob.create', { size: 1, recipients: ['bob'] }).then(() => 'ok', (e: unknown) => (e instanceof RpcError ? e.code : 'other'));
+      if (r !== 'ok') {
+        expect(r).toBe('QUOTA_EXCEEDED');
+        break;
+      }
+    }
+    expect(created).toBe(Math.floor(1_000_000 / MAX_BLOB_CHUNK_BYTES));
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(created * MAX_BLOB_CHUNK_BYTES);
+    expect(blobFiles(d.dir)).toHaveLength(created);
+  });
+
   it('keeps the acknowledged length across a restart and deletes expired blobs (TTL in relay time)', async () => {
     const d = tempDir('blob-ttl');
     dirs.push(d);
