@@ -26,10 +26,10 @@ import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, Rec
 import { SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
-import { DisappearingTimer } from './api/disappearing.ts';
 import {
   Attachment, AttachmentBytes, AttachmentProgress, AttachmentRead, AttachmentUploadBegin, AttachmentUploadBegun, AttachmentUploadChunk, MAX_ATTACHMENT_NAME_CHARS, UploadId,
 } from './api/types/attachments.ts';
+import { DisappearingTimer } from './api/disappearing.ts';
 
 export * from './api/errors.ts';
 export * from './api/types/backup.ts';
@@ -89,6 +89,7 @@ export const apiMethods = {
     params: z.strictObject({ timeoutMs: z.number().int().min(0).max(3_600_000), quietMs: z.number().int().min(0).max(60_000).optional() }),
     result: z.strictObject({ done: z.boolean() }),
   },
+
   // contacts
   contactsList: { params: NoParams, result: z.array(Contact).max(100_000) },
   contactAdd: { params: z.strictObject({ handle: Handle }), result: Contact },
@@ -260,6 +261,8 @@ export const apiEvents = {
   conversation: ConversationSummary,
   /** A contact changed (verified, identity changed or accepted). */
   contact: Contact,
+  /** A group changed (created, joined, a change applied) or stored or sent a message: reload it. */
+  group: GroupInfo,
   backupProgress: BackupProgress,
   /** An upload (sendFile) or download (saveAttachment) moved on. */
   attachmentProgress: AttachmentProgress,

@@ -74,6 +74,8 @@ export interface GroupDeps {
   activity<T>(fn: () => Promise<T>): Promise<T>;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   stored(): void;
+  /** A group changed or stored a message (the `group` event); optional so tests can leave it out. */
+  changed?(info: GroupInfo): void;
 }
 
 export type GroupReceipt = 'stored' | 'duplicate' | 'dropped';
@@ -143,6 +145,7 @@ export class GroupService {
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       this.save(groupId, record);
       this.line(change);
+      this.d.changed?.(this.info(record));
       await this.sendChange(log, change, members, undefined);
       return this.info(record);
     });
@@ -191,6 +194,7 @@ export class GroupService {
       this.afterApplied(record, s.members, log.state.members);
       this.save(groupId, record);
       this.line(change);
+      this.d.changed?.(this.info(record));
       await this.sendChange(log, change, to, joiner);
       return this.info(record);
     });
@@ -339,7 +343,10 @@ export class GroupService {
     vault.kvDelete(PENDING, outboxId);
     const id = Buffer.from(raw).toString('utf8');
     const m = vault.getMessage(id);
-    if (m?.state === 'queued') vault.updateMessageState(id, 'sent');
+    if (m?.state !== 'queued') return;
+    vault.updateMessageState(id, 'sent');
+    const record = this.load(m.conversationId.slice(1));
+    if (record) this.d.changed?.(this.info(record));
   }
 
   // ---------------------------------------------------------------- receiving
@@ -378,6 +385,7 @@ export class GroupService {
     const e2e = this.d.e2e();
     const vault = this.d.vault();
     let outcome = 'dropped' as GroupReceipt;
+    let storedIn = '';
     try {
       await e2e.groups.receive(env.from, env.body, (plaintext) => {
         const content = decodeContent(plaintext);
@@ -397,13 +405,18 @@ export class GroupService {
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
         outcome = 'stored';
+        storedIn = content.groupId;
       });
     } catch (e) {
       // Undecryptable (no chain: removed, or from before we joined), replayed or malformed: acknowledged, never shown.
       if (e instanceof E2eError) return 'dropped';
       throw e;
     }
-    if (outcome === 'stored') this.d.stored();
+    if (outcome === 'stored') {
+      this.d.stored();
+      const record = this.load(storedIn);
+      if (record) this.d.changed?.(this.info(record));
+    }
     return outcome;
   }
 
@@ -455,6 +468,7 @@ export class GroupService {
       this.adoptChains(groupId, fresh, log.state.members);
       this.save(groupId, fresh);
       this.line(change);
+      this.d.changed?.(this.info(fresh));
       return;
     }
     const log = GroupLog.restore(record.log);
@@ -465,6 +479,7 @@ export class GroupService {
     this.afterApplied(record, before, log.state.members);
     this.save(groupId, record);
     this.line(change);
+    this.d.changed?.(this.info(record));
   }
 
   /**

@@ -9,8 +9,8 @@ import '../groups.css';
 
 const PAGE = 200;
 /**
- * Groups emit no event of their own yet (main/messenger/groups.ts has no emitter), so an open
- * group reloads its newest page and its info this often.
+ * An open group reloads at once on its `group` event, and also this often: a membership line or
+ * message stored while the event was missed (a reconnect of the page's socket) still shows.
  */
 export const GROUP_REFRESH_MS = 1500;
 
@@ -57,11 +57,15 @@ export function GroupChat({
     };
     tick();
     const timer = window.setInterval(tick, GROUP_REFRESH_MS);
+    const off = api.on('group', (g) => {
+      if (g.groupId === groupId) tick();
+    });
     return () => {
       live = false;
       window.clearInterval(timer);
+      off();
     };
-  }, [reload]);
+  }, [api, groupId, reload]);
 
   // Keep the newest message in view.
   useLayoutEffect(() => {

@@ -38,7 +38,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const backupId = backup?.backupId ?? null;
   const [groups, setGroups] = useState<GroupInfo[]>([]);
   const self = status.account?.handle ?? '';
-  // Groups emit no event yet (GroupChat.tsx): the list is reloaded on a timer.
+  // The `group` event updates the list at once; the timer catches what a reconnect missed.
   useEffect(() => {
     if (backupId) {
       setGroups([]);
@@ -47,7 +47,13 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
     const load = () => api.groupsList().then((list) => setGroups((cur) => (JSON.stringify(cur) === JSON.stringify(list) ? cur : list)), () => undefined);
     void load();
     const timer = window.setInterval(load, GROUP_REFRESH_MS);
-    return () => window.clearInterval(timer);
+    const off = api.on('group', (g) =>
+      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name)))),
+    );
+    return () => {
+      window.clearInterval(timer);
+      off();
+    };
   }, [api, backupId]);
   const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
 
