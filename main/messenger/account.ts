@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ApiError, type ConnectionState } from '../../shared/api.ts';
 import { parseDescriptor, type RelayDescriptor } from '../../shared/protocol/descriptor.ts';
+import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 import {
   chunkOneTimePreKeys,
   E2e,
@@ -57,6 +58,9 @@ export class Account {
 
   /** Registers the handle; false when this profile already is registered as that handle. */
   async register(handle: string, serverDescriptor: string | undefined): Promise<boolean> {
+    // The contract's schema checks this for app, browser and CLI; callers that hold the
+    // Messenger itself (tests, benches) get the same answer instead of a relay refusal.
+    if (!HANDLE_RE.test(handle)) throw new ApiError('INVALID_ARGUMENT', 'Not a valid handle: a handle is 3-32 of a-z, 0-9 and _.');
     const session = this.access.require();
     const vault = session.vault;
     const registered = session.registration?.account;
