@@ -29,9 +29,10 @@ export function withBackupFilePolicy(service: EphemeraService, policy: BackupFil
     backupExport: async (p) => service.backupExport({ ...p, path: policy.resolve('export', p.path) }),
     backupImport: async (p) => service.backupImport({ ...p, path: policy.resolve('import', p.path), key: key(p.key) }),
     backupOpen: async (p) => service.backupOpen({ ...p, path: policy.resolve('open', p.path), key: key(p.key) }),
-    // A UI names no file path for attachments yet: a renderer must not read or write arbitrary files.
-    sendFile: async () => Promise.reject(notAllowed('Attachments cannot be sent from this window yet; use ephemera send-file.')),
-    saveAttachment: async () => Promise.reject(notAllowed('Attachments cannot be saved from this window yet; use ephemera save-attachment.')),
+    // A renderer must not read or write arbitrary files: it sends the bytes of a File it holds
+    // (attachmentUpload*) and saves what attachmentRead gives it (main/messenger/attachment-ui.ts).
+    sendFile: async () => Promise.reject(notAllowed('A window sends files with the attach button, not by path.')),
+    saveAttachment: async () => Promise.reject(notAllowed('A window saves attachments with their Save button, not to a path.')),
   };
   return new Proxy(service, {
     get(target, property) {
