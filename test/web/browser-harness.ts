@@ -194,3 +194,35 @@ export async function onboard(page: Page, url: string, handle: string, check?: (
   await page.getByRole('button', { name: 'New contact' }).waitFor({ timeout: 60_000 });
   await page.locator('.connection-label', { hasText: /^Ready$/ }).waitFor({ timeout: 60_000 });
 }
+
+/**
+ * The usual two-person scene: a relay, alice and bob each in browser mode with a page, both
+ * onboarded. `prepare` runs on each page before onboarding (e.g. installing a page clock).
+ */
+export async function twoOnboarded(scene: BrowserScene, prepare?: (page: Page) => Promise<void>): Promise<{ alice: Page; bob: Page }> {
+  const relay = await scene.startRelay();
+  const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
+  await scene.launch();
+  const alice = (await scene.newPage()).page;
+  const bob = (await scene.newPage()).page;
+  await prepare?.(alice);
+  await prepare?.(bob);
+  await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
+  return { alice, bob };
+}
+
+/** Adds `handle` as a contact by keyboard (Ctrl+N), ending in the chat with them. */
+export async function addContact(page: Page, handle: string): Promise<void> {
+  await page.keyboard.press('Control+n');
+  await page.getByLabel('Their handle').fill(handle);
+  await page.getByRole('button', { name: 'Add contact' }).click();
+  await page.getByRole('heading', { name: handle, level: 2 }).waitFor();
+}
+
+/** Sends `text` from the open chat with `to` and waits until it shows in the log. */
+export async function send(page: Page, to: string, text: string): Promise<void> {
+  const composer = page.getByLabel(`Message to ${to}`);
+  await composer.fill(text);
+  await composer.press('Enter');
+  await page.getByRole('log').getByText(text).first().waitFor();
+}

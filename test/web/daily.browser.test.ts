@@ -5,7 +5,7 @@
 // screen and dialog: screenshots in light and dark, axe-core with no serious or critical issue.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('daily', 'daily');
 let alice: Page;
@@ -44,13 +44,6 @@ const setUnfocused = (page: Page, v: boolean) => page.evaluate((x) => void ((glo
 const background = (l: ReturnType<Page['locator']>): Promise<string> =>
   l.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);
 
-async function send(page: Page, to: string, text: string): Promise<void> {
-  const composer = page.getByLabel(`Message to ${to}`);
-  await composer.fill(text);
-  await composer.press('Enter');
-  await page.getByRole('log').getByText(text).first().waitFor();
-}
-
 describe('everyday features in Chromium against browser mode and a real relay', () => {
   beforeAll(async () => {
     const relay = await scene.startRelay();
@@ -84,10 +77,7 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await bob.getByRole('button', { name: 'Add contact' }).click();
     await bob.getByRole('heading', { name: 'carol', level: 2 }).waitFor();
 
-    await alice.keyboard.press('Control+n');
-    await alice.getByLabel('Their handle').fill('bob');
-    await alice.getByRole('button', { name: 'Add contact' }).click();
-    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await addContact(alice, 'bob');
 
     await setUnfocused(bob, true);
     await send(alice, 'bob', 'one');

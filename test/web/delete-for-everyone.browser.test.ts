@@ -4,28 +4,16 @@
 // Screenshots of the dialog and of both tombstones in light and dark; every control named, axe clean.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, send, shotBothThemes, twoOnboarded } from './browser-harness.ts';
 
 const scene = browserScene('delete-everyone', 'delete-everyone');
 let alice: Page;
 let bob: Page;
 const WORD = 'capybaraquince by mistake';
 
-async function send(page: Page, to: string, text: string): Promise<void> {
-  const composer = page.getByLabel(`Message to ${to}`);
-  await composer.fill(text);
-  await composer.press('Enter');
-  await page.getByRole('log').getByText(text).first().waitFor();
-}
-
 describe('Delete for everyone in Chromium', () => {
   beforeAll(async () => {
-    const relay = await scene.startRelay();
-    const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
-    await scene.launch();
-    alice = (await scene.newPage()).page;
-    bob = (await scene.newPage()).page;
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
+    ({ alice, bob } = await twoOnboarded(scene));
   });
 
   afterEach(() => {
@@ -35,10 +23,7 @@ describe('Delete for everyone in Chromium', () => {
   afterAll(() => scene.close());
 
   it('asks, then both sides show the tombstone in place, without the text, also after a reload', async () => {
-    await alice.keyboard.press('Control+n');
-    await alice.getByLabel('Their handle').fill('bob');
-    await alice.getByRole('button', { name: 'Add contact' }).click();
-    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await addContact(alice, 'bob');
     await send(alice, 'bob', 'before it');
     await send(alice, 'bob', WORD);
     await send(alice, 'bob', 'after it');

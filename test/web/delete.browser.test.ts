@@ -4,27 +4,15 @@
 // control named, axe clean.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, send, shotBothThemes, twoOnboarded } from './browser-harness.ts';
 
 const scene = browserScene('delete', 'delete');
 let alice: Page;
 let bob: Page;
 
-async function send(page: Page, to: string, text: string): Promise<void> {
-  const composer = page.getByLabel(`Message to ${to}`);
-  await composer.fill(text);
-  await composer.press('Enter');
-  await page.getByRole('log').getByText(text).first().waitFor();
-}
-
 describe('Delete for me in Chromium', () => {
   beforeAll(async () => {
-    const relay = await scene.startRelay();
-    const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
-    await scene.launch();
-    alice = (await scene.newPage()).page;
-    bob = (await scene.newPage()).page;
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
+    ({ alice, bob } = await twoOnboarded(scene));
   });
 
   afterEach(() => {
@@ -34,10 +22,7 @@ describe('Delete for me in Chromium', () => {
   afterAll(() => scene.close());
 
   it('asks, deletes the message from the chat only on this side, and it stays gone after a reload', async () => {
-    await alice.keyboard.press('Control+n');
-    await alice.getByLabel('Their handle').fill('bob');
-    await alice.getByRole('button', { name: 'Add contact' }).click();
-    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await addContact(alice, 'bob');
     await send(alice, 'bob', 'keep this one');
     await send(alice, 'bob', 'zebrafinch goes away');
     await bob.getByRole('button', { name: /^alice/ }).click();

@@ -6,7 +6,7 @@
 // (Main's own deletion at expiry, and what stays on disk, are tested in test/messaging/disappearing.test.ts.)
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, shotBothThemes, twoOnboarded } from './browser-harness.ts';
 
 const scene = browserScene('disappear', 'disappear');
 let alice: Page;
@@ -15,15 +15,8 @@ const WORD = 'ocelotparsnip vanishes';
 
 describe('Disappearing messages in Chromium', () => {
   beforeAll(async () => {
-    const relay = await scene.startRelay();
-    const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
-    await scene.launch();
-    alice = (await scene.newPage()).page;
-    bob = (await scene.newPage()).page;
     // Page clocks that run at real speed until the test fast-forwards them.
-    await alice.clock.install();
-    await bob.clock.install();
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
+    ({ alice, bob } = await twoOnboarded(scene, (page) => page.clock.install()));
   });
 
   afterEach(() => {
@@ -33,10 +26,7 @@ describe('Disappearing messages in Chromium', () => {
   afterAll(() => scene.close());
 
   it('sets a 30 s timer by keyboard; both sides count down and the message vanishes on both', async () => {
-    await alice.keyboard.press('Control+n');
-    await alice.getByLabel('Their handle').fill('bob');
-    await alice.getByRole('button', { name: 'Add contact' }).click();
-    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await addContact(alice, 'bob');
 
     // The header control: a menu button with an accessible name saying the current timer.
     const timerOff = alice.getByRole('button', { name: 'Disappearing messages: off' });
