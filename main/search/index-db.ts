@@ -261,15 +261,7 @@ export class SearchIndex {
    */
   remove(ids: readonly string[]): void {
     this.#db.transaction(() => {
-      let removed = 0;
-      for (const id of ids) {
-        const doc = this.#docOf(id);
-        if (doc !== undefined) {
-          this.#removeDoc(doc);
-          removed++;
-        }
-      }
-      if (removed === 0) return;
+      if (this.#removeDocs(ids) === 0) return;
       this.optimize();
       this.#stmts.pruneWords.run();
       this.#knownWords.clear();
@@ -282,17 +274,20 @@ export class SearchIndex {
    * whose full merge would block for seconds at a million messages. Returns how many were indexed.
    */
   removeDeferred(ids: readonly string[]): number {
-    return this.#db.transaction(() => {
-      let removed = 0;
-      for (const id of ids) {
-        const doc = this.#docOf(id);
-        if (doc !== undefined) {
-          this.#removeDoc(doc);
-          removed++;
-        }
+    return this.#db.transaction(() => this.#removeDocs(ids))();
+  }
+
+  /** Removes the indexed ones of `ids` (inside the caller's transaction); returns how many. */
+  #removeDocs(ids: readonly string[]): number {
+    let removed = 0;
+    for (const id of ids) {
+      const doc = this.#docOf(id);
+      if (doc !== undefined) {
+        this.#removeDoc(doc);
+        removed++;
       }
-      return removed;
-    })();
+    }
+    return removed;
   }
 
   /**
