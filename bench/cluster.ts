@@ -75,26 +75,39 @@ async function setup(store: RelayStoreBackend, n: number, tag: string): Promise<
 }
 
 /**
+ * Drives `messages` sends over `pairs` in rounds of BATCH and times them with this process's
+ * CPU: `round` stores one round's sends (`seq` numbers each message), then has the woken
+ * recipients (`touched`) read past their `cursors` and acknowledge. Returns messages/s and CPU.
+ */
+async function timedRounds(
+  pairs: Pair[],
+  messages: number,
+  round: (sends: { p: Pair; seq: number }[], touched: Pair[], cursors: Map<string, number>) => Promise<void>,
+): Promise<{ rate: number; cpuMs: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const cursors = new Map<string, number>();
+  for (let seq = 0; seq < messages; ) {
+    const n = Math.min(BATCH, messages - seq);
+    const sends = Array.from({ length: n }, (_, i) => ({ p: pairs[(seq + i) % pairs.length]!, seq: seq + i }));
+    await round(sends, [...new Set(sends.map((s) => s.p))], cursors);
+    seq += n;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(cpu0);
+  return { rate: messages / seconds, cpuMs: (c.user + c.system) / 1000 };
+}
+
+/**
  * `messages` envelopes: stored through `sendVia` in batches, then read and acknowledged through
  * `readVia` (the recipient's node) in batches. Returns messages/s and this process's CPU.
  */
 async function throughput(sendVia: RelayStoreBackend, readVia: RelayStoreBackend, pairs: Pair[], messages: number): Promise<{ rate: number; cpuMs: number }> {
   const body = randomBytes(PAYLOAD);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let seq = 0;
-  const cursors = new Map<string, number>();
-  while (seq < messages) {
-    const n = Math.min(BATCH, messages - seq);
-    const touched = new Set<Pair>();
+  return timedRounds(pairs, messages, async (sends, touched, cursors) => {
     await sendVia.batch(async (ops) => {
-      for (let i = 0; i < n; i++) {
-        const p = pairs[(seq + i) % pairs.length]!;
-        await ops.enqueue(p.sender, p.senderHandle, p.recipientHandle, `idem-${seq + i}`, body, 1, 1_000_000);
-        touched.add(p);
-      }
+      for (const { p, seq } of sends) await ops.enqueue(p.sender, p.senderHandle, p.recipientHandle, `idem-${seq}`, body, 1, 1_000_000);
     });
-    seq += n;
     // The recipients' node reads what it was woken for and acknowledges it, in one batch.
     await readVia.batch(async (ops) => {
       for (const p of touched) {
@@ -105,10 +118,7 @@ async function throughput(sendVia: RelayStoreBackend, readVia: RelayStoreBackend
         await ops.ack(p.recipient, rows.map((r) => r.id));
       }
     });
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(cpu0);
-  return { rate: messages / seconds, cpuMs: (c.user + c.system) / 1000 };
+  });
 }
 
 /**
@@ -118,33 +128,16 @@ async function throughput(sendVia: RelayStoreBackend, readVia: RelayStoreBackend
  */
 async function throughputGroup(sendVia: PgGroupCommit, readVia: PgGroupCommit, pairs: Pair[], messages: number, tag: string): Promise<{ rate: number; cpuMs: number }> {
   const body = randomBytes(PAYLOAD);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  let seq = 0;
-  const cursors = new Map<string, number>();
-  while (seq < messages) {
-    const n = Math.min(BATCH, messages - seq);
-    const touched = new Set<Pair>();
-    const sends: Promise<unknown>[] = [];
-    for (let i = 0; i < n; i++) {
-      const p = pairs[(seq + i) % pairs.length]!;
-      sends.push(sendVia.enqueue(p.sender, p.senderHandle, p.recipientHandle, `${tag}-${seq + i}`, body, 1, 1_000_000, 1e15));
-      touched.add(p);
-    }
-    await Promise.all(sends);
-    seq += n;
-    const list = [...touched];
-    const read = await Promise.all(list.map((p) => readVia.pending(p.recipient, cursors.get(p.recipient.toString('hex')) ?? 0, 128, 1)));
-    await Promise.all(list.map((p, i) => {
+  return timedRounds(pairs, messages, async (sends, touched, cursors) => {
+    await Promise.all(sends.map(({ p, seq }) => sendVia.enqueue(p.sender, p.senderHandle, p.recipientHandle, `${tag}-${seq}`, body, 1, 1_000_000, 1e15)));
+    const read = await Promise.all(touched.map((p) => readVia.pending(p.recipient, cursors.get(p.recipient.toString('hex')) ?? 0, 128, 1)));
+    await Promise.all(touched.map((p, i) => {
       const rows = read[i]!;
       if (rows.length === 0) return 0;
       cursors.set(p.recipient.toString('hex'), rows[rows.length - 1]!.id);
       return readVia.ack(p.recipient, rows.map((r) => r.id));
     }));
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const c = process.cpuUsage(cpu0);
-  return { rate: messages / seconds, cpuMs: (c.user + c.system) / 1000 };
+  });
 }
 
 /** Endpoints over Ephemera clients; `tag` makes idempotency keys unique (and long enough: >= 8 characters in all). */
