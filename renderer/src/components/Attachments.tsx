@@ -37,11 +37,21 @@ export function formatBytes(n: number): string {
   return `${(n / 1024 / 1024 / 1024).toFixed(1)} GB`;
 }
 
+/** A short badge for the kind of file (text, so it shows without an emoji font). */
 function typeIcon(type: string): string {
-  if (IMAGE_TYPES.has(type)) return '🖼';
-  if (type.startsWith('text/')) return '📄';
-  if (type === 'application/pdf') return '📕';
-  return '📎';
+  if (IMAGE_TYPES.has(type)) return 'IMG';
+  if (type.startsWith('text/')) return 'TXT';
+  if (type === 'application/pdf') return 'PDF';
+  return 'FILE';
+}
+
+/** A paperclip drawn inline (an element, not a resource: nothing for the CSP to allow). */
+function PaperclipIcon() {
+  return (
+    <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+      <path d="M16.5 6.5v10a4.5 4.5 0 0 1-9 0V5a3 3 0 0 1 6 0v10.5a1.5 1.5 0 0 1-3 0V6.5" fill="none" stroke="currentColor" strokeWidth="1.8" strokeLinecap="round" />
+    </svg>
+  );
 }
 
 export interface UploadState {
@@ -127,7 +137,7 @@ export function AttachButton({ onFiles, disabled }: { onFiles: (files: File[]) =
   return (
     <>
       <button type="button" className="attach-button" aria-label="Attach a file" title="Attach a file" disabled={disabled} onClick={() => input.current?.click()}>
-        📎
+        <PaperclipIcon />
       </button>
       <input ref={input} type="file" multiple hidden tabIndex={-1} aria-hidden="true" data-testid="attach-input" onChange={picked} />
     </>
