@@ -52,6 +52,50 @@ export const timerContentSchema = z.strictObject({
   seconds: disappearingTimer,
 });
 
+/** Delete for everyone: the sender's own earlier messages (content ids), within 24 h of sending (main/messenger/delete-for-everyone.ts). */
+export const MAX_DELETE_IDS = 100;
+export const deleteContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('delete'),
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  ids: z.array(messageId).min(1).max(MAX_DELETE_IDS),
+});
+
+/** base64url of 16 (blob id) or 32 (key, digest) bytes. */
+const b64url = (bytes: number): z.ZodString => z.string().length(Math.ceil((bytes * 4) / 3)).regex(/^[A-Za-z0-9_-]+$/);
+/** Most bytes of a file name or content type carried with an attachment. */
+export const MAX_ATTACHMENT_NAME = 255;
+// C0/C1 controls and bidi overrides could disguise a name ("photo\u202egpj.exe" shows as
+// "photoexe.jpg"); slashes could reach a path. The sender's UI refuses them; a contact may not.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069/\\]/g;
+export function safeFileName(name: string): string {
+  return name.replace(UNSAFE_NAME_CHARS, '_');
+}
+
+/**
+ * A file (main/messenger/attachments.ts): its sealed bytes are a relay blob (docs/protocol.md
+ * §9a); this carries what finds and opens them, and what the file is called. Padded as any content.
+ */
+export const attachmentContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('attachment'),
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  blob: b64url(16),
+  key: b64url(32),
+  /** SHA-256 of the sealed stream. */
+  digest: b64url(32),
+  size: z.number().int().nonnegative().max(2 ** 40),
+  type: z.string().max(MAX_ATTACHMENT_NAME),
+  /** A contact's name is shown and offered as a download name: unsafe characters become '_'. */
+  name: z.string().min(1).max(MAX_ATTACHMENT_NAME).transform(safeFileName),
+  caption: z.string().max(MAX_TEXT_CHARS).optional(),
+  /** The disappearing timer (seconds) it was sent under, as a text's. */
+  timer: disappearingTimer.refine((n) => n > 0).optional(),
+});
+
 // Groups (main/messenger/groups.ts). A change and a sender key travel over the 1:1 session with
 // each member; a group text is encrypted once with the sender's group chain (main/e2e/sender-keys.ts).
 const groupId = z.string().regex(/^[0-9a-f]{32}$/);
@@ -81,50 +125,14 @@ export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
 
-/** base64url of 16 (blob id) or 32 (key, digest) bytes. */
-const b64url = (bytes: number): z.ZodString => z.string().length(Math.ceil((bytes * 4) / 3)).regex(/^[A-Za-z0-9_-]+$/);
-/** Most bytes of a file name or content type carried with an attachment. */
-export const MAX_ATTACHMENT_NAME = 255;
-
-/**
- * A file (main/messenger/attachments.ts): its sealed bytes are a relay blob (docs/protocol.md
- * §9a); this carries what finds and opens them, and what the file is called. Padded as any content.
- */
-export const attachmentContentSchema = z.strictObject({
-  v: z.literal(1),
-  kind: z.literal('attachment'),
-  id: messageId,
-  sentAt: z.number().int().nonnegative(),
-  blob: b64url(16),
-  key: b64url(32),
-  /** SHA-256 of the sealed stream. */
-  digest: b64url(32),
-  size: z.number().int().nonnegative().max(2 ** 40),
-  type: z.string().max(MAX_ATTACHMENT_NAME),
-  name: z.string().min(1).max(MAX_ATTACHMENT_NAME),
-  caption: z.string().max(MAX_TEXT_CHARS).optional(),
-  /** The disappearing timer (seconds) it was sent under, as a text's. */
-  timer: disappearingTimer.refine((n) => n > 0).optional(),
-});
-
-/** Delete for everyone: the sender's own earlier messages (content ids), within 24 h of sending (main/messenger/delete-for-everyone.ts). */
-export const MAX_DELETE_IDS = 100;
-export const deleteContentSchema = z.strictObject({
-  v: z.literal(1),
-  kind: z.literal('delete'),
-  id: messageId,
-  sentAt: z.number().int().nonnegative(),
-  ids: z.array(messageId).min(1).max(MAX_DELETE_IDS),
-});
-
-export const contentSchema = z.discriminatedUnion('kind', [attachmentContentSchema, groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type DeleteContent = z.infer<typeof deleteContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
 export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['attachment', 'group-change', 'sender-key', 'group-text', 'text', 'receipt', 'delete', 'timer']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'text', 'attachment', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));
