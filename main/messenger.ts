@@ -168,7 +168,7 @@ export class Messenger implements EphemeraService {
     };
     this.receiver = new Receiver({ ...parts, receipts: this.receipts, afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed) });
     this.sender = new Sender({ ...parts, timers: () => this.timers });
-    this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, trust: this.trust, viewOf: (m) => this.viewOf(m) });
+    this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, viewOf: (m) => this.viewOf(m) });
   }
 
   // ------------------------------------------------------------------ events

@@ -13,14 +13,12 @@ import type { Emit } from './events.ts';
 import { contactIdOfConversation, textIdempotencyKey, withIdKey } from './ids.ts';
 import type { Sender } from './sending.ts';
 import type { SessionAccess } from './session.ts';
-import type { Trust } from './trust.ts';
 
 export interface DeletingDeps {
   access: SessionAccess;
   emit: Emit;
   counters: Pick<ConversationCounters, 'flush' | 'announce'>;
-  sender: Pick<Sender, 'enqueue' | 'sendable'>;
-  trust: Pick<Trust, 'fetchSession'>;
+  sender: Pick<Sender, 'enqueue' | 'sessionFor'>;
   /** The message as the UI sees it. */
   viewOf(m: StoredMessage): Message;
 }
@@ -56,7 +54,7 @@ export class Deleter {
    * or sent in order with the other sends; checked again when its turn comes.
    */
   async forEveryone(conversationId: string, messageId: string): Promise<ResultOf<'deleteMessage'>> {
-    const { access, sender, trust } = this.deps;
+    const { access, sender } = this.deps;
     const { e2e } = access.registration();
     const check = (): { m: StoredMessage; contentId: string } | undefined => {
       const vault = access.require().vault;
@@ -67,8 +65,7 @@ export class Deleter {
     const contact = access.require().vault.getContact(contactIdOfConversation(conversationId) ?? '');
     if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
     return sender.enqueue(async () => {
-      const handle = (await access.activity(async () => sender.sendable(contact))).handle;
-      if (!(await e2e.hasSession(handle))) await trust.fetchSession(handle);
+      const handle = await sender.sessionFor(e2e, contact);
       return access.activity(async () => {
         const target = check();
         if (!target) return { deleted: 0 };

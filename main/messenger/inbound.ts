@@ -1,6 +1,6 @@
 /**
  * Storing what arrives: runs inside e2e.receiveContent, so it only writes to the vault (it must
- * not call back into e2e); the facade announces the effect afterwards.
+ * not call back into e2e); receiving.ts announces the effect afterwards.
  */
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';

@@ -1,4 +1,4 @@
-/** The vault and relay steps of sending a text; the facade orders them (messenger.ts sendTextNow, resumeQueued). */
+/** The vault and relay steps of sending a text; sending.ts orders them (sendTextNow, resumeQueued). */
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';

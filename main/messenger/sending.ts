@@ -8,7 +8,7 @@
  */
 import PQueue from 'p-queue';
 import { ApiError, type Message } from '../../shared/api.ts';
-import { encodeEnvelope, UntrustedIdentity } from '../e2e/index.ts';
+import { encodeEnvelope, UntrustedIdentity, type E2e } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { quotedContentId } from './conversations.ts';
@@ -83,9 +83,7 @@ export class Sender {
     const deps = this.deps;
     const access = deps.access;
     const { e2e } = access.registration();
-    const handle = (await access.activity(async () => this.sendable(contactRecord))).handle;
-    // The relay round trip (a bundle, for a first message) stays outside the vault activity.
-    if (!(await e2e.hasSession(handle))) await deps.trust.fetchSession(handle);
+    await this.sessionFor(e2e, contactRecord);
     return access.activity(async () => {
       const vault = access.require().vault;
       const contact = this.sendable(contactRecord);
@@ -126,8 +124,7 @@ export class Sender {
     const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
     if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
     return this.enqueue(async () => {
-      const handle = (await access.activity(async () => this.sendable(contact))).handle;
-      if (!(await e2e.hasSession(handle))) await deps.trust.fetchSession(handle);
+      const handle = await this.sessionFor(e2e, contact);
       await access.activity(async () => {
         const vault = access.require().vault;
         const contentId = newContentId();
@@ -141,6 +138,16 @@ export class Sender {
         deps.emit('message', deps.viewOf(message));
       });
     });
+  }
+
+  /**
+   * The contact's handle once it may be sent to (see sendable) and a session with it exists; the
+   * relay round trip (a bundle, for a first message) stays outside the vault activity.
+   */
+  async sessionFor(e2e: E2e, contact: ContactRecord): Promise<string> {
+    const handle = (await this.deps.access.activity(async () => this.sendable(contact))).handle;
+    if (!(await e2e.hasSession(handle))) await this.deps.trust.fetchSession(handle);
+    return handle;
   }
 
   /** The contact as stored now, if it may be sent to; otherwise marks it and throws IDENTITY_CHANGED. */
