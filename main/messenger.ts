@@ -47,9 +47,9 @@ import { readSettings, settingsView, updatePreferences, writeSettings } from './
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
+import { GroupService } from './messenger/groups.ts';
 import { DisappearingTimers, type Expiring } from './messenger/expiry.ts';
 import { openSession } from './messenger/lifecycle.ts';
-import { GroupService } from './messenger/groups.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment, type UploadedAttachment } from './messenger/attachments.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
@@ -137,6 +137,7 @@ export class Messenger implements EphemeraService {
     link: () => this.session?.connection,
     activity: (fn) => this.asActivity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
+    changed: (info) => this.emit('group', info),
     stored: () => {
       try {
         this.session?.search.catchUp();

@@ -4,7 +4,7 @@
 // a joiner cannot decrypt what came before; forged and replayed changes change nothing.
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { GroupMessage } from '../../shared/api.ts';
+import type { GroupInfo, GroupMessage } from '../../shared/api.ts';
 import { encodeEnvelope, type E2e } from '../../main/e2e/index.ts';
 import type { Messenger } from '../../main/messenger.ts';
 import type { GroupService } from '../../main/messenger/groups.ts';
@@ -41,6 +41,11 @@ beforeAll(async () => {
 
 describe('group chat', () => {
   it('three members: create, everyone converges, messages exactly once in per-sender order', async () => {
+    // The `group` event tells the UI what changed: bob's when he joins and when a text arrives.
+    const bobEvents: GroupInfo[] = [];
+    const offBob = bob.m.subscribe((e) => {
+      if (e.name === 'group') bobEvents.push(e.payload);
+    });
     const created = await alice.m.groupCreate({ name: 'Team', members: ['g_bob', 'g_carol'] });
     groupId = created.groupId;
     expect(created).toMatchObject({ name: 'Team', creator: 'g_alice', members: ['g_alice', 'g_bob', 'g_carol'], admins: ['g_alice'], revision: 1, isMember: true });
@@ -53,6 +58,10 @@ describe('group chat', () => {
       await carol.m.groupSend({ groupId, text: `c${i}` });
     }
     for (const p of [alice, bob, carol]) await waitFor(async () => (await texts(p.m)).length === 9, 30_000, 'nine messages at every member');
+    offBob();
+    expect(bobEvents[0]).toMatchObject({ groupId, name: 'Team', revision: 1, isMember: true });
+    // The join, his own three sends once the relay took them, and the six texts from the others.
+    expect(bobEvents.length).toBeGreaterThanOrEqual(1 + 6);
     for (const p of [alice, bob, carol]) {
       const got = await texts(p.m);
       for (const who of ['g_alice', 'g_bob', 'g_carol']) {
