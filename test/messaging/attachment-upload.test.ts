@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { dispatchCall } from '../../shared/api/rpc.ts';
 import type { Messenger } from '../../main/messenger.ts';
-import { codeOf, messagingScene, newPeer, PASSWORD, waitFor } from './helpers.ts';
+import { codeOf, helloPair, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 const scene = messagingScene('attach-up', ['alice', 'bob'] as const);
 const KIB = 1024;
@@ -46,14 +46,7 @@ async function readAll(m: Messenger, attachmentId: string, size: number): Promis
 
 describe('chunked attachment upload through the contract', () => {
   it('refuses bad uploads with typed errors storing nothing, cancels cleanly, and delivers a committed one byte-exact', async () => {
-    const started = await scene.startRelay();
-    const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
-    const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
-    scene.peers.push(alice, bob);
-    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-    await alice.m.sendText({ conversationId: toBob, text: 'hello' });
-    await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
-    const toAlice = (await bob.m.contactsList())[0]!.conversationId;
+    const { alice, bob, toBob, toAlice } = await helloPair(scene);
     // Bob's delivery receipt writes a row at alice's: let it land before rows are counted.
     await waitFor(async () => (await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 5 })).messages[0]?.state === 'delivered', 60_000, 'hello delivered');
 

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { codeOf, filesContaining, messagingScene, newPeer, PASSWORD, waitFor } from './helpers.ts';
+import { codeOf, filesContaining, helloPair, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 const scene = messagingScene('attach', ['alice', 'bob', 'files'] as const);
 const NAME = 'quarterly-plans-zqx7.bin';
@@ -26,14 +26,7 @@ function kvRows(profileDir: string): number {
 
 describe('attachments end to end', () => {
   it('sends, lists, saves byte-exact, refuses damage, leaves no plaintext, and deletes with the message', async () => {
-    const started = await scene.startRelay();
-    const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
-    const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
-    scene.peers.push(alice, bob);
-    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-    await alice.m.sendText({ conversationId: toBob, text: 'hello' });
-    await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
-    const toAlice = (await bob.m.contactsList())[0]!.conversationId;
+    const { alice, bob, toBob, toAlice } = await helloPair(scene);
 
     // A transfer cancelled mid-way: CANCELLED, no message, the partial blob withdrawn at the relay.
     const large = join(scene.dirs.files, 'large.bin');

@@ -40,7 +40,8 @@ export function messagingScene<N extends string>(
 ): {
   readonly dirs: Readonly<Record<N | 'relay', string>>;
   readonly peers: Peer[];
-  startRelay(): Promise<{ relay: RelayProcess; port: number; descriptorText: string }>;
+  /** Starts the relay on its data directory (again on `port`, to restart it after stopRelay). */
+  startRelay(port?: number): Promise<{ relay: RelayProcess; port: number; descriptorText: string }>;
   stopRelay(): Promise<void>;
 } {
   const made = (['relay', ...names] as const).map((name) => ({ name, ...tempDir(`${prefix}-${name}`) }));
@@ -55,8 +56,8 @@ export function messagingScene<N extends string>(
   return {
     dirs,
     peers,
-    async startRelay() {
-      const started = await startRelay(dirs.relay);
+    async startRelay(port?: number) {
+      const started = await startRelay(dirs.relay, port);
       relay = started.relay;
       return started;
     },
@@ -75,6 +76,24 @@ export async function newPeer(dir: string, handle: string, descriptorText: strin
   await m.createVault({ password: PASSWORD });
   await m.register({ handle, serverDescriptor: descriptorText });
   return { m, dir, events };
+}
+
+/**
+ * Starts the scene's relay and registers alice and bob on it; alice writes 'hello' so that each
+ * has the other as a contact. Both are closed with the scene.
+ */
+export async function helloPair(
+  scene: Pick<ReturnType<typeof messagingScene<'alice' | 'bob'>>, 'dirs' | 'peers' | 'startRelay'>,
+): Promise<{ alice: Peer; bob: Peer; toBob: string; toAlice: string }> {
+  const started = await scene.startRelay();
+  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
+  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
+  scene.peers.push(alice, bob);
+  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+  await alice.m.sendText({ conversationId: toBob, text: 'hello' });
+  await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
+  const toAlice = (await bob.m.contactsList())[0]!.conversationId;
+  return { alice, bob, toBob, toAlice };
 }
 
 /** Opens an existing profile and unlocks it. */
