@@ -3,27 +3,19 @@
 // once the connection is up (a withdraw in the sealed outbox), so the recipient never receives it.
 // The relay's own expiry (the envelope's ttl) counts from when the relay accepted it: sent while
 // the relay was down, the envelope outlives the sender's copy by that delay (here 20 s).
-import { afterAll, describe, expect, it } from 'vitest';
-import type { RelayProcess } from '../chaos/relay-process.ts';
-import { fullHistory, newPeer, PASSWORD, queuedEnvelopes, reopen, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
 
-const dirs = { relay: tempDir('uw-relay'), alice: tempDir('uw-alice'), bob: tempDir('uw-bob') };
-const peers: Peer[] = [];
-const relays: RelayProcess[] = [];
-afterAll(async () => {
-  for (const p of peers) await p.m.close();
-  for (const r of relays) await r.kill();
-  for (const d of Object.values(dirs)) d.cleanup();
-});
+const scene = messagingScene('uw', ['alice', 'bob'] as const);
+const { dirs, peers } = scene;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const WORD = 'quexlorbimant';
 
 describe('the unlock purge withdraws what expired while locked', () => {
   it('the expired envelope leaves the relay; the recipient, coming later, never gets it', { timeout: 120_000 }, async () => {
-    const started = await startRelay(dirs.relay.dir);
-    relays.push(started.relay);
-    const alice = await newPeer(dirs.alice.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(dirs.bob.dir, 'bob', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
     peers.push(alice);
     const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
     await bob.m.close();
@@ -31,12 +23,12 @@ describe('the unlock purge withdraws what expired while locked', () => {
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
 
     // Sent while the relay is down; accepted 20 s later, so the relay would keep it 20 s past our expiry.
-    await relays.pop()!.kill();
+    await scene.stopRelay();
     const gone = await alice.m.sendText({ conversationId: toBob, text: `the ${WORD} never arrives` });
     await sleep(20_000);
-    relays.push((await startRelay(dirs.relay.dir, started.port)).relay);
+    await scene.startRelay(started.port);
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
-    const held = queuedEnvelopes(dirs.relay.dir);
+    const held = queuedEnvelopes(dirs.relay);
     const envelope = held.at(-1)!;
     expect(held).toHaveLength(2); // the timer change, then the text
 
@@ -46,10 +38,10 @@ describe('the unlock purge withdraws what expired while locked', () => {
     expect((await fullHistory(alice.m, toBob)).map((m) => m.id)).not.toContain(gone.id);
     // The withdraw is in the outbox: once sync is done the relay has handled it.
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
-    await waitFor(() => !queuedEnvelopes(dirs.relay.dir).some((b) => b.equals(envelope)), 5_000, 'the expired envelope withdrawn');
-    expect(queuedEnvelopes(dirs.relay.dir)).toHaveLength(1);
+    await waitFor(() => !queuedEnvelopes(dirs.relay).some((b) => b.equals(envelope)), 5_000, 'the expired envelope withdrawn');
+    expect(queuedEnvelopes(dirs.relay)).toHaveLength(1);
 
-    const bob2 = await reopen(dirs.bob.dir);
+    const bob2 = await reopen(dirs.bob);
     peers.push(bob2);
     expect(await bob2.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     const conv = (await bob2.m.conversationsList({}))[0]!;
