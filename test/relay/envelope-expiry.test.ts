@@ -16,7 +16,7 @@ import { MIGRATIONS, PgStoreBackend } from '../../relay/store-pg.ts';
 import type { Body } from '../../shared/protocol/rpc.ts';
 import { startPostgres, type TestPostgres } from './pg-harness.ts';
 import { tempDir } from '../net/harness.ts';
-import { boundKey, relayForFile, TestDevice, type RawKey, type RawSession } from './raw-session.ts';
+import { pushedEnvelopes, registeredOn, relayForFile, type TestDevice } from './raw-session.ts';
 
 const t = tempDir('expiry');
 afterEach(() => t.cleanup());
@@ -170,31 +170,10 @@ describe('PostgreSQL migration 3 (envelope expiry)', () => {
 let skew = 0;
 const relay = relayForFile('expiry-relay', { clock: () => Date.now() + skew, envelopeTtlMs: 3600_000 });
 
-/** Binds `dev` on a new connection and returns the envelope bodies pushed to it before a ping's answer. */
-async function pushedTo(dev: TestDevice): Promise<string[]> {
-  const s = await relay.session();
-  const key = await boundKey(s, dev);
-  const { reqId } = s.request(key, 'ping', {});
-  const got: string[] = [];
-  for (;;) {
-    const r = await s.nextOn(key);
-    if (!r?.body) throw new Error('closed before the ping answer');
-    const b = r.body;
-    if (b.kind === 'push' && b.topic === 'envelope') got.push(Buffer.from((b.data as { body: Uint8Array }).body).toString());
-    if (b.kind === 'result' && b.reqId === reqId) break;
-  }
-  s.close();
-  return got;
-}
+/** The envelope bodies pushed to `dev` on a new connection before a ping's answer. */
+const pushedTo = async (dev: TestDevice): Promise<string[]> => (await pushedEnvelopes(relay, dev)).map((e) => e.body);
 
-async function registered(handle: string): Promise<{ s: RawSession; key: RawKey; dev: TestDevice }> {
-  const dev = new TestDevice();
-  const s = await relay.session();
-  const key = await boundKey(s, dev);
-  const r = await s.call(key, 'register', { handle });
-  if (r.kind !== 'result') throw new Error('register failed');
-  return { s, key, dev };
-}
+const registered = (handle: string): ReturnType<typeof registeredOn> => registeredOn(relay, handle);
 
 const ok = (b: Body): unknown => (b.kind === 'result' ? b.result : { error: b.kind === 'error' ? b.code : b.kind });
 

@@ -188,3 +188,33 @@ export function relayForFile(name: string, options: Partial<RelayOptions> = {}):
     },
   };
 }
+
+/** A new device on a new connection of `relay`, bound and registered as `handle`. */
+export async function registeredOn(relay: { session(): Promise<RawSession> }, handle: string): Promise<{ s: RawSession; key: RawKey; dev: TestDevice }> {
+  const dev = new TestDevice();
+  const s = await relay.session();
+  const key = await boundKey(s, dev);
+  const r = await s.call(key, 'register', { handle });
+  if (r.kind !== 'result') throw new Error('register failed');
+  return { s, key, dev };
+}
+
+/** Binds `dev` on a new connection and returns the envelopes (sender, body as text) pushed before a ping's answer. */
+export async function pushedEnvelopes(relay: { session(): Promise<RawSession> }, dev: TestDevice): Promise<{ from: string; body: string }[]> {
+  const s = await relay.session();
+  const key = await boundKey(s, dev);
+  const { reqId } = s.request(key, 'ping', {});
+  const got: { from: string; body: string }[] = [];
+  for (;;) {
+    const r = await s.nextOn(key);
+    if (!r?.body) throw new Error('closed before the ping answer');
+    const b = r.body;
+    if (b.kind === 'push' && b.topic === 'envelope') {
+      const d = b.data as { from: string; body: Uint8Array };
+      got.push({ from: d.from, body: Buffer.from(d.body).toString() });
+    }
+    if (b.kind === 'result' && b.reqId === reqId) break;
+  }
+  s.close();
+  return got;
+}

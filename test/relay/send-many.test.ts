@@ -3,39 +3,15 @@
 // item does not stop the others, and each recipient gets its envelopes in the order sent.
 import { describe, expect, it } from 'vitest';
 import { MAX_SEND_MANY_ITEMS } from '../../shared/protocol/methods.ts';
-import { boundKey, relayForFile, TestDevice, type RawKey, type RawSession } from './raw-session.ts';
+import { pushedEnvelopes, registeredOn, relayForFile, type RawSession, type TestDevice } from './raw-session.ts';
 
 const relay = relayForFile('send-many', { queueLimit: 4 });
 type Body = Awaited<ReturnType<RawSession['call']>>;
 
-async function registered(handle: string): Promise<{ s: RawSession; key: RawKey; dev: TestDevice }> {
-  const dev = new TestDevice();
-  const s = await relay.session();
-  const key = await boundKey(s, dev);
-  const r = await s.call(key, 'register', { handle });
-  if (r.kind !== 'result') throw new Error('register failed');
-  return { s, key, dev };
-}
+const registered = (handle: string): ReturnType<typeof registeredOn> => registeredOn(relay, handle);
 
-/** Binds `dev` on a new connection and returns the (sender, body) pairs pushed before a ping's answer. */
-async function pushedTo(dev: TestDevice): Promise<string[]> {
-  const s = await relay.session();
-  const key = await boundKey(s, dev);
-  const { reqId } = s.request(key, 'ping', {});
-  const got: string[] = [];
-  for (;;) {
-    const r = await s.nextOn(key);
-    if (!r?.body) throw new Error('closed before the ping answer');
-    const b = r.body;
-    if (b.kind === 'push' && b.topic === 'envelope') {
-      const d = b.data as { from: string; body: Uint8Array };
-      got.push(`${d.from}:${Buffer.from(d.body).toString()}`);
-    }
-    if (b.kind === 'result' && b.reqId === reqId) break;
-  }
-  s.close();
-  return got;
-}
+/** The (sender, body) pairs pushed to `dev` on a new connection before a ping's answer. */
+const pushedTo = async (dev: TestDevice): Promise<string[]> => (await pushedEnvelopes(relay, dev)).map((e) => `${e.from}:${e.body}`);
 
 const ok = (b: Body): unknown => (b.kind === 'result' ? b.result : { error: b.kind === 'error' ? b.code : b.kind });
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
