@@ -11,7 +11,7 @@ import { encodeValue } from '../../shared/protocol/value.ts';
 import { encodeEnvelope, type DeleteContent, type E2e } from '../e2e/index.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { deleteAttachmentOf } from './attachment-store.ts';
+import { deleteAttachmentOf, recordOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
 import { contactIdOfConversation, conversationIdOf, newContentId, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, textIdempotencyKey } from './ids.ts';
 
@@ -162,6 +162,8 @@ export function queueWithdrawals(vault: Vault, withdrawals: readonly Withdrawal[
  * re-seal), then drops what could point into the text (quote links), then blanks the text.
  */
 function tombstone(vault: Vault, conversationId: string, ids: readonly string[]): string[] {
+  // A file without a caption has blank text: it is still redacted, so search drops its name.
+  const withFile = ids.filter((id) => recordOf(vault, id) !== undefined);
   vault.transaction(() => {
     for (const id of ids) {
       vault.kvSet(TOMBSTONES, id, Buffer.from('1'));
@@ -170,7 +172,7 @@ function tombstone(vault: Vault, conversationId: string, ids: readonly string[])
       deleteAttachmentOf(vault, id);
     }
   });
-  vault.redactMessages(conversationId, ids);
+  vault.redactMessages(conversationId, ids, withFile);
   return [...ids];
 }
 

@@ -3,6 +3,7 @@ import { E2e } from '../e2e/index.ts';
 import { SearchService } from '../search/service.ts';
 import type { Vault } from '../vault/index.ts';
 import { knownIdentityIn, readAccount } from './account.ts';
+import { recordOf } from './attachment-store.ts';
 import { reconcileIdentityKeys } from './contacts.ts';
 import { purgeExpiredAtUnlock, type Expiring } from './expiry.ts';
 import { UnlockedSession } from './session.ts';
@@ -19,5 +20,5 @@ export async function openSession(vault: Vault): Promise<{ session: UnlockedSess
   const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;
   const registration = account && e2e ? { account, e2e } : undefined;
   if (e2e) reconcileIdentityKeys(vault, e2e);
-  return { session: new UnlockedSession(vault, await SearchService.open(vault), registration), counting };
+  return { session: new UnlockedSession(vault, await SearchService.open(vault, { extraText: (m) => recordOf(vault, m.id)?.name }), registration), counting };
 }

@@ -10,7 +10,8 @@ import { CodedError } from '../../shared/errors.ts';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
-export const INDEX_FORMAT_VERSION = 2;
+/** 3: attachment messages also indexed under their file name (older snapshots rebuild once). */
+export const INDEX_FORMAT_VERSION = 3;
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
 /** Most hits one query returns. */

@@ -66,6 +66,11 @@ export interface SearchServiceOptions {
   snapshotEvery?: number;
   /** Progress of a rebuild: messages indexed so far, and the vault's message count. */
   onRebuildProgress?: (done: number, total: number) => void;
+  /**
+   * Searchable text a message has beside its own text (an attachment's file name): the
+   * messenger knows it, the vault's message row does not. Read when the message is indexed.
+   */
+  extraText?: (m: StoredMessage) => string | undefined;
 }
 
 /** How the index came to be at open: useful for the UI ("building search index") and tests. */
@@ -76,13 +81,19 @@ export interface RebuildReason {
   detail: string;
 }
 
-function toIndexed(m: StoredMessage): IndexedMessage {
-  return { id: m.id, conversationId: m.conversationId, sentAt: m.sentAt, text: m.text };
+type ExtraText = SearchServiceOptions['extraText'];
+
+/** The text a message is indexed (and its snippet cut) under: its own text, then any extra. */
+function indexedText(m: StoredMessage, extra: ExtraText): string {
+  const more = extra?.(m);
+  if (!more) return m.text;
+  return m.text === '' ? more : `${m.text}\n${more}`;
 }
 
 export class SearchService {
   readonly #source: SearchSource;
   readonly #snapshotEvery: number;
+  readonly #extraText: ExtraText;
   #index: SearchIndex | undefined;
   #changesSinceSnapshot = 0;
   /**
@@ -105,8 +116,9 @@ export class SearchService {
   readonly rebuildReason: RebuildReason | undefined;
   #replayedAtOpen = 0;
 
-  private constructor(source: SearchSource, index: SearchIndex, openedFrom: OpenedFrom, reason: RebuildReason | undefined, snapshotEvery: number) {
+  private constructor(source: SearchSource, index: SearchIndex, openedFrom: OpenedFrom, reason: RebuildReason | undefined, snapshotEvery: number, extraText: ExtraText) {
     this.#source = source;
+    this.#extraText = extraText;
     this.#index = index;
     this.openedFrom = openedFrom;
     this.rebuildReason = reason;
@@ -123,13 +135,13 @@ export class SearchService {
     const snapshotEvery = Math.max(1, options.snapshotEvery ?? 20_000);
     const loaded = loadSnapshot(source);
     if ('index' in loaded) {
-      const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery);
+      const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
       // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
       service.#replayedAtOpen = await service.catchUpInSteps();
       return service;
     }
     const index = SearchIndex.create();
-    const service = new SearchService(source, index, 'rebuild', loaded, snapshotEvery);
+    const service = new SearchService(source, index, 'rebuild', loaded, snapshotEvery, options.extraText);
     try {
       const total = source.countMessages();
       let done = 0;
@@ -158,10 +170,14 @@ export class SearchService {
     return this.#index;
   }
 
+  #toIndexed(m: StoredMessage): IndexedMessage {
+    return { id: m.id, conversationId: m.conversationId, sentAt: m.sentAt, text: indexedText(m, this.#extraText) };
+  }
+
   #applyBatch(upserts: readonly StoredMessage[], deletes: readonly string[], maxSeq: number): void {
     const index = this.#open();
     // Deleted docs leave the index at once (no search finds them); their terms leave with the purge.
-    if (index.applyDeferred(upserts.map(toIndexed), deletes, maxSeq) > 0) this.#purge = { cursor: undefined };
+    if (index.applyDeferred(upserts.map((m) => this.#toIndexed(m)), deletes, maxSeq) > 0) this.#purge = { cursor: undefined };
     this.#changesSinceSnapshot += upserts.length + deletes.length;
     if (deletes.length > 0) this.#deletedSinceSnapshot = true;
   }
@@ -298,7 +314,7 @@ export class SearchService {
         direction: m.direction,
         sentAt: m.sentAt,
         orderKey: m.orderKey,
-        snippet: makeSnippet(m.text, query),
+        snippet: makeSnippet(indexedText(m, this.#extraText), query),
         score: hit.score,
       });
     }

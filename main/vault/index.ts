@@ -400,9 +400,11 @@ export class Vault implements VaultHandle {
    * "Delete for everyone" (messages/redact.ts): the listed messages of the conversation keep
    * their place as tombstones without text; their segments are re-sealed with the text blanked,
    * then the WAL is checkpointed and truncated, as for deleteMessages. Returns the ids changed.
+   * `evenIfBlank`: ids changed even when their text is already blank (an attachment without a
+   * caption: the search index drops its file name on the tombstone entry).
    */
-  redactMessages(conversationId: string, messageIds: readonly string[]): string[] {
-    const changed = this.gate.write((w) => redactMessages(w, conversationId, messageIds));
+  redactMessages(conversationId: string, messageIds: readonly string[], evenIfBlank: readonly string[] = []): string[] {
+    const changed = this.gate.write((w) => redactMessages(w, conversationId, messageIds, evenIfBlank));
     if (changed.length > 0) this.gate.checkpoint();
     return changed;
   }

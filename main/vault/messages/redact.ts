@@ -9,11 +9,12 @@ import type { MessageRow, MessagesWritable } from './statements.ts';
 
 /**
  * Blanks the text of the listed messages of `conversationId` in one transaction. Unknown ids,
- * ids of another conversation and messages already blank are skipped; returns the ids changed.
+ * ids of another conversation and messages already blank (unless in `evenIfBlank`) are skipped;
+ * returns the ids changed.
  * The change feed sees each as deleted and then written again (a tombstone entry, then a new
  * seq), so the search index drops its words and keeps no entry with them.
  */
-export function redactMessages(db: MessagesWritable, conversationId: string, ids: readonly string[]): string[] {
+export function redactMessages(db: MessagesWritable, conversationId: string, ids: readonly string[], evenIfBlank: readonly string[] = []): string[] {
   checkId(conversationId, 'conversation id');
   if (!Array.isArray(ids)) throw new TypeError('message ids must be an array');
   for (const id of ids) checkId(id, 'message id');
@@ -41,7 +42,7 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
         for (const row of rows) {
           // Checks the entry is this row's (id, ordering key); the state row may be newer than the entry's.
           const m = messageFromEntry(db.keys, row, entries[row.slot]);
-          if (m.text === '') continue;
+          if (m.text === '' && !evenIfBlank.includes(row.id)) continue;
           entries[row.slot] = segmentEntry(row.id, row.order_key, { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: '', state: m.state });
           blanked.push(row);
         }
