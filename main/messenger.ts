@@ -20,7 +20,6 @@ import {
   type Settings,
   type VaultStatus,
 } from '../shared/api.ts';
-import { encodeEnvelope } from './e2e/index.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
 import { Vault, type KdfParams } from './vault/index.ts';
 import { pinProfileFiles, verifyPassword, wipeProfile as wipeClosedProfile, wipeVerifiedProfile } from './vault/wipe.ts';
@@ -50,7 +49,7 @@ import { waitIdle } from './messenger/sync.ts';
 import { GroupService } from './messenger/groups.ts';
 import { DisappearingTimers, type Expiring } from './messenger/expiry.ts';
 import { openSession } from './messenger/lifecycle.ts';
-import { attachmentsOf, cancelTransfer, saveAttachment, sendAttachment, uploadAttachment, type UploadedAttachment } from './messenger/attachments.ts';
+import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
 import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
@@ -125,7 +124,7 @@ export class Messenger implements EphemeraService {
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       return contact.handle;
     },
-    announce: (conversationId, up, caption) => this.announceAttachment(conversationId, up, caption),
+    announce: (conversationId, up, caption) => this.sender.sendUploaded(conversationId, up, caption),
     progress: (jobId, done, total) => this.emit('attachmentProgress', { jobId, done, total }),
   });
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
@@ -480,35 +479,7 @@ export class Messenger implements EphemeraService {
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
       // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
       const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) });
-      return this.announceAttachment(params.conversationId, up, params.caption);
-    });
-  }
-
-  /** Stores and announces an uploaded attachment through the send queue (sendFile, attachment-ui.ts). */
-  private announceAttachment(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message> {
-    const { e2e } = this.requireRegistration();
-    const contactId = contactIdOfConversation(conversationId);
-    const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
-    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-    const conn = this.session?.connection;
-    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-    return this.sender.enqueue(async () => {
-      if (!(await e2e.hasSession(contact.handle))) await this.trust.fetchSession(contact.handle);
-      return this.asActivity(async () => {
-        const stored = await sendAttachment({
-          vault: this.requireSession().vault,
-          conn,
-          withIdKey: (fn) => this.withIdKey(fn),
-          encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
-          timerForSend: (conversationId) => this.timers?.timerForSend(conversationId),
-          sent: (messageId, conversationId, seconds, at) => this.timers?.sent(messageId, conversationId, seconds, at),
-        }, this.sender.sendable(contact), up, caption);
-        this.counters.touch(stored.conversationId, stored.sentAt, 0);
-        const view = this.viewOf(stored);
-        this.emit('message', view);
-        this.searchCatchUp.schedule();
-        return view;
-      });
+      return this.sender.sendUploaded(params.conversationId, up, params.caption);
     });
   }
 

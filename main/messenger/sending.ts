@@ -12,6 +12,7 @@ import { encodeEnvelope, UntrustedIdentity, type E2e } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { quotedContentId } from './conversations.ts';
+import { sendAttachment, type UploadedAttachment } from './attachments.ts';
 import { storeOwnTimerChange } from './disappearing.ts';
 import type { Emit } from './events.ts';
 import type { DisappearingTimers } from './expiry.ts';
@@ -136,6 +137,36 @@ export class Sender {
         // Sent like a text (same idempotency-key shape); onDurable marks the line 'sent'.
         handToRelay(vault, conn, handle, body, this.withIdKey((k) => textIdempotencyKey(k, contentId)), contentId);
         deps.emit('message', deps.viewOf(message));
+      });
+    });
+  }
+
+  /** Stores and sends an uploaded attachment through the send queue (the facade's sendFile, attachment-ui.ts). */
+  sendUploaded(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message> {
+    const deps = this.deps;
+    const access = deps.access;
+    const { e2e } = access.registration();
+    const contactId = contactIdOfConversation(conversationId);
+    const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
+    if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+    const conn = access.current()?.connection;
+    if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+    return this.enqueue(async () => {
+      if (!(await e2e.hasSession(contact.handle))) await deps.trust.fetchSession(contact.handle);
+      return access.activity(async () => {
+        const stored = await sendAttachment({
+          vault: access.require().vault,
+          conn,
+          withIdKey: (fn) => this.withIdKey(fn),
+          encrypt: async (handle, content) => encodeEnvelope(await e2e.sendContent(handle, content)),
+          timerForSend: (id) => deps.timers()?.timerForSend(id),
+          sent: (messageId, inConversation, seconds, at) => deps.timers()?.sent(messageId, inConversation, seconds, at),
+        }, this.sendable(contact), up, caption);
+        deps.touchConversation(stored.conversationId, stored.sentAt, 0);
+        const view = deps.viewOf(stored);
+        deps.emit('message', view);
+        deps.scheduleSearchCatchUp();
+        return view;
       });
     });
   }
