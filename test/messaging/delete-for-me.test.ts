@@ -3,17 +3,13 @@
 // deletion; a message of another conversation is refused and changes nothing.
 import { describe, expect, it } from 'vitest';
 import { ApiError, apiEvents } from '../../shared/api.ts';
-import { fullHistory, messagingScene, newPeer } from './helpers.ts';
+import { fullHistory, messagingScene, peersOn } from './helpers.ts';
 
 const scene = messagingScene('delete-api', ['alice', 'bob', 'carol'] as const);
 
 describe('Messenger deleteMessage / deleteConversation', () => {
   it('drops a queued message from the outbox, search and history; refuses another chat\'s message', async () => {
-    const { descriptorText } = await scene.startRelay();
-    const alice = await newPeer(scene.dirs.alice, 'alice', descriptorText);
-    const bob = await newPeer(scene.dirs.bob, 'bob', descriptorText);
-    const carol = await newPeer(scene.dirs.carol, 'carol', descriptorText);
-    scene.peers.push(alice, bob, carol);
+    const { alice } = await peersOn(scene, ['alice', 'bob', 'carol']);
     const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
     const toCarol = (await alice.m.contactAdd({ handle: 'carol' })).conversationId;
     const first = await alice.m.sendText({ conversationId: toBob, text: 'hello before the outage' });

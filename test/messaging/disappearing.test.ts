@@ -7,7 +7,7 @@
 // subkey in hand no file of any profile decrypts to the words.
 import { describe, expect, it } from 'vitest';
 import type { HistoryPage, Message } from '../../shared/api.ts';
-import { fullHistory, messagingScene, newPeer, PASSWORD, reopen, waitFor, type Peer } from './helpers.ts';
+import { fullHistory, messagingScene, peersOn, PASSWORD, reopen, waitFor, type Peer } from './helpers.ts';
 import { decryptedScan, observeVaultSubkeys, plaintextScan, snapshotsOpened } from './profile-scan.ts';
 
 const scene = messagingScene('disappear', ['alice', 'bob', 'carol'] as const);
@@ -25,11 +25,7 @@ describe('disappearing messages', () => {
   it('apply on both sides, count down from send and from first shown, and are gone after expiry (running, locked, closed)', { timeout: 180_000 }, async () => {
     const observer = observeVaultSubkeys();
     try {
-      const { descriptorText } = await scene.startRelay();
-      const alice = await newPeer(scene.dirs.alice, 'alice', descriptorText);
-      const bob = await newPeer(scene.dirs.bob, 'bob', descriptorText);
-      const carol = await newPeer(scene.dirs.carol, 'carol', descriptorText);
-      scene.peers.push(alice, bob, carol);
+      const { alice, bob, carol } = await peersOn(scene, ['alice', 'bob', 'carol']);
       const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
       const toCarol = (await alice.m.contactAdd({ handle: 'carol' })).conversationId;
       await alice.m.sendText({ conversationId: toBob, text: `the ${KEPT} stays` });

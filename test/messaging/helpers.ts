@@ -78,6 +78,20 @@ export async function newPeer(dir: string, handle: string, descriptorText: strin
   return { m, dir, events };
 }
 
+/** Starts the scene's relay and registers a new peer per name (as its handle), one after another; closed with the scene. */
+export async function peersOn<N extends string>(
+  scene: Pick<ReturnType<typeof messagingScene<N>>, 'dirs' | 'peers' | 'startRelay'>,
+  names: readonly N[],
+): Promise<Record<N, Peer>> {
+  const { descriptorText } = await scene.startRelay();
+  const peers = {} as Record<N, Peer>;
+  for (const name of names) {
+    peers[name] = await newPeer(scene.dirs[name], name, descriptorText);
+    scene.peers.push(peers[name]);
+  }
+  return peers;
+}
+
 /**
  * Starts the scene's relay and registers alice and bob on it; alice writes 'hello' so that each
  * has the other as a contact. Both are closed with the scene.
@@ -85,10 +99,7 @@ export async function newPeer(dir: string, handle: string, descriptorText: strin
 export async function helloPair(
   scene: Pick<ReturnType<typeof messagingScene<'alice' | 'bob'>>, 'dirs' | 'peers' | 'startRelay'>,
 ): Promise<{ alice: Peer; bob: Peer; toBob: string; toAlice: string }> {
-  const started = await scene.startRelay();
-  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
-  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
-  scene.peers.push(alice, bob);
+  const { alice, bob } = await peersOn(scene, ['alice', 'bob']);
   const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
   await alice.m.sendText({ conversationId: toBob, text: 'hello' });
   await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
