@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { DB_FILE } from '../../main/vault/index.ts';
-import { filesContaining, fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
+import { filesContaining, fullHistory, messagingScene, peersOn, waitFor } from './helpers.ts';
 
 // Observes (does not replace) the content ids the messenger makes: they exist only inside E2E
 // content and sealed rows, so the test has no other way to know what to scan the disks for.
@@ -47,10 +47,7 @@ const { dirs, peers } = scene;
 
 describe('message ids at rest', () => {
   it('no content id in the recipient profile or the relay; receipts still arrive', async () => {
-    const started = await scene.startRelay();
-    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
-    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
-    peers.push(alice, bob);
+    const { alice, bob } = await peersOn(scene, ['alice', 'bob']);
     const toBob = await alice.m.contactAdd({ handle: 'bob' });
     for (let i = 0; i < 5; i++) await alice.m.sendText({ conversationId: toBob.conversationId, text: `hello ${i}` });
     await waitFor(async () => {

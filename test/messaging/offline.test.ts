@@ -2,17 +2,14 @@
 // pages around a message and searches; the connection says offline and nothing waits on the
 // network. Real relay child process (stopped for the offline part), real profiles on disk.
 import { describe, expect, it } from 'vitest';
-import { fullHistory, messagingScene, newPeer, reopen, waitFor } from './helpers.ts';
+import { fullHistory, messagingScene, peersOn, reopen, waitFor } from './helpers.ts';
 
 const scene = messagingScene('offline', ['alice', 'bob']);
 const { dirs, peers } = scene;
 
 describe('offline history', () => {
   it('browse, page around a message and search all work with the relay stopped', async () => {
-    const started = await scene.startRelay();
-    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
-    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
-    peers.push(alice, bob);
+    const { alice, bob } = await peersOn(scene, ['alice', 'bob']);
     const toBob = await alice.m.contactAdd({ handle: 'bob' });
     const words = ['Zürich', 'Москва', '東京タワー', 'plain'];
     for (let i = 0; i < 40; i++) {
