@@ -6,25 +6,14 @@
 // vault's kv rows are counted); a cancelled upload, and one left open at lock, leave no row; a
 // committed one arrives byte-exact and reads back in chunks on both sides.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { dispatchCall } from '../../shared/api/rpc.ts';
 import type { Messenger } from '../../main/messenger.ts';
-import { codeOf, helloPair, messagingScene, PASSWORD, waitFor } from './helpers.ts';
+import { codeOf, helloPair, kvRows, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 const scene = messagingScene('attach-up', ['alice', 'bob'] as const);
 const KIB = 1024;
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
-
-function kvRows(profileDir: string): number {
-  const db = new Database(join(profileDir, 'vault.db'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM kv').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
 
 /** kv rows with the vault locked (it holds the database exclusively while unlocked). */
 async function rowsLocked(m: Messenger, dir: string): Promise<number> {

@@ -7,22 +7,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { codeOf, filesContaining, helloPair, messagingScene, PASSWORD, waitFor } from './helpers.ts';
+import { codeOf, filesContaining, helloPair, kvRows, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 const scene = messagingScene('attach', ['alice', 'bob', 'files'] as const);
 const NAME = 'quarterly-plans-zqx7.bin';
 const CAPTION = 'caption-marker-vw4k';
-
-function kvRows(profileDir: string): number {
-  const db = new Database(join(profileDir, 'vault.db'), { readonly: true, fileMustExist: true });
-  try {
-    return (db.prepare('SELECT COUNT(*) AS n FROM kv').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-}
 
 describe('attachments end to end', () => {
   it('sends, lists, saves byte-exact, refuses damage, leaves no plaintext, and deletes with the message', async () => {

@@ -107,6 +107,16 @@ export async function helloPair(
   return { alice, bob, toBob, toAlice };
 }
 
+/** Rows in a closed or locked profile's vault kv table (the vault holds the file exclusively while unlocked). */
+export function kvRows(profileDir: string): number {
+  const db = new Database(join(profileDir, 'vault.db'), { readonly: true, fileMustExist: true });
+  try {
+    return (db.prepare('SELECT COUNT(*) AS n FROM kv').get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
 /** Opens an existing profile and unlocks it. */
 export async function reopen(dir: string): Promise<Peer> {
   const m = await openMessenger({ profileDir: dir, kdf: TEST_KDF });
