@@ -27,6 +27,16 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
   const unread = new Map<string, number>();
   const titles = new Map<string, string>();
   const shown = new Set<ShownNotification>();
+  // What a notification on screen announced: it closes when its message is deleted or expires.
+  const shownFor = new Map<ShownNotification, { conversationId: string; messageId: string }>();
+  const closeWhere = (pred: (m: { conversationId: string; messageId: string }) => boolean) => {
+    for (const [n, m] of shownFor) {
+      if (!pred(m)) continue;
+      n.close();
+      shown.delete(n);
+      shownFor.delete(n);
+    }
+  };
   const extraListeners = new Set<(event: ApiEvent) => void>();
   let privacy: NotificationPrivacy = 'sender';
   let unlocked = false;
@@ -52,9 +62,10 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
     // Nothing that names a sender or a text stays on screen once the vault is locked.
     for (const n of shown) n.close();
     shown.clear();
+    shownFor.clear();
     updateBadge();
   };
-  const notify = async (conversationId: string, text: string) => {
+  const notify = async (conversationId: string, messageId: string, text: string) => {
     if (shell.isFocused() || privacy === 'none') return;
     let sender = titles.get(conversationId);
     if (sender === undefined && unlocked) {
@@ -68,7 +79,10 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       const event: ApiEvent = { name: 'openConversation', payload: { conversationId } };
       for (const l of extraListeners) l(event);
     });
-    if (n) shown.add(n);
+    if (n) {
+      shown.add(n);
+      shownFor.set(n, { conversationId, messageId });
+    }
   };
 
   const unsubscribe = service.subscribe((event) => {
@@ -88,16 +102,26 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
         privacy = event.payload.notifications;
         break;
       case 'message':
-        if (isNewArrival(event.payload)) void notify(event.payload.conversationId, event.payload.text);
+        if (isNewArrival(event.payload)) void notify(event.payload.conversationId, event.payload.id, event.payload.text);
         break;
+      case 'messagesDeleted': {
+        // Deleted for me or expired: its text leaves the screen too (a whole chat: all of its).
+        const { conversationId, messageIds, all } = event.payload;
+        const ids = new Set(messageIds);
+        closeWhere((m) => m.conversationId === conversationId && (all || ids.has(m.messageId)));
+        break;
+      }
+      case 'deletedForEveryone': {
+        const ids = new Set(event.payload.messages.map((m) => m.id));
+        closeWhere((m) => ids.has(m.messageId));
+        break;
+      }
       case 'connection':
       case 'contact':
       case 'messageState':
       case 'backupProgress':
       case 'attachmentProgress':
       case 'openConversation':
-      case 'messagesDeleted':
-      case 'deletedForEveryone':
         break;
     }
   });

@@ -128,6 +128,26 @@ describe('Electron badge and notifications', () => {
     expect(fake.state.notifications).toHaveLength(2);
   });
 
+  it('a notification closes when its message is deleted (for me, for everyone, the whole chat) or expires', async () => {
+    settings = { ...settings, notifications: 'full' };
+    emit({ name: 'settings', payload: settings });
+    emit(unlocked);
+    await tick();
+    fake.state.focused = false;
+    const before = fake.state.notifications.length;
+    const arrive = (id: string, conversationId: string): void => emit({ name: 'message', payload: { ...message(conversationId, `text of ${id}`), id } });
+    for (const [id, c] of [['x1', 'c1'], ['x2', 'c1'], ['x3', 'c1'], ['x4', 'c2'], ['x5', 'c2']] as const) arrive(id, c);
+    await vi.waitFor(() => expect(fake.state.notifications).toHaveLength(before + 5));
+    const [n1, n2, n3, n4, n5] = fake.state.notifications.slice(before);
+    // Deleted for me, or expired (the same event): only that one closes.
+    emit({ name: 'messagesDeleted', payload: { conversationId: 'c1', messageIds: ['x1'], all: false } });
+    expect([n1!.closed, n2!.closed, n3!.closed, n4!.closed, n5!.closed]).toEqual([true, false, false, false, false]);
+    emit({ name: 'deletedForEveryone', payload: { conversationId: 'c1', messages: [{ ...message('c1', ''), id: 'x2', deleted: true }] } });
+    expect([n2!.closed, n3!.closed]).toEqual([true, false]);
+    emit({ name: 'messagesDeleted', payload: { conversationId: 'c2', messageIds: [], all: true } });
+    expect([n3!.closed, n4!.closed, n5!.closed]).toEqual([false, true, true]);
+  });
+
   it('while locked says only "New message"; lock closes the notifications on screen', async () => {
     settings = { ...settings, notifications: 'full' };
     emit({ name: 'settings', payload: settings });
