@@ -113,6 +113,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     }
     const dbBefore = fileBytes(profile, 'vault.db') + fileBytes(profile, 'vault.db-wal');
     const loop = loopDelay();
+    const cpu0 = process.cpuUsage();
     const d0 = performance.now();
     let resealedBytes = 0;
     let resealed = 0;
@@ -140,6 +141,8 @@ export async function main(opts: BenchOptions): Promise<void> {
     const d2 = performance.now();
     phases[phase] = round(d2 - mark);
     const delLoop = loop.stop();
+    const cpu = process.cpuUsage(cpu0);
+    const deleteCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (deleted !== params.deleted) throw new Error(`deleted ${deleted} of ${params.deleted}`);
     if (vault.countMessages() !== total - 1 - deleted) throw new Error('message count after deletion is wrong');
     const snapshotBytes = fileBytes(profile, `${SNAPSHOT_FILE}.sealed`);
@@ -170,7 +173,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       unit: 's',
       baseline: round(insertSeconds),
       ratio: ratioOf(deleteSeconds, insertSeconds, false),
-      params: { ...at, vaultSeconds: round((d1 - d0) / 1000), searchPhasesMs: JSON.stringify(phases), slices, longestSliceMs: round(longestSliceMs, 1) },
+      params: { ...at, cpuSeconds: round(deleteCpuSeconds), vaultSeconds: round((d1 - d0) / 1000), searchPhasesMs: JSON.stringify(phases), slices, longestSliceMs: round(longestSliceMs, 1) },
       target: 'informational (baseline: re-inserting as many)',
     });
     emit({
