@@ -7,10 +7,10 @@
 // search index on the synchronous path (the FTS5 merge that takes its terms out, and the
 // snapshot), the figure behind docs/threat-model.md's choice of re-sealing.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { makeMessageRows } from './message-rows.ts';
 import { emit, loopDelay, ratioOf, type BenchOptions } from './report.ts';
 import { TEST_KDF, Vault } from '../main/vault/index.ts';
 import type { NewMessage } from '../main/vault/api.ts';
@@ -22,24 +22,9 @@ const FILL_BATCH = 5000;
 const REINSERT_BATCH = 500;
 const LOOP_TARGET = '<= 50 ms';
 
+// ~200 bytes, with words that vary (a realistic vocabulary for the index to purge)
 function makeRows(count: number, start: number): NewMessage[] {
-  const rows: NewMessage[] = new Array(count);
-  const now = Date.now();
-  for (let i = 0; i < count; i++) {
-    const n = start + i;
-    rows[i] = {
-      id: `${n.toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`,
-      conversationId: `conv-${(n % CONVERSATIONS).toString().padStart(3, '0')}`,
-      direction: n % 2 === 0 ? 'in' : 'out',
-      sender: n % 2 === 0 ? 'contact-0001' : 'self',
-      sentAt: now + n,
-      receivedAt: now + n + 5,
-      // ~200 bytes, with words that vary (a realistic vocabulary for the index to purge)
-      text: `message ${n} about w${(n * 7919) % 50_000} and w${(n * 104_729) % 20_000} `.padEnd(200, 'lorem ipsum dolor sit amet '),
-      state: 'received',
-    };
-  }
-  return rows;
+  return makeMessageRows(count, start, CONVERSATIONS, (n) => `message ${n} about w${(n * 7919) % 50_000} and w${(n * 104_729) % 20_000} `);
 }
 
 function fileBytes(dir: string, name: string): number {

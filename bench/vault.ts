@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { makeMessageRows } from './message-rows.ts';
 import { emit, loopDelay, percentile, ratioOf, type BenchOptions } from './report.ts';
 import { DEFAULT_KDF, TEST_KDF, Vault } from '../main/vault/index.ts';
 import type { NewMessage } from '../main/vault/api.ts';
@@ -17,24 +18,9 @@ import { derivePasswordKey } from '../main/vault/kdf.ts';
 const PASSWORD = 'bench password';
 const CONVERSATIONS = 100;
 
+// ~200 bytes of text per message
 function makeRows(count: number, start: number): NewMessage[] {
-  const rows: NewMessage[] = new Array(count);
-  const now = Date.now();
-  for (let i = 0; i < count; i++) {
-    const n = start + i;
-    rows[i] = {
-      id: `${n.toString(16).padStart(12, '0')}${randomBytes(10).toString('hex')}`,
-      conversationId: `conv-${(n % CONVERSATIONS).toString().padStart(3, '0')}`,
-      direction: n % 2 === 0 ? 'in' : 'out',
-      sender: n % 2 === 0 ? 'contact-0001' : 'self',
-      sentAt: now + n,
-      receivedAt: now + n + 5,
-      // ~200 bytes of text per message
-      text: `message ${n} `.padEnd(200, 'lorem ipsum dolor sit amet '),
-      state: 'received',
-    };
-  }
-  return rows;
+  return makeMessageRows(count, start, CONVERSATIONS, (n) => `message ${n} `);
 }
 
 // The baseline: the straightforward unsealed layout of the same data — the vault's messages
