@@ -1,6 +1,8 @@
 // The vault: history at rest. See docs/vault.md for the file layout, key hierarchy, sealing
 // construction and the performance design. `Vault` is a facade: create / unlock / recover in
-// lifecycle.ts, the keys in keys.ts, opening the database in open.ts, the activity / long-transaction gate in gate.ts, and one
+// lifecycle.ts, the keys in keys.ts, opening the database in open.ts, the activity / long-transaction gate in gate.ts, the
+// prepared statements and a long transaction's writer in prepared.ts, sealed files and the sliced
+// deletion's store over the gate in gated.ts, the password-free profile look in profile-info.ts, and one
 // module per table (kv.ts, contacts.ts, messages/, outbox.ts) whose reads take a ReadableDB and
 // whose writes take a WritableDB (handles.ts).
 import type Database from 'better-sqlite3';
@@ -19,23 +21,22 @@ import type {
 } from './api.ts';
 import * as contacts from './contacts.ts';
 import { deleteConversationInSlices, deleteInSlices, finishPendingDeletions, PENDING_DELETIONS, type DeletionOptions, type DeletionReport, type DeletionStore } from './deletion.ts';
-import { VaultCorrupt } from './errors.ts';
-import { WriteGate, type Step } from './gate.ts';
-import type { WritableDB } from './handles.ts';
-import { readHeader, writeHeader, type VaultHeader } from './header.ts';
+import { WriteGate } from './gate.ts';
+import { gatedDeletionStore, gatedSealedFiles } from './gated.ts';
+import { writeHeader, type VaultHeader } from './header.ts';
 import { DEFAULT_KDF, TEST_KDF, type KdfParams } from './kdf.ts';
 import { recoveryPhraseOpens, rewrapPassword, VaultKeys } from './keys.ts';
 import * as kv from './kv.ts';
 import { createVault, headerLost, headerMissing, unlockVault, unlockVaultWithRecovery, vaultExists, type Opening } from './lifecycle.ts';
-import { liveLockOwner, type ProfileLock } from './lockfile.ts';
+import type { ProfileLock } from './lockfile.ts';
 import * as read from './messages/read.ts';
-import { loadCounters, prepareMessages, type MessageCounters } from './messages/statements.ts';
+import { loadCounters, type MessageCounters } from './messages/statements.ts';
 import * as write from './messages/write.ts';
 import { redactMessages } from './messages/redact.ts';
 import { DB_FILE, mapError, openDatabase } from './open.ts';
 import * as outbox from './outbox.ts';
+import { prepareAll, writerThrough, type Statements } from './prepared.ts';
 import { checkId } from './records.ts';
-import { headerMissingMessage } from './recovery-copy.ts';
 import { SealedFileStore } from './sealed-files.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
@@ -43,76 +44,7 @@ export { KDF_LIMITS } from './kdf.ts';
 export { DB_FILE };
 export type { DeletionOptions, DeletionReport };
 
-/** Every table's statements, split into the reads and the writes (handles.ts). */
-function prepareAll(db: Database.Database, counters: MessageCounters) {
-  const k = kv.prepareKv(db);
-  const c = contacts.prepareContacts(db);
-  const m = prepareMessages(db, counters);
-  const o = outbox.prepareOutbox(db);
-  return {
-    read: { kv: k.read, contacts: c.read, messages: m.read, outbox: o.read },
-    write: { kv: k.write, contacts: c.write, messages: m.write, outbox: o.write },
-  };
-}
-
-type Statements = ReturnType<typeof prepareAll>;
-type VaultWritable = WritableDB<Statements['read'], Statements['write']>;
-
-/** What can be said about a profile without its password (CLI `status`). */
-export interface ProfileInfo {
-  exists: boolean;
-  format?: number;
-  schemaVersion?: number;
-  kdf?: KdfParams;
-  /** pid of the live process holding the profile, if any. */
-  lockedBy?: number;
-}
-
-/** Reads only the header and the lock file; never opens the database. Throws header errors. */
-export function inspectProfile(profileDir: string): ProfileInfo {
-  if (!Vault.exists(profileDir)) {
-    if (Vault.headerMissing(profileDir)) throw new VaultCorrupt(headerMissingMessage(profileDir));
-    return { exists: false };
-  }
-  const header = readHeader(profileDir);
-  const info: ProfileInfo = {
-    exists: true,
-    format: header.format,
-    kdf: { memoryKiB: header.kdf.memoryKiB, iterations: header.kdf.iterations, parallelism: header.kdf.parallelism },
-  };
-  const owner = liveLockOwner(profileDir);
-  if (owner !== undefined) info.lockedBy = owner;
-  return info;
-}
-
-/**
- * The writes, each one a step of the long transaction (so a writer kept past the transaction's
- * end is refused, like its `write`), with errors mapped as everywhere.
- */
-function writerThrough(step: Step<Statements['read'], Statements['write']>): VaultWriter {
-  const through =
-    <A extends unknown[], T>(fn: (db: VaultWritable, ...args: A) => T) =>
-    (...args: A): T =>
-      step((w) => {
-        try {
-          return fn(w, ...args);
-        } catch (err) {
-          throw mapError(err);
-        }
-      });
-  return {
-    setAccountSecret: through(kv.setAccountSecret),
-    kvSet: through(kv.kvSet),
-    kvDelete: through(kv.kvDelete),
-    upsertContact: through(contacts.upsertContact),
-    upsertConversation: through(contacts.upsertConversation),
-    appendMessages: through(write.appendMessages),
-    updateMessageState: through(write.updateMessageState),
-    deleteMessage: through(write.deleteMessage),
-    outboxPut: through(outbox.outboxPut),
-    outboxDelete: through(outbox.outboxDelete),
-  };
-}
+export { inspectProfile, type ProfileInfo } from './profile-info.ts';
 
 export class Vault implements VaultHandle {
   readonly profileDir: string;
@@ -133,24 +65,7 @@ export class Vault implements VaultHandle {
       reload: () => this.gate.read((r) => loadCounters(r, this.counters)),
     });
     const files = new SealedFileStore(profileDir, () => this.keys.key('sealed_files'));
-    this.sealedFiles = {
-      write: (name, data) => {
-        this.gate.checkOpen();
-        files.write(name, data);
-      },
-      writeInSteps: async (name, data, signal) => {
-        this.gate.checkOpen();
-        await files.writeInSteps(name, data, signal);
-      },
-      read: (name) => {
-        this.gate.checkOpen();
-        return files.read(name);
-      },
-      remove: (name) => {
-        this.gate.checkOpen();
-        files.remove(name);
-      },
-    };
+    this.sealedFiles = gatedSealedFiles(this.gate, files);
     files.removeStaleTemps();
   }
 
@@ -440,32 +355,7 @@ export class Vault implements VaultHandle {
   }
 
   private deletionStore(): DeletionStore {
-    return {
-      putRecord: (key, value) => this.kvSet(PENDING_DELETIONS, key, value),
-      records: () => this.kvKeys(PENDING_DELETIONS).flatMap((key) => {
-        const value = this.kvGet(PENDING_DELETIONS, key);
-        return value ? [{ key, value }] : [];
-      }),
-      rowsOf: (conversationId, ids) =>
-        this.gate.read((r) => ids.flatMap((id) => {
-          const row = r.read.messages.messageById.get(id);
-          return row && row.conversation_id === conversationId ? [row] : [];
-        })),
-      idsAfter: (conversationId, after, limit) =>
-        this.gate.read((r) => r.read.messages.chunkRowsNoState.all(conversationId, after, limit).map(([id, orderKey]) => ({ id, orderKey }))),
-      // No fsync per slice (the wait blocked the event loop for tens of ms on a busy disk).
-      removeSlice: (rows, inSlice) =>
-        this.gate.relaxedDurability(() =>
-          this.gate.transaction(() => {
-            inSlice?.();
-            return this.gate.write((w) => write.removeRows(w, rows));
-          }),
-        ),
-      finish: (key) => {
-        this.kvDelete(PENDING_DELETIONS, key);
-        this.gate.checkpoint();
-      },
-    };
+    return gatedDeletionStore(this.gate);
   }
 
   countMessages(conversationId?: string): number {
