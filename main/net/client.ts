@@ -1,4 +1,4 @@
-// Connection to one relay: its state (connect, reconnect with backoff, node choice), the temp
+// Connection to one relay: its state (connect, reconnect; node choice and backoff in nodes.ts), the temp
 // key's handshake, bind, rotation and 404 recovery (temp-key.ts), requests and the durable
 // outbox (requests.ts) sent in batched records, and server pushes. The temp key lives only in
 // this object's memory and is zeroed when dropped.
@@ -6,7 +6,7 @@ import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { TLSSocket } from 'node:tls';
 import { WebSocket, type RawData } from 'ws';
-import { descriptorUrls, type RelayDescriptor } from '../../shared/protocol/descriptor.ts';
+import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { closeCodeName, ProtocolError, RpcError } from '../../shared/protocol/errors.ts';
 import { decodeFrame, ERROR_FRAME_CODES, type HelloReplyFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { ClientHandshake } from '../../shared/protocol/handshake.ts';
@@ -14,6 +14,7 @@ import { parseRelayResult, type RelayCallParams, type RelayMethodName, type Rela
 import { msgIdTime } from '../../shared/protocol/record.ts';
 import { decodeBodies, encodeBody, type Body } from '../../shared/protocol/rpc.ts';
 import type { Value } from '../../shared/protocol/value.ts';
+import { backoffDelay, DEFAULT_BACKOFF, NodeChoice, type Backoff } from './nodes.ts';
 import type { PermanentKey } from './permanent-key.ts';
 import { Requests, type DurableOutcome } from './requests.ts';
 import { openPinned, sendInRecords } from './socket.ts';
@@ -21,13 +22,9 @@ import type { OutboxStore } from './stores.ts';
 import { newBinding, rotationDelay, zeroKey, type Binding, type LiveKey, type Purpose } from './temp-key.ts';
 
 export type { DurableOutcome } from './requests.ts';
+export type { Backoff } from './nodes.ts';
 
 export type ConnectionState = 'offline' | 'connecting' | 'handshaking' | 'binding' | 'ready' | 'rebinding';
-
-export interface Backoff {
-  baseMs: number;
-  maxMs: number;
-}
 
 export interface RelayClientOptions {
   descriptor: RelayDescriptor;
@@ -46,10 +43,6 @@ export interface RelayClientOptions {
   keepaliveMs?: number;
 }
 
-// Reconnects back off to at most a second: a refused connection costs the relay nothing, and
-// after a relay restart the time to come back is bounded by this cap (the target: a wave of
-// 1000 clients re-bound within 3 s). Handshakes themselves are paced by the relay.
-const DEFAULT_BACKOFF: Backoff = { baseMs: 250, maxMs: 1000 };
 /** Until a handshake is answered no sign of relay time is trusted beyond this. */
 const EXPIRY_MARGIN_MS = 1000;
 
@@ -74,8 +67,6 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private clockOffset = 0;
   /** Requests waiting, in flight and durable (restored from the outbox at start). */
   private readonly requests: Requests;
-  /** Consecutive failed connection attempts (reset when a connection opens). */
-  private connectFailures = 0;
   /** Consecutive failed handshakes/binds (reset when ready). */
   private rebindFailures = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -87,19 +78,13 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   private keepaliveTimer: NodeJS.Timeout | undefined;
   private outboxLoaded: Promise<void> | undefined;
   private flushQueued = false;
-  /** The relay's node URLs (one for a single relay); `url` is the one tried next. */
-  private readonly urls: readonly string[];
-  private url: string;
-  /** The node of the last connection that opened: a key from another node is unknown here. */
-  private openedUrl: string | undefined;
+  private readonly nodes: NodeChoice;
 
   constructor(options: RelayClientOptions) {
     super();
     this.o = { tempKeyLifetimeSec: 86400, backoff: DEFAULT_BACKOFF, maxInFlight: 256, keepaliveMs: 30_000, ...options };
     this.relayPub = Buffer.from(options.descriptor.relayPublicKey, 'hex');
-    this.urls = descriptorUrls(options.descriptor);
-    // A random node first, so a cluster's clients spread over its nodes.
-    this.url = this.urls[randomInt(this.urls.length)]!;
+    this.nodes = new NodeChoice(options.descriptor, this.o.backoff);
     this.requests = new Requests({
       outbox: options.outbox,
       maxInFlight: this.o.maxInFlight,
@@ -183,16 +168,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
   }
 
   private backoffDelay(failures: number): number {
-    const { baseMs, maxMs } = this.o.backoff;
-    const cap = Math.min(maxMs, baseMs * 2 ** Math.min(Math.max(0, failures - 1), 16));
-    return randomInt(Math.max(1, Math.floor(cap / 2)), Math.max(2, cap + 1));
+    return backoffDelay(this.o.backoff, failures);
   }
 
   private connect(): void {
     if (!this.running) return;
     this.reconnectTimer = undefined;
     this.setState('connecting');
-    const { ws, pinned } = openPinned(this.url, this.o.descriptor.certificateSha256, {
+    const { ws, pinned } = openPinned(this.nodes.url, this.o.descriptor.certificateSha256, {
       mismatch: (e) => void this.emit('warning', e),
       tlsSocket: (socket) => {
         this.socket = socket;
@@ -244,23 +227,12 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
     this.requests.unsend();
     this.setState('offline');
     if (!this.running) return;
-    this.connectFailures++;
-    // Several nodes: the next attempt goes to another one, picked at random, so the clients of a
-    // node that died spread over the rest instead of all moving to the same next one.
-    if (this.urls.length > 1) {
-      const others = this.urls.filter((u) => u !== this.url);
-      this.url = others[randomInt(others.length)]!;
-    }
-    this.reconnectTimer = setTimeout(() => this.connect(), this.backoffDelay(this.connectFailures));
+    this.reconnectTimer = setTimeout(() => this.connect(), this.nodes.lost());
   }
 
   private onOpen(): void {
-    // connectFailures counts the lost connection too: 2 or more means the relay refused or
-    // did not answer at least one attempt, i.e. it most likely restarted and forgot our key.
-    // A key bound on another node of the cluster is unknown here: the same as a relay restart.
-    const relayWasDown = this.connectFailures >= 2 || (this.openedUrl !== undefined && this.openedUrl !== this.url);
-    this.openedUrl = this.url;
-    this.connectFailures = 0;
+    // The relay most likely forgot our key (a restart, or another node: NodeChoice.opened).
+    const relayWasDown = this.nodes.opened();
     const key = this.key;
     if (key && relayWasDown) {
       // Re-bind at once instead of probing first: after a restart the probe's 404 would cost
