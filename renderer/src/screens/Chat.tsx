@@ -1,27 +1,21 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent, type MouseEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { MAX_TEXT_CHARS, type Attachment, type ConversationSummary, type HistoryAnchor, type Message } from '../../../shared/api.ts';
+import type { ConversationSummary, HistoryAnchor, Message } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
-import { Avatar } from '../components/Avatar.tsx';
-import { AttachButton, AttachmentCard, UploadList, useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
-import { firstUnreadId, splitLinks } from '../daily.ts';
-import { buildTimeline, DELIVERY_LABELS, formatTime, mergeMessages, type TimelineRow } from '../logic.ts';
+import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
+import { firstUnreadId } from '../daily.ts';
+import { buildTimeline, mergeMessages, type TimelineRow } from '../logic.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
-import { Countdown, notExpired, TimerLine, TimerMenu, useNow } from '../components/Disappearing.tsx';
-import { canDeleteForEveryone, TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
+import { notExpired, TimerLine, useNow } from '../components/Disappearing.tsx';
+import { TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
+import { ChatHeader } from '../chat/ChatHeader.tsx';
+import { Composer } from '../chat/Composer.tsx';
+import { useDraft } from '../chat/drafts.ts';
+import { MessageBubble } from '../chat/MessageBubble.tsx';
+
+export { forgetSessionDrafts } from '../chat/drafts.ts';
 
 type Row = TimelineRow | { kind: 'unread'; key: string };
-/** How long the composer waits after the last keystroke before sealing the draft. */
-const DRAFT_SAVE_MS = 400;
-/**
- * Drafts of this session in page memory, so switching back to a chat shows its draft even before
- * main has sealed the latest keystrokes. Cleared when the messenger closes (lock).
- */
-const sessionDrafts = new Map<string, string>();
-export function forgetSessionDrafts(): void {
-  sessionDrafts.clear();
-}
-
 const PAGE = 100;
 /** Keep at most this many messages in memory; the list pages in both directions. */
 const WINDOW = 1500;
@@ -47,7 +41,6 @@ export function Chat({
   const [hasOlder, setHasOlder] = useState(false);
   const [hasNewer, setHasNewer] = useState(false);
   const [error, setError] = useState('');
-  const [draft, setDraft] = useState('');
   // A quoted message outside the loaded window is loaded around (like a search hit).
   const [focusMessageId, setFocusMessageId] = useState(focusFromParent);
   const [highlight, setHighlight] = useState<string | null>(focusFromParent);
@@ -141,41 +134,7 @@ export function Chat({
     };
   }, [api, conversationId, backupId]);
 
-  // Drafts are sealed in the vault by main (never localStorage): loaded when the chat opens, saved
-  // shortly after typing stops and when the chat closes.
-  const draftRef = useRef({ text: '', saved: '' });
-  useEffect(() => {
-    if (backupId) return;
-    let alive = true;
-    const cached = sessionDrafts.get(conversationId);
-    if (cached !== undefined) {
-      draftRef.current = { text: cached, saved: draftRef.current.saved };
-      setDraft(cached);
-    } else
-    api.getDraft({ conversationId }).then(
-      ({ text }) => {
-        if (!alive || text === '') return;
-        draftRef.current = { text, saved: text };
-        setDraft((cur) => (cur === '' ? text : cur));
-      },
-      () => undefined,
-    );
-    return () => {
-      alive = false;
-      const { text, saved } = draftRef.current;
-      if (text !== saved) void api.setDraft({ conversationId, text }).catch(() => undefined);
-    };
-  }, [api, conversationId, backupId]);
-  useEffect(() => {
-    if (backupId) return;
-    draftRef.current.text = draft;
-    if (draft === draftRef.current.saved) return;
-    const timer = setTimeout(() => {
-      draftRef.current.saved = draft;
-      void api.setDraft({ conversationId, text: draft }).catch(() => undefined);
-    }, DRAFT_SAVE_MS);
-    return () => clearTimeout(timer);
-  }, [api, conversationId, backupId, draft]);
+  const drafts = useDraft(conversationId, backupId);
 
   // Messages with a timer count down on the page's clock and are not shown once expired.
   const now = useNow(messages.some((m) => typeof m.expiresAt === 'number'));
@@ -244,27 +203,17 @@ export function Chat({
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
-    const text = draft.trim();
+    const text = drafts.draft.trim();
     if (!text) return;
     try {
       const sent = await api.sendText({ conversationId, text, ...(replyTo ? { replyTo: replyTo.id } : {}) });
-      setDraft('');
-      sessionDrafts.delete(conversationId);
+      drafts.clear();
       setReplyTo(null);
-      draftRef.current = { text: '', saved: '' };
-      void api.setDraft({ conversationId, text: '' }).catch(() => undefined);
       setError('');
       pendingScroll.current = { kind: 'bottom' };
       setMessages((cur) => (hasNewer ? cur : mergeMessages(cur, [sent])));
     } catch (err) {
       setError(errorText(err));
-    }
-  }
-
-  function onComposerKey(e: KeyboardEvent<HTMLTextAreaElement>) {
-    if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
-      e.preventDefault();
-      void send();
     }
   }
 
@@ -308,8 +257,6 @@ export function Chat({
     }
   }
 
-  const held = conversation.identityChanged;
-  const nicknamed = handle !== null && handle !== conversation.title;
   return (
     <section
       className="chat"
@@ -323,36 +270,14 @@ export function Chat({
         files.sendFiles(Array.from(e.dataTransfer.files));
       }}
     >
-      <header className="chat-head">
-        <Avatar contactId={conversation.contactId} name={conversation.title} />
-        <h2 id="chat-title">
-          {conversation.title}
-          {nicknamed ? <span className="handle"> @{handle}</span> : null}
-          {conversation.verified ? <span className="badge verified" title="Safety number verified"> ✓ verified</span> : null}
-        </h2>
-        {onRename && !backupId ? (
-          <button type="button" onClick={onRename}>
-            Nickname
-          </button>
-        ) : null}
-        {backupId ? null : <TimerMenu conversationId={conversationId} seconds={conversation.timerSeconds ?? 0} onError={setError} />}
-        <button type="button" onClick={onShowSafetyNumber}>
-          Safety number
-        </button>
-      </header>
-      {held ? (
-        <div className="banner warn" role="alert">
-          <span>{conversation.title}{nicknamed ? ` (@${handle})` : ''}&apos;s safety number has changed. Messages to them are held until you compare and accept the new one.</span>
-          <button type="button" onClick={onShowSafetyNumber}>
-            Review safety number
-          </button>
-        </div>
-      ) : null}
-      {conversation.importedUnverified ? (
-        <div className="banner info" role="note">
-          <span>Some messages here came from a backup that was not signed by you: they may have been written by someone else.</span>
-        </div>
-      ) : null}
+      <ChatHeader
+        conversation={conversation}
+        handle={handle}
+        readOnly={backupId !== null}
+        onShowSafetyNumber={onShowSafetyNumber}
+        onRename={onRename}
+        onError={setError}
+      />
       {unreadFrom && !jumped ? (
         <button type="button" className="jump-unread" onClick={jumpToUnread}>
           Jump to first unread
@@ -401,49 +326,20 @@ export function Chat({
       <p role="status" className="visually-hidden">
         {notice}
       </p>
-      {replyTo ? (
-        <div className="reply-bar">
-          <span className="reply-label">Replying to {replyTo.direction === 'out' ? 'yourself' : conversation.title}:</span>
-          <span className="reply-text">{replyTo.text.slice(0, 200)}</span>
-          <button type="button" className="icon-button" aria-label="Cancel reply" onClick={() => setReplyTo(null)}>
-            ×
-          </button>
-        </div>
-      ) : null}
       {backupId ? (
         <p className="hint">This is a read-only backup.</p>
       ) : (
-        <form className="composer" onSubmit={(e) => void send(e)}>
-          <UploadList uploads={files.uploads} onCancel={files.cancel} />
-          <AttachButton onFiles={files.sendFiles} />
-          <label htmlFor="composer" className="visually-hidden">
-            Message to {conversation.title}
-          </label>
-          <textarea
-            ref={composerRef}
-            id="composer"
-            rows={2}
-            value={draft}
-            placeholder={held ? 'Sending is held until you accept the new safety number' : 'Write a message (Enter to send, Shift+Enter for a new line)'}
-            onChange={(e) => {
-              // The page's copy changes only on typing (effects may run twice on mount).
-              sessionDrafts.set(conversationId, e.target.value);
-              setDraft(e.target.value);
-            }}
-            onKeyDown={onComposerKey}
-            onPaste={(e) => {
-              // A pasted image (a screenshot) is sent as a file; pasted text stays text.
-              const pasted = Array.from(e.clipboardData.files);
-              if (pasted.length === 0) return;
-              e.preventDefault();
-              files.sendFiles(pasted);
-            }}
-            maxLength={MAX_TEXT_CHARS}
-          />
-          <button type="submit" className="primary" disabled={draft.trim() === ''}>
-            Send
-          </button>
-        </form>
+        <Composer
+          title={conversation.title}
+          held={conversation.identityChanged}
+          draft={drafts.draft}
+          onType={drafts.type}
+          onSend={(e) => void send(e)}
+          replyTo={replyTo}
+          onCancelReply={() => setReplyTo(null)}
+          files={files}
+          composerRef={composerRef}
+        />
       )}
       {details ? <MessageDetailsDialog message={details} backupId={backupId} onClose={() => setDetails(null)} /> : null}
       {linkUrl ? <LinkDialog url={linkUrl} onClose={() => setLinkUrl(null)} /> : null}
@@ -453,90 +349,3 @@ export function Chat({
   );
 }
 
-function MessageBubble({
-  message,
-  attachment,
-  now,
-  focused,
-  readOnly,
-  onReply,
-  onCopy,
-  onDetails,
-  onDelete,
-  onDeleteForEveryone,
-  onJump,
-  onLink,
-}: {
-  message: Message;
-  attachment: Attachment | undefined;
-  now: number;
-  focused: boolean;
-  readOnly: boolean;
-  onReply: (m: Message) => void;
-  onCopy: (m: Message) => void;
-  onDetails: (m: Message) => void;
-  onDelete: (m: Message) => void;
-  onDeleteForEveryone: (m: Message) => void;
-  onJump: (id: string) => void;
-  onLink: (url: string) => void;
-}) {
-  const out = message.direction === 'out';
-  const state = DELIVERY_LABELS[message.state];
-  const quote = message.replyTo;
-  const openLink = (e: MouseEvent<HTMLAnchorElement>, href: string) => {
-    // Never followed directly: the confirmation shows the full address first.
-    e.preventDefault();
-    onLink(href);
-  };
-  return (
-    <div className={`bubble ${out ? 'out' : 'in'}${focused ? ' focused' : ''}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
-      {quote ? (
-        <button type="button" className="quote" onClick={() => onJump(quote.id)} aria-label={`Quoted message: ${quote.text.slice(0, 80)}. Show it`}>
-          {quote.text}
-        </button>
-      ) : quote === null ? (
-        <p className="quote missing">Quoted message not available</p>
-      ) : null}
-      {attachment ? <AttachmentCard attachment={attachment} /> : null}
-      <p className="text">
-        {splitLinks(message.text).map((part, i) =>
-          part.kind === 'text' ? (
-            part.text
-          ) : (
-            <a key={i} href={part.href} target="_blank" rel="noopener noreferrer" onClick={(e) => openLink(e, part.href)}>
-              {part.text}
-            </a>
-          ),
-        )}
-      </p>
-      <div className="message-actions">
-        {readOnly ? null : (
-          <button type="button" onClick={() => onReply(message)}>
-            Reply
-          </button>
-        )}
-        <button type="button" onClick={() => onCopy(message)}>
-          Copy
-        </button>
-        <button type="button" onClick={() => onDetails(message)}>
-          Details
-        </button>
-        {readOnly ? null : (
-          <button type="button" onClick={() => onDelete(message)}>
-            Delete for me
-          </button>
-        )}
-        {!readOnly && canDeleteForEveryone(message, Date.now()) ? (
-          <button type="button" onClick={() => onDeleteForEveryone(message)}>
-            Delete for everyone
-          </button>
-        ) : null}
-      </div>
-      <p className="meta">
-        <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
-        {out ? <span className={`delivery state-${message.state}`}> · {state}</span> : null}
-        <Countdown message={message} now={now} />
-      </p>
-    </div>
-  );
-}

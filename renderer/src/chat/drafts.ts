@@ -1,0 +1,70 @@
+// A 1:1 chat's draft (screens/Chat.tsx). Drafts are sealed in the vault by main (never
+// localStorage): loaded when the chat opens, saved shortly after typing stops and when the chat
+// closes.
+import { useEffect, useRef, useState } from 'react';
+import { useApi } from '../api.ts';
+
+/** How long the composer waits after the last keystroke before sealing the draft. */
+const DRAFT_SAVE_MS = 400;
+/**
+ * Drafts of this session in page memory, so switching back to a chat shows its draft even before
+ * main has sealed the latest keystrokes. Cleared when the messenger closes (lock).
+ */
+const sessionDrafts = new Map<string, string>();
+export function forgetSessionDrafts(): void {
+  sessionDrafts.clear();
+}
+
+export function useDraft(conversationId: string, backupId: string | null) {
+  const api = useApi();
+  const [draft, setDraft] = useState('');
+  const draftRef = useRef({ text: '', saved: '' });
+  useEffect(() => {
+    if (backupId) return;
+    let alive = true;
+    const cached = sessionDrafts.get(conversationId);
+    if (cached !== undefined) {
+      draftRef.current = { text: cached, saved: draftRef.current.saved };
+      setDraft(cached);
+    } else
+    api.getDraft({ conversationId }).then(
+      ({ text }) => {
+        if (!alive || text === '') return;
+        draftRef.current = { text, saved: text };
+        setDraft((cur) => (cur === '' ? text : cur));
+      },
+      () => undefined,
+    );
+    return () => {
+      alive = false;
+      const { text, saved } = draftRef.current;
+      if (text !== saved) void api.setDraft({ conversationId, text }).catch(() => undefined);
+    };
+  }, [api, conversationId, backupId]);
+  useEffect(() => {
+    if (backupId) return;
+    draftRef.current.text = draft;
+    if (draft === draftRef.current.saved) return;
+    const timer = setTimeout(() => {
+      draftRef.current.saved = draft;
+      void api.setDraft({ conversationId, text: draft }).catch(() => undefined);
+    }, DRAFT_SAVE_MS);
+    return () => clearTimeout(timer);
+  }, [api, conversationId, backupId, draft]);
+
+  return {
+    draft,
+    /** Typing: the page's copy changes only here (effects may run twice on mount). */
+    type(text: string) {
+      sessionDrafts.set(conversationId, text);
+      setDraft(text);
+    },
+    /** After a send: empty everywhere, the sealed copy included. */
+    clear() {
+      setDraft('');
+      sessionDrafts.delete(conversationId);
+      draftRef.current = { text: '', saved: '' };
+      void api.setDraft({ conversationId, text: '' }).catch(() => undefined);
+    },
+  };
+}
