@@ -2,7 +2,6 @@
 // events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
 // main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
 // parts, which drop them on lock. See docs/messaging.md.
-import PQueue from 'p-queue';
 import {
   ApiError,
   type ApiEvent,
@@ -21,10 +20,8 @@ import {
   type VaultStatus,
 } from '../shared/api.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
-import { Vault, type KdfParams } from './vault/index.ts';
-import { pinProfileFiles, verifyPassword, wipeProfile as wipeClosedProfile, wipeVerifiedProfile } from './vault/wipe.ts';
+import type { KdfParams } from './vault/index.ts';
 import { Account } from './messenger/account.ts';
-import { AutoLock } from './messenger/auto-lock.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { ConversationCounters } from './messenger/counters.ts';
 import { Listeners } from './messenger/events.ts';
@@ -38,20 +35,20 @@ import {
 import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
 import { Deleter } from './messenger/deleting.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
-import { refuseWeakSecret, toServiceError } from './messenger/errors.ts';
+import { refuseWeakSecret } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
 import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
 import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
-import { readSettings, settingsView, updatePreferences, writeSettings } from './messenger/settings.ts';
+import { updatePreferences } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
 import { GroupService } from './messenger/groups.ts';
-import { DisappearingTimers, type Expiring } from './messenger/expiry.ts';
-import { openSession } from './messenger/lifecycle.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
-import { lockVault, UnlockedSession, type Registration, type SessionAccess } from './messenger/session.ts';
+import type { SessionAccess } from './messenger/session.ts';
+import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
+import { servedFromTables } from './messenger/method-tables.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
 export interface MessengerOptions {
@@ -77,25 +74,25 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 
-export class Messenger implements EphemeraService {
+/** The contract methods the facade takes whole from its jobs' tables (messenger/method-tables.ts). */
+type TableMethods = VaultMethods;
+
+export class Messenger extends servedFromTables<TableMethods>() implements EphemeraService {
   readonly profileDir: string;
   private readonly opts: MessengerOptions;
-  /** Everything that exists only while unlocked (vault, search, registration, connection). */
-  private session: UnlockedSession | undefined;
   private readonly events = new Listeners();
   private readonly emit = this.events.emit;
-  /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
-  private readonly lifecycle = new PQueue({ concurrency: 1 });
-  private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
-  private readonly counters = new ConversationCounters(() => this.requireSession().vault, this.emit);
+  /** The unlocked session, lock and unlock, auto-lock (messenger/session-lifecycle.ts). */
+  private readonly life: SessionLifecycle;
+  private readonly counters = new ConversationCounters(() => this.life.require().vault, this.emit);
   private readonly access: SessionAccess = {
-    require: () => this.requireSession(),
-    current: () => this.session,
-    registration: () => this.requireRegistration(),
-    activity: (fn) => this.asActivity(fn),
+    require: () => this.life.require(),
+    current: () => this.life.current(),
+    registration: () => this.life.registration(),
+    activity: (fn) => this.life.activity(fn),
   };
   private readonly receipts = new ReceiptSender(this.access, (fn) => this.sender.enqueue(fn));
-  private readonly searchCatchUp = new SearchCatchUp(() => this.session);
+  private readonly searchCatchUp = new SearchCatchUp(() => this.life.current());
   private readonly trust = new Trust({
     access: this.access,
     emit: this.emit,
@@ -103,9 +100,6 @@ export class Messenger implements EphemeraService {
     readyConnection: () => this.account.readyConnection(),
     releaseHeld: (e2e, handle) => this.receiver.releaseHeld(e2e, handle),
   });
-  /** Disappearing-message timers (messenger/expiry.ts), from unlock to lock. */
-  private timers: DisappearingTimers | undefined;
-  private closed = false;
   /** Registration, the relay descriptor, the connection's opening and prekey upkeep. */
   private readonly account: Account;
   /** Decrypt, store, acknowledge, announce (messenger/receiving.ts). */
@@ -116,11 +110,11 @@ export class Messenger implements EphemeraService {
   private readonly deleter: Deleter;
   private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
   private readonly attachmentUi = new AttachmentUi({
-    vault: () => this.requireSession().vault,
-    relay: () => this.session?.connection?.client,
+    vault: () => this.life.require().vault,
+    relay: () => this.life.current()?.connection?.client,
     handleOf: (conversationId) => {
       const contactId = contactIdOfConversation(conversationId);
-      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      const contact = contactId ? this.life.require().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
       return contact.handle;
     },
@@ -129,17 +123,17 @@ export class Messenger implements EphemeraService {
   });
   /** Group chats (messenger/groups.ts), on this messenger's unlocked parts and gates. */
   private readonly groups = new GroupService({
-    vault: () => this.requireSession().vault,
-    e2e: () => this.requireRegistration().e2e,
-    self: () => this.requireRegistration().account.handle,
+    vault: () => this.life.require().vault,
+    e2e: () => this.life.registration().e2e,
+    self: () => this.life.registration().account.handle,
     connection: () => this.account.readyConnection(),
-    link: () => this.session?.connection,
-    activity: (fn) => this.asActivity(fn),
+    link: () => this.life.current()?.connection,
+    activity: (fn) => this.life.activity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
     changed: (info) => this.emit('group', info),
     stored: () => {
       try {
-        this.session?.search.catchUp();
+        this.life.current()?.search.catchUp();
       } catch {
         // The next search catches up.
       }
@@ -147,6 +141,7 @@ export class Messenger implements EphemeraService {
   });
 
   constructor(opts: MessengerOptions) {
+    super();
     this.opts = opts;
     this.profileDir = opts.profileDir;
     this.account = new Account(
@@ -167,8 +162,16 @@ export class Messenger implements EphemeraService {
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     };
     this.receiver = new Receiver({ ...parts, receipts: this.receipts, afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed) });
-    this.sender = new Sender({ ...parts, timers: () => this.timers });
+    this.sender = new Sender({ ...parts, timers: () => this.life.timers });
     this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, viewOf: (m) => this.viewOf(m) });
+    this.life = new SessionLifecycle(
+      { profileDir: opts.profileDir, kdf: opts.kdf, allowWeakSecrets: opts.allowWeakSecrets === true, offline: opts.offline === true },
+      {
+        emit: this.emit, account: this.account, sender: this.sender, deleter: this.deleter, receipts: this.receipts, searchCatchUp: this.searchCatchUp,
+        counters: this.counters, backups: this.backups, attachmentUi: this.attachmentUi, viewOf: (m) => this.viewOf(m),
+      },
+    );
+    Object.assign(this, this.life.methods());
   }
 
   // ------------------------------------------------------------------ events
@@ -181,219 +184,46 @@ export class Messenger implements EphemeraService {
    * Runs an API method: maps errors to ApiError codes and resets the auto-lock timer. `about`
    * names the handle a relay refusal concerns, for its sentence.
    */
-  private async api<T>(fn: () => Promise<T> | T, about?: RefusalContext): Promise<T> {
-    if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
-    this.touch();
-    try {
-      return await fn();
-    } catch (e) {
-      throw toServiceError(e, about);
-    }
+  private api<T>(fn: () => Promise<T> | T, about?: RefusalContext): Promise<T> {
+    return this.life.call(fn, about);
   }
 
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    return this.lifecycle.add(fn);
-  }
-
-  // ------------------------------------------------------------------ vault lifecycle
-
-  vaultStatus(): Promise<VaultStatus> {
-    return this.api(() => this.status());
-  }
-
-  private status(): VaultStatus {
-    const unlocked = this.session?.vault.isUnlocked === true;
-    const account = this.session?.registration?.account;
-    return {
-      // A vault.db whose header was lost is a locked vault: the phrase opens it (recovery-copy.ts).
-      vault: unlocked ? 'unlocked' : Vault.exists(this.profileDir) || Vault.headerMissing(this.profileDir) ? 'locked' : 'none',
-      recoveryConfirmed: readSettings(this.profileDir).recoveryConfirmed,
-      account: unlocked && account ? { handle: account.handle, relayUrl: account.descriptor.url } : null,
-    };
-  }
-
-  createVault(params: ParamsOf<'createVault'>): Promise<ResultOf<'createVault'>> {
-    return this.api(() =>
-      this.serial(async () => {
-        if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
-        refuseWeakSecret(params.password, 'password', this.opts.allowWeakSecrets === true);
-        const { vault, recoveryPhrase, setAside } = await Vault.create(this.profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
-        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: false });
-        await this.afterUnlock(vault);
-        return { recoveryPhrase, ...(setAside === undefined ? {} : { setAside }) };
-      }),
-    );
-  }
-
-  confirmRecoveryPhrase(params: ParamsOf<'confirmRecoveryPhrase'>): Promise<ResultOf<'confirmRecoveryPhrase'>> {
-    return this.api(() => {
-      // Checked against the vault's recovery wrap, so the phrase need not stay in memory and the
-      // check works in any later session too.
-      const confirmed = this.requireSession().vault.checkRecoveryPhrase(params.recoveryPhrase);
-      if (confirmed) {
-        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
-        this.emit('vault', this.status());
-      }
-      return { confirmed };
-    });
-  }
-
-  unlock(params: ParamsOf<'unlock'>): Promise<VaultStatus> {
-    return this.api(() =>
-      this.serial(async () => {
-        if (!this.session?.vault.isUnlocked) await this.afterUnlock(await Vault.unlock(this.profileDir, params.password));
-        return this.status();
-      }),
-    );
-  }
-
-  unlockWithRecovery(params: ParamsOf<'unlockWithRecovery'>): Promise<VaultStatus> {
-    return this.api(() =>
-      this.serial(async () => {
-        if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
-        refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
-        const vault = await Vault.unlockWithRecovery(this.profileDir, params.recoveryPhrase, params.newPassword);
-        writeSettings(this.profileDir, { ...readSettings(this.profileDir), recoveryConfirmed: true });
-        await this.afterUnlock(vault);
-        return this.status();
-      }),
-    );
-  }
-
-  lock(): Promise<void> {
-    return this.api(() => this.serial(() => this.lockNow()));
-  }
-
-  changePassword(params: ParamsOf<'changePassword'>): Promise<void> {
-    return this.api(async () => {
-      const vault = this.requireSession().vault;
-      refuseWeakSecret(params.newPassword, 'password', this.opts.allowWeakSecrets === true);
-      await vault.changePassword(params.oldPassword, params.newPassword);
-    });
-  }
-
-  wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>> {
-    return this.api(() =>
-      this.serial(async () => {
-        if (!this.session?.vault.isUnlocked) {
-          // Not open here: the profile lock first (a profile open in another process is refused
-          // before any password check), held through the check and the wipe.
-          const summary = await wipeClosedProfile(this.profileDir, params.password);
-          this.emit('vault', this.status());
-          return summary;
-        }
-        // Open here (this process holds the lock). Checked before anything closes: a wrong
-        // password leaves the app as it was.
-        await verifyPassword(this.profileDir, params.password);
-        // Pinned first: closing deletes the WAL and replaces the search snapshot (wipe.ts).
-        const pins = pinProfileFiles(this.profileDir);
-        let summary: ResultOf<'wipeProfile'>;
-        try {
-          // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
-          await this.lockNow();
-          summary = wipeVerifiedProfile(this.profileDir);
-        } catch (e) {
-          pins.release();
-          throw e;
-        }
-        this.emit('vault', this.status());
-        return summary;
-      }),
-    );
-  }
+  // ------------------------------------------------------------------ vault lifecycle (messenger/session-lifecycle.ts)
 
   /** Locks and releases the profile; the object is unusable afterwards. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    await this.serial(() => this.lockNow());
-    this.closed = true;
-    this.events.clear();
-  }
-
-  private async afterUnlock(vault: Vault): Promise<void> {
-    let session: UnlockedSession;
-    let counting: Expiring[];
-    try {
-      ({ session, counting } = await openSession(vault));
-    } catch (e) {
-      await this.lockNow();
-      if (await lockVault(vault)) {
-        this.emit('vault', this.status());
-        this.emit('connection', this.account.offlineState());
-      }
-      throw e;
-    }
-    this.session = session;
-    this.timers = new DisappearingTimers(vault, counting, {
-      deleteExpired: (conversationId, messages) => void this.deleter.forMe(conversationId, messages, false),
-      activity: (fn) => this.asActivity(fn),
-      announce: (m) => this.emit('message', this.viewOf(m)),
-    });
-    this.emit('vault', this.status());
-    this.emit('settings', this.settings());
-    if (session.registration && this.opts.offline !== true) {
-      await this.account.connect(session.registration.account.descriptor);
-      void this.sender.enqueue(() => this.asActivity(() => this.sender.resumeQueued())).catch(() => undefined);
-    } else this.emit('connection', this.account.offlineState());
+    if (await this.life.close()) this.events.clear();
   }
 
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
-    return withIdKey(this.requireSession().vault, fn);
-  }
-
-  private async lockNow(): Promise<void> {
-    this.timers?.stop();
-    this.timers = undefined;
-    // Opened backups are decrypted history in RAM: locking drops them too.
-    this.backups.closeAll();
-    if (this.session) this.attachmentUi.dropAll(this.session.vault);
-    this.receipts.stop();
-    this.searchCatchUp.stop();
-    this.autoLock.stop();
-    this.account.stop();
-    this.counters.stopTimer();
-    const session = this.session;
-    await session?.stopConnection();
-    await this.sender.idle();
-    this.counters.drain(session?.vault.isUnlocked === true);
-    this.session = undefined;
-    // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
-    const wasUnlocked = session ? await session.close() : false;
-    if (wasUnlocked) {
-      this.emit('vault', this.status());
-      this.emit('connection', this.account.offlineState());
-    }
-  }
-
-  private touch(): void {
-    this.autoLock.restart(readSettings(this.profileDir).autoLockMinutes, this.session?.vault.isUnlocked === true);
+    return withIdKey(this.life.require().vault, fn);
   }
 
   // ------------------------------------------------------------------ account and connection
 
   register(params: ParamsOf<'register'>): Promise<VaultStatus> {
     return this.api(() =>
-      this.serial(async () => {
+      this.life.serial(async () => {
         if (await this.account.register(params.handle, params.serverDescriptor)) {
-          this.emit('vault', this.status());
-          this.emit('settings', this.settings());
+          this.emit('vault', this.life.status());
+          this.emit('settings', this.life.settings());
           void this.account.upkeep();
         }
-        return this.status();
+        return this.life.status();
       }),
       { handle: params.handle },
     );
   }
 
   connectionState(): Promise<ConnectionState> {
-    return this.api(() => this.session?.connection?.state() ?? this.account.offlineState());
+    return this.api(() => this.life.current()?.connection?.state() ?? this.account.offlineState());
   }
 
   // ------------------------------------------------------------------ contacts
 
   contactsList(): Promise<Contact[]> {
-    return this.api(() => this.requireSession().vault.listContacts().map(contactView));
+    return this.api(() => this.life.require().vault.listContacts().map(contactView));
   }
 
   contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact> {
@@ -404,7 +234,7 @@ export class Messenger implements EphemeraService {
 
   /** Identity keys as the identity store trusts them (messenger/contacts.ts); no-op when locked or unregistered. */
   private reconcileIdentityKeys(): void {
-    const session = this.session;
+    const session = this.life.current();
     const e2e = session?.registration?.e2e;
     if (!e2e || !session.vault.isUnlocked) return;
     reconcileIdentityKeys(session.vault, e2e);
@@ -432,25 +262,25 @@ export class Messenger implements EphemeraService {
 
   /** The message as the UI sees it, with the quote it replies to. */
   private viewOf(m: StoredMessage): Message {
-    return viewWithQuote(this.requireSession().vault, m);
+    return viewWithQuote(this.life.require().vault, m);
   }
 
   messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>> {
-    return this.api(() => messageDetails(this.requireSession().vault, params.messageId));
+    return this.api(() => messageDetails(this.life.require().vault, params.messageId));
   }
 
   getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
-    return this.api(() => readDraft(this.requireSession().vault, params.conversationId));
+    return this.api(() => readDraft(this.life.require().vault, params.conversationId));
   }
 
   setDraft(params: ParamsOf<'setDraft'>): Promise<void> {
-    return this.api(() => this.asActivity(async () => writeDraft(this.requireSession().vault, params.conversationId, params.text)));
+    return this.api(() => this.life.activity(async () => writeDraft(this.life.require().vault, params.conversationId, params.text)));
   }
 
   conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.conversations(params.backupId);
-      const vault = this.requireSession().vault;
+      const vault = this.life.require().vault;
       return vault.listConversations().map((c) => this.counters.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
     });
   }
@@ -458,8 +288,8 @@ export class Messenger implements EphemeraService {
   historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
     return this.api(() => {
       if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
-      const page = historyPage(this.requireSession().vault, params.conversationId, params.anchor, params.limit);
-      return this.timers ? this.timers.shown(page, params.anchor) : page;
+      const page = historyPage(this.life.require().vault, params.conversationId, params.anchor, params.limit);
+      return this.life.timers ? this.life.timers.shown(page, params.anchor) : page;
     });
   }
 
@@ -469,11 +299,11 @@ export class Messenger implements EphemeraService {
 
   sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
     return this.api(async () => {
-      this.requireRegistration();
+      this.life.registration();
       const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.requireSession().vault.getContact(contactId) : undefined;
+      const contact = contactId ? this.life.require().vault.getContact(contactId) : undefined;
       if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const conn = this.session?.connection;
+      const conn = this.life.current()?.connection;
       if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
       const { jobId } = params;
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
@@ -492,7 +322,7 @@ export class Messenger implements EphemeraService {
   }
 
   attachmentUploadChunk(params: ParamsOf<'attachmentUploadChunk'>): Promise<ResultOf<'attachmentUploadChunk'>> {
-    return this.api(() => this.asActivity(async () => this.attachmentUi.chunk(params)));
+    return this.api(() => this.life.activity(async () => this.attachmentUi.chunk(params)));
   }
 
   attachmentUploadCommit(params: ParamsOf<'attachmentUploadCommit'>): Promise<Message> {
@@ -504,22 +334,22 @@ export class Messenger implements EphemeraService {
   }
 
   attachmentDownload(params: ParamsOf<'attachmentDownload'>): Promise<Attachment> {
-    return this.api(() => this.asActivity(() => this.attachmentUi.download(params)));
+    return this.api(() => this.life.activity(() => this.attachmentUi.download(params)));
   }
 
   attachmentRead(params: ParamsOf<'attachmentRead'>): Promise<ResultOf<'attachmentRead'>> {
-    return this.api(() => this.asActivity(() => this.attachmentUi.read(params)));
+    return this.api(() => this.life.activity(() => this.attachmentUi.read(params)));
   }
 
   attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {
-    return this.api(() => attachmentsOf(this.requireSession().vault, params.messageIds));
+    return this.api(() => attachmentsOf(this.life.require().vault, params.messageIds));
   }
 
   saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>> {
     return this.api(async () => {
       const { jobId } = params;
       const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      return this.asActivity(() => saveAttachment(this.requireSession().vault, this.session?.connection?.client, params.attachmentId, params.path, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) }));
+      return this.life.activity(() => saveAttachment(this.life.require().vault, this.life.current()?.connection?.client, params.attachmentId, params.path, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) }));
     });
   }
 
@@ -529,17 +359,17 @@ export class Messenger implements EphemeraService {
 
   /** Moves a message's state forward only (messenger/receipts.ts); a read one starts its disappearing timer. */
   private setState(messageId: string, state: MessageState): StoredMessage | undefined {
-    return advanceState(this.requireSession().vault, this.emit, messageId, state, (m) => this.timers?.shownRead(m));
+    return advanceState(this.life.require().vault, this.emit, messageId, state, (m) => this.life.timers?.shownRead(m));
   }
 
   markRead(params: ParamsOf<'markRead'>): Promise<void> {
-    return this.api(() => this.asActivity(async () => {
-      const vault = this.requireSession().vault;
+    return this.api(() => this.life.activity(async () => {
+      const vault = this.life.require().vault;
       this.counters.flush();
       const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
       this.counters.announce(conv.id);
       const contact = vault.getContact(conv.contactId);
-      if (contact && newlyRead.length > 0 && this.session?.registration) this.receipts.sendRead(contact.handle, newlyRead);
+      if (contact && newlyRead.length > 0 && this.life.current()?.registration) this.receipts.sendRead(contact.handle, newlyRead);
     }));
   }
 
@@ -622,27 +452,22 @@ export class Messenger implements EphemeraService {
           ...(params.to !== undefined ? { to: params.to } : {}),
         });
       }
-      const { vault, search } = this.requireSession();
+      const { vault, search } = this.life.require();
       const result = searchHistory(vault, search, params);
-      return this.timers ? this.timers.filterHits(result) : result;
+      return this.life.timers ? this.life.timers.filterHits(result) : result;
     });
   }
 
   settingsGet(): Promise<Settings> {
-    return this.api(() => this.settings());
-  }
-
-  private settings(): Settings {
-    const relay = this.session?.vault.isUnlocked ? this.account.configuredRelay() : undefined;
-    return settingsView(this.profileDir, relay?.url ?? null);
+    return this.api(() => this.life.settings());
   }
 
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
     return this.api(() => {
       if (params.relayDescriptor !== undefined) this.account.setRelay(params.relayDescriptor);
       updatePreferences(this.profileDir, params);
-      this.touch();
-      const settings = this.settings();
+      this.life.touch();
+      const settings = this.life.settings();
       this.emit('settings', settings);
       return settings;
     });
@@ -654,8 +479,8 @@ export class Messenger implements EphemeraService {
     // One vault activity: an import's merge never runs while it reads (it would see rows that
     // might still be rolled back).
     return this.api(() =>
-      this.asActivity(async () => {
-        const vault = this.requireSession().vault;
+      this.life.activity(async () => {
+        const vault = this.life.require().vault;
         if (params.protection.kind === 'passphrase') refuseWeakSecret(params.protection.passphrase, 'backup passphrase', this.opts.allowWeakSecrets === true);
         this.counters.flush();
         return this.backups.export(vault, params);
@@ -665,15 +490,15 @@ export class Messenger implements EphemeraService {
 
   backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
     return this.api(async () => {
-      const result = await this.backups.import(this.requireSession().vault, params);
+      const result = await this.backups.import(this.life.require().vault, params);
       // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
       // next unlock replays the change feed into the search index).
       try {
         // Imported contacts name the key the identity store trusts, if it knows one.
         this.reconcileIdentityKeys();
         // A whole history may have arrived: index it in steps, not in one blocking pass.
-        await this.session?.search.catchUpInSteps();
-        const vault = this.session?.vault;
+        await this.life.current()?.search.catchUpInSteps();
+        const vault = this.life.current()?.vault;
         if (vault?.isUnlocked) for (const c of vault.listConversations()) this.counters.announce(c.id);
       } catch {
         // locked meanwhile
@@ -710,27 +535,4 @@ export class Messenger implements EphemeraService {
     const parts = { access: this.access, sender: this.sender, receiver: this.receiver, receipts: this.receipts };
     return this.api(async () => ({ done: await waitIdle(parts, params.timeoutMs, params.quietMs ?? 400) }));
   }
-
-  // ------------------------------------------------------------------ helpers
-
-  /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
-  private asActivity<T>(fn: () => Promise<T>): Promise<T> {
-    const vault = this.session?.vault;
-    return vault ? vault.activity(fn) : fn();
-  }
-
-  /** The one check for "unlocked": the session exists from unlock to lock. */
-  private requireSession(): UnlockedSession {
-    const s = this.session;
-    if (s?.vault.isUnlocked) return s;
-    if (Vault.exists(this.profileDir)) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
-    throw new ApiError('NO_VAULT', 'There is no vault in this profile yet.');
-  }
-
-  private requireRegistration(): Registration {
-    const registration = this.requireSession().registration;
-    if (!registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
-    return registration;
-  }
 }
-

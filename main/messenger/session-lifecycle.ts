@@ -1,0 +1,289 @@
+// The vault's lifecycle behind the facade (main/messenger.ts): create, unlock, lock, wipe and
+// close, what each of them starts or stops in the other jobs, auto-lock, and the wrapper every
+// API call runs in. The unlocked session and the disappearing timers live here, from unlock to
+// lock; lifecycle changes run one at a time.
+import PQueue from 'p-queue';
+import { ApiError, type EphemeraApi, type Message, type ResultOf, type Settings, type VaultStatus } from '../../shared/api.ts';
+import type { StoredMessage } from '../vault/api.ts';
+import { Vault, type KdfParams } from '../vault/index.ts';
+import { pinProfileFiles, verifyPassword, wipeProfile as wipeClosedProfile, wipeVerifiedProfile } from '../vault/wipe.ts';
+import type { Account } from './account.ts';
+import type { AttachmentUi } from './attachment-ui.ts';
+import { AutoLock } from './auto-lock.ts';
+import type { BackupJobs } from './backups.ts';
+import type { ConversationCounters } from './counters.ts';
+import type { Deleter } from './deleting.ts';
+import { refuseWeakSecret, toServiceError } from './errors.ts';
+import type { Emit } from './events.ts';
+import { DisappearingTimers, type Expiring } from './expiry.ts';
+import { openSession } from './lifecycle.ts';
+import type { ReceiptSender } from './receipts.ts';
+import type { RefusalContext } from './refusals.ts';
+import type { SearchCatchUp } from './searching.ts';
+import type { Sender } from './sending.ts';
+import { lockVault, type Registration, type SessionAccess, type UnlockedSession } from './session.ts';
+import { readSettings, settingsView, writeSettings } from './settings.ts';
+
+export interface LifecycleOptions {
+  profileDir: string;
+  kdf?: KdfParams | undefined;
+  allowWeakSecrets: boolean;
+  /** Unlocking neither connects nor resumes queued sends (the CLI's one-shot commands). */
+  offline: boolean;
+}
+
+/** The jobs that unlocking starts and locking stops (main/messenger.ts makes them). */
+export interface LifecycleParts {
+  emit: Emit;
+  account: Pick<Account, 'connect' | 'stop' | 'offlineState' | 'configuredRelay'>;
+  sender: Pick<Sender, 'enqueue' | 'idle' | 'resumeQueued'>;
+  deleter: Pick<Deleter, 'forMe'>;
+  receipts: Pick<ReceiptSender, 'stop'>;
+  searchCatchUp: Pick<SearchCatchUp, 'stop'>;
+  counters: Pick<ConversationCounters, 'stopTimer' | 'drain'>;
+  backups: Pick<BackupJobs, 'closeAll'>;
+  attachmentUi: Pick<AttachmentUi, 'dropAll'>;
+  /** The message as the UI sees it (with its quote). */
+  viewOf(m: StoredMessage): Message;
+}
+
+/** Runs one API method: maps errors to ApiError codes and resets the auto-lock timer. */
+export type ApiCall = <T>(fn: () => Promise<T> | T, about?: RefusalContext) => Promise<T>;
+
+export type VaultMethods = Pick<
+  EphemeraApi,
+  'vaultStatus' | 'createVault' | 'confirmRecoveryPhrase' | 'unlock' | 'unlockWithRecovery' | 'lock' | 'changePassword' | 'wipeProfile'
+>;
+
+export class SessionLifecycle implements SessionAccess {
+  /** Everything that exists only while unlocked (vault, search, registration, connection). */
+  private session: UnlockedSession | undefined;
+  /** Disappearing-message timers (messenger/expiry.ts), from unlock to lock. */
+  private disappearing: DisappearingTimers | undefined;
+  private closed = false;
+  /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
+  private readonly queue = new PQueue({ concurrency: 1 });
+  private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
+
+  constructor(
+    private readonly opts: LifecycleOptions,
+    private readonly parts: LifecycleParts,
+  ) {}
+
+  get timers(): DisappearingTimers | undefined {
+    return this.disappearing;
+  }
+
+  readonly call: ApiCall = async (fn, about) => {
+    if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
+    this.touch();
+    try {
+      return await fn();
+    } catch (e) {
+      throw toServiceError(e, about);
+    }
+  };
+
+  serial<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.add(fn);
+  }
+
+  // ------------------------------------------------------------------ the unlocked state
+
+  /** The one check for "unlocked": the session exists from unlock to lock. */
+  require(): UnlockedSession {
+    const s = this.session;
+    if (s?.vault.isUnlocked) return s;
+    if (Vault.exists(this.opts.profileDir)) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
+    throw new ApiError('NO_VAULT', 'There is no vault in this profile yet.');
+  }
+
+  current(): UnlockedSession | undefined {
+    return this.session;
+  }
+
+  registration(): Registration {
+    const registration = this.require().registration;
+    if (!registration) throw new ApiError('NOT_REGISTERED', 'Register this profile on a relay first.');
+    return registration;
+  }
+
+  /** Runs fn as one vault activity (see Vault.activity); without a vault, just runs it. */
+  activity<T>(fn: () => Promise<T>): Promise<T> {
+    const vault = this.session?.vault;
+    return vault ? vault.activity(fn) : fn();
+  }
+
+  status(): VaultStatus {
+    const { profileDir } = this.opts;
+    const unlocked = this.session?.vault.isUnlocked === true;
+    const account = this.session?.registration?.account;
+    return {
+      // A vault.db whose header was lost is a locked vault: the phrase opens it (recovery-copy.ts).
+      vault: unlocked ? 'unlocked' : Vault.exists(profileDir) || Vault.headerMissing(profileDir) ? 'locked' : 'none',
+      recoveryConfirmed: readSettings(profileDir).recoveryConfirmed,
+      account: unlocked && account ? { handle: account.handle, relayUrl: account.descriptor.url } : null,
+    };
+  }
+
+  settings(): Settings {
+    const relay = this.session?.vault.isUnlocked ? this.parts.account.configuredRelay() : undefined;
+    return settingsView(this.opts.profileDir, relay?.url ?? null);
+  }
+
+  touch(): void {
+    this.autoLock.restart(readSettings(this.opts.profileDir).autoLockMinutes, this.session?.vault.isUnlocked === true);
+  }
+
+  // ------------------------------------------------------------------ the contract's vault methods
+
+  /** The vault methods of the contract, as the facade serves them. */
+  methods(): VaultMethods {
+    const { profileDir } = this.opts;
+    const allowWeak = this.opts.allowWeakSecrets;
+    const { emit } = this.parts;
+    return {
+      vaultStatus: () => this.call(() => this.status()),
+      createVault: (params) =>
+        this.call(() =>
+          this.serial(async () => {
+            if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
+            refuseWeakSecret(params.password, 'password', allowWeak);
+            const { vault, recoveryPhrase, setAside } = await Vault.create(profileDir, params.password, this.opts.kdf ? { kdf: this.opts.kdf } : undefined);
+            writeSettings(profileDir, { ...readSettings(profileDir), recoveryConfirmed: false });
+            await this.afterUnlock(vault);
+            return { recoveryPhrase, ...(setAside === undefined ? {} : { setAside }) };
+          }),
+        ),
+      confirmRecoveryPhrase: (params) =>
+        this.call(() => {
+          // Checked against the vault's recovery wrap, so the phrase need not stay in memory and
+          // the check works in any later session too.
+          const confirmed = this.require().vault.checkRecoveryPhrase(params.recoveryPhrase);
+          if (confirmed) {
+            writeSettings(profileDir, { ...readSettings(profileDir), recoveryConfirmed: true });
+            emit('vault', this.status());
+          }
+          return { confirmed };
+        }),
+      unlock: (params) =>
+        this.call(() =>
+          this.serial(async () => {
+            if (!this.session?.vault.isUnlocked) await this.afterUnlock(await Vault.unlock(profileDir, params.password));
+            return this.status();
+          }),
+        ),
+      unlockWithRecovery: (params) =>
+        this.call(() =>
+          this.serial(async () => {
+            if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
+            refuseWeakSecret(params.newPassword, 'password', allowWeak);
+            const vault = await Vault.unlockWithRecovery(profileDir, params.recoveryPhrase, params.newPassword);
+            writeSettings(profileDir, { ...readSettings(profileDir), recoveryConfirmed: true });
+            await this.afterUnlock(vault);
+            return this.status();
+          }),
+        ),
+      lock: () => this.call(() => this.serial(() => this.lockNow())),
+      changePassword: (params) =>
+        this.call(async () => {
+          const vault = this.require().vault;
+          refuseWeakSecret(params.newPassword, 'password', allowWeak);
+          await vault.changePassword(params.oldPassword, params.newPassword);
+        }),
+      wipeProfile: (params) => this.call(() => this.serial(() => this.wipe(params.password))),
+    };
+  }
+
+  private async wipe(password: string): Promise<ResultOf<'wipeProfile'>> {
+    const { profileDir } = this.opts;
+    const { emit } = this.parts;
+    if (!this.session?.vault.isUnlocked) {
+      // Not open here: the profile lock first (a profile open in another process is refused
+      // before any password check), held through the check and the wipe.
+      const summary = await wipeClosedProfile(profileDir, password);
+      emit('vault', this.status());
+      return summary;
+    }
+    // Open here (this process holds the lock). Checked before anything closes: a wrong
+    // password leaves the app as it was.
+    await verifyPassword(profileDir, password);
+    // Pinned first: closing deletes the WAL and replaces the search snapshot (wipe.ts).
+    const pins = pinProfileFiles(profileDir);
+    let summary: ResultOf<'wipeProfile'>;
+    try {
+      // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
+      await this.lockNow();
+      summary = wipeVerifiedProfile(profileDir);
+    } catch (e) {
+      pins.release();
+      throw e;
+    }
+    emit('vault', this.status());
+    return summary;
+  }
+
+  /** Locks for good; the messenger is unusable afterwards. False when it was closed already. */
+  async close(): Promise<boolean> {
+    if (this.closed) return false;
+    await this.serial(() => this.lockNow());
+    this.closed = true;
+    return true;
+  }
+
+  // ------------------------------------------------------------------ unlock and lock
+
+  private async afterUnlock(vault: Vault): Promise<void> {
+    const { emit, account, sender, deleter } = this.parts;
+    let session: UnlockedSession;
+    let counting: Expiring[];
+    try {
+      ({ session, counting } = await openSession(vault));
+    } catch (e) {
+      await this.lockNow();
+      if (await lockVault(vault)) {
+        emit('vault', this.status());
+        emit('connection', account.offlineState());
+      }
+      throw e;
+    }
+    this.session = session;
+    this.disappearing = new DisappearingTimers(vault, counting, {
+      deleteExpired: (conversationId, messages) => void deleter.forMe(conversationId, messages, false),
+      activity: (fn) => this.activity(fn),
+      announce: (m) => emit('message', this.parts.viewOf(m)),
+    });
+    emit('vault', this.status());
+    emit('settings', this.settings());
+    if (session.registration && !this.opts.offline) {
+      await account.connect(session.registration.account.descriptor);
+      void sender.enqueue(() => this.activity(() => sender.resumeQueued())).catch(() => undefined);
+    } else emit('connection', account.offlineState());
+  }
+
+  /** Stops every job in order (nothing new arrives, queues drain), then closes the session. */
+  private async lockNow(): Promise<void> {
+    const { emit, account, sender, receipts, searchCatchUp, counters, backups, attachmentUi } = this.parts;
+    this.disappearing?.stop();
+    this.disappearing = undefined;
+    // Opened backups are decrypted history in RAM: locking drops them too.
+    backups.closeAll();
+    if (this.session) attachmentUi.dropAll(this.session.vault);
+    receipts.stop();
+    searchCatchUp.stop();
+    this.autoLock.stop();
+    account.stop();
+    counters.stopTimer();
+    const session = this.session;
+    await session?.stopConnection();
+    await sender.idle();
+    counters.drain(session?.vault.isUnlocked === true);
+    this.session = undefined;
+    // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
+    const wasUnlocked = session ? await session.close() : false;
+    if (wasUnlocked) {
+      emit('vault', this.status());
+      emit('connection', account.offlineState());
+    }
+  }
+}
