@@ -4,9 +4,15 @@
 // A change names the revision it applies to and the hash of the change that produced that
 // revision (its parent), and is signed by its author's identity key. Every member keeps the
 // tree of changes it has accepted; the state is the one chain from the creation that takes, at
-// each revision, the valid child with the smallest hash. So members that have seen the same
-// changes hold the same state whatever order they arrived in, even when two admins changed the
-// group at once: the loser is refused everywhere and its author may re-issue it on the new head.
+// each revision, one child chosen by a pure function of the tree (select()): a child whose
+// author is removed (or leaves) anywhere under a sibling is out, so a removed admin cannot undo
+// the removal with a crossing change of their own at any earlier revision; an author with two
+// children on one parent (re-signed or equivocating) is out with both, and a third is refused,
+// which bounds the siblings; of the rest the smallest hash wins; when every child is out by
+// removals that cross (two admins removing each other), the most senior author's wins (the
+// creator, then admins in the order they became admins). So members that have seen the same
+// changes hold the same state whatever order they arrived in, and a loser is refused everywhere;
+// its author may re-issue it on the new head.
 // A change is valid only against the state it names: from an admin (a member for `leave`), for
 // that revision, signed by the author's key. Anything else is refused and changes nothing.
 import { createHash } from 'node:crypto';
@@ -20,6 +26,8 @@ export const MAX_GROUP_NAME_CHARS = 100;
 export const FINAL_DEPTH = 64;
 /** Changes held while their parent is unknown (they may arrive before it). */
 const MAX_WAITING = 64;
+/** Children one author may have on one parent: the second already voids both (select()), so more are refused. */
+const MAX_CHILDREN_PER_AUTHOR = 2;
 const GROUP_ID_RE = /^[0-9a-f]{32}$/;
 const HASH_RE = /^[0-9a-f]{64}$/;
 const SIGNING_CONTEXT = 'ephemera-group-change-v1\n';
@@ -62,7 +70,7 @@ export interface GroupState {
   head: string;
 }
 
-export type Refusal = 'malformed' | 'bad-signature' | 'wrong-group' | 'stale' | 'not-member' | 'not-admin' | 'invalid' | 'full';
+export type Refusal = 'malformed' | 'bad-signature' | 'wrong-group' | 'stale' | 'not-member' | 'not-admin' | 'invalid' | 'full' | 'equivocation';
 export type OfferResult =
   | { result: 'applied' | 'duplicate' | 'waiting' }
   | { result: 'refused'; reason: Refusal };
@@ -304,6 +312,8 @@ export class GroupLog {
     const next = applyChange(parent.state, c, hash);
     if (typeof next === 'string') return { result: 'refused', reason: next };
     if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) return { result: 'refused', reason: 'bad-signature' };
+    const same = parent.children.filter((h) => this.nodes.get(h)!.change!.body.author === c.body.author).length;
+    if (same >= MAX_CHILDREN_PER_AUTHOR) return { result: 'refused', reason: 'equivocation' };
     this.nodes.set(hash, { change: c, state: next, parent: c.body.parent, children: [] });
     parent.children.push(hash);
     this.accepted.push(c);
@@ -319,15 +329,68 @@ export class GroupLog {
     for (const w of ready) this.offer(w, verify);
   }
 
-  /** From the root, always the child with the smallest hash. */
+  /** From the root, at each node the child pick() takes, until there is none. */
   private select(): void {
+    const memo = new Map<string, Set<string>>();
     let h = this.root.head;
     for (;;) {
-      const children = this.nodes.get(h)!.children;
-      if (children.length === 0) break;
-      h = children.reduce((a, b) => (a < b ? a : b));
+      const next = this.pick(h, memo);
+      if (next === undefined) break;
+      h = next;
     }
     this.headHash = h;
+  }
+
+  /** The children of `h` that count: those whose author has no other child on `h`. */
+  private eligible(h: string): string[] {
+    const children = this.nodes.get(h)!.children;
+    const author = (c: string): string => this.nodes.get(c)!.change!.body.author;
+    return children.filter((c) => children.every((o) => o === c || author(o) !== author(c)));
+  }
+
+  /** Handles removed or leaving in the subtree of `h` (`h` included), over eligible children only. */
+  private removedUnder(h: string, memo: Map<string, Set<string>>): Set<string> {
+    const known = memo.get(h);
+    if (known) return known;
+    const out = new Set<string>();
+    const op = this.nodes.get(h)!.change!.body.op;
+    if (op.type === 'remove') out.add(op.handle);
+    if (op.type === 'leave') out.add(this.nodes.get(h)!.change!.body.author);
+    for (const c of this.eligible(h)) for (const x of this.removedUnder(c, memo)) out.add(x);
+    memo.set(h, out);
+    return out;
+  }
+
+  private pick(h: string, memo: Map<string, Set<string>>): string | undefined {
+    const kids = this.eligible(h);
+    if (kids.length <= 1) return kids[0];
+    const author = (c: string): string => this.nodes.get(c)!.change!.body.author;
+    const free = kids.filter((c) => !kids.some((d) => d !== c && this.removedUnder(d, memo).has(author(c))));
+    if (free.length > 0) return free.reduce((a, b) => (a < b ? a : b));
+    // Every child's author is removed under a sibling. Those removed only by siblings they remove
+    // in turn (removals that cross) are left, and seniority decides, not a hash its author could
+    // grind; a child removed by one it does not remove back never comes back this way.
+    const vetoes = (d: string, c: string): boolean => d !== c && this.removedUnder(d, memo).has(author(c));
+    const crossing = kids.filter((c) => kids.every((d) => !vetoes(d, c) || vetoes(c, d)));
+    const rank = (c: string): number => this.seniority(h, author(c));
+    return (crossing.length > 0 ? crossing : kids).reduce((a, b) => {
+      const ra = rank(a);
+      const rb = rank(b);
+      return ra < rb || (ra === rb && a < b) ? a : b;
+    });
+  }
+
+  /** When `handle` last became an admin on the chain to `h` (the creator 0; an admin already in a joiner's root, the root's revision). */
+  private seniority(h: string, handle: string): number {
+    let n = this.nodes.get(h)!;
+    if (!n.state.admins.includes(handle)) return Number.MAX_SAFE_INTEGER;
+    while (n.parent !== undefined) {
+      const up = this.nodes.get(n.parent)!;
+      if (!up.state.admins.includes(handle)) return n.state.revision;
+      n = up;
+    }
+    // The creator ranks first in a joiner's snapshot too (its state names the creator).
+    return handle === n.state.creator ? 0 : n.state.revision;
   }
 }
 

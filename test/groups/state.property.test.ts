@@ -103,27 +103,30 @@ describe('group log convergence', () => {
     );
   });
 
-  it('of two changes for one revision the smaller hash wins, the other is refused by every member', () => {
-    const log = GroupLog.create(creation(), verify);
-    const base = log.state;
-    const promote = changeOn(base, 'alice', { type: 'promote', handle: 'bob' });
-    const rename = changeOn(base, 'alice', { type: 'rename', name: 'Renamed' });
-    const [win, lose] = changeHash(promote) < changeHash(rename) ? [promote, rename] : [rename, promote];
+  it('of two admins\' changes for one revision the smaller hash wins, the other is refused by every member', () => {
+    const start = GroupLog.create(creation(), verify);
+    const promoteBob = changeOn(start.state, 'alice', { type: 'promote', handle: 'bob' });
+    start.offer(promoteBob, verify);
+    const base = start.state;
+    const fresh = (): GroupLog => GroupLog.restore(start.data());
+    const add = changeOn(base, 'alice', { type: 'add', handle: 'dave' });
+    const rename = changeOn(base, 'bob', { type: 'rename', name: 'Renamed' });
+    const [win, lose] = changeHash(add) < changeHash(rename) ? [add, rename] : [rename, add];
     for (const order of [[win, lose], [lose, win]]) {
-      const m = GroupLog.create(creation(), verify);
+      const m = fresh();
       for (const c of order) m.offer(c, verify);
-      expect(m.state.revision).toBe(2);
+      expect(m.state.revision).toBe(3);
       expect(m.state.head).toBe(changeHash(win));
       expect(m.onChain(changeHash(lose))).toBe(false);
     }
     // The loser's author re-issues it on the new head; everyone applies it next.
-    const m = GroupLog.create(creation(), verify);
+    const m = fresh();
     m.offer(lose, verify);
     m.offer(win, verify);
-    const reissued = changeOn(m.state, 'alice', lose.body.op);
+    const reissued = changeOn(m.state, lose.body.author, lose.body.op);
     expect(m.offer(reissued, verify)).toEqual({ result: 'applied' });
-    expect(m.state.revision).toBe(3);
-    expect(m.state.name === 'Renamed' && m.state.admins.includes('bob')).toBe(true);
+    expect(m.state.revision).toBe(4);
+    expect(m.state.name === 'Renamed' && m.state.members.includes('dave')).toBe(true);
   });
 
   it('a change that arrives before its parent waits for it', () => {
@@ -209,5 +212,123 @@ describe('group log refusals', () => {
     log.offer(changeOn(log.state, 'alice', { type: 'leave' }), verify);
     expect(log.state.members).toEqual(['bob', 'carol']);
     expect(log.state.admins).toEqual(['bob']);
+  });
+});
+
+/** Signs `body` again and again until its hash is below `below`: what an attacker who grinds signatures gets. */
+function ground(who: string, body: ChangeBody, below: string): SignedChange {
+  for (;;) {
+    const c = signAs(who, body);
+    if (changeHash(c) < below) return c;
+  }
+}
+
+describe('a removed admin cannot undo the removal', () => {
+  /** alice creates with bob and carol, makes bob an admin, renames; returns the log and those changes. */
+  function scene(): { log: GroupLog; promote: SignedChange; rename: SignedChange } {
+    const log = GroupLog.create(creation(), verify);
+    const promote = changeOn(log.state, 'alice', { type: 'promote', handle: 'bob' });
+    log.offer(promote, verify);
+    const rename = changeOn(log.state, 'alice', { type: 'rename', name: 'Before' });
+    log.offer(rename, verify);
+    return { log, promote, rename };
+  }
+
+  it('a crossing change at the same revision with a smaller hash loses to the removal (it won on the old smallest-hash rule)', () => {
+    const { log } = scene();
+    const at = log.state;
+    const removal = changeOn(at, 'alice', { type: 'remove', handle: 'bob' });
+    const counter = ground('bob', { v: 1, groupId: GROUP, revision: at.revision, parent: at.head, author: 'bob', op: { type: 'rename', name: 'Bob rules' } }, changeHash(removal));
+    for (const order of [[removal, counter], [counter, removal]]) {
+      const m = GroupLog.restore(log.data());
+      for (const c of order) expect(m.offer(c, verify).result).toBe('applied');
+      expect(m.state.members).toEqual(['alice', 'carol']);
+      expect(m.state.name).toBe('Before');
+      expect(m.onChain(changeHash(counter))).toBe(false);
+    }
+  });
+
+  it('a crossing change at an earlier revision loses too, whatever its hash', () => {
+    const { log, rename } = scene();
+    const removal = changeOn(log.state, 'alice', { type: 'remove', handle: 'bob' });
+    log.offer(removal, verify);
+    // bob forks below the rename, on the state just after he became an admin.
+    const fork = ground('bob', { v: 1, groupId: GROUP, revision: rename.body.revision, parent: rename.body.parent, author: 'bob', op: { type: 'add', handle: 'dave' } }, changeHash(rename));
+    expect(log.offer(fork, verify).result).toBe('applied');
+    expect(log.state.members).toEqual(['alice', 'carol']);
+    expect(log.state.head).toBe(changeHash(removal));
+  });
+
+  it('two admins removing each other at once: the senior one (the creator) wins, whatever the hashes', () => {
+    const { log } = scene();
+    const at = log.state;
+    const removal = changeOn(at, 'alice', { type: 'remove', handle: 'bob' });
+    const counter = ground('bob', { v: 1, groupId: GROUP, revision: at.revision, parent: at.head, author: 'bob', op: { type: 'remove', handle: 'alice' } }, changeHash(removal));
+    for (const order of [[removal, counter], [counter, removal]]) {
+      const m = GroupLog.restore(log.data());
+      for (const c of order) m.offer(c, verify);
+      expect(m.state.members).toEqual(['alice', 'carol']);
+      expect(m.state.admins).toEqual(['alice']);
+    }
+  });
+
+  it('an author re-signing one change: two void each other, a third is refused (the siblings stay bounded)', () => {
+    const { log } = scene();
+    const at = log.state;
+    const body: ChangeBody = { v: 1, groupId: GROUP, revision: at.revision, parent: at.head, author: 'bob', op: { type: 'rename', name: 'Again' } };
+    expect(log.offer(signAs('bob', body), verify).result).toBe('applied');
+    expect(log.state.name).toBe('Again');
+    expect(log.offer(signAs('bob', body), verify).result).toBe('applied');
+    expect(log.state).toEqual(at);
+    for (let i = 0; i < 5; i++) expect(log.offer(signAs('bob', body), verify)).toEqual({ result: 'refused', reason: 'equivocation' });
+    expect(log.data().changes).toHaveLength(4);
+    // Someone else's change on that revision still goes through.
+    expect(log.offer(changeOn(at, 'alice', { type: 'rename', name: 'Fine' }), verify).result).toBe('applied');
+    expect(log.state.name).toBe('Fine');
+  });
+
+  it('property: whatever an admin removed at the end signs on any state where they were an admin, every member ends as without it', () => {
+    const honest = fc.record({ base: fc.nat(), author: fc.constantFrom('alice', 'bob', 'carol', 'dave'), op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote'), target: fc.constantFrom(...HANDLES) });
+    const attack = fc.record({ base: fc.nat(), op: fc.constantFrom('add', 'rename', 'promote'), target: fc.constantFrom(...HANDLES) });
+    fc.assert(
+      fc.property(fc.array(honest, { maxLength: 10 }), fc.array(attack, { minLength: 1, maxLength: 8 }), fc.array(fc.nat(), { minLength: 8, maxLength: 8 }), (intents, attacks, seeds) => {
+        const author = GroupLog.create(creation(['bob', 'carol', 'frank']), verify);
+        author.offer(changeOn(author.state, 'alice', { type: 'promote', handle: 'frank' }), verify);
+        const states: GroupState[] = [author.state];
+        const sent: SignedChange[] = [...author.data().changes];
+        const used = new Set<string>();
+        intents.forEach((it, n) => {
+          const base = states[it.base % states.length]!;
+          // An honest client signs one change per state it holds (two would void each other).
+          if (used.has(`${it.author}@${base.head}`)) return;
+          used.add(`${it.author}@${base.head}`);
+          const c = changeOn(base, it.author, opFor(it.op, it.target, n));
+          sent.push(c);
+          states.push(author.offer(c, verify).result === 'applied' ? author.state : base);
+        });
+        const head = author.state;
+        const remover = head.admins.find((a) => a !== 'frank');
+        fc.pre(head.members.includes('frank') && remover !== undefined);
+        const removal = changeOn(head, remover!, { type: 'remove', handle: 'frank' });
+        author.offer(removal, verify);
+        sent.push(removal);
+        const expected = author.state;
+        expect(expected.members).not.toContain('frank');
+        // frank's forks: on any state he held as an admin (his own forks included), hashes ground below the honest child's where there is one.
+        const frankStates = [...states, head].filter((s) => s.admins.includes('frank'));
+        fc.pre(frankStates.length > 0);
+        const forks: SignedChange[] = [];
+        attacks.forEach((a, n) => {
+          const base = frankStates[a.base % frankStates.length]!;
+          const c = signAs('frank', { v: 1, groupId: GROUP, revision: base.revision, parent: base.head, author: 'frank', op: opFor(a.op, a.target, 100 + n) });
+          forks.push(c);
+        });
+        const m = GroupLog.create(creation(['bob', 'carol', 'frank']), verify);
+        for (const c of shuffled([...sent, ...forks], seeds)) m.offer(c, verify);
+        for (let i = 0; i < 3; i++) for (const c of [...sent, ...forks]) m.offer(c, verify); // parents that arrived late
+        expect(m.state).toEqual(expected);
+      }),
+      { numRuns: 80 },
+    );
   });
 });
