@@ -54,6 +54,12 @@ export class Vault implements VaultHandle {
   private readonly profileLock: ProfileLock;
   private readonly counters: MessageCounters = { seq: 0, nextSegment: 1 };
   private readonly gate: WriteGate<Statements['read'], Statements['write']>;
+  /**
+   * handle -> contact id, so a lookup opens one sealed row instead of every contact. Only a hint,
+   * checked against the row each time: a rolled-back or foreign write can never make it answer
+   * wrong. In memory only, cleared on lock.
+   */
+  private readonly contactIds = new Map<string, string>();
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -143,6 +149,7 @@ export class Vault implements VaultHandle {
   lock(): void {
     if (!this.keys.unlocked) return;
     this.keys.zero();
+    this.contactIds.clear();
     try {
       // A long transaction waiting for activities stops waiting (it then finds the vault locked).
       this.gate.close();
@@ -252,9 +259,18 @@ export class Vault implements VaultHandle {
     return this.gate.read((r) => contacts.getContact(r, id));
   }
 
-  /** Handles are secret, so there is no index on them: contacts are few, this scans them. */
+  /** Handles are secret, so there is no index on them on disk: the first lookup scans the contacts, later ones use the hint. */
   findContactByHandle(handle: string): ContactRecord | undefined {
-    return this.listContacts().find((c) => c.handle === handle);
+    const hinted = this.contactIds.get(handle);
+    if (hinted !== undefined) {
+      const contact = this.getContact(hinted);
+      if (contact?.handle === handle) return contact;
+      this.contactIds.delete(handle);
+    }
+    const all = this.listContacts();
+    // The first in id order, as a plain scan would answer (handles are unique in practice).
+    for (const c of all) if (!this.contactIds.has(c.handle)) this.contactIds.set(c.handle, c.id);
+    return all.find((c) => c.handle === handle);
   }
 
   listContacts(): ContactRecord[] {

@@ -13,9 +13,15 @@ import { hkdfSha256 } from '../../shared/protocol/secret-bytes.ts';
 export type SubkeyName = 'meta' | 'account_secrets' | 'kv' | 'contacts' | 'conversations' | 'messages' | 'message_state' | 'outbox' | 'sealed_files' | 'tags';
 const SUBKEYS: readonly SubkeyName[] = ['meta', 'account_secrets', 'kv', 'contacts', 'conversations', 'messages', 'message_state', 'outbox', 'sealed_files', 'tags'];
 
+const TAG_MEMO = 4096;
+
 export class VaultKeys {
   #dataKey: Buffer | undefined;
   readonly #subkeys = new Map<SubkeyName, Buffer>();
+  // Tags are a pure function of the tags subkey and the name, and the same few (session,
+  // identity, namespace) are asked for on every received message: one HMAC each, then memoized.
+  // A plain Map emptied when full (cheaper per hit than an LRU). Dropped on lock with the keys.
+  readonly #tags = new Map<string, Buffer>();
 
   /** Takes ownership of `dataKey` (zeroed by `zero`). */
   constructor(dataKey: Buffer, vaultId: Buffer) {
@@ -38,6 +44,7 @@ export class VaultKeys {
     this.#dataKey = undefined;
     for (const k of this.#subkeys.values()) k.fill(0);
     this.#subkeys.clear();
+    this.#tags.clear();
   }
 
   key(name: SubkeyName): Buffer {
@@ -56,9 +63,16 @@ export class VaultKeys {
     }
   }
 
-  /** Keyed tag for names whose clear text must not reach disk (kv keys, secret names). */
-  tag(...parts: string[]): Buffer {
-    return createHmac('sha256', this.key('tags')).update(JSON.stringify(parts)).digest().subarray(0, 16);
+  /** Keyed tag for names whose clear text must not reach disk (kv keys, secret names). Read-only: it may be shared. */
+  tag(...parts: string[]): Readonly<Buffer> {
+    const key = this.key('tags');
+    const name = JSON.stringify(parts);
+    const cached = this.#tags.get(name);
+    if (cached) return cached;
+    const tag = createHmac('sha256', key).update(name).digest().subarray(0, 16);
+    if (this.#tags.size >= TAG_MEMO) this.#tags.clear();
+    this.#tags.set(name, tag);
+    return tag;
   }
 
   /** True when `candidate` is this data key (constant time). */
