@@ -2,7 +2,7 @@
 // DIR/blobs (never SQLite rows, so a 100 MiB file is not a 100 MiB row), their size, upload
 // progress, owner, recipients and expiry in relay.db. The relay never has a key: all it learns
 // of a file is its padded sealed size, who uploaded it and whom the uploader named.
-// Embedded (SQLite) relay only; a cluster node answers UNKNOWN_METHOD (PostgreSQL: later).
+// This is the embedded (SQLite) store; a cluster node keeps blobs in PostgreSQL (relay/blobs-pg.ts).
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,7 +11,7 @@ import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts'
 import { RpcError } from '../shared/protocol/errors.ts';
 import { MAX_BLOB_CHUNK_BYTES, RELAY_METHODS } from '../shared/protocol/methods.ts';
 import { streamLayout } from '../shared/protocol/stream.ts';
-import { requireDevice, requireHandle, serve, type ServedMethod } from './context.ts';
+import { andThen, requireDevice, requireHandle, serve, type MaybePromise, type ServedMethod } from './context.ts';
 import type { DeviceRow } from './store.ts';
 
 export interface BlobLimits {
@@ -38,6 +38,18 @@ const SWEEP_INTERVAL_MS = 60_000;
  */
 export const MIN_BLOB_CHARGE_BYTES = MAX_BLOB_CHUNK_BYTES;
 
+/** What the blob methods use: BlobStore answers at once, PgBlobStore (relay/blobs-pg.ts) later. */
+export interface Blobs {
+  readonly limits: BlobLimits;
+  usedBytes(owner: Buffer): MaybePromise<number>;
+  create(owner: Buffer, size: number, recipientHandles: readonly string[]): MaybePromise<{ id: Buffer; expiresAt: number }>;
+  put(owner: Buffer, blobId: Uint8Array, offset: number, data: Uint8Array): MaybePromise<number>;
+  status(caller: Buffer, blobId: Uint8Array): MaybePromise<{ size: number; length: number; expiresAt: number }>;
+  get(caller: Buffer, blobId: Uint8Array, offset: number, length: number): MaybePromise<Uint8Array>;
+  done(caller: Buffer, blobId: Uint8Array): MaybePromise<boolean>;
+  close(): void;
+}
+
 interface BlobRow {
   owner: Buffer;
   size: number;
@@ -45,7 +57,7 @@ interface BlobRow {
   expires_at: number;
 }
 
-export class BlobStore {
+export class BlobStore implements Blobs {
   readonly dir: string;
   readonly limits: BlobLimits;
   private readonly db: Database.Database;
@@ -266,8 +278,8 @@ export class BlobStore {
 }
 
 /** The blob methods of the table, served (UNKNOWN_METHOD on a relay without a blob store). */
-export function blobMethods(blobs: BlobStore | undefined): Record<'blob.limits' | 'blob.create' | 'blob.put' | 'blob.status' | 'blob.get' | 'blob.done', ServedMethod> {
-  const store = (): BlobStore => {
+export function blobMethods(blobs: Blobs | undefined): Record<'blob.limits' | 'blob.create' | 'blob.put' | 'blob.status' | 'blob.get' | 'blob.done', ServedMethod> {
+  const store = (): Blobs => {
     if (!blobs) throw new RpcError('UNKNOWN_METHOD', 'this relay keeps no attachments (cluster mode)');
     return blobs;
   };
@@ -275,17 +287,16 @@ export function blobMethods(blobs: BlobStore | undefined): Record<'blob.limits' 
     'blob.limits': serve(RELAY_METHODS['blob.limits'], (ctx) => {
       const b = store();
       const d = requireDevice(ctx);
-      return { maxFileBytes: b.limits.maxFileBytes, quotaBytes: b.limits.quotaBytes, usedBytes: b.usedBytes(d.permKeyId), ttlMs: b.limits.ttlMs };
+      return andThen(b.usedBytes(d.permKeyId), (usedBytes) => ({ maxFileBytes: b.limits.maxFileBytes, quotaBytes: b.limits.quotaBytes, usedBytes, ttlMs: b.limits.ttlMs }));
     }),
     'blob.create': serve(RELAY_METHODS['blob.create'], (ctx, p) => {
       const b = store();
       const d = requireHandle(ctx);
-      const { id, expiresAt } = b.create(d.permKeyId, p.size, p.recipients);
-      return { id: new Uint8Array(id), expiresAt };
+      return andThen(b.create(d.permKeyId, p.size, p.recipients), ({ id, expiresAt }) => ({ id: new Uint8Array(id), expiresAt }));
     }),
-    'blob.put': serve(RELAY_METHODS['blob.put'], (ctx, p) => ({ length: store().put(requireDevice(ctx).permKeyId, p.id, p.offset, p.data) })),
+    'blob.put': serve(RELAY_METHODS['blob.put'], (ctx, p) => andThen(store().put(requireDevice(ctx).permKeyId, p.id, p.offset, p.data), (length) => ({ length }))),
     'blob.status': serve(RELAY_METHODS['blob.status'], (ctx, p) => store().status(requireDevice(ctx).permKeyId, p.id)),
-    'blob.get': serve(RELAY_METHODS['blob.get'], (ctx, p) => ({ data: store().get(requireDevice(ctx).permKeyId, p.id, p.offset, p.length) })),
-    'blob.done': serve(RELAY_METHODS['blob.done'], (ctx, p) => ({ deleted: store().done(requireDevice(ctx).permKeyId, p.id) })),
+    'blob.get': serve(RELAY_METHODS['blob.get'], (ctx, p) => andThen(store().get(requireDevice(ctx).permKeyId, p.id, p.offset, p.length), (data) => ({ data }))),
+    'blob.done': serve(RELAY_METHODS['blob.done'], (ctx, p) => andThen(store().done(requireDevice(ctx).permKeyId, p.id), (deleted) => ({ deleted }))),
   };
 }

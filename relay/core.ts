@@ -19,7 +19,8 @@ import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS } from './con
 import { andThen, type BoundDevice, type CallContext, type Conn, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
 import { ClusterStore } from './cluster.ts';
 import type { ClusterEvent } from './store-backend.ts';
-import { BlobStore } from './blobs.ts';
+import { BlobStore, type BlobLimits, type Blobs } from './blobs.ts';
+import { PgBlobStore } from './blobs-pg.ts';
 import { KeyStore } from './key-store.ts';
 import { FetchBudget } from './keys.ts';
 import { relayMethods, type Binder, type Delivery, type LookupBudget } from './methods.ts';
@@ -58,6 +59,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private readonly out: Outgoing;
   private readonly pushes: Pushes;
   readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
+  /** Attachment blobs (relay.db and DIR/blobs, or the cluster's PostgreSQL). */
+  readonly blobs: Blobs;
   /** The method table, served; each handler holds only the services it uses. */
   private readonly methods: Readonly<Record<RelayMethodName, ServedMethod>>;
 
@@ -87,6 +90,14 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     this.tempKeys = new TempKeys(o, this.out);
     // Reads skip envelopes expired by relay time (relay/expiry.ts purges them later).
     this.pushes = new Pushes({ pending: (r, after, limit) => store.pending(r, after, limit, this.clock()) }, this.out, this.log);
+    const blobLimits: Partial<BlobLimits> = {
+      ...(o.blobMaxFileBytes !== undefined ? { maxFileBytes: o.blobMaxFileBytes } : {}),
+      ...(o.blobQuotaBytes !== undefined ? { quotaBytes: o.blobQuotaBytes } : {}),
+      ...(o.blobTtlMs !== undefined ? { ttlMs: o.blobTtlMs } : {}),
+    };
+    this.blobs = store instanceof RelayStore
+      ? new BlobStore(store.database, (h) => store.deviceByHandle(h), blobLimits, o.clock)
+      : new PgBlobStore(store.backend, blobLimits, o.clock, this.log);
     // The core is the binder, the delivery and the lookup budget; prekeys live beside the store's tables.
     this.methods = relayMethods({
       binder: this,
@@ -96,11 +107,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       queue: store,
       prekeys: store instanceof RelayStore ? new KeyStore(store.database) : store.prekeys,
       fetches: new FetchBudget(),
-      blobs: store instanceof RelayStore ? new BlobStore(store.database, (h) => store.deviceByHandle(h), {
-        ...(o.blobMaxFileBytes !== undefined ? { maxFileBytes: o.blobMaxFileBytes } : {}),
-        ...(o.blobQuotaBytes !== undefined ? { quotaBytes: o.blobQuotaBytes } : {}),
-        ...(o.blobTtlMs !== undefined ? { ttlMs: o.blobTtlMs } : {}),
-      }, o.clock) : undefined,
+      blobs: this.blobs,
     });
   }
 
@@ -400,6 +407,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   /** Forgets every temp key (zeroed) and drops connections. */
   shutdown(): void {
     this.out.commitBatch();
+    this.blobs.close();
     this.tempKeys.forgetAll();
     for (const c of this.conns) c.ws.terminate();
   }

@@ -6,7 +6,7 @@ import { bytesEqual } from '../shared/protocol/bytes.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { RELAY_METHODS, type RelayMethodName } from '../shared/protocol/methods.ts';
 import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
-import { blobMethods, type BlobStore } from './blobs.ts';
+import { blobMethods, type Blobs } from './blobs.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
 import { sendManyMethod } from './send-many.ts';
 import { DEFAULT_ENVELOPE_TTL_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope, type RelayStore } from './store.ts';
@@ -45,8 +45,8 @@ export interface Queue {
 }
 
 export interface RelayServices extends KeyServices {
-  /** Attachment blobs; undefined on a cluster node (not kept there yet). */
-  blobs: BlobStore | undefined;
+  /** Attachment blobs: relay.db and DIR/blobs, or on a cluster node PostgreSQL (relay/blobs-pg.ts). */
+  blobs: Blobs | undefined;
   binder: Binder;
   delivery: Delivery;
   lookups: LookupBudget;

@@ -233,6 +233,35 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       $fn$;
     `,
   },
+  {
+    // Attachment blobs (relay/blobs-pg.ts): the sealed bytes as one bytea row per put, beside
+    // the blob's size, acknowledged length, owner, expiry and named recipients. EXTERNAL: TOAST
+    // keeps the chunks out of line without trying to compress ciphertext.
+    version: 5,
+    sql: `
+      CREATE TABLE blobs (
+        id bytea PRIMARY KEY,
+        owner bytea NOT NULL,
+        size bigint NOT NULL,
+        length bigint NOT NULL,
+        expires_at bigint NOT NULL
+      );
+      CREATE INDEX blobs_by_owner ON blobs (owner);
+      CREATE INDEX blobs_by_expiry ON blobs (expires_at);
+      CREATE TABLE blob_recipients (
+        blob_id bytea NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+        recipient bytea NOT NULL,
+        PRIMARY KEY (blob_id, recipient)
+      );
+      CREATE TABLE blob_chunks (
+        blob_id bytea NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+        off bigint NOT NULL,
+        data bytea NOT NULL,
+        PRIMARY KEY (blob_id, off)
+      );
+      ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;

@@ -1,11 +1,13 @@
 // Attachment blobs at the relay (relay/blobs.ts, docs/protocol.md §9a): only the uploader and
 // the recipients it named can read; puts continue at the acknowledged length (a re-sent chunk
-// is not written twice); limits, quota and TTL hold; the bytes are files in DIR/blobs, deleted
-// once every recipient is done or the blob expired.
+// is not written twice); limits, quota and TTL hold; the bytes are files in DIR/blobs (a
+// cluster node: rows in PostgreSQL, relay/blobs-pg.ts), deleted once every recipient is done or
+// the blob expired. The same suite runs against both backends (PostgreSQL: pg-harness.ts).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import { MAX_BLOB_CHUNK_BYTES } from '../../shared/protocol/methods.ts';
 import { streamLayout } from '../../shared/protocol/stream.ts';
@@ -13,21 +15,80 @@ import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import { inProcessRelay, makeClient, tempDir, type TestClient } from '../net/harness.ts';
+import { PgBlobStore } from '../../relay/blobs-pg.ts';
 import { RawSession } from './raw-session.ts';
+import { startPostgres, type TestPostgres } from './pg-harness.ts';
 
 const dirs: { cleanup: () => void }[] = [];
 const relays: RunningRelay[] = [];
 const clients: TestClient[] = [];
 
+let pgServer: TestPostgres | undefined;
 afterAll(async () => {
   for (const c of clients) await c.client.stop();
   for (const r of relays) await r.close();
   for (const d of dirs) d.cleanup();
+  await pgServer?.stop();
 });
 
+/** Where a test's relay keeps its blobs, and how the test looks at them behind the relay's back. */
+interface Store {
+  /** Relay options naming the store (PostgreSQL: a fresh database per test; restarts reuse it). */
+  options: Partial<RelayOptions>;
+  /** Hex ids of the blobs whose bytes are stored. */
+  stored(dir: string): Promise<string[]>;
+  /** The stored bytes of one blob. */
+  bytes(dir: string, idHex: string): Promise<Buffer>;
+  /** Removes a blob's bytes (not its record), as a disk fault or an operator would. */
+  lose(dir: string, idHex: string): Promise<void>;
+}
+
+async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<R>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+const backends: { name: string; open(): Promise<Store> }[] = [
+  {
+    name: 'SQLite',
+    async open() {
+      return {
+        options: {},
+        stored: async (dir) => blobFiles(dir),
+        bytes: async (dir, idHex) => readFileSync(join(dir, 'blobs', idHex)),
+        lose: async (dir, idHex) => unlinkSync(join(dir, 'blobs', idHex)),
+      };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      pgServer ??= await startPostgres();
+      const url = await pgServer.createDatabase();
+      return {
+        options: { database: url },
+        // A blob's record or any of its chunks counts as stored.
+        stored: async () => (await sql<{ id: string }>(url, `SELECT encode(id, 'hex') AS id FROM blobs
+                                                               UNION SELECT encode(blob_id, 'hex') FROM blob_chunks ORDER BY 1`)).map((r) => r.id),
+        bytes: async (_dir, idHex) => Buffer.concat((await sql<{ data: Buffer }>(url, 'SELECT data FROM blob_chunks WHERE blob_id = $1 ORDER BY off', [Buffer.from(idHex, 'hex')])).map((r) => r.data)),
+        lose: async (_dir, idHex) => void await sql(url, 'DELETE FROM blob_chunks WHERE blob_id = $1', [Buffer.from(idHex, 'hex')]),
+      };
+    },
+  },
+];
+
+let store: Store;
+
 async function relayIn(dir: string, o: Partial<RelayOptions> = {}): Promise<RunningRelay> {
-  const r = await inProcessRelay(dir, o);
+  const r = await inProcessRelay(dir, { ...store.options, ...o });
   relays.push(r);
+  // PostgreSQL: what expired while no node ran is swept at start, in the background; wait for it.
+  if (r.core.blobs instanceof PgBlobStore) await r.core.blobs.started;
   return r;
 }
 
@@ -50,7 +111,11 @@ function blobFiles(dir: string): string[] {
   return existsSync(d) ? readdirSync(d) : [];
 }
 
-describe('relay blobs', () => {
+describe.each(backends)('relay blobs ($name)', (backend) => {
+  beforeEach(async () => {
+    store = await backend.open();
+  });
+
   it('an unbound temp key may not call any blob method', async () => {
     const d = tempDir('blob-unbound');
     dirs.push(d);
@@ -90,9 +155,9 @@ describe('relay blobs', () => {
     expect(await refusal(alice.client.call('blob.put', { id, offset: content.length, data: new Uint8Array(1) }))).toBe('BAD_REQUEST');
 
     // On disk: one file, exactly the bytes uploaded (the relay stores ciphertext as given).
-    const files = blobFiles(d.dir);
+    const files = await store.stored(d.dir);
     expect(files).toEqual([Buffer.from(id).toString('hex')]);
-    expect(readFileSync(join(d.dir, 'blobs', files[0] as string)).equals(content)).toBe(true);
+    expect((await store.bytes(d.dir, files[0] as string)).equals(content)).toBe(true);
 
     expect(await bob.client.call('blob.status', { id })).toMatchObject({ size: content.length, length: content.length });
     const got: Uint8Array[] = [];
@@ -110,13 +175,13 @@ describe('relay blobs', () => {
     // Its file removed behind the relay's back: NOT_FOUND for that request, the connection lives on.
     const second = await alice.client.call('blob.create', { size: 10, recipients: ['bob'] });
     await alice.client.call('blob.put', { id: second.id, offset: 0, data: randomBytes(10) });
-    unlinkSync(join(d.dir, 'blobs', Buffer.from(second.id).toString('hex')));
+    await store.lose(d.dir, Buffer.from(second.id).toString('hex'));
     expect(await refusal(bob.client.call('blob.get', { id: second.id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
     expect((await bob.client.call('blob.status', { id })).length).toBe(content.length);
     await alice.client.call('blob.done', { id: second.id });
 
     expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: true });
-    expect(blobFiles(d.dir)).toEqual([]);
+    expect(await store.stored(d.dir)).toEqual([]);
     expect(await refusal(alice.client.call('blob.status', { id }))).toBe('NOT_FOUND');
   });
 
@@ -136,7 +201,7 @@ describe('relay blobs', () => {
     const second = await alice.client.call('blob.create', { size: 10, recipients: ['bob'] });
     expect(await alice.client.call('blob.done', { id: second.id })).toEqual({ deleted: true });
     expect(await refusal(bob.client.call('blob.status', { id: second.id }))).toBe('NOT_FOUND');
-    expect(blobFiles(d.dir)).toEqual([]);
+    expect(await store.stored(d.dir)).toEqual([]);
     expect(await refusal(alice.client.call('blob.create', { size: 10, recipients: ['nobody'] }))).toBe('NOT_FOUND');
   });
 
@@ -172,7 +237,7 @@ describe('relay blobs', () => {
     }
     expect(created).toBe(Math.floor(1_000_000 / MAX_BLOB_CHUNK_BYTES));
     expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(created * MAX_BLOB_CHUNK_BYTES);
-    expect(blobFiles(d.dir)).toHaveLength(created);
+    expect(await store.stored(d.dir)).toHaveLength(created);
   });
 
   it('keeps the acknowledged length across a restart and deletes expired blobs (TTL in relay time)', async () => {
@@ -196,8 +261,8 @@ describe('relay blobs', () => {
     expect(await alice2.client.call('blob.status', { id })).toMatchObject({ size: 100, length: 40 });
     await again.close();
     now += 3_600_001;
-    expect(blobFiles(d.dir)).toHaveLength(1);
+    expect(await store.stored(d.dir)).toHaveLength(1);
     await relayIn(d.dir, { clock, blobTtlMs: 3_600_000 });
-    expect(blobFiles(d.dir)).toEqual([]);
+    expect(await store.stored(d.dir)).toEqual([]);
   });
 });

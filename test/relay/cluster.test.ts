@@ -2,13 +2,15 @@
 // an envelope sent through one node reaches a device connected to another, pushed (not polled);
 // two binds of one device on two nodes at once leave exactly one temp key in the cluster; and
 // no temp key (captured as it is made, through the test-only key observer) is in a pg_dump or
-// in the data directory.
+// in the data directory; an attachment blob is shared by the nodes through PostgreSQL.
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import type { Envelope } from '../../main/net/mailbox.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
+import { MAX_BLOB_CHUNK_BYTES } from '../../shared/protocol/methods.ts';
 import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor, waitForState, type TestClient } from '../net/harness.ts';
 import { startPostgres, type TestPostgres } from './pg-harness.ts';
@@ -102,6 +104,42 @@ describe('relay cluster on PostgreSQL', () => {
         expect(dump.includes(key) || dump.includes(Buffer.from(hex))).toBe(false);
         for (const f of files) expect(f.includes(key) || f.includes(Buffer.from(hex))).toBe(false);
       }
+    } finally {
+      await shutdown(c, clients);
+    }
+  });
+
+  it('an attachment blob uploaded through one node is read and released through another; its bytes are in PostgreSQL, not DIR', async () => {
+    const c = await cluster(2);
+    const [a, b] = c.nodes as [RunningRelay, RunningRelay];
+    const clients: TestClient[] = [];
+    try {
+      const keyStore = new MemoryPermanentKeyStore();
+      const alice = await makeClient(a.descriptor, { keyStore });
+      const bob = await makeClient(b.descriptor);
+      clients.push(alice, bob);
+      await alice.client.start();
+      await bob.client.start();
+      await alice.client.call('register', { handle: 'alice' });
+      await bob.client.call('register', { handle: 'bob' });
+      const content = randomBytes(MAX_BLOB_CHUNK_BYTES + 500);
+      const { id } = await alice.client.call('blob.create', { size: content.length, recipients: ['bob'] });
+      await alice.client.call('blob.put', { id, offset: 0, data: content.subarray(0, MAX_BLOB_CHUNK_BYTES) });
+      // The acknowledged length is the cluster's: a re-send through the other node writes nothing.
+      await alice.client.stop();
+      const alice2 = await makeClient(b.descriptor, { keyStore });
+      clients.push(alice2);
+      await alice2.client.start();
+      expect(await alice2.client.call('blob.put', { id, offset: 0, data: randomBytes(MAX_BLOB_CHUNK_BYTES) })).toEqual({ length: MAX_BLOB_CHUNK_BYTES });
+      expect(await alice2.client.call('blob.put', { id, offset: MAX_BLOB_CHUNK_BYTES, data: content.subarray(MAX_BLOB_CHUNK_BYTES) })).toEqual({ length: content.length });
+      const first = await bob.client.call('blob.get', { id, offset: 0, length: MAX_BLOB_CHUNK_BYTES });
+      const rest = await bob.client.call('blob.get', { id, offset: MAX_BLOB_CHUNK_BYTES, length: 500 });
+      expect(Buffer.concat([first.data, rest.data]).equals(content)).toBe(true);
+      // The nodes keep no blob files: the data directory holds no byte of it.
+      const needle = content.subarray(1000, 1064);
+      for (const f of filesUnder(c.dir.dir)) expect(readFileSync(f).includes(needle)).toBe(false);
+      expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: true });
+      await expect(alice2.client.call('blob.status', { id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
       await shutdown(c, clients);
     }
