@@ -24,6 +24,7 @@ import {
   type ProgressListener,
 } from '../../main/backup/index.ts';
 import { backupMessageStatus, markImportedTombstones } from '../../main/messenger/backup-records.ts';
+import { attachmentSink, attachmentSource } from '../../main/messenger/backup-attachments.ts';
 import { Vault } from '../../main/vault/index.ts';
 import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
 import { untrusted } from '../terminal.ts';
@@ -153,11 +154,12 @@ export function register(program: Command): void {
       v,
     ])
     .option('--with-identity', 'also include the account identity key (whoever opens the backup can act as you)')
+    .option('--without-attachments', "leave the files' bytes out (their messages and names stay; the file is smaller)")
     .addOption(new Option('--work-factor <n>', 'scrypt log2(N) for a passphrase backup').default(DEFAULT_WORK_FACTOR).argParser(parseWorkFactor).hideHelp())
     .addOption(allowWeakOption())
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; workFactor: number; allowWeak?: boolean }, cmd: Command) => {
+      action(async (file: string, opts: { recipient?: string[]; withIdentity?: boolean; withoutAttachments?: boolean; workFactor: number; allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
         requireVault(g.profile);
         if (opts.withIdentity) {
@@ -178,6 +180,8 @@ export function register(program: Command): void {
               onProgress: progress.listener,
               // Opened without the app: an expired message not yet deleted is left out, a tombstone stays one.
               messageStatus: backupMessageStatus(vault),
+              attachments: attachmentSource(vault),
+              includeAttachmentBytes: opts.withoutAttachments !== true,
             }),
           );
           progress.stop();
@@ -237,6 +241,7 @@ export function register(program: Command): void {
               signal: cancel.signal,
               onProgress: progress.listener,
               markTombstones: markImportedTombstones(target),
+              attachments: attachmentSink(target),
             }),
           );
           progress.stop();
@@ -288,11 +293,19 @@ export function register(program: Command): void {
             const h = await mapped(async () => archive.history(text, opts.limit !== undefined ? { limit: opts.limit } : {}));
             const name = untrusted(h.contact.displayName || h.contact.handle);
             const human = [`${name} (@${untrusted(h.contact.handle)}) — ${h.messages.length} messages`];
-            for (const m of h.messages) human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}`);
+            for (const m of h.messages) {
+              const a = archive.attachmentOf(m.id);
+              const file = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
+              human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}${file}`);
+            }
             printResult(json, human.join('\n'), {
               contact: { id: h.contact.id, handle: h.contact.handle, displayName: h.contact.displayName },
               conversation: h.conversation,
-              messages: h.messages,
+              // As `history --json` lists them: each message's attachments (id, name, size, type, in the backup or not).
+              messages: h.messages.map((m) => {
+                const a = archive.attachmentOf(m.id);
+                return { ...m, attachments: a ? [{ id: a.id, name: a.name, size: a.size, type: a.contentType, downloaded: a.downloaded }] : [] };
+              }),
             });
           } else {
             const hits = archive.search(text, { limit: opts.limit ?? 100 });

@@ -7,9 +7,11 @@ import { beginAtomicWrite, type AtomicFile } from '../../shared/atomic-write.ts'
 import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
 import { BackupError, BackupIoError, isFsError } from './errors.ts';
+import { ATTACHMENT_CHUNK_BYTES, attachmentToLine, chunksOf, encodeChunkLine, type AttachmentSource } from './attachments.ts';
 import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
+  BACKUP_VERSION_WITHOUT_ATTACHMENTS,
   MAX_LINE_BYTES,
   contactToLine,
   conversationToLine,
@@ -46,6 +48,10 @@ export interface ExportOptions {
    * yet (never exported); `deleted`, deleted for everyone (exported as a tombstone line).
    */
   messageStatus?: (messageId: string) => 'gone' | 'deleted' | undefined;
+  /** The profile's attachments (main/messenger/backup-attachments.ts); without it the file holds none. */
+  attachments?: AttachmentSource;
+  /** False: each attachment's line without its bytes (the file stays small; the bytes stay in the profile). Default true. */
+  includeAttachmentBytes?: boolean;
 }
 
 export interface ExportResult {
@@ -119,13 +125,17 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const contacts = vault.listContacts();
     const conversations = vault.listConversations();
     const total = vault.countMessages();
+    const source = options.attachments;
+    const withFiles = source?.messageIds() ?? new Set<string>();
+    // Version 3 only when the file can hold attachment lines: one without is what version 2 wrote.
+    const v3 = withFiles.size > 0;
 
     put({
       type: 'header',
       format: BACKUP_FORMAT,
-      version: BACKUP_VERSION,
+      version: v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
       created: (options.now ?? Date.now)(),
-      counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length },
+      counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length, ...(v3 ? { attachments: withFiles.size } : {}) },
       includesIdentity: secretNames !== undefined,
       ...(signingKey ? { signer: Buffer.from(signingKey.publicKey).toString('base64') } : {}),
     });
@@ -139,17 +149,43 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     let done = 0;
     onProgress?.({ phase: 'export', done, total });
     const statusOf = options.messageStatus ?? ((): undefined => undefined);
+    // Messages written whose file follows in the attachment section (a tombstone's never does).
+    const exportedFiles: string[] = [];
     for (const m of vault.iterateMessages()) {
       const status = statusOf(m.id);
       if (status === 'gone') continue;
       append(encodeMessageLine(m, status === 'deleted'), 'message');
+      if (status === undefined && withFiles.has(m.id)) exportedFiles.push(m.id);
       done++;
       if (done % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
         await yieldAndCheck(signal);
       }
     }
-    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length };
+    let attachments = 0;
+    if (source) {
+      const withBytes = options.includeAttachmentBytes !== false;
+      let chunks = 0;
+      for (const messageId of exportedFiles) {
+        const a = source.of(messageId);
+        if (!a) continue;
+        const included = withBytes && a.downloaded;
+        put(attachmentToLine(a, included));
+        attachments++;
+        if (!included) continue;
+        // One chunk at a time from the vault into the batch: memory stays flat whatever the size.
+        const n = chunksOf(a.size);
+        for (let i = 0; i < n; i++) {
+          const plain = source.chunk(a.id, i);
+          const expected = i < n - 1 ? ATTACHMENT_CHUNK_BYTES : a.size - (n - 1) * ATTACHMENT_CHUNK_BYTES;
+          if (!plain || plain.length !== expected) throw new BackupError('IO', `A chunk of the attachment "${a.name}" is missing from the profile; export it with its attachments left out.`);
+          append(encodeChunkLine(a.id, i, plain), 'attachment');
+          plain.fill(0);
+          if (++chunks % 16 === 0) await yieldAndCheck(signal);
+        }
+      }
+    }
+    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}) };
     put({ type: 'end', counts });
     flushBatch();
     if (signingKey) {

@@ -5,10 +5,17 @@ import { z } from 'zod';
 import type { ContactRecord, ConversationRecord, NewMessage } from '../vault/api.ts';
 import { Contact, ConversationSummary, Id, MAX_TEXT_CHARS, Message } from '../../shared/api.ts';
 import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
+import { attachmentChunkLine, attachmentLine, type AttachmentChunkLine, type AttachmentLine } from './attachments.ts';
 
 export const BACKUP_FORMAT = 'ephemera-backup';
-/** Version 2 adds the signer and the signature line, and ties a contact's verified mark to a key. Version 1 is still read. */
-export const BACKUP_VERSION = 2;
+/**
+ * Version 2 adds the signer and the signature line, and ties a contact's verified mark to a key;
+ * version 3 the attachment section (attachments.ts). A file without attachments is still written
+ * as version 2, byte for byte as before, so older readers keep reading it. Versions 1-2 are read.
+ */
+export const BACKUP_VERSION = 3;
+/** What export writes when the file holds no attachment line. */
+export const BACKUP_VERSION_WITHOUT_ATTACHMENTS = 2;
 /** A longer line is refused before it is parsed, so a crafted file cannot exhaust memory. */
 export const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
@@ -26,14 +33,15 @@ const base64 = z
 /** libsignal serialized public key (33 bytes) in base64. */
 const publicKey = z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'not a 33-byte key in base64');
 
-const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count });
+// `attachments`: version 3 only (absent means 0).
+const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count, attachments: count.optional() });
 export type BackupCounts = z.infer<typeof counts>;
 
 export const headerLine = z
   .strictObject({
     type: z.literal('header'),
     format: z.literal(BACKUP_FORMAT),
-    version: z.union([z.literal(1), z.literal(BACKUP_VERSION)]),
+    version: z.union([z.literal(1), z.literal(2), z.literal(BACKUP_VERSION)]),
     created: epochMs,
     /** At export start; informational (progress totals). The end line carries the exact counts. */
     counts,
@@ -106,9 +114,9 @@ export type ConversationLine = z.infer<typeof conversationLine>;
 export type MessageLine = z.infer<typeof messageLine>;
 export type EndLine = z.infer<typeof endLine>;
 export type SignatureLine = z.infer<typeof signatureLine>;
-export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | MessageLine | EndLine | SignatureLine;
+export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | MessageLine | AttachmentLine | AttachmentChunkLine | EndLine | SignatureLine;
 
-const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, messageLine, endLine, signatureLine]);
+const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, messageLine, attachmentLine, attachmentChunkLine, endLine, signatureLine]);
 const bodyLineV1 = z.discriminatedUnion('type', [accountSecretLine, contactLineV1, conversationLine, messageLine, endLine]);
 /** Just enough of a header to tell a newer version from a broken file. */
 const headerProbe = z.object({ type: z.literal('header'), format: z.literal(BACKUP_FORMAT), version: z.number().int() });

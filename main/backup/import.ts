@@ -18,6 +18,7 @@ import { openBackupFile, records, scanRecords, type ReadOptions } from './read.t
 import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
 import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
+import { lineToAttachment, type AttachmentSink } from './attachments.ts';
 
 export interface ImportOptions extends ReadOptions {
   /**
@@ -33,6 +34,8 @@ export interface ImportOptions extends ReadOptions {
   onProgress?: ProgressListener;
   /** Marks messages this import added as deleted for everyone (the messenger's sealed record), in the write that added them. */
   markTombstones?: (messageIds: readonly string[]) => void;
+  /** Where the file's attachments go (main/messenger/backup-attachments.ts); without it they are skipped. */
+  attachments?: AttachmentSink;
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -145,7 +148,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -185,7 +188,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, signer, markTombstones }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void },
+  { restoreIdentity, signer, markTombstones, attachments }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>> {
@@ -201,6 +204,10 @@ async function applyRecords(
   // Tombstone lines of messages not here before (one already here is kept as it is).
   let tombs: string[] = [];
   let done = 0;
+  // The attachment whose chunks are arriving, when the sink took it; chunks of a skipped one are dropped.
+  let receiving: string | undefined;
+  let chunksWritten = 0;
+  let addedAttachments = 0;
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
     const b = batch;
@@ -258,6 +265,27 @@ async function applyRecords(
         batch.push(lineToMessage(r.line));
         if (batch.length === APPEND_BATCH) await flush();
         break;
+      case 'attachment': {
+        // Its message is in the profile by now (the message section came first).
+        await flush();
+        const a = lineToAttachment(r.line);
+        receiving = undefined;
+        if (attachments?.accepts(a) === true) {
+          // Record and chunks commit together with the messages, or not at all.
+          write(() => attachments.putRecord(a));
+          addedAttachments++;
+          if (a.downloaded) receiving = a.id;
+        }
+        break;
+      }
+      case 'attachment-chunk':
+        if (attachments && receiving === r.attachmentId) {
+          write(() => attachments.putChunk(r.attachmentId, r.index, r.data));
+          // Bounded work per step: a large file does not hold the event loop.
+          if (++chunksWritten % 16 === 0) await yieldAndCheck(signal);
+        }
+        r.data.fill(0);
+        break;
       case 'header':
       case 'end':
       case 'signed':
@@ -266,6 +294,7 @@ async function applyRecords(
   }
   await flush();
   added.messages = vault.countMessages() - messagesBefore;
+  if (addedAttachments > 0) Object.assign(added, { attachments: addedAttachments });
   const unverifiedConversations = [...createdConversations];
   for (const [conversationId, before] of countsBefore) {
     if (!createdConversations.has(conversationId) && vault.countMessages(conversationId) > before) unverifiedConversations.push(conversationId);

@@ -5,6 +5,7 @@ import { fold } from '../search/tokenize.ts';
 import { BackupBadParameters } from './errors.ts';
 import { lineToContact, lineToConversation, type BackupCounts, type HeaderLine, type MessageLine } from './format.ts';
 import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
+import { lineToAttachment, type BackupAttachment } from './attachments.ts';
 
 export type BackupMessage = Omit<MessageLine, 'type'>;
 
@@ -28,6 +29,7 @@ export function foldText(s: string): string {
 
 export class BackupArchive {
   private readonly messagesByConversation = new Map<string, BackupMessage[]>();
+  private readonly attachmentsByMessage = new Map<string, BackupAttachment>();
 
   constructor(
     readonly header: HeaderLine,
@@ -38,7 +40,10 @@ export class BackupArchive {
     readonly contacts: readonly ContactRecord[],
     readonly conversations: readonly ConversationRecord[],
     messages: Iterable<BackupMessage>,
+    /** What the file says of each file (no bytes are kept; `downloaded`: its bytes are in the file). */
+    attachments: Iterable<BackupAttachment> = [],
   ) {
+    for (const a of attachments) this.attachmentsByMessage.set(a.messageId, a);
     for (const c of conversations) this.messagesByConversation.set(c.id, []);
     for (const m of messages) {
       let list = this.messagesByConversation.get(m.conversationId);
@@ -66,6 +71,11 @@ export class BackupArchive {
     throw new BackupBadParameters(`No contact "${name}" in this backup.`);
   }
 
+  /** The file of a message, if the backup lists one. */
+  attachmentOf(messageId: string): BackupAttachment | undefined {
+    return this.attachmentsByMessage.get(messageId);
+  }
+
   /** Messages of one conversation, ascending (as stored); empty for an unknown id. For paging by the messenger. */
   messagesOf(conversationId: string): readonly BackupMessage[] {
     return this.messagesByConversation.get(conversationId) ?? [];
@@ -78,7 +88,7 @@ export class BackupArchive {
     return { ...found, messages };
   }
 
-  /** Every message whose text contains `query` (folded), newest conversation activity first, at most `limit`. */
+  /** Every message whose text or file name contains `query` (folded), newest conversation activity first, at most `limit`. */
   search(query: string, options: { limit?: number; conversationId?: string; from?: number; to?: number } = {}): BackupSearchHit[] {
     const needle = foldText(query.trim());
     if (needle === '') return [];
@@ -93,7 +103,8 @@ export class BackupArchive {
       const conversation = byId.get(conversationId);
       for (const message of messages) {
         if (message.sentAt < from || message.sentAt > to) continue;
-        if (foldText(message.text).includes(needle)) {
+        const file = this.attachmentsByMessage.get(message.id);
+        if (foldText(message.text).includes(needle) || (file !== undefined && foldText(file.name).includes(needle))) {
           hits.push(conversation ? { message, conversation } : { message });
           if (hits.length >= limit) return hits;
         }
@@ -110,6 +121,7 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
     const contacts: ContactRecord[] = [];
     const conversations: ConversationRecord[] = [];
     const messages: BackupMessage[] = [];
+    const attachments: BackupAttachment[] = [];
     const { header, counts, signer } = await scanRecords(file, 'open', options, (r) => {
       if (r.kind === 'contact') contacts.push(lineToContact(r.line, { trusted: false }));
       else if (r.kind === 'conversation') conversations.push(lineToConversation(r.line));
@@ -117,10 +129,10 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
         const { type: _type, ...message } = r.line;
         // A tombstone shows no text, whatever the line carries.
         messages.push(message.deleted === true ? { ...message, text: '' } : message);
-      }
+      } else if (r.kind === 'attachment') attachments.push(lineToAttachment(r.line));
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);
-    return new BackupArchive(header, counts, signer, contacts, conversations, messages);
+    return new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments);
   } finally {
     file.close();
   }

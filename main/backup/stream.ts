@@ -17,6 +17,7 @@ import {
 } from './format.ts';
 import { BackupMalformed, BackupSignatureInvalid } from './errors.ts';
 import { StreamHash, verifySignature } from './signature.ts';
+import { AttachmentSectionChecker, type AttachmentLine } from './attachments.ts';
 
 const NEWLINE = 0x0a;
 // ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
@@ -103,11 +104,16 @@ export type BackupRecord =
   | { kind: 'contact'; line: ContactLine }
   | { kind: 'conversation'; line: ConversationLine }
   | { kind: 'message'; line: MessageLine }
+  | { kind: 'attachment'; line: AttachmentLine }
+  /** One chunk of the attachment named by the last attachment record, checked (place and size) and decoded. */
+  | { kind: 'attachment-chunk'; attachmentId: string; index: number; data: Uint8Array }
   | { kind: 'end'; counts: BackupCounts }
   /** Last, only for a signed stream: the signature over everything before it verified under `signer`. */
   | { kind: 'signed'; signer: Uint8Array };
 
-const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'message', 'end', 'signature'] as const;
+const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'message', 'attachment', 'end', 'signature'] as const;
+/** A line type's section: an attachment's chunk lines belong to the attachment section. */
+const sectionOf = (type: string): number => SECTION_ORDER.indexOf((type === 'attachment-chunk' ? 'attachment' : type) as (typeof SECTION_ORDER)[number]);
 
 /**
  * Validated records in file order. The stream is complete only once the generator has
@@ -126,6 +132,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
   const conversationIds = new Set<string>();
   const secretNames = new Set<string>();
   let messages = 0;
+  const attachments = new AttachmentSectionChecker();
   for (const text of lines) {
     lineNo++;
     ownHash?.addLine(text);
@@ -136,7 +143,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
       continue;
     }
     const line = parseBodyLine(text, lineNo, header.version);
-    const s = SECTION_ORDER.indexOf(line.type);
+    const s = sectionOf(line.type);
     if (s < section) throw new BackupMalformed(`line ${lineNo}: a ${line.type} line after the ${SECTION_ORDER[section]} section`);
     section = s;
     switch (line.type) {
@@ -160,10 +167,22 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
         messages++;
         yield { kind: 'message', line };
         break;
+      case 'attachment':
+      case 'attachment-chunk':
+        // An older reader refuses these lines; a file holding them says so by its version.
+        if (header.version < 3) throw new BackupMalformed(`line ${lineNo}: an ${line.type} line in a version-${header.version} backup`);
+        if (line.type === 'attachment') {
+          attachments.attachment(line, lineNo);
+          yield { kind: 'attachment', line };
+        } else {
+          yield { kind: 'attachment-chunk', attachmentId: line.attachment, index: line.index, data: attachments.chunk(line, lineNo) };
+        }
+        break;
       case 'end': {
-        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size };
+        attachments.finish(lineNo);
+        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size, ...(attachments.count > 0 ? { attachments: attachments.count } : {}) };
         const c = line.counts;
-        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets) {
+        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets || (c.attachments ?? 0) !== attachments.count) {
           throw new BackupMalformed(`the end line's counts ${JSON.stringify(c)} do not match the content ${JSON.stringify(actual)}`);
         }
         ended = true;

@@ -30,6 +30,7 @@ import {
 } from '../backup/index.ts';
 import type { Vault } from '../vault/index.ts';
 import { backupMessageStatus, markImportedTombstones } from './backup-records.ts';
+import { attachmentSink, attachmentSource } from './backup-attachments.ts';
 import { messageView } from './views.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
@@ -105,13 +106,15 @@ export class BackupJobs {
     return true;
   }
 
-  export(vault: Vault, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean }): Promise<ExportSummary> {
+  export(vault: Vault, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean; includeAttachments?: boolean | undefined }): Promise<ExportSummary> {
     return this.job(p.jobId, 'export', async (signal, onProgress) => {
       const r = await exportBackup(vault, p.path, {
         keys: encryptKeys(p.protection),
         signal,
         onProgress,
         messageStatus: backupMessageStatus(vault),
+        attachments: attachmentSource(vault),
+        includeAttachmentBytes: p.includeAttachments !== false,
         ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
       });
       return { path: r.file, messages: r.counts.messages, bytes: r.bytes };
@@ -121,7 +124,7 @@ export class BackupJobs {
   import(vault: Vault, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
       const r = await importBackup(vault, p.path, {
-        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault),
+        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault),
       });
       return {
         contactsAdded: r.added.contacts,
