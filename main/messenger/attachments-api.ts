@@ -1,0 +1,69 @@
+// The contract's attachment methods: a file sent by path (the CLI), the window's chunked
+// uploads and reads (messenger/attachment-ui.ts), listing, saving to a path and cancelling
+// transfers (messenger/attachments.ts). Uploads run before the send queue: they may take long.
+import { ApiError, type EphemeraApi, type Message } from '../../shared/api.ts';
+import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment, type UploadedAttachment } from './attachments.ts';
+import type { AttachmentUi } from './attachment-ui.ts';
+import type { Emit } from './events.ts';
+import { contactIdOfConversation } from './ids.ts';
+import type { SessionAccess } from './session.ts';
+import type { ApiCall } from './session-lifecycle.ts';
+
+export type AttachmentMethods = Pick<
+  EphemeraApi,
+  | 'sendFile'
+  | 'attachmentLimits'
+  | 'attachmentUploadBegin'
+  | 'attachmentUploadChunk'
+  | 'attachmentUploadCommit'
+  | 'attachmentUploadCancel'
+  | 'attachmentDownload'
+  | 'attachmentRead'
+  | 'attachmentsOf'
+  | 'saveAttachment'
+  | 'attachmentCancel'
+>;
+
+export interface AttachmentCallParts {
+  call: ApiCall;
+  access: SessionAccess;
+  emit: Emit;
+  ui: AttachmentUi;
+  /** Stores, encrypts and announces an uploaded attachment (Sender.sendUploaded). */
+  sendUploaded(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message>;
+}
+
+export function attachmentMethods({ call, access, emit, ui, sendUploaded }: AttachmentCallParts): AttachmentMethods {
+  /** Progress events for a caller-named job; none without a jobId. */
+  const transfer = (jobId: string | undefined): { onProgress?: (done: number, total: number) => void; jobId?: string } => {
+    const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => emit('attachmentProgress', { jobId, done, total });
+    return { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) };
+  };
+  return {
+    sendFile: (params) =>
+      call(async () => {
+        access.registration();
+        const contactId = contactIdOfConversation(params.conversationId);
+        const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
+        if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
+        const conn = access.current()?.connection;
+        if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+        const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, transfer(params.jobId));
+        return sendUploaded(params.conversationId, up, params.caption);
+      }),
+    attachmentLimits: () => call(() => ui.limits()),
+    attachmentUploadBegin: (params) => call(() => ui.begin(params)),
+    attachmentUploadChunk: (params) => call(() => access.activity(async () => ui.chunk(params))),
+    attachmentUploadCommit: (params) => call(() => ui.commit(params)),
+    attachmentUploadCancel: (params) => call(() => ui.cancel(params)),
+    attachmentDownload: (params) => call(() => access.activity(() => ui.download(params))),
+    attachmentRead: (params) => call(() => access.activity(() => ui.read(params))),
+    attachmentsOf: (params) => call(() => attachmentsOf(access.require().vault, params.messageIds)),
+    saveAttachment: (params) =>
+      call(async () => {
+        const o = transfer(params.jobId);
+        return access.activity(() => saveAttachment(access.require().vault, access.current()?.connection?.client, params.attachmentId, params.path, o));
+      }),
+    attachmentCancel: (params) => call(() => ({ cancelled: cancelTransfer(params.jobId) })),
+  };
+}
