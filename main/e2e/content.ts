@@ -99,12 +99,13 @@ export const attachmentContentSchema = z.strictObject({
 // Groups (main/messenger/groups.ts). A change and a sender key travel over the 1:1 session with
 // each member; a group text is encrypted once with the sender's group chain (main/e2e/sender-keys.ts).
 const groupId = z.string().regex(/^[0-9a-f]{32}$/);
-/** A signed membership change, checked by main/messenger/group-state.ts; `state` only for the member it adds. */
+/** A signed membership change, checked by main/messenger/group-state.ts; `chain` (from the creation) or else `state` only for the member it adds. */
 export const groupChangeContentSchema = z.strictObject({
   v: z.literal(1),
   kind: z.literal('group-change'),
   change: z.record(z.string(), z.unknown()),
   state: z.record(z.string(), z.unknown()).optional(),
+  chain: z.array(z.record(z.string(), z.unknown())).max(512).optional(),
 });
 /** The sender's current chain for the group (a libsignal SenderKeyDistributionMessage). */
 export const senderKeyContentSchema = z.strictObject({
@@ -121,18 +122,27 @@ export const groupTextContentSchema = z.strictObject({
   sentAt: z.number().int().nonnegative(),
   text: z.string().max(MAX_TEXT_CHARS),
 });
+/** A member's receipts for group texts of the author it goes to, over their 1:1 session (main/messenger/group-receipts.ts). */
+export const groupReceiptContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('group-receipt'),
+  groupId,
+  type: z.enum(['delivered', 'read']),
+  ids: z.array(messageId).min(1).max(MAX_RECEIPT_IDS),
+});
 export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
+export type GroupReceiptContent = z.infer<typeof groupReceiptContentSchema>;
 
-export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, groupReceiptContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type DeleteContent = z.infer<typeof deleteContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
 export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'text', 'attachment', 'receipt', 'delete', 'timer']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

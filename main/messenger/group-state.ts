@@ -253,8 +253,8 @@ export class GroupLog {
   }
 
   /**
-   * A joiner's log: the signed add that made `self` a member and the state after it, as the
-   * adding admin sent them. Throws GroupChangeRefused unless the add is signed by an admin named
+   * A joiner's log from a snapshot (when the chain is too long for one message): the signed add
+   * that made `self` a member and the state after it, as the adding admin sent them. Throws GroupChangeRefused unless the add is signed by an admin named
    * in that state, produced it, and added `self`.
    */
   static joined(add: SignedChange, state: GroupState, self: string, verify: Verify): GroupLog {
@@ -265,6 +265,32 @@ export class GroupLog {
     if (state.members.length > MAX_GROUP_MEMBERS) throw new GroupChangeRefused('full');
     if (!verify(add.body.author, signingBytes(add.body), Buffer.from(add.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     return new GroupLog(checkState(state), add);
+  }
+
+  /**
+   * A joiner's log from the whole chain the adding admin sent: the signed creation first, then
+   * every change on the chain to the add that made `self` a member, each checked as any change is
+   * (signature by its author's key, admin rights, revision, parent). Throws GroupChangeRefused.
+   */
+  static fromChain(chain: readonly SignedChange[], self: string, verify: Verify): GroupLog {
+    const [first, ...rest] = chain;
+    const last = chain[chain.length - 1];
+    if (!first || !last || last.body.op.type !== 'add' || last.body.op.handle !== self) throw new GroupChangeRefused('invalid');
+    const log = GroupLog.create(first, verify);
+    for (const c of rest) {
+      const r = log.offer(c, verify);
+      if (r.result === 'refused') throw new GroupChangeRefused(r.reason);
+      if (r.result !== 'applied' || log.state.head !== changeHash(c)) throw new GroupChangeRefused('invalid');
+    }
+    return log;
+  }
+
+  /** The changes on the chain, the creation first; undefined when this log starts from a joiner's snapshot. */
+  chain(): SignedChange[] | undefined {
+    if (this.rootChange.body.op.type !== 'create') return undefined;
+    const out: SignedChange[] = [];
+    for (let h: string | undefined = this.headHash; h !== undefined; h = this.nodes.get(h)!.parent) out.push(this.nodes.get(h)!.change!);
+    return out.reverse();
   }
 
   /** Rebuilds a stored log (its changes were checked when accepted). */

@@ -12,6 +12,7 @@ import { GroupLog, sign, type ChangeBody, type GroupLogData } from '../../main/m
 import type { Vault } from '../../main/vault/index.ts';
 import { E2eError } from '../../main/e2e/errors.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
+import type { UnlockedSession } from '../../main/messenger/session.ts';
 import { codeOf, messagingScene, newPeer, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const scene = messagingScene('groups', ['alice', 'bob', 'carol', 'dave']);
@@ -20,9 +21,10 @@ let groupId = '';
 
 // The parts a hostile member or a forwarding relay would use, reached inside the real messenger.
 const groupsOf = (p: Peer): GroupService => (p.m as unknown as { groups: GroupService }).groups;
-const e2eOf = (p: Peer): E2e => (p.m as unknown as { session: { registration: { e2e: E2e } } }).session.registration.e2e;
-const vaultOf = (p: Peer): Vault => (p.m as unknown as { session: { vault: Vault } }).session.vault;
-const connOf = (p: Peer): RelayConnection => (p.m as unknown as { session: { connection: RelayConnection } }).session.connection;
+const sessionOf = (p: Peer): UnlockedSession => (p.m as unknown as { life: { require(): UnlockedSession } }).life.require();
+const e2eOf = (p: Peer): E2e => sessionOf(p).registration!.e2e;
+const vaultOf = (p: Peer): Vault => sessionOf(p).vault;
+const connOf = (p: Peer): RelayConnection => sessionOf(p).connection!;
 
 async function texts(m: Messenger): Promise<string[]> {
   return (await m.groupHistory({ groupId, limit: 500 })).messages.filter((x) => !x.system).map((x: GroupMessage) => `${x.sender}:${x.text}`);
@@ -145,6 +147,10 @@ describe('group chat', () => {
     await alice.m.groupAdd({ groupId, handle: 'g_dave' });
     await waitFor(async () => (await revisionOf(dave)) > 0, 30_000, 'the group at dave');
     expect((await dave.m.groupInfo({ groupId })).members).toEqual(['g_alice', 'g_bob', 'g_dave']);
+    // He checked the whole signed chain from the creation, not a state vouched for by alice alone.
+    const daveLog = (JSON.parse(Buffer.from(vaultOf(dave).kvGet('groups', groupId)!).toString('utf8')) as { log: GroupLogData }).log;
+    expect(daveLog.rootChange.body.op.type).toBe('create');
+    expect(daveLog.changes.map((c) => c.body.op.type)).toEqual(['remove', 'add']);
     await alice.m.groupSend({ groupId, text: 'welcome dave' });
     await waitFor(async () => (await texts(dave.m)).includes('g_alice:welcome dave'), 30_000, 'dave reads what follows');
     for (const body of captured) {

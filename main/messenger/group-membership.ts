@@ -1,0 +1,193 @@
+// Received membership changes and chains (groups.ts). A change is written to a sealed inbox
+// inside the 1:1 receive's transaction and applied just after it committed (the author's
+// identity key is then the trusted one to verify with); anything refused is dropped unseen. A
+// joiner checks the whole signed chain from the creation; it first fetches the identity key of
+// any author on it it has never talked to (from the relay, as for a first 1:1 message).
+import { randomBytes } from 'node:crypto';
+import type { GroupChangeContent, SenderKeyContent } from '../e2e/index.ts';
+import { newDistributionId } from '../e2e/sender-keys.ts';
+import type { Vault } from '../vault/index.ts';
+import { sendChange } from './group-delivery.ts';
+import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange, type SignedChange } from './group-state.ts';
+import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveGroup, signChange, utf8, verifier, type GroupDeps, type GroupRecord } from './group-store.ts';
+
+interface InboxEntry {
+  from: string;
+  change: unknown;
+  state?: unknown;
+  chain?: unknown;
+}
+
+export class GroupMembership {
+  private drainScheduled = false;
+  /** Authors whose keys a join already tried to fetch (once per run: a failed fetch refuses the join). */
+  private readonly fetched = new Set<string>();
+
+  constructor(private readonly d: GroupDeps) {}
+
+  /** Inside a 1:1 receive (the transaction is open): keeps the change or the sender's chain. */
+  storeInbound(from: string, content: GroupChangeContent | SenderKeyContent): Promise<{ kind: 'none' }> | { kind: 'none' } {
+    const vault = this.d.vault();
+    if (content.kind === 'group-change') {
+      const key = `${String(Date.now()).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+      const entry: InboxEntry = { from, change: content.change, state: content.state, chain: content.chain };
+      vault.kvSet(INBOX, key, utf8(JSON.stringify(entry)));
+      this.scheduleDrain();
+      return { kind: 'none' };
+    }
+    return this.d
+      .e2e()
+      .groups.processDistributionInReceive(from, Buffer.from(content.distribution, 'base64'))
+      .then((dist) => {
+        const record = loadGroup(this.d, content.groupId);
+        if (record) {
+          record.chains[from] = dist;
+          saveGroup(this.d, content.groupId, record);
+        } else {
+          // The group itself may still be in the inbox: remember the chain until it is applied.
+          vault.kvSet(INBOX, `chain-${content.groupId}-${from}`, utf8(dist));
+        }
+        return { kind: 'none' as const };
+      });
+  }
+
+  scheduleDrain(): void {
+    if (this.drainScheduled) return;
+    this.drainScheduled = true;
+    setImmediate(() => {
+      this.drainScheduled = false;
+      void this.d.activity(async () => this.drain()).catch(() => undefined);
+    });
+  }
+
+  /** Applies received changes in arrival order (each checked against the log); the refused leave no trace. */
+  drain(): void {
+    let vault: Vault;
+    try {
+      vault = this.d.vault();
+    } catch {
+      return;
+    }
+    const keys = vault.kvKeys(INBOX).filter((k) => !k.startsWith('chain-')).sort();
+    // Groups whose join waits for authors' keys: their later changes wait with it.
+    const joining = new Set<string>();
+    for (const key of keys) {
+      const raw = vault.kvGet(INBOX, key);
+      vault.kvDelete(INBOX, key);
+      if (!raw) continue;
+      try {
+        const entry = json(raw) as InboxEntry;
+        const change = parseSignedChange(entry.change);
+        if (joining.has(change.body.groupId) || this.apply(entry, change) === 'keep') {
+          joining.add(change.body.groupId);
+          vault.kvSet(INBOX, key, raw);
+        }
+      } catch (e) {
+        if (!(e instanceof GroupChangeRefused) && !(e instanceof SyntaxError)) throw e;
+      }
+    }
+  }
+
+  /** Each member's chain after a change: a removal or leave starts a new chain of ours; removed members' chains are forgotten. */
+  afterApplied(record: GroupRecord, before: readonly string[], after: readonly string[]): void {
+    const gone = before.filter((h) => !after.includes(h));
+    if (gone.length === 0) return;
+    record.dist = newDistributionId();
+    record.holders = [];
+    for (const h of gone) {
+      const dist = record.chains[h];
+      delete record.chains[h];
+      if (dist) void this.d.e2e().groups.forget(h, dist);
+    }
+  }
+
+  private apply(entry: InboxEntry, change: SignedChange): 'keep' | undefined {
+    // Changes come from their authors, over the author's own session.
+    if (change.body.author !== entry.from) return undefined;
+    const groupId = change.body.groupId;
+    const record = loadGroup(this.d, groupId);
+    if (!record) return this.join(entry, change);
+    const log = GroupLog.restore(record.log);
+    const before = log.state.members;
+    if (log.offer(change, verifier(this.d)).result !== 'applied') return undefined;
+    this.reissueLost(record, log);
+    record.log = log.data();
+    this.afterApplied(record, before, log.state.members);
+    saveGroup(this.d, groupId, record);
+    membershipLine(this.d, change);
+    this.d.changed?.(groupInfo(this.d, record));
+    return undefined;
+  }
+
+  /** A group we do not hold yet: its creation, or an add of us with the chain (or state) it starts from. */
+  private join(entry: InboxEntry, change: SignedChange): 'keep' | undefined {
+    const self = this.d.self();
+    const verify = verifier(this.d);
+    let log: GroupLog;
+    if (change.body.op.type === 'create') log = GroupLog.create(change, verify);
+    else if (entry.chain !== undefined) {
+      if (!Array.isArray(entry.chain)) throw new GroupChangeRefused('malformed');
+      const chain = entry.chain.map(parseSignedChange);
+      if (chain.length === 0 || changeHash(chain[chain.length - 1]!) !== changeHash(change)) throw new GroupChangeRefused('invalid');
+      const e2e = this.d.e2e();
+      const missing = [...new Set(chain.map((c) => c.body.author))].filter((a) => a !== self && e2e.identityStatus(a).trusted === undefined && !this.fetched.has(a));
+      if (missing.length > 0) {
+        for (const a of missing) this.fetched.add(a);
+        void this.fetchKeys(missing);
+        return 'keep';
+      }
+      log = GroupLog.fromChain(chain, self, verify);
+    } else if (entry.state !== undefined) log = GroupLog.joined(change, parseGroupState(entry.state), self, verify);
+    else return undefined;
+    if (!log.state.members.includes(self)) return undefined;
+    const groupId = change.body.groupId;
+    const fresh: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
+    this.adoptChains(groupId, fresh, log.state.members);
+    saveGroup(this.d, groupId, fresh);
+    membershipLine(this.d, change);
+    this.d.changed?.(groupInfo(this.d, fresh));
+    return undefined;
+  }
+
+  /** Identity keys of a chain's authors we never talked to (a failed fetch leaves the join to be refused). */
+  private async fetchKeys(handles: readonly string[]): Promise<void> {
+    await Promise.allSettled(handles.map((h) => ensureSession(this.d, h)));
+    this.scheduleDrain();
+  }
+
+  /**
+   * The convergence rule's other half: a change of ours that lost to a crossing one is issued
+   * again, once, on the new head, if it still applies there.
+   */
+  private reissueLost(record: GroupRecord, log: GroupLog): void {
+    const self = this.d.self();
+    const done = new Set(record.reissued ?? []);
+    for (const c of log.data().changes) {
+      const hash = changeHash(c);
+      if (c.body.author !== self || done.has(hash) || log.onChain(hash)) continue;
+      done.add(hash);
+      const before = log.state;
+      const again = signChange(this.d, { ...c.body, revision: before.revision, parent: before.head });
+      if (log.offer(again, verifier(this.d)).result !== 'applied') continue;
+      const to = [...new Set([...before.members, ...log.state.members])].filter((h) => h !== self);
+      const joiner = again.body.op.type === 'add' ? again.body.op.handle : undefined;
+      const snapshot = GroupLog.restore(log.data());
+      setImmediate(() => {
+        void this.d.activity(() => sendChange(this.d, snapshot, again, to, joiner)).catch(() => undefined);
+      });
+    }
+    record.reissued = [...done];
+  }
+
+  /** Chains that arrived before the group did. */
+  private adoptChains(groupId: string, record: GroupRecord, members: readonly string[]): void {
+    const vault = this.d.vault();
+    for (const h of members) {
+      const key = `chain-${groupId}-${h}`;
+      const raw = vault.kvGet(INBOX, key);
+      if (!raw) continue;
+      record.chains[h] = Buffer.from(raw).toString('utf8');
+      vault.kvDelete(INBOX, key);
+    }
+  }
+}
