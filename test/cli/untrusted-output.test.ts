@@ -3,14 +3,13 @@
 // sync, history, search, contact list, export (to a file name with an escape in it),
 // open-backup history/search and error messages print it with every control made visible;
 // --json gives back the exact text.
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { messagingScene, newPeer, PASSWORD } from '../messaging/helpers.ts';
+import { runCli, type CliResult } from './run.ts';
 
 const scene = messagingScene('untrusted-out', ['alice', 'bob', 'files'] as const);
 const { dirs, peers } = scene;
-const root = join(import.meta.dirname, '..', '..');
 const BACKUP_PASSPHRASE = 'backup pass phrase for the test';
 
 // ESC[2J clears the screen, OSC 0 sets the window title (ended by BEL), CR overwrites the line,
@@ -21,26 +20,10 @@ const NASTY = 'payload \u001b[2J\u001b]0;pwned\u0007 rate\u202Eexe.txt\rFAKE LIN
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const TERMINAL_UNSAFE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+type Run = CliResult;
 
 function run(profile: string, ...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'ephemera.ts'), '--profile', profile, ...args], {
-      cwd: root,
-      env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE, EPHEMERA_KDF: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(['--profile', profile, ...args], { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE, EPHEMERA_KDF: 'test' });
 }
 
 /** Human output: no control character but newlines, and the nasty text shown escaped. */

@@ -1,35 +1,17 @@
 // The real `ephemera` CLI as a child process: vault subcommands, --json, env/stdin input,
 // exit codes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Vault } from '../../main/vault/index.ts';
+import { runCli, type CliResult } from './run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
+type Result = CliResult;
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
+/** The CLI with the test key-derivation parameters and only the EPHEMERA_* variables given. */
 function cli(args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<Result> {
-  const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_KDF: 'test', ...opts.env };
-  for (const k of ['EPHEMERA_PASSWORD', 'EPHEMERA_NEW_PASSWORD', 'EPHEMERA_PROFILE']) if (!opts.env || !(k in opts.env)) delete env[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(opts.stdin ?? '');
-  });
+  return runCli(args, { EPHEMERA_KDF: 'test', ...opts.env }, opts.stdin ?? '');
 }
 
 function json(r: Result): Record<string, unknown> {

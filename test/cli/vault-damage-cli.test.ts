@@ -2,49 +2,23 @@
 // user_version or a dropped table gives the same exit code (5) and error code as a failed tag,
 // for `unlock-check` and for `history` (which reads through the Messenger, the app's API).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { conversationIdOf, newContactId } from '../../main/messenger/ids.ts';
 import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { damagedCopies } from '../vault/helpers.ts';
+import { runCli, type CliResult } from './run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
 const PW = 'Thistle-Marble-Comet-6481';
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_PASSWORD: PW };
-  delete env.EPHEMERA_PROFILE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', cliPath, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<CliResult> => runCli(args, { EPHEMERA_PASSWORD: PW });
 
 describe('a damaged vault.db through the CLI and the API', () => {
   const root = mkdtempSync(join(tmpdir(), 'ephemera-damage-cli-'));
   const original = join(root, 'original');
-  let n = 0;
-  const damaged = (sql: (db: Database.Database) => void): string => {
-    const dir = join(root, `d${n++}`);
-    cpSync(original, dir, { recursive: true });
-    const db = new Database(join(dir, 'vault.db'));
-    try {
-      sql(db);
-    } finally {
-      db.close();
-    }
-    return dir;
-  };
+  const damaged = damagedCopies(root, original);
   const both = async (dir: string): Promise<{ unlock: number | null; history: number | null; code: string | undefined }> => {
     const unlock = await cli(['--profile', dir, 'unlock-check']);
     const history = await cli(['--profile', dir, '--json', 'history', 'alice']);

@@ -4,13 +4,13 @@
 // TypeError or a raw SQLite error.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { UnsupportedVersion } from '../../main/vault/errors.ts';
 import { MIGRATIONS, type Migration } from '../../main/vault/schema.ts';
-import { msg, snapshotDir } from './helpers.ts';
+import { damagedCopies, msg, snapshotDir } from './helpers.ts';
 
 const PW = 'damage password';
 
@@ -49,18 +49,7 @@ async function readEverything(dir: string): Promise<string> {
 describe('a damaged vault.db is VAULT_CORRUPT, never a TypeError', () => {
   const root = mkdtempSync(join(tmpdir(), 'ephemera-damage-'));
   const original = join(root, 'original');
-  let n = 0;
-  const damaged = (damage: (db: Database.Database) => void): string => {
-    const dir = join(root, `d${n++}`);
-    cpSync(original, dir, { recursive: true });
-    const db = new Database(join(dir, 'vault.db'));
-    try {
-      damage(db);
-    } finally {
-      db.close();
-    }
-    return dir;
-  };
+  const damaged = damagedCopies(root, original);
 
   beforeAll(async () => {
     const { vault } = await Vault.create(original, PW, { kdf: TEST_KDF });

@@ -1,9 +1,29 @@
-// Shared helpers for the vault tests: temp profile dirs and message factories.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+// Shared helpers for the vault tests: temp profile dirs, damaged copies and message factories.
+import Database from 'better-sqlite3';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewMessage } from '../../main/vault/api.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+
+/**
+ * Copies of the profile at `original`, each with one damage done to its vault.db by `damage`
+ * (an open better-sqlite3 handle), in new folders under `root`. Returns the copy's folder.
+ */
+export function damagedCopies(root: string, original: string): (damage: (db: Database.Database) => void) => string {
+  let n = 0;
+  return (damage) => {
+    const dir = join(root, `d${n++}`);
+    cpSync(original, dir, { recursive: true });
+    const db = new Database(join(dir, 'vault.db'));
+    try {
+      damage(db);
+    } finally {
+      db.close();
+    }
+    return dir;
+  };
+}
 
 export function tempProfile(): { dir: string; cleanup: () => void } {
   const root = mkdtempSync(join(tmpdir(), 'ephemera-vault-test-'));
