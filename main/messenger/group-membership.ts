@@ -20,8 +20,8 @@ interface InboxEntry {
 
 export class GroupMembership {
   private drainScheduled = false;
-  /** Authors whose keys a join already tried to fetch (once per run: a failed fetch refuses the join). */
-  private readonly fetched = new Set<string>();
+  /** Authors whose keys a join fetches or fetched (once per run: a failed fetch refuses the join). */
+  private readonly fetched = new Map<string, 'pending' | 'done'>();
 
   constructor(private readonly d: GroupDeps) {}
 
@@ -130,12 +130,10 @@ export class GroupMembership {
       const chain = entry.chain.map(parseSignedChange);
       if (chain.length === 0 || changeHash(chain[chain.length - 1]!) !== changeHash(change)) throw new GroupChangeRefused('invalid');
       const e2e = this.d.e2e();
-      const missing = [...new Set(chain.map((c) => c.body.author))].filter((a) => a !== self && e2e.identityStatus(a).trusted === undefined && !this.fetched.has(a));
-      if (missing.length > 0) {
-        for (const a of missing) this.fetched.add(a);
-        void this.fetchKeys(missing);
-        return 'keep';
-      }
+      const missing = [...new Set(chain.map((c) => c.body.author))].filter((a) => a !== self && e2e.identityStatus(a).trusted === undefined);
+      const fresh = missing.filter((a) => !this.fetched.has(a));
+      if (fresh.length > 0) void this.fetchKeys(fresh);
+      if (missing.some((a) => this.fetched.get(a) === 'pending')) return 'keep';
       log = GroupLog.fromChain(chain, self, verify);
     } else if (entry.state !== undefined) log = GroupLog.joined(change, parseGroupState(entry.state), self, verify);
     else return undefined;
@@ -151,7 +149,9 @@ export class GroupMembership {
 
   /** Identity keys of a chain's authors we never talked to (a failed fetch leaves the join to be refused). */
   private async fetchKeys(handles: readonly string[]): Promise<void> {
+    for (const h of handles) this.fetched.set(h, 'pending');
     await Promise.allSettled(handles.map((h) => ensureSession(this.d, h)));
+    for (const h of handles) this.fetched.set(h, 'done');
     this.scheduleDrain();
   }
 
