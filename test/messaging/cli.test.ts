@@ -2,13 +2,12 @@
 // contact add, safety-number, send (also while the relay is down: queued in the sealed outbox,
 // delivered by the next sync, which says it went out), sync of 100 messages queued for an
 // offline recipient, history, the documented exit codes and the relay refusals' sentences.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { RelayProcess } from '../chaos/relay-process.ts';
+import { runCli, type CliResult } from '../cli/run.ts';
 import { cli, PASSWORD, startRelay, tempDir } from './helpers.ts';
 
 const relayDir = tempDir('cli-relay');
@@ -17,21 +16,8 @@ const bobDir = tempDir('cli-bob');
 const procs: RelayProcess[] = [];
 
 /** The CLI's human output (no --json). */
-function human(profile: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const root = fileURLToPath(new URL('../../', import.meta.url));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'cli', 'ephemera.ts'), '--profile', profile, ...args], {
-      cwd: root,
-      env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+function human(profile: string, ...args: string[]): Promise<CliResult> {
+  return runCli(['--profile', profile, ...args], { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' });
 }
 
 afterAll(async () => {
