@@ -3,7 +3,7 @@
 // and the clients go ready -> rebinding -> ready.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ConnectionState } from '../../main/net/client.ts';
-import { makeClient, tempDir, waitFor, type TestClient } from '../net/harness.ts';
+import { registeredPair, tempDir, waitFor, type TestClient } from '../net/harness.ts';
 import { freePort, RelayProcess } from './relay-process.ts';
 
 const PER_SENDER = 500;
@@ -29,14 +29,7 @@ describe('relay restart (SIGKILL) mid-stream', () => {
     const port = await freePort();
     let relay = await RelayProcess.start(t.dir, port);
     procs.push(relay);
-    const alice = await makeClient(relay.descriptor);
-    const bob = await makeClient(relay.descriptor);
-    clients.push(alice, bob);
-    await alice.client.start();
-    await bob.client.start();
-    await waitFor(() => alice.client.state === 'ready' && bob.client.state === 'ready');
-    await alice.mailbox.register('alice');
-    await bob.mailbox.register('bob');
+    const { alice, bob } = await registeredPair(relay.descriptor, clients);
 
     const received = { alice: [] as string[], bob: [] as string[] };
     alice.mailbox.onEnvelope((e) => {

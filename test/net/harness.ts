@@ -39,6 +39,26 @@ export async function makeClient(
   return { client, mailbox, states, outbox };
 }
 
+/**
+ * Alice and Bob, both connected (ready) and registered under those handles. They are added to
+ * `started` first, so the caller's afterAll stops them even when this fails.
+ */
+export async function registeredPair(
+  descriptor: RelayDescriptor,
+  started: TestClient[],
+  o: Partial<RelayClientOptions> = {},
+): Promise<{ alice: TestClient; bob: TestClient }> {
+  const alice = await makeClient(descriptor, o);
+  const bob = await makeClient(descriptor, o);
+  started.push(alice, bob);
+  await alice.client.start();
+  await bob.client.start();
+  await waitFor(() => alice.client.state === 'ready' && bob.client.state === 'ready');
+  await alice.mailbox.register('alice');
+  await bob.mailbox.register('bob');
+  return { alice, bob };
+}
+
 /** Resolves when `pred` holds; polls every 10 ms, gives up after `ms`. */
 export async function waitFor(pred: () => boolean, ms = 30_000, what = 'condition'): Promise<void> {
   await vi.waitFor(() => {

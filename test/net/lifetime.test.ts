@@ -1,7 +1,7 @@
 // Expiry: with a temp key lifetime of a few seconds the client makes and binds the next key
 // before the current one expires, switches, and no request fails or sees a 404.
 import { afterAll, describe, expect, it } from 'vitest';
-import { inProcessRelay, makeClient, tempDir, waitFor, type TestClient } from './harness.ts';
+import { inProcessRelay, registeredPair, tempDir, waitFor, type TestClient } from './harness.ts';
 import type { RunningRelay } from '../../relay/relay.ts';
 
 const t = tempDir('lifetime');
@@ -16,14 +16,7 @@ afterAll(async () => {
 describe('temp key rotation before expiry', () => {
   it('rotates several times under load; no request fails, no 404', async () => {
     relay = await inProcessRelay(t.dir);
-    const alice = await makeClient(relay.descriptor, { tempKeyLifetimeSec: 3 });
-    const bob = await makeClient(relay.descriptor, { tempKeyLifetimeSec: 3 });
-    clients.push(alice, bob);
-    await alice.client.start();
-    await bob.client.start();
-    await waitFor(() => alice.client.state === 'ready' && bob.client.state === 'ready');
-    await alice.mailbox.register('alice');
-    await bob.mailbox.register('bob');
+    const { alice, bob } = await registeredPair(relay.descriptor, clients, { tempKeyLifetimeSec: 3 });
     const got: number[] = [];
     bob.mailbox.onEnvelope((e) => {
       got.push(Number(Buffer.from(e.body).toString()));
