@@ -1,6 +1,6 @@
 // Search in the stored history as the API shows it: hits with conversation titles and
 // highlighted snippet parts, bounded for the contract. (Opened backups: messenger/backups.ts.)
-import type { ParamsOf, SearchResult } from '../../shared/api.ts';
+import { MAX_SEARCH_HITS, type ParamsOf, type SearchResult } from '../../shared/api.ts';
 import type { SearchService } from '../search/service.ts';
 import type { Vault } from '../vault/index.ts';
 import type { UnlockedSession } from './session.ts';
@@ -32,10 +32,11 @@ export class SearchCatchUp {
 }
 
 export function searchHistory(vault: Vault, service: SearchService, params: ParamsOf<'search'>): SearchResult {
+  // One more than asked tells whether more exist; the index returns MAX_SEARCH_HITS at most.
   const hits = service.search({
     text: params.query,
     order: params.order,
-    limit: params.limit + 1,
+    limit: Math.min(params.limit + 1, MAX_SEARCH_HITS),
     ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
     ...(params.from !== undefined ? { from: params.from } : {}),
     ...(params.to !== undefined ? { to: params.to } : {}),
@@ -50,7 +51,7 @@ export function searchHistory(vault: Vault, service: SearchService, params: Para
     return t.slice(0, 256);
   };
   return {
-    truncated: hits.length > params.limit,
+    truncated: hits.length > params.limit || hits.length === MAX_SEARCH_HITS,
     hits: hits.slice(0, params.limit).map((h) => ({
       messageId: h.id,
       conversationId: h.conversationId,
@@ -58,6 +59,9 @@ export function searchHistory(vault: Vault, service: SearchService, params: Para
       direction: h.direction,
       sentAt: h.sentAt,
       snippet: snippetParts(h.snippet.text, h.snippet.highlights),
+      ...(h.sender.length > 0 ? { sender: h.sender.slice(0, 256) } : {}),
+      orderKey: h.orderKey,
+      ...(params.order === 'relevance' ? { score: h.score } : {}),
     })),
   };
 }
