@@ -1,14 +1,13 @@
 // "Delete for me" of a whole conversation at any size without blocking the event loop (issue
-// #14): the vault deletes in slices (main/vault/deletion.ts) and each slice's transaction also
-// drops what the messenger keeps about those messages (deletion.ts forgetMessages). Nothing is
-// decrypted up front: the ids come from the vault's index, and each slice reads only its own
-// messages (for the kv cleanup and the sends to withdraw).
+// #14): the vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Each
+// slice's transaction also settles our sends among its messages (a queued one leaves the outbox,
+// so it is never sent after its deletion; one the relay holds gets a withdraw), reading a
+// message only when it is one of ours; the rest of what the messenger keeps about them goes
+// afterwards from the journal, in its own short steps (deletion-journal.ts), also after a crash.
 import { ApiError } from '../../shared/api.ts';
-import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { DRAFTS_NS } from './conversations.ts';
-import { undeliveredSends } from './delete-for-everyone.ts';
-import { forgetMessages } from './deletion.ts';
+import { forgetJournaled, forgetSend, recipientOf } from './deletion-journal.ts';
 
 export interface ConversationDeletion {
   /** The ids deleted. */
@@ -17,31 +16,51 @@ export interface ConversationDeletion {
   unsent: string[];
 }
 
+export interface ConversationDeletionOptions {
+  /** After each slice: messages deleted so far, and how many there are. */
+  onProgress?: (done: number, total: number) => void;
+  /** When the vault's part is done and the journal's begins (bench/deletion names its steps so). */
+  onJournal?: () => void;
+  /** Target slice length, ms (vault/deletion.ts SLICE_MS by default). */
+  sliceMs?: number;
+}
+
 /**
- * Every message of the conversation, slice by slice, then its draft and unread count. A crash
- * between slices: the next unlock finishes the vault's part (the messenger's id-keyed entries
- * of the slices not reached stay, without text). `onProgress(done, total)` after each slice.
+ * Every message of the conversation, slice by slice, then its draft and unread count, then the
+ * journal. A crash between slices: the next unlock finishes the vault's part (journaled too) and
+ * then the messenger's (lifecycle.ts).
  */
 export async function deleteConversationInSlices(
   vault: Vault,
   sendIdOf: (contentId: string) => string,
   conversationId: string,
-  onProgress?: (done: number, total: number) => void,
+  options: ConversationDeletionOptions = {},
 ): Promise<ConversationDeletion> {
+  const { onProgress, sliceMs } = options;
   if (!vault.getConversation(conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
   const unsent: string[] = [];
+  const to = recipientOf(vault, conversationId);
+  const undelivered = (id: string) => (): boolean | undefined => {
+    const m = vault.getMessage(id);
+    return m ? m.direction === 'out' && (m.state === 'queued' || m.state === 'sent') : undefined;
+  };
   const report = await vault.deleteConversationInSlices(conversationId, {
+    journal: true,
     inSlice: (ids) => {
-      const messages = ids.map((id) => vault.getMessage(id)).filter((m): m is StoredMessage => m !== undefined);
-      for (const idem of undeliveredSends(vault, messages, sendIdOf)) unsent.push(idem);
-      forgetMessages(vault, sendIdOf, messages);
+      for (const id of ids) {
+        const idem = forgetSend(vault, sendIdOf, to, id, undelivered(id));
+        if (idem) unsent.push(idem);
+      }
     },
     ...(onProgress ? { onProgress } : {}),
+    ...(sliceMs !== undefined ? { sliceMs } : {}),
   });
   vault.transaction(() => {
     vault.kvDelete(DRAFTS_NS, conversationId);
     const conv = vault.getConversation(conversationId);
     if (conv && conv.unread !== 0) vault.upsertConversation({ ...conv, unread: 0 });
   });
+  options.onJournal?.();
+  await forgetJournaled(vault, sendIdOf);
   return { deleted: report.deleted, unsent };
 }

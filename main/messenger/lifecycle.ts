@@ -5,6 +5,7 @@ import type { Vault } from '../vault/index.ts';
 import { knownIdentityIn, readAccount } from './account.ts';
 import { recordOf } from './attachment-store.ts';
 import { reconcileIdentityKeys } from './contacts.ts';
+import { forgetJournaledAtUnlock } from './deletion-journal.ts';
 import { purgeExpiredAtUnlock, type Expiring } from './expiry.ts';
 import { UnlockedSession } from './session.ts';
 
@@ -13,6 +14,8 @@ import { UnlockedSession } from './session.ts';
  * failure the caller locks the vault again.
  */
 export async function openSession(vault: Vault): Promise<{ session: UnlockedSession; counting: Expiring[] }> {
+  // What a deletion interrupted by a crash left of the messenger's records goes first (deletion-journal.ts).
+  await forgetJournaledAtUnlock(vault);
   // Before the vault counts as unlocked (and before search opens): what expired is deleted.
   const counting = purgeExpiredAtUnlock(vault, Date.now());
   const account = readAccount(vault);

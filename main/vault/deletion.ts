@@ -9,6 +9,12 @@
 // fully deleted or fully present; Vault.unlock finishes every pending record before it returns,
 // so no caller (history, search, export) ever sees a message whose deletion was asked for and
 // committed. The record goes, and the WAL is checkpointed and truncated, after the last slice.
+//
+// The deletion journal (opt-in, `journal`): each slice also writes the ids it removed, sealed, in
+// its own transaction, and a whole-conversation deletion ends with a `whole` entry. The caller
+// (the messenger, messenger/deletion-journal.ts) forgets its own records of those messages from
+// there and drops each entry. Because the vault writes it, a deletion finished by any program
+// that unlocks (the app, or a CLI command after a crash) leaves nothing the messenger misses.
 import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
@@ -16,6 +22,8 @@ import type { MessageRow } from './messages/statements.ts';
 import type { RemovalStats } from './messages/write.ts';
 
 export const PENDING_DELETIONS = 'vault.pending-deletions';
+/** kv: the deletion journal (ids removed by journaled deletions, until their owner forgets them). */
+export const DELETION_JOURNAL = 'vault.deletion-journal';
 /** Target length of one slice's transaction (the loop-delay bar is 50 ms; commit and fsync come on top). */
 export const SLICE_MS = 10;
 const LOOKUP_STEP = 500;
@@ -28,6 +36,16 @@ export interface DeletionOptions {
   onProgress?: (done: number, total: number) => void;
   /** Target slice length in ms (default SLICE_MS). */
   sliceMs?: number;
+  /** Write the deletion journal (above); kept in the pending record, so a resume at unlock writes it too. */
+  journal?: boolean;
+}
+
+/** One entry of the deletion journal: ids removed from `conversationId`; `whole`: the conversation was emptied. */
+export interface JournalEntry {
+  key: string;
+  conversationId: string;
+  ids: string[];
+  whole: boolean;
 }
 
 export interface DeletionReport {
@@ -46,6 +64,8 @@ export interface DeletionReport {
 /** What deletion.ts needs from the vault (index.ts wires it to the gate). */
 export interface DeletionStore {
   putRecord(key: string, value: Uint8Array): void;
+  /** A deletion-journal entry (inside a slice's transaction, or before finish). */
+  putJournal(key: string, value: Uint8Array): void;
   records(): { key: string; value: Uint8Array }[];
   /** The current rows of those of `ids` that are in the conversation. */
   rowsOf(conversationId: string, ids: readonly string[]): MessageRow[];
@@ -57,14 +77,37 @@ export interface DeletionStore {
   finish(key: string): void;
 }
 
-const recordSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)) });
+// `journal` and `whole` are optional: records written before they existed parse as before.
+const recordSchema = z.object({
+  v: z.literal(1),
+  conversationId: z.string().min(1).max(256),
+  ids: z.array(z.string().min(1).max(256)),
+  journal: z.boolean().optional(),
+  whole: z.boolean().optional(),
+});
+const journalSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)), whole: z.boolean() });
+
+function encodeJson(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value), 'utf8');
+}
+
+/** A sealed journal entry as read back; undefined when it does not parse (only a bug could write one). */
+export function parseJournalEntry(key: string, value: Uint8Array): JournalEntry | undefined {
+  try {
+    const r = journalSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')));
+    return r.success ? { key, conversationId: r.data.conversationId, ids: r.data.ids, whole: r.data.whole } : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** Writes the pending record for `ids`, then deletes them slice by slice. */
-export async function deleteInSlices(store: DeletionStore, conversationId: string, ids: readonly string[], options: DeletionOptions = {}): Promise<DeletionReport> {
+export async function deleteInSlices(store: DeletionStore, conversationId: string, ids: readonly string[], options: DeletionOptions = {}, whole = false): Promise<DeletionReport> {
   const unique = [...new Set(ids)];
   const key = randomBytes(16).toString('hex');
-  store.putRecord(key, Buffer.from(JSON.stringify({ v: 1, conversationId, ids: unique }), 'utf8'));
-  return runDeletion(store, key, conversationId, unique, options);
+  const journal = options.journal === true;
+  store.putRecord(key, encodeJson({ v: 1, conversationId, ids: unique, ...(journal ? { journal, whole } : {}) }));
+  return runDeletion(store, key, conversationId, unique, options, whole);
 }
 
 /** Every message of the conversation at the time of the call, as deleteInSlices. */
@@ -78,7 +121,7 @@ export async function deleteConversationInSlices(store: DeletionStore, conversat
     after = (page[page.length - 1] as { orderKey: number }).orderKey;
     await yieldToEventLoop();
   }
-  return deleteInSlices(store, conversationId, ids, options);
+  return deleteInSlices(store, conversationId, ids, options, true);
 }
 
 /** Finishes every deletion a crash or a lock interrupted (Vault.unlock runs it before returning). */
@@ -97,12 +140,12 @@ export async function finishPendingDeletions(store: DeletionStore, options: Dele
       store.finish(key);
       continue;
     }
-    out.push(await runDeletion(store, key, parsed.conversationId, parsed.ids, options));
+    out.push(await runDeletion(store, key, parsed.conversationId, parsed.ids, { ...options, journal: options.journal === true || parsed.journal === true }, parsed.whole === true));
   }
   return out;
 }
 
-async function runDeletion(store: DeletionStore, key: string, conversationId: string, ids: readonly string[], options: DeletionOptions): Promise<DeletionReport> {
+async function runDeletion(store: DeletionStore, key: string, conversationId: string, ids: readonly string[], options: DeletionOptions, whole: boolean): Promise<DeletionReport> {
   const target = Math.max(1, options.sliceMs ?? SLICE_MS);
   // Group by segment first, so each segment is re-sealed once however its messages are spread.
   const bySegment = new Map<number, string[]>();
@@ -126,7 +169,12 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
     // Read again inside the slice: another deletion may have taken some of them meanwhile.
     const rows = store.rowsOf(conversationId, sliceIds);
     const deleted = rows.map((r) => r.id);
-    const stats = store.removeSlice(rows, options.inSlice && deleted.length > 0 ? () => options.inSlice?.(deleted) : undefined);
+    const inSlice = (): void => {
+      options.inSlice?.(deleted);
+      // A fresh key each time: a resume counts its slices from 0 again and must not overwrite an entry.
+      if (options.journal) store.putJournal(`${key}-${report.slices}-${randomBytes(4).toString('hex')}`, encodeJson({ v: 1, conversationId, ids: deleted, whole: false }));
+    };
+    const stats = store.removeSlice(rows, deleted.length > 0 ? inSlice : undefined);
     const ms = performance.now() - t0;
     report.slices++;
     report.resealed += stats.resealed;
@@ -139,6 +187,8 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
     perSlice = Math.max(1, Math.min(MAX_SEGMENTS_PER_SLICE, perSlice * 2, Math.round((perSlice * target) / Math.max(ms, 0.1))));
     if (i < segments.length) await yieldToEventLoop();
   }
+  // Before the record goes: a crash in between only writes this entry again.
+  if (options.journal && whole) store.putJournal(`${key}-whole`, encodeJson({ v: 1, conversationId, ids: [], whole: true }));
   store.finish(key);
   return report;
 }

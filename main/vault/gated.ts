@@ -3,7 +3,7 @@
 // only forwards.
 import type { SealedFiles } from './api.ts';
 import type { DeletionStore } from './deletion.ts';
-import { PENDING_DELETIONS } from './deletion.ts';
+import { DELETION_JOURNAL, PENDING_DELETIONS } from './deletion.ts';
 import type { WriteGate } from './gate.ts';
 import * as kv from './kv.ts';
 import * as write from './messages/write.ts';
@@ -39,6 +39,7 @@ export function gatedDeletionStore(gate: Gate): DeletionStore {
   const recordKeys = (): string[] => gate.read((r) => kv.kvKeys(r, PENDING_DELETIONS));
   return {
     putRecord: (key, value) => gate.write((w) => kv.kvSet(w, PENDING_DELETIONS, key, value)),
+    putJournal: (key, value) => gate.write((w) => kv.kvSet(w, DELETION_JOURNAL, key, value)),
     records: () =>
       recordKeys().flatMap((key) => {
         const value = gate.read((r) => kv.kvGet(r, PENDING_DELETIONS, key));

@@ -1,0 +1,135 @@
+// The messenger's side of the vault's deletion journal (vault/deletion.ts, issue #14): a sliced
+// deletion of a whole conversation leaves, per slice, the ids it removed; here everything the
+// messenger keeps about those messages goes (content ids, receipts' state times, timers, quote
+// links, tombstone marks, attachment chunks, a queued send's outbox entry), a withdraw is queued
+// for our sends the relay may still hold, and with the last entry of a conversation its draft.
+// By ids alone, so it also works after the rows are gone: after a crash the vault finishes the
+// deletion at unlock (whoever unlocks), and the messenger finishes this at its next unlock,
+// before the first page (lifecycle.ts). In short transactions with a yield between them.
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { DELETION_JOURNAL, parseJournalEntry } from '../vault/deletion.ts';
+import type { Vault } from '../vault/index.ts';
+import { deleteAttachmentOf } from './attachment-store.ts';
+import { DRAFTS_NS } from './conversations.ts';
+import { queueWithdrawals, TOMBSTONES } from './delete-for-everyone.ts';
+import {
+  contactIdOfConversation,
+  ID_KEY_SECRET,
+  INCOMING_CONTENT_IDS,
+  MESSAGE_TIMERS,
+  OUTGOING_CONTENT_IDS,
+  PENDING_SENDS,
+  QUOTABLE_CONTENT_IDS,
+  REPLY_TO,
+  STATE_TIMES,
+  textIdempotencyKey,
+  TIMER_CHANGES,
+} from './ids.ts';
+
+/** Target length of one step's transaction (the loop-delay bar is 50 ms). */
+const STEP_MS = 10;
+const MAX_STEP = 4096;
+
+/** The contact handle a direct conversation's sends went to (undefined for a group: no withdraw). */
+export function recipientOf(vault: Vault, conversationId: string): string | undefined {
+  const contactId = contactIdOfConversation(conversationId);
+  return contactId === undefined ? undefined : vault.getContact(contactId)?.handle;
+}
+
+/**
+ * Our send of message `id`, if it was one: a queued send leaves the outbox (never sent); one the
+ * relay accepted and that may wait there gets a withdraw in the sealed outbox (sent once
+ * connected). `undelivered` answers from the message's row when it still exists; without it, a
+ * send with no delivery or read time recorded counts as undelivered (a withdraw too many is
+ * harmless: the relay answers the same). Returns the idempotency key of a send that may be at the
+ * relay (for the caller's immediate withdraw while connected), if any.
+ */
+export function forgetSend(
+  vault: Vault,
+  sendIdOf: (contentId: string) => string,
+  to: string | undefined,
+  id: string,
+  undelivered?: () => boolean | undefined,
+): string | undefined {
+  const cid = vault.kvGet(OUTGOING_CONTENT_IDS, id);
+  if (!cid) return undefined;
+  vault.kvDelete(OUTGOING_CONTENT_IDS, id);
+  const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
+  if (vault.kvGet(PENDING_SENDS, idem) !== undefined) {
+    vault.outboxDelete(idem);
+    vault.kvDelete(PENDING_SENDS, idem);
+    // Never handed over, unless the relay's answer was lost: the caller may withdraw it at once.
+    return idem;
+  }
+  if (!(undelivered?.() ?? vault.kvGet(STATE_TIMES, id) === undefined) || to === undefined) return undefined;
+  queueWithdrawals(vault, [{ to, idem }], Date.now());
+  return idem;
+}
+
+/** Every other id-keyed record of a deleted message, and its attachment's sealed chunks. */
+export function forgetRecords(vault: Vault, id: string): void {
+  deleteAttachmentOf(vault, id);
+  for (const ns of [INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES]) vault.kvDelete(ns, id);
+}
+
+/**
+ * Works through the whole journal, entry by entry, step by step; each entry is dropped in the
+ * transaction of its last step (a crash before only repeats steps, which find nothing). Returns
+ * how many message ids were gone through.
+ */
+export async function forgetJournaled(vault: Vault, sendIdOf: (contentId: string) => string, stepMs: number = STEP_MS): Promise<number> {
+  let done = 0;
+  for (const key of vault.kvKeys(DELETION_JOURNAL)) {
+    const raw = vault.kvGet(DELETION_JOURNAL, key);
+    const entry = raw ? parseJournalEntry(key, raw) : undefined;
+    if (!entry) {
+      // Sealed by this vault yet unreadable: only a bug writes one, and it names nothing to forget.
+      vault.kvDelete(DELETION_JOURNAL, key);
+      continue;
+    }
+    const to = recipientOf(vault, entry.conversationId);
+    let per = 16;
+    let i = 0;
+    do {
+      const chunk = entry.ids.slice(i, i + per);
+      i += chunk.length;
+      const last = i >= entry.ids.length;
+      const t0 = performance.now();
+      vault.transaction(() => {
+        for (const id of chunk) {
+          forgetSend(vault, sendIdOf, to, id);
+          forgetRecords(vault, id);
+        }
+        if (last) {
+          if (entry.whole) {
+            vault.kvDelete(DRAFTS_NS, entry.conversationId);
+            const conv = vault.getConversation(entry.conversationId);
+            if (conv && conv.unread !== 0) vault.upsertConversation({ ...conv, unread: 0 });
+          }
+          vault.kvDelete(DELETION_JOURNAL, key);
+        }
+      });
+      done += chunk.length;
+      per = Math.max(1, Math.min(MAX_STEP, per * 2, Math.round((per * stepMs) / Math.max(0.1, performance.now() - t0))));
+      await yieldToEventLoop();
+    } while (i < entry.ids.length);
+  }
+  return done;
+}
+
+/** Entries of the journal not yet worked through (tests, and a status for the curious). */
+export function journalEntries(vault: Vault): number {
+  return vault.kvKeys(DELETION_JOURNAL).length;
+}
+
+/** At unlock, before anything is shown (lifecycle.ts): the journal a crash left, with the account's id key if any. */
+export async function forgetJournaledAtUnlock(vault: Vault): Promise<void> {
+  if (journalEntries(vault) === 0) return;
+  const idKey = vault.getAccountSecret(ID_KEY_SECRET);
+  try {
+    // Without an id key nothing was ever sent, so no outbox entry can name these messages.
+    await forgetJournaled(vault, (contentId) => (idKey ? textIdempotencyKey(idKey, contentId) : ''));
+  } finally {
+    idKey?.fill(0);
+  }
+}

@@ -1,0 +1,52 @@
+// The deletion journal (vault/deletion.ts, issue #14): a journaled sliced deletion leaves, per
+// slice and in the slice's own transaction, the ids it removed, and a `whole` entry for a whole
+// conversation; a deletion interrupted (here by a lock) and finished by the next unlock journals
+// the rest too, so the messenger can forget its records of every id whoever finished it.
+import { afterEach, describe, expect, it } from 'vitest';
+import { DELETION_JOURNAL, parseJournalEntry, type JournalEntry } from '../../main/vault/deletion.ts';
+import { VaultLocked } from '../../main/vault/errors.ts';
+import type { Vault } from '../../main/vault/index.ts';
+import { fill } from './deletion-scan.ts';
+import { testVaults } from './helpers.ts';
+
+const vaults = testVaults();
+afterEach(() => vaults.cleanup());
+
+function journal(vault: Vault): JournalEntry[] {
+  return vault.kvKeys(DELETION_JOURNAL).map((key) => parseJournalEntry(key, vault.kvGet(DELETION_JOURNAL, key) as Uint8Array) as JournalEntry);
+}
+
+describe('deletion journal', () => {
+  it('has one entry per slice with its ids, and a whole entry for a conversation; none without the option', async () => {
+    const { vault } = await vaults.fresh();
+    fill(vault);
+    const all = [...vault.iterateMessages('conv-a')].map((m) => m.id);
+    const report = await vault.deleteConversationInSlices('conv-a', { journal: true, sliceMs: 0.001 });
+    expect(report.slices).toBeGreaterThan(1);
+    const entries = journal(vault);
+    expect(entries.filter((e) => e.whole)).toMatchObject([{ conversationId: 'conv-a', ids: [] }]);
+    expect(entries.filter((e) => !e.whole)).toHaveLength(report.slices);
+    expect(entries.flatMap((e) => e.ids).sort()).toEqual([...all].sort());
+    await vault.deleteConversationInSlices('conv-b');
+    expect(journal(vault)).toHaveLength(entries.length);
+  });
+
+  it('a deletion stopped by a lock and finished at unlock journals every id, the resumed ones too', async () => {
+    const { vault, dir } = await vaults.fresh();
+    fill(vault);
+    const all = [...vault.iterateMessages('conv-a')].map((m) => m.id);
+    const pending = vault.deleteConversationInSlices('conv-a', { journal: true, sliceMs: 0.001, onProgress: () => vault.lock() });
+    await expect(pending).rejects.toBeInstanceOf(VaultLocked);
+    const reopened = await vaults.reopen(dir);
+    expect(reopened.pendingDeletions()).toBe(0);
+    expect(reopened.countMessages('conv-a')).toBe(0);
+    const entries = journal(reopened);
+    expect(entries.flatMap((e) => e.ids).sort()).toEqual([...all].sort());
+    expect(entries.filter((e) => e.whole)).toHaveLength(1);
+  });
+
+  it('an entry that does not parse is reported as such', () => {
+    expect(parseJournalEntry('k', Buffer.from('{"v":1}'))).toBeUndefined();
+    expect(parseJournalEntry('k', Buffer.from('not json'))).toBeUndefined();
+  });
+});
