@@ -5,10 +5,13 @@
 // node id is random per process: a restarted node is a new node, and bindings that named the old
 // one are simply replaced when their devices re-bind.
 import { randomBytes } from 'node:crypto';
+import type { RpcError } from '../shared/protocol/errors.ts';
 import type { Binding, ClusterEvent } from './store-backend.ts';
 import { PgGroupCommit } from './pg-group-commit.ts';
 import type { PgStoreBackend } from './store-pg.ts';
 import type { Prekeys } from './keys.ts';
+import type { ManyItem } from './send-many.ts';
+import type { SendFence } from './send-order.ts';
 import { DEFAULT_ENVELOPE_TTL_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope } from './store.ts';
 
 export class ClusterStore {
@@ -32,8 +35,12 @@ export class ClusterStore {
   insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.backend.insertDevice(permKeyId, permPub, now); }
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.backend.deviceByHandle(handle); }
   register(permKeyId: Buffer, handle: string): Promise<void> { return this.backend.register(permKeyId, handle); }
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
-    return this.group.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt ?? now + DEFAULT_ENVELOPE_TTL_MS);
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number, fence?: SendFence): Promise<EnqueueResult> {
+    return this.group.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt ?? now + DEFAULT_ENVELOPE_TTL_MS, fence);
+  }
+  /** A sendMany: every item in one group-commit batch (one transaction). */
+  enqueueMany(sender: Buffer, senderHandle: string, items: readonly ManyItem[], now: number, queueLimit: number, expiresAt: number, fence: SendFence): Promise<(EnqueueResult | RpcError)[]> {
+    return this.group.enqueueMany(sender, senderHandle, items, now, queueLimit, expiresAt, fence);
   }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.group.ack(recipient, ids); }
   pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.group.pending(recipient, afterId, limit, now ?? 0); }

@@ -10,6 +10,7 @@ import type { RelayMethod } from '../shared/protocol/methods.ts';
 import type { RecordEndpoint } from '../shared/protocol/record.ts';
 import type { Value } from '../shared/protocol/value.ts';
 import type { TrackedConnection } from './connections.ts';
+import type { SendFence } from './send-order.ts';
 
 export interface TempKeyEntry {
   idHex: string;
@@ -41,6 +42,8 @@ export interface BoundDevice {
   reading?: boolean;
   /** …and another was asked for meanwhile (a wake-up it may have missed). */
   readAgain?: boolean;
+  /** Holds the device's later sends back while a refused one awaits its retry (relay/send-order.ts). */
+  sendFence?: SendFence;
 }
 
 export interface Conn {

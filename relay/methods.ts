@@ -8,7 +8,8 @@ import { RELAY_METHODS, type RelayMethodName } from '../shared/protocol/methods.
 import { andThen, requireDevice, serve, type BoundDevice, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
 import { blobMethods, type Blobs } from './blobs.ts';
 import { keyMethods, type KeyServices } from './keys.ts';
-import { sendManyMethod } from './send-many.ts';
+import { sendManyMethod, type ManyItem } from './send-many.ts';
+import { fenced, SendFence } from './send-order.ts';
 import { DEFAULT_ENVELOPE_TTL_MS, type DeviceRow, type EnqueueResult, type QueuedEnvelope, type RelayStore } from './store.ts';
 
 /** Binding a temp key to a device: the relay core's part of `bind`. */
@@ -39,7 +40,10 @@ export interface Directory {
   deviceByHandle(handle: string): MaybePromise<DeviceRow | undefined>;
 }
 export interface Queue {
-  enqueue(...a: Parameters<RelayStore['enqueue']>): MaybePromise<EnqueueResult>;
+  /** `fence`: the sender's (relay/send-order.ts), which a cluster's group commit also checks when it runs. */
+  enqueue(...a: [...Parameters<RelayStore['enqueue']>, fence?: SendFence]): MaybePromise<EnqueueResult>;
+  /** Many envelopes of one sender in one transaction (a cluster's sendMany); each answered, or refused by code. */
+  enqueueMany?(sender: Buffer, senderHandle: string, items: readonly ManyItem[], now: number, queueLimit: number, expiresAt: number, fence: SendFence): Promise<(EnqueueResult | RpcError)[]>;
   ack(recipient: Buffer, ids: readonly number[]): MaybePromise<number>;
   withdraw(sender: Buffer, recipientHandle: string, idem: string): MaybePromise<void>;
 }
@@ -63,7 +67,7 @@ export function relayMethods(s: RelayServices): Readonly<Record<RelayMethodName,
     register: registerMethod(s.directory),
     resolve: resolveMethod(s.lookups, s.directory),
     send: sendMethod(s.queue, s.delivery),
-    sendMany: sendManyMethod(sendMethod(s.queue, s.delivery)),
+    sendMany: sendManyMethod(s.queue, s.delivery),
     ack: ackMethod(s.queue, s.delivery),
     withdraw: withdrawMethod(s.queue),
     ...keyMethods(s),
@@ -117,7 +121,10 @@ function sendMethod(queue: Queue, delivery: Delivery): ServedMethod {
     const from = d.handle;
     const maxMs = delivery.envelopeTtlMs ?? DEFAULT_ENVELOPE_TTL_MS;
     const ttlMs = p.ttl === undefined ? maxMs : Math.min(p.ttl * 1000, maxMs);
-    return andThen(queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, delivery.queueLimit, ctx.now + ttlMs), (r) => {
+    const fence = (d.sendFence ??= new SendFence());
+    // Held back (relay/send-order.ts): only a duplicate is answered, nothing new is stored.
+    const stored = fenced(fence, p.idem, ctx.now, (held) => queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, held ? 0 : delivery.queueLimit, ctx.now + ttlMs, fence));
+    return andThen(stored, (r) => {
       if (!r.duplicate) delivery.notifyQueued(r.recipient, { id: r.id, from, body, sentAt: ctx.now });
       return { id: r.id, duplicate: r.duplicate };
     });

@@ -7,6 +7,8 @@
 import type pg from 'pg';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { num } from './pg-ops.ts';
+import type { ManyItem } from './send-many.ts';
+import type { SendFence } from './send-order.ts';
 import type { DeviceRow, EnqueueResult, QueuedEnvelope } from './store.ts';
 
 /** Items per statement; more wait for the next batch (bounds a statement's size and lock set). */
@@ -25,6 +27,22 @@ interface Send {
   expiresAt: number;
   resolve: (r: EnqueueResult) => void;
   reject: (e: unknown) => void;
+}
+
+/**
+ * One `send`, or every item of one `sendMany`: always in the same batch (one transaction). A
+ * group whose sender's fence went up after it was handed over is refused when its batch runs
+ * (relay/send-order.ts), so nothing of a sender commits behind its refused send.
+ */
+interface SendGroup {
+  sends: Send[];
+  fence: SendFence | undefined;
+  /** The idempotency key the fence knows the group by (a sendMany's first item's). */
+  idem: string;
+  /** A single send's full queue holds its sender's later sends back; a sendMany item's does not (never retried alone). */
+  single: boolean;
+  /** The whole group refused or failed (the fence, a failed batch). */
+  fail: (e: unknown) => void;
 }
 
 interface Read {
@@ -48,7 +66,8 @@ class Lane<T> {
   private waiting: T[] = [];
   private running = false;
 
-  constructor(private readonly run: (items: T[]) => Promise<void>, private readonly fail: (item: T, e: unknown) => void) {}
+  /** `size`: how many of MAX_BATCH an item takes (a group is never split across batches). */
+  constructor(private readonly run: (items: T[]) => Promise<void>, private readonly fail: (item: T, e: unknown) => void, private readonly size: (item: T) => number = () => 1) {}
 
   add(item: T): void {
     this.waiting.push(item);
@@ -58,7 +77,10 @@ class Lane<T> {
 
   private next(): void {
     if (this.running || this.waiting.length === 0) return;
-    const items = this.waiting.splice(0, MAX_BATCH);
+    let n = 0;
+    let take = 0;
+    while (take < this.waiting.length && (take === 0 || n + this.size(this.waiting[take]!) <= MAX_BATCH)) n += this.size(this.waiting[take++]!);
+    const items = this.waiting.splice(0, take);
     this.running = true;
     this.run(items).catch((e: unknown) => {
       // What waits was asked for before the failure was known (a later send of a sender whose
@@ -92,7 +114,7 @@ async function withRetry<T>(f: () => Promise<T>): Promise<T> {
 }
 
 export class PgGroupCommit {
-  private readonly sends: Lane<Send>;
+  private readonly sends: Lane<SendGroup>;
   private readonly acks: Lane<Ack>;
   private readonly reads: Lane<Read>;
   /** Per sender: resolves once its latest send is in the lane (the next one goes in after it). */
@@ -102,7 +124,11 @@ export class PgGroupCommit {
     private readonly pool: pg.Pool,
     private readonly deviceByHandle: (handle: string) => Promise<DeviceRow | undefined>,
   ) {
-    this.sends = new Lane((items) => this.runSends(items), (it, e) => it.reject(e));
+    this.sends = new Lane((groups) => this.runSends(groups), (g, e) => {
+      // A failed batch (the store away): what this group's sender sends next waits for its retry.
+      g.fence?.failed(g.idem, e, g.sends[0]?.now ?? 0);
+      g.fail(e);
+    }, (g) => g.sends.length);
     this.acks = new Lane((items) => this.runAcks(items), (it, e) => it.reject(e));
     this.reads = new Lane((items) => this.runReads(items), (it, e) => it.reject(e));
   }
@@ -112,27 +138,68 @@ export class PgGroupCommit {
    * the lane in call order (a handle not yet cached must not let a later send overtake), so the
    * relay may hand a key's sends over without waiting for each one's commit.
    */
-  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number): Promise<EnqueueResult> {
+  enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number, fence?: SendFence): Promise<EnqueueResult> {
+    return this.inOrder(sender, async (enter) => {
+      // Handles are cached once read (they never change), so this is mostly no round trip.
+      const r = await this.deviceByHandle(recipientHandle);
+      if (!r) throw new RpcError('NOT_FOUND', 'no such handle');
+      return new Promise<EnqueueResult>((resolve, reject) => {
+        enter({ sends: [{ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject }], fence, idem, single: true, fail: reject });
+      });
+    });
+  }
+
+  /**
+   * A sendMany's items, all in one batch (one transaction, one NOTIFY per node): each answered,
+   * or refused by code (an unknown handle, a full queue). Rejects whole when the batch fails.
+   */
+  enqueueMany(sender: Buffer, senderHandle: string, items: readonly ManyItem[], now: number, queueLimit: number, expiresAt: number, fence: SendFence): Promise<(EnqueueResult | RpcError)[]> {
+    return this.inOrder(sender, async (enter) => {
+      const handles = [...new Set(items.map((it) => it.to))];
+      const rows = new Map(await Promise.all(handles.map(async (h) => [h, await this.deviceByHandle(h)] as const)));
+      const out: (EnqueueResult | RpcError)[] = items.map(() => new RpcError('NOT_FOUND', 'no such handle'));
+      return new Promise<(EnqueueResult | RpcError)[]>((resolveAll, rejectAll) => {
+        const sends: Send[] = [];
+        let left = 0;
+        const settled = (): void => {
+          if (--left === 0) resolveAll(out);
+        };
+        items.forEach((it, i) => {
+          const r = rows.get(it.to);
+          if (!r) return;
+          left++;
+          sends.push({
+            sender, senderHandle, recipient: r.permKeyId, idem: it.idem, body: it.body, now, queueLimit, expiresAt,
+            resolve: (x) => { out[i] = x; settled(); },
+            // A full queue is this item's answer; anything else fails the request.
+            reject: (e) => { if (e instanceof RpcError) { out[i] = e; settled(); } else rejectAll(e); },
+          });
+        });
+        if (sends.length === 0) resolveAll(out);
+        else enter({ sends, fence, idem: items[0]?.idem ?? '', single: false, fail: rejectAll });
+      });
+    });
+  }
+
+  /** Runs `go` after the sender's previous call entered the lane; `enter` hands its group over. */
+  private inOrder<T>(sender: Buffer, go: (enter: (g: SendGroup) => void) => Promise<T>): Promise<T> {
     const k = sender.toString('hex');
     let entered!: () => void;
     const inLane = new Promise<void>((r) => (entered = r));
     const before = this.order.get(k);
     this.order.set(k, inLane);
     void inLane.then(() => this.order.get(k) === inLane && this.order.delete(k));
-    const go = async (): Promise<EnqueueResult> => {
+    const run = async (): Promise<T> => {
       try {
-        // Handles are cached once read (they never change), so this is mostly no round trip.
-        const r = await this.deviceByHandle(recipientHandle);
-        if (!r) throw new RpcError('NOT_FOUND', 'no such handle');
-        return await new Promise<EnqueueResult>((resolve, reject) => {
-          this.sends.add({ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject });
+        return await go((g) => {
+          this.sends.add(g);
           entered();
         });
       } finally {
         entered();
       }
     };
-    return before ? before.then(go) : go();
+    return before ? before.then(run) : run();
   }
 
   /** As StoreOps.ack; committed with the other acks of its batch. */
@@ -165,13 +232,26 @@ export class PgGroupCommit {
     items.forEach((r, i) => r.resolve(out[i]!));
   }
 
-  private async runSends(items: Send[]): Promise<void> {
+  private async runSends(groups: SendGroup[]): Promise<void> {
+    // A group whose sender's fence went up after it was handed over (an earlier send of the
+    // sender failed meanwhile) is refused, not stored behind that send.
+    // (A single send still gets its duplicate answered: it is stored with queue limit 0.)
+    const held = new Map<Send, RpcError>();
+    const live = groups.filter((g) => {
+      const refused = g.fence?.refusal(g.idem, g.sends[0]?.now ?? 0);
+      if (refused && !g.single) g.fail(refused);
+      else if (refused) for (const x of g.sends) held.set(x, refused);
+      return !refused || g.single;
+    });
+    const items = live.flatMap((g) => g.sends);
+    if (items.length === 0) return;
+    const groupOf = live.flatMap((g) => g.sends.map(() => g));
     const rows = await withRetry(async () => (await this.pool.query<{ ord: number; queue_id: string | null; duplicate: boolean }>({
       name: 'enqueue_many',
       text: 'SELECT ord, queue_id, duplicate FROM ephemera_enqueue_many($1::bytea[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], $6::bigint[], $7::bigint[], $8::bigint[])',
       values: [
         items.map((s) => s.sender), items.map((s) => s.idem), items.map((s) => s.recipient), items.map((s) => s.senderHandle),
-        items.map((s) => s.body), items.map((s) => s.now), items.map((s) => s.queueLimit), items.map((s) => s.expiresAt),
+        items.map((s) => s.body), items.map((s) => s.now), items.map((s) => (held.has(s) ? 0 : s.queueLimit)), items.map((s) => s.expiresAt),
       ],
     })).rows);
     const done = new Set<number>();
@@ -180,8 +260,15 @@ export class PgGroupCommit {
       if (!s) continue;
       done.add(r.ord - 1);
       // A re-send of a stored envelope is answered as a duplicate, also when the queue is full.
-      if (r.queue_id === null) s.reject(new RpcError('QUEUE_FULL'));
-      else s.resolve({ id: num(r.queue_id), duplicate: r.duplicate, recipient: s.recipient });
+      if (r.queue_id === null) {
+        const full = held.get(s) ?? new RpcError('QUEUE_FULL');
+        const g = groupOf[r.ord - 1];
+        // Raised before the answer leaves: the sender's next send waits for this one's retry.
+        if (g?.single) g.fence?.failed(s.idem, full, s.now);
+        s.reject(full);
+      } else {
+        s.resolve({ id: num(r.queue_id), duplicate: r.duplicate, recipient: s.recipient });
+      }
     }
     items.forEach((s, i) => done.has(i) || s.reject(new Error('the batch did not answer this send')));
   }

@@ -15,6 +15,9 @@ export interface TestPostgres {
   createDatabase(): Promise<string>;
   /** Fast shutdown and start again on the same port and data. */
   restart(): Promise<void>;
+  /** Fast shutdown only (clients disconnected); `up` starts it again on the same port and data. */
+  down(): Promise<void>;
+  up(): void;
   /** pg_dump of a database (every table's rows, as text/bytea hex and plain). */
   dump(db: string): Buffer;
   /** The server's data directory (for byte scans). */
@@ -103,6 +106,8 @@ export async function startPostgres(): Promise<TestPostgres> {
       await halt();
       start();
     },
+    down: halt,
+    up: start,
     dump(db) {
       return tool(bin, 'pg_dump', ['-h', '127.0.0.1', '-p', String(port), '-U', 'postgres', '--data-only', '--inserts', db]);
     },
