@@ -80,10 +80,12 @@ export async function storeThenCommit<T>(
     // fsync) per message instead of one per write, which bounded catch-up (docs/protocol.md
     // §12a), and all or nothing. An async store's first synchronous part runs inside the transaction; the
     // session change then waits for its promise, as before.
-    // Relaxed where the vault has it (no fsync wait per envelope): the mailbox acknowledges a
-    // batch only after vault.syncCommitted() made its commits durable (net/mailbox.ts); until
-    // then a power loss undoes whole envelopes, which the relay still holds and pushes again.
-    const tx = kv.vault.relaxedTransaction?.bind(kv.vault) ?? kv.vault.transaction?.bind(kv.vault) ?? (<R>(fn: () => R): R => fn());
+    // Batched where the vault has it: each envelope in its own savepoint of one transaction per
+    // event-loop turn, committed without an fsync wait (WriteGate.batched). The mailbox
+    // acknowledges only after vault.syncCommitted() committed and synced it (net/mailbox.ts);
+    // until then a crash undoes whole envelopes, which the relay still holds and pushes again.
+    const tx =
+      kv.vault.batchedTransaction?.bind(kv.vault) ?? kv.vault.relaxedTransaction?.bind(kv.vault) ?? kv.vault.transaction?.bind(kv.vault) ?? (<R>(fn: () => R): R => fn());
     let pending: PromiseLike<T> | undefined;
     let result: T | undefined;
     tx(() => {

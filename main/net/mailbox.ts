@@ -128,8 +128,10 @@ export class RelayMailbox {
     try {
       durable = this.durable();
     } catch (e) {
-      // Locked or closed: not acknowledged; the relay pushes them again and `seen` or the
-      // receiver's duplicate check turns that into an ack.
+      // Locked, closed, or what the handler stored was lost (a failed commit): not acknowledged,
+      // and forgotten as handled, so the relay's next push reaches the handler again (its
+      // duplicate check acknowledges what is stored after all).
+      for (const id of this.acks) this.seen.delete(id);
       this.acks = [];
       this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
       return;

@@ -151,6 +151,8 @@ export interface VaultHandle {
   transaction<T>(fn: () => T): T;
   /** As transaction, but durable only at the next full commit or syncCommitted() (Vault.relaxedTransaction). */
   relaxedTransaction<T>(fn: () => T): T;
+  /** As relaxedTransaction, but sharing one commit with the other batched calls of this event-loop turn (Vault.batchedTransaction). */
+  batchedTransaction<T>(fn: () => T): T;
   /** Makes every commit so far durable; false when it could not now (inside a transaction). */
   syncCommitted(): boolean;
   /**

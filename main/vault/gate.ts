@@ -6,7 +6,7 @@
 // Vault facade from inside a step).
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { VaultBusy, VaultLocked } from './errors.ts';
+import { VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
 import type { VaultKeys } from './keys.ts';
 import { mapError } from './open.ts';
@@ -41,6 +41,14 @@ export class WriteGate<R, W> {
   #activities = 0;
   /** A relaxed commit may not be durable yet (syncCommitted). */
   #unsynced = false;
+  /** The open batch of received envelopes (batched): committed at the next event-loop turn. */
+  #batch: NodeJS.Immediate | undefined;
+  /** True while a batched step runs: its writes join the batch instead of committing it first. */
+  #inBatch = false;
+  /** The error after which SQLite rolled the whole batch back on its own (disk full, I/O). */
+  #batchLost: unknown;
+  /** A batch that failed to commit, until syncCommitted reports it (nothing of it may be acknowledged). */
+  #batchFailure: unknown;
   #activitiesDone: (() => void) | undefined;
 
   constructor(keys: VaultKeys, counters: GateCounters) {
@@ -61,6 +69,12 @@ export class WriteGate<R, W> {
   /** Closes the database; a long transaction waiting for activities stops waiting (it then finds the vault locked). */
   close(): void {
     this.#activitiesDone?.();
+    try {
+      // What the batch holds was decrypted and stored: keep it (it is not acknowledged yet either way).
+      this.commitBatch();
+    } catch {
+      // closing anyway: the relay still holds every envelope of the batch and pushes it again
+    }
     const db = this.#db;
     this.#db = undefined;
     this.#readable = undefined;
@@ -95,6 +109,7 @@ export class WriteGate<R, W> {
   write<T>(fn: (db: WritableDB<R, W>) => T): T {
     if (this.#longTx?.open && !this.#longTx.writing) throw new VaultBusy();
     this.#open();
+    this.#endBatchForOthers();
     try {
       return fn(this.#writable as WritableDB<R, W>);
     } catch (err) {
@@ -105,6 +120,7 @@ export class WriteGate<R, W> {
   /** fn in one SQLite transaction; the writes inside pass `write` (and its checks) one by one. */
   transaction<T>(fn: () => T): T {
     const db = this.#open();
+    this.#endBatchForOthers();
     try {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
       return db.transaction(fn)();
@@ -121,6 +137,7 @@ export class WriteGate<R, W> {
    */
   checkpoint(): boolean {
     const db = this.#open();
+    this.#endBatchForOthers();
     if (db.inTransaction) return false;
     try {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
@@ -139,6 +156,7 @@ export class WriteGate<R, W> {
    */
   relaxedDurability<T>(fn: () => T): T {
     const db = this.#open();
+    this.#endBatchForOthers();
     if (db.inTransaction) return fn();
     db.pragma('synchronous = NORMAL');
     this.#unsynced = true;
@@ -154,10 +172,16 @@ export class WriteGate<R, W> {
    * NORMAL commit is complete in the -wal file and only misses the fsync a FULL commit does, so
    * one fsync of that file (any descriptor flushes the file) makes every earlier commit durable.
    * Nothing to do when no relaxed commit is pending. False inside a transaction (its frames are
-   * not committed yet): the caller must not rely on durability yet and asks again.
+   * not committed yet): the caller must not rely on durability yet and asks again. An open
+   * batch (batched) is committed first; a batch that failed to commit since the last call
+   * throws its error here once, so nothing handled before it is acknowledged.
    */
   syncCommitted(): boolean {
     const db = this.#open();
+    this.#endBatchForOthers();
+    const failure = this.#batchFailure;
+    this.#batchFailure = undefined;
+    if (failure !== undefined) throw failure;
     if (db.inTransaction) return false;
     if (!this.#unsynced) return true;
     let fd: number;
@@ -176,6 +200,90 @@ export class WriteGate<R, W> {
     }
     this.#unsynced = false;
     return true;
+  }
+
+  /**
+   * fn in its own savepoint of one transaction shared by the received envelopes of this
+   * event-loop turn (the mailbox hands a backlog over back to back within a turn), committed
+   * with `synchronous = NORMAL` at the next turn, or at once before any other write, checkpoint,
+   * long transaction, syncCommitted or close. So a catch-up commits once per slice instead of
+   * once per envelope. fn throwing rolls back its own savepoint only. Until the batch commits, a
+   * crash undoes the whole batch: none of it is acknowledged yet (the mailbox acknowledges only
+   * after syncCommitted, which commits the batch first), so the relay pushes it all again.
+   * Inside someone else's transaction, or a long transaction, it is a plain nested transaction.
+   */
+  batched<T>(fn: () => T): T {
+    const db = this.#open();
+    if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
+    if (!this.#batch && (db.inTransaction || this.#longTx)) return this.transaction(fn);
+    // SQLite rolled the batch back after an error: say so (commitBatch throws) rather than go on.
+    if (this.#batch && !db.inTransaction) this.commitBatch();
+    if (!this.#batch) {
+      db.pragma('synchronous = NORMAL');
+      this.#unsynced = true;
+      try {
+        db.exec('BEGIN');
+      } catch (err) {
+        db.pragma('synchronous = FULL');
+        throw mapError(err);
+      }
+      this.#batch = setImmediate(() => {
+        try {
+          this.commitBatch();
+        } catch {
+          // rolled back (commitBatch): nothing of it was acknowledged, the relay pushes it again
+        }
+      });
+    }
+    const outer = this.#inBatch;
+    this.#inBatch = true;
+    try {
+      return db.transaction(fn)();
+    } catch (err) {
+      if (!db.inTransaction) this.#batchLost ??= err;
+      throw mapError(err);
+    } finally {
+      this.#inBatch = outer;
+    }
+  }
+
+  /** Commits the open batch (batched), if any; rolls it back and throws if the commit fails. */
+  commitBatch(): void {
+    const timer = this.#batch;
+    if (!timer) return;
+    clearImmediate(timer);
+    this.#batch = undefined;
+    const db = this.#db;
+    if (!db?.open) return;
+    const lost = this.#batchLost;
+    this.#batchLost = undefined;
+    try {
+      // Earlier envelopes of the batch are gone with it: their handlers returned, so the caller
+      // must hear it (the mailbox then acknowledges none of them; the relay pushes them again).
+      if (!db.inTransaction) throw lost ?? new VaultCorrupt('the batch of received messages was rolled back');
+      db.exec('COMMIT');
+    } catch (err) {
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      } catch {
+        // the commit's error is the one to report
+      }
+      this.#batchFailure = mapError(err);
+      try {
+        // The change sequence kept in memory moved with the rolled-back writes.
+        this.#counters.reload();
+      } catch {
+        // locked meanwhile: unlock reads them again
+      }
+      throw this.#batchFailure;
+    } finally {
+      if (db.open && !db.inTransaction) db.pragma('synchronous = FULL');
+    }
+  }
+
+  /** Anything but a batched step that writes, or needs what was written committed, ends the batch first. */
+  #endBatchForOthers(): void {
+    if (this.#batch && !this.#inBatch) this.commitBatch();
   }
 
   /** The end of the committed change sequence: while a long transaction is open, where it began. */
@@ -252,6 +360,7 @@ export class WriteGate<R, W> {
       this.#activitiesDone = undefined;
       if (this.#db !== db) throw new VaultLocked();
       signal?.throwIfAborted();
+      this.#endBatchForOthers();
       tx.seqAtStart = this.#counters.seq();
       this.read(() => db.exec('BEGIN IMMEDIATE'));
       tx.open = true;

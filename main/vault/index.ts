@@ -191,6 +191,15 @@ export class Vault implements VaultHandle {
     return this.gate.relaxedDurability(() => this.gate.transaction(fn));
   }
 
+  /**
+   * fn in its own savepoint of a transaction shared by the batched calls of this event-loop turn
+   * and committed relaxed at the next turn or before any other write (WriteGate.batched). For
+   * received envelopes: one commit per catch-up slice instead of one per envelope.
+   */
+  batchedTransaction<T>(fn: () => T): T {
+    return this.gate.batched(fn);
+  }
+
   /** See WriteGate.syncCommitted. */
   syncCommitted(): boolean {
     return this.gate.syncCommitted();
