@@ -1,28 +1,17 @@
 // A relay child process is SIGKILLed and restarted during a 200-message exchange (100 each
 // way) between two Messengers: every message arrives exactly once, in send order per sender.
-import { afterAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../chaos/relay-process.ts';
-import { fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
 
 const N = 100;
-const relayDir = tempDir('k-relay');
-const aliceDir = tempDir('k-alice');
-const bobDir = tempDir('k-bob');
-const procs: RelayProcess[] = [];
-const peers: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of peers) await p.m.close();
-  for (const p of procs) await p.kill();
-  for (const d of [relayDir, aliceDir, bobDir]) d.cleanup();
-});
+const scene = messagingScene('k', ['alice', 'bob'] as const);
+const { dirs, peers } = scene;
 
 describe('relay SIGKILL during an exchange', () => {
   it('every one of 200 messages arrives exactly once, in order', async () => {
-    const started = await startRelay(relayDir.dir);
-    procs.push(started.relay);
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
-    const bob = await newPeer(bobDir.dir, 'bob', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
+    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
     peers.push(alice, bob);
     const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
     await alice.m.sendText({ conversationId: toBob, text: 'a-000' });
@@ -40,8 +29,8 @@ describe('relay SIGKILL during an exchange', () => {
     for (let i = 0; i < N; i++) {
       if (i > 0) await alice.m.sendText({ conversationId: toBob, text: `a-${String(i).padStart(3, '0')}` });
       await bob.m.sendText({ conversationId: toAlice, text: `b-${String(i).padStart(3, '0')}` });
-      if (i === 40) await procs[0]!.kill('SIGKILL');
-      if (i === 60) procs.push(await RelayProcess.start(relayDir.dir, started.port));
+      if (i === 40) await started.relay.kill('SIGKILL');
+      if (i === 60) await scene.startRelay(started.port);
     }
 
     await waitFor(async () => (await fullHistory(alice.m, toBob)).length >= 2 * N, 180_000, 'alice has all');

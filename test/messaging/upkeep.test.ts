@@ -4,24 +4,14 @@
 // session and message us.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { RelayProcess } from '../chaos/relay-process.ts';
-import { fullHistory, newPeer, startRelay, tempDir, waitFor, type Peer } from './helpers.ts';
+import { describe, expect, it } from 'vitest';
+import { fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
 
-const relayDir = tempDir('u-relay');
-const aliceDir = tempDir('u-alice');
-const carolDir = tempDir('u-carol');
-const procs: RelayProcess[] = [];
-const open: Peer[] = [];
-
-afterAll(async () => {
-  for (const p of open) await p.m.close();
-  for (const p of procs) await p.kill();
-  for (const d of [relayDir, aliceDir, carolDir]) d.cleanup();
-});
+const scene = messagingScene('u', ['alice', 'carol'] as const);
+const { dirs, peers: open } = scene;
 
 function keyRows(sql: string): number {
-  const db = new Database(join(relayDir.dir, 'relay.db'));
+  const db = new Database(join(dirs.relay, 'relay.db'));
   try {
     return (db.prepare(sql).get() as { n: number }).n;
   } finally {
@@ -31,9 +21,8 @@ function keyRows(sql: string): number {
 
 describe('prekey upkeep', () => {
   it('uploads 100 + 100 at registration and everything again after the relay lost it', async () => {
-    const started = await startRelay(relayDir.dir);
-    procs.push(started.relay);
-    const alice = await newPeer(aliceDir.dir, 'alice', started.descriptorText);
+    const started = await scene.startRelay();
+    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
     open.push(alice);
     expect(keyRows('SELECT COUNT(*) AS n FROM prekey_one_time WHERE kind = 0')).toBe(100);
     expect(keyRows('SELECT COUNT(*) AS n FROM prekey_one_time WHERE kind = 1')).toBe(100);
@@ -41,10 +30,10 @@ describe('prekey upkeep', () => {
     await started.relay.kill('SIGKILL');
     const n = keyRows('SELECT COUNT(*) AS n FROM prekey_identity');
     expect(n).toBe(1);
-    const db = new Database(join(relayDir.dir, 'relay.db'));
+    const db = new Database(join(dirs.relay, 'relay.db'));
     db.exec('DELETE FROM prekey_one_time; DELETE FROM prekey_identity;');
     db.close();
-    procs.push(await RelayProcess.start(relayDir.dir, started.port));
+    await scene.startRelay(started.port);
 
     await waitFor(
       () => keyRows('SELECT COUNT(*) AS n FROM prekey_one_time WHERE kind = 1') === 100 && keyRows('SELECT COUNT(*) AS n FROM prekey_one_time WHERE kind = 0') === 100,
@@ -53,7 +42,7 @@ describe('prekey upkeep', () => {
     );
     expect(keyRows('SELECT COUNT(*) AS n FROM prekey_identity')).toBe(1);
 
-    const carol = await newPeer(carolDir.dir, 'carol', started.descriptorText);
+    const carol = await newPeer(dirs.carol, 'carol', started.descriptorText);
     open.push(carol);
     const conv = (await carol.m.contactAdd({ handle: 'alice' })).conversationId;
     await carol.m.sendText({ conversationId: conv, text: 'hello after the reset' });
