@@ -5,11 +5,14 @@
 // number of messages (append + catchUpInSteps). Meanwhile the event-loop delay (p99, max) is
 // measured against the issue's bar of 50 ms. Also the cost one deleted message adds to the
 // search index on the synchronous path (the FTS5 merge that takes its terms out, and the
-// snapshot), the figure behind docs/threat-model.md's choice of re-sealing.
+// snapshot), the figure behind docs/threat-model.md's choice of re-sealing. Each loop-delay line
+// names the step that held the loop longest (params.longestStall, bench/deletion-phases.ts).
+// Last, a whole conversation deleted as the app's "delete conversation" does.
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { phaseStalls, wholeConversation, worstPhase } from './deletion-phases.ts';
 import { makeMessageRows } from './message-rows.ts';
 import { emit, loopDelay, ratioOf, type BenchOptions } from './report.ts';
 import { TEST_KDF, Vault } from '../main/vault/index.ts';
@@ -20,7 +23,7 @@ const PASSWORD = 'bench password';
 const CONVERSATIONS = 100;
 const FILL_BATCH = 5000;
 const REINSERT_BATCH = 500;
-const LOOP_TARGET = '<= 50 ms';
+const LOOP_TARGET = 'p99 <= 50 ms (issue #14); max <= 200 ms';
 
 // ~200 bytes, with words that vary (a realistic vocabulary for the index to purge)
 function makeRows(count: number, start: number): NewMessage[] {
@@ -97,6 +100,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       else byConversation.set(v.conversationId, [v.id]);
     }
     const dbBefore = fileBytes(profile, 'vault.db') + fileBytes(profile, 'vault.db-wal');
+    const stalls = phaseStalls('vault-lookup+record');
     const loop = loopDelay();
     const cpu0 = process.cpuUsage();
     const d0 = performance.now();
@@ -106,7 +110,8 @@ export async function main(opts: BenchOptions): Promise<void> {
     let longestSliceMs = 0;
     let deleted = 0;
     for (const [conversationId, list] of byConversation) {
-      const r = await vault.deleteMessagesInSlices(conversationId, list);
+      stalls.set('vault-lookup+record');
+      const r = await vault.deleteMessagesInSlices(conversationId, list, { onProgress: (done, all) => stalls.set(done === all ? 'vault-finish' : 'vault-slices') });
       resealedBytes += r.bytesResealed;
       resealed += r.resealed;
       slices += r.slices;
@@ -117,7 +122,9 @@ export async function main(opts: BenchOptions): Promise<void> {
     const phases: Record<string, number> = {};
     let phase = 'index';
     let mark = d1;
+    stalls.set('search-index');
     await search.catchUpInSteps((p) => {
+      stalls.set(`search-${p}`);
       if (p === phase) return;
       phases[phase] = round(performance.now() - mark);
       phase = p;
@@ -126,6 +133,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     const d2 = performance.now();
     phases[phase] = round(d2 - mark);
     const delLoop = loop.stop();
+    const byPhase = stalls.stop();
     const cpu = process.cpuUsage(cpu0);
     const deleteCpuSeconds = (cpu.user + cpu.system) / 1e6;
     if (deleted !== params.deleted) throw new Error(`deleted ${deleted} of ${params.deleted}`);
@@ -148,10 +156,11 @@ export async function main(opts: BenchOptions): Promise<void> {
     const insertLoopDelay = insLoop.stop();
     const dbReinserted = fileBytes(profile, 'vault.db') + fileBytes(profile, 'vault.db-wal');
     const insertBytes = Math.max(0, dbReinserted - dbAfter) + fileBytes(profile, `${SNAPSHOT_FILE}.sealed`);
+    const at = { ...params, loadavg: load() };
+    await wholeConversation(vault, search, opts.quick ? 10_000 : 100_000, total + params.deleted, LOOP_TARGET, at);
     search.close();
     vault.lock();
-
-    const at = { ...params, loadavg: load() };
+    const stallParams = { ...at, maxStallByPhaseMs: JSON.stringify(byPhase), longestStall: worstPhase(byPhase) };
     emit({
       bench: 'deletion.random-10pct.time',
       value: round(deleteSeconds),
@@ -176,7 +185,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       unit: 'ms',
       baseline: insertLoopDelay.p99Ms,
       ratio: ratioOf(delLoop.p99Ms, insertLoopDelay.p99Ms, false),
-      params: at,
+      params: stallParams,
       target: LOOP_TARGET,
     });
     emit({
@@ -185,7 +194,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       unit: 'ms',
       baseline: insertLoopDelay.maxMs,
       ratio: ratioOf(delLoop.maxMs, insertLoopDelay.maxMs, false),
-      params: at,
+      params: stallParams,
       target: LOOP_TARGET,
     });
   } finally {
