@@ -13,7 +13,6 @@ import {
   type Message,
   type ParamsOf,
   type ResultOf,
-  type Attachment,
   type SafetyNumber,
   type SearchResult,
   type Settings,
@@ -32,10 +31,9 @@ import {
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
-import { contactView, reconcileIdentityKeys } from './messenger/contacts.ts';
+import { contactView } from './messenger/contacts.ts';
 import { Deleter } from './messenger/deleting.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
-import { refuseWeakSecret } from './messenger/errors.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
 import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
 import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
@@ -44,11 +42,15 @@ import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
 import { GroupService } from './messenger/groups.ts';
-import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment } from './messenger/attachments.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
 import type { SessionAccess } from './messenger/session.ts';
 import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
 import { servedFromTables } from './messenger/method-tables.ts';
+import { groupMethods, type GroupMethods } from './messenger/groups-api.ts';
+import { GroupReceipts } from './messenger/group-receipts.ts';
+import { groupReceiptMethods, type GroupReceiptMethods } from './messenger/group-receipts-api.ts';
+import { attachmentMethods, type AttachmentMethods } from './messenger/attachments-api.ts';
+import { backupMethods, searchOpenedBackup, type BackupMethods } from './messenger/backups-api.ts';
 import { nicknameProblem, Trust } from './messenger/trust.ts';
 
 export interface MessengerOptions {
@@ -75,7 +77,7 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 
 /** The contract methods the facade takes whole from its jobs' tables (messenger/method-tables.ts). */
-type TableMethods = VaultMethods;
+type TableMethods = VaultMethods & GroupMethods & GroupReceiptMethods & AttachmentMethods & BackupMethods;
 
 export class Messenger extends servedFromTables<TableMethods>() implements EphemeraService {
   readonly profileDir: string;
@@ -131,6 +133,8 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     activity: (fn) => this.life.activity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
     changed: (info) => this.emit('group', info),
+    sent: (messageId, groupId, to) => this.groupAcks.sent(messageId, groupId, to),
+    received: (m) => this.groupAcks.received(m),
     stored: () => {
       try {
         this.life.current()?.search.catchUp();
@@ -138,6 +142,17 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
         // The next search catches up.
       }
     },
+  });
+  /** Receipts, read marking and chat-list activity of groups (messenger/group-receipts.ts). */
+  private readonly groupAcks = new GroupReceipts({
+    vault: () => this.life.require().vault,
+    e2e: () => this.life.registration().e2e,
+    link: () => this.life.current()?.connection,
+    activity: (fn) => this.life.activity(fn),
+    enqueue: (fn) => this.sender.enqueue(fn),
+    withIdKey: (fn) => this.withIdKey(fn),
+    groups: this.groups,
+    changed: (info) => this.emit('group', info),
   });
 
   constructor(opts: MessengerOptions) {
@@ -161,7 +176,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       viewOf: (m: StoredMessage) => this.viewOf(m),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     };
-    this.receiver = new Receiver({ ...parts, receipts: this.receipts, afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed) });
+    this.receiver = new Receiver({ ...parts, receipts: this.receipts, groupReceiptStored: (groupId) => this.groupAcks.stored(groupId), afterTombstones: (conversationId, changed) => this.deleter.afterTombstones(conversationId, changed) });
     this.sender = new Sender({ ...parts, timers: () => this.life.timers });
     this.deleter = new Deleter({ access: this.access, emit: this.emit, counters: this.counters, sender: this.sender, viewOf: (m) => this.viewOf(m) });
     this.life = new SessionLifecycle(
@@ -171,7 +186,16 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
         counters: this.counters, backups: this.backups, attachmentUi: this.attachmentUi, viewOf: (m) => this.viewOf(m),
       },
     );
-    Object.assign(this, this.life.methods());
+    // Whole groups of contract methods, from the tables their jobs build (messenger/method-tables.ts).
+    const call = this.life.call;
+    Object.assign(
+      this,
+      this.life.methods(),
+      groupMethods(call, this.groups, this.sender),
+      groupReceiptMethods(call, this.groupAcks, this.groups),
+      attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
+      backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true }),
+    );
   }
 
   // ------------------------------------------------------------------ events
@@ -232,14 +256,6 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     }, { handle: params.handle });
   }
 
-  /** Identity keys as the identity store trusts them (messenger/contacts.ts); no-op when locked or unregistered. */
-  private reconcileIdentityKeys(): void {
-    const session = this.life.current();
-    const e2e = session?.registration?.e2e;
-    if (!e2e || !session.vault.isUnlocked) return;
-    reconcileIdentityKeys(session.vault, e2e);
-  }
-
   safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
     return this.api(() => this.trust.safetyNumber(params.contactId));
   }
@@ -297,66 +313,6 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     return this.api(async () => this.sender.sendText(params.conversationId, params.text, params.replyTo));
   }
 
-  sendFile(params: ParamsOf<'sendFile'>): Promise<Message> {
-    return this.api(async () => {
-      this.life.registration();
-      const contactId = contactIdOfConversation(params.conversationId);
-      const contact = contactId ? this.life.require().vault.getContact(contactId) : undefined;
-      if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      const conn = this.life.current()?.connection;
-      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      const { jobId } = params;
-      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      // The upload (main/messenger/attachments.ts) runs before the send queue: it may take long.
-      const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) });
-      return this.sender.sendUploaded(params.conversationId, up, params.caption);
-    });
-  }
-
-  attachmentLimits(): Promise<ResultOf<'attachmentLimits'>> {
-    return this.api(() => this.attachmentUi.limits());
-  }
-
-  attachmentUploadBegin(params: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>> {
-    return this.api(() => this.attachmentUi.begin(params));
-  }
-
-  attachmentUploadChunk(params: ParamsOf<'attachmentUploadChunk'>): Promise<ResultOf<'attachmentUploadChunk'>> {
-    return this.api(() => this.life.activity(async () => this.attachmentUi.chunk(params)));
-  }
-
-  attachmentUploadCommit(params: ParamsOf<'attachmentUploadCommit'>): Promise<Message> {
-    return this.api(() => this.attachmentUi.commit(params));
-  }
-
-  attachmentUploadCancel(params: ParamsOf<'attachmentUploadCancel'>): Promise<ResultOf<'attachmentUploadCancel'>> {
-    return this.api(() => this.attachmentUi.cancel(params));
-  }
-
-  attachmentDownload(params: ParamsOf<'attachmentDownload'>): Promise<Attachment> {
-    return this.api(() => this.life.activity(() => this.attachmentUi.download(params)));
-  }
-
-  attachmentRead(params: ParamsOf<'attachmentRead'>): Promise<ResultOf<'attachmentRead'>> {
-    return this.api(() => this.life.activity(() => this.attachmentUi.read(params)));
-  }
-
-  attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]> {
-    return this.api(() => attachmentsOf(this.life.require().vault, params.messageIds));
-  }
-
-  saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>> {
-    return this.api(async () => {
-      const { jobId } = params;
-      const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => this.emit('attachmentProgress', { jobId, done, total });
-      return this.life.activity(() => saveAttachment(this.life.require().vault, this.life.current()?.connection?.client, params.attachmentId, params.path, { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) }));
-    });
-  }
-
-  attachmentCancel(params: ParamsOf<'attachmentCancel'>): Promise<ResultOf<'attachmentCancel'>> {
-    return this.api(() => ({ cancelled: cancelTransfer(params.jobId) }));
-  }
-
   /** Moves a message's state forward only (messenger/receipts.ts); a read one starts its disappearing timer. */
   private setState(messageId: string, state: MessageState): StoredMessage | undefined {
     return advanceState(this.life.require().vault, this.emit, messageId, state, (m) => this.life.timers?.shownRead(m));
@@ -397,61 +353,11 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     });
   }
 
-  // ------------------------------------------------------------------ groups (messenger/groups.ts)
-
-  groupsList(): Promise<ResultOf<'groupsList'>> {
-    return this.api(() => this.groups.list());
-  }
-
-  groupInfo(params: ParamsOf<'groupInfo'>): Promise<ResultOf<'groupInfo'>> {
-    return this.api(() => this.groups.infoOf(params.groupId));
-  }
-
-  groupCreate(params: ParamsOf<'groupCreate'>): Promise<ResultOf<'groupCreate'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.create(params)));
-  }
-
-  groupAdd(params: ParamsOf<'groupAdd'>): Promise<ResultOf<'groupAdd'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.add(params)));
-  }
-
-  groupRemove(params: ParamsOf<'groupRemove'>): Promise<ResultOf<'groupRemove'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.remove(params)));
-  }
-
-  groupPromote(params: ParamsOf<'groupPromote'>): Promise<ResultOf<'groupPromote'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.promote(params)));
-  }
-
-  groupRename(params: ParamsOf<'groupRename'>): Promise<ResultOf<'groupRename'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.rename(params)));
-  }
-
-  groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.leave(params)));
-  }
-
-  groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>> {
-    return this.api(() => this.sender.enqueue(() => this.groups.send(params)));
-  }
-
-  groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>> {
-    return this.api(() => this.groups.history(params));
-  }
-
   // ------------------------------------------------------------------ search and settings
 
   search(params: ParamsOf<'search'>): Promise<SearchResult> {
     return this.api(() => {
-      if (params.backupId !== undefined) {
-        return this.backups.search(params.backupId, {
-          query: params.query,
-          limit: params.limit,
-          ...(params.conversationId !== undefined ? { conversationId: params.conversationId } : {}),
-          ...(params.from !== undefined ? { from: params.from } : {}),
-          ...(params.to !== undefined ? { to: params.to } : {}),
-        });
-      }
+      if (params.backupId !== undefined) return searchOpenedBackup(this.backups, params.backupId, params);
       const { vault, search } = this.life.require();
       const result = searchHistory(vault, search, params);
       return this.life.timers ? this.life.timers.filterHits(result) : result;
@@ -471,61 +377,6 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       this.emit('settings', settings);
       return settings;
     });
-  }
-
-  // ------------------------------------------------------------------ backup
-
-  backupExport(params: ParamsOf<'backupExport'>): Promise<ResultOf<'backupExport'>> {
-    // One vault activity: an import's merge never runs while it reads (it would see rows that
-    // might still be rolled back).
-    return this.api(() =>
-      this.life.activity(async () => {
-        const vault = this.life.require().vault;
-        if (params.protection.kind === 'passphrase') refuseWeakSecret(params.protection.passphrase, 'backup passphrase', this.opts.allowWeakSecrets === true);
-        this.counters.flush();
-        return this.backups.export(vault, params);
-      }),
-    );
-  }
-
-  backupImport(params: ParamsOf<'backupImport'>): Promise<ResultOf<'backupImport'>> {
-    return this.api(async () => {
-      const result = await this.backups.import(this.life.require().vault, params);
-      // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
-      // next unlock replays the change feed into the search index).
-      try {
-        // Imported contacts name the key the identity store trusts, if it knows one.
-        this.reconcileIdentityKeys();
-        // A whole history may have arrived: index it in steps, not in one blocking pass.
-        await this.life.current()?.search.catchUpInSteps();
-        const vault = this.life.current()?.vault;
-        if (vault?.isUnlocked) for (const c of vault.listConversations()) this.counters.announce(c.id);
-      } catch {
-        // locked meanwhile
-      }
-      return result;
-    });
-  }
-
-  /** Works without an unlocked vault: a backup can be browsed on a machine with no account. */
-  backupOpen(params: ParamsOf<'backupOpen'>): Promise<ResultOf<'backupOpen'>> {
-    return this.api(() => this.backups.open(params));
-  }
-
-  /**
-   * The messenger has no file dialog: the Electron shell answers this around it
-   * (main/backup-files.ts with main/app/file-dialogs.ts); browser mode and the CLI have none.
-   */
-  backupChooseFile(): Promise<ResultOf<'backupChooseFile'>> {
-    return Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: give the file name instead.'));
-  }
-
-  backupClose(params: ParamsOf<'backupClose'>): Promise<void> {
-    return this.api(() => this.backups.close(params.backupId));
-  }
-
-  backupCancel(params: ParamsOf<'backupCancel'>): Promise<ResultOf<'backupCancel'>> {
-    return this.api(() => ({ cancelled: this.backups.cancel(params.jobId) }));
   }
 
   // ------------------------------------------------------------------ waiting for the relay

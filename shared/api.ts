@@ -22,8 +22,9 @@ import { Contact, Nickname, SafetyNumber } from './api/types/contacts.ts';
 import { ConversationSummary } from './api/types/conversations.ts';
 import { DeleteResult, HistoryAnchor, HistoryPage, Message, MessageDetails, MessagesDeleted, MessagesTombstoned, MessageStateChange } from './api/types/messages.ts';
 import { GroupHistoryPage, GroupId, GroupInfo, GroupMessage, GroupName } from './api/types/groups.ts';
+import { GroupActivity, GroupReceiptDetails } from './api/types/group-receipts.ts';
 import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, RecoveryPhrase, ServerDescriptorText, Timestamp } from './api/types/scalars.ts';
-import { SearchResult } from './api/types/search.ts';
+import { MAX_SEARCH_HITS, SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
 import {
@@ -36,6 +37,7 @@ export * from './api/types/backup.ts';
 export * from './api/types/connection.ts';
 export * from './api/types/contacts.ts';
 export * from './api/types/groups.ts';
+export * from './api/types/group-receipts.ts';
 export * from './api/types/conversations.ts';
 export * from './api/types/messages.ts';
 export * from './api/types/scalars.ts';
@@ -186,6 +188,13 @@ export const apiMethods = {
   groupSend: { params: z.strictObject({ groupId: GroupId, text: MessageText }), result: GroupMessage },
   /** Newest `limit` messages, or those before `before` (a message id of the group). */
   groupHistory: { params: z.strictObject({ groupId: GroupId, limit: z.number().int().min(1).max(500), before: Id.optional() }), result: GroupHistoryPage },
+  // group receipts and the chat list (main/messenger/group-receipts.ts)
+  /** Who of the members an own group message was sent to has it and has read it; UNKNOWN_MESSAGE for anything else. */
+  groupReceipts: { params: z.strictObject({ groupId: GroupId, messageId: Id }), result: GroupReceiptDetails },
+  /** Marks the group's messages up to and including `upToMessageId` read; their authors get read receipts. */
+  groupMarkRead: { params: z.strictObject({ groupId: GroupId, upToMessageId: Id }), result: NoResult },
+  /** Every group's last activity and unread count, for the one chat list. */
+  groupsActivity: { params: NoParams, result: z.array(GroupActivity).max(10_000) },
 
   // search
   search: {
@@ -195,7 +204,7 @@ export const apiMethods = {
       from: Timestamp.optional(),
       to: Timestamp.optional(),
       order: z.enum(['newest', 'relevance']),
-      limit: z.number().int().min(1).max(200),
+      limit: z.number().int().min(1).max(MAX_SEARCH_HITS),
       ...BackupSource,
     }),
     result: SearchResult,
@@ -209,13 +218,15 @@ export const apiMethods = {
       autoLockMinutes: z.number().int().min(0).max(24 * 60).optional(),
       theme: Theme.optional(),
       notifications: NotificationPrivacy.optional(),
+      keepImageMetadata: z.boolean().optional(),
     }),
     result: Settings,
   },
 
   // backup (progress arrives as `backupProgress` events carrying the caller's jobId)
   backupExport: {
-    params: z.strictObject({ jobId: JobId, path: FilePath, protection: BackupProtection, includeIdentity: z.boolean() }),
+    // includeAttachments: false leaves the files' bytes out (their messages and names stay); default true.
+    params: z.strictObject({ jobId: JobId, path: FilePath, protection: BackupProtection, includeIdentity: z.boolean(), includeAttachments: z.boolean().optional() }),
     result: ExportSummary,
   },
   /**
@@ -333,6 +344,9 @@ export interface EphemeraApi {
   groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>>;
   groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>>;
   groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>>;
+  groupReceipts(params: ParamsOf<'groupReceipts'>): Promise<ResultOf<'groupReceipts'>>;
+  groupMarkRead(params: ParamsOf<'groupMarkRead'>): Promise<void>;
+  groupsActivity(): Promise<ResultOf<'groupsActivity'>>;
   search(params: ParamsOf<'search'>): Promise<SearchResult>;
   settingsGet(): Promise<Settings>;
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings>;

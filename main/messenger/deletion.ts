@@ -7,6 +7,7 @@ import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf } from './attachments.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { queueWithdrawals, TOMBSTONES, withdrawalsFor } from './delete-for-everyone.ts';
+import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
 import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES, TIMER_CHANGES } from './ids.ts';
 
 /** The message to delete: it must be in that conversation. */
@@ -43,7 +44,7 @@ export function forgetMessages(vault: Vault, sendIdOf: (contentId: string) => st
       vault.kvDelete(PENDING_SENDS, idem);
     }
     deleteAttachmentOf(vault, m.id);
-    for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES]) vault.kvDelete(ns, m.id);
+    for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES, GROUP_SENT, GROUP_INCOMING]) vault.kvDelete(ns, m.id);
   }
 }
 

@@ -8,6 +8,7 @@ import type { Vault } from '../vault/index.ts';
 import { applyInboundDelete, arrivedAfterDelete, forgetQuoteLinks } from './delete-for-everyone.ts';
 import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
+import { storeGroupReceipt } from './group-receipts.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, incomingPlace, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export type InboundEffect =
@@ -15,6 +16,8 @@ export type InboundEffect =
   | { kind: 'receipt'; changed: StoredMessage[] }
   /** Messages of `conversationId` that a delete for everyone turned into tombstones. */
   | { kind: 'deletedForEveryone'; conversationId: string; changed: StoredMessage[] }
+  /** A member's receipts for own group texts were stored (messenger/group-receipts.ts). */
+  | { kind: 'groupReceipt'; groupId: string }
   | { kind: 'none' };
 
 /** The facade's parts the store step uses (contact creation, the id key, counters, state changes). */
@@ -72,6 +75,10 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     if (gone) forgetQuoteLinks(vault, id);
     steps.touchConversation(conversationId, now, 1);
     return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+  }
+  if (content.kind === 'group-receipt') {
+    const groupId = storeGroupReceipt(vault, from, content, (fn) => steps.withIdKey(fn));
+    return groupId ? { kind: 'groupReceipt', groupId } : { kind: 'none' };
   }
   // Group kinds are stored by main/messenger/groups.ts before this is called.
   if (content.kind !== 'receipt') return { kind: 'none' };

@@ -29,6 +29,8 @@ export interface ReceivingDeps {
   /** Announces messages a delete for everyone turned into tombstones. */
   afterTombstones(conversationId: string, changed: readonly StoredMessage[]): void;
   scheduleSearchCatchUp(): void;
+  /** A member's receipts for own group texts were stored (messenger/group-receipts.ts). */
+  groupReceiptStored?(groupId: string): void;
 }
 
 export class Receiver {
@@ -109,6 +111,8 @@ export class Receiver {
       if (effect.isNew) autoDownload(session?.vault, session?.connection?.client, effect.message.id);
     } else if (effect.kind === 'deletedForEveryone') {
       if (effect.changed.length > 0) deps.afterTombstones(effect.conversationId, effect.changed);
+    } else if (effect.kind === 'groupReceipt') {
+      deps.groupReceiptStored?.(effect.groupId);
     } else if (effect.kind === 'receipt' && effect.changed.length > 0) {
       deps.touchConversation(effect.changed[0]!.conversationId, 0, 0);
     }

@@ -1,7 +1,7 @@
 // Group chats (shared/api.ts; main/messenger/groups.ts): what a member sees of a group and its
 // history. Membership itself is a signed log kept by each member (docs/protocol.md "Groups").
 import { z } from 'zod';
-import { Handle, Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
+import { Count, Handle, Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
 import { MessageDirection, MessageState } from './messages.ts';
 
 /** Most members a group may have, this profile included. */
@@ -31,6 +31,9 @@ export const GroupInfo = z.strictObject({
   isMember: z.boolean(),
 });
 
+/** On an own group message: of the `of` members it was sent to, how many have it and have read it (main/messenger/group-receipts.ts). */
+export const GroupReceiptCounts = z.strictObject({ delivered: Count, read: Count, of: Count });
+
 export const GroupMessage = z.strictObject({
   id: Id,
   groupId: GroupId,
@@ -43,6 +46,8 @@ export const GroupMessage = z.strictObject({
   state: MessageState,
   /** A membership line ("alice removed carol"), not a text: `sender` is the change's author. */
   system: z.literal(true).optional(),
+  /** Own texts only: the members' receipts ("read by 2 of 3"); details through groupReceipts. */
+  receipts: GroupReceiptCounts.optional(),
 });
 
 export const GroupHistoryPage = z.strictObject({
@@ -53,4 +58,5 @@ export const GroupHistoryPage = z.strictObject({
 
 export type GroupInfo = z.infer<typeof GroupInfo>;
 export type GroupMessage = z.infer<typeof GroupMessage>;
+export type GroupReceiptCounts = z.infer<typeof GroupReceiptCounts>;
 export type GroupHistoryPage = z.infer<typeof GroupHistoryPage>;
