@@ -104,6 +104,40 @@ describe('Group chats in Chromium', () => {
     await check(bob, 'group-chat-member');
   });
 
+  it('receipts: what bob and carol read shows "Read by 2 of 2", with details by keyboard; the group in the one chat list with its unread count', async () => {
+    // Both opened the group and saw alice's message: their read receipts reach her.
+    const state = bubble(alice, 'hello hikers').getByRole('button', { name: 'Read by 2 of 2' });
+    await state.waitFor({ timeout: T });
+    await state.focus();
+    await alice.keyboard.press('Enter');
+    const receipts = alice.getByRole('dialog', { name: 'Message receipts' });
+    await receipts.waitFor();
+    const list = receipts.getByRole('list', { name: 'Read by 2 of 2' });
+    await list.waitFor({ timeout: T });
+    expect((await list.getByRole('listitem').allTextContents()).map((t) => t.replace(/\d{1,2}:\d{2}.*$/, 'TIME'))).toEqual(['@bobRead TIME', '@carolRead TIME']);
+    await check(alice, 'group-receipts');
+    await alice.keyboard.press('Escape');
+    await expect.poll(() => receipts.count()).toBe(0);
+
+    // alice reads a 1:1 chat; carol writes in the group: it comes first in the one list, 1 unread.
+    await alice.getByRole('button', { name: 'bob', exact: true }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await carol.getByLabel(`Message to ${NAME}`).fill('anyone there?');
+    await carol.getByLabel(`Message to ${NAME}`).press('Enter');
+    const entry = alice.getByRole('button', { name: `${NAME}, group of 3, 1 unread` });
+    await entry.waitFor({ timeout: T });
+    const names = await alice.getByRole('list', { name: 'Conversations' }).locator('button.chat-entry').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+    expect(names[0]).toBe(`${NAME}, group of 3, 1 unread`);
+    expect(names).toContain('bob');
+    expect(names).toContain('carol');
+    await check(alice, 'chat-list-with-group');
+    await entry.click();
+    await bubble(alice, 'anyone there?').waitFor();
+    // Opening it reads it: the count goes, and carol sees both readers (bob has the group open).
+    await alice.locator(`button.chat-entry[aria-label="${NAME}, group of 3"]`).waitFor({ timeout: T });
+    await bubble(carol, 'anyone there?').getByRole('button', { name: 'Read by 2 of 2' }).waitFor({ timeout: T });
+  });
+
   it('the info panel shows members and admins; bob sees carol as unverified; removing carol', async () => {
     // bob is no admin: the members, with alice as admin and carol (not his contact) unverified.
     await bob.getByRole('button', { name: 'Group info' }).click();
@@ -119,6 +153,8 @@ describe('Group chats in Chromium', () => {
     const info = alice.getByRole('dialog', { name: `Group info: ${NAME}` });
     await info.waitFor();
     await info.getByRole('button', { name: 'Make bob an admin' }).waitFor();
+    // bob and carol are alice's contacts, but their safety numbers are not verified.
+    expect(await info.getByRole('list', { name: '3 members' }).locator('.member-name').allTextContents()).toEqual(['You (@alice) admin', '@bob unverified', '@carol unverified']);
     await check(alice, 'group-info-admin');
     await info.getByRole('button', { name: 'Remove carol' }).click();
     await info.getByRole('status').getByText('Removed carol.').waitFor({ timeout: T });

@@ -4,7 +4,8 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEve
 import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
 import { errorText, useApi } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
-import { DELIVERY_LABELS, formatTime } from '../logic.ts';
+import { formatTime } from '../logic.ts';
+import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -37,6 +38,7 @@ export function GroupChat({
   const [messages, setMessages] = useState<GroupMessage[]>([]);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState('');
+  const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const logRef = useRef<HTMLDivElement>(null);
   const groupId = group.groupId;
 
@@ -66,6 +68,13 @@ export function GroupChat({
       off();
     };
   }, [api, groupId, reload]);
+
+  // Shown is read: the newest incoming message marks everything before it (the authors get read receipts).
+  const newestUnread = messages.findLast((m) => m.direction === 'in' && m.state === 'received')?.id;
+  useEffect(() => {
+    if (!newestUnread) return;
+    void api.groupMarkRead({ groupId, upToMessageId: newestUnread }).catch(() => undefined);
+  }, [api, groupId, newestUnread]);
 
   // Keep the newest message in view.
   useLayoutEffect(() => {
@@ -118,7 +127,7 @@ export function GroupChat({
               <p className="text">{m.text}</p>
               <p className="meta">
                 <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>
-                {m.direction === 'out' ? <span className={`delivery state-${m.state}`}> · {DELIVERY_LABELS[m.state]}</span> : null}
+                {m.direction === 'out' ? <GroupReceiptButton message={m} onOpen={setReceiptsOf} /> : null}
               </p>
             </div>
           ),
@@ -146,45 +155,12 @@ export function GroupChat({
       ) : (
         <p className="hint">You are no longer a member of this group.</p>
       )}
+      {receiptsOf ? <GroupReceiptsDialog groupId={groupId} message={receiptsOf} name={(h) => memberName(h, self, contacts)} onClose={() => setReceiptsOf(null)} /> : null}
     </section>
   );
 }
 
 function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state);
-}
-
-/** The groups in the sidebar, by name; arrow keys move between entries as in the chat list. */
-export function GroupList({ groups, selectedId, onSelect }: { groups: readonly GroupInfo[]; selectedId: string | null; onSelect: (conversationId: string) => void }) {
-  if (groups.length === 0) return null;
-  return (
-    <ul className="chat-list group-list" aria-label="Groups">
-      {groups.map((g) => {
-        const selected = g.conversationId === selectedId;
-        return (
-          <li key={g.groupId} className={selected ? 'chat-item selected' : 'chat-item'}>
-            <button
-              type="button"
-              className={selected ? 'chat-entry selected' : 'chat-entry'}
-              aria-current={selected ? 'true' : undefined}
-              aria-label={`${g.name}, group of ${g.members.length}${g.isMember ? '' : ', left'}`}
-              onClick={() => onSelect(g.conversationId)}
-              onKeyDown={(e) => {
-                if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
-                e.preventDefault();
-                const items = [...(e.currentTarget.closest('ul')?.querySelectorAll<HTMLButtonElement>('button.chat-entry') ?? [])];
-                items[items.indexOf(e.currentTarget) + (e.key === 'ArrowDown' ? 1 : -1)]?.focus();
-              }}
-            >
-              <Avatar contactId={g.conversationId} name={g.name} />
-              <span className="chat-title">{g.name}</span>
-            </button>
-            <span className="chat-preview" aria-hidden="true">
-              {g.members.length} members
-            </span>
-          </li>
-        );
-      })}
-    </ul>
-  );
+  const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && r(m) === r(b[i]!));
 }

@@ -60,7 +60,7 @@ export function NewGroupDialog({ contacts, onClose, onCreated }: { contacts: rea
   );
 }
 
-/** Members (verified mark for contacts, "unverified" for anyone else), admins, and the admin actions. */
+/** Members (verified mark for verified contacts, "unverified" for everyone else), admins, and the admin actions. */
 export function GroupInfoDialog({
   group,
   self,
@@ -127,8 +127,8 @@ export function GroupInfoDialog({
                 {admin ? <span className="badge admin"> admin</span> : null}
                 {h === self ? null : contact?.verified ? (
                   <span className="badge verified"> ✓ verified</span>
-                ) : contact ? null : (
-                  <span className="badge unverified" title="Not one of your contacts"> unverified</span>
+                ) : (
+                  <span className="badge unverified" title={contact ? 'Safety number not verified' : 'Not one of your contacts'}> unverified</span>
                 )}
               </span>
               {isAdmin && h !== self ? (

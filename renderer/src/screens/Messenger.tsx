@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Contact, ConversationSummary, GroupInfo, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
+import type { Contact, ConversationSummary, GroupActivity, GroupInfo, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
@@ -8,12 +8,14 @@ import { NicknameDialog } from './NicknameDialog.tsx';
 import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
-import { GROUP_REFRESH_MS, GroupChat, GroupList } from './GroupChat.tsx';
+import { GROUP_REFRESH_MS, GroupChat, memberName } from './GroupChat.tsx';
+import { chatEntries } from '../chat/group-list.ts';
 import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
+import { ShownNotifications } from '../shown-notifications.ts';
 
 type Panel =
   | { kind: 'none' }
@@ -37,19 +39,28 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const [error, setError] = useState('');
   const backupId = backup?.backupId ?? null;
   const [groups, setGroups] = useState<GroupInfo[]>([]);
+  /** Each group's last activity and unread count, for its place in the one chat list. */
+  const [groupActivity, setGroupActivity] = useState<GroupActivity[]>([]);
   const self = status.account?.handle ?? '';
   // The `group` event updates the list at once; the timer catches what a reconnect missed.
   useEffect(() => {
     if (backupId) {
       setGroups([]);
+      setGroupActivity([]);
       return;
     }
-    const load = () => api.groupsList().then((list) => setGroups((cur) => (JSON.stringify(cur) === JSON.stringify(list) ? cur : list)), () => undefined);
-    void load();
+    const same = <T,>(cur: T, next: T) => (JSON.stringify(cur) === JSON.stringify(next) ? cur : next);
+    const loadActivity = () => api.groupsActivity().then((list) => setGroupActivity((cur) => same(cur, list)), () => undefined);
+    const load = () => {
+      void api.groupsList().then((list) => setGroups((cur) => same(cur, list)), () => undefined);
+      void loadActivity();
+    };
+    load();
     const timer = window.setInterval(load, GROUP_REFRESH_MS);
-    const off = api.on('group', (g) =>
-      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name)))),
-    );
+    const off = api.on('group', (g) => {
+      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name))));
+      void loadActivity();
+    });
     return () => {
       window.clearInterval(timer);
       off();
@@ -89,7 +100,8 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   }, [api, backupId, refresh]);
 
   // The unread total in the window title (the Electron shell sets the dock/taskbar badge itself).
-  const unreadTotal = backupId ? 0 : totalUnread(conversations);
+  const entries = chatEntries(conversations, groups, groupActivity);
+  const unreadTotal = backupId ? 0 : totalUnread(entries);
   useEffect(() => {
     document.title = windowTitle(unreadTotal);
   }, [unreadTotal]);
@@ -104,7 +116,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   // Keyboard: Ctrl+K search, Ctrl+N new contact, Alt+Up/Down previous/next chat, Ctrl+/ the list.
   // Dialogs close on Escape by themselves (<dialog>).
   const order = useRef<string[]>([]);
-  order.current = conversations.map((c) => c.id);
+  order.current = entries.map((e) => e.id);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const ctrl = e.ctrlKey || e.metaKey;
@@ -134,7 +146,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   titles.current = new Map(conversations.map((c) => [c.id, c.title]));
   useEffect(() => {
     if (mode !== 'browser' || backupId || typeof Notification === 'undefined') return;
-    const open = new Set<Notification>();
+    // Each closes when its message is deleted or expires (shown-notifications.ts).
+    const open = new ShownNotifications();
+    const unfollow = open.follow(api);
     const off = api.on('message', (m) => {
       if (!isNewArrival(m) || (document.visibilityState === 'visible' && document.hasFocus())) return;
       if (Notification.permission !== 'granted') return;
@@ -142,7 +156,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       const text = notificationText(settings.notifications, status.vault !== 'unlocked', sender, m.text);
       if (!text) return;
       const n = new Notification(text.title, { body: text.body, tag: m.conversationId });
-      open.add(n);
+      open.add(n, m.conversationId, m.id);
       n.onclick = () => {
         window.focus();
         setPanel({ kind: 'none' });
@@ -150,12 +164,12 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
         setFocusMessageId(null);
         n.close();
       };
-      n.onclose = () => open.delete(n);
     });
     return () => {
       off();
+      unfollow();
       // Nothing stays on screen after a lock.
-      for (const n of open) n.close();
+      open.closeAll();
     };
   }, [api, mode, backupId, settings.notifications, status.vault, contacts]);
 
@@ -234,16 +248,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           )}
           {error ? <p role="alert" className="error">{error}</p> : null}
           <ChatList
-            conversations={conversations}
+            entries={entries}
             selectedId={selected}
-            onSelect={(id) => {
-              setSelected(id);
-              setFocusMessageId(null);
-            }}
-          />
-          <GroupList
-            groups={groups}
-            selectedId={selected}
+            memberName={(h) => memberName(h, self, [...contacts.values()])}
             onSelect={(id) => {
               setSelected(id);
               setFocusMessageId(null);
