@@ -8,6 +8,7 @@ import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
 import { BackupError, BackupIoError, isFsError } from './errors.ts';
 import { ATTACHMENT_CHUNK_BYTES, attachmentToLine, chunksOf, encodeChunkLine, type AttachmentSource } from './attachments.ts';
+import { BACKUP_VERSION_WITH_GROUPS, groupToLine, type GroupSource } from './groups.ts';
 import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
@@ -52,6 +53,8 @@ export interface ExportOptions {
   attachments?: AttachmentSource;
   /** False: each attachment's line without its bytes (the file stays small; the bytes stay in the profile). Default true. */
   includeAttachmentBytes?: boolean;
+  /** The profile's groups (main/messenger/group-backup.ts); without it the file holds none. */
+  groups?: GroupSource;
 }
 
 export interface ExportResult {
@@ -129,13 +132,16 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const withFiles = source?.messageIds() ?? new Set<string>();
     // Version 3 only when the file can hold attachment lines: one without is what version 2 wrote.
     const v3 = withFiles.size > 0;
+    // Version 4 only when the file holds group lines (older readers refuse them).
+    const groups = options.groups?.groups() ?? [];
+    const withGroups = groups.length > 0 ? { groups: groups.length } : {};
 
     put({
       type: 'header',
       format: BACKUP_FORMAT,
-      version: v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
+      version: groups.length > 0 ? BACKUP_VERSION_WITH_GROUPS : v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
       created: (options.now ?? Date.now)(),
-      counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length, ...(v3 ? { attachments: withFiles.size } : {}) },
+      counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length, ...(v3 ? { attachments: withFiles.size } : {}), ...withGroups },
       includesIdentity: secretNames !== undefined,
       ...(signingKey ? { signer: Buffer.from(signingKey.publicKey).toString('base64') } : {}),
     });
@@ -145,6 +151,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     }
     for (const c of contacts) put(contactToLine(c));
     for (const c of conversations) put(conversationToLine(c));
+    for (const g of groups) put(groupToLine(g));
 
     let done = 0;
     onProgress?.({ phase: 'export', done, total });
@@ -185,7 +192,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
         }
       }
     }
-    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}) };
+    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}), ...withGroups };
     put({ type: 'end', counts });
     flushBatch();
     if (signingKey) {

@@ -19,6 +19,7 @@ import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFinge
 import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
 import { lineToAttachment, type AttachmentSink } from './attachments.ts';
+import { lineToGroup, type GroupSink } from './groups.ts';
 
 export interface ImportOptions extends ReadOptions {
   /**
@@ -36,6 +37,8 @@ export interface ImportOptions extends ReadOptions {
   markTombstones?: (messageIds: readonly string[]) => void;
   /** Where the file's attachments go (main/messenger/backup-attachments.ts); without it they are skipped. */
   attachments?: AttachmentSink;
+  /** Where the file's groups go (main/messenger/group-backup.ts); only from the profile's own backup, else skipped. */
+  groups?: GroupSink;
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -148,7 +151,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -188,7 +191,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, signer, markTombstones, attachments }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink },
+  { restoreIdentity, signer, markTombstones, attachments, groups }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: GroupSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>> {
@@ -259,6 +262,10 @@ async function applyRecords(
         }
         break;
       }
+      case 'group':
+        // A group's log names who our group texts go to: only our own signed backup may set one.
+        if (groups && trusted) write(() => groups.put(lineToGroup(r.line)));
+        break;
       case 'message':
         if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
         if (r.line.deleted === true && vault.getMessage(r.line.id) === undefined) tombs.push(r.line.id);

@@ -18,4 +18,5 @@ export { DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR, MIN_EXPORT_WORK_FACTOR } from './
 export { BACKUP_FORMAT, BACKUP_VERSION, messageFields, type BackupCounts, type HeaderLine, type MessageFields } from './format.ts';
 export type { BackupProgress, ProgressListener } from './progress.ts';
 export { ATTACHMENT_CHUNK_BYTES, type AttachmentSink, type AttachmentSource, type BackupAttachment } from './attachments.ts';
+export { BACKUP_VERSION_WITH_GROUPS, type BackupGroup, type GroupSink, type GroupSource } from './groups.ts';
 export * from './errors.ts';

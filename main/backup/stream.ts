@@ -18,6 +18,7 @@ import {
 import { BackupMalformed, BackupSignatureInvalid } from './errors.ts';
 import { StreamHash, verifySignature } from './signature.ts';
 import { AttachmentSectionChecker, type AttachmentLine } from './attachments.ts';
+import { BACKUP_VERSION_WITH_GROUPS, type GroupLine } from './groups.ts';
 
 const NEWLINE = 0x0a;
 // ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
@@ -103,6 +104,7 @@ export type BackupRecord =
   | { kind: 'account-secret'; line: AccountSecretLine }
   | { kind: 'contact'; line: ContactLine }
   | { kind: 'conversation'; line: ConversationLine }
+  | { kind: 'group'; line: GroupLine }
   | { kind: 'message'; line: MessageLine }
   | { kind: 'attachment'; line: AttachmentLine }
   /** One chunk of the attachment named by the last attachment record, checked (place and size) and decoded. */
@@ -111,7 +113,7 @@ export type BackupRecord =
   /** Last, only for a signed stream: the signature over everything before it verified under `signer`. */
   | { kind: 'signed'; signer: Uint8Array };
 
-const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'message', 'attachment', 'end', 'signature'] as const;
+const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'group', 'message', 'attachment', 'end', 'signature'] as const;
 /** A line type's section: an attachment's chunk lines belong to the attachment section. */
 const sectionOf = (type: string): number => SECTION_ORDER.indexOf((type === 'attachment-chunk' ? 'attachment' : type) as (typeof SECTION_ORDER)[number]);
 
@@ -131,6 +133,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
   const contactIds = new Set<string>();
   const conversationIds = new Set<string>();
   const secretNames = new Set<string>();
+  const groupIds = new Set<string>();
   let messages = 0;
   const attachments = new AttachmentSectionChecker();
   for (const text of lines) {
@@ -163,6 +166,12 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
         conversationIds.add(line.id);
         yield { kind: 'conversation', line };
         break;
+      case 'group':
+        if (header.version < BACKUP_VERSION_WITH_GROUPS) throw new BackupMalformed(`line ${lineNo}: a group line in a version-${header.version} backup`);
+        if (groupIds.has(line.id)) throw new BackupMalformed(`line ${lineNo}: duplicate group id`);
+        groupIds.add(line.id);
+        yield { kind: 'group', line };
+        break;
       case 'message':
         messages++;
         yield { kind: 'message', line };
@@ -180,9 +189,9 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
         break;
       case 'end': {
         attachments.finish(lineNo);
-        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size, ...(attachments.count > 0 ? { attachments: attachments.count } : {}) };
+        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size, ...(attachments.count > 0 ? { attachments: attachments.count } : {}), ...(groupIds.size > 0 ? { groups: groupIds.size } : {}) };
         const c = line.counts;
-        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets || (c.attachments ?? 0) !== attachments.count) {
+        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets || (c.attachments ?? 0) !== attachments.count || (c.groups ?? 0) !== groupIds.size) {
           throw new BackupMalformed(`the end line's counts ${JSON.stringify(c)} do not match the content ${JSON.stringify(actual)}`);
         }
         ended = true;

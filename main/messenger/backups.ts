@@ -31,6 +31,7 @@ import {
 import type { Vault } from '../vault/index.ts';
 import { backupMessageStatus, markImportedTombstones } from './backup-records.ts';
 import { attachmentSink, attachmentSource } from './backup-attachments.ts';
+import { groupSink, groupSource } from './group-backup.ts';
 import { messageView } from './views.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
@@ -115,6 +116,7 @@ export class BackupJobs {
         messageStatus: backupMessageStatus(vault),
         attachments: attachmentSource(vault),
         includeAttachmentBytes: p.includeAttachments !== false,
+        groups: groupSource(vault),
         ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
       });
       return { path: r.file, messages: r.counts.messages, bytes: r.bytes };
@@ -124,7 +126,7 @@ export class BackupJobs {
   import(vault: Vault, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
       const r = await importBackup(vault, p.path, {
-        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault),
+        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault), groups: groupSink(vault),
       });
       return {
         contactsAdded: r.added.contacts,

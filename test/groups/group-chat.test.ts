@@ -82,6 +82,20 @@ describe('group chat', () => {
     const opened = await bob.m.backupOpen({ jobId: 'group-open-1', path, key: { kind: 'passphrase', passphrase } });
     expect(opened.messages).toBeGreaterThanOrEqual(9);
     await bob.m.backupClose({ backupId: opened.backupId });
+    // It carries the group (name and signed log): a profile that lost it gets it back from its own backup.
+    const info = await bob.m.groupInfo({ groupId });
+    vaultOf(bob).kvDelete('groups', groupId);
+    expect(await codeOf(bob.m.groupInfo({ groupId }))).toBe('UNKNOWN_CONVERSATION');
+    // Not from someone else's backup, even one the user chose to trust: a log names who our texts go to.
+    const alicePath = join(scene.dirs.alice, 'group.age');
+    await alice.m.backupExport({ jobId: 'group-export-2', path: alicePath, protection: { kind: 'passphrase', passphrase }, includeIdentity: false });
+    await bob.m.backupImport({ jobId: 'group-import-0', path: alicePath, key: { kind: 'passphrase', passphrase }, trustUnsigned: true });
+    expect(await codeOf(bob.m.groupInfo({ groupId }))).toBe('UNKNOWN_CONVERSATION');
+    await bob.m.backupImport({ jobId: 'group-import-1', path, key: { kind: 'passphrase', passphrase } });
+    expect(await bob.m.groupInfo({ groupId })).toEqual(info);
+    // With a new chain of his own, given to the others with his next text.
+    await bob.m.groupSend({ groupId, text: 'back from the backup' });
+    for (const p of [alice, carol]) await waitFor(async () => (await texts(p.m)).includes('g_bob:back from the backup'), 30_000, 'his text after the import');
   }, 120_000);
 
   it('only an admin changes the group; a non-admin is refused and nothing is sent', async () => {

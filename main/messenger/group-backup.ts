@@ -1,0 +1,59 @@
+// The profile's groups as main/backup sees them (docs/backup-format.md "Groups"): export writes
+// each group's name and signed membership log; import puts back a group the profile does not
+// hold, inside the import's one vault transaction, once its log checks out as a log (the
+// backup layer only passes it from the profile's own signed backup). Our sender key chain starts
+// afresh and is given to every member with our next message; the other members' chains are not
+// in a backup, so their texts are readable again only after they next start a chain (docs).
+import type { GroupSink, GroupSource } from '../backup/index.ts';
+import { newDistributionId } from '../e2e/sender-keys.ts';
+import type { Vault } from '../vault/index.ts';
+import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange } from './group-state.ts';
+import { GROUPS, type GroupRecord } from './group-store.ts';
+
+const read = (vault: Vault, id: string): GroupRecord | undefined => {
+  const raw = vault.kvGet(GROUPS, id);
+  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as GroupRecord) : undefined;
+};
+
+export function groupSource(vault: Vault): GroupSource {
+  return {
+    groups: () =>
+      vault.kvKeys(GROUPS).flatMap((id) => {
+        const r = read(vault, id);
+        return r ? [{ id, name: GroupLog.restore(r.log).state.name, log: r.log as unknown as Record<string, unknown> }] : [];
+      }),
+  };
+}
+
+/** The log of a backup line, rebuilt change by change; throws GroupChangeRefused when it is not one. */
+function checkedLog(v: Record<string, unknown>): GroupLog {
+  const { root, rootChange, changes } = v;
+  if (!Array.isArray(changes) || changes.length > 100_000) throw new GroupChangeRefused('malformed');
+  const first = parseSignedChange(rootChange);
+  const start = parseGroupState(root);
+  if (start.head !== changeHash(first) || start.groupId !== first.body.groupId) throw new GroupChangeRefused('invalid');
+  // A creation is replayed as every member does; a joiner's snapshot is its own start.
+  const log = first.body.op.type === 'create' ? GroupLog.create(first, () => true) : GroupLog.restore({ root: start, rootChange: first, changes: [] });
+  if (JSON.stringify(log.state) !== JSON.stringify(start)) throw new GroupChangeRefused('invalid');
+  for (const c of changes) log.offer(parseSignedChange(c), () => true);
+  return log;
+}
+
+export function groupSink(vault: Vault): GroupSink {
+  return {
+    put: (g) => {
+      if (read(vault, g.id)) return false;
+      let log: GroupLog;
+      try {
+        log = checkedLog(g.log);
+      } catch (e) {
+        if (e instanceof GroupChangeRefused) return false;
+        throw e;
+      }
+      if (log.groupId !== g.id || log.state.name !== g.name) return false;
+      const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
+      vault.kvSet(GROUPS, g.id, Buffer.from(JSON.stringify(record), 'utf8'));
+      return true;
+    },
+  };
+}
