@@ -1,31 +1,33 @@
 // `ephemera search TEXT [--chat NAME] [--limit N] [--order newest|relevance] [--from DATE] [--to DATE]`
-// Offline full-text search of the vault (docs/search.md). Opens the sealed index snapshot (or
-// rebuilds it), searches, and writes the updated snapshot back before locking.
+// Offline full-text search of the vault (docs/search.md), through the contract (cli/client.ts):
+// the messenger opened offline unlocks (opening the sealed index snapshot, or rebuilding it),
+// the contract's search answers, and locking writes the snapshot back if the tail changed it.
+// Parameters get the same checks, codes and sentences as in the app.
 import { Option, type Command } from 'commander';
-import type { ConversationRecord, VaultHandle } from '../../main/vault/api.ts';
-import { Vault } from '../../main/vault/index.ts';
-import { MAX_LIMIT } from '../../main/search/index-db.ts';
-import { SearchService, type SearchHit, type SearchRequest } from '../../main/search/service.ts';
+import { MAX_SEARCH_HITS, type Contact, type ConversationSummary, type SearchHit, type SearchResult } from '../../shared/api.ts';
+import { refuseEmptyPassword, withOfflineClient } from '../client.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, requireVault, currentPassword } from '../io.ts';
 import { MARK_END, MARK_START, untrusted } from '../terminal.ts';
+
+const MAX_LIMIT = MAX_SEARCH_HITS;
 
 /**
  * Finds a conversation by id, contact handle, or exact title (case-insensitive). Ambiguous or
  * unknown names are usage errors that list what exists, so a script never searches the wrong chat.
  */
-export function resolveConversation(vault: VaultHandle, name: string): ConversationRecord {
-  const all = vault.listConversations();
+export function resolveConversation(all: readonly ConversationSummary[], contacts: readonly Contact[], name: string): ConversationSummary {
+  const handleOf = new Map(contacts.map((c) => [c.id, c.handle]));
   const byId = all.find((c) => c.id === name);
   if (byId) return byId;
   const wanted = name.trim().toLocaleLowerCase();
   // A contact handle is unique; titles are not, so a handle wins over a title.
-  const byHandle = all.filter((c) => vault.getContact(c.contactId)?.handle.toLocaleLowerCase() === wanted);
+  const byHandle = all.filter((c) => handleOf.get(c.contactId)?.toLocaleLowerCase() === wanted);
   if (byHandle.length === 1 && byHandle[0]) return byHandle[0];
   const matches = all.filter((c) => c.title.toLocaleLowerCase() === wanted);
   if (matches.length === 1 && matches[0]) return matches[0];
   if (matches.length > 1) {
     // Named by their contacts' handles (unique), not by opaque ids; the id still works in --chat.
-    const handles = matches.map((c) => vault.getContact(c.contactId)?.handle ?? '?').join(', ');
+    const handles = matches.map((c) => handleOf.get(c.contactId) ?? '?').join(', ');
     throw new CliError(`"${name}" names ${matches.length} chats (with ${handles}); use the contact's handle`, ExitCode.USAGE, 'AMBIGUOUS_CHAT');
   }
   throw new CliError(`no chat named "${name}"`, ExitCode.USAGE, 'NO_SUCH_CHAT');
@@ -46,17 +48,20 @@ function parseDate(value: string, flag: '--from' | '--to'): number {
   return day && flag === '--to' ? ms + 86_400_000 - 1 : ms;
 }
 
+/** The contract's snippet parts as the CLI prints them: the text and where its matches are. */
+export function snippetOf(hit: SearchHit): { text: string; highlights: { start: number; end: number }[] } {
+  let text = '';
+  const highlights: { start: number; end: number }[] = [];
+  for (const part of hit.snippet) {
+    if (part.match) highlights.push({ start: text.length, end: text.length + part.text.length });
+    text += part.text;
+  }
+  return { text, highlights };
+}
+
 /** The snippet with its matches between highlight marks (inverse video or [brackets] at output). */
 function highlighted(hit: SearchHit): string {
-  const { text, highlights } = hit.snippet;
-  let out = '';
-  let at = 0;
-  for (const h of highlights) {
-    out += untrusted(text.slice(at, h.start));
-    out += `${MARK_START}${untrusted(text.slice(h.start, h.end))}${MARK_END}`;
-    at = h.end;
-  }
-  return out + untrusted(text.slice(at));
+  return hit.snippet.map((p) => (p.match ? `${MARK_START}${untrusted(p.text)}${MARK_END}` : untrusted(p.text))).join('');
 }
 
 interface SearchOptions {
@@ -65,6 +70,44 @@ interface SearchOptions {
   order: 'newest' | 'relevance';
   from?: string;
   to?: string;
+}
+
+function printHits(
+  json: boolean,
+  query: string,
+  order: SearchOptions['order'],
+  { conversations, contacts, chat, result }: { conversations: ConversationSummary[]; contacts: Contact[]; chat: ConversationSummary | undefined; result: SearchResult },
+): void {
+  const hits = result.hits;
+  const titles = new Map(conversations.map((c) => [c.id, c.title]));
+  const titleOf = (h: SearchHit): string | null => titles.get(h.conversationId) ?? (h.conversationTitle === '' ? null : h.conversationTitle);
+  // People see chat titles and handles; the opaque ids are in --json only. An incoming
+  // message's sender is its contact's id; in a direct chat that is the chat's contact.
+  const handles = new Map(contacts.map((c) => [c.id, c.handle]));
+  const chatHandles = new Map(conversations.map((c) => [c.id, handles.get(c.contactId)]));
+  const senderOf = (h: SearchHit): string => (h.sender !== undefined ? handles.get(h.sender) : undefined) ?? chatHandles.get(h.conversationId) ?? 'unknown contact';
+  const lines = hits.map((h) => {
+    const when = new Date(h.sentAt).toISOString().replace('T', ' ').slice(0, 16);
+    const who = h.direction === 'out' ? 'me' : senderOf(h);
+    return `${when}  ${untrusted(titleOf(h) ?? 'unknown chat')}  ${untrusted(who)}\n    ${highlighted(h)}`;
+  });
+  const human = hits.length === 0 ? 'No messages found.' : `${lines.join('\n')}\n${hits.length} result${hits.length === 1 ? '' : 's'}.`;
+  printResult(json, human, {
+    query,
+    ...(chat ? { chat: { id: chat.id, title: chat.title } } : {}),
+    results: hits.map((h) => ({
+      id: h.messageId,
+      conversationId: h.conversationId,
+      chat: titleOf(h),
+      sender: h.sender ?? null,
+      direction: h.direction,
+      sentAt: h.sentAt,
+      sentAtIso: new Date(h.sentAt).toISOString(),
+      orderKey: h.orderKey ?? null,
+      snippet: snippetOf(h),
+      ...(order === 'relevance' ? { score: h.score ?? null } : {}),
+    })),
+  });
 }
 
 export function register(program: Command): void {
@@ -80,59 +123,34 @@ export function register(program: Command): void {
     .action(
       action(async (text: string, opts: SearchOptions, cmd: Command) => {
         const g = globalOptions(cmd);
-        const request: SearchRequest = { text, limit: parseLimit(opts.limit), order: opts.order };
-        if (opts.from !== undefined) request.from = parseDate(opts.from, '--from');
-        if (opts.to !== undefined) request.to = parseDate(opts.to, '--to');
+        const limit = parseLimit(opts.limit);
+        const from = opts.from !== undefined ? parseDate(opts.from, '--from') : undefined;
+        const to = opts.to !== undefined ? parseDate(opts.to, '--to') : undefined;
         if (text.trim().length === 0) throw new CliError('nothing to search for', ExitCode.USAGE);
         requireVault(g.profile);
-        const password = await currentPassword();
-        const vault = await Vault.unlock(g.profile, password);
-        let service: SearchService | undefined;
-        try {
-          const chat = opts.chat !== undefined ? resolveConversation(vault, opts.chat) : undefined;
-          if (chat) request.conversationId = chat.id;
+        const password = refuseEmptyPassword(await currentPassword());
+        const found = await withOfflineClient(g.profile, async (api) => {
+          // Unlocking opens the index, which is rebuilt (reading every message) when it has no usable snapshot.
           const showProgress = !g.json && process.stderr.isTTY;
-          service = await SearchService.open(vault, {
-            onRebuildProgress: (done, total) => {
-              if (showProgress) process.stderr.write(`\rbuilding the search index: ${done}/${total}`);
-            },
-          });
-          if (showProgress && service.openedFrom === 'rebuild') process.stderr.write('\n');
-          const hits = service.search(request);
-          const conversations = vault.listConversations();
-          const titles = new Map(conversations.map((c) => [c.id, c.title]));
-          // People see chat titles and handles; the opaque ids are in --json only. An incoming
-          // message's sender is its contact's id; in a direct chat that is the chat's contact.
-          const chatHandles = new Map(conversations.map((c) => [c.id, vault.getContact(c.contactId)?.handle]));
-          const senderOf = (h: SearchHit): string => vault.getContact(h.sender)?.handle ?? chatHandles.get(h.conversationId) ?? 'unknown contact';
-          const lines = hits.map((h) => {
-            const when = new Date(h.sentAt).toISOString().replace('T', ' ').slice(0, 16);
-            const who = h.direction === 'out' ? 'me' : senderOf(h);
-            return `${when}  ${untrusted(titles.get(h.conversationId) ?? 'unknown chat')}  ${untrusted(who)}\n    ${highlighted(h)}`;
-          });
-          const human = hits.length === 0 ? 'No messages found.' : `${lines.join('\n')}\n${hits.length} result${hits.length === 1 ? '' : 's'}.`;
-          printResult(g.json, human, {
+          if (showProgress) process.stderr.write('opening the vault and its search index...');
+          try {
+            await api.unlock({ password });
+          } finally {
+            if (showProgress) process.stderr.write('\r\u001b[K');
+          }
+          const [conversations, contacts] = await Promise.all([api.conversationsList({}), api.contactsList()]);
+          const chat = opts.chat !== undefined ? resolveConversation(conversations, contacts, opts.chat) : undefined;
+          const result = await api.search({
             query: text,
-            ...(chat ? { chat: { id: chat.id, title: chat.title } } : {}),
-            results: hits.map((h) => ({
-              id: h.id,
-              conversationId: h.conversationId,
-              chat: titles.get(h.conversationId) ?? null,
-              sender: h.sender,
-              direction: h.direction,
-              sentAt: h.sentAt,
-              sentAtIso: new Date(h.sentAt).toISOString(),
-              orderKey: h.orderKey,
-              snippet: h.snippet,
-              ...(request.order === 'relevance' ? { score: h.score } : {}),
-            })),
+            order: opts.order,
+            limit,
+            ...(chat ? { conversationId: chat.id } : {}),
+            ...(from !== undefined ? { from } : {}),
+            ...(to !== undefined ? { to } : {}),
           });
-          service.close(); // writes the snapshot if the tail changed it
-          service = undefined;
-        } finally {
-          service?.discard();
-          vault.lock();
-        }
+          return { conversations, contacts, chat, result };
+        });
+        printHits(g.json, text, opts.order, found);
       }),
     );
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { MAX_TEXT_CHARS, type ApiErrorValue, type MethodName } from '../../shared/api.ts';
+import { MAX_TEXT_CHARS, type ApiErrorValue, type MethodName, type SearchResult } from '../../shared/api.ts';
 import { dispatchCall } from '../../shared/api/rpc.ts';
 import { API_EXIT } from '../../cli/errors.ts';
 import { runCli } from './run.ts';
@@ -17,6 +17,8 @@ const T0 = Date.UTC(2026, 0, 5, 12);
 // The messenger's id forms (main/messenger/ids.ts): a direct conversation's id follows its contact's.
 const BOB = `c${'b0'.repeat(12)}`;
 const CONV = `d${'b0'.repeat(12)}`;
+const CAROL = `c${'c0'.repeat(12)}`;
+const CAROL_CONV = `d${'c0'.repeat(12)}`;
 let root: string;
 let profile: string;
 
@@ -26,6 +28,14 @@ beforeAll(async () => {
   const { vault } = await Vault.create(profile, PASSWORD, { kdf: TEST_KDF });
   vault.upsertContact({ id: BOB, handle: 'bob', displayName: 'bob', identityChanged: false, createdAt: T0 });
   vault.upsertConversation({ id: CONV, kind: 'direct', contactId: BOB, title: 'bob', lastActivity: T0, unread: 0 });
+  // What the search tests find (bob's chat stays empty for the history test).
+  vault.upsertContact({ id: CAROL, handle: 'carol', displayName: 'carol', identityChanged: false, createdAt: T0 });
+  vault.upsertConversation({ id: CAROL_CONV, kind: 'direct', contactId: CAROL, title: 'Carol', lastActivity: T0, unread: 0 });
+  vault.appendMessages([
+    { id: 'm-plums-1', conversationId: CAROL_CONV, direction: 'in', sender: CAROL, sentAt: T0 + 1000, text: 'ripe plums at the market', state: 'received' },
+    { id: 'm-plums-2', conversationId: CAROL_CONV, direction: 'out', sender: 'self', sentAt: T0 + 2000, text: 'plums plums plums for jam', state: 'sent' },
+    { id: 'm-other', conversationId: CAROL_CONV, direction: 'in', sender: CAROL, sentAt: T0 + 3000, text: 'nothing to see', state: 'received' },
+  ]);
   vault.lock();
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -50,6 +60,19 @@ async function viaDispatchLocked(dir: string, method: MethodName, params: unknow
     const outcome = await dispatchCall(m, method, params);
     if (outcome.ok) throw new Error(`${method} unexpectedly succeeded`);
     return outcome.error;
+  } finally {
+    await m.close();
+  }
+}
+
+/** The answer of a call that succeeds on this profile (unlocked). */
+async function viaDispatchOk(method: MethodName, params: unknown): Promise<unknown> {
+  const m = await openMessenger({ profileDir: profile });
+  try {
+    await m.unlock({ password: PASSWORD });
+    const outcome = await dispatchCall(m, method, params);
+    if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code} ${outcome.error.message}`);
+    return outcome.value;
   } finally {
     await m.close();
   }
@@ -147,5 +170,47 @@ describe('the CLI goes through the contract', () => {
       open.lock();
     }
     expect(Vault.exists(profile)).toBe(true);
+  });
+
+  it('search: an over-long query and a date the contract refuses get the same INVALID_ARGUMENT and sentence', async () => {
+    const long = 'plums '.repeat(100);
+    const served = await viaDispatch('search', { query: long, order: 'newest', limit: 20 });
+    expect(served.code).toBe('INVALID_ARGUMENT');
+    const cli = await viaCli(['search', long]);
+    expect(cli.error).toEqual(served);
+    expect(cli.exit).toBe(API_EXIT.INVALID_ARGUMENT);
+    // --from 1969-12-31 is a day before the epoch: the contract's timestamps are not negative.
+    const early = await viaDispatch('search', { query: 'plums', order: 'newest', limit: 20, from: Date.UTC(1969, 11, 31) });
+    expect(early.code).toBe('INVALID_ARGUMENT');
+    expect((await viaCli(['search', 'plums', '--from', '1969-12-31'])).error).toEqual(early);
+  });
+
+  it('search: the CLI prints the contract\'s hits, with the sender, order key and score the contract now carries, up to 1000', async () => {
+    const served = (await viaDispatchOk('search', { query: 'plums', order: 'relevance', limit: 1000 })) as SearchResult;
+    expect(served.hits.map((h) => h.messageId).sort()).toEqual(['m-plums-1', 'm-plums-2']);
+    const bySender = Object.fromEntries(served.hits.map((h) => [h.messageId, h.sender]));
+    expect(bySender).toEqual({ 'm-plums-1': CAROL, 'm-plums-2': 'self' });
+    for (const h of served.hits) {
+      expect(typeof h.score).toBe('number');
+      expect(Number.isInteger(h.orderKey)).toBe(true);
+    }
+    // Newest first carries no score.
+    const newest = (await viaDispatchOk('search', { query: 'plums', order: 'newest', limit: 1 })) as SearchResult;
+    expect(newest).toMatchObject({ truncated: true, hits: [{ messageId: 'm-plums-2' }] });
+    expect(newest.hits[0]).not.toHaveProperty('score');
+
+    const r = await runCli(['--profile', profile, '--json', 'search', 'plums', '--order', 'relevance', '--limit', '1000'], { EPHEMERA_PASSWORD: PASSWORD });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as { results: { id: string; chat: string; sender: string; orderKey: number; score: number; snippet: { text: string; highlights: { start: number; end: number }[] } }[] };
+    expect(out.results.map((x) => ({ id: x.id, sender: x.sender, orderKey: x.orderKey, score: x.score }))).toEqual(
+      served.hits.map((h) => ({ id: h.messageId, sender: h.sender, orderKey: h.orderKey, score: h.score })),
+    );
+    expect(out.results.every((x) => x.chat === 'Carol')).toBe(true);
+    const first = out.results.find((x) => x.id === 'm-plums-1');
+    expect(first?.snippet.highlights.map((h) => first.snippet.text.slice(h.start, h.end))).toEqual(['plums']);
+    // Over the contract's most: the CLI's own usage error, before any password is asked.
+    const over = await runCli(['--profile', profile, 'search', 'plums', '--limit', '1001'], {});
+    expect(over.code).toBe(2);
+    expect(over.stderr).toContain('--limit must be a whole number from 1 to 1000');
   });
 });
