@@ -15,7 +15,6 @@ import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
-import { ShownNotifications } from '../shown-notifications.ts';
 
 type Panel =
   | { kind: 'none' }
@@ -146,9 +145,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   titles.current = new Map(conversations.map((c) => [c.id, c.title]));
   useEffect(() => {
     if (mode !== 'browser' || backupId || typeof Notification === 'undefined') return;
-    // Each closes when its message is deleted or expires (shown-notifications.ts).
-    const open = new ShownNotifications();
-    const unfollow = open.follow(api);
+    const open = new Set<Notification>();
     const off = api.on('message', (m) => {
       if (!isNewArrival(m) || (document.visibilityState === 'visible' && document.hasFocus())) return;
       if (Notification.permission !== 'granted') return;
@@ -156,7 +153,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       const text = notificationText(settings.notifications, status.vault !== 'unlocked', sender, m.text);
       if (!text) return;
       const n = new Notification(text.title, { body: text.body, tag: m.conversationId });
-      open.add(n, m.conversationId, m.id);
+      open.add(n);
       n.onclick = () => {
         window.focus();
         setPanel({ kind: 'none' });
@@ -164,12 +161,12 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
         setFocusMessageId(null);
         n.close();
       };
+      n.onclose = () => open.delete(n);
     });
     return () => {
       off();
-      unfollow();
       // Nothing stays on screen after a lock.
-      open.closeAll();
+      for (const n of open) n.close();
     };
   }, [api, mode, backupId, settings.notifications, status.vault, contacts]);
 
