@@ -1,6 +1,8 @@
 // Backup subcommands: export, import, open-backup (docs/backup-format.md). Thin wrappers over
 // main/backup: keys from flags, the environment or a prompt; a progress bar on stderr when it
 // is a terminal; Ctrl-C cancels (no partial file); BackupError codes mapped to exit codes.
+// Not through the contract: what it reports, import into a profile without a vault and
+// open-backup without a profile are beyond the contract's backup methods (docs/architecture.md, CLI).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';

@@ -2,7 +2,8 @@
 // and recover go through the contract offline (cli/client.ts withOfflineClient): the same checks,
 // codes and sentences as the app. unlock-check and status stay on the vault: they are diagnostics
 // that must answer for a vault whose messages are damaged, and the contract's unlock opens the
-// whole session (search, expiry), which reads every message (docs/architecture.md, CLI).
+// whole session (expiry purge, the search index, rebuilt by reading every message when it has no
+// usable snapshot), so one damaged segment fails it (docs/architecture.md, CLI).
 import { Option, type Command } from 'commander';
 import { inspectProfile, Vault } from '../../main/vault/index.ts';
 import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
