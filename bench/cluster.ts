@@ -269,12 +269,18 @@ export async function failover(o: BenchOptions, pg: TestPostgres): Promise<void>
     all.push(...clients);
     const [sender] = await ephemeraClients(descriptor, 1, 'fosender');
     all.push(sender!);
-    // Bench only: which node a client is connected to (the client's current URL).
-    const nodeOf = (c: BenchClient): string => (c.client as unknown as { url: string }).url;
+    // Bench only: which node a client is connected to (the client's current URL, main/net/nodes.ts).
+    const nodeOf = (c: BenchClient): string => {
+      const url = (c.client as unknown as { nodes?: { url?: unknown } }).nodes?.url;
+      if (typeof url !== 'string') throw new Error('bench: the relay client no longer exposes nodes.url');
+      return url;
+    };
     // The node killed is one the sender is not on.
     const v = ports.findIndex((p) => nodeOf(sender!) !== `wss://127.0.0.1:${p}`);
     const victim = `wss://127.0.0.1:${ports[v]!}`;
     const onVictim = clients.map((c, i) => [c, i] as const).filter(([c]) => nodeOf(c) === victim && c.client.state === 'ready');
+    // Nothing to measure would read as an instant failover.
+    if (onVictim.length === 0) throw new Error('bench: no client on the node to kill');
     // One envelope queued for every client; no handler yet, so none is acknowledged.
     for (let i = 0; i < n; i += 100) {
       await Promise.all(clients.slice(i, i + 100).map((_, j) => sender!.mailbox.send(`fo${i + j}`, Buffer.alloc(64, 1), `fo-msg-${i + j}`)));
