@@ -15,6 +15,7 @@ import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
+import { ShownNotifications } from '../shown-notifications.ts';
 
 type Panel =
   | { kind: 'none' }
@@ -145,7 +146,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   titles.current = new Map(conversations.map((c) => [c.id, c.title]));
   useEffect(() => {
     if (mode !== 'browser' || backupId || typeof Notification === 'undefined') return;
-    const open = new Set<Notification>();
+    // Each closes when its message is deleted or expires (shown-notifications.ts).
+    const open = new ShownNotifications();
+    const unfollow = open.follow(api);
     const off = api.on('message', (m) => {
       if (!isNewArrival(m) || (document.visibilityState === 'visible' && document.hasFocus())) return;
       if (Notification.permission !== 'granted') return;
@@ -153,7 +156,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       const text = notificationText(settings.notifications, status.vault !== 'unlocked', sender, m.text);
       if (!text) return;
       const n = new Notification(text.title, { body: text.body, tag: m.conversationId });
-      open.add(n);
+      open.add(n, m.conversationId, m.id);
       n.onclick = () => {
         window.focus();
         setPanel({ kind: 'none' });
@@ -161,12 +164,12 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
         setFocusMessageId(null);
         n.close();
       };
-      n.onclose = () => open.delete(n);
     });
     return () => {
       off();
+      unfollow();
       // Nothing stays on screen after a lock.
-      for (const n of open) n.close();
+      open.closeAll();
     };
   }, [api, mode, backupId, settings.notifications, status.vault, contacts]);
 
