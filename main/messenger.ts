@@ -5,7 +5,6 @@
 import {
   ApiError,
   type ApiEvent,
-  type Contact,
   type ConnectionState,
   type ConversationSummary,
   type EphemeraService,
@@ -13,7 +12,6 @@ import {
   type Message,
   type ParamsOf,
   type ResultOf,
-  type SafetyNumber,
   type SearchResult,
   type Settings,
   type VaultStatus,
@@ -31,7 +29,6 @@ import {
   viewWithQuote,
   writeDraft,
 } from './messenger/conversations.ts';
-import { contactView } from './messenger/contacts.ts';
 import { Deleter } from './messenger/deleting.ts';
 import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
 import type { RefusalContext } from './messenger/refusals.ts';
@@ -51,7 +48,8 @@ import { GroupReceipts } from './messenger/group-receipts.ts';
 import { groupReceiptMethods, type GroupReceiptMethods } from './messenger/group-receipts-api.ts';
 import { attachmentMethods, type AttachmentMethods } from './messenger/attachments-api.ts';
 import { backupMethods, searchOpenedBackup, type BackupMethods } from './messenger/backups-api.ts';
-import { nicknameProblem, Trust } from './messenger/trust.ts';
+import { contactMethods, type ContactMethods } from './messenger/contacts-api.ts';
+import { Trust } from './messenger/trust.ts';
 
 export interface MessengerOptions {
   profileDir: string;
@@ -77,7 +75,7 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 
 /** The contract methods the facade takes whole from its jobs' tables (messenger/method-tables.ts). */
-type TableMethods = VaultMethods & GroupMethods & GroupReceiptMethods & AttachmentMethods & BackupMethods;
+type TableMethods = VaultMethods & ContactMethods & GroupMethods & GroupReceiptMethods & AttachmentMethods & BackupMethods;
 
 export class Messenger extends servedFromTables<TableMethods>() implements EphemeraService {
   readonly profileDir: string;
@@ -135,6 +133,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     changed: (info) => this.emit('group', info),
     sent: (messageId, groupId, to) => this.groupAcks.sent(messageId, groupId, to),
     received: (m) => this.groupAcks.received(m),
+    timers: () => this.life.timers,
     stored: () => {
       try {
         this.life.current()?.search.catchUp();
@@ -182,7 +181,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     this.life = new SessionLifecycle(
       { profileDir: opts.profileDir, kdf: opts.kdf, allowWeakSecrets: opts.allowWeakSecrets === true, offline: opts.offline === true },
       {
-        emit: this.emit, account: this.account, sender: this.sender, deleter: this.deleter, receipts: this.receipts, searchCatchUp: this.searchCatchUp,
+        emit: this.emit, account: this.account, sender: this.sender, deleter: this.deleter, receipts: { stop: () => (this.receipts.stop(), this.groupAcks.stop()) }, searchCatchUp: this.searchCatchUp,
         counters: this.counters, backups: this.backups, attachmentUi: this.attachmentUi, viewOf: (m) => this.viewOf(m),
       },
     );
@@ -191,6 +190,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     Object.assign(
       this,
       this.life.methods(),
+      contactMethods(call, this.access, this.trust),
       groupMethods(call, this.groups, this.sender),
       groupReceiptMethods(call, this.groupAcks, this.groups),
       attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
@@ -242,36 +242,6 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
 
   connectionState(): Promise<ConnectionState> {
     return this.api(() => this.life.current()?.connection?.state() ?? this.account.offlineState());
-  }
-
-  // ------------------------------------------------------------------ contacts
-
-  contactsList(): Promise<Contact[]> {
-    return this.api(() => this.life.require().vault.listContacts().map(contactView));
-  }
-
-  contactAdd(params: ParamsOf<'contactAdd'>): Promise<Contact> {
-    return this.api(async () => {
-      return this.trust.add(params.handle);
-    }, { handle: params.handle });
-  }
-
-  safetyNumber(params: ParamsOf<'safetyNumber'>): Promise<SafetyNumber> {
-    return this.api(() => this.trust.safetyNumber(params.contactId));
-  }
-
-  markVerified(params: ParamsOf<'markVerified'>): Promise<Contact> {
-    return this.api(() => this.trust.markVerified(params.contactId, params.verified));
-  }
-
-  acceptIdentity(params: ParamsOf<'acceptIdentity'>): Promise<Contact> {
-    return this.api(() => this.trust.acceptIdentity(params.contactId, params.safetyNumber));
-  }
-
-  setNickname(params: ParamsOf<'setNickname'>): Promise<Contact> {
-    const refused = nicknameProblem(params.nickname);
-    if (refused) return Promise.reject(refused);
-    return this.api(() => this.trust.setNickname(params.contactId, params.nickname));
   }
 
   // ------------------------------------------------------------------ conversations and history
@@ -383,7 +353,8 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
 
   /** Waits for the connection, an empty outbox, sent receipts and a quiet inbox (messenger/sync.ts). */
   sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>> {
-    const parts = { access: this.access, sender: this.sender, receiver: this.receiver, receipts: this.receipts };
+    // Group receipts waiting for their batch count as receipts not yet out.
+    const parts = { access: this.access, sender: this.sender, receiver: this.receiver, receipts: { idle: () => this.receipts.idle() && this.groupAcks.idle() } };
     return this.api(async () => ({ done: await waitIdle(parts, params.timeoutMs, params.quietMs ?? 400) }));
   }
 }
