@@ -184,21 +184,49 @@ export class E2e {
    * is never used twice. Throws NoSession, or UntrustedIdentity while a change is pending.
    */
   encryptFor(address: string, plaintext: Uint8Array): Promise<Envelope> {
+    return this.exclusive(() => this.encryptLocked(address, plaintext));
+  }
+
+  /**
+   * encodeContent + encrypt, then `store(envelope)` and the session change in one vault
+   * transaction: one commit for what a send writes (its message, outbox entry and the ratchet
+   * step) instead of one each. `store` is synchronous and must not call back into this object.
+   * If it throws, nothing changed: the session is as it was.
+   */
+  sendContentThen<T>(address: string, content: MessageContent, store: (envelope: Envelope) => T): Promise<T> {
+    const plaintext = encodeContent(content);
     return this.exclusive(async () => {
-      const remote = protocolAddress(address);
-      const record = await this.sessionStore.getSession(remote);
-      if (!record || !record.hasCurrentState(new Date(this.now()))) throw new NoSession(address);
+      const staged = await this.kv.staged(() => this.encryptLocked(address, plaintext));
+      let committed = false;
       try {
-        const message = await this.signal(() =>
-          signalEncrypt(ab(plaintext), remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now())),
-        );
-        const type = message.type() === CiphertextMessageType.PreKey ? 'prekey' : 'message';
-        return { type, body: message.serialize() };
-      } catch (error) {
-        if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) throw this.untrusted(address, false, error);
-        throw error;
+        const vault = this.kv.vault;
+        const tx = vault.transaction?.bind(vault) ?? (<R>(fn: () => R): R => fn());
+        return tx(() => {
+          const result = store(staged.result);
+          staged.commit();
+          committed = true;
+          return result;
+        });
+      } finally {
+        if (!committed) staged.discard();
       }
     });
+  }
+
+  private async encryptLocked(address: string, plaintext: Uint8Array): Promise<Envelope> {
+    const remote = protocolAddress(address);
+    const record = await this.sessionStore.getSession(remote);
+    if (!record || !record.hasCurrentState(new Date(this.now()))) throw new NoSession(address);
+    try {
+      const message = await this.signal(() =>
+        signalEncrypt(ab(plaintext), remote, this.localAddress(), this.sessionStore, this.identityStore, new Date(this.now())),
+      );
+      const type = message.type() === CiphertextMessageType.PreKey ? 'prekey' : 'message';
+      return { type, body: message.serialize() };
+    } catch (error) {
+      if (LibSignalErrorBase.is(error, ErrorCode.UntrustedIdentity)) throw this.untrusted(address, false, error);
+      throw error;
+    }
   }
 
   /** Decrypts and commits the session change at once. Prefer `receive` when storing the result. */

@@ -3,7 +3,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import { quotedContentId } from './conversations.ts';
-import { OUTGOING_CONTENT_IDS, PENDING_SENDS, REPLY_TO } from './ids.ts';
+import { OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export interface QueuedText {
   id: string;
@@ -12,6 +12,12 @@ export interface QueuedText {
   at: number;
   text: string;
   replyToId: string | undefined;
+}
+
+/** The content id a reply to `messageId` names (ours or theirs), if it has one. */
+export function quotableContentId(vault: Vault, messageId: string): string | undefined {
+  const cid = vault.kvGet(OUTGOING_CONTENT_IDS, messageId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, messageId);
+  return cid ? Buffer.from(cid).toString('utf8') : undefined;
 }
 
 /** Stores a text as 'queued'; returns it with the quoted message's content id, if any. */

@@ -91,8 +91,10 @@ export class ReceiptSender {
     const contact = session.vault.findContactByHandle(handle);
     if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
     if (!(await e2e.hasSession(handle))) return;
-    const envelope = await e2e.sendContent(handle, { v: 1, kind: 'receipt', type, ids });
-    conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
+    // The ratchet step and the outbox entry in one commit (e2e.sendContentThen).
+    await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids }, (envelope) => {
+      conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
+    });
   }
 
   /** No receipt waits for its batch. */

@@ -27,7 +27,7 @@ import {
   textIdempotencyKey,
   withIdKey,
 } from './ids.ts';
-import { handToRelay, storeQueued } from './outgoing.ts';
+import { handToRelay, quotableContentId, storeQueued } from './outgoing.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
 
@@ -93,22 +93,36 @@ export class Sender {
       const conversationId = conversationIdOf(contact.id);
       const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
       const timer = deps.timers()?.timerForSend(conversationId);
-      const { stored, replyTo } = storeQueued(vault, { id, conversationId, contentId, at: now, text, replyToId });
-      deps.timers()?.sent(id, conversationId, timer, now);
-      deps.touchConversation(conversationId, now, 0);
-      let body: Uint8Array;
+      const queued = { id, conversationId, contentId, at: now, text, replyToId };
+      const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId);
+      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
+      const conn = access.current()?.connection;
+      let storing = false;
+      let stored: StoredMessage;
       try {
-        body = encodeEnvelope(await e2e.sendContent(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }));
+        // The message as 'queued', its timer, the pending record, the outbox entry and the ratchet
+        // step: one commit (e2e.sendContentThen), all or nothing, instead of one commit each.
+        stored = await e2e.sendContentThen(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }, (envelope) => {
+          storing = true;
+          const { stored: message } = storeQueued(vault, queued);
+          deps.timers()?.sent(id, conversationId, timer, now);
+          // A disappearing message does not wait at the relay longer than its timer.
+          if (conn) handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId, timer);
+          return message;
+        });
       } catch (e) {
-        vault.updateMessageState(stored.id, 'failed');
+        if (storing) throw e; // the vault failed: nothing was stored
+        // Not encrypted (e.g. the identity changed): shown as a failed message, as before.
+        const { stored: failed } = storeQueued(vault, queued);
+        deps.timers()?.sent(id, conversationId, timer, now);
+        vault.updateMessageState(failed.id, 'failed');
+        deps.touchConversation(conversationId, now, 0);
         if (e instanceof UntrustedIdentity) deps.trust.markIdentityChanged(contact);
         throw e;
       }
-      const conn = access.current()?.connection;
+      deps.touchConversation(conversationId, now, 0);
+      // Stored 'queued' without an outbox entry: resumeQueued sends it at the next unlock.
       if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
-      // A disappearing message does not wait at the relay longer than its timer.
-      handToRelay(vault, conn, contact.handle, body, idem, contentId, timer);
       const view = deps.viewOf(stored);
       deps.emit('message', view);
       deps.scheduleSearchCatchUp();
@@ -206,8 +220,13 @@ export class Sender {
     }
     const pending = vault.kvGet(PENDING_SENDS, outcome.id);
     if (!pending) return;
-    vault.kvDelete(PENDING_SENDS, outcome.id);
-    this.deps.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
+    // One commit without an fsync wait: if a power cut undoes it, the message is still 'queued'
+    // with its pending record, and resumeQueued sends it again under the same idempotency key,
+    // which the relay answers from its record (the recipient stores it once either way).
+    vault.relaxedTransaction(() => {
+      vault.kvDelete(PENDING_SENDS, outcome.id);
+      this.deps.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
+    });
   }
 
   /** Resolves when no backup import holds the vault (at once when none does). */

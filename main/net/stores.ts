@@ -48,14 +48,25 @@ export function vaultOutboxStore(vault: VaultHandle): OutboxStore {
     while (vault.busy) await vault.idle();
   };
   return {
-    put: async (item) => {
-      await whenIdle();
-      vault.outboxPut(item);
+    put: (item) => {
+      // Written at once when the vault is free, so a caller's transaction holds it: a send's
+      // message, ratchet step and outbox entry are one commit (messenger/sending.ts).
+      if (!vault.busy) {
+        try {
+          vault.outboxPut(item);
+          return Promise.resolve();
+        } catch (e) {
+          return Promise.reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+      return whenIdle().then(() => vault.outboxPut(item));
     },
     list: () => vault.outboxList(),
     delete: async (id) => {
       await whenIdle();
-      vault.outboxDelete(id);
+      // The relay accepted it: losing this delete to a power cut only re-sends the request once,
+      // which the relay answers from its idempotency record; no fsync wait for that.
+      vault.relaxedTransaction(() => vault.outboxDelete(id));
     },
   };
 }

@@ -1,0 +1,84 @@
+// E2e.sendContentThen (issue 18): a send's own writes and its ratchet step are one vault
+// transaction. A store that fails keeps neither (the next send reuses the same message key
+// counter); one that succeeds keeps both, across lock and unlock, and the peer decrypts it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignalMessage } from '@signalapp/libsignal-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { E2e, type Envelope } from '../../main/e2e/index.ts';
+import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { PreKeyDirectory } from './helpers.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const dirs: string[] = [];
+const open: Vault[] = [];
+
+afterEach(() => {
+  for (const v of open.splice(0)) if (v.isUnlocked) v.lock();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+interface Party {
+  dir: string;
+  vault: Vault;
+  e2e: E2e;
+}
+
+async function register(relay: PreKeyDirectory, name: string): Promise<Party> {
+  const dir = mkdtempSync(join(tmpdir(), `ephemera-send-then-${name}-`));
+  dirs.push(dir);
+  const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
+  open.push(vault);
+  const { e2e, registration } = await E2e.register(vault, name, { oneTimeCount: 3 });
+  relay.register(name, registration.identity, registration.oneTimePreKeys);
+  return { dir, vault, e2e };
+}
+
+const counterOf = (e: Envelope): number => {
+  expect(e.type).toBe('message');
+  return SignalMessage.deserialize(new Uint8Array(e.body)).counter();
+};
+
+describe('sendContentThen', () => {
+  it('a failing store keeps neither its writes nor the ratchet step; a good one keeps both', async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await register(relay, 'alice');
+    const bob = await register(relay, 'bob');
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    // One round trip, so alice is past the PreKey messages and her envelopes carry a counter.
+    await bob.e2e.decryptFrom('alice', await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'c0', sentAt: 0, text: 'hi' }));
+    await alice.e2e.decryptFrom('bob', await bob.e2e.sendContent('alice', { v: 1, kind: 'text', id: 'c1', sentAt: 0, text: 'hello' }));
+
+    const store = (id: string) => (): void => {
+      alice.vault.appendMessages([{ id, conversationId: 'conv-bob', direction: 'out', sender: 'self', sentAt: 1, text: id, state: 'queued' }]);
+    };
+    let failed: Envelope | undefined;
+    await expect(
+      alice.e2e.sendContentThen('bob', { v: 1, kind: 'text', id: 'm1', sentAt: 1, text: 'lost' }, (envelope) => {
+        failed = envelope;
+        store('m1')();
+        throw new Error('the outbox write failed');
+      }),
+    ).rejects.toThrow('the outbox write failed');
+    expect(alice.vault.getMessage('m1')).toBeUndefined();
+
+    const sent = await alice.e2e.sendContentThen('bob', { v: 1, kind: 'text', id: 'm2', sentAt: 2, text: 'kept' }, (envelope) => {
+      store('m2')();
+      return envelope;
+    });
+    // The failed attempt's ratchet step was not kept: the same message key counter again.
+    expect(counterOf(sent)).toBe(counterOf(failed!));
+
+    alice.vault.lock();
+    alice.vault = await Vault.unlock(alice.dir, PASSWORD);
+    open.push(alice.vault);
+    alice.e2e = E2e.open(alice.vault);
+    expect(alice.vault.getMessage('m2')?.text).toBe('m2');
+    expect(alice.vault.getMessage('m1')).toBeUndefined();
+    expect(new TextDecoder().decode(await bob.e2e.decryptFrom('alice', sent))).toContain('kept');
+    // The committed step is the one after it: the next send moves on.
+    const next = await alice.e2e.sendContentThen('bob', { v: 1, kind: 'text', id: 'm3', sentAt: 3, text: 'next' }, (envelope) => envelope);
+    expect(counterOf(next)).toBe(counterOf(sent) + 1);
+  });
+});
