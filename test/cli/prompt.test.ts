@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
@@ -69,5 +70,20 @@ describe.skipIf(!hasScript)('CLI prompts on a terminal', () => {
     expect(ok.transcript).not.toContain('Hidden-Pw-98765');
     const bad = await inPty(['--profile', profile, 'unlock-check'], [{ prompt: 'Password:', reply: 'nope' }]);
     expect(bad.code).toBe(3);
+  });
+
+  it('search on a terminal says it is opening the index while it unlocks, then clears that line', async () => {
+    const profile = join(root, 's');
+    const { vault } = await Vault.create(profile, 'Search-Pw-24680', { kdf: TEST_KDF });
+    vault.upsertConversation({ id: 'd-one', kind: 'direct', contactId: 'c-one', title: 'one', lastActivity: 1, unread: 0 });
+    vault.appendMessages([{ id: 'm-one', conversationId: 'd-one', direction: 'in', sender: 'c-one', sentAt: 1, text: 'quinces in the cellar', state: 'received' }]);
+    vault.lock();
+    const r = await inPty(['--profile', profile, 'search', 'quinces'], [{ prompt: 'Password:', reply: 'Search-Pw-24680' }]);
+    expect(r.code, r.transcript).toBe(0);
+    const shown = r.transcript.indexOf('opening the vault and its search index...');
+    const cleared = r.transcript.indexOf('\r\u001b[K', shown);
+    expect(shown).toBeGreaterThan(0);
+    expect(cleared).toBeGreaterThan(shown);
+    expect(r.transcript.indexOf('1 result.')).toBeGreaterThan(cleared);
   });
 });
