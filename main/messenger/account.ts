@@ -22,6 +22,7 @@ import type { Vault } from '../vault/index.ts';
 import { RelayConnection } from './connection.ts';
 import type { Emit } from './events.ts';
 import type { AccountRecord, SessionAccess } from './session.ts';
+import { watchBlobReleases } from './attachments.ts';
 
 /** Sealed vault kv namespace of the messenger's own records. */
 const NS = 'messenger';
@@ -123,7 +124,10 @@ export class Account {
       },
       onEnvelope: (env) => this.handlers.onEnvelope(env),
       onReady: () => {
-        if (isCurrent(conn)) void this.upkeep();
+        if (!isCurrent(conn)) return;
+        void this.upkeep();
+        // Relay blobs of deleted files (main/messenger/attachments.ts).
+        watchBlobReleases(session.vault, conn.client);
       },
     });
     session.connection = conn;

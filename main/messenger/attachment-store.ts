@@ -4,8 +4,10 @@
 // tags, so a chunk cannot be moved to another attachment or place). kv keys reach disk only as
 // keyed tags: nothing links a chunk row to its attachment for someone without the data key.
 // Vault writes only, so every deletion path (delete for me, expiry, delete for everyone) can call it.
+import { unlink } from 'node:fs/promises';
 import type { Vault } from '../vault/index.ts';
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
+import { MESSAGE_TIMERS } from './ids.ts';
 
 /** attachment id -> sealed record (AttachmentRecord as JSON). */
 export const ATTACHMENTS = 'messenger-attachments';
@@ -13,6 +15,22 @@ export const ATTACHMENTS = 'messenger-attachments';
 export const ATTACHMENT_CHUNKS = 'messenger-attachment-chunks';
 /** message id -> attachment id. */
 export const MESSAGE_ATTACHMENTS = 'messenger-message-attachments';
+/**
+ * blob id (base64url) -> '1': relay blobs this profile no longer needs, to tell the relay
+ * (blob.done) once connected (attachments.ts releaseBlobs). Written in the deletion's own
+ * transaction, so a lock, a crash or a relay outage only delays the release.
+ */
+export const BLOB_RELEASES = 'messenger-blob-releases';
+/**
+ * attachment id -> '1' while its chunks are being written without a complete record yet (a
+ * window's staged upload, the sender's own copy, a download): what a crash then leaves is found
+ * at unlock without reading every chunk key (cleanUpAtUnlock).
+ */
+export const STAGING = 'messenger-attachment-staging';
+/** Temporary plaintext file of a save in progress (its path) -> '1': removed at unlock if a crash left it. */
+export const SAVES_IN_PROGRESS = 'messenger-attachment-saves';
+/** Per profile, while connected: starts a release pass (attachments.ts watchBlobReleases). */
+export const blobReleaseHooks = new WeakMap<Vault, () => void>();
 /** Chunks written per vault transaction (bounded work per commit). */
 export const CHUNKS_PER_TRANSACTION = 16;
 
@@ -46,19 +64,87 @@ export function recordOf(vault: Vault, messageId: string): AttachmentRecord | un
   return id ? readRecord(vault, Buffer.from(id).toString('utf8')) : undefined;
 }
 
-export function deleteChunks(vault: Vault, r: AttachmentRecord): void {
+export function deleteChunks(vault: Vault, r: Pick<AttachmentRecord, 'id' | 'size'>): void {
   const n = chunkCount(r.size);
   for (let first = 0; first < n; first += CHUNKS_PER_TRANSACTION * 4) {
     vault.transaction(() => {
       for (let i = first; i < Math.min(n, first + CHUNKS_PER_TRANSACTION * 4); i++) vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
     });
   }
+  vault.kvDelete(STAGING, r.id);
 }
 
-/** Deleting a message deletes its attachment: chunks, record and link (main/messenger/deletion.ts). */
-export function deleteAttachmentOf(vault: Vault, messageId: string): void {
+/** Chunks are about to be written for `id` before its record says they are complete. */
+export function markStaging(vault: Vault, id: string): void {
+  vault.kvSet(STAGING, id, Buffer.from('1'));
+}
+
+/**
+ * At unlock, what a crash left: the temporary plaintext files of interrupted saves are removed,
+ * and the chunks of every attachment still marked staging whose record is missing or not
+ * downloaded are deleted (chunks are written in order from 0, so they end at the first gap).
+ * A record kept not downloaded is fetched again on demand. Returns what went.
+ */
+export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; chunks: number }> {
+  let files = 0;
+  for (const path of vault.kvKeys(SAVES_IN_PROGRESS)) {
+    try {
+      await unlink(path);
+      files++;
+    } catch (e) {
+      // Already gone (renamed into place, or removed by the user) is fine; anything else stays listed.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') continue;
+    }
+    vault.kvDelete(SAVES_IN_PROGRESS, path);
+  }
+  let chunks = 0;
+  for (const id of vault.kvKeys(STAGING)) {
+    if (readRecord(vault, id)?.downloaded !== true) {
+      for (let first = 0, more = true; more; first += CHUNKS_PER_TRANSACTION * 4) {
+        vault.transaction(() => {
+          for (let i = first; i < first + CHUNKS_PER_TRANSACTION * 4; i++) {
+            if (vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(id, i)) === undefined) {
+              more = false;
+              return;
+            }
+            vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(id, i));
+            chunks++;
+          }
+        });
+      }
+    }
+    vault.kvDelete(STAGING, id);
+  }
+  return { files, chunks };
+}
+
+/**
+ * Whether the relay's copy should go with this profile's: a received file never fetched drops
+ * our claim (the relay deletes the blob once no recipient is left); our own file goes for
+ * everyone only when the message does (deleted for everyone, or expired under a timer), never
+ * on a delete for me, which leaves the recipient's copy (and their right to fetch it) alone.
+ */
+function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): boolean {
+  const m = vault.getMessage(r.messageId);
+  if (!m) return false;
+  if (m.direction === 'in') return !r.downloaded;
+  return forEveryone || vault.kvGet(MESSAGE_TIMERS, r.messageId) !== undefined;
+}
+
+/**
+ * Deleting a message deletes its attachment: chunks, record and link (main/messenger/deletion.ts),
+ * and queues the release of the relay's copy where it is no longer wanted (releasesBlob).
+ * `forEveryone`: the message is being deleted for everyone (delete-for-everyone.ts).
+ */
+export function deleteAttachmentOf(vault: Vault, messageId: string, o: { forEveryone?: boolean } = {}): void {
   const r = recordOf(vault, messageId);
   if (r) {
+    if (releasesBlob(vault, r, o.forEveryone === true)) {
+      vault.kvSet(BLOB_RELEASES, r.blob, Buffer.from('1'));
+      // After the deletion's transaction has committed (it is synchronous), not inside it.
+      const hook = blobReleaseHooks.get(vault);
+      if (hook) setImmediate(hook);
+    }
     deleteChunks(vault, r);
     vault.kvDelete(ATTACHMENTS, r.id);
   }

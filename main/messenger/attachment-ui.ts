@@ -12,8 +12,10 @@ import {
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
 import { uploadFrom, type BlobCaller, type ByteSource } from '../net/attachments.ts';
 import type { Vault } from '../vault/index.ts';
-import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, readRecord } from './attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, markStaging, readRecord, STAGING } from './attachment-store.ts';
 import { apiErrorOf, asJob, download, newAttachmentId, type UploadedAttachment } from './attachments.ts';
+import { rangedSource, rangesToSend } from './strip-source.ts';
+import { readSettings } from './settings.ts';
 
 /** Uploads open at once per profile (each holds sealed chunks in the vault until commit or cancel). */
 export const MAX_OPEN_UPLOADS = 8;
@@ -77,12 +79,43 @@ function deleteStaged(vault: Vault, u: Upload): void {
       for (let i = first; i < Math.min(n, first + 64); i++) vault.kvDelete(ATTACHMENT_CHUNKS, chunkKey(u.attachmentId, i));
     });
   }
+  vault.kvDelete(STAGING, u.attachmentId);
 }
 
 export class AttachmentUi {
   private readonly uploads = new Map<string, Upload>();
 
   constructor(private readonly s: AttachmentUiSteps) {}
+
+  /** Whether images go with their metadata (the profile setting keepImageMetadata; sendFile asks too). */
+  keepMetadata(): boolean {
+    return readSettings(this.s.vault().profileDir).keepImageMetadata;
+  }
+
+  /**
+   * A staged image without its metadata: the kept ranges copied, chunk by chunk, under a new
+   * attachment id, and the original's chunks deleted, so the sender's copy is what was sent.
+   */
+  private async restripped(vault: Vault, u: Upload): Promise<void> {
+    const strip = await rangesToSend(vaultSource(vault, u.attachmentId, u.size), u.size, this.keepMetadata());
+    if (!strip) return;
+    const from = rangedSource(vaultSource(vault, u.attachmentId, u.size), strip.ranges);
+    const to: Upload = { ...u, attachmentId: newAttachmentId(), size: strip.size, received: 0 };
+    markStaging(vault, to.attachmentId);
+    try {
+      for (let i = 0; i < chunkCount(strip.size); i++) {
+        const buf = Buffer.alloc(Math.min(STREAM_CHUNK_BYTES, strip.size - i * STREAM_CHUNK_BYTES));
+        await from.read(buf, 0, buf.length, i * STREAM_CHUNK_BYTES);
+        vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(to.attachmentId, i), buf);
+        to.received += buf.length;
+      }
+    } catch (e) {
+      deleteStaged(vault, to);
+      throw e;
+    }
+    deleteStaged(vault, u);
+    Object.assign(u, { attachmentId: to.attachmentId, size: to.size, received: to.received });
+  }
 
   async limits(): Promise<ResultOf<'attachmentLimits'>> {
     const relay = this.s.relay();
@@ -125,6 +158,8 @@ export class AttachmentUi {
     const vault = this.s.vault();
     const first = u.received / STREAM_CHUNK_BYTES;
     vault.transaction(() => {
+      // Until the message is stored, only the staging mark says these chunks are not garbage.
+      if (u.received === 0) markStaging(vault, u.attachmentId);
       for (let i = 0; i * STREAM_CHUNK_BYTES < bytes.length; i++) {
         vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(u.attachmentId, first + i), bytes.subarray(i * STREAM_CHUNK_BYTES, (i + 1) * STREAM_CHUNK_BYTES));
       }
@@ -144,6 +179,7 @@ export class AttachmentUi {
     try {
       const { jobId } = u;
       const o = jobId === undefined ? {} : { onProgress: (done: number, total: number): void => this.s.progress(jobId, done, total) };
+      await this.restripped(vault, u);
       const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], jo)).catch((e: unknown) => {
         throw apiErrorOf(e);
       });

@@ -11,15 +11,18 @@ import { basename } from 'node:path';
 import { ApiError, type Attachment } from '../../shared/api.ts';
 import { STREAM_CHUNK_BYTES, StreamError } from '../../shared/protocol/stream.ts';
 import type { AttachmentContent } from '../e2e/content.ts';
-import { downloadBlob, TransferError, uploadFile, type BlobCaller, type BlobRef, type TransferOptions } from '../net/attachments.ts';
+import { downloadBlob, TransferError, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions } from '../net/attachments.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingPlace, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
 import { handToRelay } from './outgoing.ts';
+import { rangedSource, uploadFileStripped, type Ranges } from './strip-source.ts';
 import {
-  ATTACHMENT_CHUNKS, type AttachmentRecord, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, MESSAGE_ATTACHMENTS, readRecord, recordOf, writeRecord,
+  ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, markStaging, MESSAGE_ATTACHMENTS, readRecord, recordOf,
+  SAVES_IN_PROGRESS, STAGING, writeRecord,
 } from './attachment-store.ts';
+import { RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 
 export { deleteAttachmentOf } from './attachment-store.ts';
 
@@ -83,16 +86,21 @@ export interface UploadedAttachment {
   path: string;
   /** Set when the plaintext is already sealed in the vault under this attachment id (main/messenger/attachment-ui.ts), not read from `path`. */
   stagedId?: string;
+  /** The byte ranges of `path` that were sent (an image without its metadata, strip-source.ts); absent: the whole file. */
+  ranges?: Ranges;
 }
 
-/** Seals and uploads the file for `handle` (outside any vault activity: it may take long). */
-export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string } = {}): Promise<UploadedAttachment> {
+/**
+ * Seals and uploads the file for `handle` (outside any vault activity: it may take long); a
+ * JPEG or PNG goes without its metadata (EXIF, GPS, text) unless `keepMetadata`.
+ */
+export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string; keepMetadata?: boolean } = {}): Promise<UploadedAttachment> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new ApiError('FILE_ERROR', 'Only a regular file can be sent.');
     const fileName = (name ?? basename(path)).slice(0, 255) || 'file';
-    const ref = await asJob(o.jobId, o, (jo) => uploadFile(relay, path, [handle], jo));
-    return { ref, name: fileName, type: contentTypeOf(fileName), path };
+    const { ref, ranges } = await asJob(o.jobId, o, (jo) => uploadFileStripped(relay, path, [handle], o.keepMetadata === true, jo));
+    return { ref, name: fileName, type: contentTypeOf(fileName), path, ...(ranges ? { ranges } : {}) };
   } catch (e) {
     throw apiErrorOf(e);
   }
@@ -127,9 +135,10 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
     id: attachmentId, messageId: id, name: up.name, type: up.type, size: up.ref.size,
     blob: b64(up.ref.blobId), key: b64(up.ref.key), digest: b64(up.ref.digest), downloaded: false,
   };
-  if (up.stagedId === undefined) await storeFromFile(vault, record, up.path);
+  if (up.stagedId === undefined) await storeFromFile(vault, record, up.path, up.ranges);
   const [stored] = vault.transaction(() => {
     writeRecord(vault, { ...record, downloaded: true });
+    vault.kvDelete(STAGING, attachmentId);
     vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
     return vault.appendMessages([{ id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: caption ?? '', state: 'queued' }]);
   });
@@ -152,9 +161,11 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
   return stored;
 }
 
-/** The sender's own copy, sealed chunk by chunk from the file it just sent. */
-async function storeFromFile(vault: Vault, r: AttachmentRecord, path: string): Promise<void> {
-  const fh = await open(path, 'r');
+/** The sender's own copy, sealed chunk by chunk from the file it just sent (the bytes it sent: `ranges` of it, when set). */
+async function storeFromFile(vault: Vault, r: AttachmentRecord, path: string, ranges: Ranges | undefined): Promise<void> {
+  const file = await open(path, 'r');
+  const fh: ByteSource = ranges ? rangedSource(file, ranges) : file;
+  markStaging(vault, r.id);
   try {
     const n = chunkCount(r.size);
     for (let first = 0; first < n; first += CHUNKS_PER_TRANSACTION) {
@@ -172,7 +183,7 @@ async function storeFromFile(vault: Vault, r: AttachmentRecord, path: string): P
     deleteChunks(vault, r);
     throw e;
   } finally {
-    await fh.close();
+    await file.close();
   }
 }
 
@@ -257,6 +268,7 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     next += batch.length;
     vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
   };
+  markStaging(vault, r.id);
   try {
     await downloadBlob(relay, ref, (plain, index) => {
       // Stream chunk i holds plaintext bytes [i * 64 KiB, ...): the same cut as the local chunks.
@@ -269,8 +281,59 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     deleteChunks(vault, r);
     throw e;
   }
-  writeRecord(vault, { ...r, downloaded: true });
+  vault.transaction(() => {
+    writeRecord(vault, { ...r, downloaded: true });
+    vault.kvDelete(STAGING, r.id);
+  });
   relay.call('blob.done', { id: ref.blobId }).catch(() => undefined);
+}
+
+/** Per profile: the running release pass, and whether another was asked for meanwhile. */
+const releasing = new WeakMap<Vault, { again: boolean }>();
+
+/**
+ * Tells the relay about every blob this profile no longer needs (BLOB_RELEASES, queued by
+ * deleteAttachmentOf): blob.done withdraws our own upload for everyone, or drops our claim on a
+ * received one. An entry goes once the relay answered, also with NOT_FOUND (already expired or
+ * fetched by all); a dropped connection or a lock leaves it for the next time (each ready
+ * connection, and right after each deletion while connected).
+ */
+export function releaseBlobs(vault: Vault, relay: BlobCaller): void {
+  const running = releasing.get(vault);
+  if (running) {
+    running.again = true;
+    return;
+  }
+  const state = { again: false };
+  releasing.set(vault, state);
+  void (async () => {
+    try {
+      do {
+        state.again = false;
+        if (!vault.isUnlocked) return;
+        for (const blob of vault.kvKeys(BLOB_RELEASES)) {
+          try {
+            await relay.call('blob.done', { id: unb64(blob) });
+          } catch (e) {
+            // Not answered (connection gone, locked) or busy: kept for the next pass.
+            if (!(e instanceof RpcError) || RETRYABLE_RPC_ERRORS.has(e.code)) return;
+          }
+          if (!vault.isUnlocked) return;
+          vault.kvDelete(BLOB_RELEASES, blob);
+        }
+      } while (state.again);
+    } catch {
+      // Locked meanwhile: the queue is in the vault, for the next ready connection.
+    } finally {
+      releasing.delete(vault);
+    }
+  })();
+}
+
+/** At each ready connection: releases what is queued, and what later deletions queue while it lasts. */
+export function watchBlobReleases(vault: Vault, relay: BlobCaller): void {
+  blobReleaseHooks.set(vault, () => releaseBlobs(vault, relay));
+  releaseBlobs(vault, relay);
 }
 
 /** Attachments up to this size are fetched as soon as their message arrives; larger ones on save. */
@@ -301,6 +364,8 @@ export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined
       await asJob(o.jobId, o, (jo) => download(vault, relay, r, jo));
     }
     const tmp = `${path}.${randomBytes(6).toString('hex')}.part`;
+    // Listed (sealed) before it exists: a crash before the rename leaves it for the next unlock to remove.
+    vault.kvSet(SAVES_IN_PROGRESS, tmp, Buffer.from('1'));
     const fh = await open(tmp, 'wx', 0o600);
     try {
       for (let i = 0; i < chunkCount(r.size); i++) {
@@ -310,9 +375,11 @@ export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined
       }
       await fh.close();
       await rename(tmp, path);
+      vault.kvDelete(SAVES_IN_PROGRESS, tmp);
     } catch (e) {
       await fh.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
+      if (vault.isUnlocked) vault.kvDelete(SAVES_IN_PROGRESS, tmp);
       throw e;
     }
     return { bytes: r.size };

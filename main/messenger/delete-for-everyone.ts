@@ -168,8 +168,8 @@ function tombstone(vault: Vault, conversationId: string, ids: readonly string[])
     for (const id of ids) {
       vault.kvSet(TOMBSTONES, id, Buffer.from('1'));
       forgetQuoteLinks(vault, id);
-      // Its file goes too: sealed chunks and record (main/messenger/attachments.ts).
-      deleteAttachmentOf(vault, id);
+      // Its file goes too: sealed chunks and record, and the relay's copy (main/messenger/attachment-store.ts).
+      deleteAttachmentOf(vault, id, { forEveryone: true });
     }
   });
   vault.redactMessages(conversationId, ids, withFile);

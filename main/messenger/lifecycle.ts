@@ -3,7 +3,7 @@ import { E2e } from '../e2e/index.ts';
 import { SearchService } from '../search/service.ts';
 import type { Vault } from '../vault/index.ts';
 import { knownIdentityIn, readAccount } from './account.ts';
-import { recordOf } from './attachment-store.ts';
+import { cleanUpAtUnlock, recordOf } from './attachment-store.ts';
 import { reconcileIdentityKeys } from './contacts.ts';
 import { forgetJournaledAtUnlock } from './deletion-journal.ts';
 import { purgeExpiredAtUnlock, type Expiring } from './expiry.ts';
@@ -16,6 +16,8 @@ import { UnlockedSession } from './session.ts';
 export async function openSession(vault: Vault): Promise<{ session: UnlockedSession; counting: Expiring[] }> {
   // What a deletion interrupted by a crash left of the messenger's records goes first (deletion-journal.ts).
   await forgetJournaledAtUnlock(vault);
+  // Attachment chunks and plaintext save files a crash left half-written (attachment-store.ts).
+  await cleanUpAtUnlock(vault);
   // Before the vault counts as unlocked (and before search opens): what expired is deleted.
   const counting = purgeExpiredAtUnlock(vault, Date.now());
   const account = readAccount(vault);

@@ -14,6 +14,8 @@ const FileSchema = z.object({
   theme: z.enum(['system', 'light', 'dark']).default('system'),
   notifications: z.enum(['full', 'sender', 'none']).default('sender'),
   recoveryConfirmed: z.boolean().default(false),
+  /** Send images with their EXIF/GPS and text metadata (default: stripped before encryption, main/messenger/strip-source.ts). */
+  keepImageMetadata: z.boolean().default(false),
 });
 export type ProfileSettings = z.infer<typeof FileSchema>;
 
@@ -36,7 +38,7 @@ export function writeSettings(profileDir: string, settings: ProfileSettings): vo
 /** The settings as the API shows them; `relayUrl` is the configured relay's (null while locked). */
 export function settingsView(profileDir: string, relayUrl: string | null): Settings {
   const s = readSettings(profileDir);
-  return { relayUrl, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications };
+  return { relayUrl, autoLockMinutes: s.autoLockMinutes, theme: s.theme, notifications: s.notifications, keepImageMetadata: s.keepImageMetadata };
 }
 
 /** Writes the preferences a settingsUpdate names (its relay descriptor is the account's: account.ts). */
@@ -46,5 +48,6 @@ export function updatePreferences(profileDir: string, params: ParamsOf<'settings
     ...(params.autoLockMinutes !== undefined ? { autoLockMinutes: params.autoLockMinutes } : {}),
     ...(params.theme !== undefined ? { theme: params.theme } : {}),
     ...(params.notifications !== undefined ? { notifications: params.notifications } : {}),
+    ...(params.keepImageMetadata !== undefined ? { keepImageMetadata: params.keepImageMetadata } : {}),
   });
 }

@@ -15,6 +15,8 @@ export const Settings = z.strictObject({
   autoLockMinutes: z.number().int().min(0).max(24 * 60),
   theme: Theme,
   notifications: NotificationPrivacy,
+  /** Images are sent with their metadata (EXIF, GPS, text chunks). Default false: stripped before encryption. Always present in a settings view. */
+  keepImageMetadata: z.boolean().optional(),
 });
 
 export type Theme = z.infer<typeof Theme>;
