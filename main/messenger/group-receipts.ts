@@ -34,6 +34,8 @@ interface IncomingRecord {
 const RECEIPT_DELAY_MS = 20;
 /** How far back an unread count looks (a group never opened shows at most this many). */
 const MAX_UNREAD_SCAN = 5000;
+/** History read per step of the unread count: the list asks often, and mostly the newest few decide. */
+const UNREAD_PAGE = 50;
 
 export interface GroupReceiptDeps {
   vault(): Vault;
@@ -143,12 +145,13 @@ export class GroupReceipts {
   /** Every group's place in the chat list: newest message, and texts from others not yet read. */
   activity(): GroupActivity[] {
     return this.d.groups.list().map((g) => {
-      const newest = this.d.groups.history({ groupId: g.groupId, limit: 1 }).messages[0];
+      const first = this.d.groups.history({ groupId: g.groupId, limit: UNREAD_PAGE });
+      const newest = first.messages.at(-1);
       return {
         groupId: g.groupId,
         conversationId: g.conversationId,
         lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
-        unread: this.unread(g.groupId),
+        unread: this.unread(g.groupId, first),
         lastMessage: newest
           ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
           : null,
@@ -157,12 +160,11 @@ export class GroupReceipts {
   }
 
   /** Incoming texts after the newest incoming message already read (as 1:1 unread counts). */
-  private unread(groupId: string): number {
+  private unread(groupId: string, first: GroupHistoryPage): number {
     let count = 0;
     let scanned = 0;
-    let before: string | undefined;
+    let page = first;
     while (scanned < MAX_UNREAD_SCAN) {
-      const page = this.d.groups.history({ groupId, limit: 500, ...(before ? { before } : {}) });
       for (let i = page.messages.length - 1; i >= 0; i--) {
         const m = page.messages[i]!;
         if (m.direction !== 'in') continue;
@@ -171,7 +173,7 @@ export class GroupReceipts {
       }
       scanned += page.messages.length;
       if (!page.hasOlder || page.messages.length === 0) break;
-      before = page.messages[0]!.id;
+      page = this.d.groups.history({ groupId, limit: UNREAD_PAGE, before: page.messages[0]!.id });
     }
     return count;
   }

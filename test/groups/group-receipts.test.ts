@@ -109,4 +109,19 @@ describe('group receipts', () => {
       ['r_carol', false],
     ]);
   }, 120_000);
+
+  it('the unread count reaches past one page of history; reading the newest clears it', async () => {
+    // bob read up to 'second'; dave's and carol's texts after it are unread, the line adding dave is not counted.
+    await waitFor(async () => (await activityOf(bob)).unread === 2, 30_000, 'two unread at bob');
+    for (let i = 0; i < 60; i++) await carol.m.groupSend({ groupId, text: `c${i}` });
+    await waitFor(async () => (await incoming(bob, 'c59')) !== undefined, 60_000, 'carol\'s texts at bob');
+    const before = await activityOf(bob);
+    expect(before.unread).toBe(62);
+    expect(before.lastMessage).toMatchObject({ text: 'c59', sender: 'r_carol', direction: 'in' });
+    await bob.m.groupMarkRead({ groupId, upToMessageId: (await incoming(bob, 'c59'))!.id });
+    expect((await activityOf(bob)).unread).toBe(0);
+    // sync waits for the read receipts to be out; carol then sees bob among the readers.
+    expect((await bob.m.sync({ timeoutMs: 30_000 })).done).toBe(true);
+    await waitFor(async () => (await own(carol, 'c59')).receipts?.read === 1, 30_000, 'bob\'s read receipt at carol');
+  }, 180_000);
 });
