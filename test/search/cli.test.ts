@@ -1,16 +1,13 @@
 // `ephemera search` in a real child process against a real vault.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
+import { runCli } from '../cli/run.ts';
 import { corpus, hexId, T0, DAY } from './corpus.ts';
 
 const PASSWORD = 'cli search password 123';
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const harness = fileURLToPath(new URL('./cli-harness.ts', import.meta.url));
 let root: string;
 let profile: string;
 
@@ -33,13 +30,8 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, ['--import', 'tsx', harness, '--profile', profile, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, EPHEMERA_PASSWORD: PASSWORD },
-    encoding: 'utf8',
-  });
-  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+function cli(args: string[], password = PASSWORD): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(['--profile', profile, ...args], { EPHEMERA_PASSWORD: password });
 }
 
 interface JsonOut {
@@ -49,8 +41,8 @@ interface JsonOut {
 }
 
 describe('ephemera search', () => {
-  it('finds messages, newest first, with JSON snippets', () => {
-    const r = cli(['--json', 'search', 'zanzibarcafe ']);
+  it('finds messages, newest first, with JSON snippets', async () => {
+    const r = await cli(['--json', 'search', 'zanzibarcafe ']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as JsonOut;
     expect(out.ok).toBe(true);
@@ -60,20 +52,20 @@ describe('ephemera search', () => {
     expect(first.snippet.highlights.map((h) => first.snippet.text.slice(h.start, h.end))).toEqual(['ZANZIBARCAFE']);
   });
 
-  it('filters by contact handle or chat title, and limits', () => {
-    const byTitle = JSON.parse(cli(['--json', 'search', 'creme', '--chat', 'bob']).stdout) as JsonOut;
+  it('filters by contact handle or chat title, and limits', async () => {
+    const byTitle = JSON.parse((await cli(['--json', 'search', 'creme', '--chat', 'bob'])).stdout) as JsonOut;
     expect(byTitle.results.map((x) => x.id)).toEqual([hexId(4), hexId(3)]);
-    const limited = JSON.parse(cli(['--json', 'search', 'zanzibarcafe', '--chat', 'Alice Liddell', '--limit', '1']).stdout) as JsonOut;
+    const limited = JSON.parse((await cli(['--json', 'search', 'zanzibarcafe', '--chat', 'Alice Liddell', '--limit', '1'])).stdout) as JsonOut;
     expect(limited.results.map((x) => x.id)).toEqual([hexId(50)]);
   });
 
-  it('filters by date', () => {
-    const r = JSON.parse(cli(['--json', 'search', 'zanzibarcafe', '--from', '2025-01-02', '--to', '2025-01-02']).stdout) as JsonOut;
+  it('filters by date', async () => {
+    const r = JSON.parse((await cli(['--json', 'search', 'zanzibarcafe', '--from', '2025-01-02', '--to', '2025-01-02'])).stdout) as JsonOut;
     expect(r.results.map((x) => x.id)).toEqual([hexId(2)]);
   });
 
-  it('human output marks matches and strips terminal control characters from message text', () => {
-    const r = cli(['search', 'zanzibarcafe']);
+  it('human output marks matches and strips terminal control characters from message text', async () => {
+    const r = await cli(['search', 'zanzibarcafe']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('[ZANZIBARCAFE]');
     expect(r.stdout).toContain('3 results.');
@@ -81,25 +73,21 @@ describe('ephemera search', () => {
     expect(r.stdout).not.toContain('\u202e');
   });
 
-  it('unknown or ambiguous chats and bad limits are usage errors (exit 2)', () => {
-    const unknown = cli(['--json', 'search', 'x', '--chat', 'nobody']);
+  it('unknown or ambiguous chats and bad limits are usage errors (exit 2)', async () => {
+    const unknown = await cli(['--json', 'search', 'x', '--chat', 'nobody']);
     expect(unknown.code).toBe(2);
     expect((JSON.parse(unknown.stdout) as JsonOut).code).toBe('NO_SUCH_CHAT');
-    const ambiguous = cli(['--json', 'search', 'x', '--chat', 'bobby tables']);
+    const ambiguous = await cli(['--json', 'search', 'x', '--chat', 'bobby tables']);
     expect(ambiguous.code).toBe(2);
     expect((JSON.parse(ambiguous.stdout) as JsonOut).code).toBe('AMBIGUOUS_CHAT');
-    expect(cli(['search', 'x', '--limit', '0']).code).toBe(2);
-    expect(cli(['search', 'x', '--limit', 'lots']).code).toBe(2);
-    expect(cli(['search', 'x', '--from', 'yesterday']).code).toBe(2);
+    expect((await cli(['search', 'x', '--limit', '0'])).code).toBe(2);
+    expect((await cli(['search', 'x', '--limit', 'lots'])).code).toBe(2);
+    expect((await cli(['search', 'x', '--from', 'yesterday'])).code).toBe(2);
   });
 
-  it('a wrong password exits 3 and prints nothing found', () => {
-    const res = spawnSync(process.execPath, ['--import', 'tsx', harness, '--profile', profile, 'search', 'zanzibarcafe'], {
-      cwd: repoRoot,
-      env: { ...process.env, EPHEMERA_PASSWORD: 'wrong password here' },
-      encoding: 'utf8',
-    });
-    expect(res.status).toBe(3);
+  it('a wrong password exits 3 and prints nothing found', async () => {
+    const res = await cli(['search', 'zanzibarcafe'], 'wrong password here');
+    expect(res.code).toBe(3);
     expect(res.stdout).not.toContain('ZANZIBARCAFE');
   });
 });
