@@ -47,8 +47,9 @@ export interface ExportOptions {
   /**
    * What the messenger knows of a message (its sealed records): `gone`, expired and not deleted
    * yet (never exported); `deleted`, deleted for everyone (exported as a tombstone line).
+   * `tombstones`: how many it may answer `deleted` for (a file with one is version 3 at least).
    */
-  messageStatus?: (messageId: string) => 'gone' | 'deleted' | undefined;
+  messageStatus?: ((messageId: string) => 'gone' | 'deleted' | undefined) & { readonly tombstones?: number };
   /** The profile's attachments (main/messenger/backup-attachments.ts); without it the file holds none. */
   attachments?: AttachmentSource;
   /** False: each attachment's line without its bytes (the file stays small; the bytes stay in the profile). Default true. */
@@ -130,8 +131,10 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const total = vault.countMessages();
     const source = options.attachments;
     const withFiles = source?.messageIds() ?? new Set<string>();
-    // Version 3 only when the file can hold attachment lines: one without is what version 2 wrote.
-    const v3 = withFiles.size > 0;
+    // Version 3 only when the file can hold attachment lines (one without is what version 2 wrote),
+    // or a tombstone line: readers of version 2 predate tombstones and must refuse the file as
+    // too new (UNSUPPORTED_VERSION, "update Ephemera"), not as broken (docs/backup-format.md).
+    const v3 = withFiles.size > 0 || (options.messageStatus?.tombstones ?? 0) > 0;
     // Version 4 only when the file holds group lines (older readers refuse them).
     const groups = options.groups?.groups() ?? [];
     const withGroups = groups.length > 0 ? { groups: groups.length } : {};
