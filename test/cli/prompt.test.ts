@@ -1,47 +1,16 @@
 // Interactive input through a real pseudo-terminal (util-linux `script`): the password prompt
 // does not echo, asks twice on init, and a wrong confirmation is refused.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { runCliInPty } from './run.ts';
 
-const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
 const hasScript = existsSync('/usr/bin/script');
 
-/** Runs the CLI under a pty; answers each prompt (matched in order) when it appears. */
-function inPty(args: string[], answers: { prompt: string; reply: string }[]): Promise<{ code: number | null; transcript: string }> {
-  const env: Record<string, string | undefined> = { ...process.env, EPHEMERA_KDF: 'test' };
-  delete env.EPHEMERA_PASSWORD;
-  delete env.EPHEMERA_NEW_PASSWORD;
-  const quoted = [process.execPath, '--import', 'tsx', cliPath, ...args].map((a) => `'${a.replace(/'/gu, "'\\''")}'`).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', quoted, '/dev/null'], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let transcript = '';
-    let next = 0;
-    let searchFrom = 0;
-    child.stdout.on('data', (d: Buffer) => {
-      transcript += d.toString();
-      const want = answers[next];
-      if (want) {
-        const at = transcript.indexOf(want.prompt, searchFrom);
-        if (at >= 0) {
-          searchFrom = at + want.prompt.length;
-          next += 1;
-          child.stdin.write(`${want.reply}\r`);
-        }
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      child.stdin.destroy();
-      resolve({ code, transcript });
-    });
-  });
-}
+/** The CLI under a pty with the test key-derivation parameters. */
+const inPty = (args: string[], answers: { prompt: string; reply: string }[]) => runCliInPty(args, answers, { EPHEMERA_KDF: 'test' });
 
 describe.skipIf(!hasScript)('CLI prompts on a terminal', () => {
   const root = mkdtempSync(join(tmpdir(), 'ephemera-cli-pty-'));

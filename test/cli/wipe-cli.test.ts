@@ -5,37 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { repoRoot, runCli } from './run.ts';
+import { runCli, runCliInPty } from './run.ts';
 
-const cliPath = fileURLToPath(new URL('../../cli/ephemera.ts', import.meta.url));
-
-/** The CLI under a real pseudo-terminal (util-linux `script`), answering one prompt. */
-function inPty(args: string[], env: Record<string, string>, prompt: string, reply: string): Promise<{ code: number | null; transcript: string }> {
-  const full: Record<string, string | undefined> = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EPHEMERA_')) full[k] = v;
-  Object.assign(full, env);
-  const quoted = [process.execPath, '--import', 'tsx', cliPath, ...args].map((a) => `'${a.replace(/'/gu, "'\\''")}'`).join(' ');
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qefc', quoted, '/dev/null'], { cwd: repoRoot, env: full, stdio: ['pipe', 'pipe', 'pipe'] });
-    let transcript = '';
-    let answered = false;
-    child.stdout.on('data', (d: Buffer) => {
-      transcript += d.toString();
-      if (!answered && transcript.includes(prompt)) {
-        answered = true;
-        child.stdin.write(`${reply}\r`);
-      }
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      child.stdin.destroy();
-      resolve({ code, transcript });
-    });
-  });
-}
+/** The CLI under a real pseudo-terminal, answering one prompt. */
+const inPty = (args: string[], env: Record<string, string>, prompt: string, reply: string) => runCliInPty(args, [{ prompt, reply }], env);
 
 const PASSWORD = 'wipe test password';
 
