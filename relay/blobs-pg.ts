@@ -71,8 +71,7 @@ export class PgBlobStore implements Blobs {
 
   async create(owner: Buffer, size: number, recipientHandles: readonly string[]): Promise<{ id: Buffer; expiresAt: number }> {
     if (size > this.maxSealedBytes) throw new RpcError('BLOB_TOO_LARGE', `at most ${this.limits.maxFileBytes} bytes per file`);
-    // Handles are cached once read (they never change); refused only after the quota, as the embedded store does.
-    const found = await Promise.all([...new Set(recipientHandles)].map((h) => this.store.deviceByHandle(h)));
+    const handles = [...new Set(recipientHandles)];
     const id = randomBytes(16);
     const expiresAt = this.clock() + this.limits.ttlMs;
     await this.store.tx(async (c) => {
@@ -81,11 +80,10 @@ export class PgBlobStore implements Blobs {
       if (await this.usedBytes(owner, c) + Math.max(size, MIN_BLOB_CHARGE_BYTES) > this.limits.quotaBytes) {
         throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
       }
-      const recipients: Buffer[] = [];
-      for (const d of found) {
-        if (!d || d.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
-        recipients.push(d.permKeyId);
-      }
+      // Up to MAX_BLOB_RECIPIENTS handles in one statement; refused after the quota, as the embedded store does.
+      const found = await query<{ perm_key_id: Buffer }>(c, 'blob_recipients_of', 'SELECT perm_key_id FROM devices WHERE handle = ANY($1::text[])', [handles]);
+      if (found.rows.length !== handles.length) throw new RpcError('NOT_FOUND', 'no such handle');
+      const recipients = found.rows.map((r) => r.perm_key_id);
       await query(c, 'blob_insert', 'INSERT INTO blobs (id, owner, size, length, expires_at) VALUES ($1, $2, $3, 0, $4)', [id, owner, size, expiresAt]);
       await query(c, 'blob_recipients_insert',
         'INSERT INTO blob_recipients (blob_id, recipient) SELECT $1, r FROM unnest($2::bytea[]) AS r ON CONFLICT DO NOTHING', [id, recipients]);
