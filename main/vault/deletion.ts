@@ -77,13 +77,15 @@ export interface DeletionStore {
   finish(key: string): void;
 }
 
-// `journal` and `whole` are optional: records written before they existed parse as before.
+// `journal`, `whole` and `upTo` are optional: records written before they existed parse as before.
 const recordSchema = z.object({
   v: z.literal(1),
   conversationId: z.string().min(1).max(256),
   ids: z.array(z.string().min(1).max(256)),
   journal: z.boolean().optional(),
   whole: z.boolean().optional(),
+  /** A whole conversation: every message with an order key up to this one (`ids` then empty). */
+  upTo: z.number().finite().optional(),
 });
 const journalSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)), whole: z.boolean() });
 
@@ -112,16 +114,29 @@ export async function deleteInSlices(store: DeletionStore, conversationId: strin
 
 /** Every message of the conversation at the time of the call, as deleteInSlices. */
 export async function deleteConversationInSlices(store: DeletionStore, conversationId: string, options: DeletionOptions = {}): Promise<DeletionReport> {
+  const { ids, upTo } = await idsUpTo(store, conversationId, Number.MAX_SAFE_INTEGER);
+  // The record names the conversation and its last order key, not every id: written in one
+  // statement, it stays small however long the chat (at a million ids, sealing the list alone
+  // held the event loop). A resume lists the ids again, up to that key.
+  const key = randomBytes(16).toString('hex');
+  store.putRecord(key, encodeJson({ v: 1, conversationId, ids: [], upTo, whole: true, ...(options.journal ? { journal: true } : {}) }));
+  return runDeletion(store, key, conversationId, ids, options, true);
+}
+
+/** The ids of the conversation's messages with an order key up to `upTo`, a page per event-loop turn; `upTo`: the last one's key. */
+async function idsUpTo(store: DeletionStore, conversationId: string, upTo: number): Promise<{ ids: string[]; upTo: number }> {
   const ids: string[] = [];
   let after = Number.MIN_SAFE_INTEGER;
   for (;;) {
     const page = store.idsAfter(conversationId, after, LOOKUP_STEP);
-    for (const r of page) ids.push(r.id);
-    if (page.length < LOOKUP_STEP) break;
-    after = (page[page.length - 1] as { orderKey: number }).orderKey;
+    for (const r of page) {
+      if (r.orderKey > upTo) return { ids, upTo: after };
+      ids.push(r.id);
+      after = r.orderKey;
+    }
+    if (page.length < LOOKUP_STEP) return { ids, upTo: after };
     await yieldToEventLoop();
   }
-  return deleteInSlices(store, conversationId, ids, options, true);
 }
 
 /** Finishes every deletion a crash or a lock interrupted (Vault.unlock runs it before returning). */
@@ -140,7 +155,9 @@ export async function finishPendingDeletions(store: DeletionStore, options: Dele
       store.finish(key);
       continue;
     }
-    out.push(await runDeletion(store, key, parsed.conversationId, parsed.ids, { ...options, journal: options.journal === true || parsed.journal === true }, parsed.whole === true));
+    // A whole conversation's record names its last order key instead of the ids (messages that came after stay).
+    const ids = parsed.upTo === undefined ? parsed.ids : (await idsUpTo(store, parsed.conversationId, parsed.upTo)).ids;
+    out.push(await runDeletion(store, key, parsed.conversationId, ids, { ...options, journal: options.journal === true || parsed.journal === true }, parsed.whole === true));
   }
   return out;
 }

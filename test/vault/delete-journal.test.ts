@@ -7,7 +7,7 @@ import { DELETION_JOURNAL, parseJournalEntry, type JournalEntry } from '../../ma
 import { VaultLocked } from '../../main/vault/errors.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { fill } from './deletion-scan.ts';
-import { testVaults } from './helpers.ts';
+import { msg, testVaults } from './helpers.ts';
 
 const vaults = testVaults();
 afterEach(() => vaults.cleanup());
@@ -43,6 +43,26 @@ describe('deletion journal', () => {
     const entries = journal(reopened);
     expect(entries.flatMap((e) => e.ids).sort()).toEqual([...all].sort());
     expect(entries.filter((e) => e.whole)).toHaveLength(1);
+  });
+
+  it('a whole conversation resumed at unlock takes what it held when asked, not a message that came after', async () => {
+    const { vault, dir } = await vaults.fresh();
+    fill(vault);
+    const before = vault.countMessages('conv-a');
+    let later = '';
+    const pending = vault.deleteConversationInSlices('conv-a', {
+      sliceMs: 0.001,
+      onProgress: () => {
+        if (later) return;
+        later = vault.appendMessages([msg('conv-a', 'arrived during the deletion')])[0]!.id;
+        vault.lock();
+      },
+    });
+    await expect(pending).rejects.toBeInstanceOf(VaultLocked);
+    const reopened = await vaults.reopen(dir);
+    expect(before).toBeGreaterThan(64);
+    expect(reopened.pendingDeletions()).toBe(0);
+    expect([...reopened.iterateMessages('conv-a')].map((m) => m.id)).toEqual([later]);
   });
 
   it('an entry that does not parse is reported as such', () => {
