@@ -121,6 +121,8 @@ export const groupTextContentSchema = z.strictObject({
   id: messageId,
   sentAt: z.number().int().nonnegative(),
   text: z.string().max(MAX_TEXT_CHARS),
+  /** The group's disappearing timer (seconds) it was sent under. */
+  timer: disappearingTimer.refine((n) => n > 0).optional(),
 });
 /** A member's receipts for group texts of the author it goes to, over their 1:1 session (main/messenger/group-receipts.ts). */
 export const groupReceiptContentSchema = z.strictObject({

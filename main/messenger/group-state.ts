@@ -17,6 +17,7 @@
 // that revision, signed by the author's key. Anything else is refused and changes nothing.
 import { createHash } from 'node:crypto';
 import { CodedError } from '../../shared/errors.ts';
+import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
 import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 
 /** Most members a group may have (the relay's per-send recipient limit is this minus one, us). */
@@ -38,7 +39,9 @@ export type GroupOp =
   | { type: 'remove'; handle: string }
   | { type: 'leave' }
   | { type: 'rename'; name: string }
-  | { type: 'promote'; handle: string };
+  | { type: 'promote'; handle: string }
+  /** The group's disappearing-message timer (an admin's change; 0 turns it off). */
+  | { type: 'timer'; seconds: number };
 
 export interface ChangeBody {
   v: 1;
@@ -68,6 +71,8 @@ export interface GroupState {
   revision: number;
   /** Hash of the change that produced this revision. */
   head: string;
+  /** Disappearing-message timer in seconds (0: off); texts are sent under it. */
+  timer: number;
 }
 
 export type Refusal = 'malformed' | 'bad-signature' | 'wrong-group' | 'stale' | 'not-member' | 'not-admin' | 'invalid' | 'full' | 'equivocation';
@@ -152,6 +157,9 @@ export function parseSignedChange(v: unknown): SignedChange {
     case 'rename':
       if (keys !== 'name,type' || !isName(op!.name)) bad();
       break;
+    case 'timer':
+      if (keys !== 'seconds,type' || !isDisappearingSeconds(op!.seconds)) bad();
+      break;
     default:
       bad();
   }
@@ -195,6 +203,9 @@ export function applyChange(s: GroupState, c: SignedChange, hash: string): Group
     case 'rename':
       if (!isAdmin) return 'not-admin';
       return { ...next, name: body.op.name };
+    case 'timer':
+      if (!isAdmin) return 'not-admin';
+      return { ...next, timer: body.op.seconds };
     case 'promote': {
       if (!isAdmin) return 'not-admin';
       if (!s.members.includes(body.op.handle) || s.admins.includes(body.op.handle)) return 'invalid';
@@ -209,7 +220,7 @@ export function genesisState(c: SignedChange, hash: string): GroupState | Refusa
   if (body.op.type !== 'create' || body.revision !== 0 || body.parent !== '') return 'invalid';
   const members = sorted([...body.op.members, body.author]);
   if (members.length > MAX_GROUP_MEMBERS) return 'full';
-  return { groupId: body.groupId, name: body.op.name, creator: body.author, members, admins: [body.author], revision: 1, head: hash };
+  return { groupId: body.groupId, name: body.op.name, creator: body.author, members, admins: [body.author], revision: 1, head: hash, timer: 0 };
 }
 
 interface Node {
@@ -295,7 +306,8 @@ export class GroupLog {
 
   /** Rebuilds a stored log (its changes were checked when accepted). */
   static restore(data: GroupLogData): GroupLog {
-    const log = new GroupLog(data.root, data.rootChange);
+    // A log stored before the timer existed has none in its root: off.
+    const log = new GroupLog({ ...data.root, timer: data.root.timer ?? 0 }, data.rootChange);
     for (const c of data.changes) log.offer(c, () => true);
     return log;
   }
@@ -431,9 +443,10 @@ function checkState(s: GroupState): GroupState {
     s.admins.every((a) => isHandle(a) && s.members.includes(a)) &&
     Number.isSafeInteger(s.revision) &&
     s.revision > 0 &&
-    HASH_RE.test(s.head);
+    HASH_RE.test(s.head) &&
+    (s.timer === undefined || isDisappearingSeconds(s.timer));
   if (!ok) throw new GroupChangeRefused('malformed');
-  return { groupId: s.groupId, name: s.name, creator: s.creator, members: sorted(s.members), admins: sorted(s.admins), revision: s.revision, head: s.head };
+  return { groupId: s.groupId, name: s.name, creator: s.creator, members: sorted(s.members), admins: sorted(s.admins), revision: s.revision, head: s.head, timer: s.timer ?? 0 };
 }
 
 /** The state as JSON-safe data checked from the wire (a joiner's snapshot). Throws GroupChangeRefused('malformed'). */

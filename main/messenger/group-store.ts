@@ -3,6 +3,7 @@
 // them (signing, verifying, idempotency keys, sessions, the membership lines in the history).
 import { createHmac } from 'node:crypto';
 import { ApiError, type GroupInfo } from '../../shared/api.ts';
+import { disappearingLabel } from '../../shared/api/disappearing.ts';
 import type { E2e } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
@@ -47,6 +48,8 @@ export interface GroupDeps {
   /** Receipts (group-receipts.ts): an own text handed to `to`; a member's text stored. */
   sent?(messageId: string, groupId: string, to: readonly string[]): void;
   received?(m: { id: string; groupId: string; from: string; contentId: string }): void;
+  /** The unlocked session's disappearing timers (expiry.ts): a text under the group's timer counts down from when it is stored. */
+  timers?(): { sent(messageId: string, conversationId: string, seconds: number | undefined, at: number): void } | undefined;
 }
 
 export function groupConversationId(groupId: string): string {
@@ -83,6 +86,7 @@ export function groupInfo(d: GroupDeps, record: GroupRecord): GroupInfo {
     admins: s.admins,
     revision: s.revision,
     isMember: s.members.includes(d.self()),
+    ...(s.timer > 0 ? { timerSeconds: s.timer } : {}),
   };
 }
 
@@ -129,6 +133,7 @@ export function membershipLine(d: GroupDeps, change: SignedChange): void {
     : op.type === 'remove' ? `${author} removed ${op.handle}`
     : op.type === 'promote' ? `${author} made ${op.handle} an admin`
     : op.type === 'rename' ? `${author} renamed the group to "${op.name}"`
+    : op.type === 'timer' ? (op.seconds === 0 ? `${author} turned disappearing messages off` : `${author} set disappearing messages to ${disappearingLabel(op.seconds)}`)
     : `${author} left the group`;
   const conv = groupConversationId(groupId);
   const id = d.withIdKey((k) => incomingMessageId(k, `${conv}:change`, changeHash(change)));

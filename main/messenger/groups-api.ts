@@ -7,7 +7,7 @@ import type { ApiCall } from './session-lifecycle.ts';
 
 export type GroupMethods = Pick<
   EphemeraApi,
-  'groupsList' | 'groupInfo' | 'groupCreate' | 'groupAdd' | 'groupRemove' | 'groupPromote' | 'groupRename' | 'groupLeave' | 'groupSend' | 'groupHistory'
+  'groupsList' | 'groupInfo' | 'groupCreate' | 'groupAdd' | 'groupRemove' | 'groupPromote' | 'groupRename' | 'groupLeave' | 'groupSetTimer' | 'groupSend' | 'groupHistory'
 >;
 
 export function groupMethods(call: ApiCall, groups: GroupService, sender: Pick<Sender, 'enqueue'>): GroupMethods {
@@ -21,6 +21,7 @@ export function groupMethods(call: ApiCall, groups: GroupService, sender: Pick<S
     groupPromote: (params) => queued(() => groups.promote(params)),
     groupRename: (params) => queued(() => groups.rename(params)),
     groupLeave: (params) => queued(() => groups.leave(params)),
+    groupSetTimer: (params) => queued(() => groups.setTimer(params)),
     groupSend: (params) => queued(() => groups.send(params)),
     groupHistory: (params) => call(() => groups.history(params)),
   };

@@ -126,6 +126,11 @@ export class GroupService {
     return this.change(p.groupId, { type: 'leave' });
   }
 
+  /** The group's disappearing timer: an admin's signed change like a rename. */
+  setTimer(p: ParamsOf<'groupSetTimer'>): Promise<GroupInfo> {
+    return this.change(p.groupId, { type: 'timer', seconds: p.seconds });
+  }
+
   private async change(groupId: string, op: GroupOp, joiner?: string): Promise<GroupInfo> {
     this.drain();
     const before = GroupLog.restore(requireGroup(this.d, groupId).log).state;
@@ -174,6 +179,8 @@ export class GroupService {
       const conv = groupConversationId(p.groupId);
       const [stored] = vault.appendMessages([{ id, conversationId: conv, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: p.text, state: 'queued' }]);
       if (!stored) throw new Error('the vault did not store the message');
+      const timer = state.timer > 0 ? state.timer : undefined;
+      this.d.timers?.()?.sent(id, conv, timer, now);
       const recipients = state.members.filter((h) => h !== self && !e2e.identityStatus(h).pending);
       this.d.sent?.(id, p.groupId, recipients);
       const reqId = randomBytes(16).toString('hex');
@@ -196,7 +203,7 @@ export class GroupService {
           saveGroup(this.d, p.groupId, fresh);
         }
       }
-      const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text });
+      const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text, ...(timer ? { timer } : {}) });
       bodies.push(await e2e.groups.encrypt(record.dist, text));
       const b = bodies.length - 1;
       for (const h of recipients) items.push({ to: h, idem: idem(this.d, reqId, h), b });
@@ -249,6 +256,8 @@ export class GroupService {
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
         this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id });
+        // Under the timer it was sent with, counting down from now (in a group, from when it is stored).
+        this.d.timers?.()?.sent(id, groupConversationId(content.groupId), content.timer, Date.now());
         outcome = 'stored';
         storedIn = content.groupId;
       });

@@ -9,6 +9,7 @@ import {
   GroupChangeRefused,
   GroupLog,
   MAX_GROUP_MEMBERS,
+  parseSignedChange,
   sign,
   type ChangeBody,
   type GroupOp,
@@ -55,7 +56,7 @@ function shuffled<T>(xs: readonly T[], seeds: readonly number[]): T[] {
 const intent = fc.record({
   base: fc.nat(),
   author: fc.constantFrom(...HANDLES),
-  op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote'),
+  op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote', 'timer'),
   target: fc.constantFrom(...HANDLES),
   forged: fc.boolean(),
 });
@@ -66,6 +67,7 @@ function opFor(kind: string, target: string, n: number): GroupOp {
     case 'remove': return { type: 'remove', handle: target };
     case 'leave': return { type: 'leave' };
     case 'promote': return { type: 'promote', handle: target };
+    case 'timer': return { type: 'timer', seconds: n % 2 === 0 ? 30 : 0 };
     default: return { type: 'rename', name: `Team ${n}` };
   }
 }
@@ -149,6 +151,7 @@ describe('group log refusals', () => {
     const before = log.state;
     expect(log.offer(changeOn(before, 'bob', { type: 'add', handle: 'dave' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
     expect(log.offer(changeOn(before, 'bob', { type: 'rename', name: 'Mine' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    expect(log.offer(changeOn(before, 'bob', { type: 'timer', seconds: 30 }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
     expect(log.offer(changeOn(before, 'dave', { type: 'leave' }), verify)).toEqual({ result: 'refused', reason: 'not-member' });
     expect(log.state).toEqual(before);
     expect(log.data().changes).toEqual([]);
@@ -205,6 +208,15 @@ describe('group log refusals', () => {
     // Changes older than the joiner's start are refused as stale, later ones apply.
     expect(joined.offer(changeOn(fresh().state, 'alice', { type: 'rename', name: 'Old' }), verify)).toEqual({ result: 'refused', reason: 'stale' });
     expect(joined.offer(changeOn(joined.state, 'alice', { type: 'rename', name: 'New' }), verify).result).toBe('applied');
+  });
+
+  it('a timer is one of the allowed durations, set by an admin', () => {
+    const log = fresh();
+    const c = changeOn(log.state, 'alice', { type: 'timer', seconds: 3600 });
+    expect(parseSignedChange(JSON.parse(JSON.stringify(c)))).toEqual(c);
+    expect(() => parseSignedChange({ ...c, body: { ...c.body, op: { type: 'timer', seconds: 31 } } })).toThrow(GroupChangeRefused);
+    expect(log.offer(c, verify).result).toBe('applied');
+    expect(log.state.timer).toBe(3600);
   });
 
   it('the last admin leaving hands the group to the first remaining member', () => {

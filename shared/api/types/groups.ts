@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { Count, Handle, Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
 import { MessageDirection, MessageState } from './messages.ts';
+import { DisappearingTimer } from '../disappearing.ts';
 
 /** Most members a group may have, this profile included. */
 export const MAX_GROUP_MEMBERS = 256;
@@ -29,6 +30,8 @@ export const GroupInfo = z.strictObject({
   revision: z.number().int().positive(),
   /** False once this profile left or was removed: the group stays readable, nothing more arrives. */
   isMember: z.boolean(),
+  /** The group's disappearing-message timer (seconds) when on; set by an admin (groupSetTimer). */
+  timerSeconds: DisappearingTimer.optional(),
 });
 
 /** On an own group message: of the `of` members it was sent to, how many have it and have read it (main/messenger/group-receipts.ts). */
