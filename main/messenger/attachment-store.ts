@@ -81,9 +81,10 @@ export function markStaging(vault: Vault, id: string): void {
 
 /**
  * At unlock, what a crash left: the temporary plaintext files of interrupted saves are removed,
- * and the chunks of every attachment still marked staging whose record is missing or not
- * downloaded are deleted (chunks are written in order from 0, so they end at the first gap).
- * A record kept not downloaded is fetched again on demand. Returns what went.
+ * and the chunks of every attachment still marked staging that has no record (a window upload
+ * or the sender's own copy cut short) are deleted (written in order from 0, they end at the
+ * first gap). A received file whose download was cut short keeps its chunks: the next download
+ * resumes after them (attachments.ts). Returns what went.
  */
 export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; chunks: number }> {
   let files = 0;
@@ -99,7 +100,10 @@ export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; ch
   }
   let chunks = 0;
   for (const id of vault.kvKeys(STAGING)) {
-    if (readRecord(vault, id)?.downloaded !== true) {
+    const r = readRecord(vault, id);
+    // A received file whose download was cut off: its chunks stay, for the download to resume after them.
+    if (r && !r.downloaded) continue;
+    if (!r) {
       for (let first = 0, more = true; more; first += CHUNKS_PER_TRANSACTION * 4) {
         vault.transaction(() => {
           for (let i = first; i < first + CHUNKS_PER_TRANSACTION * 4; i++) {

@@ -268,17 +268,25 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     next += batch.length;
     vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
   };
+  let started = false;
   markStaging(vault, r.id);
   try {
     await downloadBlob(relay, ref, (plain, index) => {
+      // Resumed: the first chunk fetched follows the ones kept (downloadBlob checked them).
+      if (!started) next = index;
+      started = true;
       // Stream chunk i holds plaintext bytes [i * 64 KiB, ...): the same cut as the local chunks.
       if (index !== next + pending.length) throw new StreamError('ATTACHMENT_CORRUPT', 'chunks out of order');
       pending.push(Buffer.from(plain));
       if (pending.length >= CHUNKS_PER_TRANSACTION) flush();
-    }, o);
+    }, { ...o, stored: (i) => vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i)) });
     if (pending.length > 0) flush();
   } catch (e) {
-    deleteChunks(vault, r);
+    // Damage or a cancel keeps nothing. An interruption (connection, relay, lock) keeps the
+    // chunks stored so far, still marked staging: the next download resumes after them, also
+    // after a restart (attachment-store.ts cleanUpAtUnlock keeps them while the record waits).
+    const cancelled = e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED';
+    if (vault.isUnlocked && (e instanceof StreamError || cancelled)) deleteChunks(vault, r);
     throw e;
   }
   vault.transaction(() => {

@@ -158,15 +158,24 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, key: Uint8Array, layou
  * Downloads and opens the blob, handing each plaintext piece (padding removed) to `sink` in
  * order. Every chunk must open at its place and the digest of the whole sealed stream must
  * match before this resolves; on any failure it throws (StreamError for damage) and the caller
- * must discard what the sink received.
+ * must discard what the sink received, or keep it to resume (`stored`) after an interruption.
+ * Resolves with the number of chunks taken from `stored` (0: fetched from the start).
  */
-export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain: Buffer, index: number) => void | Promise<void>, o: TransferOptions = {}): Promise<void> {
+export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain: Buffer, index: number) => void | Promise<void>, o: TransferOptions & { stored?: StoredPrefix } = {}): Promise<number> {
   const layout = streamLayout(ref.size);
   const status = await relay.call('blob.status', { id: ref.blobId });
   if (status.size !== layout.sealedSize) throw new StreamError('ATTACHMENT_CORRUPT', 'the blob at the relay has another size than the message says');
   const digest = new SealedDigest();
   const offsets: number[] = [];
   for (let i = 0, off = 0; i < layout.chunks; off += sealedChunkLength(layout, i), i++) offsets.push(off);
+  // Resuming: the plaintext chunks an earlier attempt kept are sealed again (deterministic for a
+  // key and index) for the digest, and only the rest is fetched. Only whole chunks of file bytes
+  // (never the last, never padding) count; the digest at the end still covers the whole stream.
+  const full = Math.min(layout.chunks - 1, Math.floor(ref.size / STREAM_CHUNK_BYTES));
+  let from = 0;
+  for (let plain = o.stored?.(0); from < full && plain?.length === STREAM_CHUNK_BYTES; plain = o.stored?.(++from)) {
+    digest.update(sealChunk(ref.key, from, false, plain));
+  }
   const fetchChunk = (i: number): Promise<{ data: Uint8Array }> => {
     const p = relay.call('blob.get', { id: ref.blobId, offset: offsets[i] as number, length: sealedChunkLength(layout, i) });
     p.catch(() => undefined);
@@ -174,9 +183,10 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
   };
   // Up to TRANSFER_WINDOW gets in flight, each chunk checked in order as it comes.
   const ahead: Promise<{ data: Uint8Array }>[] = [];
-  let requested = 0;
-  let out = 0;
-  for (let i = 0; i < layout.chunks; i++) {
+  let requested = from;
+  let out = from * STREAM_CHUNK_BYTES;
+  if (from > 0) o.onProgress?.(offsets[from] as number, layout.sealedSize);
+  for (let i = from; i < layout.chunks; i++) {
     checkAborted(o.signal);
     while (requested < layout.chunks && requested < i + TRANSFER_WINDOW) ahead.push(fetchChunk(requested++));
     const want = sealedChunkLength(layout, i);
@@ -192,4 +202,8 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
     o.onProgress?.((offsets[i] as number) + want, layout.sealedSize);
   }
   if (!bytesEqual(digest.digest(), ref.digest)) throw new StreamError('ATTACHMENT_CORRUPT', 'the digest does not match');
+  return from;
 }
+
+/** Plaintext chunk `index` kept by an earlier, interrupted download (undefined when not kept). */
+export type StoredPrefix = (index: number) => Uint8Array | undefined;
