@@ -1,9 +1,10 @@
-// Group subcommands: group create|add|remove|promote|leave|rename|info, groups, and the group
+// Group subcommands: group create|add|remove|promote|leave|rename|timer|info, groups, and the group
 // forms of send and history (send --group, history --group, wired in commands/messaging.ts).
 // Everything goes through the contract (cli/client.ts), as the app does.
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { GroupId, GroupName, type GroupInfo, type GroupMessage } from '../../shared/api.ts';
+import { DISAPPEARING_SPELLINGS, disappearingLabel, parseDisappearing } from '../../shared/api/disappearing.ts';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { checkHandle } from '../errors.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, type GlobalOptions } from '../io.ts';
@@ -29,13 +30,13 @@ function seconds(v: string): number {
 
 function infoLines(i: GroupInfo): string {
   return [
-    `${untrusted(i.name)}  (${i.groupId}, revision ${i.revision}${i.isMember ? '' : ', you are no longer a member'})`,
+    `${untrusted(i.name)}  (${i.groupId}, revision ${i.revision}${i.timerSeconds ? `, messages disappear after ${disappearingLabel(i.timerSeconds)}` : ''}${i.isMember ? '' : ', you are no longer a member'})`,
     ...i.members.map((m) => `  ${m}${i.admins.includes(m) ? '  admin' : ''}`),
   ].join('\n');
 }
 
 function infoJson(i: GroupInfo): Record<string, unknown> {
-  return { groupId: i.groupId, name: i.name, members: i.members, admins: i.admins, revision: i.revision, creator: i.creator, isMember: i.isMember };
+  return { groupId: i.groupId, name: i.name, members: i.members, admins: i.admins, revision: i.revision, creator: i.creator, isMember: i.isMember, timerSeconds: i.timerSeconds ?? 0 };
 }
 
 /** After a change or a message: a short wait so what was queued reaches the relay before the profile locks. */
@@ -144,6 +145,26 @@ export function register(program: Command): void {
         groupName(name);
         const info = await withClient(g, opts.wait, async (api) => {
           const r = await api.groupRename({ groupId: id, name });
+          await flush(api, opts.wait);
+          return r;
+        });
+        printResult(g.json, infoLines(info), infoJson(info));
+      }),
+    );
+
+  group
+    .command('timer <group-id> <duration>')
+    .description(`set how long the group's messages last: ${DISAPPEARING_SPELLINGS.join(', ')} (admins only; messages already sent keep theirs)`)
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (id: string, duration: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupId(id);
+        // Refused before the password is asked.
+        const s = parseDisappearing(duration);
+        if (s === undefined) throw new CliError(`"${duration}" is not a duration: use one of ${DISAPPEARING_SPELLINGS.join(', ')}.`, ExitCode.USAGE);
+        const info = await withClient(g, opts.wait, async (api) => {
+          const r = await api.groupSetTimer({ groupId: id, seconds: s });
           await flush(api, opts.wait);
           return r;
         });

@@ -1,6 +1,6 @@
 // The group commands in their exact forms, as child processes against a real relay process:
 // group create (prints the group id), groups, group info, send --group, history --group,
-// rename, remove, and a non-admin's change refused with its exit code.
+// rename, remove, timer, and a non-admin's change refused with its exit code.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, messagingScene, newPeer } from '../messaging/helpers.ts';
 
@@ -49,6 +49,15 @@ describe('ephemera group commands', () => {
     expect(removed.json).toMatchObject({ members: ['gc_alice', 'gc_bob'], revision: 3 });
     expect((await cli(carol, 'sync')).code).toBe(0);
     expect((await cli(carol, 'group', 'info', groupId)).json).toMatchObject({ name: 'Best friends', isMember: false, revision: 3 });
+
+    // The disappearing timer: an admin's change, shown by info; a bad duration is a usage error.
+    const timed = await cli(alice, 'group', 'timer', groupId, '1h');
+    expect(timed.code, timed.stderr).toBe(0);
+    expect(timed.json).toMatchObject({ timerSeconds: 3600, revision: 4 });
+    expect((await cli(bob, 'sync')).code).toBe(0);
+    expect((await cli(bob, 'group', 'info', groupId)).json).toMatchObject({ timerSeconds: 3600, revision: 4 });
+    expect((await cli(bob, 'group', 'timer', groupId, 'off')).json).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    expect((await cli(alice, 'group', 'timer', groupId, '2h')).code).toBe(2);
 
     // Usage: a malformed group id is refused before anything opens.
     expect((await cli(alice, 'group', 'info', 'not-a-group')).code).toBe(2);
