@@ -95,7 +95,9 @@ export async function forgetJournaled(vault: Vault, sendIdOf: (contentId: string
       i += chunk.length;
       const last = i >= entry.ids.length;
       const t0 = performance.now();
-      vault.transaction(() => {
+      // No fsync wait per step (it held the loop for tens of ms on a busy disk): a power loss can
+      // only undo whole steps, the entry's removal with them, and the next unlock redoes them.
+      vault.relaxedTransaction(() => {
         for (const id of chunk) {
           forgetSend(vault, sendIdOf, to, id);
           forgetRecords(vault, id);
