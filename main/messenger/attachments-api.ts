@@ -48,7 +48,7 @@ export function attachmentMethods({ call, access, emit, ui, sendUploaded }: Atta
         if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
         const conn = access.current()?.connection;
         if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-        const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata() });
+        const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
         return sendUploaded(params.conversationId, up, params.caption);
       }),
     attachmentLimits: () => call(() => ui.limits()),

@@ -18,6 +18,7 @@ import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingPlace, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
 import { handToRelay } from './outgoing.ts';
 import { rangedSource, uploadFileStripped, type Ranges } from './strip-source.ts';
+import { uploadResumeFor } from './upload-resume.ts';
 import {
   ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, markStaging, MESSAGE_ATTACHMENTS, readRecord, recordOf,
   SAVES_IN_PROGRESS, STAGING, writeRecord,
@@ -94,12 +95,19 @@ export interface UploadedAttachment {
  * Seals and uploads the file for `handle` (outside any vault activity: it may take long); a
  * JPEG or PNG goes without its metadata (EXIF, GPS, text) unless `keepMetadata`.
  */
-export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string; keepMetadata?: boolean } = {}): Promise<UploadedAttachment> {
+export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string; keepMetadata?: boolean; vault?: Vault } = {}): Promise<UploadedAttachment> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new ApiError('FILE_ERROR', 'Only a regular file can be sent.');
     const fileName = (name ?? basename(path)).slice(0, 255) || 'file';
-    const { ref, ranges } = await asJob(o.jobId, o, (jo) => uploadFileStripped(relay, path, [handle], o.keepMetadata === true, jo));
+    // With the vault: an upload cut short (even by the process dying) continues when the same file is sent again.
+    const resumable = o.vault ? await uploadResumeFor(o.vault, path, handle, o.keepMetadata === true) : undefined;
+    const { ref, ranges } = await asJob(o.jobId, o, (jo) => uploadFileStripped(relay, path, [handle], o.keepMetadata === true, { ...jo, ...(resumable ? { resume: resumable.resume } : {}) })).catch((e: unknown) => {
+      // Cancelled: the partial blob was withdrawn, nothing to resume.
+      if (e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED') resumable?.finished();
+      throw e;
+    });
+    resumable?.finished();
     return { ref, name: fileName, type: contentTypeOf(fileName), path, ...(ranges ? { ranges } : {}) };
   } catch (e) {
     throw apiErrorOf(e);

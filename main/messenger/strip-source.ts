@@ -5,7 +5,7 @@
 // relay, the recipient or the sender's own copy, and memory stays one chunk whatever the size.
 // On by default; the profile setting keepImageMetadata turns it off.
 import { open, stat } from 'node:fs/promises';
-import { TransferError, uploadFrom, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions } from '../net/attachments.ts';
+import { TransferError, uploadFrom, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions, type UploadResume } from '../net/attachments.ts';
 import { scanKeptRanges, type KeptRanges } from './strip-metadata.ts';
 
 export type Ranges = ReadonlyArray<readonly [number, number]>;
@@ -77,7 +77,7 @@ export async function rangesToSend(src: ByteSource, size: number, keepMetadata: 
  * uploadFile (main/net/attachments.ts) with the image's metadata left out unless `keepMetadata`:
  * `ranges` (when set) says which bytes of the file were sent, for the sender's own copy.
  */
-export async function uploadFileStripped(relay: BlobCaller, path: string, recipients: readonly string[], keepMetadata: boolean, o: TransferOptions = {}): Promise<{ ref: BlobRef; ranges?: Ranges }> {
+export async function uploadFileStripped(relay: BlobCaller, path: string, recipients: readonly string[], keepMetadata: boolean, o: TransferOptions & { resume?: UploadResume } = {}): Promise<{ ref: BlobRef; ranges?: Ranges }> {
   const size = (await stat(path)).size;
   const fh = await open(path, 'r');
   try {

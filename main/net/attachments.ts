@@ -85,14 +85,25 @@ export interface ByteSource {
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
 }
 
+/**
+ * An upload to continue after the client restarted: the blob an earlier attempt created and the
+ * key it sealed with (sealing is deterministic, so the chunks the relay has are what this would
+ * send). `created` is told as soon as a blob exists, for the caller to keep (sealed) until done.
+ */
+export interface UploadResume {
+  earlier?: { blobId: Uint8Array; key: Uint8Array };
+  created?(blobId: Uint8Array, key: Uint8Array): void;
+}
+
 /** uploadFile from any source of `size` bytes; `unchanged` runs after the digest pass. */
-export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number, recipients: readonly string[], o: TransferOptions = {}, unchanged: () => Promise<void> = async () => undefined): Promise<BlobRef> {
+export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume } = {}, unchanged: () => Promise<void> = async () => undefined): Promise<BlobRef> {
   const limits = await relay.call('blob.limits', null);
   if (size > limits.maxFileBytes) {
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
-  const key = randomBytes(STREAM_KEY_BYTES);
+  const earlier = o.resume?.earlier;
+  const key = earlier?.key ?? randomBytes(STREAM_KEY_BYTES);
   // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
   // again after a rewind is the same bytes, so it holds for the upload too).
   const digest = new SealedDigest();
@@ -102,12 +113,27 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
   }
   const sum = digest.digest();
   await unchanged();
-  const { id } = await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] });
+  // The earlier blob, if the relay still has it whole-chunk-wise at this size: go on from its length.
+  let id: Uint8Array | undefined;
+  let from = 0;
+  if (earlier) {
+    const st = await relay.call('blob.status', { id: earlier.blobId }).catch(() => undefined);
+    if (st && st.size === layout.sealedSize && (st.length === layout.sealedSize || st.length % STREAM_SEALED_CHUNK_BYTES === 0)) {
+      id = earlier.blobId;
+      from = st.length;
+    }
+  }
+  if (!id) {
+    id = (await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] })).id;
+    o.resume?.created?.(id, key);
+  }
   try {
-    await putFrom(relay, fh, key, layout, id, 0, o);
+    await putFrom(relay, fh, key, layout, id, from, o);
   } catch (e) {
-    // Cancelled or failed: the partial blob is withdrawn rather than left to its expiry.
-    relay.call('blob.done', { id }).catch(() => undefined);
+    // Cancelled, or failed where nothing can resume it: the partial blob is withdrawn rather
+    // than left to its expiry. A resumable one stays for the next attempt.
+    const cancelled = e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED';
+    if (cancelled || !o.resume) relay.call('blob.done', { id }).catch(() => undefined);
     throw e;
   }
   return { blobId: id, key, digest: sum, size };
