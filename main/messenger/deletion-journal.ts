@@ -12,6 +12,7 @@ import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf } from './attachment-store.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { queueWithdrawals, TOMBSTONES } from './delete-for-everyone.ts';
+import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -69,7 +70,8 @@ export function forgetSend(
 /** Every other id-keyed record of a deleted message, and its attachment's sealed chunks. */
 export function forgetRecords(vault: Vault, id: string): void {
   deleteAttachmentOf(vault, id);
-  for (const ns of [INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES]) vault.kvDelete(ns, id);
+  // The same namespaces as deletion.ts forgetMessages (OUTGOING_CONTENT_IDS goes in forgetSend).
+  for (const ns of [INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES, GROUP_SENT, GROUP_INCOMING]) vault.kvDelete(ns, id);
 }
 
 /**
