@@ -41,6 +41,12 @@ type Staged = { value: Uint8Array } | { deleted: true };
 export class E2eKv {
   readonly vault: E2eVault;
   private staging: Map<string, Staged> | undefined;
+  /**
+   * What a staged operation read from the vault, by key: libsignal reads the same session and
+   * identity records more than once per decrypt or encrypt, and each read opens a sealed row.
+   * Lives only as long as the staging (one operation on the e2e queue), copies zeroed after.
+   */
+  private reads: Map<string, Uint8Array | undefined> | undefined;
   private readonly addressKeys = new LRUCache<string, string>({ max: 10_000 });
 
   constructor(vault: E2eVault) {
@@ -81,9 +87,14 @@ export class E2eKv {
   }
 
   get(ns: Namespace, key: string): Uint8Array | undefined {
-    const staged = this.staging?.get(stagingKey(ns, key));
+    const k = stagingKey(ns, key);
+    const staged = this.staging?.get(k);
     if (staged) return 'value' in staged ? staged.value.slice() : undefined;
-    return this.guard(() => this.vault.kvGet(ns, key));
+    const reads = this.reads;
+    if (reads?.has(k)) return reads.get(k)?.slice();
+    const value = this.guard(() => this.vault.kvGet(ns, key));
+    reads?.set(k, value?.slice());
+    return value;
   }
 
   set(ns: Namespace, key: string, value: Uint8Array): void {
@@ -99,6 +110,7 @@ export class E2eKv {
   /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
     this.staging?.delete(stagingKey(ns, key));
+    this.forgetRead(stagingKey(ns, key));
     this.guard(() => this.vault.kvSet(ns, key, value));
   }
 
@@ -120,6 +132,8 @@ export class E2eKv {
     if (this.staging) throw new Error('E2eKv: nested staging');
     const staging = new Map<string, Staged>();
     this.staging = staging;
+    const reads = new Map<string, Uint8Array | undefined>();
+    this.reads = reads;
     let result: T;
     try {
       result = await fn();
@@ -128,8 +142,15 @@ export class E2eKv {
       throw error;
     } finally {
       this.staging = undefined;
+      this.reads = undefined;
+      for (const v of reads.values()) v?.fill(0);
     }
     return { result, commit: () => flush(this.vault, staging), discard: () => discard(staging) };
+  }
+
+  private forgetRead(k: string): void {
+    this.reads?.get(k)?.fill(0);
+    this.reads?.delete(k);
   }
 
   /** Opaque, stable kv key for a contact address (hex HMAC-SHA-256, 128 bits). */
