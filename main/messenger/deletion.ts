@@ -4,11 +4,8 @@
 import { ApiError } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { deleteAttachmentOf } from './attachments.ts';
 import { DRAFTS_NS } from './conversations.ts';
-import { queueWithdrawals, TOMBSTONES, withdrawalsFor } from './delete-for-everyone.ts';
-import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
-import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES, TIMER_CHANGES } from './ids.ts';
+import { forgetRecords, forgetSend, recipientOf } from './deletion-journal.ts';
 
 /** The message to delete: it must be in that conversation. */
 export function messageToDelete(vault: Vault, conversationId: string, messageId: string): StoredMessage {
@@ -31,20 +28,14 @@ export function conversationToDelete(vault: Vault, conversationId: string): Stor
  * transaction that deletes them (deleteFromVault, or a slice of deletion-slices.ts).
  */
 export function forgetMessages(vault: Vault, sendIdOf: (contentId: string) => string, messages: readonly StoredMessage[]): void {
+  const recipients = new Map<string, string | undefined>();
   for (const m of messages) {
-    const cid = m.direction === 'out' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
-    // Accepted by the relay (no pending send) and not yet delivered: a withdraw goes in the sealed
-    // outbox in this transaction, so the relay drops the envelope once connected, also after a
-    // lock, a crash or a relay outage. One still pending just leaves the outbox (below).
-    if (cid) queueWithdrawals(vault, withdrawalsFor(vault, m.conversationId, [m], sendIdOf).filter((w) => vault.kvGet(PENDING_SENDS, w.idem) === undefined), Date.now());
-    if (cid) {
-      // A queued message is not sent after it was deleted here (unless the relay has it already).
-      const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
-      vault.outboxDelete(idem);
-      vault.kvDelete(PENDING_SENDS, idem);
-    }
-    deleteAttachmentOf(vault, m.id);
-    for (const ns of [OUTGOING_CONTENT_IDS, INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES, GROUP_SENT, GROUP_INCOMING]) vault.kvDelete(ns, m.id);
+    if (!recipients.has(m.conversationId)) recipients.set(m.conversationId, recipientOf(vault, m.conversationId));
+    // Our send (deletion-journal.ts): a queued one leaves the outbox (never sent after its
+    // deletion); one the relay accepted and has not delivered gets a withdraw in the sealed outbox,
+    // in this transaction, so the relay drops it once connected, also after a lock or a crash.
+    forgetSend(vault, sendIdOf, recipients.get(m.conversationId), m.id, () => m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
+    forgetRecords(vault, m.id);
   }
 }
 
