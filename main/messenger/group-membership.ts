@@ -11,6 +11,10 @@ import { sendChange } from './group-delivery.ts';
 import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange, type SignedChange } from './group-state.ts';
 import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveGroup, signChange, utf8, verifier, type GroupDeps, type GroupRecord } from './group-store.ts';
 
+/** A change whose parent has not arrived is kept this long, at most this many per group (then dropped unseen). */
+const WAIT_MS = 7 * 86_400_000;
+const MAX_WAITING_PER_GROUP = 64;
+
 interface InboxEntry {
   from: string;
   change: unknown;
@@ -71,6 +75,10 @@ export class GroupMembership {
     const keys = vault.kvKeys(INBOX).filter((k) => !k.startsWith('chain-')).sort();
     // Groups whose join waits for authors' keys: their later changes wait with it.
     const joining = new Set<string>();
+    // Changes kept for a parent that has not arrived (the relay orders per sender only), per group.
+    const waiting = new Map<string, number>();
+    let applied = false;
+    const now = Date.now();
     for (const key of keys) {
       const raw = vault.kvGet(INBOX, key);
       vault.kvDelete(INBOX, key);
@@ -78,14 +86,22 @@ export class GroupMembership {
       try {
         const entry = json(raw) as InboxEntry;
         const change = parseSignedChange(entry.change);
-        if (joining.has(change.body.groupId) || this.apply(entry, change) === 'keep') {
-          joining.add(change.body.groupId);
+        const groupId = change.body.groupId;
+        const outcome = joining.has(groupId) ? 'keep' : this.apply(entry, change);
+        if (outcome === 'keep') {
+          joining.add(groupId);
           vault.kvSet(INBOX, key, raw);
-        }
+        } else if (outcome === 'wait') {
+          const n = (waiting.get(groupId) ?? 0) + 1;
+          waiting.set(groupId, n);
+          if (n <= MAX_WAITING_PER_GROUP && now - Number(key.slice(0, 15)) < WAIT_MS) vault.kvSet(INBOX, key, raw);
+        } else if (outcome === 'applied') applied = true;
       } catch (e) {
         if (!(e instanceof GroupChangeRefused) && !(e instanceof SyntaxError)) throw e;
       }
     }
+    // A change applied now may be the parent one kept above was waiting for.
+    if (applied && waiting.size > 0) this.scheduleDrain();
   }
 
   /** Each member's chain after a change: a removal or leave starts a new chain of ours; removed members' chains are forgotten. */
@@ -101,7 +117,7 @@ export class GroupMembership {
     }
   }
 
-  private apply(entry: InboxEntry, change: SignedChange): 'keep' | undefined {
+  private apply(entry: InboxEntry, change: SignedChange): 'keep' | 'wait' | 'applied' | undefined {
     // Changes come from their authors, over the author's own session.
     if (change.body.author !== entry.from) return undefined;
     const groupId = change.body.groupId;
@@ -109,18 +125,20 @@ export class GroupMembership {
     if (!record) return this.join(entry, change);
     const log = GroupLog.restore(record.log);
     const before = log.state.members;
-    if (log.offer(change, verifier(this.d)).result !== 'applied') return undefined;
+    const offered = log.offer(change, verifier(this.d)).result;
+    if (offered === 'waiting') return 'wait';
+    if (offered !== 'applied') return undefined;
     this.reissueLost(record, log);
     record.log = log.data();
     this.afterApplied(record, before, log.state.members);
     saveGroup(this.d, groupId, record);
     membershipLine(this.d, change);
     this.d.changed?.(groupInfo(this.d, record));
-    return undefined;
+    return 'applied';
   }
 
   /** A group we do not hold yet: its creation, or an add of us with the chain (or state) it starts from. */
-  private join(entry: InboxEntry, change: SignedChange): 'keep' | undefined {
+  private join(entry: InboxEntry, change: SignedChange): 'keep' | 'applied' | undefined {
     const self = this.d.self();
     const verify = verifier(this.d);
     let log: GroupLog;
@@ -144,7 +162,7 @@ export class GroupMembership {
     saveGroup(this.d, groupId, fresh);
     membershipLine(this.d, change);
     this.d.changed?.(groupInfo(this.d, fresh));
-    return undefined;
+    return 'applied';
   }
 
   /** Identity keys of a chain's authors we never talked to (a failed fetch leaves the join to be refused). */

@@ -213,4 +213,22 @@ describe('group chat', () => {
     await waitFor(async () => (await texts(bob.m)).includes('g_alice:after dave left'), 30_000, 'bob reads it');
     expect(await codeOf(dave.m.groupSend({ groupId, text: 'x' }))).toBe('FORBIDDEN');
   }, 60_000);
+
+  it('a change that arrives before its parent is kept and applied once the parent is in', async () => {
+    const ae = e2eOf(alice);
+    const rec = JSON.parse(Buffer.from(vaultOf(alice).kvGet('groups', groupId)!).toString('utf8')) as { log: GroupLogData };
+    const head = GroupLog.restore(rec.log).state;
+    await waitFor(async () => (await revisionOf(bob)) === head.revision, 30_000, 'bob up to date');
+    const first = sign({ v: 1, groupId, revision: head.revision, parent: head.head, author: 'g_alice', op: { type: 'rename', name: 'First' } }, (m) => ae.groups.sign(m));
+    const log = GroupLog.restore(rec.log);
+    log.offer(first, () => true);
+    const second = sign({ v: 1, groupId, revision: log.state.revision, parent: log.state.head, author: 'g_alice', op: { type: 'rename', name: 'Second' } }, (m) => ae.groups.sign(m));
+    // The child first, then its parent, over alice's own session (as a relay reordering senders would deliver them).
+    for (const change of [second, first]) {
+      const env = encodeEnvelope(await ae.sendContent('g_bob', { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown> }));
+      await connOf(alice).mailbox.send('g_bob', env);
+    }
+    await waitFor(async () => (await revisionOf(bob)) === head.revision + 2, 30_000, 'both changes at bob');
+    expect((await bob.m.groupInfo({ groupId })).name).toBe('Second');
+  }, 60_000);
 });
