@@ -15,6 +15,15 @@ export interface BackupFilePolicy {
   choose(purpose: BackupFilePurpose): Promise<string>;
   /** The path to use for what the renderer sent; throws PATH_NOT_ALLOWED. */
   resolve(purpose: BackupFilePurpose, given: string): string;
+  /** "Save as…" for an attachment named `name`: the path the user chose, undefined if cancelled. Absent: no native dialog. */
+  saveAs?(name: string): Promise<string | undefined>;
+}
+
+/** A name from a contact as the dialog's suggestion: its last path part, no leading dots or controls. */
+export function suggestedFileName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  const safe = path.basename(name.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069\\/]/g, '_')).replace(/^\.+/, '');
+  return safe === '' ? 'attachment' : safe.slice(0, 255);
 }
 
 function notAllowed(message: string): ApiError {
@@ -24,7 +33,7 @@ function notAllowed(message: string): ApiError {
 /** The service with backupChooseFile answered and every backup path passed through the policy. */
 export function withBackupFilePolicy(service: EphemeraService, policy: BackupFilePolicy): EphemeraService {
   const key = (k: BackupKey): BackupKey => (k.kind === 'identityFile' ? { ...k, path: policy.resolve('identity', k.path) } : k);
-  const overrides: Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupOpen' | 'sendFile' | 'saveAttachment'> = {
+  const overrides: Partial<Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupOpen' | 'sendFile' | 'saveAttachment' | 'attachmentSaveAs'>> = {
     backupChooseFile: async ({ purpose }) => ({ path: await policy.choose(purpose) }),
     backupExport: async (p) => service.backupExport({ ...p, path: policy.resolve('export', p.path) }),
     backupImport: async (p) => service.backupImport({ ...p, path: policy.resolve('import', p.path), key: key(p.key) }),
@@ -34,6 +43,18 @@ export function withBackupFilePolicy(service: EphemeraService, policy: BackupFil
     sendFile: async () => Promise.reject(notAllowed('A window sends files with the attach button, not by path.')),
     saveAttachment: async () => Promise.reject(notAllowed('A window saves attachments with their Save button, not to a path.')),
   };
+  const { saveAs } = policy;
+  if (saveAs) {
+    // Downloaded and checked first (so the dialog never waits on the relay), then written only
+    // to the path the user chose in main's dialog; the renderer never names a path.
+    overrides.attachmentSaveAs = async ({ attachmentId, jobId }) => {
+      const a = await service.attachmentDownload({ attachmentId, ...(jobId !== undefined ? { jobId } : {}) });
+      const chosen = await saveAs(suggestedFileName(a.name));
+      if (chosen === undefined || chosen === '' || !path.isAbsolute(chosen)) throw new ApiError('CANCELLED', 'No file was chosen.');
+      const { bytes } = await service.saveAttachment({ attachmentId, path: chosen });
+      return { bytes, path: chosen };
+    };
+  }
   return new Proxy(service, {
     get(target, property) {
       if (Object.hasOwn(overrides, property)) return overrides[property as keyof typeof overrides];
@@ -50,9 +71,10 @@ const accessFor = (purpose: BackupFilePurpose): Access => (purpose === 'export' 
  * Electron: `showDialog` runs the native dialog and returns the chosen path, or undefined if the
  * user cancelled. Only paths it returned are accepted later, for the same kind of access.
  */
-export function dialogPolicy(showDialog: (purpose: BackupFilePurpose) => Promise<string | undefined>): BackupFilePolicy {
+export function dialogPolicy(showDialog: (purpose: BackupFilePurpose) => Promise<string | undefined>, saveAsDialog?: (name: string) => Promise<string | undefined>): BackupFilePolicy {
   const granted = new Map<string, Set<Access>>();
   return {
+    ...(saveAsDialog ? { saveAs: saveAsDialog } : {}),
     async choose(purpose) {
       const chosen = await showDialog(purpose);
       if (chosen === undefined || chosen === '' || !path.isAbsolute(chosen)) throw new ApiError('CANCELLED', 'No file was chosen.');

@@ -128,6 +128,12 @@ export const apiMethods = {
   attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500) }), result: z.array(Attachment).max(500) },
   /** Downloads the attachment if needed, checks it against the sender's digest, then writes the plaintext to `path`. */
   saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
+  /**
+   * "Save as…" in the desktop app: downloads and checks the attachment if needed, asks where with
+   * main's native save dialog (suggesting its name), and writes the plaintext only there.
+   * NOT_AVAILABLE without a native dialog (browser mode, the CLI), CANCELLED if the user cancels.
+   */
+  attachmentSaveAs: { params: z.strictObject({ attachmentId: Id, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative(), path: FilePath }) },
   /** Stops a running sendFile or saveAttachment by its jobId (it then rejects with CANCELLED, keeping nothing). */
   attachmentCancel: { params: z.strictObject({ jobId: JobId }), result: z.strictObject({ cancelled: z.boolean() }) },
   /** The relay's per-file limit in plaintext bytes, to state before an upload (NOT_REGISTERED when not connected). */
@@ -322,6 +328,7 @@ export interface EphemeraApi {
   sendFile(params: ParamsOf<'sendFile'>): Promise<Message>;
   attachmentsOf(params: ParamsOf<'attachmentsOf'>): Promise<Attachment[]>;
   saveAttachment(params: ParamsOf<'saveAttachment'>): Promise<ResultOf<'saveAttachment'>>;
+  attachmentSaveAs(params: ParamsOf<'attachmentSaveAs'>): Promise<ResultOf<'attachmentSaveAs'>>;
   attachmentCancel(params: ParamsOf<'attachmentCancel'>): Promise<ResultOf<'attachmentCancel'>>;
   attachmentLimits(): Promise<ResultOf<'attachmentLimits'>>;
   attachmentUploadBegin(params: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>>;

@@ -6,7 +6,7 @@ import type { EphemeraService } from '../../shared/api.ts';
 import { dialogPolicy, withBackupFilePolicy } from '../backup-files.ts';
 import { withAttention } from './attention.ts';
 import { APP_ENTRY_URL, APP_SCHEME } from './channels.ts';
-import { nativeFileDialog } from './file-dialogs.ts';
+import { nativeFileDialog, nativeSaveAsDialog } from './file-dialogs.ts';
 import { hardenSession, hardenWebContents } from './guards.ts';
 import { wireIpc } from './ipc.ts';
 import { APP_SCHEME_PRIVILEGES, createAppProtocolHandler } from './protocol.ts';
@@ -74,9 +74,9 @@ export async function startApp(options: AppOptions): Promise<RunningApp | undefi
       devTools: !app.isPackaged,
     },
   });
-  // Backup paths come only from main's native file dialogs, never from the renderer.
+  // Backup paths, and where "Save as…" writes an attachment, come only from main's native file dialogs, never from the renderer.
   // Badge and notifications; a notification click opens its chat in the window.
-  const attention = withAttention(withBackupFilePolicy(service, dialogPolicy(nativeFileDialog(dialog, window))), {
+  const attention = withAttention(withBackupFilePolicy(service, dialogPolicy(nativeFileDialog(dialog, window), nativeSaveAsDialog(dialog, window))), {
     setBadgeCount: (count) => void app.setBadgeCount(count),
     isFocused: () => !window.isDestroyed() && window.isFocused(),
     focus: () => {

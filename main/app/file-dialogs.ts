@@ -1,5 +1,5 @@
-// The native file dialogs behind backupChooseFile (main/backup-files.ts decides which paths are
-// then accepted). Modal to our window, so only it can raise them, and only through a call that
+// The native file dialogs behind backupChooseFile and attachmentSaveAs (main/backup-files.ts
+// decides which paths are then accepted, and does the saving). Modal to our window, so only it can raise them, and only through a call that
 // ipc.ts already checked came from our page.
 import type { BrowserWindow, Dialog } from 'electron';
 import type { BackupFilePurpose } from '../../shared/api.ts';
@@ -11,6 +11,14 @@ const TITLES: Record<BackupFilePurpose, string> = {
   open: 'Open a backup read-only',
   identity: 'Choose an age identity file',
 };
+
+/** "Save as…" for an attachment: the suggested name is already made safe (backup-files.ts suggestedFileName). */
+export function nativeSaveAsDialog(dialog: Pick<Dialog, 'showSaveDialog'>, window: BrowserWindow): (name: string) => Promise<string | undefined> {
+  return async (name) => {
+    const r = await dialog.showSaveDialog(window, { title: 'Save attachment as', defaultPath: name, properties: ['createDirectory', 'showOverwriteConfirmation'] });
+    return r.canceled ? undefined : r.filePath;
+  };
+}
 
 export function nativeFileDialog(dialog: Pick<Dialog, 'showSaveDialog' | 'showOpenDialog'>, window: BrowserWindow): (purpose: BackupFilePurpose) => Promise<string | undefined> {
   return async (purpose) => {

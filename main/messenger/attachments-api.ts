@@ -21,6 +21,7 @@ export type AttachmentMethods = Pick<
   | 'attachmentRead'
   | 'attachmentsOf'
   | 'saveAttachment'
+  | 'attachmentSaveAs'
   | 'attachmentCancel'
 >;
 
@@ -64,6 +65,8 @@ export function attachmentMethods({ call, access, emit, ui, sendUploaded }: Atta
         const o = transfer(params.jobId);
         return access.activity(() => saveAttachment(access.require().vault, access.current()?.connection?.client, params.attachmentId, params.path, o));
       }),
+    // Only the desktop app has a native dialog (main/backup-files.ts answers it there).
+    attachmentSaveAs: () => call(() => Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: save the attachment to a path instead.'))),
     attachmentCancel: (params) => call(() => ({ cancelled: cancelTransfer(params.jobId) })),
   };
 }

@@ -229,10 +229,23 @@ export function AttachmentCard({ attachment }: { attachment: Attachment }) {
   }, [url]);
 
   async function save() {
+    // The desktop app asks where with main's native "Save as…" dialog and main writes the file
+    // there; without one (browser mode: NOT_AVAILABLE) the page offers a download instead.
+    try {
+      await api.attachmentSaveAs({ attachmentId: a.id });
+      return;
+    } catch (e) {
+      const code = (e as { code?: unknown }).code;
+      if (code === 'CANCELLED') return;
+      if (code !== 'NOT_AVAILABLE') {
+        setError(errorText(e));
+        return;
+      }
+    }
     const href = url ?? (await load());
     if (!href) return;
-    // Browser and app alike: the page offers the bytes it already holds as a download; the
-    // plaintext is written only where the user's browser (or save dialog) puts it.
+    // The page offers the bytes it already holds as a download; the plaintext is written only
+    // where the user's browser puts it.
     const link = document.createElement('a');
     link.href = href;
     link.download = a.name;
