@@ -245,6 +245,8 @@ export class GroupLog {
   private waiting: SignedChange[] = [];
   private readonly accepted: SignedChange[] = [];
   private headHash: string;
+  /** While restore() replays stored changes: the chain is chosen once at the end, not per change. */
+  private replaying = false;
 
   private constructor(
     private readonly root: GroupState,
@@ -308,7 +310,10 @@ export class GroupLog {
   static restore(data: GroupLogData): GroupLog {
     // A log stored before the timer existed has none in its root: off.
     const log = new GroupLog({ ...data.root, timer: data.root.timer ?? 0 }, data.rootChange);
+    log.replaying = true;
     for (const c of data.changes) log.offer(c, () => true);
+    log.replaying = false;
+    log.select();
     return log;
   }
 
@@ -355,6 +360,7 @@ export class GroupLog {
     this.nodes.set(hash, { change: c, state: next, parent: c.body.parent, children: [] });
     parent.children.push(hash);
     this.accepted.push(c);
+    if (this.replaying) return { result: 'applied' };
     this.select();
     this.retryWaiting(verify);
     return { result: 'applied' };

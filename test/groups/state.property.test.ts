@@ -339,6 +339,8 @@ describe('a removed admin cannot undo the removal', () => {
         for (const c of shuffled([...sent, ...forks], seeds)) m.offer(c, verify);
         for (let i = 0; i < 3; i++) for (const c of [...sent, ...forks]) m.offer(c, verify); // parents that arrived late
         expect(m.state).toEqual(expected);
+        // Read back from the vault (replayed, the chain chosen once): the same.
+        expect(GroupLog.restore(m.data()).state).toEqual(expected);
       }),
       { numRuns: 80 },
     );
