@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { MAX_TEXT_CHARS, type ApiErrorValue, type MethodName, type SearchResult } from '../../shared/api.ts';
-import { dispatchCall } from '../../shared/api/rpc.ts';
+import { dispatchCall, type CallOutcome } from '../../shared/api/rpc.ts';
 import { API_EXIT } from '../../cli/errors.ts';
 import { runCli } from './run.ts';
 
@@ -40,42 +40,40 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** What dispatchCall answers for one call on this profile (unlocked, as the CLI does). */
-async function viaDispatch(method: MethodName, params: unknown): Promise<ApiErrorValue> {
-  const m = await openMessenger({ profileDir: profile });
+/**
+ * What dispatchCall answers for one call on a messenger of `dir` (this profile unless given),
+ * unlocked first unless `locked` (the CLI's one-shot commands call on a locked one).
+ */
+async function dispatched(method: MethodName, params: unknown, opts: { dir?: string; locked?: boolean; allowWeakSecrets?: boolean } = {}): Promise<CallOutcome> {
+  const m = await openMessenger({ profileDir: opts.dir ?? profile, kdf: TEST_KDF, ...(opts.allowWeakSecrets === true ? { allowWeakSecrets: true } : {}) });
   try {
-    await m.unlock({ password: PASSWORD });
-    const outcome = await dispatchCall(m, method, params);
-    if (outcome.ok) throw new Error(`${method} unexpectedly succeeded`);
-    return outcome.error;
+    if (opts.locked !== true) await m.unlock({ password: PASSWORD });
+    return await dispatchCall(m, method, params);
   } finally {
     await m.close();
   }
 }
 
-/** What dispatchCall answers on a messenger of `dir` that was not unlocked (as the CLI's one-shot commands). */
+function refusal(method: MethodName, outcome: CallOutcome): ApiErrorValue {
+  if (outcome.ok) throw new Error(`${method} unexpectedly succeeded`);
+  return outcome.error;
+}
+
+/** The refusal dispatchCall gives on this profile, unlocked (as the CLI's messaging commands). */
+async function viaDispatch(method: MethodName, params: unknown): Promise<ApiErrorValue> {
+  return refusal(method, await dispatched(method, params));
+}
+
+/** The refusal on a messenger of `dir` that was not unlocked (as the CLI's one-shot commands). */
 async function viaDispatchLocked(dir: string, method: MethodName, params: unknown, opts: { allowWeakSecrets?: boolean } = {}): Promise<ApiErrorValue> {
-  const m = await openMessenger({ profileDir: dir, kdf: TEST_KDF, ...opts });
-  try {
-    const outcome = await dispatchCall(m, method, params);
-    if (outcome.ok) throw new Error(`${method} unexpectedly succeeded`);
-    return outcome.error;
-  } finally {
-    await m.close();
-  }
+  return refusal(method, await dispatched(method, params, { ...opts, dir, locked: true }));
 }
 
 /** The answer of a call that succeeds on this profile (unlocked). */
 async function viaDispatchOk(method: MethodName, params: unknown): Promise<unknown> {
-  const m = await openMessenger({ profileDir: profile });
-  try {
-    await m.unlock({ password: PASSWORD });
-    const outcome = await dispatchCall(m, method, params);
-    if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code} ${outcome.error.message}`);
-    return outcome.value;
-  } finally {
-    await m.close();
-  }
+  const outcome = await dispatched(method, params);
+  if (!outcome.ok) throw new Error(`${method} failed: ${outcome.error.code} ${outcome.error.message}`);
+  return outcome.value;
 }
 
 /** What `ephemera --json ARGS` reports: its exit code and its { code, message }. */
