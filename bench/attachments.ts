@@ -3,6 +3,8 @@
 // put or get per 64 KiB chunk) against the same bytes both ways over a plain TLS socket with
 // the relay's TLS settings, in the same process and run; and the process's peak RSS growth
 // during the transfer (the file is never held whole: it should stay flat as the file grows).
+// Then a backup of a profile holding one such file, exported and imported (main/backup with the
+// attachment section): peak RSS growth of each at two file sizes, which should not grow with it.
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +17,10 @@ import { MemoryOutboxStore, MemoryPermanentKeyStore } from '../main/net/stores.t
 import { startRelay } from '../relay/relay.ts';
 import type { RelayDescriptor } from '../shared/protocol/descriptor.ts';
 import { emit, ratioOf, type BenchOptions } from './report.ts';
+import { TEST_KDF, Vault } from '../main/vault/index.ts';
+import { exportBackup, importBackup } from '../main/backup/index.ts';
+import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../main/messenger/attachment-store.ts';
+import { attachmentSink, attachmentSource } from '../main/messenger/backup-attachments.ts';
 
 const MiB = 1024 * 1024;
 /** The relay's TLS settings (relay/relay.ts), for the plain socket the transfer is measured against. */
@@ -93,6 +99,49 @@ async function client(descriptor: RelayDescriptor, handle: string): Promise<Rela
   return c;
 }
 
+/** A profile holding one downloaded file of `size` bytes, sealed in 64 KiB chunks as the messenger keeps it. */
+async function profileWithFile(dir: string, size: number): Promise<Vault> {
+  const { vault } = await Vault.create(dir, 'bench password 1234', { kdf: TEST_KDF });
+  vault.appendMessages([{ id: 'm-file', conversationId: 'v-1', direction: 'in', sender: 'c-1', sentAt: 1, receivedAt: 1, text: 'a file', state: 'received' }]);
+  const piece = randomBytes(64 * 1024);
+  const chunks = Math.ceil(size / piece.length);
+  for (let first = 0; first < chunks; first += 64) {
+    vault.transaction(() => {
+      for (let i = first; i < Math.min(chunks, first + 64); i++) vault.kvSet(ATTACHMENT_CHUNKS, chunkKey('att_bench', i), piece.subarray(0, Math.min(piece.length, size - i * piece.length)));
+    });
+  }
+  vault.transaction(() => {
+    writeRecord(vault, { id: 'att_bench', messageId: 'm-file', name: 'bench.bin', type: '', size, blob: randomBytes(16).toString('base64url'), key: randomBytes(32).toString('base64url'), digest: randomBytes(32).toString('base64url'), downloaded: true });
+    vault.kvSet(MESSAGE_ATTACHMENTS, 'm-file', Buffer.from('att_bench'));
+  });
+  return vault;
+}
+
+/** Export and import of a backup holding one file of each size: peak RSS growth of each. */
+async function backupRss(dir: string, sizes: readonly number[]): Promise<void> {
+  const growth: Record<'export' | 'import', number[]> = { export: [], import: [] };
+  const keys = { passphrase: 'bench passphrase', workFactor: 10 };
+  for (const size of sizes) {
+    const source = await profileWithFile(join(dir, `backup-source-${size}`), size);
+    const file = join(dir, `backup-${size}.age`);
+    try {
+      growth.export.push((await peakRssGrowth(() => exportBackup(source, file, { keys, attachments: attachmentSource(source), signingKey: null }))).growth);
+    } finally {
+      source.lock();
+    }
+    const target = (await Vault.create(join(dir, `backup-target-${size}`), 'bench password 1234', { kdf: TEST_KDF })).vault;
+    try {
+      growth.import.push((await peakRssGrowth(() => importBackup(target, file, { keys, trustUnsigned: true, attachments: attachmentSink(target) }))).growth);
+    } finally {
+      target.lock();
+    }
+  }
+  for (const phase of ['export', 'import'] as const) {
+    const [small, large] = growth[phase].map((g) => Math.round((g / MiB) * 10) / 10) as [number, number];
+    emit({ bench: `attachments.backup_${phase}_peak_rss_growth`, value: large, unit: 'MiB', baseline: small, ratio: small > 0 ? Math.round((large / small) * 100) / 100 : null, params: { fileMiB: sizes[1]! / MiB, baselineFileMiB: sizes[0]! / MiB }, target: 'flat: about the same at both file sizes' });
+  }
+}
+
 export async function main(o: BenchOptions): Promise<void> {
   const size = (o.quick ? 32 : 256) * MiB;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-attachments-'));
@@ -117,6 +166,7 @@ export async function main(o: BenchOptions): Promise<void> {
     const baseline = (2 * size) / MiB / baselineSeconds;
     emit({ bench: 'attachments.upload_download', value: Math.round(mbps * 10) / 10, unit: 'MiB/s', baseline: Math.round(baseline * 10) / 10, ratio: ratioOf(mbps, baseline, true), params: { fileMiB: size / MiB }, target: 'ratio >= 0.5 against a plain TLS socket' });
     emit({ bench: 'attachments.peak_rss_growth', value: Math.round((growth / MiB) * 10) / 10, unit: 'MiB', baseline: null, ratio: null, params: { fileMiB: size / MiB }, target: '<= 64 MiB, flat from 64 MiB to 1 GiB' });
+    await backupRss(dir, o.quick ? [16 * MiB, 64 * MiB] : [64 * MiB, 256 * MiB]);
   } finally {
     await alice.stop();
     await bob.stop();
