@@ -2,8 +2,11 @@
 // "Display"): an image dropped onto alice's chat arrives at bob's as an inline preview decoded in
 // the page (a blob: URL the CSP allows for images only), opens in the viewer and Escape closes
 // it; a text file picked with the attach button shows at bob's as a card, and Save downloads
-// exactly its bytes. Screenshots light and dark; every control named; axe clean; no console error.
+// exactly its bytes. A PNG carrying a location text chunk arrives without it, and with it once
+// the sender turns on "keep image metadata" in Settings.
+// Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
@@ -38,6 +41,49 @@ async function dropImage(page: Page, name: string): Promise<void> {
     target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
     target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
   })()`);
+}
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+function pngChunk(type: string, data: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  let c = 0xffffffff;
+  for (const b of body) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(data.length);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE((c ^ 0xffffffff) >>> 0);
+  return Buffer.concat([len, body, crc]);
+}
+const GPS = 'GPS 48.8584N 2.2945E';
+/** A valid 4x4 PNG with a tEXt chunk naming where it was taken. */
+function pngWithLocation(): Buffer {
+  const ihdr = Buffer.from([0, 0, 0, 4, 0, 0, 0, 4, 8, 2, 0, 0, 0]);
+  const rows = Buffer.concat(Array.from({ length: 4 }, () => Buffer.concat([Buffer.from([0]), Buffer.alloc(12, 0x90)])));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('tEXt', Buffer.from(`Location\0${GPS}`, 'latin1')), pngChunk('IDAT', deflateSync(rows)), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+/** Drops a file of these bytes onto the chat. */
+async function dropBytes(page: Page, name: string, type: string, bytes: Buffer): Promise<void> {
+  await page.evaluate(`(() => {
+    const bytes = Uint8Array.from(atob(${JSON.stringify(bytes.toString('base64'))}), (c) => c.charCodeAt(0));
+    const data = new DataTransfer();
+    data.items.add(new File([bytes], ${JSON.stringify(name)}, { type: ${JSON.stringify(type)} }));
+    const target = document.querySelector('.chat');
+    target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+    target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+  })()`);
+}
+
+/** The bytes of a received image as the receiver saves it (the card's Save: a download in browser mode). */
+async function savedText(page: Page, name: string): Promise<string> {
+  const card = page.getByRole('log').locator('.attachment-card', { has: page.getByRole('img', { name }) });
+  await card.waitFor({ timeout: 60_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), card.getByRole('button', { name: `Save ${name}` }).click()]);
+  return readFileSync((await download.path())!).toString('latin1');
 }
 
 describe('Attachments in Chromium', () => {
@@ -105,5 +151,24 @@ describe('Attachments in Chromium', () => {
     const [download] = await Promise.all([bob.waitForEvent('download'), card.getByRole('button', { name: 'Save notes.txt' }).click()]);
     expect(download.suggestedFilename()).toBe('notes.txt');
     expect(readFileSync((await download.path())!).equals(notes)).toBe(true);
+  });
+
+  it('a photo goes without its location; with "keep image metadata" on, with it', async () => {
+    const png = pngWithLocation();
+    await dropBytes(alice, 'where-1.png', 'image/png', png);
+    const stripped = await savedText(bob, 'where-1.png');
+    expect(stripped.startsWith('\x89PNG')).toBe(true);
+    expect(stripped).not.toContain(GPS);
+
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    const keep = alice.getByLabel('Keep location and camera details in photos I send');
+    expect(await keep.isChecked()).toBe(false);
+    await keep.click();
+    await expect.poll(() => keep.isChecked()).toBe(true);
+    await alice.keyboard.press('Escape');
+    await dropBytes(alice, 'where-2.png', 'image/png', png);
+    const kept = await savedText(bob, 'where-2.png');
+    expect(kept).toContain(GPS);
+    expect(kept.length).toBe(png.length);
   });
 });

@@ -33,8 +33,8 @@ export function SettingsDialog({ settings, onClose, onOpenBackup }: { settings: 
 function GeneralSettings({ settings }: { settings: Settings }) {
   const api = useApi();
   const [error, setError] = useState('');
-  const ids = { theme: useId(), lock: useId(), notify: useId() };
-  const update = (patch: { theme?: Theme; autoLockMinutes?: number; notifications?: NotificationPrivacy }) => api.settingsUpdate(patch).then(() => setError(''), (err: unknown) => setError(errorText(err)));
+  const ids = { theme: useId(), lock: useId(), notify: useId(), metadata: useId() };
+  const update = (patch: { theme?: Theme; autoLockMinutes?: number; notifications?: NotificationPrivacy; keepImageMetadata?: boolean }) => api.settingsUpdate(patch).then(() => setError(''), (err: unknown) => setError(errorText(err)));
   return (
     <section aria-labelledby="general-title">
       <h3 id="general-title">General</h3>
@@ -57,6 +57,13 @@ function GeneralSettings({ settings }: { settings: Settings }) {
         </select>
       </div>
       <NotificationSetting id={ids.notify} value={settings.notifications} onChange={(notifications) => void update({ notifications })} />
+      <div className="field">
+        <label htmlFor={ids.metadata}>
+          <input id={ids.metadata} type="checkbox" checked={settings.keepImageMetadata === true} onChange={(e) => void update({ keepImageMetadata: e.target.checked })} />{' '}
+          Keep location and camera details in photos I send
+        </label>
+        <p className="hint">Off (the default): JPEG and PNG images go without their EXIF, GPS and text metadata.</p>
+      </div>
       <p className="hint">Lock now at any time with Ctrl+Shift+L.</p>
       {error ? <p role="alert" className="error">{error}</p> : null}
     </section>
