@@ -43,6 +43,17 @@ export function getContact(db: ContactsReadable, id: string): ContactRecord | un
   return row ? decodeContactRow(db, row) : undefined;
 }
 
+/** The contact's sealed row as stored (unopened), to tell whether a record opened before is still current. */
+export function sealedContact(db: ContactsReadable, id: string): Buffer | undefined {
+  checkId(id, 'contact id');
+  return db.read.contacts.getContact.get(id)?.sealed;
+}
+
+/** Every contact with its sealed row. */
+export function listContactsSealed(db: ContactsReadable): { record: ContactRecord; sealed: Buffer }[] {
+  return db.read.contacts.allContacts.all().map((row) => ({ record: decodeContactRow(db, row), sealed: row.sealed }));
+}
+
 export function listContacts(db: ContactsReadable): ContactRecord[] {
   return db.read.contacts.allContacts.all().map((row) => decodeContactRow(db, row));
 }

@@ -46,6 +46,11 @@ export type { DeletionOptions, DeletionReport };
 
 export { inspectProfile, type ProfileInfo } from './profile-info.ts';
 
+/** A copy whose key bytes are its own (a kept record is never shared with a caller). */
+function copyContact(c: ContactRecord): ContactRecord {
+  return { ...c, ...(c.identityKey ? { identityKey: c.identityKey.slice() } : {}), ...(c.verifiedKey ? { verifiedKey: c.verifiedKey.slice() } : {}) };
+}
+
 export class Vault implements VaultHandle {
   readonly profileDir: string;
   readonly sealedFiles: SealedFiles;
@@ -55,11 +60,12 @@ export class Vault implements VaultHandle {
   private readonly counters: MessageCounters = { seq: 0, nextSegment: 1 };
   private readonly gate: WriteGate<Statements['read'], Statements['write']>;
   /**
-   * handle -> contact id, so a lookup opens one sealed row instead of every contact. Only a hint,
-   * checked against the row each time: a rolled-back or foreign write can never make it answer
-   * wrong. In memory only, cleared on lock.
+   * handle -> the contact record last opened for it with its sealed row, so a lookup (one per
+   * received message) reads one row instead of opening every contact. Only a hint: the row is
+   * read each time and the record used only while its sealed bytes are unchanged, so a
+   * rolled-back or foreign write can never make it answer wrong. In memory only, cleared on lock.
    */
-  private readonly contactIds = new Map<string, string>();
+  private readonly contactIds = new Map<string, { record: ContactRecord; sealed: Buffer }>();
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -272,14 +278,14 @@ export class Vault implements VaultHandle {
   findContactByHandle(handle: string): ContactRecord | undefined {
     const hinted = this.contactIds.get(handle);
     if (hinted !== undefined) {
-      const contact = this.getContact(hinted);
-      if (contact?.handle === handle) return contact;
+      const sealed = this.gate.read((r) => contacts.sealedContact(r, hinted.record.id));
+      if (sealed?.equals(hinted.sealed)) return copyContact(hinted.record);
       this.contactIds.delete(handle);
     }
-    const all = this.listContacts();
+    const all = this.gate.read((r) => contacts.listContactsSealed(r));
     // The first in id order, as a plain scan would answer (handles are unique in practice).
-    for (const c of all) if (!this.contactIds.has(c.handle)) this.contactIds.set(c.handle, c.id);
-    return all.find((c) => c.handle === handle);
+    for (const c of all) if (!this.contactIds.has(c.record.handle)) this.contactIds.set(c.record.handle, { record: copyContact(c.record), sealed: c.sealed });
+    return all.find((c) => c.record.handle === handle)?.record;
   }
 
   listContacts(): ContactRecord[] {

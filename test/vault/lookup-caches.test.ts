@@ -39,6 +39,18 @@ describe('findContactByHandle with its in-memory hint', () => {
     expect(vault.findContactByHandle('@dave')?.id).toBe('k1');
   });
 
+  it('answers the record as stored now, never one a caller changed or an older version', async () => {
+    const { vault } = await vaults.fresh();
+    vault.upsertContact({ ...contact('k1', '@bob'), identityKey: new Uint8Array([1, 1]) });
+    const first = vault.findContactByHandle('@bob')!;
+    first.identityKey!.fill(9);
+    first.displayName = 'changed by a caller';
+    expect(vault.findContactByHandle('@bob')).toMatchObject({ displayName: '@bob', identityKey: new Uint8Array([1, 1]) });
+    // Same handle, new key: the remembered record is not used once the row changed.
+    vault.upsertContact({ ...contact('k1', '@bob'), identityKey: new Uint8Array([2, 2]), identityChanged: true });
+    expect(vault.findContactByHandle('@bob')).toMatchObject({ identityKey: new Uint8Array([2, 2]), identityChanged: true });
+  });
+
   it('answers the same after lock and unlock (the hint is gone, the contacts are not)', async () => {
     const { vault, dir } = await vaults.fresh();
     vault.upsertContact(contact('k1', '@bob'));
