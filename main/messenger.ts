@@ -193,7 +193,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       contactMethods(call, this.access, this.trust),
       groupMethods(call, this.groups, this.sender),
       groupReceiptMethods(call, this.groupAcks, this.groups),
-      attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
+      attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, backups: this.backups, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
       backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true }),
     );
   }

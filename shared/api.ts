@@ -124,8 +124,12 @@ export const apiMethods = {
     params: z.strictObject({ conversationId: Id, path: FilePath, caption: MessageText.optional(), name: z.string().min(1).max(MAX_ATTACHMENT_NAME_CHARS).optional(), jobId: JobId.optional() }),
     result: Message,
   },
-  /** The attachments of these messages (ids of other messages, or of messages without one, are skipped). */
-  attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500) }), result: z.array(Attachment).max(500) },
+  /**
+   * The attachments of these messages (ids of other messages, or of messages without one, are
+   * skipped). With backupId: the files an opened backup lists (`downloaded`: its bytes are in the
+   * backup; they open once imported).
+   */
+  attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500), ...BackupSource }), result: z.array(Attachment).max(500) },
   /** Downloads the attachment if needed, checks it against the sender's digest, then writes the plaintext to `path`. */
   saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
   /**

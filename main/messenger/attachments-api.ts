@@ -4,6 +4,7 @@
 import { ApiError, type EphemeraApi, type Message } from '../../shared/api.ts';
 import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment, type UploadedAttachment } from './attachments.ts';
 import type { AttachmentUi } from './attachment-ui.ts';
+import type { BackupJobs } from './backups.ts';
 import type { Emit } from './events.ts';
 import { contactIdOfConversation } from './ids.ts';
 import type { SessionAccess } from './session.ts';
@@ -30,11 +31,13 @@ export interface AttachmentCallParts {
   access: SessionAccess;
   emit: Emit;
   ui: AttachmentUi;
+  /** The opened backups, whose files attachmentsOf lists by backupId. */
+  backups?: Pick<BackupJobs, 'attachmentsOf'>;
   /** Stores, encrypts and announces an uploaded attachment (Sender.sendUploaded). */
   sendUploaded(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message>;
 }
 
-export function attachmentMethods({ call, access, emit, ui, sendUploaded }: AttachmentCallParts): AttachmentMethods {
+export function attachmentMethods({ call, access, emit, ui, backups, sendUploaded }: AttachmentCallParts): AttachmentMethods {
   /** Progress events for a caller-named job; none without a jobId. */
   const transfer = (jobId: string | undefined): { onProgress?: (done: number, total: number) => void; jobId?: string } => {
     const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => emit('attachmentProgress', { jobId, done, total });
@@ -59,7 +62,12 @@ export function attachmentMethods({ call, access, emit, ui, sendUploaded }: Atta
     attachmentUploadCancel: (params) => call(() => ui.cancel(params)),
     attachmentDownload: (params) => call(() => access.activity(() => ui.download(params))),
     attachmentRead: (params) => call(() => access.activity(() => ui.read(params))),
-    attachmentsOf: (params) => call(() => attachmentsOf(access.require().vault, params.messageIds)),
+    attachmentsOf: (params) =>
+      call(async () => {
+        if (params.backupId === undefined) return attachmentsOf(access.require().vault, params.messageIds);
+        if (!backups) throw new ApiError('UNKNOWN_BACKUP', 'No backup with that id is open.');
+        return backups.attachmentsOf(params.backupId, params.messageIds);
+      }),
     saveAttachment: (params) =>
       call(async () => {
         const o = transfer(params.jobId);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, openSync, readFileSync } from 'node:fs';
 import {
   ApiError,
+  type Attachment,
   type BackupKey,
   type BackupProgress as ApiBackupProgress,
   type BackupProtection,
@@ -33,6 +34,7 @@ import { backupMessageStatus, markImportedTombstones } from './backup-records.ts
 import { attachmentSink, attachmentSource } from './backup-attachments.ts';
 import { groupSink, groupSource } from './group-backup.ts';
 import { messageView } from './views.ts';
+import { safeFileName } from '../e2e/content.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
   export: 'writing',
@@ -167,6 +169,15 @@ export class BackupJobs {
     const a = this.archives.get(backupId);
     if (!a) throw unknownBackup();
     return a;
+  }
+
+  /** The files an opened backup lists for these messages (names made safe as a contact's are). */
+  attachmentsOf(backupId: string, messageIds: readonly string[]): Attachment[] {
+    const a = this.archive(backupId);
+    return messageIds.flatMap((id) => {
+      const f = a.attachmentOf(id);
+      return f ? [{ id: f.id, messageId: f.messageId, name: safeFileName(f.name), size: f.size, type: f.contentType, downloaded: f.downloaded }] : [];
+    });
   }
 
   conversations(backupId: string): ConversationSummary[] {

@@ -3,7 +3,8 @@
 // the page (a blob: URL the CSP allows for images only), opens in the viewer and Escape closes
 // it; a text file picked with the attach button shows at bob's as a card, and Save downloads
 // exactly its bytes. A PNG carrying a location text chunk arrives without it, and with it once
-// the sender turns on "keep image metadata" in Settings.
+// the sender turns on "keep image metadata" in Settings. A backup exported with the files and
+// opened read-only lists them as cards.
 // Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -170,5 +171,28 @@ describe('Attachments in Chromium', () => {
     const kept = await savedText(bob, 'where-2.png');
     expect(kept).toContain(GPS);
     expect(kept.length).toBe(png.length);
+  });
+
+  it('a backup opened read-only lists its files as cards without Save (the bytes open once imported)', async () => {
+    await alice.getByRole('button', { name: 'Settings' }).click();
+    await alice.getByLabel('Action').selectOption('export');
+    await alice.getByLabel('Backup file name').fill('with-files.age');
+    await alice.getByLabel('Backup passphrase').fill('backup passphrase for the test');
+    await alice.getByRole('button', { name: 'Export', exact: true }).click();
+    await expect.poll(() => alice.getByRole('status').filter({ hasText: 'Exported' }).count(), { timeout: 120_000 }).toBe(1);
+    await alice.getByLabel('Action').selectOption('open');
+    await alice.getByLabel('Backup passphrase').fill('backup passphrase for the test');
+    await alice.getByRole('button', { name: 'Open', exact: true }).click();
+    await alice.getByText(/Viewing a backup from/).waitFor({ timeout: 120_000 });
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    const card = alice.getByRole('log').locator('.attachment-card', { hasText: 'notes.txt' });
+    await card.waitFor({ timeout: 60_000 });
+    await card.getByText('In the backup: import it to open the file').waitFor();
+    expect(await card.getByRole('button').count()).toBe(0);
+    await shotBothThemes(alice, scene.shotsDir, 'attachments-backup-open');
+    await expectAllNamed(alice, 'attachments-backup-open');
+    await expectAccessible(alice, 'attachments-backup-open');
+    await alice.getByRole('button', { name: 'Close backup' }).click();
+    await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });
 });

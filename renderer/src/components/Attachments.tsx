@@ -161,22 +161,25 @@ export function UploadList({ uploads, onCancel }: { uploads: UploadState[]; onCa
   );
 }
 
-/** Which of these messages carry a file; asked once per message id. */
-export function useAttachmentsOf(messages: readonly Message[]): Map<string, Attachment> {
+/** A file as a card shows it; `inBackup`: listed by an opened backup, whose bytes open only once it is imported. */
+export type ShownAttachment = Attachment & { inBackup?: true };
+
+/** Which of these messages carry a file (of the opened backup `backupId`, when set); asked once per message id. */
+export function useAttachmentsOf(messages: readonly Message[], backupId: string | null = null): Map<string, ShownAttachment> {
   const api = useApi();
-  const [found, setFound] = useState(() => new Map<string, Attachment>());
+  const [found, setFound] = useState(() => new Map<string, ShownAttachment>());
   const asked = useRef(new Set<string>());
   useEffect(() => {
     const ids = messages.filter((m) => !m.deleted && !asked.current.has(m.id)).map((m) => m.id).slice(0, 500);
     if (ids.length === 0) return;
     ids.forEach((id) => asked.current.add(id));
-    api.attachmentsOf({ messageIds: ids }).then(
+    api.attachmentsOf({ messageIds: ids, ...(backupId ? { backupId } : {}) }).then(
       (list) => {
-        if (list.length > 0) setFound((f) => new Map([...f, ...list.map((a) => [a.messageId, a] as const)]));
+        if (list.length > 0) setFound((f) => new Map([...f, ...list.map((a) => [a.messageId, backupId ? { ...a, inBackup: true as const } : a] as const)]));
       },
       () => ids.forEach((id) => asked.current.delete(id)),
     );
-  }, [api, messages]);
+  }, [api, messages, backupId]);
   return found;
 }
 
@@ -191,7 +194,7 @@ async function readBlob(api: ReturnType<typeof useApi>, a: Attachment): Promise<
 }
 
 /** A message's file: a card (name, size, type icon, Save), with an inline preview for an image. */
-export function AttachmentCard({ attachment }: { attachment: Attachment }) {
+export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) {
   const api = useApi();
   const [a, setA] = useState(attachment);
   const [url, setUrl] = useState<string | null>(null);
@@ -221,7 +224,7 @@ export function AttachmentCard({ attachment }: { attachment: Attachment }) {
   }, [a, api]);
 
   useEffect(() => {
-    if (image && a.size <= AUTO_SHOW_MAX_BYTES && url === null) void load();
+    if (image && a.size <= AUTO_SHOW_MAX_BYTES && url === null && attachment.inBackup !== true) void load();
     // Only once per card (deliberately no dependencies): a failure shows an error and a button instead of retrying in a loop.
   }, []);
   useEffect(() => () => {
@@ -253,6 +256,22 @@ export function AttachmentCard({ attachment }: { attachment: Attachment }) {
     document.body.append(link);
     link.click();
     link.remove();
+  }
+
+  if (attachment.inBackup) {
+    // Read-only: the bytes stay in the backup file until it is imported.
+    return (
+      <div className="attachment-card" data-attachment-id={a.id}>
+        <div className="attachment-info">
+          <span className="attachment-icon" aria-hidden="true">
+            {typeIcon(a.type)}
+          </span>
+          <span className="attachment-name">{a.name}</span>
+          <span className="attachment-size">{formatBytes(a.size)}</span>
+          <span className="hint">{a.downloaded ? 'In the backup: import it to open the file' : 'Not in the backup'}</span>
+        </div>
+      </div>
+    );
   }
 
   return (

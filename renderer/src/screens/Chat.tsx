@@ -68,7 +68,7 @@ export function Chat({
   const conversationId = conversation.id;
   const onFileSent = useCallback((m: Message) => setMessages((cur) => mergeMessages(cur, [m])), []);
   const files = useAttachmentUpload(conversationId, onFileSent, setError);
-  const attachments = useAttachmentsOf(messages);
+  const attachments = useAttachmentsOf(messages, backupId);
   const forEveryone = useDeleteForEveryone(conversationId, conversation.title, setMessages, (n, e) => (setNotice(n), setError(e)));
 
   const load = useCallback(
