@@ -270,6 +270,14 @@ export class E2e {
     return result as T;
   }
 
+  /**
+   * Changes whenever any contact's identity record may have changed (a new, accepted or pending
+   * key): while it stays the same, an identityStatus read earlier still holds.
+   */
+  get identityGeneration(): number {
+    return this.kv.identityWrites;
+  }
+
   identityStatus(address: string): IdentityStatus {
     return this.identityStore.status(protocolAddress(address));
   }

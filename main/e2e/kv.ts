@@ -97,18 +97,24 @@ export class E2eKv {
     return value;
   }
 
+  /** Counts writes to identity records (staged ones included, kept or not): a change of it means one may have changed. */
+  identityWrites = 0;
+
   set(ns: Namespace, key: string, value: Uint8Array): void {
+    if (ns === NS.identity) this.identityWrites++;
     if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
     else this.guard(() => this.vault.kvSet(ns, key, value));
   }
 
   delete(ns: Namespace, key: string): void {
+    if (ns === NS.identity) this.identityWrites++;
     if (this.staging) this.staging.set(stagingKey(ns, key), { deleted: true });
     else this.guard(() => this.vault.kvDelete(ns, key));
   }
 
   /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
+    if (ns === NS.identity) this.identityWrites++;
     this.staging?.delete(stagingKey(ns, key));
     this.forgetRead(stagingKey(ns, key));
     this.guard(() => this.vault.kvSet(ns, key, value));

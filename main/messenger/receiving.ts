@@ -6,7 +6,7 @@
 import type { Message } from '../../shared/api.ts';
 import { E2eError, UntrustedIdentity, type E2e, type MessageContent } from '../e2e/index.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
-import type { MessageState, StoredMessage } from '../vault/api.ts';
+import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { autoDownload } from './attachments.ts';
 import type { Emit } from './events.ts';
 import { isGroupContent, isSenderKeyEnvelope, type GroupService } from './groups.ts';
@@ -36,6 +36,14 @@ export interface ReceivingDeps {
 export class Receiver {
   /** When the last envelope arrived (sync waits for a quiet inbox). */
   lastAt = 0;
+
+  /**
+   * Per contact id, the identity generation (E2e.identityGeneration) and the key its record held
+   * when last checked against the trusted key: while both are unchanged the check (a sealed
+   * identity read per message) would find the same, so it is skipped. For one E2e only.
+   */
+  private checkedKeys = new Map<string, { generation: number; key: Uint8Array }>();
+  private checkedFor: E2e | undefined;
 
   constructor(private readonly deps: ReceivingDeps) {}
 
@@ -76,6 +84,19 @@ export class Receiver {
     this.after(effect);
   }
 
+  private refreshIdentityKey(contact: ContactRecord): void {
+    const e2e = this.deps.access.current()?.registration?.e2e;
+    if (e2e !== this.checkedFor) {
+      this.checkedKeys = new Map();
+      this.checkedFor = e2e;
+    }
+    const seen = this.checkedKeys.get(contact.id);
+    const generation = e2e?.identityGeneration;
+    if (seen && generation === seen.generation && contact.identityKey && Buffer.compare(contact.identityKey, seen.key) === 0) return;
+    const refreshed = this.deps.trust.refreshIdentityKey(contact);
+    if (generation !== undefined && refreshed.identityKey) this.checkedKeys.set(contact.id, { generation, key: refreshed.identityKey.slice() });
+  }
+
   /** Stores and announces what e2e held for the handle while its new key waited (trust.ts accept). */
   async releaseHeld(e2e: E2e, handle: string): Promise<void> {
     const results = await e2e.releaseHeldContent(handle, (content) => this.store(handle, content));
@@ -97,7 +118,7 @@ export class Receiver {
     const { deps } = this;
     if (effect.kind === 'text') {
       // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
-      deps.trust.refreshIdentityKey(effect.contact);
+      this.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
         const view = deps.viewOf(effect.message);
         // A message whose delete came first arrives as a tombstone: shown, never notified.

@@ -81,4 +81,30 @@ describe('sendContentThen', () => {
     const next = await alice.e2e.sendContentThen('bob', { v: 1, kind: 'text', id: 'm3', sentAt: 3, text: 'next' }, (envelope) => envelope);
     expect(counterOf(next)).toBe(counterOf(sent) + 1);
   });
+
+  it('identityGeneration moves when an identity record may change, and stays put over an ordinary exchange', async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await register(relay, 'alice');
+    const bob = await register(relay, 'bob');
+    const g0 = bob.e2e.identityGeneration;
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    // bob learns alice's key with her first message: a new record.
+    await bob.e2e.decryptFrom('alice', await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'a0', sentAt: 0, text: 'hi' }));
+    const g1 = bob.e2e.identityGeneration;
+    expect(g1).not.toBe(g0);
+    await alice.e2e.decryptFrom('bob', await bob.e2e.sendContent('alice', { v: 1, kind: 'text', id: 'b0', sentAt: 0, text: 'hello' }));
+    for (let i = 1; i <= 3; i++) {
+      await bob.e2e.decryptFrom('alice', await alice.e2e.sendContent('bob', { v: 1, kind: 'text', id: `a${i}`, sentAt: i, text: 'again' }));
+      await alice.e2e.decryptFrom('bob', await bob.e2e.sendContent('alice', { v: 1, kind: 'text', id: `b${i}`, sentAt: i, text: 'again' }));
+    }
+    expect(bob.e2e.identityGeneration).toBe(g1);
+    // alice re-registers (a new identity key): bob records it as pending, then accepts it.
+    const alice2 = await register(relay, 'alice');
+    await alice2.e2e.startSession('bob', relay.fetchBundle('bob'));
+    await expect(bob.e2e.decryptFrom('alice', await alice2.e2e.sendContent('bob', { v: 1, kind: 'text', id: 'n0', sentAt: 9, text: 'new key' }))).rejects.toThrow();
+    const g2 = bob.e2e.identityGeneration;
+    expect(g2).not.toBe(g1);
+    await bob.e2e.acceptIdentity('alice');
+    expect(bob.e2e.identityGeneration).not.toBe(g2);
+  });
 });
