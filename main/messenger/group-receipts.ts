@@ -7,11 +7,12 @@
 // This side of a member also keeps, per received text, who wrote it and its content id (for the
 // read receipt), and reads the group's unread count and last activity for the chat list.
 import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, type GroupMessage, type GroupReceiptCounts, type GroupReceiptDetails } from '../../shared/api.ts';
-import { encodeEnvelope, MAX_RECEIPT_IDS, type E2e, type GroupReceiptContent } from '../e2e/index.ts';
+import { encodeEnvelope, type E2e, type GroupReceiptContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import type { GroupService } from './groups.ts';
 import { outgoingMessageId, receiptIdempotencyKey } from './ids.ts';
+import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 
 /** Sealed kv: own group message id -> SentRecord. */
 export const GROUP_SENT = 'group-receipts-sent';
@@ -31,7 +32,6 @@ interface IncomingRecord {
   contentId: string;
 }
 
-const RECEIPT_DELAY_MS = 20;
 /** How far back an unread count looks (a group never opened shows at most this many). */
 const MAX_UNREAD_SCAN = 5000;
 /** History read per step of the unread count: the list asks often, and mostly the newest few decide. */
@@ -80,9 +80,14 @@ export function storeGroupReceipt(vault: Vault, from: string, content: GroupRece
 }
 
 export class GroupReceipts {
-  /** Delivered receipts waiting for their batch: "author\ngroup" -> content ids. */
-  private readonly pending = new Map<string, string[]>();
-  private timer: NodeJS.Timeout | undefined;
+  /**
+   * Delivered receipts waiting for their batch: "author\ngroup" -> content ids; the batch goes
+   * after the receive's transaction committed, a moment after its first id.
+   */
+  private readonly delivered = new ReceiptBatch((key, ids) => {
+    const [author, groupId] = key.split('\n') as [string, string];
+    this.sendChunk(author, groupId, 'delivered', ids);
+  }, 0);
 
   constructor(private readonly d: GroupReceiptDeps) {}
 
@@ -98,10 +103,7 @@ export class GroupReceipts {
   received(m: { id: string; groupId: string; from: string; contentId: string }): void {
     const rec: IncomingRecord = { groupId: m.groupId, from: m.from, contentId: m.contentId };
     this.d.vault().kvSet(GROUP_INCOMING, m.id, utf8(JSON.stringify(rec)));
-    const key = `${m.from}\n${m.groupId}`;
-    this.pending.set(key, [...(this.pending.get(key) ?? []), m.contentId]);
-    // After the receive's transaction committed (the batch waits a moment, as 1:1 receipts do).
-    this.timer ??= setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
+    this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId);
   }
 
   /** A receipt of a member was stored (inbound.ts): the open chat reloads. */
@@ -183,7 +185,7 @@ export class GroupReceipts {
   /** Marks the group's incoming messages up to `upToMessageId` read and tells their authors. */
   async markRead(groupId: string, upToMessageId: string): Promise<void> {
     const byAuthor = await this.d.activity(async () => this.markReadUpTo(groupId, upToMessageId));
-    for (const [author, ids] of byAuthor) this.sendInChunks(author, groupId, 'read', ids);
+    for (const [author, ids] of byAuthor) sendInChunks(ids, (chunk) => this.sendChunk(author, groupId, 'read', chunk));
     // The chat list's unread count follows the event.
     this.stored(groupId);
   }
@@ -221,21 +223,8 @@ export class GroupReceipts {
 
   // ---------------------------------------------------------------- sending
 
-  private flush(): void {
-    this.timer = undefined;
-    const batches = [...this.pending];
-    this.pending.clear();
-    for (const [key, ids] of batches) {
-      const [author, groupId] = key.split('\n') as [string, string];
-      this.sendInChunks(author, groupId, 'delivered', ids);
-    }
-  }
-
-  private sendInChunks(author: string, groupId: string, type: 'delivered' | 'read', ids: readonly string[]): void {
-    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-      const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
-      void this.d.enqueue(() => this.d.activity(() => this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids: chunk }))).catch(() => undefined);
-    }
+  private sendChunk(author: string, groupId: string, type: 'delivered' | 'read', ids: string[]): void {
+    void this.d.enqueue(() => this.d.activity(() => this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids }))).catch(() => undefined);
   }
 
   private async send(author: string, content: GroupReceiptContent): Promise<void> {
@@ -249,14 +238,12 @@ export class GroupReceipts {
 
   /** No receipt waits for its batch (sync). */
   idle(): boolean {
-    return this.pending.size === 0 && !this.timer;
+    return this.delivered.idle();
   }
 
   /** At lock: batches not yet sent are dropped (the author's copy shows fewer receipts). */
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.pending.clear();
+    this.delivered.stop();
   }
 }
 

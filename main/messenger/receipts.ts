@@ -9,15 +9,14 @@ import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, receiptIdempotencyKey } from './ids.ts';
+import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import type { SessionAccess } from './session.ts';
 
-const RECEIPT_DELAY_MS = 20;
 /**
  * While texts keep arriving (a catch-up) the batch waits for a quiet moment, up to this long:
  * each receipt costs an encrypt and durable commits, so one per sender per batch, not per text.
  */
 const RECEIPT_MAX_WAIT_MS = 500;
-const MAX_RECEIPT_IDS = 1000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
 /**
@@ -41,10 +40,7 @@ export function advanceState(vault: Vault, emit: Emit, messageId: string, state:
  * receipts are batched per sender for a moment; each batch is sent behind the queued sends.
  */
 export class ReceiptSender {
-  private readonly pending = new Map<string, string[]>();
-  private timer: NodeJS.Timeout | undefined;
-  /** When the pending batch began. */
-  private since = 0;
+  private readonly delivered = new ReceiptBatch((handle, ids) => this.sendChunk(handle, 'delivered', ids), RECEIPT_MAX_WAIT_MS);
 
   /** `enqueue` runs work in the send queue (one send at a time). */
   constructor(
@@ -54,33 +50,16 @@ export class ReceiptSender {
 
   /** A delivered receipt for a stored incoming text, sent with the others of the moment. */
   queueDelivered(handle: string, contentId: string): void {
-    const list = this.pending.get(handle) ?? [];
-    list.push(contentId);
-    this.pending.set(handle, list);
-    const now = Date.now();
-    if (!this.timer) this.since = now;
-    else if (now - this.since < RECEIPT_MAX_WAIT_MS) clearTimeout(this.timer);
-    else return;
-    this.timer = setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
-  }
-
-  private flush(): void {
-    this.timer = undefined;
-    const batches = [...this.pending];
-    this.pending.clear();
-    for (const [handle, ids] of batches) this.sendInChunks(handle, 'delivered', ids);
+    this.delivered.add(handle, contentId);
   }
 
   /** Read receipts for the content ids just read (markReadUpTo's newlyRead). */
   sendRead(handle: string, ids: string[]): void {
-    this.sendInChunks(handle, 'read', ids);
+    sendInChunks(ids, (chunk) => this.sendChunk(handle, 'read', chunk));
   }
 
-  private sendInChunks(handle: string, type: 'delivered' | 'read', ids: string[]): void {
-    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
-      const chunk = ids.slice(i, i + MAX_RECEIPT_IDS);
-      void this.enqueue(() => this.access.activity(() => this.send(handle, type, chunk))).catch(() => undefined);
-    }
+  private sendChunk(handle: string, type: 'delivered' | 'read', ids: string[]): void {
+    void this.enqueue(() => this.access.activity(() => this.send(handle, type, ids))).catch(() => undefined);
   }
 
   private async send(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
@@ -99,14 +78,12 @@ export class ReceiptSender {
 
   /** No receipt waits for its batch. */
   idle(): boolean {
-    return this.pending.size === 0 && !this.timer;
+    return this.delivered.idle();
   }
 
   /** At lock: batches not yet sent are dropped (the sender's copy stays 'sent'). */
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.pending.clear();
+    this.delivered.stop();
   }
 }
 
