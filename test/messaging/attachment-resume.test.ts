@@ -2,12 +2,12 @@
 // process downloading bob's 20 MiB attachment is SIGKILLed mid-way; bob, reopened, continues
 // from the chunks it had stored (its first progress is already megabytes in), and the file
 // checks out against the sender's digest byte for byte. A real relay process.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { helloPair, messagingScene, PASSWORD, reopen, waitFor } from './helpers.ts';
+import { helloPair, messagingScene, reopen, waitFor } from './helpers.ts';
+import { transferUntilKilled } from './transfer-child.ts';
 
 const scene = messagingScene('attresume', ['alice', 'bob', 'files'] as const);
 const MiB = 1024 * 1024;
@@ -29,21 +29,7 @@ describe('attachment download after a client restart', () => {
     expect(att!.downloaded).toBe(false);
     await bob.m.close();
 
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'attachment-resume-child.ts'), scene.dirs.bob, att!.id], {
-      env: { ...process.env, ATTACH_RESUME_PASSWORD: PASSWORD },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let done = 0;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      output += d;
-      for (const m of d.matchAll(/^p (\d+)$/gm)) done = Math.max(done, Number(m[1]));
-      if (done >= 8 * MiB) child.kill('SIGKILL');
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const exit = await new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-    expect(exit, output).toBe('SIGKILL');
-    expect(output).not.toContain('finished');
+    await transferUntilKilled('attachment-resume-child.ts', [scene.dirs.bob, att!.id], 8 * MiB);
 
     const again = await reopen(scene.dirs.bob);
     scene.peers.push(again);

@@ -2,12 +2,12 @@
 // process sending alice's 20 MiB file is SIGKILLed mid-way; alice, reopened, sends the same file
 // again and the upload goes on from what the relay has (its first progress is megabytes in);
 // the relay keeps one blob, and bob saves the file byte for byte. A real relay process.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { helloPair, messagingScene, PASSWORD, reopen, waitFor } from './helpers.ts';
+import { helloPair, messagingScene, reopen, waitFor } from './helpers.ts';
+import { transferUntilKilled } from './transfer-child.ts';
 
 const scene = messagingScene('attupresume', ['alice', 'bob', 'files'] as const);
 const MiB = 1024 * 1024;
@@ -20,21 +20,7 @@ describe('attachment upload after a client restart', () => {
     writeFileSync(path, content);
     await alice.m.close();
 
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'attachment-upload-resume-child.ts'), scene.dirs.alice, toBob, path], {
-      env: { ...process.env, ATTACH_RESUME_PASSWORD: PASSWORD },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    let done = 0;
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      output += d;
-      for (const m of d.matchAll(/^p (\d+)$/gm)) done = Math.max(done, Number(m[1]));
-      if (done >= 8 * MiB) child.kill('SIGKILL');
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (output += d));
-    const exit = await new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
-    expect(exit, output).toBe('SIGKILL');
-    expect(output).not.toContain('finished');
+    await transferUntilKilled('attachment-upload-resume-child.ts', [scene.dirs.alice, toBob, path], 8 * MiB);
     expect(readdirSync(join(scene.dirs.relay, 'blobs'))).toHaveLength(1);
 
     const again = await reopen(scene.dirs.alice);
