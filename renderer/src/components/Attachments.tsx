@@ -263,11 +263,7 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
     return (
       <div className="attachment-card" data-attachment-id={a.id}>
         <div className="attachment-info">
-          <span className="attachment-icon" aria-hidden="true">
-            {typeIcon(a.type)}
-          </span>
-          <span className="attachment-name">{a.name}</span>
-          <span className="attachment-size">{formatBytes(a.size)}</span>
+          <AttachmentLabel a={a} />
           <span className="hint">{a.downloaded ? 'In the backup: import it to open the file' : 'Not in the backup'}</span>
         </div>
       </div>
@@ -282,11 +278,7 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
         </button>
       ) : null}
       <div className="attachment-info">
-        <span className="attachment-icon" aria-hidden="true">
-          {typeIcon(a.type)}
-        </span>
-        <span className="attachment-name">{a.name}</span>
-        <span className="attachment-size">{formatBytes(a.size)}</span>
+        <AttachmentLabel a={a} />
         {image && !url && !busy ? (
           <button type="button" onClick={() => void load()}>
             Show image
@@ -303,5 +295,18 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
         </Dialog>
       ) : null}
     </div>
+  );
+}
+
+/** The file's type icon, name and size, as every card shows them. */
+function AttachmentLabel({ a }: { a: Attachment }) {
+  return (
+    <>
+      <span className="attachment-icon" aria-hidden="true">
+        {typeIcon(a.type)}
+      </span>
+      <span className="attachment-name">{a.name}</span>
+      <span className="attachment-size">{formatBytes(a.size)}</span>
+    </>
   );
 }
