@@ -13,6 +13,7 @@ import type { RelayConnection } from './connection.ts';
 import type { GroupService } from './groups.ts';
 import { outgoingMessageId, receiptIdempotencyKey } from './ids.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
+import { unreadIncomingBackFrom } from './receipts.ts';
 
 /** Sealed kv: own group message id -> SentRecord. */
 export const GROUP_SENT = 'group-receipts-sent';
@@ -196,27 +197,13 @@ export class GroupReceipts {
     const conv = `g${groupId}`;
     const target = vault.getMessage(upToMessageId);
     if (!target || target.conversationId !== conv) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this group.');
-    // Back from the target to the first incoming message already read: earlier calls did the rest.
     const byAuthor = new Map<string, string[]>();
-    let before = target.orderKey + 1;
-    for (;;) {
-      const page = vault.pageMessages(conv, { before, limit: 500 });
-      let stop = page.length === 0;
-      for (let i = page.length - 1; i >= 0; i--) {
-        const m = page[i]!;
-        if (m.direction !== 'in') continue;
-        if (m.state === 'read') {
-          stop = true;
-          break;
-        }
-        vault.updateMessageState(m.id, 'read');
-        const rec = readJson<IncomingRecord>(vault, GROUP_INCOMING, m.id);
-        if (!rec) continue; // a membership line: no one to tell
-        vault.kvDelete(GROUP_INCOMING, m.id); // read is final
-        byAuthor.set(rec.from, [rec.contentId, ...(byAuthor.get(rec.from) ?? [])]);
-      }
-      if (stop) break;
-      before = page[0]!.orderKey;
+    for (const m of unreadIncomingBackFrom(vault, conv, target.orderKey)) {
+      vault.updateMessageState(m.id, 'read');
+      const rec = readJson<IncomingRecord>(vault, GROUP_INCOMING, m.id);
+      if (!rec) continue; // a membership line: no one to tell
+      vault.kvDelete(GROUP_INCOMING, m.id); // read is final
+      byAuthor.set(rec.from, [rec.contentId, ...(byAuthor.get(rec.from) ?? [])]);
     }
     return byAuthor;
   }

@@ -102,30 +102,15 @@ export function markReadUpTo(
   if (!conv) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
   const target = vault.getMessage(upToMessageId);
   if (!target || target.conversationId !== conv.id) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
-  // Walk back from the target until an incoming message that is already read: everything
-  // before it was marked by an earlier call.
   const newlyRead: string[] = [];
-  let before = target.orderKey + 1;
-  for (;;) {
-    const page = vault.pageMessages(conv.id, { before, limit: 500 });
-    let stop = page.length === 0;
-    for (let i = page.length - 1; i >= 0; i--) {
-      const m = page[i]!;
-      if (m.direction !== 'in') continue;
-      if (m.state === 'read') {
-        stop = true;
-        break;
-      }
-      if (setRead(m.id)) {
-        const cid = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
-        if (cid) {
-          newlyRead.push(Buffer.from(cid).toString('utf8'));
-          vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
-        }
+  for (const m of unreadIncomingBackFrom(vault, conv.id, target.orderKey)) {
+    if (setRead(m.id)) {
+      const cid = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
+      if (cid) {
+        newlyRead.push(Buffer.from(cid).toString('utf8'));
+        vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
       }
     }
-    if (stop) break;
-    before = page[0]!.orderKey;
   }
   let unread = 0;
   let after = target.orderKey;
@@ -137,4 +122,24 @@ export function markReadUpTo(
   }
   vault.upsertConversation({ ...conv, unread });
   return { conv, newlyRead: newlyRead.reverse() };
+}
+
+/**
+ * The conversation's incoming messages from the one at `orderKey` back to the first one already
+ * read (earlier calls marked everything before it), newest first, a page at a time; the caller
+ * may mark each read as it goes.
+ */
+export function* unreadIncomingBackFrom(vault: Vault, conversationId: string, orderKey: number): Generator<StoredMessage> {
+  let before = orderKey + 1;
+  for (;;) {
+    const page = vault.pageMessages(conversationId, { before, limit: 500 });
+    if (page.length === 0) return;
+    for (let i = page.length - 1; i >= 0; i--) {
+      const m = page[i]!;
+      if (m.direction !== 'in') continue;
+      if (m.state === 'read') return;
+      yield m;
+    }
+    before = page[0]!.orderKey;
+  }
 }
