@@ -1,39 +1,14 @@
 // E2e.sendContentThen (issue 18): a send's own writes and its ratchet step are one vault
 // transaction. A store that fails keeps neither (the next send reuses the same message key
 // counter); one that succeeds keeps both, across lock and unlock, and the peer decrypts it.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SignalMessage } from '@signalapp/libsignal-client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { E2e, type Envelope } from '../../main/e2e/index.ts';
-import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { PreKeyDirectory } from './helpers.ts';
+import { vaultParties, type VaultParty } from './vault-parties.ts';
 
-const PASSWORD = 'correct horse battery staple';
-const dirs: string[] = [];
-const open: Vault[] = [];
-
-afterEach(() => {
-  for (const v of open.splice(0)) if (v.isUnlocked) v.lock();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-interface Party {
-  dir: string;
-  vault: Vault;
-  e2e: E2e;
-}
-
-async function register(relay: PreKeyDirectory, name: string): Promise<Party> {
-  const dir = mkdtempSync(join(tmpdir(), `ephemera-send-then-${name}-`));
-  dirs.push(dir);
-  const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
-  open.push(vault);
-  const { e2e, registration } = await E2e.register(vault, name, { oneTimeCount: 3 });
-  relay.register(name, registration.identity, registration.oneTimePreKeys);
-  return { dir, vault, e2e };
-}
+const { register: registerParty, unlockAgain } = vaultParties('send-then');
+const register = (relay: PreKeyDirectory, name: string): Promise<VaultParty> => registerParty(relay, name, 3);
 
 const counterOf = (e: Envelope): number => {
   expect(e.type).toBe('message');
@@ -71,8 +46,7 @@ describe('sendContentThen', () => {
     expect(counterOf(sent)).toBe(counterOf(failed!));
 
     alice.vault.lock();
-    alice.vault = await Vault.unlock(alice.dir, PASSWORD);
-    open.push(alice.vault);
+    alice.vault = await unlockAgain(alice.dir);
     alice.e2e = E2e.open(alice.vault);
     expect(alice.vault.getMessage('m2')?.text).toBe('m2');
     expect(alice.vault.getMessage('m1')).toBeUndefined();

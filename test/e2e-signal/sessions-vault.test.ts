@@ -1,49 +1,25 @@
 // The E2E layer on the real vault: real SQLite files in temp profile directories, real Argon2
 // (test parameters), lock/unlock re-opening everything from disk.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { decodeEnvelope, E2e, encodeEnvelope, type Envelope } from '../../main/e2e/index.ts';
 import { DuplicateMessage, BadMessage, UntrustedIdentity } from '../../main/e2e/errors.ts';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { PreKeyDirectory, str, text } from './helpers.ts';
+import { PASSWORD, vaultParties, type VaultParty } from './vault-parties.ts';
 
-const PASSWORD = 'correct horse battery staple';
-const dirs: string[] = [];
-const open: Vault[] = [];
-
-afterEach(() => {
-  for (const v of open.splice(0)) if (v.isUnlocked) v.lock();
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-interface Party {
-  name: string;
-  dir: string;
-  vault: Vault;
-  e2e: E2e;
-}
-
-async function register(relay: PreKeyDirectory, name: string, oneTimeCount = 100): Promise<Party> {
-  const dir = mkdtempSync(join(tmpdir(), `ephemera-e2e-${name}-`));
-  dirs.push(dir);
-  const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
-  open.push(vault);
-  const { e2e, registration } = await E2e.register(vault, name, { oneTimeCount });
-  relay.register(name, registration.identity, registration.oneTimePreKeys);
-  return { name, dir, vault, e2e };
-}
+const { register, tempDir, keep, unlockAgain } = vaultParties('e2e');
+type Party = VaultParty;
 
 /** Lock (drops keys, closes the database) and unlock from disk: nothing survives in memory. */
 async function relock(p: Party): Promise<void> {
   p.vault.lock();
   await expect(p.e2e.encryptFor('anyone', text('x'))).rejects.toThrow(VaultLocked);
-  p.vault = await Vault.unlock(p.dir, PASSWORD);
-  open.push(p.vault);
+  p.vault = await unlockAgain(p.dir);
   p.e2e = E2e.open(p.vault);
 }
 
@@ -57,10 +33,9 @@ function filesOf(dir: string): Buffer[] {
 describe('E2E on the real vault', () => {
   it('registers with 100 + 100 one-time prekeys sealed in the vault, yielding to the event loop', async () => {
     const relay = new PreKeyDirectory();
-    const dir = mkdtempSync(join(tmpdir(), 'ephemera-e2e-alice-'));
-    dirs.push(dir);
+    const dir = tempDir('alice');
     const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
-    open.push(vault);
+    keep(vault);
     let turns = 0;
     let counting = true;
     const tick = (): void => {
@@ -303,8 +278,7 @@ describe('process restarts', () => {
     expect(first.type).toBe('prekey');
     alice.vault.lock();
     bob.vault.lock();
-    const work = mkdtempSync(join(tmpdir(), 'ephemera-e2e-proc-'));
-    dirs.push(work);
+    const work = tempDir('proc');
 
     writeFileSync(join(work, 'm1'), encodeEnvelope(first));
     expect(run(bob.dir, PASSWORD, 'decrypt', 'alice', join(work, 'm1'))).toEqual({ text: 'before restart' });
@@ -314,8 +288,7 @@ describe('process restarts', () => {
     // A redelivery to a fresh process is still a duplicate.
     expect(() => run(bob.dir, PASSWORD, 'decrypt', 'alice', join(work, 'm1'))).toThrow(/DuplicateMessage|already received/);
 
-    bob.vault = await Vault.unlock(bob.dir, PASSWORD);
-    open.push(bob.vault);
+    bob.vault = await unlockAgain(bob.dir);
     bob.e2e = E2e.open(bob.vault);
     expect(str(await bob.e2e.decryptFrom('alice', decodeEnvelope(new Uint8Array(readFileSync(join(work, 'm3'))))))).toBe('normal path now');
   });
