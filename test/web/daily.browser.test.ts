@@ -6,6 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
 import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
+import { NOTIFICATION_SPY, recordedNotes, setUnfocused } from './notification-spy.ts';
 
 const scene = browserScene('daily', 'daily');
 let alice: Page;
@@ -19,27 +20,7 @@ async function check(page: Page, name: string): Promise<void> {
   await expectAccessible(page, name);
 }
 
-// Bob's page records the notifications it makes (then makes them for real) and can be told it
-// is not focused, as when another window is in front.
-const NOTIFICATION_SPY = `
-  window.__notes = [];
-  window.__unfocused = false;
-  const realHasFocus = Document.prototype.hasFocus;
-  Document.prototype.hasFocus = function () { return window.__unfocused ? false : realHasFocus.call(this); };
-  const Real = window.Notification;
-  class Recorded extends Real {
-    constructor(title, options) {
-      super(title, options);
-      window.__notes.push({ title, body: (options && options.body) || '', n: this });
-    }
-  }
-  Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
-  window.Notification = Recorded;
-`;
-
-type Note = { title: string; body: string };
-const notes = (page: Page): Promise<Note[]> => page.evaluate(() => (globalThis as unknown as { __notes: Note[] }).__notes.map(({ title, body }) => ({ title, body })));
-const setUnfocused = (page: Page, v: boolean) => page.evaluate((x) => void ((globalThis as unknown as { __unfocused: boolean }).__unfocused = x), v);
+const notes = async (page: Page) => (await recordedNotes(page)).map(({ title, body }) => ({ title, body }));
 
 const background = (l: ReturnType<Page['locator']>): Promise<string> =>
   l.evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(el).backgroundColor);

@@ -6,33 +6,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { addContact, browserScene, onboard, send } from './browser-harness.ts';
+import { NOTIFICATION_SPY, recordedNotes, setUnfocused } from './notification-spy.ts';
 
 const scene = browserScene('notify-delete', 'notify-delete');
 let alice: Page;
 let bob: Page;
 
-const NOTIFICATION_SPY = `
-  window.__notes = [];
-  window.__unfocused = false;
-  const realHasFocus = Document.prototype.hasFocus;
-  Document.prototype.hasFocus = function () { return window.__unfocused ? false : realHasFocus.call(this); };
-  const Real = window.Notification;
-  class Recorded extends Real {
-    constructor(title, options) {
-      super(title, options);
-      const note = { title, closed: false };
-      window.__notes.push(note);
-      const close = this.close.bind(this);
-      this.close = () => { note.closed = true; close(); };
-    }
-  }
-  Object.defineProperty(Recorded, 'permission', { get: () => Real.permission });
-  window.Notification = Recorded;
-`;
-
-type Note = { title: string; closed: boolean };
-const notes = (page: Page): Promise<Note[]> => page.evaluate(() => (globalThis as unknown as { __notes: Note[] }).__notes.map(({ title, closed }) => ({ title, closed })));
-const setUnfocused = (page: Page, v: boolean) => page.evaluate((x) => void ((globalThis as unknown as { __unfocused: boolean }).__unfocused = x), v);
+const notes = async (page: Page) => (await recordedNotes(page)).map(({ title, closed }) => ({ title, closed }));
 
 describe('Web Notifications close when their message is deleted', () => {
   beforeAll(async () => {
