@@ -13,7 +13,7 @@ import type { Vault } from '../../main/vault/index.ts';
 import { E2eError } from '../../main/e2e/errors.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
-import { codeOf, messagingScene, newPeer, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
+import { codeOf, messagingScene, peersOn, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const scene = messagingScene('groups', ['alice', 'bob', 'carol', 'dave']);
 let alice: Peer, bob: Peer, carol: Peer, dave: Peer;
@@ -35,10 +35,7 @@ async function revisionOf(p: Peer): Promise<number> {
 }
 
 beforeAll(async () => {
-  const { descriptorText } = await scene.startRelay();
-  const peer = (n: 'alice' | 'bob' | 'carol' | 'dave'): Promise<Peer> => newPeer(scene.dirs[n], `g_${n}`, descriptorText);
-  [alice, bob, carol, dave] = [await peer('alice'), await peer('bob'), await peer('carol'), await peer('dave')];
-  scene.peers.push(alice, bob, carol, dave);
+  ({ alice, bob, carol, dave } = await peersOn(scene, ['alice', 'bob', 'carol', 'dave'], 'g_'));
 }, 120_000);
 
 describe('group chat', () => {

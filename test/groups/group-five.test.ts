@@ -11,7 +11,7 @@ import type { Messenger } from '../../main/messenger.ts';
 import type { GroupService } from '../../main/messenger/groups.ts';
 import type { GroupLogData } from '../../main/messenger/group-state.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
-import { messagingScene, newPeer, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
+import { messagingScene, peersOn, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const NAMES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
 type Name = (typeof NAMES)[number];
@@ -43,11 +43,7 @@ async function converged(names: readonly Name[], ref: Name, what: string): Promi
 }
 
 beforeAll(async () => {
-  const { descriptorText } = await scene.startRelay();
-  for (const n of NAMES) {
-    peers[n] = await newPeer(scene.dirs[n], handle(n), descriptorText);
-    scene.peers.push(peers[n]);
-  }
+  Object.assign(peers, await peersOn(scene, NAMES, 'f_'));
 }, 180_000);
 
 describe('a group of five', () => {

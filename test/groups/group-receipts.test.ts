@@ -9,7 +9,7 @@ import { encodeEnvelope, type E2e } from '../../main/e2e/index.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import { GROUP_INCOMING } from '../../main/messenger/group-receipts.ts';
 import type { Vault } from '../../main/vault/index.ts';
-import { codeOf, messagingScene, newPeer, waitFor, type Peer } from '../messaging/helpers.ts';
+import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const scene = messagingScene('group-receipts', ['alice', 'bob', 'carol', 'dave']);
 let alice: Peer, bob: Peer, carol: Peer, dave: Peer;
@@ -30,10 +30,7 @@ async function incoming(p: Peer, text: string): Promise<GroupMessage | undefined
 const activityOf = async (p: Peer) => (await p.m.groupsActivity()).find((a) => a.groupId === groupId)!;
 
 beforeAll(async () => {
-  const { descriptorText } = await scene.startRelay();
-  const peer = (n: 'alice' | 'bob' | 'carol' | 'dave'): Promise<Peer> => newPeer(scene.dirs[n], `r_${n}`, descriptorText);
-  [alice, bob, carol, dave] = [await peer('alice'), await peer('bob'), await peer('carol'), await peer('dave')];
-  scene.peers.push(alice, bob, carol, dave);
+  ({ alice, bob, carol, dave } = await peersOn(scene, ['alice', 'bob', 'carol', 'dave'], 'r_'));
 }, 120_000);
 
 describe('group receipts', () => {

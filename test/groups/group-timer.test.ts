@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import type { Messenger } from '../../main/messenger.ts';
-import { codeOf, messagingScene, newPeer, waitFor, type Peer } from '../messaging/helpers.ts';
+import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const scene = messagingScene('groupt', ['alice', 'bob', 'carol']);
 let alice: Peer, bob: Peer, carol: Peer;
@@ -16,9 +16,7 @@ async function lines(m: Messenger): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const { descriptorText } = await scene.startRelay();
-  [alice, bob, carol] = [await newPeer(scene.dirs.alice, 't_alice', descriptorText), await newPeer(scene.dirs.bob, 't_bob', descriptorText), await newPeer(scene.dirs.carol, 't_carol', descriptorText)];
-  scene.peers.push(alice, bob, carol);
+  ({ alice, bob, carol } = await peersOn(scene, ['alice', 'bob', 'carol'], 't_'));
 }, 120_000);
 
 describe('group disappearing timer', () => {

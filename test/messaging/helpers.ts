@@ -82,11 +82,12 @@ export async function newPeer(dir: string, handle: string, descriptorText: strin
 export async function peersOn<N extends string>(
   scene: Pick<ReturnType<typeof messagingScene<N>>, 'dirs' | 'peers' | 'startRelay'>,
   names: readonly N[],
+  handlePrefix = '',
 ): Promise<Record<N, Peer>> {
   const { descriptorText } = await scene.startRelay();
   const peers = {} as Record<N, Peer>;
   for (const name of names) {
-    peers[name] = await newPeer(scene.dirs[name], name, descriptorText);
+    peers[name] = await newPeer(scene.dirs[name], `${handlePrefix}${name}`, descriptorText);
     scene.peers.push(peers[name]);
   }
   return peers;
