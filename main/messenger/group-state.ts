@@ -410,7 +410,13 @@ export class GroupLog {
     if (kids.length <= 1) return kids[0];
     const author = (c: string): string => this.nodes.get(c)!.change!.body.author;
     const free = kids.filter((c) => !kids.some((d) => d !== c && this.removedUnder(d, memo).has(author(c))));
-    if (free.length > 0) return free.reduce((a, b) => (a < b ? a : b));
+    if (free.length > 0) {
+      // A leave yields to any sibling that is not one (its author leaves again on the chosen
+      // chain, as any lost change is issued again): else a member, who may only leave, could
+      // grind a leave's hash below an admin's change and discard it, a removal included.
+      const firm = free.filter((c) => this.nodes.get(c)!.change!.body.op.type !== 'leave');
+      return (firm.length > 0 ? firm : free).reduce((a, b) => (a < b ? a : b));
+    }
     // Every child's author is removed under a sibling. Those removed only by siblings they remove
     // in turn (removals that cross) are left, and seniority decides, not a hash its author could
     // grind; a child removed by one it does not remove back never comes back this way.

@@ -271,6 +271,27 @@ describe('a removed admin cannot undo the removal', () => {
     expect(log.state.head).toBe(changeHash(removal));
   });
 
+  it("a member's leave crossing a removal, at its revision or an earlier one, never wins, whatever its hash (it won on the smallest-hash rule, bringing the removed one back)", () => {
+    const { log, rename } = scene();
+    const at = log.state;
+    const removal = changeOn(at, 'alice', { type: 'remove', handle: 'bob' });
+    const same = ground('carol', { v: 1, groupId: GROUP, revision: at.revision, parent: at.head, author: 'carol', op: { type: 'leave' } }, changeHash(removal));
+    const earlier = ground('carol', { v: 1, groupId: GROUP, revision: rename.body.revision, parent: rename.body.parent, author: 'carol', op: { type: 'leave' } }, changeHash(rename));
+    for (const order of [[removal, same, earlier], [earlier, same, removal], [same, removal, earlier]]) {
+      const m = GroupLog.restore(log.data());
+      for (const c of order) expect(m.offer(c, verify).result).toBe('applied');
+      expect(m.state.members).toEqual(['alice', 'carol']);
+      expect(m.state.head).toBe(changeHash(removal));
+      expect(m.onChain(changeHash(same))).toBe(false);
+      expect(m.onChain(changeHash(earlier))).toBe(false);
+    }
+    // carol's leave, issued again on the chosen chain, takes effect there.
+    log.offer(removal, verify);
+    const again = changeOn(log.state, 'carol', { type: 'leave' });
+    expect(log.offer(again, verify).result).toBe('applied');
+    expect(log.state.members).toEqual(['alice']);
+  });
+
   it('two admins removing each other at once: the senior one (the creator) wins, whatever the hashes', () => {
     const { log } = scene();
     const at = log.state;
