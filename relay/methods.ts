@@ -123,7 +123,7 @@ function sendMethod(queue: Queue, delivery: Delivery): ServedMethod {
     const ttlMs = p.ttl === undefined ? maxMs : Math.min(p.ttl * 1000, maxMs);
     const fence = (d.sendFence ??= new SendFence());
     // Held back (relay/send-order.ts): only a duplicate is answered, nothing new is stored.
-    const stored = fenced(fence, p.idem, ctx.now, (held) => queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, held ? 0 : delivery.queueLimit, ctx.now + ttlMs, fence));
+    const stored = fenced(fence, p.idem, ctx.now, (held) => queue.enqueue(d.permKeyId, from, p.to, p.idem, body, ctx.now, held ? 0 : delivery.queueLimit, ctx.now + ttlMs, fence), p.to);
     return andThen(stored, (r) => {
       if (!r.duplicate) delivery.notifyQueued(r.recipient, { id: r.id, from, body, sentAt: ctx.now });
       return { id: r.id, duplicate: r.duplicate };

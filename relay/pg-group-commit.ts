@@ -41,6 +41,8 @@ interface SendGroup {
   idem: string;
   /** A single send's full queue holds its sender's later sends back; a sendMany item's does not (never retried alone). */
   single: boolean;
+  /** A single send's recipient handle (the fence of a full queue holds only sends to it). */
+  to?: string;
   /** The whole group refused or failed (the fence, a failed batch). */
   fail: (e: unknown) => void;
 }
@@ -144,7 +146,7 @@ export class PgGroupCommit {
       const r = await this.deviceByHandle(recipientHandle);
       if (!r) throw new RpcError('NOT_FOUND', 'no such handle');
       return new Promise<EnqueueResult>((resolve, reject) => {
-        enter({ sends: [{ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject }], fence, idem, single: true, fail: reject });
+        enter({ sends: [{ sender, senderHandle, recipient: r.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject }], fence, idem, single: true, to: recipientHandle, fail: reject });
       });
     });
   }
@@ -238,7 +240,7 @@ export class PgGroupCommit {
     // (A single send still gets its duplicate answered: it is stored with queue limit 0.)
     const held = new Map<Send, RpcError>();
     const live = groups.filter((g) => {
-      const refused = g.fence?.refusal(g.idem, g.sends[0]?.now ?? 0);
+      const refused = g.fence?.refusal(g.idem, g.sends[0]?.now ?? 0, g.to);
       if (refused && !g.single) g.fail(refused);
       else if (refused) for (const x of g.sends) held.set(x, refused);
       return !refused || g.single;
@@ -264,7 +266,7 @@ export class PgGroupCommit {
         const full = held.get(s) ?? new RpcError('QUEUE_FULL');
         const g = groupOf[r.ord - 1];
         // Raised before the answer leaves: the sender's next send waits for this one's retry.
-        if (g?.single) g.fence?.failed(s.idem, full, s.now);
+        if (g?.single) g.fence?.failed(s.idem, full, s.now, g.to);
         s.reject(full);
       } else {
         s.resolve({ id: num(r.queue_id), duplicate: r.duplicate, recipient: s.recipient });

@@ -7,19 +7,26 @@
 // after a device's send was refused retryably, each later send of that device is refused with
 // the same code until the refused one comes again (its idempotency key), so the retry commits
 // before anything sent after it. The client retries in order, so this costs one round of
-// retries, never a message.
+// retries, never a message. A full queue is one recipient's: it holds back only the sends to
+// that recipient (order matters per recipient), so a contact that keeps its own queue full
+// cannot stall everything a device sends; a store away holds back every send.
 import { RETRYABLE_RPC_ERRORS, RpcError } from '../shared/protocol/errors.ts';
 
 /** A fence left by a send that is never retried (a caller that gave up) lifts after this long. */
 export const SEND_FENCE_MS = 60_000;
 
 export class SendFence {
-  private held: { idem: string; code: string; until: number } | undefined;
+  /** `to`: the recipient whose full queue refused the send (only its sends are held). */
+  private held: { idem: string; code: string; until: number; to?: string } | undefined;
 
-  /** The refusal for a send of `idem` at `now` while an earlier send awaits its retry; undefined when it may go. */
-  refusal(idem: string, now: number): RpcError | undefined {
+  /**
+   * The refusal for a send of `idem` (to `to`; undefined for a send to several) at `now` while
+   * an earlier send awaits its retry; undefined when it may go.
+   */
+  refusal(idem: string, now: number, to?: string): RpcError | undefined {
     const h = this.held;
     if (!h || h.idem === idem) return undefined;
+    if (h.to !== undefined && h.to !== to) return undefined;
     if (h.until <= now) {
       this.held = undefined;
       return undefined;
@@ -31,18 +38,18 @@ export class SendFence {
    * The refusal for the send of `idem`, if an earlier send awaits its retry; the refused send
    * itself comes through and lifts the fence.
    */
-  admit(idem: string, now: number): RpcError | undefined {
-    const r = this.refusal(idem, now);
+  admit(idem: string, now: number, to?: string): RpcError | undefined {
+    const r = this.refusal(idem, now, to);
     if (!r && this.held?.idem === idem) this.held = undefined;
     return r;
   }
 
   /** The send of `idem` failed with `e`: a retryable failure holds later sends back (the first one holds). */
-  failed(idem: string, e: unknown, now: number): void {
+  failed(idem: string, e: unknown, now: number, to?: string): void {
     if (this.held) return;
     const code = e instanceof RpcError ? e.code : 'INTERNAL';
     if (!RETRYABLE_RPC_ERRORS.has(code)) return;
-    this.held = { idem, code, until: now + SEND_FENCE_MS };
+    this.held = { idem, code, until: now + SEND_FENCE_MS, ...(code === 'QUEUE_FULL' && to !== undefined ? { to } : {}) };
   }
 }
 
@@ -52,11 +59,11 @@ export class SendFence {
  * new (a send stores with queue limit 0 and turns QUEUE_FULL into the refusal). A retryable
  * failure of the send (thrown or rejected) raises the fence.
  */
-export function fenced<T>(fence: SendFence, idem: string, now: number, send: (held: RpcError | undefined) => T | Promise<T>): T | Promise<T> {
-  const held = fence.admit(idem, now);
+export function fenced<T>(fence: SendFence, idem: string, now: number, send: (held: RpcError | undefined) => T | Promise<T>, to?: string): T | Promise<T> {
+  const held = fence.admit(idem, now, to);
   const fail = (e: unknown): never => {
     if (held) throw e instanceof RpcError && e.code === 'QUEUE_FULL' ? held : e;
-    fence.failed(idem, e, now);
+    fence.failed(idem, e, now, to);
     throw e;
   };
   try {

@@ -95,6 +95,20 @@ describe.each(['SQLite', 'PostgreSQL'] as const)('per-sender order across a retr
     expect(await send(alice, 'so_bob', 'so-msg-1')).toMatchObject({ duplicate: false });
     expect(await firstPushed(r, bob.dev, 1)).toEqual(['so-msg-1']);
   });
+
+  it('a full queue holds back only the sends to that recipient: one who keeps its queue full cannot stall the rest', async () => {
+    const r = await relayOn(backend, { queueLimit: 1 });
+    const alice = await registeredOn(r, 'sq_alice');
+    const mallory = await registeredOn(r, 'sq_mallory');
+    await registeredOn(r, 'sq_carol');
+    mallory.s.close();
+    expect(await send(alice, 'sq_mallory', 'sq-msg-0')).toMatchObject({ duplicate: false });
+    expect(await send(alice, 'sq_mallory', 'sq-msg-1')).toEqual({ error: 'QUEUE_FULL' });
+    // Before the scope, this send (and every other of alice's) was refused until msg-1's retry.
+    expect(await send(alice, 'sq_carol', 'sq-msg-2')).toMatchObject({ duplicate: false });
+    // To mallory, later sends are still refused (the order of one recipient's sends: the test above).
+    expect(await send(alice, 'sq_mallory', 'sq-msg-3')).toEqual({ error: 'QUEUE_FULL' });
+  });
 });
 
 describe('per-sender order across a PostgreSQL restart (cluster node)', () => {
