@@ -119,7 +119,13 @@ export function watchProblems(page: Page, into: string[]): void {
     if (m.type() === 'error') into.push(`console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => into.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => into.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText ?? '?'})`));
+  page.on('requestfailed', (r) => {
+    const reason = r.failure()?.errorText ?? '?';
+    // An image preview's object URL (bytes the page already holds, no request leaves it) whose
+    // load Chromium dropped because the <img> was re-rendered mid-load: not a failed request.
+    if (r.url().startsWith('blob:') && reason === 'net::ERR_ABORTED') return;
+    into.push(`request failed: ${r.method()} ${r.url()} (${reason})`);
+  });
   page.on('response', (r) => {
     if (r.status() >= 400) into.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
   });
