@@ -179,7 +179,9 @@ export class AttachmentUi {
     try {
       const { jobId } = u;
       const o = jobId === undefined ? {} : { onProgress: (done: number, total: number): void => this.s.progress(jobId, done, total) };
-      await this.restripped(vault, u);
+      await this.restripped(vault, u).catch((e: unknown) => {
+        throw apiErrorOf(e);
+      });
       const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], jo)).catch((e: unknown) => {
         throw apiErrorOf(e);
       });

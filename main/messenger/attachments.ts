@@ -17,6 +17,7 @@ import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingPlace, newContentId, OUTGOING_CONTENT_IDS, outgoingMessageId, QUOTABLE_CONTENT_IDS, textIdempotencyKey } from './ids.ts';
 import { handToRelay } from './outgoing.ts';
+import { MetadataNotRemoved } from './strip-metadata.ts';
 import { rangedSource, uploadFileStripped, type Ranges } from './strip-source.ts';
 import { uploadResumeFor } from './upload-resume.ts';
 import {
@@ -46,6 +47,7 @@ function contentTypeOf(name: string): string {
 }
 
 export function apiErrorOf(e: unknown): unknown {
+  if (e instanceof MetadataNotRemoved) return new ApiError('METADATA_NOT_REMOVED', e.message);
   if (e instanceof StreamError) return new ApiError('PROTOCOL_ERROR', 'The attachment did not arrive as its sender sealed it (damaged or cut short); nothing of it was kept.');
   if (e instanceof TransferError) {
     if (e.code === 'ATTACHMENT_CANCELLED') return new ApiError('CANCELLED', e.message);

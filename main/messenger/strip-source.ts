@@ -1,14 +1,15 @@
 // Image metadata stripped before encryption (issue #15), without loading the file: the scanner
-// in strip-metadata.ts reads only segment and chunk headers and names the byte ranges that stay;
+// in strip-metadata.ts walks the file a window at a time and names the byte ranges that stay;
 // the upload and the sender's own sealed copy then read through a view that skips the rest. So
 // the GPS position or camera serial in a photo's EXIF never reaches the sealed stream, the
 // relay, the recipient or the sender's own copy, and memory stays one chunk whatever the size.
 // On by default; the profile setting keepImageMetadata turns it off.
 import { open, stat } from 'node:fs/promises';
 import { TransferError, uploadFrom, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions, type UploadResume } from '../net/attachments.ts';
-import { scanKeptRanges, type KeptRanges } from './strip-metadata.ts';
+import { MetadataNotRemoved, scanKeptRanges, type KeptRanges, type Piece } from './strip-metadata.ts';
 
-export type Ranges = ReadonlyArray<readonly [number, number]>;
+/** What is sent of a file: ranges of it, and the few bytes a format rewrites (strip-metadata.ts). */
+export type Ranges = readonly Piece[];
 
 /** Runs the header scanner over any byte source (a file, the staged chunks in the vault). */
 export async function keptRangesFrom(src: ByteSource, size: number): Promise<KeptRanges> {
@@ -28,16 +29,16 @@ export async function keptRangesFrom(src: ByteSource, size: number): Promise<Kep
   return step.value;
 }
 
-/** The bytes of `src` in `ranges`, one after another, as a source of their own. */
+/** The bytes of `src` in `ranges` (and the literal pieces), one after another, as a source of their own. */
 export function rangedSource(src: ByteSource, ranges: Ranges): ByteSource {
-  // starts[i]: the position in the view where range i begins.
+  // starts[i]: the position in the view where piece i begins.
   const starts: number[] = [];
   let total = 0;
-  for (const [a, b] of ranges) {
+  for (const p of ranges) {
     starts.push(total);
-    total += b - a;
+    total += p instanceof Uint8Array ? p.length : p[1] - p[0];
   }
-  const rangeAt = (pos: number): number => {
+  const pieceAt = (pos: number): number => {
     let lo = 0;
     let hi = ranges.length - 1;
     while (lo < hi) {
@@ -52,11 +53,17 @@ export function rangedSource(src: ByteSource, ranges: Ranges): ByteSource {
       let done = 0;
       while (done < length && position + done < total) {
         const at = position + done;
-        const i = rangeAt(at);
-        const [a, b] = ranges[i] as readonly [number, number];
+        const i = pieceAt(at);
+        const p = ranges[i] as Piece;
         const within = at - (starts[i] as number);
-        const n = Math.min(length - done, b - a - within);
-        const { bytesRead } = await src.read(buffer, offset + done, n, a + within);
+        if (p instanceof Uint8Array) {
+          const n = Math.min(length - done, p.length - within);
+          buffer.set(p.subarray(within, within + n), offset + done);
+          done += n;
+          continue;
+        }
+        const n = Math.min(length - done, p[1] - p[0] - within);
+        const { bytesRead } = await src.read(buffer, offset + done, n, p[0] + within);
         if (bytesRead === 0) break;
         done += bytesRead;
       }
@@ -65,11 +72,19 @@ export function rangedSource(src: ByteSource, ranges: Ranges): ByteSource {
   };
 }
 
-/** Which ranges to send: undefined sends the file as it is (not a JPEG/PNG, nothing to drop, or kept by the setting). */
+/**
+ * Which ranges to send: undefined sends the file as it is (not an image, nothing to drop, or
+ * kept by the setting). An image that does not parse is refused (MetadataNotRemoved), never sent
+ * with what it may hold.
+ */
 export async function rangesToSend(src: ByteSource, size: number, keepMetadata: boolean): Promise<{ ranges: Ranges; size: number } | undefined> {
   if (keepMetadata) return undefined;
   const kept = await keptRangesFrom(src, size);
-  if (!kept.stripped || kept.size === size) return undefined;
+  if (!kept.stripped) {
+    if (kept.reason === 'malformed') throw new MetadataNotRemoved(kept.format, kept.detail);
+    return undefined;
+  }
+  if (kept.removed === 0) return undefined;
   return { ranges: kept.ranges, size: kept.size };
 }
 

@@ -35,6 +35,8 @@ export const ApiErrorCode = z.enum([
   'BACKUP_UNTRUSTED',
   'FILE_ERROR',
   'ATTACHMENT_TOO_LARGE',
+  /** An image to send without its metadata does not parse: refused, not sent as it is (the setting keepImageMetadata sends it unchanged). */
+  'METADATA_NOT_REMOVED',
   'UNKNOWN_UPLOAD',
   'CANCELLED',
   'UNKNOWN_BACKUP',

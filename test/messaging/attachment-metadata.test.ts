@@ -1,7 +1,8 @@
 // Image metadata is stripped before encryption (issue #15): a JPEG carrying GPS EXIF, sent by
 // path (sendFile) and a PNG with a location text chunk staged by the window (chunked upload),
-// reach bob — and alice's own sealed copy — without it, every image byte kept; with the
-// setting keepImageMetadata on, the same JPEG arrives byte for byte, GPS included. Two
+// reach bob — and alice's own sealed copy — without it, every image byte kept; a JPEG that does
+// not parse is refused (METADATA_NOT_REMOVED), never sent unstripped; with the setting
+// keepImageMetadata on, the same JPEGs arrive byte for byte, GPS included. Two
 // Messengers and a real relay process.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -88,11 +89,28 @@ describe('image metadata on send', () => {
     const read = await alice.m.attachmentRead({ attachmentId: minePng!.id, offset: 0, length: 256 * 1024 });
     expect(Buffer.from(read.bytes, 'base64').equals(gotPng)).toBe(true);
 
+    // 2b. A JPEG whose structure does not parse (a stray byte where a marker must be) is refused,
+    // by path and from the window: its EXIF cannot be told apart, so nothing of it is sent.
+    const bad = Buffer.concat([jpeg.file.subarray(0, 20), Buffer.from([0x00]), jpeg.file.subarray(20)]);
+    const badPath = join(scene.dirs.files, 'IMG_0002.jpg');
+    writeFileSync(badPath, bad);
+    const before = (await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 50 })).messages.length;
+    await expect(alice.m.sendFile({ conversationId: toBob, path: badPath, caption: 'bad' })).rejects.toMatchObject({ code: 'METADATA_NOT_REMOVED' });
+    const badUp = await alice.m.attachmentUploadBegin({ conversationId: toBob, name: 'bad.jpg', type: 'image/jpeg', size: bad.length, caption: 'bad window' });
+    for (let at = 0; at < bad.length; at += 128 * 1024) {
+      await alice.m.attachmentUploadChunk({ uploadId: badUp.uploadId, offset: at, bytes: bad.subarray(at, at + 128 * 1024).toString('base64') });
+    }
+    await expect(alice.m.attachmentUploadCommit({ uploadId: badUp.uploadId })).rejects.toMatchObject({ code: 'METADATA_NOT_REMOVED' });
+    expect((await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 50 })).messages.length).toBe(before);
+
     // 3. The setting on: the same JPEG arrives as it is, GPS included.
     expect((await alice.m.settingsUpdate({ keepImageMetadata: true })).keepImageMetadata).toBe(true);
     await alice.m.sendFile({ conversationId: toBob, path, caption: 'kept' });
     const kept = await receivedBytes(bob, toAlice, 'kept', join(scene.dirs.files, 'bob-3.jpg'));
     expect(kept.equals(jpeg.file)).toBe(true);
     expect(kept.includes(GPS)).toBe(true);
+    // And the one that does not parse goes as it is too, as the refusal said.
+    await alice.m.sendFile({ conversationId: toBob, path: badPath, caption: 'bad kept' });
+    expect((await receivedBytes(bob, toAlice, 'bad kept', join(scene.dirs.files, 'bob-4.jpg'))).equals(bad)).toBe(true);
   });
 });
