@@ -132,19 +132,29 @@ export const groupReceiptContentSchema = z.strictObject({
   type: z.enum(['delivered', 'read']),
   ids: z.array(messageId).min(1).max(MAX_RECEIPT_IDS),
 });
+/**
+ * A member restored the group from a backup and asks for our current chain (answered with a
+ * 'sender-key' only to a current member whose identity is accepted; main/messenger/group-rejoin.ts).
+ */
+export const senderKeyRequestContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('sender-key-request'),
+  groupId,
+});
+export type SenderKeyRequestContent = z.infer<typeof senderKeyRequestContentSchema>;
 export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
 export type GroupReceiptContent = z.infer<typeof groupReceiptContentSchema>;
 
-export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, groupTextContentSchema, groupReceiptContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, senderKeyRequestContentSchema, groupTextContentSchema, groupReceiptContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type DeleteContent = z.infer<typeof deleteContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
 export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'sender-key-request', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

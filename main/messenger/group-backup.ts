@@ -2,12 +2,14 @@
 // each group's name and signed membership log; import puts back a group the profile does not
 // hold, inside the import's one vault transaction, once its log checks out as a log (the
 // backup layer only passes it from the profile's own signed backup). Our sender key chain starts
-// afresh and is given to every member with our next message; the other members' chains are not
-// in a backup, so their texts are readable again only after they next start a chain (docs).
+// afresh; the other members' chains are not in a backup, so the restored group is marked and,
+// once the import committed, group-rejoin.ts hands our chain to every member and asks each for
+// theirs (docs).
 import type { GroupSink, GroupSource } from '../backup/index.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange } from './group-state.ts';
+import { RESTORED } from './group-rejoin.ts';
 import { GROUPS, type GroupRecord } from './group-store.ts';
 
 const read = (vault: Vault, id: string): GroupRecord | undefined => {
@@ -53,6 +55,7 @@ export function groupSink(vault: Vault): GroupSink {
       if (log.groupId !== g.id || log.state.name !== g.name) return false;
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       vault.kvSet(GROUPS, g.id, Buffer.from(JSON.stringify(record), 'utf8'));
+      vault.kvSet(RESTORED, g.id, new Uint8Array(0));
       return true;
     },
   };

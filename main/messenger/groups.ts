@@ -9,12 +9,13 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError, type GroupInfo, type GroupMessage, type ParamsOf, type ResultOf } from '../../shared/api.ts';
 import type { SendManyParams } from '../../shared/protocol/methods.ts';
-import { decodeContent, E2eError, encodeContent, encodeEnvelope, type GroupChangeContent, type MessageContent, type SenderKeyContent } from '../e2e/index.ts';
+import { decodeContent, E2eError, encodeContent, encodeEnvelope, type GroupChangeContent, type MessageContent, type SenderKeyContent, type SenderKeyRequestContent } from '../e2e/index.ts';
 import { isSenderKeyEnvelope, newDistributionId } from '../e2e/sender-keys.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
+import { GroupRejoin } from './group-rejoin.ts';
 import { GroupLog, type GroupOp } from './group-state.ts';
 import {
   ensureSession,
@@ -40,15 +41,18 @@ export { groupConversationId, type GroupDeps };
 
 export type GroupReceipt = 'stored' | 'duplicate' | 'dropped';
 
-export function isGroupContent(c: MessageContent): c is GroupChangeContent | SenderKeyContent | Extract<MessageContent, { kind: 'group-text' }> {
-  return c.kind === 'group-change' || c.kind === 'sender-key' || c.kind === 'group-text';
+export function isGroupContent(c: MessageContent): c is GroupChangeContent | SenderKeyContent | SenderKeyRequestContent | Extract<MessageContent, { kind: 'group-text' }> {
+  return c.kind === 'group-change' || c.kind === 'sender-key' || c.kind === 'sender-key-request' || c.kind === 'group-text';
 }
 
 export class GroupService {
   private readonly membership: GroupMembership;
+  /** Chains after a restore from a backup (group-rejoin.ts). */
+  private readonly rejoin: GroupRejoin;
 
   constructor(private readonly d: GroupDeps) {
     this.membership = new GroupMembership(d);
+    this.rejoin = new GroupRejoin(d);
   }
 
   // ---------------------------------------------------------------- reading
@@ -225,8 +229,9 @@ export class GroupService {
   // ---------------------------------------------------------------- receiving
 
   /** Inside a 1:1 receive (the transaction is open): keeps the change or the sender's chain. */
-  storeInbound(from: string, content: GroupChangeContent | SenderKeyContent | Extract<MessageContent, { kind: 'group-text' }>): Promise<{ kind: 'none' }> | { kind: 'none' } {
+  storeInbound(from: string, content: GroupChangeContent | SenderKeyContent | SenderKeyRequestContent | Extract<MessageContent, { kind: 'group-text' }>): Promise<{ kind: 'none' }> | { kind: 'none' } {
     if (content.kind === 'group-text') return { kind: 'none' }; // a group text never comes over a 1:1 session
+    if (content.kind === 'sender-key-request') return this.rejoin.storeRequest(from, content);
     return this.membership.storeInbound(from, content);
   }
 
@@ -277,6 +282,7 @@ export class GroupService {
   /** Applies received changes in arrival order (group-membership.ts). */
   drain(): void {
     this.membership.drain();
+    this.rejoin.kick();
   }
 
   private view(groupId: string, m: StoredMessage): GroupMessage {
