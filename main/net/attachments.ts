@@ -86,13 +86,25 @@ export interface ByteSource {
 }
 
 /**
- * An upload to continue after the client restarted: the blob an earlier attempt created and the
- * key it sealed with (sealing is deterministic, so the chunks the relay has are what this would
- * send). `created` is told as soon as a blob exists, for the caller to keep (sealed) until done.
+ * An upload to continue after the client restarted: the blob an earlier attempt created, the
+ * key it sealed with and the digest of the whole sealed stream it computed (sealing is
+ * deterministic, so the chunks the relay has are what this would send — if the content is the
+ * same, which the digest checks: a file rewritten with the same size and time starts over under
+ * a new key). `created` is told as soon as a blob exists, for the caller to keep (sealed) until done.
  */
 export interface UploadResume {
-  earlier?: { blobId: Uint8Array; key: Uint8Array };
-  created?(blobId: Uint8Array, key: Uint8Array): void;
+  earlier?: { blobId: Uint8Array; key: Uint8Array; digest: Uint8Array };
+  created?(blobId: Uint8Array, key: Uint8Array, digest: Uint8Array): void;
+}
+
+/** SHA-256 of the sealed stream of `size` bytes from `fh` under `key` (one read of the file). */
+async function sealedDigestOf(fh: ByteSource, key: Uint8Array, layout: StreamLayout, signal: AbortSignal | undefined): Promise<Uint8Array> {
+  const digest = new SealedDigest();
+  for (let i = 0; i < layout.chunks; i++) {
+    checkAborted(signal);
+    digest.update(await sealFromFile(fh, key, layout, i));
+  }
+  return digest.digest();
 }
 
 /** uploadFile from any source of `size` bytes; `unchanged` runs after the digest pass. */
@@ -102,16 +114,19 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
-  const earlier = o.resume?.earlier;
-  const key = earlier?.key ?? randomBytes(STREAM_KEY_BYTES);
+  let earlier = o.resume?.earlier;
+  let key = earlier?.key ?? randomBytes(STREAM_KEY_BYTES);
   // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
   // again after a rewind is the same bytes, so it holds for the upload too).
-  const digest = new SealedDigest();
-  for (let i = 0; i < layout.chunks; i++) {
-    checkAborted(o.signal);
-    digest.update(await sealFromFile(fh, key, layout, i));
+  let sum = await sealedDigestOf(fh, key, layout, o.signal);
+  if (earlier && !bytesEqual(sum, earlier.digest)) {
+    // Not the content the earlier attempt sealed: its chunks at the relay are of other bytes, and
+    // its key must not seal these (same key and chunk index, other plaintext). Start over.
+    relay.call('blob.done', { id: earlier.blobId }).catch(() => undefined);
+    earlier = undefined;
+    key = randomBytes(STREAM_KEY_BYTES);
+    sum = await sealedDigestOf(fh, key, layout, o.signal);
   }
-  const sum = digest.digest();
   await unchanged();
   // The earlier blob, if the relay still has it whole-chunk-wise at this size: go on from its length.
   let id: Uint8Array | undefined;
@@ -125,7 +140,7 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
   }
   if (!id) {
     id = (await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] })).id;
-    o.resume?.created?.(id, key);
+    o.resume?.created?.(id, key, sum);
   }
   try {
     await putFrom(relay, fh, key, layout, id, from, o);
