@@ -79,6 +79,22 @@ async function dropBytes(page: Page, name: string, type: string, bytes: Buffer):
   })()`);
 }
 
+/**
+ * Counts the object URLs the page makes for images (an init script, before the app's code): a
+ * card makes exactly one per shown image. A second one, made by a load the card no longer wanted
+ * (its mount effect cleaned up, as StrictMode does in the development build the tests run),
+ * switched the <img> mid-load and aborted the first load (a failed blob: request).
+ */
+const COUNT_IMAGE_URLS = `(() => {
+  const made = URL.createObjectURL.bind(URL);
+  globalThis.__imageUrls = 0;
+  URL.createObjectURL = (obj) => {
+    if (obj instanceof Blob && obj.type.startsWith('image/')) globalThis.__imageUrls++;
+    return made(obj);
+  };
+})()`;
+const imageUrlsMade = (page: Page) => page.evaluate('globalThis.__imageUrls');
+
 /** The bytes of a received image as the receiver saves it (the card's Save: a download in browser mode). */
 async function savedText(page: Page, name: string): Promise<string> {
   const card = page.getByRole('log').locator('.attachment-card', { has: page.getByRole('img', { name }) });
@@ -94,6 +110,7 @@ describe('Attachments in Chromium', () => {
     await scene.launch();
     alice = (await scene.newPage()).page;
     bob = (await scene.newPage({ acceptDownloads: true })).page;
+    await Promise.all([alice.addInitScript(COUNT_IMAGE_URLS), bob.addInitScript(COUNT_IMAGE_URLS)]);
     await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
   });
 
@@ -152,6 +169,9 @@ describe('Attachments in Chromium', () => {
     const [download] = await Promise.all([bob.waitForEvent('download'), card.getByRole('button', { name: 'Save notes.txt' }).click()]);
     expect(download.suggestedFilename()).toBe('notes.txt');
     expect(readFileSync((await download.path())!).equals(notes)).toBe(true);
+    // One object URL for sunset.png on each side (the sender's own card and the receiver's).
+    expect(await imageUrlsMade(alice)).toBe(1);
+    expect(await imageUrlsMade(bob)).toBe(1);
   });
 
   it('a photo goes without its location; with "keep image metadata" on, with it', async () => {
@@ -171,6 +191,10 @@ describe('Attachments in Chromium', () => {
     const kept = await savedText(bob, 'where-2.png');
     expect(kept).toContain(GPS);
     expect(kept.length).toBe(png.length);
+    // Still one per shown image: sunset.png, where-1.png and where-2.png.
+    await alice.getByRole('log').getByRole('img', { name: 'where-2.png' }).waitFor();
+    expect(await imageUrlsMade(alice)).toBe(3);
+    expect(await imageUrlsMade(bob)).toBe(3);
   });
 
   it('a backup opened read-only lists its files as cards without Save (the bytes open once imported)', async () => {

@@ -119,13 +119,9 @@ export function watchProblems(page: Page, into: string[]): void {
     if (m.type() === 'error') into.push(`console error: ${m.text()}`);
   });
   page.on('pageerror', (e) => into.push(`page error: ${e.message}`));
-  page.on('requestfailed', (r) => {
-    const reason = r.failure()?.errorText ?? '?';
-    // An image preview's object URL (bytes the page already holds, no request leaves it) whose
-    // load Chromium dropped because the <img> was re-rendered mid-load: not a failed request.
-    if (r.url().startsWith('blob:') && reason === 'net::ERR_ABORTED') return;
-    into.push(`request failed: ${r.method()} ${r.url()} (${reason})`);
-  });
+  // Every failed request counts, an aborted load of a blob: image preview included (the page
+  // must not drop a load it started; the resource type says which element asked).
+  page.on('requestfailed', (r) => into.push(`request failed: ${r.method()} ${r.url()} (${r.failure()?.errorText ?? '?'}, ${r.resourceType()})`));
   page.on('response', (r) => {
     if (r.status() >= 400) into.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
   });

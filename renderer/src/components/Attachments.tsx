@@ -203,29 +203,51 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
   const [viewing, setViewing] = useState(false);
   const image = IMAGE_TYPES.has(a.type);
 
-  const load = useCallback(async (): Promise<string | null> => {
+  // Whether the card is on screen: a load that finishes after it left makes no object URL.
+  const mounted = useRef(false);
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+    };
+  }, []);
+
+  /**
+   * Fetches the bytes and makes the one object URL the card shows. `wanted` is asked before
+   * anything changes: a load its caller gave up on (the card left, or its mount effect was
+   * cleaned up, as StrictMode does once in development) creates no URL and touches no state, so
+   * the <img> never switches to a second URL mid-load (which aborted the first load).
+   */
+  const load = useCallback(async (wanted: () => boolean = () => mounted.current): Promise<string | null> => {
     setBusy(true);
     setError('');
     try {
       const now = a.downloaded ? a : await api.attachmentDownload({ attachmentId: a.id });
+      const blob = await readBlob(api, now);
+      if (!wanted()) return null;
       setA(now);
-      const made = URL.createObjectURL(await readBlob(api, now));
+      const made = URL.createObjectURL(blob);
       setUrl((old) => {
-        if (old) URL.revokeObjectURL(old);
+        if (old && old !== made) URL.revokeObjectURL(old);
         return made;
       });
       return made;
     } catch (e) {
-      setError(errorText(e));
+      if (wanted()) setError(errorText(e));
       return null;
     } finally {
-      setBusy(false);
+      if (wanted()) setBusy(false);
     }
   }, [a, api]);
 
   useEffect(() => {
-    if (image && a.size <= AUTO_SHOW_MAX_BYTES && url === null && attachment.inBackup !== true) void load();
-    // Only once per card (deliberately no dependencies): a failure shows an error and a button instead of retrying in a loop.
+    if (!image || a.size > AUTO_SHOW_MAX_BYTES || url !== null || attachment.inBackup === true) return;
+    let wanted = true;
+    void load(() => wanted);
+    return () => {
+      wanted = false;
+    };
+    // Only on mount (deliberately no dependencies): a failure shows an error and a button instead of retrying in a loop.
   }, []);
   useEffect(() => () => {
     if (url) URL.revokeObjectURL(url);
