@@ -138,6 +138,37 @@ describe('Group chats in Chromium', () => {
     await bubble(carol, 'anyone there?').getByRole('button', { name: 'Read by 2 of 2' }).waitFor({ timeout: T });
   });
 
+  it('an admin sets the disappearing timer in the info panel by keyboard; every member sees the line and the setting', async () => {
+    await alice.getByRole('button', { name: 'Group info' }).click();
+    const info = alice.getByRole('dialog', { name: `Group info: ${NAME}` });
+    const timer = info.getByRole('combobox', { name: 'Disappearing messages' });
+    expect(await timer.inputValue()).toBe('0');
+    // Keyboard only: the list (arrows: 30 seconds, 5 minutes, 1 hour), Tab to the button, Enter.
+    await timer.focus();
+    for (let i = 0; i < 3; i++) await alice.keyboard.press('ArrowDown');
+    expect(await timer.inputValue()).toBe('3600');
+    await alice.keyboard.press('Tab');
+    await expect.poll(() => alice.evaluate('document.activeElement?.textContent')).toBe('Set timer');
+    await alice.keyboard.press('Enter');
+    await info.getByRole('status').getByText('Messages now disappear after 1 hour.').waitFor({ timeout: T });
+    expect(await info.getByRole('button', { name: 'Set timer' }).isDisabled()).toBe(true);
+    await check(alice, 'group-info-timer-admin');
+    await alice.keyboard.press('Escape');
+    await alice.getByRole('note').getByText('alice set disappearing messages to 1 hour').waitFor({ timeout: T });
+    await alice.locator('.chat-head').getByText('Disappearing messages: 1 hour').waitFor();
+
+    // bob (no admin) sees the line, the header, and the setting without a control.
+    await bob.getByRole('note').getByText('alice set disappearing messages to 1 hour').waitFor({ timeout: T });
+    await bob.locator('.chat-head').getByText('Disappearing messages: 1 hour').waitFor({ timeout: T });
+    await bob.getByRole('button', { name: 'Group info' }).click();
+    const bobInfo = bob.getByRole('dialog', { name: `Group info: ${NAME}` });
+    await bobInfo.getByText('Disappearing messages: 1 hour').waitFor();
+    expect(await bobInfo.getByRole('combobox', { name: 'Disappearing messages' }).count()).toBe(0);
+    await check(bob, 'group-info-timer-member');
+    await bob.keyboard.press('Escape');
+    await check(bob, 'group-chat-timer');
+  });
+
   it('the info panel shows members and admins; bob sees carol as unverified; removing carol', async () => {
     // bob is no admin: the members, with alice as admin and carol (not his contact) unverified.
     await bob.getByRole('button', { name: 'Group info' }).click();

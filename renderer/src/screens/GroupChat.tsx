@@ -6,6 +6,7 @@ import { errorText, useApi } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { formatTime } from '../logic.ts';
 import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
+import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -111,6 +112,7 @@ export function GroupChat({
           {group.name}
           <span className="handle"> {count}</span>
         </h2>
+        {group.timerSeconds ? <span className="group-timer-on">Disappearing messages: {groupTimerLabel(group)}</span> : null}
         <button type="button" onClick={onInfo}>
           Group info
         </button>

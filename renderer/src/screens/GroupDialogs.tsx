@@ -5,6 +5,7 @@ import { MAX_GROUP_NAME_CHARS, type Contact, type GroupInfo } from '../../../sha
 import { useApi } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { useFormAction } from '../form-action.ts';
+import { GroupTimerSetting, groupTimerNotice } from '../chat/GroupTimer.tsx';
 
 /** A name and members picked from the contacts (checkboxes: Tab and Space reach every one). */
 export function NewGroupDialog({ contacts, onClose, onCreated }: { contacts: readonly Contact[]; onClose: () => void; onCreated: (g: GroupInfo) => void }) {
@@ -112,6 +113,14 @@ export function GroupInfoDialog({
             Rename
           </button>
         </form>
+      ) : null}
+      {group.isMember ? (
+        <GroupTimerSetting
+          group={group}
+          isAdmin={isAdmin}
+          busy={busy}
+          onSet={(seconds) => void run(() => api.groupSetTimer({ groupId: group.groupId, seconds }), groupTimerNotice(seconds))}
+        />
       ) : null}
       <h3 id="group-members-title">
         {group.members.length} {group.members.length === 1 ? 'member' : 'members'}
