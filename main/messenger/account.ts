@@ -22,6 +22,7 @@ import type { Vault } from '../vault/index.ts';
 import { RelayConnection } from './connection.ts';
 import type { Emit } from './events.ts';
 import type { AccountRecord, SessionAccess } from './session.ts';
+import { resumeCommittedUploads } from './attachment-ui.ts';
 import { watchBlobReleases } from './attachments.ts';
 
 /** Sealed vault kv namespace of the messenger's own records. */
@@ -128,6 +129,8 @@ export class Account {
         void this.upkeep();
         // Relay blobs of deleted files (main/messenger/attachments.ts).
         watchBlobReleases(session.vault, conn.client);
+        // Window uploads a crash cut short mid-commit (main/messenger/committed-uploads.ts).
+        resumeCommittedUploads(session.vault);
       },
     });
     session.connection = conn;

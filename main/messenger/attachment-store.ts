@@ -7,7 +7,7 @@
 import { unlink } from 'node:fs/promises';
 import type { Vault } from '../vault/index.ts';
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
-import { MESSAGE_TIMERS } from './ids.ts';
+import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, STATE_TIMES } from './ids.ts';
 
 /** attachment id -> sealed record (AttachmentRecord as JSON). */
 export const ATTACHMENTS = 'messenger-attachments';
@@ -27,6 +27,12 @@ export const BLOB_RELEASES = 'messenger-blob-releases';
  * at unlock without reading every chunk key (cleanUpAtUnlock).
  */
 export const STAGING = 'messenger-attachment-staging';
+/**
+ * attachment id -> sealed JSON (CommittedUpload): a window upload whose commit was under way
+ * (its staged chunks complete, the message asked for). Kept with its chunks at unlock, so the
+ * upload resumes and the message goes once connected after a crash (attachment-ui.ts).
+ */
+export const COMMITTED_UPLOADS = 'messenger-attachment-committed';
 /** Temporary plaintext file of a save in progress (its path) -> '1': removed at unlock if a crash left it. */
 export const SAVES_IN_PROGRESS = 'messenger-attachment-saves';
 /** Per profile, while connected: starts a release pass (attachments.ts watchBlobReleases). */
@@ -82,8 +88,8 @@ export function markStaging(vault: Vault, id: string): void {
 /**
  * At unlock, what a crash left: the temporary plaintext files of interrupted saves are removed,
  * and the chunks of every attachment still marked staging that has no record (a window upload
- * or the sender's own copy cut short) are deleted (written in order from 0, they end at the
- * first gap). A received file whose download was cut short keeps its chunks: the next download
+ * not yet committed, or the sender's own copy cut short) are deleted (written in order from 0,
+ * they end at the first gap). A committed window upload keeps its chunks, to be resumed. A received file whose download was cut short keeps its chunks: the next download
  * resumes after them (attachments.ts). Returns what went.
  */
 export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; chunks: number }> {
@@ -100,6 +106,8 @@ export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; ch
   }
   let chunks = 0;
   for (const id of vault.kvKeys(STAGING)) {
+    // A committed window upload cut short: resumed once connected (attachment-ui.ts resumeCommitted).
+    if (vault.kvGet(COMMITTED_UPLOADS, id) !== undefined) continue;
     const r = readRecord(vault, id);
     // A received file whose download was cut off: its chunks stay, for the download to resume after them.
     if (r && !r.downloaded) continue;
@@ -125,14 +133,21 @@ export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; ch
 /**
  * Whether the relay's copy should go with this profile's: a received file never fetched drops
  * our claim (the relay deletes the blob once no recipient is left); our own file goes for
- * everyone only when the message does (deleted for everyone, or expired under a timer), never
- * on a delete for me, which leaves the recipient's copy (and their right to fetch it) alone.
+ * everyone when the message does (deleted for everyone, or expired under a timer), and on a
+ * delete for me of a message never delivered (queued, failed, or sent without a delivered
+ * receipt): that deletion withdraws the send itself (deletion-journal.ts forgetSend), so nobody
+ * would ever fetch the file. A delivered one's delete for me leaves the recipient's copy (and
+ * their right to fetch it) alone. One delivered whose receipt has not come back yet counts as
+ * undelivered, as for the withdraw: the recipient then finds its file gone.
+ * The message's row may already be gone (a deletion journal's later steps): then its kv entries say.
  */
 function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): boolean {
   const m = vault.getMessage(r.messageId);
-  if (!m) return false;
-  if (m.direction === 'in') return !r.downloaded;
-  return forEveryone || vault.kvGet(MESSAGE_TIMERS, r.messageId) !== undefined;
+  const incoming = m ? m.direction === 'in' : vault.kvGet(INCOMING_CONTENT_IDS, r.messageId) !== undefined;
+  if (incoming) return !r.downloaded;
+  if (forEveryone || vault.kvGet(MESSAGE_TIMERS, r.messageId) !== undefined) return true;
+  if (m) return m.state === 'queued' || m.state === 'sent' || m.state === 'failed';
+  return vault.kvGet(STATE_TIMES, r.messageId) === undefined;
 }
 
 /**

@@ -12,7 +12,8 @@ import {
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
 import { uploadFrom, type BlobCaller, type ByteSource } from '../net/attachments.ts';
 import type { Vault } from '../vault/index.ts';
-import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, markStaging, readRecord, STAGING } from './attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, COMMITTED_UPLOADS, deleteChunks, markStaging, readRecord, STAGING } from './attachment-store.ts';
+import { COMMITTED_KEEP_MS, committedResume, isFinal, readCommitted, writeCommitted } from './committed-uploads.ts';
 import { apiErrorOf, asJob, download, newAttachmentId, type UploadedAttachment } from './attachments.ts';
 import { rangedSource, rangesToSend } from './strip-source.ts';
 import { readSettings } from './settings.ts';
@@ -82,10 +83,33 @@ function deleteStaged(vault: Vault, u: Upload): void {
   vault.kvDelete(STAGING, u.attachmentId);
 }
 
+/** Every AttachmentUi of this process (one per Messenger), for resumeCommittedUploads. */
+const instances = new Set<WeakRef<AttachmentUi>>();
+
+/** At a profile's ready connection: its AttachmentUi goes on with the commits a crash cut short. */
+export function resumeCommittedUploads(vault: Vault): void {
+  for (const ref of instances) {
+    const ui = ref.deref();
+    if (!ui) instances.delete(ref);
+    else if (ui.holds(vault)) void ui.resumeCommitted();
+  }
+}
+
 export class AttachmentUi {
   private readonly uploads = new Map<string, Upload>();
 
-  constructor(private readonly s: AttachmentUiSteps) {}
+  constructor(private readonly s: AttachmentUiSteps) {
+    instances.add(new WeakRef(this));
+  }
+
+  /** Whether this is the unlocked profile's vault. */
+  holds(vault: Vault): boolean {
+    try {
+      return this.s.vault() === vault;
+    } catch {
+      return false;
+    }
+  }
 
   /** Whether images go with their metadata (the profile setting keepImageMetadata; sendFile asks too). */
   keepMetadata(): boolean {
@@ -182,16 +206,72 @@ export class AttachmentUi {
       await this.restripped(vault, u).catch((e: unknown) => {
         throw apiErrorOf(e);
       });
-      const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], jo)).catch((e: unknown) => {
+      // From here a crash leaves a commit to finish at the next connection (committed-uploads.ts).
+      writeCommitted(vault, u.attachmentId, { conversationId: u.conversationId, name: u.name, type: u.type, size: u.size, ...(u.caption !== undefined ? { caption: u.caption } : {}), at: Date.now() });
+      const resume = committedResume(vault, u.attachmentId);
+      const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], { ...jo, resume })).catch((e: unknown) => {
         throw apiErrorOf(e);
       });
-      return await this.s.announce(u.conversationId, { ref, name: u.name, type: u.type, path: '', stagedId: u.attachmentId }, u.caption);
+      const message = await this.s.announce(u.conversationId, { ref, name: u.name, type: u.type, path: '', stagedId: u.attachmentId }, u.caption);
+      vault.kvDelete(COMMITTED_UPLOADS, u.attachmentId);
+      return message;
     } catch (e) {
-      // Not announced: the staged chunks go (once announced, they are the sender's copy).
-      if (!readRecord(vault, u.attachmentId)) deleteStaged(vault, u);
+      // Not announced: the staged chunks go (once announced, they are the sender's copy), and a
+      // partial blob with them; the window still holds the file, to send again.
+      try {
+        this.dropCommit(vault, u.attachmentId, u.size, relay);
+      } catch {
+        // Locked meanwhile: the commit stays, and goes on at the next ready connection.
+      }
       throw e;
     } finally {
       this.uploads.delete(u.id);
+    }
+  }
+
+  /** A commit that will not go on: its entry, its staged chunks unless announced, its partial blob. */
+  private dropCommit(vault: Vault, attachmentId: string, size: number, relay: BlobCaller | undefined): void {
+    const blob = readCommitted(vault, attachmentId)?.blob;
+    if (blob !== undefined && !readRecord(vault, attachmentId)) relay?.call('blob.done', { id: new Uint8Array(Buffer.from(blob, 'base64url')) }).catch(() => undefined);
+    if (!readRecord(vault, attachmentId)) deleteChunks(vault, { id: attachmentId, size });
+    vault.kvDelete(COMMITTED_UPLOADS, attachmentId);
+  }
+
+  private resuming = false;
+
+  /**
+   * At each ready connection: the window uploads whose commit a crash (or a kill) cut short go
+   * on from what the relay has, and their messages are sent. One at a time; a failure that a later
+   * connection may not have (connection lost, locked) leaves the rest for then.
+   */
+  async resumeCommitted(): Promise<void> {
+    if (this.resuming) return;
+    this.resuming = true;
+    try {
+      const vault = this.s.vault();
+      for (const id of vault.kvKeys(COMMITTED_UPLOADS)) {
+        const relay = this.s.relay();
+        if (!relay) return;
+        const e = readCommitted(vault, id);
+        if (!e || readRecord(vault, id) || e.at < Date.now() - COMMITTED_KEEP_MS) {
+          // Unreadable, already announced (the crash came after the message was stored), or expired.
+          this.dropCommit(vault, id, e?.size ?? 0, relay);
+          continue;
+        }
+        try {
+          const handle = this.s.handleOf(e.conversationId);
+          const ref = await uploadFrom(relay, vaultSource(vault, id, e.size), e.size, [handle], { resume: committedResume(vault, id) });
+          await this.s.announce(e.conversationId, { ref, name: e.name, type: e.type, path: '', stagedId: id }, e.caption);
+          vault.kvDelete(COMMITTED_UPLOADS, id);
+        } catch (err) {
+          if (!isFinal(err)) return;
+          this.dropCommit(vault, id, e.size, relay);
+        }
+      }
+    } catch {
+      // Locked or disconnected meanwhile: the entries are in the vault for the next ready connection.
+    } finally {
+      this.resuming = false;
     }
   }
 

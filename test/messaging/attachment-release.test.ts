@@ -1,8 +1,9 @@
 // The relay's copy of a file goes when nobody needs it any more (issue #15): the sender deletes
 // the message for everyone (also while the relay is down and the profile closed: released after
-// the restart), the sender's timer expires it, or the only recipient deletes it unfetched. A
-// sender's delete for me leaves it for the recipient. Two Messengers and a real relay process;
-// the relay's blob directory is the witness.
+// the restart), the sender's timer expires it, the only recipient deletes it unfetched, or the
+// sender deletes for me a message never delivered (withdrawn with it). A sender's delete for me of
+// a delivered one leaves it for the recipient. Two Messengers and a real relay process; the
+// relay's blob directory is the witness.
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ async function arrived(bob: Peer, toAlice: string, caption: string): Promise<str
 }
 
 describe('relay blobs of deleted files', () => {
-  it('released on delete for everyone (durably), on expiry, on an unfetched delete by the recipient; kept on the sender\'s delete for me', { timeout: 240_000 }, async () => {
+  it('released on delete for everyone (durably), on expiry, on an unfetched delete by the recipient, on the sender\'s delete for me of an undelivered one; kept on the sender\'s delete for me of a delivered one', { timeout: 240_000 }, async () => {
     const started = await scene.startRelay();
     let alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
     let bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
@@ -50,6 +51,13 @@ describe('relay blobs of deleted files', () => {
     await bob.m.close();
     await alice.m.deleteMessage({ conversationId: toBob, messageId: sent1.id, forEveryone: true });
     await waitFor(() => blobs().length === 0, 30_000, 'the blob released after delete for everyone');
+    // 1b. Never delivered (bob offline), deleted for me by alice: the send is withdrawn, and its
+    //     blob released rather than kept for 30 days; bob never sees the message.
+    const six = bigFile('six.bin');
+    const sent6 = await alice.m.sendFile({ conversationId: toBob, path: six.path, caption: 'six' });
+    expect(blobs()).toHaveLength(1);
+    await alice.m.deleteMessage({ conversationId: toBob, messageId: sent6.id });
+    await waitFor(() => blobs().length === 0, 30_000, 'the undelivered file\'s blob released after delete for me');
     bob = await reopen(scene.dirs.bob);
     scene.peers.push(bob);
 
@@ -58,6 +66,10 @@ describe('relay blobs of deleted files', () => {
     const two = bigFile('two.bin');
     const sent2 = await alice.m.sendFile({ conversationId: toBob, path: two.path, caption: 'two' });
     const got2 = await arrived(bob, toAlice, 'two');
+    await waitFor(async () => {
+      const page = await alice.m.historyPage({ conversationId: toBob, anchor: { kind: 'newest' }, limit: 50 });
+      return page.messages.find((m) => m.id === sent2.id)?.state === 'delivered';
+    }, 60_000, 'alice sees "two" delivered');
     await alice.m.deleteMessage({ conversationId: toBob, messageId: sent2.id });
     await alice.m.sync({ timeoutMs: 30_000 });
     expect(blobs()).toHaveLength(1);
@@ -71,6 +83,8 @@ describe('relay blobs of deleted files', () => {
     await waitFor(() => blobs().length === 1, 30_000, 'the fetched blob deleted');
     await bob.m.deleteMessage({ conversationId: toAlice, messageId: got3 });
     await waitFor(() => blobs().length === 0, 30_000, 'the unfetched blob released by its only recipient');
+    const bobsPage = await bob.m.historyPage({ conversationId: toAlice, anchor: { kind: 'newest' }, limit: 50 });
+    expect(bobsPage.messages.some((m) => m.text === 'six')).toBe(false);
 
     // 3. Deleted for everyone while the relay is down, the profile closed before it comes back:
     //    the release waits sealed in the vault and goes at the next connection.
