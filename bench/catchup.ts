@@ -20,6 +20,7 @@ import { openMessenger, type Messenger } from '../main/messenger.ts';
 import { TEST_KDF } from '../main/vault/index.ts';
 import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
 import { emit, type BenchOptions } from './report.ts';
+import { signalDecryptFloor } from './signal-floor.ts';
 
 const PASSWORD = 'bench password';
 const RECIPIENT = 'recipient';
@@ -188,6 +189,17 @@ export async function main(opts: BenchOptions): Promise<void> {
     };
     const rate = total / c.seconds;
     emit({ bench: 'catchup.throughput', value: round(rate), unit: 'messages/s', baseline: null, ratio: null, params: { ...params, seconds: round(c.seconds, 3) }, target: '>= 2000 messages/s (10k in <= 5 s)' });
+    // The floor, in the same run: libsignal's decrypt of as many PreKey messages from as many
+    // contacts, alone, in memory (bench/signal-floor.ts). No receive path can beat 1e6 / this.
+    const floor = await signalDecryptFloor(senders, perSender, textOf);
+    emit({
+      bench: 'catchup.floor_libsignal_decrypt',
+      value: Math.round(floor.decryptUsPerMsg),
+      unit: 'us/message',
+      baseline: Math.round(c.appCpuUs),
+      ratio: Math.round((c.appCpuUs / floor.decryptUsPerMsg) * 100) / 100,
+      params: { messages: total, contacts: senders, floor_messages_per_s: Math.round(1e6 / floor.decryptUsPerMsg), baseline_is: 'app_cpu_us_per_msg of catchup.throughput', ratio_is: 'app CPU per message / libsignal decrypt alone' },
+    });
     emit({ bench: 'catchup.loop_delay_p99', value: round(c.p99Ms), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10, mean_ms: round(c.meanMs) }, target: '<= 50 ms' });
     emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
 

@@ -97,7 +97,7 @@ export class E2eKv {
     return value;
   }
 
-  /** Counts writes to identity records (staged ones included, kept or not): a change of it means one may have changed. */
+  /** Counts writes to identity records (staged ones included, kept or not, and again when dropped): a change of it means one may have changed. */
   identityWrites = 0;
 
   set(ns: Namespace, key: string, value: Uint8Array): void {
@@ -144,14 +144,26 @@ export class E2eKv {
     try {
       result = await fn();
     } catch (error) {
-      discard(staging);
+      this.dropStaged(staging);
       throw error;
     } finally {
       this.staging = undefined;
       this.reads = undefined;
       for (const v of reads.values()) v?.fill(0);
     }
-    return { result, commit: () => flush(this.vault, staging), discard: () => discard(staging) };
+    return { result, commit: () => flush(this.vault, staging), discard: () => this.dropStaged(staging) };
+  }
+
+  /** Discards staged writes; a dropped identity write counts as one more, so what was read while it was staged is not trusted after. */
+  private dropStaged(staging: Map<string, Staged>): void {
+    const prefix = stagingKey(NS.identity, '');
+    for (const k of staging.keys()) {
+      if (k.startsWith(prefix)) {
+        this.identityWrites++;
+        break;
+      }
+    }
+    discard(staging);
   }
 
   private forgetRead(k: string): void {

@@ -82,6 +82,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0;
 }
 
+const MAX_CACHED_RECORDS = 10_000;
+
 /** The identity key the profile already knows for a contact (by handle), outside the libsignal store. */
 export type KnownIdentity = (name: string) => Uint8Array | undefined;
 
@@ -172,10 +174,31 @@ export class VaultIdentityKeyStore extends IdentityKeyStore {
     return unb64(record.pending);
   }
 
+  /**
+   * Stored records as last read (public keys only), valid while no identity record was written
+   * through this kv (E2eKv.identityWrites, staged writes included, kept or not): libsignal asks
+   * for the same contact's record on every message (isTrustedIdentity, saveIdentity), and each
+   * read is a sealed row opened and parsed. Records absent from the store are never cached: the
+   * key known from elsewhere may change (a backup import).
+   */
+  private readonly records = new Map<string, IdentityRecord>();
+  private recordsAt = -1;
+
   /** The stored record; without one, the key known from elsewhere as the trusted key (not written until needed). */
   private record(name: string): IdentityRecord | undefined {
+    if (this.recordsAt !== this.kv.identityWrites) {
+      this.records.clear();
+      this.recordsAt = this.kv.identityWrites;
+    }
+    const cached = this.records.get(name);
+    if (cached) return cached;
     const raw = this.kv.get(NS.identity, this.kv.addressKey(name));
-    if (raw) return identityRecordSchema.parse(JSON.parse(fromUtf8.decode(raw)));
+    if (raw) {
+      const parsed = identityRecordSchema.parse(JSON.parse(fromUtf8.decode(raw)));
+      if (this.records.size >= MAX_CACHED_RECORDS) this.records.clear();
+      this.records.set(name, parsed);
+      return parsed;
+    }
     // name is "<handle>.<device id>" (ProtocolAddress.toString).
     const known = this.known?.(name.slice(0, name.lastIndexOf('.')));
     return known && known.length > 0 ? { address: name, trusted: b64(known) } : undefined;
