@@ -68,12 +68,15 @@ export function GroupInfoDialog({
   contacts,
   onClose,
   onChanged,
+  onSafetyNumber,
 }: {
   group: GroupInfo;
   self: string;
   contacts: readonly Contact[];
   onClose: () => void;
   onChanged: (g: GroupInfo) => void;
+  /** Opens a member's safety number (to compare and accept a changed one). */
+  onSafetyNumber: (contactId: string) => void;
 }) {
   const api = useApi();
   const [name, setName] = useState(group.name);
@@ -149,6 +152,16 @@ export function GroupInfoDialog({
                   )}
                   <button type="button" disabled={busy} onClick={() => void run(() => api.groupRemove({ groupId: group.groupId, handle: h }), `Removed ${h}.`)}>
                     Remove {h}
+                  </button>
+                </span>
+              ) : null}
+              {h !== self && contact?.identityChanged ? (
+                // The member's identity key changed and is not accepted: main leaves them out of
+                // this device's group sends (and new sender keys) until it is accepted.
+                <span className="member-key-changed">
+                  <span className="key-warning">Safety number changed: they get no new messages from you until you accept it.</span>
+                  <button type="button" aria-label={`Review the safety number of ${h}`} onClick={() => onSafetyNumber(contact.id)}>
+                    Review
                   </button>
                 </span>
               ) : null}

@@ -20,7 +20,7 @@ import { ShownNotifications } from '../shown-notifications.ts';
 type Panel =
   | { kind: 'none' }
   | { kind: 'newContact' }
-  | { kind: 'safety'; contactId: string }
+  | { kind: 'safety'; contactId: string; back?: Panel }
   | { kind: 'search' }
   | { kind: 'settings' }
   | { kind: 'shortcuts' }
@@ -310,13 +310,24 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           contacts={[...contacts.values()]}
           onClose={() => setPanel({ kind: 'none' })}
           onChanged={groupChanged}
+          onSafetyNumber={(contactId) => setPanel({ kind: 'safety', contactId, back: panel })}
         />
       ) : null}
       {panel.kind === 'shortcuts' ? <ShortcutsDialog onClose={() => setPanel({ kind: 'none' })} /> : null}
       {panel.kind === 'nickname' && contacts.get(panel.contactId) ? (
         <NicknameDialog contact={contacts.get(panel.contactId)!} onClose={() => setPanel({ kind: 'none' })} />
       ) : null}
-      {panel.kind === 'safety' ? <SafetyNumberDialog contactId={panel.contactId} onClose={() => (setPanel({ kind: 'none' }), refresh())} /> : null}
+      {panel.kind === 'safety' ? (
+        <SafetyNumberDialog
+          contactId={panel.contactId}
+          onClose={() => {
+            // Back to the group's info panel when opened from there.
+            setPanel(panel.back ?? { kind: 'none' });
+            refresh();
+            refreshContacts();
+          }}
+        />
+      ) : null}
       {panel.kind === 'search' ? <SearchDialog conversations={conversations} backupId={backupId} onClose={() => setPanel({ kind: 'none' })} onPick={openHit} /> : null}
       {panel.kind === 'settings' ? (
         <SettingsDialog
