@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'react';
 import type { Settings, VaultStatus } from '../../shared/api.ts';
 import type { LinkState } from '../../shared/api/socket-client.ts';
-import { ApiContext, errorText, type Connection } from './api.ts';
+import { ApiContext, errorText, ReconnectContext, type Connection } from './api.ts';
 import { CreateVault } from './screens/CreateVault.tsx';
 import { Messenger } from './screens/Messenger.tsx';
 import { Register } from './screens/Register.tsx';
@@ -16,6 +16,7 @@ export function App({ connection }: { connection: Connection }) {
   const [problem, setProblem] = useState('');
   const [link, setLink] = useState<LinkState>('open');
   const [onboarding, setOnboarding] = useState(false);
+  const [reconnects, setReconnects] = useState(0);
 
   useEffect(() => {
     const load = () => {
@@ -34,7 +35,9 @@ export function App({ connection }: { connection: Connection }) {
       api.on('settings', setSettings),
       connection.onLinkChange((state) => {
         setLink(state);
-        if (state === 'open') load();
+        if (state !== 'open') return;
+        load();
+        setReconnects((n) => n + 1);
       }),
     ];
     return () => offs.forEach((off) => off());
@@ -124,7 +127,7 @@ export function App({ connection }: { connection: Connection }) {
               : 'Connecting to the Ephemera service…'}
         </div>
       ) : null}
-      {screen}
+      <ReconnectContext.Provider value={reconnects}>{screen}</ReconnectContext.Provider>
     </ApiContext.Provider>
   );
 }

@@ -91,6 +91,17 @@ export function useApi(): EphemeraClient {
   return client;
 }
 
+/**
+ * Counts the times the page's link to the service came back (browser mode: the WebSocket
+ * reconnected). Events sent while it was down are lost, so lists that follow events reload when
+ * this changes instead of polling. Always 0 in Electron (IPC does not drop).
+ */
+export const ReconnectContext = createContext(0);
+
+export function useReconnects(): number {
+  return useContext(ReconnectContext);
+}
+
 /** A human sentence for anything a call rejected with. */
 export function errorText(error: unknown): string {
   if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string') return error.message;

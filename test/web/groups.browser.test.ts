@@ -28,6 +28,9 @@ async function addContact(page: Page, handle: string): Promise<void> {
   await page.getByRole('heading', { name: handle, level: 2 }).waitFor();
 }
 
+/** The contract methods alice's page called, in order (its WebSocket's call frames). */
+const aliceCalls: string[] = [];
+
 /** The message bubble with this text in the open group's log. */
 const bubble = (page: Page, text: string) => page.getByRole('log', { name: `Messages in ${NAME}` }).locator('.bubble', { hasText: text });
 
@@ -39,6 +42,12 @@ describe('Group chats in Chromium', () => {
     alice = (await scene.newPage()).page;
     bob = (await scene.newPage()).page;
     carol = (await scene.newPage()).page;
+    alice.on('websocket', (ws) =>
+      ws.on('framesent', (f) => {
+        const frame = JSON.parse(String(f.payload)) as { t?: string; method?: string };
+        if (frame.t === 'call' && frame.method) aliceCalls.push(frame.method);
+      }),
+    );
     await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob'), onboard(carol, c!, 'carol')]);
   });
 
@@ -122,10 +131,17 @@ describe('Group chats in Chromium', () => {
     // alice reads a 1:1 chat; carol writes in the group: it comes first in the one list, 1 unread.
     await alice.getByRole('button', { name: 'bob', exact: true }).click();
     await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    // Nothing polls: while nothing happens in the group, alice's page calls no group method (it
+    // reloaded the list every 1.5 s).
+    aliceCalls.length = 0;
+    await alice.waitForTimeout(4000);
+    expect(aliceCalls.filter((m) => m.startsWith('group'))).toEqual([]);
     await carol.getByLabel(`Message to ${NAME}`).fill('anyone there?');
     await carol.getByLabel(`Message to ${NAME}`).press('Enter');
     const entry = alice.getByRole('button', { name: `${NAME}, group of 3, 1 unread` });
     await entry.waitFor({ timeout: T });
+    // The list followed main's event: no group's history was read for it.
+    expect(aliceCalls.filter((m) => m === 'groupHistory')).toEqual([]);
     const names = await alice.getByRole('list', { name: 'Conversations' }).locator('button.chat-entry').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
     expect(names[0]).toBe(`${NAME}, group of 3, 1 unread`);
     expect(names).toContain('bob');
@@ -205,7 +221,7 @@ describe('Group chats in Chromium', () => {
     await alice.getByLabel(`Message to ${NAME}`).press('Enter');
     await bubble(bob, 'after carol left').waitFor({ timeout: T });
     await bob.getByRole('note').getByText('alice removed carol').waitFor({ timeout: T });
-    // carol's page reloads the group every 1.5 s; after several reloads it still has nothing new.
+    // Some time on (the group's events and line reached bob meanwhile), carol still has nothing new.
     await carol.waitForTimeout(6000);
     expect(await bubble(carol, 'after carol left').count()).toBe(0);
     expect(await bubble(carol, 'bob is in').count()).toBe(1);

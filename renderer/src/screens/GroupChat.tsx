@@ -2,7 +2,7 @@
 // with each sender's name, membership changes as system lines, and the composer.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
-import { errorText, useApi } from '../api.ts';
+import { errorText, useApi, useReconnects } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { formatTime } from '../logic.ts';
 import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
@@ -10,11 +10,6 @@ import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import '../groups.css';
 
 const PAGE = 200;
-/**
- * An open group reloads at once on its `group` event, and also this often: a membership line or
- * message stored while the event was missed (a reconnect of the page's socket) still shows.
- */
-export const GROUP_REFRESH_MS = 1500;
 
 export function memberName(handle: string, self: string, contacts: readonly Contact[]): string {
   if (handle === self) return 'You';
@@ -42,6 +37,7 @@ export function GroupChat({
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const logRef = useRef<HTMLDivElement>(null);
   const groupId = group.groupId;
+  const reconnects = useReconnects();
 
   const reload = useCallback(async () => {
     const [page, info] = await Promise.all([api.groupHistory({ groupId, limit: PAGE }), api.groupInfo({ groupId })]);
@@ -49,6 +45,8 @@ export function GroupChat({
     onChanged(info);
   }, [api, groupId, onChanged]);
 
+  // Loads on opening, on the group's `group` event (a message or line stored, a change applied,
+  // a receipt) and after the page's link came back (events sent meanwhile were lost); no polling.
   useEffect(() => {
     let live = true;
     const tick = () => {
@@ -59,16 +57,14 @@ export function GroupChat({
       );
     };
     tick();
-    const timer = window.setInterval(tick, GROUP_REFRESH_MS);
     const off = api.on('group', (g) => {
       if (g.groupId === groupId) tick();
     });
     return () => {
       live = false;
-      window.clearInterval(timer);
       off();
     };
-  }, [api, groupId, reload]);
+  }, [api, groupId, reload, reconnects]);
 
   // Shown is read: the newest incoming message marks everything before it (the authors get read receipts).
   const newestUnread = messages.findLast((m) => m.direction === 'in' && m.state === 'received')?.id;

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Contact, ConversationSummary, GroupActivity, GroupInfo, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
-import { useApi, errorText } from '../api.ts';
+import { useApi, errorText, useReconnects } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
 import { isNewArrival } from '../../../shared/api/disappearing.ts';
@@ -8,7 +8,7 @@ import { NicknameDialog } from './NicknameDialog.tsx';
 import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
-import { GROUP_REFRESH_MS, GroupChat, memberName } from './GroupChat.tsx';
+import { GroupChat, memberName } from './GroupChat.tsx';
 import { chatEntries } from '../chat/group-list.ts';
 import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
@@ -42,7 +42,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   /** Each group's last activity and unread count, for its place in the one chat list. */
   const [groupActivity, setGroupActivity] = useState<GroupActivity[]>([]);
   const self = status.account?.handle ?? '';
-  // The `group` event updates the list at once; the timer catches what a reconnect missed.
+  const reconnects = useReconnects();
+  // The `group` event updates the list at once; after the page's link came back (events sent
+  // meanwhile were lost) it loads again. No polling.
   useEffect(() => {
     if (backupId) {
       setGroups([]);
@@ -56,16 +58,12 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       void loadActivity();
     };
     load();
-    const timer = window.setInterval(load, GROUP_REFRESH_MS);
     const off = api.on('group', (g) => {
       setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name))));
       void loadActivity();
     });
-    return () => {
-      window.clearInterval(timer);
-      off();
-    };
-  }, [api, backupId]);
+    return off;
+  }, [api, backupId, reconnects]);
   const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
 
   const refresh = useCallback(() => {
@@ -97,7 +95,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       offConversation();
       offContact();
     };
-  }, [api, backupId, refresh]);
+  }, [api, backupId, refresh, reconnects]);
 
   // The unread total in the window title (the Electron shell sets the dock/taskbar badge itself).
   const entries = chatEntries(conversations, groups, groupActivity);
