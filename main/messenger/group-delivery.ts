@@ -6,7 +6,7 @@ import { ApiError } from '../../shared/api.ts';
 import { MAX_ENVELOPE_BYTES, MAX_SEND_MANY_BYTES, MAX_SEND_MANY_ITEMS, type SendManyParams } from '../../shared/protocol/methods.ts';
 import { encodeEnvelope, type MessageContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
-import type { GroupLog, SignedChange } from './group-state.ts';
+import { snapshotBytes, type GroupLog, type SignedChange, type Snapshot } from './group-state.ts';
 import { groupInfo, idem, loadGroup, PENDING, utf8, type GroupDeps } from './group-store.ts';
 
 /** A joiner gets the whole chain from the creation while it fits one message comfortably, else the state it starts from. */
@@ -82,16 +82,26 @@ export async function sendChange(d: GroupDeps, log: GroupLog, change: SignedChan
   const reqId = randomBytes(16).toString('hex');
   for (const h of to) {
     if (e2e.identityStatus(h).pending) continue; // a changed, unaccepted key gets nothing new
-    const content: MessageContent = { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown>, ...(h === joiner ? joinerStart(log) : {}) };
+    const content: MessageContent = { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown>, ...(h === joiner ? joinerStart(d, log) : {}) };
     bodies.push(encodeEnvelope(await e2e.sendContent(h, content)));
     items.push({ to: h, idem: idem(d, reqId, h), b: bodies.length - 1 });
   }
   handGroupRequest(d, bodies, items, reqId, undefined);
 }
 
-/** The signed chain from the creation (the joiner checks every change), or the state when we hold no such chain or it is too long. */
-function joinerStart(log: GroupLog): { chain: Record<string, unknown>[] } | { state: Record<string, unknown> } {
+/**
+ * The signed chain from the creation (the joiner checks every change), or, when it is too long
+ * or we hold none, the state after the add signed by us with the creation that binds the group
+ * id (the joiner then trusts us on the state: docs/threat-model.md).
+ */
+function joinerStart(d: GroupDeps, log: GroupLog): { chain: Record<string, unknown>[] } | { state: Record<string, unknown> } | Record<string, never> {
   const chain = log.chain();
   if (chain && chain.length <= 512 && JSON.stringify(chain).length <= MAX_CHAIN_JSON_BYTES) return { chain: chain as unknown as Record<string, unknown>[] };
-  return { state: log.state as unknown as Record<string, unknown> };
+  const creation = log.creation();
+  // A log joined from a snapshot before the creation was kept has nothing that binds the id: the joiner cannot start.
+  if (!creation) return {};
+  const state = log.state;
+  const sig = Buffer.from(d.e2e().groups.sign(snapshotBytes(state))).toString('base64');
+  const snapshot: Snapshot = { state, creation, sig };
+  return { state: snapshot as unknown as Record<string, unknown> };
 }

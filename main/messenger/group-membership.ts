@@ -8,12 +8,15 @@ import type { GroupChangeContent, SenderKeyContent } from '../e2e/index.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { sendChange } from './group-delivery.ts';
-import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange, type SignedChange } from './group-state.ts';
-import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveGroup, signChange, utf8, verifier, type GroupDeps, type GroupRecord } from './group-store.ts';
+import { changeHash, GroupChangeRefused, GroupLog, parseSignedChange, parseSnapshot, signingBytes, type SignedChange } from './group-state.ts';
+import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveGroup, signChange, syncLines, utf8, verifier, type GroupDeps, type GroupRecord } from './group-store.ts';
 
 /** A change whose parent has not arrived is kept this long, at most this many per group (then dropped unseen). */
 const WAIT_MS = 7 * 86_400_000;
 const MAX_WAITING_PER_GROUP = 64;
+/** Authors a joiner may fetch keys for, per chain and per hour in all. */
+const MAX_JOIN_FETCHES = 8;
+const MAX_FETCHES_PER_HOUR = 32;
 
 interface InboxEntry {
   from: string;
@@ -26,6 +29,8 @@ export class GroupMembership {
   private drainScheduled = false;
   /** Authors whose keys a join fetches or fetched (once per run: a failed fetch refuses the join). */
   private readonly fetched = new Map<string, 'pending' | 'done'>();
+  /** When join fetches started, for the hourly bound. */
+  private fetchTimes: number[] = [];
 
   constructor(private readonly d: GroupDeps) {}
 
@@ -90,7 +95,7 @@ export class GroupMembership {
         const outcome = joining.has(groupId) ? 'keep' : this.apply(entry, change);
         if (outcome === 'keep') {
           joining.add(groupId);
-          vault.kvSet(INBOX, key, raw);
+          if (now - Number(key.slice(0, 15)) < WAIT_MS) vault.kvSet(INBOX, key, raw);
         } else if (outcome === 'wait') {
           const n = (waiting.get(groupId) ?? 0) + 1;
           waiting.set(groupId, n);
@@ -125,37 +130,30 @@ export class GroupMembership {
     if (!record) return this.join(entry, change);
     const log = GroupLog.restore(record.log);
     const before = log.state.members;
+    const chainBefore = log.chainChanges();
     const offered = log.offer(change, verifier(this.d)).result;
-    if (offered === 'waiting') return 'wait';
+    if (offered === 'waiting') {
+      // An add of us with the chain from the creation that our log cannot place: we were
+      // removed and are added again, or hold a made-up state someone sent under this id. The
+      // chain, checked from the creation that binds the id, replaces what we hold.
+      if (change.body.op.type === 'add' && change.body.op.handle === this.d.self() && entry.chain !== undefined) return this.replace(entry, change, record, log);
+      return 'wait';
+    }
     if (offered !== 'applied') return undefined;
     this.reissueLost(record, log);
     record.log = log.data();
     this.afterApplied(record, before, log.state.members);
     saveGroup(this.d, groupId, record);
-    membershipLine(this.d, change);
+    syncLines(this.d, chainBefore, log);
     this.d.changed?.(groupInfo(this.d, record));
     return 'applied';
   }
 
   /** A group we do not hold yet: its creation, or an add of us with the chain (or state) it starts from. */
   private join(entry: InboxEntry, change: SignedChange): 'keep' | 'applied' | undefined {
-    const self = this.d.self();
-    const verify = verifier(this.d);
-    let log: GroupLog;
-    if (change.body.op.type === 'create') log = GroupLog.create(change, verify);
-    else if (entry.chain !== undefined) {
-      if (!Array.isArray(entry.chain)) throw new GroupChangeRefused('malformed');
-      const chain = entry.chain.map(parseSignedChange);
-      if (chain.length === 0 || changeHash(chain[chain.length - 1]!) !== changeHash(change)) throw new GroupChangeRefused('invalid');
-      const e2e = this.d.e2e();
-      const missing = [...new Set(chain.map((c) => c.body.author))].filter((a) => a !== self && e2e.identityStatus(a).trusted === undefined);
-      const fresh = missing.filter((a) => !this.fetched.has(a));
-      if (fresh.length > 0) void this.fetchKeys(fresh);
-      if (missing.some((a) => this.fetched.get(a) === 'pending')) return 'keep';
-      log = GroupLog.fromChain(chain, self, verify);
-    } else if (entry.state !== undefined) log = GroupLog.joined(change, parseGroupState(entry.state), self, verify);
-    else return undefined;
-    if (!log.state.members.includes(self)) return undefined;
+    const log = this.startLog(entry, change);
+    if (!(log instanceof GroupLog)) return log;
+    if (!log.state.members.includes(this.d.self())) return undefined;
     const groupId = change.body.groupId;
     const fresh: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
     this.adoptChains(groupId, fresh, log.state.members);
@@ -165,11 +163,82 @@ export class GroupMembership {
     return 'applied';
   }
 
-  /** Identity keys of a chain's authors we never talked to (a failed fetch leaves the join to be refused). */
-  private async fetchKeys(handles: readonly string[]): Promise<void> {
-    for (const h of handles) this.fetched.set(h, 'pending');
-    await Promise.allSettled(handles.map((h) => ensureSession(this.d, h)));
-    for (const h of handles) this.fetched.set(h, 'done');
+  /** The genuine chain in place of what we held (our changes that still apply to it are kept; lines that no longer are on the chain go). */
+  private replace(entry: InboxEntry, change: SignedChange, record: GroupRecord, old: GroupLog): 'keep' | 'applied' | undefined {
+    const log = this.startLog(entry, change);
+    if (!(log instanceof GroupLog)) return log;
+    if (!log.state.members.includes(this.d.self())) return undefined;
+    const verify = verifier(this.d);
+    for (const c of old.data().changes) log.offer(c, verify);
+    const before = old.state.members;
+    record.log = log.data();
+    this.afterApplied(record, before, log.state.members);
+    saveGroup(this.d, change.body.groupId, record);
+    syncLines(this.d, old.chainChanges(), log);
+    this.d.changed?.(groupInfo(this.d, record));
+    return 'applied';
+  }
+
+  /** The log a creation, or an add of us with its chain or snapshot, starts; 'keep' while an author's key is being fetched. Throws GroupChangeRefused. */
+  private startLog(entry: InboxEntry, change: SignedChange): GroupLog | 'keep' | undefined {
+    const self = this.d.self();
+    const verify = verifier(this.d);
+    if (change.body.op.type === 'create') return GroupLog.create(change, verify);
+    if (entry.chain !== undefined) {
+      if (!Array.isArray(entry.chain)) throw new GroupChangeRefused('malformed');
+      const chain = entry.chain.map(parseSignedChange);
+      if (chain.length === 0 || changeHash(chain[chain.length - 1]!) !== changeHash(change)) throw new GroupChangeRefused('invalid');
+      if (this.needKey(chain)) return 'keep';
+      return GroupLog.fromChain(chain, self, verify);
+    }
+    if (entry.state !== undefined) return GroupLog.joined(change, parseSnapshot(entry.state), self, verify);
+    return undefined;
+  }
+
+  /**
+   * Checks the chain's signatures in order, fetching the key of the first author we do not
+   * know (true: wait for it). Everything a signature is not needed for is checked first, so a
+   * made-up chain is refused before any fetch; a forged signature stops the walk at its change;
+   * at most MAX_JOIN_FETCHES authors per chain and MAX_FETCHES_PER_HOUR in all are fetched (each
+   * fetch takes one of that handle's one-time prekeys at the relay). Throws GroupChangeRefused.
+   */
+  private needKey(chain: readonly SignedChange[]): boolean {
+    const self = this.d.self();
+    const e2e = this.d.e2e();
+    const verify = verifier(this.d);
+    const unknown = (a: string): boolean => a !== self && e2e.identityStatus(a).trusted === undefined;
+    const authors = GroupLog.chainAuthors(chain, self);
+    if (authors.filter((a) => unknown(a) && this.fetched.get(a) !== 'done').length > MAX_JOIN_FETCHES) throw new GroupChangeRefused('invalid');
+    for (const c of chain) {
+      const a = c.body.author;
+      if (unknown(a)) {
+        const f = this.fetched.get(a);
+        if (f === 'pending') return true;
+        if (f === undefined) {
+          if (!this.mayFetch()) return true;
+          void this.fetchKey(a);
+          return true;
+        }
+      }
+      if (!verify(a, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
+    }
+    return false;
+  }
+
+  /** One more join fetch within the hourly bound. */
+  private mayFetch(): boolean {
+    const now = Date.now();
+    this.fetchTimes = this.fetchTimes.filter((t) => now - t < 3_600_000);
+    if (this.fetchTimes.length >= MAX_FETCHES_PER_HOUR) return false;
+    this.fetchTimes.push(now);
+    return true;
+  }
+
+  /** The identity key of a chain's author we never talked to (a failed fetch leaves the join to be refused). */
+  private async fetchKey(handle: string): Promise<void> {
+    this.fetched.set(handle, 'pending');
+    await ensureSession(this.d, handle).catch(() => undefined);
+    this.fetched.set(handle, 'done');
     this.scheduleDrain();
   }
 

@@ -1,233 +1,59 @@
-// Group membership as a signed, revisioned log (docs/protocol.md "Groups"). Pure: no I/O, no
-// clock; signing and key lookup come from the caller.
+// Group membership as a signed, revisioned log (docs/protocol.md §9b). Pure: no I/O, no clock;
+// signing and key lookup come from the caller. One change on its own: group-ops.ts.
 //
 // A change names the revision it applies to and the hash of the change that produced that
 // revision (its parent), and is signed by its author's identity key. Every member keeps the
 // tree of changes it has accepted; the state is the one chain from the creation that takes, at
-// each revision, one child chosen by a pure function of the tree (select()): a child whose
-// author is removed (or leaves) anywhere under a sibling is out, so a removed admin cannot undo
-// the removal with a crossing change of their own at any earlier revision; an author with two
-// children on one parent (re-signed or equivocating) is out with both, and a third is refused,
-// which bounds the siblings; of the rest the smallest hash wins; when every child is out by
-// removals that cross (two admins removing each other), the most senior author's wins (the
-// creator, then admins in the order they became admins). So members that have seen the same
-// changes hold the same state whatever order they arrived in, and a loser is refused everywhere;
-// its author may re-issue it on the new head.
-// A change is valid only against the state it names: from an admin (a member for `leave`), for
-// that revision, signed by the author's key. Anything else is refused and changes nothing.
-import { createHash } from 'node:crypto';
-import { CodedError } from '../../shared/errors.ts';
-import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
-import { HANDLE_RE } from '../../shared/protocol/schema.ts';
+// each revision, one child chosen by a pure function of the tree (pick()):
+// (1) an author with two children on one parent (re-signed or equivocating) is out with both,
+//     unless only one of them has others' changes under it (that one stands), and a third is
+//     refused; a child whose author has a change under a sibling is out too (it forked behind a
+//     change it had seen);
+// (2) a child whose author is removed (or leaves) anywhere under a sibling is out, so a removed
+//     admin cannot undo the removal with a change of their own at any earlier revision;
+// (3) of the rest the smallest hash, a leave or a non-admin's change only when no admin's other
+//     change is left;
+// (4) when every child is out by (2), removals that cross within FORK_WINDOW revisions of the
+//     fork (two admins removing each other at about the same time) go to the most senior
+//     author (the creator, then admins in the order they became admins). A child whose author's
+//     removal under a sibling lies deeper is a late fork and seniority never saves it, so a
+//     removed creator cannot fork back further and remove its remover (at most FORK_WINDOW - 1
+//     later changes can go with a crossing removal).
+// So members that have seen the same changes hold the same state whatever order they arrived
+// in, and a loser is refused everywhere; its author may re-issue it on the new head. What is
+// kept is bounded: a removed author keeps at most MAX_DEAD_PER_AUTHOR changes off the chosen
+// chain, and branches forked more than FINAL_DEPTH revisions below the head are dropped.
+// A change is valid only against the state it names: from an admin (a member for `leave`, and
+// for `add` while the group lets every member add), for that revision, signed by the author's key.
+import { applyChange, changeHash, checkState, genesisState, GroupChangeRefused, groupIdOf, parseGroupState, parseSignedChange, signingBytes, snapshotBytes } from './group-ops.ts';
+import type { GroupState, OfferResult, SignedChange, Verify } from './group-ops.ts';
 
-/** Most members a group may have (the relay's per-send recipient limit is this minus one, us). */
-export const MAX_GROUP_MEMBERS = 256;
-export const MAX_GROUP_NAME_CHARS = 100;
-/** A change whose parent is more than this many revisions below the head is refused as stale. */
+export * from './group-ops.ts';
+
+/** A change whose parent is more than this many revisions below the head is refused as stale; branches forked that far below are dropped. */
 export const FINAL_DEPTH = 64;
+/** Removals that cross decide by seniority only when each lies within this many revisions of the fork point. */
+export const FORK_WINDOW = 4;
+/** Changes a removed author may keep on branches off the chosen chain (below FORK_WINDOW, so it cannot build a late fork's counter-removal). */
+export const MAX_DEAD_PER_AUTHOR = 3;
 /** Changes held while their parent is unknown (they may arrive before it). */
 const MAX_WAITING = 64;
 /** Children one author may have on one parent: the second already voids both (select()), so more are refused. */
 const MAX_CHILDREN_PER_AUTHOR = 2;
-const GROUP_ID_RE = /^[0-9a-f]{32}$/;
-const HASH_RE = /^[0-9a-f]{64}$/;
-const SIGNING_CONTEXT = 'ephemera-group-change-v1\n';
-
-export type GroupOp =
-  | { type: 'create'; name: string; members: string[] }
-  | { type: 'add'; handle: string }
-  | { type: 'remove'; handle: string }
-  | { type: 'leave' }
-  | { type: 'rename'; name: string }
-  | { type: 'promote'; handle: string }
-  /** The group's disappearing-message timer (an admin's change; 0 turns it off). */
-  | { type: 'timer'; seconds: number };
-
-export interface ChangeBody {
-  v: 1;
-  groupId: string;
-  /** The revision this change applies to (0 for the creation); it produces revision + 1. */
-  revision: number;
-  /** Hash of the change that produced `revision` ('' for the creation). */
-  parent: string;
-  author: string;
-  op: GroupOp;
-}
-
-export interface SignedChange {
-  body: ChangeBody;
-  /** The author's identity-key signature over signingBytes(body), base64. */
-  sig: string;
-}
-
-export interface GroupState {
-  groupId: string;
-  name: string;
-  creator: string;
-  /** Sorted handles. */
-  members: string[];
-  /** Sorted handles, a subset of members. */
-  admins: string[];
-  revision: number;
-  /** Hash of the change that produced this revision. */
-  head: string;
-  /** Disappearing-message timer in seconds (0: off); texts are sent under it. */
-  timer: number;
-}
-
-export type Refusal = 'malformed' | 'bad-signature' | 'wrong-group' | 'stale' | 'not-member' | 'not-admin' | 'invalid' | 'full' | 'equivocation';
-export type OfferResult =
-  | { result: 'applied' | 'duplicate' | 'waiting' }
-  | { result: 'refused'; reason: Refusal };
-
-/** Checks `sig` over `message` with the author's identity key as we trust it (false when unknown). */
-export type Verify = (author: string, message: Uint8Array, sig: Uint8Array) => boolean;
-
-/** A group change that is refused and not applied; `reason` says why. */
-export class GroupChangeRefused extends CodedError<'GROUP_CHANGE_REFUSED'> {
-  constructor(readonly reason: Refusal) {
-    super('GROUP_CHANGE_REFUSED', `group change refused: ${reason}`);
-  }
-}
-
-/** JSON with object keys sorted at every level: one encoding for signer and verifier. */
-export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-export function signingBytes(body: ChangeBody): Uint8Array {
-  return new TextEncoder().encode(SIGNING_CONTEXT + canonical(body));
-}
-
-/** The change's id: over body and signature, so two signed changes never share one. */
-export function changeHash(c: SignedChange): string {
-  return createHash('sha256').update(canonical(c.body)).update('.').update(c.sig).digest('hex');
-}
-
-export function sign(body: ChangeBody, signer: (message: Uint8Array) => Uint8Array): SignedChange {
-  return { body, sig: Buffer.from(signer(signingBytes(body))).toString('base64') };
-}
-
-function isHandle(v: unknown): v is string {
-  return typeof v === 'string' && HANDLE_RE.test(v);
-}
-
-function isName(v: unknown): v is string {
-  return typeof v === 'string' && v.trim().length > 0 && v.length <= MAX_GROUP_NAME_CHARS && ![...v].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-}
-
-/** Structural check of a change from the wire (JSON already parsed); throws GroupChangeRefused('malformed'). */
-export function parseSignedChange(v: unknown): SignedChange {
-  const bad: () => never = () => {
-    throw new GroupChangeRefused('malformed');
-  };
-  if (typeof v !== 'object' || v === null) bad();
-  const { body, sig } = v as { body?: unknown; sig?: unknown };
-  if (typeof sig !== 'string' || !/^[A-Za-z0-9+/]{40,200}={0,2}$/.test(sig)) bad();
-  if (typeof body !== 'object' || body === null) bad();
-  const b = body as Record<string, unknown>;
-  if (Object.keys(b).some((k) => !['v', 'groupId', 'revision', 'parent', 'author', 'op'].includes(k))) bad();
-  if (b.v !== 1 || typeof b.groupId !== 'string' || !GROUP_ID_RE.test(b.groupId)) bad();
-  if (typeof b.revision !== 'number' || !Number.isSafeInteger(b.revision) || b.revision < 0) bad();
-  if (typeof b.parent !== 'string' || (b.revision === 0 ? b.parent !== '' : !HASH_RE.test(b.parent))) bad();
-  if (!isHandle(b.author)) bad();
-  const op = b.op as Record<string, unknown> | null;
-  if (typeof op !== 'object' || op === null) bad();
-  const keys = Object.keys(op!).sort().join(',');
-  switch (op!.type) {
-    case 'create':
-      if (keys !== 'members,name,type' || !isName(op!.name) || !Array.isArray(op!.members) || !op!.members.every(isHandle)) bad();
-      if ((op!.members as string[]).length > MAX_GROUP_MEMBERS || b.revision !== 0) bad();
-      break;
-    case 'add':
-    case 'remove':
-    case 'promote':
-      if (keys !== 'handle,type' || !isHandle(op!.handle)) bad();
-      break;
-    case 'leave':
-      if (keys !== 'type') bad();
-      break;
-    case 'rename':
-      if (keys !== 'name,type' || !isName(op!.name)) bad();
-      break;
-    case 'timer':
-      if (keys !== 'seconds,type' || !isDisappearingSeconds(op!.seconds)) bad();
-      break;
-    default:
-      bad();
-  }
-  if (op!.type !== 'create' && b.revision === 0) bad();
-  return { body: b as unknown as ChangeBody, sig };
-}
-
-const sorted = (xs: Iterable<string>): string[] => [...new Set(xs)].sort();
-
-/** The state after `c`, or the reason it does not apply to `s` (signature checked by the caller). */
-export function applyChange(s: GroupState, c: SignedChange, hash: string): GroupState | Refusal {
-  const { body } = c;
-  if (body.groupId !== s.groupId) return 'wrong-group';
-  if (body.revision !== s.revision || body.parent !== s.head) return 'stale';
-  const author = body.author;
-  if (!s.members.includes(author)) return 'not-member';
-  const isAdmin = s.admins.includes(author);
-  const next = { ...s, revision: s.revision + 1, head: hash };
-  switch (body.op.type) {
-    case 'create':
-      return 'invalid';
-    case 'add': {
-      if (!isAdmin) return 'not-admin';
-      if (s.members.includes(body.op.handle)) return 'invalid';
-      if (s.members.length >= MAX_GROUP_MEMBERS) return 'full';
-      return { ...next, members: sorted([...s.members, body.op.handle]) };
-    }
-    case 'remove': {
-      if (!isAdmin) return 'not-admin';
-      const h = body.op.handle;
-      if (h === author || !s.members.includes(h)) return 'invalid';
-      return { ...next, members: s.members.filter((m) => m !== h), admins: s.admins.filter((m) => m !== h) };
-    }
-    case 'leave': {
-      const members = s.members.filter((m) => m !== author);
-      let admins = s.admins.filter((m) => m !== author);
-      // A group never loses its last admin while it has members: the first remaining handle becomes one.
-      if (admins.length === 0 && members.length > 0) admins = [members[0]!];
-      return { ...next, members, admins };
-    }
-    case 'rename':
-      if (!isAdmin) return 'not-admin';
-      return { ...next, name: body.op.name };
-    case 'timer':
-      if (!isAdmin) return 'not-admin';
-      return { ...next, timer: body.op.seconds };
-    case 'promote': {
-      if (!isAdmin) return 'not-admin';
-      if (!s.members.includes(body.op.handle) || s.admins.includes(body.op.handle)) return 'invalid';
-      return { ...next, admins: sorted([...s.admins, body.op.handle]) };
-    }
-  }
-}
-
-/** The state a creation makes (the creator is the one admin). */
-export function genesisState(c: SignedChange, hash: string): GroupState | Refusal {
-  const { body } = c;
-  if (body.op.type !== 'create' || body.revision !== 0 || body.parent !== '') return 'invalid';
-  const members = sorted([...body.op.members, body.author]);
-  if (members.length > MAX_GROUP_MEMBERS) return 'full';
-  return { groupId: body.groupId, name: body.op.name, creator: body.author, members, admins: [body.author], revision: 1, head: hash, timer: 0 };
-}
 
 interface Node {
-  change: SignedChange | undefined;
+  change: SignedChange;
   state: GroupState;
   parent: string | undefined;
   children: string[];
+}
+
+/** What a joiner gets instead of the chain when the chain is too long: the state after its add, signed by the adder, and the creation that binds the group id. */
+export interface Snapshot {
+  state: GroupState;
+  creation: SignedChange;
+  /** The adder's signature over snapshotBytes(state), base64. */
+  sig: string;
 }
 
 /** What a member keeps of a group: the accepted changes (serialisable) and the snapshot it started from. */
@@ -238,12 +64,21 @@ export interface GroupLogData {
   rootChange: SignedChange;
   /** Accepted changes in arrival order. */
   changes: SignedChange[];
+  /** The group's signed creation when the log starts from a joiner's snapshot (it binds the group id; a later joiner gets it). */
+  creation?: SignedChange;
+}
+
+interface Memo {
+  removed: Map<string, Map<string, number>>;
+  authors: Map<string, Set<string>>;
+  eligible: Map<string, string[]>;
 }
 
 export class GroupLog {
   private readonly nodes = new Map<string, Node>();
   private waiting: SignedChange[] = [];
-  private readonly accepted: SignedChange[] = [];
+  /** Hashes of accepted changes in arrival order. */
+  private accepted: string[] = [];
   private headHash: string;
   /** While restore() replays stored changes: the chain is chosen once at the end, not per change. */
   private replaying = false;
@@ -251,33 +86,40 @@ export class GroupLog {
   private constructor(
     private readonly root: GroupState,
     private readonly rootChange: SignedChange,
+    private readonly creationChange: SignedChange | undefined = rootChange.body.op.type === 'create' ? rootChange : undefined,
   ) {
     this.nodes.set(root.head, { change: rootChange, state: root, parent: undefined, children: [] });
     this.headHash = root.head;
   }
 
-  /** A group from its signed creation. Throws GroupChangeRefused. */
+  /** A group from its signed creation (its id bound to it). Throws GroupChangeRefused. */
   static create(c: SignedChange, verify: Verify): GroupLog {
     const hash = changeHash(c);
-    if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     const s = genesisState(c, hash);
     if (typeof s === 'string') throw new GroupChangeRefused(s);
+    if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     return new GroupLog(s, c);
   }
 
   /**
    * A joiner's log from a snapshot (when the chain is too long for one message): the signed add
-   * that made `self` a member and the state after it, as the adding admin sent them. Throws GroupChangeRefused unless the add is signed by an admin named
-   * in that state, produced it, and added `self`.
+   * that made `self` a member and the state after it, signed by the adder, with the creation
+   * that binds the group id. Throws GroupChangeRefused unless the add is signed by an admin (or
+   * a member, while members may add) named in that state, produced it, and added `self`.
    */
-  static joined(add: SignedChange, state: GroupState, self: string, verify: Verify): GroupLog {
+  static joined(add: SignedChange, snap: Snapshot, self: string, verify: Verify): GroupLog {
     const hash = changeHash(add);
+    const { state, creation } = snap;
     if (add.body.op.type !== 'add' || add.body.op.handle !== self) throw new GroupChangeRefused('invalid');
     if (state.head !== hash || state.revision !== add.body.revision + 1 || state.groupId !== add.body.groupId) throw new GroupChangeRefused('invalid');
-    if (!state.members.includes(self) || !state.admins.includes(add.body.author)) throw new GroupChangeRefused('not-admin');
-    if (state.members.length > MAX_GROUP_MEMBERS) throw new GroupChangeRefused('full');
+    if (creation.body.op.type !== 'create' || creation.body.groupId !== state.groupId || groupIdOf(creation.body) !== state.groupId || creation.body.author !== state.creator) {
+      throw new GroupChangeRefused('unbound');
+    }
+    if (!state.members.includes(self) || !state.members.includes(add.body.author)) throw new GroupChangeRefused('not-member');
+    if (!state.admins.includes(add.body.author) && !state.membersCanAdd) throw new GroupChangeRefused('not-admin');
     if (!verify(add.body.author, signingBytes(add.body), Buffer.from(add.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
-    return new GroupLog(checkState(state), add);
+    if (!verify(add.body.author, snapshotBytes(state), Buffer.from(snap.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
+    return new GroupLog(checkState(state), add, creation);
   }
 
   /**
@@ -298,18 +140,44 @@ export class GroupLog {
     return log;
   }
 
+  /**
+   * The chain's authors in the order their signatures are needed, after checking everything a
+   * signature is not needed for (ids, parents, revisions, rights), so a crafted chain is refused
+   * before any key is fetched for it. Throws GroupChangeRefused.
+   */
+  static chainAuthors(chain: readonly SignedChange[], self: string): string[] {
+    GroupLog.fromChain(chain, self, () => true);
+    return [...new Set(chain.map((c) => c.body.author))];
+  }
+
   /** The changes on the chain, the creation first; undefined when this log starts from a joiner's snapshot. */
   chain(): SignedChange[] | undefined {
     if (this.rootChange.body.op.type !== 'create') return undefined;
-    const out: SignedChange[] = [];
-    for (let h: string | undefined = this.headHash; h !== undefined; h = this.nodes.get(h)!.parent) out.push(this.nodes.get(h)!.change!);
+    return this.chainChanges();
+  }
+
+  /** Hashes on the chosen chain, the root first. */
+  chainHashes(): string[] {
+    const out: string[] = [];
+    for (let h: string | undefined = this.headHash; h !== undefined; h = this.nodes.get(h)!.parent) out.push(h);
     return out.reverse();
+  }
+
+  /** The group's signed creation (undefined only for a log stored from a snapshot before it was kept). */
+  creation(): SignedChange | undefined {
+    return this.creationChange;
+  }
+
+  /** The changes on the chosen chain, the root's change first. */
+  chainChanges(): SignedChange[] {
+    return this.chainHashes().map((h) => this.nodes.get(h)!.change);
   }
 
   /** Rebuilds a stored log (its changes were checked when accepted). */
   static restore(data: GroupLogData): GroupLog {
-    // A log stored before the timer existed has none in its root: off.
-    const log = new GroupLog({ ...data.root, timer: data.root.timer ?? 0 }, data.rootChange);
+    // A log stored before the timer (or the add setting) existed has none in its root: off.
+    const root = { ...data.root, timer: data.root.timer ?? 0, membersCanAdd: data.root.membersCanAdd ?? false };
+    const log = new GroupLog(root, data.rootChange, data.rootChange.body.op.type === 'create' ? data.rootChange : data.creation);
     log.replaying = true;
     for (const c of data.changes) log.offer(c, () => true);
     log.replaying = false;
@@ -325,8 +193,15 @@ export class GroupLog {
     return this.root.groupId;
   }
 
+  /** Whether this log starts from the group's creation (not from a joiner's snapshot). */
+  get fromCreation(): boolean {
+    return this.rootChange.body.op.type === 'create';
+  }
+
   data(): GroupLogData {
-    return { root: this.root, rootChange: this.rootChange, changes: [...this.accepted] };
+    const changes = this.accepted.map((h) => this.nodes.get(h)!.change);
+    const creation = this.rootChange.body.op.type === 'create' ? undefined : this.creationChange;
+    return { root: this.root, rootChange: this.rootChange, changes, ...(creation ? { creation } : {}) };
   }
 
   /** Whether `hash` is on the current chain (a change of ours that lost is not). */
@@ -355,15 +230,60 @@ export class GroupLog {
     const next = applyChange(parent.state, c, hash);
     if (typeof next === 'string') return { result: 'refused', reason: next };
     if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) return { result: 'refused', reason: 'bad-signature' };
-    const same = parent.children.filter((h) => this.nodes.get(h)!.change!.body.author === c.body.author).length;
+    const same = parent.children.filter((h) => this.nodes.get(h)!.change.body.author === c.body.author).length;
     if (same >= MAX_CHILDREN_PER_AUTHOR) return { result: 'refused', reason: 'equivocation' };
     this.nodes.set(hash, { change: c, state: next, parent: c.body.parent, children: [] });
     parent.children.push(hash);
-    this.accepted.push(c);
+    this.accepted.push(hash);
     if (this.replaying) return { result: 'applied' };
     this.select();
+    if (this.overDeadCap(c.body.author, hash)) {
+      // A removed author's branch that lost: kept only up to the cap, so it can neither cost
+      // every member unbounded storage and replay nor grow into a late fork's counter-removal.
+      this.nodes.delete(hash);
+      parent.children.pop();
+      this.accepted.pop();
+      this.select();
+      return { result: 'refused', reason: 'dead-branch' };
+    }
+    this.prune();
     this.retryWaiting(verify);
     return { result: 'applied' };
+  }
+
+  /** Whether `hash` (just accepted) is off the chain and one too many of its author's while that author is not a member. */
+  private overDeadCap(author: string, hash: string): boolean {
+    if (this.state.members.includes(author)) return false;
+    const chain = new Set(this.chainHashes());
+    if (chain.has(hash)) return false;
+    let n = 0;
+    for (const [h, node] of this.nodes) if (!chain.has(h) && node.change.body.author === author) n++;
+    return n > MAX_DEAD_PER_AUTHOR;
+  }
+
+  /** Drops branches forked more than FINAL_DEPTH below the head: no change may join them any more (stale). */
+  private prune(): void {
+    const limit = this.state.revision - FINAL_DEPTH;
+    const chain = this.chainHashes();
+    const on = new Set(chain);
+    let dropped = false;
+    for (const h of chain) {
+      const n = this.nodes.get(h)!;
+      if (n.state.revision >= limit) break;
+      for (const c of n.children) if (!on.has(c)) dropped = this.dropSubtree(c) || dropped;
+      n.children = n.children.filter((c) => on.has(c));
+    }
+    if (!dropped) return;
+    this.accepted = this.accepted.filter((h) => this.nodes.has(h));
+    this.waiting = this.waiting.filter((w) => w.body.revision >= limit);
+  }
+
+  private dropSubtree(h: string): boolean {
+    const n = this.nodes.get(h);
+    if (!n) return false;
+    for (const c of n.children) this.dropSubtree(c);
+    this.nodes.delete(h);
+    return true;
   }
 
   private retryWaiting(verify: Verify): void {
@@ -375,7 +295,7 @@ export class GroupLog {
 
   /** From the root, at each node the child pick() takes, until there is none. */
   private select(): void {
-    const memo = new Map<string, Set<string>>();
+    const memo: Memo = { removed: new Map(), authors: new Map(), eligible: new Map() };
     let h = this.root.head;
     for (;;) {
       const next = this.pick(h, memo);
@@ -385,44 +305,85 @@ export class GroupLog {
     this.headHash = h;
   }
 
-  /** The children of `h` that count: those whose author has no other child on `h`. */
-  private eligible(h: string): string[] {
-    const children = this.nodes.get(h)!.children;
-    const author = (c: string): string => this.nodes.get(c)!.change!.body.author;
-    return children.filter((c) => children.every((o) => o === c || author(o) !== author(c)));
+  private author(h: string): string {
+    return this.nodes.get(h)!.change.body.author;
   }
 
-  /** Handles removed or leaving in the subtree of `h` (`h` included), over eligible children only. */
-  private removedUnder(h: string, memo: Map<string, Set<string>>): Set<string> {
-    const known = memo.get(h);
+  /** Authors of every change in the subtree of `h` (`h` included). */
+  private authorsUnder(h: string, memo: Memo): Set<string> {
+    const known = memo.authors.get(h);
     if (known) return known;
-    const out = new Set<string>();
-    const op = this.nodes.get(h)!.change!.body.op;
-    if (op.type === 'remove') out.add(op.handle);
-    if (op.type === 'leave') out.add(this.nodes.get(h)!.change!.body.author);
-    for (const c of this.eligible(h)) for (const x of this.removedUnder(c, memo)) out.add(x);
-    memo.set(h, out);
+    const out = new Set([this.author(h)]);
+    for (const c of this.nodes.get(h)!.children) for (const a of this.authorsUnder(c, memo)) out.add(a);
+    memo.authors.set(h, out);
     return out;
   }
 
-  private pick(h: string, memo: Map<string, Set<string>>): string | undefined {
-    const kids = this.eligible(h);
+  /** The children of `h` that count (rule 1): whose author has no other child on `h` (or only one others built on) and no change under a sibling. */
+  private eligible(h: string, memo: Memo): string[] {
+    const known = memo.eligible.get(h);
+    if (known) return known;
+    const children = this.nodes.get(h)!.children;
+    // Of an author's two children on `h`, the one others built on stands alone; else both are
+    // out (a removed author re-signing at an old revision cannot void its change the chain
+    // went on from).
+    const builtOn = (c: string): boolean => [...this.authorsUnder(c, memo)].some((a) => a !== this.author(c));
+    const single = children.filter((c) => {
+      const mine = children.filter((o) => this.author(o) === this.author(c));
+      if (mine.length === 1) return true;
+      const standing = mine.filter(builtOn);
+      return standing.length === 1 && standing[0] === c;
+    });
+    const unseen = single.filter((c) => single.every((o) => o === c || !this.authorsUnder(o, memo).has(this.author(c))));
+    // Two authors each with a change under the other's (views that differed): neither rule applies.
+    const out = unseen.length > 0 ? unseen : single;
+    memo.eligible.set(h, out);
+    return out;
+  }
+
+  /** Handles removed or leaving in the subtree of `h` (`h` included, depth 0), over eligible children only, each at its least depth. */
+  private removedUnder(h: string, memo: Memo): Map<string, number> {
+    const known = memo.removed.get(h);
+    if (known) return known;
+    const out = new Map<string, number>();
+    const { op, author } = this.nodes.get(h)!.change.body;
+    if (op.type === 'remove') out.set(op.handle, 0);
+    if (op.type === 'leave') out.set(author, 0);
+    for (const c of this.eligible(h, memo)) {
+      for (const [x, k] of this.removedUnder(c, memo)) if ((out.get(x) ?? Infinity) > k + 1) out.set(x, k + 1);
+    }
+    memo.removed.set(h, out);
+    return out;
+  }
+
+  private pick(h: string, memo: Memo): string | undefined {
+    const kids = this.eligible(h, memo);
     if (kids.length <= 1) return kids[0];
-    const author = (c: string): string => this.nodes.get(c)!.change!.body.author;
-    const free = kids.filter((c) => !kids.some((d) => d !== c && this.removedUnder(d, memo).has(author(c))));
+    // How deep below `h` the author of `c` is removed under sibling `d` (undefined: not at all).
+    const veto = (d: string, c: string): number | undefined => (d === c ? undefined : this.removedUnder(d, memo).get(this.author(c)));
+    const free = kids.filter((c) => kids.every((d) => veto(d, c) === undefined));
     if (free.length > 0) {
-      // A leave yields to any sibling that is not one (its author leaves again on the chosen
-      // chain, as any lost change is issued again): else a member, who may only leave, could
-      // grind a leave's hash below an admin's change and discard it, a removal included.
-      const firm = free.filter((c) => this.nodes.get(c)!.change!.body.op.type !== 'leave');
+      // A leave, or a non-admin's add, yields to any admin's change that is not one (its author
+      // issues it again on the chosen chain): else a member could grind its hash below an
+      // admin's change and discard it, a removal or the add setting turned off included.
+      const at = this.nodes.get(h)!.state;
+      const firm = free.filter((c) => {
+        const b = this.nodes.get(c)!.change.body;
+        return b.op.type !== 'leave' && at.admins.includes(b.author);
+      });
       return (firm.length > 0 ? firm : free).reduce((a, b) => (a < b ? a : b));
     }
-    // Every child's author is removed under a sibling. Those removed only by siblings they remove
-    // in turn (removals that cross) are left, and seniority decides, not a hash its author could
-    // grind; a child removed by one it does not remove back never comes back this way.
-    const vetoes = (d: string, c: string): boolean => d !== c && this.removedUnder(d, memo).has(author(c));
-    const crossing = kids.filter((c) => kids.every((d) => !vetoes(d, c) || vetoes(c, d)));
-    const rank = (c: string): number => this.seniority(h, author(c));
+    // Every child's author is removed under a sibling. Removals that cross within the window
+    // (each removed by a sibling it removes in turn, near the fork) go to seniority, not a hash
+    // its author could grind; a child whose author is removed deeper under a sibling is a late
+    // fork, behind changes that stood while its author was a member, and never comes back so.
+    const crossing = kids.filter((c) =>
+      kids.every((d) => {
+        const k = veto(d, c);
+        return k === undefined || (k < FORK_WINDOW && veto(c, d) !== undefined);
+      }),
+    );
+    const rank = (c: string): number => this.seniority(h, this.author(c));
     return (crossing.length > 0 ? crossing : kids).reduce((a, b) => {
       const ra = rank(a);
       const rb = rank(b);
@@ -444,25 +405,10 @@ export class GroupLog {
   }
 }
 
-function checkState(s: GroupState): GroupState {
-  const ok =
-    GROUP_ID_RE.test(s.groupId) &&
-    isName(s.name) &&
-    isHandle(s.creator) &&
-    Array.isArray(s.members) &&
-    s.members.every(isHandle) &&
-    Array.isArray(s.admins) &&
-    s.admins.every((a) => isHandle(a) && s.members.includes(a)) &&
-    Number.isSafeInteger(s.revision) &&
-    s.revision > 0 &&
-    HASH_RE.test(s.head) &&
-    (s.timer === undefined || isDisappearingSeconds(s.timer));
-  if (!ok) throw new GroupChangeRefused('malformed');
-  return { groupId: s.groupId, name: s.name, creator: s.creator, members: sorted(s.members), admins: sorted(s.admins), revision: s.revision, head: s.head, timer: s.timer ?? 0 };
-}
-
-/** The state as JSON-safe data checked from the wire (a joiner's snapshot). Throws GroupChangeRefused('malformed'). */
-export function parseGroupState(v: unknown): GroupState {
+/** A joiner's snapshot from the wire: `{state, creation, sig}`. Throws GroupChangeRefused('malformed'). */
+export function parseSnapshot(v: unknown): Snapshot {
   if (typeof v !== 'object' || v === null) throw new GroupChangeRefused('malformed');
-  return checkState(v as GroupState);
+  const { state, creation, sig } = v as Record<string, unknown>;
+  if (typeof sig !== 'string' || !/^[A-Za-z0-9+/]{40,200}={0,2}$/.test(sig)) throw new GroupChangeRefused('malformed');
+  return { state: parseGroupState(state), creation: parseSignedChange(creation), sig };
 }

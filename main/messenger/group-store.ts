@@ -87,6 +87,7 @@ export function groupInfo(d: GroupDeps, record: GroupRecord): GroupInfo {
     revision: s.revision,
     isMember: s.members.includes(d.self()),
     ...(s.timer > 0 ? { timerSeconds: s.timer } : {}),
+    membersCanAdd: s.membersCanAdd,
   };
 }
 
@@ -121,6 +122,24 @@ export async function ensureSession(d: GroupDeps, handle: string): Promise<void>
   await d.activity(() => e2e.startSession(handle, bundle));
 }
 
+function lineId(d: GroupDeps, change: SignedChange): string {
+  return d.withIdKey((k) => incomingMessageId(k, `${groupConversationId(change.body.groupId)}:change`, changeHash(change)));
+}
+
+/**
+ * The membership lines after the chain moved: a line for each change now on the chain, and the
+ * line of a change that left it (it lost to a crossing one) taken back; a change off the chain
+ * never shows.
+ */
+export function syncLines(d: GroupDeps, before: readonly SignedChange[], log: GroupLog): void {
+  const after = log.chainChanges();
+  const was = new Set(before.map(changeHash));
+  const now = new Set(after.map(changeHash));
+  const gone = before.filter((c) => !now.has(changeHash(c)));
+  if (gone.length > 0) d.vault().deleteMessages(groupConversationId(log.groupId), gone.map((c) => lineId(d, c)));
+  for (const c of after) if (!was.has(changeHash(c))) membershipLine(d, c);
+}
+
 /**
  * A membership change as a line in the group's history ("alice removed carol"), stored once
  * per change (its id comes from the change's hash), on every member's side that applied it.
@@ -134,9 +153,11 @@ export function membershipLine(d: GroupDeps, change: SignedChange): void {
     : op.type === 'promote' ? `${author} made ${op.handle} an admin`
     : op.type === 'rename' ? `${author} renamed the group to "${op.name}"`
     : op.type === 'timer' ? (op.seconds === 0 ? `${author} turned disappearing messages off` : `${author} set disappearing messages to ${disappearingLabel(op.seconds)}`)
+    : op.type === 'allow-add' ? (op.on ? `${author} let every member add members` : `${author} let only admins add members`)
     : `${author} left the group`;
   const conv = groupConversationId(groupId);
-  const id = d.withIdKey((k) => incomingMessageId(k, `${conv}:change`, changeHash(change)));
+  const id = lineId(d, change);
+  if (d.vault().getMessage(id)) return;
   const now = Date.now();
   d.vault().appendMessages([{ id, conversationId: conv, direction: 'in', sender: `${LINE_PREFIX}${author}`, sentAt: now, receivedAt: now, text, state: 'received' }]);
 }

@@ -16,7 +16,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
-import { GroupLog, type GroupOp } from './group-state.ts';
+import { creationBody, GroupLog, type GroupOp } from './group-state.ts';
 import {
   ensureSession,
   groupConversationId,
@@ -98,8 +98,9 @@ export class GroupService {
     if (members.length === 0) throw new ApiError('INVALID_ARGUMENT', 'A group needs at least one other member.');
     for (const h of members) await ensureSession(this.d, h);
     return this.d.activity(async () => {
-      const groupId = randomBytes(16).toString('hex');
-      const change = signChange(this.d, { v: 1, groupId, revision: 0, parent: '', author: self, op: { type: 'create', name: p.name, members } });
+      // The id is a hash of the creation (group-ops.ts): no one else's creation can claim it.
+      const change = signChange(this.d, creationBody(self, p.name, members));
+      const groupId = change.body.groupId;
       const log = GroupLog.create(change, verifier(this.d));
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       saveGroup(this.d, groupId, record);

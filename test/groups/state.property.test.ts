@@ -6,11 +6,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   changeHash,
+  creationBody,
   GroupChangeRefused,
   GroupLog,
   MAX_GROUP_MEMBERS,
   parseSignedChange,
   sign,
+  snapshotBytes,
   type ChangeBody,
   type GroupOp,
   type GroupState,
@@ -25,7 +27,6 @@ const verify: Verify = (author, message, sig) => {
   return k !== undefined && k.getPublicKey().verify(new Uint8Array(message), new Uint8Array(sig));
 };
 const signAs = (who: string, body: ChangeBody): SignedChange => sign(body, (m) => keys.get(who)!.sign(new Uint8Array(m)));
-const GROUP = 'ab'.repeat(16);
 
 // Signatures are randomised, so each creation is signed once: every member starts from the same one.
 const creations = new Map<string, SignedChange>();
@@ -33,11 +34,13 @@ function creation(members: string[] = ['bob', 'carol']): SignedChange {
   const key = members.join(',');
   let c = creations.get(key);
   if (!c) {
-    c = signAs('alice', { v: 1, groupId: GROUP, revision: 0, parent: '', author: 'alice', op: { type: 'create', name: 'Team', members } });
+    c = signAs('alice', creationBody('alice', 'Team', members));
     creations.set(key, c);
   }
   return c;
 }
+/** The default group's id: a hash of its creation. */
+const GROUP = creation().body.groupId;
 
 function changeOn(s: GroupState, author: string, op: GroupOp, signer = author): SignedChange {
   return signAs(signer, { v: 1, groupId: s.groupId, revision: s.revision, parent: s.head, author, op });
@@ -195,19 +198,31 @@ describe('group log refusals', () => {
     expect(() => GroupLog.create(creation([...many, 'dave']), verify)).toThrow(GroupChangeRefused);
   });
 
-  it('a joiner starts from the admin-signed add and the state it names, nothing else', () => {
+  it('a joiner starts from the admin-signed add, the state it names signed by the adder, and the creation that binds the id', () => {
     const log = fresh();
     const add = changeOn(log.state, 'alice', { type: 'add', handle: 'dave' });
     log.offer(add, verify);
-    const joined = GroupLog.joined(add, log.state, 'dave', verify);
+    const snap = (state: GroupState, by = 'alice', creationOf = creation()): { state: GroupState; creation: SignedChange; sig: string } => ({
+      state,
+      creation: creationOf,
+      sig: Buffer.from(keys.get(by)!.sign(new Uint8Array(snapshotBytes(state)))).toString('base64'),
+    });
+    const joined = GroupLog.joined(add, snap(log.state), 'dave', verify);
     expect(joined.state).toEqual(log.state);
-    expect(() => GroupLog.joined(add, { ...log.state, admins: ['bob'] }, 'dave', verify)).toThrow(GroupChangeRefused);
-    expect(() => GroupLog.joined(add, log.state, 'erin', verify)).toThrow(GroupChangeRefused);
+    expect(joined.creation()).toEqual(creation());
+    expect(() => GroupLog.joined(add, snap({ ...log.state, admins: ['bob'] }), 'dave', verify)).toThrow(GroupChangeRefused);
+    expect(() => GroupLog.joined(add, snap(log.state), 'erin', verify)).toThrow(GroupChangeRefused);
+    // The state not signed by the adder, or a creation that does not bind the id, is refused.
+    expect(() => GroupLog.joined(add, snap(log.state, 'bob'), 'dave', verify)).toThrow(GroupChangeRefused);
+    expect(() => GroupLog.joined(add, { ...snap(log.state), state: { ...log.state, name: 'Altered' } }, 'dave', verify)).toThrow(GroupChangeRefused);
+    expect(() => GroupLog.joined(add, snap(log.state, 'alice', creation(['dave'])), 'dave', verify)).toThrow(GroupChangeRefused);
     const bobAdds = changeOn(fresh().state, 'bob', { type: 'add', handle: 'dave' });
-    expect(() => GroupLog.joined(bobAdds, { ...log.state, head: changeHash(bobAdds) }, 'dave', verify)).toThrow(GroupChangeRefused);
+    expect(() => GroupLog.joined(bobAdds, snap({ ...log.state, head: changeHash(bobAdds) }, 'bob'), 'dave', verify)).toThrow(GroupChangeRefused);
     // Changes older than the joiner's start are refused as stale, later ones apply.
     expect(joined.offer(changeOn(fresh().state, 'alice', { type: 'rename', name: 'Old' }), verify)).toEqual({ result: 'refused', reason: 'stale' });
     expect(joined.offer(changeOn(joined.state, 'alice', { type: 'rename', name: 'New' }), verify).result).toBe('applied');
+    // Kept with the log, so a later joiner can be handed it.
+    expect(GroupLog.restore(joined.data()).creation()).toEqual(creation());
   });
 
   it('a timer is one of the allowed durations, set by an admin', () => {
@@ -353,7 +368,7 @@ describe('a removed admin cannot undo the removal', () => {
         const forks: SignedChange[] = [];
         attacks.forEach((a, n) => {
           const base = frankStates[a.base % frankStates.length]!;
-          const c = signAs('frank', { v: 1, groupId: GROUP, revision: base.revision, parent: base.head, author: 'frank', op: opFor(a.op, a.target, 100 + n) });
+          const c = signAs('frank', { v: 1, groupId: base.groupId, revision: base.revision, parent: base.head, author: 'frank', op: opFor(a.op, a.target, 100 + n) });
           forks.push(c);
         });
         const m = GroupLog.create(creation(['bob', 'carol', 'frank']), verify);

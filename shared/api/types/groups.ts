@@ -8,7 +8,7 @@ import { DisappearingTimer } from '../disappearing.ts';
 /** Most members a group may have, this profile included. */
 export const MAX_GROUP_MEMBERS = 256;
 export const MAX_GROUP_NAME_CHARS = 100;
-/** 32 hex characters, chosen at random by the creator. */
+/** 32 hex characters: a hash of the group's signed creation (docs/protocol.md §9b). */
 export const GroupId = z.string().regex(/^[0-9a-f]{32}$/, 'must be a group id (32 hex characters)');
 export const GroupName = z
   .string()
@@ -32,6 +32,8 @@ export const GroupInfo = z.strictObject({
   isMember: z.boolean(),
   /** The group's disappearing-message timer (seconds) when on; set by an admin (groupSetTimer). */
   timerSeconds: DisappearingTimer.optional(),
+  /** Every member may add members, not only admins (an admin's change: groupAllowAdd); always set by the main side. */
+  membersCanAdd: z.boolean().optional(),
 });
 
 /** On an own group message: of the `of` members it was sent to, how many have it and have read it (main/messenger/group-receipts.ts). */
