@@ -84,6 +84,29 @@ const SCHEMA = `
   INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5, 0.0)');
 `;
 
+/**
+ * The writes a mirror of the index repeats (search/mirror.ts: a copy in a worker thread that
+ * serializes the snapshot off the main thread): a statement and its parameters. Only writes that
+ * change what the index holds; merges and the word prune are the mirror's own business (it
+ * purges before every image it hands out).
+ */
+export const MIRRORED_SQL = {
+  setMeta: 'INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)',
+  insertDoc: 'INSERT INTO docs(doc, id) VALUES (?, ?)',
+  deleteDoc: 'DELETE FROM docs WHERE doc = ?',
+  insertFts: 'INSERT INTO fts(rowid, body, uni, conv) VALUES (?, ?, ?, ?)',
+  deleteFts: 'DELETE FROM fts WHERE rowid = ?',
+  insertConv: 'INSERT INTO convs(n, id) VALUES (?, ?)',
+  insertWord: 'INSERT OR IGNORE INTO words(term) VALUES (?)',
+} as const;
+export type MirrorOp = [keyof typeof MIRRORED_SQL, ...(string | number | bigint | Buffer)[]];
+/** The purge a mirror runs before serializing: every segment merged (deleted terms gone), dead words dropped. */
+export const PURGE_SQL = {
+  vocab: `CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row')`,
+  optimize: `INSERT INTO fts(fts) VALUES('optimize')`,
+  pruneWords: 'DELETE FROM words WHERE NOT EXISTS (SELECT 1 FROM temp.vocab v WHERE v.term = words.term)',
+} as const;
+
 /** Words already in the `words` table (a bounded cache that saves an INSERT per repeated word). */
 const KNOWN_WORDS_CACHE = 200_000;
 
@@ -91,6 +114,10 @@ export class SearchIndex {
   readonly #db: Database.Database;
   readonly #knownWords = new Set<string>();
   readonly #stmts;
+  /** Where committed writes go for a mirror (setMirror), and the ones of the transaction under way. */
+  #mirror: ((ops: MirrorOp[]) => void) | undefined;
+  #pending: MirrorOp[] = [];
+  #depth = 0;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -100,7 +127,7 @@ export class SearchIndex {
     db.pragma('secure_delete = ON');
     // The index's vocabulary (in the temp schema: never part of the serialized image), for
     // dropping words that no message contains any more.
-    db.exec(`CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row')`);
+    db.exec(PURGE_SQL.vocab);
     this.#stmts = {
       getMeta: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
       setMeta: db.prepare<[string, string | number]>('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
@@ -115,7 +142,7 @@ export class SearchIndex {
       countDocs: db.prepare<[], { c: number }>('SELECT count(*) AS c FROM docs'),
       insertWord: db.prepare<[string]>('INSERT OR IGNORE INTO words(term) VALUES (?)'),
       wordsFrom: db.prepare<[string, string, number], { term: string }>('SELECT term FROM words WHERE term >= ? AND term < ? ORDER BY term LIMIT ?'),
-      pruneWords: db.prepare('DELETE FROM words WHERE NOT EXISTS (SELECT 1 FROM temp.vocab v WHERE v.term = words.term)'),
+      pruneWords: db.prepare(PURGE_SQL.pruneWords),
       wordsAfter: db.prepare<[string, number], { term: string }>('SELECT term FROM words WHERE term > ? ORDER BY term LIMIT ?'),
       wordLive: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM temp.vocab WHERE term = ?'),
       deleteWord: db.prepare<[string]>('DELETE FROM words WHERE term = ?'),
@@ -162,6 +189,54 @@ export class SearchIndex {
     }
   }
 
+  /**
+   * Hands every write that changes the index's content, once committed, to `sink` (in order;
+   * a rolled-back transaction's writes never). Undefined stops it.
+   */
+  setMirror(sink: ((ops: MirrorOp[]) => void) | undefined): void {
+    this.#mirror = sink;
+    this.#pending = [];
+  }
+
+  /**
+   * Forgets which words the prefix list holds (each word is then written, and mirrored, again
+   * when next seen): a mirror that pruned its own list may have dropped a dead word this index
+   * still holds, which a new message can bring back to life.
+   */
+  forgetKnownWords(): void {
+    this.#knownWords.clear();
+  }
+
+  #log(op: MirrorOp): void {
+    if (this.#mirror) this.#pending.push(op);
+  }
+
+  /** Runs a write (or a transaction of them); its logged writes go to the mirror when the outermost one returns. */
+  #writes<T>(fn: () => T): T {
+    const start = this.#pending.length;
+    this.#depth++;
+    let ok = false;
+    try {
+      const out = fn();
+      ok = true;
+      return out;
+    } finally {
+      if (!ok) this.#pending.length = start; // rolled back
+      if (--this.#depth === 0 && this.#pending.length > 0) {
+        const ops = this.#pending;
+        this.#pending = [];
+        this.#mirror?.(ops);
+      }
+    }
+  }
+
+  #setMeta(key: string, value: string | number): void {
+    this.#writes(() => {
+      this.#stmts.setMeta.run(key, value);
+      this.#log(['setMeta', key, value]);
+    });
+  }
+
   #meta(key: string): unknown {
     return this.#stmts.getMeta.get(key)?.value;
   }
@@ -172,7 +247,7 @@ export class SearchIndex {
   }
 
   set seq(value: number) {
-    this.#stmts.setMeta.run('seq', value);
+    this.#setMeta('seq', value);
   }
 
   getMeta(key: string): string | undefined {
@@ -181,7 +256,7 @@ export class SearchIndex {
   }
 
   setMeta(key: string, value: string): void {
-    this.#stmts.setMeta.run(`x:${key}`, value);
+    this.#setMeta(`x:${key}`, value);
   }
 
   get size(): number {
@@ -209,6 +284,7 @@ export class SearchIndex {
     if (n === undefined) {
       if (!create) return undefined;
       n = Number(this.#stmts.insertConv.run(conversationId).lastInsertRowid);
+      this.#log(['insertConv', n, conversationId]);
     }
     return `c${n.toString(36)}`;
   }
@@ -216,28 +292,35 @@ export class SearchIndex {
   #removeDoc(doc: bigint): void {
     this.#stmts.deleteFts.run(doc);
     this.#stmts.deleteDoc.run(doc);
+    this.#log(['deleteFts', doc]);
+    this.#log(['deleteDoc', doc]);
   }
 
   /** Adds or replaces messages, in one transaction. */
   upsert(messages: readonly IndexedMessage[]): void {
-    this.#db.transaction(() => {
+    this.#writes(this.#db.transaction(() => {
       const batchWords = new Set<string>();
       for (const m of messages) {
         const existing = this.#docOf(m.id);
         if (existing !== undefined) this.#removeDoc(existing);
         const doc = this.#allocateDoc(m.sentAt);
         const cols = indexColumns(m.text);
-        this.#stmts.insertDoc.run(doc, encodeId(m.id));
-        this.#stmts.insertFts.run(doc, cols.body, cols.uni, this.#convTerm(m.conversationId, true) as string);
+        const id = encodeId(m.id);
+        const conv = this.#convTerm(m.conversationId, true) as string;
+        this.#stmts.insertDoc.run(doc, id);
+        this.#stmts.insertFts.run(doc, cols.body, cols.uni, conv);
+        this.#log(['insertDoc', doc, id]);
+        this.#log(['insertFts', doc, cols.body, cols.uni, conv]);
         for (const w of cols.words) batchWords.add(w);
       }
       for (const w of batchWords) {
         if (this.#knownWords.has(w)) continue;
         this.#stmts.insertWord.run(w);
+        this.#log(['insertWord', w]);
         if (this.#knownWords.size >= KNOWN_WORDS_CACHE) this.#knownWords.clear();
         this.#knownWords.add(w);
       }
-    })();
+    }));
   }
 
   /**
@@ -261,12 +344,12 @@ export class SearchIndex {
    * own act), and words no message holds any more leave the prefix list.
    */
   remove(ids: readonly string[]): void {
-    this.#db.transaction(() => {
+    this.#writes(this.#db.transaction(() => {
       if (this.#removeDocs(ids) === 0) return;
       this.optimize();
       this.#stmts.pruneWords.run();
       this.#knownWords.clear();
-    })();
+    }));
   }
 
   /**
@@ -275,7 +358,7 @@ export class SearchIndex {
    * whose full merge would block for seconds at a million messages. Returns how many were indexed.
    */
   removeDeferred(ids: readonly string[]): number {
-    return this.#db.transaction(() => this.#removeDocs(ids))();
+    return this.#writes(this.#db.transaction(() => this.#removeDocs(ids)));
   }
 
   /** Removes the indexed ones of `ids` (inside the caller's transaction); returns how many. */
@@ -333,21 +416,21 @@ export class SearchIndex {
    * message deleted and then re-added appears in both lists, and its upsert (the current row) wins.
    */
   apply(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): void {
-    this.#db.transaction(() => {
+    this.#writes(this.#db.transaction(() => {
       this.remove(deletes);
       this.upsert(upserts);
       this.seq = seq;
-    })();
+    }));
   }
 
   /** As apply, with the deletes removed by removeDeferred (the caller purges). Returns how many were indexed. */
   applyDeferred(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): number {
-    return this.#db.transaction(() => {
+    return this.#writes(this.#db.transaction(() => {
       const removed = this.removeDeferred(deletes);
       this.upsert(upserts);
       this.seq = seq;
       return removed;
-    })();
+    }));
   }
 
   has(id: string): boolean {

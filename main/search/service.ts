@@ -19,6 +19,7 @@ import { VaultCorrupt } from '../vault/errors.ts';
 import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage, type PurgeCursor } from './index-db.ts';
 import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
 import { makeSnippet, type Snippet } from './snippet.ts';
+import { IndexMirror } from './mirror.ts';
 
 /** What the search service needs from the vault. */
 export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet'>;
@@ -115,6 +116,8 @@ export class SearchService {
   /** Why a rebuild happened (undefined when the snapshot was used). */
   readonly rebuildReason: RebuildReason | undefined;
   #replayedAtOpen = 0;
+  /** The index's copy in a worker thread that makes the stepped snapshots' images (mirror.ts). */
+  #mirror: IndexMirror | undefined;
 
   private constructor(source: SearchSource, index: SearchIndex, openedFrom: OpenedFrom, reason: RebuildReason | undefined, snapshotEvery: number, extraText: ExtraText) {
     this.#source = source;
@@ -136,6 +139,7 @@ export class SearchService {
     const loaded = loadSnapshot(source);
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
+      service.#startMirror(loaded.image);
       // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
       service.#replayedAtOpen = await service.catchUpInSteps();
       return service;
@@ -143,6 +147,7 @@ export class SearchService {
     const index = SearchIndex.create();
     const service = new SearchService(source, index, 'rebuild', loaded, snapshotEvery, options.extraText);
     try {
+      service.#startMirror(index.serialize());
       const total = source.countMessages();
       let done = 0;
       // Batches yield to the event loop so a rebuild of a big history does not freeze the app.
@@ -163,6 +168,25 @@ export class SearchService {
       index.close();
       throw err;
     }
+  }
+
+  /** Starts the mirror from the image the index was opened with (the mirror takes and zeroes the bytes). */
+  #startMirror(image: Uint8Array): void {
+    try {
+      const mirror = IndexMirror.start(image);
+      this.#mirror = mirror;
+      this.#open().setMirror((ops) => mirror.apply(ops));
+    } catch {
+      // No worker: stepped snapshots serialize on this thread, as the sync ones do.
+    } finally {
+      if (image.byteLength > 0) image.fill(0); // empty once transferred to the worker (detached)
+    }
+  }
+
+  #stopMirror(): void {
+    this.#index?.setMirror(undefined);
+    this.#mirror?.close();
+    this.#mirror = undefined;
   }
 
   #open(): SearchIndex {
@@ -355,13 +379,24 @@ export class SearchService {
     }
   }
 
-  /** snapshot with the file sealed and written chunk by chunk between event-loop turns. */
+  /**
+   * snapshot with the image made by the mirror in its worker (purged there) and the file sealed
+   * and written chunk by chunk between event-loop turns; without a mirror, the image is made here.
+   */
   async #snapshotInSteps(): Promise<void> {
-    this.#purgeNow(); // nothing left unless a delete came in after the purge loop
-    const { bytes, generation, seq } = this.#beginSnapshot();
     const abort = new AbortController();
+    this.#steppedWrite?.abort();
     this.#steppedWrite = abort;
+    let bytes: Buffer | undefined;
     try {
+      let generation: string;
+      let seq: number;
+      if (this.#mirror?.alive) {
+        ({ bytes, generation, seq } = await this.#beginSnapshotOffThread(this.#mirror, abort.signal));
+      } else {
+        this.#purgeNow(); // nothing left unless a delete came in after the purge loop
+        ({ bytes, generation, seq } = this.#beginSnapshot());
+      }
       await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes, abort.signal);
       writeRecord(this.#source, { generation, seq });
     } catch (err) {
@@ -369,9 +404,35 @@ export class SearchService {
       this.#deletedSinceSnapshot = true;
       if (!abort.signal.aborted) throw err;
     } finally {
-      bytes.fill(0);
+      bytes?.fill(0);
       if (this.#steppedWrite === abort) this.#steppedWrite = undefined;
     }
+  }
+
+  /**
+   * As #beginSnapshot, with the image from the mirror: the generation is written to the index
+   * (and so to the mirror) first, then the worker purges and serializes its copy as of that
+   * write, while this thread goes on. A snapshot that was superseded meanwhile is dropped.
+   */
+  async #beginSnapshotOffThread(mirror: IndexMirror, signal: AbortSignal): Promise<{ bytes: Buffer; generation: string; seq: number }> {
+    const index = this.#open();
+    const generation = randomBytes(16).toString('hex');
+    const seq = index.seq;
+    index.setMeta('generation', generation);
+    index.forgetKnownWords();
+    // Changes from here on belong to the next snapshot.
+    this.#changesSinceSnapshot = 0;
+    this.#deletedSinceSnapshot = false;
+    const bytes = await mirror.snapshot();
+    try {
+      signal.throwIfAborted();
+      const previous = readRecord(this.#source);
+      writeRecord(this.#source, previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq });
+    } catch (err) {
+      bytes.fill(0);
+      throw err;
+    }
+    return { bytes, generation, seq };
   }
 
   /**
@@ -405,6 +466,7 @@ export class SearchService {
       // A stepped snapshot still being written is superseded by this one (it aborts it).
       if (this.#changesSinceSnapshot > 0 || this.#deletedSinceSnapshot || this.#steppedWrite) this.snapshot();
     } finally {
+      this.#stopMirror();
       this.#index.close();
       this.#index = undefined;
     }
@@ -413,6 +475,7 @@ export class SearchService {
   /** Frees the index without writing a snapshot (the vault is already locked, or the app is crashing). */
   discard(): void {
     this.#steppedWrite?.abort();
+    this.#stopMirror();
     this.#index?.close();
     this.#index = undefined;
   }
@@ -433,7 +496,8 @@ function writeRecord(source: SearchSource, record: SnapshotRecord): void {
   source.kvSet(KV_NAMESPACE, KV_RECORD, Buffer.from(JSON.stringify(record), 'utf8'));
 }
 
-function loadSnapshot(source: SearchSource): { index: SearchIndex } | RebuildReason {
+/** The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why not. */
+function loadSnapshot(source: SearchSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
   let bytes: Uint8Array | undefined;
   try {
     bytes = source.sealedFiles.read(SNAPSHOT_FILE);
@@ -446,10 +510,9 @@ function loadSnapshot(source: SearchSource): { index: SearchIndex } | RebuildRea
   try {
     index = SearchIndex.restore(bytes);
   } catch (err) {
+    bytes.fill(0); // plaintext-derived
     if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
     throw err;
-  } finally {
-    bytes.fill(0); // plaintext-derived; SQLite holds its own copy now
   }
   const record = readRecord(source);
   const generation = index.getMeta('generation');
@@ -460,10 +523,11 @@ function loadSnapshot(source: SearchSource): { index: SearchIndex } | RebuildRea
     ((record.generation === generation && record.seq === seq) || (record.pending?.generation === generation && record.pending.seq === seq));
   if (!vouched) {
     index.close();
+    bytes.fill(0);
     return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
   }
   // The file is the pending one (a crash came before its record was made current): make it
   // current now, so the next snapshot's pending entry does not push it out of the record.
   if (record.generation !== generation) writeRecord(source, { generation, seq });
-  return { index };
+  return { index, image: bytes };
 }

@@ -1,0 +1,161 @@
+// A copy of the in-memory search index in a worker thread, so the sealed snapshot's image is
+// made off the main thread (issue #14: the event loop never blocks longer than 50 ms during a
+// mass deletion; `sqlite3_serialize` of a 1M-message index copies 100+ MB in one call).
+//
+// Why a mirror and not the index itself in the worker: every search and catch-up stays a plain
+// synchronous call on the main thread, as before; the worker only repeats the index's committed
+// writes (SearchIndex.setMirror: statements of MIRRORED_SQL with their parameters, in order) on
+// its own copy, started from the same image. When a snapshot is due, the worker purges its copy
+// (every segment merged so no deleted term is left, dead words dropped), serializes it and
+// transfers the bytes; the main thread only seals and writes them in chunks (sealed-files
+// writeInSteps). The image holds the same documents, words and meta as the main index at the
+// moment of the request (writes after it queue behind it in the worker).
+//
+// The worker's code is a string (no module file): it needs only better-sqlite3, and a string
+// survives every way the app is run (tsx, vitest, the bundled Electron main) alike.
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import { sqliteOptions } from '../vault/sqlite-binding.ts';
+import { MIRRORED_SQL, PURGE_SQL, type MirrorOp } from './index-db.ts';
+
+const WORKER_SOURCE = `
+'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const image = Buffer.from(workerData.image);
+let db;
+try {
+  db = new Database(image, workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {});
+} finally {
+  image.fill(0);
+}
+db.pragma('temp_store = MEMORY');
+db.pragma('secure_delete = ON');
+db.exec(workerData.purge.vocab);
+const stmts = {};
+for (const [name, sql] of Object.entries(workerData.sql)) stmts[name] = db.prepare(sql);
+const prune = db.prepare(workerData.purge.pruneWords);
+const arg = (a) => (a instanceof Uint8Array && !Buffer.isBuffer(a) ? Buffer.from(a.buffer, a.byteOffset, a.byteLength) : a);
+const applyOps = db.transaction((ops) => {
+  for (const [name, ...args] of ops) stmts[name].run(...args.map(arg));
+});
+let failed;
+parentPort.on('message', (msg) => {
+  if (msg.kind === 'ops') {
+    if (failed) return;
+    try {
+      applyOps(msg.ops);
+    } catch (err) {
+      failed = String(err && err.message);
+    }
+    return;
+  }
+  if (msg.kind === 'snapshot') {
+    if (failed) {
+      parentPort.postMessage({ id: msg.id, error: 'the mirror fell behind: ' + failed });
+      return;
+    }
+    try {
+      db.transaction(() => {
+        db.exec(workerData.purge.optimize);
+        prune.run();
+      })();
+      db.pragma('incremental_vacuum');
+      const img = db.serialize();
+      const out = new ArrayBuffer(img.length);
+      new Uint8Array(out).set(img);
+      img.fill(0);
+      parentPort.postMessage({ id: msg.id, bytes: out }, [out]);
+    } catch (err) {
+      parentPort.postMessage({ id: msg.id, error: String(err && err.message) });
+    }
+    return;
+  }
+  if (msg.kind === 'close') {
+    db.close();
+    parentPort.close();
+  }
+});
+`;
+
+type Reply = { id: number; bytes: ArrayBuffer } | { id: number; error: string };
+
+export class IndexMirror {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
+  #nextId = 1;
+  #dead: Error | undefined;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+    // A mirror does not keep the process alive; the index's owner closes it.
+    worker.unref();
+    worker.on('message', (m: Reply) => {
+      const w = this.#waiting.get(m.id);
+      if (!w) {
+        if ('bytes' in m) new Uint8Array(m.bytes).fill(0);
+        return;
+      }
+      this.#waiting.delete(m.id);
+      if ('bytes' in m) w.resolve(Buffer.from(m.bytes));
+      else w.reject(new Error(m.error));
+    });
+    const die = (err: Error): void => {
+      this.#dead ??= err;
+      for (const w of this.#waiting.values()) w.reject(err);
+      this.#waiting.clear();
+    };
+    worker.on('error', die);
+    worker.on('exit', () => die(new Error('the search mirror stopped')));
+  }
+
+  /**
+   * Starts a mirror from an image of the index (`SearchIndex.serialize()` or the snapshot it was
+   * restored from). The image's buffer is transferred, not copied, when it is a whole
+   * ArrayBuffer (the worker zeroes it once loaded); otherwise it is copied and the caller's
+   * bytes are left to the caller.
+   */
+  static start(image: Uint8Array): IndexMirror {
+    const whole = image.byteOffset === 0 && image.byteLength === image.buffer.byteLength && image.buffer instanceof ArrayBuffer;
+    const buffer = whole ? (image.buffer as ArrayBuffer) : new Uint8Array(image).buffer;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: {
+        module: createRequire(import.meta.url).resolve('better-sqlite3'),
+        nativeBinding: sqliteOptions().nativeBinding,
+        image: buffer,
+        sql: MIRRORED_SQL,
+        purge: PURGE_SQL,
+      },
+      transferList: [buffer],
+    });
+    return new IndexMirror(worker);
+  }
+
+  /** False once the worker failed or stopped: the owner then serializes on its own thread again. */
+  get alive(): boolean {
+    return this.#dead === undefined;
+  }
+
+  /** Repeats committed writes of the index (SearchIndex.setMirror's sink). */
+  apply(ops: MirrorOp[]): void {
+    if (this.#dead) return;
+    this.#worker.postMessage({ kind: 'ops', ops });
+  }
+
+  /** The purged image of the index as of every write applied before this call (plaintext-derived: seal it, then zero it). */
+  snapshot(): Promise<Buffer> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject });
+      this.#worker.postMessage({ kind: 'snapshot', id });
+    });
+  }
+
+  close(): void {
+    if (this.#dead) return;
+    this.#dead = new Error('the search mirror is closed');
+    this.#worker.postMessage({ kind: 'close' });
+  }
+}
