@@ -33,6 +33,8 @@ interface IncomingRecord {
   contentId: string;
 }
 
+/** A member's delivered receipts to one author go out together, this long after the first. */
+const DELIVERED_BATCH_MS = 1000;
 /** How far back an unread count looks (a group never opened shows at most this many). */
 const MAX_UNREAD_SCAN = 5000;
 /** History read per step of the unread count: the list asks often, and mostly the newest few decide. */
@@ -83,12 +85,18 @@ export function storeGroupReceipt(vault: Vault, from: string, content: GroupRece
 export class GroupReceipts {
   /**
    * Delivered receipts waiting for their batch: "author\ngroup" -> content ids; the batch goes
-   * after the receive's transaction committed, a moment after its first id.
+   * after the receive's transaction committed, DELIVERED_BATCH_MS after its first id. Every
+   * member answers every text, so an author's receipt work grows with the group's size: the
+   * wait bounds it to one receipt per member per moment, however fast texts come (bench/groups).
    */
-  private readonly delivered = new ReceiptBatch((key, ids) => {
-    const [author, groupId] = key.split('\n') as [string, string];
-    this.sendChunk(author, groupId, 'delivered', ids);
-  }, 0);
+  private readonly delivered = new ReceiptBatch(
+    (key, ids) => {
+      const [author, groupId] = key.split('\n') as [string, string];
+      this.sendChunk(author, groupId, 'delivered', ids);
+    },
+    0,
+    DELIVERED_BATCH_MS,
+  );
 
   constructor(private readonly d: GroupReceiptDeps) {}
 

@@ -13,11 +13,12 @@ export class ReceiptBatch {
   /**
    * `send` gets each key's ids in chunks a receipt may carry. While ids keep coming the batch
    * waits for a quiet moment, but only up to `maxWaitMs` after its first id (0: it goes
-   * `RECEIPT_DELAY_MS` after its first id, however many follow).
+   * `delayMs` after its first id, however many follow).
    */
   constructor(
     private readonly send: (key: string, ids: string[]) => void,
     private readonly maxWaitMs: number,
+    private readonly delayMs = RECEIPT_DELAY_MS,
   ) {}
 
   add(key: string, id: string): void {
@@ -28,7 +29,7 @@ export class ReceiptBatch {
     if (!this.timer) this.since = now;
     else if (now - this.since < this.maxWaitMs) clearTimeout(this.timer);
     else return;
-    this.timer = setTimeout(() => this.flush(), RECEIPT_DELAY_MS);
+    this.timer = setTimeout(() => this.flush(), this.delayMs);
   }
 
   private flush(): void {
