@@ -50,6 +50,8 @@ interface ChildResult {
   maxRssMiB: number;
   /** export: the vault's own iterateMessages over the same history (the floor of any export). */
   floorMs?: number;
+  /** export: reading every message and encoding its line, nothing written (the floor of a JSON-lines export). */
+  readEncodeMs?: number;
 }
 
 async function child(mode: string, args: string[]): Promise<ChildResult> {
@@ -107,8 +109,14 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
     let chars = 0;
     for (const m of vault.iterateMessages()) chars += m.text.length;
     const floorMs = performance.now() - t1;
+    // Reading and encoding every message line, nothing written: what any line-per-record JSON
+    // export of this vault costs at least (the same encoder export uses).
+    const t2 = performance.now();
+    let encoded = 0;
+    for (const m of vault.iterateMessages()) encoded += encodeMessageLine(m).length;
+    const readEncodeMs = performance.now() - t2;
     vault.lock();
-    return { ms, maxRssMiB, floorMs: chars >= 0 ? floorMs : 0 };
+    return { ms, maxRssMiB, floorMs: chars >= 0 ? floorMs : 0, readEncodeMs: encoded > 0 ? readEncodeMs : 0 };
   }
   if (mode === 'import') {
     const [dir, file, identity] = args as [string, string, string];
@@ -226,10 +234,14 @@ export async function main(opts: BenchOptions): Promise<void> {
       const ageDec = timeAge(['-d', '-i', identityFile, '-o', '/dev/null', file]);
       const imp = runChild('import', [join(root, `i-${size}`), file, identity]);
       const params = { messages: size, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
-      emit({ bench: 'backup.export', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.ms, ageEnc, false), params, target: 'ratio >= 0.5 (baseline: age -e, same stream)' });
-      emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'ratio >= 0.5 (baseline: age -d, same file)' });
-      emit({ bench: 'backup.export_vs_vault_read', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.ms, exp.floorMs ?? 0, false), params });
-      emit({ bench: 'backup.import_vs_vault_append', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.ms, populate.ms, false), params });
+      emit({ bench: 'backup.export', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.ms, ageEnc, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -e, same stream)' });
+      emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -d, same file)' });
+      emit({ bench: 'backup.export_vs_vault_read', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.ms, exp.floorMs ?? 0, false), params, target: 'ratio >= 0.8 (issue 18: of the vault read floor, same run)' });
+      // What bounds backup.export_vs_vault_read: reading plus encoding the lines alone, against the
+      // read floor (no export can do better than this ratio), and export against that bound.
+      emit({ bench: 'backup.export_bound_read_encode_vs_vault_read', value: mbps(plainBytes, exp.readEncodeMs ?? 0), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.readEncodeMs ?? 0, exp.floorMs ?? 0, false), params });
+      emit({ bench: 'backup.export_vs_read_encode', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.readEncodeMs ?? 0), ratio: ratioOf(exp.ms, exp.readEncodeMs ?? 0, false), params });
+      emit({ bench: 'backup.import_vs_vault_append', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.ms, populate.ms, false), params, target: 'ratio >= 0.8 (issue 18: of the vault append floor, same run)' });
       // Ceilings: the vault's own floors (reading every message; appending the same history)
       // against `age`. No export or import can beat the vault it reads from or writes to, so
       // these ratios bound backup.export and backup.import whatever the backup layer does.

@@ -29,7 +29,8 @@ export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessag
     { id: q.id, conversationId: q.conversationId, direction: 'out', sender: 'self', sentAt: q.at, receivedAt: q.at, text: q.text, state: 'queued' },
   ]);
   if (!stored) throw new Error('the vault did not store the message');
-  if (q.replyToId !== undefined) vault.kvSet(REPLY_TO, q.id, Buffer.from(q.replyToId, 'utf8'));
+  if (q.replyToId === undefined) return { stored, replyTo: undefined }; // a new id: no quote stored under it
+  vault.kvSet(REPLY_TO, q.id, Buffer.from(q.replyToId, 'utf8'));
   return { stored, replyTo: quotedContentId(vault, q.id) };
 }
 

@@ -91,11 +91,11 @@ export class Sender {
       const contentId = newContentId();
       const now = Date.now();
       const conversationId = conversationIdOf(contact.id);
-      const id = this.withIdKey((k) => outgoingMessageId(k, contentId));
+      // One unseal of the id key for both ids.
+      const [id, idem] = this.withIdKey((k) => [outgoingMessageId(k, contentId), textIdempotencyKey(k, contentId)] as const);
       const timer = deps.timers()?.timerForSend(conversationId);
       const queued = { id, conversationId, contentId, at: now, text, replyToId };
       const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId);
-      const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
       const conn = access.current()?.connection;
       let storing = false;
       let stored: StoredMessage;
