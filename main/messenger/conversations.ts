@@ -8,7 +8,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { isVerified } from '../vault/records.ts';
 import { timerChangeLine } from '../../shared/api/disappearing.ts';
-import { conversationTimer, timerChangeOf, withTimer } from './disappearing.ts';
+import { conversationTimer, newestNotExpired, timerChangeOf, withTimer } from './disappearing.ts';
 import { OUTGOING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } from './ids.ts';
 import { messageView } from './views.ts';
 import { isTombstone } from './delete-for-everyone.ts';
@@ -86,7 +86,7 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
   const conv = vault.getConversation(conversationId);
   if (!conv) return undefined;
   const contact = vault.getContact(conv.contactId);
-  const last = vault.pageMessages(conv.id, { limit: 1 })[0];
+  const last = newestNotExpired(vault, conv.id, Date.now());
   const change = last ? timerChangeOf(vault, last.id) : undefined;
   const timer = conversationTimer(vault, conv.id).seconds;
   return {

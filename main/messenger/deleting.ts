@@ -7,7 +7,7 @@ import { ApiError, type Message, type ResultOf } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { ConversationCounters } from './counters.ts';
 import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './delete-for-everyone.ts';
-import { deleteConversationInSlices } from './deletion-slices.ts';
+import { deleteConversationInSlices, deleteMessagesInSlicesForMe } from './deletion-slices.ts';
 import { deleteFromVault, messageToDelete } from './deletion.ts';
 import type { Emit } from './events.ts';
 import { contactIdOfConversation, textIdempotencyKey, withIdKey } from './ids.ts';
@@ -101,6 +101,16 @@ export class Deleter {
     const unsent = undeliveredSends(vault, messages, sendIdOf);
     const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
     this.afterDeletion(conversationId, deleted, unsent, all);
+    return deleted.length;
+  }
+
+  /** As forMe in slices (expiry bursts, messenger/expiry.ts): the event loop is never held for the whole batch. */
+  async forMeInSlices(conversationId: string, messages: readonly StoredMessage[]): Promise<number> {
+    const vault = this.deps.access.require().vault;
+    this.deps.counters.flush();
+    const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
+    const { deleted, unsent } = await deleteMessagesInSlicesForMe(vault, sendIdOf, conversationId, messages);
+    this.afterDeletion(conversationId, deleted, unsent, false);
     return deleted.length;
   }
 

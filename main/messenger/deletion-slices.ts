@@ -5,6 +5,7 @@
 // message only when it is one of ours; the rest of what the messenger keeps about them goes
 // afterwards from the journal, in its own short steps (deletion-journal.ts), also after a crash.
 import { ApiError } from '../../shared/api.ts';
+import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { forgetJournaled, forgetSend, recipientOf } from './deletion-journal.ts';
@@ -61,6 +62,39 @@ export async function deleteConversationInSlices(
     if (conv && conv.unread !== 0) vault.upsertConversation({ ...conv, unread: 0 });
   });
   options.onJournal?.();
+  await forgetJournaled(vault, sendIdOf);
+  return { deleted: report.deleted, unsent };
+}
+
+/**
+ * "Delete for me" of some messages of one conversation, in slices (a burst of expiries: the
+ * unlock purge, or many expiring at once while running), with the same end state as
+ * deletion.ts deleteFromVault: our sends settled in each slice's transaction, the other records
+ * from the journal afterwards (a crash resumes both at unlock), the unread count lowered.
+ */
+export async function deleteMessagesInSlicesForMe(
+  vault: Vault,
+  sendIdOf: (contentId: string) => string,
+  conversationId: string,
+  messages: readonly StoredMessage[],
+): Promise<ConversationDeletion> {
+  const byId = new Map(messages.map((m) => [m.id, m]));
+  const unsent: string[] = [];
+  const to = recipientOf(vault, conversationId);
+  const report = await vault.deleteMessagesInSlices(conversationId, [...byId.keys()], {
+    journal: true,
+    inSlice: (ids) => {
+      for (const id of ids) {
+        const m = byId.get(id);
+        const idem = forgetSend(vault, sendIdOf, to, id, () => m !== undefined && m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
+        if (idem) unsent.push(idem);
+      }
+    },
+  });
+  const gone = new Set(report.deleted);
+  const unreadGone = messages.filter((m) => gone.has(m.id) && m.direction === 'in' && m.state === 'received').length;
+  const conv = vault.getConversation(conversationId);
+  if (conv && unreadGone > 0) vault.upsertConversation({ ...conv, unread: Math.max(0, conv.unread - unreadGone) });
   await forgetJournaled(vault, sendIdOf);
   return { deleted: report.deleted, unsent };
 }

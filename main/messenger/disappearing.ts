@@ -73,6 +73,25 @@ export function messageTimer(vault: Vault, messageId: string): MessageTimer | un
   return { seconds: v.seconds, expiresAt: v.expiresAt, conversationId: v.conversationId };
 }
 
+/**
+ * The conversation's newest message not past its expiry (the chat list's line): expired ones
+ * wait for their deletion's slices (a burst of expiries), never shown meanwhile.
+ */
+export function newestNotExpired(vault: Vault, conversationId: string, now: number): StoredMessage | undefined {
+  const PAGE = 16;
+  let before: number | undefined;
+  for (;;) {
+    const page = vault.pageMessages(conversationId, { limit: PAGE, ...(before !== undefined ? { before } : {}) });
+    for (let i = page.length - 1; i >= 0; i--) {
+      const m = page[i] as StoredMessage;
+      const t = messageTimer(vault, m.id);
+      if (!(t && t.expiresAt !== null && t.expiresAt <= now)) return m;
+    }
+    if (page.length < PAGE) return undefined;
+    before = (page[0] as StoredMessage).orderKey;
+  }
+}
+
 /** Records the timer a message was stored under; a sent one's countdown starts now (`startAt`), a received one's when shown. */
 export function recordMessageTimer(vault: Vault, messageId: string, conversationId: string, seconds: number, startAt: number | null): MessageTimer {
   const t: MessageTimer = { seconds, expiresAt: startAt === null ? null : startAt + seconds * 1000, conversationId };

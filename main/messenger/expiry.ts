@@ -5,7 +5,7 @@
 import type { HistoryAnchor, HistoryPage, SearchResult } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { deleteFromVault } from './deletion.ts';
+import { deleteMessagesInSlicesForMe } from './deletion-slices.ts';
 import { ID_KEY_SECRET, MESSAGE_TIMERS, textIdempotencyKey } from './ids.ts';
 import { conversationTimer, hitsNotExpired, messageTimer, pageAsShown, recordMessageTimer, startCountdown } from './disappearing.ts';
 
@@ -48,9 +48,10 @@ export function storedMessages(vault: Vault, ids: readonly string[]): StoredMess
  * locked, or while the app was not running) exactly as "delete for me" does (re-sealed segments,
  * truncated WAL, outbox entry), and returns the ones still counting down. Our sends among them
  * the relay may still hold are withdrawn once the connection is up (a withdraw in the outbox).
- * Search is opened after this, so its snapshot replays the deletions.
+ * Search is opened after this, so its snapshot replays the deletions. In slices (a burst of
+ * thousands must not hold the event loop): the first page still waits for all of them.
  */
-export function purgeExpiredAtUnlock(vault: Vault, now: number): Expiring[] {
+export async function purgeExpiredAtUnlock(vault: Vault, now: number): Promise<Expiring[]> {
   const all = loadExpiring(vault);
   const due = all.filter((e) => e.expiresAt <= now);
   if (due.length > 0) {
@@ -59,7 +60,7 @@ export function purgeExpiredAtUnlock(vault: Vault, now: number): Expiring[] {
       // Without an id key nothing was ever sent, so no outbox entry can name these messages.
       const sendIdOf = (contentId: string): string => (idKey ? textIdempotencyKey(idKey, contentId) : '');
       // Our sends the relay may still hold get a withdraw in the sealed outbox (deletion.ts), sent once connected.
-      for (const [conversationId, ids] of byConversation(due)) deleteFromVault(vault, sendIdOf, conversationId, storedMessages(vault, ids), false);
+      for (const [conversationId, ids] of byConversation(due)) await deleteMessagesInSlicesForMe(vault, sendIdOf, conversationId, storedMessages(vault, ids));
     } finally {
       idKey?.fill(0);
     }
@@ -128,7 +129,8 @@ export class ExpiryScheduler {
 
 /** What the facade lends the timers: deleting (as "delete for me", announced), vault activities, and the message event. */
 export interface TimerSteps {
-  deleteExpired(conversationId: string, messages: readonly StoredMessage[]): void;
+  /** In slices; expired messages not yet deleted are hidden from pages, search and the chat list meanwhile. */
+  deleteExpired(conversationId: string, messages: readonly StoredMessage[]): void | Promise<void>;
   activity<T>(fn: () => Promise<T>): Promise<T>;
   announce(message: StoredMessage): void;
 }
@@ -147,7 +149,7 @@ export class DisappearingTimers {
         if (!vault.isUnlocked) return;
         for (const [conversationId, ids] of due) {
           const messages = storedMessages(vault, ids);
-          if (messages.length > 0) steps.deleteExpired(conversationId, messages);
+          if (messages.length > 0) await steps.deleteExpired(conversationId, messages);
         }
       }),
     );

@@ -19,7 +19,7 @@ export async function openSession(vault: Vault): Promise<{ session: UnlockedSess
   // Attachment chunks and plaintext save files a crash left half-written (attachment-store.ts).
   await cleanUpAtUnlock(vault);
   // Before the vault counts as unlocked (and before search opens): what expired is deleted.
-  const counting = purgeExpiredAtUnlock(vault, Date.now());
+  const counting = await purgeExpiredAtUnlock(vault, Date.now());
   const account = readAccount(vault);
   // The account record is written only after the identity exists (register).
   const e2e = account && E2e.isRegistered(vault) ? E2e.open(vault, { knownIdentity: knownIdentityIn(vault) }) : undefined;

@@ -35,7 +35,7 @@ describe('expiry at unlock and the filters', () => {
     recordMessageTimer(vault, later!.id, CONV, 3600, now);
     recordMessageTimer(vault, unshown!.id, CONV, 30, null);
 
-    const counting = purgeExpiredAtUnlock(vault, now);
+    const counting = await purgeExpiredAtUnlock(vault, now);
     expect(counting).toEqual([{ id: later!.id, conversationId: CONV, expiresAt: now + 3_600_000 }]);
     expect(vault.getMessage(due!.id)).toBeUndefined();
     expect(loadExpiring(vault).map((e) => e.id)).toEqual([later!.id]); // its sealed record went with it
