@@ -21,7 +21,7 @@ export class ClusterStore {
 
   constructor(readonly backend: PgStoreBackend) {
     const b = backend;
-    this.group = new PgGroupCommit(b.pool, (h) => b.deviceByHandle(h));
+    this.group = new PgGroupCommit(b.pool, (h) => b.deviceByHandle(h), (h) => b.byHandle.get(h));
     this.prekeys = {
       identity: (id) => b.identity(id),
       putIdentity: (id, v, now) => b.putIdentity(id, v, now),

@@ -10,6 +10,7 @@ import type { RelayMethod } from '../shared/protocol/methods.ts';
 import type { RecordEndpoint } from '../shared/protocol/record.ts';
 import type { Value } from '../shared/protocol/value.ts';
 import type { TrackedConnection } from './connections.ts';
+import type { KeyOrder } from './key-order.ts';
 import type { SendFence } from './send-order.ts';
 
 export interface TempKeyEntry {
@@ -22,10 +23,8 @@ export interface TempKeyEntry {
   conn?: Conn;
   /** On a cluster node: the random id of this key's binding in the shared store (never key material). */
   bindingId?: Buffer;
-  /** On a cluster node: this key's requests, run one after another… */
-  chain?: Promise<void>;
-  /** …except sends and acks, which only wait for the requests before them that are neither. */
-  barrier?: Promise<void>;
+  /** On a cluster node: the order of this key's requests (relay/key-order.ts). */
+  order?: KeyOrder;
 }
 
 export interface BoundDevice {

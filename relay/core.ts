@@ -21,6 +21,7 @@ import { ClusterStore } from './cluster.ts';
 import type { ClusterEvent } from './store-backend.ts';
 import { BlobStore, type BlobLimits, type Blobs } from './blobs.ts';
 import { PgBlobStore } from './blobs-pg.ts';
+import { KeyOrder } from './key-order.ts';
 import { KeyStore } from './key-store.ts';
 import { FetchBudget } from './keys.ts';
 import { relayMethods, type Binder, type Delivery, type LookupBudget } from './methods.ts';
@@ -207,14 +208,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
         // it is done; but sends and acks are handed to the store's group commit without waiting
         // for the ones before them (it keeps a sender's sends in order: per-sender order holds),
         // so a client's window of sends shares one commit instead of one commit each.
-        const run = async (): Promise<void> => this.answerLater(entry, await this.dispatch(entry, body.reqId, body.method, body.params));
-        const all = entry.chain ?? Promise.resolve();
-        if (PIPELINED.has(body.method)) {
-          const done = (entry.barrier ?? Promise.resolve()).then(run, run);
-          entry.chain = Promise.all([all, done]).then(() => undefined, () => undefined);
-        } else {
-          entry.chain = entry.barrier = all.then(run, run);
-        }
+        const order = (entry.order ??= new KeyOrder((e) => this.log({ event: 'internal-error', error: String(e) })));
+        order.submit(() => this.runLater(entry, body.reqId, body.method, body.params), PIPELINED.has(body.method));
         continue;
       }
       const answer = this.dispatch(entry, body.reqId, body.method, body.params);
@@ -244,6 +239,14 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     // (A cluster node's store calls each commit or fail whole: no batch to undo.)
     if (!this.cluster) this.out.failBatch();
     return { kind: 'error', reqId, code: 'INTERNAL', detail: '' };
+  }
+
+  /** Runs a request whose answer the store gives later (a cluster node); settles once it is handed on. */
+  private runLater(entry: TempKeyEntry, reqId: number, method: string, params: unknown): Promise<void> {
+    const b = this.dispatch(entry, reqId, method, params);
+    if (b instanceof Promise) return b.then((x) => this.answerLater(entry, x));
+    this.answerLater(entry, b);
+    return Promise.resolve();
   }
 
   /** An answer the store gave later: sent unless its key was forgotten meanwhile. */

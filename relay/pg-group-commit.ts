@@ -122,9 +122,14 @@ export class PgGroupCommit {
   /** Per sender: resolves once its latest send is in the lane (the next one goes in after it). */
   private readonly order = new Map<string, Promise<void>>();
 
+  /**
+   * `cachedDevice`: the device row of a handle when already known without a round trip (handles
+   * never change); such a send enters the lane at once, without the ordering chain.
+   */
   constructor(
     private readonly pool: pg.Pool,
     private readonly deviceByHandle: (handle: string) => Promise<DeviceRow | undefined>,
+    private readonly cachedDevice: (handle: string) => DeviceRow | undefined = () => undefined,
   ) {
     this.sends = new Lane((groups) => this.runSends(groups), (g, e) => {
       // A failed batch (the store away): what this group's sender sends next waits for its retry.
@@ -141,6 +146,14 @@ export class PgGroupCommit {
    * relay may hand a key's sends over without waiting for each one's commit.
    */
   enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number, fence?: SendFence): Promise<EnqueueResult> {
+    // The common case, a known handle and none of the sender's sends still looking one up: into
+    // the lane now (call order is lane order), no promise chain per send.
+    const known = this.cachedDevice(recipientHandle);
+    if (known && !this.order.has(sender.toString('hex'))) {
+      return new Promise<EnqueueResult>((resolve, reject) => {
+        this.sends.add({ sends: [{ sender, senderHandle, recipient: known.permKeyId, idem, body, now, queueLimit, expiresAt, resolve, reject }], fence, idem, single: true, to: recipientHandle, fail: reject });
+      });
+    }
     return this.inOrder(sender, async (enter) => {
       // Handles are cached once read (they never change), so this is mostly no round trip.
       const r = await this.deviceByHandle(recipientHandle);
@@ -248,13 +261,16 @@ export class PgGroupCommit {
     const items = live.flatMap((g) => g.sends);
     if (items.length === 0) return;
     const groupOf = live.flatMap((g) => g.sends.map(() => g));
+    // The statement's eight parameter arrays, filled in one pass.
+    const cols: unknown[][] = [[], [], [], [], [], [], [], []];
+    for (const x of items) {
+      cols[0]!.push(x.sender); cols[1]!.push(x.idem); cols[2]!.push(x.recipient); cols[3]!.push(x.senderHandle);
+      cols[4]!.push(x.body); cols[5]!.push(x.now); cols[6]!.push(held.has(x) ? 0 : x.queueLimit); cols[7]!.push(x.expiresAt);
+    }
     const rows = await withRetry(async () => (await this.pool.query<{ ord: number; queue_id: string | null; duplicate: boolean }>({
       name: 'enqueue_many',
       text: 'SELECT ord, queue_id, duplicate FROM ephemera_enqueue_many($1::bytea[], $2::text[], $3::bytea[], $4::text[], $5::bytea[], $6::bigint[], $7::bigint[], $8::bigint[])',
-      values: [
-        items.map((s) => s.sender), items.map((s) => s.idem), items.map((s) => s.recipient), items.map((s) => s.senderHandle),
-        items.map((s) => s.body), items.map((s) => s.now), items.map((s) => (held.has(s) ? 0 : s.queueLimit)), items.map((s) => s.expiresAt),
-      ],
+      values: cols,
     })).rows);
     const done = new Set<number>();
     for (const r of rows) {
@@ -288,11 +304,19 @@ export class PgGroupCommit {
       values: [recipients, ids],
     })).rows);
     // Each caller is told how many of its own ids went (the first caller naming an id gets it).
-    const gone = new Set(rows.map((r) => `${r.recipient.toString('hex')}:${r.id}`));
+    // A queue id is unique (one sequence), so the deleted rows are keyed by id, and the row's
+    // recipient must be the caller's.
+    const gone = new Map<number, Buffer>();
+    for (const r of rows) gone.set(num(r.id), r.recipient);
     for (const a of items) {
-      const hex = a.recipient.toString('hex');
       let n = 0;
-      for (const id of a.ids) if (gone.delete(`${hex}:${id}`)) n++;
+      for (const id of a.ids) {
+        const r = gone.get(id);
+        if (r && r.equals(a.recipient)) {
+          gone.delete(id);
+          n++;
+        }
+      }
       a.resolve(n);
     }
   }

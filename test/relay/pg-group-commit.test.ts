@@ -27,7 +27,7 @@ describe('PostgreSQL group commit', () => {
     const raw = new pg.Client({ connectionString: url });
     await raw.connect();
     try {
-      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h));
+      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h), (h) => store.byHandle.get(h));
       const sender = randomBytes(8);
       await store.insertDevice(sender, randomBytes(32), 1);
       await store.register(sender, 'sender');
@@ -78,7 +78,7 @@ describe('PostgreSQL group commit', () => {
     const url = await server.createDatabase();
     const store = await PgStoreBackend.open({ url, maxConnections: 4 });
     try {
-      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h));
+      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h), (h) => store.byHandle.get(h));
       const [s, cold, warm] = [randomBytes(8), randomBytes(8), randomBytes(8)];
       for (const [d, h] of [[s, 's'], [cold, 'cold'], [warm, 'warm']] as const) {
         await store.insertDevice(d, randomBytes(32), 1);
@@ -99,7 +99,7 @@ describe('PostgreSQL group commit', () => {
     const url = await server.createDatabase();
     const store = await PgStoreBackend.open({ url, maxConnections: 4 });
     try {
-      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h));
+      const group = new PgGroupCommit(store.pool, (h) => store.deviceByHandle(h), (h) => store.byHandle.get(h));
       const [s, r1, r2] = [randomBytes(8), randomBytes(8), randomBytes(8)];
       for (const [d, h] of [[s, 's'], [r1, 'r1'], [r2, 'r2']] as const) {
         await store.insertDevice(d, randomBytes(32), 1);
