@@ -2,11 +2,12 @@
 // over the contract as bytes (the renderer has no path), staged as sealed chunks in the vault
 // (attachment-ui.ts). Once its commit starts, the whole file is in the profile and the user has
 // asked for the message, so it no longer needs the window: the commit is recorded here (sealed,
-// beside its chunks) with the blob, key and digest of its upload once created. If the process
+// beside its chunks) with the blob, key and checkpoints of its upload once created. If the process
 // dies before the message is stored, the next unlock keeps the chunks (attachment-store.ts
 // cleanUpAtUnlock) and the next ready connection continues the upload from what the relay has
 // (the digest checks the chunks are what was sealed) and sends the message. A staged upload not
 // yet committed cannot go on: the window that held the rest of the file is gone with the crash.
+import { createHash } from 'node:crypto';
 import { TransferError, type UploadResume } from '../net/attachments.ts';
 import { ApiError } from '../../shared/api.ts';
 import type { Vault } from '../vault/index.ts';
@@ -22,9 +23,10 @@ export interface CommittedUpload {
   size: number;
   caption?: string;
   at: number;
-  /** base64url, once the blob exists. */
+  /** base64url, once the blob exists; then its last checkpoint (sealed length, digest of the sealed prefix). */
   blob?: string;
   key?: string;
+  length?: number;
   digest?: string;
 }
 
@@ -50,10 +52,16 @@ export function writeCommitted(vault: Vault, attachmentId: string, e: CommittedU
 export function committedResume(vault: Vault, attachmentId: string): UploadResume {
   const e = readCommitted(vault, attachmentId);
   return {
-    ...(e?.blob !== undefined && e.key !== undefined && e.digest !== undefined ? { earlier: { blobId: unb64(e.blob), key: unb64(e.key), digest: unb64(e.digest) } } : {}),
-    created: (blobId, key, digest) => {
+    ...(e?.blob !== undefined && e.key !== undefined && e.length !== undefined && e.digest !== undefined
+      ? { earlier: { blobId: unb64(e.blob), key: unb64(e.key), length: e.length, digest: unb64(e.digest) } }
+      : {}),
+    created: (blobId, key) => {
       const now = readCommitted(vault, attachmentId);
-      if (now) writeCommitted(vault, attachmentId, { ...now, blob: b64(blobId), key: b64(key), digest: b64(digest) });
+      if (now) writeCommitted(vault, attachmentId, { ...now, blob: b64(blobId), key: b64(key), length: 0, digest: b64(createHash('sha256').digest()) });
+    },
+    checkpoint: (length, digest) => {
+      const now = readCommitted(vault, attachmentId);
+      if (now?.blob !== undefined) writeCommitted(vault, attachmentId, { ...now, length, digest: b64(digest) });
     },
   };
 }

@@ -6,7 +6,7 @@
 // relay restart a put that was lost with it is answered with the shorter length, and the upload
 // goes back there. Sealing is deterministic for a key and chunk index, so any chunk can be
 // sealed again from the file. The download checks every chunk and the digest of the whole.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { CodedError } from '../../shared/errors.ts';
 import type { RelayCallParams, RelayMethodName, RelayResult } from '../../shared/protocol/methods.ts';
@@ -87,93 +87,124 @@ export interface ByteSource {
 
 /**
  * An upload to continue after the client restarted: the blob an earlier attempt created, the
- * key it sealed with and the digest of the whole sealed stream it computed (sealing is
- * deterministic, so the chunks the relay has are what this would send — if the content is the
- * same, which the digest checks: a file rewritten with the same size and time starts over under
- * a new key). `created` is told as soon as a blob exists, for the caller to keep (sealed) until done.
+ * key it sealed with, and its last checkpoint: `length` (sealed bytes; the relay never got more)
+ * and the SHA-256 of the sealed stream up to there. Sealing is deterministic, so if the file
+ * still seals to that digest the chunks the relay has are what this would send; if not (a file
+ * rewritten with the same size and time) the upload starts over under a new key.
+ * `created` is told as soon as a blob exists and `checkpoint` before any chunk past the previous
+ * checkpoint is sent, for the caller to keep (sealed) until done.
  */
 export interface UploadResume {
-  earlier?: { blobId: Uint8Array; key: Uint8Array; digest: Uint8Array };
-  created?(blobId: Uint8Array, key: Uint8Array, digest: Uint8Array): void;
+  earlier?: { blobId: Uint8Array; key: Uint8Array; length: number; digest: Uint8Array };
+  created?(blobId: Uint8Array, key: Uint8Array): void;
+  checkpoint?(length: number, digest: Uint8Array): void;
 }
 
-/** SHA-256 of the sealed stream of `size` bytes from `fh` under `key` (one read of the file). */
-async function sealedDigestOf(fh: ByteSource, key: Uint8Array, layout: StreamLayout, signal: AbortSignal | undefined): Promise<Uint8Array> {
-  const digest = new SealedDigest();
-  for (let i = 0; i < layout.chunks; i++) {
-    checkAborted(signal);
-    digest.update(await sealFromFile(fh, key, layout, i));
-  }
-  return digest.digest();
-}
-
-/** uploadFile from any source of `size` bytes; `unchanged` runs after the digest pass. */
+/** uploadFile from any source of `size` bytes; `unchanged` runs after the last read. */
 export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume } = {}, unchanged: () => Promise<void> = async () => undefined): Promise<BlobRef> {
   const limits = await relay.call('blob.limits', null);
   if (size > limits.maxFileBytes) {
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
-  let earlier = o.resume?.earlier;
-  let key = earlier?.key ?? randomBytes(STREAM_KEY_BYTES);
-  // First pass: the digest of the sealed stream (the message must carry it, and a chunk sealed
-  // again after a rewind is the same bytes, so it holds for the upload too).
-  let sum = await sealedDigestOf(fh, key, layout, o.signal);
-  if (earlier && !bytesEqual(sum, earlier.digest)) {
-    // Not the content the earlier attempt sealed: its chunks at the relay are of other bytes, and
-    // its key must not seal these (same key and chunk index, other plaintext). Start over.
-    relay.call('blob.done', { id: earlier.blobId }).catch(() => undefined);
-    earlier = undefined;
-    key = randomBytes(STREAM_KEY_BYTES);
-    sum = await sealedDigestOf(fh, key, layout, o.signal);
-  }
-  await unchanged();
-  // The earlier blob, if the relay still has it whole-chunk-wise at this size: go on from its length.
-  let id: Uint8Array | undefined;
-  let from = 0;
-  if (earlier) {
-    const st = await relay.call('blob.status', { id: earlier.blobId }).catch(() => undefined);
-    if (st && st.size === layout.sealedSize && (st.length === layout.sealedSize || st.length % STREAM_SEALED_CHUNK_BYTES === 0)) {
-      id = earlier.blobId;
-      from = st.length;
-    }
-  }
-  if (!id) {
-    id = (await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] })).id;
-    o.resume?.created?.(id, key, sum);
+  // One pass: each chunk is sealed, hashed into the digest the message carries (SHA-256 of the
+  // sealed stream, in order) and sent. A chunk sealed again after a rewind is the same bytes, so
+  // it is not hashed twice.
+  const resumed = await resumeEarlier(relay, fh, layout, o);
+  let sealed = resumed;
+  if (!sealed) {
+    const key = randomBytes(STREAM_KEY_BYTES);
+    const id = (await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] })).id;
+    o.resume?.created?.(id, key);
+    sealed = { id, key, from: 0, hash: createHash('sha256'), hashed: 0 };
   }
   try {
-    await putFrom(relay, fh, key, layout, id, from, o);
+    await putFrom(relay, fh, layout, sealed, o);
   } catch (e) {
     // Cancelled, or failed where nothing can resume it: the partial blob is withdrawn rather
     // than left to its expiry. A resumable one stays for the next attempt.
     const cancelled = e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED';
-    if (cancelled || !o.resume) relay.call('blob.done', { id }).catch(() => undefined);
+    if (cancelled || !o.resume) relay.call('blob.done', { id: sealed.id }).catch(() => undefined);
     throw e;
   }
-  return { blobId: id, key, digest: sum, size };
+  await unchanged();
+  return { blobId: sealed.id, key: sealed.key, digest: sealed.hash.digest(), size };
+}
+
+/** An upload under way: its blob and key, where sending starts, and the running digest over the first `hashed` chunks. */
+interface Sealing {
+  id: Uint8Array;
+  key: Uint8Array;
+  from: number;
+  hash: Hash;
+  hashed: number;
+}
+
+/**
+ * The earlier attempt's blob, if the relay still has it (no longer than its last checkpoint, whole
+ * chunks) and the file seals under its key to the checkpoint's digest; else undefined (a stale
+ * blob is withdrawn).
+ */
+async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, o: TransferOptions & { resume?: UploadResume }): Promise<Sealing | undefined> {
+  const earlier = o.resume?.earlier;
+  if (!earlier) return undefined;
+  const st = await relay.call('blob.status', { id: earlier.blobId }).catch(() => undefined);
+  const chunks = Math.ceil(earlier.length / STREAM_SEALED_CHUNK_BYTES);
+  if (st && st.size === layout.sealedSize && st.length <= earlier.length && earlier.length <= layout.sealedSize && (st.length === layout.sealedSize || st.length % STREAM_SEALED_CHUNK_BYTES === 0)) {
+    const hash = createHash('sha256');
+    for (let i = 0; i < chunks; i++) {
+      checkAborted(o.signal);
+      hash.update(await sealFromFile(fh, earlier.key, layout, i));
+    }
+    if (bytesEqual(hash.copy().digest(), earlier.digest)) return { id: earlier.blobId, key: earlier.key, from: st.length, hash, hashed: chunks };
+  }
+  // Gone, or not the content the earlier attempt sealed: its chunks are of other bytes, and its
+  // key must not seal these (same key and chunk index, other plaintext). Start over.
+  if (st) relay.call('blob.done', { id: earlier.blobId }).catch(() => undefined);
+  return undefined;
 }
 
 /** Puts or gets kept in flight at once: one at a time would wait a round trip (and a relay commit) per 64 KiB. */
 export const TRANSFER_WINDOW = 32;
+/** Chunks sealed and hashed ahead of sending, one checkpoint each: the resume record is written once per group, not per chunk. */
+const CHECKPOINT_CHUNKS = 32;
 
 /**
- * Puts sealed chunks from `from` on until the relay acknowledges the whole stream, up to
+ * Puts sealed chunks from `s.from` on until the relay acknowledges the whole stream, up to
  * TRANSFER_WINDOW at a time. The relay handles one key's requests in order, so the answers come
  * back in order with growing lengths; one shorter than its put's end means the relay lost puts
  * (a restart): the rest in flight write nothing, and sending goes on from that length.
+ * Chunks are sealed and hashed a group ahead, and the group's checkpoint is told before any of
+ * it is sent, so a resume record always covers everything the relay may have.
  */
-async function putFrom(relay: BlobCaller, fh: ByteSource, key: Uint8Array, layout: StreamLayout, id: Uint8Array, from: number, o: TransferOptions): Promise<void> {
-  let acked = from;
-  let next = from;
+async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, s: Sealing, o: TransferOptions & { resume?: UploadResume }): Promise<void> {
+  let acked = s.from;
+  let next = s.from;
   let inflight: { end: number; answer: Promise<{ length: number }> }[] = [];
+  /** Sealed, hashed, covered by the checkpoint, not yet sent: chunk index -> bytes. */
+  const ahead = new Map<number, Buffer>();
+  const sealAhead = async (first: number): Promise<void> => {
+    const end = Math.min(layout.chunks, first + CHECKPOINT_CHUNKS);
+    for (let i = first; i < end; i++) {
+      checkAborted(o.signal);
+      const c = await sealFromFile(fh, s.key, layout, i);
+      s.hash.update(c);
+      ahead.set(i, c);
+    }
+    s.hashed = end;
+    o.resume?.checkpoint?.(end === layout.chunks ? layout.sealedSize : end * STREAM_SEALED_CHUNK_BYTES, s.hash.copy().digest());
+  };
   o.onProgress?.(acked, layout.sealedSize);
   while (acked < layout.sealedSize) {
     checkAborted(o.signal);
     while (inflight.length < TRANSFER_WINDOW && next < layout.sealedSize) {
       if (next % STREAM_SEALED_CHUNK_BYTES !== 0) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged a length inside a chunk.');
-      const sealed = await sealFromFile(fh, key, layout, next / STREAM_SEALED_CHUNK_BYTES);
-      const answer = relay.call('blob.put', { id, offset: next, data: sealed });
+      const index = next / STREAM_SEALED_CHUNK_BYTES;
+      // In order, every chunk is hashed exactly once: a new group when sending reaches past the hashed ones.
+      while (index >= s.hashed) await sealAhead(s.hashed);
+      const sealed = ahead.get(index) ?? (await sealFromFile(fh, s.key, layout, index));
+      ahead.delete(index);
+      const answer = relay.call('blob.put', { id: s.id, offset: next, data: sealed });
       // Settled later, in order; a rejection is taken then (and never left unhandled: after an
       // error nothing waits for the others).
       answer.catch(() => undefined);
@@ -193,6 +224,8 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, key: Uint8Array, layou
     } else next = Math.max(next, acked);
     o.onProgress?.(acked, layout.sealedSize);
   }
+  // A stream the relay had whole already (resumed at its end) was hashed by resumeEarlier.
+  if (s.hashed < layout.chunks) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged chunks that were never sent.');
 }
 
 /**
