@@ -127,6 +127,23 @@ export function open(key: Uint8Array, blob: Uint8Array, ad: Uint8Array): Buffer 
   }
 }
 
+// Nonce prefixes are cut from a pool of CSPRNG bytes: one randomBytes call per 256 sealers
+// instead of one each (a received message seals several rows, each with its own sealer, and
+// the call cost more than the sealing). Each prefix is used once; nonces are not secret.
+const PREFIX_POOL_BYTES = 4096;
+let prefixPool = Buffer.alloc(0);
+let prefixAt = 0;
+
+function noncePrefix(): Buffer {
+  if (prefixAt + 16 > prefixPool.length) {
+    prefixPool = randomBytes(PREFIX_POOL_BYTES);
+    prefixAt = 0;
+  }
+  const prefix = prefixPool.subarray(prefixAt, prefixAt + 16);
+  prefixAt += 16;
+  return prefix;
+}
+
 /**
  * Seals many blobs under one key: one random 16-byte nonce prefix and one HChaCha20 per
  * sealer, an 8-byte counter per blob. Use one sealer per batch (per transaction), then drop it.
@@ -140,7 +157,7 @@ export class BatchSealer {
 
   constructor(key: Uint8Array) {
     this.key = key;
-    this.prefix = randomBytes(16);
+    this.prefix = noncePrefix();
     this.subkey = nativeAvailable ? hchachaSubkey(key, this.prefix) : undefined;
   }
 

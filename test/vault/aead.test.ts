@@ -8,6 +8,17 @@ import { BatchOpener, BatchSealer, open, seal, SealOpenError, setAeadEngineForTe
 describe('XChaCha20-Poly1305 engines', () => {
   afterEach(() => setAeadEngineForTesting('native'));
 
+  it('gives every sealer its own nonce prefix, across refills of the prefix pool', () => {
+    const key = randomBytes(32);
+    const prefixes = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const blob = seal(key, new Uint8Array(1), new Uint8Array(0));
+      prefixes.add(blob.subarray(0, 16).toString('hex'));
+      expect(blob.subarray(16, 24)).toEqual(Buffer.alloc(8)); // counter 0: a fresh sealer
+    }
+    expect(prefixes.size).toBe(2000);
+  });
+
   it('native and noble agree byte for byte and interoperate', () => {
     const key = randomBytes(32);
     for (const len of [0, 1, 200, 4096]) {
