@@ -3,6 +3,8 @@
 // (A) one SQLite relay against two PostgreSQL nodes, same clients, pairs split across the two
 //     nodes: delivered msg/s and relay CPU per message (both nodes' CPU; the PostgreSQL server's
 //     beside it); goal: the PostgreSQL path at most 2x the CPU per message of the embedded one.
+//     Each side runs the load twice on its fresh processes: the first run is reported as the
+//     cold line (it includes compiling the hot path, once per process), the second carries the goal.
 // (B) delivery latency p50/p99 with every pair across the two nodes against every pair on one
 //     node, at a light paced load (goal p99 <= 20 ms on loopback), and under the saturating
 //     load of (A) for information (a closed loop's latency there is mostly its queue).
@@ -199,7 +201,13 @@ async function endToEnd(o: BenchOptions, pg: TestPostgres): Promise<void> {
     procs.push(lite);
     const lc = await ephemeraClients(lite.descriptor, n, 'lite');
     all.push(...lc);
-    const l = await drive(endpointsOf(lc, lc.map((_, i) => `lite${i}`), 'lite'), seconds, lite.child.pid);
+    const liteHandles = lc.map((_, i) => `lite${i}`);
+    // Cold: the relay process just started (its JIT compiles the hot path meanwhile); then the
+    // same load again, measured once the process is warm (a relay runs for days: that is its
+    // per-message cost). Both relays get the same two runs.
+    const lCold = await drive(endpointsOf(lc, liteHandles, 'lite-cold'), seconds, lite.child.pid);
+    await new Promise((r) => setTimeout(r, 500));
+    const l = await drive(endpointsOf(lc, liteHandles, 'lite'), seconds, lite.child.pid);
     await Promise.all(lc.map((c) => c.client.stop()));
     await lite.kill('SIGTERM');
 
@@ -218,6 +226,10 @@ async function endToEnd(o: BenchOptions, pg: TestPostgres): Promise<void> {
     const across = ca.flatMap((c, k) => [c, cb[k]!]);
     const acrossHandles = ca.flatMap((_, k) => [`na${k}`, `nb${k}`]);
     const pids = [a.child.pid, b.child.pid];
+    const cold0 = cpu(pids);
+    const xCold = await drive(endpointsOf(across, acrossHandles, 'cross-cold'), seconds, undefined);
+    const coldUs = cpu(pids) - cold0;
+    await new Promise((r) => setTimeout(r, 500));
     const c0 = cpu(pids);
     const s0 = serverCpuMs(pg);
     const x = await drive(endpointsOf(across, acrossHandles, 'cross-x'), seconds, undefined);
@@ -237,7 +249,10 @@ async function endToEnd(o: BenchOptions, pg: TestPostgres): Promise<void> {
     const liteUs = l.relayCpuUs / Math.max(1, l.received);
     const pgUs = nodesUs / Math.max(1, x.received);
     emit({ bench: 'cluster-throughput', value: Math.round(x.rate), unit: 'msg/s', baseline: Math.round(l.rate), ratio: ratioOf(x.rate, l.rate, true), params: { ...params, topology: 'two PostgreSQL nodes, every pair across them, vs one SQLite relay' }, target: 'information' });
-    emit({ bench: 'cluster-relay-cpu-per-message', value: Math.round(pgUs), unit: 'us', baseline: Math.round(liteUs), ratio: ratioOf(pgUs, liteUs, false), params: { ...params, postgres_server_cpu_us_per_msg: Math.round(serverUs / Math.max(1, x.received)) }, target: '<= 2x the SQLite relay (ratio >= 0.5)' });
+    emit({ bench: 'cluster-relay-cpu-per-message', value: Math.round(pgUs), unit: 'us', baseline: Math.round(liteUs), ratio: ratioOf(pgUs, liteUs, false), params: { ...params, postgres_server_cpu_us_per_msg: Math.round(serverUs / Math.max(1, x.received)), pg_msg_per_s: Math.round(x.rate), sqlite_msg_per_s: Math.round(l.rate), after: `the same load for ${seconds} s on the fresh processes (the cold line)` }, target: '<= 2x the SQLite relay (ratio >= 0.5)' });
+    const pgColdUs = coldUs / Math.max(1, xCold.received);
+    const liteColdUs = lCold.relayCpuUs / Math.max(1, lCold.received);
+    emit({ bench: 'cluster-relay-cpu-per-message-cold', value: Math.round(pgColdUs), unit: 'us', baseline: Math.round(liteColdUs), ratio: ratioOf(pgColdUs, liteColdUs, false), params: { ...params, pg_msg_per_s: Math.round(xCold.rate), sqlite_msg_per_s: Math.round(lCold.rate), note: 'the first seconds of fresh relay processes: includes compiling the hot path, once per process (two nodes compile it twice)' }, target: 'information' });
     for (const pct of [50, 99]) {
       const v = percentile(x.latencies, pct);
       const base = percentile(y.latencies, pct);
@@ -327,8 +342,8 @@ export async function main(o: BenchOptions): Promise<void> {
     await b.listen('node_b', (e) => {
       if (e.kind === 'queued') woken++;
     });
-    const ga = new PgGroupCommit(a.pool, (h) => a.deviceByHandle(h));
-    const gb = new PgGroupCommit(b.pool, (h) => b.deviceByHandle(h));
+    const ga = new PgGroupCommit(a.pool, (h) => a.deviceByHandle(h), (h) => a.byHandle.get(h));
+    const gb = new PgGroupCommit(b.pool, (h) => b.deviceByHandle(h), (h) => b.byHandle.get(h));
     await throughputGroup(ga, gb, pgPairs, Math.min(500, messages), 'warm'); // warm-up (prepares statements, caches handles)
     woken = 0;
     const s0 = serverCpuMs(pg);
