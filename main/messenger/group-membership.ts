@@ -1,8 +1,9 @@
 // Received membership changes and chains (groups.ts). A change is written to a sealed inbox
 // inside the 1:1 receive's transaction and applied just after it committed (the author's
 // identity key is then the trusted one to verify with); anything refused is dropped unseen. A
-// joiner checks the whole signed chain from the creation; it first fetches the identity key of
-// any author on it it has never talked to (from the relay, as for a first 1:1 message).
+// joiner checks the whole signed chain from the creation: its structure first, then signatures
+// in order, fetching the key of an author it never talked to only when that author's signature
+// is next (from the relay, as for a first 1:1 message; bounded, docs/protocol.md §9b).
 import { randomBytes } from 'node:crypto';
 import type { GroupChangeContent, SenderKeyContent } from '../e2e/index.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';

@@ -134,8 +134,9 @@ describe('a removed creator forking back', () => {
         const removal = on(log.state, 'bob', { type: 'remove', handle: 'alice' });
         step(removal);
         const honest = log.state;
-        // The states alice held as an admin at least FORK_WINDOW below her removal.
-        const old = states.filter((s) => s.admins.includes('alice') && removal.body.revision - s.revision >= FORK_WINDOW);
+        // The states alice held as an admin with no removal of hers within FORK_WINDOW above them
+        // (she may have been removed and added again before the last removal).
+        const old = states.filter((s, i) => s.admins.includes('alice') && i + FORK_WINDOW < states.length && states.slice(i, i + FORK_WINDOW + 1).every((t) => t.members.includes('alice')));
         fc.pre(old.length > 0);
         const forks: SignedChange[] = [];
         attacks.forEach((a, n) => {
@@ -197,5 +198,33 @@ describe('what a member keeps of losing branches', () => {
     for (let i = 0; i < FINAL_DEPTH + 2; i++) push(log, on(log.state, 'bob', { type: 'rename', name: `later ${i}` }));
     expect(log.data().changes.map(changeHash)).not.toContain(changeHash(dead));
     expect(GroupLog.restore(log.data()).state).toEqual(log.state);
+  });
+});
+
+describe('the setting that lets every member add', () => {
+  it("a member adds only while an admin's signed change allows it; the member's add crossing the admin's turning it off loses, whatever its hash", () => {
+    const log = GroupLog.create(creation, verify);
+    expect(log.offer(on(log.state, 'carol', { type: 'add', handle: 'erin' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    expect(log.offer(on(log.state, 'carol', { type: 'allow-add', on: true }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    push(log, on(log.state, 'alice', { type: 'allow-add', on: true }));
+    expect(log.state.membersCanAdd).toBe(true);
+    expect(log.offer(on(log.state, 'alice', { type: 'allow-add', on: true }), verify)).toEqual({ result: 'refused', reason: 'invalid' });
+    const at = log.state;
+    const off = on(at, 'alice', { type: 'allow-add', on: false });
+    // carol grinds her add's hash below the admin's change.
+    let add: SignedChange;
+    do add = on(at, 'carol', { type: 'add', handle: 'erin' });
+    while (changeHash(add) > changeHash(off));
+    for (const order of [[off, add], [add, off]]) {
+      const m = GroupLog.restore(log.data());
+      for (const c of order) expect(m.offer(c, verify).result).toBe('applied');
+      expect(m.state.head).toBe(changeHash(off));
+      expect(m.state.members).not.toContain('erin');
+      expect(m.offer(on(m.state, 'carol', { type: 'add', handle: 'erin' }), verify)).toEqual({ result: 'refused', reason: 'not-admin' });
+    }
+    // While it is on, the member's add applies like an admin's.
+    const m = GroupLog.restore(log.data());
+    push(m, on(at, 'carol', { type: 'add', handle: 'erin' }));
+    expect(m.state.members).toContain('erin');
   });
 });

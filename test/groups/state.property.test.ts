@@ -59,7 +59,7 @@ function shuffled<T>(xs: readonly T[], seeds: readonly number[]): T[] {
 const intent = fc.record({
   base: fc.nat(),
   author: fc.constantFrom(...HANDLES),
-  op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote', 'timer'),
+  op: fc.constantFrom('add', 'remove', 'leave', 'rename', 'promote', 'timer', 'allow-add'),
   target: fc.constantFrom(...HANDLES),
   forged: fc.boolean(),
 });
@@ -71,6 +71,7 @@ function opFor(kind: string, target: string, n: number): GroupOp {
     case 'leave': return { type: 'leave' };
     case 'promote': return { type: 'promote', handle: target };
     case 'timer': return { type: 'timer', seconds: n % 2 === 0 ? 30 : 0 };
+    case 'allow-add': return { type: 'allow-add', on: n % 3 !== 0 };
     default: return { type: 'rename', name: `Team ${n}` };
   }
 }
