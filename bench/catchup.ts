@@ -54,6 +54,28 @@ function queuedFor(relayDataDir: string): (handle: string) => number {
   return (handle) => (st.get(handle) as { n: number }).n;
 }
 
+/**
+ * One durable commit, alone: a row of an envelope's size inserted and committed in its own
+ * transaction on a WAL database with the vault's pragmas (synchronous FULL: an fsync each), µs.
+ * A sequential send that is committed before the next starts cannot be faster than this.
+ */
+function durableCommitFloorUs(dir: string, count: number): number {
+  const db = new Database(join(dir, 'commit-floor.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)');
+    const insert = db.prepare('INSERT INTO t (b) VALUES (?)');
+    const one = db.transaction((b: Buffer) => insert.run(b));
+    const row = Buffer.alloc(300, 1);
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) one(row);
+    return ((performance.now() - t0) * 1000) / count;
+  } finally {
+    db.close();
+  }
+}
+
 async function sequentialSends(root: string, descriptorText: string, count: number): Promise<{ rate: number; cpuUs: number }> {
   const alice = await newProfile(join(root, 'seq-alice'), 'seq_alice', descriptorText);
   const bob = await newProfile(join(root, 'seq-bob'), 'seq_bob', descriptorText);
@@ -204,6 +226,11 @@ export async function main(opts: BenchOptions): Promise<void> {
     emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
 
     const seq = await sequentialSends(root, descriptorText, sequential);
+    // What bounds it, in the same run: per message, libsignal's encrypt and decrypt alone (the
+    // floor above) and one durable commit alone (the sender's; the recipient's commits are
+    // grouped, one sync per acknowledged batch).
+    const commitUs = durableCommitFloorUs(root, Math.min(sequential, 500));
+    const seqFloorUs = floor.encryptUsPerMsg + floor.decryptUsPerMsg + commitUs;
     emit({
       bench: 'catchup.sequential_sends',
       value: round(seq.rate),
@@ -212,6 +239,20 @@ export async function main(opts: BenchOptions): Promise<void> {
       ratio: null,
       params: { messages: sequential, relay: 'child process, loopback', both_sides: 'this process, committed', app_cpu_us_per_msg: Math.round(seq.cpuUs), load_average_1m: round(loadavg()[0] ?? 0, 2) },
       target: '>= 1000 messages/s',
+    });
+    emit({
+      bench: 'catchup.sequential_floor',
+      value: Math.round(1e6 / seqFloorUs),
+      unit: 'messages/s',
+      baseline: round(seq.rate),
+      ratio: round(seq.rate / (1e6 / seqFloorUs), 3),
+      params: {
+        libsignal_encrypt_us: Math.round(floor.encryptUsPerMsg),
+        libsignal_decrypt_us: Math.round(floor.decryptUsPerMsg),
+        durable_commit_us: Math.round(commitUs),
+        baseline_is: 'catchup.sequential_sends',
+        ratio_is: 'sequential sends / this floor',
+      },
     });
   } finally {
     await relay?.kill('SIGTERM');
