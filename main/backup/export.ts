@@ -8,7 +8,7 @@ import type { VaultHandle } from '../vault/api.ts';
 import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
 import { BackupError, BackupIoError, isFsError } from './errors.ts';
 import { ATTACHMENT_CHUNK_BYTES, attachmentToLine, chunksOf, encodeChunkLine, type AttachmentSource } from './attachments.ts';
-import { BACKUP_VERSION_WITH_GROUPS, groupToLine, type GroupSource } from './groups.ts';
+import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, groupReceiptsToLine, groupToLine, type GroupSource } from './groups.ts';
 import {
   BACKUP_FORMAT,
   BACKUP_VERSION,
@@ -137,12 +137,14 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const v3 = withFiles.size > 0 || (options.messageStatus?.tombstones ?? 0) > 0;
     // Version 4 only when the file holds group lines (older readers refuse them).
     const groups = options.groups?.groups() ?? [];
-    const withGroups = groups.length > 0 ? { groups: groups.length } : {};
+    // Version 5 only when the profile keeps receipts of own group texts (their lines follow the files).
+    const receipts = groups.length > 0 && options.groups?.hasReceipts?.() === true ? options.groups : undefined;
+    const withGroups = groups.length > 0 ? { groups: groups.length, ...(receipts ? { groupReceipts: 0 } : {}) } : {};
 
     put({
       type: 'header',
       format: BACKUP_FORMAT,
-      version: groups.length > 0 ? BACKUP_VERSION_WITH_GROUPS : v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
+      version: receipts ? BACKUP_VERSION_WITH_GROUP_RECEIPTS : groups.length > 0 ? BACKUP_VERSION_WITH_GROUPS : v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
       created: (options.now ?? Date.now)(),
       counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length, ...(v3 ? { attachments: withFiles.size } : {}), ...withGroups },
       includesIdentity: secretNames !== undefined,
@@ -161,11 +163,14 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     const statusOf = options.messageStatus ?? ((): undefined => undefined);
     // Messages written whose file follows in the attachment section (a tombstone's never does).
     const exportedFiles: string[] = [];
+    // Own group texts written (not tombstones): their receipts follow the attachment section.
+    const ownGroupTexts: string[] = [];
     for (const m of vault.iterateMessages()) {
       const status = statusOf(m.id);
       if (status === 'gone') continue;
       append(encodeMessageLine(m, status === 'deleted'), 'message');
       if (status === undefined && withFiles.has(m.id)) exportedFiles.push(m.id);
+      if (receipts && status === undefined && m.direction === 'out' && m.conversationId.startsWith('g')) ownGroupTexts.push(m.id);
       done++;
       if (done % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
@@ -195,7 +200,14 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
         }
       }
     }
-    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}), ...withGroups };
+    let groupReceipts = 0;
+    for (const messageId of ownGroupTexts) {
+      const r = receipts?.receiptsOf?.(messageId);
+      if (!r) continue;
+      put(groupReceiptsToLine(r));
+      groupReceipts++;
+    }
+    const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}), ...withGroups, ...(receipts ? { groupReceipts } : {}) };
     put({ type: 'end', counts });
     flushBatch();
     if (signingKey) {

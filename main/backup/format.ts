@@ -6,7 +6,7 @@ import type { ContactRecord, ConversationRecord, NewMessage } from '../vault/api
 import { Contact, ConversationSummary, Id, MAX_TEXT_CHARS, Message } from '../../shared/api.ts';
 import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 import { attachmentChunkLine, attachmentLine, type AttachmentChunkLine, type AttachmentLine } from './attachments.ts';
-import { BACKUP_VERSION_WITH_GROUPS, groupLine, type GroupLine } from './groups.ts';
+import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, groupLine, groupReceiptLine, type GroupLine, type GroupReceiptLine } from './groups.ts';
 
 export const BACKUP_FORMAT = 'ephemera-backup';
 /**
@@ -34,15 +34,15 @@ const base64 = z
 /** libsignal serialized public key (33 bytes) in base64. */
 const publicKey = z.string().regex(/^[A-Za-z0-9+/]{44}$/, 'not a 33-byte key in base64');
 
-// `attachments`: version 3 and later only (absent means 0); `groups`: version 4 only (absent means 0).
-const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count, attachments: count.optional(), groups: count.optional() });
+// `attachments`: version 3 and later only (absent means 0); `groups`: version 4 and later; `groupReceipts`: version 5 (absent means 0).
+const counts = z.strictObject({ contacts: count, conversations: count, messages: count, secrets: count, attachments: count.optional(), groups: count.optional(), groupReceipts: count.optional() });
 export type BackupCounts = z.infer<typeof counts>;
 
 export const headerLine = z
   .strictObject({
     type: z.literal('header'),
     format: z.literal(BACKUP_FORMAT),
-    version: z.union([z.literal(1), z.literal(2), z.literal(BACKUP_VERSION), z.literal(BACKUP_VERSION_WITH_GROUPS)]),
+    version: z.union([z.literal(1), z.literal(2), z.literal(BACKUP_VERSION), z.literal(BACKUP_VERSION_WITH_GROUPS), z.literal(BACKUP_VERSION_WITH_GROUP_RECEIPTS)]),
     created: epochMs,
     /** At export start; informational (progress totals). The end line carries the exact counts. */
     counts,
@@ -115,9 +115,9 @@ export type ConversationLine = z.infer<typeof conversationLine>;
 export type MessageLine = z.infer<typeof messageLine>;
 export type EndLine = z.infer<typeof endLine>;
 export type SignatureLine = z.infer<typeof signatureLine>;
-export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | GroupLine | MessageLine | AttachmentLine | AttachmentChunkLine | EndLine | SignatureLine;
+export type BackupLine = HeaderLine | AccountSecretLine | ContactLine | ConversationLine | GroupLine | MessageLine | AttachmentLine | AttachmentChunkLine | GroupReceiptLine | EndLine | SignatureLine;
 
-const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, groupLine, messageLine, attachmentLine, attachmentChunkLine, endLine, signatureLine]);
+const bodyLine = z.discriminatedUnion('type', [accountSecretLine, contactLine, conversationLine, groupLine, messageLine, attachmentLine, attachmentChunkLine, groupReceiptLine, endLine, signatureLine]);
 const bodyLineV1 = z.discriminatedUnion('type', [accountSecretLine, contactLineV1, conversationLine, messageLine, endLine]);
 /** Just enough of a header to tell a newer version from a broken file. */
 const headerProbe = z.object({ type: z.literal('header'), format: z.literal(BACKUP_FORMAT), version: z.number().int() });
@@ -141,7 +141,7 @@ export function parseHeaderLine(text: string): HeaderLine {
   const value = parseJson(text, 1);
   const probe = headerProbe.safeParse(value);
   if (!probe.success) throw new BackupMalformed('the first line is not an Ephemera backup header');
-  if (probe.data.version > BACKUP_VERSION_WITH_GROUPS) throw new BackupUnsupportedVersion(probe.data.version, BACKUP_VERSION_WITH_GROUPS);
+  if (probe.data.version > BACKUP_VERSION_WITH_GROUP_RECEIPTS) throw new BackupUnsupportedVersion(probe.data.version, BACKUP_VERSION_WITH_GROUP_RECEIPTS);
   const parsed = headerLine.safeParse(value);
   if (!parsed.success) throw new BackupMalformed(`line 1 (header): ${describeIssues(parsed.error)}`);
   return parsed.data;

@@ -19,7 +19,7 @@ import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFinge
 import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
 import { lineToAttachment, type AttachmentSink } from './attachments.ts';
-import { lineToGroup, type GroupSink } from './groups.ts';
+import { lineToGroup, lineToGroupReceipts, type GroupSink } from './groups.ts';
 
 export interface ImportOptions extends ReadOptions {
   /**
@@ -292,6 +292,11 @@ async function applyRecords(
           if (++chunksWritten % 16 === 0) await yieldAndCheck(signal);
         }
         r.data.fill(0);
+        break;
+      case 'group-receipt':
+        // Who our own texts went to: from our own backup only, as the group's log (the messages are in by now).
+        await flush();
+        if (groups?.putReceipts && trusted) write(() => groups.putReceipts!(lineToGroupReceipts(r.line)));
         break;
       case 'header':
       case 'end':

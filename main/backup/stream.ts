@@ -18,7 +18,7 @@ import {
 import { BackupMalformed, BackupSignatureInvalid } from './errors.ts';
 import { StreamHash, verifySignature } from './signature.ts';
 import { AttachmentSectionChecker, type AttachmentLine } from './attachments.ts';
-import { BACKUP_VERSION_WITH_GROUPS, type GroupLine } from './groups.ts';
+import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, type GroupLine, type GroupReceiptLine } from './groups.ts';
 
 const NEWLINE = 0x0a;
 // ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
@@ -109,11 +109,12 @@ export type BackupRecord =
   | { kind: 'attachment'; line: AttachmentLine }
   /** One chunk of the attachment named by the last attachment record, checked (place and size) and decoded. */
   | { kind: 'attachment-chunk'; attachmentId: string; index: number; data: Uint8Array }
+  | { kind: 'group-receipt'; line: GroupReceiptLine }
   | { kind: 'end'; counts: BackupCounts }
   /** Last, only for a signed stream: the signature over everything before it verified under `signer`. */
   | { kind: 'signed'; signer: Uint8Array };
 
-const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'group', 'message', 'attachment', 'end', 'signature'] as const;
+const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'group', 'message', 'attachment', 'group-receipt', 'end', 'signature'] as const;
 /** A line type's section: an attachment's chunk lines belong to the attachment section. */
 const sectionOf = (type: string): number => SECTION_ORDER.indexOf((type === 'attachment-chunk' ? 'attachment' : type) as (typeof SECTION_ORDER)[number]);
 
@@ -134,6 +135,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
   const conversationIds = new Set<string>();
   const secretNames = new Set<string>();
   const groupIds = new Set<string>();
+  const receiptIds = new Set<string>();
   let messages = 0;
   const attachments = new AttachmentSectionChecker();
   for (const text of lines) {
@@ -187,11 +189,18 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
           yield { kind: 'attachment-chunk', attachmentId: line.attachment, index: line.index, data: attachments.chunk(line, lineNo) };
         }
         break;
+      case 'group-receipt':
+        if (header.version < BACKUP_VERSION_WITH_GROUP_RECEIPTS) throw new BackupMalformed(`line ${lineNo}: a group-receipt line in a version-${header.version} backup`);
+        if (receiptIds.has(line.messageId)) throw new BackupMalformed(`line ${lineNo}: duplicate group receipts of one message`);
+        attachments.finish(lineNo); // the file before must be complete
+        receiptIds.add(line.messageId);
+        yield { kind: 'group-receipt', line };
+        break;
       case 'end': {
         attachments.finish(lineNo);
-        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size, ...(attachments.count > 0 ? { attachments: attachments.count } : {}), ...(groupIds.size > 0 ? { groups: groupIds.size } : {}) };
+        const actual = { contacts: contactIds.size, conversations: conversationIds.size, messages, secrets: secretNames.size, ...(attachments.count > 0 ? { attachments: attachments.count } : {}), ...(groupIds.size > 0 ? { groups: groupIds.size } : {}), ...(receiptIds.size > 0 ? { groupReceipts: receiptIds.size } : {}) };
         const c = line.counts;
-        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets || (c.attachments ?? 0) !== attachments.count || (c.groups ?? 0) !== groupIds.size) {
+        if (c.contacts !== actual.contacts || c.conversations !== actual.conversations || c.messages !== actual.messages || c.secrets !== actual.secrets || (c.attachments ?? 0) !== attachments.count || (c.groups ?? 0) !== groupIds.size || (c.groupReceipts ?? 0) !== receiptIds.size) {
           throw new BackupMalformed(`the end line's counts ${JSON.stringify(c)} do not match the content ${JSON.stringify(actual)}`);
         }
         ended = true;

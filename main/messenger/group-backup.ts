@@ -5,10 +5,11 @@
 // afresh; the other members' chains are not in a backup, so the restored group is marked and,
 // once the import committed, group-rejoin.ts hands our chain to every member and asks each for
 // theirs (docs).
-import type { GroupSink, GroupSource } from '../backup/index.ts';
+import type { BackupGroupReceipts, GroupSink, GroupSource } from '../backup/groups.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange } from './group-state.ts';
+import { GROUP_SENT } from './group-receipts.ts';
 import { RESTORED } from './group-rejoin.ts';
 import { GROUPS, type GroupRecord } from './group-store.ts';
 
@@ -24,6 +25,13 @@ export function groupSource(vault: Vault): GroupSource {
         const r = read(vault, id);
         return r ? [{ id, name: GroupLog.restore(r.log).state.name, log: r.log as unknown as Record<string, unknown> }] : [];
       }),
+    hasReceipts: () => vault.kvKeys(GROUP_SENT).length > 0,
+    receiptsOf: (messageId) => {
+      const raw = vault.kvGet(GROUP_SENT, messageId);
+      if (!raw) return undefined;
+      const r = JSON.parse(Buffer.from(raw).toString('utf8')) as Omit<BackupGroupReceipts, 'messageId'>;
+      return { messageId, groupId: r.groupId, to: r.to, delivered: r.delivered, read: r.read };
+    },
   };
 }
 
@@ -56,6 +64,14 @@ export function groupSink(vault: Vault): GroupSink {
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
       vault.kvSet(GROUPS, g.id, Buffer.from(JSON.stringify(record), 'utf8'));
       vault.kvSet(RESTORED, g.id, new Uint8Array(0));
+      return true;
+    },
+    // Only onto an own text of that group's conversation, and never over the receipts the profile keeps.
+    putReceipts: (r) => {
+      const m = vault.getMessage(r.messageId);
+      if (m?.direction !== 'out' || m.conversationId !== `g${r.groupId}` || !read(vault, r.groupId) || vault.kvGet(GROUP_SENT, r.messageId)) return false;
+      const record = { groupId: r.groupId, to: [...r.to].sort(), delivered: r.delivered, read: r.read };
+      vault.kvSet(GROUP_SENT, r.messageId, Buffer.from(JSON.stringify(record), 'utf8'));
       return true;
     },
   };
