@@ -20,6 +20,8 @@ export interface OpenClientOptions {
   kdf?: KdfParams;
   /** --allow-weak: the messenger accepts a password the strength policy calls weak. */
   allowWeakSecrets?: boolean;
+  /** export's hidden --work-factor below the contract's floor (tests only): MessengerOptions.backupWorkFactor. */
+  backupWorkFactor?: number;
 }
 
 /** The contract served in-process by a messenger on `profileDir`; `close` locks and closes it. */
@@ -30,6 +32,7 @@ export async function openClient(profileDir: string, opts: OpenClientOptions = {
     ...(opts.offline === true ? { offline: true } : {}),
     ...(opts.kdf ? { kdf: opts.kdf } : {}),
     ...(opts.allowWeakSecrets === true ? { allowWeakSecrets: true } : {}),
+    ...(opts.backupWorkFactor !== undefined ? { backupWorkFactor: opts.backupWorkFactor } : {}),
   });
   const api = createApiClient({
     call: (method, params) => dispatchCall(messenger, method, params),
@@ -63,9 +66,9 @@ export async function withClient<T>(g: GlobalOptions, waitS: number, fn: (api: E
 }
 
 /**
- * The contract without the relay, for commands on the vault alone (init, unlock-check, recover
- * ...): `fn` unlocks (or creates) as it needs; the messenger is always closed (locked) after.
- * Errors become their exit code and sentence.
+ * The contract without the relay, for commands on the vault alone (init, unlock-check, status,
+ * recover, export, import, open-backup ...): `fn` unlocks (or creates) as it needs; the
+ * messenger is always closed (locked) after. Errors become their exit code and sentence.
  */
 export async function withOfflineClient<T>(profile: string, fn: (api: EphemeraClient) => Promise<T>, opts: Omit<OpenClientOptions, 'offline' | 'relayTimeoutMs'> = {}): Promise<T> {
   const { api, close } = await openClient(profile, { ...opts, offline: true });

@@ -122,12 +122,26 @@ export const API_EXIT: Readonly<Record<ApiErrorCode, ExitCodeValue>> = {
   INTERNAL: ExitCode.ERROR,
 };
 
+/**
+ * The machine codes `--json` gives a backup's refusals, as the backup commands named them before
+ * they went through the contract (scripts match on them); the contract's own code is printed
+ * beside them as `apiCode`, and the exit code is API_EXIT's (3, 5, 6, 15 as before).
+ */
+const CLI_CODE: Partial<Record<ApiErrorCode, string>> = {
+  BACKUP_WRONG_KEY: 'WRONG_KEY',
+  BACKUP_CORRUPT: 'CORRUPT',
+  BACKUP_UNSUPPORTED: 'UNSUPPORTED_VERSION',
+  BACKUP_UNTRUSTED: 'UNTRUSTED',
+};
+
 /** An error the CLI reports with a given exit code and a short machine code. */
 export class CliError extends CodedError {
   constructor(
     message: string,
     readonly exitCode: ExitCodeValue,
     code = 'USAGE',
+    /** The contract's code, when the machine code above is another name for it. */
+    readonly apiCode?: ApiErrorCode,
   ) {
     super(code, message);
   }
@@ -141,7 +155,10 @@ export function exitCodeFor(err: unknown): ExitCodeValue {
 
 /** The CliError for anything a contract call threw: its sentence, and its code's exit code. */
 export function cliErrorFor(e: unknown): unknown {
-  if (e instanceof ApiError) return new CliError(e.message, API_EXIT[e.code], e.code);
+  if (e instanceof ApiError) {
+    const cliCode = CLI_CODE[e.code];
+    return cliCode === undefined ? new CliError(e.message, API_EXIT[e.code], e.code) : new CliError(e.message, API_EXIT[e.code], cliCode, e.code);
+  }
   return e;
 }
 

@@ -73,7 +73,8 @@ export function printNotice(text: string): void {
 export function printError(json: boolean, err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
   const code = err instanceof VaultError ? err.code : err instanceof CliError ? err.code : 'ERROR';
-  if (json) printJson({ ok: false, code, message });
+  const apiCode = err instanceof CliError ? err.apiCode : undefined;
+  if (json) printJson({ ok: false, code, message, ...(apiCode !== undefined ? { apiCode } : {}) });
   // One line: error details can come from the relay or from a file.
   process.stderr.write(`ephemera: ${untrusted(message)}\n`);
 }

@@ -66,6 +66,11 @@ export interface MessengerOptions {
    * connects to the relay nor resumes queued sends, so nothing arrives or leaves.
    */
   offline?: boolean;
+  /**
+   * The scrypt work factor of passphrase backups that name none (default 18). Tests lower it;
+   * the contract's BackupProtection cannot go below 18, so no renderer can weaken a backup.
+   */
+  backupWorkFactor?: number;
 }
 
 export async function openMessenger(opts: MessengerOptions): Promise<Messenger> {
@@ -108,7 +113,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   private readonly sender: Sender;
   /** Delete for me and for everyone (messenger/deleting.ts). */
   private readonly deleter: Deleter;
-  private readonly backups = new BackupJobs((p) => this.emit('backupProgress', p));
+  private readonly backups: BackupJobs;
   private readonly attachmentUi = new AttachmentUi({
     vault: () => this.life.require().vault,
     relay: () => this.life.current()?.connection?.client,
@@ -158,6 +163,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     super();
     this.opts = opts;
     this.profileDir = opts.profileDir;
+    this.backups = new BackupJobs((p) => this.emit('backupProgress', p), opts.backupWorkFactor);
     this.account = new Account(
       { serverDescriptorPath: opts.serverDescriptorPath, relayTimeoutMs: opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS },
       this.access,
@@ -187,14 +193,15 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     );
     // Whole groups of contract methods, from the tables their jobs build (messenger/method-tables.ts).
     const call = this.life.call;
+    const vaultMethods = this.life.methods();
     Object.assign(
       this,
-      this.life.methods(),
+      vaultMethods,
       contactMethods(call, this.access, this.trust),
       groupMethods(call, this.groups, this.sender),
       groupReceiptMethods(call, this.groupAcks, this.groups),
       attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, backups: this.backups, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
-      backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true }),
+      backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true, vault: vaultMethods }),
     );
   }
 

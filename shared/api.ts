@@ -7,7 +7,8 @@
 // - Objects are strict: a service that adds an unexpected field (say `key`) to a result or event
 //   fails validation on the main side and nothing is sent.
 // - The connection state names the temp key's phase and expiry, never the key or its id.
-// - The recovery phrase crosses exactly once, as the result of `createVault`, to be shown.
+// - The recovery phrase crosses exactly once, as the result of the call that created the vault
+//   (`createVault`, or `backupRestore` into a profile without one), to be shown.
 //
 //
 // This file is the contract table (method -> params and result schema, event -> payload schema)
@@ -16,7 +17,7 @@
 // everything from shared/api.ts. Imports only zod, shared/api/ and shared/errors.ts (through
 // shared/api/errors.ts): shared/ must not depend on other top folders.
 import { z } from 'zod';
-import { BackupFilePurpose, BackupId, BackupKey, BackupProgress, BackupProtection, ExportSummary, ImportSummary, OpenedBackup } from './api/types/backup.ts';
+import { BackupContact, BackupFilePurpose, BackupId, BackupKey, BackupProgress, BackupProtection, ExportSummary, ImportSummary, OpenedBackup, RestoreSummary } from './api/types/backup.ts';
 import { ConnectionState } from './api/types/connection.ts';
 import { Contact, Nickname, SafetyNumber } from './api/types/contacts.ts';
 import { ConversationSummary } from './api/types/conversations.ts';
@@ -27,6 +28,7 @@ import { FilePath, Handle, Id, JobId, MAX_TEXT_CHARS, MessageText, Password, Rec
 import { MAX_SEARCH_HITS, SearchResult } from './api/types/search.ts';
 import { NotificationPrivacy, Settings, Theme } from './api/types/settings.ts';
 import { VaultStatus } from './api/types/vault.ts';
+import { VaultCheck, VaultInfo } from './api/types/vault-check.ts';
 import {
   Attachment, AttachmentBytes, AttachmentProgress, AttachmentRead, AttachmentUploadBegin, AttachmentUploadBegun, AttachmentUploadChunk, MAX_ATTACHMENT_NAME_CHARS, UploadId,
 } from './api/types/attachments.ts';
@@ -44,6 +46,7 @@ export * from './api/types/scalars.ts';
 export * from './api/types/search.ts';
 export * from './api/types/settings.ts';
 export * from './api/types/vault.ts';
+export * from './api/types/vault-check.ts';
 export * from './api/types/attachments.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -76,6 +79,14 @@ export const apiMethods = {
     params: z.strictObject({ password: Password }),
     result: z.strictObject({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
   },
+  /** The header and the lock file, without a password (the CLI's status). */
+  vaultInfo: { params: NoParams, result: VaultInfo },
+  /**
+   * Checks the password and reads the vault without opening the session (no expiry purge, no
+   * search index): counts, and the conversations whose messages do not open. WRONG_PASSWORD,
+   * PROFILE_LOCKED (open in another process) and a damaged header or schema refuse as unlock does.
+   */
+  vaultCheck: { params: z.strictObject({ password: Password }), result: VaultCheck },
 
   // account
   /** Registers this device on a relay. Without a descriptor, the configured relay is used. */
@@ -127,17 +138,21 @@ export const apiMethods = {
   /**
    * The attachments of these messages (ids of other messages, or of messages without one, are
    * skipped). With backupId: the files an opened backup lists (`downloaded`: its bytes are in the
-   * backup; they open once imported).
+   * backup: saveAttachment and attachmentRead with the same backupId give them before any import).
    */
   attachmentsOf: { params: z.strictObject({ messageIds: z.array(Id).max(500), ...BackupSource }), result: z.array(Attachment).max(500) },
-  /** Downloads the attachment if needed, checks it against the sender's digest, then writes the plaintext to `path`. */
-  saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
+  /**
+   * Downloads the attachment if needed, checks it against the sender's digest, then writes the
+   * plaintext to `path`. With backupId: a file of that opened backup, read from the backup file
+   * (streamed, the whole backup checked again; NOT_AVAILABLE when its bytes are not in it).
+   */
+  saveAttachment: { params: z.strictObject({ attachmentId: Id, path: FilePath, jobId: JobId.optional(), ...BackupSource }), result: z.strictObject({ bytes: z.number().int().nonnegative() }) },
   /**
    * "Save as…" in the desktop app: downloads and checks the attachment if needed, asks where with
-   * main's native save dialog (suggesting its name), and writes the plaintext only there.
-   * NOT_AVAILABLE without a native dialog (browser mode, the CLI), CANCELLED if the user cancels.
+   * main's native save dialog (suggesting its name), and writes the plaintext only there (with
+   * backupId: a file of that opened backup, as saveAttachment). NOT_AVAILABLE without a native dialog (browser mode, the CLI), CANCELLED if the user cancels.
    */
-  attachmentSaveAs: { params: z.strictObject({ attachmentId: Id, jobId: JobId.optional() }), result: z.strictObject({ bytes: z.number().int().nonnegative(), path: FilePath }) },
+  attachmentSaveAs: { params: z.strictObject({ attachmentId: Id, jobId: JobId.optional(), ...BackupSource }), result: z.strictObject({ bytes: z.number().int().nonnegative(), path: FilePath }) },
   /** Stops a running sendFile or saveAttachment by its jobId (it then rejects with CANCELLED, keeping nothing). */
   attachmentCancel: { params: z.strictObject({ jobId: JobId }), result: z.strictObject({ cancelled: z.boolean() }) },
   /** The relay's per-file limit in plaintext bytes, to state before an upload (NOT_REGISTERED when not connected). */
@@ -245,8 +260,26 @@ export const apiMethods = {
    * Fails with BACKUP_UNTRUSTED (nothing changed) unless the backup is signed by this profile's
    * identity or `trustUnsigned` is true (the user confirmed the warning; no verified marks are kept).
    */
-  backupImport: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey, trustUnsigned: z.boolean().optional() }), result: ImportSummary },
+  backupImport: {
+    /** restoreIdentity: also the account identity, if the file has one and the profile has none. */
+    params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey, trustUnsigned: z.boolean().optional(), restoreIdentity: z.boolean().optional() }),
+    result: ImportSummary,
+  },
+  /**
+   * Import into a profile without a vault: checks the whole file and its signer first (a
+   * refused or damaged backup creates nothing), then creates the vault with `password` (unlocked,
+   * as createVault) and imports. VAULT_EXISTS when the profile has a vault.
+   */
+  backupRestore: {
+    params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey, password: Password, trustUnsigned: z.boolean().optional(), restoreIdentity: z.boolean().optional() }),
+    result: RestoreSummary,
+  },
   backupOpen: { params: z.strictObject({ jobId: JobId, path: FilePath, key: BackupKey }), result: OpenedBackup },
+  /**
+   * An opened backup's contacts with their conversations; with `name`, the one whose handle
+   * (exact) or name (folded) it is (BAD_PARAMETERS for none or several).
+   */
+  backupContacts: { params: z.strictObject({ backupId: BackupId, name: z.string().min(1).max(256).optional() }), result: z.array(BackupContact).max(100_000) },
   /**
    * Asks main for a file with the system's file dialog (Electron app only; NOT_AVAILABLE in
    * browser mode, CANCELLED if the user cancels). The path returned is the only kind the
@@ -316,6 +349,8 @@ export interface EphemeraApi {
   lock(): Promise<void>;
   changePassword(params: ParamsOf<'changePassword'>): Promise<void>;
   wipeProfile(params: ParamsOf<'wipeProfile'>): Promise<ResultOf<'wipeProfile'>>;
+  vaultInfo(): Promise<ResultOf<'vaultInfo'>>;
+  vaultCheck(params: ParamsOf<'vaultCheck'>): Promise<ResultOf<'vaultCheck'>>;
   register(params: ParamsOf<'register'>): Promise<VaultStatus>;
   connectionState(): Promise<ConnectionState>;
   sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>>;
@@ -366,7 +401,9 @@ export interface EphemeraApi {
   settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings>;
   backupExport(params: ParamsOf<'backupExport'>): Promise<ExportSummary>;
   backupImport(params: ParamsOf<'backupImport'>): Promise<ImportSummary>;
+  backupRestore(params: ParamsOf<'backupRestore'>): Promise<ResultOf<'backupRestore'>>;
   backupOpen(params: ParamsOf<'backupOpen'>): Promise<OpenedBackup>;
+  backupContacts(params: ParamsOf<'backupContacts'>): Promise<ResultOf<'backupContacts'>>;
   backupChooseFile(params: ParamsOf<'backupChooseFile'>): Promise<ResultOf<'backupChooseFile'>>;
   backupClose(params: ParamsOf<'backupClose'>): Promise<void>;
   backupCancel(params: ParamsOf<'backupCancel'>): Promise<ResultOf<'backupCancel'>>;

@@ -1,48 +1,31 @@
-// Backup subcommands: export, import, open-backup (docs/backup-format.md). Thin wrappers over
-// main/backup: keys from flags, the environment or a prompt; a progress bar on stderr when it
-// is a terminal; Ctrl-C cancels (no partial file); BackupError codes mapped to exit codes.
-// Not through the contract: what it reports, import into a profile without a vault and
-// open-backup without a profile are beyond the contract's backup methods (docs/architecture.md, CLI).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// Backup subcommands: export, import, open-backup (docs/backup-format.md). They go through the
+// contract offline (cli/client.ts withOfflineClient), as the app does: backupExport,
+// backupImport, backupRestore (a profile without a vault: the whole file and its signer are
+// checked before anything is created), backupOpen and the opened backup's contacts, history and
+// search. Keys from flags, the environment or a prompt; a progress bar on stderr when it is a
+// terminal (the contract's backupProgress events); Ctrl-C cancels the job (no partial file).
+import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import {
-  ACCOUNT_IDENTITY_SECRETS,
-  BackupError,
-  DEFAULT_WORK_FACTOR,
-  exportBackup,
-  importBackup,
-  inspectBackup,
-  openBackup,
-  parseIdentityFile,
-  signerFingerprint,
-  BackupUntrusted,
-  type BackupErrorCode,
-  type BackupSigner,
+  MAX_BACKUP_WORK_FACTOR,
+  MAX_SEARCH_HITS,
+  MIN_BACKUP_WORK_FACTOR,
+  type Attachment,
+  type BackupKey,
   type BackupProgress,
-  type DecryptKeys,
-  type EncryptKeys,
-  type ProgressListener,
-} from '../../main/backup/index.ts';
-import { backupMessageStatus, markImportedTombstones } from '../../main/messenger/backup-records.ts';
-import { attachmentSink, attachmentSource } from '../../main/messenger/backup-attachments.ts';
-import { Vault } from '../../main/vault/index.ts';
-import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, type ExitCodeValue, requireVault, kdfFor } from '../io.ts';
+  type BackupProtection,
+  type ImportSummary,
+  type Message,
+} from '../../shared/api.ts';
+import type { EphemeraClient } from '../../shared/api/rpc.ts';
+import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, requireVault, kdfFor } from '../io.ts';
 import { untrusted } from '../terminal.ts';
 import { allowWeakOption, checkStrength } from '../errors.ts';
-
-const BACKUP_EXIT: Record<BackupErrorCode, ExitCodeValue> = {
-  WRONG_KEY: ExitCode.WRONG_SECRET,
-  CORRUPT: ExitCode.VAULT_CORRUPT,
-  MALFORMED: ExitCode.VAULT_CORRUPT,
-  UNSUPPORTED_VERSION: ExitCode.UNSUPPORTED_VERSION,
-  BAD_PARAMETERS: ExitCode.BAD_PARAMETERS,
-  BAD_SIGNATURE: ExitCode.VAULT_CORRUPT,
-  UNTRUSTED: ExitCode.UNTRUSTED_BACKUP,
-  CANCELLED: ExitCode.INTERRUPTED,
-  IO: ExitCode.ERROR,
-};
+import { checkNewPassword, refuseEmptyPassword, withOfflineClient } from '../client.ts';
 
 const BACKUP_HELP = `
 Backup keys:
@@ -56,18 +39,11 @@ profile's identity unless you pass --trust-unsigned (their contacts then carry n
 Any backup can also be read without Ephemera: age -d [-i KEY] FILE
 `;
 
-/** Runs `fn`, turning BackupErrors into CliErrors with the right exit code and machine code. */
-async function mapped<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof BackupError) {
-      const hint = err.code === 'UNTRUSTED' ? ' To import it anyway, add --trust-unsigned.' : '';
-      throw new CliError(err.message + hint, BACKUP_EXIT[err.code], err.code);
-    }
-    throw err;
-  }
-}
+/** The default work factor, as the hidden --work-factor's default (the contract's floor). */
+const DEFAULT_WORK_FACTOR = MIN_BACKUP_WORK_FACTOR;
+
+/** How the progress bar names each phase (as it did before the contract named them). */
+const PHASE_LABEL: Record<BackupProgress['phase'], string> = { writing: 'export', verifying: 'verify', merging: 'apply', reading: 'open' };
 
 const vaultPassword = (confirm = false) =>
   readSecret({ envVar: 'EPHEMERA_PASSWORD', prompt: confirm ? 'New vault password: ' : 'Vault password: ', confirm, what: 'password' });
@@ -75,34 +51,36 @@ const vaultPassword = (confirm = false) =>
 const backupPassphrase = (confirm: boolean) =>
   readSecret({ envVar: 'EPHEMERA_BACKUP_PASSPHRASE', prompt: 'Backup passphrase: ', confirm, what: 'backup passphrase' });
 
-async function decryptKeys(identityFile: string | undefined): Promise<DecryptKeys> {
-  if (identityFile === undefined) return { passphrase: await backupPassphrase(false) };
-  let text: string;
+/** The key to open a backup: the age identity file named (checked readable before anything opens), else the passphrase. */
+async function backupKey(identityFile: string | undefined): Promise<BackupKey> {
+  if (identityFile === undefined) return { kind: 'passphrase', passphrase: await backupPassphrase(false) };
+  const path = resolve(identityFile);
   try {
-    text = readFileSync(resolve(identityFile), 'utf8');
+    accessSync(path, fsConstants.R_OK);
   } catch (err) {
     throw new CliError(`cannot read the identity file: ${(err as Error).message}`, ExitCode.USAGE);
   }
-  return { identities: await mapped(async () => parseIdentityFile(text)) };
+  return { kind: 'identityFile', path };
 }
 
 /** A progress bar on stderr when it is a terminal (and not --json); otherwise nothing. */
-function progressBar(json: boolean): { listener: ProgressListener | undefined; stop: () => void } {
-  if (json || !process.stderr.isTTY) return { listener: undefined, stop: () => {} };
+function progressBar(json: boolean): { update: (p: BackupProgress) => void; stop: () => void } {
+  if (json || !process.stderr.isTTY) return { update: () => {}, stop: () => {} };
   const bar = new cliProgress.SingleBar(
     { stream: process.stderr, format: '{phase} [{bar}] {percentage}% | {value}/{total} messages', hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
   let phase: BackupProgress['phase'] | undefined;
   return {
-    listener: (p) => {
+    update: (p) => {
+      const label = { phase: PHASE_LABEL[p.phase].padEnd(6) };
       if (p.phase !== phase) {
         if (phase !== undefined) bar.stop();
         phase = p.phase;
-        bar.start(p.total, p.done, { phase: p.phase.padEnd(6) });
+        bar.start(p.total ?? p.done, p.done, label);
       } else {
-        bar.setTotal(p.total);
-        bar.update(p.done, { phase: p.phase.padEnd(6) });
+        bar.setTotal(p.total ?? p.done);
+        bar.update(p.done, label);
       }
     },
     stop: () => {
@@ -111,12 +89,25 @@ function progressBar(json: boolean): { listener: ProgressListener | undefined; s
   };
 }
 
-/** Ctrl-C aborts the operation (export removes its temporary file) instead of killing the process. */
-function cancelOnSigint(): { signal: AbortSignal; dispose: () => void } {
-  const ac = new AbortController();
-  const onSigint = (): void => ac.abort();
+/**
+ * Runs one backup job of the contract under a fresh jobId: its progress events drive the bar,
+ * Ctrl-C cancels it (the job then rejects with CANCELLED, exit 130, and leaves nothing behind).
+ */
+async function backupJob<T>(api: EphemeraClient, json: boolean, run: (jobId: string) => Promise<T>): Promise<T> {
+  const jobId = `cli${randomBytes(12).toString('hex')}`;
+  const progress = progressBar(json);
+  const off = api.on('backupProgress', (p) => {
+    if (p.jobId === jobId) progress.update(p);
+  });
+  const onSigint = (): void => void api.backupCancel({ jobId }).catch(() => undefined);
   process.on('SIGINT', onSigint);
-  return { signal: ac.signal, dispose: () => process.off('SIGINT', onSigint) };
+  try {
+    return await run(jobId);
+  } finally {
+    process.off('SIGINT', onSigint);
+    off();
+    progress.stop();
+  }
 }
 
 function parseLimit(value: string): number {
@@ -131,19 +122,48 @@ function parseWorkFactor(value: string): number {
   return n;
 }
 
-function describeSigner(s: BackupSigner): string {
-  if (s.status === 'own') return "Signed by this profile's identity.";
-  if (s.status === 'foreign') return `Signed by ANOTHER identity (key ${s.fingerprint}); imported on your confirmation, without verified marks.`;
+/**
+ * Where --work-factor goes: within the contract's bounds, into BackupProtection; outside them
+ * (tests ask for 10), to the messenger's own option, which the contract cannot set (the backup
+ * layer refuses what it does not accept, exit 9).
+ */
+function workFactorPlacement(n: number): { inProtection?: number; forMessenger?: number } {
+  return n >= MIN_BACKUP_WORK_FACTOR && n <= MAX_BACKUP_WORK_FACTOR ? { inProtection: n } : { forMessenger: n };
+}
+
+function describeSigner(status: ImportSummary['signer'], fingerprint: string | null): string {
+  if (status === 'own') return "Signed by this profile's identity.";
+  if (status === 'foreign') return `Signed by ANOTHER identity (key ${fingerprint ?? '?'}); imported on your confirmation, without verified marks.`;
   return 'NOT signed; imported on your confirmation, without verified marks.';
 }
 
-const signerJson = (s: BackupSigner): { status: BackupSigner['status']; fingerprint: string | null } => ({
-  status: s.status,
-  fingerprint: s.status === 'unsigned' ? null : s.fingerprint,
-});
-
 function formatTime(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').slice(0, 16);
+}
+
+/** The newest `limit` messages of an opened backup's conversation (all without a limit), oldest first, in the contract's pages. */
+async function backupHistory(api: EphemeraClient, backupId: string, conversationId: string, limit: number | undefined): Promise<Message[]> {
+  const out: Message[] = [];
+  let anchor: { kind: 'newest' } | { kind: 'before'; messageId: string } = { kind: 'newest' };
+  for (;;) {
+    const want = limit === undefined ? 500 : Math.min(500, limit - out.length);
+    if (want <= 0) break;
+    const page = await api.historyPage({ backupId, conversationId, anchor, limit: want });
+    out.unshift(...page.messages);
+    const first = page.messages[0];
+    if (!page.hasOlder || first === undefined) break;
+    anchor = { kind: 'before', messageId: first.id };
+  }
+  return out;
+}
+
+/** The files the opened backup lists for these messages, by message id. */
+async function backupFiles(api: EphemeraClient, backupId: string, messages: readonly Message[]): Promise<Map<string, Attachment>> {
+  const files = new Map<string, Attachment>();
+  for (let i = 0; i < messages.length; i += 500) {
+    for (const a of await api.attachmentsOf({ backupId, messageIds: messages.slice(i, i + 500).map((m) => m.id) })) files.set(a.messageId, a);
+  }
+  return files;
 }
 
 export function register(program: Command): void {
@@ -167,37 +187,33 @@ export function register(program: Command): void {
         if (opts.withIdentity) {
           printNotice('WARNING: this backup will contain your account identity key. Anyone who can decrypt it can impersonate you. Keep it like a password.');
         }
-        const vault = await Vault.unlock(g.profile, await vaultPassword());
-        const progress = progressBar(g.json);
-        const cancel = cancelOnSigint();
-        try {
-          const passphrase = opts.recipient === undefined ? await backupPassphrase(true) : undefined;
-          if (passphrase !== undefined) checkStrength(passphrase, 'backup passphrase', opts.allowWeak);
-          const keys: EncryptKeys = passphrase === undefined ? { recipients: opts.recipient ?? [] } : { passphrase, workFactor: opts.workFactor };
-          const r = await mapped(() =>
-            exportBackup(vault, file, {
-              keys,
-              identitySecretNames: opts.withIdentity ? ACCOUNT_IDENTITY_SECRETS : undefined,
-              signal: cancel.signal,
-              onProgress: progress.listener,
-              // Opened without the app: an expired message not yet deleted is left out, a tombstone stays one.
-              messageStatus: backupMessageStatus(vault),
-              attachments: attachmentSource(vault),
-              includeAttachmentBytes: opts.withoutAttachments !== true,
-            }),
-          );
-          progress.stop();
-          printResult(
-            g.json,
-            `Backup written to ${untrusted(r.file)}: ${r.counts.messages} messages, ${r.counts.conversations} conversations, ${r.counts.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.\n` +
-              (r.signer ? `Signed with this profile's identity (key ${signerFingerprint(r.signer)}).` : 'Not signed: this profile has no identity yet (register first to sign backups).'),
-            { ...r, signer: r.signer ? signerFingerprint(r.signer) : null },
-          );
-        } finally {
-          progress.stop();
-          cancel.dispose();
-          vault.lock();
-        }
+        const password = refuseEmptyPassword(await vaultPassword());
+        const wf = workFactorPlacement(opts.workFactor);
+        const r = await withOfflineClient(
+          g.profile,
+          async (api) => {
+            await api.unlock({ password });
+            const passphrase = opts.recipient === undefined ? await backupPassphrase(true) : undefined;
+            if (passphrase !== undefined) checkStrength(passphrase, 'backup passphrase', opts.allowWeak);
+            const protection: BackupProtection =
+              passphrase === undefined
+                ? { kind: 'recipients', recipients: opts.recipient ?? [] }
+                : { kind: 'passphrase', passphrase, ...(wf.inProtection !== undefined ? { workFactor: wf.inProtection } : {}) };
+            return backupJob(api, g.json, (jobId) =>
+              api.backupExport({ jobId, path: resolve(file), protection, includeIdentity: opts.withIdentity === true, includeAttachments: opts.withoutAttachments !== true }),
+            );
+          },
+          { allowWeakSecrets: opts.allowWeak === true, ...(wf.forMessenger !== undefined ? { backupWorkFactor: wf.forMessenger } : {}) },
+        );
+        const c = r.counts;
+        printResult(
+          g.json,
+          `Backup written to ${untrusted(r.path)}: ${c.messages} messages, ${c.conversations} conversations, ${c.contacts} contacts${r.includesIdentity ? ', and the account identity' : ''}.\n` +
+            (r.signerFingerprint !== null
+              ? `Signed with this profile's identity (key ${r.signerFingerprint}).`
+              : 'Not signed: this profile has no identity yet (register first to sign backups).'),
+          { file: r.path, counts: c, bytes: r.bytes, includesIdentity: r.includesIdentity, signer: r.signerFingerprint },
+        );
       }),
     );
 
@@ -213,114 +229,114 @@ export function register(program: Command): void {
     .action(
       action(async (file: string, opts: { identity?: string; withIdentity?: boolean; trustUnsigned?: boolean; allowWeak?: boolean }, cmd: Command) => {
         const g = globalOptions(cmd);
-        const keys = await decryptKeys(opts.identity);
-        const progress = progressBar(g.json);
-        const cancel = cancelOnSigint();
-        let recoveryPhrase: string | undefined;
-        let vault: Vault | undefined;
-        try {
-          if (Vault.exists(g.profile)) {
-            vault = await Vault.unlock(g.profile, await vaultPassword());
-          } else {
-            // Check the file (and who signed it) before creating anything, so a bad or refused
-            // backup leaves no new profile behind.
-            await mapped(async () => {
-              const seen = await inspectBackup(undefined, file, { keys, restoreIdentity: opts.withIdentity === true, signal: cancel.signal, onProgress: progress.listener });
-              if (seen.signer.status !== 'own' && opts.trustUnsigned !== true) throw new BackupUntrusted(seen.signer);
-            });
-            const password = await vaultPassword(true);
-            checkStrength(password, 'password', opts.allowWeak);
-            const created = await Vault.create(g.profile, password, { kdf: kdfFor() });
-            vault = created.vault;
-            recoveryPhrase = created.recoveryPhrase;
-          }
-          const target = vault;
-          const r = await mapped(() =>
-            importBackup(target, file, {
-              keys,
-              restoreIdentity: opts.withIdentity === true,
-              trustUnsigned: opts.trustUnsigned === true,
-              signal: cancel.signal,
-              onProgress: progress.listener,
-              markTombstones: markImportedTombstones(target),
-              attachments: attachmentSink(target),
-            }),
-          );
-          progress.stop();
-          const lines = [
-            `Imported into ${g.profile}: ${r.added.messages} new messages, ${r.added.conversations} new conversations, ${r.added.contacts} new contacts` +
-              `${r.added.secrets > 0 ? ', the account identity' : ''} (the backup holds ${r.inFile.messages} messages).`,
-            describeSigner(r.signer),
-          ];
-          if (r.secretsSkipped.length > 0) {
-            lines.push(`Account identity in the backup not restored${opts.withIdentity ? ' (the profile has its own)' : ' (use --with-identity)'}.`);
-          }
-          if (recoveryPhrase !== undefined) lines.push(`New vault created. Recovery phrase — write it down now, it is shown only once:\n  ${recoveryPhrase}`);
-          printResult(g.json, lines.join('\n'), {
-            profile: g.profile,
-            ...r,
-            signer: signerJson(r.signer),
-            created: recoveryPhrase !== undefined,
-            ...(recoveryPhrase ? { recoveryPhrase } : {}),
-          });
-        } finally {
-          progress.stop();
-          cancel.dispose();
-          vault?.lock();
+        const key = await backupKey(opts.identity);
+        const what = { path: resolve(file), key, trustUnsigned: opts.trustUnsigned === true, restoreIdentity: opts.withIdentity === true };
+        const { r, recoveryPhrase } = await withOfflineClient(
+          g.profile,
+          async (api) => {
+            if ((await api.vaultStatus()).vault !== 'none') {
+              await api.unlock({ password: refuseEmptyPassword(await vaultPassword()) });
+              return { r: await backupJob(api, g.json, (jobId) => api.backupImport({ jobId, ...what })), recoveryPhrase: undefined };
+            }
+            // No vault: backupRestore checks the file and its signer before it creates one, so a
+            // bad or refused backup leaves no new profile behind.
+            const password = checkNewPassword(await vaultPassword(true), opts.allowWeak);
+            const { recoveryPhrase: phrase, ...summary } = await backupJob(api, g.json, (jobId) => api.backupRestore({ jobId, ...what, password }));
+            return { r: summary, recoveryPhrase: phrase };
+          },
+          { kdf: kdfFor(), allowWeakSecrets: opts.allowWeak === true },
+        ).catch((e: unknown) => {
+          if (e instanceof CliError && e.apiCode === 'BACKUP_UNTRUSTED') printNotice('To import it anyway, add --trust-unsigned.');
+          throw e;
+        });
+        const lines = [
+          `Imported into ${g.profile}: ${r.added.messages} new messages, ${r.added.conversations} new conversations, ${r.added.contacts} new contacts` +
+            `${r.added.secrets > 0 ? ', the account identity' : ''} (the backup holds ${r.inFile.messages} messages).`,
+          describeSigner(r.signer, r.signerFingerprint),
+        ];
+        if (r.secretsSkipped.length > 0) {
+          lines.push(`Account identity in the backup not restored${opts.withIdentity ? ' (the profile has its own)' : ' (use --with-identity)'}.`);
         }
+        if (recoveryPhrase !== undefined) lines.push(`New vault created. Recovery phrase — write it down now, it is shown only once:\n  ${recoveryPhrase}`);
+        printResult(g.json, lines.join('\n'), {
+          profile: g.profile,
+          inFile: r.inFile,
+          added: r.added,
+          secretsSkipped: r.secretsSkipped,
+          signer: { status: r.signer, fingerprint: r.signerFingerprint },
+          created: recoveryPhrase !== undefined,
+          ...(recoveryPhrase !== undefined ? { recoveryPhrase } : {}),
+        });
       }),
     );
 
   program
     .command('open-backup')
-    .description('read a backup without any profile: "history NAME" or "search TEXT"')
+    .description('read a backup without any profile: "history NAME", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"')
     .argument('<file>', 'backup file')
-    .argument('<what>', 'history | search')
-    .argument('<text...>', 'contact (handle or name) for history; words for search')
+    .argument('<what>', 'history | search | save-attachment')
+    .argument('<text...>', 'contact (handle or name) for history; words for search; ATTACHMENT_ID PATH for save-attachment')
     .option('--identity <file>', 'age identity file for a backup made with --recipient')
     .option('--limit <n>', 'at most this many messages (history: the newest)', parseLimit)
     .addHelpText('after', BACKUP_HELP)
     .action(
       action(async (file: string, what: string, words: string[], opts: { identity?: string; limit?: number }, cmd: Command) => {
         const json = wantsJson(cmd);
-        if (what !== 'history' && what !== 'search') throw new CliError('open-backup: expected "history NAME" or "search TEXT"', ExitCode.USAGE);
-        const keys = await decryptKeys(opts.identity);
-        const progress = progressBar(json);
-        const cancel = cancelOnSigint();
+        if (what !== 'history' && what !== 'search' && what !== 'save-attachment') throw new CliError('open-backup: expected "history NAME", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"', ExitCode.USAGE);
+        if (what === 'save-attachment' && words.length !== 2) throw new CliError('open-backup: expected "save-attachment ATTACHMENT_ID PATH"', ExitCode.USAGE);
+        const key = await backupKey(opts.identity);
+        const text = words.join(' ');
+        // No profile: the messenger serving the contract gets an empty folder of its own, in
+        // which nothing is written (an opened backup stays in memory), removed afterwards.
+        const scratch = mkdtempSync(join(tmpdir(), 'ephemera-open-backup-'));
         try {
-          const archive = await mapped(() => openBackup(file, { keys, signal: cancel.signal, onProgress: progress.listener }));
-          progress.stop();
-          const text = words.join(' ');
-          if (what === 'history') {
-            const h = await mapped(async () => archive.history(text, opts.limit !== undefined ? { limit: opts.limit } : {}));
-            const name = untrusted(h.contact.displayName || h.contact.handle);
-            const human = [`${name} (@${untrusted(h.contact.handle)}) — ${h.messages.length} messages`];
-            for (const m of h.messages) {
-              const a = archive.attachmentOf(m.id);
-              const file = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
-              human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}${file}`);
+          await withOfflineClient(scratch, async (api) => {
+            const { backupId } = await backupJob(api, json, (jobId) => api.backupOpen({ jobId, path: resolve(file), key }));
+            if (what === 'save-attachment') {
+              // Streamed from the backup file (checked whole again), before and without any import.
+              const [attachmentId, out] = words as [string, string];
+              const { bytes } = await api.saveAttachment({ backupId, attachmentId, path: resolve(out) });
+              printResult(json, `Saved ${bytes} bytes to ${untrusted(resolve(out))}.`, { attachmentId, path: resolve(out), bytes });
+            } else if (what === 'history') {
+              const [contact] = await api.backupContacts({ backupId, name: text });
+              if (!contact) throw new CliError(`No contact "${text}" in this backup.`, ExitCode.BAD_PARAMETERS, 'BAD_PARAMETERS');
+              const messages = await backupHistory(api, backupId, contact.conversationId, opts.limit);
+              const files = await backupFiles(api, backupId, messages);
+              const conversation = (await api.conversationsList({ backupId })).find((c) => c.id === contact.conversationId);
+              const name = untrusted(contact.displayName || contact.handle);
+              const human = [`${name} (@${untrusted(contact.handle)}) — ${messages.length} messages`];
+              for (const m of messages) {
+                const a = files.get(m.id);
+                const note = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
+                human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}${note}`);
+              }
+              printResult(json, human.join('\n'), {
+                contact: { id: contact.id, handle: contact.handle, displayName: contact.displayName },
+                conversation,
+                // As `history --json` lists them: each message's attachments (id, name, size, type, in the backup or not).
+                messages: messages.map((m) => {
+                  const a = files.get(m.id);
+                  return { ...m, attachments: a ? [{ id: a.id, name: a.name, size: a.size, type: a.type, downloaded: a.downloaded }] : [] };
+                }),
+              });
+            } else {
+              const { hits } = await api.search({ backupId, query: text, order: 'newest', limit: Math.min(opts.limit ?? 100, MAX_SEARCH_HITS) });
+              const human = hits.length === 0 ? [`No message contains "${untrusted(text)}".`] : [];
+              const textOf = (h: (typeof hits)[number]): string => h.snippet.map((s) => s.text).join('');
+              for (const h of hits) human.push(`[${formatTime(h.sentAt)}] ${untrusted(h.conversationTitle || 'unknown chat')}: ${untrusted(textOf(h))}`);
+              printResult(json, human.join('\n'), {
+                query: text,
+                hits: hits.map((h) => ({
+                  message: { id: h.messageId, conversationId: h.conversationId, direction: h.direction, sentAt: h.sentAt, text: textOf(h) },
+                  conversationId: h.conversationId,
+                  title: h.conversationTitle,
+                })),
+              });
             }
-            printResult(json, human.join('\n'), {
-              contact: { id: h.contact.id, handle: h.contact.handle, displayName: h.contact.displayName },
-              conversation: h.conversation,
-              // As `history --json` lists them: each message's attachments (id, name, size, type, in the backup or not).
-              messages: h.messages.map((m) => {
-                const a = archive.attachmentOf(m.id);
-                return { ...m, attachments: a ? [{ id: a.id, name: a.name, size: a.size, type: a.contentType, downloaded: a.downloaded }] : [] };
-              }),
-            });
-          } else {
-            const hits = archive.search(text, { limit: opts.limit ?? 100 });
-            const human = hits.length === 0 ? [`No message contains "${untrusted(text)}".`] : [];
-            for (const hit of hits) human.push(`[${formatTime(hit.message.sentAt)}] ${untrusted(hit.conversation?.title ?? 'unknown chat')}: ${untrusted(hit.message.text)}`);
-            printResult(json, human.join('\n'), {
-              query: text,
-              hits: hits.map((h) => ({ message: h.message, conversationId: h.message.conversationId, title: h.conversation?.title })),
-            });
-          }
+            await api.backupClose({ backupId });
+          });
         } finally {
-          progress.stop();
-          cancel.dispose();
+          rmSync(scratch, { recursive: true, force: true });
         }
       }),
     );

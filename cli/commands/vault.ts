@@ -1,15 +1,24 @@
-// Vault subcommands: init, unlock-check, change-password, recover, status. init, change-password
-// and recover go through the contract offline (cli/client.ts withOfflineClient): the same checks,
-// codes and sentences as the app. unlock-check and status stay on the vault: they are diagnostics
-// that must answer for a vault whose messages are damaged, and the contract's unlock opens the
-// whole session (expiry purge, the search index, rebuilt by reading every message when it has no
-// usable snapshot), so one damaged segment fails it (docs/architecture.md, CLI).
+// Vault subcommands: init, unlock-check, change-password, recover, status. All go through the
+// contract offline (cli/client.ts withOfflineClient): the same checks, codes and sentences as the
+// app. unlock-check and status use its diagnostics (vaultCheck, vaultInfo), which never open the
+// messenger's session, so they answer for a vault whose messages are damaged too.
 import { Option, type Command } from 'commander';
-import { inspectProfile, Vault } from '../../main/vault/index.ts';
+import type { VaultCheck } from '../../shared/api.ts';
+import { Vault } from '../../main/vault/index.ts';
 import { headerMissingMessage } from '../../main/vault/recovery-copy.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, promptHidden, readSecret, readStdin, requireVault, currentPassword, kdfFor } from '../io.ts';
 import { allowWeakOption } from '../errors.ts';
 import { checkNewPassword, refuseEmptyPassword, withOfflineClient } from '../client.ts';
+
+/** What of the vault did not open, as one sentence after the counts; '' when everything did. */
+function damageNote(r: VaultCheck): string {
+  const parts = [
+    ...(r.contacts === null ? ['the contact list'] : []),
+    ...(r.conversations === null ? ['the conversation list'] : []),
+    ...(r.damagedConversations.length > 0 ? [`the messages of ${r.damagedConversations.length} conversation${r.damagedConversations.length === 1 ? '' : 's'}`] : []),
+  ];
+  return parts.length === 0 ? '' : `\nDAMAGED: ${parts.join(', ')} do not open (a failed tag or an edited row); everything else reads.`;
+}
 
 const newPassword = () => readSecret({ envVar: 'EPHEMERA_NEW_PASSWORD', prompt: 'New password: ', confirm: true, what: 'new password' });
 
@@ -60,14 +69,9 @@ export function register(program: Command): void {
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
         requireVault(g.profile);
-        const password = await currentPassword();
-        const vault = await Vault.unlock(g.profile, password);
-        try {
-          const messages = vault.countMessages();
-          printResult(g.json, `OK: the password opens the vault in ${g.profile} (${messages} messages).`, { profile: g.profile, messages });
-        } finally {
-          vault.lock();
-        }
+        const password = refuseEmptyPassword(await currentPassword());
+        const r = await withOfflineClient(g.profile, (api) => api.vaultCheck({ password }));
+        printResult(g.json, `OK: the password opens the vault in ${g.profile} (${r.messages} messages).${damageNote(r)}`, { profile: g.profile, ...r });
       }),
     );
 
@@ -118,7 +122,13 @@ export function register(program: Command): void {
     .action(
       action(async (_opts: unknown, cmd: Command) => {
         const g = globalOptions(cmd);
-        const info = inspectProfile(g.profile);
+        const password = process.env.EPHEMERA_PASSWORD;
+        const { info, check } = await withOfflineClient(g.profile, async (api) => {
+          const found = await api.vaultInfo();
+          // Counts only with a password and when no other process has the vault open.
+          const counted = found.exists && password !== undefined && found.lockedBy === undefined ? await api.vaultCheck({ password: refuseEmptyPassword(password) }) : undefined;
+          return { info: found, check: counted };
+        });
         if (!info.exists) {
           printResult(g.json, `No vault in ${g.profile}.`, { profile: g.profile, exists: false });
           return;
@@ -130,18 +140,12 @@ export function register(program: Command): void {
           `  kdf:       argon2id m=${info.kdf?.memoryKiB} KiB, t=${info.kdf?.iterations}, p=${info.kdf?.parallelism}`,
           `  open by:   ${info.lockedBy !== undefined ? `pid ${info.lockedBy}` : 'no other process'}`,
         ];
-        const password = process.env.EPHEMERA_PASSWORD;
-        if (password !== undefined && info.lockedBy === undefined) {
-          const vault = await Vault.unlock(g.profile, password);
-          try {
-            const counts = { messages: vault.countMessages(), conversations: vault.listConversations().length, contacts: vault.listContacts().length };
-            Object.assign(data, counts);
-            lines.push(`  messages:  ${counts.messages}`, `  conversations: ${counts.conversations}`, `  contacts:  ${counts.contacts}`);
-          } finally {
-            vault.lock();
-          }
+        if (check !== undefined) {
+          Object.assign(data, check);
+          const shown = (n: number | null): string => (n === null ? 'damaged' : String(n));
+          lines.push(`  messages:  ${check.messages}`, `  conversations: ${shown(check.conversations)}`, `  contacts:  ${shown(check.contacts)}`);
         }
-        printResult(g.json, lines.join('\n'), data);
+        printResult(g.json, lines.join('\n') + (check ? damageNote(check) : ''), data);
       }),
     );
 }

@@ -1,15 +1,19 @@
 // The contract's backup methods around the backup jobs (messenger/backups.ts): the steps before
 // an export (weak passphrase refused, counters written) and after an import (identity keys
-// reconciled, the history indexed, conversations announced), and search in an opened backup.
-import { ApiError, type EphemeraApi, type ParamsOf, type SearchResult } from '../../shared/api.ts';
-import type { BackupJobs } from './backups.ts';
+// reconciled, the history indexed, conversations announced), a restore into a profile without a
+// vault (checked, then created and imported), and search in an opened backup.
+import { ApiError, type EphemeraApi, type ImportSummary, type ParamsOf, type SearchResult } from '../../shared/api.ts';
+import type { BackupJobs, ImportParams } from './backups.ts';
 import { reconcileIdentityKeys } from './contacts.ts';
 import type { ConversationCounters } from './counters.ts';
 import { refuseWeakSecret } from './errors.ts';
 import type { SessionAccess } from './session.ts';
 import type { ApiCall } from './session-lifecycle.ts';
 
-export type BackupMethods = Pick<EphemeraApi, 'backupExport' | 'backupImport' | 'backupOpen' | 'backupChooseFile' | 'backupClose' | 'backupCancel'>;
+export type BackupMethods = Pick<
+  EphemeraApi,
+  'backupExport' | 'backupImport' | 'backupRestore' | 'backupOpen' | 'backupContacts' | 'backupChooseFile' | 'backupClose' | 'backupCancel'
+>;
 
 export interface BackupCallParts {
   call: ApiCall;
@@ -18,9 +22,30 @@ export interface BackupCallParts {
   counters: Pick<ConversationCounters, 'flush' | 'announce'>;
   /** Accept a backup passphrase the strength policy calls weak (tests only). */
   allowWeakSecrets: boolean;
+  /** backupRestore asks whether the profile has a vault, then creates it as createVault does. */
+  vault: Pick<EphemeraApi, 'vaultStatus' | 'createVault'>;
 }
 
-export function backupMethods({ call, access, backups, counters, allowWeakSecrets }: BackupCallParts): BackupMethods {
+export function backupMethods({ call, access, backups, counters, allowWeakSecrets, vault: vaults }: BackupCallParts): BackupMethods {
+  const importInto = async (params: ImportParams): Promise<ImportSummary> => {
+    const result = await backups.import(access.require().vault, params);
+    // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
+    // next unlock replays the change feed into the search index).
+    try {
+      // Imported contacts name the key the identity store trusts, if it knows one (no-op
+      // when locked or unregistered).
+      const session = access.current();
+      const e2e = session?.registration?.e2e;
+      if (e2e && session.vault.isUnlocked) reconcileIdentityKeys(session.vault, e2e);
+      // A whole history may have arrived: index it in steps, not in one blocking pass.
+      await access.current()?.search.catchUpInSteps();
+      const vault = access.current()?.vault;
+      if (vault?.isUnlocked) for (const c of vault.listConversations()) counters.announce(c.id);
+    } catch {
+      // locked meanwhile
+    }
+    return result;
+  };
   return {
     // One vault activity: an import's merge never runs while it reads (it would see rows that
     // might still be rolled back).
@@ -33,28 +58,20 @@ export function backupMethods({ call, access, backups, counters, allowWeakSecret
           return backups.export(vault, params);
         }),
       ),
-    backupImport: (params) =>
+    backupImport: (params) => call(() => importInto(params)),
+    // Nothing is created until the whole file and its signer are checked; the import then reads
+    // the file again (its own pass 1), so a file changed in between is refused as well.
+    backupRestore: ({ password, ...params }) =>
       call(async () => {
-        const result = await backups.import(access.require().vault, params);
-        // Committed: what follows only announces it, and a lock meanwhile does not undo it (the
-        // next unlock replays the change feed into the search index).
-        try {
-          // Imported contacts name the key the identity store trusts, if it knows one (no-op
-          // when locked or unregistered).
-          const session = access.current();
-          const e2e = session?.registration?.e2e;
-          if (e2e && session.vault.isUnlocked) reconcileIdentityKeys(session.vault, e2e);
-          // A whole history may have arrived: index it in steps, not in one blocking pass.
-          await access.current()?.search.catchUpInSteps();
-          const vault = access.current()?.vault;
-          if (vault?.isUnlocked) for (const c of vault.listConversations()) counters.announce(c.id);
-        } catch {
-          // locked meanwhile
-        }
-        return result;
+        if ((await vaults.vaultStatus()).vault !== 'none') throw new ApiError('VAULT_EXISTS', 'This profile has a vault already: import the backup into it.');
+        refuseWeakSecret(password, 'password', allowWeakSecrets);
+        await backups.verifyForRestore(params);
+        const { recoveryPhrase } = await vaults.createVault({ password });
+        return { ...(await importInto(params)), recoveryPhrase };
       }),
     // Works without an unlocked vault: a backup can be browsed on a machine with no account.
     backupOpen: (params) => call(() => backups.open(params)),
+    backupContacts: (params) => call(() => backups.contacts(params.backupId, params.name)),
     // The messenger has no file dialog: the Electron shell answers this around it
     // (main/backup-files.ts with main/app/file-dialogs.ts); browser mode and the CLI have none.
     backupChooseFile: () => Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: give the file name instead.')),

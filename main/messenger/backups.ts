@@ -6,6 +6,8 @@ import { closeSync, constants as fsConstants, openSync, readFileSync } from 'nod
 import {
   ApiError,
   type Attachment,
+  type BackupContact,
+  type BackupCounts as ApiBackupCounts,
   type BackupKey,
   type BackupProgress as ApiBackupProgress,
   type BackupProtection,
@@ -20,11 +22,15 @@ import {
 import {
   ACCOUNT_IDENTITY_SECRETS,
   BackupError,
+  BackupUntrusted,
   exportBackup,
   importBackup,
+  inspectBackup,
   openBackup,
   parseIdentityFile,
+  signerFingerprint,
   type BackupArchive,
+  type BackupCounts,
   type BackupProgress,
   type DecryptKeys,
   type EncryptKeys,
@@ -48,7 +54,8 @@ const CODE: Record<BackupError['code'], ApiError['code']> = {
   CORRUPT: 'BACKUP_CORRUPT',
   MALFORMED: 'BACKUP_CORRUPT',
   UNSUPPORTED_VERSION: 'BACKUP_UNSUPPORTED',
-  BAD_PARAMETERS: 'INVALID_ARGUMENT',
+  // A work factor or an identity string out of range: the same code (and CLI exit 9) as the vault's refused parameters.
+  BAD_PARAMETERS: 'BAD_PARAMETERS',
   // A signature that does not verify: the file was changed or forged.
   BAD_SIGNATURE: 'BACKUP_CORRUPT',
   UNTRUSTED: 'BACKUP_UNTRUSTED',
@@ -60,8 +67,25 @@ export function backupApiError(e: unknown): unknown {
   return e instanceof BackupError ? new ApiError(CODE[e.code], e.message) : e;
 }
 
-function encryptKeys(p: BackupProtection): EncryptKeys {
-  return p.kind === 'passphrase' ? { passphrase: p.passphrase } : { recipients: p.recipients };
+/** `workFactor`: the host's choice when the protection names none (MessengerOptions.backupWorkFactor). */
+function encryptKeys(p: BackupProtection, workFactor: number | undefined): EncryptKeys {
+  if (p.kind === 'recipients') return { recipients: p.recipients };
+  const wf = p.workFactor ?? workFactor;
+  return wf === undefined ? { passphrase: p.passphrase } : { passphrase: p.passphrase, workFactor: wf };
+}
+
+/** Counts as the contract states them (attachments and groups: 0 for files before they existed). */
+function countsView(c: BackupCounts): ApiBackupCounts {
+  return { contacts: c.contacts, conversations: c.conversations, messages: c.messages, secrets: c.secrets, attachments: c.attachments ?? 0, groups: c.groups ?? 0 };
+}
+
+/** What an import may also do, besides merging. */
+export interface ImportParams {
+  jobId: string;
+  path: string;
+  key: BackupKey;
+  trustUnsigned?: boolean | undefined;
+  restoreIdentity?: boolean | undefined;
 }
 
 function decryptKeys(k: BackupKey): DecryptKeys {
@@ -85,7 +109,11 @@ export class BackupJobs {
   private readonly running = new Map<string, AbortController>();
   private readonly archives = new Map<string, BackupArchive>();
 
-  constructor(private readonly onProgress: (p: ApiBackupProgress) => void) {}
+  constructor(
+    private readonly onProgress: (p: ApiBackupProgress) => void,
+    /** The scrypt work factor of a passphrase export that names none (tests lower it; the contract cannot). */
+    private readonly workFactor?: number,
+  ) {}
 
   private async job<T>(jobId: string, operation: ApiBackupProgress['operation'], fn: (signal: AbortSignal, progress: (p: BackupProgress) => void) => Promise<T>): Promise<T> {
     if (this.running.has(jobId)) throw new ApiError('BUSY', 'A job with this id is already running.');
@@ -112,7 +140,7 @@ export class BackupJobs {
   export(vault: Vault, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean; includeAttachments?: boolean | undefined }): Promise<ExportSummary> {
     return this.job(p.jobId, 'export', async (signal, onProgress) => {
       const r = await exportBackup(vault, p.path, {
-        keys: encryptKeys(p.protection),
+        keys: encryptKeys(p.protection, this.workFactor),
         signal,
         onProgress,
         messageStatus: backupMessageStatus(vault),
@@ -121,14 +149,21 @@ export class BackupJobs {
         groups: groupSource(vault),
         ...(p.includeIdentity ? { identitySecretNames: ACCOUNT_IDENTITY_SECRETS } : {}),
       });
-      return { path: r.file, messages: r.counts.messages, bytes: r.bytes };
+      return {
+        path: r.file,
+        messages: r.counts.messages,
+        bytes: r.bytes,
+        counts: countsView(r.counts),
+        includesIdentity: r.includesIdentity,
+        signerFingerprint: r.signer ? signerFingerprint(r.signer) : null,
+      };
     });
   }
 
-  import(vault: Vault, p: { jobId: string; path: string; key: BackupKey; trustUnsigned?: boolean | undefined }): Promise<ImportSummary> {
+  import(vault: Vault, p: ImportParams): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
       const r = await importBackup(vault, p.path, {
-        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault), groups: groupSink(vault),
+        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, restoreIdentity: p.restoreIdentity === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault), groups: groupSink(vault),
       });
       return {
         contactsAdded: r.added.contacts,
@@ -137,7 +172,21 @@ export class BackupJobs {
         messagesSkipped: Math.max(0, r.inFile.messages - r.added.messages),
         signer: r.signer.status,
         signerFingerprint: r.signer.status === 'unsigned' ? null : r.signer.fingerprint,
+        inFile: countsView(r.inFile),
+        added: countsView(r.added),
+        secretsSkipped: r.secretsSkipped,
       };
+    });
+  }
+
+  /**
+   * Pass 1 of an import into a profile about to be created: the whole file and its signature,
+   * refused (BACKUP_UNTRUSTED) unless signed by the identity it restores or the user confirmed.
+   */
+  verifyForRestore(p: ImportParams): Promise<void> {
+    return this.job(p.jobId, 'import', async (signal, onProgress) => {
+      const seen = await inspectBackup(undefined, p.path, { keys: decryptKeys(p.key), restoreIdentity: p.restoreIdentity === true, signal, onProgress, noFollow: true });
+      if (seen.signer.status !== 'own' && p.trustUnsigned !== true) throw new BackupUntrusted(seen.signer);
     });
   }
 
@@ -165,6 +214,11 @@ export class BackupJobs {
     this.archives.clear();
   }
 
+  /** An opened backup (UNKNOWN_BACKUP otherwise), to read its files' bytes (backup-attachment-read.ts). */
+  opened(backupId: string): BackupArchive {
+    return this.archive(backupId);
+  }
+
   private archive(backupId: string): BackupArchive {
     const a = this.archives.get(backupId);
     if (!a) throw unknownBackup();
@@ -178,6 +232,18 @@ export class BackupJobs {
       const f = a.attachmentOf(id);
       return f ? [{ id: f.id, messageId: f.messageId, name: safeFileName(f.name), size: f.size, type: f.contentType, downloaded: f.downloaded }] : [];
     });
+  }
+
+  /** The opened backup's contacts with their conversations; with `name`, the one it names (BAD_PARAMETERS for none or several). */
+  contacts(backupId: string, name?: string): BackupContact[] {
+    const a = this.archive(backupId);
+    let pairs: ReturnType<BackupArchive['findConversation']>[];
+    try {
+      pairs = name === undefined ? contactConversations(a) : [a.findConversation(name)];
+    } catch (e) {
+      throw backupApiError(e);
+    }
+    return pairs.map(({ contact, conversation }) => ({ id: contact.id, handle: contact.handle, displayName: contact.displayName, conversationId: conversation.id }));
   }
 
   conversations(backupId: string): ConversationSummary[] {
@@ -258,6 +324,15 @@ export class BackupJobs {
       })),
     };
   }
+}
+
+/** Each conversation of the backup with its contact (one without its contact is left out). */
+function contactConversations(a: BackupArchive): ReturnType<BackupArchive['findConversation']>[] {
+  const byId = new Map(a.contacts.map((c) => [c.id, c]));
+  return a.conversations.flatMap((conversation) => {
+    const contact = byId.get(conversation.contactId);
+    return contact ? [{ contact, conversation }] : [];
+  });
 }
 
 export function unknownBackup(): ApiError {

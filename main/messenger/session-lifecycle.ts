@@ -23,6 +23,7 @@ import type { SearchCatchUp } from './searching.ts';
 import type { Sender } from './sending.ts';
 import { lockVault, type Registration, type SessionAccess, type UnlockedSession } from './session.ts';
 import { readSettings, settingsView, writeSettings } from './settings.ts';
+import { checkVault, vaultInfo } from './vault-check.ts';
 
 export interface LifecycleOptions {
   profileDir: string;
@@ -37,7 +38,7 @@ export interface LifecycleParts {
   emit: Emit;
   account: Pick<Account, 'connect' | 'stop' | 'offlineState' | 'configuredRelay'>;
   sender: Pick<Sender, 'enqueue' | 'idle' | 'resumeQueued'>;
-  deleter: Pick<Deleter, 'forMe'>;
+  deleter: Pick<Deleter, 'forMeInSlices'>;
   receipts: Pick<ReceiptSender, 'stop'>;
   searchCatchUp: Pick<SearchCatchUp, 'stop'>;
   counters: Pick<ConversationCounters, 'stopTimer' | 'drain'>;
@@ -52,7 +53,7 @@ export type ApiCall = <T>(fn: () => Promise<T> | T, about?: RefusalContext) => P
 
 export type VaultMethods = Pick<
   EphemeraApi,
-  'vaultStatus' | 'createVault' | 'confirmRecoveryPhrase' | 'unlock' | 'unlockWithRecovery' | 'lock' | 'changePassword' | 'wipeProfile'
+  'vaultStatus' | 'createVault' | 'confirmRecoveryPhrase' | 'unlock' | 'unlockWithRecovery' | 'lock' | 'changePassword' | 'wipeProfile' | 'vaultInfo' | 'vaultCheck'
 >;
 
 export class SessionLifecycle implements SessionAccess {
@@ -192,6 +193,9 @@ export class SessionLifecycle implements SessionAccess {
           await vault.changePassword(params.oldPassword, params.newPassword);
         }),
       wipeProfile: (params) => this.call(() => this.serial(() => this.wipe(params.password))),
+      // Diagnostics that never open the session (messenger/vault-check.ts); one at a time with unlock and lock.
+      vaultInfo: () => this.call(() => vaultInfo(profileDir)),
+      vaultCheck: (params) => this.call(() => this.serial(() => checkVault(profileDir, params.password, this.session?.vault, (fn) => this.activity(fn)))),
     };
   }
 
@@ -249,7 +253,7 @@ export class SessionLifecycle implements SessionAccess {
     }
     this.session = session;
     this.disappearing = new DisappearingTimers(vault, counting, {
-      deleteExpired: (conversationId, messages) => void deleter.forMe(conversationId, messages, false),
+      deleteExpired: async (conversationId, messages) => void (await deleter.forMeInSlices(conversationId, messages)),
       activity: (fn) => this.activity(fn),
       announce: (m) => emit('message', this.parts.viewOf(m)),
     });

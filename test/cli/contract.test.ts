@@ -1,13 +1,15 @@
 // The CLI reaches the messenger through the contract (cli/client.ts): the same bad input gets the
 // same error code and sentence from `ephemera` (a real child process) as from dispatchCall, the
 // serving side of the app's IPC and the browser host's WebSocket.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openMessenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { MAX_TEXT_CHARS, type ApiErrorValue, type MethodName, type SearchResult } from '../../shared/api.ts';
+import { MAX_BACKUP_WORK_FACTOR, MAX_TEXT_CHARS, MIN_BACKUP_WORK_FACTOR, type ApiErrorValue, type MethodName, type SearchResult, type VaultCheck } from '../../shared/api.ts';
+import { DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR } from '../../main/backup/index.ts';
+import { damagedCopies } from '../vault/helpers.ts';
 import { dispatchCall, type CallOutcome } from '../../shared/api/rpc.ts';
 import { API_EXIT } from '../../cli/errors.ts';
 import { runCli } from './run.ts';
@@ -210,5 +212,171 @@ describe('the CLI goes through the contract', () => {
     const over = await runCli(['--profile', profile, 'search', 'plums', '--limit', '1001'], {});
     expect(over.code).toBe(2);
     expect(over.stderr).toContain('--limit must be a whole number from 1 to 1000');
+  });
+});
+
+/** What `ephemera --json ARGS` says for a backup's refusal: the contract's code (apiCode where the CLI keeps its own name), sentence and exit code. */
+async function viaCliBackup(args: string[], env: Record<string, string>, dir: string): Promise<{ exit: number | null; error: ApiErrorValue; cliCode: string }> {
+  const r = await runCli(['--profile', dir, '--json', ...args], env);
+  const out = JSON.parse(r.stdout.trim()) as { ok: boolean; code: string; apiCode?: ApiErrorValue['code']; message: string };
+  expect(out.ok, r.stderr).toBe(false);
+  return { exit: r.code, error: { code: out.apiCode ?? (out.code as ApiErrorValue['code']), message: out.message }, cliCode: out.code };
+}
+
+/** The refusal of `method` on a messenger of `dir` (not unlocked) after opening the backup `file`, with the opened backupId in its params. */
+async function viaDispatchOpened(dir: string, file: string, passphrase: string, method: MethodName, params: Record<string, unknown>): Promise<ApiErrorValue> {
+  const m = await openMessenger({ profileDir: dir });
+  try {
+    const opened = await dispatchCall(m, 'backupOpen', { jobId: 'contract-open', path: file, key: { kind: 'passphrase', passphrase } });
+    if (!opened.ok) throw new Error(`backupOpen failed: ${opened.error.message}`);
+    return refusal(method, await dispatchCall(m, method, { ...params, backupId: (opened.value as { backupId: string }).backupId }));
+  } finally {
+    await m.close();
+  }
+}
+
+describe('unlock-check and status go through the contract (vaultCheck, vaultInfo)', () => {
+  it('a wrong password: the same WRONG_PASSWORD and sentence; the session was never opened', async () => {
+    const served = await viaDispatchLocked(profile, 'vaultCheck', { password: 'not the password 123' });
+    expect(served.code).toBe('WRONG_PASSWORD');
+    const cli = await viaCli(['unlock-check'], { EPHEMERA_PASSWORD: 'not the password 123' });
+    expect(cli.error).toEqual(served);
+    expect(cli.exit).toBe(API_EXIT.WRONG_PASSWORD);
+    // Right password: the vault is read and locked again, the messenger stays locked.
+    const m = await openMessenger({ profileDir: profile });
+    try {
+      const ok = await dispatchCall(m, 'vaultCheck', { password: PASSWORD });
+      expect(ok).toEqual({ ok: true, value: { messages: 3, conversations: 2, contacts: 2, damagedConversations: [] } });
+      expect((await m.vaultStatus()).vault).toBe('locked');
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('a damaged message segment: the password is right (exit 0) and the conversation that does not open is named, the same through both', async () => {
+    const dir = damagedCopies(root, profile)((db) => {
+      const row = db.prepare<[string], { id: number; sealed: Buffer }>('SELECT id, sealed FROM message_segments WHERE conversation_id = ?').get(CAROL_CONV);
+      if (!row) throw new Error('no segment');
+      row.sealed.writeUInt8(row.sealed.readUInt8(0) ^ 1, 0);
+      db.prepare('UPDATE message_segments SET sealed = ? WHERE id = ?').run(row.sealed, row.id);
+    });
+    const served = await dispatched('vaultCheck', { password: PASSWORD }, { dir, locked: true });
+    const expected: VaultCheck = { messages: 3, conversations: 2, contacts: 2, damagedConversations: [CAROL_CONV] };
+    expect(served).toEqual({ ok: true, value: expected });
+    const r = await runCli(['--profile', dir, '--json', 'unlock-check'], { EPHEMERA_PASSWORD: PASSWORD });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual({ ok: true, profile: dir, ...expected });
+    const human = await runCli(['--profile', dir, 'status'], { EPHEMERA_PASSWORD: PASSWORD });
+    expect(human.code, human.stderr).toBe(0);
+    expect(human.stdout).toContain('DAMAGED: the messages of 1 conversation do not open');
+  });
+
+  it('a lost header: status gets the same VAULT_CORRUPT and sentence as vaultInfo; a profile open elsewhere: unlock-check the same PROFILE_LOCKED as vaultCheck', async () => {
+    const dir = damagedCopies(root, profile)(() => undefined);
+    rmSync(join(dir, 'vault.header.json'));
+    const served = await viaDispatchLocked(dir, 'vaultInfo', undefined);
+    expect(served.code).toBe('VAULT_CORRUPT');
+    const cli = await viaCli(['status'], {}, dir);
+    expect(cli.error).toEqual(served);
+    expect(cli.exit).toBe(API_EXIT.VAULT_CORRUPT);
+
+    const open = await Vault.unlock(profile, PASSWORD);
+    try {
+      const locked = await viaDispatchLocked(profile, 'vaultCheck', { password: PASSWORD });
+      expect(locked.code).toBe('PROFILE_LOCKED');
+      const unlockCheck = await viaCli(['unlock-check']);
+      expect(unlockCheck.error).toEqual(locked);
+      expect(unlockCheck.exit).toBe(API_EXIT.PROFILE_LOCKED);
+      // status still answers from the header and the lock file, naming this process.
+      const info = await dispatched('vaultInfo', undefined, { locked: true });
+      expect(info).toMatchObject({ ok: true, value: { exists: true, format: 1, lockedBy: process.pid } });
+    } finally {
+      open.lock();
+    }
+  });
+});
+
+describe('export, import and open-backup go through the contract', () => {
+  const BACKUP_PASSPHRASE = 'Copper kettle orchard 4471 lantern';
+  let file: string;
+  beforeAll(async () => {
+    file = join(root, 'contract.age');
+    const r = await runCli(['--profile', profile, '--json', 'export', file, '--work-factor', '10'], { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE });
+    expect(r.code, r.stderr).toBe(0);
+    // The summary is the contract's ExportSummary: counts, no identity, unsigned (no registration here).
+    expect(JSON.parse(r.stdout.trim())).toMatchObject({ ok: true, counts: { messages: 3, contacts: 2, conversations: 2, secrets: 0 }, includesIdentity: false, signer: null });
+  });
+
+  it("the work factor is bounded by the contract's schema: no caller of the contract can go below the default", async () => {
+    expect([MIN_BACKUP_WORK_FACTOR, MAX_BACKUP_WORK_FACTOR]).toEqual([DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR]);
+    for (const workFactor of [10, MIN_BACKUP_WORK_FACTOR - 1, MAX_BACKUP_WORK_FACTOR + 1, 18.5]) {
+      const served = await viaDispatch('backupExport', { jobId: 'contract-export', path: join(root, 'weak-wf.age'), protection: { kind: 'passphrase', passphrase: BACKUP_PASSPHRASE, workFactor }, includeIdentity: false });
+      expect({ workFactor, code: served.code }).toEqual({ workFactor, code: 'INVALID_ARGUMENT' });
+      expect(served.message).toContain('workFactor');
+    }
+    expect(existsSync(join(root, 'weak-wf.age'))).toBe(false);
+  });
+
+  it('a weak backup passphrase: the same WEAK_PASSWORD and reason from backupExport and export', async () => {
+    const target = join(root, 'weak-pass.age');
+    const served = await viaDispatch('backupExport', { jobId: 'contract-export', path: target, protection: { kind: 'passphrase', passphrase: 'abc' }, includeIdentity: false });
+    expect(served.code).toBe('WEAK_PASSWORD');
+    const cli = await viaCli(['export', target, '--work-factor', '10'], { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_BACKUP_PASSPHRASE: 'abc' });
+    expect(cli.error).toEqual(served);
+    expect(cli.exit).toBe(API_EXIT.WEAK_PASSWORD);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('import into a profile without a vault: an unsigned backup is BACKUP_UNTRUSTED from backupRestore and import alike, and no profile is made', async () => {
+    const fresh = join(root, 'restore-untrusted');
+    const params = { jobId: 'contract-restore', path: file, key: { kind: 'passphrase', passphrase: BACKUP_PASSPHRASE }, password: PASSWORD };
+    const served = await viaDispatchLocked(fresh, 'backupRestore', params);
+    expect(served.code).toBe('BACKUP_UNTRUSTED');
+    const env = { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE, EPHEMERA_KDF: 'test' };
+    const cli = await viaCliBackup(['import', file], env, fresh);
+    expect(cli.error).toEqual(served);
+    // The exit code and --json's code are the ones this command always had.
+    expect({ exit: cli.exit, code: cli.cliCode }).toEqual({ exit: API_EXIT.BACKUP_UNTRUSTED, code: 'UNTRUSTED' });
+    expect(existsSync(fresh)).toBe(false);
+
+    // A damaged file: BACKUP_CORRUPT (exit 5), again before anything is created.
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 10] = (bytes[bytes.length - 10] as number) ^ 1;
+    const bad = join(root, 'contract-bad.age');
+    writeFileSync(bad, bytes);
+    const corrupt = await viaDispatchLocked(fresh, 'backupRestore', { ...params, path: bad, trustUnsigned: true });
+    expect(corrupt.code).toBe('BACKUP_CORRUPT');
+    const corruptCli = await viaCliBackup(['import', bad, '--trust-unsigned'], env, fresh);
+    expect(corruptCli.error).toEqual(corrupt);
+    expect({ exit: corruptCli.exit, code: corruptCli.cliCode }).toEqual({ exit: API_EXIT.BACKUP_CORRUPT, code: 'CORRUPT' });
+    expect(existsSync(fresh)).toBe(false);
+
+    // Confirmed: created and imported, with the phrase shown once and the counts the contract gives.
+    const ok = await runCli(['--profile', fresh, '--json', 'import', file, '--trust-unsigned'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout.trim())).toMatchObject({ created: true, added: { messages: 3, contacts: 2 }, inFile: { messages: 3 }, signer: { status: 'unsigned', fingerprint: null } });
+    // A profile with a vault refuses backupRestore: it imports with backupImport instead.
+    expect((await viaDispatchLocked(fresh, 'backupRestore', params)).code).toBe('VAULT_EXISTS');
+  });
+
+  it('open-backup: a wrong passphrase and a name the backup does not have get the same codes and sentences as backupOpen and backupContacts', async () => {
+    const elsewhere = join(root, 'no-profile');
+    const served = await viaDispatchLocked(elsewhere, 'backupOpen', { jobId: 'contract-open', path: file, key: { kind: 'passphrase', passphrase: 'not the passphrase' } });
+    expect(served.code).toBe('BACKUP_WRONG_KEY');
+    const cli = await viaCliBackup(['open-backup', file, 'search', 'plums'], { EPHEMERA_BACKUP_PASSPHRASE: 'not the passphrase' }, elsewhere);
+    expect(cli.error).toEqual(served);
+    expect({ exit: cli.exit, code: cli.cliCode }).toEqual({ exit: API_EXIT.BACKUP_WRONG_KEY, code: 'WRONG_KEY' });
+
+    const unknown = await viaDispatchOpened(elsewhere, file, BACKUP_PASSPHRASE, 'backupContacts', { name: 'nobody' });
+    expect(unknown.code).toBe('BAD_PARAMETERS');
+    const history = await viaCliBackup(['open-backup', file, 'history', 'nobody'], { EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE }, elsewhere);
+    expect(history.error).toEqual(unknown);
+    expect(history.exit).toBe(API_EXIT.BAD_PARAMETERS);
+    expect(existsSync(elsewhere)).toBe(false);
+
+    // A name the backup has: its history through historyPage, as the app pages it.
+    const ok = await runCli(['--json', 'open-backup', file, 'history', 'Carol'], { EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect((JSON.parse(ok.stdout.trim()) as { messages: { id: string }[] }).messages.map((m) => m.id)).toEqual(['m-plums-1', 'm-plums-2', 'm-other']);
   });
 });

@@ -1,6 +1,7 @@
 // Backups: protection, keys, progress and summaries (shared/api.ts).
 import { z } from 'zod';
-import { Count, FilePath, Id, JobId, Password, Timestamp } from './scalars.ts';
+import { Contact } from './contacts.ts';
+import { Count, FilePath, Id, JobId, Password, RecoveryPhrase, Timestamp } from './scalars.ts';
 
 /** What a chosen file is for: export writes it; import and open read it; identity is an age identity file. */
 export const BackupFilePurpose = z.enum(['export', 'import', 'open', 'identity']);
@@ -8,8 +9,21 @@ export const BackupFilePurpose = z.enum(['export', 'import', 'open', 'identity']
 /** Read-only view of an opened backup; passed as `backupId` to list/history/search. */
 export const BackupId = Id;
 
+/**
+ * The scrypt work factor (log2 N) a passphrase backup may ask for: from age's default up to the
+ * most any reader accepts (main/backup/scrypt.ts DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR). No caller
+ * of the contract can make a backup easier to guess than the default; only the host process can
+ * (MessengerOptions.backupWorkFactor, tests only).
+ */
+export const MIN_BACKUP_WORK_FACTOR = 18;
+export const MAX_BACKUP_WORK_FACTOR = 20;
+
 export const BackupProtection = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('passphrase'), passphrase: Password }),
+  z.strictObject({
+    kind: z.literal('passphrase'),
+    passphrase: Password,
+    workFactor: z.number().int().min(MIN_BACKUP_WORK_FACTOR).max(MAX_BACKUP_WORK_FACTOR).optional(),
+  }),
   z.strictObject({
     kind: z.literal('recipients'),
     recipients: z.array(z.string().regex(/^age1[0-9a-z]{20,200}$/, 'must be an age1... recipient')).min(1).max(32),
@@ -33,7 +47,21 @@ export const BackupProgress = z.strictObject({
   unit: z.literal('messages'),
 });
 
-export const ExportSummary = z.strictObject({ path: FilePath, messages: Count, bytes: Count });
+/** What a backup holds, or what an import added (attachments and groups are 0 in older files). */
+export const BackupCounts = z.strictObject({ contacts: Count, conversations: Count, messages: Count, secrets: Count, attachments: Count, groups: Count });
+/** 40 hex digits in groups of 8 (SHA-256 of the signer's identity key); null when unsigned. */
+const Fingerprint = z.string().max(64).nullable();
+
+export const ExportSummary = z.strictObject({
+  path: FilePath,
+  messages: Count,
+  bytes: Count,
+  counts: BackupCounts,
+  /** The account identity key is in the file: whoever opens it can act as this account. */
+  includesIdentity: z.boolean(),
+  /** The profile's identity that signed it; null when the profile has none yet (unsigned). */
+  signerFingerprint: Fingerprint,
+});
 /**
  * Who signed a backup, as seen from this profile: its own identity, another identity (shown by
  * key fingerprint), or nobody (an old or identity-less backup). Only 'own' imports without the
@@ -46,9 +74,16 @@ export const ImportSummary = z.strictObject({
   messagesAdded: Count,
   messagesSkipped: Count,
   signer: BackupSignerStatus,
-  /** 40 hex digits in groups of 8 (SHA-256 of the signer's identity key); null when unsigned. */
-  signerFingerprint: z.string().max(64).nullable(),
+  signerFingerprint: Fingerprint,
+  inFile: BackupCounts,
+  added: BackupCounts,
+  /** Account secrets in the file that were not restored (restoreIdentity not asked, or the profile has its own). */
+  secretsSkipped: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/)).max(16),
 });
+/** backupRestore: the import into the vault it created, and that vault's phrase, shown once. */
+export const RestoreSummary = ImportSummary.extend({ recoveryPhrase: RecoveryPhrase });
+/** A contact of an opened backup and its conversation there (for historyPage with the backupId); never verified. */
+export const BackupContact = Contact.pick({ id: true, handle: true, displayName: true, conversationId: true });
 export const OpenedBackup = z.strictObject({
   backupId: BackupId,
   createdAt: Timestamp,
@@ -64,3 +99,6 @@ export type BackupFilePurpose = z.infer<typeof BackupFilePurpose>;
 export type ExportSummary = z.infer<typeof ExportSummary>;
 export type ImportSummary = z.infer<typeof ImportSummary>;
 export type OpenedBackup = z.infer<typeof OpenedBackup>;
+export type BackupCounts = z.infer<typeof BackupCounts>;
+export type RestoreSummary = z.infer<typeof RestoreSummary>;
+export type BackupContact = z.infer<typeof BackupContact>;
