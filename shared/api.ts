@@ -212,6 +212,8 @@ export const apiMethods = {
   groupLeave: { params: z.strictObject({ groupId: GroupId }), result: GroupInfo },
   /** The group's disappearing timer (0: off), an admin's change; texts sent after it count down from when each member stores them. */
   groupSetTimer: { params: z.strictObject({ groupId: GroupId, seconds: DisappearingTimer }), result: GroupInfo },
+  /** Whether every member (not only admins) may add members (`membersCanAdd`), an admin's change; INVALID_ARGUMENT when already so. */
+  groupAllowAdd: { params: z.strictObject({ groupId: GroupId, on: z.boolean() }), result: GroupInfo },
   groupSend: { params: z.strictObject({ groupId: GroupId, text: MessageText }), result: GroupMessage },
   /** Newest `limit` messages, or those before `before` (a message id of the group). */
   groupHistory: { params: z.strictObject({ groupId: GroupId, limit: z.number().int().min(1).max(500), before: Id.optional() }), result: GroupHistoryPage },
@@ -391,6 +393,7 @@ export interface EphemeraApi {
   groupRename(params: ParamsOf<'groupRename'>): Promise<ResultOf<'groupRename'>>;
   groupLeave(params: ParamsOf<'groupLeave'>): Promise<ResultOf<'groupLeave'>>;
   groupSetTimer(params: ParamsOf<'groupSetTimer'>): Promise<ResultOf<'groupSetTimer'>>;
+  groupAllowAdd(params: ParamsOf<'groupAllowAdd'>): Promise<ResultOf<'groupAllowAdd'>>;
   groupSend(params: ParamsOf<'groupSend'>): Promise<ResultOf<'groupSend'>>;
   groupHistory(params: ParamsOf<'groupHistory'>): Promise<ResultOf<'groupHistory'>>;
   groupReceipts(params: ParamsOf<'groupReceipts'>): Promise<ResultOf<'groupReceipts'>>;

@@ -1,4 +1,4 @@
-// Group subcommands: group create|add|remove|promote|leave|rename|timer|info, groups, and the group
+// Group subcommands: group create|add|remove|promote|leave|rename|timer|allow-add|info, groups, and the group
 // forms of send and history (send --group, history --group, wired in commands/messaging.ts).
 // Everything goes through the contract (cli/client.ts), as the app does.
 import type { Command } from 'commander';
@@ -30,13 +30,23 @@ function seconds(v: string): number {
 
 function infoLines(i: GroupInfo): string {
   return [
-    `${untrusted(i.name)}  (${i.groupId}, revision ${i.revision}${i.timerSeconds ? `, messages disappear after ${disappearingLabel(i.timerSeconds)}` : ''}${i.isMember ? '' : ', you are no longer a member'})`,
+    `${untrusted(i.name)}  (${i.groupId}, revision ${i.revision}${i.timerSeconds ? `, messages disappear after ${disappearingLabel(i.timerSeconds)}` : ''}${i.membersCanAdd ? ', every member may add' : ''}${i.isMember ? '' : ', you are no longer a member'})`,
     ...i.members.map((m) => `  ${m}${i.admins.includes(m) ? '  admin' : ''}`),
   ].join('\n');
 }
 
 function infoJson(i: GroupInfo): Record<string, unknown> {
-  return { groupId: i.groupId, name: i.name, members: i.members, admins: i.admins, revision: i.revision, creator: i.creator, isMember: i.isMember, timerSeconds: i.timerSeconds ?? 0 };
+  return {
+    groupId: i.groupId,
+    name: i.name,
+    members: i.members,
+    admins: i.admins,
+    revision: i.revision,
+    creator: i.creator,
+    isMember: i.isMember,
+    timerSeconds: i.timerSeconds ?? 0,
+    membersCanAdd: i.membersCanAdd ?? false,
+  };
 }
 
 /** After a change or a message: a short wait so what was queued reaches the relay before the profile locks. */
@@ -113,7 +123,7 @@ export function register(program: Command): void {
         }),
       );
   };
-  change('add', 'add a member (admins only); they get the group as it is now, never earlier messages');
+  change('add', 'add a member (admins, or every member while allow-add is on); they get the group as it is now, never earlier messages');
   change('remove', 'remove a member (admins only); every member starts a new sender key, so they cannot read what follows');
   change('promote', 'make a member an admin (admins only)');
 
@@ -165,6 +175,25 @@ export function register(program: Command): void {
         if (s === undefined) throw new CliError(`"${duration}" is not a duration: use one of ${DISAPPEARING_SPELLINGS.join(', ')}.`, ExitCode.USAGE);
         const info = await withClient(g, opts.wait, async (api) => {
           const r = await api.groupSetTimer({ groupId: id, seconds: s });
+          await flush(api, opts.wait);
+          return r;
+        });
+        printResult(g.json, infoLines(info), infoJson(info));
+      }),
+    );
+
+  group
+    .command('allow-add <group-id> <on-off>')
+    .description('let every member add members (on), or only admins (off); admins only')
+    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .action(
+      action(async (id: string, onOff: string, opts: { wait: number }, cmd: Command) => {
+        const g = globalOptions(cmd);
+        groupId(id);
+        // Refused before the password is asked.
+        if (onOff !== 'on' && onOff !== 'off') throw new CliError(`"${onOff.slice(0, 40)}" is neither on nor off.`, ExitCode.USAGE);
+        const info = await withClient(g, opts.wait, async (api) => {
+          const r = await api.groupAllowAdd({ groupId: id, on: onOff === 'on' });
           await flush(api, opts.wait);
           return r;
         });

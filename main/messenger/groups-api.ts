@@ -7,7 +7,7 @@ import type { ApiCall } from './session-lifecycle.ts';
 
 export type GroupMethods = Pick<
   EphemeraApi,
-  'groupsList' | 'groupInfo' | 'groupCreate' | 'groupAdd' | 'groupRemove' | 'groupPromote' | 'groupRename' | 'groupLeave' | 'groupSetTimer' | 'groupSend' | 'groupHistory'
+  'groupsList' | 'groupInfo' | 'groupCreate' | 'groupAdd' | 'groupRemove' | 'groupPromote' | 'groupRename' | 'groupLeave' | 'groupSetTimer' | 'groupAllowAdd' | 'groupSend' | 'groupHistory'
 >;
 
 export function groupMethods(call: ApiCall, groups: GroupService, sender: Pick<Sender, 'enqueue'>): GroupMethods {
@@ -22,6 +22,7 @@ export function groupMethods(call: ApiCall, groups: GroupService, sender: Pick<S
     groupRename: (params) => queued(() => groups.rename(params)),
     groupLeave: (params) => queued(() => groups.leave(params)),
     groupSetTimer: (params) => queued(() => groups.setTimer(params)),
+    groupAllowAdd: (params) => queued(() => groups.allowAdd(params)),
     groupSend: (params) => queued(() => groups.send(params)),
     groupHistory: (params) => call(() => groups.history(params)),
   };

@@ -136,6 +136,11 @@ export class GroupService {
     return this.change(p.groupId, { type: 'timer', seconds: p.seconds });
   }
 
+  /** Whether every member may add members: an admin's signed change like a rename. */
+  allowAdd(p: ParamsOf<'groupAllowAdd'>): Promise<GroupInfo> {
+    return this.change(p.groupId, { type: 'allow-add', on: p.on });
+  }
+
   private async change(groupId: string, op: GroupOp, joiner?: string): Promise<GroupInfo> {
     this.drain();
     const before = GroupLog.restore(requireGroup(this.d, groupId).log).state;

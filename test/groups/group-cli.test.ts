@@ -1,6 +1,6 @@
 // The group commands in their exact forms, as child processes against a real relay process:
 // group create (prints the group id), groups, group info, send --group, history --group,
-// rename, remove, timer, and a non-admin's change refused with its exit code.
+// rename, remove, timer, allow-add, and a non-admin's change refused with its exit code.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cli, messagingScene, newPeer } from '../messaging/helpers.ts';
 
@@ -58,6 +58,16 @@ describe('ephemera group commands', () => {
     expect((await cli(bob, 'group', 'info', groupId)).json).toMatchObject({ timerSeconds: 3600, revision: 4 });
     expect((await cli(bob, 'group', 'timer', groupId, 'off')).json).toMatchObject({ ok: false, code: 'FORBIDDEN' });
     expect((await cli(alice, 'group', 'timer', groupId, '2h')).code).toBe(2);
+
+    // Every member may add: an admin's setting, shown by info as membersCanAdd; on|off only.
+    expect((await cli(alice, 'group', 'info', groupId)).json).toMatchObject({ membersCanAdd: false });
+    expect((await cli(bob, 'group', 'allow-add', groupId, 'on')).json).toMatchObject({ ok: false, code: 'FORBIDDEN' });
+    const allowed = await cli(alice, 'group', 'allow-add', groupId, 'on');
+    expect(allowed.code, allowed.stderr).toBe(0);
+    expect(allowed.json).toMatchObject({ membersCanAdd: true, revision: 5 });
+    expect((await cli(bob, 'sync')).code).toBe(0);
+    expect((await cli(bob, 'group', 'info', groupId)).json).toMatchObject({ membersCanAdd: true, revision: 5 });
+    expect((await cli(alice, 'group', 'allow-add', groupId, 'maybe')).code).toBe(2);
 
     // Usage: a malformed group id is refused before anything opens.
     expect((await cli(alice, 'group', 'info', 'not-a-group')).code).toBe(2);
