@@ -196,21 +196,19 @@ export function pgOps(db: Db, inTx: boolean, host: OpsHost): StoreOps {
       return { preKey: await take(0), kyberPreKey: await take(1) };
     }),
 
-    bind: (permKeyId, node, bindingId, now) => atomic(async (c): Promise<BindResult> => {
+    bind: async (permKeyId, node, bindingId, now) => {
       nodeChannel(node);
-      if (!(await lockDevice(c, permKeyId))) throw new RpcError('INTERNAL', 'unknown device');
-      const old = (await query<{ node: string; binding_id: Buffer; seq: string }>(c, 'binding', 'SELECT node, binding_id, seq FROM bindings WHERE perm_key_id = $1', [permKeyId])).rows[0];
-      const previous: Binding | undefined = old ? { node: old.node, bindingId: old.binding_id, seq: num(old.seq) } : undefined;
-      const seq = (previous?.seq ?? 0) + 1;
-      await query(c, 'bind_upsert',
-        `INSERT INTO bindings (perm_key_id, node, binding_id, seq, bound_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (perm_key_id) DO UPDATE SET node = excluded.node, binding_id = excluded.binding_id, seq = excluded.seq, bound_at = excluded.bound_at`,
-        [permKeyId, node, bindingId, seq, now]);
-      if (previous && !(previous.node === node && previous.bindingId.equals(bindingId))) {
-        await notify(c, previous.node, `u:${permKeyId.toString('hex')}:${previous.bindingId.toString('hex')}`);
-      }
-      return { current: { node, bindingId: Buffer.from(bindingId), seq }, previous };
-    }),
+      // One statement (migration 6); inside a batch under a savepoint like every refusable call.
+      const run = async (c: Db): Promise<BindResult> => {
+        const r = (await query<{ known: boolean; seq: string | null; prev_node: string | null; prev_binding_id: Buffer | null; prev_seq: string | null }>(c, 'bind_one',
+          'SELECT known, seq, prev_node, prev_binding_id, prev_seq FROM ephemera_bind($1, $2, $3, $4)', [permKeyId, node, bindingId, now])).rows[0];
+        if (!r?.known || r.seq === null) throw new RpcError('INTERNAL', 'unknown device');
+        const previous: Binding | undefined = r.prev_node !== null && r.prev_binding_id !== null && r.prev_seq !== null
+          ? { node: r.prev_node, bindingId: r.prev_binding_id, seq: num(r.prev_seq) } : undefined;
+        return { current: { node, bindingId: Buffer.from(bindingId), seq: num(r.seq) }, previous };
+      };
+      return inTx ? atomic(run) : run(db);
+    },
     currentBinding: async (permKeyId) => {
       const r = (await query<{ node: string; binding_id: Buffer; seq: string }>(db, 'binding', 'SELECT node, binding_id, seq FROM bindings WHERE perm_key_id = $1', [permKeyId])).rows[0];
       return r ? { node: r.node, bindingId: r.binding_id, seq: num(r.seq) } : undefined;
@@ -220,9 +218,4 @@ export function pgOps(db: Db, inTx: boolean, host: OpsHost): StoreOps {
       return (r.rowCount ?? 0) > 0;
     },
   };
-}
-
-/** NOTIFY inside the caller's transaction: delivered at commit, dropped with a rollback. */
-async function notify(c: Db, node: string, payload: string): Promise<void> {
-  await query(c, 'notify', 'SELECT pg_notify($1, $2)', [nodeChannel(node), payload]);
 }

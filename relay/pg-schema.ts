@@ -262,6 +262,33 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       ALTER TABLE blob_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
     `,
   },
+  {
+    // A bind in one statement (one round trip instead of a transaction of five): the device row
+    // locked, the previous binding read after the lock (a volatile function's statements each
+    // see what committed before them), replaced, and its node told to forget its key at commit.
+    // After a node dies its clients all re-bind at once; this keeps the pool free for them.
+    // Nothing else changes: nodes of version 5 keep binding with their statements.
+    version: 6,
+    sql: `
+      CREATE FUNCTION ephemera_bind(p_perm_key_id bytea, p_node text, p_binding_id bytea, p_now bigint,
+                                    OUT known boolean, OUT seq bigint,
+                                    OUT prev_node text, OUT prev_binding_id bytea, OUT prev_seq bigint)
+      LANGUAGE plpgsql VOLATILE AS $fn$
+      BEGIN
+        PERFORM 1 FROM devices d WHERE d.perm_key_id = p_perm_key_id FOR UPDATE;
+        known := FOUND;
+        IF NOT known THEN RETURN; END IF;
+        SELECT b.node, b.binding_id, b.seq INTO prev_node, prev_binding_id, prev_seq FROM bindings b WHERE b.perm_key_id = p_perm_key_id;
+        seq := coalesce(prev_seq, 0) + 1;
+        INSERT INTO bindings (perm_key_id, node, binding_id, seq, bound_at) VALUES (p_perm_key_id, p_node, p_binding_id, seq, p_now)
+          ON CONFLICT (perm_key_id) DO UPDATE SET node = excluded.node, binding_id = excluded.binding_id, seq = excluded.seq, bound_at = excluded.bound_at;
+        IF prev_node IS NOT NULL AND NOT (prev_node = p_node AND prev_binding_id = p_binding_id) THEN
+          PERFORM pg_notify('ephemera_node_' || prev_node, 'u:' || encode(p_perm_key_id, 'hex') || ':' || encode(prev_binding_id, 'hex'));
+        END IF;
+      END
+      $fn$;
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;
