@@ -185,6 +185,26 @@ describe('Group chats in Chromium', () => {
     await check(bob, 'group-chat-timer');
   });
 
+  it('an admin lets every member add (a checkbox, by keyboard); bob sees the setting', async () => {
+    await alice.getByRole('button', { name: 'Group info' }).click();
+    const info = alice.getByRole('dialog', { name: `Group info: ${NAME}` });
+    const allow = info.getByRole('checkbox', { name: 'Every member may add members' });
+    expect(await allow.isChecked()).toBe(false);
+    await allow.focus();
+    await alice.keyboard.press('Space');
+    await info.getByRole('status').getByText('Every member may add members now.').waitFor({ timeout: T });
+    await expect.poll(() => allow.isChecked()).toBe(true);
+    await check(alice, 'group-info-allow-add-admin');
+    await alice.keyboard.press('Escape');
+
+    await bob.getByRole('button', { name: 'Group info' }).click();
+    const bobInfo = bob.getByRole('dialog', { name: `Group info: ${NAME}` });
+    await bobInfo.getByText('Every member may add members.').waitFor({ timeout: T });
+    expect(await bobInfo.getByRole('checkbox', { name: 'Every member may add members' }).count()).toBe(0);
+    await check(bob, 'group-info-allow-add-member');
+    await bob.keyboard.press('Escape');
+  });
+
   it('the info panel shows members and admins; bob sees carol as unverified; removing carol', async () => {
     // bob is no admin: the members, with alice as admin and carol (not his contact) unverified.
     await bob.getByRole('button', { name: 'Group info' }).click();

@@ -6,6 +6,7 @@ import { useApi } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { useFormAction } from '../form-action.ts';
 import { GroupTimerSetting, groupTimerNotice } from '../chat/GroupTimer.tsx';
+import { allowAddNotice, GroupAllowAddSetting } from '../chat/GroupAllowAdd.tsx';
 
 /** A name and members picked from the contacts (checkboxes: Tab and Space reach every one). */
 export function NewGroupDialog({ contacts, onClose, onCreated }: { contacts: readonly Contact[]; onClose: () => void; onCreated: (g: GroupInfo) => void }) {
@@ -125,6 +126,9 @@ export function GroupInfoDialog({
           onSet={(seconds) => void run(() => api.groupSetTimer({ groupId: group.groupId, seconds }), groupTimerNotice(seconds))}
         />
       ) : null}
+      {group.isMember ? (
+        <GroupAllowAddSetting group={group} isAdmin={isAdmin} busy={busy} onSet={(on) => void run(() => api.groupAllowAdd({ groupId: group.groupId, on }), allowAddNotice(on))} />
+      ) : null}
       <h3 id="group-members-title">
         {group.members.length} {group.members.length === 1 ? 'member' : 'members'}
       </h3>
@@ -169,7 +173,7 @@ export function GroupInfoDialog({
           );
         })}
       </ul>
-      {isAdmin && candidates.length > 0 ? (
+      {(isAdmin || (group.isMember && group.membersCanAdd === true)) && candidates.length > 0 ? (
         <form className="inline-form" onSubmit={add}>
           <label htmlFor="group-add">Add a contact</label>
           <select id="group-add" value={adding} onChange={(e) => setAdding(e.target.value)}>
