@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
-import { BadContent, UnsupportedContent } from './errors.ts';
+import { BadContent, UnsupportedContent } from '../../shared/protocol/e2e-errors.ts';
 
 // One text limit everywhere (shared/api.ts): a longer text from a contact is refused as
 // BadContent, acknowledged and dropped, never stored.
@@ -142,19 +142,32 @@ export const senderKeyRequestContentSchema = z.strictObject({
   groupId,
 });
 export type SenderKeyRequestContent = z.infer<typeof senderKeyRequestContentSchema>;
+/**
+ * Delete for everyone in a group: the author's own earlier group texts (content ids), within 24 h
+ * of sending; encrypted once with the author's chain like a group text (main/messenger/group-delete.ts).
+ */
+export const groupDeleteContentSchema = z.strictObject({
+  v: z.literal(1),
+  kind: z.literal('group-delete'),
+  groupId,
+  id: messageId,
+  sentAt: z.number().int().nonnegative(),
+  ids: z.array(messageId).min(1).max(MAX_DELETE_IDS),
+});
+export type GroupDeleteContent = z.infer<typeof groupDeleteContentSchema>;
 export type GroupChangeContent = z.infer<typeof groupChangeContentSchema>;
 export type SenderKeyContent = z.infer<typeof senderKeyContentSchema>;
 export type GroupTextContent = z.infer<typeof groupTextContentSchema>;
 export type GroupReceiptContent = z.infer<typeof groupReceiptContentSchema>;
 
-export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, senderKeyRequestContentSchema, groupTextContentSchema, groupReceiptContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
+export const contentSchema = z.discriminatedUnion('kind', [groupChangeContentSchema, senderKeyContentSchema, senderKeyRequestContentSchema, groupDeleteContentSchema, groupTextContentSchema, groupReceiptContentSchema, attachmentContentSchema, textContentSchema, receiptContentSchema, deleteContentSchema, timerContentSchema]);
 export type TextContent = z.infer<typeof textContentSchema>;
 export type ReceiptContent = z.infer<typeof receiptContentSchema>;
 export type DeleteContent = z.infer<typeof deleteContentSchema>;
 export type TimerContent = z.infer<typeof timerContentSchema>;
 export type MessageContent = z.infer<typeof contentSchema>;
 export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
-const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'sender-key-request', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
+const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'sender-key-request', 'group-delete', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
   const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));

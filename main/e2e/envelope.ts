@@ -1,6 +1,6 @@
 // The E2E envelope the relay carries: one type byte, then libsignal's serialized message.
 // The relay only sees this opaque blob and its size.
-import { BadMessage } from './errors.ts';
+import { BadMessage } from '../../shared/protocol/e2e-errors.ts';
 import { MAX_ENVELOPE_BYTES } from '../../shared/protocol/methods.ts';
 
 export type EnvelopeType = 'prekey' | 'message';

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { encodeEnvelope, type Envelope } from './envelope.ts';
-import type { E2eError } from './errors.ts';
+import type { E2eError } from '../../shared/protocol/e2e-errors.ts';
 import { NS, type E2eKv } from './kv.ts';
 
 /** Bounds what a changed (possibly hostile) identity can make us store before the user decides. */

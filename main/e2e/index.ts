@@ -21,7 +21,7 @@ import {
   NoSession,
   NotRegistered,
   UntrustedIdentity,
-} from './errors.ts';
+} from '../../shared/protocol/e2e-errors.ts';
 import { HeldEnvelopes, type HeldResult } from './held.ts';
 import { E2eKv, type E2eVault } from './kv.ts';
 import { ab, checkAddress, decryptError, nativeBundle, protocolAddress } from './libsignal.ts';
@@ -49,7 +49,7 @@ import {
 export * from '../../shared/protocol/prekey-bundle.ts';
 export * from './content.ts';
 export * from './envelope.ts';
-export * from './errors.ts';
+export * from '../../shared/protocol/e2e-errors.ts';
 export { needsReplenish, ONE_TIME_PREKEY_COUNT, REPLENISH_THRESHOLD, SIGNED_PREKEY_ROTATION_MS, RETIRED_PREKEY_GRACE_MS } from './prekeys.ts';
 export type { RegistrationResult, RotationResult } from './prekeys.ts';
 export { formatSafetyNumber, safetyNumber } from './safety-number.ts';

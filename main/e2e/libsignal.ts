@@ -3,7 +3,7 @@
 // E2E errors.
 import { ErrorCode, KEMPublicKey, LibSignalErrorBase, PreKeyBundle, ProtocolAddress, PublicKey } from '@signalapp/libsignal-client';
 import type { PreKeyBundleWire } from '../../shared/protocol/prekey-bundle.ts';
-import { BadAddress, BadBundle, BadMessage, DuplicateMessage, NoSession } from './errors.ts';
+import { BadAddress, BadBundle, BadMessage, DuplicateMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 
 /** Every contact has one device (Ephemera accounts are single-device). */
 const DEVICE = 1;

@@ -1,7 +1,7 @@
 // Non-key state of the E2E layer (sealed in the vault like everything else): who we are on the
 // relay, our registration id, prekey id counters and the signed-prekey rotation schedule.
 import { z } from 'zod';
-import { NotRegistered } from './errors.ts';
+import { NotRegistered } from '../../shared/protocol/e2e-errors.ts';
 import { NS, type E2eKv } from './kv.ts';
 
 const META_KEY = 'state';

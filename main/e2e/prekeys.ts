@@ -18,7 +18,7 @@ import {
   type OneTimePreKeysUpload,
   type SignedPublicPreKey,
 } from '../../shared/protocol/prekey-bundle.ts';
-import { AlreadyRegistered } from './errors.ts';
+import { AlreadyRegistered } from '../../shared/protocol/e2e-errors.ts';
 import { NS, SECRET, type E2eKv, type Namespace } from './kv.ts';
 import { hasMeta, MAX_PREKEY_ID, readMeta, takeIds, writeMeta, type E2eMeta } from './meta.ts';
 import { VaultKyberPreKeyStore, VaultSignedPreKeyStore } from './stores.ts';

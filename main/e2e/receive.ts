@@ -9,7 +9,7 @@ import {
   type ProtocolAddress,
 } from '@signalapp/libsignal-client';
 import type { Envelope } from './envelope.ts';
-import { BadMessage, NoSession } from './errors.ts';
+import { BadMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 import type { E2eKv } from './kv.ts';
 import { ab } from './libsignal.ts';
 import type {

@@ -1,7 +1,7 @@
 // Safety numbers: libsignal's displayable fingerprint over both identities, 60 digits, the same
 // string on both sides (libsignal orders the two halves). Users compare it out of band.
 import { Fingerprint, PublicKey } from '@signalapp/libsignal-client';
-import { BadBundle } from './errors.ts';
+import { BadBundle } from '../../shared/protocol/e2e-errors.ts';
 
 /** Signal's parameters for version-2 fingerprints (iterations of SHA-512 over key and id). */
 const ITERATIONS = 5200;

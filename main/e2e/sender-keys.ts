@@ -19,7 +19,7 @@ import {
 } from '@signalapp/libsignal-client';
 import { randomUUID } from 'node:crypto';
 import { MAX_ENVELOPE_BYTES } from '../../shared/protocol/methods.ts';
-import { BadMessage, DuplicateMessage, NoSession } from './errors.ts';
+import { BadMessage, DuplicateMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 import { E2eKv, NS } from './kv.ts';
 import type { VaultIdentityKeyStore } from './stores.ts';
 

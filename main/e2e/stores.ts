@@ -27,7 +27,7 @@ import {
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { E2eKv, NS, SECRET, type Namespace } from './kv.ts';
-import { NotRegistered } from './errors.ts';
+import { NotRegistered } from '../../shared/protocol/e2e-errors.ts';
 import { readMeta } from './meta.ts';
 
 const identityRecordSchema = z.object({

@@ -2,7 +2,7 @@
 // errors already carry ApiErrorCode-compatible codes and pass through unchanged; anything
 // without a known code stays as it is and becomes INTERNAL at the boundary (toApiErrorValue).
 import { ApiError, ApiErrorCode, type ApiErrorCode as Code } from '../../shared/api.ts';
-import { E2eError } from '../e2e/errors.ts';
+import { E2eError } from '../../shared/protocol/e2e-errors.ts';
 import { RpcError } from '../../shared/protocol/errors.ts';
 import { weakSecretReason } from '../../shared/api/password-policy.ts';
 import { refusalFor, type RefusalContext } from './refusals.ts';

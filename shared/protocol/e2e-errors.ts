@@ -1,6 +1,6 @@
 // Typed errors of the E2E layer. Each carries a stable `code` so the messenger, the CLI and the
 // API boundary can map them to exit codes and UI states without matching on messages.
-// Shared by main/e2e (re-exported as main/e2e/errors.ts) and the relay (its prekey methods throw
+// Shared by main/e2e (its modules import it from here) and the relay (its prekey methods throw
 // BadBundle when validating uploads), so it imports only the error base.
 import { CodedError } from '../errors.ts';
 

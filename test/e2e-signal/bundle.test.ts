@@ -8,7 +8,7 @@ import {
   encodeOneTimePreKeysUpload,
 } from '../../shared/protocol/prekey-bundle.ts';
 import { E2e, type RegistrationResult } from '../../main/e2e/index.ts';
-import { BadBundle } from '../../main/e2e/errors.ts';
+import { BadBundle } from '../../shared/protocol/e2e-errors.ts';
 import { MemoryVault, PreKeyDirectory } from './helpers.ts';
 
 describe('prekey wire formats', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeContent, encodeContent, MAX_CONTENT_BYTES, MAX_TEXT_CHARS, PAD_BLOCK, type MessageContent } from '../../main/e2e/content.ts';
-import { BadContent, UnsupportedContent } from '../../main/e2e/errors.ts';
+import { BadContent, UnsupportedContent } from '../../shared/protocol/e2e-errors.ts';
 
 const pad = (json: string): Uint8Array => {
   const raw = new TextEncoder().encode(json);

@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { E2e, type Envelope } from '../../main/e2e/index.ts';
-import { DuplicateMessage } from '../../main/e2e/errors.ts';
+import { DuplicateMessage } from '../../shared/protocol/e2e-errors.ts';
 import { MemoryVault, PreKeyDirectory, str, text } from './helpers.ts';
 
 type Op =

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { E2e } from '../../main/e2e/index.ts';
-import { UntrustedIdentity } from '../../main/e2e/errors.ts';
+import { UntrustedIdentity } from '../../shared/protocol/e2e-errors.ts';
 import { MemoryVault, PreKeyDirectory, str, text } from './helpers.ts';
 
 async function party(dir: PreKeyDirectory, name: string, known?: Record<string, Uint8Array>): Promise<E2e> {

@@ -1,6 +1,6 @@
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { describe, expect, it } from 'vitest';
-import { BadBundle } from '../../main/e2e/errors.ts';
+import { BadBundle } from '../../shared/protocol/e2e-errors.ts';
 import { formatSafetyNumber, safetyNumber } from '../../main/e2e/safety-number.ts';
 
 describe('safety numbers', () => {

@@ -3,7 +3,7 @@
 // removed member never gets; a joiner holds only the current chain; replays and forgeries fail.
 import { describe, expect, it } from 'vitest';
 import { E2e } from '../../main/e2e/index.ts';
-import { BadMessage, DuplicateMessage, NoSession } from '../../main/e2e/errors.ts';
+import { BadMessage, DuplicateMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 import { isSenderKeyEnvelope, newDistributionId } from '../../main/e2e/sender-keys.ts';
 import { MemoryVault, PreKeyDirectory, str, text } from './helpers.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { decodeEnvelope, E2e, encodeEnvelope, type Envelope } from '../../main/e2e/index.ts';
-import { DuplicateMessage, BadMessage, UntrustedIdentity } from '../../main/e2e/errors.ts';
+import { DuplicateMessage, BadMessage, UntrustedIdentity } from '../../shared/protocol/e2e-errors.ts';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { PreKeyDirectory, str, text } from './helpers.ts';

@@ -2,7 +2,7 @@
 // sessions-vault.test.ts runs the same flows on the real vault on disk.
 import { describe, expect, it } from 'vitest';
 import { E2e, type Envelope } from '../../main/e2e/index.ts';
-import { BadBundle, BadMessage, DuplicateMessage, NoPendingIdentity, NoSession, UntrustedIdentity } from '../../main/e2e/errors.ts';
+import { BadBundle, BadMessage, DuplicateMessage, NoPendingIdentity, NoSession, UntrustedIdentity } from '../../shared/protocol/e2e-errors.ts';
 import { MemoryVault, PreKeyDirectory, str, text } from './helpers.ts';
 
 async function party(dir: PreKeyDirectory, name: string, now?: () => number): Promise<{ e2e: E2e; vault: MemoryVault }> {

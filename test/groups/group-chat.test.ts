@@ -10,7 +10,7 @@ import type { Messenger } from '../../main/messenger.ts';
 import type { GroupService } from '../../main/messenger/groups.ts';
 import { GroupLog, sign, type ChangeBody, type GroupLogData } from '../../main/messenger/group-state.ts';
 import type { Vault } from '../../main/vault/index.ts';
-import { E2eError } from '../../main/e2e/errors.ts';
+import { E2eError } from '../../shared/protocol/e2e-errors.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
 import { codeOf, messagingScene, peersOn, queuedEnvelopes, waitFor, type Peer } from '../messaging/helpers.ts';

@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import type { E2e } from '../../main/e2e/index.ts';
-import { E2eError } from '../../main/e2e/errors.ts';
+import { E2eError } from '../../shared/protocol/e2e-errors.ts';
 import type { Messenger } from '../../main/messenger.ts';
 import type { GroupService } from '../../main/messenger/groups.ts';
 import type { GroupLogData } from '../../main/messenger/group-state.ts';
