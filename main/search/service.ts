@@ -22,11 +22,13 @@ import { makeSnippet, type Snippet } from './snippet.ts';
 import { IndexMirror } from './mirror.ts';
 
 /** What the search service needs from the vault. */
-export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet'>;
+export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
 
 export const SNAPSHOT_FILE = 'search-index';
 const KV_NAMESPACE = 'search';
 const KV_RECORD = 'snapshot';
+/** kv keys (namespace 'search') of the snapshot generations' file keys: KV_FILE_KEY + generation. */
+const KV_FILE_KEY = 'file-key-';
 const FEED_BATCH = 2000;
 /** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */
 const REBUILD_BATCH = 250;
@@ -354,14 +356,17 @@ export class SearchService {
     this.#steppedWrite?.abort();
     this.#purgeNow();
     const { bytes, generation, seq } = this.#beginSnapshot();
+    let key: Buffer | undefined;
     try {
-      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes);
-      writeRecord(this.#source, { generation, seq });
+      key = newFileKey(this.#source, generation);
+      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes, key);
+      commitSnapshot(this.#source, generation, seq);
     } catch (err) {
       this.#deletedSinceSnapshot = true; // due again
       throw err;
     } finally {
       bytes.fill(0);
+      key?.fill(0);
     }
   }
 
@@ -388,6 +393,7 @@ export class SearchService {
     this.#steppedWrite?.abort();
     this.#steppedWrite = abort;
     let bytes: Buffer | undefined;
+    let key: Buffer | undefined;
     try {
       let generation: string;
       let seq: number;
@@ -397,14 +403,16 @@ export class SearchService {
         this.#purgeNow(); // nothing left unless a delete came in after the purge loop
         ({ bytes, generation, seq } = this.#beginSnapshot());
       }
-      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes, abort.signal);
-      writeRecord(this.#source, { generation, seq });
+      key = newFileKey(this.#source, generation);
+      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes, abort.signal, key);
+      commitSnapshot(this.#source, generation, seq);
     } catch (err) {
       // Superseded (a newer snapshot covers it) or failed: due again either way.
       this.#deletedSinceSnapshot = true;
       if (!abort.signal.aborted) throw err;
     } finally {
       bytes?.fill(0);
+      key?.fill(0);
       if (this.#steppedWrite === abort) this.#steppedWrite = undefined;
     }
   }
@@ -481,6 +489,56 @@ export class SearchService {
   }
 }
 
+/**
+ * Each snapshot generation is sealed under a random key of its own, kept sealed in the vault's kv
+ * store and destroyed (kvForget: zeroed cell, truncated WAL) once a newer generation is current:
+ * an old snapshot's bytes left in freed filesystem blocks then open with no key the profile holds,
+ * not even with the data key (docs/threat-model.md).
+ */
+function fileKeyName(generation: string): string {
+  return `${KV_FILE_KEY}${generation}`;
+}
+
+/** A fresh key for the generation about to be written, stored before its file. */
+function newFileKey(source: SearchSource, generation: string): Buffer {
+  const key = randomBytes(32);
+  source.kvSet(KV_NAMESPACE, fileKeyName(generation), key);
+  return key;
+}
+
+/** The file is in place: the record names it current, and every other generation's key is destroyed. */
+function commitSnapshot(source: SearchSource, generation: string, seq: number): void {
+  writeRecord(source, { generation, seq });
+  for (const k of source.kvKeys(KV_NAMESPACE)) if (k.startsWith(KV_FILE_KEY) && k !== fileKeyName(generation)) source.kvForget(KV_NAMESPACE, k);
+}
+
+/**
+ * The snapshot file, opened with the key of a generation the record names (current, then
+ * pending: a crash may have come between the file and its record); a snapshot from before
+ * per-generation keys opens with the sealed-files subkey. Throws VaultCorrupt when none opens it.
+ */
+function readSnapshotFile(source: SearchSource): Uint8Array | undefined {
+  const record = readRecord(source);
+  let failure: unknown;
+  for (const generation of [record?.generation, record?.pending?.generation]) {
+    const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+    if (key?.length !== 32) continue;
+    try {
+      return source.sealedFiles.read(SNAPSHOT_FILE, key);
+    } catch (err) {
+      if (!(err instanceof VaultCorrupt)) throw err;
+      failure = err;
+    } finally {
+      key.fill(0);
+    }
+  }
+  try {
+    return source.sealedFiles.read(SNAPSHOT_FILE);
+  } catch (err) {
+    throw failure ?? err;
+  }
+}
+
 function readRecord(source: SearchSource): SnapshotRecord | undefined {
   const raw = source.kvGet(KV_NAMESPACE, KV_RECORD);
   if (!raw) return undefined;
@@ -500,7 +558,7 @@ function writeRecord(source: SearchSource, record: SnapshotRecord): void {
 function loadSnapshot(source: SearchSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
   let bytes: Uint8Array | undefined;
   try {
-    bytes = source.sealedFiles.read(SNAPSHOT_FILE);
+    bytes = readSnapshotFile(source);
   } catch (err) {
     if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
     throw err;

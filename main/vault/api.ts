@@ -85,12 +85,16 @@ export interface ChangeBatch {
 
 /** Sealed blobs kept as files in the profile directory (e.g. the search index snapshot). */
 export interface SealedFiles {
-  /** Atomically replaces NAME (temp file + rename). NAME matches /^[a-z0-9-]+$/. */
-  write(name: string, data: Uint8Array): void;
+  /**
+   * Atomically replaces NAME (temp file + rename). NAME matches /^[a-z0-9-]+$/. Sealed under
+   * `key` when given (a 32-byte key of the caller's, e.g. one per search snapshot generation,
+   * destroyed with it), else under the vault's sealed-files subkey.
+   */
+  write(name: string, data: Uint8Array, key?: Uint8Array): void;
   /** As write, yielding to the event loop between chunks (big snapshots); an abort leaves the old file. */
-  writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal): Promise<void>;
-  /** undefined when absent; throws VaultCorrupt when present but tampered or truncated. */
-  read(name: string): Uint8Array | undefined;
+  writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal, key?: Uint8Array): Promise<void>;
+  /** undefined when absent; throws VaultCorrupt when present but tampered or truncated (or sealed under another key). */
+  read(name: string, key?: Uint8Array): Uint8Array | undefined;
   remove(name: string): void;
 }
 
@@ -112,6 +116,12 @@ export interface VaultHandle {
   kvGet(namespace: string, key: string): Uint8Array | undefined;
   kvSet(namespace: string, key: string, value: Uint8Array): void;
   kvDelete(namespace: string, key: string): void;
+  /**
+   * kvDelete for an entry that must not outlive its deletion on disk (a key): its freed cell is
+   * zeroed (secure_delete) and the WAL checkpointed and truncated, so no old page version keeps
+   * it (when called inside a transaction, the next checkpoint does that).
+   */
+  kvForget(namespace: string, key: string): void;
   kvKeys(namespace: string): string[];
 
   upsertContact(contact: ContactRecord): void;

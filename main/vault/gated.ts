@@ -15,17 +15,17 @@ type Gate = WriteGate<Statements['read'], Statements['write']>;
 /** The sealed files, each call refused with VaultLocked once the vault is locked. */
 export function gatedSealedFiles(gate: Gate, files: SealedFileStore): SealedFiles {
   return {
-    write: (name, data) => {
+    write: (name, data, key) => {
       gate.checkOpen();
-      files.write(name, data);
+      files.write(name, data, key);
     },
-    writeInSteps: async (name, data, signal) => {
+    writeInSteps: async (name, data, signal, key) => {
       gate.checkOpen();
-      await files.writeInSteps(name, data, signal);
+      await files.writeInSteps(name, data, signal, key);
     },
-    read: (name) => {
+    read: (name, key) => {
       gate.checkOpen();
-      return files.read(name);
+      return files.read(name, key);
     },
     remove: (name) => {
       gate.checkOpen();

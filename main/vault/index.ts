@@ -260,6 +260,11 @@ export class Vault implements VaultHandle {
     this.gate.write((w) => kv.kvDelete(w, namespace, key));
   }
 
+  kvForget(namespace: string, key: string): void {
+    this.kvDelete(namespace, key);
+    this.gate.checkpoint();
+  }
+
   kvKeys(namespace: string): string[] {
     return this.gate.read((r) => kv.kvKeys(r, namespace));
   }

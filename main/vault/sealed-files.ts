@@ -23,6 +23,11 @@ function checkName(name: string): void {
   if (typeof name !== 'string' || name.length > 100 || !NAME_PATTERN.test(name)) throw new TypeError('sealed file name must match /^[a-z0-9-]+$/');
 }
 
+function checkKey(key: Uint8Array | undefined): Uint8Array | undefined {
+  if (key !== undefined && (!(key instanceof Uint8Array) || key.length !== 32)) throw new TypeError('a sealed file key must be 32 bytes');
+  return key;
+}
+
 function chunkAd(name: string, index: number, last: boolean): Buffer {
   return ad('sealed_files', name, index, last ? 1 : 0);
 }
@@ -37,8 +42,8 @@ export class SealedFileStore implements SealedFiles {
     return join(this.profileDir, `${name}${SEALED_SUFFIX}`);
   }
 
-  write(name: string, data: Uint8Array): void {
-    const w = this.begin(name, data);
+  write(name: string, data: Uint8Array, key?: Uint8Array): void {
+    const w = this.begin(name, data, key);
     try {
       while (w.next()) {
         // every chunk in one go
@@ -58,8 +63,8 @@ export class SealedFileStore implements SealedFiles {
    * blocks the process for its whole length (sliced deletion). An abort through
    * `signal` removes the temporary file and leaves the old one in place.
    */
-  async writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal): Promise<void> {
-    const w = this.begin(name, data);
+  async writeInSteps(name: string, data: Uint8Array, signal?: AbortSignal, key?: Uint8Array): Promise<void> {
+    const w = this.begin(name, data, key);
     try {
       while (w.next()) {
         await yieldToEventLoop();
@@ -78,10 +83,10 @@ export class SealedFileStore implements SealedFiles {
   }
 
   /** The header written; `next` seals and writes one chunk and says whether another follows. */
-  private begin(name: string, data: Uint8Array): { file: AtomicFile; next: () => boolean; dispose: () => void } {
+  private begin(name: string, data: Uint8Array, key?: Uint8Array): { file: AtomicFile; next: () => boolean; dispose: () => void } {
     checkName(name);
+    const sealer = new BatchSealer(checkKey(key) ?? this.key());
     const file = beginAtomicWrite(this.path(name));
-    const sealer = new BatchSealer(this.key());
     const chunks = Math.max(1, Math.ceil(data.length / SEALED_FILE_CHUNK));
     let i = -1;
     const next = (): boolean => {
@@ -100,8 +105,9 @@ export class SealedFileStore implements SealedFiles {
     return { file, next, dispose: () => sealer.dispose() };
   }
 
-  read(name: string): Uint8Array | undefined {
+  read(name: string, key?: Uint8Array): Uint8Array | undefined {
     checkName(name);
+    checkKey(key);
     const path = this.path(name);
     if (!existsSync(path)) return undefined;
     const raw = readFileSync(path);
@@ -114,7 +120,7 @@ export class SealedFileStore implements SealedFiles {
     const lastLen = body - fullChunks * sealedChunk;
     if (lastLen < SEAL_OVERHEAD) throw new VaultCorrupt(`sealed file ${name} is truncated`);
     const out = Buffer.allocUnsafe(fullChunks * chunkSize + lastLen - SEAL_OVERHEAD);
-    const opener = new BatchOpener(this.key());
+    const opener = new BatchOpener(key ?? this.key());
     try {
       for (let i = 0; i <= fullChunks; i++) {
         const last = i === fullChunks;

@@ -11,6 +11,7 @@ import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { NONCE_BYTES, TAG_BYTES } from '../../main/vault/aead.ts';
 import { SealedFileStore } from '../../main/vault/sealed-files.ts';
 import { SNAPSHOT_FILE } from '../../main/search/service.ts';
+import { sealedKeyCandidates } from '../vault/deletion-scan.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 
 /** Subkeys seen since install, by name, as hex (the observer must not keep the live bytes). */
@@ -66,10 +67,10 @@ export function decryptedScan(dir: string, words: readonly string[], keys: Map<s
   } finally {
     db.close();
   }
-  for (const hex of keys.get('sealed_files') ?? []) {
+  for (const k of snapshotKeys(dir, keys)) {
     let image: Uint8Array | undefined;
     try {
-      image = new SealedFileStore(dir, () => Buffer.from(hex, 'hex')).read(SNAPSHOT_FILE);
+      image = new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE);
     } catch {
       continue; // another profile's key
     }
@@ -81,12 +82,18 @@ export function decryptedScan(dir: string, words: readonly string[], keys: Map<s
 /** How many search snapshots the observed keys open (so a silent snapshot scan means something). */
 export function snapshotsOpened(dir: string, keys: Map<string, Set<string>>): number {
   let n = 0;
-  for (const hex of keys.get('sealed_files') ?? []) {
+  for (const k of snapshotKeys(dir, keys)) {
     try {
-      if (new SealedFileStore(dir, () => Buffer.from(hex, 'hex')).read(SNAPSHOT_FILE)) n++;
+      if (new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE)) n++;
     } catch {
       // another profile's key
     }
   }
   return n;
+}
+
+/** Keys that may open the search snapshot: its generation's key as found in vault.db with the observed subkeys, and the sealed_files subkeys. */
+function snapshotKeys(dir: string, keys: Map<string, Set<string>>): Buffer[] {
+  const all = [...keys.values()].flatMap((s) => [...s]).map((h) => Buffer.from(h, 'hex'));
+  return [...sealedKeyCandidates(dir, all), ...[...(keys.get('sealed_files') ?? [])].map((h) => Buffer.from(h, 'hex'))];
 }

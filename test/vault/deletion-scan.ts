@@ -1,7 +1,8 @@
 // Scanners for the deletion tests (issue #14): with the data key's subkeys in hand (test-only
 // key observer), every sealed column of vault.db is decrypted, the sealed search snapshot is
 // opened, and every file is scanned for distinctive words in plaintext.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { xchacha20 } from '@noble/ciphers/chacha.js';
@@ -34,6 +35,11 @@ export function key(name: string): Buffer {
   const hex = subkeys.get(name);
   if (hex === undefined) throw new Error(`subkey ${name} was not observed`);
   return Buffer.from(hex, 'hex');
+}
+
+/** Every subkey observed so far. */
+export function observedSubkeys(): Buffer[] {
+  return [...subkeys.keys()].map(key);
 }
 
 /** Words (or their last 7 letters: FTS5 leaves store terms prefix-compressed) found in `bytes`. */
@@ -83,11 +89,44 @@ export function decryptVaultDb(dir: string): { found: string[]; segmentsOpened: 
   return { found: [...found], segmentsOpened };
 }
 
-/** The sealed search snapshot, opened with the observed sealed_files subkey. */
+/**
+ * Every 32-byte value a sealed row of vault.db holds at its end when decrypted with one of
+ * `subkeys` as a raw stream (a kv entry's value comes last): the search snapshot's per-generation
+ * file key among them, found as an attacker with the data key would, with the vault locked.
+ */
+export function sealedKeyCandidates(dir: string, subkeyList: readonly Buffer[]): Buffer[] {
+  // A copy (with its WAL): a vault still unlocked holds vault.db in exclusive mode.
+  const copy = mkdtempSync(join(tmpdir(), 'ephemera-scan-'));
+  for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
+  const db = new Database(join(copy, 'vault.db'));
+  const out: Buffer[] = [];
+  try {
+    for (const row of db.prepare('SELECT sealed FROM kv').raw().iterate() as IterableIterator<unknown[]>) {
+      const value = row[0];
+      if (!Buffer.isBuffer(value) || value.length < NONCE_BYTES + TAG_BYTES + 36) continue;
+      const nonce = value.subarray(0, NONCE_BYTES);
+      const ct = value.subarray(NONCE_BYTES, value.length - TAG_BYTES);
+      for (const k of subkeyList) out.push(Buffer.from(xchacha20(k, nonce, ct, undefined, 1).subarray(-32)));
+    }
+  } finally {
+    db.close();
+    rmSync(copy, { recursive: true, force: true });
+  }
+  return out;
+}
+
+/** The sealed search snapshot, opened with a key found in the profile (its generation's key), or the sealed_files subkey. */
 export function snapshotImage(dir: string): Uint8Array {
-  const image = new SealedFileStore(dir, () => key('sealed_files')).read(SNAPSHOT_FILE);
-  if (!image) throw new Error('no search snapshot');
-  return image;
+  const all = [...subkeys.keys()].map(key);
+  for (const k of [...sealedKeyCandidates(dir, all), key('sealed_files')]) {
+    try {
+      const image = new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE);
+      if (image) return image;
+    } catch {
+      // not this key
+    }
+  }
+  throw new Error('no search snapshot (or none that a key in the profile opens)');
 }
 
 /** The sealed segments (raw) of vault.db, read with the vault locked. */
