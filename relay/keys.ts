@@ -134,6 +134,8 @@ export function keyMethods({ prekeys, directory, fetches }: KeyServices): Record
       fetches.take(d.permHex, ctx.now);
       return andThen(directory.deviceByHandle(p.handle), (owner) => andThen(owner ? prekeys.identity(owner.permKeyId) : undefined, (identity) => {
         if (!owner || !identity) throw new RpcError('NOT_FOUND', 'no prekeys for that handle');
+        // Without one-time prekeys when asked: a caller that needs the identity key only leaves them to first messages.
+        if (p.oneTime === false) return { bundle: bundleOf(identity, undefined, undefined) };
         return andThen(prekeys.takeOneTime(owner.permKeyId), ({ preKey, kyberPreKey }) => ({ bundle: bundleOf(identity, preKey, kyberPreKey) }));
       }));
     }),

@@ -200,8 +200,8 @@ export class GroupMembership {
    * Checks the chain's signatures in order, fetching the key of the first author we do not
    * know (true: wait for it). Everything a signature is not needed for is checked first, so a
    * made-up chain is refused before any fetch; a forged signature stops the walk at its change;
-   * at most MAX_JOIN_FETCHES authors per chain and MAX_FETCHES_PER_HOUR in all are fetched (each
-   * fetch takes one of that handle's one-time prekeys at the relay). Throws GroupChangeRefused.
+   * at most MAX_JOIN_FETCHES authors per chain and MAX_FETCHES_PER_HOUR in all are fetched, each
+   * without one-time prekeys (none of that handle's is taken). Throws GroupChangeRefused.
    */
   private needKey(chain: readonly SignedChange[]): boolean {
     const self = this.d.self();
@@ -238,7 +238,7 @@ export class GroupMembership {
   /** The identity key of a chain's author we never talked to (a failed fetch leaves the join to be refused). */
   private async fetchKey(handle: string): Promise<void> {
     this.fetched.set(handle, 'pending');
-    await ensureSession(this.d, handle).catch(() => undefined);
+    await ensureSession(this.d, handle, { oneTime: false }).catch(() => undefined);
     this.fetched.set(handle, 'done');
     this.scheduleDrain();
   }

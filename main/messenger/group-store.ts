@@ -106,14 +106,19 @@ export function idem(d: GroupDeps, reqId: string, part: string): string {
   return d.withIdKey((k) => createHmac('sha256', k).update(JSON.stringify(['send', 'group', reqId, part])).digest().subarray(0, 16).toString('hex'));
 }
 
-/** A 1:1 session with `handle` (its bundle fetched from the relay when there is none): changes and chains travel over it. */
-export async function ensureSession(d: GroupDeps, handle: string): Promise<void> {
+/**
+ * A 1:1 session with `handle` (its bundle fetched from the relay when there is none): changes and
+ * chains travel over it. `oneTime: false` takes none of its one-time prekeys (a joiner that needs
+ * an author's identity key to check a signature: the session starts on the signed and last-resort
+ * prekeys).
+ */
+export async function ensureSession(d: GroupDeps, handle: string, opts: { oneTime?: boolean } = {}): Promise<void> {
   const e2e = d.e2e();
   if (await e2e.hasSession(handle)) return;
   const conn = await d.connection();
   let bundle: Uint8Array;
   try {
-    bundle = await conn.keys.fetch(handle);
+    bundle = await conn.keys.fetch(handle, opts);
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (code === 'NOT_FOUND' || code === 'BAD_REQUEST') throw new ApiError('UNKNOWN_HANDLE', `No one is registered as ${handle} on this relay.`);

@@ -23,8 +23,8 @@ export class RelayKeys {
     return this.client.call('keys.count', {});
   }
 
-  /** An encoded PreKeyBundleWire of `handle`; each one-time key in it is handed out only this once. */
-  async fetch(handle: string): Promise<Uint8Array> {
-    return (await this.client.call('keys.fetch', { handle })).bundle;
+  /** An encoded PreKeyBundleWire of `handle`; each one-time key in it is handed out only this once (none with `oneTime: false`). */
+  async fetch(handle: string, opts: { oneTime?: boolean } = {}): Promise<Uint8Array> {
+    return (await this.client.call('keys.fetch', { handle, ...(opts.oneTime === false ? { oneTime: false } : {}) })).bundle;
   }
 }

@@ -226,7 +226,8 @@ export const RELAY_METHODS = {
     result: z.object({ added: z.object(counts), ...counts }),
   }),
   'keys.count': method({ unbound: false, params: z.unknown(), result: z.object({ ...counts, hasIdentity: z.boolean(), signedPreKeyId: uint }) }),
-  'keys.fetch': method({ unbound: false, params: z.object({ handle: handle() }), result: z.object({ bundle: bytes() }) }),
+  /** `oneTime: false`: the bundle without one-time prekeys (none is taken; a group joiner checking signatures asks so). */
+  'keys.fetch': method({ unbound: false, params: z.object({ handle: handle(), oneTime: z.boolean().optional() }), result: z.object({ bundle: bytes() }) }),
   // Attachment blobs (docs/protocol.md §9a, relay/blobs.ts): sealed streams, 128-bit random ids.
   'blob.limits': method({ unbound: false, params: z.unknown(), result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint }) }),
   'blob.create': method({
