@@ -47,11 +47,12 @@ export function withBackupFilePolicy(service: EphemeraService, policy: BackupFil
   if (saveAs) {
     // Downloaded and checked first (so the dialog never waits on the relay), then written only
     // to the path the user chose in main's dialog; the renderer never names a path.
-    overrides.attachmentSaveAs = async ({ attachmentId, jobId }) => {
-      const a = await service.attachmentDownload({ attachmentId, ...(jobId !== undefined ? { jobId } : {}) });
-      const chosen = await saveAs(suggestedFileName(a.name));
+    overrides.attachmentSaveAs = async ({ attachmentId, jobId, backupId }) => {
+      // A file of an opened backup is read from the backup file once the user chose where (its name is the renderer's to show).
+      const a = backupId === undefined ? await service.attachmentDownload({ attachmentId, ...(jobId !== undefined ? { jobId } : {}) }) : undefined;
+      const chosen = await saveAs(suggestedFileName(a?.name ?? 'attachment'));
       if (chosen === undefined || chosen === '' || !path.isAbsolute(chosen)) throw new ApiError('CANCELLED', 'No file was chosen.');
-      const { bytes } = await service.saveAttachment({ attachmentId, path: chosen });
+      const { bytes } = await service.saveAttachment({ attachmentId, path: chosen, ...(backupId !== undefined ? { backupId, ...(jobId !== undefined ? { jobId } : {}) } : {}) });
       return { bytes, path: chosen };
     };
   }

@@ -17,6 +17,7 @@ export { parseIdentityFile, validateRecipients, type DecryptKeys, type EncryptKe
 export { DEFAULT_WORK_FACTOR, MAX_WORK_FACTOR, MIN_EXPORT_WORK_FACTOR } from './scrypt.ts';
 export { BACKUP_FORMAT, BACKUP_VERSION, messageFields, type BackupCounts, type HeaderLine, type MessageFields } from './format.ts';
 export type { BackupProgress, ProgressListener } from './progress.ts';
+export { readArchivedAttachment, type ArchiveSource } from './attachment-read.ts';
 export { ATTACHMENT_CHUNK_BYTES, type AttachmentSink, type AttachmentSource, type BackupAttachment } from './attachments.ts';
 export { BACKUP_VERSION_WITH_GROUPS, type BackupGroup, type GroupSink, type GroupSource } from './groups.ts';
 export * from './errors.ts';

@@ -6,6 +6,7 @@ import { BackupBadParameters } from './errors.ts';
 import { lineToContact, lineToConversation, type BackupCounts, type HeaderLine, type MessageLine } from './format.ts';
 import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
 import { lineToAttachment, type BackupAttachment } from './attachments.ts';
+import type { ArchiveSource } from './attachment-read.ts';
 
 export type BackupMessage = Omit<MessageLine, 'type'>;
 
@@ -30,6 +31,9 @@ export function foldText(s: string): string {
 export class BackupArchive {
   private readonly messagesByConversation = new Map<string, BackupMessage[]>();
   private readonly attachmentsByMessage = new Map<string, BackupAttachment>();
+  private readonly attachmentsById = new Map<string, BackupAttachment>();
+  /** Where it was read from, to read a file's bytes again (attachment-read.ts); the keys stay in memory while it is open, as its messages do. */
+  source: ArchiveSource | undefined;
 
   constructor(
     readonly header: HeaderLine,
@@ -43,7 +47,10 @@ export class BackupArchive {
     /** What the file says of each file (no bytes are kept; `downloaded`: its bytes are in the file). */
     attachments: Iterable<BackupAttachment> = [],
   ) {
-    for (const a of attachments) this.attachmentsByMessage.set(a.messageId, a);
+    for (const a of attachments) {
+      this.attachmentsByMessage.set(a.messageId, a);
+      this.attachmentsById.set(a.id, a);
+    }
     for (const c of conversations) this.messagesByConversation.set(c.id, []);
     for (const m of messages) {
       let list = this.messagesByConversation.get(m.conversationId);
@@ -69,6 +76,11 @@ export class BackupArchive {
       throw new BackupBadParameters(`"${name}" matches several contacts: ${byName.map((p) => p.contact.handle).join(', ')}; use the handle.`);
     }
     throw new BackupBadParameters(`No contact "${name}" in this backup.`);
+  }
+
+  /** A file the backup lists, by its attachment id. */
+  attachmentById(id: string): BackupAttachment | undefined {
+    return this.attachmentsById.get(id);
   }
 
   /** The file of a message, if the backup lists one. */
@@ -132,7 +144,9 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
       } else if (r.kind === 'attachment') attachments.push(lineToAttachment(r.line));
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);
-    return new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments);
+    const archive = new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments);
+    archive.source = { path, options: { keys: options.keys, ...(options.chunkCipher ? { chunkCipher: options.chunkCipher } : {}), ...(options.noFollow !== undefined ? { noFollow: options.noFollow } : {}) } };
+    return archive;
   } finally {
     file.close();
   }

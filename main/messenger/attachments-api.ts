@@ -2,7 +2,9 @@
 // uploads and reads (messenger/attachment-ui.ts), listing, saving to a path and cancelling
 // transfers (messenger/attachments.ts). Uploads run before the send queue: they may take long.
 import { ApiError, type EphemeraApi, type Message } from '../../shared/api.ts';
-import { attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment, type UploadedAttachment } from './attachments.ts';
+import type { BackupArchive } from '../backup/index.ts';
+import { apiErrorOf, asJob, attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment, type UploadedAttachment } from './attachments.ts';
+import { readFromBackup, saveFromBackup } from './backup-attachment-read.ts';
 import type { AttachmentUi } from './attachment-ui.ts';
 import type { BackupJobs } from './backups.ts';
 import type { Emit } from './events.ts';
@@ -31,14 +33,18 @@ export interface AttachmentCallParts {
   access: SessionAccess;
   emit: Emit;
   ui: AttachmentUi;
-  /** The opened backups, whose files attachmentsOf lists by backupId. */
-  backups?: Pick<BackupJobs, 'attachmentsOf'>;
+  /** The opened backups, whose files attachmentsOf lists, and saveAttachment and attachmentRead give, by backupId. */
+  backups?: Pick<BackupJobs, 'attachmentsOf' | 'opened'>;
   /** Stores, encrypts and announces an uploaded attachment (Sender.sendUploaded). */
   sendUploaded(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message>;
 }
 
 export function attachmentMethods({ call, access, emit, ui, backups, sendUploaded }: AttachmentCallParts): AttachmentMethods {
   /** Progress events for a caller-named job; none without a jobId. */
+  const opened = (backupId: string): BackupArchive => {
+    if (!backups) throw new ApiError('UNKNOWN_BACKUP', 'No backup with that id is open.');
+    return backups.opened(backupId);
+  };
   const transfer = (jobId: string | undefined): { onProgress?: (done: number, total: number) => void; jobId?: string } => {
     const onProgress = jobId === undefined ? undefined : (done: number, total: number): void => emit('attachmentProgress', { jobId, done, total });
     return { ...(onProgress ? { onProgress } : {}), ...(jobId !== undefined ? { jobId } : {}) };
@@ -61,7 +67,12 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
     attachmentUploadCommit: (params) => call(() => ui.commit(params)),
     attachmentUploadCancel: (params) => call(() => ui.cancel(params)),
     attachmentDownload: (params) => call(() => access.activity(() => ui.download(params))),
-    attachmentRead: (params) => call(() => access.activity(() => ui.read(params))),
+    attachmentRead: (params) =>
+      call(async () => {
+        if (params.backupId === undefined) return access.activity(() => ui.read(params));
+        const r = await readFromBackup(opened(params.backupId), params.attachmentId, params.offset, params.length);
+        return { bytes: r.bytes.toString('base64'), size: r.size };
+      }),
     attachmentsOf: (params) =>
       call(async () => {
         if (params.backupId === undefined) return attachmentsOf(access.require().vault, params.messageIds);
@@ -71,6 +82,12 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
     saveAttachment: (params) =>
       call(async () => {
         const o = transfer(params.jobId);
+        if (params.backupId !== undefined) {
+          const archive = opened(params.backupId);
+          return asJob(params.jobId, {}, (jo) => saveFromBackup(archive, params.attachmentId, params.path, jo.signal ? { signal: jo.signal } : {})).catch((e: unknown) => {
+            throw apiErrorOf(e);
+          });
+        }
         return access.activity(() => saveAttachment(access.require().vault, access.current()?.connection?.client, params.attachmentId, params.path, o));
       }),
     // Only the desktop app has a native dialog (main/backup-files.ts answers it there).

@@ -51,4 +51,5 @@ export const AttachmentUploadBegin = z.strictObject({
 /** `maxBytes`: the relay's per-file limit, also stated before an upload starts (attachmentLimits). */
 export const AttachmentUploadBegun = z.strictObject({ uploadId: UploadId, maxBytes: Count });
 export const AttachmentUploadChunk = z.strictObject({ uploadId: UploadId, offset: Count, bytes: AttachmentBytes });
-export const AttachmentRead = z.strictObject({ attachmentId: Id, offset: Count, length: z.number().int().min(1).max(MAX_ATTACHMENT_IO_BYTES) });
+/** With backupId: a file of that opened backup (its bytes read from the backup file, main/messenger/backup-attachment-read.ts). */
+export const AttachmentRead = z.strictObject({ attachmentId: Id, offset: Count, length: z.number().int().min(1).max(MAX_ATTACHMENT_IO_BYTES), backupId: Id.optional() });
