@@ -1,4 +1,4 @@
-// Attachment subcommands (issue #15): send-file and save-attachment. Each opens the profile,
+// Attachment subcommands: send-file and save-attachment. Each opens the profile,
 // calls the contract (shared/api.ts sendFile, saveAttachment) in-process through cli/client.ts,
 // and shows the transfer's progress as a bar on stderr when it is a terminal.
 import { randomBytes } from 'node:crypto';

@@ -1,5 +1,5 @@
 // `ephemera disappear CONTACT DURATION`: sets the conversation's disappearing-message timer
-// (issue #14) through the contract (setDisappearingTimer), the same path as the app. The contact
+// through the contract (setDisappearingTimer), the same path as the app. The contact
 // is told; messages sent from now on disappear that long after they are sent (for the contact:
 // after they are first shown). `history --json` shows each message's timerSeconds and expiresAt.
 import type { Command } from 'commander';
