@@ -9,6 +9,7 @@ import { isError } from '../../shared/errors.ts';
 import { inspectProfile, Vault } from '../vault/index.ts';
 import { VaultError } from '../vault/errors.ts';
 import { verifyPassword } from '../vault/wipe.ts';
+import { forgetJournaledAtUnlock } from './deletion-journal.ts';
 
 /** Messages read between turns of the event loop while checking (a diagnosis must not freeze the app). */
 const READ_BETWEEN_TURNS = 2048;
@@ -67,6 +68,10 @@ export async function checkVault(profileDir: string, password: string, open: Vau
   }
   const vault = await Vault.unlock(profileDir, password);
   try {
+    // Unlocking finished the vault's part of a deletion a crash interrupted; the messenger's
+    // records of those messages (a draft, a file's sealed chunks, timers) go now too, by ids
+    // alone, not at the app's next unlock (deletion-journal.ts).
+    await forgetJournaledAtUnlock(vault);
     return await readAll(vault);
   } finally {
     vault.lock();
