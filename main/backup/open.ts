@@ -59,13 +59,18 @@ export class BackupArchive {
     }
   }
 
-  /** The conversation with a contact found by handle (exact, case-insensitive) or display name / title (folded). */
-  findConversation(name: string): { contact: ContactRecord; conversation: ConversationRecord } {
+  /** Each conversation with its contact (newest activity first; one without its contact is left out). */
+  contactConversations(): { contact: ContactRecord; conversation: ConversationRecord }[] {
     const byContact = new Map(this.contacts.map((c) => [c.id, c]));
-    const pairs = this.conversations.flatMap((conversation) => {
+    return this.conversations.flatMap((conversation) => {
       const contact = byContact.get(conversation.contactId);
       return contact ? [{ contact, conversation }] : [];
     });
+  }
+
+  /** The conversation with a contact found by handle (exact, case-insensitive) or display name / title (folded). */
+  findConversation(name: string): { contact: ContactRecord; conversation: ConversationRecord } {
+    const pairs = this.contactConversations();
     const lower = name.toLowerCase();
     const byHandle = pairs.filter((p) => p.contact.handle.toLowerCase() === lower);
     if (byHandle.length === 1 && byHandle[0]) return byHandle[0];

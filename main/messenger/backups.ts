@@ -237,9 +237,9 @@ export class BackupJobs {
   /** The opened backup's contacts with their conversations; with `name`, the one it names (BAD_PARAMETERS for none or several). */
   contacts(backupId: string, name?: string): BackupContact[] {
     const a = this.archive(backupId);
-    let pairs: ReturnType<BackupArchive['findConversation']>[];
+    let pairs: ReturnType<BackupArchive['contactConversations']>;
     try {
-      pairs = name === undefined ? contactConversations(a) : [a.findConversation(name)];
+      pairs = name === undefined ? a.contactConversations() : [a.findConversation(name)];
     } catch (e) {
       throw backupApiError(e);
     }
@@ -324,15 +324,6 @@ export class BackupJobs {
       })),
     };
   }
-}
-
-/** Each conversation of the backup with its contact (one without its contact is left out). */
-function contactConversations(a: BackupArchive): ReturnType<BackupArchive['findConversation']>[] {
-  const byId = new Map(a.contacts.map((c) => [c.id, c]));
-  return a.conversations.flatMap((conversation) => {
-    const contact = byId.get(conversation.contactId);
-    return contact ? [{ contact, conversation }] : [];
-  });
 }
 
 export function unknownBackup(): ApiError {

@@ -374,6 +374,15 @@ describe('export, import and open-backup go through the contract', () => {
     expect(history.exit).toBe(API_EXIT.BAD_PARAMETERS);
     expect(existsSync(elsewhere)).toBe(false);
 
+    // Without a name: every contact with its conversation there.
+    const m = await openMessenger({ profileDir: elsewhere });
+    try {
+      const { backupId } = await m.backupOpen({ jobId: 'contract-open', path: file, key: { kind: 'passphrase', passphrase: BACKUP_PASSPHRASE } });
+      const all = await dispatchCall(m, 'backupContacts', { backupId });
+      expect(all.ok && (all.value as { handle: string; conversationId: string }[]).map((c) => [c.handle, c.conversationId]).sort()).toEqual([['bob', CONV], ['carol', CAROL_CONV]]);
+    } finally {
+      await m.close();
+    }
     // A name the backup has: its history through historyPage, as the app pages it.
     const ok = await runCli(['--json', 'open-backup', file, 'history', 'Carol'], { EPHEMERA_BACKUP_PASSPHRASE: BACKUP_PASSPHRASE });
     expect(ok.code, ok.stderr).toBe(0);
