@@ -15,6 +15,8 @@ import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveG
 /** A change whose parent has not arrived is kept this long, at most this many per group (then dropped unseen). */
 const WAIT_MS = 7 * 86_400_000;
 const MAX_WAITING_PER_GROUP = 64;
+/** Chains kept for groups we do not hold yet, per sender. */
+const MAX_CHAINS_WAITING_PER_SENDER = 8;
 /** Authors a joiner may fetch keys for, per chain and per hour in all. */
 const MAX_JOIN_FETCHES = 8;
 const MAX_FETCHES_PER_HOUR = 32;
@@ -44,6 +46,12 @@ export class GroupMembership {
       vault.kvSet(INBOX, key, utf8(JSON.stringify(entry)));
       this.scheduleDrain();
       return { kind: 'none' };
+    }
+    // A chain for a group we do not hold waits for it, a few per sender: anyone with a session
+    // could otherwise make us keep chains under made-up group ids without end.
+    if (!loadGroup(this.d, content.groupId)) {
+      const waiting = vault.kvKeys(INBOX).filter((k) => k.startsWith('chain-') && k.endsWith(`-${from}`));
+      if (waiting.length >= MAX_CHAINS_WAITING_PER_SENDER && !waiting.includes(`chain-${content.groupId}-${from}`)) return { kind: 'none' };
     }
     return this.d
       .e2e()

@@ -3,9 +3,11 @@
 // through; a member removed and added again gets the group back; history lines follow the
 // chosen chain only; a crafted chain naming other people's handles costs one key fetch (of the
 // first forged author, without its one-time prekeys) and nothing else; the "every member may
-// add" setting.
+// add" setting; chains for unknown groups kept only a few per sender.
 import { beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import type { E2e } from '../../main/e2e/index.ts';
+import { newDistributionId } from '../../main/e2e/sender-keys.ts';
 import { encodeEnvelope } from '../../main/e2e/index.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import { creationBody, GroupLog, sign, type ChangeBody, type GroupLogData, type GroupOp, type SignedChange } from '../../main/messenger/group-state.ts';
@@ -117,6 +119,20 @@ describe('group membership against a hostile member', () => {
     expect(after).toEqual(before);
     for (const v of ['v2', 'v3']) expect(e2eOf(p.carol).identityStatus(h(v)).trusted).toBeUndefined();
     expect(await codeOf(p.carol.m.groupInfo({ groupId: create.body.groupId }))).toBe('UNKNOWN_CONVERSATION');
+  }, 120_000);
+
+  it('chains for groups one does not hold are kept a few per sender, not one per made-up group id', async () => {
+    const me = e2eOf(p.mallory);
+    for (let i = 0; i < 20; i++) {
+      const distribution = Buffer.from(await me.groups.distribution(newDistributionId())).toString('base64');
+      const content = { v: 1 as const, kind: 'sender-key' as const, groupId: randomBytes(16).toString('hex'), distribution };
+      await connOf(p.mallory).mailbox.send(h('carol'), encodeEnvelope(await me.sendContent(h('carol'), content)));
+    }
+    const side = (await p.mallory.m.groupsList()).find((x) => x.name.startsWith('Side'))!;
+    await p.mallory.m.groupRename({ groupId: side.groupId, name: 'Side 4' });
+    await waitFor(async () => (await p.carol.m.groupInfo({ groupId: side.groupId })).name === 'Side 4', 30_000, 'the marker at carol');
+    const kept = vaultOf(p.carol).kvKeys('group-inbox').filter((k) => k.startsWith('chain-') && k.endsWith(`-${h('mallory')}`));
+    expect(kept).toHaveLength(8);
   }, 120_000);
 
   it('allow-add: a member adds while the setting is on and not once it is off; only an admin changes it', async () => {
