@@ -208,6 +208,8 @@ export class AttachmentUi {
       });
       // From here a crash leaves a commit to finish at the next connection (committed-uploads.ts).
       writeCommitted(vault, u.attachmentId, { conversationId: u.conversationId, name: u.name, type: u.type, size: u.size, ...(u.caption !== undefined ? { caption: u.caption } : {}), at: Date.now() });
+      // Its own: a reconnect meanwhile must not resume it a second time (resumeCommitted).
+      this.live.add(u.attachmentId);
       const resume = committedResume(vault, u.attachmentId);
       const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], { ...jo, resume })).catch((e: unknown) => {
         throw apiErrorOf(e);
@@ -225,6 +227,7 @@ export class AttachmentUi {
       }
       throw e;
     } finally {
+      this.live.delete(u.attachmentId);
       this.uploads.delete(u.id);
     }
   }
@@ -238,6 +241,9 @@ export class AttachmentUi {
   }
 
   private resuming = false;
+  private resumeAgain = false;
+  /** Attachment ids of commits running in this process (not to be resumed from their records). */
+  private readonly live = new Set<string>();
 
   /**
    * At each ready connection: the window uploads whose commit a crash (or a kill) cut short go
@@ -245,13 +251,18 @@ export class AttachmentUi {
    * connection may not have (connection lost, locked) leaves the rest for then.
    */
   async resumeCommitted(): Promise<void> {
-    if (this.resuming) return;
+    if (this.resuming) {
+      // A connection became ready while a pass runs (which may fail with the old one): one more pass after it.
+      this.resumeAgain = true;
+      return;
+    }
     this.resuming = true;
     try {
       const vault = this.s.vault();
       for (const id of vault.kvKeys(COMMITTED_UPLOADS)) {
         const relay = this.s.relay();
         if (!relay) return;
+        if (this.live.has(id)) continue;
         const e = readCommitted(vault, id);
         if (!e || readRecord(vault, id) || e.at < Date.now() - COMMITTED_KEEP_MS) {
           // Unreadable, already announced (the crash came after the message was stored), or expired.
@@ -272,6 +283,10 @@ export class AttachmentUi {
       // Locked or disconnected meanwhile: the entries are in the vault for the next ready connection.
     } finally {
       this.resuming = false;
+      if (this.resumeAgain) {
+        this.resumeAgain = false;
+        void this.resumeCommitted();
+      }
     }
   }
 
