@@ -33,10 +33,11 @@ function notAllowed(message: string): ApiError {
 /** The service with backupChooseFile answered and every backup path passed through the policy. */
 export function withBackupFilePolicy(service: EphemeraService, policy: BackupFilePolicy): EphemeraService {
   const key = (k: BackupKey): BackupKey => (k.kind === 'identityFile' ? { ...k, path: policy.resolve('identity', k.path) } : k);
-  const overrides: Partial<Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupOpen' | 'sendFile' | 'saveAttachment' | 'attachmentSaveAs'>> = {
+  const overrides: Partial<Pick<EphemeraApi, 'backupChooseFile' | 'backupExport' | 'backupImport' | 'backupRestore' | 'backupOpen' | 'sendFile' | 'saveAttachment' | 'attachmentSaveAs'>> = {
     backupChooseFile: async ({ purpose }) => ({ path: await policy.choose(purpose) }),
     backupExport: async (p) => service.backupExport({ ...p, path: policy.resolve('export', p.path) }),
     backupImport: async (p) => service.backupImport({ ...p, path: policy.resolve('import', p.path), key: key(p.key) }),
+    backupRestore: async (p) => service.backupRestore({ ...p, path: policy.resolve('import', p.path), key: key(p.key) }),
     backupOpen: async (p) => service.backupOpen({ ...p, path: policy.resolve('open', p.path), key: key(p.key) }),
     // A renderer must not read or write arbitrary files: it sends the bytes of a File it holds
     // (attachmentUpload*) and saves what attachmentRead gives it (main/messenger/attachment-ui.ts).

@@ -47,6 +47,7 @@ describe('Electron: backup files come from the native dialog', () => {
     for (const [method, params] of [
       ['backupExport', exportParams('/home/user/.bashrc')],
       ['backupImport', readParams('/tmp/crafted.age')],
+      ['backupRestore', { ...readParams('/tmp/crafted.age'), password: 'a new vault password 123' }],
       ['backupOpen', readParams('relative.age')],
     ] as const) {
       expect(await call(method, params)).toMatchObject({ ok: false, error: { code: 'PATH_NOT_ALLOWED' } });

@@ -24,6 +24,7 @@ export function recordingBackupService(reached: ReachedCall[]): EphemeraService 
   return Object.assign(base, {
     backupExport: record('backupExport'),
     backupImport: record('backupImport'),
+    backupRestore: record('backupRestore'),
     backupOpen: record('backupOpen'),
     subscribe: () => () => undefined,
   }) as unknown as EphemeraService;

@@ -75,6 +75,7 @@ describe('browser mode: backups only in the backups folder', () => {
     for (const attempt of attempts) {
       await expect(exportTo(attempt), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
       await expect(client.backupImport({ jobId: 'job-0000002', path: attempt, key: passphrase }), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
+      await expect(client.backupRestore({ jobId: 'job-0000002', path: attempt, key: passphrase, password: 'a new vault password 123' }), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
       await expect(client.backupOpen({ jobId: 'job-0000003', path: attempt, key: passphrase }), JSON.stringify(attempt)).rejects.toMatchObject(PATH_NOT_ALLOWED);
     }
     expect(reached).toEqual([]);
