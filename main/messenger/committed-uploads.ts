@@ -1,4 +1,4 @@
-// Window uploads that survive a restart (issue #15): a file dropped or pasted on the chat comes
+// Window uploads that survive a restart: a file dropped or pasted on the chat comes
 // over the contract as bytes (the renderer has no path), staged as sealed chunks in the vault
 // (attachment-ui.ts). Once its commit starts, the whole file is in the profile and the user has
 // asked for the message, so it no longer needs the window: the commit is recorded here (sealed,

@@ -1,5 +1,5 @@
-// "Delete for me" of a whole conversation at any size without blocking the event loop (issue
-// #14): the vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Each
+// "Delete for me" of a whole conversation at any size without blocking the event loop: the
+// vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Each
 // slice's transaction also settles our sends among its messages (a queued one leaves the outbox,
 // so it is never sent after its deletion; one the relay holds gets a withdraw), reading a
 // message only when it is one of ours; the rest of what the messenger keeps about them goes

@@ -1,4 +1,4 @@
-// Strips metadata from images before they are sent (issue #15): a photo's EXIF block can hold
+// Strips metadata from images before they are sent: a photo's EXIF block can hold
 // the GPS position it was taken at, the camera's serial number and the time. The image data
 // itself is copied unchanged (no re-encoding, so no quality loss). The scanner walks the whole
 // file's structure through a window of one 64 KiB read at a time and says which byte ranges of

@@ -1,4 +1,4 @@
-// Image metadata stripped before encryption (issue #15), without loading the file: the scanner
+// Image metadata stripped before encryption, without loading the file: the scanner
 // in strip-metadata.ts walks the file a window at a time and names the byte ranges that stay;
 // the upload and the sender's own sealed copy then read through a view that skips the rest. So
 // the GPS position or camera serial in a photo's EXIF never reaches the sealed stream, the

@@ -1,4 +1,4 @@
-// Uploads that survive a client restart (issue #15): once a file's blob exists at the relay, its
+// Uploads that survive a client restart: once a file's blob exists at the relay, its
 // id, stream key and last checkpoint (a sealed length the relay never got more of, and the
 // digest of the sealed stream up to there) are kept sealed in the vault under a hash of what is
 // being sent (path, size, modification time, recipient, metadata setting). Sending the same file

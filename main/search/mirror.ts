@@ -1,5 +1,5 @@
 // A copy of the in-memory search index in a worker thread, so the sealed snapshot's image is
-// made off the main thread (issue #14: the event loop never blocks longer than 50 ms during a
+// made off the main thread (the event loop never blocks longer than 50 ms during a
 // mass deletion; `sqlite3_serialize` of a 1M-message index copies 100+ MB in one call).
 //
 // Why a mirror and not the index itself in the worker: every search and catch-up stays a plain

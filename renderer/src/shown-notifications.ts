@@ -1,6 +1,6 @@
 // Browser mode's Web Notifications, each kept with the message it shows, so that it closes when
 // that message is deleted for me, deleted for everyone, expires, or its chat is deleted: its text
-// must not stay on screen after the message is gone (issue #14). The Electron shell does the same
+// must not stay on screen after the message is gone. The Electron shell does the same
 // for its own notifications (main/app/attention.ts).
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 

@@ -1,4 +1,4 @@
-// "Delete for everyone" in the chat (issue #14): the action on own messages sent less than 24 h
+// "Delete for everyone" in the chat: the action on own messages sent less than 24 h
 // ago, its confirmation, and the tombstone ("This message was deleted") that replaces a message
 // on both sides. The deletedForEveryone event (from either side) swaps the tombstones in by id.
 import { useEffect, useState, type Dispatch, type ReactNode, type SetStateAction } from 'react';

@@ -1,4 +1,4 @@
-// Disappearing messages in the chat (issue #14, docs/ui.md): the timer menu in the chat header,
+// Disappearing messages in the chat (docs/ui.md): the timer menu in the chat header,
 // the system line of a timer change, and the time left on a message with a timer. The renderer
 // also stops showing a message once its expiry has passed on the page's clock; main deletes it
 // within a second of that and announces it (messagesDeleted).
