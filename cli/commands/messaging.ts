@@ -12,6 +12,7 @@ import { action, CliError, ExitCode, globalOptions, printJson, printNotice, prin
 import { untrusted } from '../terminal.ts';
 import { checkHandle } from '../errors.ts';
 import { contactNamed, waitMs, withClient } from '../client.ts';
+import { deleteInGroup } from './group-delete.ts';
 import { groupHistory, sendToGroup } from './groups.ts';
 
 /** Default wait for the relay, seconds (`--wait` changes it where offered). */
@@ -48,7 +49,7 @@ function messageLine(m: Message, handle: string): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   const who = m.direction === 'out' ? `-> ${untrusted(handle)}` : `<- ${untrusted(handle)}`;
   if (m.deleted) return `${when}  ${who}  This message was deleted`;
-  // A timer change is a system line; a message with a timer says when it disappears (issue #14).
+  // A timer change is a system line; a message with a timer says when it disappears.
   if (m.timerChange) return `${when}  ${timerChangeLine(m.direction === 'out' ? 'You' : untrusted(handle), m.timerChange.seconds)}`;
   const timer = m.timerSeconds === undefined ? '' : m.expiresAt ? `  (disappears ${new Date(m.expiresAt).toISOString().replace('T', ' ').slice(0, 19)})` : '  (disappears after it is shown)';
   return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]${timer}`;
@@ -294,9 +295,14 @@ export function register(program: Command): void {
     .description('delete a message (its id from history --json), or with --conversation every message with the contact, from this profile only ("delete for me"); with --for-everyone your own message, sent less than 24 h ago, becomes "This message was deleted" on both sides')
     .option('--conversation', 'delete every message of the conversation')
     .option('--for-everyone', 'delete your own message for everyone (within 24 h of sending it)')
+    .option('--group <group-id>', 'delete a message of a group instead (then the one argument is the MESSAGE_ID)')
     .action(
-      action(async (handle: string, messageId: string | undefined, opts: { conversation?: boolean; forEveryone?: boolean }, cmd: Command) => {
+      action(async (handle: string, messageId: string | undefined, opts: { conversation?: boolean; forEveryone?: boolean; group?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
+        if (opts.group !== undefined) {
+          if (messageId !== undefined || opts.conversation === true) throw new CliError('With --group give only the MESSAGE_ID (from history --group GROUP_ID --json).', ExitCode.USAGE);
+          return deleteInGroup(g, opts.group, handle, opts.forEveryone === true);
+        }
         checkHandle(handle);
         // Exactly one of the two forms, refused before the password is asked.
         if (opts.conversation === true && messageId !== undefined) throw new CliError('Give either a MESSAGE_ID or --conversation, not both.', ExitCode.USAGE);

@@ -13,6 +13,8 @@ import { decodeContent, E2eError, encodeContent, encodeEnvelope, type GroupChang
 import { isSenderKeyEnvelope, newDistributionId } from '../e2e/sender-keys.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
 import type { StoredMessage } from '../vault/api.ts';
+import { isTombstone } from './delete-for-everyone.ts';
+import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.ts';
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
@@ -49,10 +51,13 @@ export class GroupService {
   private readonly membership: GroupMembership;
   /** Chains after a restore from a backup (group-rejoin.ts). */
   private readonly rejoin: GroupRejoin;
+  /** Delete for me and for everyone (group-delete.ts). */
+  private readonly deletes: GroupDeletes;
 
   constructor(private readonly d: GroupDeps) {
     this.membership = new GroupMembership(d);
     this.rejoin = new GroupRejoin(d);
+    this.deletes = new GroupDeletes(d);
   }
 
   // ---------------------------------------------------------------- reading
@@ -193,6 +198,7 @@ export class GroupService {
       this.d.timers?.()?.sent(id, conv, timer, now);
       const recipients = state.members.filter((h) => h !== self && !e2e.identityStatus(h).pending);
       this.d.sent?.(id, p.groupId, recipients);
+      vault.kvSet(OWN_CONTENT_IDS, id, Buffer.from(contentId, 'utf8')); // what a delete for everyone names
       const reqId = randomBytes(16).toString('hex');
       const bodies: Uint8Array[] = [];
       const items: SendManyParams['items'] = [];
@@ -227,6 +233,12 @@ export class GroupService {
     });
   }
 
+  /** The contract's deleteMessage for a group conversation (group-delete.ts). */
+  deleteMessage(p: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
+    this.drain();
+    return this.deletes.delete(p);
+  }
+
   /** The relay accepted a group request: its message is 'sent' (also after a restart, through onDurable). */
   onSent(outboxId: string): void {
     groupRequestSent(this.d, outboxId);
@@ -251,13 +263,20 @@ export class GroupService {
     try {
       await e2e.groups.receive(env.from, env.body, (plaintext) => {
         const content = decodeContent(plaintext);
-        if (content.kind !== 'group-text') return;
+        if (content.kind !== 'group-text' && content.kind !== 'group-delete') return;
         const record = loadGroup(this.d, content.groupId);
         if (!record) return;
         const state = GroupLog.restore(record.log).state;
         // Only from a current member, on the chain they gave us, while we are a member.
         const dist = e2e.groups.distributionIdOf(env.body);
         if (!state.members.includes(env.from) || !state.members.includes(this.d.self()) || record.chains[env.from] !== dist) return;
+        if (content.kind === 'group-delete') {
+          if (applyGroupDelete(this.d, env.from, content).length > 0) {
+            outcome = 'stored';
+            storedIn = content.groupId;
+          }
+          return;
+        }
         const id = this.d.withIdKey((k) => incomingMessageId(k, `${groupConversationId(content.groupId)}:${env.from}`, content.id));
         if (vault.getMessage(id)) {
           outcome = 'duplicate';
@@ -296,6 +315,6 @@ export class GroupService {
       return { id: m.id, groupId, direction: m.direction, sender: m.sender.slice(LINE_PREFIX.length), sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, system: true };
     }
     const sender = m.direction === 'out' ? this.d.self() : m.sender.slice(MEMBER_PREFIX.length);
-    return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state };
+    return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, ...(isTombstone(this.d.vault(), m.id) ? { deleted: true as const } : {}) };
   }
 }

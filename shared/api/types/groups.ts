@@ -53,6 +53,8 @@ export const GroupMessage = z.strictObject({
   system: z.literal(true).optional(),
   /** Own texts only: the members' receipts ("read by 2 of 3"); details through groupReceipts. */
   receipts: GroupReceiptCounts.optional(),
+  /** Deleted for everyone by its author: a tombstone, `text` empty ("This message was deleted"). */
+  deleted: z.literal(true).optional(),
 });
 
 export const GroupHistoryPage = z.strictObject({
