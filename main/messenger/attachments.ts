@@ -287,7 +287,8 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
       started = true;
       // Stream chunk i holds plaintext bytes [i * 64 KiB, ...): the same cut as the local chunks.
       if (index !== next + pending.length) throw new StreamError('ATTACHMENT_CORRUPT', 'chunks out of order');
-      pending.push(Buffer.from(plain));
+      // Its own buffer (openChunk's output), not shared with anything: kept without a copy.
+      pending.push(plain);
       if (pending.length >= CHUNKS_PER_TRANSACTION) flush();
     }, { ...o, stored: (i) => vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i)) });
     if (pending.length > 0) flush();

@@ -52,9 +52,11 @@ function checkAborted(signal: AbortSignal | undefined): void {
 /** Reads and seals chunk `index` of the file (zero padding included). */
 async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayout, index: number): Promise<Buffer> {
   const plainLen = sealedChunkLength(layout, index) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
-  const plain = Buffer.alloc(plainLen);
+  // Not zeroed first: the file's bytes overwrite all but the padding, zeroed here.
+  const plain = Buffer.allocUnsafe(plainLen);
   const start = index * STREAM_CHUNK_BYTES;
   const fromFile = Math.max(0, Math.min(plainLen, layout.size - start));
+  plain.fill(0, fromFile);
   let got = 0;
   while (got < fromFile) {
     const { bytesRead } = await fh.read(plain, got, fromFile - got, start + got);
