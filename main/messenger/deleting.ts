@@ -10,6 +10,8 @@ import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSen
 import { deleteConversationInSlices, deleteMessagesInSlicesForMe } from './deletion-slices.ts';
 import { deleteFromVault, messageToDelete } from './deletion.ts';
 import type { Emit } from './events.ts';
+import { sendQueuedWithdrawals } from './receipt-withdraw.ts';
+import { resendWithdrawnReceipts } from './receipts.ts';
 import { contactIdOfConversation, textIdempotencyKey, withIdKey } from './ids.ts';
 import type { Sender } from './sending.ts';
 import type { SessionAccess } from './session.ts';
@@ -120,6 +122,11 @@ export class Deleter {
     const conn = session?.connection;
     const handle = this.deps.access.require().vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
     if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
+    // Withdraws the deletion queued in the outbox (our sends', our receipts') go now, and the
+    // rest of each withdrawn receipt is acknowledged again (receipt-withdraw.ts).
+    const { access, sender } = this.deps;
+    if (conn && session?.vault.isUnlocked) void access.activity(() => sendQueuedWithdrawals(session.vault, conn)).catch(() => undefined);
+    void sender.enqueue(() => access.activity(() => resendWithdrawnReceipts(access))).catch(() => undefined);
     // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
     // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.
     this.deps.access.current()?.search.catchUpInSteps().catch(() => undefined);

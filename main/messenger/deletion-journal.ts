@@ -13,6 +13,7 @@ import { deleteAttachmentOf } from './attachment-store.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { queueWithdrawals, TOMBSTONES } from './delete-for-everyone.ts';
 import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
+import { withdrawReceiptsOf } from './receipt-withdraw.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -70,6 +71,8 @@ export function forgetSend(
 /** Every other id-keyed record of a deleted message, and its attachment's sealed chunks. */
 export function forgetRecords(vault: Vault, id: string): void {
   deleteAttachmentOf(vault, id);
+  // Our receipts the relay may still hold for it are withdrawn (durably, in the outbox).
+  withdrawReceiptsOf(vault, id);
   // The same namespaces as deletion.ts forgetMessages (OUTGOING_CONTENT_IDS goes in forgetSend).
   for (const ns of [INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES, GROUP_SENT, GROUP_INCOMING]) vault.kvDelete(ns, id);
 }

@@ -8,7 +8,8 @@ import type { ConversationRecord, MessageState, StoredMessage } from '../vault/a
 import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
-import { INCOMING_CONTENT_IDS, receiptIdempotencyKey } from './ids.ts';
+import { INCOMING_CONTENT_IDS, incomingMessageId, receiptIdempotencyKey, withIdKey } from './ids.ts';
+import { recordReceipt, takeResends } from './receipt-withdraw.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import type { SessionAccess } from './session.ts';
 
@@ -63,17 +64,9 @@ export class ReceiptSender {
   }
 
   private async send(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
-    const session = this.access.current();
-    const e2e = session?.registration?.e2e;
-    const conn = session?.connection;
-    if (!e2e || !conn) return;
-    const contact = session.vault.findContactByHandle(handle);
-    if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
-    if (!(await e2e.hasSession(handle))) return;
-    // The ratchet step and the outbox entry in one commit (e2e.sendContentThen).
-    await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids }, (envelope) => {
-      conn.mailbox.send(handle, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
-    });
+    await sendReceipt(this.access, handle, type, ids);
+    // A receipt withdrawn meanwhile (receipt-withdraw.ts) may wait for its rest to go again.
+    await resendWithdrawnReceipts(this.access);
   }
 
   /** No receipt waits for its batch. */
@@ -84,6 +77,40 @@ export class ReceiptSender {
   /** At lock: batches not yet sent are dropped (the sender's copy stays 'sent'). */
   stop(): void {
     this.delivered.stop();
+  }
+}
+
+/** Sends one receipt now (the caller runs it in the send queue as a vault activity). */
+async function sendReceipt(access: SessionAccess, handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
+  const session = access.current();
+  const e2e = session?.registration?.e2e;
+  const conn = session?.connection;
+  if (!e2e || !conn) return;
+  const contact = session.vault.findContactByHandle(handle);
+  if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
+  if (!(await e2e.hasSession(handle))) return;
+  const idem = receiptIdempotencyKey();
+  const messages = withIdKey(session.vault, (k) => ids.map((cid) => incomingMessageId(k, contact.id, cid)));
+  // The ratchet step, the outbox entry and the record a later deletion withdraws it by
+  // (receipt-withdraw.ts) in one commit (e2e.sendContentThen).
+  await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids }, (envelope) => {
+    conn.mailbox.send(handle, encodeEnvelope(envelope), idem).catch(() => undefined);
+    recordReceipt(session.vault, idem, { to: handle, type, ids, messages });
+  });
+}
+
+/**
+ * Receipts withdrawn because a message they named was deleted: the rest of each, acknowledged
+ * again (in the send queue, as a vault activity: the caller's). Without a connection the
+ * intents are dropped (the sender's copies stay as they were), as a receipt is then.
+ */
+export async function resendWithdrawnReceipts(access: SessionAccess): Promise<void> {
+  const vault = access.current()?.vault;
+  if (!vault?.isUnlocked || !access.current()?.connection) return;
+  for (const r of takeResends(vault)) {
+    const chunks: string[][] = [];
+    sendInChunks(r.ids, (chunk) => chunks.push(chunk));
+    for (const chunk of chunks) await sendReceipt(access, r.to, r.type, chunk);
   }
 }
 

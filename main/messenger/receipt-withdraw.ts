@@ -1,0 +1,148 @@
+// Receipts already handed to the relay for a message deleted later are withdrawn (issue #14:
+// "Receipts and the relay's queue are treated the same way: a queued envelope for a deleted or
+// expired message is withdrawn where the relay still holds it"). Each delivered or read receipt
+// we send is remembered, sealed, under its idempotency key (who it went to, its type, the content
+// ids it names and their stored messages), and each message it names points at it. When a message
+// is deleted (delete for me, expiry, a whole chat; in the deletion's own transaction or journal
+// step), every receipt naming it gets a durable withdraw in the sealed outbox, as our sends do, and
+// its other messages still stored are acknowledged again by a fresh receipt (a sealed intent, sent
+// with the next receipts or right after the deletion), so the sender does not lose their ticks.
+import { randomBytes } from 'node:crypto';
+import { IDEM_RE } from '../../shared/protocol/methods.ts';
+import { decodeValue } from '../../shared/protocol/value.ts';
+import type { Vault } from '../vault/index.ts';
+import type { RelayConnection } from './connection.ts';
+import { queueWithdrawals } from './delete-for-everyone.ts';
+
+/** Stored message id -> JSON string[]: idempotency keys of the receipts that named it. */
+export const RECEIPTS_OF = 'messenger-receipts-of';
+/** Receipt idempotency key -> JSON SentReceipt. */
+export const RECEIPTS_SENT = 'messenger-receipts-sent';
+/** Random id -> JSON SentReceipt without a key: receipts to send again (the rest of a withdrawn one). */
+export const RECEIPT_RESENDS = 'messenger-receipt-resends';
+
+/** A receipt as sent: to whom, its type, and the content ids with the stored message of each. */
+export interface SentReceipt {
+  to: string;
+  type: 'delivered' | 'read';
+  ids: string[];
+  messages: string[];
+}
+
+/** Most receipts one message keeps pointers to (a delivered and a read one, and re-sends). */
+const MAX_PER_MESSAGE = 8;
+
+function readJson(vault: Vault, ns: string, key: string): unknown {
+  const raw = vault.kvGet(ns, key);
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(Buffer.from(raw).toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeJson(vault: Vault, ns: string, key: string, value: unknown): void {
+  vault.kvSet(ns, key, Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'string');
+}
+
+function sentReceipt(v: unknown): SentReceipt | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const r = v as Partial<SentReceipt>;
+  if (typeof r.to !== 'string' || (r.type !== 'delivered' && r.type !== 'read') || !isStrings(r.ids) || !isStrings(r.messages) || r.ids.length !== r.messages.length) return undefined;
+  return { to: r.to, type: r.type, ids: r.ids, messages: r.messages };
+}
+
+/** Remembers a receipt being sent (call inside the transaction that queues it). */
+export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt): void {
+  writeJson(vault, RECEIPTS_SENT, idem, receipt);
+  for (const m of new Set(receipt.messages)) {
+    const list = readJson(vault, RECEIPTS_OF, m);
+    const idems = isStrings(list) ? list.filter((x) => x !== idem) : [];
+    idems.push(idem);
+    writeJson(vault, RECEIPTS_OF, m, idems.slice(-MAX_PER_MESSAGE));
+  }
+}
+
+/**
+ * Message `messageId` is being deleted: every receipt that named it is withdrawn (durably), and
+ * the rest of each is queued to be acknowledged again. Vault writes only.
+ */
+export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number = Date.now()): void {
+  const list = readJson(vault, RECEIPTS_OF, messageId);
+  if (list === undefined) return;
+  vault.kvDelete(RECEIPTS_OF, messageId);
+  if (!isStrings(list)) return;
+  for (const idem of list) {
+    const receipt = sentReceipt(readJson(vault, RECEIPTS_SENT, idem));
+    vault.kvDelete(RECEIPTS_SENT, idem);
+    if (!receipt) continue;
+    queueWithdrawals(vault, [{ to: receipt.to, idem }], now);
+    const keep = receipt.messages.map((m, i) => i).filter((i) => receipt.messages[i] !== messageId);
+    for (const i of keep) {
+      const m = receipt.messages[i] as string;
+      const others = readJson(vault, RECEIPTS_OF, m);
+      if (!isStrings(others)) continue;
+      const rest = others.filter((x) => x !== idem);
+      if (rest.length > 0) writeJson(vault, RECEIPTS_OF, m, rest);
+      else vault.kvDelete(RECEIPTS_OF, m);
+    }
+    if (keep.length > 0) {
+      const resend: SentReceipt = { to: receipt.to, type: receipt.type, ids: keep.map((i) => receipt.ids[i] as string), messages: keep.map((i) => receipt.messages[i] as string) };
+      writeJson(vault, RECEIPT_RESENDS, randomBytes(16).toString('hex'), resend);
+    }
+  }
+}
+
+/**
+ * The receipts to send again, each with only the messages still stored (a message deleted
+ * meanwhile is not named again); the intents are removed. The caller sends them.
+ */
+export function takeResends(vault: Vault): Omit<SentReceipt, 'messages'>[] {
+  const keys = vault.kvKeys(RECEIPT_RESENDS);
+  if (keys.length === 0) return [];
+  const out: Omit<SentReceipt, 'messages'>[] = [];
+  vault.transaction(() => {
+    for (const key of keys) {
+      const r = sentReceipt(readJson(vault, RECEIPT_RESENDS, key));
+      vault.kvDelete(RECEIPT_RESENDS, key);
+      if (!r) continue;
+      const ids = r.ids.filter((_, i) => vault.getMessage(r.messages[i] as string) !== undefined);
+      if (ids.length > 0) out.push({ to: r.to, type: r.type, ids });
+    }
+  });
+  return out;
+}
+
+/**
+ * Withdraws queued in the sealed outbox while connected (a deletion's, written in its
+ * transaction): the relay client sends outbox entries it loaded at its start, not ones written
+ * since, so they go now, and each leaves the outbox once the relay answered (a failure leaves it
+ * for the next start). A withdraw sent twice is harmless: the relay answers the same.
+ */
+export async function sendQueuedWithdrawals(vault: Vault, conn: RelayConnection): Promise<void> {
+  const queued: { id: string; to: string; idem: string }[] = [];
+  for (const item of vault.outboxList()) {
+    if (!item.id.startsWith('withdraw-')) continue;
+    try {
+      const v = decodeValue(item.body) as { m?: unknown; p?: { to?: unknown; idem?: unknown } };
+      if (v.m === 'withdraw' && typeof v.p?.to === 'string' && typeof v.p.idem === 'string' && IDEM_RE.test(v.p.idem)) queued.push({ id: item.id, to: v.p.to, idem: v.p.idem });
+    } catch {
+      // not ours to read: the client's own start handles it
+    }
+  }
+  await Promise.all(
+    queued.map(async (w) => {
+      try {
+        await conn.client.call('withdraw', { to: w.to, idem: w.idem });
+        if (vault.isUnlocked) vault.outboxDelete(w.id);
+      } catch {
+        // disconnected or locked meanwhile: the entry stays for the next start
+      }
+    }),
+  );
+}
