@@ -39,6 +39,8 @@ import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
 import { waitIdle } from './messenger/sync.ts';
 import { GroupService } from './messenger/groups.ts';
+import { GroupActivityCounters } from './messenger/group-activity.ts';
+import { isGroupConversation } from './messenger/group-delete.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
 import type { SessionAccess } from './messenger/session.ts';
 import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
@@ -135,9 +137,15 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     link: () => this.life.current()?.connection,
     activity: (fn) => this.life.activity(fn),
     withIdKey: (fn) => this.withIdKey(fn),
-    changed: (info) => this.emit('group', info),
+    changed: (info) => {
+      this.emit('group', info);
+      this.groupActivity.changed(info.groupId);
+    },
     sent: (messageId, groupId, to) => this.groupAcks.sent(messageId, groupId, to),
-    received: (m) => this.groupAcks.received(m),
+    received: (m) => {
+      this.groupAcks.received(m);
+      this.groupActivity.received(m.groupId, m.id);
+    },
     timers: () => this.life.timers,
     stored: () => {
       try {
@@ -158,9 +166,19 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     groups: this.groups,
     changed: (info) => this.emit('group', info),
   });
+  /** Each group's place in the chat list, kept between changes and pushed (messenger/group-activity.ts). */
+  private readonly groupActivity = new GroupActivityCounters({
+    groups: () => this.groups.list(),
+    compute: (g) => this.groupAcks.activityOf(g),
+    newest: (groupId) => this.groups.history({ groupId, limit: 1 }).messages.at(-1),
+    stored: (messageId) => this.life.require().vault.getMessage(messageId) !== undefined,
+    emit: this.emit,
+  });
 
   constructor(opts: MessengerOptions) {
     super();
+    // Deletions, expiries and lock reach the groups' chat-list entries through the events.
+    this.events.subscribe((e) => this.groupActivity.follow(e));
     this.opts = opts;
     this.profileDir = opts.profileDir;
     this.backups = new BackupJobs((p) => this.emit('backupProgress', p), opts.backupWorkFactor);
@@ -199,7 +217,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       vaultMethods,
       contactMethods(call, this.access, this.trust),
       groupMethods(call, this.groups, this.sender),
-      groupReceiptMethods(call, this.groupAcks, this.groups),
+      groupReceiptMethods(call, this.groupAcks, this.groups, this.groupActivity),
       attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, backups: this.backups, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
       backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true, vault: vaultMethods }),
     );
@@ -309,6 +327,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   // ------------------------------------------------------------------ delete for me
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
+    if (isGroupConversation(params.conversationId)) return this.api(() => this.groups.deleteMessage(params));
     if (params.forEveryone === true) return this.api(() => this.deleter.forEveryone(params.conversationId, params.messageId));
     return this.api(() => this.deleter.message(params.conversationId, params.messageId));
   }

@@ -321,6 +321,8 @@ export const apiEvents = {
   contact: Contact,
   /** A group changed (created, joined, a change applied) or stored or sent a message: reload it. */
   group: GroupInfo,
+  /** A group's place in the chat list moved (main/messenger/group-activity.ts): replace it by groupId. */
+  groupActivity: GroupActivity,
   backupProgress: BackupProgress,
   /** An upload (sendFile) or download (saveAttachment) moved on. */
   attachmentProgress: AttachmentProgress,

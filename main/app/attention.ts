@@ -123,6 +123,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'attachmentProgress':
       case 'openConversation':
       case 'group':
+      case 'groupActivity':
         break;
     }
   });

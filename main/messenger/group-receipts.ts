@@ -155,19 +155,22 @@ export class GroupReceipts {
 
   /** Every group's place in the chat list: newest message, and texts from others not yet read. */
   activity(): GroupActivity[] {
-    return this.d.groups.list().map((g) => {
-      const first = this.d.groups.history({ groupId: g.groupId, limit: UNREAD_PAGE });
-      const newest = first.messages.at(-1);
-      return {
-        groupId: g.groupId,
-        conversationId: g.conversationId,
-        lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
-        unread: this.unread(g.groupId, first),
-        lastMessage: newest
-          ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
-          : null,
-      };
-    });
+    return this.d.groups.list().map((g) => this.activityOf(g));
+  }
+
+  /** One group's, from its history (group-activity.ts keeps it between changes). */
+  activityOf(g: { groupId: string; conversationId: string }): GroupActivity {
+    const first = this.d.groups.history({ groupId: g.groupId, limit: UNREAD_PAGE });
+    const newest = first.messages.at(-1);
+    return {
+      groupId: g.groupId,
+      conversationId: g.conversationId,
+      lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
+      unread: this.unread(g.groupId, first),
+      lastMessage: newest
+        ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
+        : null,
+    };
   }
 
   /** Incoming texts after the newest incoming message already read (as 1:1 unread counts). */

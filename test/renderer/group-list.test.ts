@@ -1,7 +1,7 @@
 // The one chat list and the group receipt labels (renderer/src/chat/group-list.ts).
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, GroupActivity, GroupInfo } from '../../shared/api.ts';
-import { chatEntries, groupReceiptLabel } from '../../renderer/src/chat/group-list.ts';
+import { chatEntries, groupReceiptLabel, withActivity } from '../../renderer/src/chat/group-list.ts';
 
 const conv = (id: string, title: string, lastActivity: number, unread = 0): ConversationSummary => ({
   id, contactId: `k${id}`, title, lastActivity, unread, lastMessage: null, verified: false, identityChanged: false,
@@ -25,6 +25,15 @@ describe('chatEntries', () => {
   it('a group whose activity is not loaded yet goes last, by name', () => {
     const entries = chatEntries([conv('c1', 'bob', 10)], [group('b', 'Zeta'), group('a', 'Alpha')], []);
     expect(entries.map((e) => e.id)).toEqual(['c1', `g${'a'.repeat(32)}`, `g${'b'.repeat(32)}`]);
+  });
+});
+
+describe('withActivity', () => {
+  it("replaces one group's entry from its event, adds a new one, keeps the list when nothing moved", () => {
+    const list = [act('a', 200, 5), act('b', 400, 0)];
+    expect(withActivity(list, act('a', 500, 6))).toEqual([act('a', 500, 6), act('b', 400, 0)]);
+    expect(withActivity(list, act('c', 50, 1))).toEqual([...list, act('c', 50, 1)]);
+    expect(withActivity(list, act('b', 400, 0))).toBe(list);
   });
 });
 

@@ -21,6 +21,14 @@ export function chatEntries(conversations: readonly ConversationSummary[], group
   return entries.sort((a, b) => b.lastActivity - a.lastActivity || title(a).localeCompare(title(b)));
 }
 
+/** The list with one group's entry replaced (a `groupActivity` event), or added; the same list if nothing moved. */
+export function withActivity(list: readonly GroupActivity[], a: GroupActivity): readonly GroupActivity[] {
+  const at = list.findIndex((x) => x.groupId === a.groupId);
+  if (at < 0) return [...list, a];
+  if (JSON.stringify(list[at]) === JSON.stringify(a)) return list;
+  return list.map((x, i) => (i === at ? a : x));
+}
+
 /** "Read by 2 of 3", "Delivered to 1 of 3", or the message's own state before any receipt. */
 export function groupReceiptLabel(m: Pick<GroupMessage, 'state' | 'receipts'>): string {
   const r = m.receipts;

@@ -9,7 +9,7 @@ import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
 import { GroupChat, memberName } from './GroupChat.tsx';
-import { chatEntries } from '../chat/group-list.ts';
+import { chatEntries, withActivity } from '../chat/group-list.ts';
 import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
@@ -40,11 +40,12 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const backupId = backup?.backupId ?? null;
   const [groups, setGroups] = useState<GroupInfo[]>([]);
   /** Each group's last activity and unread count, for its place in the one chat list. */
-  const [groupActivity, setGroupActivity] = useState<GroupActivity[]>([]);
+  const [groupActivity, setGroupActivity] = useState<readonly GroupActivity[]>([]);
   const self = status.account?.handle ?? '';
   const reconnects = useReconnects();
-  // The `group` event updates the list at once; after the page's link came back (events sent
-  // meanwhile were lost) it loads again. No polling.
+  // The `group` event updates a group, `groupActivity` its place in the list (main keeps the
+  // counts: no history is read for it); after the page's link came back (events sent meanwhile
+  // were lost) both load again. No polling.
   useEffect(() => {
     if (backupId) {
       setGroups([]);
@@ -58,11 +59,14 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       void loadActivity();
     };
     load();
-    const off = api.on('group', (g) => {
-      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name))));
-      void loadActivity();
-    });
-    return off;
+    const offGroup = api.on('group', (g) =>
+      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name)))),
+    );
+    const offActivity = api.on('groupActivity', (a) => setGroupActivity((cur) => withActivity(cur, a)));
+    return () => {
+      offGroup();
+      offActivity();
+    };
   }, [api, backupId, reconnects]);
   const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
 
