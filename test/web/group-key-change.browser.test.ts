@@ -3,7 +3,7 @@
 // device key, so the relay keeps his handle; a new Signal identity) and writes to her. Her group
 // info panel then marks bob "Safety number changed" with a Review button (keyboard reachable,
 // named after him) that opens his safety number; accepting it there and going back clears the
-// mark. bob runs in this process (a real messenger on a real vault), alice in the web host.
+// mark. A text bob deletes for everyone shows at alice as "This message was deleted". bob runs in this process (a real messenger on a real vault), alice in the web host.
 // Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -61,7 +61,7 @@ describe('A group member with a changed safety number', () => {
     await scene.close();
   });
 
-  it('is marked in the info panel until alice accepts the new number', async () => {
+  it('a text bob deletes for everyone shows as deleted; his changed number is marked in the info panel until alice accepts it', async () => {
     const bobDir = path.join(scene.tmp, 'bob');
     const bob = await inProcess(bobDir, 'bob');
     await alice.keyboard.press('Control+n');
@@ -74,6 +74,21 @@ describe('A group member with a changed safety number', () => {
     await dialog.getByRole('checkbox', { name: '@bob' }).check();
     await dialog.getByRole('button', { name: 'Create group' }).click();
     await alice.getByRole('heading', { name: `${NAME} 2 members`, level: 2 }).waitFor({ timeout: T });
+
+    // A text bob takes back (delete for everyone) shows at alice as a tombstone.
+    const deadline = Date.now() + T;
+    let g = (await bob.groupsList()).find((x) => x.name === NAME);
+    while (!g && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      g = (await bob.groupsList()).find((x) => x.name === NAME);
+    }
+    if (!g) throw new Error('bob never got the group');
+    const sent = await bob.groupSend({ groupId: g.groupId, text: 'sent by mistake' });
+    const log = alice.getByRole('log', { name: `Messages in ${NAME}` });
+    await log.locator('.bubble', { hasText: 'sent by mistake' }).waitFor({ timeout: T });
+    await bob.deleteMessage({ conversationId: g.conversationId, messageId: sent.id, forEveryone: true });
+    await log.locator('.bubble.tombstone', { hasText: 'This message was deleted' }).waitFor({ timeout: T });
+    expect(await log.getByText('sent by mistake').count()).toBe(0);
 
     // No change yet: no mark.
     await alice.getByRole('button', { name: 'Group info' }).click();

@@ -14,7 +14,7 @@ export function canDeleteForEveryone(m: Message, now: number): boolean {
   return m.direction === 'out' && m.deleted !== true && now - m.sentAt < WINDOW_MS;
 }
 
-export function TombstoneBubble({ message }: { message: Message }) {
+export function TombstoneBubble({ message }: { message: Pick<Message, 'id' | 'direction' | 'sentAt'> }) {
   return (
     <div className={`bubble tombstone ${message.direction === 'out' ? 'out' : 'in'}`} data-message-id={message.id}>
       <p className="text">This message was deleted</p>

@@ -7,6 +7,7 @@ import { Avatar } from '../components/Avatar.tsx';
 import { formatTime } from '../logic.ts';
 import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
+import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -115,7 +116,9 @@ export function GroupChat({
       </header>
       <div ref={logRef} className="messages group-messages" role="log" aria-label={`Messages in ${group.name}`} tabIndex={0}>
         {messages.map((m) =>
-          m.system ? (
+          m.deleted ? (
+            <TombstoneBubble key={m.id} message={m} />
+          ) : m.system ? (
             <p key={m.id} className="system-line" role="note" data-message-id={m.id}>
               {m.text}
             </p>
@@ -160,5 +163,5 @@ export function GroupChat({
 
 function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
   const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && r(m) === r(b[i]!));
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && r(m) === r(b[i]!));
 }
