@@ -50,11 +50,24 @@ async function until(pred: () => boolean | Promise<boolean>, ms: number, what: s
   }
 }
 
+/** Waits out the relay's per-address lookup budget (100 contacts from one address go past it). */
+async function paced<T>(fn: () => Promise<T>): Promise<T> {
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if ((e as { relayCode?: unknown }).relayCode !== 'RATE_LIMITED') throw e;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /** The receivers' child process and the smallest counts it last reported. */
 class Receivers {
   group = 0;
   direct = 0;
   private opened = false;
+  private exited: number | null | undefined;
   private resets = 0;
 
   private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, null>) {
@@ -65,13 +78,22 @@ class Receivers {
       if (o.group !== undefined) this.group = o.group;
       if (o.direct !== undefined) this.direct = o.direct;
     });
+    child.once('exit', (code) => (this.exited = code));
   }
 
   static async start(cfg: ReceiversConfig): Promise<Receivers> {
     const script = fileURLToPath(new URL('./groups-receivers.ts', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, EPHEMERA_BENCH_GROUP_RECEIVERS: JSON.stringify(cfg) }, stdio: ['pipe', 'pipe', 'inherit'] });
     const r = new Receivers(child);
-    await until(() => r.opened, 120_000, 'the receivers to open', 50);
+    await until(
+      () => {
+        if (r.exited !== undefined) throw new Error(`the receivers' process ended (exit ${String(r.exited)}) before it opened them`);
+        return r.opened;
+      },
+      120_000,
+      'the receivers to open',
+      50,
+    );
     return r;
   }
 
@@ -134,10 +156,11 @@ async function phase(
 
 export async function main(options: BenchOptions): Promise<void> {
   const members = options.quick ? 10 : 100;
-  const sends = options.quick ? 20 : 30;
+  const sends = options.quick ? 10 : 30;
   const root = mkdtempSync(join(tmpdir(), 'ephemera-bench-groups-'));
   const port = await freePort();
-  const relay = await RelayProcess.start(join(root, 'relay'), port);
+  // 101 new devices and 100 contacts from one address and device: above the relay's default bursts.
+  const relay = await RelayProcess.start(join(root, 'relay'), port, ['--new-device-burst', '1000', '--lookup-burst', '1000']);
   const descriptorText = JSON.stringify(relay.descriptor);
   let receivers: Receivers | undefined;
   try {
@@ -149,7 +172,7 @@ export async function main(options: BenchOptions): Promise<void> {
     // Sessions with everyone, the group and the sender key handed out first, so both measured
     // phases are steady state; then the receivers open and take all of it in.
     const conversations: string[] = [];
-    for (const h of handles) conversations.push((await sender.contactAdd({ handle: h })).conversationId);
+    for (const h of handles) conversations.push((await paced(() => sender.contactAdd({ handle: h }))).conversationId);
     const { groupId } = await sender.groupCreate({ name: 'Bench', members: handles });
     await sender.groupSend({ groupId, text: 'warm-up: hands the sender key to every member' });
     for (const c of conversations) await sender.sendText({ conversationId: c, text: 'warm-up' });
@@ -167,7 +190,7 @@ export async function main(options: BenchOptions): Promise<void> {
     const groupReceipted = async (ids: Set<string>): Promise<boolean> =>
       (await sender.groupHistory({ groupId, limit: ids.size + 20 })).messages.filter((m) => ids.has(m.id)).every((m) => m.receipts !== undefined && m.receipts.delivered === m.receipts.of);
     // Settle the warm-up's receipts before measuring.
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 1500));
 
     const fanOutIds = new Set<string>();
     const fanOut = await phase(relay, rcv, sends, {
