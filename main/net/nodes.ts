@@ -63,6 +63,10 @@ export class NodeChoice {
     if (this.#urls.length > 1) {
       const others = this.#urls.filter((u) => u !== this.#url);
       this.#url = others[randomInt(others.length)]!;
+      // That other node is most likely up: the first attempt waits anywhere in [0, base] rather
+      // than [base/2, base], which spreads a dead node's clients over twice the window and
+      // costs those that draw a short wait nothing. Later failures back off as usual.
+      if (this.#failures === 1) return randomInt(0, this.#backoff.baseMs + 1);
     }
     return backoffDelay(this.#backoff, this.#failures);
   }
