@@ -169,6 +169,29 @@ export class DisappearingTimers {
     if (t.expiresAt !== null) this.scheduler.add([{ id: messageId, conversationId, expiresAt: t.expiresAt }]);
   }
 
+  /** A group text received under `seconds`: its countdown starts when first shown, as a 1:1 text's (shownStored). */
+  received(messageId: string, conversationId: string, seconds: number | undefined): void {
+    if (seconds === undefined || seconds <= 0) return;
+    recordMessageTimer(this.vault, messageId, conversationId, seconds, null);
+  }
+
+  /**
+   * groupHistory's hook: with `start` (the page is shown: the contract's groupHistory) the
+   * received texts whose countdown has not started start it now; returns the timer of every
+   * message of the page that has one (the caller leaves out the expired ones and shows the rest's
+   * expiry). Internal reads (chat list, unread counts) pass start = false.
+   */
+  shownStored(messages: readonly StoredMessage[], start: boolean, now: number = Date.now()): Map<string, { seconds: number; expiresAt: number | null }> {
+    const out = new Map<string, { seconds: number; expiresAt: number | null }>();
+    for (const m of messages) {
+      const t = messageTimer(this.vault, m.id);
+      if (!t) continue;
+      const expiresAt = start && m.direction === 'in' && t.expiresAt === null ? (this.start(m.id, now) ?? null) : t.expiresAt;
+      out.set(m.id, { seconds: t.seconds, expiresAt });
+    }
+    return out;
+  }
+
   /** The timer a stored message was sent under (a queued one re-sent at unlock carries it again). */
   timerOf(messageId: string): number | undefined {
     return messageTimer(this.vault, messageId)?.seconds;

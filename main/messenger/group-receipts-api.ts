@@ -11,7 +11,7 @@ export type GroupReceiptMethods = Pick<EphemeraApi, 'groupReceipts' | 'groupMark
  * The contract's group receipt methods. `groupHistory` is groups-api.ts's with the counts on own
  * texts: the facade takes this table after that one.
  */
-export function groupReceiptMethods(call: ApiCall, receipts: GroupReceipts, groups: Pick<GroupService, 'history'>, activity: GroupActivityCounters): GroupReceiptMethods {
+export function groupReceiptMethods(call: ApiCall, receipts: GroupReceipts, groups: Pick<GroupService, 'historyShown'>, activity: GroupActivityCounters): GroupReceiptMethods {
   return {
     groupReceipts: (params) => call(() => receipts.details(params.groupId, params.messageId)),
     groupMarkRead: (params) =>
@@ -21,6 +21,6 @@ export function groupReceiptMethods(call: ApiCall, receipts: GroupReceipts, grou
       }),
     // Kept between changes (group-activity.ts), not read from the history per call.
     groupsActivity: () => call(() => activity.all()),
-    groupHistory: (params) => call(() => receipts.decorate(groups.history(params))),
+    groupHistory: (params) => call(() => receipts.decorate(groups.historyShown(params))),
   };
 }

@@ -7,6 +7,7 @@ import { disappearingLabel } from '../../shared/api/disappearing.ts';
 import type { E2e } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
+import type { DisappearingTimers } from './expiry.ts';
 import { changeHash, GroupLog, sign, type GroupLogData, type SignedChange, type Verify } from './group-state.ts';
 import { incomingMessageId } from './ids.ts';
 
@@ -48,8 +49,11 @@ export interface GroupDeps {
   /** Receipts (group-receipts.ts): an own text handed to `to`; a member's text stored. */
   sent?(messageId: string, groupId: string, to: readonly string[]): void;
   received?(m: { id: string; groupId: string; from: string; contentId: string }): void;
-  /** The unlocked session's disappearing timers (expiry.ts): a text under the group's timer counts down from when it is stored. */
-  timers?(): { sent(messageId: string, conversationId: string, seconds: number | undefined, at: number): void } | undefined;
+  /**
+   * The unlocked session's disappearing timers (expiry.ts): an own text under the group's timer
+   * counts down from when it is sent, a received one from when groupHistory first returns it.
+   */
+  timers?(): Pick<DisappearingTimers, 'sent' | 'received' | 'shownStored'> | undefined;
 }
 
 export function groupConversationId(groupId: string): string {

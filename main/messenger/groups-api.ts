@@ -24,6 +24,6 @@ export function groupMethods(call: ApiCall, groups: GroupService, sender: Pick<S
     groupSetTimer: (params) => queued(() => groups.setTimer(params)),
     groupAllowAdd: (params) => queued(() => groups.allowAdd(params)),
     groupSend: (params) => queued(() => groups.send(params)),
-    groupHistory: (params) => call(() => groups.history(params)),
+    groupHistory: (params) => call(() => groups.historyShown(params)),
   };
 }

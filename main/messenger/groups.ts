@@ -76,7 +76,13 @@ export class GroupService {
     return groupInfo(this.d, requireGroup(this.d, groupId));
   }
 
-  history(p: ParamsOf<'groupHistory'>): ResultOf<'groupHistory'> {
+  /** The contract's groupHistory: the page is shown, so received texts under a timer start their countdown. */
+  historyShown(p: ParamsOf<'groupHistory'>): ResultOf<'groupHistory'> {
+    return this.history(p, true);
+  }
+
+  /** A page of the group's history (`shown`: returned to the user; internal reads leave countdowns alone). */
+  history(p: ParamsOf<'groupHistory'>, shown = false): ResultOf<'groupHistory'> {
     this.drain();
     requireGroup(this.d, p.groupId);
     const vault = this.d.vault();
@@ -89,8 +95,15 @@ export class GroupService {
     }
     const rows = vault.pageMessages(conv, before === undefined ? { limit: p.limit } : { before, limit: p.limit });
     const first = rows[0];
+    // Received texts under a timer start their countdown now; expired ones (their deletion's slice not run yet) are left out.
+    const now = Date.now();
+    const timers = this.d.timers?.()?.shownStored(rows, shown, now);
+    const timerOf = (id: string): { timerSeconds: number; expiresAt: number | null } | undefined => {
+      const t = timers?.get(id);
+      return t ? { timerSeconds: t.seconds, expiresAt: t.expiresAt } : undefined;
+    };
     return {
-      messages: rows.map((m) => this.view(p.groupId, m)),
+      messages: rows.filter((m) => !((timerOf(m.id)?.expiresAt ?? Infinity) <= now)).map((m) => ({ ...this.view(p.groupId, m), ...timerOf(m.id) })),
       hasOlder: first ? vault.pageMessages(conv, { before: first.orderKey, limit: 1 }).length > 0 : false,
     };
   }
@@ -286,8 +299,8 @@ export class GroupService {
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
         this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id });
-        // Under the timer it was sent with, counting down from now (in a group, from when it is stored).
-        this.d.timers?.()?.sent(id, groupConversationId(content.groupId), content.timer, Date.now());
+        // Under the timer it was sent with, counting down from when it is first shown (groupHistory), as in a 1:1 chat.
+        this.d.timers?.()?.received(id, groupConversationId(content.groupId), content.timer);
         outcome = 'stored';
         storedIn = content.groupId;
       });

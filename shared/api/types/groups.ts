@@ -55,6 +55,13 @@ export const GroupMessage = z.strictObject({
   receipts: GroupReceiptCounts.optional(),
   /** Deleted for everyone by its author: a tombstone, `text` empty ("This message was deleted"). */
   deleted: z.literal(true).optional(),
+  /** The disappearing timer this text was sent under (absent: none); in groupHistory. */
+  timerSeconds: DisappearingTimer.optional(),
+  /**
+   * When it disappears (ms, this device's clock); null while the countdown has not started (a
+   * received text starts it when first returned by groupHistory). Present exactly when timerSeconds is.
+   */
+  expiresAt: Timestamp.nullable().optional(),
 });
 
 export const GroupHistoryPage = z.strictObject({
