@@ -327,7 +327,14 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   // ------------------------------------------------------------------ delete for me
 
   deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
-    if (isGroupConversation(params.conversationId)) return this.api(() => this.groups.deleteMessage(params));
+    if (isGroupConversation(params.conversationId)) {
+      return this.api(async () => {
+        const r = await this.groups.deleteMessage(params);
+        // Its chat-list entry is counted again (group-activity.ts follows this event).
+        if (params.forEveryone !== true && r.deleted > 0) this.emit('messagesDeleted', { conversationId: params.conversationId, messageIds: [params.messageId], all: false });
+        return r;
+      });
+    }
     if (params.forEveryone === true) return this.api(() => this.deleter.forEveryone(params.conversationId, params.messageId));
     return this.api(() => this.deleter.message(params.conversationId, params.messageId));
   }

@@ -83,8 +83,12 @@ describe('deleting group messages', () => {
 
   it('delete for me removes it from this profile only; the CLI does both', async () => {
     const text = (await find(bob, 'this one stays'))!;
+    const unread = async (): Promise<number> => (await bob.m.groupsActivity()).find((a) => a.groupId === groupId)!.unread;
+    const before = await unread();
     expect(await bob.m.deleteMessage({ conversationId: `g${groupId}`, messageId: text.id })).toEqual({ deleted: 1 });
     expect(await find(bob, 'this one stays')).toBeUndefined();
+    // The chat list counts it no more (it was unread).
+    await waitFor(async () => (await unread()) === before - 1, 10_000, 'the unread count one lower');
     expect(await find(carol, 'this one stays')).toBeDefined();
     expect(await find(alice, 'this one stays')).toBeDefined();
 
