@@ -6,11 +6,10 @@
 //
 // This side of a member also keeps, per received text, who wrote it and its content id (for the
 // read receipt), and reads the group's unread count and last activity for the chat list.
-import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, type GroupMessage, type GroupReceiptCounts, type GroupReceiptDetails } from '../../shared/api.ts';
+import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, type GroupMessage, type GroupReceiptCounts, type GroupReceiptDetails, type ParamsOf } from '../../shared/api.ts';
 import { encodeEnvelope, type E2e, type GroupReceiptContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
-import type { GroupService } from './groups.ts';
 import { outgoingMessageId, receiptIdempotencyKey } from './ids.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import { unreadIncomingBackFrom } from './receipts.ts';
@@ -49,7 +48,8 @@ export interface GroupReceiptDeps {
   /** The messenger's send queue (one send at a time, receipts behind the queued texts). */
   enqueue(fn: () => Promise<void>): Promise<void>;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
-  groups: Pick<GroupService, 'list' | 'infoOf' | 'history'>;
+  /** groups.ts GroupService's reading side (named here, not imported: groups.ts reaches this module through the deletion path). */
+  groups: { list(): GroupInfo[]; infoOf(groupId: string): GroupInfo; history(p: ParamsOf<'groupHistory'>): GroupHistoryPage };
   /** The `group` event: the open chat reloads. */
   changed(info: GroupInfo): void;
 }
