@@ -183,6 +183,13 @@ describe('Group chats in Chromium', () => {
     expect(await bobInfo.getByRole('combobox', { name: 'Disappearing messages' }).count()).toBe(0);
     await check(bob, 'group-info-timer-member');
     await bob.keyboard.press('Escape');
+
+    // A text under the timer counts down on both sides (bob's from when his page showed it).
+    await alice.getByLabel(`Message to ${NAME}`).fill('gone within the hour');
+    await alice.getByLabel(`Message to ${NAME}`).press('Enter');
+    for (const p of [alice, bob]) {
+      await bubble(p, 'gone within the hour').getByRole('timer', { name: /^Disappears in (60m|59m|1h)$/ }).waitFor({ timeout: T });
+    }
     await check(bob, 'group-chat-timer');
   });
 

@@ -20,7 +20,7 @@ export function useNow(active: boolean): number {
 }
 
 /** The messages still to show at `now`. */
-export function notExpired(messages: readonly Message[], now: number): Message[] {
+export function notExpired<M extends Pick<Message, 'expiresAt'>>(messages: readonly M[], now: number): M[] {
   return messages.filter((m) => !(typeof m.expiresAt === 'number' && m.expiresAt <= now));
 }
 
@@ -124,7 +124,7 @@ export function TimerLine({ message, contactName }: { message: Message; contactN
 }
 
 /** The time left on a message with a timer (before a received one is shown: its duration). */
-export function Countdown({ message, now }: { message: Message; now: number }) {
+export function Countdown({ message, now }: { message: Pick<Message, 'timerSeconds' | 'expiresAt'>; now: number }) {
   if (message.timerSeconds === undefined) return null;
   const text = typeof message.expiresAt === 'number' ? remainingLabel(message.expiresAt - now) : disappearingLabel(message.timerSeconds);
   const spoken = typeof message.expiresAt === 'number' ? `Disappears in ${text}` : `Disappears ${text} after it is seen`;

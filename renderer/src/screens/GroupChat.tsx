@@ -8,6 +8,7 @@ import { formatTime } from '../logic.ts';
 import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
+import { Countdown, notExpired, useNow } from '../components/Disappearing.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -61,11 +62,16 @@ export function GroupChat({
     const off = api.on('group', (g) => {
       if (g.groupId === groupId) tick();
     });
+    // Deleted or expired in main (a timer ran out): gone from the page too.
+    const offDeleted = api.on('messagesDeleted', (d) => {
+      if (d.conversationId === group.conversationId) tick();
+    });
     return () => {
       live = false;
       off();
+      offDeleted();
     };
-  }, [api, groupId, reload, reconnects]);
+  }, [api, groupId, group.conversationId, reload, reconnects]);
 
   // Shown is read: the newest incoming message marks everything before it (the authors get read receipts).
   const newestUnread = messages.findLast((m) => m.direction === 'in' && m.state === 'received')?.id;
@@ -100,6 +106,8 @@ export function GroupChat({
     }
   }
 
+  // Texts under a timer count down on the page's clock and are not shown once expired.
+  const now = useNow(messages.some((m) => typeof m.expiresAt === 'number'));
   const count = `${group.members.length} ${group.members.length === 1 ? 'member' : 'members'}`;
   return (
     <section className="chat group-chat" aria-labelledby="chat-title">
@@ -115,7 +123,7 @@ export function GroupChat({
         </button>
       </header>
       <div ref={logRef} className="messages group-messages" role="log" aria-label={`Messages in ${group.name}`} tabIndex={0}>
-        {messages.map((m) =>
+        {notExpired(messages, now).map((m) =>
           m.deleted ? (
             <TombstoneBubble key={m.id} message={m} />
           ) : m.system ? (
@@ -129,6 +137,7 @@ export function GroupChat({
               <p className="meta">
                 <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>
                 {m.direction === 'out' ? <GroupReceiptButton message={m} onOpen={setReceiptsOf} /> : null}
+                <Countdown message={m} now={now} />
               </p>
             </div>
           ),
@@ -163,5 +172,5 @@ export function GroupChat({
 
 function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
   const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && r(m) === r(b[i]!));
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && m.expiresAt === b[i]!.expiresAt && r(m) === r(b[i]!));
 }
