@@ -1,7 +1,7 @@
 // Each group's place in the chat list kept on the main side (main/messenger/group-activity.ts):
 // an incoming group text reaches the member as a `groupActivity` event (unread count, newest
 // message) without any call, counted without scanning history; groupsActivity answers from what
-// is kept (no history page read per call); reading and a lock bring the count back
+// is kept (no history page read per call); reading, deleting and a lock bring the count back
 // from the history. Real relay process, real libsignal, real vaults on disk.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupActivity } from '../../shared/api.ts';
@@ -33,7 +33,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('group activity counters', () => {
-  it('an incoming text is pushed with its count; asking reads no history; read and lock recount', async () => {
+  it('an incoming text is pushed with its count; asking reads no history; read, delete and lock recount', async () => {
     groupId = (await alice.m.groupCreate({ name: 'Counters', members: ['ga_bob'] })).groupId;
     await waitFor(async () => (await bob.m.groupsList()).some((g) => g.groupId === groupId), 30_000, 'the group at bob');
     expect((await asked(bob))?.unread).toBe(0);
@@ -57,6 +57,15 @@ describe('group activity counters', () => {
     const newest = (await bob.m.groupHistory({ groupId, limit: 10 })).messages.at(-1)!;
     await bob.m.groupMarkRead({ groupId, upToMessageId: newest.id });
     await waitFor(() => lastPushed(bob)?.unread === 0, 30_000, 'the count after reading');
+    expect(await asked(bob)).toMatchObject({ unread: 0, lastMessage: { text: 'three' } });
+
+    // One more arrives (1), then bob deletes it: the newest and the count follow the deletion.
+    await alice.m.groupSend({ groupId, text: 'four' });
+    await waitFor(() => lastPushed(bob)?.unread === 1, 30_000, 'the count of four');
+    const four = (await bob.m.groupHistory({ groupId, limit: 10 })).messages.at(-1)!;
+    expect(four.text).toBe('four');
+    await bob.m.deleteMessage({ conversationId: `g${groupId}`, messageId: four.id });
+    await waitFor(() => lastPushed(bob)?.unread === 0, 30_000, 'the pushed count after the deletion');
     expect(await asked(bob)).toMatchObject({ unread: 0, lastMessage: { text: 'three' } });
 
     // Locked meanwhile: after unlock the count comes from the history again, still right.
