@@ -1,4 +1,4 @@
-// A group member whose identity key changed (Chromium, browser mode; issue #16 "Each member's
+// A group member whose identity key changed (Chromium, browser mode; the rule "each member's
 // identity follows the 1:1 rules"): alice (the page) has bob in a group; bob reinstalls (same
 // device key, so the relay keeps his handle; a new Signal identity) and writes to her. Her group
 // info panel then marks bob "Safety number changed" with a Review button (keyboard reachable,
