@@ -205,13 +205,17 @@ export class GroupService {
       const now = Date.now();
       const id = this.d.withIdKey((k) => outgoingMessageId(k, contentId));
       const conv = groupConversationId(p.groupId);
-      const [stored] = vault.appendMessages([{ id, conversationId: conv, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: p.text, state: 'queued' }]);
-      if (!stored) throw new Error('the vault did not store the message');
       const timer = state.timer > 0 ? state.timer : undefined;
-      this.d.timers?.()?.sent(id, conv, timer, now);
       const recipients = state.members.filter((h) => h !== self && !e2e.identityStatus(h).pending);
-      this.d.sent?.(id, p.groupId, recipients);
-      vault.kvSet(OWN_CONTENT_IDS, id, Buffer.from(contentId, 'utf8')); // what a delete for everyone names
+      // The message and its records in one durable commit (each write alone is one: bench/groups).
+      const stored = vault.transaction(() => {
+        const [m] = vault.appendMessages([{ id, conversationId: conv, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: p.text, state: 'queued' }]);
+        if (!m) throw new Error('the vault did not store the message');
+        this.d.timers?.()?.sent(id, conv, timer, now);
+        this.d.sent?.(id, p.groupId, recipients);
+        vault.kvSet(OWN_CONTENT_IDS, id, Buffer.from(contentId, 'utf8')); // what a delete for everyone names
+        return m;
+      });
       const reqId = randomBytes(16).toString('hex');
       const bodies: Uint8Array[] = [];
       const items: SendManyParams['items'] = [];
