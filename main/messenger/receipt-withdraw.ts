@@ -14,10 +14,22 @@ import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import { queueWithdrawals } from './delete-for-everyone.ts';
 
-/** Stored message id -> JSON string[]: idempotency keys of the receipts that named it. */
+/** Stored message id -> JSON string[]: "day:idem" of the receipts that named it. */
 export const RECEIPTS_OF = 'messenger-receipts-of';
-/** Receipt idempotency key -> JSON SentReceipt. */
-export const RECEIPTS_SENT = 'messenger-receipts-sent';
+/** Receipt idempotency key -> JSON SentReceipt, one namespace per day sent (RECEIPTS_SENT + day). */
+export const RECEIPTS_SENT = 'messenger-receipts-sent-';
+/** The last day whose receipt records were dropped (JSON number). */
+const PRUNED_UP_TO = 'messenger-receipts-pruned';
+const DAY_MS = 86_400_000;
+/**
+ * Days a receipt's record is kept: the relay drops an envelope after 30 days by default
+ * (relay/store.ts DEFAULT_ENVELOPE_TTL_MS), so an older receipt is no longer there to withdraw.
+ */
+const KEEP_DAYS = 31;
+
+function dayOf(ms: number): number {
+  return Math.floor(ms / DAY_MS);
+}
 /** Random id -> JSON SentReceipt without a key: receipts to send again (the rest of a withdrawn one). */
 export const RECEIPT_RESENDS = 'messenger-receipt-resends';
 
@@ -58,14 +70,33 @@ function sentReceipt(v: unknown): SentReceipt | undefined {
 }
 
 /** Remembers a receipt being sent (call inside the transaction that queues it). */
-export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt): void {
-  writeJson(vault, RECEIPTS_SENT, idem, receipt);
+export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt, now: number = Date.now()): void {
+  const day = dayOf(now);
+  writeJson(vault, `${RECEIPTS_SENT}${day}`, idem, receipt);
+  const pointer = `${day}:${idem}`;
   for (const m of new Set(receipt.messages)) {
     const list = readJson(vault, RECEIPTS_OF, m);
-    const idems = isStrings(list) ? list.filter((x) => x !== idem) : [];
-    idems.push(idem);
-    writeJson(vault, RECEIPTS_OF, m, idems.slice(-MAX_PER_MESSAGE));
+    const pointers = isStrings(list) ? list.filter((x) => x !== pointer && dayOf(now) - Number(x.split(':')[0]) <= KEEP_DAYS) : [];
+    pointers.push(pointer);
+    writeJson(vault, RECEIPTS_OF, m, pointers.slice(-MAX_PER_MESSAGE));
   }
+}
+
+/**
+ * Drops the records of receipts sent more than KEEP_DAYS ago (a day's namespace at a time, each
+ * day once); cheap when nothing is due (one read). Vault writes only.
+ */
+export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): void {
+  const last = dayOf(now) - KEEP_DAYS - 1;
+  const done = readJson(vault, PRUNED_UP_TO, 'day');
+  if (typeof done === 'number' && done >= last) return;
+  vault.transaction(() => {
+    // Before the first prune nothing older than the records' introduction exists: start a year back.
+    for (let d = typeof done === 'number' ? done + 1 : last - 365; d <= last; d++) {
+      for (const k of vault.kvKeys(`${RECEIPTS_SENT}${d}`)) vault.kvDelete(`${RECEIPTS_SENT}${d}`, k);
+    }
+    writeJson(vault, PRUNED_UP_TO, 'day', last);
+  });
 }
 
 /**
@@ -77,17 +108,20 @@ export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number 
   if (list === undefined) return;
   vault.kvDelete(RECEIPTS_OF, messageId);
   if (!isStrings(list)) return;
-  for (const idem of list) {
-    const receipt = sentReceipt(readJson(vault, RECEIPTS_SENT, idem));
-    vault.kvDelete(RECEIPTS_SENT, idem);
+  for (const pointer of list) {
+    const [dayText = '', idem = ''] = pointer.split(':');
+    const ns = `${RECEIPTS_SENT}${dayText}`;
+    // Older than the relay keeps envelopes: pruned, nothing to withdraw.
+    const receipt = dayOf(now) - Number(dayText) <= KEEP_DAYS ? sentReceipt(readJson(vault, ns, idem)) : undefined;
     if (!receipt) continue;
+    vault.kvDelete(ns, idem);
     queueWithdrawals(vault, [{ to: receipt.to, idem }], now);
     const keep = receipt.messages.map((m, i) => i).filter((i) => receipt.messages[i] !== messageId);
     for (const i of keep) {
       const m = receipt.messages[i] as string;
       const others = readJson(vault, RECEIPTS_OF, m);
       if (!isStrings(others)) continue;
-      const rest = others.filter((x) => x !== idem);
+      const rest = others.filter((x) => x !== pointer);
       if (rest.length > 0) writeJson(vault, RECEIPTS_OF, m, rest);
       else vault.kvDelete(RECEIPTS_OF, m);
     }

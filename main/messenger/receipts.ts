@@ -9,7 +9,7 @@ import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, incomingMessageId, receiptIdempotencyKey, withIdKey } from './ids.ts';
-import { recordReceipt, takeResends } from './receipt-withdraw.ts';
+import { pruneReceiptRecords, recordReceipt, takeResends } from './receipt-withdraw.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import type { SessionAccess } from './session.ts';
 
@@ -106,7 +106,10 @@ async function sendReceipt(access: SessionAccess, handle: string, type: 'deliver
  */
 export async function resendWithdrawnReceipts(access: SessionAccess): Promise<void> {
   const vault = access.current()?.vault;
-  if (!vault?.isUnlocked || !access.current()?.connection) return;
+  if (!vault?.isUnlocked) return;
+  // Records of receipts the relay no longer holds go (receipt-withdraw.ts).
+  pruneReceiptRecords(vault);
+  if (!access.current()?.connection) return;
   for (const r of takeResends(vault)) {
     const chunks: string[][] = [];
     sendInChunks(r.ids, (chunk) => chunks.push(chunk));
