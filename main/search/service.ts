@@ -15,20 +15,17 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
-import { VaultCorrupt } from '../vault/errors.ts';
-import { MAX_LIMIT, SearchIndex, SnapshotInvalid, type IndexedMessage, type PurgeCursor } from './index-db.ts';
+import { MAX_LIMIT, SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.ts';
 import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
 import { makeSnippet, type Snippet } from './snippet.ts';
 import { IndexMirror } from './mirror.ts';
+import { commitSnapshot, loadSnapshot, newFileKey, SNAPSHOT_FILE, vouchPending, type RebuildReason } from './snapshot-store.ts';
+
+export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
 
 /** What the search service needs from the vault. */
 export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
 
-export const SNAPSHOT_FILE = 'search-index';
-const KV_NAMESPACE = 'search';
-const KV_RECORD = 'snapshot';
-/** kv keys (namespace 'search') of the snapshot generations' file keys: KV_FILE_KEY + generation. */
-const KV_FILE_KEY = 'file-key-';
 const FEED_BATCH = 2000;
 /** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */
 const REBUILD_BATCH = 250;
@@ -36,10 +33,6 @@ const REBUILD_BATCH = 250;
 const DELETE_STEP = 250;
 /** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
 const PURGE_STEP_MS = 10;
-
-const snapshotRef = z.object({ generation: z.string().regex(/^[0-9a-f]{32}$/), seq: z.number().int().nonnegative() });
-const snapshotRecord = snapshotRef.extend({ pending: snapshotRef.optional() });
-type SnapshotRecord = z.infer<typeof snapshotRecord>;
 
 export const searchRequestSchema = z.object({
   text: z.string().max(MAX_QUERY_LENGTH * 4),
@@ -78,11 +71,6 @@ export interface SearchServiceOptions {
 
 /** How the index came to be at open: useful for the UI ("building search index") and tests. */
 export type OpenedFrom = 'snapshot' | 'rebuild';
-
-export interface RebuildReason {
-  reason: 'no-snapshot' | 'snapshot-unreadable' | 'snapshot-invalid' | 'snapshot-not-vouched';
-  detail: string;
-}
 
 type ExtraText = SearchServiceOptions['extraText'];
 
@@ -434,8 +422,7 @@ export class SearchService {
     const bytes = await mirror.snapshot();
     try {
       signal.throwIfAborted();
-      const previous = readRecord(this.#source);
-      writeRecord(this.#source, previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq });
+      vouchPending(this.#source, generation, seq);
     } catch (err) {
       bytes.fill(0);
       throw err;
@@ -449,14 +436,12 @@ export class SearchService {
    */
   #beginSnapshot(): { bytes: Buffer; generation: string; seq: number } {
     const index = this.#open();
-    const previous = readRecord(this.#source);
     const generation = randomBytes(16).toString('hex');
     const seq = index.seq;
     index.setMeta('generation', generation);
     const bytes = index.serialize();
     try {
-      const pending: SnapshotRecord = previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq };
-      writeRecord(this.#source, pending);
+      vouchPending(this.#source, generation, seq);
     } catch (err) {
       bytes.fill(0);
       throw err;
@@ -487,105 +472,4 @@ export class SearchService {
     this.#index?.close();
     this.#index = undefined;
   }
-}
-
-/**
- * Each snapshot generation is sealed under a random key of its own, kept sealed in the vault's kv
- * store and destroyed (kvForget: zeroed cell, truncated WAL) once a newer generation is current:
- * an old snapshot's bytes left in freed filesystem blocks then open with no key the profile holds,
- * not even with the data key (docs/threat-model.md).
- */
-function fileKeyName(generation: string): string {
-  return `${KV_FILE_KEY}${generation}`;
-}
-
-/** A fresh key for the generation about to be written, stored before its file. */
-function newFileKey(source: SearchSource, generation: string): Buffer {
-  const key = randomBytes(32);
-  source.kvSet(KV_NAMESPACE, fileKeyName(generation), key);
-  return key;
-}
-
-/** The file is in place: the record names it current, and every other generation's key is destroyed. */
-function commitSnapshot(source: SearchSource, generation: string, seq: number): void {
-  writeRecord(source, { generation, seq });
-  for (const k of source.kvKeys(KV_NAMESPACE)) if (k.startsWith(KV_FILE_KEY) && k !== fileKeyName(generation)) source.kvForget(KV_NAMESPACE, k);
-}
-
-/**
- * The snapshot file, opened with the key of a generation the record names (current, then
- * pending: a crash may have come between the file and its record); a snapshot from before
- * per-generation keys opens with the sealed-files subkey. Throws VaultCorrupt when none opens it.
- */
-function readSnapshotFile(source: SearchSource): Uint8Array | undefined {
-  const record = readRecord(source);
-  let failure: unknown;
-  for (const generation of [record?.generation, record?.pending?.generation]) {
-    const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
-    if (key?.length !== 32) continue;
-    try {
-      return source.sealedFiles.read(SNAPSHOT_FILE, key);
-    } catch (err) {
-      if (!(err instanceof VaultCorrupt)) throw err;
-      failure = err;
-    } finally {
-      key.fill(0);
-    }
-  }
-  try {
-    return source.sealedFiles.read(SNAPSHOT_FILE);
-  } catch (err) {
-    throw failure ?? err;
-  }
-}
-
-function readRecord(source: SearchSource): SnapshotRecord | undefined {
-  const raw = source.kvGet(KV_NAMESPACE, KV_RECORD);
-  if (!raw) return undefined;
-  try {
-    const parsed = snapshotRecord.safeParse(JSON.parse(Buffer.from(raw).toString('utf8')));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeRecord(source: SearchSource, record: SnapshotRecord): void {
-  source.kvSet(KV_NAMESPACE, KV_RECORD, Buffer.from(JSON.stringify(record), 'utf8'));
-}
-
-/** The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why not. */
-function loadSnapshot(source: SearchSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
-  let bytes: Uint8Array | undefined;
-  try {
-    bytes = readSnapshotFile(source);
-  } catch (err) {
-    if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
-    throw err;
-  }
-  if (!bytes) return { reason: 'no-snapshot', detail: 'no snapshot file' };
-  let index: SearchIndex;
-  try {
-    index = SearchIndex.restore(bytes);
-  } catch (err) {
-    bytes.fill(0); // plaintext-derived
-    if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
-    throw err;
-  }
-  const record = readRecord(source);
-  const generation = index.getMeta('generation');
-  const seq = index.seq;
-  const vouched =
-    record !== undefined &&
-    generation !== undefined &&
-    ((record.generation === generation && record.seq === seq) || (record.pending?.generation === generation && record.pending.seq === seq));
-  if (!vouched) {
-    index.close();
-    bytes.fill(0);
-    return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
-  }
-  // The file is the pending one (a crash came before its record was made current): make it
-  // current now, so the next snapshot's pending entry does not push it out of the record.
-  if (record.generation !== generation) writeRecord(source, { generation, seq });
-  return { index, image: bytes };
 }

@@ -1,0 +1,135 @@
+// Where the search index's sealed snapshot is kept: the file `search-index`, its generation's own
+// key, and the small sealed record in the vault's kv store that vouches for a generation (the
+// order of writes that keeps a crash from leaving a snapshot that silently misses changes is in
+// service.ts's header).
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { VaultHandle } from '../vault/api.ts';
+import { VaultCorrupt } from '../vault/errors.ts';
+import { SearchIndex, SnapshotInvalid } from './index-db.ts';
+
+/** What the snapshot store needs from the vault. */
+export type SnapshotSource = Pick<VaultHandle, 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
+
+export const SNAPSHOT_FILE = 'search-index';
+const KV_NAMESPACE = 'search';
+const KV_RECORD = 'snapshot';
+/** kv keys (namespace 'search') of the snapshot generations' file keys: KV_FILE_KEY + generation. */
+const KV_FILE_KEY = 'file-key-';
+
+const snapshotRef = z.object({ generation: z.string().regex(/^[0-9a-f]{32}$/), seq: z.number().int().nonnegative() });
+const snapshotRecord = snapshotRef.extend({ pending: snapshotRef.optional() });
+type SnapshotRecord = z.infer<typeof snapshotRecord>;
+
+/** Why the index was rebuilt instead of restored from the snapshot. */
+export interface RebuildReason {
+  reason: 'no-snapshot' | 'snapshot-unreadable' | 'snapshot-invalid' | 'snapshot-not-vouched';
+  detail: string;
+}
+
+/** The record vouches for a new generation as pending (before its file is written), keeping the current one. */
+export function vouchPending(source: SnapshotSource, generation: string, seq: number): void {
+  const previous = readRecord(source);
+  writeRecord(source, previous ? { generation: previous.generation, seq: previous.seq, pending: { generation, seq } } : { generation, seq });
+}
+
+/**
+ * Each snapshot generation is sealed under a random key of its own, kept sealed in the vault's kv
+ * store and destroyed (kvForget: zeroed cell, truncated WAL) once a newer generation is current:
+ * an old snapshot's bytes left in freed filesystem blocks then open with no key the profile holds,
+ * not even with the data key (docs/threat-model.md).
+ */
+function fileKeyName(generation: string): string {
+  return `${KV_FILE_KEY}${generation}`;
+}
+
+/** A fresh key for the generation about to be written, stored before its file. */
+export function newFileKey(source: SnapshotSource, generation: string): Buffer {
+  const key = randomBytes(32);
+  source.kvSet(KV_NAMESPACE, fileKeyName(generation), key);
+  return key;
+}
+
+/** The file is in place: the record names it current, and every other generation's key is destroyed. */
+export function commitSnapshot(source: SnapshotSource, generation: string, seq: number): void {
+  writeRecord(source, { generation, seq });
+  for (const k of source.kvKeys(KV_NAMESPACE)) if (k.startsWith(KV_FILE_KEY) && k !== fileKeyName(generation)) source.kvForget(KV_NAMESPACE, k);
+}
+
+/**
+ * The snapshot file, opened with the key of a generation the record names (current, then
+ * pending: a crash may have come between the file and its record); a snapshot from before
+ * per-generation keys opens with the sealed-files subkey. Throws VaultCorrupt when none opens it.
+ */
+function readSnapshotFile(source: SnapshotSource): Uint8Array | undefined {
+  const record = readRecord(source);
+  let failure: unknown;
+  for (const generation of [record?.generation, record?.pending?.generation]) {
+    const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+    if (key?.length !== 32) continue;
+    try {
+      return source.sealedFiles.read(SNAPSHOT_FILE, key);
+    } catch (err) {
+      if (!(err instanceof VaultCorrupt)) throw err;
+      failure = err;
+    } finally {
+      key.fill(0);
+    }
+  }
+  try {
+    return source.sealedFiles.read(SNAPSHOT_FILE);
+  } catch (err) {
+    throw failure ?? err;
+  }
+}
+
+function readRecord(source: SnapshotSource): SnapshotRecord | undefined {
+  const raw = source.kvGet(KV_NAMESPACE, KV_RECORD);
+  if (!raw) return undefined;
+  try {
+    const parsed = snapshotRecord.safeParse(JSON.parse(Buffer.from(raw).toString('utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
+  source.kvSet(KV_NAMESPACE, KV_RECORD, Buffer.from(JSON.stringify(record), 'utf8'));
+}
+
+/** The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why not. */
+export function loadSnapshot(source: SnapshotSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = readSnapshotFile(source);
+  } catch (err) {
+    if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
+    throw err;
+  }
+  if (!bytes) return { reason: 'no-snapshot', detail: 'no snapshot file' };
+  let index: SearchIndex;
+  try {
+    index = SearchIndex.restore(bytes);
+  } catch (err) {
+    bytes.fill(0); // plaintext-derived
+    if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
+    throw err;
+  }
+  const record = readRecord(source);
+  const generation = index.getMeta('generation');
+  const seq = index.seq;
+  const vouched =
+    record !== undefined &&
+    generation !== undefined &&
+    ((record.generation === generation && record.seq === seq) || (record.pending?.generation === generation && record.pending.seq === seq));
+  if (!vouched) {
+    index.close();
+    bytes.fill(0);
+    return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
+  }
+  // The file is the pending one (a crash came before its record was made current): make it
+  // current now, so the next snapshot's pending entry does not push it out of the record.
+  if (record.generation !== generation) writeRecord(source, { generation, seq });
+  return { index, image: bytes };
+}
