@@ -11,6 +11,7 @@ import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
 import type { TimerContent } from '../e2e/index.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 import { conversationIdOf, MESSAGE_TIMERS, TIMER_CHANGES } from './ids.ts';
 
 /** Sealed kv namespace: conversation id -> JSON TimerSetting. */
@@ -44,30 +45,16 @@ export interface MessageTimer {
   conversationId: string;
 }
 
-function readJson(vault: Vault, ns: string, key: string): unknown {
-  const raw = vault.kvGet(ns, key);
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(Buffer.from(raw).toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeJson(vault: Vault, ns: string, key: string, value: unknown): void {
-  vault.kvSet(ns, key, Buffer.from(JSON.stringify(value), 'utf8'));
-}
-
 const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
 export function conversationTimer(vault: Vault, conversationId: string): TimerSetting {
-  const v = readJson(vault, CONVERSATION_TIMERS, conversationId) as Partial<TimerSetting> | undefined;
+  const v = readKvJson(vault, CONVERSATION_TIMERS, conversationId) as Partial<TimerSetting> | undefined;
   if (!v || !isDisappearingSeconds(v.seconds) || !isTime(v.at) || typeof v.by !== 'string') return TIMER_NEVER_SET;
   return { seconds: v.seconds, at: v.at, by: v.by };
 }
 
 export function messageTimer(vault: Vault, messageId: string): MessageTimer | undefined {
-  const v = readJson(vault, MESSAGE_TIMERS, messageId) as Partial<MessageTimer> | undefined;
+  const v = readKvJson(vault, MESSAGE_TIMERS, messageId) as Partial<MessageTimer> | undefined;
   if (!v || !isDisappearingSeconds(v.seconds) || v.seconds === 0 || typeof v.conversationId !== 'string') return undefined;
   if (v.expiresAt !== null && !isTime(v.expiresAt)) return undefined;
   return { seconds: v.seconds, expiresAt: v.expiresAt, conversationId: v.conversationId };
@@ -95,7 +82,7 @@ export function newestNotExpired(vault: Vault, conversationId: string, now: numb
 /** Records the timer a message was stored under; a sent one's countdown starts now (`startAt`), a received one's when shown. */
 export function recordMessageTimer(vault: Vault, messageId: string, conversationId: string, seconds: number, startAt: number | null): MessageTimer {
   const t: MessageTimer = { seconds, expiresAt: startAt === null ? null : startAt + seconds * 1000, conversationId };
-  writeJson(vault, MESSAGE_TIMERS, messageId, t);
+  writeKvJson(vault, MESSAGE_TIMERS, messageId, t);
   return t;
 }
 
@@ -108,7 +95,7 @@ export function startCountdown(vault: Vault, messageId: string, now: number): Me
 
 /** The message as the API shows it, with its timer, expiry and timer-change line (if any). */
 export function withTimer(vault: Vault, view: Message): Message {
-  const change = readJson(vault, TIMER_CHANGES, view.id) as { seconds?: unknown } | undefined;
+  const change = readKvJson(vault, TIMER_CHANGES, view.id) as { seconds?: unknown } | undefined;
   if (change && isDisappearingSeconds(change.seconds)) return { ...view, timerChange: { seconds: change.seconds } };
   const t = messageTimer(vault, view.id);
   return t && isDisappearingSeconds(t.seconds) ? { ...view, timerSeconds: t.seconds, expiresAt: t.expiresAt } : view;
@@ -116,7 +103,7 @@ export function withTimer(vault: Vault, view: Message): Message {
 
 /** The timer-change line of a stored message, if it is one (conversation summaries). */
 export function timerChangeOf(vault: Vault, messageId: string): number | undefined {
-  const change = readJson(vault, TIMER_CHANGES, messageId) as { seconds?: unknown } | undefined;
+  const change = readKvJson(vault, TIMER_CHANGES, messageId) as { seconds?: unknown } | undefined;
   return change && isDisappearingSeconds(change.seconds) ? change.seconds : undefined;
 }
 
@@ -132,8 +119,8 @@ export function storeOwnTimerChange(
   const current = conversationTimer(vault, change.conversationId);
   const at = Math.max(change.now, current.at + 1);
   return vault.transaction(() => {
-    writeJson(vault, CONVERSATION_TIMERS, change.conversationId, { seconds: change.seconds, at, by: change.handle } satisfies TimerSetting);
-    writeJson(vault, TIMER_CHANGES, change.messageId, { seconds: change.seconds });
+    writeKvJson(vault, CONVERSATION_TIMERS, change.conversationId, { seconds: change.seconds, at, by: change.handle } satisfies TimerSetting);
+    writeKvJson(vault, TIMER_CHANGES, change.messageId, { seconds: change.seconds });
     const [message] = vault.appendMessages([
       { id: change.messageId, conversationId: change.conversationId, direction: 'out', sender: 'self', sentAt: at, receivedAt: change.now, text: '', state: 'queued' },
     ]);
@@ -161,8 +148,8 @@ export function storeInboundTimerChange(
   const current = conversationTimer(vault, conversationId);
   const incoming: TimerSetting = { seconds: content.seconds, at: content.sentAt, by: contact.handle };
   if (laterChange(current, incoming) !== incoming) return undefined;
-  writeJson(vault, CONVERSATION_TIMERS, conversationId, incoming);
-  writeJson(vault, TIMER_CHANGES, id, { seconds: content.seconds });
+  writeKvJson(vault, CONVERSATION_TIMERS, conversationId, incoming);
+  writeKvJson(vault, TIMER_CHANGES, id, { seconds: content.seconds });
   const [message] = vault.appendMessages([
     { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: '', state: 'received' },
   ]);

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { IDEM_RE } from '../../shared/protocol/methods.ts';
 import { decodeValue } from '../../shared/protocol/value.ts';
 import type { Vault } from '../vault/index.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 import type { RelayConnection } from './connection.ts';
 import { queueWithdrawals } from './delete-for-everyone.ts';
 
@@ -44,20 +45,6 @@ export interface SentReceipt {
 /** Most receipts one message keeps pointers to (a delivered and a read one, and re-sends). */
 const MAX_PER_MESSAGE = 8;
 
-function readJson(vault: Vault, ns: string, key: string): unknown {
-  const raw = vault.kvGet(ns, key);
-  if (!raw) return undefined;
-  try {
-    return JSON.parse(Buffer.from(raw).toString('utf8')) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
-function writeJson(vault: Vault, ns: string, key: string, value: unknown): void {
-  vault.kvSet(ns, key, Buffer.from(JSON.stringify(value), 'utf8'));
-}
-
 function isStrings(v: unknown): v is string[] {
   return Array.isArray(v) && v.every((x) => typeof x === 'string');
 }
@@ -72,13 +59,13 @@ function sentReceipt(v: unknown): SentReceipt | undefined {
 /** Remembers a receipt being sent (call inside the transaction that queues it). */
 export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt, now: number = Date.now()): void {
   const day = dayOf(now);
-  writeJson(vault, `${RECEIPTS_SENT}${day}`, idem, receipt);
+  writeKvJson(vault, `${RECEIPTS_SENT}${day}`, idem, receipt);
   const pointer = `${day}:${idem}`;
   for (const m of new Set(receipt.messages)) {
-    const list = readJson(vault, RECEIPTS_OF, m);
+    const list = readKvJson(vault, RECEIPTS_OF, m);
     const pointers = isStrings(list) ? list.filter((x) => x !== pointer && dayOf(now) - Number(x.split(':')[0]) <= KEEP_DAYS) : [];
     pointers.push(pointer);
-    writeJson(vault, RECEIPTS_OF, m, pointers.slice(-MAX_PER_MESSAGE));
+    writeKvJson(vault, RECEIPTS_OF, m, pointers.slice(-MAX_PER_MESSAGE));
   }
 }
 
@@ -88,14 +75,14 @@ export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt, 
  */
 export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): void {
   const last = dayOf(now) - KEEP_DAYS - 1;
-  const done = readJson(vault, PRUNED_UP_TO, 'day');
+  const done = readKvJson(vault, PRUNED_UP_TO, 'day');
   if (typeof done === 'number' && done >= last) return;
   vault.transaction(() => {
     // Before the first prune nothing older than the records' introduction exists: start a year back.
     for (let d = typeof done === 'number' ? done + 1 : last - 365; d <= last; d++) {
       for (const k of vault.kvKeys(`${RECEIPTS_SENT}${d}`)) vault.kvDelete(`${RECEIPTS_SENT}${d}`, k);
     }
-    writeJson(vault, PRUNED_UP_TO, 'day', last);
+    writeKvJson(vault, PRUNED_UP_TO, 'day', last);
   });
 }
 
@@ -104,7 +91,7 @@ export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): voi
  * the rest of each is queued to be acknowledged again. Vault writes only.
  */
 export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number = Date.now()): void {
-  const list = readJson(vault, RECEIPTS_OF, messageId);
+  const list = readKvJson(vault, RECEIPTS_OF, messageId);
   if (list === undefined) return;
   vault.kvDelete(RECEIPTS_OF, messageId);
   if (!isStrings(list)) return;
@@ -112,22 +99,22 @@ export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number 
     const [dayText = '', idem = ''] = pointer.split(':');
     const ns = `${RECEIPTS_SENT}${dayText}`;
     // Older than the relay keeps envelopes: pruned, nothing to withdraw.
-    const receipt = dayOf(now) - Number(dayText) <= KEEP_DAYS ? sentReceipt(readJson(vault, ns, idem)) : undefined;
+    const receipt = dayOf(now) - Number(dayText) <= KEEP_DAYS ? sentReceipt(readKvJson(vault, ns, idem)) : undefined;
     if (!receipt) continue;
     vault.kvDelete(ns, idem);
     queueWithdrawals(vault, [{ to: receipt.to, idem }], now);
     const keep = receipt.messages.map((m, i) => i).filter((i) => receipt.messages[i] !== messageId);
     for (const i of keep) {
       const m = receipt.messages[i] as string;
-      const others = readJson(vault, RECEIPTS_OF, m);
+      const others = readKvJson(vault, RECEIPTS_OF, m);
       if (!isStrings(others)) continue;
       const rest = others.filter((x) => x !== pointer);
-      if (rest.length > 0) writeJson(vault, RECEIPTS_OF, m, rest);
+      if (rest.length > 0) writeKvJson(vault, RECEIPTS_OF, m, rest);
       else vault.kvDelete(RECEIPTS_OF, m);
     }
     if (keep.length > 0) {
       const resend: SentReceipt = { to: receipt.to, type: receipt.type, ids: keep.map((i) => receipt.ids[i] as string), messages: keep.map((i) => receipt.messages[i] as string) };
-      writeJson(vault, RECEIPT_RESENDS, randomBytes(16).toString('hex'), resend);
+      writeKvJson(vault, RECEIPT_RESENDS, randomBytes(16).toString('hex'), resend);
     }
   }
 }
@@ -142,7 +129,7 @@ export function takeResends(vault: Vault): Omit<SentReceipt, 'messages'>[] {
   const out: Omit<SentReceipt, 'messages'>[] = [];
   vault.transaction(() => {
     for (const key of keys) {
-      const r = sentReceipt(readJson(vault, RECEIPT_RESENDS, key));
+      const r = sentReceipt(readKvJson(vault, RECEIPT_RESENDS, key));
       vault.kvDelete(RECEIPT_RESENDS, key);
       if (!r) continue;
       const ids = r.ids.filter((_, i) => vault.getMessage(r.messages[i] as string) !== undefined);
