@@ -6,9 +6,11 @@
 // the file reaches disk in plaintext, and no file or row grows with the number of attachments.
 // A received attachment is stored only after the whole stream opened and its digest matched.
 import { randomBytes } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { basename } from 'node:path';
 import { ApiError, type Attachment } from '../../shared/api.ts';
+import { beginAtomicWrite, writeAll, type AtomicFile } from '../../shared/atomic-write.ts';
 import { STREAM_CHUNK_BYTES, StreamError } from '../../shared/protocol/stream.ts';
 import type { AttachmentContent } from '../e2e/content.ts';
 import { downloadBlob, TransferError, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions } from '../net/attachments.ts';
@@ -370,6 +372,9 @@ export function autoDownload(vault: Vault | undefined, relay: BlobCaller | undef
   vault.activity(() => download(vault, relay, r, {})).catch(() => undefined);
 }
 
+/** Chunks written between turns of the event loop while saving (16 x 64 KiB: the writes are synchronous). */
+const SAVE_YIELD_EVERY = 16;
+
 /**
  * Writes the plaintext of the attachment to `path` (downloading it first when needed), through
  * a temporary file beside it renamed into place, so a failure leaves no partial file.
@@ -385,19 +390,20 @@ export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined
     const tmp = `${path}.${randomBytes(6).toString('hex')}.part`;
     // Listed (sealed) before it exists: a crash before the rename leaves it for the next unlock to remove.
     vault.kvSet(SAVES_IN_PROGRESS, tmp, Buffer.from('1'));
-    const fh = await open(tmp, 'wx', 0o600);
+    let file: AtomicFile | undefined;
     try {
+      // The shared atomic write (0600, fsync of file and directory), under the listed `.part` name.
+      file = beginAtomicWrite(path, tmp);
       for (let i = 0; i < chunkCount(r.size); i++) {
         const chunk = vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
         if (!chunk) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is missing from the vault.');
-        await fh.write(chunk);
+        writeAll(file.fd, chunk);
+        if (i % SAVE_YIELD_EVERY === SAVE_YIELD_EVERY - 1) await yieldToEventLoop();
       }
-      await fh.close();
-      await rename(tmp, path);
+      file.commit();
       vault.kvDelete(SAVES_IN_PROGRESS, tmp);
     } catch (e) {
-      await fh.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      file?.abort();
       if (vault.isUnlocked) vault.kvDelete(SAVES_IN_PROGRESS, tmp);
       throw e;
     }

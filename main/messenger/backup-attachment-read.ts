@@ -9,8 +9,9 @@
 // with none). Unlike a profile's save, a crash mid-save leaves the `.part` file (there is no
 // vault to list it in for removal at the next unlock).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { ApiError } from '../../shared/api.ts';
+import { beginAtomicWrite, type AtomicFile } from '../../shared/atomic-write.ts';
 import { ATTACHMENT_CHUNK_BYTES, readArchivedAttachment, type BackupArchive, type BackupAttachment } from '../backup/index.ts';
 import { backupApiError } from './backups.ts';
 
@@ -37,26 +38,18 @@ const backupError = (e: unknown): unknown => {
 /** Writes the plaintext of the backup's file `attachmentId` to `path` (through `path`.part, renamed when complete). */
 export async function saveFromBackup(archive: BackupArchive, attachmentId: string, path: string, o: { signal?: AbortSignal } = {}): Promise<{ bytes: number }> {
   const a = listed(archive, attachmentId);
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.part`;
-  let fd: number | undefined;
+  // The shared atomic write (0600, fsync of file and directory), under a `.part` name.
+  let file: AtomicFile | undefined;
   try {
-    fd = openSync(tmp, 'wx', 0o600);
-    const out = fd;
+    file = beginAtomicWrite(path, `${path}.${randomBytes(6).toString('hex')}.part`);
+    const out = file.fd;
     await readArchivedAttachment(archive.source!, a, (index, data) => {
       writeSync(out, data, 0, data.length, index * ATTACHMENT_CHUNK_BYTES);
     }, o.signal ? { signal: o.signal } : {});
-    fsyncSync(out);
-    closeSync(out);
-    fd = undefined;
-    renameSync(tmp, path);
+    file.commit();
     return { bytes: a.size };
   } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Never created, or already gone.
-    }
+    file?.abort();
     throw backupError(e);
   }
 }
