@@ -1,4 +1,4 @@
-// The messenger's side of the vault's deletion journal (vault/deletion.ts, issue #14): a sliced
+// The messenger's side of the vault's deletion journal (vault/deletion.ts): a sliced
 // deletion of a whole conversation leaves, per slice, the ids it removed; here everything the
 // messenger keeps about those messages goes (content ids, receipts' state times, timers, quote
 // links, tombstone marks, attachment chunks, a queued send's outbox entry), a withdraw is queued

@@ -1,4 +1,4 @@
-// Deleting group messages (#14's rules in groups; the 1:1 side is delete-for-everyone.ts).
+// Deleting group messages (the rules of 1:1 chats, whose side is delete-for-everyone.ts).
 // "Delete for me" removes one message of the group's history from this profile only. "Delete for
 // everyone": the author, within 24 h of sending, replaces its own text by a tombstone here and
 // sends a 'group-delete' naming its content id, encrypted once with the author's chain like a

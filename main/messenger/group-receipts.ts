@@ -1,4 +1,4 @@
-// Receipts in groups (issue #16; docs/messaging.md "Group receipts"). Each member tells a text's
+// Receipts in groups (docs/messaging.md "Group receipts"). Each member tells a text's
 // author, over their 1:1 session, that the text was delivered and later read ('group-receipt'
 // content naming content ids, like a 1:1 receipt). The author keeps, sealed per message, whom it
 // was sent to and when each of them had it and read it: the UI shows "read by 2 of 3" and the

@@ -1,6 +1,5 @@
-// Receipts already handed to the relay for a message deleted later are withdrawn (issue #14:
-// "Receipts and the relay's queue are treated the same way: a queued envelope for a deleted or
-// expired message is withdrawn where the relay still holds it"). Each delivered or read receipt
+// Receipts already handed to the relay for a message deleted later are withdrawn, as a deleted
+// or expired message's own queued envelope is (docs/threat-model.md). Each delivered or read receipt
 // we send is remembered, sealed, under its idempotency key (who it went to, its type, the content
 // ids it names and their stored messages), and each message it names points at it. When a message
 // is deleted (delete for me, expiry, a whole chat; in the deletion's own transaction or journal
