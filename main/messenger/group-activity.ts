@@ -10,9 +10,10 @@
 // the `group` change that follows it is applied, and only if its row is there), and any change
 // of the group refreshes the newest message from one row. Changes within a moment are
 // announced together, one event per group whose entry moved.
-import type { ApiEvent, GroupActivity, GroupMessage } from '../../shared/api.ts';
+import { ApiError, type ApiEvent, type GroupActivity, type GroupMessage } from '../../shared/api.ts';
 import type { Emit } from './events.ts';
 import { groupConversationId } from './group-store.ts';
+import { newestFields } from './group-receipts.ts';
 
 /** How long changes gather before the entries are refreshed and announced. */
 const ANNOUNCE_MS = 50;
@@ -132,15 +133,5 @@ export class GroupActivityCounters {
 
 /** requireGroup's refusal (group-store.ts): the group is gone. */
 function isUnknownGroup(e: unknown): boolean {
-  return typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'UNKNOWN_CONVERSATION';
-}
-
-/** The entry's fields that follow the newest message. */
-function newestFields(newest: GroupMessage | undefined): Pick<GroupActivity, 'lastActivity' | 'lastMessage'> {
-  return {
-    lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
-    lastMessage: newest
-      ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
-      : null,
-  };
+  return e instanceof ApiError && e.code === 'UNKNOWN_CONVERSATION';
 }

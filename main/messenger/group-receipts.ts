@@ -153,24 +153,10 @@ export class GroupReceipts {
     return { messageId, members };
   }
 
-  /** Every group's place in the chat list: newest message, and texts from others not yet read. */
-  activity(): GroupActivity[] {
-    return this.d.groups.list().map((g) => this.activityOf(g));
-  }
-
-  /** One group's, from its history (group-activity.ts keeps it between changes). */
+  /** A group's place in the chat list (newest message, texts from others not yet read), from its history (group-activity.ts keeps it between changes). */
   activityOf(g: { groupId: string; conversationId: string }): GroupActivity {
     const first = this.d.groups.history({ groupId: g.groupId, limit: UNREAD_PAGE });
-    const newest = first.messages.at(-1);
-    return {
-      groupId: g.groupId,
-      conversationId: g.conversationId,
-      lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
-      unread: this.unread(g.groupId, first),
-      lastMessage: newest
-        ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
-        : null,
-    };
+    return { groupId: g.groupId, conversationId: g.conversationId, unread: this.unread(g.groupId, first), ...newestFields(first.messages.at(-1)) };
   }
 
   /** Incoming texts after the newest incoming message already read (as 1:1 unread counts). */
@@ -250,5 +236,15 @@ function counts(rec: SentRecord): GroupReceiptCounts {
     delivered: rec.to.filter((h) => rec.delivered[h] !== undefined).length,
     read: rec.to.filter((h) => rec.read[h] !== undefined).length,
     of: rec.to.length,
+  };
+}
+
+/** The entry's fields that follow the newest message. */
+export function newestFields(newest: GroupMessage | undefined): Pick<GroupActivity, 'lastActivity' | 'lastMessage'> {
+  return {
+    lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
+    lastMessage: newest
+      ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
+      : null,
   };
 }
