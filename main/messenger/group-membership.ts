@@ -177,7 +177,13 @@ export class GroupMembership {
     const log = this.startLog(entry, change);
     if (!(log instanceof GroupLog)) return log;
     if (!log.state.members.includes(this.d.self())) return undefined;
+    // Only a chain that holds what ours starts from and every change on our chain takes its
+    // place: a creator re-signing its creation (same id, another hash), or a former admin
+    // forking behind a snapshot we joined from, would otherwise swap the group's members.
+    const held = old.chainChanges();
+    if (!log.onChain(changeHash(held[0]!))) return undefined;
     const verify = verifier(this.d);
+    for (const c of held) if (log.offer(c, verify).result === 'refused') return undefined;
     for (const c of old.data().changes) log.offer(c, verify);
     const before = old.state.members;
     record.log = log.data();
@@ -200,7 +206,11 @@ export class GroupMembership {
       if (this.needKey(chain)) return 'keep';
       return GroupLog.fromChain(chain, self, verify);
     }
-    if (entry.state !== undefined) return GroupLog.joined(change, parseSnapshot(entry.state), self, verify);
+    if (entry.state !== undefined) {
+      const snap = parseSnapshot(entry.state);
+      if (this.waitForKey(snap.creation.body.author)) return 'keep';
+      return GroupLog.joined(change, snap, self, verify);
+    }
     return undefined;
   }
 
@@ -220,18 +230,20 @@ export class GroupMembership {
     if (authors.filter((a) => unknown(a) && this.fetched.get(a) !== 'done').length > MAX_JOIN_FETCHES) throw new GroupChangeRefused('invalid');
     for (const c of chain) {
       const a = c.body.author;
-      if (unknown(a)) {
-        const f = this.fetched.get(a);
-        if (f === 'pending') return true;
-        if (f === undefined) {
-          if (!this.mayFetch()) return true;
-          void this.fetchKey(a);
-          return true;
-        }
-      }
+      if (unknown(a) && this.waitForKey(a)) return true;
       if (!verify(a, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     }
     return false;
+  }
+
+  /** True while the identity key of `handle`, not known yet, is being fetched (one fetch, within the hourly bound). */
+  private waitForKey(handle: string): boolean {
+    if (handle === this.d.self() || this.d.e2e().identityStatus(handle).trusted !== undefined) return false;
+    const f = this.fetched.get(handle);
+    if (f === 'done') return false;
+    if (f === 'pending') return true;
+    if (this.mayFetch()) void this.fetchKey(handle);
+    return true;
   }
 
   /** One more join fetch within the hourly bound. */

@@ -104,8 +104,9 @@ export class GroupLog {
   /**
    * A joiner's log from a snapshot (when the chain is too long for one message): the signed add
    * that made `self` a member and the state after it, signed by the adder, with the creation
-   * that binds the group id. Throws GroupChangeRefused unless the add is signed by an admin (or
-   * a member, while members may add) named in that state, produced it, and added `self`.
+   * that binds the group id (signed by the creator). Throws GroupChangeRefused unless the add is
+   * signed by an admin (or a member, while members may add) named in that state, produced it,
+   * and added `self`.
    */
   static joined(add: SignedChange, snap: Snapshot, self: string, verify: Verify): GroupLog {
     const hash = changeHash(add);
@@ -119,6 +120,8 @@ export class GroupLog {
     if (!state.admins.includes(add.body.author) && !state.membersCanAdd) throw new GroupChangeRefused('not-admin');
     if (!verify(add.body.author, signingBytes(add.body), Buffer.from(add.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     if (!verify(add.body.author, snapshotBytes(state), Buffer.from(snap.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
+    // The creation is handed on to later joiners as what binds the id: it must be the creator's.
+    if (!verify(creation.body.author, signingBytes(creation.body), Buffer.from(creation.sig, 'base64'))) throw new GroupChangeRefused('bad-signature');
     return new GroupLog(checkState(state), add, creation);
   }
 

@@ -1,9 +1,10 @@
 // Group membership against a hostile member, end to end (real relay process, real libsignal,
 // real vaults): a create under someone else's group id is refused and the real add gets
 // through; a member removed and added again gets the group back; history lines follow the
-// chosen chain only; a crafted chain naming other people's handles costs one key fetch (of the
-// first forged author, without its one-time prekeys) and nothing else; the "every member may
-// add" setting; chains for unknown groups kept only a few per sender.
+// chosen chain only; a removed creator re-signing its creation cannot swap a member's group; a
+// crafted chain naming other people's handles costs one key fetch (of the first forged author,
+// without its one-time prekeys) and nothing else; the "every member may add" setting; chains for
+// unknown groups kept only a few per sender.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { E2e } from '../../main/e2e/index.ts';
@@ -133,6 +134,37 @@ describe('group membership against a hostile member', () => {
     await waitFor(async () => (await p.carol.m.groupInfo({ groupId: side.groupId })).name === 'Side 4', 30_000, 'the marker at carol');
     const kept = vaultOf(p.carol).kvKeys('group-inbox').filter((k) => k.startsWith('chain-') && k.endsWith(`-${h('mallory')}`));
     expect(kept).toHaveLength(8);
+  }, 120_000);
+
+  it("a removed creator re-signing its creation (same id, another hash) with an add of a member does not take over that member's group", async () => {
+    const g = await p.mallory.m.groupCreate({ name: 'Takeover', members: [h('bob')] });
+    const groupId = g.groupId;
+    await waitFor(async () => (await revisionOf(p.bob, groupId)) === 1, 30_000, 'the group at bob');
+    await p.mallory.m.groupPromote({ groupId, handle: h('bob') });
+    await p.mallory.m.groupAdd({ groupId, handle: h('carol') });
+    await waitFor(async () => (await revisionOf(p.carol, groupId)) === 3, 30_000, 'carol joins');
+    await waitFor(async () => (await revisionOf(p.bob, groupId)) === 3, 30_000, 'carol added at bob');
+    await p.bob.m.groupRemove({ groupId, handle: h('mallory') });
+    await waitFor(async () => !(await p.carol.m.groupInfo({ groupId })).members.includes(h('mallory')), 30_000, 'the removal at carol');
+    const honest = await p.carol.m.groupInfo({ groupId });
+
+    // mallory signs its creation's body again: the id is the same, the change's hash is not, so
+    // none of carol's changes fit onto it; with an add of carol, the chain would replace hers.
+    const me = e2eOf(p.mallory);
+    const rec = JSON.parse(Buffer.from(vaultOf(p.mallory).kvGet('groups', groupId)!).toString('utf8')) as { log: GroupLogData };
+    const original = GroupLog.restore(rec.log).chainChanges()[0]!;
+    const resigned = sign(original.body, (m) => me.groups.sign(m));
+    const fake = GroupLog.create(resigned, () => true);
+    expect(fake.groupId).toBe(groupId);
+    const add = sign({ v: 1, groupId, revision: fake.state.revision, parent: fake.state.head, author: h('mallory'), op: { type: 'add', handle: h('carol') } }, (m) => me.groups.sign(m));
+    expect(fake.offer(add, () => true).result).toBe('applied');
+    await deliver(p.mallory, p.carol, add, { chain: [resigned, add] });
+    const side = (await p.mallory.m.groupsList()).find((x) => x.name.startsWith('Side'))!;
+    await p.mallory.m.groupRename({ groupId: side.groupId, name: 'Side 5' });
+    await waitFor(async () => (await p.carol.m.groupInfo({ groupId: side.groupId })).name === 'Side 5', 30_000, 'the marker at carol');
+    await p.carol.m.groupsList(); // drains the inbox again
+    expect(await p.carol.m.groupInfo({ groupId })).toEqual(honest);
+    expect(honest.members).not.toContain(h('mallory'));
   }, 120_000);
 
   it('allow-add: a member adds while the setting is on and not once it is off; only an admin changes it', async () => {

@@ -217,6 +217,10 @@ describe('group log refusals', () => {
     expect(() => GroupLog.joined(add, snap(log.state, 'bob'), 'dave', verify)).toThrow(GroupChangeRefused);
     expect(() => GroupLog.joined(add, { ...snap(log.state), state: { ...log.state, name: 'Altered' } }, 'dave', verify)).toThrow(GroupChangeRefused);
     expect(() => GroupLog.joined(add, snap(log.state, 'alice', creation(['dave'])), 'dave', verify)).toThrow(GroupChangeRefused);
+    // The id binds the creation's body, not its signature: one not signed by the creator is refused
+    // (a joiner hands it on as what binds the id).
+    const forgedCreation = signAs('bob', creation().body);
+    expect(() => GroupLog.joined(add, snap(log.state, 'alice', forgedCreation), 'dave', verify)).toThrow(GroupChangeRefused);
     const bobAdds = changeOn(fresh().state, 'bob', { type: 'add', handle: 'dave' });
     expect(() => GroupLog.joined(bobAdds, snap({ ...log.state, head: changeHash(bobAdds) }, 'bob'), 'dave', verify)).toThrow(GroupChangeRefused);
     // Changes older than the joiner's start are refused as stale, later ones apply.
