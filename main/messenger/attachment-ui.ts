@@ -237,7 +237,7 @@ export class AttachmentUi {
     const blob = readCommitted(vault, attachmentId)?.blob;
     if (blob !== undefined && !readRecord(vault, attachmentId)) relay?.call('blob.done', { id: new Uint8Array(Buffer.from(blob, 'base64url')) }).catch(() => undefined);
     if (!readRecord(vault, attachmentId)) deleteChunks(vault, { id: attachmentId, size });
-    vault.kvDelete(COMMITTED_UPLOADS, attachmentId);
+    vault.kvForget(COMMITTED_UPLOADS, attachmentId);
   }
 
   private resuming = false;

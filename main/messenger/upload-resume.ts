@@ -49,7 +49,7 @@ export async function uploadResumeFor(vault: Vault, path: string, handle: string
     }
   };
   attempt(() => {
-    for (const k of vault.kvKeys(UPLOADS_IN_PROGRESS)) if (k !== id && (readEntry(vault, k)?.at ?? 0) < now - KEEP_MS) vault.kvDelete(UPLOADS_IN_PROGRESS, k);
+    for (const k of vault.kvKeys(UPLOADS_IN_PROGRESS)) if (k !== id && (readEntry(vault, k)?.at ?? 0) < now - KEEP_MS) vault.kvForget(UPLOADS_IN_PROGRESS, k);
   });
   const e = readEntry(vault, id);
   const bytes = (v: string): Uint8Array => new Uint8Array(Buffer.from(v, 'base64url'));

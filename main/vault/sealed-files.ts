@@ -86,7 +86,13 @@ export class SealedFileStore implements SealedFiles {
   private begin(name: string, data: Uint8Array, key?: Uint8Array): { file: AtomicFile; next: () => boolean; dispose: () => void } {
     checkName(name);
     const sealer = new BatchSealer(checkKey(key) ?? this.key());
-    const file = beginAtomicWrite(this.path(name));
+    let file: AtomicFile;
+    try {
+      file = beginAtomicWrite(this.path(name));
+    } catch (err) {
+      sealer.dispose(); // its subkey goes with the failed open
+      throw err;
+    }
     const chunks = Math.max(1, Math.ceil(data.length / SEALED_FILE_CHUNK));
     let i = -1;
     const next = (): boolean => {
