@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { TransferError, type UploadResume } from '../net/attachments.ts';
 import { ApiError } from '../../shared/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 import { COMMITTED_UPLOADS } from './attachment-store.ts';
 
 /** An entry older than the relay's default blob lifetime names a blob that is gone; it is dropped. */
@@ -34,18 +35,13 @@ const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64url');
 const unb64 = (v: string): Uint8Array => new Uint8Array(Buffer.from(v, 'base64url'));
 
 export function readCommitted(vault: Vault, attachmentId: string): CommittedUpload | undefined {
-  const raw = vault.kvGet(COMMITTED_UPLOADS, attachmentId);
-  if (!raw) return undefined;
-  try {
-    const e = JSON.parse(Buffer.from(raw).toString('utf8')) as CommittedUpload;
-    return typeof e.conversationId === 'string' && typeof e.name === 'string' && typeof e.type === 'string' && Number.isSafeInteger(e.size) && typeof e.at === 'number' ? e : undefined;
-  } catch {
-    return undefined;
-  }
+  const e = readKvJson(vault, COMMITTED_UPLOADS, attachmentId) as Partial<CommittedUpload> | null | undefined;
+  if (typeof e !== 'object' || e === null) return undefined;
+  return typeof e.conversationId === 'string' && typeof e.name === 'string' && typeof e.type === 'string' && Number.isSafeInteger(e.size) && typeof e.at === 'number' ? (e as CommittedUpload) : undefined;
 }
 
 export function writeCommitted(vault: Vault, attachmentId: string, e: CommittedUpload): void {
-  vault.kvSet(COMMITTED_UPLOADS, attachmentId, Buffer.from(JSON.stringify(e), 'utf8'));
+  writeKvJson(vault, COMMITTED_UPLOADS, attachmentId, e);
 }
 
 /** The resume of this commit's upload: the earlier blob (if any), and where a new one is kept. */

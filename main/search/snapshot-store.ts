@@ -61,8 +61,7 @@ export function commitSnapshot(source: SnapshotSource, generation: string, seq: 
  * pending: a crash may have come between the file and its record); a snapshot from before
  * per-generation keys opens with the sealed-files subkey. Throws VaultCorrupt when none opens it.
  */
-function readSnapshotFile(source: SnapshotSource): Uint8Array | undefined {
-  const record = readRecord(source);
+function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord | undefined): Uint8Array | undefined {
   let failure: unknown;
   for (const generation of [record?.generation, record?.pending?.generation]) {
     const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
@@ -100,9 +99,10 @@ function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
 
 /** The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why not. */
 export function loadSnapshot(source: SnapshotSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
+  const record = readRecord(source);
   let bytes: Uint8Array | undefined;
   try {
-    bytes = readSnapshotFile(source);
+    bytes = readSnapshotFile(source, record);
   } catch (err) {
     if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
     throw err;
@@ -116,7 +116,6 @@ export function loadSnapshot(source: SnapshotSource): { index: SearchIndex; imag
     if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
     throw err;
   }
-  const record = readRecord(source);
   const generation = index.getMeta('generation');
   const seq = index.seq;
   const vouched =
