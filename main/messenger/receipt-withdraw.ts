@@ -68,14 +68,21 @@ export function recordReceipt(vault: Vault, idem: string, receipt: SentReceipt, 
   }
 }
 
+/** The day each open vault's records were last pruned up to (a receipt sent checks it, not the vault). */
+const prunedUpTo = new WeakMap<Vault, number>();
+
 /**
  * Drops the records of receipts sent more than KEEP_DAYS ago (a day's namespace at a time, each
- * day once); cheap when nothing is due (one read). Vault writes only.
+ * day once); nothing to read when this process pruned today already. Vault writes only.
  */
 export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): void {
   const last = dayOf(now) - KEEP_DAYS - 1;
+  if ((prunedUpTo.get(vault) ?? -Infinity) >= last) return; // this vault, this day: done already
   const done = readKvJson(vault, PRUNED_UP_TO, 'day');
-  if (typeof done === 'number' && done >= last) return;
+  if (typeof done === 'number' && done >= last) {
+    prunedUpTo.set(vault, done);
+    return;
+  }
   vault.transaction(() => {
     // Before the first prune nothing older than the records' introduction exists: start a year back.
     for (let d = typeof done === 'number' ? done + 1 : last - 365; d <= last; d++) {
@@ -83,6 +90,7 @@ export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): voi
     }
     writeKvJson(vault, PRUNED_UP_TO, 'day', last);
   });
+  prunedUpTo.set(vault, last);
 }
 
 /**
