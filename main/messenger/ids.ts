@@ -80,19 +80,29 @@ export function textIdempotencyKey(idKey: Uint8Array, contentId: string): string
 
 export const ID_KEY_SECRET = 'messenger.id-key';
 
-/** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
+/** Each vault's id key while the event-loop turn that unsealed it lasts (see withIdKey). */
+const heldIdKeys = new WeakMap<Vault, Uint8Array>();
+
+/**
+ * Runs fn with the account's id key (a sealed vault secret, made on first use). It is unsealed
+ * once per event-loop turn, not once per call (a catch-up or a deletion derives ids for many
+ * messages in one turn, and each unseal is a sealed secret read); the copy is zeroed and
+ * dropped at the next turn. fn must not keep it.
+ */
 export function withIdKey<T>(vault: Vault, fn: (idKey: Uint8Array) => T): T {
-  let key = vault.getAccountSecret(ID_KEY_SECRET);
+  let key = heldIdKeys.get(vault);
   if (!key) {
-    const fresh = randomBytes(32);
-    vault.setAccountSecret(ID_KEY_SECRET, fresh);
-    key = fresh;
+    const unsealed = vault.getAccountSecret(ID_KEY_SECRET);
+    const held = unsealed ?? randomBytes(32);
+    if (!unsealed) vault.setAccountSecret(ID_KEY_SECRET, held);
+    heldIdKeys.set(vault, held);
+    setImmediate(() => {
+      held.fill(0);
+      if (heldIdKeys.get(vault) === held) heldIdKeys.delete(vault);
+    });
+    key = held;
   }
-  try {
-    return fn(key);
-  } finally {
-    key.fill(0);
-  }
+  return fn(key);
 }
 /**
  * kv namespaces: stored incoming id -> content id; stored outgoing id -> content id;

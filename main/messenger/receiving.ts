@@ -7,7 +7,6 @@ import type { Message } from '../../shared/api.ts';
 import { E2eError, UntrustedIdentity, type E2e, type MessageContent } from '../e2e/index.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
-import type { Vault } from '../vault/index.ts';
 import { autoDownload } from './attachments.ts';
 import type { Emit } from './events.ts';
 import { isGroupContent, isSenderKeyEnvelope, type GroupService } from './groups.ts';
@@ -115,24 +114,8 @@ export class Receiver {
     });
   }
 
-  /**
-   * The account's id key, unsealed once per event-loop turn instead of once per message of a
-   * catch-up (each is a sealed secret read); the copy is zeroed and dropped at the next turn.
-   */
-  private idKey: { vault: Vault; key: Uint8Array } | undefined;
-
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
-    const vault = this.deps.access.require().vault;
-    if (this.idKey?.vault !== vault) {
-      const key = withIdKey(vault, (k) => Uint8Array.from(k));
-      const held = { vault, key };
-      this.idKey = held;
-      setImmediate(() => {
-        held.key.fill(0);
-        if (this.idKey === held) this.idKey = undefined;
-      });
-    }
-    return fn(this.idKey.key);
+    return withIdKey(this.deps.access.require().vault, fn);
   }
 
   private after(effect: InboundEffect): void {
