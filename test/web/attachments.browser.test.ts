@@ -4,7 +4,8 @@
 // it; a text file picked with the attach button shows at bob's as a card, and Save downloads
 // exactly its bytes. A PNG carrying a location text chunk arrives without it, and with it once
 // the sender turns on "keep image metadata" in Settings. A backup exported with the files and
-// opened read-only lists them as cards.
+// opened read-only shows them as in the live chat: the image previewed (decoded in the page from
+// the backup's bytes), the viewer, and Save of a file byte-exact, before any import.
 // Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -13,6 +14,7 @@ import type { Page } from 'playwright-core';
 import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('attachments', 'attachments');
+const NOTES = Buffer.from('Meeting notes, line one\nline two: ünïcödé ✓\n'.repeat(50), 'utf8');
 let alice: Page;
 let bob: Page;
 
@@ -108,7 +110,7 @@ describe('Attachments in Chromium', () => {
     const relay = await scene.startRelay();
     const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
     await scene.launch();
-    alice = (await scene.newPage()).page;
+    alice = (await scene.newPage({ acceptDownloads: true })).page;
     bob = (await scene.newPage({ acceptDownloads: true })).page;
     await Promise.all([alice.addInitScript(COUNT_IMAGE_URLS), bob.addInitScript(COUNT_IMAGE_URLS)]);
     await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
@@ -158,7 +160,7 @@ describe('Attachments in Chromium', () => {
     await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
 
     // A file through the picker (the attach button's input), with its exact bytes.
-    const notes = Buffer.from('Meeting notes, line one\nline two: ünïcödé ✓\n'.repeat(50), 'utf8');
+    const notes = NOTES;
     await alice.locator('[data-testid="attach-input"]').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: notes });
     const card = bob.getByRole('log').locator('.attachment-card', { hasText: 'notes.txt' });
     await card.waitFor({ timeout: 60_000 });
@@ -197,7 +199,7 @@ describe('Attachments in Chromium', () => {
     expect(await imageUrlsMade(bob)).toBe(3);
   });
 
-  it('a backup opened read-only lists its files as cards without Save (the bytes open once imported)', async () => {
+  it('a backup opened read-only previews its image and saves its file byte-exact, before any import', async () => {
     await alice.getByRole('button', { name: 'Settings' }).click();
     await alice.getByLabel('Action').selectOption('export');
     await alice.getByLabel('Backup file name').fill('with-files.age');
@@ -209,13 +211,36 @@ describe('Attachments in Chromium', () => {
     await alice.getByRole('button', { name: 'Open', exact: true }).click();
     await alice.getByText(/Viewing a backup from/).waitFor({ timeout: 120_000 });
     await alice.getByRole('button', { name: /^bob/ }).click();
-    const card = alice.getByRole('log').locator('.attachment-card', { hasText: 'notes.txt' });
-    await card.waitFor({ timeout: 60_000 });
-    await card.getByText('In the backup: import it to open the file').waitFor();
-    expect(await card.getByRole('button').count()).toBe(0);
+    const log = alice.getByRole('log');
+    // The image: decoded in the page from bytes main read out of the backup file.
+    const urlsBefore = Number(await imageUrlsMade(alice));
+    const preview = log.getByRole('img', { name: 'sunset.png' });
+    await preview.waitFor({ timeout: 60_000 });
+    await expect.poll(() => preview.evaluate((img) => {
+      const i = img as unknown as { naturalWidth: number; naturalHeight: number };
+      return `${i.naturalWidth}x${i.naturalHeight}`;
+    }), { timeout: 30_000 }).toBe('160x100');
+    expect(await preview.getAttribute('src')).toMatch(/^blob:/);
+    await log.getByRole('img', { name: 'where-2.png' }).waitFor({ timeout: 60_000 });
+    expect(Number(await imageUrlsMade(alice))).toBeGreaterThan(urlsBefore);
+    // Read-only: no reply or delete, no composer.
+    expect(await log.getByRole('button', { name: 'Delete for me' }).count()).toBe(0);
     await shotBothThemes(alice, scene.shotsDir, 'attachments-backup-open');
     await expectAllNamed(alice, 'attachments-backup-open');
     await expectAccessible(alice, 'attachments-backup-open');
+    await alice.getByRole('button', { name: 'Enlarge image sunset.png' }).click();
+    const viewer = alice.getByRole('dialog', { name: 'sunset.png' });
+    await expect.poll(() => viewer.getByRole('img', { name: 'sunset.png' }).evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBe(160);
+    await shotBothThemes(alice, scene.shotsDir, 'attachments-backup-viewer');
+    await expectAccessible(alice, 'attachments-backup-viewer');
+    await alice.keyboard.press('Escape');
+    await expect.poll(() => alice.getByRole('dialog').count()).toBe(0);
+    // A file of the backup saved (browser mode: the page's download) is exactly what was sent.
+    const card = log.locator('.attachment-card', { hasText: 'notes.txt' });
+    await card.waitFor({ timeout: 60_000 });
+    const [download] = await Promise.all([alice.waitForEvent('download'), card.getByRole('button', { name: 'Save notes.txt' }).click()]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(readFileSync((await download.path())!).equals(NOTES)).toBe(true);
     await alice.getByRole('button', { name: 'Close backup' }).click();
     await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });

@@ -161,8 +161,11 @@ export function UploadList({ uploads, onCancel }: { uploads: UploadState[]; onCa
   );
 }
 
-/** A file as a card shows it; `inBackup`: listed by an opened backup, whose bytes open only once it is imported. */
-export type ShownAttachment = Attachment & { inBackup?: true };
+/**
+ * A file as a card shows it; `backupId`: listed by that opened backup, whose bytes main reads
+ * from the backup file itself (`downloaded`: they are in it), before or without an import.
+ */
+export type ShownAttachment = Attachment & { backupId?: string };
 
 /** Which of these messages carry a file (of the opened backup `backupId`, when set); asked once per message id. */
 export function useAttachmentsOf(messages: readonly Message[], backupId: string | null = null): Map<string, ShownAttachment> {
@@ -175,7 +178,7 @@ export function useAttachmentsOf(messages: readonly Message[], backupId: string 
     ids.forEach((id) => asked.current.add(id));
     api.attachmentsOf({ messageIds: ids, ...(backupId ? { backupId } : {}) }).then(
       (list) => {
-        if (list.length > 0) setFound((f) => new Map([...f, ...list.map((a) => [a.messageId, backupId ? { ...a, inBackup: true as const } : a] as const)]));
+        if (list.length > 0) setFound((f) => new Map([...f, ...list.map((a) => [a.messageId, backupId ? { ...a, backupId } : a] as const)]));
       },
       () => ids.forEach((id) => asked.current.delete(id)),
     );
@@ -183,11 +186,12 @@ export function useAttachmentsOf(messages: readonly Message[], backupId: string 
   return found;
 }
 
-/** The plaintext of a downloaded attachment as a Blob, read in bounded chunks. */
-async function readBlob(api: ReturnType<typeof useApi>, a: Attachment): Promise<Blob> {
+/** The plaintext of a downloaded attachment (or one in an opened backup) as a Blob, read in bounded chunks. */
+async function readBlob(api: ReturnType<typeof useApi>, a: ShownAttachment): Promise<Blob> {
   const parts: Uint8Array<ArrayBuffer>[] = [];
+  const source = a.backupId ? { backupId: a.backupId } : {};
   for (let at = 0; at < a.size; at += MAX_ATTACHMENT_IO_BYTES) {
-    const r = await api.attachmentRead({ attachmentId: a.id, offset: at, length: MAX_ATTACHMENT_IO_BYTES });
+    const r = await api.attachmentRead({ attachmentId: a.id, offset: at, length: MAX_ATTACHMENT_IO_BYTES, ...source });
     parts.push(fromBase64(r.bytes));
   }
   return new Blob(parts, { type: IMAGE_TYPES.has(a.type) ? a.type : 'application/octet-stream' });
@@ -222,7 +226,8 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
     setBusy(true);
     setError('');
     try {
-      const now = a.downloaded ? a : await api.attachmentDownload({ attachmentId: a.id });
+      // A backup's file is read from the backup file; nothing is fetched from the relay for it.
+      const now: ShownAttachment = a.downloaded || a.backupId ? a : await api.attachmentDownload({ attachmentId: a.id });
       const blob = await readBlob(api, now);
       if (!wanted()) return null;
       setA(now);
@@ -241,7 +246,7 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
   }, [a, api]);
 
   useEffect(() => {
-    if (!image || a.size > AUTO_SHOW_MAX_BYTES || url !== null || attachment.inBackup === true) return;
+    if (!image || a.size > AUTO_SHOW_MAX_BYTES || url !== null || (a.backupId && !a.downloaded)) return;
     let wanted = true;
     void load(() => wanted);
     return () => {
@@ -257,7 +262,7 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
     // The desktop app asks where with main's native "Save as…" dialog and main writes the file
     // there; without one (browser mode: NOT_AVAILABLE) the page offers a download instead.
     try {
-      await api.attachmentSaveAs({ attachmentId: a.id });
+      await api.attachmentSaveAs({ attachmentId: a.id, ...(a.backupId ? { backupId: a.backupId } : {}) });
       return;
     } catch (e) {
       const code = (e as { code?: unknown }).code;
@@ -280,13 +285,13 @@ export function AttachmentCard({ attachment }: { attachment: ShownAttachment }) 
     link.remove();
   }
 
-  if (attachment.inBackup) {
-    // Read-only: the bytes stay in the backup file until it is imported.
+  if (a.backupId && !a.downloaded) {
+    // Exported without its bytes (or never downloaded before the export): only what it was.
     return (
       <div className="attachment-card" data-attachment-id={a.id}>
         <div className="attachment-info">
           <AttachmentLabel a={a} />
-          <span className="hint">{a.downloaded ? 'In the backup: import it to open the file' : 'Not in the backup'}</span>
+          <span className="hint">Not in the backup</span>
         </div>
       </div>
     );
