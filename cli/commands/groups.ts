@@ -71,7 +71,10 @@ export async function sendToGroup(g: GlobalOptions, id: string, text: string, wa
 function groupLine(m: GroupMessage): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   if (m.system) return `${when}  -- ${untrusted(m.text)}`;
-  return `${when}  ${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}  ${untrusted(m.text)}  [${m.state}]`;
+  const who = `${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}`;
+  // Deleted for everyone: the same tombstone as a 1:1 message (commands/messaging.ts), no state.
+  if (m.deleted) return `${when}  ${who}  This message was deleted`;
+  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]`;
 }
 
 /** `history --group GROUP_ID` (commands/messaging.ts hands it over). */

@@ -11,7 +11,8 @@ import { OWN_CONTENT_IDS } from '../../main/messenger/group-delete.ts';
 import type { GroupRecord } from '../../main/messenger/group-store.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
 import type { Vault } from '../../main/vault/index.ts';
-import { cli, codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
+import { runCli } from '../cli/run.ts';
+import { cli, codeOf, messagingScene, PASSWORD, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 
 const scene = messagingScene('gdelete', ['alice', 'bob', 'carol']);
 let alice: Peer, bob: Peer, carol: Peer;
@@ -107,6 +108,17 @@ describe('deleting group messages', () => {
     expect(everyone.code).toBe(0);
     expect(everyone.json).toMatchObject({ deleted: 1, id: own.id, forEveryone: true });
     await waitFor(async () => (await history(alice)).some((m) => m.sender === 'd_carol' && m.deleted === true), 30_000, "carol's tombstone at alice");
+    // history --group shows the tombstone as a 1:1 history does: a line saying so, deleted in --json.
+    const json = await cli(carol.dir, 'history', '--group', groupId);
+    expect((json.json.messages as GroupMessage[]).find((m) => m.id === own.id)).toMatchObject({ deleted: true, text: '' });
+    const human = await runCli(['--profile', carol.dir, 'history', '--group', groupId], { EPHEMERA_PASSWORD: PASSWORD, EPHEMERA_KDF: 'test' });
+    expect(human.code, human.stderr).toBe(0);
+    const lines = human.stdout.trim().split('\n');
+    expect(lines.filter((l) => l.includes('-> d_carol'))).toEqual([expect.stringMatching(/^\S+ \S+ {2}-> d_carol {2}This message was deleted$/)]);
+    // alice's deleted text too, and an ordinary text as before.
+    expect(lines.filter((l) => / {2}<- d_alice {2}This message was deleted$/.test(l))).toHaveLength(1);
+    expect(lines.some((l) => l.includes('  <- d_alice  this one stays  ['))).toBe(true);
+    expect(human.stdout).not.toContain('carol takes this back');
     const usage = await cli(carol.dir, 'delete', '--group', 'not-a-group', own.id);
     expect(usage.code).toBe(2);
   }, 120_000);
