@@ -10,7 +10,7 @@ import { formatTime } from '../logic.ts';
 /** Main refuses after this (NOT_AVAILABLE); the action is offered only before it. */
 const WINDOW_MS = 24 * 3600 * 1000;
 
-export function canDeleteForEveryone(m: Message, now: number): boolean {
+export function canDeleteForEveryone(m: Pick<Message, 'direction' | 'deleted' | 'sentAt'>, now: number): boolean {
   return m.direction === 'out' && m.deleted !== true && now - m.sentAt < WINDOW_MS;
 }
 

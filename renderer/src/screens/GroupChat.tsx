@@ -4,11 +4,11 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEve
 import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
 import { errorText, useApi, useReconnects } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
-import { formatTime } from '../logic.ts';
-import { GroupReceiptButton, GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
+import { GroupBubble, useGroupDelete } from '../chat/GroupBubble.tsx';
+import { GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
-import { Countdown, notExpired, useNow } from '../components/Disappearing.tsx';
+import { notExpired, useNow } from '../components/Disappearing.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -37,9 +37,17 @@ export function GroupChat({
   const [draft, setDraft] = useState('');
   const [error, setError] = useState('');
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
+  const [notice, setNotice] = useState('');
   const logRef = useRef<HTMLDivElement>(null);
   const groupId = group.groupId;
   const reconnects = useReconnects();
+  // The page shows a delete at once; the `group` event that follows reloads the same result.
+  const deletes = useGroupDelete(
+    group.conversationId,
+    group.name,
+    (m, forEveryone) => setMessages((cur) => (forEveryone ? cur.map((x) => (x.id === m.id ? { ...x, deleted: true as const, text: '' } : x)) : cur.filter((x) => x.id !== m.id))),
+    (n, e) => (setNotice(n), setError(e)),
+  );
 
   const reload = useCallback(async () => {
     const [page, info] = await Promise.all([api.groupHistory({ groupId, limit: PAGE }), api.groupInfo({ groupId })]);
@@ -99,6 +107,14 @@ export function GroupChat({
       setError(errorText(err));
     }
   }
+  async function copy(m: GroupMessage) {
+    try {
+      await navigator.clipboard.writeText(m.text);
+      setNotice('Copied the message text.');
+    } catch {
+      setNotice('Could not copy: the clipboard is not available.');
+    }
+  }
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Enter' && !e.shiftKey) {
       e.preventDefault();
@@ -131,19 +147,24 @@ export function GroupChat({
               {m.text}
             </p>
           ) : (
-            <div key={m.id} className={`bubble ${m.direction === 'out' ? 'out' : 'in'}`} data-message-id={m.id}>
-              {m.direction === 'in' ? <p className="sender">{memberName(m.sender, self, contacts)}</p> : null}
-              <p className="text">{m.text}</p>
-              <p className="meta">
-                <time dateTime={new Date(m.sentAt).toISOString()}>{formatTime(m.sentAt)}</time>
-                {m.direction === 'out' ? <GroupReceiptButton message={m} onOpen={setReceiptsOf} /> : null}
-                <Countdown message={m} now={now} />
-              </p>
-            </div>
+            <GroupBubble
+              key={m.id}
+              message={m}
+              senderName={memberName(m.sender, self, contacts)}
+              now={now}
+              isMember={group.isMember}
+              onCopy={(x) => void copy(x)}
+              onDelete={(x) => deletes.ask(x, false)}
+              onDeleteForEveryone={(x) => deletes.ask(x, true)}
+              onReceipts={setReceiptsOf}
+            />
           ),
         )}
       </div>
       {error ? <p role="alert" className="error">{error}</p> : null}
+      <p role="status" className="visually-hidden">
+        {notice}
+      </p>
       {group.isMember ? (
         <form className="composer" onSubmit={(e) => void send(e)}>
           <label htmlFor="group-composer" className="visually-hidden">
@@ -165,6 +186,7 @@ export function GroupChat({
       ) : (
         <p className="hint">You are no longer a member of this group.</p>
       )}
+      {deletes.dialog}
       {receiptsOf ? <GroupReceiptsDialog groupId={groupId} message={receiptsOf} name={(h) => memberName(h, self, contacts)} onClose={() => setReceiptsOf(null)} /> : null}
     </section>
   );

@@ -1,0 +1,115 @@
+// One text of a group chat (screens/GroupChat.tsx), with the actions a 1:1 bubble has
+// (chat/MessageBubble.tsx): Copy, Delete for me, and on own texts sent less than 24 h ago while
+// still a member, Delete for everyone. Each is a real button in the bubble, so Tab and Enter reach
+// it as in a 1:1 chat. The deletes ask first (useGroupDelete) and go through the contract's
+// deleteMessage with the group's conversation id; main then announces the group, which reloads.
+import { useState, type ReactNode } from 'react';
+import type { GroupMessage } from '../../../shared/api.ts';
+import { errorText, useApi } from '../api.ts';
+import { canDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
+import { Countdown } from '../components/Disappearing.tsx';
+import { Dialog } from '../components/Dialog.tsx';
+import { formatTime } from '../logic.ts';
+import { GroupReceiptButton } from './GroupReceipts.tsx';
+
+export function GroupBubble({
+  message,
+  senderName,
+  now,
+  isMember,
+  onCopy,
+  onDelete,
+  onDeleteForEveryone,
+  onReceipts,
+}: {
+  message: GroupMessage;
+  /** The author as the page names them (nickname or @handle); shown on incoming texts. */
+  senderName: string;
+  now: number;
+  /** A member who left or was removed can no longer tell the others anything. */
+  isMember: boolean;
+  onCopy: (m: GroupMessage) => void;
+  onDelete: (m: GroupMessage) => void;
+  onDeleteForEveryone: (m: GroupMessage) => void;
+  onReceipts: (m: GroupMessage) => void;
+}) {
+  const out = message.direction === 'out';
+  return (
+    <div className={`bubble ${out ? 'out' : 'in'}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
+      {out ? null : <p className="sender">{senderName}</p>}
+      <p className="text">{message.text}</p>
+      <div className="message-actions">
+        <button type="button" onClick={() => onCopy(message)}>
+          Copy
+        </button>
+        <button type="button" onClick={() => onDelete(message)}>
+          Delete for me
+        </button>
+        {isMember && canDeleteForEveryone(message, Date.now()) ? (
+          <button type="button" onClick={() => onDeleteForEveryone(message)}>
+            Delete for everyone
+          </button>
+        ) : null}
+      </div>
+      <p className="meta">
+        <time dateTime={new Date(message.sentAt).toISOString()}>{formatTime(message.sentAt)}</time>
+        {out ? <GroupReceiptButton message={message} onOpen={onReceipts} /> : null}
+        <Countdown message={message} now={now} />
+      </p>
+    </div>
+  );
+}
+
+type Ask = { message: GroupMessage; forEveryone: boolean };
+
+/**
+ * The group chat's deletes: `ask(m, forEveryone)` opens the confirmation (`dialog`, rendered by
+ * the chat); on confirm the page shows the result at once (gone, or a tombstone) and main's
+ * `group` event reloads the chat as for any change.
+ */
+export function useGroupDelete(
+  conversationId: string,
+  groupName: string,
+  apply: (m: GroupMessage, forEveryone: boolean) => void,
+  report: (notice: string, error: string) => void,
+): { ask: (m: GroupMessage, forEveryone: boolean) => void; dialog: ReactNode } {
+  const api = useApi();
+  const [target, setTarget] = useState<Ask | null>(null);
+  async function confirm({ message, forEveryone }: Ask) {
+    setTarget(null);
+    try {
+      await api.deleteMessage({ conversationId, messageId: message.id, ...(forEveryone ? { forEveryone: true } : {}) });
+      apply(message, forEveryone);
+      report(forEveryone ? `Deleted the message for everyone. The members of ${groupName} see "This message was deleted".` : 'Deleted the message from this device.', '');
+    } catch (err) {
+      report('', errorText(err));
+    }
+  }
+  const close = () => setTarget(null);
+  const dialog = !target ? null : target.forEveryone ? (
+    <Dialog title="Delete this message for everyone?" onClose={close}>
+      <p>It is erased from this device and replaced by "This message was deleted" for every member of {groupName} too. This cannot be undone.</p>
+      <div className="dialog-actions">
+        <button type="button" className="primary" onClick={() => void confirm(target)}>
+          Delete for everyone
+        </button>
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+      </div>
+    </Dialog>
+  ) : (
+    <Dialog title="Delete this message for you?" onClose={close}>
+      <p>It is erased from this device and cannot be brought back. The other members of {groupName} keep their copies.</p>
+      <div className="dialog-actions">
+        <button type="button" className="primary" onClick={() => void confirm(target)}>
+          Delete for me
+        </button>
+        <button type="button" onClick={close}>
+          Cancel
+        </button>
+      </div>
+    </Dialog>
+  );
+  return { ask: (message, forEveryone) => setTarget({ message, forEveryone }), dialog };
+}

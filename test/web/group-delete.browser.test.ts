@@ -1,0 +1,148 @@
+// Deleting group messages in the real UI (Chromium, browser mode, real relay): a group bubble has
+// the actions of a 1:1 bubble, reached by Tab and Enter: Copy, Delete for me (asks first, Cancel
+// keeps it; the message leaves alice's page and stays gone after a reload; bob keeps his copy)
+// and, on alice's own text only, Delete for everyone (asks first; alice's page and bob's history
+// then hold a tombstone without the text). bob runs in this process (a real messenger on a real
+// vault), alice in the web host. Screenshots light and dark; every control named; axe clean; no
+// console error.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import type { GroupInfo } from '../../shared/api.ts';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
+import { TEST_KDF } from '../../main/vault/index.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, shotBothThemes } from './browser-harness.ts';
+
+const scene = browserScene('group-delete', 'group-delete');
+const NAME = 'Delete check';
+const T = 60_000;
+let alice: Page;
+let bob: Messenger | undefined;
+let group: GroupInfo;
+
+async function check(page: Page, name: string): Promise<void> {
+  await shotBothThemes(page, scene.shotsDir, name);
+  await expectAllNamed(page, name);
+  await expectAccessible(page, name);
+}
+
+/** Presses Tab from `from` until `target` has focus (at most `max` presses), as a keyboard user would. */
+async function tabTo(page: Page, from: ReturnType<Page['locator']>, target: ReturnType<Page['locator']>, max = 6): Promise<void> {
+  await from.focus();
+  for (let i = 0; i < max; i++) {
+    if (await target.evaluate((el) => el === (el.ownerDocument as unknown as { activeElement: unknown }).activeElement)) return;
+    await page.keyboard.press('Tab');
+  }
+  throw new Error('Tab never reached the button');
+}
+
+async function bobsHistory() {
+  return (await bob!.groupHistory({ groupId: group.groupId, limit: 50 })).messages;
+}
+
+describe('Deleting group messages in Chromium', () => {
+  beforeAll(async () => {
+    const relay = await scene.startRelay();
+    const url = await scene.startWeb('alice', relay.descriptor);
+    await scene.launch();
+    const { page, context } = await scene.newPage();
+    alice = page;
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
+    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
+    await bob.createVault({ password: PASSWORD });
+    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    await onboard(alice, url, 'alice');
+  });
+
+  afterEach(() => {
+    expect(scene.problems.splice(0)).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await bob?.close().catch(() => undefined);
+    await scene.close();
+  });
+
+  it('Delete for me and for everyone from a group bubble, by keyboard, asked first', async () => {
+    await alice.keyboard.press('Control+n');
+    await alice.getByLabel('Their handle').fill('bob');
+    await alice.getByRole('button', { name: 'Add contact' }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await alice.getByRole('button', { name: 'New group' }).click();
+    const create = alice.getByRole('dialog', { name: 'New group' });
+    await create.getByLabel('Group name').fill(NAME);
+    await create.getByRole('checkbox', { name: '@bob' }).check();
+    await create.getByRole('button', { name: 'Create group' }).click();
+    await alice.getByRole('heading', { name: `${NAME} 2 members`, level: 2 }).waitFor({ timeout: T });
+    await expect.poll(async () => (await bob!.groupsList()).some((g) => g.name === NAME), { timeout: T }).toBe(true);
+    group = (await bob!.groupsList()).find((g) => g.name === NAME)!;
+
+    await bob!.groupSend({ groupId: group.groupId, text: 'bob says hello' });
+    const log = alice.getByRole('log', { name: `Messages in ${NAME}` });
+    const bobs = log.locator('.bubble', { hasText: 'bob says hello' });
+    await bobs.waitFor({ timeout: T });
+    const composer = alice.getByLabel(`Message to ${NAME}`);
+    for (const text of ['alice keeps this', 'alice sent this by mistake']) {
+      await composer.fill(text);
+      await composer.press('Enter');
+      await log.locator('.bubble', { hasText: text }).waitFor({ timeout: T });
+    }
+    await expect.poll(async () => (await bobsHistory()).map((m) => m.text), { timeout: T }).toContain('alice sent this by mistake');
+    const mistake = log.locator('.bubble', { hasText: 'alice sent this by mistake' });
+
+    // bob's text: Copy and Delete for me, never Delete for everyone; alice's own: both deletes.
+    expect(await bobs.getByRole('button', { name: 'Delete for me' }).count()).toBe(1);
+    expect(await bobs.getByRole('button', { name: 'Delete for everyone' }).count()).toBe(0);
+    expect(await mistake.getByRole('button', { name: 'Delete for everyone' }).count()).toBe(1);
+    await check(alice, 'group-message-actions');
+
+    // Copy puts exactly the text on the clipboard.
+    await bobs.getByRole('button', { name: 'Copy' }).focus();
+    await alice.keyboard.press('Enter');
+    await expect.poll(() => alice.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText())).toBe('bob says hello');
+
+    // Delete for me, by keyboard: Tab from Copy to it, Enter; Cancel changes nothing.
+    const forMe = bobs.getByRole('button', { name: 'Delete for me' });
+    await tabTo(alice, bobs.getByRole('button', { name: 'Copy' }), forMe);
+    await alice.keyboard.press('Enter');
+    const askMe = alice.getByRole('dialog', { name: 'Delete this message for you?' });
+    await askMe.getByText(`The other members of ${NAME} keep their copies`).waitFor();
+    await check(alice, 'group-delete-confirm');
+    await askMe.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => alice.getByRole('dialog').count()).toBe(0);
+    expect(await bobs.count()).toBe(1);
+    await tabTo(alice, bobs.getByRole('button', { name: 'Copy' }), forMe);
+    await alice.keyboard.press('Enter');
+    await askMe.getByRole('button', { name: 'Delete for me' }).click();
+    await expect.poll(() => bobs.count(), { timeout: T }).toBe(0);
+    // bob keeps his copy.
+    expect((await bobsHistory()).some((m) => m.text === 'bob says hello' && !m.deleted)).toBe(true);
+
+    // Delete for everyone of alice's own text, by keyboard; Cancel first.
+    const forAll = mistake.getByRole('button', { name: 'Delete for everyone' });
+    await tabTo(alice, mistake.getByRole('button', { name: 'Copy' }), forAll);
+    await alice.keyboard.press('Enter');
+    const askAll = alice.getByRole('dialog', { name: 'Delete this message for everyone?' });
+    await askAll.getByText(`for every member of ${NAME} too`).waitFor();
+    await check(alice, 'group-delete-everyone-confirm');
+    await askAll.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => alice.getByRole('dialog').count()).toBe(0);
+    expect(await mistake.count()).toBe(1);
+    await tabTo(alice, mistake.getByRole('button', { name: 'Copy' }), forAll);
+    await alice.keyboard.press('Enter');
+    await askAll.getByRole('button', { name: 'Delete for everyone' }).click();
+    const texts = log.locator('.bubble .text');
+    await expect.poll(() => texts.allTextContents(), { timeout: T }).toEqual(['alice keeps this', 'This message was deleted']);
+    // bob's copy is a tombstone too, without the text.
+    await expect.poll(async () => (await bobsHistory()).filter((m) => m.deleted).length, { timeout: T }).toBe(1);
+    expect((await bobsHistory()).some((m) => m.text.includes('by mistake'))).toBe(false);
+    await check(alice, 'group-chat-after-delete');
+
+    // After a reload: bob's text stays gone from alice's page, the tombstone stays.
+    await alice.reload();
+    await alice.getByRole('button', { name: new RegExp(`^${NAME}, group of 2`) }).click();
+    const again = alice.getByRole('log', { name: `Messages in ${NAME}` });
+    await expect.poll(() => again.locator('.bubble .text').allTextContents(), { timeout: T }).toEqual(['alice keeps this', 'This message was deleted']);
+  });
+});
