@@ -77,9 +77,9 @@ function progressBar(json: boolean): { update: (p: BackupProgress) => void; stop
       if (p.phase !== phase) {
         if (phase !== undefined) bar.stop();
         phase = p.phase;
-        bar.start(p.total ?? p.done, p.done, label);
+        bar.start(p.total, p.done, label);
       } else {
-        bar.setTotal(p.total ?? p.done);
+        bar.setTotal(p.total);
         bar.update(p.done, label);
       }
     },

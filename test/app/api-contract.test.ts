@@ -82,6 +82,10 @@ describe('shared/api contract', () => {
     expect(checkEvent('connection', { ...state, cause: 'scheduled_rotation' })).toBeUndefined();
     expect(checkEvent('connection', { ...state, cause: 'relay_rejected' })).toBeUndefined();
     expect(checkEvent('backupProgress', { jobId: 'job-12345', operation: 'export', phase: 'writing', done: 1, total: null, unit: 'bytes' })).toBeUndefined();
+    // A backup's progress always knows its total (the file header's count comes first).
+    const progress = { jobId: 'job-12345', operation: 'import', phase: 'merging', done: 1, total: 5, unit: 'messages' };
+    expect(checkEvent('backupProgress', progress)).toEqual({ name: 'backupProgress', payload: progress });
+    expect(checkEvent('backupProgress', { ...progress, total: null })).toBeUndefined();
     expect(checkEvent('connection', { ...state, tempKey: 'x' })).toBeUndefined();
     expect(checkEvent('toString', {})).toBeUndefined();
     expect(Object.keys(apiEvents)).toContain('connection');

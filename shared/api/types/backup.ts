@@ -42,8 +42,8 @@ export const BackupProgress = z.strictObject({
   operation: BackupOperation,
   phase: z.enum(['reading', 'verifying', 'writing', 'merging']),
   done: Count,
-  /** null while the total is unknown. */
-  total: Count.nullable(),
+  /** Messages expected: the file header's count, read first (grows if the file holds more). */
+  total: Count,
   unit: z.literal('messages'),
 });
 
