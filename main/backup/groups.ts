@@ -5,6 +5,8 @@
 // knows no messenger: the log is opaque here, and the profile side comes in as a source (export)
 // and a sink (import) that main/messenger/group-backup.ts implements and checks.
 import { z } from 'zod';
+import { MAX_GROUP_MEMBERS } from '../../shared/api.ts';
+import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 
 /** The version of a file holding group lines (it may hold attachments too). */
 export const BACKUP_VERSION_WITH_GROUPS = 4;
@@ -22,10 +24,10 @@ export const groupLine = z.strictObject({
 
 export type GroupLine = z.infer<typeof groupLine>;
 
-const handle = z.string().regex(/^[a-z0-9_]{3,32}$/, 'not a handle');
+const handle = z.string().regex(HANDLE_RE, 'not a handle');
 const epochMs = z.number().int().min(0).max(8_640_000_000_000_000);
-/** At most a group's members (MAX_GROUP_MEMBERS, docs/protocol.md §9b). */
-const MAX_RECEIPT_MEMBERS = 256;
+/** At most a group's members (docs/protocol.md §9b). */
+const MAX_RECEIPT_MEMBERS = MAX_GROUP_MEMBERS;
 const times = z.record(handle, epochMs).refine((r) => Object.keys(r).length <= MAX_RECEIPT_MEMBERS, 'too many members');
 
 /**

@@ -21,7 +21,8 @@ export interface VaultHeader {
   recoveryWrap: Buffer;
 }
 
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/u).max(4096);
+/** A base64 field of the header (and of its copy in vault.db, recovery-copy.ts). */
+export const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/u).max(4096);
 const headerSchema = z.object({
   format: z.number().int(),
   vaultId: b64,

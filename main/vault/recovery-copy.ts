@@ -10,7 +10,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { z } from 'zod';
 import { KEY_BYTES, SEAL_OVERHEAD } from './aead.ts';
 import { VaultCorrupt } from './errors.ts';
-import { HEADER_FORMAT, HEADER_FILE, type VaultHeader } from './header.ts';
+import { b64, HEADER_FORMAT, HEADER_FILE, type VaultHeader } from './header.ts';
 import { checkKdfParams, type KdfParams } from './kdf.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 
@@ -24,7 +24,6 @@ export interface RecoveryCopy {
   recoveryWrap: Buffer;
 }
 
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/u).max(4096);
 const copySchema = z.strictObject({
   format: z.number().int(),
   vaultId: b64,
