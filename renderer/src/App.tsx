@@ -8,6 +8,7 @@ import { Register } from './screens/Register.tsx';
 import { Unlock } from './screens/Unlock.tsx';
 
 const IDLE_EVENTS = ['keydown', 'pointerdown', 'pointermove', 'wheel', 'touchstart'] as const;
+const REFUSED = 'This address was already used or belongs to an earlier start of Ephemera (it works once). Restart Ephemera and open the new address it prints.';
 
 export function App({ connection }: { connection: Connection }) {
   const api = connection.client;
@@ -91,12 +92,14 @@ export function App({ connection }: { connection: Connection }) {
   }, [api, unlocked, settings?.autoLockMinutes]);
 
   let screen;
-  if (problem && !status) {
+  // Refused before anything loaded: the card says why once (a reload would be refused too).
+  const refusedAtStart = link === 'refused' && !status;
+  if ((problem || refusedAtStart) && !status) {
     screen = (
       <main className="onboarding">
         <h1>Ephemera cannot start</h1>
         <p role="alert" className="error">
-          {problem}
+          {refusedAtStart ? REFUSED : problem}
         </p>
       </main>
     );
@@ -118,10 +121,10 @@ export function App({ connection }: { connection: Connection }) {
 
   return (
     <ApiContext.Provider value={api}>
-      {link !== 'open' ? (
+      {link !== 'open' && !refusedAtStart ? (
         <div className="banner warn" role="alert">
           {link === 'refused'
-            ? 'This address was already used or belongs to an earlier start of Ephemera (it works once). Restart Ephemera and open the new address it prints.'
+            ? REFUSED
             : link === 'closed'
               ? 'Lost the connection to the Ephemera service. Reconnecting…'
               : 'Connecting to the Ephemera service…'}

@@ -112,6 +112,11 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await bob.keyboard.press('Control+Shift+L');
     await bob.getByRole('button', { name: 'Unlock' }).waitFor();
     await check(bob, 'unlock');
+    // "Forgot password?" opens the recovery screen; Back returns to the password.
+    await bob.getByRole('button', { name: 'Forgot password?' }).click();
+    await bob.getByRole('heading', { name: 'Open with your recovery phrase' }).waitFor();
+    await check(bob, 'recover-with-phrase');
+    await bob.getByRole('button', { name: 'Back' }).click();
     await bob.getByLabel('Password', { exact: true }).fill(PASSWORD);
     await bob.getByRole('button', { name: 'Unlock' }).click();
     await bob.getByRole('button', { name: /^alice/ }).click();

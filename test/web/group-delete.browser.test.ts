@@ -139,6 +139,12 @@ describe('Deleting group messages in Chromium', () => {
     expect((await bobsHistory()).some((m) => m.text.includes('by mistake'))).toBe(false);
     await check(alice, 'group-chat-after-delete');
 
+    // The group is in the Alt+Up/Down order with the 1:1 chats (two chats here: it wraps).
+    await alice.keyboard.press('Alt+ArrowDown');
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await alice.keyboard.press('Alt+ArrowDown');
+    await alice.getByRole('heading', { name: `${NAME} 2 members`, level: 2 }).waitFor();
+
     // After a reload: bob's text stays gone from alice's page, the tombstone stays.
     await alice.reload();
     await alice.getByRole('button', { name: new RegExp(`^${NAME}, group of 2`) }).click();

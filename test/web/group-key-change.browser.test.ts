@@ -3,7 +3,8 @@
 // device key, so the relay keeps his handle; a new Signal identity) and writes to her. Her group
 // info panel then marks bob "Safety number changed" with a Review button (keyboard reachable,
 // named after him) that opens his safety number; accepting it there and going back clears the
-// mark. A text bob deletes for everyone shows at alice as "This message was deleted". bob runs in this process (a real messenger on a real vault), alice in the web host.
+// mark. Before that, alice's 1:1 chat with bob shows the identity-change banner. A text bob deletes
+// for everyone shows at alice as "This message was deleted". bob runs in this process (a real messenger on a real vault), alice in the web host.
 // Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -105,6 +106,13 @@ describe('A group member with a changed safety number', () => {
     const bob2 = await inProcess(path.join(scene.tmp, 'bob2'), 'bob', seed);
     const toAlice = await bob2.contactAdd({ handle: 'alice' });
     await bob2.sendText({ conversationId: toAlice.conversationId, text: 'new phone' });
+
+    // The 1:1 chat with bob: the identity-change banner (sending held) with its Review button.
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    const banner = alice.getByRole('alert').filter({ hasText: "bob's safety number has changed" });
+    await banner.waitFor({ timeout: T });
+    await banner.getByRole('button', { name: 'Review safety number' }).waitFor();
+    await check(alice, 'chat-identity-changed');
 
     await alice.getByRole('button', { name: `${NAME}, group of 2` }).click();
     await alice.getByRole('button', { name: 'Group info' }).click();

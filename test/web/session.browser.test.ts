@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { runWeb } from '../../cli/ephemera-web.ts';
+import { expectAccessible, expectAllNamed, ROOT, shotBothThemes } from './browser-harness.ts';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-session-'));
@@ -80,6 +81,14 @@ describe('browser mode session in Chromium', () => {
     await stranger.getByRole('alert').filter({ hasText: 'already used' }).first().waitFor({ timeout: 60_000 });
     expect(await stranger.getByRole('heading', { name: 'Create your vault' }).count()).toBe(0);
     expect(stranger.url()).toBe(`${origin}/`);
+    // Said once, and nothing suggests a reload would help.
+    expect(await stranger.getByText(/Reload the window/).count()).toBe(0);
+    expect(await stranger.getByRole('alert').filter({ hasText: 'already used' }).count()).toBe(1);
+    const shots = path.join(ROOT, 'test-results', 'session');
+    fs.mkdirSync(shots, { recursive: true });
+    await shotBothThemes(stranger, shots, 'address-already-used');
+    await expectAllNamed(stranger, 'address-already-used');
+    await expectAccessible(stranger, 'address-already-used');
 
     // The spent address opened again in the tab that holds the session: only the fragment
     // changes, the page reloads to read it, the code is refused, and the tab's session is used.
