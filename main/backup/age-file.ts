@@ -20,7 +20,13 @@ const READ_BLOCK = 16 * CT_CHUNK_SIZE;
 const WRITE_BLOCK = 16 * CT_CHUNK_SIZE;
 
 export type EncryptKeys = { passphrase: string; workFactor?: number } | { recipients: readonly string[] };
-export type DecryptKeys = { passphrase: string } | { identities: readonly string[] };
+/**
+ * `fileKey`: the file key an earlier open of the same file captured (`onFileKey`), so a file
+ * opened again (an opened backup's attachments) needs no passphrase or identity kept in memory;
+ * the header MAC still has to verify under it. `onFileKey` gets the file key before it is zeroed
+ * (copy it).
+ */
+export type DecryptKeys = ({ passphrase: string } | { identities: readonly string[] } | { fileKey: Uint8Array }) & { onFileKey?: (fileKey: Uint8Array) => void };
 
 export type ChunkCipher = 'native' | 'noble';
 const nativeAvailable = getCiphers().includes('chacha20-poly1305');
@@ -135,6 +141,17 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 }
 
 /**
+ * The start of a payload: the bytes that precede the first chunk (header, payload nonce) and the
+ * payload key derived from a fresh nonce. Zeroes the header's file key.
+ */
+export function beginPayload({ header, fileKey }: AgeHeader): { prefix: Uint8Array[]; key: Buffer } {
+  const nonce = randomBytes(NONCE_SIZE);
+  const key = payloadKey(fileKey, nonce);
+  fileKey.fill(0);
+  return { prefix: [header, nonce], key };
+}
+
+/**
  * Writes an age file to an open descriptor: header, payload nonce, then STREAM chunks.
  * A full chunk is sealed only when more data arrives, so a payload that ends on a chunk
  * boundary still ends with a (full) last chunk, as the spec requires.
@@ -152,14 +169,12 @@ export class AgeWriter {
 
   constructor(
     private readonly fd: number,
-    { header, fileKey }: AgeHeader,
+    header: AgeHeader,
     private readonly cipher: ChunkCipher = defaultChunkCipher(),
   ) {
-    const nonce = randomBytes(NONCE_SIZE);
-    this.key = payloadKey(fileKey, nonce);
-    fileKey.fill(0);
-    this.push(header);
-    this.push(nonce);
+    const start = beginPayload(header);
+    this.key = start.key;
+    for (const b of start.prefix) this.push(b);
   }
 
   write(data: Uint8Array): void {
@@ -304,6 +319,9 @@ export async function openAgeFile(path: string, keys: DecryptKeys, cipher: Chunk
     const d = new Decrypter();
     if ('passphrase' in keys) {
       d.addIdentity(new ScryptIdentity(keys.passphrase) satisfies Identity);
+    } else if ('fileKey' in keys) {
+      const held = keys.fileKey;
+      d.addIdentity({ unwrapFileKey: () => Uint8Array.from(held) } satisfies Identity);
     } else {
       if (keys.identities.length === 0) throw new BackupBadParameters('No identity given.');
       for (const id of keys.identities) {
@@ -328,6 +346,7 @@ export async function openAgeFile(path: string, keys: DecryptKeys, cipher: Chunk
     const nonce = Buffer.alloc(NONCE_SIZE);
     readSync(fd, nonce, 0, NONCE_SIZE, header.length);
     const key = payloadKey(fileKey, nonce);
+    keys.onFileKey?.(fileKey);
     fileKey.fill(0);
     const payloadOffset = header.length + NONCE_SIZE;
     let open = true;

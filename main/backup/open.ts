@@ -7,6 +7,7 @@ import { lineToContact, lineToConversation, type BackupCounts, type HeaderLine, 
 import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
 import { lineToAttachment, type BackupAttachment } from './attachments.ts';
 import type { ArchiveSource } from './attachment-read.ts';
+import { keyCopy } from '../../shared/protocol/secret-bytes.ts';
 
 export type BackupMessage = Omit<MessageLine, 'type'>;
 
@@ -32,8 +33,14 @@ export class BackupArchive {
   private readonly messagesByConversation = new Map<string, BackupMessage[]>();
   private readonly attachmentsByMessage = new Map<string, BackupAttachment>();
   private readonly attachmentsById = new Map<string, BackupAttachment>();
-  /** Where it was read from, to read a file's bytes again (attachment-read.ts); the keys stay in memory while it is open, as its messages do. */
+  /**
+   * Where it was read from, to read a file's bytes again (attachment-read.ts): the age file key
+   * captured at open (outside the V8 heap, zeroed at close), never the passphrase or identity.
+   */
   source: ArchiveSource | undefined;
+  /** One small file's plaintext kept for the window's preview reads (main/messenger/backup-attachment-read.ts); zeroed when replaced or closed. */
+  private preview: { id: string; bytes: Buffer } | undefined;
+  private closed = false;
 
   constructor(
     readonly header: HeaderLine,
@@ -81,6 +88,43 @@ export class BackupArchive {
       throw new BackupBadParameters(`"${name}" matches several contacts: ${byName.map((p) => p.contact.handle).join(', ')}; use the handle.`);
     }
     throw new BackupBadParameters(`No contact "${name}" in this backup.`);
+  }
+
+  /** The plaintext kept for previews of file `id`, if it is the one kept. */
+  previewOf(id: string): Buffer | undefined {
+    return this.preview?.id === id ? this.preview.bytes : undefined;
+  }
+
+  /**
+   * Keeps `bytes` (the archive's own buffer from now on) as file `id`'s preview; the one it
+   * replaces is zeroed. False (and `bytes` zeroed) when the archive was closed meanwhile.
+   */
+  keepPreview(id: string, bytes: Buffer): boolean {
+    this.dropPreview();
+    if (this.closed) {
+      bytes.fill(0);
+      return false;
+    }
+    this.preview = { id, bytes };
+    return true;
+  }
+
+  /** Zeroes and forgets the kept preview plaintext. */
+  dropPreview(): void {
+    this.preview?.bytes.fill(0);
+    this.preview = undefined;
+  }
+
+  /**
+   * Closed (the window closed it, or the profile locked): the preview plaintext is zeroed and
+   * the file can no longer be read again. Its messages are freed with it (strings: not zeroable).
+   */
+  close(): void {
+    this.closed = true;
+    this.dropPreview();
+    const keys = this.source?.options.keys;
+    if (keys && 'fileKey' in keys) keys.fileKey.fill(0);
+    this.source = undefined;
   }
 
   /** A file the backup lists, by its attachment id. */
@@ -133,7 +177,8 @@ export class BackupArchive {
 
 /** Decrypts and validates the whole file (same checks as import), keeping it in memory only. */
 export async function openBackup(path: string, options: ReadOptions): Promise<BackupArchive> {
-  const file = await openBackupFile(path, options);
+  let fileKey: Buffer | undefined;
+  const file = await openBackupFile(path, { ...options, keys: { ...options.keys, onFileKey: (k) => void (fileKey = keyCopy(k)) } });
   try {
     const contacts: ContactRecord[] = [];
     const conversations: ConversationRecord[] = [];
@@ -150,8 +195,12 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);
     const archive = new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments);
-    archive.source = { path, options: { keys: options.keys, ...(options.chunkCipher ? { chunkCipher: options.chunkCipher } : {}), ...(options.noFollow !== undefined ? { noFollow: options.noFollow } : {}) } };
+    if (!fileKey) throw new Error('the age file key was not captured');
+    archive.source = { path, options: { keys: { fileKey }, ...(options.chunkCipher ? { chunkCipher: options.chunkCipher } : {}), ...(options.noFollow !== undefined ? { noFollow: options.noFollow } : {}) } };
     return archive;
+  } catch (e) {
+    (fileKey as Buffer | undefined)?.fill(0);
+    throw e;
   } finally {
     file.close();
   }

@@ -4,7 +4,9 @@
 // written to a temporary file beside the target and renamed into place only once the whole
 // backup checked, so a damaged or swapped file leaves nothing. A preview read keeps the last
 // file it read in memory if it is small (PREVIEW_CACHE_BYTES), so the renderer's 256 KiB reads
-// of one image do not each decrypt the whole backup again.
+// of one image do not each decrypt the whole backup again; the archive owns that buffer and
+// zeroes it when another file replaces it and when the backup is closed or the profile locks
+// (BackupArchive.close), so reads hand out copies of it, never views.
 // No profile is involved: an opened backup is read-only and needs no vault (the CLI opens one
 // with none). Unlike a profile's save, a crash mid-save leaves the `.part` file (there is no
 // vault to list it in for removal at the next unlock).
@@ -13,12 +15,13 @@ import { writeSync } from 'node:fs';
 import { ApiError } from '../../shared/api.ts';
 import { beginAtomicWrite, type AtomicFile } from '../../shared/atomic-write.ts';
 import { ATTACHMENT_CHUNK_BYTES, readArchivedAttachment, type BackupArchive, type BackupAttachment } from '../backup/index.ts';
-import { backupApiError } from './backups.ts';
+import { backupApiError, unknownBackup } from './backups.ts';
 
 /** A file up to this size is kept in memory after a preview read, for the next reads of it. */
 export const PREVIEW_CACHE_BYTES = 16 * 1024 * 1024;
 
-const cache = new WeakMap<BackupArchive, { id: string; bytes: Buffer }>();
+/** Test hook: sees each buffer an archive keeps for previews (a test holds it to check it is zeroed). */
+export const previewTestHook: { kept?: (bytes: Buffer) => void } = {};
 
 function listed(archive: BackupArchive, attachmentId: string): BackupAttachment {
   const a = archive.attachmentById(attachmentId);
@@ -59,8 +62,8 @@ export async function readFromBackup(archive: BackupArchive, attachmentId: strin
   const a = listed(archive, attachmentId);
   if (offset > a.size) throw new ApiError('INVALID_ARGUMENT', 'offset: beyond the end of the attachment');
   const end = Math.min(a.size, offset + length);
-  const hit = cache.get(archive);
-  if (hit?.id === a.id) return { bytes: hit.bytes.subarray(offset, end), size: a.size };
+  const hit = archive.previewOf(a.id);
+  if (hit) return { bytes: Buffer.from(hit.subarray(offset, end)), size: a.size };
   const whole = a.size <= PREVIEW_CACHE_BYTES;
   // Small: the whole file, kept for the next read. Large: only the chunks this read overlaps.
   const from = whole ? 0 : offset;
@@ -73,9 +76,17 @@ export async function readFromBackup(archive: BackupArchive, attachmentId: strin
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(buf, at + skip - from, skip, Math.min(data.length, from + buf.length - at));
     });
   } catch (e) {
+    // Part of a file that did not check: not kept, not shown.
+    buf.fill(0);
     throw backupError(e);
   }
   if (!whole) return { bytes: buf, size: a.size };
-  cache.set(archive, { id: a.id, bytes: buf });
-  return { bytes: buf.subarray(offset, end), size: a.size };
+  previewTestHook.kept?.(buf);
+  const bytes = Buffer.from(buf.subarray(offset, end));
+  // Closed (or the profile locked) while it was read: nothing of it is kept or handed out.
+  if (!archive.keepPreview(a.id, buf)) {
+    bytes.fill(0);
+    throw unknownBackup();
+  }
+  return { bytes, size: a.size };
 }

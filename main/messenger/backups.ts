@@ -206,11 +206,16 @@ export class BackupJobs {
   }
 
   close(backupId: string): void {
-    if (!this.archives.delete(backupId)) throw unknownBackup();
+    const a = this.archives.get(backupId);
+    if (!a) throw unknownBackup();
+    this.archives.delete(backupId);
+    // Zeroes its preview plaintext and its file key.
+    a.close();
   }
 
   closeAll(): void {
     for (const c of this.running.values()) c.abort();
+    for (const a of this.archives.values()) a.close();
     this.archives.clear();
   }
 
