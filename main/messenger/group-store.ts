@@ -8,7 +8,7 @@ import type { E2e } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
 import type { DisappearingTimers } from './expiry.ts';
-import { changeHash, GroupLog, sign, type GroupLogData, type SignedChange, type Verify } from './group-state.ts';
+import { changeHash, GroupLog, sign, type GroupLogData, type GroupState, type SignedChange, type Verify } from './group-state.ts';
 import { incomingMessageId } from './ids.ts';
 
 /** Sealed kv namespaces: group id -> record; inbox seq -> received change; outbox id -> message id. */
@@ -80,7 +80,11 @@ export function saveGroup(d: GroupDeps, groupId: string, record: GroupRecord): v
 }
 
 export function groupInfo(d: GroupDeps, record: GroupRecord): GroupInfo {
-  const s = GroupLog.restore(record.log).state;
+  return stateInfo(d, GroupLog.restore(record.log).state);
+}
+
+/** groupInfo of a state already restored (restoring replays the whole log). */
+export function stateInfo(d: GroupDeps, s: GroupState): GroupInfo {
   return {
     groupId: s.groupId,
     conversationId: groupConversationId(s.groupId),

@@ -18,7 +18,7 @@ import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
-import { creationBody, GroupLog, type GroupOp } from './group-state.ts';
+import { creationBody, GroupLog, type GroupOp, type GroupState } from './group-state.ts';
 import {
   ensureSession,
   groupConversationId,
@@ -32,6 +32,7 @@ import {
   requireGroup,
   saveGroup,
   signChange,
+  stateInfo,
   verifier,
   type GroupDeps,
   type GroupRecord,
@@ -106,6 +107,21 @@ export class GroupService {
       messages: rows.filter((m) => !((timerOf(m.id)?.expiresAt ?? Infinity) <= now)).map((m) => ({ ...this.view(p.groupId, m), ...timerOf(m.id) })),
       hasOlder: first ? vault.pageMessages(conv, { before: first.orderKey, limit: 1 }).length > 0 : false,
     };
+  }
+
+  /**
+   * The group's newest message as history() would return it (the chat list's entry): one row, no
+   * page, no older-check, no group record read (the entry asking exists only for a group whose
+   * entry history() computed, and groups are never deleted). An expired one shows as none, as in
+   * history().
+   */
+  newest(groupId: string): GroupMessage | undefined {
+    const [m] = this.d.vault().pageMessages(groupConversationId(groupId), { limit: 1 });
+    if (!m) return undefined;
+    const now = Date.now();
+    const t = this.d.timers?.()?.shownStored([m], false, now).get(m.id);
+    if (t && (t.expiresAt ?? Infinity) <= now) return undefined;
+    return { ...this.view(groupId, m), ...(t ? { timerSeconds: t.seconds, expiresAt: t.expiresAt } : {}) };
   }
 
   // ---------------------------------------------------------------- membership changes
@@ -276,7 +292,8 @@ export class GroupService {
     const e2e = this.d.e2e();
     const vault = this.d.vault();
     let outcome = 'dropped' as GroupReceipt;
-    let storedIn = '';
+    // The group as read once for this message: checked against, then announced.
+    let storedIn = undefined as GroupState | undefined;
     try {
       await e2e.groups.receive(env.from, env.body, (plaintext) => {
         const content = decodeContent(plaintext);
@@ -290,7 +307,7 @@ export class GroupService {
         if (content.kind === 'group-delete') {
           if (applyGroupDelete(this.d, env.from, content).length > 0) {
             outcome = 'stored';
-            storedIn = content.groupId;
+            storedIn = state;
           }
           return;
         }
@@ -306,17 +323,16 @@ export class GroupService {
         // Under the timer it was sent with, counting down from when it is first shown (groupHistory), as in a 1:1 chat.
         this.d.timers?.()?.received(id, groupConversationId(content.groupId), content.timer);
         outcome = 'stored';
-        storedIn = content.groupId;
+        storedIn = state;
       });
     } catch (e) {
       // Undecryptable (no chain: removed, or from before we joined), replayed or malformed: acknowledged, never shown.
       if (e instanceof E2eError) return 'dropped';
       throw e;
     }
-    if (outcome === 'stored') {
+    if (outcome === 'stored' && storedIn) {
       this.d.stored();
-      const record = loadGroup(this.d, storedIn);
-      if (record) this.d.changed?.(groupInfo(this.d, record));
+      this.d.changed?.(stateInfo(this.d, storedIn));
     }
     return outcome;
   }
