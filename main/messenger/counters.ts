@@ -10,12 +10,21 @@ import { conversationSummary } from './conversations.ts';
 import type { Emit } from './events.ts';
 
 const CONVERSATION_FLUSH_MS = 50;
+/**
+ * While changes keep coming (a catch-up), the batch waits for a quiet moment, but no longer than
+ * this after its first change: each announce reads the conversation's summary back (several
+ * sealed reads and its newest message), which per 50 ms per conversation was about a twentieth
+ * of a catch-up's CPU.
+ */
+const CONVERSATION_FLUSH_MAX_MS = 250;
 
 export class ConversationCounters {
   /** Activity / unread changes not yet written (one write per conversation per flush). */
   private readonly deltas = new Map<string, { at: number; unread: number }>();
   private readonly toAnnounce = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
+  /** When the pending batch's first change came. */
+  private since = 0;
   private flushDeferred = false;
 
   /** `vault` is the unlocked vault (it throws when locked). */
@@ -35,7 +44,11 @@ export class ConversationCounters {
   }
 
   private arm(): void {
-    this.timer ??= setTimeout(() => {
+    const now = Date.now();
+    if (!this.timer) this.since = now;
+    else if (now - this.since < CONVERSATION_FLUSH_MAX_MS - CONVERSATION_FLUSH_MS) clearTimeout(this.timer);
+    else return;
+    this.timer = setTimeout(() => {
       this.timer = undefined;
       try {
         // Deferred by an import's merge: announce once the counts are written.

@@ -2,6 +2,7 @@
  * Storing what arrives: runs inside e2e.receiveContent, so it only writes to the vault (it must
  * not call back into e2e); receiving.ts announces the effect afterwards.
  */
+import type { Message } from '../../shared/api.ts';
 import type { MessageContent } from '../e2e/index.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
@@ -10,9 +11,14 @@ import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
 import { storeGroupReceipt } from './group-receipts.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, incomingPlace, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
+import { storedView } from './stored-view.ts';
 
 export type InboundEffect =
-  | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean }
+  /**
+   * `view`: the new message's view, built from what was stored (else the caller reads it back);
+   * `attachment`: it carries a file (only then is there anything to fetch).
+   */
+  | { kind: 'text'; message: StoredMessage; contact: ContactRecord; contentId: string; isNew: boolean; view?: Message; attachment?: true }
   | { kind: 'receipt'; changed: StoredMessage[] }
   /** Messages of `conversationId` that a delete for everyone turned into tombstones. */
   | { kind: 'deletedForEveryone'; conversationId: string; changed: StoredMessage[] }
@@ -36,11 +42,14 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     const changed = applyInboundDelete(vault, contact, content, (cid) => steps.withIdKey((k) => incomingMessageId(k, contact.id, cid)));
     return { kind: 'deletedForEveryone', conversationId: conversationIdOf(contact.id), changed };
   }
-  if (content.kind === 'attachment') return storeInboundAttachment(vault, from, content, {
-    ...steps,
-    arrivedAfterDelete: (id, sentAt) => arrivedAfterDelete(vault, id, sentAt),
-    recordTimer: (id, conversationId, seconds) => recordMessageTimer(vault, id, conversationId, seconds, null),
-  });
+  if (content.kind === 'attachment') {
+    const stored = storeInboundAttachment(vault, from, content, {
+      ...steps,
+      arrivedAfterDelete: (id, sentAt) => arrivedAfterDelete(vault, id, sentAt),
+      recordTimer: (id, conversationId, seconds) => recordMessageTimer(vault, id, conversationId, seconds, null),
+    });
+    return { ...stored, attachment: true };
+  }
   if (content.kind === 'timer') {
     // A timer change shows as a system line and is acknowledged (delivered) like a text.
     const contact = steps.contactFor(from);
@@ -64,17 +73,24 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     // Its countdown starts when first shown (messenger/disappearing.ts).
     if (content.timer !== undefined) recordMessageTimer(vault, id, conversationId, content.timer, null);
     vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    let quoted: StoredMessage | undefined;
     if (content.replyTo !== undefined) {
       // The quoted message is ours or theirs; either way it must be in this conversation.
       const cid = content.replyTo;
-      const quoted = steps.withIdKey((k) => [outgoingMessageId(k, cid), incomingMessageId(k, contact.id, cid)]).find(
-        (qid) => vault.getMessage(qid)?.conversationId === conversationId,
-      );
-      if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted, 'utf8'));
+      for (const qid of steps.withIdKey((k) => [outgoingMessageId(k, cid), incomingMessageId(k, contact.id, cid)])) {
+        const m = vault.getMessage(qid);
+        if (m?.conversationId === conversationId) {
+          quoted = m;
+          break;
+        }
+      }
+      if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted.id, 'utf8'));
     }
     if (gone) forgetQuoteLinks(vault, id);
     steps.touchConversation(conversationId, now, 1);
-    return { kind: 'text', message, contact, contentId: content.id, isNew: true };
+    // A tombstone's view stays the one read back (viewWithQuote).
+    const view = gone ? undefined : storedView(message, { ...(content.timer !== undefined ? { timer: { seconds: content.timer, expiresAt: null } } : {}), ...(quoted ? { quoted } : {}) });
+    return { kind: 'text', message, contact, contentId: content.id, isNew: true, ...(view ? { view } : {}) };
   }
   if (content.kind === 'group-receipt') {
     const groupId = storeGroupReceipt(vault, from, content, (fn) => steps.withIdKey(fn));

@@ -124,7 +124,7 @@ export class Receiver {
       // Keeps the record's key the trusted one, so a verified mark for another key reads as unverified.
       this.refreshIdentityKey(effect.contact);
       if (effect.isNew) {
-        const view = deps.viewOf(effect.message);
+        const view = effect.view ?? deps.viewOf(effect.message);
         // A message whose delete came first arrives as a tombstone: shown, never notified.
         if (view.deleted) deps.emit('deletedForEveryone', { conversationId: view.conversationId, messages: [view] });
         else deps.emit('message', view);
@@ -133,7 +133,7 @@ export class Receiver {
       deps.receipts.queueDelivered(effect.contact.handle, effect.contentId);
       // A small attachment is fetched at once (main/messenger/attachments.ts); a larger one on save.
       const session = deps.access.current();
-      if (effect.isNew) autoDownload(session?.vault, session?.connection?.client, effect.message.id);
+      if (effect.isNew && effect.attachment) autoDownload(session?.vault, session?.connection?.client, effect.message.id);
     } else if (effect.kind === 'deletedForEveryone') {
       if (effect.changed.length > 0) deps.afterTombstones(effect.conversationId, effect.changed);
     } else if (effect.kind === 'groupReceipt') {

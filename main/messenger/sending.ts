@@ -28,6 +28,7 @@ import {
   withIdKey,
 } from './ids.ts';
 import { handToRelay, quotableContentId, storeQueued } from './outgoing.ts';
+import { storedView } from './stored-view.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
 
@@ -123,7 +124,11 @@ export class Sender {
       deps.touchConversation(conversationId, now, 0);
       // Stored 'queued' without an outbox entry: resumeQueued sends it at the next unlock.
       if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-      const view = deps.viewOf(stored);
+      // Built from what was stored (its timer started now, its quote link), not read back.
+      const view = storedView(stored, {
+        ...(timer ? { timer: { seconds: timer, expiresAt: now + timer * 1000 } } : {}),
+        ...(replyToId !== undefined ? { quoted: vault.getMessage(replyToId) ?? null } : {}),
+      });
       deps.emit('message', view);
       deps.scheduleSearchCatchUp();
       return view;
