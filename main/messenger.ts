@@ -2,45 +2,24 @@
 // events) by composing the vault (history at rest), main/net (relay connection, sealed outbox),
 // main/e2e (Signal sessions) and main/search. It holds no secret of its own: keys live in the
 // parts, which drop them on lock. See docs/messaging.md.
-import {
-  ApiError,
-  type ApiEvent,
-  type ConnectionState,
-  type ConversationSummary,
-  type EphemeraService,
-  type HistoryPage,
-  type Message,
-  type ParamsOf,
-  type ResultOf,
-  type SearchResult,
-  type Settings,
-  type VaultStatus,
-} from '../shared/api.ts';
+import { ApiError, type ApiEvent, type EphemeraService, type Message } from '../shared/api.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
 import type { KdfParams } from './vault/index.ts';
 import { Account } from './messenger/account.ts';
+import { accountMethods, type AccountMethods } from './messenger/account-api.ts';
 import { BackupJobs } from './messenger/backups.ts';
 import { ConversationCounters } from './messenger/counters.ts';
 import { Listeners } from './messenger/events.ts';
-import {
-  historyPage,
-  messageDetails,
-  readDraft,
-  viewWithQuote,
-  writeDraft,
-} from './messenger/conversations.ts';
+import { viewWithQuote } from './messenger/conversations.ts';
+import { conversationMethods, type ConversationMethods } from './messenger/conversations-api.ts';
 import { Deleter } from './messenger/deleting.ts';
-import { SearchCatchUp, searchHistory } from './messenger/searching.ts';
-import type { RefusalContext } from './messenger/refusals.ts';
-import { advanceState, markReadUpTo, ReceiptSender } from './messenger/receipts.ts';
+import { SearchCatchUp } from './messenger/searching.ts';
+import { advanceState, ReceiptSender } from './messenger/receipts.ts';
 import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
-import { updatePreferences } from './messenger/settings.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
-import { waitIdle } from './messenger/sync.ts';
 import { GroupService } from './messenger/groups.ts';
 import { GroupActivityCounters } from './messenger/group-activity.ts';
-import { isGroupConversation } from './messenger/group-delete.ts';
 import { AttachmentUi } from './messenger/attachment-ui.ts';
 import type { SessionAccess } from './messenger/session.ts';
 import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
@@ -49,7 +28,7 @@ import { groupMethods, type GroupMethods } from './messenger/groups-api.ts';
 import { GroupReceipts } from './messenger/group-receipts.ts';
 import { groupReceiptMethods, type GroupReceiptMethods } from './messenger/group-receipts-api.ts';
 import { attachmentMethods, type AttachmentMethods } from './messenger/attachments-api.ts';
-import { backupMethods, searchOpenedBackup, type BackupMethods } from './messenger/backups-api.ts';
+import { backupMethods, type BackupMethods } from './messenger/backups-api.ts';
 import { contactMethods, type ContactMethods } from './messenger/contacts-api.ts';
 import { Trust } from './messenger/trust.ts';
 
@@ -82,7 +61,7 @@ export async function openMessenger(opts: MessengerOptions): Promise<Messenger> 
 const DEFAULT_RELAY_TIMEOUT_MS = 15_000;
 
 /** The contract methods the facade takes whole from its jobs' tables (messenger/method-tables.ts). */
-type TableMethods = VaultMethods & ContactMethods & GroupMethods & GroupReceiptMethods & AttachmentMethods & BackupMethods;
+type TableMethods = VaultMethods & AccountMethods & ContactMethods & ConversationMethods & GroupMethods & GroupReceiptMethods & AttachmentMethods & BackupMethods;
 
 export class Messenger extends servedFromTables<TableMethods>() implements EphemeraService {
   readonly profileDir: string;
@@ -170,7 +149,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   private readonly groupActivity = new GroupActivityCounters({
     groups: () => this.groups.list(),
     compute: (g) => this.groupAcks.activityOf(g),
-    newest: (groupId) => this.groups.history({ groupId, limit: 1 }).messages.at(-1),
+    newest: (groupId) => this.groups.newest(groupId),
     stored: (messageId) => this.life.require().vault.getMessage(messageId) !== undefined,
     emit: this.emit,
   });
@@ -220,174 +199,43 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       groupReceiptMethods(call, this.groupAcks, this.groups, this.groupActivity),
       attachmentMethods({ call, access: this.access, emit: this.emit, ui: this.attachmentUi, backups: this.backups, sendUploaded: (id, up, caption) => this.sender.sendUploaded(id, up, caption) }),
       backupMethods({ call, access: this.access, backups: this.backups, counters: this.counters, allowWeakSecrets: opts.allowWeakSecrets === true, vault: vaultMethods }),
+      accountMethods({
+        call, life: this.life, account: this.account, emit: this.emit, profileDir: opts.profileDir,
+        // Group receipts waiting for their batch count as receipts not yet out.
+        sync: { access: this.access, sender: this.sender, receiver: this.receiver, receipts: { idle: () => this.receipts.idle() && this.groupAcks.idle() } },
+      }),
+      conversationMethods({
+        call, life: this.life, emit: this.emit, counters: this.counters, backups: this.backups, sender: this.sender, deleter: this.deleter,
+        groups: this.groups, receipts: this.receipts, setState: (messageId, state) => this.setState(messageId, state),
+      }),
     );
   }
 
-  // ------------------------------------------------------------------ events
+  // ------------------------------------------------------------------ events and closing
 
   subscribe(listener: (event: ApiEvent) => void): () => void {
     return this.events.subscribe(listener);
   }
-
-  /**
-   * Runs an API method: maps errors to ApiError codes and resets the auto-lock timer. `about`
-   * names the handle a relay refusal concerns, for its sentence.
-   */
-  private api<T>(fn: () => Promise<T> | T, about?: RefusalContext): Promise<T> {
-    return this.life.call(fn, about);
-  }
-
-  // ------------------------------------------------------------------ vault lifecycle (messenger/session-lifecycle.ts)
 
   /** Locks and releases the profile; the object is unusable afterwards. */
   async close(): Promise<void> {
     if (await this.life.close()) this.events.clear();
   }
 
+  // ------------------------------------------------------------------ what the jobs share
+
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
     return withIdKey(this.life.require().vault, fn);
   }
-
-  // ------------------------------------------------------------------ account and connection
-
-  register(params: ParamsOf<'register'>): Promise<VaultStatus> {
-    return this.api(() =>
-      this.life.serial(async () => {
-        if (await this.account.register(params.handle, params.serverDescriptor)) {
-          this.emit('vault', this.life.status());
-          this.emit('settings', this.life.settings());
-          void this.account.upkeep();
-        }
-        return this.life.status();
-      }),
-      { handle: params.handle },
-    );
-  }
-
-  connectionState(): Promise<ConnectionState> {
-    return this.api(() => this.life.current()?.connection?.state() ?? this.account.offlineState());
-  }
-
-  // ------------------------------------------------------------------ conversations and history
 
   /** The message as the UI sees it, with the quote it replies to. */
   private viewOf(m: StoredMessage): Message {
     return viewWithQuote(this.life.require().vault, m);
   }
 
-  messageDetails(params: ParamsOf<'messageDetails'>): Promise<ResultOf<'messageDetails'>> {
-    return this.api(() => messageDetails(this.life.require().vault, params.messageId));
-  }
-
-  getDraft(params: ParamsOf<'getDraft'>): Promise<ResultOf<'getDraft'>> {
-    return this.api(() => readDraft(this.life.require().vault, params.conversationId));
-  }
-
-  setDraft(params: ParamsOf<'setDraft'>): Promise<void> {
-    return this.api(() => this.life.activity(async () => writeDraft(this.life.require().vault, params.conversationId, params.text)));
-  }
-
-  conversationsList(params: ParamsOf<'conversationsList'>): Promise<ConversationSummary[]> {
-    return this.api(() => {
-      if (params.backupId !== undefined) return this.backups.conversations(params.backupId);
-      const vault = this.life.require().vault;
-      return vault.listConversations().map((c) => this.counters.summary(c.id)).filter((s): s is ConversationSummary => s !== undefined);
-    });
-  }
-
-  historyPage(params: ParamsOf<'historyPage'>): Promise<HistoryPage> {
-    return this.api(() => {
-      if (params.backupId !== undefined) return this.backups.history(params.backupId, params.conversationId, params.anchor, params.limit);
-      const page = historyPage(this.life.require().vault, params.conversationId, params.anchor, params.limit);
-      return this.life.timers ? this.life.timers.shown(page, params.anchor) : page;
-    });
-  }
-
-  sendText(params: ParamsOf<'sendText'>): Promise<Message> {
-    return this.api(async () => this.sender.sendText(params.conversationId, params.text, params.replyTo));
-  }
-
   /** Moves a message's state forward only (messenger/receipts.ts); a read one starts its disappearing timer. */
   private setState(messageId: string, state: MessageState): StoredMessage | undefined {
     return advanceState(this.life.require().vault, this.emit, messageId, state, (m) => this.life.timers?.shownRead(m));
-  }
-
-  markRead(params: ParamsOf<'markRead'>): Promise<void> {
-    return this.api(() => this.life.activity(async () => {
-      const vault = this.life.require().vault;
-      this.counters.flush();
-      const { conv, newlyRead } = markReadUpTo(vault, params.conversationId, params.upToMessageId, (id) => this.setState(id, 'read') !== undefined);
-      this.counters.announce(conv.id);
-      const contact = vault.getContact(conv.contactId);
-      if (contact && newlyRead.length > 0 && this.life.current()?.registration) this.receipts.sendRead(contact.handle, newlyRead);
-    }));
-  }
-
-  // ------------------------------------------------------------------ delete for me
-
-  deleteMessage(params: ParamsOf<'deleteMessage'>): Promise<ResultOf<'deleteMessage'>> {
-    if (isGroupConversation(params.conversationId)) {
-      return this.api(async () => {
-        const r = await this.groups.deleteMessage(params);
-        // Its chat-list entry is counted again (group-activity.ts follows this event).
-        if (params.forEveryone !== true && r.deleted > 0) this.emit('messagesDeleted', { conversationId: params.conversationId, messageIds: [params.messageId], all: false });
-        return r;
-      });
-    }
-    if (params.forEveryone === true) return this.api(() => this.deleter.forEveryone(params.conversationId, params.messageId));
-    return this.api(() => this.deleter.message(params.conversationId, params.messageId));
-  }
-
-  deleteConversation(params: ParamsOf<'deleteConversation'>): Promise<ResultOf<'deleteConversation'>> {
-    return this.api(() => this.deleter.conversation(params.conversationId));
-  }
-
-  // ------------------------------------------------------------------ disappearing messages
-
-  /** Sets the timer here at once and tells the contact, durably, like a text (messenger/sending.ts). */
-  setDisappearingTimer(params: ParamsOf<'setDisappearingTimer'>): Promise<ConversationSummary> {
-    return this.api(async () => {
-      await this.sender.sendTimerChange(params.conversationId, params.seconds);
-      const summary = this.counters.summary(params.conversationId);
-      if (!summary) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-      this.emit('conversation', summary);
-      return summary;
-    });
-  }
-
-  // ------------------------------------------------------------------ search and settings
-
-  search(params: ParamsOf<'search'>): Promise<SearchResult> {
-    return this.api(() => {
-      if (params.backupId !== undefined) return searchOpenedBackup(this.backups, params.backupId, params);
-      const { vault, search } = this.life.require();
-      const result = searchHistory(vault, search, params);
-      return this.life.timers ? this.life.timers.filterHits(result) : result;
-    });
-  }
-
-  settingsGet(): Promise<Settings> {
-    return this.api(() => this.life.settings());
-  }
-
-  settingsUpdate(params: ParamsOf<'settingsUpdate'>): Promise<Settings> {
-    return this.api(() => {
-      if (params.relayDescriptor !== undefined) this.account.setRelay(params.relayDescriptor);
-      updatePreferences(this.profileDir, params);
-      this.life.touch();
-      const settings = this.life.settings();
-      this.emit('settings', settings);
-      return settings;
-    });
-  }
-
-  // ------------------------------------------------------------------ waiting for the relay
-
-  /** Waits for the connection, an empty outbox, sent receipts and a quiet inbox (messenger/sync.ts). */
-  sync(params: ParamsOf<'sync'>): Promise<ResultOf<'sync'>> {
-    // Group receipts waiting for their batch count as receipts not yet out.
-    const parts = { access: this.access, sender: this.sender, receiver: this.receiver, receipts: { idle: () => this.receipts.idle() && this.groupAcks.idle() } };
-    return this.api(async () => ({ done: await waitIdle(parts, params.timeoutMs, params.quietMs ?? 400) }));
   }
 }
