@@ -49,11 +49,14 @@ function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new TransferError('ATTACHMENT_CANCELLED', 'The transfer was cancelled.');
 }
 
-/** Reads and seals chunk `index` of the file (zero padding included). */
-async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayout, index: number): Promise<Buffer> {
+/**
+ * Reads and seals chunk `index` of the file (zero padding included). The plaintext is read into
+ * `scratch` (one per upload, reused: sealing consumes it at once), not a new buffer per chunk.
+ */
+async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayout, index: number, scratch: Buffer): Promise<Buffer> {
   const plainLen = sealedChunkLength(layout, index) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
   // Not zeroed first: the file's bytes overwrite all but the padding, zeroed here.
-  const plain = Buffer.allocUnsafe(plainLen);
+  const plain = scratch.subarray(0, plainLen);
   const start = index * STREAM_CHUNK_BYTES;
   const fromFile = Math.max(0, Math.min(plainLen, layout.size - start));
   plain.fill(0, fromFile);
@@ -109,10 +112,20 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
+  const scratch = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+  try {
+    return await uploadSealed(relay, fh, layout, recipients, o, unchanged, scratch);
+  } finally {
+    // The last chunk's plaintext: not left in a freed buffer.
+    scratch.fill(0);
+  }
+}
+
+async function uploadSealed(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume }, unchanged: () => Promise<void>, scratch: Buffer): Promise<BlobRef> {
   // One pass: each chunk is sealed, hashed into the digest the message carries (SHA-256 of the
   // sealed stream, in order) and sent. A chunk sealed again after a rewind is the same bytes, so
   // it is not hashed twice.
-  const resumed = await resumeEarlier(relay, fh, layout, o);
+  const resumed = await resumeEarlier(relay, fh, layout, o, scratch);
   let sealed = resumed;
   if (!sealed) {
     const key = randomBytes(STREAM_KEY_BYTES);
@@ -121,7 +134,7 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
     sealed = { id, key, from: 0, hash: createHash('sha256'), hashed: 0 };
   }
   try {
-    await putFrom(relay, fh, layout, sealed, o);
+    await putFrom(relay, fh, layout, sealed, o, scratch);
   } catch (e) {
     // Cancelled, or failed where nothing can resume it: the partial blob is withdrawn rather
     // than left to its expiry. A resumable one stays for the next attempt.
@@ -130,7 +143,7 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
     throw e;
   }
   await unchanged();
-  return { blobId: sealed.id, key: sealed.key, digest: sealed.hash.digest(), size };
+  return { blobId: sealed.id, key: sealed.key, digest: sealed.hash.digest(), size: layout.size };
 }
 
 /** An upload under way: its blob and key, where sending starts, and the running digest over the first `hashed` chunks. */
@@ -147,7 +160,7 @@ interface Sealing {
  * chunks) and the file seals under its key to the checkpoint's digest; else undefined (a stale
  * blob is withdrawn).
  */
-async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, o: TransferOptions & { resume?: UploadResume }): Promise<Sealing | undefined> {
+async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, o: TransferOptions & { resume?: UploadResume }, scratch: Buffer): Promise<Sealing | undefined> {
   const earlier = o.resume?.earlier;
   if (!earlier) return undefined;
   const st = await relay.call('blob.status', { id: earlier.blobId }).catch(() => undefined);
@@ -156,7 +169,7 @@ async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLa
     const hash = createHash('sha256');
     for (let i = 0; i < chunks; i++) {
       checkAborted(o.signal);
-      hash.update(await sealFromFile(fh, earlier.key, layout, i));
+      hash.update(await sealFromFile(fh, earlier.key, layout, i, scratch));
     }
     if (bytesEqual(hash.copy().digest(), earlier.digest)) return { id: earlier.blobId, key: earlier.key, from: st.length, hash, hashed: chunks };
   }
@@ -179,7 +192,7 @@ const CHECKPOINT_CHUNKS = 32;
  * Chunks are sealed and hashed a group ahead, and the group's checkpoint is told before any of
  * it is sent, so a resume record always covers everything the relay may have.
  */
-async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, s: Sealing, o: TransferOptions & { resume?: UploadResume }): Promise<void> {
+async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, s: Sealing, o: TransferOptions & { resume?: UploadResume }, scratch: Buffer): Promise<void> {
   let acked = s.from;
   let next = s.from;
   let inflight: { end: number; answer: Promise<{ length: number }> }[] = [];
@@ -189,7 +202,7 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, 
     const end = Math.min(layout.chunks, first + CHECKPOINT_CHUNKS);
     for (let i = first; i < end; i++) {
       checkAborted(o.signal);
-      const c = await sealFromFile(fh, s.key, layout, i);
+      const c = await sealFromFile(fh, s.key, layout, i, scratch);
       s.hash.update(c);
       ahead.set(i, c);
     }
@@ -204,7 +217,7 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, 
       const index = next / STREAM_SEALED_CHUNK_BYTES;
       // In order, every chunk is hashed exactly once: a new group when sending reaches past the hashed ones.
       while (index >= s.hashed) await sealAhead(s.hashed);
-      const sealed = ahead.get(index) ?? (await sealFromFile(fh, s.key, layout, index));
+      const sealed = ahead.get(index) ?? (await sealFromFile(fh, s.key, layout, index, scratch));
       ahead.delete(index);
       const answer = relay.call('blob.put', { id: s.id, offset: next, data: sealed });
       // Settled later, in order; a rejection is taken then (and never left unhandled: after an

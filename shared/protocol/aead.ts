@@ -87,6 +87,34 @@ export function sealInto(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Arr
   }
 }
 
+/**
+ * sealInto for a plaintext given as consecutive parts (a record's header and its body), so the
+ * caller need not copy them into one buffer first: a 64 KiB attachment chunk is then copied
+ * once less per record, on each side.
+ */
+export function sealPartsInto(key: Uint8Array, nonce: Uint8Array, parts: readonly Uint8Array[], ad: Uint8Array, out: Buffer, offset: number): Buffer {
+  check(key, nonce);
+  let length = 0;
+  for (const p of parts) length += p.length;
+  if (out.length - offset < length + TAG_BYTES) throw new RangeError('output too small');
+  if (!nativeAvailable) return sealInto(key, nonce, Buffer.concat(parts), ad, out, offset);
+  try {
+    const c = createCipheriv('chacha20-poly1305', subkey(key, nonce), ietfNonce(nonce), { authTagLength: TAG_BYTES });
+    c.setAAD(ad, { plaintextLength: length });
+    let pos = offset;
+    for (const p of parts) {
+      const body = c.update(p);
+      out.set(body, pos);
+      pos += body.length;
+    }
+    c.final();
+    out.set(c.getAuthTag(), pos);
+    return out;
+  } finally {
+    wipe();
+  }
+}
+
 /** Returns ciphertext || tag. */
 export function seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
   return sealInto(key, nonce, plaintext, ad, Buffer.allocUnsafe(plaintext.length + TAG_BYTES), 0);

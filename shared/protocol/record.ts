@@ -2,7 +2,7 @@
 // payload = msg_id(8) || seq(4) || session_id(8) || body. Checks on open, in order: tag (one
 // failure path), session, replay window, time window. Every failure returns null.
 import { randomBytes } from 'node:crypto';
-import { open as aeadOpen, sealInto as aeadSealInto, NONCE_BYTES, TAG_BYTES } from './aead.ts';
+import { open as aeadOpen, sealPartsInto as aeadSealPartsInto, NONCE_BYTES, TAG_BYTES } from './aead.ts';
 import { bytesEqual, toBuffer } from './bytes.ts';
 import { FRAME_RECORD, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
 import type { TempKeyMaterial } from './handshake.ts';
@@ -43,12 +43,19 @@ export interface RecordPayload {
 
 export function encodePayload(p: RecordPayload): Buffer {
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + p.body.length);
-  out.writeBigUInt64BE(p.msgId, 0);
-  out.writeUInt32BE(p.seq >>> 0, 8);
-  if (p.sessionId.copy(out, 12) !== 8) throw new RangeError('session id must be 8 bytes');
+  writeHeader(p, out);
   out.set(p.body, RECORD_HEADER_BYTES);
   return out;
 }
+
+function writeHeader(p: RecordPayload, out: Buffer): void {
+  out.writeBigUInt64BE(p.msgId, 0);
+  out.writeUInt32BE(p.seq >>> 0, 8);
+  if (p.sessionId.copy(out, 12) !== 8) throw new RangeError('session id must be 8 bytes');
+}
+
+// The payload header, written here and sealed ahead of the body (not copied in front of it).
+const headerScratch = Buffer.alloc(RECORD_HEADER_BYTES);
 
 // Nonces come from a pool refilled from the CSPRNG 170 at a time: one call per record cost
 // more than the AEAD itself. Nonces are public; only uniqueness matters (192 random bits).
@@ -69,14 +76,14 @@ export function freshNonce(): Buffer {
 
 export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = freshNonce()): Buffer {
   if (tempKeyId.length !== TEMP_KEY_ID_BYTES || nonce.length !== NONCE_BYTES) throw new RangeError('bad temp key id or nonce length');
-  const plain = encodePayload(payload);
+  writeHeader(payload, headerScratch);
   // type || temp_key_id || nonce || ciphertext || tag, written into one buffer
   const head = 1 + TEMP_KEY_ID_BYTES + NONCE_BYTES;
-  const frame = Buffer.allocUnsafe(head + plain.length + TAG_BYTES);
+  const frame = Buffer.allocUnsafe(head + RECORD_HEADER_BYTES + payload.body.length + TAG_BYTES);
   frame[0] = FRAME_RECORD;
   frame.set(tempKeyId, 1);
   frame.set(nonce, 1 + TEMP_KEY_ID_BYTES);
-  return aeadSealInto(key, nonce, plain, adFor(tempKeyId, direction), frame, head);
+  return aeadSealPartsInto(key, nonce, [headerScratch, payload.body], adFor(tempKeyId, direction), frame, head);
 }
 
 /** Tag check only; null on failure. */

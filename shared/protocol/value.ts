@@ -17,6 +17,8 @@ const T_ARRAY = 0x06;
 const T_MAP = 0x07;
 
 export const MAX_DEPTH = 16;
+/** Byte strings at least this long are decoded as views of the input, not copies. */
+const VIEW_BYTES_MIN = 32 * 1024;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function bad(detail: string): never {
@@ -139,7 +141,11 @@ function read(buf: Buffer, r: { pos: number }, depth: number): Value {
       need(buf, r, len);
       const slice = buf.subarray(r.pos, r.pos + len);
       r.pos += len;
-      if (tag === T_BYTES) return new Uint8Array(slice);
+      // Large byte strings (attachment chunks) are views of the input: a copy of each 64 KiB
+      // chunk cost the relay and the client time and garbage. The inputs decoded here are
+      // record plaintexts, fresh buffers owned by this decode alone. Small ones are copied, so a
+      // kept id or key does not pin a whole record in memory.
+      if (tag === T_BYTES) return len >= VIEW_BYTES_MIN ? new Uint8Array(slice.buffer, slice.byteOffset, len) : new Uint8Array(slice);
       try {
         return utf8.decode(slice);
       } catch {
