@@ -6,14 +6,12 @@
 // Vault writes only; the facade (messenger.ts) sends the delete, withdraws the original's
 // envelope from the relay, catches up search and announces.
 import { ApiError } from '../../shared/api.ts';
-import { IDEM_RE } from '../../shared/protocol/methods.ts';
-import { encodeValue } from '../../shared/protocol/value.ts';
 import { encodeEnvelope, type DeleteContent, type E2e } from '../e2e/index.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf, recordOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
-import { contactIdOfConversation, conversationIdOf, newContentId, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, textIdempotencyKey } from './ids.ts';
+import { conversationIdOf, newContentId, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, textIdempotencyKey } from './ids.ts';
 
 /** How long after sending a message may be deleted for everyone (sender and recipients apply it). */
 export const DELETE_FOR_EVERYONE_WINDOW_MS = 24 * 3600 * 1000;
@@ -114,47 +112,6 @@ export async function deleteOwnForEveryone(s: OwnDeleteSteps, m: StoredMessage, 
  */
 export function withdraw(conn: RelayConnection, to: string, idem: string): void {
   void conn.client.call('withdraw', { to, idem }).catch(() => undefined);
-}
-
-/** Idempotency keys of our own messages among `messages` that may still wait at the relay (not yet delivered). */
-export function undeliveredSends(vault: Vault, messages: readonly StoredMessage[], sendIdOf: (contentId: string) => string): string[] {
-  const out: string[] = [];
-  for (const m of messages) {
-    if (m.direction !== 'out' || (m.state !== 'queued' && m.state !== 'sent')) continue;
-    const cid = vault.kvGet(OUTGOING_CONTENT_IDS, m.id);
-    if (cid) out.push(sendIdOf(Buffer.from(cid).toString('utf8')));
-  }
-  return out;
-}
-
-/** One of our sends to withdraw from the relay: the recipient's handle and the send's idempotency key. */
-export interface Withdrawal {
-  to: string;
-  idem: string;
-}
-
-/**
- * Our sends among `messages` (of the direct conversation `conversationId`) that may still wait at
- * the relay, to withdraw later (the unlock purge deletes before the connection is up). None for a
- * group conversation: its fan-out is left to the relay's envelope expiry.
- */
-export function withdrawalsFor(vault: Vault, conversationId: string, messages: readonly StoredMessage[], sendIdOf: (contentId: string) => string): Withdrawal[] {
-  const contactId = contactIdOfConversation(conversationId);
-  const to = contactId === undefined ? undefined : vault.getContact(contactId)?.handle;
-  if (to === undefined) return [];
-  return undeliveredSends(vault, messages, sendIdOf).map((idem) => ({ to, idem }));
-}
-
-/**
- * Withdraws as durable requests in the sealed outbox: the relay client sends them once its
- * connection is ready (after a restart too), so a deletion made before it is up (the unlock
- * purge) delays nothing and is not lost to a lock. The outcome is ignored (onDurable: not a send).
- */
-export function queueWithdrawals(vault: Vault, withdrawals: readonly Withdrawal[], now: number): void {
-  for (const w of withdrawals) {
-    if (!IDEM_RE.test(w.idem)) continue; // no id key: nothing was ever sent under it
-    vault.outboxPut({ id: `withdraw-${w.idem}`, createdAt: now, body: encodeValue({ m: 'withdraw', p: { to: w.to, idem: w.idem } }) });
-  }
 }
 
 /**

@@ -6,15 +6,15 @@
 import { ApiError, type Message, type ResultOf } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { ConversationCounters } from './counters.ts';
-import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete, undeliveredSends, withdraw } from './delete-for-everyone.ts';
+import { deleteOwnForEveryone, isTombstone, ownContentIdToDelete } from './delete-for-everyone.ts';
 import { deleteConversationInSlices, deleteMessagesInSlicesForMe } from './deletion-slices.ts';
 import { deleteFromVault, messageToDelete } from './deletion.ts';
 import type { Emit } from './events.ts';
-import { sendQueuedWithdrawals } from './receipt-withdraw.ts';
-import { resendWithdrawnReceipts } from './receipts.ts';
+import { resendWithdrawnReceipts } from './receipt-resend.ts';
 import { contactIdOfConversation, textIdempotencyKey, withIdKey } from './ids.ts';
 import type { Sender } from './sending.ts';
 import type { SessionAccess } from './session.ts';
+import { sendQueuedWithdrawals } from './withdraw-queue.ts';
 
 export interface DeletingDeps {
   access: SessionAccess;
@@ -45,8 +45,8 @@ export class Deleter {
     return this.deps.access.activity(async () => {
       this.deps.counters.flush();
       const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
-      const { deleted, unsent } = await deleteConversationInSlices(this.deps.access.require().vault, sendIdOf, conversationId);
-      this.afterDeletion(conversationId, deleted, unsent, true);
+      const { deleted } = await deleteConversationInSlices(this.deps.access.require().vault, sendIdOf, conversationId);
+      this.afterDeletion(conversationId, deleted, true);
       return { deleted: deleted.length };
     });
   }
@@ -98,9 +98,8 @@ export class Deleter {
     this.deps.counters.flush();
     // Our own messages not yet delivered are withdrawn from the relay too, where it still holds them.
     const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
-    const unsent = undeliveredSends(vault, messages, sendIdOf);
     const deleted = deleteFromVault(vault, sendIdOf, conversationId, messages, all);
-    this.afterDeletion(conversationId, deleted, unsent, all);
+    this.afterDeletion(conversationId, deleted, all);
     return deleted.length;
   }
 
@@ -109,21 +108,19 @@ export class Deleter {
     const vault = this.deps.access.require().vault;
     this.deps.counters.flush();
     const sendIdOf = (contentId: string): string => this.withIdKey((k) => textIdempotencyKey(k, contentId));
-    const { deleted, unsent } = await deleteMessagesInSlicesForMe(vault, sendIdOf, conversationId, messages);
-    this.afterDeletion(conversationId, deleted, unsent, false);
+    const { deleted } = await deleteMessagesInSlicesForMe(vault, sendIdOf, conversationId, messages);
+    this.afterDeletion(conversationId, deleted, false);
     return deleted.length;
   }
 
   /** After a delete for me: withdraw our undelivered sends, catch search up, announce. */
-  private afterDeletion(conversationId: string, deleted: readonly string[], unsent: readonly string[], all: boolean): void {
+  private afterDeletion(conversationId: string, deleted: readonly string[], all: boolean): void {
     const session = this.deps.access.current();
-    const conn = session?.connection;
-    const handle = this.deps.access.require().vault.getContact(contactIdOfConversation(conversationId) ?? '')?.handle;
-    if (conn && handle) for (const idem of unsent) withdraw(conn, handle, idem);
-    // Withdraws the deletion queued in the outbox (our sends', our receipts') go now, and the
-    // rest of each withdrawn receipt is acknowledged again (receipt-withdraw.ts).
+    // Withdraws the deletion queued in the outbox (our sends', our receipts') go to the relay
+    // client now, each once (withdraw-queue.ts), and the rest of each withdrawn receipt is
+    // acknowledged again (receipt-withdraw.ts).
     const { access, sender } = this.deps;
-    if (conn && session?.vault.isUnlocked) void access.activity(() => sendQueuedWithdrawals(session.vault, conn)).catch(() => undefined);
+    if (session) sendQueuedWithdrawals(session.vault, session.connection);
     void sender.enqueue(() => access.activity(() => resendWithdrawnReceipts(access))).catch(() => undefined);
     // In steps: the purge of the deleted terms and the snapshot take seconds at a large index
     // (bench/deletion). A search meanwhile drains the feed first, so it never shows a deleted message.

@@ -2,7 +2,8 @@
 // deletion of a whole conversation leaves, per slice, the ids it removed; here everything the
 // messenger keeps about those messages goes (content ids, receipts' state times, timers, quote
 // links, tombstone marks, attachment chunks, a queued send's outbox entry), a withdraw is queued
-// for our sends the relay may still hold, and with the last entry of a conversation its draft.
+// for our sends the relay may still hold (withdraw-queue.ts), and with the last entry of a
+// conversation its draft.
 // By ids alone, so it also works after the rows are gone: after a crash the vault finishes the
 // deletion at unlock (whoever unlocks), and the messenger finishes this at its next unlock,
 // before the first page (lifecycle.ts). In short transactions with a yield between them.
@@ -11,9 +12,10 @@ import { DELETION_JOURNAL, parseJournalEntry } from '../vault/deletion.ts';
 import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf } from './attachment-store.ts';
 import { DRAFTS_NS } from './conversations.ts';
-import { queueWithdrawals, TOMBSTONES } from './delete-for-everyone.ts';
+import { TOMBSTONES } from './delete-for-everyone.ts';
 import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
 import { withdrawReceiptsOf } from './receipt-withdraw.ts';
+import { queueInFlightWithdrawal, queueWithdrawals } from './withdraw-queue.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -39,33 +41,27 @@ export function recipientOf(vault: Vault, conversationId: string): string | unde
 }
 
 /**
- * Our send of message `id`, if it was one: a queued send leaves the outbox (never sent); one the
- * relay accepted and that may wait there gets a withdraw in the sealed outbox (sent once
- * connected). `undelivered` answers from the message's row when it still exists; without it, a
- * send with no delivery or read time recorded counts as undelivered (a withdraw too many is
- * harmless: the relay answers the same). Returns the idempotency key of a send that may be at the
- * relay (for the caller's immediate withdraw while connected), if any.
+ * Our send of message `id`, if it was one, is withdrawn once where the relay may hold it
+ * (withdraw-queue.ts): one still in flight (its pending record) leaves the outbox, so a restart
+ * does not send it, and is withdrawn right after it; one the relay accepted and has not delivered
+ * gets a durable withdraw in the sealed outbox (sent by the relay client, also after a restart).
+ * `undelivered` answers from the message's row when it still exists; without it, a send with no
+ * delivery or read time recorded counts as undelivered (a withdraw too many is harmless: the
+ * relay answers the same). `to` undefined (a group): nothing to withdraw this way.
  */
-export function forgetSend(
-  vault: Vault,
-  sendIdOf: (contentId: string) => string,
-  to: string | undefined,
-  id: string,
-  undelivered?: () => boolean | undefined,
-): string | undefined {
+export function forgetSend(vault: Vault, sendIdOf: (contentId: string) => string, to: string | undefined, id: string, undelivered?: () => boolean | undefined): void {
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, id);
-  if (!cid) return undefined;
+  if (!cid) return;
   vault.kvDelete(OUTGOING_CONTENT_IDS, id);
   const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
   if (vault.kvGet(PENDING_SENDS, idem) !== undefined) {
     vault.outboxDelete(idem);
     vault.kvDelete(PENDING_SENDS, idem);
-    // Never handed over, unless the relay's answer was lost: the caller may withdraw it at once.
-    return idem;
+    if (to !== undefined) queueInFlightWithdrawal(vault, { to, idem });
+    return;
   }
-  if (!(undelivered?.() ?? vault.kvGet(STATE_TIMES, id) === undefined) || to === undefined) return undefined;
+  if (!(undelivered?.() ?? vault.kvGet(STATE_TIMES, id) === undefined) || to === undefined) return;
   queueWithdrawals(vault, [{ to, idem }], Date.now());
-  return idem;
 }
 
 /** Every other id-keyed record of a deleted message, and its attachment's sealed chunks. */

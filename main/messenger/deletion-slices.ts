@@ -11,10 +11,8 @@ import { DRAFTS_NS } from './conversations.ts';
 import { forgetJournaled, forgetSend, recipientOf } from './deletion-journal.ts';
 
 export interface ConversationDeletion {
-  /** The ids deleted. */
+  /** The ids deleted. Withdraws of our sends the relay may still hold are queued (withdraw-queue.ts). */
   deleted: string[];
-  /** Idempotency keys of our sends the relay may still hold (the caller withdraws them). */
-  unsent: string[];
 }
 
 export interface ConversationDeletionOptions {
@@ -39,7 +37,6 @@ export async function deleteConversationInSlices(
 ): Promise<ConversationDeletion> {
   const { onProgress, sliceMs } = options;
   if (!vault.getConversation(conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
-  const unsent: string[] = [];
   const to = recipientOf(vault, conversationId);
   const undelivered = (id: string) => (): boolean | undefined => {
     const m = vault.getMessage(id);
@@ -48,10 +45,7 @@ export async function deleteConversationInSlices(
   const report = await vault.deleteConversationInSlices(conversationId, {
     journal: true,
     inSlice: (ids) => {
-      for (const id of ids) {
-        const idem = forgetSend(vault, sendIdOf, to, id, undelivered(id));
-        if (idem) unsent.push(idem);
-      }
+      for (const id of ids) forgetSend(vault, sendIdOf, to, id, undelivered(id));
     },
     ...(onProgress ? { onProgress } : {}),
     ...(sliceMs !== undefined ? { sliceMs } : {}),
@@ -63,7 +57,7 @@ export async function deleteConversationInSlices(
   });
   options.onJournal?.();
   await forgetJournaled(vault, sendIdOf);
-  return { deleted: report.deleted, unsent };
+  return { deleted: report.deleted };
 }
 
 /**
@@ -79,15 +73,13 @@ export async function deleteMessagesInSlicesForMe(
   messages: readonly StoredMessage[],
 ): Promise<ConversationDeletion> {
   const byId = new Map(messages.map((m) => [m.id, m]));
-  const unsent: string[] = [];
   const to = recipientOf(vault, conversationId);
   const report = await vault.deleteMessagesInSlices(conversationId, [...byId.keys()], {
     journal: true,
     inSlice: (ids) => {
       for (const id of ids) {
         const m = byId.get(id);
-        const idem = forgetSend(vault, sendIdOf, to, id, () => m !== undefined && m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
-        if (idem) unsent.push(idem);
+        forgetSend(vault, sendIdOf, to, id, () => m !== undefined && m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
       }
     },
   });
@@ -96,5 +88,5 @@ export async function deleteMessagesInSlicesForMe(
   const conv = vault.getConversation(conversationId);
   if (conv && unreadGone > 0) vault.upsertConversation({ ...conv, unread: Math.max(0, conv.unread - unreadGone) });
   await forgetJournaled(vault, sendIdOf);
-  return { deleted: report.deleted, unsent };
+  return { deleted: report.deleted };
 }

@@ -7,12 +7,9 @@
 // its other messages still stored are acknowledged again by a fresh receipt (a sealed intent, sent
 // with the next receipts or right after the deletion), so the sender does not lose their ticks.
 import { randomBytes } from 'node:crypto';
-import { IDEM_RE } from '../../shared/protocol/methods.ts';
-import { decodeValue } from '../../shared/protocol/value.ts';
 import type { Vault } from '../vault/index.ts';
 import { readKvJson, writeKvJson } from './kv-json.ts';
-import type { RelayConnection } from './connection.ts';
-import { queueWithdrawals } from './delete-for-everyone.ts';
+import { queueWithdrawals } from './withdraw-queue.ts';
 
 /** Stored message id -> JSON string[]: "day:idem" of the receipts that named it. */
 export const RECEIPTS_OF = 'messenger-receipts-of';
@@ -33,12 +30,13 @@ function dayOf(ms: number): number {
 /** Random id -> JSON SentReceipt without a key: receipts to send again (the rest of a withdrawn one). */
 export const RECEIPT_RESENDS = 'messenger-receipt-resends';
 
-/** A receipt as sent: to whom, its type, and the content ids with the stored message of each. */
+/** A receipt as sent: to whom, its type, and the content ids with the stored message of each; `groupId` for a group's. */
 export interface SentReceipt {
   to: string;
   type: 'delivered' | 'read';
   ids: string[];
   messages: string[];
+  groupId?: string;
 }
 
 /** Most receipts one message keeps pointers to (a delivered and a read one, and re-sends). */
@@ -52,7 +50,8 @@ function sentReceipt(v: unknown): SentReceipt | undefined {
   if (typeof v !== 'object' || v === null) return undefined;
   const r = v as Partial<SentReceipt>;
   if (typeof r.to !== 'string' || (r.type !== 'delivered' && r.type !== 'read') || !isStrings(r.ids) || !isStrings(r.messages) || r.ids.length !== r.messages.length) return undefined;
-  return { to: r.to, type: r.type, ids: r.ids, messages: r.messages };
+  if (r.groupId !== undefined && typeof r.groupId !== 'string') return undefined;
+  return { to: r.to, type: r.type, ids: r.ids, messages: r.messages, ...(r.groupId !== undefined ? { groupId: r.groupId } : {}) };
 }
 
 /** Remembers a receipt being sent (call inside the transaction that queues it). */
@@ -120,57 +119,42 @@ export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number 
       else vault.kvDelete(RECEIPTS_OF, m);
     }
     if (keep.length > 0) {
-      const resend: SentReceipt = { to: receipt.to, type: receipt.type, ids: keep.map((i) => receipt.ids[i] as string), messages: keep.map((i) => receipt.messages[i] as string) };
+      const resend: SentReceipt = { ...receipt, ids: keep.map((i) => receipt.ids[i] as string), messages: keep.map((i) => receipt.messages[i] as string) };
       writeKvJson(vault, RECEIPT_RESENDS, randomBytes(16).toString('hex'), resend);
     }
   }
 }
 
+/** A receipt to send again (an intent under `key`), with only the messages still stored. */
+export interface DueResend extends SentReceipt {
+  key: string;
+}
+
 /**
  * The receipts to send again, each with only the messages still stored (a message deleted
- * meanwhile is not named again); the intents are removed. The caller sends them.
+ * meanwhile is not named again). An intent naming none any more is removed; the others stay
+ * until dropResend, which the caller runs in the commit that queues the receipt, so a lock or a
+ * missing connection meanwhile loses none (they go at the next connect).
  */
-export function takeResends(vault: Vault): Omit<SentReceipt, 'messages'>[] {
+export function dueResends(vault: Vault): DueResend[] {
   const keys = vault.kvKeys(RECEIPT_RESENDS);
   if (keys.length === 0) return [];
-  const out: Omit<SentReceipt, 'messages'>[] = [];
+  const out: DueResend[] = [];
   vault.transaction(() => {
     for (const key of keys) {
       const r = sentReceipt(readKvJson(vault, RECEIPT_RESENDS, key));
-      vault.kvDelete(RECEIPT_RESENDS, key);
-      if (!r) continue;
-      const ids = r.ids.filter((_, i) => vault.getMessage(r.messages[i] as string) !== undefined);
-      if (ids.length > 0) out.push({ to: r.to, type: r.type, ids });
+      const keep = r ? r.messages.map((m, i) => i).filter((i) => vault.getMessage(r.messages[i] as string) !== undefined) : [];
+      if (!r || keep.length === 0) {
+        vault.kvDelete(RECEIPT_RESENDS, key);
+        continue;
+      }
+      out.push({ ...r, key, ids: keep.map((i) => r.ids[i] as string), messages: keep.map((i) => r.messages[i] as string) });
     }
   });
   return out;
 }
 
-/**
- * Withdraws queued in the sealed outbox while connected (a deletion's, written in its
- * transaction): the relay client sends outbox entries it loaded at its start, not ones written
- * since, so they go now, and each leaves the outbox once the relay answered (a failure leaves it
- * for the next start). A withdraw sent twice is harmless: the relay answers the same.
- */
-export async function sendQueuedWithdrawals(vault: Vault, conn: RelayConnection): Promise<void> {
-  const queued: { id: string; to: string; idem: string }[] = [];
-  for (const item of vault.outboxList()) {
-    if (!item.id.startsWith('withdraw-')) continue;
-    try {
-      const v = decodeValue(item.body) as { m?: unknown; p?: { to?: unknown; idem?: unknown } };
-      if (v.m === 'withdraw' && typeof v.p?.to === 'string' && typeof v.p.idem === 'string' && IDEM_RE.test(v.p.idem)) queued.push({ id: item.id, to: v.p.to, idem: v.p.idem });
-    } catch {
-      // not ours to read: the client's own start handles it
-    }
-  }
-  await Promise.all(
-    queued.map(async (w) => {
-      try {
-        await conn.client.call('withdraw', { to: w.to, idem: w.idem });
-        if (vault.isUnlocked) vault.outboxDelete(w.id);
-      } catch {
-        // disconnected or locked meanwhile: the entry stays for the next start
-      }
-    }),
-  );
+/** The intent `key` is done (sent, or there is no one to send it to). Vault writes only. */
+export function dropResend(vault: Vault, key: string): void {
+  vault.kvDelete(RECEIPT_RESENDS, key);
 }

@@ -9,7 +9,8 @@ import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, incomingMessageId, receiptIdempotencyKey, withIdKey } from './ids.ts';
-import { pruneReceiptRecords, recordReceipt, takeResends } from './receipt-withdraw.ts';
+import { resendWithdrawnReceipts } from './receipt-resend.ts';
+import { recordReceipt } from './receipt-withdraw.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import type { SessionAccess } from './session.ts';
 
@@ -97,24 +98,6 @@ async function sendReceipt(access: SessionAccess, handle: string, type: 'deliver
     conn.mailbox.send(handle, encodeEnvelope(envelope), idem).catch(() => undefined);
     recordReceipt(session.vault, idem, { to: handle, type, ids, messages });
   });
-}
-
-/**
- * Receipts withdrawn because a message they named was deleted: the rest of each, acknowledged
- * again (in the send queue, as a vault activity: the caller's). Without a connection the
- * intents are dropped (the sender's copies stay as they were), as a receipt is then.
- */
-export async function resendWithdrawnReceipts(access: SessionAccess): Promise<void> {
-  const vault = access.current()?.vault;
-  if (!vault?.isUnlocked) return;
-  // Records of receipts the relay no longer holds go (receipt-withdraw.ts).
-  pruneReceiptRecords(vault);
-  if (!access.current()?.connection) return;
-  for (const r of takeResends(vault)) {
-    const chunks: string[][] = [];
-    sendInChunks(r.ids, (chunk) => chunks.push(chunk));
-    for (const chunk of chunks) await sendReceipt(access, r.to, r.type, chunk);
-  }
 }
 
 /**

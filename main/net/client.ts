@@ -18,7 +18,7 @@ import { backoffDelay, DEFAULT_BACKOFF, NodeChoice, type Backoff } from './nodes
 import type { PermanentKey } from './permanent-key.ts';
 import { Requests, type DurableOutcome } from './requests.ts';
 import { openPinned, sendInRecords } from './socket.ts';
-import type { OutboxStore } from './stores.ts';
+import type { OutboxItem, OutboxStore } from './stores.ts';
 import { newBinding, rotationDelay, zeroKey, type Binding, type LiveKey, type Purpose } from './temp-key.ts';
 
 export type { DurableOutcome } from './requests.ts';
@@ -151,6 +151,14 @@ export class RelayClient extends EventEmitter<RelayClientEvents> {
    */
   async callDurable(method: 'send', params: Omit<RelayParams<'send'>, 'idem'>, id: string): Promise<RelayResult<'send'>> {
     return parseRelayResult(method, await this.requests.addDurable(method, { ...params }, id));
+  }
+
+  /**
+   * Durable requests written to the outbox by someone else after start (the messenger's queued
+   * withdraws): sent as if loaded at start, without listing the outbox again.
+   */
+  adoptDurable(items: readonly OutboxItem[]): void {
+    this.requests.adopt(items);
   }
 
   /** A `sendMany` through the outbox (a group message's fan-out); each item carries its own idempotency key. */

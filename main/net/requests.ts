@@ -91,6 +91,16 @@ export class Requests {
     for (const item of items) this.restoreDurable(item);
   }
 
+  /**
+   * Items another writer put in the outbox since it was loaded (a deletion's withdraws), taken as
+   * if loaded at start: sent after the requests already waiting, removed from the outbox once
+   * answered. One already held (by id) is not taken twice.
+   */
+  adopt(items: readonly OutboxItem[]): void {
+    for (const item of items) this.restoreDurable(item);
+    if (items.length > 0) this.host.wake();
+  }
+
   private restoreDurable(item: OutboxItem): void {
     if (this.durable.has(item.id)) return;
     let decoded: Value;

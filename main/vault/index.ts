@@ -206,6 +206,11 @@ export class Vault implements VaultHandle {
     return this.gate.batched(fn);
   }
 
+  /** See WriteGate.writeEpoch. */
+  writeEpoch(): number {
+    return this.gate.writeEpoch;
+  }
+
   /** See WriteGate.syncCommitted. */
   syncCommitted(): boolean {
     return this.gate.syncCommitted();
@@ -429,6 +434,10 @@ export class Vault implements VaultHandle {
 
   outboxList(): OutboxItem[] {
     return this.gate.read((r) => outbox.outboxList(r));
+  }
+
+  outboxGet(id: string): OutboxItem | undefined {
+    return this.gate.read((r) => outbox.outboxGet(r, id));
   }
 
   outboxDelete(id: string): void {

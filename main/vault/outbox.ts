@@ -9,6 +9,7 @@ export function prepareOutbox(db: Database.Database) {
   return {
     read: {
       outboxList: db.prepare<[], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox ORDER BY created_at, id'),
+      outboxItem: db.prepare<[string], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox WHERE id = ?'),
     },
     write: {
       outboxPut: db.prepare<[string, number, Buffer], unknown>('INSERT OR REPLACE INTO outbox (id, created_at, sealed) VALUES (?, ?, ?)'),
@@ -29,12 +30,23 @@ export function outboxPut(db: OutboxWritable, item: OutboxItem): void {
   db.write.outbox.outboxPut.run(item.id, item.createdAt, seal(db.keys.key('outbox'), item.body, ad('outbox', item.id, item.createdAt)));
 }
 
-export function outboxList(db: OutboxReadable): OutboxItem[] {
-  return db.read.outbox.outboxList.all().map((row) => ({
+function openItem(db: OutboxReadable, row: { id: string; created_at: number; sealed: Buffer }): OutboxItem {
+  return {
     id: row.id,
     createdAt: row.created_at,
     body: new Uint8Array(db.keys.openSealed('outbox', row.sealed, ad('outbox', row.id, row.created_at), `outbox item ${row.id}`)),
-  }));
+  };
+}
+
+export function outboxList(db: OutboxReadable): OutboxItem[] {
+  return db.read.outbox.outboxList.all().map((row) => openItem(db, row));
+}
+
+/** One item by id, if the outbox holds it (a point read, not a listing). */
+export function outboxGet(db: OutboxReadable, id: string): OutboxItem | undefined {
+  checkId(id, 'outbox id');
+  const row = db.read.outbox.outboxItem.get(id);
+  return row ? openItem(db, row) : undefined;
 }
 
 export function outboxDelete(db: OutboxWritable, id: string): void {

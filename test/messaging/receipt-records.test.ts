@@ -4,7 +4,7 @@
 // records of receipts older than the relay keeps envelopes are dropped, and then withdraw nothing.
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../shared/protocol/value.ts';
-import { pruneReceiptRecords, recordReceipt, RECEIPTS_OF, RECEIPTS_SENT, takeResends, withdrawReceiptsOf } from '../../main/messenger/receipt-withdraw.ts';
+import { pruneReceiptRecords, recordReceipt, RECEIPTS_OF, RECEIPTS_SENT, dropResend, dueResends, withdrawReceiptsOf } from '../../main/messenger/receipt-withdraw.ts';
 import { msg, testVaults } from '../vault/helpers.ts';
 
 const vaults = testVaults();
@@ -36,8 +36,12 @@ describe('receipt records', () => {
     expect(vault.kvGet(RECEIPTS_OF, a!)).toBeUndefined();
     expect(vault.kvGet(RECEIPTS_OF, b!)).toBeUndefined(); // its only receipt was withdrawn
     vault.deleteMessages('conv', [c!]); // deleted meanwhile: not acknowledged again
-    expect(takeResends(vault)).toEqual([{ to: 'alice', type: 'delivered', ids: ['cb'] }]);
-    expect(takeResends(vault)).toEqual([]);
+    const due = dueResends(vault);
+    expect(due.map(({ to, type, ids }) => ({ to, type, ids }))).toEqual([{ to: 'alice', type: 'delivered', ids: ['cb'] }]);
+    // Kept until the receipt is queued (dropResend in its commit), so nothing is lost meanwhile.
+    expect(dueResends(vault)).toEqual(due);
+    dropResend(vault, due[0]!.key);
+    expect(dueResends(vault)).toEqual([]);
 
     // Forty days old: dropped by the prune, and its message's deletion withdraws nothing.
     const oldNs = `${RECEIPTS_SENT}${Math.floor((now - 40 * DAY) / DAY)}`;
@@ -46,6 +50,6 @@ describe('receipt records', () => {
     expect(vault.kvKeys(oldNs)).toEqual([]);
     vault.transaction(() => withdrawReceiptsOf(vault, d!, now));
     expect(withdrawsIn(vault)).toHaveLength(1);
-    expect(takeResends(vault)).toEqual([]);
+    expect(dueResends(vault)).toEqual([]);
   });
 });

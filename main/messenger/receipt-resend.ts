@@ -1,0 +1,64 @@
+// The rest of a withdrawn receipt, acknowledged again (receipt-withdraw.ts keeps the intents): a
+// 1:1 receipt to the sender of our stored messages, or a group receipt to a group text's author.
+// Each intent leaves the vault in the same commit as the receipt's outbox entry (and the record a
+// later deletion withdraws it by), so a lock, a crash or a missing connection (the unlock purge
+// runs before the connection is up; offline mode) keeps it for the next try: after a deletion,
+// after a receipt sent, and once connected after unlock.
+import { encodeEnvelope, type E2e, type MessageContent } from '../e2e/index.ts';
+import type { Vault } from '../vault/index.ts';
+import type { RelayConnection } from './connection.ts';
+import { receiptIdempotencyKey } from './ids.ts';
+import { sendInChunks } from './receipt-batch.ts';
+import { dropResend, dueResends, pruneReceiptRecords, recordReceipt, type DueResend } from './receipt-withdraw.ts';
+import type { SessionAccess } from './session.ts';
+
+/** Whether a receipt may go to `handle` now: a contact (1:1), key not changed unaccepted, a session. */
+async function sendable(vault: Vault, e2e: E2e, r: DueResend): Promise<boolean> {
+  if (r.groupId === undefined) {
+    const contact = vault.findContactByHandle(r.to);
+    if (!contact || contact.identityChanged) return false;
+  }
+  return !e2e.identityStatus(r.to).pending && (await e2e.hasSession(r.to));
+}
+
+/** One chunk of the receipt, recorded like the first one; `last`: the intent goes in the same commit. */
+async function sendChunk(vault: Vault, e2e: E2e, conn: RelayConnection, r: DueResend, from: number, ids: string[], last: boolean): Promise<void> {
+  const idem = receiptIdempotencyKey();
+  const content: MessageContent =
+    r.groupId === undefined ? { v: 1, kind: 'receipt', type: r.type, ids } : { v: 1, kind: 'group-receipt', groupId: r.groupId, type: r.type, ids };
+  const messages = r.messages.slice(from, from + ids.length);
+  await e2e.sendContentThen(r.to, content, (envelope) => {
+    conn.mailbox.send(r.to, encodeEnvelope(envelope), idem).catch(() => undefined);
+    recordReceipt(vault, idem, { to: r.to, type: r.type, ids, messages, ...(r.groupId !== undefined ? { groupId: r.groupId } : {}) });
+    if (last) dropResend(vault, r.key);
+  });
+}
+
+/**
+ * Receipts withdrawn because a message they named was deleted: the rest of each, acknowledged
+ * again (the caller runs it in the send queue, as a vault activity). Without a connection the
+ * intents stay for the next connect.
+ */
+export async function resendWithdrawnReceipts(access: SessionAccess): Promise<void> {
+  const vault = access.current()?.vault;
+  if (!vault?.isUnlocked) return;
+  // Records of receipts the relay no longer holds go (receipt-withdraw.ts).
+  pruneReceiptRecords(vault);
+  for (const r of dueResends(vault)) {
+    const session = access.current();
+    const conn = session?.connection;
+    const e2e = session?.registration?.e2e;
+    if (session?.vault !== vault || !vault.isUnlocked || !conn || !e2e) return;
+    if (!(await sendable(vault, e2e, r))) {
+      dropResend(vault, r.key);
+      continue;
+    }
+    const chunks: string[][] = [];
+    sendInChunks(r.ids, (chunk) => chunks.push(chunk));
+    let from = 0;
+    for (const [i, chunk] of chunks.entries()) {
+      await sendChunk(vault, e2e, conn, r, from, chunk, i === chunks.length - 1);
+      from += chunk.length;
+    }
+  }
+}
