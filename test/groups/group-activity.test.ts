@@ -24,6 +24,17 @@ function watchPages(p: Peer): number[] {
   }) as Vault['pageMessages'];
   return limits;
 }
+/** The keys of every read of a kv namespace from bob's vault from now on (an observation: the read still runs). */
+function watchKv(p: Peer, namespace: string): string[] {
+  const vault = vaultOf(p);
+  const keys: string[] = [];
+  const get = vault.kvGet.bind(vault);
+  vault.kvGet = (ns: string, key: string) => {
+    if (ns === namespace) keys.push(key);
+    return get(ns, key);
+  };
+  return keys;
+}
 const pushed = (p: Peer): GroupActivity[] => p.events.flatMap((e) => (e.name === 'groupActivity' && e.payload.groupId === groupId ? [e.payload] : []));
 const lastPushed = (p: Peer) => pushed(p).at(-1);
 const asked = async (p: Peer) => (await p.m.groupsActivity()).find((a) => a.groupId === groupId);
@@ -60,8 +71,12 @@ describe('group activity counters', () => {
     expect(await asked(bob)).toMatchObject({ unread: 0, lastMessage: { text: 'three' } });
 
     // One more arrives (1), then bob deletes it: the newest and the count follow the deletion.
+    const records = watchKv(bob, 'groups');
     await alice.m.groupSend({ groupId, text: 'four' });
     await waitFor(() => lastPushed(bob)?.unread === 1, 30_000, 'the count of four');
+    // The group's record is read once for the text (checked against, then announced), not again
+    // to announce it or to refresh the chat list's newest message (alice's chain came earlier).
+    expect(records).toEqual([groupId]);
     const four = (await bob.m.groupHistory({ groupId, limit: 10 })).messages.at(-1)!;
     expect(four.text).toBe('four');
     await bob.m.deleteMessage({ conversationId: `g${groupId}`, messageId: four.id });
