@@ -206,11 +206,6 @@ export class Vault implements VaultHandle {
     return this.gate.batched(fn);
   }
 
-  /** See WriteGate.writeEpoch. */
-  writeEpoch(): number {
-    return this.gate.writeEpoch;
-  }
-
   /** See WriteGate.syncCommitted. */
   syncCommitted(): boolean {
     return this.gate.syncCommitted();
