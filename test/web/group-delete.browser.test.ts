@@ -1,5 +1,5 @@
 // Deleting group messages in the real UI (Chromium, browser mode, real relay): a group bubble has
-// the actions of a 1:1 bubble, reached by Tab and Enter: Copy, Delete for me (asks first, Cancel
+// the actions of a 1:1 bubble, reached by Tab and Enter: links behind a confirmation, Copy, Delete for me (asks first, Cancel
 // keeps it; the message leaves alice's page and stays gone after a reload; bob keeps his copy)
 // and, on alice's own text only, Delete for everyone (asks first; alice's page and bob's history
 // then hold a tombstone without the text). bob runs in this process (a real messenger on a real
@@ -150,5 +150,18 @@ describe('Deleting group messages in Chromium', () => {
     await alice.getByRole('button', { name: new RegExp(`^${NAME}, group of 2`) }).click();
     const again = alice.getByRole('log', { name: `Messages in ${NAME}` });
     await expect.poll(() => again.locator('.bubble .text').allTextContents(), { timeout: T }).toEqual(['alice keeps this', 'This message was deleted']);
+
+    // A link in a group text is a link, opened only through the confirmation (as in 1:1 chats).
+    await bob!.groupSend({ groupId: group.groupId, text: 'the plan: https://example.org/plan?id=7 ok' });
+    const link = again.getByRole('link', { name: 'https://example.org/plan?id=7' });
+    await link.waitFor({ timeout: T });
+    expect(await link.getAttribute('rel')).toBe('noopener noreferrer');
+    await link.click();
+    const confirm = alice.getByRole('dialog', { name: 'Open this link?' });
+    await confirm.getByText('https://example.org/plan?id=7', { exact: true }).waitFor();
+    await check(alice, 'group-link-confirm');
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => alice.getByRole('dialog').count()).toBe(0);
+    expect(alice.context().pages().length).toBe(1);
   });
 });

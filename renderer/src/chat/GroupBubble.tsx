@@ -1,6 +1,6 @@
 // One text of a group chat (screens/GroupChat.tsx), with the actions a 1:1 bubble has
-// (chat/MessageBubble.tsx): Copy, Delete for me, and on own texts sent less than 24 h ago while
-// still a member, Delete for everyone. Each is a real button in the bubble, so Tab and Enter reach
+// (chat/MessageBubble.tsx): links behind the confirmation, Copy, Delete for me, and on own texts
+// sent less than 24 h ago while still a member, Delete for everyone. Each is a real button in the bubble, so Tab and Enter reach
 // it as in a 1:1 chat. The deletes ask first (useGroupDelete) and go through the contract's
 // deleteMessage with the group's conversation id; main then announces the group, which reloads.
 import { useState, type ReactNode } from 'react';
@@ -11,6 +11,7 @@ import { Countdown } from '../components/Disappearing.tsx';
 import { Dialog } from '../components/Dialog.tsx';
 import { formatTime } from '../logic.ts';
 import { GroupReceiptButton } from './GroupReceipts.tsx';
+import { LinkedText } from './LinkedText.tsx';
 
 export function GroupBubble({
   message,
@@ -21,6 +22,7 @@ export function GroupBubble({
   onDelete,
   onDeleteForEveryone,
   onReceipts,
+  onLink,
 }: {
   message: GroupMessage;
   /** The author as the page names them (nickname or @handle); shown on incoming texts. */
@@ -32,12 +34,14 @@ export function GroupBubble({
   onDelete: (m: GroupMessage) => void;
   onDeleteForEveryone: (m: GroupMessage) => void;
   onReceipts: (m: GroupMessage) => void;
+  /** A link in the text: shown in full first, as in 1:1 chats. */
+  onLink: (url: string) => void;
 }) {
   const out = message.direction === 'out';
   return (
     <div className={`bubble ${out ? 'out' : 'in'}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
       {out ? null : <p className="sender">{senderName}</p>}
-      <p className="text">{message.text}</p>
+      <LinkedText text={message.text} onLink={onLink} />
       <div className="message-actions">
         <button type="button" onClick={() => onCopy(message)}>
           Copy

@@ -1,11 +1,10 @@
 // One message of a 1:1 chat (screens/Chat.tsx): the quote, the attachment, the text with its
 // links (opened only through the confirmation), the actions and the time and delivery state.
-import type { MouseEvent } from 'react';
 import type { Attachment, Message } from '../../../shared/api.ts';
 import { AttachmentCard } from '../components/Attachments.tsx';
 import { canDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
 import { Countdown } from '../components/Disappearing.tsx';
-import { splitLinks } from '../daily.ts';
+import { LinkedText } from './LinkedText.tsx';
 import { DELIVERY_LABELS, formatTime } from '../logic.ts';
 
 export function MessageBubble({
@@ -38,11 +37,6 @@ export function MessageBubble({
   const out = message.direction === 'out';
   const state = DELIVERY_LABELS[message.state];
   const quote = message.replyTo;
-  const openLink = (e: MouseEvent<HTMLAnchorElement>, href: string) => {
-    // Never followed directly: the confirmation shows the full address first.
-    e.preventDefault();
-    onLink(href);
-  };
   return (
     <div className={`bubble ${out ? 'out' : 'in'}${focused ? ' focused' : ''}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
       {quote ? (
@@ -53,17 +47,7 @@ export function MessageBubble({
         <p className="quote missing">Quoted message not available</p>
       ) : null}
       {attachment ? <AttachmentCard attachment={attachment} /> : null}
-      <p className="text">
-        {splitLinks(message.text).map((part, i) =>
-          part.kind === 'text' ? (
-            part.text
-          ) : (
-            <a key={i} href={part.href} target="_blank" rel="noopener noreferrer" onClick={(e) => openLink(e, part.href)}>
-              {part.text}
-            </a>
-          ),
-        )}
-      </p>
+      <LinkedText text={message.text} onLink={onLink} />
       <div className="message-actions">
         {readOnly ? null : (
           <button type="button" onClick={() => onReply(message)}>

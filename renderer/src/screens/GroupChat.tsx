@@ -6,6 +6,7 @@ import { errorText, useApi, useReconnects } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { GroupBubble, useGroupDelete } from '../chat/GroupBubble.tsx';
 import { GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
+import { LinkDialog } from './MessageDialogs.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import { notExpired, useNow } from '../components/Disappearing.tsx';
@@ -38,6 +39,7 @@ export function GroupChat({
   const [error, setError] = useState('');
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const [notice, setNotice] = useState('');
+  const [linkUrl, setLinkUrl] = useState<string | null>(null);
   const logRef = useRef<HTMLDivElement>(null);
   const groupId = group.groupId;
   const reconnects = useReconnects();
@@ -157,6 +159,7 @@ export function GroupChat({
               onDelete={(x) => deletes.ask(x, false)}
               onDeleteForEveryone={(x) => deletes.ask(x, true)}
               onReceipts={setReceiptsOf}
+              onLink={setLinkUrl}
             />
           ),
         )}
@@ -187,6 +190,7 @@ export function GroupChat({
         <p className="hint">You are no longer a member of this group.</p>
       )}
       {deletes.dialog}
+      {linkUrl ? <LinkDialog url={linkUrl} onClose={() => setLinkUrl(null)} /> : null}
       {receiptsOf ? <GroupReceiptsDialog groupId={groupId} message={receiptsOf} name={(h) => memberName(h, self, contacts)} onClose={() => setReceiptsOf(null)} /> : null}
     </section>
   );
