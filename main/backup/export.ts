@@ -1,11 +1,11 @@
 // Export: vault -> line-delimited JSON -> age file, streaming in bounded memory. Writes a
 // temporary file beside the target and renames it only when complete and fsynced, so a
 // cancel or a crash never leaves a partial backup under the requested name.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { beginAtomicWrite, type AtomicFile } from '../../shared/atomic-write.ts';
-import type { VaultHandle } from '../vault/api.ts';
-import { AgeWriter, createHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
+import type { StoredMessage, VaultHandle } from '../vault/api.ts';
+import { AgeWriter, createHeader, defaultChunkCipher, type AgeHeader, type ChunkCipher, type EncryptKeys } from './age-file.ts';
 import { BackupError, BackupIoError, isFsError } from './errors.ts';
 import { ATTACHMENT_CHUNK_BYTES, attachmentToLine, chunksOf, encodeChunkLine, type AttachmentSource } from './attachments.ts';
 import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, groupReceiptsToLine, groupToLine, type GroupSource } from './groups.ts';
@@ -23,6 +23,7 @@ import {
 } from './format.ts';
 import { PROGRESS_EVERY, throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import { signingKeyOf, type BackupSigningKey } from './signature.ts';
+import { WorkerLineSink, type LineSink } from './worker-export.ts';
 
 /**
  * The account secrets that make up "the account identity" for --with-identity: the libsignal
@@ -41,6 +42,11 @@ export interface ExportOptions {
   onProgress?: ProgressListener;
   /** For tests and the benchmark; defaults to native when available. */
   chunkCipher?: ChunkCipher;
+  /**
+   * For tests and the benchmark: 'main' encodes, encrypts and writes on the calling thread too.
+   * Default: a worker thread does that (worker-export.ts), with the native cipher only.
+   */
+  thread?: 'worker' | 'main';
   now?: () => number;
   /** For tests: sign with this key instead of the profile's identity (null: write an unsigned stream). */
   signingKey?: BackupSigningKey | null;
@@ -73,6 +79,72 @@ export interface ExportResult {
  */
 const BATCH_BYTES = 1024 * 1024;
 
+/** The sink on the calling thread (the noble cipher, or when asked). */
+class InlineLineSink implements LineSink {
+  readonly #batch = Buffer.allocUnsafe(BATCH_BYTES);
+  readonly #writer: AgeWriter;
+  #used = 0;
+  #hash: Hash | undefined = createHash('sha256');
+
+  constructor(fd: number, header: AgeHeader, cipher: ChunkCipher) {
+    this.#writer = new AgeWriter(fd, header, cipher);
+  }
+
+  text(text: string): void {
+    // A UTF-16 unit is at most 3 UTF-8 bytes, so this much room always holds the line.
+    if (this.#used + text.length * 3 > BATCH_BYTES) {
+      this.#flush();
+      if (text.length * 3 > BATCH_BYTES) {
+        this.#write(Buffer.from(text, 'utf8'));
+        return;
+      }
+    }
+    this.#used += this.#batch.write(text, this.#used, 'utf8');
+  }
+
+  message(m: StoredMessage): boolean {
+    this.text(encodeMessageLine(m));
+    return true;
+  }
+
+  room(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  digest(): Promise<Uint8Array> {
+    this.#flush();
+    const d = this.#hash?.digest() ?? new Uint8Array(0);
+    this.#hash = undefined;
+    return Promise.resolve(d);
+  }
+
+  end(): Promise<number> {
+    this.#flush();
+    this.#writer.end();
+    this.#batch.fill(0);
+    return Promise.resolve(this.#writer.written);
+  }
+
+  dispose(): Promise<void> {
+    this.#writer.destroy();
+    this.#batch.fill(0);
+    return Promise.resolve();
+  }
+
+  #flush(): void {
+    this.#write(this.#batch.subarray(0, this.#used));
+    this.#used = 0;
+  }
+
+  #write(bytes: Uint8Array): void {
+    this.#hash?.update(bytes);
+    this.#writer.write(bytes);
+  }
+}
+
+/** A message line could pass MAX_LINE_BYTES only if this is (JSON escapes a UTF-16 unit in at most 6 bytes). */
+const mayBeLong = (m: StoredMessage): boolean => (m.text.length + m.sender.length + m.id.length + m.conversationId.length) * 6 + 256 > MAX_LINE_BYTES;
+
 export async function exportBackup(vault: VaultHandle, file: string, options: ExportOptions): Promise<ExportResult> {
   const { signal, onProgress } = options;
   throwIfAborted(signal);
@@ -88,35 +160,24 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     header.fileKey.fill(0);
     throw new BackupIoError(`Cannot write in ${dirname(target)}: ${(cause as Error).message}`, { cause });
   }
-  const writer = new AgeWriter(out.fd, header, options.chunkCipher);
-  const batch = Buffer.allocUnsafe(BATCH_BYTES);
+  const cipher = options.chunkCipher ?? defaultChunkCipher();
+  let sink: LineSink;
+  try {
+    sink = options.thread !== 'main' && cipher === 'native' ? new WorkerLineSink(out.fd, header) : new InlineLineSink(out.fd, header, cipher);
+  } catch (err) {
+    header.fileKey.fill(0);
+    out.abort();
+    throw err;
+  }
   // The signature covers every byte written before the signature line (signature.ts).
   const signingKey = options.signingKey === undefined ? signingKeyOf(vault) : (options.signingKey ?? undefined);
-  const hash = createHash('sha256');
   try {
-    let used = 0;
-    const flushBatch = (): void => {
-      const bytes = batch.subarray(0, used);
-      hash.update(bytes);
-      writer.write(bytes);
-      used = 0;
-    };
     const append = (text: string, what: string): void => {
       // Never write a file that import would refuse; the reader caps line length.
       if (text.length > MAX_LINE_BYTES / 4 && Buffer.byteLength(text) > MAX_LINE_BYTES) {
         throw new BackupError('IO', `A ${what} record is larger than ${MAX_LINE_BYTES} bytes and cannot be backed up.`);
       }
-      // A UTF-16 unit is at most 3 UTF-8 bytes, so this much room always holds the line.
-      if (used + text.length * 3 > BATCH_BYTES) {
-        flushBatch();
-        if (text.length * 3 > BATCH_BYTES) {
-          const bytes = Buffer.from(text, 'utf8');
-          hash.update(bytes);
-          writer.write(bytes);
-          return;
-        }
-      }
-      used += batch.write(text, used, 'utf8');
+      sink.text(text);
     };
     const put = (line: BackupLine): void => append(encodeLine(line), line.type);
 
@@ -168,12 +229,13 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     for (const m of vault.iterateMessages()) {
       const status = statusOf(m.id);
       if (status === 'gone') continue;
-      append(encodeMessageLine(m, status === 'deleted'), 'message');
+      if (status === 'deleted' || mayBeLong(m) || !sink.message(m)) append(encodeMessageLine(m, status === 'deleted'), 'message');
       if (status === undefined && withFiles.has(m.id)) exportedFiles.push(m.id);
       if (receipts && status === undefined && m.direction === 'out' && m.conversationId.startsWith('g')) ownGroupTexts.push(m.id);
       done++;
       if (done % PROGRESS_EVERY === 0) {
         onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
+        await sink.room();
         await yieldAndCheck(signal);
       }
     }
@@ -196,6 +258,7 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
           if (!plain || plain.length !== expected) throw new BackupError('IO', `A chunk of the attachment "${a.name}" is missing from the profile; export it with its attachments left out.`);
           append(encodeChunkLine(a.id, i, plain), 'attachment');
           plain.fill(0);
+          await sink.room();
           if (++chunks % 16 === 0) await yieldAndCheck(signal);
         }
       }
@@ -209,27 +272,21 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     }
     const counts = { contacts: contacts.length, conversations: conversations.length, messages: done, secrets: secrets.length, ...(v3 ? { attachments } : {}), ...withGroups, ...(receipts ? { groupReceipts } : {}) };
     put({ type: 'end', counts });
-    flushBatch();
     if (signingKey) {
-      const signature = signingKey.sign(hash.digest());
+      const signature = signingKey.sign(await sink.digest());
       put({ type: 'signature', signature: Buffer.from(signature).toString('base64') });
-      const bytes = batch.subarray(0, used);
-      writer.write(bytes);
-      used = 0;
     }
     throwIfAborted(signal);
-    writer.end();
+    const bytes = await sink.end();
     out.commit();
     onProgress?.({ phase: 'export', done, total: Math.max(total, done) });
-    return { file: target, counts, bytes: writer.written, includesIdentity: secretNames !== undefined, signer: signingKey?.publicKey };
+    return { file: target, counts, bytes, includesIdentity: secretNames !== undefined, signer: signingKey?.publicKey };
   } catch (err) {
-    writer.destroy();
+    // The sink stops (and zeroes the plaintext it held) before the descriptor is closed.
+    await sink.dispose();
     out.abort();
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Export failed: ${err.message}`, { cause: err });
     throw err;
-  } finally {
-    // The batch held plaintext lines.
-    batch.fill(0);
   }
 }
