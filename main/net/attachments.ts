@@ -50,15 +50,17 @@ function checkAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
- * Reads and seals chunk `index` of the file (zero padding included). The plaintext is read into
- * `scratch` (one per upload, reused: sealing consumes it at once), not a new buffer per chunk.
+ * Reads the plaintext of chunks [first, first + count) of the file (zero padding included) with
+ * one read into `scratch` (one per upload, reused: sealing consumes it at once) and seals each.
+ * One read per group rather than per 64 KiB chunk: each read is a trip through the thread pool,
+ * and the sending loop waits for the group.
  */
-async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayout, index: number, scratch: Buffer): Promise<Buffer> {
-  const plainLen = sealedChunkLength(layout, index) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
+async function sealRange(fh: ByteSource, key: Uint8Array, layout: StreamLayout, first: number, count: number, scratch: Buffer): Promise<Buffer[]> {
+  const start = first * STREAM_CHUNK_BYTES;
+  const end = Math.min(layout.padded, (first + count) * STREAM_CHUNK_BYTES);
   // Not zeroed first: the file's bytes overwrite all but the padding, zeroed here.
-  const plain = scratch.subarray(0, plainLen);
-  const start = index * STREAM_CHUNK_BYTES;
-  const fromFile = Math.max(0, Math.min(plainLen, layout.size - start));
+  const plain = scratch.subarray(0, end - start);
+  const fromFile = Math.max(0, Math.min(plain.length, layout.size - start));
   plain.fill(0, fromFile);
   let got = 0;
   while (got < fromFile) {
@@ -66,7 +68,13 @@ async function sealFromFile(fh: ByteSource, key: Uint8Array, layout: StreamLayou
     if (bytesRead === 0) throw new TransferError('ATTACHMENT_CHANGED', 'The file became shorter while it was being sent.');
     got += bytesRead;
   }
-  return sealChunk(key, index, index === layout.chunks - 1, plain);
+  const sealed: Buffer[] = [];
+  for (let i = first, at = 0; i < first + count; i++) {
+    const plainLen = sealedChunkLength(layout, i) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
+    sealed.push(sealChunk(key, i, i === layout.chunks - 1, plain.subarray(at, at + plainLen)));
+    at += plainLen;
+  }
+  return sealed;
 }
 
 /**
@@ -112,7 +120,7 @@ export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
-  const scratch = Buffer.allocUnsafe(STREAM_CHUNK_BYTES);
+  const scratch = Buffer.allocUnsafe(Math.min(layout.padded, CHECKPOINT_CHUNKS * STREAM_CHUNK_BYTES));
   try {
     return await uploadSealed(relay, fh, layout, recipients, o, unchanged, scratch);
   } finally {
@@ -167,9 +175,9 @@ async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLa
   const chunks = Math.ceil(earlier.length / STREAM_SEALED_CHUNK_BYTES);
   if (st && st.size === layout.sealedSize && st.length <= earlier.length && earlier.length <= layout.sealedSize && (st.length === layout.sealedSize || st.length % STREAM_SEALED_CHUNK_BYTES === 0)) {
     const hash = createHash('sha256');
-    for (let i = 0; i < chunks; i++) {
+    for (let i = 0; i < chunks; i += CHECKPOINT_CHUNKS) {
       checkAborted(o.signal);
-      hash.update(await sealFromFile(fh, earlier.key, layout, i, scratch));
+      for (const c of await sealRange(fh, earlier.key, layout, i, Math.min(CHECKPOINT_CHUNKS, chunks - i), scratch)) hash.update(c);
     }
     if (bytesEqual(hash.copy().digest(), earlier.digest)) return { id: earlier.blobId, key: earlier.key, from: st.length, hash, hashed: chunks };
   }
@@ -200,12 +208,12 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, 
   const ahead = new Map<number, Buffer>();
   const sealAhead = async (first: number): Promise<void> => {
     const end = Math.min(layout.chunks, first + CHECKPOINT_CHUNKS);
-    for (let i = first; i < end; i++) {
-      checkAborted(o.signal);
-      const c = await sealFromFile(fh, s.key, layout, i, scratch);
+    checkAborted(o.signal);
+    const group = await sealRange(fh, s.key, layout, first, end - first, scratch);
+    group.forEach((c, j) => {
       s.hash.update(c);
-      ahead.set(i, c);
-    }
+      ahead.set(first + j, c);
+    });
     s.hashed = end;
     o.resume?.checkpoint?.(end === layout.chunks ? layout.sealedSize : end * STREAM_SEALED_CHUNK_BYTES, s.hash.copy().digest());
   };
@@ -217,7 +225,7 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, 
       const index = next / STREAM_SEALED_CHUNK_BYTES;
       // In order, every chunk is hashed exactly once: a new group when sending reaches past the hashed ones.
       while (index >= s.hashed) await sealAhead(s.hashed);
-      const sealed = ahead.get(index) ?? (await sealFromFile(fh, s.key, layout, index, scratch));
+      const sealed = ahead.get(index) ?? ((await sealRange(fh, s.key, layout, index, 1, scratch))[0] as Buffer);
       ahead.delete(index);
       const answer = relay.call('blob.put', { id: s.id, offset: next, data: sealed });
       // Settled later, in order; a rejection is taken then (and never left unhandled: after an
