@@ -14,7 +14,7 @@ import type { VaultHandle } from '../vault/api.ts';
 /** The part of the vault the E2E layer uses. */
 export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'> &
   // Optional so plain in-memory stand-ins still fit; the real vault has it (one commit, one fsync).
-  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction'>>;
+  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch'>>;
 
 export const NS = {
   meta: 'e2e-meta',
@@ -38,6 +38,9 @@ export const SECRET = {
 
 type Staged = { value: Uint8Array } | { deleted: true };
 
+/** Parsed records kept (parsed()): libsignal's session records, a few KiB each. */
+const MAX_PARSED = 2_000;
+
 export class E2eKv {
   readonly vault: E2eVault;
   private staging: Map<string, Staged> | undefined;
@@ -48,6 +51,14 @@ export class E2eKv {
    */
   private reads: Map<string, Uint8Array | undefined> | undefined;
   private readonly addressKeys = new LRUCache<string, string>({ max: 10_000 });
+  /**
+   * Records as the vault holds them, parsed (see parsed()): valid while the vault's writeEpoch
+   * stays what it was when they were kept, i.e. no write since may have been rolled back.
+   */
+  private readonly parsedRecords = new LRUCache<string, object>({ max: MAX_PARSED });
+  private parsedEpoch: number | undefined;
+  /** What the staged operation wrote, parsed (null: deleted), kept on commit, dropped on discard. */
+  private stagedParsed: Map<string, object | null> | undefined;
 
   constructor(vault: E2eVault) {
     this.vault = vault;
@@ -102,19 +113,76 @@ export class E2eKv {
 
   set(ns: Namespace, key: string, value: Uint8Array): void {
     if (ns === NS.identity) this.identityWrites++;
+    this.forgetParsed(stagingKey(ns, key));
     if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
     else this.guard(() => this.vault.kvSet(ns, key, value));
   }
 
   delete(ns: Namespace, key: string): void {
     if (ns === NS.identity) this.identityWrites++;
-    if (this.staging) this.staging.set(stagingKey(ns, key), { deleted: true });
-    else this.guard(() => this.vault.kvDelete(ns, key));
+    const k = stagingKey(ns, key);
+    this.forgetParsed(k);
+    if (this.staging) {
+      this.staging.set(k, { deleted: true });
+      this.stagedParsed?.set(k, null);
+    } else this.guard(() => this.vault.kvDelete(ns, key));
+  }
+
+  /**
+   * The record under ns/key parsed by `parse` (given bytes it may keep; they are zeroed after),
+   * or undefined. A parsed record is kept and handed out again, not read and parsed once more per
+   * use: libsignal loads a contact's session record several times per message (a send checks for
+   * it, then encrypts; a receive loads it), and each load was a sealed row opened and
+   * deserialized. Kept only with a vault that reports its writeEpoch; the caller must not change
+   * what it gets. See setParsed for writing.
+   */
+  parsed<T extends object>(ns: Namespace, key: string, parse: (bytes: Uint8Array) => T): T | undefined {
+    const k = stagingKey(ns, key);
+    const stagedObject = this.stagedParsed?.get(k);
+    if (stagedObject !== undefined) return (stagedObject ?? undefined) as T | undefined;
+    const cacheable = this.checkParsedEpoch() && !this.staging?.has(k);
+    const cached = cacheable ? this.parsedRecords.get(k) : undefined;
+    if (cached) return cached as T;
+    const raw = this.get(ns, key);
+    if (!raw) return undefined;
+    let value: T;
+    try {
+      value = parse(raw);
+    } finally {
+      raw.fill(0);
+    }
+    if (cacheable) this.parsedRecords.set(k, value);
+    return value;
+  }
+
+  /** set() with the parsed form of `value` kept for parsed() (once committed, when staged). */
+  setParsed(ns: Namespace, key: string, value: Uint8Array, parsed: object): void {
+    this.set(ns, key, value);
+    const k = stagingKey(ns, key);
+    if (this.stagedParsed) this.stagedParsed.set(k, parsed);
+    else if (this.checkParsedEpoch()) this.parsedRecords.set(k, parsed);
+  }
+
+  /** False when the vault cannot tell whether a write was undone (then nothing is kept); drops what was kept when one may have been. */
+  private checkParsedEpoch(): boolean {
+    const epoch = this.vault.writeEpoch?.();
+    if (epoch === undefined) return false;
+    if (epoch !== this.parsedEpoch) {
+      this.parsedRecords.clear();
+      this.parsedEpoch = epoch;
+    }
+    return true;
+  }
+
+  private forgetParsed(k: string): void {
+    this.stagedParsed?.delete(k);
+    this.parsedRecords.delete(k);
   }
 
   /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
     if (ns === NS.identity) this.identityWrites++;
+    this.forgetParsed(stagingKey(ns, key));
     this.staging?.delete(stagingKey(ns, key));
     this.forgetRead(stagingKey(ns, key));
     this.guard(() => this.vault.kvSet(ns, key, value));
@@ -140,6 +208,8 @@ export class E2eKv {
     this.staging = staging;
     const reads = new Map<string, Uint8Array | undefined>();
     this.reads = reads;
+    const stagedParsed = new Map<string, object | null>();
+    this.stagedParsed = stagedParsed;
     let result: T;
     try {
       result = await fn();
@@ -149,9 +219,20 @@ export class E2eKv {
     } finally {
       this.staging = undefined;
       this.reads = undefined;
+      this.stagedParsed = undefined;
       for (const v of reads.values()) v?.fill(0);
     }
-    return { result, commit: () => flush(this.vault, staging), discard: () => this.dropStaged(staging) };
+    const commit = (): void => {
+      // The writes first; the parsed records are kept only once all of them reached the vault
+      // (a rollback after this moves the vault's writeEpoch, which drops them).
+      flush(this.vault, staging);
+      if (!this.checkParsedEpoch()) return;
+      for (const [k, v] of stagedParsed) {
+        if (v) this.parsedRecords.set(k, v);
+        else this.parsedRecords.delete(k);
+      }
+    };
+    return { result, commit, discard: () => this.dropStaged(staging) };
   }
 
   /** Discards staged writes; a dropped identity write counts as one more, so what was read while it was staged is not trusted after. */

@@ -214,13 +214,19 @@ export class VaultSessionStore extends SessionStore {
     super();
   }
 
+  // Records are kept parsed between uses (E2eKv.parsed): libsignal only reads the one it loads
+  // (it works on a copy) and hands a new one to saveSession, so a kept record is never changed.
   override async saveSession(address: ProtocolAddress, record: SessionRecord): Promise<void> {
-    store(this.kv, NS.session, this.kv.addressKey(address.toString()), record.serialize());
+    const bytes = record.serialize();
+    try {
+      this.kv.setParsed(NS.session, this.kv.addressKey(address.toString()), bytes, record);
+    } finally {
+      bytes.fill(0);
+    }
   }
 
   override async getSession(address: ProtocolAddress): Promise<SessionRecord | null> {
-    const raw = this.kv.get(NS.session, this.kv.addressKey(address.toString()));
-    return raw ? consume(raw, (b) => SessionRecord.deserialize(b)) : null;
+    return this.kv.parsed(NS.session, this.kv.addressKey(address.toString()), (raw) => consume(raw, (b) => SessionRecord.deserialize(b))) ?? null;
   }
 
   override async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {

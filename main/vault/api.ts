@@ -165,6 +165,8 @@ export interface VaultHandle {
   batchedTransaction<T>(fn: () => T): T;
   /** Makes every commit so far durable; false when it could not now (inside a transaction). */
   syncCommitted(): boolean;
+  /** Changes whenever earlier writes may have been undone (a rollback, a failed batch commit, lock): see WriteGate.writeEpoch. */
+  writeEpoch(): number;
   /**
    * One transaction spanning event-loop turns (see WriteGate.longTransaction): `work` writes in
    * synchronous `write(fn)` steps, each given a writer on the transaction, and may await

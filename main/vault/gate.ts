@@ -50,6 +50,8 @@ export class WriteGate<R, W> {
   /** A batch that failed to commit, until syncCommitted reports it (nothing of it may be acknowledged). */
   #batchFailure: unknown;
   #activitiesDone: (() => void) | undefined;
+  /** Counts what may have undone a write made earlier (writeEpoch). */
+  #epoch = 0;
 
   constructor(keys: VaultKeys, counters: GateCounters) {
     this.#keys = keys;
@@ -68,6 +70,7 @@ export class WriteGate<R, W> {
 
   /** Closes the database; a long transaction waiting for activities stops waiting (it then finds the vault locked). */
   close(): void {
+    this.#epoch++;
     this.#activitiesDone?.();
     try {
       // What the batch holds was decrypted and stored: keep it (it is not acknowledged yet either way).
@@ -125,8 +128,20 @@ export class WriteGate<R, W> {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
       return db.transaction(fn)();
     } catch (err) {
+      this.#epoch++;
       throw mapError(err);
     }
+  }
+
+  /**
+   * Changes whenever writes made before may have been undone without their caller hearing it at
+   * the time: a (nested) transaction or batched step that threw (rolled back), a batch whose
+   * commit failed, a long transaction rolled back, and close. What someone keeps in memory as
+   * "what the vault holds" is valid only while this stays the same (the e2e layer's session
+   * records, main/e2e/kv.ts).
+   */
+  get writeEpoch(): number {
+    return this.#epoch;
   }
 
   /**
@@ -240,6 +255,7 @@ export class WriteGate<R, W> {
     try {
       return db.transaction(fn)();
     } catch (err) {
+      this.#epoch++;
       if (!db.inTransaction) this.#batchLost ??= err;
       throw mapError(err);
     } finally {
@@ -263,6 +279,7 @@ export class WriteGate<R, W> {
       if (!db.inTransaction) throw lost ?? new VaultCorrupt('the batch of received messages was rolled back');
       db.exec('COMMIT');
     } catch (err) {
+      this.#epoch++;
       try {
         if (db.inTransaction) db.exec('ROLLBACK');
       } catch {
@@ -369,6 +386,7 @@ export class WriteGate<R, W> {
       this.read(() => db.exec('COMMIT'));
       return result;
     } catch (err) {
+      this.#epoch++;
       if (this.#db === db && db.inTransaction) {
         try {
           db.exec('ROLLBACK');

@@ -206,6 +206,11 @@ export class Vault implements VaultHandle {
     return this.gate.batched(fn);
   }
 
+  /** See WriteGate.writeEpoch. */
+  writeEpoch(): number {
+    return this.gate.writeEpoch;
+  }
+
   /** See WriteGate.syncCommitted. */
   syncCommitted(): boolean {
     return this.gate.syncCommitted();
