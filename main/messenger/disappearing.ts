@@ -66,16 +66,20 @@ export function messageTimer(vault: Vault, messageId: string): MessageTimer | un
  */
 export function newestNotExpired(vault: Vault, conversationId: string, now: number): StoredMessage | undefined {
   const PAGE = 16;
+  // The newest alone first: it is almost always the answer, and each message of a page is a
+  // sealed segment opened (each received one is its own segment in a catch-up).
+  let size = 1;
   let before: number | undefined;
   for (;;) {
-    const page = vault.pageMessages(conversationId, { limit: PAGE, ...(before !== undefined ? { before } : {}) });
+    const page = vault.pageMessages(conversationId, { limit: size, ...(before !== undefined ? { before } : {}) });
     for (let i = page.length - 1; i >= 0; i--) {
       const m = page[i] as StoredMessage;
       const t = messageTimer(vault, m.id);
       if (!(t && t.expiresAt !== null && t.expiresAt <= now)) return m;
     }
-    if (page.length < PAGE) return undefined;
+    if (page.length < size) return undefined;
     before = (page[0] as StoredMessage).orderKey;
+    size = PAGE;
   }
 }
 
