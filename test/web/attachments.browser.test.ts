@@ -244,4 +244,29 @@ describe('Attachments in Chromium', () => {
     await alice.getByRole('button', { name: 'Close backup' }).click();
     await alice.getByText(/Viewing a backup/).waitFor({ state: 'detached' });
   });
+
+  it('a big file shows its progress with Cancel; cancelled, nothing is sent', async () => {
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    // 100 MiB (the relay's default limit): long enough to be seen and cancelled while preparing
+    // or while sending; either way nothing may arrive.
+    await alice.evaluate(`(() => {
+      const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array(100 * 1024 * 1024)], 'big.bin', { type: 'application/octet-stream' }));
+      const target = document.querySelector('.chat');
+      target.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, bubbles: true, cancelable: true }));
+      target.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    })()`);
+    const list = alice.getByRole('list', { name: 'Files being sent' });
+    await list.getByRole('progressbar', { name: /^(Preparing|Sending) big\.bin$/ }).waitFor({ timeout: 60_000 });
+    await shotBothThemes(alice, scene.shotsDir, 'attachments-upload-progress');
+    await expectAllNamed(alice, 'attachments-upload-progress');
+    await list.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => list.count(), { timeout: 60_000 }).toBe(0);
+    expect(await alice.getByRole('log').getByText('big.bin').count()).toBe(0);
+    // What alice sends next arrives; the cancelled file never does.
+    await send(alice, 'bob', 'after the cancelled file');
+    await bob.getByRole('log').getByText('after the cancelled file').waitFor({ timeout: 60_000 });
+    expect(await bob.getByRole('log').getByText('big.bin').count()).toBe(0);
+    expect(await alice.getByRole('log').getByText('big.bin').count()).toBe(0);
+  });
 });
