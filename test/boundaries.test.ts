@@ -3,6 +3,8 @@
 // paths and check that each forbidden import is refused and each allowed one passes, so no rule
 // can silently stop working.
 import { ESLint } from 'eslint';
+import { dirname, join } from 'node:path';
+import ts from 'typescript';
 import tseslint from 'typescript-eslint';
 import { describe, expect, it } from 'vitest';
 
@@ -78,5 +80,34 @@ describe('import boundaries', () => {
     ['cli/probe.ts', "import { Vault } from '../main/vault/index.ts';\nexport const x = Vault;\n"],
   ])('allows %s (%#)', async (filePath, code) => {
     expect(await boundaryErrors(filePath, code)).toEqual([]);
+  });
+});
+
+// The compiler holds the renderer to the same rule: renderer/tsconfig.json loads no Node types,
+// so a Node built-in or global does not type-check there (lint aside).
+const ROOT = new URL('..', import.meta.url).pathname;
+
+function rendererTypeErrors(code: string): string[] {
+  const configPath = join(ROOT, 'renderer', 'tsconfig.json');
+  const config = ts.parseJsonConfigFileContent(ts.readConfigFile(configPath, (p) => ts.sys.readFile(p)).config, ts.sys, dirname(configPath));
+  const probe = join(ROOT, 'renderer', 'src', 'probe.ts');
+  const host = ts.createCompilerHost(config.options);
+  const { getSourceFile, fileExists, readFile } = host;
+  host.getSourceFile = (name, lang, ...rest) => (name === probe ? ts.createSourceFile(name, code, lang) : getSourceFile.call(host, name, lang, ...rest));
+  host.fileExists = (name) => name === probe || fileExists.call(host, name);
+  host.readFile = (name) => (name === probe ? code : readFile.call(host, name));
+  const program = ts.createProgram([probe], config.options, host);
+  return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+}
+
+describe('renderer types', () => {
+  it('refuses Node built-ins and globals in renderer code', () => {
+    const errors = rendererTypeErrors("import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\nexport const y = process.env;\n");
+    expect(errors.some((e) => e.includes("'node:fs'"))).toBe(true);
+    expect(errors.some((e) => e.includes("'process'"))).toBe(true);
+  });
+
+  it('accepts the contract and the DOM', () => {
+    expect(rendererTypeErrors("import { methodNames } from '../../shared/api.ts';\nexport const x = methodNames;\nexport const y = document.title;\n")).toEqual([]);
   });
 });
