@@ -16,6 +16,8 @@ import { handGroupRequest } from './group-delivery.ts';
 import { GroupLog } from './group-state.ts';
 import { groupConversationId, groupInfo, idem, LINE_PREFIX, requireGroup, type GroupDeps } from './group-store.ts';
 import { incomingMessageId, newContentId, textIdempotencyKey } from './ids.ts';
+import { resendWithdrawnReceipts } from './receipt-resend.ts';
+import { sendQueuedWithdrawals } from './withdraw-queue.ts';
 import { randomBytes } from 'node:crypto';
 
 /** Sealed kv: own group message id -> its content id (what a delete for everyone names). */
@@ -81,6 +83,10 @@ export class GroupDeletes {
       const sendIdOf = (contentId: string): string => this.d.withIdKey((k) => textIdempotencyKey(k, contentId));
       const deleted = deleteFromVault(vault, sendIdOf, m.conversationId, [m], false);
       vault.kvDelete(OWN_CONTENT_IDS, m.id);
+      // Our receipts naming it that the relay still holds are withdrawn, once; their rest goes again (receipt-resend.ts).
+      sendQueuedWithdrawals(vault, this.d.link());
+      const resend = { current: () => ({ vault: this.d.vault(), connection: this.d.link(), registration: { e2e: this.d.e2e() } }) };
+      void Promise.resolve().then(() => this.d.activity(() => resendWithdrawnReceipts(resend))).catch(() => undefined);
       this.after(groupId);
       return { deleted: deleted.length };
     });

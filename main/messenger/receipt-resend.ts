@@ -3,14 +3,19 @@
 // Each intent leaves the vault in the same commit as the receipt's outbox entry (and the record a
 // later deletion withdraws it by), so a lock, a crash or a missing connection (the unlock purge
 // runs before the connection is up; offline mode) keeps it for the next try: after a deletion,
-// after a receipt sent, and once connected after unlock.
-import { encodeEnvelope, type E2e, type MessageContent } from '../e2e/index.ts';
+// after a receipt sent, and once connected after unlock. A member's group receipts are sent (and
+// recorded, so they are withdrawn the same way) by sendGroupReceipt.
+import { encodeEnvelope, type E2e, type GroupReceiptContent, type MessageContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
-import { receiptIdempotencyKey } from './ids.ts';
+import { incomingMessageId, receiptIdempotencyKey } from './ids.ts';
 import { sendInChunks } from './receipt-batch.ts';
 import { dropResend, dueResends, pruneReceiptRecords, recordReceipt, type DueResend } from './receipt-withdraw.ts';
-import type { SessionAccess } from './session.ts';
+
+/** What a resend needs of the session (SessionAccess has it; groups lend theirs). */
+export interface ResendAccess {
+  current(): { vault: Vault; connection: RelayConnection | undefined; registration?: { e2e: E2e } | undefined } | undefined;
+}
 
 /** Whether a receipt may go to `handle` now: a contact (1:1), key not changed unaccepted, a session. */
 async function sendable(vault: Vault, e2e: E2e, r: DueResend): Promise<boolean> {
@@ -39,7 +44,7 @@ async function sendChunk(vault: Vault, e2e: E2e, conn: RelayConnection, r: DueRe
  * again (the caller runs it in the send queue, as a vault activity). Without a connection the
  * intents stay for the next connect.
  */
-export async function resendWithdrawnReceipts(access: SessionAccess): Promise<void> {
+export async function resendWithdrawnReceipts(access: ResendAccess): Promise<void> {
   const vault = access.current()?.vault;
   if (!vault?.isUnlocked) return;
   // Records of receipts the relay no longer holds go (receipt-withdraw.ts).
@@ -61,4 +66,21 @@ export async function resendWithdrawnReceipts(access: SessionAccess): Promise<vo
       from += chunk.length;
     }
   }
+}
+
+/**
+ * A member's group receipt to a text's author, recorded like a 1:1 receipt (receipt-withdraw.ts)
+ * in the commit of its outbox entry: deleting one of the texts it names (delete for me, expiry)
+ * withdraws it where the relay still holds it, and the rest is acknowledged again.
+ */
+export async function sendGroupReceipt(
+  vault: Vault, e2e: E2e, conn: RelayConnection, author: string, content: GroupReceiptContent, withIdKey: <T>(fn: (idKey: Uint8Array) => T) => T,
+): Promise<void> {
+  const idem = receiptIdempotencyKey();
+  // The id each named text is stored under (groups.ts: the group's conversation and its author).
+  const messages = withIdKey((k) => content.ids.map((cid) => incomingMessageId(k, `g${content.groupId}:${author}`, cid)));
+  await e2e.sendContentThen(author, content, (envelope) => {
+    conn.mailbox.send(author, encodeEnvelope(envelope), idem).catch(() => undefined);
+    recordReceipt(vault, idem, { to: author, type: content.type, ids: content.ids, messages, groupId: content.groupId });
+  });
 }

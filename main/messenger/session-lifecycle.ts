@@ -20,6 +20,7 @@ import { openSession } from './lifecycle.ts';
 import type { ReceiptSender } from './receipts.ts';
 import type { RefusalContext } from './refusals.ts';
 import type { SearchCatchUp } from './searching.ts';
+import { resendWithdrawnReceipts } from './receipt-resend.ts';
 import type { Sender } from './sending.ts';
 import { lockVault, type Registration, type SessionAccess, type UnlockedSession } from './session.ts';
 import { readSettings, settingsView, writeSettings } from './settings.ts';
@@ -262,6 +263,8 @@ export class SessionLifecycle implements SessionAccess {
     if (session.registration && !this.opts.offline) {
       await account.connect(session.registration.account.descriptor);
       void sender.enqueue(() => this.activity(() => sender.resumeQueued())).catch(() => undefined);
+      // Receipts withdrawn by a deletion made before the connection was up (the unlock purge, offline mode) go again now.
+      void sender.enqueue(() => this.activity(() => resendWithdrawnReceipts({ current: () => this.session }))).catch(() => undefined);
     } else emit('connection', account.offlineState());
   }
 
