@@ -3,12 +3,14 @@
 // keeps it; the message leaves alice's page and stays gone after a reload; bob keeps his copy)
 // and, on alice's own text only, Delete for everyone (asks first; alice's page and bob's history
 // then hold a tombstone without the text). bob runs in this process (a real messenger on a real
-// vault), alice in the web host. Screenshots light and dark; every control named; axe clean; no
-// console error.
+// vault), alice in the web host. Then alice's page loses its link to the service (its socket cut
+// through a Playwright route) while bob writes: once the link is back, the open group loads again
+// and shows the text whose event was lost. Screenshots light and dark; every control named; axe
+// clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
+import type { Page, WebSocketRoute } from 'playwright-core';
 import type { GroupInfo } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -20,6 +22,13 @@ const T = 60_000;
 let alice: Page;
 let bob: Messenger | undefined;
 let group: GroupInfo;
+/**
+ * The page's socket to the web host runs through a route (each connection forwarded as is), so
+ * the test can cut the page's link to the service while main keeps running; while `cut`, every
+ * reconnect attempt is closed at once.
+ */
+const links: WebSocketRoute[] = [];
+let cut = false;
 
 async function check(page: Page, name: string): Promise<void> {
   await shotBothThemes(page, scene.shotsDir, name);
@@ -49,6 +58,11 @@ describe('Deleting group messages in Chromium', () => {
     const { page, context } = await scene.newPage();
     alice = page;
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
+    await alice.routeWebSocket(/\/api$/, (ws) => {
+      if (cut) return void ws.close({ code: 1001, reason: 'cut by the test' });
+      ws.connectToServer();
+      links.push(ws);
+    });
     bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
     await bob.createVault({ password: PASSWORD });
     await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
@@ -163,5 +177,27 @@ describe('Deleting group messages in Chromium', () => {
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     await expect.poll(() => alice.getByRole('dialog').count()).toBe(0);
     expect(alice.context().pages().length).toBe(1);
+  });
+
+  it("an open group loads again once the page's link to the service is back (events sent meanwhile were lost)", async () => {
+    const log = alice.getByRole('log', { name: `Messages in ${NAME}` });
+    await log.waitFor();
+    cut = true;
+    for (const ws of links.splice(0)) await ws.close({ code: 1001, reason: 'cut by the test' });
+    const lost = alice.getByRole('alert').filter({ hasText: 'Lost the connection to the Ephemera service' });
+    await lost.waitFor({ timeout: T });
+    await check(alice, 'link-lost');
+    // The banner takes its room from the screen below it: the composer stays on screen.
+    const sendBox = await alice.getByRole('button', { name: 'Send' }).boundingBox();
+    expect(sendBox!.y + sendBox!.height).toBeLessThanOrEqual(alice.viewportSize()!.height);
+    // bob writes while alice's page hears nothing: alice's main stores it (bob sees it delivered).
+    const text = 'written while the page was cut off';
+    const sent = await bob!.groupSend({ groupId: group.groupId, text });
+    await expect.poll(async () => (await bobsHistory()).find((m) => m.id === sent.id)?.receipts?.delivered, { timeout: T }).toBe(1);
+    expect(await log.getByText(text).count()).toBe(0);
+    cut = false;
+    // The link comes back by itself; the group loads again and shows what its event could not.
+    await log.getByText(text).waitFor({ timeout: T });
+    await lost.waitFor({ state: 'detached', timeout: T });
   });
 });
