@@ -126,13 +126,8 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       this.groupActivity.received(m.groupId, m.id);
     },
     timers: () => this.life.timers,
-    stored: () => {
-      try {
-        this.life.current()?.search.catchUp();
-      } catch {
-        // The next search catches up.
-      }
-    },
+    // As for 1:1 texts: one catch-up for the texts of a moment (a search drains the feed first anyway).
+    stored: () => this.searchCatchUp.schedule(),
   });
   /** Receipts, read marking and chat-list activity of groups (messenger/group-receipts.ts). */
   private readonly groupAcks = new GroupReceipts({
