@@ -189,6 +189,28 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     expect(bobContext.pages().length).toBe(pages);
   });
 
+  it('an open Details dialog shows the delivered and read times as the receipts arrive', async () => {
+    // alice locks: her device cannot take the message until she unlocks.
+    await alice.keyboard.press('Control+Shift+L');
+    await alice.getByRole('button', { name: 'Unlock' }).waitFor();
+    await send(bob, 'Ally Cat', 'details while alice is away');
+    const mine = bob.getByRole('log').locator('.bubble.out', { hasText: 'details while alice is away' });
+    await mine.getByRole('button', { name: 'Details' }).click();
+    const dd = bob.getByRole('dialog', { name: 'Message details' }).locator('dd');
+    await expect.poll(() => dd.nth(0).textContent()).not.toBe('—');
+    expect(await dd.nth(1).textContent()).toBe('—');
+    expect(await dd.nth(2).textContent()).toBe('—');
+    // The dialog stays open: alice unlocks (delivered), then opens the chat (read).
+    await alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await expect.poll(() => dd.nth(1).textContent(), { timeout: 60_000 }).not.toBe('—');
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await alice.getByRole('log').getByText('details while alice is away').waitFor({ timeout: 60_000 });
+    await expect.poll(() => dd.nth(2).textContent(), { timeout: 60_000 }).not.toBe('—');
+    await bob.keyboard.press('Escape');
+    await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
+  });
+
   it('Ctrl+/ lists the shortcuts; Ctrl+K searches; Esc closes each; the notification setting', async () => {
     await bob.locator('body').click({ position: { x: 5, y: 5 } });
     await bob.keyboard.press('Control+/');

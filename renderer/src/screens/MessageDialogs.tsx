@@ -14,7 +14,21 @@ export function MessageDetailsDialog({ message, backupId, onClose }: { message: 
   useEffect(() => {
     // A read-only backup keeps no delivery times: only what the message itself carries.
     if (backupId) return;
-    api.messageDetails({ messageId: message.id }).then(setDetails, (err: unknown) => setError(errorText(err)));
+    let open = true;
+    const fetch = () =>
+      api.messageDetails({ messageId: message.id }).then(
+        (d) => open && setDetails(d),
+        (err: unknown) => open && setError(errorText(err)),
+      );
+    void fetch();
+    // A receipt that arrives while the dialog is open moves the state: show its time too.
+    const off = api.on('messageState', (s) => {
+      if (s.id === message.id) void fetch();
+    });
+    return () => {
+      open = false;
+      off();
+    };
   }, [api, message.id, backupId]);
   const out = message.direction === 'out';
   return (
