@@ -1,0 +1,264 @@
+// Import's second pass on two threads. The first pass (verify) has checked the whole file; the
+// second reads it again to apply it. Here a worker thread decrypts the chunks, hashes the whole
+// plaintext (compared with the first pass's before the transaction commits), splits the lines and
+// runs JSON.parse on those that look like message lines, while the main thread validates each
+// line (stream.ts readRecords, the same rules as ever) and appends to the vault. The vault's
+// append is then nearly all the main thread does (bench/backup: backup.import_vs_vault_append).
+//
+// Hand-over is synchronous (receiveMessageOnPort, Atomics.wait): readRecords and the apply loop
+// stay plain generators. The worker stays at most MAX_AHEAD blocks ahead, so memory is flat. Its
+// code is a string for the reasons main/backup/worker-export.ts gives.
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import type { OpenedAgeFile } from './age-file.ts';
+import { BackupCorrupt, BackupError } from './errors.ts';
+import { MAX_LINE_BYTES } from './format.ts';
+import type { StreamLine } from './stream.ts';
+
+const WORKER_SOURCE = `
+'use strict';
+const { workerData } = require('node:worker_threads');
+const { createDecipheriv, createHash } = require('node:crypto');
+const { readSync } = require('node:fs');
+const { fd, offset, size, port, maxLine } = workerData;
+const key = Buffer.from(workerData.key);
+const shared = new Int32Array(workerData.shared);
+const POSTED = 0, TAKEN = 1, STOP = 2;
+const CHUNK = 65536, TAG = 16, CT = CHUNK + TAG, READ_BLOCK = 16 * CT;
+const ROWS = 2048, CHARS = 1 << 20, MAX_AHEAD = 4;
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const hash = createHash('sha256');
+const nonce = Buffer.alloc(12);
+const stopped = new Error('stopped');
+let counter = 0;
+let block, rows, chars;
+function newBlock() {
+  block = { codes: new Uint8Array(ROWS), ids: [], convs: [], dirs: [], senders: [], texts: [], states: [], times: new Float64Array(ROWS * 2) };
+  rows = 0;
+  chars = 0;
+}
+function send(m, transfer) {
+  port.postMessage(m, transfer);
+  Atomics.add(shared, POSTED, 1);
+  Atomics.notify(shared, POSTED);
+}
+function post() {
+  if (rows === 0) return;
+  for (;;) {
+    if (Atomics.load(shared, STOP) !== 0) throw stopped;
+    const taken = Atomics.load(shared, TAKEN);
+    if (Atomics.load(shared, POSTED) - taken < MAX_AHEAD) break;
+    Atomics.wait(shared, TAKEN, taken, 200);
+  }
+  if (rows < ROWS) {
+    block.codes = block.codes.slice(0, rows);
+    block.times = block.times.slice(0, 2 * rows);
+  }
+  send({ t: 'block', b: block }, [block.codes.buffer, block.times.buffer]);
+  newBlock();
+}
+function line(text) {
+  let v;
+  // Only what can be a message line is parsed here; every other line goes over as text.
+  if (text.startsWith('{"type":"message"')) {
+    try {
+      v = JSON.parse(text);
+    } catch {
+      v = undefined;
+    }
+  }
+  const i = rows;
+  if (v !== null && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 9 && v.type === 'message' && typeof v.id === 'string' && typeof v.conversationId === 'string' && typeof v.direction === 'string' && typeof v.sender === 'string' && typeof v.sentAt === 'number' && typeof v.receivedAt === 'number' && typeof v.text === 'string' && typeof v.state === 'string') {
+    block.ids.push(v.id);
+    block.convs.push(v.conversationId);
+    block.dirs.push(v.direction);
+    block.senders.push(v.sender);
+    block.texts.push(v.text);
+    block.states.push(v.state);
+    block.times[2 * i] = v.sentAt;
+    block.times[2 * i + 1] = v.receivedAt;
+    chars += v.text.length;
+  } else {
+    block.codes[i] = 1;
+    block.ids.push('');
+    block.convs.push('');
+    block.dirs.push('');
+    block.senders.push('');
+    block.texts.push(text);
+    block.states.push('');
+    chars += text.length;
+  }
+  rows = i + 1;
+  if (rows === ROWS || chars >= CHARS) post();
+}
+function open(sealed, last) {
+  if (sealed.length < TAG) throw new Error('the file is truncated');
+  nonce.fill(0);
+  nonce.writeUIntBE(counter, 5, 6);
+  nonce[11] = last ? 1 : 0;
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
+  d.setAuthTag(sealed.subarray(sealed.length - TAG));
+  const body = d.update(sealed.subarray(0, sealed.length - TAG));
+  d.final();
+  counter++;
+  return body;
+}
+let carry = [];
+let carryBytes = 0;
+function plaintext(chunk) {
+  hash.update(chunk);
+  const lastNl = chunk.lastIndexOf(10);
+  if (lastNl < 0) {
+    carryBytes += chunk.length;
+    if (carryBytes > maxLine) throw new Error('a line is too long');
+    carry.push(Buffer.from(chunk));
+    return;
+  }
+  const head = chunk.subarray(0, lastNl);
+  const text = decoder.decode(carry.length === 0 ? head : Buffer.concat([...carry, head]));
+  let start = 0;
+  for (;;) {
+    const nl = text.indexOf('\\n', start);
+    line(nl < 0 ? text.slice(start) : text.slice(start, nl));
+    if (nl < 0) break;
+    start = nl + 1;
+  }
+  carry = lastNl + 1 < chunk.length ? [Buffer.from(chunk.subarray(lastNl + 1))] : [];
+  carryBytes = lastNl + 1 < chunk.length ? chunk.length - lastNl - 1 : 0;
+}
+try {
+  newBlock();
+  const buf = Buffer.alloc(READ_BLOCK);
+  let pending = Buffer.alloc(0);
+  let pos = offset;
+  for (;;) {
+    const n = pos < size ? readSync(fd, buf, 0, Math.min(READ_BLOCK, size - pos), pos) : 0;
+    pos += n;
+    const eof = n === 0 || pos >= size;
+    pending = pending.length === 0 ? Buffer.from(buf.subarray(0, n)) : Buffer.concat([pending, buf.subarray(0, n)]);
+    let at = 0;
+    while (pending.length - at > CT) {
+      plaintext(open(pending.subarray(at, at + CT), false));
+      at += CT;
+    }
+    pending = pending.subarray(at);
+    if (eof) break;
+  }
+  plaintext(open(pending, true));
+  if (carryBytes > 0) throw new Error('the stream ends in the middle of a line');
+  post();
+  key.fill(0);
+  send({ t: 'end', sha256: hash.digest() });
+} catch (err) {
+  key.fill(0);
+  if (err !== stopped) send({ t: 'error', message: String(err && err.message) });
+}
+`;
+
+const POSTED = 0;
+const TAKEN = 1;
+const STOP = 2;
+/** How long the main thread waits for the next block before it gives the reader up. */
+const STALL_MS = 60_000;
+
+interface Block {
+  /** 0: a message line's fields in the columns; 1: a line's text in `texts`. */
+  codes: Uint8Array;
+  ids: string[];
+  convs: string[];
+  dirs: string[];
+  senders: string[];
+  texts: string[];
+  states: string[];
+  times: Float64Array;
+}
+
+type Reply = { t: 'block'; b: Block } | { t: 'end'; sha256: Uint8Array } | { t: 'error'; message: string };
+
+/** The plaintext of an opened backup, read a second time on a worker thread. */
+export class WorkerLineReader {
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #shared = new Int32Array(new SharedArrayBuffer(12));
+  readonly #exited: Promise<void>;
+  #received = 0;
+  #sha256: Uint8Array | undefined;
+  /** The worker ended before handing anything over (it could not start). */
+  #dead = false;
+
+  constructor(file: OpenedAgeFile) {
+    const key = file.payloadKey();
+    const keyBuffer = new ArrayBuffer(key.length);
+    new Uint8Array(keyBuffer).set(key);
+    key.fill(0);
+    const { port1, port2 } = new MessageChannel();
+    this.#port = port1;
+    this.#worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      execArgv: [],
+      workerData: { fd: file.fd, offset: file.payloadOffset, size: file.size, port: port2, key: keyBuffer, shared: this.#shared.buffer, maxLine: MAX_LINE_BYTES },
+      transferList: [port2, keyBuffer],
+    });
+    this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
+    // An error event would otherwise be an uncaught exception; the stall timeout reports it.
+    this.#worker.on('error', () => undefined);
+  }
+
+  /** Resolves once the first block (or the end) is ready, so the first synchronous wait is short. */
+  async ready(): Promise<void> {
+    while (Atomics.load(this.#shared, POSTED) === 0) {
+      if (await Promise.race([this.#exited.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2))])) {
+        this.#dead = Atomics.load(this.#shared, POSTED) === 0;
+        return;
+      }
+    }
+  }
+
+  /** Every line of the stream in order; throws BackupCorrupt when the file no longer reads as it did. */
+  *lines(): Generator<StreamLine, void, undefined> {
+    for (;;) {
+      const r = this.#next();
+      if (r.t === 'end') {
+        this.#sha256 = new Uint8Array(r.sha256);
+        return;
+      }
+      if (r.t === 'error') throw new BackupCorrupt(`it changed on disk between the check and the import (${r.message}); nothing was imported`);
+      const { codes, ids, convs, dirs, senders, texts, states, times } = r.b;
+      for (let i = 0; i < codes.length; i++) {
+        if (codes[i] === 1) {
+          yield texts[i] as string;
+          continue;
+        }
+        yield { parsed: { type: 'message', id: ids[i], conversationId: convs[i], direction: dirs[i], sender: senders[i], sentAt: times[2 * i], receivedAt: times[2 * i + 1], text: texts[i], state: states[i] } };
+      }
+    }
+  }
+
+  /** SHA-256 of the whole plaintext, once lines() has finished. */
+  get plaintextSha256(): Uint8Array | undefined {
+    return this.#sha256;
+  }
+
+  /** Stops the worker (also midway); the file's descriptor is no longer read once this resolves. */
+  async stop(): Promise<void> {
+    Atomics.store(this.#shared, STOP, 1);
+    Atomics.notify(this.#shared, TAKEN);
+    this.#port.close();
+    await this.#exited;
+  }
+
+  #next(): Reply {
+    const since = Date.now();
+    for (;;) {
+      const m = receiveMessageOnPort(this.#port) as { message: Reply } | undefined;
+      if (m) {
+        this.#received++;
+        // The block is ours now: the worker may read on.
+        Atomics.add(this.#shared, TAKEN, 1);
+        Atomics.notify(this.#shared, TAKEN);
+        return m.message;
+      }
+      if (this.#dead || Date.now() - since > STALL_MS) throw new BackupError('IO', 'Import failed: the backup reader stopped answering');
+      Atomics.wait(this.#shared, POSTED, this.#received, 100);
+    }
+  }
+}
