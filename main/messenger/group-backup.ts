@@ -9,7 +9,7 @@ import type { BackupGroupReceipts, GroupSink, GroupSource } from '../backup/grou
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange } from './group-state.ts';
-import { GROUP_SENT } from './group-receipts.ts';
+import { foldGroupReceipts, GROUP_SENT } from './group-receipt-log.ts';
 import { RESTORED } from './group-rejoin.ts';
 import { GROUPS, type GroupRecord } from './group-store.ts';
 
@@ -19,6 +19,8 @@ const read = (vault: Vault, id: string): GroupRecord | undefined => {
 };
 
 export function groupSource(vault: Vault): GroupSource {
+  // Receipts logged and not yet folded into their records go into the backup too.
+  foldGroupReceipts(vault);
   return {
     groups: () =>
       vault.kvKeys(GROUPS).flatMap((id) => {

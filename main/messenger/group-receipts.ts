@@ -7,25 +7,20 @@
 // This side of a member also keeps, per received text, who wrote it and its content id (for the
 // read receipt), and reads the group's unread count and last activity for the chat list.
 import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, type GroupMessage, type GroupReceiptCounts, type GroupReceiptDetails, type ParamsOf } from '../../shared/api.ts';
-import { encodeEnvelope, type E2e, type GroupReceiptContent } from '../e2e/index.ts';
+import type { E2e, GroupReceiptContent } from '../e2e/index.ts';
+import { VaultBusy } from '../vault/errors.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
-import { outgoingMessageId, receiptIdempotencyKey } from './ids.ts';
-import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
+import { GroupReceiptBatch } from './group-receipt-batch.ts';
+import { foldGroupReceipts, GROUP_SENT, readJson, utf8, type SentRecord } from './group-receipt-log.ts';
+import { sendInChunks } from './receipt-batch.ts';
+import { sendGroupReceipt } from './receipt-resend.ts';
 import { unreadIncomingBackFrom } from './receipts.ts';
 
-/** Sealed kv: own group message id -> SentRecord. */
-export const GROUP_SENT = 'group-receipts-sent';
+export { GROUP_SENT, storeGroupReceipt } from './group-receipt-log.ts';
 /** Sealed kv: received group message id -> IncomingRecord, until it is read. */
 export const GROUP_INCOMING = 'group-receipts-incoming';
 
-interface SentRecord {
-  groupId: string;
-  /** The members it was handed to (the "of" in "read by 2 of 3"). */
-  to: string[];
-  delivered: Record<string, number>;
-  read: Record<string, number>;
-}
 interface IncomingRecord {
   groupId: string;
   from: string;
@@ -34,6 +29,15 @@ interface IncomingRecord {
 
 /** A member's delivered receipts to one author go out together, this long after the first. */
 const DELIVERED_BATCH_MS = 1000;
+/**
+ * While texts keep coming, a member's next delivered receipt to the same author waits this long
+ * per member of the group after its previous one (up to MAX_DELIVERED_GAP_MS): an author then
+ * hears about 10 delivered receipts a second from a busy group of any size.
+ */
+const DELIVERED_GAP_PER_MEMBER_MS = 100;
+const MAX_DELIVERED_GAP_MS = 20_000;
+/** Receipts stored within this long are folded and announced together (one `group` event: the open chat reloads on each). */
+const ANNOUNCE_MS = 200;
 /** How far back an unread count looks (a group never opened shows at most this many). */
 const MAX_UNREAD_SCAN = 5000;
 /** History read per step of the unread count: the list asks often, and mostly the newest few decide. */
@@ -54,49 +58,17 @@ export interface GroupReceiptDeps {
   changed(info: GroupInfo): void;
 }
 
-const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
-function readJson<T>(vault: Vault, ns: string, key: string): T | undefined {
-  const raw = vault.kvGet(ns, key);
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as T) : undefined;
-}
-
-/**
- * A member's receipt arriving over the 1:1 session (inside its receive transaction: vault writes
- * only). Applies only to own messages of that group that were sent to this member; the first
- * time counts. Returns the group whose receipts changed.
- */
-export function storeGroupReceipt(vault: Vault, from: string, content: GroupReceiptContent, withIdKey: GroupReceiptDeps['withIdKey'], now = Date.now()): string | undefined {
-  let changed = false;
-  const ids = withIdKey((k) => content.ids.map((cid) => outgoingMessageId(k, cid)));
-  for (const id of ids) {
-    const rec = readJson<SentRecord>(vault, GROUP_SENT, id);
-    if (!rec || rec.groupId !== content.groupId || !rec.to.includes(from)) continue;
-    // Read implies delivered (a read receipt may overtake the delivered one).
-    const before = JSON.stringify(rec);
-    rec.delivered[from] ??= now;
-    if (content.type === 'read') rec.read[from] ??= now;
-    if (JSON.stringify(rec) === before) continue;
-    vault.kvSet(GROUP_SENT, id, utf8(JSON.stringify(rec)));
-    changed = true;
-  }
-  return changed ? content.groupId : undefined;
-}
-
 export class GroupReceipts {
   /**
    * Delivered receipts waiting for their batch: "author\ngroup" -> content ids; the batch goes
-   * after the receive's transaction committed, DELIVERED_BATCH_MS after its first id. Every
-   * member answers every text, so an author's receipt work grows with the group's size: the
-   * wait bounds it to one receipt per member per moment, however fast texts come (bench/groups).
+   * after the receive's transaction committed, DELIVERED_BATCH_MS after its first id, or while
+   * texts keep coming a gap after the previous one that grows with the group (group-receipt-batch.ts).
    */
-  private readonly delivered = new ReceiptBatch(
-    (key, ids) => {
-      const [author, groupId] = key.split('\n') as [string, string];
-      this.sendChunk(author, groupId, 'delivered', ids);
-    },
-    0,
-    DELIVERED_BATCH_MS,
-  );
+  private readonly delivered = new GroupReceiptBatch((key, ids) => {
+    const [author, groupId] = key.split('\n') as [string, string];
+    this.sendChunk(author, groupId, 'delivered', ids);
+  }, DELIVERED_BATCH_MS);
+  private announceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: GroupReceiptDeps) {}
 
@@ -108,15 +80,28 @@ export class GroupReceipts {
     this.d.vault().kvSet(GROUP_SENT, messageId, utf8(JSON.stringify(rec)));
   }
 
-  /** A member's text was stored: kept for the read receipt, and a delivered receipt goes out shortly. */
-  received(m: { id: string; groupId: string; from: string; contentId: string }): void {
+  /** A member's text was stored (`members`: the group's size then): kept for the read receipt, and a delivered receipt goes out shortly. */
+  received(m: { id: string; groupId: string; from: string; contentId: string; members: number }): void {
     const rec: IncomingRecord = { groupId: m.groupId, from: m.from, contentId: m.contentId };
     this.d.vault().kvSet(GROUP_INCOMING, m.id, utf8(JSON.stringify(rec)));
-    this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId);
+    const gap = Math.min(MAX_DELIVERED_GAP_MS, Math.max(DELIVERED_BATCH_MS, m.members * DELIVERED_GAP_PER_MEMBER_MS));
+    this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId, gap);
   }
 
-  /** A receipt of a member was stored (inbound.ts): the open chat reloads. */
-  stored(groupId: string): void {
+  /** A receipt of a member was logged (inbound.ts): folded a moment later with the others, and the groups whose counts changed announced. */
+  stored(_groupId: string): void {
+    this.announceTimer ??= setTimeout(() => {
+      this.announceTimer = undefined;
+      try {
+        this.fold(this.d.vault());
+      } catch {
+        // Locked meanwhile: folded before the next read.
+      }
+    }, ANNOUNCE_MS);
+  }
+
+  /** The `group` event for the group now. */
+  private announce(groupId: string): void {
     try {
       this.d.changed(this.d.groups.infoOf(groupId));
     } catch {
@@ -129,6 +114,7 @@ export class GroupReceipts {
   /** The counts on own texts of a history page. */
   decorate(page: GroupHistoryPage): GroupHistoryPage {
     const vault = this.d.vault();
+    this.fold(vault);
     return { ...page, messages: page.messages.map((m) => this.withCounts(vault, m)) };
   }
 
@@ -140,7 +126,9 @@ export class GroupReceipts {
 
   details(groupId: string, messageId: string): GroupReceiptDetails {
     this.d.groups.infoOf(groupId);
-    const rec = readJson<SentRecord>(this.d.vault(), GROUP_SENT, messageId);
+    const vault = this.d.vault();
+    this.fold(vault);
+    const rec = readJson<SentRecord>(vault, GROUP_SENT, messageId);
     if (!rec || rec.groupId !== groupId) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message of yours in this group.');
     const rank = (h: string) => (rec.read[h] !== undefined ? 0 : rec.delivered[h] !== undefined ? 1 : 2);
     const members = [...rec.to]
@@ -185,7 +173,7 @@ export class GroupReceipts {
     const byAuthor = await this.d.activity(async () => this.markReadUpTo(groupId, upToMessageId));
     for (const [author, ids] of byAuthor) sendInChunks(ids, (chunk) => this.sendChunk(author, groupId, 'read', chunk));
     // The chat list's unread count follows the event.
-    this.stored(groupId);
+    this.announce(groupId);
   }
 
   private markReadUpTo(groupId: string, upToMessageId: string): Map<string, string[]> {
@@ -216,8 +204,8 @@ export class GroupReceipts {
     const e2e = this.d.e2e();
     // A changed, unaccepted key gets nothing new; without a session there is no one to tell.
     if (!conn || e2e.identityStatus(author).pending || !(await e2e.hasSession(author))) return;
-    const envelope = await e2e.sendContent(author, content);
-    conn.mailbox.send(author, encodeEnvelope(envelope), receiptIdempotencyKey()).catch(() => undefined);
+    // Recorded in the commit of its outbox entry: deleting a text it names withdraws it (receipt-resend.ts).
+    await sendGroupReceipt(this.d.vault(), e2e, conn, author, content, (fn) => this.d.withIdKey(fn));
   }
 
   /** No receipt waits for its batch (sync). */
@@ -225,9 +213,26 @@ export class GroupReceipts {
     return this.delivered.idle();
   }
 
-  /** At lock: batches not yet sent are dropped (the author's copy shows fewer receipts). */
+  /** At lock: batches not yet sent are dropped (the author's copy shows fewer receipts); the log is folded at the next read. */
   stop(): void {
     this.delivered.stop();
+    if (this.announceTimer) clearTimeout(this.announceTimer);
+    this.announceTimer = undefined;
+  }
+
+  /**
+   * Receipts logged and not folded yet go into the records (before any read of them), and the
+   * groups whose counts changed are announced. During an import's long transaction they wait.
+   */
+  private fold(vault: Vault): void {
+    let changed: Set<string>;
+    try {
+      changed = foldGroupReceipts(vault);
+    } catch (e) {
+      if (e instanceof VaultBusy) return;
+      throw e;
+    }
+    for (const g of changed) this.announce(g);
   }
 }
 

@@ -46,9 +46,9 @@ export interface GroupDeps {
   stored(): void;
   /** A group changed or stored a message (the `group` event); optional so tests can leave it out. */
   changed?(info: GroupInfo): void;
-  /** Receipts (group-receipts.ts): an own text handed to `to`; a member's text stored. */
+  /** Receipts (group-receipts.ts): an own text handed to `to`; a member's text stored (`members`: the group's size). */
   sent?(messageId: string, groupId: string, to: readonly string[]): void;
-  received?(m: { id: string; groupId: string; from: string; contentId: string }): void;
+  received?(m: { id: string; groupId: string; from: string; contentId: string; members: number }): void;
   /**
    * The unlocked session's disappearing timers (expiry.ts): an own text under the group's timer
    * counts down from when it is sent, a received one from when groupHistory first returns it.

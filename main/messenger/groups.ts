@@ -319,7 +319,7 @@ export class GroupService {
         vault.appendMessages([
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
-        this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id });
+        this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id, members: state.members.length });
         // Under the timer it was sent with, counting down from when it is first shown (groupHistory), as in a 1:1 chat.
         this.d.timers?.()?.received(id, groupConversationId(content.groupId), content.timer);
         outcome = 'stored';
