@@ -85,7 +85,8 @@ export class Sender {
     const deps = this.deps;
     const access = deps.access;
     const { e2e } = access.registration();
-    await this.sessionFor(e2e, contactRecord);
+    // Usually the session exists: then the contact is checked (sendable) once, in the activity below.
+    if (!(await e2e.hasSession(contactRecord.handle))) await this.sessionFor(e2e, contactRecord);
     return access.activity(async () => {
       const vault = access.require().vault;
       const contact = this.sendable(contactRecord);
