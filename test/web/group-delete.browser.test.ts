@@ -5,7 +5,8 @@
 // then hold a tombstone without the text). bob runs in this process (a real messenger on a real
 // vault), alice in the web host. Then alice's page loses its link to the service (its socket cut
 // through a Playwright route) while bob writes: once the link is back, the open group loads again
-// and shows the text whose event was lost. Screenshots light and dark; every control named; axe
+// and shows the text whose event was lost. Past the newest 200 messages, "Show older messages"
+// loads the earlier ones. Screenshots light and dark; every control named; axe
 // clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -199,5 +200,28 @@ describe('Deleting group messages in Chromium', () => {
     // The link comes back by itself; the group loads again and shows what its event could not.
     await log.getByText(text).waitFor({ timeout: T });
     await lost.waitFor({ state: 'detached', timeout: T });
+  });
+
+  it('past the newest 200 messages, "Show older messages" loads the earlier ones (by keyboard)', async () => {
+    // alice looks at another chat while bob writes 200 more texts.
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    for (let i = 0; i < 200; i++) await bob!.groupSend({ groupId: group.groupId, text: `bulk ${i}` });
+    await expect.poll(async () => (await bobsHistory()).find((m) => m.text === 'bulk 199')?.receipts?.delivered, { timeout: T }).toBe(1);
+
+    await alice.getByRole('button', { name: new RegExp(`^${NAME}, group of 2`) }).click();
+    const log = alice.getByRole('log', { name: `Messages in ${NAME}` });
+    await log.getByText('bulk 199', { exact: true }).waitFor({ timeout: T });
+    await log.getByText('bulk 0', { exact: true }).waitFor();
+    expect(await log.getByText('alice keeps this').count()).toBe(0);
+    const older = log.getByRole('button', { name: 'Show older messages' });
+    await older.focus();
+    await alice.keyboard.press('Enter');
+    await log.getByText('alice keeps this').waitFor({ timeout: T });
+    await expect.poll(() => older.count()).toBe(0);
+    expect(await log.locator('.bubble .text').first().textContent()).toBe('alice keeps this');
+    // What was on screen stays there: the reader is not thrown to either end.
+    expect(await log.evaluate((el) => el.scrollTop > 0 && el.scrollTop + el.clientHeight < el.scrollHeight)).toBe(true);
+    await check(alice, 'group-older-loaded');
   });
 });

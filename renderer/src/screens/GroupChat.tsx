@@ -1,11 +1,13 @@
 // A group chat (docs/ui.md "Groups"): header with the name and member count, the newest messages
-// with each sender's name, membership changes as system lines, and the composer.
+// (older ones on request) with each sender's name, membership changes as system lines, and the
+// composer.
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
 import { errorText, useApi, useReconnects } from '../api.ts';
 import { Avatar } from '../components/Avatar.tsx';
 import { GroupBubble, useGroupDelete } from '../chat/GroupBubble.tsx';
 import { GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
+import { applyDeleted, joinNewest, prependOlder } from '../chat/group-window.ts';
 import { LinkDialog } from './MessageDialogs.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
@@ -40,6 +42,10 @@ export function GroupChat({
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const [notice, setNotice] = useState('');
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  /** Whether messages older than the first shown exist ("Show older messages"). */
+  const [hasOlder, setHasOlder] = useState(false);
+  const shown = useRef<GroupMessage[]>([]);
+  shown.current = messages;
   const logRef = useRef<HTMLDivElement>(null);
   const groupId = group.groupId;
   const reconnects = useReconnects();
@@ -53,7 +59,10 @@ export function GroupChat({
 
   const reload = useCallback(async () => {
     const [page, info] = await Promise.all([api.groupHistory({ groupId, limit: PAGE }), api.groupInfo({ groupId })]);
-    setMessages((cur) => (same(cur, page.messages) ? cur : page.messages));
+    // Older pages loaded on request stay before the newest page.
+    const { messages: next, joined } = joinNewest(shown.current, page.messages);
+    if (!joined) setHasOlder(page.hasOlder);
+    setMessages((cur) => (same(cur, next) ? cur : next));
     onChanged(info);
   }, [api, groupId, onChanged]);
 
@@ -74,12 +83,19 @@ export function GroupChat({
     });
     // Deleted or expired in main (a timer ran out): gone from the page too.
     const offDeleted = api.on('messagesDeleted', (d) => {
-      if (d.conversationId === group.conversationId) tick();
+      if (d.conversationId !== group.conversationId) return;
+      // Also from the older pages, which the reload does not fetch again.
+      setMessages((cur) => (d.all ? [] : applyDeleted(cur, new Set(d.messageIds), new Set())));
+      tick();
+    });
+    const offTombstones = api.on('deletedForEveryone', (d) => {
+      if (d.conversationId === group.conversationId) setMessages((cur) => applyDeleted(cur, new Set(), new Set(d.messages.map((m) => m.id))));
     });
     return () => {
       live = false;
       off();
       offDeleted();
+      offTombstones();
     };
   }, [api, groupId, group.conversationId, reload, reconnects]);
 
@@ -90,11 +106,38 @@ export function GroupChat({
     void api.groupMarkRead({ groupId, upToMessageId: newestUnread }).catch(() => undefined);
   }, [api, groupId, newestUnread]);
 
-  // Keep the newest message in view.
+  // Keep the newest message in view while the reader is at the bottom or something new arrived;
+  // after an older page was put before, keep what was on screen where it was.
+  const keepFromBottom = useRef<number | null>(null);
+  const nearBottom = useRef(true);
+  const newest = useRef<string | undefined>(undefined);
   useLayoutEffect(() => {
     const el = logRef.current;
-    if (el) el.scrollTop = el.scrollHeight;
+    const newestId = messages.at(-1)?.id;
+    const arrived = newestId !== newest.current;
+    newest.current = newestId;
+    if (!el) return;
+    if (keepFromBottom.current !== null) {
+      el.scrollTop = el.scrollHeight - keepFromBottom.current;
+      keepFromBottom.current = null;
+    } else if (arrived || nearBottom.current) el.scrollTop = el.scrollHeight;
   }, [messages]);
+
+  async function loadOlder() {
+    const first = messages[0];
+    if (!first) return;
+    try {
+      const page = await api.groupHistory({ groupId, limit: PAGE, before: first.id });
+      const el = logRef.current;
+      if (el) keepFromBottom.current = el.scrollHeight - el.scrollTop;
+      setMessages((cur) => prependOlder(cur, page.messages));
+      setHasOlder(page.hasOlder);
+      // The button leaves with the last page: the log keeps the focus.
+      if (!page.hasOlder) logRef.current?.focus();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  }
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
@@ -140,7 +183,22 @@ export function GroupChat({
           Group info
         </button>
       </header>
-      <div ref={logRef} className="messages group-messages" role="log" aria-label={`Messages in ${group.name}`} tabIndex={0}>
+      <div
+        ref={logRef}
+        className="messages group-messages"
+        role="log"
+        aria-label={`Messages in ${group.name}`}
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          nearBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+        }}
+      >
+        {hasOlder ? (
+          <button type="button" className="load-older" onClick={() => void loadOlder()}>
+            Show older messages
+          </button>
+        ) : null}
         {notExpired(messages, now).map((m) =>
           m.deleted ? (
             <TombstoneBubble key={m.id} message={m} />
