@@ -30,6 +30,11 @@ function makeRows(count: number, start: number): NewMessage[] {
   return makeMessageRows(count, start, CONVERSATIONS, (n) => `message ${n} about w${(n * 7919) % 50_000} and w${(n * 104_729) % 20_000} `);
 }
 
+function sizeFromEnv(name: string): number | undefined {
+  const n = Number(process.env[name]);
+  return Number.isSafeInteger(n) && n >= 1000 ? n : undefined;
+}
+
 function fileBytes(dir: string, name: string): number {
   try {
     return statSync(join(dir, name)).size;
@@ -58,7 +63,9 @@ function sample<T>(items: readonly T[], k: number): T[] {
 }
 
 export async function main(opts: BenchOptions): Promise<void> {
-  const total = opts.quick ? 40_000 : 1_000_000;
+  // Sizes may be set for a run between quick and full (developing a fix at a scale that shows it).
+  const total = sizeFromEnv('EPHEMERA_BENCH_DELETION_MESSAGES') ?? (opts.quick ? 40_000 : 1_000_000);
+  const chat = sizeFromEnv('EPHEMERA_BENCH_DELETION_CHAT') ?? (opts.quick ? 10_000 : 100_000);
   const share = 0.1;
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-deletion-'));
   const profile = join(dir, 'profile');
@@ -157,7 +164,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     const dbReinserted = fileBytes(profile, 'vault.db') + fileBytes(profile, 'vault.db-wal');
     const insertBytes = Math.max(0, dbReinserted - dbAfter) + fileBytes(profile, `${SNAPSHOT_FILE}.sealed`);
     const at = { ...params, loadavg: load() };
-    await wholeConversation(vault, search, opts.quick ? 10_000 : 100_000, total + params.deleted, LOOP_TARGET, at);
+    await wholeConversation(vault, search, chat, total + params.deleted, LOOP_TARGET, at);
     search.close();
     vault.lock();
     const stallParams = { ...at, maxStallByPhaseMs: JSON.stringify(byPhase), longestStall: worstPhase(byPhase) };

@@ -56,7 +56,7 @@ export async function deleteConversationInSlices(
     if (conv && conv.unread !== 0) vault.upsertConversation({ ...conv, unread: 0 });
   });
   options.onJournal?.();
-  await forgetJournaled(vault, sendIdOf);
+  await forgetJournaled(vault, sendIdOf, undefined, report.journalKeys);
   return { deleted: report.deleted };
 }
 
@@ -87,6 +87,6 @@ export async function deleteMessagesInSlicesForMe(
   const unreadGone = messages.filter((m) => gone.has(m.id) && m.direction === 'in' && m.state === 'received').length;
   const conv = vault.getConversation(conversationId);
   if (conv && unreadGone > 0) vault.upsertConversation({ ...conv, unread: Math.max(0, conv.unread - unreadGone) });
-  await forgetJournaled(vault, sendIdOf);
+  await forgetJournaled(vault, sendIdOf, undefined, report.journalKeys);
   return { deleted: report.deleted };
 }

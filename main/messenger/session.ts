@@ -61,7 +61,8 @@ export class UnlockedSession {
   async close(): Promise<boolean> {
     await this.stopConnection();
     try {
-      if (this.vault.isUnlocked) this.search.close();
+      // With the index's mirror, the snapshot's image is made off this thread (search/service.ts).
+      if (this.vault.isUnlocked) await this.search.closeInSteps();
     } catch {
       // A snapshot that could not be written is rebuilt or replayed at the next unlock.
     }

@@ -29,8 +29,10 @@ export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'co
 const FEED_BATCH = 2000;
 /** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */
 const REBUILD_BATCH = 250;
-/** Deletes removed from the index per step of catchUpInSteps (each costs FTS5 a tombstone write). */
+/** Deletes removed from the index in the first step of catchUpInSteps; later steps are sized to PURGE_STEP_MS. */
 const DELETE_STEP = 250;
+/** Most deletes in one step, however fast the last one was. */
+const MAX_DELETE_STEP = 2000;
 /** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
 const PURGE_STEP_MS = 10;
 
@@ -99,6 +101,8 @@ export class SearchService {
   #purge: { cursor: PurgeCursor | undefined } | undefined;
   /** A catchUpInSteps is purging and snapshotting: sync catchUps leave both to it. */
   #stepping = false;
+  /** The catchUpInSteps under way, if any (closeInSteps waits for it). */
+  #steppingRun: Promise<number> | undefined;
   /** Aborts the file write of a stepped snapshot in flight (a sync snapshot, close or discard supersedes it). */
   #steppedWrite: AbortController | undefined;
   /** How the index was obtained when opened. */
@@ -234,23 +238,35 @@ export class SearchService {
    * deleted terms in bounded steps, then the snapshot sealed chunk by chunk; yielding between
    * all of them. `onProgress` hears the phase and how far it is.
    */
-  async catchUpInSteps(onProgress?: (phase: 'index' | 'purge' | 'snapshot', done: number) => void): Promise<number> {
+  catchUpInSteps(onProgress?: (phase: 'index' | 'purge' | 'snapshot', done: number) => void): Promise<number> {
     if (this.#stepping) {
       // Another one is running: apply what is new (its loop finishes the rest).
-      return this.#drainFeed();
+      return Promise.resolve(this.#drainFeed());
     }
+    const run = this.#catchUpInSteps(onProgress);
+    this.#steppingRun = run;
+    return run;
+  }
+
+  async #catchUpInSteps(onProgress?: (phase: 'index' | 'purge' | 'snapshot', done: number) => void): Promise<number> {
     this.#stepping = true;
     try {
       let applied = 0;
+      let per = DELETE_STEP;
       for (;;) {
         const batch = this.#source.changesSince(this.#open().seq, FEED_BATCH);
         if (batch.upserts.length === 0 && batch.deletes.length === 0) break;
-        // The batch's deletes in slices, then its upserts with its seq (deletes first, as apply does).
-        for (let i = 0; i + DELETE_STEP < batch.deletes.length; i += DELETE_STEP) {
-          if (this.#open().removeDeferred(batch.deletes.slice(i, i + DELETE_STEP)) > 0) this.#purge = { cursor: undefined };
+        // Deletes in steps sized to PURGE_STEP_MS (their cost grows with the index), the rest with
+        // the upserts and seq (deletes first, as apply does).
+        let i = 0;
+        while (batch.deletes.length - i > per) {
+          const t0 = performance.now();
+          if (this.#open().removeDeferred(batch.deletes.slice(i, i + per)) > 0) this.#purge = { cursor: undefined };
+          i += per;
+          per = Math.max(1, Math.min(MAX_DELETE_STEP, per * 2, Math.round((per * PURGE_STEP_MS) / Math.max(0.1, performance.now() - t0))));
           await yieldToEventLoop();
         }
-        const lastDeletes = batch.deletes.slice(Math.max(0, Math.ceil(batch.deletes.length / DELETE_STEP) - 1) * DELETE_STEP);
+        const lastDeletes = batch.deletes.slice(i);
         this.#applyBatch(batch.upserts, lastDeletes, batch.maxSeq);
         if (batch.deletes.length > lastDeletes.length) this.#deletedSinceSnapshot = true;
         this.#changesSinceSnapshot += batch.deletes.length - lastDeletes.length;
@@ -259,11 +275,14 @@ export class SearchService {
         await yieldToEventLoop();
         if (!batch.more) break;
       }
-      // Each step's budget follows the time the last one took, towards PURGE_STEP_MS.
+      // Steps sized towards PURGE_STEP_MS. With a live mirror the purge is its (it purges before
+      // every image): FTS5 merges a term's whole doclist at once, 100+ ms here at a million for a
+      // common word. The deleted terms then stay in this index's RAM only (their documents are
+      // gone) until a sync snapshot purges it (#purgeNow) or it is closed; never in a file.
       let steps = 0;
       let pages = 64;
       let words = 2000;
-      while (this.#purge) {
+      while (this.#purge && !this.#mirror?.alive) {
         const phase = this.#purge.cursor?.phase ?? 'merge';
         const t0 = performance.now();
         const next = this.#open().purgeStep(this.#purge.cursor, pages, words);
@@ -282,7 +301,31 @@ export class SearchService {
       return applied;
     } finally {
       this.#stepping = false;
+      this.#steppingRun = undefined;
     }
+  }
+
+  /**
+   * close() for the app's lock: with a live mirror, the last snapshot is made in steps first (its
+   * image by the mirror, sealed chunk by chunk), so locking never serializes or purges the index
+   * on this thread; then close() finds nothing left to write. Without a mirror, as close().
+   */
+  async closeInSteps(): Promise<void> {
+    if (!this.#index) return;
+    try {
+      if (this.#mirror?.alive) {
+        await this.#steppingRun?.catch(() => undefined);
+        // The feed in steps (a deletion not caught up yet), snapshotting if due; then in any case.
+        await this.catchUpInSteps();
+        if (this.#index && this.#mirror?.alive && this.#changesSinceSnapshot > 0) {
+          this.#changesSinceSnapshot = Math.max(this.#changesSinceSnapshot, this.#snapshotEvery);
+          await this.catchUpInSteps();
+        }
+      }
+    } catch {
+      // close() below writes it the synchronous way
+    }
+    this.close();
   }
 
   #snapshotDue(): boolean {

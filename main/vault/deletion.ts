@@ -59,6 +59,8 @@ export interface DeletionReport {
   emptied: number;
   /** The longest slice (its transaction and hook), ms. */
   longestSliceMs: number;
+  /** Keys of the journal entries this run wrote (with `journal`): the caller works through these, without listing the journal. */
+  journalKeys: string[];
 }
 
 /** What deletion.ts needs from the vault (index.ts wires it to the gate). */
@@ -176,7 +178,7 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
   }
   const segments = [...bySegment.keys()].sort((a, b) => a - b);
   const total = segments.reduce((n, s) => n + (bySegment.get(s) as string[]).length, 0);
-  const report: DeletionReport = { deleted: [], slices: 0, resealed: 0, bytesResealed: 0, emptied: 0, longestSliceMs: 0 };
+  const report: DeletionReport = { deleted: [], slices: 0, resealed: 0, bytesResealed: 0, emptied: 0, longestSliceMs: 0, journalKeys: [] };
   let perSlice = 2;
   for (let i = 0; i < segments.length; ) {
     const chunk = segments.slice(i, i + perSlice);
@@ -186,12 +188,16 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
     // Read again inside the slice: another deletion may have taken some of them meanwhile.
     const rows = store.rowsOf(conversationId, sliceIds);
     const deleted = rows.map((r) => r.id);
+    let entry: string | undefined;
     const inSlice = (): void => {
       options.inSlice?.(deleted);
       // A fresh key each time: a resume counts its slices from 0 again and must not overwrite an entry.
-      if (options.journal) store.putJournal(`${key}-${report.slices}-${randomBytes(4).toString('hex')}`, encodeJson({ v: 1, conversationId, ids: deleted, whole: false }));
+      if (!options.journal) return;
+      entry = `${key}-${report.slices}-${randomBytes(4).toString('hex')}`;
+      store.putJournal(entry, encodeJson({ v: 1, conversationId, ids: deleted, whole: false }));
     };
     const stats = store.removeSlice(rows, deleted.length > 0 ? inSlice : undefined);
+    if (entry !== undefined) report.journalKeys.push(entry);
     const ms = performance.now() - t0;
     report.slices++;
     report.resealed += stats.resealed;
@@ -205,7 +211,10 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
     if (i < segments.length) await yieldToEventLoop();
   }
   // Before the record goes: a crash in between only writes this entry again.
-  if (options.journal && whole) store.putJournal(`${key}-whole`, encodeJson({ v: 1, conversationId, ids: [], whole: true }));
+  if (options.journal && whole) {
+    store.putJournal(`${key}-whole`, encodeJson({ v: 1, conversationId, ids: [], whole: true }));
+    report.journalKeys.push(`${key}-whole`);
+  }
   store.finish(key);
   return report;
 }

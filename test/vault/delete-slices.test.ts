@@ -42,7 +42,8 @@ describe('Vault deleteMessagesInSlices', () => {
 
     const phases = new Set<string>();
     await search.catchUpInSteps((phase) => phases.add(phase));
-    expect([...phases]).toEqual(['index', 'purge', 'snapshot']);
+    // The purge of the deleted terms runs in the index's mirror, before it makes the snapshot's image.
+    expect([...phases]).toEqual(['index', 'snapshot']);
     for (const w of WORDS) expect(search.search({ text: w })).toEqual([]);
     expect(search.search({ text: WORDS[0].slice(0, 6) })).toEqual([]);
     expect(wordsIn(snapshotImage(dir))).toEqual([]);
