@@ -6,7 +6,7 @@
 // vault), alice in the web host. Then alice's page loses its link to the service (its socket cut
 // through a Playwright route) while bob writes: once the link is back, the open group loads again
 // and shows the text whose event was lost. Past the newest 200 messages, "Show older messages"
-// loads the earlier ones. Screenshots light and dark; every control named; axe
+// loads the earlier ones, and a search hit (Ctrl+K, filtered to the group) opens there in context. Screenshots light and dark; every control named; axe
 // clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -202,7 +202,7 @@ describe('Deleting group messages in Chromium', () => {
     await lost.waitFor({ state: 'detached', timeout: T });
   });
 
-  it('past the newest 200 messages, "Show older messages" loads the earlier ones (by keyboard)', async () => {
+  it('past the newest 200 messages, "Show older messages" loads the earlier ones (by keyboard); a search hit there opens in context', async () => {
     // alice looks at another chat while bob writes 200 more texts.
     await alice.getByRole('button', { name: /^bob/ }).click();
     await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
@@ -223,5 +223,24 @@ describe('Deleting group messages in Chromium', () => {
     // What was on screen stays there: the reader is not thrown to either end.
     expect(await log.evaluate((el) => el.scrollTop > 0 && el.scrollTop + el.clientHeight < el.scrollHeight)).toBe(true);
     await check(alice, 'group-older-loaded');
+
+    // Search (Ctrl+K) in the group finds a text beyond its newest page and opens it in context.
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    await alice.keyboard.press('Control+k');
+    const search = alice.getByRole('dialog', { name: 'Search messages' });
+    await search.getByLabel('In', { exact: true }).selectOption({ label: `${NAME} (group)` });
+    await search.getByLabel('Search for').fill('keeps');
+    const hit = search.getByRole('list', { name: 'Search results' }).getByRole('button');
+    await expect.poll(() => hit.allTextContents(), { timeout: T }).toEqual([expect.stringMatching(new RegExp(`^${NAME} · .*alice keeps this$`))]);
+    await check(alice, 'group-search');
+    await hit.click();
+    const focused = log.locator('.bubble.focused', { hasText: 'alice keeps this' });
+    await focused.waitFor({ timeout: T });
+    await expect.poll(async () => {
+      const box = await focused.boundingBox();
+      return box !== null && box.y >= 0 && box.y + box.height <= alice.viewportSize()!.height;
+    }, { timeout: T }).toBe(true);
+    await check(alice, 'group-search-hit');
   });
 });

@@ -17,6 +17,7 @@ export function GroupBubble({
   message,
   senderName,
   now,
+  focused = false,
   isMember,
   onCopy,
   onDelete,
@@ -28,6 +29,8 @@ export function GroupBubble({
   /** The author as the page names them (nickname or @handle); shown on incoming texts. */
   senderName: string;
   now: number;
+  /** A search hit opened here: outlined. */
+  focused?: boolean;
   /** A member who left or was removed can no longer tell the others anything. */
   isMember: boolean;
   onCopy: (m: GroupMessage) => void;
@@ -39,7 +42,7 @@ export function GroupBubble({
 }) {
   const out = message.direction === 'out';
   return (
-    <div className={`bubble ${out ? 'out' : 'in'}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
+    <div className={`bubble ${out ? 'out' : 'in'}${focused ? ' focused' : ''}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
       {out ? null : <p className="sender">{senderName}</p>}
       <LinkedText text={message.text} onLink={onLink} />
       <div className="message-actions">

@@ -22,14 +22,20 @@ export function memberName(handle: string, self: string, contacts: readonly Cont
   return c && c.displayName && c.displayName !== handle ? c.displayName : `@${handle}`;
 }
 
+/** How far back a search hit is looked for (pages of PAGE) before the chat says it is gone. */
+const FOCUS_PAGES = 50;
+
 export function GroupChat({
   group,
+  focusMessageId = null,
   self,
   contacts,
   onInfo,
   onChanged,
 }: {
   group: GroupInfo;
+  /** A search hit to show: loaded (older pages as needed), scrolled to and outlined. */
+  focusMessageId?: string | null;
   self: string;
   contacts: readonly Contact[];
   onInfo: () => void;
@@ -123,9 +129,31 @@ export function GroupChat({
     } else if (arrived || nearBottom.current) el.scrollTop = el.scrollHeight;
   }, [messages]);
 
+  // A search hit: older pages until it is there (or the history ends), then into view.
+  const focusPages = useRef(0);
+  const [focusGone, setFocusGone] = useState(false);
+  const loadingOlder = useRef(false);
+  useEffect(() => {
+    focusPages.current = 0;
+    setFocusGone(false);
+  }, [focusMessageId]);
+  useEffect(() => {
+    if (!focusMessageId || messages.length === 0) return;
+    const el = logRef.current?.querySelector(`[data-message-id="${CSS.escape(focusMessageId)}"]`);
+    if (el) {
+      el.scrollIntoView({ block: 'center' });
+      return;
+    }
+    if (hasOlder && focusPages.current < FOCUS_PAGES && !loadingOlder.current) {
+      focusPages.current++;
+      void loadOlder();
+    } else if (!hasOlder || focusPages.current >= FOCUS_PAGES) setFocusGone(true);
+  }, [focusMessageId, messages, hasOlder]);
+
   async function loadOlder() {
-    const first = messages[0];
-    if (!first) return;
+    const first = shown.current[0];
+    if (!first || loadingOlder.current) return;
+    loadingOlder.current = true;
     try {
       const page = await api.groupHistory({ groupId, limit: PAGE, before: first.id });
       const el = logRef.current;
@@ -133,9 +161,11 @@ export function GroupChat({
       setMessages((cur) => prependOlder(cur, page.messages));
       setHasOlder(page.hasOlder);
       // The button leaves with the last page: the log keeps the focus.
-      if (!page.hasOlder) logRef.current?.focus();
+      if (!page.hasOlder && !focusMessageId) logRef.current?.focus();
     } catch (err) {
       setError(errorText(err));
+    } finally {
+      loadingOlder.current = false;
     }
   }
 
@@ -212,6 +242,7 @@ export function GroupChat({
               message={m}
               senderName={memberName(m.sender, self, contacts)}
               now={now}
+              focused={m.id === focusMessageId}
               isMember={group.isMember}
               onCopy={(x) => void copy(x)}
               onDelete={(x) => deletes.ask(x, false)}
@@ -223,6 +254,7 @@ export function GroupChat({
         )}
       </div>
       {error ? <p role="alert" className="error">{error}</p> : null}
+      {focusGone ? <p className="hint">The message you searched for is no longer in this group's history.</p> : null}
       <p role="status" className="visually-hidden">
         {notice}
       </p>

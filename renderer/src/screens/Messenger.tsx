@@ -274,6 +274,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
             <GroupChat
               key={currentGroup.groupId}
               group={currentGroup}
+              focusMessageId={focusMessageId}
               self={self}
               contacts={[...contacts.values()]}
               onInfo={() => setPanel({ kind: 'groupInfo', groupId: currentGroup.groupId })}
@@ -330,7 +331,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           }}
         />
       ) : null}
-      {panel.kind === 'search' ? <SearchDialog conversations={conversations} backupId={backupId} onClose={() => setPanel({ kind: 'none' })} onPick={openHit} /> : null}
+      {panel.kind === 'search' ? <SearchDialog conversations={conversations} groups={backupId ? [] : groups} backupId={backupId} onClose={() => setPanel({ kind: 'none' })} onPick={openHit} /> : null}
       {panel.kind === 'settings' ? (
         <SettingsDialog
           settings={settings}

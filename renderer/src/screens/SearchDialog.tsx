@@ -1,5 +1,5 @@
 import { useEffect, useId, useState } from 'react';
-import type { ConversationSummary, SearchHit } from '../../../shared/api.ts';
+import type { ConversationSummary, GroupInfo, SearchHit } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { dayLabel, formatTime } from '../logic.ts';
@@ -7,11 +7,14 @@ import { dayLabel, formatTime } from '../logic.ts';
 /** Ctrl+K: search every conversation (or one); choosing a hit opens it in context. */
 export function SearchDialog({
   conversations,
+  groups = [],
   backupId,
   onClose,
   onPick,
 }: {
   conversations: readonly ConversationSummary[];
+  /** Groups, searched like chats (their messages are stored under `conversationId`). */
+  groups?: readonly GroupInfo[];
   backupId: string | null;
   onClose: () => void;
   onPick: (hit: SearchHit) => void;
@@ -24,6 +27,7 @@ export function SearchDialog({
   const [truncated, setTruncated] = useState(false);
   const [error, setError] = useState('');
   const ids = { query: useId(), chat: useId(), order: useId() };
+  const groupNames = new Map(groups.map((g) => [g.conversationId, g.name]));
 
   useEffect(() => {
     const q = query.trim();
@@ -67,6 +71,11 @@ export function SearchDialog({
                 {c.title}
               </option>
             ))}
+            {groups.map((g) => (
+              <option key={g.conversationId} value={g.conversationId}>
+                {g.name} (group)
+              </option>
+            ))}
           </select>
         </div>
         <div className="field">
@@ -84,7 +93,7 @@ export function SearchDialog({
             {/* Named by its visible text (WCAG 2.5.3: a different aria-label would not match it). */}
             <button type="button" onClick={() => onPick(hit)}>
               <span className="hit-head">
-                {hit.conversationTitle} · {dayLabel(hit.sentAt)} {formatTime(hit.sentAt)}
+                {groupNames.get(hit.conversationId) ?? hit.conversationTitle} · {dayLabel(hit.sentAt)} {formatTime(hit.sentAt)}
               </span>
               <span className="visually-hidden">: </span>
               <span className="hit-snippet">{hit.snippet.map((part, i) => (part.match ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}</span>
