@@ -278,6 +278,11 @@ export class E2e {
     return this.kv.identityWrites;
   }
 
+  /** At lock: drops the session records kept parsed between operations (E2eKv.parsed), so nothing refers to them any more. */
+  forgetCachedSessions(): void {
+    this.kv.forgetParsedRecords();
+  }
+
   identityStatus(address: string): IdentityStatus {
     return this.identityStore.status(protocolAddress(address));
   }

@@ -174,6 +174,12 @@ export class E2eKv {
     return true;
   }
 
+  /** Drops every parsed record kept (at lock: they hold session secrets in libsignal's native objects). */
+  forgetParsedRecords(): void {
+    this.parsedRecords.clear();
+    this.stagedParsed?.clear();
+  }
+
   private forgetParsed(k: string): void {
     this.stagedParsed?.delete(k);
     this.parsedRecords.delete(k);

@@ -38,12 +38,12 @@ export class Receiver {
   lastAt = 0;
 
   /**
-   * Per contact id, the identity generation (E2e.identityGeneration) and the key its record held
-   * when last checked against the trusted key: while both are unchanged the check (a sealed
-   * identity read per message) would find the same, so it is skipped. For one E2e only.
+   * Per E2e (weakly: a locked session's must not be kept alive), per contact id, the identity
+   * generation (E2e.identityGeneration) and the key its record held when last checked against
+   * the trusted key: while both are unchanged the check (a sealed identity read per message)
+   * would find the same, so it is skipped.
    */
-  private checkedKeys = new Map<string, { generation: number; key: Uint8Array }>();
-  private checkedFor: E2e | undefined;
+  private readonly checkedKeys = new WeakMap<E2e, Map<string, { generation: number; key: Uint8Array }>>();
 
   constructor(private readonly deps: ReceivingDeps) {}
 
@@ -86,15 +86,13 @@ export class Receiver {
 
   private refreshIdentityKey(contact: ContactRecord): void {
     const e2e = this.deps.access.current()?.registration?.e2e;
-    if (e2e !== this.checkedFor) {
-      this.checkedKeys = new Map();
-      this.checkedFor = e2e;
-    }
-    const seen = this.checkedKeys.get(contact.id);
+    let checked = e2e ? this.checkedKeys.get(e2e) : undefined;
+    if (e2e && !checked) this.checkedKeys.set(e2e, (checked = new Map()));
+    const seen = checked?.get(contact.id);
     const generation = e2e?.identityGeneration;
     if (seen && generation === seen.generation && contact.identityKey && Buffer.compare(contact.identityKey, seen.key) === 0) return;
     const refreshed = this.deps.trust.refreshIdentityKey(contact);
-    if (generation !== undefined && refreshed.identityKey) this.checkedKeys.set(contact.id, { generation, key: refreshed.identityKey.slice() });
+    if (generation !== undefined && refreshed.identityKey) checked?.set(contact.id, { generation, key: refreshed.identityKey.slice() });
   }
 
   /** Stores and announces what e2e held for the handle while its new key waited (trust.ts accept). */

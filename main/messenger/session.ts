@@ -66,6 +66,8 @@ export class UnlockedSession {
     } catch {
       // A snapshot that could not be written is rebuilt or replayed at the next unlock.
     }
+    // The session records it kept go before the lock's garbage collection.
+    this.registration?.e2e.forgetCachedSessions();
     this.registration = undefined;
     return lockVault(this.vault);
   }

@@ -68,6 +68,10 @@ describe('session records kept between operations', () => {
     expect(bobVault.sessionReads).toBe(readsAfterFirst);
     expect(str(await alice.e2e.decryptFrom('bob', await bobE2e.encryptFor('alice', text('again'))))).toBe('again');
     expect(bobVault.sessionReads).toBe(readsAfterFirst);
+    // What lock calls (messenger/session.ts): nothing kept, the next use reads the vault again.
+    bobE2e.forgetCachedSessions();
+    expect(await bobE2e.hasSession('alice')).toBe(true);
+    expect(bobVault.sessionReads).toBe(readsAfterFirst + 1);
   });
 
   it('a rolled-back session change is not served from memory: the redelivered envelope decrypts again', async () => {
