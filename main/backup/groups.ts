@@ -5,7 +5,7 @@
 // knows no messenger: the log is opaque here, and the profile side comes in as a source (export)
 // and a sink (import) that main/messenger/group-backup.ts implements and checks.
 import { z } from 'zod';
-import { MAX_GROUP_MEMBERS } from '../../shared/api.ts';
+import { GROUP_ID_RE, MAX_GROUP_MEMBERS } from '../../shared/api.ts';
 import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 
 /** The version of a file holding group lines (it may hold attachments too). */
@@ -16,7 +16,7 @@ export const BACKUP_VERSION_WITH_GROUP_RECEIPTS = 5;
 export const groupLine = z.strictObject({
   type: z.literal('group'),
   /** The group id (32 hex); its messages are those of conversation `g<id>`. */
-  id: z.string().regex(/^[0-9a-f]{32}$/, 'not a group id'),
+  id: z.string().regex(GROUP_ID_RE, 'not a group id'),
   name: z.string().min(1).max(100),
   /** The signed membership log (main/messenger/group-state.ts GroupLogData), checked by the importing messenger. */
   log: z.record(z.string(), z.unknown()),
@@ -39,7 +39,7 @@ export const groupReceiptLine = z
     type: z.literal('group-receipt'),
     /** An own message of conversation `g<groupId>`, earlier in the file. */
     messageId: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, 'not an id'),
-    groupId: z.string().regex(/^[0-9a-f]{32}$/, 'not a group id'),
+    groupId: z.string().regex(GROUP_ID_RE, 'not a group id'),
     to: z.array(handle).max(MAX_RECEIPT_MEMBERS),
     delivered: times,
     read: times,

@@ -1,7 +1,7 @@
 // The plaintext inside a Signal message: a small versioned structure, JSON-encoded, then padded
 // to a multiple of PAD_BLOCK bytes so ciphertext sizes reveal only a coarse length class.
 import { z } from 'zod';
-import { MAX_TEXT_CHARS } from '../../shared/api.ts';
+import { GROUP_ID_RE, MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
 import { BadContent, UnsupportedContent } from '../../shared/protocol/e2e-errors.ts';
 
@@ -98,7 +98,7 @@ export const attachmentContentSchema = z.strictObject({
 
 // Groups (main/messenger/groups.ts). A change and a sender key travel over the 1:1 session with
 // each member; a group text is encrypted once with the sender's group chain (main/e2e/sender-keys.ts).
-const groupId = z.string().regex(/^[0-9a-f]{32}$/);
+const groupId = z.string().regex(GROUP_ID_RE);
 /** A signed membership change, checked by main/messenger/group-state.ts; `chain` (from the creation) or else `state` only for the member it adds. */
 export const groupChangeContentSchema = z.strictObject({
   v: z.literal(1),

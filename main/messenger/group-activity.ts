@@ -10,7 +10,7 @@
 // the `group` change that follows it is applied, and only if its row is there), and any change
 // of the group refreshes the newest message from one row. Changes within a moment are
 // announced together, one event per group whose entry moved.
-import { ApiError, type ApiEvent, type GroupActivity, type GroupMessage } from '../../shared/api.ts';
+import { ApiError, GROUP_ID_RE, type ApiEvent, type GroupActivity, type GroupMessage } from '../../shared/api.ts';
 import type { Emit } from './events.ts';
 import { groupConversationId } from './group-store.ts';
 import { newestFields } from './group-receipts.ts';
@@ -67,7 +67,7 @@ export class GroupActivityCounters {
     if (e.name === 'vault' && e.payload.vault !== 'unlocked') this.clear();
     else if ((e.name === 'messagesDeleted' || e.name === 'deletedForEveryone') && e.payload.conversationId.startsWith('g')) {
       const groupId = e.payload.conversationId.slice(1);
-      if (/^[0-9a-f]{32}$/.test(groupId) && groupConversationId(groupId) === e.payload.conversationId) this.recount(groupId);
+      if (GROUP_ID_RE.test(groupId) && groupConversationId(groupId) === e.payload.conversationId) this.recount(groupId);
     }
   }
 

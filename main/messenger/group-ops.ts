@@ -4,12 +4,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CodedError } from '../../shared/errors.ts';
 import { isDisappearingSeconds } from '../../shared/api/disappearing.ts';
+import { GROUP_ID_RE, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS } from '../../shared/api/types/groups.ts';
 import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 
-/** Most members a group may have (the relay's per-send recipient limit is this minus one, us). */
-export const MAX_GROUP_MEMBERS = 256;
-export const MAX_GROUP_NAME_CHARS = 100;
-export const GROUP_ID_RE = /^[0-9a-f]{32}$/;
 const HASH_RE = /^[0-9a-f]{64}$/;
 const SIGNING_CONTEXT = 'ephemera-group-change-v1\n';
 const GROUP_ID_CONTEXT = 'ephemera-group-id-v1\n';

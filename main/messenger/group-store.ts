@@ -2,7 +2,7 @@
 // record of each group in the vault kv, the facade's parts they borrow, and small helpers on
 // them (signing, verifying, idempotency keys, sessions, the membership lines in the history).
 import { createHmac } from 'node:crypto';
-import { ApiError, type GroupInfo } from '../../shared/api.ts';
+import { ApiError, GROUP_ID_RE, type GroupInfo } from '../../shared/api.ts';
 import { disappearingLabel } from '../../shared/api/disappearing.ts';
 import type { E2e } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
@@ -64,7 +64,7 @@ export const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
 export const json = (b: Uint8Array): unknown => JSON.parse(Buffer.from(b).toString('utf8'));
 
 export function loadGroup(d: GroupDeps, groupId: string): GroupRecord | undefined {
-  if (!/^[0-9a-f]{32}$/.test(groupId)) return undefined;
+  if (!GROUP_ID_RE.test(groupId)) return undefined;
   const raw = d.vault().kvGet(GROUPS, groupId);
   return raw ? (json(raw) as GroupRecord) : undefined;
 }

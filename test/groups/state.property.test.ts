@@ -9,7 +9,6 @@ import {
   creationBody,
   GroupChangeRefused,
   GroupLog,
-  MAX_GROUP_MEMBERS,
   parseSignedChange,
   sign,
   snapshotBytes,
@@ -19,6 +18,7 @@ import {
   type SignedChange,
   type Verify,
 } from '../../main/messenger/group-state.ts';
+import { MAX_GROUP_MEMBERS } from '../../shared/api.ts';
 
 const HANDLES = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
 const keys = new Map(HANDLES.map((h) => [h as string, PrivateKey.generate()]));

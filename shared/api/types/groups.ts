@@ -5,11 +5,15 @@ import { Count, Handle, Id, MAX_TEXT_CHARS, Timestamp } from './scalars.ts';
 import { MessageDirection, MessageState } from './messages.ts';
 import { DisappearingTimer } from '../disappearing.ts';
 
-/** Most members a group may have, this profile included. */
+/** Most members a group may have, this profile included (the relay's per-send recipient limit is this minus one, us). */
 export const MAX_GROUP_MEMBERS = 256;
 export const MAX_GROUP_NAME_CHARS = 100;
-/** 32 hex characters: a hash of the group's signed creation (docs/protocol.md §9b). */
-export const GroupId = z.string().regex(/^[0-9a-f]{32}$/, 'must be a group id (32 hex characters)');
+/**
+ * 32 hex characters: a hash of the group's signed creation (docs/protocol.md §9b). The one rule
+ * for every layer that reads a group id (signed changes, contents, backups, stored records).
+ */
+export const GROUP_ID_RE = /^[0-9a-f]{32}$/;
+export const GroupId = z.string().regex(GROUP_ID_RE, 'must be a group id (32 hex characters)');
 export const GroupName = z
   .string()
   .min(1)
