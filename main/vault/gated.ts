@@ -38,7 +38,10 @@ export function gatedSealedFiles(gate: Gate, files: SealedFileStore): SealedFile
 export function gatedDeletionStore(gate: Gate): DeletionStore {
   const recordKeys = (): string[] => gate.read((r) => kv.kvKeys(r, PENDING_DELETIONS));
   return {
-    putRecord: (key, value) => gate.write((w) => kv.kvSet(w, PENDING_DELETIONS, key, value)),
+    // Without an fsync wait of its own (each held the event loop on a busy disk): the WAL's
+    // checksummed frames survive a power loss only as a prefix, so a slice that survives has its
+    // record before it; finish's checkpoint syncs both.
+    putRecord: (key, value) => gate.relaxedDurability(() => gate.write((w) => kv.kvSet(w, PENDING_DELETIONS, key, value))),
     putJournal: (key, value) => gate.write((w) => kv.kvSet(w, DELETION_JOURNAL, key, value)),
     records: () =>
       recordKeys().flatMap((key) => {
@@ -63,7 +66,7 @@ export function gatedDeletionStore(gate: Gate): DeletionStore {
         }),
       ),
     finish: (key) => {
-      gate.write((w) => kv.kvDelete(w, PENDING_DELETIONS, key));
+      gate.relaxedDurability(() => gate.write((w) => kv.kvDelete(w, PENDING_DELETIONS, key)));
       gate.checkpoint();
     },
   };
