@@ -6,7 +6,8 @@
 // vault), alice in the web host. Then alice's page loses its link to the service (its socket cut
 // through a Playwright route) while bob writes: once the link is back, the open group loads again
 // and shows the text whose event was lost. Past the newest 200 messages, "Show older messages"
-// loads the earlier ones, and a search hit (Ctrl+K, filtered to the group) opens there in context. Screenshots light and dark; every control named; axe
+// loads the earlier ones, and a search hit (Ctrl+K, filtered to the group) opens there in context.
+// Last, in bob's group where every member may add, alice (not an admin) adds carol by keyboard. Screenshots light and dark; every control named; axe
 // clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -22,6 +23,8 @@ const NAME = 'Delete check';
 const T = 60_000;
 let alice: Page;
 let bob: Messenger | undefined;
+let carol: Messenger | undefined;
+let descriptor = '';
 let group: GroupInfo;
 /**
  * The page's socket to the web host runs through a route (each connection forwarded as is), so
@@ -66,7 +69,8 @@ describe('Deleting group messages in Chromium', () => {
     });
     bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
     await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    descriptor = readFileSync(relay.descriptor, 'utf8');
+    await bob.register({ handle: 'bob', serverDescriptor: descriptor });
     await onboard(alice, url, 'alice');
   });
 
@@ -76,6 +80,7 @@ describe('Deleting group messages in Chromium', () => {
 
   afterAll(async () => {
     await bob?.close().catch(() => undefined);
+    await carol?.close().catch(() => undefined);
     await scene.close();
   });
 
@@ -242,5 +247,33 @@ describe('Deleting group messages in Chromium', () => {
       return box !== null && box.y >= 0 && box.y + box.height <= alice.viewportSize()!.height;
     }, { timeout: T }).toBe(true);
     await check(alice, 'group-search-hit');
+  });
+
+  it('a member the admin lets add (allow-add) adds a contact from the info panel, by keyboard', async () => {
+    carol = await openMessenger({ profileDir: path.join(scene.tmp, 'carol'), kdf: TEST_KDF });
+    await carol.createVault({ password: PASSWORD });
+    await carol.register({ handle: 'carol', serverDescriptor: descriptor });
+    // bob's group, alice a member (not an admin), every member allowed to add.
+    const open = await bob!.groupCreate({ name: 'Open door', members: ['alice'] });
+    await bob!.groupAllowAdd({ groupId: open.groupId, on: true });
+    await alice.keyboard.press('Control+n');
+    await alice.getByLabel('Their handle').fill('carol');
+    await alice.getByRole('button', { name: 'Add contact' }).click();
+    await alice.getByRole('heading', { name: 'carol', level: 2 }).waitFor();
+
+    await alice.getByRole('button', { name: /^Open door, group of 2/ }).click({ timeout: T });
+    await alice.getByRole('button', { name: 'Group info' }).click();
+    const info = alice.getByRole('dialog', { name: 'Group info: Open door' });
+    await info.getByText('Every member may add members.').waitFor({ timeout: T });
+    expect(await info.getByRole('button', { name: /^Remove / }).count()).toBe(0);
+    const choose = info.getByLabel('Add a contact');
+    await choose.focus();
+    await alice.keyboard.press('ArrowDown');
+    await expect.poll(() => choose.inputValue()).toBe('carol');
+    await check(alice, 'group-info-member-may-add');
+    await alice.keyboard.press('Tab');
+    await alice.keyboard.press('Enter');
+    await info.getByRole('list', { name: '3 members' }).waitFor({ timeout: T });
+    await expect.poll(async () => (await carol!.groupsList()).some((g) => g.groupId === open.groupId), { timeout: T }).toBe(true);
   });
 });
