@@ -11,13 +11,14 @@
 // nonce prefix and count the last 8 bytes, so HChaCha20 runs once per batch instead of once
 // per row; every nonce is still unique (random 128-bit prefix per batch, counter within it).
 import { createCipheriv, createDecipheriv, getCiphers, randomBytes } from 'node:crypto';
-import { hchacha, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { CodedError } from '../../shared/errors.ts';
-import { keyBuffer, keyCopy } from '../../shared/protocol/secret-bytes.ts';
+import { hchachaSubkey, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from '../../shared/protocol/aead.ts';
+import { keyCopy } from '../../shared/protocol/secret-bytes.ts';
 
-export const NONCE_BYTES = 24;
-export const TAG_BYTES = 16;
-export const KEY_BYTES = 32;
+// The same construction as the transport's records (shared/protocol/aead.ts), whose HChaCha20
+// subkey derivation and sizes it uses.
+export { KEY_BYTES, NONCE_BYTES, TAG_BYTES };
 export const SEAL_OVERHEAD = NONCE_BYTES + TAG_BYTES;
 
 /** Thrown when a blob fails authentication; callers turn it into VaultCorrupt / WrongPassword. */
@@ -26,8 +27,6 @@ export class SealOpenError extends CodedError<'SEAL_OPEN_FAILED'> {
     super('SEAL_OPEN_FAILED', message);
   }
 }
-
-const SIGMA = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
 
 let nativeAvailable = getCiphers().includes('chacha20-poly1305');
 
@@ -39,35 +38,6 @@ export function aeadEngine(): 'native' | 'noble' {
 /** For tests and benchmarks only: pretend native ChaCha20-Poly1305 is (un)available. */
 export function setAeadEngineForTesting(engine: 'native' | 'noble'): void {
   nativeAvailable = engine === 'native' && getCiphers().includes('chacha20-poly1305');
-}
-
-// HChaCha20 scratch words, outside the V8 heap (keyBuffer: the garbage collector never moves
-// them) and zeroed after every use, so no word-array copy of a key outlives the call. Nothing in
-// hchachaSubkey awaits, so one set serves the whole process.
-const keyWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
-const prefixWords = new Uint32Array(keyBuffer(16).buffer, 0, 4);
-const outWords = new Uint32Array(keyBuffer(32).buffer, 0, 8);
-
-function loadWords(words: Uint32Array, bytes: Uint8Array): void {
-  for (let i = 0; i < words.length; i++) {
-    const o = i * 4;
-    words[i] = ((bytes[o] as number) | ((bytes[o + 1] as number) << 8) | ((bytes[o + 2] as number) << 16) | ((bytes[o + 3] as number) << 24)) >>> 0;
-  }
-}
-
-/** HChaCha20(key, nonce[0..16]) -> 32-byte XChaCha20 subkey, in a keyBuffer the caller zeroes. */
-export function hchachaSubkey(key: Uint8Array, prefix16: Uint8Array): Buffer {
-  const bytes = keyBuffer(32);
-  try {
-    loadWords(keyWords, key);
-    loadWords(prefixWords, prefix16);
-    hchacha(SIGMA, keyWords, prefixWords, outWords);
-    for (let i = 0; i < 8; i++) bytes.writeUInt32LE(outWords[i] as number, i * 4);
-  } finally {
-    keyWords.fill(0);
-    outWords.fill(0);
-  }
-  return bytes;
 }
 
 /** Seals into `out` = nonce || ct || tag; the nonce bytes must already be in out[0..24]. */

@@ -53,6 +53,21 @@ function wipe(): void {
   kWords.fill(0);
 }
 
+/**
+ * HChaCha20(key, nonce[0..16]): the XChaCha20 subkey as a new keyBuffer the caller zeroes, for
+ * a caller that seals or opens many blobs under one nonce prefix (the vault's batches).
+ */
+export function hchachaSubkey(key: Uint8Array, prefix16: Uint8Array): Buffer {
+  if (key.length !== KEY_BYTES || prefix16.length < 16) throw new RangeError('key must be 32 bytes and the prefix 16');
+  const out = keyBuffer(32);
+  try {
+    out.set(subkey(key, prefix16));
+  } finally {
+    wipe();
+  }
+  return out;
+}
+
 function ietfNonce(nonce: Uint8Array): Uint8Array {
   ivScratch.set(nonce.subarray(16, 24), 4);
   return ivScratch;
