@@ -3,6 +3,7 @@
 // Electron app and the browser host, so parameters are checked by the same schemas and errors
 // arrive as the same ApiError codes and sentences; the CLI only chooses exit codes for them
 // (cli/errors.ts API_EXIT).
+import { InvalidArgumentError } from 'commander';
 import { openMessenger } from '../main/messenger.ts';
 import type { KdfParams } from '../main/vault/index.ts';
 import type { Contact } from '../shared/api.ts';
@@ -104,6 +105,14 @@ export async function contactNamed(api: EphemeraClient, handle: string): Promise
   const c = (await api.contactsList()).find((x) => x.handle === handle);
   if (!c) throw new CliError(`No contact ${handle} in this profile (add it with: contact add ${handle}).`, ExitCode.UNKNOWN_CONTACT, 'UNKNOWN_CONTACT');
   return c;
+}
+
+/** Parses a command's `--wait <seconds>`: a number of seconds, at most 3600 (an hour, the contract's most). */
+export function waitSeconds(v: string): number {
+  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('must be a number of seconds');
+  const n = Number(v);
+  if (n > 3600) throw new InvalidArgumentError('at most 3600 seconds');
+  return n;
 }
 
 /** A wait in seconds as the contract's milliseconds (whole, within its bounds). */

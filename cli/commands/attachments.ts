@@ -9,14 +9,9 @@ import cliProgress from 'cli-progress';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { action, globalOptions, printResult } from '../io.ts';
 import { checkHandle } from '../errors.ts';
-import { contactNamed, waitMs, withClient } from '../client.ts';
+import { contactNamed, waitMs, waitSeconds, withClient } from '../client.ts';
 
 const DEFAULT_WAIT_S = 30;
-
-function seconds(v: string): number {
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 3600) throw new InvalidArgumentError('must be a number of seconds up to 3600');
-  return Number(v);
-}
 
 function caption(v: string): string {
   if (v.length === 0 || v.length > 32 * 1024) throw new InvalidArgumentError('must be 1 to 32768 characters');
@@ -58,7 +53,7 @@ export function register(program: Command): void {
     .command('send-file <contact> <path>')
     .description('send a file: sealed with its own key, uploaded to the relay, announced end to end (with a progress bar on a terminal)')
     .option('--caption <text>', 'a caption sent with the file', caption)
-    .option('--wait <seconds>', 'how long to wait for the relay at each step', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay at each step', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (handle: string, path: string, opts: { caption?: string; wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -86,7 +81,7 @@ export function register(program: Command): void {
   program
     .command('save-attachment <attachment-id> <path>')
     .description('write an attachment (its id from history --json) to PATH, downloading it first if needed; checked against the sender\'s digest before anything is written')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (attachmentId: string, path: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);

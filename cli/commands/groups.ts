@@ -2,14 +2,13 @@
 // forms of send and history (send --group, history --group, wired in commands/messaging.ts).
 // Everything goes through the contract (cli/client.ts), as the app does.
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { GroupId, GroupName, type GroupInfo, type GroupMessage } from '../../shared/api.ts';
 import { DISAPPEARING_SPELLINGS, disappearingLabel, parseDisappearing } from '../../shared/api/disappearing.ts';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { checkHandle } from '../errors.ts';
 import { action, CliError, ExitCode, globalOptions, printResult, type GlobalOptions } from '../io.ts';
 import { untrusted } from '../terminal.ts';
-import { waitMs, withClient } from '../client.ts';
+import { waitMs, waitSeconds, withClient } from '../client.ts';
 
 const DEFAULT_WAIT_S = 10;
 
@@ -21,11 +20,6 @@ function groupId(v: string): string {
 function groupName(v: string): string {
   if (!GroupName.safeParse(v).success) throw new CliError('A group name is 1-100 characters, not blank, without control characters.', ExitCode.USAGE);
   return v;
-}
-
-function seconds(v: string): number {
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) > 3600) throw new InvalidArgumentError('must be a number of seconds, at most 3600');
-  return Number(v);
 }
 
 function infoLines(i: GroupInfo): string {
@@ -91,7 +85,7 @@ export function register(program: Command): void {
   group
     .command('create <name> <handles...>')
     .description('create a group with these members (each gets it over an end-to-end session); prints the group id')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (name: string, handles: string[], opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -110,7 +104,7 @@ export function register(program: Command): void {
     group
       .command(`${verb} <group-id> <handle>`)
       .description(what)
-      .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+      .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
       .action(
         action(async (id: string, handle: string, opts: { wait: number }, cmd: Command) => {
           const g = globalOptions(cmd);
@@ -133,7 +127,7 @@ export function register(program: Command): void {
   group
     .command('leave <group-id>')
     .description('leave the group; the other members start new sender keys')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (id: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -150,7 +144,7 @@ export function register(program: Command): void {
   group
     .command('rename <group-id> <name>')
     .description('rename the group (admins only)')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (id: string, name: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -168,7 +162,7 @@ export function register(program: Command): void {
   group
     .command('timer <group-id> <duration>')
     .description(`set how long the group's messages last: ${DISAPPEARING_SPELLINGS.join(', ')} (admins only; messages already sent keep theirs)`)
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (id: string, duration: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -188,7 +182,7 @@ export function register(program: Command): void {
   group
     .command('allow-add <group-id> <on-off>')
     .description('let every member add members (on), or only admins (off); admins only')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (id: string, onOff: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);

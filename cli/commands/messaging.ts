@@ -11,19 +11,12 @@ import { formatSafetyNumber } from '../../main/e2e/safety-number.ts';
 import { action, CliError, ExitCode, globalOptions, printJson, printNotice, printResult } from '../io.ts';
 import { untrusted } from '../terminal.ts';
 import { checkHandle } from '../errors.ts';
-import { contactNamed, waitMs, withClient } from '../client.ts';
+import { contactNamed, waitMs, waitSeconds, withClient } from '../client.ts';
 import { deleteInGroup } from './group-delete.ts';
 import { groupHistory, sendToGroup } from './groups.ts';
 
 /** Default wait for the relay, seconds (`--wait` changes it where offered). */
 const DEFAULT_WAIT_S = 10;
-
-function seconds(v: string): number {
-  if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError('must be a number of seconds');
-  const n = Number(v);
-  if (n > 3600) throw new InvalidArgumentError('at most 3600 seconds');
-  return n;
-}
 
 /** A safety number as printed by `safety-number` (12 groups of 5 digits); whitespace is ignored. */
 function safetyNumberDigits(v: string): string {
@@ -85,7 +78,7 @@ export function register(program: Command): void {
     .description('register this profile on a relay under a handle (uploads the public prekeys)')
     .requiredOption('--server <descriptor-file>', 'the relay descriptor (descriptor.json printed by ephemera-relay)')
     .requiredOption('--handle <name>', 'your handle: 3-32 of a-z, 0-9, _')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (opts: { server: string; handle: string; wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -105,7 +98,7 @@ export function register(program: Command): void {
   contact
     .command('add <handle>')
     .description('add a contact by handle (fetches their prekeys; compare safety numbers afterwards)')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (handle: string, opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -185,7 +178,7 @@ export function register(program: Command): void {
   program
     .command('send <handle> [text]')
     .description('send a text message (HANDLE TEXT, or --group GROUP_ID TEXT); if the relay is unreachable it stays queued (sealed) and goes out with the next send or sync')
-    .option('--wait <seconds>', 'how long to wait for the relay to accept it', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay to accept it', waitSeconds, DEFAULT_WAIT_S)
     .option('--group <group-id>', 'send to a group instead (then the one argument is the text)')
     .action(
       action(async (handle: string, maybeText: string | undefined, opts: { wait: number; group?: string }, cmd: Command) => {
@@ -219,7 +212,7 @@ export function register(program: Command): void {
   program
     .command('sync')
     .description('connect, send what is queued, receive what is waiting, then exit')
-    .option('--wait <seconds>', 'how long to wait for the relay and for messages', seconds, DEFAULT_WAIT_S)
+    .option('--wait <seconds>', 'how long to wait for the relay and for messages', waitSeconds, DEFAULT_WAIT_S)
     .action(
       action(async (opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
@@ -331,7 +324,7 @@ export function register(program: Command): void {
   program
     .command('account')
     .description('show the registered handle, the relay, the connection and the outbox')
-    .option('--wait <seconds>', 'how long to wait for the relay', seconds, 3)
+    .option('--wait <seconds>', 'how long to wait for the relay', waitSeconds, 3)
     .action(
       action(async (opts: { wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
