@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { MAX_ENVELOPE_BYTES } from '../../shared/protocol/methods.ts';
 import { BadMessage, DuplicateMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 import { E2eKv, NS } from './kv.ts';
+import { ab } from './libsignal.ts';
 import type { VaultIdentityKeyStore } from './stores.ts';
 
 /** The envelope type byte of a sender key message (libsignal's CiphertextMessageType.SenderKey). */
@@ -39,10 +40,6 @@ export function newDistributionId(): string {
 
 export function isDistributionId(v: unknown): v is string {
   return typeof v === 'string' && UUID_RE.test(v);
-}
-
-function ab(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
-  return bytes.buffer instanceof ArrayBuffer ? (bytes as Uint8Array<ArrayBuffer>) : new Uint8Array(bytes);
 }
 
 export class VaultSenderKeyStore extends SenderKeyStore {

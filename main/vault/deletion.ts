@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import type { MessageRow } from './messages/statements.ts';
+import { encodeJson } from './records.ts';
 import type { RemovalStats } from './messages/write.ts';
 
 export const PENDING_DELETIONS = 'vault.pending-deletions';
@@ -90,10 +91,6 @@ const recordSchema = z.object({
   upTo: z.number().finite().optional(),
 });
 const journalSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)), whole: z.boolean() });
-
-function encodeJson(value: unknown): Uint8Array {
-  return Buffer.from(JSON.stringify(value), 'utf8');
-}
 
 /** A sealed journal entry as read back; undefined when it does not parse (only a bug could write one). */
 export function parseJournalEntry(key: string, value: Uint8Array): JournalEntry | undefined {
