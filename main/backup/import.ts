@@ -119,9 +119,14 @@ interface Checked {
   signerKey: Uint8Array | undefined;
 }
 
-async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult & { checked: Checked }> {
+/** Whether import reads on a second thread (worker-import.ts): the default, with the native cipher. */
+function readerThread(options: ReadOptions & { thread?: 'worker' | 'main' }): 'worker' | 'main' {
+  return options.thread !== 'main' && (options.chunkCipher ?? defaultChunkCipher()) === 'native' ? 'worker' : 'main';
+}
+
+async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean; thread?: 'worker' | 'main' }): Promise<InspectResult & { checked: Checked }> {
   let fileIdentityKey: Uint8Array | undefined;
-  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', options, (r) => {
+  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', { ...options, reader: readerThread(options) }, (r) => {
     if (r.kind === 'account-secret' && r.line.name === IDENTITY_SECRET) {
       const bytes = Buffer.from(r.line.value, 'base64');
       fileIdentityKey = publicKeyOfIdentitySecret(bytes);
@@ -155,8 +160,8 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    if (options.thread !== 'main' && (options.chunkCipher ?? defaultChunkCipher()) === 'native') {
-      reader = new WorkerLineReader(file);
+    if (readerThread(options) === 'worker') {
+      reader = new WorkerLineReader(file, 'apply');
       await reader.ready();
     }
     const input = reader ? readRecordsFrom(reader, checked) : appliedRecords(file, checked);

@@ -125,6 +125,11 @@ const sectionOf = (type: string): number => SECTION_ORDER.indexOf((type === 'att
  */
 export type StreamLine = string | { readonly parsed: unknown };
 
+/** What the signature is checked against: SHA-256 of every line before the last (signature.ts StreamHash, or import's reader thread). */
+export interface LinesDigest {
+  beforeLastLine(): Uint8Array;
+}
+
 /**
  * Validated records in file order. The stream is complete only once the generator has
  * finished (for a signed stream, after the 'signed' record); a consumer that must not act on
@@ -134,7 +139,7 @@ export type StreamLine = string | { readonly parsed: unknown };
  * signature verified (import's second pass, which compares the whole plaintext's SHA-256), so
  * the signature is not verified again and the header's signer is the one reported.
  */
-export function* readRecords(lines: Iterable<StreamLine>, hash?: StreamHash | 'checked-before'): Generator<BackupRecord, void, undefined> {
+export function* readRecords(lines: Iterable<StreamLine>, hash?: LinesDigest | 'checked-before'): Generator<BackupRecord, void, undefined> {
   const ownHash = hash === undefined ? new StreamHash() : undefined;
   let signature: string | undefined;
   let lineNo = 0;

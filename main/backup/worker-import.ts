@@ -10,7 +10,7 @@
 // code is a string for the reasons main/backup/worker-export.ts gives.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import type { OpenedAgeFile } from './age-file.ts';
-import { BackupCorrupt, BackupError } from './errors.ts';
+import { BackupCorrupt, BackupError, BackupMalformed } from './errors.ts';
 import { MAX_LINE_BYTES } from './format.ts';
 import type { StreamLine } from './stream.ts';
 
@@ -27,6 +27,16 @@ const CHUNK = 65536, TAG = 16, CT = CHUNK + TAG, READ_BLOCK = 16 * CT;
 const ROWS = 2048, CHARS = 1 << 20, MAX_AHEAD = 4;
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const hash = createHash('sha256');
+// The signature's digest: every byte before the last line, as signature.ts StreamHash computes it.
+const sig = createHash('sha256');
+let held;
+let lineNo = 0;
+class Failure extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
 const nonce = Buffer.alloc(12);
 const stopped = new Error('stopped');
 let counter = 0;
@@ -57,6 +67,9 @@ function post() {
   newBlock();
 }
 function line(text) {
+  lineNo++;
+  // A UTF-16 unit is at most 3 UTF-8 bytes, so only long lines are measured.
+  if (text.length * 3 > maxLine && Buffer.byteLength(text, 'utf8') > maxLine) throw new Failure('malformed', 'line ' + lineNo + ' is longer than ' + maxLine + ' bytes');
   let v;
   // Only what can be a message line is parsed here; every other line goes over as text.
   if (text.startsWith('{"type":"message"')) {
@@ -90,31 +103,70 @@ function line(text) {
   rows = i + 1;
   if (rows === ROWS || chars >= CHARS) post();
 }
+// The same checks and messages as age-file.ts decryptChunks.
 function open(sealed, last) {
-  if (sealed.length < TAG) throw new Error('the file is truncated');
+  const fail = () => new Failure('corrupt', last ? 'the final chunk (' + counter + ') failed authentication: the file is truncated or was modified' : 'payload chunk ' + counter + ' failed authentication');
+  if (sealed.length < TAG) throw fail();
   nonce.fill(0);
   nonce.writeUIntBE(counter, 5, 6);
   nonce[11] = last ? 1 : 0;
   const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG });
   d.setAuthTag(sealed.subarray(sealed.length - TAG));
   const body = d.update(sealed.subarray(0, sealed.length - TAG));
-  d.final();
+  try {
+    d.final();
+  } catch {
+    throw fail();
+  }
+  if (last && body.length === 0 && counter > 0) throw new Failure('corrupt', 'the final chunk is empty');
   counter++;
   return body;
+}
+function sigAddLines(block) {
+  if (held !== undefined) {
+    sig.update(held);
+    sig.update('\\n');
+  }
+  const lastNl = block.lastIndexOf(10);
+  if (lastNl >= 0) sig.update(block.subarray(0, lastNl + 1));
+  held = Buffer.from(block.subarray(lastNl + 1));
+}
+// After a block failed to decode: the number of its first line that is not valid UTF-8 (stream.ts badLineError).
+function badLine(block) {
+  let start = 0;
+  for (let n = lineNo + 1; ; n++) {
+    const nl = block.indexOf(10, start);
+    try {
+      decoder.decode(block.subarray(start, nl < 0 ? block.length : nl));
+    } catch {
+      return new Failure('malformed', 'line ' + n + ' is not valid UTF-8');
+    }
+    if (nl < 0) return new Failure('malformed', 'line ' + (lineNo + 1) + ' is not valid UTF-8');
+    start = nl + 1;
+  }
 }
 let carry = [];
 let carryBytes = 0;
 function plaintext(chunk) {
   hash.update(chunk);
   const lastNl = chunk.lastIndexOf(10);
+  const tooLong = () => new Failure('malformed', 'line ' + (lineNo + 1) + ' is longer than ' + maxLine + ' bytes');
   if (lastNl < 0) {
     carryBytes += chunk.length;
-    if (carryBytes > maxLine) throw new Error('a line is too long');
-    carry.push(Buffer.from(chunk));
+    if (carryBytes > maxLine) throw tooLong();
+    if (chunk.length > 0) carry.push(Buffer.from(chunk));
     return;
   }
   const head = chunk.subarray(0, lastNl);
-  const text = decoder.decode(carry.length === 0 ? head : Buffer.concat([...carry, head]));
+  if (carry.length > 0 && carryBytes + chunk.indexOf(10) > maxLine) throw tooLong();
+  const bytes = carry.length === 0 ? head : Buffer.concat([...carry, head]);
+  let text;
+  try {
+    text = decoder.decode(bytes);
+  } catch {
+    throw badLine(bytes);
+  }
+  sigAddLines(bytes);
   let start = 0;
   for (;;) {
     const nl = text.indexOf('\\n', start);
@@ -143,14 +195,23 @@ try {
     pending = pending.subarray(at);
     if (eof) break;
   }
+  if (pending.length === 0) throw new Failure('corrupt', 'the file is truncated (the final chunk is missing)');
   plaintext(open(pending, true));
-  if (carryBytes > 0) throw new Error('the stream ends in the middle of a line');
+  if (carryBytes > 0) throw new Failure('malformed', 'the stream ends in the middle of a line (no end line)');
   post();
   key.fill(0);
-  send({ t: 'end', sha256: hash.digest() });
+  send({ t: 'end', sha256: hash.digest(), beforeLastLine: sig.digest() });
 } catch (err) {
   key.fill(0);
-  if (err !== stopped) send({ t: 'error', message: String(err && err.message) });
+  if (err !== stopped) {
+    try {
+      // The lines before the failure first, so errors arrive in the order the file has them.
+      post();
+      send({ t: 'error', kind: err instanceof Failure ? err.kind : 'io', message: String(err && err.message) });
+    } catch {
+      // stopped meanwhile
+    }
+  }
 }
 `;
 
@@ -172,7 +233,7 @@ interface Block {
   times: Float64Array;
 }
 
-type Reply = { t: 'block'; b: Block } | { t: 'end'; sha256: Uint8Array } | { t: 'error'; message: string };
+type Reply = { t: 'block'; b: Block } | { t: 'end'; sha256: Uint8Array; beforeLastLine: Uint8Array } | { t: 'error'; kind: 'corrupt' | 'malformed' | 'io'; message: string };
 
 /** The plaintext of an opened backup, read a second time on a worker thread. */
 export class WorkerLineReader {
@@ -182,10 +243,19 @@ export class WorkerLineReader {
   readonly #exited: Promise<void>;
   #received = 0;
   #sha256: Uint8Array | undefined;
+  #beforeLastLine: Uint8Array | undefined;
   /** The worker ended before handing anything over (it could not start). */
   #dead = false;
 
-  constructor(file: OpenedAgeFile) {
+  /**
+   * `pass`: 'verify', the file's first reading (its errors are the file's: BackupCorrupt,
+   * BackupMalformed, as on one thread); 'apply', a second reading of a file already checked (any
+   * error means it changed on disk).
+   */
+  constructor(
+    file: OpenedAgeFile,
+    private readonly pass: 'verify' | 'apply',
+  ) {
     const key = file.payloadKey();
     const keyBuffer = new ArrayBuffer(key.length);
     new Uint8Array(keyBuffer).set(key);
@@ -219,9 +289,15 @@ export class WorkerLineReader {
       const r = this.#next();
       if (r.t === 'end') {
         this.#sha256 = new Uint8Array(r.sha256);
+        this.#beforeLastLine = new Uint8Array(r.beforeLastLine);
         return;
       }
-      if (r.t === 'error') throw new BackupCorrupt(`it changed on disk between the check and the import (${r.message}); nothing was imported`);
+      if (r.t === 'error') {
+        if (this.pass === 'apply') throw new BackupCorrupt(`it changed on disk between the check and the import (${r.message}); nothing was imported`);
+        if (r.kind === 'malformed') throw new BackupMalformed(r.message);
+        if (r.kind === 'corrupt') throw new BackupCorrupt(r.message);
+        throw new BackupError('IO', `Cannot read the backup: ${r.message}`);
+      }
       const { codes, ids, convs, dirs, senders, texts, states, times } = r.b;
       for (let i = 0; i < codes.length; i++) {
         if (codes[i] === 1) {
@@ -231,6 +307,12 @@ export class WorkerLineReader {
         yield { parsed: { type: 'message', id: ids[i], conversationId: convs[i], direction: dirs[i], sender: senders[i], sentAt: times[2 * i], receivedAt: times[2 * i + 1], text: texts[i], state: states[i] } };
       }
     }
+  }
+
+  /** SHA-256 of every line but the last (the signature's digest, as StreamHash), once lines() has finished. */
+  beforeLastLine(): Uint8Array {
+    if (this.#beforeLastLine === undefined) throw new Error('the stream was not read to its end');
+    return this.#beforeLastLine;
   }
 
   /** SHA-256 of the whole plaintext, once lines() has finished. */

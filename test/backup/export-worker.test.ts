@@ -99,7 +99,7 @@ describe('export on a worker thread', () => {
           }
         },
       ),
-      { numRuns: 15 },
+      { numRuns: 10 },
     );
   });
 
