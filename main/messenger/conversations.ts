@@ -11,6 +11,7 @@ import { timerChangeLine } from '../../shared/api/disappearing.ts';
 import { conversationTimer, newestNotExpired, timerChangeOf, withTimer } from './disappearing.ts';
 import { OUTGOING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } from './ids.ts';
 import { messageView } from './views.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 import { isTombstone } from './delete-for-everyone.ts';
 
 /** Sealed vault kv namespace of unsent drafts, keyed by conversation id. */
@@ -37,22 +38,17 @@ export function quotedContentId(vault: Vault, messageId: string): string | undef
 }
 
 function stateTimes(vault: Vault, messageId: string): { delivered?: number; read?: number } {
-  const raw = vault.kvGet(STATE_TIMES, messageId);
-  if (!raw) return {};
-  try {
-    const v = JSON.parse(Buffer.from(raw).toString('utf8')) as { delivered?: unknown; read?: unknown };
-    const ok = (x: unknown): number | undefined => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : undefined);
-    const delivered = ok(v.delivered);
-    const read = ok(v.read);
-    return { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) };
-  } catch {
-    return {};
-  }
+  const v = readKvJson(vault, STATE_TIMES, messageId) as { delivered?: unknown; read?: unknown } | null | undefined;
+  if (typeof v !== 'object' || v === null) return {};
+  const ok = (x: unknown): number | undefined => (typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 ? x : undefined);
+  const delivered = ok(v.delivered);
+  const read = ok(v.read);
+  return { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) };
 }
 
 export function recordStateTime(vault: Vault, messageId: string, state: 'delivered' | 'read'): void {
   const times = { ...stateTimes(vault, messageId), [state]: Date.now() };
-  vault.kvSet(STATE_TIMES, messageId, Buffer.from(JSON.stringify(times), 'utf8'));
+  writeKvJson(vault, STATE_TIMES, messageId, times);
 }
 
 export function messageDetails(vault: Vault, messageId: string): ResultOf<'messageDetails'> {
