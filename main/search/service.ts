@@ -6,12 +6,11 @@
 //      and names the same generation and seq as the record (else: rebuild from the vault);
 //   2. replay the vault's change feed from the snapshot's seq (the tail);
 //   3. from then on `catchUp()` (called by the messenger after each write, and by every
-//      search) applies new changes; a snapshot is written every SNAPSHOT_EVERY changes and
-//      on close.
+//      search) applies new changes; a snapshot is written every SNAPSHOT_EVERY changes, at once
+//      after a deletion, and on close (with a live mirror, in steps off the main thread).
 //
 // A crash at any point leaves either the old snapshot (its tail is replayed) or a snapshot that
 // the record does not vouch for (rebuilt); never a snapshot that silently misses changes.
-import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { z } from 'zod';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
@@ -19,7 +18,8 @@ import { MAX_LIMIT, SearchIndex, type IndexedMessage, type PurgeCursor } from '.
 import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
 import { makeSnippet, type Snippet } from './snippet.ts';
 import { IndexMirror } from './mirror.ts';
-import { commitSnapshot, loadSnapshot, newFileKey, SNAPSHOT_FILE, vouchPending, type RebuildReason } from './snapshot-store.ts';
+import { loadSnapshot, type RebuildReason } from './snapshot-store.ts';
+import { imageFromMirror, imageHere, writeImage, writeImageInSteps, type SnapshotImage } from './snapshot-write.ts';
 
 export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
 
@@ -224,11 +224,20 @@ export class SearchService {
     }
   }
 
-  /** Applies the vault's changes since the last call. Call after every write to the vault. Returns how many changes it applied. */
+  /**
+   * Applies the vault's changes since the last call. Call after every write to the vault. Returns
+   * how many changes it applied. A snapshot due is written here only without a live mirror; with
+   * one it is left to a catchUpInSteps started here (the mirror makes its image), so this call
+   * never purges ('optimize': hundreds of ms at a million messages) nor serializes the index.
+   */
   catchUp(): number {
     const applied = this.#drainFeed();
     // A catchUpInSteps under way purges and snapshots when it gets there, without blocking.
-    if (!this.#stepping && this.#snapshotDue()) this.snapshot();
+    if (!this.#stepping && this.#snapshotDue()) {
+      // A failed stepped snapshot stays due (the next catchUp retries) and stops a failed mirror.
+      if (this.#mirror?.alive) this.catchUpInSteps().catch(() => undefined);
+      else this.snapshot();
+    }
     return applied;
   }
 
@@ -240,8 +249,11 @@ export class SearchService {
    */
   catchUpInSteps(onProgress?: (phase: 'index' | 'purge' | 'snapshot', done: number) => void): Promise<number> {
     if (this.#stepping) {
-      // Another one is running: apply what is new (its loop finishes the rest).
-      return Promise.resolve(this.#drainFeed());
+      // Another one is running: apply what is new now, then once it is done snapshot if still due
+      // (what it read before is its; a deletion applied after its image is due again).
+      const now = this.#drainFeed();
+      const running = this.#steppingRun ?? Promise.resolve(0);
+      return running.catch(() => 0).then(() => (this.#index ? this.catchUpInSteps(onProgress).then((n) => now + n) : now));
     }
     const run = this.#catchUpInSteps(onProgress);
     this.#steppingRun = run;
@@ -386,18 +398,12 @@ export class SearchService {
   snapshot(): void {
     this.#steppedWrite?.abort();
     this.#purgeNow();
-    const { bytes, generation, seq } = this.#beginSnapshot();
-    let key: Buffer | undefined;
+    const image = this.#imageHere();
     try {
-      key = newFileKey(this.#source, generation);
-      this.#source.sealedFiles.write(SNAPSHOT_FILE, bytes, key);
-      commitSnapshot(this.#source, generation, seq);
+      writeImage(this.#source, image);
     } catch (err) {
       this.#deletedSinceSnapshot = true; // due again
       throw err;
-    } finally {
-      bytes.fill(0);
-      key?.fill(0);
     }
   }
 
@@ -423,76 +429,36 @@ export class SearchService {
     const abort = new AbortController();
     this.#steppedWrite?.abort();
     this.#steppedWrite = abort;
-    let bytes: Buffer | undefined;
-    let key: Buffer | undefined;
     try {
-      let generation: string;
-      let seq: number;
+      let image: SnapshotImage;
       if (this.#mirror?.alive) {
-        ({ bytes, generation, seq } = await this.#beginSnapshotOffThread(this.#mirror, abort.signal));
+        // Changes from the image's stamp on belong to the next snapshot.
+        image = await imageFromMirror(this.#source, this.#open(), this.#mirror, abort.signal, () => this.#snapshotTaken());
       } else {
         this.#purgeNow(); // nothing left unless a delete came in after the purge loop
-        ({ bytes, generation, seq } = this.#beginSnapshot());
+        image = this.#imageHere();
       }
-      key = newFileKey(this.#source, generation);
-      await this.#source.sealedFiles.writeInSteps(SNAPSHOT_FILE, bytes, abort.signal, key);
-      commitSnapshot(this.#source, generation, seq);
+      await writeImageInSteps(this.#source, image, abort.signal);
     } catch (err) {
       // Superseded (a newer snapshot covers it) or failed: due again either way.
       this.#deletedSinceSnapshot = true;
       if (!abort.signal.aborted) throw err;
     } finally {
-      bytes?.fill(0);
-      key?.fill(0);
       if (this.#steppedWrite === abort) this.#steppedWrite = undefined;
     }
   }
 
-  /**
-   * As #beginSnapshot, with the image from the mirror: the generation is written to the index
-   * (and so to the mirror) first, then the worker purges and serializes its copy as of that
-   * write, while this thread goes on. A snapshot that was superseded meanwhile is dropped.
-   */
-  async #beginSnapshotOffThread(mirror: IndexMirror, signal: AbortSignal): Promise<{ bytes: Buffer; generation: string; seq: number }> {
-    const index = this.#open();
-    const generation = randomBytes(16).toString('hex');
-    const seq = index.seq;
-    index.setMeta('generation', generation);
-    index.forgetKnownWords();
-    // Changes from here on belong to the next snapshot.
-    this.#changesSinceSnapshot = 0;
-    this.#deletedSinceSnapshot = false;
-    const bytes = await mirror.snapshot();
-    try {
-      signal.throwIfAborted();
-      vouchPending(this.#source, generation, seq);
-    } catch (err) {
-      bytes.fill(0);
-      throw err;
-    }
-    return { bytes, generation, seq };
+  /** The image made on this thread and vouched for as pending (the index purged by the caller). */
+  #imageHere(): SnapshotImage {
+    const image = imageHere(this.#source, this.#open());
+    this.#snapshotTaken();
+    return image;
   }
 
-  /**
-   * The image and the record vouching for it as pending. Order: vouch for the new generation as
-   * pending, write the file atomically, then make it current (the callers).
-   */
-  #beginSnapshot(): { bytes: Buffer; generation: string; seq: number } {
-    const index = this.#open();
-    const generation = randomBytes(16).toString('hex');
-    const seq = index.seq;
-    index.setMeta('generation', generation);
-    const bytes = index.serialize();
-    try {
-      vouchPending(this.#source, generation, seq);
-    } catch (err) {
-      bytes.fill(0);
-      throw err;
-    }
-    // Changes from here on belong to the next snapshot.
+  /** Changes from here on belong to the next snapshot. */
+  #snapshotTaken(): void {
     this.#changesSinceSnapshot = 0;
     this.#deletedSinceSnapshot = false;
-    return { bytes, generation, seq };
   }
 
   /** Writes a snapshot if anything changed since the last one, then frees the index. Call before locking the vault. */

@@ -78,7 +78,8 @@ describe('search snapshot keys', () => {
     expect(opensWith(oldFile, [key('sealed_files')])).toBe(false); // not the subkey
 
     vault.deleteMessages('conv-a', secretIds);
-    search.catchUp(); // a deletion: a new snapshot at once
+    search.catchUp(); // a deletion: a new snapshot at once (in steps, the mirror making its image)
+    await search.catchUpInSteps();
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
     search.close();
     vault.lock();

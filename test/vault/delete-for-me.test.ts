@@ -36,6 +36,7 @@ describe('Vault deleteMessages / deleteConversation', () => {
     expect(reopened.deleteMessages('conv-a', [...secretIds, 'm-unknown'])).toEqual(secretIds);
     expect(reopened.deleteConversation('conv-b')).toHaveLength(2);
     search.catchUp();
+    await search.catchUpInSteps(); // the snapshot the deletion made due, written in steps (the mirror's image)
     for (const w of WORDS) expect(search.search({ text: w })).toEqual([]);
     expect(search.search({ text: WORDS[0].slice(0, 6) })).toEqual([]); // prefix expansion too
 
