@@ -13,6 +13,7 @@ import { OUTGOING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, REPLY_TO, STATE_TIMES } fro
 import { messageView } from './views.ts';
 import { readKvJson, writeKvJson } from './kv-json.ts';
 import { isTombstone } from './delete-for-everyone.ts';
+import { recordOf } from './attachment-store.ts';
 
 /** Sealed vault kv namespace of unsent drafts, keyed by conversation id. */
 export const DRAFTS_NS = 'drafts';
@@ -84,6 +85,7 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
   const contact = vault.getContact(conv.contactId);
   const last = newestNotExpired(vault, conv.id, Date.now());
   const change = last ? timerChangeOf(vault, last.id) : undefined;
+  const deleted = last ? isTombstone(vault, last.id) : false;
   const timer = conversationTimer(vault, conv.id).seconds;
   return {
     id: conv.id,
@@ -94,10 +96,11 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
     lastMessage: last
       ? {
           // A timer change has no text: its system line stands in.
-          text: (isTombstone(vault, last.id) ? 'This message was deleted' : change === undefined ? last.text : timerChangeLine(last.direction === 'out' ? 'You' : conv.title, change)).slice(0, 200),
+          text: (deleted ? 'This message was deleted' : change === undefined ? last.text : timerChangeLine(last.direction === 'out' ? 'You' : conv.title, change)).slice(0, 200),
           direction: last.direction,
           sentAt: last.sentAt,
           state: last.state,
+          ...previewMarks(vault, last.id, deleted),
         }
       : null,
     verified: contact ? isVerified(contact) : false,
@@ -105,6 +108,13 @@ export function conversationSummary(vault: Vault, conversationId: string): Conve
     ...(vault.kvGet(UNVERIFIED_IMPORTS, conv.id) ? { importedUnverified: true as const } : {}),
     ...(timer > 0 ? { timerSeconds: timer } : {}),
   };
+}
+
+/** The chat list line's marks: a tombstone, or the file a message carries (the renderer shows "File: name" when it has no caption). */
+function previewMarks(vault: Vault, messageId: string, deleted: boolean): { deleted?: true; file?: string } {
+  if (deleted) return { deleted: true };
+  const name = recordOf(vault, messageId)?.name;
+  return name ? { file: name.slice(0, 200) } : {};
 }
 
 /** One page of a stored conversation around an anchor (the vault side of historyPage). */

@@ -249,7 +249,16 @@ export function newestFields(newest: GroupMessage | undefined): Pick<GroupActivi
   return {
     lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
     lastMessage: newest
-      ? { text: newest.text.slice(0, 200), direction: newest.direction, sentAt: newest.sentAt, state: newest.state, sender: newest.sender, ...(newest.system ? { system: true as const } : {}) }
+      ? {
+          // A tombstone reads as in a 1:1 chat's line (conversations.ts).
+          text: newest.deleted ? 'This message was deleted' : newest.text.slice(0, 200),
+          direction: newest.direction,
+          sentAt: newest.sentAt,
+          state: newest.state,
+          sender: newest.sender,
+          ...(newest.system ? { system: true as const } : {}),
+          ...(newest.deleted ? { deleted: true as const } : {}),
+        }
       : null,
   };
 }

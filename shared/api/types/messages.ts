@@ -54,6 +54,10 @@ export const MessagePreview = z.strictObject({
   direction: MessageDirection,
   sentAt: Timestamp,
   state: MessageState,
+  /** Deleted for everyone: `text` is then "This message was deleted". */
+  deleted: z.literal(true).optional(),
+  /** The name of the message's file (untrusted text, at most 200 characters); `text` is its caption, maybe empty. */
+  file: z.string().min(1).max(200).optional(),
 });
 
 export const HistoryAnchor = z.discriminatedUnion('kind', [
