@@ -165,6 +165,10 @@ describe('Attachments in Chromium', () => {
     const card = bob.getByRole('log').locator('.attachment-card', { hasText: 'notes.txt' });
     await card.waitFor({ timeout: 60_000 });
     expect(await card.getByRole('img').count()).toBe(0);
+    // The chat list shows a file without a caption by its name, on both sides (in the screenshot).
+    const listLine = (page: Page, chat: string) => page.locator('.chat-item', { has: page.getByRole('button', { name: new RegExp(`^${chat}`) }) }).locator('.chat-preview');
+    await expect.poll(() => listLine(alice, 'bob').textContent(), { timeout: 30_000 }).toBe('You: File: notes.txt');
+    await expect.poll(() => listLine(bob, 'alice').textContent(), { timeout: 30_000 }).toBe('File: notes.txt');
     await shotBothThemes(bob, scene.shotsDir, 'attachments-card');
     await expectAllNamed(bob, 'attachments-card');
     await expectAccessible(bob, 'attachments-card');

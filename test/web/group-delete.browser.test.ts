@@ -157,6 +157,9 @@ describe('Deleting group messages in Chromium', () => {
     // bob's copy is a tombstone too, without the text.
     await expect.poll(async () => (await bobsHistory()).filter((m) => m.deleted).length, { timeout: T }).toBe(1);
     expect((await bobsHistory()).some((m) => m.text.includes('by mistake'))).toBe(false);
+    // The chat list's line reads as a 1:1 chat's after a delete for everyone (in the screenshot).
+    const listLine = alice.locator('.chat-item', { has: alice.getByRole('button', { name: new RegExp(`^${NAME}, group of 2`) }) }).locator('.chat-preview');
+    await expect.poll(() => listLine.textContent(), { timeout: T }).toBe('You: This message was deleted');
     await check(alice, 'group-chat-after-delete');
 
     // The group is in the Alt+Up/Down order with the 1:1 chats (two chats here: it wraps).

@@ -1,5 +1,6 @@
 import { Avatar } from '../components/Avatar.tsx';
 import type { ChatEntry } from '../chat/group-list.ts';
+import { chatPreview } from '../chat/preview.ts';
 import { formatTime } from '../logic.ts';
 
 /** Conversations and groups, newest activity first, with unread counts. Arrow keys move between entries. */
@@ -27,15 +28,7 @@ export function ChatList({
           ? `${c.title}${unread}${c.identityChanged ? ', safety number changed' : ''}`
           : `${g!.name}, group of ${g!.members.length}${g!.isMember ? '' : ', left'}${unread}`;
         const last = c ? c.lastMessage : e.kind === 'group' ? e.activity?.lastMessage ?? null : null;
-        const preview = !last
-          ? g
-            ? `${g.members.length} members`
-            : ''
-          : last.direction === 'out'
-            ? `You: ${last.text}`
-            : e.kind === 'group' && e.activity?.lastMessage && !e.activity.lastMessage.system
-              ? `${memberName(e.activity.lastMessage.sender)}: ${last.text}`
-              : last.text;
+        const preview = chatPreview(e, memberName);
         const selected = e.id === selectedId;
         return (
           <li key={e.id} className={selected ? 'chat-item selected' : 'chat-item'}>
