@@ -12,16 +12,15 @@
 // A crash at any point leaves either the old snapshot (its tail is replayed) or a snapshot that
 // the record does not vouch for (rebuilt); never a snapshot that silently misses changes.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { z } from 'zod';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
-import { MAX_LIMIT, SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.ts';
-import { MAX_PREFIX_EXPANSION, MAX_QUERY_LENGTH, parseQuery, toFtsMatch } from './query.ts';
-import { makeSnippet, type Snippet } from './snippet.ts';
+import { SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.ts';
+import { findMessages, indexedText, searchRequestSchema, type ExtraText, type SearchHit, type SearchRequest } from './find.ts';
 import { IndexMirror } from './mirror.ts';
 import { loadSnapshot, type RebuildReason } from './snapshot-store.ts';
 import { imageFromMirror, imageHere, writeImage, writeImageInSteps, type SnapshotImage } from './snapshot-write.ts';
 
 export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
+export { searchRequestSchema, type SearchHit, type SearchRequest } from './find.ts';
 
 /** What the search service needs from the vault. */
 export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
@@ -35,29 +34,6 @@ const DELETE_STEP = 250;
 const MAX_DELETE_STEP = 2000;
 /** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
 const PURGE_STEP_MS = 10;
-
-export const searchRequestSchema = z.object({
-  text: z.string().max(MAX_QUERY_LENGTH * 4),
-  conversationId: z.string().min(1).max(200).optional(),
-  /** Inclusive, ms since the epoch (message sentAt). */
-  from: z.number().finite().optional(),
-  to: z.number().finite().optional(),
-  order: z.enum(['newest', 'relevance']).default('newest'),
-  limit: z.number().int().min(1).max(MAX_LIMIT).default(50),
-});
-export type SearchRequest = z.input<typeof searchRequestSchema>;
-
-export interface SearchHit {
-  id: string;
-  conversationId: string;
-  sender: string;
-  direction: StoredMessage['direction'];
-  sentAt: number;
-  orderKey: number;
-  snippet: Snippet;
-  /** bm25 (lower is more relevant) in relevance order; 0 in newest-first order. */
-  score: number;
-}
 
 export interface SearchServiceOptions {
   /** Write a snapshot after this many indexed changes (default 20,000). */
@@ -73,15 +49,6 @@ export interface SearchServiceOptions {
 
 /** How the index came to be at open: useful for the UI ("building search index") and tests. */
 export type OpenedFrom = 'snapshot' | 'rebuild';
-
-type ExtraText = SearchServiceOptions['extraText'];
-
-/** The text a message is indexed (and its snippet cut) under: its own text, then any extra. */
-function indexedText(m: StoredMessage, extra: ExtraText): string {
-  const more = extra?.(m);
-  if (!more) return m.text;
-  return m.text === '' ? more : `${m.text}\n${more}`;
-}
 
 export class SearchService {
   readonly #source: SearchSource;
@@ -359,35 +326,7 @@ export class SearchService {
     // Current before every search (a deleted message never shows), but no snapshot here:
     // writing one would add its cost to this query; the messenger's catchUp() calls do that.
     this.#drainFeed();
-    const query = parseQuery(req.text);
-    const index = this.#open();
-    const match = toFtsMatch(query, (prefix) => index.expandPrefix(prefix, MAX_PREFIX_EXPANSION));
-    if (match === undefined) return [];
-    const hits = index.search({
-      match,
-      order: req.order,
-      limit: req.limit,
-      ...(req.conversationId !== undefined ? { conversationId: req.conversationId } : {}),
-      ...(req.from !== undefined ? { from: req.from } : {}),
-      ...(req.to !== undefined ? { to: req.to } : {}),
-    });
-    const out: SearchHit[] = [];
-    for (const hit of hits) {
-      // The snippet comes from the message itself, fetched from the vault.
-      const m = this.#source.getMessage(hit.id);
-      if (!m) continue;
-      out.push({
-        id: m.id,
-        conversationId: m.conversationId,
-        sender: m.sender,
-        direction: m.direction,
-        sentAt: m.sentAt,
-        orderKey: m.orderKey,
-        snippet: makeSnippet(indexedText(m, this.#extraText), query),
-        score: hit.score,
-      });
-    }
-    return out;
+    return findMessages(this.#open(), this.#source, req, this.#extraText);
   }
 
   /**
