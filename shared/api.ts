@@ -214,7 +214,8 @@ export const apiMethods = {
   groupSetTimer: { params: z.strictObject({ groupId: GroupId, seconds: DisappearingTimer }), result: GroupInfo },
   /** Whether every member (not only admins) may add members (`membersCanAdd`), an admin's change; INVALID_ARGUMENT when already so. */
   groupAllowAdd: { params: z.strictObject({ groupId: GroupId, on: z.boolean() }), result: GroupInfo },
-  groupSend: { params: z.strictObject({ groupId: GroupId, text: MessageText }), result: GroupMessage },
+  /** `replyTo` quotes an earlier text of the same group (else UNKNOWN_MESSAGE, nothing sent). */
+  groupSend: { params: z.strictObject({ groupId: GroupId, text: MessageText, replyTo: Id.optional() }), result: GroupMessage },
   /** Newest `limit` messages, or those before `before` (a message id of the group). */
   groupHistory: { params: z.strictObject({ groupId: GroupId, limit: z.number().int().min(1).max(500), before: Id.optional() }), result: GroupHistoryPage },
   // group receipts and the chat list (main/messenger/group-receipts.ts)

@@ -121,6 +121,9 @@ export const groupTextContentSchema = z.strictObject({
   id: messageId,
   sentAt: z.number().int().nonnegative(),
   text: z.string().max(MAX_TEXT_CHARS),
+  /** Content id of the quoted group text (any member's) when this one is a reply; inside the
+   * padded content like a 1:1 reply's. Absent in texts from before replies (they still parse). */
+  replyTo: messageId.optional(),
   /** The group's disappearing timer (seconds) it was sent under. */
   timer: disappearingTimer.refine((n) => n > 0).optional(),
 });

@@ -18,6 +18,7 @@ import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
+import { groupQuote, keepQuotable, linkIncomingReply, linkReply, replyContentId } from './group-reply.ts';
 import { creationBody, GroupLog, type GroupOp, type GroupState } from './group-state.ts';
 import {
   ensureSession,
@@ -211,6 +212,8 @@ export class GroupService {
     const pre = GroupLog.restore(requireGroup(this.d, p.groupId).log).state;
     const self = this.d.self();
     if (!pre.members.includes(self)) throw new ApiError('FORBIDDEN', 'You are no longer a member of this group.');
+    // Checked before anything is stored or sent (UNKNOWN_MESSAGE changes nothing).
+    const quotedCid = p.replyTo === undefined ? undefined : replyContentId(this.d.vault(), p.groupId, p.replyTo);
     for (const h of pre.members) if (h !== self) await ensureSession(this.d, h);
     return this.d.activity(async () => {
       const vault = this.d.vault();
@@ -227,6 +230,7 @@ export class GroupService {
       const stored = vault.transaction(() => {
         const [m] = vault.appendMessages([{ id, conversationId: conv, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: p.text, state: 'queued' }]);
         if (!m) throw new Error('the vault did not store the message');
+        if (p.replyTo !== undefined) linkReply(vault, id, p.replyTo);
         this.d.timers?.()?.sent(id, conv, timer, now);
         this.d.sent?.(id, p.groupId, recipients);
         vault.kvSet(OWN_CONTENT_IDS, id, Buffer.from(contentId, 'utf8')); // what a delete for everyone names
@@ -252,7 +256,7 @@ export class GroupService {
           saveGroup(this.d, p.groupId, fresh);
         }
       }
-      const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text, ...(timer ? { timer } : {}) });
+      const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text, ...(quotedCid ? { replyTo: quotedCid } : {}), ...(timer ? { timer } : {}) });
       bodies.push(await e2e.groups.encrypt(record.dist, text));
       const b = bodies.length - 1;
       for (const h of recipients) items.push({ to: h, idem: idem(this.d, reqId, h), b });
@@ -319,6 +323,8 @@ export class GroupService {
         vault.appendMessages([
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
+        keepQuotable(vault, id, content.id);
+        if (content.replyTo !== undefined) linkIncomingReply(this.d, vault, content.groupId, state.members, id, content.replyTo);
         this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id, members: state.members.length });
         // Under the timer it was sent with, counting down from when it is first shown (groupHistory), as in a 1:1 chat.
         this.d.timers?.()?.received(id, groupConversationId(content.groupId), content.timer);
@@ -348,6 +354,10 @@ export class GroupService {
       return { id: m.id, groupId, direction: m.direction, sender: m.sender.slice(LINE_PREFIX.length), sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, system: true };
     }
     const sender = m.direction === 'out' ? this.d.self() : m.sender.slice(MEMBER_PREFIX.length);
-    return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, ...(isTombstone(this.d.vault(), m.id) ? { deleted: true as const } : {}) };
+    const vault = this.d.vault();
+    // A tombstone shows nothing of what it was, its quote included.
+    const deleted = isTombstone(vault, m.id);
+    const replyTo = deleted ? undefined : groupQuote(vault, this.d.self(), m);
+    return { id: m.id, groupId, direction: m.direction, sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state, ...(deleted ? { deleted: true as const } : {}), ...(replyTo !== undefined ? { replyTo } : {}) };
   }
 }

@@ -37,7 +37,7 @@ export const GroupInfo = z.strictObject({
   /** The group's disappearing-message timer (seconds) when on; set by an admin (groupSetTimer). */
   timerSeconds: DisappearingTimer.optional(),
   /** Every member may add members, not only admins (an admin's change: groupAllowAdd); always set by the main side. */
-  membersCanAdd: z.boolean().optional(),
+  membersCanAdd: z.boolean(),
 });
 
 /** On an own group message: of the `of` members it was sent to, how many have it and have read it (main/messenger/group-receipts.ts). */
@@ -59,6 +59,11 @@ export const GroupMessage = z.strictObject({
   receipts: GroupReceiptCounts.optional(),
   /** Deleted for everyone by its author: a tombstone, `text` empty ("This message was deleted"). */
   deleted: z.literal(true).optional(),
+  /** The group text this one replies to, with its author and the start of its text (null: no longer stored). */
+  replyTo: z
+    .strictObject({ id: Id, direction: MessageDirection, sender: Handle, text: z.string().max(200) })
+    .nullable()
+    .optional(),
   /** The disappearing timer this text was sent under (absent: none); in groupHistory. */
   timerSeconds: DisappearingTimer.optional(),
   /**
