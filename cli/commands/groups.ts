@@ -39,7 +39,7 @@ function infoJson(i: GroupInfo): Record<string, unknown> {
     creator: i.creator,
     isMember: i.isMember,
     timerSeconds: i.timerSeconds ?? 0,
-    membersCanAdd: i.membersCanAdd ?? false,
+    membersCanAdd: i.membersCanAdd,
   };
 }
 

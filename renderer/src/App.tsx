@@ -116,7 +116,7 @@ export function App({ connection }: { connection: Connection }) {
   } else if (!status.account) {
     screen = <Register settings={settings} />;
   } else {
-    screen = <Messenger mode={connection.mode} status={status} settings={settings ?? { relayUrl: null, autoLockMinutes: 0, theme: 'system', notifications: 'sender' }} />;
+    screen = <Messenger mode={connection.mode} status={status} settings={settings ?? { relayUrl: null, autoLockMinutes: 0, theme: 'system', notifications: 'sender', keepImageMetadata: false }} />;
   }
 
   return (

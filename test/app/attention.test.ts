@@ -19,7 +19,7 @@ const { EVENT_CHANNEL, APP_ENTRY_URL } = await import('../../main/app/channels.t
 
 const listeners = new Set<(e: ApiEvent) => void>();
 const emit = (e: ApiEvent) => listeners.forEach((l) => l(e));
-let settings: Settings = { relayUrl: null, autoLockMinutes: 0, theme: 'system', notifications: 'sender' };
+let settings: Settings = { relayUrl: null, autoLockMinutes: 0, theme: 'system', notifications: 'sender', keepImageMetadata: false };
 const conv = (id: string, title: string, unread: number): ConversationSummary => ({
   id,
   contactId: `k${id}`,

@@ -7,7 +7,7 @@ const conv = (id: string, title: string, lastActivity: number, unread = 0): Conv
   id, contactId: `k${id}`, title, lastActivity, unread, lastMessage: null, verified: false, identityChanged: false,
 });
 const group = (n: string, name: string): GroupInfo => ({
-  groupId: n.repeat(32), conversationId: `g${n.repeat(32)}`, name, creator: 'alice', members: ['alice', 'bob'], admins: ['alice'], revision: 1, isMember: true,
+  groupId: n.repeat(32), conversationId: `g${n.repeat(32)}`, name, creator: 'alice', members: ['alice', 'bob'], admins: ['alice'], revision: 1, isMember: true, membersCanAdd: false,
 });
 const act = (n: string, lastActivity: number, unread: number): GroupActivity => ({ groupId: n.repeat(32), conversationId: `g${n.repeat(32)}`, lastActivity, unread, lastMessage: null });
 

@@ -12,7 +12,7 @@ const direct = (lastMessage: MessagePreview) => {
   return chatEntries([c], [], [])[0]!;
 };
 const G = 'a'.repeat(32);
-const info: GroupInfo = { groupId: G, conversationId: `g${G}`, name: 'Hikers', creator: 'alice', members: ['alice', 'bob', 'carol'], admins: ['alice'], revision: 1, isMember: true };
+const info: GroupInfo = { groupId: G, conversationId: `g${G}`, name: 'Hikers', creator: 'alice', members: ['alice', 'bob', 'carol'], admins: ['alice'], revision: 1, isMember: true, membersCanAdd: false };
 const groupEntry = (newest: GroupMessage) => {
   const a: GroupActivity = { groupId: G, conversationId: `g${G}`, unread: 0, ...newestFields(newest) };
   return chatEntries([], [info], [a])[0]!;

@@ -306,7 +306,7 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
         {job ? (
           <div className="progress">
             <progress max={progress?.total ?? undefined} value={progress?.done ?? undefined} aria-label="Backup progress" />
-            <span>{progress ? `${progress.phase}: ${progress.done}${progress.total !== null ? ` of ${progress.total}` : ''} ${progress.unit}` : 'Starting…'}</span>
+            <span>{progress ? `${progress.phase}: ${progress.done} of ${progress.total} ${progress.unit}` : 'Starting…'}</span>
             <button type="button" onClick={() => void api.backupCancel({ jobId: job })}>
               Cancel
             </button>

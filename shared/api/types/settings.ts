@@ -16,7 +16,7 @@ export const Settings = z.strictObject({
   theme: Theme,
   notifications: NotificationPrivacy,
   /** Images are sent with their metadata (EXIF, GPS, text chunks). Default false: stripped before encryption. Always present in a settings view. */
-  keepImageMetadata: z.boolean().optional(),
+  keepImageMetadata: z.boolean(),
 });
 
 export type Theme = z.infer<typeof Theme>;
