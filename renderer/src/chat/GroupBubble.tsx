@@ -1,5 +1,6 @@
 // One text of a group chat (screens/GroupChat.tsx), with the actions a 1:1 bubble has
-// (chat/MessageBubble.tsx): links behind the confirmation, Copy, Delete for me, and on own texts
+// (chat/MessageBubble.tsx): the quote it replies to (a button showing the quoted text), links
+// behind the confirmation, Reply while still a member, Copy, Delete for me, and on own texts
 // sent less than 24 h ago while still a member, Delete for everyone. Each is a real button in the bubble, so Tab and Enter reach
 // it as in a 1:1 chat. The deletes ask first (useGroupDelete) and go through the contract's
 // deleteMessage with the group's conversation id; main then announces the group, which reloads.
@@ -19,6 +20,9 @@ export function GroupBubble({
   now,
   focused = false,
   isMember,
+  quotedName,
+  onReply,
+  onJump,
   onCopy,
   onDelete,
   onDeleteForEveryone,
@@ -33,6 +37,11 @@ export function GroupBubble({
   focused?: boolean;
   /** A member who left or was removed can no longer tell the others anything. */
   isMember: boolean;
+  /** A quoted text's author as the page names them. */
+  quotedName: (handle: string) => string;
+  onReply: (m: GroupMessage) => void;
+  /** The quote: scroll to the quoted text. */
+  onJump: (id: string) => void;
   onCopy: (m: GroupMessage) => void;
   onDelete: (m: GroupMessage) => void;
   onDeleteForEveryone: (m: GroupMessage) => void;
@@ -41,11 +50,24 @@ export function GroupBubble({
   onLink: (url: string) => void;
 }) {
   const out = message.direction === 'out';
+  const quote = message.replyTo;
   return (
     <div className={`bubble ${out ? 'out' : 'in'}${focused ? ' focused' : ''}${message.state === 'failed' ? ' failed' : ''}`} data-message-id={message.id}>
       {out ? null : <p className="sender">{senderName}</p>}
+      {quote ? (
+        <button type="button" className="quote" onClick={() => onJump(quote.id)} aria-label={`Quoted message from ${quotedName(quote.sender)}: ${quote.text.slice(0, 80)}. Show it`}>
+          <span className="quote-sender">{quotedName(quote.sender)}</span> {quote.text}
+        </button>
+      ) : quote === null ? (
+        <p className="quote missing">Quoted message not available</p>
+      ) : null}
       <LinkedText text={message.text} onLink={onLink} />
       <div className="message-actions">
+        {isMember ? (
+          <button type="button" onClick={() => onReply(message)}>
+            Reply
+          </button>
+        ) : null}
         <button type="button" onClick={() => onCopy(message)}>
           Copy
         </button>

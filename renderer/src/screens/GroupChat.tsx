@@ -48,6 +48,9 @@ export function GroupChat({
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const [notice, setNotice] = useState('');
   const [linkUrl, setLinkUrl] = useState<string | null>(null);
+  /** The text the next send replies to (the reply bar above the composer). */
+  const [replyTo, setReplyTo] = useState<GroupMessage | null>(null);
+  const composerRef = useRef<HTMLTextAreaElement>(null);
   /** Whether messages older than the first shown exist ("Show older messages"). */
   const [hasOlder, setHasOlder] = useState(false);
   const shown = useRef<GroupMessage[]>([]);
@@ -92,6 +95,7 @@ export function GroupChat({
       if (d.conversationId !== group.conversationId) return;
       // Also from the older pages, which the reload does not fetch again.
       setMessages((cur) => (d.all ? [] : applyDeleted(cur, new Set(d.messageIds), new Set())));
+      setReplyTo((r) => (r && (d.all || d.messageIds.includes(r.id)) ? null : r));
       tick();
     });
     const offTombstones = api.on('deletedForEveryone', (d) => {
@@ -175,8 +179,9 @@ export function GroupChat({
     if (!text) return;
     setError('');
     try {
-      await api.groupSend({ groupId, text });
+      await api.groupSend({ groupId, text, ...(replyTo ? { replyTo: replyTo.id } : {}) });
       setDraft('');
+      setReplyTo(null);
       await reload();
     } catch (err) {
       setError(errorText(err));
@@ -189,6 +194,15 @@ export function GroupChat({
     } catch {
       setNotice('Could not copy: the clipboard is not available.');
     }
+  }
+  function startReply(m: GroupMessage) {
+    setReplyTo(m);
+    composerRef.current?.focus();
+  }
+  function jump(id: string) {
+    const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
+    if (el) el.scrollIntoView({ block: 'center' });
+    else setNotice('The quoted message is not loaded; show older messages to find it.');
   }
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Enter' && !e.shiftKey) {
@@ -244,6 +258,9 @@ export function GroupChat({
               now={now}
               focused={m.id === focusMessageId}
               isMember={group.isMember}
+              quotedName={(h) => memberName(h, self, contacts)}
+              onReply={startReply}
+              onJump={jump}
               onCopy={(x) => void copy(x)}
               onDelete={(x) => deletes.ask(x, false)}
               onDeleteForEveryone={(x) => deletes.ask(x, true)}
@@ -258,12 +275,22 @@ export function GroupChat({
       <p role="status" className="visually-hidden">
         {notice}
       </p>
+      {group.isMember && replyTo ? (
+        <div className="reply-bar">
+          <span className="reply-label">Replying to {memberName(replyTo.sender, self, contacts)}:</span>
+          <span className="reply-text">{replyTo.text.slice(0, 200)}</span>
+          <button type="button" className="icon-button" aria-label="Cancel reply" onClick={() => (setReplyTo(null), composerRef.current?.focus())}>
+            ×
+          </button>
+        </div>
+      ) : null}
       {group.isMember ? (
         <form className="composer" onSubmit={(e) => void send(e)}>
           <label htmlFor="group-composer" className="visually-hidden">
             Message to {group.name}
           </label>
           <textarea
+            ref={composerRef}
             id="group-composer"
             rows={2}
             value={draft}
@@ -288,5 +315,5 @@ export function GroupChat({
 
 function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
   const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && m.expiresAt === b[i]!.expiresAt && r(m) === r(b[i]!));
+  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && m.expiresAt === b[i]!.expiresAt && r(m) === r(b[i]!) && (m.replyTo === null) === (b[i]!.replyTo === null));
 }
