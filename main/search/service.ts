@@ -336,6 +336,9 @@ export class SearchService {
    */
   snapshot(): void {
     this.#steppedWrite?.abort();
+    // The vault's pending changes first: a message deleted since the last catchUp (a lock right
+    // after a delete, its scheduled catch-up cancelled) must not be sealed into the file.
+    this.#drainFeed();
     this.#purgeNow();
     const image = this.#imageHere();
     try {
@@ -404,6 +407,8 @@ export class SearchService {
   close(): void {
     if (!this.#index) return;
     try {
+      // Pending vault changes count as changes (a deletion not caught up yet must reach the file).
+      this.#drainFeed();
       // A stepped snapshot still being written is superseded by this one (it aborts it).
       if (this.#changesSinceSnapshot > 0 || this.#deletedSinceSnapshot || this.#steppedWrite) this.snapshot();
     } finally {
