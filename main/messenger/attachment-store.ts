@@ -8,6 +8,7 @@ import { unlink } from 'node:fs/promises';
 import type { Vault } from '../vault/index.ts';
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
 import { INCOMING_CONTENT_IDS, MESSAGE_TIMERS, STATE_TIMES } from './ids.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 
 /** attachment id -> sealed record (AttachmentRecord as JSON). */
 export const ATTACHMENTS = 'messenger-attachments';
@@ -57,12 +58,11 @@ export const chunkKey = (id: string, index: number): string => `${id}/${index}`;
 export const chunkCount = (size: number): number => Math.ceil(size / STREAM_CHUNK_BYTES);
 
 export function readRecord(vault: Vault, id: string): AttachmentRecord | undefined {
-  const raw = vault.kvGet(ATTACHMENTS, id);
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as AttachmentRecord) : undefined;
+  return readKvJson(vault, ATTACHMENTS, id, { strict: true }) as AttachmentRecord | undefined;
 }
 
 export function writeRecord(vault: Vault, r: AttachmentRecord): void {
-  vault.kvSet(ATTACHMENTS, r.id, Buffer.from(JSON.stringify(r), 'utf8'));
+  writeKvJson(vault, ATTACHMENTS, r.id, r);
 }
 
 export function recordOf(vault: Vault, messageId: string): AttachmentRecord | undefined {

@@ -12,11 +12,9 @@ import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedC
 import { foldGroupReceipts, GROUP_SENT } from './group-receipt-log.ts';
 import { RESTORED } from './group-rejoin.ts';
 import { GROUPS, type GroupRecord } from './group-store.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 
-const read = (vault: Vault, id: string): GroupRecord | undefined => {
-  const raw = vault.kvGet(GROUPS, id);
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as GroupRecord) : undefined;
-};
+const read = (vault: Vault, id: string): GroupRecord | undefined => readKvJson(vault, GROUPS, id, { strict: true }) as GroupRecord | undefined;
 
 export function groupSource(vault: Vault): GroupSource {
   // Receipts logged and not yet folded into their records go into the backup too.
@@ -29,9 +27,8 @@ export function groupSource(vault: Vault): GroupSource {
       }),
     hasReceipts: () => vault.kvKeys(GROUP_SENT).length > 0,
     receiptsOf: (messageId) => {
-      const raw = vault.kvGet(GROUP_SENT, messageId);
-      if (!raw) return undefined;
-      const r = JSON.parse(Buffer.from(raw).toString('utf8')) as Omit<BackupGroupReceipts, 'messageId'>;
+      const r = readKvJson(vault, GROUP_SENT, messageId, { strict: true }) as Omit<BackupGroupReceipts, 'messageId'> | undefined;
+      if (!r) return undefined;
       return { messageId, groupId: r.groupId, to: r.to, delivered: r.delivered, read: r.read };
     },
   };
@@ -64,7 +61,7 @@ export function groupSink(vault: Vault): GroupSink {
       }
       if (log.groupId !== g.id || log.state.name !== g.name) return false;
       const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
-      vault.kvSet(GROUPS, g.id, Buffer.from(JSON.stringify(record), 'utf8'));
+      writeKvJson(vault, GROUPS, g.id, record);
       vault.kvSet(RESTORED, g.id, new Uint8Array(0));
       return true;
     },
@@ -73,7 +70,7 @@ export function groupSink(vault: Vault): GroupSink {
       const m = vault.getMessage(r.messageId);
       if (m?.direction !== 'out' || m.conversationId !== `g${r.groupId}` || !read(vault, r.groupId) || vault.kvGet(GROUP_SENT, r.messageId)) return false;
       const record = { groupId: r.groupId, to: [...r.to].sort(), delivered: r.delivered, read: r.read };
-      vault.kvSet(GROUP_SENT, r.messageId, Buffer.from(JSON.stringify(record), 'utf8'));
+      writeKvJson(vault, GROUP_SENT, r.messageId, record);
       return true;
     },
   };

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { GroupReceiptContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import { outgoingMessageId } from './ids.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 
 /** Sealed kv: own group message id -> SentRecord. */
 export const GROUP_SENT = 'group-receipts-sent';
@@ -32,10 +33,8 @@ interface LoggedReceipt {
 }
 
 export const utf8 = (s: string): Buffer => Buffer.from(s, 'utf8');
-export function readJson<T>(vault: Vault, ns: string, key: string): T | undefined {
-  const raw = vault.kvGet(ns, key);
-  return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as T) : undefined;
-}
+/** A receipt record of this code's own writing: bad JSON throws (kv-json.ts strict). */
+export const readJson = <T>(vault: Vault, ns: string, key: string): T | undefined => readKvJson(vault, ns, key, { strict: true }) as T | undefined;
 
 /**
  * A member's receipt arriving over the 1:1 session (inside its receive transaction: vault writes
@@ -47,7 +46,7 @@ export function storeGroupReceipt(vault: Vault, from: string, content: GroupRece
   const ids = withIdKey((k) => content.ids.map((cid) => outgoingMessageId(k, cid)));
   const entry: LoggedReceipt = { from, groupId: content.groupId, type: content.type, at: now, ids };
   // Keys sort by arrival, so the fold applies them in order (the first time counts).
-  vault.kvSet(GROUP_RECEIPT_LOG, `${String(now).padStart(15, '0')}:${randomBytes(6).toString('hex')}`, utf8(JSON.stringify(entry)));
+  writeKvJson(vault, GROUP_RECEIPT_LOG, `${String(now).padStart(15, '0')}:${randomBytes(6).toString('hex')}`, entry);
   return content.groupId;
 }
 
@@ -82,7 +81,7 @@ export function foldGroupReceipts(vault: Vault): Set<string> {
         changed.add(rec.groupId);
       }
     }
-    for (const id of dirty) vault.kvSet(GROUP_SENT, id, utf8(JSON.stringify(records.get(id))));
+    for (const id of dirty) writeKvJson(vault, GROUP_SENT, id, records.get(id));
   });
   return changed;
 }

@@ -12,6 +12,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { UploadResume } from '../net/attachments.ts';
 import type { Vault } from '../vault/index.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 
 /** sha256(what is sent) -> JSON {blob, key, length, digest, at} (base64url); an entry without a checkpoint (older) is not resumed. */
 export const UPLOADS_IN_PROGRESS = 'messenger-uploads-in-progress';
@@ -27,14 +28,9 @@ interface Entry {
 }
 
 function readEntry(vault: Vault, id: string): Entry | undefined {
-  const raw = vault.kvGet(UPLOADS_IN_PROGRESS, id);
-  if (!raw) return undefined;
-  try {
-    const e = JSON.parse(Buffer.from(raw).toString('utf8')) as Entry;
-    return typeof e.blob === 'string' && typeof e.key === 'string' && typeof e.digest === 'string' && Number.isSafeInteger(e.length) && typeof e.at === 'number' ? e : undefined;
-  } catch {
-    return undefined;
-  }
+  // Best effort like the rest of the resume: an entry that does not read is no resume point.
+  const e = readKvJson(vault, UPLOADS_IN_PROGRESS, id) as Partial<Entry> | null | undefined;
+  return e && typeof e.blob === 'string' && typeof e.key === 'string' && typeof e.digest === 'string' && Number.isSafeInteger(e.length) && typeof e.at === 'number' ? (e as Entry) : undefined;
 }
 
 /** The resume state of sending the file at `path` to `handle`, and `finished` to drop it. Best effort: a vault that refuses a write (busy, locked) only loses the resume. */
@@ -56,7 +52,7 @@ export async function uploadResumeFor(vault: Vault, path: string, handle: string
   const earlier = e && e.at >= now - KEEP_MS ? { blobId: bytes(e.blob), key: bytes(e.key), length: e.length, digest: bytes(e.digest) } : undefined;
   const b64 = (v: Uint8Array): string => Buffer.from(v).toString('base64url');
   let entry: Entry | undefined;
-  const save = (): void => attempt(() => vault.kvSet(UPLOADS_IN_PROGRESS, id, Buffer.from(JSON.stringify(entry), 'utf8')));
+  const save = (): void => attempt(() => writeKvJson(vault, UPLOADS_IN_PROGRESS, id, entry));
   return {
     resume: {
       ...(earlier ? { earlier } : {}),
