@@ -5,6 +5,7 @@
 import { ApiError, type GroupMessage } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { isTombstone } from './delete-for-everyone.ts';
 import { OWN_CONTENT_IDS } from './group-delete.ts';
 import { groupConversationId, LINE_PREFIX, MEMBER_PREFIX, type GroupDeps } from './group-store.ts';
 import { incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
@@ -52,12 +53,12 @@ export function linkIncomingReply(d: Pick<GroupDeps, 'withIdKey' | 'self'>, vaul
   }
 }
 
-/** The quote shown with `m`: absent when not a reply, null when the quoted text is no longer stored. */
+/** The quote shown with `m`: absent when not a reply, null when the quoted text is no longer stored or was deleted for everyone. */
 export function groupQuote(vault: Vault, self: string, m: StoredMessage): GroupMessage['replyTo'] {
   const raw = vault.kvGet(REPLY_TO, m.id);
   if (!raw) return undefined;
   const q = vault.getMessage(utf8(raw));
-  if (!q || q.conversationId !== m.conversationId) return null;
+  if (!q || q.conversationId !== m.conversationId || isTombstone(vault, q.id)) return null;
   const sender = q.direction === 'out' ? self : q.sender.slice(MEMBER_PREFIX.length);
   return { id: q.id, direction: q.direction, sender, text: q.text.slice(0, 200) };
 }

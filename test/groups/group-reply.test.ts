@@ -71,6 +71,19 @@ describe('replies in group chats', () => {
     expect((await find(carol, 'a reply that outlives it'))!.replyTo).toBeNull();
   }, 60_000);
 
+  it('a quoted text its author deleted for everyone: the reply stays, its quote is null at every member', async () => {
+    const said = await alice.m.groupSend({ groupId, text: 'a hasty remark' });
+    await arrived(bob, 'a hasty remark');
+    await bob.m.groupSend({ groupId, text: 'replying to the remark', replyTo: (await find(bob, 'a hasty remark'))!.id });
+    await arrived(carol, 'replying to the remark');
+    await arrived(alice, 'replying to the remark');
+    expect(await alice.m.deleteMessage({ conversationId: `g${groupId}`, messageId: said.id, forEveryone: true })).toEqual({ deleted: 1 });
+    for (const p of [alice, bob, carol]) {
+      await waitFor(async () => (await find(p, 'replying to the remark'))!.replyTo === null, 30_000, 'the quote gone at every member');
+      expect(JSON.stringify(await history(p))).not.toContain('a hasty remark');
+    }
+  }, 60_000);
+
   it('a reply naming a text the member never got shows no quote; a malformed one is dropped', async () => {
     // Bob encrypts on his own chain what a hostile or newer client could send.
     await bob.m.groupSend({ groupId, text: 'bob hands out his chain first' });
