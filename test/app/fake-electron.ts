@@ -22,9 +22,9 @@ export class FakeFrame {
 
 export class FakeWebContents extends FakeEmitter {
   mainFrame = new FakeFrame('');
-  windowOpenHandler: ((details: { url: string }) => { action: string }) | undefined;
+  windowOpenHandler: ((details: { url: string; features?: string }) => { action: string }) | undefined;
   sent: unknown[][] = [];
-  setWindowOpenHandler(handler: (details: { url: string }) => { action: string }): void {
+  setWindowOpenHandler(handler: (details: { url: string; features?: string }) => { action: string }): void {
     this.windowOpenHandler = handler;
   }
   send(...args: unknown[]): void {

@@ -141,6 +141,26 @@ describe('Electron shell settings', () => {
     expect(fake.state.openedExternal).toEqual(['https://www.gnu.org/licenses/agpl-3.0.html']);
   });
 
+  it('opens a message link only from the confirmation dialog, never from a middle-click or a navigation', async () => {
+    const contents = window.webContents;
+    const open = contents.windowOpenHandler!;
+    const link = 'https://github.com/someone/project';
+    const opened = () => fake.state.openedExternal.slice(before);
+    const before = fake.state.openedExternal.length;
+    // A middle-click (background tab) or a click that reached the default action: no features.
+    expect(open({ url: link, features: '' })).toEqual({ action: 'deny' });
+    expect(open({ url: link })).toEqual({ action: 'deny' });
+    contents.emit('will-navigate', { preventDefault: () => undefined }, link);
+    await Promise.resolve();
+    expect(opened()).toEqual([]);
+    // LinkDialog's "Open link": window.open(url, '_blank', 'noopener,noreferrer').
+    expect(open({ url: link, features: 'noopener,noreferrer' })).toEqual({ action: 'deny' });
+    // ...and still the allowlist: a confirmed link outside it is dropped.
+    expect(open({ url: 'https://evil.example/', features: 'noopener,noreferrer' })).toEqual({ action: 'deny' });
+    await Promise.resolve();
+    expect(opened()).toEqual([link]);
+  });
+
   it('denies every permission request and check, and cancels requests to the network', () => {
     const granted: boolean[] = [];
     for (const p of ['media', 'geolocation', 'notifications', 'openExternal', 'clipboard-read']) {
