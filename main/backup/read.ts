@@ -94,6 +94,8 @@ async function scan(
       signer = r.signer;
     }
     visit?.(r);
+    // Waiting for the reader thread's next block awaits here, so the event loop runs meanwhile.
+    if (reader && !reader.hasMore()) await reader.more();
     if (++sinceYield === PROGRESS_EVERY) {
       sinceYield = 0;
       options.onProgress?.({ phase, done, total: Math.max(total, done) });

@@ -245,6 +245,8 @@ export class WorkerLineSink implements LineSink {
   #exit = false;
   /** Whoever waits for room, a digest or the end. */
   #waiting: { resolve: (r: Reply) => void; reject: (e: Error) => void } | undefined;
+  /** Replies that came while nobody waited (none is lost between two waits). */
+  readonly #replies: Reply[] = [];
 
   /** Starts the worker writing `header`'s payload to `fd` (it zeroes the header's file key). */
   constructor(fd: number, header: AgeHeader) {
@@ -364,6 +366,8 @@ export class WorkerLineSink implements LineSink {
   }
 
   #next(): Promise<Reply> {
+    const queued = this.#replies.shift();
+    if (queued) return Promise.resolve(queued);
     this.#check();
     return new Promise((resolve, reject) => (this.#waiting = { resolve, reject }));
   }
@@ -371,7 +375,8 @@ export class WorkerLineSink implements LineSink {
   #wake(r: Reply): void {
     const w = this.#waiting;
     this.#waiting = undefined;
-    w?.resolve(r);
+    if (w) w.resolve(r);
+    else this.#replies.push(r);
   }
 
   #fail(err: Error): void {

@@ -215,6 +215,9 @@ try {
 }
 `;
 
+/** Atomics.waitAsync (in Node since 16; not in the TypeScript lib this project targets). */
+const waitAsync = (Atomics as unknown as { waitAsync: (a: Int32Array, i: number, v: number, t: number) => { async: true; value: Promise<string> } | { async: false; value: string } }).waitAsync;
+
 const POSTED = 0;
 const TAKEN = 1;
 const STOP = 2;
@@ -242,6 +245,12 @@ export class WorkerLineReader {
   readonly #shared = new Int32Array(new SharedArrayBuffer(12));
   readonly #exited: Promise<void>;
   #received = 0;
+  /** lines() has had the end or an error. */
+  #done = false;
+  /** A reply taken off the port by hasMore() and not yet read by lines(). */
+  #pending: Reply | undefined;
+  /** Rows of the current block lines() has not handed out yet. */
+  #left = 0;
   #sha256: Uint8Array | undefined;
   #beforeLastLine: Uint8Array | undefined;
   /** The worker ended before handing anything over (it could not start). */
@@ -287,6 +296,7 @@ export class WorkerLineReader {
   *lines(): Generator<StreamLine, void, undefined> {
     for (;;) {
       const r = this.#next();
+      if (r.t !== 'block') this.#done = true;
       if (r.t === 'end') {
         this.#sha256 = new Uint8Array(r.sha256);
         this.#beforeLastLine = new Uint8Array(r.beforeLastLine);
@@ -299,13 +309,39 @@ export class WorkerLineReader {
         throw new BackupError('IO', `Cannot read the backup: ${r.message}`);
       }
       const { codes, ids, convs, dirs, senders, texts, states, times } = r.b;
+      this.#left = codes.length;
       for (let i = 0; i < codes.length; i++) {
+        this.#left--;
         if (codes[i] === 1) {
           yield texts[i] as string;
           continue;
         }
         yield { parsed: { type: 'message', id: ids[i], conversationId: convs[i], direction: dirs[i], sender: senders[i], sentAt: times[2 * i], receivedAt: times[2 * i + 1], text: texts[i], state: states[i] } };
       }
+    }
+  }
+
+  /**
+   * True when lines() can hand out its next line without waiting for the worker. A caller that
+   * may await (the verify pass) awaits more() otherwise, so the event loop runs meanwhile instead
+   * of lines() blocking in Atomics.wait.
+   */
+  hasMore(): boolean {
+    // After the end (or an error) nothing more comes: lines() does not wait.
+    if (this.#left > 0 || this.#pending !== undefined || this.#done || this.#dead) return true;
+    const m = receiveMessageOnPort(this.#port) as { message: Reply } | undefined;
+    if (!m) return false;
+    this.#took();
+    this.#pending = m.message;
+    return true;
+  }
+
+  /** Resolves when hasMore() is true (or the worker ended). */
+  async more(): Promise<void> {
+    while (!this.hasMore()) {
+      const w = waitAsync(this.#shared, POSTED, this.#received, 50);
+      if (w.async) await w.value;
+      else if (w.value === 'timed-out') await new Promise((r) => setTimeout(r, 1));
     }
   }
 
@@ -328,15 +364,24 @@ export class WorkerLineReader {
     await this.#exited;
   }
 
+  #took(): void {
+    this.#received++;
+    // The block is ours now: the worker may read on.
+    Atomics.add(this.#shared, TAKEN, 1);
+    Atomics.notify(this.#shared, TAKEN);
+  }
+
   #next(): Reply {
+    if (this.#pending !== undefined) {
+      const r = this.#pending;
+      this.#pending = undefined;
+      return r;
+    }
     const since = Date.now();
     for (;;) {
       const m = receiveMessageOnPort(this.#port) as { message: Reply } | undefined;
       if (m) {
-        this.#received++;
-        // The block is ours now: the worker may read on.
-        Atomics.add(this.#shared, TAKEN, 1);
-        Atomics.notify(this.#shared, TAKEN);
+        this.#took();
         return m.message;
       }
       if (this.#dead || Date.now() - since > STALL_MS) throw new BackupError('IO', 'Import failed: the backup reader stopped answering');
