@@ -15,7 +15,7 @@ import { DRAFTS_NS } from './conversations.ts';
 import { TOMBSTONES } from './delete-for-everyone.ts';
 import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
 import { withdrawReceiptsOf } from './receipt-withdraw.ts';
-import { queueInFlightWithdrawal, queueWithdrawals } from './withdraw-queue.ts';
+import { queueWithdrawals } from './withdraw-queue.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -43,8 +43,8 @@ export function recipientOf(vault: Vault, conversationId: string): string | unde
 /**
  * Our send of message `id`, if it was one, is withdrawn once where the relay may hold it
  * (withdraw-queue.ts): one still in flight (its pending record) leaves the outbox, so a restart
- * does not send it, and is withdrawn right after it; one the relay accepted and has not delivered
- * gets a durable withdraw in the sealed outbox (sent by the relay client, also after a restart).
+ * does not send it; it, and one the relay accepted and has not delivered, get a durable withdraw
+ * in the sealed outbox (sent by the relay client after any send still in flight, also after a restart).
  * `undelivered` answers from the message's row when it still exists; without it, a send with no
  * delivery or read time recorded counts as undelivered (a withdraw too many is harmless: the
  * relay answers the same). `to` undefined (a group): nothing to withdraw this way.
@@ -57,7 +57,9 @@ export function forgetSend(vault: Vault, sendIdOf: (contentId: string) => string
   if (vault.kvGet(PENDING_SENDS, idem) !== undefined) {
     vault.outboxDelete(idem);
     vault.kvDelete(PENDING_SENDS, idem);
-    if (to !== undefined) queueInFlightWithdrawal(vault, { to, idem });
+    // Durable, as below: the client sends it after the send (adopt), and a lock or crash before
+    // that send's answer no longer loses it (a withdraw of an envelope never stored is harmless).
+    if (to !== undefined) queueWithdrawals(vault, [{ to, idem }], Date.now());
     return;
   }
   if (!(undelivered?.() ?? vault.kvGet(STATE_TIMES, id) === undefined) || to === undefined) return;

@@ -23,7 +23,8 @@ describe('Messenger deleteConversation (sliced)', () => {
 
     alice.events.length = 0;
     expect(await alice.m.deleteConversation({ conversationId: toBob })).toEqual({ deleted: 5 });
-    expect((await alice.m.connectionState()).outboxSize).toBe(0);
+    // The sends left the outbox; a durable withdraw each took their place (their frames may have gone out).
+    expect((await alice.m.connectionState()).outboxSize).toBe(2);
     expect(await fullHistory(alice.m, toBob)).toEqual([]);
     expect(await alice.m.getDraft({ conversationId: toBob })).toEqual({ text: '' });
     expect((await alice.m.search({ query: 'marmotquill', order: 'newest', limit: 10 })).hits).toEqual([]);
