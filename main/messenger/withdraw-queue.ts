@@ -26,10 +26,12 @@ export function withdrawId(idem: string): string {
 /**
  * Queued since the last take, per open vault: outbox ids of durable withdraws. Only ids: each is
  * checked against the outbox when taken, so one whose transaction rolled back is never sent.
- * Bounded: past it the ids are dropped (they then wait in the outbox for the client's next start).
+ * Bounded: past it the ids give way to a flag, and the take lists the outbox's withdraws instead
+ * (the client reads the outbox only at its start, so dropping them would hold them until then).
  */
 interface Queued {
   durable: Set<string>;
+  overflow: boolean;
 }
 const queued = new WeakMap<Vault, Queued>();
 const MAX_QUEUED = 10_000;
@@ -37,8 +39,11 @@ const WITHDRAW_PREFIX = 'withdraw-';
 
 function queueOf(vault: Vault): Queued {
   let q = queued.get(vault);
-  if (!q) queued.set(vault, (q = { durable: new Set() }));
-  if (q.durable.size >= MAX_QUEUED) q.durable.clear();
+  if (!q) queued.set(vault, (q = { durable: new Set(), overflow: false }));
+  if (q.durable.size >= MAX_QUEUED) {
+    q.durable.clear();
+    q.overflow = true;
+  }
   return q;
 }
 
@@ -60,6 +65,8 @@ export function takeQueued(vault: Vault): OutboxItem[] {
   const q = queued.get(vault);
   if (!q) return [];
   queued.delete(vault);
+  // Past the bound: every withdraw in the outbox (the client skips those it already holds).
+  if (q.overflow) return vault.outboxList().filter((item) => item.id.startsWith(WITHDRAW_PREFIX));
   const durable: OutboxItem[] = [];
   for (const id of q.durable) {
     const item = vault.outboxGet(id);
