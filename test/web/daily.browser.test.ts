@@ -187,6 +187,12 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await confirm.getByRole('button', { name: 'Cancel' }).click();
     await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
     expect(bobContext.pages().length).toBe(pages);
+    // A middle-click (auxclick, no click event) asks the same way and opens no tab.
+    await link.click({ button: 'middle' });
+    await confirm.getByText('https://example.org/a/path?q=1', { exact: true }).waitFor();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => bob.getByRole('dialog').count()).toBe(0);
+    expect(bobContext.pages().length).toBe(pages);
   });
 
   it('an open Details dialog shows the delivered and read times as the receipts arrive', async () => {
