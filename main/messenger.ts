@@ -115,6 +115,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     connection: () => this.account.readyConnection(),
     link: () => this.life.current()?.connection,
     activity: (fn) => this.life.activity(fn),
+    enqueue: (fn) => this.sender.enqueue(fn),
     withIdKey: (fn) => this.withIdKey(fn),
     changed: (info) => {
       this.emit('group', info);

@@ -86,7 +86,8 @@ export class GroupDeletes {
       // Our receipts naming it that the relay still holds are withdrawn, once; their rest goes again (receipt-resend.ts).
       sendQueuedWithdrawals(vault, this.d.link());
       const resend = { current: () => ({ vault: this.d.vault(), connection: this.d.link(), registration: { e2e: this.d.e2e() } }) };
-      void Promise.resolve().then(() => this.d.activity(() => resendWithdrawnReceipts(resend))).catch(() => undefined);
+      // In the send queue, as deleting.ts: two runs at once would send the same rest twice.
+      void this.d.enqueue(() => this.d.activity(() => resendWithdrawnReceipts(resend))).catch(() => undefined);
       this.after(groupId);
       return { deleted: deleted.length };
     });

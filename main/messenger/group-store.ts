@@ -42,6 +42,8 @@ export interface GroupDeps {
   /** The connection as it is, ready or not: sends go to its sealed outbox and leave when it is. */
   link(): RelayConnection | undefined;
   activity<T>(fn: () => Promise<T>): Promise<T>;
+  /** The 1:1 send queue (sending.ts): a withdrawn receipt's rest goes through it, one run at a time. */
+  enqueue<T>(fn: () => Promise<T>): Promise<T>;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   stored(): void;
   /** A group changed or stored a message (the `group` event); optional so tests can leave it out. */
