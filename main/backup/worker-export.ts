@@ -256,12 +256,18 @@ export class WorkerLineSink implements LineSink {
     key.fill(0);
     // The header and payload nonce are the worker's first bytes.
     const quoted = (values: readonly string[]): string[] => values.map((v) => JSON.stringify(v));
-    this.#worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      execArgv: [],
-      workerData: { fd, key: keyBuffer, stop: this.#stop.buffer, prefix: Buffer.concat(prefix), directions: quoted(DIRECTIONS), states: quoted(STATES) },
-      transferList: [keyBuffer],
-    });
+    try {
+      this.#worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv: [],
+        workerData: { fd, key: keyBuffer, stop: this.#stop.buffer, prefix: Buffer.concat(prefix), directions: quoted(DIRECTIONS), states: quoted(STATES) },
+        transferList: [keyBuffer],
+      });
+    } catch (e) {
+      // Not transferred: the key copy is still ours to wipe.
+      if (keyBuffer.byteLength > 0) new Uint8Array(keyBuffer).fill(0);
+      throw e;
+    }
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     this.#worker.on('message', (r: Reply) => {
       if (r.t === 'ack') this.#inFlight--;

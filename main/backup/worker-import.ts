@@ -116,6 +116,7 @@ function open(sealed, last) {
   try {
     d.final();
   } catch {
+    body.fill(0); // unauthenticated plaintext (a truncated file's real bytes) is not kept
     throw fail();
   }
   if (last && body.length === 0 && counter > 0) throw new Failure('corrupt', 'the final chunk is empty');
@@ -271,12 +272,18 @@ export class WorkerLineReader {
     key.fill(0);
     const { port1, port2 } = new MessageChannel();
     this.#port = port1;
-    this.#worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      execArgv: [],
-      workerData: { fd: file.fd, offset: file.payloadOffset, size: file.size, port: port2, key: keyBuffer, shared: this.#shared.buffer, maxLine: MAX_LINE_BYTES },
-      transferList: [port2, keyBuffer],
-    });
+    try {
+      this.#worker = new Worker(WORKER_SOURCE, {
+        eval: true,
+        execArgv: [],
+        workerData: { fd: file.fd, offset: file.payloadOffset, size: file.size, port: port2, key: keyBuffer, shared: this.#shared.buffer, maxLine: MAX_LINE_BYTES },
+        transferList: [port2, keyBuffer],
+      });
+    } catch (e) {
+      // Not transferred: the key copy is still ours to wipe.
+      if (keyBuffer.byteLength > 0) new Uint8Array(keyBuffer).fill(0);
+      throw e;
+    }
     this.#exited = new Promise((resolve) => this.#worker.once('exit', () => resolve()));
     // An error event would otherwise be an uncaught exception; the stall timeout reports it.
     this.#worker.on('error', () => undefined);
