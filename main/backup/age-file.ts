@@ -4,14 +4,15 @@
 // 15x faster than the pure-JS cipher, falling back to @noble/ciphers. Both directions are
 // synchronous over a file descriptor so that import can apply inside one SQLite transaction.
 import { closeSync, constants as fsConstants, fstatSync, openSync, readSync, writevSync } from 'node:fs';
-import { createCipheriv, createDecipheriv, getCiphers, hkdfSync, randomBytes } from 'node:crypto';
-import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { hkdfSync, randomBytes } from 'node:crypto';
 import { Decrypter, Encrypter, type Identity, type Recipient, type Stanza } from 'age-encryption';
 import { BackupBadParameters, BackupCorrupt, BackupError, BackupIoError, BackupWrongKey } from './errors.ts';
+import { chunkNonce, defaultChunkCipher, openChunkWithNonce, sealChunkParts, STREAM_CHUNK_BYTES, STREAM_TAG_BYTES, type ChunkCipher } from '../../shared/protocol/stream.ts';
 import { DEFAULT_WORK_FACTOR, ScryptIdentity, ScryptRecipient, checkWorkFactor, parseWorkFactor } from './scrypt.ts';
 
-export const CHUNK_SIZE = 64 * 1024;
-const TAG_SIZE = 16;
+// The payload is age's STREAM, the same chunk AEAD as attachments (shared/protocol/stream.ts).
+export const CHUNK_SIZE = STREAM_CHUNK_BYTES;
+const TAG_SIZE = STREAM_TAG_BYTES;
 const CT_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE;
 const NONCE_SIZE = 16;
 /** Headers are a few hundred bytes per recipient; anything this long is not a header. */
@@ -28,11 +29,7 @@ export type EncryptKeys = { passphrase: string; workFactor?: number } | { recipi
  */
 export type DecryptKeys = ({ passphrase: string } | { identities: readonly string[] } | { fileKey: Uint8Array }) & { onFileKey?: (fileKey: Uint8Array) => void };
 
-export type ChunkCipher = 'native' | 'noble';
-const nativeAvailable = getCiphers().includes('chacha20-poly1305');
-export function defaultChunkCipher(): ChunkCipher {
-  return nativeAvailable ? 'native' : 'noble';
-}
+export { defaultChunkCipher, type ChunkCipher };
 
 const X25519_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const X25519_IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
@@ -102,44 +99,6 @@ export async function createHeader(keys: EncryptKeys): Promise<AgeHeader> {
   return { header: Uint8Array.from(header), fileKey };
 }
 
-/** Ciphertext then tag, as separate buffers (written with writev, never concatenated). */
-function sealChunk(cipher: ChunkCipher, key: Buffer, nonce: Buffer, plain: Uint8Array): Uint8Array[] {
-  if (cipher === 'noble') return [chacha20poly1305(key, nonce).encrypt(plain)];
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
-  const body = c.update(plain);
-  c.final();
-  return [body, c.getAuthTag()];
-}
-
-function openChunk(cipher: ChunkCipher, key: Buffer, nonce: Buffer, sealed: Uint8Array): Uint8Array | null {
-  if (sealed.length < TAG_SIZE) return null;
-  if (cipher === 'noble') {
-    try {
-      return chacha20poly1305(key, nonce).decrypt(sealed);
-    } catch {
-      return null;
-    }
-  }
-  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE });
-  d.setAuthTag(sealed.subarray(sealed.length - TAG_SIZE));
-  const body = d.update(sealed.subarray(0, sealed.length - TAG_SIZE));
-  try {
-    d.final();
-  } catch {
-    body.fill(0);
-    return null;
-  }
-  return body;
-}
-
-/** 11-byte big-endian chunk counter then the last-chunk flag byte. */
-function chunkNonce(counter: number, last: boolean): Buffer {
-  const n = Buffer.alloc(12);
-  n.writeUIntBE(counter, 5, 6);
-  n[11] = last ? 1 : 0;
-  return n;
-}
-
 /**
  * The start of a payload: the bytes that precede the first chunk (header, payload nonce) and the
  * payload key derived from a fresh nonce. Zeroes the header's file key.
@@ -181,12 +140,12 @@ export class AgeWriter {
     let off = 0;
     while (off < data.length) {
       if (this.used === CHUNK_SIZE) {
-        this.push(...sealChunk(this.cipher, this.key, chunkNonce(this.counter++, false), this.plain));
+        this.push(...sealChunkParts(this.key, chunkNonce(this.counter++, false), this.plain, this.cipher));
         this.used = 0;
       }
       // A whole chunk with more data after it is sealed straight from the caller's buffer.
       if (this.used === 0 && data.length - off > CHUNK_SIZE) {
-        this.push(...sealChunk(this.cipher, this.key, chunkNonce(this.counter++, false), data.subarray(off, off + CHUNK_SIZE)));
+        this.push(...sealChunkParts(this.key, chunkNonce(this.counter++, false), data.subarray(off, off + CHUNK_SIZE), this.cipher));
         off += CHUNK_SIZE;
         continue;
       }
@@ -199,7 +158,7 @@ export class AgeWriter {
 
   /** Seals the last chunk and flushes. The caller fsyncs and closes the descriptor. */
   end(): void {
-    this.push(...sealChunk(this.cipher, this.key, chunkNonce(this.counter, true), this.plain.subarray(0, this.used)));
+    this.push(...sealChunkParts(this.key, chunkNonce(this.counter, true), this.plain.subarray(0, this.used), this.cipher));
     this.flush();
     this.destroy();
   }
@@ -387,7 +346,7 @@ function* decryptChunks(fd: number, offset: number, size: number, key: Buffer, c
     let at = 0;
     // A chunk is known not to be the last only when more bytes follow it.
     while (pending.length - at > CT_CHUNK_SIZE) {
-      const plain = openChunk(cipher, key, chunkNonce(counter, false), pending.subarray(at, at + CT_CHUNK_SIZE));
+      const plain = openChunkWithNonce(key, chunkNonce(counter, false), pending.subarray(at, at + CT_CHUNK_SIZE), cipher);
       if (!plain) throw new BackupCorrupt(`payload chunk ${counter} failed authentication`);
       counter++;
       at += CT_CHUNK_SIZE;
@@ -397,7 +356,7 @@ function* decryptChunks(fd: number, offset: number, size: number, key: Buffer, c
     if (eof) break;
   }
   if (pending.length === 0) throw new BackupCorrupt('the file is truncated (the final chunk is missing)');
-  const last = openChunk(cipher, key, chunkNonce(counter, true), pending);
+  const last = openChunkWithNonce(key, chunkNonce(counter, true), pending, cipher);
   if (!last) {
     throw new BackupCorrupt(`the final chunk (${counter}) failed authentication: the file is truncated or was modified`);
   }

@@ -27,6 +27,12 @@ export class StreamError extends CodedError<StreamErrorCode> {
 
 const nativeAvailable = getCiphers().includes('chacha20-poly1305');
 
+/** Which ChaCha20-Poly1305 runs a chunk: Node's (OpenSSL) when it has one, else @noble/ciphers; both give the same bytes. */
+export type ChunkCipher = 'native' | 'noble';
+export function defaultChunkCipher(): ChunkCipher {
+  return nativeAvailable ? 'native' : 'noble';
+}
+
 /**
  * Padmé (Nikitin et al., PETS 2019): rounds `size` up so that only O(log log size) bits of it
  * remain, at most about 12% overhead; and never below STREAM_MIN_PADDED.
@@ -72,34 +78,58 @@ function checkKey(key: Uint8Array): void {
   if (key.length !== STREAM_KEY_BYTES) throw new RangeError('stream key must be 32 bytes');
 }
 
+/**
+ * The chunk AEAD itself, shared with the backup file (main/backup/age-file.ts): the sealed chunk
+ * as parts (ciphertext then tag natively, one buffer from noble) so a writer can writev them
+ * without a copy.
+ */
+export function sealChunkParts(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, cipher: ChunkCipher = defaultChunkCipher()): Uint8Array[] {
+  if (cipher === 'noble') return [chacha20poly1305(key, nonce).encrypt(plaintext)];
+  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: STREAM_TAG_BYTES });
+  const body = c.update(plaintext);
+  c.final();
+  return [body, c.getAuthTag()];
+}
+
+/** Opens one sealed chunk under `nonce`, or null for any failure (a failed native open's plaintext is zeroed). */
+export function openChunkWithNonce(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, cipher: ChunkCipher = defaultChunkCipher()): Uint8Array | null {
+  if (sealed.length < STREAM_TAG_BYTES) return null;
+  if (cipher === 'noble') {
+    try {
+      return chacha20poly1305(key, nonce).decrypt(sealed);
+    } catch {
+      return null;
+    }
+  }
+  const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: STREAM_TAG_BYTES });
+  const n = sealed.length - STREAM_TAG_BYTES;
+  d.setAuthTag(sealed.subarray(n));
+  const body = d.update(sealed.subarray(0, n));
+  try {
+    d.final();
+  } catch {
+    body.fill(0);
+    return null;
+  }
+  return body;
+}
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
 /** Seals one chunk (at most STREAM_CHUNK_BYTES of plaintext). */
 export function sealChunk(key: Uint8Array, index: number, last: boolean, plaintext: Uint8Array): Buffer {
   checkKey(key);
   if (plaintext.length > STREAM_CHUNK_BYTES) throw new RangeError('chunk too large');
-  const nonce = chunkNonce(index, last);
-  if (!nativeAvailable) return Buffer.from(chacha20poly1305(key, nonce).encrypt(plaintext));
-  const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: STREAM_TAG_BYTES });
-  const body = c.update(plaintext);
-  c.final();
-  return Buffer.concat([body, c.getAuthTag()]);
+  const parts = sealChunkParts(key, chunkNonce(index, last), plaintext);
+  return parts.length === 1 ? asBuffer(parts[0]!) : Buffer.concat(parts);
 }
 
 /** Opens one chunk, or null for any failure (one failure path). */
 export function openChunk(key: Uint8Array, index: number, last: boolean, sealed: Uint8Array): Buffer | null {
   checkKey(key);
   if (sealed.length < STREAM_TAG_BYTES || sealed.length > STREAM_SEALED_CHUNK_BYTES) return null;
-  const nonce = chunkNonce(index, last);
-  try {
-    if (!nativeAvailable) return Buffer.from(chacha20poly1305(key, nonce).decrypt(sealed));
-    const d = createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: STREAM_TAG_BYTES });
-    const n = sealed.length - STREAM_TAG_BYTES;
-    d.setAuthTag(sealed.subarray(n));
-    const body = d.update(sealed.subarray(0, n));
-    d.final();
-    return body;
-  } catch {
-    return null;
-  }
+  const body = openChunkWithNonce(key, chunkNonce(index, last), sealed);
+  return body && asBuffer(body);
 }
 
 /** Byte length of sealed chunk `index` in a stream of `layout`. */
