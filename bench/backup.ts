@@ -10,7 +10,7 @@
 // - the vault's read floor when every message has had a state update (delivery/read receipts,
 //   as in a lived-in vault: one small sealed state row each) vs the same history without.
 // - export on one thread (information: what the worker thread of main/backup/worker-export.ts
-//   gains, same run), import with its opt-in reader thread (information), and import's verify pass alone against the append floor (what bounds an
+//   gains, same run), and import's verify pass alone against the append floor (what bounds an
 //   import that checks the whole file before it changes anything).
 // - the main thread's event-loop delay (p99, max) during export and import, and its own CPU time
 //   (Linux /proc; the process's CPU time counts export's worker thread too).
@@ -71,7 +71,7 @@ interface ChildResult {
   /** Event-loop delay of the main thread during the work (ms). */
   loopP99Ms?: number;
   loopMaxMs?: number;
-  /** export: the same on one thread (thread: 'main'); import: with thread: 'worker', into another new profile. */
+  /** export: the same on one thread (thread: 'main'). */
   oneThreadMs?: number;
   /** import: its verify pass alone (verifyBackup of the same file). */
   verifyMs?: number;
@@ -181,7 +181,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
     return r;
   }
   if (mode === 'import') {
-    const [dir, file, identity, oneThread] = args as [string, string, string, string];
+    const [dir, file, identity] = args as [string, string, string];
     const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
     const t0 = performance.now();
     const c0 = process.cpuUsage();
@@ -198,17 +198,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
     const t1 = performance.now();
     await verifyBackup(file, { keys: { identities: [identity] } });
     const verifyMs = performance.now() - t1;
-    let oneThreadMs: number | undefined;
-    if (oneThread === 'one-thread') {
-      // Import with its opt-in reader thread (information), into another new profile.
-      const other = (await Vault.create(`${dir}-one`, PASSWORD, { kdf: TEST_KDF })).vault;
-      const t2 = performance.now();
-      await importBackup(other, file, { keys: { identities: [identity] }, trustUnsigned: true, thread: 'worker' });
-      oneThreadMs = performance.now() - t2;
-      other.lock();
-      rmSync(`${dir}-one`, { recursive: true, force: true });
-    }
-    return { ms, maxRssMiB, cpuMs, loopP99Ms: delay.p99Ms, loopMaxMs: delay.maxMs, verifyMs, ...(oneThreadMs !== undefined ? { oneThreadMs } : {}), ...(m0 !== undefined && m1 !== undefined ? { mainCpuMs: m1 - m0 } : {}) };
+    return { ms, maxRssMiB, cpuMs, loopP99Ms: delay.p99Ms, loopMaxMs: delay.maxMs, verifyMs, ...(m0 !== undefined && m1 !== undefined ? { mainCpuMs: m1 - m0 } : {}) };
   }
   throw new Error(`unknown child mode ${mode}`);
 }
@@ -315,8 +305,7 @@ export async function main(opts: BenchOptions): Promise<void> {
       const plainBytes = statSync(plain).size;
       const ageEnc = timeAge(['-e', '-r', recipient, '-o', join(root, `age-${size}.age`), plain]);
       const ageDec = timeAge(['-d', '-i', identityFile, '-o', '/dev/null', file]);
-      // The other import (its opt-in reader thread, information) only up to 100k: at 1M it would add minutes.
-      const imp = runChild('import', [join(root, `i-${size}`), file, identity, size <= 100_000 ? 'one-thread' : '']);
+      const imp = runChild('import', [join(root, `i-${size}`), file, identity]);
       const params = { messages: size, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
       emit({ bench: 'backup.export', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.ms, ageEnc, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -e, same stream)' });
       emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -d, same file)' });
@@ -329,9 +318,6 @@ export async function main(opts: BenchOptions): Promise<void> {
       emit({ bench: 'backup.export_bound_read_encode_vs_vault_read', value: mbps(plainBytes, exp.readEncodeMs ?? 0), unit: 'MB/s', baseline: mbps(plainBytes, exp.floorMs ?? 0), ratio: ratioOf(exp.readEncodeMs ?? 0, exp.floorMs ?? 0, false), params: { ...params, cpu_ratio: cpuRatio(exp.readEncodeCpuMs, exp.floorCpuMs) } });
       emit({ bench: 'backup.export_vs_read_encode', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, exp.readEncodeMs ?? 0), ratio: ratioOf(exp.ms, exp.readEncodeMs ?? 0, false), params: { ...params, cpu_ratio: cpuRatio(exp.cpuMs, exp.readEncodeCpuMs) } });
       emit({ bench: 'backup.import_vs_vault_append', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.ms, populate.ms, false), params: { ...params, seconds: Math.round(imp.ms / 10) / 100, cpu_ratio: cpuRatio(imp.cpuMs, populate.cpuMs), ...loopParams(imp) }, target: 'ratio >= 0.8 (issue 18: of the vault append floor, same run); loop p99 <= 50 ms, max <= 200 ms' });
-      if (imp.oneThreadMs !== undefined) {
-        emit({ bench: 'backup.import_reader_thread_vs_vault_append', value: mbps(plainBytes, imp.oneThreadMs), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(imp.oneThreadMs, populate.ms, false), params: { ...params, seconds: Math.round(imp.oneThreadMs / 10) / 100 }, target: 'information: import with thread: worker (opt-in, worker-import.ts), same run, measured after the default import' });
-      }
       // What bounds import_vs_vault_append: its verify pass must end before anything changes, so
       // even with the apply pass as cheap as the append alone, import takes append + verify.
       emit({ bench: 'backup.import_bound_append_plus_verify_vs_vault_append', value: mbps(plainBytes, populate.ms + (imp.verifyMs ?? 0)), unit: 'MB/s', baseline: mbps(plainBytes, populate.ms), ratio: ratioOf(populate.ms + (imp.verifyMs ?? 0), populate.ms, false), params: { ...params, verify_ms: Math.round(imp.verifyMs ?? 0) } });

@@ -206,8 +206,6 @@ export interface OpenedAgeFile {
   readonly payloadOffset: number;
   /** Plaintext chunks, each authenticated before it is yielded; throws BackupCorrupt otherwise. Can be called more than once. */
   chunks(): Generator<Uint8Array, void, undefined>;
-  /** A copy of the payload key, for a second thread that reads the chunks (import's reader); the caller zeroes it. */
-  payloadKey(): Uint8Array;
   close(): void;
 }
 
@@ -316,10 +314,6 @@ export async function openAgeFile(path: string, keys: DecryptKeys, cipher: Chunk
       size,
       payloadOffset,
       chunks: () => decryptChunks(fd, payloadOffset, size, key, cipher),
-      payloadKey: () => {
-        if (!open) throw new BackupError('IO', 'the backup file is closed');
-        return Uint8Array.from(key);
-      },
       close: () => {
         if (!open) return;
         open = false;

@@ -180,11 +180,7 @@ export function isValidMessageLine(v: unknown): v is MessageLine {
 
 /** A body line of a stream of `version` (the header's), in the current shape (a version-1 contact is converted). */
 export function parseBodyLine(text: string, lineNo: number, version: HeaderLine['version'] = BACKUP_VERSION): Exclude<BackupLine, HeaderLine> {
-  return parseBodyValue(parseJson(text, lineNo), lineNo, version);
-}
-
-/** The same for a line's value as JSON.parse gave it (import's reader thread parses message lines). */
-export function parseBodyValue(value: unknown, lineNo: number, version: HeaderLine['version'] = BACKUP_VERSION): Exclude<BackupLine, HeaderLine> {
+  const value = parseJson(text, lineNo);
   if (isValidMessageLine(value)) return value;
   if (version === 1) {
     const v1 = bodyLineV1.safeParse(value);

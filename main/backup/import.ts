@@ -13,11 +13,10 @@ import type { NewMessage, VaultHandle } from '../vault/api.ts';
 import { BackupCancelled, BackupCorrupt, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
-import { defaultChunkCipher, type OpenedAgeFile } from './age-file.ts';
+import type { OpenedAgeFile } from './age-file.ts';
 import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
 import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
-import { readRecords, type BackupRecord } from './stream.ts';
-import { WorkerLineReader } from './worker-import.ts';
+import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
 import { lineToAttachment, type AttachmentSink } from './attachments.ts';
 import { lineToGroup, lineToGroupReceipts, type GroupSink } from './groups.ts';
@@ -40,12 +39,6 @@ export interface ImportOptions extends ReadOptions {
   attachments?: AttachmentSink;
   /** Where the file's groups go (main/messenger/group-backup.ts); only from the profile's own backup, else skipped. */
   groups?: GroupSink;
-  /**
-   * 'worker': both passes read on a worker thread (worker-import.ts; native cipher only) while the
-   * main thread validates and appends. Default 'main' for now: the hand-over was seen to stall
-   * under heavy load in a parallel test run and is not yet understood (docs/backup-format.md).
-   */
-  thread?: 'worker' | 'main';
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -120,14 +113,9 @@ interface Checked {
   signerKey: Uint8Array | undefined;
 }
 
-/** Whether import reads on a second thread (worker-import.ts): when asked, with the native cipher. */
-function readerThread(options: ReadOptions & { thread?: 'worker' | 'main' }): 'worker' | 'main' {
-  return options.thread === 'worker' && (options.chunkCipher ?? defaultChunkCipher()) === 'native' ? 'worker' : 'main';
-}
-
-async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean; thread?: 'worker' | 'main' }): Promise<InspectResult & { checked: Checked }> {
+async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult & { checked: Checked }> {
   let fileIdentityKey: Uint8Array | undefined;
-  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', { ...options, reader: readerThread(options) }, (r) => {
+  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', options, (r) => {
     if (r.kind === 'account-secret' && r.line.name === IDENTITY_SECRET) {
       const bytes = Buffer.from(r.line.value, 'base64');
       fileIdentityKey = publicKeyOfIdentitySecret(bytes);
@@ -146,7 +134,6 @@ const APPEND_BATCH = 2000;
 export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
-  let reader: WorkerLineReader | undefined;
   try {
     // Pass 1: nothing is written until the whole file, its signature included, has checked out.
     const { header, inFile, signer, checked } = await inspectOpened(vault, file, options);
@@ -161,15 +148,10 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // everything back.
     const total = inFile.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    if (readerThread(options) === 'worker') {
-      reader = new WorkerLineReader(file, 'apply');
-      await reader.ready();
-    }
-    const input = reader ? readRecordsFrom(reader, checked) : appliedRecords(file, checked);
     let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, input, { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
@@ -184,22 +166,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     if (isFsError(err)) throw new BackupIoError(`Import failed: ${err.message}`, { cause: err });
     throw err;
   } finally {
-    // The reader stops before the descriptor it reads is closed.
-    await reader?.stop();
     file.close();
-  }
-}
-
-/**
- * Pass 2's records from the reader thread: each line validated as in pass 1; the signature is not
- * verified again, since the whole plaintext must hash as pass 1's did (which implies the same
- * header, signer and signature), checked before the transaction commits.
- */
-function* readRecordsFrom(reader: WorkerLineReader, checked: Checked): Generator<BackupRecord, void, undefined> {
-  yield* readRecords(reader.lines(), 'checked-before');
-  const sha = reader.plaintextSha256;
-  if (sha === undefined || !Buffer.from(sha).equals(checked.plaintextSha256)) {
-    throw new BackupCorrupt('it changed on disk between the check and the import (written to while importing); nothing was imported');
   }
 }
 

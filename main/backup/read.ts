@@ -6,7 +6,6 @@ import { readRecords, splitLines, type BackupRecord } from './stream.ts';
 import type { BackupCounts, HeaderLine } from './format.ts';
 import { StreamHash } from './signature.ts';
 import { PROGRESS_EVERY, yieldAndCheck, type BackupProgress, type ProgressListener } from './progress.ts';
-import { WorkerLineReader } from './worker-import.ts';
 
 export interface ReadOptions {
   keys: DecryptKeys;
@@ -53,26 +52,8 @@ export interface ScanResult {
 export async function scanRecords(
   file: OpenedAgeFile,
   phase: BackupProgress['phase'],
-  options: Pick<ReadOptions, 'signal' | 'onProgress'> & { reader?: 'worker' | 'main' },
-  visit?: (r: BackupRecord) => void,
-): Promise<ScanResult> {
-  // 'worker': decrypting, hashing, splitting and parsing message lines on a second thread (import).
-  const reader = options.reader === 'worker' ? new WorkerLineReader(file, 'verify') : undefined;
-  try {
-    if (reader) await reader.ready();
-    return await scan(file, phase, options, visit, reader);
-  } finally {
-    // Stopped before the caller closes the descriptor it reads.
-    await reader?.stop();
-  }
-}
-
-async function scan(
-  file: OpenedAgeFile,
-  phase: BackupProgress['phase'],
   options: Pick<ReadOptions, 'signal' | 'onProgress'>,
-  visit: ((r: BackupRecord) => void) | undefined,
-  reader: WorkerLineReader | undefined,
+  visit?: (r: BackupRecord) => void,
 ): Promise<ScanResult> {
   let header: HeaderLine | undefined;
   let counts: BackupCounts | undefined;
@@ -81,7 +62,7 @@ async function scan(
   let done = 0;
   let sinceYield = 0;
   const plaintext = createHash('sha256');
-  for (const r of reader ? readRecords(reader.lines(), reader) : records(file, plaintext)) {
+  for (const r of records(file, plaintext)) {
     if (r.kind === 'header') {
       header = r.line;
       total = r.line.counts.messages;
@@ -94,8 +75,6 @@ async function scan(
       signer = r.signer;
     }
     visit?.(r);
-    // Waiting for the reader thread's next block awaits here, so the event loop runs meanwhile.
-    if (reader && !reader.hasMore()) await reader.more();
     if (++sinceYield === PROGRESS_EVERY) {
       sinceYield = 0;
       options.onProgress?.({ phase, done, total: Math.max(total, done) });
@@ -105,7 +84,7 @@ async function scan(
   // readRecords throws unless both were seen; this satisfies the type checker.
   if (!header || !counts) throw new Error('unreachable: stream ended without header or end');
   options.onProgress?.({ phase, done, total: Math.max(total, done) });
-  return { header, counts, signer, plaintextSha256: reader?.plaintextSha256 ?? plaintext.digest() };
+  return { header, counts, signer, plaintextSha256: plaintext.digest() };
 }
 
 export async function openBackupFile(path: string, options: ReadOptions): Promise<OpenedAgeFile> {

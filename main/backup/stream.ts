@@ -7,7 +7,6 @@
 import {
   MAX_LINE_BYTES,
   parseBodyLine,
-  parseBodyValue,
   parseHeaderLine,
   type AccountSecretLine,
   type BackupCounts,
@@ -120,26 +119,12 @@ const SECTION_ORDER = ['header', 'account-secret', 'contact', 'conversation', 'g
 const sectionOf = (type: string): number => SECTION_ORDER.indexOf((type === 'attachment-chunk' ? 'attachment' : type) as (typeof SECTION_ORDER)[number]);
 
 /**
- * A line as import's reader thread hands it over: its text, or the value JSON.parse gave for a
- * line that looked like a message line (validated here like any other line).
- */
-export type StreamLine = string | { readonly parsed: unknown };
-
-/** What the signature is checked against: SHA-256 of every line before the last (signature.ts StreamHash, or import's reader thread). */
-export interface LinesDigest {
-  beforeLastLine(): Uint8Array;
-}
-
-/**
  * Validated records in file order. The stream is complete only once the generator has
  * finished (for a signed stream, after the 'signed' record); a consumer that must not act on
  * partial or unauthenticated input (import) reads to the end first. `hash` is the StreamHash
  * that splitLines fed with the same bytes; without one, the line strings are hashed here.
- * `hash` 'checked-before': the caller vouches that these exact bytes were read before with the
- * signature verified (import's second pass, which compares the whole plaintext's SHA-256), so
- * the signature is not verified again and the header's signer is the one reported.
  */
-export function* readRecords(lines: Iterable<StreamLine>, hash?: LinesDigest | 'checked-before'): Generator<BackupRecord, void, undefined> {
+export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Generator<BackupRecord, void, undefined> {
   const ownHash = hash === undefined ? new StreamHash() : undefined;
   let signature: string | undefined;
   let lineNo = 0;
@@ -153,19 +138,16 @@ export function* readRecords(lines: Iterable<StreamLine>, hash?: LinesDigest | '
   const receiptIds = new Set<string>();
   let messages = 0;
   const attachments = new AttachmentSectionChecker();
-  for (const item of lines) {
+  for (const text of lines) {
     lineNo++;
-    if (ownHash) {
-      if (typeof item !== 'string') throw new TypeError('parsed lines need the hash of their bytes');
-      ownHash.addLine(item);
-    }
+    ownHash?.addLine(text);
     if (signature !== undefined || (ended && header?.signer === undefined)) throw new BackupMalformed(`line ${lineNo}: data after the end line`);
     if (!header) {
-      header = parseHeaderLine(typeof item === 'string' ? item : JSON.stringify(item.parsed));
+      header = parseHeaderLine(text);
       yield { kind: 'header', line: header };
       continue;
     }
-    const line = typeof item === 'string' ? parseBodyLine(item, lineNo, header.version) : parseBodyValue(item.parsed, lineNo, header.version);
+    const line = parseBodyLine(text, lineNo, header.version);
     const s = sectionOf(line.type);
     if (s < section) throw new BackupMalformed(`line ${lineNo}: a ${line.type} line after the ${SECTION_ORDER[section]} section`);
     section = s;
@@ -236,13 +218,9 @@ export function* readRecords(lines: Iterable<StreamLine>, hash?: LinesDigest | '
   if (!ended) throw new BackupMalformed('the stream has no end line (incomplete export)');
   if (header.signer !== undefined) {
     if (signature === undefined) throw new BackupSignatureInvalid('the header names a signer but the signature line is missing');
-    const signer = new Uint8Array(Buffer.from(header.signer, 'base64'));
-    if (hash === 'checked-before') {
-      yield { kind: 'signed', signer };
-      return;
-    }
     // The signature line is the last line, so the hash now covers exactly the bytes before it.
     const digest = (hash ?? ownHash)!.beforeLastLine();
+    const signer = new Uint8Array(Buffer.from(header.signer, 'base64'));
     if (!verifySignature(signer, digest, Buffer.from(signature, 'base64'))) {
       throw new BackupSignatureInvalid('the signature does not match the content (changed after it was signed, or not made by the key it names)');
     }

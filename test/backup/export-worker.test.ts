@@ -1,7 +1,6 @@
 // Export's worker thread (main/backup/worker-export.ts) writes the same file as export on one
 // thread: its own copy of the message line encoder must stay byte-identical to format.ts's.
-// Import's reader thread (main/backup/worker-import.ts) gives the same profile as reading on one
-// thread. Real vaults, the real age tool.
+// Real vaults, the real age tool.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { readdirSync } from 'node:fs';
@@ -66,40 +65,6 @@ describe('export on a worker thread', () => {
         },
       ),
       { numRuns: 25 },
-    );
-  });
-
-  it('import with its reader thread adds exactly what import on one thread adds, for any messages and tombstones', async () => {
-    let run = 0;
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.record({ text, sentAt: times, out: fc.boolean(), state: fc.constantFrom('queued', 'sent', 'delivered', 'read', 'received', 'failed' as const), tomb: fc.boolean() }), { minLength: 1, maxLength: 30 }),
-        async (rows) => {
-          const dir = join(tmp.dir, `i${run++}`);
-          const create = async (name: string): Promise<Vault> => (await Vault.create(join(dir, name), 'vault password 123', { kdf: TEST_KDF })).vault;
-          const [source, one, two] = [await create('source'), await create('one'), await create('two')];
-          try {
-            source.upsertContact({ id: 'c-a', handle: 'alice', displayName: 'A', identityChanged: false, createdAt: 1 });
-            source.upsertConversation({ id: 'v-a', kind: 'direct', contactId: 'c-a', title: 'A', lastActivity: 1, unread: 0 });
-            source.appendMessages(rows.map((r, i) => ({ id: `m-${i}`, conversationId: 'v-a', direction: r.out ? 'out' : 'in', sender: r.out ? 'self' : 'c-a', sentAt: r.sentAt, receivedAt: r.sentAt, text: r.text, state: r.state })));
-            const tombs = new Set(rows.flatMap((r, i) => (r.tomb ? [`m-${i}`] : [])));
-            const messageStatus = Object.assign((id: string) => (tombs.has(id) ? ('deleted' as const) : undefined), { tombstones: tombs.size });
-            const file = join(dir, 'b.age');
-            await exportBackup(source, file, { keys: { recipients: [keys.recipient] }, signingKey: null, messageStatus });
-            const marked: string[][] = [[], []];
-            for (const [k, [vault, thread]] of ([[one, 'main'], [two, 'worker']] as const).entries()) {
-              await importBackup(vault, file, { keys: { identities: [keys.identity] }, trustUnsigned: true, thread, markTombstones: (ids) => marked[k]?.push(...ids) });
-            }
-            const history = (v: Vault): unknown[] => [...v.iterateMessages()].map(({ seq: _seq, ...m }) => m);
-            expect(history(two)).toEqual(history(one));
-            expect(history(two)).toHaveLength(rows.length);
-            expect(marked[1]).toEqual(marked[0]);
-          } finally {
-            for (const v of [source, one, two]) v.lock();
-          }
-        },
-      ),
-      { numRuns: 10 },
     );
   });
 
