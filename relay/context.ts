@@ -68,6 +68,8 @@ export interface CallContext {
 /** A method as the relay dispatches it: its params checked, then its handler run. */
 export interface ServedMethod {
   readonly unbound: boolean;
+  /** Writes nothing to the store (RelayMethod.readOnly): its answer need not wait for commit pacing. */
+  readonly readOnly?: boolean;
   /** Throws RpcError (BAD_REQUEST for params the table refuses, or the handler's own). */
   run(ctx: CallContext, params: unknown): MaybePromise<Value>;
 }
@@ -93,7 +95,7 @@ export function serve<P extends z.ZodType, R extends z.ZodType>(
     if (!parsed.success) throw new RpcError('BAD_REQUEST', parsed.error.issues[0]?.message ?? 'invalid params');
     return parsed.data;
   });
-  return { unbound: def.unbound, run: (ctx, params) => handler(ctx, check(params)) };
+  return { unbound: def.unbound, readOnly: def.readOnly === true, run: (ctx, params) => handler(ctx, check(params)) };
 }
 
 export function requireDevice(ctx: CallContext): BoundDevice {

@@ -134,6 +134,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     if (conn.tracked) this.guard.seen(conn.tracked);
     this.out.openBatch();
+    if (Buffer.isBuffer(data)) this.out.took(data.length);
     try {
       if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'text or fragmented frame');
       this.handleFrame(conn, data);
@@ -212,6 +213,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
         order.submit(() => this.runLater(entry, body.reqId, body.method, body.params), PIPELINED.has(body.method));
         continue;
       }
+      if (!(isRelayMethod(body.method) && this.methods[body.method].readOnly)) this.out.mayWrite();
       const answer = this.dispatch(entry, body.reqId, body.method, body.params);
       if (answer instanceof Promise) void answer.then((b) => this.answerLater(entry, b));
       else this.out.sendBody(entry, answer);

@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { CLOSE_CODES } from '../shared/protocol/errors.ts';
-import { BATCH_TARGET_BYTES, encodeBatch, encodeBody, MAX_BATCH_BODIES, type Body } from '../shared/protocol/rpc.ts';
+import { BATCH_TARGET_BYTES, encodeBatchParts, encodeBodyParts, MAX_BATCH_BODIES, type Body, type BodyParts } from '../shared/protocol/rpc.ts';
 import type { Conn, TempKeyEntry } from './context.ts';
 
 /**
@@ -16,7 +16,8 @@ interface Held {
   conn: Conn;
   frame?: Buffer;
   entry?: TempKeyEntry;
-  bodies?: Buffer[];
+  /** As parts: a large byte string (a blob.get's chunk) is sealed from where it is, not copied into the body. */
+  bodies?: BodyParts[];
   bytes: number;
 }
 
@@ -31,6 +32,12 @@ export interface BatchStore {
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** Under load, at most one commit per this many ms (answers wait for it); idle: no wait. */
 const COMMIT_INTERVAL_MS = 8;
+/**
+ * A batch that took at least this many bytes of records commits at the end of its turn without
+ * waiting for the interval: its requests' own work (a 64 KiB attachment chunk each) already
+ * dwarfs a commit's fixed cost, and the wait only stalled the sender's window of requests.
+ */
+export const COMMIT_AT_BYTES = 256 * 1024;
 
 export class Outgoing {
   /** Frames held until the open write batch is committed (answers must not precede durability). */
@@ -40,12 +47,23 @@ export class Outgoing {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** A method failed unexpectedly inside the open batch: it is rolled back, not committed. */
   private batchFailed = false;
+  /** The open batch ran a request that may have written (not RelayMethod.readOnly). */
+  private batchWrites = false;
+  /** Bytes of records the open batch took. */
+  private batchBytes = 0;
+  /** The commit waiting for the interval, if any. */
+  private paced: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: BatchStore,
     private readonly log: (event: Record<string, unknown>) => void,
     private readonly commitIntervalMs = COMMIT_INTERVAL_MS,
   ) {}
+
+  /** Frames (or groups of bodies) held for the open batch's commit. */
+  get holding(): number {
+    return this.held?.length ?? 0;
+  }
 
   /** Marks the open batch (if any) to be rolled back instead of committed. */
   failBatch(): void {
@@ -55,7 +73,7 @@ export class Outgoing {
   sendBody(entry: TempKeyEntry, body: Body): void {
     const conn = entry.conn;
     if (!conn) return;
-    const encoded = encodeBody(body);
+    const encoded = encodeBodyParts(body);
     if (!this.held) {
       this.write(conn, entry.endpoint.seal(encoded));
       return;
@@ -90,7 +108,7 @@ export class Outgoing {
   private sealHeld(item: Held): void {
     const { entry, bodies } = item;
     if (!entry || !bodies) return;
-    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as Buffer) : encodeBatch(bodies));
+    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as BodyParts) : encodeBatchParts(bodies));
     item.bodies = undefined;
     if (this.lastHeld.get(item.conn) === item) this.lastHeld.delete(item.conn);
   }
@@ -107,19 +125,52 @@ export class Outgoing {
   openBatch(): void {
     if (this.held) return;
     this.held = [];
+    this.batchWrites = false;
+    this.batchBytes = 0;
     this.store.beginBatch();
-    // Group commit: when idle, commit at the end of this turn; when busy (the last commit was
-    // under COMMIT_INTERVAL_MS ago), keep collecting until that interval has passed, so one
-    // commit (its WAL page writes are the fixed cost) serves many requests.
+    setImmediate(() => this.commitDue());
+  }
+
+  /** The open batch runs a request that may write: its answers wait for the commit's pacing. */
+  mayWrite(): void {
+    if (this.held) this.batchWrites = true;
+  }
+
+  /** The open batch took a record of `bytes`. */
+  took(bytes: number): void {
+    if (!this.held) return;
+    this.batchBytes += bytes;
+    if (this.paced && this.batchBytes >= COMMIT_AT_BYTES) {
+      clearTimeout(this.paced);
+      this.paced = undefined;
+      setImmediate(() => this.commitBatch());
+    }
+  }
+
+  /**
+   * Group commit, at the end of the turn that opened the batch: at once when idle (the last
+   * commit was at least COMMIT_INTERVAL_MS ago), when nothing in the batch wrote (only reads:
+   * there is nothing to make durable), or when the batch took COMMIT_AT_BYTES of records. Else
+   * (busy with small writes) keep collecting until the interval has passed, so one commit (its
+   * WAL page writes are the fixed cost) serves many requests.
+   */
+  private commitDue(): void {
+    if (!this.held || this.paced) return;
     const wait = this.lastCommitAt + this.commitIntervalMs - performance.now();
-    if (wait > 0) setTimeout(() => this.commitBatch(), wait);
-    else setImmediate(() => this.commitBatch());
+    if (wait > 0 && this.batchWrites && this.batchBytes < COMMIT_AT_BYTES) {
+      this.paced = setTimeout(() => {
+        this.paced = undefined;
+        this.commitBatch();
+      }, wait);
+    } else this.commitBatch();
   }
 
   /** Commits the turn's writes, then releases the answers and pushes they made possible. */
   commitBatch(): void {
     const held = this.held;
     if (!held) return;
+    if (this.paced) clearTimeout(this.paced);
+    this.paced = undefined;
     this.held = undefined;
     this.lastHeld.clear();
     this.lastCommitAt = performance.now();

@@ -5,7 +5,7 @@
 import { randomInt } from 'node:crypto';
 import { RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 import type { RecordEndpoint } from '../../shared/protocol/record.ts';
-import { encodeBody } from '../../shared/protocol/rpc.ts';
+import { encodeBodyParts, type BodyParts } from '../../shared/protocol/rpc.ts';
 import { decodeValue, encodeValue, isValueMap, type Value, type ValueMap } from '../../shared/protocol/value.ts';
 import type { OutboxItem, OutboxStore } from './stores.ts';
 
@@ -178,8 +178,8 @@ export class Requests {
     }
   }
 
-  /** The requests that may go now under `endpoint`, in order, encoded; each marked in flight. */
-  collect(endpoint: RecordEndpoint, out: (encoded: Buffer) => void): void {
+  /** The requests that may go now under `endpoint`, in order, encoded (as parts); each marked in flight. */
+  collect(endpoint: RecordEndpoint, out: (encoded: BodyParts) => void): void {
     for (const p of this.pending.values()) {
       if (this.inFlight >= this.host.maxInFlight) break;
       if (p.sentOn) continue;
@@ -190,9 +190,9 @@ export class Requests {
         }
         p.notBefore = undefined;
       }
-      let encoded: Buffer;
+      let encoded: BodyParts;
       try {
-        encoded = encodeBody({ kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
+        encoded = encodeBodyParts({ kind: 'request', reqId: p.reqId, method: p.method, params: p.params });
       } catch (e) {
         // Not encodable (a bad method name or value): that call fails, nothing is sent.
         this.pending.delete(p.reqId);

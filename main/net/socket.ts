@@ -8,7 +8,7 @@ import { WebSocket, type ClientOptions } from 'ws';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { MAX_FRAME_BYTES } from '../../shared/protocol/frames.ts';
 import type { RecordEndpoint } from '../../shared/protocol/record.ts';
-import { BATCH_TARGET_BYTES, encodeBatch, MAX_BATCH_BODIES } from '../../shared/protocol/rpc.ts';
+import { BATCH_TARGET_BYTES, encodeBatchParts, MAX_BATCH_BODIES, type BodyParts } from '../../shared/protocol/rpc.ts';
 
 // One TLS context for every connection: building one per connect (what tls.connect does when
 // given options) loads the CA store each time and cost the client ~1 ms per reconnect, which
@@ -67,24 +67,25 @@ export function openPinned(url: string, certificateSha256: string, on: {
 
 /**
  * Writes the bodies `collect` hands out as records under `endpoint`: bodies released together go
- * in one record (a BATCH body when more than one), a new one begun at the batch limits. Nothing
- * is written while `socket()` is not open.
+ * in one record (a BATCH body when more than one), a new one begun at the batch limits. Bodies
+ * come as parts (rpc.ts BodyParts), sealed without being joined first. Nothing is written while
+ * `socket()` is not open.
  */
-export function sendInRecords(socket: () => WebSocket | undefined, endpoint: RecordEndpoint, collect: (out: (encoded: Buffer) => void) => void): void {
-  let batch: Buffer[] = [];
+export function sendInRecords(socket: () => WebSocket | undefined, endpoint: RecordEndpoint, collect: (out: (body: BodyParts) => void) => void): void {
+  let batch: BodyParts[] = [];
   let bytes = 0;
   const send = (): void => {
     const ws = socket();
     if (batch.length === 0 || !ws || ws.readyState !== WebSocket.OPEN) return;
-    ws.send(endpoint.seal(batch.length === 1 ? (batch[0] as Buffer) : encodeBatch(batch)));
+    ws.send(endpoint.seal(batch.length === 1 ? (batch[0] as BodyParts) : encodeBatchParts(batch)));
     batch = [];
     bytes = 0;
   };
   try {
-    collect((encoded) => {
-      if (batch.length >= MAX_BATCH_BODIES || (batch.length > 0 && bytes + encoded.length > BATCH_TARGET_BYTES)) send();
-      batch.push(encoded);
-      bytes += 4 + encoded.length;
+    collect((body) => {
+      if (batch.length >= MAX_BATCH_BODIES || (batch.length > 0 && bytes + body.length > BATCH_TARGET_BYTES)) send();
+      batch.push(body);
+      bytes += 4 + body.length;
     });
   } finally {
     send();

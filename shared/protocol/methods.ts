@@ -47,6 +47,11 @@ export interface RelayMethod<P extends z.ZodType, R extends z.ZodType> {
   readonly result: R;
   /** Optional hand-written result check (undefined when malformed), same reason as `check`. */
   readonly parseResult?: (result: Value) => z.output<R> | undefined;
+  /**
+   * true: the relay's handler writes nothing to its store, so in a batch of only such requests
+   * the answers need not wait for the group commit's pacing (docs/protocol.md §11).
+   */
+  readonly readOnly?: boolean;
 }
 
 function method<P extends z.ZodType, R extends z.ZodType>(m: RelayMethod<P, R>): RelayMethod<P, R> {
@@ -171,8 +176,8 @@ const uint = z.number().int().nonnegative();
 const counts = { preKeys: uint, kyberPreKeys: uint };
 
 export const RELAY_METHODS = {
-  ping: method({ unbound: true, params: z.unknown(), result: z.object({ pong: z.literal(true), relayTime: uint }) }),
-  time: method({ unbound: true, params: z.unknown(), result: z.object({ relayTime: uint }) }),
+  ping: method({ unbound: true, readOnly: true, params: z.unknown(), result: z.object({ pong: z.literal(true), relayTime: uint }) }),
+  time: method({ unbound: true, readOnly: true, params: z.unknown(), result: z.object({ relayTime: uint }) }),
   bind: method({
     unbound: true,
     params: z.object({ message: bytes(1, 512), signature: bytes(64, 64) }),
@@ -229,16 +234,17 @@ export const RELAY_METHODS = {
   /** `oneTime: false`: the bundle without one-time prekeys (none is taken; a group joiner checking signatures asks so). */
   'keys.fetch': method({ unbound: false, params: z.object({ handle: handle(), oneTime: z.boolean().optional() }), result: z.object({ bundle: bytes() }) }),
   // Attachment blobs (docs/protocol.md §9a, relay/blobs.ts): sealed streams, 128-bit random ids.
-  'blob.limits': method({ unbound: false, params: z.unknown(), result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint }) }),
+  'blob.limits': method({ unbound: false, readOnly: true, params: z.unknown(), result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint }) }),
   'blob.create': method({
     unbound: false,
     params: z.object({ size: uint.min(1), recipients: z.array(handle()).min(1).max(MAX_BLOB_RECIPIENTS) }),
     result: z.object({ id: bytes(16, 16), expiresAt: uint }),
   }),
   'blob.put': method({ unbound: false, params: z.object({ id: bytes(16, 16), offset: uint, data: bytes(1, MAX_BLOB_CHUNK_BYTES) }), result: z.object({ length: uint }) }),
-  'blob.status': method({ unbound: false, params: z.object({ id: bytes(16, 16) }), result: z.object({ size: uint, length: uint, expiresAt: uint }) }),
+  'blob.status': method({ unbound: false, readOnly: true, params: z.object({ id: bytes(16, 16) }), result: z.object({ size: uint, length: uint, expiresAt: uint }) }),
   'blob.get': method({
     unbound: false,
+    readOnly: true,
     params: z.object({ id: bytes(16, 16), offset: uint, length: uint.min(1).max(MAX_BLOB_CHUNK_BYTES) }),
     result: z.object({ data: bytes() }),
   }),

@@ -6,6 +6,7 @@ import { open as aeadOpen, sealPartsInto as aeadSealPartsInto, NONCE_BYTES, TAG_
 import { bytesEqual, toBuffer } from './bytes.ts';
 import { FRAME_RECORD, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
 import type { TempKeyMaterial } from './handshake.ts';
+import type { BodyParts } from './rpc.ts';
 
 export const DIRECTION_C2S = 0x01;
 export const DIRECTION_S2C = 0x02;
@@ -48,7 +49,7 @@ export function encodePayload(p: RecordPayload): Buffer {
   return out;
 }
 
-function writeHeader(p: RecordPayload, out: Buffer): void {
+function writeHeader(p: Omit<RecordPayload, 'body'>, out: Buffer): void {
   out.writeBigUInt64BE(p.msgId, 0);
   out.writeUInt32BE(p.seq >>> 0, 8);
   if (p.sessionId.copy(out, 12) !== 8) throw new RangeError('session id must be 8 bytes');
@@ -75,15 +76,26 @@ export function freshNonce(): Buffer {
 }
 
 export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: number, payload: RecordPayload, nonce: Uint8Array = freshNonce()): Buffer {
+  return sealRecordParts(key, tempKeyId, direction, payload, [payload.body], nonce);
+}
+
+/**
+ * sealRecord of a body given as consecutive parts (rpc.ts BodyParts): sealed straight from
+ * them, so an attachment chunk in a body is not first copied into one body buffer. The same
+ * record as sealRecord of their concatenation.
+ */
+export function sealRecordParts(key: Uint8Array, tempKeyId: Uint8Array, direction: number, header: Omit<RecordPayload, 'body'>, body: readonly Uint8Array[], nonce: Uint8Array = freshNonce()): Buffer {
   if (tempKeyId.length !== TEMP_KEY_ID_BYTES || nonce.length !== NONCE_BYTES) throw new RangeError('bad temp key id or nonce length');
-  writeHeader(payload, headerScratch);
+  let bodyLength = 0;
+  for (const part of body) bodyLength += part.length;
+  writeHeader(header, headerScratch);
   // type || temp_key_id || nonce || ciphertext || tag, written into one buffer
   const head = 1 + TEMP_KEY_ID_BYTES + NONCE_BYTES;
-  const frame = Buffer.allocUnsafe(head + RECORD_HEADER_BYTES + payload.body.length + TAG_BYTES);
+  const frame = Buffer.allocUnsafe(head + RECORD_HEADER_BYTES + bodyLength + TAG_BYTES);
   frame[0] = FRAME_RECORD;
   frame.set(tempKeyId, 1);
   frame.set(nonce, 1 + TEMP_KEY_ID_BYTES);
-  return aeadSealPartsInto(key, nonce, [headerScratch, payload.body], adFor(tempKeyId, direction), frame, head);
+  return aeadSealPartsInto(key, nonce, [headerScratch, ...body], adFor(tempKeyId, direction), frame, head);
 }
 
 /** Tag check only; null on failure. */
@@ -162,12 +174,15 @@ export class RecordEndpoint {
     return this.lastMsgId;
   }
 
-  seal(body: Uint8Array, o: SealOverrides = {}): Buffer {
+  /** Seals `body`, one buffer or consecutive parts (rpc.ts BodyParts), into a record frame. */
+  seal(body: Uint8Array | BodyParts, o: SealOverrides = {}): Buffer {
     const sessionId = o.sessionId ?? this.sessionId;
     if (!sessionId) throw new Error('record endpoint has no session yet');
     const msgId = o.msgId ?? this.nextMsgId();
     this.seq = (this.seq + 1) >>> 0;
-    return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { msgId, seq: this.seq, sessionId, body: toBuffer(body) }, o.nonce);
+    const header = { msgId, seq: this.seq, sessionId };
+    if (body instanceof Uint8Array) return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { ...header, body: toBuffer(body) }, o.nonce);
+    return sealRecordParts(this.sendKey, this.tempKeyId, this.sendDir, header, body.parts, o.nonce);
   }
 
   /** All checks; null for every kind of failure. The first valid record pins the session. */

@@ -31,10 +31,8 @@ function checkName(s: string): void {
   if (!NAME_RE.test(s)) throw new RangeError(`invalid method or topic name: ${s}`);
 }
 
-/** kind || [reqId(4)] || [len || name] || value, in one allocation. */
-function withValue(kind: number, reqId: number | undefined, nameStr: string | undefined, v: Value): Buffer {
-  const head = 1 + (reqId === undefined ? 0 : 4) + (nameStr === undefined ? 0 : 1 + nameStr.length);
-  const out = Buffer.allocUnsafe(head + valueSize(v, 0));
+/** Writes kind || [reqId(4)] || [len || name] at the start of `out`; returns where the value goes. */
+function writeHead(out: Buffer, kind: number, reqId: number | undefined, nameStr: string | undefined): number {
   out[0] = kind;
   let pos = 1;
   if (reqId !== undefined) {
@@ -46,8 +44,87 @@ function withValue(kind: number, reqId: number | undefined, nameStr: string | un
     out.write(nameStr, pos + 1, 'latin1');
     pos += 1 + nameStr.length;
   }
-  if (writeValue(v, out, pos, 0) !== out.length) throw new Error('body size mismatch');
+  return pos;
+}
+
+function headBytes(reqId: number | undefined, nameStr: string | undefined): number {
+  return 1 + (reqId === undefined ? 0 : 4) + (nameStr === undefined ? 0 : 1 + nameStr.length);
+}
+
+/** kind || [reqId(4)] || [len || name] || value, in one allocation. */
+function withValue(kind: number, reqId: number | undefined, nameStr: string | undefined, v: Value): Buffer {
+  const out = Buffer.allocUnsafe(headBytes(reqId, nameStr) + valueSize(v, 0));
+  if (writeValue(v, out, writeHead(out, kind, reqId, nameStr), 0) !== out.length) throw new Error('body size mismatch');
   return out;
+}
+
+/**
+ * A body as consecutive parts (their concatenation is the encoded body) and its length: byte
+ * strings of at least PART_BYTES_MIN (an attachment chunk) are referenced, not copied, so a
+ * record is sealed straight from them (RecordEndpoint.seal takes parts). The caller must not
+ * change those bytes until the record is sealed.
+ */
+export interface BodyParts {
+  parts: Uint8Array[];
+  length: number;
+}
+
+/** The parts encoding of kind || [reqId(4)] || [len || name] || value. */
+function withValueParts(kind: number, reqId: number | undefined, nameStr: string | undefined, v: Value): BodyParts {
+  const large: Uint8Array[] = [];
+  const out = Buffer.allocUnsafe(headBytes(reqId, nameStr) + valueSize(v, 0, large));
+  const cuts: number[] = [];
+  if (writeValue(v, out, writeHead(out, kind, reqId, nameStr), 0, cuts) !== out.length || cuts.length !== large.length) throw new Error('body size mismatch');
+  if (cuts.length === 0) return { parts: [out], length: out.length };
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  let length = out.length;
+  cuts.forEach((at, i) => {
+    const data = large[i] as Uint8Array;
+    if (at > from) parts.push(out.subarray(from, at));
+    parts.push(data);
+    length += data.length;
+    from = at;
+  });
+  if (out.length > from) parts.push(out.subarray(from));
+  return { parts, length };
+}
+
+/** encodeBody as parts (see BodyParts); the same bytes. */
+export function encodeBodyParts(body: Body): BodyParts {
+  switch (body.kind) {
+    case 'request':
+      checkName(body.method);
+      return withValueParts(BODY_REQUEST, body.reqId, body.method, body.params);
+    case 'result':
+      return withValueParts(BODY_RESULT, body.reqId, undefined, body.result);
+    case 'push':
+      checkName(body.topic);
+      return withValueParts(BODY_PUSH, undefined, body.topic, body.data);
+    case 'error': {
+      const encoded = encodeBody(body);
+      return { parts: [encoded], length: encoded.length };
+    }
+  }
+}
+
+/** encodeBatch of bodies given as parts, itself as parts: nothing of the bodies is copied. */
+export function encodeBatchParts(bodies: readonly BodyParts[]): BodyParts {
+  if (bodies.length < 1 || bodies.length > MAX_BATCH_BODIES) throw new RangeError('batch must hold 1..1024 bodies');
+  const head = Buffer.allocUnsafe(3 + 4 * bodies.length);
+  head[0] = BODY_BATCH;
+  head.writeUInt16BE(bodies.length, 1);
+  const parts: Uint8Array[] = [head.subarray(0, 3)];
+  let length = 3;
+  bodies.forEach((b, i) => {
+    const first = b.parts[0];
+    if (b.length < 1 || !first || first.length < 1 || first[0] === BODY_BATCH) throw new RangeError('a batch holds only plain bodies');
+    const len = head.subarray(3 + 4 * i, 7 + 4 * i);
+    len.writeUInt32BE(b.length, 0);
+    parts.push(len, ...b.parts);
+    length += 4 + b.length;
+  });
+  return { parts, length };
 }
 
 export function encodeBody(body: Body): Buffer {

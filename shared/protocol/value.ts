@@ -31,11 +31,16 @@ export function encodeValue(value: Value): Buffer {
   return out;
 }
 
+/** Byte strings at least this long are left out of the buffer by the parts encoding (referenced, not copied). */
+export const PART_BYTES_MIN = VIEW_BYTES_MIN;
+
 /**
  * Encoded size of `value` in bytes; throws RangeError for what cannot be encoded. With
  * `writeValue` it lets a caller put a value behind its own header in one allocation.
+ * With `parts`, byte strings of at least PART_BYTES_MIN bytes count only their 5-byte header
+ * and are appended to `parts` in encoding order (what writeValue with `cuts` leaves out).
  */
-export function valueSize(v: Value, depth: number): number {
+export function valueSize(v: Value, depth: number, parts?: Uint8Array[]): number {
   if (depth > MAX_DEPTH) throw new RangeError('value nested too deeply');
   if (v === null || v === false || v === true) return 1;
   if (typeof v === 'number') {
@@ -43,23 +48,33 @@ export function valueSize(v: Value, depth: number): number {
     return 9;
   }
   if (typeof v === 'string') return 5 + Buffer.byteLength(v, 'utf8');
-  if (v instanceof Uint8Array) return 5 + v.length;
+  if (v instanceof Uint8Array) {
+    if (parts && v.length >= PART_BYTES_MIN) {
+      parts.push(v);
+      return 5;
+    }
+    return 5 + v.length;
+  }
   if (Array.isArray(v)) {
     let n = 5;
-    for (const item of v) n += valueSize(item, depth + 1);
+    for (const item of v) n += valueSize(item, depth + 1, parts);
     return n;
   }
   let n = 5;
   for (const k of Object.keys(v)) {
     const klen = Buffer.byteLength(k, 'utf8');
     if (klen > 255) throw new RangeError('map key too long');
-    n += 1 + klen + valueSize(v[k] as Value, depth + 1);
+    n += 1 + klen + valueSize(v[k] as Value, depth + 1, parts);
   }
   return n;
 }
 
-/** Writes `v` at `pos` (room checked by the caller via valueSize); returns the end position. */
-export function writeValue(v: Value, out: Buffer, pos: number, depth: number): number {
+/**
+ * Writes `v` at `pos` (room checked by the caller via valueSize); returns the end position.
+ * With `cuts`, a byte string of at least PART_BYTES_MIN bytes gets only its header written and
+ * the position where its data belongs is appended to `cuts` (valueSize with `parts` sized it).
+ */
+export function writeValue(v: Value, out: Buffer, pos: number, depth: number, cuts?: number[]): number {
   if (depth > MAX_DEPTH) throw new RangeError('value nested too deeply');
   if (v === null) out[pos++] = T_NULL;
   else if (v === false) out[pos++] = T_FALSE;
@@ -79,13 +94,18 @@ export function writeValue(v: Value, out: Buffer, pos: number, depth: number): n
   } else if (v instanceof Uint8Array) {
     out[pos] = T_BYTES;
     out.writeUInt32BE(v.length, pos + 1);
-    out.set(v, pos + 5);
-    pos += 5 + v.length;
+    if (cuts && v.length >= PART_BYTES_MIN) {
+      cuts.push(pos + 5);
+      pos += 5;
+    } else {
+      out.set(v, pos + 5);
+      pos += 5 + v.length;
+    }
   } else if (Array.isArray(v)) {
     out[pos] = T_ARRAY;
     out.writeUInt32BE(v.length, pos + 1);
     pos += 5;
-    for (const item of v) pos = writeValue(item, out, pos, depth + 1);
+    for (const item of v) pos = writeValue(item, out, pos, depth + 1, cuts);
   } else {
     const keys = Object.keys(v);
     out[pos] = T_MAP;
@@ -95,7 +115,7 @@ export function writeValue(v: Value, out: Buffer, pos: number, depth: number): n
       const klen = out.write(k, pos + 1, 'utf8');
       if (klen > 255) throw new RangeError('map key too long');
       out[pos] = klen;
-      pos = writeValue(v[k] as Value, out, pos + 1 + klen, depth + 1);
+      pos = writeValue(v[k] as Value, out, pos + 1 + klen, depth + 1, cuts);
     }
   }
   return pos;
