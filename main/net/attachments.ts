@@ -11,7 +11,7 @@ import { open, stat } from 'node:fs/promises';
 import { CodedError } from '../../shared/errors.ts';
 import type { RelayCallParams, RelayMethodName, RelayResult } from '../../shared/protocol/methods.ts';
 import {
-  openChunk, SealedDigest, sealChunk, sealedChunkLength, streamLayout, StreamError,
+  openChunk, SealedDigest, sealChunk, sealChunkInto, sealedChunkLength, streamLayout, StreamError,
   STREAM_CHUNK_BYTES, STREAM_KEY_BYTES, STREAM_SEALED_CHUNK_BYTES, type StreamLayout,
 } from '../../shared/protocol/stream.ts';
 import { bytesEqual } from '../../shared/protocol/bytes.ts';
@@ -50,12 +50,31 @@ function checkAborted(signal: AbortSignal | undefined): void {
 }
 
 /**
+ * Sealed-chunk buffers of one upload, reused: a buffer goes back once the relay has answered the
+ * put that carried it (RelayClient keeps a request's data only until its answer, to re-send it
+ * after a re-bind). Without them every chunk left a dead 64 KiB buffer for the collector, and
+ * those waiting for a major collection are most of a transfer's RSS growth. At most
+ * TRANSFER_WINDOW in flight plus CHECKPOINT_CHUNKS sealed ahead are out at once. They hold
+ * ciphertext only (what the relay gets), so they need no zeroing.
+ */
+class SealedChunkPool {
+  private readonly free: Buffer[] = [];
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(STREAM_SEALED_CHUNK_BYTES);
+  }
+  give(chunk: Buffer): void {
+    if (chunk.length === STREAM_SEALED_CHUNK_BYTES && this.free.length < TRANSFER_WINDOW + CHECKPOINT_CHUNKS) this.free.push(chunk);
+  }
+}
+
+/**
  * Reads the plaintext of chunks [first, first + count) of the file (zero padding included) with
- * one read into `scratch` (one per upload, reused: sealing consumes it at once) and seals each.
+ * one read into `scratch` (one per upload, reused: sealing consumes it at once), seals each into
+ * a buffer from `into` and hands it to `each` (the sealed chunk is a view of that buffer's start).
  * One read per group rather than per 64 KiB chunk: each read is a trip through the thread pool,
  * and the sending loop waits for the group.
  */
-async function sealRange(fh: ByteSource, key: Uint8Array, layout: StreamLayout, first: number, count: number, scratch: Buffer): Promise<Buffer[]> {
+async function sealRange(fh: ByteSource, key: Uint8Array, layout: StreamLayout, first: number, count: number, scratch: Buffer, into: () => Buffer, each: (index: number, sealed: Buffer, buffer: Buffer) => void): Promise<void> {
   const start = first * STREAM_CHUNK_BYTES;
   const end = Math.min(layout.padded, (first + count) * STREAM_CHUNK_BYTES);
   // Not zeroed first: the file's bytes overwrite all but the padding, zeroed here.
@@ -68,13 +87,12 @@ async function sealRange(fh: ByteSource, key: Uint8Array, layout: StreamLayout, 
     if (bytesRead === 0) throw new TransferError('ATTACHMENT_CHANGED', 'The file became shorter while it was being sent.');
     got += bytesRead;
   }
-  const sealed: Buffer[] = [];
   for (let i = first, at = 0; i < first + count; i++) {
     const plainLen = sealedChunkLength(layout, i) - (STREAM_SEALED_CHUNK_BYTES - STREAM_CHUNK_BYTES);
-    sealed.push(sealChunk(key, i, i === layout.chunks - 1, plain.subarray(at, at + plainLen)));
+    const buffer = into();
+    each(i, buffer.subarray(0, sealChunkInto(key, i, i === layout.chunks - 1, plain.subarray(at, at + plainLen), buffer)), buffer);
     at += plainLen;
   }
-  return sealed;
 }
 
 /**
@@ -175,9 +193,11 @@ async function resumeEarlier(relay: BlobCaller, fh: ByteSource, layout: StreamLa
   const chunks = Math.ceil(earlier.length / STREAM_SEALED_CHUNK_BYTES);
   if (st && st.size === layout.sealedSize && st.length <= earlier.length && earlier.length <= layout.sealedSize && (st.length === layout.sealedSize || st.length % STREAM_SEALED_CHUNK_BYTES === 0)) {
     const hash = createHash('sha256');
+    // Sealed only to be hashed: one buffer serves every chunk.
+    const one = Buffer.allocUnsafe(STREAM_SEALED_CHUNK_BYTES);
     for (let i = 0; i < chunks; i += CHECKPOINT_CHUNKS) {
       checkAborted(o.signal);
-      for (const c of await sealRange(fh, earlier.key, layout, i, Math.min(CHECKPOINT_CHUNKS, chunks - i), scratch)) hash.update(c);
+      await sealRange(fh, earlier.key, layout, i, Math.min(CHECKPOINT_CHUNKS, chunks - i), scratch, () => one, (_, c) => hash.update(c));
     }
     if (bytesEqual(hash.copy().digest(), earlier.digest)) return { id: earlier.blobId, key: earlier.key, from: st.length, hash, hashed: chunks };
   }
@@ -203,16 +223,16 @@ const CHECKPOINT_CHUNKS = 32;
 async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, s: Sealing, o: TransferOptions & { resume?: UploadResume }, scratch: Buffer): Promise<void> {
   let acked = s.from;
   let next = s.from;
-  let inflight: { end: number; answer: Promise<{ length: number }> }[] = [];
-  /** Sealed, hashed, covered by the checkpoint, not yet sent: chunk index -> bytes. */
-  const ahead = new Map<number, Buffer>();
+  let inflight: { end: number; answer: Promise<{ length: number }>; buffer: Buffer }[] = [];
+  const pool = new SealedChunkPool();
+  /** Sealed, hashed, covered by the checkpoint, not yet sent: chunk index -> bytes and the pool buffer they are in. */
+  const ahead = new Map<number, { sealed: Buffer; buffer: Buffer }>();
   const sealAhead = async (first: number): Promise<void> => {
     const end = Math.min(layout.chunks, first + CHECKPOINT_CHUNKS);
     checkAborted(o.signal);
-    const group = await sealRange(fh, s.key, layout, first, end - first, scratch);
-    group.forEach((c, j) => {
-      s.hash.update(c);
-      ahead.set(first + j, c);
+    await sealRange(fh, s.key, layout, first, end - first, scratch, () => pool.take(), (i, sealed, buffer) => {
+      s.hash.update(sealed);
+      ahead.set(i, { sealed, buffer });
     });
     s.hashed = end;
     o.resume?.checkpoint?.(end === layout.chunks ? layout.sealedSize : end * STREAM_SEALED_CHUNK_BYTES, s.hash.copy().digest());
@@ -225,23 +245,30 @@ async function putFrom(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, 
       const index = next / STREAM_SEALED_CHUNK_BYTES;
       // In order, every chunk is hashed exactly once: a new group when sending reaches past the hashed ones.
       while (index >= s.hashed) await sealAhead(s.hashed);
-      const sealed = ahead.get(index) ?? ((await sealRange(fh, s.key, layout, index, 1, scratch))[0] as Buffer);
+      let chunk = ahead.get(index);
+      // After a rewind: sealed again (the same bytes) for the re-send.
+      if (!chunk) await sealRange(fh, s.key, layout, index, 1, scratch, () => pool.take(), (_, sealed, buffer) => (chunk = { sealed, buffer }));
+      if (!chunk) throw new Error('unreachable: sealRange seals the chunk it is asked for');
       ahead.delete(index);
-      const answer = relay.call('blob.put', { id: s.id, offset: next, data: sealed });
+      const answer = relay.call('blob.put', { id: s.id, offset: next, data: chunk.sealed });
       // Settled later, in order; a rejection is taken then (and never left unhandled: after an
-      // error nothing waits for the others).
+      // error nothing waits for the others, and their buffers are not reused).
       answer.catch(() => undefined);
-      next += sealed.length;
-      inflight.push({ end: next, answer });
+      next += chunk.sealed.length;
+      inflight.push({ end: next, answer, buffer: chunk.buffer });
     }
     const head = inflight.shift();
     if (!head) break;
     const r = await head.answer;
+    pool.give(head.buffer);
     if (r.length > layout.sealedSize) throw new TransferError('ATTACHMENT_RELAY_STATE', 'The relay acknowledged more than was sent.');
     acked = Math.max(acked, r.length);
     if (r.length < head.end) {
       // The relay has less than this put ends at: let the rest in flight settle, then resend from there.
-      for (const rest of inflight) acked = Math.max(acked, (await rest.answer).length);
+      for (const rest of inflight) {
+        acked = Math.max(acked, (await rest.answer).length);
+        pool.give(rest.buffer);
+      }
       inflight = [];
       next = acked;
     } else next = Math.max(next, acked);

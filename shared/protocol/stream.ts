@@ -118,10 +118,26 @@ const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.fro
 
 /** Seals one chunk (at most STREAM_CHUNK_BYTES of plaintext). */
 export function sealChunk(key: Uint8Array, index: number, last: boolean, plaintext: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(plaintext.length + STREAM_TAG_BYTES);
+  sealChunkInto(key, index, last, plaintext, out);
+  return out;
+}
+
+/**
+ * sealChunk into the caller's `out` (at least plaintext.length + STREAM_TAG_BYTES bytes; the
+ * sealed chunk is its start), so an uploader can reuse its chunk buffers instead of leaving a
+ * joined copy per chunk for the collector. Returns the sealed length.
+ */
+export function sealChunkInto(key: Uint8Array, index: number, last: boolean, plaintext: Uint8Array, out: Uint8Array): number {
   checkKey(key);
   if (plaintext.length > STREAM_CHUNK_BYTES) throw new RangeError('chunk too large');
-  const parts = sealChunkParts(key, chunkNonce(index, last), plaintext);
-  return parts.length === 1 ? asBuffer(parts[0]!) : Buffer.concat(parts);
+  if (out.length < plaintext.length + STREAM_TAG_BYTES) throw new RangeError('output too small');
+  let at = 0;
+  for (const part of sealChunkParts(key, chunkNonce(index, last), plaintext)) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return at;
 }
 
 /** Opens one chunk, or null for any failure (one failure path). */
