@@ -17,7 +17,9 @@
 // everything from shared/api.ts. Imports only zod, shared/api/ and shared/errors.ts (through
 // shared/api/errors.ts): shared/ must not depend on other top folders.
 import { z } from 'zod';
-import { BackupContact, BackupFilePurpose, BackupId, BackupKey, BackupProgress, BackupProtection, ExportSummary, ImportSummary, OpenedBackup, RestoreSummary } from './api/types/backup.ts';
+import {
+  BackupContact, BackupFilePurpose, BackupId, BackupKey, BackupProgress, BackupProtection, ExportSummary, ImportSummary, OpenedBackup, OpenedBackupGroup, OpenedGroupHistoryPage, RestoreSummary,
+} from './api/types/backup.ts';
 import { ConnectionState } from './api/types/connection.ts';
 import { Contact, Nickname, SafetyNumber } from './api/types/contacts.ts';
 import { ConversationSummary } from './api/types/conversations.ts';
@@ -283,6 +285,13 @@ export const apiMethods = {
    * (exact) or name (folded) it is (BAD_PARAMETERS for none or several).
    */
   backupContacts: { params: z.strictObject({ backupId: BackupId, name: z.string().min(1).max(256).optional() }), result: z.array(BackupContact).max(100_000) },
+  /** An opened backup's groups, newest activity first (their messages are not in conversationsList). */
+  backupGroups: { params: z.strictObject({ backupId: BackupId }), result: z.array(OpenedBackupGroup).max(10_000) },
+  /** A page of an opened backup's group (UNKNOWN_CONVERSATION: no such group in it; UNKNOWN_MESSAGE: an anchor not in it). */
+  backupGroupHistory: {
+    params: z.strictObject({ backupId: BackupId, groupId: GroupId, anchor: HistoryAnchor, limit: z.number().int().min(1).max(500) }),
+    result: OpenedGroupHistoryPage,
+  },
   /**
    * Asks main for a file with the system's file dialog (Electron app only; NOT_AVAILABLE in
    * browser mode, CANCELLED if the user cancels). The path returned is the only kind the

@@ -8,6 +8,8 @@ import { openBackupFile, scanRecords, type ReadOptions } from './read.ts';
 import { lineToAttachment, type BackupAttachment } from './attachments.ts';
 import type { ArchiveSource } from './attachment-read.ts';
 import { keyCopy } from '../../shared/protocol/secret-bytes.ts';
+import { lineToGroup, lineToGroupReceipts, type BackupGroup, type BackupGroupReceipts } from './groups.ts';
+import { OpenedGroups } from './opened-groups.ts';
 
 export type BackupMessage = Omit<MessageLine, 'type'>;
 
@@ -22,6 +24,8 @@ export interface BackupSearchHit {
   message: BackupMessage;
   /** Absent when the vault held messages without a conversation record. */
   conversation?: ConversationRecord;
+  /** The group whose conversation it is, when the file has the group's line. */
+  group?: BackupGroup;
 }
 
 /** Case- and diacritic-insensitive form for substring search: the search index's own folding. */
@@ -53,6 +57,8 @@ export class BackupArchive {
     messages: Iterable<BackupMessage>,
     /** What the file says of each file (no bytes are kept; `downloaded`: its bytes are in the file). */
     attachments: Iterable<BackupAttachment> = [],
+    /** What the file says of each group and of own group texts' receipts (version 4 and later). */
+    readonly groups: OpenedGroups = new OpenedGroups(),
   ) {
     for (const a of attachments) {
       this.attachmentsByMessage.set(a.messageId, a);
@@ -166,7 +172,8 @@ export class BackupArchive {
         if (message.sentAt < from || message.sentAt > to) continue;
         const file = this.attachmentsByMessage.get(message.id);
         if (foldText(message.text).includes(needle) || (file !== undefined && foldText(file.name).includes(needle))) {
-          hits.push(conversation ? { message, conversation } : { message });
+          const group = conversation ? undefined : this.groups.ofConversation(conversationId);
+          hits.push(conversation ? { message, conversation } : group ? { message, group } : { message });
           if (hits.length >= limit) return hits;
         }
       }
@@ -184,6 +191,8 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
     const conversations: ConversationRecord[] = [];
     const messages: BackupMessage[] = [];
     const attachments: BackupAttachment[] = [];
+    const groups: BackupGroup[] = [];
+    const receipts: BackupGroupReceipts[] = [];
     const { header, counts, signer } = await scanRecords(file, 'open', options, (r) => {
       if (r.kind === 'contact') contacts.push(lineToContact(r.line, { trusted: false }));
       else if (r.kind === 'conversation') conversations.push(lineToConversation(r.line));
@@ -192,9 +201,11 @@ export async function openBackup(path: string, options: ReadOptions): Promise<Ba
         // A tombstone shows no text, whatever the line carries.
         messages.push(message.deleted === true ? { ...message, text: '' } : message);
       } else if (r.kind === 'attachment') attachments.push(lineToAttachment(r.line));
+      else if (r.kind === 'group') groups.push(lineToGroup(r.line));
+      else if (r.kind === 'group-receipt') receipts.push(lineToGroupReceipts(r.line));
     });
     conversations.sort((a, b) => b.lastActivity - a.lastActivity);
-    const archive = new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments);
+    const archive = new BackupArchive(header, counts, signer, contacts, conversations, messages, attachments, new OpenedGroups(groups, receipts));
     if (!fileKey) throw new Error('the age file key was not captured');
     archive.source = { path, options: { keys: { fileKey }, ...(options.chunkCipher ? { chunkCipher: options.chunkCipher } : {}), ...(options.noFollow !== undefined ? { noFollow: options.noFollow } : {}) } };
     return archive;

@@ -12,7 +12,7 @@ import type { ApiCall } from './session-lifecycle.ts';
 
 export type BackupMethods = Pick<
   EphemeraApi,
-  'backupExport' | 'backupImport' | 'backupRestore' | 'backupOpen' | 'backupContacts' | 'backupChooseFile' | 'backupClose' | 'backupCancel'
+  'backupExport' | 'backupImport' | 'backupRestore' | 'backupOpen' | 'backupContacts' | 'backupGroups' | 'backupGroupHistory' | 'backupChooseFile' | 'backupClose' | 'backupCancel'
 >;
 
 export interface BackupCallParts {
@@ -72,6 +72,8 @@ export function backupMethods({ call, access, backups, counters, allowWeakSecret
     // Works without an unlocked vault: a backup can be browsed on a machine with no account.
     backupOpen: (params) => call(() => backups.open(params)),
     backupContacts: (params) => call(() => backups.contacts(params.backupId, params.name)),
+    backupGroups: (params) => call(() => backups.groups(params.backupId)),
+    backupGroupHistory: (params) => call(() => backups.groupHistory(params.backupId, params.groupId, params.anchor, params.limit)),
     // The messenger has no file dialog: the Electron shell answers this around it
     // (main/backup-files.ts with main/app/file-dialogs.ts); browser mode and the CLI have none.
     backupChooseFile: () => Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: give the file name instead.')),

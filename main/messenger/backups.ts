@@ -17,8 +17,12 @@ import {
   type HistoryPage,
   type ImportSummary,
   type OpenedBackup,
+  type OpenedBackupGroup,
+  type OpenedGroupHistoryPage,
+  type OpenedGroupMessage,
   type SearchResult,
 } from '../../shared/api.ts';
+import { HANDLE_RE } from '../../shared/protocol/schema.ts';
 import {
   ACCOUNT_IDENTITY_SECRETS,
   BackupError,
@@ -41,6 +45,11 @@ import { attachmentSink, attachmentSource } from './backup-attachments.ts';
 import { groupSink, groupSource } from './group-backup.ts';
 import { messageView } from './views.ts';
 import { safeFileName } from '../e2e/content.ts';
+import type { BackupGroup } from '../backup/groups.ts';
+import { groupConversationOf } from '../backup/opened-groups.ts';
+import type { BackupMessage } from '../backup/open.ts';
+import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange, type GroupState } from './group-state.ts';
+import { LINE_PREFIX, MEMBER_PREFIX } from './group-store.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
   export: 'writing',
@@ -105,9 +114,67 @@ function decryptKeys(k: BackupKey): DecryptKeys {
   return { identities: parseIdentityFile(text) };
 }
 
+/** The slice of `all` (ascending) a history page with this anchor shows; UNKNOWN_MESSAGE for an anchor not in it. */
+function pageBounds(all: readonly BackupMessage[], anchor: HistoryAnchor, limit: number): { start: number; end: number } {
+  const indexOf = (id: string): number => {
+    const i = all.findIndex((m) => m.id === id);
+    if (i < 0) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
+    return i;
+  };
+  switch (anchor.kind) {
+    case 'newest':
+      return { start: Math.max(0, all.length - limit), end: all.length };
+    case 'before': {
+      const end = indexOf(anchor.messageId);
+      return { start: Math.max(0, end - limit), end };
+    }
+    case 'after': {
+      const start = indexOf(anchor.messageId) + 1;
+      return { start, end: Math.min(all.length, start + limit) };
+    }
+    case 'around': {
+      const start = Math.max(0, indexOf(anchor.messageId) - Math.floor((limit - 1) / 2));
+      return { start, end: Math.min(all.length, start + limit) };
+    }
+  }
+}
+
+/**
+ * The state a group line's signed log ends in, rebuilt change by change as an import does
+ * (main/messenger/group-backup.ts checkedLog, which is not exported: the same steps); undefined
+ * when it is not a log of this group under this name. Signatures are the file's word: an opened
+ * backup knows no member's key, as an import does not.
+ */
+function openedGroupState(g: BackupGroup): GroupState | undefined {
+  try {
+    const { root, rootChange, changes } = g.log;
+    if (!Array.isArray(changes) || changes.length > 100_000) return undefined;
+    const first = parseSignedChange(rootChange);
+    const start = parseGroupState(root);
+    if (start.head !== changeHash(first) || start.groupId !== first.body.groupId) return undefined;
+    const log = first.body.op.type === 'create' ? GroupLog.create(first, () => true) : GroupLog.restore({ root: start, rootChange: first, changes: [] });
+    if (JSON.stringify(log.state) !== JSON.stringify(start)) return undefined;
+    for (const c of changes) log.offer(parseSignedChange(c), () => true);
+    return log.groupId === g.id && log.state.name === g.name ? log.state : undefined;
+  } catch (e) {
+    if (e instanceof GroupChangeRefused) return undefined;
+    throw e;
+  }
+}
+
+/** The author of a stored group message as a handle: null for own texts and for a form that holds no handle. */
+function groupSenderOf(m: BackupMessage): string | null {
+  if (m.direction === 'out' && !m.sender.startsWith(LINE_PREFIX)) return null;
+  const prefix = m.sender.startsWith(LINE_PREFIX) ? LINE_PREFIX : m.sender.startsWith(MEMBER_PREFIX) ? MEMBER_PREFIX : undefined;
+  const handle = prefix === undefined ? '' : m.sender.slice(prefix.length);
+  return HANDLE_RE.test(handle) ? handle : null;
+}
+
 export class BackupJobs {
   private readonly running = new Map<string, AbortController>();
   private readonly archives = new Map<string, BackupArchive>();
+  /** Each opened backup's checked group logs (null: does not verify), gone with the archive. */
+  private readonly groupStates = new WeakMap<BackupArchive, Map<string, GroupState | null>>();
 
   constructor(
     private readonly onProgress: (p: ApiBackupProgress) => void,
@@ -275,38 +342,63 @@ export class BackupJobs {
     const a = this.archive(backupId);
     if (!a.conversations.some((c) => c.id === conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation in this backup.');
     const all = a.messagesOf(conversationId);
-    const indexOf = (id: string): number => {
-      const i = all.findIndex((m) => m.id === id);
-      if (i < 0) throw new ApiError('UNKNOWN_MESSAGE', 'There is no such message in this conversation.');
-      return i;
-    };
-    let start: number;
-    let end: number;
-    switch (anchor.kind) {
-      case 'newest':
-        end = all.length;
-        start = Math.max(0, end - limit);
-        break;
-      case 'before':
-        end = indexOf(anchor.messageId);
-        start = Math.max(0, end - limit);
-        break;
-      case 'after':
-        start = indexOf(anchor.messageId) + 1;
-        end = Math.min(all.length, start + limit);
-        break;
-      case 'around': {
-        const i = indexOf(anchor.messageId);
-        start = Math.max(0, i - Math.floor((limit - 1) / 2));
-        end = Math.min(all.length, start + limit);
-        break;
-      }
-    }
+    const { start, end } = pageBounds(all, anchor, limit);
     return {
       messages: all.slice(start, end).map((m, k) => messageView(m, start + k)),
       hasOlder: start > 0,
       hasNewer: end < all.length,
     };
+  }
+
+  /** The opened backup's groups, newest activity first; each log is checked once per opened backup. */
+  groups(backupId: string): OpenedBackupGroup[] {
+    const a = this.archive(backupId);
+    return a.groups
+      .list()
+      .map((g) => {
+        let state = this.groupStates.get(a)?.get(g.id);
+        if (state === undefined) {
+          state = openedGroupState(g) ?? null;
+          const states = this.groupStates.get(a) ?? new Map<string, GroupState | null>();
+          this.groupStates.set(a, states.set(g.id, state));
+        }
+        const all = a.messagesOf(groupConversationOf(g.id));
+        const last = all.at(-1);
+        const lastMessage = last
+          ? { text: last.text.slice(0, 200), direction: last.direction, sentAt: last.sentAt, state: last.state, sender: groupSenderOf(last), ...(last.deleted ? { deleted: true as const } : {}), ...(last.sender.startsWith(LINE_PREFIX) ? { system: true as const } : {}) }
+          : null;
+        return {
+          groupId: g.id,
+          conversationId: groupConversationOf(g.id),
+          name: g.name,
+          logVerified: state !== null,
+          creator: state?.creator ?? null,
+          members: state?.members ?? [],
+          admins: state?.admins ?? [],
+          messages: all.length,
+          lastActivity: last?.receivedAt ?? 0,
+          lastMessage,
+        };
+      })
+      .sort((x, y) => y.lastActivity - x.lastActivity);
+  }
+
+  /** A page of an opened backup's group, in file order, with the author of each message and own texts' receipts. */
+  groupHistory(backupId: string, groupId: string, anchor: HistoryAnchor, limit: number): OpenedGroupHistoryPage {
+    const a = this.archive(backupId);
+    if (!a.groups.get(groupId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such group in this backup.');
+    const all = a.messagesOf(groupConversationOf(groupId));
+    const { start, end } = pageBounds(all, anchor, limit);
+    const view = (m: BackupMessage): OpenedGroupMessage => {
+      const r = m.direction === 'out' ? a.groups.receiptsOf(m.id, groupId) : undefined;
+      return {
+        id: m.id, groupId, direction: m.direction, sender: groupSenderOf(m), sentAt: m.sentAt, receivedAt: m.receivedAt, text: m.text, state: m.state,
+        ...(m.sender.startsWith(LINE_PREFIX) ? { system: true as const } : {}),
+        ...(m.deleted ? { deleted: true as const } : {}),
+        ...(r ? { receipts: { delivered: Object.keys(r.delivered).length, read: Object.keys(r.read).length, of: r.to.length } } : {}),
+      };
+    };
+    return { messages: all.slice(start, end).map(view), hasOlder: start > 0, hasNewer: end < all.length };
   }
 
   search(backupId: string, q: { query: string; conversationId?: string; from?: number; to?: number; limit: number }): SearchResult {
@@ -322,7 +414,7 @@ export class BackupJobs {
       hits: hits.slice(0, q.limit).map((h) => ({
         messageId: h.message.id,
         conversationId: h.message.conversationId,
-        conversationTitle: (h.conversation?.title ?? '').slice(0, 256),
+        conversationTitle: (h.conversation?.title ?? h.group?.name ?? '').slice(0, 256),
         direction: h.message.direction,
         sentAt: h.message.sentAt,
         snippet: [{ text: h.message.text.slice(0, 1000), match: false }],

@@ -1,7 +1,9 @@
 // Backups: protection, keys, progress and summaries (shared/api.ts).
 import { z } from 'zod';
 import { Contact } from './contacts.ts';
-import { Count, FilePath, Id, JobId, Password, RecoveryPhrase, Timestamp } from './scalars.ts';
+import { Count, FilePath, Handle, Id, JobId, Password, RecoveryPhrase, Timestamp } from './scalars.ts';
+import { GroupId, GroupMessage, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS } from './groups.ts';
+import { MessagePreview } from './messages.ts';
 
 /** What a chosen file is for: export writes it; import and open read it; identity is an age identity file. */
 export const BackupFilePurpose = z.enum(['export', 'import', 'open', 'identity']);
@@ -92,6 +94,47 @@ export const OpenedBackup = z.strictObject({
   messages: Count,
 });
 
+/**
+ * A group of an opened backup, as the file states it (docs/backup-format.md "Opening a backup").
+ * `logVerified`: its signed membership log checks out as a log of this group under this name;
+ * false: it does not, and nothing of it is shown (`creator` null, no members or admins), while
+ * the group's messages still are. Nothing here was checked with anyone over the network.
+ */
+export const OpenedBackupGroup = z.strictObject({
+  groupId: GroupId,
+  /** The conversation its messages are stored under, for search hits (backupGroupHistory reads them). */
+  conversationId: Id,
+  name: z.string().max(MAX_GROUP_NAME_CHARS),
+  logVerified: z.boolean(),
+  creator: Handle.nullable(),
+  /** Sorted handles: the members the log ends with, the backup's own profile included while a member. */
+  members: z.array(Handle).max(MAX_GROUP_MEMBERS),
+  admins: z.array(Handle).max(MAX_GROUP_MEMBERS),
+  /** Its messages in the file, membership lines included. */
+  messages: Count,
+  /** When its newest message in the file was stored; 0 when it has none. */
+  lastActivity: Timestamp,
+  /** `sender` null: the backup's own profile, or an author the file does not name by handle. */
+  lastMessage: MessagePreview.extend({ sender: Handle.nullable(), system: z.literal(true).optional() }).nullable(),
+});
+
+/**
+ * A message of an opened backup's group. `sender`: the author's handle as the file states it;
+ * null for own texts (the file does not say the profile's handle) and for an author that is not a
+ * handle. `receipts` on own texts whose receipts the file holds (version 5).
+ */
+export const OpenedGroupMessage = GroupMessage.omit({ sender: true, replyTo: true, timerSeconds: true, expiresAt: true }).extend({ sender: Handle.nullable() });
+
+export const OpenedGroupHistoryPage = z.strictObject({
+  /** Ascending, in the order the file stores them. */
+  messages: z.array(OpenedGroupMessage).max(500),
+  hasOlder: z.boolean(),
+  hasNewer: z.boolean(),
+});
+
+export type OpenedBackupGroup = z.infer<typeof OpenedBackupGroup>;
+export type OpenedGroupMessage = z.infer<typeof OpenedGroupMessage>;
+export type OpenedGroupHistoryPage = z.infer<typeof OpenedGroupHistoryPage>;
 export type BackupProgress = z.infer<typeof BackupProgress>;
 export type BackupProtection = z.infer<typeof BackupProtection>;
 export type BackupKey = z.infer<typeof BackupKey>;
