@@ -6,6 +6,9 @@
 // runs as its own process (the CLI), as deployed; the plain socket's two ends share this one.
 // Then a backup of a profile holding one such file, exported and imported (main/backup with the
 // attachment section): peak RSS growth of each at two file sizes, which should not grow with it.
+// Flatness (issue #15: "flat from 64 MiB to 1 GiB"): the same transfer of a 64 MiB and of a
+// 1 GiB file, the large one sparse (read as zeros: the same sealing and transfer work, no 1 GiB
+// of random bytes written first); quick: 8 MiB against the main 32 MiB transfer.
 // Information beside them: the floor (the clients' TLS ends plus the crypto they must do: the
 // stream AEAD, the digest on both sides, the record AEAD), whose ratio bounds the transfer's; the
 // clients' garbage collection time; the 1-minute load average (the machine may be shared).
@@ -13,7 +16,7 @@
 // TLS reads) that wait for a major collection: the transfer keeps about 10 MiB live (32 puts or
 // gets in flight, a 2 MiB checkpoint group sealed ahead and its read buffer), the rest is V8's
 // pace, which grows with the process's heap, not with the file.
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { constants as perfConstants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -33,6 +36,7 @@ import { TEST_KDF, Vault } from '../main/vault/index.ts';
 import { exportBackup, importBackup } from '../main/backup/index.ts';
 import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../main/messenger/attachment-store.ts';
 import { attachmentSink, attachmentSource } from '../main/messenger/backup-attachments.ts';
+import { collectGarbage } from '../main/collect-garbage.ts';
 
 const MiB = 1024 * 1024;
 /** The relay's TLS settings (relay/relay.ts), for the plain socket the transfer is measured against. */
@@ -52,9 +56,15 @@ function writeFile(path: string, size: number): void {
   closeSync(fd);
 }
 
-/** Peak RSS growth over the run of `fn`, sampled every 20 ms. */
-async function peakRssGrowth<T>(fn: () => Promise<T>): Promise<{ result: T; growth: number }> {
-  const start = process.memoryUsage().rss;
+/** A sparse file of `size` bytes (zeros, no blocks written). */
+function writeSparseFile(path: string, size: number): void {
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, size);
+  closeSync(fd);
+}
+
+/** Peak RSS growth over the run of `fn` above `start` (default: RSS when it starts), sampled every 20 ms. */
+async function peakRssGrowth<T>(fn: () => Promise<T>, start = process.memoryUsage().rss): Promise<{ result: T; growth: number }> {
   let peak = start;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
   try {
@@ -217,23 +227,43 @@ export async function main(o: BenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ephemera-bench-attachments-'));
   // The relay in a process of its own, as deployed: this process is the two clients, so its RSS
   // growth is a client's and the relay does not share its event loop.
+  // --blob-max-file: the flatness run's 1 GiB file.
   const relay = await RelayProcess.start(join(dir, 'relay'), await freePort(), ['--blob-max-file', String(2 * 1024 * MiB), '--blob-quota', String(4 * 1024 * MiB)]);
   const alice = await client(relay.descriptor, 'alice');
   const bob = await client(relay.descriptor, 'bob');
   try {
+    // One transfer: upload by alice, download by bob, the blob released after. Peak RSS growth is
+    // taken above `rssStart`, this process's RSS before its first transfer (a full collection
+    // runs before each), so a later transfer also counts whatever an earlier one left behind.
+    const transfer = async (path: string, fileSize: number, rssStart: number) => {
+      await collectGarbage();
+      return gcTime(() => cpuSeconds(() => peakRssGrowth(async () => {
+        const t0 = performance.now();
+        const ref = await uploadFile(alice, path, ['bob']);
+        let got = 0;
+        await downloadBlob(bob, ref, (plain) => {
+          got += plain.length;
+        });
+        if (got !== fileSize) throw new Error('short download');
+        const seconds = (performance.now() - t0) / 1000;
+        await bob.call('blob.done', { id: ref.blobId });
+        return seconds;
+      }, rssStart)));
+    };
+    const [smallSize, largeSize] = o.quick ? [8 * MiB, 32 * MiB] : [64 * MiB, 1024 * MiB];
+    const small = join(dir, 'small.bin');
+    writeFile(small, smallSize);
     const file = join(dir, 'file.bin');
     writeFile(file, size);
+    const large = join(dir, 'large.bin');
+    if (!o.quick) writeSparseFile(large, largeSize);
     const load = Math.round(loadavg()[0]! * 100) / 100;
-    const { result: { result: { result: seconds, growth }, cpu }, gcMs, majors } = await gcTime(() => cpuSeconds(() => peakRssGrowth(async () => {
-      const t0 = performance.now();
-      const ref = await uploadFile(alice, file, ['bob']);
-      let got = 0;
-      await downloadBlob(bob, ref, (plain) => {
-        got += plain.length;
-      });
-      if (got !== size) throw new Error('short download');
-      return (performance.now() - t0) / 1000;
-    })));
+    const rssStart = process.memoryUsage().rss;
+    const smallRun = await transfer(small, smallSize, rssStart);
+    const mainRun = await transfer(file, size, rssStart);
+    const { result: { result: { result: seconds, growth }, cpu }, gcMs, majors } = mainRun;
+    const largeRun = o.quick ? mainRun : await transfer(large, largeSize, rssStart);
+    rmSync(large, { force: true });
     const { result: baselineSeconds, cpu: baselineCpu } = await cpuSeconds(() => plainTls(readFileSync(join(dir, 'relay', 'tls-key.pem'), 'utf8'), readFileSync(join(dir, 'relay', 'tls-cert.pem'), 'utf8'), size));
     // The clients' share of the plain transfer (one TLS end each way: half of it) plus their
     // required crypto; the relay's share runs beside it in its own process.
@@ -254,7 +284,11 @@ export async function main(o: BenchOptions): Promise<void> {
     // die at once; the collector frees them in major collections, so their pace sets both part
     // of the CPU cost and the RSS peak.
     emit({ bench: 'attachments.client_gc', value: Math.round(gcMs), unit: 'ms', baseline: Math.round(seconds * 1000), ratio: Math.round((gcMs / 1000 / seconds) * 1000) / 1000, params: { fileMiB: size / MiB, majorCollections: majors }, target: 'information: the clients\' garbage collection time against the transfer\'s (baseline, ms)' });
-    emit({ bench: 'attachments.peak_rss_growth', value: Math.round((growth / MiB) * 10) / 10, unit: 'MiB', baseline: null, ratio: null, params: { fileMiB: size / MiB }, target: '<= 64 MiB, flat from 64 MiB to 1 GiB' });
+    emit({ bench: 'attachments.peak_rss_growth', value: Math.round((growth / MiB) * 10) / 10, unit: 'MiB', baseline: null, ratio: null, params: { fileMiB: size / MiB, loadAverage1m: load }, target: '<= 64 MiB, flat from 64 MiB to 1 GiB' });
+    const smallGrowth = Math.round((smallRun.result.result.growth / MiB) * 10) / 10;
+    const largeGrowth = Math.round((largeRun.result.result.growth / MiB) * 10) / 10;
+    const largeSeconds = largeRun.result.result.result;
+    emit({ bench: 'attachments.peak_rss_growth_flatness', value: largeGrowth, unit: 'MiB', baseline: smallGrowth, ratio: smallGrowth > 0 ? Math.round((largeGrowth / smallGrowth) * 100) / 100 : null, params: { fileMiB: largeSize / MiB, baselineFileMiB: smallSize / MiB, largeSparse: o.quick ? 0 : 1, largeMiBps: Math.round(((2 * largeSize) / MiB / largeSeconds) * 10) / 10, largeClientGcMs: Math.round(largeRun.gcMs), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 }, target: 'flat: the large file\'s peak RSS growth about the small one\'s (both <= 64 MiB)' });
     await backupRss(dir, o.quick ? [16 * MiB, 64 * MiB] : [64 * MiB, 256 * MiB]);
   } finally {
     await alice.stop();
