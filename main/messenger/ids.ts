@@ -105,8 +105,9 @@ export function withIdKey<T>(vault: Vault, fn: (idKey: Uint8Array) => T): T {
   return fn(key);
 }
 /**
- * kv namespaces: stored incoming id -> content id; stored outgoing id -> content id;
- * idempotency key -> content id.
+ * kv namespaces: stored incoming id -> content id until the read receipt (attachments, texts that
+ * arrived as tombstones, and texts stored before a text kept only its QUOTABLE_CONTENT_IDS entry);
+ * stored outgoing id -> content id; idempotency key -> content id.
  */
 export const INCOMING_CONTENT_IDS = 'messenger-incoming-content-ids';
 export const OUTGOING_CONTENT_IDS = 'messenger-outgoing-content-ids';

@@ -69,10 +69,13 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
       { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: gone ? '' : content.text, state: 'received' },
     ]);
     if (!message) throw new Error('the vault did not store the message');
-    vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    // One sealed content-id entry per text, not two: the read receipt takes the content id from
+    // the quotable entry (receipts.ts markReadUpTo). A tombstone has none (forgetQuoteLinks), so
+    // one that arrives as such keeps the receipt's own entry, as before.
+    if (gone) vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
     // Its countdown starts when first shown (messenger/disappearing.ts).
     if (content.timer !== undefined) recordMessageTimer(vault, id, conversationId, content.timer, null);
-    vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
+    if (!gone) vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
     let quoted: StoredMessage | undefined;
     if (content.replyTo !== undefined) {
       // The quoted message is ours or theirs; either way it must be in this conversation.
@@ -86,7 +89,7 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
       }
       if (quoted) vault.kvSet(REPLY_TO, id, Buffer.from(quoted.id, 'utf8'));
     }
-    if (gone) forgetQuoteLinks(vault, id);
+    if (gone) forgetQuoteLinks(vault, id); // (its reply link; no quotable entry was written)
     steps.touchConversation(conversationId, now, 1);
     // A tombstone's view stays the one read back (viewWithQuote).
     const view = gone ? undefined : storedView(message, { ...(content.timer !== undefined ? { timer: { seconds: content.timer, expiresAt: null } } : {}), ...(quoted ? { quoted } : {}) });

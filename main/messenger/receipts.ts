@@ -8,7 +8,7 @@ import type { ConversationRecord, MessageState, StoredMessage } from '../vault/a
 import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
-import { INCOMING_CONTENT_IDS, incomingMessageId, receiptIdempotencyKey, withIdKey } from './ids.ts';
+import { INCOMING_CONTENT_IDS, incomingMessageId, QUOTABLE_CONTENT_IDS, receiptIdempotencyKey, withIdKey } from './ids.ts';
 import { resendWithdrawnReceipts } from './receipt-resend.ts';
 import { recordReceipt } from './receipt-withdraw.ts';
 import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
@@ -118,11 +118,12 @@ export function markReadUpTo(
   const newlyRead: string[] = [];
   for (const m of unreadIncomingBackFrom(vault, conv.id, target.orderKey)) {
     if (setRead(m.id)) {
-      const cid = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
-      if (cid) {
-        newlyRead.push(Buffer.from(cid).toString('utf8'));
-        vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
-      }
+      // A text received since one content-id entry per message is kept has only its quotable
+      // entry (inbound.ts); an attachment, a tombstone or an older text has the receipt's own.
+      const pending = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
+      const cid = pending ?? vault.kvGet(QUOTABLE_CONTENT_IDS, m.id);
+      if (cid) newlyRead.push(Buffer.from(cid).toString('utf8'));
+      if (pending) vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
     }
   }
   let unread = 0;

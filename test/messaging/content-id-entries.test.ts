@@ -1,0 +1,68 @@
+// A received text keeps one sealed content-id entry, not two (issue 18: one kv write less per
+// caught-up message), and reading it still yields the content id its read receipt names; a text
+// stored with the older pair of entries is read-receipted the same way, its receipt entry dropped.
+import { afterEach, describe, expect, it } from 'vitest';
+import { conversationIdOf, INCOMING_CONTENT_IDS, newContactId, QUOTABLE_CONTENT_IDS, withIdKey } from '../../main/messenger/ids.ts';
+import { storeInbound } from '../../main/messenger/inbound.ts';
+import { markReadUpTo } from '../../main/messenger/receipts.ts';
+import type { ContactRecord } from '../../main/vault/api.ts';
+import type { Vault } from '../../main/vault/index.ts';
+import { testVaults } from '../vault/helpers.ts';
+
+const vaults = testVaults();
+afterEach(() => vaults.cleanup());
+
+function setUp(vault: Vault): ContactRecord {
+  const contact: ContactRecord = { id: newContactId(), handle: 'alice', displayName: 'alice', identityChanged: false, createdAt: Date.now() };
+  vault.upsertContact(contact);
+  vault.upsertConversation({ id: conversationIdOf(contact.id), kind: 'direct', contactId: contact.id, title: 'alice', lastActivity: 0, unread: 0 });
+  return contact;
+}
+
+function receive(vault: Vault, contact: ContactRecord, contentId: string): string {
+  const effect = storeInbound(vault, contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: Date.now(), text: `text ${contentId}` }, {
+    contactFor: () => contact,
+    withIdKey: (fn) => withIdKey(vault, fn),
+    touchConversation: () => undefined,
+    setState: (id, state) => {
+      vault.updateMessageState(id, state);
+      return vault.getMessage(id);
+    },
+  });
+  if (effect.kind !== 'text') throw new Error(`stored as ${effect.kind}`);
+  return effect.message.id;
+}
+
+const setRead = (vault: Vault) => (id: string): boolean => {
+  if (vault.getMessage(id)?.state !== 'received') return false;
+  vault.updateMessageState(id, 'read');
+  return true;
+};
+
+describe('content ids of received texts', () => {
+  it('one quotable entry per text, and the read receipt takes the content id from it', async () => {
+    const { vault } = await vaults.fresh();
+    const contact = setUp(vault);
+    const first = receive(vault, contact, 'a'.repeat(32));
+    const second = receive(vault, contact, 'b'.repeat(32));
+    expect(vault.kvKeys(INCOMING_CONTENT_IDS)).toEqual([]);
+    expect(Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, first)!).toString('utf8')).toBe('a'.repeat(32));
+
+    const { newlyRead } = markReadUpTo(vault, conversationIdOf(contact.id), second, setRead(vault));
+    expect(newlyRead).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
+    // Still quotable after it was read; read again, nothing new to receipt.
+    expect(vault.kvGet(QUOTABLE_CONTENT_IDS, second)).toBeDefined();
+    expect(markReadUpTo(vault, conversationIdOf(contact.id), second, setRead(vault)).newlyRead).toEqual([]);
+  });
+
+  it('a text stored with the older receipt entry as well: receipted once, that entry dropped', async () => {
+    const { vault } = await vaults.fresh();
+    const contact = setUp(vault);
+    const id = receive(vault, contact, 'c'.repeat(32));
+    vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from('c'.repeat(32), 'utf8'));
+
+    expect(markReadUpTo(vault, conversationIdOf(contact.id), id, setRead(vault)).newlyRead).toEqual(['c'.repeat(32)]);
+    expect(vault.kvKeys(INCOMING_CONTENT_IDS)).toEqual([]);
+    expect(vault.kvGet(QUOTABLE_CONTENT_IDS, id)).toBeDefined();
+  });
+});
