@@ -11,7 +11,8 @@
 // (2) Sequential sends: one process sending and receiving (both Messengers here), each
 //     sendText awaited, until the recipient has committed all: what `e2e.throughput` measures.
 // Profiles use the test Argon2id parameters (unlock's key derivation is not what is measured).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session as InspectorSession } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -76,6 +77,27 @@ function durableCommitFloorUs(dir: string, count: number): number {
   }
 }
 
+/**
+ * With CATCHUP_CPU_PROFILE=<dir>, a V8 CPU profile of this process over the timed window only
+ * (the queueing phase and the senders' setup left out), written as <dir>/<phase>.cpuprofile.
+ */
+async function startProfile(): Promise<{ stop(phase: string): Promise<void> } | undefined> {
+  const dir = process.env.CATCHUP_CPU_PROFILE;
+  if (!dir) return undefined;
+  const session = new InspectorSession();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return {
+    async stop(phase) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(dir, `${phase}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
 async function sequentialSends(root: string, descriptorText: string, count: number): Promise<{ rate: number; cpuUs: number }> {
   const alice = await newProfile(join(root, 'seq-alice'), 'seq_alice', descriptorText);
   const bob = await newProfile(join(root, 'seq-bob'), 'seq_bob', descriptorText);
@@ -96,9 +118,11 @@ async function sequentialSends(root: string, descriptorText: string, count: numb
     const target = committed + count;
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const profiler = await startProfile();
     for (let i = 0; i < count; i++) await alice.sendText({ conversationId: conv, text: textOf(0, i) });
     await waitUntil(() => committed >= target, 300_000, 'sequential sends committed');
     const cpu = process.cpuUsage(cpu0);
+    await profiler?.stop('sequential');
     return { rate: count / ((performance.now() - t0) / 1000), cpuUs: (cpu.user + cpu.system) / count };
   } finally {
     await alice.close();
@@ -163,6 +187,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     loop.enable();
     const cpu0 = process.cpuUsage();
     const relayCpu0 = childCpuMicros(relay.child.pid);
+    const profiler = await startProfile();
     const t0 = performance.now();
     await recipient.unlock({ password: PASSWORD });
     await waitUntil(() => committed >= total, 600_000, 'all messages committed', 20);
@@ -174,6 +199,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     }
     const seconds = (performance.now() - t0) / 1000;
     loop.disable();
+    await profiler?.stop('catchup');
     const cpu = process.cpuUsage(cpu0);
     const relayCpuUs = (childCpuMicros(relay.child.pid) - relayCpu0) / total;
     return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds, appCpuUs: (cpu.user + cpu.system) / total, relayCpuUs };
