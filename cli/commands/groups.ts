@@ -50,10 +50,11 @@ async function flush(api: EphemeraClient, waitS: number): Promise<number> {
 }
 
 /** `send --group GROUP_ID TEXT` (commands/messaging.ts hands it over). */
-export async function sendToGroup(g: GlobalOptions, id: string, text: string, waitS: number): Promise<void> {
+/** `send --group GROUP_ID TEXT [--reply-to MESSAGE_ID]` (commands/messaging.ts hands it over); `replyTo`: a text of the group (history --group --json). */
+export async function sendToGroup(g: GlobalOptions, id: string, text: string, waitS: number, replyTo?: string): Promise<void> {
   groupId(id);
   const result = await withClient(g, waitS, async (api) => {
-    const sent = await api.groupSend({ groupId: id, text });
+    const sent = await api.groupSend({ groupId: id, text, ...(replyTo !== undefined ? { replyTo } : {}) });
     const outbox = await flush(api, waitS);
     const now = (await api.groupHistory({ groupId: id, limit: 500 })).messages.find((m) => m.id === sent.id);
     return { id: sent.id, state: now?.state ?? sent.state, outbox };
@@ -68,7 +69,14 @@ function groupLine(m: GroupMessage): string {
   const who = `${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}`;
   // Deleted for everyone: the same tombstone as a 1:1 message (commands/messaging.ts), no state.
   if (m.deleted) return `${when}  ${who}  This message was deleted`;
-  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]`;
+  return `${when}  ${who}  ${replyLine(m.replyTo)}${untrusted(m.text)}  [${m.state}]`;
+}
+
+/** The quote of a reply, before its text: the quoted author and start of text, or that it is not held here. */
+function replyLine(q: GroupMessage['replyTo']): string {
+  if (q === undefined) return '';
+  if (q === null) return '(reply to a message not stored here) ';
+  return `(reply to ${untrusted(q.sender)}: "${untrusted(q.text.slice(0, 60))}") `;
 }
 
 /** `history --group GROUP_ID` (commands/messaging.ts hands it over). */

@@ -32,6 +32,12 @@ function positive(max: number) {
   };
 }
 
+/** A message id as history --json prints it (the core checks that it names a message of the conversation). */
+function messageId(v: string): string {
+  if (!/^[A-Za-z0-9_.:-]{1,128}$/.test(v)) throw new InvalidArgumentError('must be a message id (from history --json)');
+  return v;
+}
+
 function contactLine(c: Contact): string {
   const flags = [c.verified ? 'verified' : 'not verified', c.identityChanged ? 'IDENTITY CHANGED' : ''].filter(Boolean).join(', ');
   return `${untrusted(c.handle)}  (${flags})`;
@@ -45,7 +51,8 @@ function messageLine(m: Message, handle: string): string {
   // A timer change is a system line; a message with a timer says when it disappears.
   if (m.timerChange) return `${when}  ${timerChangeLine(m.direction === 'out' ? 'You' : untrusted(handle), m.timerChange.seconds)}`;
   const timer = m.timerSeconds === undefined ? '' : m.expiresAt ? `  (disappears ${new Date(m.expiresAt).toISOString().replace('T', ' ').slice(0, 19)})` : '  (disappears after it is shown)';
-  return `${when}  ${who}  ${untrusted(m.text)}  [${m.state}]${timer}`;
+  const quote = m.replyTo === undefined ? '' : m.replyTo === null ? '(reply to a message not stored here) ' : `(reply to "${untrusted(m.replyTo.text.slice(0, 60))}") `;
+  return `${when}  ${who}  ${quote}${untrusted(m.text)}  [${m.state}]${timer}`;
 }
 
 /** Delete for everyone, then a short wait for the notice to reach the relay; `outbox`: what is still queued. */
@@ -180,19 +187,20 @@ export function register(program: Command): void {
     .description('send a text message (HANDLE TEXT, or --group GROUP_ID TEXT); if the relay is unreachable it stays queued (sealed) and goes out with the next send or sync')
     .option('--wait <seconds>', 'how long to wait for the relay to accept it', waitSeconds, DEFAULT_WAIT_S)
     .option('--group <group-id>', 'send to a group instead (then the one argument is the text)')
+    .option('--reply-to <message-id>', 'quote an earlier message of the same conversation or group (its id from history --json)', messageId)
     .action(
-      action(async (handle: string, maybeText: string | undefined, opts: { wait: number; group?: string }, cmd: Command) => {
+      action(async (handle: string, maybeText: string | undefined, opts: { wait: number; group?: string; replyTo?: string }, cmd: Command) => {
         const g = globalOptions(cmd);
         if (opts.group !== undefined) {
           if (maybeText !== undefined) throw new CliError('With --group give only the TEXT.', ExitCode.USAGE);
-          return sendToGroup(g, opts.group, handle, opts.wait);
+          return sendToGroup(g, opts.group, handle, opts.wait, opts.replyTo);
         }
         if (maybeText === undefined) throw new CliError('Give the HANDLE and the TEXT.', ExitCode.USAGE);
         const text = maybeText;
         checkHandle(handle);
         const result = await withClient(g, opts.wait, async (m) => {
           const c = await contactNamed(m, handle);
-          const sent = await m.sendText({ conversationId: c.conversationId, text });
+          const sent = await m.sendText({ conversationId: c.conversationId, text, ...(opts.replyTo !== undefined ? { replyTo: opts.replyTo } : {}) });
           const state = (await waitUntilSent(m, sent.id, waitMs(opts.wait))) ?? 'queued';
           // Let anything else queued earlier go out too while we are connected.
           if (state !== 'queued') await m.sync({ timeoutMs: waitMs(opts.wait), quietMs: 100 });

@@ -7,6 +7,7 @@ import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { isTombstone } from './delete-for-everyone.ts';
 import { OWN_CONTENT_IDS } from './group-delete.ts';
+import type { SignedChange } from './group-ops.ts';
 import { groupConversationId, LINE_PREFIX, MEMBER_PREFIX, type GroupDeps } from './group-store.ts';
 import { incomingMessageId, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
@@ -37,8 +38,25 @@ export function keepQuotable(vault: Vault, id: string, contentId: string): void 
 }
 
 /**
+ * Whoever may have written a text of the group that this member holds: the members now and every
+ * handle its chain names (creation's members, added, removed, authors: a member who left is the
+ * author of its leave), so a reply quoting a member who has since left still finds that text.
+ */
+export function quotableAuthors(chain: readonly SignedChange[], members: readonly string[]): string[] {
+  const out = new Set(members);
+  for (const c of chain) {
+    out.add(c.body.author);
+    const op = c.body.op;
+    if (op.type === 'create') for (const h of op.members) out.add(h);
+    else if (op.type === 'add' || op.type === 'remove') out.add(op.handle);
+  }
+  return [...out];
+}
+
+/**
  * A received reply: the quoted content id is looked up as ours or as any of `authors`' texts in
- * this group; unknown (never got it, deleted, from before we joined) links nothing, no error.
+ * this group (quotableAuthors: former members too); unknown (never got it, deleted, from before we
+ * joined) links nothing, no error.
  */
 export function linkIncomingReply(d: Pick<GroupDeps, 'withIdKey' | 'self'>, vault: Vault, groupId: string, authors: readonly string[], id: string, contentId: string): void {
   const conv = groupConversationId(groupId);

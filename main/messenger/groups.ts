@@ -18,7 +18,7 @@ import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.
 import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
-import { groupQuote, keepQuotable, linkIncomingReply, linkReply, replyContentId } from './group-reply.ts';
+import { groupQuote, keepQuotable, linkIncomingReply, linkReply, quotableAuthors, replyContentId } from './group-reply.ts';
 import { creationBody, GroupLog, type GroupOp, type GroupState } from './group-state.ts';
 import {
   ensureSession,
@@ -304,7 +304,8 @@ export class GroupService {
         if (content.kind !== 'group-text' && content.kind !== 'group-delete') return;
         const record = loadGroup(this.d, content.groupId);
         if (!record) return;
-        const state = GroupLog.restore(record.log).state;
+        const log = GroupLog.restore(record.log);
+        const state = log.state;
         // Only from a current member, on the chain they gave us, while we are a member.
         const dist = e2e.groups.distributionIdOf(env.body);
         if (!state.members.includes(env.from) || !state.members.includes(this.d.self()) || record.chains[env.from] !== dist) return;
@@ -324,7 +325,7 @@ export class GroupService {
           { id, conversationId: groupConversationId(content.groupId), direction: 'in', sender: `${MEMBER_PREFIX}${env.from}`, sentAt: content.sentAt, receivedAt: Date.now(), text: content.text, state: 'received' },
         ]);
         keepQuotable(vault, id, content.id);
-        if (content.replyTo !== undefined) linkIncomingReply(this.d, vault, content.groupId, state.members, id, content.replyTo);
+        if (content.replyTo !== undefined) linkIncomingReply(this.d, vault, content.groupId, quotableAuthors(log.chainChanges(), state.members), id, content.replyTo);
         this.d.received?.({ id, groupId: content.groupId, from: env.from, contentId: content.id, members: state.members.length });
         // Under the timer it was sent with, counting down from when it is first shown (groupHistory), as in a 1:1 chat.
         this.d.timers?.()?.received(id, groupConversationId(content.groupId), content.timer);

@@ -2,7 +2,7 @@
 // real libsignal and real vaults: a reply reaches the other members with the quote (author and
 // text) mapped to their own stored ids; a reference to a text a member does not hold shows no
 // quote and is no error; a malformed replyTo is refused with a typed error (API) or dropped
-// (wire), changing nothing.
+// (wire), changing nothing; a quote of a member who has since left still shows.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import { dispatchCall } from '../../shared/api/rpc.ts';
@@ -118,5 +118,19 @@ describe('replies in group chats', () => {
     const line = (await alice.m.groupHistory({ groupId, limit: 500 })).messages.find((m) => m.system)!;
     expect(await codeOf(alice.m.groupSend({ groupId, text: 'nope', replyTo: line.id }))).toBe('UNKNOWN_MESSAGE');
     expect((await history(alice)).length).toBe(before);
+  }, 60_000);
+
+  // Last: carol leaves the group here.
+  it('a reply quoting a member who has since left: members who hold the text show the quote under its author', async () => {
+    await carol.m.groupSend({ groupId, text: 'I have to go soon' });
+    await arrived(alice, 'I have to go soon');
+    await arrived(bob, 'I have to go soon');
+    await carol.m.groupLeave({ groupId });
+    for (const p of [alice, bob]) await waitFor(async () => !(await p.m.groupsList()).find((g) => g.groupId === groupId)!.members.includes('r_carol'), 30_000, "carol's leave at a member");
+    const atBob = (await find(bob, 'I have to go soon'))!;
+    await bob.m.groupSend({ groupId, text: 'bye carol', replyTo: atBob.id });
+    await arrived(alice, 'bye carol');
+    const quoted = (await find(alice, 'I have to go soon'))!;
+    expect((await find(alice, 'bye carol'))!.replyTo).toEqual({ id: quoted.id, direction: 'in', sender: 'r_carol', text: 'I have to go soon' });
   }, 60_000);
 });
