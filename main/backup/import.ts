@@ -1,16 +1,21 @@
-// Import: verify the whole file (age header MAC, every chunk, the final chunk, every line,
-// the end line) without touching the vault; then decrypt it again and merge it in one
-// vault transaction that does not block the event loop (Vault.longTransaction). Merging is
-// idempotent: existing contacts, conversations and messages (by id) are kept as they are, so
-// importing the same file twice adds nothing.
+// Import: one pass that decrypts, authenticates, validates and merges the file as it reads it,
+// inside one vault transaction that does not block the event loop (Vault.longTransaction); it
+// commits only once the whole file (age header MAC, every chunk, the final chunk, every line, the
+// end line, the signature) has checked out, and rolls back on anything else. So nothing in the
+// profile changes unless the whole file verifies. Merging is idempotent: existing contacts,
+// conversations and messages (by id) are kept as they are, so importing the same file twice adds
+// nothing.
 //
 // Trust: only a backup signed by this profile's own identity (or, restoring into a profile
 // without one, by the identity it restores) merges as it is. Any other (unsigned, or signed by
-// another identity) is refused with BackupUntrusted before anything changes, unless the caller
-// passes `trustUnsigned` after asking the user; its contacts then carry no verified marks.
-import { createHash } from 'node:crypto';
+// another identity) is refused with BackupUntrusted before anything changes (after a verify pass,
+// so the signer it names is one whose signature verified), unless the caller passes
+// `trustUnsigned` after asking the user; its contacts then carry no verified marks.
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
-import { BackupCancelled, BackupCorrupt, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
+import { DB_FILE } from '../vault/open.ts';
+import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import type { OpenedAgeFile } from './age-file.ts';
@@ -92,7 +97,7 @@ export interface InspectResult {
 }
 
 /**
- * Pass 1 of an import, alone: checks the whole file and its signature, and says who signed it
+ * The verify pass alone: checks the whole file and its signature, and says who signed it
  * relative to `vault` (undefined: a profile about to be created, which has no identity yet).
  * Changes nothing. Lets a caller ask the user before it creates or changes anything.
  */
@@ -100,22 +105,15 @@ export async function inspectBackup(vault: VaultHandle | undefined, path: string
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
   try {
-    const { header, inFile, signer } = await inspectOpened(vault, file, options);
-    return { header, inFile, signer };
+    return await inspectOpened(vault, file, options);
   } finally {
     file.close();
   }
 }
 
-/** What pass 1 checked, for pass 2 to compare against: the whole plaintext's SHA-256 and the verified signer. */
-interface Checked {
-  plaintextSha256: Uint8Array;
-  signerKey: Uint8Array | undefined;
-}
-
-async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult & { checked: Checked }> {
+async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile, options: ReadOptions & { restoreIdentity?: boolean }): Promise<InspectResult> {
   let fileIdentityKey: Uint8Array | undefined;
-  const { header, counts: inFile, signer: signerKey, plaintextSha256 } = await scanRecords(file, 'verify', options, (r) => {
+  const { header, counts: inFile, signer: signerKey } = await scanRecords(file, 'verify', options, (r) => {
     if (r.kind === 'account-secret' && r.line.name === IDENTITY_SECRET) {
       const bytes = Buffer.from(r.line.value, 'base64');
       fileIdentityKey = publicKeyOfIdentitySecret(bytes);
@@ -125,42 +123,57 @@ async function inspectOpened(vault: VaultHandle | undefined, file: OpenedAgeFile
   throwIfAborted(options.signal);
   const own = vault ? ownIdentityKey(vault) : undefined;
   const restored = own === undefined && options.restoreIdentity === true ? fileIdentityKey : undefined;
-  return { header, inFile, signer: classifySigner(signerKey, own ?? restored), checked: { plaintextSha256, signerKey } };
+  return { header, inFile, signer: classifySigner(signerKey, own ?? restored) };
 }
 
-/** Messages per write step; the event loop runs between steps (~10-20 ms each here). */
+/** Messages per write step; the event loop runs between steps (~20-40 ms each here, reading included). */
 const APPEND_BATCH = 2000;
 
 export async function importBackup(vault: VaultHandle, path: string, options: ImportOptions): Promise<ImportResult> {
   throwIfAborted(options.signal);
   const file = await openBackupFile(path, options);
   try {
-    // Pass 1: nothing is written until the whole file, its signature included, has checked out.
-    const { header, inFile, signer, checked } = await inspectOpened(vault, file, options);
-    if (signer.status !== 'own' && options.trustUnsigned !== true) throw new BackupUntrusted(signer);
-
-    // Pass 2: the same bytes again (re-authenticated chunk by chunk), applied in one vault
-    // transaction that yields to the event loop between batches (progress, cancel, the rest of
-    // the app). Chunk authentication alone does not prove it is the same file: whoever knows
-    // the passphrase or identity can rewrite it in place under the same header. So pass 2
-    // hashes the whole plaintext it applies and, before the transaction commits, refuses
-    // unless hash and verified signer equal pass 1's. A failure, a cancel or a lock rolls
-    // everything back.
-    const total = inFile.messages;
+    // One pass: every record is decrypted, authenticated, validated and applied as it is read,
+    // inside one vault transaction that yields to the event loop between batches. Nothing is
+    // committed until the whole file has checked out (the last chunk, every line, the end line's
+    // counts, the signature over every byte before it); any failure, a cancel or a lock rolls
+    // everything back. What is applied is exactly the stream that was verified: there is no
+    // second read that the file could change under.
+    const input = records(file);
+    const { header, signer, pending } = readSigner(vault, input, options.restoreIdentity === true);
+    if (signer.status !== 'own' && options.trustUnsigned !== true) {
+      // Refused, and the user is told who signed it: only after the whole file has verified,
+      // so a header's claim alone is never shown as a signer (a damaged file says so instead).
+      input.return();
+      const verified = (await inspectOpened(vault, file, options)).signer;
+      // The verified signer is the header's (readRecords checks the signature against it).
+      if (verified.status !== 'own') throw new BackupUntrusted(verified);
+      throw new Error('unreachable: a verified signer differs from the header\'s claim');
+    }
+    const total = header.counts.messages;
     options.onProgress?.({ phase: 'apply', done: 0, total });
-    let result: Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>;
+    // Continue from a check-phase turn, as every later step does: started from an I/O callback,
+    // the first two steps would otherwise run back to back with no timers between them.
+    await yieldAndCheck(options.signal);
+    let result: Omit<ImportResult, 'header' | 'signer'>;
+    let walBefore: string | undefined;
     try {
       result = await vault.longTransaction(
-        (write) => applyRecords(vault, write, appliedRecords(file, checked), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total })),
+        (write) => {
+          // Open, nothing written yet: what the WAL looks like before this import.
+          walBefore = walState(vault);
+          return applyRecords(vault, write, chain(pending, input), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total: Math.max(total, done) }));
+        },
         options.signal ? { signal: options.signal } : {},
       );
     } catch (err) {
+      if (walBefore !== undefined && walState(vault) !== walBefore) dropUncommittedFrames(vault);
       // Cancelled while the merge waited for the app's running activities (sends, receipts).
       if (options.signal?.aborted && !(err instanceof BackupError)) throw new BackupCancelled();
       throw err;
     }
-    options.onProgress?.({ phase: 'apply', done: total, total });
-    return { header, inFile, ...result, signer };
+    options.onProgress?.({ phase: 'apply', done: result.inFile.messages, total: result.inFile.messages });
+    return { header, ...result, signer };
   } catch (err) {
     // File-system failures become BackupIoError; vault errors (VaultError) and ours pass through.
     if (isFsError(err)) throw new BackupIoError(`Import failed: ${err.message}`, { cause: err });
@@ -171,20 +184,68 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
 }
 
 /**
- * The records of pass 2; once they are all read, throws BackupCorrupt (inside the transaction,
- * so nothing commits) unless the plaintext and its verified signer are the ones pass 1 checked.
+ * Reads the header and the account-secret section (they come first) and says who the stream
+ * claims signed it, relative to `vault`. The claim holds only once the whole stream has been
+ * read (readRecords checks the signature last): an import acts on it inside its transaction,
+ * which then commits or rolls back. Returns the records read so far, to be applied in order;
+ * of account secrets only the identity ones keep their value (nothing else is ever restored).
  */
-function* appliedRecords(file: OpenedAgeFile, checked: Checked): Generator<BackupRecord, void, undefined> {
-  const plaintext = createHash('sha256');
-  let signerKey: Uint8Array | undefined;
-  for (const r of records(file, plaintext)) {
-    if (r.kind === 'signed') signerKey = r.signer;
-    yield r;
+function readSigner(vault: VaultHandle, input: Iterator<BackupRecord>, restoreIdentity: boolean): { header: HeaderLine; signer: BackupSigner; pending: BackupRecord[] } {
+  const first = input.next();
+  // readRecords yields the header first or throws.
+  if (first.done === true || first.value.kind !== 'header') throw new Error('unreachable: a stream without a header line');
+  const header = first.value.line;
+  const pending: BackupRecord[] = [];
+  let fileIdentityKey: Uint8Array | undefined;
+  for (;;) {
+    const next = input.next();
+    if (next.done === true) break;
+    const r = next.value;
+    if (r.kind !== 'account-secret') {
+      pending.push(r);
+      break;
+    }
+    if (r.line.name === IDENTITY_SECRET) {
+      const bytes = Buffer.from(r.line.value, 'base64');
+      fileIdentityKey = publicKeyOfIdentitySecret(bytes);
+      bytes.fill(0);
+    }
+    pending.push(ACCOUNT_IDENTITY_SECRETS.includes(r.line.name) ? r : { kind: 'account-secret', line: { ...r.line, value: '' } });
   }
-  const sameSigner = signerKey === undefined ? checked.signerKey === undefined : checked.signerKey !== undefined && Buffer.compare(signerKey, checked.signerKey) === 0;
-  if (!sameSigner || !plaintext.digest().equals(checked.plaintextSha256)) {
-    throw new BackupCorrupt('it changed on disk between the check and the import (written to while importing); nothing was imported');
+  const own = ownIdentityKey(vault);
+  const restored = own === undefined && restoreIdentity ? fileIdentityKey : undefined;
+  const claimed = header.signer === undefined ? undefined : new Uint8Array(Buffer.from(header.signer, 'base64'));
+  return { header, signer: classifySigner(claimed, own ?? restored), pending };
+}
+
+/** A kv namespace that never holds anything: its kvForget is the vault's public "checkpoint and truncate the WAL". */
+const WAL_TRUNCATE_NAMESPACE = 'backup-import-rolled-back';
+
+/** Size and modification time of the vault's WAL file ('' when there is none): a rolled-back transaction that wrote frames changes it. */
+function walState(vault: VaultHandle): string {
+  const st = statSync(`${join(vault.profileDir, DB_FILE)}-wal`, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? '' : `${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * After a rolled-back import that wrote to the WAL: a transaction larger than SQLite's page
+ * cache spills pages to the WAL as frames that never commit. The database ignores them, but they
+ * are sealed rows of the file and stay in the -wal file until overwritten; truncating it leaves
+ * no file of the profile holding anything of an import that did not happen. Only then: the
+ * checkpoint also moves committed frames into vault.db, so a refused file that wrote nothing
+ * leaves every file byte-identical.
+ */
+function dropUncommittedFrames(vault: VaultHandle): void {
+  try {
+    vault.kvForget(WAL_TRUNCATE_NAMESPACE, 'none');
+  } catch {
+    // locked meanwhile: the frames stay until the next checkpoint (the database never reads them)
   }
+}
+
+function* chain(first: readonly BackupRecord[], rest: Iterator<BackupRecord>): Generator<BackupRecord, void, undefined> {
+  yield* first;
+  for (let next = rest.next(); next.done !== true; next = rest.next()) yield next.value;
 }
 
 async function applyRecords(
@@ -194,7 +255,7 @@ async function applyRecords(
   { restoreIdentity, signer, markTombstones, attachments, groups }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: GroupSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
-): Promise<Pick<ImportResult, 'added' | 'secretsSkipped' | 'unverifiedConversations'>> {
+): Promise<Omit<ImportResult, 'header' | 'signer'>> {
   const trusted = signer.status === 'own';
   // Untrusted imports: message count per conversation before this import touched it, and the
   // conversations it created, to mark those that got content from the file.
@@ -207,6 +268,7 @@ async function applyRecords(
   // Tombstone lines of messages not here before (one already here is kept as it is).
   let tombs: string[] = [];
   let done = 0;
+  let inFile: BackupCounts | undefined;
   // The attachment whose chunks are arriving, when the sink took it; chunks of a skipped one are dropped.
   let receiving: string | undefined;
   let chunksWritten = 0;
@@ -217,6 +279,8 @@ async function applyRecords(
     const t = tombs;
     batch = [];
     tombs = [];
+    // Reading the batch and writing it are two steps: the event loop runs between them too.
+    await yieldAndCheck(signal);
     write(() => {
       vault.appendMessages(b);
       if (t.length > 0) markTombstones?.(t);
@@ -269,7 +333,8 @@ async function applyRecords(
       case 'message':
         if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
         if (r.line.deleted === true && vault.getMessage(r.line.id) === undefined) tombs.push(r.line.id);
-        batch.push(lineToMessage(r.line));
+        // appendMessages copies the fields it stores: a plain line goes in as it is (one object less per message).
+        batch.push(r.line.deleted === true ? lineToMessage(r.line) : r.line);
         if (batch.length === APPEND_BATCH) await flush();
         break;
       case 'attachment': {
@@ -298,13 +363,17 @@ async function applyRecords(
         await flush();
         if (groups?.putReceipts && trusted) write(() => groups.putReceipts!(lineToGroupReceipts(r.line)));
         break;
-      case 'header':
       case 'end':
+        inFile = r.counts;
+        break;
+      case 'header':
       case 'signed':
         break;
     }
   }
   await flush();
+  // readRecords ends with the end line (and the signature) or throws.
+  if (inFile === undefined) throw new Error('unreachable: a stream without an end line');
   added.messages = vault.countMessages() - messagesBefore;
   if (addedAttachments > 0) Object.assign(added, { attachments: addedAttachments });
   const unverifiedConversations = [...createdConversations];
@@ -318,5 +387,5 @@ async function applyRecords(
       for (const id of unverifiedConversations) vault.kvSet(UNVERIFIED_IMPORTS, id, value);
     });
   }
-  return { added, secretsSkipped, unverifiedConversations };
+  return { inFile, added, secretsSkipped, unverifiedConversations };
 }

@@ -91,9 +91,11 @@ export function signerFingerprint(signer: Uint8Array): string {
 export class StreamHash {
   private readonly hash: Hash = createHash('sha256');
   private held: Uint8Array | undefined;
+  private stopped = false;
 
   /** `block` holds one or more complete lines separated by '\n', without the last line's '\n'. */
   addLines(block: Uint8Array): void {
+    if (this.stopped) return;
     this.flushHeld();
     const lastNl = block.lastIndexOf(0x0a);
     if (lastNl >= 0) this.hash.update(block.subarray(0, lastNl + 1));
@@ -102,13 +104,21 @@ export class StreamHash {
 
   /** The same, for callers that have line strings (tests, tools). */
   addLine(text: string): void {
+    if (this.stopped) return;
     this.flushHeld();
     this.held = Buffer.from(text, 'utf8');
   }
 
   /** SHA-256 of every line but the last, each with its '\n'. */
   beforeLastLine(): Uint8Array {
+    if (this.stopped) throw new Error('the stream hash was stopped (an unsigned stream)');
     return this.hash.copy().digest();
+  }
+
+  /** An unsigned stream's hash is never asked for: stops hashing (a SHA-256 pass over every byte saved). */
+  stop(): void {
+    this.stopped = true;
+    this.held = undefined;
   }
 
   private flushHeld(): void {

@@ -144,6 +144,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
     if (signature !== undefined || (ended && header?.signer === undefined)) throw new BackupMalformed(`line ${lineNo}: data after the end line`);
     if (!header) {
       header = parseHeaderLine(text);
+      if (header.signer === undefined) (hash ?? ownHash)?.stop();
       yield { kind: 'header', line: header };
       continue;
     }

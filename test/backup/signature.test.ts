@@ -4,7 +4,7 @@
 // verified marks. The test vector in docs/backup-format.md is checked here.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createCipheriv, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { Decrypter } from 'age-encryption';
 import { join } from 'node:path';
 import { IdentityKeyPair, PrivateKey } from '@signalapp/libsignal-client';
@@ -217,35 +217,69 @@ describe('importing backups by who signed them', () => {
     expect(archive.contacts.every((c) => c.verifiedKey === undefined)).toBe(true);
   });
 
-  it('an own backup rewritten in place while it is applied (same age header, other content) is refused and changes nothing', async () => {
+  it('an own backup rewritten in place while it is imported (same age header, other chunks) is refused and changes nothing', async () => {
     // Whoever knows the passphrase can keep the genuine header and nonce and write new chunks
-    // under the same file key: every chunk of the new file authenticates. Pass 1 checked the
-    // genuine file (signed by this profile); the swap happens as pass 2 starts.
+    // under the same file key: every chunk of the new file authenticates. Import reads the file
+    // once: the genuine first megabyte (header, signer: this profile) is read when the swap
+    // happens, the rest comes from the rewritten file, which completes the stream as well as a
+    // forger can (a forged message, an end line whose counts match, the genuine signature line).
+    // Only the signature, checked last, tells: the transaction the import applied it in rolls back.
     const pass = 'correct horse battery staple 42';
+    const source = await newVault('swap-source', ownIdentity);
     const file = join(tmp.dir, 'own-swapped.age');
-    await exportBackup(victim, file, { keys: { passphrase: pass, workFactor: 10 } });
+    try {
+      source.upsertContact({ id: 'c-bob', handle: 'bob', displayName: 'Bob', identityKey: bobKey, verifiedKey: bobKey, identityChanged: false, createdAt: 1 });
+      source.upsertConversation({ id: 'v-bob', kind: 'direct', contactId: 'c-bob', title: 'Bob', lastActivity: 1, unread: 0 });
+      // About 1.4 MB of lines: more than the first read (16 chunks of 64 KiB).
+      const batch = Array.from({ length: 3000 }, (_, n) => ({ id: `swap-${n}`, conversationId: 'v-bob', direction: 'in' as const, sender: 'c-bob', sentAt: 10 + n, text: `${n} ${'x'.repeat(440)}`, state: 'read' as const }));
+      source.appendMessages(batch);
+      await exportBackup(source, file, { keys: { passphrase: pass, workFactor: 10 } });
+    } finally {
+      source.lock();
+    }
     const bytes = readFileSync(file);
     const headerEnd = bytes.indexOf(0x0a, bytes.indexOf('\n---') + 1) + 1;
-    const header = bytes.subarray(0, headerEnd);
     const decrypter = new Decrypter();
     decrypter.addIdentity(new ScryptIdentity(pass));
-    const fileKey = await decrypter.decryptHeader(header);
+    const fileKey = await decrypter.decryptHeader(bytes.subarray(0, headerEnd));
     const nonce = bytes.subarray(headerEnd, headerEnd + 16);
     const payloadKey = Buffer.from(hkdfSync('sha256', fileKey, nonce, 'payload', 32));
-    const mal = Buffer.from(attackerKey).toString('base64');
-    const counts = { contacts: 1, conversations: 1, messages: 1, secrets: 0 };
-    const forgedLines = [
-      JSON.stringify({ type: 'header', format: 'ephemera-backup', version: 2, created: 1, counts, includesIdentity: false }),
-      JSON.stringify({ type: 'contact', id: 'c-swap', handle: 'mallory', displayName: 'Mallory', identityKey: mal, verifiedKey: mal, identityChanged: false, createdAt: 2 }),
-      JSON.stringify({ type: 'conversation', id: 'v-swap', kind: 'direct', contactId: 'c-swap', title: 'Mallory', lastActivity: 2, unread: 0 }),
-      JSON.stringify({ type: 'message', id: 'swapped-1', conversationId: 'v-swap', direction: 'in', sender: 'c-swap', sentAt: 2, receivedAt: 2, text: 'forged', state: 'read' }),
-      JSON.stringify({ type: 'end', counts }),
-    ];
-    const chunkNonce = Buffer.alloc(12);
-    chunkNonce[11] = 1; // the last (only) chunk
-    const cipher = createCipheriv('chacha20-poly1305', payloadKey, chunkNonce, { authTagLength: 16 });
-    const body = Buffer.concat([cipher.update(joined(forgedLines), 'utf8'), cipher.final(), cipher.getAuthTag()]);
-    const forged = Buffer.concat([header, nonce, body]);
+    const chunk = 64 * 1024;
+    const kept = 16;
+    const chunkNonce = (counter: number, last: boolean): Buffer => {
+      const n = Buffer.alloc(12);
+      n.writeUIntBE(counter, 5, 6);
+      n[11] = last ? 1 : 0;
+      return n;
+    };
+    // The genuine plaintext, chunk by chunk, to write a continuation of its first `kept` chunks.
+    const payload = bytes.subarray(headerEnd + 16);
+    const plainChunks: Buffer[] = [];
+    for (let i = 0, at = 0; at < payload.length; i++, at += chunk + 16) {
+      const ct = payload.subarray(at, Math.min(payload.length, at + chunk + 16));
+      const d = createDecipheriv('chacha20-poly1305', payloadKey, chunkNonce(i, at + chunk + 16 >= payload.length), { authTagLength: 16 });
+      d.setAuthTag(ct.subarray(ct.length - 16));
+      plainChunks.push(Buffer.concat([d.update(ct.subarray(0, ct.length - 16)), d.final()]));
+    }
+    expect(plainChunks.length).toBeGreaterThan(kept);
+    const plain = Buffer.concat(plainChunks).toString('utf8');
+    const cut = Buffer.concat(plainChunks.slice(0, kept)).toString('utf8').length;
+    const lineEnd = plain.indexOf('\n', cut) + 1;
+    const head = plain.slice(0, lineEnd);
+    const lines = plain.trimEnd().split('\n');
+    const signatureLine = lines.at(-1)!;
+    expect(signatureLine).toContain('"type":"signature"');
+    const messagesKept = head.split('\n').filter((l) => l.includes('"type":"message"')).length;
+    const counts = { contacts: 1, conversations: 1, messages: messagesKept + 1, secrets: 0 };
+    const rest = [
+      plain.slice(cut, lineEnd),
+      `${JSON.stringify({ type: 'message', id: 'swapped-1', conversationId: 'v-bob', direction: 'in', sender: 'c-bob', sentAt: 2, receivedAt: 2, text: 'forged', state: 'read' })}\n`,
+      `${JSON.stringify({ type: 'end', counts })}\n`,
+      `${signatureLine}\n`,
+    ].join('');
+    const cipher = createCipheriv('chacha20-poly1305', payloadKey, chunkNonce(kept, true), { authTagLength: 16 });
+    const forgedTail = Buffer.concat([cipher.update(rest, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+    const forged = Buffer.concat([bytes.subarray(0, headerEnd + 16 + kept * (chunk + 16)), forgedTail]);
 
     const before = hashTree(victimDir);
     const messagesBefore = victim.countMessages();
@@ -264,10 +298,9 @@ describe('importing backups by who signed them', () => {
     );
     expect(swapped).toBe(true);
     expect(err).toBeInstanceOf(BackupError);
-    expect((err as BackupError).code).toBe('CORRUPT');
-    expect((err as BackupError).message).toContain('changed on disk');
+    expect((err as BackupError).code).toBe('BAD_SIGNATURE');
     expect(victim.getMessage('swapped-1')).toBeUndefined();
-    expect(victim.getContact('c-swap')).toBeUndefined();
+    expect(victim.getMessage('swap-0')).toBeUndefined();
     expect(victim.countMessages()).toBe(messagesBefore);
     expect(hashTree(victimDir)).toEqual(before);
   });
