@@ -8,6 +8,7 @@
 import Database from 'better-sqlite3';
 import { CodedError } from '../../shared/errors.ts';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
+import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
 /** 3: attachment messages also indexed under their file name (older snapshots rebuild once). */
@@ -86,7 +87,8 @@ const SCHEMA = `
 
 /**
  * The writes a mirror of the index repeats (search/mirror.ts: a copy in a worker thread that
- * serializes the snapshot off the main thread): a statement and its parameters. Only writes that
+ * serializes the snapshot off the main thread): a statement each, its parameters carried in a
+ * MirrorBatch (mirror-batch.ts). Only writes that
  * change what the index holds; merges and the word prune are the mirror's own business (it
  * purges before every image it hands out).
  */
@@ -99,7 +101,6 @@ export const MIRRORED_SQL = {
   insertConv: 'INSERT INTO convs(n, id) VALUES (?, ?)',
   insertWord: 'INSERT OR IGNORE INTO words(term) VALUES (?)',
 } as const;
-export type MirrorOp = [keyof typeof MIRRORED_SQL, ...(string | number | bigint | Buffer)[]];
 /** The purge a mirror runs before serializing: every segment merged (deleted terms gone), dead words dropped. */
 export const PURGE_SQL = {
   vocab: `CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row')`,
@@ -109,14 +110,20 @@ export const PURGE_SQL = {
 
 /** Words already in the `words` table (a bounded cache that saves an INSERT per repeated word). */
 const KNOWN_WORDS_CACHE = 200_000;
+/** Conversations whose FTS term is cached (cleared when full). */
+const CONV_TERMS_CACHE = 10_000;
 
 export class SearchIndex {
   readonly #db: Database.Database;
   readonly #knownWords = new Set<string>();
   readonly #stmts;
-  /** Where committed writes go for a mirror (setMirror), and the ones of the transaction under way. */
-  #mirror: ((ops: MirrorOp[]) => void) | undefined;
-  #pending: MirrorOp[] = [];
+  /** Where committed writes go for a mirror (setMirror), and the ones of the transaction under way (only with a mirror). */
+  #mirror: ((batch: MirrorBatch) => void) | undefined;
+  #pending: MirrorLog | undefined;
+  /** Conversation terms by conversation id (convs rows are never deleted), saving a SELECT per indexed message. */
+  readonly #convTerms = new Map<string, string>();
+  /** Terms of convs rows inserted by the transaction under way: cached once it commits. */
+  #convTermsPending: [string, string][] = [];
   #depth = 0;
 
   private constructor(db: Database.Database) {
@@ -193,9 +200,9 @@ export class SearchIndex {
    * Hands every write that changes the index's content, once committed, to `sink` (in order;
    * a rolled-back transaction's writes never). Undefined stops it.
    */
-  setMirror(sink: ((ops: MirrorOp[]) => void) | undefined): void {
+  setMirror(sink: ((batch: MirrorBatch) => void) | undefined): void {
     this.#mirror = sink;
-    this.#pending = [];
+    this.#pending = sink ? new MirrorLog() : undefined;
   }
 
   /**
@@ -207,13 +214,9 @@ export class SearchIndex {
     this.#knownWords.clear();
   }
 
-  #log(op: MirrorOp): void {
-    if (this.#mirror) this.#pending.push(op);
-  }
-
   /** Runs a write (or a transaction of them); its logged writes go to the mirror when the outermost one returns. */
   #writes<T>(fn: () => T): T {
-    const start = this.#pending.length;
+    const start = this.#pending?.mark();
     this.#depth++;
     let ok = false;
     try {
@@ -221,11 +224,14 @@ export class SearchIndex {
       ok = true;
       return out;
     } finally {
-      if (!ok) this.#pending.length = start; // rolled back
-      if (--this.#depth === 0 && this.#pending.length > 0) {
-        const ops = this.#pending;
-        this.#pending = [];
-        this.#mirror?.(ops);
+      if (!ok) {
+        if (start) this.#pending?.rollback(start); // rolled back
+        this.#convTermsPending = [];
+      }
+      if (--this.#depth === 0) {
+        for (const [conversationId, term] of this.#convTermsPending) this.#cacheConvTerm(conversationId, term);
+        this.#convTermsPending = [];
+        if (this.#pending && !this.#pending.empty) this.#mirror?.(this.#pending.take());
       }
     }
   }
@@ -233,7 +239,7 @@ export class SearchIndex {
   #setMeta(key: string, value: string | number): void {
     this.#writes(() => {
       this.#stmts.setMeta.run(key, value);
-      this.#log(['setMeta', key, value]);
+      this.#pending?.setMeta(key, value);
     });
   }
 
@@ -263,8 +269,9 @@ export class SearchIndex {
     return this.#stmts.countDocs.get()?.c ?? 0;
   }
 
-  #docOf(id: string): bigint | undefined {
-    const row = this.#stmts.docOf.get(encodeId(id));
+  /** The doc of a message id, as encodeId stores it. */
+  #docOf(id: string | Buffer): bigint | undefined {
+    const row = this.#stmts.docOf.get(typeof id === 'string' ? encodeId(id) : id);
     return row === undefined ? undefined : BigInt(row.doc);
   }
 
@@ -280,20 +287,30 @@ export class SearchIndex {
   }
 
   #convTerm(conversationId: string, create: boolean): string | undefined {
+    const known = this.#convTerms.get(conversationId);
+    if (known !== undefined) return known;
     let n = this.#stmts.convOf.get(conversationId)?.n;
     if (n === undefined) {
       if (!create) return undefined;
       n = Number(this.#stmts.insertConv.run(conversationId).lastInsertRowid);
-      this.#log(['insertConv', n, conversationId]);
+      this.#pending?.insertConv(n, conversationId);
     }
-    return `c${n.toString(36)}`;
+    const term = `c${n.toString(36)}`;
+    // Not cached while a transaction is open: a rollback would leave a term for a row that is gone.
+    if (this.#db.inTransaction) this.#convTermsPending.push([conversationId, term]);
+    else this.#cacheConvTerm(conversationId, term);
+    return term;
+  }
+
+  #cacheConvTerm(conversationId: string, term: string): void {
+    if (this.#convTerms.size >= CONV_TERMS_CACHE) this.#convTerms.clear();
+    this.#convTerms.set(conversationId, term);
   }
 
   #removeDoc(doc: bigint): void {
     this.#stmts.deleteFts.run(doc);
     this.#stmts.deleteDoc.run(doc);
-    this.#log(['deleteFts', doc]);
-    this.#log(['deleteDoc', doc]);
+    this.#pending?.removeDoc(doc);
   }
 
   /** Adds or replaces messages, in one transaction. */
@@ -301,22 +318,22 @@ export class SearchIndex {
     this.#writes(this.#db.transaction(() => {
       const batchWords = new Set<string>();
       for (const m of messages) {
-        const existing = this.#docOf(m.id);
+        const id = encodeId(m.id);
+        const existing = this.#docOf(id);
         if (existing !== undefined) this.#removeDoc(existing);
         const doc = this.#allocateDoc(m.sentAt);
         const cols = indexColumns(m.text);
-        const id = encodeId(m.id);
         const conv = this.#convTerm(m.conversationId, true) as string;
         this.#stmts.insertDoc.run(doc, id);
         this.#stmts.insertFts.run(doc, cols.body, cols.uni, conv);
-        this.#log(['insertDoc', doc, id]);
-        this.#log(['insertFts', doc, cols.body, cols.uni, conv]);
+        this.#pending?.insertDoc(doc, id);
+        this.#pending?.insertFts(doc, cols.body, cols.uni, conv);
         for (const w of cols.words) batchWords.add(w);
       }
       for (const w of batchWords) {
         if (this.#knownWords.has(w)) continue;
         this.#stmts.insertWord.run(w);
-        this.#log(['insertWord', w]);
+        this.#pending?.insertWord(w);
         if (this.#knownWords.size >= KNOWN_WORDS_CACHE) this.#knownWords.clear();
         this.#knownWords.add(w);
       }

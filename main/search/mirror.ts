@@ -4,7 +4,7 @@
 //
 // Why a mirror and not the index itself in the worker: every search and catch-up stays a plain
 // synchronous call on the main thread, as before; the worker only repeats the index's committed
-// writes (SearchIndex.setMirror: statements of MIRRORED_SQL with their parameters, in order) on
+// writes (SearchIndex.setMirror: statements of MIRRORED_SQL, their parameters in a MirrorBatch) on
 // its own copy, started from the same image. When a snapshot is due, the worker purges its copy
 // (every segment merged so no deleted term is left, dead words dropped), serializes it and
 // transfers the bytes; the main thread only seals and writes them in chunks (sealed-files
@@ -16,7 +16,8 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
-import { MIRRORED_SQL, PURGE_SQL, type MirrorOp } from './index-db.ts';
+import { MIRRORED_SQL, PURGE_SQL } from './index-db.ts';
+import { MIRROR_KIND, type MirrorBatch } from './mirror-batch.ts';
 
 const WORKER_SOURCE = `
 'use strict';
@@ -35,16 +36,32 @@ db.exec(workerData.purge.vocab);
 const stmts = {};
 for (const [name, sql] of Object.entries(workerData.sql)) stmts[name] = db.prepare(sql);
 const prune = db.prepare(workerData.purge.pruneWords);
-const arg = (a) => (a instanceof Uint8Array && !Buffer.isBuffer(a) ? Buffer.from(a.buffer, a.byteOffset, a.byteLength) : a);
-const applyOps = db.transaction((ops) => {
-  for (const [name, ...args] of ops) stmts[name].run(...args.map(arg));
+const K = workerData.kinds;
+// One batch of mirror-batch.ts's lanes: each kind takes its arguments from them in order.
+const applyBatch = db.transaction((b) => {
+  const { kinds, docs, values } = b;
+  let d = 0;
+  let v = 0;
+  for (let i = 0; i < kinds.length; i++) {
+    switch (kinds[i]) {
+      case K.setMeta: stmts.setMeta.run(values[v], values[v + 1]); v += 2; break;
+      case K.insertDoc: stmts.insertDoc.run(docs[d++], values[v++]); break;
+      case K.insertDocBlob: stmts.insertDoc.run(docs[d++], Buffer.from(values[v++], 'hex')); break;
+      case K.deleteDoc: stmts.deleteDoc.run(docs[d++]); break;
+      case K.insertFts: stmts.insertFts.run(docs[d++], values[v], values[v + 1], values[v + 2]); v += 3; break;
+      case K.deleteFts: stmts.deleteFts.run(docs[d++]); break;
+      case K.insertConv: stmts.insertConv.run(values[v], values[v + 1]); v += 2; break;
+      case K.insertWord: stmts.insertWord.run(values[v++]); break;
+      default: throw new Error('unknown mirrored write ' + kinds[i]);
+    }
+  }
 });
 let failed;
 parentPort.on('message', (msg) => {
-  if (msg.kind === 'ops') {
+  if (msg.kind === 'batch') {
     if (failed) return;
     try {
-      applyOps(msg.ops);
+      applyBatch(msg.batch);
     } catch (err) {
       failed = String(err && err.message);
     }
@@ -125,6 +142,7 @@ export class IndexMirror {
         nativeBinding: sqliteOptions().nativeBinding,
         image: buffer,
         sql: MIRRORED_SQL,
+        kinds: MIRROR_KIND,
         purge: PURGE_SQL,
       },
       transferList: [buffer],
@@ -137,10 +155,10 @@ export class IndexMirror {
     return this.#dead === undefined;
   }
 
-  /** Repeats committed writes of the index (SearchIndex.setMirror's sink). */
-  apply(ops: MirrorOp[]): void {
+  /** Repeats committed writes of the index (SearchIndex.setMirror's sink); the batch's doc lane is transferred. */
+  apply(batch: MirrorBatch): void {
     if (this.#dead) return;
-    this.#worker.postMessage({ kind: 'ops', ops });
+    this.#worker.postMessage({ kind: 'batch', batch }, [batch.docs.buffer as ArrayBuffer]);
   }
 
   /** The purged image of the index as of every write applied before this call (plaintext-derived: seal it, then zero it). */

@@ -136,7 +136,7 @@ export class SearchService {
     try {
       const mirror = IndexMirror.start(image);
       this.#mirror = mirror;
-      this.#open().setMirror((ops) => mirror.apply(ops));
+      this.#open().setMirror((batch) => mirror.apply(batch));
     } catch {
       // No worker: stepped snapshots serialize on this thread, as the sync ones do.
     } finally {
@@ -199,13 +199,34 @@ export class SearchService {
    */
   catchUp(): number {
     const applied = this.#drainFeed();
+    this.#snapshotIfDue();
+    return applied;
+  }
+
+  /**
+   * One bounded slice of catchUp, for a caller that yields between slices (the messenger's
+   * catch-up after messages arrive): at most `max` changes of the feed, applied in one index
+   * transaction and handed to the mirror as one message. `more` when changes remain. When none
+   * remain, a snapshot due is started as catchUp starts it.
+   */
+  catchUpSlice(max: number): { applied: number; more: boolean } {
+    const limit = Math.max(1, Math.min(FEED_BATCH, Math.floor(max)));
+    const batch = this.#source.changesSince(this.#open().seq, limit);
+    const applied = batch.upserts.length + batch.deletes.length;
+    if (applied > 0) this.#applyBatch(batch.upserts, batch.deletes, batch.maxSeq);
+    if (applied > 0 && batch.more) return { applied, more: true };
+    this.#snapshotIfDue();
+    return { applied, more: false };
+  }
+
+  /** After a catch-up: a snapshot due is written (in steps by the mirror when it is alive). */
+  #snapshotIfDue(): void {
     // A catchUpInSteps under way purges and snapshots when it gets there, without blocking.
     if (!this.#stepping && this.#snapshotDue()) {
       // A failed stepped snapshot stays due (the next catchUp retries) and stops a failed mirror.
       if (this.#mirror?.alive) this.catchUpInSteps().catch(() => undefined);
       else this.snapshot();
     }
-    return applied;
   }
 
   /**
