@@ -4,7 +4,7 @@
 // of a file is its padded sealed size, who uploaded it and whom the uploader named.
 // This is the embedded (SQLite) store; a cluster node keeps blobs in PostgreSQL (relay/blobs-pg.ts).
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts';
@@ -32,6 +32,14 @@ export const DEFAULT_BLOB_LIMITS: BlobLimits = {
 /** Expired blobs deleted per sweep step, so a sweep never holds the database for long. */
 const SWEEP_BATCH = 500;
 const SWEEP_INTERVAL_MS = 60_000;
+/**
+ * Blob files kept open between requests: a transfer is one put or get per 64 KiB chunk, and
+ * opening and closing the file for each showed in the relay's profile (now one fstat, to see a
+ * file unlinked meanwhile). The least recently used goes past the cap; one unused for
+ * FILE_IDLE_MS is closed by the next open or the idle tick.
+ */
+const OPEN_FILES_MAX = 32;
+const FILE_IDLE_MS = 2_000;
 /**
  * Each blob counts at least one chunk against the quota: otherwise an account could hold
  * ~10^9 one-byte blobs (a row, a file and up to MAX_BLOB_RECIPIENTS rows each) within 1 GiB.
@@ -63,6 +71,9 @@ export class BlobStore implements Blobs {
   private readonly db: Database.Database;
   private readonly deviceByHandle: (handle: string) => DeviceRow | undefined;
   private readonly timer: NodeJS.Timeout;
+  private readonly idleTimer: NodeJS.Timeout;
+  /** Open blob files by id (hex), least recently used first (Map order), each with its last use. */
+  private readonly openFiles = new Map<string, { fd: number; usedAt: number }>();
   private readonly st: {
     insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
     row: Database.Statement<[Buffer]>;
@@ -116,10 +127,14 @@ export class BlobStore implements Blobs {
     }
     this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.timer.unref();
+    this.idleTimer = setInterval(() => this.closeIdleFiles(performance.now()), FILE_IDLE_MS);
+    this.idleTimer.unref();
   }
 
   close(): void {
     clearInterval(this.timer);
+    clearInterval(this.idleTimer);
+    for (const hex of [...this.openFiles.keys()]) this.closeFile(hex);
   }
 
   private file(id: Buffer): string {
@@ -130,12 +145,46 @@ export class BlobStore implements Blobs {
    * Opens the blob's file. A missing file (removed by hand, or a `done` whose commit failed after
    * the unlink) is NOT_FOUND for that request, never an error that would roll back the batch.
    */
-  private openFile(id: Buffer, flags: 'r' | 'r+'): number {
+  private openFile(id: Buffer): number {
+    const hex = id.toString('hex');
+    const now = performance.now();
+    const kept = this.openFiles.get(hex);
+    // A kept file unlinked meanwhile (by hand: data gone) is opened again, to NOT_FOUND.
+    if (kept && fstatSync(kept.fd).nlink > 0) {
+      this.openFiles.delete(hex);
+      kept.usedAt = now;
+      this.openFiles.set(hex, kept);
+      return kept.fd;
+    }
+    if (kept) this.closeFile(hex);
+    this.closeIdleFiles(now);
+    let fd: number;
     try {
-      return openSync(this.file(id), flags);
+      fd = openSync(this.file(id), 'r+');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RpcError('NOT_FOUND', 'the blob\'s data is gone');
       throw e;
+    }
+    this.openFiles.set(hex, { fd, usedAt: now });
+    for (const oldest of this.openFiles.keys()) {
+      if (this.openFiles.size <= OPEN_FILES_MAX) break;
+      this.closeFile(oldest);
+    }
+    return fd;
+  }
+
+  private closeFile(hex: string): void {
+    const kept = this.openFiles.get(hex);
+    if (!kept) return;
+    this.openFiles.delete(hex);
+    closeSync(kept.fd);
+  }
+
+  private closeIdleFiles(now: number): void {
+    for (const [hex, kept] of this.openFiles) {
+      // Least recently used first: the rest were used later.
+      if (now - kept.usedAt < FILE_IDLE_MS) break;
+      this.closeFile(hex);
     }
   }
 
@@ -194,13 +243,9 @@ export class BlobStore implements Blobs {
     if (offset + data.length > row.size) throw new RpcError('BAD_REQUEST', 'data beyond the declared size');
     // Written before the length is committed: after a crash between the two, the bytes past
     // the length are simply written again at the same place.
-    const fd = this.openFile(id, 'r+');
-    try {
-      let done = 0;
-      while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
-    } finally {
-      closeSync(fd);
-    }
+    const fd = this.openFile(id);
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
     const length = offset + data.length;
     this.st.setLength.run(length, id);
     return length;
@@ -216,16 +261,12 @@ export class BlobStore implements Blobs {
     if (row.length < row.size) throw new RpcError('NOT_FOUND', 'the blob is not completely uploaded yet');
     if (offset + length > row.size) throw new RpcError('BAD_REQUEST', 'range beyond the blob');
     const out = Buffer.allocUnsafe(length);
-    const fd = this.openFile(id, 'r');
-    try {
-      let done = 0;
-      while (done < length) {
-        const n = readSync(fd, out, done, length - done, offset + done);
-        if (n === 0) throw new Error('blob file shorter than its recorded length');
-        done += n;
-      }
-    } finally {
-      closeSync(fd);
+    const fd = this.openFile(id);
+    let done = 0;
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done);
+      if (n === 0) throw new Error('blob file shorter than its recorded length');
+      done += n;
     }
     return out;
   }
@@ -247,6 +288,7 @@ export class BlobStore implements Blobs {
   private remove(id: Buffer): void {
     this.st.delRecipients.run(id);
     this.st.del.run(id);
+    this.closeFile(id.toString('hex'));
     try {
       unlinkSync(this.file(id));
     } catch {
