@@ -49,6 +49,12 @@ export function sealedContact(db: ContactsReadable, id: string): Buffer | undefi
   return db.read.contacts.getContact.get(id)?.sealed;
 }
 
+/** A contact's sealed row (sealedContact) opened; VaultCorrupt when it fails authentication. */
+export function openContact(db: ContactsReadable, id: string, sealed: Buffer): ContactRecord {
+  checkId(id, 'contact id');
+  return decodeContactRow(db, { id, sealed });
+}
+
 /** Every contact with its sealed row. */
 export function listContactsSealed(db: ContactsReadable): { record: ContactRecord; sealed: Buffer }[] {
   return db.read.contacts.allContacts.all().map((row) => ({ record: decodeContactRow(db, row), sealed: row.sealed }));

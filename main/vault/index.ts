@@ -47,6 +47,9 @@ export type { DeletionOptions, DeletionReport };
 export { inspectProfile, type ProfileInfo } from './profile-info.ts';
 
 /** A copy whose key bytes are its own (a kept record is never shared with a caller). */
+/** Contacts kept opened by getContact (a plain Map emptied when full). */
+const OPENED_CONTACTS_MAX = 1024;
+
 function copyContact(c: ContactRecord): ContactRecord {
   return { ...c, ...(c.identityKey ? { identityKey: c.identityKey.slice() } : {}), ...(c.verifiedKey ? { verifiedKey: c.verifiedKey.slice() } : {}) };
 }
@@ -66,6 +69,12 @@ export class Vault implements VaultHandle {
    * rolled-back or foreign write can never make it answer wrong. In memory only, cleared on lock.
    */
   private readonly contactIds = new Map<string, { record: ContactRecord; sealed: Buffer }>();
+  /**
+   * contact id -> the record last opened from its sealed row, with that row: getContact (a send
+   * reads its contact twice) opens and parses the row again only when its sealed bytes changed.
+   * Same rule as contactIds: the row is read each time. In memory only, cleared on lock.
+   */
+  private readonly openedContacts = new Map<string, { record: ContactRecord; sealed: Buffer }>();
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -156,6 +165,7 @@ export class Vault implements VaultHandle {
     if (!this.keys.unlocked) return;
     this.keys.zero();
     this.contactIds.clear();
+    this.openedContacts.clear();
     try {
       // A long transaction waiting for activities stops waiting (it then finds the vault locked).
       this.gate.close();
@@ -281,7 +291,16 @@ export class Vault implements VaultHandle {
   }
 
   getContact(id: string): ContactRecord | undefined {
-    return this.gate.read((r) => contacts.getContact(r, id));
+    return this.gate.read((r) => {
+      const sealed = contacts.sealedContact(r, id);
+      if (!sealed) return undefined;
+      const opened = this.openedContacts.get(id);
+      if (opened?.sealed.equals(sealed)) return copyContact(opened.record);
+      const record = contacts.openContact(r, id, sealed);
+      if (this.openedContacts.size >= OPENED_CONTACTS_MAX) this.openedContacts.clear();
+      this.openedContacts.set(id, { record: copyContact(record), sealed });
+      return record;
+    });
   }
 
   /** Handles are secret, so there is no index on them on disk: the first lookup scans the contacts, later ones use the hint. */

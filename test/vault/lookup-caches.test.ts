@@ -78,3 +78,27 @@ describe('kv tags memoized', () => {
     expect(again.kvKeys('ns')).toHaveLength(5000);
   });
 });
+
+describe('getContact with the record last opened kept', () => {
+  it('answers the row as stored now: after a rewrite, a rolled-back rewrite, a caller changing what it got; none for an id without a row', async () => {
+    const { vault } = await vaults.fresh();
+    vault.upsertContact({ ...contact('k1', '@bob'), identityKey: new Uint8Array([1, 1]) });
+    const first = vault.getContact('k1')!;
+    first.identityKey!.fill(9);
+    first.displayName = 'changed by a caller';
+    expect(vault.getContact('k1')).toMatchObject({ displayName: '@bob', identityKey: new Uint8Array([1, 1]) });
+
+    vault.upsertContact({ ...contact('k1', '@bob'), identityKey: new Uint8Array([2, 2]), identityChanged: true });
+    expect(vault.getContact('k1')).toMatchObject({ identityKey: new Uint8Array([2, 2]), identityChanged: true });
+
+    expect(() =>
+      vault.transaction(() => {
+        vault.upsertContact({ ...contact('k1', '@bob'), identityKey: new Uint8Array([3, 3]) });
+        expect(vault.getContact('k1')?.identityKey).toEqual(new Uint8Array([3, 3]));
+        throw new Error('store failed');
+      }),
+    ).toThrow('store failed');
+    expect(vault.getContact('k1')).toMatchObject({ identityKey: new Uint8Array([2, 2]), identityChanged: true });
+    expect(vault.getContact('k2')).toBeUndefined();
+  });
+});
