@@ -278,7 +278,12 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     const first = next;
     pending = [];
     next += batch.length;
-    vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
+    try {
+      vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
+    } finally {
+      // Sealed into the vault (or failed): the plaintext is not left in freed memory.
+      for (const c of batch) c.fill(0);
+    }
   };
   let started = false;
   markStaging(vault, r.id);
@@ -298,6 +303,7 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     // Damage or a cancel keeps nothing. An interruption (connection, relay, lock) keeps the
     // chunks stored so far, still marked staging: the next download resumes after them, also
     // after a restart (attachment-store.ts cleanUpAtUnlock keeps them while the record waits).
+    for (const c of pending) c.fill(0);
     const cancelled = e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED';
     if (vault.isUnlocked && (e instanceof StreamError || cancelled)) deleteChunks(vault, r);
     throw e;
