@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { Contact, ConversationSummary, GroupActivity, GroupInfo, OpenedBackup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
+import type { Contact, ConversationSummary, GroupActivity, GroupInfo, OpenedBackup, OpenedBackupGroup, SearchHit, Settings, VaultStatus } from '../../../shared/api.ts';
 import { useApi, errorText, useReconnects } from '../api.ts';
 import { ConnectionIndicator } from '../components/ConnectionIndicator.tsx';
 import { adjacentChat, notificationText, totalUnread, windowTitle } from '../daily.ts';
@@ -14,6 +14,7 @@ import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
 import { SearchDialog } from './SearchDialog.tsx';
+import { OpenedGroupChat, openedGroupEntry } from './OpenedGroupChat.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
 import { ShownNotifications } from '../shown-notifications.ts';
 
@@ -41,6 +42,8 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const [groups, setGroups] = useState<GroupInfo[]>([]);
   /** Each group's last activity and unread count, for its place in the one chat list. */
   const [groupActivity, setGroupActivity] = useState<readonly GroupActivity[]>([]);
+  /** An opened backup's groups (read-only, as the file states them). */
+  const [openedGroups, setOpenedGroups] = useState<OpenedBackupGroup[]>([]);
   const self = status.account?.handle ?? '';
   const reconnects = useReconnects();
   // The `group` event updates a group, `groupActivity` its place in the list (main keeps the
@@ -50,8 +53,10 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
     if (backupId) {
       setGroups([]);
       setGroupActivity([]);
+      api.backupGroups({ backupId }).then(setOpenedGroups, (err: unknown) => setError(errorText(err)));
       return;
     }
+    setOpenedGroups([]);
     const same = <T,>(cur: T, next: T) => (JSON.stringify(cur) === JSON.stringify(next) ? cur : next);
     const loadActivity = () => api.groupsActivity().then((list) => setGroupActivity((cur) => same(cur, list)), () => undefined);
     const load = () => {
@@ -102,7 +107,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   }, [api, backupId, refresh, reconnects]);
 
   // The unread total in the window title (the Electron shell sets the dock/taskbar badge itself).
-  const entries = chatEntries(conversations, groups, groupActivity);
+  const opened = backupId ? openedGroups.map(openedGroupEntry) : [];
+  const entries = backupId ? chatEntries(conversations, opened.map((o) => o.group), opened.map((o) => o.activity)) : chatEntries(conversations, groups, groupActivity);
+  const currentOpenedGroup = backupId ? (openedGroups.find((g) => g.conversationId === selected) ?? null) : null;
   const unreadTotal = backupId ? 0 : totalUnread(entries);
   useEffect(() => {
     document.title = windowTitle(unreadTotal);
@@ -270,6 +277,8 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
               onShowSafetyNumber={() => setPanel({ kind: 'safety', contactId: current.contactId })}
               onRename={() => setPanel({ kind: 'nickname', contactId: current.contactId })}
             />
+          ) : currentOpenedGroup && backupId ? (
+            <OpenedGroupChat key={`${backupId}:${currentOpenedGroup.groupId}`} group={currentOpenedGroup} backupId={backupId} focusMessageId={focusMessageId} />
           ) : currentGroup ? (
             <GroupChat
               key={currentGroup.groupId}
