@@ -11,7 +11,7 @@ import { open, stat } from 'node:fs/promises';
 import { CodedError } from '../../shared/errors.ts';
 import type { RelayCallParams, RelayMethodName, RelayResult } from '../../shared/protocol/methods.ts';
 import {
-  openChunk, SealedDigest, sealChunk, sealChunkInto, sealedChunkLength, streamLayout, StreamError,
+  openChunk, SealedDigest, sealChunkInto, sealedChunkLength, streamLayout, StreamError,
   STREAM_CHUNK_BYTES, STREAM_KEY_BYTES, STREAM_SEALED_CHUNK_BYTES, type StreamLayout,
 } from '../../shared/protocol/stream.ts';
 import { bytesEqual } from '../../shared/protocol/bytes.ts';
@@ -297,8 +297,10 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
   // (never the last, never padding) count; the digest at the end still covers the whole stream.
   const full = Math.min(layout.chunks - 1, Math.floor(ref.size / STREAM_CHUNK_BYTES));
   let from = 0;
-  for (let plain = o.stored?.(0); from < full && plain?.length === STREAM_CHUNK_BYTES; plain = o.stored?.(++from)) {
-    digest.update(sealChunk(ref.key, from, false, plain));
+  // Sealed only to be hashed: one buffer serves every kept chunk.
+  const resealed = o.stored ? Buffer.allocUnsafe(STREAM_SEALED_CHUNK_BYTES) : undefined;
+  for (let plain = o.stored?.(0); resealed && from < full && plain?.length === STREAM_CHUNK_BYTES; plain = o.stored?.(++from)) {
+    digest.update(resealed.subarray(0, sealChunkInto(ref.key, from, false, plain, resealed)));
   }
   const fetchChunk = (i: number): Promise<{ data: Uint8Array }> => {
     const p = relay.call('blob.get', { id: ref.blobId, offset: offsets[i] as number, length: sealedChunkLength(layout, i) });
