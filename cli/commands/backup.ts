@@ -1,8 +1,8 @@
 // Backup subcommands: export, import, open-backup (docs/backup-format.md). They go through the
 // contract offline (cli/client.ts withOfflineClient), as the app does: backupExport,
 // backupImport, backupRestore (a profile without a vault: the whole file and its signer are
-// checked before anything is created), backupOpen and the opened backup's contacts, history and
-// search. Keys from flags, the environment or a prompt; a progress bar on stderr when it is a
+// checked before anything is created), backupOpen and the opened backup's contacts, groups,
+// history and search. Keys from flags, the environment or a prompt; a progress bar on stderr when it is a
 // terminal (the contract's backupProgress events); Ctrl-C cancels the job (no partial file).
 import { accessSync, constants as fsConstants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import {
+  GROUP_ID_RE,
   MAX_BACKUP_WORK_FACTOR,
   MAX_SEARCH_HITS,
   MIN_BACKUP_WORK_FACTOR,
@@ -20,6 +21,7 @@ import {
   type BackupProtection,
   type ImportSummary,
   type Message,
+  type OpenedGroupMessage,
 } from '../../shared/api.ts';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { action, CliError, ExitCode, globalOptions, printNotice, printResult, readSecret, wantsJson, requireVault, kdfFor } from '../io.ts';
@@ -157,8 +159,29 @@ async function backupHistory(api: EphemeraClient, backupId: string, conversation
   return out;
 }
 
+/** The newest `limit` messages of an opened backup's group (all without a limit), oldest first. */
+async function backupGroupHistory(api: EphemeraClient, backupId: string, groupId: string, limit: number | undefined): Promise<OpenedGroupMessage[]> {
+  const out: OpenedGroupMessage[] = [];
+  let anchor: { kind: 'newest' } | { kind: 'before'; messageId: string } = { kind: 'newest' };
+  for (;;) {
+    const want = limit === undefined ? 500 : Math.min(500, limit - out.length);
+    if (want <= 0) break;
+    const page = await api.backupGroupHistory({ backupId, groupId, anchor, limit: want });
+    out.unshift(...page.messages);
+    const first = page.messages[0];
+    if (!page.hasOlder || first === undefined) break;
+    anchor = { kind: 'before', messageId: first.id };
+  }
+  return out;
+}
+
+/** A message's text as history prints it (a tombstone says so; its text is empty). */
+function shownText(m: { text: string; deleted?: true | undefined }): string {
+  return m.deleted ? '(deleted for everyone)' : untrusted(m.text);
+}
+
 /** The files the opened backup lists for these messages, by message id. */
-async function backupFiles(api: EphemeraClient, backupId: string, messages: readonly Message[]): Promise<Map<string, Attachment>> {
+async function backupFiles(api: EphemeraClient, backupId: string, messages: readonly { id: string }[]): Promise<Map<string, Attachment>> {
   const files = new Map<string, Attachment>();
   for (let i = 0; i < messages.length; i += 500) {
     for (const a of await api.attachmentsOf({ backupId, messageIds: messages.slice(i, i + 500).map((m) => m.id) })) files.set(a.messageId, a);
@@ -272,18 +295,24 @@ export function register(program: Command): void {
 
   program
     .command('open-backup')
-    .description('read a backup without any profile: "history NAME", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"')
+    .description('read a backup without any profile: "groups", "history NAME", "history --group GROUP_ID", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"')
     .argument('<file>', 'backup file')
-    .argument('<what>', 'history | search | save-attachment')
-    .argument('<text...>', 'contact (handle or name) for history; words for search; ATTACHMENT_ID PATH for save-attachment')
+    .argument('<what>', 'groups | history | search | save-attachment')
+    .argument('[text...]', 'contact (handle or name) for history; words for search; ATTACHMENT_ID PATH for save-attachment')
     .option('--identity <file>', 'age identity file for a backup made with --recipient')
     .option('--limit <n>', 'at most this many messages (history: the newest)', parseLimit)
+    .option('--group <groupId>', 'history: the group with this id (open-backup FILE groups lists them)')
     .addHelpText('after', BACKUP_HELP)
     .action(
-      action(async (file: string, what: string, words: string[], opts: { identity?: string; limit?: number }, cmd: Command) => {
+      action(async (file: string, what: string, words: string[], opts: { identity?: string; limit?: number; group?: string }, cmd: Command) => {
         const json = wantsJson(cmd);
-        if (what !== 'history' && what !== 'search' && what !== 'save-attachment') throw new CliError('open-backup: expected "history NAME", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"', ExitCode.USAGE);
+        const usage = 'open-backup: expected "groups", "history NAME", "history --group GROUP_ID", "search TEXT" or "save-attachment ATTACHMENT_ID PATH"';
+        if (what !== 'history' && what !== 'search' && what !== 'save-attachment' && what !== 'groups') throw new CliError(usage, ExitCode.USAGE);
         if (what === 'save-attachment' && words.length !== 2) throw new CliError('open-backup: expected "save-attachment ATTACHMENT_ID PATH"', ExitCode.USAGE);
+        if (opts.group !== undefined && (what !== 'history' || words.length > 0)) throw new CliError('open-backup: --group goes with "history" and no NAME', ExitCode.USAGE);
+        if (opts.group !== undefined && !GROUP_ID_RE.test(opts.group)) throw new CliError('open-backup: --group takes a group id (32 hex characters)', ExitCode.USAGE);
+        if ((what === 'search' || (what === 'history' && opts.group === undefined)) && words.length === 0) throw new CliError(usage, ExitCode.USAGE);
+        if (what === 'groups' && words.length > 0) throw new CliError(usage, ExitCode.USAGE);
         const key = await backupKey(opts.identity);
         const text = words.join(' ');
         // No profile: the messenger serving the contract gets an empty folder of its own, in
@@ -297,6 +326,36 @@ export function register(program: Command): void {
               const [attachmentId, out] = words as [string, string];
               const { bytes } = await api.saveAttachment({ backupId, attachmentId, path: resolve(out) });
               printResult(json, `Saved ${bytes} bytes to ${untrusted(resolve(out))}.`, { attachmentId, path: resolve(out), bytes });
+            } else if (what === 'groups') {
+              const groups = await api.backupGroups({ backupId });
+              const human = groups.length === 0 ? ['No groups in this backup.'] : [];
+              for (const g of groups) {
+                const members = g.logVerified ? `${g.members.length} members: ${g.members.join(', ')}` : 'membership log does not verify: members not shown';
+                human.push(`${untrusted(g.name)} (${g.groupId}) — ${members} — ${g.messages} messages`);
+              }
+              printResult(json, human.join('\n'), { groups });
+            } else if (what === 'history' && opts.group !== undefined) {
+              const groupId = opts.group;
+              const group = (await api.backupGroups({ backupId })).find((g) => g.groupId === groupId);
+              if (!group) throw new CliError(`No group ${groupId} in this backup.`, ExitCode.BAD_PARAMETERS, 'BAD_PARAMETERS');
+              const messages = await backupGroupHistory(api, backupId, groupId, opts.limit);
+              const files = await backupFiles(api, backupId, messages);
+              const head = `${untrusted(group.name)} — ${group.logVerified ? group.members.join(', ') : 'membership log does not verify'} — ${messages.length} messages`;
+              const human = [head];
+              for (const m of messages) {
+                const a = files.get(m.id);
+                const note = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
+                const receipts = m.receipts ? ` (read by ${m.receipts.read} of ${m.receipts.of})` : '';
+                const who = m.direction === 'out' && !m.system ? 'me' : (m.sender ?? 'unknown');
+                human.push(m.system ? `[${formatTime(m.sentAt)}] — ${untrusted(m.text)}` : `[${formatTime(m.sentAt)}] ${who}: ${shownText(m)}${note}${receipts}`);
+              }
+              printResult(json, human.join('\n'), {
+                group,
+                messages: messages.map((m) => {
+                  const a = files.get(m.id);
+                  return { ...m, attachments: a ? [{ id: a.id, name: a.name, size: a.size, type: a.type, downloaded: a.downloaded }] : [] };
+                }),
+              });
             } else if (what === 'history') {
               const [contact] = await api.backupContacts({ backupId, name: text });
               if (!contact) throw new CliError(`No contact "${text}" in this backup.`, ExitCode.BAD_PARAMETERS, 'BAD_PARAMETERS');
@@ -308,7 +367,7 @@ export function register(program: Command): void {
               for (const m of messages) {
                 const a = files.get(m.id);
                 const note = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
-                human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${untrusted(m.text)}${note}`);
+                human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${shownText(m)}${note}`);
               }
               printResult(json, human.join('\n'), {
                 contact: { id: contact.id, handle: contact.handle, displayName: contact.displayName },

@@ -4,7 +4,8 @@
 // vault. backupGroups lists the group with the members its signed log states; backupGroupHistory
 // gives its messages in order with each author, the tombstone empty, own texts' receipts; search
 // finds group texts; a group log that does not verify is shown unverified (members withheld,
-// messages kept); a group line changed in a signed file refuses the whole file.
+// messages kept); a group line changed in a signed file refuses the whole file. The real CLI:
+// `open-backup FILE groups` and `open-backup FILE history --group GROUP_ID`, text and --json.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +18,7 @@ import { GROUPS } from '../../main/messenger/group-store.ts';
 import { readKvJson, writeKvJson } from '../../main/messenger/kv-json.ts';
 import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 import { ageKeygen, ageRun, type AgeKeyPair } from './helpers.ts';
+import { runCli } from '../cli/run.ts';
 
 const scene = messagingScene('opgroups', ['alice', 'bob', 'carol', 'reader']);
 let alice: Peer, bob: Peer, carol: Peer;
@@ -25,6 +27,8 @@ let groupId = '';
 let age: AgeKeyPair;
 let backupPath = '';
 const FILE = randomBytes(70_000);
+/** A member's text holding terminal control sequences (clear screen, set the window title). */
+const BOB_TEXT = 'noon works\u001b[2J for me\u001b]0;owned\u0007';
 const vaultOf = (p: Peer): Vault => (p.m as unknown as { life: { current(): { vault: Vault } } }).life.current().vault;
 const texts = async (p: Peer) => (await p.m.groupHistory({ groupId, limit: 100 })).messages.filter((m) => !m.system);
 
@@ -46,7 +50,7 @@ beforeAll(async () => {
   await alice.m.groupSend({ groupId, text: 'meet at noon?' });
   await waitFor(async () => (await texts(bob)).length === 1, 30_000, 'the first text at bob');
   const atBob = (await texts(bob))[0]!;
-  await bob.m.groupSend({ groupId, text: 'noon works for me', replyTo: atBob.id });
+  await bob.m.groupSend({ groupId, text: BOB_TEXT, replyTo: atBob.id });
   await waitFor(async () => (await texts(carol)).length === 2, 30_000, 'both texts at carol');
   const wrong = await carol.m.groupSend({ groupId, text: 'oops, wrong chat' });
   await carol.m.deleteMessage({ conversationId: `g${groupId}`, messageId: wrong.id, forEveryone: true });
@@ -81,7 +85,7 @@ describe('an opened backup shows its groups', () => {
     const shown = page.messages.filter((m) => m.system !== true);
     expect(shown.map((m) => [m.sender, m.text, m.deleted ?? false])).toEqual([
       [null, 'meet at noon?', false],
-      ['og_bob', 'noon works for me', false],
+      ['og_bob', BOB_TEXT, false],
       ['og_carol', '', true],
       [null, 'the map for noon', false],
     ]);
@@ -130,7 +134,7 @@ describe('an opened backup shows its groups', () => {
     const [group] = await reader.backupGroups({ backupId: opened.backupId });
     expect(group).toMatchObject({ groupId, name: 'Trip planning', logVerified: false, creator: null, members: [], admins: [] });
     const page = await reader.backupGroupHistory({ backupId: opened.backupId, groupId, anchor: { kind: 'newest' }, limit: 100 });
-    expect(page.messages.filter((m) => m.system !== true).map((m) => m.text)).toEqual(['meet at noon?', 'noon works for me', '', 'the map for noon']);
+    expect(page.messages.filter((m) => m.system !== true).map((m) => m.text)).toEqual(['meet at noon?', BOB_TEXT, '', 'the map for noon']);
     await reader.backupClose({ backupId: opened.backupId });
   }, 120_000);
 
@@ -147,4 +151,47 @@ describe('an opened backup shows its groups', () => {
     writeFileSync(changed, sealed.stdout);
     expect(await codeOf(open(changed))).toBe('BACKUP_CORRUPT');
   }, 60_000);
+});
+
+describe('the CLI reads an opened backup\'s groups', () => {
+  const env = (): Record<string, string> => ({ EPHEMERA_KDF: 'test' });
+
+  it('lists the groups and prints a group\'s history with authors, tombstone, file and receipts; control characters made visible', async () => {
+    const listed = await runCli(['open-backup', backupPath, 'groups', '--identity', age.identityFile], env());
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`Trip planning (${groupId}) — 3 members: og_alice, og_bob, og_carol — `);
+
+    const asJson = await runCli(['--json', 'open-backup', backupPath, 'groups', '--identity', age.identityFile], env());
+    expect(asJson.code, asJson.stderr).toBe(0);
+    const { groups } = JSON.parse(asJson.stdout.trim()) as { groups: { groupId: string; logVerified: boolean; members: string[] }[] };
+    expect(groups).toMatchObject([{ groupId, logVerified: true, members: ['og_alice', 'og_bob', 'og_carol'] }]);
+
+    const history = await runCli(['open-backup', backupPath, 'history', '--group', groupId, '--identity', age.identityFile], env());
+    expect(history.code, history.stderr).toBe(0);
+    const lines = history.stdout.split('\n').filter((l) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d\] [^—]/.test(l));
+    expect(lines.map((l) => l.slice(19))).toEqual([
+      'me: meet at noon? (read by 1 of 2)',
+      expect.stringMatching(/^og_bob: noon works.* for me.*$/),
+      'og_carol: (deleted for everyone)',
+      `me: the map for noon [file map.png, ${FILE.length} bytes] (read by 1 of 2)`,
+    ]);
+    expect(history.stdout).not.toMatch(/[\u001b\u0007]/);
+
+    const full = await runCli(['--json', 'open-backup', backupPath, 'history', '--group', groupId, '--identity', age.identityFile], env());
+    expect(full.code, full.stderr).toBe(0);
+    const out = JSON.parse(full.stdout.trim()) as { group: { name: string }; messages: { sender: string | null; text: string; system?: true; attachments: { id: string }[] }[] };
+    expect(out.group.name).toBe('Trip planning');
+    // --json gives the file's text as it is: a program reading it does its own escaping.
+    expect(out.messages.filter((m) => m.system !== true).map((m) => [m.sender, m.text, m.attachments.map((a) => a.id)])).toEqual([
+      [null, 'meet at noon?', []],
+      ['og_bob', BOB_TEXT, []],
+      ['og_carol', '', []],
+      [null, 'the map for noon', ['att_map']],
+    ]);
+
+    const unknown = await runCli(['open-backup', backupPath, 'history', '--group', 'ab'.repeat(16), '--identity', age.identityFile], env());
+    expect(unknown.code).toBe(9);
+    const bad = await runCli(['open-backup', backupPath, 'history', '--group', 'not-a-group', '--identity', age.identityFile], env());
+    expect(bad.code).toBe(2);
+  }, 120_000);
 });
