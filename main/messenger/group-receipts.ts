@@ -36,8 +36,14 @@ const DELIVERED_BATCH_MS = 1000;
  */
 const DELIVERED_GAP_PER_MEMBER_MS = 100;
 const MAX_DELIVERED_GAP_MS = 20_000;
-/** Receipts stored within this long are folded and announced together (one `group` event: the open chat reloads on each). */
-const ANNOUNCE_MS = 200;
+/**
+ * Receipts stored within this long are folded and announced together (one `group` event: the open
+ * chat reloads on each). Each fold rewrites every record a receipt touched (a member's receipt
+ * names every text since its last one) and the open chat rereads its page, so a busy group's
+ * author pays per fold, not per receipt: once a second is as fresh as a count needs to be. A read
+ * (history, details) folds first, so nothing it shows is older than the log.
+ */
+const ANNOUNCE_MS = 1000;
 /** How far back an unread count looks (a group never opened shows at most this many). */
 const MAX_UNREAD_SCAN = 5000;
 /** History read per step of the unread count: the list asks often, and mostly the newest few decide. */
