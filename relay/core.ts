@@ -14,7 +14,7 @@ import {
 import { relayHandshake, type RelayIdentity } from '../shared/protocol/handshake.ts';
 import { isRelayMethod, type RelayMethodName } from '../shared/protocol/methods.ts';
 import { RecordEndpoint } from '../shared/protocol/record.ts';
-import { decodeBodies, type Body } from '../shared/protocol/rpc.ts';
+import { BODY_BATCH, decodeBodies, type Body } from '../shared/protocol/rpc.ts';
 import { addressBucket, ConnectionGuard, DEFAULT_CONNECTION_LIMITS } from './connections.ts';
 import { andThen, type BoundDevice, type CallContext, type Conn, type MaybePromise, type ServedMethod, type TempKeyEntry } from './context.ts';
 import { ClusterStore } from './cluster.ts';
@@ -35,6 +35,19 @@ import { TempKeys } from './temp-keys.ts';
 const MAX_UNBOUND_PER_CONN = 4;
 /** On a cluster node, the requests that go to the store's group commit (relay/pg-group-commit.ts). */
 const PIPELINED: ReadonlySet<string> = new Set(['send', 'ack']);
+
+/** Each body's encoded length in a payload decodeBodies accepted: the one body, or a BATCH's entries. */
+function bodySizes(payload: Uint8Array, count: number): number[] {
+  if (payload[0] !== BODY_BATCH) return [payload.length];
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const sizes: number[] = [];
+  for (let i = 0, pos = 3; i < count; i++) {
+    const len = view.getUint32(pos);
+    sizes.push(len);
+    pos += 4 + len;
+  }
+  return sizes;
+}
 
 export class RelayCore implements Binder, Delivery, LookupBudget {
   private readonly sqlite: RelayStore | undefined;
@@ -118,6 +131,11 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     return this.sqlite;
   }
 
+  /** The group commit's counters (commits, early releases by COMMIT_AT_BYTES, bytes counted toward it). */
+  get commitCounters(): Readonly<Outgoing['counters']> {
+    return this.out.counters;
+  }
+
   get tempKeyCount(): number {
     return this.tempKeys.size;
   }
@@ -134,7 +152,6 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   private onMessage(conn: Conn, data: RawData, isBinary: boolean): void {
     if (conn.tracked) this.guard.seen(conn.tracked);
     this.out.openBatch();
-    if (Buffer.isBuffer(data)) this.out.took(data.length);
     try {
       if (!isBinary || !Buffer.isBuffer(data)) throw new ProtocolError('BAD_FRAME', 'text or fragmented frame');
       this.handleFrame(conn, data);
@@ -202,7 +219,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     }
     const bodies = decodeBodies(payload.body);
     for (const body of bodies) if (body.kind !== 'request') throw new ProtocolError('BAD_FRAME', 'clients send only requests');
-    for (const body of bodies) {
+    const sizes = bodySizes(payload.body, bodies.length);
+    for (const [i, body] of bodies.entries()) {
       if (body.kind !== 'request') continue;
       if (this.cluster) {
         // The store answers later: one key's requests run one after another, each answered when
@@ -213,8 +231,13 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
         order.submit(() => this.runLater(entry, body.reqId, body.method, body.params), PIPELINED.has(body.method));
         continue;
       }
-      if (!(isRelayMethod(body.method) && this.methods[body.method].readOnly)) this.out.mayWrite();
+      const writes = !(isRelayMethod(body.method) && this.methods[body.method].readOnly);
+      if (writes) this.out.mayWrite();
       const answer = this.dispatch(entry, body.reqId, body.method, body.params);
+      // Only a bound key's writes that were served count toward the early commit (COMMIT_AT_BYTES):
+      // frames under no key, unbound keys' requests, reads (a ping's free-form params) and refused
+      // writes cost the sender nothing, so counting them would let anyone defeat the pacing.
+      if (writes && entry.boundTo && (answer instanceof Promise || answer.kind === 'result')) this.out.took(sizes[i] ?? 0);
       if (answer instanceof Promise) void answer.then((b) => this.answerLater(entry, b));
       else this.out.sendBody(entry, answer);
     }
