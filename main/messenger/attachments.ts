@@ -286,6 +286,8 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     }
   };
   let started = false;
+  // A fresh copy per call (kvGet opens the row into a new buffer): downloadBlob zeroes it once used.
+  const keptChunk = (i: number): Uint8Array | undefined => vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
   markStaging(vault, r.id);
   try {
     await downloadBlob(relay, ref, (plain, index) => {
@@ -293,11 +295,14 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
       if (!started) next = index;
       started = true;
       // Stream chunk i holds plaintext bytes [i * 64 KiB, ...): the same cut as the local chunks.
-      if (index !== next + pending.length) throw new StreamError('ATTACHMENT_CORRUPT', 'chunks out of order');
+      if (index !== next + pending.length) {
+        plain.fill(0);
+        throw new StreamError('ATTACHMENT_CORRUPT', 'chunks out of order');
+      }
       // Its own buffer (openChunk's output), not shared with anything: kept without a copy.
       pending.push(plain);
       if (pending.length >= CHUNKS_PER_TRANSACTION) flush();
-    }, { ...o, stored: (i) => vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i)) });
+    }, { ...o, stored: keptChunk });
     if (pending.length > 0) flush();
   } catch (e) {
     // Damage or a cancel keeps nothing. An interruption (connection, relay, lock) keeps the
@@ -403,7 +408,12 @@ export async function saveAttachment(vault: Vault, relay: BlobCaller | undefined
       for (let i = 0; i < chunkCount(r.size); i++) {
         const chunk = vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
         if (!chunk) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is missing from the vault.');
-        writeAll(file.fd, chunk);
+        try {
+          writeAll(file.fd, chunk);
+        } finally {
+          // kvGet's copy: written out, the plaintext is not left in freed memory.
+          chunk.fill(0);
+        }
         if (i % SAVE_YIELD_EVERY === SAVE_YIELD_EVERY - 1) await yieldToEventLoop();
       }
       file.commit();

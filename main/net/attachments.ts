@@ -299,8 +299,17 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
   let from = 0;
   // Sealed only to be hashed: one buffer serves every kept chunk.
   const resealed = o.stored ? Buffer.allocUnsafe(STREAM_SEALED_CHUNK_BYTES) : undefined;
-  for (let plain = o.stored?.(0); resealed && from < full && plain?.length === STREAM_CHUNK_BYTES; plain = o.stored?.(++from)) {
-    digest.update(resealed.subarray(0, sealChunkInto(ref.key, from, false, plain, resealed)));
+  while (resealed && o.stored && from < full) {
+    const plain = o.stored(from);
+    if (!plain) break;
+    try {
+      if (plain.length !== STREAM_CHUNK_BYTES) break;
+      digest.update(resealed.subarray(0, sealChunkInto(ref.key, from, false, plain, resealed)));
+    } finally {
+      // Ours (StoredPrefix hands out a copy): file plaintext is not left in freed memory.
+      plain.fill(0);
+    }
+    from++;
   }
   const fetchChunk = (i: number): Promise<{ data: Uint8Array }> => {
     const p = relay.call('blob.get', { id: ref.blobId, offset: offsets[i] as number, length: sealedChunkLength(layout, i) });
@@ -322,7 +331,11 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
     const plain = openChunk(ref.key, i, i === layout.chunks - 1, data);
     if (!plain) throw new StreamError('ATTACHMENT_CORRUPT', `chunk ${i} does not open`);
     const keep = Math.max(0, Math.min(plain.length, ref.size - out));
-    for (let j = keep; j < plain.length; j++) if (plain[j] !== 0) throw new StreamError('ATTACHMENT_CORRUPT', 'padding is not zeros');
+    for (let j = keep; j < plain.length; j++) {
+      if (plain[j] === 0) continue;
+      plain.fill(0);
+      throw new StreamError('ATTACHMENT_CORRUPT', 'padding is not zeros');
+    }
     if (keep > 0) await sink(plain.subarray(0, keep), i);
     out += keep;
     o.onProgress?.((offsets[i] as number) + want, layout.sealedSize);
@@ -331,5 +344,8 @@ export async function downloadBlob(relay: BlobCaller, ref: BlobRef, sink: (plain
   return from;
 }
 
-/** Plaintext chunk `index` kept by an earlier, interrupted download (undefined when not kept). */
+/**
+ * Plaintext chunk `index` kept by an earlier, interrupted download (undefined when not kept): a
+ * buffer the download owns from then on (it zeroes it once used), never one the caller keeps.
+ */
 export type StoredPrefix = (index: number) => Uint8Array | undefined;
