@@ -17,7 +17,7 @@ import {
   type HistoryPage,
   type ImportSummary,
   type OpenedBackup,
-  type OpenedBackupGroup,
+  OpenedBackupGroup,
   type OpenedGroupHistoryPage,
   type OpenedGroupMessage,
   type SearchResult,
@@ -42,13 +42,13 @@ import {
 import type { Vault } from '../vault/index.ts';
 import { backupMessageStatus, markImportedTombstones } from './backup-records.ts';
 import { attachmentSink, attachmentSource } from './backup-attachments.ts';
-import { groupSink, groupSource } from './group-backup.ts';
+import { checkedLog, groupSink, groupSource } from './group-backup.ts';
 import { messageView } from './views.ts';
 import { safeFileName } from '../e2e/content.ts';
 import type { BackupGroup } from '../backup/groups.ts';
 import { groupConversationOf } from '../backup/opened-groups.ts';
 import type { BackupMessage } from '../backup/open.ts';
-import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange, type GroupState } from './group-state.ts';
+import { GroupChangeRefused, type GroupState } from './group-state.ts';
 import { LINE_PREFIX, MEMBER_PREFIX } from './group-store.ts';
 
 const PHASE: Record<BackupProgress['phase'], ApiBackupProgress['phase']> = {
@@ -140,27 +140,27 @@ function pageBounds(all: readonly BackupMessage[], anchor: HistoryAnchor, limit:
 }
 
 /**
- * The state a group line's signed log ends in, rebuilt change by change as an import does
- * (main/messenger/group-backup.ts checkedLog, which is not exported: the same steps); undefined
- * when it is not a log of this group under this name. Signatures are the file's word: an opened
- * backup knows no member's key, as an import does not.
+ * The state a group line's signed log ends in, rebuilt as an import rebuilds it (group-backup.ts
+ * checkedLog); undefined when it is not a log of this group under this name, or its state does not
+ * fit what the contract shows of a group (the group is then listed unverified, not the whole list
+ * refused). Signatures are the file's word: an opened backup knows no member's key, as an import
+ * does not.
  */
 function openedGroupState(g: BackupGroup): GroupState | undefined {
+  let state: GroupState;
   try {
-    const { root, rootChange, changes } = g.log;
-    if (!Array.isArray(changes) || changes.length > 100_000) return undefined;
-    const first = parseSignedChange(rootChange);
-    const start = parseGroupState(root);
-    if (start.head !== changeHash(first) || start.groupId !== first.body.groupId) return undefined;
-    const log = first.body.op.type === 'create' ? GroupLog.create(first, () => true) : GroupLog.restore({ root: start, rootChange: first, changes: [] });
-    if (JSON.stringify(log.state) !== JSON.stringify(start)) return undefined;
-    for (const c of changes) log.offer(parseSignedChange(c), () => true);
-    return log.groupId === g.id && log.state.name === g.name ? log.state : undefined;
+    const log = checkedLog(g.log);
+    if (log.groupId !== g.id || log.state.name !== g.name) return undefined;
+    state = log.state;
   } catch (e) {
     if (e instanceof GroupChangeRefused) return undefined;
     throw e;
   }
+  return OPENED_GROUP_MEMBERSHIP.safeParse({ creator: state.creator, members: state.members, admins: state.admins }).success ? state : undefined;
 }
+
+/** What backupGroups shows of a verified log's state. */
+const OPENED_GROUP_MEMBERSHIP = OpenedBackupGroup.pick({ creator: true, members: true, admins: true });
 
 /** The author of a stored group message as a handle: null for own texts and for a form that holds no handle. */
 function groupSenderOf(m: BackupMessage): string | null {

@@ -8,7 +8,7 @@
 import type { BackupGroupReceipts, GroupSink, GroupSource } from '../backup/groups.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
-import { changeHash, GroupChangeRefused, GroupLog, parseGroupState, parseSignedChange } from './group-state.ts';
+import { changeHash, GroupChangeRefused, GroupLog, MAX_REPLAYED_CHANGES, parseGroupState, parseSignedChange } from './group-state.ts';
 import { foldGroupReceipts, GROUP_SENT } from './group-receipt-log.ts';
 import { RESTORED } from './group-rejoin.ts';
 import { GROUPS, type GroupRecord } from './group-store.ts';
@@ -34,17 +34,24 @@ export function groupSource(vault: Vault): GroupSource {
   };
 }
 
-/** The log of a backup line, rebuilt change by change; throws GroupChangeRefused when it is not one. */
-function checkedLog(v: Record<string, unknown>): GroupLog {
+/**
+ * The log of a backup line (import, and an opened backup's groups in backups.ts), rebuilt from its
+ * start (the creation, or a joiner's snapshot) with every change checked as a member checks it and
+ * the chain chosen once (GroupLog.replay: linear, since the line is the file's word and may be
+ * crafted). Throws GroupChangeRefused when it is not a log: malformed, more than
+ * MAX_REPLAYED_CHANGES changes, a start that is not its own change's state. A change refused on
+ * the way is left out, as a member leaves it out.
+ */
+export function checkedLog(v: Record<string, unknown>): GroupLog {
   const { root, rootChange, changes } = v;
-  if (!Array.isArray(changes) || changes.length > 100_000) throw new GroupChangeRefused('malformed');
+  if (!Array.isArray(changes) || changes.length > MAX_REPLAYED_CHANGES) throw new GroupChangeRefused('malformed');
   const first = parseSignedChange(rootChange);
   const start = parseGroupState(root);
   if (start.head !== changeHash(first) || start.groupId !== first.body.groupId) throw new GroupChangeRefused('invalid');
   // A creation is replayed as every member does; a joiner's snapshot is its own start.
   const log = first.body.op.type === 'create' ? GroupLog.create(first, () => true) : GroupLog.restore({ root: start, rootChange: first, changes: [] });
   if (JSON.stringify(log.state) !== JSON.stringify(start)) throw new GroupChangeRefused('invalid');
-  for (const c of changes) log.offer(parseSignedChange(c), () => true);
+  log.replay(changes.map(parseSignedChange), () => true);
   return log;
 }
 

@@ -251,14 +251,16 @@ export function genesisState(c: SignedChange, hash: string): GroupState | Refusa
 }
 
 export function checkState(s: GroupState): GroupState {
+  // Sizes first: a state from outside (a backup line, a snapshot) may name any number of handles.
+  const fits = (xs: unknown): xs is string[] => Array.isArray(xs) && xs.length <= MAX_GROUP_MEMBERS && xs.every(isHandle);
+  const members = fits(s.members) ? new Set(s.members) : undefined;
   const ok =
+    members !== undefined &&
+    fits(s.admins) &&
+    s.admins.every((a) => members.has(a)) &&
     GROUP_ID_RE.test(s.groupId) &&
     isName(s.name) &&
     isHandle(s.creator) &&
-    Array.isArray(s.members) &&
-    s.members.every(isHandle) &&
-    Array.isArray(s.admins) &&
-    s.admins.every((a) => isHandle(a) && s.members.includes(a)) &&
     Number.isSafeInteger(s.revision) &&
     s.revision > 0 &&
     HASH_RE.test(s.head) &&

@@ -36,6 +36,15 @@ export const FINAL_DEPTH = 64;
 export const FORK_WINDOW = 4;
 /** Changes a removed author may keep on branches off the chosen chain (below FORK_WINDOW, so it cannot build a late fork's counter-removal). */
 export const MAX_DEAD_PER_AUTHOR = 3;
+/**
+ * Changes a log read from outside as a whole (a backup line, opened or imported) may hold. A real
+ * group's log grows by one change per add, removal, leave, rename, promotion, timer or add setting,
+ * each a person's action (plus a few changes off the chain): 4,096 is 8 full turnovers of a full
+ * group (256 adds and 256 removals each). Choosing the chain once still costs more than linear
+ * time on a crafted tree (long side branches naming many handles): about 0.5 s at 2,048 changes,
+ * 1.7 s at 4,096 here (docs/backup-format.md "Groups").
+ */
+export const MAX_REPLAYED_CHANGES = 4_096;
 /** Changes held while their parent is unknown (they may arrive before it). */
 const MAX_WAITING = 64;
 /** Children one author may have on one parent: the second already voids both (select()), so more are refused. */
@@ -135,10 +144,15 @@ export class GroupLog {
     const last = chain[chain.length - 1];
     if (!first || !last || last.body.op.type !== 'add' || last.body.op.handle !== self) throw new GroupChangeRefused('invalid');
     const log = GroupLog.create(first, verify);
+    // A chain has one child per change, so each accepted change is the new head: set it as offer()
+    // would select it, without walking the chain again per change (that made a joiner's check
+    // quadratic). A change that does not extend the one before it is refused.
     for (const c of rest) {
-      const r = log.offer(c, verify);
+      const hash = changeHash(c);
+      const r = log.admit(c, hash, verify);
       if (r.result === 'refused') throw new GroupChangeRefused(r.reason);
-      if (r.result !== 'applied' || log.state.head !== changeHash(c)) throw new GroupChangeRefused('invalid');
+      if (r.result !== 'applied' || c.body.parent !== log.headHash) throw new GroupChangeRefused('invalid');
+      log.headHash = hash;
     }
     return log;
   }
@@ -188,6 +202,23 @@ export class GroupLog {
     return log;
   }
 
+  /**
+   * Offers a whole log's `changes` in order, each checked as offer() checks it (parent known, valid
+   * against the state it names, signed, at most two children per author on a parent), and chooses
+   * the chain once at the end, then drops branches forked more than FINAL_DEPTH below it: linear in
+   * the changes, where offer() walks the chain after each (quadratic over a log read from outside).
+   * For a log read as a whole (a backup line), not for live arrivals: a change whose parent is not
+   * among those before it is not held ('waiting'), and the dead-branch cap is not re-applied (a
+   * stored log obeys it already; the caller bounds the count, MAX_REPLAYED_CHANGES). Returns each
+   * change's result in order; the log stays as rebuilt whatever they are.
+   */
+  replay(changes: readonly SignedChange[], verify: Verify): OfferResult[] {
+    const results = changes.map((c) => this.admit(c, changeHash(c), verify));
+    this.select();
+    this.prune();
+    return results;
+  }
+
   get state(): GroupState {
     return this.nodes.get(this.headHash)!.state;
   }
@@ -219,26 +250,13 @@ export class GroupLog {
    */
   offer(c: SignedChange, verify: Verify): OfferResult {
     const hash = changeHash(c);
-    if (this.nodes.has(hash)) return { result: 'duplicate' };
-    if (c.body.groupId !== this.root.groupId) return { result: 'refused', reason: 'wrong-group' };
-    if (c.body.revision < this.root.revision || c.body.revision < this.state.revision - FINAL_DEPTH) return { result: 'refused', reason: 'stale' };
-    const parent = this.nodes.get(c.body.parent);
-    if (!parent) {
-      if (!this.waiting.some((w) => changeHash(w) === hash)) {
-        if (this.waiting.length >= MAX_WAITING) this.waiting.shift();
-        this.waiting.push(c);
-      }
-      return { result: 'waiting' };
+    const r = this.admit(c, hash, verify);
+    if (r.result === 'waiting' && !this.waiting.some((w) => changeHash(w) === hash)) {
+      if (this.waiting.length >= MAX_WAITING) this.waiting.shift();
+      this.waiting.push(c);
     }
-    const next = applyChange(parent.state, c, hash);
-    if (typeof next === 'string') return { result: 'refused', reason: next };
-    if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) return { result: 'refused', reason: 'bad-signature' };
-    const same = parent.children.filter((h) => this.nodes.get(h)!.change.body.author === c.body.author).length;
-    if (same >= MAX_CHILDREN_PER_AUTHOR) return { result: 'refused', reason: 'equivocation' };
-    this.nodes.set(hash, { change: c, state: next, parent: c.body.parent, children: [] });
-    parent.children.push(hash);
-    this.accepted.push(hash);
-    if (this.replaying) return { result: 'applied' };
+    if (r.result !== 'applied' || this.replaying) return r;
+    const parent = this.nodes.get(c.body.parent)!;
     this.select();
     if (this.overDeadCap(c.body.author, hash)) {
       // A removed author's branch that lost: kept only up to the cap, so it can neither cost
@@ -251,6 +269,24 @@ export class GroupLog {
     }
     this.prune();
     this.retryWaiting(verify);
+    return { result: 'applied' };
+  }
+
+  /** Puts `c` into the tree if it is valid against the state it names; the chain is not chosen again here. 'waiting': its parent is unknown (not held here). */
+  private admit(c: SignedChange, hash: string, verify: Verify): OfferResult {
+    if (this.nodes.has(hash)) return { result: 'duplicate' };
+    if (c.body.groupId !== this.root.groupId) return { result: 'refused', reason: 'wrong-group' };
+    if (c.body.revision < this.root.revision || c.body.revision < this.state.revision - FINAL_DEPTH) return { result: 'refused', reason: 'stale' };
+    const parent = this.nodes.get(c.body.parent);
+    if (!parent) return { result: 'waiting' };
+    const next = applyChange(parent.state, c, hash);
+    if (typeof next === 'string') return { result: 'refused', reason: next };
+    if (!verify(c.body.author, signingBytes(c.body), Buffer.from(c.sig, 'base64'))) return { result: 'refused', reason: 'bad-signature' };
+    const same = parent.children.filter((h) => this.nodes.get(h)!.change.body.author === c.body.author).length;
+    if (same >= MAX_CHILDREN_PER_AUTHOR) return { result: 'refused', reason: 'equivocation' };
+    this.nodes.set(hash, { change: c, state: next, parent: c.body.parent, children: [] });
+    parent.children.push(hash);
+    this.accepted.push(hash);
     return { result: 'applied' };
   }
 
