@@ -38,37 +38,71 @@ export function keepQuotable(vault: Vault, id: string, contentId: string): void 
 }
 
 /**
- * Whoever may have written a text of the group that this member holds: the members now and every
- * handle its chain names (creation's members, added, removed, authors: a member who left is the
- * author of its leave), so a reply quoting a member who has since left still finds that text.
+ * At most this many former authors (handles the chain names that are not members now) are tried
+ * for a received reply's quote. Each try costs an HMAC and a vault read on the main thread inside
+ * the receive step, and a chain can name thousands of handles (an add or remove only names one).
+ * 256 = MAX_GROUP_MEMBERS, a whole group's worth of leavers, newest first; a quote of a text by an
+ * older leaver links nothing (the reply shows without its quote, as for a text never received).
  */
-export function quotableAuthors(chain: readonly SignedChange[], members: readonly string[]): string[] {
-  const out = new Set(members);
-  for (const c of chain) {
-    out.add(c.body.author);
-    const op = c.body.op;
-    if (op.type === 'create') for (const h of op.members) out.add(h);
-    else if (op.type === 'add' || op.type === 'remove') out.add(op.handle);
-  }
-  return [...out];
+export const MAX_FORMER_QUOTE_AUTHORS = 256;
+
+/** The handles one change names: its author (a member who left is the author of its leave), and whom it adds, removes or creates with. */
+function* namedBy(c: SignedChange): Generator<string, void, undefined> {
+  yield c.body.author;
+  const op = c.body.op;
+  if (op.type === 'create') yield* op.members;
+  else if (op.type === 'add' || op.type === 'remove') yield op.handle;
 }
 
 /**
- * A received reply: the quoted content id is looked up as ours or as any of `authors`' texts in
- * this group (quotableAuthors: former members too); unknown (never got it, deleted, from before we
- * joined) links nothing, no error.
+ * Whoever may have written a text of the group that this member holds, in the order a quote is
+ * looked up: the members now, then the former ones the chain names (newest change first, at most
+ * MAX_FORMER_QUOTE_AUTHORS), so a reply quoting a member who has since left still finds that text.
+ * Lazy: a lookup that stops at its first hit walks the chain no further.
  */
-export function linkIncomingReply(d: Pick<GroupDeps, 'withIdKey' | 'self'>, vault: Vault, groupId: string, authors: readonly string[], id: string, contentId: string): void {
-  const conv = groupConversationId(groupId);
-  const self = d.self();
-  const candidates = d.withIdKey((k) => [outgoingMessageId(k, contentId), ...authors.filter((h) => h !== self).map((h) => incomingMessageId(k, `${conv}:${h}`, contentId))]);
-  for (const qid of candidates) {
-    const m = vault.getMessage(qid);
-    if (m?.conversationId === conv && !m.sender.startsWith(LINE_PREFIX)) {
-      linkReply(vault, id, m.id);
-      return;
+export function* quotableAuthors(chain: readonly SignedChange[], members: readonly string[]): Generator<string, void, undefined> {
+  const seen = new Set(members);
+  yield* seen;
+  let former = 0;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    for (const h of namedBy(chain[i] as SignedChange)) {
+      if (seen.has(h)) continue;
+      seen.add(h);
+      yield h;
+      if (++former >= MAX_FORMER_QUOTE_AUTHORS) return;
     }
   }
+}
+
+/** Reads a stored message by id: the vault's getMessage (a seam, so tests can count the lookups). */
+export type MessageLookup = (id: string) => StoredMessage | undefined;
+
+/**
+ * A received reply: the quoted content id is looked up as ours, then as each of `authors`' texts
+ * in this group (quotableAuthors: members now, then former ones), stopping at the first text held;
+ * unknown (never got it, deleted, from before we joined) links nothing, no error.
+ */
+export function linkIncomingReply(
+  d: Pick<GroupDeps, 'withIdKey' | 'self'>, vault: Vault, groupId: string, authors: Iterable<string>, id: string, contentId: string,
+  lookup: MessageLookup = (qid) => vault.getMessage(qid),
+): void {
+  const conv = groupConversationId(groupId);
+  const self = d.self();
+  const quoted = d.withIdKey((k): StoredMessage | undefined => {
+    const text = (qid: string): StoredMessage | undefined => {
+      const m = lookup(qid);
+      return m?.conversationId === conv && !m.sender.startsWith(LINE_PREFIX) ? m : undefined;
+    };
+    const own = text(outgoingMessageId(k, contentId));
+    if (own) return own;
+    for (const h of authors) {
+      if (h === self) continue;
+      const m = text(incomingMessageId(k, `${conv}:${h}`, contentId));
+      if (m) return m;
+    }
+    return undefined;
+  });
+  if (quoted) linkReply(vault, id, quoted.id);
 }
 
 /** The quote shown with `m`: absent when not a reply, null when the quoted text is no longer stored or was deleted for everyone. */

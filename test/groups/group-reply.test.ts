@@ -2,7 +2,9 @@
 // real libsignal and real vaults: a reply reaches the other members with the quote (author and
 // text) mapped to their own stored ids; a reference to a text a member does not hold shows no
 // quote and is no error; a malformed replyTo is refused with a typed error (API) or dropped
-// (wire), changing nothing; a quote of a member who has since left still shows.
+// (wire), changing nothing; a quote of a member who has since left still shows, and the lookup
+// stops at the quoted author (members first; former ones capped).
+import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import { dispatchCall } from '../../shared/api/rpc.ts';
@@ -10,6 +12,10 @@ import { encodeContent, type E2e } from '../../main/e2e/index.ts';
 import { PAD_BLOCK } from '../../main/e2e/content.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import type { GroupRecord } from '../../main/messenger/group-store.ts';
+import type { SignedChange } from '../../main/messenger/group-ops.ts';
+import { linkIncomingReply, MAX_FORMER_QUOTE_AUTHORS, quotableAuthors } from '../../main/messenger/group-reply.ts';
+import { GroupLog } from '../../main/messenger/group-state.ts';
+import { QUOTABLE_CONTENT_IDS, REPLY_TO, withIdKey } from '../../main/messenger/ids.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
 import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 
@@ -133,4 +139,46 @@ describe('replies in group chats', () => {
     const quoted = (await find(alice, 'I have to go soon'))!;
     expect((await find(alice, 'bye carol'))!.replyTo).toEqual({ id: quoted.id, direction: 'in', sender: 'r_carol', text: 'I have to go soon' });
   }, 60_000);
+
+  // After carol left. A received reply's quote is looked up lazily (review s15 F2): ours, then the
+  // members now, then former members newest first, at most MAX_FORMER_QUOTE_AUTHORS of them; the
+  // lookups are counted through linkIncomingReply's lookup seam on alice's real vault.
+  it("a reply's quote costs a lookup per candidate up to its author: members first, former ones capped", async () => {
+    const vault = sessionOf(alice).vault;
+    const record = JSON.parse(Buffer.from(vault.kvGet('groups', groupId)!).toString('utf8')) as GroupRecord;
+    const log = GroupLog.restore(record.log);
+    expect(log.state.members).toEqual(['r_alice', 'r_bob']);
+    // A chain that also names many handles no longer in the group (as cheap adds and removes would):
+    // newer than carol's leave, so her texts sit behind them.
+    const gone = (n: number): SignedChange[] => Array.from({ length: n }, (_, i) => ({
+      body: { v: 1, groupId, revision: log.state.revision + 1 + i, parent: '', author: 'r_bob', op: { type: 'remove', handle: `r_gone${i}` } },
+      sig: '',
+    }));
+    const d = { self: () => 'r_alice', withIdKey: <T>(fn: (k: Uint8Array) => T): T => withIdKey(vault, fn) };
+    const link = (contentId: string, chain: readonly SignedChange[]): { quoted: string | undefined; lookups: number } => {
+      let lookups = 0;
+      const replyId = `mtest${randomBytes(14).toString('hex')}`;
+      linkIncomingReply(d, vault, groupId, quotableAuthors(chain, log.state.members), replyId, contentId, (qid) => {
+        lookups++;
+        return vault.getMessage(qid);
+      });
+      const raw = vault.kvGet(REPLY_TO, replyId);
+      if (raw) vault.kvDelete(REPLY_TO, replyId);
+      return { quoted: raw && Buffer.from(raw).toString('utf8'), lookups };
+    };
+    const contentIdOf = (m: GroupMessage): string => Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, m.id)!).toString('utf8');
+    const fromBob = (await find(alice, 'bob hands out his chain first'))!;
+    const fromCarol = (await find(alice, 'I have to go soon'))!;
+    const chain = log.chainChanges();
+
+    // Bob is a member now: ours (no), then bob: two lookups, however many handles the chain names.
+    expect(link(contentIdOf(fromBob), [...chain, ...gone(MAX_FORMER_QUOTE_AUTHORS + 50)])).toEqual({ quoted: fromBob.id, lookups: 2 });
+    // Carol left: found after ours, bob, and the former ones named after her leave (newest first).
+    expect(link(contentIdOf(fromCarol), chain)).toEqual({ quoted: fromCarol.id, lookups: 3 });
+    expect(link(contentIdOf(fromCarol), [...chain, ...gone(10)])).toEqual({ quoted: fromCarol.id, lookups: 13 });
+    // Behind MAX_FORMER_QUOTE_AUTHORS newer former names she is no longer tried: no quote, bounded work.
+    expect(link(contentIdOf(fromCarol), [...chain, ...gone(MAX_FORMER_QUOTE_AUTHORS)])).toEqual({ quoted: undefined, lookups: 2 + MAX_FORMER_QUOTE_AUTHORS });
+    // A content id no one here wrote: every candidate once, and no more than the cap allows.
+    expect(link('c0ffeec0ffeec0ffeec0ffeec0ffee11', [...chain, ...gone(1000)])).toEqual({ quoted: undefined, lookups: 2 + MAX_FORMER_QUOTE_AUTHORS });
+  });
 });
