@@ -62,11 +62,16 @@ function vaultSource(vault: Vault, attachmentId: string, size: number): ByteSour
         const at = position + done;
         const chunk = vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(attachmentId, Math.floor(at / STREAM_CHUNK_BYTES)));
         if (!chunk) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is missing from the vault.');
-        const within = at % STREAM_CHUNK_BYTES;
-        const n = Math.min(length - done, chunk.length - within);
-        if (n <= 0) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is shorter than its place.');
-        Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(buffer, offset + done, within, within + n);
-        done += n;
+        // kvGet hands back its own copy of the plaintext: zeroed here once its bytes are copied out.
+        try {
+          const within = at % STREAM_CHUNK_BYTES;
+          const n = Math.min(length - done, chunk.length - within);
+          if (n <= 0) throw new ApiError('VAULT_CORRUPT', 'A chunk of the attachment is shorter than its place.');
+          Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength).copy(buffer, offset + done, within, within + n);
+          done += n;
+        } finally {
+          chunk.fill(0);
+        }
       }
       return Promise.resolve({ bytesRead: done });
     },
