@@ -1,44 +1,92 @@
-// A member's delivered receipts to one author in one group, coalesced. Every member answers every
-// text, so the author's receipt work (a 1:1 decrypt and a sealed write each, and the relay's
-// store-and-forward) grows with the group's size times the texts' rate. The first receipt after a
-// quiet moment goes `delayMs` after its first id, as before; while texts keep coming, the next
-// one waits until `gapMs` after the previous one (the caller scales the gap with the group's size),
-// so an author hears from a group of any size at a bounded rate (bench/groups).
+// A member's delivered receipts to one author in one group, one per burst. Every member answers
+// every text, so the author's receipt work (a 1:1 decrypt and a logged write each, and the
+// relay's store-and-forward) is the group's size times the receipts each member sends. A member
+// holds its receipt while the author's texts keep arriving and sends it once no new id came for
+// `quietMs`: a burst draws one receipt per member whatever its length or the load that spreads it
+// out (bench/groups), where a fixed pace drew one per pace interval, more the slower the receive.
+// Bounds: a stream that never pauses still gets a receipt `maxHoldMs` after its first held id; a
+// key holding a full receipt's worth of ids sends it at once (memory per key is one receipt);
+// and a key's next receipt waits at least `gapMs` after its previous one (the caller scales the
+// gap with the group's size), so texts spaced just past `quietMs` do not draw one receipt each
+// from every member of a large group.
+import { MAX_RECEIPT_IDS } from '../e2e/index.ts';
 import { sendInChunks } from './receipt-batch.ts';
 
 interface Key {
   ids: string[];
   timer: NodeJS.Timeout | undefined;
+  /** When the first held id came (0: none held). */
+  firstAt: number;
+  /** When the newest held id came. */
+  lastIdAt: number;
+  /** The least time between this key's previous receipt and its next. */
+  gapMs: number;
   /** When the previous receipt of this key went out (0: none yet). */
-  lastAt: number;
+  sentAt: number;
+}
+
+export interface GroupReceiptTiming {
+  /** A receipt goes once no new id came for this long. */
+  quietMs: number;
+  /** ... or this long after its first held id, however many keep coming. */
+  maxHoldMs: number;
+  /** At most this many ids are held per key; the receipt goes as this many is reached. */
+  maxIds?: number;
 }
 
 export class GroupReceiptBatch {
   private readonly keys = new Map<string, Key>();
+  private readonly maxIds: number;
 
   constructor(
     private readonly send: (key: string, ids: string[]) => void,
-    private readonly delayMs: number,
-  ) {}
+    private readonly timing: GroupReceiptTiming,
+  ) {
+    this.maxIds = Math.max(1, Math.min(timing.maxIds ?? MAX_RECEIPT_IDS, MAX_RECEIPT_IDS));
+  }
 
   /** Another id for `key`; `gapMs`: the least time between two receipts of this key. */
   add(key: string, id: string, gapMs: number): void {
-    let k = this.keys.get(key);
-    if (!k) this.keys.set(key, (k = { ids: [], timer: undefined, lastAt: 0 }));
-    k.ids.push(id);
-    if (k.timer) return;
     const now = Date.now();
-    const at = Math.max(now + this.delayMs, k.lastAt + gapMs);
-    const entry = k;
-    k.timer = setTimeout(() => this.flush(key, entry), at - now);
+    let k = this.keys.get(key);
+    if (!k) this.keys.set(key, (k = { ids: [], timer: undefined, firstAt: 0, lastIdAt: 0, gapMs, sentAt: 0 }));
+    if (k.ids.length === 0) k.firstAt = now;
+    k.ids.push(id);
+    k.lastIdAt = now;
+    k.gapMs = gapMs;
+    if (k.ids.length >= this.maxIds) {
+      this.flush(key, k);
+      return;
+    }
+    // One timer per key: it is not moved per id but looks again when it fires (ids come fast).
+    if (!k.timer) this.arm(key, k, now);
+  }
+
+  /** When the held ids go: after a quiet moment or the longest hold, not before the gap. */
+  private dueAt(k: Key): number {
+    const settled = Math.min(k.lastIdAt + this.timing.quietMs, k.firstAt + this.timing.maxHoldMs);
+    return Math.max(settled, k.sentAt + k.gapMs);
+  }
+
+  private arm(key: string, k: Key, now: number): void {
+    k.timer = setTimeout(() => this.due(key, k), Math.max(0, this.dueAt(k) - now));
+  }
+
+  private due(key: string, k: Key): void {
+    k.timer = undefined;
+    const now = Date.now();
+    if (now < this.dueAt(k)) this.arm(key, k, now);
+    else this.flush(key, k);
   }
 
   private flush(key: string, k: Key): void {
+    if (k.timer) clearTimeout(k.timer);
     k.timer = undefined;
     const ids = k.ids;
     k.ids = [];
-    k.lastAt = Date.now();
-    // The entry stays for its lastAt (one per author and group heard from while unlocked).
+    k.firstAt = 0;
+    k.sentAt = Date.now();
+    // The entry stays for its sentAt (one per author and group heard from while unlocked).
     sendInChunks(ids, (chunk) => this.send(key, chunk));
   }
 

@@ -27,12 +27,18 @@ interface IncomingRecord {
   contentId: string;
 }
 
-/** A member's delivered receipts to one author go out together, this long after the first. */
-const DELIVERED_BATCH_MS = 1000;
 /**
- * While texts keep coming, a member's next delivered receipt to the same author waits this long
- * per member of the group after its previous one (up to MAX_DELIVERED_GAP_MS): an author then
- * hears about 10 delivered receipts a second from a busy group of any size.
+ * A member's delivered receipt to one author in one group waits while that author's texts keep
+ * arriving and goes once none came for this long: one receipt per member per burst, however long
+ * the burst takes to arrive (group-receipt-batch.ts).
+ */
+const DELIVERED_QUIET_MS = 1500;
+/** ... but a stream that never pauses gets a receipt this long after its first id held. */
+const DELIVERED_MAX_HOLD_MS = 60_000;
+/**
+ * A member's next delivered receipt to the same author waits at least this long per member of
+ * the group after its previous one (DELIVERED_QUIET_MS to MAX_DELIVERED_GAP_MS): texts spaced just
+ * past the quiet time then draw about 10 delivered receipts a second from a group of any size.
  */
 const DELIVERED_GAP_PER_MEMBER_MS = 100;
 const MAX_DELIVERED_GAP_MS = 20_000;
@@ -67,13 +73,17 @@ export interface GroupReceiptDeps {
 export class GroupReceipts {
   /**
    * Delivered receipts waiting for their batch: "author\ngroup" -> content ids; the batch goes
-   * after the receive's transaction committed, DELIVERED_BATCH_MS after its first id, or while
-   * texts keep coming a gap after the previous one that grows with the group (group-receipt-batch.ts).
+   * after the receive's transaction committed, once that author's texts in that group paused for
+   * DELIVERED_QUIET_MS (at most DELIVERED_MAX_HOLD_MS after its first id), and not sooner than a
+   * gap after the previous one that grows with the group (group-receipt-batch.ts).
    */
-  private readonly delivered = new GroupReceiptBatch((key, ids) => {
-    const [author, groupId] = key.split('\n') as [string, string];
-    this.sendChunk(author, groupId, 'delivered', ids);
-  }, DELIVERED_BATCH_MS);
+  private readonly delivered = new GroupReceiptBatch(
+    (key, ids) => {
+      const [author, groupId] = key.split('\n') as [string, string];
+      this.sendChunk(author, groupId, 'delivered', ids);
+    },
+    { quietMs: DELIVERED_QUIET_MS, maxHoldMs: DELIVERED_MAX_HOLD_MS },
+  );
   private announceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly d: GroupReceiptDeps) {}
@@ -86,11 +96,11 @@ export class GroupReceipts {
     this.d.vault().kvSet(GROUP_SENT, messageId, utf8(JSON.stringify(rec)));
   }
 
-  /** A member's text was stored (`members`: the group's size then): kept for the read receipt, and a delivered receipt goes out shortly. */
+  /** A member's text was stored (`members`: the group's size then): kept for the read receipt, and a delivered receipt goes out once the author's texts pause. */
   received(m: { id: string; groupId: string; from: string; contentId: string; members: number }): void {
     const rec: IncomingRecord = { groupId: m.groupId, from: m.from, contentId: m.contentId };
     this.d.vault().kvSet(GROUP_INCOMING, m.id, utf8(JSON.stringify(rec)));
-    const gap = Math.min(MAX_DELIVERED_GAP_MS, Math.max(DELIVERED_BATCH_MS, m.members * DELIVERED_GAP_PER_MEMBER_MS));
+    const gap = Math.min(MAX_DELIVERED_GAP_MS, Math.max(DELIVERED_QUIET_MS, m.members * DELIVERED_GAP_PER_MEMBER_MS));
     this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId, gap);
   }
 

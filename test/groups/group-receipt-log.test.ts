@@ -3,20 +3,15 @@
 // receipt to its messages' records, each record read and written once however many members
 // answered, with the rules of before (only own texts of that group sent to that member, read
 // implies delivered, the first time counts), and a deleted message's record is not brought back.
-// The coalescing of delivered receipts on the member's side (group-receipt-batch.ts) with fake timers.
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { foldGroupReceipts, GROUP_RECEIPT_LOG, GROUP_SENT, storeGroupReceipt, type SentRecord } from '../../main/messenger/group-receipt-log.ts';
 import { groupSource } from '../../main/messenger/group-backup.ts';
-import { GroupReceiptBatch } from '../../main/messenger/group-receipt-batch.ts';
 import { outgoingMessageId } from '../../main/messenger/ids.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { testVaults } from '../vault/helpers.ts';
 
 const vaults = testVaults();
-afterEach(() => {
-  vi.useRealTimers();
-  return vaults.cleanup();
-});
+afterEach(() => vaults.cleanup());
 
 const ID_KEY = new Uint8Array(32).fill(7);
 const withIdKey = <T,>(fn: (k: Uint8Array) => T): T => fn(ID_KEY);
@@ -102,42 +97,5 @@ describe('group receipt log', () => {
     foldGroupReceipts(vault);
     expect(vault.kvGet(GROUP_SENT, id)).toBeUndefined();
     expect(vault.kvKeys(GROUP_RECEIPT_LOG)).toEqual([]);
-  });
-});
-
-describe('delivered receipts to one author, coalesced', () => {
-  it('the first goes after the delay; while texts keep coming the next waits the gap after the previous one', () => {
-    vi.useFakeTimers();
-    const out: [string, string[], number][] = [];
-    const batch = new GroupReceiptBatch((key, ids) => out.push([key, ids, Date.now()]), 1000);
-    const t0 = Date.now();
-    batch.add('alice', 'c1', 10_000);
-    batch.add('alice', 'c2', 10_000);
-    batch.add('bob', 'c3', 10_000);
-    expect(batch.idle()).toBe(false);
-    vi.advanceTimersByTime(1000);
-    expect(out).toEqual([['alice', ['c1', 'c2'], t0 + 1000], ['bob', ['c3'], t0 + 1000]]);
-    expect(batch.idle()).toBe(true);
-    // More texts from alice: one receipt 10 s after the previous one, not one a second.
-    for (let i = 4; i < 12; i++) {
-      vi.advanceTimersByTime(1000);
-      batch.add('alice', `c${i}`, 10_000);
-    }
-    expect(out).toHaveLength(2);
-    vi.advanceTimersByTime(10_000 + 1000 - 9000 - 1);
-    expect(out).toHaveLength(2);
-    vi.advanceTimersByTime(1);
-    expect(out[2]).toEqual(['alice', ['c4', 'c5', 'c6', 'c7', 'c8', 'c9', 'c10', 'c11'], t0 + 11_000]);
-    // After a quiet while the next goes after the delay again.
-    vi.advanceTimersByTime(60_000);
-    batch.add('alice', 'c12', 10_000);
-    vi.advanceTimersByTime(1000);
-    expect(out.at(-1)).toEqual(['alice', ['c12'], t0 + 72_000]);
-    // Locked: what waits is dropped.
-    batch.add('alice', 'c13', 10_000);
-    batch.stop();
-    vi.advanceTimersByTime(60_000);
-    expect(out).toHaveLength(4);
-    expect(batch.idle()).toBe(true);
   });
 });

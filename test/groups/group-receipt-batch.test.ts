@@ -1,0 +1,145 @@
+// A member's delivered receipts to one author in one group (main/messenger/group-receipt-batch.ts),
+// with fake timers: a burst draws one receipt once it is over however long it lasts, a stream that
+// never pauses one per longest hold, a full receipt goes at once, the gap after a receipt holds,
+// and at lock what waits is dropped.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MAX_RECEIPT_IDS } from '../../main/e2e/index.ts';
+import { GroupReceiptBatch } from '../../main/messenger/group-receipt-batch.ts';
+
+const QUIET = 1500;
+const MAX_HOLD = 60_000;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** A batch with the app's timing whose receipts land in `out` as [key, ids, when]. */
+function batch(maxIds?: number): { batch: GroupReceiptBatch; out: [string, string[], number][] } {
+  vi.useFakeTimers();
+  const out: [string, string[], number][] = [];
+  const b = new GroupReceiptBatch((key, ids) => out.push([key, ids, Date.now()]), { quietMs: QUIET, maxHoldMs: MAX_HOLD, ...(maxIds ? { maxIds } : {}) });
+  return { batch: b, out };
+}
+
+const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i)}`);
+
+describe('delivered receipts to one author in one group', () => {
+  it('a burst of 30 texts spread over 25 s draws one receipt per author, QUIET after its last text', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    const alice = ids('a', 30);
+    const bob = ids('b', 10);
+    // Uneven arrival as a loaded receiver sees it: every step under the quiet time.
+    const steps = [200, 1400, 900, 50, 1300, 700];
+    for (const [i, id] of alice.entries()) {
+      b.add('alice\ng1', id, 10_000);
+      if (i < bob.length) b.add('bob\ng1', bob[i]!, 10_000);
+      if (i < alice.length - 1) vi.advanceTimersByTime(steps[i % steps.length]!);
+    }
+    const lastAt = Date.now();
+    expect(lastAt - t0).toBeGreaterThan(20_000);
+    // bob's texts stopped long ago: his one receipt went QUIET after his last one.
+    expect(out).toEqual([['bob\ng1', bob, expect.any(Number) as number]]);
+    expect(b.idle()).toBe(false);
+    vi.advanceTimersByTime(QUIET - 1);
+    expect(out).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(out[1]).toEqual(['alice\ng1', alice, lastAt + QUIET]);
+    expect(b.idle()).toBe(true);
+    // Nothing more comes of it.
+    vi.advanceTimersByTime(10 * MAX_HOLD);
+    expect(out).toHaveLength(2);
+  });
+
+  it('keys are per author and group: the same author in two groups gets a receipt for each', () => {
+    const { batch: b, out } = batch();
+    b.add('alice\ng1', 'x1', 1500);
+    b.add('alice\ng2', 'y1', 1500);
+    b.add('alice\ng1', 'x2', 1500);
+    vi.advanceTimersByTime(QUIET);
+    expect(out.map(([k, i]) => [k, i])).toEqual([
+      ['alice\ng1', ['x1', 'x2']],
+      ['alice\ng2', ['y1']],
+    ]);
+  });
+
+  it('a stream that never pauses gets a receipt every MAX_HOLD, every id in exactly one', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    const sent: string[] = [];
+    // One text a second for 200 s.
+    for (let i = 0; i < 200; i++) {
+      const id = `s${String(i)}`;
+      sent.push(id);
+      b.add('alice\ng1', id, 10_000);
+      vi.advanceTimersByTime(1000);
+    }
+    // Three went while it lasted, each MAX_HOLD after the first text it holds.
+    expect(out.map(([, , at]) => at - t0)).toEqual([MAX_HOLD, 2 * MAX_HOLD, 3 * MAX_HOLD]);
+    expect(out[0]![1]).toEqual(sent.slice(0, 60));
+    vi.advanceTimersByTime(QUIET);
+    expect(out).toHaveLength(4);
+    expect(out.flatMap(([, i]) => i)).toEqual(sent);
+  });
+
+  it('a key holding a full receipt sends it at once, and memory per key stays one receipt', () => {
+    const { batch: b, out } = batch(5);
+    for (const id of ids('c', 12)) b.add('alice\ng1', id, 10_000);
+    // Two full receipts went as they filled, without waiting for the quiet time or the gap.
+    expect(out.map(([, i]) => i)).toEqual([ids('c', 12).slice(0, 5), ids('c', 12).slice(5, 10)]);
+    expect(b.idle()).toBe(false);
+    // The rest waits out the gap after the previous receipt (10 s), not just the quiet time.
+    vi.advanceTimersByTime(QUIET);
+    expect(out).toHaveLength(2);
+    vi.advanceTimersByTime(10_000 - QUIET);
+    expect(out.map(([, i]) => i)[2]).toEqual(['c10', 'c11']);
+  });
+
+  it('the cap is at most what one receipt may carry', () => {
+    const { batch: b, out } = batch();
+    const many = ids('m', 2 * MAX_RECEIPT_IDS + 7);
+    for (const id of many) b.add('alice\ng1', id, 0);
+    expect(out.map(([, i]) => i.length)).toEqual([MAX_RECEIPT_IDS, MAX_RECEIPT_IDS]);
+    vi.advanceTimersByTime(QUIET);
+    expect(out.map(([, i]) => i.length)).toEqual([MAX_RECEIPT_IDS, MAX_RECEIPT_IDS, 7]);
+    expect(out.flatMap(([, i]) => i)).toEqual(many);
+  });
+
+  it('after a receipt the next one waits the gap; after a long quiet only the quiet time', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    b.add('alice\ng1', 'p1', 10_000);
+    vi.advanceTimersByTime(QUIET);
+    expect(out).toEqual([['alice\ng1', ['p1'], t0 + QUIET]]);
+    // Texts spaced just past the quiet time: the next receipt goes 10 s after the previous one.
+    for (const id of ['p2', 'p3', 'p4', 'p5']) {
+      vi.advanceTimersByTime(2000);
+      b.add('alice\ng1', id, 10_000);
+    }
+    vi.advanceTimersByTime(t0 + QUIET + 10_000 - Date.now() - 1);
+    expect(out).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(out[1]).toEqual(['alice\ng1', ['p2', 'p3', 'p4', 'p5'], t0 + QUIET + 10_000]);
+    // A minute later a single text: QUIET after it.
+    vi.advanceTimersByTime(60_000);
+    const at = Date.now();
+    b.add('alice\ng1', 'p6', 10_000);
+    vi.advanceTimersByTime(QUIET);
+    expect(out[2]).toEqual(['alice\ng1', ['p6'], at + QUIET]);
+  });
+
+  it('at lock what waits is dropped, and nothing goes later', () => {
+    const { batch: b, out } = batch();
+    b.add('alice\ng1', 'd1', 10_000);
+    b.add('bob\ng1', 'd2', 10_000);
+    expect(b.idle()).toBe(false);
+    b.stop();
+    expect(b.idle()).toBe(true);
+    vi.advanceTimersByTime(10 * MAX_HOLD);
+    expect(out).toEqual([]);
+    // Unlocked again: it works as new.
+    b.add('alice\ng1', 'd3', 10_000);
+    vi.advanceTimersByTime(QUIET);
+    expect(out.map(([k, i]) => [k, i])).toEqual([['alice\ng1', ['d3']]]);
+  });
+});
