@@ -10,6 +10,7 @@ import type Database from 'better-sqlite3';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { MAX_BLOB_CHUNK_BYTES, RELAY_METHODS } from '../shared/protocol/methods.ts';
+import { BufferPool } from '../shared/protocol/record.ts';
 import { streamLayout } from '../shared/protocol/stream.ts';
 import { andThen, requireDevice, requireHandle, serve, type MaybePromise, type ServedMethod } from './context.ts';
 import type { DeviceRow } from './store.ts';
@@ -22,6 +23,13 @@ export interface BlobLimits {
   /** A blob is deleted this long after its creation, fetched or not. */
   ttlMs: number;
 }
+
+/**
+ * Buffers blob.get reads a chunk into, reused: each get's chunk was a new 64 KiB buffer that died
+ * once its answer was sealed. relay/outgoing.ts gives a chunk back right after sealing the record
+ * that carries it (nothing reads it after). Sealed chunks are ciphertext: no zeroing needed.
+ */
+export const blobReadBuffers = new BufferPool([MAX_BLOB_CHUNK_BYTES], 32 * 1024, 64);
 
 export const DEFAULT_BLOB_LIMITS: BlobLimits = {
   maxFileBytes: 100 * 1024 * 1024,
@@ -260,13 +268,18 @@ export class BlobStore implements Blobs {
     const { id, row } = this.readable(caller, blobId);
     if (row.length < row.size) throw new RpcError('NOT_FOUND', 'the blob is not completely uploaded yet');
     if (offset + length > row.size) throw new RpcError('BAD_REQUEST', 'range beyond the blob');
-    const out = Buffer.allocUnsafe(length);
-    const fd = this.openFile(id);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, out, done, length - done, offset + done);
-      if (n === 0) throw new Error('blob file shorter than its recorded length');
-      done += n;
+    const out = blobReadBuffers.take(length);
+    try {
+      const fd = this.openFile(id);
+      let done = 0;
+      while (done < length) {
+        const n = readSync(fd, out, done, length - done, offset + done);
+        if (n === 0) throw new Error('blob file shorter than its recorded length');
+        done += n;
+      }
+    } catch (e) {
+      blobReadBuffers.give(out);
+      throw e;
     }
     return out;
   }

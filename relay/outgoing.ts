@@ -5,7 +5,9 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { CLOSE_CODES } from '../shared/protocol/errors.ts';
+import { framePool } from '../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, encodeBatchParts, encodeBodyParts, MAX_BATCH_BODIES, type Body, type BodyParts } from '../shared/protocol/rpc.ts';
+import { blobReadBuffers } from './blobs.ts';
 import type { Conn, TempKeyEntry } from './context.ts';
 
 /**
@@ -40,6 +42,11 @@ const COMMIT_INTERVAL_MS = 8;
  */
 export const COMMIT_AT_BYTES = 256 * 1024;
 
+/** Sealed: a blob.get's chunk (a part of its body, read into blobReadBuffers) is read no more. */
+function giveBackReads(bodies: readonly BodyParts[]): void {
+  for (const body of bodies) for (const part of body.parts) blobReadBuffers.give(part);
+}
+
 export class Outgoing {
   /** Frames held until the open write batch is committed (answers must not precede durability). */
   private held: Held[] | undefined;
@@ -59,6 +66,8 @@ export class Outgoing {
   readonly counters = { commits: 0, commitsAtBytes: 0, bytesTaken: 0 };
   /** The commit waiting for the interval, if any. */
   private paced: NodeJS.Timeout | undefined;
+  /** Large record frames (a blob.get's chunk) are sealed into reused buffers, back once written. */
+  readonly frames = framePool();
 
   constructor(
     private readonly store: BatchStore,
@@ -81,7 +90,8 @@ export class Outgoing {
     if (!conn) return;
     const encoded = encodeBodyParts(body);
     if (!this.held) {
-      this.write(conn, entry.endpoint.seal(encoded));
+      this.write(conn, entry.endpoint.seal(encoded, {}, this.frames.take));
+      giveBackReads([encoded]);
       return;
     }
     const last = this.lastHeld.get(conn);
@@ -114,7 +124,8 @@ export class Outgoing {
   private sealHeld(item: Held): void {
     const { entry, bodies } = item;
     if (!entry || !bodies) return;
-    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as BodyParts) : encodeBatchParts(bodies));
+    item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as BodyParts) : encodeBatchParts(bodies), {}, this.frames.take);
+    giveBackReads(bodies);
     item.bodies = undefined;
     if (this.lastHeld.get(item.conn) === item) this.lastHeld.delete(item.conn);
   }
@@ -125,7 +136,8 @@ export class Outgoing {
       conn.ws.close(CLOSE_CODES.RATE_LIMITED, 'RATE_LIMITED');
       return;
     }
-    conn.ws.send(frame);
+    // A pooled frame goes back once the socket has written it (give ignores any other frame).
+    conn.ws.send(frame, () => this.frames.give(frame));
   }
 
   openBatch(): void {

@@ -7,7 +7,7 @@ import { createSecureContext, type SecureContext, type TLSSocket } from 'node:tl
 import { WebSocket, type ClientOptions } from 'ws';
 import { ProtocolError } from '../../shared/protocol/errors.ts';
 import { MAX_FRAME_BYTES } from '../../shared/protocol/frames.ts';
-import type { RecordEndpoint } from '../../shared/protocol/record.ts';
+import { framePool, type RecordEndpoint } from '../../shared/protocol/record.ts';
 import { BATCH_TARGET_BYTES, encodeBatchParts, MAX_BATCH_BODIES, type BodyParts } from '../../shared/protocol/rpc.ts';
 
 // One TLS context for every connection: building one per connect (what tls.connect does when
@@ -65,10 +65,14 @@ export function openPinned(url: string, certificateSha256: string, on: {
   return { ws, pinned: () => pinned };
 }
 
+/** Record frames of this process's connections (one thread: one pool serves them all). */
+const frames = framePool();
+
 /**
  * Writes the bodies `collect` hands out as records under `endpoint`: bodies released together go
  * in one record (a BATCH body when more than one), a new one begun at the batch limits. Bodies
- * come as parts (rpc.ts BodyParts), sealed without being joined first. Nothing is written while
+ * come as parts (rpc.ts BodyParts), sealed without being joined first, large records into frames
+ * of a BufferPool. Nothing is written while
  * `socket()` is not open.
  */
 export function sendInRecords(socket: () => WebSocket | undefined, endpoint: RecordEndpoint, collect: (out: (body: BodyParts) => void) => void): void {
@@ -77,7 +81,9 @@ export function sendInRecords(socket: () => WebSocket | undefined, endpoint: Rec
   const send = (): void => {
     const ws = socket();
     if (batch.length === 0 || !ws || ws.readyState !== WebSocket.OPEN) return;
-    ws.send(endpoint.seal(batch.length === 1 ? (batch[0] as BodyParts) : encodeBatchParts(batch)));
+    const frame = endpoint.seal(batch.length === 1 ? (batch[0] as BodyParts) : encodeBatchParts(batch), {}, frames.take);
+    // Back to the pool once the socket has written it (or failed to).
+    ws.send(frame, () => frames.give(frame));
     batch = [];
     bytes = 0;
   };

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { open as aeadOpen, sealPartsInto as aeadSealPartsInto, NONCE_BYTES, TAG_BYTES } from './aead.ts';
 import { bytesEqual, toBuffer } from './bytes.ts';
-import { FRAME_RECORD, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
+import { FRAME_RECORD, MAX_FRAME_BYTES, RECORD_HEADER_BYTES, TEMP_KEY_ID_BYTES, type RecordFrame } from './frames.ts';
 import type { TempKeyMaterial } from './handshake.ts';
 import type { BodyParts } from './rpc.ts';
 
@@ -79,19 +79,72 @@ export function sealRecord(key: Uint8Array, tempKeyId: Uint8Array, direction: nu
   return sealRecordParts(key, tempKeyId, direction, payload, [payload.body], nonce);
 }
 
+/** Gives the buffer a sealed record frame of `length` bytes is written into. */
+export type FrameAllocator = (length: number) => Buffer;
+
+const freshFrame: FrameAllocator = (length) => Buffer.allocUnsafe(length);
+
+/**
+ * Reused buffers of a few fixed sizes (slabs) for large buffers that each lived for one write and
+ * then waited outside the V8 heap for a collection: record frames (an attachment chunk's record,
+ * 64-256 KiB; see framePool) and the relay's blob reads (relay/blobs.ts). A buffer is a view of a
+ * slab; its user gives it back once nothing reads it any more (a frame: in the socket's write
+ * callback, ws.send's, never before). Only ciphertext goes in (sealed records, sealed chunks), so
+ * slabs need no zeroing. A buffer never given back (its connection closed first) is simply
+ * collected; at most `maxFree` slabs of each size are kept.
+ */
+export class BufferPool {
+  private readonly free: Map<number, ArrayBuffer[]>;
+  /** Slabs handed out and not yet given back: give() takes back only these, once each (weak: one never given back is collected). */
+  private readonly lent = new WeakSet<ArrayBuffer>();
+  readonly counters = { taken: 0, reused: 0 };
+
+  /** `slabSizes` ascending; a request under `minPooled` bytes or over the largest size gets a new buffer. */
+  constructor(private readonly slabSizes: readonly number[], private readonly minPooled: number, private readonly maxFree = 16) {
+    this.free = new Map(slabSizes.map((size) => [size, []]));
+  }
+
+  readonly take: FrameAllocator = (length) => {
+    const size = this.slabSizes.find((s) => s >= length);
+    if (length < this.minPooled || size === undefined) return freshFrame(length);
+    this.counters.taken++;
+    let slab = this.free.get(size)?.pop();
+    if (slab) this.counters.reused++;
+    else slab = new ArrayBuffer(size);
+    this.lent.add(slab);
+    return Buffer.from(slab, 0, length);
+  };
+
+  /** Takes back a buffer (or any view into it) take() handed out; anything else, or a second give, is ignored. */
+  give(buffer: Uint8Array): void {
+    const slab = buffer.buffer;
+    if (!(slab instanceof ArrayBuffer) || !this.lent.delete(slab)) return;
+    const free = this.free.get(slab.byteLength);
+    if (free && free.length < this.maxFree) free.push(slab);
+  }
+}
+
+/** Slab sizes of record frames: a chunk's record (64 KiB and its overhead) or a batch up to MAX_FRAME_BYTES. */
+export const FRAME_SLAB_SIZES = [128 * 1024, MAX_FRAME_BYTES] as const;
+
+/** A pool for record frames of at least 32 KiB (smaller ones are cheap to allocate). */
+export function framePool(): BufferPool {
+  return new BufferPool(FRAME_SLAB_SIZES, 32 * 1024);
+}
+
 /**
  * sealRecord of a body given as consecutive parts (rpc.ts BodyParts): sealed straight from
  * them, so an attachment chunk in a body is not first copied into one body buffer. The same
  * record as sealRecord of their concatenation.
  */
-export function sealRecordParts(key: Uint8Array, tempKeyId: Uint8Array, direction: number, header: Omit<RecordPayload, 'body'>, body: readonly Uint8Array[], nonce: Uint8Array = freshNonce()): Buffer {
+export function sealRecordParts(key: Uint8Array, tempKeyId: Uint8Array, direction: number, header: Omit<RecordPayload, 'body'>, body: readonly Uint8Array[], nonce: Uint8Array = freshNonce(), allocate: FrameAllocator = freshFrame): Buffer {
   if (tempKeyId.length !== TEMP_KEY_ID_BYTES || nonce.length !== NONCE_BYTES) throw new RangeError('bad temp key id or nonce length');
   let bodyLength = 0;
   for (const part of body) bodyLength += part.length;
   writeHeader(header, headerScratch);
   // type || temp_key_id || nonce || ciphertext || tag, written into one buffer
   const head = 1 + TEMP_KEY_ID_BYTES + NONCE_BYTES;
-  const frame = Buffer.allocUnsafe(head + RECORD_HEADER_BYTES + bodyLength + TAG_BYTES);
+  const frame = allocate(head + RECORD_HEADER_BYTES + bodyLength + TAG_BYTES);
   frame[0] = FRAME_RECORD;
   frame.set(tempKeyId, 1);
   frame.set(nonce, 1 + TEMP_KEY_ID_BYTES);
@@ -174,15 +227,18 @@ export class RecordEndpoint {
     return this.lastMsgId;
   }
 
-  /** Seals `body`, one buffer or consecutive parts (rpc.ts BodyParts), into a record frame. */
-  seal(body: Uint8Array | BodyParts, o: SealOverrides = {}): Buffer {
+  /**
+   * Seals `body`, one buffer or consecutive parts (rpc.ts BodyParts), into a record frame, a
+   * buffer from `allocate` (e.g. a BufferPool's take) or a new one.
+   */
+  seal(body: Uint8Array | BodyParts, o: SealOverrides = {}, allocate?: FrameAllocator): Buffer {
     const sessionId = o.sessionId ?? this.sessionId;
     if (!sessionId) throw new Error('record endpoint has no session yet');
     const msgId = o.msgId ?? this.nextMsgId();
     this.seq = (this.seq + 1) >>> 0;
     const header = { msgId, seq: this.seq, sessionId };
-    if (body instanceof Uint8Array) return sealRecord(this.sendKey, this.tempKeyId, this.sendDir, { ...header, body: toBuffer(body) }, o.nonce);
-    return sealRecordParts(this.sendKey, this.tempKeyId, this.sendDir, header, body.parts, o.nonce);
+    if (body instanceof Uint8Array) return sealRecordParts(this.sendKey, this.tempKeyId, this.sendDir, header, [toBuffer(body)], o.nonce, allocate);
+    return sealRecordParts(this.sendKey, this.tempKeyId, this.sendDir, header, body.parts, o.nonce, allocate);
   }
 
   /** All checks; null for every kind of failure. The first valid record pins the session. */
