@@ -180,6 +180,18 @@ function shownText(m: { text: string; deleted?: true | undefined }): string {
   return m.deleted ? '(deleted for everyone)' : untrusted(m.text);
 }
 
+/**
+ * A reply's quote before its text, as the live `history` prints it (commands/messaging.ts,
+ * commands/groups.ts): the quoted author (groups; `me` for own texts) and start of text, or that the
+ * quoted message is not in the backup.
+ */
+function quoteText(q: Message['replyTo'] | OpenedGroupMessage['replyTo']): string {
+  if (q === undefined) return '';
+  if (q === null) return '(reply to a message not stored here) ';
+  const who = 'sender' in q ? `${q.sender === null ? 'me' : untrusted(q.sender)}: ` : '';
+  return `(reply to ${who}"${untrusted(q.text.slice(0, 60))}") `;
+}
+
 /** The files the opened backup lists for these messages, by message id. */
 async function backupFiles(api: EphemeraClient, backupId: string, messages: readonly { id: string }[]): Promise<Map<string, Attachment>> {
   const files = new Map<string, Attachment>();
@@ -280,12 +292,20 @@ export function register(program: Command): void {
         if (r.secretsSkipped.length > 0) {
           lines.push(`Account identity in the backup not restored${opts.withIdentity ? ' (the profile has its own)' : ' (use --with-identity)'}.`);
         }
+        // Named one by one: a group left out (e.g. a membership log past 4,096 changes) is otherwise silently missing.
+        for (const s of r.groupsSkipped) lines.push(`Group "${untrusted(s.name)}" (${s.groupId}) not restored: ${s.reason}.`);
+        if (r.replyLinks.dropped > 0) {
+          lines.push(`${r.replyLinks.dropped} reply link${r.replyLinks.dropped === 1 ? '' : 's'} dropped (the message${r.replyLinks.dropped === 1 ? ' stays' : 's stay'}, without a quote):`);
+          for (const d of r.replyLinks.droppedLinks) lines.push(`  ${d.messageId}: ${d.reason}`);
+        }
         if (recoveryPhrase !== undefined) lines.push(`New vault created. Recovery phrase — write it down now, it is shown only once:\n  ${recoveryPhrase}`);
         printResult(g.json, lines.join('\n'), {
           profile: g.profile,
           inFile: r.inFile,
           added: r.added,
           secretsSkipped: r.secretsSkipped,
+          groupsSkipped: r.groupsSkipped,
+          replyLinks: r.replyLinks,
           signer: { status: r.signer, fingerprint: r.signerFingerprint },
           created: recoveryPhrase !== undefined,
           ...(recoveryPhrase !== undefined ? { recoveryPhrase } : {}),
@@ -347,7 +367,7 @@ export function register(program: Command): void {
                 const note = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
                 const receipts = m.receipts ? ` (read by ${m.receipts.read} of ${m.receipts.of})` : '';
                 const who = m.direction === 'out' && !m.system ? 'me' : (m.sender ?? 'unknown');
-                human.push(m.system ? `[${formatTime(m.sentAt)}] — ${untrusted(m.text)}` : `[${formatTime(m.sentAt)}] ${who}: ${shownText(m)}${note}${receipts}`);
+                human.push(m.system ? `[${formatTime(m.sentAt)}] — ${untrusted(m.text)}` : `[${formatTime(m.sentAt)}] ${who}: ${m.deleted ? '' : quoteText(m.replyTo)}${shownText(m)}${note}${receipts}`);
               }
               printResult(json, human.join('\n'), {
                 group,
@@ -367,7 +387,7 @@ export function register(program: Command): void {
               for (const m of messages) {
                 const a = files.get(m.id);
                 const note = a ? ` [file ${untrusted(a.name)}, ${a.size} bytes${a.downloaded ? '' : ', not in the backup'}]` : '';
-                human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${shownText(m)}${note}`);
+                human.push(`[${formatTime(m.sentAt)}] ${m.direction === 'out' ? 'me' : name}: ${m.deleted ? '' : quoteText(m.replyTo)}${shownText(m)}${note}`);
               }
               printResult(json, human.join('\n'), {
                 contact: { id: contact.id, handle: contact.handle, displayName: contact.displayName },

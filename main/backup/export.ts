@@ -18,9 +18,11 @@ import {
   conversationToLine,
   encodeLine,
   encodeMessageLine,
+  BACKUP_VERSION_WITH_REPLIES,
   type BackupCounts,
   type BackupLine,
 } from './format.ts';
+import type { ReplyLinkSource } from './replies.ts';
 import { PROGRESS_EVERY, throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import { signingKeyOf, type BackupSigningKey } from './signature.ts';
 import { WorkerLineSink, type LineSink } from './worker-export.ts';
@@ -62,6 +64,8 @@ export interface ExportOptions {
   includeAttachmentBytes?: boolean;
   /** The profile's groups (main/messenger/group-backup.ts); without it the file holds none. */
   groups?: GroupSource;
+  /** The profile's reply links (main/messenger/backup-records.ts); without it no message line carries one. */
+  replyLinks?: ReplyLinkSource;
 }
 
 export interface ExportResult {
@@ -201,11 +205,14 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     // Version 5 only when the profile keeps receipts of own group texts (their lines follow the files).
     const receipts = groups.length > 0 && options.groups?.hasReceipts?.() === true ? options.groups : undefined;
     const withGroups = groups.length > 0 ? { groups: groups.length, ...(receipts ? { groupReceipts: 0 } : {}) } : {};
+    // Version 6 only when a message line carries a reply link (older readers refuse the field).
+    const replyOf = options.replyLinks;
+    const withReplies = (replyOf?.count ?? 0) > 0;
 
     put({
       type: 'header',
       format: BACKUP_FORMAT,
-      version: receipts ? BACKUP_VERSION_WITH_GROUP_RECEIPTS : groups.length > 0 ? BACKUP_VERSION_WITH_GROUPS : v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
+      version: withReplies ? BACKUP_VERSION_WITH_REPLIES : receipts ? BACKUP_VERSION_WITH_GROUP_RECEIPTS : groups.length > 0 ? BACKUP_VERSION_WITH_GROUPS : v3 ? BACKUP_VERSION : BACKUP_VERSION_WITHOUT_ATTACHMENTS,
       created: (options.now ?? Date.now)(),
       counts: { contacts: contacts.length, conversations: conversations.length, messages: total, secrets: secrets.length, ...(v3 ? { attachments: withFiles.size } : {}), ...withGroups },
       includesIdentity: secretNames !== undefined,
@@ -229,7 +236,9 @@ export async function exportBackup(vault: VaultHandle, file: string, options: Ex
     for (const m of vault.iterateMessages()) {
       const status = statusOf(m.id);
       if (status === 'gone') continue;
-      if (status === 'deleted' || mayBeLong(m) || !sink.message(m)) append(encodeMessageLine(m, status === 'deleted'), 'message');
+      // A reply's line is encoded here (the worker writes only plain lines); a tombstone quotes nothing.
+      const reply = status === undefined && withReplies ? replyOf?.(m.id) : undefined;
+      if (status === 'deleted' || reply !== undefined || mayBeLong(m) || !sink.message(m)) append(encodeMessageLine(m, status === 'deleted', reply), 'message');
       if (status === undefined && withFiles.has(m.id)) exportedFiles.push(m.id);
       if (receipts && status === undefined && m.direction === 'out' && m.conversationId.startsWith('g')) ownGroupTexts.push(m.id);
       done++;

@@ -8,6 +8,9 @@ import { BackupMalformed, BackupUnsupportedVersion } from './errors.ts';
 import { attachmentChunkLine, attachmentLine, type AttachmentChunkLine, type AttachmentLine } from './attachments.ts';
 import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, groupLine, groupReceiptLine, type GroupLine, type GroupReceiptLine } from './groups.ts';
 
+/** The version of a file holding a message line with `replyTo` (it may hold everything else too); the newest read. */
+export const BACKUP_VERSION_WITH_REPLIES = 6;
+
 export const BACKUP_FORMAT = 'ephemera-backup';
 /**
  * Version 2 adds the signer and the signature line, and ties a contact's verified mark to a key;
@@ -42,7 +45,7 @@ export const headerLine = z
   .strictObject({
     type: z.literal('header'),
     format: z.literal(BACKUP_FORMAT),
-    version: z.union([z.literal(1), z.literal(2), z.literal(BACKUP_VERSION), z.literal(BACKUP_VERSION_WITH_GROUPS), z.literal(BACKUP_VERSION_WITH_GROUP_RECEIPTS)]),
+    version: z.union([z.literal(1), z.literal(2), z.literal(BACKUP_VERSION), z.literal(BACKUP_VERSION_WITH_GROUPS), z.literal(BACKUP_VERSION_WITH_GROUP_RECEIPTS), z.literal(BACKUP_VERSION_WITH_REPLIES)]),
     created: epochMs,
     /** At export start; informational (progress totals). The end line carries the exact counts. */
     counts,
@@ -101,6 +104,12 @@ export const messageLine = z.strictObject({
   // Deleted for everyone: a tombstone (its text is empty). Absent otherwise, so a backup
   // without tombstones is byte for byte what an older writer made.
   deleted: z.literal(true).optional(),
+  /**
+   * Version 6: this message replies to another. The quoted message's `id`, a message line earlier
+   * in the file in the same conversation; null: a reply whose quoted message is not in the file
+   * (shown as a missing quote). Absent on a message that is not a reply (and on every tombstone).
+   */
+  replyTo: id.nullable().optional(),
 });
 
 export const endLine = z.strictObject({ type: z.literal('end'), counts });
@@ -141,7 +150,7 @@ export function parseHeaderLine(text: string): HeaderLine {
   const value = parseJson(text, 1);
   const probe = headerProbe.safeParse(value);
   if (!probe.success) throw new BackupMalformed('the first line is not an Ephemera backup header');
-  if (probe.data.version > BACKUP_VERSION_WITH_GROUP_RECEIPTS) throw new BackupUnsupportedVersion(probe.data.version, BACKUP_VERSION_WITH_GROUP_RECEIPTS);
+  if (probe.data.version > BACKUP_VERSION_WITH_REPLIES) throw new BackupUnsupportedVersion(probe.data.version, BACKUP_VERSION_WITH_REPLIES);
   const parsed = headerLine.safeParse(value);
   if (!parsed.success) throw new BackupMalformed(`line 1 (header): ${describeIssues(parsed.error)}`);
   return parsed.data;
@@ -152,8 +161,8 @@ const ID_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
 const isId = (v: unknown): boolean => typeof v === 'string' && ID_PATTERN.test(v);
 const isEpochMs = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= 8_640_000_000_000_000;
 const MESSAGE_STATES: ReadonlySet<unknown> = new Set(messageLine.shape.state.options);
-/** The keys of a message line that is not a tombstone (the fast path; a tombstone's line goes through the schema). */
-const MESSAGE_KEYS = Object.keys(messageLine.shape).length - 1;
+/** The keys of a message line that is neither a tombstone nor a reply (the fast path; those lines go through the schema). */
+const MESSAGE_KEYS = Object.keys(messageLine.shape).length - 2;
 
 /**
  * The import hot path: true only for a value that `messageLine` accepts (the same rules, written
@@ -247,8 +256,8 @@ export function lineToConversation(l: ConversationLine): ConversationRecord {
   return { id: l.id, kind: l.kind, contactId: l.contactId, title: l.title, lastActivity: l.lastActivity, unread: l.unread };
 }
 
-/** What a message is, alike in a backup line, an opened backup and the API's view of it. */
-export type MessageFields = Omit<MessageLine, 'type'>;
+/** What a message is, alike in a backup line, an opened backup and the API's view of it (its reply link apart: the API shows a quote instead). */
+export type MessageFields = Omit<MessageLine, 'type' | 'replyTo'>;
 
 /** Exactly the fields of MessageFields (a stored message carries more, e.g. its orderKey and seq). */
 export function messageFields(m: MessageFields): MessageFields {
@@ -257,8 +266,10 @@ export function messageFields(m: MessageFields): MessageFields {
   return f;
 }
 
-export function messageToLine(m: Required<NewMessage>, deleted = false): MessageLine {
-  return { type: 'message', ...messageFields(deleted ? { ...m, text: '', deleted: true } : m) };
+/** `replyTo`: the reply link to write (the quoted id, or null when it is not in the file); never on a tombstone. */
+export function messageToLine(m: Required<NewMessage>, deleted = false, replyTo?: string | null): MessageLine {
+  if (deleted) return { type: 'message', ...messageFields({ ...m, text: '', deleted: true }) };
+  return replyTo === undefined ? { type: 'message', ...messageFields(m) } : { type: 'message', ...messageFields(m), replyTo };
 }
 
 const q = JSON.stringify;
@@ -267,8 +278,8 @@ const q = JSON.stringify;
  * The export hot path: the same text as encodeLine(messageToLine(m)) (a property test holds
  * them equal), about 3x faster because no intermediate object is built.
  */
-export function encodeMessageLine(m: Required<NewMessage>, deleted = false): string {
-  if (deleted) return encodeLine(messageToLine(m, true));
+export function encodeMessageLine(m: Required<NewMessage>, deleted = false, replyTo?: string | null): string {
+  if (deleted || replyTo !== undefined) return encodeLine(messageToLine(m, deleted, replyTo));
   return `{"type":"message","id":${q(m.id)},"conversationId":${q(m.conversationId)},"direction":${q(m.direction)},"sender":${q(m.sender)},"sentAt":${q(m.sentAt)},"receivedAt":${q(m.receivedAt)},"text":${q(m.text)},"state":${q(m.state)}}\n`;
 }
 

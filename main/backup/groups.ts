@@ -80,9 +80,12 @@ export interface GroupSource {
   receiptsOf?(messageId: string): BackupGroupReceipts | undefined;
 }
 
-/** Where import puts a group (inside its transaction): false when it was left out (known already, or its log does not check). */
+/** What became of a group line at import: put back, or left out and why (shown to the user, so in words). */
+export type GroupPutResult = { restored: true } | { restored: false; reason: string };
+
+/** Where import puts a group (inside its transaction): left out, with the reason, when known already or its log does not check. */
 export interface GroupSink {
-  put(group: BackupGroup): boolean;
+  put(group: BackupGroup): GroupPutResult;
   /** A message's receipts (inside the transaction): false when left out (no such own group text, or the profile keeps its own). */
   putReceipts?(receipts: BackupGroupReceipts): boolean;
 }

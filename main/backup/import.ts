@@ -25,6 +25,7 @@ import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
 import { lineToAttachment, type AttachmentSink } from './attachments.ts';
 import { lineToGroup, lineToGroupReceipts, type GroupSink } from './groups.ts';
+import { countReplyLink, newReplyLinkReport, type ReplyLink, type ReplyLinkReport, type ReplyLinkSink } from './replies.ts';
 
 export interface ImportOptions extends ReadOptions {
   /**
@@ -44,6 +45,8 @@ export interface ImportOptions extends ReadOptions {
   attachments?: AttachmentSink;
   /** Where the file's groups go (main/messenger/group-backup.ts); only from the profile's own backup, else skipped. */
   groups?: GroupSink;
+  /** Where the file's reply links go (main/messenger/backup-records.ts); without it they are not restored. */
+  replyLinks?: ReplyLinkSink;
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -88,6 +91,10 @@ export interface ImportResult {
   signer: BackupSigner;
   /** Conversations this import created or added messages to, when it was not the profile's own backup (marked in UNVERIFIED_IMPORTS). */
   unverifiedConversations: string[];
+  /** Each group line of the file that was not put back, and why (a group sink given; else none are). */
+  groupsSkipped: Array<{ groupId: string; name: string; reason: string }>;
+  /** Reply links restored, and those dropped with the reason (the first few named). */
+  replyLinks: ReplyLinkReport;
 }
 
 export interface InspectResult {
@@ -162,7 +169,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
         (write) => {
           // Open, nothing written yet: what the WAL looks like before this import.
           walBefore = walState(vault);
-          return applyRecords(vault, write, chain(pending, input), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total: Math.max(total, done) }));
+          return applyRecords(vault, write, chain(pending, input), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(options.replyLinks ? { replyLinks: options.replyLinks } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total: Math.max(total, done) }));
         },
         options.signal ? { signal: options.signal } : {},
       );
@@ -252,7 +259,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, signer, markTombstones, attachments, groups }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: GroupSink },
+  { restoreIdentity, signer, markTombstones, attachments, groups, replyLinks }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: GroupSink; replyLinks?: ReplyLinkSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Omit<ImportResult, 'header' | 'signer'>> {
@@ -267,6 +274,10 @@ async function applyRecords(
   let batch: NewMessage[] = [];
   // Tombstone lines of messages not here before (one already here is kept as it is).
   let tombs: string[] = [];
+  // Reply links of the batch, put back once its messages are in (the quoted one is earlier in the file, or in the profile already).
+  let links: ReplyLink[] = [];
+  const replyReport = newReplyLinkReport();
+  const groupsSkipped: ImportResult['groupsSkipped'] = [];
   let done = 0;
   let inFile: BackupCounts | undefined;
   // The attachment whose chunks are arriving, when the sink took it; chunks of a skipped one are dropped.
@@ -277,13 +288,16 @@ async function applyRecords(
     if (batch.length === 0) return;
     const b = batch;
     const t = tombs;
+    const l = links;
     batch = [];
     tombs = [];
+    links = [];
     // Reading the batch and writing it are two steps: the event loop runs between them too.
     await yieldAndCheck(signal);
     write(() => {
       vault.appendMessages(b);
       if (t.length > 0) markTombstones?.(t);
+      for (const link of l) countReplyLink(replyReport, link.messageId, replyLinks!.link(link));
     });
     done += b.length;
     progress(done);
@@ -326,15 +340,19 @@ async function applyRecords(
         }
         break;
       }
-      case 'group':
+      case 'group': {
         // A group's log names who our group texts go to: only our own signed backup may set one.
-        if (groups && trusted) write(() => groups.put(lineToGroup(r.line)));
+        if (!groups) break;
+        const put = trusted ? write(() => groups.put(lineToGroup(r.line))) : { restored: false as const, reason: "the backup is not signed by this profile's identity: groups are restored only from the profile's own backup" };
+        if (!put.restored) groupsSkipped.push({ groupId: r.line.id, name: r.line.name, reason: put.reason });
         break;
+      }
       case 'message':
         if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
         if (r.line.deleted === true && vault.getMessage(r.line.id) === undefined) tombs.push(r.line.id);
         // appendMessages copies the fields it stores: a plain line goes in as it is (one object less per message).
         batch.push(r.line.deleted === true ? lineToMessage(r.line) : r.line);
+        if (replyLinks && r.line.replyTo !== undefined) links.push({ messageId: r.line.id, conversationId: r.line.conversationId, quotedId: r.line.replyTo });
         if (batch.length === APPEND_BATCH) await flush();
         break;
       case 'attachment': {
@@ -387,5 +405,5 @@ async function applyRecords(
       for (const id of unverifiedConversations) vault.kvSet(UNVERIFIED_IMPORTS, id, value);
     });
   }
-  return { inFile, added, secretsSkipped, unverifiedConversations };
+  return { inFile, added, secretsSkipped, unverifiedConversations, groupsSkipped, replyLinks: replyReport };
 }

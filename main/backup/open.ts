@@ -13,6 +13,9 @@ import { OpenedGroups } from './opened-groups.ts';
 
 export type BackupMessage = Omit<MessageLine, 'type'>;
 
+/** The sender of a group's membership line (main/messenger/group-store.ts LINE_PREFIX): never quoted. */
+const MEMBERSHIP_LINE_PREFIX = 'change:';
+
 export interface BackupHistory {
   contact: ContactRecord;
   conversation: ConversationRecord;
@@ -37,6 +40,8 @@ export class BackupArchive {
   private readonly messagesByConversation = new Map<string, BackupMessage[]>();
   private readonly attachmentsByMessage = new Map<string, BackupAttachment>();
   private readonly attachmentsById = new Map<string, BackupAttachment>();
+  /** Each reply's quoted message (null: not in the file); a link that does not resolve is left out. */
+  private readonly quotes = new Map<string, BackupMessage | null>();
   /**
    * Where it was read from, to read a file's bytes again (attachment-read.ts): the age file key
    * captured at open (outside the V8 heap, zeroed at close), never the passphrase or identity.
@@ -65,11 +70,41 @@ export class BackupArchive {
       this.attachmentsById.set(a.id, a);
     }
     for (const c of conversations) this.messagesByConversation.set(c.id, []);
+    const quoted = new Set<string>();
+    let replies = false;
     for (const m of messages) {
       let list = this.messagesByConversation.get(m.conversationId);
       if (!list) this.messagesByConversation.set(m.conversationId, (list = []));
       list.push(m);
+      if (m.replyTo === undefined) continue;
+      replies = true;
+      if (m.replyTo !== null) quoted.add(m.replyTo);
     }
+    if (replies) this.resolveQuotes(quoted);
+  }
+
+  /**
+   * As import checks a link (main/messenger/backup-records.ts replyLinkSink): the quoted message
+   * must be earlier in the same conversation of the file, and not a membership line; any other
+   * link is left out (the message shows as a plain text). Memory follows the number of replies.
+   */
+  private resolveQuotes(quoted: ReadonlySet<string>): void {
+    for (const list of this.messagesByConversation.values()) {
+      const seen = new Map<string, BackupMessage>();
+      for (const m of list) {
+        if (m.replyTo === null) this.quotes.set(m.id, null);
+        else if (m.replyTo !== undefined) {
+          const q = seen.get(m.replyTo);
+          if (q) this.quotes.set(m.id, q);
+        }
+        if (quoted.has(m.id) && !m.sender.startsWith(MEMBERSHIP_LINE_PREFIX)) seen.set(m.id, m);
+      }
+    }
+  }
+
+  /** The message a reply quotes: undefined when it is not a reply (or its link did not resolve), null when the quoted message is not in the file. */
+  quoteOf(messageId: string): BackupMessage | null | undefined {
+    return this.quotes.get(messageId);
   }
 
   /** Each conversation with its contact (newest activity first; one without its contact is left out). */

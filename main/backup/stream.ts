@@ -5,6 +5,7 @@
 // (version 2 with a signer) must end with a signature line that verifies over every byte
 // before it; otherwise BackupSignatureInvalid, raised only once the whole stream was read.
 import {
+  BACKUP_VERSION_WITH_REPLIES,
   MAX_LINE_BYTES,
   parseBodyLine,
   parseHeaderLine,
@@ -19,6 +20,17 @@ import { BackupMalformed, BackupSignatureInvalid } from './errors.ts';
 import { StreamHash, verifySignature } from './signature.ts';
 import { AttachmentSectionChecker, type AttachmentLine } from './attachments.ts';
 import { BACKUP_VERSION_WITH_GROUP_RECEIPTS, BACKUP_VERSION_WITH_GROUPS, type GroupLine, type GroupReceiptLine } from './groups.ts';
+
+/**
+ * A reply link's form (docs/backup-format.md "Replies"): only in a version-6 file, never on a
+ * tombstone (a tombstone quotes nothing), never to itself. Whether the quoted message is earlier
+ * in the same conversation is the importer's check (it drops a link that is not, and says so).
+ */
+function checkReplyLink(line: MessageLine, version: number, lineNo: number): void {
+  if (version < BACKUP_VERSION_WITH_REPLIES) throw new BackupMalformed(`line ${lineNo}: a reply link in a version-${version} backup`);
+  if (line.deleted === true) throw new BackupMalformed(`line ${lineNo}: a reply link on a tombstone`);
+  if (line.replyTo === line.id) throw new BackupMalformed(`line ${lineNo}: a message that replies to itself`);
+}
 
 const NEWLINE = 0x0a;
 // ignoreBOM: a U+FEFF is kept (and then is not JSON), never silently dropped.
@@ -177,6 +189,7 @@ export function* readRecords(lines: Iterable<string>, hash?: StreamHash): Genera
         break;
       case 'message':
         messages++;
+        if (line.replyTo !== undefined) checkReplyLink(line, header.version, lineNo);
         yield { kind: 'message', line };
         break;
       case 'attachment':

@@ -16,6 +16,8 @@ import {
   type HistoryAnchor,
   type HistoryPage,
   type ImportSummary,
+  MAX_SKIPPED_GROUPS_LISTED,
+  type Message,
   type OpenedBackup,
   OpenedBackupGroup,
   type OpenedGroupHistoryPage,
@@ -40,7 +42,7 @@ import {
   type EncryptKeys,
 } from '../backup/index.ts';
 import type { Vault } from '../vault/index.ts';
-import { backupMessageStatus, markImportedTombstones } from './backup-records.ts';
+import { backupMessageStatus, backupReplyLinks, markImportedTombstones, replyLinkSink } from './backup-records.ts';
 import { attachmentSink, attachmentSource } from './backup-attachments.ts';
 import { checkedLog, groupSink, groupSource } from './group-backup.ts';
 import { messageView } from './views.ts';
@@ -206,11 +208,13 @@ export class BackupJobs {
 
   export(vault: Vault, p: { jobId: string; path: string; protection: BackupProtection; includeIdentity: boolean; includeAttachments?: boolean | undefined }): Promise<ExportSummary> {
     return this.job(p.jobId, 'export', async (signal, onProgress) => {
+      const messageStatus = backupMessageStatus(vault);
       const r = await exportBackup(vault, p.path, {
         keys: encryptKeys(p.protection, this.workFactor),
         signal,
         onProgress,
-        messageStatus: backupMessageStatus(vault),
+        messageStatus,
+        replyLinks: backupReplyLinks(vault, messageStatus),
         attachments: attachmentSource(vault),
         includeAttachmentBytes: p.includeAttachments !== false,
         groups: groupSource(vault),
@@ -230,7 +234,7 @@ export class BackupJobs {
   import(vault: Vault, p: ImportParams): Promise<ImportSummary> {
     return this.job(p.jobId, 'import', async (signal, onProgress) => {
       const r = await importBackup(vault, p.path, {
-        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, restoreIdentity: p.restoreIdentity === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault), groups: groupSink(vault),
+        keys: decryptKeys(p.key), signal, onProgress, trustUnsigned: p.trustUnsigned === true, restoreIdentity: p.restoreIdentity === true, noFollow: true, markTombstones: markImportedTombstones(vault), attachments: attachmentSink(vault), groups: groupSink(vault), replyLinks: replyLinkSink(vault),
       });
       return {
         contactsAdded: r.added.contacts,
@@ -242,6 +246,8 @@ export class BackupJobs {
         inFile: countsView(r.inFile),
         added: countsView(r.added),
         secretsSkipped: r.secretsSkipped,
+        groupsSkipped: r.groupsSkipped.slice(0, MAX_SKIPPED_GROUPS_LISTED),
+        replyLinks: r.replyLinks,
       };
     });
   }
@@ -343,8 +349,13 @@ export class BackupJobs {
     if (!a.conversations.some((c) => c.id === conversationId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation in this backup.');
     const all = a.messagesOf(conversationId);
     const { start, end } = pageBounds(all, anchor, limit);
+    // A reply shows its quote as a live chat's does (conversations.ts viewWithQuote): null when the quoted message is not in the file.
+    const quoteOf = (m: BackupMessage): Pick<Message, 'replyTo'> => {
+      const q = m.deleted ? undefined : a.quoteOf(m.id);
+      return q === undefined ? {} : { replyTo: q ? { id: q.id, direction: q.direction, text: q.text.slice(0, 200) } : null };
+    };
     return {
-      messages: all.slice(start, end).map((m, k) => messageView(m, start + k)),
+      messages: all.slice(start, end).map((m, k) => ({ ...messageView(m, start + k), ...quoteOf(m) })),
       hasOlder: start > 0,
       hasNewer: end < all.length,
     };
@@ -389,6 +400,12 @@ export class BackupJobs {
     if (!a.groups.get(groupId)) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such group in this backup.');
     const all = a.messagesOf(groupConversationOf(groupId));
     const { start, end } = pageBounds(all, anchor, limit);
+    // As a live group's quote (group-reply.ts groupQuote): null when the quoted text is not in the file or was deleted for everyone.
+    const groupQuoteOf = (m: BackupMessage): Pick<OpenedGroupMessage, 'replyTo'> => {
+      const q = m.deleted ? undefined : a.quoteOf(m.id);
+      if (q === undefined) return {};
+      return { replyTo: q && !q.deleted ? { id: q.id, direction: q.direction, sender: groupSenderOf(q), text: q.text.slice(0, 200) } : null };
+    };
     const view = (m: BackupMessage): OpenedGroupMessage => {
       const r = m.direction === 'out' ? a.groups.receiptsOf(m.id, groupId) : undefined;
       return {
@@ -396,6 +413,7 @@ export class BackupJobs {
         ...(m.sender.startsWith(LINE_PREFIX) ? { system: true as const } : {}),
         ...(m.deleted ? { deleted: true as const } : {}),
         ...(r ? { receipts: { delivered: Object.keys(r.delivered).length, read: Object.keys(r.read).length, of: r.to.length } } : {}),
+        ...groupQuoteOf(m),
       };
     };
     return { messages: all.slice(start, end).map(view), hasOlder: start > 0, hasNewer: end < all.length };

@@ -5,7 +5,7 @@
 // afresh; the other members' chains are not in a backup, so the restored group is marked and,
 // once the import committed, group-rejoin.ts hands our chain to every member and asks each for
 // theirs (docs).
-import type { BackupGroupReceipts, GroupSink, GroupSource } from '../backup/groups.ts';
+import type { BackupGroup, BackupGroupReceipts, GroupSink, GroupSource } from '../backup/groups.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { changeHash, GroupChangeRefused, GroupLog, MAX_REPLAYED_CHANGES, parseGroupState, parseSignedChange } from './group-state.ts';
@@ -55,22 +55,38 @@ export function checkedLog(v: Record<string, unknown>): GroupLog {
   return log;
 }
 
+/**
+ * Why a group line is not put back, in words for the import's report (undefined: it checks out);
+ * `log` is the rebuilt log when it does. A real group's log rarely passes MAX_REPLAYED_CHANGES (8
+ * full turnovers of a full group), so that case is named with its numbers.
+ */
+export function groupLineProblem(g: BackupGroup): { reason: string } | { log: GroupLog } {
+  const changes = g.log.changes;
+  if (Array.isArray(changes) && changes.length > MAX_REPLAYED_CHANGES) {
+    return { reason: `its membership log holds ${changes.length} changes, more than the ${MAX_REPLAYED_CHANGES} an import rebuilds` };
+  }
+  let log: GroupLog;
+  try {
+    log = checkedLog(g.log);
+  } catch (e) {
+    if (e instanceof GroupChangeRefused) return { reason: `its membership log does not check out (${e.reason})` };
+    throw e;
+  }
+  if (log.groupId !== g.id) return { reason: 'its membership log is the log of another group' };
+  if (log.state.name !== g.name) return { reason: 'its name is not the one its membership log ends with' };
+  return { log };
+}
+
 export function groupSink(vault: Vault): GroupSink {
   return {
     put: (g) => {
-      if (read(vault, g.id)) return false;
-      let log: GroupLog;
-      try {
-        log = checkedLog(g.log);
-      } catch (e) {
-        if (e instanceof GroupChangeRefused) return false;
-        throw e;
-      }
-      if (log.groupId !== g.id || log.state.name !== g.name) return false;
-      const record: GroupRecord = { log: log.data(), dist: newDistributionId(), holders: [], chains: {} };
+      if (read(vault, g.id)) return { restored: false, reason: 'this profile holds the group already (kept as it is)' };
+      const checked = groupLineProblem(g);
+      if ('reason' in checked) return { restored: false, reason: checked.reason };
+      const record: GroupRecord = { log: checked.log.data(), dist: newDistributionId(), holders: [], chains: {} };
       writeKvJson(vault, GROUPS, g.id, record);
       vault.kvSet(RESTORED, g.id, new Uint8Array(0));
-      return true;
+      return { restored: true };
     },
     // Only onto an own text of that group's conversation, and never over the receipts the profile keeps.
     putReceipts: (r) => {

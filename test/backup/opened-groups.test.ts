@@ -90,6 +90,9 @@ describe('an opened backup shows its groups', () => {
       [null, 'the map for noon', false],
     ]);
     expect(shown.map((m) => m.id)).toEqual(own.map((m) => m.id));
+    // The reply's quote, as alice's live chat shows it (the own author null, as on the messages).
+    expect(shown[1]!.replyTo).toEqual({ id: shown[0]!.id, direction: 'out', sender: null, text: 'meet at noon?' });
+    expect(shown.filter((m) => m.replyTo !== undefined)).toHaveLength(1);
     // "read by 1 of 2" on each own text, as the profile showed it.
     expect(shown.filter((m) => m.direction === 'out').map((m) => m.receipts)).toEqual([{ delivered: 2, read: 1, of: 2 }, { delivered: 2, read: 1, of: 2 }]);
     expect(page.messages.some((m) => m.system === true && m.sender === 'og_alice')).toBe(true);
@@ -171,7 +174,8 @@ describe('the CLI reads an opened backup\'s groups', () => {
     const lines = history.stdout.split('\n').filter((l) => /^\[\d{4}-\d\d-\d\d \d\d:\d\d\] [^—]/.test(l));
     expect(lines.map((l) => l.slice(19))).toEqual([
       'me: meet at noon? (read by 1 of 2)',
-      expect.stringMatching(/^og_bob: noon works.* for me.*$/),
+      // Bob's text replies to alice's first: its quote is printed as the live `history --group` does.
+      expect.stringMatching(/^og_bob: \(reply to me: "meet at noon\?"\) noon works.* for me.*$/),
       'og_carol: (deleted for everyone)',
       `me: the map for noon [file map.png, ${FILE.length} bytes] (read by 1 of 2)`,
     ]);

@@ -85,7 +85,7 @@ describe('backup stream', () => {
   });
 
   it('names a future version as such', () => {
-    expect(codeOf(() => parseAll(joined(edit(0, { version: 6, newField: true }))))).toBe('UNSUPPORTED_VERSION');
+    expect(codeOf(() => parseAll(joined(edit(0, { version: 7, newField: true }))))).toBe('UNSUPPORTED_VERSION');
   });
 
   it('folds case and diacritics for search', () => {

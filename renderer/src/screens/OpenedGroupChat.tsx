@@ -1,6 +1,6 @@
 // A group of a backup opened read-only (docs/ui.md "Opened backups"): its name, the members its
 // signed log states (or that the log does not verify), and its messages in file order with each
-// author's name on the bubble, tombstones, membership lines, files and own texts' receipts. No
+// author's name on the bubble, replies' quotes, tombstones, membership lines, files and own texts' receipts. No
 // composer and no message actions: nothing here can change the backup or reach anyone.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Attachment, GroupActivity, GroupInfo, OpenedBackupGroup, OpenedGroupMessage } from '../../../shared/api.ts';
@@ -86,6 +86,13 @@ export function OpenedGroupChat({ group, backupId, focusMessageId = null }: { gr
     }
   }, [api, backupId, group.groupId, messages]);
 
+  // The quote: the quoted text in view, when it is on the page (as a live group chat's quote).
+  const jumpTo = useCallback((id: string) => {
+    const el = logRef.current?.querySelector(`[data-message-id="${CSS.escape(id)}"]`);
+    el?.scrollIntoView({ block: 'center' });
+  }, []);
+  const quotedName = (q: NonNullable<OpenedGroupMessage['replyTo']>): string => (q.sender ? `@${q.sender}` : q.direction === 'out' ? 'You' : 'Unknown sender');
+
   const count = group.logVerified ? `${group.members.length} ${group.members.length === 1 ? 'member' : 'members'}` : 'membership not verified';
   return (
     <section className="chat group-chat" aria-labelledby="chat-title">
@@ -118,9 +125,17 @@ export function OpenedGroupChat({ group, backupId, focusMessageId = null }: { gr
           }
           const out = m.direction === 'out';
           const file = files.get(m.id);
+          const quote = m.replyTo;
           return (
             <div key={m.id} className={`bubble ${out ? 'out' : 'in'}${m.id === focusMessageId ? ' focused' : ''}`} data-message-id={m.id}>
               {out ? null : <p className="sender">{m.sender ? `@${m.sender}` : 'Unknown sender'}</p>}
+              {quote ? (
+                <button type="button" className="quote" onClick={() => jumpTo(quote.id)} aria-label={`Quoted message from ${quotedName(quote)}: ${quote.text.slice(0, 80)}. Show it`}>
+                  <span className="quote-sender">{quotedName(quote)}</span> {quote.text}
+                </button>
+              ) : quote === null ? (
+                <p className="quote missing">Quoted message not available</p>
+              ) : null}
               {m.text ? <p className="text">{m.text}</p> : null}
               {file ? <AttachmentCard attachment={{ ...file, backupId }} /> : null}
               <p className="meta">

@@ -5,6 +5,9 @@ import { Count, FilePath, Handle, Id, JobId, Password, RecoveryPhrase, Timestamp
 import { GroupId, GroupMessage, MAX_GROUP_MEMBERS, MAX_GROUP_NAME_CHARS } from './groups.ts';
 import { MessagePreview } from './messages.ts';
 
+/** ImportSummary.groupsSkipped lists at most this many groups. */
+export const MAX_SKIPPED_GROUPS_LISTED = 1000;
+
 /** What a chosen file is for: export writes it; import and open read it; identity is an age identity file. */
 export const BackupFilePurpose = z.enum(['export', 'import', 'open', 'identity']);
 
@@ -81,6 +84,22 @@ export const ImportSummary = z.strictObject({
   added: BackupCounts,
   /** Account secrets in the file that were not restored (restoreIdentity not asked, or the profile has its own). */
   secretsSkipped: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/)).max(16),
+  /**
+   * Each group of the file that was not put back, and why (already in the profile; not the
+   * profile's own backup; a membership log that does not check out, e.g. past 4,096 changes).
+   * At most MAX_SKIPPED_GROUPS_LISTED are listed.
+   */
+  groupsSkipped: z.array(z.strictObject({ groupId: GroupId, name: z.string().max(MAX_GROUP_NAME_CHARS), reason: z.string().max(300) })).max(MAX_SKIPPED_GROUPS_LISTED),
+  /**
+   * Reply links (format version 6): how many were put back, how many were dropped (a link to a
+   * message not earlier in the backup nor in the profile, or in another conversation), and the
+   * first few dropped, each with the reply's id and the reason. A message keeping its own link is neither.
+   */
+  replyLinks: z.strictObject({
+    restored: Count,
+    dropped: Count,
+    droppedLinks: z.array(z.strictObject({ messageId: Id, reason: z.string().max(300) })).max(20),
+  }),
 });
 /** backupRestore: the import into the vault it created, and that vault's phrase, shown once. */
 export const RestoreSummary = ImportSummary.extend({ recoveryPhrase: RecoveryPhrase });
@@ -123,7 +142,11 @@ export const OpenedBackupGroup = z.strictObject({
  * null for own texts (the file does not say the profile's handle) and for an author that is not a
  * handle. `receipts` on own texts whose receipts the file holds (version 5).
  */
-export const OpenedGroupMessage = GroupMessage.omit({ sender: true, replyTo: true, timerSeconds: true, expiresAt: true }).extend({ sender: Handle.nullable() });
+export const OpenedGroupMessage = GroupMessage.omit({ sender: true, replyTo: true, timerSeconds: true, expiresAt: true }).extend({
+  sender: Handle.nullable(),
+  /** The text it replies to, as a live group shows it, with `sender` null as above; null: not in the file, or deleted for everyone. */
+  replyTo: z.strictObject({ id: Id, direction: GroupMessage.shape.direction, sender: Handle.nullable(), text: z.string().max(200) }).nullable().optional(),
+});
 
 export const OpenedGroupHistoryPage = z.strictObject({
   /** Ascending, in the order the file stores them. */
