@@ -14,7 +14,7 @@ import type { VaultHandle } from '../vault/api.ts';
 /** The part of the vault the E2E layer uses. */
 export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'> &
   // Optional so plain in-memory stand-ins still fit; the real vault has it (one commit, one fsync).
-  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch'>>;
+  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch' | 'deferToBatch' | 'commitBatch'>>;
 
 export const NS = {
   meta: 'e2e-meta',
@@ -38,6 +38,20 @@ export const SECRET = {
 
 type Staged = { value: Uint8Array } | { deleted: true };
 
+/**
+ * A session record committed by a batched receive but not written yet (E2eKv.deferSessions):
+ * `value` null for a deleted record; `dead` once its bytes were written or dropped and zeroed.
+ */
+interface Deferred {
+  value: Uint8Array | null;
+  parsed: object | undefined;
+  /** What an earlier receive of the same batch had deferred for the key (restored if this one is undone). */
+  previous: Deferred | undefined;
+  dead?: true;
+}
+
+const SESSION_PREFIX = `${NS.session}\u0000`;
+
 /** Parsed records kept (parsed()): libsignal's session records, a few KiB each. */
 const MAX_PARSED = 2_000;
 
@@ -59,6 +73,12 @@ export class E2eKv {
   private parsedEpoch: number | undefined;
   /** What the staged operation wrote, parsed (null: deleted), kept on commit, dropped on discard. */
   private stagedParsed: Map<string, object | null> | undefined;
+  /**
+   * Session records committed by receives of the vault's open batch, written once when the batch
+   * commits (deferSessions): a contact's record changes with every message, and was sealed and
+   * written for each. Reads see them first; they hold session secrets, zeroed once written.
+   */
+  private readonly deferred = new Map<string, Deferred>();
 
   constructor(vault: E2eVault) {
     this.vault = vault;
@@ -101,6 +121,8 @@ export class E2eKv {
     const k = stagingKey(ns, key);
     const staged = this.staging?.get(k);
     if (staged) return 'value' in staged ? staged.value.slice() : undefined;
+    const deferred = this.deferred.get(k);
+    if (deferred) return deferred.value?.slice();
     const reads = this.reads;
     if (reads?.has(k)) return reads.get(k)?.slice();
     const value = this.guard(() => this.vault.kvGet(ns, key));
@@ -115,7 +137,10 @@ export class E2eKv {
     if (ns === NS.identity) this.identityWrites++;
     this.forgetParsed(stagingKey(ns, key));
     if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
-    else this.guard(() => this.vault.kvSet(ns, key, value));
+    else {
+      this.supersedeDeferred(stagingKey(ns, key));
+      this.guard(() => this.vault.kvSet(ns, key, value));
+    }
   }
 
   delete(ns: Namespace, key: string): void {
@@ -125,7 +150,10 @@ export class E2eKv {
     if (this.staging) {
       this.staging.set(k, { deleted: true });
       this.stagedParsed?.set(k, null);
-    } else this.guard(() => this.vault.kvDelete(ns, key));
+    } else {
+      this.supersedeDeferred(k);
+      this.guard(() => this.vault.kvDelete(ns, key));
+    }
   }
 
   /**
@@ -140,6 +168,19 @@ export class E2eKv {
     const k = stagingKey(ns, key);
     const stagedObject = this.stagedParsed?.get(k);
     if (stagedObject !== undefined) return (stagedObject ?? undefined) as T | undefined;
+    const deferred = this.staging?.has(k) ? undefined : this.deferred.get(k);
+    if (deferred) {
+      if (!deferred.value) return undefined;
+      if (!deferred.parsed) {
+        const raw = deferred.value.slice();
+        try {
+          deferred.parsed = parse(raw);
+        } finally {
+          raw.fill(0);
+        }
+      }
+      return deferred.parsed as T;
+    }
     const cacheable = this.checkParsedEpoch() && !this.staging?.has(k);
     const cached = cacheable ? this.parsedRecords.get(k) : undefined;
     if (cached) return cached as T;
@@ -176,6 +217,12 @@ export class E2eKv {
 
   /** Drops every parsed record kept (at lock: they hold session secrets in libsignal's native objects). */
   forgetParsedRecords(): void {
+    try {
+      // Deferred session records are written with their batch first (they are committed state).
+      this.vault.commitBatch?.();
+    } catch {
+      // rolled back: the batch's hooks dropped them
+    }
     this.parsedRecords.clear();
     this.stagedParsed?.clear();
   }
@@ -189,6 +236,7 @@ export class E2eKv {
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
     if (ns === NS.identity) this.identityWrites++;
     this.forgetParsed(stagingKey(ns, key));
+    this.supersedeDeferred(stagingKey(ns, key));
     this.staging?.delete(stagingKey(ns, key));
     this.forgetRead(stagingKey(ns, key));
     this.guard(() => this.vault.kvSet(ns, key, value));
@@ -196,6 +244,12 @@ export class E2eKv {
 
   keys(ns: Namespace): string[] {
     const keys = new Set(this.guard(() => this.vault.kvKeys(ns)));
+    for (const [k, d] of this.deferred) {
+      const [dns, dkey] = splitStagingKey(k);
+      if (dns !== ns) continue;
+      if (d.value) keys.add(dkey);
+      else keys.delete(dkey);
+    }
     if (this.staging) {
       for (const [k, v] of this.staging) {
         const [sns, skey] = splitStagingKey(k);
@@ -229,6 +283,8 @@ export class E2eKv {
       for (const v of reads.values()) v?.fill(0);
     }
     const commit = (): void => {
+      // Session records wait for the batch's commit, where the vault has one (deferSessions).
+      this.deferSessions(staging, stagedParsed);
       // The writes first; the parsed records are kept only once all of them reached the vault
       // (a rollback after this moves the vault's writeEpoch, which drops them).
       flush(this.vault, staging);
@@ -239,6 +295,77 @@ export class E2eKv {
       }
     };
     return { result, commit, discard: () => this.dropStaged(staging) };
+  }
+
+  /**
+   * Inside a batched vault transaction (a receive in a catch-up), moves the staged session
+   * records out of `staging` into `deferred`: the vault writes each once, just before the batch
+   * commits (vault.deferToBatch), in the same transaction as the messages they decrypted, so the
+   * order "stored, committed, then acknowledged" holds as before. A batch with several messages
+   * from one contact writes that contact's record once instead of once per message. If this
+   * receive's step or the batch is undone, the record deferred before it is restored (or none).
+   */
+  private deferSessions(staging: Map<string, Staged>, stagedParsed: Map<string, object | null>): void {
+    if (!this.vault.deferToBatch) return;
+    const sessions = [...staging.keys()].filter((k) => k.startsWith(SESSION_PREFIX));
+    if (sessions.length === 0) return;
+    const mine = new Map<string, Deferred>();
+    const hook = {
+      flush: () => this.flushDeferred(mine),
+      drop: () => this.restoreDeferred(mine),
+    };
+    if (!this.vault.deferToBatch(hook)) return;
+    for (const k of sessions) {
+      const staged = staging.get(k) as Staged;
+      const d: Deferred = { value: 'value' in staged ? staged.value : null, parsed: stagedParsed.get(k) ?? undefined, previous: this.deferred.get(k) };
+      this.deferred.set(k, d);
+      mine.set(k, d);
+      // Its bytes now belong to `deferred` (zeroed when written or dropped).
+      staging.delete(k);
+      stagedParsed.delete(k);
+    }
+  }
+
+  /** Writes the newest deferred record of each of `mine`'s keys (once: later commits of the batch find it gone), zeroing all it replaced. */
+  private flushDeferred(mine: Map<string, Deferred>): void {
+    for (const k of mine.keys()) {
+      const d = this.deferred.get(k);
+      if (!d) continue; // written already by an earlier commit's flush
+      this.deferred.delete(k);
+      const [ns, key] = splitStagingKey(k);
+      try {
+        if (d.value) this.vault.kvSet(ns, key, d.value);
+        else this.vault.kvDelete(ns, key);
+      } finally {
+        const parsed = d.value ? d.parsed : null;
+        killChain(d);
+        // Kept parsed as the vault now holds it (a failed commit moves writeEpoch, which drops it).
+        if (this.checkParsedEpoch()) {
+          if (parsed) this.parsedRecords.set(k, parsed);
+          else this.parsedRecords.delete(k);
+        }
+      }
+    }
+  }
+
+  /** This commit's deferral is undone (its step or its batch): each key gets back what was deferred before it, if that is still pending. */
+  private restoreDeferred(mine: Map<string, Deferred>): void {
+    for (const [k, d] of mine) {
+      if (this.deferred.get(k) === d) {
+        this.parsedRecords.delete(k);
+        if (d.previous && !d.previous.dead) this.deferred.set(k, d.previous);
+        else this.deferred.delete(k);
+      }
+      kill(d);
+    }
+  }
+
+  /** A direct write of `k` replaces what a batched receive deferred for it. */
+  private supersedeDeferred(k: string): void {
+    const d = this.deferred.get(k);
+    if (!d) return;
+    this.deferred.delete(k);
+    killChain(d);
   }
 
   /** Discards staged writes; a dropped identity write counts as one more, so what was read while it was staged is not trusted after. */
@@ -302,6 +429,22 @@ function flush(vault: E2eVault, staging: Map<string, Staged>): void {
     vault.kvDelete(ns, key);
   }
   discard(staging);
+}
+
+/** Zeroes a deferred record's bytes and marks it so it is never restored. */
+function kill(d: Deferred): void {
+  d.value?.fill(0);
+  d.dead = true;
+  d.previous = undefined;
+}
+
+/** kill() for a record and every one it replaced. */
+function killChain(d: Deferred): void {
+  for (let x: Deferred | undefined = d; x; ) {
+    const next: Deferred | undefined = x.previous;
+    kill(x);
+    x = next;
+  }
 }
 
 /** Staged values are serialized session / prekey records: zero them once done. */

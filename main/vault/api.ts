@@ -163,6 +163,10 @@ export interface VaultHandle {
   relaxedTransaction<T>(fn: () => T): T;
   /** As relaxedTransaction, but sharing one commit with the other batched calls of this event-loop turn (Vault.batchedTransaction). */
   batchedTransaction<T>(fn: () => T): T;
+  /** Inside a batched call: keeps a write until the batch commits (WriteGate.deferToBatch); false elsewhere. */
+  deferToBatch(hook: { flush(): void; drop(): void }): boolean;
+  /** Commits the open batch of batched calls now, if any. */
+  commitBatch(): void;
   /** Makes every commit so far durable; false when it could not now (inside a transaction). */
   syncCommitted(): boolean;
   /** Changes whenever earlier writes may have been undone (a rollback, a failed batch commit, lock): see WriteGate.writeEpoch. */

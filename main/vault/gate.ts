@@ -24,6 +24,16 @@ interface LongTransaction {
 /** A long transaction's step: runs `fn` synchronously with the transaction's writable handle. */
 export type Step<R, W> = <T>(fn: (db: WritableDB<R, W>) => T) => T;
 
+/**
+ * A write kept in memory until its batch commits (WriteGate.deferToBatch): `flush` writes it
+ * through the vault just before the batch's COMMIT (the writes join that transaction); `drop`
+ * forgets it when its batched step or the whole batch is undone.
+ */
+export interface BatchHook {
+  flush(): void;
+  drop(): void;
+}
+
 export interface GateCounters {
   /** The change sequence kept in memory. */
   seq(): number;
@@ -52,6 +62,10 @@ export class WriteGate<R, W> {
   #activitiesDone: (() => void) | undefined;
   /** Counts what may have undone a write made earlier (writeEpoch). */
   #epoch = 0;
+  /** Writes deferred by the batched steps running now, innermost last (deferToBatch). */
+  #stepHooks: BatchHook[][] = [];
+  /** Writes deferred by the open batch's finished steps, flushed in this order before its COMMIT. */
+  #batchHooks: BatchHook[] = [];
 
   constructor(keys: VaultKeys, counters: GateCounters) {
     this.#keys = keys;
@@ -252,9 +266,17 @@ export class WriteGate<R, W> {
     }
     const outer = this.#inBatch;
     this.#inBatch = true;
+    const hooks: BatchHook[] = [];
+    this.#stepHooks.push(hooks);
     try {
-      return db.transaction(fn)();
+      const result = db.transaction(fn)();
+      this.#stepHooks.pop();
+      // The step's savepoint is released: what it deferred belongs to the enclosing step, or to the batch.
+      (this.#stepHooks.at(-1) ?? this.#batchHooks).push(...hooks);
+      return result;
     } catch (err) {
+      this.#stepHooks.pop();
+      dropAll(hooks);
       this.#epoch++;
       if (!db.inTransaction) this.#batchLost ??= err;
       throw mapError(err);
@@ -263,22 +285,48 @@ export class WriteGate<R, W> {
     }
   }
 
+  /**
+   * Inside a batched step: keeps `hook` until the batch commits (its flush then writes just
+   * before the COMMIT, in the same transaction) or the step or batch is undone (drop). So a
+   * record written by many envelopes of one batch (a contact's libsignal session) is written
+   * once per batch, still in the transaction that stores the messages, hence committed (and
+   * synced before any acknowledgement) with them. False outside a batched step: write now.
+   */
+  deferToBatch(hook: BatchHook): boolean {
+    const step = this.#stepHooks.at(-1);
+    if (!this.#batch || !step) return false;
+    step.push(hook);
+    return true;
+  }
+
   /** Commits the open batch (batched), if any; rolls it back and throws if the commit fails. */
   commitBatch(): void {
     const timer = this.#batch;
     if (!timer) return;
     clearImmediate(timer);
     this.#batch = undefined;
+    const hooks = this.#batchHooks;
+    this.#batchHooks = [];
     const db = this.#db;
-    if (!db?.open) return;
+    if (!db?.open) {
+      dropAll(hooks);
+      return;
+    }
     const lost = this.#batchLost;
     this.#batchLost = undefined;
+    let flushed = 0;
     try {
       // Earlier envelopes of the batch are gone with it: their handlers returned, so the caller
       // must hear it (the mailbox then acknowledges none of them; the relay pushes them again).
       if (!db.inTransaction) throw lost ?? new VaultCorrupt('the batch of received messages was rolled back');
+      // Deferred writes join the batch's transaction (#batch is cleared: they do not end it).
+      for (const hook of hooks) {
+        hook.flush();
+        flushed++;
+      }
       db.exec('COMMIT');
     } catch (err) {
+      dropAll(hooks.slice(flushed));
       this.#epoch++;
       try {
         if (db.inTransaction) db.exec('ROLLBACK');
@@ -413,5 +461,16 @@ export class WriteGate<R, W> {
   /** True while a long transaction is open: other writes get VaultBusy. */
   get busy(): boolean {
     return this.#longTx?.open === true;
+  }
+}
+
+/** Drops deferred writes newest first (each restores what the one before it had deferred). */
+function dropAll(hooks: readonly BatchHook[]): void {
+  for (let i = hooks.length - 1; i >= 0; i--) {
+    try {
+      (hooks[i] as BatchHook).drop();
+    } catch {
+      // forgetting must not fail the rollback
+    }
   }
 }

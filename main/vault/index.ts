@@ -21,7 +21,7 @@ import type {
 } from './api.ts';
 import * as contacts from './contacts.ts';
 import { deleteConversationInSlices, deleteInSlices, finishPendingDeletions, PENDING_DELETIONS, type DeletionOptions, type DeletionReport, type DeletionStore } from './deletion.ts';
-import { WriteGate } from './gate.ts';
+import { WriteGate, type BatchHook } from './gate.ts';
 import { gatedDeletionStore, gatedSealedFiles } from './gated.ts';
 import { writeHeader, type VaultHeader } from './header.ts';
 import { DEFAULT_KDF, TEST_KDF, type KdfParams } from './kdf.ts';
@@ -163,6 +163,12 @@ export class Vault implements VaultHandle {
 
   lock(): void {
     if (!this.keys.unlocked) return;
+    try {
+      // An open batch commits while the keys are still here: its deferred writes (deferToBatch) seal rows.
+      this.gate.commitBatch();
+    } catch {
+      // rolled back: none of it was acknowledged, the relay pushes it again
+    }
     this.keys.zero();
     this.contactIds.clear();
     this.openedContacts.clear();
@@ -214,6 +220,16 @@ export class Vault implements VaultHandle {
    */
   batchedTransaction<T>(fn: () => T): T {
     return this.gate.batched(fn);
+  }
+
+  /** See WriteGate.deferToBatch. */
+  deferToBatch(hook: BatchHook): boolean {
+    return this.gate.deferToBatch(hook);
+  }
+
+  /** Commits the open batch of batched calls now, if any (WriteGate.commitBatch); throws if it was rolled back. */
+  commitBatch(): void {
+    this.gate.commitBatch();
   }
 
   /** See WriteGate.writeEpoch. */
