@@ -3,7 +3,7 @@
 // process), a text deleted for everyone and a read receipt; she exports a backup and opens it
 // read-only from Settings. The chat list shows the group beside her 1:1 chats; reached by the
 // keyboard (arrow keys, Enter), it shows the members the backup's log states, each author's name
-// on the bubbles, the tombstone and "Read by 1 of 2", and no composer or message action.
+// on the bubbles, a reply's quote, the tombstone and "Read by 1 of 2", and no composer or message action.
 // Screenshots light and dark; every control named; axe clean; no console error.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -82,6 +82,9 @@ describe('An opened backup shows its groups in Chromium', () => {
     const atBob = (await bob!.groupHistory({ groupId, limit: 50 })).messages.find((m) => m.text === 'I will')!;
     await bob!.groupMarkRead({ groupId, upToMessageId: atBob.id });
     await log.locator('.bubble.out', { hasText: 'I will' }).getByText(/Read by 1 of 2/).waitFor({ timeout: T });
+    // A reply (format version 6): bob answers alice's text; the opened backup shows its quote.
+    await bob!.groupSend({ groupId, text: 'great, thanks', replyTo: atBob.id });
+    await log.locator('.bubble', { hasText: 'great, thanks' }).waitFor({ timeout: T });
 
     await alice.getByRole('button', { name: 'Settings' }).click();
     await alice.getByLabel('Action').selectOption('export');
@@ -108,6 +111,9 @@ describe('An opened backup shows its groups in Chromium', () => {
     expect(await opened.locator('.bubble.in', { hasText: 'who brings the map?' }).locator('.sender').textContent()).toBe('@bob');
     await opened.locator('.bubble.tombstone', { hasText: 'This message was deleted' }).waitFor();
     expect(await opened.locator('.bubble.out', { hasText: 'I will' }).textContent()).toContain('Read by 1 of 2');
+    const quote = opened.locator('.bubble.in', { hasText: 'great, thanks' }).getByRole('button', { name: 'Quoted message from You: I will. Show it' });
+    await quote.waitFor();
+    await quote.click();
     // Read-only: no composer, no message action.
     expect(await alice.getByLabel(`Message to ${NAME}`).count()).toBe(0);
     expect(await opened.getByRole('button', { name: /Reply|Delete/ }).count()).toBe(0);
