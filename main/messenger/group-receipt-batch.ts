@@ -1,14 +1,16 @@
 // A member's delivered receipts to one author in one group, one per burst. Every member answers
 // every text, so the author's receipt work (a 1:1 decrypt and a logged write each, and the
 // relay's store-and-forward) is the group's size times the receipts each member sends. A member
-// holds its receipt while the author's texts keep arriving and sends it once no new id came for
-// `quietMs`: a burst draws one receipt per member whatever its length or the load that spreads it
-// out (bench/groups), where a fixed pace drew one per pace interval, more the slower the receive.
+// holds its receipt while the author's texts keep arriving and sends it once they pause: a burst
+// draws one receipt per member whatever its length, where a fixed pace drew one per pace interval.
+// A pause is judged against the pace the texts came at: on a loaded machine a burst reaches each
+// member a few seconds apart per text (bench/groups: 30 texts over 90 s at load 20), so the quiet
+// time is twice the longest pause seen in the burst (at least `quietMs`, at most the key's gap).
 // Bounds: a stream that never pauses still gets a receipt `maxHoldMs` after its first held id; a
 // key holding a full receipt's worth of ids sends it at once (memory per key is one receipt);
 // and a key's next receipt waits at least `gapMs` after its previous one (the caller scales the
-// gap with the group's size), so texts spaced just past `quietMs` do not draw one receipt each
-// from every member of a large group.
+// gap with the group's size), so texts spaced just past the quiet time do not draw one receipt
+// each from every member of a large group.
 import { MAX_RECEIPT_IDS } from '../e2e/index.ts';
 import { sendInChunks } from './receipt-batch.ts';
 
@@ -17,8 +19,10 @@ interface Key {
   timer: NodeJS.Timeout | undefined;
   /** When the first held id came (0: none held). */
   firstAt: number;
-  /** When the newest held id came. */
+  /** When the newest id came (held or sent). */
   lastIdAt: number;
+  /** The longest pause between two ids of the burst so far (0: a burst's first id). */
+  longestPause: number;
   /** The least time between this key's previous receipt and its next. */
   gapMs: number;
   /** When the previous receipt of this key went out (0: none yet). */
@@ -26,7 +30,7 @@ interface Key {
 }
 
 export interface GroupReceiptTiming {
-  /** A receipt goes once no new id came for this long. */
+  /** A receipt goes once no new id came for this long (longer when the burst's texts came further apart). */
   quietMs: number;
   /** ... or this long after its first held id, however many keep coming. */
   maxHoldMs: number;
@@ -49,11 +53,15 @@ export class GroupReceiptBatch {
   add(key: string, id: string, gapMs: number): void {
     const now = Date.now();
     let k = this.keys.get(key);
-    if (!k) this.keys.set(key, (k = { ids: [], timer: undefined, firstAt: 0, lastIdAt: 0, gapMs, sentAt: 0 }));
+    if (!k) this.keys.set(key, (k = { ids: [], timer: undefined, firstAt: 0, lastIdAt: 0, longestPause: 0, gapMs, sentAt: 0 }));
+    k.gapMs = gapMs;
+    // A pause longer than the gap ends the burst; a shorter one, also one across a receipt that
+    // went meanwhile, belongs to it and sets the pace.
+    const pause = k.lastIdAt > 0 ? now - k.lastIdAt : Infinity;
+    k.longestPause = pause <= gapMs ? Math.max(k.longestPause, pause) : 0;
     if (k.ids.length === 0) k.firstAt = now;
     k.ids.push(id);
     k.lastIdAt = now;
-    k.gapMs = gapMs;
     if (k.ids.length >= this.maxIds) {
       this.flush(key, k);
       return;
@@ -62,9 +70,10 @@ export class GroupReceiptBatch {
     if (!k.timer) this.arm(key, k, now);
   }
 
-  /** When the held ids go: after a quiet moment or the longest hold, not before the gap. */
+  /** When the held ids go: after a pause of twice the burst's longest, or the longest hold, not before the gap. */
   private dueAt(k: Key): number {
-    const settled = Math.min(k.lastIdAt + this.timing.quietMs, k.firstAt + this.timing.maxHoldMs);
+    const quiet = Math.min(Math.max(this.timing.quietMs, 2 * k.longestPause), Math.max(this.timing.quietMs, k.gapMs));
+    const settled = Math.min(k.lastIdAt + quiet, k.firstAt + this.timing.maxHoldMs);
     return Math.max(settled, k.sentAt + k.gapMs);
   }
 

@@ -29,8 +29,9 @@ interface IncomingRecord {
 
 /**
  * A member's delivered receipt to one author in one group waits while that author's texts keep
- * arriving and goes once none came for this long: one receipt per member per burst, however long
- * the burst takes to arrive (group-receipt-batch.ts).
+ * arriving and goes once none came for this long, or for twice the longest pause between them if
+ * that is longer (up to the gap below): one receipt per member per burst, however long the burst
+ * takes to arrive (group-receipt-batch.ts).
  */
 const DELIVERED_QUIET_MS = 1500;
 /** ... but a stream that never pauses gets a receipt this long after its first id held. */
@@ -74,7 +75,7 @@ export class GroupReceipts {
   /**
    * Delivered receipts waiting for their batch: "author\ngroup" -> content ids; the batch goes
    * after the receive's transaction committed, once that author's texts in that group paused for
-   * DELIVERED_QUIET_MS (at most DELIVERED_MAX_HOLD_MS after its first id), and not sooner than a
+   * DELIVERED_QUIET_MS or their pace (at most DELIVERED_MAX_HOLD_MS after its first id), and not sooner than a
    * gap after the previous one that grows with the group (group-receipt-batch.ts).
    */
   private readonly delivered = new GroupReceiptBatch(

@@ -1,7 +1,8 @@
 // A member's delivered receipts to one author in one group (main/messenger/group-receipt-batch.ts),
-// with fake timers: a burst draws one receipt once it is over however long it lasts, a stream that
-// never pauses one per longest hold, a full receipt goes at once, the gap after a receipt holds,
-// and at lock what waits is dropped.
+// with fake timers: a burst draws one receipt once it is over however long it lasts, also when a
+// loaded machine spreads its texts seconds apart; a small group keeps the short quiet time; a
+// stream that never pauses gets one per longest hold; a full receipt goes at once; the gap after a
+// receipt holds; at lock what waits is dropped.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_RECEIPT_IDS } from '../../main/e2e/index.ts';
 import { GroupReceiptBatch } from '../../main/messenger/group-receipt-batch.ts';
@@ -24,7 +25,7 @@ function batch(maxIds?: number): { batch: GroupReceiptBatch; out: [string, strin
 const ids = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${String(i)}`);
 
 describe('delivered receipts to one author in one group', () => {
-  it('a burst of 30 texts spread over 25 s draws one receipt per author, QUIET after its last text', () => {
+  it('a burst of 30 texts spread over 25 s draws one receipt per author, twice its longest pause after its last text', () => {
     const { batch: b, out } = batch();
     const t0 = Date.now();
     const alice = ids('a', 30);
@@ -41,14 +42,48 @@ describe('delivered receipts to one author in one group', () => {
     // bob's texts stopped long ago: his one receipt went QUIET after his last one.
     expect(out).toEqual([['bob\ng1', bob, expect.any(Number) as number]]);
     expect(b.idle()).toBe(false);
-    vi.advanceTimersByTime(QUIET - 1);
+    vi.advanceTimersByTime(2 * 1400 - 1);
     expect(out).toHaveLength(1);
     vi.advanceTimersByTime(1);
-    expect(out[1]).toEqual(['alice\ng1', alice, lastAt + QUIET]);
+    expect(out[1]).toEqual(['alice\ng1', alice, lastAt + 2 * 1400]);
     expect(b.idle()).toBe(true);
     // Nothing more comes of it.
     vi.advanceTimersByTime(10 * MAX_HOLD);
     expect(out).toHaveLength(2);
+  });
+
+  it('texts a loaded machine hands over 2-4 s apart for 48 s: the first alone, then one receipt for the rest', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    const burst = ids('l', 18);
+    const pauses = [2000, 3000, 4000, 2500];
+    for (const [i, id] of burst.entries()) {
+      b.add('alice\ng1', id, 10_000);
+      if (i < burst.length - 1) vi.advanceTimersByTime(pauses[i % pauses.length]!);
+    }
+    const lastAt = Date.now();
+    expect(lastAt - t0).toBe(48_000);
+    // Nothing told the first text from a lone one: it went QUIET after it; the pace set by then
+    // held the rest, which goes twice the longest pause (4 s) after the last.
+    expect(out).toEqual([['alice\ng1', ['l0'], t0 + QUIET]]);
+    vi.advanceTimersByTime(2 * 4000);
+    expect(out[1]).toEqual(['alice\ng1', burst.slice(1), lastAt + 2 * 4000]);
+    vi.advanceTimersByTime(10 * MAX_HOLD);
+    expect(out).toHaveLength(2);
+  });
+
+  it('a small group (gap = QUIET) keeps the short quiet time: texts 2 s apart draw one receipt each', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    for (const id of ['s1', 's2', 's3']) {
+      b.add('alice\ng1', id, QUIET);
+      vi.advanceTimersByTime(2000);
+    }
+    expect(out).toEqual([
+      ['alice\ng1', ['s1'], t0 + QUIET],
+      ['alice\ng1', ['s2'], t0 + 2000 + QUIET],
+      ['alice\ng1', ['s3'], t0 + 4000 + QUIET],
+    ]);
   });
 
   it('keys are per author and group: the same author in two groups gets a receipt for each', () => {
@@ -105,27 +140,35 @@ describe('delivered receipts to one author in one group', () => {
     expect(out.flatMap(([, i]) => i)).toEqual(many);
   });
 
-  it('after a receipt the next one waits the gap; after a long quiet only the quiet time', () => {
+  it('after a receipt the next one waits the gap; texts just past the quiet time share one; after a long quiet only the quiet time', () => {
     const { batch: b, out } = batch();
     const t0 = Date.now();
     b.add('alice\ng1', 'p1', 10_000);
     vi.advanceTimersByTime(QUIET);
     expect(out).toEqual([['alice\ng1', ['p1'], t0 + QUIET]]);
-    // Texts spaced just past the quiet time: the next receipt goes 10 s after the previous one.
-    for (const id of ['p2', 'p3', 'p4', 'p5']) {
+    // A text right after it: held until 10 s after the previous receipt.
+    vi.advanceTimersByTime(100);
+    b.add('alice\ng1', 'p2', 10_000);
+    vi.advanceTimersByTime(10_000 - 100 - 1);
+    expect(out).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(out[1]).toEqual(['alice\ng1', ['p2'], t0 + QUIET + 10_000]);
+    // Texts 2 s apart, past the quiet time: one receipt, twice their pace after the last.
+    for (const id of ['p3', 'p4', 'p5', 'p6']) {
       vi.advanceTimersByTime(2000);
       b.add('alice\ng1', id, 10_000);
     }
-    vi.advanceTimersByTime(t0 + QUIET + 10_000 - Date.now() - 1);
-    expect(out).toHaveLength(1);
+    const p6At = Date.now();
+    vi.advanceTimersByTime(2 * 2000 - 1);
+    expect(out).toHaveLength(2);
     vi.advanceTimersByTime(1);
-    expect(out[1]).toEqual(['alice\ng1', ['p2', 'p3', 'p4', 'p5'], t0 + QUIET + 10_000]);
+    expect(out[2]).toEqual(['alice\ng1', ['p3', 'p4', 'p5', 'p6'], p6At + 2 * 2000]);
     // A minute later a single text: QUIET after it.
     vi.advanceTimersByTime(60_000);
     const at = Date.now();
-    b.add('alice\ng1', 'p6', 10_000);
+    b.add('alice\ng1', 'p7', 10_000);
     vi.advanceTimersByTime(QUIET);
-    expect(out[2]).toEqual(['alice\ng1', ['p6'], at + QUIET]);
+    expect(out[3]).toEqual(['alice\ng1', ['p7'], at + QUIET]);
   });
 
   it('at lock what waits is dropped, and nothing goes later', () => {
