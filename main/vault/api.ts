@@ -169,6 +169,8 @@ export interface VaultHandle {
   commitBatch(): void;
   /** Makes every commit so far durable; false when it could not now (inside a transaction). */
   syncCommitted(): boolean;
+  /** Makes every commit made before the call durable, the fsync off the main thread (WriteGate.syncCommittedAsync). */
+  syncCommittedAsync(): Promise<void>;
   /** Changes whenever earlier writes may have been undone (a rollback, a failed batch commit, lock): see WriteGate.writeEpoch. */
   writeEpoch(): number;
   /**

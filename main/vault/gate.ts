@@ -5,6 +5,7 @@
 // is refused with VaultBusy (a runtime check behind the types, for callers that go through the
 // Vault facade from inside a step).
 import { closeSync, fsyncSync, openSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
@@ -51,6 +52,8 @@ export class WriteGate<R, W> {
   #activities = 0;
   /** A relaxed commit may not be durable yet (syncCommitted). */
   #unsynced = false;
+  /** Counts relaxed commits begun: syncCommittedAsync clears #unsynced only when none began during its fsync. */
+  #relaxedBegun = 0;
   /** The open batch of received envelopes (batched): committed at the next event-loop turn. */
   #batch: NodeJS.Immediate | undefined;
   /** True while a batched step runs: its writes join the batch instead of committing it first. */
@@ -189,6 +192,7 @@ export class WriteGate<R, W> {
     if (db.inTransaction) return fn();
     db.pragma('synchronous = NORMAL');
     this.#unsynced = true;
+    this.#relaxedBegun++;
     try {
       return fn();
     } finally {
@@ -232,6 +236,32 @@ export class WriteGate<R, W> {
   }
 
   /**
+   * As syncCommitted, but the fsync runs on libuv's thread pool: the main thread goes on while
+   * the disk works. Resolves once every commit made before the call is durable. The open batch
+   * (batched) is committed first; a failed batch stays for syncCommitted to report (the acks).
+   */
+  async syncCommittedAsync(): Promise<void> {
+    const db = this.#open();
+    this.#endBatchForOthers();
+    if (!this.#unsynced) return;
+    const begun = this.#relaxedBegun;
+    let file;
+    try {
+      file = await openFile(`${db.name}-wal`, 'r');
+    } catch (err) {
+      // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return;
+    }
+    try {
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    if (this.#relaxedBegun === begun) this.#unsynced = false;
+  }
+
+  /**
    * fn in its own savepoint of one transaction shared by the received envelopes of this
    * event-loop turn (the mailbox hands a backlog over back to back within a turn), committed
    * with `synchronous = NORMAL` at the next turn, or at once before any other write, checkpoint,
@@ -250,6 +280,7 @@ export class WriteGate<R, W> {
     if (!this.#batch) {
       db.pragma('synchronous = NORMAL');
       this.#unsynced = true;
+      this.#relaxedBegun++;
       try {
         db.exec('BEGIN');
       } catch (err) {

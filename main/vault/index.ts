@@ -242,6 +242,11 @@ export class Vault implements VaultHandle {
     return this.gate.syncCommitted();
   }
 
+  /** See WriteGate.syncCommittedAsync. */
+  syncCommittedAsync(): Promise<void> {
+    return this.gate.syncCommittedAsync();
+  }
+
   /** See WriteGate.activity. */
   activity<T>(fn: () => Promise<T>): Promise<T> {
     return this.gate.activity(fn);
