@@ -57,7 +57,7 @@ export function backupReplyLinks(vault: Vault, status: (messageId: string) => 'g
 
 /**
  * ImportOptions.replyLinks: a file's link is put back only onto a message the profile holds in the
- * link's conversation, not a tombstone and without a link of its own (an existing one is kept: a
+ * link's conversation, not a tombstone and without a link of its own (those are kept as they are: a
  * second import changes nothing), quoting a message the profile holds by then (earlier in the file,
  * or here already) in the same conversation that is not a membership line. Anything else is dropped
  * with the reason, and changes nothing. A null link (the quoted message was not in the file) is
@@ -68,8 +68,8 @@ export function replyLinkSink(vault: Vault): ReplyLinkSink {
     link: ({ messageId, conversationId, quotedId }) => {
       const reply = vault.getMessage(messageId);
       if (!reply || reply.conversationId !== conversationId) return { dropped: 'this profile holds that message id in another conversation' };
-      if (vault.kvGet(TOMBSTONES, messageId)) return { dropped: 'the reply is deleted for everyone in this profile' };
-      if (vault.kvGet(REPLY_TO, messageId)) return { restored: false };
+      // Kept as the profile holds it: a tombstone here quotes nothing, a link here stays.
+      if (vault.kvGet(TOMBSTONES, messageId) || vault.kvGet(REPLY_TO, messageId)) return { restored: false };
       if (quotedId !== null) {
         const quoted = vault.getMessage(quotedId);
         if (!quoted) return { dropped: 'the quoted message is neither earlier in the backup nor in this profile' };
