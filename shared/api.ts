@@ -132,6 +132,9 @@ export const apiMethods = {
    * Sends a file (docs/protocol.md §9a): sealed with its own key, uploaded to the relay, then
    * announced in an E2E message with the caption. Progress arrives as `attachmentProgress`
    * events with `jobId`. The app UI cannot call it yet: a path from the renderer is refused (main/backup-files.ts).
+   * A group's `conversationId` (`g<group id>`, GroupInfo.conversationId) sends it to the group's
+   * members of the moment, as `groupSend` a text (UNKNOWN_CONVERSATION: no such group; FORBIDDEN:
+   * no longer a member; INVALID_ARGUMENT: no other member can receive it); so do the window's uploads below.
    */
   sendFile: {
     params: z.strictObject({ conversationId: Id, path: FilePath, caption: MessageText.optional(), name: z.string().min(1).max(MAX_ATTACHMENT_NAME_CHARS).optional(), jobId: JobId.optional() }),

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import cliProgress from 'cli-progress';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
-import { action, globalOptions, printResult } from '../io.ts';
+import { action, CliError, ExitCode, globalOptions, printResult } from '../io.ts';
+import { groupId } from './groups.ts';
 import { checkHandle } from '../errors.ts';
 import { contactNamed, waitMs, waitSeconds, withClient } from '../client.ts';
 
@@ -50,21 +51,30 @@ function cancelOnSigint(api: EphemeraClient, jobId: string): () => void {
 
 export function register(program: Command): void {
   program
-    .command('send-file <contact> <path>')
-    .description('send a file: sealed with its own key, uploaded to the relay, announced end to end (with a progress bar on a terminal)')
+    .command('send-file <contact> [path]')
+    .description('send a file (CONTACT PATH, or --group GROUP_ID PATH): sealed with its own key, uploaded to the relay once, announced end to end (with a progress bar on a terminal)')
+    .option('--group <group-id>', "send to a group's current members instead (then the one argument is the PATH)")
     .option('--caption <text>', 'a caption sent with the file', caption)
     .option('--wait <seconds>', 'how long to wait for the relay at each step', waitSeconds, DEFAULT_WAIT_S)
     .action(
-      action(async (handle: string, path: string, opts: { caption?: string; wait: number }, cmd: Command) => {
+      action(async (target: string, maybePath: string | undefined, opts: { group?: string; caption?: string; wait: number }, cmd: Command) => {
         const g = globalOptions(cmd);
-        checkHandle(handle);
+        if (opts.group !== undefined) {
+          if (maybePath !== undefined) throw new CliError('With --group give only the PATH.', ExitCode.USAGE);
+          groupId(opts.group);
+        } else {
+          if (maybePath === undefined) throw new CliError('Give the CONTACT and the PATH (or --group GROUP_ID PATH).', ExitCode.USAGE);
+          checkHandle(target);
+        }
+        const path = opts.group !== undefined ? target : maybePath!;
         const result = await withClient(g, opts.wait, async (api) => {
-          const c = await contactNamed(api, handle);
+          // A group's conversation is `g<group id>` (shared/api.ts GroupInfo.conversationId).
+          const conversationId = opts.group !== undefined ? (await api.groupInfo({ groupId: opts.group })).conversationId : (await contactNamed(api, target)).conversationId;
           const jobId = newJobId();
           const stop = progressBar(api, jobId, g.json, 'upload');
           const release = cancelOnSigint(api, jobId);
           try {
-            const sent = await api.sendFile({ conversationId: c.conversationId, path: resolve(path), jobId, ...(opts.caption !== undefined ? { caption: opts.caption } : {}) });
+            const sent = await api.sendFile({ conversationId, path: resolve(path), jobId, ...(opts.caption !== undefined ? { caption: opts.caption } : {}) });
             const [attachment] = await api.attachmentsOf({ messageIds: [sent.id] });
             // The E2E message goes out through the sealed outbox, like a text.
             await api.sync({ timeoutMs: waitMs(opts.wait), quietMs: 100 });

@@ -2,7 +2,7 @@
 // forms of send and history (send --group, history --group, wired in commands/messaging.ts).
 // Everything goes through the contract (cli/client.ts), as the app does.
 import type { Command } from 'commander';
-import { GroupId, GroupName, type GroupInfo, type GroupMessage } from '../../shared/api.ts';
+import { GroupId, GroupName, type Attachment, type GroupInfo, type GroupMessage } from '../../shared/api.ts';
 import { DISAPPEARING_SPELLINGS, disappearingLabel, parseDisappearing } from '../../shared/api/disappearing.ts';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
 import { checkHandle } from '../errors.ts';
@@ -12,7 +12,7 @@ import { waitMs, waitSeconds, withClient } from '../client.ts';
 
 const DEFAULT_WAIT_S = 10;
 
-function groupId(v: string): string {
+export function groupId(v: string): string {
   if (!GroupId.safeParse(v).success) throw new CliError(`"${v.slice(0, 40)}" is not a group id: 32 hex characters, from group create or groups --json.`, ExitCode.USAGE);
   return v;
 }
@@ -63,13 +63,15 @@ export async function sendToGroup(g: GlobalOptions, id: string, text: string, wa
   printResult(g.json, human, { message: result.id, state: result.state, outbox: result.outbox });
 }
 
-function groupLine(m: GroupMessage): string {
+function groupLine(m: GroupMessage, files: readonly Attachment[]): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
   if (m.system) return `${when}  -- ${untrusted(m.text)}`;
   const who = `${m.direction === 'out' ? '->' : '<-'} ${untrusted(m.sender)}`;
   // Deleted for everyone: the same tombstone as a 1:1 message (commands/messaging.ts), no state.
   if (m.deleted) return `${when}  ${who}  This message was deleted`;
-  return `${when}  ${who}  ${replyLine(m.replyTo)}${untrusted(m.text)}  [${m.state}]`;
+  // A file as in a 1:1 history: its name (untrusted), size, and the command that saves it.
+  const fileNote = files.map((x) => `  [file ${untrusted(x.name)}, ${x.size} bytes${x.downloaded ? '' : ', not downloaded'}; save-attachment ${x.id}]`).join('');
+  return `${when}  ${who}  ${replyLine(m.replyTo)}${untrusted(m.text)}${fileNote}  [${m.state}]`;
 }
 
 /** The quote of a reply, before its text: the quoted author and start of text, or that it is not held here. */
@@ -82,9 +84,14 @@ function replyLine(q: GroupMessage['replyTo']): string {
 /** `history --group GROUP_ID` (commands/messaging.ts hands it over). */
 export async function groupHistory(g: GlobalOptions, id: string, limit: number): Promise<void> {
   groupId(id);
-  const page = await withClient(g, DEFAULT_WAIT_S, (api) => api.groupHistory({ groupId: id, limit }));
-  const human = page.messages.length === 0 ? 'No messages in this group.' : page.messages.map(groupLine).join('\n');
-  printResult(g.json, human, { messages: page.messages, hasOlder: page.hasOlder });
+  const page = await withClient(g, DEFAULT_WAIT_S, async (api) => {
+    const p = await api.groupHistory({ groupId: id, limit });
+    return { ...p, files: await api.attachmentsOf({ messageIds: p.messages.map((m) => m.id) }) };
+  });
+  // Each message with its files (id, name, size, type, downloaded), as history --json lists a 1:1 chat's.
+  const messages = page.messages.map((m) => ({ ...m, attachments: page.files.filter((x) => x.messageId === m.id) }));
+  const human = messages.length === 0 ? 'No messages in this group.' : messages.map((m) => groupLine(m, m.attachments)).join('\n');
+  printResult(g.json, human, { messages, hasOlder: page.hasOlder });
 }
 
 export function register(program: Command): void {

@@ -38,6 +38,8 @@ export const COMMITTED_UPLOADS = 'messenger-attachment-committed';
 export const SAVES_IN_PROGRESS = 'messenger-attachment-saves';
 /** Per profile, while connected: starts a release pass (attachments.ts watchBlobReleases). */
 export const blobReleaseHooks = new WeakMap<Vault, () => void>();
+/** A group's conversation id (`g<group id>`, group-store.ts); not imported: this module stays free of group code. */
+const GROUP_CONVERSATION = /^g[0-9a-f]{32}$/;
 /** Chunks written per vault transaction (bounded work per commit). */
 export const CHUNKS_PER_TRANSACTION = 16;
 
@@ -139,13 +141,17 @@ export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; ch
  * would ever fetch the file. A delivered one's delete for me leaves the recipient's copy (and
  * their right to fetch it) alone. One delivered whose receipt has not come back yet counts as
  * undelivered, as for the withdraw: the recipient then finds its file gone.
- * The message's row may already be gone (a deletion journal's later steps): then its kv entries say.
+ * A group's file (docs/protocol.md §9a "Files in groups"): a delete for me once sent leaves the
+ * members' right to fetch it alone. The message's row may already be gone (a deletion journal's
+ * later steps): then its kv entries say.
  */
 function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): boolean {
   const m = vault.getMessage(r.messageId);
   const incoming = m ? m.direction === 'in' : vault.kvGet(INCOMING_CONTENT_IDS, r.messageId) !== undefined;
   if (incoming) return !r.downloaded;
   if (forEveryone || vault.kvGet(MESSAGE_TIMERS, r.messageId) !== undefined) return true;
+  // A group's file stays 'sent' (receipts are per member): members may still fetch it, until the relay's TTL.
+  if (m && GROUP_CONVERSATION.test(m.conversationId)) return m.state === 'queued' || m.state === 'failed';
   if (m) return m.state === 'queued' || m.state === 'sent' || m.state === 'failed';
   return vault.kvGet(STATE_TIMES, r.messageId) === undefined;
 }

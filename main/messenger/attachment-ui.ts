@@ -15,6 +15,8 @@ import type { Vault } from '../vault/index.ts';
 import { ATTACHMENT_CHUNKS, chunkCount, chunkKey, COMMITTED_UPLOADS, deleteChunks, markStaging, readRecord, STAGING } from './attachment-store.ts';
 import { COMMITTED_KEEP_MS, committedResume, isFinal, readCommitted, writeCommitted } from './committed-uploads.ts';
 import { apiErrorOf, asJob, download, newAttachmentId, type UploadedAttachment } from './attachments.ts';
+import { isGroupConversation } from './group-delete.ts';
+import { groupFilesOf } from './group-files.ts';
 import { rangedSource, rangesToSend } from './strip-source.ts';
 import { readSettings } from './settings.ts';
 
@@ -153,8 +155,20 @@ export class AttachmentUi {
     return { maxBytes: l.maxFileBytes };
   }
 
+  /** Who the blob names: the contact, or a group's members now (group-files.ts; UNKNOWN_CONVERSATION, FORBIDDEN). */
+  private recipientsOf(conversationId: string): string[] {
+    if (isGroupConversation(conversationId)) return groupFilesOf(this.s.vault()).recipients(conversationId.slice(1));
+    return [this.s.handleOf(conversationId)];
+  }
+
+  /** Stores and announces the uploaded file in its conversation: a 1:1 chat's (the facade) or a group's. */
+  private announce(conversationId: string, up: UploadedAttachment, caption: string | undefined): Promise<Message> {
+    if (isGroupConversation(conversationId)) return groupFilesOf(this.s.vault()).announce(conversationId.slice(1), up, caption);
+    return this.s.announce(conversationId, up, caption);
+  }
+
   async begin(p: ParamsOf<'attachmentUploadBegin'>): Promise<ResultOf<'attachmentUploadBegin'>> {
-    this.s.handleOf(p.conversationId);
+    this.recipientsOf(p.conversationId);
     if (BAD_NAME.test(p.name) || p.name.trim() === '') throw new ApiError('INVALID_ARGUMENT', 'name: must be a file name without control characters or slashes');
     const { maxBytes } = await this.limits();
     if (p.size > maxBytes) throw new ApiError('ATTACHMENT_TOO_LARGE', `The file is ${p.size} bytes; this relay accepts at most ${maxBytes} bytes per attachment.`);
@@ -202,7 +216,7 @@ export class AttachmentUi {
     if (u.received !== u.size) throw new ApiError('INVALID_ARGUMENT', `uploadId: only ${u.received} of ${u.size} bytes were received`);
     const relay = this.s.relay();
     if (!relay) throw notConnected();
-    const handle = this.s.handleOf(u.conversationId);
+    const to = this.recipientsOf(u.conversationId);
     const vault = this.s.vault();
     u.committing = true;
     try {
@@ -216,10 +230,10 @@ export class AttachmentUi {
       // Its own: a reconnect meanwhile must not resume it a second time (resumeCommitted).
       this.live.add(u.attachmentId);
       const resume = committedResume(vault, u.attachmentId);
-      const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, [handle], { ...jo, resume })).catch((e: unknown) => {
+      const ref = await asJob(jobId, o, (jo) => uploadFrom(relay, vaultSource(vault, u.attachmentId, u.size), u.size, to, { ...jo, resume })).catch((e: unknown) => {
         throw apiErrorOf(e);
       });
-      const message = await this.s.announce(u.conversationId, { ref, name: u.name, type: u.type, path: '', stagedId: u.attachmentId }, u.caption);
+      const message = await this.announce(u.conversationId, { ref, name: u.name, type: u.type, path: '', stagedId: u.attachmentId }, u.caption);
       vault.kvDelete(COMMITTED_UPLOADS, u.attachmentId);
       return message;
     } catch (e) {
@@ -275,9 +289,9 @@ export class AttachmentUi {
           continue;
         }
         try {
-          const handle = this.s.handleOf(e.conversationId);
-          const ref = await uploadFrom(relay, vaultSource(vault, id, e.size), e.size, [handle], { resume: committedResume(vault, id) });
-          await this.s.announce(e.conversationId, { ref, name: e.name, type: e.type, path: '', stagedId: id }, e.caption);
+          const to = this.recipientsOf(e.conversationId);
+          const ref = await uploadFrom(relay, vaultSource(vault, id, e.size), e.size, to, { resume: committedResume(vault, id) });
+          await this.announce(e.conversationId, { ref, name: e.name, type: e.type, path: '', stagedId: id }, e.caption);
           vault.kvDelete(COMMITTED_UPLOADS, id);
         } catch (err) {
           if (!isFinal(err)) return;

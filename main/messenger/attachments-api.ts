@@ -1,12 +1,15 @@
 // The contract's attachment methods: a file sent by path (the CLI), the window's chunked
 // uploads and reads (messenger/attachment-ui.ts), listing, saving to a path and cancelling
 // transfers (messenger/attachments.ts). Uploads run before the send queue: they may take long.
+// A group conversation's id (`g<group id>`) sends to the group (messenger/group-files.ts).
 import { ApiError, type EphemeraApi, type Message } from '../../shared/api.ts';
 import type { BackupArchive } from '../backup/index.ts';
 import { apiErrorOf, asJob, attachmentsOf, cancelTransfer, saveAttachment, uploadAttachment, type UploadedAttachment } from './attachments.ts';
 import { readFromBackup, saveFromBackup } from './backup-attachment-read.ts';
 import type { AttachmentUi } from './attachment-ui.ts';
 import type { BackupJobs } from './backups.ts';
+import { isGroupConversation } from './group-delete.ts';
+import { groupFilesOf } from './group-files.ts';
 import type { Emit } from './events.ts';
 import { contactIdOfConversation } from './ids.ts';
 import type { SessionAccess } from './session.ts';
@@ -53,12 +56,22 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
     sendFile: (params) =>
       call(async () => {
         access.registration();
+        if (isGroupConversation(params.conversationId)) {
+          // One upload naming every current member, then one announcement to the group (group-files.ts).
+          const files = groupFilesOf(access.require().vault);
+          const groupId = params.conversationId.slice(1);
+          const to = files.recipients(groupId);
+          const conn = access.current()?.connection;
+          if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+          const up = await uploadAttachment(conn.client, params.path, to, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
+          return files.announce(groupId, up, params.caption);
+        }
         const contactId = contactIdOfConversation(params.conversationId);
         const contact = contactId ? access.require().vault.getContact(contactId) : undefined;
         if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
         const conn = access.current()?.connection;
         if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-        const up = await uploadAttachment(conn.client, params.path, contact.handle, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
+        const up = await uploadAttachment(conn.client, params.path, [contact.handle], params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
         return sendUploaded(params.conversationId, up, params.caption);
       }),
     attachmentLimits: () => call(() => ui.limits()),

@@ -96,17 +96,19 @@ export interface UploadedAttachment {
 }
 
 /**
- * Seals and uploads the file for `handle` (outside any vault activity: it may take long); a
- * JPEG or PNG goes without its metadata (EXIF, GPS, text) unless `keepMetadata`.
+ * Seals and uploads the file for `recipients` (a contact's handle, or a group's members: the
+ * blob's recipients at the relay; outside any vault activity: it may take long); a JPEG or PNG
+ * goes without its metadata (EXIF, GPS, text) unless `keepMetadata`.
  */
-export async function uploadAttachment(relay: BlobCaller, path: string, handle: string, name: string | undefined, o: TransferOptions & { jobId?: string; keepMetadata?: boolean; vault?: Vault } = {}): Promise<UploadedAttachment> {
+export async function uploadAttachment(relay: BlobCaller, path: string, recipients: readonly string[], name: string | undefined, o: TransferOptions & { jobId?: string; keepMetadata?: boolean; vault?: Vault } = {}): Promise<UploadedAttachment> {
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new ApiError('FILE_ERROR', 'Only a regular file can be sent.');
     const fileName = (name ?? basename(path)).slice(0, 255) || 'file';
     // With the vault: an upload cut short (even by the process dying) continues when the same file is sent again.
-    const resumable = o.vault ? await uploadResumeFor(o.vault, path, handle, o.keepMetadata === true) : undefined;
-    const { ref, ranges } = await asJob(o.jobId, o, (jo) => uploadFileStripped(relay, path, [handle], o.keepMetadata === true, { ...jo, ...(resumable ? { resume: resumable.resume } : {}) })).catch((e: unknown) => {
+    // Resumed only for the same recipients (one contact: its handle, as before groups).
+    const resumable = o.vault ? await uploadResumeFor(o.vault, path, [...recipients].sort().join(' '), o.keepMetadata === true) : undefined;
+    const { ref, ranges } = await asJob(o.jobId, o, (jo) => uploadFileStripped(relay, path, recipients, o.keepMetadata === true, { ...jo, ...(resumable ? { resume: resumable.resume } : {}) })).catch((e: unknown) => {
       // Cancelled: the partial blob was withdrawn, nothing to resume.
       if (e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED') resumable?.finished();
       throw e;
@@ -147,7 +149,7 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
     id: attachmentId, messageId: id, name: up.name, type: up.type, size: up.ref.size,
     blob: b64(up.ref.blobId), key: b64(up.ref.key), digest: b64(up.ref.digest), downloaded: false,
   };
-  if (up.stagedId === undefined) await storeFromFile(vault, record, up.path, up.ranges);
+  if (up.stagedId === undefined) await storeSenderCopy(vault, record, up.path, up.ranges);
   const [stored] = vault.transaction(() => {
     writeRecord(vault, { ...record, downloaded: true });
     vault.kvDelete(STAGING, attachmentId);
@@ -174,7 +176,7 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
 }
 
 /** The sender's own copy, sealed chunk by chunk from the file it just sent (the bytes it sent: `ranges` of it, when set). */
-async function storeFromFile(vault: Vault, r: AttachmentRecord, path: string, ranges: Ranges | undefined): Promise<void> {
+export async function storeSenderCopy(vault: Vault, r: AttachmentRecord, path: string, ranges: Ranges | undefined): Promise<void> {
   const file = await open(path, 'r');
   const fh: ByteSource = ranges ? rangedSource(file, ranges) : file;
   markStaging(vault, r.id);

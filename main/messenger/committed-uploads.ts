@@ -63,7 +63,8 @@ export function committedResume(vault: Vault, attachmentId: string): UploadResum
 }
 
 /** Codes after which a committed upload can never go: it is dropped rather than tried at every connection. */
-const FINAL_CODES = new Set(['UNKNOWN_CONVERSATION', 'UNKNOWN_CONTACT', 'VAULT_CORRUPT', 'ATTACHMENT_TOO_LARGE', 'RELAY_REJECTED', 'METADATA_NOT_REMOVED', 'FILE_ERROR', 'CANCELLED']);
+// FORBIDDEN and INVALID_ARGUMENT: a group we are no longer a member of, or with no other member left (group-files.ts).
+const FINAL_CODES = new Set(['UNKNOWN_CONVERSATION', 'UNKNOWN_CONTACT', 'VAULT_CORRUPT', 'ATTACHMENT_TOO_LARGE', 'RELAY_REJECTED', 'METADATA_NOT_REMOVED', 'FILE_ERROR', 'CANCELLED', 'FORBIDDEN', 'INVALID_ARGUMENT']);
 
 /** Whether a failed resume should be given up (true) or tried again at the next ready connection. */
 export function isFinal(e: unknown): boolean {

@@ -10,6 +10,7 @@ import type { SendManyParams } from '../../shared/protocol/methods.ts';
 import { encodeContent, type GroupDeleteContent } from '../e2e/index.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { deleteAttachmentOf } from './attachment-store.ts';
 import { arrivedWithinDeleteWindow, DELETE_FOR_EVERYONE_WINDOW_MS, isTombstone, TOMBSTONES, withinDeleteWindow } from './delete-for-everyone.ts';
 import { deleteFromVault } from './deletion.ts';
 import { handGroupRequest } from './group-delivery.ts';
@@ -29,12 +30,17 @@ export function isGroupConversation(conversationId: string): boolean {
   return GROUP_CONVERSATION.test(conversationId);
 }
 
-/** Marks first (the view shows a tombstone at once), then blanks the text (vault/messages/redact.ts). Vault writes only. */
+/**
+ * Marks first (the view shows a tombstone at once), then deletes a file's bytes and record as a
+ * 1:1 delete for everyone does (the author's blob withdrawn at the relay), then blanks the text
+ * (vault/messages/redact.ts). Vault writes only.
+ */
 function tombstone(vault: Vault, conversationId: string, ids: readonly string[]): void {
   if (ids.length === 0) return;
   vault.transaction(() => {
     for (const id of ids) vault.kvSet(TOMBSTONES, id, Buffer.from('1'));
   });
+  for (const id of ids) deleteAttachmentOf(vault, id, { forEveryone: true });
   vault.redactMessages(conversationId, ids);
 }
 

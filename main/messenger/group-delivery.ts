@@ -7,7 +7,7 @@ import { MAX_ENVELOPE_BYTES, MAX_SEND_MANY_BYTES, MAX_SEND_MANY_ITEMS, type Send
 import { encodeEnvelope, type MessageContent } from '../e2e/index.ts';
 import type { Vault } from '../vault/index.ts';
 import { snapshotBytes, type GroupLog, type SignedChange, type Snapshot } from './group-state.ts';
-import { groupInfo, idem, loadGroup, PENDING, utf8, type GroupDeps } from './group-store.ts';
+import { groupInfo, idem, loadGroup, PENDING, requireGroup, saveGroup, utf8, type GroupDeps, type GroupRecord } from './group-store.ts';
 
 /** A joiner gets the whole chain from the creation while it fits one message comfortably, else the state it starts from. */
 const MAX_CHAIN_JSON_BYTES = 40 * 1024;
@@ -53,6 +53,41 @@ export function handGroupRequest(d: GroupDeps, bodies: Uint8Array[], items: Send
       () => undefined,
     );
   });
+}
+
+/**
+ * One group message (a text, a file's announcement: `plaintext`, encoded content) to `recipients`:
+ * our current chain first to those who do not hold it yet (new members, or after a removal), then
+ * the plaintext encrypted once with it, all handed in one request (handGroupRequest). False when
+ * there is no one to send to (nothing handed). Runs inside the caller's vault activity.
+ */
+export async function sendGroupMessage(d: GroupDeps, groupId: string, record: GroupRecord, recipients: readonly string[], plaintext: Uint8Array, messageId: string): Promise<boolean> {
+  const e2e = d.e2e();
+  const reqId = randomBytes(16).toString('hex');
+  const bodies: Uint8Array[] = [];
+  const items: SendManyParams['items'] = [];
+  const needKey = recipients.filter((h) => !record.holders.includes(h));
+  if (needKey.length > 0) {
+    const distribution = Buffer.from(await e2e.groups.distribution(record.dist)).toString('base64');
+    for (const h of needKey) {
+      bodies.push(encodeEnvelope(await e2e.sendContent(h, { v: 1, kind: 'sender-key', groupId, distribution })));
+      items.push({ to: h, idem: idem(d, reqId, `key:${h}`), b: bodies.length - 1 });
+    }
+    record.holders = [...new Set([...record.holders, ...needKey])];
+    // Re-read before writing: a member's chain may have been stored while we awaited above
+    // (writing our stale copy would lose it, and every later message of theirs with it).
+    const fresh = requireGroup(d, groupId);
+    if (fresh.dist === record.dist) {
+      fresh.holders = [...new Set([...fresh.holders, ...needKey])];
+      saveGroup(d, groupId, fresh);
+    }
+  }
+  bodies.push(await e2e.groups.encrypt(record.dist, plaintext));
+  const b = bodies.length - 1;
+  for (const h of recipients) items.push({ to: h, idem: idem(d, reqId, h), b });
+  if (items.length === 0) return false;
+  handGroupRequest(d, bodies, items, reqId, messageId);
+  return true;
 }
 
 /** The relay accepted a group request: its message is 'sent' (also after a restart, through onDurable). */

@@ -8,14 +8,14 @@
 // leave through the sealed outbox (group-delivery.ts); the record and helpers: group-store.ts.
 import { randomBytes } from 'node:crypto';
 import { ApiError, type GroupInfo, type GroupMessage, type ParamsOf, type ResultOf } from '../../shared/api.ts';
-import type { SendManyParams } from '../../shared/protocol/methods.ts';
-import { decodeContent, E2eError, encodeContent, encodeEnvelope, type GroupChangeContent, type MessageContent, type SenderKeyContent, type SenderKeyRequestContent } from '../e2e/index.ts';
+import { E2eError, encodeContent, type GroupChangeContent, type MessageContent, type SenderKeyContent, type SenderKeyRequestContent } from '../e2e/index.ts';
 import { isSenderKeyEnvelope, newDistributionId } from '../e2e/sender-keys.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import { isTombstone } from './delete-for-everyone.ts';
 import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.ts';
-import { groupRequestSent, handGroupRequest, sendChange } from './group-delivery.ts';
+import { groupRequestSent, sendChange, sendGroupMessage } from './group-delivery.ts';
+import { decodeGroupPlaintext, GroupFiles } from './group-files.ts';
 import { GroupMembership } from './group-membership.ts';
 import { GroupRejoin } from './group-rejoin.ts';
 import { groupQuote, keepQuotable, linkIncomingReply, linkReply, quotableAuthors, replyContentId } from './group-reply.ts';
@@ -25,7 +25,6 @@ import {
   groupConversationId,
   groupInfo,
   GROUPS,
-  idem,
   LINE_PREFIX,
   loadGroup,
   MEMBER_PREFIX,
@@ -55,11 +54,14 @@ export class GroupService {
   private readonly rejoin: GroupRejoin;
   /** Delete for me and for everyone (group-delete.ts). */
   private readonly deletes: GroupDeletes;
+  /** Files sent to and received from the group (group-files.ts). */
+  private readonly files: GroupFiles;
 
   constructor(private readonly d: GroupDeps) {
     this.membership = new GroupMembership(d);
     this.rejoin = new GroupRejoin(d);
     this.deletes = new GroupDeletes(d);
+    this.files = new GroupFiles(d, () => this.drain());
   }
 
   // ---------------------------------------------------------------- reading
@@ -236,36 +238,13 @@ export class GroupService {
         vault.kvSet(OWN_CONTENT_IDS, id, Buffer.from(contentId, 'utf8')); // what a delete for everyone names
         return m;
       });
-      const reqId = randomBytes(16).toString('hex');
-      const bodies: Uint8Array[] = [];
-      const items: SendManyParams['items'] = [];
-      // Our current chain first, to members who do not hold it yet (new members, or after a removal).
-      const needKey = recipients.filter((h) => !record.holders.includes(h));
-      if (needKey.length > 0) {
-        const distribution = Buffer.from(await e2e.groups.distribution(record.dist)).toString('base64');
-        for (const h of needKey) {
-          bodies.push(encodeEnvelope(await e2e.sendContent(h, { v: 1, kind: 'sender-key', groupId: p.groupId, distribution })));
-          items.push({ to: h, idem: idem(this.d, reqId, `key:${h}`), b: bodies.length - 1 });
-        }
-        record.holders = [...new Set([...record.holders, ...needKey])];
-        // Re-read before writing: a member's chain may have been stored while we awaited above
-        // (writing our stale copy would lose it, and every later message of theirs with it).
-        const fresh = requireGroup(this.d, p.groupId);
-        if (fresh.dist === record.dist) {
-          fresh.holders = [...new Set([...fresh.holders, ...needKey])];
-          saveGroup(this.d, p.groupId, fresh);
-        }
-      }
       const text = encodeContent({ v: 1, kind: 'group-text', groupId: p.groupId, id: contentId, sentAt: now, text: p.text, ...(quotedCid ? { replyTo: quotedCid } : {}), ...(timer ? { timer } : {}) });
-      bodies.push(await e2e.groups.encrypt(record.dist, text));
-      const b = bodies.length - 1;
-      for (const h of recipients) items.push({ to: h, idem: idem(this.d, reqId, h), b });
+      const handed = await sendGroupMessage(this.d, p.groupId, record, recipients, text, id);
       this.d.stored();
-      if (items.length === 0) {
+      if (!handed) {
         vault.updateMessageState(id, 'sent');
         return this.view(p.groupId, { ...stored, state: 'sent' });
       }
-      handGroupRequest(this.d, bodies, items, reqId, id);
       return this.view(p.groupId, vault.getMessage(id) ?? stored);
     });
   }
@@ -298,10 +277,11 @@ export class GroupService {
     let outcome = 'dropped' as GroupReceipt;
     // The group as read once for this message: checked against, then announced.
     let storedIn = undefined as GroupState | undefined;
+    let file: string | undefined;
     try {
       await e2e.groups.receive(env.from, env.body, (plaintext) => {
-        const content = decodeContent(plaintext);
-        if (content.kind !== 'group-text' && content.kind !== 'group-delete') return;
+        const content = decodeGroupPlaintext(plaintext);
+        if (content.kind !== 'group-text' && content.kind !== 'group-delete' && content.kind !== 'group-file') return;
         const record = loadGroup(this.d, content.groupId);
         if (!record) return;
         const log = GroupLog.restore(record.log);
@@ -314,6 +294,12 @@ export class GroupService {
             outcome = 'stored';
             storedIn = state;
           }
+          return;
+        }
+        if (content.kind === 'group-file') {
+          file = this.files.storeInbound(env.from, content, state.members.length);
+          outcome = file === undefined ? 'duplicate' : 'stored';
+          storedIn = state;
           return;
         }
         const id = this.d.withIdKey((k) => incomingMessageId(k, `${groupConversationId(content.groupId)}:${env.from}`, content.id));
@@ -340,6 +326,7 @@ export class GroupService {
     if (outcome === 'stored' && storedIn) {
       this.d.stored();
       this.d.changed?.(stateInfo(this.d, storedIn));
+      if (file !== undefined) this.files.fetchSmall(file);
     }
     return outcome;
   }

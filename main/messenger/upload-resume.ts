@@ -33,10 +33,14 @@ function readEntry(vault: Vault, id: string): Entry | undefined {
   return e && typeof e.blob === 'string' && typeof e.key === 'string' && typeof e.digest === 'string' && Number.isSafeInteger(e.length) && typeof e.at === 'number' ? (e as Entry) : undefined;
 }
 
-/** The resume state of sending the file at `path` to `handle`, and `finished` to drop it. Best effort: a vault that refuses a write (busy, locked) only loses the resume. */
-export async function uploadResumeFor(vault: Vault, path: string, handle: string, keepMetadata: boolean, now = Date.now()): Promise<{ resume: UploadResume; finished(): void }> {
+/**
+ * The resume state of sending the file at `path` to `to` (a contact's handle, or a group's
+ * recipients sorted and joined by spaces), and `finished` to drop it. Best effort: a vault that
+ * refuses a write (busy, locked) only loses the resume.
+ */
+export async function uploadResumeFor(vault: Vault, path: string, to: string, keepMetadata: boolean, now = Date.now()): Promise<{ resume: UploadResume; finished(): void }> {
   const st = await stat(path);
-  const id = createHash('sha256').update(JSON.stringify([resolve(path), st.size, st.mtimeMs, handle, keepMetadata])).digest('hex');
+  const id = createHash('sha256').update(JSON.stringify([resolve(path), st.size, st.mtimeMs, to, keepMetadata])).digest('hex');
   const attempt = (fn: () => void): void => {
     try {
       fn();
