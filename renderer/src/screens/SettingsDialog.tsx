@@ -5,6 +5,7 @@ import { useApi, errorText, hasNativeFileDialogs } from '../api.ts';
 import { Dialog } from '../components/Dialog.tsx';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, newJobId } from '../logic.ts';
+import { importLosses } from '../import-losses.ts';
 
 const AUTO_LOCK_CHOICES = [0, 1, 5, 15, 30, 60, 240];
 
@@ -237,7 +238,7 @@ function Backups({ onOpenBackup }: { onOpenBackup: (b: OpenedBackup) => void }) 
       } else if (action === 'import') {
         const r = await api.backupImport({ jobId, path, key, ...(trustUnsigned ? { trustUnsigned } : {}) });
         const origin = r.signer === 'own' ? '' : ' The backup was not signed by you: nothing in it is marked verified.';
-        setMessage({ ok: true, text: `Imported ${r.messagesAdded} new messages (${r.messagesSkipped} already here).${origin}` });
+        setMessage({ ok: true, text: `Imported ${r.messagesAdded} new messages (${r.messagesSkipped} already here).${origin}${importLosses(r)}` });
       } else {
         onOpenBackup(await api.backupOpen({ jobId, path, key }));
       }
