@@ -1,4 +1,4 @@
-// One text of a group chat (screens/GroupChat.tsx), with the actions a 1:1 bubble has
+// One text or file of a group chat (screens/GroupChat.tsx), with the actions a 1:1 bubble has
 // (chat/MessageBubble.tsx): the quote it replies to (a button showing the quoted text), links
 // behind the confirmation, Reply while still a member, Copy, Delete for me, and on own texts
 // sent less than 24 h ago while still a member, Delete for everyone. Each is a real button in the bubble, so Tab and Enter reach
@@ -7,6 +7,7 @@
 import { useState, type ReactNode } from 'react';
 import type { GroupMessage } from '../../../shared/api.ts';
 import { errorText, useApi } from '../api.ts';
+import { AttachmentCard, type ShownAttachment } from '../components/Attachments.tsx';
 import { canDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
 import { Countdown } from '../components/Disappearing.tsx';
 import { Dialog } from '../components/Dialog.tsx';
@@ -16,6 +17,7 @@ import { LinkedText } from './LinkedText.tsx';
 
 export function GroupBubble({
   message,
+  attachment,
   senderName,
   now,
   focused = false,
@@ -30,6 +32,8 @@ export function GroupBubble({
   onLink,
 }: {
   message: GroupMessage;
+  /** The message's file (its text is then the caption), shown as in a 1:1 chat: a card, an image's preview. */
+  attachment: ShownAttachment | undefined;
   /** The author as the page names them (nickname or @handle); shown on incoming texts. */
   senderName: string;
   now: number;
@@ -61,6 +65,7 @@ export function GroupBubble({
       ) : quote === null ? (
         <p className="quote missing">Quoted message not available</p>
       ) : null}
+      {attachment ? <AttachmentCard attachment={attachment} /> : null}
       <LinkedText text={message.text} onLink={onLink} />
       <div className="message-actions">
         {isMember ? (

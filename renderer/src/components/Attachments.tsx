@@ -167,8 +167,8 @@ export function UploadList({ uploads, onCancel }: { uploads: UploadState[]; onCa
  */
 export type ShownAttachment = Attachment & { backupId?: string };
 
-/** Which of these messages carry a file (of the opened backup `backupId`, when set); asked once per message id. */
-export function useAttachmentsOf(messages: readonly Message[], backupId: string | null = null): Map<string, ShownAttachment> {
+/** Which of these messages (a 1:1 chat's or a group's) carry a file (of the opened backup `backupId`, when set); asked once per message id. */
+export function useAttachmentsOf(messages: readonly Pick<Message, 'id' | 'deleted'>[], backupId: string | null = null): Map<string, ShownAttachment> {
   const api = useApi();
   const [found, setFound] = useState(() => new Map<string, ShownAttachment>());
   const asked = useRef(new Set<string>());

@@ -1,9 +1,10 @@
 // A group chat (docs/ui.md "Groups"): header with the name and member count, the newest messages
-// (older ones on request) with each sender's name, membership changes as system lines, and the
-// composer.
+// (older ones on request) with each sender's name and files, membership changes as system lines,
+// and the composer, which takes files as the 1:1 one does (drop, a pasted image, the picker).
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 import { MAX_TEXT_CHARS, type Contact, type GroupInfo, type GroupMessage } from '../../../shared/api.ts';
 import { errorText, useApi, useReconnects } from '../api.ts';
+import { AttachButton, UploadList, useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { Avatar } from '../components/Avatar.tsx';
 import { GroupBubble, useGroupDelete } from '../chat/GroupBubble.tsx';
 import { GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
@@ -74,6 +75,12 @@ export function GroupChat({
     setMessages((cur) => (same(cur, next) ? cur : next));
     onChanged(info);
   }, [api, groupId, onChanged]);
+  // Files go to the group's conversation id (main uploads once for the members, then announces it).
+  const onFileSent = useCallback(() => {
+    reload().catch((err: unknown) => setError(errorText(err)));
+  }, [reload]);
+  const files = useAttachmentUpload(group.conversationId, onFileSent, setError);
+  const attachments = useAttachmentsOf(messages);
 
   // Loads on opening, on the group's `group` event (a message or line stored, a change applied,
   // a receipt) and after the page's link came back (events sent meanwhile were lost); no polling.
@@ -215,7 +222,18 @@ export function GroupChat({
   const now = useNow(messages.some((m) => typeof m.expiresAt === 'number'));
   const count = `${group.members.length} ${group.members.length === 1 ? 'member' : 'members'}`;
   return (
-    <section className="chat group-chat" aria-labelledby="chat-title">
+    <section
+      className="chat group-chat"
+      aria-labelledby="chat-title"
+      onDragOver={(e) => {
+        if (group.isMember && e.dataTransfer.types.includes('Files')) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        if (!group.isMember || e.dataTransfer.files.length === 0) return;
+        e.preventDefault();
+        files.sendFiles(Array.from(e.dataTransfer.files));
+      }}
+    >
       <header className="chat-head">
         <Avatar contactId={group.conversationId} name={group.name} />
         <h2 id="chat-title">
@@ -254,6 +272,7 @@ export function GroupChat({
             <GroupBubble
               key={m.id}
               message={m}
+              attachment={attachments.get(m.id)}
               senderName={memberName(m.sender, self, contacts)}
               now={now}
               focused={m.id === focusMessageId}
@@ -286,6 +305,8 @@ export function GroupChat({
       ) : null}
       {group.isMember ? (
         <form className="composer" onSubmit={(e) => void send(e)}>
+          <UploadList uploads={files.uploads} onCancel={files.cancel} />
+          <AttachButton onFiles={files.sendFiles} />
           <label htmlFor="group-composer" className="visually-hidden">
             Message to {group.name}
           </label>
@@ -297,6 +318,13 @@ export function GroupChat({
             placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
             onChange={(e) => setDraft(e.target.value)}
             onKeyDown={onKey}
+            onPaste={(e) => {
+              // A pasted image (a screenshot) is sent as a file, as in a 1:1 chat; pasted text stays text.
+              const pasted = Array.from(e.clipboardData.files);
+              if (pasted.length === 0) return;
+              e.preventDefault();
+              files.sendFiles(pasted);
+            }}
             maxLength={MAX_TEXT_CHARS}
           />
           <button type="submit" className="primary" disabled={draft.trim() === ''}>
