@@ -135,7 +135,7 @@ describe('files in a group', () => {
     expect(await codeOf(dave.m.attachmentUploadBegin({ conversationId: conv, name: 'x.bin', type: '', size: 10 }))).toBe('FORBIDDEN');
   });
 
-  it("the window's upload path sends to the group; a delete for everyone removes the file at every member", async () => {
+  it("the window's upload path sends to the group; a backup carries a group file; a delete for everyone removes it at every member", async () => {
     // A file the renderer holds, in chunks (attachmentUploadBegin/Chunk/Commit), from bob to the group.
     const content = Buffer.concat([Buffer.from(MARKER), randomBytes(70_000)]);
     const begun = await bob.m.attachmentUploadBegin({ conversationId: conv, name: WINDOW_NAME, type: 'application/octet-stream', size: content.length, caption: 'from the window' });
@@ -153,9 +153,20 @@ describe('files in a group', () => {
     }
     expect((await groupMessages(dave.m)).map((x) => x.text)).not.toContain('from the window');
 
+    // Bob's backup carries the group's file with its bytes: an opened backup lists and reads it.
+    const atBob = await received(bob, SMALL_CAPTION);
+    const passphrase = 'group files backup passphrase, long enough 3c9e';
+    const backupPath = join(scene.dirs.files, 'bob-group-files.age');
+    await bob.m.backupExport({ jobId: 'group-files-export', path: backupPath, protection: { kind: 'passphrase', passphrase }, includeIdentity: false });
+    const opened = await bob.m.backupOpen({ jobId: 'group-files-open', path: backupPath, key: { kind: 'passphrase', passphrase } });
+    const [backedUp] = await bob.m.attachmentsOf({ messageIds: [atBob.id], backupId: opened.backupId });
+    expect(backedUp).toMatchObject({ name: SMALL_NAME, downloaded: true });
+    const fromBackup = await bob.m.attachmentRead({ attachmentId: backedUp!.id, offset: 0, length: 200_000, backupId: opened.backupId });
+    expect(Buffer.from(fromBackup.bytes, 'base64').includes(Buffer.from(MARKER))).toBe(true);
+    await bob.m.backupClose({ backupId: opened.backupId });
+
     // Alice deletes her small file for everyone: its bytes and record go at bob and carol too.
     const mine = (await groupMessages(alice.m)).find((x) => x.text === SMALL_CAPTION)!;
-    const atBob = await received(bob, SMALL_CAPTION);
     const atCarol = await received(carol, SMALL_CAPTION);
     await alice.m.deleteMessage({ conversationId: conv, messageId: mine.id, forEveryone: true });
     expect(await alice.m.attachmentsOf({ messageIds: [mine.id] })).toEqual([]);
