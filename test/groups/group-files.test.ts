@@ -96,7 +96,7 @@ describe('files in a group', () => {
     expect((await groupMessages(dave.m)).map((x) => x.text)).not.toContain(SMALL_CAPTION);
   });
 
-  it('a removed member and a later joiner are refused the blob; a damaged blob is refused; typed errors', async () => {
+  it('a removed member and a later joiner are refused the blob; a damaged blob is refused; typed errors', { timeout: 240_000 }, async () => {
     const large = markedFile(LARGE_NAME, 120_000); // about 2.5 MiB: waits for a save
     const sent = await alice.m.sendFile({ conversationId: conv, path: large.path, caption: LARGE_CAPTION });
     const blob = recordOf(sessionOf(alice).vault, sent.id)!.blob;
@@ -135,7 +135,7 @@ describe('files in a group', () => {
     expect(await codeOf(dave.m.attachmentUploadBegin({ conversationId: conv, name: 'x.bin', type: '', size: 10 }))).toBe('FORBIDDEN');
   });
 
-  it("the window's upload path sends to the group; a backup carries a group file; a delete for everyone removes it at every member", async () => {
+  it("the window's upload path sends to the group; a backup carries a group file; a delete for everyone removes it at every member", { timeout: 240_000 }, async () => {
     // A file the renderer holds, in chunks (attachmentUploadBegin/Chunk/Commit), from bob to the group.
     const content = Buffer.concat([Buffer.from(MARKER), randomBytes(70_000)]);
     const begun = await bob.m.attachmentUploadBegin({ conversationId: conv, name: WINDOW_NAME, type: 'application/octet-stream', size: content.length, caption: 'from the window' });
@@ -178,6 +178,27 @@ describe('files in a group', () => {
     await bob.m.deleteMessage({ conversationId: conv, messageId: bobLarge!.messageId });
     expect(await bob.m.attachmentsOf({ messageIds: [bobLarge!.messageId] })).toEqual([]);
     expect(await codeOf(bob.m.saveAttachment({ attachmentId: bobLarge!.id, path: join(scene.dirs.files, 'gone.bin') }))).toBe('UNKNOWN_MESSAGE');
+  });
+
+  it("a file sent under the group's disappearing timer goes with its message at every member", { timeout: 240_000 }, async () => {
+    expect((await alice.m.groupSetTimer({ groupId, seconds: 30 })).timerSeconds).toBe(30);
+    for (const p of [bob, carol, erin]) await waitFor(async () => (await p.m.groupInfo({ groupId })).timerSeconds === 30, 30_000, 'the timer everywhere');
+    const brief = markedFile('brief.bin', 100);
+    const sent = await alice.m.sendFile({ conversationId: conv, path: brief.path, caption: 'brief file' });
+    expect(sent.timerSeconds).toBe(30);
+    const ids = new Map<Peer, string>([[alice, sent.id]]);
+    for (const p of [bob, carol, erin]) {
+      const m = await received(p, 'brief file');
+      expect(m.timerSeconds).toBe(30);
+      await waitFor(async () => (await p.m.attachmentsOf({ messageIds: [m.id] }))[0]?.downloaded === true, 60_000, `the brief file at ${nameOf(p)}`);
+      ids.set(p, m.id);
+    }
+    // Gone with the message: no record, no chunks to read, at the sender and every member.
+    for (const [p, id] of ids) {
+      await waitFor(async () => (await p.m.attachmentsOf({ messageIds: [id] })).length === 0, 90_000, `the brief file to disappear at ${nameOf(p)}`);
+      expect((await groupMessages(p.m)).map((x) => x.text)).not.toContain('brief file');
+    }
+    await alice.m.groupSetTimer({ groupId, seconds: 0 });
   });
 
   it('leaves nothing of the files, their names or captions in plaintext in any profile or relay file', async () => {
