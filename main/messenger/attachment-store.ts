@@ -156,12 +156,41 @@ function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): 
   return vault.kvGet(STATE_TIMES, r.messageId) === undefined;
 }
 
+/** Per profile: attachment id -> the abort of its running download (attachments.ts download). */
+const runningDownloads = new WeakMap<Vault, Map<string, AbortController>>();
+
+/** A download of `id` starts: a delete of its message aborts it (deleteAttachmentOf). Call `done` when it ends. */
+export function trackDownload(vault: Vault, id: string): { signal: AbortSignal; done: () => void } {
+  let byId = runningDownloads.get(vault);
+  if (!byId) runningDownloads.set(vault, (byId = new Map()));
+  const ac = new AbortController();
+  byId.set(id, ac);
+  return { signal: ac.signal, done: () => { if (byId.get(id) === ac) byId.delete(id); } };
+}
+
+/**
+ * Whether `r` is still its message's attachment (the link names it and its record exists): a
+ * download writes chunks or its record only while this holds, inside the same transaction, so
+ * a delete that landed meanwhile is never undone.
+ */
+export function isCurrent(vault: Vault, r: Pick<AttachmentRecord, 'id' | 'messageId'>): boolean {
+  const named = vault.kvGet(MESSAGE_ATTACHMENTS, r.messageId);
+  if (named === undefined || Buffer.from(named).toString('utf8') !== r.id) return false;
+  const record = vault.kvGet(ATTACHMENTS, r.id);
+  // The record holds the file's key: not left in freed memory.
+  record?.fill(0);
+  return record !== undefined;
+}
+
 /**
  * Deleting a message deletes its attachment: chunks, record and link (main/messenger/deletion.ts),
- * and queues the release of the relay's copy where it is no longer wanted (releasesBlob).
+ * and queues the release of the relay's copy where it is no longer wanted (releasesBlob). A
+ * running download of it is aborted (and writes nothing more: isCurrent).
  * `forEveryone`: the message is being deleted for everyone (delete-for-everyone.ts).
  */
 export function deleteAttachmentOf(vault: Vault, messageId: string, o: { forEveryone?: boolean } = {}): void {
+  const linked = vault.kvGet(MESSAGE_ATTACHMENTS, messageId);
+  if (linked) runningDownloads.get(vault)?.get(Buffer.from(linked).toString('utf8'))?.abort();
   const r = recordOf(vault, messageId);
   if (r) {
     if (releasesBlob(vault, r, o.forEveryone === true)) {

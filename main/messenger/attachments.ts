@@ -23,8 +23,8 @@ import { MetadataNotRemoved } from './strip-metadata.ts';
 import { rangedSource, uploadFileStripped, type Ranges } from './strip-source.ts';
 import { uploadResumeFor } from './upload-resume.ts';
 import {
-  ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, markStaging, MESSAGE_ATTACHMENTS, readRecord, recordOf,
-  SAVES_IN_PROGRESS, STAGING, writeRecord,
+  ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, isCurrent, markStaging, MESSAGE_ATTACHMENTS,
+  readRecord, recordOf, SAVES_IN_PROGRESS, STAGING, trackDownload, writeRecord,
 } from './attachment-store.ts';
 import { RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
 
@@ -266,10 +266,19 @@ const downloading = new Map<string, Promise<void>>();
 export function download(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
   const running = downloading.get(r.id);
   if (running) return running;
-  const p = downloadOnce(vault, relay, r, o).finally(() => downloading.delete(r.id));
+  // A delete of the message aborts it (attachment-store.ts deleteAttachmentOf), as does the caller's signal.
+  const tracked = trackDownload(vault, r.id);
+  const signal = o.signal ? AbortSignal.any([o.signal, tracked.signal]) : tracked.signal;
+  const p = downloadOnce(vault, relay, r, { ...o, signal }).finally(() => {
+    tracked.done();
+    downloading.delete(r.id);
+  });
   downloading.set(r.id, p);
   return p;
 }
+
+/** The download's message (or its file) was deleted while it ran: nothing of it was kept. */
+const deletedMeanwhile = (): ApiError => new ApiError('UNKNOWN_MESSAGE', 'The attachment was deleted while it was downloading; nothing of it was kept.');
 
 async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord, o: TransferOptions): Promise<void> {
   const ref: BlobRef = { blobId: unb64(r.blob), key: unb64(r.key), digest: unb64(r.digest), size: r.size };
@@ -281,7 +290,11 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     pending = [];
     next += batch.length;
     try {
-      vault.transaction(() => batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c)));
+      vault.transaction(() => {
+        // Deleted meanwhile: writing would bring its chunks back, orphaned and readable with the data key.
+        if (!isCurrent(vault, r)) throw deletedMeanwhile();
+        batch.forEach((c, j) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(r.id, first + j), c));
+      });
     } finally {
       // Sealed into the vault (or failed): the plaintext is not left in freed memory.
       for (const c of batch) c.fill(0);
@@ -290,7 +303,10 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
   let started = false;
   // A fresh copy per call (kvGet opens the row into a new buffer): downloadBlob zeroes it once used.
   const keptChunk = (i: number): Uint8Array | undefined => vault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i));
-  markStaging(vault, r.id);
+  vault.transaction(() => {
+    if (!isCurrent(vault, r)) throw deletedMeanwhile();
+    markStaging(vault, r.id);
+  });
   try {
     await downloadBlob(relay, ref, (plain, index) => {
       // Resumed: the first chunk fetched follows the ones kept (downloadBlob checked them).
@@ -310,15 +326,24 @@ async function downloadOnce(vault: Vault, relay: BlobCaller, r: AttachmentRecord
     // Damage or a cancel keeps nothing. An interruption (connection, relay, lock) keeps the
     // chunks stored so far, still marked staging: the next download resumes after them, also
     // after a restart (attachment-store.ts cleanUpAtUnlock keeps them while the record waits).
+    // A delete meanwhile (it aborted us, or a check found it) keeps nothing either: the delete
+    // removed what was written before it, and nothing was written after it (isCurrent).
     for (const c of pending) c.fill(0);
     const cancelled = e instanceof TransferError && e.code === 'ATTACHMENT_CANCELLED';
-    if (vault.isUnlocked && (e instanceof StreamError || cancelled)) deleteChunks(vault, r);
-    throw e;
+    const deleted = vault.isUnlocked && !isCurrent(vault, r);
+    if (vault.isUnlocked && (e instanceof StreamError || cancelled || deleted)) deleteChunks(vault, r);
+    throw deleted ? deletedMeanwhile() : e;
   }
-  vault.transaction(() => {
+  const kept = vault.transaction(() => {
+    if (!isCurrent(vault, r)) return false;
     writeRecord(vault, { ...r, downloaded: true });
     vault.kvDelete(STAGING, r.id);
+    return true;
   });
+  if (!kept) {
+    deleteChunks(vault, r);
+    throw deletedMeanwhile();
+  }
   relay.call('blob.done', { id: ref.blobId }).catch(() => undefined);
 }
 
