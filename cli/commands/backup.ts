@@ -294,6 +294,9 @@ export function register(program: Command): void {
         }
         // Named one by one: a group left out (e.g. a membership log past 4,096 changes) is otherwise silently missing.
         for (const s of r.groupsSkipped) lines.push(`Group "${untrusted(s.name)}" (${s.groupId}) not restored: ${s.reason}.`);
+        const unlisted = r.groupsSkippedTotal - r.groupsSkipped.length;
+        if (unlisted > 0) lines.push(`${unlisted} more group${unlisted === 1 ? '' : 's'} not restored.`);
+        if (r.groupsAlreadyHere > 0) lines.push(`${r.groupsAlreadyHere} group${r.groupsAlreadyHere === 1 ? '' : 's'} of the backup already in this profile, kept as ${r.groupsAlreadyHere === 1 ? 'it is' : 'they are'}.`);
         if (r.replyLinks.dropped > 0) {
           lines.push(`${r.replyLinks.dropped} reply link${r.replyLinks.dropped === 1 ? '' : 's'} dropped (the message${r.replyLinks.dropped === 1 ? ' stays' : 's stay'}, without a quote):`);
           for (const d of r.replyLinks.droppedLinks) lines.push(`  ${d.messageId}: ${d.reason}`);
@@ -305,6 +308,8 @@ export function register(program: Command): void {
           added: r.added,
           secretsSkipped: r.secretsSkipped,
           groupsSkipped: r.groupsSkipped,
+          groupsSkippedTotal: r.groupsSkippedTotal,
+          groupsAlreadyHere: r.groupsAlreadyHere,
           replyLinks: r.replyLinks,
           signer: { status: r.signer, fingerprint: r.signerFingerprint },
           created: recoveryPhrase !== undefined,

@@ -13,6 +13,7 @@
 // `trustUnsigned` after asking the user; its contacts then carry no verified marks.
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
+import { MAX_SKIPPED_GROUPS_LISTED } from '../../shared/api.ts';
 import type { NewMessage, VaultHandle } from '../vault/api.ts';
 import { DB_FILE } from '../vault/open.ts';
 import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError } from './errors.ts';
@@ -44,9 +45,14 @@ export interface ImportOptions extends ReadOptions {
   /** Where the file's attachments go (main/messenger/backup-attachments.ts); without it they are skipped. */
   attachments?: AttachmentSink;
   /** Where the file's groups go (main/messenger/group-backup.ts); only from the profile's own backup, else skipped. */
-  groups?: GroupSink;
+  groups?: ImportGroupSink;
   /** Where the file's reply links go (main/messenger/backup-records.ts); without it they are not restored. */
   replyLinks?: ReplyLinkSink;
+}
+
+/** A group sink that also says which groups the profile holds already: those are counted, not listed one by one. */
+export interface ImportGroupSink extends GroupSink {
+  holds(groupId: string): boolean;
 }
 
 /** Who signed a backup, as seen from the profile it is imported into. */
@@ -91,8 +97,15 @@ export interface ImportResult {
   signer: BackupSigner;
   /** Conversations this import created or added messages to, when it was not the profile's own backup (marked in UNVERIFIED_IMPORTS). */
   unverifiedConversations: string[];
-  /** Each group line of the file that was not put back, and why (a group sink given; else none are). */
+  /**
+   * Group lines of the file that were not put back, and why (a group sink given; else none are):
+   * the first MAX_SKIPPED_GROUPS_LISTED of them, so a file of many group lines costs no memory
+   * per line; `groupsSkippedTotal` counts them all. A group the profile holds already is kept as
+   * it is (nothing of it is lost): counted in `groupsAlreadyHere` instead.
+   */
   groupsSkipped: Array<{ groupId: string; name: string; reason: string }>;
+  groupsSkippedTotal: number;
+  groupsAlreadyHere: number;
   /** Reply links restored, and those dropped with the reason (the first few named). */
   replyLinks: ReplyLinkReport;
 }
@@ -259,7 +272,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
-  { restoreIdentity, signer, markTombstones, attachments, groups, replyLinks }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: GroupSink; replyLinks?: ReplyLinkSink },
+  { restoreIdentity, signer, markTombstones, attachments, groups, replyLinks }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: ImportGroupSink; replyLinks?: ReplyLinkSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
 ): Promise<Omit<ImportResult, 'header' | 'signer'>> {
@@ -278,6 +291,8 @@ async function applyRecords(
   let links: ReplyLink[] = [];
   const replyReport = newReplyLinkReport();
   const groupsSkipped: ImportResult['groupsSkipped'] = [];
+  let groupsSkippedTotal = 0;
+  let groupsAlreadyHere = 0;
   let done = 0;
   let inFile: BackupCounts | undefined;
   // The attachment whose chunks are arriving, when the sink took it; chunks of a skipped one are dropped.
@@ -343,16 +358,29 @@ async function applyRecords(
       case 'group': {
         // A group's log names who our group texts go to: only our own signed backup may set one.
         if (!groups) break;
+        // Kept as the profile holds it, whoever wrote the file: not a loss, so not listed (a
+        // re-import of the profile's own backup would otherwise list every group).
+        if (groups.holds(r.line.id)) {
+          groupsAlreadyHere++;
+          break;
+        }
         const put = trusted ? write(() => groups.put(lineToGroup(r.line))) : { restored: false as const, reason: "the backup is not signed by this profile's identity: groups are restored only from the profile's own backup" };
-        if (!put.restored) groupsSkipped.push({ groupId: r.line.id, name: r.line.name, reason: put.reason });
+        if (put.restored) break;
+        // Listed up to the cap, counted all: memory stays bounded whatever the file holds.
+        groupsSkippedTotal++;
+        if (groupsSkipped.length < MAX_SKIPPED_GROUPS_LISTED) groupsSkipped.push({ groupId: r.line.id, name: r.line.name, reason: put.reason });
         break;
       }
       case 'message':
         if (!trusted && !countsBefore.has(r.line.conversationId)) countsBefore.set(r.line.conversationId, vault.countMessages(r.line.conversationId));
         if (r.line.deleted === true && vault.getMessage(r.line.id) === undefined) tombs.push(r.line.id);
+        // Whether the profile held the reply's message before (an existing id's message is kept as
+        // it is): asked as the line is read, since appendMessages hands back both kinds alike.
+        if (replyLinks && r.line.replyTo !== undefined) {
+          links.push({ messageId: r.line.id, conversationId: r.line.conversationId, quotedId: r.line.replyTo, added: vault.getMessage(r.line.id) === undefined, ownBackup: trusted, line: r.line });
+        }
         // appendMessages copies the fields it stores: a plain line goes in as it is (one object less per message).
         batch.push(r.line.deleted === true ? lineToMessage(r.line) : r.line);
-        if (replyLinks && r.line.replyTo !== undefined) links.push({ messageId: r.line.id, conversationId: r.line.conversationId, quotedId: r.line.replyTo });
         if (batch.length === APPEND_BATCH) await flush();
         break;
       case 'attachment': {
@@ -405,5 +433,5 @@ async function applyRecords(
       for (const id of unverifiedConversations) vault.kvSet(UNVERIFIED_IMPORTS, id, value);
     });
   }
-  return { inFile, added, secretsSkipped, unverifiedConversations, groupsSkipped, replyLinks: replyReport };
+  return { inFile, added, secretsSkipped, unverifiedConversations, groupsSkipped, groupsSkippedTotal, groupsAlreadyHere, replyLinks: replyReport };
 }

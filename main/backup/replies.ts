@@ -3,6 +3,7 @@
 // conversation), or is null for a reply whose quoted message is not in the file. The backup layer
 // knows no messenger: the profile side comes in as a source (export) and a sink (import) that
 // main/messenger/backup-records.ts implements and checks against the vault.
+import type { MessageFields } from './format.ts';
 
 /**
  * The profile's reply links, for export: the quoted message's id when it is written earlier in the
@@ -17,6 +18,15 @@ export interface ReplyLink {
   conversationId: string;
   /** The quoted message's id; null: the quoted message was not in the file (a missing quote). */
   quotedId: string | null;
+  /** This import adds the reply's message (false: the profile held a message with that id when its line was read). */
+  added: boolean;
+  /**
+   * The file is the profile's own signed backup: it may also give a link to a message the profile
+   * held before, when that is the same message (an import before version 6 left it without one).
+   */
+  ownBackup: boolean;
+  /** The reply as the file states it, to tell whether a message held before is the same message. */
+  line: Pick<MessageFields, 'direction' | 'sender' | 'sentAt' | 'text'>;
 }
 
 /** What became of a link: put back, kept (the profile's message has its own link), or dropped and why. */

@@ -55,21 +55,32 @@ export function backupReplyLinks(vault: Vault, status: (messageId: string) => 'g
   return Object.assign((messageId: string) => links.get(messageId), { count: links.size });
 }
 
+/** Why a link for a message the profile held before the import is not put on it. */
+export const HELD_BEFORE_IMPORT = 'the message was here before the import';
+
 /**
- * ImportOptions.replyLinks: a file's link is put back only onto a message the profile holds in the
- * link's conversation, not a tombstone and without a link of its own (those are kept as they are: a
- * second import changes nothing), quoting a message the profile holds by then (earlier in the file,
- * or here already) in the same conversation that is not a membership line. Anything else is dropped
- * with the reason, and changes nothing. A null link (the quoted message was not in the file) is
- * stored with the target QUOTE_NOT_IN_BACKUP, which no message has: shown as a missing quote.
+ * ImportOptions.replyLinks: a file's link is put back only onto a message this import added, or,
+ * from the profile's own signed backup only, onto the same message held before (same direction,
+ * sender, sent time and text: an import before version 6 left it without its link). Any other
+ * file could otherwise make a message the profile held show a quote it never had (ids are no
+ * secret). The message must be in the link's conversation, not a tombstone and without a link of
+ * its own (those are kept as they are: a second import changes nothing), and the quoted message
+ * one the profile holds by then (earlier in the file, or here already) in the same conversation
+ * that is not a membership line. Anything else is dropped with the reason, and changes nothing.
+ * A null link (the quoted message was not in the file) is stored with the target
+ * QUOTE_NOT_IN_BACKUP, which no message has: shown as a missing quote.
  */
 export function replyLinkSink(vault: Vault): ReplyLinkSink {
   return {
-    link: ({ messageId, conversationId, quotedId }) => {
+    link: ({ messageId, conversationId, quotedId, added, ownBackup, line }) => {
       const reply = vault.getMessage(messageId);
       if (!reply || reply.conversationId !== conversationId) return { dropped: 'this profile holds that message id in another conversation' };
       // Kept as the profile holds it: a tombstone here quotes nothing, a link here stays.
       if (vault.kvGet(TOMBSTONES, messageId) || vault.kvGet(REPLY_TO, messageId)) return { restored: false };
+      if (!added) {
+        const same = reply.direction === line.direction && reply.sender === line.sender && reply.sentAt === line.sentAt && reply.text === line.text;
+        if (!ownBackup || !same) return { dropped: HELD_BEFORE_IMPORT };
+      }
       if (quotedId !== null) {
         const quoted = vault.getMessage(quotedId);
         if (!quoted) return { dropped: 'the quoted message is neither earlier in the backup nor in this profile' };

@@ -16,7 +16,6 @@ import {
   type HistoryAnchor,
   type HistoryPage,
   type ImportSummary,
-  MAX_SKIPPED_GROUPS_LISTED,
   type Message,
   type OpenedBackup,
   OpenedBackupGroup,
@@ -246,7 +245,9 @@ export class BackupJobs {
         inFile: countsView(r.inFile),
         added: countsView(r.added),
         secretsSkipped: r.secretsSkipped,
-        groupsSkipped: r.groupsSkipped.slice(0, MAX_SKIPPED_GROUPS_LISTED),
+        groupsSkipped: r.groupsSkipped,
+        groupsSkippedTotal: r.groupsSkippedTotal,
+        groupsAlreadyHere: r.groupsAlreadyHere,
         replyLinks: r.replyLinks,
       };
     });

@@ -5,7 +5,8 @@
 // afresh; the other members' chains are not in a backup, so the restored group is marked and,
 // once the import committed, group-rejoin.ts hands our chain to every member and asks each for
 // theirs (docs).
-import type { BackupGroup, BackupGroupReceipts, GroupSink, GroupSource } from '../backup/groups.ts';
+import type { BackupGroup, BackupGroupReceipts, GroupSource } from '../backup/groups.ts';
+import type { ImportGroupSink } from '../backup/import.ts';
 import { newDistributionId } from '../e2e/sender-keys.ts';
 import type { Vault } from '../vault/index.ts';
 import { changeHash, GroupChangeRefused, GroupLog, MAX_REPLAYED_CHANGES, parseGroupState, parseSignedChange } from './group-state.ts';
@@ -77,8 +78,9 @@ export function groupLineProblem(g: BackupGroup): { reason: string } | { log: Gr
   return { log };
 }
 
-export function groupSink(vault: Vault): GroupSink {
+export function groupSink(vault: Vault): ImportGroupSink {
   return {
+    holds: (groupId) => read(vault, groupId) !== undefined,
     put: (g) => {
       if (read(vault, g.id)) return { restored: false, reason: 'this profile holds the group already (kept as it is)' };
       const checked = groupLineProblem(g);

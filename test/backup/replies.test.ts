@@ -4,8 +4,10 @@
 // output lays each link out as documented; a restore into a new profile and an opened backup show
 // every quote as alice's live history does (API and CLI); a second import changes nothing. A
 // crafted file's links to another conversation or to no message are dropped with their reason and
-// change nothing; a link on a tombstone, to itself or in an older version refuses the file. A group
-// whose membership log passed 4,096 changes is named in the import report with the reason.
+// change nothing, and so is its link for a message the profile held before (review s16 R2), while
+// the profile's own backup fills in the links a restore before version 6 left out; a link on a
+// tombstone, to itself or in an older version refuses the file. A group whose membership log passed
+// 4,096 changes is named in the import report with the reason.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +15,7 @@ import { apiMethods, type GroupMessage, type Message } from '../../shared/api.ts
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { importBackup } from '../../main/backup/index.ts';
-import { replyLinkSink } from '../../main/messenger/backup-records.ts';
+import { HELD_BEFORE_IMPORT, replyLinkSink } from '../../main/messenger/backup-records.ts';
 import { REPLY_TO } from '../../main/messenger/ids.ts';
 import { groupQuote } from '../../main/messenger/group-reply.ts';
 import { GROUPS } from '../../main/messenger/group-store.ts';
@@ -23,7 +25,7 @@ import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messagin
 import { ageKeygen, ageRun, type AgeKeyPair } from './helpers.ts';
 import { runCli } from '../cli/run.ts';
 
-const scene = messagingScene('replies', ['alice', 'bob', 'restored', 'reader', 'crafted', 'longlog']);
+const scene = messagingScene('replies', ['alice', 'bob', 'restored', 'reader', 'crafted', 'longlog', 'held']);
 const NEW_PASSWORD = 'a restored vault, its password 7c1f plum';
 let alice: Peer, bob: Peer;
 let reader: Messenger;
@@ -137,7 +139,9 @@ describe('a backup keeps replies', () => {
     const again = await m.backupImport({ jobId: 'import-again', path: backupPath, key: identityKey() });
     expect(again.messagesAdded).toBe(0);
     expect(again.replyLinks).toEqual({ restored: 0, dropped: 0, droppedLinks: [] });
-    expect(again.groupsSkipped).toEqual([{ groupId, name: 'Lunch crew', reason: 'this profile holds the group already (kept as it is)' }]);
+    // The group it holds is kept as it is: counted, not listed as a loss.
+    expect(again.groupsSkipped).toEqual([]);
+    expect([again.groupsSkippedTotal, again.groupsAlreadyHere]).toEqual([0, 1]);
     expect(quotes1(await history(m, toBob))).toEqual(quotes1(live1));
     await m.close();
   }, 120_000);
@@ -183,6 +187,7 @@ describe('a backup keeps replies', () => {
     ]);
     // Its group is not put back (a foreign or unsigned file's never are), and the report says so.
     expect(summary.groupsSkipped).toEqual([{ groupId, name: 'Lunch crew', reason: expect.stringContaining("not signed by this profile's identity") as string }]);
+    expect([summary.groupsSkippedTotal, summary.groupsAlreadyHere]).toEqual([1, 0]);
     const restored = await history(m, toBob);
     expect(restored.map((x) => x.text)).toEqual(live1.map((x) => x.text));
     expect(restored.find((x) => x.id === answerId)?.replyTo).toBeUndefined();
@@ -195,6 +200,42 @@ describe('a backup keeps replies', () => {
     const page = await reader.historyPage({ backupId: opened.backupId, conversationId: toBob, anchor: { kind: 'newest' }, limit: 100 });
     expect(page.messages.filter((x) => x.replyTo !== undefined).map((x) => x.id).sort()).toEqual([...expectedLinks.keys()].filter((id) => id !== answerId && id !== backId && live1.some((x) => x.id === id)).sort());
     await reader.backupClose({ backupId: opened.backupId });
+  }, 120_000);
+
+  it("a crafted file's link for a message the profile held before changes nothing; the own backup fills in links a restore before version 6 left out", async () => {
+    const { m } = await restoreInto(scene.dirs.held, backupPath, { restoreIdentity: true });
+    const vault = (m as unknown as { life: { current(): { vault: Vault } } }).life.current().vault;
+    const [question, answer, back] = live1;
+    expect(question!.replyTo).toBeUndefined();
+    // An unsigned file whose line carries the id of a message the profile holds, not a reply there,
+    // as a reply to another message of that conversation (ids are no secret: the CLI and JSON show them).
+    const lines = decrypt(backupPath);
+    Object.assign(lines.find((l) => l.id === question!.id)!, { replyTo: back!.id });
+    const crafted = unsignedFile(lines, 'held-before');
+    const r = await m.backupImport({ jobId: 'import-held', path: crafted, key: identityKey(), trustUnsigned: true });
+    expect(r.messagesAdded).toBe(0);
+    // The other links are the profile's own already (kept, not counted); the crafted one is dropped.
+    expect(r.replyLinks).toEqual({ restored: 0, dropped: 1, droppedLinks: [{ messageId: question!.id, reason: HELD_BEFORE_IMPORT }] });
+    expect(vault.kvGet(REPLY_TO, question!.id)).toBeUndefined();
+    expect(quotes1(await history(m, toBob))).toEqual(quotes1(live1));
+
+    // A profile restored before version 6: its replies hold no link. The own signed backup puts them back.
+    for (const id of expectedLinks.keys()) vault.kvDelete(REPLY_TO, id);
+    expect((await history(m, toBob)).find((x) => x.id === answer!.id)?.replyTo).toBeUndefined();
+    const own = await m.backupImport({ jobId: 'import-own-again', path: backupPath, key: identityKey() });
+    expect(own.replyLinks).toEqual({ restored: expectedLinks.size, dropped: 0, droppedLinks: [] });
+    expect(quotes1(await history(m, toBob))).toEqual(quotes1(live1));
+
+    // Even from the own backup, a held message under that id that is not the line's message gets no link.
+    const sink = replyLinkSink(vault);
+    const held = vault.getMessage(answer!.id)!;
+    vault.kvDelete(REPLY_TO, held.id);
+    const link = { messageId: held.id, conversationId: toBob, quotedId: question!.id, added: false, ownBackup: true };
+    expect(sink.link({ ...link, line: { ...held, text: `${held.text}, or two` } })).toEqual({ dropped: HELD_BEFORE_IMPORT });
+    expect(sink.link({ ...link, ownBackup: false, line: held })).toEqual({ dropped: HELD_BEFORE_IMPORT });
+    expect(vault.kvGet(REPLY_TO, held.id)).toBeUndefined();
+    expect(sink.link({ ...link, line: held })).toEqual({ restored: true });
+    await m.close();
   }, 120_000);
 
   it('a link on a tombstone, to itself, or in a version-5 file refuses the whole file', async () => {

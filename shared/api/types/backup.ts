@@ -85,15 +85,20 @@ export const ImportSummary = z.strictObject({
   /** Account secrets in the file that were not restored (restoreIdentity not asked, or the profile has its own). */
   secretsSkipped: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9._:-]+$/)).max(16),
   /**
-   * Each group of the file that was not put back, and why (already in the profile; not the
-   * profile's own backup; a membership log that does not check out, e.g. past 4,096 changes).
-   * At most MAX_SKIPPED_GROUPS_LISTED are listed.
+   * Groups of the file that were not put back, and why (not the profile's own backup; a
+   * membership log that does not check out, e.g. past 4,096 changes): the first
+   * MAX_SKIPPED_GROUPS_LISTED; `groupsSkippedTotal` counts them all.
    */
   groupsSkipped: z.array(z.strictObject({ groupId: GroupId, name: z.string().max(MAX_GROUP_NAME_CHARS), reason: z.string().max(300) })).max(MAX_SKIPPED_GROUPS_LISTED),
+  groupsSkippedTotal: Count,
+  /** Groups of the file the profile holds already, kept as they are (not a loss, so not listed). */
+  groupsAlreadyHere: Count,
   /**
    * Reply links (format version 6): how many were put back, how many were dropped (a link to a
-   * message not earlier in the backup nor in the profile, or in another conversation), and the
-   * first few dropped, each with the reply's id and the reason. A message keeping its own link is neither.
+   * message not earlier in the backup nor in the profile, or in another conversation; a link for a
+   * message the profile held before the import, unless the profile's own backup and the same
+   * message), and the first few dropped, each with the reply's id and the reason. A message
+   * keeping its own link is neither.
    */
   replyLinks: z.strictObject({
     restored: Count,
