@@ -142,7 +142,8 @@ export async function cleanUpAtUnlock(vault: Vault): Promise<{ files: number; ch
  * their right to fetch it) alone. One delivered whose receipt has not come back yet counts as
  * undelivered, as for the withdraw: the recipient then finds its file gone.
  * A group's file (docs/protocol.md §9a "Files in groups"): a delete for me once sent leaves the
- * members' right to fetch it alone. The message's row may already be gone (a deletion journal's
+ * members' right to fetch it alone, and so does one still queued (its announcement may still go).
+ * The message's row may already be gone (a deletion journal's
  * later steps): then its kv entries say.
  */
 function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): boolean {
@@ -150,8 +151,10 @@ function releasesBlob(vault: Vault, r: AttachmentRecord, forEveryone: boolean): 
   const incoming = m ? m.direction === 'in' : vault.kvGet(INCOMING_CONTENT_IDS, r.messageId) !== undefined;
   if (incoming) return !r.downloaded;
   if (forEveryone || vault.kvGet(MESSAGE_TIMERS, r.messageId) !== undefined) return true;
-  // A group's file stays 'sent' (receipts are per member): members may still fetch it, until the relay's TTL.
-  if (m && GROUP_CONVERSATION.test(m.conversationId)) return m.state === 'queued' || m.state === 'failed';
+  // A group's file stays 'sent' (receipts are per member): members may still fetch it, until the
+  // relay's TTL. A queued one too: its announcement stays in the outbox (a delete for me does not
+  // withdraw a group send), so releasing the blob would show every member a file that is gone.
+  if (m && GROUP_CONVERSATION.test(m.conversationId)) return m.state === 'failed';
   if (m) return m.state === 'queued' || m.state === 'sent' || m.state === 'failed';
   return vault.kvGet(STATE_TIMES, r.messageId) === undefined;
 }
