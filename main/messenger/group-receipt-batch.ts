@@ -5,7 +5,8 @@
 // draws one receipt per member whatever its length, where a fixed pace drew one per pace interval.
 // A pause is judged against the pace the texts came at: on a loaded machine a burst reaches each
 // member a few seconds apart per text (bench/groups: 30 texts over 90 s at load 20), so the quiet
-// time is twice the longest pause seen in the burst (at least `quietMs`, at most the key's gap).
+// time is twice the longest pause seen in the burst (at least `quietMs`, at most the key's gap),
+// and half the gap while only the burst's first id is held.
 // Bounds: a stream that never pauses still gets a receipt `maxHoldMs` after its first held id; a
 // key holding a full receipt's worth of ids sends it at once (memory per key is one receipt);
 // and a key's next receipt waits at least `gapMs` after its previous one (the caller scales the
@@ -70,9 +71,15 @@ export class GroupReceiptBatch {
     if (!k.timer) this.arm(key, k, now);
   }
 
-  /** When the held ids go: after a pause of twice the burst's longest, or the longest hold, not before the gap. */
+  /**
+   * When the held ids go: after a pause of twice the burst's longest, or the longest hold, not
+   * before the gap. A burst's first id knows no pace yet: it waits half the gap (the group's
+   * size), since on a loaded machine the second text of a large group's burst comes seconds later.
+   */
   private dueAt(k: Key): number {
-    const quiet = Math.min(Math.max(this.timing.quietMs, 2 * k.longestPause), Math.max(this.timing.quietMs, k.gapMs));
+    const floor = Math.max(this.timing.quietMs, k.gapMs / 2);
+    const pace = k.longestPause > 0 ? 2 * k.longestPause : floor;
+    const quiet = Math.min(Math.max(this.timing.quietMs, pace), Math.max(this.timing.quietMs, k.gapMs));
     const settled = Math.min(k.lastIdAt + quiet, k.firstAt + this.timing.maxHoldMs);
     return Math.max(settled, k.sentAt + k.gapMs);
   }

@@ -30,8 +30,8 @@ interface IncomingRecord {
 /**
  * A member's delivered receipt to one author in one group waits while that author's texts keep
  * arriving and goes once none came for this long, or for twice the longest pause between them if
- * that is longer (up to the gap below): one receipt per member per burst, however long the burst
- * takes to arrive (group-receipt-batch.ts).
+ * that is longer (up to the gap below; half the gap while it holds only the burst's first text):
+ * one receipt per member per burst, however long the burst takes to arrive (group-receipt-batch.ts).
  */
 const DELIVERED_QUIET_MS = 1500;
 /** ... but a stream that never pauses gets a receipt this long after its first id held. */
