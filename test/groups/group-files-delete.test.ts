@@ -3,9 +3,23 @@
 // outbox: releasing the blob would show every member a file that is gone; it expires by the
 // relay's TTL), while one that failed to send releases it, and a sent one leaves it to the members.
 // Real vault; deleteAttachmentOf is the step every deletion path runs.
+// And (review s16 R4) the author's delete for everyone that reaches a member while the member's
+// automatic download of the file runs: real relay process, real libsignal, real vaults. Afterwards
+// the member keeps no record, no chunk, and, once locked, none of the sealed chunks it wrote is in
+// vault.db or its WAL (looked for byte for byte in the raw files).
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessageState } from '../../shared/api.ts';
-import { BLOB_RELEASES, deleteAttachmentOf, MESSAGE_ATTACHMENTS, recordOf, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
+import type { BlobCaller } from '../../main/net/attachments.ts';
+import { download } from '../../main/messenger/attachments.ts';
+import type { UnlockedSession } from '../../main/messenger/session.ts';
+import { ATTACHMENT_CHUNKS, BLOB_RELEASES, chunkKey, deleteAttachmentOf, MESSAGE_ATTACHMENTS, readRecord, recordOf, STAGING, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 import { testVaults } from '../vault/helpers.ts';
 
 const vaults = testVaults();
@@ -25,4 +39,92 @@ describe('delete for me of an own group file', () => {
       expect(vault.kvKeys(BLOB_RELEASES)).toEqual(released ? ['blob-1'] : []);
     });
   }
+});
+
+const scene = messagingScene('group-files-delete', ['alice', 'bob', 'files']);
+const sessionOf = (p: Peer): UnlockedSession => (p.m as unknown as { life: { require(): UnlockedSession } }).life.require();
+
+/** The sealed kv values of at least one chunk's size (a copy with its WAL: the open vault holds vault.db exclusively). */
+function sealedChunkValues(dir: string): Buffer[] {
+  const copy = mkdtempSync(join(tmpdir(), 'ephemera-gf-scan-'));
+  try {
+    for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
+    const db = new Database(join(copy, 'vault.db'));
+    try {
+      return db.prepare('SELECT sealed FROM kv').raw().all().map((row) => (row as [Buffer])[0]).filter((v) => v.length >= STREAM_CHUNK_BYTES);
+    } finally {
+      db.close();
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+/** How many of `values` show in vault.db or its WAL (raw bytes): any of three 32-byte slices of one counts it. */
+function foundInFiles(dir: string, values: readonly Buffer[]): number {
+  const files = ['vault.db', 'vault.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)));
+  return values.filter((v) => {
+    const slices = [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
+    return files.some((f) => slices.some((x) => f.includes(x)));
+  }).length;
+}
+
+describe('a delete for everyone during a member\'s automatic download', () => {
+  it('the member keeps no record, no chunk, and no sealed chunk in any file', { timeout: 180_000 }, async () => {
+    const { alice, bob } = await peersOn(scene, ['alice', 'bob'], 'gfd_');
+    const { groupId, conversationId: conv } = await alice.m.groupCreate({ name: 'Deletes', members: ['gfd_bob'] });
+    await waitFor(async () => (await bob.m.groupsList()).some((g) => g.groupId === groupId), 30_000, 'the group at bob');
+    // The relay answers all of bob's blob reads (a window of 32 asks for the 30 chunks at once, so
+    // the author's withdrawal of the blob after her delete cannot stop them), but answers after
+    // the 20th reach his download only once the delete has reached him: it is then mid-way, 16 chunks written.
+    const client = sessionOf(bob).connection!.client as unknown as { call: (method: string, params: unknown) => Promise<unknown> };
+    const realCall = client.call.bind(client);
+    let open = (): void => undefined;
+    const opened = new Promise<void>((res) => (open = res));
+    let gets = 0;
+    client.call = async (method, params) => {
+      const answer = await realCall(method, params);
+      if (method === 'blob.get' && ++gets > 20) await opened;
+      return answer;
+    };
+    try {
+      // 30 chunks: under the automatic download's 2 MiB.
+      const path = join(scene.dirs.files, 'auto.bin');
+      writeFileSync(path, randomBytes(30 * STREAM_CHUNK_BYTES - 1000));
+      const sent = await alice.m.sendFile({ conversationId: conv, path, caption: 'gfd-caption' });
+      const bobVault = sessionOf(bob).vault;
+      let atBob = '';
+      await waitFor(async () => (atBob = (await bob.m.groupHistory({ groupId, limit: 50 })).messages.find((x) => x.text === 'gfd-caption')?.id ?? '') !== '', 60_000, 'the file at bob');
+      const r = recordOf(bobVault, atBob)!;
+      expect(r.downloaded).toBe(false);
+      await waitFor(() => bobVault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, 15)) !== undefined, 60_000, 'bob wrote 16 chunks');
+      const written = sealedChunkValues(bob.dir);
+      expect(written.length).toBeGreaterThanOrEqual(16);
+
+      expect(await alice.m.deleteMessage({ conversationId: conv, messageId: sent.id, forEveryone: true })).toEqual({ deleted: 1 });
+      await waitFor(async () => (await bob.m.groupHistory({ groupId, limit: 50 })).messages.some((x) => x.id === atBob && x.deleted === true), 60_000, 'the tombstone at bob');
+      open();
+      // Joins the running download (one per attachment) and waits for its end.
+      await download(bobVault, client as unknown as BlobCaller, r, {}).catch(() => undefined);
+
+      expect(recordOf(bobVault, atBob)).toBeUndefined();
+      expect(readRecord(bobVault, r.id)).toBeUndefined();
+      expect(bobVault.kvKeys(STAGING)).not.toContain(r.id);
+      expect(Array.from({ length: 30 }, (_, i) => bobVault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i))).filter((c) => c !== undefined)).toEqual([]);
+      expect(existsSync(join(bob.dir, 'vault.db'))).toBe(true);
+      // Large rows still live are not the file's (its chunks are gone, checked above): a sealed group state, say.
+      const live = new Set(sealedChunkValues(bob.dir).map((v) => v.toString('base64')));
+      const fileChunks = written.filter((v) => !live.has(v.toString('base64')));
+      expect(fileChunks.length).toBeGreaterThanOrEqual(16);
+      // Settled: the profile locked (its WAL checkpointed into vault.db and removed). While it was
+      // unlocked, the 16 chunks written before the delete were still in the WAL: the tombstone
+      // is applied inside the sender-key receive's transaction, where the delete's checkpoint
+      // cannot run (reported; not the download's doing: it wrote nothing after the delete).
+      await bob.m.lock();
+      expect(foundInFiles(bob.dir, fileChunks)).toBe(0);
+    } finally {
+      open();
+      client.call = realCall;
+    }
+  });
 });
