@@ -52,6 +52,8 @@ export class WriteGate<R, W> {
   #activities = 0;
   /** A relaxed commit may not be durable yet (syncCommitted). */
   #unsynced = false;
+  /** A checkpoint was asked for inside a transaction: the commit that ends it runs it. */
+  #checkpointWanted = false;
   /** Counts relaxed commits begun: syncCommittedAsync clears #unsynced only when none began during its fsync. */
   #relaxedBegun = 0;
   /** The open batch of received envelopes (batched): committed at the next event-loop turn. */
@@ -143,7 +145,9 @@ export class WriteGate<R, W> {
     this.#endBatchForOthers();
     try {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
-      return db.transaction(fn)();
+      const result = db.transaction(fn)();
+      this.#checkpointIfWanted(db);
+      return result;
     } catch (err) {
       this.#epoch++;
       throw mapError(err);
@@ -170,7 +174,14 @@ export class WriteGate<R, W> {
   checkpoint(): boolean {
     const db = this.#open();
     this.#endBatchForOthers();
-    if (db.inTransaction) return false;
+    if (db.inTransaction) {
+      // Inside a transaction (a received delete runs in the receive batch's step) the WAL cannot
+      // be truncated yet, and what was deleted stays in it: the commit that ends the outermost
+      // transaction checkpoints (#checkpointIfWanted), so "deleted" still reaches every file.
+      this.#checkpointWanted = true;
+      return false;
+    }
+    this.#checkpointWanted = false;
     try {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
       return result !== undefined && result.busy === 0;
@@ -356,6 +367,7 @@ export class WriteGate<R, W> {
         flushed++;
       }
       db.exec('COMMIT');
+      this.#checkpointIfWanted(db);
     } catch (err) {
       dropAll(hooks.slice(flushed));
       this.#epoch++;
@@ -374,6 +386,16 @@ export class WriteGate<R, W> {
       throw this.#batchFailure;
     } finally {
       if (db.open && !db.inTransaction) db.pragma('synchronous = FULL');
+    }
+  }
+
+  /** After a commit that ended the outermost transaction: the checkpoint asked for inside it, if any. */
+  #checkpointIfWanted(db: Database.Database): void {
+    if (!this.#checkpointWanted || db.inTransaction) return;
+    try {
+      this.checkpoint();
+    } catch {
+      // The next deletion's checkpoint, or the one at lock, truncates it then.
     }
   }
 
@@ -463,6 +485,7 @@ export class WriteGate<R, W> {
       const result = await work(step);
       stillOpen();
       this.read(() => db.exec('COMMIT'));
+      this.#checkpointIfWanted(db);
       return result;
     } catch (err) {
       this.#epoch++;

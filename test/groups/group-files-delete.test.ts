@@ -5,7 +5,7 @@
 // Real vault; deleteAttachmentOf is the step every deletion path runs.
 // And (review s16 R4) the author's delete for everyone that reaches a member while the member's
 // automatic download of the file runs: real relay process, real libsignal, real vaults. Afterwards
-// the member keeps no record, no chunk, and, once locked, none of the sealed chunks it wrote is in
+// the member keeps no record, no chunk, and, still unlocked and once locked, none of the sealed chunks it wrote is in
 // vault.db or its WAL (looked for byte for byte in the raw files).
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -116,10 +116,10 @@ describe('a delete for everyone during a member\'s automatic download', () => {
       const live = new Set(sealedChunkValues(bob.dir).map((v) => v.toString('base64')));
       const fileChunks = written.filter((v) => !live.has(v.toString('base64')));
       expect(fileChunks.length).toBeGreaterThanOrEqual(16);
-      // Settled: the profile locked (its WAL checkpointed into vault.db and removed). While it was
-      // unlocked, the 16 chunks written before the delete were still in the WAL: the tombstone
-      // is applied inside the sender-key receive's transaction, where the delete's checkpoint
-      // cannot run (reported; not the download's doing: it wrote nothing after the delete).
+      // Gone while bob is still unlocked: the tombstone is applied inside the sender-key receive's
+      // transaction, where the delete's checkpoint cannot run; the commit ending it runs it
+      // (main/vault/gate.ts checkpoint). And still gone once locked.
+      expect(foundInFiles(bob.dir, fileChunks)).toBe(0);
       await bob.m.lock();
       expect(foundInFiles(bob.dir, fileChunks)).toBe(0);
     } finally {
