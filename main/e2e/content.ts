@@ -173,26 +173,37 @@ export type AttachmentContent = z.infer<typeof attachmentContentSchema>;
 const KNOWN_KINDS = new Set(['group-change', 'sender-key', 'sender-key-request', 'group-delete', 'group-text', 'group-receipt', 'text', 'attachment', 'receipt', 'delete', 'timer']);
 
 export function encodeContent(content: MessageContent): Uint8Array<ArrayBuffer> {
-  const json = new TextEncoder().encode(JSON.stringify(contentSchema.parse(content)));
+  return padJson(contentSchema.parse(content));
+}
+
+/**
+ * A checked content's JSON with ISO/IEC 7816-4 padding to PAD_BLOCK (0x80 then zeros, at least
+ * one byte), so every content kind's size says only its block count.
+ */
+export function padJson(checked: unknown): Uint8Array<ArrayBuffer> {
+  const json = new TextEncoder().encode(JSON.stringify(checked));
   if (json.length + 1 > MAX_CONTENT_BYTES) throw new BadContent(`encodes to more than ${MAX_CONTENT_BYTES} bytes; split the text`);
-  // ISO/IEC 7816-4 padding: 0x80 then zeros, at least one byte.
   const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD_BLOCK) * PAD_BLOCK);
   padded.set(json);
   padded[json.length] = 0x80;
   return padded;
 }
 
-export function decodeContent(bytes: Uint8Array): MessageContent {
+/** padJson undone: the JSON value, not yet checked against any schema (BadContent if the bytes are not padded UTF-8 JSON). */
+export function unpadJson(bytes: Uint8Array): unknown {
   if (bytes.length > MAX_CONTENT_BYTES) throw new BadContent(`larger than ${MAX_CONTENT_BYTES} bytes`);
   let end = bytes.length - 1;
   while (end >= 0 && bytes[end] === 0) end--;
   if (end < 0 || bytes[end] !== 0x80) throw new BadContent('bad padding');
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end)));
+    return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end))) as unknown;
   } catch (cause) {
     throw new BadContent('not UTF-8 JSON', { cause });
   }
+}
+
+export function decodeContent(bytes: Uint8Array): MessageContent {
+  const parsed = unpadJson(bytes);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadContent('not an object');
   const { v, kind } = parsed as { v?: unknown; kind?: unknown };
   if (typeof v === 'number' && Number.isInteger(v) && v > CONTENT_VERSION) throw new UnsupportedContent(v);

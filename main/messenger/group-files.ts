@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { ApiError, GROUP_ID_RE, type Message } from '../../shared/api.ts';
 import { BadContent, UnsupportedContent } from '../../shared/protocol/e2e-errors.ts';
-import { attachmentContentSchema, decodeContent, MAX_CONTENT_BYTES, PAD_BLOCK, type MessageContent } from '../e2e/content.ts';
+import { attachmentContentSchema, decodeContent, padJson, unpadJson, type MessageContent } from '../e2e/content.ts';
 import type { Vault } from '../vault/index.ts';
 import { MESSAGE_ATTACHMENTS, STAGING, writeRecord, type AttachmentRecord } from './attachment-store.ts';
 import { autoDownload, newAttachmentId, storeSenderCopy, type UploadedAttachment } from './attachments.ts';
@@ -34,26 +34,11 @@ const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 
 /** JSON then ISO/IEC 7816-4 padding to PAD_BLOCK, as main/e2e/content.ts encodeContent. */
 export function encodeGroupFile(content: z.input<typeof groupFileContentSchema>): Uint8Array {
-  const json = new TextEncoder().encode(JSON.stringify(groupFileContentSchema.parse(content)));
-  if (json.length + 1 > MAX_CONTENT_BYTES) throw new BadContent(`encodes to more than ${MAX_CONTENT_BYTES} bytes`);
-  const padded = new Uint8Array(Math.ceil((json.length + 1) / PAD_BLOCK) * PAD_BLOCK);
-  padded.set(json);
-  padded[json.length] = 0x80;
-  return padded;
+  return padJson(groupFileContentSchema.parse(content));
 }
 
 function decodeGroupFile(bytes: Uint8Array): GroupFileContent {
-  if (bytes.length > MAX_CONTENT_BYTES) throw new BadContent(`larger than ${MAX_CONTENT_BYTES} bytes`);
-  let end = bytes.length - 1;
-  while (end >= 0 && bytes[end] === 0) end--;
-  if (end < 0 || bytes[end] !== 0x80) throw new BadContent('bad padding');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, end)));
-  } catch (cause) {
-    throw new BadContent('not UTF-8 JSON', { cause });
-  }
-  const result = groupFileContentSchema.safeParse(parsed);
+  const result = groupFileContentSchema.safeParse(unpadJson(bytes));
   if (!result.success) throw new BadContent(z.prettifyError(result.error));
   return result.data;
 }
