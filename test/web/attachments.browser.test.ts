@@ -214,10 +214,11 @@ describe('Attachments in Chromium', () => {
     await alice.getByLabel('Backup passphrase').fill('backup passphrase for the test');
     await alice.getByRole('button', { name: 'Open', exact: true }).click();
     await alice.getByText(/Viewing a backup from/).waitFor({ timeout: 120_000 });
+    // Counted before the opened chat shows: its images may be made as soon as it opens.
+    const urlsBefore = Number(await imageUrlsMade(alice));
     await alice.getByRole('button', { name: /^bob/ }).click();
     const log = alice.getByRole('log');
     // The image: decoded in the page from bytes main read out of the backup file.
-    const urlsBefore = Number(await imageUrlsMade(alice));
     const preview = log.getByRole('img', { name: 'sunset.png' });
     await preview.waitFor({ timeout: 60_000 });
     await expect.poll(() => preview.evaluate((img) => {
