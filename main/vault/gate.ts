@@ -4,6 +4,9 @@
 // while a long transaction is open, only its own steps get a writable handle; every other write
 // is refused with VaultBusy (a runtime check behind the types, for callers that go through the
 // Vault facade from inside a step).
+// Past 500 lines on purpose: the receive batch, its deferred writes, the durability modes and the
+// checkpoints all decide when SQLite's one transaction begins and ends, so they share this state
+// (#batch, #inBatch, #unsynced, #checkpointWanted); the next split is the batch into its own class.
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
