@@ -252,4 +252,27 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     expect(await notes(bob)).toHaveLength(before + 1);
     await setUnfocused(bob, false);
   });
+
+  it('keeps what is typed while the previous send is still on its way', async () => {
+    // Hold alice's sendText calls in the page for 1.5 s, so the next text is typed before the
+    // first send returns (CI once lost 'three' this way: the send's completion emptied it).
+    await alice.evaluate(() => {
+      const proto = WebSocket.prototype;
+      const original = proto.send;
+      proto.send = function (this: WebSocket, data: string | ArrayBufferLike | Blob | ArrayBufferView) {
+        if (typeof data === 'string' && data.includes('"method":"sendText"')) setTimeout(() => original.call(this, data), 1_500);
+        else original.call(this, data);
+      };
+    });
+    const composer = alice.getByLabel('Message to bob');
+    await composer.fill('six, sent first');
+    await composer.press('Enter');
+    await expect.poll(() => composer.inputValue()).toBe('');
+    await composer.pressSequentially('seven, typed meanwhile');
+    await alice.getByRole('log').getByText('six, sent first').first().waitFor();
+    expect(await composer.inputValue()).toBe('seven, typed meanwhile');
+    await composer.press('Enter');
+    await alice.getByRole('log').getByText('seven, typed meanwhile').first().waitFor();
+    await expect.poll(() => composer.inputValue()).toBe('');
+  });
 });

@@ -59,7 +59,15 @@ export function useDraft(conversationId: string, backupId: string | null) {
       sessionDrafts.set(conversationId, text);
       setDraft(text);
     },
-    /** After a send: empty everywhere, the sealed copy included. */
+    /** A send failed: its text comes back unless something new was typed meanwhile. */
+    restore(text: string) {
+      setDraft((cur) => {
+        if (cur !== '') return cur;
+        sessionDrafts.set(conversationId, text);
+        return text;
+      });
+    },
+    /** At a send: empty everywhere, the sealed copy included. */
     clear() {
       setDraft('');
       sessionDrafts.delete(conversationId);

@@ -205,14 +205,19 @@ export function Chat({
     e?.preventDefault();
     const text = drafts.draft.trim();
     if (!text) return;
+    // Emptied at Enter, not when the send returns: what is typed meanwhile is the next message
+    // and must not be wiped by this one's completion.
+    const quoted = replyTo;
+    drafts.clear();
+    setReplyTo(null);
     try {
-      const sent = await api.sendText({ conversationId, text, ...(replyTo ? { replyTo: replyTo.id } : {}) });
-      drafts.clear();
-      setReplyTo(null);
+      const sent = await api.sendText({ conversationId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
       setError('');
       pendingScroll.current = { kind: 'bottom' };
       setMessages((cur) => (hasNewer ? cur : mergeMessages(cur, [sent])));
     } catch (err) {
+      drafts.restore(text);
+      setReplyTo((cur) => cur ?? quoted);
       setError(errorText(err));
     }
   }

@@ -185,10 +185,19 @@ export function GroupChat({
     const text = draft.trim();
     if (!text) return;
     setError('');
+    // Emptied at Enter (as in a 1:1 chat), so text typed while this send runs is kept.
+    const quoted = replyTo;
+    setDraft('');
+    setReplyTo(null);
     try {
-      await api.groupSend({ groupId, text, ...(replyTo ? { replyTo: replyTo.id } : {}) });
-      setDraft('');
-      setReplyTo(null);
+      await api.groupSend({ groupId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
+    } catch (err) {
+      setDraft((cur) => (cur === '' ? text : cur));
+      setReplyTo((cur) => cur ?? quoted);
+      setError(errorText(err));
+      return;
+    }
+    try {
       await reload();
     } catch (err) {
       setError(errorText(err));
