@@ -25,7 +25,7 @@ import type { SessionAccess } from './messenger/session.ts';
 import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
 import { servedFromTables } from './messenger/method-tables.ts';
 import { groupMethods, type GroupMethods } from './messenger/groups-api.ts';
-import { GroupReceipts } from './messenger/group-receipts.ts';
+import { GroupReceipts, withFileName } from './messenger/group-receipts.ts';
 import { groupReceiptMethods, type GroupReceiptMethods } from './messenger/group-receipts-api.ts';
 import { attachmentMethods, type AttachmentMethods } from './messenger/attachments-api.ts';
 import { backupMethods, type BackupMethods } from './messenger/backups-api.ts';
@@ -145,7 +145,8 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   private readonly groupActivity = new GroupActivityCounters({
     groups: () => this.groups.list(),
     compute: (g) => this.groupAcks.activityOf(g),
-    newest: (groupId) => this.groups.newest(groupId),
+    // With the name of a file message's file: the chat list's line reads "File: name" (group-receipts.ts).
+    newest: (groupId) => withFileName(this.life.require().vault, this.groups.newest(groupId)),
     stored: (messageId) => this.life.require().vault.getMessage(messageId) !== undefined,
     emit: this.emit,
   });

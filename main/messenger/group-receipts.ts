@@ -10,6 +10,7 @@ import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, ty
 import type { E2e, GroupReceiptContent } from '../e2e/index.ts';
 import { VaultBusy } from '../vault/errors.ts';
 import type { Vault } from '../vault/index.ts';
+import { recordOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
 import { GroupReceiptBatch } from './group-receipt-batch.ts';
 import { foldGroupReceipts, GROUP_SENT, readJson, utf8, type SentRecord } from './group-receipt-log.ts';
@@ -161,7 +162,8 @@ export class GroupReceipts {
   /** A group's place in the chat list (newest message, texts from others not yet read), from its history (group-activity.ts keeps it between changes). */
   activityOf(g: { groupId: string; conversationId: string }): GroupActivity {
     const first = this.d.groups.history({ groupId: g.groupId, limit: UNREAD_PAGE });
-    return { groupId: g.groupId, conversationId: g.conversationId, unread: this.unread(g.groupId, first), ...newestFields(first.messages.at(-1)) };
+    const newest = withFileName(this.d.vault(), first.messages.at(-1));
+    return { groupId: g.groupId, conversationId: g.conversationId, unread: this.unread(g.groupId, first), ...newestFields(newest) };
   }
 
   /** Incoming texts after the newest incoming message already read (as 1:1 unread counts). */
@@ -261,8 +263,22 @@ function counts(rec: SentRecord): GroupReceiptCounts {
   };
 }
 
+/** A group's newest message with the name of the file it carries, if any (the chat list's line). */
+export type NewestGroupMessage = GroupMessage & { file?: string };
+
+/**
+ * The newest message with its file's name (a group file is stored as a 1:1 attachment record of
+ * its message, group-files.ts), so a file without a caption reads "File: name" in the chat list
+ * as a 1:1 one does (conversations.ts previewMarks), not "@alice: ".
+ */
+export function withFileName(vault: Vault, m: GroupMessage | undefined): NewestGroupMessage | undefined {
+  if (!m || m.system || m.deleted) return m;
+  const name = recordOf(vault, m.id)?.name;
+  return name ? { ...m, file: name } : m;
+}
+
 /** The entry's fields that follow the newest message. */
-export function newestFields(newest: GroupMessage | undefined): Pick<GroupActivity, 'lastActivity' | 'lastMessage'> {
+export function newestFields(newest: NewestGroupMessage | undefined): Pick<GroupActivity, 'lastActivity' | 'lastMessage'> {
   return {
     lastActivity: newest ? Math.max(0, Math.floor(newest.receivedAt)) : 0,
     lastMessage: newest
@@ -274,7 +290,7 @@ export function newestFields(newest: GroupMessage | undefined): Pick<GroupActivi
           state: newest.state,
           sender: newest.sender,
           ...(newest.system ? { system: true as const } : {}),
-          ...(newest.deleted ? { deleted: true as const } : {}),
+          ...(newest.deleted ? { deleted: true as const } : newest.file ? { file: newest.file.slice(0, 200) } : {}),
         }
       : null,
   };
