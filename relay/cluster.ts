@@ -18,6 +18,9 @@ export class ClusterStore {
   readonly node = randomBytes(8).toString('hex');
   readonly prekeys: Prekeys;
   private readonly group: PgGroupCommit;
+  /** This node's binds sent to PostgreSQL and not answered yet, by binding id (hex): events naming them, held. */
+  private readonly bindsInFlight = new Map<string, ClusterEvent[]>();
+  private onEvent: ((e: ClusterEvent) => void) | undefined;
 
   constructor(readonly backend: PgStoreBackend) {
     const b = backend;
@@ -46,14 +49,51 @@ export class ClusterStore {
   pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.group.pending(recipient, afterId, limit, now ?? 0); }
   withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.backend.withdraw(sender, recipientHandle, idem); }
 
-  /** Makes this node's key (named by a random binding id) the device's one binding; the previous holder is told. */
+  /**
+   * Makes this node's key (named by a random binding id) the device's one binding; the previous holder is told.
+   * Another node can replace the binding as soon as it is committed, and its 'unbind' can reach
+   * this node before the bind's own answer does (two sockets; CI21 under load): the core would
+   * find no key to forget yet and both nodes would keep one. So events that name a bind still
+   * in flight are held and handed on after the caller has taken in the answer.
+   */
   async bind(permKeyId: Buffer, bindingId: Buffer, now: number): Promise<void> {
-    await this.backend.bind(permKeyId, this.node, bindingId, now);
+    const id = bindingId.toString('hex');
+    const held: ClusterEvent[] = [];
+    this.bindsInFlight.set(id, held);
+    try {
+      await this.backend.bind(permKeyId, this.node, bindingId, now);
+    } finally {
+      this.bindsInFlight.delete(id);
+      // setImmediate runs after the microtasks that settle this promise, i.e. after the core's
+      // continuation has attached the key (or given up): only then can an unbind find it.
+      if (held.length > 0) setImmediate(() => this.deliverHeld(held));
+    }
   }
 
   currentBinding(permKeyId: Buffer): Promise<Binding | undefined> { return this.backend.currentBinding(permKeyId); }
 
-  listen(onEvent: (e: ClusterEvent) => void): Promise<void> { return this.backend.listen(this.node, onEvent); }
+  listen(onEvent: (e: ClusterEvent) => void): Promise<void> {
+    this.onEvent = onEvent;
+    return this.backend.listen(this.node, (e) => {
+      if (e.kind === 'unbind') {
+        const held = this.bindsInFlight.get(e.bindingId.toString('hex'));
+        if (held) {
+          held.push(e);
+          return;
+        }
+      } else if (e.kind === 'resync') {
+        // Notifications lost while the listener was down may have named a bind still in flight:
+        // each of those re-checks once it is answered.
+        for (const held of this.bindsInFlight.values()) if (!held.some((h) => h.kind === 'resync')) held.push(e);
+      }
+      onEvent(e);
+    });
+  }
+
+  private deliverHeld(held: readonly ClusterEvent[]): void {
+    const onEvent = this.onEvent;
+    if (onEvent) for (const e of held) onEvent(e);
+  }
 
   // Each call above commits on its own: nothing to batch.
   beginBatch(): void {}

@@ -6,12 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import type { Envelope } from '../../main/net/mailbox.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 import { MAX_BLOB_CHUNK_BYTES } from '../../shared/protocol/methods.ts';
 import type { RunningRelay } from '../../relay/relay.ts';
+import type { ClusterEvent } from '../../relay/store-backend.ts';
+import { nodeChannel } from '../../relay/store-pg.ts';
 import { inProcessRelay, makeClient, tempDir, waitFor, waitForState, type TestClient } from '../net/harness.ts';
 import { startPostgres, type TestPostgres } from './pg-harness.ts';
 
@@ -104,6 +107,63 @@ describe('relay cluster on PostgreSQL', () => {
         expect(dump.includes(key) || dump.includes(Buffer.from(hex))).toBe(false);
         for (const f of files) expect(f.includes(key) || f.includes(Buffer.from(hex))).toBe(false);
       }
+    } finally {
+      await shutdown(c, clients);
+    }
+  });
+
+  it('a node told to forget a binding whose bind it has not finished yet forgets that key once the bind finishes', async () => {
+    // The window CI hit under load: A's bind is committed in PostgreSQL, then B's bind replaces it
+    // and A hears 'u:device:A-binding' before A has taken in its own bind's answer. Holding A's
+    // answer until the notification is in makes that order certain.
+    const c = await cluster(2);
+    const [a, b] = c.nodes as [RunningRelay, RunningRelay];
+    const clients: TestClient[] = [];
+    try {
+      // A's store answers its bind (committed) only when released.
+      const store = a.core.cluster!.backend;
+      const realBind = store.bind.bind(store);
+      let committedOnA = false;
+      let releaseA: () => void = () => undefined;
+      const heldA = new Promise<void>((resolve) => (releaseA = resolve));
+      store.bind = async (permKeyId, node, bindingId, now) => {
+        const r = await realBind(permKeyId, node, bindingId, now);
+        committedOnA = true;
+        await heldA;
+        return r;
+      };
+      const heardByA: ClusterEvent[] = [];
+      const realEvent = a.core.clusterEvent.bind(a.core);
+      a.core.clusterEvent = (e) => {
+        heardByA.push(e);
+        realEvent(e);
+      };
+
+      const keyStore = new MemoryPermanentKeyStore();
+      const x = await makeClient(a.descriptor, { keyStore });
+      const y = await makeClient(b.descriptor, { keyStore });
+      clients.push(x, y);
+      await x.client.start();
+      await waitFor(() => committedOnA, 30_000, "A's bind committed");
+      await y.client.start();
+      await waitForState(y.client, 'ready');
+      // B's bind is committed, and with it the 'unbind' to A. A listener gets notifications in
+      // commit order, so once a marker notified after it reaches A's core, A has the unbind too.
+      const marker = randomBytes(8);
+      const notifier = new pgDriver.Client({ connectionString: c.url });
+      await notifier.connect();
+      try {
+        await notifier.query('SELECT pg_notify($1, $2)', [nodeChannel(a.core.cluster!.node), `q:${marker.toString('hex')}`]);
+      } finally {
+        await notifier.end();
+      }
+      await waitFor(() => heardByA.some((e) => e.kind === 'queued' && e.device.equals(marker)), 30_000, 'the marker after the unbind reached A');
+      releaseA();
+      await waitForState(x.client, 'ready');
+      // B's bind came last: B holds the device's one key, A none.
+      await waitFor(() => a.core.tempKeyCount + b.core.tempKeyCount === 1, 30_000, 'one temp key in the cluster');
+      expect(a.core.tempKeyCount).toBe(0);
+      expect(b.core.tempKeyCount).toBe(1);
     } finally {
       await shutdown(c, clients);
     }
