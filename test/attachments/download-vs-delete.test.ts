@@ -5,10 +5,8 @@
 // record, no chunk, and no file of the profile (vault.db, its WAL) holds any sealed row the
 // download wrote: each is looked for byte for byte in the raw files.
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, type BlobCaller, type BlobRef } from '../../main/net/attachments.ts';
 import { download } from '../../main/messenger/attachments.ts';
@@ -18,6 +16,7 @@ import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { inProcessRelay, makeClient, tempDir } from '../net/harness.ts';
 import { testVaults } from '../vault/helpers.ts';
+import { foundInVaultFiles, sealedKvValues } from '../vault/sealed-scan.ts';
 
 const CHUNKS = 48;
 const relayDir = tempDir('dl-vs-delete-relay');
@@ -48,31 +47,6 @@ afterAll(async () => {
   relayDir.cleanup();
   filesDir.cleanup();
 });
-
-/** Every sealed kv value of the profile now (read from a copy with its WAL: the open vault holds vault.db exclusively). */
-function sealedKvValues(dir: string): Buffer[] {
-  const copy = mkdtempSync(join(tmpdir(), 'ephemera-dl-scan-'));
-  try {
-    for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
-    const db = new Database(join(copy, 'vault.db'));
-    try {
-      return db.prepare('SELECT sealed FROM kv').raw().all().map((row) => (row as [Buffer])[0]);
-    } finally {
-      db.close();
-    }
-  } finally {
-    rmSync(copy, { recursive: true, force: true });
-  }
-}
-
-/** How many of `values` show in vault.db or its WAL (raw bytes): any of three 32-byte slices of one counts it. */
-function foundInFiles(dir: string, values: readonly Buffer[]): number {
-  const files = ['vault.db', 'vault.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)));
-  return values.filter((v) => {
-    const slices = [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
-    return files.some((f) => slices.some((s) => f.includes(s)));
-  }).length;
-}
 
 const b64 = (x: Uint8Array): string => Buffer.from(x).toString('base64url');
 
@@ -125,9 +99,9 @@ describe('a delete while the file downloads', () => {
       // The download wrote its chunks (and its staging mark) before the delete: those were
       // seen, and none of them (nor anything written after) is in vault.db or the WAL now.
       expect(written.length).toBeGreaterThanOrEqual(atChunk === 1 ? 1 : deletedAt);
-      expect(foundInFiles(dir, written)).toBe(0);
+      expect(foundInVaultFiles(dir, written)).toBe(0);
       vault.lock();
-      expect(foundInFiles(dir, written)).toBe(0);
+      expect(foundInVaultFiles(dir, written)).toBe(0);
       // The caller (a save, the UI's show) is told the file is gone, not that it was saved.
       expect(outcome).toBeInstanceOf(ApiError);
       expect((outcome as ApiError).code).toBe('UNKNOWN_MESSAGE');

@@ -8,10 +8,8 @@
 // the member keeps no record, no chunk, and, still unlocked and once locked, none of the sealed chunks it wrote is in
 // vault.db or its WAL (looked for byte for byte in the raw files).
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MessageState } from '../../shared/api.ts';
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
@@ -21,6 +19,7 @@ import type { UnlockedSession } from '../../main/messenger/session.ts';
 import { ATTACHMENT_CHUNKS, BLOB_RELEASES, chunkKey, deleteAttachmentOf, MESSAGE_ATTACHMENTS, readRecord, recordOf, STAGING, writeRecord } from '../../main/messenger/attachment-store.ts';
 import { messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
 import { testVaults } from '../vault/helpers.ts';
+import { foundInVaultFiles, sealedKvValues } from '../vault/sealed-scan.ts';
 
 const vaults = testVaults();
 afterEach(() => vaults.cleanup());
@@ -43,31 +42,6 @@ describe('delete for me of an own group file', () => {
 
 const scene = messagingScene('group-files-delete', ['alice', 'bob', 'files']);
 const sessionOf = (p: Peer): UnlockedSession => (p.m as unknown as { life: { require(): UnlockedSession } }).life.require();
-
-/** The sealed kv values of at least one chunk's size (a copy with its WAL: the open vault holds vault.db exclusively). */
-function sealedChunkValues(dir: string): Buffer[] {
-  const copy = mkdtempSync(join(tmpdir(), 'ephemera-gf-scan-'));
-  try {
-    for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
-    const db = new Database(join(copy, 'vault.db'));
-    try {
-      return db.prepare('SELECT sealed FROM kv').raw().all().map((row) => (row as [Buffer])[0]).filter((v) => v.length >= STREAM_CHUNK_BYTES);
-    } finally {
-      db.close();
-    }
-  } finally {
-    rmSync(copy, { recursive: true, force: true });
-  }
-}
-
-/** How many of `values` show in vault.db or its WAL (raw bytes): any of three 32-byte slices of one counts it. */
-function foundInFiles(dir: string, values: readonly Buffer[]): number {
-  const files = ['vault.db', 'vault.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)));
-  return values.filter((v) => {
-    const slices = [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
-    return files.some((f) => slices.some((x) => f.includes(x)));
-  }).length;
-}
 
 describe('a delete for everyone during a member\'s automatic download', () => {
   it('the member keeps no record, no chunk, and no sealed chunk in any file', { timeout: 180_000 }, async () => {
@@ -98,7 +72,7 @@ describe('a delete for everyone during a member\'s automatic download', () => {
       const r = recordOf(bobVault, atBob)!;
       expect(r.downloaded).toBe(false);
       await waitFor(() => bobVault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, 15)) !== undefined, 60_000, 'bob wrote 16 chunks');
-      const written = sealedChunkValues(bob.dir);
+      const written = sealedKvValues(bob.dir, STREAM_CHUNK_BYTES);
       expect(written.length).toBeGreaterThanOrEqual(16);
 
       expect(await alice.m.deleteMessage({ conversationId: conv, messageId: sent.id, forEveryone: true })).toEqual({ deleted: 1 });
@@ -113,15 +87,15 @@ describe('a delete for everyone during a member\'s automatic download', () => {
       expect(Array.from({ length: 30 }, (_, i) => bobVault.kvGet(ATTACHMENT_CHUNKS, chunkKey(r.id, i))).filter((c) => c !== undefined)).toEqual([]);
       expect(existsSync(join(bob.dir, 'vault.db'))).toBe(true);
       // Large rows still live are not the file's (its chunks are gone, checked above): a sealed group state, say.
-      const live = new Set(sealedChunkValues(bob.dir).map((v) => v.toString('base64')));
+      const live = new Set(sealedKvValues(bob.dir, STREAM_CHUNK_BYTES).map((v) => v.toString('base64')));
       const fileChunks = written.filter((v) => !live.has(v.toString('base64')));
       expect(fileChunks.length).toBeGreaterThanOrEqual(16);
       // Gone while bob is still unlocked: the tombstone is applied inside the sender-key receive's
       // transaction, where the delete's checkpoint cannot run; the commit ending it runs it
       // (main/vault/gate.ts checkpoint). And still gone once locked.
-      expect(foundInFiles(bob.dir, fileChunks)).toBe(0);
+      expect(foundInVaultFiles(bob.dir, fileChunks)).toBe(0);
       await bob.m.lock();
-      expect(foundInFiles(bob.dir, fileChunks)).toBe(0);
+      expect(foundInVaultFiles(bob.dir, fileChunks)).toBe(0);
     } finally {
       open();
       client.call = realCall;
