@@ -98,6 +98,33 @@ async function startProfile(): Promise<{ stop(phase: string): Promise<void> } | 
   };
 }
 
+/**
+ * With CATCHUP_LOOP_TRACE=<file>, every stretch of the timed window in which a 1 ms timer could
+ * not run for more than 15 ms, as JSON lines {startUs, endUs} on the clock of the CPU profile
+ * (monotonic µs), so a profile's samples can be matched to what held the main thread.
+ */
+function startLoopTrace(): { stop(): void } | undefined {
+  const file = process.env.CATCHUP_LOOP_TRACE;
+  if (!file) return undefined;
+  const gaps: string[] = [];
+  const nowUs = (): number => Number(process.hrtime.bigint() / 1000n);
+  let last = nowUs();
+  let timer: NodeJS.Timeout | undefined;
+  const tick = (): void => {
+    const now = nowUs();
+    if (now - last > 15_000) gaps.push(JSON.stringify({ startUs: last, endUs: now }));
+    last = now;
+    timer = setTimeout(tick, 1);
+  };
+  timer = setTimeout(tick, 1);
+  return {
+    stop() {
+      clearTimeout(timer);
+      writeFileSync(file, gaps.join('\n') + '\n');
+    },
+  };
+}
+
 async function sequentialSends(root: string, descriptorText: string, count: number): Promise<{ rate: number; cpuUs: number }> {
   const alice = await newProfile(join(root, 'seq-alice'), 'seq_alice', descriptorText);
   const bob = await newProfile(join(root, 'seq-bob'), 'seq_bob', descriptorText);
@@ -188,6 +215,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     const cpu0 = process.cpuUsage();
     const relayCpu0 = childCpuMicros(relay.child.pid);
     const profiler = await startProfile();
+    const trace = startLoopTrace();
     const t0 = performance.now();
     await recipient.unlock({ password: PASSWORD });
     await waitUntil(() => committed >= total, 600_000, 'all messages committed', 20);
@@ -199,6 +227,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     }
     const seconds = (performance.now() - t0) / 1000;
     loop.disable();
+    trace?.stop();
     await profiler?.stop('catchup');
     const cpu = process.cpuUsage(cpu0);
     const relayCpuUs = (childCpuMicros(relay.child.pid) - relayCpu0) / total;
@@ -251,6 +280,8 @@ export async function main(opts: BenchOptions): Promise<void> {
     emit({ bench: 'catchup.loop_delay_p99', value: round(c.p99Ms), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10, mean_ms: round(c.meanMs) }, target: '<= 50 ms' });
     emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
 
+    // CATCHUP_ONLY=1: the catch-up alone (profiling runs).
+    if (process.env.CATCHUP_ONLY === '1') return;
     const seq = await sequentialSends(root, descriptorText, sequential);
     // What bounds it, in the same run: per message, libsignal's encrypt and decrypt alone (the
     // floor above) and one durable commit alone (the sender's; the recipient's commits are

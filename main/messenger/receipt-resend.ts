@@ -45,6 +45,11 @@ async function sendChunk(vault: Vault, e2e: E2e, conn: RelayConnection, r: DueRe
  * intents stay for the next connect.
  */
 export async function resendWithdrawnReceipts(access: ResendAccess): Promise<void> {
+  // Runs after every receipt sent (receipts.ts), as a turn of its own: a catch-up's burst of
+  // receipts (one per sender, each an encrypt and a durable commit, chained through libsignal's
+  // callbacks without reaching the timers) held the main thread from the first to the last, up
+  // to 1.3 s for 50 senders at load 20 (bench/catchup, docs/protocol.md §12a).
+  await new Promise((resolve) => setImmediate(resolve));
   const vault = access.current()?.vault;
   if (!vault?.isUnlocked) return;
   // Records of receipts the relay no longer holds go (receipt-withdraw.ts).

@@ -93,6 +93,13 @@ export function pruneReceiptRecords(vault: Vault, now: number = Date.now()): voi
 }
 
 /**
+ * Open vaults found to hold no intent since the last one was written (withdrawReceiptsOf is the
+ * only writer): every receipt sent looks for intents, and in a catch-up that is one look per
+ * receipt. A write undone by a rollback only leaves the next look to find nothing again.
+ */
+const noResends = new WeakSet<Vault>();
+
+/**
  * Message `messageId` is being deleted: every receipt that named it is withdrawn (durably), and
  * the rest of each is queued to be acknowledged again. Vault writes only.
  */
@@ -121,6 +128,7 @@ export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number 
     if (keep.length > 0) {
       const resend: SentReceipt = { ...receipt, ids: keep.map((i) => receipt.ids[i] as string), messages: keep.map((i) => receipt.messages[i] as string) };
       writeKvJson(vault, RECEIPT_RESENDS, randomBytes(16).toString('hex'), resend);
+      noResends.delete(vault);
     }
   }
 }
@@ -137,8 +145,12 @@ export interface DueResend extends SentReceipt {
  * missing connection meanwhile loses none (they go at the next connect).
  */
 export function dueResends(vault: Vault): DueResend[] {
+  if (noResends.has(vault)) return [];
   const keys = vault.kvKeys(RECEIPT_RESENDS);
-  if (keys.length === 0) return [];
+  if (keys.length === 0) {
+    noResends.add(vault);
+    return [];
+  }
   const out: DueResend[] = [];
   vault.transaction(() => {
     for (const key of keys) {

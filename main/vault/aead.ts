@@ -70,7 +70,12 @@ function nativeOpen(subkey: Buffer, blob: Uint8Array, ad: Uint8Array): Buffer {
 
 /** Seals one blob under `key` with a fresh random nonce. */
 export function seal(key: Uint8Array, plaintext: Uint8Array, ad: Uint8Array): Buffer {
-  return new BatchSealer(key).seal(plaintext, ad);
+  const sealer = new BatchSealer(key);
+  try {
+    return sealer.seal(plaintext, ad);
+  } finally {
+    sealer.dispose(); // its HChaCha20 subkey is derived from the key: zeroed, not left to the collector
+  }
 }
 
 /** Opens `nonce || ct || tag`; throws SealOpenError on any mismatch. */
