@@ -10,7 +10,8 @@
 // 1 GiB file, the large one sparse (read as zeros: the same sealing and transfer work, no 1 GiB
 // of random bytes written first); quick: 8 MiB against the main 32 MiB transfer.
 // Information beside them: the floor (the clients' TLS ends plus the crypto they must do: the
-// stream AEAD, the digest on both sides, the record AEAD), whose ratio bounds the transfer's; the
+// stream AEAD, the digest on both sides, the record AEAD), whose ratio bounds the transfer's; CPU
+// per MiB moved of the relay process and of the clients against the plain socket's two ends; the
 // clients' garbage collection time; the 1-minute load average (the machine may be shared).
 // The clients' peak RSS growth is mostly 64 KiB buffers already dead (crypto outputs, frames,
 // TLS reads) that wait for a major collection: the transfer keeps about 10 MiB live (32 puts or
@@ -82,6 +83,23 @@ async function cpuSeconds<T>(fn: () => Promise<T>): Promise<{ result: T; cpu: nu
   const result = await fn();
   const c = process.cpuUsage(c0);
   return { result, cpu: (c.user + c.system) / 1e6 };
+}
+
+/**
+ * CPU seconds (user + system, every thread) another process has used so far, from Linux's
+ * /proc/PID/stat (clock ticks of USER_HZ, 100 on Linux); null where that cannot be read.
+ */
+function processCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": state is the first; utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? ticks / 100 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Milliseconds this process spent in garbage collection while `fn` ran, and how many major collections. */
@@ -260,7 +278,9 @@ export async function main(o: BenchOptions): Promise<void> {
     const load = Math.round(loadavg()[0]! * 100) / 100;
     const rssStart = process.memoryUsage().rss;
     const smallRun = await transfer(small, smallSize, rssStart);
+    const relayCpuBefore = processCpuSeconds(relay.child.pid);
     const mainRun = await transfer(file, size, rssStart);
+    const relayCpuAfter = processCpuSeconds(relay.child.pid);
     const { result: { result: { result: seconds, growth }, cpu }, gcMs, majors } = mainRun;
     const largeRun = o.quick ? mainRun : await transfer(large, largeSize, rssStart);
     rmSync(large, { force: true });
@@ -280,6 +300,13 @@ export async function main(o: BenchOptions): Promise<void> {
     const perCpu = (2 * size) / MiB / cpu;
     const baselinePerCpu = (2 * size) / MiB / baselineCpu;
     emit({ bench: 'attachments.upload_download_per_cpu_second', value: Math.round(perCpu * 10) / 10, unit: 'MiB/CPU-s', baseline: Math.round(baselinePerCpu * 10) / 10, ratio: ratioOf(perCpu, baselinePerCpu, true), params: { fileMiB: size / MiB }, target: 'information: the clients\' CPU cost against a plain TLS socket\'s both ends' });
+    // Where the CPU goes, per MiB moved (each way counts): the relay process (it does not share
+    // the clients' thread; its own line, as the clients' per-CPU line leaves it out) and the two
+    // clients, against the plain socket's two ends.
+    const movedMiB = (2 * size) / MiB;
+    const perMiB = (seconds: number): number => Math.round(((seconds * 1000) / movedMiB) * 100) / 100;
+    const relayCpu = relayCpuBefore !== null && relayCpuAfter !== null ? relayCpuAfter - relayCpuBefore : null;
+    if (relayCpu !== null) emit({ bench: 'attachments.relay_cpu_per_mib', value: perMiB(relayCpu), unit: 'ms/MiB', baseline: perMiB(baselineCpu), ratio: null, params: { fileMiB: size / MiB, clientsMsPerMiB: perMiB(cpu), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 }, target: 'information: the relay process\'s CPU per MiB moved (no line where /proc cannot be read) and the clients\' (params) against the plain TLS socket\'s two ends (baseline)' });
     // Most of what the clients allocate per chunk is 64 KiB buffers (crypto outputs, frames) that
     // die at once; the collector frees them in major collections, so their pace sets both part
     // of the CPU cost and the RSS peak.
