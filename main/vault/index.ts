@@ -305,6 +305,11 @@ export class Vault implements VaultHandle {
     return this.gate.read((r) => kv.kvKeys(r, namespace));
   }
 
+  /** Whether the namespace holds any entry, without opening one. */
+  kvHasAny(namespace: string): boolean {
+    return this.gate.read((r) => kv.kvHasAny(r, namespace));
+  }
+
   // ---------------------------------------------------------------- contacts and conversations
 
   upsertContact(contact: ContactRecord): void {

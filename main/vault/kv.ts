@@ -12,6 +12,7 @@ export function prepareKv(db: Database.Database) {
       getSecret: db.prepare<[Buffer], { sealed: Buffer }>('SELECT sealed FROM account_secrets WHERE name_tag = ?'),
       kvGet: db.prepare<[Buffer, Buffer], { sealed: Buffer }>('SELECT sealed FROM kv WHERE ns_tag = ? AND key_tag = ?'),
       kvList: db.prepare<[Buffer], { key_tag: Buffer; sealed: Buffer }>('SELECT key_tag, sealed FROM kv WHERE ns_tag = ?'),
+      kvAny: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM kv WHERE ns_tag = ? LIMIT 1'),
     },
     write: {
       putSecret: db.prepare<[Buffer, Buffer], unknown>('INSERT OR REPLACE INTO account_secrets (name_tag, sealed) VALUES (?, ?)'),
@@ -78,6 +79,11 @@ export function kvSet(db: KvWritable, namespace: string, key: string, value: Uin
 export function kvDelete(db: KvWritable, namespace: string, key: string): void {
   const t = kvTags(db, namespace, key);
   db.write.kv.kvDelete.run(t.ns, t.key as Buffer);
+}
+
+/** Whether the namespace holds any entry (nothing opened: one index probe). */
+export function kvHasAny(db: KvReadable, namespace: string): boolean {
+  return db.read.kv.kvAny.get(kvTags(db, namespace).ns) !== undefined;
 }
 
 export function kvKeys(db: KvReadable, namespace: string): string[] {
