@@ -11,19 +11,12 @@ import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, send, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('attachments', 'attachments');
 const NOTES = Buffer.from('Meeting notes, line one\nline two: ünïcödé ✓\n'.repeat(50), 'utf8');
 let alice: Page;
 let bob: Page;
-
-async function send(page: Page, to: string, text: string): Promise<void> {
-  const composer = page.getByLabel(`Message to ${to}`);
-  await composer.fill(text);
-  await composer.press('Enter');
-  await page.getByRole('log').getByText(text).first().waitFor();
-}
 
 /** Drops a PNG drawn in the page onto the chat, as a file dragged from the desktop would arrive. */
 async function dropImage(page: Page, name: string): Promise<void> {

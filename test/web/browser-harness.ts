@@ -221,10 +221,14 @@ export async function addContact(page: Page, handle: string): Promise<void> {
   await page.getByRole('heading', { name: handle, level: 2 }).waitFor();
 }
 
-/** Sends `text` from the open chat with `to` and waits until it shows in the log. */
+/** Sends `text` from the open chat with `to` and waits until one more of it shows in the log. */
 export async function send(page: Page, to: string, text: string): Promise<void> {
   const composer = page.getByLabel(`Message to ${to}`);
+  const shown = page.getByRole('log').getByText(text);
+  // Counted before the send: a text already in the log (the same text sent before, or one that
+  // contains it) would otherwise end the wait at once, before this send is on screen.
+  const before = await shown.count();
   await composer.fill(text);
   await composer.press('Enter');
-  await page.getByRole('log').getByText(text).first().waitFor();
+  await expect.poll(() => shown.count(), { timeout: 30_000 }).toBeGreaterThan(before);
 }
