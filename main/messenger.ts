@@ -4,6 +4,7 @@
 // parts, which drop them on lock. See docs/messaging.md.
 import { ApiError, type ApiEvent, type EphemeraService, type Message } from '../shared/api.ts';
 import type { MessageState, StoredMessage } from './vault/api.ts';
+import type { Envelope as RelayEnvelope } from './net/mailbox.ts';
 import type { KdfParams } from './vault/index.ts';
 import { Account } from './messenger/account.ts';
 import { accountMethods, type AccountMethods } from './messenger/account-api.ts';
@@ -14,7 +15,7 @@ import { viewWithQuote } from './messenger/conversations.ts';
 import { conversationMethods, type ConversationMethods } from './messenger/conversations-api.ts';
 import { Deleter } from './messenger/deleting.ts';
 import { SearchCatchUp } from './messenger/searching.ts';
-import { advanceState, ReceiptSender } from './messenger/receipts.ts';
+import { advanceState, ReceiptSender, sendHeldReceipts } from './messenger/receipts.ts';
 import { contactIdOfConversation, withIdKey } from './messenger/ids.ts';
 import { Receiver } from './messenger/receiving.ts';
 import { Sender } from './messenger/sending.ts';
@@ -25,6 +26,7 @@ import type { SessionAccess } from './messenger/session.ts';
 import { SessionLifecycle, type VaultMethods } from './messenger/session-lifecycle.ts';
 import { servedFromTables } from './messenger/method-tables.ts';
 import { groupMethods, type GroupMethods } from './messenger/groups-api.ts';
+import { BacklogWatch } from './messenger/group-receipt-batch.ts';
 import { GroupReceipts, withFileName } from './messenger/group-receipts.ts';
 import { groupReceiptMethods, type GroupReceiptMethods } from './messenger/group-receipts-api.ts';
 import { attachmentMethods, type AttachmentMethods } from './messenger/attachments-api.ts';
@@ -123,13 +125,20 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     },
     sent: (messageId, groupId, to) => this.groupAcks.sent(messageId, groupId, to),
     received: (m) => {
-      this.groupAcks.received(m);
+      this.groupAcks.received({ ...m, backlog: this.receivingBacklog });
       this.groupActivity.received(m.groupId, m.id);
     },
     timers: () => this.life.timers,
     // As for 1:1 texts: one catch-up for the texts of a moment (a search drains the feed first anyway).
     stored: () => this.searchCatchUp.schedule(),
   });
+  /** Whether the envelope being received came with the backlog the relay kept while this device was away. */
+  private readonly backlog = new BacklogWatch();
+  /**
+   * Set per envelope before it is received: the mailbox hands envelopes over one at a time and
+   * waits for each (net/mailbox.ts), so the receive hooks of a group text read its envelope's.
+   */
+  private receivingBacklog = false;
   /** Receipts, read marking and chat-list activity of groups (messenger/group-receipts.ts). */
   private readonly groupAcks = new GroupReceipts({
     vault: () => this.life.require().vault,
@@ -155,6 +164,9 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     super();
     // Deletions, expiries and lock reach the groups' chat-list entries through the events.
     this.events.subscribe((e) => this.groupActivity.follow(e));
+    this.events.subscribe((e) => {
+      if (e.name === 'connection') this.backlog.connection(e.payload);
+    });
     this.opts = opts;
     this.profileDir = opts.profileDir;
     this.backups = new BackupJobs((p) => this.emit('backupProgress', p), opts.backupWorkFactor);
@@ -162,7 +174,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       { serverDescriptorPath: opts.serverDescriptorPath, relayTimeoutMs: opts.relayTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS },
       this.access,
       this.emit,
-      { onDurable: (o) => this.sender.onDurable(o), onEnvelope: (env) => this.receiver.onEnvelope(env) },
+      { onDurable: (o) => this.sender.onDurable(o), onEnvelope: (env) => this.receiveEnvelope(env) },
     );
     // What receiving and sending both use.
     const parts = {
@@ -181,7 +193,15 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     this.life = new SessionLifecycle(
       { profileDir: opts.profileDir, kdf: opts.kdf, allowWeakSecrets: opts.allowWeakSecrets === true, offline: opts.offline === true },
       {
-        emit: this.emit, account: this.account, sender: this.sender, deleter: this.deleter, receipts: { stop: () => (this.receipts.stop(), this.groupAcks.stop()) }, searchCatchUp: this.searchCatchUp,
+        emit: this.emit, account: this.account, sender: this.sender, deleter: this.deleter, searchCatchUp: this.searchCatchUp,
+        receipts: {
+          sendHeld: (maxMs) => sendHeldReceipts(this.access, [this.receipts, this.groupAcks], maxMs),
+          stop: () => (this.receipts.stop(), this.groupAcks.stop()),
+          resendKept: async () => {
+            await this.receipts.resendKept();
+            await this.groupAcks.resendKept();
+          },
+        },
         counters: this.counters, backups: this.backups, attachmentUi: this.attachmentUi, viewOf: (m) => this.viewOf(m),
       },
     );
@@ -199,7 +219,10 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       accountMethods({
         call, life: this.life, account: this.account, emit: this.emit, profileDir: opts.profileDir,
         // Group receipts waiting for their batch count as receipts not yet out.
-        sync: { access: this.access, sender: this.sender, receiver: this.receiver, receipts: { idle: () => this.receipts.idle() && this.groupAcks.idle() } },
+        sync: {
+          access: this.access, sender: this.sender, receiver: this.receiver,
+          receipts: { idle: () => this.receipts.idle() && this.groupAcks.idle(), flushHeld: () => (this.receipts.flushHeld(), this.groupAcks.flushHeld()) },
+        },
       }),
       conversationMethods({
         call, life: this.life, emit: this.emit, counters: this.counters, backups: this.backups, sender: this.sender, deleter: this.deleter,
@@ -220,6 +243,13 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   }
 
   // ------------------------------------------------------------------ what the jobs share
+
+  /** Receives one envelope (messenger/receiving.ts), noting first whether it is of a backlog (group delivered receipts wait less). */
+  private receiveEnvelope(env: RelayEnvelope): Promise<void> {
+    const client = this.life.current()?.connection?.client;
+    this.receivingBacklog = client !== undefined && this.backlog.isBacklog(env.sentAt, client.relayNow() - Date.now());
+    return this.receiver.onEnvelope(env);
+  }
 
   /** Runs fn with the account's id key (a sealed vault secret, made on first use), then zeroes it. */
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {

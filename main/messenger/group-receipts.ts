@@ -7,20 +7,23 @@
 // This side of a member also keeps, per received text, who wrote it and its content id (for the
 // read receipt), and reads the group's unread count and last activity for the chat list.
 import { ApiError, type GroupActivity, type GroupHistoryPage, type GroupInfo, type GroupMessage, type GroupReceiptCounts, type GroupReceiptDetails, type ParamsOf } from '../../shared/api.ts';
-import type { E2e, GroupReceiptContent } from '../e2e/index.ts';
+import { MAX_RECEIPT_IDS, type E2e, type GroupReceiptContent } from '../e2e/index.ts';
 import { VaultBusy } from '../vault/errors.ts';
 import type { Vault } from '../vault/index.ts';
 import { recordOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
 import { GroupReceiptBatch } from './group-receipt-batch.ts';
 import { foldGroupReceipts, GROUP_SENT, readJson, utf8, type SentRecord } from './group-receipt-log.ts';
-import { sendInChunks } from './receipt-batch.ts';
+import { incomingMessageId } from './ids.ts';
+import { keepReceiptIds, keptReceiptIds, sendInChunks } from './receipt-batch.ts';
 import { sendGroupReceipt } from './receipt-resend.ts';
-import { unreadIncomingBackFrom } from './receipts.ts';
+import { unreadIncomingBackFrom, type ReceiptOutcome } from './receipts.ts';
 
 export { GROUP_SENT, storeGroupReceipt } from './group-receipt-log.ts';
 /** Sealed kv: received group message id -> IncomingRecord, until it is read. */
 export const GROUP_INCOMING = 'group-receipts-incoming';
+/** Sealed kv: "type\nauthor\ngroup" -> JSON string[]: receipts that found no connection, sent after the next unlock. */
+export const KEPT_GROUP_RECEIPTS = 'group-receipts-kept';
 
 interface IncomingRecord {
   groupId: string;
@@ -87,6 +90,8 @@ export class GroupReceipts {
     { quietMs: DELIVERED_QUIET_MS, maxHoldMs: DELIVERED_MAX_HOLD_MS },
   );
   private announceTimer: NodeJS.Timeout | undefined;
+  /** Receipt sends waiting in the send queue or running (a lock waits for them, bounded). */
+  private readonly queued = new Set<Promise<void>>();
 
   constructor(private readonly d: GroupReceiptDeps) {}
 
@@ -98,12 +103,16 @@ export class GroupReceipts {
     this.d.vault().kvSet(GROUP_SENT, messageId, utf8(JSON.stringify(rec)));
   }
 
-  /** A member's text was stored (`members`: the group's size then): kept for the read receipt, and a delivered receipt goes out once the author's texts pause. */
-  received(m: { id: string; groupId: string; from: string; contentId: string; members: number }): void {
+  /**
+   * A member's text was stored (`members`: the group's size then; `backlog`: it came with the
+   * backlog the relay kept for this device): kept for the read receipt, and a delivered receipt
+   * goes out once the author's texts pause.
+   */
+  received(m: { id: string; groupId: string; from: string; contentId: string; members: number; backlog?: boolean }): void {
     const rec: IncomingRecord = { groupId: m.groupId, from: m.from, contentId: m.contentId };
     this.d.vault().kvSet(GROUP_INCOMING, m.id, utf8(JSON.stringify(rec)));
     const gap = Math.min(MAX_DELIVERED_GAP_MS, Math.max(DELIVERED_QUIET_MS, m.members * DELIVERED_GAP_PER_MEMBER_MS));
-    this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId, gap);
+    this.delivered.add(`${m.from}\n${m.groupId}`, m.contentId, gap, m.backlog === true);
   }
 
   /** A receipt of a member was logged (inbound.ts): folded a moment later with the others, and the groups whose counts changed announced. */
@@ -215,16 +224,56 @@ export class GroupReceipts {
   // ---------------------------------------------------------------- sending
 
   private sendChunk(author: string, groupId: string, type: 'delivered' | 'read', ids: string[]): void {
-    void this.d.enqueue(() => this.d.activity(() => this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids }))).catch(() => undefined);
+    const job = this.d.enqueue(() => this.d.activity(async () => void (await this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids })))).catch(() => undefined);
+    this.queued.add(job);
+    void job.finally(() => this.queued.delete(job));
   }
 
-  private async send(author: string, content: GroupReceiptContent): Promise<void> {
+  private async send(author: string, content: GroupReceiptContent): Promise<ReceiptOutcome> {
     const conn = this.d.link();
+    if (!conn) {
+      // Locking (the connection stopped before this left the queue): the next connection sends it.
+      const vault = this.d.vault();
+      if (vault.isUnlocked) keepReceiptIds(vault, KEPT_GROUP_RECEIPTS, `${content.type}\n${author}\n${content.groupId}`, content.ids);
+      return 'kept';
+    }
     const e2e = this.d.e2e();
     // A changed, unaccepted key gets nothing new; without a session there is no one to tell.
-    if (!conn || e2e.identityStatus(author).pending || !(await e2e.hasSession(author))) return;
+    if (e2e.identityStatus(author).pending || !(await e2e.hasSession(author))) return 'skipped';
     // Recorded in the commit of its outbox entry: deleting a text it names withdraws it (receipt-resend.ts).
     await sendGroupReceipt(this.d.vault(), e2e, conn, author, content, (fn) => this.d.withIdKey(fn));
+    return 'sent';
+  }
+
+  /** Hands the held delivered receipts to the send queue now (lock, sync). */
+  flushHeld(): void {
+    this.delivered.flushAll();
+  }
+
+  /** Resolves once every receipt send queued so far has run (it is then in the sealed outbox, or kept). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.queued]);
+  }
+
+  /**
+   * After the connection opened at unlock, in the send queue: the receipts kept at the last lock
+   * go, naming only texts still stored (as ReceiptSender.resendKept, receipts.ts).
+   */
+  async resendKept(): Promise<void> {
+    const vault = this.d.vault();
+    for (const key of vault.kvKeys(KEPT_GROUP_RECEIPTS)) {
+      const [type, author, groupId] = key.split('\n') as [string, string | undefined, string | undefined];
+      let kept = false;
+      if (author !== undefined && groupId !== undefined && (type === 'delivered' || type === 'read')) {
+        const ids = keptReceiptIds(vault, KEPT_GROUP_RECEIPTS, key);
+        const conv = `g${groupId}:${author}`;
+        const stored = this.d.withIdKey((k) => ids.filter((cid) => vault.getMessage(incomingMessageId(k, conv, cid)) !== undefined));
+        for (let i = 0; i < stored.length; i += MAX_RECEIPT_IDS) {
+          kept = (await this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids: stored.slice(i, i + MAX_RECEIPT_IDS) })) === 'kept' || kept;
+        }
+      }
+      if (!kept) vault.kvDelete(KEPT_GROUP_RECEIPTS, key);
+    }
   }
 
   /** No receipt waits for its batch (sync). */
@@ -232,7 +281,10 @@ export class GroupReceipts {
     return this.delivered.idle();
   }
 
-  /** At lock: batches not yet sent are dropped (the author's copy shows fewer receipts); the log is folded at the next read. */
+  /**
+   * At lock, once the connection stopped: what is still held goes to the send queue, which keeps
+   * it for the next connection; the log is folded at the next read.
+   */
   stop(): void {
     this.delivered.stop();
     if (this.announceTimer) clearTimeout(this.announceTimer);

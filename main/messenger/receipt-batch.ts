@@ -1,6 +1,9 @@
 // Delivered receipts wait a moment and go out together, per key (a sender, or an author in a
-// group): each receipt costs an encrypt and a durable commit, so one per key per batch.
+// group): each receipt costs an encrypt and a durable commit, so one per key per batch. Receipts
+// that find no connection (a lock stopped it) wait sealed in the vault for the next one.
 import { MAX_RECEIPT_IDS } from '../e2e/index.ts';
+import type { Vault } from '../vault/index.ts';
+import { readKvJson, writeKvJson } from './kv-json.ts';
 
 /**
  * The quiet moment a batch waits for. 20 ms closed a batch after one or two texts whenever texts
@@ -50,12 +53,34 @@ export class ReceiptBatch {
     return this.pending.size === 0 && !this.timer;
   }
 
-  /** At lock: batches not yet sent are dropped (the other side's copy shows fewer receipts). */
-  stop(): void {
+  /** Hands every waiting batch to `send` now (lock and sync: nothing is left to a timer). */
+  flushAll(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.pending.size > 0) this.flush();
     this.timer = undefined;
-    this.pending.clear();
   }
+
+  /** At lock: what waits goes to `send` now, never dropped (the caller keeps what cannot go, keepReceiptIds). */
+  stop(): void {
+    this.flushAll();
+  }
+}
+
+/**
+ * A receipt that found no connection: a lock stopped it while the receipt waited in the send
+ * queue (or an offline session marked texts read). Its ids wait sealed in the vault under `key`
+ * (recipient and type), merged with what waits there already, and go after the next unlock's
+ * connect. Ids rather than an encrypted envelope in the outbox: the outbox belongs to the relay
+ * client, which is stopped by then; the ids are one sealed kv write, with no wait at lock.
+ */
+export function keepReceiptIds(vault: Vault, namespace: string, key: string, ids: readonly string[]): void {
+  writeKvJson(vault, namespace, key, [...new Set([...keptReceiptIds(vault, namespace, key), ...ids])]);
+}
+
+/** The ids kept under `key` (keepReceiptIds); none when there is no entry or it is not a list of strings. */
+export function keptReceiptIds(vault: Vault, namespace: string, key: string): string[] {
+  const v = readKvJson(vault, namespace, key);
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
 /** Ids split into the chunks one receipt may carry. */

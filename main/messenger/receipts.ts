@@ -3,7 +3,7 @@
 // announces). Message states moving forward. Sending: delivered receipts batched per sender,
 // read receipts for what was read.
 import { ApiError } from '../../shared/api.ts';
-import { encodeEnvelope } from '../e2e/index.ts';
+import { encodeEnvelope, MAX_RECEIPT_IDS } from '../e2e/index.ts';
 import type { ConversationRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
@@ -11,7 +11,7 @@ import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, incomingMessageId, QUOTABLE_CONTENT_IDS, receiptIdempotencyKey, withIdKey } from './ids.ts';
 import { resendWithdrawnReceipts } from './receipt-resend.ts';
 import { recordReceipt } from './receipt-withdraw.ts';
-import { ReceiptBatch, sendInChunks } from './receipt-batch.ts';
+import { keepReceiptIds, keptReceiptIds, ReceiptBatch, sendInChunks } from './receipt-batch.ts';
 import type { SessionAccess } from './session.ts';
 
 /**
@@ -37,12 +37,20 @@ export function advanceState(vault: Vault, emit: Emit, messageId: string, state:
   return { ...m, state };
 }
 
+/** Sealed kv: "type\nhandle" -> JSON string[]: receipts that found no connection, sent after the next unlock. */
+export const KEPT_RECEIPTS = 'receipts-kept';
+
+/** What a receipt's send came to: `kept` when there was no connection and its ids wait sealed for the next one. */
+export type ReceiptOutcome = 'sent' | 'kept' | 'skipped';
+
 /**
  * Receipts travel inside the E2E layer like texts, durably, but are never shown. Delivered
  * receipts are batched per sender for a moment; each batch is sent behind the queued sends.
  */
 export class ReceiptSender {
   private readonly delivered = new ReceiptBatch((handle, ids) => this.sendChunk(handle, 'delivered', ids), RECEIPT_MAX_WAIT_MS);
+  /** Receipt sends waiting in the send queue or running (a lock waits for them, bounded). */
+  private readonly queued = new Set<Promise<void>>();
 
   /** `enqueue` runs work in the send queue (one send at a time). */
   constructor(
@@ -61,13 +69,54 @@ export class ReceiptSender {
   }
 
   private sendChunk(handle: string, type: 'delivered' | 'read', ids: string[]): void {
-    void this.enqueue(() => this.access.activity(() => this.send(handle, type, ids))).catch(() => undefined);
+    const job = this.enqueue(() => this.access.activity(async () => void (await this.send(handle, type, ids)))).catch(() => undefined);
+    this.queued.add(job);
+    void job.finally(() => this.queued.delete(job));
   }
 
-  private async send(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
-    await sendReceipt(this.access, handle, type, ids);
+  private async send(handle: string, type: 'delivered' | 'read', ids: string[]): Promise<ReceiptOutcome> {
+    const session = this.access.current();
+    if (!session?.connection) {
+      // Locking (the connection stopped before this left the queue) or offline: the next connection sends it.
+      if (session?.vault.isUnlocked && session.registration) keepReceiptIds(session.vault, KEPT_RECEIPTS, `${type}\n${handle}`, ids);
+      return 'kept';
+    }
+    const sent = await sendReceipt(this.access, handle, type, ids);
     // A receipt withdrawn meanwhile (receipt-withdraw.ts) may wait for its rest to go again.
     await resendWithdrawnReceipts(this.access);
+    return sent ? 'sent' : 'skipped';
+  }
+
+  /** Hands the held delivered receipts to the send queue now (lock, sync). */
+  flushHeld(): void {
+    this.delivered.flushAll();
+  }
+
+  /** Resolves once every receipt send queued so far has run (it is then in the sealed outbox, or kept). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.queued]);
+  }
+
+  /**
+   * After the connection opened at unlock, in the send queue: the receipts kept at the last lock
+   * go, naming only texts still stored (a deleted text's receipt is withdrawn, not sent:
+   * receipt-withdraw.ts). An entry goes only once all of it was handed over; one kept again (the
+   * connection stopped again) stays, so an id may go twice but is never lost.
+   */
+  async resendKept(): Promise<void> {
+    const vault = this.access.current()?.vault;
+    if (!vault?.isUnlocked) return;
+    for (const key of vault.kvKeys(KEPT_RECEIPTS)) {
+      const [type, handle] = key.split('\n') as [string, string | undefined];
+      const contact = handle === undefined ? undefined : vault.findContactByHandle(handle);
+      let kept = false;
+      if (contact && (type === 'delivered' || type === 'read')) {
+        const ids = keptReceiptIds(vault, KEPT_RECEIPTS, key);
+        const stored = withIdKey(vault, (k) => ids.filter((cid) => vault.getMessage(incomingMessageId(k, contact.id, cid)) !== undefined));
+        for (let i = 0; i < stored.length; i += MAX_RECEIPT_IDS) kept = (await this.send(contact.handle, type, stored.slice(i, i + MAX_RECEIPT_IDS))) === 'kept' || kept;
+      }
+      if (!kept) vault.kvDelete(KEPT_RECEIPTS, key);
+    }
   }
 
   /** No receipt waits for its batch. */
@@ -75,21 +124,61 @@ export class ReceiptSender {
     return this.delivered.idle();
   }
 
-  /** At lock: batches not yet sent are dropped (the sender's copy stays 'sent'). */
+  /** At lock, once the connection stopped: what is still held goes to the send queue, which keeps it for the next connection. */
   stop(): void {
     this.delivered.stop();
   }
 }
 
-/** Sends one receipt now (the caller runs it in the send queue as a vault activity). */
-async function sendReceipt(access: SessionAccess, handle: string, type: 'delivered' | 'read', ids: string[]): Promise<void> {
+/** Receipts a lock sends before the connection stops (ReceiptSender, GroupReceipts). */
+export interface HeldReceipts {
+  idle(): boolean;
+  flushHeld(): void;
+  settled(): Promise<void>;
+}
+
+/**
+ * At lock, before the connection stops: the held delivered receipts (1:1 and group) go to the
+ * send queue now, and the lock waits until they ran (each is then in the sealed outbox, which
+ * the next unlock sends if the relay does not take it now) and, while the relay is reachable,
+ * until it took them: at most `maxMs`. With nothing held it returns at once, so a lock without
+ * held receipts stops the connection as before (test/deletion/withdraw-inflight-lock).
+ */
+export async function sendHeldReceipts(access: SessionAccess, holders: readonly HeldReceipts[], maxMs: number): Promise<void> {
+  const session = access.current();
+  const conn = session?.connection;
+  if (!conn || !session.vault.isUnlocked || holders.every((h) => h.idle())) return;
+  const deadline = Date.now() + maxMs;
+  const before = new Set(session.vault.outboxList().map((o) => o.id));
+  for (const h of holders) h.flushHeld();
+  if (!(await beforeDeadline(Promise.all(holders.map((h) => h.settled())), deadline))) return;
+  // Their outbox entries go when the relay answered.
+  while (conn.isReady && session.vault.isUnlocked && Date.now() < deadline) {
+    if (session.vault.outboxList().every((o) => before.has(o.id))) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** True when `p` settled before `deadline` (ms since the epoch), false when the deadline came first. */
+async function beforeDeadline(p: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), Math.max(0, deadline - Date.now()))));
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Sends one receipt now (the caller runs it in the send queue as a vault activity); false when it is not for anyone now. */
+async function sendReceipt(access: SessionAccess, handle: string, type: 'delivered' | 'read', ids: string[]): Promise<boolean> {
   const session = access.current();
   const e2e = session?.registration?.e2e;
   const conn = session?.connection;
-  if (!e2e || !conn) return;
+  if (!e2e || !conn) return false;
   const contact = session.vault.findContactByHandle(handle);
-  if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return;
-  if (!(await e2e.hasSession(handle))) return;
+  if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return false;
+  if (!(await e2e.hasSession(handle))) return false;
   const idem = receiptIdempotencyKey();
   const messages = withIdKey(session.vault, (k) => ids.map((cid) => incomingMessageId(k, contact.id, cid)));
   // The ratchet step, the outbox entry and the record a later deletion withdraws it by
@@ -98,6 +187,7 @@ async function sendReceipt(access: SessionAccess, handle: string, type: 'deliver
     conn.mailbox.send(handle, encodeEnvelope(envelope), idem).catch(() => undefined);
     recordReceipt(session.vault, idem, { to: handle, type, ids, messages });
   });
+  return true;
 }
 
 /**

@@ -19,7 +19,6 @@ import { refuseWeakSecret, toServiceError } from './errors.ts';
 import type { Emit } from './events.ts';
 import { DisappearingTimers, type Expiring } from './expiry.ts';
 import { openSession } from './lifecycle.ts';
-import type { ReceiptSender } from './receipts.ts';
 import type { RefusalContext } from './refusals.ts';
 import type { SearchCatchUp } from './searching.ts';
 import { resendWithdrawnReceipts } from './receipt-resend.ts';
@@ -42,7 +41,7 @@ export interface LifecycleParts {
   account: Pick<Account, 'connect' | 'stop' | 'offlineState' | 'configuredRelay'>;
   sender: Pick<Sender, 'enqueue' | 'idle' | 'resumeQueued'>;
   deleter: Pick<Deleter, 'forMeInSlices'>;
-  receipts: Pick<ReceiptSender, 'stop'>;
+  receipts: LockReceipts;
   searchCatchUp: Pick<SearchCatchUp, 'stop'>;
   counters: Pick<ConversationCounters, 'stopTimer' | 'drain'>;
   backups: Pick<BackupJobs, 'closeAll'>;
@@ -50,6 +49,23 @@ export interface LifecycleParts {
   /** The message as the UI sees it (with its quote). */
   viewOf(m: StoredMessage): Message;
 }
+
+/** Receipts across a lock (messenger.ts joins the 1:1 and the group ones; receipts.ts). */
+export interface LockReceipts {
+  /** Before the connection stops: held delivered receipts go now; resolves once they are out, or after `maxMs`. */
+  sendHeld(maxMs: number): Promise<void>;
+  /** Once it stopped: what is held or queued still is kept sealed for the next connection. */
+  stop(): void;
+  /** After the connection opened at unlock (in the send queue): what the last lock kept goes. */
+  resendKept(): Promise<void>;
+}
+
+/**
+ * How long a lock waits for held delivered receipts to go before it stops the connection. Enough
+ * for an encrypt, a commit and the relay's answer per author on a loaded machine; what is not out
+ * by then is not lost (it goes after the next unlock), so a lock or quit never waits long.
+ */
+export const LOCK_RECEIPT_WAIT_MS = 2500;
 
 /** Runs one API method: maps errors to ApiError codes and resets the auto-lock timer. */
 export type ApiCall = <T>(fn: () => Promise<T> | T, about?: RefusalContext) => Promise<T>;
@@ -272,6 +288,8 @@ export class SessionLifecycle implements SessionAccess {
       void sender.enqueue(() => this.activity(() => sender.resumeQueued())).catch(() => undefined);
       // Receipts withdrawn by a deletion made before the connection was up (the unlock purge, offline mode) go again now.
       void sender.enqueue(() => this.activity(() => resendWithdrawnReceipts({ current: () => this.session }))).catch(() => undefined);
+      // Receipts the last lock kept (they found the connection stopped) go now.
+      void sender.enqueue(() => this.activity(() => this.parts.receipts.resendKept())).catch(() => undefined);
     } else emit('connection', account.offlineState());
   }
 
@@ -283,13 +301,19 @@ export class SessionLifecycle implements SessionAccess {
     // Opened backups are decrypted history in RAM: locking drops them too.
     backups.closeAll();
     if (this.session) attachmentUi.dropAll(this.session.vault);
-    receipts.stop();
+    // Held delivered receipts go while the connection is still up (bounded): the authors see
+    // "delivered" now, not after this device's next unlock.
+    await receipts.sendHeld(LOCK_RECEIPT_WAIT_MS);
     searchCatchUp.stop();
     this.autoLock.stop();
     account.stop();
     counters.stopTimer();
     const session = this.session;
     await session?.stopConnection();
+    // Whatever is held or queued still (a text stored meanwhile, a send queue that was long) finds
+    // no connection when its turn comes and is kept sealed for the next one (receipts.ts), while
+    // the vault is still open here.
+    receipts.stop();
     await sender.idle();
     counters.drain(session?.vault.isUnlocked === true);
     this.session = undefined;

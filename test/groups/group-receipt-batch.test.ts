@@ -2,10 +2,10 @@
 // with fake timers: a burst draws one receipt once it is over however long it lasts, also when a
 // loaded machine spreads its texts seconds apart; a small group keeps the short quiet time; a
 // stream that never pauses gets one per longest hold; a full receipt goes at once; the gap after a
-// receipt holds; at lock what waits is dropped.
+// receipt holds; a backlog waits only the quiet time; at lock and at a sync's end what waits goes at once.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_RECEIPT_IDS } from '../../main/e2e/index.ts';
-import { GroupReceiptBatch } from '../../main/messenger/group-receipt-batch.ts';
+import { BacklogWatch, GroupReceiptBatch } from '../../main/messenger/group-receipt-batch.ts';
 
 const QUIET = 1500;
 const MAX_HOLD = 60_000;
@@ -166,18 +166,94 @@ describe('delivered receipts to one author in one group', () => {
     expect(out[2]).toEqual(['alice\ng1', ['p2', 'p3', 'p4', 'p5'], p5At + 2 * 2000]);
   });
 
-  it('at lock what waits is dropped, and nothing goes later', () => {
+  it('at lock what waits goes at once (never dropped), and nothing goes later', () => {
     const { batch: b, out } = batch();
+    const t0 = Date.now();
     b.add('alice\ng1', 'd1', 10_000);
     b.add('bob\ng1', 'd2', 10_000);
     expect(b.idle()).toBe(false);
     b.stop();
+    expect(out).toEqual([
+      ['alice\ng1', ['d1'], t0],
+      ['bob\ng1', ['d2'], t0],
+    ]);
     expect(b.idle()).toBe(true);
     vi.advanceTimersByTime(10 * MAX_HOLD);
-    expect(out).toEqual([]);
+    expect(out).toHaveLength(2);
     // Unlocked again: it works as new (a lone text of a large group: half the gap).
     b.add('alice\ng1', 'd3', 10_000);
     vi.advanceTimersByTime(5000);
-    expect(out.map(([k, i]) => [k, i])).toEqual([['alice\ng1', ['d3']]]);
+    expect(out.map(([k, i]) => [k, i])[2]).toEqual(['alice\ng1', ['d3']]);
+  });
+
+  it('the end of a sync hands over what is held now, and the gap then counts from there', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    b.add('alice\ng1', 'f1', 20_000);
+    vi.advanceTimersByTime(300);
+    b.flushAll();
+    expect(out).toEqual([['alice\ng1', ['f1'], t0 + 300]]);
+    b.flushAll();
+    expect(out).toHaveLength(1);
+    b.add('alice\ng1', 'f2', 20_000);
+    vi.advanceTimersByTime(20_000 - 1);
+    expect(out).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(out[1]).toEqual(['alice\ng1', ['f2'], t0 + 300 + 20_000]);
+  });
+
+  it('a backlog in a 200-member group (gap 20 s) goes the quiet time after its last text, not half the gap after its first', () => {
+    const { batch: b, out } = batch();
+    // The relay hands a backlog over back to back: 40 texts of alice's, some in the same millisecond.
+    for (const [i, id] of ids('k', 40).entries()) {
+      if (i % 3 === 2) vi.advanceTimersByTime(2);
+      b.add('alice\ng1', id, 20_000, true);
+    }
+    const lastAt = Date.now();
+    // One lone text of bob's in the same backlog.
+    b.add('bob\ng1', 'lone', 20_000, true);
+    vi.advanceTimersByTime(QUIET - 1);
+    expect(out).toEqual([]);
+    vi.advanceTimersByTime(1);
+    expect(out).toHaveLength(2);
+    expect(out).toContainEqual(['alice\ng1', ids('k', 40), lastAt + QUIET]);
+    expect(out).toContainEqual(['bob\ng1', ['lone'], lastAt + QUIET]);
+    // A live text afterwards is a new burst with its usual hold (the gap after the receipt).
+    b.add('alice\ng1', 'live', 20_000);
+    vi.advanceTimersByTime(20_000 - 1);
+    expect(out).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(out[2]).toEqual(['alice\ng1', ['live'], lastAt + QUIET + 20_000]);
+  });
+
+  it('a backlog joining a live first text moves its timer earlier', () => {
+    const { batch: b, out } = batch();
+    const t0 = Date.now();
+    b.add('alice\ng1', 'live', 20_000);
+    vi.advanceTimersByTime(100);
+    b.add('alice\ng1', 'old1', 20_000, true);
+    b.add('alice\ng1', 'old2', 20_000, true);
+    // Twice the burst's longest pause (100 ms) is under the quiet time: the quiet time after the last.
+    vi.advanceTimersByTime(QUIET);
+    expect(out).toEqual([['alice\ng1', ['live', 'old1', 'old2'], t0 + 100 + QUIET]]);
+  });
+});
+
+describe('a backlog told from a live push', () => {
+  it('an envelope the relay stored before the connection became ready is of the backlog; one stored after is live', () => {
+    const w = new BacklogWatch();
+    // Not connected yet: nothing counts as a backlog (the usual hold).
+    expect(w.isBacklog(1_000, 0)).toBe(false);
+    w.connection({ phase: 'ready', since: 50_000 });
+    expect(w.isBacklog(10_000, 0)).toBe(true);
+    expect(w.isBacklog(50_001, 0)).toBe(false);
+    // The relay's clock 5 s ahead of this device's: stored at relay 54,000 is this device's 49,000.
+    expect(w.isBacklog(54_000, 5_000)).toBe(true);
+    expect(w.isBacklog(56_000, 5_000)).toBe(false);
+    // A re-bind: what the relay kept meanwhile is a backlog again.
+    w.connection({ phase: 'rebinding', since: 60_000 });
+    expect(w.isBacklog(59_000, 0)).toBe(false);
+    w.connection({ phase: 'ready', since: 61_000 });
+    expect(w.isBacklog(60_500, 0)).toBe(true);
   });
 });

@@ -41,4 +41,20 @@ describe('delivered receipt batches', () => {
     vi.advanceTimersByTime(RECEIPT_DELAY_MS);
     expect(sent.flat()).toEqual(Array.from({ length: 40 }, (_, i) => `a${i}`));
   });
+
+  it('at lock what waits goes at once, never dropped, and nothing goes later', () => {
+    const sent: [string, string[]][] = [];
+    const batch = new ReceiptBatch((key, ids) => sent.push([key, ids]), MAX_WAIT_MS);
+    batch.add('alice', 'a0');
+    batch.add('bob', 'b0');
+    batch.add('alice', 'a1');
+    batch.stop();
+    expect(sent).toEqual([
+      ['alice', ['a0', 'a1']],
+      ['bob', ['b0']],
+    ]);
+    expect(batch.idle()).toBe(true);
+    vi.advanceTimersByTime(10 * MAX_WAIT_MS);
+    expect(sent).toHaveLength(2);
+  });
 });
