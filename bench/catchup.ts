@@ -250,38 +250,45 @@ export async function main(opts: BenchOptions): Promise<void> {
     relay = await RelayProcess.start(relayDir, await freePort(), RELAY_ARGS);
     const descriptorText = JSON.stringify(relay.descriptor);
     const total = senders * perSender;
-    const c = await catchUp(root, relay, relayDir, descriptorText, senders, perSender);
-    const params = {
-      messages: total,
-      contacts: senders,
-      relay: 'child process, loopback',
-      kdf: 'test',
-      all_committed_s: round(c.committedAt, 3),
-      queueing_s: round(c.queueSeconds),
-      // What bounds it: the app's own CPU per message (decrypt, commit, index, receipts); on a
-      // core of its own the app could not go faster than 1e6 / this.
-      app_cpu_us_per_msg: Math.round(c.appCpuUs),
-      relay_cpu_us_per_msg: Math.round(c.relayCpuUs),
-      load_average_1m: round(loadavg()[0] ?? 0, 2),
-    };
-    const rate = total / c.seconds;
-    emit({ bench: 'catchup.throughput', value: round(rate), unit: 'messages/s', baseline: null, ratio: null, params: { ...params, seconds: round(c.seconds, 3) }, target: '>= 2000 messages/s (10k in <= 5 s)' });
+    // CATCHUP_ONLY=1: the catch-up and its floor alone (profiling runs); CATCHUP_ONLY=sequential:
+    // the sequential sends and their floor alone (paired runs of the send path).
+    const only = process.env.CATCHUP_ONLY;
     // The floor, in the same run: libsignal's decrypt of as many PreKey messages from as many
     // contacts, alone, in memory (bench/signal-floor.ts). No receive path can beat 1e6 / this.
-    const floor = await signalDecryptFloor(senders, perSender, textOf);
-    emit({
-      bench: 'catchup.floor_libsignal_decrypt',
-      value: Math.round(floor.decryptUsPerMsg),
-      unit: 'us/message',
-      baseline: Math.round(c.appCpuUs),
-      ratio: Math.round((c.appCpuUs / floor.decryptUsPerMsg) * 100) / 100,
-      params: { messages: total, contacts: senders, floor_messages_per_s: Math.round(1e6 / floor.decryptUsPerMsg), baseline_is: 'app_cpu_us_per_msg of catchup.throughput', ratio_is: 'app CPU per message / libsignal decrypt alone' },
-    });
-    emit({ bench: 'catchup.loop_delay_p99', value: round(c.p99Ms), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10, mean_ms: round(c.meanMs) }, target: '<= 50 ms' });
-    emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
+    let floor: Awaited<ReturnType<typeof signalDecryptFloor>>;
+    if (only !== 'sequential') {
+      const c = await catchUp(root, relay, relayDir, descriptorText, senders, perSender);
+      const params = {
+        messages: total,
+        contacts: senders,
+        relay: 'child process, loopback',
+        kdf: 'test',
+        all_committed_s: round(c.committedAt, 3),
+        queueing_s: round(c.queueSeconds),
+        // What bounds it: the app's own CPU per message (decrypt, commit, index, receipts); on a
+        // core of its own the app could not go faster than 1e6 / this.
+        app_cpu_us_per_msg: Math.round(c.appCpuUs),
+        relay_cpu_us_per_msg: Math.round(c.relayCpuUs),
+        load_average_1m: round(loadavg()[0] ?? 0, 2),
+      };
+      const rate = total / c.seconds;
+      emit({ bench: 'catchup.throughput', value: round(rate), unit: 'messages/s', baseline: null, ratio: null, params: { ...params, seconds: round(c.seconds, 3) }, target: '>= 2000 messages/s (10k in <= 5 s)' });
+      floor = await signalDecryptFloor(senders, perSender, textOf);
+      emit({
+        bench: 'catchup.floor_libsignal_decrypt',
+        value: Math.round(floor.decryptUsPerMsg),
+        unit: 'us/message',
+        baseline: Math.round(c.appCpuUs),
+        ratio: Math.round((c.appCpuUs / floor.decryptUsPerMsg) * 100) / 100,
+        params: { messages: total, contacts: senders, floor_messages_per_s: Math.round(1e6 / floor.decryptUsPerMsg), baseline_is: 'app_cpu_us_per_msg of catchup.throughput', ratio_is: 'app CPU per message / libsignal decrypt alone' },
+      });
+      emit({ bench: 'catchup.loop_delay_p99', value: round(c.p99Ms), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10, mean_ms: round(c.meanMs) }, target: '<= 50 ms' });
+      emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
+      if (only === '1') return;
+    } else {
+      floor = await signalDecryptFloor(senders, perSender, textOf);
+    }
 
-    // CATCHUP_ONLY=1: the catch-up alone (profiling runs).
-    if (process.env.CATCHUP_ONLY === '1') return;
     const seq = await sequentialSends(root, descriptorText, sequential);
     // What bounds it, in the same run: per message, libsignal's encrypt and decrypt alone (the
     // floor above) and one durable commit alone (the sender's; the recipient's commits are
