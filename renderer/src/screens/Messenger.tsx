@@ -75,9 +75,14 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   }, [api, backupId, reconnects]);
   const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
 
+  // The list on screen belongs to one source (live vault or an opened backup): a list that
+  // arrives after the source changed is dropped, so a click never opens the other source's chat.
+  const listSource = useRef(backupId);
+  listSource.current = backupId;
   const refresh = useCallback(() => {
     api.conversationsList(backupId ? { backupId } : {}).then(
       (list) => {
+        if (listSource.current !== backupId) return;
         setConversations(list);
         setError('');
       },
@@ -205,6 +210,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   async function closeBackup() {
     if (!backup) return;
     await api.backupClose({ backupId: backup.backupId }).catch(() => undefined);
+    setConversations([]);
     setBackup(null);
     setSelected(null);
   }
@@ -347,6 +353,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           onClose={() => setPanel({ kind: 'none' })}
           onOpenBackup={(b) => {
             setPanel({ kind: 'none' });
+            setConversations([]);
             setBackup(b);
             setSelected(null);
           }}
