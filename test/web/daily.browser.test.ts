@@ -275,4 +275,40 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await alice.getByRole('log').getByText('seven, typed meanwhile').first().waitFor();
     await expect.poll(() => composer.inputValue()).toBe('');
   });
+
+  it('a send refused after its chat was left comes back in that chat\'s draft, sealed', async () => {
+    await addContact(alice, 'carol');
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor();
+    // Main refuses the next sendText (it quotes a message that does not exist: UNKNOWN_MESSAGE,
+    // nothing stored); the frame is still held 1.5 s by the previous test's wrapper.
+    await alice.evaluate(() => {
+      const page = globalThis as unknown as { __refusedSent?: boolean };
+      const proto = WebSocket.prototype;
+      const held = proto.send;
+      proto.send = function (this: WebSocket, data: string | ArrayBufferLike | Blob | ArrayBufferView) {
+        if (typeof data !== 'string' || !data.includes('"method":"sendText"')) return held.call(this, data);
+        const frame = JSON.parse(data) as { params: Record<string, unknown> };
+        frame.params.replyTo = 'no-such-message';
+        held.call(this, JSON.stringify(frame));
+        setTimeout(() => (page.__refusedSent = true), 1_500);
+      };
+    });
+    const composer = alice.getByLabel('Message to bob');
+    await composer.fill('eight, refused');
+    await composer.press('Enter');
+    await expect.poll(() => composer.inputValue()).toBe('');
+    await alice.getByRole('button', { name: /^carol/ }).click();
+    await alice.getByRole('heading', { name: 'carol', level: 2 }).waitFor();
+    await expect.poll(() => alice.evaluate(() => (globalThis as unknown as { __refusedSent?: boolean }).__refusedSent === true), { timeout: 10_000 }).toBe(true);
+    // Main's refusal comes back within a moment. Then a lock (the page forgets its drafts) and an
+    // unlock: the text must come from the sealed draft, written although bob's chat was closed.
+    await alice.waitForTimeout(1_000);
+    await alice.keyboard.press('Control+Shift+L');
+    await alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await alice.getByRole('button', { name: /^bob/ }).click();
+    await expect.poll(() => alice.getByLabel('Message to bob').inputValue()).toBe('eight, refused');
+    expect(await alice.getByRole('log').getByText('eight, refused').count()).toBe(0);
+  });
 });

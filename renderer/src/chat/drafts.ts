@@ -59,13 +59,17 @@ export function useDraft(conversationId: string, backupId: string | null) {
       sessionDrafts.set(conversationId, text);
       setDraft(text);
     },
-    /** A send failed: its text comes back unless something new was typed meanwhile. */
-    restore(text: string) {
-      setDraft((cur) => {
-        if (cur !== '') return cur;
-        sessionDrafts.set(conversationId, text);
-        return text;
-      });
+    /**
+     * A send failed: its text comes back unless something new was typed meanwhile (true when it
+     * did). Also when the chat was left while the send ran (this hook's state is gone then): the
+     * session copy and the sealed copy get it, so reopening the chat shows it.
+     */
+    restore(text: string): boolean {
+      if ((sessionDrafts.get(conversationId) ?? '') !== '') return false;
+      sessionDrafts.set(conversationId, text);
+      void api.setDraft({ conversationId, text }).catch(() => undefined);
+      setDraft((cur) => (cur === '' ? text : cur));
+      return true;
     },
     /** At a send: empty everywhere, the sealed copy included. */
     clear() {

@@ -216,8 +216,8 @@ export function Chat({
       pendingScroll.current = { kind: 'bottom' };
       setMessages((cur) => (hasNewer ? cur : mergeMessages(cur, [sent])));
     } catch (err) {
-      drafts.restore(text);
-      setReplyTo((cur) => cur ?? quoted);
+      // The quote comes back only with its text: new text typed meanwhile is not made a reply.
+      if (drafts.restore(text)) setReplyTo((cur) => cur ?? quoted);
       setError(errorText(err));
     }
   }

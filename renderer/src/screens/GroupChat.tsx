@@ -45,6 +45,8 @@ export function GroupChat({
   const api = useApi();
   const [messages, setMessages] = useState<GroupMessage[]>([]);
   const [draft, setDraft] = useState('');
+  /** What the composer holds now (a failed send reads it after its own await). */
+  const typed = useRef('');
   const [error, setError] = useState('');
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const [notice, setNotice] = useState('');
@@ -188,12 +190,17 @@ export function GroupChat({
     // Emptied at Enter (as in a 1:1 chat), so text typed while this send runs is kept.
     const quoted = replyTo;
     setDraft('');
+    typed.current = '';
     setReplyTo(null);
     try {
       await api.groupSend({ groupId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
     } catch (err) {
-      setDraft((cur) => (cur === '' ? text : cur));
-      setReplyTo((cur) => cur ?? quoted);
+      // Text and quote come back only if nothing new was typed meanwhile.
+      if (typed.current === '') {
+        typed.current = text;
+        setDraft(text);
+        setReplyTo((cur) => cur ?? quoted);
+      }
       setError(errorText(err));
       return;
     }
@@ -325,7 +332,10 @@ export function GroupChat({
             rows={2}
             value={draft}
             placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
-            onChange={(e) => setDraft(e.target.value)}
+            onChange={(e) => {
+              typed.current = e.target.value;
+              setDraft(e.target.value);
+            }}
             onKeyDown={onKey}
             onPaste={(e) => {
               // A pasted image (a screenshot) is sent as a file, as in a 1:1 chat; pasted text stays text.

@@ -53,8 +53,20 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
     if (backupId) {
       setGroups([]);
       setGroupActivity([]);
-      api.backupGroups({ backupId }).then(setOpenedGroups, (err: unknown) => setError(errorText(err)));
-      return;
+      // Dropped when another backup was opened (or this one closed) before it came.
+      let current = true;
+      setOpenedGroups([]);
+      api.backupGroups({ backupId }).then(
+        (list) => {
+          if (current) setOpenedGroups(list);
+        },
+        (err: unknown) => {
+          if (current) setError(errorText(err));
+        },
+      );
+      return () => {
+        current = false;
+      };
     }
     setOpenedGroups([]);
     const same = <T,>(cur: T, next: T) => (JSON.stringify(cur) === JSON.stringify(next) ? cur : next);
