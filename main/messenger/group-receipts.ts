@@ -240,8 +240,14 @@ export class GroupReceipts {
     const e2e = this.d.e2e();
     // A changed, unaccepted key gets nothing new; without a session there is no one to tell.
     if (e2e.identityStatus(author).pending || !(await e2e.hasSession(author))) return 'skipped';
+    // Only texts still stored are named: one deleted while its receipt was held (delete for me,
+    // expiry) had its withdraw run already, so a receipt and records naming it would stay.
+    const vault = this.d.vault();
+    const conv = `g${content.groupId}:${author}`;
+    const ids = this.d.withIdKey((k) => content.ids.filter((cid) => vault.getMessage(incomingMessageId(k, conv, cid)) !== undefined));
+    if (ids.length === 0) return 'skipped';
     // Recorded in the commit of its outbox entry: deleting a text it names withdraws it (receipt-resend.ts).
-    await sendGroupReceipt(this.d.vault(), e2e, conn, author, content, (fn) => this.d.withIdKey(fn));
+    await sendGroupReceipt(vault, e2e, conn, author, { ...content, ids }, (fn) => this.d.withIdKey(fn));
     return 'sent';
   }
 

@@ -179,13 +179,19 @@ async function sendReceipt(access: SessionAccess, handle: string, type: 'deliver
   const contact = session.vault.findContactByHandle(handle);
   if (!contact || contact.identityChanged || e2e.identityStatus(handle).pending) return false;
   if (!(await e2e.hasSession(handle))) return false;
+  // Only texts still stored are named: one deleted while its receipt was held (delete for me,
+  // expiry) had its withdraw run already, so a receipt and records naming it would stay.
+  const named = withIdKey(session.vault, (k) => ids.map((cid) => ({ cid, id: incomingMessageId(k, contact.id, cid) })))
+    .filter((n) => session.vault.getMessage(n.id) !== undefined);
+  if (named.length === 0) return false;
+  const stored = named.map((n) => n.cid);
+  const messages = named.map((n) => n.id);
   const idem = receiptIdempotencyKey();
-  const messages = withIdKey(session.vault, (k) => ids.map((cid) => incomingMessageId(k, contact.id, cid)));
   // The ratchet step, the outbox entry and the record a later deletion withdraws it by
   // (receipt-withdraw.ts) in one commit (e2e.sendContentThen).
-  await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids }, (envelope) => {
+  await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids: stored }, (envelope) => {
     conn.mailbox.send(handle, encodeEnvelope(envelope), idem).catch(() => undefined);
-    recordReceipt(session.vault, idem, { to: handle, type, ids, messages });
+    recordReceipt(session.vault, idem, { to: handle, type, ids: stored, messages });
   });
   return true;
 }
