@@ -81,6 +81,11 @@ export class SessionLifecycle implements SessionAccess {
   /** Disappearing-message timers (messenger/expiry.ts), from unlock to lock. */
   private disappearing: DisappearingTimers | undefined;
   private closed = false;
+  /**
+   * From the moment a lock is asked for to its end: API calls (other than the vault's own) are
+   * refused, so nothing the user starts then goes out during the lock's receipt wait (R5, R6).
+   */
+  private locking = false;
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
@@ -96,7 +101,14 @@ export class SessionLifecycle implements SessionAccess {
     return this.disappearing;
   }
 
+  /** As callAnyTime, but refused while a lock is under way. */
   readonly call: ApiCall = async (fn, about) => {
+    if (this.locking) throw new ApiError('VAULT_LOCKED', 'The vault is locking.');
+    return this.callAnyTime(fn, about);
+  };
+
+  /** The vault methods (status, unlock, lock...) run during a lock too: they queue behind it. */
+  private readonly callAnyTime: ApiCall = async (fn, about) => {
     if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
     this.touch();
     try {
@@ -168,9 +180,9 @@ export class SessionLifecycle implements SessionAccess {
     const allowWeak = this.opts.allowWeakSecrets;
     const { emit } = this.parts;
     return {
-      vaultStatus: () => this.call(() => this.status()),
+      vaultStatus: () => this.callAnyTime(() => this.status()),
       createVault: (params) =>
-        this.call(() =>
+        this.callAnyTime(() =>
           this.serial(async () => {
             if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'A vault is already open in this profile.');
             refuseWeakSecret(params.password, 'password', allowWeak);
@@ -181,7 +193,7 @@ export class SessionLifecycle implements SessionAccess {
           }),
         ),
       confirmRecoveryPhrase: (params) =>
-        this.call(() => {
+        this.callAnyTime(() => {
           // Checked against the vault's recovery wrap, so the phrase need not stay in memory and
           // the check works in any later session too.
           const confirmed = this.require().vault.checkRecoveryPhrase(params.recoveryPhrase);
@@ -192,14 +204,14 @@ export class SessionLifecycle implements SessionAccess {
           return { confirmed };
         }),
       unlock: (params) =>
-        this.call(() =>
+        this.callAnyTime(() =>
           this.serial(async () => {
             if (!this.session?.vault.isUnlocked) await this.afterUnlock(await Vault.unlock(profileDir, params.password));
             return this.status();
           }),
         ),
       unlockWithRecovery: (params) =>
-        this.call(() =>
+        this.callAnyTime(() =>
           this.serial(async () => {
             if (this.session?.vault.isUnlocked) throw new ApiError('VAULT_EXISTS', 'The vault is already unlocked.');
             refuseWeakSecret(params.newPassword, 'password', allowWeak);
@@ -209,17 +221,22 @@ export class SessionLifecycle implements SessionAccess {
             return this.status();
           }),
         ),
-      lock: () => this.call(() => this.serial(() => this.lockNow())),
+      lock: () =>
+        this.callAnyTime(() => {
+          // Set now, not when the lock's turn comes: a send asked for after the lock is refused.
+          this.locking = true;
+          return this.serial(() => this.lockNow());
+        }),
       changePassword: (params) =>
-        this.call(async () => {
+        this.callAnyTime(async () => {
           const vault = this.require().vault;
           refuseWeakSecret(params.newPassword, 'password', allowWeak);
           await vault.changePassword(params.oldPassword, params.newPassword);
         }),
-      wipeProfile: (params) => this.call(() => this.serial(() => this.wipe(params.password))),
+      wipeProfile: (params) => this.callAnyTime(() => this.serial(() => this.wipe(params.password))),
       // Diagnostics that never open the session (messenger/vault-check.ts); one at a time with unlock and lock.
-      vaultInfo: () => this.call(() => vaultInfo(profileDir)),
-      vaultCheck: (params) => this.call(() => this.serial(() => checkVault(profileDir, params.password, this.session?.vault, (fn) => this.activity(fn)))),
+      vaultInfo: () => this.callAnyTime(() => vaultInfo(profileDir)),
+      vaultCheck: (params) => this.callAnyTime(() => this.serial(() => checkVault(profileDir, params.password, this.session?.vault, (fn) => this.activity(fn)))),
     };
   }
 
@@ -295,9 +312,16 @@ export class SessionLifecycle implements SessionAccess {
 
   /** Stops every job in order (nothing new arrives, queues drain), then closes the session. */
   private async lockNow(): Promise<void> {
+    this.locking = true;
+    try {
+      await this.stopSession();
+    } finally {
+      this.locking = false;
+    }
+  }
+
+  private async stopSession(): Promise<void> {
     const { emit, account, sender, receipts, searchCatchUp, counters, backups, attachmentUi } = this.parts;
-    this.disappearing?.stop();
-    this.disappearing = undefined;
     // Opened backups are decrypted history in RAM: locking drops them too.
     backups.closeAll();
     if (this.session) attachmentUi.dropAll(this.session.vault);
@@ -315,6 +339,10 @@ export class SessionLifecycle implements SessionAccess {
     // the vault is still open here.
     receipts.stop();
     await sender.idle();
+    // Only now: a send that ran during the receipt wait or after the connection stopped (stored
+    // 'queued' for the next unlock) took its conversation's timer and recorded it.
+    this.disappearing?.stop();
+    this.disappearing = undefined;
     counters.drain(session?.vault.isUnlocked === true);
     this.session = undefined;
     // Search snapshot, vault lock (keys zeroed), then garbage collection (session.ts).
