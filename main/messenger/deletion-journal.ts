@@ -13,7 +13,9 @@ import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf } from './attachment-store.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { TOMBSTONES } from './delete-for-everyone.ts';
-import { GROUP_INCOMING, GROUP_SENT } from './group-receipts.ts';
+import { GROUP_INCOMING, GROUP_SENT, KEPT_GROUP_RECEIPTS } from './group-receipts.ts';
+import { forgetKeptReceiptId } from './receipt-batch.ts';
+import { KEPT_RECEIPTS } from './receipts.ts';
 import { withdrawReceiptsOf } from './receipt-withdraw.ts';
 import { queueWithdrawals } from './withdraw-queue.ts';
 import {
@@ -71,6 +73,15 @@ export function forgetRecords(vault: Vault, id: string): void {
   deleteAttachmentOf(vault, id);
   // Our receipts the relay may still hold for it are withdrawn (durably, in the outbox).
   withdrawReceiptsOf(vault, id);
+  // Receipts kept for it at a lock or in offline mode are not sent, and no kept list names it.
+  // Its content id: a 1:1 text's record, else the quotable one (a group text's receipt record is
+  // gone once it was read, which is when a read receipt is kept).
+  const raw = vault.kvGet(INCOMING_CONTENT_IDS, id) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, id);
+  if (raw) {
+    const contentId = Buffer.from(raw).toString('utf8');
+    forgetKeptReceiptId(vault, KEPT_RECEIPTS, contentId);
+    forgetKeptReceiptId(vault, KEPT_GROUP_RECEIPTS, contentId);
+  }
   // The same namespaces as deletion.ts forgetMessages (OUTGOING_CONTENT_IDS goes in forgetSend).
   for (const ns of [INCOMING_CONTENT_IDS, QUOTABLE_CONTENT_IDS, STATE_TIMES, REPLY_TO, MESSAGE_TIMERS, TIMER_CHANGES, TOMBSTONES, GROUP_SENT, GROUP_INCOMING]) vault.kvDelete(ns, id);
 }

@@ -83,6 +83,22 @@ export function keptReceiptIds(vault: Vault, namespace: string, key: string): st
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }
 
+/**
+ * A deleted text's content id leaves every kept list of `namespace` (an entry left empty goes), so
+ * no record names a deleted message (review s17 R7). Kept lists exist only between a lock or an
+ * offline session and the next online unlock: with none, this is one index probe.
+ */
+export function forgetKeptReceiptId(vault: Vault, namespace: string, contentId: string): void {
+  if (!vault.kvHasAny(namespace)) return;
+  for (const key of vault.kvKeys(namespace)) {
+    const ids = keptReceiptIds(vault, namespace, key);
+    if (!ids.includes(contentId)) continue;
+    const rest = ids.filter((id) => id !== contentId);
+    if (rest.length > 0) writeKvJson(vault, namespace, key, rest);
+    else vault.kvDelete(namespace, key);
+  }
+}
+
 /** Ids split into the chunks one receipt may carry. */
 export function sendInChunks(ids: readonly string[], send: (chunk: string[]) => void): void {
   for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) send(ids.slice(i, i + MAX_RECEIPT_IDS));

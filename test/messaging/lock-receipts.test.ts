@@ -11,6 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
 import { openMessenger } from '../../main/messenger.ts';
 import { KEPT_GROUP_RECEIPTS } from '../../main/messenger/group-receipts.ts';
+import { QUOTABLE_CONTENT_IDS } from '../../main/messenger/ids.ts';
 import { KEPT_RECEIPTS } from '../../main/messenger/receipts.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -92,6 +93,42 @@ describe('receipts and lock', () => {
     await waitFor(async () => (await ownGroupText('read offline (group)'))?.receipts?.read === 1, 30_000, 'group read by one at alice');
     const vault = sessionOf(bob2).vault;
     await waitFor(() => vault.kvKeys(KEPT_RECEIPTS).length === 0 && vault.kvKeys(KEPT_GROUP_RECEIPTS).length === 0, 30_000, 'the kept entries gone');
+  });
+
+  it('a kept read receipt is forgotten when its text is deleted: no kept list names it, none goes out', async () => {
+    await alice.m.sendText({ conversationId: toBob, text: 'read, then deleted (direct)' });
+    await alice.m.groupSend({ groupId, text: 'read, then deleted (group)' });
+    await waitFor(async () => (await ownText('read, then deleted (direct)'))?.state === 'delivered', 30_000, 'direct delivered');
+    await waitFor(async () => (await ownGroupText('read, then deleted (group)'))?.receipts?.delivered === 2, 30_000, 'group delivered');
+    await bob.m.close();
+    const offline = await openMessenger({ profileDir: bob.dir, kdf: TEST_KDF, offline: true });
+    try {
+      await offline.unlock({ password: PASSWORD });
+      const conv = (await offline.conversationsList({}))[0]!;
+      const direct = (await fullHistory(offline, conv.id)).at(-1)!;
+      expect(direct.text).toBe('read, then deleted (direct)');
+      await offline.markRead({ conversationId: conv.id, upToMessageId: direct.id });
+      const group = (await offline.groupHistory({ groupId, limit: 200 })).messages.at(-1)!;
+      expect(group.text).toBe('read, then deleted (group)');
+      await offline.groupMarkRead({ groupId, upToMessageId: group.id });
+      const vault = sessionOf({ m: offline }).vault;
+      await waitFor(() => vault.kvKeys(KEPT_RECEIPTS).length === 1 && vault.kvKeys(KEPT_GROUP_RECEIPTS).length === 1, 30_000, 'the read receipts kept');
+      const named = (cid: string): boolean =>
+        [KEPT_RECEIPTS, KEPT_GROUP_RECEIPTS].some((ns) => vault.kvKeys(ns).some((k) => Buffer.from(vault.kvGet(ns, k)!).toString('utf8').includes(cid)));
+      const cids = [direct.id, group.id].map((id) => Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, id)!).toString('utf8'));
+      expect(cids.map(named)).toEqual([true, true]);
+      await offline.deleteMessage({ conversationId: conv.id, messageId: direct.id });
+      await offline.deleteMessage({ conversationId: `g${groupId}`, messageId: group.id });
+      await waitFor(() => cids.every((cid) => !named(cid)), 30_000, 'the kept ids gone with the texts');
+    } finally {
+      await offline.close();
+    }
+    const bob3 = await reopen(bob.dir);
+    scene.peers.push(bob3);
+    bob = bob3;
+    expect(await bob3.m.sync({ timeoutMs: 10_000 })).toEqual({ done: true });
+    expect((await ownText('read, then deleted (direct)'))?.state).toBe('delivered');
+    expect((await ownGroupText('read, then deleted (group)'))?.receipts?.read).toBe(0);
   });
 
   it('a sync during a stream of group texts ends with the held delivered receipt out', async () => {
