@@ -9,7 +9,7 @@
 // Real relay process, real libsignal, real vaults on disk.
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GroupMessage } from '../../shared/api.ts';
-import { openMessenger } from '../../main/messenger.ts';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { KEPT_GROUP_RECEIPTS } from '../../main/messenger/group-receipts.ts';
 import { QUOTABLE_CONTENT_IDS } from '../../main/messenger/ids.ts';
 import { KEPT_RECEIPTS } from '../../main/messenger/receipts.ts';
@@ -59,74 +59,62 @@ describe('receipts and lock', () => {
     await bob.m.unlock({ password: PASSWORD });
   });
 
-  it('read receipts made without a connection wait sealed and go after the next online unlock', async () => {
-    await alice.m.sendText({ conversationId: toBob, text: 'read offline (direct)' });
-    await alice.m.groupSend({ groupId, text: 'read offline (group)' });
-    await waitFor(async () => (await ownText('read offline (direct)'))?.state === 'delivered', 30_000, 'direct delivered');
-    await waitFor(async () => (await ownGroupText('read offline (group)'))?.receipts?.delivered === 2, 30_000, 'group delivered');
+  /**
+   * Alice sends `label (direct)` and `label (group)`; bob reads both in offline mode (the CLI's
+   * one-shot commands: no connection is ever opened), so both read receipts are kept sealed;
+   * `meanwhile` runs on that offline messenger before it closes. Then bob is back online.
+   */
+  async function readOffline(label: string, meanwhile?: (offline: Messenger, read: { conversationId: string; direct: string; group: string }) => Promise<void>): Promise<Peer> {
+    await alice.m.sendText({ conversationId: toBob, text: `${label} (direct)` });
+    await alice.m.groupSend({ groupId, text: `${label} (group)` });
+    await waitFor(async () => (await ownText(`${label} (direct)`))?.state === 'delivered', 30_000, 'direct delivered');
+    await waitFor(async () => (await ownGroupText(`${label} (group)`))?.receipts?.delivered === 2, 30_000, 'group delivered');
     await bob.m.close();
-
-    // Offline mode (the CLI's one-shot commands): no connection is ever opened.
     const offline = await openMessenger({ profileDir: bob.dir, kdf: TEST_KDF, offline: true });
     try {
       await offline.unlock({ password: PASSWORD });
       const conv = (await offline.conversationsList({}))[0]!;
       const direct = (await fullHistory(offline, conv.id)).at(-1)!;
-      expect(direct.text).toBe('read offline (direct)');
+      expect(direct.text).toBe(`${label} (direct)`);
       await offline.markRead({ conversationId: conv.id, upToMessageId: direct.id });
       const group = (await offline.groupHistory({ groupId, limit: 200 })).messages.at(-1)!;
-      expect(group.text).toBe('read offline (group)');
+      expect(group.text).toBe(`${label} (group)`);
       await offline.groupMarkRead({ groupId, upToMessageId: group.id });
       // Sealed in the vault until a connection: one entry for alice per kind of chat.
       const vault = sessionOf({ m: offline }).vault;
       await waitFor(() => vault.kvKeys(KEPT_RECEIPTS).length === 1 && vault.kvKeys(KEPT_GROUP_RECEIPTS).length === 1, 30_000, 'the read receipts kept');
+      await meanwhile?.(offline, { conversationId: conv.id, direct: direct.id, group: group.id });
     } finally {
       await offline.close();
     }
-    expect((await ownText('read offline (direct)'))?.state).toBe('delivered');
+    expect((await ownText(`${label} (direct)`))?.state).toBe('delivered');
+    const online = await reopen(bob.dir);
+    scene.peers.push(online);
+    bob = online;
+    return online;
+  }
 
+  it('read receipts made without a connection wait sealed and go after the next online unlock', async () => {
+    const online = await readOffline('read offline');
     // Online again: both go, and the entries are gone.
-    const bob2 = await reopen(bob.dir);
-    scene.peers.push(bob2);
-    bob = bob2;
     await waitFor(async () => (await ownText('read offline (direct)'))?.state === 'read', 30_000, 'direct read at alice');
     await waitFor(async () => (await ownGroupText('read offline (group)'))?.receipts?.read === 1, 30_000, 'group read by one at alice');
-    const vault = sessionOf(bob2).vault;
+    const vault = sessionOf(online).vault;
     await waitFor(() => vault.kvKeys(KEPT_RECEIPTS).length === 0 && vault.kvKeys(KEPT_GROUP_RECEIPTS).length === 0, 30_000, 'the kept entries gone');
   });
 
   it('a kept read receipt is forgotten when its text is deleted: no kept list names it, none goes out', async () => {
-    await alice.m.sendText({ conversationId: toBob, text: 'read, then deleted (direct)' });
-    await alice.m.groupSend({ groupId, text: 'read, then deleted (group)' });
-    await waitFor(async () => (await ownText('read, then deleted (direct)'))?.state === 'delivered', 30_000, 'direct delivered');
-    await waitFor(async () => (await ownGroupText('read, then deleted (group)'))?.receipts?.delivered === 2, 30_000, 'group delivered');
-    await bob.m.close();
-    const offline = await openMessenger({ profileDir: bob.dir, kdf: TEST_KDF, offline: true });
-    try {
-      await offline.unlock({ password: PASSWORD });
-      const conv = (await offline.conversationsList({}))[0]!;
-      const direct = (await fullHistory(offline, conv.id)).at(-1)!;
-      expect(direct.text).toBe('read, then deleted (direct)');
-      await offline.markRead({ conversationId: conv.id, upToMessageId: direct.id });
-      const group = (await offline.groupHistory({ groupId, limit: 200 })).messages.at(-1)!;
-      expect(group.text).toBe('read, then deleted (group)');
-      await offline.groupMarkRead({ groupId, upToMessageId: group.id });
+    const online = await readOffline('read, then deleted', async (offline, read) => {
       const vault = sessionOf({ m: offline }).vault;
-      await waitFor(() => vault.kvKeys(KEPT_RECEIPTS).length === 1 && vault.kvKeys(KEPT_GROUP_RECEIPTS).length === 1, 30_000, 'the read receipts kept');
       const named = (cid: string): boolean =>
         [KEPT_RECEIPTS, KEPT_GROUP_RECEIPTS].some((ns) => vault.kvKeys(ns).some((k) => Buffer.from(vault.kvGet(ns, k)!).toString('utf8').includes(cid)));
-      const cids = [direct.id, group.id].map((id) => Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, id)!).toString('utf8'));
+      const cids = [read.direct, read.group].map((id) => Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, id)!).toString('utf8'));
       expect(cids.map(named)).toEqual([true, true]);
-      await offline.deleteMessage({ conversationId: conv.id, messageId: direct.id });
-      await offline.deleteMessage({ conversationId: `g${groupId}`, messageId: group.id });
+      await offline.deleteMessage({ conversationId: read.conversationId, messageId: read.direct });
+      await offline.deleteMessage({ conversationId: `g${groupId}`, messageId: read.group });
       await waitFor(() => cids.every((cid) => !named(cid)), 30_000, 'the kept ids gone with the texts');
-    } finally {
-      await offline.close();
-    }
-    const bob3 = await reopen(bob.dir);
-    scene.peers.push(bob3);
-    bob = bob3;
-    expect(await bob3.m.sync({ timeoutMs: 10_000 })).toEqual({ done: true });
+    });
+    expect(await online.m.sync({ timeoutMs: 10_000 })).toEqual({ done: true });
     expect((await ownText('read, then deleted (direct)'))?.state).toBe('delivered');
     expect((await ownGroupText('read, then deleted (group)'))?.receipts?.read).toBe(0);
   });
