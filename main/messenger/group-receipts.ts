@@ -271,11 +271,10 @@ export class GroupReceipts {
       const [type, author, groupId] = key.split('\n') as [string, string | undefined, string | undefined];
       let kept = false;
       if (author !== undefined && groupId !== undefined && (type === 'delivered' || type === 'read')) {
+        // send names only texts still stored.
         const ids = keptReceiptIds(vault, KEPT_GROUP_RECEIPTS, key);
-        const conv = `g${groupId}:${author}`;
-        const stored = this.d.withIdKey((k) => ids.filter((cid) => vault.getMessage(incomingMessageId(k, conv, cid)) !== undefined));
-        for (let i = 0; i < stored.length; i += MAX_RECEIPT_IDS) {
-          kept = (await this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids: stored.slice(i, i + MAX_RECEIPT_IDS) })) === 'kept' || kept;
+        for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+          kept = (await this.send(author, { v: 1, kind: 'group-receipt', groupId, type, ids: ids.slice(i, i + MAX_RECEIPT_IDS) })) === 'kept' || kept;
         }
       }
       if (!kept) vault.kvDelete(KEPT_GROUP_RECEIPTS, key);

@@ -108,12 +108,11 @@ export class ReceiptSender {
     if (!vault?.isUnlocked) return;
     for (const key of vault.kvKeys(KEPT_RECEIPTS)) {
       const [type, handle] = key.split('\n') as [string, string | undefined];
-      const contact = handle === undefined ? undefined : vault.findContactByHandle(handle);
       let kept = false;
-      if (contact && (type === 'delivered' || type === 'read')) {
+      if (handle !== undefined && (type === 'delivered' || type === 'read')) {
+        // sendReceipt names only texts still stored, and only to a contact we still have.
         const ids = keptReceiptIds(vault, KEPT_RECEIPTS, key);
-        const stored = withIdKey(vault, (k) => ids.filter((cid) => vault.getMessage(incomingMessageId(k, contact.id, cid)) !== undefined));
-        for (let i = 0; i < stored.length; i += MAX_RECEIPT_IDS) kept = (await this.send(contact.handle, type, stored.slice(i, i + MAX_RECEIPT_IDS))) === 'kept' || kept;
+        for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) kept = (await this.send(handle, type, ids.slice(i, i + MAX_RECEIPT_IDS))) === 'kept' || kept;
       }
       if (!kept) vault.kvDelete(KEPT_RECEIPTS, key);
     }
