@@ -306,7 +306,7 @@ export async function main(o: BenchOptions): Promise<void> {
     const movedMiB = (2 * size) / MiB;
     const perMiB = (seconds: number): number => Math.round(((seconds * 1000) / movedMiB) * 100) / 100;
     const relayCpu = relayCpuBefore !== null && relayCpuAfter !== null ? relayCpuAfter - relayCpuBefore : null;
-    if (relayCpu !== null) emit({ bench: 'attachments.relay_cpu_per_mib', value: perMiB(relayCpu), unit: 'ms/MiB', baseline: perMiB(baselineCpu), ratio: null, params: { fileMiB: size / MiB, clientsMsPerMiB: perMiB(cpu), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 }, target: 'information: the relay process\'s CPU per MiB moved (no line where /proc cannot be read) and the clients\' (params) against the plain TLS socket\'s two ends (baseline)' });
+    if (relayCpu !== null) emit({ bench: 'attachments.relay_cpu_per_mib', value: perMiB(relayCpu), unit: 'ms/MiB', baseline: perMiB(baselineCpu), ratio: relayCpu > 0 ? Math.round((baselineCpu / relayCpu) * 1000) / 1000 : null, params: { fileMiB: size / MiB, clientsMsPerMiB: perMiB(cpu), loadAverage1m: Math.round(loadavg()[0]! * 100) / 100 }, target: 'information: the relay process\'s CPU per MiB moved (no line where /proc cannot be read) and the clients\' (params) against the plain TLS socket\'s two ends (baseline); ratio = baseline / value. Issue #15\'s 0.5 of plain TLS needs each process near 4-5 ms/MiB' });
     // Most of what the clients allocate per chunk is 64 KiB buffers (crypto outputs, frames) that
     // die at once; the collector frees them in major collections, so their pace sets both part
     // of the CPU cost and the RSS peak.
