@@ -23,12 +23,18 @@ const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
-const image = Buffer.from(workerData.image);
 let db;
-try {
-  db = new Database(image, workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {});
-} finally {
-  image.fill(0);
+{
+  const buffer = workerData.image;
+  workerData.image = undefined;
+  try {
+    db = new Database(Buffer.from(buffer), workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {});
+  } finally {
+    new Uint8Array(buffer).fill(0);
+    // Zeroed, and handed back rather than left to this thread's collector: an idle worker may not
+    // collect for a long time, and the image is as big as the index (160 MB at a million messages).
+    parentPort.postMessage({ kind: 'released', bytes: buffer }, [buffer]);
+  }
 }
 db.pragma('temp_store = MEMORY');
 db.pragma('secure_delete = ON');
@@ -95,19 +101,24 @@ parentPort.on('message', (msg) => {
 });
 `;
 
-type Reply = { id: number; bytes: ArrayBuffer } | { id: number; error: string };
+type Reply = { id: number; bytes: ArrayBuffer } | { id: number; error: string } | { kind: 'released'; bytes: ArrayBuffer };
 
 export class IndexMirror {
   readonly #worker: Worker;
   readonly #waiting = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
   #nextId = 1;
   #dead: Error | undefined;
+  #released = false;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
     // A mirror does not keep the process alive; the index's owner closes it.
     worker.unref();
     worker.on('message', (m: Reply) => {
+      if ('kind' in m) {
+        this.#released = true; // the start image, zeroed by the worker once loaded: dropped here
+        return;
+      }
       const w = this.#waiting.get(m.id);
       if (!w) {
         if ('bytes' in m) new Uint8Array(m.bytes).fill(0);
@@ -148,6 +159,11 @@ export class IndexMirror {
       transferList: [buffer],
     });
     return new IndexMirror(worker);
+  }
+
+  /** The worker has loaded its copy and handed the (zeroed) start image back. */
+  get loaded(): boolean {
+    return this.#released;
   }
 
   /** False once the worker failed or stopped: the owner then serializes on its own thread again. */

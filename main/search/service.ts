@@ -23,7 +23,7 @@ export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
 export { searchRequestSchema, type SearchHit, type SearchRequest } from './find.ts';
 
 /** What the search service needs from the vault. */
-export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
+export type SearchSource = Pick<VaultHandle, 'profileDir' | 'isUnlocked' | 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
 
 const FEED_BATCH = 2000;
 /** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */
@@ -97,7 +97,7 @@ export class SearchService {
   /** Opens the index for an unlocked vault: snapshot + tail, or a full rebuild when the snapshot cannot be trusted. */
   static async open(source: SearchSource, options: SearchServiceOptions = {}): Promise<SearchService> {
     const snapshotEvery = Math.max(1, options.snapshotEvery ?? 20_000);
-    const loaded = loadSnapshot(source);
+    const loaded = await loadSnapshot(source);
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
       service.#startMirror(loaded.image);

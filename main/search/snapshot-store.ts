@@ -5,11 +5,12 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { VaultHandle } from '../vault/api.ts';
-import { VaultCorrupt } from '../vault/errors.ts';
+import { VaultCorrupt, VaultLocked } from '../vault/errors.ts';
 import { SearchIndex, SnapshotInvalid } from './index-db.ts';
+import { readSealedInSteps } from './snapshot-read.ts';
 
 /** What the snapshot store needs from the vault. */
-export type SnapshotSource = Pick<VaultHandle, 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
+export type SnapshotSource = Pick<VaultHandle, 'profileDir' | 'isUnlocked' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
 
 export const SNAPSHOT_FILE = 'search-index';
 const KV_NAMESPACE = 'search';
@@ -58,16 +59,21 @@ export function commitSnapshot(source: SnapshotSource, generation: string, seq: 
 
 /**
  * The snapshot file, opened with the key of a generation the record names (current, then
- * pending: a crash may have come between the file and its record); a snapshot from before
- * per-generation keys opens with the sealed-files subkey. Throws VaultCorrupt when none opens it.
+ * pending: a crash may have come between the file and its record), chunk by chunk between
+ * event-loop turns (snapshot-read.ts); a snapshot from before per-generation keys opens with the
+ * sealed-files subkey (in one call: such a file predates large indexes). Throws VaultCorrupt when
+ * none opens it.
  */
-function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord | undefined): Uint8Array | undefined {
+async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord | undefined): Promise<Uint8Array | undefined> {
   let failure: unknown;
+  const stillOpen = (): void => {
+    if (!source.isUnlocked) throw new VaultLocked();
+  };
   for (const generation of [record?.generation, record?.pending?.generation]) {
     const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
     if (key?.length !== 32) continue;
     try {
-      return source.sealedFiles.read(SNAPSHOT_FILE, key);
+      return await readSealedInSteps(source.profileDir, SNAPSHOT_FILE, key, stillOpen);
     } catch (err) {
       if (!(err instanceof VaultCorrupt)) throw err;
       failure = err;
@@ -97,12 +103,16 @@ function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
   source.kvSet(KV_NAMESPACE, KV_RECORD, Buffer.from(JSON.stringify(record), 'utf8'));
 }
 
-/** The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why not. */
-export function loadSnapshot(source: SnapshotSource): { index: SearchIndex; image: Uint8Array } | RebuildReason {
+/**
+ * The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why
+ * not. The file is read between event-loop turns; SQLite's copy of the image (deserialize) is the
+ * one step that holds the thread for the whole image.
+ */
+export async function loadSnapshot(source: SnapshotSource): Promise<{ index: SearchIndex; image: Uint8Array } | RebuildReason> {
   const record = readRecord(source);
   let bytes: Uint8Array | undefined;
   try {
-    bytes = readSnapshotFile(source, record);
+    bytes = await readSnapshotFile(source, record);
   } catch (err) {
     if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
     throw err;

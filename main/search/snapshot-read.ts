@@ -1,0 +1,88 @@
+// The sealed snapshot file read and opened chunk by chunk between event-loop turns (restore at a
+// million messages: 160 MB). The format is the vault's sealed-file format (main/vault/sealed-files.ts:
+// "EPHSF001" | u32 BE chunk size | chunks, chunk i = nonce || ct || tag, AD (sealed_files, NAME,
+// i, last?)); test/search/snapshot-read.test.ts checks this reader against that writer.
+// Compared with SealedFiles.read it never holds the whole sealed file (one chunk's buffer is
+// reused), zeroes each chunk's plaintext once copied, and yields every SLICE_MS, so the main
+// thread is never held for the whole file: at 1M that read was ~1 s in one block.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { BatchOpener, SEAL_OVERHEAD, SealOpenError } from '../vault/aead.ts';
+import { VaultCorrupt } from '../vault/errors.ts';
+import { ad } from '../vault/records.ts';
+import { SEALED_SUFFIX } from '../vault/sealed-files.ts';
+
+const MAGIC = Buffer.from('EPHSF001', 'latin1');
+const HEADER_BYTES = MAGIC.length + 4;
+/** Work between two yields (the loop-delay bar is 50 ms; a 1 MiB chunk takes 1-5 ms here). */
+const SLICE_MS = 8;
+
+function readFully(fd: number, into: Buffer, length: number, position: number): void {
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, into, got, length - got, position + got);
+    if (n === 0) throw new VaultCorrupt('sealed file is truncated');
+    got += n;
+  }
+}
+
+/**
+ * The plaintext of sealed file NAME in `profileDir`, opened with `key`; undefined when the file
+ * is absent. Throws VaultCorrupt when it is tampered with, truncated or sealed under another key
+ * (nothing of it is returned then: the partial plaintext is zeroed). `stillOpen` is asked between
+ * slices (the vault may lock meanwhile) and its throw ends the read the same way. The result is
+ * a whole ArrayBuffer's view, so it can be transferred to a worker. `sliceMs`: work between yields.
+ */
+export async function readSealedInSteps(profileDir: string, name: string, key: Uint8Array, stillOpen: () => void, sliceMs = SLICE_MS): Promise<Uint8Array | undefined> {
+  let fd: number;
+  try {
+    fd = openSync(join(profileDir, `${name}${SEALED_SUFFIX}`), 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const opener = new BatchOpener(key);
+  let out: Uint8Array | undefined;
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(HEADER_BYTES);
+    if (size < HEADER_BYTES) throw new VaultCorrupt(`sealed file ${name} has a bad header`);
+    readFully(fd, head, HEADER_BYTES, 0);
+    if (!head.subarray(0, MAGIC.length).equals(MAGIC)) throw new VaultCorrupt(`sealed file ${name} has a bad header`);
+    const chunkSize = head.readUInt32BE(MAGIC.length);
+    if (chunkSize < 1024 || chunkSize > 64 * 1024 * 1024) throw new VaultCorrupt(`sealed file ${name} has a bad chunk size`);
+    const sealedChunk = chunkSize + SEAL_OVERHEAD;
+    const body = size - HEADER_BYTES;
+    const fullChunks = Math.floor(Math.max(0, body - 1) / sealedChunk);
+    const lastLen = body - fullChunks * sealedChunk;
+    if (lastLen < SEAL_OVERHEAD) throw new VaultCorrupt(`sealed file ${name} is truncated`);
+    // Its own ArrayBuffer (never Buffer's shared pool): transferable, and zeroed as a whole.
+    out = new Uint8Array(fullChunks * chunkSize + lastLen - SEAL_OVERHEAD);
+    const sealed = Buffer.allocUnsafe(Math.min(sealedChunk, body));
+    let sliceStart = performance.now();
+    for (let i = 0; i <= fullChunks; i++) {
+      const last = i === fullChunks;
+      const length = last ? lastLen : sealedChunk;
+      readFully(fd, sealed, length, HEADER_BYTES + i * sealedChunk);
+      const plain = opener.open(sealed.subarray(0, length), ad('sealed_files', name, i, last ? 1 : 0));
+      out.set(plain, i * chunkSize);
+      plain.fill(0);
+      if (!last && performance.now() - sliceStart >= sliceMs) {
+        await yieldToEventLoop();
+        stillOpen();
+        sliceStart = performance.now();
+      }
+    }
+    const done = out;
+    out = undefined;
+    return done;
+  } catch (err) {
+    if (err instanceof SealOpenError) throw new VaultCorrupt(`sealed file ${name} was tampered with or truncated`);
+    throw err;
+  } finally {
+    out?.fill(0);
+    opener.dispose();
+    closeSync(fd);
+  }
+}
