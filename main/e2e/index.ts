@@ -191,16 +191,19 @@ export class E2e {
    * encodeContent + encrypt, then `store(envelope)` and the session change in one vault
    * transaction: one commit for what a send writes (its message, outbox entry and the ratchet
    * step) instead of one each. `store` is synchronous and must not call back into this object.
-   * If it throws, nothing changed: the session is as it was.
+   * If it throws, nothing changed: the session is as it was. `relaxed`: committed without an
+   * fsync wait (Vault.relaxedTransaction); the caller then lets nothing of it reach the relay
+   * before an fsync made it durable (messenger/outgoing.ts DurableHandoff), so a ratchet step a
+   * power cut could undo is never used on the wire.
    */
-  sendContentThen<T>(address: string, content: MessageContent, store: (envelope: Envelope) => T): Promise<T> {
+  sendContentThen<T>(address: string, content: MessageContent, store: (envelope: Envelope) => T, options: { relaxed?: boolean } = {}): Promise<T> {
     const plaintext = encodeContent(content);
     return this.exclusive(async () => {
       const staged = await this.kv.staged(() => this.encryptLocked(address, plaintext));
       let committed = false;
       try {
         const vault = this.kv.vault;
-        const tx = vault.transaction?.bind(vault) ?? (<R>(fn: () => R): R => fn());
+        const tx = (options.relaxed ? vault.relaxedTransaction?.bind(vault) : undefined) ?? vault.transaction?.bind(vault) ?? (<R>(fn: () => R): R => fn());
         return tx(() => {
           const result = store(staged.result);
           staged.commit();

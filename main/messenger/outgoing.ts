@@ -1,4 +1,5 @@
 /** The vault and relay steps of sending a text; sending.ts orders them (sendTextNow, resumeQueued). */
+import { sendOutboxItem } from '../net/mailbox.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
@@ -42,4 +43,90 @@ export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessag
 export function handToRelay(vault: Vault, conn: RelayConnection, handle: string, body: Uint8Array, idem: string, contentId: string, ttlSec?: number): void {
   vault.kvSet(PENDING_SENDS, idem, Buffer.from(contentId, 'utf8'));
   conn.mailbox.send(handle, body, idem, ttlSec).catch(() => undefined);
+}
+
+/**
+ * As handToRelay, but vault writes only, inside the caller's transaction (the text's relaxed
+ * commit): the outbox entry and pending record commit with the message and its ratchet step,
+ * and the relay client gets the entry only later, from handOffQueued, once that commit is durable.
+ */
+export function queueForRelay(vault: Vault, q: { to: string; body: Uint8Array; idem: string; contentId: string; createdAt: number; ttlSec: number | undefined }): void {
+  vault.kvSet(PENDING_SENDS, q.idem, Buffer.from(q.contentId, 'utf8'));
+  vault.outboxPut(sendOutboxItem(q.to, q.body, q.idem, q.createdAt, q.ttlSec));
+}
+
+/**
+ * The relay client takes the send queued under `idem`, as the outbox holds it now: one deleted
+ * meanwhile (for me, expired: deletion-journal.ts forgetSend takes it out of the outbox) never
+ * goes. Only once the commit that queued it is durable (DurableHandoff).
+ */
+export function handOffQueued(vault: Vault, conn: RelayConnection, idem: string): void {
+  const item = vault.outboxGet(idem);
+  if (item) conn.mailbox.adoptSends([item]);
+}
+
+/** This session's fsync failed earlier: nothing more is handed over until the vault is opened anew. */
+export class HandoffStopped extends Error {
+  constructor() {
+    super('An fsync of the vault failed: sends wait in the outbox until the next unlock.');
+    this.name = 'HandoffStopped';
+  }
+}
+
+/**
+ * Hands texts to the relay once what they stored is durable. A text commits without waiting for
+ * the disk (its message, timer, outbox entry and ratchet step) and queues its hand-off here; one
+ * fsync off the main thread (`sync`) then covers every commit made before it, and the hand-offs
+ * queued before it run, in order. Texts that commit while an fsync runs wait for the next one:
+ * one fsync for many texts, none on the main thread, and nothing reaches the relay before it is
+ * durable. When the sync or a hand-off fails (the vault locked meanwhile), the entries concerned
+ * stay in the outbox, which the next relay client sends at its start (the next unlock). A batch
+ * whose sync failed is dropped and the next one asks `sync` again: the Sender's sync refuses
+ * every later batch of a vault whose fsync once failed (sending.ts syncFailedFor).
+ */
+export class DurableHandoff {
+  private waiting: (() => void)[] = [];
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly sync: () => Promise<void>) {}
+
+  /** True while a hand-off waits or runs. */
+  get busy(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Runs `handOff` once every commit made before this call is durable, after the hand-offs queued before it. */
+  after(handOff: () => void): void {
+    this.waiting.push(handOff);
+    this.running ??= this.pump();
+  }
+
+  /** Resolves when no hand-off waits or runs (at once when none does). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.waiting.length > 0) {
+        const batch = this.waiting;
+        this.waiting = [];
+        try {
+          await this.sync();
+        } catch {
+          continue; // not durable: none of the batch may go (their entries wait in the outbox)
+        }
+        for (const handOff of batch) {
+          try {
+            handOff();
+          } catch {
+            // this one waits in the outbox for the next client; the others go on
+          }
+        }
+      }
+    } finally {
+      // In the same turn as the last check of `waiting`: a hand-off queued after it starts a new pump.
+      this.running = undefined;
+    }
+  }
 }

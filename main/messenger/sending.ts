@@ -2,15 +2,19 @@
  * The send pipeline: sends run one at a time (one queue, also for receipts, timer changes,
  * files and group changes); their local work (vault, ratchet) runs as vault activities, never
  * split by a backup import's merge, while relay round trips stay outside (they may wait long).
- * A text is stored as 'queued', encrypted, and handed to the sealed outbox (outgoing.ts); the
- * relay's durable answer moves it to 'sent' or 'failed'. Sends interrupted by a lock or a crash
- * are resumed at unlock.
+ * A text is stored as 'queued', encrypted and put in the sealed outbox in one commit made
+ * without an fsync wait; the relay client gets it once an fsync off the main thread made that
+ * commit durable (outgoing.ts DurableHandoff: one fsync for the texts of a burst), and the next
+ * text does not wait for it. The relay's durable answer moves it to 'sent' or 'failed'. Sends
+ * interrupted by a lock or a crash are resumed at unlock.
  */
 import PQueue from 'p-queue';
 import { ApiError, type Message } from '../../shared/api.ts';
 import { encodeEnvelope, UntrustedIdentity, type E2e } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
+import { VaultLocked } from '../vault/errors.ts';
+import type { Vault } from '../vault/index.ts';
 import { quotedContentId } from './conversations.ts';
 import { sendAttachment, type UploadedAttachment } from './attachments.ts';
 import { storeOwnTimerChange } from './disappearing.ts';
@@ -27,7 +31,7 @@ import {
   textIdempotencyKey,
   withIdKey,
 } from './ids.ts';
-import { handToRelay, quotableContentId, storeQueued } from './outgoing.ts';
+import { DurableHandoff, HandoffStopped, handOffQueued, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
 import { storedView } from './stored-view.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
@@ -51,17 +55,48 @@ export interface SendingDeps {
 
 export class Sender {
   private readonly queue = new PQueue({ concurrency: 1 });
+  /** Texts committed, waiting for the fsync that makes them durable before the relay client gets them. */
+  private readonly handoff: DurableHandoff;
+  /** Outbox creation times of texts, increasing (the client restores the outbox in that order). */
+  private lastCreatedAt = 0;
 
-  constructor(private readonly deps: SendingDeps) {}
+  /**
+   * The open vault whose fsync failed: none of its texts goes to the relay client any more. A
+   * later fsync that succeeds does not prove the earlier pages reached the disk (the kernel
+   * reports a writeback error once), and a later text's ratchet step builds on the earlier one's.
+   * The texts wait in the outbox; the next unlock opens the vault anew and its client sends them.
+   */
+  private syncFailedFor: Vault | undefined;
 
-  /** Runs fn after every send queued before it (one at a time). */
-  enqueue<T>(fn: () => Promise<T>): Promise<T> {
-    return this.queue.add(fn);
+  constructor(private readonly deps: SendingDeps) {
+    // A sync that fails (the vault locked or failed meanwhile) leaves the texts in the outbox,
+    // which the next relay client sends at its start.
+    this.handoff = new DurableHandoff(async () => {
+      const vault = deps.access.current()?.vault;
+      if (!vault?.isUnlocked) throw new VaultLocked();
+      if (vault === this.syncFailedFor) throw new HandoffStopped();
+      try {
+        await vault.syncCommittedAsync();
+      } catch (e) {
+        this.syncFailedFor = vault;
+        throw e;
+      }
+    });
   }
 
-  /** Resolves when no send is queued or running. */
-  idle(): Promise<void> {
-    return this.queue.onIdle();
+  /**
+   * Runs fn after every send queued before it (one at a time), and after the texts before it
+   * went to the relay client, so the relay gets everything in the order it was sent. When no
+   * text waits for its fsync, fn starts as it always did (no extra turn).
+   */
+  enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue.add(() => (this.handoff.busy ? this.handoff.idle().then(fn) : fn()));
+  }
+
+  /** Resolves when no send is queued, running or waiting to go to the relay client. */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+    await this.handoff.idle();
   }
 
   private withIdKey<T>(fn: (idKey: Uint8Array) => T): T {
@@ -78,7 +113,8 @@ export class Sender {
       const quoted = access.require().vault.getMessage(replyTo);
       if (!quoted || quoted.conversationId !== conversationId) throw new ApiError('UNKNOWN_MESSAGE', 'The message replied to is not in this conversation.');
     }
-    return this.enqueue(() => this.sendTextNow(contact, text, replyTo));
+    // Texts follow each other without waiting for the disk: their hand-offs keep their order.
+    return this.queue.add(() => this.sendTextNow(contact, text, replyTo));
   }
 
   private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
@@ -103,15 +139,16 @@ export class Sender {
       let stored: StoredMessage;
       try {
         // The message as 'queued', its timer, the pending record, the outbox entry and the ratchet
-        // step: one commit (e2e.sendContentThen), all or nothing, instead of one commit each.
+        // step: one commit (e2e.sendContentThen), all or nothing, made without an fsync wait; the
+        // relay client gets the entry once an fsync made it durable (handoff, below).
         stored = await e2e.sendContentThen(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }, (envelope) => {
           storing = true;
           const { stored: message } = storeQueued(vault, queued);
           deps.timers()?.sent(id, conversationId, timer, now);
           // A disappearing message does not wait at the relay longer than its timer.
-          if (conn) handToRelay(vault, conn, contact.handle, encodeEnvelope(envelope), idem, contentId, timer);
+          if (conn) queueForRelay(vault, { to: contact.handle, body: encodeEnvelope(envelope), idem, contentId, createdAt: this.nextCreatedAt(now), ttlSec: timer });
           return message;
-        });
+        }, { relaxed: true });
       } catch (e) {
         if (storing) throw e; // the vault failed: nothing was stored
         // Not encrypted (e.g. the identity changed): shown as a failed message, as before.
@@ -123,8 +160,10 @@ export class Sender {
         throw e;
       }
       deps.touchConversation(conversationId, now, 0);
-      // Stored 'queued' without an outbox entry: resumeQueued sends it at the next unlock.
-      if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
+      // Without a connection (offline mode, a lock under way) it is stored 'queued' without an
+      // outbox entry, and resumeQueued sends it at the next online unlock: a success all the same
+      // (state 'queued'), so the caller does not offer the text again and store a second copy.
+      if (conn) this.handoff.after(() => handOffQueued(vault, conn, idem));
       // Built from what was stored (its timer started now, its quote link), not read back.
       const view = storedView(stored, {
         ...(timer ? { timer: { seconds: timer, expiresAt: now + timer * 1000 } } : {}),
@@ -134,6 +173,11 @@ export class Sender {
       deps.scheduleSearchCatchUp();
       return view;
     });
+  }
+
+  private nextCreatedAt(now: number): number {
+    this.lastCreatedAt = Math.max(now, this.lastCreatedAt + 1);
+    return this.lastCreatedAt;
   }
 
   /** A disappearing-timer change: set here at once (messenger/disappearing.ts) and told to the contact, durably, like a text. */

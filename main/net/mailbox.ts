@@ -3,9 +3,10 @@
 // Method names, params and results are the shared table's (shared/protocol/methods.ts).
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ENVELOPE_TOPIC, parseEnvelopePush, type EnvelopePush, type RelayResult } from '../../shared/protocol/methods.ts';
-import type { Value } from '../../shared/protocol/value.ts';
+import { ENVELOPE_TOPIC, IDEM_RE, parseEnvelopePush, type EnvelopePush, type RelayResult } from '../../shared/protocol/methods.ts';
+import { encodeValue, type Value } from '../../shared/protocol/value.ts';
 import type { RelayClient } from './client.ts';
+import type { OutboxItem } from './stores.ts';
 
 export type ResolvedHandle = RelayResult<'resolve'>;
 export type Envelope = EnvelopePush;
@@ -23,6 +24,17 @@ const SLICE_MS = 15;
 
 export function newIdempotencyKey(): string {
   return randomBytes(16).toString('hex');
+}
+
+/**
+ * A durable `send` as the outbox item the relay client keeps (net/requests.ts: the same body a
+ * RelayMailbox.send writes), for a caller that writes it in its own transaction and hands it to
+ * the client later (RelayMailbox.adoptSends), once that transaction is durable.
+ */
+export function sendOutboxItem(to: string, body: Uint8Array, idempotencyKey: string, createdAt: number, ttlSec?: number): OutboxItem {
+  if (!IDEM_RE.test(idempotencyKey)) throw new TypeError('send: invalid idempotency key');
+  if (to.length === 0) throw new TypeError('send: no recipient');
+  return { id: idempotencyKey, createdAt, body: encodeValue({ m: 'send', p: { to, body, ...(ttlSec === undefined ? {} : { ttl: ttlSec }), idem: idempotencyKey } }) };
 }
 
 export class RelayMailbox {
@@ -64,6 +76,14 @@ export class RelayMailbox {
    */
   async send(to: string, body: Uint8Array, idempotencyKey: string = newIdempotencyKey(), ttlSec?: number): Promise<RelayResult<'send'>> {
     return this.client.callDurable('send', { to, body, ...(ttlSec === undefined ? {} : { ttl: ttlSec }) }, idempotencyKey);
+  }
+
+  /**
+   * Sends already in the outbox (sendOutboxItem), sent after the requests waiting, each once (one
+   * the client holds already is not taken twice); answered like any durable send ('durable').
+   */
+  adoptSends(items: readonly OutboxItem[]): void {
+    this.client.adoptDurable(items);
   }
 
   /** Envelopes are handed over one at a time in queue order; each is acknowledged after the handler returns. */

@@ -1,0 +1,231 @@
+// A text commits without waiting for the disk and goes to the relay only once an fsync made that
+// commit durable (messenger/outgoing.ts DurableHandoff): the hand-off's ordering rules, then the
+// real send path (real relay process, vaults on disk) with the vault's fsync held back or failing.
+// Bob is closed while alice sends, so the relay's queue shows everything alice handed to it.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { DurableHandoff } from '../../main/messenger/outgoing.ts';
+import { RelayClient } from '../../main/net/client.ts';
+import { Vault } from '../../main/vault/index.ts';
+import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor, type Peer } from './helpers.ts';
+
+/** A sync the test resolves (or fails) by hand, one call at a time. */
+function heldSyncs(): { sync: () => Promise<void>; calls: { resolve: () => void; reject: (e: Error) => void }[] } {
+  const calls: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  return { calls, sync: () => new Promise<void>((resolve, reject) => calls.push({ resolve, reject })) };
+}
+
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('DurableHandoff', () => {
+  it('runs nothing before its sync resolved; what comes during a sync waits for the next; order kept', async () => {
+    const { sync, calls } = heldSyncs();
+    const handoff = new DurableHandoff(sync);
+    const ran: string[] = [];
+    handoff.after(() => void ran.push('a'));
+    await turn();
+    expect(calls).toHaveLength(1);
+    expect(handoff.busy).toBe(true);
+    handoff.after(() => void ran.push('b'));
+    handoff.after(() => void ran.push('c'));
+    await turn();
+    expect(ran).toEqual([]);
+    calls[0]!.resolve();
+    await turn();
+    // b and c were queued after the first sync began: their commits need the second.
+    expect(ran).toEqual(['a']);
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve();
+    await handoff.idle();
+    expect(ran).toEqual(['a', 'b', 'c']);
+    expect(calls).toHaveLength(2); // one fsync for b and c
+    expect(handoff.busy).toBe(false);
+  });
+
+  // The class drops only the batch whose sync failed; stopping every later one after an fsync
+  // error is the Sender's sync (it refuses them), tested on the real send path below.
+  it('drops a batch whose sync failed and goes on with the next; a failing hand-off does not stop the others', async () => {
+    const { sync, calls } = heldSyncs();
+    const handoff = new DurableHandoff(sync);
+    const ran: string[] = [];
+    handoff.after(() => void ran.push('lost'));
+    await turn();
+    handoff.after(() => {
+      throw new Error('vault locked');
+    });
+    handoff.after(() => void ran.push('after the failure'));
+    calls[0]!.reject(new Error('fsync failed'));
+    await turn();
+    calls[1]!.resolve();
+    await handoff.idle();
+    expect(ran).toEqual(['after the failure']);
+    // A hand-off after the pump ended starts a new sync.
+    handoff.after(() => void ran.push('later'));
+    await turn();
+    expect(calls).toHaveLength(3);
+    calls[2]!.resolve();
+    await handoff.idle();
+    expect(ran).toEqual(['after the failure', 'later']);
+  });
+});
+
+/** Lets every held fsync go (after each test, so closing the peers never waits for one). */
+let releaseHeld = (): void => undefined;
+
+/** The vault's own fsync (Vault.syncCommittedAsync), counted; held while hold() is on, and let go (release) or failed (failHeld). */
+function vaultSyncs(): { calls: () => number; hold: () => void; release: () => void; failHeld: () => void } {
+  const original = Vault.prototype.syncCommittedAsync;
+  let calls = 0;
+  let held = false;
+  let waiters: { go: () => void; fail: (e: Error) => void }[] = [];
+  vi.spyOn(Vault.prototype, 'syncCommittedAsync').mockImplementation(async function (this: Vault) {
+    calls++;
+    if (held) await new Promise<void>((go, fail) => waiters.push({ go, fail }));
+    return original.call(this);
+  });
+  const letGo = (how: (w: { go: () => void; fail: (e: Error) => void }) => void): void => {
+    held = false;
+    for (const w of waiters) how(w);
+    waiters = [];
+  };
+  const release = (): void => letGo((w) => w.go());
+  releaseHeld = release;
+  return {
+    calls: () => calls,
+    hold: () => {
+      held = true;
+    },
+    release,
+    failHeld: () => letGo((w) => w.fail(new Error('fsync failed (test)'))),
+  };
+}
+
+/**
+ * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes the relay holds
+ * for bob, so it shows everything alice handed over. `bobSees()` opens bob and returns his history.
+ */
+async function aliceAlone(scene: ReturnType<typeof messagingScene<'alice' | 'bob'>>): Promise<{ alice: Peer; toBob: string; relayed: () => number; bobSees: () => Promise<string[]> }> {
+  const started = await scene.startRelay();
+  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
+  scene.peers.push(alice);
+  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
+  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+  await alice.m.sendText({ conversationId: toBob, text: 'hello' });
+  await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
+  expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+  await bob.m.close();
+  await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'hello answered');
+  return {
+    alice,
+    toBob,
+    relayed: () => queuedEnvelopes(scene.dirs.relay).length,
+    bobSees: async () => {
+      const again = await reopen(scene.dirs.bob);
+      scene.peers.push(again);
+      expect(await again.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+      const conv = (await again.m.conversationsList({}))[0]!;
+      return (await fullHistory(again.m, conv.id)).map((m) => m.text);
+    },
+  };
+}
+
+/** A few event-loop turns and timers: long enough for a frame written at once to reach the relay's queue. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+
+describe('a sent text and the fsync that covers it', () => {
+  const scene = messagingScene('sh', ['alice', 'bob'] as const);
+  afterEach(() => {
+    releaseHeld();
+    vi.restoreAllMocks();
+  });
+
+  it('reaches the relay only after its fsync; one deleted while its fsync is held never does; after a failed fsync nothing more is handed over, and the next unlock sends all of it once, in order', { timeout: 240_000 }, async () => {
+    const { alice, toBob, relayed, bobSees } = await aliceAlone(scene);
+    const before = relayed();
+    const syncs = vaultSyncs();
+
+    // Held: committed and in the sealed outbox, but not handed to the relay client.
+    syncs.hold();
+    const held = await alice.m.sendText({ conversationId: toBob, text: 'held until durable' });
+    expect(held.state).toBe('queued');
+    await waitFor(() => syncs.calls() === 1, 30_000, 'the fsync asked for');
+    expect((await alice.m.connectionState()).outboxSize).toBe(1);
+    await settle();
+    expect(relayed()).toBe(before);
+    syncs.release();
+    await waitFor(() => relayed() === before + 1, 60_000, 'the relay stores it after the fsync');
+
+    // Deleted while its fsync is held: its outbox entry goes with it, so the hand-off finds none.
+    // The text after it waits behind the deletion's follow-up (sends keep their order behind
+    // pending hand-offs), then for its own fsync, then goes.
+    syncs.hold();
+    const deleted = await alice.m.sendText({ conversationId: toBob, text: 'deleted before it left' });
+    expect(await alice.m.deleteMessage({ conversationId: toBob, messageId: deleted.id })).toEqual({ deleted: 1 });
+    const next = alice.m.sendText({ conversationId: toBob, text: 'sent after the deleted one' });
+    await settle();
+    expect(relayed()).toBe(before + 1);
+    syncs.release();
+    expect((await next).state).toBe('queued');
+    await waitFor(() => relayed() === before + 2, 60_000, 'the next one stored');
+    await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'all answered');
+
+    // The held fsync fails: that text, the one committed while it was held and one sent after
+    // the failure (whose fsync would work) all stay in the sealed outbox, none handed over: a
+    // later fsync does not prove the earlier pages reached the disk, and each text's ratchet step
+    // builds on the one before. The next unlock opens the vault anew; its client sends them, once each, in order.
+    const asked = syncs.calls();
+    syncs.hold();
+    await alice.m.sendText({ conversationId: toBob, text: 'its fsync failed' });
+    await waitFor(() => syncs.calls() === asked + 1, 30_000, 'its fsync asked for');
+    await alice.m.sendText({ conversationId: toBob, text: 'committed during it' });
+    syncs.failHeld();
+    await settle();
+    await alice.m.sendText({ conversationId: toBob, text: 'sent after the failure' });
+    await settle();
+    expect(relayed()).toBe(before + 2);
+    expect((await alice.m.connectionState()).outboxSize).toBe(3);
+    expect(syncs.calls()).toBe(asked + 1); // no fsync asked for after the failure: the hand-offs stopped
+    await alice.m.lock();
+    expect(relayed()).toBe(before + 2);
+    await alice.m.unlock({ password: PASSWORD });
+    await waitFor(() => relayed() === before + 5, 60_000, 'the three sent after the unlock');
+    await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'answered');
+    // The reopened vault hands texts over again.
+    await alice.m.sendText({ conversationId: toBob, text: 'after the unlock' });
+    await waitFor(() => relayed() === before + 6, 60_000, 'a text after the unlock stored');
+    expect(syncs.calls()).toBe(asked + 2);
+
+    expect(await bobSees()).toEqual(['hello', 'held until durable', 'sent after the deleted one', 'its fsync failed', 'committed during it', 'sent after the failure', 'after the unlock']);
+  });
+});
+
+describe('a lock while the fsync is pending', () => {
+  const scene = messagingScene('shl', ['alice', 'bob'] as const);
+  afterEach(() => {
+    releaseHeld();
+    vi.restoreAllMocks();
+  });
+
+  it('neither loses nor duplicates the text: it goes after the next unlock, once', { timeout: 240_000 }, async () => {
+    const { alice, toBob, relayed, bobSees } = await aliceAlone(scene);
+    const before = relayed();
+    const syncs = vaultSyncs();
+    syncs.hold();
+    // The fsync goes on once the lock stopped the relay client (the lock waits for it).
+    const stop = RelayClient.prototype.stop;
+    vi.spyOn(RelayClient.prototype, 'stop').mockImplementation(async function (this: RelayClient) {
+      await stop.call(this);
+      syncs.release();
+    });
+    await alice.m.sendText({ conversationId: toBob, text: 'locked before its fsync' });
+    await waitFor(() => syncs.calls() === 1, 30_000, 'the fsync asked for');
+    await alice.m.lock();
+    // Committed and durable, in the outbox; the stopped client sent nothing.
+    expect(relayed()).toBe(before);
+    await alice.m.unlock({ password: PASSWORD });
+    await waitFor(() => relayed() === before + 1, 60_000, 'sent after the unlock');
+    await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'answered');
+    await alice.m.sendText({ conversationId: toBob, text: 'and the next one' });
+    await waitFor(() => relayed() === before + 2, 60_000, 'the next one stored');
+    expect(await bobSees()).toEqual(['hello', 'locked before its fsync', 'and the next one']);
+  });
+});
