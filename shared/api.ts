@@ -322,6 +322,12 @@ export const apiEvents = {
   connection: ConnectionState,
   /** Vault state changed (unlocked, locked by idle timer, registered). */
   vault: VaultStatus,
+  /**
+   * A lock of the unlocked vault began (true: asked for by the user, the idle timer or quit) or
+   * ended (false, after its 'vault' event). Meanwhile every call but the vault's own is refused
+   * (VAULT_LOCKED), drafts included, for up to a few seconds (held receipts go out first).
+   */
+  locking: z.strictObject({ underWay: z.boolean() }),
   /** A message was stored: received, or sent from this device. */
   message: Message,
   messageState: MessageStateChange,

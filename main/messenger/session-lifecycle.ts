@@ -86,6 +86,8 @@ export class SessionLifecycle implements SessionAccess {
    * refused, so nothing the user starts then goes out during the lock's receipt wait (R5, R6).
    */
   private locking = false;
+  /** The UI was told this lock began ('locking' event), so it is told when it ends. */
+  private lockingAnnounced = false;
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
@@ -224,7 +226,7 @@ export class SessionLifecycle implements SessionAccess {
       lock: () =>
         this.callAnyTime(() => {
           // Set now, not when the lock's turn comes: a send asked for after the lock is refused.
-          this.locking = true;
+          this.beginLocking();
           return this.serial(() => this.lockNow());
         }),
       changePassword: (params) =>
@@ -312,12 +314,27 @@ export class SessionLifecycle implements SessionAccess {
 
   /** Stops every job in order (nothing new arrives, queues drain), then closes the session. */
   private async lockNow(): Promise<void> {
-    this.locking = true;
+    this.beginLocking();
     try {
       await this.stopSession();
     } finally {
       this.locking = false;
+      if (this.lockingAnnounced) {
+        this.lockingAnnounced = false;
+        this.parts.emit('locking', { underWay: false });
+      }
     }
+  }
+
+  /**
+   * Calls are refused from here on. The UI hears it at once when there is a session to lock (not
+   * only at the final 'vault' event), so it stops offering sends whose text would be refused.
+   */
+  private beginLocking(): void {
+    this.locking = true;
+    if (this.lockingAnnounced || !this.session?.vault.isUnlocked) return;
+    this.lockingAnnounced = true;
+    this.parts.emit('locking', { underWay: true });
   }
 
   private async stopSession(): Promise<void> {

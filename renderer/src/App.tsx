@@ -2,6 +2,7 @@ import { useEffect, useState } from 'react';
 import type { Settings, VaultStatus } from '../../shared/api.ts';
 import type { LinkState } from '../../shared/api/socket-client.ts';
 import { ApiContext, errorText, ReconnectContext, type Connection } from './api.ts';
+import { LockingContext, lockApp } from './locking.ts';
 import { CreateVault } from './screens/CreateVault.tsx';
 import { Messenger } from './screens/Messenger.tsx';
 import { Register } from './screens/Register.tsx';
@@ -18,6 +19,7 @@ export function App({ connection }: { connection: Connection }) {
   const [link, setLink] = useState<LinkState>('open');
   const [onboarding, setOnboarding] = useState(false);
   const [reconnects, setReconnects] = useState(0);
+  const [locking, setLocking] = useState(false);
 
   useEffect(() => {
     const load = () => {
@@ -33,10 +35,14 @@ export function App({ connection }: { connection: Connection }) {
     load();
     const offs = [
       api.on('vault', setStatus),
+      api.on('locking', ({ underWay }) => setLocking(underWay)),
       api.on('settings', setSettings),
       connection.onLinkChange((state) => {
         setLink(state);
         if (state !== 'open') return;
+        // Events missed while the link was down are not sent again: a lock then under way ends
+        // within seconds, and the vault status loaded now or its 'vault' event shows it.
+        setLocking(false);
         load();
         setReconnects((n) => n + 1);
       }),
@@ -68,7 +74,7 @@ export function App({ connection }: { connection: Connection }) {
   // Lock shortcut and idle auto-lock, only while unlocked.
   useEffect(() => {
     if (!unlocked) return;
-    const lock = () => void api.lock().catch(() => undefined);
+    const lock = () => void lockApp(api);
     const onKey = (e: KeyboardEvent) => {
       if ((e.ctrlKey || e.metaKey) && e.shiftKey && e.key.toLowerCase() === 'l') {
         e.preventDefault();
@@ -130,7 +136,14 @@ export function App({ connection }: { connection: Connection }) {
               : 'Connecting to the Ephemera service…'}
         </div>
       ) : null}
-      <ReconnectContext.Provider value={reconnects}>{screen}</ReconnectContext.Provider>
+      {locking && unlocked ? (
+        <div className="banner info locking" role="status">
+          Locking…
+        </div>
+      ) : null}
+      <LockingContext.Provider value={locking && unlocked}>
+        <ReconnectContext.Provider value={reconnects}>{screen}</ReconnectContext.Provider>
+      </LockingContext.Provider>
     </ApiContext.Provider>
   );
 }

@@ -3,6 +3,7 @@
 import type { FormEvent, KeyboardEvent, RefObject } from 'react';
 import { MAX_TEXT_CHARS, type Message } from '../../../shared/api.ts';
 import { AttachButton, UploadList, type useAttachmentUpload } from '../components/Attachments.tsx';
+import { useLocking } from '../locking.ts';
 
 export function Composer({
   title,
@@ -26,10 +27,13 @@ export function Composer({
   files: ReturnType<typeof useAttachmentUpload>;
   composerRef: RefObject<HTMLTextAreaElement | null>;
 }) {
+  // While a lock is under way the text stays as it is (a send would be refused, and so would
+  // saving what is typed now) until the lock screen replaces it.
+  const locking = useLocking();
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
       e.preventDefault();
-      onSend();
+      if (!locking) onSend();
     }
   }
   return (
@@ -65,9 +69,10 @@ export function Composer({
             files.sendFiles(pasted);
           }}
           maxLength={MAX_TEXT_CHARS}
+          readOnly={locking}
         />
-        <button type="submit" className="primary" disabled={draft.trim() === ''}>
-          Send
+        <button type="submit" className="primary" disabled={locking || draft.trim() === ''}>
+          {locking ? 'Locking…' : 'Send'}
         </button>
       </form>
     </>

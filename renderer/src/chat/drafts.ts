@@ -15,6 +15,13 @@ export function forgetSessionDrafts(): void {
   sessionDrafts.clear();
 }
 
+/** The open composers' "seal what was typed since the last save" (one per mounted chat). */
+const unsavedDrafts = new Set<() => void>();
+/** Seals every open composer's text typed since its last save now, not after the typing pause. */
+export function flushDrafts(): void {
+  for (const flush of unsavedDrafts) flush();
+}
+
 export function useDraft(conversationId: string, backupId: string | null) {
   const api = useApi();
   const [draft, setDraft] = useState('');
@@ -46,11 +53,23 @@ export function useDraft(conversationId: string, backupId: string | null) {
     draftRef.current.text = draft;
     if (draft === draftRef.current.saved) return;
     const timer = setTimeout(() => {
+      if (draftRef.current.saved === draft) return; // flushed meanwhile
       draftRef.current.saved = draft;
       void api.setDraft({ conversationId, text: draft }).catch(() => undefined);
     }, DRAFT_SAVE_MS);
     return () => clearTimeout(timer);
   }, [api, conversationId, backupId, draft]);
+  useEffect(() => {
+    if (backupId) return;
+    const flush = () => {
+      const { text, saved } = draftRef.current;
+      if (text === saved) return;
+      draftRef.current.saved = text;
+      void api.setDraft({ conversationId, text }).catch(() => undefined);
+    };
+    unsavedDrafts.add(flush);
+    return () => void unsavedDrafts.delete(flush);
+  }, [api, conversationId, backupId]);
 
   return {
     draft,

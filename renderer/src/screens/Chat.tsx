@@ -11,6 +11,7 @@ import { TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEv
 import { ChatHeader } from '../chat/ChatHeader.tsx';
 import { Composer } from '../chat/Composer.tsx';
 import { useDraft } from '../chat/drafts.ts';
+import { useLocking } from '../locking.ts';
 import { MessageBubble } from '../chat/MessageBubble.tsx';
 
 export { forgetSessionDrafts } from '../chat/drafts.ts';
@@ -135,6 +136,7 @@ export function Chat({
   }, [api, conversationId, backupId]);
 
   const drafts = useDraft(conversationId, backupId);
+  const locking = useLocking();
 
   // Messages with a timer count down on the page's clock and are not shown once expired.
   const now = useNow(messages.some((m) => typeof m.expiresAt === 'number'));
@@ -204,7 +206,8 @@ export function Chat({
   async function send(e?: FormEvent) {
     e?.preventDefault();
     const text = drafts.draft.trim();
-    if (!text) return;
+    // While locking the text stays in the composer: the send would be refused (locking.ts).
+    if (!text || locking) return;
     // Emptied at Enter, not when the send returns: what is typed meanwhile is the next message
     // and must not be wiped by this one's completion.
     const quoted = replyTo;

@@ -13,6 +13,7 @@ import { LinkDialog } from './MessageDialogs.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import { notExpired, useNow } from '../components/Disappearing.tsx';
+import { useLocking } from '../locking.ts';
 import '../groups.css';
 
 const PAGE = 200;
@@ -45,6 +46,7 @@ export function GroupChat({
   const api = useApi();
   const [messages, setMessages] = useState<GroupMessage[]>([]);
   const [draft, setDraft] = useState('');
+  const locking = useLocking();
   /** What the composer holds now (a failed send reads it after its own await). */
   const typed = useRef('');
   const [error, setError] = useState('');
@@ -185,7 +187,8 @@ export function GroupChat({
   async function send(e?: FormEvent) {
     e?.preventDefault();
     const text = draft.trim();
-    if (!text) return;
+    // While locking the text stays in the composer: the send would be refused (locking.ts).
+    if (!text || locking) return;
     setError('');
     // Emptied at Enter (as in a 1:1 chat), so text typed while this send runs is kept.
     const quoted = replyTo;
@@ -345,9 +348,10 @@ export function GroupChat({
               files.sendFiles(pasted);
             }}
             maxLength={MAX_TEXT_CHARS}
+            readOnly={locking}
           />
-          <button type="submit" className="primary" disabled={draft.trim() === ''}>
-            Send
+          <button type="submit" className="primary" disabled={locking || draft.trim() === ''}>
+            {locking ? 'Locking…' : 'Send'}
           </button>
         </form>
       ) : (

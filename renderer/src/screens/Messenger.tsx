@@ -17,6 +17,7 @@ import { SearchDialog } from './SearchDialog.tsx';
 import { OpenedGroupChat, openedGroupEntry } from './OpenedGroupChat.tsx';
 import { SettingsDialog } from './SettingsDialog.tsx';
 import { ShownNotifications } from '../shown-notifications.ts';
+import { lockApp, useLocking } from '../locking.ts';
 
 type Panel =
   | { kind: 'none' }
@@ -46,6 +47,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const [openedGroups, setOpenedGroups] = useState<OpenedBackupGroup[]>([]);
   const self = status.account?.handle ?? '';
   const reconnects = useReconnects();
+  const locking = useLocking();
+  const lockingNow = useRef(locking);
+  lockingNow.current = locking;
   // The `group` event updates a group, `groupActivity` its place in the list (main keeps the
   // counts: no history is read for it); after the page's link came back (events sent meanwhile
   // were lost) both load again. No polling.
@@ -145,6 +149,8 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   order.current = entries.map((e) => e.id);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
+      // While locking every call is refused: no dialog opens that could only fail.
+      if (lockingNow.current) return;
       const ctrl = e.ctrlKey || e.metaKey;
       const key = e.key.toLowerCase();
       if (ctrl && !e.shiftKey && !e.altKey && key === 'k') {
@@ -228,7 +234,9 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   }
 
   return (
-    <div className="messenger">
+    // Inert while a lock is under way (locking.ts): every action would be refused; the page
+    // stays as it is (the composer keeps its text) until the lock screen replaces it.
+    <div className="messenger" inert={locking} aria-busy={locking}>
       <header className="topbar">
         <span className="brand">Ephemera</span>
         <span className="me">{status.account ? `@${status.account.handle}` : ''}</span>
@@ -243,8 +251,8 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           <button type="button" onClick={() => setPanel({ kind: 'settings' })}>
             Settings
           </button>
-          <button type="button" onClick={() => void api.lock()} aria-keyshortcuts="Control+Shift+L">
-            Lock
+          <button type="button" onClick={() => void lockApp(api)} aria-keyshortcuts="Control+Shift+L" disabled={locking}>
+            {locking ? 'Locking…' : 'Lock'}
           </button>
         </div>
       </header>
