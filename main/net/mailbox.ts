@@ -46,15 +46,19 @@ export class RelayMailbox {
   private draining = false;
   private acks: number[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
+  /** An asynchronous `durable` runs: the acks taken for it wait for its answer. */
+  private syncing = false;
 
   /**
    * `durable`: makes what the handler committed durable before the relay is told to delete it
    * (the receive path commits without an fsync per envelope; one sync per ack batch instead).
-   * False when it cannot now: the acks wait and it is asked again.
+   * False when it cannot now: the acks wait and it is asked again. It may answer with a promise
+   * (the fsync off the main thread): the acks taken for it go only once it resolved true, and
+   * one such sync runs at a time.
    */
   constructor(
     private readonly client: RelayClient,
-    private readonly durable: () => boolean = () => true,
+    private readonly durable: () => boolean | Promise<boolean> = () => true,
   ) {
     client.on('push', (topic, data) => {
       if (topic === ENVELOPE_TOPIC) this.onEnvelopePush(data);
@@ -143,26 +147,54 @@ export class RelayMailbox {
   private flushAcks(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    if (this.acks.length === 0) return;
-    let durable: boolean;
+    if (this.acks.length === 0 || this.syncing) return;
+    const ids = this.acks;
+    this.acks = [];
+    let durable: boolean | Promise<boolean>;
     try {
       durable = this.durable();
     } catch (e) {
-      // Locked, closed, or what the handler stored was lost (a failed commit): not acknowledged,
-      // and forgotten as handled, so the relay's next push reaches the handler again (its
-      // duplicate check acknowledges what is stored after all).
-      for (const id of this.acks) this.seen.delete(id);
-      this.acks = [];
-      this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
+      this.notDurable(ids, e);
       return;
     }
+    if (typeof durable === 'boolean') {
+      this.afterSync(ids, durable);
+      return;
+    }
+    // The fsync runs off the main thread; acks that come meanwhile wait for the next one.
+    this.syncing = true;
+    durable.then(
+      (ok) => {
+        this.syncing = false;
+        this.afterSync(ids, ok);
+        if (this.acks.length > 0) this.ackTimer ??= setTimeout(() => this.flushAcks(), 0);
+      },
+      (e: unknown) => {
+        this.syncing = false;
+        this.notDurable(ids, e);
+        if (this.acks.length > 0) this.ackTimer ??= setTimeout(() => this.flushAcks(), 0);
+      },
+    );
+  }
+
+  /** `ids` were handled before the sync was asked for: acknowledged when it made them durable, else asked again later. */
+  private afterSync(ids: number[], durable: boolean): void {
     if (!durable) {
-      this.ackTimer = setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
+      this.acks = ids.concat(this.acks);
+      this.ackTimer ??= setTimeout(() => this.flushAcks(), ACK_DELAY_MS);
       return;
     }
-    const ids = this.acks;
-    this.acks = [];
     // Lost acks are harmless: the relay pushes again and `seen` turns it into a re-ack.
     this.client.call('ack', { ids }).catch(() => undefined);
+  }
+
+  /**
+   * Locked, closed, or what the handler stored was lost (a failed commit): not acknowledged, and
+   * forgotten as handled, so the relay's next push reaches the handler again (its duplicate
+   * check acknowledges what is stored after all).
+   */
+  private notDurable(ids: number[], e: unknown): void {
+    for (const id of ids) this.seen.delete(id);
+    this.client.emit('warning', e instanceof Error ? e : new Error(String(e)));
   }
 }
