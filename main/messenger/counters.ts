@@ -4,7 +4,9 @@
  * conversations. Messages themselves are durable at once; a crash in the batch window only
  * loses these counters' last increments.
  */
+import { performance } from 'node:perf_hooks';
 import type { ConversationSummary } from '../../shared/api.ts';
+import { VaultLocked } from '../vault/errors.ts';
 import type { Vault } from '../vault/index.ts';
 import { conversationSummary } from './conversations.ts';
 import type { Emit } from './events.ts';
@@ -17,6 +19,12 @@ const CONVERSATION_FLUSH_MS = 50;
  * of a catch-up's CPU.
  */
 const CONVERSATION_FLUSH_MAX_MS = 250;
+/**
+ * A flush's announcements run in slices of about this much main-thread time, the rest in later
+ * turns: a catch-up from 50 contacts touches 50 conversations per flush, and reading every
+ * summary in one callback held the window 86-150 ms at load.
+ */
+const ANNOUNCE_SLICE_MS = 8;
 
 export class ConversationCounters {
   /** Activity / unread changes not yet written (one write per conversation per flush). */
@@ -26,11 +34,18 @@ export class ConversationCounters {
   /** When the pending batch's first change came. */
   private since = 0;
   private flushDeferred = false;
+  /** Flushed conversations still to announce, in the order they were first touched (a Set: each once). */
+  private readonly announcing = new Set<string>();
+  private slice: NodeJS.Immediate | undefined;
 
-  /** `vault` is the unlocked vault (it throws when locked). */
+  /**
+   * `vault` is the unlocked vault (it throws when locked). `clock` reads milliseconds for the
+   * announce slices (a test passes its own to make the slicing independent of machine speed).
+   */
   constructor(
     private readonly vault: () => Vault,
     private readonly emit: Emit,
+    private readonly clock: () => number = () => performance.now(),
   ) {}
 
   /** Records a conversation's new activity and unread change (see above). */
@@ -53,13 +68,48 @@ export class ConversationCounters {
       try {
         // Deferred by an import's merge: announce once the counts are written.
         if (!this.flush()) return;
-        const ids = [...this.toAnnounce];
-        this.toAnnounce.clear();
-        for (const id of ids) this.announce(id);
       } catch {
         // Locked meanwhile: lock flushed what it could.
+        return;
       }
+      // A conversation still waiting from an earlier flush keeps its place: its summary is read
+      // when its turn comes, so it shows these counts too.
+      for (const id of this.toAnnounce) this.announcing.add(id);
+      this.toAnnounce.clear();
+      if (!this.slice) this.announceSlice();
     }, CONVERSATION_FLUSH_MS);
+  }
+
+  /**
+   * Announces from `announcing` until the slice's time is used, then yields a turn. Summaries are
+   * read as stored: changes recorded since the flush are announced after the next one.
+   */
+  private announceSlice(): void {
+    this.slice = undefined;
+    const start = this.clock();
+    try {
+      const vault = this.vault();
+      // A receive batch still open (the mailbox went on after its yield) is committed first, as
+      // the flush's write does for the first slice: a summary never shows a message that may yet
+      // roll back. A failed commit is the mailbox's to report (syncCommitted); go on announcing.
+      try {
+        vault.commitBatch();
+      } catch (err) {
+        if (err instanceof VaultLocked) throw err;
+      }
+      for (const id of this.announcing) {
+        this.announcing.delete(id);
+        const s = conversationSummary(vault, id);
+        if (s) this.emit('conversation', s);
+        if (this.announcing.size > 0 && this.clock() - start >= ANNOUNCE_SLICE_MS) {
+          this.slice = setImmediate(() => this.announceSlice());
+          return;
+        }
+      }
+    } catch {
+      // Locked meanwhile: the list is the locked session's, nothing more to announce.
+      this.announcing.clear();
+    }
   }
 
   /** False when an import's merge holds the vault: the deltas are kept and flushed after it. */
@@ -106,6 +156,8 @@ export class ConversationCounters {
   stopTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.slice) clearImmediate(this.slice);
+    this.slice = undefined;
   }
 
   /** Later in locking: writes what is pending while the vault is still open, then forgets the rest. */
@@ -117,5 +169,6 @@ export class ConversationCounters {
     }
     this.deltas.clear();
     this.toAnnounce.clear();
+    this.announcing.clear();
   }
 }
