@@ -4,7 +4,8 @@
 // setDraft('') and sendText reach main after the lock (held in the page's socket, then let go),
 // both are refused, the page shows "Locking…" with the text back in a read-only composer and
 // sends nothing more; after unlock the sealed draft (saved when typing stopped) holds the text and
-// bob never got it. A save main gets only after the lock began is lost: the test says so.
+// bob never got it. A save main gets only after the lock began is lost: the test says so; a lock
+// the page asks for seals the text typed since the last save first (the page's clock stopped).
 // The lock's end ('vault' and the closing 'locking' event) is held in the page while it is
 // checked, so the state stays on screen: screenshots light and dark; axe clean; no console error.
 import { readFileSync } from 'node:fs';
@@ -76,6 +77,8 @@ describe('A lock under way in Chromium', () => {
     await scene.launch();
     alice = (await scene.newPage()).page;
     await alice.addInitScript(SOCKET_VALVE);
+    // A page clock at real speed until the last test stops it (the draft's typing pause).
+    await alice.clock.install();
     bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
     await bob.createVault({ password: PASSWORD });
     await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
@@ -165,5 +168,17 @@ describe('A lock under way in Chromium', () => {
     await v.releaseEvents();
     await unlockAndOpenBob();
     await expect.poll(() => composer.inputValue(), { timeout: T }).toBe('kept across the lock');
+  }, 600_000);
+
+  it('a lock the page asks for seals what was typed since the last save first', async () => {
+    const composer = alice.getByLabel('Message to bob');
+    // The page's clock stands still: the save after the typing pause never comes by itself.
+    await alice.clock.pauseAt((await alice.evaluate(() => Date.now())) + 1_000);
+    await composer.fill('sealed by the page before its lock');
+    await alice.keyboard.press('Control+Shift+L');
+    await alice.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor({ timeout: T });
+    await alice.clock.resume();
+    await unlockAndOpenBob();
+    await expect.poll(() => composer.inputValue(), { timeout: T }).toBe('sealed by the page before its lock');
   }, 600_000);
 });
