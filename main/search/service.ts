@@ -16,7 +16,8 @@ import type { StoredMessage, VaultHandle } from '../vault/api.ts';
 import { SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.ts';
 import { findMessages, indexedText, searchRequestSchema, type ExtraText, type SearchHit, type SearchRequest } from './find.ts';
 import { IndexMirror } from './mirror.ts';
-import { loadSnapshot, type RebuildReason } from './snapshot-store.ts';
+import type { MirrorBatch } from './mirror-batch.ts';
+import { loadSnapshot, readGenerationImage, type RebuildReason } from './snapshot-store.ts';
 import { imageFromMirror, imageHere, writeImage, writeImageInSteps, type SnapshotImage } from './snapshot-write.ts';
 
 export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
@@ -79,6 +80,12 @@ export class SearchService {
   #replayedAtOpen = 0;
   /** The index's copy in a worker thread that makes the stepped snapshots' images (mirror.ts). */
   #mirror: IndexMirror | undefined;
+  /**
+   * Before the mirror is started (an index restored from its snapshot starts none until a stepped
+   * snapshot needs it: a second copy of a 1M index is 160 MB): the index's writes since the
+   * snapshot file of generation `base`, which the mirror then starts from (#startMirrorLater).
+   */
+  #held: { base: string; batches: MirrorBatch[] } | undefined;
 
   private constructor(source: SearchSource, index: SearchIndex, openedFrom: OpenedFrom, reason: RebuildReason | undefined, snapshotEvery: number, extraText: ExtraText) {
     this.#source = source;
@@ -100,7 +107,8 @@ export class SearchService {
     const loaded = await loadSnapshot(source);
     if ('index' in loaded) {
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
-      service.#startMirror(loaded.image);
+      loaded.image.fill(0); // the mirror, when one is needed, reads the file again
+      service.#holdFrom(loaded.index.getMeta('generation') as string);
       // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
       service.#replayedAtOpen = await service.catchUpInSteps();
       return service;
@@ -144,7 +152,50 @@ export class SearchService {
     }
   }
 
+  /** From now on the index's writes are held for a mirror that will start from generation `base`'s file. */
+  #holdFrom(base: string): void {
+    const held = { base, batches: [] as MirrorBatch[] };
+    this.#held = held;
+    this.#open().setMirror((batch) => held.batches.push(batch));
+  }
+
+  /**
+   * Starts the mirror from the snapshot file the held writes follow, then hands it those writes
+   * (and the ones made while the file was read) in order. When the file is not that generation's
+   * any more (a write of it failed or was superseded), no mirror: images are made on this thread.
+   */
+  async #startMirrorLater(): Promise<void> {
+    const held = this.#held;
+    if (!held) return;
+    let image: Uint8Array | undefined;
+    try {
+      image = await readGenerationImage(this.#source, held.base);
+    } finally {
+      if (this.#held === held && !image) this.#stopHolding();
+    }
+    if (this.#held !== held || !this.#index) {
+      image?.fill(0); // closed, or superseded meanwhile
+      return;
+    }
+    if (!image) return;
+    this.#held = undefined;
+    this.#startMirror(image);
+    const mirror = this.#mirror;
+    if (!mirror) {
+      this.#index.setMirror(undefined);
+      return;
+    }
+    // Queued to the worker behind its start image, before any write made after this line.
+    for (const batch of held.batches) mirror.apply(batch);
+  }
+
+  #stopHolding(): void {
+    if (this.#held) this.#index?.setMirror(undefined);
+    this.#held = undefined;
+  }
+
   #stopMirror(): void {
+    this.#held = undefined;
     this.#index?.setMirror(undefined);
     this.#mirror?.close();
     this.#mirror = undefined;
@@ -224,7 +275,7 @@ export class SearchService {
     // A catchUpInSteps under way purges and snapshots when it gets there, without blocking.
     if (!this.#stepping && this.#snapshotDue()) {
       // A failed stepped snapshot stays due (the next catchUp retries) and stops a failed mirror.
-      if (this.#mirror?.alive) this.catchUpInSteps().catch(() => undefined);
+      if (this.#mirror?.alive || this.#held) this.catchUpInSteps().catch(() => undefined);
       else this.snapshot();
     }
   }
@@ -313,11 +364,11 @@ export class SearchService {
   async closeInSteps(): Promise<void> {
     if (!this.#index) return;
     try {
-      if (this.#mirror?.alive) {
+      if (this.#mirror?.alive || this.#held) {
         await this.#steppingRun?.catch(() => undefined);
         // The feed in steps (a deletion not caught up yet), snapshotting if due; then in any case.
         await this.catchUpInSteps();
-        if (this.#index && this.#mirror?.alive && this.#changesSinceSnapshot > 0) {
+        if (this.#index && (this.#mirror?.alive || this.#held) && this.#changesSinceSnapshot > 0) {
           this.#changesSinceSnapshot = Math.max(this.#changesSinceSnapshot, this.#snapshotEvery);
           await this.catchUpInSteps();
         }
@@ -394,6 +445,8 @@ export class SearchService {
     this.#steppedWrite = abort;
     try {
       let image: SnapshotImage;
+      if (!this.#mirror?.alive && this.#held) await this.#startMirrorLater();
+      abort.signal.throwIfAborted();
       if (this.#mirror?.alive) {
         // Changes from the image's stamp on belong to the next snapshot.
         image = await imageFromMirror(this.#source, this.#open(), this.#mirror, abort.signal, () => this.#snapshotTaken());
@@ -415,6 +468,8 @@ export class SearchService {
   #imageHere(): SnapshotImage {
     const image = imageHere(this.#source, this.#open());
     this.#snapshotTaken();
+    // Writes from here on follow this image; if its file never lands, the mirror cannot start from it (#startMirrorLater).
+    if (this.#held) this.#holdFrom(image.generation);
     return image;
   }
 

@@ -88,6 +88,27 @@ async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord |
   }
 }
 
+/**
+ * The image in the snapshot file if it is generation `generation` (opened with that generation's
+ * own key, so a file of any other generation fails to open), else undefined. For a mirror started
+ * later than the index (service.ts): it must start from exactly the image the index's held writes
+ * follow.
+ */
+export async function readGenerationImage(source: SnapshotSource, generation: string): Promise<Uint8Array | undefined> {
+  const key = source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+  if (key?.length !== 32) return undefined;
+  try {
+    return await readSealedInSteps(source.profileDir, SNAPSHOT_FILE, key, () => {
+      if (!source.isUnlocked) throw new VaultLocked();
+    });
+  } catch (err) {
+    if (err instanceof VaultCorrupt) return undefined;
+    throw err;
+  } finally {
+    key.fill(0);
+  }
+}
+
 function readRecord(source: SnapshotSource): SnapshotRecord | undefined {
   const raw = source.kvGet(KV_NAMESPACE, KV_RECORD);
   if (!raw) return undefined;

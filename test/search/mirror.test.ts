@@ -4,6 +4,7 @@
 // upserts, deletions and purges came before; deleted words never reach its image.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SearchIndex } from '../../main/search/index-db.ts';
+import { IndexMirror } from '../../main/search/mirror.ts';
 import { SearchService } from '../../main/search/service.ts';
 import { fill, observeSubkeys, snapshotImage, WORDS, wordsIn } from '../vault/deletion-scan.ts';
 import { msg, testVaults } from '../vault/helpers.ts';
@@ -46,6 +47,40 @@ describe('the search index mirror', () => {
     expect(again.openedFrom).toBe('snapshot');
     expect(again.search({ text: WORDS[0] })).toEqual([]);
     expect(again.search({ text: WORDS[2] })).toHaveLength(1);
+    again.discard();
+  });
+
+  it('an index restored from its snapshot starts no mirror until a stepped snapshot needs one; that mirror, started from the file, holds every write made before and during its start', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const { secretIds } = fill(vault);
+    (await SearchService.open(vault)).close();
+    vault.lock();
+    const start = vi.spyOn(IndexMirror, 'start');
+    const reopened = await vaults.reopen(dir);
+    const search = await SearchService.open(reopened, { snapshotEvery: 1_000_000 });
+    expect(search.openedFrom).toBe('snapshot');
+    const before = msg('conv-b', 'written before the mirror quokkaone');
+    reopened.appendMessages([before]);
+    search.catchUp();
+    expect(start).not.toHaveBeenCalled(); // no second copy of the index while none is needed
+    const serialize = vi.spyOn(SearchIndex.prototype, 'serialize');
+    reopened.deleteMessages('conv-a', secretIds); // a snapshot is due at once: in steps, by a mirror
+    search.catchUp();
+    // Written while the mirror reads the snapshot file: held, then handed to it after its image.
+    const during = msg('conv-b', 'written during the start quokkatwo');
+    reopened.appendMessages([during]);
+    search.catchUp();
+    await search.closeInSteps();
+    expect(start).toHaveBeenCalledTimes(1);
+    expect(serialize).not.toHaveBeenCalled();
+    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    reopened.lock();
+    const again = await SearchService.open(await vaults.reopen(dir));
+    expect(again.openedFrom).toBe('snapshot');
+    expect(again.replayedAtOpen).toBe(0); // the last snapshot holds every change
+    expect(again.search({ text: 'quokkaone' }).map((h) => h.id)).toEqual([before.id]);
+    expect(again.search({ text: 'quokkatwo' }).map((h) => h.id)).toEqual([during.id]);
+    expect(again.search({ text: WORDS[0] })).toEqual([]);
     again.discard();
   });
 
