@@ -171,6 +171,8 @@ export interface VaultHandle {
   syncCommitted(): boolean;
   /** Makes every commit made before the call durable, the fsync off the main thread (WriteGate.syncCommittedAsync). */
   syncCommittedAsync(): Promise<void>;
+  /** As syncCommitted for the mailbox's acknowledgements, the fsync off the main thread (WriteGate.syncCommittedForAcks). */
+  syncCommittedForAcks(): Promise<boolean>;
   /** Changes whenever earlier writes may have been undone (a rollback, a failed batch commit, lock): see WriteGate.writeEpoch. */
   writeEpoch(): number;
   /**

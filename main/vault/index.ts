@@ -247,6 +247,11 @@ export class Vault implements VaultHandle {
     return this.gate.syncCommittedAsync();
   }
 
+  /** See WriteGate.syncCommittedForAcks (the mailbox's acknowledgements, fsync off the main thread). */
+  syncCommittedForAcks(): Promise<boolean> {
+    return this.gate.syncCommittedForAcks();
+  }
+
   /** See WriteGate.activity. */
   activity<T>(fn: () => Promise<T>): Promise<T> {
     return this.gate.activity(fn);

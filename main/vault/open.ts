@@ -135,6 +135,10 @@ export function openDatabase(profileDir: string, header: VaultHeader, keys: Vaul
     conn.pragma('journal_mode = WAL');
     conn.pragma('synchronous = FULL');
     conn.pragma('secure_delete = ON');
+    // SQLite's own checkpoint would run inside whichever commit crosses its threshold (up to
+    // 91 ms of a catch-up's main thread at load): the gate checkpoints in a turn of its own
+    // instead, with a hard bound on the WAL (WriteGate, WAL_CHECKPOINT_BYTES).
+    conn.pragma('wal_autocheckpoint = 0');
     conn.transaction(() => {
       migrate(conn);
       if (creating) conn.prepare("INSERT INTO vault_meta (name, sealed) VALUES ('key_check', ?)").run(seal(keys.key('meta'), KEY_CHECK_PLAINTEXT, checkAd));

@@ -59,3 +59,44 @@ describe('syncCommittedAsync', () => {
     expect(new TextDecoder().decode(vault.kvGet('t', 'batched'))).toBe('b');
   });
 });
+
+// The mailbox's acknowledgements (net/mailbox.ts): the same guarantees as syncCommitted, which
+// they used, with the fsync off the main thread.
+describe('syncCommittedForAcks', () => {
+  it('commits the open batch and makes it durable without a main-thread fsync', async () => {
+    const vault = await fresh();
+    vault.batchedTransaction(() => vault.kvSet('t', 'received', enc('r')));
+    const before = syncFsyncs();
+    await expect(vault.syncCommittedForAcks()).resolves.toBe(true);
+    expect(vault.syncCommitted()).toBe(true);
+    expect(syncFsyncs()).toBe(before);
+    expect(new TextDecoder().decode(vault.kvGet('t', 'received'))).toBe('r');
+  });
+
+  it('a batch that failed to commit rejects it, once: nothing handled before it is acknowledged', async () => {
+    const vault = await fresh();
+    const lost = new Error('the disk is full');
+    vault.batchedTransaction(() => {
+      vault.kvSet('t', 'lost', enc('x'));
+      vault.deferToBatch({
+        flush: () => {
+          throw lost;
+        },
+        drop: () => undefined,
+      });
+    });
+    await expect(vault.syncCommittedForAcks()).rejects.toThrow('the disk is full');
+    expect(vault.kvGet('t', 'lost')).toBeUndefined();
+    await expect(vault.syncCommittedForAcks()).resolves.toBe(true);
+  });
+
+  it('inside a transaction it is not durable yet: false', async () => {
+    const vault = await fresh();
+    let inside: Promise<boolean> | undefined;
+    vault.transaction(() => {
+      vault.kvSet('t', 'open', enc('o'));
+      inside = vault.syncCommittedForAcks();
+    });
+    await expect(inside).resolves.toBe(false);
+  });
+});

@@ -1,0 +1,71 @@
+// SQLite's auto-checkpoint is off on the vault's connection (it ran inside whichever commit crossed
+// its threshold: up to 91 ms of a catch-up's main thread). The gate checkpoints instead: in a turn
+// of its own once the WAL passes WAL_CHECKPOINT_BYTES, and at once inside the commit that takes it
+// past WAL_LIMIT_BYTES, so the WAL stays bounded however long the writes go on without a turn.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WAL_CHECKPOINT_BYTES, WAL_LIMIT_BYTES } from '../../main/vault/gate.ts';
+import { TEST_KDF, Vault } from '../../main/vault/index.ts';
+import { msg, tempProfile } from './helpers.ts';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function freshVault(): Promise<{ vault: Vault; walSize: () => number }> {
+  const profile = tempProfile();
+  cleanups.push(profile.cleanup);
+  const vault = (await Vault.create(profile.dir, 'pw-wal-bound', { kdf: TEST_KDF })).vault;
+  cleanups.unshift(() => vault.lock());
+  const wal = join(profile.dir, 'vault.db-wal');
+  return { vault, walSize: () => (existsSync(wal) ? statSync(wal).size : 0) };
+}
+
+/** One receive batch: `n` messages of about 1 KiB each, committed as the mailbox's turn would. */
+function batch(vault: Vault, conv: string, n: number): void {
+  for (let i = 0; i < n; i++) vault.batchedTransaction(() => vault.appendMessages([msg(conv, `${'x'.repeat(1000)} ${i}`)]));
+  vault.commitBatch();
+}
+
+async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 1));
+}
+
+/** The WAL can pass a bound by at most one commit's frames: this test's batches stay well under. */
+const ONE_BATCH_SLACK = 2 * 1024 * 1024;
+
+describe('the WAL is bounded without SQLite auto-checkpoint', () => {
+  it('grows past the checkpoint size within a turn, then a later turn truncates it', async () => {
+    const { vault, walSize } = await freshVault();
+    let batches = 0;
+    while (walSize() < WAL_CHECKPOINT_BYTES) {
+      batch(vault, 'c', 50);
+      batches++;
+      expect(batches).toBeLessThan(10_000);
+    }
+    // Not inside the commit that crossed the size: SQLite's own checkpoint would have reset it there.
+    expect(walSize()).toBeGreaterThanOrEqual(WAL_CHECKPOINT_BYTES);
+    for (let i = 0; i < 500 && walSize() >= WAL_CHECKPOINT_BYTES; i++) await turns(1);
+    expect(walSize()).toBeLessThan(WAL_CHECKPOINT_BYTES);
+    expect(vault.countMessages('c')).toBe(batches * 50);
+  });
+
+  it('never exceeds the limit (plus one batch) over many batches with no turn in between', async () => {
+    const { vault, walSize } = await freshVault();
+    let max = 0;
+    let written = 0;
+    // Twice the limit's worth of message bytes, synchronously: no scheduled checkpoint can run.
+    for (let b = 0; written < 2 * WAL_LIMIT_BYTES; b++) {
+      batch(vault, `c${b % 7}`, 100);
+      written += 100 * 1024;
+      max = Math.max(max, walSize());
+    }
+    expect(max).toBeGreaterThanOrEqual(WAL_CHECKPOINT_BYTES);
+    expect(max).toBeLessThan(WAL_LIMIT_BYTES + ONE_BATCH_SLACK);
+    // And after some turns, the scheduled checkpoint brings it under the checkpoint size.
+    for (let i = 0; i < 500 && walSize() >= WAL_CHECKPOINT_BYTES; i++) await turns(1);
+    expect(walSize()).toBeLessThan(WAL_CHECKPOINT_BYTES);
+  });
+});
