@@ -21,6 +21,7 @@ import { openMessenger, type Messenger } from '../main/messenger.ts';
 import { TEST_KDF } from '../main/vault/index.ts';
 import { freePort, RelayProcess } from '../test/chaos/relay-process.ts';
 import { emit, type BenchOptions } from './report.ts';
+import { emitRequiredFloor } from './catchup-floor.ts';
 import { signalDecryptFloor } from './signal-floor.ts';
 
 const PASSWORD = 'bench password';
@@ -282,6 +283,7 @@ export async function main(opts: BenchOptions): Promise<void> {
         ratio: Math.round((c.appCpuUs / floor.decryptUsPerMsg) * 100) / 100,
         params: { messages: total, contacts: senders, floor_messages_per_s: Math.round(1e6 / floor.decryptUsPerMsg), baseline_is: 'app_cpu_us_per_msg of catchup.throughput', ratio_is: 'app CPU per message / libsignal decrypt alone' },
       });
+      await emitRequiredFloor(root, senders, perSender, textOf, rate); // bench/catchup-floor.ts (helper E)
       emit({ bench: 'catchup.loop_delay_p99', value: round(c.p99Ms), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10, mean_ms: round(c.meanMs) }, target: '<= 50 ms' });
       emit({ bench: 'catchup.loop_delay_max', value: round(c.maxMs), unit: 'ms', baseline: null, ratio: null, params: { ...params, resolution_ms: 10 }, target: '<= 200 ms' });
       if (only === '1') return;

@@ -122,52 +122,78 @@ export interface SignalFloor {
   encryptUsPerMsg: number;
 }
 
-/** libsignal decrypt alone for `senders` x `perSender` PreKey messages (see the file comment). */
-export async function signalDecryptFloor(senders: number, perSender: number, text: (s: number, i: number) => string): Promise<SignalFloor> {
+/** The recipient's key material, as libsignal records (the floors store them as they like). */
+export interface RecipientKeys {
+  address: ProtocolAddress;
+  identity: IdentityKeyPair;
+  signedPreKey: SignedPreKeyRecord;
+  preKeys: PreKeyRecord[];
+  kyberPreKeys: KyberPreKeyRecord[];
+}
+
+/** One queued envelope: a PreKey message from `from` (sender index `sender`, its `index`-th). */
+export interface QueuedEnvelope {
+  from: ProtocolAddress;
+  sender: number;
+  index: number;
+  body: Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * A recipient and `senders` x `perSender` PreKey messages to it, interleaved across contacts as
+ * the relay hands a catch-up over; with the senders' encrypt time per message (µs).
+ */
+export async function preKeyQueue(senders: number, perSender: number, text: (s: number, i: number) => string): Promise<{ keys: RecipientKeys; queued: QueuedEnvelope[]; encryptUsPerMsg: number }> {
   const me = ProtocolAddress.new('recipient', 1);
   const myIdentity = IdentityKeyPair.generate();
-  const sessions = new MemorySessions();
-  const identities = new MemoryIdentities(myIdentity, 1);
-  const preKeys = new MemoryPreKeys();
-  const signed = new MemorySignedPreKeys();
-  const kyber = new MemoryKyberPreKeys();
   const spk = PrivateKey.generate();
   const spkSig = myIdentity.privateKey.sign(spk.getPublicKey().serialize());
-  await signed.saveSignedPreKey(1, SignedPreKeyRecord.new(1, Date.now(), spk.getPublicKey(), spk, spkSig));
-
-  const perContact: Array<Array<{ from: ProtocolAddress; body: Uint8Array<ArrayBuffer> }>> = [];
+  const keys: RecipientKeys = { address: me, identity: myIdentity, signedPreKey: SignedPreKeyRecord.new(1, Date.now(), spk.getPublicKey(), spk, spkSig), preKeys: [], kyberPreKeys: [] };
+  const perContact: QueuedEnvelope[][] = [];
   let encryptMs = 0;
   for (let s = 0; s < senders; s++) {
     const from = ProtocolAddress.new(`sender_${s}`, 1);
     const pk = PrivateKey.generate();
-    await preKeys.savePreKey(s + 1, PreKeyRecord.new(s + 1, pk.getPublicKey(), pk));
+    keys.preKeys.push(PreKeyRecord.new(s + 1, pk.getPublicKey(), pk));
     const kem = KEMKeyPair.generate();
     const kemSig = myIdentity.privateKey.sign(kem.getPublicKey().serialize());
-    await kyber.saveKyberPreKey(s + 1, KyberPreKeyRecord.new(s + 1, Date.now(), kem, kemSig));
+    keys.kyberPreKeys.push(KyberPreKeyRecord.new(s + 1, Date.now(), kem, kemSig));
     const bundle = PreKeyBundle.new(1, 1, s + 1, pk.getPublicKey(), 1, spk.getPublicKey(), spkSig, myIdentity.publicKey, s + 1, kem.getPublicKey(), kemSig);
     const theirSessions = new MemorySessions();
     const theirIdentities = new MemoryIdentities(IdentityKeyPair.generate(), s + 2);
     await processPreKeyBundle(bundle, me, from, theirSessions, theirIdentities);
-    const mine: Array<{ from: ProtocolAddress; body: Uint8Array<ArrayBuffer> }> = [];
+    const mine: QueuedEnvelope[] = [];
     perContact.push(mine);
     const t0 = performance.now();
     for (let i = 0; i < perSender; i++) {
       const c = await signalEncrypt(new TextEncoder().encode(text(s, i)), me, from, theirSessions, theirIdentities);
       if (c.type() !== CiphertextMessageType.PreKey) throw new Error('expected PreKey messages');
-      mine.push({ from, body: c.serialize() });
+      mine.push({ from, sender: s, index: i, body: c.serialize() });
     }
     encryptMs += performance.now() - t0;
   }
-  // Interleaved across contacts, as the relay hands a catch-up over.
   const queued = Array.from({ length: perSender }, (_, i) => perContact.map((m) => m[i]!)).flat();
+  return { keys, queued, encryptUsPerMsg: (encryptMs * 1000) / (senders * perSender) };
+}
+
+/** libsignal decrypt alone for `senders` x `perSender` PreKey messages (see the file comment). */
+export async function signalDecryptFloor(senders: number, perSender: number, text: (s: number, i: number) => string): Promise<SignalFloor> {
+  const { keys, queued, encryptUsPerMsg } = await preKeyQueue(senders, perSender, text);
+  const sessions = new MemorySessions();
+  const identities = new MemoryIdentities(keys.identity, 1);
+  const preKeys = new MemoryPreKeys();
+  const signed = new MemorySignedPreKeys();
+  const kyber = new MemoryKyberPreKeys();
+  await signed.saveSignedPreKey(1, keys.signedPreKey);
+  for (const r of keys.preKeys) await preKeys.savePreKey(r.id(), r);
+  for (const r of keys.kyberPreKeys) await kyber.saveKyberPreKey(r.id(), r);
   const t0 = performance.now();
   let bytes = 0;
   for (const q of queued) {
-    const plain = await signalDecryptPreKey(PreKeySignalMessage.deserialize(q.body), q.from, me, sessions, identities, preKeys, signed, kyber);
+    const plain = await signalDecryptPreKey(PreKeySignalMessage.deserialize(q.body), q.from, keys.address, sessions, identities, preKeys, signed, kyber);
     bytes += plain.length;
   }
   const decryptMs = performance.now() - t0;
   if (bytes === 0) throw new Error('nothing decrypted');
-  const total = senders * perSender;
-  return { decryptUsPerMsg: (decryptMs * 1000) / total, encryptUsPerMsg: (encryptMs * 1000) / total };
+  return { decryptUsPerMsg: (decryptMs * 1000) / queued.length, encryptUsPerMsg };
 }
