@@ -195,10 +195,15 @@ async function upload(m: Extract<ToChild, { op: 'upload' }>): Promise<void> {
   const c2s = hex(m.keys.c2s);
   const ad = recordAd(hex(m.keys.tempKeyId), DIRECTION_C2S);
   const socket = await connectTo(m.port);
-  const answered = new Promise<void>((resolve) => onFrames(socket, (frame) => {
-    openFrame(hex(m.keys.s2c), recordAd(hex(m.keys.tempKeyId), DIRECTION_S2C), frame);
-    resolve();
-  }));
+  // A relay that closes or fails before its answer ends the run with an error, never a hang.
+  const answered = new Promise<void>((resolve, reject) => {
+    onFrames(socket, (frame) => {
+      openFrame(hex(m.keys.s2c), recordAd(hex(m.keys.tempKeyId), DIRECTION_S2C), frame);
+      resolve();
+    });
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error('the floor relay closed before its answer')));
+  });
   await writeFrame(socket, header(KIND_UPLOAD, m.size));
   const digest = createHash('sha256');
   const fd = openSync(m.file, 'r');
@@ -268,6 +273,7 @@ async function download(m: Extract<ToChild, { op: 'download' }>, vault: Vault | 
       }
     });
     socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`the floor relay closed after ${index} of ${layout.chunks} chunks`)));
     socket.write(header(KIND_DOWNLOAD, m.size));
   });
   socket.destroy();
