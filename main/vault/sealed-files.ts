@@ -132,9 +132,14 @@ export class SealedFileStore implements SealedFiles {
         const last = i === fullChunks;
         const start = HEADER_BYTES + i * sealedChunk;
         const blob = raw.subarray(start, last ? raw.length : start + sealedChunk);
-        out.set(opener.open(blob, chunkAd(name, i, last)), i * chunkSize);
+        const plain = opener.open(blob, chunkAd(name, i, last));
+        out.set(plain, i * chunkSize);
+        // The chunk's own copy of the plaintext is dropped here: zeroed first (E's note, s18).
+        plain.fill(0);
       }
     } catch (err) {
+      // What was opened before the failure is plaintext no caller will get.
+      out.fill(0);
       if (err instanceof SealOpenError) throw new VaultCorrupt(`sealed file ${name} was tampered with or truncated`);
       throw err;
     } finally {
