@@ -7,6 +7,11 @@
 // took 4.5-6.1 s to listen at load 3-28, and everything before the lock (relay back, text accepted,
 // lock) must happen within the timer minus the delay, or the text expires here while still in
 // the outbox and is never sent (the relay then held 1 envelope, not 2: the flake of stop 17).
+// The relay's scheduled purge deletes the row too once the relay's expiry has come, so the row's
+// absence proves the withdraw only if it was seen before that expiry: checked against the row's own
+// expires_at (the relay's clock is this machine's Date.now), else the test could pass without it.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
 
@@ -14,6 +19,18 @@ const scene = messagingScene('uw', ['alice', 'bob'] as const);
 const { dirs, peers } = scene;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 const WORD = 'quexlorbimant';
+
+/** The relay-side expiry (relay time, ms) of the queued envelope with this body. */
+function relayExpiryOf(relayDataDir: string, body: Buffer): number {
+  const db = new Database(join(relayDataDir, 'relay.db'), { readonly: true, fileMustExist: true });
+  try {
+    const row = db.prepare('SELECT expires_at FROM queue WHERE body = ?').get(body) as { expires_at: number } | undefined;
+    if (!row) throw new Error('the envelope is not queued at the relay');
+    return row.expires_at;
+  } finally {
+    db.close();
+  }
+}
 
 describe('the unlock purge withdraws what expired while locked', () => {
   it('the expired envelope leaves the relay; the recipient, coming later, never gets it', { timeout: 120_000 }, async () => {
@@ -36,6 +53,9 @@ describe('the unlock purge withdraws what expired while locked', () => {
     const held = queuedEnvelopes(dirs.relay);
     const envelope = held.at(-1)!;
     expect(held).toHaveLength(2); // the timer change, then the text
+    // Accepted after the thaw: the relay keeps it past our expiry, so its purge cannot remove it first.
+    const relayExpiresAt = relayExpiryOf(dirs.relay, envelope);
+    expect(relayExpiresAt).toBeGreaterThan(gone.expiresAt!);
 
     await alice.m.lock();
     await sleep(gone.expiresAt! - Date.now() + 50);
@@ -44,6 +64,10 @@ describe('the unlock purge withdraws what expired while locked', () => {
     // The withdraw is in the outbox: once sync is done the relay has handled it.
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
     await waitFor(() => !queuedEnvelopes(dirs.relay).some((b) => b.equals(envelope)), 5_000, 'the expired envelope withdrawn');
+    // Seen gone while the relay's own expiry had not come: no purge (it deletes only rows expired
+    // by its clock) can have taken it, only the withdraw. Past it, the test cannot tell them apart.
+    const seenGoneAt = Date.now();
+    expect(seenGoneAt, 'seen gone before the relay\'s own expiry (else the purge may have removed it)').toBeLessThan(relayExpiresAt);
     expect(queuedEnvelopes(dirs.relay)).toHaveLength(1);
 
     const bob2 = await reopen(dirs.bob);
