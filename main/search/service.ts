@@ -106,12 +106,18 @@ export class SearchService {
     const snapshotEvery = Math.max(1, options.snapshotEvery ?? 20_000);
     const loaded = await loadSnapshot(source);
     if ('index' in loaded) {
-      const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
       loaded.image.fill(0); // the mirror, when one is needed, reads the file again
-      service.#holdFrom(loaded.index.getMeta('generation') as string);
-      // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
-      service.#replayedAtOpen = await service.catchUpInSteps();
-      return service;
+      const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
+      try {
+        service.#holdFrom(loaded.index.getMeta('generation') as string);
+        // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
+        service.#replayedAtOpen = await service.catchUpInSteps();
+        return service;
+      } catch (err) {
+        // Nobody gets this service: what holds the index's plaintext goes now, not at process exit.
+        service.discard();
+        throw err;
+      }
     }
     const index = SearchIndex.create();
     const service = new SearchService(source, index, 'rebuild', loaded, snapshotEvery, options.extraText);
@@ -134,7 +140,7 @@ export class SearchService {
       await service.#snapshotInSteps();
       return service;
     } catch (err) {
-      index.close();
+      service.discard(); // the mirror's worker holds the partial index too
       throw err;
     }
   }
@@ -191,11 +197,17 @@ export class SearchService {
 
   #stopHolding(): void {
     if (this.#held) this.#index?.setMirror(undefined);
+    this.#dropHeld();
+  }
+
+  /** The held writes carry indexed text: dropped, not left to a #startMirrorLater that still holds them. */
+  #dropHeld(): void {
+    if (this.#held) this.#held.batches.length = 0;
     this.#held = undefined;
   }
 
   #stopMirror(): void {
-    this.#held = undefined;
+    this.#dropHeld();
     this.#index?.setMirror(undefined);
     this.#mirror?.close();
     this.#mirror = undefined;
