@@ -11,6 +11,9 @@
 //
 // A crash at any point leaves either the old snapshot (its tail is replayed) or a snapshot that
 // the record does not vouch for (rebuilt); never a snapshot that silently misses changes.
+//
+// Past 500 lines on purpose: open, the held writes of a deferred mirror, the stepped snapshots and
+// close/discard share one state machine (which write is in which snapshot); split it only whole.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { StoredMessage, VaultHandle } from '../vault/api.ts';
 import { SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.ts';
