@@ -15,7 +15,7 @@ import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { VaultLocked } from '../vault/errors.ts';
 import type { Vault } from '../vault/index.ts';
-import { quotedContentId } from './conversations.ts';
+import { quotedContentId, readDraft, writeDraft } from './conversations.ts';
 import { sendAttachment, type UploadedAttachment } from './attachments.ts';
 import { storeOwnTimerChange } from './disappearing.ts';
 import type { Emit } from './events.ts';
@@ -117,7 +117,39 @@ export class Sender {
     return this.queue.add(() => this.sendTextNow(contact, text, replyTo));
   }
 
+  /**
+   * A text that fails before anything of it is stored goes back to its conversation's sealed draft
+   * (sendTextToDraft): the composer emptied that draft at Enter, and its own restore is refused
+   * once a lock began (a first text's session fetch is cut by the lock's connection stop).
+   */
   private async sendTextNow(contactRecord: ContactRecord, text: string, replyToId?: string): Promise<Message> {
+    const progress = { stored: false };
+    try {
+      return await this.storeAndSendText(contactRecord, text, replyToId, progress);
+    } catch (e) {
+      if (!progress.stored) await this.sendTextToDraft(conversationIdOf(contactRecord.id), text);
+      throw e;
+    }
+  }
+
+  /**
+   * Writes text as the conversation's sealed draft when that draft is empty (never over newer
+   * text, as the composer's restore). A lock drains this queue before the vault closes, so the
+   * vault is still open here when a lock cut the send.
+   */
+  private async sendTextToDraft(conversationId: string, text: string): Promise<void> {
+    const vault = this.deps.access.current()?.vault;
+    if (!vault?.isUnlocked) return;
+    try {
+      await this.deps.access.activity(async () => {
+        if (readDraft(vault, conversationId).text === '') writeDraft(vault, conversationId, text);
+      });
+    } catch {
+      // The vault locked or failed meanwhile (or the conversation is gone): the send's own error stands.
+    }
+  }
+
+  private async storeAndSendText(contactRecord: ContactRecord, text: string, replyToId: string | undefined, progress: { stored: boolean }): Promise<Message> {
     const deps = this.deps;
     const access = deps.access;
     const { e2e } = access.registration();
@@ -149,10 +181,12 @@ export class Sender {
           if (conn) queueForRelay(vault, { to: contact.handle, body: encodeEnvelope(envelope), idem, contentId, createdAt: this.nextCreatedAt(now), ttlSec: timer });
           return message;
         }, { relaxed: true });
+        progress.stored = true;
       } catch (e) {
         if (storing) throw e; // the vault failed: nothing was stored
         // Not encrypted (e.g. the identity changed): shown as a failed message, as before.
         const { stored: failed } = storeQueued(vault, queued);
+        progress.stored = true;
         deps.timers()?.sent(id, conversationId, timer, now);
         vault.updateMessageState(failed.id, 'failed');
         deps.touchConversation(conversationId, now, 0);

@@ -45,7 +45,9 @@ async function sendAroundLock(scene: typeof lockFirst, prefix: string, order: Or
     expect(own).toBeUndefined();
     return;
   }
-  // Sent at once, or stored 'queued' (NOT_REGISTERED) and sent after the unlock.
+  // Sent at once, or stored 'queued' (no connection: the lock stopped it) and sent after the
+  // unlock. Both resolve since review s17 R3 (the second with state 'queued'; before, it threw
+  // NOT_REGISTERED after storing, which the line below still lets through); either way it arrives.
   if (outcome !== undefined) expect((outcome as ApiError).code).toBe('NOT_REGISTERED');
   await waitFor(async () => (await fullHistory(bob.m, toAlice)).some((m) => m.text === 'during lock'), 60_000, 'during lock at bob');
   const atBob = await fullHistory(bob.m, toAlice);
