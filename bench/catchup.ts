@@ -100,6 +100,27 @@ async function startProfile(): Promise<{ stop(phase: string): Promise<void> } | 
 }
 
 /**
+ * With CATCHUP_HEAP_PROFILE=<dir>, a sampling heap profile (V8's allocation sampler, 32 KiB mean
+ * interval, collected objects kept) of this process over the timed window, as
+ * <dir>/<phase>.heapprofile: what allocates per message (the major GCs of a catch-up).
+ */
+async function startHeapProfile(): Promise<{ stop(phase: string): Promise<void> } | undefined> {
+  const dir = process.env.CATCHUP_HEAP_PROFILE;
+  if (!dir) return undefined;
+  const session = new InspectorSession();
+  session.connect();
+  await session.post('HeapProfiler.enable');
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 32 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    async stop(phase) {
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      writeFileSync(join(dir, `${phase}.heapprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/**
  * With CATCHUP_LOOP_TRACE=<file>, every stretch of the timed window in which a 1 ms timer could
  * not run for more than 15 ms, as JSON lines {startUs, endUs} on the clock of the CPU profile
  * (monotonic µs), so a profile's samples can be matched to what held the main thread.
@@ -216,6 +237,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     const cpu0 = process.cpuUsage();
     const relayCpu0 = childCpuMicros(relay.child.pid);
     const profiler = await startProfile();
+    const heapProfiler = await startHeapProfile();
     const trace = startLoopTrace();
     const t0 = performance.now();
     await recipient.unlock({ password: PASSWORD });
@@ -230,6 +252,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     loop.disable();
     trace?.stop();
     await profiler?.stop('catchup');
+    await heapProfiler?.stop('catchup');
     const cpu = process.cpuUsage(cpu0);
     const relayCpuUs = (childCpuMicros(relay.child.pid) - relayCpu0) / total;
     return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds, appCpuUs: (cpu.user + cpu.system) / total, relayCpuUs };
