@@ -38,6 +38,9 @@ export class RelayConnection {
   private since = Date.now();
   private everReady = false;
   private readonly readyWaiters = new Set<() => void>();
+  /** Set when the vault lost durability (a failed fsync or I/O error): the client stays stopped until the lock. */
+  private halted = false;
+  private readonly stopWatchingDurability: () => void;
 
   private constructor(
     readonly descriptor: RelayDescriptor,
@@ -52,7 +55,8 @@ export class RelayConnection {
       // Capped at 1 s: after a relay restart every client should be back within the wave budget (3 s).
       backoff: { baseMs: 200, maxMs: 1000 },
     });
-    this.mailbox = new RelayMailbox(this.client, () => vault.syncCommitted());
+    // The ack's fsync off the main thread; after a failed one it rejects until the lock, so nothing is acknowledged.
+    this.mailbox = new RelayMailbox(this.client, () => vault.syncCommittedForAcks());
     this.keys = new RelayKeys(this.client);
     this.mailbox.onEnvelope(hooks.onEnvelope);
     this.client.on('state', (s, prev) => this.onClientState(s, prev));
@@ -60,6 +64,18 @@ export class RelayConnection {
     // Warnings carry no secrets and are mostly noise the state events already cover; the one
     // the user must see is a relay that is not the descriptor's (pin or identity key mismatch).
     this.client.on('warning', (error) => this.onClientWarning(error));
+    // A write that may not have reached the disk: everything after it (texts, timer changes,
+    // receipts, files, group sends, withdraws, acks) may build on what a power cut would undo,
+    // e.g. a ratchet step whose message keys the relay would then already carry. So nothing more
+    // goes to the relay in this unlock: the client stops as a lock's first step stops it; durable
+    // sends stay in the sealed outbox and the next unlock's client sends them, once, in order.
+    this.stopWatchingDurability = vault.onDurabilityLost(() => this.halt());
+  }
+
+  private halt(): void {
+    if (this.halted) return;
+    this.halted = true;
+    void this.client.stop();
   }
 
   static async open(descriptor: RelayDescriptor, vault: VaultHandle, hooks: ConnectionHooks): Promise<RelayConnection> {
@@ -68,11 +84,12 @@ export class RelayConnection {
   }
 
   async start(): Promise<void> {
-    await this.client.start();
+    if (!this.halted) await this.client.start();
     this.hooks.onState(this.state());
   }
 
   async stop(): Promise<void> {
+    this.stopWatchingDurability();
     await this.client.stop();
     this.permanentKey.dispose();
     for (const w of this.readyWaiters) w();

@@ -173,6 +173,10 @@ export interface VaultHandle {
   syncCommittedAsync(): Promise<void>;
   /** As syncCommitted for the mailbox's acknowledgements, the fsync off the main thread (WriteGate.syncCommittedForAcks). */
   syncCommittedForAcks(): Promise<boolean>;
+  /** True once a write of this unlock may not have reached the disk (WriteGate.durabilityLost): every sync then throws DurabilityLost. */
+  readonly durabilityLost: boolean;
+  /** Calls `listener` once when durability is lost, at once if it already is (WriteGate.onDurabilityLost); returns the unsubscribe. */
+  onDurabilityLost(listener: () => void): () => void;
   /** Changes whenever earlier writes may have been undone (a rollback, a failed batch commit, lock): see WriteGate.writeEpoch. */
   writeEpoch(): number;
   /**

@@ -76,3 +76,15 @@ export class VaultBusy extends VaultError {
     super('BUSY', 'The vault is busy importing a backup; try again when the import has finished.');
   }
 }
+
+/**
+ * A write of this vault did not reach the disk (an fsync of its WAL failed, or SQLite reported an
+ * I/O error): what was committed since the last successful fsync may be lost at a power cut,
+ * and no later fsync can prove otherwise (the kernel reports a writeback error once). Sticky until
+ * the vault is locked: nothing may be acknowledged or handed to the relay as durable meanwhile.
+ */
+export class DurabilityLost extends VaultCorrupt {
+  constructor(options?: { cause?: unknown }) {
+    super('a write to disk failed; lock and unlock to go on', options);
+  }
+}

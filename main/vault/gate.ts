@@ -7,11 +7,12 @@
 // Past 500 lines on purpose: the receive batch, its deferred writes, the durability modes and the
 // checkpoints (asked for, and the WAL bound's) all decide when SQLite's one transaction begins and
 // ends, so they share this state (#batch, #inBatch, #unsynced, #checkpointWanted,
-// #checkpointScheduled); the next split is the batch into its own class.
+// #checkpointScheduled), and a failed fsync or I/O error in any of them makes the vault's
+// durability lost (#durabilityLost) for every sync after; the next split is the batch into its own class.
 import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
 import { open as openFile } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
-import { VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
+import { DurabilityLost, VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
 import type { VaultKeys } from './keys.ts';
 import { mapError } from './open.ts';
@@ -90,6 +91,9 @@ export class WriteGate<R, W> {
   #batchHooks: BatchHook[] = [];
   /** True from the commit that scheduled a checkpoint (#afterCommit) until it ran or was dropped. */
   #checkpointScheduled = false;
+  /** Set by the first failed WAL fsync or SQLite I/O error; never cleared (a new unlock makes a new gate). */
+  #durabilityLost: DurabilityLost | undefined;
+  #durabilityListeners = new Set<() => void>();
 
   constructor(keys: VaultKeys, counters: GateCounters) {
     this.#keys = keys;
@@ -161,7 +165,7 @@ export class WriteGate<R, W> {
       if (!db.inTransaction) this.#afterCommit(db);
       return result;
     } catch (err) {
-      throw mapError(err);
+      throw this.#mapWriteError(err);
     }
   }
 
@@ -177,7 +181,7 @@ export class WriteGate<R, W> {
       return result;
     } catch (err) {
       this.#epoch++;
-      throw mapError(err);
+      throw this.#mapWriteError(err);
     }
   }
 
@@ -213,7 +217,7 @@ export class WriteGate<R, W> {
       const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
       return result !== undefined && result.busy === 0;
     } catch (err) {
-      throw mapError(err);
+      throw this.#mapWriteError(err);
     }
   }
 
@@ -239,6 +243,52 @@ export class WriteGate<R, W> {
   }
 
   /**
+   * True once a WAL fsync failed or SQLite reported an I/O error: from then on every sync
+   * (syncCommitted, syncCommittedAsync, syncCommittedForAcks) throws DurabilityLost, even when a
+   * later fsync would succeed, since the kernel reports a writeback error once (to one file
+   * description) and the pages it lost are not written again. Until the vault is locked.
+   */
+  get durabilityLost(): boolean {
+    return this.#durabilityLost !== undefined;
+  }
+
+  /** Calls `listener` once when durability is lost (at once if it already is); returns the unsubscribe. */
+  onDurabilityLost(listener: () => void): () => void {
+    if (this.#durabilityLost) {
+      listener();
+      return () => undefined;
+    }
+    this.#durabilityListeners.add(listener);
+    return () => this.#durabilityListeners.delete(listener);
+  }
+
+  #loseDurability(cause: unknown): DurabilityLost {
+    if (this.#durabilityLost) return this.#durabilityLost;
+    const lost = new DurabilityLost({ cause });
+    this.#durabilityLost = lost;
+    const listeners = [...this.#durabilityListeners];
+    this.#durabilityListeners.clear();
+    for (const listener of listeners) {
+      try {
+        listener();
+      } catch {
+        // one listener's failure must not keep the others from hearing it
+      }
+    }
+    return lost;
+  }
+
+  /** An error from SQLite: an I/O error (SQLITE_IOERR*, also as a mapped error's cause) also loses durability. Mapped as before. */
+  #mapWriteError(err: unknown): unknown {
+    if (isIoError(err) || isIoError((err as { cause?: unknown } | null)?.cause)) this.#loseDurability(err);
+    return mapError(err);
+  }
+
+  #checkDurable(): void {
+    if (this.#durabilityLost) throw this.#durabilityLost;
+  }
+
+  /**
    * Makes every commit so far durable, also those made under relaxedDurability: in WAL mode a
    * NORMAL commit is complete in the -wal file and only misses the fsync a FULL commit does, so
    * one fsync of that file (any descriptor flushes the file) makes every earlier commit durable.
@@ -249,10 +299,12 @@ export class WriteGate<R, W> {
    */
   syncCommitted(): boolean {
     const db = this.#open();
+    this.#checkDurable();
     this.#endBatchForOthers();
     const failure = this.#batchFailure;
     this.#batchFailure = undefined;
     if (failure !== undefined) throw failure;
+    this.#checkDurable(); // the batch's COMMIT may have met an I/O error
     if (db.inTransaction) return false;
     if (!this.#unsynced) return true;
     let fd: number;
@@ -260,12 +312,14 @@ export class WriteGate<R, W> {
       fd = openSync(`${db.name}-wal`, 'r');
     } catch (err) {
       // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#loseDurability(err);
       this.#unsynced = false;
       return true;
     }
     try {
       fsyncSync(fd);
+    } catch (err) {
+      throw this.#loseDurability(err);
     } finally {
       closeSync(fd);
     }
@@ -280,6 +334,7 @@ export class WriteGate<R, W> {
    */
   async syncCommittedAsync(): Promise<void> {
     const db = this.#open();
+    this.#checkDurable();
     this.#endBatchForOthers();
     if (!this.#unsynced) return;
     const begun = this.#relaxedBegun;
@@ -288,14 +343,18 @@ export class WriteGate<R, W> {
       file = await openFile(`${db.name}-wal`, 'r');
     } catch (err) {
       // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#loseDurability(err);
       return;
     }
     try {
       await file.sync();
+    } catch (err) {
+      throw this.#loseDurability(err);
     } finally {
       await file.close();
     }
+    // Lost by another path while this fsync ran (a COMMIT's I/O error): not durable after all.
+    this.#checkDurable();
     if (this.#relaxedBegun === begun) this.#unsynced = false;
   }
 
@@ -307,6 +366,7 @@ export class WriteGate<R, W> {
    */
   async syncCommittedForAcks(): Promise<boolean> {
     const db = this.#open();
+    this.#checkDurable();
     try {
       this.#endBatchForOthers();
     } catch (err) {
@@ -371,7 +431,7 @@ export class WriteGate<R, W> {
       dropAll(hooks);
       this.#epoch++;
       if (!db.inTransaction) this.#batchLost ??= err;
-      throw mapError(err);
+      throw this.#mapWriteError(err);
     } finally {
       this.#inBatch = outer;
     }
@@ -427,7 +487,7 @@ export class WriteGate<R, W> {
       } catch {
         // the commit's error is the one to report
       }
-      this.#batchFailure = mapError(err);
+      this.#batchFailure = this.#mapWriteError(err);
       try {
         // The change sequence kept in memory moved with the rolled-back writes.
         this.#counters.reload();
@@ -486,6 +546,9 @@ export class WriteGate<R, W> {
       const file = await openFile(`${db.name}-wal`, 'r');
       try {
         await file.sync();
+      } catch (err) {
+        // This fsync covered the relaxed commits too: its failure is theirs.
+        throw this.#loseDurability(err);
       } finally {
         await file.close();
       }
@@ -592,6 +655,7 @@ export class WriteGate<R, W> {
       return result;
     } catch (err) {
       this.#epoch++;
+      this.#mapWriteError(err); // for its I/O error check only: the error goes on as it came
       if (this.#db === db && db.inTransaction) {
         try {
           db.exec('ROLLBACK');
@@ -619,6 +683,12 @@ export class WriteGate<R, W> {
   get busy(): boolean {
     return this.#longTx?.open === true;
   }
+}
+
+/** SQLite's I/O errors (SQLITE_IOERR and its extended codes: a write, fsync or truncate failed). */
+function isIoError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_IOERR');
 }
 
 /** Drops deferred writes newest first (each restores what the one before it had deferred). */

@@ -252,6 +252,16 @@ export class Vault implements VaultHandle {
     return this.gate.syncCommittedForAcks();
   }
 
+  /** See WriteGate.durabilityLost: a write of this unlock may not have reached the disk. */
+  get durabilityLost(): boolean {
+    return this.gate.durabilityLost;
+  }
+
+  /** See WriteGate.onDurabilityLost. */
+  onDurabilityLost(listener: () => void): () => void {
+    return this.gate.onDurabilityLost(listener);
+  }
+
   /** See WriteGate.activity. */
   activity<T>(fn: () => Promise<T>): Promise<T> {
     return this.gate.activity(fn);

@@ -1,0 +1,103 @@
+// Review s18 R4: after a failed fsync of the vault's WAL, NOTHING more of that unlock goes to
+// the relay, not only texts. A timer change encrypted after a text whose fsync failed builds on
+// that text's ratchet step: if a power cut lost the text's WAL frames, the timer change's commit
+// goes with them (SQLite's checksum chain), and the next sends would reuse message keys the relay
+// already carries. The vault makes the failure sticky (WriteGate.durabilityLost) and the relay
+// connection stops at once; the sealed outbox keeps every send, and the next unlock sends them
+// once each, in order. The failure is injected at the fsync of the -wal file itself (no disk here
+// gives EIO on demand); everything else is real: relay process, vaults on disk.
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor, type Peer } from './helpers.ts';
+
+/** The -wal file's fsyncs through node:fs/promises (WriteGate.syncCommittedAsync), counted; held while `held`, then let go or failed. */
+const walSyncs = vi.hoisted(() => ({ calls: 0, held: false, waiters: [] as { go: () => void; fail: (e: Error) => void }[] }));
+
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open: typeof actual.open = async (...args) => {
+    const file = await actual.open(...args);
+    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
+    const sync = file.sync.bind(file);
+    file.sync = async () => {
+      walSyncs.calls++;
+      if (walSyncs.held) await new Promise<void>((go, fail) => walSyncs.waiters.push({ go, fail }));
+      return sync();
+    };
+    return file;
+  };
+  return { ...actual, open, default: { ...actual, open } };
+});
+
+function letGo(how: (w: { go: () => void; fail: (e: Error) => void }) => void): void {
+  walSyncs.held = false;
+  for (const w of walSyncs.waiters.splice(0)) how(w);
+}
+
+/**
+ * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes the relay holds
+ * for bob, so it shows everything alice handed over. `bobSees()` opens bob and returns his history.
+ */
+async function aliceAlone(scene: ReturnType<typeof messagingScene<'alice' | 'bob'>>): Promise<{ alice: Peer; toBob: string; relayed: () => number; bobSees: () => Promise<string[]> }> {
+  const started = await scene.startRelay();
+  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
+  scene.peers.push(alice);
+  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
+  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+  await alice.m.sendText({ conversationId: toBob, text: 'hello' });
+  await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
+  expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+  await bob.m.close();
+  await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'hello answered');
+  return {
+    alice,
+    toBob,
+    relayed: () => queuedEnvelopes(scene.dirs.relay).length,
+    bobSees: async () => {
+      const again = await reopen(scene.dirs.bob);
+      scene.peers.push(again);
+      expect(await again.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+      const conv = (await again.m.conversationsList({}))[0]!;
+      return (await fullHistory(again.m, conv.id)).map((m) => (m.timerChange ? `timer ${m.timerChange.seconds}` : m.text));
+    },
+  };
+}
+
+/** A few event-loop turns and timers: long enough for a frame written at once to reach the relay's queue. */
+const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
+
+describe('after a failed fsync nothing more of that unlock reaches the relay', () => {
+  const scene = messagingScene('sdl', ['alice', 'bob'] as const);
+  afterEach(() => letGo((w) => w.go()));
+
+  it('a timer change and a text after the failure stay in the sealed outbox; the next unlock sends all three once, in order', { timeout: 240_000 }, async () => {
+    const { alice, toBob, relayed, bobSees } = await aliceAlone(scene);
+    const before = relayed();
+    const asked = walSyncs.calls;
+    walSyncs.held = true;
+    await alice.m.sendText({ conversationId: toBob, text: 'its fsync failed' });
+    await waitFor(() => walSyncs.calls === asked + 1, 30_000, 'its fsync asked for');
+    letGo((w) => w.fail(Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' })));
+    await settle();
+    expect(relayed()).toBe(before);
+    // The relay connection stopped: the user sees it offline (and nothing is acknowledged either).
+    await waitFor(async () => (await alice.m.connectionState()).phase === 'offline', 30_000, 'the connection stopped');
+
+    // The timer change's ratchet step builds on the stuck text's: it must not go (R4), though
+    // its own commit is FULL and a later fsync would succeed.
+    await alice.m.setDisappearingTimer({ conversationId: toBob, seconds: 3600 });
+    await alice.m.sendText({ conversationId: toBob, text: 'sent after the failure' });
+    await settle();
+    await settle();
+    expect(relayed()).toBe(before);
+    expect((await alice.m.connectionState()).outboxSize).toBe(3);
+
+    await alice.m.lock();
+    expect(relayed()).toBe(before);
+    await alice.m.unlock({ password: PASSWORD });
+    await waitFor(() => relayed() === before + 3, 60_000, 'the three sent after the unlock');
+    await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'answered');
+    await settle();
+    expect(relayed()).toBe(before + 3);
+    expect(await bobSees()).toEqual(['hello', 'its fsync failed', 'timer 3600', 'sent after the failure']);
+  });
+});
