@@ -122,6 +122,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'backupProgress':
       case 'attachmentProgress':
       case 'openConversation':
+      case 'locking':
       case 'group':
       case 'groupActivity':
         break;
