@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, vi } from 'vitest';
+import { afterAll, expect, vi } from 'vitest';
 import type { ApiEvent, Message } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
@@ -219,4 +219,34 @@ export function queuedEnvelopes(relayDataDir: string): Buffer[] {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes the relay holds
+ * for bob, so it shows everything alice handed over. `bobSees()` opens bob and returns his history
+ * (a timer change as `timer SECONDS`).
+ */
+export async function aliceAlone(scene: ReturnType<typeof messagingScene<'alice' | 'bob'>>): Promise<{ alice: Peer; toBob: string; relayed: () => number; bobSees: () => Promise<string[]> }> {
+  const started = await scene.startRelay();
+  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
+  scene.peers.push(alice);
+  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
+  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
+  await alice.m.sendText({ conversationId: toBob, text: 'hello' });
+  await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
+  expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+  await bob.m.close();
+  await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'hello answered');
+  return {
+    alice,
+    toBob,
+    relayed: () => queuedEnvelopes(scene.dirs.relay).length,
+    bobSees: async () => {
+      const again = await reopen(scene.dirs.bob);
+      scene.peers.push(again);
+      expect(await again.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+      const conv = (await again.m.conversationsList({}))[0]!;
+      return (await fullHistory(again.m, conv.id)).map((m) => (m.timerChange ? `timer ${m.timerChange.seconds}` : m.text));
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DurableHandoff } from '../../main/messenger/outgoing.ts';
 import { RelayClient } from '../../main/net/client.ts';
 import { Vault } from '../../main/vault/index.ts';
-import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor, type Peer } from './helpers.ts';
+import { aliceAlone, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 /** A sync the test resolves (or fails) by hand, one call at a time. */
 function heldSyncs(): { sync: () => Promise<void>; calls: { resolve: () => void; reject: (e: Error) => void }[] } {
@@ -99,34 +99,6 @@ function vaultSyncs(): { calls: () => number; hold: () => void; release: () => v
   };
 }
 
-/**
- * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes the relay holds
- * for bob, so it shows everything alice handed over. `bobSees()` opens bob and returns his history.
- */
-async function aliceAlone(scene: ReturnType<typeof messagingScene<'alice' | 'bob'>>): Promise<{ alice: Peer; toBob: string; relayed: () => number; bobSees: () => Promise<string[]> }> {
-  const started = await scene.startRelay();
-  const alice = await newPeer(scene.dirs.alice, 'alice', started.descriptorText);
-  scene.peers.push(alice);
-  const bob = await newPeer(scene.dirs.bob, 'bob', started.descriptorText);
-  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-  await alice.m.sendText({ conversationId: toBob, text: 'hello' });
-  await waitFor(async () => (await bob.m.contactsList()).length === 1, 60_000, 'bob sees alice');
-  expect(await bob.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
-  await bob.m.close();
-  await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'hello answered');
-  return {
-    alice,
-    toBob,
-    relayed: () => queuedEnvelopes(scene.dirs.relay).length,
-    bobSees: async () => {
-      const again = await reopen(scene.dirs.bob);
-      scene.peers.push(again);
-      expect(await again.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
-      const conv = (await again.m.conversationsList({}))[0]!;
-      return (await fullHistory(again.m, conv.id)).map((m) => m.text);
-    },
-  };
-}
 
 /** A few event-loop turns and timers: long enough for a frame written at once to reach the relay's queue. */
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
