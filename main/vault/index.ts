@@ -5,6 +5,8 @@
 // deletion's store over the gate in gated.ts, the password-free profile look in profile-info.ts, and one
 // module per table (kv.ts, contacts.ts, messages/, outbox.ts) whose reads take a ReadableDB and
 // whose writes take a WritableDB (handles.ts).
+// Past 500 lines on purpose: the facade is the vault's whole API, each method a short delegation
+// to the modules above; splitting it would split one interface (api.ts VaultHandle) in two.
 import type Database from 'better-sqlite3';
 import type {
   ChangeBatch,
