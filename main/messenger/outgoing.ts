@@ -65,14 +65,6 @@ export function handOffQueued(vault: Vault, conn: RelayConnection, idem: string)
   if (item) conn.mailbox.adoptSends([item]);
 }
 
-/** This session's fsync failed earlier: nothing more is handed over until the vault is opened anew. */
-export class HandoffStopped extends Error {
-  constructor() {
-    super('An fsync of the vault failed: sends wait in the outbox until the next unlock.');
-    this.name = 'HandoffStopped';
-  }
-}
-
 /**
  * Hands texts to the relay once what they stored is durable. A text commits without waiting for
  * the disk (its message, timer, outbox entry and ratchet step) and queues its hand-off here; one
@@ -81,8 +73,8 @@ export class HandoffStopped extends Error {
  * one fsync for many texts, none on the main thread, and nothing reaches the relay before it is
  * durable. When the sync or a hand-off fails (the vault locked meanwhile), the entries concerned
  * stay in the outbox, which the next relay client sends at its start (the next unlock). A batch
- * whose sync failed is dropped and the next one asks `sync` again: the Sender's sync refuses
- * every later batch of a vault whose fsync once failed (sending.ts syncFailedFor).
+ * whose sync failed is dropped and the next one asks `sync` again: after a failed fsync the
+ * vault refuses every later sync until the lock (WriteGate.durabilityLost), so none goes.
  */
 export class DurableHandoff {
   private waiting: (() => void)[] = [];

@@ -14,7 +14,6 @@ import { encodeEnvelope, UntrustedIdentity, type E2e } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { VaultLocked } from '../vault/errors.ts';
-import type { Vault } from '../vault/index.ts';
 import { quotedContentId, readDraft, writeDraft } from './conversations.ts';
 import { sendAttachment, type UploadedAttachment } from './attachments.ts';
 import { storeOwnTimerChange } from './disappearing.ts';
@@ -31,7 +30,7 @@ import {
   textIdempotencyKey,
   withIdKey,
 } from './ids.ts';
-import { DurableHandoff, HandoffStopped, handOffQueued, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
+import { DurableHandoff, handOffQueued, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
 import { storedView } from './stored-view.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
@@ -60,27 +59,16 @@ export class Sender {
   /** Outbox creation times of texts, increasing (the client restores the outbox in that order). */
   private lastCreatedAt = 0;
 
-  /**
-   * The open vault whose fsync failed: none of its texts goes to the relay client any more. A
-   * later fsync that succeeds does not prove the earlier pages reached the disk (the kernel
-   * reports a writeback error once), and a later text's ratchet step builds on the earlier one's.
-   * The texts wait in the outbox; the next unlock opens the vault anew and its client sends them.
-   */
-  private syncFailedFor: Vault | undefined;
-
   constructor(private readonly deps: SendingDeps) {
-    // A sync that fails (the vault locked or failed meanwhile) leaves the texts in the outbox,
-    // which the next relay client sends at its start.
+    // A sync that fails leaves the texts in the outbox, which the next relay client sends at its
+    // start: the vault locked meanwhile, or its durability is lost (a failed fsync or I/O error),
+    // after which every sync of that unlock throws DurabilityLost (WriteGate.durabilityLost). A
+    // later fsync that succeeds would not prove the earlier pages reached the disk, and a later
+    // text's ratchet step builds on the earlier one's, so nothing more is handed over.
     this.handoff = new DurableHandoff(async () => {
       const vault = deps.access.current()?.vault;
       if (!vault?.isUnlocked) throw new VaultLocked();
-      if (vault === this.syncFailedFor) throw new HandoffStopped();
-      try {
-        await vault.syncCommittedAsync();
-      } catch (e) {
-        this.syncFailedFor = vault;
-        throw e;
-      }
+      await vault.syncCommittedAsync();
     });
   }
 

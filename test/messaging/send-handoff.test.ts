@@ -1,11 +1,11 @@
 // A text commits without waiting for the disk and goes to the relay only once an fsync made that
 // commit durable (messenger/outgoing.ts DurableHandoff): the hand-off's ordering rules, then the
-// real send path (real relay process, vaults on disk) with the vault's fsync held back or failing.
+// real send path (real relay process, vaults on disk) with the -wal file's fsync held back or failing.
 // Bob is closed while alice sends, so the relay's queue shows everything alice handed to it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DurableHandoff } from '../../main/messenger/outgoing.ts';
 import { RelayClient } from '../../main/net/client.ts';
-import { Vault } from '../../main/vault/index.ts';
+import { RelayMailbox } from '../../main/net/mailbox.ts';
 import { aliceAlone, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
 /** A sync the test resolves (or fails) by hand, one call at a time. */
@@ -42,7 +42,7 @@ describe('DurableHandoff', () => {
   });
 
   // The class drops only the batch whose sync failed; stopping every later one after an fsync
-  // error is the Sender's sync (it refuses them), tested on the real send path below.
+  // error is the vault's (its sync throws DurabilityLost until the lock), tested on the real send path below.
   it('drops a batch whose sync failed and goes on with the next; a failing hand-off does not stop the others', async () => {
     const { sync, calls } = heldSyncs();
     const handoff = new DurableHandoff(sync);
@@ -68,37 +68,60 @@ describe('DurableHandoff', () => {
   });
 });
 
-/** Lets every held fsync go (after each test, so closing the peers never waits for one). */
-let releaseHeld = (): void => undefined;
+/**
+ * The -wal file's fsyncs through node:fs/promises (WriteGate.syncCommittedAsync, which the
+ * hand-off asks for), counted; held while `held`, then let go or failed. Injected at the file,
+ * not at the Vault's method, so a failure is the vault's own (its sticky durability-lost state).
+ */
+const walSyncs = vi.hoisted(() => ({ calls: 0, held: false, waiters: [] as { go: () => void; fail: (e: Error) => void }[] }));
 
-/** The vault's own fsync (Vault.syncCommittedAsync), counted; held while hold() is on, and let go (release) or failed (failHeld). */
-function vaultSyncs(): { calls: () => number; hold: () => void; release: () => void; failHeld: () => void } {
-  const original = Vault.prototype.syncCommittedAsync;
-  let calls = 0;
-  let held = false;
-  let waiters: { go: () => void; fail: (e: Error) => void }[] = [];
-  vi.spyOn(Vault.prototype, 'syncCommittedAsync').mockImplementation(async function (this: Vault) {
-    calls++;
-    if (held) await new Promise<void>((go, fail) => waiters.push({ go, fail }));
-    return original.call(this);
-  });
-  const letGo = (how: (w: { go: () => void; fail: (e: Error) => void }) => void): void => {
-    held = false;
-    for (const w of waiters) how(w);
-    waiters = [];
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open: typeof actual.open = async (...args) => {
+    const file = await actual.open(...args);
+    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
+    const sync = file.sync.bind(file);
+    file.sync = async () => {
+      walSyncs.calls++;
+      if (walSyncs.held) await new Promise<void>((go, fail) => walSyncs.waiters.push({ go, fail }));
+      return sync();
+    };
+    return file;
   };
-  const release = (): void => letGo((w) => w.go());
-  releaseHeld = release;
+  return { ...actual, open, default: { ...actual, open } };
+});
+
+function letGo(how: (w: { go: () => void; fail: (e: Error) => void }) => void): void {
+  walSyncs.held = false;
+  for (const w of walSyncs.waiters.splice(0)) how(w);
+}
+
+/** Lets every held fsync go (after each test, so closing the peers never waits for one). */
+const releaseHeld = (): void => letGo((w) => w.go());
+
+/** Alice's WAL fsyncs from now on (bob is closed while they count), held by hold() until release() or failHeld(). */
+function vaultSyncs(): { calls: () => number; hold: () => void; release: () => void; failHeld: () => void } {
+  const from = walSyncs.calls;
   return {
-    calls: () => calls,
+    calls: () => walSyncs.calls - from,
     hold: () => {
-      held = true;
+      walSyncs.held = true;
     },
-    release,
-    failHeld: () => letGo((w) => w.fail(new Error('fsync failed (test)'))),
+    release: releaseHeld,
+    failHeld: () => letGo((w) => w.fail(Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' }))),
   };
 }
 
+/** Outbox entries handed to the relay client (RelayMailbox.adoptSends), counted: what the Sender let go, whether or not a stopped client sends it. */
+function handedOver(): () => number {
+  let items = 0;
+  const adopt = RelayMailbox.prototype.adoptSends;
+  vi.spyOn(RelayMailbox.prototype, 'adoptSends').mockImplementation(function (this: RelayMailbox, sent) {
+    items += sent.length;
+    adopt.call(this, sent);
+  });
+  return () => items;
+}
 
 /** A few event-loop turns and timers: long enough for a frame written at once to reach the relay's queue. */
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 300));
@@ -143,8 +166,12 @@ describe('a sent text and the fsync that covers it', () => {
     // The held fsync fails: that text, the one committed while it was held and one sent after
     // the failure (whose fsync would work) all stay in the sealed outbox, none handed over: a
     // later fsync does not prove the earlier pages reached the disk, and each text's ratchet step
-    // builds on the one before. The next unlock opens the vault anew; its client sends them, once each, in order.
+    // builds on the one before. The vault's durability is lost until the lock (every sync throws),
+    // so the Sender hands nothing more to the relay client, which the connection also stopped:
+    // both are checked, the hand-offs at the client's door. The next unlock opens the vault anew;
+    // its client sends them, once each, in order.
     const asked = syncs.calls();
+    const handed = handedOver();
     syncs.hold();
     await alice.m.sendText({ conversationId: toBob, text: 'its fsync failed' });
     await waitFor(() => syncs.calls() === asked + 1, 30_000, 'its fsync asked for');
@@ -153,9 +180,10 @@ describe('a sent text and the fsync that covers it', () => {
     await settle();
     await alice.m.sendText({ conversationId: toBob, text: 'sent after the failure' });
     await settle();
+    expect(handed()).toBe(0);
     expect(relayed()).toBe(before + 2);
     expect((await alice.m.connectionState()).outboxSize).toBe(3);
-    expect(syncs.calls()).toBe(asked + 1); // no fsync asked for after the failure: the hand-offs stopped
+    expect(syncs.calls()).toBe(asked + 1); // no fsync after the failure: the vault refuses every sync until the lock
     await alice.m.lock();
     expect(relayed()).toBe(before + 2);
     await alice.m.unlock({ password: PASSWORD });
