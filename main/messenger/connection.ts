@@ -1,9 +1,10 @@
 // One relay connection of an unlocked, registered (or registering) account: the RelayClient
 // with the vault's sealed outbox and permanent key, the mailbox and the prekey calls. Maps the
 // client's temp-key states to the API's ConnectionState (phase, cause, expiry; never the key).
-import type { ConnectionState } from '../../shared/api.ts';
+import { ApiError, type ConnectionState } from '../../shared/api.ts';
 import type { RelayDescriptor } from '../../shared/protocol/descriptor.ts';
 import { RelayClient, type ConnectionState as ClientState, type DurableOutcome } from '../net/client.ts';
+import type { BlobCaller } from '../net/attachments.ts';
 import { RelayKeys } from '../net/keys.ts';
 import { RelayMailbox, type EnvelopeHandler } from '../net/mailbox.ts';
 import { PermanentKey } from '../net/permanent-key.ts';
@@ -20,6 +21,18 @@ type ConnectionCause = NonNullable<ConnectionState['cause']>;
  */
 export function isRelayIdentityMismatch(error: Error): boolean {
   return error instanceof ProtocolError && (error.code === 'CERT_PIN_MISMATCH' || error.code === 'RELAY_SIGNATURE_INVALID');
+}
+
+/**
+ * What a call that needs the relay's answer gets while the vault's durability is lost: at once,
+ * not after the relay timeout, since nothing goes to the relay until the lock. The code is the
+ * one the vault's own DurabilityLost carries (VAULT_CORRUPT); the sentence says what to do.
+ */
+export function diskWriteFailed(): ApiError {
+  return new ApiError(
+    'VAULT_CORRUPT',
+    'Ephemera could not write to disk, so nothing goes to the relay until you lock and unlock. Free space or check the drive first.',
+  );
 }
 
 export interface ConnectionHooks {
@@ -75,9 +88,22 @@ export class RelayConnection {
     this.stopWatchingDurability = vault.onDurabilityLost(() => this.halt());
   }
 
+  /**
+   * The client's calls for callers that do not wait for a ready connection first (attachment
+   * transfers): refused at once with the disk error while halted, where a call on the stopped
+   * client would stay pending until the lock.
+   */
+  readonly calls: BlobCaller = {
+    call: (method, params) => (this.halted ? Promise.reject(diskWriteFailed()) : this.client.call(method, params)),
+  };
+
   private halt(): void {
     if (this.halted) return;
     this.halted = true;
+    this.since = Date.now();
+    // Callers waiting for a ready connection get the disk error now, not after their timeout.
+    for (const w of [...this.readyWaiters]) w();
+    this.hooks.onState(this.state());
     void this.client.stop();
   }
 
@@ -100,17 +126,22 @@ export class RelayConnection {
   }
 
   get isReady(): boolean {
-    return this.client.state === 'ready';
+    return !this.halted && this.client.state === 'ready';
   }
 
-  /** Resolves true when ready, false after `timeoutMs`. */
+  /**
+   * Resolves true when ready, false after `timeoutMs`; rejects with diskWriteFailed() once the
+   * vault's durability is lost (at once, also for callers already waiting).
+   */
   waitReady(timeoutMs: number): Promise<boolean> {
+    if (this.halted) return Promise.reject(diskWriteFailed());
     if (this.isReady) return Promise.resolve(true);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
         this.readyWaiters.delete(done);
-        resolve(this.isReady);
+        if (this.halted) reject(diskWriteFailed());
+        else resolve(this.isReady);
       };
       const timer = setTimeout(done, timeoutMs);
       this.readyWaiters.add(done);
@@ -118,6 +149,10 @@ export class RelayConnection {
   }
 
   state(): ConnectionState {
+    // Stopped for good in this unlock, whatever the client's state while its stop runs.
+    if (this.halted) {
+      return { phase: 'offline', cause: 'disk_write_failed', relayUrl: this.descriptor.url, tempKeyExpiresAt: null, outboxSize: this.outboxSize(), since: this.since };
+    }
     const s = this.client.state;
     const expiresRelay = this.client.tempKeyExpiresAt;
     // Relay time to this device's clock.
@@ -148,6 +183,10 @@ export class RelayConnection {
 
   private onClientState(s: ClientState, prev: ClientState): void {
     this.since = Date.now();
+    if (this.halted) {
+      this.hooks.onState(this.state());
+      return;
+    }
     // A relay that failed the pin / identity check stays the cause through the retry cycle
     // (offline, connecting, ...) until a connection is ready: "network error" would hide it.
     if (this.cause === 'relay_identity_mismatch' && s !== 'ready') {

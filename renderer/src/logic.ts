@@ -96,6 +96,10 @@ export interface ConnectionDescription {
   tone: 'ok' | 'busy' | 'off';
 }
 
+/** What the indicator says while the vault's durability is lost (ConnectionCause 'disk_write_failed'). */
+export const DISK_WRITE_FAILED_ADVICE =
+  'Ephemera could not write to disk. Free space or check the drive, then lock and unlock to retry. Nothing was sent or acknowledged since.';
+
 export function describeConnection(state: ConnectionState, now = Date.now()): ConnectionDescription {
   // Whatever the phase of the retry cycle, a relay that failed the pin / identity key check is
   // named as such: the user must not read it as "connecting" or a network problem.
@@ -105,6 +109,11 @@ export function describeConnection(state: ConnectionState, now = Date.now()): Co
       detail: `The server at ${state.relayUrl ?? 'the relay address'} is not the relay your descriptor names (its certificate or identity key does not match). Someone may be intercepting the connection; nothing is sent to it. Check the relay descriptor with its operator.`,
       tone: 'off',
     };
+  }
+  // Not a network problem: the relay is fine, this device's disk is not. Says what to do.
+  if (state.cause === 'disk_write_failed') {
+    const waiting = state.outboxSize > 0 ? ` ${state.outboxSize} message${state.outboxSize === 1 ? '' : 's'} will be sent after the unlock.` : '';
+    return { label: 'Could not write to disk', detail: `${DISK_WRITE_FAILED_ADVICE}${waiting}`, tone: 'off' };
   }
   const expiry = state.tempKeyExpiresAt !== null ? `Temporary key expires ${formatRemaining(state.tempKeyExpiresAt, now)}.` : '';
   const queued = state.outboxSize > 0 ? ` ${state.outboxSize} message${state.outboxSize === 1 ? '' : 's'} waiting to send.` : '';

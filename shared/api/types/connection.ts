@@ -16,6 +16,11 @@ export const ConnectionCause = z.enum([
    * middle. The client keeps retrying; this stays the cause until a connection becomes ready.
    */
   'relay_identity_mismatch',
+  /**
+   * A write of the vault may not have reached the disk (a failed fsync or an I/O error): nothing
+   * more goes to the relay, and nothing is acknowledged, until the vault is locked. Phase offline.
+   */
+  'disk_write_failed',
 ]);
 
 export const ConnectionState = z.strictObject({
