@@ -16,9 +16,12 @@ import type { SessionAccess } from './session.ts';
 
 /**
  * While texts keep arriving (a catch-up) the batch waits for a quiet moment, up to this long:
- * each receipt costs an encrypt and durable commits, so one per sender per batch, not per text.
+ * each receipt costs an encrypt, a durable commit and its outbox entry's delete here, so one per
+ * sender per batch, not per text. At 500 ms a catch-up from 50 contacts sent one receipt per
+ * ~3.5 texts, a fifth of its main-thread CPU (docs/protocol.md §12a); a sender sees its
+ * delivered mark at most this (plus the quiet moment) late, only while texts keep coming.
  */
-const RECEIPT_MAX_WAIT_MS = 500;
+export const RECEIPT_MAX_WAIT_MS = 2_000;
 const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1, received: 1, delivered: 2, read: 3 };
 
 /**
