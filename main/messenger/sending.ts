@@ -292,10 +292,12 @@ export class Sender {
     }
     const pending = vault.kvGet(PENDING_SENDS, outcome.id);
     if (!pending) return;
-    // One commit without an fsync wait: if a power cut undoes it, the message is still 'queued'
-    // with its pending record, and resumeQueued sends it again under the same idempotency key,
-    // which the relay answers from its record (the recipient stores it once either way).
-    vault.relaxedTransaction(() => {
+    // No fsync wait and no commit of its own: it joins this turn's batch (Vault.batchedTransaction)
+    // with the outbox entry's delete (net/stores.ts) and the other answers and receipts of the
+    // turn. If a power cut undoes it, the message is still 'queued' with its pending record, and
+    // resumeQueued sends it again under the same idempotency key, which the relay answers from
+    // its record (the recipient stores it once either way).
+    vault.batchedTransaction(() => {
       vault.kvDelete(PENDING_SENDS, outcome.id);
       this.deps.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
     });

@@ -65,8 +65,9 @@ export function vaultOutboxStore(vault: VaultHandle): OutboxStore {
     delete: async (id) => {
       await whenIdle();
       // The relay accepted it: losing this delete to a power cut only re-sends the request once,
-      // which the relay answers from its idempotency record; no fsync wait for that.
-      vault.relaxedTransaction(() => vault.outboxDelete(id));
+      // which the relay answers from its idempotency record; no fsync wait for that, and no commit
+      // of its own: it joins this turn's batch, with the messenger's 'sent' update of the answer.
+      vault.batchedTransaction(() => vault.outboxDelete(id));
     },
   };
 }
