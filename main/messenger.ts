@@ -99,7 +99,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
   private readonly backups: BackupJobs;
   private readonly attachmentUi = new AttachmentUi({
     vault: () => this.life.require().vault,
-    relay: () => this.life.current()?.connection?.client,
+    relay: () => this.life.current()?.connection?.calls,
     handleOf: (conversationId) => {
       const contactId = contactIdOfConversation(conversationId);
       const contact = contactId ? this.life.require().vault.getContact(contactId) : undefined;

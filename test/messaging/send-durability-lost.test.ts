@@ -54,6 +54,13 @@ describe('after a failed fsync nothing more of that unlock reaches the relay', (
     // The relay connection stopped: the user sees it offline (and nothing is acknowledged either).
     await waitFor(async () => (await alice.m.connectionState()).phase === 'offline', 30_000, 'the connection stopped');
 
+    // An attachment call (here the relay's limits) is refused with the disk error, rather than
+    // left pending on the stopped client until the lock (messenger.ts wires the connection's calls).
+    const limits = alice.m.attachmentLimits();
+    const pending = Symbol('still pending');
+    const outcome = await Promise.race([limits.then(() => 'answered', (e: unknown) => e), new Promise((r) => setTimeout(() => r(pending), 30_000))]);
+    expect(outcome).toMatchObject({ code: 'VAULT_CORRUPT' });
+
     // The timer change's ratchet step builds on the stuck text's: it must not go (R4), though
     // its own commit is FULL and a later fsync would succeed.
     await alice.m.setDisappearingTimer({ conversationId: toBob, seconds: 3600 });
