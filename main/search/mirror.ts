@@ -43,6 +43,14 @@ const stmts = {};
 for (const [name, sql] of Object.entries(workerData.sql)) stmts[name] = db.prepare(sql);
 const prune = db.prepare(workerData.purge.pruneWords);
 const K = workerData.kinds;
+// Whether a delete was applied since the last purge, and how many documents were added. The start
+// image holds no deleted term (every snapshot image is purged when made, a rebuild's starts
+// empty). A purge (FTS5 'optimize': every segment of the index rewritten, seconds at a million
+// messages) must drop deleted terms, and merges what was added into one segment for the queries;
+// after a few appends alone (a lock soon after an unlock) the image is serialized as it stands.
+let deletedSincePurge = false;
+let addedSincePurge = 0;
+const MERGE_AFTER_ADDED = 20000;
 // One batch of mirror-batch.ts's lanes: each kind takes its arguments from them in order.
 const applyBatch = db.transaction((b) => {
   const { kinds, docs, values } = b;
@@ -53,9 +61,9 @@ const applyBatch = db.transaction((b) => {
       case K.setMeta: stmts.setMeta.run(values[v], values[v + 1]); v += 2; break;
       case K.insertDoc: stmts.insertDoc.run(docs[d++], values[v++]); break;
       case K.insertDocBlob: stmts.insertDoc.run(docs[d++], Buffer.from(values[v++], 'hex')); break;
-      case K.deleteDoc: stmts.deleteDoc.run(docs[d++]); break;
-      case K.insertFts: stmts.insertFts.run(docs[d++], values[v], values[v + 1], values[v + 2]); v += 3; break;
-      case K.deleteFts: stmts.deleteFts.run(docs[d++]); break;
+      case K.deleteDoc: stmts.deleteDoc.run(docs[d++]); deletedSincePurge = true; break;
+      case K.insertFts: stmts.insertFts.run(docs[d++], values[v], values[v + 1], values[v + 2]); v += 3; addedSincePurge++; break;
+      case K.deleteFts: stmts.deleteFts.run(docs[d++]); deletedSincePurge = true; break;
       case K.insertConv: stmts.insertConv.run(values[v], values[v + 1]); v += 2; break;
       case K.insertWord: stmts.insertWord.run(values[v++]); break;
       default: throw new Error('unknown mirrored write ' + kinds[i]);
@@ -79,10 +87,14 @@ parentPort.on('message', (msg) => {
       return;
     }
     try {
-      db.transaction(() => {
-        db.exec(workerData.purge.optimize);
-        prune.run();
-      })();
+      if (deletedSincePurge || addedSincePurge >= MERGE_AFTER_ADDED) {
+        db.transaction(() => {
+          db.exec(workerData.purge.optimize);
+          prune.run();
+        })();
+        deletedSincePurge = false;
+        addedSincePurge = 0;
+      }
       db.pragma('incremental_vacuum');
       const img = db.serialize();
       const out = new ArrayBuffer(img.length);
