@@ -20,6 +20,7 @@ import { SearchIndex, type IndexedMessage, type PurgeCursor } from './index-db.t
 import { findMessages, indexedText, searchRequestSchema, type ExtraText, type SearchHit, type SearchRequest } from './find.ts';
 import { IndexMirror } from './mirror.ts';
 import type { MirrorBatch } from './mirror-batch.ts';
+import type { RestoreTimings } from './snapshot-read.ts';
 import { loadSnapshot, readGenerationImage, type RebuildReason } from './snapshot-store.ts';
 import { imageFromMirror, imageHere, writeImage, writeImageInSteps, type SnapshotImage } from './snapshot-write.ts';
 
@@ -49,6 +50,8 @@ export interface SearchServiceOptions {
    * messenger knows it, the vault's message row does not. Read when the message is indexed.
    */
   extraText?: (m: StoredMessage) => string | undefined;
+  /** Filled in with where a restore from the snapshot spent its time (bench/history). */
+  restoreTimings?: RestoreTimings;
 }
 
 /** How the index came to be at open: useful for the UI ("building search index") and tests. */
@@ -107,14 +110,19 @@ export class SearchService {
   /** Opens the index for an unlocked vault: snapshot + tail, or a full rebuild when the snapshot cannot be trusted. */
   static async open(source: SearchSource, options: SearchServiceOptions = {}): Promise<SearchService> {
     const snapshotEvery = Math.max(1, options.snapshotEvery ?? 20_000);
-    const loaded = await loadSnapshot(source);
+    const timings = options.restoreTimings;
+    const loaded = await loadSnapshot(source, timings);
     if ('index' in loaded) {
+      const zeroStart = performance.now();
       loaded.image.fill(0); // the mirror, when one is needed, reads the file again
+      if (timings) timings.zeroImageMs += performance.now() - zeroStart;
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
       try {
         service.#holdFrom(loaded.index.getMeta('generation') as string);
         // The tail may hold a large deletion (one interrupted by a crash): in steps, like catchUpInSteps.
+        const tailStart = performance.now();
         service.#replayedAtOpen = await service.catchUpInSteps();
+        if (timings) timings.tailMs += performance.now() - tailStart;
         return service;
       } catch (err) {
         // Nobody gets this service: what holds the index's plaintext goes now, not at process exit.

@@ -18,6 +18,30 @@ const HEADER_BYTES = MAGIC.length + 4;
 /** Work between two yields (the loop-delay bar is 50 ms; a 1 MiB chunk takes 1-5 ms here). */
 const SLICE_MS = 8;
 
+/**
+ * Where a restore's time goes (bench/history prints it): filled in when asked for, summed over
+ * the chunks. `copyMs` includes the first touch of the fresh image's pages; `yieldMs` is time the
+ * read spent away at other event-loop work between its slices.
+ */
+export interface RestoreTimings {
+  readMs: number;
+  openMs: number;
+  copyMs: number;
+  zeroChunkMs: number;
+  yieldMs: number;
+  chunks: number;
+  /** SearchIndex.restore: better-sqlite3's deserialize (its copy of the image) and the schema check. */
+  deserializeMs: number;
+  /** Zeroing the plaintext image once SQLite holds its copy. */
+  zeroImageMs: number;
+  /** The tail replayed from the vault's change feed after the restore. */
+  tailMs: number;
+}
+
+export function newRestoreTimings(): RestoreTimings {
+  return { readMs: 0, openMs: 0, copyMs: 0, zeroChunkMs: 0, yieldMs: 0, chunks: 0, deserializeMs: 0, zeroImageMs: 0, tailMs: 0 };
+}
+
 function readFully(fd: number, into: Buffer, length: number, position: number): void {
   let got = 0;
   while (got < length) {
@@ -33,8 +57,16 @@ function readFully(fd: number, into: Buffer, length: number, position: number): 
  * (nothing of it is returned then: the partial plaintext is zeroed). `stillOpen` is asked between
  * slices (the vault may lock meanwhile) and its throw ends the read the same way. The result is
  * a whole ArrayBuffer's view, so it can be transferred to a worker. `sliceMs`: work between yields.
+ * `timings`, when given, receives where the time went.
  */
-export async function readSealedInSteps(profileDir: string, name: string, key: Uint8Array, stillOpen: () => void, sliceMs = SLICE_MS): Promise<Uint8Array | undefined> {
+export async function readSealedInSteps(
+  profileDir: string,
+  name: string,
+  key: Uint8Array,
+  stillOpen: () => void,
+  sliceMs = SLICE_MS,
+  timings?: RestoreTimings,
+): Promise<Uint8Array | undefined> {
   let fd: number;
   try {
     fd = openSync(join(profileDir, `${name}${SEALED_SUFFIX}`), 'r');
@@ -64,14 +96,27 @@ export async function readSealedInSteps(profileDir: string, name: string, key: U
     for (let i = 0; i <= fullChunks; i++) {
       const last = i === fullChunks;
       const length = last ? lastLen : sealedChunk;
+      const t0 = performance.now();
       readFully(fd, sealed, length, HEADER_BYTES + i * sealedChunk);
+      const t1 = performance.now();
       const plain = opener.open(sealed.subarray(0, length), ad('sealed_files', name, i, last ? 1 : 0));
+      const t2 = performance.now();
       out.set(plain, i * chunkSize);
+      const t3 = performance.now();
       plain.fill(0);
-      if (!last && performance.now() - sliceStart >= sliceMs) {
+      const t4 = performance.now();
+      if (timings) {
+        timings.readMs += t1 - t0;
+        timings.openMs += t2 - t1;
+        timings.copyMs += t3 - t2;
+        timings.zeroChunkMs += t4 - t3;
+        timings.chunks++;
+      }
+      if (!last && t4 - sliceStart >= sliceMs) {
         await yieldToEventLoop();
         stillOpen();
         sliceStart = performance.now();
+        if (timings) timings.yieldMs += sliceStart - t4;
       }
     }
     const done = out;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { VaultHandle } from '../vault/api.ts';
 import { VaultCorrupt, VaultLocked } from '../vault/errors.ts';
 import { SearchIndex, SnapshotInvalid } from './index-db.ts';
-import { readSealedInSteps } from './snapshot-read.ts';
+import { readSealedInSteps, type RestoreTimings } from './snapshot-read.ts';
 
 /** What the snapshot store needs from the vault. */
 export type SnapshotSource = Pick<VaultHandle, 'profileDir' | 'isUnlocked' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
@@ -64,7 +64,7 @@ export function commitSnapshot(source: SnapshotSource, generation: string, seq: 
  * sealed-files subkey (in one call: such a file predates large indexes). Throws VaultCorrupt when
  * none opens it.
  */
-async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord | undefined): Promise<Uint8Array | undefined> {
+async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord | undefined, timings: RestoreTimings | undefined): Promise<Uint8Array | undefined> {
   let failure: unknown;
   const stillOpen = (): void => {
     if (!source.isUnlocked) throw new VaultLocked();
@@ -73,7 +73,7 @@ async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord |
     const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
     if (key?.length !== 32) continue;
     try {
-      return await readSealedInSteps(source.profileDir, SNAPSHOT_FILE, key, stillOpen);
+      return await readSealedInSteps(source.profileDir, SNAPSHOT_FILE, key, stillOpen, undefined, timings);
     } catch (err) {
       if (!(err instanceof VaultCorrupt)) throw err;
       failure = err;
@@ -129,19 +129,21 @@ function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
  * not. The file is read between event-loop turns; SQLite's copy of the image (deserialize) is the
  * one step that holds the thread for the whole image.
  */
-export async function loadSnapshot(source: SnapshotSource): Promise<{ index: SearchIndex; image: Uint8Array } | RebuildReason> {
+export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimings): Promise<{ index: SearchIndex; image: Uint8Array } | RebuildReason> {
   const record = readRecord(source);
   let bytes: Uint8Array | undefined;
   try {
-    bytes = await readSnapshotFile(source, record);
+    bytes = await readSnapshotFile(source, record, timings);
   } catch (err) {
     if (err instanceof VaultCorrupt) return { reason: 'snapshot-unreadable', detail: err.message };
     throw err;
   }
   if (!bytes) return { reason: 'no-snapshot', detail: 'no snapshot file' };
   let index: SearchIndex;
+  const restoreStart = performance.now();
   try {
     index = SearchIndex.restore(bytes);
+    if (timings) timings.deserializeMs += performance.now() - restoreStart;
   } catch (err) {
     bytes.fill(0); // plaintext-derived
     if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };
