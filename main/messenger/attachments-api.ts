@@ -63,7 +63,7 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
           const to = files.recipients(groupId);
           const conn = access.current()?.connection;
           if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-          const up = await uploadAttachment(conn.client, params.path, to, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
+          const up = await uploadAttachment(conn.calls, params.path, to, params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
           return files.announce(groupId, up, params.caption);
         }
         const contactId = contactIdOfConversation(params.conversationId);
@@ -71,7 +71,7 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
         if (!contact) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
         const conn = access.current()?.connection;
         if (!conn) throw new ApiError('NOT_REGISTERED', 'Not connected to a relay.');
-        const up = await uploadAttachment(conn.client, params.path, [contact.handle], params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
+        const up = await uploadAttachment(conn.calls, params.path, [contact.handle], params.name, { ...transfer(params.jobId), keepMetadata: ui.keepMetadata(), vault: access.require().vault });
         return sendUploaded(params.conversationId, up, params.caption);
       }),
     attachmentLimits: () => call(() => ui.limits()),
@@ -101,7 +101,7 @@ export function attachmentMethods({ call, access, emit, ui, backups, sendUploade
             throw apiErrorOf(e);
           });
         }
-        return access.activity(() => saveAttachment(access.require().vault, access.current()?.connection?.client, params.attachmentId, params.path, o));
+        return access.activity(() => saveAttachment(access.require().vault, access.current()?.connection?.calls, params.attachmentId, params.path, o));
       }),
     // Only the desktop app has a native dialog (main/backup-files.ts answers it there).
     attachmentSaveAs: () => call(() => Promise.reject(new ApiError('NOT_AVAILABLE', 'There is no file dialog here: save the attachment to a path instead.'))),

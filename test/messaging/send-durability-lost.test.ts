@@ -6,6 +6,9 @@
 // connection stops at once; the sealed outbox keeps every send, and the next unlock sends them
 // once each, in order. The failure is injected at the fsync of the -wal file itself (no disk here
 // gives EIO on demand); everything else is real: relay process, vaults on disk.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { aliceAlone, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
@@ -60,6 +63,12 @@ describe('after a failed fsync nothing more of that unlock reaches the relay', (
     const pending = Symbol('still pending');
     const outcome = await Promise.race([limits.then(() => 'answered', (e: unknown) => e), new Promise((r) => setTimeout(() => r(pending), 30_000))]);
     expect(outcome).toMatchObject({ code: 'VAULT_CORRUPT' });
+    // So is a file sent (its upload's first relay call): it used the bare client, pending until the lock (review s19 R1).
+    const file = join(mkdtempSync(join(tmpdir(), 'sdl-')), 'note.txt');
+    writeFileSync(file, 'a file after the failure');
+    const sent = alice.m.sendFile({ conversationId: toBob, path: file });
+    const sentOutcome = await Promise.race([sent.then(() => 'answered', (e: unknown) => e), new Promise((r) => setTimeout(() => r(pending), 30_000))]);
+    expect(sentOutcome).toMatchObject({ code: 'VAULT_CORRUPT' });
 
     // The timer change's ratchet step builds on the stuck text's: it must not go (R4), though
     // its own commit is FULL and a later fsync would succeed.
