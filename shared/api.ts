@@ -177,10 +177,21 @@ export const apiMethods = {
   attachmentDownload: { params: z.strictObject({ attachmentId: Id, jobId: JobId.optional() }), result: Attachment },
   /** Plaintext bytes of a downloaded attachment, for the renderer to show or offer as a download (NOT_AVAILABLE until downloaded). */
   attachmentRead: { params: AttachmentRead, result: z.strictObject({ bytes: AttachmentBytes, size: z.number().int().nonnegative() }) },
-  /** A conversation's unsent draft, sealed in the vault; '' when there is none. */
+  /** A conversation's unsent draft (1:1, or a group chat's by its conversationId), sealed in the vault; '' when there is none. */
   getDraft: { params: z.strictObject({ conversationId: Id }), result: z.strictObject({ text: z.string().max(MAX_TEXT_CHARS) }) },
-  /** Keeps (or with '' removes) a conversation's draft, sealed in the vault. */
+  /** Keeps (or with '' removes) a conversation's draft (1:1 or group), sealed in the vault. */
   setDraft: { params: z.strictObject({ conversationId: Id, text: z.string().max(MAX_TEXT_CHARS) }), result: NoResult },
+  /**
+   * A window's answer to the 'locking' event: the text of its composers, sealed as their drafts
+   * before the lock drops the key (accepted while the lock is under way, VAULT_LOCKED once the
+   * vault closed; entries for no such conversation are skipped). Once a window has called it (an
+   * empty list at its start), every lock waits for its answer, up to 1 s, so text typed in the
+   * draft save's pause before an idle or quit lock is kept.
+   */
+  lockDrafts: {
+    params: z.strictObject({ drafts: z.array(z.strictObject({ conversationId: Id, text: z.string().max(MAX_TEXT_CHARS) })).max(64) }),
+    result: NoResult,
+  },
   /** Marks every incoming message up to and including `upToMessageId` as read. */
   markRead: { params: z.strictObject({ conversationId: Id, upToMessageId: Id }), result: NoResult },
   /**

@@ -24,6 +24,7 @@ export type ConversationMethods = Pick<
   | 'messageDetails'
   | 'getDraft'
   | 'setDraft'
+  | 'lockDrafts'
   | 'sendText'
   | 'markRead'
   | 'deleteMessage'
@@ -34,13 +35,13 @@ export type ConversationMethods = Pick<
 
 export interface ConversationApiParts {
   call: ApiCall;
-  life: Pick<SessionLifecycle, 'require' | 'current' | 'activity' | 'timers'>;
+  life: Pick<SessionLifecycle, 'require' | 'current' | 'activity' | 'timers' | 'lockDrafts'>;
   emit: Emit;
   counters: Pick<ConversationCounters, 'summary' | 'flush' | 'announce'>;
   backups: BackupJobs;
   sender: Pick<Sender, 'sendText' | 'sendTimerChange'>;
   deleter: Pick<Deleter, 'message' | 'forEveryone' | 'conversation'>;
-  groups: Pick<GroupService, 'deleteMessage'>;
+  groups: Pick<GroupService, 'deleteMessage' | 'readDraft' | 'writeDraft'>;
   receipts: Pick<ReceiptSender, 'sendRead'>;
   /** Moves a message's state forward only (the facade's, shared with receiving and sending). */
   setState: (messageId: string, state: MessageState) => StoredMessage | undefined;
@@ -53,6 +54,11 @@ export function conversationMethods(p: ConversationApiParts): ConversationMethod
     const summary = counters.summary(conversationId);
     if (!summary) throw new ApiError('UNKNOWN_CONVERSATION', 'There is no such conversation.');
     return summary;
+  };
+  /** A 1:1 or group chat's draft (run inside a vault activity). */
+  const anyDraft = (conversationId: string, text: string): void => {
+    if (isGroupConversation(conversationId)) p.groups.writeDraft(conversationId, text);
+    else writeDraft(vault(), conversationId, text);
   };
   return {
     conversationsList: (params) =>
@@ -67,8 +73,23 @@ export function conversationMethods(p: ConversationApiParts): ConversationMethod
         return life.timers ? life.timers.shown(page, params.anchor) : page;
       }),
     messageDetails: (params) => call(() => messageDetails(vault(), params.messageId)),
-    getDraft: (params) => call(() => readDraft(vault(), params.conversationId)),
-    setDraft: (params) => call(() => life.activity(async () => writeDraft(vault(), params.conversationId, params.text))),
+    getDraft: (params) => call(() => (isGroupConversation(params.conversationId) ? p.groups.readDraft(params.conversationId) : readDraft(vault(), params.conversationId))),
+    setDraft: (params) => call(() => life.activity(async () => anyDraft(params.conversationId, params.text))),
+    lockDrafts: (params) =>
+      life.lockDrafts(
+        params.drafts.length === 0
+          ? undefined
+          : () => {
+              for (const d of params.drafts) {
+                try {
+                  anyDraft(d.conversationId, d.text);
+                } catch (e) {
+                  // One chat deleted meanwhile does not cost the others their text.
+                  if (!(e instanceof ApiError && e.code === 'UNKNOWN_CONVERSATION')) throw e;
+                }
+              }
+            },
+      ),
     sendText: (params) => call(async () => p.sender.sendText(params.conversationId, params.text, params.replyTo)),
     markRead: (params) =>
       call(() =>

@@ -67,6 +67,13 @@ export interface LockReceipts {
  */
 export const LOCK_RECEIPT_WAIT_MS = 2500;
 
+/**
+ * How long a lock waits for a window's answer to the 'locking' event (lockDrafts: its composers'
+ * text) before it drops the key. A round trip on this machine; bounded so a closed or hung window
+ * delays an idle or quit lock by this much at most.
+ */
+export const LOCK_DRAFT_WAIT_MS = 1000;
+
 /** Runs one API method: maps errors to ApiError codes and resets the auto-lock timer. */
 export type ApiCall = <T>(fn: () => Promise<T> | T, about?: RefusalContext) => Promise<T>;
 
@@ -88,6 +95,11 @@ export class SessionLifecycle implements SessionAccess {
   private locking = false;
   /** The UI was told this lock began ('locking' event), so it is told when it ends. */
   private lockingAnnounced = false;
+  /** A window called lockDrafts once: from then on each lock waits for its answer (bounded). */
+  private draftsAnswerer = false;
+  /** The current lock's wait for that answer, and what ends it. */
+  private draftsWait: Promise<void> | undefined;
+  private endDraftsWait: (() => void) | undefined;
   /** Lifecycle changes (create, unlock, lock, register) run one at a time. */
   private readonly queue = new PQueue({ concurrency: 1 });
   private readonly autoLock = new AutoLock(() => this.serial(() => this.lockNow()));
@@ -122,6 +134,40 @@ export class SessionLifecycle implements SessionAccess {
 
   serial<T>(fn: () => Promise<T>): Promise<T> {
     return this.queue.add(fn);
+  }
+
+  /**
+   * The contract's lockDrafts: `write` seals a window's composer texts (none: undefined), also
+   * while a lock is under way (until the session closes), and ends that lock's wait. Does not restart
+   * the auto-lock during a lock (its timer is stopped by then).
+   */
+  async lockDrafts(write: (() => void) | undefined): Promise<void> {
+    if (this.closed) throw new ApiError('DISCONNECTED', 'The messenger was closed.');
+    this.draftsAnswerer = true;
+    if (!this.locking) this.touch();
+    try {
+      // Nothing to seal (a window saying it answers locks, or an answer with no text): fine locked too.
+      if (!write) return;
+      if (!this.session?.vault.isUnlocked) throw new ApiError('VAULT_LOCKED', 'The vault is locked.');
+      await this.activity(async () => write());
+    } catch (e) {
+      throw toServiceError(e);
+    } finally {
+      this.endDraftsWait?.();
+    }
+  }
+
+  /** Resolves at the window's lockDrafts answer or after LOCK_DRAFT_WAIT_MS, whichever is first. */
+  private waitForDrafts(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.endDraftsWait = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, LOCK_DRAFT_WAIT_MS);
+      this.endDraftsWait = done;
+    });
   }
 
   // ------------------------------------------------------------------ the unlocked state
@@ -319,6 +365,7 @@ export class SessionLifecycle implements SessionAccess {
       await this.stopSession();
     } finally {
       this.locking = false;
+      this.draftsWait = undefined;
       if (this.lockingAnnounced) {
         this.lockingAnnounced = false;
         this.parts.emit('locking', { underWay: false });
@@ -334,6 +381,9 @@ export class SessionLifecycle implements SessionAccess {
     this.locking = true;
     if (this.lockingAnnounced || !this.session?.vault.isUnlocked) return;
     this.lockingAnnounced = true;
+    // The window answers this event with the text in its composers (lockDrafts), typed in the
+    // draft save's pause too; the lock waits for it before it closes the vault.
+    if (this.draftsAnswerer) this.draftsWait = this.waitForDrafts();
     this.parts.emit('locking', { underWay: true });
   }
 
@@ -356,6 +406,9 @@ export class SessionLifecycle implements SessionAccess {
     // the vault is still open here.
     receipts.stop();
     await sender.idle();
+    // The window's composer texts, sealed while the vault is still open (bounded wait).
+    await this.draftsWait;
+    this.draftsWait = undefined;
     // Only now: a send that ran during the receipt wait or after the connection stopped (stored
     // 'queued' for the next unlock) took its conversation's timer and recorded it.
     this.disappearing?.stop();

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'react';
 import type { Settings, VaultStatus } from '../../shared/api.ts';
 import type { LinkState } from '../../shared/api/socket-client.ts';
 import { ApiContext, errorText, ReconnectContext, type Connection } from './api.ts';
-import { LockingContext, lockApp } from './locking.ts';
+import { answerLocks, LockingContext, lockApp } from './locking.ts';
 import { CreateVault } from './screens/CreateVault.tsx';
 import { Messenger } from './screens/Messenger.tsx';
 import { Register } from './screens/Register.tsx';
@@ -34,6 +34,7 @@ export function App({ connection }: { connection: Connection }) {
     };
     load();
     const offs = [
+      answerLocks(api),
       api.on('vault', setStatus),
       api.on('locking', ({ underWay }) => setLocking(underWay)),
       api.on('settings', setSettings),
@@ -44,6 +45,8 @@ export function App({ connection }: { connection: Connection }) {
         // within seconds, and the vault status loaded now or its 'vault' event shows it.
         setLocking(false);
         load();
+        // A new link may be a new host session: say again that this window answers locks.
+        api.lockDrafts({ drafts: [] }).catch(() => undefined);
         setReconnects((n) => n + 1);
       }),
     ];

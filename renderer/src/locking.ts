@@ -4,7 +4,7 @@
 // sent into a refusal; a text in a composer stays there until the lock screen replaces it.
 import { createContext, useContext } from 'react';
 import type { EphemeraClient } from '../../shared/api/rpc.ts';
-import { flushDrafts } from './chat/drafts.ts';
+import { flushDrafts, pendingDrafts } from './chat/drafts.ts';
 
 export const LockingContext = createContext(false);
 
@@ -21,4 +21,16 @@ export function useLocking(): boolean {
 export function lockApp(api: EphemeraClient): Promise<void> {
   flushDrafts();
   return api.lock().catch(() => undefined);
+}
+
+/**
+ * Main waits for this window at every lock (up to 1 s) once it has called lockDrafts: so it says
+ * so at start, and answers each lock that begins ('locking' event) with its composers' text,
+ * typed in the draft save's pause too (idle and quit locks start in main, not here).
+ */
+export function answerLocks(api: EphemeraClient): () => void {
+  api.lockDrafts({ drafts: [] }).catch(() => undefined);
+  return api.on('locking', ({ underWay }) => {
+    if (underWay) api.lockDrafts({ drafts: pendingDrafts() }).catch(() => undefined);
+  });
 }

@@ -1,6 +1,6 @@
-// A 1:1 chat's draft (screens/Chat.tsx). Drafts are sealed in the vault by main (never
+// A chat's draft (screens/Chat.tsx, screens/GroupChat.tsx). Drafts are sealed in the vault by main (never
 // localStorage): loaded when the chat opens, saved shortly after typing stops and when the chat
-// closes.
+// closes, and handed to main when a lock begins (locking.ts).
 import { useEffect, useRef, useState } from 'react';
 import { useApi } from '../api.ts';
 
@@ -13,6 +13,17 @@ const DRAFT_SAVE_MS = 400;
 const sessionDrafts = new Map<string, string>();
 export function forgetSessionDrafts(): void {
   sessionDrafts.clear();
+}
+
+/**
+ * The page's text of every chat typed in this session and not sent: the lock's answer (main's
+ * lockDrafts), whether or not a save of it went out (one sent just before the lock is refused).
+ */
+export function pendingDrafts(): { conversationId: string; text: string }[] {
+  return [...sessionDrafts]
+    .filter(([, text]) => text.trim() !== '')
+    .slice(0, 64)
+    .map(([conversationId, text]) => ({ conversationId, text }));
 }
 
 /** The open composers' "seal what was typed since the last save" (one per mounted chat). */

@@ -13,6 +13,7 @@ import { LinkDialog } from './MessageDialogs.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import { notExpired, useNow } from '../components/Disappearing.tsx';
+import { useDraft } from '../chat/drafts.ts';
 import { useLocking } from '../locking.ts';
 import '../groups.css';
 
@@ -45,10 +46,10 @@ export function GroupChat({
 }) {
   const api = useApi();
   const [messages, setMessages] = useState<GroupMessage[]>([]);
-  const [draft, setDraft] = useState('');
+  // Sealed by main like a 1:1 chat's draft (chat/drafts.ts), keyed by the group's conversation id.
+  const drafts = useDraft(group.conversationId, null);
+  const draft = drafts.draft;
   const locking = useLocking();
-  /** What the composer holds now (a failed send reads it after its own await). */
-  const typed = useRef('');
   const [error, setError] = useState('');
   const [receiptsOf, setReceiptsOf] = useState<GroupMessage | null>(null);
   const [notice, setNotice] = useState('');
@@ -192,18 +193,13 @@ export function GroupChat({
     setError('');
     // Emptied at Enter (as in a 1:1 chat), so text typed while this send runs is kept.
     const quoted = replyTo;
-    setDraft('');
-    typed.current = '';
+    drafts.clear();
     setReplyTo(null);
     try {
       await api.groupSend({ groupId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
     } catch (err) {
       // Text and quote come back only if nothing new was typed meanwhile.
-      if (typed.current === '') {
-        typed.current = text;
-        setDraft(text);
-        setReplyTo((cur) => cur ?? quoted);
-      }
+      if (drafts.restore(text)) setReplyTo((cur) => cur ?? quoted);
       setError(errorText(err));
       return;
     }
@@ -335,10 +331,7 @@ export function GroupChat({
             rows={2}
             value={draft}
             placeholder="Write a message (Enter to send, Shift+Enter for a new line)"
-            onChange={(e) => {
-              typed.current = e.target.value;
-              setDraft(e.target.value);
-            }}
+            onChange={(e) => drafts.type(e.target.value)}
             onKeyDown={onKey}
             onPaste={(e) => {
               // A pasted image (a screenshot) is sent as a file, as in a 1:1 chat; pasted text stays text.

@@ -1,0 +1,105 @@
+// Drafts never lost across a lock, in the real UI (Chromium, browser mode, real relay and vaults):
+// (a) a group chat's composer text is sealed as its draft like a 1:1 chat's, and is back after
+// lock and unlock; (b) a lock main starts itself (the idle timer, quit: here Messenger.lock() from
+// the test) takes the text typed in the draft save's 400 ms pause: the page answers the 'locking'
+// event with its composers' text (lockDrafts) and main waits for it before it drops the key.
+// The page's clock is paused so the save after the typing pause never comes by itself. Alice's
+// messenger and web host run in this process so the test can start a lock in main.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { openMessenger, type Messenger } from '../../main/messenger.ts';
+import { TEST_KDF } from '../../main/vault/index.ts';
+import { startWebHost, type WebHost } from '../../main/web/host.ts';
+import { RENDERER_DIST } from '../../main/web/static.ts';
+import { addContact, browserScene, expectAccessible, onboard, PASSWORD, ROOT, send } from './browser-harness.ts';
+
+const scene = browserScene('lock-drafts', 'lock-drafts');
+const T = 60_000;
+const GROUP = 'Drafts kept';
+let alice: Page;
+let aliceM: Messenger | undefined;
+let bob: Messenger | undefined;
+let host: WebHost | undefined;
+
+async function unlock(page: Page): Promise<void> {
+  await page.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor({ timeout: T });
+  await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.getByRole('button', { name: 'New contact' }).waitFor({ timeout: T });
+}
+
+describe('Drafts across a lock in Chromium', () => {
+  beforeAll(async () => {
+    const relay = await scene.startRelay();
+    aliceM = await openMessenger({ profileDir: path.join(scene.tmp, 'alice'), serverDescriptorPath: relay.descriptor, kdf: TEST_KDF });
+    host = await startWebHost({ service: aliceM, rendererDir: path.join(ROOT, RENDERER_DIST), port: 0, backupDir: path.join(scene.tmp, 'backups') });
+    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
+    await bob.createVault({ password: PASSWORD });
+    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    await scene.launch();
+    alice = (await scene.newPage()).page;
+    await alice.clock.install();
+    await onboard(alice, host.url, 'alice');
+  });
+
+  afterEach(() => {
+    expect(scene.problems.splice(0)).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await bob?.close().catch(() => undefined);
+    await host?.close().catch(() => undefined);
+    await aliceM?.close().catch(() => undefined);
+    await scene.close();
+  });
+
+  const openGroup = async (): Promise<void> => {
+    await alice.getByRole('button', { name: `${GROUP}, group of 2` }).click({ timeout: T });
+    await alice.getByRole('heading', { name: `${GROUP} 2 members`, level: 2 }).waitFor({ timeout: T });
+  };
+  const groupConversationId = async (): Promise<string> => (await aliceM!.groupsList()).find((g) => g.name === GROUP)!.conversationId;
+
+  it('a group chat keeps its text as a sealed draft across lock and unlock', async () => {
+    await addContact(alice, 'bob');
+    await send(alice, 'bob', 'hello bob');
+    await aliceM!.groupCreate({ name: GROUP, members: ['bob'] });
+    await openGroup();
+    const composer = alice.getByLabel(`Message to ${GROUP}`);
+    const TEXT = 'group text kept across the lock';
+    await composer.fill(TEXT);
+    // Sealed after the typing pause, in main, under the group's conversation id.
+    await alice.clock.runFor(1_000);
+    const conversationId = await groupConversationId();
+    await expect.poll(async () => (await aliceM!.getDraft({ conversationId })).text, { timeout: T }).toBe(TEXT);
+    await alice.getByRole('button', { name: 'Lock' }).click();
+    await unlock(alice);
+    await openGroup();
+    await expect.poll(() => composer.inputValue(), { timeout: T }).toBe(TEXT);
+    await expectAccessible(alice, 'group draft restored');
+  }, 600_000);
+
+  it('a lock main starts itself takes the text typed in the save pause (1:1 and group)', async () => {
+    // The page's clock stands still: the save after the typing pause never comes by itself.
+    await alice.clock.pauseAt((await alice.evaluate(() => Date.now())) + 1_000);
+    const groupComposer = alice.getByLabel(`Message to ${GROUP}`);
+    await groupComposer.fill('group text typed just before an idle lock');
+    await alice.getByRole('button', { name: /^bob/ }).first().click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor({ timeout: T });
+    const bobComposer = alice.getByLabel('Message to bob');
+    await bobComposer.fill('typed just before an idle lock');
+    const toBob = (await aliceM!.conversationsList({})).find((c) => c.title === 'bob')?.id;
+    expect(await aliceM!.getDraft({ conversationId: toBob! })).toEqual({ text: '' });
+
+    // As the idle timer or quit would: main locks, no call of the page comes first.
+    await aliceM!.lock();
+    expect(await aliceM!.vaultStatus()).toMatchObject({ vault: 'locked' });
+    await alice.clock.resume();
+    await unlock(alice);
+    await alice.getByRole('button', { name: /^bob/ }).first().click();
+    await expect.poll(() => bobComposer.inputValue(), { timeout: T }).toBe('typed just before an idle lock');
+    await openGroup();
+    await expect.poll(() => groupComposer.inputValue(), { timeout: T }).toBe('group text typed just before an idle lock');
+  }, 600_000);
+});
