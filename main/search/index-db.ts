@@ -125,6 +125,8 @@ export class SearchIndex {
   /** Terms of convs rows inserted by the transaction under way: cached once it commits. */
   #convTermsPending: [string, string][] = [];
   #depth = 0;
+  /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */
+  #removals = 0;
 
   private constructor(db: Database.Database) {
     this.#db = db;
@@ -308,9 +310,15 @@ export class SearchIndex {
   }
 
   #removeDoc(doc: bigint): void {
+    this.#removals++;
     this.#stmts.deleteFts.run(doc);
     this.#stmts.deleteDoc.run(doc);
     this.#pending?.removeDoc(doc);
+  }
+
+  /** Documents removed (deleted, or replaced by a newer version) since this index was opened or created. */
+  get removals(): number {
+    return this.#removals;
   }
 
   /** Adds or replaces messages, in one transaction. */

@@ -39,6 +39,12 @@ const DELETE_STEP = 250;
 const MAX_DELETE_STEP = 2000;
 /** Target length of one step of the purge of deleted terms (the loop-delay bar is 50 ms). */
 const PURGE_STEP_MS = 10;
+/**
+ * A lock after at most this many changes since the snapshot, all of them new messages, writes
+ * no snapshot: the next open replays them from the vault's feed (tens of ms) instead of this lock
+ * re-reading and re-sealing the whole image (6-15 s at 1M messages, docs/search.md).
+ */
+const LOCK_TAIL_MAX = 500;
 
 export interface SearchServiceOptions {
   /** Write a snapshot after this many indexed changes (default 20,000). */
@@ -391,6 +397,10 @@ export class SearchService {
         await this.#steppingRun?.catch(() => undefined);
         // The feed in steps (a deletion not caught up yet), snapshotting if due; then in any case.
         await this.catchUpInSteps();
+        if (this.#leavesTailToNextOpen()) {
+          this.discard();
+          return;
+        }
         if (this.#index && (this.#mirror?.alive || this.#held) && this.#changesSinceSnapshot > 0) {
           this.#changesSinceSnapshot = Math.max(this.#changesSinceSnapshot, this.#snapshotEvery);
           await this.catchUpInSteps();
@@ -400,6 +410,18 @@ export class SearchService {
       // close() below writes it the synchronous way
     }
     this.close();
+  }
+
+  /**
+   * For a lock: true when the index is the restored one with writes held (no snapshot since the
+   * open, no mirror) and every change since the snapshot is a new message, at most LOCK_TAIL_MAX.
+   * The file then lacks only those messages' words, which the vault holds sealed anyway. Never
+   * after a deletion or a replaced message: the older file would keep their words longer.
+   */
+  #leavesTailToNextOpen(): boolean {
+    if (!this.#index || !this.#held || this.#mirror?.alive || this.#steppedWrite || this.#stepping) return false;
+    this.#drainFeed();
+    return !this.#deletedSinceSnapshot && this.#index.removals === 0 && this.#changesSinceSnapshot <= LOCK_TAIL_MAX;
   }
 
   #snapshotDue(): boolean {
