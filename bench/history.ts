@@ -212,6 +212,9 @@ interface ChildResult {
   lockCpuMs: number;
   lockLoopP99Ms: number;
   lockLoopMaxMs: number;
+  /** The next unlock's open after that lock: the tail it replayed and how long that took. */
+  nextOpenReplayed: number;
+  nextOpenTailMs: number;
 }
 
 /** Messages appended and indexed after the restore before the lock is measured (issue #18, stop 19). */
@@ -304,6 +307,13 @@ async function child(profile: string, total: number): Promise<void> {
   }
   const lock = await measureLockWithChanges(vault, service, total);
   vault.lock();
+  // What a lock that left its new messages to the next open costs that open.
+  const nextVault = await Vault.unlock(profile, PASSWORD);
+  const nextTimings = newRestoreTimings();
+  const next = await SearchService.open(nextVault, { restoreTimings: nextTimings });
+  const nextOpen = { nextOpenReplayed: next.replayedAtOpen, nextOpenTailMs: nextTimings.tailMs };
+  next.discard();
+  nextVault.lock();
   const freshMemoryMs = freshMemoryFloorMs(statSync(join(profile, `${SNAPSHOT_FILE}.sealed`)).size);
   const result: ChildResult = {
     unlockMs: t1 - t0,
@@ -322,6 +332,7 @@ async function child(profile: string, total: number): Promise<void> {
     freshMemoryMs,
     restore,
     ...lock,
+    ...nextOpen,
     readyLoopP99Ms: readyLoop.p99Ms,
     readyLoopMaxMs: readyLoop.maxMs,
   };
@@ -449,6 +460,8 @@ function report(r: SizeResult, base: SizeResult | undefined): void {
     cpu_ms: ms(c.lockCpuMs),
     loop_delay_p99_ms: ms(c.lockLoopP99Ms),
     loop_delay_max_ms: ms(c.lockLoopMaxMs),
+    next_open_replayed: c.nextOpenReplayed,
+    next_open_tail_ms: ms(c.nextOpenTailMs),
   });
 }
 
