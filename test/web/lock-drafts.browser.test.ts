@@ -102,4 +102,21 @@ describe('Drafts across a lock in Chromium', () => {
     await openGroup();
     await expect.poll(() => groupComposer.inputValue(), { timeout: T }).toBe('group text typed just before an idle lock');
   }, 600_000);
+
+  it('a composer emptied by hand just before such a lock stays empty (its sealed draft goes)', async () => {
+    const bobComposer = alice.getByLabel('Message to bob');
+    await alice.getByRole('button', { name: /^bob/ }).first().click();
+    await expect.poll(() => bobComposer.inputValue(), { timeout: T }).toBe('typed just before an idle lock');
+    const toBob = (await aliceM!.conversationsList({})).find((c) => c.title === 'bob')!.id;
+    await expect.poll(async () => (await aliceM!.getDraft({ conversationId: toBob })).text, { timeout: T }).toBe('typed just before an idle lock');
+    await alice.clock.pauseAt((await alice.evaluate(() => Date.now())) + 1_000);
+    await bobComposer.fill('');
+    await aliceM!.lock();
+    await alice.clock.resume();
+    await unlock(alice);
+    expect(await aliceM!.getDraft({ conversationId: toBob })).toEqual({ text: '' });
+    await alice.getByRole('button', { name: /^bob/ }).first().click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor({ timeout: T });
+    expect(await bobComposer.inputValue()).toBe('');
+  }, 600_000);
 });

@@ -18,12 +18,11 @@ export function forgetSessionDrafts(): void {
 /**
  * The page's text of every chat typed in this session and not sent: the lock's answer (main's
  * lockDrafts), whether or not a save of it went out (one sent just before the lock is refused).
+ * A composer emptied by hand goes too (blank: main deletes its draft); one emptied by a send is
+ * not in the map. The 64 most recently typed, as the contract allows.
  */
 export function pendingDrafts(): { conversationId: string; text: string }[] {
-  return [...sessionDrafts]
-    .filter(([, text]) => text.trim() !== '')
-    .slice(0, 64)
-    .map(([conversationId, text]) => ({ conversationId, text }));
+  return [...sessionDrafts].slice(-64).map(([conversationId, text]) => ({ conversationId, text }));
 }
 
 /** The open composers' "seal what was typed since the last save" (one per mounted chat). */
@@ -86,6 +85,8 @@ export function useDraft(conversationId: string, backupId: string | null) {
     draft,
     /** Typing: the page's copy changes only here (effects may run twice on mount). */
     type(text: string) {
+      // Re-inserted: the map's order is the order of last typing (pendingDrafts keeps the newest).
+      sessionDrafts.delete(conversationId);
       sessionDrafts.set(conversationId, text);
       setDraft(text);
     },
