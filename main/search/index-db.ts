@@ -321,7 +321,7 @@ export class SearchIndex {
     return this.#removals;
   }
 
-  /** Adds or replaces messages, in one transaction. */
+  /** Adds or replaces messages, in one transaction. A replaced doc's terms stay in the segments (no purge): changed text needs a delete first (docs/search.md "Replaced text"). */
   upsert(messages: readonly IndexedMessage[]): void {
     this.#writes(this.#db.transaction(() => {
       const batchWords = new Set<string>();
