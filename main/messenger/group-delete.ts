@@ -10,7 +10,7 @@ import type { SendManyParams } from '../../shared/protocol/methods.ts';
 import { encodeContent, type GroupDeleteContent } from '../e2e/index.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
-import { deleteAttachmentOf } from './attachment-store.ts';
+import { deleteAttachmentOf, recordOf } from './attachment-store.ts';
 import { arrivedWithinDeleteWindow, DELETE_FOR_EVERYONE_WINDOW_MS, isTombstone, TOMBSTONES, withinDeleteWindow } from './delete-for-everyone.ts';
 import { deleteFromVault } from './deletion.ts';
 import { handGroupRequest } from './group-delivery.ts';
@@ -37,11 +37,13 @@ export function isGroupConversation(conversationId: string): boolean {
  */
 function tombstone(vault: Vault, conversationId: string, ids: readonly string[]): void {
   if (ids.length === 0) return;
+  // A file without a caption has blank text: it is still redacted, so search drops its name.
+  const withFile = ids.filter((id) => recordOf(vault, id) !== undefined);
   vault.transaction(() => {
     for (const id of ids) vault.kvSet(TOMBSTONES, id, Buffer.from('1'));
   });
   for (const id of ids) deleteAttachmentOf(vault, id, { forEveryone: true });
-  vault.redactMessages(conversationId, ids);
+  vault.redactMessages(conversationId, ids, withFile);
 }
 
 /**
