@@ -17,6 +17,7 @@ import { Vault } from '../main/vault/index.ts';
 import { SearchService, SNAPSHOT_FILE, type SearchRequest } from '../main/search/service.ts';
 import { newRestoreTimings, type RestoreTimings } from '../main/search/snapshot-read.ts';
 import { emit, loopDelay, percentile, ratioOf, type BenchOptions } from './report.ts';
+import { withHugePageMalloc } from '../scripts/huge-page-malloc.ts';
 
 const PASSWORD = 'bench password: correct horse battery staple';
 const CONVERSATIONS = 200;
@@ -339,10 +340,17 @@ async function child(profile: string, total: number): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+/**
+ * The app process's environment as `npm start` gives it (scripts/huge-page-malloc.ts: glibc's
+ * malloc on huge pages); HISTORY_DEFAULT_MALLOC=1 measures without, for comparison.
+ */
+const CHILD_ENV = process.env.HISTORY_DEFAULT_MALLOC === '1' ? process.env : withHugePageMalloc(process.env);
+
 function runChild(profile: string, total: number): ChildResult {
   const self = fileURLToPath(import.meta.url);
   const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, '--child', profile, String(total)], {
     cwd: join(dirname(self), '..'),
+    env: CHILD_ENV,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
   });
@@ -388,7 +396,7 @@ async function measureSize(total: number, vocab: Vocab): Promise<SizeResult> {
 
 function report(r: SizeResult, base: SizeResult | undefined): void {
   const sorted = (xs: number[]): number[] => [...xs].sort((a, b) => a - b);
-  const params = { messages: r.messages, conversations: CONVERSATIONS, kdf: 'default' };
+  const params = { messages: r.messages, conversations: CONVERSATIONS, kdf: 'default', glibc_tunables: CHILD_ENV.GLIBC_TUNABLES ?? 'none' };
   const line = (bench: string, value: number, unit: string, baseValue: number | undefined, target?: string, extra?: Record<string, string | number>): void => {
     const v = Math.round(value * 1000) / 1000;
     emit({

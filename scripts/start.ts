@@ -15,6 +15,7 @@ import { buildElectronMain, buildPreload, buildRenderer, rendererBuilt, ROOT } f
 import { ensureElectronSqlite } from './native-electron.ts';
 import { SQLITE_BINDING_ENV } from '../main/vault/sqlite-binding.ts';
 import { chooseBrowser, noDisplayReason, openAppWindow, runningAsRoot, watchStart, WINDOW_WATCH_MS } from './app-window.ts';
+import { withHugePageMalloc } from './huge-page-malloc.ts';
 
 /** Per-OS user data directory, as Electron's app.getPath('userData') would choose. */
 export function userDataDir(): string {
@@ -91,7 +92,27 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/**
+ * Runs this script again, as a child, with glibc's huge-page tunable when it is missing
+ * (huge-page-malloc.ts: the app process is this one in browser mode, and Electron inherits its
+ * environment); this process then only passes signals on and exits as the child does. The child
+ * has its own process group, so a terminal's Ctrl+C reaches it once, through here.
+ */
+function relaunchedWithHugePageMalloc(): boolean {
+  const env = withHugePageMalloc(process.env);
+  if (env === process.env) return false;
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: ['ignore', 'inherit', 'inherit'], env, detached: true });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
+  child.once('error', (error) => {
+    say(`Ephemera: cannot start: ${error.message}`);
+    process.exit(1);
+  });
+  child.once('exit', (code, signal) => process.exit(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
+  return true;
+}
+
 async function main(): Promise<void> {
+  if (relaunchedWithHugePageMalloc()) return;
   const program = new Command()
     .name('npm start')
     .option('--profile <dir>', 'profile directory (default: in the user data directory)')

@@ -119,6 +119,7 @@ export function scriptEnv(home: string, extra: Record<string, string | undefined
   delete env.DISPLAY;
   delete env.WAYLAND_DISPLAY;
   delete env.EPHEMERA_BROWSER;
+  delete env.GLIBC_TUNABLES; // start.ts adds its own (scripts/huge-page-malloc.ts); the tests check it does
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chooseBrowser, noDisplayReason, reasonLine } from '../../scripts/app-window.ts';
+import { HUGE_PAGE_MALLOC_TUNABLE, withHugePageMalloc } from '../../scripts/huge-page-malloc.ts';
 import { alive, browserStub, expectServesApp, runScript, scriptEnv } from './launch-script.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ephemera-start-'));
@@ -29,6 +30,12 @@ describe('npm start', () => {
       const url = await run.line(URL_LINE);
       expect(run.lines.indexOf(url)).toBe(run.lines.indexOf(sentence) + 1);
       await expectServesApp(url);
+      // The app process is a child started with glibc's huge-page tunable (scripts/huge-page-malloc.ts).
+      const pid = run.child.pid!;
+      const children = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ').filter(Boolean);
+      expect(children).toHaveLength(1);
+      const environ = fs.readFileSync(`/proc/${children[0]}/environ`, 'latin1').split('\0');
+      expect(environ).toContain(`GLIBC_TUNABLES=${HUGE_PAGE_MALLOC_TUNABLE}`);
     } finally {
       expect(await run.stop('SIGINT')).toBe(0);
     }
@@ -152,5 +159,17 @@ describe('choosing the app window', () => {
     expect(reasonLine(`[1:1:0101/000000.000:ERROR:a.cc(1)] first\n[1:1:0101/000000.000:FATAL:b.cc(2)] the fatal one\n`)).toBe('the fatal one');
     expect(reasonLine('just this\n')).toBe('just this');
     expect(reasonLine('')).toBe('');
+  });
+});
+
+describe('the huge-page tunable (scripts/huge-page-malloc.ts)', () => {
+  it('is added on Linux, after tunables already set, and never over a hugetlb value the user chose; other systems get the environment unchanged', () => {
+    expect(withHugePageMalloc({ PATH: '/bin' }, 'linux')).toEqual({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
+    expect(withHugePageMalloc({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }, 'linux').GLIBC_TUNABLES).toBe('glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1');
+    const chosen = { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' };
+    expect(withHugePageMalloc(chosen, 'linux')).toBe(chosen);
+    const mac = { PATH: '/bin' };
+    expect(withHugePageMalloc(mac, 'darwin')).toBe(mac);
+    expect(withHugePageMalloc(mac, 'win32')).toBe(mac);
   });
 });
