@@ -11,8 +11,12 @@ import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
-/** 3: attachment messages also indexed under their file name (older snapshots rebuild once). */
-export const INDEX_FORMAT_VERSION = 3;
+/**
+ * 3: attachment messages also indexed under their file name (older snapshots rebuild once).
+ * 4: the same format; a caption-less group file deleted for everyone kept its name in the index
+ * before 54aa470, so snapshots made before it rebuild once (review s19 R4).
+ */
+export const INDEX_FORMAT_VERSION = 4;
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
 /** Most hits one query returns. */
