@@ -96,12 +96,15 @@ function say(line: string): void {
  * Runs this script again, as a child, with glibc's huge-page tunable when it is missing
  * (huge-page-malloc.ts: the app process is this one in browser mode, and Electron inherits its
  * environment); this process then only passes signals on and exits as the child does. The child
- * has its own process group, so a terminal's Ctrl+C reaches it once, through here.
+ * stays in this process group (a group kill stops both) and has an IPC channel: when this process
+ * dies in a way that passes nothing on (SIGKILL, a crash), the channel closes and the child stops
+ * as on SIGTERM (stopWithLauncher), so no unlocked app is left running without its terminal.
  */
 function relaunchedWithHugePageMalloc(): boolean {
   const env = withHugePageMalloc(process.env);
   if (env === process.env) return false;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: ['ignore', 'inherit', 'inherit'], env, detached: true });
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
+  // A terminal's Ctrl+C reaches the child too: it takes a repeated signal as one (the handlers are idempotent).
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
   child.once('error', (error) => {
     say(`Ephemera: cannot start: ${error.message}`);
@@ -111,8 +114,15 @@ function relaunchedWithHugePageMalloc(): boolean {
   return true;
 }
 
+/** In the child of relaunchedWithHugePageMalloc: the launcher gone means stop, as on SIGTERM. */
+function stopWithLauncher(): void {
+  if (!process.send) return;
+  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+}
+
 async function main(): Promise<void> {
   if (relaunchedWithHugePageMalloc()) return;
+  stopWithLauncher();
   const program = new Command()
     .name('npm start')
     .option('--profile <dir>', 'profile directory (default: in the user data directory)')
@@ -175,8 +185,8 @@ async function main(): Promise<void> {
           stoppingApp = true;
           app.kill('SIGTERM');
         };
-        process.once('SIGINT', stopApp);
-        process.once('SIGTERM', stopApp);
+        process.on('SIGINT', stopApp);
+        process.on('SIGTERM', stopApp);
         return;
       }
       electronReason = watched.reason;
@@ -204,8 +214,8 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
 
   const browser = chooseBrowser();
   let windowReason: string;

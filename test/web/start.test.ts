@@ -162,6 +162,35 @@ describe('choosing the app window', () => {
   });
 });
 
+/** Alive and not a zombie waiting for a reaper (the app's parent is gone, so init reaps it). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+describe('npm start, launcher and app process', () => {
+  it('a launcher killed without passing anything on (SIGKILL) takes the app process with it', async () => {
+    const run = start('launcher-killed', { DISPLAY: ':99', EPHEMERA_BROWSER: path.join(tmp, 'no-such-chromium') });
+    const pid = run.child.pid!;
+    let app: number | undefined;
+    try {
+      const url = await run.line(URL_LINE);
+      app = Number(fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim());
+      expect(app).toBeGreaterThan(0);
+      await expectServesApp(url);
+      expect(await run.stop('SIGKILL')).toBe(null);
+      const deadline = Date.now() + 30_000;
+      while (running(app) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(running(app)).toBe(false);
+    } finally {
+      if (app !== undefined && alive(app)) process.kill(app, 'SIGKILL');
+    }
+  });
+});
+
 describe('the huge-page tunable (scripts/huge-page-malloc.ts)', () => {
   it('is added on Linux, after tunables already set, and never over a hugetlb value the user chose; other systems get the environment unchanged', () => {
     expect(withHugePageMalloc({ PATH: '/bin' }, 'linux')).toEqual({ PATH: '/bin', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' });
