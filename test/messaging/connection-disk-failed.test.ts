@@ -4,30 +4,11 @@
 // timeout; the next unlock clears the cause. The failure is injected at the fsync of the -wal file
 // (no disk here gives EIO on demand); relay process and vaults on disk are real.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { walSyncs } from './wal-sync-faults.ts';
 import type { ConnectionState } from '../../shared/api.ts';
 import { aliceAlone, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
-/** Set: the next fsync of a -wal file through node:fs/promises fails with EIO. */
-const walSyncs = vi.hoisted(() => ({ failNext: false, failed: 0 }));
-
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
-    const sync = file.sync.bind(file);
-    file.sync = async () => {
-      if (walSyncs.failNext) {
-        walSyncs.failNext = false;
-        walSyncs.failed++;
-        throw Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' });
-      }
-      return sync();
-    };
-    return file;
-  };
-  return { ...actual, open, default: { ...actual, open } };
-});
+vi.mock('node:fs/promises', async (importOriginal) => (await import('./wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
 
 describe('a failed disk write is the connection cause', () => {
   const scene = messagingScene('cdf', ['alice', 'bob'] as const);

@@ -5,6 +5,7 @@
 // them again after the next unlock. Real relay (in process), real clients, a real vault on disk;
 // only the -wal file's fsync is made to fail, once.
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { walSyncs } from './wal-sync-faults.ts';
 import { RelayClient } from '../../main/net/client.ts';
 import { RelayMailbox, type Envelope } from '../../main/net/mailbox.ts';
 import { DurabilityLost } from '../../main/vault/errors.ts';
@@ -12,27 +13,7 @@ import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { inProcessRelay, registeredPair, tempDir, waitFor, type TestClient } from '../net/harness.ts';
 import { tempProfile } from '../vault/helpers.ts';
 
-/** The next fsync of a -wal file (node:fs/promises, WriteGate.syncCommittedAsync) fails once when set. */
-const walSyncs = vi.hoisted(() => ({ failNext: false, failed: 0 }));
-
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
-    const sync = file.sync.bind(file);
-    file.sync = async () => {
-      if (walSyncs.failNext) {
-        walSyncs.failNext = false;
-        walSyncs.failed++;
-        throw Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' });
-      }
-      return sync();
-    };
-    return file;
-  };
-  return { ...actual, open, default: { ...actual, open } };
-});
+vi.mock('node:fs/promises', async (importOriginal) => (await import('./wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
 
 const relayDir = tempDir('ack-lost-relay');
 const profile = tempProfile();

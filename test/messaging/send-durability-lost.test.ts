@@ -10,31 +10,12 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { eio, letWalSyncsGo, walSyncs } from './wal-sync-faults.ts';
 import { aliceAlone, messagingScene, PASSWORD, waitFor } from './helpers.ts';
 
-/** The -wal file's fsyncs through node:fs/promises (WriteGate.syncCommittedAsync), counted; held while `held`, then let go or failed. */
-const walSyncs = vi.hoisted(() => ({ calls: 0, held: false, waiters: [] as { go: () => void; fail: (e: Error) => void }[] }));
+vi.mock('node:fs/promises', async (importOriginal) => (await import('./wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
-    const sync = file.sync.bind(file);
-    file.sync = async () => {
-      walSyncs.calls++;
-      if (walSyncs.held) await new Promise<void>((go, fail) => walSyncs.waiters.push({ go, fail }));
-      return sync();
-    };
-    return file;
-  };
-  return { ...actual, open, default: { ...actual, open } };
-});
-
-function letGo(how: (w: { go: () => void; fail: (e: Error) => void }) => void): void {
-  walSyncs.held = false;
-  for (const w of walSyncs.waiters.splice(0)) how(w);
-}
+const letGo = letWalSyncsGo;
 
 
 /** A few event-loop turns and timers: long enough for a frame written at once to reach the relay's queue. */
@@ -51,7 +32,7 @@ describe('after a failed fsync nothing more of that unlock reaches the relay', (
     walSyncs.held = true;
     await alice.m.sendText({ conversationId: toBob, text: 'its fsync failed' });
     await waitFor(() => walSyncs.calls === asked + 1, 30_000, 'its fsync asked for');
-    letGo((w) => w.fail(Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' })));
+    letGo((w) => w.fail(eio()));
     await settle();
     expect(relayed()).toBe(before);
     // The relay connection stopped: the user sees it offline (and nothing is acknowledged either).

@@ -3,6 +3,7 @@
 // real send path (real relay process, vaults on disk) with the -wal file's fsync held back or failing.
 // Bob is closed while alice sends, so the relay's queue shows everything alice handed to it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { eio, letWalSyncsGo, walSyncs } from './wal-sync-faults.ts';
 import { DurableHandoff } from '../../main/messenger/outgoing.ts';
 import { RelayClient } from '../../main/net/client.ts';
 import { RelayMailbox } from '../../main/net/mailbox.ts';
@@ -68,33 +69,9 @@ describe('DurableHandoff', () => {
   });
 });
 
-/**
- * The -wal file's fsyncs through node:fs/promises (WriteGate.syncCommittedAsync, which the
- * hand-off asks for), counted; held while `held`, then let go or failed. Injected at the file,
- * not at the Vault's method, so a failure is the vault's own (its sticky durability-lost state).
- */
-const walSyncs = vi.hoisted(() => ({ calls: 0, held: false, waiters: [] as { go: () => void; fail: (e: Error) => void }[] }));
+vi.mock('node:fs/promises', async (importOriginal) => (await import('./wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
 
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
-    const sync = file.sync.bind(file);
-    file.sync = async () => {
-      walSyncs.calls++;
-      if (walSyncs.held) await new Promise<void>((go, fail) => walSyncs.waiters.push({ go, fail }));
-      return sync();
-    };
-    return file;
-  };
-  return { ...actual, open, default: { ...actual, open } };
-});
-
-function letGo(how: (w: { go: () => void; fail: (e: Error) => void }) => void): void {
-  walSyncs.held = false;
-  for (const w of walSyncs.waiters.splice(0)) how(w);
-}
+const letGo = letWalSyncsGo;
 
 /** Lets every held fsync go (after each test, so closing the peers never waits for one). */
 const releaseHeld = (): void => letGo((w) => w.go());
@@ -108,7 +85,7 @@ function vaultSyncs(): { calls: () => number; hold: () => void; release: () => v
       walSyncs.held = true;
     },
     release: releaseHeld,
-    failHeld: () => letGo((w) => w.fail(Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' }))),
+    failHeld: () => letGo((w) => w.fail(eio())),
   };
 }
 

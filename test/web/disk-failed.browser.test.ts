@@ -6,33 +6,14 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { walSyncs } from '../messaging/wal-sync-faults.ts';
 import type { Page } from 'playwright-core';
 import { runWeb } from '../../cli/ephemera-web.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import { addContact, browserScene, connectionLabel, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
-/** Set: the next fsync of a -wal file through node:fs/promises fails with EIO. */
-const walSyncs = vi.hoisted(() => ({ failNext: false, failed: 0 }));
-
-vi.mock('node:fs/promises', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('node:fs/promises')>();
-  const open: typeof actual.open = async (...args) => {
-    const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
-    const sync = file.sync.bind(file);
-    file.sync = async () => {
-      if (walSyncs.failNext) {
-        walSyncs.failNext = false;
-        walSyncs.failed++;
-        throw Object.assign(new Error('EIO: i/o error, fsync (test)'), { code: 'EIO' });
-      }
-      return sync();
-    };
-    return file;
-  };
-  return { ...actual, open, default: { ...actual, open } };
-});
+vi.mock('node:fs/promises', async (importOriginal) => (await import('../messaging/wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
 
 const scene = browserScene('disk-failed', 'disk-failed');
 const T = 60_000;
