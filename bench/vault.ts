@@ -203,7 +203,7 @@ export async function main(opts: BenchOptions): Promise<void> {
     // The event loop during those unlocks (Argon2id runs off the main thread; opening must not block).
     const loopParams = { messages: large, repetitions: reps, loadavg: load() };
     emit({ bench: `vault.unlock.${sizeLabel(large)}.loop-delay.p99`, value: Math.max(...loops.map((l) => l.p99Ms)), unit: 'ms', baseline: null, ratio: null, params: loopParams, target: '<= 50 ms' });
-    emit({ bench: `vault.unlock.${sizeLabel(large)}.loop-delay.max`, value: Math.max(...loops.map((l) => l.maxMs)), unit: 'ms', baseline: null, ratio: null, params: loopParams, target: '<= 50 ms' });
+    emit({ bench: `vault.unlock.${sizeLabel(large)}.loop-delay.max`, value: Math.max(...loops.map((l) => l.maxMs)), unit: 'ms', baseline: null, ratio: null, params: loopParams, target: '<= 200 ms' });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
