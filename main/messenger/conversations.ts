@@ -67,13 +67,23 @@ function requireConversation(vault: Vault, conversationId: string): void {
 
 export function readDraft(vault: Vault, conversationId: string): ResultOf<'getDraft'> {
   requireConversation(vault, conversationId);
-  const raw = vault.kvGet(DRAFTS_NS, conversationId);
-  return { text: raw ? Buffer.from(raw).toString('utf8').slice(0, MAX_TEXT_CHARS) : '' };
+  return storedDraft(vault, conversationId);
 }
 
 /** Run inside a vault activity (it writes). */
 export function writeDraft(vault: Vault, conversationId: string, text: string): void {
   requireConversation(vault, conversationId);
+  storeDraft(vault, conversationId, text);
+}
+
+/** The sealed draft kept under `conversationId` (1:1 or group), the caller having checked the id. */
+export function storedDraft(vault: Vault, conversationId: string): ResultOf<'getDraft'> {
+  const raw = vault.kvGet(DRAFTS_NS, conversationId);
+  return { text: raw ? Buffer.from(raw).toString('utf8').slice(0, MAX_TEXT_CHARS) : '' };
+}
+
+/** Keeps `text` as the draft under `conversationId`, or with blank text removes it (a write). */
+export function storeDraft(vault: Vault, conversationId: string, text: string): void {
   if (text.trim() === '') vault.kvDelete(DRAFTS_NS, conversationId);
   else vault.kvSet(DRAFTS_NS, conversationId, Buffer.from(text, 'utf8'));
 }

@@ -7,12 +7,12 @@
 // Changes reach members over the 1:1 sessions (received ones: group-membership.ts); requests
 // leave through the sealed outbox (group-delivery.ts); the record and helpers: group-store.ts.
 import { randomBytes } from 'node:crypto';
-import { ApiError, MAX_TEXT_CHARS, type GroupInfo, type GroupMessage, type ParamsOf, type ResultOf } from '../../shared/api.ts';
+import { ApiError, type GroupInfo, type GroupMessage, type ParamsOf, type ResultOf } from '../../shared/api.ts';
 import { E2eError, encodeContent, type GroupChangeContent, type MessageContent, type SenderKeyContent, type SenderKeyRequestContent } from '../e2e/index.ts';
 import { isSenderKeyEnvelope, newDistributionId } from '../e2e/sender-keys.ts';
 import type { Envelope as RelayEnvelope } from '../net/mailbox.ts';
 import type { StoredMessage } from '../vault/api.ts';
-import { DRAFTS_NS } from './conversations.ts';
+import { storedDraft, storeDraft } from './conversations.ts';
 import { isTombstone } from './delete-for-everyone.ts';
 import { applyGroupDelete, GroupDeletes, OWN_CONTENT_IDS } from './group-delete.ts';
 import { groupRequestSent, sendChange, sendGroupMessage } from './group-delivery.ts';
@@ -37,7 +37,6 @@ import {
   verifier,
   type GroupDeps,
   type GroupRecord,
-  utf8,
 } from './group-store.ts';
 import { incomingMessageId, outgoingMessageId } from './ids.ts';
 
@@ -74,16 +73,13 @@ export class GroupService {
    */
   readDraft(conversationId: string): { text: string } {
     this.requireDraftGroup(conversationId);
-    const raw = this.d.vault().kvGet(DRAFTS_NS, conversationId);
-    return { text: raw ? Buffer.from(raw).toString('utf8').slice(0, MAX_TEXT_CHARS) : '' };
+    return storedDraft(this.d.vault(), conversationId);
   }
 
   /** Keeps (or with blank text removes) a group chat's draft. Run inside a vault activity (it writes). */
   writeDraft(conversationId: string, text: string): void {
     this.requireDraftGroup(conversationId);
-    const vault = this.d.vault();
-    if (text.trim() === '') vault.kvDelete(DRAFTS_NS, conversationId);
-    else vault.kvSet(DRAFTS_NS, conversationId, utf8(text));
+    storeDraft(this.d.vault(), conversationId, text);
   }
 
   private requireDraftGroup(conversationId: string): void {
