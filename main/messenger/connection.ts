@@ -69,9 +69,10 @@ export class RelayConnection {
       backoff: { baseMs: 200, maxMs: 1000 },
     });
     // The ack's fsync runs here, on the main thread: with Vault.syncCommittedForAcks (the fsync on
-    // libuv's pool) a catch-up acknowledged nothing until 60+ of 200 messages were stored, the
-    // fsync apparently queued behind libsignal's work on the same pool (test/messaging/catchup-kill).
-    // After a failed fsync syncCommitted throws until the lock, so nothing is acknowledged.
+    // libuv's pool) a catch-up acknowledged nothing until 60+ of 200 messages were stored
+    // (test/messaging/catchup-kill); its three pool trips (open, sync, close) each wait for a turn
+    // between the mailbox's slices (docs/protocol.md §12a). After a failed fsync syncCommitted
+    // throws until the lock, so nothing is acknowledged.
     this.mailbox = new RelayMailbox(this.client, () => vault.syncCommitted());
     this.keys = new RelayKeys(this.client);
     this.mailbox.onEnvelope(hooks.onEnvelope);

@@ -5,17 +5,15 @@
 // Document ids (FTS rowids) are derived from the message's sentAt: doc = sentAt * 4096 + n.
 // "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
 // filter is a rowid range, so neither needs to visit every match.
+// Past 500 lines on purpose: schema, writes (with the mirror's log), the stepped purge and the
+// queries share one connection, its prepared statements and its caches.
 import Database from 'better-sqlite3';
 import { CodedError } from '../../shared/errors.ts';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
-/**
- * 3: attachment messages also indexed under their file name (older snapshots rebuild once).
- * 4: the same format; a caption-less group file deleted for everyone kept its name in the index
- * before 54aa470, so snapshots made before it rebuild once (review s19 R4).
- */
+/** 3: file names indexed too. 4: snapshots before 54aa470 may hold a deleted group file's name (rebuild once). */
 export const INDEX_FORMAT_VERSION = 4;
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
