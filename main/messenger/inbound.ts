@@ -32,7 +32,8 @@ export interface InboundSteps {
   contactFor(handle: string): ContactRecord;
   withIdKey<T>(fn: (idKey: Uint8Array) => T): T;
   touchConversation(conversationId: string, at: number, unreadDelta: number): void;
-  setState(messageId: string, state: MessageState): StoredMessage | undefined;
+  /** `known`: the message as read in the same synchronous step (saves the setter a second read). */
+  setState(messageId: string, state: MessageState, known?: StoredMessage): StoredMessage | undefined;
 }
 
 export function storeInbound(vault: Vault, from: string, content: MessageContent, steps: InboundSteps): InboundEffect {
@@ -110,7 +111,7 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     const m = vault.getMessage(id);
     // Receipts apply only to our own messages in that contact's conversation.
     if (!m || m.direction !== 'out' || m.conversationId !== conversationId) continue;
-    const updated = steps.setState(m.id, content.type);
+    const updated = steps.setState(m.id, content.type, m);
     if (updated) changed.push(updated);
   }
   return { kind: 'receipt', changed };

@@ -23,7 +23,7 @@ export interface ReceivingDeps {
   groups: Pick<GroupService, 'receiveEnvelope' | 'storeInbound'>;
   receipts: Pick<ReceiptSender, 'queueDelivered'>;
   touchConversation(conversationId: string, at: number, unreadDelta: number): void;
-  setState(messageId: string, state: MessageState): StoredMessage | undefined;
+  setState(messageId: string, state: MessageState, known?: StoredMessage): StoredMessage | undefined;
   /** The message as the UI sees it. */
   viewOf(m: StoredMessage): Message;
   /** Announces messages a delete for everyone turned into tombstones. */
@@ -108,7 +108,7 @@ export class Receiver {
       contactFor: (handle) => vault.findContactByHandle(handle) ?? this.deps.trust.createContact(handle),
       withIdKey: (fn) => this.withIdKey(fn),
       touchConversation: (conversationId, at, unreadDelta) => this.deps.touchConversation(conversationId, at, unreadDelta),
-      setState: (messageId, state) => this.deps.setState(messageId, state),
+      setState: (messageId, state, known) => this.deps.setState(messageId, state, known),
     });
   }
 
