@@ -183,7 +183,7 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
       trust: this.trust,
       groups: this.groups,
       touchConversation: (conversationId: string, at: number, unreadDelta: number) => this.counters.touch(conversationId, at, unreadDelta),
-      setState: (messageId: string, state: MessageState) => this.setState(messageId, state),
+      setState: (messageId: string, state: MessageState, known?: StoredMessage) => this.setState(messageId, state, known),
       viewOf: (m: StoredMessage) => this.viewOf(m),
       scheduleSearchCatchUp: () => this.searchCatchUp.schedule(),
     };
@@ -261,8 +261,11 @@ export class Messenger extends servedFromTables<TableMethods>() implements Ephem
     return viewWithQuote(this.life.require().vault, m);
   }
 
-  /** Moves a message's state forward only (messenger/receipts.ts); a read one starts its disappearing timer. */
-  private setState(messageId: string, state: MessageState): StoredMessage | undefined {
-    return advanceState(this.life.require().vault, this.emit, messageId, state, (m) => this.life.timers?.shownRead(m));
+  /**
+   * Moves a message's state forward only (messenger/receipts.ts); a read one starts its
+   * disappearing timer. `known`: the message as the caller just read it (not read again).
+   */
+  private setState(messageId: string, state: MessageState, known?: StoredMessage): StoredMessage | undefined {
+    return advanceState(this.life.require().vault, this.emit, messageId, state, (m) => this.life.timers?.shownRead(m), known);
   }
 }

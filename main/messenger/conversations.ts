@@ -47,8 +47,9 @@ function stateTimes(vault: Vault, messageId: string): { delivered?: number; read
   return { ...(delivered !== undefined ? { delivered } : {}), ...(read !== undefined ? { read } : {}) };
 }
 
-export function recordStateTime(vault: Vault, messageId: string, state: 'delivered' | 'read'): void {
-  const times = { ...stateTimes(vault, messageId), [state]: Date.now() };
+/** `noneYet`: the caller knows no time was recorded for the message (its state was below delivered), so nothing is read first. */
+export function recordStateTime(vault: Vault, messageId: string, state: 'delivered' | 'read', o: { noneYet?: boolean } = {}): void {
+  const times = { ...(o.noneYet === true ? {} : stateTimes(vault, messageId)), [state]: Date.now() };
   writeKvJson(vault, STATE_TIMES, messageId, times);
 }
 

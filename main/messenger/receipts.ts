@@ -27,14 +27,19 @@ const STATE_RANK: Record<MessageState, number> = { queued: 0, failed: 0, sent: 1
 /**
  * Moves a message's state forward only (queued -> sent -> delivered -> read), records when it
  * was delivered or read, and announces it; `onRead` sees a message that became read.
+ * `known`: the message as the caller just read it in the same synchronous step (a receipt's
+ * check of each id), so it is not read and opened a second time.
  */
-export function advanceState(vault: Vault, emit: Emit, messageId: string, state: MessageState, onRead?: (m: StoredMessage) => void): StoredMessage | undefined {
-  const m = vault.getMessage(messageId);
+export function advanceState(
+  vault: Vault, emit: Emit, messageId: string, state: MessageState, onRead?: (m: StoredMessage) => void, known?: StoredMessage,
+): StoredMessage | undefined {
+  const m = known?.id === messageId ? known : vault.getMessage(messageId);
   if (!m) return undefined;
   const forward = state === 'failed' ? m.state === 'queued' : STATE_RANK[state] > STATE_RANK[m.state];
   if (!forward) return undefined;
   vault.updateMessageState(messageId, state);
-  if (state === 'delivered' || state === 'read') recordStateTime(vault, messageId, state);
+  // Times are recorded only here, after a move to delivered or read: one below delivered has none to keep.
+  if (state === 'delivered' || state === 'read') recordStateTime(vault, messageId, state, { noneYet: STATE_RANK[m.state] < STATE_RANK.delivered });
   if (state === 'read') onRead?.({ ...m, state });
   emit('messageState', { id: messageId, conversationId: m.conversationId, state });
   return { ...m, state };
