@@ -22,7 +22,18 @@ export interface NewMessage {
   state: MessageState;
 }
 
+/** What appendMessages takes: a message and, optionally, its content id. */
+export interface AppendedMessage extends NewMessage {
+  /**
+   * The id the author's device gave the content (a received 1:1 text's), kept in the message's
+   * sealed entry: a reply or a read receipt names it. A delete for everyone drops it.
+   */
+  contentId?: string;
+}
+
 export interface StoredMessage extends Required<NewMessage> {
+  /** As appended (AppendedMessage.contentId); absent when none was given, or after a delete for everyone. */
+  contentId?: string;
   /** Per-conversation ordering key, strictly increasing in append order. */
   orderKey: number;
   /** Vault-wide change sequence of the last write to this message (append or state update). */
@@ -135,7 +146,7 @@ export interface VaultHandle {
   listConversations(limit?: number): ConversationRecord[];
 
   /** One durable transaction per call. Skips ids already present. Returns the stored rows in input order (existing ones as stored). */
-  appendMessages(batch: readonly NewMessage[]): StoredMessage[];
+  appendMessages(batch: readonly AppendedMessage[]): StoredMessage[];
   getMessage(id: string): StoredMessage | undefined;
   /** Ascending by orderKey. Without before/after: the newest `limit` messages. */
   pageMessages(conversationId: string, query: PageQuery): StoredMessage[];

@@ -13,7 +13,7 @@ import type {
   ContactRecord,
   ConversationRecord,
   MessageState,
-  NewMessage,
+  AppendedMessage,
   OutboxItem,
   PageQuery,
   SealedFiles,
@@ -378,7 +378,7 @@ export class Vault implements VaultHandle {
 
   // ---------------------------------------------------------------- messages
 
-  appendMessages(batch: readonly NewMessage[]): StoredMessage[] {
+  appendMessages(batch: readonly AppendedMessage[]): StoredMessage[] {
     return this.gate.write((w) => write.appendMessages(w, batch));
   }
 

@@ -3,7 +3,7 @@
 // format version. Changing a record's layout means a new RECORD_VERSION and a migration that
 // re-seals the rows.
 import { z } from 'zod';
-import type { ContactRecord, ConversationRecord, MessageDirection, MessageState, NewMessage } from './api.ts';
+import type { ContactRecord, ConversationRecord, MessageDirection, MessageState, AppendedMessage } from './api.ts';
 import { MAX_TEXT_CHARS } from '../../shared/api.ts';
 import { VaultCorrupt } from './errors.ts';
 import { keyBuffer } from '../../shared/protocol/secret-bytes.ts';
@@ -37,7 +37,7 @@ export function checkState(state: unknown): MessageState {
   return state as MessageState;
 }
 
-export function checkNewMessage(m: NewMessage): void {
+export function checkNewMessage(m: AppendedMessage): void {
   if (typeof m !== 'object' || m === null) throw new TypeError('message must be an object');
   checkId(m.id, 'message id');
   checkId(m.conversationId, 'conversation id');
@@ -50,6 +50,7 @@ export function checkNewMessage(m: NewMessage): void {
   // than the API's limit is stored, so no history page can fail the contract's output check.
   if (m.text.length > MAX_TEXT_CHARS) throw new RangeError(`text must be at most ${MAX_TEXT_CHARS} characters`);
   checkState(m.state);
+  if (m.contentId !== undefined) checkId(m.contentId, 'content id');
 }
 
 /** The sealed part of a message: everything except id, conversation, orderKey, seq. */
@@ -60,6 +61,7 @@ export interface MessageBody {
   receivedAt: number;
   text: string;
   state: MessageState;
+  contentId?: string;
 }
 
 export function encodeMessage(m: MessageBody): Buffer {
@@ -90,13 +92,20 @@ export function decodeMessage(plain: Buffer): MessageBody {
 
 /**
  * One message inside a segment, as stored: `[id, orderKey, direction, sender, sentAt,
- * receivedAt, text, state]`; null marks a deleted slot (slots never move). Kept as the stored
- * tuple (no per-entry object) because bulk reads decode every entry of every segment.
+ * receivedAt, text, state, contentId?]`; null marks a deleted slot (slots never move). Kept as
+ * the stored tuple (no per-entry object) because bulk reads decode every entry of every segment.
+ * The content id (a ninth element, only when there is one) rides in the sealed entry instead of a
+ * sealed kv entry of its own: no key tag, seal or kv row per received text. Entries written
+ * before it have eight elements and read as having none.
  */
-export type SegmentEntry = readonly [id: string, orderKey: number, direction: MessageDirection, sender: string, sentAt: number, receivedAt: number, text: string, state: MessageState] | null;
+export type SegmentEntry =
+  | readonly [id: string, orderKey: number, direction: MessageDirection, sender: string, sentAt: number, receivedAt: number, text: string, state: MessageState, contentId?: string]
+  | null;
 
 export function segmentEntry(id: string, orderKey: number, b: MessageBody): SegmentEntry {
-  return [id, orderKey, b.direction, b.sender, b.sentAt, b.receivedAt, b.text, b.state];
+  return b.contentId === undefined
+    ? [id, orderKey, b.direction, b.sender, b.sentAt, b.receivedAt, b.text, b.state]
+    : [id, orderKey, b.direction, b.sender, b.sentAt, b.receivedAt, b.text, b.state, b.contentId];
 }
 
 /**
@@ -129,7 +138,7 @@ export function decodeSegment(plain: Buffer): SegmentEntry[] {
     if (e === null) continue;
     if (
       !Array.isArray(e) ||
-      e.length !== 8 ||
+      (e.length !== 8 && (e.length !== 9 || typeof e[8] !== 'string' || !ID_PATTERN.test(e[8]))) ||
       typeof e[0] !== 'string' ||
       typeof e[1] !== 'number' ||
       !isDirection(e[2]) ||

@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { NewMessage } from '../../main/vault/api.ts';
+import type { AppendedMessage } from '../../main/vault/api.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 
 /**
@@ -32,7 +32,7 @@ export function tempProfile(): { dir: string; cleanup: () => void } {
 }
 
 let counter = 0;
-export function msg(conversationId: string, text: string, extra: Partial<NewMessage> = {}): NewMessage {
+export function msg(conversationId: string, text: string, extra: Partial<AppendedMessage> = {}): AppendedMessage {
   counter += 1;
   return {
     id: `m${process.pid.toString(16)}${counter.toString(16).padStart(8, '0')}`,

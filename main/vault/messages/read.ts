@@ -20,7 +20,7 @@ export function messageFromEntry(keys: VaultKeys, row: MessageRow, entry: Segmen
   if (!entry || entry[0] !== row.id || entry[1] !== row.order_key) {
     throw new VaultCorrupt(`message ${row.id} does not match its sealed entry (moved, swapped or edited)`);
   }
-  return {
+  const m: StoredMessage = {
     id: row.id,
     conversationId: row.conversation_id,
     direction: entry[2],
@@ -32,6 +32,8 @@ export function messageFromEntry(keys: VaultKeys, row: MessageRow, entry: Segmen
     orderKey: row.order_key,
     seq: row.seq,
   };
+  if (entry[8] !== undefined) m.contentId = entry[8];
+  return m;
 }
 
 /** A state written after append (updateMessageState); its AD binds the message id and its current seq. */
@@ -154,6 +156,7 @@ export function readChunk(db: MessagesReadable, conversationId: string, after: n
         orderKey,
         seq,
       };
+      if (e[8] !== undefined) (out[i] as StoredMessage).contentId = e[8];
     }
   } finally {
     opener.dispose();

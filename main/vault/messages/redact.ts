@@ -8,9 +8,9 @@ import { loadSegment, messageFromEntry, segmentAd } from './read.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
 
 /**
- * Blanks the text of the listed messages of `conversationId` in one transaction. Unknown ids,
- * ids of another conversation and messages already blank (unless in `evenIfBlank`) are skipped;
- * returns the ids changed.
+ * Blanks the text (and drops the content id) of the listed messages of `conversationId` in one
+ * transaction. Unknown ids, ids of another conversation and messages already blank without a
+ * content id (unless in `evenIfBlank`) are skipped; returns the ids changed.
  * The change feed sees each as deleted and then written again (a tombstone entry, then a new
  * seq), so the search index drops its words and keeps no entry with them.
  */
@@ -42,7 +42,8 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
         for (const row of rows) {
           // Checks the entry is this row's (id, ordering key); the state row may be newer than the entry's.
           const m = messageFromEntry(db.keys, row, entries[row.slot]);
-          if (m.text === '' && !evenIfBlank.includes(row.id)) continue;
+          // Blank with no content id is already a tombstone; the content id goes too (nothing can quote it).
+          if (m.text === '' && m.contentId === undefined && !evenIfBlank.includes(row.id)) continue;
           entries[row.slot] = segmentEntry(row.id, row.order_key, { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt, text: '', state: m.state });
           blanked.push(row);
         }

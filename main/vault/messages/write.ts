@@ -1,6 +1,6 @@
 // Writing messages: appends sealed per segment, state updates, deletes that scrub the text.
 // Every function here needs a WritableDB (handles.ts), which only the gate hands out.
-import type { MessageState, NewMessage, StoredMessage } from '../api.ts';
+import type { MessageState, AppendedMessage, StoredMessage } from '../api.ts';
 import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
@@ -23,7 +23,7 @@ interface PendingSegment {
  * One transaction per batch. Message bodies are sealed per segment (the batch's new messages
  * of one conversation, up to SEGMENT_MAX_*), one AEAD call per segment instead of per row.
  */
-export function appendMessages(db: MessagesWritable, batch: readonly NewMessage[]): StoredMessage[] {
+export function appendMessages(db: MessagesWritable, batch: readonly AppendedMessage[]): StoredMessage[] {
   if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
   for (const m of batch) checkNewMessage(m);
   if (batch.length === 0) return [];
@@ -61,8 +61,9 @@ export function appendMessages(db: MessagesWritable, batch: readonly NewMessage[
           seq += 1;
           nextOrder.set(conv, orderKey + 1);
           const body: MessageBody = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
+          if (m.contentId !== undefined) body.contentId = m.contentId;
           pending.entries.push(segmentEntry(m.id, orderKey, body));
-          pending.bytes += m.text.length + m.sender.length + m.id.length + 64;
+          pending.bytes += m.text.length + m.sender.length + m.id.length + (m.contentId?.length ?? 0) + 64;
           out.push({ id: m.id, conversationId: conv, ...body, orderKey, seq });
           if (pending.entries.length >= SEGMENT_MAX_MESSAGES || pending.bytes >= SEGMENT_MAX_BYTES) flush(pending);
         } else {
