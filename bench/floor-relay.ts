@@ -6,7 +6,10 @@
 //   way: send -> stored reply, push -> ack;
 // - a durable SQLite insert per message (same pragmas as relay/store.ts: WAL, synchronous
 //   NORMAL, secure_delete) and a delete on ack, with the same group commit (one transaction per
-//   event-loop turn, at most one commit per 8 ms when busy, answers released after the commit).
+//   event-loop turn, at most one commit per 8 ms when busy) and the same durability: answers
+//   and pushes released after the commit and an fsync of the -wal begun after it (on the thread
+//   pool, one at a time, the commits made meanwhile sharing the next), so a power cut keeps
+//   every answered message. Acks wait for no fsync (a lost delete only re-delivers), as at the relay.
 // Left out, because they are Ephemera's and not the floor's: temp-key handshakes and binds (done
 // before the measurement anyway), replay windows, idempotency records, queue limits, handles,
 // rate limits, batching several envelopes into one record. The key of each connection is sent
@@ -15,6 +18,7 @@
 // Server: a child process (`EPHEMERA_BENCH_ROLE=floor-relay`, data directory in
 // EPHEMERA_BENCH_FLOOR_DIR) that prints {"event":"listening","port":N}. Clients: floorEndpoints().
 import { randomBytes } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -65,14 +69,41 @@ function runFloorRelay(dataDir: string): void {
   const del = db.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?');
   const conns = new Map<number, FloorConn>();
 
-  // Group commit, as the relay does it: answers and pushes wait for the commit of their turn.
-  let held: { to: FloorConn; body: Buffer }[] | undefined;
+  // Group commit, as the relay does it: answers and pushes wait for the commit of their turn and
+  // for an fsync of the -wal begun after it (relay/outgoing.ts).
+  type Out = { to: FloorConn; body: Buffer }[];
+  let held: Out | undefined;
+  let heldWrites = false;
   let lastCommitAt = 0;
+  const wal = open(join(dataDir, 'floor.db-wal'), 'r');
+  const waiting: { out: Out; commit: number }[] = [];
+  let commits = 0;
+  let synced = 0;
+  let syncing = false;
+  const syncNext = (): void => {
+    if (syncing || synced === commits) return;
+    syncing = true;
+    const upTo = commits;
+    void wal.then((h) => h.sync()).then(() => {
+      syncing = false;
+      synced = upTo;
+      while (waiting[0] && waiting[0].commit <= upTo) release((waiting.shift() as { out: Out }).out);
+      syncNext();
+    });
+  };
   const commit = (): void => {
     const out = held ?? [];
     held = undefined;
     lastCommitAt = performance.now();
     db.exec('COMMIT');
+    if (heldWrites) commits++;
+    if (waiting.length === 0 && synced === commits) release(out);
+    else {
+      waiting.push({ out, commit: commits });
+      syncNext();
+    }
+  };
+  const release = (out: Out): void => {
     const corked = new Set<Socket>();
     for (const { to, body } of out) {
       if (to.ws.readyState !== WebSocket.OPEN) continue;
@@ -84,13 +115,17 @@ function runFloorRelay(dataDir: string): void {
     }
     for (const s of corked) s.uncork();
   };
-  const batch = (): { to: FloorConn; body: Buffer }[] => {
-    if (held) return held;
-    held = [];
-    db.exec('BEGIN');
-    const wait = lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
-    if (wait > 0) setTimeout(commit, wait);
-    else setImmediate(commit);
+  /** The turn's batch; `durable`: a write its answer must not precede the fsync of (a send, not an ack). */
+  const batch = (durable: boolean): Out => {
+    if (!held) {
+      held = [];
+      heldWrites = false;
+      db.exec('BEGIN');
+      const wait = lastCommitAt + COMMIT_INTERVAL_MS - performance.now();
+      if (wait > 0) setTimeout(commit, wait);
+      else setImmediate(commit);
+    }
+    heldWrites ||= durable;
     return held;
   };
 
@@ -118,7 +153,7 @@ function runFloorRelay(dataDir: string): void {
         const to = conns.get(body.readUInt32BE(1));
         const reqId = body.readUInt32BE(5);
         const data = body.subarray(9);
-        const out = batch();
+        const out = batch(true);
         const id = Number(insert.run(to?.id ?? Buffer.alloc(4), conn.id, data, Date.now()).lastInsertRowid);
         const stored = Buffer.alloc(5);
         stored[0] = OP_STORED;
@@ -133,7 +168,7 @@ function runFloorRelay(dataDir: string): void {
           out.push({ to, body: push });
         }
       } else if (body[0] === OP_ACK) {
-        batch();
+        batch(false);
         del.run(body.readUInt32BE(1), conn.id);
       }
     });

@@ -35,6 +35,12 @@ import { TempKeys } from './temp-keys.ts';
 const MAX_UNBOUND_PER_CONN = 4;
 /** On a cluster node, the requests that go to the store's group commit (relay/pg-group-commit.ts). */
 const PIPELINED: ReadonlySet<string> = new Set(['send', 'ack']);
+/**
+ * Writes answered without waiting for the -wal fsync (relay/outgoing.ts mayWrite): an ack only
+ * deletes delivered envelopes, and a delete lost in a power cut only re-delivers them, which the
+ * client de-duplicates. The next fsync (any send's) makes it durable anyway.
+ */
+const RELAXED_WRITES: ReadonlySet<string> = new Set(['ack']);
 
 /** Each body's encoded length in a payload decodeBodies accepted: the one body, or a BATCH's entries. */
 function bodySizes(payload: Uint8Array, count: number): number[] {
@@ -232,7 +238,7 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
         continue;
       }
       const writes = !(isRelayMethod(body.method) && this.methods[body.method].readOnly);
-      if (writes) this.out.mayWrite();
+      if (writes) this.out.mayWrite(RELAXED_WRITES.has(body.method));
       const answer = this.dispatch(entry, body.reqId, body.method, body.params);
       // Only a bound key's writes that were served count toward the early commit (COMMIT_AT_BYTES):
       // frames under no key, unbound keys' requests, reads (a ping's free-form params) and refused

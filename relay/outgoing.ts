@@ -1,6 +1,7 @@
 // The relay's outgoing frames and its group commit: a turn's answers and pushes are held until
-// the turn's writes are committed (an answer must never precede durability), then sealed (bodies
-// for one temp key together, one BATCH record when more than one) and written corked.
+// the turn's writes are committed and, on SQLite, the -wal fsynced (an answer must never precede
+// durability: a power cut keeps what was answered), then sealed (bodies for one temp key
+// together, one BATCH record when more than one) and written corked.
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
@@ -20,7 +21,17 @@ interface Held {
   entry?: TempKeyEntry;
   /** As parts: a large byte string (a blob.get's chunk) is sealed from where it is, not copied into the body. */
   bodies?: BodyParts[];
+  /** The request ids `bodies` answer: a batch that is not made durable answers them INTERNAL instead. */
+  answers?: number[];
+  /** Sealed from bodies (sealFor) while waiting: it may say OK, so it must not leave if the batch fails. */
+  sealedEarly?: boolean;
   bytes: number;
+}
+
+/** A committed batch's frames, waiting for the fsync that covers commit number `commit`. */
+interface Syncing {
+  held: Held[];
+  commit: number;
 }
 
 /** The store's batch: SQLite's one write transaction per turn (a cluster store's are no-ops). */
@@ -28,7 +39,17 @@ export interface BatchStore {
   beginBatch(): void;
   commitBatch(): void;
   rollbackBatch(): void;
+  /**
+   * SQLite: makes every commit so far durable (the -wal fsync, off the event loop). Absent where
+   * a commit is durable by itself (a cluster node's PostgreSQL, synchronous_commit on).
+   */
+  syncCommitted?(): Promise<void>;
+  /** Set once a syncCommitted failed: no write may be answered OK any more. */
+  readonly durabilityLost?: Error | undefined;
 }
+
+/** What a request of a batch that could not be made durable is answered (retryable: clients send it again). */
+export const NOT_DURABLE_DETAIL = 'the relay could not make this durable; send it again';
 
 /** A peer that does not read its answers is cut off before it makes the relay buffer without bound. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
@@ -57,13 +78,21 @@ export class Outgoing {
   private batchFailed = false;
   /** The open batch ran a request that may have written (not RelayMethod.readOnly). */
   private batchWrites = false;
+  /** …one whose write must survive a power cut before it is answered (all but relaxed ones: acks). */
+  private batchDurable = false;
+  /** Committed batches (in commit order) whose frames wait for an fsync. */
+  private readonly syncing: Syncing[] = [];
+  /** Commits that needed an fsync, counted; and the count the last good fsync covered. */
+  private durableCommits = 0;
+  private syncedCommits = 0;
+  private syncRunning = false;
   /** Bytes of write requests the open batch took. */
   private batchBytes = 0;
   /**
    * Since start: commits, the ones COMMIT_AT_BYTES released before their pacing interval, and the
    * bytes counted toward it (tests read them; the early release must follow only counted writes).
    */
-  readonly counters = { commits: 0, commitsAtBytes: 0, bytesTaken: 0 };
+  readonly counters = { commits: 0, commitsAtBytes: 0, bytesTaken: 0, syncs: 0, syncFailures: 0 };
   /** The commit waiting for the interval, if any. */
   private paced: NodeJS.Timeout | undefined;
   /** Large record frames (a blob.get's chunk) are sealed into reused buffers, back once written. */
@@ -78,6 +107,11 @@ export class Outgoing {
   /** Frames (or groups of bodies) held for the open batch's commit. */
   get holding(): number {
     return this.held?.length ?? 0;
+  }
+
+  /** Committed batches whose frames wait for their fsync. */
+  get awaitingSync(): number {
+    return this.syncing.length;
   }
 
   /** Marks the open batch (if any) to be rolled back instead of committed. */
@@ -97,10 +131,12 @@ export class Outgoing {
     const last = this.lastHeld.get(conn);
     if (last?.bodies && last.entry === entry && last.bodies.length < MAX_BATCH_BODIES && last.bytes + encoded.length <= BATCH_TARGET_BYTES) {
       last.bodies.push(encoded);
+      if (body.kind !== 'push') (last.answers ??= []).push(body.reqId);
       last.bytes += 4 + encoded.length;
       return;
     }
     const item: Held = { conn, entry, bodies: [encoded], bytes: 3 + 4 + encoded.length };
+    if (body.kind !== 'push') item.answers = [body.reqId];
     this.held.push(item);
     this.lastHeld.set(conn, item);
   }
@@ -118,6 +154,13 @@ export class Outgoing {
   /** Answers already produced under `entry` are sealed now, before the key is zeroed. */
   sealFor(entry: TempKeyEntry): void {
     if (this.held) for (const item of this.held) if (item.entry === entry) this.sealHeld(item);
+    for (const group of this.syncing) {
+      for (const item of group.held) {
+        if (item.entry !== entry || !item.bodies) continue;
+        this.sealHeld(item);
+        item.sealedEarly = true;
+      }
+    }
   }
 
   /** Seals a held group of bodies into its record (before its key may be forgotten). */
@@ -144,14 +187,21 @@ export class Outgoing {
     if (this.held) return;
     this.held = [];
     this.batchWrites = false;
+    this.batchDurable = false;
     this.batchBytes = 0;
     this.store.beginBatch();
     setImmediate(() => this.commitDue());
   }
 
-  /** The open batch runs a request that may write: its answers wait for the commit's pacing. */
-  mayWrite(): void {
-    if (this.held) this.batchWrites = true;
+  /**
+   * The open batch runs a request that may write: its answers wait for the commit's pacing and,
+   * unless `relaxed` (a write whose loss is harmless: an ack's delete only re-delivers what the
+   * client de-duplicates), for an fsync after the commit.
+   */
+  mayWrite(relaxed = false): void {
+    if (!this.held) return;
+    this.batchWrites = true;
+    if (!relaxed) this.batchDurable = true;
   }
 
   /** The open batch took a write request of `bytes` from a bound key. */
@@ -190,7 +240,13 @@ export class Outgoing {
     } else this.commitBatch();
   }
 
-  /** Commits the turn's writes, then releases the answers and pushes they made possible. */
+  /**
+   * Commits the turn's writes, then releases the answers and pushes they made possible: at once
+   * on a store whose commit is durable by itself, else once an fsync begun after this commit
+   * succeeded (frames leave in commit order; a batch that only read waits for the batches before
+   * it, whose state it may have read). One fsync at a time: the batches committed while it runs
+   * share the next one.
+   */
   commitBatch(): void {
     const held = this.held;
     if (!held) return;
@@ -200,17 +256,86 @@ export class Outgoing {
     this.lastHeld.clear();
     this.lastCommitAt = performance.now();
     this.counters.commits++;
+    const durable = this.batchDurable;
     try {
       if (this.batchFailed) throw new Error('a method failed inside the batch');
+      // A failed fsync may have lost earlier commits: no write is promised until a restart.
+      if (this.batchWrites && this.store.durabilityLost) throw this.store.durabilityLost;
       this.store.commitBatch();
     } catch (e) {
       // Nothing was promised yet: drop the answers; clients re-send (idempotent) after reconnecting.
       this.log({ event: 'commit-failed', error: String(e) });
       this.batchFailed = false;
       this.store.rollbackBatch();
-      for (const { conn } of held) conn.ws.terminate();
+      if (this.store.durabilityLost) this.failHeld(held);
+      else for (const { conn } of held) conn.ws.terminate();
       return;
     }
+    if (!this.store.syncCommitted) {
+      this.release(held);
+      return;
+    }
+    if (durable) this.durableCommits++;
+    if (this.syncing.length === 0 && this.syncedCommits === this.durableCommits) {
+      this.release(held);
+      return;
+    }
+    this.syncing.push({ held, commit: this.durableCommits });
+    this.syncNext();
+  }
+
+  /** Starts an fsync for the commits not yet covered, unless one runs (it starts the next when done). */
+  private syncNext(): void {
+    const sync = this.store.syncCommitted;
+    if (this.syncRunning || !sync || this.syncedCommits === this.durableCommits) return;
+    this.syncRunning = true;
+    const upTo = this.durableCommits;
+    this.counters.syncs++;
+    sync.call(this.store).then(() => {
+      this.syncRunning = false;
+      this.syncedCommits = upTo;
+      while (this.syncing[0] && this.syncing[0].commit <= upTo) this.release((this.syncing.shift() as Syncing).held);
+      this.syncNext();
+    }, (e: unknown) => {
+      this.syncRunning = false;
+      this.counters.syncFailures++;
+      this.log({ event: 'sync-failed', error: String(e) });
+      // Every waiting batch: those this fsync covered, and the later ones (their fsync could not
+      // vouch for what this one lost). Committed, but not promised: their requests fail.
+      for (const group of this.syncing.splice(0)) this.failHeld(group.held);
+    });
+  }
+
+  /**
+   * A batch that is not durable: its answers go out as INTERNAL (retryable: a client's outbox
+   * sends the request again, its idempotency key keeps it stored once), its pushes are dropped
+   * (pushed again from the queue if the envelope is there). An answer already sealed may say OK:
+   * it is dropped and its connection closed, so the client re-sends on its next connection.
+   */
+  private failHeld(held: readonly Held[]): void {
+    const failed: Held[] = [];
+    const conns = new Set<Conn>();
+    for (const item of held) {
+      conns.add(item.conn);
+      if (item.sealedEarly) {
+        item.conn.ws.terminate();
+        continue;
+      }
+      if (!item.entry || !item.bodies) {
+        failed.push(item);
+        continue;
+      }
+      giveBackReads(item.bodies);
+      const bodies = (item.answers ?? []).map((reqId) => encodeBodyParts({ kind: 'error', reqId, code: 'INTERNAL', detail: NOT_DURABLE_DETAIL }));
+      if (bodies.length > 0) failed.push({ conn: item.conn, entry: item.entry, bodies, bytes: 0 });
+    }
+    this.release(failed);
+    // After the answers: the dropped pushes start again on the client's next connection.
+    for (const conn of conns) if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(CLOSE_CODES.INTERNAL, 'INTERNAL');
+  }
+
+  /** Seals and writes committed frames, corked per socket. */
+  private release(held: readonly Held[]): void {
     const corked = new Set<Socket>();
     for (const item of held) {
       const conn = item.conn;

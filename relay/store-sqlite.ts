@@ -66,6 +66,13 @@ export class SqliteStoreBackend implements RelayStoreBackend {
     return this.inBatch ? this.serial.add(() => f(this.direct)) : f(this.direct);
   }
 
+  /** op for a write that must survive a power cut once it resolves: its commit's -wal fsync first. */
+  private async durableOp<T>(f: (o: StoreOps) => Promise<T>): Promise<T> {
+    const r = await this.op(f);
+    await this.store.syncCommitted();
+    return r;
+  }
+
   batch<T>(fn: (ops: StoreOps) => Promise<T>): Promise<T> {
     return this.serial.add(async () => {
       this.store.beginBatch();
@@ -73,6 +80,8 @@ export class SqliteStoreBackend implements RelayStoreBackend {
       try {
         const r = await fn(this.direct);
         this.store.commitBatch();
+        // Resolved means on disk, power cut included (the -wal fsync, relay/store.ts).
+        await this.store.syncCommitted();
         return r;
       } catch (e) {
         this.store.rollbackBatch();
@@ -84,22 +93,22 @@ export class SqliteStoreBackend implements RelayStoreBackend {
   }
 
   device(permKeyId: Buffer): Promise<DeviceRow | undefined> { return this.op((o) => o.device(permKeyId)); }
-  insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.op((o) => o.insertDevice(permKeyId, permPub, now)); }
+  insertDevice(permKeyId: Buffer, permPub: Buffer, now: number): Promise<DeviceRow> { return this.durableOp((o) => o.insertDevice(permKeyId, permPub, now)); }
   deviceByHandle(handle: string): Promise<DeviceRow | undefined> { return this.op((o) => o.deviceByHandle(handle)); }
-  register(permKeyId: Buffer, handle: string): Promise<void> { return this.op((o) => o.register(permKeyId, handle)); }
+  register(permKeyId: Buffer, handle: string): Promise<void> { return this.durableOp((o) => o.register(permKeyId, handle)); }
   enqueue(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt?: number): Promise<EnqueueResult> {
-    return this.op((o) => o.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt));
+    return this.durableOp((o) => o.enqueue(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt));
   }
   pending(recipient: Buffer, afterId: number, limit: number, now?: number): Promise<QueuedEnvelope[]> { return this.op((o) => o.pending(recipient, afterId, limit, now)); }
-  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.op((o) => o.withdraw(sender, recipientHandle, idem)); }
+  withdraw(sender: Buffer, recipientHandle: string, idem: string): Promise<void> { return this.durableOp((o) => o.withdraw(sender, recipientHandle, idem)); }
   ack(recipient: Buffer, ids: readonly number[]): Promise<number> { return this.op((o) => o.ack(recipient, ids)); }
   identity(permKeyId: Buffer): Promise<StoredIdentity | undefined> { return this.op((o) => o.identity(permKeyId)); }
-  putIdentity(permKeyId: Buffer, id: StoredIdentity, now: number): Promise<{ reRegistered: boolean }> { return this.op((o) => o.putIdentity(permKeyId, id, now)); }
+  putIdentity(permKeyId: Buffer, id: StoredIdentity, now: number): Promise<{ reRegistered: boolean }> { return this.durableOp((o) => o.putIdentity(permKeyId, id, now)); }
   addOneTime(permKeyId: Buffer, preKeys: readonly OneTimeKey[], kyberPreKeys: readonly OneTimeKey[]): Promise<{ preKeys: number; kyberPreKeys: number }> {
-    return this.op((o) => o.addOneTime(permKeyId, preKeys, kyberPreKeys));
+    return this.durableOp((o) => o.addOneTime(permKeyId, preKeys, kyberPreKeys));
   }
   preKeyCounts(permKeyId: Buffer): Promise<{ preKeys: number; kyberPreKeys: number }> { return this.op((o) => o.preKeyCounts(permKeyId)); }
-  takeOneTime(permKeyId: Buffer): Promise<{ preKey: OneTimeKey | undefined; kyberPreKey: OneTimeKey | undefined }> { return this.op((o) => o.takeOneTime(permKeyId)); }
+  takeOneTime(permKeyId: Buffer): Promise<{ preKey: OneTimeKey | undefined; kyberPreKey: OneTimeKey | undefined }> { return this.durableOp((o) => o.takeOneTime(permKeyId)); }
   bind(permKeyId: Buffer, node: string, bindingId: Buffer, now: number): Promise<BindResult> { return this.op((o) => o.bind(permKeyId, node, bindingId, now)); }
   currentBinding(permKeyId: Buffer): Promise<Binding | undefined> { return this.op((o) => o.currentBinding(permKeyId)); }
   unbind(permKeyId: Buffer, node: string, bindingId: Buffer): Promise<boolean> { return this.op((o) => o.unbind(permKeyId, node, bindingId)); }
