@@ -2,8 +2,8 @@
 // (kill-safe, no fsync inside COMMIT), and the group commit (relay/outgoing.ts) releases a
 // batch's answers and pushes only after an fsync of the -wal begun after that commit
 // (RelayStore.syncCommitted, on the thread pool). No disk here fails or stalls an fsync when
-// asked, so the -wal's FileHandle.sync is wrapped (test/messaging/wal-sync-faults.ts, as the
-// client's tests do): held, no answer leaves; failed, the batch's requests are answered INTERNAL
+// asked, so the -wal's FileHandle.sync is wrapped (./relay-wal-faults.ts, as the client's tests
+// do for the vault's): held, no answer leaves; failed, the batch's requests are answered INTERNAL
 // (clients send them again) and every later write is refused until a restart.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -18,9 +18,9 @@ import { decodeFrame, type RecordFrame } from '../../shared/protocol/frames.ts';
 import { RecordEndpoint } from '../../shared/protocol/record.ts';
 import { decodeBodies, type Body } from '../../shared/protocol/rpc.ts';
 import { tempDir } from '../net/harness.ts';
-import { letWalSyncsGo, walSyncs } from '../messaging/wal-sync-faults.ts';
+import { letRelayWalSyncsGo, relayWalSyncs as walSyncs } from './relay-wal-faults.ts';
 
-vi.mock('node:fs/promises', async (importOriginal) => (await import('../messaging/wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
+vi.mock('node:fs/promises', async (importOriginal) => (await import('./relay-wal-faults.ts')).withRelayWalFaults(await importOriginal()));
 
 const closers: (() => Promise<void> | void)[] = [];
 beforeEach(() => {
@@ -29,7 +29,7 @@ beforeEach(() => {
   walSyncs.failed = 0;
 });
 afterEach(async () => {
-  letWalSyncsGo((w) => w.go());
+  letRelayWalSyncsGo();
   for (const c of closers.splice(0).reverse()) await c();
 });
 
@@ -115,12 +115,12 @@ describe('an answered write is on disk, power cut included', () => {
 
     // The first fsync done: the two batches it covers leave, in order; the third waits for the second fsync.
     walSyncs.held = true;
-    walSyncs.waiters.shift()?.go();
+    walSyncs.waiters.shift()?.();
     await until(() => bodies.length === 2, 'the first two answers');
     expect(bodies.map((b) => (b.kind === 'result' ? b.reqId : -1))).toEqual([1, 2]);
     await until(() => walSyncs.waiters.length === 1, 'a second fsync for the third batch');
     expect(walSyncs.calls).toBe(2);
-    letWalSyncsGo((w) => w.go());
+    letRelayWalSyncsGo();
     await until(() => bodies.length === 3, 'the third answer');
     expect(out.awaitingSync).toBe(0);
     expect(out.counters.syncs).toBe(2);
@@ -176,7 +176,7 @@ describe('an answered write is on disk, power cut included', () => {
     await until(() => walSyncs.waiters.length === 1, 'the write asked for an fsync');
     for (let i = 0; i < 10; i++) await turn();
     expect(done).toBe(false);
-    letWalSyncsGo((w) => w.go());
+    letRelayWalSyncsGo();
     await written;
     walSyncs.failNext = true;
     await expect(backend.batch(async (o) => o.insertDevice(randomBytes(32), randomBytes(32), Date.now()))).rejects.toBeInstanceOf(RelayDurabilityLost);
