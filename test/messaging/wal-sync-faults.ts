@@ -29,7 +29,7 @@ export const eio = (): Error => Object.assign(new Error('EIO: i/o error, fsync (
 export function withWalSyncFaults(actual: typeof FsPromises): typeof FsPromises & { default: typeof FsPromises } {
   const open: typeof actual.open = async (...args) => {
     const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('-wal')) return file;
+    if (typeof args[0] !== 'string' || !args[0].endsWith('vault.db-wal')) return file; // the vault's (main/vault/open.ts), not an in-process relay's
     const sync = file.sync.bind(file);
     file.sync = async () => {
       walSyncs.calls++;
