@@ -70,6 +70,7 @@ export class RelayStore {
   private readonly walFile: string | undefined;
   /** Set by the first failed -wal fsync (RelayDurabilityLost). */
   private lost: RelayDurabilityLost | undefined;
+  private closed = false;
   private readonly st: {
     insertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
@@ -359,7 +360,8 @@ export class RelayStore {
   async syncCommitted(): Promise<void> {
     if (this.lost) throw this.lost;
     const file = this.walFile;
-    if (!file) return;
+    // Closed: its last commit ran the checkpoint SQLite does at close, which syncs the database.
+    if (!file || this.closed) return;
     this.wal ??= open(file, 'r').catch((e: unknown) => {
       this.wal = undefined;
       // No -wal yet: nothing was committed in WAL mode, so nothing waits for an fsync.
@@ -390,6 +392,7 @@ export class RelayStore {
   }
 
   close(): void {
+    this.closed = true;
     this.db.close();
     // FileHandle.close waits for an fsync still running on it.
     const wal = this.wal;
