@@ -68,12 +68,11 @@ export class RelayConnection {
       // Capped at 1 s: after a relay restart every client should be back within the wave budget (3 s).
       backoff: { baseMs: 200, maxMs: 1000 },
     });
-    // The ack's fsync runs here, on the main thread: with Vault.syncCommittedForAcks (the fsync on
-    // libuv's pool) a catch-up acknowledged nothing until 60+ of 200 messages were stored
-    // (test/messaging/catchup-kill); its three pool trips (open, sync, close) each wait for a turn
-    // between the mailbox's slices (docs/protocol.md §12a). After a failed fsync syncCommitted
-    // throws until the lock, so nothing is acknowledged.
-    this.mailbox = new RelayMailbox(this.client, () => vault.syncCommitted());
+    // The ack's fsync runs on libuv's pool (Vault.syncCommittedForAcks) while storing goes on, in
+    // one trip: the vault keeps its -wal open per unlock (vault/wal-file.ts), since each trip's
+    // completion waits for a turn between the mailbox's 15 ms slices. After a failed fsync it
+    // rejects until the lock, so nothing more is acknowledged.
+    this.mailbox = new RelayMailbox(this.client, () => vault.syncCommittedForAcks());
     this.keys = new RelayKeys(this.client);
     this.mailbox.onEnvelope(hooks.onEnvelope);
     this.client.on('state', (s, prev) => this.onClientState(s, prev));

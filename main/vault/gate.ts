@@ -10,12 +10,12 @@
 // #checkpointScheduled), and a failed fsync or I/O error in any of them makes the vault's
 // durability lost (#durabilityLost) for every sync after; the next split is the batch into its own class.
 import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
-import { open as openFile } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { DurabilityLost, VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
 import type { VaultKeys } from './keys.ts';
 import { mapError } from './open.ts';
+import { WalFile } from './wal-file.ts';
 
 interface LongTransaction {
   /** BEGIN has run (before that it waits for running activities to end). */
@@ -60,6 +60,8 @@ export class WriteGate<R, W> {
   readonly #keys: VaultKeys;
   readonly #counters: GateCounters;
   #db: Database.Database | undefined;
+  /** The -wal kept open for the fsyncs on the thread pool, one per unlock (attach to close). */
+  #wal: WalFile | undefined;
   /** Runs fn in a transaction, or a savepoint inside one (set by attach). */
   #inTransaction: <T>(fn: () => T) => T = () => {
     throw new VaultLocked();
@@ -104,6 +106,8 @@ export class WriteGate<R, W> {
   attach(db: Database.Database, read: R, write: W): void {
     const keys = this.#keys;
     this.#db = db;
+    this.#wal = new WalFile(db.name);
+    this.#wal.prepare();
     // One better-sqlite3 transaction wrapper for the connection, given each call's function:
     // `db.transaction(fn)` makes four wrapped functions and their properties per call, about 7% of
     // what a catch-up allocated (heap profile), for BEGIN/SAVEPOINT statements it caches anyway.
@@ -129,6 +133,8 @@ export class WriteGate<R, W> {
     this.#db = undefined;
     this.#readable = undefined;
     this.#writable = undefined;
+    this.#wal?.close();
+    this.#wal = undefined;
     db?.close();
   }
 
@@ -333,25 +339,18 @@ export class WriteGate<R, W> {
    * (batched) is committed first; a failed batch stays for syncCommitted to report (the acks).
    */
   async syncCommittedAsync(): Promise<void> {
-    const db = this.#open();
+    this.#open();
     this.#checkDurable();
     this.#endBatchForOthers();
     if (!this.#unsynced) return;
     const begun = this.#relaxedBegun;
-    let file;
+    const wal = this.#wal as WalFile;
     try {
-      file = await openFile(`${db.name}-wal`, 'r');
-    } catch (err) {
       // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#loseDurability(err);
-      return;
-    }
-    try {
-      await file.sync();
+      if (!(await wal.sync())) return;
     } catch (err) {
+      if (err instanceof VaultLocked) throw err;
       throw this.#loseDurability(err);
-    } finally {
-      await file.close();
     }
     // Lost by another path while this fsync ran (a COMMIT's I/O error): not durable after all.
     this.#checkDurable();
@@ -543,14 +542,13 @@ export class WriteGate<R, W> {
    */
   async #checkpointSoon(db: Database.Database): Promise<void> {
     try {
-      const file = await openFile(`${db.name}-wal`, 'r');
+      const wal = this.#wal as WalFile;
       try {
-        await file.sync();
+        await wal.sync();
       } catch (err) {
         // This fsync covered the relaxed commits too: its failure is theirs.
-        throw this.#loseDurability(err);
-      } finally {
-        await file.close();
+        if (!(err instanceof VaultLocked)) throw this.#loseDurability(err);
+        return;
       }
       // A receive batch opened meanwhile commits at its own turn; the checkpoint waits for it
       // rather than commit it early (a few turns at most, then it commits it).

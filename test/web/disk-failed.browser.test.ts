@@ -13,7 +13,15 @@ import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import { addContact, browserScene, connectionLabel, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
-vi.mock('node:fs/promises', async (importOriginal) => (await import('../messaging/wal-sync-faults.ts')).withWalSyncFaults(await importOriginal()));
+// Only alice's -wal: bob's vault is in this process too, and its acks fsync on the pool as well.
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual: typeof import('node:fs/promises') = await importOriginal();
+  const faulty = (await import('../messaging/wal-sync-faults.ts')).withWalSyncFaults(actual);
+  const { sep } = await import('node:path');
+  const alicesWal = `${sep}alice${sep}vault.db-wal`;
+  const open: typeof actual.open = (file, ...rest) => (typeof file === 'string' && file.endsWith(alicesWal) ? faulty.open(file, ...rest) : actual.open(file, ...rest));
+  return { ...actual, open, default: { ...actual, open } };
+});
 
 const scene = browserScene('disk-failed', 'disk-failed');
 const T = 60_000;
