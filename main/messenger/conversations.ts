@@ -35,7 +35,8 @@ export function quotedContentId(vault: Vault, messageId: string): string | undef
   if (!raw) return undefined;
   const quotedId = Buffer.from(raw).toString('utf8');
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, quotedId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, quotedId);
-  return cid ? Buffer.from(cid).toString('utf8') : undefined;
+  // A received text stored with its content id in its sealed entry has no kv entry for it (inbound.ts).
+  return cid ? Buffer.from(cid).toString('utf8') : vault.getMessage(quotedId)?.contentId;
 }
 
 function stateTimes(vault: Vault, messageId: string): { delivered?: number; read?: number } {

@@ -18,7 +18,8 @@ export interface QueuedText {
 /** The content id a reply to `messageId` names (ours or theirs), if it has one. */
 export function quotableContentId(vault: Vault, messageId: string): string | undefined {
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, messageId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, messageId);
-  return cid ? Buffer.from(cid).toString('utf8') : undefined;
+  // A received text stored with its content id in its sealed entry has no kv entry for it (inbound.ts).
+  return cid ? Buffer.from(cid).toString('utf8') : vault.getMessage(messageId)?.contentId;
 }
 
 /** Stores a text as 'queued'; returns it with the quoted message's content id, if any. */

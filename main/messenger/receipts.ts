@@ -221,10 +221,10 @@ export function markReadUpTo(
   const newlyRead: string[] = [];
   for (const m of unreadIncomingBackFrom(vault, conv.id, target.orderKey)) {
     if (setRead(m.id)) {
-      // A text received since one content-id entry per message is kept has only its quotable
-      // entry (inbound.ts); an attachment, a tombstone or an older text has the receipt's own.
+      // A received text has its content id in its sealed entry (inbound.ts) or, stored before
+      // that, its quotable entry; an attachment, a tombstone or an older text has the receipt's own.
       const pending = vault.kvGet(INCOMING_CONTENT_IDS, m.id);
-      const cid = pending ?? vault.kvGet(QUOTABLE_CONTENT_IDS, m.id);
+      const cid = pending ?? (m.contentId !== undefined ? Buffer.from(m.contentId, 'utf8') : vault.kvGet(QUOTABLE_CONTENT_IDS, m.id));
       if (cid) newlyRead.push(Buffer.from(cid).toString('utf8'));
       if (pending) vault.kvDelete(INCOMING_CONTENT_IDS, m.id); // read is final: no receipt needs it again
     }
