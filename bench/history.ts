@@ -425,6 +425,9 @@ function report(r: SizeResult, base: SizeResult | undefined): void {
     between_slices_ms: ms(c.restore.yieldMs),
     chunks: c.restore.chunks,
     deserialize_ms: ms(c.restore.deserializeMs),
+    // The longest stretch the restore held the thread without a yield (a read slice, one part's
+    // deserialize, the image's zeroing): what bounds the loop-delay max below (goal ~100 ms at 1M).
+    longest_restore_block_ms: ms(c.restore.longestBlockMs),
     image_zero_ms: ms(c.restore.zeroImageMs),
     tail_ms: ms(c.restore.tailMs),
   });
@@ -458,7 +461,7 @@ function report(r: SizeResult, base: SizeResult | undefined): void {
   line('index_rebuild', r.rebuildMs, 'ms', base?.rebuildMs);
   // Event-loop delay (perf_hooks, 10 ms resolution) against the 50 ms bar (issue #14).
   line('unlock_to_search_ready.loop_delay_p99', c.readyLoopP99Ms, 'ms', b?.readyLoopP99Ms, '<= 50 ms');
-  line('unlock_to_search_ready.loop_delay_max', c.readyLoopMaxMs, 'ms', b?.readyLoopMaxMs, '<= 200 ms');
+  line('unlock_to_search_ready.loop_delay_max', c.readyLoopMaxMs, 'ms', b?.readyLoopMaxMs, '<= 200 ms', { longest_restore_block_ms: ms(c.restore.longestBlockMs) });
   line('index_rebuild.loop_delay_p99', r.rebuildLoop.p99Ms, 'ms', base?.rebuildLoop.p99Ms, '<= 50 ms');
   line('index_rebuild.loop_delay_max', r.rebuildLoop.maxMs, 'ms', base?.rebuildLoop.maxMs, '<= 200 ms');
   line('vault_fill', r.fillMs, 'ms', base?.fillMs);

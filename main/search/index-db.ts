@@ -5,29 +5,28 @@
 // Document ids (FTS rowids) are derived from the message's sentAt: doc = sentAt * 4096 + n.
 // "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
 // filter is a rowid range, so neither needs to visit every match.
-// Past 500 lines on purpose: schema, writes (with the mirror's log), the stepped purge and the
-// queries share one connection, its prepared statements and its caches.
+//
+// The index is INDEX_PARTS databases ("parts"), a message in the part its id hashes to
+// (index-image.ts partOf), each with its own docs, FTS5 table and prefix list; part 0 also holds
+// the meta and the conversation terms. Why: a restore deserializes one part per event-loop turn
+// (one database of 160 MB at a million messages held the thread 195-312 ms in that one call).
+// A query asks every part and merges; writes of one transaction begin and commit in every part.
+// Past 500 lines on purpose: writes (with the mirror's log), the stepped purge and the
+// queries share the parts' connections, their prepared statements and their caches.
 import Database from 'better-sqlite3';
-import { CodedError } from '../../shared/errors.ts';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
+import { SnapshotInvalid, joinImages, partOf, splitImage } from './index-image.ts';
+import { INDEX_FORMAT_VERSION, INDEX_PARTS, Part, PURGE_SQL, RELEVANCE_WINDOW, SCHEMA, openPart } from './index-part.ts';
 import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
-/** 3: file names indexed too. 4: snapshots before 54aa470 may hold a deleted group file's name (rebuild once). */
-export const INDEX_FORMAT_VERSION = 4;
+export { SnapshotInvalid } from './index-image.ts';
+export { INDEX_FORMAT_VERSION, INDEX_PARTS, MIRRORED_SQL, PART_CACHE_KIB, PURGE_SQL, RELEVANCE_WINDOW } from './index-part.ts';
+
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
 /** Most hits one query returns. */
 export const MAX_LIMIT = 1000;
-/** Relevance order ranks this many of the newest matches (bounds the cost of common words). */
-export const RELEVANCE_WINDOW = 1000;
-
-/** A sealed index snapshot that cannot be used (the service then rebuilds the index from the vault). */
-export class SnapshotInvalid extends CodedError<'SNAPSHOT_INVALID'> {
-  constructor(detail: string, options?: { cause?: unknown }) {
-    super('SNAPSHOT_INVALID', `The search index snapshot is unusable: ${detail}`, options);
-  }
-}
 
 export interface IndexedMessage {
   id: string;
@@ -50,6 +49,8 @@ export interface IndexQuery {
 /** Where a purge (SearchIndex.purgeStep) stands between its steps. */
 export interface PurgeCursor {
   phase: 'merge' | 'words';
+  /** The part being merged or pruned. */
+  part: number;
   /** The last word checked (phase 'words'). */
   after: string;
 }
@@ -77,48 +78,18 @@ function decodeId(stored: unknown): string {
   throw new SnapshotInvalid('a document id has an unexpected type');
 }
 
-const SCHEMA = `
-  PRAGMA auto_vacuum = INCREMENTAL;
-  CREATE TABLE meta(key TEXT PRIMARY KEY, value NOT NULL) WITHOUT ROWID;
-  CREATE TABLE docs(doc INTEGER PRIMARY KEY, id NOT NULL UNIQUE);
-  CREATE TABLE convs(n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
-  CREATE TABLE words(term TEXT PRIMARY KEY) WITHOUT ROWID;
-  CREATE VIRTUAL TABLE fts USING fts5(body, uni, conv, content='', contentless_delete=1, tokenize='ascii', detail=full);
-  INSERT INTO fts(fts, rank) VALUES('rank', 'bm25(1.0, 0.5, 0.0)');
-`;
-
-/**
- * The writes a mirror of the index repeats (search/mirror.ts: a copy in a worker thread that
- * serializes the snapshot off the main thread): a statement each, its parameters carried in a
- * MirrorBatch (mirror-batch.ts). Only writes that
- * change what the index holds; merges and the word prune are the mirror's own business (it
- * purges before every image it hands out).
- */
-export const MIRRORED_SQL = {
-  setMeta: 'INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)',
-  insertDoc: 'INSERT INTO docs(doc, id) VALUES (?, ?)',
-  deleteDoc: 'DELETE FROM docs WHERE doc = ?',
-  insertFts: 'INSERT INTO fts(rowid, body, uni, conv) VALUES (?, ?, ?, ?)',
-  deleteFts: 'DELETE FROM fts WHERE rowid = ?',
-  insertConv: 'INSERT INTO convs(n, id) VALUES (?, ?)',
-  insertWord: 'INSERT OR IGNORE INTO words(term) VALUES (?)',
-} as const;
-/** The purge a mirror runs before serializing: every segment merged (deleted terms gone), dead words dropped. */
-export const PURGE_SQL = {
-  vocab: `CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row')`,
-  optimize: `INSERT INTO fts(fts) VALUES('optimize')`,
-  pruneWords: 'DELETE FROM words WHERE NOT EXISTS (SELECT 1 FROM temp.vocab v WHERE v.term = words.term)',
-} as const;
-
 /** Words already in the `words` table (a bounded cache that saves an INSERT per repeated word). */
 const KNOWN_WORDS_CACHE = 200_000;
 /** Conversations whose FTS term is cached (cleared when full). */
 const CONV_TERMS_CACHE = 10_000;
 
+
+function newestFirst(a: { doc: bigint }, b: { doc: bigint }): number {
+  return a.doc > b.doc ? -1 : a.doc < b.doc ? 1 : 0;
+}
+
 export class SearchIndex {
-  readonly #db: Database.Database;
-  readonly #knownWords = new Set<string>();
-  readonly #stmts;
+  readonly #parts: Part[];
   /** Where committed writes go for a mirror (setMirror), and the ones of the transaction under way (only with a mirror). */
   #mirror: ((batch: MirrorBatch) => void) | undefined;
   #pending: MirrorLog | undefined;
@@ -130,73 +101,70 @@ export class SearchIndex {
   /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */
   #removals = 0;
 
-  private constructor(db: Database.Database) {
-    this.#db = db;
-    db.pragma('temp_store = MEMORY');
-    // A deleted message's terms must leave the image `serialize` hands out to be sealed: freed
-    // cells and pages are zeroed, not just unlinked.
-    db.pragma('secure_delete = ON');
-    // The index's vocabulary (in the temp schema: never part of the serialized image), for
-    // dropping words that no message contains any more.
-    db.exec(PURGE_SQL.vocab);
-    this.#stmts = {
-      getMeta: db.prepare<[string], { value: unknown }>('SELECT value FROM meta WHERE key = ?'),
-      setMeta: db.prepare<[string, string | number]>('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)'),
-      docOf: db.prepare<[string | Buffer], { doc: number | bigint }>('SELECT doc FROM docs WHERE id = ?').safeIntegers(true),
-      maxDocIn: db.prepare<[bigint, bigint], { m: bigint | null }>('SELECT max(doc) AS m FROM docs WHERE doc >= ? AND doc < ?').safeIntegers(true),
-      insertDoc: db.prepare<[bigint, string | Buffer]>('INSERT INTO docs(doc, id) VALUES (?, ?)'),
-      deleteDoc: db.prepare<[bigint]>('DELETE FROM docs WHERE doc = ?'),
-      insertFts: db.prepare<[bigint, string, string, string]>('INSERT INTO fts(rowid, body, uni, conv) VALUES (?, ?, ?, ?)'),
-      deleteFts: db.prepare<[bigint]>('DELETE FROM fts WHERE rowid = ?'),
-      convOf: db.prepare<[string], { n: number }>('SELECT n FROM convs WHERE id = ?'),
-      insertConv: db.prepare<[string]>('INSERT INTO convs(id) VALUES (?)'),
-      countDocs: db.prepare<[], { c: number }>('SELECT count(*) AS c FROM docs'),
-      insertWord: db.prepare<[string]>('INSERT OR IGNORE INTO words(term) VALUES (?)'),
-      wordsFrom: db.prepare<[string, string, number], { term: string }>('SELECT term FROM words WHERE term >= ? AND term < ? ORDER BY term LIMIT ?'),
-      pruneWords: db.prepare(PURGE_SQL.pruneWords),
-      wordsAfter: db.prepare<[string, number], { term: string }>('SELECT term FROM words WHERE term > ? ORDER BY term LIMIT ?'),
-      wordLive: db.prepare<[string], { n: number }>('SELECT 1 AS n FROM temp.vocab WHERE term = ?'),
-      deleteWord: db.prepare<[string]>('DELETE FROM words WHERE term = ?'),
-      merge: db.prepare<[number]>(`INSERT INTO fts(fts, rank) VALUES('merge', ?)`),
-    };
+  private constructor(parts: Part[]) {
+    this.#parts = parts;
+  }
+
+  get #head(): Part {
+    return this.#parts[0] as Part;
   }
 
   static create(): SearchIndex {
-    const db = new Database(':memory:', sqliteOptions());
+    const parts: Part[] = [];
     try {
-      db.exec(SCHEMA);
-      const index = new SearchIndex(db);
-      index.#stmts.setMeta.run('format', INDEX_FORMAT_VERSION);
-      index.#stmts.setMeta.run('tokenizer', TOKENIZER_VERSION);
-      index.#stmts.setMeta.run('seq', 0);
-      return index;
+      for (let i = 0; i < INDEX_PARTS; i++) {
+        const db = new Database(':memory:', sqliteOptions());
+        try {
+          db.exec(SCHEMA);
+          parts.push(new Part(db));
+        } catch (err) {
+          db.close();
+          throw err;
+        }
+        const stmts = (parts[i] as Part).stmts;
+        stmts.setMeta.run('format', INDEX_FORMAT_VERSION);
+        stmts.setMeta.run('tokenizer', TOKENIZER_VERSION);
+        stmts.setMeta.run('part', i);
+        if (i === 0) stmts.setMeta.run('seq', 0);
+      }
+      return new SearchIndex(parts);
     } catch (err) {
-      db.close();
+      for (const p of parts) p.db.close();
       throw err;
     }
   }
 
-  /** Opens an index from `serialize()` output. Throws SnapshotInvalid when it is not one of ours or is of another version. */
+  /** Opens an index from `serialize()` output in one call. Throws SnapshotInvalid when it is not one of ours or is of another version. */
   static restore(bytes: Uint8Array): SearchIndex {
-    if (bytes.length < 100 || Buffer.from(bytes.subarray(0, 16)).toString('latin1') !== 'SQLite format 3\0') {
-      throw new SnapshotInvalid('not an SQLite image');
-    }
-    let db: Database.Database;
+    const images = splitImage(bytes, INDEX_PARTS);
+    const parts: Part[] = [];
     try {
-      db = new Database(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), sqliteOptions());
+      images.forEach((image, i) => parts.push(openPart(image, i)));
+      return new SearchIndex(parts);
     } catch (err) {
-      throw new SnapshotInvalid('SQLite refused the image', { cause: err });
+      for (const p of parts) p.db.close();
+      throw err;
     }
+  }
+
+  /**
+   * As restore, one part per call of `between` (which yields to the event loop, and throws to
+   * stop: every part opened so far is closed then). `partOpened` gets each part's time (ms).
+   */
+  static async restoreInSteps(bytes: Uint8Array, between: () => Promise<void>, partOpened?: (ms: number) => void): Promise<SearchIndex> {
+    const images = splitImage(bytes, INDEX_PARTS);
+    const parts: Part[] = [];
     try {
-      const index = new SearchIndex(db);
-      if (index.#meta('format') !== INDEX_FORMAT_VERSION) throw new SnapshotInvalid('index format version differs');
-      if (index.#meta('tokenizer') !== TOKENIZER_VERSION) throw new SnapshotInvalid('tokenizer version differs');
-      if (typeof index.#meta('seq') !== 'number') throw new SnapshotInvalid('no sequence number');
-      return index;
+      for (let i = 0; i < images.length; i++) {
+        if (i > 0) await between();
+        const t = performance.now();
+        parts.push(openPart(images[i] as Uint8Array, i));
+        partOpened?.(performance.now() - t);
+      }
+      return new SearchIndex(parts);
     } catch (err) {
-      db.close();
-      if (err instanceof SnapshotInvalid) throw err;
-      throw new SnapshotInvalid('schema check failed', { cause: err });
+      for (const p of parts) p.db.close();
+      throw err;
     }
   }
 
@@ -210,25 +178,34 @@ export class SearchIndex {
   }
 
   /**
-   * Forgets which words the prefix list holds (each word is then written, and mirrored, again
-   * when next seen): a mirror that pruned its own list may have dropped a dead word this index
+   * Forgets which words the prefix lists hold (each word is then written, and mirrored, again
+   * when next seen): a mirror that pruned its own lists may have dropped a dead word this index
    * still holds, which a new message can bring back to life.
    */
   forgetKnownWords(): void {
-    this.#knownWords.clear();
+    for (const p of this.#parts) p.knownWords.clear();
   }
 
-  /** Runs a write (or a transaction of them); its logged writes go to the mirror when the outermost one returns. */
+  /**
+   * Runs `fn` as one transaction over every part (nested calls join the outer one): begun in
+   * each, committed in each when the outermost returns, rolled back in each when it throws. Its
+   * logged writes go to the mirror once committed.
+   */
   #writes<T>(fn: () => T): T {
     const start = this.#pending?.mark();
+    const outermost = this.#depth === 0;
     this.#depth++;
     let ok = false;
     try {
+      if (outermost) for (const p of this.#parts) p.db.exec('BEGIN');
       const out = fn();
+      // In-memory databases: a COMMIT fails only when SQLite cannot allocate, which ends the process's use of them anyway.
+      if (outermost) for (const p of this.#parts) p.db.exec('COMMIT');
       ok = true;
       return out;
     } finally {
       if (!ok) {
+        if (outermost) for (const p of this.#parts) if (p.db.inTransaction) p.db.exec('ROLLBACK');
         if (start) this.#pending?.rollback(start); // rolled back
         this.#convTermsPending = [];
       }
@@ -242,13 +219,13 @@ export class SearchIndex {
 
   #setMeta(key: string, value: string | number): void {
     this.#writes(() => {
-      this.#stmts.setMeta.run(key, value);
-      this.#pending?.setMeta(key, value);
+      this.#head.stmts.setMeta.run(key, value);
+      this.#pending?.setMeta(0, key, value);
     });
   }
 
   #meta(key: string): unknown {
-    return this.#stmts.getMeta.get(key)?.value;
+    return this.#head.meta(key);
   }
 
   /** Vault change sequence that this index reflects. */
@@ -270,20 +247,30 @@ export class SearchIndex {
   }
 
   get size(): number {
-    return this.#stmts.countDocs.get()?.c ?? 0;
+    return this.#parts.reduce((n, p) => n + (p.stmts.countDocs.get()?.c ?? 0), 0);
   }
 
-  /** The doc of a message id, as encodeId stores it. */
+  #partOf(id: string | Buffer): number {
+    return partOf(id, INDEX_PARTS);
+  }
+
+  /** The doc of a message id (as encodeId stores it) in its part. */
   #docOf(id: string | Buffer): bigint | undefined {
-    const row = this.#stmts.docOf.get(typeof id === 'string' ? encodeId(id) : id);
+    const stored = typeof id === 'string' ? encodeId(id) : id;
+    const row = (this.#parts[this.#partOf(stored)] as Part).stmts.docOf.get(stored);
     return row === undefined ? undefined : BigInt(row.doc);
   }
 
+  /** A doc id unique over every part (so newest-first order across parts is total). */
   #allocateDoc(sentAt: number): bigint {
     let base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
     for (;;) {
       const top = base + BigInt(SLOT_BITS);
-      const m = this.#stmts.maxDocIn.get(base, top)?.m ?? null;
+      let m: bigint | null = null;
+      for (const p of this.#parts) {
+        const pm = p.stmts.maxDocIn.get(base, top)?.m ?? null;
+        if (pm !== null && (m === null || pm > m)) m = pm;
+      }
       if (m === null) return base;
       if (m + 1n < top) return m + 1n;
       base = top; // 4096 messages in one millisecond: spill into the next one
@@ -293,15 +280,16 @@ export class SearchIndex {
   #convTerm(conversationId: string, create: boolean): string | undefined {
     const known = this.#convTerms.get(conversationId);
     if (known !== undefined) return known;
-    let n = this.#stmts.convOf.get(conversationId)?.n;
+    const head = this.#head;
+    let n = head.stmts.convOf.get(conversationId)?.n;
     if (n === undefined) {
       if (!create) return undefined;
-      n = Number(this.#stmts.insertConv.run(conversationId).lastInsertRowid);
-      this.#pending?.insertConv(n, conversationId);
+      n = Number(head.stmts.insertConv.run(conversationId).lastInsertRowid);
+      this.#pending?.insertConv(0, n, conversationId);
     }
     const term = `c${n.toString(36)}`;
     // Not cached while a transaction is open: a rollback would leave a term for a row that is gone.
-    if (this.#db.inTransaction) this.#convTermsPending.push([conversationId, term]);
+    if (head.db.inTransaction) this.#convTermsPending.push([conversationId, term]);
     else this.#cacheConvTerm(conversationId, term);
     return term;
   }
@@ -311,11 +299,12 @@ export class SearchIndex {
     this.#convTerms.set(conversationId, term);
   }
 
-  #removeDoc(doc: bigint): void {
+  #removeDoc(part: number, doc: bigint): void {
     this.#removals++;
-    this.#stmts.deleteFts.run(doc);
-    this.#stmts.deleteDoc.run(doc);
-    this.#pending?.removeDoc(doc);
+    const stmts = (this.#parts[part] as Part).stmts;
+    stmts.deleteFts.run(doc);
+    stmts.deleteDoc.run(doc);
+    this.#pending?.removeDoc(part, doc);
   }
 
   /** Documents removed (deleted, or replaced by a newer version) since this index was opened or created. */
@@ -325,29 +314,35 @@ export class SearchIndex {
 
   /** Adds or replaces messages, in one transaction. A replaced doc's terms stay in the segments (no purge): changed text needs a delete first (docs/search.md "Replaced text"). */
   upsert(messages: readonly IndexedMessage[]): void {
-    this.#writes(this.#db.transaction(() => {
-      const batchWords = new Set<string>();
+    this.#writes(() => {
+      const batchWords = this.#parts.map(() => new Set<string>());
       for (const m of messages) {
         const id = encodeId(m.id);
-        const existing = this.#docOf(id);
-        if (existing !== undefined) this.#removeDoc(existing);
+        const at = this.#partOf(id);
+        const stmts = (this.#parts[at] as Part).stmts;
+        const existing = stmts.docOf.get(id);
+        if (existing !== undefined) this.#removeDoc(at, BigInt(existing.doc));
         const doc = this.#allocateDoc(m.sentAt);
         const cols = indexColumns(m.text);
         const conv = this.#convTerm(m.conversationId, true) as string;
-        this.#stmts.insertDoc.run(doc, id);
-        this.#stmts.insertFts.run(doc, cols.body, cols.uni, conv);
-        this.#pending?.insertDoc(doc, id);
-        this.#pending?.insertFts(doc, cols.body, cols.uni, conv);
-        for (const w of cols.words) batchWords.add(w);
+        stmts.insertDoc.run(doc, id);
+        stmts.insertFts.run(doc, cols.body, cols.uni, conv);
+        this.#pending?.insertDoc(at, doc, id);
+        this.#pending?.insertFts(at, doc, cols.body, cols.uni, conv);
+        const words = batchWords[at] as Set<string>;
+        for (const w of cols.words) words.add(w);
       }
-      for (const w of batchWords) {
-        if (this.#knownWords.has(w)) continue;
-        this.#stmts.insertWord.run(w);
-        this.#pending?.insertWord(w);
-        if (this.#knownWords.size >= KNOWN_WORDS_CACHE) this.#knownWords.clear();
-        this.#knownWords.add(w);
-      }
-    }));
+      batchWords.forEach((words, at) => {
+        const part = this.#parts[at] as Part;
+        for (const w of words) {
+          if (part.knownWords.has(w)) continue;
+          part.stmts.insertWord.run(w);
+          this.#pending?.insertWord(at, w);
+          if (part.knownWords.size >= KNOWN_WORDS_CACHE / INDEX_PARTS) part.knownWords.clear();
+          part.knownWords.add(w);
+        }
+      });
+    });
   }
 
   /**
@@ -355,12 +350,16 @@ export class SearchIndex {
    * FTS5 answers a prefix query by merging the full match lists of every word with that
    * prefix before it can return the newest match; an OR of the (few) actual words is walked
    * newest-first and stops at the LIMIT like any other query. Words of deleted messages are
-   * pruned (remove), so the list holds only words some message contains.
+   * pruned (remove), so the lists hold only words some message contains.
    */
   expandPrefix(prefix: string, max: number): string[] | undefined {
-    const rows = this.#stmts.wordsFrom.all(prefix, `${prefix}\u{10ffff}`, max + 1);
-    if (rows.length > max) return undefined;
-    return rows.map((r) => r.term).filter((t) => t.startsWith(prefix));
+    const words = new Set<string>();
+    for (const p of this.#parts) {
+      const rows = p.stmts.wordsFrom.all(prefix, `${prefix}\u{10ffff}`, max + 1);
+      for (const r of rows) if (r.term.startsWith(prefix)) words.add(r.term);
+      if (rows.length > max || words.size > max) return undefined;
+    }
+    return [...words].sort();
   }
 
   /**
@@ -368,33 +367,37 @@ export class SearchIndex {
    * (deletion means gone from every byte, docs/vault.md): FTS5 only marks a contentless row
    * deleted and keeps its terms in the segments until they merge, so the segments are merged
    * ('optimize', which costs time proportional to the index: deletions are rare and the user's
-   * own act), and words no message holds any more leave the prefix list.
+   * own act), and words no message holds any more leave the prefix lists.
    */
   remove(ids: readonly string[]): void {
-    this.#writes(this.#db.transaction(() => {
+    this.#writes(() => {
       if (this.#removeDocs(ids) === 0) return;
-      this.optimize();
-      this.#stmts.pruneWords.run();
-      this.#knownWords.clear();
-    }));
+      for (const p of this.#parts) {
+        p.db.exec(PURGE_SQL.optimize);
+        p.stmts.pruneWords.run();
+        p.knownWords.clear();
+      }
+    });
   }
 
   /**
    * Removes messages by id like `remove`, but leaves their terms in the FTS5 segments and the
-   * prefix list until `purgeStep` has run to the end: the sliced path for large deletions,
+   * prefix lists until `purgeStep` has run to the end: the sliced path for large deletions,
    * whose full merge would block for seconds at a million messages. Returns how many were indexed.
    */
   removeDeferred(ids: readonly string[]): number {
-    return this.#writes(this.#db.transaction(() => this.#removeDocs(ids)));
+    return this.#writes(() => this.#removeDocs(ids));
   }
 
   /** Removes the indexed ones of `ids` (inside the caller's transaction); returns how many. */
   #removeDocs(ids: readonly string[]): number {
     let removed = 0;
     for (const id of ids) {
-      const doc = this.#docOf(id);
-      if (doc !== undefined) {
-        this.#removeDoc(doc);
+      const stored = encodeId(id);
+      const at = this.#partOf(stored);
+      const row = (this.#parts[at] as Part).stmts.docOf.get(stored);
+      if (row !== undefined) {
+        this.#removeDoc(at, BigInt(row.doc));
         removed++;
       }
     }
@@ -402,40 +405,46 @@ export class SearchIndex {
   }
 
   /**
-   * One bounded step of the purge after removeDeferred. First FTS5's incremental merge with a
-   * negative page budget (every segment merges into one, as 'optimize' does, but `pages` leaf
-   * pages at a time), then the prefix list in runs of `words` words, each checked against the
-   * vocabulary. `cursor` is the state between steps (start with undefined); returns the next
-   * cursor, or undefined when the purge is complete (no deleted message's term is left).
+   * One bounded step of the purge after removeDeferred, part after part. First FTS5's
+   * incremental merge with a negative page budget (every segment merges into one, as 'optimize'
+   * does, but `pages` leaf pages at a time), then the prefix list in runs of `words` words, each
+   * checked against the part's vocabulary. `cursor` is the state between steps (start with
+   * undefined); returns the next cursor, or undefined when the purge is complete (no deleted
+   * message's term is left in any part).
    */
   purgeStep(cursor: PurgeCursor | undefined, pages = 64, words = 2000): PurgeCursor | undefined {
-    const c: PurgeCursor = cursor ?? { phase: 'merge', after: '' };
+    const c: PurgeCursor = cursor ?? { phase: 'merge', part: 0, after: '' };
+    const part = this.#parts[c.part];
+    if (!part) return undefined;
     if (c.phase === 'merge') {
-      const before = this.#db.prepare('SELECT total_changes() AS n').pluck().get() as number;
-      this.#stmts.merge.run(-Math.max(1, Math.floor(pages)));
-      const after = this.#db.prepare('SELECT total_changes() AS n').pluck().get() as number;
+      const before = part.stmts.totalChanges.get() as number;
+      part.stmts.merge.run(-Math.max(1, Math.floor(pages)));
+      const after = part.stmts.totalChanges.get() as number;
       // FTS5's documented test: a merge that did no work changes fewer than two rows.
       if (after - before >= 2) return c;
       // A single segment is not rewritten by 'merge'; 'optimize' drops its deleted entries (cheap once merged).
-      this.optimize();
-      return { phase: 'words', after: '' };
+      part.db.exec(PURGE_SQL.optimize);
+      return { phase: 'words', part: c.part, after: '' };
     }
-    const batch = this.#stmts.wordsAfter.all(c.after, Math.max(1, Math.floor(words)));
-    this.#db.transaction(() => {
-      for (const { term } of batch) if (!this.#stmts.wordLive.get(term)) this.#stmts.deleteWord.run(term);
+    const batch = part.stmts.wordsAfter.all(c.after, Math.max(1, Math.floor(words)));
+    part.db.transaction(() => {
+      for (const { term } of batch) if (!part.stmts.wordLive.get(term)) part.stmts.deleteWord.run(term);
     })();
-    this.#knownWords.clear();
+    part.knownWords.clear();
     const last = batch[batch.length - 1];
-    return last === undefined ? undefined : { phase: 'words', after: last.term };
+    if (last !== undefined) return { phase: 'words', part: c.part, after: last.term };
+    return c.part + 1 < this.#parts.length ? { phase: 'merge', part: c.part + 1, after: '' } : undefined;
   }
 
-  /** The whole purge after removeDeferred in one blocking call (one 'optimize': cheaper in total than the steps). */
+  /** The whole purge after removeDeferred in one blocking call (one 'optimize' per part: cheaper in total than the steps). */
   purgeAll(): void {
-    this.#db.transaction(() => {
-      this.optimize();
-      this.#stmts.pruneWords.run();
-      this.#knownWords.clear();
-    })();
+    for (const p of this.#parts) {
+      p.db.transaction(() => {
+        p.db.exec(PURGE_SQL.optimize);
+        p.stmts.pruneWords.run();
+      })();
+      p.knownWords.clear();
+    }
   }
 
   /**
@@ -443,27 +452,33 @@ export class SearchIndex {
    * message deleted and then re-added appears in both lists, and its upsert (the current row) wins.
    */
   apply(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): void {
-    this.#writes(this.#db.transaction(() => {
+    this.#writes(() => {
       this.remove(deletes);
       this.upsert(upserts);
       this.seq = seq;
-    }));
+    });
   }
 
   /** As apply, with the deletes removed by removeDeferred (the caller purges). Returns how many were indexed. */
   applyDeferred(upserts: readonly IndexedMessage[], deletes: readonly string[], seq: number): number {
-    return this.#writes(this.#db.transaction(() => {
+    return this.#writes(() => {
       const removed = this.removeDeferred(deletes);
       this.upsert(upserts);
       this.seq = seq;
       return removed;
-    }));
+    });
   }
 
   has(id: string): boolean {
     return this.#docOf(id) !== undefined;
   }
 
+  /**
+   * Every part is asked and the answers merged by doc id. Newest first: each part's newest
+   * `limit`, the newest `limit` of those. Relevance: the newest RELEVANCE_WINDOW matches over all
+   * parts, each part's share ranked by bm25 (with the part's own statistics: docs/search.md
+   * "Index in parts"), the best `limit` of those.
+   */
   search(q: IndexQuery): IndexHit[] {
     let match = q.match;
     if (q.conversationId !== undefined) {
@@ -474,33 +489,47 @@ export class SearchIndex {
     const lo = q.from === undefined ? 0n : BigInt(clampTime(q.from)) * BigInt(SLOT_BITS);
     const hi = q.to === undefined ? 2n ** 62n : (BigInt(clampTime(q.to)) + 1n) * BigInt(SLOT_BITS);
     const limit = Math.max(1, Math.min(MAX_LIMIT, Math.floor(q.limit)));
-    // FTS5 walks matches newest first and stops at the LIMIT. Relevance ranks (bm25) only the
-    // newest RELEVANCE_WINDOW matches, so a query for a common word costs the same as for a rare one.
-    const sql =
-      q.order === 'relevance'
-        ? `SELECT m.score AS score, d.id AS id FROM
-             (SELECT rowid, rank AS score FROM fts WHERE fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY rowid DESC LIMIT ${RELEVANCE_WINDOW}) m
-             JOIN docs d ON d.doc = m.rowid ORDER BY m.score, m.rowid DESC LIMIT ?`
-        : `SELECT 0 AS score, d.id AS id FROM
-             (SELECT rowid FROM fts WHERE fts MATCH ? AND rowid >= ? AND rowid < ? ORDER BY rowid DESC LIMIT ?) m
-             JOIN docs d ON d.doc = m.rowid ORDER BY m.rowid DESC`;
-    const rows = this.#db.prepare<[string, bigint, bigint, number], { score: number; id: unknown }>(sql).all(match, lo, hi, limit);
-    return rows.map((r) => ({ id: decodeId(r.id), score: r.score }));
+    const newest = (from: bigint, n: number): { doc: bigint; score: number; part: number }[] => {
+      const found: { doc: bigint; score: number; part: number }[] = [];
+      this.#parts.forEach((p, part) => {
+        for (const r of p.stmts.newest.all(match, from, hi, n)) found.push({ doc: r.doc, score: 0, part });
+      });
+      return found.sort(newestFirst).slice(0, n);
+    };
+    let hits: { doc: bigint; score: number; part: number }[];
+    if (q.order === 'relevance') {
+      // The window is the newest RELEVANCE_WINDOW matches over every part, as in one database;
+      // each part then ranks only its share of it, so bm25 runs on the window once, not per part.
+      const window = newest(lo, RELEVANCE_WINDOW);
+      const from = window.length === RELEVANCE_WINDOW ? (window[window.length - 1] as { doc: bigint }).doc : lo;
+      hits = [];
+      this.#parts.forEach((p, part) => {
+        for (const r of p.stmts.relevance.all(match, from, hi, limit)) hits.push({ doc: r.doc, score: Number(r.score), part });
+      });
+      hits.sort((a, b) => a.score - b.score || newestFirst(a, b));
+    } else {
+      hits = newest(lo, limit);
+    }
+    return hits.slice(0, limit).map((h) => ({ id: decodeId((this.#parts[h.part] as Part).stmts.idOf.get(h.doc)?.id), score: h.score }));
   }
 
-  /** Merges FTS5 segments into one: smaller snapshot, faster queries. Costs time proportional to the index. */
+  /** Merges each part's FTS5 segments into one: smaller snapshot, faster queries. Costs time proportional to the index. */
   optimize(): void {
-    this.#db.exec(`INSERT INTO fts(fts) VALUES('optimize')`);
+    for (const p of this.#parts) p.db.exec(PURGE_SQL.optimize);
   }
 
-  /** The whole index as bytes (an SQLite image): plaintext-derived, so seal it before it leaves RAM. */
+  /** The whole index as bytes (the parts' SQLite images, index-image.ts): plaintext-derived, so seal it before it leaves RAM. */
   serialize(): Buffer {
-    // Drop free pages first: they would only make the snapshot bigger.
-    this.#db.pragma('incremental_vacuum');
-    return this.#db.serialize();
+    return joinImages(
+      this.#parts.map((p) => {
+        // Drop free pages first: they would only make the snapshot bigger.
+        p.db.pragma('incremental_vacuum');
+        return p.db.serialize();
+      }),
+    );
   }
 
   close(): void {
-    if (this.#db.open) this.#db.close();
+    for (const p of this.#parts) if (p.db.open) p.db.close();
   }
 }

@@ -4,6 +4,8 @@
 // bigint each, and the structured clone on the main thread costs about 1 µs a message instead
 // of 3-27 µs (measured under load, issue #18). Doc ids go in a BigInt64Array that is
 // transferred, not copied. The worker decodes them in the same order (mirror.ts WORKER_SOURCE).
+// The index is in parts (index-db.ts): a `part` write names the part the writes after it go to,
+// logged only when the part changes.
 
 /** One code per mirrored write; each takes its arguments from the lanes as listed. */
 export const MIRROR_KIND = {
@@ -23,6 +25,8 @@ export const MIRROR_KIND = {
   insertConv: 6,
   /** values: term */
   insertWord: 7,
+  /** values: the part (index-db.ts INDEX_PARTS) the writes after it go to */
+  part: 8,
 } as const;
 
 export interface MirrorBatch {
@@ -36,51 +40,67 @@ export class MirrorLog {
   #kinds: number[] = [];
   #docs: bigint[] = [];
   #values: (string | number)[] = [];
+  /** The part the last logged write went to (-1: none yet in this batch, so the next one names its part). */
+  #part = -1;
 
   get empty(): boolean {
     return this.#kinds.length === 0;
   }
 
-  setMeta(key: string, value: string | number): void {
+  #to(part: number): void {
+    if (part === this.#part) return;
+    this.#kinds.push(MIRROR_KIND.part);
+    this.#values.push(part);
+    this.#part = part;
+  }
+
+  setMeta(part: number, key: string, value: string | number): void {
+    this.#to(part);
     this.#kinds.push(MIRROR_KIND.setMeta);
     this.#values.push(key, value);
   }
 
-  insertDoc(doc: bigint, id: string | Buffer): void {
+  insertDoc(part: number, doc: bigint, id: string | Buffer): void {
+    this.#to(part);
     this.#kinds.push(typeof id === 'string' ? MIRROR_KIND.insertDoc : MIRROR_KIND.insertDocBlob);
     this.#docs.push(doc);
     this.#values.push(typeof id === 'string' ? id : id.toString('hex'));
   }
 
-  removeDoc(doc: bigint): void {
+  removeDoc(part: number, doc: bigint): void {
+    this.#to(part);
     this.#kinds.push(MIRROR_KIND.deleteFts, MIRROR_KIND.deleteDoc);
     this.#docs.push(doc, doc);
   }
 
-  insertFts(doc: bigint, body: string, uni: string, conv: string): void {
+  insertFts(part: number, doc: bigint, body: string, uni: string, conv: string): void {
+    this.#to(part);
     this.#kinds.push(MIRROR_KIND.insertFts);
     this.#docs.push(doc);
     this.#values.push(body, uni, conv);
   }
 
-  insertConv(n: number, id: string): void {
+  insertConv(part: number, n: number, id: string): void {
+    this.#to(part);
     this.#kinds.push(MIRROR_KIND.insertConv);
     this.#values.push(n, id);
   }
 
-  insertWord(term: string): void {
+  insertWord(part: number, term: string): void {
+    this.#to(part);
     this.#kinds.push(MIRROR_KIND.insertWord);
     this.#values.push(term);
   }
 
-  mark(): [number, number, number] {
-    return [this.#kinds.length, this.#docs.length, this.#values.length];
+  mark(): [number, number, number, number] {
+    return [this.#kinds.length, this.#docs.length, this.#values.length, this.#part];
   }
 
-  rollback(to: readonly [number, number, number]): void {
+  rollback(to: readonly [number, number, number, number]): void {
     this.#kinds.length = to[0];
     this.#docs.length = to[1];
     this.#values.length = to[2];
+    this.#part = to[3];
   }
 
   /** The batch so far, and a fresh log. */
@@ -89,6 +109,7 @@ export class MirrorLog {
     this.#kinds = [];
     this.#docs = [];
     this.#values = [];
+    this.#part = -1;
     return batch;
   }
 }

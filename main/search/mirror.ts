@@ -5,7 +5,7 @@
 // Why a mirror and not the index itself in the worker: every search and catch-up stays a plain
 // synchronous call on the main thread, as before; the worker only repeats the index's committed
 // writes (SearchIndex.setMirror: statements of MIRRORED_SQL, their parameters in a MirrorBatch) on
-// its own copy, started from the same image. When a snapshot is due, the worker purges its copy
+// its own copy (its parts), started from the same image. When a snapshot is due, the worker purges its copy
 // (every segment merged so no deleted term is left, dead words dropped), serializes it and
 // transfers the bytes; the main thread only seals and writes them in chunks (sealed-files
 // writeInSteps). The image holds the same documents, words and meta as the main index at the
@@ -16,19 +16,28 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
-import { MIRRORED_SQL, PURGE_SQL } from './index-db.ts';
+import { MIRRORED_SQL, PART_CACHE_KIB, PURGE_SQL } from './index-db.ts';
 import { MIRROR_KIND, type MirrorBatch } from './mirror-batch.ts';
 
 const WORKER_SOURCE = `
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
-let db;
+// The index's parts (index-db.ts), each its own database; the image is index-image.ts's layout,
+// already checked by the main thread (it made it or restored the index from it).
+const parts = [];
 {
   const buffer = workerData.image;
   workerData.image = undefined;
   try {
-    db = new Database(Buffer.from(buffer), workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {});
+    const all = Buffer.from(buffer);
+    const count = all.readUInt32BE(8);
+    let at = 12 + 4 * count;
+    for (let i = 0; i < count; i++) {
+      const length = all.readUInt32BE(12 + 4 * i);
+      parts.push(new Database(all.subarray(at, at + length), workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {}));
+      at += length;
+    }
   } finally {
     new Uint8Array(buffer).fill(0);
     // Zeroed, and handed back rather than left to this thread's collector: an idle worker may not
@@ -36,12 +45,16 @@ let db;
     parentPort.postMessage({ kind: 'released', bytes: buffer }, [buffer]);
   }
 }
-db.pragma('temp_store = MEMORY');
-db.pragma('secure_delete = ON');
-db.exec(workerData.purge.vocab);
-const stmts = {};
-for (const [name, sql] of Object.entries(workerData.sql)) stmts[name] = db.prepare(sql);
-const prune = db.prepare(workerData.purge.pruneWords);
+const partStmts = parts.map((db) => {
+  db.pragma('temp_store = MEMORY');
+  db.pragma('cache_size = -' + workerData.cacheKib);
+  db.pragma('secure_delete = ON');
+  db.exec(workerData.purge.vocab);
+  const stmts = {};
+  for (const [name, sql] of Object.entries(workerData.sql)) stmts[name] = db.prepare(sql);
+  stmts.prune = db.prepare(workerData.purge.pruneWords);
+  return stmts;
+});
 const K = workerData.kinds;
 // Whether a delete was applied since the last purge, and how many documents were added. The start
 // image holds no deleted term (every snapshot image is purged when made, a rebuild's starts
@@ -51,25 +64,35 @@ const K = workerData.kinds;
 let deletedSincePurge = false;
 let addedSincePurge = 0;
 const MERGE_AFTER_ADDED = 20000;
-// One batch of mirror-batch.ts's lanes: each kind takes its arguments from them in order.
-const applyBatch = db.transaction((b) => {
+// One batch of mirror-batch.ts's lanes: each kind takes its arguments from them in order; a
+// 'part' write switches the part the next ones go to. One transaction over every part.
+function applyBatch(b) {
   const { kinds, docs, values } = b;
-  let d = 0;
-  let v = 0;
-  for (let i = 0; i < kinds.length; i++) {
-    switch (kinds[i]) {
-      case K.setMeta: stmts.setMeta.run(values[v], values[v + 1]); v += 2; break;
-      case K.insertDoc: stmts.insertDoc.run(docs[d++], values[v++]); break;
-      case K.insertDocBlob: stmts.insertDoc.run(docs[d++], Buffer.from(values[v++], 'hex')); break;
-      case K.deleteDoc: stmts.deleteDoc.run(docs[d++]); deletedSincePurge = true; break;
-      case K.insertFts: stmts.insertFts.run(docs[d++], values[v], values[v + 1], values[v + 2]); v += 3; addedSincePurge++; break;
-      case K.deleteFts: stmts.deleteFts.run(docs[d++]); deletedSincePurge = true; break;
-      case K.insertConv: stmts.insertConv.run(values[v], values[v + 1]); v += 2; break;
-      case K.insertWord: stmts.insertWord.run(values[v++]); break;
-      default: throw new Error('unknown mirrored write ' + kinds[i]);
+  for (const db of parts) db.exec('BEGIN');
+  try {
+    let stmts = partStmts[0];
+    let d = 0;
+    let v = 0;
+    for (let i = 0; i < kinds.length; i++) {
+      switch (kinds[i]) {
+        case K.part: stmts = partStmts[values[v++]]; if (!stmts) throw new Error('no such part'); break;
+        case K.setMeta: stmts.setMeta.run(values[v], values[v + 1]); v += 2; break;
+        case K.insertDoc: stmts.insertDoc.run(docs[d++], values[v++]); break;
+        case K.insertDocBlob: stmts.insertDoc.run(docs[d++], Buffer.from(values[v++], 'hex')); break;
+        case K.deleteDoc: stmts.deleteDoc.run(docs[d++]); deletedSincePurge = true; break;
+        case K.insertFts: stmts.insertFts.run(docs[d++], values[v], values[v + 1], values[v + 2]); v += 3; addedSincePurge++; break;
+        case K.deleteFts: stmts.deleteFts.run(docs[d++]); deletedSincePurge = true; break;
+        case K.insertConv: stmts.insertConv.run(values[v], values[v + 1]); v += 2; break;
+        case K.insertWord: stmts.insertWord.run(values[v++]); break;
+        default: throw new Error('unknown mirrored write ' + kinds[i]);
+      }
     }
+    for (const db of parts) db.exec('COMMIT');
+  } catch (err) {
+    for (const db of parts) if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
   }
-});
+}
 let failed;
 parentPort.on('message', (msg) => {
   if (msg.kind === 'batch') {
@@ -88,18 +111,30 @@ parentPort.on('message', (msg) => {
     }
     try {
       if (deletedSincePurge || addedSincePurge >= MERGE_AFTER_ADDED) {
-        db.transaction(() => {
+        parts.forEach((db, i) => db.transaction(() => {
           db.exec(workerData.purge.optimize);
-          prune.run();
-        })();
+          partStmts[i].prune.run();
+        })());
         deletedSincePurge = false;
         addedSincePurge = 0;
       }
-      db.pragma('incremental_vacuum');
-      const img = db.serialize();
-      const out = new ArrayBuffer(img.length);
-      new Uint8Array(out).set(img);
-      img.fill(0);
+      // index-image.ts's layout, in one transferable buffer.
+      const imgs = parts.map((db) => {
+        db.pragma('incremental_vacuum');
+        return db.serialize();
+      });
+      const head = 12 + 4 * imgs.length;
+      const out = new ArrayBuffer(imgs.reduce((n, img) => n + img.length, head));
+      const all = Buffer.from(out);
+      all.write('EPHIDXP1', 0, 'latin1');
+      all.writeUInt32BE(imgs.length, 8);
+      let at = head;
+      imgs.forEach((img, i) => {
+        all.writeUInt32BE(img.length, 12 + 4 * i);
+        all.set(img, at);
+        at += img.length;
+        img.fill(0);
+      });
       parentPort.postMessage({ id: msg.id, bytes: out }, [out]);
     } catch (err) {
       parentPort.postMessage({ id: msg.id, error: String(err && err.message) });
@@ -107,7 +142,7 @@ parentPort.on('message', (msg) => {
     return;
   }
   if (msg.kind === 'close') {
-    db.close();
+    for (const db of parts) db.close();
     parentPort.close();
   }
 });
@@ -167,6 +202,7 @@ export class IndexMirror {
         sql: MIRRORED_SQL,
         kinds: MIRROR_KIND,
         purge: PURGE_SQL,
+        cacheKib: PART_CACHE_KIB,
       },
       transferList: [buffer],
     });

@@ -121,7 +121,11 @@ export class SearchService {
     if ('index' in loaded) {
       const zeroStart = performance.now();
       loaded.image.fill(0); // the mirror, when one is needed, reads the file again
-      if (timings) timings.zeroImageMs += performance.now() - zeroStart;
+      if (timings) {
+        const zeroMs = performance.now() - zeroStart;
+        timings.zeroImageMs += zeroMs;
+        timings.longestBlockMs = Math.max(timings.longestBlockMs, zeroMs);
+      }
       const service = new SearchService(source, loaded.index, 'snapshot', undefined, snapshotEvery, options.extraText);
       try {
         service.#holdFrom(loaded.index.getMeta('generation') as string);

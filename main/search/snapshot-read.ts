@@ -30,8 +30,10 @@ export interface RestoreTimings {
   zeroChunkMs: number;
   yieldMs: number;
   chunks: number;
-  /** SearchIndex.restore: better-sqlite3's deserialize (its copy of the image) and the schema check. */
+  /** SearchIndex.restoreInSteps: better-sqlite3's deserialize of each part (its copy of the part's image) and the schema check, summed. */
   deserializeMs: number;
+  /** The longest single stretch on the thread without a yield: a read slice, one part's deserialize, or the image's zeroing. */
+  longestBlockMs: number;
   /** Zeroing the plaintext image once SQLite holds its copy. */
   zeroImageMs: number;
   /** The tail replayed from the vault's change feed after the restore. */
@@ -39,7 +41,7 @@ export interface RestoreTimings {
 }
 
 export function newRestoreTimings(): RestoreTimings {
-  return { readMs: 0, openMs: 0, copyMs: 0, zeroChunkMs: 0, yieldMs: 0, chunks: 0, deserializeMs: 0, zeroImageMs: 0, tailMs: 0 };
+  return { readMs: 0, openMs: 0, copyMs: 0, zeroChunkMs: 0, yieldMs: 0, chunks: 0, deserializeMs: 0, longestBlockMs: 0, zeroImageMs: 0, tailMs: 0 };
 }
 
 function readFully(fd: number, into: Buffer, length: number, position: number): void {
@@ -112,6 +114,7 @@ export async function readSealedInSteps(
         timings.zeroChunkMs += t4 - t3;
         timings.chunks++;
       }
+      if (timings && (last || t4 - sliceStart >= sliceMs)) timings.longestBlockMs = Math.max(timings.longestBlockMs, t4 - sliceStart);
       if (!last && t4 - sliceStart >= sliceMs) {
         await yieldToEventLoop();
         stillOpen();

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { VaultHandle } from '../vault/api.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { VaultCorrupt, VaultLocked } from '../vault/errors.ts';
 import { SearchIndex, SnapshotInvalid } from './index-db.ts';
 import { readSealedInSteps, type RestoreTimings } from './snapshot-read.ts';
@@ -126,8 +127,9 @@ function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
 
 /**
  * The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why
- * not. The file is read between event-loop turns; SQLite's copy of the image (deserialize) is the
- * one step that holds the thread for the whole image.
+ * not. The file is read between event-loop turns, and the index's parts are deserialized one per
+ * turn (SQLite copies each part's image in one call: an eighth of the whole). A lock meanwhile
+ * ends it with VaultLocked, the parts opened so far closed and the image zeroed.
  */
 export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimings): Promise<{ index: SearchIndex; image: Uint8Array } | RebuildReason> {
   const record = readRecord(source);
@@ -140,10 +142,19 @@ export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimi
   }
   if (!bytes) return { reason: 'no-snapshot', detail: 'no snapshot file' };
   let index: SearchIndex;
-  const restoreStart = performance.now();
   try {
-    index = SearchIndex.restore(bytes);
-    if (timings) timings.deserializeMs += performance.now() - restoreStart;
+    index = await SearchIndex.restoreInSteps(
+      bytes,
+      async () => {
+        await yieldToEventLoop();
+        if (!source.isUnlocked) throw new VaultLocked();
+      },
+      (ms) => {
+        if (!timings) return;
+        timings.deserializeMs += ms;
+        timings.longestBlockMs = Math.max(timings.longestBlockMs, ms);
+      },
+    );
   } catch (err) {
     bytes.fill(0); // plaintext-derived
     if (err instanceof SnapshotInvalid) return { reason: 'snapshot-invalid', detail: err.message };

@@ -2,7 +2,8 @@
 // restore validation.
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { SearchIndex, SnapshotInvalid, type IndexQuery } from '../../main/search/index-db.ts';
+import { INDEX_PARTS, SearchIndex, SnapshotInvalid, type IndexQuery } from '../../main/search/index-db.ts';
+import { joinImages, splitImage } from '../../main/search/index-image.ts';
 import { parseQuery, toFtsMatch } from '../../main/search/query.ts';
 
 function q(text: string, extra: Partial<IndexQuery> = {}): IndexQuery {
@@ -118,7 +119,7 @@ describe('SearchIndex', () => {
     restored.close();
   });
 
-  it('restore refuses garbage, foreign SQLite images and other versions', () => {
+  it('restore refuses garbage, foreign SQLite images, other versions and misplaced parts', () => {
     expect(() => SearchIndex.restore(new Uint8Array(10))).toThrow(SnapshotInvalid);
     expect(() => SearchIndex.restore(Buffer.alloc(4096, 7))).toThrow(SnapshotInvalid);
     const header = Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4000, 0xee)]);
@@ -126,23 +127,37 @@ describe('SearchIndex', () => {
     const other = SearchIndex.create();
     const bytes = other.serialize();
     other.close();
+    /** The image with part `at` changed by `sql`. */
+    const patched = (at: number, sql: string): Buffer =>
+      joinImages(
+        splitImage(bytes, INDEX_PARTS).map((part, i) => {
+          if (i !== at) return new Uint8Array(part);
+          const db = new Database(Buffer.from(part));
+          db.exec(sql);
+          const out = db.serialize();
+          db.close();
+          return out;
+        }),
+      );
     for (const key of ['format', 'tokenizer']) {
-      const db = new Database(bytes);
-      db.prepare('UPDATE meta SET value = 999 WHERE key = ?').run(key);
-      const patched = db.serialize();
-      db.close();
-      expect(() => SearchIndex.restore(patched), key).toThrow(SnapshotInvalid);
+      for (const at of [0, INDEX_PARTS - 1]) expect(() => SearchIndex.restore(patched(at, `UPDATE meta SET value = 999 WHERE key = '${key}'`)), `${key} in part ${at}`).toThrow(SnapshotInvalid);
     }
     // A snapshot made before 54aa470 (format 3) may still hold a deleted group file's name: it is
     // refused, so the index is rebuilt from the vault once (review s19 R4).
-    const v3 = new Database(bytes);
-    v3.prepare("UPDATE meta SET value = 3 WHERE key = 'format'").run();
-    const beforeFix = v3.serialize();
-    v3.close();
-    expect(() => SearchIndex.restore(beforeFix)).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(patched(0, "UPDATE meta SET value = 3 WHERE key = 'format'"))).toThrow(SnapshotInvalid);
+    // A format-4 snapshot is one SQLite database, not parts: refused (rebuilt once).
+    expect(() => SearchIndex.restore(Buffer.from(splitImage(bytes, INDEX_PARTS)[0] as Uint8Array))).toThrow(SnapshotInvalid);
+    // Parts in another order, or another count of them.
+    const parts = splitImage(bytes, INDEX_PARTS).map((p) => new Uint8Array(p));
+    expect(() => SearchIndex.restore(joinImages([parts[1]!, parts[0]!, ...parts.slice(2).map((p) => new Uint8Array(p))]))).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(joinImages(splitImage(bytes, INDEX_PARTS).slice(1).map((p) => new Uint8Array(p))))).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(Buffer.concat([bytes, Buffer.alloc(1)]))).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(bytes.subarray(0, bytes.length - 1))).toThrow(SnapshotInvalid);
+    expect(SearchIndex.restore(bytes).size).toBe(0);
     const foreign = new Database(':memory:');
     foreign.exec('CREATE TABLE t(x)');
     expect(() => SearchIndex.restore(foreign.serialize())).toThrow(SnapshotInvalid);
+    expect(() => SearchIndex.restore(joinImages(Array.from({ length: INDEX_PARTS }, () => foreign.serialize())))).toThrow(SnapshotInvalid);
     foreign.close();
   });
 });
