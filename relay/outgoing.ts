@@ -23,7 +23,7 @@ interface Held {
   bodies?: BodyParts[];
   /** The request ids `bodies` answer: a batch that is not made durable answers them INTERNAL instead. */
   answers?: number[];
-  /** Sealed from bodies (sealFor) while waiting: it may say OK, so it must not leave if the batch fails. */
+  /** Sealed from bodies (sealFor before its batch was durable): it may say OK, so it must not leave if the batch fails. */
   sealedEarly?: boolean;
   bytes: number;
 }
@@ -154,13 +154,7 @@ export class Outgoing {
   /** Answers already produced under `entry` are sealed now, before the key is zeroed. */
   sealFor(entry: TempKeyEntry): void {
     if (this.held) for (const item of this.held) if (item.entry === entry) this.sealHeld(item);
-    for (const group of this.syncing) {
-      for (const item of group.held) {
-        if (item.entry !== entry || !item.bodies) continue;
-        this.sealHeld(item);
-        item.sealedEarly = true;
-      }
-    }
+    for (const group of this.syncing) for (const item of group.held) if (item.entry === entry) this.sealHeld(item);
   }
 
   /** Seals a held group of bodies into its record (before its key may be forgotten). */
@@ -170,6 +164,8 @@ export class Outgoing {
     item.frame = entry.endpoint.seal(bodies.length === 1 ? (bodies[0] as BodyParts) : encodeBatchParts(bodies), {}, this.frames.take);
     giveBackReads(bodies);
     item.bodies = undefined;
+    // Sealed before its batch was made durable (sealFor), if that fails it must not leave (failHeld).
+    item.sealedEarly = true;
     if (this.lastHeld.get(item.conn) === item) this.lastHeld.delete(item.conn);
   }
 

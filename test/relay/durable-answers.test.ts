@@ -165,6 +165,57 @@ describe('an answered write is on disk, power cut included', () => {
     expect(walSyncs.calls).toBe(1);
   });
 
+  it('an answer sealed early (its key forgotten) before a failed fsync never leaves: the connection closes instead', async () => {
+    const { out, store, entry, bodies, closed } = await setup();
+    walSyncs.failNext = true;
+    out.openBatch();
+    out.mayWrite();
+    storeOne(store, 'e');
+    out.sendBody(entry, { kind: 'result', reqId: 1, result: { id: 1, duplicate: false } });
+    // TempKeys.forget seals what the key produced before zeroing it (a re-bind, expiry).
+    out.sealFor(entry);
+    out.commitBatch();
+    await until(() => closed() !== undefined, 'the connection closed');
+    expect(walSyncs.failed).toBe(1);
+    expect(bodies).toEqual([]);
+  });
+
+  it('after a failed fsync, a write batch is rolled back and its answer sealed early never leaves', async () => {
+    const first = await setup();
+    walSyncs.failNext = true;
+    first.out.openBatch();
+    first.out.mayWrite();
+    storeOne(first.store, 'f');
+    first.out.commitBatch();
+    await until(() => first.store.durabilityLost !== undefined, 'durability lost');
+    // The rolled-back path: the commit is refused, the sealed OK must not leave.
+    first.out.openBatch();
+    first.out.mayWrite();
+    storeOne(first.store, 'g');
+    first.out.sendBody(first.entry, { kind: 'result', reqId: 2, result: { id: 2, duplicate: false } });
+    first.out.sealFor(first.entry);
+    first.out.commitBatch();
+    await until(() => first.closed() !== undefined, 'the connection closed');
+    expect(first.bodies).toEqual([]);
+    // 'f' was committed before its fsync failed (not promised, its sender re-sends: a duplicate); 'g' is not stored.
+    expect(queued(first.store)).toBe(1);
+  });
+
+  it('after a failed fsync a read-only batch is answered INTERNAL (what it read may be lost)', async () => {
+    const { out, store, entry, bodies, closed } = await setup();
+    walSyncs.failNext = true;
+    out.openBatch();
+    out.mayWrite();
+    storeOne(store, 'h');
+    out.commitBatch();
+    await until(() => store.durabilityLost !== undefined, 'durability lost');
+    out.openBatch();
+    out.sendBody(entry, { kind: 'result', reqId: 3, result: { pong: true } });
+    out.commitBatch();
+    await until(() => closed() !== undefined, 'the connection closed');
+    expect(bodies).toEqual([{ kind: 'error', reqId: 3, code: 'INTERNAL', detail: NOT_DURABLE_DETAIL }]);
+  });
+
   it('the SQLite store backend resolves a batch and a write only after their fsync', async () => {
     const t = tempDir('durable-backend');
     closers.push(() => t.cleanup());
