@@ -47,10 +47,34 @@ export interface MessageTimer {
 
 const isTime = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 
+/**
+ * Per unlocked vault: each conversation's timer as last read or written, so a send does not
+ * open its sealed record every time. Kept only while the vault's writeEpoch stays the same: it
+ * changes whenever writes may have been undone (a rollback), and then everything is read anew.
+ * storeTimer is the only writer of CONVERSATION_TIMERS.
+ */
+const knownTimers = new WeakMap<Vault, { epoch: number; byConversation: Map<string, TimerSetting> }>();
+
+function timersOf(vault: Vault): Map<string, TimerSetting> {
+  const epoch = vault.writeEpoch();
+  let known = knownTimers.get(vault);
+  if (known?.epoch !== epoch) knownTimers.set(vault, (known = { epoch, byConversation: new Map() }));
+  return known.byConversation;
+}
+
+function storeTimer(vault: Vault, conversationId: string, setting: TimerSetting): void {
+  writeKvJson(vault, CONVERSATION_TIMERS, conversationId, setting);
+  timersOf(vault).set(conversationId, setting);
+}
+
 export function conversationTimer(vault: Vault, conversationId: string): TimerSetting {
+  const known = timersOf(vault);
+  const hit = known.get(conversationId);
+  if (hit) return hit;
   const v = readKvJson(vault, CONVERSATION_TIMERS, conversationId) as Partial<TimerSetting> | undefined;
-  if (!v || !isDisappearingSeconds(v.seconds) || !isTime(v.at) || typeof v.by !== 'string') return TIMER_NEVER_SET;
-  return { seconds: v.seconds, at: v.at, by: v.by };
+  const setting = !v || !isDisappearingSeconds(v.seconds) || !isTime(v.at) || typeof v.by !== 'string' ? TIMER_NEVER_SET : { seconds: v.seconds, at: v.at, by: v.by };
+  known.set(conversationId, setting);
+  return setting;
 }
 
 export function messageTimer(vault: Vault, messageId: string): MessageTimer | undefined {
@@ -123,7 +147,7 @@ export function storeOwnTimerChange(
   const current = conversationTimer(vault, change.conversationId);
   const at = Math.max(change.now, current.at + 1);
   return vault.transaction(() => {
-    writeKvJson(vault, CONVERSATION_TIMERS, change.conversationId, { seconds: change.seconds, at, by: change.handle } satisfies TimerSetting);
+    storeTimer(vault, change.conversationId, { seconds: change.seconds, at, by: change.handle });
     writeKvJson(vault, TIMER_CHANGES, change.messageId, { seconds: change.seconds });
     const [message] = vault.appendMessages([
       { id: change.messageId, conversationId: change.conversationId, direction: 'out', sender: 'self', sentAt: at, receivedAt: change.now, text: '', state: 'queued' },
@@ -152,7 +176,7 @@ export function storeInboundTimerChange(
   const current = conversationTimer(vault, conversationId);
   const incoming: TimerSetting = { seconds: content.seconds, at: content.sentAt, by: contact.handle };
   if (laterChange(current, incoming) !== incoming) return undefined;
-  writeKvJson(vault, CONVERSATION_TIMERS, conversationId, incoming);
+  storeTimer(vault, conversationId, incoming);
   writeKvJson(vault, TIMER_CHANGES, id, { seconds: content.seconds });
   const [message] = vault.appendMessages([
     { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: '', state: 'received' },
