@@ -4,18 +4,17 @@
 // while a long transaction is open, only its own steps get a writable handle; every other write
 // is refused with VaultBusy (a runtime check behind the types, for callers that go through the
 // Vault facade from inside a step).
-// Past 500 lines on purpose: the receive batch, its deferred writes, the durability modes and the
-// checkpoints (asked for, and the WAL bound's) all decide when SQLite's one transaction begins and
-// ends, so they share this state (#batch, #inBatch, #unsynced, #checkpointWanted,
-// #checkpointScheduled), and a failed fsync or I/O error in any of them makes the vault's
-// durability lost (#durabilityLost) for every sync after; the next split is the batch into its own class.
-import { closeSync, fsyncSync, openSync, statSync } from 'node:fs';
+// What may be called durable (relaxed commits, the -wal fsyncs, durability lost) is
+// durability.ts; when the WAL is checkpointed, checkpoints.ts. Past 500 lines on purpose: the
+// receive batch and the long transaction both begin and end the connection's one transaction,
+// and every write checks both (#batch, #inBatch, #longTx); the next split is the batch's class.
 import type Database from 'better-sqlite3';
-import { DurabilityLost, VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
+import { WalCheckpoints } from './checkpoints.ts';
+import { Durability } from './durability.ts';
+import { VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
 import type { VaultKeys } from './keys.ts';
 import { mapError } from './open.ts';
-import { WalFile } from './wal-file.ts';
 
 interface LongTransaction {
   /** BEGIN has run (before that it waits for running activities to end). */
@@ -27,14 +26,7 @@ interface LongTransaction {
   idle: Promise<void>;
 }
 
-/**
- * WAL size past which a commit schedules a checkpoint (SQLite's auto-checkpoint is off, see
- * open.ts): the WAL is first fsynced on the thread pool, then checkpointed in a turn of its
- * own, so the main thread waits only for the copy and vault.db's fsync, never inside a commit.
- */
-export const WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024;
-/** The bound: a commit that leaves the WAL this large checkpoints at once (the turn never came). */
-export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
+export { WAL_CHECKPOINT_BYTES, WAL_LIMIT_BYTES } from './checkpoints.ts';
 
 /** A long transaction's step: runs `fn` synchronously with the transaction's writable handle. */
 export type Step<R, W> = <T>(fn: (db: WritableDB<R, W>) => T) => T;
@@ -60,8 +52,6 @@ export class WriteGate<R, W> {
   readonly #keys: VaultKeys;
   readonly #counters: GateCounters;
   #db: Database.Database | undefined;
-  /** The -wal kept open for the fsyncs on the thread pool, one per unlock (attach to close). */
-  #wal: WalFile | undefined;
   /** Runs fn in a transaction, or a savepoint inside one (set by attach). */
   #inTransaction: <T>(fn: () => T) => T = () => {
     throw new VaultLocked();
@@ -70,12 +60,14 @@ export class WriteGate<R, W> {
   #writable: WritableDB<R, W> | undefined;
   #longTx: LongTransaction | undefined;
   #activities = 0;
-  /** A relaxed commit may not be durable yet (syncCommitted). */
-  #unsynced = false;
-  /** A checkpoint was asked for inside a transaction: the commit that ends it runs it. */
-  #checkpointWanted = false;
-  /** Counts relaxed commits begun: syncCommittedAsync clears #unsynced only when none began during its fsync. */
-  #relaxedBegun = 0;
+  /** What is on disk: relaxed commits pending, the fsyncs, durability lost (durability.ts). */
+  readonly #durability = new Durability();
+  readonly #checkpoints = new WalCheckpoints({
+    checkpoint: () => this.checkpoint(),
+    batchOpen: () => this.#batch !== undefined,
+    isCurrent: (db) => this.#db === db && this.#keys.unlocked,
+    syncWal: () => this.#durability.syncBeforeCheckpoint(),
+  });
   /** The open batch of received envelopes (batched): committed at the next event-loop turn. */
   #batch: NodeJS.Immediate | undefined;
   /** True while a batched step runs: its writes join the batch instead of committing it first. */
@@ -91,11 +83,6 @@ export class WriteGate<R, W> {
   #stepHooks: BatchHook[][] = [];
   /** Writes deferred by the open batch's finished steps, flushed in this order before its COMMIT. */
   #batchHooks: BatchHook[] = [];
-  /** True from the commit that scheduled a checkpoint (#afterCommit) until it ran or was dropped. */
-  #checkpointScheduled = false;
-  /** Set by the first failed WAL fsync or SQLite I/O error; never cleared (a new unlock makes a new gate). */
-  #durabilityLost: DurabilityLost | undefined;
-  #durabilityListeners = new Set<() => void>();
 
   constructor(keys: VaultKeys, counters: GateCounters) {
     this.#keys = keys;
@@ -106,8 +93,7 @@ export class WriteGate<R, W> {
   attach(db: Database.Database, read: R, write: W): void {
     const keys = this.#keys;
     this.#db = db;
-    this.#wal = new WalFile(db.name);
-    this.#wal.prepare();
+    this.#durability.attach(db.name);
     // One better-sqlite3 transaction wrapper for the connection, given each call's function:
     // `db.transaction(fn)` makes four wrapped functions and their properties per call, about 7% of
     // what a catch-up allocated (heap profile), for BEGIN/SAVEPOINT statements it caches anyway.
@@ -133,8 +119,7 @@ export class WriteGate<R, W> {
     this.#db = undefined;
     this.#readable = undefined;
     this.#writable = undefined;
-    this.#wal?.close();
-    this.#wal = undefined;
+    this.#durability.detach();
     db?.close();
   }
 
@@ -168,7 +153,7 @@ export class WriteGate<R, W> {
     this.#endBatchForOthers();
     try {
       const result = fn(this.#writable as WritableDB<R, W>);
-      if (!db.inTransaction) this.#afterCommit(db);
+      if (!db.inTransaction) this.#checkpoints.afterCommit(db);
       return result;
     } catch (err) {
       throw this.#mapWriteError(err);
@@ -182,8 +167,8 @@ export class WriteGate<R, W> {
     try {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
       const result = this.#inTransaction(fn);
-      this.#checkpointIfWanted(db);
-      this.#afterCommit(db);
+      this.#checkpoints.ifWanted(db);
+      this.#checkpoints.afterCommit(db);
       return result;
     } catch (err) {
       this.#epoch++;
@@ -214,16 +199,14 @@ export class WriteGate<R, W> {
     if (db.inTransaction) {
       // Inside a transaction (a received delete runs in the receive batch's step) the WAL cannot
       // be truncated yet, and what was deleted stays in it: the commit that ends the outermost
-      // transaction checkpoints (#checkpointIfWanted), so "deleted" still reaches every file.
-      this.#checkpointWanted = true;
+      // transaction checkpoints (WalCheckpoints.ifWanted), so "deleted" still reaches every file.
+      this.#checkpoints.want();
       return false;
     }
-    this.#checkpointWanted = false;
     try {
-      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
-      return result !== undefined && result.busy === 0;
+      return this.#checkpoints.truncate(db);
     } catch (err) {
-      throw this.#mapWriteError(err);
+      throw this.#durability.mapWriteError(err);
     }
   }
 
@@ -239,8 +222,7 @@ export class WriteGate<R, W> {
     this.#endBatchForOthers();
     if (db.inTransaction) return fn();
     db.pragma('synchronous = NORMAL');
-    this.#unsynced = true;
-    this.#relaxedBegun++;
+    this.#durability.relaxedBegins();
     try {
       return fn();
     } finally {
@@ -255,43 +237,16 @@ export class WriteGate<R, W> {
    * description) and the pages it lost are not written again. Until the vault is locked.
    */
   get durabilityLost(): boolean {
-    return this.#durabilityLost !== undefined;
+    return this.#durability.lost;
   }
 
   /** Calls `listener` once when durability is lost (at once if it already is); returns the unsubscribe. */
   onDurabilityLost(listener: () => void): () => void {
-    if (this.#durabilityLost) {
-      listener();
-      return () => undefined;
-    }
-    this.#durabilityListeners.add(listener);
-    return () => this.#durabilityListeners.delete(listener);
+    return this.#durability.onLost(listener);
   }
 
-  #loseDurability(cause: unknown): DurabilityLost {
-    if (this.#durabilityLost) return this.#durabilityLost;
-    const lost = new DurabilityLost({ cause });
-    this.#durabilityLost = lost;
-    const listeners = [...this.#durabilityListeners];
-    this.#durabilityListeners.clear();
-    for (const listener of listeners) {
-      try {
-        listener();
-      } catch {
-        // one listener's failure must not keep the others from hearing it
-      }
-    }
-    return lost;
-  }
-
-  /** An error from SQLite: an I/O error (SQLITE_IOERR*, also as a mapped error's cause) also loses durability. Mapped as before. */
   #mapWriteError(err: unknown): unknown {
-    if (isIoError(err) || isIoError((err as { cause?: unknown } | null)?.cause)) this.#loseDurability(err);
-    return mapError(err);
-  }
-
-  #checkDurable(): void {
-    if (this.#durabilityLost) throw this.#durabilityLost;
+    return this.#durability.mapWriteError(err);
   }
 
   /**
@@ -305,31 +260,14 @@ export class WriteGate<R, W> {
    */
   syncCommitted(): boolean {
     const db = this.#open();
-    this.#checkDurable();
+    this.#durability.check();
     this.#endBatchForOthers();
     const failure = this.#batchFailure;
     this.#batchFailure = undefined;
     if (failure !== undefined) throw failure;
-    this.#checkDurable(); // the batch's COMMIT may have met an I/O error
+    this.#durability.check(); // the batch's COMMIT may have met an I/O error
     if (db.inTransaction) return false;
-    if (!this.#unsynced) return true;
-    let fd: number;
-    try {
-      fd = openSync(`${db.name}-wal`, 'r');
-    } catch (err) {
-      // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#loseDurability(err);
-      this.#unsynced = false;
-      return true;
-    }
-    try {
-      fsyncSync(fd);
-    } catch (err) {
-      throw this.#loseDurability(err);
-    } finally {
-      closeSync(fd);
-    }
-    this.#unsynced = false;
+    this.#durability.syncNow(db.name);
     return true;
   }
 
@@ -340,21 +278,9 @@ export class WriteGate<R, W> {
    */
   async syncCommittedAsync(): Promise<void> {
     this.#open();
-    this.#checkDurable();
+    this.#durability.check();
     this.#endBatchForOthers();
-    if (!this.#unsynced) return;
-    const begun = this.#relaxedBegun;
-    const wal = this.#wal as WalFile;
-    try {
-      // No -wal: everything was checkpointed into vault.db, which a checkpoint syncs.
-      if (!(await wal.sync())) return;
-    } catch (err) {
-      if (err instanceof VaultLocked) throw err;
-      throw this.#loseDurability(err);
-    }
-    // Lost by another path while this fsync ran (a COMMIT's I/O error): not durable after all.
-    this.#checkDurable();
-    if (this.#relaxedBegun === begun) this.#unsynced = false;
+    await this.#durability.syncOnPool();
   }
 
   /**
@@ -365,7 +291,7 @@ export class WriteGate<R, W> {
    */
   async syncCommittedForAcks(): Promise<boolean> {
     const db = this.#open();
-    this.#checkDurable();
+    this.#durability.check();
     try {
       this.#endBatchForOthers();
     } catch (err) {
@@ -399,8 +325,7 @@ export class WriteGate<R, W> {
     if (this.#batch && !db.inTransaction) this.commitBatch();
     if (!this.#batch) {
       db.pragma('synchronous = NORMAL');
-      this.#unsynced = true;
-      this.#relaxedBegun++;
+      this.#durability.relaxedBegins();
       try {
         db.exec('BEGIN');
       } catch (err) {
@@ -476,8 +401,8 @@ export class WriteGate<R, W> {
         flushed++;
       }
       db.exec('COMMIT');
-      this.#checkpointIfWanted(db);
-      this.#afterCommit(db);
+      this.#checkpoints.ifWanted(db);
+      this.#checkpoints.afterCommit(db);
     } catch (err) {
       dropAll(hooks.slice(flushed));
       this.#epoch++;
@@ -496,69 +421,6 @@ export class WriteGate<R, W> {
       throw this.#batchFailure;
     } finally {
       if (db.open && !db.inTransaction) db.pragma('synchronous = FULL');
-    }
-  }
-
-  /** After a commit that ended the outermost transaction: the checkpoint asked for inside it, if any. */
-  #checkpointIfWanted(db: Database.Database): void {
-    if (!this.#checkpointWanted || db.inTransaction) return;
-    try {
-      this.checkpoint();
-    } catch {
-      // The next deletion's checkpoint, or the one at lock, truncates it then.
-    }
-  }
-
-  /**
-   * After a commit that ended the outermost transaction: past WAL_CHECKPOINT_BYTES a checkpoint
-   * is scheduled (#checkpointSoon), past WAL_LIMIT_BYTES it runs now. Every checkpoint truncates
-   * the WAL, so its file size is what was committed since the last one.
-   */
-  #afterCommit(db: Database.Database): void {
-    if (db.inTransaction) return;
-    let size: number;
-    try {
-      size = statSync(`${db.name}-wal`).size;
-    } catch {
-      return;
-    }
-    if (size >= WAL_LIMIT_BYTES) {
-      try {
-        this.checkpoint();
-      } catch {
-        // The commit stands; the next commit tries again.
-      }
-      return;
-    }
-    if (size < WAL_CHECKPOINT_BYTES || this.#checkpointScheduled) return;
-    this.#checkpointScheduled = true;
-    void this.#checkpointSoon(db);
-  }
-
-  /**
-   * The WAL fsynced on the thread pool (what a checkpoint's first fsync would do on the main
-   * thread), then the checkpoint in a later turn with no receive batch open. Dropped if the
-   * database closed meanwhile (closing checkpoints and removes the WAL).
-   */
-  async #checkpointSoon(db: Database.Database): Promise<void> {
-    try {
-      const wal = this.#wal as WalFile;
-      try {
-        await wal.sync();
-      } catch (err) {
-        // This fsync covered the relaxed commits too: its failure is theirs.
-        if (!(err instanceof VaultLocked)) throw this.#loseDurability(err);
-        return;
-      }
-      // A receive batch opened meanwhile commits at its own turn; the checkpoint waits for it
-      // rather than commit it early (a few turns at most, then it commits it).
-      for (let turns = 0; turns < 4 && this.#batch && this.#db === db; turns++) await new Promise((r) => setImmediate(r));
-      if (this.#db !== db || !this.#keys.unlocked) return;
-      this.checkpoint();
-    } catch {
-      // Closed, locked or failed: the next commit past the threshold schedules another.
-    } finally {
-      this.#checkpointScheduled = false;
     }
   }
 
@@ -648,8 +510,8 @@ export class WriteGate<R, W> {
       const result = await work(step);
       stillOpen();
       this.read(() => db.exec('COMMIT'));
-      this.#checkpointIfWanted(db);
-      this.#afterCommit(db);
+      this.#checkpoints.ifWanted(db);
+      this.#checkpoints.afterCommit(db);
       return result;
     } catch (err) {
       this.#epoch++;
@@ -681,12 +543,6 @@ export class WriteGate<R, W> {
   get busy(): boolean {
     return this.#longTx?.open === true;
   }
-}
-
-/** SQLite's I/O errors (SQLITE_IOERR and its extended codes: a write, fsync or truncate failed). */
-function isIoError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_IOERR');
 }
 
 /** Drops deferred writes newest first (each restores what the one before it had deferred). */

@@ -1,0 +1,109 @@
+// When the vault's WAL is copied into vault.db and truncated (SQLite's auto-checkpoint is off,
+// see open.ts): a checkpoint asked for inside a transaction runs after the commit that ends it
+// (a deletion's TRUNCATE, so "deleted" reaches every file), and the WAL is kept bounded: past
+// WAL_CHECKPOINT_BYTES a commit schedules one in a later turn, past WAL_LIMIT_BYTES it runs at
+// once. Split from gate.ts: the gate owns the transaction, this decides when a checkpoint follows.
+import { statSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+
+/**
+ * WAL size past which a commit schedules a checkpoint: the WAL is first fsynced on the thread
+ * pool, then checkpointed in a turn of its own, so the main thread waits only for the copy and
+ * vault.db's fsync, never inside a commit.
+ */
+export const WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** The bound: a commit that leaves the WAL this large checkpoints at once (the turn never came). */
+export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
+
+/** What the checkpoints need of the gate. */
+export interface CheckpointHost {
+  /** WriteGate.checkpoint: the TRUNCATE checkpoint, false inside a transaction. */
+  checkpoint(): boolean;
+  /** A receive batch is open (it commits at its own turn). */
+  batchOpen(): boolean;
+  /** `db` is still the gate's open database and the keys are there. */
+  isCurrent(db: Database.Database): boolean;
+  /** The -wal's fsync on the thread pool; false once locked (Durability.syncBeforeCheckpoint). */
+  syncWal(): Promise<boolean>;
+}
+
+export class WalCheckpoints {
+  readonly #host: CheckpointHost;
+  /** A checkpoint was asked for inside a transaction: the commit that ends it runs it. */
+  #wanted = false;
+  /** True from the commit that scheduled a checkpoint (afterCommit) until it ran or was dropped. */
+  #scheduled = false;
+
+  constructor(host: CheckpointHost) {
+    this.#host = host;
+  }
+
+  /** Asked for inside a transaction: the commit that ends the outermost one runs it (afterOuterCommit). */
+  want(): void {
+    this.#wanted = true;
+  }
+
+  /** Copies the WAL into vault.db and truncates it; true unless a reader kept some of it. Throws SQLite's error. */
+  truncate(db: Database.Database): boolean {
+    this.#wanted = false;
+    const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    return result !== undefined && result.busy === 0;
+  }
+
+  /** After a commit that ended the outermost transaction: the checkpoint asked for inside it, if any. */
+  ifWanted(db: Database.Database): void {
+    if (!this.#wanted || db.inTransaction) return;
+    try {
+      this.#host.checkpoint();
+    } catch {
+      // The next deletion's checkpoint, or the one at lock, truncates it then.
+    }
+  }
+
+  /**
+   * After a commit that ended the outermost transaction: past WAL_CHECKPOINT_BYTES a checkpoint
+   * is scheduled (#soon), past WAL_LIMIT_BYTES it runs now. Every checkpoint truncates the WAL,
+   * so its file size is what was committed since the last one.
+   */
+  afterCommit(db: Database.Database): void {
+    if (db.inTransaction) return;
+    let size: number;
+    try {
+      size = statSync(`${db.name}-wal`).size;
+    } catch {
+      return;
+    }
+    if (size >= WAL_LIMIT_BYTES) {
+      try {
+        this.#host.checkpoint();
+      } catch {
+        // The commit stands; the next commit tries again.
+      }
+      return;
+    }
+    if (size < WAL_CHECKPOINT_BYTES || this.#scheduled) return;
+    this.#scheduled = true;
+    void this.#soon(db);
+  }
+
+  /**
+   * The WAL fsynced on the thread pool (what a checkpoint's first fsync would do on the main
+   * thread), then the checkpoint in a later turn with no receive batch open. Dropped if the
+   * database closed meanwhile (closing checkpoints and removes the WAL).
+   */
+  async #soon(db: Database.Database): Promise<void> {
+    const host = this.#host;
+    try {
+      if (!(await host.syncWal())) return;
+      // A receive batch opened meanwhile commits at its own turn; the checkpoint waits for it
+      // rather than commit it early (a few turns at most, then it commits it).
+      for (let turns = 0; turns < 4 && host.batchOpen() && host.isCurrent(db); turns++) await new Promise((r) => setImmediate(r));
+      if (!host.isCurrent(db)) return;
+      host.checkpoint();
+    } catch {
+      // Closed, locked or failed: the next commit past the threshold schedules another.
+    } finally {
+      this.#scheduled = false;
+    }
+  }
+}
