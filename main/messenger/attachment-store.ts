@@ -67,7 +67,31 @@ export function writeRecord(vault: Vault, r: AttachmentRecord): void {
   writeKvJson(vault, ATTACHMENTS, r.id, r);
 }
 
+/**
+ * Per unlocked vault (a new Vault object each unlock): the ids of messages that may have an
+ * attachment link, so recordOf answers "none" for the many that have none without a sealed read
+ * (search reads it for every message it indexes, again at each state change; the chat list's
+ * line too). Filled from the links' keys at its first use; every writer of a link goes through
+ * linkAttachment, which adds the id before it writes. So the set holds every link: an id whose
+ * write was rolled back, or whose link was deleted, only costs the sealed read it did before
+ * (ids are never taken out: a delete's transaction may still roll back).
+ */
+const mayHaveAttachment = new WeakMap<Vault, Set<string>>();
+
+function linkedMessages(vault: Vault): Set<string> {
+  let ids = mayHaveAttachment.get(vault);
+  if (!ids) mayHaveAttachment.set(vault, (ids = new Set(vault.kvKeys(MESSAGE_ATTACHMENTS))));
+  return ids;
+}
+
+/** Links message `messageId` to its attachment's record `attachmentId`: the only writer of MESSAGE_ATTACHMENTS. */
+export function linkAttachment(vault: Vault, messageId: string, attachmentId: string): void {
+  linkedMessages(vault).add(messageId);
+  vault.kvSet(MESSAGE_ATTACHMENTS, messageId, Buffer.from(attachmentId, 'utf8'));
+}
+
 export function recordOf(vault: Vault, messageId: string): AttachmentRecord | undefined {
+  if (!linkedMessages(vault).has(messageId)) return undefined;
   const id = vault.kvGet(MESSAGE_ATTACHMENTS, messageId);
   return id ? readRecord(vault, Buffer.from(id).toString('utf8')) : undefined;
 }

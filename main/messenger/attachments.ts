@@ -23,7 +23,7 @@ import { MetadataNotRemoved } from './strip-metadata.ts';
 import { rangedSource, uploadFileStripped, type Ranges } from './strip-source.ts';
 import { uploadResumeFor } from './upload-resume.ts';
 import {
-  ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, isCurrent, markStaging, MESSAGE_ATTACHMENTS,
+  ATTACHMENT_CHUNKS, type AttachmentRecord, BLOB_RELEASES, blobReleaseHooks, CHUNKS_PER_TRANSACTION, chunkCount, chunkKey, deleteChunks, isCurrent, linkAttachment, markStaging,
   readRecord, recordOf, SAVES_IN_PROGRESS, STAGING, trackDownload, writeRecord,
 } from './attachment-store.ts';
 import { RETRYABLE_RPC_ERRORS, RpcError } from '../../shared/protocol/errors.ts';
@@ -153,7 +153,7 @@ export async function sendAttachment(s: AttachmentSendSteps, contact: ContactRec
   const [stored] = vault.transaction(() => {
     writeRecord(vault, { ...record, downloaded: true });
     vault.kvDelete(STAGING, attachmentId);
-    vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
+    linkAttachment(vault, id, attachmentId);
     return vault.appendMessages([{ id, conversationId, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: caption ?? '', state: 'queued' }]);
   });
   if (!stored) throw new Error('the vault did not store the message');
@@ -237,7 +237,7 @@ export function storeInboundAttachment(vault: Vault, from: string, content: Atta
     id: attachmentId, messageId: id, name: content.name, type: content.type, size: content.size,
     blob: content.blob, key: content.key, digest: content.digest, downloaded: false,
   });
-  vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
+  linkAttachment(vault, id, attachmentId);
   steps.touchConversation(conversationId, now, 1);
   return { kind: 'text', message, contact, contentId: content.id, isNew: true };
 }

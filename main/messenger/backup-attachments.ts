@@ -5,7 +5,7 @@
 import type { AttachmentSink, AttachmentSource, BackupAttachment } from '../backup/index.ts';
 import { safeFileName } from '../e2e/content.ts';
 import type { Vault } from '../vault/index.ts';
-import { ATTACHMENT_CHUNKS, type AttachmentRecord, chunkKey, MESSAGE_ATTACHMENTS, readRecord, recordOf, writeRecord } from './attachment-store.ts';
+import { ATTACHMENT_CHUNKS, type AttachmentRecord, chunkKey, linkAttachment, MESSAGE_ATTACHMENTS, readRecord, recordOf, writeRecord } from './attachment-store.ts';
 
 function toBackup(r: AttachmentRecord): BackupAttachment {
   return { id: r.id, messageId: r.messageId, name: r.name, contentType: r.type, size: r.size, blob: r.blob, key: r.key, digest: r.digest, downloaded: r.downloaded };
@@ -33,7 +33,7 @@ export function attachmentSink(vault: Vault): AttachmentSink {
     putRecord: (a) => {
       // A file name from a backup is untrusted text, made safe as a contact's is (main/e2e/content.ts).
       writeRecord(vault, { id: a.id, messageId: a.messageId, name: safeFileName(a.name), type: a.contentType, size: a.size, blob: a.blob, key: a.key, digest: a.digest, downloaded: a.downloaded });
-      vault.kvSet(MESSAGE_ATTACHMENTS, a.messageId, Buffer.from(a.id, 'utf8'));
+      linkAttachment(vault, a.messageId, a.id);
     },
     putChunk: (attachmentId, index, plaintext) => vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(attachmentId, index), plaintext),
   };

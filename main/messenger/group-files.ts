@@ -14,7 +14,7 @@ import { ApiError, GROUP_ID_RE, type Message } from '../../shared/api.ts';
 import { BadContent, UnsupportedContent } from '../../shared/protocol/e2e-errors.ts';
 import { attachmentContentSchema, decodeContent, padJson, unpadJson, type MessageContent } from '../e2e/content.ts';
 import type { Vault } from '../vault/index.ts';
-import { MESSAGE_ATTACHMENTS, STAGING, writeRecord, type AttachmentRecord } from './attachment-store.ts';
+import { linkAttachment, STAGING, writeRecord, type AttachmentRecord } from './attachment-store.ts';
 import { autoDownload, newAttachmentId, storeSenderCopy, type UploadedAttachment } from './attachments.ts';
 import { OWN_CONTENT_IDS } from './group-delete.ts';
 import { sendGroupMessage } from './group-delivery.ts';
@@ -144,7 +144,7 @@ export class GroupFiles {
     const stored = vault.transaction(() => {
       writeRecord(vault, { ...attachment, downloaded: true });
       vault.kvDelete(STAGING, attachment.id);
-      vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachment.id, 'utf8'));
+      linkAttachment(vault, id, attachment.id);
       const [m] = vault.appendMessages([{ id, conversationId: conv, direction: 'out', sender: 'self', sentAt: now, receivedAt: now, text: caption ?? '', state: 'queued' }]);
       if (!m) throw new Error('the vault did not store the message');
       this.d.timers?.()?.sent(id, conv, timer, now);
@@ -185,7 +185,7 @@ export class GroupFiles {
       id: attachmentId, messageId: id, name: content.name, type: content.type, size: content.size,
       blob: content.blob, key: content.key, digest: content.digest, downloaded: false,
     });
-    vault.kvSet(MESSAGE_ATTACHMENTS, id, Buffer.from(attachmentId, 'utf8'));
+    linkAttachment(vault, id, attachmentId);
     this.d.received?.({ id, groupId: content.groupId, from, contentId: content.id, members });
     this.d.timers?.()?.received(id, conv, content.timer);
     return id;

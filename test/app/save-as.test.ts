@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkKey, writeRecord, linkAttachment } from '../../main/messenger/attachment-store.ts';
 import { folderPolicy, withBackupFilePolicy } from '../../main/backup-files.ts';
 
 const fake = await vi.hoisted(async () => {
@@ -38,7 +38,7 @@ beforeAll(async () => {
   vault.appendMessages([{ id: 'm-file', conversationId: 'v-a', direction: 'in', sender: 'c-a', sentAt: 1, receivedAt: 1, text: '', state: 'received' }]);
   vault.transaction(() => {
     writeRecord(vault, { id: 'att_one', messageId: 'm-file', name: NAME, type: 'application/octet-stream', size: CONTENT.length, blob: randomBytes(16).toString('base64url'), key: randomBytes(32).toString('base64url'), digest: randomBytes(32).toString('base64url'), downloaded: true });
-    vault.kvSet(MESSAGE_ATTACHMENTS, 'm-file', Buffer.from('att_one'));
+    linkAttachment(vault, 'm-file', 'att_one');
     for (let i = 0; i * 65_536 < CONTENT.length; i++) vault.kvSet(ATTACHMENT_CHUNKS, chunkKey('att_one', i), CONTENT.subarray(i * 65_536, (i + 1) * 65_536));
   });
   vault.lock();

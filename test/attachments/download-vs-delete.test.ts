@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uploadFile, type BlobCaller, type BlobRef } from '../../main/net/attachments.ts';
 import { download } from '../../main/messenger/attachments.ts';
-import { ATTACHMENT_CHUNKS, ATTACHMENTS, chunkKey, deleteAttachmentOf, MESSAGE_ATTACHMENTS, readRecord, STAGING, writeRecord, type AttachmentRecord } from '../../main/messenger/attachment-store.ts';
+import { ATTACHMENT_CHUNKS, ATTACHMENTS, chunkKey, deleteAttachmentOf, readRecord, STAGING, writeRecord, type AttachmentRecord, linkAttachment } from '../../main/messenger/attachment-store.ts';
 import { ApiError } from '../../shared/api.ts';
 import { STREAM_CHUNK_BYTES } from '../../shared/protocol/stream.ts';
 import type { Vault } from '../../main/vault/index.ts';
@@ -55,7 +55,7 @@ function receivedFile(vault: Vault): AttachmentRecord {
   const [m] = vault.appendMessages([{ id: 'msg1', conversationId: 'c-test', direction: 'in', sender: 'contact-1', sentAt: 1, receivedAt: 1, text: 'cap', state: 'received' }]);
   const r: AttachmentRecord = { id: 'att1', messageId: m!.id, name: 'n', type: 't', size: ref.size, blob: b64(ref.blobId), key: b64(ref.key), digest: b64(ref.digest), downloaded: false };
   writeRecord(vault, r);
-  vault.kvSet(MESSAGE_ATTACHMENTS, m!.id, Buffer.from(r.id));
+  linkAttachment(vault, m!.id, r.id);
   return r;
 }
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkKey, writeRecord, linkAttachment } from '../../main/messenger/attachment-store.ts';
 import { previewTestHook } from '../../main/messenger/backup-attachment-read.ts';
 import { openBackup, readArchivedAttachment } from '../../main/backup/index.ts';
 
@@ -35,7 +35,7 @@ beforeAll(async () => {
     vault.appendMessages([{ id: messageId, conversationId: 'v-b', direction: 'in', sender: 'c-b', sentAt: i + 1, receivedAt: i + 1, text: id, state: 'received' }]);
     vault.transaction(() => {
       writeRecord(vault, { id, messageId, name: `${id}.png`, type: 'image/png', size: content.length, blob: randomBytes(16).toString('base64url'), key: randomBytes(32).toString('base64url'), digest: randomBytes(32).toString('base64url'), downloaded: true });
-      vault.kvSet(MESSAGE_ATTACHMENTS, messageId, Buffer.from(id));
+      linkAttachment(vault, messageId, id);
       for (let c = 0; c * 65_536 < content.length; c++) vault.kvSet(ATTACHMENT_CHUNKS, chunkKey(id, c), content.subarray(c * 65_536, (c + 1) * 65_536));
     });
   }

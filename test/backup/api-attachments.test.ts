@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IdentityKeyPair } from '@signalapp/libsignal-client';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkKey, writeRecord, linkAttachment } from '../../main/messenger/attachment-store.ts';
 
 const PASSWORD = 'api attachments password 1234';
 const PASSPHRASE = { kind: 'passphrase' as const, passphrase: 'violet tram ladder 58 quietly' };
@@ -40,7 +40,7 @@ beforeAll(async () => {
     vault.appendMessages([{ id: 'm-file', conversationId: 'v-b', direction: 'in', sender: 'c-b', sentAt: 1, receivedAt: 1, text: 'the plan', state: 'received' }]);
     vault.transaction(() => {
       writeRecord(vault, { id: 'att_plan', messageId: 'm-file', name: 'plan.pdf', type: 'application/pdf', size: CONTENT.length, blob: randomBytes(16).toString('base64url'), key: randomBytes(32).toString('base64url'), digest: randomBytes(32).toString('base64url'), downloaded: true });
-      vault.kvSet(MESSAGE_ATTACHMENTS, 'm-file', Buffer.from('att_plan'));
+      linkAttachment(vault, 'm-file', 'att_plan');
       for (let i = 0; i * 65_536 < CONTENT.length; i++) vault.kvSet(ATTACHMENT_CHUNKS, chunkKey('att_plan', i), CONTENT.subarray(i * 65_536, (i + 1) * 65_536));
     });
   });

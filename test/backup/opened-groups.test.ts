@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { apiMethods, type OpenedBackup } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF, type Vault } from '../../main/vault/index.ts';
-import { ATTACHMENT_CHUNKS, MESSAGE_ATTACHMENTS, chunkKey, writeRecord } from '../../main/messenger/attachment-store.ts';
+import { ATTACHMENT_CHUNKS, chunkKey, writeRecord, linkAttachment } from '../../main/messenger/attachment-store.ts';
 import { GROUPS } from '../../main/messenger/group-store.ts';
 import { readKvJson, writeKvJson } from '../../main/messenger/kv-json.ts';
 import { codeOf, messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
@@ -64,7 +64,7 @@ beforeAll(async () => {
   const vault = vaultOf(alice);
   vault.transaction(() => {
     writeRecord(vault, { id: 'att_map', messageId: last.id, name: 'map.png', type: 'image/png', size: FILE.length, blob: randomBytes(16).toString('base64url'), key: randomBytes(32).toString('base64url'), digest: randomBytes(32).toString('base64url'), downloaded: true });
-    vault.kvSet(MESSAGE_ATTACHMENTS, last.id, Buffer.from('att_map'));
+    linkAttachment(vault, last.id, 'att_map');
     for (let i = 0; i * 65_536 < FILE.length; i++) vault.kvSet(ATTACHMENT_CHUNKS, chunkKey('att_map', i), FILE.subarray(i * 65_536, (i + 1) * 65_536));
   });
   backupPath = await exportAlice('groups.age');
