@@ -68,17 +68,21 @@ export function forgetSend(vault: Vault, sendIdOf: (contentId: string) => string
   queueWithdrawals(vault, [{ to, idem }], Date.now());
 }
 
-/** Every other id-keyed record of a deleted message, and its attachment's sealed chunks. */
-export function forgetRecords(vault: Vault, id: string): void {
+/**
+ * Every other id-keyed record of a deleted message, and its attachment's sealed chunks.
+ * `contentIdOfRow`: the content id its sealed entry held (the journal's, once the row is gone).
+ */
+export function forgetRecords(vault: Vault, id: string, contentIdOfRow?: string): void {
   deleteAttachmentOf(vault, id);
   // Our receipts the relay may still hold for it are withdrawn (durably, in the outbox).
   withdrawReceiptsOf(vault, id);
   // Receipts kept for it at a lock or in offline mode are not sent, and no kept list names it.
   // Its content id: a 1:1 text's record, else the quotable one (a group text's receipt record is
-  // gone once it was read, which is when a read receipt is kept).
+  // gone once it was read, which is when a read receipt is kept), else the one its sealed entry
+  // held (a text received since inbound.ts keeps it there: the journal's, or the row's if still there).
   const raw = vault.kvGet(INCOMING_CONTENT_IDS, id) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, id);
-  if (raw) {
-    const contentId = Buffer.from(raw).toString('utf8');
+  const contentId = raw ? Buffer.from(raw).toString('utf8') : (contentIdOfRow ?? vault.getMessage(id)?.contentId);
+  if (contentId !== undefined) {
     forgetKeptReceiptId(vault, KEPT_RECEIPTS, contentId);
     forgetKeptReceiptId(vault, KEPT_GROUP_RECEIPTS, contentId);
   }
@@ -117,7 +121,7 @@ export async function forgetJournaled(vault: Vault, sendIdOf: (contentId: string
       vault.relaxedTransaction(() => {
         for (const id of chunk) {
           forgetSend(vault, sendIdOf, to, id);
-          forgetRecords(vault, id);
+          forgetRecords(vault, id, entry.contentIds?.get(id));
         }
         if (last) {
           if (entry.whole) {

@@ -41,12 +41,17 @@ export interface DeletionOptions {
   journal?: boolean;
 }
 
-/** One entry of the deletion journal: ids removed from `conversationId`; `whole`: the conversation was emptied. */
+/**
+ * One entry of the deletion journal: ids removed from `conversationId`; `whole`: the conversation
+ * was emptied; `contentIds`: the content ids their sealed entries held (AppendedMessage.contentId),
+ * by message id, since the rows that held them are gone when the journal is worked through.
+ */
 export interface JournalEntry {
   key: string;
   conversationId: string;
   ids: string[];
   whole: boolean;
+  contentIds?: ReadonlyMap<string, string>;
 }
 
 export interface DeletionReport {
@@ -74,8 +79,8 @@ export interface DeletionStore {
   rowsOf(conversationId: string, ids: readonly string[]): MessageRow[];
   /** Ids of the conversation's messages after `afterOrderKey`, ascending, at most `limit`. */
   idsAfter(conversationId: string, afterOrderKey: number, limit: number): { id: string; orderKey: number }[];
-  /** One transaction: `inSlice`, then the rows removed (their segments re-sealed). */
-  removeSlice(rows: readonly MessageRow[], inSlice: (() => void) | undefined): RemovalStats;
+  /** One transaction: `inSlice`, then the rows removed (their segments re-sealed), then `afterRemoval` with what it did. */
+  removeSlice(rows: readonly MessageRow[], inSlice: (() => void) | undefined, afterRemoval?: (stats: RemovalStats) => void): RemovalStats;
   /** Drops the record, then checkpoints and truncates the WAL. */
   finish(key: string): void;
 }
@@ -90,13 +95,23 @@ const recordSchema = z.object({
   /** A whole conversation: every message with an order key up to this one (`ids` then empty). */
   upTo: z.number().finite().optional(),
 });
-const journalSchema = z.object({ v: z.literal(1), conversationId: z.string().min(1).max(256), ids: z.array(z.string().min(1).max(256)), whole: z.boolean() });
+// `cids` (pairs, not an object: a message id is any printable string) is optional: entries written before it parse as before.
+const journalSchema = z.object({
+  v: z.literal(1),
+  conversationId: z.string().min(1).max(256),
+  ids: z.array(z.string().min(1).max(256)),
+  whole: z.boolean(),
+  cids: z.array(z.tuple([z.string().min(1).max(256), z.string().min(1).max(256)])).optional(),
+});
 
 /** A sealed journal entry as read back; undefined when it does not parse (only a bug could write one). */
 export function parseJournalEntry(key: string, value: Uint8Array): JournalEntry | undefined {
   try {
     const r = journalSchema.safeParse(JSON.parse(Buffer.from(value).toString('utf8')));
-    return r.success ? { key, conversationId: r.data.conversationId, ids: r.data.ids, whole: r.data.whole } : undefined;
+    if (!r.success) return undefined;
+    const entry: JournalEntry = { key, conversationId: r.data.conversationId, ids: r.data.ids, whole: r.data.whole };
+    if (r.data.cids) entry.contentIds = new Map(r.data.cids);
+    return entry;
   } catch {
     return undefined;
   }
@@ -186,14 +201,16 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
     const rows = store.rowsOf(conversationId, sliceIds);
     const deleted = rows.map((r) => r.id);
     let entry: string | undefined;
-    const inSlice = (): void => {
-      options.inSlice?.(deleted);
+    const inSlice = (): void => options.inSlice?.(deleted);
+    // In the slice's transaction, after the removal (which reports the content ids the entries held).
+    const journal = (removed: RemovalStats): void => {
       // A fresh key each time: a resume counts its slices from 0 again and must not overwrite an entry.
-      if (!options.journal) return;
       entry = `${key}-${report.slices}-${randomBytes(4).toString('hex')}`;
-      store.putJournal(entry, encodeJson({ v: 1, conversationId, ids: deleted, whole: false }));
+      const cids = removed.contentIds.size > 0 ? { cids: [...removed.contentIds] } : {};
+      store.putJournal(entry, encodeJson({ v: 1, conversationId, ids: deleted, whole: false, ...cids }));
     };
-    const stats = store.removeSlice(rows, deleted.length > 0 ? inSlice : undefined);
+    const any = deleted.length > 0;
+    const stats = store.removeSlice(rows, any ? inSlice : undefined, any && options.journal ? journal : undefined);
     if (entry !== undefined) report.journalKeys.push(entry);
     const ms = performance.now() - t0;
     report.slices++;

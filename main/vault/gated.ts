@@ -58,11 +58,13 @@ export function gatedDeletionStore(gate: Gate): DeletionStore {
     idsAfter: (conversationId, after, limit) =>
       gate.read((r) => r.read.messages.chunkRowsNoState.all(conversationId, after, limit).map(([id, orderKey]) => ({ id, orderKey }))),
     // No fsync per slice (the wait blocked the event loop for tens of ms on a busy disk).
-    removeSlice: (rows, inSlice) =>
+    removeSlice: (rows, inSlice, afterRemoval) =>
       gate.relaxedDurability(() =>
         gate.transaction(() => {
           inSlice?.();
-          return gate.write((w) => write.removeRows(w, rows));
+          const stats = gate.write((w) => write.removeRows(w, rows));
+          afterRemoval?.(stats);
+          return stats;
         }),
       ),
     finish: (key) => {

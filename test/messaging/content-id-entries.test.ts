@@ -2,9 +2,11 @@
 // caught-up message), and reading it still yields the content id its read receipt names; a text
 // stored with the older pair of entries is read-receipted the same way, its receipt entry dropped.
 import { afterEach, describe, expect, it } from 'vitest';
+import { forgetJournaled, forgetRecords } from '../../main/messenger/deletion-journal.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, newContactId, QUOTABLE_CONTENT_IDS, withIdKey } from '../../main/messenger/ids.ts';
 import { storeInbound } from '../../main/messenger/inbound.ts';
-import { markReadUpTo } from '../../main/messenger/receipts.ts';
+import { keepReceiptIds, keptReceiptIds } from '../../main/messenger/receipt-batch.ts';
+import { KEPT_RECEIPTS, markReadUpTo } from '../../main/messenger/receipts.ts';
 import type { ContactRecord } from '../../main/vault/api.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { testVaults } from '../vault/helpers.ts';
@@ -53,6 +55,25 @@ describe('content ids of received texts', () => {
     // Still quotable after it was read; read again, nothing new to receipt.
     expect(vault.kvGet(QUOTABLE_CONTENT_IDS, second)).toBeDefined();
     expect(markReadUpTo(vault, conversationIdOf(contact.id), second, setRead(vault)).newlyRead).toEqual([]);
+  });
+
+  it('a content id kept in the sealed entry: a kept read receipt naming it goes with the text, sliced (journal) or not', async () => {
+    const { vault } = await vaults.fresh();
+    const contact = setUp(vault);
+    const conv = conversationIdOf(contact.id);
+    const texts = Array.from({ length: 130 }, (_, i) => ({ id: `m${i.toString().padStart(4, '0')}`, cid: `cid${i}` }));
+    vault.appendMessages(texts.map((t) => ({ id: t.id, conversationId: conv, direction: 'in' as const, sender: contact.id, sentAt: 1, text: 'read', state: 'read' as const, contentId: t.cid })));
+    keepReceiptIds(vault, KEPT_RECEIPTS, 'read\nalice', texts.map((t) => t.cid));
+    // Not sliced: the row is still there when its records go (deletion.ts forgetMessages).
+    forgetRecords(vault, texts[0]!.id);
+    vault.deleteMessages(conv, [texts[0]!.id]);
+    expect(keptReceiptIds(vault, KEPT_RECEIPTS, 'read\nalice')).not.toContain('cid0');
+    // Sliced: the rows are gone when the journal is worked through; the journal carries the ids.
+    const report = await vault.deleteConversationInSlices(conv, { journal: true, sliceMs: 0.001 });
+    expect(report.slices).toBeGreaterThan(1);
+    expect(vault.countMessages(conv)).toBe(0);
+    await forgetJournaled(vault, (cid) => `send-${cid}`, 1, report.journalKeys);
+    expect(vault.kvKeys(KEPT_RECEIPTS)).toEqual([]);
   });
 
   it('a text stored with the older receipt entry as well: receipted once, that entry dropped', async () => {

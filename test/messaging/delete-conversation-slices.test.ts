@@ -3,7 +3,7 @@
 // records of its messages (a queued one's outbox entry), then the draft; the event says all.
 import { describe, expect, it } from 'vitest';
 import { apiEvents } from '../../shared/api.ts';
-import { fullHistory, messagingScene, newPeer } from './helpers.ts';
+import { fullHistory, messagingScene, newPeer, waitFor } from './helpers.ts';
 
 const scene = messagingScene('delete-conv-slices', ['alice', 'bob'] as const);
 
@@ -16,6 +16,8 @@ describe('Messenger deleteConversation (sliced)', () => {
     const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
     for (let i = 0; i < 3; i++) await alice.m.sendText({ conversationId: toBob, text: `delivered line ${i} marmotquill` });
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
+    // Delivered (bob's receipts back, which may take a receipt batch's wait): no withdraw is due for them.
+    await waitFor(async () => (await fullHistory(alice.m, toBob)).filter((m) => m.state === 'delivered').length === 3, 60_000, 'the three delivered');
     await scene.stopRelay();
     for (let i = 0; i < 2; i++) expect((await alice.m.sendText({ conversationId: toBob, text: `queued line ${i} marmotquill` })).state).toBe('queued');
     expect((await alice.m.connectionState()).outboxSize).toBe(2);

@@ -65,8 +65,24 @@ describe('deletion journal', () => {
     expect([...reopened.iterateMessages('conv-a')].map((m) => m.id)).toEqual([later]);
   });
 
+  it("carries the content ids the removed entries held (the rows are gone when it is worked through)", async () => {
+    const { vault } = await vaults.fresh();
+    const stored = vault.appendMessages(Array.from({ length: 150 }, (_, i) => msg('conv-c', `text ${i}`, i % 3 === 0 ? {} : { contentId: `cid${i}` })));
+    vault.redactMessages('conv-c', [stored[1]!.id]); // a delete for everyone dropped its content id
+    const expected = new Map(stored.filter((m, i) => i !== 1 && m.contentId !== undefined).map((m) => [m.id, m.contentId!]));
+    const report = await vault.deleteConversationInSlices('conv-c', { journal: true, sliceMs: 0.001 });
+    expect(report.slices).toBeGreaterThan(1);
+    const entries = journal(vault).filter((e) => !e.whole);
+    expect(new Map(entries.flatMap((e) => [...(e.contentIds ?? [])]))).toEqual(expected);
+    // Each entry names only its own ids.
+    for (const e of entries) for (const id of e.contentIds?.keys() ?? []) expect(e.ids).toContain(id);
+    // An entry written before content ids were journaled parses without them.
+    expect(parseJournalEntry('k', Buffer.from('{"v":1,"conversationId":"c","ids":["a"],"whole":false}'))).toEqual({ key: 'k', conversationId: 'c', ids: ['a'], whole: false });
+  });
+
   it('an entry that does not parse is reported as such', () => {
     expect(parseJournalEntry('k', Buffer.from('{"v":1}'))).toBeUndefined();
     expect(parseJournalEntry('k', Buffer.from('not json'))).toBeUndefined();
+    expect(parseJournalEntry('k', Buffer.from('{"v":1,"conversationId":"c","ids":["a"],"whole":false,"cids":[["a"]]}'))).toBeUndefined();
   });
 });

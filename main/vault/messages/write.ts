@@ -137,11 +137,16 @@ export function deleteConversationMessages(db: MessagesWritable, conversationId:
   return rows.map((r) => r.id);
 }
 
-/** What a removal rewrote: segments sealed again, segments deleted (left empty), sealed bytes written. */
+/**
+ * What a removal rewrote: segments sealed again, segments deleted (left empty), sealed bytes
+ * written; and the content ids the removed entries held, by message id (the deletion journal
+ * carries them to the messenger, which forgets records named by them after the rows are gone).
+ */
 export interface RemovalStats {
   resealed: number;
   emptied: number;
   bytes: number;
+  contentIds: Map<string, string>;
 }
 
 /**
@@ -149,7 +154,7 @@ export interface RemovalStats {
  * one of them is opened once and sealed again without them. deletion.ts calls it slice by slice.
  */
 export function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): RemovalStats {
-  const stats: RemovalStats = { resealed: 0, emptied: 0, bytes: 0 };
+  const stats: RemovalStats = { resealed: 0, emptied: 0, bytes: 0, contentIds: new Map() };
   if (rows.length === 0) return stats;
   const w = db.write.messages;
   let seq = w.counters.seq;
@@ -168,7 +173,8 @@ export function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): R
         const entries = loadSegment(db, segment, conversationId, opener);
         for (const row of inSegment) {
           // Checks the entry is this row's (id, ordering key) before blanking it.
-          messageFromEntry(db.keys, row, entries[row.slot]);
+          const { contentId } = messageFromEntry(db.keys, row, entries[row.slot]);
+          if (contentId !== undefined) stats.contentIds.set(row.id, contentId);
           entries[row.slot] = null;
         }
         // Blank the slots and re-seal the segment: the text is gone from the database, not just unlinked.
