@@ -405,10 +405,10 @@ export class SearchIndex {
   }
 
   /**
-   * One bounded step of the purge after removeDeferred, part after part. First FTS5's
-   * incremental merge with a negative page budget (every segment merges into one, as 'optimize'
-   * does, but `pages` leaf pages at a time), then the prefix list in runs of `words` words, each
-   * checked against the part's vocabulary. `cursor` is the state between steps (start with
+   * One bounded step of the purge after removeDeferred. First FTS5's incremental merge of each
+   * part in turn with a negative page budget (every segment merges into one, as 'optimize'
+   * does, but `pages` leaf pages at a time), then each part's prefix list in runs of `words`
+   * words, each checked against the part's vocabulary. `cursor` is the state between steps (start with
    * undefined); returns the next cursor, or undefined when the purge is complete (no deleted
    * message's term is left in any part).
    */
@@ -424,7 +424,8 @@ export class SearchIndex {
       if (after - before >= 2) return c;
       // A single segment is not rewritten by 'merge'; 'optimize' drops its deleted entries (cheap once merged).
       part.db.exec(PURGE_SQL.optimize);
-      return { phase: 'words', part: c.part, after: '' };
+      // Every part merged before any word is pruned (a merge alone, service.ts #mergeInSteps, stops at the words).
+      return c.part + 1 < this.#parts.length ? { phase: 'merge', part: c.part + 1, after: '' } : { phase: 'words', part: 0, after: '' };
     }
     const batch = part.stmts.wordsAfter.all(c.after, Math.max(1, Math.floor(words)));
     part.db.transaction(() => {
@@ -433,7 +434,7 @@ export class SearchIndex {
     part.knownWords.clear();
     const last = batch[batch.length - 1];
     if (last !== undefined) return { phase: 'words', part: c.part, after: last.term };
-    return c.part + 1 < this.#parts.length ? { phase: 'merge', part: c.part + 1, after: '' } : undefined;
+    return c.part + 1 < this.#parts.length ? { phase: 'words', part: c.part + 1, after: '' } : undefined;
   }
 
   /** The whole purge after removeDeferred in one blocking call (one 'optimize' per part: cheaper in total than the steps). */
