@@ -5,6 +5,7 @@
 // This is the embedded (SQLite) store; a cluster node keeps blobs in PostgreSQL (relay/blobs-pg.ts).
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../shared/private-files.ts';
@@ -73,6 +74,22 @@ interface BlobRow {
   expires_at: number;
 }
 
+/** fsync of the file or directory at `path`; nothing when it is gone. */
+async function syncPath(path: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 export class BlobStore implements Blobs {
   readonly dir: string;
   readonly limits: BlobLimits;
@@ -82,6 +99,9 @@ export class BlobStore implements Blobs {
   private readonly idleTimer: NodeJS.Timeout;
   /** Open blob files by id (hex), least recently used first (Map order), each with its last use. */
   private readonly openFiles = new Map<string, { fd: number; usedAt: number }>();
+  /** Blob files written (put, create) since the last syncWritten, and the directory after a create. */
+  private readonly unsynced = new Set<string>();
+  private dirUnsynced = false;
   private readonly st: {
     insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
     row: Database.Statement<[Buffer]>;
@@ -196,6 +216,21 @@ export class BlobStore implements Blobs {
     }
   }
 
+  /**
+   * Makes the blob files written since the last call durable, and the directory after a create:
+   * the relay runs it beside the -wal fsync, before the answers of the batches that wrote them
+   * (RelayStore.alsoSync). Each on the thread pool, on a handle of its own (a kept descriptor may
+   * be closed meanwhile); a file removed since needs nothing.
+   */
+  async syncWritten(): Promise<void> {
+    if (this.unsynced.size === 0 && !this.dirUnsynced) return;
+    const paths = [...this.unsynced];
+    this.unsynced.clear();
+    if (this.dirUnsynced) paths.push(this.dir);
+    this.dirUnsynced = false;
+    await Promise.all(paths.map(syncPath));
+  }
+
   /** Sealed size a blob of the largest allowed file has (what `create` accepts). */
   get maxSealedBytes(): number {
     return streamLayout(this.limits.maxFileBytes).sealedSize;
@@ -219,6 +254,8 @@ export class BlobStore implements Blobs {
     const expiresAt = this.clock() + this.limits.ttlMs;
     // Created empty now; an orphan left by a rolled-back batch is removed at the next start.
     closeSync(openSync(this.file(id), 'wx', PRIVATE_FILE_MODE));
+    this.unsynced.add(this.file(id));
+    this.dirUnsynced = true;
     this.st.insert.run(id, owner, size, 0, expiresAt);
     for (const r of recipients) this.st.addRecipient.run(id, r);
     return { id, expiresAt };
@@ -254,6 +291,7 @@ export class BlobStore implements Blobs {
     const fd = this.openFile(id);
     let done = 0;
     while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
+    this.unsynced.add(this.file(id));
     const length = offset + data.length;
     this.st.setLength.run(length, id);
     return length;

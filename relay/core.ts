@@ -115,9 +115,12 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       ...(o.blobQuotaBytes !== undefined ? { quotaBytes: o.blobQuotaBytes } : {}),
       ...(o.blobTtlMs !== undefined ? { ttlMs: o.blobTtlMs } : {}),
     };
-    this.blobs = store instanceof RelayStore
-      ? new BlobStore(store.database, (h) => store.deviceByHandle(h), blobLimits, o.clock)
-      : new PgBlobStore(store.backend, blobLimits, o.clock, this.log);
+    if (store instanceof RelayStore) {
+      const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h), blobLimits, o.clock);
+      // A put's chunk is answered only once its file is fsynced too, with the batch's -wal.
+      store.alsoSync(() => blobs.syncWritten());
+      this.blobs = blobs;
+    } else this.blobs = new PgBlobStore(store.backend, blobLimits, o.clock, this.log);
     // The core is the binder, the delivery and the lookup budget; prekeys live beside the store's tables.
     this.methods = relayMethods({
       binder: this,

@@ -71,6 +71,8 @@ export class RelayStore {
   /** Set by the first failed -wal fsync (RelayDurabilityLost). */
   private lost: RelayDurabilityLost | undefined;
   private closed = false;
+  /** Other files a batch may have written (relay/blobs.ts), fsynced with the -wal. */
+  private readonly alsoSyncs: (() => Promise<void>)[] = [];
   private readonly st: {
     insertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
@@ -370,11 +372,16 @@ export class RelayStore {
     });
     try {
       const handle = await this.wal;
-      await handle?.sync();
+      await Promise.all([handle?.sync(), ...this.alsoSyncs.map((f) => f())]);
     } catch (e) {
       this.lost ??= new RelayDurabilityLost({ cause: e });
       throw this.lost;
     }
+  }
+
+  /** `sync` (another file's writes, relay/blobs.ts) runs with every syncCommitted; its failure is the store's. */
+  alsoSync(sync: () => Promise<void>): void {
+    this.alsoSyncs.push(sync);
   }
 
   pruneIdempotency(now: number): void {

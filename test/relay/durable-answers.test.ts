@@ -6,10 +6,11 @@
 // do for the vault's): held, no answer leaves; failed, the batch's requests are answered INTERNAL
 // (clients send them again) and every later write is refused until a restart.
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Conn, TempKeyEntry } from '../../relay/context.ts';
+import { BlobStore } from '../../relay/blobs.ts';
 import { NOT_DURABLE_DETAIL, Outgoing } from '../../relay/outgoing.ts';
 import { RelayDurabilityLost, RelayStore } from '../../relay/store.ts';
 import { SqliteStoreBackend } from '../../relay/store-sqlite.ts';
@@ -25,6 +26,7 @@ vi.mock('node:fs/promises', async (importOriginal) => (await import('./relay-wal
 const closers: (() => Promise<void> | void)[] = [];
 beforeEach(() => {
   walSyncs.calls = 0;
+  walSyncs.paths = [];
   walSyncs.failNext = false;
   walSyncs.failed = 0;
 });
@@ -214,6 +216,31 @@ describe('an answered write is on disk, power cut included', () => {
     out.commitBatch();
     await until(() => closed() !== undefined, 'the connection closed');
     expect(bodies).toEqual([{ kind: 'error', reqId: 3, code: 'INTERNAL', detail: NOT_DURABLE_DETAIL }]);
+  });
+
+  it('a blob.put chunk is answered only after its file (and the blobs directory after a create) is fsynced with the -wal', async () => {
+    const { out, store, entry, bodies } = await setup();
+    const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h));
+    closers.push(() => blobs.close());
+    store.alsoSync(() => blobs.syncWritten());
+    const owner = randomBytes(32);
+    walSyncs.held = true;
+    out.openBatch();
+    out.mayWrite();
+    const { id } = blobs.create(owner, 100, []);
+    out.sendBody(entry, { kind: 'result', reqId: 1, result: { length: blobs.put(owner, id, 0, Buffer.alloc(10, 1)) } });
+    out.commitBatch();
+    await until(() => walSyncs.waiters.length === 3, 'three fsyncs asked for');
+    const dir = dirname(walSyncs.paths.find((p) => p.endsWith('relay.db-wal')) ?? '');
+    expect([...walSyncs.paths].sort()).toEqual([join(dir, 'blobs'), join(dir, 'blobs', id.toString('hex')), join(dir, 'relay.db-wal')].sort());
+    for (let i = 0; i < 10; i++) await turn();
+    expect(bodies).toEqual([]);
+    letRelayWalSyncsGo();
+    await until(() => bodies.length === 1, 'the put answer');
+    // Nothing written since: the next fsync is the -wal's alone.
+    walSyncs.paths = [];
+    await store.syncCommitted();
+    expect(walSyncs.paths.map((p) => p.endsWith('relay.db-wal'))).toEqual([true]);
   });
 
   it('the SQLite store backend resolves a batch and a write only after their fsync', async () => {

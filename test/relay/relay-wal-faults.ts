@@ -1,5 +1,5 @@
-// The relay's -wal fsyncs (RelayStore.syncCommitted, through node:fs/promises) made to fail or wait
-// on demand, for relay.db-wal only: the vault's injector (test/messaging/wal-sync-faults.ts) is for
+// The relay's -wal fsyncs (RelayStore.syncCommitted, through node:fs/promises) and its blob files'
+// (relay/blobs.ts syncWritten, beside them) made to fail or wait on demand, for those only: the vault's injector (test/messaging/wal-sync-faults.ts) is for
 // vault.db-wal, and a test with an in-process relay must be able to fail one without the other.
 // A test file installs it before anything imports node:fs/promises:
 //   vi.mock('node:fs/promises', async (importOriginal) => (await import('./relay-wal-faults.ts')).withRelayWalFaults(await importOriginal()));
@@ -7,8 +7,9 @@
 import type * as FsPromises from 'node:fs/promises';
 
 export const relayWalSyncs = {
-  /** relay.db-wal fsyncs asked for so far. */
+  /** relay.db-wal and blob fsyncs asked for so far, and their paths. */
   calls: 0,
+  paths: [] as string[],
   /** Set: the next one fails with EIO (then it is cleared). */
   failNext: false,
   failed: 0,
@@ -17,14 +18,16 @@ export const relayWalSyncs = {
   waiters: [] as (() => void)[],
 };
 
-/** node:fs/promises with the sync of every FileHandle opened on a relay.db-wal going through `relayWalSyncs`. */
+/** node:fs/promises with the sync of every FileHandle opened on a relay.db-wal or a blob file or directory going through `relayWalSyncs`. */
 export function withRelayWalFaults(actual: typeof FsPromises): typeof FsPromises & { default: typeof FsPromises } {
   const open: typeof actual.open = async (...args) => {
     const file = await actual.open(...args);
-    if (typeof args[0] !== 'string' || !args[0].endsWith('relay.db-wal')) return file;
+    const path = args[0];
+    if (typeof path !== 'string' || !(path.endsWith('relay.db-wal') || /[/\\]blobs([/\\][0-9a-f]{32})?$/.test(path))) return file;
     const sync = file.sync.bind(file);
     file.sync = async () => {
       relayWalSyncs.calls++;
+      relayWalSyncs.paths.push(path);
       if (relayWalSyncs.failNext) {
         relayWalSyncs.failNext = false;
         relayWalSyncs.failed++;
