@@ -101,10 +101,12 @@ export class Account {
 
   /** The connection state while there is no connection (locked, or not registered). */
   offlineState(): ConnectionState {
-    const unlocked = this.access.current()?.vault.isUnlocked === true;
+    const vault = this.access.current()?.vault;
+    const unlocked = vault?.isUnlocked === true;
     return {
       phase: 'offline',
-      cause: unlocked ? 'not_registered' : 'locked',
+      // A failed disk write before registration is what the user must fix first.
+      cause: !unlocked ? 'locked' : vault.durabilityLost ? 'disk_write_failed' : 'not_registered',
       relayUrl: unlocked ? (this.configuredRelay()?.url ?? null) : null,
       tempKeyExpiresAt: null,
       outboxSize: 0,
@@ -127,8 +129,9 @@ export class Account {
       onReady: () => {
         if (!isCurrent(conn)) return;
         void this.upkeep();
-        // Relay blobs of deleted files (main/messenger/attachments.ts).
-        watchBlobReleases(session.vault, conn.client);
+        // Relay blobs of deleted files (main/messenger/attachments.ts); after a failed disk write
+        // a release is refused at once (kept for the next unlock) instead of pending on the stopped client.
+        watchBlobReleases(session.vault, conn.calls);
         // Window uploads a crash cut short mid-commit (main/messenger/committed-uploads.ts).
         resumeCommittedUploads(session.vault);
       },

@@ -25,12 +25,12 @@ export function isRelayIdentityMismatch(error: Error): boolean {
 
 /**
  * What a call that needs the relay's answer gets while the vault's durability is lost: at once,
- * not after the relay timeout, since nothing goes to the relay until the lock. The code is the
- * one the vault's own DurabilityLost carries (VAULT_CORRUPT); the sentence says what to do.
+ * not after the relay timeout, since nothing goes to the relay until the lock. Its own code
+ * (not VAULT_CORRUPT: the vault is intact, a write did not reach the disk); the sentence says what to do.
  */
 export function diskWriteFailed(): ApiError {
   return new ApiError(
-    'VAULT_CORRUPT',
+    'DISK_WRITE_FAILED',
     'Ephemera could not write to disk, so nothing goes to the relay until you lock and unlock. Free space or check the drive first.',
   );
 }

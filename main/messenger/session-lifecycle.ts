@@ -355,7 +355,14 @@ export class SessionLifecycle implements SessionAccess {
       void sender.enqueue(() => this.activity(() => resendWithdrawnReceipts({ current: () => this.session }))).catch(() => undefined);
       // Receipts the last lock kept (they found the connection stopped) go now.
       void sender.enqueue(() => this.activity(() => this.parts.receipts.resendKept())).catch(() => undefined);
-    } else emit('connection', account.offlineState());
+    } else {
+      emit('connection', account.offlineState());
+      // No connection to say so: a failed disk write is shown by the offline state itself (the
+      // listener goes with the vault's gate at lock; a new unlock makes a new one).
+      vault.onDurabilityLost(() => {
+        if (this.session === session && !session.connection) emit('connection', account.offlineState());
+      });
+    }
   }
 
   /** Stops every job in order (nothing new arrives, queues drain), then closes the session. */

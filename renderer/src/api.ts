@@ -6,6 +6,7 @@
 // (scoped to this origin and tab, so a reload still works and no other port can read it).
 import { createContext, useContext } from 'react';
 import { createApiClient, type ApiTransport, type EphemeraClient } from '../../shared/api/rpc.ts';
+import { DISK_WRITE_FAILED_ADVICE } from './logic.ts';
 import { launchCodeFromFragment, type AuthCredential } from '../../shared/api/socket-auth.ts';
 import { createSocketTransport, type LinkState, type SocketLike } from '../../shared/api/socket-client.ts';
 
@@ -104,6 +105,8 @@ export function useReconnects(): number {
 
 /** A human sentence for anything a call rejected with. */
 export function errorText(error: unknown): string {
+  // A failed disk write: the same advice the connection indicator gives (what to do, not only what failed).
+  if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'DISK_WRITE_FAILED') return DISK_WRITE_FAILED_ADVICE;
   if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string') return error.message;
   return 'Something went wrong.';
 }

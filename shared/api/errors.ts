@@ -10,6 +10,8 @@ export const ApiErrorCode = z.enum([
   'VAULT_EXISTS',
   'NO_VAULT',
   'VAULT_CORRUPT',
+  /** A write to disk failed (an fsync or I/O error): nothing goes to the relay until lock and unlock. */
+  'DISK_WRITE_FAILED',
   'PROFILE_LOCKED',
   'UNSUPPORTED_VERSION',
   'BAD_PARAMETERS',

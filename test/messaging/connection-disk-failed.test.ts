@@ -35,8 +35,8 @@ describe('a failed disk write is the connection cause', () => {
 
     // A call that needs the relay's answer (a new contact's prekey bundle) gets the disk error,
     // not RELAY_UNREACHABLE after the relay timeout; so does sync, instead of { done: false }.
-    await expect(alice.m.contactAdd({ handle: 'carol' })).rejects.toMatchObject({ code: 'VAULT_CORRUPT', message: expect.stringMatching(/could not write to disk/) });
-    await expect(alice.m.sync({ timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'VAULT_CORRUPT' });
+    await expect(alice.m.contactAdd({ handle: 'carol' })).rejects.toMatchObject({ code: 'DISK_WRITE_FAILED', message: expect.stringMatching(/could not write to disk/) });
+    await expect(alice.m.sync({ timeoutMs: 60_000 })).rejects.toMatchObject({ code: 'DISK_WRITE_FAILED' });
     expect((await alice.m.connectionState()).cause).toBe('disk_write_failed');
 
     await alice.m.lock();
