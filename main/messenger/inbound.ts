@@ -10,7 +10,7 @@ import { applyInboundDelete, arrivedAfterDelete, forgetQuoteLinks } from './dele
 import { storeInboundAttachment } from './attachments.ts';
 import { recordMessageTimer, storeInboundTimerChange } from './disappearing.ts';
 import { storeGroupReceipt } from './group-receipts.ts';
-import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, incomingPlace, outgoingMessageId, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
+import { conversationIdOf, INCOMING_CONTENT_IDS, incomingMessageId, incomingPlace, outgoingMessageId, REPLY_TO } from './ids.ts';
 import { storedView } from './stored-view.ts';
 
 export type InboundEffect =
@@ -67,16 +67,16 @@ export function storeInbound(vault: Vault, from: string, content: MessageContent
     // Deleted for everyone before it arrived: stored as a tombstone, its text never written.
     const gone = arrivedAfterDelete(vault, id, content.sentAt);
     const [message] = vault.appendMessages([
-      { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: gone ? '' : content.text, state: 'received' },
+      // Its content id (a reply or read receipt names it) rides in the sealed entry: no kv entry of its own.
+      { id, conversationId, direction: 'in', sender: contact.id, sentAt: content.sentAt, receivedAt: now, text: gone ? '' : content.text, state: 'received', ...(gone ? {} : { contentId: content.id }) },
     ]);
     if (!message) throw new Error('the vault did not store the message');
-    // One sealed content-id entry per text, not two: the read receipt takes the content id from
-    // the quotable entry (receipts.ts markReadUpTo). A tombstone has none (forgetQuoteLinks), so
-    // one that arrives as such keeps the receipt's own entry, as before.
+    // No sealed content-id entry for a text: the read receipt and a reply take the content id from
+    // its entry (StoredMessage.contentId). A tombstone has none (nothing can quote it), so one that
+    // arrives as such keeps the receipt's own entry, as before.
     if (gone) vault.kvSet(INCOMING_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
     // Its countdown starts when first shown (messenger/disappearing.ts).
     if (content.timer !== undefined) recordMessageTimer(vault, id, conversationId, content.timer, null);
-    if (!gone) vault.kvSet(QUOTABLE_CONTENT_IDS, id, Buffer.from(content.id, 'utf8'));
     let quoted: StoredMessage | undefined;
     if (content.replyTo !== undefined) {
       // The quoted message is ours or theirs; either way it must be in this conversation.

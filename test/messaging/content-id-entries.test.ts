@@ -1,10 +1,12 @@
-// A received text keeps one sealed content-id entry, not two (issue 18: one kv write less per
-// caught-up message), and reading it still yields the content id its read receipt names; a text
-// stored with the older pair of entries is read-receipted the same way, its receipt entry dropped.
+// A received text keeps its content id in its sealed segment entry, with no kv entry of its own
+// (issue 18: no key tag, seal and kv row per caught-up message), and reading it still yields the
+// content id its read receipt or a reply names; texts stored by older builds (a quotable kv entry,
+// or that and the receipt's own) are read-receipted the same way; a deleted one's kept receipt goes.
 import { afterEach, describe, expect, it } from 'vitest';
 import { forgetJournaled, forgetRecords } from '../../main/messenger/deletion-journal.ts';
 import { conversationIdOf, INCOMING_CONTENT_IDS, newContactId, QUOTABLE_CONTENT_IDS, withIdKey } from '../../main/messenger/ids.ts';
 import { storeInbound } from '../../main/messenger/inbound.ts';
+import { quotableContentId } from '../../main/messenger/outgoing.ts';
 import { keepReceiptIds, keptReceiptIds } from '../../main/messenger/receipt-batch.ts';
 import { KEPT_RECEIPTS, markReadUpTo } from '../../main/messenger/receipts.ts';
 import type { ContactRecord } from '../../main/vault/api.ts';
@@ -42,19 +44,32 @@ const setRead = (vault: Vault) => (id: string): boolean => {
 };
 
 describe('content ids of received texts', () => {
-  it('one quotable entry per text, and the read receipt takes the content id from it', async () => {
+  it('no content-id kv entry per text: the id rides in the sealed entry, and the read receipt and a reply take it from there', async () => {
     const { vault } = await vaults.fresh();
     const contact = setUp(vault);
     const first = receive(vault, contact, 'a'.repeat(32));
     const second = receive(vault, contact, 'b'.repeat(32));
     expect(vault.kvKeys(INCOMING_CONTENT_IDS)).toEqual([]);
-    expect(Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, first)!).toString('utf8')).toBe('a'.repeat(32));
+    expect(vault.kvKeys(QUOTABLE_CONTENT_IDS)).toEqual([]);
+    expect(vault.getMessage(first)?.contentId).toBe('a'.repeat(32));
+    expect(quotableContentId(vault, first)).toBe('a'.repeat(32));
 
     const { newlyRead } = markReadUpTo(vault, conversationIdOf(contact.id), second, setRead(vault));
     expect(newlyRead).toEqual(['a'.repeat(32), 'b'.repeat(32)]);
     // Still quotable after it was read; read again, nothing new to receipt.
-    expect(vault.kvGet(QUOTABLE_CONTENT_IDS, second)).toBeDefined();
+    expect(quotableContentId(vault, second)).toBe('b'.repeat(32));
     expect(markReadUpTo(vault, conversationIdOf(contact.id), second, setRead(vault)).newlyRead).toEqual([]);
+  });
+
+  it('a text an older build stored (its content id in a kv entry, none in its sealed entry) is read-receipted and quoted the same', async () => {
+    const { vault } = await vaults.fresh();
+    const contact = setUp(vault);
+    const conv = conversationIdOf(contact.id);
+    const [old] = vault.appendMessages([{ id: 'm-older-build', conversationId: conv, direction: 'in', sender: contact.id, sentAt: 1, text: 'older', state: 'received' }]);
+    vault.kvSet(QUOTABLE_CONTENT_IDS, old!.id, Buffer.from('d'.repeat(32), 'utf8'));
+    expect(old!.contentId).toBeUndefined();
+    expect(quotableContentId(vault, old!.id)).toBe('d'.repeat(32));
+    expect(markReadUpTo(vault, conv, old!.id, setRead(vault)).newlyRead).toEqual(['d'.repeat(32)]);
   });
 
   it('a content id kept in the sealed entry: a kept read receipt naming it goes with the text, sliced (journal) or not', async () => {
@@ -84,6 +99,6 @@ describe('content ids of received texts', () => {
 
     expect(markReadUpTo(vault, conversationIdOf(contact.id), id, setRead(vault)).newlyRead).toEqual(['c'.repeat(32)]);
     expect(vault.kvKeys(INCOMING_CONTENT_IDS)).toEqual([]);
-    expect(vault.kvGet(QUOTABLE_CONTENT_IDS, id)).toBeDefined();
+    expect(vault.getMessage(id)?.contentId).toBe('c'.repeat(32));
   });
 });

@@ -108,7 +108,8 @@ describe('receipts and lock', () => {
       const vault = sessionOf({ m: offline }).vault;
       const named = (cid: string): boolean =>
         [KEPT_RECEIPTS, KEPT_GROUP_RECEIPTS].some((ns) => vault.kvKeys(ns).some((k) => Buffer.from(vault.kvGet(ns, k)!).toString('utf8').includes(cid)));
-      const cids = [read.direct, read.group].map((id) => Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, id)!).toString('utf8'));
+      // A 1:1 text's content id is in its sealed entry (inbound.ts), a group text's in its quotable entry.
+      const cids = [vault.getMessage(read.direct)!.contentId!, Buffer.from(vault.kvGet(QUOTABLE_CONTENT_IDS, read.group)!).toString('utf8')];
       expect(cids.map(named)).toEqual([true, true]);
       await offline.deleteMessage({ conversationId: read.conversationId, messageId: read.direct });
       await offline.deleteMessage({ conversationId: `g${groupId}`, messageId: read.group });
