@@ -43,13 +43,13 @@ describe('after a failed fsync nothing more of that unlock reaches the relay', (
     const limits = alice.m.attachmentLimits();
     const pending = Symbol('still pending');
     const outcome = await Promise.race([limits.then(() => 'answered', (e: unknown) => e), new Promise((r) => setTimeout(() => r(pending), 30_000))]);
-    expect(outcome).toMatchObject({ code: 'VAULT_CORRUPT' });
+    expect(outcome).toMatchObject({ code: 'DISK_WRITE_FAILED' });
     // So is a file sent (its upload's first relay call): it used the bare client, pending until the lock (review s19 R1).
     const file = join(mkdtempSync(join(tmpdir(), 'sdl-')), 'note.txt');
     writeFileSync(file, 'a file after the failure');
     const sent = alice.m.sendFile({ conversationId: toBob, path: file });
     const sentOutcome = await Promise.race([sent.then(() => 'answered', (e: unknown) => e), new Promise((r) => setTimeout(() => r(pending), 30_000))]);
-    expect(sentOutcome).toMatchObject({ code: 'VAULT_CORRUPT' });
+    expect(sentOutcome).toMatchObject({ code: 'DISK_WRITE_FAILED' });
 
     // The timer change's ratchet step builds on the stuck text's: it must not go (R4), though
     // its own commit is FULL and a later fsync would succeed.
