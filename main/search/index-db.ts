@@ -25,6 +25,8 @@ export { INDEX_FORMAT_VERSION, INDEX_PARTS, MIRRORED_SQL, PART_CACHE_KIB, PURGE_
 
 const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
 const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
+/** Above every doc id (MAX_TIME's slots end below it). */
+const MAX_DOC = 2n ** 63n - 1n;
 /** Most hits one query returns. */
 export const MAX_LIMIT = 1000;
 
@@ -98,6 +100,12 @@ export class SearchIndex {
   /** Terms of convs rows inserted by the transaction under way: cached once it commits. */
   #convTermsPending: [string, string][] = [];
   #depth = 0;
+  /**
+   * No doc above this exists in any part (read from the parts on first use, raised with each doc
+   * allocated). Only ever too high (a rolled-back or removed doc), never too low: a message whose
+   * millisecond slot starts above it takes the slot's first doc without asking the 8 parts.
+   */
+  #docCeiling: bigint | undefined;
   /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */
   #removals = 0;
 
@@ -263,7 +271,19 @@ export class SearchIndex {
 
   /** A doc id unique over every part (so newest-first order across parts is total). */
   #allocateDoc(sentAt: number): bigint {
-    let base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
+    const base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
+    this.#docCeiling ??= this.#parts.reduce((max, p) => {
+      const m = p.stmts.maxDocIn.get(0n, MAX_DOC)?.m ?? null;
+      return m !== null && m > max ? m : max;
+    }, -1n);
+    const doc = base > this.#docCeiling ? base : this.#scanForDoc(base);
+    if (doc > this.#docCeiling) this.#docCeiling = doc;
+    return doc;
+  }
+
+  /** The first free doc at or after `base` within its millisecond slot (spilling over when full), asking every part. */
+  #scanForDoc(start: bigint): bigint {
+    let base = start;
     for (;;) {
       const top = base + BigInt(SLOT_BITS);
       let m: bigint | null = null;

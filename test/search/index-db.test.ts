@@ -39,6 +39,29 @@ describe('SearchIndex', () => {
     index.close();
   });
 
+  it('gives every message its own doc across parts, whatever order the times come in, also after a restore', () => {
+    // Doc ids must be unique over all 8 parts (newest-first merges by doc): a message of an older
+    // millisecond, or of one already used, must not reuse a doc another part holds.
+    let index = SearchIndex.create();
+    const add = (id: string, sentAt: number): void => index.upsert([{ id, conversationId: 'c', sentAt, text: 'word' }]);
+    add('late-1', 9000);
+    for (let i = 0; i < 20; i++) add(`early-${i}`, 5000);
+    add('late-2', 9000);
+    add('late-3', 9000);
+    const restored = SearchIndex.restore(index.serialize());
+    index.close();
+    index = restored;
+    add('late-4', 9000);
+    add('early-20', 5000);
+    add('later', 9001);
+    const found = hits(index, q('word ', { limit: 100 }));
+    expect(found).toHaveLength(26);
+    expect(new Set(found).size).toBe(26);
+    expect(found.slice(0, 5)).toEqual(['later', 'late-4', 'late-3', 'late-2', 'late-1']);
+    expect(found.slice(5)).toEqual(Array.from({ length: 21 }, (_, i) => `early-${20 - i}`));
+    index.close();
+  });
+
   it('date bounds are inclusive', () => {
     const index = SearchIndex.create();
     index.upsert([1000, 2000, 3000].map((t) => ({ id: `t${t}`, conversationId: 'c', sentAt: t, text: 'tick' })));
