@@ -111,7 +111,7 @@ export async function deleteOwnForEveryone(s: OwnDeleteSteps, m: StoredMessage, 
  * Sent after any request for it already waiting (one key's requests are handled in order).
  */
 export function withdraw(conn: RelayConnection, to: string, idem: string): void {
-  void conn.client.call('withdraw', { to, idem }).catch(() => undefined);
+  void conn.calls.call('withdraw', { to, idem }).catch(() => undefined);
 }
 
 /**

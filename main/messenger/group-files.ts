@@ -193,6 +193,6 @@ export class GroupFiles {
 
   /** After the receive committed: a small file is fetched at once, as a 1:1 one (attachments.ts autoDownload). */
   fetchSmall(messageId: string): void {
-    autoDownload(this.d.vault(), this.d.link()?.client, messageId);
+    autoDownload(this.d.vault(), this.d.link()?.calls, messageId);
   }
 }

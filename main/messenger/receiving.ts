@@ -131,7 +131,7 @@ export class Receiver {
       deps.receipts.queueDelivered(effect.contact.handle, effect.contentId);
       // A small attachment is fetched at once (main/messenger/attachments.ts); a larger one on save.
       const session = deps.access.current();
-      if (effect.isNew && effect.attachment) autoDownload(session?.vault, session?.connection?.client, effect.message.id);
+      if (effect.isNew && effect.attachment) autoDownload(session?.vault, session?.connection?.calls, effect.message.id);
     } else if (effect.kind === 'deletedForEveryone') {
       if (effect.changed.length > 0) deps.afterTombstones(effect.conversationId, effect.changed);
     } else if (effect.kind === 'groupReceipt') {
