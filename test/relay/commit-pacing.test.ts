@@ -5,7 +5,6 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
 import type { Conn, TempKeyEntry } from '../../relay/context.ts';
 import { COMMIT_AT_BYTES, Outgoing } from '../../relay/outgoing.ts';
 import { RelayStore } from '../../relay/store.ts';
@@ -14,6 +13,7 @@ import { RecordEndpoint } from '../../shared/protocol/record.ts';
 import { decodeBodies } from '../../shared/protocol/rpc.ts';
 import { isValueMap } from '../../shared/protocol/value.ts';
 import { tempDir } from '../net/harness.ts';
+import { loopbackSocketPair } from './loopback-pair.ts';
 
 const closers: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -28,14 +28,7 @@ async function setup(intervalMs: number): Promise<{ out: Outgoing; store: RelayS
   closers.push(() => t.cleanup());
   const store = new RelayStore(join(t.dir, 'relay.db'));
   closers.push(() => store.close());
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  closers.push(() => new Promise<void>((r) => wss.close(() => r())));
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const address = wss.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-  closers.push(() => ws.terminate());
+  const { ws, serverSide } = await loopbackSocketPair(closers);
   const received: Buffer[] = [];
   ws.on('message', (d: Buffer) => received.push(d));
   await new Promise<void>((r) => ws.once('open', () => r()));

@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
 import type { Conn, TempKeyEntry } from '../../relay/context.ts';
 import { BlobStore } from '../../relay/blobs.ts';
 import { NOT_DURABLE_DETAIL, Outgoing } from '../../relay/outgoing.ts';
@@ -20,6 +19,7 @@ import { RecordEndpoint } from '../../shared/protocol/record.ts';
 import { decodeBodies, type Body } from '../../shared/protocol/rpc.ts';
 import { tempDir } from '../net/harness.ts';
 import { letRelayWalSyncsGo, relayWalSyncs as walSyncs } from './relay-wal-faults.ts';
+import { loopbackSocketPair } from './loopback-pair.ts';
 
 vi.mock('node:fs/promises', async (importOriginal) => (await import('./relay-wal-faults.ts')).withRelayWalFaults(await importOriginal()));
 
@@ -48,14 +48,7 @@ async function setup(): Promise<{ out: Outgoing; store: RelayStore; entry: TempK
   closers.push(() => t.cleanup());
   const store = new RelayStore(join(t.dir, 'relay.db'));
   closers.push(() => store.close());
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  closers.push(() => new Promise<void>((r) => wss.close(() => r())));
-  await new Promise<void>((r) => wss.once('listening', () => r()));
-  const address = wss.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  const serverSide = new Promise<WebSocket>((r) => wss.once('connection', r));
-  const ws = new WebSocket(`ws://127.0.0.1:${port}`);
-  closers.push(() => ws.terminate());
+  const { ws, serverSide } = await loopbackSocketPair(closers);
   const material = { id: randomBytes(8), c2s: randomBytes(32), s2c: randomBytes(32), transcriptHash: randomBytes(32) };
   const session = randomBytes(8);
   const client = new RecordEndpoint({ ...material, c2s: Buffer.from(material.c2s), s2c: Buffer.from(material.s2c) }, 'client', Date.now, session);
