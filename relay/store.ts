@@ -1,8 +1,8 @@
 // The relay's durable state (SQLite): devices (permanent public keys, handles), the
 // store-and-forward queue of opaque envelopes, and idempotency keys. Temp keys never come here.
-import { open, type FileHandle } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { ensurePrivateFile } from '../shared/private-files.ts';
+import { WalFile } from '../shared/wal-file.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { CodedError } from '../shared/errors.ts';
 
@@ -65,9 +65,8 @@ export class RelayStore {
   private readonly ackTx: (recipient: Buffer, ids: readonly number[]) => number;
   private readonly registerTx: (permKeyId: Buffer, handle: string) => void;
   private nextQueueId: number;
-  /** The -wal, kept open for the fsyncs on libuv's thread pool (syncCommitted); opened at the first. */
-  private wal: Promise<FileHandle | undefined> | undefined;
-  private readonly walFile: string | undefined;
+  /** The -wal, kept open for the fsyncs on libuv's thread pool (syncCommitted); none in memory. */
+  private readonly wal: WalFile | undefined;
   /** Set by the first failed -wal fsync (RelayDurabilityLost). */
   private lost: RelayDurabilityLost | undefined;
   private closed = false;
@@ -92,8 +91,9 @@ export class RelayStore {
   constructor(file: string) {
     // SQLite would create the file (and its -wal/-shm) with 0644 minus the umask.
     if (file !== ':memory:') ensurePrivateFile(file);
-    this.walFile = file === ':memory:' ? undefined : `${file}-wal`;
     this.db = new Database(file);
+    // syncCommitted checks `closed` before it syncs, so the closed error is never met.
+    this.wal = file === ':memory:' ? undefined : new WalFile(file, () => new Error('the relay store is closed'));
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit is atomic and survives a process kill (the chaos tests). It
     // survives a power cut once the -wal is fsynced: the relay does that after each group commit,
@@ -361,18 +361,11 @@ export class RelayStore {
    */
   async syncCommitted(): Promise<void> {
     if (this.lost) throw this.lost;
-    const file = this.walFile;
     // Closed: its last commit ran the checkpoint SQLite does at close, which syncs the database.
-    if (!file || this.closed) return;
-    this.wal ??= open(file, 'r').catch((e: unknown) => {
-      this.wal = undefined;
-      // No -wal yet: nothing was committed in WAL mode, so nothing waits for an fsync.
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw e;
-    });
+    if (!this.wal || this.closed) return;
     try {
-      const handle = await this.wal;
-      await Promise.all([handle?.sync(), ...this.alsoSyncs.map((f) => f())]);
+      // No -wal (nothing committed in WAL mode yet): nothing of it waits for an fsync.
+      await Promise.all([this.wal.sync(), ...this.alsoSyncs.map((f) => f())]);
     } catch (e) {
       this.lost ??= new RelayDurabilityLost({ cause: e });
       throw this.lost;
@@ -401,9 +394,6 @@ export class RelayStore {
   close(): void {
     this.closed = true;
     this.db.close();
-    // FileHandle.close waits for an fsync still running on it.
-    const wal = this.wal;
-    this.wal = undefined;
-    void wal?.then((h) => h?.close()).catch(() => undefined);
+    this.wal?.close(); // once an fsync still running on it is done
   }
 }

@@ -69,7 +69,7 @@ export class RelayConnection {
       backoff: { baseMs: 200, maxMs: 1000 },
     });
     // The ack's fsync runs on libuv's pool (Vault.syncCommittedForAcks) while storing goes on, in
-    // one trip: the vault keeps its -wal open per unlock (vault/wal-file.ts), since each trip's
+    // one trip: the vault keeps its -wal open per unlock (shared/wal-file.ts), since each trip's
     // completion waits for a turn between the mailbox's 15 ms slices. After a failed fsync it
     // rejects until the lock, so nothing more is acknowledged.
     this.mailbox = new RelayMailbox(this.client, () => vault.syncCommittedForAcks());

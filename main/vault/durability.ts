@@ -6,7 +6,7 @@
 import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { DurabilityLost, VaultLocked } from './errors.ts';
 import { mapError } from './open.ts';
-import { WalFile } from './wal-file.ts';
+import { WalFile } from '../../shared/wal-file.ts';
 
 export class Durability {
   /** A relaxed commit may not be durable yet (syncNow / syncOnPool). */
@@ -21,7 +21,7 @@ export class Durability {
 
   /** The database opened (unlock): its -wal is opened ahead of the first sync. */
   attach(databasePath: string): void {
-    this.#wal = new WalFile(databasePath);
+    this.#wal = new WalFile(databasePath, () => new VaultLocked());
     this.#wal.prepare();
   }
 

@@ -1,4 +1,4 @@
-// The -wal kept open for the fsyncs on libuv's pool (main/vault/wal-file.ts): one open per unlock,
+// The -wal kept open for the fsyncs on libuv's pool (shared/wal-file.ts): one open per unlock,
 // so an ack's or a send's sync is one pool trip (each trip waits for a turn between the mailbox's
 // slices during a catch-up). A -wal replaced since it was opened is opened again (an fsync of the
 // old file would prove nothing about the new one); none means nothing to sync; after the lock a
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
-import { WalFile } from '../../main/vault/wal-file.ts';
+import { WalFile } from '../../shared/wal-file.ts';
 import { tempProfile } from './helpers.ts';
 
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -31,7 +31,7 @@ describe('the -wal kept open per unlock', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ephemera-wal-file-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const db = join(dir, 'vault.db');
-    const wal = new WalFile(db);
+    const wal = new WalFile(db, () => new VaultLocked());
     expect(await wal.sync()).toBe(false); // no -wal yet
     writeFileSync(`${db}-wal`, 'frames');
     for (let i = 0; i < 5; i++) expect(await wal.sync()).toBe(true);

@@ -1,5 +1,6 @@
-// The vault's -wal file, kept open for the fsyncs that run on libuv's thread pool (acks, sends,
-// the checkpoint's first sync). Why open once per unlock: each pool trip's completion waits for a
+// A SQLite database's -wal file, kept open for the fsyncs that run on libuv's thread pool: the
+// vault's (acks, sends, the checkpoint's first sync; main/vault/durability.ts) and the relay's (a
+// group commit's answers wait for it; relay/store.ts). Why open once (per unlock, per relay run): each pool trip's completion waits for a
 // turn of the event loop, which during a catch-up comes only between the mailbox's 15 ms slices,
 // so open + sync + close per fsync made an ack wait three slices; with the handle kept, one.
 // Opened with node:fs/promises `open` (tests inject fsync failures through its FileHandle's sync).
@@ -7,7 +8,6 @@
 // so a long-lived handle hears it as a fresh one would.
 import { fstatSync, statSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { VaultLocked } from './errors.ts';
 
 interface OpenWal {
   handle: FileHandle;
@@ -25,19 +25,24 @@ export class WalFile {
   /** Syncs running: no handle is closed under them. */
   #users = 0;
   #closed = false;
+  readonly #closedError: () => Error;
 
-  /** `databasePath`: vault.db's path (better-sqlite3's `db.name`); the WAL is beside it. */
-  constructor(databasePath: string) {
+  /**
+   * `databasePath`: the database file's path (better-sqlite3's `db.name`); the WAL is beside it.
+   * `closedError`: what a sync after close throws (the vault's VaultLocked).
+   */
+  constructor(databasePath: string, closedError: () => Error) {
     this.#path = `${databasePath}-wal`;
+    this.#closedError = closedError;
   }
 
   /**
    * fsyncs the -wal on the thread pool: one trip while the handle is open. False when there is
    * no -wal (everything was checkpointed into vault.db, which the checkpoint synced). Throws the
-   * open's or fsync's error (the caller's durability is then lost), VaultLocked after close.
+   * open's or fsync's error (the caller's durability is then lost), `closedError()` after close.
    */
   async sync(): Promise<boolean> {
-    if (this.#closed) throw new VaultLocked();
+    if (this.#closed) throw this.#closedError();
     // A stat of the path on the main thread costs microseconds; it tells whether the open handle
     // still holds the file SQLite writes.
     const now = statSync(this.#path, { bigint: true, throwIfNoEntry: false });
@@ -55,7 +60,7 @@ export class WalFile {
     }
   }
 
-  /** Opens the handle ahead of the first sync (at unlock), so that sync is one trip as well. */
+  /** Opens the handle ahead of the first sync (at unlock or start), so that sync is one trip as well. */
   prepare(): void {
     if (this.#closed || this.#wal || this.#opening) return;
     if (statSync(this.#path, { throwIfNoEntry: false }) === undefined) return;
@@ -64,7 +69,7 @@ export class WalFile {
     this.#opening.catch(() => undefined);
   }
 
-  /** Closes the handle (the lock), once the syncs running now are done. */
+  /** Closes the handle (the lock, the relay's close), once the syncs running now are done. */
   close(): void {
     this.#closed = true;
     this.#closeUnused();
