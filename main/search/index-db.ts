@@ -10,7 +10,8 @@
 // (index-image.ts partOf), each with its own docs, FTS5 table and prefix list; part 0 also holds
 // the meta and the conversation terms. Why: a restore deserializes one part per event-loop turn
 // (one database of 160 MB at a million messages held the thread 195-312 ms in that one call).
-// A query asks every part and merges; writes of one transaction begin and commit in every part.
+// A query asks every part and merges; a write transaction begins (and commits) only in the parts
+// it writes to, so more parts do not make each write dearer.
 // Past 500 lines on purpose: writes (with the mirror's log), the stepped purge and the
 // queries share the parts' connections, their prepared statements and their caches.
 import Database from 'better-sqlite3';
@@ -100,6 +101,8 @@ export class SearchIndex {
   /** Terms of convs rows inserted by the transaction under way: cached once it commits. */
   #convTermsPending: [string, string][] = [];
   #depth = 0;
+  /** Parts the transaction under way has begun in (at their first write: #into). */
+  readonly #begun: Part[] = [];
   /**
    * No doc above this exists in any part (read from the parts on first use, raised with each doc
    * allocated). Only ever too high (a rolled-back or removed doc), never too low: a message whose
@@ -195,9 +198,9 @@ export class SearchIndex {
   }
 
   /**
-   * Runs `fn` as one transaction over every part (nested calls join the outer one): begun in
-   * each, committed in each when the outermost returns, rolled back in each when it throws. Its
-   * logged writes go to the mirror once committed.
+   * Runs `fn` as one transaction over the parts it writes to (nested calls join the outer one):
+   * begun in a part at its first write (#into), committed in each begun part when the outermost
+   * returns, rolled back in each when it throws. Its logged writes go to the mirror once committed.
    */
   #writes<T>(fn: () => T): T {
     const start = this.#pending?.mark();
@@ -205,15 +208,18 @@ export class SearchIndex {
     this.#depth++;
     let ok = false;
     try {
-      if (outermost) for (const p of this.#parts) p.db.exec('BEGIN');
       const out = fn();
       // In-memory databases: a COMMIT fails only when SQLite cannot allocate, which ends the process's use of them anyway.
-      if (outermost) for (const p of this.#parts) p.db.exec('COMMIT');
+      if (outermost) for (const p of this.#begun) p.db.exec('COMMIT');
       ok = true;
       return out;
     } finally {
+      if (outermost) {
+        if (!ok) for (const p of this.#begun) if (p.db.inTransaction) p.db.exec('ROLLBACK');
+        for (const p of this.#begun) p.inWrite = false;
+        this.#begun.length = 0;
+      }
       if (!ok) {
-        if (outermost) for (const p of this.#parts) if (p.db.inTransaction) p.db.exec('ROLLBACK');
         if (start) this.#pending?.rollback(start); // rolled back
         this.#convTermsPending = [];
       }
@@ -225,9 +231,23 @@ export class SearchIndex {
     }
   }
 
+  /**
+   * Part `at`, to be written to in the transaction under way: begun there at its first write.
+   * Every write inside #writes goes through here (a part not begun would autocommit it).
+   */
+  #into(at: number): Part {
+    const p = this.#parts[at] as Part;
+    if (!p.inWrite) {
+      p.db.exec('BEGIN');
+      p.inWrite = true;
+      this.#begun.push(p);
+    }
+    return p;
+  }
+
   #setMeta(key: string, value: string | number): void {
     this.#writes(() => {
-      this.#head.stmts.setMeta.run(key, value);
+      this.#into(0).stmts.setMeta.run(key, value);
       this.#pending?.setMeta(0, key, value);
     });
   }
@@ -304,7 +324,7 @@ export class SearchIndex {
     let n = head.stmts.convOf.get(conversationId)?.n;
     if (n === undefined) {
       if (!create) return undefined;
-      n = Number(head.stmts.insertConv.run(conversationId).lastInsertRowid);
+      n = Number(this.#into(0).stmts.insertConv.run(conversationId).lastInsertRowid);
       this.#pending?.insertConv(0, n, conversationId);
     }
     const term = `c${n.toString(36)}`;
@@ -321,7 +341,7 @@ export class SearchIndex {
 
   #removeDoc(part: number, doc: bigint): void {
     this.#removals++;
-    const stmts = (this.#parts[part] as Part).stmts;
+    const stmts = this.#into(part).stmts;
     stmts.deleteFts.run(doc);
     stmts.deleteDoc.run(doc);
     this.#pending?.removeDoc(part, doc);
@@ -339,7 +359,7 @@ export class SearchIndex {
       for (const m of messages) {
         const id = encodeId(m.id);
         const at = this.#partOf(id);
-        const stmts = (this.#parts[at] as Part).stmts;
+        const stmts = this.#into(at).stmts;
         const existing = stmts.docOf.get(id);
         if (existing !== undefined) this.#removeDoc(at, BigInt(existing.doc));
         const doc = this.#allocateDoc(m.sentAt);
@@ -353,7 +373,8 @@ export class SearchIndex {
         for (const w of cols.words) words.add(w);
       }
       batchWords.forEach((words, at) => {
-        const part = this.#parts[at] as Part;
+        if (words.size === 0) return;
+        const part = this.#into(at);
         for (const w of words) {
           if (part.knownWords.has(w)) continue;
           part.stmts.insertWord.run(w);
@@ -392,7 +413,8 @@ export class SearchIndex {
   remove(ids: readonly string[]): void {
     this.#writes(() => {
       if (this.#removeDocs(ids) === 0) return;
-      for (const p of this.#parts) {
+      for (let i = 0; i < this.#parts.length; i++) {
+        const p = this.#into(i);
         p.db.exec(PURGE_SQL.optimize);
         p.stmts.pruneWords.run();
         p.knownWords.clear();

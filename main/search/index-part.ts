@@ -87,6 +87,8 @@ export class Part {
   readonly db: Database.Database;
   readonly stmts: ReturnType<typeof prepareStatements>;
   readonly knownWords = new Set<string>();
+  /** Begun in the index's write transaction under way (SearchIndex #into). */
+  inWrite = false;
 
   constructor(db: Database.Database) {
     this.db = db;

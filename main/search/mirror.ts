@@ -65,17 +65,27 @@ let deletedSincePurge = false;
 let addedSincePurge = 0;
 const MERGE_AFTER_ADDED = 20000;
 // One batch of mirror-batch.ts's lanes: each kind takes its arguments from them in order; a
-// 'part' write switches the part the next ones go to. One transaction over every part.
+// 'part' write switches the part the next ones go to (every batch names its first part). One
+// transaction over the parts the batch writes to, begun in each at its first write, as the index does.
 function applyBatch(b) {
   const { kinds, docs, values } = b;
-  for (const db of parts) db.exec('BEGIN');
+  const begun = [];
   try {
-    let stmts = partStmts[0];
+    let stmts;
     let d = 0;
     let v = 0;
     for (let i = 0; i < kinds.length; i++) {
       switch (kinds[i]) {
-        case K.part: stmts = partStmts[values[v++]]; if (!stmts) throw new Error('no such part'); break;
+        case K.part: {
+          const at = values[v++];
+          stmts = partStmts[at];
+          if (!stmts) throw new Error('no such part');
+          if (!parts[at].inTransaction) {
+            parts[at].exec('BEGIN');
+            begun.push(parts[at]);
+          }
+          break;
+        }
         case K.setMeta: stmts.setMeta.run(values[v], values[v + 1]); v += 2; break;
         case K.insertDoc: stmts.insertDoc.run(docs[d++], values[v++]); break;
         case K.insertDocBlob: stmts.insertDoc.run(docs[d++], Buffer.from(values[v++], 'hex')); break;
@@ -87,9 +97,9 @@ function applyBatch(b) {
         default: throw new Error('unknown mirrored write ' + kinds[i]);
       }
     }
-    for (const db of parts) db.exec('COMMIT');
+    for (const db of begun) db.exec('COMMIT');
   } catch (err) {
-    for (const db of parts) if (db.inTransaction) db.exec('ROLLBACK');
+    for (const db of begun) if (db.inTransaction) db.exec('ROLLBACK');
     throw err;
   }
 }
