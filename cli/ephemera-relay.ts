@@ -81,6 +81,8 @@ try {
   process.exit(2);
 }
 
+/** 75 (EX_TEMPFAIL): an fsync failed; a supervisor restarts the relay (docs/operations.md). */
+let exitCode = 0;
 const relay = await startRelay({
   dataDir: o.data,
   host: o.host,
@@ -104,6 +106,12 @@ const relay = await startRelay({
   ...(database ? { database } : {}),
   // Log lines can carry client-supplied text (handles, error details): no raw control characters.
   log: (event) => process.stderr.write(`${jsonForTerminal(event)}\n`),
+  // Only a restart learns what the disk really holds: exit non-zero so a supervisor restarts it.
+  onDurabilityLost: () => {
+    exitCode = 75;
+    process.stderr.write(`${jsonForTerminal({ event: 'exiting', reason: 'sync-failed', code: exitCode })}\n`);
+    stop();
+  },
 });
 process.stdout.write(`${JSON.stringify({ event: 'listening', url: relay.url, descriptor: relay.descriptorFile })}\n`);
 
@@ -111,7 +119,7 @@ let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
-  void relay.close().then(() => process.exit(0));
+  void relay.close().finally(() => process.exit(exitCode));
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

@@ -90,6 +90,53 @@ async function syncPath(path: string): Promise<void> {
   }
 }
 
+/**
+ * fsyncs of one file, one at a time: a caller gets the first fsync that begins after its call (so
+ * it covers the caller's writes), shared with every caller until that one begins.
+ */
+class FileSyncs {
+  private running: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  constructor(private readonly sync: () => Promise<void>) {}
+
+  get idle(): boolean {
+    return !this.running && !this.queued;
+  }
+
+  after(): Promise<void> {
+    if (this.queued) return this.queued;
+    if (!this.running) return this.begin();
+    const settle = (): Promise<void> => {
+      this.queued = undefined;
+      return this.begin();
+    };
+    this.queued = this.running.then(settle, settle);
+    return this.queued;
+  }
+
+  private begin(): Promise<void> {
+    const p = this.sync();
+    this.running = p;
+    const done = (): void => {
+      if (this.running === p) this.running = undefined;
+    };
+    p.then(done, done);
+    return p;
+  }
+}
+
+/** What a BlobStore needs of the relay around it (relay/core.ts). */
+export interface BlobStoreHooks {
+  /**
+   * Opens the group-commit batch (if none is open) and marks it as one whose answers wait for the
+   * -wal fsync: a put's new length is written in it once the chunk's file is fsynced.
+   */
+  durableBatch?: () => void;
+  /** A blob file's fsync failed: nothing written since the last good one may be promised. */
+  syncFailed?: (e: unknown) => void;
+}
+
 export class BlobStore implements Blobs {
   readonly dir: string;
   readonly limits: BlobLimits;
@@ -99,9 +146,18 @@ export class BlobStore implements Blobs {
   private readonly idleTimer: NodeJS.Timeout;
   /** Open blob files by id (hex), least recently used first (Map order), each with its last use. */
   private readonly openFiles = new Map<string, { fd: number; usedAt: number }>();
-  /** Blob files written (put, create) since the last syncWritten, and the directory after a create. */
+  /** Blob files created since the last syncWritten, and the directory after a create. */
   private readonly unsynced = new Set<string>();
   private dirUnsynced = false;
+  /** Per blob file (id hex): its fsyncs, one at a time (a put's chunk is fsynced before its length is written). */
+  private readonly fileSyncs = new Map<string, FileSyncs>();
+  /**
+   * Per blob (id hex): the length its written chunks reach while their fsync and the commit of that
+   * length are under way (the next put continues there), and that work, settled.
+   */
+  private readonly pendingPuts = new Map<string, { length: number; settled: Promise<unknown> }>();
+  /** Set by the first failed blob file fsync: no put is answered any more (as RelayStore.durabilityLost). */
+  private lost: unknown;
   private readonly st: {
     insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
     row: Database.Statement<[Buffer]>;
@@ -118,7 +174,13 @@ export class BlobStore implements Blobs {
   };
 
   /** `db` is relay.db; the files go to `blobs/` beside it. */
-  constructor(db: Database.Database, deviceByHandle: (handle: string) => DeviceRow | undefined, limits: Partial<BlobLimits> = {}, private readonly clock: () => number = Date.now) {
+  constructor(
+    db: Database.Database,
+    deviceByHandle: (handle: string) => DeviceRow | undefined,
+    limits: Partial<BlobLimits> = {},
+    private readonly clock: () => number = Date.now,
+    private readonly hooks: BlobStoreHooks = {},
+  ) {
     this.db = db;
     this.deviceByHandle = deviceByHandle;
     this.limits = { ...DEFAULT_BLOB_LIMITS, ...limits };
@@ -138,7 +200,8 @@ export class BlobStore implements Blobs {
       insert: db.prepare('INSERT INTO blobs (id, owner, size, length, expires_at) VALUES (?, ?, ?, ?, ?)'),
       row: db.prepare('SELECT owner, size, length, expires_at FROM blobs WHERE id = ?'),
       used: db.prepare('SELECT COALESCE(SUM(MAX(size, ?)), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
-      setLength: db.prepare('UPDATE blobs SET length = ? WHERE id = ?'),
+      // MAX: a put's length never lowers one a later put (its fsync covered this one's bytes) set.
+      setLength: db.prepare('UPDATE blobs SET length = MAX(length, ?) WHERE id = ?'),
       addRecipient: db.prepare('INSERT OR IGNORE INTO blob_recipients (blob_id, recipient) VALUES (?, ?)'),
       isRecipient: db.prepare('SELECT 1 FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
       dropRecipient: db.prepare('DELETE FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
@@ -217,10 +280,11 @@ export class BlobStore implements Blobs {
   }
 
   /**
-   * Makes the blob files written since the last call durable, and the directory after a create:
-   * the relay runs it beside the -wal fsync, before the answers of the batches that wrote them
+   * Makes the blob files created since the last call durable, and the directory: the relay runs
+   * it beside the -wal fsync, before the answers of the batches that created them
    * (RelayStore.alsoSync). Each on the thread pool, on a handle of its own (a kept descriptor may
-   * be closed meanwhile); a file removed since needs nothing.
+   * be closed meanwhile); a file removed since needs nothing. A put's chunk is fsynced on its own
+   * before its length is written (put).
    */
   async syncWritten(): Promise<void> {
     if (this.unsynced.size === 0 && !this.dirUnsynced) return;
@@ -277,24 +341,59 @@ export class BlobStore implements Blobs {
   }
 
   /**
-   * Appends `data` at `offset` when `offset` is the acknowledged length; anything else (a re-send
-   * of an acknowledged chunk, or a gap) writes nothing. Returns the acknowledged length, from
-   * which the uploader continues.
+   * Appends `data` at `offset` when `offset` is the acknowledged length (or where the puts still
+   * under way reach); anything else (a re-send of an acknowledged chunk, or a gap) writes nothing.
+   * Resolves with the acknowledged length, from which the uploader continues.
+   *
+   * The new length is written only after the chunk's file is fsynced (then in a batch whose answers
+   * wait for the -wal fsync): written in the same batch, the -wal could reach the disk before the
+   * chunk, and after a power cut the relay would count bytes it does not have, answering the
+   * re-sent chunk without writing it.
    */
-  put(owner: Buffer, blobId: Uint8Array, offset: number, data: Uint8Array): number {
+  put(owner: Buffer, blobId: Uint8Array, offset: number, data: Uint8Array): MaybePromise<number> {
+    if (this.lost !== undefined) throw new RpcError('INTERNAL', 'a blob file fsync failed: the relay must be restarted');
     const { id, row } = this.live(blobId);
     if (!row.owner.equals(owner)) throw new RpcError('NOT_FOUND', 'no such blob');
-    if (offset !== row.length) return row.length;
+    const hex = id.toString('hex');
+    const pending = this.pendingPuts.get(hex);
+    if (offset !== (pending?.length ?? row.length)) {
+      // The length the uploader continues from, once what is under way is on disk.
+      return pending ? pending.settled.then(() => this.acknowledged(id)) : row.length;
+    }
     if (offset + data.length > row.size) throw new RpcError('BAD_REQUEST', 'data beyond the declared size');
-    // Written before the length is committed: after a crash between the two, the bytes past
-    // the length are simply written again at the same place.
     const fd = this.openFile(id);
     let done = 0;
     while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
-    this.unsynced.add(this.file(id));
     const length = offset + data.length;
-    this.st.setLength.run(length, id);
-    return length;
+    let syncs = this.fileSyncs.get(hex);
+    if (!syncs) {
+      syncs = new FileSyncs(() => syncPath(join(this.dir, hex)));
+      this.fileSyncs.set(hex, syncs);
+    }
+    const written = syncs.after().then(() => {
+      if (this.lost !== undefined) throw new RpcError('INTERNAL', 'a blob file fsync failed: the relay must be restarted');
+      this.hooks.durableBatch?.();
+      this.st.setLength.run(length, id);
+      return length;
+    }, (e: unknown) => {
+      this.lost ??= e;
+      this.hooks.syncFailed?.(e);
+      throw new RpcError('INTERNAL', 'a blob file fsync failed: the relay must be restarted');
+    });
+    const entry = { length, settled: written.catch(() => undefined) };
+    this.pendingPuts.set(hex, entry);
+    void entry.settled.then(() => {
+      if (this.pendingPuts.get(hex) === entry) this.pendingPuts.delete(hex);
+      if (syncs.idle && this.fileSyncs.get(hex) === syncs) this.fileSyncs.delete(hex);
+    });
+    return written;
+  }
+
+  /** The blob's length as written. */
+  private acknowledged(id: Buffer): number {
+    const row = this.st.row.get(id) as BlobRow | undefined;
+    if (!row) throw new RpcError('NOT_FOUND', 'no such blob');
+    return row.length;
   }
 
   status(caller: Buffer, blobId: Uint8Array): { size: number; length: number; expiresAt: number } {

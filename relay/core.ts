@@ -81,6 +81,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   readonly stats = { handshakes: 0, binds: 0, notFound: 0, closedInvalid: 0 };
   /** Attachment blobs (relay.db and DIR/blobs, or the cluster's PostgreSQL). */
   readonly blobs: Blobs;
+  private readonly onDurabilityLost: ((e: unknown) => void) | undefined;
+  private durabilityLostSeen = false;
   /** The method table, served; each handler holds only the services it uses. */
   private readonly methods: Readonly<Record<RelayMethodName, ServedMethod>>;
 
@@ -106,7 +108,8 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
     });
     // A cluster node's writes commit in the store's own group commit: a turn's frames are only
     // held to the end of the turn (written corked together), never for a commit interval.
-    this.out = new Outgoing(store, this.log, store instanceof ClusterStore ? 0 : undefined);
+    this.onDurabilityLost = o.onDurabilityLost;
+    this.out = new Outgoing(store, this.log, store instanceof ClusterStore ? 0 : undefined, (e) => this.durabilityFailed(e));
     this.tempKeys = new TempKeys(o, this.out);
     // Reads skip envelopes expired by relay time (relay/expiry.ts purges them later).
     this.pushes = new Pushes({ pending: (r, after, limit) => store.pending(r, after, limit, this.clock()) }, this.out, this.log);
@@ -116,8 +119,18 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
       ...(o.blobTtlMs !== undefined ? { ttlMs: o.blobTtlMs } : {}),
     };
     if (store instanceof RelayStore) {
-      const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h), blobLimits, o.clock);
-      // A put's chunk is answered only once its file is fsynced too, with the batch's -wal.
+      const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h), blobLimits, o.clock, {
+        // A put's new length is written once its chunk is fsynced, in a batch answered after the -wal's fsync.
+        durableBatch: () => {
+          this.out.openBatch();
+          this.out.mayWrite();
+        },
+        syncFailed: (e) => {
+          this.log({ event: 'sync-failed', error: String(e) });
+          this.durabilityFailed(e);
+        },
+      });
+      // A created blob's file and directory entry are fsynced with the batch's -wal.
       store.alsoSync(() => blobs.syncWritten());
       this.blobs = blobs;
     } else this.blobs = new PgBlobStore(store.backend, blobLimits, o.clock, this.log);
@@ -295,6 +308,14 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
   /** Commits the turn's writes, then releases the answers and pushes they made possible. */
   commitBatch(): void {
     this.out.commitBatch();
+  }
+
+  /** An fsync failed (the -wal's or a blob file's): every later write is refused; the owner is told once. */
+  private durabilityFailed(e: unknown): void {
+    this.sqlite?.markDurabilityLost(e);
+    if (this.durabilityLostSeen) return;
+    this.durabilityLostSeen = true;
+    this.onDurabilityLost?.(e);
   }
 
   /** Remembers a bind nonce until the key it bound would expire; false when seen before. */

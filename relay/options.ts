@@ -55,6 +55,13 @@ export interface RelayOptions {
   clock?: () => number;
   log?: (event: Record<string, unknown>) => void;
   /**
+   * An fsync failed (logged as `sync-failed`): the relay answers every write INTERNAL from then on,
+   * since only a restart learns what the disk really holds. Called once, after the requests
+   * waiting for that fsync were answered; the command line exits non-zero here so a supervisor
+   * restarts it (docs/operations.md).
+   */
+  onDurabilityLost?: (e: unknown) => void;
+  /**
    * The URLs clients use, when they differ from the listening address (a cluster's nodes, a
    * public name): the descriptor lists them all, its `url` is the first. Same list, same files:
    * the same descriptor on every node.

@@ -102,6 +102,8 @@ export class Outgoing {
     private readonly store: BatchStore,
     private readonly log: (event: Record<string, unknown>) => void,
     private readonly commitIntervalMs = COMMIT_INTERVAL_MS,
+    /** Called once the requests a failed fsync left unanswered were answered INTERNAL. */
+    private readonly syncFailed: (e: unknown) => void = () => undefined,
   ) {}
 
   /** Frames (or groups of bodies) held for the open batch's commit. */
@@ -299,6 +301,7 @@ export class Outgoing {
       // Every waiting batch: those this fsync covered, and the later ones (their fsync could not
       // vouch for what this one lost). Committed, but not promised: their requests fail.
       for (const group of this.syncing.splice(0)) this.failHeld(group.held);
+      this.syncFailed(e);
     });
   }
 

@@ -372,6 +372,11 @@ export class RelayStore {
     }
   }
 
+  /** Another file's fsync failed (a blob's, relay/blobs.ts): from now on as if a -wal fsync had. */
+  markDurabilityLost(cause: unknown): void {
+    this.lost ??= new RelayDurabilityLost({ cause });
+  }
+
   /** `sync` (another file's writes, relay/blobs.ts) runs with every syncCommitted; its failure is the store's. */
   alsoSync(sync: () => Promise<void>): void {
     this.alsoSyncs.push(sync);

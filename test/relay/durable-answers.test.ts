@@ -7,6 +7,7 @@
 // (clients send them again) and every later write is refused until a restart.
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Conn, TempKeyEntry } from '../../relay/context.ts';
 import { BlobStore } from '../../relay/blobs.ts';
@@ -211,29 +212,87 @@ describe('an answered write is on disk, power cut included', () => {
     expect(bodies).toEqual([{ kind: 'error', reqId: 3, code: 'INTERNAL', detail: NOT_DURABLE_DETAIL }]);
   });
 
-  it('a blob.put chunk is answered only after its file (and the blobs directory after a create) is fsynced with the -wal', async () => {
+  it('a blob.put writes its new length only after its chunk is fsynced, and is answered after the -wal fsync that follows (R6)', async () => {
     const { out, store, entry, bodies } = await setup();
-    const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h));
+    const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h), {}, Date.now, {
+      durableBatch: () => {
+        out.openBatch();
+        out.mayWrite();
+      },
+    });
     closers.push(() => blobs.close());
     store.alsoSync(() => blobs.syncWritten());
     const owner = randomBytes(32);
-    walSyncs.held = true;
+    // The create: its file and the blobs directory are fsynced with the -wal.
     out.openBatch();
     out.mayWrite();
     const { id } = blobs.create(owner, 100, []);
-    out.sendBody(entry, { kind: 'result', reqId: 1, result: { length: blobs.put(owner, id, 0, Buffer.alloc(10, 1)) } });
     out.commitBatch();
-    await until(() => walSyncs.waiters.length === 3, 'three fsyncs asked for');
+    await until(() => out.awaitingSync === 0 && walSyncs.calls === 3, 'the create made durable');
     const dir = dirname(walSyncs.paths.find((p) => p.endsWith('relay.db-wal')) ?? '');
-    expect([...walSyncs.paths].sort()).toEqual([join(dir, 'blobs'), join(dir, 'blobs', id.toString('hex')), join(dir, 'relay.db-wal')].sort());
+    const blobFile = join(dir, 'blobs', id.toString('hex'));
+    expect([...walSyncs.paths].sort()).toEqual([join(dir, 'blobs'), blobFile, join(dir, 'relay.db-wal')].sort());
+    // What the database holds for another reader: what a power cut could keep once the -wal is on disk.
+    const reader = new Database(join(dir, 'relay.db'), { readonly: true });
+    closers.push(() => {
+      reader.close();
+    });
+    const lengthOnDisk = (): number => (reader.prepare('SELECT length FROM blobs').get() as { length: number }).length;
+
+    walSyncs.paths = [];
+    walSyncs.held = true;
+    out.openBatch();
+    out.mayWrite();
+    const first = blobs.put(owner, id, 0, Buffer.alloc(10, 1));
+    // The next chunk is taken while the first is under way (the uploader's window), and a re-sent
+    // first chunk waits for it instead of being written again.
+    const second = blobs.put(owner, id, 10, Buffer.alloc(10, 2));
+    const resent = blobs.put(owner, id, 0, Buffer.alloc(10, 1));
+    out.commitBatch();
+    await until(() => walSyncs.paths.includes(blobFile), 'the chunk fsync asked for');
+    for (let i = 0; i < 10; i++) await turn();
+    // The chunk is not on disk yet, so neither is the length that counts it.
+    expect(lengthOnDisk()).toBe(0);
+    letRelayWalSyncsGo();
+    expect(await first).toBe(10);
+    expect(await second).toBe(20);
+    expect(await resent).toBe(20);
+    // Its answer waits for the -wal fsync after the commit of the length.
+    walSyncs.held = true;
+    walSyncs.paths = [];
+    out.sendBody(entry, { kind: 'result', reqId: 1, result: { length: 20 } });
+    out.commitBatch();
+    await until(() => walSyncs.waiters.length === 1, 'the -wal fsync asked for');
+    expect(walSyncs.paths.map((p) => p.endsWith('relay.db-wal'))).toEqual([true]);
     for (let i = 0; i < 10; i++) await turn();
     expect(bodies).toEqual([]);
+    expect(lengthOnDisk()).toBe(20);
     letRelayWalSyncsGo();
     await until(() => bodies.length === 1, 'the put answer');
-    // Nothing written since: the next fsync is the -wal's alone.
-    walSyncs.paths = [];
-    await store.syncCommitted();
-    expect(walSyncs.paths.map((p) => p.endsWith('relay.db-wal'))).toEqual([true]);
+  });
+
+  it('a failed blob fsync fails the put INTERNAL and tells the relay, which refuses later writes', async () => {
+    const { out, store } = await setup();
+    const lost: unknown[] = [];
+    const blobs = new BlobStore(store.database, (h) => store.deviceByHandle(h), {}, Date.now, {
+      durableBatch: () => {
+        out.openBatch();
+        out.mayWrite();
+      },
+      syncFailed: (e) => {
+        lost.push(e);
+        store.markDurabilityLost(e);
+      },
+    });
+    closers.push(() => blobs.close());
+    const owner = randomBytes(32);
+    const { id } = blobs.create(owner, 100, []);
+    walSyncs.failNext = true;
+    await expect(blobs.put(owner, id, 0, Buffer.alloc(10, 1))).rejects.toMatchObject({ code: 'INTERNAL' });
+    expect(lost).toHaveLength(1);
+    expect(store.durabilityLost).toBeInstanceOf(RelayDurabilityLost);
+    expect(() => blobs.put(owner, id, 0, Buffer.alloc(10, 1))).toThrow(/fsync failed/);
+    expect((store.database.prepare('SELECT length FROM blobs').get() as { length: number }).length).toBe(0);
   });
 
   it('the SQLite store backend resolves a batch and a write only after their fsync', async () => {
