@@ -1,11 +1,12 @@
 // The search service on a real vault (real SQLite file, real sealing, small KDF).
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
+import { SealedFileStore } from '../../main/vault/sealed-files.ts';
 import { SearchService, SNAPSHOT_FILE, type SearchRequest } from '../../main/search/service.ts';
 import { CASES, DAY, SECRET_WORDS, T0, corpus, hexId } from './corpus.ts';
 
@@ -167,7 +168,12 @@ describe('SearchService on a real vault', () => {
     truncateSync(snapshotPath(), Math.floor(statSync(snapshotPath()).size / 2));
 
     vault = await Vault.unlock(profile, PASSWORD);
+    // A file its generation's key does not open is damaged, not one from before per-generation
+    // keys: never read again whole in one synchronous call (review s21 R2).
+    const wholeRead = vi.spyOn(SealedFileStore.prototype, 'read');
     service = await SearchService.open(vault);
+    expect(wholeRead.mock.calls.filter(([name]) => name === SNAPSHOT_FILE)).toEqual([]);
+    wholeRead.mockRestore();
     expect(service.openedFrom).toBe('rebuild');
     expect(service.rebuildReason?.reason).toBe('snapshot-unreadable');
     expectAllCases(service);
