@@ -11,7 +11,7 @@
 // (2) Sequential sends: one process sending and receiving (both Messengers here), each
 //     sendText awaited, until the recipient has committed all: what `e2e.throughput` measures.
 // Profiles use the test Argon2id parameters (unlock's key derivation is not what is measured).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session as InspectorSession } from 'node:inspector/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,10 +188,46 @@ interface CatchUp {
   queueSeconds: number;
   /** CPU of this process (the recipient's app) and of the relay child during the catch-up, per message. */
   appCpuUs: number;
+  /** Of appCpuUs, the main thread's share and the other threads' (a thread that ended inside the window is missed). */
+  mainThreadCpuUs: number;
+  otherThreadsCpuUs: number;
+  /** The other threads by name (/proc comm), µs per message each, largest first. */
+  otherThreads: string;
   relayCpuUs: number;
   /** 'conversation' events (summaries read and announced) and delivered receipts the relay holds for the senders, both by the window's end. */
   summaries: number;
   receipts: number;
+}
+
+/**
+ * utime + stime of this process's threads so far (µs, Linux /proc), the main thread apart from
+ * the rest (workers: search mirror, libuv's pool, V8's GC helpers): the main thread is what
+ * bounds a catch-up, as long as the second core has room for the others. NaN elsewhere.
+ */
+function threadCpuMicros(): { main: number; others: Map<string, number>; names: Map<string, string> } {
+  const others = new Map<string, number>();
+  const names = new Map<string, string>();
+  let main = Number.NaN;
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const us = (Number(f[11]) + Number(f[12])) * 10_000;
+      if (tid === String(process.pid)) main = us;
+      else {
+        others.set(tid, us);
+        names.set(tid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return { main, others, names };
 }
 
 /** utime + stime of a child process so far (µs, Linux /proc); NaN elsewhere. */
@@ -240,6 +276,7 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
   try {
     loop.enable();
     const cpu0 = process.cpuUsage();
+    const threads0 = threadCpuMicros();
     const relayCpu0 = childCpuMicros(relay.child.pid);
     const profiler = await startProfile();
     const heapProfiler = await startHeapProfile();
@@ -259,21 +296,40 @@ async function catchUp(root: string, relay: RelayProcess, relayDir: string, desc
     await profiler?.stop('catchup');
     await heapProfiler?.stop('catchup');
     const cpu = process.cpuUsage(cpu0);
+    const threads1 = threadCpuMicros();
+    let othersUs = 0;
+    const byName = new Map<string, number>();
+    for (const [tid, us] of threads1.others) {
+      const d = us - (threads0.others.get(tid) ?? 0);
+      othersUs += d;
+      const name = threads1.names.get(tid) ?? '?';
+      byName.set(name, (byName.get(name) ?? 0) + d);
+    }
+    const otherThreads = [...byName].filter(([, us]) => us > 0).sort((a, b) => b[1] - a[1]).map(([n, us]) => `${n} ${Math.round(us / total)}`).join(', ');
     const relayCpuUs = (childCpuMicros(relay.child.pid) - relayCpu0) / total;
     // The senders are closed: what the relay holds for them is the recipient's receipts.
     let receipts = 0;
     for (let s = 0; s < senders; s++) receipts += queued(`sender_${s}`);
-    return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds, appCpuUs: (cpu.user + cpu.system) / total, relayCpuUs, summaries, receipts };
+    return { seconds, committedAt, p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6, meanMs: loop.mean / 1e6, queueSeconds, appCpuUs: (cpu.user + cpu.system) / total, mainThreadCpuUs: (threads1.main - threads0.main) / total, otherThreadsCpuUs: othersUs / total, otherThreads, relayCpuUs, summaries, receipts };
   } finally {
     loop.disable();
     await recipient.close();
   }
 }
 
+function sizeFromEnv(name: string): number | undefined {
+  const v = process.env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100_000) throw new Error(`${name} must be an integer in 1..100000`);
+  return n;
+}
+
 export async function main(opts: BenchOptions): Promise<void> {
   // Quick mode keeps CI's run under a minute on two cores; full mode is the issue's 10,000 from 50.
-  const senders = opts.quick ? 10 : 50;
-  const perSender = opts.quick ? 50 : 200;
+  // CATCHUP_SENDERS / CATCHUP_PER_SENDER override the sizes (profiling and paired runs).
+  const senders = sizeFromEnv('CATCHUP_SENDERS') ?? (opts.quick ? 10 : 50);
+  const perSender = sizeFromEnv('CATCHUP_PER_SENDER') ?? (opts.quick ? 50 : 200);
   const sequential = opts.quick ? 200 : 2000;
   const root = mkdtempSync(join(tmpdir(), 'ephemera-bench-catchup-'));
   const relayDir = join(root, 'relay');
@@ -300,6 +356,10 @@ export async function main(opts: BenchOptions): Promise<void> {
         // What bounds it: the app's own CPU per message (decrypt, commit, index, receipts); on a
         // core of its own the app could not go faster than 1e6 / this.
         app_cpu_us_per_msg: Math.round(c.appCpuUs),
+        // Of it, the main thread (the bound while the others fit on the second core) and the rest.
+        main_thread_cpu_us_per_msg: Math.round(c.mainThreadCpuUs),
+        other_threads_cpu_us_per_msg: Math.round(c.otherThreadsCpuUs),
+        other_threads_us_per_msg_by_name: c.otherThreads,
         relay_cpu_us_per_msg: Math.round(c.relayCpuUs),
         // Work per catch-up that is not required (bench/catchup-floor.ts): summaries announced, receipts sent.
         conversation_events: c.summaries,
