@@ -6,6 +6,7 @@ import { VaultCorrupt } from '../errors.ts';
 import { blobColumn } from '../integrity.ts';
 import type { VaultKeys } from '../keys.ts';
 import { ad, checkId, checkLimit, checkState, decodeSegment, type SegmentEntry } from '../records.ts';
+import { recentFor } from './recent.ts';
 import type { ChunkRow, MessageRow, MessagesReadable } from './statements.ts';
 
 /** Rows per query when streaming the whole history (iterateMessages): ~32 segments per query. */
@@ -60,21 +61,27 @@ export function loadSegment(db: MessagesReadable, segment: number, conversationI
   return decodeSegment(plain);
 }
 
-/** Decodes rows, opening each segment once. */
+/**
+ * Decodes rows, opening each segment once; a row still exactly as this unlock appended it is
+ * taken from memory (recent.ts), its segment not opened.
+ */
 export function decodeRows(db: MessagesReadable, rows: MessageRow[]): StoredMessage[] {
-  const opener = new BatchOpener(db.keys.key('messages'));
+  const key = db.keys.key('messages');
+  let opener: BatchOpener | undefined;
   const segments = new Map<number, SegmentEntry[]>();
   try {
     return rows.map((row) => {
+      const recent = recentFor(key, row);
+      if (recent) return { ...recent, state: row.state_sealed ? openState(db.keys, row.id, row.seq, row.state_sealed) : recent.state };
       let entries = segments.get(row.segment);
       if (!entries) {
-        entries = loadSegment(db, row.segment, row.conversation_id, opener);
+        entries = loadSegment(db, row.segment, row.conversation_id, (opener ??= new BatchOpener(key)));
         segments.set(row.segment, entries);
       }
       return messageFromEntry(db.keys, row, entries[row.slot]);
     });
   } finally {
-    opener.dispose();
+    opener?.dispose();
   }
 }
 

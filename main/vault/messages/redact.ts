@@ -5,6 +5,7 @@
 import { BatchOpener, BatchSealer } from '../aead.ts';
 import { checkId, encodeSegment, segmentEntry } from '../records.ts';
 import { loadSegment, messageFromEntry, segmentAd } from './read.ts';
+import { forgetRecent } from './recent.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
 
 /**
@@ -65,5 +66,7 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
     }
   });
   w.counters.seq = seq;
+  // Their text is gone from the file; not answered from memory either (their seq moved anyway).
+  forgetRecent(db.keys.key('messages'), changed);
   return changed;
 }

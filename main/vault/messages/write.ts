@@ -5,6 +5,7 @@ import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
 import { decodeRows, loadSegment, messageFromEntry, segmentAd } from './read.ts';
+import { forgetRecent, rememberAppended } from './recent.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
 
 // A segment closes at this many messages or (approximate) plaintext bytes, so reading a page or
@@ -34,6 +35,7 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
   const counters = w.counters;
   let seq = counters.seq;
   let nextSegment = counters.nextSegment;
+  const appended: { stored: StoredMessage; segment: number; slot: number }[] = [];
   const result = db.transaction(() => {
     const sealer = new BatchSealer(key);
     const nextOrder = new Map<string, number>();
@@ -62,9 +64,12 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
           nextOrder.set(conv, orderKey + 1);
           const body: MessageBody = { direction: m.direction, sender: m.sender, sentAt: m.sentAt, receivedAt: m.receivedAt ?? now, text: m.text, state: m.state };
           if (m.contentId !== undefined) body.contentId = m.contentId;
+          const slot = pending.entries.length;
           pending.entries.push(segmentEntry(m.id, orderKey, body));
           pending.bytes += m.text.length + m.sender.length + m.id.length + (m.contentId?.length ?? 0) + 64;
-          out.push({ id: m.id, conversationId: conv, ...body, orderKey, seq });
+          const stored: StoredMessage = { id: m.id, conversationId: conv, ...body, orderKey, seq };
+          out.push(stored);
+          appended.push({ stored, segment: pending.id, slot });
           if (pending.entries.length >= SEGMENT_MAX_MESSAGES || pending.bytes >= SEGMENT_MAX_BYTES) flush(pending);
         } else {
           const existing = q.messageById.get(m.id);
@@ -81,6 +86,8 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
   });
   counters.seq = seq;
   counters.nextSegment = nextSegment;
+  // Read back soon (the search indexer, summaries, receipts): kept as appended (recent.ts).
+  rememberAppended(key, appended);
   return result;
 }
 
@@ -164,6 +171,7 @@ export function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): R
     if (list) list.push(row);
     else bySegment.set(row.segment, [row]);
   }
+  forgetRecent(db.keys.key('messages'), rows.map((r) => r.id));
   db.transaction(() => {
     const opener = new BatchOpener(db.keys.key('messages'));
     const sealer = new BatchSealer(db.keys.key('messages'));
