@@ -9,7 +9,8 @@
 // The index is INDEX_PARTS databases ("parts"), a message in the part its id hashes to
 // (index-image.ts partOf), each with its own docs, FTS5 table and prefix list; part 0 also holds
 // the meta and the conversation terms. Why: a restore deserializes one part per event-loop turn
-// (one database of 160 MB at a million messages held the thread 195-312 ms in that one call).
+// (one database of 160 MB at a million messages held the thread 195-312 ms in that one call; an
+// eighth of it, 40-54 ms: hence 16 parts).
 // A query asks every part and merges; a write transaction begins (and commits) only in the parts
 // it writes to, so more parts do not make each write dearer.
 // Past 500 lines on purpose: writes (with the mirror's log), the stepped purge and the
@@ -106,7 +107,7 @@ export class SearchIndex {
   /**
    * No doc above this exists in any part (read from the parts on first use, raised with each doc
    * allocated). Only ever too high (a rolled-back or removed doc), never too low: a message whose
-   * millisecond slot starts above it takes the slot's first doc without asking the 8 parts.
+   * millisecond slot starts above it takes the slot's first doc without asking every part.
    */
   #docCeiling: bigint | undefined;
   /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */

@@ -1,8 +1,8 @@
 // The index's image as one byte string: the index is INDEX_PARTS SQLite databases (index-db.ts),
 // each serialized on its own, concatenated behind a small header. A restore can then hand SQLite
 // one part per event-loop turn: better-sqlite3's deserialize copies its whole buffer into fresh
-// memory in one call (160 MB and 195-312 ms at a million messages in one database; an eighth of it
-// per part). Layout: "EPHIDXP1" | u32 BE part count | u32 BE length of each part | the parts.
+// memory in one call (160 MB and 195-312 ms at a million messages in one database; a sixteenth of
+// it per part). Layout: "EPHIDXP1" | u32 BE part count | u32 BE length of each part | the parts.
 import { CodedError } from '../../shared/errors.ts';
 
 /** A sealed index snapshot that cannot be used (the service then rebuilds the index from the vault). */

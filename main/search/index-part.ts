@@ -5,12 +5,16 @@ import { sqliteOptions } from '../vault/sqlite-binding.ts';
 import { SnapshotInvalid } from './index-image.ts';
 import { TOKENIZER_VERSION } from './tokenize.ts';
 
-/** 3: file names indexed too. 4: snapshots before 54aa470 may hold a deleted group file's name (rebuild once). 5: in parts. */
-export const INDEX_FORMAT_VERSION = 5;
-/** Databases the index is split into (a format constant: partOf routes ids by it). */
-export const INDEX_PARTS = 8;
+/** 3: file names indexed too. 4: snapshots before 54aa470 may hold a deleted group file's name (rebuild once). 5: in 8 parts. 6: in 16 parts. */
+export const INDEX_FORMAT_VERSION = 6;
+/**
+ * Databases the index is split into (a format constant: partOf routes ids by it). 16: the
+ * restore deserializes one per event-loop turn, and an eighth of a million-message index still
+ * held the thread 40-54 ms (loop-delay p99 over 50 ms, issue #18).
+ */
+export const INDEX_PARTS = 16;
 /** Each part's page cache (KiB): together what the one database had (better-sqlite3's default, 16 MB). */
-export const PART_CACHE_KIB = 2000;
+export const PART_CACHE_KIB = 1000;
 /** Relevance order ranks this many of the newest matches (bounds the cost of common words). */
 export const RELEVANCE_WINDOW = 1000;
 

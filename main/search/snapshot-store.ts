@@ -136,7 +136,7 @@ function writeRecord(source: SnapshotSource, record: SnapshotRecord): void {
 /**
  * The index from the sealed snapshot, with the image it came from (the caller zeroes it), or why
  * not. The file is read between event-loop turns, and the index's parts are deserialized one per
- * turn (SQLite copies each part's image in one call: an eighth of the whole). A lock meanwhile
+ * turn (SQLite copies each part's image in one call: a sixteenth of the whole). A lock meanwhile
  * ends it with VaultLocked, the parts opened so far closed and the image zeroed.
  */
 export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimings): Promise<{ index: SearchIndex; image: Uint8Array } | RebuildReason> {

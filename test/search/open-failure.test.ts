@@ -85,9 +85,8 @@ describe('a close during the deferred mirror start', () => {
   it('at each turn of the stepped snapshot that starts the mirror: no mirror left running, the index closed, the run settles', async () => {
     let closedBeforeStart = 0;
     let closedAfterStart = 0;
-    // One scenario per event-loop turn at which close() comes: from before the snapshot file is
-    // read, through the mirror's start, to two turns after it (bounded by 40 turns).
-    for (let turns = 0; turns < 40 && closedAfterStart < 3; turns++) {
+    /** One scenario: close() comes after `turns` event-loop turns of the run (undefined: the run ends first); returns the turns the mirror took to start. */
+    const scenario = async (turns: number | undefined): Promise<number | undefined> => {
       const { vault, dir } = await vaults.fresh();
       const doomed = msg('c1', 'deferred start 0');
       vault.appendMessages([doomed, ...Array.from({ length: 19 }, (_, i) => msg('c1', `deferred start ${i + 1}`))]);
@@ -98,17 +97,35 @@ describe('a close during the deferred mirror start', () => {
       const search = await SearchService.open(reopened, { snapshotEvery: 1_000_000 });
       expect(startedMirrors(start)).toHaveLength(0);
       reopened.deleteMessages('c1', [doomed.id]); // a snapshot due at once: the mirror starts from the file
-      const run = search.catchUpInSteps().catch(() => 0);
-      for (let t = 0; t < turns; t++) await nextTurn();
-      if (startedMirrors(start).length > 0) closedAfterStart++;
-      else closedBeforeStart++;
+      let done = false;
+      const run = search
+        .catchUpInSteps()
+        .catch(() => 0)
+        .finally(() => (done = true));
+      let startedAt: number | undefined;
+      for (let t = 0; t < (turns ?? 1000) && !done; t++) {
+        if (startedAt === undefined && startedMirrors(start).length > 0) startedAt = t;
+        await nextTurn();
+      }
+      if (turns !== undefined) {
+        if (startedMirrors(start).length > 0) closedAfterStart++;
+        else closedBeforeStart++;
+      }
       search.close();
       await run;
       expect(startedMirrors(start).every((m) => !m.alive)).toBe(true);
       expect(() => search.seq).toThrow(/closed/);
       start.mockRestore();
       vaults.cleanup();
-    }
+      return startedAt;
+    };
+    // The turn at which the mirror starts grows with the index's parts (the purge before the
+    // image steps through each): found by a run left alone, then a close at every turn up to two
+    // after it (every other turn in the middle, to bound the test's time), bounded by 200 turns.
+    const startsAt = await scenario(undefined);
+    expect(startsAt).toBeDefined();
+    const last = Math.min(200, (startsAt as number) + 2);
+    for (let turns = 0; turns <= last; turns += turns < 4 || turns >= last - 4 ? 1 : 2) await scenario(turns);
     expect(closedBeforeStart).toBeGreaterThan(0);
     expect(closedAfterStart).toBeGreaterThan(0);
   });
