@@ -51,6 +51,13 @@ export class RelayDurabilityLost extends CodedError<'DURABILITY_LOST'> {
 export const DEFAULT_ENVELOPE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Expired envelopes deleted per statement, so a purge never holds the database for long. */
 export const PURGE_BATCH = 5000;
+/**
+ * The purge's read: through queue_by_expiry and queue_by_created (SQLite's MULTI-INDEX OR), so a
+ * purge reads what expired, not the whole queue (a full scan on the event loop every minute grew
+ * with every envelope waiting for an offline device). Both keys only grow, so each index takes a
+ * send's row at its right edge, the page the previous send's row dirtied already.
+ */
+export const PURGE_EXPIRED_SQL = 'SELECT id FROM queue WHERE expires_at <= ? OR created_at <= ? LIMIT ?';
 
 export class RelayStore {
   private readonly db: Database.Database;
@@ -138,7 +145,8 @@ export class RelayStore {
       this.db.exec(`ALTER TABLE queue ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0;
         UPDATE queue SET expires_at = created_at + ${DEFAULT_ENVELOPE_TTL_MS};`);
     }
-    this.db.exec('CREATE INDEX IF NOT EXISTS queue_by_expiry ON queue (expires_at)');
+    this.db.exec(`CREATE INDEX IF NOT EXISTS queue_by_expiry ON queue (expires_at);
+      CREATE INDEX IF NOT EXISTS queue_by_created ON queue (created_at);`);
     const d = this.db;
     this.st = {
       insertDevice: d.prepare('INSERT INTO devices (perm_key_id, perm_pub, created_at) VALUES (?, ?, ?)'),
@@ -152,7 +160,7 @@ export class RelayStore {
       // An expired envelope is never delivered, even before the purge has deleted it.
       pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? AND expires_at > ? ORDER BY id LIMIT ?'),
       del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
-      expired: d.prepare('SELECT id FROM queue WHERE expires_at <= ? OR created_at <= ? LIMIT ?'),
+      expired: d.prepare(PURGE_EXPIRED_SQL),
       delById: d.prepare('DELETE FROM queue WHERE id = ?'),
       pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
     };

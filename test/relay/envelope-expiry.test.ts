@@ -6,10 +6,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startEnvelopePurge } from '../../relay/expiry.ts';
-import { DEFAULT_ENVELOPE_TTL_MS, RelayStore } from '../../relay/store.ts';
+import { DEFAULT_ENVELOPE_TTL_MS, PURGE_EXPIRED_SQL, RelayStore } from '../../relay/store.ts';
 import type { RelayStoreBackend, StoreOps } from '../../relay/store-backend.ts';
 import { SqliteStoreBackend } from '../../relay/store-sqlite.ts';
 import { MIGRATIONS, PgStoreBackend } from '../../relay/store-pg.ts';
@@ -125,6 +126,26 @@ describe('the purge and an open request batch (SQLite)', () => {
       expect(await first).toBe(1);
       expect(store.pending(Buffer.from('b1'), 0, 10)).toEqual([]);
       purge.stop();
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('the purge\'s read (SQLite)', () => {
+  it('goes through the expiry and creation indexes, never a scan of the whole queue, in a database made before the creation index too', () => {
+    mkdirSync(t.dir, { recursive: true });
+    const file = join(t.dir, 'plan.db');
+    new RelayStore(file).close();
+    // A relay.db from before queue_by_created: opening it adds the index.
+    const old = new Database(file);
+    old.exec('DROP INDEX queue_by_created');
+    old.close();
+    const store = new RelayStore(file);
+    try {
+      const plan = (store.database.prepare(`EXPLAIN QUERY PLAN ${PURGE_EXPIRED_SQL}`).all(1, 2, 3) as { detail: string }[]).map((r) => r.detail);
+      expect(plan.join('\n')).not.toMatch(/SCAN queue/);
+      expect(plan).toEqual(expect.arrayContaining([expect.stringMatching(/USING INDEX queue_by_expiry/), expect.stringMatching(/USING INDEX queue_by_created/)]));
     } finally {
       store.close();
     }
