@@ -34,6 +34,7 @@ import type { ProfileLock } from './lockfile.ts';
 import * as read from './messages/read.ts';
 import { loadCounters, type MessageCounters } from './messages/statements.ts';
 import * as write from './messages/write.ts';
+import { forgetAllRecent } from './messages/recent.ts';
 import { redactMessages } from './messages/redact.ts';
 import { DB_FILE, mapError, openDatabase } from './open.ts';
 import * as outbox from './outbox.ts';
@@ -171,6 +172,8 @@ export class Vault implements VaultHandle {
     } catch {
       // rolled back: none of it was acknowledged, the relay pushes it again
     }
+    // Before the subkey is zeroed: the rows this unlock appended go at the lock, not at the next GC.
+    forgetAllRecent(this.keys.key('messages'));
     this.keys.zero();
     this.contactIds.clear();
     this.openedContacts.clear();
