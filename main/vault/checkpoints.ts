@@ -1,8 +1,11 @@
-// When the vault's WAL is copied into vault.db and truncated (SQLite's auto-checkpoint is off,
-// see open.ts): a checkpoint asked for inside a transaction runs after the commit that ends it
-// (a deletion's TRUNCATE, so "deleted" reaches every file), and the WAL is kept bounded: past
+// When the vault's WAL is copied into vault.db (SQLite's auto-checkpoint is off, see open.ts): a
+// checkpoint asked for inside a transaction runs after the commit that ends it (a deletion's
+// TRUNCATE, so "deleted" reaches every file), and the WAL is kept bounded: past
 // WAL_CHECKPOINT_BYTES a commit schedules one in a later turn, past WAL_LIMIT_BYTES it runs at
-// once. Split from gate.ts: the gate owns the transaction, this decides when a checkpoint follows.
+// once (TRUNCATE). The scheduled one RESTARTs the WAL instead of truncating it: the next commits
+// overwrite the file from its start (journal_size_limit trims it back to WAL_CHECKPOINT_BYTES),
+// so neither the checkpoint nor the commits after it pay for freeing and growing the file again.
+// Split from gate.ts: the gate owns the transaction, this decides when a checkpoint follows.
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 
@@ -19,6 +22,8 @@ export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 export interface CheckpointHost {
   /** WriteGate.checkpoint: the TRUNCATE checkpoint, false inside a transaction. */
   checkpoint(): boolean;
+  /** WriteGate.restartWal: the RESTART checkpoint (restart), false inside a transaction. */
+  restart(): boolean;
   /** A receive batch is open (it commits at its own turn). */
   batchOpen(): boolean;
   /** `db` is still the gate's open database and the keys are there. */
@@ -33,6 +38,12 @@ export class WalCheckpoints {
   #wanted = false;
   /** True from the commit that scheduled a checkpoint (afterCommit) until it ran or was dropped. */
   #scheduled = false;
+  /**
+   * The -wal's size after the last RESTART (0 after a TRUNCATE): the file keeps its size, and
+   * the commits after it write from its start, so it grows past this only once that much more
+   * was committed.
+   */
+  #restartedSize = 0;
 
   constructor(host: CheckpointHost) {
     this.#host = host;
@@ -47,7 +58,19 @@ export class WalCheckpoints {
   truncate(db: Database.Database): boolean {
     this.#wanted = false;
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
+    this.#restartedSize = 0;
     return result !== undefined && result.busy === 0;
+  }
+
+  /**
+   * Copies the WAL into vault.db (syncing both, as TRUNCATE) and has the next commit write the
+   * WAL from its start, keeping the file; true unless a reader kept some of it. Throws SQLite's error.
+   */
+  restart(db: Database.Database): boolean {
+    const [result] = db.pragma('wal_checkpoint(RESTART)') as { busy: number; log: number; checkpointed: number }[];
+    const done = result !== undefined && result.busy === 0;
+    if (done) this.#restartedSize = walSize(db) ?? 0;
+    return done;
   }
 
   /** After a commit that ended the outermost transaction: the checkpoint asked for inside it, if any. */
@@ -62,17 +85,14 @@ export class WalCheckpoints {
 
   /**
    * After a commit that ended the outermost transaction: past WAL_CHECKPOINT_BYTES a checkpoint
-   * is scheduled (#soon), past WAL_LIMIT_BYTES it runs now. Every checkpoint truncates the WAL,
-   * so its file size is what was committed since the last one.
+   * is scheduled (#soon), past WAL_LIMIT_BYTES it runs now. A TRUNCATE empties the file and a
+   * RESTART has the next commits overwrite it from its start, so once the file is past the size
+   * it had after the last RESTART, at least that much was committed since.
    */
   afterCommit(db: Database.Database): void {
     if (db.inTransaction) return;
-    let size: number;
-    try {
-      size = statSync(`${db.name}-wal`).size;
-    } catch {
-      return;
-    }
+    const size = walSize(db);
+    if (size === undefined) return;
     if (size >= WAL_LIMIT_BYTES) {
       try {
         this.#host.checkpoint();
@@ -81,15 +101,15 @@ export class WalCheckpoints {
       }
       return;
     }
-    if (size < WAL_CHECKPOINT_BYTES || this.#scheduled) return;
+    if (size < WAL_CHECKPOINT_BYTES || size <= this.#restartedSize || this.#scheduled) return;
     this.#scheduled = true;
     void this.#soon(db);
   }
 
   /**
    * The WAL fsynced on the thread pool (what a checkpoint's first fsync would do on the main
-   * thread), then the checkpoint in a later turn with no receive batch open. Dropped if the
-   * database closed meanwhile (closing checkpoints and removes the WAL).
+   * thread), then the checkpoint (RESTART) in a later turn with no receive batch open. Dropped if
+   * the database closed meanwhile (closing checkpoints and removes the WAL).
    */
   async #soon(db: Database.Database): Promise<void> {
     const host = this.#host;
@@ -99,11 +119,19 @@ export class WalCheckpoints {
       // rather than commit it early (a few turns at most, then it commits it).
       for (let turns = 0; turns < 4 && host.batchOpen() && host.isCurrent(db); turns++) await new Promise((r) => setImmediate(r));
       if (!host.isCurrent(db)) return;
-      host.checkpoint();
+      host.restart();
     } catch {
       // Closed, locked or failed: the next commit past the threshold schedules another.
     } finally {
       this.#scheduled = false;
     }
+  }
+}
+
+function walSize(db: Database.Database): number | undefined {
+  try {
+    return statSync(`${db.name}-wal`).size;
+  } catch {
+    return undefined;
   }
 }

@@ -9,7 +9,7 @@
 // receive batch and the long transaction both begin and end the connection's one transaction,
 // and every write checks both (#batch, #inBatch, #longTx); the next split is the batch's class.
 import type Database from 'better-sqlite3';
-import { WalCheckpoints } from './checkpoints.ts';
+import { WAL_CHECKPOINT_BYTES, WalCheckpoints } from './checkpoints.ts';
 import { Durability } from './durability.ts';
 import { VaultBusy, VaultCorrupt, VaultLocked } from './errors.ts';
 import type { ReadableDB, WritableDB } from './handles.ts';
@@ -64,6 +64,7 @@ export class WriteGate<R, W> {
   readonly #durability = new Durability();
   readonly #checkpoints = new WalCheckpoints({
     checkpoint: () => this.checkpoint(),
+    restart: () => this.#restartWal(),
     batchOpen: () => this.#batch !== undefined,
     isCurrent: (db) => this.#db === db && this.#keys.unlocked,
     syncWal: () => this.#durability.syncBeforeCheckpoint(),
@@ -93,6 +94,9 @@ export class WriteGate<R, W> {
   attach(db: Database.Database, read: R, write: W): void {
     const keys = this.#keys;
     this.#db = db;
+    // A RESTARTed WAL is overwritten from its start; what a large commit grew it by is trimmed
+    // off at the first commit after the restart (WalCheckpoints.restart).
+    db.exec(`PRAGMA journal_size_limit = ${WAL_CHECKPOINT_BYTES}`);
     this.#durability.attach(db.name);
     // One better-sqlite3 transaction wrapper for the connection, given each call's function:
     // `db.transaction(fn)` makes four wrapped functions and their properties per call, about 7% of
@@ -205,6 +209,18 @@ export class WriteGate<R, W> {
     }
     try {
       return this.#checkpoints.truncate(db);
+    } catch (err) {
+      throw this.#durability.mapWriteError(err);
+    }
+  }
+
+  /** The scheduled checkpoint (WalCheckpoints.restart): false inside a transaction (the next commit schedules another). */
+  #restartWal(): boolean {
+    const db = this.#open();
+    this.#endBatchForOthers();
+    if (db.inTransaction) return false;
+    try {
+      return this.#checkpoints.restart(db);
     } catch (err) {
       throw this.#durability.mapWriteError(err);
     }

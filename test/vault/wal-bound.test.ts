@@ -1,7 +1,8 @@
 // SQLite's auto-checkpoint is off on the vault's connection (it ran inside whichever commit crossed
 // its threshold: up to 91 ms of a catch-up's main thread). The gate checkpoints instead: in a turn
-// of its own once the WAL passes WAL_CHECKPOINT_BYTES, and at once inside the commit that takes it
-// past WAL_LIMIT_BYTES, so the WAL stays bounded however long the writes go on without a turn.
+// of its own once the WAL passes WAL_CHECKPOINT_BYTES (a RESTART: the next commits overwrite the
+// file from its start rather than grow it again from zero), and at once inside the commit that
+// takes it past WAL_LIMIT_BYTES, so the WAL stays bounded however long the writes go on without a turn.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -14,13 +15,13 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-async function freshVault(): Promise<{ vault: Vault; walSize: () => number }> {
+async function freshVault(): Promise<{ vault: Vault; walSize: () => number; dbSize: () => number; dir: string }> {
   const profile = tempProfile();
   cleanups.push(profile.cleanup);
   const vault = (await Vault.create(profile.dir, 'pw-wal-bound', { kdf: TEST_KDF })).vault;
   cleanups.unshift(() => vault.lock());
   const wal = join(profile.dir, 'vault.db-wal');
-  return { vault, walSize: () => (existsSync(wal) ? statSync(wal).size : 0) };
+  return { vault, dir: profile.dir, walSize: () => (existsSync(wal) ? statSync(wal).size : 0), dbSize: () => statSync(join(profile.dir, 'vault.db')).size };
 }
 
 /** One receive batch: `n` messages of about 1 KiB each, committed as the mailbox's turn would. */
@@ -37,8 +38,8 @@ async function turns(n: number): Promise<void> {
 const ONE_BATCH_SLACK = 2 * 1024 * 1024;
 
 describe('the WAL is bounded without SQLite auto-checkpoint', () => {
-  it('grows past the checkpoint size within a turn, then a later turn truncates it', async () => {
-    const { vault, walSize } = await freshVault();
+  it('grows past the checkpoint size within a turn, then a later turn checkpoints it and the next commits reuse the file', async () => {
+    const { vault, walSize, dbSize, dir } = await freshVault();
     let batches = 0;
     while (walSize() < WAL_CHECKPOINT_BYTES) {
       batch(vault, 'c', 50);
@@ -47,9 +48,21 @@ describe('the WAL is bounded without SQLite auto-checkpoint', () => {
     }
     // Not inside the commit that crossed the size: SQLite's own checkpoint would have reset it there.
     expect(walSize()).toBeGreaterThanOrEqual(WAL_CHECKPOINT_BYTES);
-    for (let i = 0; i < 500 && walSize() >= WAL_CHECKPOINT_BYTES; i++) await turns(1);
-    expect(walSize()).toBeLessThan(WAL_CHECKPOINT_BYTES);
-    expect(vault.countMessages('c')).toBe(batches * 50);
+    const before = dbSize();
+    for (let i = 0; i < 500 && dbSize() === before; i++) await turns(1);
+    expect(dbSize()).toBeGreaterThan(before); // the messages' pages were copied into vault.db
+    const kept = walSize();
+    expect(kept).toBeGreaterThanOrEqual(WAL_CHECKPOINT_BYTES); // restarted, not truncated
+    // About half the file's worth of commits: written over its start, the file does not grow.
+    for (let b = 0; b < batches / 2; b++) batch(vault, 'c', 50);
+    expect(walSize()).toBeLessThanOrEqual(kept);
+    const total = Math.ceil(batches / 2) * 50 + batches * 50;
+    expect(vault.countMessages('c')).toBe(total);
+    // Everything is in vault.db and the restarted WAL: a reopen finds every message.
+    vault.lock();
+    const again = await Vault.unlock(dir, 'pw-wal-bound');
+    cleanups.unshift(() => again.lock());
+    expect(again.countMessages('c')).toBe(total);
   });
 
   it('never exceeds the limit (plus one batch) over many batches with no turn in between', async () => {
@@ -64,8 +77,12 @@ describe('the WAL is bounded without SQLite auto-checkpoint', () => {
     }
     expect(max).toBeGreaterThanOrEqual(WAL_CHECKPOINT_BYTES);
     expect(max).toBeLessThan(WAL_LIMIT_BYTES + ONE_BATCH_SLACK);
-    // And after some turns, the scheduled checkpoint brings it under the checkpoint size.
-    for (let i = 0; i < 500 && walSize() >= WAL_CHECKPOINT_BYTES; i++) await turns(1);
-    expect(walSize()).toBeLessThan(WAL_CHECKPOINT_BYTES);
+    // And after some turns the scheduled checkpoint restarts it: the next commit trims the file
+    // back to the checkpoint size (journal_size_limit) and writes from its start.
+    for (let i = 0; i < 500 && walSize() > WAL_CHECKPOINT_BYTES; i++) {
+      await turns(1);
+      batch(vault, 'd', 1);
+    }
+    expect(walSize()).toBeLessThanOrEqual(WAL_CHECKPOINT_BYTES);
   });
 });
