@@ -20,7 +20,7 @@ import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import type { OpenedAgeFile } from './age-file.ts';
-import { openBackupFile, records, scanRecords, type ReadOptions } from './read.ts';
+import { openBackupFile, records, scanRecords, YIELD_BYTES, type ReadCounter, type ReadOptions } from './read.ts';
 import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
 import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
@@ -159,7 +159,8 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // counts, the signature over every byte before it); any failure, a cancel or a lock rolls
     // everything back. What is applied is exactly the stream that was verified: there is no
     // second read that the file could change under.
-    const input = records(file);
+    const read: ReadCounter = { bytes: 0 };
+    const input = records(file, undefined, read);
     const { header, signer, pending } = readSigner(vault, input, options.restoreIdentity === true);
     if (signer.status !== 'own' && options.trustUnsigned !== true) {
       // Refused, and the user is told who signed it: only after the whole file has verified,
@@ -182,7 +183,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
         (write) => {
           // Open, nothing written yet: what the WAL looks like before this import.
           walBefore = walState(vault);
-          return applyRecords(vault, write, chain(pending, input), { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(options.replyLinks ? { replyLinks: options.replyLinks } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total: Math.max(total, done) }));
+          return applyRecords(vault, write, chain(pending, input), read, { restoreIdentity: options.restoreIdentity === true, signer, ...(options.markTombstones ? { markTombstones: options.markTombstones } : {}), ...(options.attachments ? { attachments: options.attachments } : {}), ...(options.groups ? { groups: options.groups } : {}), ...(options.replyLinks ? { replyLinks: options.replyLinks } : {}) }, options.signal, (done) => options.onProgress?.({ phase: 'apply', done, total: Math.max(total, done) }));
         },
         options.signal ? { signal: options.signal } : {},
       );
@@ -272,6 +273,7 @@ async function applyRecords(
   vault: VaultHandle,
   write: <R>(fn: () => R) => R,
   input: Iterable<BackupRecord>,
+  read: ReadCounter,
   { restoreIdentity, signer, markTombstones, attachments, groups, replyLinks }: { restoreIdentity: boolean; signer: BackupSigner; markTombstones?: (messageIds: readonly string[]) => void; attachments?: AttachmentSink; groups?: ImportGroupSink; replyLinks?: ReplyLinkSink },
   signal: AbortSignal | undefined,
   progress: (done: number) => void,
@@ -318,7 +320,13 @@ async function applyRecords(
     progress(done);
     await yieldAndCheck(signal);
   };
+  let yieldedAt = 0;
   for (const r of input) {
+    // Huge lines (group logs, attachment chunks) yield by bytes; batches of messages also in flush.
+    if (read.bytes - yieldedAt >= YIELD_BYTES) {
+      yieldedAt = read.bytes;
+      await yieldAndCheck(signal);
+    }
     switch (r.kind) {
       case 'account-secret': {
         // Only the identity secrets, and only from the profile's own backup (or one signed by the

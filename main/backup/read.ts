@@ -21,10 +21,25 @@ export interface ReadOptions {
  * it is the SHA-256 of the whole stream. Import compares its two passes by it, since the file
  * can be rewritten in place between them (same age header and nonce, other chunks).
  */
-export function records(file: OpenedAgeFile, plaintext?: Hash): Generator<BackupRecord, void, undefined> {
+export function records(file: OpenedAgeFile, plaintext?: Hash, read?: ReadCounter): Generator<BackupRecord, void, undefined> {
   const hash = new StreamHash();
-  const chunks = plaintext === undefined ? file.chunks() : hashedChunks(file.chunks(), plaintext);
-  return readRecords(splitLines(chunks, hash), hash);
+  const hashed = plaintext === undefined ? file.chunks() : hashedChunks(file.chunks(), plaintext);
+  return readRecords(splitLines(read === undefined ? hashed : countedChunks(hashed, read), hash), hash);
+}
+
+/** Plaintext bytes read so far: consumers yield by bytes as well as by records, so a few huge lines do not hold the event loop. */
+export interface ReadCounter {
+  bytes: number;
+}
+
+/** Plaintext bytes between event-loop turns at most (plus one line), whatever the records' count. */
+export const YIELD_BYTES = 1 << 20;
+
+function* countedChunks(chunks: Iterable<Uint8Array>, read: ReadCounter): Generator<Uint8Array, void, undefined> {
+  for (const chunk of chunks) {
+    read.bytes += chunk.length;
+    yield chunk;
+  }
 }
 
 function* hashedChunks(chunks: Iterable<Uint8Array>, plaintext: Hash): Generator<Uint8Array, void, undefined> {
@@ -62,7 +77,9 @@ export async function scanRecords(
   let done = 0;
   let sinceYield = 0;
   const plaintext = createHash('sha256');
-  for (const r of records(file, plaintext)) {
+  const read: ReadCounter = { bytes: 0 };
+  let yieldedAt = 0;
+  for (const r of records(file, plaintext, read)) {
     if (r.kind === 'header') {
       header = r.line;
       total = r.line.counts.messages;
@@ -75,8 +92,9 @@ export async function scanRecords(
       signer = r.signer;
     }
     visit?.(r);
-    if (++sinceYield === PROGRESS_EVERY) {
+    if (++sinceYield === PROGRESS_EVERY || read.bytes - yieldedAt >= YIELD_BYTES) {
       sinceYield = 0;
+      yieldedAt = read.bytes;
       options.onProgress?.({ phase, done, total: Math.max(total, done) });
       await yieldAndCheck(options.signal);
     }
