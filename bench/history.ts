@@ -425,6 +425,9 @@ function report(r: SizeResult, base: SizeResult | undefined): void {
     between_slices_ms: ms(c.restore.yieldMs),
     chunks: c.restore.chunks,
     deserialize_ms: ms(c.restore.deserializeMs),
+    // Each part's step: their count and median (the max also holds preemption by other processes).
+    parts: c.restore.partMs.length,
+    part_deserialize_median_ms: ms(percentile([...c.restore.partMs].sort((a, b) => a - b), 50)),
     // The longest stretch the restore held the thread without a yield (a read slice, one part's
     // deserialize, the image's zeroing): what bounds the loop-delay max below (goal ~100 ms at 1M).
     longest_restore_block_ms: ms(c.restore.longestBlockMs),

@@ -32,6 +32,8 @@ export interface RestoreTimings {
   chunks: number;
   /** SearchIndex.restoreInSteps: better-sqlite3's deserialize of each part (its copy of the part's image) and the schema check, summed. */
   deserializeMs: number;
+  /** Each part's deserialize (ms), in order: the restore's steps (their median is what more parts shrink; the max also holds preemption by other processes). */
+  partMs: number[];
   /** The longest single stretch on the thread without a yield: a read slice, one part's deserialize, or the image's zeroing. */
   longestBlockMs: number;
   /** Zeroing the plaintext image once SQLite holds its copy. */
@@ -41,7 +43,7 @@ export interface RestoreTimings {
 }
 
 export function newRestoreTimings(): RestoreTimings {
-  return { readMs: 0, openMs: 0, copyMs: 0, zeroChunkMs: 0, yieldMs: 0, chunks: 0, deserializeMs: 0, longestBlockMs: 0, zeroImageMs: 0, tailMs: 0 };
+  return { readMs: 0, openMs: 0, copyMs: 0, zeroChunkMs: 0, yieldMs: 0, chunks: 0, deserializeMs: 0, partMs: [], longestBlockMs: 0, zeroImageMs: 0, tailMs: 0 };
 }
 
 function readFully(fd: number, into: Buffer, length: number, position: number): void {

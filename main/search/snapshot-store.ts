@@ -160,6 +160,7 @@ export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimi
       (ms) => {
         if (!timings) return;
         timings.deserializeMs += ms;
+        timings.partMs.push(ms);
         timings.longestBlockMs = Math.max(timings.longestBlockMs, ms);
       },
     );
