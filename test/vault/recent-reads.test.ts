@@ -3,7 +3,10 @@
 // one appended: a rollback, a state change, a redaction, a deletion or a lock leaves the answer
 // the one the file gives.
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { StoredMessage } from '../../main/vault/api.ts';
 import { BatchOpener } from '../../main/vault/aead.ts';
+import { forgetAllRecent, forgetRecent, MAX_RECENT_CHARS, recentFor, rememberAppended } from '../../main/vault/messages/recent.ts';
+import type { MessageRow } from '../../main/vault/messages/statements.ts';
 import { msg, testVaults } from './helpers.ts';
 
 const vaults = testVaults();
@@ -92,5 +95,37 @@ describe('reads of messages just appended', () => {
     const opens = countOpens();
     expect(reopened.changesSince(0, 10).upserts).toEqual(appended);
     expect(opens.n).toBe(1);
+  });
+});
+
+describe('recentFor', () => {
+  const stored: StoredMessage = { id: 'm1', conversationId: 'conv-a', direction: 'in', sender: 'c', sentAt: 1, receivedAt: 2, text: 'hi', state: 'received', orderKey: 7, seq: 40 };
+  const row: MessageRow = { id: 'm1', conversation_id: 'conv-a', order_key: 7, seq: 40, segment: 3, slot: 2, state_sealed: null };
+
+  it('answers only a row with every place field as appended', () => {
+    const key = Buffer.alloc(32, 1);
+    rememberAppended(key, [{ stored, segment: 3, slot: 2 }]);
+    expect(recentFor(key, row)).toEqual(stored);
+    for (const changed of [{ segment: 4 }, { slot: 1 }, { seq: 41 }, { order_key: 8 }, { conversation_id: 'conv-b' }, { id: 'm2' }]) {
+      expect(recentFor(key, { ...row, ...changed })).toBeUndefined();
+    }
+    expect(recentFor(Buffer.alloc(32, 1), row)).toBeUndefined(); // another unlock's key
+    forgetRecent(key, ['m1']);
+    expect(recentFor(key, row)).toBeUndefined();
+    rememberAppended(key, [{ stored, segment: 3, slot: 2 }]);
+    forgetAllRecent(key);
+    expect(recentFor(key, row)).toBeUndefined();
+  });
+
+  it('keeps at most MAX_RECENT_CHARS of text, the newest', () => {
+    const key = Buffer.alloc(32, 2);
+    const big = (id: string, slot: number): { stored: StoredMessage; segment: number; slot: number } => ({ stored: { ...stored, id, text: 'x'.repeat(MAX_RECENT_CHARS / 2) }, segment: 3, slot });
+    rememberAppended(key, [big('a', 0), big('b', 1), big('c', 2)]);
+    expect(recentFor(key, { ...row, id: 'a', slot: 0 })).toBeUndefined();
+    expect(recentFor(key, { ...row, id: 'b', slot: 1 })?.id).toBe('b');
+    expect(recentFor(key, { ...row, id: 'c', slot: 2 })?.id).toBe('c');
+    rememberAppended(key, [{ stored: { ...stored, id: 'huge', text: 'x'.repeat(MAX_RECENT_CHARS + 1) }, segment: 3, slot: 3 }]);
+    expect(recentFor(key, { ...row, id: 'huge', slot: 3 })).toBeUndefined();
+    expect(recentFor(key, { ...row, id: 'c', slot: 2 })?.id).toBe('c');
   });
 });

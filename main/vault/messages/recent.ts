@@ -13,6 +13,11 @@ import type { MessageRow } from './statements.ts';
 
 /** Enough for the search indexer's lag behind a catch-up (slices of ~10 ms) many times over. */
 const MAX_RECENT = 2048;
+/**
+ * And at most this many characters of text in all (about 8 MB as UTF-16): a sender chooses how
+ * long its texts are (up to 32K characters each), so the count alone would not bound the memory.
+ */
+export const MAX_RECENT_CHARS = 4 * 1024 * 1024;
 
 interface Recent {
   message: Readonly<StoredMessage>;
@@ -20,12 +25,25 @@ interface Recent {
   slot: number;
 }
 
-const byKey = new WeakMap<Buffer, Map<string, Recent>>();
+interface RecentSet {
+  entries: Map<string, Recent>;
+  /** Characters of text the entries hold. */
+  chars: number;
+}
 
-function recentOf(messagesKey: Buffer): Map<string, Recent> {
+const byKey = new WeakMap<Buffer, RecentSet>();
+
+function recentOf(messagesKey: Buffer): RecentSet {
   let m = byKey.get(messagesKey);
-  if (!m) byKey.set(messagesKey, (m = new Map()));
+  if (!m) byKey.set(messagesKey, (m = { entries: new Map(), chars: 0 }));
   return m;
+}
+
+function drop(set: RecentSet, id: string): void {
+  const r = set.entries.get(id);
+  if (!r) return;
+  set.entries.delete(id);
+  set.chars -= r.message.text.length;
 }
 
 /**
@@ -34,14 +52,17 @@ function recentOf(messagesKey: Buffer): Map<string, Recent> {
  * pushed out by them at once.
  */
 export function rememberAppended(messagesKey: Buffer, appended: readonly { stored: StoredMessage; segment: number; slot: number }[]): void {
-  const m = recentOf(messagesKey);
+  const set = recentOf(messagesKey);
   for (const { stored, segment, slot } of appended.length > MAX_RECENT ? appended.slice(-MAX_RECENT) : appended) {
-    m.delete(stored.id); // re-inserted last (a re-append after a rollback replaces the entry)
-    if (m.size >= MAX_RECENT) {
-      const oldest = m.keys().next();
-      if (!oldest.done) m.delete(oldest.value);
+    drop(set, stored.id); // re-inserted last (a re-append after a rollback replaces the entry)
+    if (stored.text.length > MAX_RECENT_CHARS) continue;
+    while (set.entries.size >= MAX_RECENT || set.chars + stored.text.length > MAX_RECENT_CHARS) {
+      const oldest = set.entries.keys().next();
+      if (oldest.done) break;
+      drop(set, oldest.value);
     }
-    m.set(stored.id, { message: { ...stored }, segment, slot });
+    set.entries.set(stored.id, { message: { ...stored }, segment, slot });
+    set.chars += stored.text.length;
   }
 }
 
@@ -50,22 +71,22 @@ export function rememberAppended(messagesKey: Buffer, appended: readonly { store
  * appended as; its state is the appended one (the caller opens a state row written since).
  */
 export function recentFor(messagesKey: Buffer, row: MessageRow): Readonly<StoredMessage> | undefined {
-  const r = byKey.get(messagesKey)?.get(row.id);
+  const r = byKey.get(messagesKey)?.entries.get(row.id);
   if (!r) return undefined;
   const m = r.message;
   if (r.segment !== row.segment || r.slot !== row.slot || m.seq !== row.seq || m.orderKey !== row.order_key || m.conversationId !== row.conversation_id) return undefined;
   return m;
 }
 
-/** Drops deleted or redacted messages (their text must not be answered from memory either). */
+/** Drops deleted or redacted messages, before their transaction (their text must not be answered from memory either). */
 export function forgetRecent(messagesKey: Buffer, ids: Iterable<string>): void {
-  const m = byKey.get(messagesKey);
-  if (!m) return;
-  for (const id of ids) m.delete(id);
+  const set = byKey.get(messagesKey);
+  if (!set) return;
+  for (const id of ids) drop(set, id);
 }
 
 /** Drops every entry of this unlock at once (for the vault's lock, before the keys are zeroed). */
 export function forgetAllRecent(messagesKey: Buffer): void {
-  byKey.get(messagesKey)?.clear();
+  byKey.get(messagesKey)?.entries.clear();
   byKey.delete(messagesKey);
 }

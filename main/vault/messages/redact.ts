@@ -33,6 +33,8 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
   const w = db.write.messages;
   let seq = w.counters.seq;
   const changed: string[] = [];
+  // Their text goes from the file; not answered from memory either (their seq moves anyway).
+  forgetRecent(db.keys.key('messages'), seen);
   db.transaction(() => {
     const opener = new BatchOpener(db.keys.key('messages'));
     const sealer = new BatchSealer(db.keys.key('messages'));
@@ -66,7 +68,5 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
     }
   });
   w.counters.seq = seq;
-  // Their text is gone from the file; not answered from memory either (their seq moved anyway).
-  forgetRecent(db.keys.key('messages'), changed);
   return changed;
 }
