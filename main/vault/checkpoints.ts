@@ -39,9 +39,9 @@ export class WalCheckpoints {
   /** True from the commit that scheduled a checkpoint (afterCommit) until it ran or was dropped. */
   #scheduled = false;
   /**
-   * The -wal's size after the last RESTART (0 after a TRUNCATE): the file keeps its size, and
-   * the commits after it write from its start, so it grows past this only once that much more
-   * was committed.
+   * The -wal's size after the last RESTART, at most WAL_CHECKPOINT_BYTES (0 after a TRUNCATE):
+   * the file keeps that size, and the commits after it write from its start, so it grows past
+   * this only once that much more was committed.
    */
   #restartedSize = 0;
 
@@ -69,7 +69,10 @@ export class WalCheckpoints {
   restart(db: Database.Database): boolean {
     const [result] = db.pragma('wal_checkpoint(RESTART)') as { busy: number; log: number; checkpointed: number }[];
     const done = result !== undefined && result.busy === 0;
-    if (done) this.#restartedSize = walSize(db) ?? 0;
+    // journal_size_limit trims a file a burst grew past WAL_CHECKPOINT_BYTES back to it at the
+    // next commit: past that size again means that much was committed since (review s21 R7: the
+    // size before the trim made each interval as long as the longest burst before it).
+    if (done) this.#restartedSize = Math.min(walSize(db) ?? 0, WAL_CHECKPOINT_BYTES);
     return done;
   }
 
