@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import type { NewMessage, StoredMessage } from '../../main/vault/api.ts';
 import { VaultCorrupt } from '../../main/vault/errors.ts';
+import { FIRST_ITERATE_CHUNK, ITERATE_CHUNK } from '../../main/vault/messages/read.ts';
 import { msg, tempProfile } from './helpers.ts';
 
 const PW = 'bulk read pw';
@@ -73,6 +74,14 @@ describe('iterateMessages (bulk read)', () => {
     const all = [...vault.iterateMessages()];
     expect(all).toEqual([...paged(vault, 'a-first'), ...paged(vault, 'big'), ...paged(vault, 'small')]);
     expect(all.length).toBe(vault.countMessages());
+  });
+
+  it('reads a conversation that ends exactly on a chunk boundary whole (the first chunk is smaller, FIRST_ITERATE_CHUNK)', () => {
+    const first = vault.appendMessages(Array.from({ length: FIRST_ITERATE_CHUNK }, (_, i) => msg('a', `a${i}`)));
+    const second = vault.appendMessages(Array.from({ length: FIRST_ITERATE_CHUNK + ITERATE_CHUNK }, (_, i) => msg('b', `b${i}`)));
+    expect([...vault.iterateMessages('a')]).toEqual(first);
+    expect([...vault.iterateMessages('b')]).toEqual(second);
+    expect([...vault.iterateMessages()]).toEqual([...first, ...second]);
   });
 
   it('a vault without any state row (the fast query) reads the same, and states appear once one is written', () => {
