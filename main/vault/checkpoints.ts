@@ -44,6 +44,12 @@ export class WalCheckpoints {
    * this only once that much more was committed.
    */
   #restartedSize = 0;
+  /**
+   * A TRUNCATE (a deletion's) did not finish (busy or failed): the next scheduled checkpoint
+   * truncates instead of restarting, so what the deletion left in the -wal does not wait for the
+   * next deletion or the lock (review s21: before RESTART, every scheduled checkpoint truncated).
+   */
+  #truncateOwed = false;
 
   constructor(host: CheckpointHost) {
     this.#host = host;
@@ -57,9 +63,12 @@ export class WalCheckpoints {
   /** Copies the WAL into vault.db and truncates it; true unless a reader kept some of it. Throws SQLite's error. */
   truncate(db: Database.Database): boolean {
     this.#wanted = false;
+    this.#truncateOwed = true; // until it is done (a throw leaves it owed)
     const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number; log: number; checkpointed: number }[];
     this.#restartedSize = 0;
-    return result !== undefined && result.busy === 0;
+    const done = result !== undefined && result.busy === 0;
+    this.#truncateOwed = !done;
+    return done;
   }
 
   /**
@@ -111,7 +120,7 @@ export class WalCheckpoints {
 
   /**
    * The WAL fsynced on the thread pool (what a checkpoint's first fsync would do on the main
-   * thread), then the checkpoint (RESTART) in a later turn with no receive batch open. Dropped if
+   * thread), then the checkpoint (RESTART; TRUNCATE while one is owed) in a later turn with no receive batch open. Dropped if
    * the database closed meanwhile (closing checkpoints and removes the WAL).
    */
   async #soon(db: Database.Database): Promise<void> {
@@ -122,7 +131,8 @@ export class WalCheckpoints {
       // rather than commit it early (a few turns at most, then it commits it).
       for (let turns = 0; turns < 4 && host.batchOpen() && host.isCurrent(db); turns++) await new Promise((r) => setImmediate(r));
       if (!host.isCurrent(db)) return;
-      host.restart();
+      if (this.#truncateOwed) host.checkpoint();
+      else host.restart();
     } catch {
       // Closed, locked or failed: the next commit past the threshold schedules another.
     } finally {
