@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { MAX_BLOB_CHUNK_BYTES } from '../shared/protocol/methods.ts';
 import { streamLayout } from '../shared/protocol/stream.ts';
-import { DEFAULT_BLOB_LIMITS, MIN_BLOB_CHARGE_BYTES, type BlobLimits, type Blobs } from './blobs.ts';
+import { BLOB_RECIPIENT_CHARGE_BYTES, blobCharge, DEFAULT_BLOB_LIMITS, MIN_BLOB_CHARGE_BYTES, type BlobLimits, type Blobs } from './blobs.ts';
 import { num, query, type Db } from './pg-ops.ts';
 import type { PgStoreBackend } from './store-pg.ts';
 
@@ -65,7 +65,8 @@ export class PgBlobStore implements Blobs {
 
   async usedBytes(owner: Buffer, db: Db = this.store.pool): Promise<number> {
     const r = await query<{ n: string }>(db, 'blob_used',
-      'SELECT COALESCE(SUM(GREATEST(size, $1)), 0) AS n FROM blobs WHERE owner = $2 AND expires_at > $3', [MIN_BLOB_CHARGE_BYTES, owner, this.clock()]);
+      'SELECT COALESCE(SUM(GREATEST(size, $1) + recipients * $2), 0) AS n FROM blobs WHERE owner = $3 AND expires_at > $4',
+      [MIN_BLOB_CHARGE_BYTES, BLOB_RECIPIENT_CHARGE_BYTES, owner, this.clock()]);
     return num(r.rows[0]?.n ?? 0);
   }
 
@@ -77,14 +78,15 @@ export class PgBlobStore implements Blobs {
     await this.store.tx(async (c) => {
       // Creates of one account serialise on its device row, so two nodes cannot both pass the quota.
       await query(c, 'blob_lock_owner', 'SELECT 1 FROM devices WHERE perm_key_id = $1 FOR UPDATE', [owner]);
-      if (await this.usedBytes(owner, c) + Math.max(size, MIN_BLOB_CHARGE_BYTES) > this.limits.quotaBytes) {
+      if (await this.usedBytes(owner, c) + blobCharge(size, handles.length) > this.limits.quotaBytes) {
         throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
       }
       // Up to MAX_BLOB_RECIPIENTS handles in one statement; refused after the quota, as the embedded store does.
       const found = await query<{ perm_key_id: Buffer }>(c, 'blob_recipients_of', 'SELECT perm_key_id FROM devices WHERE handle = ANY($1::text[])', [handles]);
       if (found.rows.length !== handles.length) throw new RpcError('NOT_FOUND', 'no such handle');
       const recipients = found.rows.map((r) => r.perm_key_id);
-      await query(c, 'blob_insert', 'INSERT INTO blobs (id, owner, size, length, expires_at) VALUES ($1, $2, $3, 0, $4)', [id, owner, size, expiresAt]);
+      await query(c, 'blob_insert', 'INSERT INTO blobs (id, owner, size, length, expires_at, recipients) VALUES ($1, $2, $3, 0, $4, $5)',
+        [id, owner, size, expiresAt, recipients.length]);
       await query(c, 'blob_recipients_insert',
         'INSERT INTO blob_recipients (blob_id, recipient) SELECT $1, r FROM unnest($2::bytea[]) AS r ON CONFLICT DO NOTHING', [id, recipients]);
     });

@@ -3,6 +3,8 @@
 // progress, owner, recipients and expiry in relay.db. The relay never has a key: all it learns
 // of a file is its padded sealed size, who uploaded it and whom the uploader named.
 // This is the embedded (SQLite) store; a cluster node keeps blobs in PostgreSQL (relay/blobs-pg.ts).
+// Past 500 lines: the put path's fsync ordering, the file cache and the quota share one store's
+// state (rows, files, pending puts); split, each part would reach into the others.
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -54,6 +56,18 @@ const FILE_IDLE_MS = 2_000;
  * ~10^9 one-byte blobs (a row, a file and up to MAX_BLOB_RECIPIENTS rows each) within 1 GiB.
  */
 export const MIN_BLOB_CHARGE_BYTES = MAX_BLOB_CHUNK_BYTES;
+/**
+ * Each recipient a blob names counts this much more, until the blob goes: without it an account
+ * could hold 16,384 never-uploaded blobs naming 1,000 recipients each (16.4M recipient rows,
+ * ~0.5-0.8 GB of relay.db) within 1 GiB. With it the quota bounds rows too (at most quota / 1 KiB,
+ * 1M rows in 1 GiB, 10-30x a row's real size), and a file to a 1,000-member group costs ~1 MiB more.
+ */
+export const BLOB_RECIPIENT_CHARGE_BYTES = 1024;
+
+/** What one blob counts against its uploader's quota (docs/protocol.md §9a). */
+export function blobCharge(size: number, recipients: number): number {
+  return Math.max(size, MIN_BLOB_CHARGE_BYTES) + recipients * BLOB_RECIPIENT_CHARGE_BYTES;
+}
 
 /** What the blob methods use: BlobStore answers at once, PgBlobStore (relay/blobs-pg.ts) later. */
 export interface Blobs {
@@ -159,9 +173,9 @@ export class BlobStore implements Blobs {
   /** Set by the first failed blob file fsync: no put is answered any more (as RelayStore.durabilityLost). */
   private lost: unknown;
   private readonly st: {
-    insert: Database.Statement<[Buffer, Buffer, number, number, number]>;
+    insert: Database.Statement<[Buffer, Buffer, number, number, number, number]>;
     row: Database.Statement<[Buffer]>;
-    used: Database.Statement<[number, Buffer, number]>;
+    used: Database.Statement<[number, number, Buffer, number]>;
     setLength: Database.Statement<[number, Buffer]>;
     addRecipient: Database.Statement<[Buffer, Buffer]>;
     isRecipient: Database.Statement<[Buffer, Buffer]>;
@@ -188,7 +202,7 @@ export class BlobStore implements Blobs {
     db.exec(`
       CREATE TABLE IF NOT EXISTS blobs (
         id BLOB PRIMARY KEY, owner BLOB NOT NULL, size INTEGER NOT NULL, length INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL
+        expires_at INTEGER NOT NULL, recipients INTEGER NOT NULL DEFAULT 0
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS blobs_by_owner ON blobs (owner);
       CREATE INDEX IF NOT EXISTS blobs_by_expiry ON blobs (expires_at);
@@ -196,10 +210,11 @@ export class BlobStore implements Blobs {
         blob_id BLOB NOT NULL, recipient BLOB NOT NULL, PRIMARY KEY (blob_id, recipient)
       ) WITHOUT ROWID;
     `);
+    addRecipientsColumn(db);
     this.st = {
-      insert: db.prepare('INSERT INTO blobs (id, owner, size, length, expires_at) VALUES (?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO blobs (id, owner, size, length, expires_at, recipients) VALUES (?, ?, ?, ?, ?, ?)'),
       row: db.prepare('SELECT owner, size, length, expires_at FROM blobs WHERE id = ?'),
-      used: db.prepare('SELECT COALESCE(SUM(MAX(size, ?)), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
+      used: db.prepare('SELECT COALESCE(SUM(MAX(size, ?) + recipients * ?), 0) AS n FROM blobs WHERE owner = ? AND expires_at > ?'),
       // MAX: a put's length never lowers one a later put (its fsync covered this one's bytes) set.
       setLength: db.prepare('UPDATE blobs SET length = MAX(length, ?) WHERE id = ?'),
       addRecipient: db.prepare('INSERT OR IGNORE INTO blob_recipients (blob_id, recipient) VALUES (?, ?)'),
@@ -301,14 +316,15 @@ export class BlobStore implements Blobs {
   }
 
   usedBytes(owner: Buffer): number {
-    return (this.st.used.get(MIN_BLOB_CHARGE_BYTES, owner, this.clock()) as { n: number }).n;
+    return (this.st.used.get(MIN_BLOB_CHARGE_BYTES, BLOB_RECIPIENT_CHARGE_BYTES, owner, this.clock()) as { n: number }).n;
   }
 
   create(owner: Buffer, size: number, recipientHandles: readonly string[]): { id: Buffer; expiresAt: number } {
     if (size > this.maxSealedBytes) throw new RpcError('BLOB_TOO_LARGE', `at most ${this.limits.maxFileBytes} bytes per file`);
-    if (this.usedBytes(owner) + Math.max(size, MIN_BLOB_CHARGE_BYTES) > this.limits.quotaBytes) throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
+    const handles = new Set(recipientHandles);
+    if (this.usedBytes(owner) + blobCharge(size, handles.size) > this.limits.quotaBytes) throw new RpcError('QUOTA_EXCEEDED', `at most ${this.limits.quotaBytes} bytes of attachments waiting per account`);
     const recipients: Buffer[] = [];
-    for (const h of new Set(recipientHandles)) {
+    for (const h of handles) {
       const d = this.deviceByHandle(h);
       if (!d || d.handle === null) throw new RpcError('NOT_FOUND', 'no such handle');
       recipients.push(d.permKeyId);
@@ -320,7 +336,7 @@ export class BlobStore implements Blobs {
     closeSync(openSync(this.file(id), 'wx', PRIVATE_FILE_MODE));
     this.unsynced.add(this.file(id));
     this.dirUnsynced = true;
-    this.st.insert.run(id, owner, size, 0, expiresAt);
+    this.st.insert.run(id, owner, size, 0, expiresAt, recipients.length);
     for (const r of recipients) this.st.addRecipient.run(id, r);
     return { id, expiresAt };
   }
@@ -467,6 +483,19 @@ export class BlobStore implements Blobs {
       if (!/^[0-9a-f]{32}$/.test(name) || this.st.exists.get(Buffer.from(name, 'hex')) === undefined) unlinkSync(join(this.dir, name));
     }
   }
+}
+
+/**
+ * A relay.db from before the recipients' charge: the column, filled with the recipients each blob
+ * still names (those done before the upgrade are not charged).
+ */
+function addRecipientsColumn(db: Database.Database): void {
+  const columns = db.prepare('SELECT name FROM pragma_table_info(\'blobs\')').all() as { name: string }[];
+  if (columns.some((c) => c.name === 'recipients')) return;
+  db.transaction(() => {
+    db.exec('ALTER TABLE blobs ADD COLUMN recipients INTEGER NOT NULL DEFAULT 0');
+    db.exec('UPDATE blobs SET recipients = (SELECT COUNT(*) FROM blob_recipients r WHERE r.blob_id = blobs.id)');
+  })();
 }
 
 /** The blob methods of the table, served (UNKNOWN_METHOD on a relay without a blob store). */

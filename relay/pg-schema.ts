@@ -289,6 +289,17 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
       $fn$;
     `,
   },
+  {
+    // The recipients a blob named, counted against its uploader's quota (relay/blobs.ts
+    // BLOB_RECIPIENT_CHARGE_BYTES), so the quota bounds blob_recipients rows too. Existing blobs
+    // are charged for the recipients they still name. A node of version 6 still running inserts 0
+    // (its blobs are charged as before until they go).
+    version: 7,
+    sql: `
+      ALTER TABLE blobs ADD COLUMN recipients integer NOT NULL DEFAULT 0;
+      UPDATE blobs SET recipients = (SELECT count(*) FROM blob_recipients r WHERE r.blob_id = blobs.id);
+    `,
+  },
 ];
 
 const NODE_ID = /^[a-z0-9_]{1,40}$/;

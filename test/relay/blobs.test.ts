@@ -6,16 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { RpcError } from '../../shared/protocol/errors.ts';
-import { MAX_BLOB_CHUNK_BYTES } from '../../shared/protocol/methods.ts';
+import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_RECIPIENTS } from '../../shared/protocol/methods.ts';
 import { streamLayout } from '../../shared/protocol/stream.ts';
 import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import { inProcessRelay, makeClient, tempDir, type TestClient } from '../net/harness.ts';
 import { PgBlobStore } from '../../relay/blobs-pg.ts';
+import { BLOB_RECIPIENT_CHARGE_BYTES, BlobStore, MIN_BLOB_CHARGE_BYTES } from '../../relay/blobs.ts';
 import { RawSession } from './raw-session.ts';
 import { startPostgres, type TestPostgres } from './pg-harness.ts';
 
@@ -41,6 +43,21 @@ interface Store {
   bytes(dir: string, idHex: string): Promise<Buffer>;
   /** Removes a blob's bytes (not its record), as a disk fault or an operator would. */
   lose(dir: string, idHex: string): Promise<void>;
+  /** Registers devices with these handles behind the relay's back (a thousand clients would be slow). */
+  addHandles(dir: string, handles: readonly string[]): Promise<void>;
+  /** blob_recipients rows stored. */
+  recipientRows(dir: string): Promise<number>;
+}
+
+/** relay.db beside the relay's own connection (WAL), for what the SQLite store keeps. */
+function withRelayDb<T>(dir: string, f: (db: Database.Database) => T): T {
+  const db = new Database(join(dir, 'relay.db'));
+  try {
+    db.pragma('busy_timeout = 5000');
+    return f(db);
+  } finally {
+    db.close();
+  }
 }
 
 async function sql<R extends pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
@@ -62,6 +79,13 @@ const backends: { name: string; open(): Promise<Store> }[] = [
         stored: async (dir) => blobFiles(dir),
         bytes: async (dir, idHex) => readFileSync(join(dir, 'blobs', idHex)),
         lose: async (dir, idHex) => unlinkSync(join(dir, 'blobs', idHex)),
+        addHandles: async (dir, handles) => withRelayDb(dir, (db) => {
+          const insert = db.prepare('INSERT INTO devices (perm_key_id, perm_pub, handle, created_at) VALUES (?, ?, ?, ?)');
+          db.transaction(() => {
+            for (const h of handles) insert.run(randomBytes(8), randomBytes(32), h, Date.now());
+          })();
+        }),
+        recipientRows: async (dir) => withRelayDb(dir, (db) => (db.prepare('SELECT COUNT(*) AS n FROM blob_recipients').get() as { n: number }).n),
       };
     },
   },
@@ -77,6 +101,10 @@ const backends: { name: string; open(): Promise<Store> }[] = [
                                                                UNION SELECT encode(blob_id, 'hex') FROM blob_chunks ORDER BY 1`)).map((r) => r.id),
         bytes: async (_dir, idHex) => Buffer.concat((await sql<{ data: Buffer }>(url, 'SELECT data FROM blob_chunks WHERE blob_id = $1 ORDER BY off', [Buffer.from(idHex, 'hex')])).map((r) => r.data)),
         lose: async (_dir, idHex) => void await sql(url, 'DELETE FROM blob_chunks WHERE blob_id = $1', [Buffer.from(idHex, 'hex')]),
+        addHandles: async (_dir, handles) => void await sql(url, `INSERT INTO devices (perm_key_id, perm_pub, handle, created_at)
+                                                                    SELECT substring(sha256(convert_to(h, 'UTF8')) from 1 for 8), sha256(convert_to(h, 'UTF8')), h, $2
+                                                                      FROM unnest($1::text[]) AS h`, [handles, Date.now()]),
+        recipientRows: async () => Number((await sql<{ n: string }>(url, 'SELECT count(*) AS n FROM blob_recipients'))[0]?.n),
       };
     },
   },
@@ -215,7 +243,7 @@ describe.each(backends)('relay blobs ($name)', (backend) => {
     expect(await alice.client.call('blob.limits', null)).toEqual({ maxFileBytes: 1_000_000, quotaBytes: 1_500_000, usedBytes: 0, ttlMs: 3_600_000 });
     expect(await refusal(alice.client.call('blob.create', { size: max + 1, recipients: ['bob'] }))).toBe('BLOB_TOO_LARGE');
     const first = await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
-    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(max);
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(max + BLOB_RECIPIENT_CHARGE_BYTES);
     expect(await refusal(alice.client.call('blob.create', { size: max, recipients: ['bob'] }))).toBe('QUOTA_EXCEEDED');
     await alice.client.call('blob.done', { id: first.id });
     await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
@@ -235,9 +263,64 @@ describe.each(backends)('relay blobs ($name)', (backend) => {
         break;
       }
     }
-    expect(created).toBe(Math.floor(1_000_000 / MAX_BLOB_CHUNK_BYTES));
-    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(created * MAX_BLOB_CHUNK_BYTES);
+    const each = MAX_BLOB_CHUNK_BYTES + BLOB_RECIPIENT_CHARGE_BYTES;
+    expect(created).toBe(Math.floor(1_000_000 / each));
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(created * each);
     expect(await store.stored(d.dir)).toHaveLength(created);
+  });
+
+  it('charges every named recipient: never-uploaded blobs naming 1,000 recipients cannot pile up rows; done and expiry release it', async () => {
+    const d = tempDir('blob-recipients-charge');
+    dirs.push(d);
+    let now = Date.now();
+    const clock = (): number => now;
+    const quota = 4 * 1024 * 1024;
+    const relay = await relayIn(d.dir, { clock, blobQuotaBytes: quota, blobTtlMs: 3_600_000 });
+    const alice = await user(relay, 'alice');
+    const members = Array.from({ length: MAX_BLOB_RECIPIENTS }, (_, i) => `member_${i}`);
+    await store.addHandles(d.dir, members);
+    const create = (): Promise<string> => alice.client.call('blob.create', { size: 1, recipients: members })
+      .then(({ id }) => Buffer.from(id).toString('hex'), (e: unknown) => (e instanceof RpcError ? e.code : 'other'));
+    const each = MIN_BLOB_CHARGE_BYTES + MAX_BLOB_RECIPIENTS * BLOB_RECIPIENT_CHARGE_BYTES;
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const r = await create();
+      if (r === 'QUOTA_EXCEEDED') break;
+      expect(r).toMatch(/^[0-9a-f]{32}$/);
+      ids.push(r);
+    }
+    // 3 blobs, 3,000 rows (charged one chunk each, before the recipients' charge: 63 blobs, 63,000 rows).
+    expect(ids).toHaveLength(Math.floor(quota / each));
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(ids.length * each);
+    expect(await store.recipientRows(d.dir)).toBe(ids.length * MAX_BLOB_RECIPIENTS);
+    // The uploader's withdrawal releases the blob's whole charge: one more fits, then no more.
+    await alice.client.call('blob.done', { id: Buffer.from(ids[0]!, 'hex') });
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe((ids.length - 1) * each);
+    expect(await create()).toMatch(/^[0-9a-f]{32}$/);
+    expect(await create()).toBe('QUOTA_EXCEEDED');
+    // Expired blobs count nothing, and the sweep removes their recipient rows.
+    now += 3_600_001;
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(0);
+    await (relay.core.blobs as BlobStore | PgBlobStore).sweep();
+    expect(await store.recipientRows(d.dir)).toBe(0);
+    expect(await store.stored(d.dir)).toEqual([]);
+  });
+
+  it('a file for a 1,000-member group fits the default quota, charged 1 KiB per member beside its size', async () => {
+    const d = tempDir('blob-group');
+    dirs.push(d);
+    const relay = await relayIn(d.dir);
+    const alice = await user(relay, 'alice');
+    const members = Array.from({ length: MAX_BLOB_RECIPIENTS }, (_, i) => `member_${i}`);
+    await store.addHandles(d.dir, members);
+    const { maxFileBytes, quotaBytes } = await alice.client.call('blob.limits', null);
+    const largest = streamLayout(maxFileBytes).sealedSize;
+    const charge = largest + MAX_BLOB_RECIPIENTS * BLOB_RECIPIENT_CHARGE_BYTES;
+    // Ten 100 MiB files to the group at once within 1 GiB (as many as without the members' charge).
+    expect(Math.floor(quotaBytes / charge)).toBe(10);
+    for (let i = 0; i < 10; i++) await alice.client.call('blob.create', { size: largest, recipients: members });
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(10 * charge);
+    expect(await refusal(alice.client.call('blob.create', { size: largest, recipients: members }))).toBe('QUOTA_EXCEEDED');
   });
 
   it('keeps the acknowledged length across a restart and deletes expired blobs (TTL in relay time)', async () => {
