@@ -2,35 +2,32 @@
 // bytes handed to the caller (`serialize`) to be sealed; nothing here touches the disk
 // (temp_store = MEMORY keeps SQLite's sort spills in RAM too).
 //
-// Document ids (FTS rowids) are derived from the message's sentAt: doc = sentAt * 4096 + n.
-// "Newest first" is then FTS5's native descending rowid walk with an early LIMIT, and a date
-// filter is a rowid range, so neither needs to visit every match.
+// Document ids (FTS rowids) are derived from the message's sentAt (doc-ids.ts), so "newest
+// first" and a date filter are rowid walks and ranges.
 //
 // The index is INDEX_PARTS databases ("parts"), a message in the part its id hashes to
 // (index-image.ts partOf), each with its own docs, FTS5 table and prefix list; part 0 also holds
 // the meta and the conversation terms. Why: a restore deserializes one part per event-loop turn
 // (one database of 160 MB at a million messages held the thread 195-312 ms in that one call; an
 // eighth of it, 40-54 ms: hence 16 parts).
-// A query asks every part and merges; a write transaction begins (and commits) only in the parts
-// it writes to, so more parts do not make each write dearer.
-// Past 500 lines on purpose: writes (with the mirror's log), the stepped purge and the
-// queries share the parts' connections, their prepared statements and their caches.
+// A query asks every part and merges (index-search.ts); a write transaction begins (and commits)
+// only in the parts it writes to, so more parts do not make each write dearer. This module opens
+// the parts and writes to them (with the mirror's log); the purge after a deferred removal is
+// index-purge.ts.
 import Database from 'better-sqlite3';
 import { sqliteOptions } from '../vault/sqlite-binding.ts';
-import { SnapshotInvalid, joinImages, partOf, splitImage } from './index-image.ts';
-import { INDEX_FORMAT_VERSION, INDEX_PARTS, Part, PURGE_SQL, RELEVANCE_WINDOW, SCHEMA, openPart } from './index-part.ts';
+import { DocAllocator, encodeId } from './doc-ids.ts';
+import { joinImages, partOf, splitImage } from './index-image.ts';
+import { INDEX_FORMAT_VERSION, INDEX_PARTS, Part, PURGE_SQL, SCHEMA, openPart } from './index-part.ts';
+import { purgeAll, purgeStep, type PurgeCursor } from './index-purge.ts';
+import { searchParts, type IndexHit, type IndexQuery } from './index-search.ts';
 import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
 export { SnapshotInvalid } from './index-image.ts';
 export { INDEX_FORMAT_VERSION, INDEX_PARTS, MIRRORED_SQL, PART_CACHE_KIB, PURGE_SQL, RELEVANCE_WINDOW } from './index-part.ts';
-
-const SLOT_BITS = 4096; // docs per millisecond before spilling into the next millisecond
-const MAX_TIME = 2 ** 50; // ms; keeps doc ids below 2^62
-/** Above every doc id (MAX_TIME's slots end below it). */
-const MAX_DOC = 2n ** 63n - 1n;
-/** Most hits one query returns. */
-export const MAX_LIMIT = 1000;
+export type { PurgeCursor } from './index-purge.ts';
+export { MAX_LIMIT, type IndexHit, type IndexQuery } from './index-search.ts';
 
 export interface IndexedMessage {
   id: string;
@@ -39,58 +36,10 @@ export interface IndexedMessage {
   text: string;
 }
 
-export interface IndexQuery {
-  /** FTS5 MATCH expression without the conversation clause (see query.ts). */
-  match: string;
-  conversationId?: string;
-  /** Inclusive bounds on sentAt, ms since the epoch. */
-  from?: number;
-  to?: number;
-  order: 'newest' | 'relevance';
-  limit: number;
-}
-
-/** Where a purge (SearchIndex.purgeStep) stands between its steps. */
-export interface PurgeCursor {
-  phase: 'merge' | 'words';
-  /** The part being merged or pruned. */
-  part: number;
-  /** The last word checked (phase 'words'). */
-  after: string;
-}
-
-export interface IndexHit {
-  id: string;
-  /** bm25 score (lower is better) when ordered by relevance, else 0. */
-  score: number;
-}
-
-function clampTime(ms: number): number {
-  if (!Number.isFinite(ms)) return 0;
-  return Math.min(MAX_TIME, Math.max(0, Math.floor(ms)));
-}
-
-// 32+ hex-char ids (the vault's default) are stored as blobs, half the size; others as text.
-// SQLite never equates a blob with a text value, so the two forms cannot collide.
-function encodeId(id: string): string | Buffer {
-  return id.length >= 16 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id) ? Buffer.from(id, 'hex') : id;
-}
-
-function decodeId(stored: unknown): string {
-  if (typeof stored === 'string') return stored;
-  if (Buffer.isBuffer(stored)) return stored.toString('hex');
-  throw new SnapshotInvalid('a document id has an unexpected type');
-}
-
 /** Words already in the `words` table (a bounded cache that saves an INSERT per repeated word). */
 const KNOWN_WORDS_CACHE = 200_000;
 /** Conversations whose FTS term is cached (cleared when full). */
 const CONV_TERMS_CACHE = 10_000;
-
-
-function newestFirst(a: { doc: bigint }, b: { doc: bigint }): number {
-  return a.doc > b.doc ? -1 : a.doc < b.doc ? 1 : 0;
-}
 
 export class SearchIndex {
   readonly #parts: Part[];
@@ -104,17 +53,13 @@ export class SearchIndex {
   #depth = 0;
   /** Parts the transaction under way has begun in (at their first write: #into). */
   readonly #begun: Part[] = [];
-  /**
-   * No doc above this exists in any part (read from the parts on first use, raised with each doc
-   * allocated). Only ever too high (a rolled-back or removed doc), never too low: a message whose
-   * millisecond slot starts above it takes the slot's first doc without asking every part.
-   */
-  #docCeiling: bigint | undefined;
+  readonly #docs: DocAllocator;
   /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */
   #removals = 0;
 
   private constructor(parts: Part[]) {
     this.#parts = parts;
+    this.#docs = new DocAllocator(parts);
   }
 
   get #head(): Part {
@@ -290,34 +235,6 @@ export class SearchIndex {
     return row === undefined ? undefined : BigInt(row.doc);
   }
 
-  /** A doc id unique over every part (so newest-first order across parts is total). */
-  #allocateDoc(sentAt: number): bigint {
-    const base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
-    this.#docCeiling ??= this.#parts.reduce((max, p) => {
-      const m = p.stmts.maxDocIn.get(0n, MAX_DOC)?.m ?? null;
-      return m !== null && m > max ? m : max;
-    }, -1n);
-    const doc = base > this.#docCeiling ? base : this.#scanForDoc(base);
-    if (doc > this.#docCeiling) this.#docCeiling = doc;
-    return doc;
-  }
-
-  /** The first free doc at or after `base` within its millisecond slot (spilling over when full), asking every part. */
-  #scanForDoc(start: bigint): bigint {
-    let base = start;
-    for (;;) {
-      const top = base + BigInt(SLOT_BITS);
-      let m: bigint | null = null;
-      for (const p of this.#parts) {
-        const pm = p.stmts.maxDocIn.get(base, top)?.m ?? null;
-        if (pm !== null && (m === null || pm > m)) m = pm;
-      }
-      if (m === null) return base;
-      if (m + 1n < top) return m + 1n;
-      base = top; // 4096 messages in one millisecond: spill into the next one
-    }
-  }
-
   #convTerm(conversationId: string, create: boolean): string | undefined {
     const known = this.#convTerms.get(conversationId);
     if (known !== undefined) return known;
@@ -363,7 +280,7 @@ export class SearchIndex {
         const stmts = this.#into(at).stmts;
         const existing = stmts.docOf.get(id);
         if (existing !== undefined) this.#removeDoc(at, BigInt(existing.doc));
-        const doc = this.#allocateDoc(m.sentAt);
+        const doc = this.#docs.allocate(m.sentAt);
         const cols = indexColumns(m.text);
         const conv = this.#convTerm(m.conversationId, true) as string;
         stmts.insertDoc.run(doc, id);
@@ -456,39 +373,12 @@ export class SearchIndex {
    * message's term is left in any part).
    */
   purgeStep(cursor: PurgeCursor | undefined, pages = 64, words = 2000): PurgeCursor | undefined {
-    const c: PurgeCursor = cursor ?? { phase: 'merge', part: 0, after: '' };
-    const part = this.#parts[c.part];
-    if (!part) return undefined;
-    if (c.phase === 'merge') {
-      const before = part.stmts.totalChanges.get() as number;
-      part.stmts.merge.run(-Math.max(1, Math.floor(pages)));
-      const after = part.stmts.totalChanges.get() as number;
-      // FTS5's documented test: a merge that did no work changes fewer than two rows.
-      if (after - before >= 2) return c;
-      // A single segment is not rewritten by 'merge'; 'optimize' drops its deleted entries (cheap once merged).
-      part.db.exec(PURGE_SQL.optimize);
-      // Every part merged before any word is pruned (a merge alone, service.ts #mergeInSteps, stops at the words).
-      return c.part + 1 < this.#parts.length ? { phase: 'merge', part: c.part + 1, after: '' } : { phase: 'words', part: 0, after: '' };
-    }
-    const batch = part.stmts.wordsAfter.all(c.after, Math.max(1, Math.floor(words)));
-    part.db.transaction(() => {
-      for (const { term } of batch) if (!part.stmts.wordLive.get(term)) part.stmts.deleteWord.run(term);
-    })();
-    part.knownWords.clear();
-    const last = batch[batch.length - 1];
-    if (last !== undefined) return { phase: 'words', part: c.part, after: last.term };
-    return c.part + 1 < this.#parts.length ? { phase: 'words', part: c.part + 1, after: '' } : undefined;
+    return purgeStep(this.#parts, cursor, pages, words);
   }
 
   /** The whole purge after removeDeferred in one blocking call (one 'optimize' per part: cheaper in total than the steps). */
   purgeAll(): void {
-    for (const p of this.#parts) {
-      p.db.transaction(() => {
-        p.db.exec(PURGE_SQL.optimize);
-        p.stmts.pruneWords.run();
-      })();
-      p.knownWords.clear();
-    }
+    purgeAll(this.#parts);
   }
 
   /**
@@ -517,12 +407,7 @@ export class SearchIndex {
     return this.#docOf(id) !== undefined;
   }
 
-  /**
-   * Every part is asked and the answers merged by doc id. Newest first: each part's newest
-   * `limit`, the newest `limit` of those. Relevance: the newest RELEVANCE_WINDOW matches over all
-   * parts, each part's share ranked by bm25 (with the part's own statistics: docs/search.md
-   * "Index in parts"), the best `limit` of those.
-   */
+  /** Every part is asked and the answers merged by doc id (index-search.ts searchParts). */
   search(q: IndexQuery): IndexHit[] {
     let match = q.match;
     if (q.conversationId !== undefined) {
@@ -530,31 +415,7 @@ export class SearchIndex {
       if (term === undefined) return [];
       match = `(${match}) AND conv : "${term}"`;
     }
-    const lo = q.from === undefined ? 0n : BigInt(clampTime(q.from)) * BigInt(SLOT_BITS);
-    const hi = q.to === undefined ? 2n ** 62n : (BigInt(clampTime(q.to)) + 1n) * BigInt(SLOT_BITS);
-    const limit = Math.max(1, Math.min(MAX_LIMIT, Math.floor(q.limit)));
-    const newest = (from: bigint, n: number): { doc: bigint; score: number; part: number }[] => {
-      const found: { doc: bigint; score: number; part: number }[] = [];
-      this.#parts.forEach((p, part) => {
-        for (const r of p.stmts.newest.all(match, from, hi, n)) found.push({ doc: r.doc, score: 0, part });
-      });
-      return found.sort(newestFirst).slice(0, n);
-    };
-    let hits: { doc: bigint; score: number; part: number }[];
-    if (q.order === 'relevance') {
-      // The window is the newest RELEVANCE_WINDOW matches over every part, as in one database;
-      // each part then ranks only its share of it, so bm25 runs on the window once, not per part.
-      const window = newest(lo, RELEVANCE_WINDOW);
-      const from = window.length === RELEVANCE_WINDOW ? (window[window.length - 1] as { doc: bigint }).doc : lo;
-      hits = [];
-      this.#parts.forEach((p, part) => {
-        for (const r of p.stmts.relevance.all(match, from, hi, limit)) hits.push({ doc: r.doc, score: Number(r.score), part });
-      });
-      hits.sort((a, b) => a.score - b.score || newestFirst(a, b));
-    } else {
-      hits = newest(lo, limit);
-    }
-    return hits.slice(0, limit).map((h) => ({ id: decodeId((this.#parts[h.part] as Part).stmts.idOf.get(h.doc)?.id), score: h.score }));
+    return searchParts(this.#parts, match, q);
   }
 
   /** Merges each part's FTS5 segments into one: smaller snapshot, faster queries. Costs time proportional to the index. */
