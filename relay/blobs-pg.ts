@@ -163,7 +163,11 @@ export class PgBlobStore implements Blobs {
       if (!b.owner.equals(caller)) {
         await query(c, 'blob_recipient_drop', 'DELETE FROM blob_recipients WHERE blob_id = $1 AND recipient = $2', [id, caller]);
         const left = (await query<{ n: string }>(c, 'blob_recipients_left', 'SELECT count(*) AS n FROM blob_recipients WHERE blob_id = $1', [id])).rows[0];
-        if (num(left?.n ?? 0) > 0) return false;
+        if (num(left?.n ?? 0) > 0) {
+          // Charged for the recipients left (relay/blobs.ts BLOB_RECIPIENT_CHARGE_BYTES).
+          await query(c, 'blob_set_recipients', 'UPDATE blobs SET recipients = $1 WHERE id = $2', [num(left?.n ?? 0), id]);
+          return false;
+        }
       }
       // Its chunks and recipient rows go with it (ON DELETE CASCADE).
       await query(c, 'blob_delete', 'DELETE FROM blobs WHERE id = $1', [id]);

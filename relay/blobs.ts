@@ -57,7 +57,7 @@ const FILE_IDLE_MS = 2_000;
  */
 export const MIN_BLOB_CHARGE_BYTES = MAX_BLOB_CHUNK_BYTES;
 /**
- * Each recipient a blob names counts this much more, until the blob goes: without it an account
+ * Each recipient a blob names counts this much more, until it is done or the blob goes: without it an account
  * could hold 16,384 never-uploaded blobs naming 1,000 recipients each (16.4M recipient rows,
  * ~0.5-0.8 GB of relay.db) within 1 GiB. With it the quota bounds rows too (at most quota / 1 KiB,
  * 1M rows in 1 GiB, 10-30x a row's real size), and a file to a 1,000-member group costs ~1 MiB more.
@@ -181,6 +181,7 @@ export class BlobStore implements Blobs {
     isRecipient: Database.Statement<[Buffer, Buffer]>;
     dropRecipient: Database.Statement<[Buffer, Buffer]>;
     recipientsLeft: Database.Statement<[Buffer]>;
+    setRecipients: Database.Statement<[number, Buffer]>;
     del: Database.Statement<[Buffer]>;
     delRecipients: Database.Statement<[Buffer]>;
     expired: Database.Statement<[number, number]>;
@@ -221,6 +222,7 @@ export class BlobStore implements Blobs {
       isRecipient: db.prepare('SELECT 1 FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
       dropRecipient: db.prepare('DELETE FROM blob_recipients WHERE blob_id = ? AND recipient = ?'),
       recipientsLeft: db.prepare('SELECT COUNT(*) AS n FROM blob_recipients WHERE blob_id = ?'),
+      setRecipients: db.prepare('UPDATE blobs SET recipients = ? WHERE id = ?'),
       del: db.prepare('DELETE FROM blobs WHERE id = ?'),
       delRecipients: db.prepare('DELETE FROM blob_recipients WHERE blob_id = ?'),
       expired: db.prepare('SELECT id FROM blobs WHERE expires_at <= ? LIMIT ?'),
@@ -439,13 +441,18 @@ export class BlobStore implements Blobs {
 
   /**
    * A recipient is done with the blob (fetched and stored it): it loses access, and the blob is
-   * deleted once no recipient is left. The uploader's `done` withdraws it for everyone.
+   * deleted once no recipient is left (until then it is charged for those left). The uploader's
+   * `done` withdraws it for everyone.
    */
   done(caller: Buffer, blobId: Uint8Array): boolean {
     const { id, owner } = this.readable(caller, blobId);
     if (!owner) {
       this.st.dropRecipient.run(id, caller);
-      if ((this.st.recipientsLeft.get(id) as { n: number }).n > 0) return false;
+      const left = (this.st.recipientsLeft.get(id) as { n: number }).n;
+      if (left > 0) {
+        this.st.setRecipients.run(left, id);
+        return false;
+      }
     }
     this.remove(id);
     return true;

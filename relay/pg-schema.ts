@@ -290,7 +290,7 @@ export const MIGRATIONS: readonly { version: number; sql: string }[] = [
     `,
   },
   {
-    // The recipients a blob named, counted against its uploader's quota (relay/blobs.ts
+    // The recipients a blob still names, counted against its uploader's quota (relay/blobs.ts
     // BLOB_RECIPIENT_CHARGE_BYTES), so the quota bounds blob_recipients rows too. Existing blobs
     // are charged for the recipients they still name. A node of version 6 still running inserts 0
     // (its blobs are charged as before until they go).

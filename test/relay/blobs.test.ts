@@ -221,8 +221,11 @@ describe.each(backends)('relay blobs ($name)', (backend) => {
     const bob = await user(relay, 'bob');
     const carol = await user(relay, 'carol');
     const { id } = await alice.client.call('blob.create', { size: 10, recipients: ['bob', 'carol', 'bob'] });
+    // Charged for two recipients (bob named twice is one), then for the one left once bob is done.
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(MIN_BLOB_CHARGE_BYTES + 2 * BLOB_RECIPIENT_CHARGE_BYTES);
     await alice.client.call('blob.put', { id, offset: 0, data: randomBytes(10) });
     expect(await bob.client.call('blob.done', { id })).toEqual({ deleted: false });
+    expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(MIN_BLOB_CHARGE_BYTES + BLOB_RECIPIENT_CHARGE_BYTES);
     expect(await refusal(bob.client.call('blob.get', { id, offset: 0, length: 10 }))).toBe('NOT_FOUND');
     expect((await carol.client.call('blob.get', { id, offset: 0, length: 10 })).data).toHaveLength(10);
     expect(await carol.client.call('blob.done', { id })).toEqual({ deleted: true });
