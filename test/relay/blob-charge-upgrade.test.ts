@@ -4,13 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BLOB_RECIPIENT_CHARGE_BYTES, BlobStore, MIN_BLOB_CHARGE_BYTES } from '../../relay/blobs.ts';
 import { PgBlobStore } from '../../relay/blobs-pg.ts';
-import { MIGRATIONS, PgStoreBackend } from '../../relay/store-pg.ts';
+import { PgStoreBackend } from '../../relay/store-pg.ts';
 import { tempDir } from '../net/harness.ts';
-import { startPostgres, type TestPostgres } from './pg-harness.ts';
+import { databaseAtSchema, startPostgres, type TestPostgres } from './pg-harness.ts';
 
 const T0 = 1_700_000_000_000;
 const owner = randomBytes(8);
@@ -60,16 +59,9 @@ describe('the recipients\' charge on an upgraded relay store', () => {
 
   it('PostgreSQL: migration 7 fills the column from blob_recipients', async () => {
     pgServer ??= await startPostgres();
-    const url = await pgServer.createDatabase();
     // A database at schema version 6 holding the two blobs.
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
+    const { url, client: c } = await databaseAtSchema(pgServer, 6);
     try {
-      await c.query('CREATE TABLE ephemera_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
-      for (const m of MIGRATIONS.filter((x) => x.version <= 6)) {
-        await c.query(m.sql);
-        await c.query('INSERT INTO ephemera_schema VALUES ($1, 0)', [m.version]);
-      }
       await c.query("INSERT INTO devices (perm_key_id, perm_pub, handle, created_at) VALUES ($1, $2, 'alice', 1)", [owner, randomBytes(32)]);
       await c.query('INSERT INTO blobs (id, owner, size, length, expires_at) VALUES ($1, $3, 1, 0, $4), ($2, $3, 1000000, 0, $4)', [small, large, owner, T0 + 1000]);
       await c.query('INSERT INTO blob_recipients SELECT $1, r FROM unnest($2::bytea[]) AS r', [small, [randomBytes(8), randomBytes(8), randomBytes(8)]]);

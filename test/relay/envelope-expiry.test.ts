@@ -7,15 +7,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startEnvelopePurge } from '../../relay/expiry.ts';
 import { DEFAULT_ENVELOPE_TTL_MS, PURGE_EXPIRED_SQL, RelayStore } from '../../relay/store.ts';
 import type { RelayStoreBackend, StoreOps } from '../../relay/store-backend.ts';
 import { SqliteStoreBackend } from '../../relay/store-sqlite.ts';
-import { MIGRATIONS, PgStoreBackend } from '../../relay/store-pg.ts';
+import { PgStoreBackend } from '../../relay/store-pg.ts';
 import type { Body } from '../../shared/protocol/rpc.ts';
-import { startPostgres, type TestPostgres } from './pg-harness.ts';
+import { databaseAtSchema, startPostgres, type TestPostgres } from './pg-harness.ts';
 import { tempDir } from '../net/harness.ts';
 import { pushedEnvelopes, registeredOn, relayForFile, type TestDevice } from './raw-session.ts';
 
@@ -155,16 +154,9 @@ describe('the purge\'s read (SQLite)', () => {
 describe('PostgreSQL migration 3 (envelope expiry)', () => {
   it('gives envelopes queued before it the default lifetime, and keeps the old enqueue function working', async () => {
     pgServer ??= await startPostgres();
-    const url = await pgServer.createDatabase();
     // A database at schema version 2 with one envelope queued.
-    const c = new pg.Client({ connectionString: url });
-    await c.connect();
+    const { url, client: c } = await databaseAtSchema(pgServer, 2);
     try {
-      await c.query('CREATE TABLE ephemera_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
-      for (const m of MIGRATIONS.filter((x) => x.version <= 2)) {
-        await c.query(m.sql);
-        await c.query('INSERT INTO ephemera_schema VALUES ($1, 0)', [m.version]);
-      }
       const bob = randomBytes(8);
       await c.query("INSERT INTO devices (perm_key_id, perm_pub, handle, created_at) VALUES ($1, $2, 'bob', 1)", [bob, randomBytes(32)]);
       await c.query('SELECT * FROM ephemera_enqueue($1, $2, $3, $4, $5, $6, $7)', [randomBytes(8), 'idem-before-01', bob, 'alice', Buffer.from('old'), T0, 10]);

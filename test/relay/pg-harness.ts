@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { MIGRATIONS } from '../../relay/store-pg.ts';
 
 export interface TestPostgres {
   /** postgres://… for database `db` (default: postgres). */
@@ -124,4 +125,25 @@ function uidOf(user: string): number {
 
 function gidOf(user: string): number {
   return Number(execFileSync('id', ['-g', user]).toString().trim());
+}
+
+/**
+ * A new database left as a node of schema `version` left it (its migrations applied and recorded),
+ * with a connected client the caller ends: for the tests of a later migration's upgrade path.
+ */
+export async function databaseAtSchema(server: TestPostgres, version: number): Promise<{ url: string; client: pg.Client }> {
+  const url = await server.createDatabase();
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('CREATE TABLE ephemera_schema (version integer PRIMARY KEY, applied_at bigint NOT NULL)');
+    for (const m of MIGRATIONS.filter((x) => x.version <= version)) {
+      await client.query(m.sql);
+      await client.query('INSERT INTO ephemera_schema VALUES ($1, 0)', [m.version]);
+    }
+  } catch (err) {
+    await client.end();
+    throw err;
+  }
+  return { url, client };
 }
