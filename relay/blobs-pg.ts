@@ -162,10 +162,10 @@ export class PgBlobStore implements Blobs {
       const { id, b } = await this.readable(c, caller, blobId, true);
       if (!b.owner.equals(caller)) {
         await query(c, 'blob_recipient_drop', 'DELETE FROM blob_recipients WHERE blob_id = $1 AND recipient = $2', [id, caller]);
-        const left = (await query<{ n: string }>(c, 'blob_recipients_left', 'SELECT count(*) AS n FROM blob_recipients WHERE blob_id = $1', [id])).rows[0];
-        if (num(left?.n ?? 0) > 0) {
+        const left = num((await query<{ n: string }>(c, 'blob_recipients_left', 'SELECT count(*) AS n FROM blob_recipients WHERE blob_id = $1', [id])).rows[0]?.n ?? 0);
+        if (left > 0) {
           // Charged for the recipients left (relay/blobs.ts BLOB_RECIPIENT_CHARGE_BYTES).
-          await query(c, 'blob_set_recipients', 'UPDATE blobs SET recipients = $1 WHERE id = $2', [num(left?.n ?? 0), id]);
+          await query(c, 'blob_set_recipients', 'UPDATE blobs SET recipients = $1 WHERE id = $2', [left, id]);
           return false;
         }
       }

@@ -22,7 +22,7 @@ export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 export interface CheckpointHost {
   /** WriteGate.checkpoint: the TRUNCATE checkpoint, false inside a transaction. */
   checkpoint(): boolean;
-  /** WriteGate.restartWal: the RESTART checkpoint (restart), false inside a transaction. */
+  /** The gate's RESTART checkpoint (WalCheckpoints.restart), false inside a transaction. */
   restart(): boolean;
   /** A receive batch is open (it commits at its own turn). */
   batchOpen(): boolean;

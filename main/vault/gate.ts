@@ -64,7 +64,7 @@ export class WriteGate<R, W> {
   readonly #durability = new Durability();
   readonly #checkpoints = new WalCheckpoints({
     checkpoint: () => this.checkpoint(),
-    restart: () => this.#restartWal(),
+    restart: () => this.#checkpointNow('RESTART'),
     batchOpen: () => this.#batch !== undefined,
     isCurrent: (db) => this.#db === db && this.#keys.unlocked,
     syncWal: () => this.#durability.syncBeforeCheckpoint(),
@@ -198,29 +198,24 @@ export class WriteGate<R, W> {
    * run: false, and the caller's commit leaves the old frames to the next checkpoint.
    */
   checkpoint(): boolean {
+    return this.#checkpointNow('TRUNCATE');
+  }
+
+  /**
+   * A TRUNCATE (checkpoint) or the scheduled RESTART (WalCheckpoints.restart). Inside a transaction
+   * neither can run: a TRUNCATE is then left to the commit that ends the outermost transaction
+   * (WalCheckpoints.ifWanted: a received delete runs in the receive batch's step, and "deleted"
+   * must still reach every file); a RESTART is dropped (the next commit schedules another).
+   */
+  #checkpointNow(mode: 'TRUNCATE' | 'RESTART'): boolean {
     const db = this.#open();
     this.#endBatchForOthers();
     if (db.inTransaction) {
-      // Inside a transaction (a received delete runs in the receive batch's step) the WAL cannot
-      // be truncated yet, and what was deleted stays in it: the commit that ends the outermost
-      // transaction checkpoints (WalCheckpoints.ifWanted), so "deleted" still reaches every file.
-      this.#checkpoints.want();
+      if (mode === 'TRUNCATE') this.#checkpoints.want();
       return false;
     }
     try {
-      return this.#checkpoints.truncate(db);
-    } catch (err) {
-      throw this.#durability.mapWriteError(err);
-    }
-  }
-
-  /** The scheduled checkpoint (WalCheckpoints.restart): false inside a transaction (the next commit schedules another). */
-  #restartWal(): boolean {
-    const db = this.#open();
-    this.#endBatchForOthers();
-    if (db.inTransaction) return false;
-    try {
-      return this.#checkpoints.restart(db);
+      return mode === 'TRUNCATE' ? this.#checkpoints.truncate(db) : this.#checkpoints.restart(db);
     } catch (err) {
       throw this.#durability.mapWriteError(err);
     }
