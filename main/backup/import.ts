@@ -20,7 +20,7 @@ import { BackupCancelled, BackupError, BackupIoError, BackupUntrusted, isFsError
 import { lineToContact, lineToConversation, lineToMessage, type BackupCounts, type HeaderLine } from './format.ts';
 import { throwIfAborted, yieldAndCheck, type ProgressListener } from './progress.ts';
 import type { OpenedAgeFile } from './age-file.ts';
-import { openBackupFile, records, scanRecords, YIELD_BYTES, type ReadCounter, type ReadOptions } from './read.ts';
+import { openBackupFile, ReadCounter, records, scanRecords, type ReadOptions } from './read.ts';
 import { IDENTITY_SECRET, ownIdentityKey, publicKeyOfIdentitySecret, signerFingerprint } from './signature.ts';
 import type { BackupRecord } from './stream.ts';
 import { ACCOUNT_IDENTITY_SECRETS } from './export.ts';
@@ -163,7 +163,7 @@ export async function importBackup(vault: VaultHandle, path: string, options: Im
     // counts, the signature over every byte before it); any failure, a cancel or a lock rolls
     // everything back. What is applied is exactly the stream that was verified: there is no
     // second read that the file could change under.
-    const read: ReadCounter = { bytes: 0 };
+    const read = new ReadCounter();
     const input = records(file, undefined, read);
     const { header, signer, pending } = readSigner(vault, input, options.restoreIdentity === true);
     if (signer.status !== 'own' && options.trustUnsigned !== true) {
@@ -324,11 +324,10 @@ async function applyRecords(
     progress(done);
     await yieldAndCheck(signal);
   };
-  let yieldedAt = 0;
   for (const r of input) {
     // Huge lines (group logs, attachment chunks) yield by bytes; batches of messages also in flush.
-    if (read.bytes - yieldedAt >= YIELD_BYTES) {
-      yieldedAt = read.bytes;
+    if (read.yieldDue()) {
+      read.yielded();
       await yieldAndCheck(signal);
     }
     switch (r.kind) {

@@ -28,8 +28,19 @@ export function records(file: OpenedAgeFile, plaintext?: Hash, read?: ReadCounte
 }
 
 /** Plaintext bytes read so far: consumers yield by bytes as well as by records, so a few huge lines do not hold the event loop. */
-export interface ReadCounter {
-  bytes: number;
+export class ReadCounter {
+  bytes = 0;
+  #yieldedAt = 0;
+
+  /** YIELD_BYTES or more were read since the last turn of the event loop (yielded). */
+  yieldDue(): boolean {
+    return this.bytes - this.#yieldedAt >= YIELD_BYTES;
+  }
+
+  /** The consumer let the event loop run. */
+  yielded(): void {
+    this.#yieldedAt = this.bytes;
+  }
 }
 
 /** Plaintext bytes between event-loop turns at most (plus one line), whatever the records' count. */
@@ -77,8 +88,7 @@ export async function scanRecords(
   let done = 0;
   let sinceYield = 0;
   const plaintext = createHash('sha256');
-  const read: ReadCounter = { bytes: 0 };
-  let yieldedAt = 0;
+  const read = new ReadCounter();
   for (const r of records(file, plaintext, read)) {
     if (r.kind === 'header') {
       header = r.line;
@@ -92,9 +102,9 @@ export async function scanRecords(
       signer = r.signer;
     }
     visit?.(r);
-    if (++sinceYield === PROGRESS_EVERY || read.bytes - yieldedAt >= YIELD_BYTES) {
+    if (++sinceYield === PROGRESS_EVERY || read.yieldDue()) {
       sinceYield = 0;
-      yieldedAt = read.bytes;
+      read.yielded();
       options.onProgress?.({ phase, done, total: Math.max(total, done) });
       await yieldAndCheck(options.signal);
     }
