@@ -46,6 +46,11 @@ export interface RelayOptions {
    */
   idempotencyPruneIntervalMs?: number;
   /**
+   * SQLite: idempotency records kept in memory (relay/idem-log.ts), ~140-175 bytes each; past
+   * this many, new records are looked up on disk (slower sends, nothing refused). Default 1,000,000.
+   */
+  idempotencyMemoryKeys?: number;
+  /**
    * Longest an envelope waits in the queue; expired ones are never delivered and are purged
    * (relay/expiry.ts). A sender's `ttl` may only shorten it. Default 30 days.
    */

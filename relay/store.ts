@@ -5,6 +5,7 @@ import { ensurePrivateFile } from '../shared/private-files.ts';
 import { WalFile } from '../shared/wal-file.ts';
 import { RpcError } from '../shared/protocol/errors.ts';
 import { CodedError } from '../shared/errors.ts';
+import { IDEM_TABLE_SQL, IdemLog, migrateIdempotency } from './idem-log.ts';
 
 export interface QueuedEnvelope {
   id: number;
@@ -26,6 +27,12 @@ export interface EnqueueResult {
 }
 
 const HANDLE_CACHE_LIMIT = 100_000;
+
+/**
+ * relay.db's schema version (PRAGMA user_version): 1 = idempotency records in arrival order
+ * (relay/idem-log.ts); 0 = before, the (sender, idem) b-tree, migrated at open.
+ */
+export const RELAY_DB_SCHEMA = 1;
 
 /** How long an idempotency key is remembered after its envelope was stored. */
 export const IDEMPOTENCY_RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -84,18 +91,17 @@ export class RelayStore {
     device: Database.Statement<[Buffer]>;
     deviceByHandle: Database.Statement<[string]>;
     setHandle: Database.Statement<[string, Buffer]>;
-    idem: Database.Statement<[Buffer, string]>;
     insertQueue: Database.Statement<[number, Buffer, string, Buffer, number, number]>;
-    claimIdem: Database.Statement<[Buffer, string, number, number]>;
     count: Database.Statement<[Buffer]>;
     pending: Database.Statement<[Buffer, number, number, number]>;
     del: Database.Statement<[number, Buffer]>;
     expired: Database.Statement<[number, number, number]>;
     delById: Database.Statement<[number]>;
-    pruneIdem: Database.Statement<[number]>;
   };
+  /** Idempotency records: appended on disk, looked up in memory. */
+  private readonly idems: IdemLog;
 
-  constructor(file: string) {
+  constructor(file: string, o: { idempotencyMemoryKeys?: number } = {}) {
     // SQLite would create the file (and its -wal/-shm) with 0644 minus the umask.
     if (file !== ':memory:') ensurePrivateFile(file);
     this.db = new Database(file);
@@ -130,14 +136,15 @@ export class RelayStore {
         expires_at INTEGER NOT NULL
       );
       CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue (recipient, id);
-      CREATE TABLE IF NOT EXISTS idempotency (
-        sender BLOB NOT NULL,
-        idem TEXT NOT NULL,
-        queue_id INTEGER NOT NULL,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (sender, idem)
-      ) WITHOUT ROWID;
     `);
+    if ((this.db.pragma('user_version', { simple: true }) as number) < RELAY_DB_SCHEMA) {
+      this.db.transaction(() => {
+        const old = this.db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'idempotency'").get();
+        if (old) migrateIdempotency(this.db);
+        else this.db.exec(IDEM_TABLE_SQL);
+        this.db.pragma(`user_version = ${RELAY_DB_SCHEMA}`);
+      })();
+    }
     // A queue made before envelopes expired: each envelope gets the default lifetime from when it
     // was stored (the relay's purge at start then applies a shorter configured one).
     const columns = this.db.prepare('SELECT name FROM pragma_table_info(\'queue\')').all() as { name: string }[];
@@ -153,20 +160,20 @@ export class RelayStore {
       device: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE perm_key_id = ?'),
       deviceByHandle: d.prepare('SELECT perm_key_id, perm_pub, handle FROM devices WHERE handle = ?'),
       setHandle: d.prepare('UPDATE devices SET handle = ? WHERE perm_key_id = ?'),
-      idem: d.prepare('SELECT queue_id FROM idempotency WHERE sender = ? AND idem = ?'),
       insertQueue: d.prepare('INSERT INTO queue (id, recipient, sender_handle, body, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      claimIdem: d.prepare('INSERT INTO idempotency (sender, idem, queue_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (sender, idem) DO NOTHING'),
       count: d.prepare('SELECT COUNT(*) AS n FROM queue WHERE recipient = ?'),
       // An expired envelope is never delivered, even before the purge has deleted it.
       pending: d.prepare('SELECT id, sender_handle, body, created_at FROM queue WHERE recipient = ? AND id > ? AND expires_at > ? ORDER BY id LIMIT ?'),
       del: d.prepare('DELETE FROM queue WHERE id = ? AND recipient = ?'),
       expired: d.prepare(PURGE_EXPIRED_SQL),
       delById: d.prepare('DELETE FROM queue WHERE id = ?'),
-      pruneIdem: d.prepare('DELETE FROM idempotency WHERE created_at < ?'),
     };
-    // Queue ids are assigned here so the idempotency key can be claimed first (one statement
-    // fewer per send). AUTOINCREMENT's high-water mark still moves with every insert, so ids
-    // are never reused, across restarts too; a rolled-back batch only leaves a gap.
+    // Before the relay accepts a send: the map of every record kept (relay/idem-log.ts).
+    this.idems = new IdemLog(d, o.idempotencyMemoryKeys);
+    // Queue ids are assigned here, before the insert, so the idempotency record can name its
+    // envelope without reading the id back. AUTOINCREMENT's high-water mark still moves with
+    // every insert, so ids are never reused, across restarts too; a rolled-back batch only
+    // leaves a gap.
     const seq = d.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'queue'").get() as { seq: number } | undefined;
     const max = d.prepare('SELECT max(id) AS m FROM queue').get() as { m: number | null };
     this.nextQueueId = Math.max(seq?.seq ?? 0, max.m ?? 0) + 1;
@@ -187,22 +194,13 @@ export class RelayStore {
   private enqueueIn(sender: Buffer, senderHandle: string, recipientHandle: string, idem: string, body: Buffer, now: number, queueLimit: number, expiresAt: number): EnqueueResult {
     const recipient = this.deviceByHandle(recipientHandle);
     if (!recipient) throw new RpcError('NOT_FOUND', 'no such handle');
-    const duplicate = (): EnqueueResult | undefined => {
-      const seen = this.st.idem.get(sender, idem) as { queue_id: number } | undefined;
-      return seen ? { id: seen.queue_id, duplicate: true, recipient: recipient.permKeyId } : undefined;
-    };
+    // A re-send of a stored envelope is answered as a duplicate, also when the queue is full.
+    const seen = this.idems.find(sender, idem);
+    if (seen !== undefined) return { id: seen, duplicate: true, recipient: recipient.permKeyId };
     const count = this.countFor(recipient.permKeyId);
-    if (count >= queueLimit) {
-      const d = duplicate(); // a re-send of a stored envelope is still answered as a duplicate
-      if (d) return d;
-      throw new RpcError('QUEUE_FULL');
-    }
+    if (count >= queueLimit) throw new RpcError('QUEUE_FULL');
     const id = this.nextQueueId;
-    if (this.st.claimIdem.run(sender, idem, id, now).changes === 0) {
-      const d = duplicate();
-      if (!d) throw new Error('idempotency key vanished');
-      return d;
-    }
+    this.idems.add(sender, idem, id, now);
     this.nextQueueId = id + 1;
     this.st.insertQueue.run(id, recipient.permKeyId, senderHandle, body, now, expiresAt);
     this.queueCounts.set(recipient.permKeyId.toString('hex'), count + 1);
@@ -272,7 +270,14 @@ export class RelayStore {
     // saved): the relay rolls the whole batch back if a method fails other than with an
     // RpcError (RelayCore.dispatch). Outside a batch it is its own transaction.
     if (this.db.inTransaction) return this.enqueueIn(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
-    return this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
+    try {
+      const r = this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
+      this.idems.committed();
+      return r;
+    } catch (e) {
+      this.idems.rolledBack();
+      throw e;
+    }
   }
 
   /** Envelopes for `recipient` after `afterId` that have not expired at `now` (without: all), in queue order. */
@@ -299,10 +304,10 @@ export class RelayStore {
    */
   withdraw(sender: Buffer, recipientHandle: string, idem: string): void {
     const recipient = this.deviceByHandle(recipientHandle);
-    const seen = recipient ? (this.st.idem.get(sender, idem) as { queue_id: number } | undefined) : undefined;
-    if (!recipient || !seen) return;
+    const seen = recipient ? this.idems.find(sender, idem) : undefined;
+    if (!recipient || seen === undefined) return;
     // One statement: no transaction needed, inside a batch or not.
-    if (this.st.del.run(seen.queue_id, recipient.permKeyId).changes === 0) return;
+    if (this.st.del.run(seen, recipient.permKeyId).changes === 0) return;
     const k = recipient.permKeyId.toString('hex');
     const c = this.queueCounts.get(k);
     if (c !== undefined) this.queueCounts.set(k, Math.max(0, c - 1));
@@ -345,11 +350,19 @@ export class RelayStore {
   }
 
   commitBatch(): void {
-    if (this.db.inTransaction) this.db.exec('COMMIT');
+    try {
+      if (this.db.inTransaction) this.db.exec('COMMIT');
+    } catch (e) {
+      // A failed COMMIT that ended the transaction rolled it back.
+      if (!this.db.inTransaction) this.idems.rolledBack();
+      throw e;
+    }
+    this.idems.committed();
   }
 
   rollbackBatch(): void {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.idems.rolledBack();
     this.queueCounts.clear();
     this.byHandle.clear();
   }
@@ -390,8 +403,16 @@ export class RelayStore {
     this.alsoSyncs.push(sync);
   }
 
-  pruneIdempotency(now: number): void {
-    this.st.pruneIdem.run(now - IDEMPOTENCY_RETENTION_MS);
+  /** Deletes idempotency records older than their retention; returns how many went. */
+  pruneIdempotency(now: number): number {
+    // Never inside a request batch: its rollback would bring back rows the map forgot.
+    if (this.db.inTransaction) throw new PurgeBusy();
+    return this.idems.prune(now - IDEMPOTENCY_RETENTION_MS);
+  }
+
+  /** Idempotency records in memory and spilled to the disk index (relay/idem-log.ts). */
+  get idempotencySizes(): { inMemory: number; spilled: number } {
+    return this.idems.sizes;
   }
 
   /**
