@@ -18,6 +18,8 @@ export class ReceiptBatch {
   private timer: NodeJS.Timeout | undefined;
   /** When the pending batch began. */
   private since = 0;
+  /** The batch goes `delayMs` after this: its last id that came within `maxWaitMs` of `since`. */
+  private quietFrom = 0;
 
   /**
    * `send` gets each key's ids in chunks a receipt may carry. While ids keep coming the batch
@@ -31,14 +33,22 @@ export class ReceiptBatch {
   ) {}
 
   add(key: string, id: string): void {
-    const list = this.pending.get(key) ?? [];
-    list.push(id);
-    this.pending.set(key, list);
+    const list = this.pending.get(key);
+    if (list) list.push(id);
+    else this.pending.set(key, [id]);
     const now = Date.now();
-    if (!this.timer) this.since = now;
-    else if (now - this.since < this.maxWaitMs) clearTimeout(this.timer);
-    else return;
-    this.timer = setTimeout(() => this.flush(), this.delayMs);
+    if (!this.timer) {
+      this.since = this.quietFrom = now;
+      this.timer = setTimeout(() => this.due(), this.delayMs);
+    } else if (now - this.since < this.maxWaitMs) this.quietFrom = now;
+    // The timer is not re-armed per id (a catch-up adds one per text: a timer each was ~6 µs of
+    // main thread per text); when it fires early it waits out the rest (due).
+  }
+
+  private due(): void {
+    const wait = this.quietFrom + this.delayMs - Date.now();
+    if (wait > 0) this.timer = setTimeout(() => this.due(), wait);
+    else this.flush();
   }
 
   private flush(): void {
