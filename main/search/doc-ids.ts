@@ -35,6 +35,12 @@ export function decodeId(stored: unknown): string {
   throw new SnapshotInvalid('a document id has an unexpected type');
 }
 
+/**
+ * Millisecond slots remembered (DocAllocator #slots) before they are forgotten at once: a
+ * catch-up or an import allocates one or two per message, so this bounds the map to a few MB.
+ */
+const MAX_SLOTS = 65_536;
+
 /** Hands out doc ids unique over every part. */
 export class DocAllocator {
   readonly #parts: readonly Part[];
@@ -44,6 +50,14 @@ export class DocAllocator {
    * millisecond slot starts above it takes the slot's first doc without asking every part.
    */
   #ceiling: bigint | undefined;
+  /** The ceiling when #slots was last emptied: every doc in a slot starting above it is one this allocator handed out since. */
+  #floor = -1n;
+  /**
+   * Of the slots starting above #floor, the highest doc handed out in each (only ever too high,
+   * as #ceiling). A catch-up's texts from many contacts come in no order of sentAt, so most start
+   * below the ceiling: without this each asked every part (16 queries, ~14 µs per text).
+   */
+  readonly #slots = new Map<bigint, bigint>();
 
   constructor(parts: readonly Part[]) {
     this.#parts = parts;
@@ -51,13 +65,33 @@ export class DocAllocator {
 
   allocate(sentAt: number): bigint {
     const base = BigInt(clampTime(sentAt)) * BigInt(SLOT_BITS);
-    this.#ceiling ??= this.#parts.reduce((max, p) => {
-      const m = p.stmts.maxDocIn.get(0n, MAX_DOC)?.m ?? null;
-      return m !== null && m > max ? m : max;
-    }, -1n);
-    const doc = base > this.#ceiling ? base : this.#scan(base);
+    if (this.#ceiling === undefined) {
+      this.#ceiling = this.#parts.reduce((max, p) => {
+        const m = p.stmts.maxDocIn.get(0n, MAX_DOC)?.m ?? null;
+        return m !== null && m > max ? m : max;
+      }, -1n);
+      this.#floor = this.#ceiling;
+    }
+    const doc = base > this.#floor ? this.#fromSlots(base) : this.#scan(base);
     if (doc > this.#ceiling) this.#ceiling = doc;
+    const slot = doc - (doc % BigInt(SLOT_BITS));
+    if (slot > this.#floor) {
+      if (this.#slots.size >= MAX_SLOTS) {
+        // Forget them all: no doc is above the ceiling, so the slots above it are empty.
+        this.#slots.clear();
+        this.#floor = this.#ceiling;
+      } else this.#slots.set(slot, doc);
+    }
     return doc;
+  }
+
+  /** The first free doc at or after `start` (a slot above #floor), from #slots alone. */
+  #fromSlots(start: bigint): bigint {
+    for (let base = start; ; base += BigInt(SLOT_BITS)) {
+      const last = this.#slots.get(base);
+      const doc = last === undefined ? base : last + 1n;
+      if (doc < base + BigInt(SLOT_BITS)) return doc;
+    }
   }
 
   /** The first free doc at or after `start` within its millisecond slot (spilling over when full), asking every part. */
