@@ -19,9 +19,26 @@ export function contactIdOfConversation(conversationId: string): string | undefi
   return /^d[0-9a-f]{24}$/.test(conversationId) ? `c${conversationId.slice(1)}` : undefined;
 }
 
+// Random ids are cut from a pool of CSPRNG bytes, one randomBytes call per 256 ids instead of
+// one each (the call was ~25 µs of the main thread per text under the profiler, more than the hex it makes). Each
+// slice is used once; these ids are not secrets (the peer or the relay sees them).
+const ID_POOL_BYTES = 4096;
+let idPool = Buffer.alloc(0);
+let idPoolAt = 0;
+
+function randomHex16(): string {
+  if (idPoolAt + 16 > idPool.length) {
+    idPool = randomBytes(ID_POOL_BYTES);
+    idPoolAt = 0;
+  }
+  const hex = idPool.toString('hex', idPoolAt, idPoolAt + 16);
+  idPoolAt += 16;
+  return hex;
+}
+
 /** The id inside the E2E content of a message we send: 32 hex characters. */
 export function newContentId(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex16();
 }
 
 /**
@@ -121,7 +138,7 @@ export const REPLY_TO = 'messenger-reply-to';
 
 /** Idempotency key of a receipt send: random (the outbox re-sends it under the same key), shaped like a text's. */
 export function receiptIdempotencyKey(): string {
-  return randomBytes(16).toString('hex');
+  return randomHex16();
 }
 
 /** Stored id -> JSON { seconds, expiresAt|null }: a disappearing message's timer and its expiry (messenger/disappearing.ts). */
