@@ -4,11 +4,14 @@
 // read receipts for what was read.
 import { ApiError } from '../../shared/api.ts';
 import { encodeEnvelope, MAX_RECEIPT_IDS } from '../e2e/index.ts';
+import { sendOutboxItem } from '../net/mailbox.ts';
+import { VaultLocked } from '../vault/errors.ts';
 import type { ConversationRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { recordStateTime } from './conversations.ts';
 import type { Emit } from './events.ts';
 import { INCOMING_CONTENT_IDS, incomingMessageId, QUOTABLE_CONTENT_IDS, receiptIdempotencyKey, withIdKey } from './ids.ts';
+import { DurableHandoff, handOffQueued } from './outgoing.ts';
 import { resendWithdrawnReceipts } from './receipt-resend.ts';
 import { recordReceipt } from './receipt-withdraw.ts';
 import { keepReceiptIds, keptReceiptIds, ReceiptBatch, sendInChunks } from './receipt-batch.ts';
@@ -59,12 +62,25 @@ export class ReceiptSender {
   private readonly delivered = new ReceiptBatch((handle, ids) => this.sendChunk(handle, 'delivered', ids), RECEIPT_MAX_WAIT_MS);
   /** Receipt sends waiting in the send queue or running (a lock waits for them, bounded). */
   private readonly queued = new Set<Promise<void>>();
+  /**
+   * Receipts committed without an fsync wait, handed to the relay client once one made them
+   * durable (as texts are, outgoing.ts): a catch-up sends one per sender every couple of seconds,
+   * and each one's commit waited for the disk on the main thread. A failed sync (locked, or the
+   * vault's durability lost) leaves them in the sealed outbox for the next relay client.
+   */
+  private readonly handoff: DurableHandoff;
 
   /** `enqueue` runs work in the send queue (one send at a time). */
   constructor(
     private readonly access: SessionAccess,
     private readonly enqueue: (fn: () => Promise<void>) => Promise<void>,
-  ) {}
+  ) {
+    this.handoff = new DurableHandoff(async () => {
+      const vault = access.current()?.vault;
+      if (!vault?.isUnlocked) throw new VaultLocked();
+      await vault.syncCommittedAsync();
+    });
+  }
 
   /** A delivered receipt for a stored incoming text, sent with the others of the moment. */
   queueDelivered(handle: string, contentId: string): void {
@@ -89,7 +105,7 @@ export class ReceiptSender {
       if (session?.vault.isUnlocked && session.registration) keepReceiptIds(session.vault, KEPT_RECEIPTS, `${type}\n${handle}`, ids);
       return 'kept';
     }
-    const sent = await sendReceipt(this.access, handle, type, ids);
+    const sent = await sendReceipt(this.access, this.handoff, handle, type, ids);
     // A receipt withdrawn meanwhile (receipt-withdraw.ts) may wait for its rest to go again.
     await resendWithdrawnReceipts(this.access);
     return sent ? 'sent' : 'skipped';
@@ -100,9 +116,10 @@ export class ReceiptSender {
     this.delivered.flushAll();
   }
 
-  /** Resolves once every receipt send queued so far has run (it is then in the sealed outbox, or kept). */
+  /** Resolves once every receipt send queued so far has run (it is then in the sealed outbox, or kept) and those committed were handed over or found not durable. */
   async settled(): Promise<void> {
     await Promise.all([...this.queued]);
+    await this.handoff.idle();
   }
 
   /**
@@ -177,8 +194,11 @@ async function beforeDeadline(p: Promise<unknown>, deadline: number): Promise<bo
   }
 }
 
-/** Sends one receipt now (the caller runs it in the send queue as a vault activity); false when it is not for anyone now. */
-async function sendReceipt(access: SessionAccess, handle: string, type: 'delivered' | 'read', ids: string[]): Promise<boolean> {
+/**
+ * Sends one receipt (the caller runs it in the send queue as a vault activity): committed now,
+ * handed to the relay client by `handoff` once durable. False when it is not for anyone now.
+ */
+async function sendReceipt(access: SessionAccess, handoff: DurableHandoff, handle: string, type: 'delivered' | 'read', ids: string[]): Promise<boolean> {
   const session = access.current();
   const e2e = session?.registration?.e2e;
   const conn = session?.connection;
@@ -195,11 +215,20 @@ async function sendReceipt(access: SessionAccess, handle: string, type: 'deliver
   const messages = named.map((n) => n.id);
   const idem = receiptIdempotencyKey();
   // The ratchet step, the outbox entry and the record a later deletion withdraws it by
-  // (receipt-withdraw.ts) in one commit (e2e.sendContentThen).
-  await e2e.sendContentThen(handle, { v: 1, kind: 'receipt', type, ids: stored }, (envelope) => {
-    conn.mailbox.send(handle, encodeEnvelope(envelope), idem).catch(() => undefined);
-    recordReceipt(session.vault, idem, { to: handle, type, ids: stored, messages });
-  });
+  // (receipt-withdraw.ts) in one commit (e2e.sendContentThen), without an fsync wait: nothing of
+  // it reaches the relay before an fsync made it durable, so a ratchet step a power cut could
+  // undo is never used on the wire.
+  const vault = session.vault;
+  await e2e.sendContentThen(
+    handle,
+    { v: 1, kind: 'receipt', type, ids: stored },
+    (envelope) => {
+      vault.outboxPut(sendOutboxItem(handle, encodeEnvelope(envelope), idem, Date.now()));
+      recordReceipt(vault, idem, { to: handle, type, ids: stored, messages });
+    },
+    { relaxed: true },
+  );
+  handoff.after(() => handOffQueued(vault, conn, idem));
   return true;
 }
 
