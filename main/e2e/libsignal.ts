@@ -2,6 +2,7 @@
 // checked), byte views, prekey bundles from the wire, and libsignal's decrypt verdicts as typed
 // E2E errors.
 import { ErrorCode, KEMPublicKey, LibSignalErrorBase, PreKeyBundle, ProtocolAddress, PublicKey } from '@signalapp/libsignal-client';
+import { LRUCache } from 'lru-cache';
 import type { PreKeyBundleWire } from '../../shared/protocol/prekey-bundle.ts';
 import { BadAddress, BadBundle, BadMessage, DuplicateMessage, NoSession } from '../../shared/protocol/e2e-errors.ts';
 
@@ -9,9 +10,20 @@ import { BadAddress, BadBundle, BadMessage, DuplicateMessage, NoSession } from '
 const DEVICE = 1;
 const MAX_ADDRESS_CHARS = 128;
 
+/**
+ * Addresses made before, by name (immutable native objects, so shared): each receive and send
+ * made one, with its name's check, and the stores then read the name back out of it.
+ */
+const addresses = new LRUCache<string, ProtocolAddress>({ max: 1_000 });
+
 export function protocolAddress(name: string): ProtocolAddress {
-  checkAddress(name);
-  return ProtocolAddress.new(name, DEVICE);
+  let address = addresses.get(name);
+  if (address === undefined) {
+    checkAddress(name);
+    address = ProtocolAddress.new(name, DEVICE);
+    addresses.set(name, address);
+  }
+  return address;
 }
 
 export function checkAddress(name: string): void {
