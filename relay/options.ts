@@ -46,7 +46,7 @@ export interface RelayOptions {
    */
   idempotencyPruneIntervalMs?: number;
   /**
-   * SQLite: idempotency records kept in memory (relay/idem-log.ts), ~140-175 bytes each; past
+   * SQLite: idempotency records kept in memory (relay/idem-log.ts), ~105-205 bytes each; past
    * this many, new records are looked up on disk (slower sends, nothing refused). Default 1,000,000.
    */
   idempotencyMemoryKeys?: number;
