@@ -95,12 +95,21 @@ export function childCpuMicros(pid: number | undefined): number {
   }
 }
 
+/** Bytes a child process has passed to write() so far (/proc/<pid>/io wchar: the -wal included); NaN elsewhere. */
+export function childWrittenBytes(pid: number | undefined): number {
+  try {
+    return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${String(pid)}/io`, 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function selfCpuMicros(): number {
   const u = process.cpuUsage();
   return u.user + u.system;
 }
 
-export interface DriveResult { rate: number; latencies: number[]; received: number; relayCpuUs: number; clientCpuUs: number }
+export interface DriveResult { rate: number; latencies: number[]; received: number; relayCpuUs: number; clientCpuUs: number; relayWrittenBytes: number }
 
 export async function drive(endpoints: Endpoint[], seconds: number, relayPid: number | undefined): Promise<DriveResult> {
   const n = endpoints.length;
@@ -132,14 +141,16 @@ export async function drive(endpoints: Endpoint[], seconds: number, relayPid: nu
   });
   const start = performance.now();
   const relay0 = childCpuMicros(relayPid);
+  const written0 = childWrittenBytes(relayPid);
   const self0 = selfCpuMicros();
   for (let i = 0; i < n; i++) pump(i);
   await new Promise((r) => setTimeout(r, seconds * 1000));
   running = false;
   const elapsed = (performance.now() - start) / 1000;
   const relayCpuUs = childCpuMicros(relayPid) - relay0;
+  const relayWrittenBytes = childWrittenBytes(relayPid) - written0;
   const clientCpuUs = selfCpuMicros() - self0;
-  return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b), received, relayCpuUs, clientCpuUs };
+  return { rate: received / elapsed, latencies: latencies.sort((a, b) => a - b), received, relayCpuUs, clientCpuUs, relayWrittenBytes };
 }
 
 async function plainEndpoints(port: number, n: number, tls = false): Promise<{ endpoints: Endpoint[]; close: () => void }> {
@@ -256,7 +267,11 @@ async function throughput(quick: boolean): Promise<void> {
       plain_clients_cpu_us_per_msg: perMsg(base.clientCpuUs, base),
     });
     // The goals: against the floor that does the same required work (bench/floor-relay.ts).
-    const floorParams = { ...params, floor_relay_cpu_us_per_msg: perMsg(floor.relayCpuUs, floor), floor_clients_cpu_us_per_msg: perMsg(floor.clientCpuUs, floor) };
+    // Bytes each relay wrote per message (socket writes and the -wal): a load-independent view of its storage work.
+    const floorParams = {
+      ...params, floor_relay_cpu_us_per_msg: perMsg(floor.relayCpuUs, floor), floor_clients_cpu_us_per_msg: perMsg(floor.clientCpuUs, floor),
+      relay_written_bytes_per_msg: perMsg(ours.relayWrittenBytes, ours), floor_written_bytes_per_msg: perMsg(floor.relayWrittenBytes, floor),
+    };
     emit({ bench: 'relay-throughput-vs-floor', value: Math.round(ours.rate), unit: 'msg/s', baseline: Math.round(floor.rate), ratio: ratioOf(ours.rate, floor.rate, true), params: floorParams, target: 'ratio >= 0.7 of the floor' });
     const floorUs = floor.relayCpuUs / Math.max(1, floor.received);
     const oursUs = ours.relayCpuUs / Math.max(1, ours.received);

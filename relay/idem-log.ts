@@ -45,7 +45,7 @@ export class IdemLog {
   /** Spilled records on disk: when 0, a key missing from the map is new without a read. */
   private spilled = 0;
   /** Records written by the open transaction (undefined: a spilled one), undone on rollback. */
-  private uncommitted: (string | undefined)[] = [];
+  private readonly uncommitted: (string | undefined)[] = [];
   private readonly st: {
     insert: Database.Statement<[Buffer, string, number, number, number]>;
     findSpilled: Database.Statement<[Buffer, string]>;
@@ -105,18 +105,24 @@ export class IdemLog {
     }
   }
 
-  /** The transaction that wrote the records since the last call committed. */
-  committed(): void {
-    if (this.uncommitted.length > 0) this.uncommitted = [];
+  /** Where a transaction's records begin (pass it to committed / rolledBack to end only those). */
+  mark(): number {
+    return this.uncommitted.length;
+  }
+
+  /** The transaction that wrote the records since `from` (default: all not yet ended) committed. */
+  committed(from = 0): void {
+    this.uncommitted.length = from;
   }
 
   /** It rolled back: its records are gone from disk, so from the map too. */
-  rolledBack(): void {
-    for (const k of this.uncommitted) {
+  rolledBack(from = 0): void {
+    for (let i = from; i < this.uncommitted.length; i++) {
+      const k = this.uncommitted[i];
       if (k === undefined) this.spilled -= 1;
       else this.map.delete(k);
     }
-    this.uncommitted = [];
+    this.uncommitted.length = from;
   }
 
   /** Records in memory and spilled, for tests and operators. */

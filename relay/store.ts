@@ -54,6 +54,16 @@ export class RelayDurabilityLost extends CodedError<'DURABILITY_LOST'> {
   }
 }
 
+/**
+ * SQLite ended the open request batch itself (SQLITE_FULL, IOERR and the like roll the whole
+ * transaction back): what it wrote is gone, so nothing of it may be answered or remembered.
+ */
+export class RelayBatchLost extends CodedError<'BATCH_LOST'> {
+  constructor() {
+    super('BATCH_LOST', 'SQLite rolled the request batch back');
+  }
+}
+
 /** Longest an envelope waits in the queue unless the relay is configured otherwise (`--envelope-ttl`). */
 export const DEFAULT_ENVELOPE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Expired envelopes deleted per statement, so a purge never holds the database for long. */
@@ -100,6 +110,8 @@ export class RelayStore {
   };
   /** Idempotency records: appended on disk, looked up in memory. */
   private readonly idems: IdemLog;
+  /** beginBatch opened a transaction not yet ended by commitBatch / rollbackBatch. */
+  private batchOpen = false;
 
   constructor(file: string, o: { idempotencyMemoryKeys?: number } = {}) {
     // SQLite would create the file (and its -wal/-shm) with 0644 minus the umask.
@@ -270,12 +282,17 @@ export class RelayStore {
     // saved): the relay rolls the whole batch back if a method fails other than with an
     // RpcError (RelayCore.dispatch). Outside a batch it is its own transaction.
     if (this.db.inTransaction) return this.enqueueIn(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
+    // The batch's transaction is gone: a send on its own would commit, and be answered, while
+    // the batch's keys wait to be undone; fail it with the batch instead.
+    if (this.batchOpen) throw new RelayBatchLost();
+    // Only this transaction's records: an open batch's are ended by commitBatch / rollbackBatch.
+    const mark = this.idems.mark();
     try {
       const r = this.enqueueTx(sender, senderHandle, recipientHandle, idem, body, now, queueLimit, expiresAt);
-      this.idems.committed();
+      this.idems.committed(mark);
       return r;
     } catch (e) {
-      this.idems.rolledBack();
+      this.idems.rolledBack(mark);
       throw e;
     }
   }
@@ -346,10 +363,19 @@ export class RelayStore {
    * Methods' own transactions become savepoints inside it.
    */
   beginBatch(): void {
-    if (!this.db.inTransaction) this.db.exec('BEGIN');
+    if (this.db.inTransaction) return;
+    this.db.exec('BEGIN');
+    this.batchOpen = true;
   }
 
+  /** Throws RelayBatchLost when SQLite ended the batch itself (the caller then rolls back, answers nothing). */
   commitBatch(): void {
+    const lost = this.batchOpen && !this.db.inTransaction;
+    this.batchOpen = false;
+    if (lost) {
+      this.idems.rolledBack();
+      throw new RelayBatchLost();
+    }
     try {
       if (this.db.inTransaction) this.db.exec('COMMIT');
     } catch (e) {
@@ -361,6 +387,7 @@ export class RelayStore {
   }
 
   rollbackBatch(): void {
+    this.batchOpen = false;
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     this.idems.rolledBack();
     this.queueCounts.clear();

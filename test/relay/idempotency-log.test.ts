@@ -1,12 +1,12 @@
 // The SQLite relay's idempotency records (relay/idem-log.ts): rows appended in arrival order, looked
 // up in a bounded map rebuilt from them at open. A re-send is stored once across a relay restart
-// and a 404 re-bind; a rolled-back batch leaves no key behind; past the memory bound records spill
+// and a 404 re-bind; a rolled-back batch (ours or SQLite's) or a failed send leaves no key behind; past the memory bound records spill
 // to a disk index and still de-duplicate; a relay.db from before (schema 0) is migrated.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IDEMPOTENCY_RETENTION_MS, RELAY_DB_SCHEMA, RelayStore } from '../../relay/store.ts';
+import { IDEMPOTENCY_RETENTION_MS, RELAY_DB_SCHEMA, RelayBatchLost, RelayStore } from '../../relay/store.ts';
 import type { RunningRelay } from '../../relay/relay.ts';
 import { inProcessRelay, registeredPair, tempDir, waitFor, type TestClient } from '../net/harness.ts';
 
@@ -94,6 +94,41 @@ describe('idempotency records and transactions', () => {
     expect(queued(store)).toBe(1);
     expect(store.pending(bob(store), 0, 10).map((e) => e.id)).toEqual([kept.id]);
     expect(kept.id).toBeGreaterThanOrEqual(lost.id);
+  });
+});
+
+describe('idempotency records when SQLite ends a transaction itself', () => {
+  it('a batch SQLite rolled back: a send after it fails too, the commit fails, and every key of it is forgotten', () => {
+    // Review s22 (R): a send on its own transaction after the loss used to end the lost batch's keys as committed.
+    const store = new RelayStore(join(dir('idem-batch-lost'), 'relay.db'));
+    cleanups.push(() => store.close());
+    const alice = device(store, 'alice');
+    device(store, 'bob');
+    const db = store.database;
+    // RAISE(ROLLBACK) ends the whole transaction, as SQLITE_FULL or an I/O error may.
+    db.exec("CREATE TABLE boom (x); CREATE TRIGGER boom_t BEFORE INSERT ON boom BEGIN SELECT RAISE(ROLLBACK, 'whole transaction'); END;");
+    store.beginBatch();
+    store.enqueue(alice, 'alice', 'bob', 'idem-lost-a', Buffer.from('A'), T0, 10);
+    expect(() => db.exec('INSERT INTO boom VALUES (1)')).toThrow();
+    expect(db.inTransaction).toBe(false);
+    expect(() => store.enqueue(alice, 'alice', 'bob', 'idem-lost-b', Buffer.from('B'), T0, 10)).toThrow(RelayBatchLost);
+    expect(() => store.commitBatch()).toThrow(RelayBatchLost);
+    store.rollbackBatch();
+    expect(queued(store)).toBe(0);
+    for (const k of ['idem-lost-a', 'idem-lost-b']) expect(store.enqueue(alice, 'alice', 'bob', k, Buffer.from('x'), T0 + 1, 10).duplicate).toBe(false);
+    expect(queued(store)).toBe(2);
+  });
+
+  it('a send on its own transaction that fails after its record was written leaves no key', () => {
+    const store = new RelayStore(join(dir('idem-own-tx'), 'relay.db'));
+    cleanups.push(() => store.close());
+    const alice = device(store, 'alice');
+    device(store, 'bob');
+    store.database.exec("CREATE TRIGGER refuse BEFORE INSERT ON queue WHEN NEW.body = X'21' BEGIN SELECT RAISE(ABORT, 'refused'); END;");
+    expect(() => store.enqueue(alice, 'alice', 'bob', 'idem-own-fail', Buffer.from('!'), T0, 10)).toThrow(/refused/);
+    store.database.exec('DROP TRIGGER refuse');
+    expect(store.enqueue(alice, 'alice', 'bob', 'idem-own-fail', Buffer.from('!'), T0, 10).duplicate).toBe(false);
+    expect(queued(store)).toBe(1);
   });
 });
 
