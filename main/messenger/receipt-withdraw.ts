@@ -124,6 +124,9 @@ export function withdrawReceiptsOf(vault: Vault, messageId: string, now: number 
     const receipt = dayOf(now) - Number(dayText) <= KEEP_DAYS ? sentReceipt(readKvJson(vault, ns, idem)) : undefined;
     if (!receipt) continue;
     vault.kvDelete(ns, idem);
+    // Not handed to the relay client yet (it waits for the fsync of its commit, receipts.ts):
+    // it never goes. A client holding it already sends it before the withdraw queued here.
+    vault.outboxDelete(idem);
     queueWithdrawals(vault, [{ to: receipt.to, idem }], now);
     const keep = receipt.messages.map((m, i) => i).filter((i) => receipt.messages[i] !== messageId);
     for (const i of keep) {
