@@ -59,8 +59,12 @@ export class DocAllocator {
    */
   readonly #slots = new Map<bigint, bigint>();
 
-  constructor(parts: readonly Part[]) {
+  readonly #maxSlots: number;
+
+  /** `maxSlots`: slots remembered before they are all forgotten (MAX_SLOTS; smaller in tests). */
+  constructor(parts: readonly Part[], maxSlots: number = MAX_SLOTS) {
     this.#parts = parts;
+    this.#maxSlots = maxSlots;
   }
 
   allocate(sentAt: number): bigint {
@@ -76,7 +80,7 @@ export class DocAllocator {
     if (doc > this.#ceiling) this.#ceiling = doc;
     const slot = doc - (doc % BigInt(SLOT_BITS));
     if (slot > this.#floor) {
-      if (this.#slots.size >= MAX_SLOTS) {
+      if (this.#slots.size >= this.#maxSlots) {
         // Forget them all: no doc is above the ceiling, so the slots above it are empty.
         this.#slots.clear();
         this.#floor = this.#ceiling;
