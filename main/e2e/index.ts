@@ -24,7 +24,7 @@ import {
 } from '../../shared/protocol/e2e-errors.ts';
 import { HeldEnvelopes, type HeldResult } from './held.ts';
 import { E2eKv, type E2eVault } from './kv.ts';
-import { ab, checkAddress, decryptError, nativeBundle, protocolAddress } from './libsignal.ts';
+import { ab, checkAddress, decryptError, forgetAddresses, nativeBundle, protocolAddress } from './libsignal.ts';
 import { hasMeta, readMeta } from './meta.ts';
 import {
   generateOneTimePreKeys,
@@ -281,9 +281,10 @@ export class E2e {
     return this.kv.identityWrites;
   }
 
-  /** At lock: drops the session records kept parsed between operations (E2eKv.parsed), so nothing refers to them any more. */
+  /** At lock: drops the session records kept parsed between operations (E2eKv.parsed), so nothing refers to them any more, and the contacts' addresses kept (libsignal.ts). */
   forgetCachedSessions(): void {
     this.kv.forgetParsedRecords();
+    forgetAddresses();
   }
 
   identityStatus(address: string): IdentityStatus {

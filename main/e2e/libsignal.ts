@@ -26,6 +26,11 @@ export function protocolAddress(name: string): ProtocolAddress {
   return address;
 }
 
+/** At lock: the addresses kept name the account's contacts; nothing of them stays in memory. */
+export function forgetAddresses(): void {
+  addresses.clear();
+}
+
 export function checkAddress(name: string): void {
   const hasControl = [...name].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
   if (name.length === 0 || name.length > MAX_ADDRESS_CHARS || hasControl) throw new BadAddress(name);
