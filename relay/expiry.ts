@@ -11,6 +11,21 @@ export const DEFAULT_PURGE_INTERVAL_MS = 60_000;
 const BUSY_RETRY_MS = 5;
 const BUSY_RETRIES = 200;
 
+/**
+ * Runs `f`, again after a moment while it meets an open request batch (PurgeBusy): between two
+ * batches the loop gets a turn within a few ms; a timer callback may fall inside one.
+ */
+export async function whenNoBatch<T>(f: () => T | Promise<T>): Promise<T> {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (!(e instanceof PurgeBusy) || tries >= BUSY_RETRIES) throw e;
+      await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
+    }
+  }
+}
+
 export interface ExpiringQueue {
   purgeExpired(now: number, maxAgeMs: number): number | Promise<number>;
 }
@@ -30,17 +45,9 @@ export function startEnvelopePurge(
     // One purge at a time: a slow PostgreSQL purge is not started again on top of itself.
     running ??= (async () => {
       try {
-        for (let tries = 0; ; tries++) {
-          try {
-            const n = await queue.purgeExpired(o.clock(), o.ttlMs);
-            if (n > 0) o.log?.({ event: 'envelopes-expired', count: n });
-            return n;
-          } catch (e) {
-            // Between two batches the loop gets a turn within a few ms; a timer callback may fall inside one.
-            if (!(e instanceof PurgeBusy) || tries >= BUSY_RETRIES) throw e;
-            await new Promise((r) => setTimeout(r, BUSY_RETRY_MS));
-          }
-        }
+        const n = await whenNoBatch(() => queue.purgeExpired(o.clock(), o.ttlMs));
+        if (n > 0) o.log?.({ event: 'envelopes-expired', count: n });
+        return n;
       } catch (e) {
         o.log?.({ event: 'purge-failed', error: String(e) });
         return 0;

@@ -10,11 +10,11 @@ import { parseDescriptor, type RelayDescriptor } from '../shared/protocol/descri
 import { MAX_FRAME_BYTES } from '../shared/protocol/frames.ts';
 import { ClusterStore } from './cluster.ts';
 import { RelayCore } from './core.ts';
-import { startEnvelopePurge } from './expiry.ts';
+import { startEnvelopePurge, whenNoBatch } from './expiry.ts';
 import { loadOrCreateRelayFiles, writeDescriptor } from './identity.ts';
 import type { RelayOptions } from './options.ts';
 import { PgStoreBackend } from './store-pg.ts';
-import { PurgeBusy, RelayStore } from './store.ts';
+import { RelayStore } from './store.ts';
 
 /** TLS 1.2 suites offered: ECDHE only, so every TLS session has forward secrecy. TLS 1.3 suites are all ephemeral. */
 const TLS12_CIPHERS = [
@@ -39,9 +39,6 @@ export type { RelayOptions } from './options.ts';
 
 /** How often the WAL is checkpointed and truncated (old frames hold acknowledged envelopes). */
 const WAL_SCRUB_INTERVAL_MS = 10_000;
-/** An idempotency prune that meets an open request batch tries again this soon, this often. */
-const PRUNE_BUSY_RETRY_MS = 5;
-const PRUNE_BUSY_RETRIES = 200;
 
 export interface RunningRelay {
   url: string;
@@ -109,19 +106,12 @@ export async function startRelay(o: RelayOptions): Promise<RunningRelay> {
   // Idempotency records (sender, key, time) are metadata on disk: pruned at every start and on a
   // schedule in relay time, whatever the uptime.
   const clock = o.clock ?? Date.now;
-  const prune = (tries = 0): void => {
-    const failed = (e: unknown): void => o.log?.({ event: 'prune-failed', error: String(e) });
-    try {
-      const done = store.pruneIdempotency(clock());
-      if (done instanceof Promise) done.catch(failed);
-    } catch (e) {
-      // A request batch is open (SQLite, under load): the loop gets a turn between two soon.
-      if (e instanceof PurgeBusy && tries < PRUNE_BUSY_RETRIES) setTimeout(() => prune(tries + 1), PRUNE_BUSY_RETRY_MS).unref();
-      else failed(e);
-    }
+  const prune = (): void => {
+    // SQLite refuses while a request batch is open (PurgeBusy): tried again between two.
+    whenNoBatch<unknown>(() => store.pruneIdempotency(clock())).catch((e: unknown) => o.log?.({ event: 'prune-failed', error: String(e) }));
   };
   prune();
-  const pruner = setInterval(() => prune(), o.idempotencyPruneIntervalMs ?? 3600_000);
+  const pruner = setInterval(prune, o.idempotencyPruneIntervalMs ?? 3600_000);
   pruner.unref();
   const purge = startEnvelopePurge(store, {
     ttlMs: core.envelopeTtlMs, clock, ...(o.envelopePurgeIntervalMs ? { intervalMs: o.envelopePurgeIntervalMs } : {}), ...(o.log ? { log: o.log } : {}),
