@@ -87,6 +87,16 @@ describe('reads of messages just appended', () => {
     expect(opens.n).toBe(1);
   });
 
+  it('of an import-sized append (a step of 1,000) only its last 64: nothing reads the rest back before the next step', async () => {
+    const { vault } = await vaults.fresh();
+    const appended = vault.appendMessages(Array.from({ length: 1000 }, (_, i) => msg('conv-step', `step ${i}`)));
+    const opens = countOpens();
+    expect(vault.getMessage(appended.at(-64)!.id)?.text).toBe('step 936');
+    expect(opens.n).toBe(0);
+    expect(vault.getMessage(appended.at(-65)!.id)?.text).toBe('step 935');
+    expect(opens.n).toBe(1);
+  });
+
   it('after a lock, the next unlock opens the segments again', async () => {
     const { vault, dir } = await vaults.fresh();
     const appended = vault.appendMessages([msg('conv-a', 'before the lock')]);

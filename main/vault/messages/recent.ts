@@ -14,6 +14,13 @@ import type { MessageRow } from './statements.ts';
 /** Enough for the search indexer's lag behind a catch-up (slices of ~10 ms) many times over. */
 const MAX_RECENT = 2048;
 /**
+ * Of one append of more messages than this (a backup import's write step of 1,000), only its last
+ * this many: the receive and send paths append one at a time, and nothing reads an import's step
+ * back before the next step's messages would push it out. Each remembered one is a copy and a
+ * Map insert with an eviction: all of an import's messages were ~2 µs each of its main thread.
+ */
+const BULK_KEPT = 64;
+/**
  * And at most this many characters of text in all (about 8 MB as UTF-16): a sender chooses how
  * long its texts are (up to 32K characters each), so the count alone would not bound the memory.
  */
@@ -48,12 +55,11 @@ function drop(set: RecentSet, id: string): void {
 
 /**
  * Remembers the messages one append stored, each at its (segment, slot); the oldest go beyond
- * MAX_RECENT. Of a bulk append (a backup's import) only the last MAX_RECENT: the rest would be
- * pushed out by them at once.
+ * MAX_RECENT. Of a bulk append (a backup's import) only its last BULK_KEPT.
  */
 export function rememberAppended(messagesKey: Buffer, appended: readonly { stored: StoredMessage; segment: number; slot: number }[]): void {
   const set = recentOf(messagesKey);
-  for (const { stored, segment, slot } of appended.length > MAX_RECENT ? appended.slice(-MAX_RECENT) : appended) {
+  for (const { stored, segment, slot } of appended.length > BULK_KEPT ? appended.slice(-BULK_KEPT) : appended) {
     drop(set, stored.id); // re-inserted last (a re-append after a rollback replaces the entry)
     if (stored.text.length > MAX_RECENT_CHARS) continue;
     while (set.entries.size >= MAX_RECENT || set.chars + stored.text.length > MAX_RECENT_CHARS) {
