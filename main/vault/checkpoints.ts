@@ -1,7 +1,7 @@
 // When the vault's WAL is copied into vault.db (SQLite's auto-checkpoint is off, see open.ts): a
 // checkpoint asked for inside a transaction runs after the commit that ends it (a deletion's
 // TRUNCATE, so "deleted" reaches every file), and the WAL is kept bounded: past
-// WAL_CHECKPOINT_BYTES a commit schedules one in a later turn, past WAL_LIMIT_BYTES it runs at
+// WAL_CHECKPOINT_BYTES (16 MiB) a commit schedules one in a later turn, past WAL_LIMIT_BYTES it runs at
 // once (TRUNCATE). The scheduled one RESTARTs the WAL instead of truncating it: the next commits
 // overwrite the file from its start (journal_size_limit trims it back to WAL_CHECKPOINT_BYTES),
 // so neither the checkpoint nor the commits after it pay for freeing and growing the file again.
@@ -12,9 +12,13 @@ import type Database from 'better-sqlite3';
 /**
  * WAL size past which a commit schedules a checkpoint: the WAL is first fsynced on the thread
  * pool, then checkpointed in a turn of its own, so the main thread waits only for the copy and
- * vault.db's fsync, never inside a commit.
+ * vault.db's fsync, never inside a commit. 16 MiB, not 4: each checkpoint copies a page once
+ * however often the WAL rewrote it (a send rewrites the same kv, outbox and index pages), and
+ * pays one fsync of vault.db, so sequential sends made a third of the checkpoints at about
+ * the same time each (A/B in the commit that set it). Half of WAL_LIMIT_BYTES: a burst between
+ * two turns still has room before the limit's at-once checkpoint.
  */
-export const WAL_CHECKPOINT_BYTES = 4 * 1024 * 1024;
+export const WAL_CHECKPOINT_BYTES = 16 * 1024 * 1024;
 /** The bound: a commit that leaves the WAL this large checkpoints at once (the turn never came). */
 export const WAL_LIMIT_BYTES = 32 * 1024 * 1024;
 
