@@ -329,28 +329,31 @@ export async function openAgeFile(path: string, keys: DecryptKeys, cipher: Chunk
 
 function* decryptChunks(fd: number, offset: number, size: number, key: Buffer, cipher: ChunkCipher): Generator<Uint8Array, void, undefined> {
   let pos = offset;
-  let pending: Buffer = Buffer.alloc(0);
   let counter = 0;
-  const block = Buffer.alloc(READ_BLOCK);
+  // What a read left undecrypted (at most one chunk, held back until more bytes follow it) moves
+  // to the front and the next read lands after it: one copy of a chunk per read, not of the block.
+  const buf = Buffer.alloc(CT_CHUNK_SIZE + READ_BLOCK);
+  let held = 0;
   for (;;) {
-    const n = pos < size ? readSync(fd, block, 0, Math.min(READ_BLOCK, size - pos), pos) : 0;
+    const n = pos < size ? readSync(fd, buf, held, Math.min(READ_BLOCK, size - pos), pos) : 0;
     pos += n;
     const eof = n === 0 || pos >= size;
-    pending = pending.length === 0 ? Buffer.from(block.subarray(0, n)) : Buffer.concat([pending, block.subarray(0, n)]);
+    const end = held + n;
     let at = 0;
     // A chunk is known not to be the last only when more bytes follow it.
-    while (pending.length - at > CT_CHUNK_SIZE) {
-      const plain = openChunkWithNonce(key, chunkNonce(counter, false), pending.subarray(at, at + CT_CHUNK_SIZE), cipher);
+    while (end - at > CT_CHUNK_SIZE) {
+      const plain = openChunkWithNonce(key, chunkNonce(counter, false), buf.subarray(at, at + CT_CHUNK_SIZE), cipher);
       if (!plain) throw new BackupCorrupt(`payload chunk ${counter} failed authentication`);
       counter++;
       at += CT_CHUNK_SIZE;
       yield plain;
     }
-    pending = pending.subarray(at);
+    buf.copyWithin(0, at, end);
+    held = end - at;
     if (eof) break;
   }
-  if (pending.length === 0) throw new BackupCorrupt('the file is truncated (the final chunk is missing)');
-  const last = openChunkWithNonce(key, chunkNonce(counter, true), pending, cipher);
+  if (held === 0) throw new BackupCorrupt('the file is truncated (the final chunk is missing)');
+  const last = openChunkWithNonce(key, chunkNonce(counter, true), buf.subarray(0, held), cipher);
   if (!last) {
     throw new BackupCorrupt(`the final chunk (${counter}) failed authentication: the file is truncated or was modified`);
   }
