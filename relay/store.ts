@@ -64,6 +64,19 @@ export class RelayBatchLost extends CodedError<'BATCH_LOST'> {
   }
 }
 
+/**
+ * relay.db was written by a newer relay (its user_version is past RELAY_DB_SCHEMA): this one does
+ * not know that schema, so it refuses to open it rather than write to it. Nothing is written.
+ */
+export class RelaySchemaTooNew extends CodedError<'SCHEMA_TOO_NEW'> {
+  constructor(
+    readonly found: number,
+    readonly known: number = RELAY_DB_SCHEMA,
+  ) {
+    super('SCHEMA_TOO_NEW', `relay.db is schema version ${found}; this relay knows up to ${known}: run a newer relay`);
+  }
+}
+
 /** Longest an envelope waits in the queue unless the relay is configured otherwise (`--envelope-ttl`). */
 export const DEFAULT_ENVELOPE_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Expired envelopes deleted per statement, so a purge never holds the database for long. */
@@ -117,6 +130,12 @@ export class RelayStore {
     // SQLite would create the file (and its -wal/-shm) with 0644 minus the umask.
     if (file !== ':memory:') ensurePrivateFile(file);
     this.db = new Database(file);
+    // Before any pragma or statement below may write to it (journal mode, tables, migration).
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > RELAY_DB_SCHEMA) {
+      this.db.close();
+      throw new RelaySchemaTooNew(version);
+    }
     // syncCommitted checks `closed` before it syncs, so the closed error is never met.
     this.wal = file === ':memory:' ? undefined : new WalFile(file, () => new Error('the relay store is closed'));
     this.db.pragma('journal_mode = WAL');
