@@ -1,5 +1,6 @@
 // `npm run relay -- --data DIR [--host 127.0.0.1] [--port N] [--advertise wss://HOST:PORT ...]`: runs the relay until SIGINT/SIGTERM.
 import { Command, InvalidArgumentError } from 'commander';
+import { IDEM_MEMORY_KEYS } from '../relay/idem-log.ts';
 import { startRelay } from '../relay/relay.ts';
 import { MAX_DESCRIPTOR_URLS } from '../shared/protocol/descriptor.ts';
 import { jsonForTerminal } from './terminal.ts';
@@ -60,13 +61,14 @@ const program = new Command()
   .option('--idle-timeout <ms>', 'a bound connection silent this long is closed (clients ping after 30 s)', int(1000, 86_400_000), 120_000)
   .option('--lookup-rate <n>', 'handle lookups (resolve) per minute per device', int(1, 1_000_000), 60)
   .option('--lookup-burst <n>', 'burst of handle lookups per device', int(1, 1_000_000), 100)
+  .option('--idempotency-memory-keys <n>', 'idempotency records kept in memory (~205 bytes each at most); past it they are looked up on disk (SQLite relay.db only)', int(0, Number.MAX_SAFE_INTEGER), IDEM_MEMORY_KEYS)
   .option('--advertise <url>', 'a wss:// URL clients use (repeat for each node of a cluster; the descriptor lists them all)', advertised, [])
   .option('--database <url>', 'postgres://… : run as a cluster node on that PostgreSQL database (default: $EPHEMERA_RELAY_DATABASE; none: DIR/relay.db)', databaseUrl)
   .parse();
 
 const o = program.opts<{
   data: string; host: string; port: number; maxTtl: number; handshakeRate: number; handshakeBurst: number; newDeviceRate: number; newDeviceBurst: number; queueLimit: number; blobMaxFile: number; blobQuota: number; blobTtl: number; envelopeTtl: number;
-  maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number;
+  maxConnectionsPerAddress: number; handshakeTimeout: number; idleTimeout: number; lookupRate: number; lookupBurst: number; idempotencyMemoryKeys: number;
   advertise: string[];
   database?: string;
 }>();
@@ -102,6 +104,7 @@ const relay = await startRelay({
   idleTimeoutMs: o.idleTimeout,
   lookupsPerMinute: o.lookupRate,
   lookupBurst: o.lookupBurst,
+  idempotencyMemoryKeys: o.idempotencyMemoryKeys,
   advertise: o.advertise,
   ...(database ? { database } : {}),
   // Log lines can carry client-supplied text (handles, error details): no raw control characters.

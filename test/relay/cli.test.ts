@@ -1,10 +1,15 @@
 // The relay CLI: bad arguments are refused with a message and a non-zero exit; a good start
-// writes the descriptor, and a second start in the same DIR keeps the same identity and pin.
+// writes the descriptor, and a second start in the same DIR keeps the same identity and pin;
+// --idempotency-memory-keys reaches the store (a bound of 0 spills the records at open), and a
+// relay.db from a newer relay stops the start with both versions named.
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RELAY_DB_SCHEMA, RelayStore } from '../../relay/store.ts';
 import { tempDir } from '../net/harness.ts';
 import { freePort, RelayProcess } from '../chaos/relay-process.ts';
 
@@ -33,6 +38,14 @@ describe('ephemera-relay CLI', () => {
     const shortTtl = run(['--data', t.dir, '--envelope-ttl', '10s']);
     expect(shortTtl.status).not.toBe(0);
     expect(shortTtl.stderr).toMatch(/between 60s and 366d/);
+    for (const bad of ['many', '-1', '1.5', '']) {
+      const badKeys = run(['--data', t.dir, '--idempotency-memory-keys', bad]);
+      expect(badKeys.status).not.toBe(0);
+      expect(badKeys.stderr).toMatch(/--idempotency-memory-keys.*whole number/);
+    }
+    const hugeKeys = run(['--data', t.dir, '--idempotency-memory-keys', '9007199254740993']);
+    expect(hugeKeys.status).not.toBe(0);
+    expect(hugeKeys.stderr).toMatch(/must be between 0 and/);
   });
 
   it('keeps its identity and certificate pin across restarts', async () => {
@@ -44,5 +57,54 @@ describe('ephemera-relay CLI', () => {
     await second.kill('SIGTERM');
     expect(second.descriptor).toEqual(d1);
     expect(first.descriptor).toEqual(d1);
+  });
+
+  it('passes --idempotency-memory-keys to the store: 0 spills the records at open, the default keeps them in memory', async () => {
+    const d = tempDir('cli-idem');
+    try {
+      const db = join(d.dir, 'relay.db');
+      const store = new RelayStore(db);
+      const [alice] = ['alice', 'bob'].map((h) => {
+        const id = randomBytes(8);
+        store.insertDevice(id, randomBytes(32), 1);
+        store.register(id, h);
+        return id;
+      }) as [Buffer, Buffer];
+      for (let i = 0; i < 3; i++) store.enqueue(alice, 'alice', 'bob', `idem-cli-${i}`, Buffer.from('x'), Date.now(), 10);
+      store.close();
+      const spilled = (): number[] => {
+        const r = new Database(db, { readonly: true });
+        try {
+          return (r.prepare('SELECT spilled FROM idempotency ORDER BY id').all() as { spilled: number }[]).map((x) => x.spilled);
+        } finally {
+          r.close();
+        }
+      };
+      const port = await freePort();
+      const byDefault = await RelayProcess.start(d.dir, port);
+      await byDefault.kill('SIGTERM');
+      expect(spilled()).toEqual([0, 0, 0]);
+      const none = await RelayProcess.start(d.dir, port, ['--idempotency-memory-keys', '0']);
+      await none.kill('SIGTERM');
+      expect(spilled()).toEqual([1, 1, 1]);
+    } finally {
+      d.cleanup();
+    }
+  });
+
+  it('does not start on a relay.db from a newer relay', () => {
+    const d = tempDir('cli-newer');
+    try {
+      new RelayStore(join(d.dir, 'relay.db')).close();
+      const raw = new Database(join(d.dir, 'relay.db'));
+      raw.pragma(`user_version = ${RELAY_DB_SCHEMA + 1}`);
+      raw.close();
+      const r = run(['--data', d.dir, '--port', '0']);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toContain('SCHEMA_TOO_NEW');
+      expect(r.stderr).toContain(`relay.db is schema version ${RELAY_DB_SCHEMA + 1}; this relay knows up to ${RELAY_DB_SCHEMA}`);
+    } finally {
+      d.cleanup();
+    }
   });
 });
