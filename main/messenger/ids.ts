@@ -6,6 +6,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
+import { RandomPool } from '../vault/random-pool.ts';
 
 export function newContactId(): string {
   return `c${randomBytes(12).toString('hex')}`;
@@ -19,21 +20,12 @@ export function contactIdOfConversation(conversationId: string): string | undefi
   return /^d[0-9a-f]{24}$/.test(conversationId) ? `c${conversationId.slice(1)}` : undefined;
 }
 
-// Random ids are cut from a pool of CSPRNG bytes, one randomBytes call per 256 ids instead of
-// one each (the call was ~25 µs of the main thread per text under the profiler, more than the hex it makes). Each
-// slice is used once; these ids are not secrets (the peer or the relay sees them).
-const ID_POOL_BYTES = 4096;
-let idPool = Buffer.alloc(0);
-let idPoolAt = 0;
+// Random ids come from a pool of CSPRNG bytes (a randomBytes call each was ~25 µs of the main
+// thread per text under the profiler, more than the hex it makes). These ids are not secrets.
+const idBytes = new RandomPool();
 
 function randomHex16(): string {
-  if (idPoolAt + 16 > idPool.length) {
-    idPool = randomBytes(ID_POOL_BYTES);
-    idPoolAt = 0;
-  }
-  const hex = idPool.toString('hex', idPoolAt, idPoolAt + 16);
-  idPoolAt += 16;
-  return hex;
+  return idBytes.take(16).toString('hex');
 }
 
 /** The id inside the E2E content of a message we send: 32 hex characters. */

@@ -10,7 +10,8 @@
 // A sealed blob is `nonce(24) || ciphertext || tag(16)`. Batches share one random 16-byte
 // nonce prefix and count the last 8 bytes, so HChaCha20 runs once per batch instead of once
 // per row; every nonce is still unique (random 128-bit prefix per batch, counter within it).
-import { createCipheriv, createDecipheriv, getCiphers, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, getCiphers } from 'node:crypto';
+import { RandomPool } from './random-pool.ts';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { CodedError } from '../../shared/errors.ts';
 import { hchachaSubkey, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from '../../shared/protocol/aead.ts';
@@ -102,22 +103,9 @@ export function open(key: Uint8Array, blob: Uint8Array, ad: Uint8Array): Buffer 
   }
 }
 
-// Nonce prefixes are cut from a pool of CSPRNG bytes: one randomBytes call per 256 sealers
-// instead of one each (a received message seals several rows, each with its own sealer, and
-// the call cost more than the sealing). Each prefix is used once; nonces are not secret.
-const PREFIX_POOL_BYTES = 4096;
-let prefixPool = Buffer.alloc(0);
-let prefixAt = 0;
-
-function noncePrefix(): Buffer {
-  if (prefixAt + 16 > prefixPool.length) {
-    prefixPool = randomBytes(PREFIX_POOL_BYTES);
-    prefixAt = 0;
-  }
-  const prefix = prefixPool.subarray(prefixAt, prefixAt + 16);
-  prefixAt += 16;
-  return prefix;
-}
+// Nonce prefixes come from a pool of CSPRNG bytes (a received message seals several rows, each
+// with its own sealer, and a randomBytes call each cost more than the sealing). Nonces are not secret.
+const prefixes = new RandomPool();
 
 /**
  * Seals many blobs under one key: one random 16-byte nonce prefix and one HChaCha20 per
@@ -132,7 +120,7 @@ export class BatchSealer {
 
   constructor(key: Uint8Array) {
     this.key = key;
-    this.prefix = noncePrefix();
+    this.prefix = prefixes.take(16);
     this.subkey = nativeAvailable ? hchachaSubkey(key, this.prefix) : undefined;
   }
 
