@@ -76,7 +76,7 @@ describe('Group chats in Chromium', () => {
     expect(await dialog.getByRole('checkbox', { name: '@carol' }).isChecked()).toBe(true);
     await check(alice, 'new-group-dialog');
     await alice.keyboard.press('Enter');
-    await expect.poll(() => dialog.count()).toBe(0);
+    await expect.poll(() => dialog.count(), { timeout: T }).toBe(0); // creating the group waits on the relay: not within poll's 1 s default under load
 
     // The group chat: name and member count in the header, the creation as a system line.
     await alice.getByRole('heading', { name: `${NAME} 3 members`, level: 2 }).waitFor();
