@@ -10,5 +10,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: 'forks',
     maxWorkers: 2,
+    // expect.poll's 1 s default is shorter than a relay round trip on a loaded 2-core CI
+    // machine (CI33 failed on one); a poll only waits until its condition holds.
+    expect: { poll: { timeout: 15_000 } },
   },
 });
