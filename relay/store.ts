@@ -59,8 +59,8 @@ export class RelayDurabilityLost extends CodedError<'DURABILITY_LOST'> {
  * transaction back): what it wrote is gone, so nothing of it may be answered or remembered.
  */
 export class RelayBatchLost extends CodedError<'BATCH_LOST'> {
-  constructor() {
-    super('BATCH_LOST', 'SQLite rolled the request batch back');
+  constructor(options?: { cause: unknown }) {
+    super('BATCH_LOST', 'SQLite rolled the request batch back', options);
   }
 }
 
@@ -387,20 +387,25 @@ export class RelayStore {
     this.batchOpen = true;
   }
 
-  /** Throws RelayBatchLost when SQLite ended the batch itself (the caller then rolls back, answers nothing). */
+  /**
+   * Throws RelayBatchLost when SQLite ended the batch itself, before or in its COMMIT (an I/O
+   * error or SQLITE_FULL writing the -wal rolls the whole transaction back): its keys and counts
+   * are forgotten here already; the caller then rolls back and answers nothing.
+   */
   commitBatch(): void {
     const lost = this.batchOpen && !this.db.inTransaction;
     this.batchOpen = false;
     if (lost) {
-      this.idems.rolledBack();
+      this.forgetBatch();
       throw new RelayBatchLost();
     }
     try {
       if (this.db.inTransaction) this.db.exec('COMMIT');
     } catch (e) {
-      // A failed COMMIT that ended the transaction rolled it back.
-      if (!this.db.inTransaction) this.idems.rolledBack();
-      throw e;
+      // A failed COMMIT that left the transaction open (SQLITE_BUSY) is the caller's to roll back.
+      if (this.db.inTransaction) throw e;
+      this.forgetBatch();
+      throw new RelayBatchLost({ cause: e });
     }
     this.idems.committed();
   }
@@ -408,6 +413,11 @@ export class RelayStore {
   rollbackBatch(): void {
     this.batchOpen = false;
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
+    this.forgetBatch();
+  }
+
+  /** What memory holds of a batch that did not commit: its keys, and counts or handles it changed. */
+  private forgetBatch(): void {
     this.idems.rolledBack();
     this.queueCounts.clear();
     this.byHandle.clear();
