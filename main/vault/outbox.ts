@@ -10,6 +10,7 @@ export function prepareOutbox(db: Database.Database) {
     read: {
       outboxList: db.prepare<[], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox ORDER BY created_at, id'),
       outboxItem: db.prepare<[string], { id: string; created_at: number; sealed: Buffer }>('SELECT id, created_at, sealed FROM outbox WHERE id = ?'),
+      outboxHas: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM outbox WHERE id = ?'),
     },
     write: {
       outboxPut: db.prepare<[string, number, Buffer], unknown>('INSERT OR REPLACE INTO outbox (id, created_at, sealed) VALUES (?, ?, ?)'),
@@ -47,6 +48,15 @@ export function outboxGet(db: OutboxReadable, id: string): OutboxItem | undefine
   checkId(id, 'outbox id');
   const row = db.read.outbox.outboxItem.get(id);
   return row ? openItem(db, row) : undefined;
+}
+
+/**
+ * Whether the outbox still holds an item under id, nothing unsealed: for a caller that keeps the
+ * item it put in memory and only needs to know it was not taken out meanwhile (a deletion).
+ */
+export function outboxHas(db: OutboxReadable, id: string): boolean {
+  checkId(id, 'outbox id');
+  return db.read.outbox.outboxHas.get(id) !== undefined;
 }
 
 export function outboxDelete(db: OutboxWritable, id: string): void {
