@@ -508,6 +508,11 @@ export class Vault implements VaultHandle {
     return this.gate.read((r) => outbox.outboxGet(r, id));
   }
 
+  /** True when the outbox holds an item under id (a point read, nothing unsealed). */
+  outboxHas(id: string): boolean {
+    return this.gate.read((r) => outbox.outboxHas(r, id));
+  }
+
   outboxDelete(id: string): void {
     this.gate.write((w) => outbox.outboxDelete(w, id));
   }
