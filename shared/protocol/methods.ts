@@ -234,7 +234,16 @@ export const RELAY_METHODS = {
   /** `oneTime: false`: the bundle without one-time prekeys (none is taken; a group joiner checking signatures asks so). */
   'keys.fetch': method({ unbound: false, params: z.object({ handle: handle(), oneTime: z.boolean().optional() }), result: z.object({ bundle: bytes() }) }),
   // Attachment blobs (docs/protocol.md §9a, relay/blobs.ts): sealed streams, 128-bit random ids.
-  'blob.limits': method({ unbound: false, readOnly: true, params: z.unknown(), result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint }) }),
+  /**
+   * What a blob counts against the quota: max(sealed size, minChargeBytes) + recipientChargeBytes
+   * per recipient named (relay/blobs.ts blobCharge). Both absent from relays before stop 23.
+   */
+  'blob.limits': method({
+    unbound: false,
+    readOnly: true,
+    params: z.unknown(),
+    result: z.object({ maxFileBytes: uint, quotaBytes: uint, usedBytes: uint, ttlMs: uint, minChargeBytes: uint.optional(), recipientChargeBytes: uint.optional() }),
+  }),
   'blob.create': method({
     unbound: false,
     params: z.object({ size: uint.min(1), recipients: z.array(handle()).min(1).max(MAX_BLOB_RECIPIENTS) }),
