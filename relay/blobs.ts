@@ -6,7 +6,7 @@
 // Past 500 lines: the put path's fsync ordering, the file cache and the quota share one store's
 // state (rows, files, pending puts); split, each part would reach into the others.
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type Database from 'better-sqlite3';
@@ -160,9 +160,8 @@ export class BlobStore implements Blobs {
   private readonly idleTimer: NodeJS.Timeout;
   /** Open blob files by id (hex), least recently used first (Map order), each with its last use. */
   private readonly openFiles = new Map<string, { fd: number; usedAt: number }>();
-  /** Blob files created since the last syncWritten, and the directory after a create. */
-  private readonly unsynced = new Set<string>();
-  private dirUnsynced = false;
+  /** Blobs (id hex) whose file a first put made: its next fsync covers the directory entry too. */
+  private readonly newFiles = new Set<string>();
   /** Per blob file (id hex): its fsyncs, one at a time (a put's chunk is fsynced before its length is written). */
   private readonly fileSyncs = new Map<string, FileSyncs>();
   /**
@@ -250,10 +249,11 @@ export class BlobStore implements Blobs {
   }
 
   /**
-   * Opens the blob's file. A missing file (removed by hand, or a `done` whose commit failed after
-   * the unlink) is NOT_FOUND for that request, never an error that would roll back the batch.
+   * Opens the blob's file; `create` (a first put) makes it if missing. Else a missing file (removed
+   * by hand, or a `done` whose commit failed after the unlink) is NOT_FOUND for that request,
+   * never an error that would roll back the batch.
    */
-  private openFile(id: Buffer): number {
+  private openFile(id: Buffer, create = false): number {
     const hex = id.toString('hex');
     const now = performance.now();
     const kept = this.openFiles.get(hex);
@@ -268,7 +268,8 @@ export class BlobStore implements Blobs {
     this.closeIdleFiles(now);
     let fd: number;
     try {
-      fd = openSync(this.file(id), 'r+');
+      // Without O_EXCL: a file a crash left before its length was committed is written over.
+      fd = openSync(this.file(id), create ? constants.O_RDWR | constants.O_CREAT : 'r+', PRIVATE_FILE_MODE);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new RpcError('NOT_FOUND', 'the blob\'s data is gone');
       throw e;
@@ -297,19 +298,13 @@ export class BlobStore implements Blobs {
   }
 
   /**
-   * Makes the blob files created since the last call durable, and the directory: the relay runs
-   * it beside the -wal fsync, before the answers of the batches that created them
-   * (RelayStore.alsoSync). Each on the thread pool, on a handle of its own (a kept descriptor may
-   * be closed meanwhile); a file removed since needs nothing. A put's chunk is fsynced on its own
-   * before its length is written (put).
+   * A put's fsync, before its length is written: the blob's file, on the thread pool on a handle of
+   * its own (a kept descriptor may be closed meanwhile), and the directory after the first put
+   * made the file (its entry, or after a power cut the length would count bytes of no file).
    */
-  async syncWritten(): Promise<void> {
-    if (this.unsynced.size === 0 && !this.dirUnsynced) return;
-    const paths = [...this.unsynced];
-    this.unsynced.clear();
-    if (this.dirUnsynced) paths.push(this.dir);
-    this.dirUnsynced = false;
-    await Promise.all(paths.map(syncPath));
+  private async syncFile(hex: string): Promise<void> {
+    const dirToo = this.newFiles.delete(hex);
+    await Promise.all([syncPath(join(this.dir, hex)), ...(dirToo ? [syncPath(this.dir)] : [])]);
   }
 
   /** Sealed size a blob of the largest allowed file has (what `create` accepts). */
@@ -334,10 +329,8 @@ export class BlobStore implements Blobs {
     // 128 random bits: a blob id cannot be guessed (reading needs to be named too).
     const id = randomBytes(16);
     const expiresAt = this.clock() + this.limits.ttlMs;
-    // Created empty now; an orphan left by a rolled-back batch is removed at the next start.
-    closeSync(openSync(this.file(id), 'wx', PRIVATE_FILE_MODE));
-    this.unsynced.add(this.file(id));
-    this.dirUnsynced = true;
+    // No file until the first put: a blob that never gets bytes leaves none (an account could
+    // hold quota / one chunk = 16,384 such blobs; it still counts a chunk, blobCharge).
     this.st.insert.run(id, owner, size, 0, expiresAt, recipients.length);
     for (const r of recipients) this.st.addRecipient.run(id, r);
     return { id, expiresAt };
@@ -379,13 +372,14 @@ export class BlobStore implements Blobs {
       return pending ? pending.settled.then(() => this.acknowledged(id)) : row.length;
     }
     if (offset + data.length > row.size) throw new RpcError('BAD_REQUEST', 'data beyond the declared size');
-    const fd = this.openFile(id);
+    const fd = this.openFile(id, offset === 0);
+    if (offset === 0) this.newFiles.add(hex);
     let done = 0;
     while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done);
     const length = offset + data.length;
     let syncs = this.fileSyncs.get(hex);
     if (!syncs) {
-      syncs = new FileSyncs(() => syncPath(join(this.dir, hex)));
+      syncs = new FileSyncs(() => this.syncFile(hex));
       this.fileSyncs.set(hex, syncs);
     }
     const written = syncs.after().then(() => {
@@ -483,7 +477,7 @@ export class BlobStore implements Blobs {
     }
   }
 
-  /** Files without a row (a create rolled back, a crash between unlink and commit). */
+  /** Files without a row (a first put in a batch that rolled back its blob's create, a crash between unlink and commit). */
   private removeOrphans(): void {
     if (!existsSync(this.dir)) return;
     for (const name of readdirSync(this.dir)) {

@@ -130,8 +130,6 @@ export class RelayCore implements Binder, Delivery, LookupBudget {
           this.durabilityFailed(e);
         },
       });
-      // A created blob's file and directory entry are fsynced with the batch's -wal.
-      store.alsoSync(() => blobs.syncWritten());
       this.blobs = blobs;
     } else this.blobs = new PgBlobStore(store.backend, blobLimits, o.clock, this.log);
     // The core is the binder, the delivery and the lookup budget; prekeys live beside the store's tables.

@@ -107,8 +107,6 @@ export class RelayStore {
   /** Set by the first failed -wal fsync (RelayDurabilityLost). */
   private lost: RelayDurabilityLost | undefined;
   private closed = false;
-  /** Other files a batch may have written (relay/blobs.ts), fsynced with the -wal. */
-  private readonly alsoSyncs: (() => Promise<void>)[] = [];
   private readonly st: {
     insertDevice: Database.Statement<[Buffer, Buffer, number]>;
     device: Database.Statement<[Buffer]>;
@@ -442,7 +440,7 @@ export class RelayStore {
     if (!this.wal || this.closed) return;
     try {
       // No -wal (nothing committed in WAL mode yet): nothing of it waits for an fsync.
-      await Promise.all([this.wal.sync(), ...this.alsoSyncs.map((f) => f())]);
+      await this.wal.sync();
     } catch (e) {
       this.lost ??= new RelayDurabilityLost({ cause: e });
       throw this.lost;
@@ -452,11 +450,6 @@ export class RelayStore {
   /** Another file's fsync failed (a blob's, relay/blobs.ts): from now on as if a -wal fsync had. */
   markDurabilityLost(cause: unknown): void {
     this.lost ??= new RelayDurabilityLost({ cause });
-  }
-
-  /** `sync` (another file's writes, relay/blobs.ts) runs with every syncCommitted; its failure is the store's. */
-  alsoSync(sync: () => Promise<void>): void {
-    this.alsoSyncs.push(sync);
   }
 
   /** Deletes idempotency records older than their retention; returns how many went. */

@@ -1,5 +1,5 @@
 // The relay's -wal fsyncs (RelayStore.syncCommitted, through node:fs/promises) and its blob files'
-// (relay/blobs.ts syncWritten, beside them) made to fail or wait on demand, for those only: the vault's injector (test/messaging/wal-sync-faults.ts) is for
+// (relay/blobs.ts, a put's chunk and a first put's directory entry) made to fail or wait on demand, for those only: the vault's injector (test/messaging/wal-sync-faults.ts) is for
 // vault.db-wal, and a test with an in-process relay must be able to fail one without the other.
 // A test file installs it before anything imports node:fs/promises:
 //   vi.mock('node:fs/promises', async (importOriginal) => (await import('./relay-wal-faults.ts')).withRelayWalFaults(await importOriginal()));
