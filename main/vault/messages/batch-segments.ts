@@ -100,15 +100,19 @@ export function appendDeferred(db: MessagesWritable, batch: readonly AppendedMes
     flush() {
       if (ended) return;
       ended = true;
-      for (const { seg } of added) {
-        // The first flush of a segment writes it whole (later ones of the batch find it written).
-        if (!seg.written || undoneEarly(db, seg)) {
-          close(set, seg);
-          if (seg.entries.some((e) => e !== null)) insertSealed(db, key, seg);
-          seg.written = true;
-          seg.early = false;
+      try {
+        for (const { seg } of added) {
+          // The first flush of a segment writes it whole (later ones of the batch find it written).
+          if (!seg.written || undoneEarly(db, seg)) {
+            close(set, seg);
+            if (seg.entries.some((e) => e !== null)) insertSealed(db, key, seg);
+            seg.written = true;
+            seg.early = false;
+          }
         }
-        release(set, seg);
+      } finally {
+        // Also when a write failed (the batch rolls back): nothing of it stays in memory.
+        for (const { seg } of added) release(set, seg);
       }
     },
     drop() {
