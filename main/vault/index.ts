@@ -382,7 +382,8 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- messages
 
   appendMessages(batch: readonly AppendedMessage[]): StoredMessage[] {
-    return this.gate.write((w) => write.appendMessages(w, batch));
+    // Inside a receive batch's step the new rows' segment is sealed once per batch (messages/batch-segments.ts).
+    return this.gate.write((w) => write.appendMessages(w, batch, (hook) => this.gate.deferToBatch(hook)));
   }
 
   getMessage(id: string): StoredMessage | undefined {
