@@ -509,7 +509,15 @@ export function blobMethods(blobs: Blobs | undefined): Record<'blob.limits' | 'b
     'blob.limits': serve(RELAY_METHODS['blob.limits'], (ctx) => {
       const b = store();
       const d = requireDevice(ctx);
-      return andThen(b.usedBytes(d.permKeyId), (usedBytes) => ({ maxFileBytes: b.limits.maxFileBytes, quotaBytes: b.limits.quotaBytes, usedBytes, ttlMs: b.limits.ttlMs }));
+      // The charge's terms too, so a client can tell what a create will count (blobCharge).
+      return andThen(b.usedBytes(d.permKeyId), (usedBytes) => ({
+        maxFileBytes: b.limits.maxFileBytes,
+        quotaBytes: b.limits.quotaBytes,
+        usedBytes,
+        ttlMs: b.limits.ttlMs,
+        minChargeBytes: MIN_BLOB_CHARGE_BYTES,
+        recipientChargeBytes: BLOB_RECIPIENT_CHARGE_BYTES,
+      }));
     }),
     'blob.create': serve(RELAY_METHODS['blob.create'], (ctx, p) => {
       const b = store();

@@ -15,6 +15,7 @@ import {
   STREAM_CHUNK_BYTES, STREAM_KEY_BYTES, STREAM_SEALED_CHUNK_BYTES, type StreamLayout,
 } from '../../shared/protocol/stream.ts';
 import { bytesEqual } from '../../shared/protocol/bytes.ts';
+import { AttachmentOverQuota, quotaShortfall, readBlobLimits, type BlobLimits } from './blob-limits.ts';
 
 /** What the transfer needs of RelayClient (its typed call). */
 export interface BlobCaller {
@@ -133,27 +134,28 @@ export interface UploadResume {
 
 /** uploadFile from any source of `size` bytes; `unchanged` runs after the last read. */
 export async function uploadFrom(relay: BlobCaller, fh: ByteSource, size: number, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume } = {}, unchanged: () => Promise<void> = async () => undefined): Promise<BlobRef> {
-  const limits = await relay.call('blob.limits', null);
+  const limits = await readBlobLimits(relay);
   if (size > limits.maxFileBytes) {
     throw new TransferError('ATTACHMENT_TOO_LARGE', `The file is ${size} bytes; this relay accepts at most ${limits.maxFileBytes} bytes per attachment.`);
   }
   const layout = streamLayout(size);
   const scratch = Buffer.allocUnsafe(Math.min(layout.padded, CHECKPOINT_CHUNKS * STREAM_CHUNK_BYTES));
   try {
-    return await uploadSealed(relay, fh, layout, recipients, o, unchanged, scratch);
+    return await uploadSealed(relay, fh, layout, recipients, o, unchanged, scratch, limits);
   } finally {
     // The last chunk's plaintext: not left in a freed buffer.
     scratch.fill(0);
   }
 }
 
-async function uploadSealed(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume }, unchanged: () => Promise<void>, scratch: Buffer): Promise<BlobRef> {
+async function uploadSealed(relay: BlobCaller, fh: ByteSource, layout: StreamLayout, recipients: readonly string[], o: TransferOptions & { resume?: UploadResume }, unchanged: () => Promise<void>, scratch: Buffer, limits: BlobLimits): Promise<BlobRef> {
   // One pass: each chunk is sealed, hashed into the digest the message carries (SHA-256 of the
   // sealed stream, in order) and sent. A chunk sealed again after a rewind is the same bytes, so
   // it is not hashed twice.
   const resumed = await resumeEarlier(relay, fh, layout, o, scratch);
   let sealed = resumed;
   if (!sealed) {
+    refuseOverQuota(limits, layout, recipients);
     const key = randomBytes(STREAM_KEY_BYTES);
     const id = (await relay.call('blob.create', { size: layout.sealedSize, recipients: [...recipients] })).id;
     o.resume?.created?.(id, key);
@@ -170,6 +172,20 @@ async function uploadSealed(relay: BlobCaller, fh: ByteSource, layout: StreamLay
   }
   await unchanged();
   return { blobId: sealed.id, key: sealed.key, digest: sealed.hash.digest(), size: layout.size };
+}
+
+/**
+ * Refuses, before blob.create, a file whose charge (the relay's terms, blob.limits) does not fit
+ * the account's quota: never (ATTACHMENT_TOO_LARGE) or not now (AttachmentOverQuota). A resumed
+ * blob is charged already and is not asked about.
+ */
+function refuseOverQuota(limits: BlobLimits, layout: StreamLayout, recipients: readonly string[]): void {
+  const n = new Set(recipients).size;
+  const short = quotaShortfall(limits, layout.sealedSize, n);
+  if (!short) return;
+  const counts = `The file is ${layout.size} bytes; sent to ${n} recipient${n === 1 ? '' : 's'} it counts ${short.charge} bytes against your attachment quota on this relay (${short.recipientsShare} of them for the recipients, ${short.perRecipientBytes} each)`;
+  if (short.never) throw new TransferError('ATTACHMENT_TOO_LARGE', `${counts}, more than the whole quota of ${short.quotaBytes} bytes.`);
+  throw new AttachmentOverQuota(short, `${counts}, and ${short.leftBytes} of ${short.quotaBytes} bytes are left: try again once recipients have fetched the attachments waiting for them.`);
 }
 
 /** An upload under way: its blob and key, where sending starts, and the running digest over the first `hashed` chunks. */

@@ -13,6 +13,7 @@ import { RpcError } from '../../shared/protocol/errors.ts';
 import { MAX_BLOB_CHUNK_BYTES, MAX_BLOB_RECIPIENTS } from '../../shared/protocol/methods.ts';
 import { streamLayout } from '../../shared/protocol/stream.ts';
 import type { RelayOptions, RunningRelay } from '../../relay/relay.ts';
+import { blobChargeOf, blobFits, blobLimitsOf, readBlobLimits } from '../../main/net/blob-limits.ts';
 import { PermanentKey } from '../../main/net/permanent-key.ts';
 import { MemoryPermanentKeyStore } from '../../main/net/stores.ts';
 import { inProcessRelay, makeClient, tempDir, type TestClient } from '../net/harness.ts';
@@ -246,13 +247,39 @@ describe.each(backends)('relay blobs ($name)', (backend) => {
     const alice = await user(relay, 'alice');
     await user(relay, 'bob');
     const max = streamLayout(1_000_000).sealedSize;
-    expect(await alice.client.call('blob.limits', null)).toEqual({ maxFileBytes: 1_000_000, quotaBytes: 1_500_000, usedBytes: 0, ttlMs: 3_600_000 });
+    expect(await alice.client.call('blob.limits', null)).toEqual({
+      maxFileBytes: 1_000_000, quotaBytes: 1_500_000, usedBytes: 0, ttlMs: 3_600_000, minChargeBytes: MIN_BLOB_CHARGE_BYTES, recipientChargeBytes: BLOB_RECIPIENT_CHARGE_BYTES,
+    });
     expect(await refusal(alice.client.call('blob.create', { size: max + 1, recipients: ['bob'] }))).toBe('BLOB_TOO_LARGE');
     const first = await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
     expect((await alice.client.call('blob.limits', null)).usedBytes).toBe(max + BLOB_RECIPIENT_CHARGE_BYTES);
     expect(await refusal(alice.client.call('blob.create', { size: max, recipients: ['bob'] }))).toBe('QUOTA_EXCEEDED');
     await alice.client.call('blob.done', { id: first.id });
     await alice.client.call('blob.create', { size: max, recipients: ['bob'] });
+  });
+
+  it('blob.limits states the charge: what the client computes from it is what the relay counts and refuses, to the byte', async () => {
+    const d = tempDir('blob-limits-charge');
+    dirs.push(d);
+    const relay = await relayIn(d.dir, { blobQuotaBytes: 1_000_000 });
+    const alice = await user(relay, 'alice');
+    await user(relay, 'bob');
+    await user(relay, 'carol');
+    const two = ['bob', 'carol'];
+    const before = await readBlobLimits(alice.client);
+    expect(before.charge).toEqual({ minBytes: MIN_BLOB_CHARGE_BYTES, perRecipientBytes: BLOB_RECIPIENT_CHARGE_BYTES });
+    await alice.client.call('blob.create', { size: 1, recipients: two });
+    const after = await readBlobLimits(alice.client);
+    expect(after.usedBytes).toBe(blobChargeOf(before, 1, 2));
+    // The largest blob to both that still fits, by the client's reading, and one byte more.
+    const edge = after.quotaBytes - after.usedBytes - 2 * BLOB_RECIPIENT_CHARGE_BYTES;
+    expect([blobFits(after, edge, 2), blobFits(after, edge + 1, 2)]).toEqual([true, false]);
+    expect(await refusal(alice.client.call('blob.create', { size: edge + 1, recipients: two }))).toBe('QUOTA_EXCEEDED');
+    await alice.client.call('blob.create', { size: edge, recipients: two });
+    expect((await readBlobLimits(alice.client)).usedBytes).toBe(after.quotaBytes);
+    // A relay that does not state the charge (before stop 23) is read as not saying, not as free.
+    const older = blobLimitsOf({ maxFileBytes: 1, quotaBytes: 2, usedBytes: 0, ttlMs: 3 });
+    expect([older.charge, blobChargeOf(older, 1, 2), blobFits(older, 1, 2)]).toEqual([undefined, undefined, undefined]);
   });
 
   it('a tiny blob counts one chunk against the quota, so many one-byte creates cannot pile up rows and files', async () => {
