@@ -1,5 +1,6 @@
 /** The vault and relay steps of sending a text; sending.ts orders them (sendTextNow, resumeQueued). */
 import { sendOutboxItem } from '../net/mailbox.ts';
+import type { OutboxItem } from '../net/stores.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
@@ -51,9 +52,11 @@ export function handToRelay(vault: Vault, conn: RelayConnection, handle: string,
  * commit): the outbox entry and pending record commit with the message and its ratchet step,
  * and the relay client gets the entry only later, from handOffQueued, once that commit is durable.
  */
-export function queueForRelay(vault: Vault, q: { to: string; body: Uint8Array; idem: string; contentId: string; createdAt: number; ttlSec: number | undefined }): void {
+export function queueForRelay(vault: Vault, q: { to: string; body: Uint8Array; idem: string; contentId: string; createdAt: number; ttlSec: number | undefined }): OutboxItem {
   vault.kvSet(PENDING_SENDS, q.idem, Buffer.from(q.contentId, 'utf8'));
-  vault.outboxPut(sendOutboxItem(q.to, q.body, q.idem, q.createdAt, q.ttlSec));
+  const item = sendOutboxItem(q.to, q.body, q.idem, q.createdAt, q.ttlSec);
+  vault.outboxPut(item);
+  return item;
 }
 
 /**
@@ -64,6 +67,15 @@ export function queueForRelay(vault: Vault, q: { to: string; body: Uint8Array; i
 export function handOffQueued(vault: Vault, conn: RelayConnection, idem: string): void {
   const item = vault.outboxGet(idem);
   if (item) conn.mailbox.adoptSends([item]);
+}
+
+/**
+ * As handOffQueued, for the caller that kept the item it queued (queueForRelay): the outbox is
+ * asked only whether the entry is still there (a point read; a deletion meanwhile took it out),
+ * not read back and unsealed.
+ */
+export function handOffKept(vault: Vault, conn: RelayConnection, item: OutboxItem): void {
+  if (vault.outboxHas(item.id)) conn.mailbox.adoptSends([item]);
 }
 
 /**

@@ -12,6 +12,7 @@ import PQueue from 'p-queue';
 import { ApiError, type Message } from '../../shared/api.ts';
 import { encodeEnvelope, UntrustedIdentity, type E2e } from '../e2e/index.ts';
 import type { DurableOutcome } from '../net/client.ts';
+import type { OutboxItem } from '../net/stores.ts';
 import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts';
 import { VaultLocked } from '../vault/errors.ts';
 import { quotedContentId, readDraft, writeDraft } from './conversations.ts';
@@ -30,7 +31,7 @@ import {
   textIdempotencyKey,
   withIdKey,
 } from './ids.ts';
-import { DurableHandoff, handOffQueued, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
+import { DurableHandoff, handOffKept, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
 import { storedView } from './stored-view.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
@@ -157,6 +158,7 @@ export class Sender {
       const conn = access.current()?.connection;
       let storing = false;
       let stored: StoredMessage;
+      let item: OutboxItem | undefined;
       try {
         // The message as 'queued', its timer, the pending record, the outbox entry and the ratchet
         // step: one commit (e2e.sendContentThen), all or nothing, made without an fsync wait; the
@@ -166,7 +168,7 @@ export class Sender {
           const { stored: message } = storeQueued(vault, queued);
           deps.timers()?.sent(id, conversationId, timer, now);
           // A disappearing message does not wait at the relay longer than its timer.
-          if (conn) queueForRelay(vault, { to: contact.handle, body: encodeEnvelope(envelope), idem, contentId, createdAt: this.nextCreatedAt(now), ttlSec: timer });
+          if (conn) item = queueForRelay(vault, { to: contact.handle, body: encodeEnvelope(envelope), idem, contentId, createdAt: this.nextCreatedAt(now), ttlSec: timer });
           return message;
         }, { relaxed: true });
         progress.stored = true;
@@ -185,7 +187,11 @@ export class Sender {
       // Without a connection (offline mode, a lock under way) it is stored 'queued' without an
       // outbox entry, and resumeQueued sends it at the next online unlock: a success all the same
       // (state 'queued'), so the caller does not offer the text again and store a second copy.
-      if (conn) this.handoff.after(() => handOffQueued(vault, conn, idem));
+      // The entry as queued, kept: the hand-off only checks that the outbox still holds it.
+      if (conn && item) {
+        const queuedItem = item;
+        this.handoff.after(() => handOffKept(vault, conn, queuedItem));
+      }
       // Built from what was stored (its timer started now, its quote link), not read back.
       const view = storedView(stored, {
         ...(timer ? { timer: { seconds: timer, expiresAt: now + timer * 1000 } } : {}),
