@@ -84,6 +84,10 @@ export class WriteGate<R, W> {
   #stepHooks: BatchHook[][] = [];
   /** Writes deferred by the open batch's finished steps, flushed in this order before its COMMIT. */
   #batchHooks: BatchHook[] = [];
+  /** The connection's `synchronous` as last set (#synchronous): a switch to what it is costs nothing. */
+  #level: 'NORMAL' | 'FULL' = 'FULL';
+  /** relaxedDurability calls running: their commits stay NORMAL. */
+  #relaxed = 0;
 
   constructor(keys: VaultKeys, counters: GateCounters) {
     this.#keys = keys;
@@ -97,6 +101,10 @@ export class WriteGate<R, W> {
     // A RESTARTed WAL is overwritten from its start; what a large commit grew it by is trimmed
     // off at the first commit after the restart (WalCheckpoints.restart).
     db.exec(`PRAGMA journal_size_limit = ${WAL_CHECKPOINT_BYTES}`);
+    // What #level says, on this connection (open.ts sets FULL; set here so the two never differ).
+    db.exec('PRAGMA synchronous = FULL');
+    this.#level = 'FULL';
+    this.#relaxed = 0;
     this.#durability.attach(db.name);
     // One better-sqlite3 transaction wrapper for the connection, given each call's function:
     // `db.transaction(fn)` makes four wrapped functions and their properties per call, about 7% of
@@ -155,6 +163,7 @@ export class WriteGate<R, W> {
     if (this.#longTx?.open && !this.#longTx.writing) throw new VaultBusy();
     const db = this.#open();
     this.#endBatchForOthers();
+    this.#durableCommits(db);
     try {
       const result = fn(this.#writable as WritableDB<R, W>);
       if (!db.inTransaction) this.#checkpoints.afterCommit(db);
@@ -168,6 +177,7 @@ export class WriteGate<R, W> {
   transaction<T>(fn: () => T): T {
     const db = this.#open();
     this.#endBatchForOthers();
+    this.#durableCommits(db);
     try {
       if (typeof fn !== 'function') throw new TypeError('transaction needs a function');
       const result = this.#inTransaction(fn);
@@ -234,10 +244,13 @@ export class WriteGate<R, W> {
     if (db.inTransaction) return fn();
     this.#synchronous(db, 'NORMAL');
     this.#durability.relaxedBegins();
+    this.#relaxed++;
     try {
       return fn();
     } finally {
-      if (db.open) this.#synchronous(db, 'FULL');
+      // NORMAL stays set until a commit that must be FULL (#durableCommits): back-to-back
+      // relaxed commits (a burst of texts) then switch no more.
+      this.#relaxed--;
     }
   }
 
@@ -430,18 +443,29 @@ export class WriteGate<R, W> {
         // locked meanwhile: unlock reads them again
       }
       throw this.#batchFailure;
-    } finally {
-      if (db.open && !db.inTransaction) this.#synchronous(db, 'FULL');
     }
   }
 
   /**
-   * Sets the connection's `synchronous`: a relaxed commit and each receive batch switch twice.
-   * exec, not db.pragma(), which wraps a new Statement object each call (about 18x the cost
-   * here). Not a statement prepared once: SQLite applies this pragma when it compiles it.
+   * Sets the connection's `synchronous`, only when it is not that already: relaxed commits and
+   * receive batches leave NORMAL set, and the next commit that must wait for the disk (a plain
+   * write, transaction or long transaction) sets FULL first (#durableCommits). exec, not
+   * db.pragma(), which wraps a new Statement object each call (about 18x the cost here). Not a
+   * statement prepared once: SQLite applies this pragma when it compiles it.
    */
   #synchronous(db: Database.Database, level: 'NORMAL' | 'FULL'): void {
+    if (this.#level === level) return;
     db.exec(`PRAGMA synchronous = ${level}`);
+    this.#level = level;
+  }
+
+  /**
+   * Before a write, transaction or long transaction that commits on its own: FULL, unless it
+   * runs inside relaxedDurability (NORMAL on purpose) or inside a transaction (the outer one's
+   * commit decides). An open batch was committed before (#endBatchForOthers).
+   */
+  #durableCommits(db: Database.Database): void {
+    if (this.#relaxed === 0 && !db.inTransaction) this.#synchronous(db, 'FULL');
   }
 
   /** Anything but a batched step that writes, or needs what was written committed, ends the batch first. */
@@ -524,6 +548,7 @@ export class WriteGate<R, W> {
       if (this.#db !== db) throw new VaultLocked();
       signal?.throwIfAborted();
       this.#endBatchForOthers();
+      this.#durableCommits(db);
       tx.seqAtStart = this.#counters.seq();
       this.read(() => db.exec('BEGIN IMMEDIATE'));
       tx.open = true;
