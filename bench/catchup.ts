@@ -49,6 +49,20 @@ async function newProfile(dir: string, handle: string, descriptorText: string): 
   return m;
 }
 
+/**
+ * Sealed message segments per stored message in the recipient's closed vault: load-independent
+ * (a receive batch's texts of one conversation share one segment, messages/batch-segments.ts).
+ */
+function segmentsPerMessage(profileDir: string): number {
+  const db = new Database(join(profileDir, 'vault.db'), { readonly: true, fileMustExist: true });
+  try {
+    const r = db.prepare('SELECT (SELECT COUNT(*) FROM message_segments) AS s, (SELECT COUNT(*) FROM messages) AS m').get() as { s: number; m: number };
+    return r.m > 0 ? r.s / r.m : 0;
+  } finally {
+    db.close();
+  }
+}
+
 /** Envelopes the relay still holds for `handle` (read-only, beside the running relay; WAL allows it). */
 function queuedFor(relayDataDir: string): (handle: string) => number {
   const db = new Database(join(relayDataDir, 'relay.db'), { readonly: true, fileMustExist: true });
@@ -364,6 +378,7 @@ export async function main(opts: BenchOptions): Promise<void> {
         // Work per catch-up that is not required (bench/catchup-floor.ts): summaries announced, receipts sent.
         conversation_events: c.summaries,
         receipts_at_relay: c.receipts,
+        segments_per_message: round(segmentsPerMessage(join(root, 'recipient')), 3),
         load_average_1m: round(loadavg()[0] ?? 0, 2),
       };
       const rate = total / c.seconds;
