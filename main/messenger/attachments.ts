@@ -14,6 +14,7 @@ import { beginAtomicWrite, writeAll, type AtomicFile } from '../../shared/atomic
 import { STREAM_CHUNK_BYTES, StreamError } from '../../shared/protocol/stream.ts';
 import type { AttachmentContent } from '../e2e/content.ts';
 import { downloadBlob, TransferError, type BlobCaller, type BlobRef, type ByteSource, type TransferOptions } from '../net/attachments.ts';
+import { AttachmentOverQuota } from '../net/blob-limits.ts';
 import type { ContactRecord, StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
@@ -51,6 +52,8 @@ function contentTypeOf(name: string): string {
 export function apiErrorOf(e: unknown): unknown {
   if (e instanceof MetadataNotRemoved) return new ApiError('METADATA_NOT_REMOVED', e.message);
   if (e instanceof StreamError) return new ApiError('PROTOCOL_ERROR', 'The attachment did not arrive as its sender sealed it (damaged or cut short); nothing of it was kept.');
+  // Not now, with the numbers; BUSY as the relay's QUOTA_EXCEEDED (a committed upload tries again later).
+  if (e instanceof AttachmentOverQuota) return new ApiError('BUSY', e.message);
   if (e instanceof TransferError) {
     if (e.code === 'ATTACHMENT_CANCELLED') return new ApiError('CANCELLED', e.message);
     return new ApiError(e.code === 'ATTACHMENT_TOO_LARGE' ? 'RELAY_REJECTED' : 'FILE_ERROR', e.message);
