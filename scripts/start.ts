@@ -15,7 +15,7 @@ import { buildElectronMain, buildPreload, buildRenderer, rendererBuilt, ROOT } f
 import { ensureElectronSqlite } from './native-electron.ts';
 import { SQLITE_BINDING_ENV } from '../main/vault/sqlite-binding.ts';
 import { chooseBrowser, noDisplayReason, openAppWindow, runningAsRoot, watchStart, WINDOW_WATCH_MS } from './app-window.ts';
-import { withHugePageMalloc } from './huge-page-malloc.ts';
+import { relaunchedWithHugePageMalloc, stopWithLauncher } from './huge-page-malloc.ts';
 
 /** Per-OS user data directory, as Electron's app.getPath('userData') would choose. */
 export function userDataDir(): string {
@@ -92,36 +92,8 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-/**
- * Runs this script again, as a child, with glibc's huge-page tunable when it is missing
- * (huge-page-malloc.ts: the app process is this one in browser mode, and Electron inherits its
- * environment); this process then only passes signals on and exits as the child does. The child
- * stays in this process group (a group kill stops both) and has an IPC channel: when this process
- * dies in a way that passes nothing on (SIGKILL, a crash), the channel closes and the child stops
- * as on SIGTERM (stopWithLauncher), so no unlocked app is left running without its terminal.
- */
-function relaunchedWithHugePageMalloc(): boolean {
-  const env = withHugePageMalloc(process.env);
-  if (env === process.env) return false;
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env });
-  // A terminal's Ctrl+C reaches the child too: it takes a repeated signal as one (the handlers are idempotent).
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child.kill(signal));
-  child.once('error', (error) => {
-    say(`Ephemera: cannot start: ${error.message}`);
-    process.exit(1);
-  });
-  child.once('exit', (code, signal) => process.exit(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
-  return true;
-}
-
-/** In the child of relaunchedWithHugePageMalloc: the launcher gone means stop, as on SIGTERM. */
-function stopWithLauncher(): void {
-  if (!process.send) return;
-  process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
-}
-
 async function main(): Promise<void> {
-  if (relaunchedWithHugePageMalloc()) return;
+  if (relaunchedWithHugePageMalloc((error) => say(`Ephemera: cannot start: ${error.message}`))) return;
   stopWithLauncher();
   const program = new Command()
     .name('npm start')
