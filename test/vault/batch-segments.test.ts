@@ -88,6 +88,34 @@ describe('appends of a receive batch', () => {
     expect(decryptVaultDb(dir).found).toEqual([]);
   });
 
+  it('a nested transaction undone inside a step that goes on leaves its text in no file', async () => {
+    const { dir, vault } = await fresh();
+    const kept = msg('c', 'kept');
+    const lost = msg('c', `lost ${WORDS[0]}`);
+    const after = msg('c', 'after');
+    vault.batchedTransaction(() => {
+      vault.appendMessages([kept]);
+      expect(() =>
+        vault.transaction(() => {
+          vault.appendMessages([lost]);
+          throw new Error('inner');
+        }),
+      ).toThrow('inner');
+      vault.appendMessages([after]);
+    });
+    vault.commitBatch();
+    expect(vault.getMessage(lost.id)).toBeUndefined();
+    expect([...vault.iterateMessages('c')].map((m) => m.text)).toEqual(['kept', 'after']);
+    vault.lock();
+    expect(decryptVaultDb(dir).found).toEqual([]);
+    const again = await Vault.unlock(dir, PASSWORD);
+    try {
+      expect([...again.iterateMessages('c')].map((m) => m.text)).toEqual(['kept', 'after']);
+    } finally {
+      again.lock();
+    }
+  });
+
   it('a delete or delete-for-everyone of a message still waiting for the commit leaves its text in no file', async () => {
     const { dir, vault } = await fresh();
     const [keep, redacted, deleted, alone] = receiveEach(vault, [

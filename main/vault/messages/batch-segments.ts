@@ -9,8 +9,10 @@
 // segment first (writePendingSegment) and then re-seals it as any other.
 //
 // Rollbacks: an append's own savepoint or its batched step undone drops its hook, which blanks
-// the entries it added (their rows are gone; slots never move). A segment written early and then
-// undone with the step that wrote it is written again at the flush (undoneEarly).
+// the entries it added (their rows are gone; slots never move). A nested transaction undone inside
+// a step that goes on drops no hook: before a segment is sealed, entries without a row are blanked
+// (blankOrphans). A segment written early and then undone with the step that wrote it is written
+// again at the flush (undoneEarly).
 import type { AppendedMessage, StoredMessage } from '../api.ts';
 import { BatchSealer } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
@@ -52,19 +54,30 @@ export function writePendingSegment(db: MessagesWritable, segment: number): void
   const seg = set.byId.get(segment);
   if (!seg || db.read.messages.segmentById.get(segment)) return;
   close(set, seg);
+  blankOrphans(db, seg);
   insertSealed(db, key, seg);
   seg.written = true;
   seg.early = true;
 }
 
 /**
- * A segment written early whose write was undone (the step that deleted or redacted in it rolled
- * back) while rows of it remain: true, with the entries of rows gone blanked. Not when a deletion
- * emptied and removed it (its rows are gone too), nor when it is in the database (re-sealed there:
- * the entries in memory may hold the deleted text, never written again).
+ * Blanks the entries whose row is gone: a nested transaction inside the batch's step that rolled
+ * back and was caught undid its rows without dropping the step's hooks, and no deletion could
+ * ever reach an entry without a row. One count over the rows first (the usual case: all there).
+ * Returns whether any entry is left.
  */
-function undoneEarly(db: MessagesWritable, seg: PendingSegment): boolean {
-  if (!seg.early || db.read.messages.segmentById.get(seg.id)) return false;
+function blankOrphans(db: MessagesWritable, seg: PendingSegment): boolean {
+  let live = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const e of seg.entries) {
+    if (!e) continue;
+    live++;
+    if (e[1] < min) min = e[1];
+    if (e[1] > max) max = e[1];
+  }
+  if (live === 0) return false;
+  if (db.read.messages.segmentRowsBetween.get(seg.conversationId, min, max, seg.id)?.n === live) return true;
   let kept = false;
   for (let slot = 0; slot < seg.entries.length; slot++) {
     const e = seg.entries[slot];
@@ -74,6 +87,16 @@ function undoneEarly(db: MessagesWritable, seg: PendingSegment): boolean {
     else seg.entries[slot] = null;
   }
   return kept;
+}
+
+/**
+ * A segment written early whose write was undone (the step that deleted or redacted in it rolled
+ * back): true while rows of it remain. Not when a deletion emptied and removed it (its rows are
+ * gone too), nor when it is in the database (re-sealed there: the entries in memory may hold the
+ * deleted text, never written again).
+ */
+function undoneEarly(db: MessagesWritable, seg: PendingSegment): boolean {
+  return seg.early && !db.read.messages.segmentById.get(seg.id) && blankOrphans(db, seg);
 }
 
 function close(set: PendingSet, seg: PendingSegment): void {
@@ -105,7 +128,7 @@ export function appendDeferred(db: MessagesWritable, batch: readonly AppendedMes
           // The first flush of a segment writes it whole (later ones of the batch find it written).
           if (!seg.written || undoneEarly(db, seg)) {
             close(set, seg);
-            if (seg.entries.some((e) => e !== null)) insertSealed(db, key, seg);
+            if (blankOrphans(db, seg)) insertSealed(db, key, seg);
             seg.written = true;
             seg.early = false;
           }
