@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { openMessenger } from '../main/messenger.ts';
 import { startWebHost } from '../main/web/host.ts';
 import { RENDERER_DIST } from '../main/web/static.ts';
+import { relaunchedWithHugePageMalloc, stopWithLauncher } from '../scripts/huge-page-malloc.ts';
 
 function parsePort(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
@@ -67,15 +68,24 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // The app process, as `npm start` runs it: with glibc's malloc on huge pages (a child started
+  // with the tunable; this process passes signals on and exits as it does).
+  if (relaunchedWithHugePageMalloc((error) => process.stderr.write(`ephemera-web: ${error.message}\n`))) return;
+  stopWithLauncher();
   try {
     const running = await runWeb(options);
     process.stdout.write(`${running.url}\n`);
     process.stderr.write('Ephemera is running in browser mode. Open the address above; press Ctrl+C to stop.\n');
+    // Once: a terminal's Ctrl+C reaches this process twice when relaunched (from the terminal and
+    // from the launcher); the second must not kill it before the vault is closed.
+    let stopping = false;
     const stop = () => {
+      if (stopping) return;
+      stopping = true;
       void running.stop().finally(() => process.exit(0));
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   } catch (error) {
     process.stderr.write(`ephemera-web: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exitCode = 1;
