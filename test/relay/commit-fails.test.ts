@@ -74,10 +74,12 @@ describe('a COMMIT that fails and ends the transaction (relay/store.ts commitBat
     expect(store.idempotencySizes.inMemory).toBe(before);
     expect(store.pending(bob, 0, 10).map((e) => e.id)).toEqual([kept.id]);
 
-    store.rollbackBatch();
-    const a = store.enqueue(alice, 'alice', 'bob', 'idem-lost-a', Buffer.from('A'), T0 + 1, 10);
-    const b = store.enqueue(alice, 'alice', 'bob', 'idem-lost-b', Buffer.from('B'), T0 + 1, 10);
+    // Re-sent before the caller's rollbackBatch too: stored anew, and the queue's count forgot the
+    // lost two (a limit of 3 takes kept, A and B; counting the lost ones it was full).
+    const a = store.enqueue(alice, 'alice', 'bob', 'idem-lost-a', Buffer.from('A'), T0 + 1, 3);
+    const b = store.enqueue(alice, 'alice', 'bob', 'idem-lost-b', Buffer.from('B'), T0 + 1, 3);
     expect([a.duplicate, b.duplicate]).toEqual([false, false]);
+    store.rollbackBatch();
     expect(store.enqueue(alice, 'alice', 'bob', 'idem-kept', Buffer.from('kept'), T0 + 1, 10)).toMatchObject({ id: kept.id, duplicate: true });
     const bodies = (s: RelayStore): string[] => s.pending(bob, 0, 10).map((e) => e.body.toString());
     expect(bodies(store)).toEqual(['kept', 'A', 'B']);
