@@ -6,7 +6,6 @@ import { VaultCorrupt } from '../errors.ts';
 import { blobColumn } from '../integrity.ts';
 import type { VaultKeys } from '../keys.ts';
 import { ad, checkId, checkLimit, checkState, decodeSegment, type SegmentEntry } from '../records.ts';
-import { pendingEntries } from './pending-segments.ts';
 import { recentFor } from './recent.ts';
 import type { ChunkRow, MessageRow, MessagesReadable } from './statements.ts';
 
@@ -56,12 +55,7 @@ function openState(keys: VaultKeys, id: string, seq: number, sealed: Buffer): Me
 
 export function loadSegment(db: MessagesReadable, segment: number, conversationId: string, opener: BatchOpener): SegmentEntry[] {
   const seg = db.read.messages.segmentById.get(segment);
-  if (!seg) {
-    // Appended in the open receive batch, sealed at its commit (batch-segments.ts).
-    const pending = pendingEntries(db.keys.key('messages'), segment, conversationId);
-    if (pending) return pending;
-    throw new VaultCorrupt(`message segment ${segment} is missing`);
-  }
+  if (!seg) throw new VaultCorrupt(`message segment ${segment} is missing`);
   if (seg.conversation_id !== conversationId) throw new VaultCorrupt(`message segment ${segment} belongs to another conversation`);
   let plain: Buffer;
   try {

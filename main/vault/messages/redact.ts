@@ -4,7 +4,6 @@
 // caller checkpoints and truncates the WAL afterwards, as for deleteMessages.
 import { BatchOpener, BatchSealer } from '../aead.ts';
 import { checkId, encodeSegment, segmentEntry } from '../records.ts';
-import { writePendingSegment } from './batch-segments.ts';
 import { loadSegment, messageFromEntry, segmentAd } from './read.ts';
 import { forgetRecent } from './recent.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
@@ -41,7 +40,6 @@ export function redactMessages(db: MessagesWritable, conversationId: string, ids
     const sealer = new BatchSealer(db.keys.key('messages'));
     try {
       for (const [segment, rows] of bySegment) {
-        writePendingSegment(db, segment); // one of the open batch's: written first, re-sealed below
         const entries = loadSegment(db, segment, conversationId, opener);
         const blanked: MessageRow[] = [];
         for (const row of rows) {

@@ -36,10 +36,6 @@ export function prepareMessages(db: Database.Database, counters: MessageCounters
         'SELECT MAX(k) AS k FROM (SELECT MAX(order_key) AS k FROM messages WHERE conversation_id = ? UNION ALL SELECT last FROM order_high WHERE conversation_id = ?)',
       ),
       messageById: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.id = ?`),
-      // Rows of one segment within an ordering-key range (by the conversation's ordering index): a receive batch's segment before it is sealed.
-      segmentRowsBetween: db.prepare<[string, number, number, number], { n: number }>(
-        'SELECT COUNT(*) AS n FROM messages WHERE conversation_id = ? AND order_key BETWEEN ? AND ? AND segment = ?',
-      ),
       allOfConversation: db.prepare<[string], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ?`),
       newest: db.prepare<[string, number], MessageRow>(`SELECT ${MESSAGE_COLUMNS} WHERE m.conversation_id = ? ORDER BY m.order_key DESC LIMIT ?`),
       before: db.prepare<[string, number, number], MessageRow>(

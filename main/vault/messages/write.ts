@@ -4,13 +4,14 @@ import type { MessageState, AppendedMessage, StoredMessage } from '../api.ts';
 import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
-import { appendDeferred, SEGMENT_MAX_BYTES, SEGMENT_MAX_MESSAGES, writePendingSegment, type DeferToBatch } from './batch-segments.ts';
 import { decodeRows, loadSegment, messageFromEntry, segmentAd } from './read.ts';
 import { forgetRecent, rememberAppended } from './recent.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
 
-// A segment closes at SEGMENT_MAX_MESSAGES or (approximate) SEGMENT_MAX_BYTES of plaintext, so
-// reading a page or re-sealing after a delete touches a bounded amount of data.
+// A segment closes at this many messages or (approximate) plaintext bytes, so reading a page or
+// re-sealing after a delete touches a bounded amount of data.
+const SEGMENT_MAX_MESSAGES = 64;
+const SEGMENT_MAX_BYTES = 64 * 1024;
 
 interface PendingSegment {
   id: number;
@@ -22,15 +23,16 @@ interface PendingSegment {
 /**
  * One transaction per batch. Message bodies are sealed per segment (the batch's new messages
  * of one conversation, up to SEGMENT_MAX_*), one AEAD call per segment instead of per row.
- * With `defer` (Vault.deferToBatch) inside a receive batch's step, the segment is shared by the
- * batch's appends of the conversation and sealed once at the batch's commit (batch-segments.ts).
  */
-export function appendMessages(db: MessagesWritable, batch: readonly AppendedMessage[], defer?: DeferToBatch): StoredMessage[] {
+export function appendMessages(
+  db: MessagesWritable,
+  batch: readonly AppendedMessage[],
+  // Ignored: the receive batch's shared segments (1f96f7d) were reverted; main/vault/index.ts still passes Vault.deferToBatch until the lead drops it.
+  _defer?: (hook: { flush(): void; drop(): void }) => boolean,
+): StoredMessage[] {
   if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
   for (const m of batch) checkNewMessage(m);
   if (batch.length === 0) return [];
-  const deferred = defer ? appendDeferred(db, batch, defer) : undefined;
-  if (deferred) return deferred;
   const now = Date.now();
   const key = db.keys.key('messages');
   const q = db.read.messages;
@@ -181,7 +183,6 @@ export function removeRows(db: MessagesWritable, rows: readonly MessageRow[]): R
     try {
       for (const [segment, inSegment] of bySegment) {
         const conversationId = (inSegment[0] as MessageRow).conversation_id;
-        writePendingSegment(db, segment); // one of the open batch's: written first, re-sealed below
         const entries = loadSegment(db, segment, conversationId, opener);
         for (const row of inSegment) {
           // Checks the entry is this row's (id, ordering key) before blanking it.
