@@ -382,8 +382,7 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- messages
 
   appendMessages(batch: readonly AppendedMessage[]): StoredMessage[] {
-    // Inside a receive batch's step the new rows' segment is sealed once per batch (messages/batch-segments.ts).
-    return this.gate.write((w) => write.appendMessages(w, batch, (hook) => this.gate.deferToBatch(hook)));
+    return this.gate.write((w) => write.appendMessages(w, batch));
   }
 
   getMessage(id: string): StoredMessage | undefined {

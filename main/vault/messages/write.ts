@@ -24,12 +24,7 @@ interface PendingSegment {
  * One transaction per batch. Message bodies are sealed per segment (the batch's new messages
  * of one conversation, up to SEGMENT_MAX_*), one AEAD call per segment instead of per row.
  */
-export function appendMessages(
-  db: MessagesWritable,
-  batch: readonly AppendedMessage[],
-  // Ignored: the receive batch's shared segments (1f96f7d) were reverted; main/vault/index.ts still passes Vault.deferToBatch until the lead drops it.
-  _defer?: (hook: { flush(): void; drop(): void }) => boolean,
-): StoredMessage[] {
+export function appendMessages(db: MessagesWritable, batch: readonly AppendedMessage[]): StoredMessage[] {
   if (!Array.isArray(batch)) throw new TypeError('batch must be an array');
   for (const m of batch) checkNewMessage(m);
   if (batch.length === 0) return [];
