@@ -4,7 +4,7 @@
 // reconnecting, and once the disk takes writes again the message is stored and delivered exactly
 // once, not answered as a duplicate of an envelope that is not there (relay/store.ts commitBatch).
 import { execFileSync } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_ENVELOPE_BYTES } from '../../shared/protocol/methods.ts';
@@ -23,6 +23,13 @@ const sizeOf = (path: string): number => {
     return 0;
   }
 };
+
+/** A process's soft file size limit as prlimit takes it ('unlimited' or bytes), to put it back after. */
+function softFsizeOf(pid: string): string {
+  const line = readFileSync(`/proc/${pid}/limits`, 'utf8').split('\n').find((l) => l.startsWith('Max file size'));
+  if (!line) throw new Error(`no "Max file size" in /proc/${pid}/limits`);
+  return line.slice('Max file size'.length).trim().split(/\s+/)[0]!;
+}
 
 describe('a relay process whose COMMIT fails', () => {
   it('loses the batch, not the message: the re-send is stored and delivered once', async () => {
@@ -49,6 +56,8 @@ describe('a relay process whose COMMIT fails', () => {
     const db = join(t.dir, 'relay.db');
     await waitFor(() => sizeOf(`${db}-wal`) === 0, 30_000, 'the -wal checkpointed and truncated');
     const pid = String(relay.child.pid);
+    // Only the soft limit changes and the one read here is put back: raising it needs no privilege.
+    const softBefore = softFsizeOf(pid);
     execFileSync('prlimit', ['--pid', pid, `--fsize=${sizeOf(db) + 40 * 1024}:`]);
     const big = Buffer.alloc(MAX_ENVELOPE_BYTES, 0x2e);
     big.write('big', 0);
@@ -56,15 +65,15 @@ describe('a relay process whose COMMIT fails', () => {
     try {
       await waitFor(() => stderr.includes('"commit-failed"'), 30_000, 'a failed commit');
     } finally {
-      execFileSync('prlimit', ['--pid', pid, '--fsize=unlimited:']);
+      execFileSync('prlimit', ['--pid', pid, `--fsize=${softBefore}:`]);
     }
     // Reported as the batch lost (RelayBatchLost), SQLite's error as its cause.
     expect(stderr).toMatch(/"commit-failed"[^\n]*SQLite rolled the request batch back/);
     expect((await sent).duplicate).toBe(false);
     expect((await alice.mailbox.send('bob', Buffer.from('after'), 'commit-fails-0003')).duplicate).toBe(false);
-    await waitFor(() => got.length >= 3, 30_000, 'the deliveries');
-    // Nothing more arrives: each once.
-    await new Promise((r) => setTimeout(r, 500));
-    expect(got.map((g) => g.split('.')[0])).toEqual(['before', 'big', 'after']);
+    // A last marker after them: the mailbox delivers in order, so a duplicate of 'big' would come before it.
+    expect((await alice.mailbox.send('bob', Buffer.from('last'), 'commit-fails-0004')).duplicate).toBe(false);
+    await waitFor(() => got.some((g) => g === 'last'), 30_000, 'the deliveries');
+    expect(got.map((g) => g.split('.')[0])).toEqual(['before', 'big', 'after', 'last']);
   }, 120_000);
 });
