@@ -22,7 +22,7 @@ async function hits(p: Peer, word: string): Promise<string[]> {
 }
 
 describe('disappearing messages', () => {
-  it('apply on both sides, count down from send and from first shown, and are gone after expiry (running, locked, closed)', { timeout: 180_000 }, async () => {
+  it('apply on both sides, count down from send and from first shown, and are gone after expiry (running, locked, closed)', { timeout: 300_000 }, async () => {
     const observer = observeVaultSubkeys();
     try {
       const { alice, bob, carol } = await peersOn(scene, ['alice', 'bob', 'carol']);
