@@ -65,7 +65,8 @@ export interface QuotaShortfall {
 /** The shortfall of a blob of `sealedSize` naming `recipients`; undefined when it fits or the relay did not say. */
 export function quotaShortfall(limits: BlobLimits, sealedSize: number, recipients: number): QuotaShortfall | undefined {
   const charge = blobChargeOf(limits, sealedSize, recipients);
-  if (charge === undefined || !limits.charge || limits.usedBytes + charge <= limits.quotaBytes) return undefined;
+  // The fit rule lives in blobFits alone; undefined there (the relay did not say) means no shortfall either.
+  if (charge === undefined || !limits.charge || blobFits(limits, sealedSize, recipients) !== false) return undefined;
   const perRecipientBytes = limits.charge.perRecipientBytes;
   return {
     charge,
