@@ -307,6 +307,8 @@ export class SessionLifecycle implements SessionAccess {
     try {
       // Closes the connection, search (its snapshot is written now, then wiped) and the vault.
       await this.lockNow();
+      // The lock's scrub (main/vault/scrub.ts) holds the profile until it ends.
+      await Vault.scrubbed(profileDir);
       summary = wipeVerifiedProfile(profileDir);
     } catch (e) {
       pins.release();

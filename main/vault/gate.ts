@@ -63,7 +63,7 @@ export class WriteGate<R, W> {
   /** What is on disk: relaxed commits pending, the fsyncs, durability lost (durability.ts). */
   readonly #durability = new Durability();
   readonly #checkpoints = new WalCheckpoints({
-    checkpoint: () => this.checkpoint(),
+    checkpoint: () => this.#checkpointNow('TRUNCATE'),
     restart: () => this.#checkpointNow('RESTART'),
     batchOpen: () => this.#batch !== undefined,
     isCurrent: (db) => this.#db === db && this.#keys.unlocked,
@@ -89,9 +89,13 @@ export class WriteGate<R, W> {
   /** relaxedDurability calls running: their commits stay NORMAL. */
   #relaxed = 0;
 
-  constructor(keys: VaultKeys, counters: GateCounters) {
+  /** Told of each deletion's checkpoint request (checkpoint): the vault owes a scrub at lock (scrub.ts). */
+  readonly #onDeletion: () => void;
+
+  constructor(keys: VaultKeys, counters: GateCounters, onDeletion: () => void = () => undefined) {
     this.#keys = keys;
     this.#counters = counters;
+    this.#onDeletion = onDeletion;
   }
 
   /** Puts an opened database behind the gate, with its statements split by what they may do. */
@@ -205,9 +209,12 @@ export class WriteGate<R, W> {
    * Copies the WAL into vault.db and truncates it to zero bytes, so the page versions a delete
    * replaced (the old sealed segment) are in no file: secure_delete has zeroed the freed bytes
    * in the new versions, and the old ones lived only in the WAL. Inside a transaction it cannot
-   * run: false, and the caller's commit leaves the old frames to the next checkpoint.
+   * run: false, and the caller's commit leaves the old frames to the next checkpoint. Called by
+   * deletions only (the WAL's own bounds checkpoint through WalCheckpoints): each one also owes
+   * the scrub at lock that clears the copies b-tree rebalancing left (scrub.ts).
    */
   checkpoint(): boolean {
+    this.#onDeletion();
     return this.#checkpointNow('TRUNCATE');
   }
 

@@ -41,6 +41,7 @@ import * as outbox from './outbox.ts';
 import { prepareAll, writerThrough, type Statements } from './prepared.ts';
 import { checkId } from './records.ts';
 import { SealedFileStore } from './sealed-files.ts';
+import { markScrubOwed, scrubAtLock, scrubbed } from './scrub.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -78,16 +79,25 @@ export class Vault implements VaultHandle {
    * Same rule as contactIds: the row is read each time. In memory only, cleared on lock.
    */
   private readonly openedContacts = new Map<string, { record: ContactRecord; sealed: Buffer }>();
+  /** Unset until this unlock's first deletion; then true only if the scrub marker could not be written (scrub.ts). */
+  private scrubOwed: boolean | undefined;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
     this.header = header;
     this.profileLock = profileLock;
     this.keys = new VaultKeys(dataKey, header.vaultId);
-    this.gate = new WriteGate(this.keys, {
-      seq: () => this.counters.seq,
-      reload: () => this.gate.read((r) => loadCounters(r, this.counters)),
-    });
+    this.gate = new WriteGate(
+      this.keys,
+      {
+        seq: () => this.counters.seq,
+        reload: () => this.gate.read((r) => loadCounters(r, this.counters)),
+      },
+      () => {
+        // Once per unlock: the marker (or, if it could not be written, this flag) makes lock scrub.
+        if (this.scrubOwed === undefined) this.scrubOwed = !markScrubOwed(profileDir);
+      },
+    );
     const files = new SealedFileStore(profileDir, () => this.keys.key('sealed_files'));
     this.sealedFiles = gatedSealedFiles(this.gate, files);
     files.removeStaleTemps();
@@ -181,8 +191,15 @@ export class Vault implements VaultHandle {
       // A long transaction waiting for activities stops waiting (it then finds the vault locked).
       this.gate.close();
     } finally {
-      this.profileLock.release();
+      // The profile stays locked until the scrub of what this unlock deleted ends (scrub.ts).
+      scrubAtLock(this.profileDir, this.scrubOwed === true, () => this.profileLock.release());
+      this.scrubOwed = undefined;
     }
+  }
+
+  /** Resolves once the scrub that a lock of this profile started (scrub.ts) has ended; unlock waits for it too. */
+  static scrubbed(profileDir: string): Promise<void> {
+    return scrubbed(profileDir);
   }
 
   /** Opens vault.db, prepares every statement and puts it behind the gate. Returns the connection (create stores the recovery copy on it). */

@@ -15,6 +15,7 @@ import { freshKdf } from './keys.ts';
 import { ProfileLock } from './lockfile.ts';
 import { DB_FILE, headerFromCopy, mapError, removeDatabaseFiles, setAsideDatabaseFiles, storeRecoveryCopy } from './open.ts';
 import { headerMissingMessage, probeRecoveryCopy } from './recovery-copy.ts';
+import { scrubbed } from './scrub.ts';
 
 /** A vault being made around a data key. */
 export interface Opening<V> {
@@ -50,6 +51,8 @@ export async function createVault<V>(profileDir: string, password: string, optio
   checkNewPassword(password);
   ensurePrivateDir(profileDir);
   if (vaultExists(profileDir)) throw new VaultExists(profileDir);
+  // A scrub this process started at the last lock still holds the profile (scrub.ts).
+  await scrubbed(profileDir);
   const lock = ProfileLock.acquire(profileDir);
   // A database without its header: one holding a recovery copy (recovery-copy.ts), or
   // unreadable, is a vault whose header was lost, and is kept in place (create refuses). One
@@ -106,6 +109,8 @@ export async function unlockVault<V>(profileDir: string, password: string, make:
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
+  // A scrub this process started at the last lock still holds the profile (scrub.ts).
+  await scrubbed(profileDir);
   const lock = ProfileLock.acquire(profileDir);
   let dataKey: Buffer | undefined;
   try {
@@ -138,6 +143,8 @@ export async function unlockVaultWithRecovery<V>(profileDir: string, phrase: str
   if (fromCopy && !headerMissing(profileDir)) throw new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
+  // A scrub this process started at the last lock still holds the profile (scrub.ts).
+  await scrubbed(profileDir);
   const lock = ProfileLock.acquire(profileDir);
   let dataKey: Buffer | undefined;
   try {

@@ -9,6 +9,7 @@ import { readHeader, unwrapWithPassword } from './header.ts';
 import { derivePasswordKey } from './kdf.ts';
 import { headerMissing, vaultExists } from './lifecycle.ts';
 import { LOCK_FILE, ProfileLock } from './lockfile.ts';
+import { scrubbed } from './scrub.ts';
 import { NoVault, VaultCorrupt, WrongPassword } from './errors.ts';
 import { headerMissingMessage } from './recovery-copy.ts';
 
@@ -121,6 +122,8 @@ function wipeLocked(profileDir: string, lock: ProfileLock): WipeSummary {
  */
 export async function wipeProfile(profileDir: string, password: string): Promise<WipeSummary> {
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
+  // A scrub this process started at the last lock holds the profile until it ends (scrub.ts).
+  await scrubbed(profileDir);
   // Held until the end so no other process opens the vault while it is being overwritten.
   const lock = ProfileLock.acquire(profileDir);
   try {
@@ -134,7 +137,7 @@ export async function wipeProfile(profileDir: string, password: string): Promise
 /**
  * For a caller that checked the password with verifyPassword while it held the vault open and
  * has closed it since (the messenger): takes the lock (PROFILE_LOCKED if another process got it
- * meanwhile) and wipes.
+ * meanwhile) and wipes. The caller waits for the scrub its close started (scrub.ts scrubbed) first.
  */
 export function wipeVerifiedProfile(profileDir: string): WipeSummary {
   const lock = ProfileLock.acquire(profileDir);

@@ -12,7 +12,7 @@ const vaults = testVaults();
 observeSubkeys();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 /** The worker cannot start (the environment's fault, not ours): the service runs without a mirror. */

@@ -13,7 +13,7 @@ const vaults = testVaults();
 observeSubkeys();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 describe('search snapshot at lock', () => {

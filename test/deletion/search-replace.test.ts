@@ -20,7 +20,7 @@ const vaults = testVaults();
 observeSubkeys();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 /** The worker cannot start: every snapshot image is made on the main thread. */

@@ -13,9 +13,9 @@ import { SearchService } from '../../main/search/service.ts';
 import { msg, testVaults } from '../vault/helpers.ts';
 
 const vaults = testVaults();
-afterEach(() => {
-  vaults.cleanup();
+afterEach(async () => {
   vi.useRealTimers();
+  await vaults.cleanup();
 });
 
 const CONV = 'd0123456789abcdef01234567';

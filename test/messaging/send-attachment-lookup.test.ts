@@ -11,7 +11,7 @@ import { msg, testVaults } from '../vault/helpers.ts';
 const vaults = testVaults();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 function record(id: string, messageId: string): AttachmentRecord {

@@ -2,11 +2,12 @@
 // every file as it was; the right one closes search and the vault, removes the profile folder,
 // reports vault 'none', and a new vault can be created in the same place.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, linkSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
+import { SCRUB_OWED_FILE } from '../../main/vault/scrub.ts';
 import type { ApiEvent } from '../../shared/api.ts';
 
 const PASSWORD = 'a long enough wipe test password';
@@ -69,5 +70,14 @@ describe('messenger wipeProfile', () => {
     // The same messenger creates a fresh vault in the same place.
     await m.createVault({ password: PASSWORD });
     expect((await m.vaultStatus()).vault).toBe('unlocked');
+  });
+
+  it('with a scrub owed (the lock then rebuilds vault.db in a worker), the wipe waits for it and removes the folder', async () => {
+    // As an earlier unlock that deleted something and never locked leaves it (main/vault/scrub.ts).
+    writeFileSync(join(profile, SCRUB_OWED_FILE), '');
+    const summary = await m.wipeProfile({ password: PASSWORD });
+    expect(summary.files).toBeGreaterThanOrEqual(4);
+    expect(existsSync(profile)).toBe(false);
+    expect((await m.vaultStatus()).vault).toBe('none');
   });
 });

@@ -14,7 +14,7 @@ const vaults = testVaults();
 observeSubkeys();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 const snapshotFile = (dir: string): Buffer => readFileSync(join(dir, 'search-index.sealed'));

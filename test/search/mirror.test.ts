@@ -13,7 +13,7 @@ const vaults = testVaults();
 observeSubkeys();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 /** Every indexed message id and every word of the prefix list, from an image. */

@@ -15,7 +15,7 @@ import { msg, testVaults } from '../vault/helpers.ts';
 const vaults = testVaults();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 /** The vault as a search source whose change feed throws on the calls `failOn` picks. */
@@ -116,7 +116,7 @@ describe('a close during the deferred mirror start', () => {
       expect(startedMirrors(start).every((m) => !m.alive)).toBe(true);
       expect(() => search.seq).toThrow(/closed/);
       start.mockRestore();
-      vaults.cleanup();
+      await vaults.cleanup();
       return startedAt;
     };
     // The turn at which the mirror starts grows with the index's parts (the purge before the

@@ -56,14 +56,14 @@ export function snapshotDir(dir: string): Map<string, Buffer> {
 
 /**
  * Real vaults on disk for one describe block: `fresh()` creates one, `reopen(dir)` unlocks it
- * again; `cleanup()` (in afterEach) locks every one and removes its directory.
+ * again; `cleanup()` (in afterEach) locks every one and removes its directory once its scrub ended.
  */
 export function testVaults(password = 'correct horse'): {
   fresh(): Promise<{ vault: Vault; dir: string }>;
   reopen(dir: string): Promise<Vault>;
-  cleanup(): void;
+  cleanup(): Promise<void>;
 } {
-  const cleanups: (() => void)[] = [];
+  const cleanups: (() => void | Promise<void>)[] = [];
   const lockLater = (vault: Vault): void => {
     cleanups.unshift(() => {
       if (vault.isUnlocked) vault.lock();
@@ -72,7 +72,11 @@ export function testVaults(password = 'correct horse'): {
   return {
     async fresh() {
       const p = tempProfile();
-      cleanups.push(p.cleanup);
+      // After the locks (unshifted before it): the scrub a lock started (main/vault/scrub.ts) ends first.
+      cleanups.push(async () => {
+        await Vault.scrubbed(p.dir);
+        p.cleanup();
+      });
       const { vault } = await Vault.create(p.dir, password, { kdf: TEST_KDF });
       lockLater(vault);
       return { vault, dir: p.dir };
@@ -82,8 +86,8 @@ export function testVaults(password = 'correct horse'): {
       lockLater(vault);
       return vault;
     },
-    cleanup() {
-      for (const c of cleanups.splice(0)) c();
+    async cleanup() {
+      for (const c of cleanups.splice(0)) await c();
     },
   };
 }

@@ -12,7 +12,7 @@ import { msg, testVaults } from './helpers.ts';
 const vaults = testVaults();
 afterEach(() => {
   vi.restoreAllMocks();
-  vaults.cleanup();
+  return vaults.cleanup();
 });
 
 /** Counts segment opens (every sealed segment read goes through a BatchOpener). */

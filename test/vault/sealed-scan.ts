@@ -27,11 +27,74 @@ export function sealedKvValues(dir: string, minBytes = 0): Buffer[] {
   }
 }
 
+/** The three 32-byte slices of a sealed value looked for (after the nonce, the middle, before the tag). */
+const slicesOf = (v: Buffer): Buffer[] => [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
+
+/**
+ * Whether `at` in vault.db lies in the unallocated space of a b-tree page: between the cell
+ * pointer array and the cell content area, where a rebalance leaves old copies of cells that
+ * secure_delete does not clear (main/vault/scrub.ts). Anywhere else (a cell, a freeblock, a
+ * free or overflow page) deleted bytes must never be.
+ */
+function inPageGap(db: Buffer, at: number): boolean {
+  const pageSize = db.readUInt16BE(16) === 1 ? 65536 : db.readUInt16BE(16);
+  const start = Math.floor(at / pageSize) * pageSize;
+  const header = start + (start === 0 ? 100 : 0);
+  const type = db[header];
+  // Interior pages have a 12-byte header, leaves 8 (2, 5: interior index / table; 10, 13: leaves).
+  const headerBytes = type === 2 || type === 5 ? 12 : type === 10 || type === 13 ? 8 : 0;
+  if (headerBytes === 0) return false;
+  const pointersEnd = header + headerBytes + 2 * db.readUInt16BE(header + 3);
+  const contentStart = start + (db.readUInt16BE(header + 5) || 65536);
+  return at >= pointersEnd && at + 32 <= contentStart;
+}
+
+/**
+ * How many of `values` show in vault.db or its WAL anywhere but in a b-tree page's unallocated
+ * space (inPageGap): what must hold while the vault is still unlocked, before the lock's scrub.
+ */
+export function foundOutsidePageGaps(dir: string, values: readonly Buffer[]): number {
+  const wal = existsSync(join(dir, 'vault.db-wal')) ? readFileSync(join(dir, 'vault.db-wal')) : Buffer.alloc(0);
+  const db = readFileSync(join(dir, 'vault.db'));
+  return values.filter((v) =>
+    slicesOf(v).some((s) => {
+      if (wal.includes(s)) return true;
+      for (let at = db.indexOf(s); at >= 0; at = db.indexOf(s, at + 1)) if (!inPageGap(db, at)) return true;
+      return false;
+    }),
+  ).length;
+}
+
+/**
+ * As foundInVaultFiles for thousands of values at once: one pass over each file, looking up each
+ * offset's first four bytes among the values' slices after the nonce.
+ */
+export function countInVaultFiles(dir: string, values: readonly Buffer[]): number {
+  const byPrefix = new Map<number, Buffer[]>();
+  for (const v of values) {
+    const s = v.subarray(24, 56);
+    const list = byPrefix.get(s.readUInt32LE(0));
+    if (list) list.push(s);
+    else byPrefix.set(s.readUInt32LE(0), [s]);
+  }
+  const found = new Set<Buffer>();
+  for (const f of VAULT_FILES) {
+    if (!existsSync(join(dir, f))) continue;
+    const bytes = readFileSync(join(dir, f));
+    for (let at = 0; at + 32 <= bytes.length; at++) {
+      const list = byPrefix.get(bytes.readUInt32LE(at));
+      if (!list) continue;
+      for (const s of list) if (bytes.compare(s, 0, 32, at, at + 32) === 0) found.add(s);
+    }
+  }
+  return found.size;
+}
+
 /** How many of `values` show in vault.db or its WAL (raw bytes): any of three 32-byte slices of one counts it. */
 export function foundInVaultFiles(dir: string, values: readonly Buffer[]): number {
   const files = VAULT_FILES.filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f)));
   return values.filter((v) => {
-    const slices = [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
+    const slices = slicesOf(v);
     return files.some((f) => slices.some((s) => f.includes(s)));
   }).length;
 }

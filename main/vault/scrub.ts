@@ -1,0 +1,107 @@
+// vault.db rebuilt at lock (VACUUM) when something was deleted since the last rebuild.
+//
+// Why: `secure_delete` zeroes a deleted cell and every freed page, but when SQLite rebalances a
+// b-tree it moves cells between sibling pages and leaves the old copies in the unallocated space
+// of the page they left (btree.c rebuildPage does not clear it). When that row is deleted later,
+// its cell is zeroed, the copies are not: sealed bytes of a deleted text or file stay in vault.db
+// and open with the data key, which "deleted" must not allow (docs/threat-model.md). About 0.7 %
+// of the rows deleted from a kv-like table left such a copy (test/vault/scrub.test.ts). VACUUM
+// rebuilds every page from the live rows, so afterwards no page holds a byte of a deleted row.
+//
+// It rewrites the whole file (seconds at a million messages), so it runs once per unlock, at lock,
+// in a worker thread, on the closed database (it needs no key). The profile lock stays held until
+// it ends, and an unlock of the profile in this process waits for it (scrubbed). A marker file
+// (empty) says that a scrub is owed, so one cut short (the process ended, the disk was full) runs
+// at the next lock.
+import { closeSync, existsSync, fsyncSync, openSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { sqliteOptions } from './sqlite-binding.ts';
+
+/** Present in the profile directory while a scrub is owed: something was deleted since the last one. */
+export const SCRUB_OWED_FILE = 'vault.scrub-owed';
+
+// The worker's code is a string (no module file), as main/search/mirror.ts's: it needs only
+// better-sqlite3, and a string survives every way the app is run (tsx, vitest, the bundled main).
+const WORKER_SOURCE = `
+'use strict';
+const { workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path, { fileMustExist: true, timeout: 0, ...(workerData.nativeBinding ? { nativeBinding: workerData.nativeBinding } : {}) });
+try {
+  db.pragma('locking_mode = EXCLUSIVE');
+  db.pragma('secure_delete = ON');
+  db.exec('VACUUM');
+  // The rebuilt pages reach vault.db and the WAL goes (also the file's tail past the new size).
+  const [r] = db.pragma('wal_checkpoint(TRUNCATE)');
+  if (r.busy !== 0) throw new Error('the checkpoint after VACUUM did not finish');
+} finally {
+  db.close();
+}
+`;
+
+/** Scrubs running (or just ended), by profile directory. */
+const running = new Map<string, Promise<void>>();
+
+/**
+ * Records durably that a scrub is owed (once a deletion committed). Returns false if the marker
+ * could not be written: the caller keeps that in memory and passes it to scrubAtLock.
+ */
+export function markScrubOwed(profileDir: string): boolean {
+  const path = join(profileDir, SCRUB_OWED_FILE);
+  try {
+    if (existsSync(path)) return true;
+    const fd = openSync(path, 'w', 0o600);
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * After the lock closed the database: scrubs it in a worker when a scrub is owed (the marker, or
+ * `owed` for one whose marker could not be written), then calls `done` (releases the profile
+ * lock); at once when none is owed. A scrub that fails leaves the marker for the next lock.
+ */
+export function scrubAtLock(profileDir: string, owed: boolean, done: () => void): void {
+  const marker = join(profileDir, SCRUB_OWED_FILE);
+  if (!owed && !existsSync(marker)) {
+    done();
+    return;
+  }
+  const key = resolve(profileDir);
+  const scrub = vacuum(join(profileDir, 'vault.db'))
+    .then(() => rmSync(marker, { force: true }))
+    .catch(() => {
+      // Left owed: the marker (if it could be written) makes the next lock try again. Nothing is
+      // written here: the folder may be on its way out (a wipe, a test's cleanup).
+    })
+    .finally(() => {
+      if (running.get(key) === scrub) running.delete(key);
+      done();
+    });
+  running.set(key, scrub);
+}
+
+/** Resolves once no scrub of this profile runs in this process (unlock and create wait for it). */
+export async function scrubbed(profileDir: string): Promise<void> {
+  for (let p = running.get(resolve(profileDir)); p; p = running.get(resolve(profileDir))) await p;
+}
+
+function vacuum(path: string): Promise<void> {
+  return new Promise((resolveScrub, reject) => {
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), nativeBinding: sqliteOptions().nativeBinding, path },
+    });
+    let failure: unknown;
+    worker.on('error', (err) => (failure = err));
+    worker.on('exit', (code) => (failure === undefined && code === 0 ? resolveScrub() : reject(failure ?? new Error(`the scrub stopped (${code})`))));
+  });
+}
