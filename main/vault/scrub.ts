@@ -52,15 +52,16 @@ export function markScrubOwed(profileDir: string): boolean {
   const path = join(profileDir, SCRUB_OWED_FILE);
   try {
     if (existsSync(path)) return true;
-    const fd = openSync(path, 'w', 0o600);
+    // Created, never opened through what is there already (a symlink is not followed).
+    const fd = openSync(path, 'wx', 0o600);
     try {
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     return true;
-  } catch {
-    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EEXIST' && existsSync(path);
   }
 }
 
