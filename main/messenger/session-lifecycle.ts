@@ -323,6 +323,9 @@ export class SessionLifecycle implements SessionAccess {
     if (this.closed) return false;
     await this.serial(() => this.lockNow());
     this.closed = true;
+    // The app quits or the CLI exits next: the lock's scrub (main/vault/scrub.ts) ends first, or
+    // what it removes would stay in vault.db while the machine is off.
+    await Vault.scrubbed(this.opts.profileDir);
     return true;
   }
 

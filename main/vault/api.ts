@@ -130,7 +130,8 @@ export interface VaultHandle {
   /**
    * kvDelete for an entry that must not outlive its deletion on disk (a key): its freed cell is
    * zeroed (secure_delete) and the WAL checkpointed and truncated, so no old page version keeps
-   * it (when called inside a transaction, the next checkpoint does that).
+   * it (when called inside a transaction, the next checkpoint does that). Copies SQLite's
+   * rebalancing left in pages' unallocated space go with the scrub at the next lock (scrub.ts).
    */
   kvForget(namespace: string, key: string): void;
   kvKeys(namespace: string): string[];

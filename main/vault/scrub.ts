@@ -17,6 +17,7 @@ import { closeSync, existsSync, fsyncSync, openSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { fsyncDir } from '../../shared/atomic-write.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 
 /** Present in the profile directory while a scrub is owed: something was deleted since the last one. */
@@ -59,6 +60,8 @@ export function markScrubOwed(profileDir: string): boolean {
     } finally {
       closeSync(fd);
     }
+    // The new entry survives a power cut too.
+    fsyncDir(profileDir);
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EEXIST' && existsSync(path);

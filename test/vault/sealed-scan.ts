@@ -31,38 +31,50 @@ export function sealedKvValues(dir: string, minBytes = 0): Buffer[] {
 const slicesOf = (v: Buffer): Buffer[] => [24, v.length >> 1, v.length - 40].map((at) => v.subarray(at, at + 32));
 
 /**
- * Whether `at` in vault.db lies in the unallocated space of a b-tree page: between the cell
- * pointer array and the cell content area, where a rebalance leaves old copies of cells that
- * secure_delete does not clear (main/vault/scrub.ts). Anywhere else (a cell, a freeblock, a
- * free or overflow page) deleted bytes must never be.
+ * Whether `at` in `page` (one b-tree page; page 1 starts with the 100-byte file header) lies in
+ * its unallocated space: between the cell pointer array and the cell content area, where a
+ * rebalance leaves old copies of cells that secure_delete does not clear (main/vault/scrub.ts).
+ * Anywhere else (a cell, a freeblock, a free or overflow page) deleted bytes must never be.
  */
-function inPageGap(db: Buffer, at: number): boolean {
-  const pageSize = db.readUInt16BE(16) === 1 ? 65536 : db.readUInt16BE(16);
-  const start = Math.floor(at / pageSize) * pageSize;
-  const header = start + (start === 0 ? 100 : 0);
-  const type = db[header];
+function inPageGap(page: Buffer, at: number, pageOne: boolean): boolean {
+  const header = pageOne ? 100 : 0;
+  const type = page[header];
   // Interior pages have a 12-byte header, leaves 8 (2, 5: interior index / table; 10, 13: leaves).
   const headerBytes = type === 2 || type === 5 ? 12 : type === 10 || type === 13 ? 8 : 0;
   if (headerBytes === 0) return false;
-  const pointersEnd = header + headerBytes + 2 * db.readUInt16BE(header + 3);
-  const contentStart = start + (db.readUInt16BE(header + 5) || 65536);
+  const pointersEnd = header + headerBytes + 2 * page.readUInt16BE(header + 3);
+  const contentStart = page.readUInt16BE(header + 5) || 65536;
   return at >= pointersEnd && at + 32 <= contentStart;
+}
+
+/** Offsets of `s` in `bytes`. */
+function offsetsOf(bytes: Buffer, s: Buffer): number[] {
+  const out: number[] = [];
+  for (let at = bytes.indexOf(s); at >= 0; at = bytes.indexOf(s, at + 1)) out.push(at);
+  return out;
 }
 
 /**
  * How many of `values` show in vault.db or its WAL anywhere but in a b-tree page's unallocated
  * space (inPageGap): what must hold while the vault is still unlocked, before the lock's scrub.
+ * A WAL frame is a whole page image (a later commit that rewrites a page carries its gap along),
+ * so its page is judged as vault.db's are; a hit in the WAL's or a frame's header counts.
  */
 export function foundOutsidePageGaps(dir: string, values: readonly Buffer[]): number {
-  const wal = existsSync(join(dir, 'vault.db-wal')) ? readFileSync(join(dir, 'vault.db-wal')) : Buffer.alloc(0);
   const db = readFileSync(join(dir, 'vault.db'));
-  return values.filter((v) =>
-    slicesOf(v).some((s) => {
-      if (wal.includes(s)) return true;
-      for (let at = db.indexOf(s); at >= 0; at = db.indexOf(s, at + 1)) if (!inPageGap(db, at)) return true;
-      return false;
-    }),
-  ).length;
+  const pageSize = db.readUInt16BE(16) === 1 ? 65536 : db.readUInt16BE(16);
+  const wal = existsSync(join(dir, 'vault.db-wal')) ? readFileSync(join(dir, 'vault.db-wal')) : Buffer.alloc(0);
+  const outsideInDb = (at: number): boolean => {
+    const start = Math.floor(at / pageSize) * pageSize;
+    return !inPageGap(db.subarray(start, start + pageSize), at - start, start === 0);
+  };
+  const outsideInWal = (at: number): boolean => {
+    if (at < 32) return true;
+    const frame = 32 + Math.floor((at - 32) / (24 + pageSize)) * (24 + pageSize);
+    if (at < frame + 24) return true;
+    return !inPageGap(wal.subarray(frame + 24, frame + 24 + pageSize), at - frame - 24, wal.readUInt32BE(frame) === 1);
+  };
+  return values.filter((v) => slicesOf(v).some((s) => offsetsOf(db, s).some(outsideInDb) || offsetsOf(wal, s).some(outsideInWal))).length;
 }
 
 /**
