@@ -106,11 +106,12 @@ export async function createVault<V>(profileDir: string, password: string, optio
 
 export async function unlockVault<V>(profileDir: string, password: string, make: MakeVault<V>): Promise<V> {
   if (typeof password !== 'string') throw new TypeError('password must be a string');
+  // A scrub this process started at the last lock still holds the profile and vault.db (scrub.ts):
+  // waited for before anything reads the files (headerMissing opens vault.db).
+  await scrubbed(profileDir);
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
-  // A scrub this process started at the last lock still holds the profile (scrub.ts).
-  await scrubbed(profileDir);
   const lock = ProfileLock.acquire(profileDir);
   let dataKey: Buffer | undefined;
   try {
@@ -138,13 +139,13 @@ export async function unlockVault<V>(profileDir: string, password: string, make:
 export async function unlockVaultWithRecovery<V>(profileDir: string, phrase: string, newPassword: string, make: MakeVault<V>): Promise<V> {
   checkNewPassword(newPassword);
   const entropy = phraseEntropy(phrase);
+  // A scrub this process started at the last lock still holds the profile and vault.db (scrub.ts).
+  await scrubbed(profileDir);
   // Without the header, vault.db's recovery copy serves (recovery-copy.ts).
   const fromCopy = !vaultExists(profileDir);
   if (fromCopy && !headerMissing(profileDir)) throw new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
-  // A scrub this process started at the last lock still holds the profile (scrub.ts).
-  await scrubbed(profileDir);
   const lock = ProfileLock.acquire(profileDir);
   let dataKey: Buffer | undefined;
   try {

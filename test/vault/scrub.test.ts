@@ -5,7 +5,7 @@
 // unlock right after the lock waits for the scrub, and that a scrub owed by an unlock that never
 // locked (a crash) runs at the next lock. Real vaults, real files, raw bytes.
 import { randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -79,10 +79,11 @@ describe('the scrub at lock', () => {
     vault.kvSet(NS, 'a', Buffer.from('x'));
     vault.kvForget(NS, 'a');
     expect(existsSync(target)).toBe(false);
-    // Owed all the same (kept in memory): the lock scrubs.
+    // Owed all the same (kept in memory): the lock scrubs, and its end removes what has the marker's name.
     vault.lock();
     await Vault.scrubbed(dir);
     expect(existsSync(target)).toBe(false);
+    expect(() => lstatSync(join(dir, SCRUB_OWED_FILE))).toThrow(/ENOENT/);
   });
 
   it('an unlock that deleted nothing owes no scrub', async () => {
