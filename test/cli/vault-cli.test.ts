@@ -71,7 +71,8 @@ describe('ephemera CLI (vault subcommands)', () => {
     expect(none.stderr).toContain('EPHEMERA_PASSWORD');
   });
 
-  it('change-password and recover', async () => {
+  // Nine CLI processes one after another: past the 120 s default at load 12-20; nothing in it asserts on time.
+  it('change-password and recover', { timeout: 240_000 }, async () => {
     const dir = join(root, 'change');
     const init = await cli(['--profile', dir, '--json', 'init', '--allow-weak'], { env: { EPHEMERA_PASSWORD: 'old pw' } });
     const p = json(init).recoveryPhrase as string;

@@ -82,6 +82,8 @@ describe('deleting group messages', () => {
     expect(await codeOf(alice.m.deleteMessage({ conversationId: `g${groupId}`, messageId: 'no-such-message', forEveryone: true }))).toBe('UNKNOWN_MESSAGE');
   });
 
+  // Six CLI processes after the messengers' part: timed out at 120 s at load 12-20 (the file took 29 s on CI35);
+  // nothing in it asserts on time.
   it('delete for me removes it from this profile only; the CLI does both', async () => {
     const text = (await find(bob, 'this one stays'))!;
     const unread = async (): Promise<number> => (await bob.m.groupsActivity()).find((a) => a.groupId === groupId)!.unread;
@@ -121,5 +123,5 @@ describe('deleting group messages', () => {
     expect(human.stdout).not.toContain('carol takes this back');
     const usage = await cli(carol.dir, 'delete', '--group', 'not-a-group', own.id);
     expect(usage.code).toBe(2);
-  }, 120_000);
+  }, 240_000);
 });
