@@ -225,8 +225,8 @@ export function queuedEnvelopes(relayDataDir: string, fromHandle?: string): Buff
 }
 
 /**
- * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes the relay holds
- * for bob, so it shows everything alice handed over. `bobSees()` opens bob and returns his history
+ * Alice with a session to bob, then bob closed: `relayed()` counts the envelopes alice sent that
+ * the relay holds, so it shows everything alice handed over. `bobSees()` opens bob and returns his history
  * (a timer change as `timer SECONDS`).
  */
 export async function aliceAlone(scene: ReturnType<typeof messagingScene<'alice' | 'bob'>>): Promise<{ alice: Peer; toBob: string; relayed: () => number; bobSees: () => Promise<string[]> }> {
