@@ -298,6 +298,9 @@ describe('SearchService on a real vault', () => {
     const service = await SearchService.open(vault);
     service.close();
     vault.lock();
+    // The child opens the profile: a scrub this lock started (main/vault/scrub.ts) holds it until
+    // it ends, and spawnSync would keep this thread from ever releasing it.
+    await Vault.scrubbed(profile);
     const child = fileURLToPath(new URL('./restart-child.ts', import.meta.url));
     for (const mode of ['crash', 'clean'] as const) {
       const res = spawnSync(process.execPath, ['--import', 'tsx', child, profile, PASSWORD, mode], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) });
@@ -316,6 +319,8 @@ describe('SearchService on a real vault', () => {
       expect(ids(again, { text: 'blorptune ' })).toEqual(mode === 'crash' ? [hexId(13), hexId(12)] : [hexId(13)]);
       again.close();
       reopened.lock();
+      // The crash child's deletion left a scrub owed: this lock runs it (see above).
+      await Vault.scrubbed(profile);
     }
   });
 
