@@ -78,8 +78,9 @@ export function foundOutsidePageGaps(dir: string, values: readonly Buffer[]): nu
 }
 
 /**
- * As foundInVaultFiles for thousands of values at once: one pass over each file, looking up each
- * offset's first four bytes among the values' slices after the nonce.
+ * How many of `values` show in vault.db or its WAL by their 32 bytes after the nonce only (not the
+ * three slices foundInVaultFiles looks for: enough for rows whose start a rebalance copies), for
+ * thousands of values at once: one pass over each file, each offset's first four bytes looked up.
  */
 export function countInVaultFiles(dir: string, values: readonly Buffer[]): number {
   const byPrefix = new Map<number, Buffer[]>();
