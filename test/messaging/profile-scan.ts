@@ -7,11 +7,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { NONCE_BYTES, TAG_BYTES } from '../../main/vault/aead.ts';
-import { SealedFileStore } from '../../main/vault/sealed-files.ts';
-import { SNAPSHOT_FILE } from '../../main/search/service.ts';
-import { sealedKeyCandidates } from '../vault/deletion-scan.ts';
+import { sealedKeyCandidates, snapshotImages } from '../vault/deletion-scan.ts';
+import { StreamOpener } from '../vault/xchacha-stream.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 
 /** Subkeys seen since install, by name, as hex (the observer must not keep the live bytes). */
@@ -50,6 +48,7 @@ export function plaintextScan(dir: string, words: readonly string[]): string[] {
 export function decryptedScan(dir: string, words: readonly string[], keys: Map<string, Set<string>>): string[] {
   const found = new Set<string>();
   const all = [...keys.values()].flatMap((s) => [...s]).map((h) => Buffer.from(h, 'hex'));
+  const opener = new StreamOpener(all);
   const db = new Database(join(dir, 'vault.db'), { readonly: true });
   try {
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all();
@@ -58,38 +57,21 @@ export function decryptedScan(dir: string, words: readonly string[], keys: Map<s
         for (const value of row) {
           if (!Buffer.isBuffer(value) || value.length <= NONCE_BYTES + TAG_BYTES) continue;
           for (const w of wordsIn(value, words)) found.add(w);
-          const nonce = value.subarray(0, NONCE_BYTES);
-          const ct = value.subarray(NONCE_BYTES, value.length - TAG_BYTES);
-          for (const k of all) for (const w of wordsIn(xchacha20(k, nonce, ct, undefined, 1), words)) found.add(w);
+          for (const plain of opener.open(value)) for (const w of wordsIn(plain, words)) found.add(w);
         }
       }
     }
   } finally {
+    opener.dispose();
     db.close();
   }
-  for (const k of snapshotKeys(dir, keys)) {
-    let image: Uint8Array | undefined;
-    try {
-      image = new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE);
-    } catch {
-      continue; // another profile's key
-    }
-    if (image) for (const w of wordsIn(image, words)) found.add(w);
-  }
+  for (const image of snapshotImages(dir, snapshotKeys(dir, keys))) for (const w of wordsIn(image, words)) found.add(w);
   return [...found].sort();
 }
 
 /** How many search snapshots the observed keys open (so a silent snapshot scan means something). */
 export function snapshotsOpened(dir: string, keys: Map<string, Set<string>>): number {
-  let n = 0;
-  for (const k of snapshotKeys(dir, keys)) {
-    try {
-      if (new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE)) n++;
-    } catch {
-      // another profile's key
-    }
-  }
-  return n;
+  return snapshotImages(dir, snapshotKeys(dir, keys)).length;
 }
 
 /** Keys that may open the search snapshot: its generation's key as found in vault.db with the observed subkeys, and the sealed_files subkeys. */

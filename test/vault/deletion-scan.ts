@@ -5,15 +5,15 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { afterEach, beforeEach } from 'vitest';
 import { NONCE_BYTES, open, TAG_BYTES } from '../../main/vault/aead.ts';
 import { segmentAd } from '../../main/vault/messages/read.ts';
-import { SealedFileStore } from '../../main/vault/sealed-files.ts';
+import { SEALED_SUFFIX, SealedFileStore } from '../../main/vault/sealed-files.ts';
 import { SNAPSHOT_FILE } from '../../main/search/service.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 import { msg } from './helpers.ts';
+import { StreamOpener } from './xchacha-stream.ts';
 
 /** Subkeys by name, as hex (the observer must not keep the live bytes). */
 let subkeys = new Map<string, string>();
@@ -67,17 +67,19 @@ export function decryptVaultDb(dir: string): { found: string[]; segmentsOpened: 
   let segmentsOpened = 0;
   try {
     const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all();
-    const keys = [...subkeys.keys()].map(key);
-    for (const { name } of tables) {
-      for (const row of db.prepare(`SELECT * FROM "${name}"`).raw().iterate() as IterableIterator<unknown[]>) {
-        for (const value of row) {
-          if (!Buffer.isBuffer(value) || value.length <= NONCE_BYTES + TAG_BYTES) continue;
-          for (const w of wordsIn(value)) found.add(w);
-          const nonce = value.subarray(0, NONCE_BYTES);
-          const ct = value.subarray(NONCE_BYTES, value.length - TAG_BYTES);
-          for (const k of keys) for (const w of wordsIn(xchacha20(k, nonce, ct, undefined, 1))) found.add(w);
+    const opener = new StreamOpener([...subkeys.keys()].map(key));
+    try {
+      for (const { name } of tables) {
+        for (const row of db.prepare(`SELECT * FROM "${name}"`).raw().iterate() as IterableIterator<unknown[]>) {
+          for (const value of row) {
+            if (!Buffer.isBuffer(value) || value.length <= NONCE_BYTES + TAG_BYTES) continue;
+            for (const w of wordsIn(value)) found.add(w);
+            for (const plain of opener.open(value)) for (const w of wordsIn(plain)) found.add(w);
+          }
         }
       }
+    } finally {
+      opener.dispose();
     }
     for (const seg of db.prepare<[], { id: number; conversation_id: string; sealed: Buffer }>('SELECT id, conversation_id, sealed FROM message_segments').iterate()) {
       for (const w of wordsIn(open(key('messages'), seg.sealed, segmentAd(seg.id, seg.conversation_id)))) found.add(w);
@@ -100,32 +102,68 @@ export function sealedKeyCandidates(dir: string, subkeyList: readonly Buffer[]):
   for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
   const db = new Database(join(copy, 'vault.db'));
   const out: Buffer[] = [];
+  const opener = new StreamOpener(subkeyList);
   try {
     for (const row of db.prepare('SELECT sealed FROM kv').raw().iterate() as IterableIterator<unknown[]>) {
       const value = row[0];
       if (!Buffer.isBuffer(value) || value.length < NONCE_BYTES + TAG_BYTES + 36) continue;
-      const nonce = value.subarray(0, NONCE_BYTES);
-      const ct = value.subarray(NONCE_BYTES, value.length - TAG_BYTES);
-      for (const k of subkeyList) out.push(Buffer.from(xchacha20(k, nonce, ct, undefined, 1).subarray(-32)));
+      for (const plain of opener.open(value)) out.push(Buffer.from(plain.subarray(-32)));
     }
   } finally {
+    opener.dispose();
     db.close();
     rmSync(copy, { recursive: true, force: true });
   }
   return out;
 }
 
+/**
+ * The search snapshot opened with each of `candidates` that opens it (one image per such key).
+ * Opening is a full read of the sealed file (all its chunks authenticated), so with thousands of
+ * candidates (every kv value times every subkey) only those whose raw stream starts the image
+ * with its magic are tried first: every image begins 'EPHIDXP1' (main/search/index-image.ts
+ * rejects anything else), so a key that opens a valid snapshot is among them. If none of those
+ * opens it, every candidate is tried, as before: the result never depends on that shortcut.
+ */
+export function snapshotImages(dir: string, candidates: readonly Uint8Array[]): Uint8Array[] {
+  const tryAll = (keys: readonly Uint8Array[]): Uint8Array[] => {
+    const images: Uint8Array[] = [];
+    for (const k of keys) {
+      try {
+        const image = new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE);
+        if (image) images.push(image);
+      } catch {
+        // not this key
+      }
+    }
+    return images;
+  };
+  const path = join(dir, `${SNAPSHOT_FILE}${SEALED_SUFFIX}`);
+  if (!existsSync(path)) return [];
+  // The sealed file: 'EPHSF001', a 32-bit chunk size, then chunk 0 sealed (main/vault/sealed-files.ts).
+  const first = readFileSync(path).subarray(12, 12 + NONCE_BYTES + IMAGE_MAGIC.length + TAG_BYTES);
+  const opener = new StreamOpener(candidates);
+  const likely: Uint8Array[] = [];
+  try {
+    let i = 0;
+    for (const plain of opener.open(first)) {
+      if (IMAGE_MAGIC.equals(plain)) likely.push(candidates[i]!);
+      i++;
+    }
+  } finally {
+    opener.dispose();
+  }
+  const images = tryAll(likely);
+  return images.length > 0 ? images : tryAll(candidates);
+}
+
+const IMAGE_MAGIC = Buffer.from('EPHIDXP1', 'latin1');
+
 /** The sealed search snapshot, opened with a key found in the profile (its generation's key), or the sealed_files subkey. */
 export function snapshotImage(dir: string): Uint8Array {
   const all = [...subkeys.keys()].map(key);
-  for (const k of [...sealedKeyCandidates(dir, all), key('sealed_files')]) {
-    try {
-      const image = new SealedFileStore(dir, () => k).read(SNAPSHOT_FILE);
-      if (image) return image;
-    } catch {
-      // not this key
-    }
-  }
+  const image = snapshotImages(dir, [...sealedKeyCandidates(dir, all), key('sealed_files')])[0];
+  if (image) return image;
   throw new Error('no search snapshot (or none that a key in the profile opens)');
 }
 
