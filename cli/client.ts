@@ -4,13 +4,13 @@
 // arrive as the same ApiError codes and sentences; the CLI only chooses exit codes for them
 // (cli/errors.ts API_EXIT).
 import { InvalidArgumentError } from 'commander';
-import { openMessenger } from '../main/messenger.ts';
+import { openMessenger, type Messenger } from '../main/messenger.ts';
 import type { KdfParams } from '../main/vault/index.ts';
 import type { Contact } from '../shared/api.ts';
 import { createApiClient, dispatchCall, type EphemeraClient } from '../shared/api/rpc.ts';
 import { BadParameters } from '../main/vault/errors.ts';
 import { checkStrength, CliError, cliErrorFor, ExitCode } from './errors.ts';
-import { currentPassword, requireVault, type GlobalOptions } from './io.ts';
+import { currentPassword, printNotice, requireVault, type GlobalOptions } from './io.ts';
 
 export interface OpenClientOptions {
   /** How long the messenger waits for the relay (connect and bind) in one call. */
@@ -39,7 +39,32 @@ export async function openClient(profileDir: string, opts: OpenClientOptions = {
     call: (method, params) => dispatchCall(messenger, method, params),
     subscribe: (listener) => messenger.subscribe((event) => listener(event.name, event.payload)),
   });
+  noticeScrubWaits(messenger);
   return { api, close: () => messenger.close() };
+}
+
+/** A wait for the scrub at lock shorter than this goes unsaid. */
+export const SCRUB_NOTICE_AFTER_MS = 1000;
+
+/**
+ * One line on stderr when the clean-up of deleted data at lock (main/vault/scrub.ts) keeps the
+ * command waiting for more than a second: at its end (close) or before its unlock (another
+ * process's scrub). Once per command.
+ */
+function noticeScrubWaits(messenger: Pick<Messenger, 'subscribe'>): void {
+  let timer: NodeJS.Timeout | undefined;
+  let told = false;
+  messenger.subscribe((event) => {
+    if (event.name !== 'scrub') return;
+    clearTimeout(timer);
+    timer = undefined;
+    if (!event.payload.underWay || told) return;
+    const since = Date.now();
+    timer = setTimeout(() => {
+      told = true;
+      printNotice(`waiting for the vault's clean-up of deleted data (${Math.round((Date.now() - since) / 1000)} s so far)…`);
+    }, SCRUB_NOTICE_AFTER_MS);
+  });
 }
 
 export interface SessionOptions {

@@ -339,6 +339,12 @@ export const apiEvents = {
    * (VAULT_LOCKED), drafts included, for up to a few seconds (held receipts go out first).
    */
   locking: z.strictObject({ underWay: z.boolean() }),
+  /**
+   * The clean-up of deleted data at lock (the scrub: docs/vault.md) holds the profile: true when
+   * this process's scrub starts, or when an unlock (create, recovery, wipe) starts waiting for
+   * another process's; false when it ends. An unlock asked for meanwhile waits for it, then goes on.
+   */
+  scrub: z.strictObject({ underWay: z.boolean() }),
   /** A message was stored: received, or sent from this device. */
   message: Message,
   messageState: MessageStateChange,

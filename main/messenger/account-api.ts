@@ -1,6 +1,8 @@
 // The contract's account methods: registering on a relay, the connection's state, the profile's
-// settings and waiting for the work in flight (messenger/account.ts, settings.ts, sync.ts do it).
+// settings and waiting for the work in flight (messenger/account.ts, settings.ts, sync.ts do it),
+// and the 'scrub' event (the scrub at lock holds the profile: main/vault/scrub.ts).
 import type { EphemeraApi } from '../../shared/api.ts';
+import { watchScrubs } from '../vault/scrub.ts';
 import type { Account } from './account.ts';
 import type { Emit } from './events.ts';
 import type { SessionLifecycle, ApiCall } from './session-lifecycle.ts';
@@ -21,6 +23,9 @@ export interface AccountApiParts {
 
 export function accountMethods(p: AccountApiParts): AccountMethods {
   const { call, life, account, emit } = p;
+  // The scrub at lock holds the profile (main/vault/scrub.ts): the UI says why an unlock waits.
+  // Kept for the process's life (one per messenger; after close its listeners are gone).
+  watchScrubs(p.profileDir, (underWay) => emit('scrub', { underWay }));
   return {
     register: (params) =>
       call(

@@ -192,7 +192,7 @@ export class Vault implements VaultHandle {
       this.gate.close();
     } finally {
       // The profile stays locked until the scrub of what this unlock deleted ends (scrub.ts).
-      scrubAtLock(this.profileDir, this.scrubOwed === true, () => this.profileLock.release());
+      scrubAtLock(this.profileDir, this.scrubOwed === true, this.profileLock);
       this.scrubOwed = undefined;
     }
   }

@@ -12,10 +12,10 @@ import { NoVault, VaultCorrupt, VaultExists, WrongPassword, WrongRecoveryPhrase 
 import { HEADER_FILE, HEADER_FORMAT, readHeader, unwrapWithPassword, unwrapWithRecovery, wrapWithPassword, wrapWithRecovery, writeHeader, type VaultHeader } from './header.ts';
 import { checkKdfParams, checkNewPassword, DEFAULT_KDF, deriveRecoveryKey, derivePasswordKey, newRecoveryPhrase, phraseEntropy, SALT_BYTES, type KdfParams } from './kdf.ts';
 import { freshKdf } from './keys.ts';
-import { ProfileLock } from './lockfile.ts';
+import type { ProfileLock } from './lockfile.ts';
 import { DB_FILE, headerFromCopy, mapError, removeDatabaseFiles, setAsideDatabaseFiles, storeRecoveryCopy } from './open.ts';
 import { headerMissingMessage, probeRecoveryCopy } from './recovery-copy.ts';
-import { scrubbed } from './scrub.ts';
+import { acquireProfile, scrubbed } from './scrub.ts';
 
 /** A vault being made around a data key. */
 export interface Opening<V> {
@@ -51,9 +51,8 @@ export async function createVault<V>(profileDir: string, password: string, optio
   checkNewPassword(password);
   ensurePrivateDir(profileDir);
   if (vaultExists(profileDir)) throw new VaultExists(profileDir);
-  // A scrub this process started at the last lock still holds the profile (scrub.ts).
-  await scrubbed(profileDir);
-  const lock = ProfileLock.acquire(profileDir);
+  // A scrub at the last lock (this process's or another's) still holds the profile (scrub.ts).
+  const lock = await acquireProfile(profileDir);
   // A database without its header: one holding a recovery copy (recovery-copy.ts), or
   // unreadable, is a vault whose header was lost, and is kept in place (create refuses). One
   // without a copy is an interrupted create's leftover (which never showed its phrase) or a
@@ -112,7 +111,7 @@ export async function unlockVault<V>(profileDir: string, password: string, make:
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
-  const lock = ProfileLock.acquire(profileDir);
+  const lock = await acquireProfile(profileDir);
   let dataKey: Buffer | undefined;
   try {
     const header = readHeader(profileDir);
@@ -146,7 +145,7 @@ export async function unlockVaultWithRecovery<V>(profileDir: string, phrase: str
   if (fromCopy && !headerMissing(profileDir)) throw new NoVault(profileDir);
   // Profiles made by older versions (or under a loose umask) become owner-only here.
   ensurePrivateDir(profileDir);
-  const lock = ProfileLock.acquire(profileDir);
+  const lock = await acquireProfile(profileDir);
   let dataKey: Buffer | undefined;
   try {
     const header = fromCopy ? headerFromCopy(profileDir) : readHeader(profileDir);

@@ -10,14 +10,17 @@
 //
 // It rewrites the whole file (seconds at a million messages), so it runs once per unlock, at lock,
 // in a worker thread, on the closed database (it needs no key). The profile lock stays held until
-// it ends, and an unlock of the profile in this process waits for it (scrubbed). A marker file
-// (empty) says that a scrub is owed, so one cut short (the process ended, the disk was full) runs
-// at the next lock.
+// it ends, and an unlock of the profile in this process waits for it (scrubbed); the lock file
+// says it is held for a scrub, so another process's unlock waits for its end too (bounded,
+// acquireProfile). Those waits are told to watchers (watchScrubs: the UI's status line, the
+// CLI's notice). A marker file (empty) says that a scrub is owed, so one cut short (the process
+// ended, the disk was full) runs at the next lock.
 import { closeSync, existsSync, fsyncSync, openSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { fsyncDir } from '../../shared/atomic-write.ts';
+import { acquireAfterScrub, type ProfileLock } from './lockfile.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 
 /** Present in the profile directory while a scrub is owed: something was deleted since the last one. */
@@ -46,6 +49,39 @@ try {
 const running = new Map<string, Promise<void>>();
 
 /**
+ * How long an unlock (create, recovery, wipe) waits for another process's scrub of the profile
+ * before PROFILE_LOCKED: the scrub of a vault of a million messages takes about 5 s on a quiet
+ * machine, and far longer on a loaded one or a slow disk.
+ */
+export const OTHER_SCRUB_WAIT_MS = 60_000;
+
+/** Told true when a scrub of the profile starts (here) or a wait for one begins (another process's); false at the end. */
+export type ScrubWatcher = (underWay: boolean) => void;
+const watchers = new Map<string, Set<ScrubWatcher>>();
+
+/** Calls `watcher` while this process scrubs the profile or waits for another's scrub of it, until the returned function is called. */
+export function watchScrubs(profileDir: string, watcher: ScrubWatcher): () => void {
+  const key = resolve(profileDir);
+  let set = watchers.get(key);
+  if (!set) watchers.set(key, (set = new Set()));
+  set.add(watcher);
+  return () => {
+    set.delete(watcher);
+    if (set.size === 0 && watchers.get(key) === set) watchers.delete(key);
+  };
+}
+
+function tell(key: string, underWay: boolean): void {
+  for (const w of [...(watchers.get(key) ?? [])]) {
+    try {
+      w(underWay);
+    } catch {
+      // A watcher's failure is its own: the scrub and the others go on.
+    }
+  }
+}
+
+/**
  * Records durably that a scrub is owed (once a deletion committed). Returns false if the marker
  * could not be written: the caller keeps that in memory and passes it to scrubAtLock.
  */
@@ -70,16 +106,19 @@ export function markScrubOwed(profileDir: string): boolean {
 
 /**
  * After the lock closed the database: scrubs it in a worker when a scrub is owed (the marker, or
- * `owed` for one whose marker could not be written), then calls `done` (releases the profile
- * lock); at once when none is owed. A scrub that fails leaves the marker for the next lock.
+ * `owed` for one whose marker could not be written), then releases the profile lock; at once
+ * when none is owed. While it runs, the lock file says the profile is held for a scrub. A scrub
+ * that fails leaves the marker for the next lock.
  */
-export function scrubAtLock(profileDir: string, owed: boolean, done: () => void): void {
+export function scrubAtLock(profileDir: string, owed: boolean, lock: Pick<ProfileLock, 'markScrubbing' | 'release'>): void {
   const marker = join(profileDir, SCRUB_OWED_FILE);
   if (!owed && !existsSync(marker)) {
-    done();
+    lock.release();
     return;
   }
   const key = resolve(profileDir);
+  lock.markScrubbing();
+  tell(key, true);
   const scrub = vacuum(join(profileDir, 'vault.db'))
     .then(() => rmSync(marker, { force: true }))
     .catch(() => {
@@ -88,9 +127,21 @@ export function scrubAtLock(profileDir: string, owed: boolean, done: () => void)
     })
     .finally(() => {
       if (running.get(key) === scrub) running.delete(key);
-      done();
+      lock.release();
+      tell(key, false);
     });
   running.set(key, scrub);
+}
+
+/**
+ * The profile lock for an unlock, create, recovery or wipe: after this process's scrub of the
+ * profile (scrubbed), and, while another process holds the profile only for its scrub, after
+ * that one (up to OTHER_SCRUB_WAIT_MS; watchers are told of the wait). PROFILE_LOCKED otherwise.
+ */
+export async function acquireProfile(profileDir: string, maxWaitMs = OTHER_SCRUB_WAIT_MS): Promise<ProfileLock> {
+  await scrubbed(profileDir);
+  const key = resolve(profileDir);
+  return acquireAfterScrub(profileDir, maxWaitMs, (waiting) => tell(key, waiting));
 }
 
 /** Resolves once no scrub of this profile runs in this process (unlock and create wait for it). */

@@ -9,7 +9,7 @@ import { readHeader, unwrapWithPassword } from './header.ts';
 import { derivePasswordKey } from './kdf.ts';
 import { headerMissing, vaultExists } from './lifecycle.ts';
 import { LOCK_FILE, ProfileLock } from './lockfile.ts';
-import { scrubbed } from './scrub.ts';
+import { acquireProfile } from './scrub.ts';
 import { NoVault, VaultCorrupt, WrongPassword } from './errors.ts';
 import { headerMissingMessage } from './recovery-copy.ts';
 
@@ -122,10 +122,9 @@ function wipeLocked(profileDir: string, lock: ProfileLock): WipeSummary {
  */
 export async function wipeProfile(profileDir: string, password: string): Promise<WipeSummary> {
   if (!vaultExists(profileDir)) throw headerMissing(profileDir) ? new VaultCorrupt(headerMissingMessage(profileDir)) : new NoVault(profileDir);
-  // A scrub this process started at the last lock holds the profile until it ends (scrub.ts).
-  await scrubbed(profileDir);
-  // Held until the end so no other process opens the vault while it is being overwritten.
-  const lock = ProfileLock.acquire(profileDir);
+  // Held until the end so no other process opens the vault while it is being overwritten; after
+  // a scrub at the last lock (this process's or another's), which holds the profile (scrub.ts).
+  const lock = await acquireProfile(profileDir);
   try {
     await verifyPassword(profileDir, password);
     return wipeLocked(profileDir, lock);

@@ -20,6 +20,8 @@ export function App({ connection }: { connection: Connection }) {
   const [onboarding, setOnboarding] = useState(false);
   const [reconnects, setReconnects] = useState(0);
   const [locking, setLocking] = useState(false);
+  // The scrub at lock holds the profile ('scrub' event): the unlock screen says why an unlock waits.
+  const [cleaning, setCleaning] = useState(false);
 
   useEffect(() => {
     const load = () => {
@@ -37,6 +39,7 @@ export function App({ connection }: { connection: Connection }) {
       answerLocks(api),
       api.on('vault', setStatus),
       api.on('locking', ({ underWay }) => setLocking(underWay)),
+      api.on('scrub', ({ underWay }) => setCleaning(underWay)),
       api.on('settings', setSettings),
       connection.onLinkChange((state) => {
         setLink(state);
@@ -44,6 +47,7 @@ export function App({ connection }: { connection: Connection }) {
         // Events missed while the link was down are not sent again: a lock then under way ends
         // within seconds, and the vault status loaded now or its 'vault' event shows it.
         setLocking(false);
+        setCleaning(false);
         load();
         // A new link may be a new host session: say again that this window answers locks.
         api.lockDrafts({ drafts: [] }).catch(() => undefined);
@@ -121,7 +125,7 @@ export function App({ connection }: { connection: Connection }) {
   } else if (status.vault === 'none' || onboarding) {
     screen = <CreateVault onDone={() => setOnboarding(false)} />;
   } else if (status.vault === 'locked') {
-    screen = <Unlock />;
+    screen = <Unlock cleaning={cleaning} />;
   } else if (!status.account) {
     screen = <Register settings={settings} />;
   } else {

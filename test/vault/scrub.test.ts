@@ -3,14 +3,19 @@
 // sealed bytes in vault.db (they open with the data key). Shown here first (the reason), then that
 // once the vault is locked none of the deleted rows' bytes is in vault.db or its WAL, that an
 // unlock right after the lock waits for the scrub, and that a scrub owed by an unlock that never
-// locked (a crash) runs at the next lock. Real vaults, real files, raw bytes.
+// locked (a crash) runs at the next lock. Real vaults, real files, raw bytes. Then the wait: the
+// lock file says the profile is held for a scrub, watchers (the UI, the CLI) hear it, and an
+// unlock in another process waits for that scrub instead of failing (a live app still refuses).
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import readline from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Vault } from '../../main/vault/index.ts';
-import { SCRUB_OWED_FILE } from '../../main/vault/scrub.ts';
+import { ProfileLock, readLockInfo, type LockInfo } from '../../main/vault/lockfile.ts';
+import { SCRUB_OWED_FILE, watchScrubs } from '../../main/vault/scrub.ts';
 import { testVaults } from './helpers.ts';
 import { countInVaultFiles, foundOutsidePageGaps, sealedKvValues } from './sealed-scan.ts';
 
@@ -111,6 +116,116 @@ describe('the scrub at lock', () => {
     } finally {
       await Vault.scrubbed(crashed);
       rmSync(join(crashed, '..'), { recursive: true, force: true });
+    }
+  });
+});
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/**
+ * Another process holding the profile with the real ProfileLock, as the app does: at first as a
+ * running app; `scrub` marks it held for the scrub at lock (as scrubAtLock does), `release` ends it.
+ */
+function otherHolder(profile: string): { child: ChildProcess; ready: Promise<void>; say(line: 'scrub' | 'release'): Promise<void> } {
+  const code = `import readline from 'node:readline';
+import { ProfileLock } from './main/vault/lockfile.ts';
+const lock = ProfileLock.acquire(process.env.HOLD_PROFILE);
+console.log('held');
+for await (const line of readline.createInterface({ input: process.stdin })) {
+  if (line === 'scrub') { lock.markScrubbing(); console.log('scrub'); }
+  if (line === 'release') { lock.release(); console.log('release'); break; }
+}`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, env: { ...process.env, HOLD_PROFILE: profile }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = readline.createInterface({ input: child.stdout! });
+  const waiters = new Map<string, () => void>();
+  const seen = new Set<string>();
+  lines.on('line', (l) => (seen.add(l), waiters.get(l)?.()));
+  const heard = (l: string) => new Promise<void>((r) => (seen.has(l) ? r() : waiters.set(l, r)));
+  return {
+    child,
+    ready: heard('held'),
+    say: async (line) => {
+      child.stdin!.write(`${line}\n`);
+      await heard(line);
+    },
+  };
+}
+
+describe('the wait for a scrub', () => {
+  it('while the lock\'s scrub runs, the lock file says the profile is held for it, and watchers hear its start and end', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const heard: { underWay: boolean; lock: LockInfo | undefined }[] = [];
+    const unwatch = watchScrubs(dir, (underWay) => heard.push({ underWay, lock: readLockInfo(dir) }));
+    try {
+      vault.kvSet(NS, 'a', Buffer.from('x'));
+      vault.kvForget(NS, 'a');
+      vault.lock();
+      await Vault.scrubbed(dir);
+    } finally {
+      unwatch();
+    }
+    expect(heard).toEqual([
+      { underWay: true, lock: { pid: process.pid, host: hostname(), scrub: true } },
+      { underWay: false, lock: undefined },
+    ]);
+  });
+
+  it('an unlock in another process waits for that process\'s scrub and then opens; a running app still refuses at once', { timeout: 120_000 }, async () => {
+    const { vault, dir } = await vaults.fresh();
+    vault.kvSet(NS, 'a', Buffer.from('kept'));
+    vault.lock();
+    const other = otherHolder(dir);
+    const heard: boolean[] = [];
+    const unwatch = watchScrubs(dir, (underWay) => heard.push(underWay));
+    try {
+      await other.ready;
+      // Held by a running app: refused at once, nothing heard.
+      await expect(Vault.unlock(dir, PASSWORD)).rejects.toMatchObject({ code: 'PROFILE_LOCKED' });
+      expect(heard).toEqual([]);
+      await other.say('scrub');
+      let settled = false;
+      const unlocking = Vault.unlock(dir, PASSWORD).finally(() => (settled = true));
+      await expect.poll(() => heard, { timeout: 60_000 }).toEqual([true]);
+      // Still waiting: the other process has not released the profile.
+      expect(settled).toBe(false);
+      await other.say('release');
+      const again = await unlocking;
+      try {
+        expect(Buffer.from(again.kvGet(NS, 'a')!).toString()).toBe('kept');
+        expect(heard).toEqual([true, false]);
+      } finally {
+        again.lock();
+      }
+    } finally {
+      unwatch();
+      if (other.child.exitCode === null) other.child.kill();
+    }
+  });
+
+  it('the CLI waits for another process\'s scrub of the profile and says so on stderr once, then runs', { timeout: 120_000 }, async () => {
+    const { vault, dir } = await vaults.fresh();
+    vault.lock();
+    // This process holds the profile for a scrub (the real lock, marked as scrubAtLock marks it).
+    const lock = ProfileLock.acquire(dir);
+    lock.markScrubbing();
+    const env: Record<string, string | undefined> = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('EPHEMERA_')) env[k] = v;
+    const cli = spawn(process.execPath, ['--import', 'tsx', 'cli/ephemera.ts', '--profile', dir, 'unlock-check'], {
+      cwd: ROOT,
+      env: { ...env, EPHEMERA_PASSWORD: PASSWORD },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => cli.once('close', r));
+    try {
+      await expect.poll(() => stderr, { timeout: 60_000 }).toMatch(/waiting for the vault's clean-up of deleted data \(\d+ s so far\)…\n/);
+      lock.release();
+      expect(await exited).toBe(0);
+      expect(stderr.split('\n').filter((l) => l.includes('clean-up'))).toHaveLength(1);
+    } finally {
+      lock.release();
+      if (cli.exitCode === null) cli.kill();
     }
   });
 });

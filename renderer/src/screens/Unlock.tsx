@@ -4,8 +4,14 @@ import { useFormAction } from '../form-action.ts';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, normalizePhrase } from '../logic.ts';
 
-/** Unlock with the password, or ("forgot password") with the recovery phrase and a new password. */
-export function Unlock() {
+/** Said while the scrub at lock (main/vault/scrub.ts) holds the profile: an unlock waits for it, then goes on by itself. */
+const CLEANING = 'Finishing the clean-up of deleted messages…';
+
+/**
+ * Unlock with the password, or ("forgot password") with the recovery phrase and a new password.
+ * `cleaning`: the clean-up of deleted data at the last lock is still under way.
+ */
+export function Unlock({ cleaning = false }: { cleaning?: boolean }) {
   const api = useApi();
   const [mode, setMode] = useState<'password' | 'recovery'>('password');
   const [password, setPassword] = useState('');
@@ -39,6 +45,7 @@ export function Unlock() {
           </div>
           <PasswordField label="New password" value={newPassword} onChange={setNewPassword} autoComplete="new-password" showStrength />
           <PasswordField label="Repeat new password" value={repeat} onChange={setRepeat} autoComplete="new-password" />
+          {cleaning ? <p role="status" className="hint cleaning">{CLEANING}</p> : null}
           {error ? <p role="alert" className="error">{error}</p> : null}
           <div className="row">
             <button type="button" onClick={() => (setMode('password'), setError(''))}>
@@ -60,6 +67,7 @@ export function Unlock() {
         setPassword('');
       })}>
         <PasswordField label="Password" value={password} onChange={setPassword} autoComplete="current-password" autoFocus />
+        {cleaning ? <p role="status" className="hint cleaning">{CLEANING}</p> : null}
         {error ? <p role="alert" className="error">{error}</p> : null}
         <div className="row">
           <button type="button" className="link" onClick={() => (setMode('recovery'), setError(''))}>
