@@ -38,6 +38,8 @@ import type { Trust } from './trust.ts';
 
 /** Newest messages per conversation checked at unlock for interrupted sends. */
 const RESUME_SCAN = 200;
+/** Most texts whose message id is kept for the relay's answer (sentIds); past it, answers read the pending record. */
+const SENT_IDS_MAX = 4096;
 
 export interface SendingDeps {
   access: SessionAccess;
@@ -59,6 +61,13 @@ export class Sender {
   private readonly handoff: DurableHandoff;
   /** Outbox creation times of texts, increasing (the client restores the outbox in that order). */
   private lastCreatedAt = 0;
+  /**
+   * Per unlocked vault, idempotency key -> stored message id of the texts queued for the relay
+   * here (both derived once, at the send), so the relay's answer neither opens the sealed pending
+   * record nor derives the id again (onDurable). Not secrets: the message id is a plaintext
+   * column, the key is what the relay sees. Bounded; a text not in it is answered as before.
+   */
+  private readonly sentIds = new WeakMap<object, Map<string, string>>();
 
   constructor(private readonly deps: SendingDeps) {
     // A sync that fails leaves the texts in the outbox, which the next relay client sends at its
@@ -190,6 +199,7 @@ export class Sender {
       // The entry as queued, kept: the hand-off only checks that the outbox still holds it.
       if (conn && item) {
         const queuedItem = item;
+        this.rememberSent(vault, idem, id);
         this.handoff.after(() => handOffKept(vault, conn, queuedItem));
       }
       // Built from what was stored (its timer started now, its quote link), not read back.
@@ -201,6 +211,13 @@ export class Sender {
       deps.scheduleSearchCatchUp();
       return view;
     });
+  }
+
+  private rememberSent(vault: object, idem: string, messageId: string): void {
+    let ids = this.sentIds.get(vault);
+    if (!ids) this.sentIds.set(vault, (ids = new Map()));
+    if (ids.size >= SENT_IDS_MAX) ids.clear(); // answers not come by now read their pending record
+    ids.set(idem, messageId);
   }
 
   private nextCreatedAt(now: number): number {
@@ -286,18 +303,39 @@ export class Sender {
 
   /** The relay's durable answer to a send: the message becomes 'sent' (or 'failed'). */
   onDurable(outcome: DurableOutcome): void {
+    this.answered(outcome, false);
+  }
+
+  /** onDurable; `deferred`: it waited for a backup import to end (turns went by since the answer). */
+  private answered(outcome: DurableOutcome, deferred: boolean): void {
     if (outcome.method === 'sendMany') return this.deps.groups.onSent(outcome.id);
     if (outcome.method !== 'send') return;
     const vault = this.deps.access.current()?.vault;
     if (!vault?.isUnlocked) return;
     if (vault.busy) {
       void this.vaultIdle()
-        .then(() => this.onDurable(outcome))
+        .then(() => this.answered(outcome, true))
         .catch(() => undefined); // locked meanwhile: the send is resumed at the next unlock
       return;
     }
-    const pending = vault.kvGet(PENDING_SENDS, outcome.id);
-    if (!pending) return;
+    // A text queued here: its message id is known, and whether it is still pending is whether
+    // its outbox entry is still there (one point read, nothing opened): the pending record and
+    // the entry are written in one commit and taken out together (a deletion: deletion-journal.ts
+    // forgetSend, delete-for-everyone.ts tombstoneOwn). The client's own delete of the entry for
+    // this answer (net/stores.ts) waits for a later turn of the microtask queue, so it has not
+    // run yet; an answer that waited for a backup import (above) asks the pending record instead.
+    const ids = this.sentIds.get(vault);
+    const known = ids?.get(outcome.id);
+    if (known !== undefined) ids?.delete(outcome.id);
+    let messageId: string;
+    if (known !== undefined && !deferred) {
+      if (!vault.outboxHas(outcome.id)) return;
+      messageId = known;
+    } else {
+      const pending = vault.kvGet(PENDING_SENDS, outcome.id);
+      if (!pending) return;
+      messageId = known ?? this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8')));
+    }
     // No fsync wait and no commit of its own: it joins this turn's batch (Vault.batchedTransaction)
     // with the outbox entry's delete (net/stores.ts) and the other answers and receipts of the
     // turn. If a power cut undoes it, the message is still 'queued' with its pending record, and
@@ -305,7 +343,7 @@ export class Sender {
     // its record (the recipient stores it once either way).
     vault.batchedTransaction(() => {
       vault.kvDelete(PENDING_SENDS, outcome.id);
-      this.deps.setState(this.withIdKey((k) => outgoingMessageId(k, Buffer.from(pending).toString('utf8'))), outcome.error ? 'failed' : 'sent');
+      this.deps.setState(messageId, outcome.error ? 'failed' : 'sent');
     });
   }
 
