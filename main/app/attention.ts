@@ -123,6 +123,7 @@ export function withAttention(service: EphemeraService, shell: AttentionShell): 
       case 'attachmentProgress':
       case 'openConversation':
       case 'locking':
+      case 'scrub':
       case 'group':
       case 'groupActivity':
         break;
