@@ -109,7 +109,9 @@ export class ProfileLock {
     if (this.released) return;
     const tmp = `${this.path}.${process.pid}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: hostname(), scrub: true }), { mode: 0o600, flag: 'w' });
+      // Created afresh (wx): never written through what is there already (a planted symlink).
+      rmSync(tmp, { force: true });
+      writeFileSync(tmp, JSON.stringify({ pid: process.pid, host: hostname(), scrub: true }), { mode: 0o600, flag: 'wx' });
       renameSync(tmp, this.path);
     } catch {
       rmSync(tmp, { force: true });
@@ -145,7 +147,10 @@ export async function acquireAfterScrub(profileDir: string, maxWaitMs: number, o
       } catch (err) {
         if (!(err instanceof ProfileLocked) || !heldByScrub(profileDir) || Date.now() >= deadline) throw err;
       }
-      if (!waiting) onWait((waiting = true));
+      if (!waiting) {
+        waiting = true;
+        onWait(true);
+      }
       await new Promise((r) => setTimeout(r, SCRUB_POLL_MS));
     }
   } finally {

@@ -170,6 +170,24 @@ describe('the wait for a scrub', () => {
     ]);
   });
 
+  it('marking the lock for the scrub writes through no symlink planted at its temp name', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const target = join(dir, '..', 'planted-lock-target');
+    symlinkSync(target, join(dir, `vault.lock.${process.pid}.tmp`));
+    const marked: (LockInfo | undefined)[] = [];
+    const unwatch = watchScrubs(dir, (underWay) => void (underWay && marked.push(readLockInfo(dir))));
+    try {
+      vault.kvSet(NS, 'a', Buffer.from('x'));
+      vault.kvForget(NS, 'a');
+      vault.lock();
+      await Vault.scrubbed(dir);
+    } finally {
+      unwatch();
+    }
+    expect(existsSync(target)).toBe(false);
+    expect(marked).toEqual([{ pid: process.pid, host: hostname(), scrub: true }]);
+  });
+
   it('an unlock in another process waits for that process\'s scrub and then opens; a running app still refuses at once', { timeout: 120_000 }, async () => {
     const { vault, dir } = await vaults.fresh();
     vault.kvSet(NS, 'a', Buffer.from('kept'));
