@@ -161,6 +161,9 @@ export class Requests {
         return;
       }
       this.durable.delete(p.durableId);
+      // The store's delete runs in a later microtask (stores.ts waits for its idle turn), so the
+      // durable handler below still finds the entry: messenger/sending.ts's answer asks
+      // outboxHas to tell a send still pending from one deleted meanwhile.
       this.deleteFromOutbox(p.durableId);
       this.host.durable({ id: p.durableId, method: p.method, result, error });
     }
