@@ -2,7 +2,7 @@
 // settings and waiting for the work in flight (messenger/account.ts, settings.ts, sync.ts do it),
 // and the 'scrub' event (the scrub at lock holds the profile: main/vault/scrub.ts).
 import type { EphemeraApi } from '../../shared/api.ts';
-import { watchScrubs } from '../vault/scrub.ts';
+import { watchScrubsOf } from '../vault/scrub.ts';
 import type { Account } from './account.ts';
 import type { Emit } from './events.ts';
 import type { SessionLifecycle, ApiCall } from './session-lifecycle.ts';
@@ -24,8 +24,8 @@ export interface AccountApiParts {
 export function accountMethods(p: AccountApiParts): AccountMethods {
   const { call, life, account, emit } = p;
   // The scrub at lock holds the profile (main/vault/scrub.ts): the UI says why an unlock waits.
-  // Kept for the process's life (one per messenger; after close its listeners are gone).
-  watchScrubs(p.profileDir, (underWay) => emit('scrub', { underWay }));
+  // Watched while the messenger's emit lives (held weakly: a closed messenger can go).
+  watchScrubsOf(p.profileDir, emit, emitScrub);
   return {
     register: (params) =>
       call(
@@ -54,4 +54,9 @@ export function accountMethods(p: AccountApiParts): AccountMethods {
         return settings;
       }),
   };
+}
+
+/** Module-level, so the watch captures no messenger (watchScrubsOf). */
+function emitScrub(emit: Emit, underWay: boolean): void {
+  emit('scrub', { underWay });
 }

@@ -71,6 +71,22 @@ export function watchScrubs(profileDir: string, watcher: ScrubWatcher): () => vo
   };
 }
 
+/** Ends the watch of an owner that was collected (watchScrubsOf). */
+const ownersGone = new FinalizationRegistry<() => void>((unwatch) => unwatch());
+
+/**
+ * As watchScrubs, for as long as `owner` lives: the watch holds it only weakly (`tellOwner` must
+ * not capture it), so a messenger that is closed and dropped is not kept by this module's map.
+ */
+export function watchScrubsOf<T extends object>(profileDir: string, owner: T, tellOwner: (owner: T, underWay: boolean) => void): void {
+  const ref = new WeakRef(owner);
+  const unwatch = watchScrubs(profileDir, (underWay) => {
+    const alive = ref.deref();
+    if (alive) tellOwner(alive, underWay);
+  });
+  ownersGone.register(owner, unwatch);
+}
+
 function tell(key: string, underWay: boolean): void {
   for (const w of [...(watchers.get(key) ?? [])]) {
     try {

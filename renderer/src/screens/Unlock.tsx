@@ -4,7 +4,11 @@ import { useFormAction } from '../form-action.ts';
 import { PasswordField } from '../components/PasswordField.tsx';
 import { estimatePasswordStrength, MIN_PASSWORD_SCORE, normalizePhrase } from '../logic.ts';
 
-/** Said while the scrub at lock (main/vault/scrub.ts) holds the profile: an unlock waits for it, then goes on by itself. */
+/**
+ * Said while the scrub at lock (main/vault/scrub.ts) holds the profile: an unlock waits for it,
+ * then goes on by itself. Its live region stays in the page (empty when idle), so a screen reader
+ * announces the text when it appears.
+ */
 const CLEANING = 'Finishing the clean-up of deleted messages…';
 
 /**
@@ -45,7 +49,7 @@ export function Unlock({ cleaning = false }: { cleaning?: boolean }) {
           </div>
           <PasswordField label="New password" value={newPassword} onChange={setNewPassword} autoComplete="new-password" showStrength />
           <PasswordField label="Repeat new password" value={repeat} onChange={setRepeat} autoComplete="new-password" />
-          {cleaning ? <p role="status" className="hint cleaning">{CLEANING}</p> : null}
+          <p role="status" className="hint cleaning">{cleaning ? CLEANING : ''}</p>
           {error ? <p role="alert" className="error">{error}</p> : null}
           <div className="row">
             <button type="button" onClick={() => (setMode('password'), setError(''))}>
@@ -67,7 +71,7 @@ export function Unlock({ cleaning = false }: { cleaning?: boolean }) {
         setPassword('');
       })}>
         <PasswordField label="Password" value={password} onChange={setPassword} autoComplete="current-password" autoFocus />
-        {cleaning ? <p role="status" className="hint cleaning">{CLEANING}</p> : null}
+        <p role="status" className="hint cleaning">{cleaning ? CLEANING : ''}</p>
         {error ? <p role="alert" className="error">{error}</p> : null}
         <div className="row">
           <button type="button" className="link" onClick={() => (setMode('recovery'), setError(''))}>
