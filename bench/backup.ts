@@ -22,13 +22,15 @@
 // delay and peak RSS are the worse of its two runs).
 // MB/s is plaintext stream bytes per second. Vaults use TEST_KDF: Argon2 is not measured here.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import Database from 'better-sqlite3';
 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { emit, loopDelay, ratioOf, type BenchOptions } from './report.ts';
 import { TEST_KDF, Vault } from '../main/vault/index.ts';
+import { WAL_CHECKPOINT_BYTES } from '../main/vault/checkpoints.ts';
 import type { NewMessage } from '../main/vault/api.ts';
 import { exportBackup, importBackup } from '../main/backup/index.ts';
 import { AgeWriter, createHeader, openAgeFile } from '../main/backup/age-file.ts';
@@ -79,6 +81,13 @@ interface ChildResult {
   oneThreadMs?: number;
   /** import: its verify pass alone (verifyBackup of the same file). */
   verifyMs?: number;
+  /** import: its last COMMIT (ms), the checkpoint after it (ms), and the -wal's size then (bytes). */
+  commitMs?: number;
+  checkpointMs?: number;
+  walBytes?: number;
+  /** import: writing as many bytes as that -wal held to a scratch file, and its fsync (ms): the checkpoint's floor. */
+  boundWriteMs?: number;
+  boundFsyncMs?: number;
 
 }
 
@@ -198,6 +207,7 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
   if (mode === 'import') {
     const [dir, file, identity] = args as [string, string, string];
     const { vault } = await Vault.create(dir, PASSWORD, { kdf: TEST_KDF });
+    const last = timeCommitAndCheckpoint(join(dir, 'vault.db-wal'));
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const m0 = mainThreadCpuMs();
@@ -206,19 +216,71 @@ async function child(mode: string, args: string[]): Promise<ChildResult> {
     const m1 = mainThreadCpuMs();
     const cpuMs = cpuMsSince(c0);
     const ms = performance.now() - t0;
-    // Stopped after a timer turn: importBackup resolves in the turn that commits (COMMIT and the
-    // checkpoint after it), so a monitor stopped at once never sees that turn's delay.
+    // Stopped after the checkpoint that follows the import's COMMIT (in its turn, or in a later
+    // one since stop 25) and a timer turn after it, so the monitor sees both turns' delays.
+    for (let i = 0; i < 12_000 && last.checkpointMs === undefined && (last.walBytes ?? 0) >= WAL_CHECKPOINT_BYTES; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     await new Promise((resolve) => setTimeout(resolve, 25));
     const delay = loop.stop();
     const maxRssMiB = process.resourceUsage().maxRSS / 1024;
     vault.lock();
+    last.stop();
+    const bound = writeAndFsync(join(dir, 'bound.scratch'), last.walBytes ?? 0);
     // The verify pass alone, after the import (its page cache as warm as the import's second pass).
     const t1 = performance.now();
     await verifyBackup(file, { keys: { identities: [identity] } });
     const verifyMs = performance.now() - t1;
-    return { ms, maxRssMiB, cpuMs, loopP99Ms: delay.p99Ms, loopMaxMs: delay.maxMs, verifyMs, ...(m0 !== undefined && m1 !== undefined ? { mainCpuMs: m1 - m0 } : {}) };
+    return { ms, maxRssMiB, cpuMs, loopP99Ms: delay.p99Ms, loopMaxMs: delay.maxMs, verifyMs, ...(last.commitMs !== undefined ? { commitMs: last.commitMs } : {}), ...(last.checkpointMs !== undefined ? { checkpointMs: last.checkpointMs } : {}), ...(last.walBytes !== undefined ? { walBytes: last.walBytes } : {}), boundWriteMs: bound.writeMs, boundFsyncMs: bound.fsyncMs, ...(m0 !== undefined && m1 !== undefined ? { mainCpuMs: m1 - m0 } : {}) };
   }
   throw new Error(`unknown child mode ${mode}`);
+}
+
+/**
+ * Times the connection's last COMMIT and the first WAL checkpoint after it (better-sqlite3's
+ * exec and pragma, wrapped for this child's lifetime): the import's last turn, split. The -wal's
+ * size is taken right after that COMMIT.
+ */
+function timeCommitAndCheckpoint(walPath: string): { commitMs?: number; checkpointMs?: number; walBytes?: number; stop: () => void } {
+  const proto = Database.prototype;
+  const { exec, pragma } = proto;
+  const last: { commitMs?: number; checkpointMs?: number; walBytes?: number; stop: () => void } = {
+    stop: () => {
+      proto.exec = exec;
+      proto.pragma = pragma;
+    },
+  };
+  proto.exec = function (this: Database.Database, source: string) {
+    if (source !== 'COMMIT') return exec.call(this, source);
+    const t = performance.now();
+    const r = exec.call(this, source);
+    last.commitMs = performance.now() - t;
+    last.walBytes = statSync(walPath, { throwIfNoEntry: false })?.size ?? 0;
+    delete last.checkpointMs;
+    return r;
+  };
+  proto.pragma = function (this: Database.Database, source: string, options?: Database.PragmaOptions) {
+    if (!source.startsWith('wal_checkpoint') || last.commitMs === undefined || last.checkpointMs !== undefined) return pragma.call(this, source, options);
+    const t = performance.now();
+    const r: unknown = pragma.call(this, source, options);
+    last.checkpointMs = performance.now() - t;
+    return r;
+  } as typeof pragma;
+  return last;
+}
+
+/** Writes `bytes` to a new file in 1 MiB writes, then fsyncs it: what a checkpoint's copy of that much must at least do. */
+function writeAndFsync(path: string, bytes: number): { writeMs: number; fsyncMs: number } {
+  const chunk = Buffer.alloc(1 << 20, 0x5a);
+  const fd = openSync(path, 'w');
+  try {
+    const t0 = performance.now();
+    for (let done = 0; done < bytes; done += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, bytes - done));
+    const t1 = performance.now();
+    fsyncSync(fd);
+    return { writeMs: t1 - t0, fsyncMs: performance.now() - t1 };
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
 }
 
 const here = fileURLToPath(import.meta.url);
@@ -353,7 +415,10 @@ export async function main(opts: BenchOptions): Promise<void> {
         loopMaxMs: Math.max(...imports.map((r) => r.loopMaxMs ?? 0)),
       };
       const seconds = (runs: ChildResult[]): string => runs.map((r) => (r.ms / 1000).toFixed(2)).join(' / ');
-      const runsParams = { floor_runs_s: seconds(floors), import_runs_s: seconds(imports), import_rss_runs_mib: imports.map((r) => Math.round(r.maxRssMiB)).join(' / ') };
+      const msRuns = (pick: (r: ChildResult) => number | undefined): string => imports.map((r) => Math.round(pick(r) ?? 0)).join(' / ');
+      // The import's last turn, split (each run): its COMMIT, and the checkpoint after it (in the
+      // same turn before stop 25, in a later one since).
+      const runsParams = { floor_runs_s: seconds(floors), import_runs_s: seconds(imports), import_rss_runs_mib: imports.map((r) => Math.round(r.maxRssMiB)).join(' / '), commit_ms_runs: msRuns((r) => r.commitMs), checkpoint_ms_runs: msRuns((r) => r.checkpointMs), wal_mb: Math.round((imp.walBytes ?? 0) / 1e5) / 10 };
       const params = { messages: size, plaintext_mb: Math.round(plainBytes / 1e5) / 10 };
       emit({ bench: 'backup.export', value: mbps(plainBytes, exp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageEnc), ratio: ratioOf(exp.ms, ageEnc, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -e, same stream)' });
       emit({ bench: 'backup.import', value: mbps(plainBytes, imp.ms), unit: 'MB/s', baseline: mbps(plainBytes, ageDec), ratio: ratioOf(imp.ms, ageDec, false), params, target: 'information since issue 18 (was ratio >= 0.5; baseline: age -d, same file)' });
@@ -370,6 +435,11 @@ export async function main(opts: BenchOptions): Promise<void> {
       // (verifyBackup alone) plus appending it. The one-pass import does both once; it beats this
       // only by what its one transaction saves over the floor's committed batches.
       emit({ bench: 'backup.import_bound_append_plus_verify_vs_vault_append', value: mbps(plainBytes, appendFloor.ms + (imp.verifyMs ?? 0)), unit: 'MB/s', baseline: mbps(plainBytes, appendFloor.ms), ratio: ratioOf(appendFloor.ms + (imp.verifyMs ?? 0), appendFloor.ms, false), params: { ...params, verify_ms: Math.round(imp.verifyMs ?? 0) }, target: 'information: the append floor plus reading and checking the file once (before the one-pass import, its bound)' });
+      // What bounds the checkpoint's turn (information): writing as many bytes as the -wal held
+      // at the COMMIT to a scratch file, and its fsync, same process, after the import: the
+      // checkpoint copies those pages into vault.db and fsyncs it, on the connection's thread.
+      const boundMs = (r: ChildResult): number => (r.boundWriteMs ?? 0) + (r.boundFsyncMs ?? 0);
+      emit({ bench: 'backup.import_checkpoint_bound_write_fsync', value: Math.round(Math.min(...imports.map(boundMs))), unit: 'ms', baseline: Math.round(Math.min(...imports.map((r) => r.checkpointMs ?? 0))), ratio: ratioOf(Math.min(...imports.map(boundMs)), Math.min(...imports.map((r) => r.checkpointMs ?? 0)), false), params: { ...params, wal_mb: Math.round((imp.walBytes ?? 0) / 1e5) / 10, write_ms_runs: msRuns((r) => r.boundWriteMs), fsync_ms_runs: msRuns((r) => r.boundFsyncMs), checkpoint_ms_runs: msRuns((r) => r.checkpointMs) }, target: 'information: a plain write + fsync of the -wal\'s bytes (value) vs the checkpoint after the import (baseline): the floor of that turn' });
       // Ceilings: the vault's own floors (reading every message; appending the same history)
       // against `age`. No export or import can beat the vault it reads from or writes to, so
       // these ratios bound backup.export and backup.import whatever the backup layer does.

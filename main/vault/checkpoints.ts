@@ -5,6 +5,8 @@
 // once (TRUNCATE). The scheduled one RESTARTs the WAL instead of truncating it: the next commits
 // overwrite the file from its start (journal_size_limit trims it back to WAL_CHECKPOINT_BYTES),
 // so neither the checkpoint nor the commits after it pay for freeing and growing the file again.
+// A long transaction's commit (backup import) leaves the WAL far past the limit: its TRUNCATE is
+// scheduled too (afterLongCommit), so the turn of the COMMIT does not also pay for the copy.
 // Split from gate.ts: the gate owns the transaction, this decides when a checkpoint follows.
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
@@ -54,6 +56,14 @@ export class WalCheckpoints {
    * next deletion or the lock (review s21: before RESTART, every scheduled checkpoint truncated).
    */
   #truncateOwed = false;
+  /** A long transaction's commit scheduled the next checkpoint: it truncates (afterLongCommit). */
+  #truncateNext = false;
+  /**
+   * Size past which a commit checkpoints at once: WAL_LIMIT_BYTES, and from a long transaction's
+   * commit until its scheduled checkpoint ran, that commit's WAL size plus WAL_CHECKPOINT_BYTES
+   * (a write in the turns between must not pay for the import's copy; the WAL stays bounded).
+   */
+  #atOnceBytes = WAL_LIMIT_BYTES;
 
   constructor(host: CheckpointHost) {
     this.#host = host;
@@ -72,6 +82,7 @@ export class WalCheckpoints {
     this.#restartedSize = 0;
     const done = result !== undefined && result.busy === 0;
     this.#truncateOwed = !done;
+    this.#truncateNext = false;
     return done;
   }
 
@@ -109,7 +120,7 @@ export class WalCheckpoints {
     if (db.inTransaction) return;
     const size = walSize(db);
     if (size === undefined) return;
-    if (size >= WAL_LIMIT_BYTES) {
+    if (size >= this.#atOnceBytes) {
       try {
         this.#host.checkpoint();
       } catch {
@@ -118,6 +129,25 @@ export class WalCheckpoints {
       return;
     }
     if (size < WAL_CHECKPOINT_BYTES || size <= this.#restartedSize || this.#scheduled) return;
+    this.#scheduled = true;
+    void this.#soon(db);
+  }
+
+  /**
+   * After a long transaction's commit (the outermost; a backup import's): a WAL past
+   * WAL_LIMIT_BYTES is truncated in a later turn (#soon), not at once as afterCommit would: at
+   * 1M messages that copy and vault.db's fsync took seconds on top of the COMMIT, in one turn.
+   */
+  afterLongCommit(db: Database.Database): void {
+    if (db.inTransaction) return;
+    const size = walSize(db);
+    if (size === undefined || size < WAL_LIMIT_BYTES) {
+      this.afterCommit(db);
+      return;
+    }
+    this.#truncateNext = true;
+    this.#atOnceBytes = size + WAL_CHECKPOINT_BYTES;
+    if (this.#scheduled) return; // the one scheduled before runs it (and truncates)
     this.#scheduled = true;
     void this.#soon(db);
   }
@@ -135,12 +165,14 @@ export class WalCheckpoints {
       // rather than commit it early (a few turns at most, then it commits it).
       for (let turns = 0; turns < 4 && host.batchOpen() && host.isCurrent(db); turns++) await new Promise((r) => setImmediate(r));
       if (!host.isCurrent(db)) return;
-      if (this.#truncateOwed) host.checkpoint();
+      if (this.#truncateOwed || this.#truncateNext) host.checkpoint();
       else host.restart();
     } catch {
       // Closed, locked or failed: the next commit past the threshold schedules another.
     } finally {
       this.#scheduled = false;
+      // Ran, or dropped: either way the next commit past the limit checkpoints at once again.
+      this.#atOnceBytes = WAL_LIMIT_BYTES;
     }
   }
 }

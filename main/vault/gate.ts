@@ -563,7 +563,7 @@ export class WriteGate<R, W> {
       stillOpen();
       this.read(() => db.exec('COMMIT'));
       this.#checkpoints.ifWanted(db);
-      this.#checkpoints.afterCommit(db);
+      this.#checkpoints.afterLongCommit(db);
       return result;
     } catch (err) {
       this.#epoch++;
