@@ -15,7 +15,9 @@
 //   reads the file once, and its appends, in one long transaction, skip the floor's per-batch
 //   commits, so it can beat this line).
 // - the main thread's event-loop delay (p99, max) during export and import, and its own CPU time
-//   (Linux /proc; the process's CPU time counts export's worker thread too).
+//   (Linux /proc; the process's CPU time counts export's worker thread too); the import's last
+//   turns split: its COMMIT and the checkpoint after it (ms each run), and that checkpoint's floor,
+//   a plain write + fsync of as many bytes as the -wal held (information).
 // Export and import each run in a fresh child process so peak RSS is theirs alone. Export, the read
 // floor and read+encode run twice each, alternating, and the best of each counts: both warm. The
 // append floor and the import also run twice each, alternating (fastest counts; the import's loop
