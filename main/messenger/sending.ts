@@ -65,9 +65,10 @@ export class Sender {
    * Per unlocked vault, idempotency key -> stored message id of the texts queued for the relay
    * here (both derived once, at the send), so the relay's answer neither opens the sealed pending
    * record nor derives the id again (onDurable). Not secrets: the message id is a plaintext
-   * column, the key is what the relay sees. Bounded; a text not in it is answered as before.
+   * column, the key is what the relay sees, but together they are the link ids.ts keeps behind the
+   * id key, so they go at the lock (forgetSent). Bounded; a text not in it is answered as before.
    */
-  private readonly sentIds = new WeakMap<object, Map<string, string>>();
+  private sentIds = new WeakMap<object, Map<string, string>>();
 
   constructor(private readonly deps: SendingDeps) {
     // A sync that fails leaves the texts in the outbox, which the next relay client sends at its
@@ -211,6 +212,14 @@ export class Sender {
       deps.scheduleSearchCatchUp();
       return view;
     });
+  }
+
+  /**
+   * At the lock, once the connection stopped and the queue drained (session-lifecycle.ts): no
+   * answer comes for these any more, and the next unlock's answers read their pending records.
+   */
+  forgetSent(): void {
+    this.sentIds = new WeakMap();
   }
 
   private rememberSent(vault: object, idem: string, messageId: string): void {

@@ -39,7 +39,7 @@ export interface LifecycleOptions {
 export interface LifecycleParts {
   emit: Emit;
   account: Pick<Account, 'connect' | 'stop' | 'offlineState' | 'configuredRelay'>;
-  sender: Pick<Sender, 'enqueue' | 'idle' | 'resumeQueued'>;
+  sender: Pick<Sender, 'enqueue' | 'idle' | 'resumeQueued' | 'forgetSent'>;
   deleter: Pick<Deleter, 'forMeInSlices'>;
   receipts: LockReceipts;
   searchCatchUp: Pick<SearchCatchUp, 'stop'>;
@@ -418,6 +418,7 @@ export class SessionLifecycle implements SessionAccess {
     // the vault is still open here.
     receipts.stop();
     await sender.idle();
+    sender.forgetSent();
     // The window's composer texts, sealed while the vault is still open (bounded wait).
     await this.draftsWait;
     this.draftsWait = undefined;
