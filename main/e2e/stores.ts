@@ -29,6 +29,7 @@ import { z } from 'zod';
 import { E2eKv, NS, SECRET, type Namespace } from './kv.ts';
 import { NotRegistered } from '../../shared/protocol/e2e-errors.ts';
 import { readMeta } from './meta.ts';
+import { oweScrubOf } from '../vault/scrub.ts';
 
 const identityRecordSchema = z.object({
   address: z.string(),
@@ -259,6 +260,8 @@ export class VaultPreKeyStore extends PreKeyStore {
 
   override async removePreKey(id: number): Promise<void> {
     this.kv.delete(NS.preKey, String(id));
+    // A used private key: the lock's scrub clears any rebalancing copy of it (main/vault/scrub.ts).
+    oweScrubOf(this.kv.vault);
   }
 
   count(): number {
@@ -281,6 +284,7 @@ export class VaultSignedPreKeyStore extends SignedPreKeyStore {
 
   removeSignedPreKey(id: number): void {
     this.kv.delete(NS.signedPreKey, String(id));
+    oweScrubOf(this.kv.vault);
   }
 }
 
@@ -312,6 +316,7 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
     if (oneTime) {
       oneTime.fill(0);
       this.kv.delete(NS.kyberPreKey, String(id));
+      oweScrubOf(this.kv.vault);
       return;
     }
     const useKey = `${id}-${createHash('sha256').update(`${signedPreKeyId}:`).update(baseKey.serialize()).digest('hex').slice(0, 32)}`;
@@ -321,6 +326,7 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
 
   removeLastResort(id: number): void {
     this.kv.delete(NS.kyberLastResort, String(id));
+    oweScrubOf(this.kv.vault);
     for (const key of this.kv.keys(NS.kyberLastResortUsed)) {
       if (key.startsWith(`${id}-`)) this.kv.delete(NS.kyberLastResortUsed, key);
     }

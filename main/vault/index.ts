@@ -93,10 +93,7 @@ export class Vault implements VaultHandle {
         seq: () => this.counters.seq,
         reload: () => this.gate.read((r) => loadCounters(r, this.counters)),
       },
-      () => {
-        // Once per unlock: the marker (or, if it could not be written, this flag) makes lock scrub.
-        if (this.scrubOwed === undefined) this.scrubOwed = !markScrubOwed(profileDir);
-      },
+      () => this.owesScrub(),
     );
     const files = new SealedFileStore(profileDir, () => this.keys.key('sealed_files'));
     this.sealedFiles = gatedSealedFiles(this.gate, files);
@@ -195,6 +192,21 @@ export class Vault implements VaultHandle {
       scrubAtLock(this.profileDir, this.scrubOwed === true, this.profileLock);
       this.scrubOwed = undefined;
     }
+  }
+
+  /**
+   * For a deletion that runs no checkpoint of its own (a used or retired prekey, main/e2e/stores.ts:
+   * one per received PreKey message, so no TRUNCATE each time): the lock's scrub is owed, which
+   * clears any copy b-tree rebalancing left of the row; its WAL frames go when the lock closes the
+   * database. Cheap after the first deletion of an unlock.
+   */
+  oweScrub(): void {
+    if (this.keys.unlocked) this.owesScrub();
+  }
+
+  private owesScrub(): void {
+    // Once per unlock: the marker (or, if it could not be written, this flag) makes lock scrub.
+    if (this.scrubOwed === undefined) this.scrubOwed = !markScrubOwed(this.profileDir);
   }
 
   /** Resolves once the scrub that a lock of this profile started (scrub.ts) has ended; unlock waits for it too. */

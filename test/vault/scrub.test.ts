@@ -18,6 +18,8 @@ import { ProfileLock, readLockInfo, type LockInfo } from '../../main/vault/lockf
 import { SCRUB_OWED_FILE, watchScrubs } from '../../main/vault/scrub.ts';
 import { testVaults } from './helpers.ts';
 import { countInVaultFiles, foundOutsidePageGaps, sealedKvValues } from './sealed-scan.ts';
+import { PreKeyDirectory, str, text } from '../e2e-signal/helpers.ts';
+import { vaultParties } from '../e2e-signal/vault-parties.ts';
 
 const PASSWORD = 'correct horse';
 const vaults = testVaults(PASSWORD);
@@ -245,5 +247,28 @@ describe('the wait for a scrub', () => {
       lock.release();
       if (cli.exitCode === null) cli.kill();
     }
+  });
+});
+
+const parties = vaultParties('scrub-prekey');
+
+describe('a used prekey', () => {
+  it('owes the scrub at lock (its private key\'s rebalancing copies go), without a checkpoint of its own', { timeout: 120_000 }, async () => {
+    const relay = new PreKeyDirectory();
+    const alice = await parties.register(relay, 'alice', 3);
+    const bob = await parties.register(relay, 'bob', 3);
+    const marker = join(bob.dir, SCRUB_OWED_FILE);
+    await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+    const first = await alice.e2e.encryptFor('bob', text('hello bob'));
+    expect(first.type).toBe('prekey');
+    // Registration deleted nothing: no scrub owed yet.
+    expect(existsSync(marker)).toBe(false);
+    expect(str(await bob.e2e.decryptFrom('alice', first))).toBe('hello bob');
+    // The one-time (and Kyber one-time) prekey the PreKey message used is gone, and the lock owes the scrub.
+    expect(bob.e2e.localPreKeyCounts()).toEqual({ preKeys: 2, kyberPreKeys: 2 });
+    expect(existsSync(marker)).toBe(true);
+    bob.vault.lock();
+    await Vault.scrubbed(bob.dir);
+    expect(existsSync(marker)).toBe(false);
   });
 });
