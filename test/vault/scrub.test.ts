@@ -154,10 +154,9 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
 }
 
 describe('the wait for a scrub', () => {
-  it('while the lock\'s scrub runs, the lock file says the profile is held for it, and watchers hear its start and end', async () => {
-    const { vault, dir } = await vaults.fresh();
-    const heard: { underWay: boolean; lock: LockInfo | undefined }[] = [];
-    const unwatch = watchScrubs(dir, (underWay) => heard.push({ underWay, lock: readLockInfo(dir) }));
+  /** A deletion, then the lock: its scrub runs while `watch` hears it start and end. */
+  async function deleteLockAndScrub(vault: Vault, dir: string, watch: (underWay: boolean) => void): Promise<void> {
+    const unwatch = watchScrubs(dir, watch);
     try {
       vault.kvSet(NS, 'a', Buffer.from('x'));
       vault.kvForget(NS, 'a');
@@ -166,6 +165,12 @@ describe('the wait for a scrub', () => {
     } finally {
       unwatch();
     }
+  }
+
+  it('while the lock\'s scrub runs, the lock file says the profile is held for it, and watchers hear its start and end', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const heard: { underWay: boolean; lock: LockInfo | undefined }[] = [];
+    await deleteLockAndScrub(vault, dir, (underWay) => heard.push({ underWay, lock: readLockInfo(dir) }));
     expect(heard).toEqual([
       { underWay: true, lock: { pid: process.pid, host: hostname(), scrub: true } },
       { underWay: false, lock: undefined },
@@ -177,15 +182,7 @@ describe('the wait for a scrub', () => {
     const target = join(dir, '..', 'planted-lock-target');
     symlinkSync(target, join(dir, `vault.lock.${process.pid}.tmp`));
     const marked: (LockInfo | undefined)[] = [];
-    const unwatch = watchScrubs(dir, (underWay) => void (underWay && marked.push(readLockInfo(dir))));
-    try {
-      vault.kvSet(NS, 'a', Buffer.from('x'));
-      vault.kvForget(NS, 'a');
-      vault.lock();
-      await Vault.scrubbed(dir);
-    } finally {
-      unwatch();
-    }
+    await deleteLockAndScrub(vault, dir, (underWay) => void (underWay && marked.push(readLockInfo(dir))));
     expect(existsSync(target)).toBe(false);
     expect(marked).toEqual([{ pid: process.pid, host: hostname(), scrub: true }]);
   });
