@@ -30,6 +30,12 @@ interface InboxEntry {
 
 export class GroupMembership {
   private drainScheduled = false;
+  /**
+   * The time part of the last inbox key: increasing, so keys sort in arrival order. A backlog is
+   * received back to back (net/mailbox.ts), often several in one millisecond, and the random
+   * suffix alone would then order them: a change drained before its group's creation is dropped.
+   */
+  private lastKeyAt = 0;
   /** Authors whose keys a join fetches or fetched (once per run: a failed fetch refuses the join). */
   private readonly fetched = new Map<string, 'pending' | 'done'>();
   /** When join fetches started, for the hourly bound. */
@@ -41,7 +47,8 @@ export class GroupMembership {
   storeInbound(from: string, content: GroupChangeContent | SenderKeyContent): Promise<{ kind: 'none' }> | { kind: 'none' } {
     const vault = this.d.vault();
     if (content.kind === 'group-change') {
-      const key = `${String(Date.now()).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+      this.lastKeyAt = Math.max(Date.now(), this.lastKeyAt + 1);
+      const key = `${String(this.lastKeyAt).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
       const entry: InboxEntry = { from, change: content.change, state: content.state, chain: content.chain };
       vault.kvSet(INBOX, key, utf8(JSON.stringify(entry)));
       this.scheduleDrain();
