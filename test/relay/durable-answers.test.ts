@@ -251,8 +251,11 @@ describe('an answered write is on disk, power cut included', () => {
     const resent = blobs.put(owner, id, 0, Buffer.alloc(10, 1));
     out.commitBatch();
     await until(() => walSyncs.paths.includes(blobFile), 'the chunk fsync asked for');
+    // The first chunk made the file: its fsync covers the directory's new entry too. The two are
+    // opened on the thread pool side by side, so the directory's may come some turns later under
+    // load (a CI run saw it miss a fixed count of turns); waited for, not assumed.
+    await until(() => walSyncs.paths.includes(join(dir, 'blobs')), 'the directory fsync asked for');
     for (let i = 0; i < 10; i++) await turn();
-    // The first chunk made the file: its fsync covers the directory's new entry too.
     expect(walSyncs.paths).toEqual(expect.arrayContaining([join(dir, 'blobs'), blobFile]));
     // The chunk is not on disk yet, so neither is the length that counts it.
     expect(lengthOnDisk()).toBe(0);
