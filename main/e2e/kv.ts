@@ -14,7 +14,7 @@ import type { VaultHandle } from '../vault/api.ts';
 /** The part of the vault the E2E layer uses. */
 export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'> &
   // Optional so plain in-memory stand-ins still fit; the real vault has it (one commit, one fsync).
-  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch' | 'deferToBatch' | 'commitBatch'>>;
+  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch' | 'deferToBatch' | 'commitBatch' | 'oweScrub'>>;
 
 export const NS = {
   meta: 'e2e-meta',

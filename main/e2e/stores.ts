@@ -29,7 +29,6 @@ import { z } from 'zod';
 import { E2eKv, NS, SECRET, type Namespace } from './kv.ts';
 import { NotRegistered } from '../../shared/protocol/e2e-errors.ts';
 import { readMeta } from './meta.ts';
-import { oweScrubOf } from '../vault/scrub.ts';
 
 const identityRecordSchema = z.object({
   address: z.string(),
@@ -261,7 +260,7 @@ export class VaultPreKeyStore extends PreKeyStore {
   override async removePreKey(id: number): Promise<void> {
     this.kv.delete(NS.preKey, String(id));
     // A used private key: the lock's scrub clears any rebalancing copy of it (main/vault/scrub.ts).
-    oweScrubOf(this.kv.vault);
+    this.kv.vault.oweScrub?.();
   }
 
   count(): number {
@@ -284,7 +283,7 @@ export class VaultSignedPreKeyStore extends SignedPreKeyStore {
 
   removeSignedPreKey(id: number): void {
     this.kv.delete(NS.signedPreKey, String(id));
-    oweScrubOf(this.kv.vault);
+    this.kv.vault.oweScrub?.();
   }
 }
 
@@ -316,7 +315,7 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
     if (oneTime) {
       oneTime.fill(0);
       this.kv.delete(NS.kyberPreKey, String(id));
-      oweScrubOf(this.kv.vault);
+      this.kv.vault.oweScrub?.();
       return;
     }
     const useKey = `${id}-${createHash('sha256').update(`${signedPreKeyId}:`).update(baseKey.serialize()).digest('hex').slice(0, 32)}`;
@@ -326,7 +325,7 @@ export class VaultKyberPreKeyStore extends KyberPreKeyStore {
 
   removeLastResort(id: number): void {
     this.kv.delete(NS.kyberLastResort, String(id));
-    oweScrubOf(this.kv.vault);
+    this.kv.vault.oweScrub?.();
     for (const key of this.kv.keys(NS.kyberLastResortUsed)) {
       if (key.startsWith(`${id}-`)) this.kv.delete(NS.kyberLastResortUsed, key);
     }

@@ -134,6 +134,11 @@ export interface VaultHandle {
    * rebalancing left in pages' unallocated space go with the scrub at the next lock (scrub.ts).
    */
   kvForget(namespace: string, key: string): void;
+  /**
+   * For a deletion that runs no checkpoint of its own (a used or retired prekey): owes the scrub
+   * at the next lock (scrub.ts), which clears the copies b-tree rebalancing left of the row.
+   */
+  oweScrub(): void;
   kvKeys(namespace: string): string[];
 
   upsertContact(contact: ContactRecord): void;

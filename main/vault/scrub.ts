@@ -121,15 +121,6 @@ export function markScrubOwed(profileDir: string): boolean {
 }
 
 /**
- * Owes the scrub at lock for a deletion made through a narrower vault type (main/e2e's E2eVault,
- * whose in-memory stand-ins have no scrub): calls the vault's oweScrub when it has one.
- */
-export function oweScrubOf(vault: object): void {
-  const v = vault as { oweScrub?: unknown };
-  if (typeof v.oweScrub === 'function') (v as { oweScrub(): void }).oweScrub();
-}
-
-/**
  * After the lock closed the database: scrubs it in a worker when a scrub is owed (the marker, or
  * `owed` for one whose marker could not be written), then releases the profile lock; at once
  * when none is owed. While it runs, the lock file says the profile is held for a scrub. A scrub
