@@ -35,7 +35,7 @@ describe('a 1:1 file without a caption, deleted for everyone', () => {
     expect(await find(WORDS[2])).toHaveLength(1);
     await alice.m.lock();
     expect(wordsIn(snapshotImage(alice.dir))).toEqual([WORDS[2]]);
-    const holding = [...profileFiles(alice.dir)].filter(([, bytes]) => wordsIn(bytes).length > 0).map(([name]) => name);
+    const holding = [...(await profileFiles(alice.dir))].filter(([, bytes]) => wordsIn(bytes).length > 0).map(([name]) => name);
     expect(holding).toEqual([]);
   });
 });

@@ -31,10 +31,10 @@ function noWorker(): void {
 }
 
 /** Locks the vault and lists the profile files (raw) holding one of WORDS, and the words vault.db yields to the subkeys. */
-function scanLocked(vault: Vault, dir: string): { rawFiles: string[]; vaultDb: string[] } {
+async function scanLocked(vault: Vault, dir: string): Promise<{ rawFiles: string[]; vaultDb: string[] }> {
   vault.lock();
-  const rawFiles = [...profileFiles(dir)].filter(([, bytes]) => wordsIn(bytes).length > 0).map(([name]) => name);
-  return { rawFiles, vaultDb: decryptVaultDb(dir).found };
+  const rawFiles = [...(await profileFiles(dir))].filter(([, bytes]) => wordsIn(bytes).length > 0).map(([name]) => name);
+  return { rawFiles, vaultDb: (await decryptVaultDb(dir)).found };
 }
 
 describe('a replaced message in the sealed search snapshot', () => {
@@ -70,7 +70,7 @@ describe('a replaced message in the sealed search snapshot', () => {
     await search.closeInSteps();
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
     expect(purgeAll).toHaveBeenCalled();
-    expect(scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
+    expect(await scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
   });
 
   it('mirror snapshot (index restored at unlock): redacted words are in no file after the lock', async () => {
@@ -87,7 +87,7 @@ describe('a replaced message in the sealed search snapshot', () => {
     await search.closeInSteps();
     expect(serialize).not.toHaveBeenCalled(); // the image came from the mirror's worker
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
-    expect(scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
+    expect(await scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
   });
 
   it('a file without a caption: its name leaves the snapshot when the message becomes a tombstone', async () => {
@@ -110,6 +110,6 @@ describe('a replaced message in the sealed search snapshot', () => {
     expect(search.search({ text: WORDS[1] })).toEqual([]);
     await search.closeInSteps();
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
-    expect(scanLocked(vault, dir).rawFiles).toEqual([]);
+    expect((await scanLocked(vault, dir)).rawFiles).toEqual([]);
   });
 });

@@ -204,7 +204,7 @@ describe('files in a group', () => {
   it('leaves nothing of the files, their names or captions in plaintext in any profile or relay file', async () => {
     for (const p of [alice, bob, carol, dave, erin]) await p.m.lock();
     for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.carol, scene.dirs.dave, scene.dirs.erin, scene.dirs.relay]) {
-      for (const needle of [MARKER, SMALL_NAME, LARGE_NAME, WINDOW_NAME, SMALL_CAPTION, LARGE_CAPTION]) expect(filesContaining(dir, needle), `${needle} in ${dir}`).toEqual([]);
+      for (const needle of [MARKER, SMALL_NAME, LARGE_NAME, WINDOW_NAME, SMALL_CAPTION, LARGE_CAPTION]) expect(await filesContaining(dir, needle), `${needle} in ${dir}`).toEqual([]);
     }
   });
 });

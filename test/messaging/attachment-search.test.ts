@@ -44,7 +44,7 @@ describe('attachment search', () => {
     await bob.m.lock();
     await bob.m.unlock({ password: PASSWORD });
     expect((await bob.m.search({ query: 'zebra', order: 'newest', limit: 10 })).hits).toHaveLength(1);
-    for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.relay]) expect(filesContaining(dir, 'zebra')).toEqual([]);
+    for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.relay]) expect(await filesContaining(dir, 'zebra')).toEqual([]);
 
     // Deleted for everyone: the name no longer finds it on either side.
     await alice.m.deleteMessage({ conversationId: toBob, messageId: sent.id, forEveryone: true });

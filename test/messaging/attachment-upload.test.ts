@@ -18,7 +18,7 @@ const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
 /** kv rows with the vault locked (it holds the database exclusively while unlocked). */
 async function rowsLocked(m: Messenger, dir: string): Promise<number> {
   await m.lock();
-  const n = kvRows(dir);
+  const n = await kvRows(dir);
   await m.unlock({ password: PASSWORD });
   return n;
 }

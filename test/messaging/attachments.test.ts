@@ -119,20 +119,20 @@ describe('attachments end to end', () => {
 
     // Nothing of the file, its name or the caption in any profile or relay file.
     for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.relay]) {
-      expect(filesContaining(dir, marker.toString())).toEqual([]);
-      expect(filesContaining(dir, NAME)).toEqual([]);
-      expect(filesContaining(dir, CAPTION)).toEqual([]);
+      expect(await filesContaining(dir, marker.toString())).toEqual([]);
+      expect(await filesContaining(dir, NAME)).toEqual([]);
+      expect(await filesContaining(dir, CAPTION)).toEqual([]);
     }
 
     // Deleting the message deletes its sealed chunks (5 of 64 KiB) and its record.
     // (Counted with the vault locked: it holds the database exclusively while unlocked.)
     await bob.m.lock();
-    const before = kvRows(scene.dirs.bob);
+    const before = await kvRows(scene.dirs.bob);
     await bob.m.unlock({ password: PASSWORD });
     await bob.m.deleteMessage({ conversationId: toAlice, messageId: received! });
     expect(await bob.m.attachmentsOf({ messageIds: [received!] })).toEqual([]);
     expect(await codeOf(bob.m.saveAttachment({ attachmentId: theirs!.id, path: join(scene.dirs.files, 'gone.bin') }))).toBe('UNKNOWN_MESSAGE');
     await bob.m.lock();
-    expect(before - kvRows(scene.dirs.bob)).toBeGreaterThanOrEqual(Math.ceil(content.length / 65536) + 2);
+    expect(before - (await kvRows(scene.dirs.bob))).toBeGreaterThanOrEqual(Math.ceil(content.length / 65536) + 2);
   }, 240_000);
 });

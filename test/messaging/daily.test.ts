@@ -29,8 +29,8 @@ describe('drafts, nicknames and replies', () => {
     expect(await codeOf(alice.m.setNickname({ contactId: contact.id, nickname: 'n'.repeat(65) }))).toBe('INVALID_ARGUMENT');
     expect(await codeOf(alice.m.getDraft({ conversationId: 'c-nope' }))).toBe('UNKNOWN_CONVERSATION');
     await alice.m.close();
-    expect(filesContaining(dirs.alice, 'marmalade')).toEqual([]);
-    expect(filesContaining(dirs.alice, 'Bobby')).toEqual([]);
+    expect(await filesContaining(dirs.alice, 'marmalade')).toEqual([]);
+    expect(await filesContaining(dirs.alice, 'Bobby')).toEqual([]);
     alice = await reopen(dirs.alice);
     peers.push(alice);
     expect(await alice.m.getDraft({ conversationId })).toEqual({ text: 'half-written marmalade plan' });

@@ -45,13 +45,13 @@ describe('ephemera delete', () => {
     expect(after.code, after.stderr).toBe(0);
     expect(after.json.results).toEqual([]);
     expect((await cli(dir, 'search', 'ordinary')).json.results).toHaveLength(2);
-    expect(filesContaining(dir, WORD)).toEqual([]);
+    expect(await filesContaining(dir, WORD)).toEqual([]);
 
     const all = await cli(dir, 'delete', 'alice', '--conversation');
     expect(all.code, all.stderr).toBe(0);
     expect(all.json).toEqual({ ok: true, deleted: 2, conversation: true });
     expect((await cli(dir, 'history', 'alice')).json.messages).toEqual([]);
     expect((await cli(dir, 'search', 'ordinary')).json.results).toEqual([]);
-    expect(filesContaining(dir, 'ordinary line')).toEqual([]);
+    expect(await filesContaining(dir, 'ordinary line')).toEqual([]);
   });
 });

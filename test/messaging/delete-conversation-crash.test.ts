@@ -71,7 +71,7 @@ describe('delete conversation, SIGKILL mid-way', () => {
     expect(progress.done).toBeGreaterThan(0);
     expect(progress.done).toBeLessThan(ids.length);
     expect(progress.total).toBe(ids.length);
-    expect(filesContaining(scene.dirs.alice, QUEUED).length + decryptedScan(scene.dirs.alice, [QUEUED], observer.keys).length).toBeGreaterThan(0);
+    expect((await filesContaining(scene.dirs.alice, QUEUED)).length + (await decryptedScan(scene.dirs.alice, [QUEUED], observer.keys)).length).toBeGreaterThan(0);
 
     const alice2 = await reopen(scene.dirs.alice);
     scene.peers.push(alice2);
@@ -101,8 +101,8 @@ describe('delete conversation, SIGKILL mid-way', () => {
     } finally {
       vault.lock();
     }
-    for (const w of WORDS) expect(filesContaining(scene.dirs.alice, w), w).toEqual([]);
-    expect(decryptedScan(scene.dirs.alice, WORDS, observer.keys)).toEqual([]);
+    for (const w of WORDS) expect(await filesContaining(scene.dirs.alice, w), w).toEqual([]);
+    expect(await decryptedScan(scene.dirs.alice, WORDS, observer.keys)).toEqual([]);
     observer.uninstall();
 
     // Bob, back, gets none of what was withdrawn.

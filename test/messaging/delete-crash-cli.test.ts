@@ -50,8 +50,8 @@ describe('a deletion killed mid-way, then unlock-check', () => {
     expect(check.code, check.stderr).toBe(0);
 
     // Locked again by the CLI: the files alone, with every subkey in hand.
-    expect(decryptVaultDb(dir).found).toEqual([]);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
     const after = await Vault.unlock(dir, PW);
     try {
       expect(after.pendingDeletions()).toBe(0);

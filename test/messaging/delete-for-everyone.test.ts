@@ -91,8 +91,8 @@ describe('delete for everyone', () => {
     // Deleting it again is a no-op.
     expect(await alice.m.deleteMessage({ conversationId: toBob, messageId: secret.id, forEveryone: true })).toEqual({ deleted: 0 });
     // No file of either profile holds the text in plaintext (test/vault/redact.test.ts decrypts them too).
-    expect(filesContaining(dirs.bob.dir, 'zanzibarquokka')).toEqual([]);
-    expect(filesContaining(dirs.alice.dir, 'zanzibarquokka')).toEqual([]);
+    expect(await filesContaining(dirs.bob.dir, 'zanzibarquokka')).toEqual([]);
+    expect(await filesContaining(dirs.alice.dir, 'zanzibarquokka')).toEqual([]);
   });
 
   it('across a relay SIGKILL: the delete arrives once; the original arriving after it stays a tombstone', async () => {
@@ -135,8 +135,8 @@ describe('delete for everyone', () => {
     // The chat list's preview of a tombstone says so.
     expect((await bob.m.conversationsList({})).find((c) => c.id === toAlice)?.lastMessage?.text).toBe('This message was deleted');
     expect(queueRows().filter((r) => r.recipient.equals(original.recipient))).toEqual([]);
-    expect(filesContaining(dirs.bob.dir, 'plorkzingvex')).toEqual([]);
-    expect(filesContaining(dirs.alice.dir, 'plorkzingvex')).toEqual([]);
+    expect(await filesContaining(dirs.bob.dir, 'plorkzingvex')).toEqual([]);
+    expect(await filesContaining(dirs.alice.dir, 'plorkzingvex')).toEqual([]);
     const mine = await fullHistory(alice.m, toBob);
     expect(mine.find((m) => m.id === late.id)).toMatchObject({ text: '', deleted: true });
   });

@@ -110,11 +110,11 @@ describe('disappearing messages', () => {
       for (const p of [...scene.peers]) await p.m.close();
       scene.peers.length = 0;
       for (const dir of [scene.dirs.alice, scene.dirs.bob, scene.dirs.carol]) {
-        expect(plaintextScan(dir, GONE), dir).toEqual([]);
-        expect(decryptedScan(dir, GONE, observer.keys), dir).toEqual([]);
-        expect(snapshotsOpened(dir, observer.keys), dir).toBe(1);
+        expect(await plaintextScan(dir, GONE), dir).toEqual([]);
+        expect(await decryptedScan(dir, GONE, observer.keys), dir).toEqual([]);
+        expect(await snapshotsOpened(dir, observer.keys), dir).toBe(1);
       }
-      expect(decryptedScan(scene.dirs.bob, [KEPT], observer.keys)).toEqual([KEPT]);
+      expect(await decryptedScan(scene.dirs.bob, [KEPT], observer.keys)).toEqual([KEPT]);
     } finally {
       observer.uninstall();
     }

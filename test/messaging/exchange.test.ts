@@ -79,8 +79,8 @@ describe('two profiles exchange messages', () => {
     try {
       writeFileSync(join(planted.dir, 'u16'), Buffer.concat([Buffer.from([0, 1]), Buffer.from(marker('a', 7), 'utf16le')]));
       writeFileSync(join(planted.dir, 'u8'), `x${marker('b', 7)}y`);
-      expect(filesContaining(planted.dir, marker('a', 7))).toHaveLength(1);
-      expect(filesContaining(planted.dir, marker('b', 7))).toHaveLength(1);
+      expect(await filesContaining(planted.dir, marker('a', 7))).toHaveLength(1);
+      expect(await filesContaining(planted.dir, marker('b', 7))).toHaveLength(1);
     } finally {
       planted.cleanup();
     }
@@ -88,10 +88,10 @@ describe('two profiles exchange messages', () => {
     await bob.m.lock();
     for (const dir of [dirs.alice, dirs.bob, dirs.relay]) {
       for (const i of [0, 1, 42, N - 1]) {
-        expect(filesContaining(dir, marker('a', i))).toEqual([]);
-        expect(filesContaining(dir, marker('b', i))).toEqual([]);
+        expect(await filesContaining(dir, marker('a', i))).toEqual([]);
+        expect(await filesContaining(dir, marker('b', i))).toEqual([]);
       }
-      expect(filesContaining(dir, 'zq-a-secret')).toEqual([]);
+      expect(await filesContaining(dir, 'zq-a-secret')).toEqual([]);
     }
   });
 });

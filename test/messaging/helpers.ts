@@ -9,6 +9,7 @@ import type { ApiEvent, Message } from '../../shared/api.ts';
 import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import { freePort, RelayProcess } from '../chaos/relay-process.ts';
+import { atRest } from '../vault/at-rest.ts';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -108,8 +109,9 @@ export async function helloPair(
   return { alice, bob, toBob, toAlice };
 }
 
-/** Rows in a closed or locked profile's vault kv table (the vault holds the file exclusively while unlocked). */
-export function kvRows(profileDir: string): number {
+/** Rows in a closed or locked profile's vault kv table (the vault holds the file exclusively while unlocked, and so does a lock's scrub). */
+export async function kvRows(profileDir: string): Promise<number> {
+  await atRest(profileDir);
   const db = new Database(join(profileDir, 'vault.db'), { readonly: true, fileMustExist: true });
   try {
     return (db.prepare('SELECT COUNT(*) AS n FROM kv').get() as { n: number }).n;
@@ -156,8 +158,9 @@ export async function fullHistory(m: Messenger, conversationId: string): Promise
   return out;
 }
 
-/** Files under `dir` (recursively) whose bytes contain `needle` as UTF-8 or UTF-16LE. */
-export function filesContaining(dir: string, needle: string): string[] {
+/** Files under `dir` (recursively) whose bytes contain `needle` as UTF-8 or UTF-16LE, once a lock's scrub there has ended. */
+export async function filesContaining(dir: string, needle: string): Promise<string[]> {
+  await atRest(dir);
   const patterns = [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')];
   const hits: string[] = [];
   const walk = (d: string): void => {

@@ -73,12 +73,12 @@ describe('message ids at rest', () => {
     peers.length = 0;
     await scene.stopRelay();
     for (const cid of contentIds) {
-      expect(filesContaining(dirs.alice, cid)).toEqual([]);
-      expect(filesContaining(dirs.bob, cid)).toEqual([]);
-      expect(filesContaining(dirs.relay, cid)).toEqual([]);
+      expect(await filesContaining(dirs.alice, cid)).toEqual([]);
+      expect(await filesContaining(dirs.bob, cid)).toEqual([]);
+      expect(await filesContaining(dirs.relay, cid)).toEqual([]);
     }
     // The scan itself works: stored message ids are on disk (the vault's plaintext id column).
-    expect(filesContaining(dirs.alice, storedIds.alice[0]!.id).length).toBeGreaterThan(0);
+    expect((await filesContaining(dirs.alice, storedIds.alice[0]!.id)).length).toBeGreaterThan(0);
 
     // Stored ids: one shape in both directions, and no plaintext cell of either vault names a
     // direction (it is only inside the sealed rows).

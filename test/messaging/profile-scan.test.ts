@@ -58,24 +58,24 @@ function profile(): { dir: string; db: Database.Database } {
 }
 
 describe('profile-scan decryptedScan', () => {
-  it('finds a sealed deleted text committed into a WAL frame at an odd offset, and nothing before it is planted', () => {
+  it('finds a sealed deleted text committed into a WAL frame at an odd offset, and nothing before it is planted', async () => {
     const keys = keySet();
     const blob = seal(lastKey(keys), Buffer.from(JSON.stringify({ text: `meet at the ${DELETED} at noon` })), Buffer.from('records|7'));
     // One more byte of padding moves the cell (and the blob in it) by one byte: the padding that puts it at an odd offset.
     for (let pad = 1; pad <= 2; pad++) {
       const { dir, db } = profile();
       try {
-        expect(decryptedScan(dir, [DELETED, NEVER], keys)).toEqual([]);
+        expect(await decryptedScan(dir, [DELETED, NEVER], keys)).toEqual([]);
         db.prepare('INSERT INTO records (pad, sealed) VALUES (?, ?)').run('p'.repeat(pad), blob);
         const at = readFileSync(join(dir, 'vault.db-wal')).indexOf(blob);
         if (at % 2 === 0 && pad === 1) continue;
         expect(at % 2).toBe(1);
         expect(readFileSync(join(dir, 'vault.db')).includes(blob)).toBe(false);
 
-        expect(decryptedScan(dir, [DELETED, NEVER], keys)).toEqual([DELETED]);
+        expect(await decryptedScan(dir, [DELETED, NEVER], keys)).toEqual([DELETED]);
         // Without its key the blob is noise: the find is the decryption's, not a plaintext leak.
         const others = new Map([...keys].map(([n, s]) => [n, new Set([...s].filter((h) => h !== lastKey(keys).toString('hex')))]));
-        expect(decryptedScan(dir, [DELETED], others)).toEqual([]);
+        expect(await decryptedScan(dir, [DELETED], others)).toEqual([]);
         return;
       } finally {
         db.close();
@@ -83,18 +83,18 @@ describe('profile-scan decryptedScan', () => {
     }
   });
 
-  it('opens the search snapshot with a generation key found in a sealed kv value, with or without the image magic', () => {
+  it('opens the search snapshot with a generation key found in a sealed kv value, with or without the image magic', async () => {
     for (const image of [joinImages([indexPart(INDEXED)]), Buffer.from(`not an index image, yet it says ${INDEXED}`)]) {
       const keys = keySet();
       const { dir, db } = profile();
       try {
         const generation = randomBytes(32);
         new SealedFileStore(dir, () => generation).write(SNAPSHOT_FILE, image);
-        expect(snapshotsOpened(dir, keys)).toBe(0);
-        expect(decryptedScan(dir, [INDEXED], keys)).toEqual([]);
+        expect(await snapshotsOpened(dir, keys)).toBe(0);
+        expect(await decryptedScan(dir, [INDEXED], keys)).toEqual([]);
         db.prepare('INSERT INTO kv VALUES (?, ?, ?)').run('search', 'generation', seal(lastKey(keys), Buffer.concat([Buffer.from('{"gen":3}'), generation]), Buffer.from('kv')));
-        expect(snapshotsOpened(dir, keys)).toBe(1);
-        expect(decryptedScan(dir, [INDEXED, NEVER], keys)).toEqual([INDEXED]);
+        expect(await snapshotsOpened(dir, keys)).toBe(1);
+        expect(await decryptedScan(dir, [INDEXED, NEVER], keys)).toEqual([INDEXED]);
       } finally {
         db.close();
       }

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { NONCE_BYTES, TAG_BYTES } from '../../main/vault/aead.ts';
 import { sealedKeyCandidates, snapshotImages } from '../vault/deletion-scan.ts';
 import { StreamOpener } from '../vault/xchacha-stream.ts';
+import { atRest } from '../vault/at-rest.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 
 /** Subkeys seen since install, by name, as hex (the observer must not keep the live bytes). */
@@ -32,7 +33,8 @@ export function wordsIn(bytes: Uint8Array, words: readonly string[]): string[] {
 }
 
 /** Words found in any file of the profile (raw bytes), by file name. */
-export function plaintextScan(dir: string, words: readonly string[]): string[] {
+export async function plaintextScan(dir: string, words: readonly string[]): Promise<string[]> {
+  await atRest(dir);
   const hits: string[] = [];
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
@@ -43,9 +45,10 @@ export function plaintextScan(dir: string, words: readonly string[]): string[] {
 
 /**
  * Words found in vault.db's BLOBs decrypted with every observed subkey, and in the sealed search
- * snapshot opened with each observed sealed_files key. Read with the profile closed.
+ * snapshot opened with each observed sealed_files key. Read with the profile closed, after its lock's scrub.
  */
-export function decryptedScan(dir: string, words: readonly string[], keys: Map<string, Set<string>>): string[] {
+export async function decryptedScan(dir: string, words: readonly string[], keys: Map<string, Set<string>>): Promise<string[]> {
+  await atRest(dir);
   const found = new Set<string>();
   const all = [...keys.values()].flatMap((s) => [...s]).map((h) => Buffer.from(h, 'hex'));
   const opener = new StreamOpener(all);
@@ -70,7 +73,8 @@ export function decryptedScan(dir: string, words: readonly string[], keys: Map<s
 }
 
 /** How many search snapshots the observed keys open (so a silent snapshot scan means something). */
-export function snapshotsOpened(dir: string, keys: Map<string, Set<string>>): number {
+export async function snapshotsOpened(dir: string, keys: Map<string, Set<string>>): Promise<number> {
+  await atRest(dir);
   return snapshotImages(dir, snapshotKeys(dir, keys)).length;
 }
 

@@ -14,6 +14,7 @@ import { xchacha20 } from '@noble/ciphers/chacha.js';
 import { NONCE_BYTES, TAG_BYTES } from '../../main/vault/aead.ts';
 import { fill, key, observedSubkeys, observeSubkeys, profileFiles, sealedKeyCandidates, snapshotImage, WORDS, wordsIn } from '../vault/deletion-scan.ts';
 import { testVaults } from '../vault/helpers.ts';
+import { atRest } from '../vault/at-rest.ts';
 
 const vaults = testVaults();
 observeSubkeys();
@@ -83,13 +84,14 @@ describe('search snapshot keys', () => {
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
     search.close();
     vault.lock();
+    await atRest(dir);
 
     // With every subkey in hand: no key found in vault.db opens the old bytes, nor does any subkey.
     const all = observed();
     expect(opensWith(oldFile, [...sealedKeyCandidates(dir, all), ...all])).toBe(false);
     // The old key's sealed row is in no file (vault.db's freed cell zeroed, the WAL truncated), nor the key raw.
     const oldKey = oldKeys[0] as Buffer;
-    for (const [name, bytes] of profileFiles(dir)) {
+    for (const [name, bytes] of await profileFiles(dir)) {
       expect(bytes.includes(oldKey), name).toBe(false);
       expect(bytes.includes(oldRows[0] as Buffer), name).toBe(false);
     }

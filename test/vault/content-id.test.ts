@@ -60,16 +60,16 @@ describe('message content ids in the sealed entry', () => {
     expect(vault.redactMessages('conv-b', [b!.id])).toEqual([b!.id]);
     expect(vault.redactMessages('conv-b', [b!.id])).toEqual([]);
     vault.lock();
-    expect(decryptVaultDb(dir).found).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([]);
 
     const reopened = await vaults.reopen(dir);
     const [c] = reopened.appendMessages([msg('conv-c', 'third', { contentId: 'cid-umbrafizzlewomp' })]);
     reopened.lock();
-    expect(decryptVaultDb(dir).found).toEqual(['umbrafizzlewomp']);
+    expect((await decryptVaultDb(dir)).found).toEqual(['umbrafizzlewomp']);
     const again = await vaults.reopen(dir);
     again.deleteMessages('conv-c', [c!.id]);
     again.lock();
-    expect(decryptVaultDb(dir).found).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([]);
   });
 
   it('a malformed one is refused on the way in (TypeError) and on the way out (VaultCorrupt)', async () => {

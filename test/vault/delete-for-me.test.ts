@@ -27,7 +27,7 @@ describe('Vault deleteMessages / deleteConversation', () => {
     vault.lock();
 
     // The scanners see the words before deletion (so their silence afterwards means something).
-    expect(decryptVaultDb(dir).found.sort()).toEqual([...WORDS].sort());
+    expect((await decryptVaultDb(dir)).found.sort()).toEqual([...WORDS].sort());
     expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
     const before = segmentBlobs(dir);
 
@@ -41,7 +41,7 @@ describe('Vault deleteMessages / deleteConversation', () => {
     expect(search.search({ text: WORDS[0].slice(0, 6) })).toEqual([]); // prefix expansion too
 
     // While the vault is still open: no file holds the words, nor any old segment ciphertext.
-    const open1 = profileFiles(dir);
+    const open1 = await profileFiles(dir);
     for (const [name, bytes] of open1) {
       expect(wordsIn(bytes), name).toEqual([]);
       for (const [id, old] of before) {
@@ -54,10 +54,10 @@ describe('Vault deleteMessages / deleteConversation', () => {
     search.discard();
     reopened.lock();
 
-    const scan = decryptVaultDb(dir);
+    const scan = await decryptVaultDb(dir);
     expect(scan.found).toEqual([]);
     expect(scan.segmentsOpened).toBe(4);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
 
     const again = await vaults.reopen(dir);
     expect(again.countMessages('conv-a')).toBe(keptSecretFree);
@@ -92,8 +92,8 @@ describe('Vault deleteMessages / deleteConversation', () => {
     expect(again.search({ text: WORDS[0] })).toEqual([]);
     again.discard();
     reopened.lock();
-    expect(decryptVaultDb(dir).found).toEqual([WORDS[2]]);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([WORDS[2]]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
   });
 
   it('skips ids of another conversation and unknown ids; validates its input', async () => {

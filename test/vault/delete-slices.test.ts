@@ -47,10 +47,10 @@ describe('Vault deleteMessagesInSlices', () => {
     for (const w of WORDS) expect(search.search({ text: w })).toEqual([]);
     expect(search.search({ text: WORDS[0].slice(0, 6) })).toEqual([]);
     expect(wordsIn(snapshotImage(dir))).toEqual([]);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
     search.discard();
     vault.lock();
-    expect(decryptVaultDb(dir).found).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([]);
     const again = await vaults.reopen(dir);
     expect(again.countMessages('conv-a')).toBe(keptSecretFree);
     expect(again.countMessages('conv-b')).toBe(0);
@@ -83,8 +83,8 @@ describe('Vault deleteMessagesInSlices', () => {
     expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
     search.discard();
     reopened.lock();
-    expect(decryptVaultDb(dir).found).toEqual([WORDS[2]]);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    expect((await decryptVaultDb(dir)).found).toEqual([WORDS[2]]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
   });
 
   it('a lock between slices stops the deletion; unlock finishes it', async () => {

@@ -14,6 +14,7 @@ import type { Vault } from '../../main/vault/index.ts';
 import { installKeyObserverForTests } from '../../shared/protocol/key-observer.ts';
 import { msg } from './helpers.ts';
 import { StreamOpener } from './xchacha-stream.ts';
+import { atRest } from './at-rest.ts';
 
 /** Subkeys by name, as hex (the observer must not keep the live bytes). */
 let subkeys = new Map<string, string>();
@@ -48,8 +49,9 @@ export function wordsIn(bytes: Uint8Array): string[] {
   return WORDS.filter((w) => b.includes(w) || b.includes(w.slice(-7)));
 }
 
-/** Every file of the profile directory, raw. */
-export function profileFiles(dir: string): Map<string, Buffer> {
+/** Every file of the profile directory, raw (after its lock's scrub, if one runs). */
+export async function profileFiles(dir: string): Promise<Map<string, Buffer>> {
+  await atRest(dir);
   const out = new Map<string, Buffer>();
   for (const name of readdirSync(dir)) if (statSync(join(dir, name)).isFile()) out.set(name, readFileSync(join(dir, name)));
   return out;
@@ -61,7 +63,8 @@ export function profileFiles(dir: string): Map<string, Buffer> {
  * escapes; plus the vault's own `open` on each segment with its AD (they must all still open).
  * Returns the words found and how many segments opened.
  */
-export function decryptVaultDb(dir: string): { found: string[]; segmentsOpened: number } {
+export async function decryptVaultDb(dir: string): Promise<{ found: string[]; segmentsOpened: number }> {
+  await atRest(dir);
   const db = new Database(join(dir, 'vault.db'), { readonly: true });
   const found = new Set<string>();
   let segmentsOpened = 0;

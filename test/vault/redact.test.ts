@@ -23,7 +23,7 @@ describe('Vault redactMessages', () => {
     const before = [...vault.iterateMessages('conv-a')];
     search.discard();
     vault.lock();
-    expect(decryptVaultDb(dir).found.sort()).toEqual([...WORDS].sort()); // the scanners see them first
+    expect((await decryptVaultDb(dir)).found.sort()).toEqual([...WORDS].sort()); // the scanners see them first
     const oldSegments = segmentBlobs(dir);
 
     const reopened = await vaults.reopen(dir);
@@ -46,7 +46,7 @@ describe('Vault redactMessages', () => {
       expect(text).toBe(secretIds.includes(m.id) ? '' : oldText);
     }
 
-    for (const [name, bytes] of profileFiles(dir)) {
+    for (const [name, bytes] of await profileFiles(dir)) {
       expect(wordsIn(bytes), name).toEqual([]);
       for (const [id, old] of oldSegments) {
         if (id === 1 || id === 2 || id === 3 || id === 5) expect(bytes.includes(old.subarray(0, NONCE_BYTES + 32)), `${name} holds old segment ${id}`).toBe(false);
@@ -55,9 +55,9 @@ describe('Vault redactMessages', () => {
     expect(wordsIn(snapshotImage(dir))).toEqual([]);
     search.discard();
     reopened.lock();
-    const scan = decryptVaultDb(dir);
+    const scan = await decryptVaultDb(dir);
     expect(scan.found).toEqual([]);
     expect(scan.segmentsOpened).toBe(5);
-    for (const [name, bytes] of profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
+    for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
   });
 });
