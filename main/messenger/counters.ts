@@ -35,6 +35,8 @@ export class ConversationCounters {
   private timer: NodeJS.Timeout | undefined;
   /** When the pending batch's first change came. */
   private since = 0;
+  /** The batch is flushed CONVERSATION_FLUSH_MS after this: its last change within the first CONVERSATION_FLUSH_MAX_MS. */
+  private quietFrom = 0;
   private flushDeferred = false;
   /** Flushed conversations still to announce, in the order they were first touched (a Set: each once). */
   private readonly announcing = new Set<string>();
@@ -62,27 +64,36 @@ export class ConversationCounters {
 
   private arm(): void {
     const now = Date.now();
-    if (!this.timer) this.since = now;
-    else if (now - this.since < CONVERSATION_FLUSH_MAX_MS - CONVERSATION_FLUSH_MS) clearTimeout(this.timer);
-    else return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      try {
-        // Deferred by an import's merge: announce once the counts are written.
-        if (!this.flush()) return;
-      } catch {
-        // Locked meanwhile: lock flushed what it could.
-        return;
-      }
-      // A conversation still waiting from an earlier flush keeps its place: its summary is read
-      // when its turn comes, so it shows these counts too.
-      for (const id of this.toAnnounce) this.announcing.add(id);
-      this.toAnnounce.clear();
-      // The first slice in a turn of its own too: the flush's write (every touched conversation
-      // read and rewritten, the open receive batch committed first) and a slice in one callback
-      // were among a catch-up's stops over 50 ms.
-      this.slice ??= setImmediate(() => this.announceSlice());
-    }, CONVERSATION_FLUSH_MS);
+    if (!this.timer) {
+      this.since = this.quietFrom = now;
+      this.timer = setTimeout(() => this.due(), CONVERSATION_FLUSH_MS);
+    } else if (now - this.since < CONVERSATION_FLUSH_MAX_MS - CONVERSATION_FLUSH_MS) this.quietFrom = now;
+    // The timer is not re-armed per change (a catch-up touches once per text: a clearTimeout and
+    // a setTimeout each); when it fires before the quiet moment it waits out the rest (due).
+  }
+
+  private due(): void {
+    const wait = this.quietFrom + CONVERSATION_FLUSH_MS - Date.now();
+    if (wait > 0) {
+      this.timer = setTimeout(() => this.due(), wait);
+      return;
+    }
+    this.timer = undefined;
+    try {
+      // Deferred by an import's merge: announce once the counts are written.
+      if (!this.flush()) return;
+    } catch {
+      // Locked meanwhile: lock flushed what it could.
+      return;
+    }
+    // A conversation still waiting from an earlier flush keeps its place: its summary is read
+    // when its turn comes, so it shows these counts too.
+    for (const id of this.toAnnounce) this.announcing.add(id);
+    this.toAnnounce.clear();
+    // The first slice in a turn of its own too: the flush's write (every touched conversation
+    // read and rewritten, the open receive batch committed first) and a slice in one callback
+    // were among a catch-up's stops over 50 ms.
+    this.slice ??= setImmediate(() => this.announceSlice());
   }
 
   /**
