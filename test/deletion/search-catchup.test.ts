@@ -21,7 +21,7 @@ describe('search catchUp after a deletion, with a live mirror', () => {
     const { vault, dir } = await vaults.fresh();
     const { secretIds } = fill(vault);
     const search = await SearchService.open(vault, { snapshotEvery: 3 });
-    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+    expect(wordsIn(await snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
     // Counted, still run: the real index underneath.
     const serialize = vi.spyOn(SearchIndex.prototype, 'serialize');
     const purgeAll = vi.spyOn(SearchIndex.prototype, 'purgeAll');
@@ -35,12 +35,12 @@ describe('search catchUp after a deletion, with a live mirror', () => {
     expect(optimize).not.toHaveBeenCalled();
     expect(serialize).not.toHaveBeenCalled();
     expect(write).not.toHaveBeenCalled();
-    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+    expect(wordsIn(await snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
     for (const w of WORDS.slice(0, 2)) expect(search.search({ text: w })).toEqual([]); // gone from results at once
 
     // The stepped run catchUp started writes it, from the mirror's image.
     await search.catchUpInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
 
     // snapshotEvery reached by plain appends: the same way.
     const record = Buffer.from(vault.kvGet('search', 'snapshot') as Uint8Array).toString('utf8');

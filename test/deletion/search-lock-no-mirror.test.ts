@@ -29,11 +29,11 @@ describe('search snapshot at lock without a mirror', () => {
     const { secretIds } = fill(vault);
     const search = await SearchService.open(vault);
     expect(search.search({ text: WORDS[0] }).length).toBeGreaterThan(0);
-    expect(wordsIn(snapshotImage(dir))).toEqual([...WORDS]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([...WORDS]);
 
     vault.deleteMessages('conv-a', secretIds);
     await search.closeInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
 
     const reopened = await SearchService.open(vault);
     expect(reopened.openedFrom).toBe('snapshot');
@@ -50,10 +50,10 @@ describe('search snapshot at lock without a mirror', () => {
     vault.deleteMessages('conv-a', secretIds.slice(0, 2));
     search.snapshot();
     // secretIds[2] holds both words and stays
-    expect(wordsIn(snapshotImage(dir))).toEqual([...WORDS]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([...WORDS]);
     vault.deleteMessages('conv-a', secretIds.slice(2));
     search.snapshot();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     search.discard();
     vault.lock();
   });

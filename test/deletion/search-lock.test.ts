@@ -37,7 +37,7 @@ describe('search snapshot at lock', () => {
     await search.closeInSteps();
     expect(serialize).not.toHaveBeenCalled();
     expect(purgeAll).not.toHaveBeenCalled();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
 
     const reopened = await SearchService.open(vault);
     expect(reopened.openedFrom).toBe('snapshot');

@@ -26,7 +26,7 @@ describe('a 1:1 file without a caption, deleted for everyone', () => {
     const find = async (word: string): Promise<string[]> => (await alice.m.search({ query: word, order: 'newest', limit: 10 })).hits.map((h) => h.messageId);
     expect(await find(WORDS[0])).toEqual([sent.id]);
     await alice.m.lock();
-    expect(wordsIn(snapshotImage(alice.dir))).toEqual([WORDS[0], WORDS[2]]); // the name was in the snapshot
+    expect(wordsIn(await snapshotImage(alice.dir))).toEqual([WORDS[0], WORDS[2]]); // the name was in the snapshot
 
     await alice.m.unlock({ password: PASSWORD });
     expect(await alice.m.deleteMessage({ conversationId: conv, messageId: sent.id, forEveryone: true })).toEqual({ deleted: 1 });
@@ -34,7 +34,7 @@ describe('a 1:1 file without a caption, deleted for everyone', () => {
     expect(await find(WORDS[0])).toEqual([]);
     expect(await find(WORDS[2])).toHaveLength(1);
     await alice.m.lock();
-    expect(wordsIn(snapshotImage(alice.dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(alice.dir))).toEqual([WORDS[2]]);
     const holding = [...(await profileFiles(alice.dir))].filter(([, bytes]) => wordsIn(bytes).length > 0).map(([name]) => name);
     expect(holding).toEqual([]);
   });

@@ -60,7 +60,7 @@ describe('a replaced message in the sealed search snapshot', () => {
     const { secretIds } = fill(vault);
     const search = await SearchService.open(vault);
     search.snapshot();
-    expect(wordsIn(snapshotImage(dir))).toEqual([...WORDS]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([...WORDS]);
 
     const purgeAll = vi.spyOn(SearchIndex.prototype, 'purgeAll');
     expect(vault.redactMessages('conv-a', secretIds)).toEqual(secretIds);
@@ -68,7 +68,7 @@ describe('a replaced message in the sealed search snapshot', () => {
     expect(search.search({ text: WORDS[0] })).toEqual([]);
     expect(search.size).toBe(202); // the tombstones stay indexed (blank)
     await search.closeInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     expect(purgeAll).toHaveBeenCalled();
     expect(await scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
   });
@@ -79,14 +79,14 @@ describe('a replaced message in the sealed search snapshot', () => {
     (await SearchService.open(vault)).close();
     const search = await SearchService.open(vault);
     expect(search.openedFrom).toBe('snapshot');
-    expect(wordsIn(snapshotImage(dir))).toEqual([...WORDS]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([...WORDS]);
 
     const serialize = vi.spyOn(SearchIndex.prototype, 'serialize');
     expect(vault.redactMessages('conv-a', secretIds)).toEqual(secretIds);
     search.catchUp();
     await search.closeInSteps();
     expect(serialize).not.toHaveBeenCalled(); // the image came from the mirror's worker
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     expect(await scanLocked(vault, dir)).toEqual({ rawFiles: [], vaultDb: [WORDS[2]] }); // conv-b keeps its word
   });
 
@@ -102,14 +102,14 @@ describe('a replaced message in the sealed search snapshot', () => {
     (await SearchService.open(vault, { extraText })).close();
     const search = await SearchService.open(vault, { extraText });
     expect(search.search({ text: WORDS[1] }).map((h) => h.id)).toEqual([file.id]);
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[1], WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[1], WORDS[2]]);
 
     names.delete(file.id);
     expect(vault.redactMessages('conv-a', [file.id], [file.id])).toEqual([file.id]);
     search.catchUp();
     expect(search.search({ text: WORDS[1] })).toEqual([]);
     await search.closeInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     expect((await scanLocked(vault, dir)).rawFiles).toEqual([]);
   });
 });

@@ -68,18 +68,18 @@ export async function decryptedScan(dir: string, words: readonly string[], keys:
     opener.dispose();
     db.close();
   }
-  for (const image of snapshotImages(dir, snapshotKeys(dir, keys))) for (const w of wordsIn(image, words)) found.add(w);
+  for (const image of snapshotImages(dir, await snapshotKeys(dir, keys))) for (const w of wordsIn(image, words)) found.add(w);
   return [...found].sort();
 }
 
 /** How many search snapshots the observed keys open (so a silent snapshot scan means something). */
 export async function snapshotsOpened(dir: string, keys: Map<string, Set<string>>): Promise<number> {
   await atRest(dir);
-  return snapshotImages(dir, snapshotKeys(dir, keys)).length;
+  return snapshotImages(dir, await snapshotKeys(dir, keys)).length;
 }
 
 /** Keys that may open the search snapshot: its generation's key as found in vault.db with the observed subkeys, and the sealed_files subkeys. */
-function snapshotKeys(dir: string, keys: Map<string, Set<string>>): Buffer[] {
+async function snapshotKeys(dir: string, keys: Map<string, Set<string>>): Promise<Buffer[]> {
   const all = [...keys.values()].flatMap((s) => [...s]).map((h) => Buffer.from(h, 'hex'));
-  return [...sealedKeyCandidates(dir, all), ...[...(keys.get('sealed_files') ?? [])].map((h) => Buffer.from(h, 'hex'))];
+  return [...(await sealedKeyCandidates(dir, all)), ...[...(keys.get('sealed_files') ?? [])].map((h) => Buffer.from(h, 'hex'))];
 }

@@ -54,6 +54,7 @@ describe('vault API on a real file', () => {
     vault.lock();
     const db = new Database(join(profile.dir, 'vault.db'));
     db.exec('DROP TABLE order_high');
+    db.exec('DROP TABLE IF EXISTS snapshot_keys');
     db.pragma('user_version = 1');
     // Builds of schema 1 did not seal the schema version.
     db.exec("DELETE FROM vault_meta WHERE name = 'schema_version'");
@@ -62,6 +63,8 @@ describe('vault API on a real file', () => {
     expect(vault.pageMessages('mig', { limit: 5 }).map((m) => m.text)).toEqual(['kept']);
     vault.deleteMessage(vault.pageMessages('mig', { limit: 5 })[0]!.id);
     vault.lock();
+    // The deletion owes the lock's scrub, which holds vault.db (exclusive) until it ends.
+    await Vault.scrubbed(profile.dir);
     const after = new Database(join(profile.dir, 'vault.db'), { readonly: true });
     expect(after.pragma('user_version', { simple: true })).toBe(LATEST_SCHEMA);
     expect(after.prepare('SELECT last FROM order_high').all()).toEqual([{ last: 1 }]);

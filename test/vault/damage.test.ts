@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { UnsupportedVersion } from '../../main/vault/errors.ts';
-import { MIGRATIONS, type Migration } from '../../main/vault/schema.ts';
+import { LATEST_SCHEMA, MIGRATIONS, type Migration } from '../../main/vault/schema.ts';
 import { damagedCopies, msg, snapshotDir } from './helpers.ts';
 
 const PW = 'damage password';
@@ -106,7 +106,7 @@ describe('a damaged vault.db is VAULT_CORRUPT, never a TypeError', () => {
         db.close();
       }
     })();
-    for (const v of [0, 1, 3, 99, -1]) outcomes[`user_version ${v}`] = await readEverything(damaged((d) => d.pragma(`user_version = ${v}`)));
+    for (const v of [0, 1, LATEST_SCHEMA - 1, LATEST_SCHEMA + 1, 99, -1]) outcomes[`user_version ${v}`] = await readEverything(damaged((d) => d.pragma(`user_version = ${v}`)));
     for (const { type, name } of names) outcomes[`drop ${type} ${name}`] = await readEverything(damaged((d) => d.exec(`DROP ${type.toUpperCase()} ${name}`)));
     outcomes['added trigger'] = await readEverything(damaged((d) => d.exec('CREATE TRIGGER t AFTER INSERT ON messages BEGIN DELETE FROM tombstones; END')));
     outcomes['added table'] = await readEverything(damaged((d) => d.exec('CREATE TABLE extra (x)')));

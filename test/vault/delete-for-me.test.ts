@@ -28,8 +28,8 @@ describe('Vault deleteMessages / deleteConversation', () => {
 
     // The scanners see the words before deletion (so their silence afterwards means something).
     expect((await decryptVaultDb(dir)).found.sort()).toEqual([...WORDS].sort());
-    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
-    const before = segmentBlobs(dir);
+    expect(wordsIn(await snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+    const before = await segmentBlobs(dir);
 
     const reopened = await vaults.reopen(dir);
     search = await SearchService.open(reopened);
@@ -50,7 +50,7 @@ describe('Vault deleteMessages / deleteConversation', () => {
       }
     }
     // The snapshot on disk was rewritten by the deletion itself (not by a later close).
-    expect(wordsIn(snapshotImage(dir))).toEqual([]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([]);
     search.discard();
     reopened.lock();
 
@@ -72,7 +72,7 @@ describe('Vault deleteMessages / deleteConversation', () => {
     const search = await SearchService.open(vault);
     search.close();
     vault.lock();
-    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+    expect(wordsIn(await snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
 
     const child = fileURLToPath(new URL('./delete-crash-child.ts', import.meta.url));
     const res = spawnSync(process.execPath, ['--import', 'tsx', child, dir, 'correct horse', 'conv-a', JSON.stringify(secretIds)], {
@@ -82,13 +82,13 @@ describe('Vault deleteMessages / deleteConversation', () => {
     expect(res.signal, res.stderr).toBe('SIGKILL');
     expect(JSON.parse(res.stdout.trim()) as { deleted: string[] }).toEqual({ deleted: secretIds });
     // The child died before its index caught up: the old snapshot still holds the words.
-    expect(wordsIn(snapshotImage(dir))).toContain(WORDS[0]);
+    expect(wordsIn(await snapshotImage(dir))).toContain(WORDS[0]);
 
     const reopened = await vaults.reopen(dir);
     const again = await SearchService.open(reopened);
     expect(again.openedFrom).toBe('snapshot');
     // Conversation B was not deleted: its word is still found (the scanners work).
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     expect(again.search({ text: WORDS[0] })).toEqual([]);
     again.discard();
     reopened.lock();

@@ -9,6 +9,7 @@ import { SearchService } from '../../main/search/service.ts';
 import { VaultLocked } from '../../main/vault/errors.ts';
 import { decryptVaultDb, fill, observeSubkeys, profileFiles, snapshotImage, WORDS, wordsIn } from './deletion-scan.ts';
 import { testVaults } from './helpers.ts';
+import { atRest } from './at-rest.ts';
 
 const vaults = testVaults();
 observeSubkeys();
@@ -21,7 +22,7 @@ describe('Vault deleteMessagesInSlices', () => {
     const { vault, dir } = await vaults.fresh();
     const { secretIds, keptSecretFree } = fill(vault);
     const search = await SearchService.open(vault);
-    expect(wordsIn(snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
+    expect(wordsIn(await snapshotImage(dir)).sort()).toEqual([...WORDS].sort());
     const progress: [number, number][] = [];
     const report = await vault.deleteMessagesInSlices('conv-a', [...secretIds, 'm-unknown', secretIds[0] as string], {
       sliceMs: TINY,
@@ -46,7 +47,7 @@ describe('Vault deleteMessagesInSlices', () => {
     expect([...phases]).toEqual(['index', 'snapshot']);
     for (const w of WORDS) expect(search.search({ text: w })).toEqual([]);
     expect(search.search({ text: WORDS[0].slice(0, 6) })).toEqual([]);
-    expect(wordsIn(snapshotImage(dir))).toEqual([]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([]);
     for (const [name, bytes] of await profileFiles(dir)) expect(wordsIn(bytes), name).toEqual([]);
     search.discard();
     vault.lock();
@@ -61,6 +62,9 @@ describe('Vault deleteMessagesInSlices', () => {
     const { secretIds, keptSecretFree } = fill(vault);
     (await SearchService.open(vault)).close();
     vault.lock();
+    // A scrub this lock owes must end first: spawnSync blocks this thread, which releases the
+    // profile at the scrub's end, so the child's unlock would wait for it in vain.
+    await atRest(dir);
 
     const child = fileURLToPath(new URL('./delete-slices-child.ts', import.meta.url));
     const res = spawnSync(process.execPath, ['--import', 'tsx', child, dir, 'correct horse', 'conv-a', JSON.stringify(secretIds)], {
@@ -70,7 +74,7 @@ describe('Vault deleteMessagesInSlices', () => {
     expect(res.signal, res.stderr).toBe('SIGKILL');
     // Killed with one slice committed and one to go.
     expect(res.stdout.trim()).toBe(JSON.stringify({ done: 2, total: 3 }));
-    expect(wordsIn(snapshotImage(dir))).toContain(WORDS[1]);
+    expect(wordsIn(await snapshotImage(dir))).toContain(WORDS[1]);
 
     const reopened = await vaults.reopen(dir);
     expect(reopened.pendingDeletions()).toBe(0);
@@ -80,7 +84,7 @@ describe('Vault deleteMessagesInSlices', () => {
     expect(search.openedFrom).toBe('snapshot');
     for (const w of WORDS.slice(0, 2)) expect(search.search({ text: w })).toEqual([]);
     expect(search.search({ text: WORDS[2] })).toHaveLength(1); // conversation B was not deleted
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     search.discard();
     reopened.lock();
     expect((await decryptVaultDb(dir)).found).toEqual([WORDS[2]]);

@@ -97,9 +97,12 @@ export async function decryptVaultDb(dir: string): Promise<{ found: string[]; se
 /**
  * Every 32-byte value a sealed row of vault.db holds at its end when decrypted with one of
  * `subkeys` as a raw stream (a kv entry's value comes last): the search snapshot's per-generation
- * file key among them, found as an attacker with the data key would, with the vault locked.
+ * file key among them, found as an attacker with the data key would, with the vault locked
+ * (after its lock's scrub, which rewrites vault.db and removes its WAL: a copy taken meanwhile
+ * misses the WAL it listed or is torn).
  */
-export function sealedKeyCandidates(dir: string, subkeyList: readonly Buffer[]): Buffer[] {
+export async function sealedKeyCandidates(dir: string, subkeyList: readonly Buffer[]): Promise<Buffer[]> {
+  await atRest(dir);
   // A copy (with its WAL): a vault still unlocked holds vault.db in exclusive mode.
   const copy = mkdtempSync(join(tmpdir(), 'ephemera-scan-'));
   for (const f of ['vault.db', 'vault.db-wal']) if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
@@ -107,7 +110,9 @@ export function sealedKeyCandidates(dir: string, subkeyList: readonly Buffer[]):
   const out: Buffer[] = [];
   const opener = new StreamOpener(subkeyList);
   try {
-    for (const row of db.prepare('SELECT sealed FROM kv').raw().iterate() as IterableIterator<unknown[]>) {
+    // The search snapshot's generation keys: in snapshot_keys from schema 3 on, in kv before.
+    const slots = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'snapshot_keys'").get() !== undefined;
+    for (const row of db.prepare(slots ? 'SELECT sealed FROM kv UNION ALL SELECT sealed FROM snapshot_keys' : 'SELECT sealed FROM kv').raw().iterate() as IterableIterator<unknown[]>) {
       const value = row[0];
       if (!Buffer.isBuffer(value) || value.length < NONCE_BYTES + TAG_BYTES + 36) continue;
       for (const plain of opener.open(value)) out.push(Buffer.from(plain.subarray(-32)));
@@ -163,15 +168,16 @@ export function snapshotImages(dir: string, candidates: readonly Uint8Array[]): 
 const IMAGE_MAGIC = Buffer.from('EPHIDXP1', 'latin1');
 
 /** The sealed search snapshot, opened with a key found in the profile (its generation's key), or the sealed_files subkey. */
-export function snapshotImage(dir: string): Uint8Array {
+export async function snapshotImage(dir: string): Promise<Uint8Array> {
   const all = [...subkeys.keys()].map(key);
-  const image = snapshotImages(dir, [...sealedKeyCandidates(dir, all), key('sealed_files')])[0];
+  const image = snapshotImages(dir, [...(await sealedKeyCandidates(dir, all)), key('sealed_files')])[0];
   if (image) return image;
   throw new Error('no search snapshot (or none that a key in the profile opens)');
 }
 
-/** The sealed segments (raw) of vault.db, read with the vault locked. */
-export function segmentBlobs(dir: string): Map<number, Buffer> {
+/** The sealed segments (raw) of vault.db, read with the vault locked, after its lock's scrub. */
+export async function segmentBlobs(dir: string): Promise<Map<number, Buffer>> {
+  await atRest(dir);
   const db = new Database(join(dir, 'vault.db'), { readonly: true });
   try {
     return new Map(db.prepare<[], { id: number; sealed: Buffer }>('SELECT id, sealed FROM message_segments').all().map((r) => [r.id, r.sealed]));

@@ -24,7 +24,7 @@ describe('Vault redactMessages', () => {
     search.discard();
     vault.lock();
     expect((await decryptVaultDb(dir)).found.sort()).toEqual([...WORDS].sort()); // the scanners see them first
-    const oldSegments = segmentBlobs(dir);
+    const oldSegments = await segmentBlobs(dir);
 
     const reopened = await vaults.reopen(dir);
     search = await SearchService.open(reopened);
@@ -52,7 +52,7 @@ describe('Vault redactMessages', () => {
         if (id === 1 || id === 2 || id === 3 || id === 5) expect(bytes.includes(old.subarray(0, NONCE_BYTES + 32)), `${name} holds old segment ${id}`).toBe(false);
       }
     }
-    expect(wordsIn(snapshotImage(dir))).toEqual([]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([]);
     search.discard();
     reopened.lock();
     const scan = await decryptVaultDb(dir);
