@@ -226,6 +226,8 @@ describe('E2E on the real vault', () => {
     alice.vault.lock();
     bob.vault.lock();
     for (const dir of [alice.dir, bob.dir]) {
+      // At rest: bob's lock owes the scrub (the prekey his decrypt used), which rewrites vault.db and removes its WAL.
+      await Vault.scrubbed(dir);
       for (const file of filesOf(dir)) {
         for (const needle of [secret, 'bob-with-a-distinctive-handle', 'alice']) {
           expect(file.includes(Buffer.from(needle, 'utf8'))).toBe(false);

@@ -9,16 +9,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TEST_KDF, Vault } from '../../main/vault/index.ts';
 import { tempProfile } from './helpers.ts';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
 });
 
 const PASSWORD = 'pw-checkpoint-after-commit';
 
 async function withRow(): Promise<{ dir: string; vault: Vault; sealed: Buffer }> {
   const profile = tempProfile();
-  cleanups.push(profile.cleanup);
+  // After the lock (unshifted below): the scrub a deletion owes runs in a worker on this folder.
+  cleanups.push(async () => {
+    await Vault.scrubbed(profile.dir);
+    profile.cleanup();
+  });
   const created = (await Vault.create(profile.dir, PASSWORD, { kdf: TEST_KDF })).vault;
   created.kvSet('chunks', 'c1', new Uint8Array(48 * 1024).fill(7));
   created.lock();
