@@ -21,14 +21,14 @@ import { findMessages, indexedText, searchRequestSchema, type ExtraText, type Se
 import { IndexMirror } from './mirror.ts';
 import type { MirrorBatch } from './mirror-batch.ts';
 import type { RestoreTimings } from './snapshot-read.ts';
-import { loadSnapshot, readGenerationImage, type RebuildReason } from './snapshot-store.ts';
+import { loadSnapshot, readGenerationImage, type RebuildReason, type SnapshotSource } from './snapshot-store.ts';
 import { imageFromMirror, imageHere, writeImage, writeImageInSteps, type SnapshotImage } from './snapshot-write.ts';
 
 export { SNAPSHOT_FILE, type RebuildReason } from './snapshot-store.ts';
 export { searchRequestSchema, type SearchHit, type SearchRequest } from './find.ts';
 
 /** What the search service needs from the vault. */
-export type SearchSource = Pick<VaultHandle, 'profileDir' | 'isUnlocked' | 'changesSince' | 'getMessage' | 'countMessages' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
+export type SearchSource = Pick<VaultHandle, 'changesSince' | 'getMessage' | 'countMessages'> & SnapshotSource;
 
 const FEED_BATCH = 2000;
 /** Messages read and indexed per step of a rebuild (a yield between steps; 2000 took ~0.5 s under load). */

@@ -1,7 +1,7 @@
 // Where the search index's sealed snapshot is kept: the file `search-index`, its generation's own
-// key, and the small sealed record in the vault's kv store that vouches for a generation (the
-// order of writes that keeps a crash from leaving a snapshot that silently misses changes is in
-// service.ts's header).
+// key (in the vault's snapshot key slots), and the small sealed record in the vault's kv store
+// that vouches for a generation (the order of writes that keeps a crash from leaving a snapshot
+// that silently misses changes is in service.ts's header).
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { VaultHandle } from '../vault/api.ts';
@@ -11,12 +11,15 @@ import { SearchIndex, SnapshotInvalid } from './index-db.ts';
 import { readSealedInSteps, type RestoreTimings } from './snapshot-read.ts';
 
 /** What the snapshot store needs from the vault. */
-export type SnapshotSource = Pick<VaultHandle, 'profileDir' | 'isUnlocked' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget'>;
+export type SnapshotSource = Pick<
+  VaultHandle,
+  'profileDir' | 'isUnlocked' | 'sealedFiles' | 'kvGet' | 'kvSet' | 'kvKeys' | 'kvForget' | 'snapshotKeyGet' | 'snapshotKeyPut' | 'forgetSnapshotKeys'
+>;
 
 export const SNAPSHOT_FILE = 'search-index';
 const KV_NAMESPACE = 'search';
 const KV_RECORD = 'snapshot';
-/** kv keys (namespace 'search') of the snapshot generations' file keys: KV_FILE_KEY + generation. */
+/** kv keys (namespace 'search') of the file keys of generations written before the vault's snapshot key slots: KV_FILE_KEY + generation. */
 const KV_FILE_KEY = 'file-key-';
 
 const snapshotRef = z.object({ generation: z.string().regex(/^[0-9a-f]{32}$/), seq: z.number().int().nonnegative() });
@@ -36,26 +39,40 @@ export function vouchPending(source: SnapshotSource, generation: string, seq: nu
 }
 
 /**
- * Each snapshot generation is sealed under a random key of its own, kept sealed in the vault's kv
- * store and destroyed (kvForget: zeroed cell, truncated WAL) once a newer generation is current:
- * an old snapshot's bytes left in freed filesystem blocks then open with no key the profile holds,
- * not even with the data key (docs/threat-model.md).
+ * Each snapshot generation is sealed under a random key of its own, kept sealed in one of the
+ * vault's snapshot key slots and destroyed (overwritten in place, WAL truncated) once a newer
+ * generation is current: an old snapshot's bytes left in freed filesystem blocks then open with no
+ * key the profile holds, not even with the data key (docs/threat-model.md). The slots, unlike kv,
+ * leave no copy of a destroyed key for the scrub at lock to clear (main/vault/kv.ts), so a new
+ * generation owes none. Keys a profile kept in kv before the slots are read there, and forgotten
+ * (kvForget: one scrub owed) at the first new generation.
  */
 function fileKeyName(generation: string): string {
   return `${KV_FILE_KEY}${generation}`;
 }
 
-/** A fresh key for the generation about to be written, stored before its file. */
+/** The key of `generation`'s file (the caller zeroes it): in a slot, or in kv for a generation written before the slots. */
+function fileKey(source: SnapshotSource, generation: string): Uint8Array | undefined {
+  return source.snapshotKeyGet(generation) ?? source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+}
+
+/** A fresh key for the generation about to be written (vouched for as pending), stored before its file; the current generation's key is kept. */
 export function newFileKey(source: SnapshotSource, generation: string): Buffer {
   const key = randomBytes(32);
-  source.kvSet(KV_NAMESPACE, fileKeyName(generation), key);
+  try {
+    source.snapshotKeyPut(generation, key, readRecord(source)?.generation);
+  } catch (err) {
+    key.fill(0);
+    throw err;
+  }
   return key;
 }
 
 /** The file is in place: the record names it current, and every other generation's key is destroyed. */
 export function commitSnapshot(source: SnapshotSource, generation: string, seq: number): void {
   writeRecord(source, { generation, seq });
-  for (const k of source.kvKeys(KV_NAMESPACE)) if (k.startsWith(KV_FILE_KEY) && k !== fileKeyName(generation)) source.kvForget(KV_NAMESPACE, k);
+  source.forgetSnapshotKeys(generation);
+  for (const k of source.kvKeys(KV_NAMESPACE)) if (k.startsWith(KV_FILE_KEY)) source.kvForget(KV_NAMESPACE, k);
 }
 
 /**
@@ -75,7 +92,7 @@ async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord |
     if (!source.isUnlocked) throw new VaultLocked();
   };
   for (const generation of [record?.generation, record?.pending?.generation]) {
-    const key = generation === undefined ? undefined : source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+    const key = generation === undefined ? undefined : fileKey(source, generation);
     if (key?.length !== 32) {
       if (generation !== undefined) keyless = true;
       continue;
@@ -104,7 +121,7 @@ async function readSnapshotFile(source: SnapshotSource, record: SnapshotRecord |
  * follow.
  */
 export async function readGenerationImage(source: SnapshotSource, generation: string): Promise<Uint8Array | undefined> {
-  const key = source.kvGet(KV_NAMESPACE, fileKeyName(generation));
+  const key = fileKey(source, generation);
   if (key?.length !== 32) return undefined;
   try {
     return await readSealedInSteps(source.profileDir, SNAPSHOT_FILE, key, () => {

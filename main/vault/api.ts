@@ -141,6 +141,18 @@ export interface VaultHandle {
   oweScrub(): void;
   kvKeys(namespace: string): string[];
 
+  // The search snapshot generations' file keys (main/search/snapshot-store.ts), sealed in a fixed
+  // set of slots whose values are only ever overwritten in place (main/vault/kv.ts), not in kv.
+  /** The key of `generation` (32 hex digits) if a slot holds it; the caller zeroes it. */
+  snapshotKeyGet(generation: string): Uint8Array | undefined;
+  /** Stores the 32-byte key of `generation` in a slot that does not hold `keep`'s key (destroying what that slot held). */
+  snapshotKeyPut(generation: string, key: Uint8Array, keep: string | undefined): void;
+  /**
+   * Destroys every slot's key but `keep`'s (zeroed in place) and checkpoints and truncates the
+   * WAL, so no file holds them: unlike kvForget, it owes no scrub at lock.
+   */
+  forgetSnapshotKeys(keep: string): void;
+
   upsertContact(contact: ContactRecord): void;
   getContact(id: string): ContactRecord | undefined;
   findContactByHandle(handle: string): ContactRecord | undefined;

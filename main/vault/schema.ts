@@ -12,6 +12,11 @@ export interface Migration {
   sql: string;
 }
 
+/** Rows of snapshot_keys (kv.ts), as migration 3 makes them: the current search snapshot generation's key and the next one's. */
+export const SNAPSHOT_KEY_SLOTS = 2;
+/** Size of every snapshot_keys value, as migration 3 makes them: nonce(24) || (4 + 32-digit generation + 32-byte key) || tag(16); all zero when empty. */
+export const SNAPSHOT_KEY_ROW_BYTES = 108;
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -49,6 +54,17 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 2,
     sql: `
       CREATE TABLE order_high (conversation_id TEXT PRIMARY KEY, last INTEGER NOT NULL) WITHOUT ROWID;
+    `,
+  },
+  {
+    // The search snapshot generations' file keys, out of kv (kv.ts "search snapshot key slots"):
+    // a fixed set of fixed-size rows, made here and only ever overwritten in place, so that
+    // forgetting a key owes no scrub. A profile's older keys in kv are forgotten there once
+    // (main/search/snapshot-store.ts).
+    version: 3,
+    sql: `
+      CREATE TABLE snapshot_keys (slot INTEGER PRIMARY KEY CHECK (slot IN (0, 1)), sealed BLOB NOT NULL);
+      INSERT INTO snapshot_keys (slot, sealed) VALUES (0, zeroblob(108)), (1, zeroblob(108));
     `,
   },
 ];

@@ -53,7 +53,7 @@ describe('a lock after new messages on a restored index', () => {
     let search = await SearchService.open(v);
     v.deleteMessages('conv-a', secretIds);
     await search.closeInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     v.lock();
     // 300 new messages: left to the next open; 300 more (600 since the snapshot): written.
     const tails: number[] = [];

@@ -40,7 +40,7 @@ describe('the search index mirror', () => {
     await search.catchUpInSteps((phase) => phases.push(phase));
     expect(phases).toContain('snapshot');
     expect(serialize).not.toHaveBeenCalled();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     search.close();
     vault.lock();
     const again = await SearchService.open(await vaults.reopen(dir));
@@ -73,7 +73,7 @@ describe('the search index mirror', () => {
     await search.closeInSteps();
     expect(start).toHaveBeenCalledTimes(1);
     expect(serialize).not.toHaveBeenCalled();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     reopened.lock();
     const again = await SearchService.open(await vaults.reopen(dir));
     expect(again.openedFrom).toBe('snapshot');
@@ -110,7 +110,7 @@ describe('the search index mirror', () => {
     // Still due: the next catch-up makes it on this thread, from the main index.
     search.catchUp();
     expect(serialize).toHaveBeenCalledTimes(1);
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     search.close();
     vault.lock();
     const again = await SearchService.open(await vaults.reopen(dir));
@@ -157,10 +157,10 @@ describe('the search index mirror', () => {
     const last = live.splice(0, 3);
     vault.deleteMessages(last[0]?.conversationId ?? '', last.filter((v) => v.conversationId === last[0]?.conversationId).map((v) => v.id));
     await search.catchUpInSteps();
-    const fromMirror = contentOf(snapshotImage(dir));
+    const fromMirror = contentOf(await snapshotImage(dir));
     // The main index's own image of the same moment (the sync path serializes here).
     search.snapshot();
-    const fromMain = contentOf(snapshotImage(dir));
+    const fromMain = contentOf(await snapshotImage(dir));
     expect(fromMirror.ids.length).toBeGreaterThan(0);
     expect(fromMirror).toEqual(fromMain);
     search.discard();

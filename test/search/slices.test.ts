@@ -56,7 +56,7 @@ describe('SearchService.catchUpSlice', () => {
     expect(search.search({ text: WORDS[2] })).toHaveLength(1);
     // The last slice started the snapshot the deletion made due; close waits for it and writes what is left.
     await search.closeInSteps();
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     vault.lock();
     const reopened = await vaults.reopen(dir);
     const again = await SearchService.open(reopened);

@@ -55,7 +55,7 @@ describe('SearchService.catchUpInSteps after a deletion', () => {
     });
     await stepping;
     expect(phases).toContain('snapshot');
-    expect(wordsIn(snapshotImage(dir))).toEqual([WORDS[2]]);
+    expect(wordsIn(await snapshotImage(dir))).toEqual([WORDS[2]]);
     vault.lock();
     const reopened = await vaults.reopen(dir);
     const again = await SearchService.open(reopened);
