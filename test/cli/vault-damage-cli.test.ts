@@ -48,7 +48,8 @@ describe('a damaged vault.db through the CLI and the API', () => {
     expect(r.stdout).toContain('hello');
   });
 
-  it('a failed tag, a wrong column type, an edited user_version, a dropped table: exit 5 and VAULT_CORRUPT', async () => {
+  // Fourteen CLI processes one after another: minutes on a loaded 2-core machine (one took 20 s at load 18).
+  it('a failed tag, a wrong column type, an edited user_version, a dropped table: exit 5 and VAULT_CORRUPT', { timeout: 300_000 }, async () => {
     const tag = await both(
       damaged((db) => {
         const row = db.prepare<[], { id: number; sealed: Buffer }>('SELECT id, sealed FROM message_segments').get();

@@ -32,8 +32,11 @@ describe('a delivered receipt and the fsync that covers it', () => {
     const sent = await alice.m.sendText({ conversationId: toBob, text: 'second' });
     await waitFor(() => stored, 60_000, 'bob stored the text');
     const asked = walSyncs.calls;
+    // Committed (its sync was asked for: waited for, the quiet moment and the commit take longer
+    // on a loaded machine), then a moment in which a hand-off that did not wait would show...
+    await waitFor(() => walSyncs.calls > asked, 60_000, "the receipt's commit asked for its fsync");
     await new Promise((r) => setTimeout(r, 1_500));
-    // Committed (its sync was asked for) but not handed to the relay: alice has no receipt.
+    // ...but not handed to the relay: alice has no receipt.
     expect(walSyncs.calls).toBeGreaterThan(asked);
     expect(delivered.has(sent.id)).toBe(false);
     releaseHeld();

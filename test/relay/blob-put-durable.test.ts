@@ -45,7 +45,7 @@ describe('a blob.put through the relay', () => {
       answered = true;
       return r;
     });
-    await waitFor(() => walSyncs.paths.includes(blobFile), 10_000, 'the chunk fsync asked for');
+    await waitFor(() => walSyncs.paths.includes(blobFile), 60_000, 'the chunk fsync asked for');
     await turns(20);
     expect(lengthOnDisk()).toBe(0);
     expect(answered).toBe(false);
@@ -53,7 +53,7 @@ describe('a blob.put through the relay', () => {
     const asked = walSyncs.waiters.length;
     letRelayWalSyncsGo();
     walSyncs.held = true;
-    await waitFor(() => walSyncs.waiters.length > 0 && walSyncs.paths.length > asked, 10_000, 'the -wal fsync after the length commit');
+    await waitFor(() => walSyncs.waiters.length > 0 && walSyncs.paths.length > asked, 60_000, 'the -wal fsync after the length commit');
     await turns(20);
     expect(lengthOnDisk()).toBe(10);
     expect(answered).toBe(false);

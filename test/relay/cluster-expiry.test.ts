@@ -51,7 +51,7 @@ describe('expiry and withdrawal on a PostgreSQL cluster', () => {
 
       skew = 61_000;
       // The purge (on whichever node takes its lock) deletes the expired row; the count follows.
-      await expect.poll(count, { timeout: 10_000 }).toBe(1);
+      await expect.poll(count, { timeout: 60_000 }).toBe(1);
       expect((await sql.query<{ queued: string }>("SELECT queued FROM devices WHERE handle = 'bob'")).rows[0]!.queued).toBe('1');
 
       const got: Envelope[] = [];
@@ -61,7 +61,7 @@ describe('expiry and withdrawal on a PostgreSQL cluster', () => {
       await bob.client.start();
       await waitForState(bob.client, 'ready');
       await waitFor(() => got.length >= 1, 30_000, 'the kept envelope');
-      await expect.poll(count, { timeout: 10_000 }).toBe(0); // acknowledged
+      await expect.poll(count, { timeout: 60_000 }).toBe(0); // acknowledged
       expect(got.map((e) => Buffer.from(e.body).toString())).toEqual(['kept']);
     } finally {
       for (const c of clients) await c.client.stop();

@@ -91,7 +91,7 @@ describe('PostgreSQL store shared by nodes', () => {
         const loser = first.current.node === 'node_a' ? ra : rb;
         const winner = loser === ra ? rb : ra;
         const told = (r: typeof ra): ClusterEvent[] => r.events.filter((e) => e.kind === 'unbind' && e.device.equals(device));
-        await waitFor(() => told(loser).length === 1, 10_000, 'unbind notification');
+        await waitFor(() => told(loser).length === 1, 60_000, 'unbind notification');
         const e = told(loser)[0]!;
         expect(e.kind === 'unbind' && e.bindingId.equals(first.current.bindingId)).toBe(true);
         expect(told(winner)).toEqual([]);
@@ -124,7 +124,7 @@ describe('PostgreSQL store shared by nodes', () => {
       // A later transaction's notification as a marker: NOTIFYs arrive in commit order, so once
       // it is here every earlier one is too.
       await b.bind(bob, 'node_b', randomBytes(16), 3);
-      await waitFor(() => ra.events.some((e) => e.kind === 'unbind'), 10_000, 'marker notification');
+      await waitFor(() => ra.events.some((e) => e.kind === 'unbind'), 60_000, 'marker notification');
       // The rolled-back send's notification was dropped with it.
       expect(queued()).toBe(1);
       // The row is the truth: node A reads what woke it.
@@ -156,7 +156,7 @@ describe('PostgreSQL store shared by nodes', () => {
         }
       }
       expect(bound).toBe(true);
-      await waitFor(() => ra.events.some((e) => e.kind === 'unbind' && e.device.equals(dev)), 10_000, 'unbind after restart');
+      await waitFor(() => ra.events.some((e) => e.kind === 'unbind' && e.device.equals(dev)), 60_000, 'unbind after restart');
     } finally {
       await closeAll(stores);
     }

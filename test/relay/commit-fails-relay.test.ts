@@ -49,7 +49,7 @@ describe('a relay process whose COMMIT fails', () => {
       got.push(Buffer.from(e.body).subarray(0, 16).toString());
     });
     expect((await alice.mailbox.send('bob', Buffer.from('before'), 'commit-fails-0001')).duplicate).toBe(false);
-    await waitFor(() => got.length === 1, 10_000, 'the first delivery');
+    await waitFor(() => got.length === 1, 60_000, 'the first delivery');
 
     // After the relay's periodic checkpoint (TRUNCATE) the -wal is empty and relay.db holds every
     // page, so a limit 40 KiB past relay.db fails only a commit that writes more than that.

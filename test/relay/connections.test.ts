@@ -135,7 +135,7 @@ describe('per-address connection cap', () => {
     // The flood's room comes back as its sockets close.
     for (const f of flood) f.socket.destroy();
     await Promise.all(flood.map((f) => f.closed));
-    await waitFor(() => relay.core.guard.openCount('127.0.0.1') === 0, 10_000, 'flood sockets released');
+    await waitFor(() => relay.core.guard.openCount('127.0.0.1') === 0, 60_000, 'flood sockets released');
     const again = await session(relay, '127.0.0.1');
     await boundKey(again, new TestDevice());
   });

@@ -48,7 +48,7 @@ describe('idempotency across a relay restart', () => {
     });
     const first = await alice.mailbox.send('bob', Buffer.from('once'), 'idem-restart-0001');
     expect(first.duplicate).toBe(false);
-    await waitFor(() => got.length === 1, 10_000, 'the first delivery');
+    await waitFor(() => got.length === 1, 60_000, 'the first delivery');
 
     // Restarted on the same port: every temp key is gone, so alice's next request meets a 404,
     // she re-binds and sends the same key again in a new record.
@@ -60,7 +60,7 @@ describe('idempotency across a relay restart', () => {
     expect(again).toMatchObject({ id: first.id, duplicate: true });
     const other = await alice.mailbox.send('bob', Buffer.from('twice'), 'idem-restart-0002');
     expect(other.duplicate).toBe(false);
-    await waitFor(() => got.length >= 2, 10_000, 'the second delivery');
+    await waitFor(() => got.length >= 2, 60_000, 'the second delivery');
     expect(got).toEqual(['once', 'twice']);
   });
 

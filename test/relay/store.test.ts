@@ -266,7 +266,7 @@ describe('idempotency records are pruned', () => {
       store.enqueue(alice, 'alice', 'bob', 'idem-sched-01', Buffer.from('x'), now, 10);
       expect(count(store)).toBe(1);
       now += IDEMPOTENCY_RETENTION_MS + 1;
-      await waitFor(() => count(store) === 0, 10_000, 'scheduled prune');
+      await waitFor(() => count(store) === 0, 60_000, 'scheduled prune');
     } finally {
       await relay.close();
       dir.cleanup();

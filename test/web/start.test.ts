@@ -84,7 +84,7 @@ describe('npm start', () => {
     } finally {
       expect(await run.stop('SIGINT')).toBe(0);
     }
-    await expect.poll(() => alive(windowPid), { timeout: 10_000 }).toBe(false);
+    await expect.poll(() => alive(windowPid), { timeout: 60_000 }).toBe(false);
   });
 
   it('with a Chromium window that fails later: falls back to the URL instead of exiting, and serves until SIGINT', async () => {
