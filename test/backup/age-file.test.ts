@@ -94,6 +94,26 @@ describe('age file layer', () => {
     expect(Buffer.compare(await decryptFrom(file, { identities: parseIdentityFile(readFileSync(other.identityFile, 'utf8')) }), data)).toBe(0);
   });
 
+  it('builds a header without touching fetch (its first use loads undici on the calling thread, 45-60 ms of CPU)', async () => {
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'Response');
+    let reads = 0;
+    Object.defineProperty(globalThis, 'Response', {
+      configurable: true,
+      get: () => {
+        reads++;
+        return own?.get ? own.get.call(globalThis) : own?.value;
+      },
+    });
+    try {
+      await createHeader({ recipients: [keys.recipient] });
+      await createHeader({ passphrase: 'pw', workFactor: 10 });
+    } finally {
+      if (own) Object.defineProperty(globalThis, 'Response', own);
+      else delete (globalThis as { Response?: unknown }).Response;
+    }
+    expect(reads).toBe(0);
+  });
+
   it('age -d decrypts a passphrase file we write (typed into a pty)', async () => {
     const data = randomBytes(70_000);
     const file = join(tmp.dir, 'pass.age');

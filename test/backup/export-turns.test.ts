@@ -1,5 +1,5 @@
 // Export keeps the main thread's synchronous steps short: the event loop runs between the vault's
-// lists and count and the first page of messages (the slowest page: cold code and statements),
+// lists, its count and the first page of messages (the slowest page: cold code and statements),
 // and again right after that page, not only every 1,024 messages. Checked by order of events, not
 // by time: a turn of the event loop scheduled at a step runs before the next step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,11 +28,17 @@ describe('export yields around its first vault reads', () => {
   });
 
   for (const thread of ['worker', 'main'] as const) {
-    it(`runs the event loop after the count and after the first page (${thread} thread)`, async () => {
+    it(`runs the event loop after the lists, after the count and after the first page (${thread} thread)`, async () => {
       const events: string[] = [];
       const count = vault.countMessages.bind(vault);
+      const lists = vault.listConversations.bind(vault);
       const iterate = vault.iterateMessages.bind(vault);
+      vault.listConversations = (): ReturnType<Vault['listConversations']> => {
+        setImmediate(() => events.push('turn after the lists'));
+        return lists();
+      };
       vault.countMessages = (conversationId?: string): number => {
+        events.push('count');
         setImmediate(() => events.push('turn after the count'));
         return count(conversationId);
       };
@@ -51,9 +57,10 @@ describe('export yields around its first vault reads', () => {
         expect(r.counts.messages).toBe(3000);
       } finally {
         delete (vault as Partial<Vault>).countMessages;
+        delete (vault as Partial<Vault>).listConversations;
         delete (vault as Partial<Vault>).iterateMessages;
       }
-      expect(events).toEqual(['turn after the count', 'first page read', 'turn after the first page', 'second message taken']);
+      expect(events).toEqual(['turn after the lists', 'count', 'turn after the count', 'first page read', 'turn after the first page', 'second message taken']);
     });
   }
 });
