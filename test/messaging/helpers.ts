@@ -162,20 +162,28 @@ export async function fullHistory(m: Messenger, conversationId: string): Promise
 export async function filesContaining(dir: string, needle: string): Promise<string[]> {
   await atRest(dir);
   const patterns = [Buffer.from(needle, 'utf8'), Buffer.from(needle, 'utf16le')];
-  const hits: string[] = [];
-  const walk = (d: string): void => {
+  const walk = (d: string, hits: string[]): string[] => {
     for (const name of readdirSync(d)) {
       const p = join(d, name);
       const st = statSync(p);
-      if (st.isDirectory()) walk(p);
+      if (st.isDirectory()) walk(p, hits);
       else {
         const bytes = readFileSync(p);
         if (patterns.some((pat) => bytes.includes(pat))) hits.push(p);
       }
     }
+    return hits;
   };
-  walk(dir);
-  return hits;
+  // An unlocked profile replaces files by rename (a sealed file's temp, e.g. the search snapshot a
+  // background catch-up writes; settings.json): one listed can be gone when read. The walk is made
+  // again then, so a result always comes from one walk that read every file it listed.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return walk(dir, []);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 20) throw e;
+    }
+  }
 }
 
 const root = join(import.meta.dirname, '..', '..');
