@@ -44,12 +44,15 @@ export class ConversationCounters {
 
   /**
    * `vault` is the unlocked vault (it throws when locked). `clock` reads milliseconds for the
-   * announce slices (a test passes its own to make the slicing independent of machine speed).
+   * announce slices (a test passes its own to make the slicing independent of machine speed);
+   * `batchClock` for when a batch's first and last changes came (monotonic: a wall clock set back
+   * during a burst would delay the flush by as much; a test passes one its fake timers move).
    */
   constructor(
     private readonly vault: () => Vault,
     private readonly emit: Emit,
     private readonly clock: () => number = () => performance.now(),
+    private readonly batchClock: () => number = () => performance.now(),
   ) {}
 
   /** Records a conversation's new activity and unread change (see above). */
@@ -63,7 +66,7 @@ export class ConversationCounters {
   }
 
   private arm(): void {
-    const now = Date.now();
+    const now = this.batchClock();
     if (!this.timer) {
       this.since = this.quietFrom = now;
       this.timer = setTimeout(() => this.due(), CONVERSATION_FLUSH_MS);
@@ -73,7 +76,7 @@ export class ConversationCounters {
   }
 
   private due(): void {
-    const wait = this.quietFrom + CONVERSATION_FLUSH_MS - Date.now();
+    const wait = this.quietFrom + CONVERSATION_FLUSH_MS - this.batchClock();
     if (wait > 0) {
       this.timer = setTimeout(() => this.due(), wait);
       return;

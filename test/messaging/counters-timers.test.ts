@@ -10,6 +10,7 @@ import { tempProfile } from '../vault/helpers.ts';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
+  vi.useRealTimers();
   vi.restoreAllMocks();
   for (const c of cleanups.splice(0)) c();
 });
@@ -61,5 +62,26 @@ describe('conversation counters during a burst', () => {
       expect(conv?.unread).toBe(TOUCHES / CONVERSATIONS);
       expect(conv?.lastActivity).toBe(1_700_000_000_000 + TOUCHES - CONVERSATIONS + ids.indexOf(id));
     }
+  });
+
+  it('a change before the flush is due holds it until the burst has been quiet for the flush delay', async () => {
+    const { vault, ids } = await withConversations();
+    const id = ids[0] as string;
+    // Timers and the batch clock on the test's fake time: the flush's moment is asserted in fake ms.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const counters = new ConversationCounters(() => vault, () => undefined, () => performance.now(), () => Date.now());
+    counters.touch(id, 1_700_000_000_000, 1);
+    vi.advanceTimersByTime(40);
+    counters.touch(id, 1_700_000_000_040, 1);
+    // The timer armed by the first change comes due at 50 ms: the second change (40 ms) moved the
+    // quiet moment, so nothing is written yet.
+    vi.advanceTimersByTime(15);
+    expect(vault.getConversation(id)?.unread).toBe(0);
+    // 50 ms after the last change: both are written in one flush.
+    vi.advanceTimersByTime(40);
+    expect(vault.getConversation(id)?.unread).toBe(2);
+    expect(vault.getConversation(id)?.lastActivity).toBe(1_700_000_000_040);
+    vi.useRealTimers();
+    counters.stopTimer();
   });
 });
