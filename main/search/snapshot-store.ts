@@ -198,7 +198,11 @@ export async function loadSnapshot(source: SnapshotSource, timings?: RestoreTimi
     return { reason: 'snapshot-not-vouched', detail: record ? 'snapshot generation or seq differs from the vault record' : 'the vault has no snapshot record' };
   }
   // The file is the pending one (a crash came before its record was made current): make it
-  // current now, so the next snapshot's pending entry does not push it out of the record.
-  if (record.generation !== generation) writeRecord(source, { generation, seq });
+  // current now, so the next snapshot's pending entry does not push it out of the record, and
+  // destroy the old current's key, as the commit the crash cut short would have (it owes no scrub).
+  if (record.generation !== generation) {
+    writeRecord(source, { generation, seq });
+    source.forgetSnapshotKeys(generation);
+  }
   return { index, image: bytes };
 }

@@ -250,11 +250,13 @@ describe('SearchService on a real vault', () => {
     let service = await SearchService.open(vault);
     vault.appendMessages([{ ...corpus()[0]!, id: hexId(600), text: 'pending zanzibarcafe', sentAt: T0 + 70 * DAY }]);
     service.catchUp();
+    const current = () => (JSON.parse(Buffer.from(vault.kvGet('search', 'snapshot') as Uint8Array).toString('utf8')) as { generation: string }).generation;
+    const before = current();
     // Simulate the crash: let the final record write fail, after the file was written.
     const realKvSet = vault.kvSet.bind(vault);
     let writes = 0;
     vault.kvSet = (ns, key, value) => {
-      if (key === 'snapshot') writes += 1; // the record (the generation's file key is another kv entry)
+      if (key === 'snapshot') writes += 1; // the record (the generation's file key is in the vault's snapshot key slots)
       if (writes === 2) throw new Error('simulated crash');
       realKvSet(ns, key, value);
     };
@@ -268,9 +270,12 @@ describe('SearchService on a real vault', () => {
     expect(service.openedFrom).toBe('snapshot');
     expect(service.replayedAtOpen).toBe(0);
     expect(ids(service, { text: 'zanzibarcafe ' })).toEqual([hexId(600), hexId(2), hexId(1)]);
-    // Opening made the pending snapshot current.
+    // Opening made the pending snapshot current, and destroyed the key of the one it replaced.
     const record = JSON.parse(Buffer.from(vault.kvGet('search', 'snapshot') as Uint8Array).toString('utf8')) as { pending?: unknown };
     expect(record.pending).toBeUndefined();
+    expect(current()).not.toBe(before);
+    expect(vault.snapshotKeyGet(before)).toBeUndefined();
+    expect(vault.snapshotKeyGet(current())).toBeDefined();
     service.close();
     vault.lock();
   });
