@@ -1,6 +1,7 @@
 // Received membership changes and chains (groups.ts). A change is written to a sealed inbox
 // inside the 1:1 receive's transaction and applied just after it committed (the author's
-// identity key is then the trusted one to verify with); anything refused is dropped unseen. A
+// identity key is then the trusted one to verify with); anything refused is dropped unseen, and
+// a change for a group not held yet (it came before the creation or our add) waits for it. A
 // joiner checks the whole signed chain from the creation: its structure first, then signatures
 // in order, fetching the key of an author it never talked to only when that author's signature
 // is next (from the relay, as for a first 1:1 message; bounded, docs/protocol.md §9b).
@@ -13,8 +14,14 @@ import { changeHash, GroupChangeRefused, GroupLog, parseSignedChange, parseSnaps
 import { ensureSession, groupInfo, INBOX, json, loadGroup, membershipLine, saveGroup, signChange, syncLines, utf8, verifier, type GroupDeps, type GroupRecord } from './group-store.ts';
 
 /** A change whose parent has not arrived is kept this long, at most this many per group (then dropped unseen). */
-const WAIT_MS = 7 * 86_400_000;
+export const WAIT_MS = 7 * 86_400_000;
 const MAX_WAITING_PER_GROUP = 64;
+/**
+ * Changes kept for groups we do not hold yet (another member's change can come before the
+ * creation or our add: the relay orders per sender only), per sender, the newest: anyone with a
+ * session could otherwise make us keep changes under made-up group ids without end.
+ */
+export const MAX_EARLY_PER_SENDER = 32;
 /** Chains kept for groups we do not hold yet, per sender. */
 const MAX_CHAINS_WAITING_PER_SENDER = 8;
 /** Authors a joiner may fetch keys for, per chain and per hour in all. */
@@ -98,31 +105,61 @@ export class GroupMembership {
     const joining = new Set<string>();
     // Changes kept for a parent that has not arrived (the relay orders per sender only), per group.
     const waiting = new Map<string, number>();
+    // Changes kept for a group we do not hold yet: per sender, their keys and groups in arrival order.
+    const early = new Map<string, { key: string; groupId: string }[]>();
     let applied = false;
     const now = Date.now();
     for (const key of keys) {
       const raw = vault.kvGet(INBOX, key);
-      vault.kvDelete(INBOX, key);
       if (!raw) continue;
+      const young = now - Number(key.slice(0, 15)) < WAIT_MS;
       try {
         const entry = json(raw) as InboxEntry;
         const change = parseSignedChange(entry.change);
         const groupId = change.body.groupId;
+        if (young && !joining.has(groupId) && this.beforeItsGroup(entry, change)) {
+          // Left in place, not rewritten: it is read again at every drain until its group comes.
+          const mine = early.get(entry.from) ?? [];
+          mine.push({ key, groupId });
+          early.set(entry.from, mine);
+          continue;
+        }
+        vault.kvDelete(INBOX, key);
         const outcome = joining.has(groupId) ? 'keep' : this.apply(entry, change);
         if (outcome === 'keep') {
           joining.add(groupId);
-          if (now - Number(key.slice(0, 15)) < WAIT_MS) vault.kvSet(INBOX, key, raw);
+          if (young) vault.kvSet(INBOX, key, raw);
         } else if (outcome === 'wait') {
           const n = (waiting.get(groupId) ?? 0) + 1;
           waiting.set(groupId, n);
-          if (n <= MAX_WAITING_PER_GROUP && now - Number(key.slice(0, 15)) < WAIT_MS) vault.kvSet(INBOX, key, raw);
+          if (n <= MAX_WAITING_PER_GROUP && young) vault.kvSet(INBOX, key, raw);
         } else if (outcome === 'applied') applied = true;
       } catch (e) {
+        vault.kvDelete(INBOX, key);
         if (!(e instanceof GroupChangeRefused) && !(e instanceof SyntaxError)) throw e;
       }
     }
+    // A group joined now may be the one kept changes were waiting for.
+    const held = new Map<string, boolean>();
+    const isHeld = (groupId: string): boolean => {
+      if (!held.has(groupId)) held.set(groupId, loadGroup(this.d, groupId) !== undefined);
+      return held.get(groupId)!;
+    };
+    let joined = false;
+    for (const kept of early.values()) {
+      // The bound counts only what still waits; the oldest go first.
+      const still = kept.filter((k) => !isHeld(k.groupId));
+      joined ||= still.length < kept.length;
+      for (const k of still.slice(0, Math.max(0, still.length - MAX_EARLY_PER_SENDER))) vault.kvDelete(INBOX, k.key);
+    }
     // A change applied now may be the parent one kept above was waiting for.
-    if (applied && waiting.size > 0) this.scheduleDrain();
+    if (applied && (waiting.size > 0 || joined)) this.scheduleDrain();
+  }
+
+  /** A change from its author for a group we do not hold, that starts none (not a creation, no chain or state of a joiner): it waits for its group. */
+  private beforeItsGroup(entry: InboxEntry, change: SignedChange): boolean {
+    const { author, op, groupId } = change.body;
+    return author === entry.from && op.type !== 'create' && entry.chain === undefined && entry.state === undefined && !loadGroup(this.d, groupId);
   }
 
   /** Each member's chain after a change: a removal or leave starts a new chain of ours; removed members' chains are forgotten. */
