@@ -71,5 +71,5 @@ describe('ephemera group commands', () => {
 
     // Usage: a malformed group id is refused before anything opens.
     expect((await cli(alice, 'group', 'info', 'not-a-group')).code).toBe(2);
-  }, 240_000);
+  }, 400_000);
 });
