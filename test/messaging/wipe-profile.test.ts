@@ -61,7 +61,11 @@ describe('messenger wipeProfile', () => {
     expect(summary.files).toBeGreaterThanOrEqual(4);
     for (const { path, link, original } of links) {
       const now = readFileSync(link);
-      expect(now.equals(original), path).toBe(false);
+      // An inode that held nothing has nothing to leak: vault.db-wal is empty here since schema 3
+      // (the search snapshot key's write is checkpointed with TRUNCATE), and closing the vault
+      // truncates a non-empty one before the wipe's overwrite reaches it.
+      if (original.length === 0) expect(now.length, path).toBe(0);
+      else expect(now.equals(original), path).toBe(false);
       if (path.endsWith('vault.db')) expect(now.subarray(0, 15).toString('latin1')).not.toBe('SQLite format 3');
     }
     expect(existsSync(profile)).toBe(false);
