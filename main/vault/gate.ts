@@ -215,6 +215,14 @@ export class WriteGate<R, W> {
    */
   checkpoint(): boolean {
     this.#onDeletion();
+    return this.truncateWal();
+  }
+
+  /**
+   * The same TRUNCATE checkpoint, owing no scrub: for a value overwritten in place (the search
+   * snapshot key slots, kv.ts), whose old bytes live only in the WAL's old page versions.
+   */
+  truncateWal(): boolean {
     return this.#checkpointNow('TRUNCATE');
   }
 

@@ -81,8 +81,6 @@ export class Vault implements VaultHandle {
   private readonly openedContacts = new Map<string, { record: ContactRecord; sealed: Buffer }>();
   /** Unset until this unlock's first deletion; then true only if the scrub marker could not be written (scrub.ts). */
   private scrubOwed: boolean | undefined;
-  /** True during forgetSnapshotKeys's checkpoint: a slot overwritten in place owes no scrub (kv.ts). */
-  private checkpointOwesNoScrub = false;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -95,9 +93,7 @@ export class Vault implements VaultHandle {
         seq: () => this.counters.seq,
         reload: () => this.gate.read((r) => loadCounters(r, this.counters)),
       },
-      () => {
-        if (!this.checkpointOwesNoScrub) this.owesScrub();
-      },
+      () => this.owesScrub(),
     );
     const files = new SealedFileStore(profileDir, () => this.keys.key('sealed_files'));
     this.sealedFiles = gatedSealedFiles(this.gate, files);
@@ -369,14 +365,8 @@ export class Vault implements VaultHandle {
   forgetSnapshotKeys(keep: string): void {
     this.gate.write((w) => kv.snapshotKeysForget(w, keep));
     // The old values were overwritten in place (here, or by snapshotKeyPut): the WAL's old page
-    // versions are their only other copies, and this checkpoint removes them. The gate counts it
-    // as a deletion's; it owes no scrub (kv.ts).
-    this.checkpointOwesNoScrub = true;
-    try {
-      this.gate.checkpoint();
-    } finally {
-      this.checkpointOwesNoScrub = false;
-    }
+    // versions are their only other copies, and this checkpoint removes them. It owes no scrub (kv.ts).
+    this.gate.truncateWal();
   }
 
   /** Whether the namespace holds any entry, without opening one. */
