@@ -22,6 +22,13 @@ const MAX_WAITING_PER_GROUP = 64;
  * session could otherwise make us keep changes under made-up group ids without end.
  */
 export const MAX_EARLY_PER_SENDER = 32;
+/**
+ * The same changes from all senders together, the newest: the bound per sender alone lets many
+ * senders (accounts are free to make) grow the inbox without end, and every drain (each group
+ * call runs one) reads and parses each of them again, about 0.1 ms each. Past it the oldest go
+ * first (a genuine early change is then lost, as all were before such changes waited).
+ */
+export const MAX_EARLY = 256;
 /** Chains kept for groups we do not hold yet, per sender. */
 const MAX_CHAINS_WAITING_PER_SENDER = 8;
 /** Authors a joiner may fetch keys for, per chain and per hour in all. */
@@ -146,12 +153,18 @@ export class GroupMembership {
       return held.get(groupId)!;
     };
     let joined = false;
+    const stillAll: string[] = [];
     for (const kept of early.values()) {
-      // The bound counts only what still waits; the oldest go first.
+      // The bounds count only what still waits; the oldest go first.
       const still = kept.filter((k) => !isHeld(k.groupId));
       joined ||= still.length < kept.length;
-      for (const k of still.slice(0, Math.max(0, still.length - MAX_EARLY_PER_SENDER))) vault.kvDelete(INBOX, k.key);
+      const over = Math.max(0, still.length - MAX_EARLY_PER_SENDER);
+      for (const k of still.slice(0, over)) vault.kvDelete(INBOX, k.key);
+      for (const k of still.slice(over)) stillAll.push(k.key);
     }
+    // Keys sort in arrival order.
+    stillAll.sort();
+    for (const key of stillAll.slice(0, Math.max(0, stillAll.length - MAX_EARLY))) vault.kvDelete(INBOX, key);
     // A change applied now may be the parent one kept above was waiting for.
     if (applied && (waiting.size > 0 || joined)) this.scheduleDrain();
   }

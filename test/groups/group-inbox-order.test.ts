@@ -4,7 +4,7 @@
 // applied in that order (handed to bob's group inbox as his 1:1 receive hands them, with the
 // clock held on one millisecond). Another member's change that comes before the group's
 // creation (the relay orders per sender only) waits for it, and such changes are kept only a
-// few per sender, for a week.
+// few per sender and a bounded number from all senders together, for a week.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GroupInfo } from '../../shared/api.ts';
@@ -12,7 +12,7 @@ import { encodeEnvelope, type E2e } from '../../main/e2e/index.ts';
 import type { RelayConnection } from '../../main/messenger/connection.ts';
 import type { UnlockedSession } from '../../main/messenger/session.ts';
 import type { GroupService } from '../../main/messenger/groups.ts';
-import { MAX_EARLY_PER_SENDER, WAIT_MS } from '../../main/messenger/group-membership.ts';
+import { MAX_EARLY, MAX_EARLY_PER_SENDER, WAIT_MS } from '../../main/messenger/group-membership.ts';
 import { changeHash, creationBody, GroupLog, sign, type ChangeBody, type GroupOp, type SignedChange } from '../../main/messenger/group-state.ts';
 import type { Vault } from '../../main/vault/index.ts';
 import { messagingScene, peersOn, waitFor, type Peer } from '../messaging/helpers.ts';
@@ -124,6 +124,32 @@ describe('the group inbox', () => {
     await p.bob.m.groupsList(); // drains the inbox
     expect(waitingAtBob()).toEqual(sent.slice(4));
     // A week and a minute later they are gone.
+    vi.spyOn(Date, 'now').mockReturnValue(Date.now() + WAIT_MS + 60_000);
+    groupsOf(p.bob).drain();
+    vi.restoreAllMocks();
+    expect(waitingAtBob()).toEqual([]);
+  }, 60_000);
+
+  it(`keeps changes for groups not held at most ${MAX_EARLY} from all senders together (the newest)`, async () => {
+    // One more sender than the bound needs, each at its own bound, arriving in turn; handed to bob's
+    // group inbox as his 1:1 receive hands them, in one transaction (each handle would be an account).
+    const senders = Math.ceil(MAX_EARLY / MAX_EARLY_PER_SENDER) + 1;
+    const sign = signer(p.carol);
+    const sent: string[] = [];
+    vaultOf(p.bob).transaction(() => {
+      for (let i = 0; i < MAX_EARLY_PER_SENDER; i++) {
+        for (let s = 0; s < senders; s++) {
+          const groupId = randomBytes(16).toString('hex');
+          const author = `gio_many${s}`;
+          sent.push(groupId);
+          const change = sign({ v: 1, groupId, revision: 1, parent: randomBytes(32).toString('hex'), author, op: { type: 'rename', name: `Made up ${i}` } });
+          void groupsOf(p.bob).storeInbound(author, { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown> });
+        }
+      }
+    });
+    await p.bob.m.groupsList(); // drains the inbox
+    // Before the global bound every one was kept (each sender is within its own bound).
+    expect(waitingAtBob()).toEqual(sent.slice(sent.length - MAX_EARLY));
     vi.spyOn(Date, 'now').mockReturnValue(Date.now() + WAIT_MS + 60_000);
     groupsOf(p.bob).drain();
     vi.restoreAllMocks();
