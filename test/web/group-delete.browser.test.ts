@@ -33,6 +33,21 @@ let group: GroupInfo;
  */
 const links: WebSocketRoute[] = [];
 let cut = false;
+/**
+ * While set, the results of the page's `groupHistory` calls are kept back (each with whether it
+ * asked for an older page) until the test sends them on together, so two pages land in the order
+ * and in the same moment the test chooses.
+ */
+let holding: { kinds: Map<number, 'older' | 'newest'>; held: Map<number, { to: WebSocketRoute; message: string }> } | null = null;
+
+function apiFrame(message: string | Buffer): { t?: unknown; id?: unknown; method?: unknown; params?: { before?: unknown } } | null {
+  if (typeof message !== 'string') return null;
+  try {
+    return JSON.parse(message) as { t?: unknown; id?: unknown; method?: unknown; params?: { before?: unknown } };
+  } catch {
+    return null;
+  }
+}
 
 async function check(page: Page, name: string): Promise<void> {
   await shotBothThemes(page, scene.shotsDir, name);
@@ -64,7 +79,17 @@ describe('Deleting group messages in Chromium', () => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
     await alice.routeWebSocket(/\/api$/, (ws) => {
       if (cut) return void ws.close({ code: 1001, reason: 'cut by the test' });
-      ws.connectToServer();
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const f = apiFrame(message);
+        if (holding && f?.t === 'call' && f.method === 'groupHistory' && typeof f.id === 'number') holding.kinds.set(f.id, f.params?.before ? 'older' : 'newest');
+        server.send(message);
+      });
+      server.onMessage((message) => {
+        const id = apiFrame(message)?.id;
+        if (holding && typeof id === 'number' && holding.kinds.has(id)) return void holding.held.set(id, { to: ws, message: message as string });
+        ws.send(message);
+      });
       links.push(ws);
     });
     bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
@@ -223,8 +248,20 @@ describe('Deleting group messages in Chromium', () => {
     await log.getByText('bulk 0', { exact: true }).waitFor();
     expect(await log.getByText('alice keeps this').count()).toBe(0);
     const older = log.getByRole('button', { name: 'Show older messages' });
+    // A reload of the newest page (bob writes once more) and the older page are in flight at once and
+    // land together, the older first: the window keeps the older page (a reload once joined its page
+    // to what the page had rendered before the older page landed, and so dropped it).
+    holding = { kinds: new Map(), held: new Map() };
+    const kept = holding;
+    await bob!.groupSend({ groupId: group.groupId, text: 'bulk 200' });
+    await expect.poll(() => [...kept.kinds.values()].includes('newest'), { timeout: T }).toBe(true);
     await older.focus();
     await alice.keyboard.press('Enter');
+    await expect.poll(() => [...kept.kinds.values()].includes('older') && kept.held.size === kept.kinds.size, { timeout: T }).toBe(true);
+    holding = null;
+    const order = [...kept.held.keys()].sort((a, b) => (kept.kinds.get(a) === 'older' ? 0 : 1) - (kept.kinds.get(b) === 'older' ? 0 : 1));
+    for (const id of order) kept.held.get(id)!.to.send(kept.held.get(id)!.message);
+    await log.getByText('bulk 200', { exact: true }).waitFor({ timeout: T });
     await log.getByText('alice keeps this').waitFor({ timeout: T });
     await expect.poll(() => older.count()).toBe(0);
     expect(await log.locator('.bubble .text').first().textContent()).toBe('alice keeps this');

@@ -1,6 +1,8 @@
 // The messages a group chat shows (screens/GroupChat.tsx): the newest page, reloaded on every
 // change, joined to older pages loaded on request ("Show older messages"). Pure functions,
-// unit-tested in test/renderer/group-window.test.ts.
+// unit-tested in test/renderer/group-window.test.ts. A page is applied to the window as it is when
+// the page lands, not as it was when the request left: a reload and an older page can be in flight
+// at once, and whichever lands second must keep what the first one put there.
 import type { GroupMessage } from '../../../shared/api.ts';
 
 /**
@@ -27,4 +29,53 @@ export function prependOlder(shown: readonly GroupMessage[], older: readonly Gro
 /** Messages deleted in main (for me, or expired) leave; those deleted for everyone become tombstones. */
 export function applyDeleted(shown: readonly GroupMessage[], gone: ReadonlySet<string>, tombstones: ReadonlySet<string>): GroupMessage[] {
   return shown.filter((m) => !gone.has(m.id)).map((m) => (tombstones.has(m.id) && !m.deleted ? { ...m, deleted: true as const, text: '' } : m));
+}
+
+/** What a group chat shows: its messages, oldest first, and whether older ones exist before the first. */
+export interface GroupWindow {
+  readonly messages: GroupMessage[];
+  readonly hasOlder: boolean;
+}
+
+export const EMPTY_WINDOW: GroupWindow = { messages: [], hasOlder: false };
+
+/** A page of groupHistory: its messages, oldest first, and whether older ones exist. */
+export interface GroupPage {
+  readonly messages: readonly GroupMessage[];
+  readonly hasOlder: boolean;
+}
+
+/**
+ * The window once the newest page (a reload) landed: older pages shown before it stay, and so does
+ * what they said about older messages; otherwise the page says it. The same window (===) if nothing
+ * a bubble shows changed, so React skips the render.
+ */
+export function withNewestPage(w: GroupWindow, page: GroupPage): GroupWindow {
+  const { messages, joined } = joinNewest(w.messages, page.messages);
+  const hasOlder = joined ? w.hasOlder : page.hasOlder;
+  const unchanged = sameShown(w.messages, messages);
+  if (unchanged && hasOlder === w.hasOlder) return w;
+  return { messages: unchanged ? w.messages : messages, hasOlder };
+}
+
+/**
+ * The window once an older page, asked for with `before` (the id then shown first), landed. If the
+ * window no longer starts there (a reload replaced it meanwhile), the page would leave a silent gap
+ * before what is shown now, so the window stays as it is.
+ */
+export function withOlderPage(w: GroupWindow, before: string, page: GroupPage): GroupWindow {
+  if (w.messages[0]?.id !== before) return w;
+  return { messages: prependOlder(w.messages, page.messages), hasOlder: page.hasOlder };
+}
+
+/** Whether two windows' messages show the same: ids, order, state, tombstones, timers, receipts, replies. */
+export function sameShown(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
+  const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
+  return (
+    a.length === b.length &&
+    a.every((m, i) => {
+      const n = b[i]!;
+      return m.id === n.id && m.state === n.state && m.deleted === n.deleted && m.expiresAt === n.expiresAt && r(m) === r(n) && (m.replyTo === null) === (n.replyTo === null);
+    })
+  );
 }

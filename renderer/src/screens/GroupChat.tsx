@@ -8,7 +8,7 @@ import { AttachButton, UploadList, useAttachmentUpload, useAttachmentsOf } from 
 import { Avatar } from '../components/Avatar.tsx';
 import { GroupBubble, useGroupDelete } from '../chat/GroupBubble.tsx';
 import { GroupReceiptsDialog } from '../chat/GroupReceipts.tsx';
-import { applyDeleted, joinNewest, prependOlder } from '../chat/group-window.ts';
+import { applyDeleted, EMPTY_WINDOW, withNewestPage, withOlderPage, type GroupWindow } from '../chat/group-window.ts';
 import { LinkDialog } from './MessageDialogs.tsx';
 import { groupTimerLabel } from '../chat/GroupTimer.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
@@ -45,7 +45,15 @@ export function GroupChat({
   onChanged: (g: GroupInfo) => void;
 }) {
   const api = useApi();
-  const [messages, setMessages] = useState<GroupMessage[]>([]);
+  // Messages and "older ones exist" change together: a reload and an older page can land in either order.
+  const [win, setWin] = useState<GroupWindow>(EMPTY_WINDOW);
+  const { messages, hasOlder } = win;
+  const setMessages = useCallback((next: (cur: GroupMessage[]) => GroupMessage[]) => {
+    setWin((w) => {
+      const m = next(w.messages);
+      return m === w.messages ? w : { ...w, messages: m };
+    });
+  }, []);
   // Sealed by main like a 1:1 chat's draft (chat/drafts.ts), keyed by the group's conversation id.
   const drafts = useDraft(group.conversationId, null);
   const draft = drafts.draft;
@@ -57,8 +65,6 @@ export function GroupChat({
   /** The text the next send replies to (the reply bar above the composer). */
   const [replyTo, setReplyTo] = useState<GroupMessage | null>(null);
   const composerRef = useRef<HTMLTextAreaElement>(null);
-  /** Whether messages older than the first shown exist ("Show older messages"). */
-  const [hasOlder, setHasOlder] = useState(false);
   const shown = useRef<GroupMessage[]>([]);
   shown.current = messages;
   const logRef = useRef<HTMLDivElement>(null);
@@ -74,10 +80,8 @@ export function GroupChat({
 
   const reload = useCallback(async () => {
     const [page, info] = await Promise.all([api.groupHistory({ groupId, limit: PAGE }), api.groupInfo({ groupId })]);
-    // Older pages loaded on request stay before the newest page.
-    const { messages: next, joined } = joinNewest(shown.current, page.messages);
-    if (!joined) setHasOlder(page.hasOlder);
-    setMessages((cur) => (same(cur, next) ? cur : next));
+    // Older pages loaded on request stay before the newest page (joined to the window as it is now).
+    setWin((w) => withNewestPage(w, page));
     onChanged(info);
   }, [api, groupId, onChanged]);
   // Files go to the group's conversation id (main uploads once for the members, then announces it).
@@ -172,10 +176,11 @@ export function GroupChat({
     loadingOlder.current = true;
     try {
       const page = await api.groupHistory({ groupId, limit: PAGE, before: first.id });
+      // A reload replaced the window meanwhile (withOlderPage drops the page then).
+      if (shown.current[0]?.id !== first.id) return;
       const el = logRef.current;
       if (el) keepFromBottom.current = el.scrollHeight - el.scrollTop;
-      setMessages((cur) => prependOlder(cur, page.messages));
-      setHasOlder(page.hasOlder);
+      setWin((w) => withOlderPage(w, first.id, page));
       // The button leaves with the last page: the log keeps the focus.
       if (!page.hasOlder && !focusMessageId) logRef.current?.focus();
     } catch (err) {
@@ -355,9 +360,4 @@ export function GroupChat({
       {receiptsOf ? <GroupReceiptsDialog groupId={groupId} message={receiptsOf} name={(h) => memberName(h, self, contacts)} onClose={() => setReceiptsOf(null)} /> : null}
     </section>
   );
-}
-
-function same(a: readonly GroupMessage[], b: readonly GroupMessage[]): boolean {
-  const r = (m: GroupMessage) => (m.receipts ? `${m.receipts.delivered}/${m.receipts.read}` : '');
-  return a.length === b.length && a.every((m, i) => m.id === b[i]!.id && m.state === b[i]!.state && m.deleted === b[i]!.deleted && m.expiresAt === b[i]!.expiresAt && r(m) === r(b[i]!) && (m.replyTo === null) === (b[i]!.replyTo === null));
 }
