@@ -95,9 +95,12 @@ export function kvHasAny(db: KvReadable, namespace: string): boolean {
 export function kvKeys(db: KvReadable, namespace: string): string[] {
   const t = kvTags(db, namespace);
   const nsHex = t.ns.toString('hex');
-  const keys = db.read.kv.kvList
-    .all(t.ns)
-    .map((row) => decodeKeyed(db.keys.openSealed('kv', row.sealed, ad('kv', nsHex, blobColumn(row.key_tag, 'a kv key tag').toString('hex')), 'kv entry')).key);
+  const keys = db.read.kv.kvList.all(t.ns).map((row) => {
+    const { key, value } = decodeKeyed(db.keys.openSealed('kv', row.sealed, ad('kv', nsHex, blobColumn(row.key_tag, 'a kv key tag').toString('hex')), 'kv entry'));
+    // Only the keys are returned: each value's plaintext copy is zeroed, not left to the collector.
+    value.fill(0);
+    return key;
+  });
   return keys.sort();
 }
 
@@ -126,17 +129,28 @@ function checkGeneration(generation: string): void {
 function openSlots(db: KvReadable): ({ generation: string; key: Uint8Array } | undefined)[] {
   const rows = db.read.kv.snapshotSlots.all();
   if (rows.length !== SNAPSHOT_KEY_SLOTS || rows.some((r, i) => r.slot !== i)) throw new VaultCorrupt('the snapshot key slots are not those the vault made');
-  return rows.map((row) => {
-    const sealed = blobColumn(row.sealed, 'a snapshot key slot');
-    if (sealed.length !== SNAPSHOT_KEY_ROW_BYTES) throw new VaultCorrupt('a snapshot key slot has the wrong size');
-    if (sealed.every((b) => b === 0)) return undefined;
-    const { key, value } = decodeKeyed(db.keys.openSealed('kv', sealed, ad('snapshot_keys', row.slot), 'snapshot key slot'));
-    if (!GENERATION.test(key) || value.length !== SNAPSHOT_KEY_BYTES) {
-      value.fill(0);
-      throw new VaultCorrupt('a snapshot key slot holds no generation key');
+  const slots: ({ generation: string; key: Uint8Array } | undefined)[] = [];
+  try {
+    for (const row of rows) {
+      const sealed = blobColumn(row.sealed, 'a snapshot key slot');
+      if (sealed.length !== SNAPSHOT_KEY_ROW_BYTES) throw new VaultCorrupt('a snapshot key slot has the wrong size');
+      if (sealed.every((b) => b === 0)) {
+        slots.push(undefined);
+        continue;
+      }
+      const { key, value } = decodeKeyed(db.keys.openSealed('kv', sealed, ad('snapshot_keys', row.slot), 'snapshot key slot'));
+      if (!GENERATION.test(key) || value.length !== SNAPSHOT_KEY_BYTES) {
+        value.fill(0);
+        throw new VaultCorrupt('a snapshot key slot holds no generation key');
+      }
+      slots.push({ generation: key, key: value });
     }
-    return { generation: key, key: value };
-  });
+  } catch (e) {
+    // A later slot that does not open: the keys opened before it are dropped here, so zeroed.
+    zeroSlots(slots);
+    throw e;
+  }
+  return slots;
 }
 
 function zeroSlots(slots: readonly ({ key: Uint8Array } | undefined)[]): void {
