@@ -50,6 +50,13 @@ export class Requests {
 
   constructor(private readonly host: RequestsHost) {}
 
+  /** How many `method` requests are written under a key and not answered yet (a read-only view: tests watch sends in flight with it). */
+  sentUnanswered(method: string): number {
+    let n = 0;
+    for (const p of this.pending.values()) if (p.method === method && p.sentOn !== undefined) n++;
+    return n;
+  }
+
   /** A request id not used by any request (the bind takes one too). */
   nextReqId(): number {
     return this.nextId++;

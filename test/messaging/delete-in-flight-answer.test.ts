@@ -37,8 +37,7 @@ describe('a text deleted while its send is in flight, then answered', () => {
     let sendsInFlight = 0;
     vi.spyOn(Requests.prototype, 'collect').mockImplementation(function (this: Requests, endpoint, out) {
       collect.call(this, endpoint, out);
-      const pending = (this as unknown as { pending: Map<number, { method: string; sentOn?: unknown }> }).pending;
-      sendsInFlight = [...pending.values()].filter((p) => p.method === 'send' && p.sentOn !== undefined).length;
+      sendsInFlight = this.sentUnanswered('send');
     });
     const whilePaused = async <T>(fn: () => Promise<T>): Promise<T> => {
       started.relay.child.kill('SIGSTOP');
