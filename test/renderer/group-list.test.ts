@@ -1,7 +1,7 @@
 // The one chat list and the group receipt labels (renderer/src/chat/group-list.ts).
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, GroupActivity, GroupInfo } from '../../shared/api.ts';
-import { chatEntries, groupReceiptLabel, withActivity } from '../../renderer/src/chat/group-list.ts';
+import { chatEntries, groupReceiptLabel, withActivity, withGroupInfo } from '../../renderer/src/chat/group-list.ts';
 
 const conv = (id: string, title: string, lastActivity: number, unread = 0): ConversationSummary => ({
   id, contactId: `k${id}`, title, lastActivity, unread, lastMessage: null, verified: false, identityChanged: false,
@@ -34,6 +34,33 @@ describe('withActivity', () => {
     expect(withActivity(list, act('a', 500, 6))).toEqual([act('a', 500, 6), act('b', 400, 0)]);
     expect(withActivity(list, act('c', 50, 1))).toEqual([...list, act('c', 50, 1)]);
     expect(withActivity(list, act('b', 400, 0))).toBe(list);
+  });
+});
+
+describe('withGroupInfo', () => {
+  const renamed = (g: GroupInfo, name: string): GroupInfo => ({ ...g, name, revision: g.revision + 1 });
+  it("an answer older than what an event showed meanwhile leaves the group as the event showed it", () => {
+    // alice renames (revision 2): main sends the change, and bob's rename (revision 3) arrives
+    // as a `group` event before the answer to alice's, which states revision 2.
+    const two = renamed(group('a', 'Hikers'), 'Hikers 2');
+    const three = renamed(two, 'Hikers 3');
+    const afterEvent = withGroupInfo([two], three, true);
+    expect(afterEvent).toEqual([three]);
+    expect(withGroupInfo(afterEvent, two, false)).toBe(afterEvent);
+    expect(withGroupInfo(afterEvent, two, true)).toBe(afterEvent);
+  });
+  it('a newer or equally new info replaces the shown one; the same list when nothing shown changes', () => {
+    const list = [group('a', 'Alpha'), group('b', 'Beta')];
+    const next = renamed(list[1]!, 'Beta 2');
+    expect(withGroupInfo(list, next, false)).toEqual([list[0], next]);
+    const left = { ...list[0]!, isMember: false };
+    expect(withGroupInfo(list, left, false)).toEqual([left, list[1]]);
+    expect(withGroupInfo(list, { ...list[0]! }, true)).toBe(list);
+  });
+  it('adds a group not listed yet only when asked (events), in name order', () => {
+    const list = [group('a', 'Alpha'), group('c', 'Gamma')];
+    expect(withGroupInfo(list, group('b', 'Beta'), false)).toBe(list);
+    expect(withGroupInfo(list, group('b', 'Beta'), true).map((g) => g.name)).toEqual(['Alpha', 'Beta', 'Gamma']);
   });
 });
 

@@ -29,6 +29,22 @@ export function withActivity(list: readonly GroupActivity[], a: GroupActivity): 
   return list.map((x, i) => (i === at ? a : x));
 }
 
+/**
+ * The groups with one group's info as main stated it (a `group` event, or the answer to a change
+ * or a reload), unless the shown info is newer: `revision` counts the group's changes, and an
+ * answer computed before a change that came as an event meanwhile must not take the group back
+ * (main answers a change once it is sent to the members, and changes arrive during that send).
+ * `add`: a group not listed yet joins the list, by name (events; answers only update listed
+ * groups). The same list if nothing shown changes.
+ */
+export function withGroupInfo(list: readonly GroupInfo[], g: GroupInfo, add: boolean): readonly GroupInfo[] {
+  const at = list.findIndex((x) => x.groupId === g.groupId);
+  if (at < 0) return add ? [...list, g].sort((a, b) => a.name.localeCompare(b.name)) : list;
+  const shown = list[at]!;
+  if (shown.revision > g.revision || JSON.stringify(shown) === JSON.stringify(g)) return list;
+  return list.map((x, i) => (i === at ? g : x));
+}
+
 /** "Read by 2 of 3", "Delivered to 1 of 3", or the message's own state before any receipt. */
 export function groupReceiptLabel(m: Pick<GroupMessage, 'state' | 'receipts'>): string {
   const r = m.receipts;

@@ -9,7 +9,7 @@ import { ShortcutsDialog } from './ShortcutsDialog.tsx';
 import { Chat, forgetSessionDrafts } from './Chat.tsx';
 import { ChatList } from './ChatList.tsx';
 import { GroupChat, memberName } from './GroupChat.tsx';
-import { chatEntries, withActivity } from '../chat/group-list.ts';
+import { chatEntries, withActivity, withGroupInfo } from '../chat/group-list.ts';
 import { GroupInfoDialog, NewGroupDialog } from './GroupDialogs.tsx';
 import { NewContact } from './NewContact.tsx';
 import { SafetyNumberDialog } from './SafetyNumberDialog.tsx';
@@ -40,7 +40,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
   const [backup, setBackup] = useState<OpenedBackup | null>(null);
   const [error, setError] = useState('');
   const backupId = backup?.backupId ?? null;
-  const [groups, setGroups] = useState<GroupInfo[]>([]);
+  const [groups, setGroups] = useState<readonly GroupInfo[]>([]);
   /** Each group's last activity and unread count, for its place in the one chat list. */
   const [groupActivity, setGroupActivity] = useState<readonly GroupActivity[]>([]);
   /** An opened backup's groups (read-only, as the file states them). */
@@ -80,16 +80,15 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
       void loadActivity();
     };
     load();
-    const offGroup = api.on('group', (g) =>
-      setGroups((cur) => (cur.some((x) => x.groupId === g.groupId) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : [...cur, g].sort((a, b) => a.name.localeCompare(b.name)))),
-    );
+    const offGroup = api.on('group', (g) => setGroups((cur) => withGroupInfo(cur, g, true)));
     const offActivity = api.on('groupActivity', (a) => setGroupActivity((cur) => withActivity(cur, a)));
     return () => {
       offGroup();
       offActivity();
     };
   }, [api, backupId, reconnects]);
-  const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => (cur.some((x) => x.groupId === g.groupId && JSON.stringify(x) !== JSON.stringify(g)) ? cur.map((x) => (x.groupId === g.groupId ? g : x)) : cur)), []);
+  // An answer (a change made in the info panel, a chat's reload) older than what an event showed meanwhile is dropped.
+  const groupChanged = useCallback((g: GroupInfo) => setGroups((cur) => withGroupInfo(cur, g, false)), []);
 
   // The list on screen belongs to one source (live vault or an opened backup): a list that
   // arrives after the source changed is dropped, so a click never opens the other source's chat.
@@ -336,7 +335,7 @@ export function Messenger({ status, settings, mode = 'browser' }: { status: Vaul
           onClose={() => setPanel({ kind: 'none' })}
           onCreated={(g) => {
             setPanel({ kind: 'none' });
-            setGroups((cur) => [...cur.filter((x) => x.groupId !== g.groupId), g].sort((a, b) => a.name.localeCompare(b.name)));
+            setGroups((cur) => withGroupInfo(cur, g, true));
             setSelected(g.conversationId);
           }}
         />
