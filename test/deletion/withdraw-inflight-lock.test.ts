@@ -10,7 +10,8 @@
 // lock): the same end state, bob never shows the text and the relay's queue no longer holds it.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Requests } from '../../main/net/requests.ts';
-import { fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from '../messaging/helpers.ts';
+import { aliceWithBobClosed } from '../messaging/bob-closed.ts';
+import { fullHistory, messagingScene, PASSWORD, queuedEnvelopes, reopen, waitFor } from '../messaging/helpers.ts';
 
 type Scene = ReturnType<typeof messagingScene<'alice' | 'bob'>>;
 
@@ -26,13 +27,8 @@ afterEach(() => {
  * answered; returns the relay's queue from before the second text.
  */
 async function deleteInFlightThenLock(scene: Scene, loseBeforeLock: boolean): Promise<{ kept: ReturnType<typeof queuedEnvelopes> }> {
-  const { dirs, peers } = scene;
-  const started = await scene.startRelay();
-  const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
-  peers.push(alice);
-  const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
-  const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-  await bob.m.close();
+  const { dirs } = scene;
+  const { started, alice, toBob } = await aliceWithBobClosed(scene);
   await alice.m.sendText({ conversationId: toBob, text: 'this one stays' });
   expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });
   await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'the first send answered');

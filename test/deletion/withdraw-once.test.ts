@@ -6,10 +6,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RelayClient } from '../../main/net/client.ts';
 import { Vault } from '../../main/vault/index.ts';
-import { messagingScene, newPeer, queuedEnvelopes, waitFor } from '../messaging/helpers.ts';
+import { aliceWithBobClosed } from '../messaging/bob-closed.ts';
+import { messagingScene, queuedEnvelopes, waitFor } from '../messaging/helpers.ts';
 
 const scene = messagingScene('wdo', ['alice', 'bob'] as const);
-const { dirs, peers } = scene;
+const { dirs } = scene;
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -17,12 +18,7 @@ afterEach(() => {
 
 describe('withdraw on delete for me', () => {
   it('goes once, durably, without listing the outbox', { timeout: 120_000 }, async () => {
-    const started = await scene.startRelay();
-    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
-    peers.push(alice);
-    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
-    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-    await bob.m.close();
+    const { alice, toBob } = await aliceWithBobClosed(scene);
     await alice.m.sendText({ conversationId: toBob, text: 'this one stays at the relay' });
     const gone = await alice.m.sendText({ conversationId: toBob, text: 'this one is taken back' });
     expect(await alice.m.sync({ timeoutMs: 60_000 })).toEqual({ done: true });

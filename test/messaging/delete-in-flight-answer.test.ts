@@ -9,7 +9,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OUTGOING_CONTENT_IDS, PENDING_SENDS } from '../../main/messenger/ids.ts';
 import { Requests } from '../../main/net/requests.ts';
 import { Vault } from '../../main/vault/index.ts';
-import { filesContaining, fullHistory, messagingScene, newPeer, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
+import { aliceWithBobClosed } from './bob-closed.ts';
+import { filesContaining, fullHistory, messagingScene, PASSWORD, queuedEnvelopes, reopen, waitFor } from './helpers.ts';
 
 const scene = messagingScene('dia', ['alice', 'bob'] as const);
 const FOR_ME = 'wuzzlegrommet';
@@ -22,12 +23,7 @@ afterEach(() => {
 describe('a text deleted while its send is in flight, then answered', () => {
   it('stays deleted (for me: gone; for everyone: the tombstone unchanged), and no pending record is left', { timeout: 180_000 }, async () => {
     const { dirs, peers } = scene;
-    const started = await scene.startRelay();
-    const alice = await newPeer(dirs.alice, 'alice', started.descriptorText);
-    peers.push(alice);
-    const bob = await newPeer(dirs.bob, 'bob', started.descriptorText);
-    const toBob = (await alice.m.contactAdd({ handle: 'bob' })).conversationId;
-    await bob.m.close();
+    const { started, alice, toBob } = await aliceWithBobClosed(scene);
     await alice.m.sendText({ conversationId: toBob, text: 'this one stays' });
     await waitFor(async () => (await alice.m.connectionState()).outboxSize === 0, 60_000, 'the first send answered');
     expect(queuedEnvelopes(dirs.relay, 'alice')).toHaveLength(1);
