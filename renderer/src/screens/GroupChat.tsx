@@ -153,6 +153,9 @@ export function GroupChat({
   const focusPages = useRef(0);
   const [focusGone, setFocusGone] = useState(false);
   const loadingOlder = useRef(false);
+  // Counts older-page loads that ended: a hit still looked for goes on after a page the window dropped
+  // (withOlderPage) or one that ended while a reload changed the window (the effect skipped it then).
+  const [olderSettled, setOlderSettled] = useState(0);
   useEffect(() => {
     focusPages.current = 0;
     setFocusGone(false);
@@ -168,7 +171,7 @@ export function GroupChat({
       focusPages.current++;
       void loadOlder();
     } else if (!hasOlder || focusPages.current >= FOCUS_PAGES) setFocusGone(true);
-  }, [focusMessageId, messages, hasOlder]);
+  }, [focusMessageId, messages, hasOlder, olderSettled]);
 
   async function loadOlder() {
     const first = shown.current[0];
@@ -187,6 +190,7 @@ export function GroupChat({
       setError(errorText(err));
     } finally {
       loadingOlder.current = false;
+      if (focusMessageId) setOlderSettled((n) => n + 1);
     }
   }
 
