@@ -139,6 +139,13 @@ export interface VaultHandle {
    * at the next lock (scrub.ts), which clears the copies b-tree rebalancing left of the row.
    */
   oweScrub(): void;
+  /**
+   * A secret row was written over or deleted without a checkpoint (a session record, a sender
+   * key chain, a held envelope: main/e2e/kv.ts). Owes the scrub at lock once the last scrub is
+   * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts): the older value's b-tree copies then go.
+   * Cheap: only an unlock's first call does anything.
+   */
+  secretReplaced(): void;
   kvKeys(namespace: string): string[];
 
   // The search snapshot generations' file keys (main/search/snapshot-store.ts), sealed in a fixed

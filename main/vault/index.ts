@@ -41,7 +41,7 @@ import * as outbox from './outbox.ts';
 import { prepareAll, writerThrough, type Statements } from './prepared.ts';
 import { checkId } from './records.ts';
 import { SealedFileStore } from './sealed-files.ts';
-import { markScrubOwed, scrubAtLock, scrubbed } from './scrub.ts';
+import { markScrubOwed, readScrubState, scrubAtLock, scrubbed, scrubIsStale, writeScrubState, type ScrubState } from './scrub.ts';
 
 export { DEFAULT_KDF, TEST_KDF, type KdfParams };
 export { KDF_LIMITS } from './kdf.ts';
@@ -81,12 +81,18 @@ export class Vault implements VaultHandle {
   private readonly openedContacts = new Map<string, { record: ContactRecord; sealed: Buffer }>();
   /** Unset until this unlock's first deletion; then true only if the scrub marker could not be written (scrub.ts). */
   private scrubOwed: boolean | undefined;
+  /** The last scrub's time and whether secret rows were replaced since (scrub.ts), read once at unlock; replacedSince set here too. */
+  private scrubState: ScrubState;
+  /** Set at this unlock's first secretReplaced (the rest of its calls return at once). */
+  private secretsReplaced = false;
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
     this.header = header;
     this.profileLock = profileLock;
     this.keys = new VaultKeys(dataKey, header.vaultId);
+    // Once per unlock (after the last lock's scrub: the profile lock is held): no file read per replacement.
+    this.scrubState = readScrubState(profileDir);
     this.gate = new WriteGate(
       this.keys,
       {
@@ -117,8 +123,14 @@ export class Vault implements VaultHandle {
   }
 
   /** A new vault and its recovery phrase (lifecycle.ts); `setAside`: where an orphaned vault.db was moved. */
-  static create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string; setAside?: string }> {
-    return createVault(profileDir, password, options, Vault.make);
+  static async create(profileDir: string, password: string, options?: { kdf?: KdfParams }): Promise<{ vault: Vault; recoveryPhrase: string; setAside?: string }> {
+    const made = await createVault(profileDir, password, options, Vault.make);
+    // A new vault.db holds no older copy of anything: as good as scrubbed now (scrub.ts). If
+    // this write fails, the state stays unknown (long ago) and the first replacement owes a scrub.
+    const now = Date.now();
+    const state = { scrubbedAt: now, replacedSince: false };
+    if (writeScrubState(profileDir, state)) made.vault.scrubState = state;
+    return made;
   }
 
   /** Finishes any deletion a crash interrupted (deletion.ts) before it returns: nothing asked deleted is ever read again. */
@@ -188,9 +200,31 @@ export class Vault implements VaultHandle {
       // A long transaction waiting for activities stops waiting (it then finds the vault locked).
       this.gate.close();
     } finally {
+      // Replaced secret rows (this unlock's or an earlier one's) owe the scrub once the last one is too old.
+      if ((this.secretsReplaced || this.scrubState.replacedSince) && scrubIsStale(this.scrubState.scrubbedAt, Date.now())) this.owesScrub();
       // The profile stays locked until the scrub of what this unlock deleted ends (scrub.ts).
       scrubAtLock(this.profileDir, this.scrubOwed === true, this.profileLock);
       this.scrubOwed = undefined;
+    }
+  }
+
+  /**
+   * A secret row was written over or deleted without a checkpoint (a libsignal session record at
+   * each message, a sender key chain, a held envelope: main/e2e/kv.ts): SQLite's rebalancing can
+   * leave a copy of its older value in a page gap. Owes the scrub at lock once the last scrub is
+   * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts). Only the first call of an unlock does
+   * anything: when the last scrub is already too old, it owes the scrub (the marker, as a
+   * deletion); otherwise it records durably, once per scrub, that rows were replaced, so a later
+   * lock past the bound scrubs even if this unlock never locks (the process ends).
+   */
+  secretReplaced(): void {
+    if (this.secretsReplaced || !this.keys.unlocked) return;
+    this.secretsReplaced = true;
+    const state = this.scrubState;
+    if (scrubIsStale(state.scrubbedAt, Date.now())) this.owesScrub();
+    else if (!state.replacedSince && state.scrubbedAt !== undefined) {
+      // Not written: this unlock's lock still knows (secretsReplaced); only a crash forgets it.
+      if (writeScrubState(this.profileDir, { scrubbedAt: state.scrubbedAt, replacedSince: true })) state.replacedSince = true;
     }
   }
 

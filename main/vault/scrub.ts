@@ -15,16 +15,103 @@
 // acquireProfile). Those waits are told to watchers (watchScrubs: the UI's status line, the
 // CLI's notice). A marker file (empty) says that a scrub is owed, so one cut short (the process
 // ended, the disk was full) runs at the next lock.
-import { closeSync, existsSync, fsyncSync, openSync, rmSync } from 'node:fs';
+//
+// Rows that are replaced, not deleted (libsignal session records, at each message; sender key
+// chains; held envelopes, dropped without a checkpoint) leave the same gap copies of their older
+// values, which hold the ratchet state that opens old messages. A scrub for each of them would
+// rewrite the file at nearly every lock, so they owe one only once the last scrub is older than
+// REPLACED_SECRETS_MAX_AGE_MS: a second file keeps the last scrub's time and whether such rows
+// were replaced since (scrubState), read once per unlock (Vault).
+import { closeSync, constants, existsSync, fstatSync, fsyncSync, openSync, readSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { fsyncDir } from '../../shared/atomic-write.ts';
+import { fsyncDir, writeFileAtomic } from '../../shared/atomic-write.ts';
 import { acquireAfterScrub, type ProfileLock } from './lockfile.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
 
 /** Present in the profile directory while a scrub is owed: something was deleted since the last one. */
 export const SCRUB_OWED_FILE = 'vault.scrub-owed';
+
+/** `{"scrubbedAt": ms since the epoch, "replacedSince": boolean}`: the last completed scrub (or the vault's creation) and whether secret rows were replaced since. Not secret. */
+export const SCRUB_STATE_FILE = 'vault.scrubbed.json';
+
+/**
+ * How long the older copies of replaced secret rows (Vault.secretReplaced) may outlive the last
+ * scrub: a lock at least this long after it, in or after an unlock that replaced one, scrubs.
+ * A day: a session record's old chain keys then last about a day past their use (plus the time
+ * until that lock), for one rewrite of vault.db a day at most among locks that deleted nothing.
+ */
+export const REPLACED_SECRETS_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+export interface ScrubState {
+  /** When the last scrub ended (or the vault was created); undefined: never, or the file is missing or invalid (long ago). */
+  scrubbedAt: number | undefined;
+  /** Secret rows were replaced since (an invalid file says true: unknown). */
+  replacedSince: boolean;
+}
+
+/** The file is a few dozen bytes; anything longer is not one this code wrote. */
+const SCRUB_STATE_MAX_BYTES = 256;
+
+/**
+ * Reads SCRUB_STATE_FILE without following a symlink or blocking on a FIFO planted there. A
+ * missing file: never scrubbed and nothing known replaced; an unreadable or invalid one: never
+ * scrubbed and replaced (so the next lock scrubs, and rewrites it).
+ */
+export function readScrubState(profileDir: string): ScrubState {
+  let fd: number;
+  try {
+    fd = openSync(join(profileDir, SCRUB_STATE_FILE), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0));
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { scrubbedAt: undefined, replacedSince: false } : invalidState();
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size > SCRUB_STATE_MAX_BYTES) return invalidState();
+    const buf = Buffer.alloc(SCRUB_STATE_MAX_BYTES + 1);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return parseScrubState(buf.subarray(0, n).toString('utf8'));
+  } catch {
+    return invalidState();
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function invalidState(): ScrubState {
+  return { scrubbedAt: undefined, replacedSince: true };
+}
+
+function parseScrubState(text: string): ScrubState {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalidState();
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalidState();
+  const { scrubbedAt, replacedSince } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(scrubbedAt) || (scrubbedAt as number) < 0 || typeof replacedSince !== 'boolean') return invalidState();
+  return { scrubbedAt: scrubbedAt as number, replacedSince };
+}
+
+/** Writes SCRUB_STATE_FILE atomically (a symlink there is replaced, not followed); false if it could not be written. */
+export function writeScrubState(profileDir: string, state: { scrubbedAt: number; replacedSince: boolean }): boolean {
+  try {
+    writeFileAtomic(join(profileDir, SCRUB_STATE_FILE), `${JSON.stringify(state)}\n`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when replaced secret rows owe the scrub at `now`: the last scrub unknown, older than the bound, or in the future (a clock set back). */
+export function scrubIsStale(scrubbedAt: number | undefined, now: number): boolean {
+  if (scrubbedAt === undefined) return true;
+  const age = now - scrubbedAt;
+  return !(age >= 0 && age < REPLACED_SECRETS_MAX_AGE_MS);
+}
 
 // The worker's code is a string (no module file), as main/search/mirror.ts's: it needs only
 // better-sqlite3, and a string survives every way the app is run (tsx, vitest, the bundled main).
@@ -136,7 +223,12 @@ export function scrubAtLock(profileDir: string, owed: boolean, lock: Pick<Profil
   lock.markScrubbing();
   tell(key, true);
   const scrub = vacuum(join(profileDir, 'vault.db'))
-    .then(() => rmSync(marker, { force: true }))
+    .then(() => {
+      // The time first: should the marker's removal fail, the next lock scrubs anyway; should
+      // the time's write fail, the next replacement finds it stale and owes one more scrub.
+      writeScrubState(profileDir, { scrubbedAt: Date.now(), replacedSince: false });
+      rmSync(marker, { force: true });
+    })
     .catch(() => {
       // Left owed: the marker (if it could be written) makes the next lock try again. Nothing is
       // written here: the folder may be on its way out (a wipe, a test's cleanup).

@@ -1,0 +1,175 @@
+// The scrub owed by replaced secret rows (main/vault/scrub.ts, Vault.secretReplaced): a libsignal
+// session record is written over at each message, and SQLite's rebalancing can leave its older
+// value (chain keys that open old messages) in a page gap. No deletion owes the scrub for it, so
+// the lock owes it once the last scrub is older than REPLACED_SECRETS_MAX_AGE_MS, told by the
+// state file beside the marker. The clock is not raced: each case writes that file itself, hours
+// from the bound. Real vaults, real libsignal (alice and bob on their own profiles).
+import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { E2e } from '../../main/e2e/index.ts';
+import { E2eKv, NS } from '../../main/e2e/kv.ts';
+import { Vault } from '../../main/vault/index.ts';
+import { readScrubState, REPLACED_SECRETS_MAX_AGE_MS, SCRUB_OWED_FILE, SCRUB_STATE_FILE, watchScrubs, type ScrubState } from '../../main/vault/scrub.ts';
+import { PreKeyDirectory, str, text } from '../e2e-signal/helpers.ts';
+import { vaultParties, type VaultParty } from '../e2e-signal/vault-parties.ts';
+import { testVaults } from './helpers.ts';
+
+const HOUR = 3_600_000;
+const parties = vaultParties('scrub-replaced');
+const vaults = testVaults();
+afterEach(() => vaults.cleanup());
+
+const stateText = (scrubbedAt: number, replacedSince: boolean): string => JSON.stringify({ scrubbedAt, replacedSince });
+
+/**
+ * Alice and bob with a session both ways; bob's first lock (a used prekey owes it) has scrubbed,
+ * so his state file says scrubbed and nothing replaced since. Alice's next message is a plain
+ * SignalMessage: decrypting it replaces bob's session record and deletes nothing.
+ */
+async function pair(): Promise<{ alice: VaultParty; bob: VaultParty }> {
+  const relay = new PreKeyDirectory();
+  const alice = await parties.register(relay, 'alice', 1);
+  const bob = await parties.register(relay, 'bob', 1);
+  await alice.e2e.startSession('bob', relay.fetchBundle('bob'));
+  expect(str(await bob.e2e.decryptFrom('alice', await alice.e2e.encryptFor('bob', text('hello bob'))))).toBe('hello bob');
+  expect(str(await alice.e2e.decryptFrom('bob', await bob.e2e.encryptFor('alice', text('hello alice'))))).toBe('hello alice');
+  bob.vault.lock();
+  await Vault.scrubbed(bob.dir);
+  expect(readScrubState(bob.dir)).toMatchObject({ replacedSince: false });
+  return { alice, bob };
+}
+
+/** Writes bob's state file (`undefined`: removes it), unlocks him, lets `during` run, locks: whether that lock scrubbed, and the state after. */
+async function lockAfter(bob: VaultParty, state: string | undefined, during: (vault: Vault) => Promise<void>): Promise<{ owedBeforeLock: boolean; scrubbed: boolean; after: ScrubState }> {
+  const file = join(bob.dir, SCRUB_STATE_FILE);
+  if (state === undefined) rmSync(file, { force: true });
+  else writeFileSync(file, state);
+  const vault = await parties.unlockAgain(bob.dir);
+  await during(vault);
+  // No deletion in this unlock: only a replacement can have owed the scrub (durably, as a deletion does).
+  const owedBeforeLock = existsSync(join(bob.dir, SCRUB_OWED_FILE));
+  const heard: boolean[] = [];
+  const unwatch = watchScrubs(bob.dir, (underWay) => heard.push(underWay));
+  try {
+    // scrubAtLock starts the scrub (and tells its watchers) inside lock(), or frees the profile at once.
+    vault.lock();
+    await Vault.scrubbed(bob.dir);
+  } finally {
+    unwatch();
+  }
+  return { owedBeforeLock, scrubbed: heard.includes(true), after: readScrubState(bob.dir) };
+}
+
+/** Bob receives one more message from alice: his session record is replaced (no prekey used). */
+const receiveOne = (alice: VaultParty) => async (vault: Vault): Promise<void> => {
+  const envelope = await alice.e2e.encryptFor('bob', text('again'));
+  expect(envelope.type).toBe('message');
+  expect(str(await E2e.open(vault).decryptFrom('alice', envelope))).toBe('again');
+};
+
+describe('a replaced session record', () => {
+  it('owes the scrub at lock when the last scrub is older than the bound; the state then says scrubbed now', { timeout: 120_000 }, async () => {
+    const { alice, bob } = await pair();
+    const before = Date.now();
+    const { owedBeforeLock, scrubbed, after } = await lockAfter(bob, stateText(before - REPLACED_SECRETS_MAX_AGE_MS - HOUR, false), receiveOne(alice));
+    // Owed at the replacement itself: a process that ends before its lock still scrubs at the next.
+    expect(owedBeforeLock).toBe(true);
+    expect(scrubbed).toBe(true);
+    expect(after.replacedSince).toBe(false);
+    expect(after.scrubbedAt).toBeGreaterThanOrEqual(before);
+    expect(existsSync(join(bob.dir, SCRUB_OWED_FILE))).toBe(false);
+  });
+
+  it('owes none when the last scrub is within the bound, and records that a row was replaced since', { timeout: 120_000 }, async () => {
+    const { alice, bob } = await pair();
+    const at = Date.now() - REPLACED_SECRETS_MAX_AGE_MS + 2 * HOUR;
+    const { owedBeforeLock, scrubbed, after } = await lockAfter(bob, stateText(at, false), receiveOne(alice));
+    expect(owedBeforeLock).toBe(false);
+    expect(scrubbed).toBe(false);
+    expect(after).toEqual({ scrubbedAt: at, replacedSince: true });
+  });
+
+  it('owes the scrub when the state file is missing, not JSON, a time that is not a number, or a time in the future (a clock set back): the last scrub counts as long ago', { timeout: 120_000 }, async () => {
+    const { alice, bob } = await pair();
+    const states: [string, string | undefined][] = [
+      ['missing', undefined],
+      ['not JSON', '{"scrubbedAt": 17'],
+      ['not a number', JSON.stringify({ scrubbedAt: 'yesterday', replacedSince: false })],
+      ['in the future', stateText(Date.now() + 2 * HOUR, false)],
+    ];
+    for (const [what, state] of states) {
+      const before = Date.now();
+      const { scrubbed, after } = await lockAfter(bob, state, receiveOne(alice));
+      expect({ what, scrubbed, replacedSince: after.replacedSince, scrubbedNow: (after.scrubbedAt ?? -1) >= before }).toEqual({ what, scrubbed: true, replacedSince: false, scrubbedNow: true });
+    }
+  });
+
+  it('a lock that replaced nothing owes none, however old the last scrub (vault.lock.after-snapshot stays free)', { timeout: 120_000 }, async () => {
+    const { bob } = await pair();
+    const old = stateText(Date.now() - 3 * REPLACED_SECRETS_MAX_AGE_MS, false);
+    const { owedBeforeLock, scrubbed } = await lockAfter(bob, old, async (vault) => vault.kvSet('scrub-replaced-test', 'a', Buffer.from('plain kv')));
+    expect(owedBeforeLock).toBe(false);
+    expect(scrubbed).toBe(false);
+  });
+
+  it('a replacement recorded by an earlier unlock (one that never locked) owes the scrub at a later lock past the bound', { timeout: 120_000 }, async () => {
+    const { bob } = await pair();
+    const before = Date.now();
+    const { scrubbed, after } = await lockAfter(bob, stateText(before - REPLACED_SECRETS_MAX_AGE_MS - HOUR, true), async () => undefined);
+    expect(scrubbed).toBe(true);
+    expect(after).toMatchObject({ replacedSince: false });
+    expect(after.scrubbedAt).toBeGreaterThanOrEqual(before);
+  });
+});
+
+describe('the replaced-secret namespaces of the e2e kv', () => {
+  it('a new vault counts as scrubbed at its creation: a session written at once owes no scrub', async () => {
+    const before = Date.now();
+    const { vault, dir } = await vaults.fresh();
+    expect(readScrubState(dir).scrubbedAt).toBeGreaterThanOrEqual(before);
+    new E2eKv(vault).set(NS.session, 'contact', Buffer.from('session record'));
+    vault.lock();
+    expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(false);
+    expect(readScrubState(dir).replacedSince).toBe(true);
+  });
+
+  it('a symlink planted as the state file is not followed: read as invalid (long ago), replaced by the scrub, its target unchanged', async () => {
+    const { vault, dir } = await vaults.fresh();
+    vault.lock();
+    const target = join(dir, '..', `planted-scrub-state-${process.pid}`);
+    const fresh = stateText(Date.now(), false);
+    writeFileSync(target, fresh);
+    try {
+      rmSync(join(dir, SCRUB_STATE_FILE));
+      symlinkSync(target, join(dir, SCRUB_STATE_FILE));
+      expect(readScrubState(dir)).toEqual({ scrubbedAt: undefined, replacedSince: true });
+      const again = await vaults.reopen(dir);
+      new E2eKv(again).set(NS.session, 'contact', Buffer.from('session record'));
+      again.lock();
+      await Vault.scrubbed(dir);
+      expect(lstatSync(join(dir, SCRUB_STATE_FILE)).isFile()).toBe(true);
+      expect(readScrubState(dir).replacedSince).toBe(false);
+      expect(readFileSync(target, 'utf8')).toBe(fresh);
+    } finally {
+      rmSync(target, { force: true });
+    }
+  });
+
+  it.each([
+    ['a sender key chain written over', (kv: E2eKv) => kv.set(NS.senderKey, 'chain', Buffer.from('next chain key'))],
+    ['a held envelope dropped', (kv: E2eKv) => kv.delete(NS.held, 'held-1')],
+    ['a session record written durably', (kv: E2eKv) => kv.setDurable(NS.session, 'contact', Buffer.from('session record'))],
+  ])('%s owes the scrub once the last one is past the bound; an identity record (public keys) does not', async (_what, write) => {
+    const { vault, dir } = await vaults.fresh();
+    vault.lock();
+    writeFileSync(join(dir, SCRUB_STATE_FILE), stateText(Date.now() - REPLACED_SECRETS_MAX_AGE_MS - HOUR, false));
+    const again = await vaults.reopen(dir);
+    const kv = new E2eKv(again);
+    kv.set(NS.identity, 'contact', Buffer.from('{"public":"key"}'));
+    expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(false);
+    write(kv);
+    // Owed durably at the first replacement (a crash before the lock still scrubs at the next).
+    expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(true);
+  });
+});
