@@ -1,10 +1,11 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent } from 'react';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type SetStateAction } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { ConversationSummary, HistoryAnchor, Message } from '../../../shared/api.ts';
 import { useApi, errorText } from '../api.ts';
 import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId } from '../daily.ts';
-import { buildTimeline, mergeMessages, type TimelineRow } from '../logic.ts';
+import { buildTimeline, type TimelineRow } from '../logic.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, type HistoryWindow } from '../chat/history-window.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
 import { notExpired, TimerLine, useNow } from '../components/Disappearing.tsx';
 import { TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
@@ -17,6 +18,7 @@ import { MessageBubble } from '../chat/MessageBubble.tsx';
 export { forgetSessionDrafts } from '../chat/drafts.ts';
 
 type Row = TimelineRow | { kind: 'unread'; key: string };
+type PendingScroll = { kind: 'bottom' } | { kind: 'id'; id: string } | { kind: 'keep'; id: string };
 const PAGE = 100;
 /** Keep at most this many messages in memory; the list pages in both directions. */
 const WINDOW = 1500;
@@ -38,9 +40,18 @@ export function Chat({
   onRename?: () => void;
 }) {
   const api = useApi();
-  const [messages, setMessages] = useState<Message[]>([]);
-  const [hasOlder, setHasOlder] = useState(false);
-  const [hasNewer, setHasNewer] = useState(false);
+  // Messages and whether more exist either side change together: a reload and a page can land in
+  // either order, in one tick (chat/history-window.ts).
+  const [win, setWin] = useState<HistoryWindow>(EMPTY_HISTORY);
+  const { messages, hasOlder, hasNewer } = win;
+  const setMessages = useCallback(
+    (next: SetStateAction<Message[]>) =>
+      setWin((w) => {
+        const m = typeof next === 'function' ? next(w.messages) : next;
+        return m === w.messages ? w : { ...w, messages: m };
+      }),
+    [],
+  );
   const [error, setError] = useState('');
   // A quoted message outside the loaded window is loaded around (like a search hit).
   const [focusMessageId, setFocusMessageId] = useState(focusFromParent);
@@ -61,13 +72,23 @@ export function Chat({
   const composerRef = useRef<HTMLTextAreaElement>(null);
   const unreadAtOpen = useRef(conversation.unread);
   const loading = useRef(false);
-  const hasNewerRef = useRef(false);
-  hasNewerRef.current = hasNewer;
   const scrollRef = useRef<HTMLDivElement>(null);
-  const pendingScroll = useRef<{ kind: 'bottom' } | { kind: 'id'; id: string } | { kind: 'keep'; id: string } | null>(null);
+  const pendingScroll = useRef<PendingScroll | null>(null);
+  /**
+   * A change of the window, decided on the window as it is when React applies it; `scroll` is
+   * where to scroll if it changed anything (a page dropped, or a message not shown, moves nothing).
+   * Setting the ref here is idempotent, so an updater run twice (StrictMode) does no harm.
+   */
+  const change = useCallback((next: (w: HistoryWindow) => HistoryWindow, scroll?: PendingScroll) => {
+    setWin((w) => {
+      const n = next(w);
+      if (n !== w && scroll) pendingScroll.current = scroll;
+      return n;
+    });
+  }, []);
   const source = backupId ? { backupId } : {};
   const conversationId = conversation.id;
-  const onFileSent = useCallback((m: Message) => setMessages((cur) => mergeMessages(cur, [m])), []);
+  const onFileSent = useCallback((m: Message) => change((w) => withArrived(w, m)), [change]);
   const files = useAttachmentUpload(conversationId, onFileSent, setError);
   const attachments = useAttachmentsOf(messages, backupId);
   const forEveryone = useDeleteForEveryone(conversationId, conversation.title, setMessages, (n, e) => (setNotice(n), setError(e)));
@@ -97,26 +118,22 @@ export function Chat({
         const first = firstUnreadId(page.messages);
         if (first) setUnreadFrom((cur) => cur ?? first);
       }
-      setMessages(page.messages);
-      setHasOlder(page.hasOlder);
-      setHasNewer(page.hasNewer);
+      setWin(fromPage(page));
     });
     return () => {
       alive = false;
     };
-  }, [load, focusMessageId]);
+  }, [load, focusMessageId, setMessages]);
 
   // Live updates (not for a read-only backup).
   useEffect(() => {
     if (backupId) return;
     const offMessage = api.on('message', (m) => {
       if (m.conversationId !== conversationId) return;
-      // While a later part of history is not loaded, the new message arrives with that part.
-      if (hasNewerRef.current) return;
       const el = scrollRef.current;
       const atBottom = !el || el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-      if (atBottom || m.direction === 'out') pendingScroll.current = { kind: 'bottom' };
-      setMessages((cur) => mergeMessages(cur, [m]));
+      // While a later part of history is not loaded, the new message arrives with that part.
+      change((w) => withArrived(w, m), atBottom || m.direction === 'out' ? { kind: 'bottom' } : undefined);
     });
     const offState = api.on('messageState', (s) => {
       if (s.conversationId !== conversationId) return;
@@ -133,7 +150,7 @@ export function Chat({
       offState();
       offDeleted();
     };
-  }, [api, conversationId, backupId]);
+  }, [api, conversationId, backupId, change, setMessages]);
 
   const drafts = useDraft(conversationId, backupId);
   const locking = useLocking();
@@ -185,21 +202,11 @@ export function Chat({
     if (el.scrollTop < 300 && hasOlder) {
       const first = messages[0]!;
       const page = await load({ kind: 'before', messageId: first.id });
-      if (!page) return;
-      pendingScroll.current = { kind: 'keep', id: first.id };
-      setMessages((cur) => mergeMessages(page.messages, cur).slice(0, WINDOW));
-      setHasOlder(page.hasOlder);
-      if (messages.length + page.messages.length > WINDOW) setHasNewer(true);
+      if (page) change((w) => withOlderPage(w, first.id, page, WINDOW), { kind: 'keep', id: first.id });
     } else if (el.scrollHeight - el.scrollTop - el.clientHeight < 300 && hasNewer) {
       const last = messages[messages.length - 1]!;
       const page = await load({ kind: 'after', messageId: last.id });
-      if (!page) return;
-      setMessages((cur) => {
-        const merged = mergeMessages(cur, page.messages);
-        return merged.length > WINDOW ? merged.slice(merged.length - WINDOW) : merged;
-      });
-      setHasNewer(page.hasNewer);
-      if (messages.length + page.messages.length > WINDOW) setHasOlder(true);
+      if (page) change((w) => withNewerPage(w, last.id, page, WINDOW));
     }
   }
 
@@ -216,8 +223,7 @@ export function Chat({
     try {
       const sent = await api.sendText({ conversationId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
       setError('');
-      pendingScroll.current = { kind: 'bottom' };
-      setMessages((cur) => (hasNewer ? cur : mergeMessages(cur, [sent])));
+      change((w) => withArrived(w, sent), { kind: 'bottom' });
     } catch (err) {
       // The quote comes back only with its text: new text typed meanwhile is not made a reply.
       if (drafts.restore(text)) setReplyTo((cur) => cur ?? quoted);

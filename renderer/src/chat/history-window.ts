@@ -1,0 +1,51 @@
+// The part of a 1:1 conversation a chat keeps in memory (screens/Chat.tsx): a window of messages,
+// paged in both directions, with whether older and newer ones exist beyond it. Pure functions,
+// unit-tested in test/renderer/history-window.test.ts. Every page is applied to the window as it
+// is when the page lands, not as it was when the request left: a reload (another search hit or
+// quote to show) can replace the window while a page is in flight, and both can land in one
+// tick, before React renders, so nothing here reads what the page rendered last.
+import type { HistoryPage, Message } from '../../../shared/api.ts';
+import { mergeMessages } from '../logic.ts';
+
+export interface HistoryWindow {
+  /** Ascending by orderKey, contiguous: no message between two shown ones is left out. */
+  readonly messages: Message[];
+  readonly hasOlder: boolean;
+  readonly hasNewer: boolean;
+}
+
+export const EMPTY_HISTORY: HistoryWindow = { messages: [], hasOlder: false, hasNewer: false };
+
+/** The window a loaded page (newest, or around a message) starts: the page itself. */
+export function fromPage(page: HistoryPage): HistoryWindow {
+  return { messages: page.messages, hasOlder: page.hasOlder, hasNewer: page.hasNewer };
+}
+
+/**
+ * The window once an older page, asked for `before` the message then shown first, landed: put
+ * before, the newest messages dropped past `max` (they exist again: hasNewer). If the window no
+ * longer starts at `before` (a reload replaced it meanwhile), the page would be shown before a
+ * gap, so the window stays as it is (the same object).
+ */
+export function withOlderPage(w: HistoryWindow, before: string, page: HistoryPage, max: number): HistoryWindow {
+  if (w.messages[0]?.id !== before) return w;
+  const merged = mergeMessages(page.messages, w.messages);
+  const cut = merged.length > max;
+  return { messages: cut ? merged.slice(0, max) : merged, hasOlder: page.hasOlder, hasNewer: w.hasNewer || cut };
+}
+
+/** As withOlderPage, for a newer page asked for `after` the message then shown last. */
+export function withNewerPage(w: HistoryWindow, after: string, page: HistoryPage, max: number): HistoryWindow {
+  if (w.messages.at(-1)?.id !== after) return w;
+  const merged = mergeMessages(w.messages, page.messages);
+  const cut = merged.length > max;
+  return { messages: cut ? merged.slice(merged.length - max) : merged, hasOlder: w.hasOlder || cut, hasNewer: page.hasNewer };
+}
+
+/**
+ * A message that just arrived or was sent: shown at the end, unless the window ends before the
+ * newest messages (hasNewer), where it would follow a gap; it comes with the pages after.
+ */
+export function withArrived(w: HistoryWindow, m: Message): HistoryWindow {
+  return w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [m]) };
+}

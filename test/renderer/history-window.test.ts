@@ -1,0 +1,82 @@
+// The window a 1:1 chat keeps (renderer/src/chat/history-window.ts): older and newer pages put
+// beside it, a reload that replaced it while a page was in flight, messages that arrive.
+import { describe, expect, it } from 'vitest';
+import type { HistoryPage, Message } from '../../shared/api.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
+
+const msg = (n: number): Message => ({
+  id: `m${n}`, conversationId: 'c', orderKey: n, direction: 'in', sender: 'bob', sentAt: n, receivedAt: n, text: `text ${n}`, state: 'received',
+});
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => msg(from + i));
+const ids = (w: HistoryWindow) => w.messages.map((m) => m.id);
+const page = (from: number, to: number, hasOlder: boolean, hasNewer: boolean): HistoryPage => ({ messages: range(from, to), hasOlder, hasNewer });
+
+describe('withOlderPage', () => {
+  it('puts the page before the window it was asked for, with what it says about older ones', () => {
+    const w = fromPage(page(100, 200, true, false));
+    const next = withOlderPage(w, 'm100', page(0, 100, false, false), 1500);
+    expect(ids(next)).toEqual(range(0, 200).map((m) => m.id));
+    expect(next).toMatchObject({ hasOlder: false, hasNewer: false });
+  });
+
+  it('a page that lands after a reload replaced the window leaves the new window as it is', () => {
+    // Scrolled to the top of the newest page: the page before m100 is in flight when a search
+    // hit far back reloads the window around m5000; both land in one tick, the older page second.
+    const before = fromPage(page(100, 200, true, false));
+    const around = fromPage(page(4950, 5050, true, true));
+    const stale = page(0, 100, false, false);
+    expect(withOlderPage(around, before.messages[0]!.id, stale, 1500)).toBe(around);
+    // The same after the reload emptied the window and before its page came.
+    const emptied = { ...before, messages: [] };
+    expect(withOlderPage(emptied, 'm100', stale, 1500)).toBe(emptied);
+  });
+
+  it('past the window size, the newest drop and are said to exist (decided on the window it lands on)', () => {
+    const w: HistoryWindow = { messages: range(100, 1500), hasOlder: true, hasNewer: false };
+    const next = withOlderPage(w, 'm100', page(0, 100, false, false), 1450);
+    expect(next.messages).toHaveLength(1450);
+    expect(next.messages[0]!.id).toBe('m0');
+    expect(next.messages.at(-1)!.id).toBe('m1449');
+    expect(next).toMatchObject({ hasOlder: false, hasNewer: true });
+    // Overlapping messages are not counted twice: 100 + 50 new ones fit, nothing drops.
+    const small: HistoryWindow = { messages: range(50, 150), hasOlder: true, hasNewer: false };
+    expect(withOlderPage(small, 'm50', page(0, 100, false, false), 150)).toMatchObject({ hasNewer: false });
+  });
+});
+
+describe('withNewerPage', () => {
+  it('puts the page after the window it was asked for; a stale one is dropped', () => {
+    const w = fromPage(page(0, 100, false, true));
+    const next = withNewerPage(w, 'm99', page(100, 150, true, false), 1500);
+    expect(ids(next)).toEqual(range(0, 150).map((m) => m.id));
+    expect(next).toMatchObject({ hasOlder: false, hasNewer: false });
+    const replaced = fromPage(page(500, 600, true, true));
+    expect(withNewerPage(replaced, 'm99', page(100, 150, true, false), 1500)).toBe(replaced);
+  });
+
+  it('past the window size, the oldest drop and are said to exist', () => {
+    const w: HistoryWindow = { messages: range(0, 1450), hasOlder: false, hasNewer: true };
+    const next = withNewerPage(w, 'm1449', page(1450, 1550, true, false), 1500);
+    expect(next.messages[0]!.id).toBe('m50');
+    expect(next).toMatchObject({ hasOlder: true, hasNewer: false });
+  });
+});
+
+describe('withArrived', () => {
+  it('shows a new message at the end only while the window reaches the newest messages', () => {
+    const newest = fromPage(page(0, 10, false, false));
+    expect(ids(withArrived(newest, msg(10)))).toEqual(range(0, 11).map((m) => m.id));
+    // A window that ended before the newest when the message came: it would follow a gap.
+    const back = fromPage(page(0, 10, false, true));
+    expect(withArrived(back, msg(500))).toBe(back);
+    expect(withArrived(EMPTY_HISTORY, msg(1)).messages).toEqual([msg(1)]);
+  });
+
+  it('decides on the window as it is: a newer page that reached the newest lets the next message in', () => {
+    // The page after m9 lands (no more newer) and a message arrives in the same tick, before
+    // React rendered the page: a ref of the rendered hasNewer (true) dropped that message.
+    const w = fromPage(page(0, 10, false, true));
+    const landed = withNewerPage(w, 'm9', page(10, 20, true, false), 1500);
+    expect(ids(withArrived(landed, msg(20))).at(-1)).toBe('m20');
+  });
+});
