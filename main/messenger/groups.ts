@@ -225,7 +225,9 @@ export class GroupService {
       membershipLine(this.d, change);
       this.d.changed?.(groupInfo(this.d, record));
       await sendChange(this.d, log, change, to, joiner);
-      return groupInfo(this.d, record);
+      // Another member's change may have been applied during the send (a drain is not held off by
+      // it): the answer is the group as stored now, not as this change left it.
+      return groupInfo(this.d, loadGroup(this.d, groupId) ?? record);
     });
   }
 

@@ -4,7 +4,9 @@
 // applied in that order (handed to bob's group inbox as his 1:1 receive hands them, with the
 // clock held on one millisecond). Another member's change that comes before the group's
 // creation (the relay orders per sender only) waits for it, and such changes are kept only a
-// few per sender and a bounded number from all senders together, for a week.
+// few per sender and a bounded number from all senders together, for a week. A change made here
+// is answered with the group as stored once its send is done, another member's change applied
+// meanwhile included.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GroupInfo } from '../../shared/api.ts';
@@ -154,5 +156,29 @@ describe('the group inbox', () => {
     groupsOf(p.bob).drain();
     vi.restoreAllMocks();
     expect(waitingAtBob()).toEqual([]);
+  }, 60_000);
+
+  it("answers a change with the group as stored after its send: another member's change applied during the send is in it", async () => {
+    const { groupId } = await p.alice.m.groupCreate({ name: 'Answer', members: ['gio_bob'] });
+    // While alice's rename is being encrypted for bob, bob's leave on top of it reaches her and is drained.
+    const e2e = e2eOf(p.alice);
+    const sendContent = e2e.sendContent.bind(e2e);
+    let left = false;
+    vi.spyOn(e2e, 'sendContent').mockImplementation(async (to, content) => {
+      const rename = content.kind === 'group-change' ? (content.change as unknown as SignedChange) : undefined;
+      if (!left && rename?.body.groupId === groupId) {
+        left = true;
+        const leave = signer(p.bob)({ v: 1, groupId, revision: rename.body.revision + 1, parent: changeHash(rename), author: 'gio_bob', op: { type: 'leave' } });
+        void groupsOf(p.alice).storeInbound('gio_bob', { v: 1, kind: 'group-change', change: leave as unknown as Record<string, unknown> });
+        groupsOf(p.alice).drain();
+      }
+      return sendContent(to, content);
+    });
+    const answer = await p.alice.m.groupRename({ groupId, name: 'Answered' });
+    vi.restoreAllMocks();
+    expect(left).toBe(true);
+    // Before, the answer was the group as the rename left it (revision 2, bob still a member).
+    expect(answer).toMatchObject({ name: 'Answered', revision: 3, members: ['gio_alice'] });
+    expect(answer).toEqual(await p.alice.m.groupInfo({ groupId }));
   }, 60_000);
 });
