@@ -1,8 +1,9 @@
 // The window a 1:1 chat keeps (renderer/src/chat/history-window.ts): older and newer pages put
-// beside it, a reload that replaced it while a page was in flight, messages that arrive.
+// beside it, a reload that replaced it while a page was in flight, messages that arrive; and the
+// backwards-only window of an opened backup's group.
 import { describe, expect, it } from 'vitest';
 import type { HistoryPage, Message } from '../../shared/api.ts';
-import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderOf, withOlderPage, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
 
 const msg = (n: number): Message => ({
   id: `m${n}`, conversationId: 'c', orderKey: n, direction: 'in', sender: 'bob', sentAt: n, receivedAt: n, text: `text ${n}`, state: 'received',
@@ -78,5 +79,24 @@ describe('withArrived', () => {
     const w = fromPage(page(0, 10, false, true));
     const landed = withNewerPage(w, 'm9', page(10, 20, true, false), 1500);
     expect(ids(withArrived(landed, msg(20))).at(-1)).toBe('m20');
+  });
+});
+
+describe('withOlderOf (an opened backup\'s group)', () => {
+  const older = (from: number, to: number, hasOlder: boolean) => ({ messages: range(from, to), hasOlder });
+  it('puts the page before the window it was asked for', () => {
+    const w = older(200, 400, true);
+    const next = withOlderOf(w, 'm200', older(0, 200, false));
+    expect(next.messages.map((m) => m.id)).toEqual(range(0, 400).map((m) => m.id));
+    expect(next.hasOlder).toBe(false);
+  });
+  it('"Show older messages" clicked twice: the second page for the same anchor repeats nothing', () => {
+    const w = older(200, 400, true);
+    const once = withOlderOf(w, 'm200', older(0, 200, false));
+    expect(withOlderOf(once, 'm200', older(0, 200, false))).toBe(once);
+  });
+  it('a page that lands after a reload around a search hit leaves the new window as it is', () => {
+    const around = older(1000, 1200, true);
+    expect(withOlderOf(around, 'm200', older(0, 200, false))).toBe(around);
   });
 });

@@ -49,3 +49,21 @@ export function withNewerPage(w: HistoryWindow, after: string, page: HistoryPage
 export function withArrived(w: HistoryWindow, m: Message): HistoryWindow {
   return w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [m]) };
 }
+
+/** A window paged only backwards (an opened backup's group, screens/OpenedGroupChat.tsx). */
+export interface OlderWindow<M extends { readonly id: string }> {
+  readonly messages: M[];
+  readonly hasOlder: boolean;
+}
+
+/**
+ * An older page put before the window it was asked for (`before`: the id then shown first). A
+ * page for a window that changed meanwhile (a second click's page for the same anchor, or a
+ * reload around a search hit) leaves the window as it is: shown again it would repeat messages
+ * or sit before a gap.
+ */
+export function withOlderOf<M extends { readonly id: string }>(w: OlderWindow<M>, before: string, page: { readonly messages: readonly M[]; readonly hasOlder: boolean }): OlderWindow<M> {
+  if (w.messages[0]?.id !== before) return w;
+  const have = new Set(w.messages.map((m) => m.id));
+  return { messages: [...page.messages.filter((m) => !have.has(m.id)), ...w.messages], hasOlder: page.hasOlder };
+}

@@ -10,6 +10,7 @@ import { AttachmentCard } from '../components/Attachments.tsx';
 import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import { groupReceiptLabel } from '../chat/group-list.ts';
 import { formatTime } from '../logic.ts';
+import { withOlderOf, type OlderWindow } from '../chat/history-window.ts';
 import '../groups.css';
 
 const PAGE = 200;
@@ -35,8 +36,9 @@ export function openedGroupEntry(g: OpenedBackupGroup): { group: GroupInfo; acti
 
 export function OpenedGroupChat({ group, backupId, focusMessageId = null }: { group: OpenedBackupGroup; backupId: string; focusMessageId?: string | null }) {
   const api = useApi();
-  const [messages, setMessages] = useState<OpenedGroupMessage[]>([]);
-  const [hasOlder, setHasOlder] = useState(false);
+  // Messages and "older ones exist" change together; each page is put before the window as it is when it lands.
+  const [win, setWin] = useState<OlderWindow<OpenedGroupMessage>>({ messages: [], hasOlder: false });
+  const { messages, hasOlder } = win;
   const [files, setFiles] = useState(() => new Map<string, Attachment>());
   const [error, setError] = useState('');
   const asked = useRef(new Set<string>());
@@ -44,13 +46,18 @@ export function OpenedGroupChat({ group, backupId, focusMessageId = null }: { gr
 
   useEffect(() => {
     const anchor = focusMessageId ? { kind: 'around' as const, messageId: focusMessageId } : { kind: 'newest' as const };
+    let live = true;
     api.backupGroupHistory({ backupId, groupId: group.groupId, anchor, limit: PAGE }).then(
       (page) => {
-        setMessages(page.messages);
-        setHasOlder(page.hasOlder);
+        if (live) setWin({ messages: page.messages, hasOlder: page.hasOlder });
       },
-      (err: unknown) => setError(errorText(err)),
+      (err: unknown) => {
+        if (live) setError(errorText(err));
+      },
     );
+    return () => {
+      live = false;
+    };
   }, [api, backupId, group.groupId, focusMessageId]);
 
   // The files the backup lists for the shown texts, asked once per message.
@@ -79,8 +86,7 @@ export function OpenedGroupChat({ group, backupId, focusMessageId = null }: { gr
     if (!first) return;
     try {
       const page = await api.backupGroupHistory({ backupId, groupId: group.groupId, anchor: { kind: 'before', messageId: first.id }, limit: PAGE });
-      setMessages((cur) => [...page.messages, ...cur]);
-      setHasOlder(page.hasOlder);
+      setWin((w) => withOlderOf(w, first.id, page));
     } catch (err) {
       setError(errorText(err));
     }
