@@ -23,10 +23,11 @@ const MAX_WAITING_PER_GROUP = 64;
  */
 export const MAX_EARLY_PER_SENDER = 32;
 /**
- * The same changes from all senders together, the newest: the bound per sender alone lets many
- * senders (accounts are free to make) grow the inbox without end, and every drain (each group
- * call runs one) reads and parses each of them again, about 0.1 ms each. Past it the oldest go
- * first (a genuine early change is then lost, as all were before such changes waited).
+ * The same changes from all senders together: the bound per sender alone lets many senders
+ * (accounts are free to make) grow the inbox without end, and every drain (each group call runs
+ * one) reads and parses each of them again, about 0.1 ms each. Past it the oldest change of the
+ * sender keeping the most goes first, so a flood pushes out its own senders' changes before a
+ * sender's one or two (a change pushed out is lost, as all were before such changes waited).
  */
 export const MAX_EARLY = 256;
 /** Chains kept for groups we do not hold yet, per sender. */
@@ -153,18 +154,24 @@ export class GroupMembership {
       return held.get(groupId)!;
     };
     let joined = false;
-    const stillAll: string[] = [];
+    // Per sender, the keys that still wait, oldest first (keys sort in arrival order).
+    const senders: string[][] = [];
+    let total = 0;
     for (const kept of early.values()) {
       // The bounds count only what still waits; the oldest go first.
       const still = kept.filter((k) => !isHeld(k.groupId));
       joined ||= still.length < kept.length;
       const over = Math.max(0, still.length - MAX_EARLY_PER_SENDER);
       for (const k of still.slice(0, over)) vault.kvDelete(INBOX, k.key);
-      for (const k of still.slice(over)) stillAll.push(k.key);
+      senders.push(still.slice(over).map((k) => k.key));
+      total += still.length - over;
     }
-    // Keys sort in arrival order.
-    stillAll.sort();
-    for (const key of stillAll.slice(0, Math.max(0, stillAll.length - MAX_EARLY))) vault.kvDelete(INBOX, key);
+    // All senders together: the sender keeping the most (of those, the one with the oldest) loses its oldest.
+    for (; total > MAX_EARLY; total--) {
+      let most = senders[0]!;
+      for (const keys of senders) if (keys.length > most.length || (keys.length === most.length && keys[0]! < most[0]!)) most = keys;
+      vault.kvDelete(INBOX, most.shift()!);
+    }
     // A change applied now may be the parent one kept above was waiting for.
     if (applied && (waiting.size > 0 || joined)) this.scheduleDrain();
   }

@@ -4,9 +4,9 @@
 // applied in that order (handed to bob's group inbox as his 1:1 receive hands them, with the
 // clock held on one millisecond). Another member's change that comes before the group's
 // creation (the relay orders per sender only) waits for it, and such changes are kept only a
-// few per sender and a bounded number from all senders together, for a week. A change made here
-// is answered with the group as stored once its send is done, another member's change applied
-// meanwhile included.
+// few per sender and a bounded number from all senders together (a flood loses its own first),
+// for a week. A change made here is answered with the group as stored once its send is done,
+// another member's change applied meanwhile included.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { GroupInfo } from '../../shared/api.ts';
@@ -132,26 +132,39 @@ describe('the group inbox', () => {
     expect(waitingAtBob()).toEqual([]);
   }, 60_000);
 
-  it(`keeps changes for groups not held at most ${MAX_EARLY} from all senders together (the newest)`, async () => {
-    // One more sender than the bound needs, each at its own bound, arriving in turn; handed to bob's
-    // group inbox as his 1:1 receive hands them, in one transaction (each handle would be an account).
-    const senders = Math.ceil(MAX_EARLY / MAX_EARLY_PER_SENDER) + 1;
+  it(`keeps changes for groups not held at most ${MAX_EARLY} from all senders together, a flood losing its own first`, async () => {
+    // One change from a sender of its own, then one more flooding sender than the bound needs, each
+    // at its own bound, arriving in turn; handed to bob's group inbox as his 1:1 receive hands them,
+    // in one transaction (each handle would be an account).
+    const flooders = Math.ceil(MAX_EARLY / MAX_EARLY_PER_SENDER) + 1;
     const sign = signer(p.carol);
-    const sent: string[] = [];
+    const made = (author: string, name: string): { groupId: string; change: SignedChange } => {
+      const groupId = randomBytes(16).toString('hex');
+      return { groupId, change: sign({ v: 1, groupId, revision: 1, parent: randomBytes(32).toString('hex'), author, op: { type: 'rename', name } }) };
+    };
+    const store = (author: string, change: SignedChange): unknown => groupsOf(p.bob).storeInbound(author, { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown> });
+    const lone = made('gio_lone', 'Early');
+    const sent: string[][] = Array.from({ length: flooders }, () => []);
     vaultOf(p.bob).transaction(() => {
+      store('gio_lone', lone.change);
       for (let i = 0; i < MAX_EARLY_PER_SENDER; i++) {
-        for (let s = 0; s < senders; s++) {
-          const groupId = randomBytes(16).toString('hex');
-          const author = `gio_many${s}`;
-          sent.push(groupId);
-          const change = sign({ v: 1, groupId, revision: 1, parent: randomBytes(32).toString('hex'), author, op: { type: 'rename', name: `Made up ${i}` } });
-          void groupsOf(p.bob).storeInbound(author, { v: 1, kind: 'group-change', change: change as unknown as Record<string, unknown> });
+        for (let s = 0; s < flooders; s++) {
+          const { groupId, change } = made(`gio_many${s}`, `Made up ${i}`);
+          sent[s]!.push(groupId);
+          store(`gio_many${s}`, change);
         }
       }
     });
     await p.bob.m.groupsList(); // drains the inbox
-    // Before the global bound every one was kept (each sender is within its own bound).
-    expect(waitingAtBob()).toEqual(sent.slice(sent.length - MAX_EARLY));
+    const waiting = waitingAtBob();
+    // Without the global bound all 1 + 9 x 32 were kept; with the oldest of all first, the lone change went.
+    expect(waiting).toHaveLength(MAX_EARLY);
+    expect(waiting).toContain(lone.groupId);
+    // Each flooder keeps its newest, as many as the others give or take one.
+    const kept = sent.map((mine) => mine.filter((g) => waiting.includes(g)));
+    kept.forEach((k, s) => expect(k).toEqual(sent[s]!.slice(sent[s]!.length - k.length)));
+    const counts = kept.map((k) => k.length);
+    expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
     vi.spyOn(Date, 'now').mockReturnValue(Date.now() + WAIT_MS + 60_000);
     groupsOf(p.bob).drain();
     vi.restoreAllMocks();
