@@ -9,14 +9,22 @@ import { ad, checkId, checkLimit, checkState, decodeSegment, type SegmentEntry }
 import { recentFor } from './recent.ts';
 import type { ChunkRow, MessageRow, MessagesReadable } from './statements.ts';
 
-/** Rows per query when streaming the whole history (iterateMessages): ~32 segments per query. */
-export const ITERATE_CHUNK = 2048;
 /**
- * The first chunk of a whole-vault stream is smaller: it is read cold (statements, pages, code),
- * about 160 ms for 2,048 rows at 1M messages against ~12 ms warm, in one turn of the event loop
- * (a backup export's longest hold); later chunks are full size.
+ * Rows per query when streaming the whole history (iterateMessages): ~4 segments per query. Small
+ * on purpose: a chunk's messages are all decoded at once and live until the consumer has taken
+ * the last one, across its awaits (a backup export); at 2,048 rows they outlived scavenges and
+ * were promoted to the old space, so the main heap's peak depended on when a mark-compact ran
+ * (docs/backup-format.md, stop 27). Chunks end on a segment boundary (readChunk), so the
+ * smaller chunk opens no segment twice.
+ */
+export const ITERATE_CHUNK = 256;
+/**
+ * The first chunk of a whole-vault stream (read cold: statements, pages, code). It was smaller
+ * than the others while those were 2,048 rows (~160 ms cold at 1M messages, in one turn).
  */
 export const FIRST_ITERATE_CHUNK = 256;
+/** The most messages one segment holds (write.ts closes a segment at this many). */
+export const SEGMENT_MAX_MESSAGES = 64;
 
 export function segmentAd(segment: number, conversationId: string): Buffer {
   return ad('message_segments', segment, conversationId);
@@ -135,7 +143,8 @@ export function nextConversation(db: MessagesReadable, after: string): string | 
 }
 
 /**
- * Up to `limit` (ITERATE_CHUNK) messages of one conversation after an ordering key, fully decoded (no
+ * `limit` (ITERATE_CHUNK) messages of one conversation after an ordering key, or fewer at its end,
+ * or more, up to the end of the segment the `limit`-th one is in; fully decoded (no
  * generator state holds keys). Every segment is opened and decoded once per chunk and all its
  * messages taken from it (the same checks as a page: segment AD, segment conversation, entry id
  * and ordering key against the row; states come from the rows, so they are current).
@@ -143,13 +152,22 @@ export function nextConversation(db: MessagesReadable, after: string): string | 
 export function readChunk(db: MessagesReadable, conversationId: string, after: number, limit = ITERATE_CHUNK): StoredMessage[] {
   const q = db.read.messages;
   const withStates = q.anyState.get()?.n === 1;
-  const rows = (withStates ? q.chunkRows : q.chunkRowsNoState).all(conversationId, after, limit);
-  const out = new Array<StoredMessage>(rows.length);
+  const rows = (withStates ? q.chunkRows : q.chunkRowsNoState).all(conversationId, after, limit + SEGMENT_MAX_MESSAGES);
+  // Past `limit` only to the end of the last row's segment: the next chunk then starts with a new
+  // segment, so no segment is opened and decoded by two chunks. Longer than `limit` still means
+  // "there may be more" to the caller.
+  let n = rows.length;
+  if (n > limit) {
+    const last = (rows[limit - 1] as ChunkRow)[3];
+    n = limit;
+    while (n < rows.length && (rows[n] as ChunkRow)[3] === last) n++;
+  }
+  const out = new Array<StoredMessage>(n);
   const opener = new BatchOpener(db.keys.key('messages'));
   let segmentId = -1;
   let entries: SegmentEntry[] = [];
   try {
-    for (let i = 0; i < rows.length; i++) {
+    for (let i = 0; i < n; i++) {
       const [id, orderKey, seq, segment, slot, stateSealed] = rows[i] as ChunkRow;
       if (segment !== segmentId) {
         entries = loadSegment(db, segment, conversationId, opener);

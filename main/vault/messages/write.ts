@@ -4,13 +4,12 @@ import type { MessageState, AppendedMessage, StoredMessage } from '../api.ts';
 import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
-import { decodeRows, loadSegment, messageFromEntry, segmentAd } from './read.ts';
+import { decodeRows, loadSegment, messageFromEntry, SEGMENT_MAX_MESSAGES, segmentAd } from './read.ts';
 import { forgetRecent, rememberAppended } from './recent.ts';
 import type { MessageRow, MessagesWritable } from './statements.ts';
 
-// A segment closes at this many messages or (approximate) plaintext bytes, so reading a page or
-// re-sealing after a delete touches a bounded amount of data.
-const SEGMENT_MAX_MESSAGES = 64;
+// A segment closes at SEGMENT_MAX_MESSAGES (read.ts) messages or this many (approximate) plaintext
+// bytes, so reading a page or re-sealing after a delete touches a bounded amount of data.
 const SEGMENT_MAX_BYTES = 64 * 1024;
 
 interface PendingSegment {
