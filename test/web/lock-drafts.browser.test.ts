@@ -119,4 +119,48 @@ describe('Drafts across a lock in Chromium', () => {
     await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor({ timeout: T });
     expect(await bobComposer.inputValue()).toBe('');
   }, 600_000);
+
+  it('a text sent while the chat\'s sealed draft is still loading is not followed by that draft', async () => {
+    // A sealed draft for bob's chat, then a lock: the page forgets it and asks main when the chat opens.
+    const bobComposer = alice.getByLabel('Message to bob');
+    await bobComposer.fill('an older draft');
+    await alice.clock.runFor(1_000);
+    const toBob = (await aliceM!.conversationsList({})).find((c) => c.title === 'bob')!.id;
+    await expect.poll(async () => (await aliceM!.getDraft({ conversationId: toBob })).text, { timeout: T }).toBe('an older draft');
+    await alice.getByRole('button', { name: 'Lock' }).click();
+    await unlock(alice);
+    // The page's getDraft and setDraft calls are held until the test lets them go, in their order:
+    // the chat opens and a text is typed and sent before the draft's answer comes (a slow machine).
+    await alice.evaluate(() => {
+      const page = globalThis as unknown as { __held?: (() => void)[]; __release?: () => void };
+      const proto = WebSocket.prototype;
+      const original = proto.send;
+      const held: (() => void)[] = [];
+      page.__held = held;
+      proto.send = function (this: WebSocket, data: string | ArrayBufferLike | Blob | ArrayBufferView) {
+        if (typeof data === 'string' && /"method":"(getDraft|setDraft)"/.test(data)) held.push(() => original.call(this, data));
+        else original.call(this, data);
+      };
+      page.__release = () => {
+        proto.send = original;
+        for (const go of held.splice(0)) go();
+      };
+    });
+    await alice.getByRole('button', { name: /^bob/ }).first().click();
+    await alice.getByRole('heading', { name: 'bob', level: 2 }).waitFor({ timeout: T });
+    await expect.poll(() => alice.evaluate(() => (globalThis as unknown as { __held: unknown[] }).__held.length > 0), { timeout: T }).toBe(true);
+    await bobComposer.fill('sent before the draft came');
+    await bobComposer.press('Enter');
+    await alice.getByRole('log').getByText('sent before the draft came').waitFor({ timeout: T });
+    await expect.poll(() => bobComposer.inputValue()).toBe('');
+    await alice.evaluate(() => (globalThis as unknown as { __release: () => void }).__release());
+    // The safety number is asked for after the held calls, on the same socket: once it shows, the
+    // draft's answer has been handled. The sent text's composer stays empty (it showed the older
+    // draft again), and the send emptied the sealed draft too.
+    await alice.getByRole('button', { name: 'Safety number' }).click();
+    await alice.locator('.safety-number').waitFor({ timeout: T });
+    await alice.keyboard.press('Escape');
+    expect(await bobComposer.inputValue()).toBe('');
+    await expect.poll(async () => (await aliceM!.getDraft({ conversationId: toBob })).text, { timeout: T }).toBe('');
+  }, 600_000);
 });

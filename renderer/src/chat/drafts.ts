@@ -36,9 +36,15 @@ export function useDraft(conversationId: string, backupId: string | null) {
   const api = useApi();
   const [draft, setDraft] = useState('');
   const draftRef = useRef({ text: '', saved: '' });
+  /**
+   * Typed, sent or restored since the chat opened: the sealed draft loaded at opening is older than
+   * that, so it must not come back (a text sent before it loaded was refilled into the emptied composer).
+   */
+  const touched = useRef(false);
   useEffect(() => {
     if (backupId) return;
     let alive = true;
+    touched.current = false;
     const cached = sessionDrafts.get(conversationId);
     if (cached !== undefined) {
       draftRef.current = { text: cached, saved: draftRef.current.saved };
@@ -46,7 +52,7 @@ export function useDraft(conversationId: string, backupId: string | null) {
     } else
     api.getDraft({ conversationId }).then(
       ({ text }) => {
-        if (!alive || text === '') return;
+        if (!alive || text === '' || touched.current) return;
         draftRef.current = { text, saved: text };
         setDraft((cur) => (cur === '' ? text : cur));
       },
@@ -86,6 +92,7 @@ export function useDraft(conversationId: string, backupId: string | null) {
     /** Typing: the page's copy changes only here (effects may run twice on mount). */
     type(text: string) {
       // Re-inserted: the map's order is the order of last typing (pendingDrafts keeps the newest).
+      touched.current = true;
       sessionDrafts.delete(conversationId);
       sessionDrafts.set(conversationId, text);
       setDraft(text);
@@ -97,6 +104,7 @@ export function useDraft(conversationId: string, backupId: string | null) {
      */
     restore(text: string): boolean {
       if ((sessionDrafts.get(conversationId) ?? '') !== '') return false;
+      touched.current = true;
       sessionDrafts.set(conversationId, text);
       void api.setDraft({ conversationId, text }).catch(() => undefined);
       setDraft((cur) => (cur === '' ? text : cur));
@@ -104,6 +112,7 @@ export function useDraft(conversationId: string, backupId: string | null) {
     },
     /** At a send: empty everywhere, the sealed copy included. */
     clear() {
+      touched.current = true;
       setDraft('');
       sessionDrafts.delete(conversationId);
       draftRef.current = { text: '', saved: '' };
