@@ -263,7 +263,14 @@ describe('Deleting group messages in Chromium', () => {
     await expect.poll(() => [...kept.kinds.values()].includes('older') && kept.held.size === kept.kinds.size, { timeout: T }).toBe(true);
     holding = null;
     const order = [...kept.held.keys()].sort((a, b) => (kept.kinds.get(a) === 'older' ? 0 : 1) - (kept.kinds.get(b) === 'older' ? 0 : 1));
+    // Sent while the page's thread is busy, so both wait in its queue and run one after the other,
+    // before the render React schedules from the first (apart, the old join saw the older page).
+    const busy = alice.evaluate(() => {
+      const end = performance.now() + 400;
+      while (performance.now() < end);
+    });
     for (const id of order) kept.held.get(id)!.to.send(kept.held.get(id)!.message);
+    await busy;
     await log.getByText('alice keeps this').waitFor({ timeout: T });
     await expect.poll(() => older.count()).toBe(0);
     expect(await log.locator('.bubble .text').first().textContent()).toBe('alice keeps this');
