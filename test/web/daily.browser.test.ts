@@ -240,7 +240,8 @@ describe('everyday features in Chromium against browser mode and a real relay', 
     await setUnfocused(bob, true);
     const before = (await notes(bob)).length;
     await send(alice, 'bob', 'four with text');
-    await expect.poll(() => notes(bob)).toHaveLength(before + 1);
+    // The text crosses the relay first: as long as the unread wait above may take, not poll's 15 s default.
+    await expect.poll(() => notes(bob), { timeout: 60_000 }).toHaveLength(before + 1);
     expect((await notes(bob)).at(-1)).toEqual({ title: 'Ally Cat', body: 'four with text' });
     await setUnfocused(bob, false);
     await bob.getByRole('button', { name: 'Settings' }).click();
