@@ -73,7 +73,10 @@ describe('ephemera wipe', () => {
   it('the right password overwrites every file in place, then removes the profile folder', async () => {
     // Hard links outside the profile keep the inodes alive after the unlink, so the bytes the
     // wipe left in them can be read back.
-    const links = ['vault.db', 'vault.header.json', 'settings.json', join('backups', 'old.ephemera-backup')].map((name, i) => {
+    // vault.scrubbed.json: the time of the last scrub (non-secret), written since afd777a at create.
+    const names = ['vault.db', 'vault.header.json', 'vault.scrubbed.json', 'settings.json', join('backups', 'old.ephemera-backup')];
+    expect([...snapshot(profile).keys()].sort()).toEqual([...names].sort());
+    const links = names.map((name, i) => {
       const link = join(root, `link-${i}`);
       linkSync(join(profile, name), link);
       return { link, original: readFileSync(link) };
@@ -81,7 +84,7 @@ describe('ephemera wipe', () => {
     const r = await runCli(['--profile', profile, '--json', 'wipe', '--yes'], { EPHEMERA_PASSWORD: PASSWORD });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, profile, files: 4 });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, profile, files: names.length });
     expect(existsSync(profile)).toBe(false);
     for (const { link, original } of links) {
       const now = readFileSync(link);
