@@ -4,6 +4,7 @@
 // the page lands, not as it was when the request left: a reload and an older page can be in flight
 // at once, and whichever lands second must keep what the first one put there.
 import type { GroupMessage } from '../../../shared/api.ts';
+import { withOlderOf, type OlderWindow } from './history-window.ts';
 
 /**
  * The shown window after a reload of the newest page: what is shown before the page's first
@@ -32,10 +33,7 @@ export function applyDeleted(shown: readonly GroupMessage[], gone: ReadonlySet<s
 }
 
 /** What a group chat shows: its messages, oldest first, and whether older ones exist before the first. */
-export interface GroupWindow {
-  readonly messages: GroupMessage[];
-  readonly hasOlder: boolean;
-}
+export type GroupWindow = OlderWindow<GroupMessage>;
 
 export const EMPTY_WINDOW: GroupWindow = { messages: [], hasOlder: false };
 
@@ -59,13 +57,11 @@ export function withNewestPage(w: GroupWindow, page: GroupPage): GroupWindow {
 }
 
 /**
- * The window once an older page, asked for with `before` (the id then shown first), landed. If the
- * window no longer starts there (a reload replaced it meanwhile), the page would leave a silent gap
- * before what is shown now, so the window stays as it is.
+ * The window once an older page, asked for with `before` (the id then shown first), landed: as an
+ * opened backup's group does (history-window.ts withOlderOf; a window replaced meanwhile stays).
  */
 export function withOlderPage(w: GroupWindow, before: string, page: GroupPage): GroupWindow {
-  if (w.messages[0]?.id !== before) return w;
-  return { messages: prependOlder(w.messages, page.messages), hasOlder: page.hasOlder };
+  return withOlderOf(w, before, page);
 }
 
 /** Whether two windows' messages show the same: ids, order, state, tombstones, timers, receipts, replies. */
