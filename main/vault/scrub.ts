@@ -29,6 +29,7 @@ import { Worker } from 'node:worker_threads';
 import { fsyncDir, writeFileAtomic } from '../../shared/atomic-write.ts';
 import { acquireAfterScrub, type ProfileLock } from './lockfile.ts';
 import { sqliteOptions } from './sqlite-binding.ts';
+import { z } from 'zod';
 
 /** Present in the profile directory while a scrub is owed: something was deleted since the last one. */
 export const SCRUB_OWED_FILE = 'vault.scrub-owed';
@@ -83,17 +84,15 @@ function invalidState(): ScrubState {
   return { scrubbedAt: undefined, replacedSince: true };
 }
 
+const ScrubStateFile = z.strictObject({ scrubbedAt: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER), replacedSince: z.boolean() });
+
 function parseScrubState(text: string): ScrubState {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
+    const parsed = ScrubStateFile.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : invalidState();
   } catch {
     return invalidState();
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalidState();
-  const { scrubbedAt, replacedSince } = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(scrubbedAt) || (scrubbedAt as number) < 0 || typeof replacedSince !== 'boolean') return invalidState();
-  return { scrubbedAt: scrubbedAt as number, replacedSince };
 }
 
 /** Writes SCRUB_STATE_FILE atomically (a symlink there is replaced, not followed); false if it could not be written. */
