@@ -546,20 +546,17 @@ export class Vault implements VaultHandle {
     return this.gate.read((r) => read.countMessages(r, conversationId));
   }
 
-  /** Streams by conversation, one query per ITERATE_CHUNK rows (messages/read.ts readChunk; the first FIRST_ITERATE_CHUNK). */
+  /** Streams by conversation, one query per ITERATE_CHUNK rows (messages/read.ts readChunk). */
   *iterateMessages(conversationId?: string): IterableIterator<StoredMessage> {
     if (conversationId !== undefined) checkId(conversationId, 'conversation id');
     let conversation = conversationId ?? this.gate.read((r) => read.nextConversation(r, ''));
-    let limit = read.FIRST_ITERATE_CHUNK;
     while (conversation !== undefined) {
       const conv = conversation;
       let after = Number.MIN_SAFE_INTEGER;
       for (;;) {
-        const want = limit;
-        const page = this.gate.read((r) => read.readChunk(r, conv, after, want));
-        limit = read.ITERATE_CHUNK;
+        const page = this.gate.read((r) => read.readChunk(r, conv, after, read.ITERATE_CHUNK));
         for (const m of page) yield m;
-        if (page.length < want) break;
+        if (page.length < read.ITERATE_CHUNK) break;
         after = (page[page.length - 1] as StoredMessage).orderKey;
       }
       if (conversationId !== undefined) return;

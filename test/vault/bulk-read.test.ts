@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Vault, TEST_KDF } from '../../main/vault/index.ts';
 import type { NewMessage, StoredMessage } from '../../main/vault/api.ts';
 import { VaultCorrupt } from '../../main/vault/errors.ts';
-import { FIRST_ITERATE_CHUNK, ITERATE_CHUNK } from '../../main/vault/messages/read.ts';
+import { ITERATE_CHUNK } from '../../main/vault/messages/read.ts';
 import { msg, tempProfile } from './helpers.ts';
 
 const PW = 'bulk read pw';
@@ -76,9 +76,9 @@ describe('iterateMessages (bulk read)', () => {
     expect(all.length).toBe(vault.countMessages());
   });
 
-  it('reads a conversation that ends exactly on a chunk boundary whole (the first chunk is smaller, FIRST_ITERATE_CHUNK)', () => {
-    const first = vault.appendMessages(Array.from({ length: FIRST_ITERATE_CHUNK }, (_, i) => msg('a', `a${i}`)));
-    const second = vault.appendMessages(Array.from({ length: FIRST_ITERATE_CHUNK + ITERATE_CHUNK }, (_, i) => msg('b', `b${i}`)));
+  it('reads a conversation that ends exactly on a chunk boundary whole (every chunk ITERATE_CHUNK rows)', () => {
+    const first = vault.appendMessages(Array.from({ length: ITERATE_CHUNK }, (_, i) => msg('a', `a${i}`)));
+    const second = vault.appendMessages(Array.from({ length: 2 * ITERATE_CHUNK }, (_, i) => msg('b', `b${i}`)));
     expect([...vault.iterateMessages('a')]).toEqual(first);
     expect([...vault.iterateMessages('b')]).toEqual(second);
     expect([...vault.iterateMessages()]).toEqual([...first, ...second]);

@@ -15,14 +15,10 @@ import type { ChunkRow, MessageRow, MessagesReadable } from './statements.ts';
  * the last one, across its awaits (a backup export); at 2,048 rows they outlived scavenges and
  * were promoted to the old space, so the main heap's peak depended on when a mark-compact ran
  * (docs/backup-format.md, stop 27). Chunks end on a segment boundary (readChunk), so the
- * smaller chunk opens no segment twice.
+ * smaller chunk opens no segment twice. The first chunk (read cold) is no longer smaller than the
+ * rest: at this size it already holds the cold turn short.
  */
 export const ITERATE_CHUNK = 256;
-/**
- * The first chunk of a whole-vault stream (read cold: statements, pages, code). It was smaller
- * than the others while those were 2,048 rows (~160 ms cold at 1M messages, in one turn).
- */
-export const FIRST_ITERATE_CHUNK = 256;
 /** The most messages one segment holds (write.ts closes a segment at this many). */
 export const SEGMENT_MAX_MESSAGES = 64;
 
