@@ -48,6 +48,17 @@ export interface GateCounters {
   reload(): void;
 }
 
+/** The gate that made each writable handle (writeEpochOf). */
+const gateOf = new WeakMap<object, { readonly writeEpoch: number }>();
+
+/**
+ * The write epoch of the gate that handed out `db` (WriteGate.writeEpoch), for what a table module
+ * keeps in memory between writes (messages/order-keys.ts); undefined for a handle no gate made.
+ */
+export function writeEpochOf(db: object): number | undefined {
+  return gateOf.get(db)?.writeEpoch;
+}
+
 export class WriteGate<R, W> {
   readonly #keys: VaultKeys;
   readonly #counters: GateCounters;
@@ -114,11 +125,20 @@ export class WriteGate<R, W> {
     // `db.transaction(fn)` makes four wrapped functions and their properties per call, about 7% of
     // what a catch-up allocated (heap profile), for BEGIN/SAVEPOINT statements it caches anyway.
     const inTransaction = db.transaction((fn: () => unknown) => fn());
-    this.#inTransaction = <T>(fn: () => T): T => inTransaction(fn) as T;
+    this.#inTransaction = <T>(fn: () => T): T => {
+      try {
+        return inTransaction(fn) as T;
+      } catch (err) {
+        // Rolled back, a savepoint inside a table module's write included (writeEpoch).
+        this.#epoch++;
+        throw err;
+      }
+    };
     this.#readable = { keys, read };
     const writable = { keys, read, write, transaction: this.#inTransaction };
     // The one place a WritableDB is made (the brand has no value to give).
     this.#writable = writable as WritableDB<R, W>;
+    gateOf.set(writable, this);
   }
 
   /** Closes the database; a long transaction waiting for activities stops waiting (it then finds the vault locked). */
@@ -196,10 +216,10 @@ export class WriteGate<R, W> {
 
   /**
    * Changes whenever writes made before may have been undone without their caller hearing it at
-   * the time: a (nested) transaction or batched step that threw (rolled back), a batch whose
-   * commit failed, a long transaction rolled back, and close. What someone keeps in memory as
-   * "what the vault holds" is valid only while this stays the same (the e2e layer's session
-   * records, main/e2e/kv.ts).
+   * the time: a (nested) transaction, savepoint or batched step that threw (rolled back), a batch
+   * whose commit failed, a long transaction rolled back, and close. What someone keeps in memory
+   * as "what the vault holds" is valid only while this stays the same (the e2e layer's session
+   * records, main/e2e/kv.ts; each conversation's highest ordering key, messages/order-keys.ts).
    */
   get writeEpoch(): number {
     return this.#epoch;

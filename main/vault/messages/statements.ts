@@ -3,6 +3,7 @@
 import type Database from 'better-sqlite3';
 import type { Prepared, ReadableDB, WritableDB } from '../handles.ts';
 import { integerColumn } from '../integrity.ts';
+import { OrderKeys } from './order-keys.ts';
 
 export interface MessageRow {
   id: string;
@@ -69,6 +70,8 @@ export function prepareMessages(db: Database.Database, counters: MessageCounters
     write: {
       /** Moved only by writes (and read again after a rollback). */
       counters,
+      /** Each conversation's highest ordering key, while the gate's write epoch holds (order-keys.ts). */
+      orderKeys: new OrderKeys(),
       insertMessage: db.prepare<[string, string, number, number, number, number], unknown>(
         'INSERT OR IGNORE INTO messages (id, conversation_id, order_key, seq, segment, slot) VALUES (?, ?, ?, ?, ?, ?)',
       ),

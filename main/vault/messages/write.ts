@@ -3,6 +3,7 @@
 import type { MessageState, AppendedMessage, StoredMessage } from '../api.ts';
 import { BatchOpener, BatchSealer, seal } from '../aead.ts';
 import { VaultCorrupt } from '../errors.ts';
+import { writeEpochOf } from '../gate.ts';
 import { ad, checkId, checkNewMessage, checkState, encodeSegment, segmentEntry, type MessageBody, type SegmentEntry } from '../records.ts';
 import { decodeRows, loadSegment, messageFromEntry, SEGMENT_MAX_MESSAGES, segmentAd } from './read.ts';
 import { forgetRecent, rememberAppended } from './recent.ts';
@@ -35,9 +36,12 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
   let seq = counters.seq;
   let nextSegment = counters.nextSegment;
   const appended: { stored: StoredMessage; segment: number; slot: number }[] = [];
+  // Each conversation's next key: from memory while the gate's write epoch holds (order-keys.ts).
+  const known = w.orderKeys;
+  const epoch = writeEpochOf(db);
+  const nextOrder = new Map<string, number>();
   const result = db.transaction(() => {
     const sealer = new BatchSealer(key);
-    const nextOrder = new Map<string, number>();
     const openByConversation = new Map<string, PendingSegment>();
     const pendingById = new Map<number, PendingSegment>();
     const out: StoredMessage[] = [];
@@ -50,7 +54,10 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
       for (const m of batch) {
         const conv = m.conversationId;
         let orderKey = nextOrder.get(conv);
-        if (orderKey === undefined) orderKey = (q.maxOrder.get(conv, conv)?.k ?? 0) + 1;
+        if (orderKey === undefined) {
+          orderKey = ((epoch === undefined ? undefined : known.last(conv, epoch)) ?? q.maxOrder.get(conv, conv)?.k ?? 0) + 1;
+          nextOrder.set(conv, orderKey);
+        }
         let pending = openByConversation.get(conv);
         if (!pending) {
           pending = { id: nextSegment++, conversationId: conv, entries: [], bytes: 0 };
@@ -85,6 +92,9 @@ export function appendMessages(db: MessagesWritable, batch: readonly AppendedMes
   });
   counters.seq = seq;
   counters.nextSegment = nextSegment;
+  // Committed, or released into an enclosing transaction whose rollback moves the epoch.
+  const after = writeEpochOf(db);
+  if (after !== undefined && after === epoch) for (const [conv, next] of nextOrder) known.set(conv, next - 1, after);
   // Read back soon (the search indexer, summaries, receipts): kept as appended (recent.ts).
   rememberAppended(key, appended);
   return result;
