@@ -3,7 +3,7 @@
 // backwards-only window of an opened backup's group.
 import { describe, expect, it } from 'vitest';
 import type { HistoryPage, Message } from '../../shared/api.ts';
-import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderOf, withOlderPage, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderOf, withOlderPage, withSent, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
 
 const msg = (n: number): Message => ({
   id: `m${n}`, conversationId: 'c', orderKey: n, direction: 'in', sender: 'bob', sentAt: n, receivedAt: n, text: `text ${n}`, state: 'received',
@@ -79,6 +79,31 @@ describe('withArrived', () => {
     const w = fromPage(page(0, 10, false, true));
     const landed = withNewerPage(w, 'm9', page(10, 20, true, false), 1500);
     expect(ids(withArrived(landed, msg(20))).at(-1)).toBe('m20');
+  });
+});
+
+describe('withSent', () => {
+  const own = (n: number): Message => ({ ...msg(n), direction: 'out', sender: 'self', state: 'sent' });
+
+  it('sent from a part of history far back: the newest page, which holds the sent text, replaces the window', () => {
+    // A search hit around m50 is shown (newer ones exist); the user sends m5000.
+    const around = fromPage(page(0, 100, false, true));
+    const newest: HistoryPage = { messages: [...range(4901, 5000), own(5000)], hasOlder: true, hasNewer: false };
+    const next = withSent(around, own(5000), newest);
+    expect(ids(next).at(-1)).toBe('m5000');
+    expect(next).toMatchObject({ hasOlder: true, hasNewer: false });
+    // The newest page could not be loaded: the window stays (nothing shown after a gap).
+    expect(withSent(around, own(5000), undefined)).toBe(around);
+  });
+
+  it('a window that reaches the newest messages takes the sent text at its end, loaded page or not', () => {
+    const w = fromPage(page(0, 10, false, false));
+    expect(ids(withSent(w, own(10), undefined))).toEqual(range(0, 11).map((m) => m.id));
+    // Paged down to the newest while the newest page loaded: the window is kept, the text appended once.
+    const newest: HistoryPage = { messages: [...range(1, 10), own(10)], hasOlder: true, hasNewer: false };
+    const next = withSent(w, own(10), newest);
+    expect(ids(next)).toEqual(range(0, 11).map((m) => m.id));
+    expect(next.hasOlder).toBe(false);
   });
 });
 

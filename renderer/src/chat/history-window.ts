@@ -50,6 +50,17 @@ export function withArrived(w: HistoryWindow, m: Message): HistoryWindow {
   return w.hasNewer ? w : { ...w, messages: mergeMessages(w.messages, [m]) };
 }
 
+/**
+ * The window once the user's own message `m` was sent: it ends at the newest messages, so the user
+ * sees what they sent. Where the window ended before them (a search hit or a quote far back was
+ * shown), `newest` (the newest page, loaded after the send, so holding `m`) replaces it; without
+ * it (not loaded, or the window had reached the newest when the send began) `m` goes as an arrival.
+ */
+export function withSent(w: HistoryWindow, m: Message, newest: HistoryPage | undefined): HistoryWindow {
+  if (!w.hasNewer) return withArrived(w, m);
+  return newest ? fromPage(newest) : w;
+}
+
 /** A window paged only backwards (an opened backup's group, screens/OpenedGroupChat.tsx). */
 export interface OlderWindow<M extends { readonly id: string }> {
   readonly messages: M[];

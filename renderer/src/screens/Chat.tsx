@@ -5,7 +5,7 @@ import { useApi, errorText } from '../api.ts';
 import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId } from '../daily.ts';
 import { buildTimeline, type TimelineRow } from '../logic.ts';
-import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, type HistoryWindow } from '../chat/history-window.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, withSent, type HistoryWindow } from '../chat/history-window.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
 import { notExpired, TimerLine, useNow } from '../components/Disappearing.tsx';
 import { TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
@@ -223,7 +223,10 @@ export function Chat({
     try {
       const sent = await api.sendText({ conversationId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
       setError('');
-      change((w) => withArrived(w, sent), { kind: 'bottom' });
+      // Sent from a part of history that ends before the newest messages (a search hit, a quote):
+      // the chat goes to the newest page, which holds what was just sent (chat/history-window.ts).
+      const newest = hasNewer ? await load({ kind: 'newest' }) : undefined;
+      change((w) => withSent(w, sent, newest), { kind: 'bottom' });
     } catch (err) {
       // The quote comes back only with its text: new text typed meanwhile is not made a reply.
       if (drafts.restore(text)) setReplyTo((cur) => cur ?? quoted);
