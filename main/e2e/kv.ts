@@ -14,7 +14,7 @@ import type { VaultHandle } from '../vault/api.ts';
 /** The part of the vault the E2E layer uses. */
 export type E2eVault = Pick<VaultHandle, 'kvGet' | 'kvSet' | 'kvDelete' | 'kvKeys' | 'getAccountSecret' | 'setAccountSecret'> &
   // Optional so plain in-memory stand-ins still fit; the real vault has it (one commit, one fsync).
-  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch' | 'deferToBatch' | 'commitBatch' | 'oweScrub' | 'secretReplaced'>>;
+  Partial<Pick<VaultHandle, 'transaction' | 'relaxedTransaction' | 'batchedTransaction' | 'writeEpoch' | 'deferToBatch' | 'commitBatch' | 'oweScrub'>>;
 
 export const NS = {
   meta: 'e2e-meta',
@@ -52,14 +52,9 @@ interface Deferred {
 
 const SESSION_PREFIX = `${NS.session}\u0000`;
 
-/**
- * Namespaces whose rows hold secrets and are written over or deleted with no checkpoint of their
- * own: session records (at each message), sender key chains (at each group message), held
- * envelopes (dropped once released). SQLite's rebalancing can leave an older value's copy in a
- * page gap, so each such write tells the vault (VaultHandle.secretReplaced: a bounded scrub).
- * Identity records hold public keys only; prekeys owe the scrub when used (stores.ts).
- */
-const REPLACED_SECRETS: ReadonlySet<string> = new Set<Namespace>([NS.session, NS.senderKey, NS.held]);
+// Session records (written over at each message), sender key chains and held envelopes owe the
+// bounded scrub when written over or deleted: the vault's kv writes report that themselves
+// (main/vault/index.ts rowReplaced), for every namespace. Prekeys owe the scrub when used (stores.ts).
 
 /** Parsed records kept (parsed()): libsignal's session records, a few KiB each. */
 const MAX_PARSED = 2_000;
@@ -144,8 +139,6 @@ export class E2eKv {
 
   set(ns: Namespace, key: string, value: Uint8Array): void {
     if (ns === NS.identity) this.identityWrites++;
-    // Staged or not: a staged write is told early, which at worst owes a scrub for one discarded.
-    if (REPLACED_SECRETS.has(ns)) this.vault.secretReplaced?.();
     this.forgetParsed(stagingKey(ns, key));
     if (this.staging) this.staging.set(stagingKey(ns, key), { value: value.slice() });
     else {
@@ -156,7 +149,6 @@ export class E2eKv {
 
   delete(ns: Namespace, key: string): void {
     if (ns === NS.identity) this.identityWrites++;
-    if (REPLACED_SECRETS.has(ns)) this.vault.secretReplaced?.();
     const k = stagingKey(ns, key);
     this.forgetParsed(k);
     if (this.staging) {
@@ -247,7 +239,6 @@ export class E2eKv {
   /** Writes that must survive even when the staged operation is discarded (pending identities, held envelopes). */
   setDurable(ns: Namespace, key: string, value: Uint8Array): void {
     if (ns === NS.identity) this.identityWrites++;
-    if (REPLACED_SECRETS.has(ns)) this.vault.secretReplaced?.();
     this.forgetParsed(stagingKey(ns, key));
     this.supersedeDeferred(stagingKey(ns, key));
     this.staging?.delete(stagingKey(ns, key));

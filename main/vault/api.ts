@@ -123,7 +123,10 @@ export interface VaultHandle {
   getAccountSecret(name: string): Uint8Array | undefined;
   setAccountSecret(name: string, value: Uint8Array): void;
 
-  // Generic sealed key-value namespaces (libsignal stores, secret settings).
+  // Generic sealed key-value namespaces (libsignal stores, secret settings). A write over an
+  // entry that is there, a deletion of one (and of an outbox item, and setAccountSecret over a
+  // secret) owes the bounded scrub at lock (scrub.ts REPLACED_SECRETS_MAX_AGE_MS): SQLite's
+  // rebalancing can leave the older value's sealed bytes in a page gap. The vault tells itself.
   kvGet(namespace: string, key: string): Uint8Array | undefined;
   kvSet(namespace: string, key: string, value: Uint8Array): void;
   kvDelete(namespace: string, key: string): void;
@@ -139,13 +142,6 @@ export interface VaultHandle {
    * at the next lock (scrub.ts), which clears the copies b-tree rebalancing left of the row.
    */
   oweScrub(): void;
-  /**
-   * A secret row was written over or deleted without a checkpoint (a session record, a sender
-   * key chain, a held envelope: main/e2e/kv.ts). Owes the scrub at lock once the last scrub is
-   * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts): the older value's b-tree copies then go.
-   * Cheap: only an unlock's first call does anything.
-   */
-  secretReplaced(): void;
   kvKeys(namespace: string): string[];
 
   // The search snapshot generations' file keys (main/search/snapshot-store.ts), sealed in a fixed

@@ -24,6 +24,7 @@ import type {
 import * as contacts from './contacts.ts';
 import { deleteConversationInSlices, deleteInSlices, finishPendingDeletions, PENDING_DELETIONS, type DeletionOptions, type DeletionReport, type DeletionStore } from './deletion.ts';
 import { WriteGate, type BatchHook } from './gate.ts';
+import type { WritableDB } from './handles.ts';
 import { gatedDeletionStore, gatedSealedFiles } from './gated.ts';
 import { writeHeader, type VaultHeader } from './header.ts';
 import { DEFAULT_KDF, TEST_KDF, type KdfParams } from './kdf.ts';
@@ -83,8 +84,10 @@ export class Vault implements VaultHandle {
   private scrubOwed: boolean | undefined;
   /** The last scrub's time and whether secret rows were replaced since (scrub.ts), read once at unlock; replacedSince set here too. */
   private scrubState: ScrubState;
-  /** Set at this unlock's first secretReplaced (the rest of its calls return at once). */
-  private secretsReplaced = false;
+  /** Set at this unlock's first rowReplaced (the rest of its calls return at once). */
+  private rowsReplaced = false;
+  /** Given to the kv writes until then (kv.ts kvSet): they probe for the row they write over. */
+  private readonly onReplaced = (): void => this.rowReplaced();
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -201,7 +204,7 @@ export class Vault implements VaultHandle {
       this.gate.close();
     } finally {
       // Replaced secret rows (this unlock's or an earlier one's) owe the scrub once the last one is too old.
-      if ((this.secretsReplaced || this.scrubState.replacedSince) && scrubIsStale(this.scrubState.scrubbedAt, Date.now())) this.owesScrub();
+      if ((this.rowsReplaced || this.scrubState.replacedSince) && scrubIsStale(this.scrubState.scrubbedAt, Date.now())) this.owesScrub();
       // The profile stays locked until the scrub of what this unlock deleted ends (scrub.ts).
       scrubAtLock(this.profileDir, this.scrubOwed === true, this.profileLock);
       this.scrubOwed = undefined;
@@ -209,21 +212,23 @@ export class Vault implements VaultHandle {
   }
 
   /**
-   * A secret row was written over or deleted without a checkpoint (a libsignal session record at
-   * each message, a sender key chain, a held envelope: main/e2e/kv.ts): SQLite's rebalancing can
+   * A sealed row was written over or deleted without a checkpoint: any kv entry or account
+   * secret (a libsignal session record at each message, a sender key chain, a held envelope, a
+   * draft typed and erased, a pending-deletion record) or an outbox item. SQLite's rebalancing can
    * leave a copy of its older value in a page gap. Owes the scrub at lock once the last scrub is
-   * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts). Only the first call of an unlock does
-   * anything: when the last scrub is already too old, it owes the scrub (the marker, as a
-   * deletion); otherwise it records durably, once per scrub, that rows were replaced, so a later
-   * lock past the bound scrubs even if this unlock never locks (the process ends).
+   * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts). Called by the vault's own writes, so no
+   * caller can forget it. Only the first call of an unlock does anything: when the last scrub is
+   * already too old, it owes the scrub (the marker, as a deletion); otherwise it records durably,
+   * once per scrub, that rows were replaced, so a later lock past the bound scrubs even if this
+   * unlock never locks (the process ends).
    */
-  secretReplaced(): void {
-    if (this.secretsReplaced || !this.keys.unlocked) return;
-    this.secretsReplaced = true;
+  private rowReplaced(): void {
+    if (this.rowsReplaced || !this.keys.unlocked) return;
+    this.rowsReplaced = true;
     const state = this.scrubState;
     if (scrubIsStale(state.scrubbedAt, Date.now())) this.owesScrub();
     else if (!state.replacedSince && state.scrubbedAt !== undefined) {
-      // Not written: this unlock's lock still knows (secretsReplaced); only a crash forgets it.
+      // Not written: this unlock's lock still knows (rowsReplaced); only a crash forgets it.
       if (writeScrubState(this.profileDir, { scrubbedAt: state.scrubbedAt, replacedSince: true })) state.replacedSince = true;
     }
   }
@@ -342,7 +347,28 @@ export class Vault implements VaultHandle {
    */
   longTransaction<T>(work: (write: <R>(fn: (writer: VaultWriter) => R) => R) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     return this.gate.longTransaction((step) => {
-      const writer = writerThrough(step);
+      const through = writerThrough(step);
+      const mapped = <R>(fn: (w: WritableDB<Statements['read'], Statements['write']>) => R): R =>
+        step((w) => {
+          try {
+            return fn(w);
+          } catch (err) {
+            throw mapError(err);
+          }
+        });
+      // The writes that can write over or delete a sealed row report it, as the vault's own below do.
+      const writer: VaultWriter = {
+        ...through,
+        setAccountSecret: (name, value) => mapped((w) => kv.setAccountSecret(w, name, value, this.replacedHook())),
+        kvSet: (namespace, key, value) => mapped((w) => kv.kvSet(w, namespace, key, value, this.replacedHook())),
+        kvDelete: (namespace, key) => {
+          if (mapped((w) => kv.kvDelete(w, namespace, key))) this.rowReplaced();
+        },
+        outboxDelete: (id) => {
+          through.outboxDelete(id);
+          this.rowReplaced();
+        },
+      };
       return work((fn) => step(() => fn(writer)));
     }, options);
   }
@@ -364,7 +390,12 @@ export class Vault implements VaultHandle {
   }
 
   setAccountSecret(name: string, value: Uint8Array): void {
-    this.gate.write((w) => kv.setAccountSecret(w, name, value));
+    this.gate.write((w) => kv.setAccountSecret(w, name, value, this.replacedHook()));
+  }
+
+  /** What a kv write gets to report a row it writes over (rowReplaced): nothing once one was, so the probe goes too. */
+  private replacedHook(): (() => void) | undefined {
+    return this.rowsReplaced ? undefined : this.onReplaced;
   }
 
   kvGet(namespace: string, key: string): Uint8Array | undefined {
@@ -372,11 +403,11 @@ export class Vault implements VaultHandle {
   }
 
   kvSet(namespace: string, key: string, value: Uint8Array): void {
-    this.gate.write((w) => kv.kvSet(w, namespace, key, value));
+    this.gate.write((w) => kv.kvSet(w, namespace, key, value, this.replacedHook()));
   }
 
   kvDelete(namespace: string, key: string): void {
-    this.gate.write((w) => kv.kvDelete(w, namespace, key));
+    if (this.gate.write((w) => kv.kvDelete(w, namespace, key))) this.rowReplaced();
   }
 
   kvForget(namespace: string, key: string): void {
@@ -590,5 +621,7 @@ export class Vault implements VaultHandle {
 
   outboxDelete(id: string): void {
     this.gate.write((w) => outbox.outboxDelete(w, id));
+    // A request sent or given up (its sealed body may hold a message's text): as a kv deletion.
+    this.rowReplaced();
   }
 }

@@ -13,7 +13,9 @@ export function prepareKv(db: Database.Database) {
   return {
     read: {
       getSecret: db.prepare<[Buffer], { sealed: Buffer }>('SELECT sealed FROM account_secrets WHERE name_tag = ?'),
+      secretHas: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM account_secrets WHERE name_tag = ?'),
       kvGet: db.prepare<[Buffer, Buffer], { sealed: Buffer }>('SELECT sealed FROM kv WHERE ns_tag = ? AND key_tag = ?'),
+      kvHas: db.prepare<[Buffer, Buffer], { one: number }>('SELECT 1 AS one FROM kv WHERE ns_tag = ? AND key_tag = ?'),
       kvList: db.prepare<[Buffer], { key_tag: Buffer; sealed: Buffer }>('SELECT key_tag, sealed FROM kv WHERE ns_tag = ?'),
       kvAny: db.prepare<[Buffer], { one: number }>('SELECT 1 AS one FROM kv WHERE ns_tag = ? LIMIT 1'),
       snapshotSlots: db.prepare<[], { slot: number; sealed: Buffer }>('SELECT slot, sealed FROM snapshot_keys ORDER BY slot'),
@@ -44,10 +46,17 @@ export function getAccountSecret(db: KvReadable, name: string): Uint8Array | und
   return decodeKeyed(db.keys.openSealed('account_secrets', row.sealed, ad('account_secrets', nameTag.toString('hex')), 'account secret')).value;
 }
 
-export function setAccountSecret(db: KvWritable, name: string, value: Uint8Array): void {
+/**
+ * `replaced`, when given, is called before a value that is already there is written over (one
+ * index probe first): the older value's sealed bytes may outlive it in a page gap (scrub.ts). The
+ * vault passes it only until its first such write of an unlock (Vault.rowReplaced), so after that
+ * a write costs nothing more. The same for kvSet.
+ */
+export function setAccountSecret(db: KvWritable, name: string, value: Uint8Array, replaced?: () => void): void {
   checkSecretName(name);
   if (!(value instanceof Uint8Array)) throw new TypeError('secret value must be bytes');
   const nameTag = db.keys.tag('account', name);
+  if (replaced && db.read.kv.secretHas.get(nameTag)) replaced();
   const plain = encodeKeyed(name, value);
   try {
     db.write.kv.putSecret.run(nameTag, seal(db.keys.key('account_secrets'), plain, ad('account_secrets', nameTag.toString('hex'))));
@@ -70,10 +79,12 @@ export function kvGet(db: KvReadable, namespace: string, key: string): Uint8Arra
   return decodeKeyed(db.keys.openSealed('kv', row.sealed, ad('kv', t.ns.toString('hex'), keyTag.toString('hex')), 'kv entry')).value;
 }
 
-export function kvSet(db: KvWritable, namespace: string, key: string, value: Uint8Array): void {
+/** `replaced`: see setAccountSecret. */
+export function kvSet(db: KvWritable, namespace: string, key: string, value: Uint8Array, replaced?: () => void): void {
   if (!(value instanceof Uint8Array)) throw new TypeError('value must be bytes');
   const t = kvTags(db, namespace, key);
   const keyTag = t.key as Buffer;
+  if (replaced && db.read.kv.kvHas.get(t.ns, keyTag)) replaced();
   const plain = encodeKeyed(key, value);
   try {
     db.write.kv.kvPut.run(t.ns, keyTag, seal(db.keys.key('kv'), plain, ad('kv', t.ns.toString('hex'), keyTag.toString('hex'))));
@@ -82,9 +93,10 @@ export function kvSet(db: KvWritable, namespace: string, key: string, value: Uin
   }
 }
 
-export function kvDelete(db: KvWritable, namespace: string, key: string): void {
+/** True when an entry was there (and is deleted). */
+export function kvDelete(db: KvWritable, namespace: string, key: string): boolean {
   const t = kvTags(db, namespace, key);
-  db.write.kv.kvDelete.run(t.ns, t.key as Buffer);
+  return db.write.kv.kvDelete.run(t.ns, t.key as Buffer).changes > 0;
 }
 
 /** Whether the namespace holds any entry (nothing opened: one index probe). */

@@ -16,12 +16,14 @@
 // CLI's notice). A marker file (empty) says that a scrub is owed, so one cut short (the process
 // ended, the disk was full) runs at the next lock.
 //
-// Rows that are replaced, not deleted (libsignal session records, at each message; sender key
-// chains; held envelopes, dropped without a checkpoint) leave the same gap copies of their older
-// values, which hold the ratchet state that opens old messages. A scrub for each of them would
+// Rows that are written over, or deleted without a checkpoint, leave the same gap copies of their
+// older values: any kv entry (libsignal session records, at each message, holding the ratchet
+// state that opens old messages; sender key chains; held envelopes; drafts typed and erased;
+// pending-deletion records), an account secret, an outbox item. A scrub for each of them would
 // rewrite the file at nearly every lock, so they owe one only once the last scrub is older than
 // REPLACED_SECRETS_MAX_AGE_MS: a second file keeps the last scrub's time and whether such rows
-// were replaced since (scrubState), read once per unlock (Vault).
+// were replaced since (scrubState), read once per unlock (Vault, which tells itself of each such
+// write: Vault.rowReplaced).
 import { closeSync, constants, existsSync, fstatSync, fsyncSync, openSync, readSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
@@ -38,7 +40,7 @@ export const SCRUB_OWED_FILE = 'vault.scrub-owed';
 export const SCRUB_STATE_FILE = 'vault.scrubbed.json';
 
 /**
- * How long the older copies of replaced secret rows (Vault.secretReplaced) may outlive the last
+ * How long the older copies of replaced sealed rows (Vault.rowReplaced) may outlive the last
  * scrub: a lock at least this long after it, in or after an unlock that replaced one, scrubs.
  * A day: a session record's old chain keys then last about a day past their use (plus the time
  * until that lock), for one rewrite of vault.db a day at most among locks that deleted nothing.

@@ -1,6 +1,7 @@
-// The scrub owed by replaced secret rows (main/vault/scrub.ts, Vault.secretReplaced): a libsignal
+// The scrub owed by replaced sealed rows (main/vault/scrub.ts, Vault.rowReplaced): a libsignal
 // session record is written over at each message, and SQLite's rebalancing can leave its older
-// value (chain keys that open old messages) in a page gap. No deletion owes the scrub for it, so
+// value (chain keys that open old messages) in a page gap; so can any sealed row written over or
+// deleted (a draft typed and erased, a sent request's outbox item). No deletion owes the scrub for it, so
 // the lock owes it once the last scrub is older than REPLACED_SECRETS_MAX_AGE_MS, told by the
 // state file beside the marker. The clock is not raced: each case writes that file itself, hours
 // from the bound. Real vaults, real libsignal (alice and bob on their own profiles).
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { E2e } from '../../main/e2e/index.ts';
 import { E2eKv, NS } from '../../main/e2e/kv.ts';
+import { storeDraft } from '../../main/messenger/conversations.ts';
 import { Vault } from '../../main/vault/index.ts';
 import { readScrubState, REPLACED_SECRETS_MAX_AGE_MS, SCRUB_OWED_FILE, SCRUB_STATE_FILE, watchScrubs, type ScrubState } from '../../main/vault/scrub.ts';
 import { PreKeyDirectory, str, text } from '../e2e-signal/helpers.ts';
@@ -66,6 +68,9 @@ const receiveOne = (alice: VaultParty) => async (vault: Vault): Promise<void> =>
   const envelope = await alice.e2e.encryptFor('bob', text('again'));
   expect(envelope.type).toBe('message');
   expect(str(await E2e.open(vault).decryptFrom('alice', envelope))).toBe('again');
+  // The record reaches the vault with the receive's batch (E2eKv.deferSessions): committed at
+  // the next turn, here at once. The vault tells itself of the replacement then.
+  vault.commitBatch();
 };
 
 describe('a replaced session record', () => {
@@ -124,11 +129,15 @@ describe('a replaced session record', () => {
 });
 
 describe('the replaced-secret namespaces of the e2e kv', () => {
-  it('a new vault counts as scrubbed at its creation: a session written at once owes no scrub', async () => {
+  it('a new vault counts as scrubbed at its creation: a session written (and written over) at once owes no scrub', async () => {
     const before = Date.now();
     const { vault, dir } = await vaults.fresh();
     expect(readScrubState(dir).scrubbedAt).toBeGreaterThanOrEqual(before);
-    new E2eKv(vault).set(NS.session, 'contact', Buffer.from('session record'));
+    const kv = new E2eKv(vault);
+    kv.set(NS.session, 'contact', Buffer.from('session record'));
+    // The first write made the row (no older value): nothing recorded yet.
+    expect(readScrubState(dir).replacedSince).toBe(false);
+    kv.set(NS.session, 'contact', Buffer.from('next session record'));
     vault.lock();
     expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(false);
     expect(readScrubState(dir).replacedSince).toBe(true);
@@ -145,7 +154,9 @@ describe('the replaced-secret namespaces of the e2e kv', () => {
       symlinkSync(target, join(dir, SCRUB_STATE_FILE));
       expect(readScrubState(dir)).toEqual({ scrubbedAt: undefined, replacedSince: true });
       const again = await vaults.reopen(dir);
-      new E2eKv(again).set(NS.session, 'contact', Buffer.from('session record'));
+      const kv = new E2eKv(again);
+      kv.set(NS.session, 'contact', Buffer.from('session record'));
+      kv.set(NS.session, 'contact', Buffer.from('next session record'));
       again.lock();
       await Vault.scrubbed(dir);
       expect(lstatSync(join(dir, SCRUB_STATE_FILE)).isFile()).toBe(true);
@@ -157,19 +168,100 @@ describe('the replaced-secret namespaces of the e2e kv', () => {
   });
 
   it.each([
-    ['a sender key chain written over', (kv: E2eKv) => kv.set(NS.senderKey, 'chain', Buffer.from('next chain key'))],
-    ['a held envelope dropped', (kv: E2eKv) => kv.delete(NS.held, 'held-1')],
-    ['a session record written durably', (kv: E2eKv) => kv.setDurable(NS.session, 'contact', Buffer.from('session record'))],
-  ])('%s owes the scrub once the last one is past the bound; an identity record (public keys) does not', async (_what, write) => {
+    ['a sender key chain written over', NS.senderKey, (kv: E2eKv) => kv.set(NS.senderKey, 'k', Buffer.from('next chain key'))],
+    ['a held envelope dropped', NS.held, (kv: E2eKv) => kv.delete(NS.held, 'k')],
+    ['a session record written over durably', NS.session, (kv: E2eKv) => kv.setDurable(NS.session, 'k', Buffer.from('next session record'))],
+  ])('%s owes the scrub once the last one is past the bound; the row made, and a deletion of none, do not', async (_what, ns, write) => {
     const { vault, dir } = await vaults.fresh();
     vault.lock();
     writeFileSync(join(dir, SCRUB_STATE_FILE), stateText(Date.now() - REPLACED_SECRETS_MAX_AGE_MS - HOUR, false));
     const again = await vaults.reopen(dir);
     const kv = new E2eKv(again);
-    kv.set(NS.identity, 'contact', Buffer.from('{"public":"key"}'));
+    kv.delete(ns, 'k');
+    kv.set(ns, 'k', Buffer.from('first value'));
     expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(false);
     write(kv);
     // Owed durably at the first replacement (a crash before the lock still scrubs at the next).
     expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(true);
+  });
+});
+
+/**
+ * A fresh vault locked with its state file saying `state`, unlocked again: `during` runs, then the
+ * lock. Whether the marker was there before the lock, whether the lock scrubbed, the state after.
+ */
+async function freshLockAfter(state: string, during: (vault: Vault) => void | Promise<void>): Promise<{ dir: string; owedBeforeLock: boolean; scrubbed: boolean; after: ScrubState }> {
+  const { vault, dir } = await vaults.fresh();
+  vault.lock();
+  writeFileSync(join(dir, SCRUB_STATE_FILE), state);
+  const again = await vaults.reopen(dir);
+  await during(again);
+  const owedBeforeLock = existsSync(join(dir, SCRUB_OWED_FILE));
+  const heard: boolean[] = [];
+  const unwatch = watchScrubs(dir, (underWay) => heard.push(underWay));
+  try {
+    again.lock();
+    await Vault.scrubbed(dir);
+  } finally {
+    unwatch();
+  }
+  return { dir, owedBeforeLock, scrubbed: heard.includes(true), after: readScrubState(dir) };
+}
+
+describe('any sealed row written over or deleted (the vault tells itself)', () => {
+  const CONVERSATION = 'c'.repeat(32);
+  const draft = (vault: Vault): void => {
+    storeDraft(vault, CONVERSATION, 'meet me');
+    storeDraft(vault, CONVERSATION, 'meet me at the station');
+    storeDraft(vault, CONVERSATION, '');
+  };
+
+  it('a draft typed, changed and cleared on a day with no message owes the scrub at the next lock past the bound', async () => {
+    // Within the bound: that lock owes none, but records that a row was replaced.
+    const at = Date.now() - REPLACED_SECRETS_MAX_AGE_MS + 2 * HOUR;
+    const first = await freshLockAfter(stateText(at, false), draft);
+    expect({ owedBeforeLock: first.owedBeforeLock, scrubbed: first.scrubbed }).toEqual({ owedBeforeLock: false, scrubbed: false });
+    // Before, drafts were no e2e namespace: replacedSince stayed false and no later lock scrubbed for them.
+    expect(first.after).toEqual({ scrubbedAt: at, replacedSince: true });
+    // A day later (the state file's time moved back by the bound, as the clock moving on would
+    // make it): an unlock that writes nothing locks with the scrub.
+    writeFileSync(join(first.dir, SCRUB_STATE_FILE), stateText(at - REPLACED_SECRETS_MAX_AGE_MS, true));
+    const vault = await vaults.reopen(first.dir);
+    const before = Date.now();
+    const heard: boolean[] = [];
+    const unwatch = watchScrubs(first.dir, (underWay) => heard.push(underWay));
+    try {
+      vault.lock();
+      await Vault.scrubbed(first.dir);
+    } finally {
+      unwatch();
+    }
+    expect(heard).toContain(true);
+    expect(readScrubState(first.dir)).toMatchObject({ replacedSince: false });
+    expect(readScrubState(first.dir).scrubbedAt).toBeGreaterThanOrEqual(before);
+  });
+
+  it.each([
+    ['a draft typed, changed and cleared', draft],
+    ['an outbox item put and taken out (a request sent)', (vault: Vault) => {
+      vault.outboxPut({ id: 'o'.repeat(32), createdAt: Date.now(), body: Buffer.from('sealed request') });
+      vault.outboxDelete('o'.repeat(32));
+    }],
+    ['an account secret written over', (vault: Vault) => {
+      vault.setAccountSecret('scrub-replaced-test', Buffer.from('first'));
+      vault.setAccountSecret('scrub-replaced-test', Buffer.from('second'));
+    }],
+    ['a kv entry written over inside a long transaction (an import merge)', async (vault: Vault) => {
+      vault.kvSet('scrub-replaced-test', 'k', Buffer.from('first'));
+      await vault.longTransaction(async (write) => write((w) => w.kvSet('scrub-replaced-test', 'k', Buffer.from('second'))));
+    }],
+  ])('%s owes the scrub at once when the last one is past the bound', async (_what, during) => {
+    const { owedBeforeLock, scrubbed, after } = await freshLockAfter(stateText(Date.now() - REPLACED_SECRETS_MAX_AGE_MS - HOUR, false), during);
+    expect({ owedBeforeLock, scrubbed, replacedSince: after.replacedSince }).toEqual({ owedBeforeLock: true, scrubbed: true, replacedSince: false });
+  });
+
+  it('a draft only written (no older value) owes none, however old the last scrub', async () => {
+    const { owedBeforeLock, scrubbed } = await freshLockAfter(stateText(Date.now() - 3 * REPLACED_SECRETS_MAX_AGE_MS, false), (vault) => storeDraft(vault, CONVERSATION, 'first words'));
+    expect({ owedBeforeLock, scrubbed }).toEqual({ owedBeforeLock: false, scrubbed: false });
   });
 });
