@@ -36,6 +36,11 @@ const MAX_CHAINS_WAITING_PER_SENDER = 8;
 const MAX_JOIN_FETCHES = 8;
 const MAX_FETCHES_PER_HOUR = 32;
 
+/** The time part of a change's inbox key (undefined for a waiting chain's key). */
+function inboxKeyTime(key: string): number | undefined {
+  return /^\d{15}-/.test(key) ? Number(key.slice(0, 15)) : undefined;
+}
+
 interface InboxEntry {
   from: string;
   change: unknown;
@@ -49,8 +54,13 @@ export class GroupMembership {
    * The time part of the last inbox key: increasing, so keys sort in arrival order. A backlog is
    * received back to back (net/mailbox.ts), often several in one millisecond, and the random
    * suffix alone would then order them: a change drained before its group's creation is dropped.
+   * Starts above every key the inbox holds (read once per unlock, nextInboxKey), not at the
+   * clock: after a clock set back across a restart, new keys would sort before the older ones
+   * and the trims, which drop the oldest keys first, would drop the newest changes.
    */
   private lastKeyAt = 0;
+  /** The unlocked vault lastKeyAt was started from (a restart or another unlock starts it again). */
+  private keysOf: WeakRef<Vault> | undefined;
   /** Authors whose keys a join fetches or fetched (once per run: a failed fetch refuses the join). */
   private readonly fetched = new Map<string, 'pending' | 'done'>();
   /** When join fetches started, for the hourly bound. */
@@ -62,8 +72,7 @@ export class GroupMembership {
   storeInbound(from: string, content: GroupChangeContent | SenderKeyContent): Promise<{ kind: 'none' }> | { kind: 'none' } {
     const vault = this.d.vault();
     if (content.kind === 'group-change') {
-      this.lastKeyAt = Math.max(Date.now(), this.lastKeyAt + 1);
-      const key = `${String(this.lastKeyAt).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+      const key = this.nextInboxKey(vault);
       const entry: InboxEntry = { from, change: content.change, state: content.state, chain: content.chain };
       vault.kvSet(INBOX, key, utf8(JSON.stringify(entry)));
       this.scheduleDrain();
@@ -89,6 +98,24 @@ export class GroupMembership {
         }
         return { kind: 'none' as const };
       });
+  }
+
+  /**
+   * A new inbox key: its time part the clock's, or one past the last key's when that is later
+   * (a clock set back keeps arrival order; such keys then count as young until the clock
+   * catches up, bounded by the counts). `${15 digits}-${12 hex}`, as before.
+   */
+  private nextInboxKey(vault: Vault): string {
+    if (this.keysOf?.deref() !== vault) {
+      this.keysOf = new WeakRef(vault);
+      this.lastKeyAt = 0;
+      for (const k of vault.kvKeys(INBOX)) {
+        const at = inboxKeyTime(k);
+        if (at !== undefined && at > this.lastKeyAt) this.lastKeyAt = at;
+      }
+    }
+    this.lastKeyAt = Math.max(Date.now(), this.lastKeyAt + 1);
+    return `${String(this.lastKeyAt).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
   }
 
   scheduleDrain(): void {
