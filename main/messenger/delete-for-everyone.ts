@@ -12,6 +12,7 @@ import type { Vault } from '../vault/index.ts';
 import { deleteAttachmentOf, recordOf } from './attachment-store.ts';
 import type { RelayConnection } from './connection.ts';
 import { conversationIdOf, newContentId, OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO, textIdempotencyKey } from './ids.ts';
+import { ownContentId } from './outgoing.ts';
 
 /** How long after sending a message may be deleted for everyone (sender and recipients apply it). */
 export const DELETE_FOR_EVERYONE_WINDOW_MS = 24 * 3600 * 1000;
@@ -60,9 +61,9 @@ export function ownContentIdToDelete(vault: Vault, m: StoredMessage, now: number
   if (now - m.sentAt > DELETE_FOR_EVERYONE_WINDOW_MS) {
     throw new ApiError('NOT_AVAILABLE', 'A message can be deleted for everyone only within 24 hours of sending it; delete it for you instead.');
   }
-  const cid = vault.kvGet(OUTGOING_CONTENT_IDS, m.id);
-  if (!cid) throw new ApiError('NOT_AVAILABLE', 'This message cannot be deleted for everyone; delete it for you instead.');
-  return Buffer.from(cid).toString('utf8');
+  const cid = ownContentId(vault, m);
+  if (cid === undefined) throw new ApiError('NOT_AVAILABLE', 'This message cannot be deleted for everyone; delete it for you instead.');
+  return cid;
 }
 
 /**
@@ -73,7 +74,9 @@ export function tombstoneOwn(vault: Vault, m: StoredMessage, originalIdem: strin
   vault.transaction(() => {
     vault.outboxDelete(originalIdem);
     vault.kvDelete(PENDING_SENDS, originalIdem);
-    // Without its content id a queued tombstone is never re-sent at unlock (resumeQueued).
+    // A queued tombstone is never re-sent at unlock (resumeQueued): marked with its outbox entry's
+    // removal, before the re-seal drops the content id from its entry (an older build's text: its kv entry).
+    vault.kvSet(TOMBSTONES, m.id, Buffer.from('1'));
     vault.kvDelete(OUTGOING_CONTENT_IDS, m.id);
   });
   return tombstone(vault, m.conversationId, [m.id]);

@@ -4,7 +4,9 @@
 // links, tombstone marks, attachment chunks, a queued send's outbox entry), a withdraw is queued
 // for our sends the relay may still hold (withdraw-queue.ts), and with the last entry of a
 // conversation its draft.
-// By ids alone, so it also works after the rows are gone: after a crash the vault finishes the
+// By ids, and the content ids the removed entries held (our text's: a queued send's outbox entry
+// is found by it; told from a received text's by outgoingMessageId(idKey, cid) === id), so it
+// also works after the rows are gone: after a crash the vault finishes the
 // deletion at unlock (whoever unlocks), and the messenger finishes this at its next unlock,
 // before the first page (lifecycle.ts). In short transactions with a yield between them.
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
@@ -24,12 +26,14 @@ import {
   INCOMING_CONTENT_IDS,
   MESSAGE_TIMERS,
   OUTGOING_CONTENT_IDS,
+  outgoingMessageId,
   PENDING_SENDS,
   QUOTABLE_CONTENT_IDS,
   REPLY_TO,
   STATE_TIMES,
   textIdempotencyKey,
   TIMER_CHANGES,
+  withIdKey,
 } from './ids.ts';
 
 /** Target length of one step's transaction (the loop-delay bar is 50 ms). */
@@ -51,11 +55,16 @@ export function recipientOf(vault: Vault, conversationId: string): string | unde
  * delivery or read time recorded counts as undelivered (a withdraw too many is harmless: the
  * relay answers the same). `to` undefined (a group): nothing to withdraw this way.
  */
-export function forgetSend(vault: Vault, sendIdOf: (contentId: string) => string, to: string | undefined, id: string, undelivered?: () => boolean | undefined): void {
-  const cid = vault.kvGet(OUTGOING_CONTENT_IDS, id);
-  if (!cid) return;
-  vault.kvDelete(OUTGOING_CONTENT_IDS, id);
-  const idem = sendIdOf(Buffer.from(cid).toString('utf8'));
+export function forgetSend(
+  vault: Vault, sendIdOf: (contentId: string) => string, to: string | undefined, id: string, undelivered?: () => boolean | undefined, ownContentId?: string,
+): void {
+  // `ownContentId`: the one our text's sealed entry held (storeQueued), given by a caller that
+  // knows the message is ours. An attachment or an older build's text has a kv entry instead.
+  const raw = ownContentId === undefined ? vault.kvGet(OUTGOING_CONTENT_IDS, id) : undefined;
+  if (raw) vault.kvDelete(OUTGOING_CONTENT_IDS, id);
+  const cid = raw ? Buffer.from(raw).toString('utf8') : ownContentId;
+  if (cid === undefined) return;
+  const idem = sendIdOf(cid);
   if (vault.kvGet(PENDING_SENDS, idem) !== undefined) {
     vault.outboxDelete(idem);
     vault.kvDelete(PENDING_SENDS, idem);
@@ -97,7 +106,13 @@ export function forgetRecords(vault: Vault, id: string, contentIdOfRow?: string)
  * opens every entry in one call, which held the event loop for tens of ms at 100,000 messages.
  * Returns how many message ids were gone through.
  */
-export async function forgetJournaled(vault: Vault, sendIdOf: (contentId: string) => string, stepMs: number = STEP_MS, keys?: readonly string[]): Promise<number> {
+export async function forgetJournaled(
+  vault: Vault,
+  sendIdOf: (contentId: string) => string,
+  stepMs: number = STEP_MS,
+  keys?: readonly string[],
+  ownIdOf: (contentId: string) => string = (contentId) => withIdKey(vault, (k) => outgoingMessageId(k, contentId)),
+): Promise<number> {
   let done = 0;
   for (const key of keys ?? vault.kvKeys(DELETION_JOURNAL)) {
     const raw = vault.kvGet(DELETION_JOURNAL, key);
@@ -120,8 +135,10 @@ export async function forgetJournaled(vault: Vault, sendIdOf: (contentId: string
       // only undo whole steps, the entry's removal with them, and the next unlock redoes them.
       vault.relaxedTransaction(() => {
         for (const id of chunk) {
-          forgetSend(vault, sendIdOf, to, id);
-          forgetRecords(vault, id, entry.contentIds?.get(id));
+          const cid = entry.contentIds?.get(id);
+          // Received texts keep a content id in their entry too: ours is the one our id derives from.
+          forgetSend(vault, sendIdOf, to, id, undefined, cid !== undefined && ownIdOf(cid) === id ? cid : undefined);
+          forgetRecords(vault, id, cid);
         }
         if (last) {
           if (entry.whole) {
@@ -151,7 +168,13 @@ export async function forgetJournaledAtUnlock(vault: Vault): Promise<void> {
   const idKey = vault.getAccountSecret(ID_KEY_SECRET);
   try {
     // Without an id key nothing was ever sent, so no outbox entry can name these messages.
-    await forgetJournaled(vault, (contentId) => (idKey ? textIdempotencyKey(idKey, contentId) : ''));
+    await forgetJournaled(
+      vault,
+      (contentId) => (idKey ? textIdempotencyKey(idKey, contentId) : ''),
+      undefined,
+      undefined,
+      (contentId) => (idKey ? outgoingMessageId(idKey, contentId) : ''),
+    );
   } finally {
     idKey?.fill(0);
   }

@@ -1,9 +1,12 @@
 // "Delete for me" of a whole conversation at any size without blocking the event loop: the
-// vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Each
-// slice's transaction also settles our sends among its messages (a queued one leaves the outbox,
-// so it is never sent after its deletion; one the relay holds gets a withdraw), reading a
-// message only when it is one of ours; the rest of what the messenger keeps about them goes
-// afterwards from the journal, in its own short steps (deletion-journal.ts), also after a crash.
+// vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Our sends
+// among its messages are settled (a queued one leaves the outbox, so it is never sent after its
+// deletion; one the relay holds gets a withdraw): one with a content-id kv entry (an attachment,
+// an older build's text) in the slice's transaction, reading a message only when it is one of
+// ours; a text, whose content id is in its sealed entry, from the journal, which carries that
+// id (no message read per slice). The journal's steps, which also take the rest of what the
+// messenger keeps about them, run right after the slices (deletion-journal.ts), and after a
+// crash at the next unlock, before the relay client starts.
 import { ApiError } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';

@@ -34,8 +34,10 @@ export function forgetMessages(vault: Vault, sendIdOf: (contentId: string) => st
     // Our send (deletion-journal.ts): a queued one leaves the outbox (never sent after its
     // deletion); one the relay accepted and has not delivered gets a withdraw in the sealed outbox,
     // in this transaction, so the relay drops it once connected, also after a lock or a crash.
-    forgetSend(vault, sendIdOf, recipients.get(m.conversationId), m.id, () => m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
-    forgetRecords(vault, m.id);
+    // Our text's content id is in its entry (storeQueued); an attachment's or an older build's text's in kv.
+    const own = m.direction === 'out' ? m.contentId : undefined;
+    forgetSend(vault, sendIdOf, recipients.get(m.conversationId), m.id, () => m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'), own);
+    forgetRecords(vault, m.id, m.contentId);
   }
 }
 

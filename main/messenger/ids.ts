@@ -72,7 +72,8 @@ export function incomingPlace(
 
 /**
  * Stored id of a message we send. Deterministic, so a receipt naming the content id finds it; the
- * content id itself is kept sealed (kv, OUTGOING_CONTENT_IDS), for re-sending a queued message.
+ * content id itself is kept sealed, for re-sending a queued message: a text's in its sealed entry
+ * (outgoing.ts storeQueued), an attachment's (and an older build's text's) in OUTGOING_CONTENT_IDS.
  */
 export function outgoingMessageId(idKey: Uint8Array, contentId: string): string {
   return `m${keyedId(idKey, 'message', 'out', contentId)}`;
@@ -116,7 +117,8 @@ export function withIdKey<T>(vault: Vault, fn: (idKey: Uint8Array) => T): T {
 /**
  * kv namespaces: stored incoming id -> content id until the read receipt (attachments, texts that
  * arrived as tombstones, and texts stored before a text kept only its QUOTABLE_CONTENT_IDS entry);
- * stored outgoing id -> content id; idempotency key -> content id.
+ * stored outgoing id -> content id (attachments, and texts stored before a text kept it in its
+ * sealed entry); idempotency key -> content id.
  */
 export const INCOMING_CONTENT_IDS = 'messenger-incoming-content-ids';
 export const OUTGOING_CONTENT_IDS = 'messenger-outgoing-content-ids';

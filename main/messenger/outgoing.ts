@@ -18,18 +18,33 @@ export interface QueuedText {
 
 /** The content id a reply to `messageId` names (ours or theirs), if it has one. */
 export function quotableContentId(vault: Vault, messageId: string): string | undefined {
+  // Our texts (storeQueued) and received ones (inbound.ts) keep it in their sealed entry; texts
+  // stored by older builds, and attachments, in a kv entry of their own.
+  const inEntry = vault.getMessage(messageId)?.contentId;
+  if (inEntry !== undefined) return inEntry;
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, messageId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, messageId);
-  // A received text stored with its content id in its sealed entry has no kv entry for it (inbound.ts).
-  return cid ? Buffer.from(cid).toString('utf8') : vault.getMessage(messageId)?.contentId;
+  return cid ? Buffer.from(cid).toString('utf8') : undefined;
+}
+
+/**
+ * The content id we sent our message `m` under: its sealed entry's (storeQueued), or, for an
+ * attachment or a text stored by an older build, its OUTGOING_CONTENT_IDS entry. Undefined for
+ * a received message and for a tombstone (a delete for everyone drops both).
+ */
+export function ownContentId(vault: Vault, m: StoredMessage): string | undefined {
+  if (m.direction !== 'out') return undefined;
+  if (m.contentId !== undefined) return m.contentId;
+  const cid = vault.kvGet(OUTGOING_CONTENT_IDS, m.id);
+  return cid ? Buffer.from(cid).toString('utf8') : undefined;
 }
 
 /** Stores a text as 'queued'; returns it with the quoted message's content id, if any. */
 export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessage; replyTo: string | undefined } {
-  // The content id is kept sealed (a resume at unlock re-sends a queued message under it);
-  // written first, so a queued message always has it.
-  vault.kvSet(OUTGOING_CONTENT_IDS, q.id, Buffer.from(q.contentId, 'utf8'));
+  // The content id rides in the text's sealed entry (a resume at unlock re-sends a queued
+  // message under it; a reply or a delete for everyone names it): one seal and one row for both,
+  // so a queued message always has it.
   const [stored] = vault.appendMessages([
-    { id: q.id, conversationId: q.conversationId, direction: 'out', sender: 'self', sentAt: q.at, receivedAt: q.at, text: q.text, state: 'queued' },
+    { id: q.id, conversationId: q.conversationId, direction: 'out', sender: 'self', sentAt: q.at, receivedAt: q.at, text: q.text, state: 'queued', contentId: q.contentId },
   ]);
   if (!stored) throw new Error('the vault did not store the message');
   if (q.replyToId === undefined) return { stored, replyTo: undefined }; // a new id: no quote stored under it

@@ -17,6 +17,7 @@ import type { ContactRecord, MessageState, StoredMessage } from '../vault/api.ts
 import { VaultLocked } from '../vault/errors.ts';
 import { quotedContentId, readDraft, writeDraft } from './conversations.ts';
 import { sendAttachment, type UploadedAttachment } from './attachments.ts';
+import { isTombstone } from './delete-for-everyone.ts';
 import { storeOwnTimerChange } from './disappearing.ts';
 import type { Emit } from './events.ts';
 import type { DisappearingTimers } from './expiry.ts';
@@ -25,13 +26,12 @@ import {
   contactIdOfConversation,
   conversationIdOf,
   newContentId,
-  OUTGOING_CONTENT_IDS,
   outgoingMessageId,
   PENDING_SENDS,
   textIdempotencyKey,
   withIdKey,
 } from './ids.ts';
-import { DurableHandoff, handOffKept, handToRelay, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
+import { DurableHandoff, handOffKept, handToRelay, ownContentId, queueForRelay, quotableContentId, storeQueued } from './outgoing.ts';
 import { storedView } from './stored-view.ts';
 import type { SessionAccess } from './session.ts';
 import type { Trust } from './trust.ts';
@@ -378,11 +378,13 @@ export class Sender {
       const contact = vault.getContact(conv.contactId);
       if (!contact || contact.identityChanged) continue;
       for (const m of vault.pageMessages(conv.id, { limit: RESUME_SCAN })) {
-        const sealedCid = m.direction === 'out' && m.state === 'queued' ? vault.kvGet(OUTGOING_CONTENT_IDS, m.id) : undefined;
-        if (!sealedCid) continue;
-        const contentId = Buffer.from(sealedCid).toString('utf8');
+        // A text's content id is in its sealed entry (storeQueued), an older build's in a kv entry.
+        const contentId = m.state === 'queued' ? ownContentId(vault, m) : undefined;
+        if (contentId === undefined) continue;
         const idem = this.withIdKey((k) => textIdempotencyKey(k, contentId));
         if (inOutbox.has(idem)) continue;
+        // Deleted for everyone while queued (its outbox entry went with the mark): never sent.
+        if (isTombstone(vault, m.id)) continue;
         if (e2e.identityStatus(contact.handle).pending || !(await e2e.hasSession(contact.handle))) break;
         const replyTo = quotedContentId(this.deps.access.require().vault, m.id);
         const timer = this.deps.timers()?.timerOf(m.id);
