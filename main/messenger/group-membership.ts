@@ -31,10 +31,30 @@ export const MAX_EARLY_PER_SENDER = 32;
  */
 export const MAX_EARLY = 256;
 /** Chains kept for groups we do not hold yet, per sender. */
-const MAX_CHAINS_WAITING_PER_SENDER = 8;
+export const MAX_CHAINS_WAITING_PER_SENDER = 8;
+/**
+ * How long such a chain waits for its group: WAIT_MS, as an early change. A member hands its
+ * chain over once it learns of our add, when the add is sent to us too, so the two arrive close
+ * together (a catch-up brings both); a group that has not come in a week will not. Without an
+ * age, chains for groups that never come (made-up ids, or a group we were not added to after
+ * all) kept their sender's slots for ever, and that sender's genuine early chain was refused;
+ * the sender key record behind each is forgotten with it.
+ */
+export const CHAIN_WAIT_MS = WAIT_MS;
+/** How often a drain looks at the waiting chains' ages (each one is a sealed read). */
+const CHAIN_SWEEP_EVERY_MS = 3_600_000;
 /** Authors a joiner may fetch keys for, per chain and per hour in all. */
 const MAX_JOIN_FETCHES = 8;
 const MAX_FETCHES_PER_HOUR = 32;
+
+/** A waiting chain's value: its distribution id and when it came (a value of older code, the id alone, has no time). */
+function parseWaitingChain(raw: Uint8Array): { dist: string; at: number | undefined } {
+  const text = Buffer.from(raw).toString('utf8');
+  if (!text.startsWith('{')) return { dist: text, at: undefined };
+  const v = JSON.parse(text) as { dist?: unknown; at?: unknown };
+  if (typeof v.dist !== 'string' || typeof v.at !== 'number' || !Number.isSafeInteger(v.at)) throw new SyntaxError('not a waiting chain');
+  return { dist: v.dist, at: v.at };
+}
 
 /** The time part of a change's inbox key (undefined for a waiting chain's key). */
 function inboxKeyTime(key: string): number | undefined {
@@ -65,6 +85,8 @@ export class GroupMembership {
   private readonly fetched = new Map<string, 'pending' | 'done'>();
   /** When join fetches started, for the hourly bound. */
   private fetchTimes: number[] = [];
+  /** When a drain last looked at the waiting chains' ages (expireChains). */
+  private chainsSweptAt = 0;
 
   constructor(private readonly d: GroupDeps) {}
 
@@ -81,7 +103,9 @@ export class GroupMembership {
     // A chain for a group we do not hold waits for it, a few per sender: anyone with a session
     // could otherwise make us keep chains under made-up group ids without end.
     if (!loadGroup(this.d, content.groupId)) {
-      const waiting = vault.kvKeys(INBOX).filter((k) => k.startsWith('chain-') && k.endsWith(`-${from}`));
+      let waiting = vault.kvKeys(INBOX).filter((k) => k.startsWith('chain-') && k.endsWith(`-${from}`));
+      // Full: the sender's chains past their age give their places first.
+      if (waiting.length >= MAX_CHAINS_WAITING_PER_SENDER) waiting = this.expireChains(vault, waiting);
       if (waiting.length >= MAX_CHAINS_WAITING_PER_SENDER && !waiting.includes(`chain-${content.groupId}-${from}`)) return { kind: 'none' };
     }
     return this.d
@@ -93,8 +117,8 @@ export class GroupMembership {
           record.chains[from] = dist;
           saveGroup(this.d, content.groupId, record);
         } else {
-          // The group itself may still be in the inbox: remember the chain until it is applied.
-          vault.kvSet(INBOX, `chain-${content.groupId}-${from}`, utf8(dist));
+          // The group itself may still be in the inbox: remember the chain until it is applied (CHAIN_WAIT_MS at most).
+          vault.kvSet(INBOX, `chain-${content.groupId}-${from}`, utf8(JSON.stringify({ dist, at: Date.now() })));
         }
         return { kind: 'none' as const };
       });
@@ -135,7 +159,13 @@ export class GroupMembership {
     } catch {
       return;
     }
-    const keys = vault.kvKeys(INBOX).filter((k) => !k.startsWith('chain-')).sort();
+    const all = vault.kvKeys(INBOX);
+    const now = Date.now();
+    if (!(now - this.chainsSweptAt >= 0 && now - this.chainsSweptAt < CHAIN_SWEEP_EVERY_MS)) {
+      this.chainsSweptAt = now;
+      this.expireChains(vault, all.filter((k) => k.startsWith('chain-')));
+    }
+    const keys = all.filter((k) => !k.startsWith('chain-')).sort();
     // Groups whose join waits for authors' keys: their later changes wait with it.
     const joining = new Set<string>();
     // Changes kept for a parent that has not arrived (the relay orders per sender only), per group.
@@ -143,7 +173,6 @@ export class GroupMembership {
     // Changes kept for a group we do not hold yet: per sender, their keys and groups in arrival order.
     const early = new Map<string, { key: string; groupId: string }[]>();
     let applied = false;
-    const now = Date.now();
     for (const key of keys) {
       const raw = vault.kvGet(INBOX, key);
       if (!raw) continue;
@@ -201,6 +230,41 @@ export class GroupMembership {
     }
     // A change applied now may be the parent one kept above was waiting for.
     if (applied && (waiting.size > 0 || joined)) this.scheduleDrain();
+  }
+
+  /**
+   * Drops the waiting chains among `keys` that came CHAIN_WAIT_MS ago or more, with their sender
+   * key records; returns the others. A value of older code (no time) is given the time now; a
+   * value that does not parse is dropped.
+   */
+  private expireChains(vault: Vault, keys: readonly string[]): string[] {
+    const now = Date.now();
+    return keys.filter((key) => {
+      const raw = vault.kvGet(INBOX, key);
+      if (!raw) return false;
+      let chain: { dist: string; at: number | undefined };
+      try {
+        chain = parseWaitingChain(raw);
+      } catch {
+        vault.kvDelete(INBOX, key);
+        return false;
+      }
+      if (chain.at === undefined) {
+        vault.kvSet(INBOX, key, utf8(JSON.stringify({ dist: chain.dist, at: now })));
+        return true;
+      }
+      if (now - chain.at < CHAIN_WAIT_MS) return true;
+      vault.kvDelete(INBOX, key);
+      // After the receive that may be running (it holds the e2e queue), as afterApplied's.
+      // Handles hold no '-' (HANDLE_RE): the sender is what follows the last one.
+      const from = key.slice(key.lastIndexOf('-') + 1);
+      try {
+        void this.d.e2e().groups.forget(from, chain.dist).catch(() => undefined);
+      } catch {
+        // No e2e now (locked meanwhile): the record stays, as one of a member who never wrote.
+      }
+      return false;
+    });
   }
 
   /** A change from its author for a group we do not hold, that starts none (not a creation, no chain or state of a joiner): it waits for its group. */
@@ -385,8 +449,12 @@ export class GroupMembership {
       const key = `chain-${groupId}-${h}`;
       const raw = vault.kvGet(INBOX, key);
       if (!raw) continue;
-      record.chains[h] = Buffer.from(raw).toString('utf8');
       vault.kvDelete(INBOX, key);
+      try {
+        record.chains[h] = parseWaitingChain(raw).dist;
+      } catch {
+        // Not one this code wrote: dropped, as a chain never handed over.
+      }
     }
   }
 }
