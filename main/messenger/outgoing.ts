@@ -4,7 +4,6 @@ import type { OutboxItem } from '../net/stores.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import type { RelayConnection } from './connection.ts';
-import { quotedContentId } from './conversations.ts';
 import { OUTGOING_CONTENT_IDS, PENDING_SENDS, QUOTABLE_CONTENT_IDS, REPLY_TO } from './ids.ts';
 
 export interface QueuedText {
@@ -16,11 +15,14 @@ export interface QueuedText {
   replyToId: string | undefined;
 }
 
-/** The content id a reply to `messageId` names (ours or theirs), if it has one. */
-export function quotableContentId(vault: Vault, messageId: string): string | undefined {
+/**
+ * The content id a reply to `messageId` names (ours or theirs), if it has one. `known`: the
+ * message as the caller just read it (not read again).
+ */
+export function quotableContentId(vault: Vault, messageId: string, known?: StoredMessage): string | undefined {
   // Our texts (storeQueued) and received ones (inbound.ts) keep it in their sealed entry; texts
   // stored by older builds, and attachments, in a kv entry of their own.
-  const inEntry = vault.getMessage(messageId)?.contentId;
+  const inEntry = (known?.id === messageId ? known : vault.getMessage(messageId))?.contentId;
   if (inEntry !== undefined) return inEntry;
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, messageId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, messageId);
   return cid ? Buffer.from(cid).toString('utf8') : undefined;
@@ -38,8 +40,11 @@ export function ownContentId(vault: Vault, m: StoredMessage): string | undefined
   return cid ? Buffer.from(cid).toString('utf8') : undefined;
 }
 
-/** Stores a text as 'queued'; returns it with the quoted message's content id, if any. */
-export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessage; replyTo: string | undefined } {
+/**
+ * Stores a text as 'queued', and its quote link when it is a reply (the caller took the quoted
+ * content id before encrypting: nothing is read back here).
+ */
+export function storeQueued(vault: Vault, q: QueuedText): StoredMessage {
   // The content id rides in the text's sealed entry (a resume at unlock re-sends a queued
   // message under it; a reply or a delete for everyone names it): one seal and one row for both,
   // so a queued message always has it.
@@ -47,9 +52,8 @@ export function storeQueued(vault: Vault, q: QueuedText): { stored: StoredMessag
     { id: q.id, conversationId: q.conversationId, direction: 'out', sender: 'self', sentAt: q.at, receivedAt: q.at, text: q.text, state: 'queued', contentId: q.contentId },
   ]);
   if (!stored) throw new Error('the vault did not store the message');
-  if (q.replyToId === undefined) return { stored, replyTo: undefined }; // a new id: no quote stored under it
-  vault.kvSet(REPLY_TO, q.id, Buffer.from(q.replyToId, 'utf8'));
-  return { stored, replyTo: quotedContentId(vault, q.id) };
+  if (q.replyToId !== undefined) vault.kvSet(REPLY_TO, q.id, Buffer.from(q.replyToId, 'utf8'));
+  return stored;
 }
 
 /**

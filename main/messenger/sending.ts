@@ -164,7 +164,9 @@ export class Sender {
       const [id, idem] = this.withIdKey((k) => [outgoingMessageId(k, contentId), textIdempotencyKey(k, contentId)] as const);
       const timer = deps.timers()?.timerForSend(conversationId);
       const queued = { id, conversationId, contentId, at: now, text, replyToId };
-      const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId);
+      // Read once: its content id goes in the envelope, and the message itself into the view.
+      const quoted = replyToId === undefined ? undefined : (vault.getMessage(replyToId) ?? null);
+      const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId, quoted ?? undefined);
       const conn = access.current()?.connection;
       let storing = false;
       let stored: StoredMessage;
@@ -175,7 +177,7 @@ export class Sender {
         // relay client gets the entry once an fsync made it durable (handoff, below).
         stored = await e2e.sendContentThen(contact.handle, { v: 1, kind: 'text', id: contentId, sentAt: now, text, ...(replyTo ? { replyTo } : {}), ...(timer ? { timer } : {}) }, (envelope) => {
           storing = true;
-          const { stored: message } = storeQueued(vault, queued);
+          const message = storeQueued(vault, queued);
           deps.timers()?.sent(id, conversationId, timer, now);
           // A disappearing message does not wait at the relay longer than its timer.
           if (conn) item = queueForRelay(vault, { to: contact.handle, body: encodeEnvelope(envelope), idem, contentId, createdAt: this.nextCreatedAt(now), ttlSec: timer });
@@ -185,7 +187,7 @@ export class Sender {
       } catch (e) {
         if (storing) throw e; // the vault failed: nothing was stored
         // Not encrypted (e.g. the identity changed): shown as a failed message, as before.
-        const { stored: failed } = storeQueued(vault, queued);
+        const failed = storeQueued(vault, queued);
         progress.stored = true;
         deps.timers()?.sent(id, conversationId, timer, now);
         vault.updateMessageState(failed.id, 'failed');
@@ -206,7 +208,7 @@ export class Sender {
       // Built from what was stored (its timer started now, its quote link), not read back.
       const view = storedView(stored, {
         ...(timer ? { timer: { seconds: timer, expiresAt: now + timer * 1000 } } : {}),
-        ...(replyToId !== undefined ? { quoted: vault.getMessage(replyToId) ?? null } : {}),
+        ...(quoted !== undefined ? { quoted } : {}),
       });
       deps.emit('message', view);
       deps.scheduleSearchCatchUp();

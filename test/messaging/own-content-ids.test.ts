@@ -7,6 +7,7 @@
 // count as ours. Real vault files, no relay (the re-send at unlock: resume.test.ts).
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ownContentIdToDelete, TOMBSTONES, tombstoneOwn } from '../../main/messenger/delete-for-everyone.ts';
+import { quotedContentId } from '../../main/messenger/conversations.ts';
 import { forgetJournaledAtUnlock } from '../../main/messenger/deletion-journal.ts';
 import { deleteConversationInSlices, deleteMessagesInSlicesForMe } from '../../main/messenger/deletion-slices.ts';
 import { deleteFromVault } from '../../main/messenger/deletion.ts';
@@ -42,7 +43,7 @@ function send(vault: Vault, conv: string, text: string, replyToId?: string): { m
   const cid = newContentId();
   const [id, idem] = withIdKey(vault, (k) => [outgoingMessageId(k, cid), textIdempotencyKey(k, cid)] as const);
   const m = vault.transaction(() => {
-    const { stored } = storeQueued(vault, { id, conversationId: conv, contentId: cid, at: Date.now(), text, replyToId });
+    const stored = storeQueued(vault, { id, conversationId: conv, contentId: cid, at: Date.now(), text, replyToId });
     queueForRelay(vault, { to: 'bob', body: Buffer.from(`envelope of ${text}`), idem, contentId: cid, createdAt: Date.now(), ttlSec: undefined });
     return stored;
   });
@@ -89,7 +90,7 @@ describe('the content id of a text we send', () => {
     const kvSet = vi.spyOn(Vault.prototype, 'kvSet');
     const cid = newContentId();
     const id = withIdKey(vault, (k) => outgoingMessageId(k, cid));
-    const { stored } = storeQueued(vault, { id, conversationId: conv, contentId: cid, at: Date.now(), text: 'hello', replyToId: undefined });
+    const stored = storeQueued(vault, { id, conversationId: conv, contentId: cid, at: Date.now(), text: 'hello', replyToId: undefined });
     // A text without a reply writes no kv row at all (the older build: its content id's).
     expect(kvSet.mock.calls.map(([ns]) => ns)).toEqual([]);
     kvSet.mockRestore();
@@ -103,9 +104,21 @@ describe('the content id of a text we send', () => {
     // A reply to it names that content id.
     const reply = send(vault, conv, 'a reply', id);
     expect(Buffer.from(vault.kvGet(REPLY_TO, reply.m.id)!).toString('utf8')).toBe(id);
-    const again = newContentId();
-    const { replyTo } = storeQueued(vault, { id: withIdKey(vault, (k) => outgoingMessageId(k, again)), conversationId: conv, contentId: again, at: Date.now(), text: 'again', replyToId: id });
-    expect(replyTo).toBe(cid);
+    expect(quotedContentId(vault, reply.m.id)).toBe(cid);
+  });
+
+  it('a reply is stored without reading anything back (its quote link and the quoted id were known before)', async () => {
+    const { vault, conv } = await setUp();
+    const quoted = send(vault, conv, 'quoted');
+    const reads = [vi.spyOn(Vault.prototype, 'kvGet'), vi.spyOn(Vault.prototype, 'getMessage')];
+    const cid = newContentId();
+    const id = withIdKey(vault, (k) => outgoingMessageId(k, cid));
+    storeQueued(vault, { id, conversationId: conv, contentId: cid, at: Date.now(), text: 'a reply', replyToId: quoted.m.id });
+    // The older code read its quote link back, then the quoted text's content id (kv, then its entry).
+    expect(reads.map((r) => r.mock.calls.length)).toEqual([0, 0]);
+    for (const r of reads) r.mockRestore();
+    expect(Buffer.from(vault.kvGet(REPLY_TO, id)!).toString('utf8')).toBe(quoted.m.id);
+    expect(quotedContentId(vault, id)).toBe(quoted.cid);
   });
 
   it('a text an older build stored (kv entry, none in its sealed entry) is quoted and deleted for everyone the same', async () => {
