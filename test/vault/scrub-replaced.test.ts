@@ -5,9 +5,9 @@
 // the lock owes it once the last scrub is older than REPLACED_SECRETS_MAX_AGE_MS, told by the
 // state file beside the marker. The clock is not raced: each case writes that file itself, hours
 // from the bound. Real vaults, real libsignal (alice and bob on their own profiles).
-import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { E2e } from '../../main/e2e/index.ts';
 import { E2eKv, NS } from '../../main/e2e/kv.ts';
 import { storeDraft } from '../../main/messenger/conversations.ts';
@@ -20,7 +20,10 @@ import { testVaults } from './helpers.ts';
 const HOUR = 3_600_000;
 const parties = vaultParties('scrub-replaced');
 const vaults = testVaults();
-afterEach(() => vaults.cleanup());
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await vaults.cleanup();
+});
 
 const stateText = (scrubbedAt: number, replacedSince: boolean): string => JSON.stringify({ scrubbedAt, replacedSince });
 
@@ -258,6 +261,33 @@ describe('any sealed row written over or deleted (the vault tells itself)', () =
   ])('%s owes the scrub at once when the last one is past the bound', async (_what, during) => {
     const { owedBeforeLock, scrubbed, after } = await freshLockAfter(stateText(Date.now() - REPLACED_SECRETS_MAX_AGE_MS - HOUR, false), during);
     expect({ owedBeforeLock, scrubbed, replacedSince: after.replacedSince }).toEqual({ owedBeforeLock: true, scrubbed: true, replacedSince: false });
+  });
+
+  it('an unlock whose replacement could not be recorded (the state file made a directory) still scrubs at its own lock once past the bound', async () => {
+    const at = Date.now() - REPLACED_SECRETS_MAX_AGE_MS + 2 * HOUR;
+    const { vault, dir } = await vaults.fresh();
+    vault.lock();
+    writeFileSync(join(dir, SCRUB_STATE_FILE), stateText(at, false));
+    const again = await vaults.reopen(dir);
+    // Read at the unlock; from now on no write of it can succeed (a full disk, as it were).
+    rmSync(join(dir, SCRUB_STATE_FILE));
+    mkdirSync(join(dir, SCRUB_STATE_FILE));
+    draft(again);
+    // Within the bound: nothing owed, and the record of the replacement failed.
+    expect(existsSync(join(dir, SCRUB_OWED_FILE))).toBe(false);
+    expect(lstatSync(join(dir, SCRUB_STATE_FILE)).isDirectory()).toBe(true);
+    // The unlock lasts past the bound: its lock knows of the replacement from memory alone.
+    vi.spyOn(Date, 'now').mockReturnValue(at + REPLACED_SECRETS_MAX_AGE_MS + HOUR);
+    const heard: boolean[] = [];
+    const unwatch = watchScrubs(dir, (underWay) => heard.push(underWay));
+    try {
+      again.lock();
+      vi.restoreAllMocks();
+      await Vault.scrubbed(dir);
+    } finally {
+      unwatch();
+    }
+    expect(heard).toContain(true);
   });
 
   it('a draft only written (no older value) owes none, however old the last scrub', async () => {
