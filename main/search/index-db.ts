@@ -22,6 +22,7 @@ import { INDEX_FORMAT_VERSION, INDEX_PARTS, Part, PURGE_SQL, SCHEMA, openPart } 
 import { purgeAll, purgeStep, type PurgeCursor } from './index-purge.ts';
 import { searchParts, type IndexHit, type IndexQuery } from './index-search.ts';
 import { MirrorLog, type MirrorBatch } from './mirror-batch.ts';
+import { RECENTLY_INDEXED_MAX, RecentlyIndexed } from './recently-indexed.ts';
 import { TOKENIZER_VERSION, indexColumns } from './tokenize.ts';
 
 export { SnapshotInvalid } from './index-image.ts';
@@ -56,6 +57,8 @@ export class SearchIndex {
   readonly #docs: DocAllocator;
   /** Documents removed (deleted or replaced) since this index was opened; rolled-back ones count too. */
   #removals = 0;
+  /** What the index holds for the messages it stored last: an equal upsert is skipped (recently-indexed.ts). */
+  readonly #recent = new RecentlyIndexed();
 
   private constructor(parts: Part[]) {
     this.#parts = parts;
@@ -168,8 +171,10 @@ export class SearchIndex {
       if (!ok) {
         if (start) this.#pending?.rollback(start); // rolled back
         this.#convTermsPending = [];
+        this.#recent.rollback();
       }
       if (--this.#depth === 0) {
+        if (ok) this.#recent.commit();
         for (const [conversationId, term] of this.#convTermsPending) this.#cacheConvTerm(conversationId, term);
         this.#convTermsPending = [];
         if (this.#pending && !this.#pending.empty) this.#mirror?.(this.#pending.take());
@@ -274,17 +279,25 @@ export class SearchIndex {
   upsert(messages: readonly IndexedMessage[]): void {
     this.#writes(() => {
       const batchWords = this.#parts.map(() => new Set<string>());
+      // Of a bulk upsert (a rebuild's batch) only the last ones can be kept anyway.
+      let untilKept = messages.length - RECENTLY_INDEXED_MAX;
       for (const m of messages) {
+        // The same version again (the feed re-delivers a message after each state change).
+        if (this.#recent.holds(m)) continue;
         const id = encodeId(m.id);
         const at = this.#partOf(id);
         const stmts = this.#into(at).stmts;
         const existing = stmts.docOf.get(id);
-        if (existing !== undefined) this.#removeDoc(at, BigInt(existing.doc));
+        if (existing !== undefined) {
+          this.#recent.removed(m.id);
+          this.#removeDoc(at, BigInt(existing.doc));
+        }
         const doc = this.#docs.allocate(m.sentAt);
         const cols = indexColumns(m.text);
         const conv = this.#convTerm(m.conversationId, true) as string;
         stmts.insertDoc.run(doc, id);
         stmts.insertFts.run(doc, cols.body, cols.uni, conv);
+        if (untilKept-- <= 0) this.#recent.inserted(m);
         this.#pending?.insertDoc(at, doc, id);
         this.#pending?.insertFts(at, doc, cols.body, cols.uni, conv);
         const words = batchWords[at] as Set<string>;
@@ -353,6 +366,7 @@ export class SearchIndex {
   #removeDocs(ids: readonly string[]): number {
     let removed = 0;
     for (const id of ids) {
+      this.#recent.removed(id);
       const stored = encodeId(id);
       const at = this.#partOf(stored);
       const row = (this.#parts[at] as Part).stmts.docOf.get(stored);
