@@ -41,6 +41,12 @@ export const MAX_CHAINS_WAITING_PER_SENDER = 8;
  * the sender key record behind each is forgotten with it.
  */
 export const CHAIN_WAIT_MS = WAIT_MS;
+/**
+ * A time kept in the inbox (a key's time part, a chain's) more than this ahead of the clock was
+ * taken while the clock was set ahead: it is moved to now, as if it had arrived now, so that it
+ * neither sorts after every later change nor escapes its week until the clock catches up.
+ */
+const CLOCK_AHEAD_MS = 86_400_000;
 /** How often a drain looks at the waiting chains' ages (each one is a sealed read). */
 const CHAIN_SWEEP_EVERY_MS = 3_600_000;
 /** Authors a joiner may fetch keys for, per chain and per hour in all. */
@@ -54,6 +60,11 @@ function parseWaitingChain(raw: Uint8Array): { dist: string; at: number | undefi
   const v = JSON.parse(text) as { dist?: unknown; at?: unknown };
   if (typeof v.dist !== 'string' || typeof v.at !== 'number' || !Number.isSafeInteger(v.at)) throw new SyntaxError('not a waiting chain');
   return { dist: v.dist, at: v.at };
+}
+
+/** A change's inbox key: the time part (15 digits), then a random part so keys of one millisecond differ. */
+function inboxKey(at: number): string {
+  return `${String(at).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
 }
 
 /** The time part of a change's inbox key (undefined for a waiting chain's key). */
@@ -74,7 +85,7 @@ export class GroupMembership {
    * The time part of the last inbox key: increasing, so keys sort in arrival order. A backlog is
    * received back to back (net/mailbox.ts), often several in one millisecond, and the random
    * suffix alone would then order them: a change drained before its group's creation is dropped.
-   * Starts above every key the inbox holds (read once per unlock, nextInboxKey), not at the
+   * Starts above every key the inbox holds (read once per unlock, startKeys), not at the
    * clock: after a clock set back across a restart, new keys would sort before the older ones
    * and the trims, which drop the oldest keys first, would drop the newest changes.
    */
@@ -130,16 +141,40 @@ export class GroupMembership {
    * catches up, bounded by the counts). `${15 digits}-${12 hex}`, as before.
    */
   private nextInboxKey(vault: Vault): string {
-    if (this.keysOf?.deref() !== vault) {
-      this.keysOf = new WeakRef(vault);
-      this.lastKeyAt = 0;
-      for (const k of vault.kvKeys(INBOX)) {
-        const at = inboxKeyTime(k);
-        if (at !== undefined && at > this.lastKeyAt) this.lastKeyAt = at;
-      }
-    }
+    this.startKeys(vault);
     this.lastKeyAt = Math.max(Date.now(), this.lastKeyAt + 1);
-    return `${String(this.lastKeyAt).padStart(15, '0')}-${randomBytes(6).toString('hex')}`;
+    return inboxKey(this.lastKeyAt);
+  }
+
+  /**
+   * Once per unlocked vault (before its first change is stored or drained): lastKeyAt from the
+   * keys the inbox holds. Keys more than CLOCK_AHEAD_MS ahead of the clock are moved, in their
+   * order, to just after the others (and not before now).
+   */
+  private startKeys(vault: Vault): void {
+    if (this.keysOf?.deref() === vault) return;
+    const now = Date.now();
+    let last = 0;
+    const ahead: string[] = [];
+    for (const k of vault.kvKeys(INBOX)) {
+      const at = inboxKeyTime(k);
+      if (at === undefined) continue;
+      if (at - now > CLOCK_AHEAD_MS) ahead.push(k);
+      else if (at > last) last = at;
+    }
+    if (ahead.length > 0) {
+      // One transaction: a crash between the removal and the new key loses no change.
+      vault.transaction(() => {
+        for (const k of ahead.sort()) {
+          last = Math.max(now, last + 1);
+          const raw = vault.kvGet(INBOX, k);
+          vault.kvDelete(INBOX, k);
+          if (raw) vault.kvSet(INBOX, inboxKey(last), raw);
+        }
+      });
+    }
+    this.lastKeyAt = last;
+    this.keysOf = new WeakRef(vault);
   }
 
   scheduleDrain(): void {
@@ -159,6 +194,7 @@ export class GroupMembership {
     } catch {
       return;
     }
+    this.startKeys(vault);
     const all = vault.kvKeys(INBOX);
     const now = Date.now();
     if (!(now - this.chainsSweptAt >= 0 && now - this.chainsSweptAt < CHAIN_SWEEP_EVERY_MS)) {
@@ -234,8 +270,8 @@ export class GroupMembership {
 
   /**
    * Drops the waiting chains among `keys` that came CHAIN_WAIT_MS ago or more, with their sender
-   * key records; returns the others. A value of older code (no time) is given the time now; a
-   * value that does not parse is dropped.
+   * key records; returns the others. A value of older code (no time), or one whose time is more
+   * than CLOCK_AHEAD_MS ahead of the clock, is given the time now; one that does not parse is dropped.
    */
   private expireChains(vault: Vault, keys: readonly string[]): string[] {
     const now = Date.now();
@@ -249,7 +285,8 @@ export class GroupMembership {
         vault.kvDelete(INBOX, key);
         return false;
       }
-      if (chain.at === undefined) {
+      // No time (older code), or one taken while the clock was far ahead: it waits from now.
+      if (chain.at === undefined || chain.at - now > CLOCK_AHEAD_MS) {
         vault.kvSet(INBOX, key, utf8(JSON.stringify({ dist: chain.dist, at: now })));
         return true;
       }

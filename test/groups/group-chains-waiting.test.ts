@@ -93,5 +93,18 @@ describe('sender key chains waiting for their group', () => {
     const kept = JSON.parse(Buffer.from(bob.vault.kvGet(INBOX, `chain-${legacy}-mallory`)!).toString('utf8')) as { at: number };
     expect(kept.at).toBe(now + 2 * CHAIN_WAIT_MS + 2 * HOUR);
     expect(await recordsAfterQueue()).toBe(0);
+
+    // One stored while the clock was a year ahead waits its week from when the clock is right again.
+    clock.mockReturnValue(now + 400 * 86_400_000);
+    const ahead = await chain();
+    const back = now + 2 * CHAIN_WAIT_MS + 5 * HOUR;
+    clock.mockReturnValue(back);
+    inbox.drain();
+    expect(waiting()).toEqual([ahead, legacy].sort());
+    clock.mockReturnValue(back + CHAIN_WAIT_MS + HOUR);
+    inbox.drain();
+    // Before, it kept a place until the clock passed its time and a week (some 400 days).
+    expect(waiting()).toEqual([]);
+    expect(await recordsAfterQueue()).toBe(0);
   });
 });

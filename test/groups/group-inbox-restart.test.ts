@@ -1,7 +1,9 @@
 // The group inbox's order survives a restart with the clock set back (review s27 R4): changes for
 // groups not held yet wait, a bounded number per sender, and the bound drops the oldest. Their
 // keys' time part came from the clock, restarted at each launch, so after the clock was set
-// back the new changes sorted before the older ones and the bound dropped the NEWEST. Real vault
+// back the new changes sorted before the older ones and the bound dropped the NEWEST; one stored
+// while the clock was far ahead stayed young (and lifted every later key) until the clock
+// caught up. Real vault
 // (locked and unlocked again between the two runs, a new GroupMembership as a new process makes),
 // changes signed with real Ed25519 keys; the clock is Date.now held by the test.
 import { generateKeyPairSync, randomBytes, sign as ed25519Sign, verify as ed25519Verify } from 'node:crypto';
@@ -97,5 +99,29 @@ describe('the group inbox across a restart', () => {
       after.drain();
       expect(waiting(again)).toEqual([]);
     });
+  });
+
+  it('a change stored while the clock was a year ahead: after a restart with the clock right, it stays first and still goes a week later', async () => {
+    const { vault, dir } = await vaults.fresh();
+    const now = Date.now();
+    const clock = vi.spyOn(Date, 'now').mockReturnValue(now + 365 * 86_400_000);
+    const ahead = early(0);
+    const before = new GroupMembership(deps(vault));
+    store(before, ahead.change);
+    before.drain();
+    expect(waiting(vault)).toEqual([ahead.groupId]);
+
+    vault.lock();
+    const again = await vaults.reopen(dir);
+    clock.mockReturnValue(now);
+    const after = new GroupMembership(deps(again));
+    const later = early(1);
+    store(after, later.change);
+    after.drain();
+    expect(waiting(again)).toEqual([ahead.groupId, later.groupId]);
+    // Its key was moved to now: before, its time a year ahead kept it (and every key put above it) young for a year.
+    clock.mockReturnValue(now + WAIT_MS + HOUR);
+    after.drain();
+    expect(waiting(again)).toEqual([]);
   });
 });
