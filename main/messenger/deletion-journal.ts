@@ -19,7 +19,7 @@ import { GROUP_INCOMING, GROUP_SENT, KEPT_GROUP_RECEIPTS } from './group-receipt
 import { forgetKeptReceiptId } from './receipt-batch.ts';
 import { KEPT_RECEIPTS } from './receipts.ts';
 import { withdrawReceiptsOf } from './receipt-withdraw.ts';
-import { queueWithdrawals } from './withdraw-queue.ts';
+import { queueWithdrawals, withdrawId } from './withdraw-queue.ts';
 import {
   contactIdOfConversation,
   ID_KEY_SECRET,
@@ -74,6 +74,8 @@ export function forgetSend(
     return;
   }
   if (!(undelivered?.() ?? vault.kvGet(STATE_TIMES, id) === undefined) || to === undefined) return;
+  // Settled already (a sliced deletion's own transaction, before the journal's step): not again.
+  if (vault.outboxHas(withdrawId(idem))) return;
   queueWithdrawals(vault, [{ to, idem }], Date.now());
 }
 

@@ -1,17 +1,18 @@
 // "Delete for me" of a whole conversation at any size without blocking the event loop: the
-// vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Our sends
-// among its messages are settled (a queued one leaves the outbox, so it is never sent after its
-// deletion; one the relay holds gets a withdraw): one with a content-id kv entry (an attachment,
-// an older build's text) in the slice's transaction, reading a message only when it is one of
-// ours; a text, whose content id is in its sealed entry, from the journal, which carries that
-// id (no message read per slice). The journal's steps, which also take the rest of what the
-// messenger keeps about them, run right after the slices (deletion-journal.ts), and after a
-// crash at the next unlock, before the relay client starts.
+// vault deletes in slices (main/vault/deletion.ts) with its deletion journal on. Each
+// slice's transaction also settles our sends among its messages (a queued one leaves the outbox,
+// so it is never sent after its deletion; one the relay holds gets a withdraw): one with a
+// content-id kv entry (an attachment, an older build's text) before the removal, reading a
+// message only when it is one of ours; a text, whose content id is in its sealed entry, after
+// the removal, from the content ids the removal read (no extra read; ours where the id derives
+// from it). The rest of what the messenger keeps about them goes afterwards from the journal,
+// in its own short steps (deletion-journal.ts), also after a crash.
 import { ApiError } from '../../shared/api.ts';
 import type { StoredMessage } from '../vault/api.ts';
 import type { Vault } from '../vault/index.ts';
 import { DRAFTS_NS } from './conversations.ts';
 import { forgetJournaled, forgetSend, recipientOf } from './deletion-journal.ts';
+import { outgoingMessageId, withIdKey } from './ids.ts';
 
 export interface ConversationDeletion {
   /** The ids deleted. Withdraws of our sends the relay may still hold are queued (withdraw-queue.ts). */
@@ -50,6 +51,12 @@ export async function deleteConversationInSlices(
     inSlice: (ids) => {
       for (const id of ids) forgetSend(vault, sendIdOf, to, id, undelivered(id));
     },
+    removedInSlice: (contentIds) => {
+      for (const [id, cid] of contentIds) {
+        // Received texts keep theirs there too: ours is the one our id derives from.
+        if (withIdKey(vault, (k) => outgoingMessageId(k, cid)) === id) forgetSend(vault, sendIdOf, to, id, undefined, cid);
+      }
+    },
     ...(onProgress ? { onProgress } : {}),
     ...(sliceMs !== undefined ? { sliceMs } : {}),
   });
@@ -82,7 +89,9 @@ export async function deleteMessagesInSlicesForMe(
     inSlice: (ids) => {
       for (const id of ids) {
         const m = byId.get(id);
-        forgetSend(vault, sendIdOf, to, id, () => m !== undefined && m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'));
+        // Our text's content id is in the message as given (its sealed entry's).
+        const own = m?.direction === 'out' ? m.contentId : undefined;
+        forgetSend(vault, sendIdOf, to, id, () => m !== undefined && m.direction === 'out' && (m.state === 'queued' || m.state === 'sent'), own);
       }
     },
   });

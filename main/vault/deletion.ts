@@ -39,6 +39,12 @@ export interface DeletionOptions {
   sliceMs?: number;
   /** Write the deletion journal (above); kept in the pending record, so a resume at unlock writes it too. */
   journal?: boolean;
+  /**
+   * Runs inside each slice's transaction after its rows are removed, with the content ids their
+   * sealed entries held, by message id (the messenger takes its queued sends of them out of the
+   * outbox in that commit). Not kept in the pending record: a resume at unlock has the journal.
+   */
+  removedInSlice?: (contentIds: ReadonlyMap<string, string>) => void;
 }
 
 /**
@@ -210,7 +216,11 @@ async function runDeletion(store: DeletionStore, key: string, conversationId: st
       store.putJournal(entry, encodeJson({ v: 1, conversationId, ids: deleted, whole: false, ...cids }));
     };
     const any = deleted.length > 0;
-    const stats = store.removeSlice(rows, any ? inSlice : undefined, any && options.journal ? journal : undefined);
+    const afterRemoval = (removed: RemovalStats): void => {
+      if (options.journal) journal(removed);
+      options.removedInSlice?.(removed.contentIds);
+    };
+    const stats = store.removeSlice(rows, any ? inSlice : undefined, any && (options.journal || options.removedInSlice) ? afterRemoval : undefined);
     if (entry !== undefined) report.journalKeys.push(entry);
     const ms = performance.now() - t0;
     report.slices++;

@@ -6,7 +6,7 @@
 // after a crash, where only the journal's content ids are left and a received text's must not
 // count as ours. Real vault files, no relay (the re-send at unlock: resume.test.ts).
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ownContentIdToDelete, TOMBSTONES, tombstoneOwn } from '../../main/messenger/delete-for-everyone.ts';
+import { isTombstone, ownContentIdToDelete, TOMBSTONES, tombstoneOwn } from '../../main/messenger/delete-for-everyone.ts';
 import { quotedContentId } from '../../main/messenger/conversations.ts';
 import { forgetJournaledAtUnlock } from '../../main/messenger/deletion-journal.ts';
 import { deleteConversationInSlices, deleteMessagesInSlicesForMe } from '../../main/messenger/deletion-slices.ts';
@@ -150,6 +150,24 @@ describe('the content id of a text we send', () => {
     expect(quotableContentId(vault, t.m.id)).toBeUndefined();
   });
 
+  it('delete for everyone cut right after the send left the outbox (a crash): the queued text keeps its content id but is marked, so the resume skips it', async () => {
+    const { vault, conv } = await setUp();
+    const t = send(vault, conv, 'regret');
+    // Cut right after the transaction that takes the send out of the outbox (the next one throws).
+    const transaction = vault.transaction.bind(vault);
+    let calls = 0;
+    vi.spyOn(vault, 'transaction').mockImplementation(((fn: () => unknown) => {
+      if (++calls === 2) throw new Error('power cut');
+      return transaction(fn);
+    }) as never);
+    expect(() => tombstoneOwn(vault, t.m, t.idem)).toThrow('power cut');
+    const m = vault.getMessage(t.m.id)!;
+    expect([m.state, ownContentId(vault, m)]).toEqual(['queued', t.cid]);
+    // What resumeQueued asks of a queued text of ours not in the outbox.
+    expect(sendLeft(vault, t.idem).entry).toBe(false);
+    expect(isTombstone(vault, t.m.id)).toBe(true);
+  });
+
   it('delete for me: a queued text leaves the outbox, a sent one gets a withdraw; a received text is no send of ours', async () => {
     const { vault, contact, conv } = await setUp();
     const queued = send(vault, conv, 'queued');
@@ -173,7 +191,32 @@ describe('the content id of a text we send', () => {
     expect(vault.kvKeys(PENDING_SENDS)).toEqual([]);
   });
 
-  it('sliced deletions (conversation, expiry) settle our texts from the journal; a received text in the journal is no send of ours', async () => {
+  it("a sliced deletion takes a queued text out of the outbox in the slice's own commit, before the journal's steps", async () => {
+    const { vault, contact, conv } = await setUp();
+    // What the vault's part (the slices) left, before the messenger's journal steps run.
+    const afterSlices: Record<string, ReturnType<typeof sendLeft>> = {};
+    const watch = (method: 'deleteConversationInSlices' | 'deleteMessagesInSlices', idem: () => string): void => {
+      const original = vault[method].bind(vault) as (...a: unknown[]) => Promise<unknown>;
+      vi.spyOn(vault, method).mockImplementation((async (...a: unknown[]) => {
+        const report = await original(...a);
+        afterSlices[method] = sendLeft(vault, idem());
+        return report;
+      }) as never);
+    };
+    const queued = send(vault, conv, 'queued');
+    receive(vault, contact, 'theirs');
+    watch('deleteConversationInSlices', () => queued.idem);
+    await deleteConversationInSlices(vault, sendIdOf(vault), conv);
+    expect(afterSlices.deleteConversationInSlices).toEqual({ entry: false, pending: false, withdraw: true });
+
+    vault.upsertConversation({ id: conv, kind: 'direct', contactId: contact.id, title: 'bob', lastActivity: 0, unread: 0 });
+    const expiring = send(vault, conv, 'expiring');
+    watch('deleteMessagesInSlices', () => expiring.idem);
+    await deleteMessagesInSlicesForMe(vault, sendIdOf(vault), conv, [vault.getMessage(expiring.m.id)!]);
+    expect(afterSlices.deleteMessagesInSlices).toEqual({ entry: false, pending: false, withdraw: true });
+  });
+
+  it('sliced deletions (conversation, expiry) settle our texts; a received text is no send of ours', async () => {
     const { vault, contact, conv } = await setUp();
     const queued = send(vault, conv, 'queued');
     const older = sendAsOlderBuild(vault, conv, 'older');
