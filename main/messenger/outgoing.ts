@@ -15,14 +15,11 @@ export interface QueuedText {
   replyToId: string | undefined;
 }
 
-/**
- * The content id a reply to `messageId` names (ours or theirs), if it has one. `known`: the
- * message as the caller just read it (not read again).
- */
-export function quotableContentId(vault: Vault, messageId: string, known?: StoredMessage): string | undefined {
+/** The content id a reply to `messageId` names (ours or theirs), if it has one. */
+export function quotableContentId(vault: Vault, messageId: string): string | undefined {
   // Our texts (storeQueued) and received ones (inbound.ts) keep it in their sealed entry; texts
   // stored by older builds, and attachments, in a kv entry of their own.
-  const inEntry = (known?.id === messageId ? known : vault.getMessage(messageId))?.contentId;
+  const inEntry = vault.getMessage(messageId)?.contentId;
   if (inEntry !== undefined) return inEntry;
   const cid = vault.kvGet(OUTGOING_CONTENT_IDS, messageId) ?? vault.kvGet(QUOTABLE_CONTENT_IDS, messageId);
   return cid ? Buffer.from(cid).toString('utf8') : undefined;

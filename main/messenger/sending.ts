@@ -164,9 +164,7 @@ export class Sender {
       const [id, idem] = this.withIdKey((k) => [outgoingMessageId(k, contentId), textIdempotencyKey(k, contentId)] as const);
       const timer = deps.timers()?.timerForSend(conversationId);
       const queued = { id, conversationId, contentId, at: now, text, replyToId };
-      // Read once: its content id goes in the envelope, and the message itself into the view.
-      const quoted = replyToId === undefined ? undefined : (vault.getMessage(replyToId) ?? null);
-      const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId, quoted ?? undefined);
+      const replyTo = replyToId === undefined ? undefined : quotableContentId(vault, replyToId);
       const conn = access.current()?.connection;
       let storing = false;
       let stored: StoredMessage;
@@ -208,7 +206,8 @@ export class Sender {
       // Built from what was stored (its timer started now, its quote link), not read back.
       const view = storedView(stored, {
         ...(timer ? { timer: { seconds: timer, expiresAt: now + timer * 1000 } } : {}),
-        ...(quoted !== undefined ? { quoted } : {}),
+        // Read after the store: deleted or redacted while the text waited to be encrypted, it shows so.
+        ...(replyToId !== undefined ? { quoted: vault.getMessage(replyToId) ?? null } : {}),
       });
       deps.emit('message', view);
       deps.scheduleSearchCatchUp();
