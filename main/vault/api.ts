@@ -124,9 +124,10 @@ export interface VaultHandle {
   setAccountSecret(name: string, value: Uint8Array): void;
 
   // Generic sealed key-value namespaces (libsignal stores, secret settings). A write over an
-  // entry that is there, a deletion of one (and of an outbox item, and setAccountSecret over a
-  // secret) owes the bounded scrub at lock (scrub.ts REPLACED_SECRETS_MAX_AGE_MS): SQLite's
-  // rebalancing can leave the older value's sealed bytes in a page gap. The vault tells itself.
+  // entry that is there, a deletion of one (and of an outbox item; setAccountSecret, upsertContact
+  // and upsertConversation over a row that is there) owes the bounded scrub at lock (scrub.ts
+  // REPLACED_SECRETS_MAX_AGE_MS): SQLite's rebalancing can leave the older value's sealed bytes
+  // in a page gap. The vault tells itself.
   kvGet(namespace: string, key: string): Uint8Array | undefined;
   kvSet(namespace: string, key: string, value: Uint8Array): void;
   kvDelete(namespace: string, key: string): void;

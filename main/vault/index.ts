@@ -214,7 +214,8 @@ export class Vault implements VaultHandle {
   /**
    * A sealed row was written over or deleted without a checkpoint: any kv entry or account
    * secret (a libsignal session record at each message, a sender key chain, a held envelope, a
-   * draft typed and erased, a pending-deletion record) or an outbox item. SQLite's rebalancing can
+   * draft typed and erased, a pending-deletion record), an outbox item, a contact or
+   * conversation record (an older nickname or title). SQLite's rebalancing can
    * leave a copy of its older value in a page gap. Owes the scrub at lock once the last scrub is
    * older than REPLACED_SECRETS_MAX_AGE_MS (scrub.ts). Called by the vault's own writes, so no
    * caller can forget it. Only the first call of an unlock does anything: when the last scrub is
@@ -368,6 +369,9 @@ export class Vault implements VaultHandle {
           through.outboxDelete(id);
           this.rowReplaced();
         },
+        upsertContact: (contact) => mapped((w) => this.upsertReporting(() => contacts.sealedContact(w, contact.id), () => contacts.upsertContact(w, contact))),
+        upsertConversation: (conversation) =>
+          mapped((w) => this.upsertReporting(() => contacts.getConversation(w, conversation.id), () => contacts.upsertConversation(w, conversation))),
       };
       return work((fn) => step(() => fn(writer)));
     }, options);
@@ -442,7 +446,26 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- contacts and conversations
 
   upsertContact(contact: ContactRecord): void {
-    this.gate.write((w) => contacts.upsertContact(w, contact));
+    this.gate.write((w) => this.upsertReporting(() => contacts.sealedContact(w, contact.id), () => contacts.upsertContact(w, contact)));
+  }
+
+  /**
+   * `write` (a contact or conversation record, written over on a rename, at each message), and
+   * rowReplaced when `probe` found the row there: until the unlock's first replacement only, as
+   * kv.ts kvSet's probe. A probe that throws (an invalid record) finds nothing: `write` then
+   * refuses the record with its own error.
+   */
+  private upsertReporting(probe: () => unknown, write: () => void): void {
+    let over = false;
+    if (!this.rowsReplaced) {
+      try {
+        over = probe() !== undefined;
+      } catch {
+        over = false;
+      }
+    }
+    write();
+    if (over) this.rowReplaced();
   }
 
   getContact(id: string): ContactRecord | undefined {
@@ -477,7 +500,7 @@ export class Vault implements VaultHandle {
   }
 
   upsertConversation(conversation: ConversationRecord): void {
-    this.gate.write((w) => contacts.upsertConversation(w, conversation));
+    this.gate.write((w) => this.upsertReporting(() => contacts.getConversation(w, conversation.id), () => contacts.upsertConversation(w, conversation)));
   }
 
   getConversation(id: string): ConversationRecord | undefined {

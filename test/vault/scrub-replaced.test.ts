@@ -254,6 +254,21 @@ describe('any sealed row written over or deleted (the vault tells itself)', () =
       vault.setAccountSecret('scrub-replaced-test', Buffer.from('first'));
       vault.setAccountSecret('scrub-replaced-test', Buffer.from('second'));
     }],
+    ['a contact written over (a new nickname)', (vault: Vault) => {
+      const contact = { id: 'k1', handle: 'alice', displayName: 'Alice', identityChanged: false, createdAt: 5 };
+      vault.upsertContact(contact);
+      vault.upsertContact({ ...contact, displayName: 'Al from the station' });
+    }],
+    ['a conversation record written over (its title)', (vault: Vault) => {
+      const conversation = { id: 'c1', kind: 'direct' as const, contactId: 'k1', title: 'Alice', lastActivity: 10, unread: 1 };
+      vault.upsertConversation(conversation);
+      vault.upsertConversation({ ...conversation, title: 'Al from the station' });
+    }],
+    ['a contact written over inside a long transaction (an import merge)', async (vault: Vault) => {
+      const contact = { id: 'k1', handle: 'alice', displayName: 'Alice', identityChanged: false, createdAt: 5 };
+      vault.upsertContact(contact);
+      await vault.longTransaction(async (write) => write((w) => w.upsertContact({ ...contact, displayName: 'Al' })));
+    }],
     ['a kv entry written over inside a long transaction (an import merge)', async (vault: Vault) => {
       vault.kvSet('scrub-replaced-test', 'k', Buffer.from('first'));
       await vault.longTransaction(async (write) => write((w) => w.kvSet('scrub-replaced-test', 'k', Buffer.from('second'))));
@@ -290,8 +305,12 @@ describe('any sealed row written over or deleted (the vault tells itself)', () =
     expect(heard).toContain(true);
   });
 
-  it('a draft only written (no older value) owes none, however old the last scrub', async () => {
-    const { owedBeforeLock, scrubbed } = await freshLockAfter(stateText(Date.now() - 3 * REPLACED_SECRETS_MAX_AGE_MS, false), (vault) => storeDraft(vault, CONVERSATION, 'first words'));
+  it('a draft, a contact and a conversation only written (no older value) owe none, however old the last scrub', async () => {
+    const { owedBeforeLock, scrubbed } = await freshLockAfter(stateText(Date.now() - 3 * REPLACED_SECRETS_MAX_AGE_MS, false), (vault) => {
+      storeDraft(vault, CONVERSATION, 'first words');
+      vault.upsertContact({ id: 'k1', handle: 'alice', displayName: 'Alice', identityChanged: false, createdAt: 5 });
+      vault.upsertConversation({ id: 'c1', kind: 'direct', contactId: 'k1', title: 'Alice', lastActivity: 10, unread: 1 });
+    });
     expect({ owedBeforeLock, scrubbed }).toEqual({ owedBeforeLock: false, scrubbed: false });
   });
 });
