@@ -62,7 +62,8 @@ describe('the 1:1 chat window in Chromium', () => {
 
     const log = alice.getByRole('log', { name: 'Messages with bob' });
     const newestText = log.getByText(`later ${LATER - 1}`, { exact: true });
-    await newestText.waitFor({ timeout: T });
+    // 200 live texts, each rendered as it comes: a loaded CI machine gets a longer wait.
+    await newestText.waitFor({ timeout: 3 * T });
 
     // Ctrl+K finds the early text; its hit opens the chat around it, without the newest texts.
     await alice.keyboard.press('Control+k');
