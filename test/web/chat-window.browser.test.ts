@@ -62,8 +62,9 @@ describe('the 1:1 chat window in Chromium', () => {
 
     const log = alice.getByRole('log', { name: 'Messages with bob' });
     const newestText = log.getByText(`later ${LATER - 1}`, { exact: true });
-    // 200 live texts, each rendered as it comes: a loaded CI machine gets a longer wait.
-    await newestText.waitFor({ timeout: 3 * T });
+    // All stored at alice's: the chat list's line shows the newest. (Not the log: it is virtualized,
+    // and whether an open chat follows a burst of 200 live texts to its end is not this test's subject.)
+    await alice.locator('.chat-item', { hasText: `later ${LATER - 1}` }).waitFor({ timeout: 3 * T });
 
     // Ctrl+K finds the early text; its hit opens the chat around it, without the newest texts.
     await alice.keyboard.press('Control+k');
