@@ -24,7 +24,6 @@ import type {
 import * as contacts from './contacts.ts';
 import { deleteConversationInSlices, deleteInSlices, finishPendingDeletions, PENDING_DELETIONS, type DeletionOptions, type DeletionReport, type DeletionStore } from './deletion.ts';
 import { WriteGate, type BatchHook } from './gate.ts';
-import type { WritableDB } from './handles.ts';
 import { gatedDeletionStore, gatedSealedFiles } from './gated.ts';
 import { writeHeader, type VaultHeader } from './header.ts';
 import { DEFAULT_KDF, TEST_KDF, type KdfParams } from './kdf.ts';
@@ -39,7 +38,7 @@ import { forgetAllRecent } from './messages/recent.ts';
 import { redactMessages } from './messages/redact.ts';
 import { DB_FILE, mapError, openDatabase } from './open.ts';
 import * as outbox from './outbox.ts';
-import { prepareAll, writerThrough, type Statements } from './prepared.ts';
+import { prepareAll, upsertReporting, writerThrough, type ReplacedRows, type Statements } from './prepared.ts';
 import { checkId } from './records.ts';
 import { SealedFileStore } from './sealed-files.ts';
 import { markScrubOwed, readScrubState, scrubAtLock, scrubbed, scrubIsStale, writeScrubState, type ScrubState } from './scrub.ts';
@@ -88,6 +87,12 @@ export class Vault implements VaultHandle {
   private rowsReplaced = false;
   /** Given to the kv writes until then (kv.ts kvSet): they probe for the row they write over. */
   private readonly onReplaced = (): void => this.rowReplaced();
+  /** The same reporting for the long transaction's writer and the record upserts (prepared.ts). */
+  private readonly replacedRows: ReplacedRows = {
+    hook: () => this.replacedHook(),
+    probing: () => !this.rowsReplaced,
+    replaced: () => this.rowReplaced(),
+  };
 
   private constructor(profileDir: string, header: VaultHeader, dataKey: Buffer, profileLock: ProfileLock) {
     this.profileDir = profileDir;
@@ -348,31 +353,7 @@ export class Vault implements VaultHandle {
    */
   longTransaction<T>(work: (write: <R>(fn: (writer: VaultWriter) => R) => R) => Promise<T>, options: { signal?: AbortSignal } = {}): Promise<T> {
     return this.gate.longTransaction((step) => {
-      const through = writerThrough(step);
-      const mapped = <R>(fn: (w: WritableDB<Statements['read'], Statements['write']>) => R): R =>
-        step((w) => {
-          try {
-            return fn(w);
-          } catch (err) {
-            throw mapError(err);
-          }
-        });
-      // The writes that can write over or delete a sealed row report it, as the vault's own below do.
-      const writer: VaultWriter = {
-        ...through,
-        setAccountSecret: (name, value) => mapped((w) => kv.setAccountSecret(w, name, value, this.replacedHook())),
-        kvSet: (namespace, key, value) => mapped((w) => kv.kvSet(w, namespace, key, value, this.replacedHook())),
-        kvDelete: (namespace, key) => {
-          if (mapped((w) => kv.kvDelete(w, namespace, key))) this.rowReplaced();
-        },
-        outboxDelete: (id) => {
-          through.outboxDelete(id);
-          this.rowReplaced();
-        },
-        upsertContact: (contact) => mapped((w) => this.upsertReporting(() => contacts.sealedContact(w, contact.id), () => contacts.upsertContact(w, contact))),
-        upsertConversation: (conversation) =>
-          mapped((w) => this.upsertReporting(() => contacts.getConversation(w, conversation.id), () => contacts.upsertConversation(w, conversation))),
-      };
+      const writer = writerThrough(step, this.replacedRows);
       return work((fn) => step(() => fn(writer)));
     }, options);
   }
@@ -446,26 +427,7 @@ export class Vault implements VaultHandle {
   // ---------------------------------------------------------------- contacts and conversations
 
   upsertContact(contact: ContactRecord): void {
-    this.gate.write((w) => this.upsertReporting(() => contacts.sealedContact(w, contact.id), () => contacts.upsertContact(w, contact)));
-  }
-
-  /**
-   * `write` (a contact or conversation record, written over on a rename, at each message), and
-   * rowReplaced when `probe` found the row there: until the unlock's first replacement only, as
-   * kv.ts kvSet's probe. A probe that throws (an invalid record) finds nothing: `write` then
-   * refuses the record with its own error.
-   */
-  private upsertReporting(probe: () => unknown, write: () => void): void {
-    let over = false;
-    if (!this.rowsReplaced) {
-      try {
-        over = probe() !== undefined;
-      } catch {
-        over = false;
-      }
-    }
-    write();
-    if (over) this.rowReplaced();
+    this.gate.write((w) => upsertReporting(this.replacedRows, () => contacts.sealedContact(w, contact.id), () => contacts.upsertContact(w, contact)));
   }
 
   getContact(id: string): ContactRecord | undefined {
@@ -500,7 +462,7 @@ export class Vault implements VaultHandle {
   }
 
   upsertConversation(conversation: ConversationRecord): void {
-    this.gate.write((w) => this.upsertReporting(() => contacts.getConversation(w, conversation.id), () => contacts.upsertConversation(w, conversation)));
+    this.gate.write((w) => upsertReporting(this.replacedRows, () => contacts.getConversation(w, conversation.id), () => contacts.upsertConversation(w, conversation)));
   }
 
   getConversation(id: string): ConversationRecord | undefined {
