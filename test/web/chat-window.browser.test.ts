@@ -2,6 +2,10 @@
 // in a long conversation opens in context (the chat then ends before the newest messages), and a
 // text sent from there takes the chat to the newest messages, where the sent text is shown and on
 // screen (before, it was stored and sent but not shown until the user scrolled all the way down).
+// A chat that shows its end follows a fast burst of live texts to the end, on a page slowed down as
+// a loaded machine would be (before, one text arriving while rows were still being measured found
+// the chat "not at the bottom" and every later one was left below the view); a reader who scrolled
+// up stays where they are until they go back to the end.
 // bob runs in this process (a real messenger on a real vault) so the test can write 200 texts
 // quickly; alice is a web host child. Screenshots light and dark; every control named; axe clean;
 // no console error.
@@ -16,6 +20,8 @@ import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, PA
 const scene = browserScene('chat-window', 'chat-window');
 const T = 60_000;
 const LATER = 200;
+const BURST = 150;
+const LONG_LINE = 'a text long enough to wrap over several lines of the chat, '.repeat(6);
 let alice: Page;
 let bob: Messenger | undefined;
 
@@ -25,10 +31,13 @@ async function check(page: Page, name: string): Promise<void> {
   await expectAccessible(page, name);
 }
 
-/** Whether `locator`'s element is inside the viewport (scrolled to, not just in the DOM). */
+/** Whether `locator`'s element is inside the chat log's visible box (scrolled to, not just in the DOM). */
 async function onScreen(page: Page, locator: ReturnType<Page['locator']>): Promise<boolean> {
+  // Not in the DOM (a virtualized row not drawn): not on screen, without waiting for it.
+  if ((await locator.count()) === 0) return false;
   const box = await locator.boundingBox();
-  return box !== null && box.y >= 0 && box.y + box.height <= page.viewportSize()!.height;
+  const view = await page.getByRole('log').boundingBox();
+  return box !== null && view !== null && box.y >= view.y - 1 && box.y + box.height <= view.y + view.height + 1;
 }
 
 describe('the 1:1 chat window in Chromium', () => {
@@ -96,5 +105,59 @@ describe('the 1:1 chat window in Chromium', () => {
       const page = await bob!.historyPage({ conversationId: atBob.id, anchor: { kind: 'newest' }, limit: 5 });
       return page.messages.filter((m) => m.text === TEXT).length;
     }, { timeout: T }).toBe(1);
+  }, 600_000);
+
+  it('follows a burst of live texts to the end, and leaves a reader who scrolled up where they are', async () => {
+    const atBob = (await bob!.conversationsList({}))[0]!;
+    const log = alice.getByRole('log', { name: 'Messages with bob' });
+    const fromEnd = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    const fromBob = async (text: string) => {
+      await bob!.sendText({ conversationId: atBob.id, text });
+      await alice.locator('.chat-item', { hasText: text }).waitFor({ timeout: T });
+    };
+    // The chat shows its end (the previous case ended there).
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+
+    // The page runs six times slower: several texts render at once, before their rows are measured.
+    const cdp = await alice.context().newCDPSession(alice);
+    await cdp.send('Emulation.setCPUThrottlingRate', { rate: 6 });
+    try {
+      // Long texts: each row is drawn at the estimate and then measured several lines taller.
+      for (let i = 0; i < BURST; i++) await bob!.sendText({ conversationId: atBob.id, text: `burst ${i}\n${LONG_LINE}` });
+      await alice.locator('.chat-item', { hasText: `burst ${BURST - 1}` }).waitFor({ timeout: 3 * T });
+      const newest = log.getByText(`burst ${BURST - 1}`);
+      await expect.poll(() => onScreen(alice, newest), { timeout: T }).toBe(true);
+    } finally {
+      await cdp.send('Emulation.setCPUThrottlingRate', { rate: 1 });
+      await cdp.detach();
+    }
+    await check(alice, 'chat-followed-burst');
+
+    // The window gets shorter while the chat shows its end (the reader resizes it): the end is now
+    // below the view, and the next text is still followed.
+    const size = alice.viewportSize()!;
+    await alice.setViewportSize({ width: size.width, height: size.height - 300 });
+    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(200);
+    await fromBob('arrived after a resize');
+    await expect.poll(() => onScreen(alice, log.getByText('arrived after a resize', { exact: true })), { timeout: T }).toBe(true);
+    await alice.setViewportSize(size);
+
+    // The reader scrolls up: a new text does not move what they read.
+    await log.hover();
+    await alice.mouse.wheel(0, -1500);
+    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
+    const readingAt = await log.evaluate((el) => el.scrollTop);
+    await fromBob('arrived while reading up');
+    // Two frames: the arrival has rendered (and would have scrolled by now).
+    await alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    expect(Math.abs((await log.evaluate((el) => el.scrollTop)) - readingAt)).toBeLessThan(2);
+    expect(await onScreen(alice, log.getByText('arrived while reading up', { exact: true }))).toBe(false);
+
+    // Back at the end by keyboard (End in the log): the chat follows again.
+    await log.focus();
+    await alice.keyboard.press('End');
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await fromBob('arrived back at the end');
+    await expect.poll(() => onScreen(alice, log.getByText('arrived back at the end', { exact: true })), { timeout: T }).toBe(true);
   }, 600_000);
 });

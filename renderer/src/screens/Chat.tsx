@@ -14,6 +14,7 @@ import { Composer } from '../chat/Composer.tsx';
 import { useDraft } from '../chat/drafts.ts';
 import { useLocking } from '../locking.ts';
 import { MessageBubble } from '../chat/MessageBubble.tsx';
+import { useFollowEnd } from '../chat/use-follow-end.ts';
 
 export { forgetSessionDrafts } from '../chat/drafts.ts';
 
@@ -74,6 +75,7 @@ export function Chat({
   const loading = useRef(false);
   const scrollRef = useRef<HTMLDivElement>(null);
   const pendingScroll = useRef<PendingScroll | null>(null);
+  const follow = useFollowEnd();
   /**
    * A change of the window, decided on the window as it is when React applies it; `scroll` is
    * where to scroll if it changed anything (a page dropped, or a message not shown, moves nothing).
@@ -130,10 +132,8 @@ export function Chat({
     if (backupId) return;
     const offMessage = api.on('message', (m) => {
       if (m.conversationId !== conversationId) return;
-      const el = scrollRef.current;
-      const atBottom = !el || el.scrollHeight - el.scrollTop - el.clientHeight < 80;
       // While a later part of history is not loaded, the new message arrives with that part.
-      change((w) => withArrived(w, m), atBottom || m.direction === 'out' ? { kind: 'bottom' } : undefined);
+      change((w) => withArrived(w, m), follow.followsArrival(scrollRef.current) || m.direction === 'out' ? { kind: 'bottom' } : undefined);
     });
     const offState = api.on('messageState', (s) => {
       if (s.conversationId !== conversationId) return;
@@ -150,7 +150,7 @@ export function Chat({
       offState();
       offDeleted();
     };
-  }, [api, conversationId, backupId, change, setMessages]);
+  }, [api, conversationId, backupId, change, setMessages, follow.followsArrival]);
 
   const drafts = useDraft(conversationId, backupId);
   const locking = useLocking();
@@ -172,6 +172,7 @@ export function Chat({
     const target = pendingScroll.current;
     if (!target || rows.length === 0) return;
     pendingScroll.current = null;
+    follow.scrolledTo(target.kind === 'bottom');
     if (target.kind === 'bottom') virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
     else {
       const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === target.id);
@@ -238,13 +239,18 @@ export function Chat({
   function jumpTo(id: string) {
     setHighlight(id);
     const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === id);
-    if (index >= 0) virtualizer.scrollToIndex(index, { align: 'center' });
-    else setFocusMessageId(id);
+    if (index >= 0) {
+      follow.scrolledTo(false);
+      virtualizer.scrollToIndex(index, { align: 'center' });
+    } else setFocusMessageId(id);
   }
 
   function jumpToUnread() {
     setJumped(true);
-    if (unreadIndex >= 0) virtualizer.scrollToIndex(unreadIndex, { align: 'start' });
+    if (unreadIndex >= 0) {
+      follow.scrolledTo(false);
+      virtualizer.scrollToIndex(unreadIndex, { align: 'start' });
+    }
   }
 
   /** "Delete for me", after the dialog's confirmation; the messagesDeleted event updates the list. */
@@ -300,7 +306,18 @@ export function Chat({
           Jump to first unread
         </button>
       ) : null}
-      <div ref={scrollRef} className="messages" role="log" aria-label={`Messages with ${conversation.title}`} tabIndex={0} onScroll={() => void onScroll()}>
+      <div
+        ref={scrollRef}
+        className="messages"
+        role="log"
+        aria-label={`Messages with ${conversation.title}`}
+        tabIndex={0}
+        {...follow.logProps}
+        onScroll={(e) => {
+          follow.onScroll(e.currentTarget);
+          void onScroll();
+        }}
+      >
         <div className="messages-inner" style={{ height: virtualizer.getTotalSize() }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index]!;
