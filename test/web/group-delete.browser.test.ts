@@ -296,6 +296,37 @@ describe('Deleting group messages in Chromium', () => {
       return box !== null && box.y >= 0 && box.y + box.height <= alice.viewportSize()!.height;
     }, { timeout: T }).toBe(true);
     await check(alice, 'group-search-hit');
+
+    // The reader goes to the end by keyboard (End in the log) and stays there (before, the hit was
+    // scrolled to again whenever the window changed, as when the newest text was marked read).
+    const fromEnd = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    const twoFrames = () => alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
+    await log.focus();
+    await alice.keyboard.press('End');
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await bob!.groupSend({ groupId: group.groupId, text: 'bob writes at the end' });
+    await log.getByText('bob writes at the end').waitFor({ timeout: T });
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+
+    // The reader scrolls up: a member's text arriving does not move what they read (before, every
+    // arrival threw the reader to the end).
+    await log.hover();
+    await alice.mouse.wheel(0, -1500);
+    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
+    const readingAt = await log.evaluate((el) => el.scrollTop);
+    await bob!.groupSend({ groupId: group.groupId, text: 'bob writes while alice reads back' });
+    await log.getByText('bob writes while alice reads back').waitFor({ timeout: T });
+    await twoFrames();
+    expect(Math.abs((await log.evaluate((el) => el.scrollTop)) - readingAt)).toBeLessThan(2);
+
+    // Back at the end: the next text is followed.
+    await log.focus();
+    await alice.keyboard.press('End');
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await bob!.groupSend({ groupId: group.groupId, text: 'bob writes again' });
+    await log.getByText('bob writes again').waitFor({ timeout: T });
+    await twoFrames();
+    expect(await fromEnd()).toBeLessThan(80);
   });
 
   it('a member the admin lets add (allow-add) adds a contact from the info panel, by keyboard', async () => {

@@ -7,6 +7,8 @@ const READER_INPUT_MS = 1000;
 export interface FollowEnd {
   /** Whether a text arriving now is scrolled to: the chat follows its end, or shows it. */
   followsArrival(el: ScrollPosition | null): boolean;
+  /** Whether the chat follows its end (for a log that has already grown by what arrived). */
+  isFollowing(): boolean;
   /** Called when the chat scrolls itself: to its end (true) or to a message (false). */
   scrolledTo(end: boolean): void;
   /** The reader's inputs on the log element: a scroll soon after one is the reader's. */
@@ -50,5 +52,6 @@ export function useFollowEnd(): FollowEnd {
   }, []);
   const followsArrival = useCallback((el: ScrollPosition | null) => !el || following.current || distanceFromEnd(el) < NEAR_END_PX, []);
   const logProps = { onWheel: readerInput, onKeyDown: readerInput, onPointerDown, onTouchStart: readerInput };
-  return { followsArrival, scrolledTo, logProps, onScroll };
+  const isFollowing = useCallback(() => following.current, []);
+  return { followsArrival, isFollowing, scrolledTo, logProps, onScroll };
 }

@@ -15,6 +15,7 @@ import { TombstoneBubble } from '../components/DeleteForEveryone.tsx';
 import { notExpired, useNow } from '../components/Disappearing.tsx';
 import { useDraft } from '../chat/drafts.ts';
 import { useLocking } from '../locking.ts';
+import { useFollowEnd } from '../chat/use-follow-end.ts';
 import '../groups.css';
 
 const PAGE = 200;
@@ -132,21 +133,26 @@ export function GroupChat({
     void api.groupMarkRead({ groupId, upToMessageId: newestUnread }).catch(() => undefined);
   }, [api, groupId, newestUnread]);
 
-  // Keep the newest message in view while the reader is at the bottom or something new arrived;
-  // after an older page was put before, keep what was on screen where it was.
+  // Keep the newest message in view while the chat follows its end (chat/use-follow-end.ts), when
+  // it first shows and when the reader sent it; a reader scrolled up stays where they are. After an
+  // older page was put before, keep what was on screen where it was.
   const keepFromBottom = useRef<number | null>(null);
-  const nearBottom = useRef(true);
+  const follow = useFollowEnd();
   const newest = useRef<string | undefined>(undefined);
   useLayoutEffect(() => {
     const el = logRef.current;
-    const newestId = messages.at(-1)?.id;
-    const arrived = newestId !== newest.current;
-    newest.current = newestId;
+    const last = messages.at(-1);
+    const shownFirst = newest.current === undefined;
+    const sentByReader = last !== undefined && last.id !== newest.current && last.direction === 'out';
+    newest.current = last?.id;
     if (!el) return;
     if (keepFromBottom.current !== null) {
       el.scrollTop = el.scrollHeight - keepFromBottom.current;
       keepFromBottom.current = null;
-    } else if (arrived || nearBottom.current) el.scrollTop = el.scrollHeight;
+    } else if (shownFirst || sentByReader || follow.isFollowing()) {
+      follow.scrolledTo(true);
+      el.scrollTop = el.scrollHeight;
+    }
   }, [messages]);
 
   // A search hit: older pages until it is there (or the history ends), then into view.
@@ -156,14 +162,19 @@ export function GroupChat({
   // Counts older-page loads that ended: a hit still looked for goes on after a page the window dropped
   // (withOlderPage) or one that ended while a reload changed the window (the effect skipped it then).
   const [olderSettled, setOlderSettled] = useState(0);
+  // Scrolled to once: a later change of the window (an arrival, a read mark) leaves the reader where they went.
+  const focusShown = useRef<string | null>(null);
   useEffect(() => {
     focusPages.current = 0;
+    focusShown.current = null;
     setFocusGone(false);
   }, [focusMessageId]);
   useEffect(() => {
-    if (!focusMessageId || messages.length === 0) return;
+    if (!focusMessageId || messages.length === 0 || focusShown.current === focusMessageId) return;
     const el = logRef.current?.querySelector(`[data-message-id="${CSS.escape(focusMessageId)}"]`);
     if (el) {
+      focusShown.current = focusMessageId;
+      follow.scrolledTo(false);
       el.scrollIntoView({ block: 'center' });
       return;
     }
@@ -232,8 +243,10 @@ export function GroupChat({
   }
   function jump(id: string) {
     const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
-    if (el) el.scrollIntoView({ block: 'center' });
-    else setNotice('The quoted message is not loaded; show older messages to find it.');
+    if (el) {
+      follow.scrolledTo(false);
+      el.scrollIntoView({ block: 'center' });
+    } else setNotice('The quoted message is not loaded; show older messages to find it.');
   }
   function onKey(e: KeyboardEvent<HTMLTextAreaElement>) {
     if (e.key === 'Enter' && !e.shiftKey) {
@@ -275,10 +288,8 @@ export function GroupChat({
         role="log"
         aria-label={`Messages in ${group.name}`}
         tabIndex={0}
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          nearBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
-        }}
+        {...follow.logProps}
+        onScroll={(e) => follow.onScroll(e.currentTarget)}
       >
         {hasOlder ? (
           <button type="button" className="load-older" onClick={() => void loadOlder()}>
