@@ -10,6 +10,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { expect } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Messenger } from '../../main/messenger.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => fs.existsSync(p));
@@ -165,6 +166,25 @@ export async function shotBothThemes(page: Page, dir: string, name: string): Pro
 
 export function connectionLabel(page: Page): Promise<string | null> {
   return page.locator('.connection-label').textContent({ timeout: 2000 }).catch(() => null);
+}
+
+/**
+ * A messenger in this process (a real messenger on a real vault in `scene.tmp/<handle>`, Argon2id
+ * at TEST_KDF, password PASSWORD) registered as `handle` at the relay whose descriptor file is
+ * `descriptor`. The caller closes it; if creating or registering fails, it is closed here. The
+ * messenger and vault are imported on first use: most browser tests never run one in process.
+ */
+export async function openRegisteredMessenger(scene: BrowserScene, handle: string, descriptor: string): Promise<Messenger> {
+  const [{ openMessenger }, { TEST_KDF }] = await Promise.all([import('../../main/messenger.ts'), import('../../main/vault/index.ts')]);
+  const messenger = await openMessenger({ profileDir: path.join(scene.tmp, handle), kdf: TEST_KDF });
+  try {
+    await messenger.createVault({ password: PASSWORD });
+    await messenger.register({ handle, serverDescriptor: fs.readFileSync(descriptor, 'utf8') });
+    return messenger;
+  } catch (e) {
+    await messenger.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 /**

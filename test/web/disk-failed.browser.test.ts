@@ -3,15 +3,13 @@
 // "Offline / the relay cannot be reached", and what to do is one Tab and Enter away. The web host
 // and messenger run in this process so the fsync can fail at node:fs/promises (no disk here gives
 // EIO on demand); everything else is real. Screenshots light and dark; axe clean; no console error.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { walSyncs } from '../messaging/wal-sync-faults.ts';
 import type { Page } from 'playwright-core';
 import { runWeb } from '../../cli/ephemera-web.ts';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { addContact, browserScene, connectionLabel, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { addContact, browserScene, connectionLabel, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
 // Only alice's -wal: bob's vault is in this process too, and its acks fsync on the pool as well.
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -33,9 +31,7 @@ describe('A failed disk write in Chromium', () => {
   beforeAll(async () => {
     const relay = await scene.startRelay();
     web = await runWeb({ profile: path.join(scene.tmp, 'alice'), port: 0, server: relay.descriptor });
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
     await onboard(alice, web.url, 'alice');

@@ -4,14 +4,11 @@
 // shows the quoted author and text in alice's bubble and arrives at bob (a real messenger on a
 // real vault in this process) with the quote. Screenshots light and dark; every control named;
 // axe clean; no console error.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { GroupInfo } from '../../shared/api.ts';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('group-reply', 'group-reply');
 const NAME = 'Reply check';
@@ -44,9 +41,7 @@ describe('Replying in a group chat in Chromium', () => {
     const url = await scene.startWeb('alice', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await onboard(alice, url, 'alice');
   });
 

@@ -5,7 +5,6 @@
 // event with its composers' text (lockDrafts) and main waits for it before it drops the key.
 // The page's clock is paused so the save after the typing pause never comes by itself. Alice's
 // messenger and web host run in this process so the test can start a lock in main.
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
@@ -13,7 +12,7 @@ import { openMessenger, type Messenger } from '../../main/messenger.ts';
 import { TEST_KDF } from '../../main/vault/index.ts';
 import { startWebHost, type WebHost } from '../../main/web/host.ts';
 import { RENDERER_DIST } from '../../main/web/static.ts';
-import { addContact, browserScene, expectAccessible, onboard, PASSWORD, ROOT, send } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, onboard, openRegisteredMessenger, PASSWORD, ROOT, send } from './browser-harness.ts';
 
 const scene = browserScene('lock-drafts', 'lock-drafts');
 const T = 60_000;
@@ -35,9 +34,7 @@ describe('Drafts across a lock in Chromium', () => {
     const relay = await scene.startRelay();
     aliceM = await openMessenger({ profileDir: path.join(scene.tmp, 'alice'), serverDescriptorPath: relay.descriptor, kdf: TEST_KDF });
     host = await startWebHost({ service: aliceM, rendererDir: path.join(ROOT, RENDERER_DIST), port: 0, backupDir: path.join(scene.tmp, 'backups') });
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
     await alice.clock.install();

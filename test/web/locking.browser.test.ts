@@ -10,13 +10,10 @@
 // first (the page's clock stopped).
 // The lock's end ('vault' and the closing 'locking' event) is held in the page while it is
 // checked, so the state stays on screen: screenshots light and dark; axe clean; no console error.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('locking', 'locking');
 const T = 60_000;
@@ -81,9 +78,7 @@ describe('A lock under way in Chromium', () => {
     await alice.addInitScript(SOCKET_VALVE);
     // A page clock at real speed until the last test stops it (the draft's typing pause).
     await alice.clock.install();
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await onboard(alice, url, 'alice');
   });
 

@@ -5,13 +5,10 @@
 // keyboard (arrow keys, Enter), it shows the members the backup's log states, each author's name
 // on the bubbles, a reply's quote, the tombstone and "Read by 1 of 2", and no composer or message action.
 // Screenshots light and dark; every control named; axe clean; no console error.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('opened-groups', 'opened-backup-groups');
 const NAME = 'Trip planning';
@@ -35,13 +32,8 @@ describe('An opened backup shows its groups in Chromium', () => {
     const url = await scene.startWeb('alice', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
-    const descriptor = readFileSync(relay.descriptor, 'utf8');
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: descriptor });
-    carol = await openMessenger({ profileDir: path.join(scene.tmp, 'carol'), kdf: TEST_KDF });
-    await carol.createVault({ password: PASSWORD });
-    await carol.register({ handle: 'carol', serverDescriptor: descriptor });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
+    carol = await openRegisteredMessenger(scene, 'carol', relay.descriptor);
     await onboard(alice, url, 'alice');
   });
 
