@@ -152,12 +152,29 @@ describe('the 1:1 chat window in Chromium', () => {
     await alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
     expect(Math.abs((await log.evaluate((el) => el.scrollTop)) - readingAt)).toBeLessThan(2);
     expect(await onScreen(alice, log.getByText('arrived while reading up', { exact: true }))).toBe(false);
+    // A button says a text is below.
+    const below = (name: string) => alice.getByRole('button', { name, exact: true });
+    await below('1 new message').waitFor({ timeout: T });
+    await check(alice, 'chat-new-below');
 
-    // Back at the end by keyboard (End in the log): the chat follows again.
+    // Back at the end by keyboard (End in the log): the chat follows again, the button is gone.
     await log.focus();
     await alice.keyboard.press('End');
     await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await below('1 new message').waitFor({ state: 'detached', timeout: T });
     await fromBob('arrived back at the end');
     await expect.poll(() => onScreen(alice, log.getByText('arrived back at the end', { exact: true })), { timeout: T }).toBe(true);
+
+    // Up again, two texts arrive: the button (Enter on it) takes the chat to them.
+    await log.hover();
+    await alice.mouse.wheel(0, -1500);
+    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
+    await fromBob('first of two below');
+    await fromBob('second of two below');
+    await below('2 new messages').focus({ timeout: T });
+    await alice.keyboard.press('Enter');
+    await expect.poll(() => onScreen(alice, log.getByText('second of two below', { exact: true })), { timeout: T }).toBe(true);
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await below('2 new messages').waitFor({ state: 'detached', timeout: T });
   }, 600_000);
 });

@@ -318,11 +318,16 @@ describe('Deleting group messages in Chromium', () => {
     await log.getByText('bob writes while alice reads back').waitFor({ timeout: T });
     await twoFrames();
     expect(Math.abs((await log.evaluate((el) => el.scrollTop)) - readingAt)).toBeLessThan(2);
-
-    // Back at the end: the next text is followed.
-    await log.focus();
-    await alice.keyboard.press('End');
+    // A button says a text is below; Enter on it takes the chat to its end, and it goes.
+    const below = alice.getByRole('button', { name: '1 new message', exact: true });
+    await below.waitFor({ timeout: T });
+    await check(alice, 'group-new-below');
+    await below.focus();
+    await alice.keyboard.press('Enter');
     await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
+    await below.waitFor({ state: 'detached', timeout: T });
+
+    // At the end: the next text is followed.
     await bob!.groupSend({ groupId: group.groupId, text: 'bob writes again' });
     await log.getByText('bob writes again').waitFor({ timeout: T });
     await twoFrames();

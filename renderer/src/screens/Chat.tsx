@@ -15,6 +15,7 @@ import { useDraft } from '../chat/drafts.ts';
 import { useLocking } from '../locking.ts';
 import { MessageBubble } from '../chat/MessageBubble.tsx';
 import { useFollowEnd } from '../chat/use-follow-end.ts';
+import { JumpToNewest } from '../chat/JumpToNewest.tsx';
 
 export { forgetSessionDrafts } from '../chat/drafts.ts';
 
@@ -133,7 +134,9 @@ export function Chat({
     const offMessage = api.on('message', (m) => {
       if (m.conversationId !== conversationId) return;
       // While a later part of history is not loaded, the new message arrives with that part.
-      change((w) => withArrived(w, m), follow.followsArrival(scrollRef.current) || m.direction === 'out' ? { kind: 'bottom' } : undefined);
+      const scrollTo = follow.followsArrival(scrollRef.current) || m.direction === 'out';
+      change((w) => withArrived(w, m), scrollTo ? { kind: 'bottom' } : undefined);
+      if (!scrollTo) follow.arrivedUnseen(1);
     });
     const offState = api.on('messageState', (s) => {
       if (s.conversationId !== conversationId) return;
@@ -150,7 +153,7 @@ export function Chat({
       offState();
       offDeleted();
     };
-  }, [api, conversationId, backupId, change, setMessages, follow.followsArrival]);
+  }, [api, conversationId, backupId, change, setMessages, follow.followsArrival, follow.arrivedUnseen]);
 
   const drafts = useDraft(conversationId, backupId);
   const locking = useLocking();
@@ -243,6 +246,15 @@ export function Chat({
       follow.scrolledTo(false);
       virtualizer.scrollToIndex(index, { align: 'center' });
     } else setFocusMessageId(id);
+  }
+
+  /** To the newest messages (loading them if the window ends before them), following from there. */
+  async function jumpToNewest() {
+    const newest = hasNewer ? await load({ kind: 'newest' }) : undefined;
+    if (hasNewer && !newest) return;
+    follow.scrolledTo(true);
+    // The window as it is, as a new object: the render that scrolls to the end.
+    change((w) => (newest ? fromPage(newest) : { ...w }), { kind: 'bottom' });
   }
 
   function jumpToUnread() {
@@ -356,6 +368,7 @@ export function Chat({
           })}
         </div>
       </div>
+      <JumpToNewest unseen={follow.unseen} onJump={() => void jumpToNewest()} />
       {error ? <p role="alert" className="error">{error}</p> : null}
       <p role="status" className="visually-hidden">
         {notice}

@@ -16,6 +16,7 @@ import { notExpired, useNow } from '../components/Disappearing.tsx';
 import { useDraft } from '../chat/drafts.ts';
 import { useLocking } from '../locking.ts';
 import { useFollowEnd } from '../chat/use-follow-end.ts';
+import { JumpToNewest } from '../chat/JumpToNewest.tsx';
 import '../groups.css';
 
 const PAGE = 200;
@@ -142,8 +143,9 @@ export function GroupChat({
   useLayoutEffect(() => {
     const el = logRef.current;
     const last = messages.at(-1);
-    const shownFirst = newest.current === undefined;
-    const sentByReader = last !== undefined && last.id !== newest.current && last.direction === 'out';
+    const before = newest.current;
+    const shownFirst = before === undefined;
+    const sentByReader = last !== undefined && last.id !== before && last.direction === 'out';
     newest.current = last?.id;
     if (!el) return;
     if (keepFromBottom.current !== null) {
@@ -152,6 +154,10 @@ export function GroupChat({
     } else if (shownFirst || sentByReader || follow.isFollowing()) {
       follow.scrolledTo(true);
       el.scrollTop = el.scrollHeight;
+    } else if (last !== undefined && last.id !== before) {
+      // Others' texts after the newest one shown before (none if that one is gone: a deletion).
+      const at = messages.findIndex((m) => m.id === before);
+      if (at >= 0) follow.arrivedUnseen(messages.slice(at + 1).filter((m) => m.direction === 'in' && !m.system).length);
     }
   }, [messages]);
 
@@ -241,6 +247,12 @@ export function GroupChat({
     setReplyTo(m);
     composerRef.current?.focus();
   }
+  function jumpToNewest() {
+    const el = logRef.current;
+    if (!el) return;
+    follow.scrolledTo(true);
+    el.scrollTop = el.scrollHeight;
+  }
   function jump(id: string) {
     const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
     if (el) {
@@ -324,6 +336,7 @@ export function GroupChat({
           ),
         )}
       </div>
+      <JumpToNewest unseen={follow.unseen} onJump={jumpToNewest} />
       {error ? <p role="alert" className="error">{error}</p> : null}
       {focusGone ? <p className="hint">The message you searched for is no longer in this group's history.</p> : null}
       <p role="status" className="visually-hidden">

@@ -1,0 +1,13 @@
+/**
+ * Shown while texts from others arrived below a reader who scrolled up (chat/use-follow-end.ts):
+ * says how many, and takes the chat to its end. A button, so Tab and Enter reach it.
+ */
+export function JumpToNewest({ unseen, onJump }: { unseen: number; onJump: () => void }) {
+  if (unseen === 0) return null;
+  return (
+    <button type="button" className="jump-newest" onClick={onJump}>
+      {unseen === 1 ? '1 new message' : `${unseen} new messages`}
+      <span aria-hidden="true"> ↓</span>
+    </button>
+  );
+}
