@@ -218,19 +218,28 @@ export async function onboard(page: Page, url: string, handle: string, check?: (
 }
 
 /**
- * The usual two-person scene: a relay, alice and bob each in browser mode with a page, both
- * onboarded. `prepare` runs on each page before onboarding (e.g. installing a page clock).
+ * A relay and, for each handle, a profile of that name in browser mode with a page, all onboarded
+ * at once; the pages by handle. `prepare` runs on each page, in order, before any onboarding (e.g.
+ * installing a page clock, or watching a page's socket from its first frame).
  */
-export async function twoOnboarded(scene: BrowserScene, prepare?: (page: Page) => Promise<void>): Promise<{ alice: Page; bob: Page }> {
+export async function onboardedPages<H extends string>(
+scene: BrowserScene,
+handles: readonly H[],
+prepare?: (page: Page, handle: H) => Promise<void> | void,
+): Promise<Record<H, Page>> {
   const relay = await scene.startRelay();
-  const [a, b] = await Promise.all(['alice', 'bob'].map((n) => scene.startWeb(n, relay.descriptor)));
+  const urls = await Promise.all(handles.map((h) => scene.startWeb(h, relay.descriptor)));
   await scene.launch();
-  const alice = (await scene.newPage()).page;
-  const bob = (await scene.newPage()).page;
-  await prepare?.(alice);
-  await prepare?.(bob);
-  await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob')]);
-  return { alice, bob };
+  const pages: Page[] = [];
+  for (let i = 0; i < handles.length; i++) pages.push((await scene.newPage()).page);
+  for (const [i, h] of handles.entries()) await prepare?.(pages[i]!, h);
+  await Promise.all(handles.map((h, i) => onboard(pages[i]!, urls[i]!, h)));
+  return Object.fromEntries(handles.map((h, i) => [h, pages[i]!])) as Record<H, Page>;
+}
+
+/** The usual two-person scene: alice and bob (onboardedPages). */
+export function twoOnboarded(scene: BrowserScene, prepare?: (page: Page) => Promise<void>): Promise<{ alice: Page; bob: Page }> {
+  return onboardedPages(scene, ['alice', 'bob'], prepare);
 }
 
 /** Adds `handle` as a contact by keyboard (Ctrl+N), ending in the chat with them. */

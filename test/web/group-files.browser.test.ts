@@ -6,7 +6,7 @@
 // and tampering: test/groups/group-files.test.ts.)
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboardedPages, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('group-files', 'group-files');
 let alice: Page;
@@ -19,13 +19,6 @@ async function check(page: Page, name: string): Promise<void> {
   await shotBothThemes(page, scene.shotsDir, name);
   await expectAllNamed(page, name);
   await expectAccessible(page, name);
-}
-
-async function addContact(page: Page, handle: string): Promise<void> {
-  await page.keyboard.press('Control+n');
-  await page.getByLabel('Their handle').fill(handle);
-  await page.getByRole('button', { name: 'Add contact' }).click();
-  await page.getByRole('heading', { name: handle, level: 2 }).waitFor();
 }
 
 const log = (page: Page) => page.getByRole('log', { name: `Messages in ${NAME}` });
@@ -69,13 +62,7 @@ async function pasteImage(page: Page, name: string): Promise<void> {
 
 describe('Files in a group chat in Chromium', () => {
   beforeAll(async () => {
-    const relay = await scene.startRelay();
-    const [a, b, c] = await Promise.all(['alice', 'bob', 'carol'].map((n) => scene.startWeb(n, relay.descriptor)));
-    await scene.launch();
-    alice = (await scene.newPage()).page;
-    bob = (await scene.newPage()).page;
-    carol = (await scene.newPage()).page;
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob'), onboard(carol, c!, 'carol')]);
+    ({ alice, bob, carol } = await onboardedPages(scene, ['alice', 'bob', 'carol']));
   });
 
   afterEach(() => {

@@ -6,7 +6,7 @@
 // console error. (What a removed member can decrypt is tested in test/groups/group-chat.test.ts.)
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { browserScene, expectAccessible, expectAllNamed, onboard, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboardedPages, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('groups', 'groups');
 let alice: Page;
@@ -21,13 +21,6 @@ async function check(page: Page, name: string): Promise<void> {
   await expectAccessible(page, name);
 }
 
-async function addContact(page: Page, handle: string): Promise<void> {
-  await page.keyboard.press('Control+n');
-  await page.getByLabel('Their handle').fill(handle);
-  await page.getByRole('button', { name: 'Add contact' }).click();
-  await page.getByRole('heading', { name: handle, level: 2 }).waitFor();
-}
-
 /** The contract methods alice's page called, in order (its WebSocket's call frames). */
 const aliceCalls: string[] = [];
 
@@ -36,19 +29,15 @@ const bubble = (page: Page, text: string) => page.getByRole('log', { name: `Mess
 
 describe('Group chats in Chromium', () => {
   beforeAll(async () => {
-    const relay = await scene.startRelay();
-    const [a, b, c] = await Promise.all(['alice', 'bob', 'carol'].map((n) => scene.startWeb(n, relay.descriptor)));
-    await scene.launch();
-    alice = (await scene.newPage()).page;
-    bob = (await scene.newPage()).page;
-    carol = (await scene.newPage()).page;
-    alice.on('websocket', (ws) =>
-      ws.on('framesent', (f) => {
-        const frame = JSON.parse(String(f.payload)) as { t?: string; method?: string };
-        if (frame.t === 'call' && frame.method) aliceCalls.push(frame.method);
-      }),
-    );
-    await Promise.all([onboard(alice, a!, 'alice'), onboard(bob, b!, 'bob'), onboard(carol, c!, 'carol')]);
+    ({ alice, bob, carol } = await onboardedPages(scene, ['alice', 'bob', 'carol'], (page, handle) => {
+      if (handle !== 'alice') return;
+      page.on('websocket', (ws) =>
+        ws.on('framesent', (f) => {
+          const frame = JSON.parse(String(f.payload)) as { t?: string; method?: string };
+          if (frame.t === 'call' && frame.method) aliceCalls.push(frame.method);
+        }),
+      );
+    }));
   });
 
   afterEach(() => {
