@@ -9,13 +9,10 @@
 // bob runs in this process (a real messenger on a real vault) so the test can write 200 texts
 // quickly; alice is a web host child. Screenshots light and dark; every control named; axe clean;
 // no console error.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, send, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('chat-window', 'chat-window');
 const T = 60_000;
@@ -35,7 +32,8 @@ async function check(page: Page, name: string): Promise<void> {
 async function onScreen(page: Page, locator: ReturnType<Page['locator']>): Promise<boolean> {
   // Not in the DOM (a virtualized row not drawn): not on screen, without waiting for it.
   if ((await locator.count()) === 0) return false;
-  const box = await locator.boundingBox();
+  // A row unmounted meanwhile: not on screen now (the poll asks again).
+  const box = await locator.boundingBox({ timeout: 1000 }).catch(() => null);
   const view = await page.getByRole('log').boundingBox();
   return box !== null && view !== null && box.y >= view.y - 1 && box.y + box.height <= view.y + view.height + 1;
 }
@@ -44,9 +42,7 @@ describe('the 1:1 chat window in Chromium', () => {
   beforeAll(async () => {
     const relay = await scene.startRelay();
     const url = await scene.startWeb('alice', relay.descriptor);
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    await bob.register({ handle: 'bob', serverDescriptor: readFileSync(relay.descriptor, 'utf8') });
+    bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
     await onboard(alice, url, 'alice');
@@ -111,6 +107,19 @@ describe('the 1:1 chat window in Chromium', () => {
     const atBob = (await bob!.conversationsList({}))[0]!;
     const log = alice.getByRole('log', { name: 'Messages with bob' });
     const fromEnd = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    // Where the log rests once a smooth wheel scroll has ended (the same in two reads 100 ms apart).
+    const settledScrollTop = async () => {
+      let last = NaN;
+      await expect
+        .poll(async () => {
+          const now = await log.evaluate((el) => el.scrollTop);
+          const same = now === last;
+          last = now;
+          return same;
+        }, { timeout: T, interval: 100 })
+        .toBe(true);
+      return last;
+    };
     const fromBob = async (text: string) => {
       await bob!.sendText({ conversationId: atBob.id, text });
       await alice.locator('.chat-item', { hasText: text }).waitFor({ timeout: T });
@@ -133,11 +142,12 @@ describe('the 1:1 chat window in Chromium', () => {
     }
     await check(alice, 'chat-followed-burst');
 
-    // The window gets shorter while the chat shows its end (the reader resizes it): the end is now
-    // below the view, and the next text is still followed.
+    // The window gets shorter while the chat shows its end (the reader resizes it): the end stays
+    // in view (before, it went 300 px below the view), and the next text is followed.
     const size = alice.viewportSize()!;
     await alice.setViewportSize({ width: size.width, height: size.height - 300 });
-    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(200);
+    await expect.poll(() => log.evaluate((el) => el.clientHeight), { timeout: T }).toBeLessThan(size.height - 300);
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
     await fromBob('arrived after a resize');
     await expect.poll(() => onScreen(alice, log.getByText('arrived after a resize', { exact: true })), { timeout: T }).toBe(true);
     await alice.setViewportSize(size);
@@ -146,7 +156,7 @@ describe('the 1:1 chat window in Chromium', () => {
     await log.hover();
     await alice.mouse.wheel(0, -1500);
     await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
-    const readingAt = await log.evaluate((el) => el.scrollTop);
+    const readingAt = await settledScrollTop();
     await fromBob('arrived while reading up');
     // Two frames: the arrival has rendered (and would have scrolled by now).
     await alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');

@@ -9,14 +9,11 @@
 // loads the earlier ones, and a search hit (Ctrl+K, filtered to the group) opens there in context.
 // Last, in bob's group where every member may add, alice (not an admin) adds carol by keyboard. Screenshots light and dark; every control named; axe
 // clean; no console error.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import type { GroupInfo } from '../../shared/api.ts';
-import { openMessenger, type Messenger } from '../../main/messenger.ts';
-import { TEST_KDF } from '../../main/vault/index.ts';
-import { browserScene, expectAccessible, expectAllNamed, onboard, PASSWORD, shotBothThemes } from './browser-harness.ts';
+import type { Messenger } from '../../main/messenger.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('group-delete', 'group-delete');
 const NAME = 'Delete check';
@@ -24,6 +21,7 @@ const T = 60_000;
 let alice: Page;
 let bob: Messenger | undefined;
 let carol: Messenger | undefined;
+/** The relay's descriptor file (bob and, later, carol register with it). */
 let descriptor = '';
 let group: GroupInfo;
 /**
@@ -92,10 +90,8 @@ describe('Deleting group messages in Chromium', () => {
       });
       links.push(ws);
     });
-    bob = await openMessenger({ profileDir: path.join(scene.tmp, 'bob'), kdf: TEST_KDF });
-    await bob.createVault({ password: PASSWORD });
-    descriptor = readFileSync(relay.descriptor, 'utf8');
-    await bob.register({ handle: 'bob', serverDescriptor: descriptor });
+    descriptor = relay.descriptor;
+    bob = await openRegisteredMessenger(scene, 'bob', descriptor);
     await onboard(alice, url, 'alice');
   });
 
@@ -313,7 +309,16 @@ describe('Deleting group messages in Chromium', () => {
     await log.hover();
     await alice.mouse.wheel(0, -1500);
     await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
-    const readingAt = await log.evaluate((el) => el.scrollTop);
+    // Where the log rests once the smooth wheel scroll has ended (the same in two reads 100 ms apart).
+    let readingAt = NaN;
+    await expect
+      .poll(async () => {
+        const now = await log.evaluate((el) => el.scrollTop);
+        const same = now === readingAt;
+        readingAt = now;
+        return same;
+      }, { timeout: T, interval: 100 })
+      .toBe(true);
     await bob!.groupSend({ groupId: group.groupId, text: 'bob writes while alice reads back' });
     await log.getByText('bob writes while alice reads back').waitFor({ timeout: T });
     await twoFrames();
@@ -332,12 +337,20 @@ describe('Deleting group messages in Chromium', () => {
     await log.getByText('bob writes again').waitFor({ timeout: T });
     await twoFrames();
     expect(await fromEnd()).toBeLessThan(80);
+
+    // The reader's own text, sent while scrolled up, is scrolled to.
+    await log.hover();
+    await alice.mouse.wheel(0, -1500);
+    await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
+    const composer = alice.getByLabel(`Message to ${NAME}`);
+    await composer.fill('alice writes from above');
+    await composer.press('Enter');
+    await log.getByText('alice writes from above').waitFor({ timeout: T });
+    await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
   });
 
   it('a member the admin lets add (allow-add) adds a contact from the info panel, by keyboard', async () => {
-    carol = await openMessenger({ profileDir: path.join(scene.tmp, 'carol'), kdf: TEST_KDF });
-    await carol.createVault({ password: PASSWORD });
-    await carol.register({ handle: 'carol', serverDescriptor: descriptor });
+    carol = await openRegisteredMessenger(scene, 'carol', descriptor);
     // bob's group, alice a member (not an admin), every member allowed to add.
     const open = await bob!.groupCreate({ name: 'Open door', members: ['alice'] });
     await bob!.groupAllowAdd({ groupId: open.groupId, on: true });

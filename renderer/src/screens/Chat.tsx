@@ -76,7 +76,10 @@ export function Chat({
   const loading = useRef(false);
   const scrollRef = useRef<HTMLDivElement>(null);
   const pendingScroll = useRef<PendingScroll | null>(null);
-  const follow = useFollowEnd();
+  const innerRef = useRef<HTMLDivElement>(null);
+  // Set each render, once the virtualizer and rows are known.
+  const scrollToEnd = useRef(() => {});
+  const follow = useFollowEnd(scrollRef, () => scrollToEnd.current(), innerRef);
   /**
    * A change of the window, decided on the window as it is when React applies it; `scroll` is
    * where to scroll if it changed anything (a page dropped, or a message not shown, moves nothing).
@@ -91,7 +94,7 @@ export function Chat({
   }, []);
   const source = backupId ? { backupId } : {};
   const conversationId = conversation.id;
-  const onFileSent = useCallback((m: Message) => change((w) => withArrived(w, m)), [change]);
+  const onFileSent = useCallback((m: Message) => change((w) => withArrived(w, m), { kind: 'bottom' }), [change]);
   const files = useAttachmentUpload(conversationId, onFileSent, setError);
   const attachments = useAttachmentsOf(messages, backupId);
   const forEveryone = useDeleteForEveryone(conversationId, conversation.title, setMessages, (n, e) => (setNotice(n), setError(e)));
@@ -170,12 +173,17 @@ export function Chat({
     getItemKey: (i) => rows[i]?.key ?? i,
     overscan: 12,
   });
+  scrollToEnd.current = () => {
+    if (rows.length > 0) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
+  };
 
   useLayoutEffect(() => {
     const target = pendingScroll.current;
     if (!target || rows.length === 0) return;
     pendingScroll.current = null;
-    follow.scrolledTo(target.kind === 'bottom');
+    // An older page put before ('keep') leaves following as it was.
+    if (target.kind === 'bottom') follow.scrolledToEnd();
+    else if (target.kind === 'id') follow.scrolledAway();
     if (target.kind === 'bottom') virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
     else {
       const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === target.id);
@@ -243,7 +251,7 @@ export function Chat({
     setHighlight(id);
     const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === id);
     if (index >= 0) {
-      follow.scrolledTo(false);
+      follow.scrolledAway();
       virtualizer.scrollToIndex(index, { align: 'center' });
     } else setFocusMessageId(id);
   }
@@ -252,7 +260,7 @@ export function Chat({
   async function jumpToNewest() {
     const newest = hasNewer ? await load({ kind: 'newest' }) : undefined;
     if (hasNewer && !newest) return;
-    follow.scrolledTo(true);
+    follow.scrolledToEnd();
     // The window as it is, as a new object: the render that scrolls to the end.
     change((w) => (newest ? fromPage(newest) : { ...w }), { kind: 'bottom' });
   }
@@ -260,7 +268,7 @@ export function Chat({
   function jumpToUnread() {
     setJumped(true);
     if (unreadIndex >= 0) {
-      follow.scrolledTo(false);
+      follow.scrolledAway();
       virtualizer.scrollToIndex(unreadIndex, { align: 'start' });
     }
   }
@@ -330,7 +338,7 @@ export function Chat({
           void onScroll();
         }}
       >
-        <div className="messages-inner" style={{ height: virtualizer.getTotalSize() }}>
+        <div ref={innerRef} className="messages-inner" style={{ height: virtualizer.getTotalSize() }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index]!;
             return (

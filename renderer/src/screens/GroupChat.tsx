@@ -86,10 +86,16 @@ export function GroupChat({
     setWin((w) => withNewestPage(w, page));
     onChanged(info);
   }, [api, groupId, onChanged]);
+  const follow = useFollowEnd(logRef, () => {
+    const el = logRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  });
   // Files go to the group's conversation id (main uploads once for the members, then announces it).
+  // What the reader sent is scrolled to (the reload shows it).
   const onFileSent = useCallback(() => {
+    follow.scrolledToEnd();
     reload().catch((err: unknown) => setError(errorText(err)));
-  }, [reload]);
+  }, [reload, follow.scrolledToEnd]);
   const files = useAttachmentUpload(group.conversationId, onFileSent, setError);
   const attachments = useAttachmentsOf(messages);
 
@@ -134,25 +140,23 @@ export function GroupChat({
     void api.groupMarkRead({ groupId, upToMessageId: newestUnread }).catch(() => undefined);
   }, [api, groupId, newestUnread]);
 
-  // Keep the newest message in view while the chat follows its end (chat/use-follow-end.ts), when
-  // it first shows and when the reader sent it; a reader scrolled up stays where they are. After an
-  // older page was put before, keep what was on screen where it was.
+  // Keep the newest message in view while the chat follows its end (chat/use-follow-end.ts; the
+  // reader's own send sets it) and when it first shows; a reader scrolled up stays where they are.
+  // After an older page was put before, keep what was on screen where it was.
   const keepFromBottom = useRef<number | null>(null);
-  const follow = useFollowEnd();
   const newest = useRef<string | undefined>(undefined);
   useLayoutEffect(() => {
     const el = logRef.current;
     const last = messages.at(-1);
     const before = newest.current;
     const shownFirst = before === undefined;
-    const sentByReader = last !== undefined && last.id !== before && last.direction === 'out';
     newest.current = last?.id;
     if (!el) return;
     if (keepFromBottom.current !== null) {
       el.scrollTop = el.scrollHeight - keepFromBottom.current;
       keepFromBottom.current = null;
-    } else if (shownFirst || sentByReader || follow.isFollowing()) {
-      follow.scrolledTo(true);
+    } else if (shownFirst || follow.isFollowing()) {
+      follow.scrolledToEnd();
       el.scrollTop = el.scrollHeight;
     } else if (last !== undefined && last.id !== before) {
       // Others' texts after the newest one shown before (none if that one is gone: a deletion).
@@ -180,7 +184,7 @@ export function GroupChat({
     const el = logRef.current?.querySelector(`[data-message-id="${CSS.escape(focusMessageId)}"]`);
     if (el) {
       focusShown.current = focusMessageId;
-      follow.scrolledTo(false);
+      follow.scrolledAway();
       el.scrollIntoView({ block: 'center' });
       return;
     }
@@ -223,6 +227,8 @@ export function GroupChat({
     setReplyTo(null);
     try {
       await api.groupSend({ groupId, text, ...(quoted ? { replyTo: quoted.id } : {}) });
+      // The reader's own text is scrolled to, whatever lands before it.
+      follow.scrolledToEnd();
     } catch (err) {
       // Text and quote come back only if nothing new was typed meanwhile.
       if (drafts.restore(text)) setReplyTo((cur) => cur ?? quoted);
@@ -250,13 +256,13 @@ export function GroupChat({
   function jumpToNewest() {
     const el = logRef.current;
     if (!el) return;
-    follow.scrolledTo(true);
+    follow.scrolledToEnd();
     el.scrollTop = el.scrollHeight;
   }
   function jump(id: string) {
     const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
     if (el) {
-      follow.scrolledTo(false);
+      follow.scrolledAway();
       el.scrollIntoView({ block: 'center' });
     } else setNotice('The quoted message is not loaded; show older messages to find it.');
   }
