@@ -10,7 +10,7 @@
 // quickly; alice is a web host child. Screenshots light and dark; every control named; axe clean;
 // no console error.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Page } from 'playwright-core';
+import type { Page, WebSocketRoute } from 'playwright-core';
 import type { Messenger } from '../../main/messenger.ts';
 import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, send, shotBothThemes } from './browser-harness.ts';
 
@@ -21,6 +21,12 @@ const BURST = 150;
 const LONG_LINE = 'a text long enough to wrap over several lines of the chat, '.repeat(6);
 let alice: Page;
 let bob: Messenger | undefined;
+/**
+ * alice's page reaches its service through a route (each socket forwarded as is), so the test can
+ * cut the page's link while main keeps running; while `cut`, every reconnect is closed at once.
+ */
+const links: WebSocketRoute[] = [];
+let cut = false;
 
 async function check(page: Page, name: string): Promise<void> {
   await shotBothThemes(page, scene.shotsDir, name);
@@ -45,6 +51,13 @@ describe('the 1:1 chat window in Chromium', () => {
     bob = await openRegisteredMessenger(scene, 'bob', relay.descriptor);
     await scene.launch();
     alice = (await scene.newPage()).page;
+    await alice.routeWebSocket(/\/api$/, (ws) => {
+      if (cut) return void ws.close({ code: 1001, reason: 'cut by the test' });
+      const server = ws.connectToServer();
+      ws.onMessage((message) => server.send(message));
+      server.onMessage((message) => ws.send(message));
+      links.push(ws);
+    });
     await onboard(alice, url, 'alice');
   });
 
@@ -186,5 +199,30 @@ describe('the 1:1 chat window in Chromium', () => {
     await expect.poll(() => onScreen(alice, log.getByText('second of two below', { exact: true })), { timeout: T }).toBe(true);
     await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
     await below('2 new messages').waitFor({ state: 'detached', timeout: T });
+  }, 600_000);
+
+  it("an open chat shows what arrived while the page's link to the service was down", async () => {
+    const atBob = (await bob!.conversationsList({}))[0]!;
+    const log = alice.getByRole('log', { name: 'Messages with bob' });
+    cut = true;
+    for (const ws of links.splice(0)) await ws.close({ code: 1001, reason: 'cut by the test' });
+    const lost = alice.getByRole('alert').filter({ hasText: 'Lost the connection to the Ephemera service' });
+    await lost.waitFor({ timeout: T });
+    // bob writes while alice's page hears nothing: alice's main stores it (bob sees it delivered).
+    const text = 'written while the page was cut off';
+    const sent = await bob!.sendText({ conversationId: atBob.id, text });
+    await expect.poll(async () => {
+      await bob!.sync({ timeoutMs: T });
+      const page = await bob!.historyPage({ conversationId: atBob.id, anchor: { kind: 'newest' }, limit: 5 });
+      return page.messages.find((m) => m.id === sent.id)?.state;
+    }, { timeout: T }).toMatch(/^(delivered|read)$/);
+    expect(await log.getByText(text, { exact: true }).count()).toBe(0);
+    cut = false;
+    // The link comes back by itself; the chat loads what its event could not bring (before, only
+    // reopening the chat showed it), and, following its end, shows it.
+    await lost.waitFor({ state: 'detached', timeout: T });
+    const shown = log.getByText(text, { exact: true });
+    await shown.waitFor({ timeout: T });
+    await expect.poll(() => onScreen(alice, shown), { timeout: T }).toBe(true);
   }, 600_000);
 });

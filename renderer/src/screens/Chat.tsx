@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type SetStateAction } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { ConversationSummary, HistoryAnchor, Message } from '../../../shared/api.ts';
-import { useApi, errorText } from '../api.ts';
+import { useApi, errorText, useReconnects } from '../api.ts';
 import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId } from '../daily.ts';
 import { buildTimeline, type TimelineRow } from '../logic.ts';
@@ -157,6 +157,28 @@ export function Chat({
       offDeleted();
     };
   }, [api, conversationId, backupId, change, setMessages, follow.followsArrival, follow.arrivedUnseen]);
+
+  // The page's link to the service came back (browser mode): events sent while it was down are
+  // lost, so what arrived meanwhile is loaded after the last message shown (a window that ends
+  // before the newest gets it as the reader scrolls on).
+  const reconnects = useReconnects();
+  const reconnectsSeen = useRef(reconnects);
+  useEffect(() => {
+    if (reconnects === reconnectsSeen.current) return;
+    reconnectsSeen.current = reconnects;
+    const last = messages.at(-1);
+    if (backupId || hasNewer) return;
+    if (!last) {
+      void load({ kind: 'newest' }).then((page) => page && page.messages.length > 0 && change(() => fromPage(page), { kind: 'bottom' }));
+      return;
+    }
+    void load({ kind: 'after', messageId: last.id }).then((page) => {
+      if (!page || page.messages.length === 0) return;
+      const scroll = follow.isFollowing();
+      change((w) => withNewerPage(w, last.id, page, WINDOW), scroll ? { kind: 'bottom' } : undefined);
+      if (!scroll) follow.arrivedUnseen(page.messages.filter((m) => m.direction === 'in').length);
+    });
+  }, [reconnects]);
 
   const drafts = useDraft(conversationId, backupId);
   const locking = useLocking();
