@@ -18,8 +18,9 @@ describe('following the end of a chat', () => {
     expect(distanceFromEnd(at(250))).toBe(250);
   });
 
-  it('a move down is never the reader leaving the end', () => {
+  it('a move down, or no move, is never the reader leaving the end', () => {
     expect(isReaderScroll(state(true, 900), at(400), justNow)).toBe(false);
+    expect(isReaderScroll(state(true, 400), at(400), justNow)).toBe(false);
     expect(isReaderScroll(state(true, 900), at(400, HEIGHT + 500), { sinceInputMs: 0, pointerHeld: true })).toBe(false);
   });
 
@@ -35,9 +36,27 @@ describe('following the end of a chat', () => {
     expect(isReaderScroll(state(true, 0), measured, { sinceInputMs: Infinity, pointerHeld: true })).toBe(true);
   });
 
+  it('up by just what the content above shrank (a row measured smaller) is a correction, even right after an input', () => {
+    const prev = state(true, 0);
+    const shrunk = { scrollTop: prev.lastTop - 40, scrollHeight: HEIGHT - 40, clientHeight: VIEW };
+    expect(isReaderScroll(prev, shrunk, justNow)).toBe(false);
+    expect(isReaderScroll(prev, { ...shrunk, scrollTop: prev.lastTop - 300 }, justNow)).toBe(true);
+  });
+
+  it('a move up near the end stops following too (the end is no longer pinned there)', () => {
+    expect(afterScroll(state(true, 0), at(20), noInput).following).toBe(false);
+  });
+
+  it('carries where the log was to the next event', () => {
+    const first = afterScroll(state(true, 0), at(400, HEIGHT + 300), noInput);
+    expect(first).toEqual({ following: true, lastTop: at(400, HEIGHT + 300).scrollTop, lastHeight: HEIGHT + 300 });
+    // The next move up over the same content is the reader's.
+    expect(afterScroll(first, at(600, HEIGHT + 300), noInput).following).toBe(false);
+  });
+
   it('reaching the end starts following, whoever scrolled', () => {
     expect(afterScroll(state(false, 900), at(NEAR_END_PX - 1), noInput).following).toBe(true);
-    expect(afterScroll(state(false, 0), at(NEAR_END_PX - 1), justNow).following).toBe(true);
+    expect(afterScroll(state(false, 900), at(NEAR_END_PX - 1), justNow).following).toBe(true);
   });
 
   it("a scroll of the chat's own that falls short of the end, or a correction up while rows are measured, keeps following", () => {

@@ -3,7 +3,7 @@
 // backwards-only window of an opened backup's group.
 import { describe, expect, it } from 'vitest';
 import type { HistoryPage, Message } from '../../shared/api.ts';
-import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderOf, withOlderPage, withSent, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withNewestReloaded, withOlderOf, withOlderPage, withSent, type HistoryWindow } from '../../renderer/src/chat/history-window.ts';
 
 const msg = (n: number): Message => ({
   id: `m${n}`, conversationId: 'c', orderKey: n, direction: 'in', sender: 'bob', sentAt: n, receivedAt: n, text: `text ${n}`, state: 'received',
@@ -79,6 +79,42 @@ describe('withArrived', () => {
     const w = fromPage(page(0, 10, false, true));
     const landed = withNewerPage(w, 'm9', page(10, 20, true, false), 1500);
     expect(ids(withArrived(landed, msg(20))).at(-1)).toBe('m20');
+  });
+});
+
+describe("withNewestReloaded (the page's link to the service came back)", () => {
+  const win = (from: number, to: number, hasOlder = true): HistoryWindow => ({ messages: range(from, to), hasOlder, hasNewer: false });
+
+  it("replaces the window's end from the page's first message: new texts, changed states and deletions all show", () => {
+    const before = win(0, 150);
+    const reloaded = page(60, 160, true, false);
+    reloaded.messages[10] = { ...reloaded.messages[10]!, state: 'read' };
+    reloaded.messages.splice(20, 1); // m80, deleted meanwhile
+    const w = withNewestReloaded(before, reloaded, 1500);
+    expect(ids(w)).toEqual([...range(0, 80), ...range(81, 160)].map((m) => m.id));
+    expect(w.messages.find((m) => m.id === 'm70')?.state).toBe('read');
+    expect(w).toMatchObject({ hasOlder: true, hasNewer: false });
+  });
+
+  it('a live text that landed before the reload does not make it drop the page', () => {
+    const withLive = withArrived(win(0, 100), msg(100));
+    expect(ids(withNewestReloaded(withLive, page(50, 103, true, false), 1500))).toEqual(range(0, 103).map((m) => m.id));
+  });
+
+  it('a page that does not reach the window (more arrived than a page holds) marks it as ending before the newest, with no gap', () => {
+    const w = withNewestReloaded(win(0, 100), page(500, 600, true, false), 1500);
+    expect(ids(w)).toEqual(range(0, 100).map((m) => m.id));
+    expect(w.hasNewer).toBe(true);
+  });
+
+  it('leaves a window that ends before the newest as it is; an empty one takes the page; past the window size the oldest drop', () => {
+    const far: HistoryWindow = { messages: range(0, 100), hasOlder: false, hasNewer: true };
+    expect(withNewestReloaded(far, page(500, 600, true, false), 1500)).toBe(far);
+    expect(withNewestReloaded(EMPTY_HISTORY, page(0, 3, false, false), 1500)).toEqual(fromPage(page(0, 3, false, false)));
+    expect(withNewestReloaded(win(0, 100, false), page(0, 0, false, false), 1500).messages).toEqual([]);
+    const cut = withNewestReloaded(win(0, 100, false), page(50, 150, true, false), 120);
+    expect(ids(cut)).toEqual(range(30, 150).map((m) => m.id));
+    expect(cut.hasOlder).toBe(true);
   });
 });
 

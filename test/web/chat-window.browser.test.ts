@@ -134,8 +134,15 @@ describe('the 1:1 chat window in Chromium', () => {
       return last;
     };
     const fromBob = async (text: string) => {
-      await bob!.sendText({ conversationId: atBob.id, text });
+      const sent = await bob!.sendText({ conversationId: atBob.id, text });
       await alice.locator('.chat-item', { hasText: text }).waitFor({ timeout: T });
+      return sent.id;
+    };
+    /** The state of bob's text as bob sees it (receipts synced). */
+    const atBobsSide = async (id: string) => {
+      await bob!.sync({ timeoutMs: T });
+      const page = await bob!.historyPage({ conversationId: atBob.id, anchor: { kind: 'newest' }, limit: 20 });
+      return page.messages.find((m) => m.id === id)?.state;
     };
     // The chat shows its end (the previous case ended there).
     await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
@@ -170,7 +177,7 @@ describe('the 1:1 chat window in Chromium', () => {
     await alice.mouse.wheel(0, -1500);
     await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
     const readingAt = await settledScrollTop();
-    await fromBob('arrived while reading up');
+    const whileUp = await fromBob('arrived while reading up');
     // Two frames: the arrival has rendered (and would have scrolled by now).
     await alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');
     expect(Math.abs((await log.evaluate((el) => el.scrollTop)) - readingAt)).toBeLessThan(2);
@@ -179,12 +186,18 @@ describe('the 1:1 chat window in Chromium', () => {
     const below = (name: string) => alice.getByRole('button', { name, exact: true });
     await below('1 new message').waitFor({ timeout: T });
     await check(alice, 'chat-new-below');
+    // Not seen yet, so not marked read: bob sees it delivered, not read (before, it was read as it arrived).
+    await expect.poll(() => atBobsSide(whileUp), { timeout: T }).toBe('delivered');
+    await alice.waitForTimeout(1500);
+    expect(await atBobsSide(whileUp)).toBe('delivered');
 
-    // Back at the end by keyboard (End in the log): the chat follows again, the button is gone.
+    // Back at the end by keyboard (End in the log): the chat follows again, the button is gone, and
+    // the text is read.
     await log.focus();
     await alice.keyboard.press('End');
     await expect.poll(fromEnd, { timeout: T }).toBeLessThan(80);
     await below('1 new message').waitFor({ state: 'detached', timeout: T });
+    await expect.poll(() => atBobsSide(whileUp), { timeout: T }).toBe('read');
     await fromBob('arrived back at the end');
     await expect.poll(() => onScreen(alice, log.getByText('arrived back at the end', { exact: true })), { timeout: T }).toBe(true);
 

@@ -40,16 +40,20 @@ export interface ReaderInput {
 export function isReaderScroll(prev: FollowState, el: ScrollPosition, input: ReaderInput): boolean {
   if (el.scrollTop >= prev.lastTop) return false;
   if (el.scrollHeight === prev.lastHeight) return true;
+  // Up by just what the content above shrank (a row measured smaller): the same place, kept.
+  if (Math.abs(prev.lastTop - el.scrollTop - (prev.lastHeight - el.scrollHeight)) < 1) return false;
   return input.pointerHeld || input.sinceInputMs < READER_INPUT_MS;
 }
 
 /**
- * The state after a scroll event. Only the reader stops following: a scroll of the chat's own to
- * the end can fall short for a moment (rows are drawn at an estimated height and grow when
- * measured), and a text arriving in that moment must still be followed, so "at the end" is a state
- * kept across events rather than read off the DOM when a text arrives.
+ * The state after a scroll event. Only the reader stops following, by any move up (even one that
+ * stays near the end: the end is then no longer pinned there, though a text arriving while near it
+ * is still scrolled to). A scroll of the chat's own to the end can fall short for a moment (rows
+ * are drawn at an estimated height and grow when measured), and a text arriving in that moment must
+ * still be followed, so "at the end" is a state kept across events rather than read off the DOM
+ * when a text arrives. Any other scroll that ends near the end starts following.
  */
 export function afterScroll(prev: FollowState, el: ScrollPosition, input: ReaderInput): FollowState {
-  const following = distanceFromEnd(el) < NEAR_END_PX || (prev.following && !isReaderScroll(prev, el, input));
+  const following = !isReaderScroll(prev, el, input) && (prev.following || distanceFromEnd(el) < NEAR_END_PX);
   return { following, lastTop: el.scrollTop, lastHeight: el.scrollHeight };
 }

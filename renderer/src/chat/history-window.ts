@@ -43,6 +43,27 @@ export function withNewerPage(w: HistoryWindow, after: string, page: HistoryPage
 }
 
 /**
+ * The newest page loaded again once the page's link to the service is back (events sent while it
+ * was down are lost): it replaces the window's end from its first message on, so texts that
+ * arrived, states that changed and messages deleted meanwhile all show, joined to the window's
+ * older part. A window that ends before the newest is left as it is (the reader's scroll loads
+ * the rest); one the page does not reach (more arrived than a page holds) is marked as ending
+ * before the newest, so it shows no gap.
+ */
+export function withNewestReloaded(w: HistoryWindow, page: HistoryPage, max: number): HistoryWindow {
+  if (w.hasNewer) return w;
+  const first = page.messages[0];
+  const last = w.messages.at(-1);
+  if (!last) return fromPage(page);
+  if (!first) return fromPage(page);
+  if (first.orderKey > last.orderKey && page.hasOlder) return { ...w, hasNewer: true };
+  const older = w.messages.filter((m) => m.orderKey < first.orderKey);
+  const joined = [...older, ...page.messages];
+  const cut = joined.length > max;
+  return { messages: cut ? joined.slice(joined.length - max) : joined, hasOlder: cut || (older.length > 0 ? w.hasOlder : page.hasOlder), hasNewer: false };
+}
+
+/**
  * A message that just arrived or was sent: shown at the end, unless the window ends before the
  * newest messages (hasNewer), where it would follow a gap; it comes with the pages after.
  */

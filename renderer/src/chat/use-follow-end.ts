@@ -24,10 +24,12 @@ export interface FollowEnd {
   };
   /** Called from the log's scroll handler. */
   onScroll(el: ScrollPosition): void;
-  /** Texts from others that arrived below the view since the reader scrolled away from the end. */
+  /** How many texts from others arrived below the view since the reader scrolled away from the end. */
   readonly unseen: number;
-  /** Counts `n` texts from others that arrived and were not scrolled to. */
-  arrivedUnseen(n: number): void;
+  /** Texts from others (by id: one sent again, as a timer starts, counts once) that arrived and were not scrolled to. */
+  arrivedUnseen(ids: readonly string[]): void;
+  /** Whether any is unseen now (also right after a layout effect counted some, before `unseen` renders). */
+  hasUnseen(): boolean;
 }
 
 /**
@@ -39,19 +41,18 @@ export interface FollowEnd {
 export function useFollowEnd(log: RefObject<HTMLElement | null>, toEnd: () => void, content?: RefObject<HTMLElement | null>): FollowEnd {
   const state = useRef<FollowState>(FOLLOWING);
   const [unseen, setUnseen] = useState(0);
-  const unseenNow = useRef(0);
+  const unseenIds = useRef(new Set<string>());
   const setFollowing = useCallback((following: boolean) => {
     if (following !== state.current.following) state.current = { ...state.current, following };
     // Back at the end, nothing below is unseen.
-    if (following && unseenNow.current > 0) {
-      unseenNow.current = 0;
+    if (following && unseenIds.current.size > 0) {
+      unseenIds.current.clear();
       setUnseen(0);
     }
   }, []);
-  const arrivedUnseen = useCallback((n: number) => {
-    if (n <= 0) return;
-    unseenNow.current += n;
-    setUnseen(unseenNow.current);
+  const arrivedUnseen = useCallback((ids: readonly string[]) => {
+    for (const id of ids) unseenIds.current.add(id);
+    setUnseen(unseenIds.current.size);
   }, []);
 
   const inputAt = useRef(-Infinity);
@@ -106,15 +107,19 @@ export function useFollowEnd(log: RefObject<HTMLElement | null>, toEnd: () => vo
   useEffect(() => {
     const observer = new ResizeObserver(() => {
       const el = log.current;
-      if (el && state.current.following && distanceFromEnd(el) >= 1) latestToEnd.current();
+      if (!el) return;
+      if (state.current.following) {
+        if (distanceFromEnd(el) >= 1) latestToEnd.current();
+      } else if (distanceFromEnd(el) < 1) setFollowing(true); // the end came into view (a taller window)
     });
     if (log.current) observer.observe(log.current);
     if (content?.current) observer.observe(content.current);
     return () => observer.disconnect();
-  }, [log, content]);
+  }, [log, content, setFollowing]);
 
   const followsArrival = useCallback((el: ScrollPosition | null) => !el || state.current.following || distanceFromEnd(el) < NEAR_END_PX, []);
   const isFollowing = useCallback(() => state.current.following, []);
   const logProps = { onWheel: readerInput, onKeyDown: readerInput, onFocus: readerInput, onTouchStart: readerInput, onTouchMove: readerInput, onPointerDown };
-  return { followsArrival, isFollowing, scrolledToEnd, scrolledAway, logProps, onScroll, unseen, arrivedUnseen };
+  const hasUnseen = useCallback(() => unseenIds.current.size > 0, []);
+  return { followsArrival, isFollowing, scrolledToEnd, scrolledAway, logProps, onScroll, unseen, arrivedUnseen, hasUnseen };
 }

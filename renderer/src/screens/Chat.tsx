@@ -5,7 +5,7 @@ import { useApi, errorText, useReconnects } from '../api.ts';
 import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId } from '../daily.ts';
 import { buildTimeline, type TimelineRow } from '../logic.ts';
-import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withOlderPage, withSent, type HistoryWindow } from '../chat/history-window.ts';
+import { EMPTY_HISTORY, fromPage, withArrived, withNewerPage, withNewestReloaded, withOlderPage, withSent, type HistoryWindow } from '../chat/history-window.ts';
 import { DeleteMessageDialog, LinkDialog, MessageDetailsDialog } from './MessageDialogs.tsx';
 import { notExpired, TimerLine, useNow } from '../components/Disappearing.tsx';
 import { TombstoneBubble, useDeleteForEveryone } from '../components/DeleteForEveryone.tsx';
@@ -139,7 +139,7 @@ export function Chat({
       // While a later part of history is not loaded, the new message arrives with that part.
       const scrollTo = follow.followsArrival(scrollRef.current) || m.direction === 'out';
       change((w) => withArrived(w, m), scrollTo ? { kind: 'bottom' } : undefined);
-      if (!scrollTo) follow.arrivedUnseen(1);
+      if (!scrollTo && m.direction === 'in' && !m.timerChange) follow.arrivedUnseen([m.id]);
     });
     const offState = api.on('messageState', (s) => {
       if (s.conversationId !== conversationId) return;
@@ -159,24 +159,20 @@ export function Chat({
   }, [api, conversationId, backupId, change, setMessages, follow.followsArrival, follow.arrivedUnseen]);
 
   // The page's link to the service came back (browser mode): events sent while it was down are
-  // lost, so what arrived meanwhile is loaded after the last message shown (a window that ends
-  // before the newest gets it as the reader scrolls on).
+  // lost, so the newest page is loaded again and replaces the window's end (chat/history-window.ts;
+  // a window that ends before the newest gets what it lacks as the reader scrolls on).
   const reconnects = useReconnects();
   const reconnectsSeen = useRef(reconnects);
   useEffect(() => {
     if (reconnects === reconnectsSeen.current) return;
     reconnectsSeen.current = reconnects;
-    const last = messages.at(-1);
     if (backupId || hasNewer) return;
-    if (!last) {
-      void load({ kind: 'newest' }).then((page) => page && page.messages.length > 0 && change(() => fromPage(page), { kind: 'bottom' }));
-      return;
-    }
-    void load({ kind: 'after', messageId: last.id }).then((page) => {
-      if (!page || page.messages.length === 0) return;
+    const shown = new Set(messages.map((m) => m.id));
+    void load({ kind: 'newest' }).then((page) => {
+      if (!page) return;
       const scroll = follow.isFollowing();
-      change((w) => withNewerPage(w, last.id, page, WINDOW), scroll ? { kind: 'bottom' } : undefined);
-      if (!scroll) follow.arrivedUnseen(page.messages.filter((m) => m.direction === 'in').length);
+      change((w) => withNewestReloaded(w, page, WINDOW), scroll ? { kind: 'bottom' } : undefined);
+      if (!scroll) follow.arrivedUnseen(page.messages.filter((m) => m.direction === 'in' && !m.timerChange && !shown.has(m.id)).map((m) => m.id));
     });
   }, [reconnects]);
 
@@ -195,8 +191,9 @@ export function Chat({
     getItemKey: (i) => rows[i]?.key ?? i,
     overscan: 12,
   });
+  // Not while the window ends before the newest: a reader reading on there is not carried page by page.
   scrollToEnd.current = () => {
-    if (rows.length > 0) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
+    if (rows.length > 0 && !hasNewer) virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
   };
 
   useLayoutEffect(() => {
@@ -215,10 +212,11 @@ export function Chat({
 
   // Mark read when the newest incoming message is on screen.
   const newestIncoming = [...messages].reverse().find((m) => m.direction === 'in');
+  // Not while texts arrived below a reader scrolled up: not seen yet (a read receipt, a timer's start).
   useEffect(() => {
-    if (backupId || !newestIncoming || conversation.unread === 0 || hasNewer) return;
+    if (backupId || !newestIncoming || conversation.unread === 0 || hasNewer || follow.hasUnseen()) return;
     void api.markRead({ conversationId, upToMessageId: newestIncoming.id }).catch(() => undefined);
-  }, [api, backupId, conversationId, newestIncoming?.id, conversation.unread, hasNewer]);
+  }, [api, backupId, conversationId, newestIncoming?.id, conversation.unread, hasNewer, follow.unseen]);
 
   async function onScroll() {
     if (loading.current) return;
@@ -283,6 +281,8 @@ export function Chat({
     const newest = hasNewer ? await load({ kind: 'newest' }) : undefined;
     if (hasNewer && !newest) return;
     follow.scrolledToEnd();
+    // The button leaves: the log keeps the focus.
+    scrollRef.current?.focus();
     // The window as it is, as a new object: the render that scrolls to the end.
     change((w) => (newest ? fromPage(newest) : { ...w }), { kind: 'bottom' });
   }

@@ -135,10 +135,11 @@ export function GroupChat({
 
   // Shown is read: the newest incoming message marks everything before it (the authors get read receipts).
   const newestUnread = messages.findLast((m) => m.direction === 'in' && m.state === 'received')?.id;
+  // Not while texts arrived below a reader scrolled up: not seen yet (read receipts, timers' start).
   useEffect(() => {
-    if (!newestUnread) return;
+    if (!newestUnread || follow.hasUnseen()) return;
     void api.groupMarkRead({ groupId, upToMessageId: newestUnread }).catch(() => undefined);
-  }, [api, groupId, newestUnread]);
+  }, [api, groupId, newestUnread, follow.unseen]);
 
   // Keep the newest message in view while the chat follows its end (chat/use-follow-end.ts; the
   // reader's own send sets it) and when it first shows; a reader scrolled up stays where they are.
@@ -161,7 +162,7 @@ export function GroupChat({
     } else if (last !== undefined && last.id !== before) {
       // Others' texts after the newest one shown before (none if that one is gone: a deletion).
       const at = messages.findIndex((m) => m.id === before);
-      if (at >= 0) follow.arrivedUnseen(messages.slice(at + 1).filter((m) => m.direction === 'in' && !m.system).length);
+      if (at >= 0) follow.arrivedUnseen(messages.slice(at + 1).filter((m) => m.direction === 'in' && !m.system).map((m) => m.id));
     }
   }, [messages]);
 
@@ -258,6 +259,8 @@ export function GroupChat({
     if (!el) return;
     follow.scrolledToEnd();
     el.scrollTop = el.scrollHeight;
+    // The button leaves: the log keeps the focus.
+    el.focus();
   }
   function jump(id: string) {
     const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
