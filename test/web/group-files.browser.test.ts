@@ -89,6 +89,11 @@ describe('Files in a group chat in Chromium', () => {
       await bubble(p, 'pictures here').waitFor({ timeout: T });
     }
 
+    // bob's window is short: the image's bubble reaches below the view, and its preview loads
+    // after the bubble showed (the bubble grows then).
+    const bobsSize = bob.viewportSize()!;
+    await bob.setViewportSize({ width: bobsSize.width, height: 360 });
+
     // The group composer has the attach button, as the 1:1 one.
     await alice.getByRole('button', { name: 'Attach a file' }).waitFor();
     await dropImage(alice, 'lake.png');
@@ -103,6 +108,11 @@ describe('Files in a group chat in Chromium', () => {
       const from = log(p).locator('.bubble', { has: p.getByRole('img', { name: 'lake.png' }) });
       expect(await from.locator('.sender').textContent()).toBe('@alice');
     }
+    // bob's chat, following its end, keeps the grown bubble in view (before, its end was cut off
+    // until the next text).
+    await expect.poll(() => log(bob).evaluate((el) => el.scrollHeight > el.clientHeight), { timeout: T }).toBe(true);
+    await expect.poll(() => log(bob).evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight), { timeout: T }).toBeLessThan(2);
+    await bob.setViewportSize(bobsSize);
     await check(bob, 'group-file-preview');
 
     // The viewer opens from the preview and Escape closes it, as in a 1:1 chat.

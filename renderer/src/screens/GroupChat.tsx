@@ -86,10 +86,16 @@ export function GroupChat({
     setWin((w) => withNewestPage(w, page));
     onChanged(info);
   }, [api, groupId, onChanged]);
-  const follow = useFollowEnd(logRef, () => {
-    const el = logRef.current;
-    if (el) el.scrollTop = el.scrollHeight;
-  });
+  // The messages' own box: it grows when a bubble does (an image preview that loads after it was shown).
+  const contentRef = useRef<HTMLDivElement>(null);
+  const follow = useFollowEnd(
+    logRef,
+    () => {
+      const el = logRef.current;
+      if (el) el.scrollTop = el.scrollHeight;
+    },
+    contentRef,
+  );
   // Files go to the group's conversation id (main uploads once for the members, then announces it).
   // What the reader sent is scrolled to (the reload shows it).
   const onFileSent = useCallback(() => {
@@ -317,33 +323,35 @@ export function GroupChat({
             Show older messages
           </button>
         ) : null}
-        {notExpired(messages, now).map((m) =>
-          m.deleted ? (
-            <TombstoneBubble key={m.id} message={m} />
-          ) : m.system ? (
-            <p key={m.id} className="system-line" role="note" data-message-id={m.id}>
-              {m.text}
-            </p>
-          ) : (
-            <GroupBubble
-              key={m.id}
-              message={m}
-              attachment={attachments.get(m.id)}
-              senderName={memberName(m.sender, self, contacts)}
-              now={now}
-              focused={m.id === focusMessageId}
-              isMember={group.isMember}
-              quotedName={(h) => memberName(h, self, contacts)}
-              onReply={startReply}
-              onJump={jump}
-              onCopy={(x) => void copy(x)}
-              onDelete={(x) => deletes.ask(x, false)}
-              onDeleteForEveryone={(x) => deletes.ask(x, true)}
-              onReceipts={setReceiptsOf}
-              onLink={setLinkUrl}
-            />
-          ),
-        )}
+        <div ref={contentRef} className="group-messages-inner">
+          {notExpired(messages, now).map((m) =>
+            m.deleted ? (
+              <TombstoneBubble key={m.id} message={m} />
+            ) : m.system ? (
+              <p key={m.id} className="system-line" role="note" data-message-id={m.id}>
+                {m.text}
+              </p>
+            ) : (
+              <GroupBubble
+                key={m.id}
+                message={m}
+                attachment={attachments.get(m.id)}
+                senderName={memberName(m.sender, self, contacts)}
+                now={now}
+                focused={m.id === focusMessageId}
+                isMember={group.isMember}
+                quotedName={(h) => memberName(h, self, contacts)}
+                onReply={startReply}
+                onJump={jump}
+                onCopy={(x) => void copy(x)}
+                onDelete={(x) => deletes.ask(x, false)}
+                onDeleteForEveryone={(x) => deletes.ask(x, true)}
+                onReceipts={setReceiptsOf}
+                onLink={setLinkUrl}
+              />
+            ),
+          )}
+        </div>
       </div>
       <JumpToNewest unseen={follow.unseen} onJump={jumpToNewest} />
       {error ? <p role="alert" className="error">{error}</p> : null}
