@@ -5,6 +5,7 @@
 // it as the socket's first frame; the session secret the host returns is kept in sessionStorage
 // (scoped to this origin and tab, so a reload still works and no other port can read it).
 import { createContext, useContext } from 'react';
+import type { ApiErrorCode } from '../../shared/api/errors.ts';
 import { createApiClient, type ApiTransport, type EphemeraClient } from '../../shared/api/rpc.ts';
 import { DISK_WRITE_FAILED_ADVICE } from './logic.ts';
 import { launchCodeFromFragment, type AuthCredential } from '../../shared/api/socket-auth.ts';
@@ -103,10 +104,15 @@ export function useReconnects(): number {
   return useContext(ReconnectContext);
 }
 
+/** Whether a call rejected with the API error `code`. */
+export function isApiError(error: unknown, code: ApiErrorCode): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && error.code === code;
+}
+
 /** A human sentence for anything a call rejected with. */
 export function errorText(error: unknown): string {
   // A failed disk write: the same advice the connection indicator gives (what to do, not only what failed).
-  if (typeof error === 'object' && error !== null && 'code' in error && error.code === 'DISK_WRITE_FAILED') return DISK_WRITE_FAILED_ADVICE;
+  if (isApiError(error, 'DISK_WRITE_FAILED')) return DISK_WRITE_FAILED_ADVICE;
   if (typeof error === 'object' && error !== null && 'message' in error && typeof error.message === 'string') return error.message;
   return 'Something went wrong.';
 }

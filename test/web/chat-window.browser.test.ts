@@ -12,7 +12,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import type { Messenger } from '../../main/messenger.ts';
-import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, send, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('chat-window', 'chat-window');
 const T = 60_000;
@@ -237,5 +237,32 @@ describe('the 1:1 chat window in Chromium', () => {
     const shown = log.getByText(text, { exact: true });
     await shown.waitFor({ timeout: T });
     await expect.poll(() => onScreen(alice, shown), { timeout: T }).toBe(true);
+  }, 600_000);
+
+  it('a chat whose shown texts all expire while it is open loads the older ones (the log has nothing to scroll by)', async () => {
+    const atBob = (await bob!.conversationsList({}))[0]!;
+    const log = alice.getByRole('log', { name: 'Messages with bob' });
+    const lastBefore = log.getByText('written while the page was cut off', { exact: true });
+    // The page's clock runs 20 s behind main's: main deletes the expired texts before the page
+    // hides them, so the window empties with no scroll to page by.
+    await alice.clock.install({ time: Date.now() - 20_000 });
+    // bob turns on a 30 s timer and writes more than a page; alice, at the end, reads them (their timers start).
+    await bob!.setDisappearingTimer({ conversationId: atBob.id, seconds: 30 });
+    for (let i = 0; i < 105; i++) await bob!.sendText({ conversationId: atBob.id, text: `fleeting ${i}` });
+    await alice.locator('.chat-item', { hasText: 'fleeting 104' }).waitFor({ timeout: T });
+    await expect.poll(() => onScreen(alice, log.getByText('fleeting 104', { exact: true })), { timeout: T }).toBe(true);
+    // Locked and opened again: the chat's window is the newest page, only texts under the timer.
+    await alice.getByRole('button', { name: 'Lock' }).click();
+    await alice.getByRole('heading', { name: 'Unlock Ephemera' }).waitFor({ timeout: T });
+    await alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await alice.getByRole('button', { name: 'Unlock' }).click();
+    await alice.getByRole('button', { name: /^bob/ }).first().click({ timeout: T });
+    await log.getByText('fleeting 104', { exact: true }).waitFor({ timeout: T });
+    expect(await lastBefore.count()).toBe(0);
+    // They expire: the log is left with nothing to scroll, and the texts before them load by themselves.
+    await lastBefore.waitFor({ timeout: 2 * T });
+    expect(await log.getByText(/^fleeting /).count()).toBe(0);
+    await check(alice, 'chat-after-expiry');
+    await bob!.setDisappearingTimer({ conversationId: atBob.id, seconds: 0 });
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useLayoutEffect, useRef, useState, type FormEvent, type SetStateAction } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import type { ConversationSummary, HistoryAnchor, Message } from '../../../shared/api.ts';
-import { useApi, errorText, useReconnects } from '../api.ts';
+import { useApi, errorText, isApiError, useReconnects } from '../api.ts';
 import { useAttachmentUpload, useAttachmentsOf } from '../components/Attachments.tsx';
 import { firstUnreadId } from '../daily.ts';
 import { buildTimeline, type TimelineRow } from '../logic.ts';
@@ -106,7 +106,10 @@ export function Chat({
         setError('');
         return page;
       } catch (err) {
-        setError(errorText(err));
+        // A page's anchor deleted or expired meanwhile: the window is behind main, and the
+        // deletion's event, on its way, changes it (the next scroll or check asks again).
+        const anchorGone = anchor.kind !== 'newest' && anchor.kind !== 'around' && isApiError(err, 'UNKNOWN_MESSAGE');
+        if (!anchorGone) setError(errorText(err));
         return undefined;
       }
     },
@@ -221,26 +224,53 @@ export function Chat({
   async function onScroll() {
     if (loading.current) return;
     loading.current = true;
+    let asked = false;
     try {
-      await loadMore();
+      asked = await loadMore();
     } finally {
       loading.current = false;
+      if (asked) setPagesSettled((n) => n + 1);
     }
   }
 
-  async function loadMore() {
+  /** Loads the page the view's edge wants, if any; says whether it asked for one. */
+  async function loadMore(): Promise<boolean> {
     const el = scrollRef.current;
-    if (!el || messages.length === 0) return;
+    if (!el) return false;
+    if (messages.length === 0) {
+      // Every text of the window went (deleted, expired) while more exist: the newest page again.
+      if (!hasOlder && !hasNewer) return false;
+      const page = await load({ kind: 'newest' });
+      if (page) change((w) => (w.messages.length === 0 ? fromPage(page) : w), { kind: 'bottom' });
+      return true;
+    }
+    // All of them under timers that ran out: hidden already, deleted by main within a second (an
+    // anchor may be gone by then); the deletion's change of the window brings the check back.
+    if (notExpired(messages, Date.now()).length === 0) return false;
     if (el.scrollTop < 300 && hasOlder) {
       const first = messages[0]!;
       const page = await load({ kind: 'before', messageId: first.id });
       if (page) change((w) => withOlderPage(w, first.id, page, WINDOW), { kind: 'keep', id: first.id });
-    } else if (el.scrollHeight - el.scrollTop - el.clientHeight < 300 && hasNewer) {
+      return true;
+    }
+    if (el.scrollHeight - el.scrollTop - el.clientHeight < 300 && hasNewer) {
       const last = messages[messages.length - 1]!;
       const page = await load({ kind: 'after', messageId: last.id });
       if (page) change((w) => withNewerPage(w, last.id, page, WINDOW));
+      return true;
     }
+    return false;
   }
+
+  // A window that does not fill the log (its texts deleted or expired while it was open) gives no
+  // scroll to page by: while the log cannot scroll, the pages either side are loaded without one,
+  // after each change of the rows and each page that settled (not after a failed one: `error`).
+  const [pagesSettled, setPagesSettled] = useState(0);
+  useEffect(() => {
+    const el = scrollRef.current;
+    if (!el || error || el.scrollHeight > el.clientHeight + 1) return;
+    void onScroll();
+  }, [rows.length, messages.length, pagesSettled]);
 
   async function send(e?: FormEvent) {
     e?.preventDefault();
