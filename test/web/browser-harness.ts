@@ -164,6 +164,26 @@ export async function shotBothThemes(page: Page, dir: string, name: string): Pro
   }
 }
 
+/**
+ * Where a scrollable element (a chat's log) rests once a smooth scroll has ended: its scrollTop,
+ * once two reads 100 ms apart agree.
+ */
+export async function settledScrollTop(scroller: ReturnType<Page['locator']>, timeout = 60_000): Promise<number> {
+  let last = NaN;
+  await expect
+    .poll(
+      async () => {
+        const now = await scroller.evaluate((el) => el.scrollTop);
+        const same = now === last;
+        last = now;
+        return same;
+      },
+      { timeout, interval: 100 },
+    )
+    .toBe(true);
+  return last;
+}
+
 export function connectionLabel(page: Page): Promise<string | null> {
   return page.locator('.connection-label').textContent({ timeout: 2000 }).catch(() => null);
 }

@@ -12,7 +12,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import type { Messenger } from '../../main/messenger.ts';
-import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, PASSWORD, send, shotBothThemes } from './browser-harness.ts';
+import { addContact, browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, PASSWORD, send, settledScrollTop, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('chat-window', 'chat-window');
 const T = 60_000;
@@ -120,19 +120,6 @@ describe('the 1:1 chat window in Chromium', () => {
     const atBob = (await bob!.conversationsList({}))[0]!;
     const log = alice.getByRole('log', { name: 'Messages with bob' });
     const fromEnd = () => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
-    // Where the log rests once a smooth wheel scroll has ended (the same in two reads 100 ms apart).
-    const settledScrollTop = async () => {
-      let last = NaN;
-      await expect
-        .poll(async () => {
-          const now = await log.evaluate((el) => el.scrollTop);
-          const same = now === last;
-          last = now;
-          return same;
-        }, { timeout: T, interval: 100 })
-        .toBe(true);
-      return last;
-    };
     const fromBob = async (text: string) => {
       const sent = await bob!.sendText({ conversationId: atBob.id, text });
       await alice.locator('.chat-item', { hasText: text }).waitFor({ timeout: T });
@@ -176,7 +163,7 @@ describe('the 1:1 chat window in Chromium', () => {
     await log.hover();
     await alice.mouse.wheel(0, -1500);
     await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
-    const readingAt = await settledScrollTop();
+    const readingAt = await settledScrollTop(log);
     const whileUp = await fromBob('arrived while reading up');
     // Two frames: the arrival has rendered (and would have scrolled by now).
     await alice.evaluate('new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))');

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page, WebSocketRoute } from 'playwright-core';
 import type { GroupInfo } from '../../shared/api.ts';
 import type { Messenger } from '../../main/messenger.ts';
-import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, shotBothThemes } from './browser-harness.ts';
+import { browserScene, expectAccessible, expectAllNamed, onboard, openRegisteredMessenger, settledScrollTop, shotBothThemes } from './browser-harness.ts';
 
 const scene = browserScene('group-delete', 'group-delete');
 const NAME = 'Delete check';
@@ -309,16 +309,8 @@ describe('Deleting group messages in Chromium', () => {
     await log.hover();
     await alice.mouse.wheel(0, -1500);
     await expect.poll(fromEnd, { timeout: T }).toBeGreaterThan(500);
-    // Where the log rests once the smooth wheel scroll has ended (the same in two reads 100 ms apart).
-    let readingAt = NaN;
-    await expect
-      .poll(async () => {
-        const now = await log.evaluate((el) => el.scrollTop);
-        const same = now === readingAt;
-        readingAt = now;
-        return same;
-      }, { timeout: T, interval: 100 })
-      .toBe(true);
+    // Where the log rests once the smooth wheel scroll has ended.
+    const readingAt = await settledScrollTop(log);
     await bob!.groupSend({ groupId: group.groupId, text: 'bob writes while alice reads back' });
     await log.getByText('bob writes while alice reads back').waitFor({ timeout: T });
     await twoFrames();
