@@ -54,8 +54,8 @@ export function withNewestReloaded(w: HistoryWindow, page: HistoryPage, max: num
   if (w.hasNewer) return w;
   const first = page.messages[0];
   const last = w.messages.at(-1);
-  if (!last) return fromPage(page);
-  if (!first) return fromPage(page);
+  // Nothing shown, or nothing left at all: the page is the window.
+  if (!last || !first) return fromPage(page);
   if (first.orderKey > last.orderKey && page.hasOlder) return { ...w, hasNewer: true };
   const older = w.messages.filter((m) => m.orderKey < first.orderKey);
   const joined = [...older, ...page.messages];

@@ -203,11 +203,12 @@ export function Chat({
     const target = pendingScroll.current;
     if (!target || rows.length === 0) return;
     pendingScroll.current = null;
-    // An older page put before ('keep') leaves following as it was.
-    if (target.kind === 'bottom') follow.scrolledToEnd();
-    else if (target.kind === 'id') follow.scrolledAway();
-    if (target.kind === 'bottom') virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
-    else {
+    if (target.kind === 'bottom') {
+      follow.scrolledToEnd();
+      virtualizer.scrollToIndex(rows.length - 1, { align: 'end' });
+    } else {
+      // An older page put before ('keep') leaves following as it was.
+      if (target.kind === 'id') follow.scrolledAway();
       const index = rows.findIndex((r) => r.kind === 'message' && r.message.id === target.id);
       if (index >= 0) virtualizer.scrollToIndex(index, { align: target.kind === 'id' ? 'center' : 'start' });
     }

@@ -88,14 +88,11 @@ export function GroupChat({
   }, [api, groupId, onChanged]);
   // The messages' own box: it grows when a bubble does (an image preview that loads after it was shown).
   const contentRef = useRef<HTMLDivElement>(null);
-  const follow = useFollowEnd(
-    logRef,
-    () => {
-      const el = logRef.current;
-      if (el) el.scrollTop = el.scrollHeight;
-    },
-    contentRef,
-  );
+  const logToEnd = useCallback(() => {
+    const el = logRef.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, []);
+  const follow = useFollowEnd(logRef, logToEnd, contentRef);
   // Files go to the group's conversation id (main uploads once for the members, then announces it).
   // What the reader sent is scrolled to (the reload shows it).
   const onFileSent = useCallback(() => {
@@ -164,7 +161,7 @@ export function GroupChat({
       keepFromBottom.current = null;
     } else if (shownFirst || follow.isFollowing()) {
       follow.scrolledToEnd();
-      el.scrollTop = el.scrollHeight;
+      logToEnd();
     } else if (last !== undefined && last.id !== before) {
       // Others' texts after the newest one shown before (none if that one is gone: a deletion).
       const at = messages.findIndex((m) => m.id === before);
@@ -261,12 +258,10 @@ export function GroupChat({
     composerRef.current?.focus();
   }
   function jumpToNewest() {
-    const el = logRef.current;
-    if (!el) return;
     follow.scrolledToEnd();
-    el.scrollTop = el.scrollHeight;
+    logToEnd();
     // The button leaves: the log keeps the focus.
-    el.focus();
+    logRef.current?.focus();
   }
   function jump(id: string) {
     const el = logRef.current?.querySelector<HTMLElement>(`[data-message-id="${CSS.escape(id)}"]`);
